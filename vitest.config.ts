@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const packages = ['proofs', 'erasure', 'protocol', 'contracts', 'node', 'client', 'devnet']
+
+// Tests run from source: every @sherd/<name> import resolves to packages/<name>/src/index.ts.
+export default defineConfig({
+  resolve: {
+    alias: packages.map((name) => ({
+      find: `@sherd/${name}`,
+      replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+    }))
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000
+  }
+})
