@@ -1,0 +1,21 @@
+// Wire protocol: ids, bounds, framing, messages, receipts and announcements (packages/protocol/src/wire).
+export * from './wire/index.js'
+// Content formats: shard and manifest CIDs, the manifest and its sealing, sherd:// links (docs/data-path.md).
+export {
+  ProtocolError, InvalidCidError, UnexpectedCodecError, UnexpectedHashError, InvalidManifestError,
+  ManifestCidMismatchError, ManifestDecryptionError, InvalidKeyError, InvalidLinkError
+} from './errors.js'
+export {
+  SHERD_MERKLE_SHA256_64_CODE, SHARD_CODEC, MANIFEST_CODEC, MANIFEST_HASH_CODE, MERKLE_ROOT_BYTES, SHARD_DIGEST_BYTES,
+  MAX_SHARD_BYTES, shardCid, parseShardCid, toCid, manifestCid, parseManifestCid, manifestBytesMatch
+} from './cid.js'
+export type { ShardCommitment, ShardRef } from './cid.js'
+export {
+  MANIFEST_VERSION, SEALED_MANIFEST_VERSION, SEGMENT_CIPHER, FILE_KEY_BYTES, KEY_SALT_BYTES, GCM_TAG_BYTES,
+  GCM_NONCE_BYTES, MANIFEST_KEY_INFO, MAX_SEGMENT_SIZE_BYTES, MAX_PEER_ID_CHARS, MAX_DEAL_ID, shardSizeFor,
+  segmentCount, codeProblem, validateManifest, encodeManifest, decodeManifest, checkFileKey, deriveAesKey,
+  sealManifest, checkSealedManifest, openManifest
+} from './manifest.js'
+export type { Manifest, ManifestSegment, ManifestShard, SealedManifest } from './manifest.js'
+export { LINK_SCHEME, MAX_LINK_CHARS, formatLink, parseLink } from './link.js'
+export type { SherdLink } from './link.js'

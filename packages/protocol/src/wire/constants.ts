@@ -1,0 +1,36 @@
+/** Stream protocol ids. The version moves when a message format changes incompatibly. */
+export const STORE_SHARD_PROTOCOL = '/sherd/store-shard/1.0.0'
+export const FETCH_SHARD_PROTOCOL = '/sherd/fetch-shard/1.0.0'
+export const STORE_MANIFEST_PROTOCOL = '/sherd/store-manifest/1.0.0'
+export const FETCH_MANIFEST_PROTOCOL = '/sherd/fetch-manifest/1.0.0'
+export const OFFER_PROTOCOL = '/sherd/offer/1.0.0'
+
+/** Gossipsub topic on which providers announce themselves. */
+export const ANNOUNCE_TOPIC = 'sherd/announce/1'
+
+/** Control frames (headers, receipts, errors, offers) are a few hundred bytes; 16 KiB leaves room and caps abuse. */
+export const MAX_CONTROL_FRAME_BYTES = 16 * 1024
+/** An announcement carries at most MAX_ANNOUNCED_ADDRS addresses; 8 KiB holds that with margin. */
+export const MAX_ANNOUNCEMENT_BYTES = 8 * 1024
+/** Manifests are held in memory while their CID is checked; 16 MiB lists ~100k shard commitments. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+/** A CID with a 64-byte digest is < 80 bytes; 128 covers any multihash we would accept. */
+export const MAX_CID_BYTES = 128
+/** Multiaddrs in an announcement: a host rarely listens on more than a handful. */
+export const MAX_ANNOUNCED_ADDRS = 16
+/** A multiaddr string longer than this is not one a client could dial. */
+export const MAX_MULTIADDR_CHARS = 256
+/** Error messages are for humans; longer ones are truncated by the sender and refused by the reader. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024
+/** Short identifier strings (error names, peer ids, decimal uint256 amounts). */
+export const MAX_SHORT_STRING_CHARS = 128
+/** Offer fields: the EIP-712 offer struct has about ten fields. */
+export const MAX_OFFER_FIELDS = 32
+/** Unsigned varint length prefixes longer than this cannot encode a length we would accept. */
+export const MAX_VARINT_BYTES = 5
+/** Bytes read off a stream but not yet consumed before the reader pauses the remote (yamux flow control). */
+export const READ_HIGH_WATER_BYTES = 4 * 1024 * 1024
+/** An Ethereum signature: r ‖ s ‖ v. */
+export const SIGNATURE_BYTES = 65
+/** Merkle roots (shard commitments) and offer hashes. */
+export const HASH_BYTES = 32

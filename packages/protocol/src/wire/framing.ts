@@ -1,0 +1,209 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { MAX_VARINT_BYTES, READ_HIGH_WATER_BYTES } from './constants.js'
+import { MalformedMessageError, MessageTooLargeError, TruncatedMessageError } from './errors.js'
+
+/** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
+export type WireChunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
+
+function toBytes (chunk: WireChunk): Uint8Array {
+  return chunk instanceof Uint8Array ? chunk : chunk.subarray()
+}
+
+export function encodeVarint (value: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint must be a non-negative safe integer, got ${value}`)
+  const out: number[] = []
+  let v = value
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80)
+    v = Math.floor(v / 0x80)
+  }
+  out.push(v)
+  return Uint8Array.from(out)
+}
+
+/** A frame: unsigned-varint length, then that many bytes of dag-cbor. */
+export function encodeFrame (message: unknown): Uint8Array {
+  const body = dagCbor.encode(message)
+  const prefix = encodeVarint(body.byteLength)
+  const out = new Uint8Array(prefix.byteLength + body.byteLength)
+  out.set(prefix, 0)
+  out.set(body, prefix.byteLength)
+  return out
+}
+
+/**
+ * Pulls frames and raw byte runs off any async source of chunks (a libp2p stream, or `streamSource(stream)`).
+ * Every read names its bound: a declared length above it throws `MessageTooLargeError` before anything is buffered.
+ */
+export class WireReader {
+  private readonly iterator: AsyncIterator<WireChunk>
+  private buffered: Uint8Array = new Uint8Array(0)
+  private ended = false
+
+  constructor (source: AsyncIterable<WireChunk>) {
+    this.iterator = source[Symbol.asyncIterator]()
+  }
+
+  private async pull (): Promise<boolean> {
+    if (this.ended) return false
+    const next = await this.iterator.next()
+    if (next.done === true) {
+      this.ended = true
+      return false
+    }
+    const bytes = toBytes(next.value)
+    if (this.buffered.byteLength === 0) {
+      this.buffered = bytes
+    } else {
+      const joined = new Uint8Array(this.buffered.byteLength + bytes.byteLength)
+      joined.set(this.buffered, 0)
+      joined.set(bytes, this.buffered.byteLength)
+      this.buffered = joined
+    }
+    return true
+  }
+
+  private async readVarint (): Promise<number> {
+    let value = 0
+    let scale = 1
+    for (let i = 0; ; i++) {
+      if (i >= MAX_VARINT_BYTES) throw new MalformedMessageError(`length prefix longer than ${MAX_VARINT_BYTES} bytes`)
+      while (this.buffered.byteLength <= i) {
+        if (!(await this.pull())) throw new TruncatedMessageError('stream ended inside a length prefix')
+      }
+      const byte = this.buffered[i] as number
+      value += (byte & 0x7f) * scale
+      scale *= 0x80
+      if ((byte & 0x80) === 0) {
+        this.buffered = this.buffered.subarray(i + 1)
+        return value
+      }
+    }
+  }
+
+  /** Reads one frame of at most `maxBytes` bytes and decodes its dag-cbor body. */
+  async readFrame (maxBytes: number): Promise<unknown> {
+    const length = await this.readVarint()
+    if (length > maxBytes) throw new MessageTooLargeError(`frame declares ${length} bytes, the limit is ${maxBytes}`)
+    while (this.buffered.byteLength < length) {
+      if (!(await this.pull())) throw new TruncatedMessageError(`stream ended after ${this.buffered.byteLength} of ${length} frame bytes`)
+    }
+    const body = this.buffered.subarray(0, length)
+    this.buffered = this.buffered.subarray(length)
+    try {
+      return dagCbor.decode(body)
+    } catch (err) {
+      throw new MalformedMessageError(`frame is not valid dag-cbor: ${(err as Error).message}`)
+    }
+  }
+
+  /** Yields exactly `length` raw bytes in the chunks they arrived in; throws `TruncatedMessageError` if the stream ends first. */
+  async * readBytes (length: number): AsyncGenerator<Uint8Array> {
+    let remaining = length
+    while (remaining > 0) {
+      if (this.buffered.byteLength === 0 && !(await this.pull())) {
+        throw new TruncatedMessageError(`stream ended with ${remaining} of ${length} bytes still expected`)
+      }
+      const take = Math.min(remaining, this.buffered.byteLength)
+      const out = this.buffered.subarray(0, take)
+      this.buffered = this.buffered.subarray(take)
+      remaining -= take
+      yield out
+    }
+  }
+
+  /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
+  async readAll (length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length)
+    let offset = 0
+    for await (const chunk of this.readBytes(length)) {
+      out.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return out
+  }
+}
+
+/**
+ * The parts of a libp2p 3 stream that `streamSource` and `sendBytes` use (kept structural so this package does not
+ * depend on libp2p).
+ */
+export interface ByteStream {
+  addEventListener: (type: any, listener: any) => void
+  removeEventListener: (type: any, listener: any) => void
+  pause: () => void
+  resume: () => void
+  send: (data: Uint8Array) => boolean
+  onDrain: (options?: { signal?: AbortSignal }) => Promise<void>
+  readonly readStatus: string
+}
+
+/**
+ * An async source over a libp2p stream that pauses the remote when more than `highWaterBytes` are waiting unread,
+ * so a slow consumer (a disk) throttles the sender instead of buffering without limit.
+ */
+export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WATER_BYTES): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator] () {
+      const queue: Uint8Array[] = []
+      let queuedBytes = 0
+      let done = false
+      let failure: Error | undefined
+      let wake: (() => void) | undefined
+      let paused = false
+      const notify = (): void => { const w = wake; wake = undefined; w?.() }
+      const onMessage = (evt: { data: WireChunk }): void => {
+        const bytes = toBytes(evt.data)
+        queue.push(bytes)
+        queuedBytes += bytes.byteLength
+        if (!paused && queuedBytes > highWaterBytes) {
+          paused = true
+          stream.pause()
+        }
+        notify()
+      }
+      const onClose = (evt: { error?: Error }): void => {
+        done = true
+        if (evt.error != null) failure = evt.error
+        notify()
+      }
+      const onRemoteCloseWrite = (): void => { done = true; notify() }
+      const cleanup = (): void => {
+        stream.removeEventListener('message', onMessage)
+        stream.removeEventListener('close', onClose)
+        stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
+      }
+      stream.addEventListener('message', onMessage)
+      stream.addEventListener('close', onClose)
+      stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
+      if (stream.readStatus !== 'readable' && stream.readStatus !== 'paused') done = true
+      return {
+        async next (): Promise<IteratorResult<Uint8Array>> {
+          for (;;) {
+            const head = queue.shift()
+            if (head !== undefined) {
+              queuedBytes -= head.byteLength
+              if (paused && queuedBytes <= highWaterBytes / 2) {
+                paused = false
+                stream.resume()
+              }
+              return { done: false, value: head }
+            }
+            if (failure != null) { cleanup(); throw failure }
+            if (done) { cleanup(); return { done: true, value: undefined } }
+            await new Promise<void>((resolve) => { wake = resolve })
+          }
+        },
+        async return (): Promise<IteratorResult<Uint8Array>> {
+          cleanup()
+          return { done: true, value: undefined }
+        }
+      }
+    }
+  }
+}
+
+/** Sends bytes, waiting for the stream to drain when its send buffer is full. */
+export async function sendBytes (stream: ByteStream, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+  if (!stream.send(data)) await stream.onDrain(options)
+}

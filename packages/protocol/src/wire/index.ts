@@ -1,0 +1,6 @@
+export * from './constants.js'
+export * from './errors.js'
+export { encodeVarint, encodeFrame, WireReader, streamSource, sendBytes } from './framing.js'
+export type { WireChunk, ByteStream } from './framing.js'
+export * from './messages.js'
+export { wireDigest, personalMessageHash, signDigest, recoverSigner, addressOf } from './signing.js'

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import * as dagCbor from '@ipld/dag-cbor'
+import {
+  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, expectResponse,
+  errorResponse, signReceipt, verifyReceipt, signAnnouncement, encodeAnnouncement, decodeAnnouncement,
+  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES
+} from '../src/wire/index.js'
+import type { ReceiptPayload, AnnouncementPayload } from '../src/wire/index.js'
+
+async function * chunks (...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const p of parts) yield p
+}
+
+const key = `0x${'11'.repeat(32)}` as const
+const otherKey = `0x${'22'.repeat(32)}` as const
+
+describe('framing', () => {
+  it('round-trips frames split at every byte boundary, then raw bytes', async () => {
+    const frame = encodeFrame({ root: new Uint8Array(32).fill(7), byteLength: 1000 })
+    const raw = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
+    const all = new Uint8Array([...frame, ...raw])
+    for (let cut = 0; cut < all.length; cut += 7) {
+      const reader = new WireReader(chunks(all.subarray(0, cut), all.subarray(cut)))
+      const msg = decodeStoreShardRequest(await reader.readFrame(MAX_CONTROL_FRAME_BYTES))
+      expect(msg.byteLength).toBe(1000)
+      expect(await reader.readAll(300)).toEqual(raw)
+    }
+  })
+
+  it('refuses a declared length above the bound before reading it', async () => {
+    const reader = new WireReader(chunks(encodeVarint(MAX_CONTROL_FRAME_BYTES + 1)))
+    await expect(reader.readFrame(MAX_CONTROL_FRAME_BYTES)).rejects.toMatchObject({ name: 'MessageTooLargeError' })
+  })
+
+  it('refuses over-long varints, truncated frames, truncated bytes and garbage', async () => {
+    await expect(new WireReader(chunks(new Uint8Array(8).fill(0xff))).readFrame(100)).rejects.toMatchObject({ name: 'MalformedMessageError' })
+    await expect(new WireReader(chunks(Uint8Array.of(10, 1, 2))).readFrame(100)).rejects.toMatchObject({ name: 'TruncatedMessageError' })
+    await expect(new WireReader(chunks(Uint8Array.of(3, 0xff, 0xff, 0xff))).readFrame(100)).rejects.toMatchObject({ name: 'MalformedMessageError' })
+    await expect(new WireReader(chunks(new Uint8Array(5))).readAll(10)).rejects.toMatchObject({ name: 'TruncatedMessageError' })
+  })
+
+  it('validates message shapes', () => {
+    expect(() => decodeStoreShardRequest({ root: new Uint8Array(31), byteLength: 1 })).toThrow(/32 bytes/)
+    expect(() => decodeStoreShardRequest({ root: new Uint8Array(32), byteLength: 2 ** 40 })).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
+    expect(() => decodeStoreShardRequest([1, 2])).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    expect(() => expectResponse(errorResponse('CapacityExceededError', 'full'), 'accept')).toThrow(expect.objectContaining({ name: 'RemoteError', remoteName: 'CapacityExceededError' }))
+  })
+})
+
+describe('signatures', () => {
+  it('signs as EIP-191 and recovers the signer', () => {
+    const digest = wireDigest('test', { a: 1 })
+    expect(recoverSigner(digest, signDigest(key, digest))).toBe(addressOf(key))
+  })
+
+  it('verifies receipts and rejects tampering', () => {
+    const payload: ReceiptPayload = { kind: 'shard', subject: new Uint8Array(32).fill(1), byteLength: 4096, provider: addressOf(key), peerId: '12D3KooWtest', storedAtMs: 1 }
+    const signed = signReceipt(payload, key)
+    const decoded = expectResponse(dagCbor.decode(dagCbor.encode({ status: 'stored', ...signed })), 'stored')
+    expect(() => verifyReceipt(decoded, { subject: payload.subject, byteLength: 4096, provider: addressOf(key) })).not.toThrow()
+    expect(() => verifyReceipt({ ...decoded, receipt: { ...decoded.receipt, byteLength: 4097 } })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+    expect(() => verifyReceipt(signReceipt(payload, otherKey))).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+    expect(() => verifyReceipt(decoded, { byteLength: 1 })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+  })
+
+  it('verifies announcements, their publisher, and bounds their size', () => {
+    const a: AnnouncementPayload = { peerId: 'peerA', addrs: ['/ip4/127.0.0.1/tcp/1'], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, price: '100', timestampMs: 2, seq: 1 }
+    const decoded = decodeAnnouncement(encodeAnnouncement(signAnnouncement(a, key)))
+    expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerA' })).not.toThrow()
+    expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerB' })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+    expect(() => verifyAnnouncement({ ...decoded, announcement: { ...a, freeBytes: 6 } })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+    expect(() => decodeAnnouncement(new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1))).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
+  })
+})
