@@ -10,3 +10,11 @@ export class TooFewShardsError extends Error {
     super(`only ${present} shards are present and ${needed} are needed to reconstruct; fetch more shards`)
   }
 }
+
+/** Thrown when this JavaScript engine cannot run the WebAssembly SIMD kernel; the library coder still works. */
+export class KernelUnavailableError extends Error {
+  override name = 'KernelUnavailableError'
+  constructor (readonly feature: string) {
+    super(`this engine does not support WebAssembly ${feature}; use createErasureCoder({ kernel: 'library' })`)
+  }
+}
