@@ -1,0 +1,327 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { LEAF_SIZE } from '@sherd/proofs'
+import { CID } from 'multiformats/cid'
+import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid, toCid } from './cid.js'
+import {
+  InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ProtocolError
+} from './errors.js'
+
+/** Manifest schema version this code writes and reads. */
+export const MANIFEST_VERSION = 1
+
+/** Envelope version: fixes AES-256-GCM under HKDF-SHA256(file key, envelope salt, MANIFEST_KEY_INFO). */
+export const SEALED_MANIFEST_VERSION = 1
+
+/** Cipher of the segments: AES-256-GCM, one key per segment from HKDF-SHA256 (see docs/data-path.md). */
+export const SEGMENT_CIPHER = 'aes-256-gcm/hkdf-sha256'
+
+/** A file key is an AES-256 key's worth of secret. */
+export const FILE_KEY_BYTES = 32
+
+/** HKDF salts: 128 random bits make derived keys distinct even if a file key is ever reused. */
+export const KEY_SALT_BYTES = 16
+
+/** AES-GCM tag appended to each segment's ciphertext. */
+export const GCM_TAG_BYTES = 16
+
+/** AES-GCM nonce; each derived key encrypts exactly one message, so the nonce is all zeros. */
+export const GCM_NONCE_BYTES = 12
+
+/** HKDF `info` of the manifest key; segment keys use a different label so the two can never coincide. */
+export const MANIFEST_KEY_INFO = 'sherd/v1/manifest'
+
+/**
+ * Largest segment: encode and decode hold a few segments (and a stripe of (k+m)/k of one) in memory at
+ * once, so a segment must stay far below the memory of a small machine.
+ */
+export const MAX_SEGMENT_SIZE_BYTES = 2 ** 30
+
+/**
+ * Largest sealed manifest (the same bound as the wire's MAX_MANIFEST_BYTES): ~16k segments at 4+2 with every
+ * shard's provider and deal filled in (~1 KiB per segment), i.e. a ~500 GiB file at 32 MiB segments.
+ */
+export const MAX_MANIFEST_BYTES = 16 * 2 ** 20
+
+/** Bytes the envelope adds around the manifest ciphertext (map header, field names, salt, tag), rounded up. */
+const SEAL_OVERHEAD_BYTES = 64
+
+/** Longest provider peer id string accepted (an Ed25519 peer id in base58 is 52 characters; RSA ones are hashed). */
+export const MAX_PEER_ID_CHARS = 128
+
+/** Deal ids are stored as CBOR unsigned integers, so they fit in 64 bits. */
+export const MAX_DEAL_ID = 2n ** 64n - 1n
+
+export interface ManifestShard {
+  /** The shard's commitment as a shard CID (see `shardCid`): root and byte length. */
+  readonly commitment: CID
+  /** libp2p peer id (string form) of the provider holding the shard, once placed. */
+  readonly provider?: string
+  /** On-chain deal id for this shard, once a deal is opened. */
+  readonly deal?: bigint
+}
+
+export interface ManifestSegment {
+  /** Plaintext bytes in this segment: segmentSize, except the last segment, which may be shorter. */
+  readonly size: number
+  /** Bytes of each of this segment's k + m shards: `shardSizeFor(size, k)`. */
+  readonly shardSize: number
+  /** k data shards then m parity shards, in stripe order. */
+  readonly shards: readonly ManifestShard[]
+}
+
+export interface Manifest {
+  readonly version: typeof MANIFEST_VERSION
+  readonly fileSize: number
+  readonly segmentSize: number
+  readonly k: number
+  readonly m: number
+  readonly leafSize: number
+  readonly cipher: typeof SEGMENT_CIPHER
+  /** HKDF salt for the segment keys, random per file. */
+  readonly keySalt: Uint8Array
+  readonly segments: readonly ManifestSegment[]
+}
+
+/** Bytes of each shard of a segment of `plaintextSize` bytes: ciphertext plus tag over k, rounded up to the leaf. */
+export function shardSizeFor (plaintextSize: number, k: number): number {
+  const perShard = Math.ceil((plaintextSize + GCM_TAG_BYTES) / k)
+  return Math.ceil(perShard / LEAF_SIZE) * LEAF_SIZE
+}
+
+/** Number of segments of a file: ceil(fileSize / segmentSize); an empty file has none. */
+export function segmentCount (fileSize: number, segmentSize: number): number {
+  return Math.ceil(fileSize / segmentSize)
+}
+
+/** Checks a code (k, m): 1 ≤ k, 0 ≤ m, k + m ≤ 256 (Reed-Solomon over GF(2^8)). Returns a reason, or undefined. */
+export function codeProblem (k: unknown, m: unknown): string | undefined {
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) return `k = ${String(k)} must be an integer ≥ 1`
+  if (typeof m !== 'number' || !Number.isInteger(m) || m < 0) return `m = ${String(m)} must be an integer ≥ 0`
+  if (k + m > 256) return `k + m = ${k + m} exceeds 256, the most shards Reed-Solomon over GF(2^8) allows`
+  return undefined
+}
+
+function fail (path: string, problem: string): never {
+  throw new InvalidManifestError(`manifest ${path} ${problem}; the manifest is corrupt or from an incompatible ` +
+    'version of sherd')
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) &&
+    CID.asCID(value) === null
+}
+
+function checkKeys (value: Record<string, unknown>, path: string, required: readonly string[], optional: readonly string[] = []): void {
+  for (const key of required) if (!(key in value)) fail(path, `is missing field "${key}"`)
+  for (const key of Object.keys(value)) {
+    if (!required.includes(key) && !optional.includes(key)) fail(path, `has unknown field "${key}"`)
+  }
+}
+
+function integer (value: unknown, path: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(path, `is ${String(value)}, must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function validateShard (value: unknown, path: string, shardSize: number): ManifestShard {
+  if (!isRecord(value)) fail(path, 'is not a map')
+  checkKeys(value, path, ['commitment'], ['provider', 'deal'])
+  let ref
+  try {
+    ref = parseShardCid(toCid(value.commitment as CID))
+  } catch (err) {
+    fail(`${path}.commitment`, `is not a shard CID (${(err as Error).message})`)
+  }
+  if (ref.byteLength !== shardSize) fail(`${path}.commitment`, `names ${ref.byteLength} bytes, but the segment's shards are ${shardSize}`)
+  const shard: { commitment: CID, provider?: string, deal?: bigint } = { commitment: ref.cid }
+  if (value.provider !== undefined) {
+    if (typeof value.provider !== 'string' || value.provider.length < 1 || value.provider.length > MAX_PEER_ID_CHARS) {
+      fail(`${path}.provider`, `must be a peer id string of 1 to ${MAX_PEER_ID_CHARS} characters`)
+    }
+    shard.provider = value.provider
+  }
+  if (value.deal !== undefined) {
+    const deal = value.deal
+    if (!((typeof deal === 'number' && Number.isSafeInteger(deal)) || typeof deal === 'bigint')) {
+      fail(`${path}.deal`, 'must be an integer')
+    }
+    const big = BigInt(deal)
+    if (big < 0n || big > MAX_DEAL_ID) fail(`${path}.deal`, `must be from 0 to 2^64 - 1`)
+    shard.deal = big
+  }
+  return shard
+}
+
+/**
+ * Checks every field of a manifest, with every size bounded and every derived size consistent (segment count and
+ * sizes, shard sizes, shard counts, commitment lengths). Returns a normalised copy (deal ids as bigint).
+ * Throws InvalidManifestError naming the first field that is wrong.
+ */
+export function validateManifest (value: unknown): Manifest {
+  if (!isRecord(value)) fail('', 'is not a map')
+  checkKeys(value, 'root', ['version', 'fileSize', 'segmentSize', 'k', 'm', 'leafSize', 'cipher', 'keySalt', 'segments'])
+  if (value.version !== MANIFEST_VERSION) fail('version', `is ${String(value.version)}, this code reads version ${MANIFEST_VERSION}`)
+  const fileSize = integer(value.fileSize, 'fileSize', 0, Number.MAX_SAFE_INTEGER)
+  const segmentSize = integer(value.segmentSize, 'segmentSize', 1, MAX_SEGMENT_SIZE_BYTES)
+  const code = codeProblem(value.k, value.m)
+  if (code !== undefined) fail('code', code)
+  const k = value.k as number
+  const m = value.m as number
+  if (value.leafSize !== LEAF_SIZE) fail('leafSize', `is ${String(value.leafSize)}, must be ${LEAF_SIZE}`)
+  if (value.cipher !== SEGMENT_CIPHER) fail('cipher', `is ${JSON.stringify(value.cipher)}, must be "${SEGMENT_CIPHER}"`)
+  if (!(value.keySalt instanceof Uint8Array) || value.keySalt.length !== KEY_SALT_BYTES) {
+    fail('keySalt', `must be ${KEY_SALT_BYTES} bytes`)
+  }
+  const count = segmentCount(fileSize, segmentSize)
+  if (!Array.isArray(value.segments)) fail('segments', 'is not a list')
+  if (value.segments.length !== count) {
+    fail('segments', `has ${value.segments.length} entries, but ${fileSize} bytes in segments of ${segmentSize} make ${count}`)
+  }
+  const segments: ManifestSegment[] = []
+  for (let i = 0; i < count; i++) {
+    const path = `segments[${i}]`
+    const segment: unknown = value.segments[i]
+    if (!isRecord(segment)) fail(path, 'is not a map')
+    checkKeys(segment, path, ['size', 'shardSize', 'shards'])
+    const expectedSize = i < count - 1 ? segmentSize : fileSize - segmentSize * (count - 1)
+    if (segment.size !== expectedSize) fail(`${path}.size`, `is ${String(segment.size)}, must be ${expectedSize}`)
+    const expectedShard = shardSizeFor(expectedSize, k)
+    if (segment.shardSize !== expectedShard) {
+      fail(`${path}.shardSize`, `is ${String(segment.shardSize)}, must be ${expectedShard}`)
+    }
+    if (!Array.isArray(segment.shards) || segment.shards.length !== k + m) fail(`${path}.shards`, `must list ${k + m} shards`)
+    const shards = segment.shards.map((s: unknown, j: number) => validateShard(s, `${path}.shards[${j}]`, expectedShard))
+    segments.push({ size: expectedSize, shardSize: expectedShard, shards })
+  }
+  return {
+    version: MANIFEST_VERSION, fileSize, segmentSize, k, m, leafSize: LEAF_SIZE, cipher: SEGMENT_CIPHER,
+    keySalt: value.keySalt.slice(), segments
+  }
+}
+
+function toPlain (manifest: Manifest): Record<string, unknown> {
+  // DAG-CBOR has no `undefined`: optional fields that are absent are left out of the map entirely.
+  return {
+    ...manifest,
+    segments: manifest.segments.map((segment) => ({
+      size: segment.size,
+      shardSize: segment.shardSize,
+      shards: segment.shards.map((shard) => {
+        const out: Record<string, unknown> = { commitment: shard.commitment }
+        if (shard.provider !== undefined) out.provider = shard.provider
+        if (shard.deal !== undefined) out.deal = shard.deal
+        return out
+      })
+    }))
+  }
+}
+
+/** Validates and encodes a manifest as canonical DAG-CBOR (plaintext; `sealManifest` encrypts it). */
+export function encodeManifest (manifest: Manifest): Uint8Array {
+  const checked = validateManifest(toPlain(manifest))
+  const bytes = dagCbor.encode(toPlain(checked))
+  if (bytes.length > MAX_MANIFEST_BYTES - SEAL_OVERHEAD_BYTES) {
+    throw new InvalidManifestError(`manifest encodes to ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; ` +
+      'use a larger segment size so the file has fewer segments')
+  }
+  return bytes
+}
+
+/** Decodes plaintext manifest bytes (DAG-CBOR) and validates them; throws InvalidManifestError. */
+export function decodeManifest (bytes: Uint8Array): Manifest {
+  if (bytes.length > MAX_MANIFEST_BYTES) fail('', `is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new InvalidManifestError(`manifest is not valid DAG-CBOR (${(err as Error).message}); it is corrupt`, { cause: err })
+  }
+  return validateManifest(value)
+}
+
+/** Throws InvalidKeyError unless `key` is a 32-byte Uint8Array. */
+export function checkFileKey (key: unknown): asserts key is Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length !== FILE_KEY_BYTES) {
+    throw new InvalidKeyError(`a file key is ${FILE_KEY_BYTES} bytes; got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`)
+  }
+}
+
+const utf8 = new TextEncoder()
+
+/** AES-256-GCM key from HKDF-SHA256(ikm = file key, salt, info). Each derived key is used for one message only. */
+export async function deriveAesKey (fileKey: Uint8Array, salt: Uint8Array, info: Uint8Array | string): Promise<CryptoKey> {
+  checkFileKey(fileKey)
+  const ikm = await crypto.subtle.importKey('raw', fileKey as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveKey'])
+  return await crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: salt as Uint8Array<ArrayBuffer>, info: (typeof info === 'string' ? utf8.encode(info) : info) as Uint8Array<ArrayBuffer> },
+    ikm, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
+}
+
+/** A sealed manifest: the bytes providers store and serve, and the CID that names the file. */
+export interface SealedManifest {
+  readonly cid: CID
+  readonly bytes: Uint8Array
+}
+
+/**
+ * Encrypts a manifest with the file key. Envelope (DAG-CBOR map): { v: 1, salt: 16 random bytes, ct: AES-256-GCM
+ * ciphertext ‖ tag of the DAG-CBOR manifest }, key = HKDF-SHA256(file key, salt, "sherd/v1/manifest"), nonce = 0.
+ * A fresh salt per call makes a fresh key, so re-sealing an updated manifest never reuses a (key, nonce).
+ * The CID is SHA-256 over the envelope bytes: it names this ciphertext, not the plaintext.
+ */
+export async function sealManifest (manifest: Manifest, fileKey: Uint8Array): Promise<SealedManifest> {
+  checkFileKey(fileKey)
+  const plain = encodeManifest(manifest)
+  const salt = crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES))
+  const key = await deriveAesKey(fileKey, salt, MANIFEST_KEY_INFO)
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, plain as Uint8Array<ArrayBuffer>))
+  const bytes = dagCbor.encode({ v: SEALED_MANIFEST_VERSION, salt, ct })
+  return { cid: manifestCid(bytes), bytes }
+}
+
+/**
+ * Checks the structure of sealed manifest bytes without the key (what a provider can check) and, when a CID is
+ * given, that the bytes hash to it. Returns the envelope's fields.
+ */
+export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { salt: Uint8Array, ct: Uint8Array } {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('sealed manifest must be a Uint8Array')
+  if (bytes.length > MAX_MANIFEST_BYTES) {
+    throw new InvalidManifestError(`sealed manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
+  }
+  if (cid !== undefined) {
+    const expected = parseManifestCid(cid)
+    if (!manifestBytesMatch(expected, bytes)) throw new ManifestCidMismatchError(expected.toString())
+  }
+  let env: unknown
+  try {
+    env = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new InvalidManifestError(`sealed manifest is not valid DAG-CBOR (${(err as Error).message}); it is corrupt`, { cause: err })
+  }
+  if (!isRecord(env)) fail('envelope', 'is not a map')
+  checkKeys(env, 'envelope', ['v', 'salt', 'ct'])
+  if (env.v !== SEALED_MANIFEST_VERSION) fail('envelope.v', `is ${String(env.v)}, this code reads ${SEALED_MANIFEST_VERSION}`)
+  if (!(env.salt instanceof Uint8Array) || env.salt.length !== KEY_SALT_BYTES) fail('envelope.salt', `must be ${KEY_SALT_BYTES} bytes`)
+  if (!(env.ct instanceof Uint8Array) || env.ct.length < GCM_TAG_BYTES) fail('envelope.ct', 'is too short to hold an AES-GCM tag')
+  return { salt: env.salt, ct: env.ct }
+}
+
+/**
+ * Verifies (against `cid`, when given), decrypts and validates a sealed manifest. Throws ManifestCidMismatchError,
+ * ManifestDecryptionError (wrong key or altered bytes), InvalidManifestError or InvalidKeyError.
+ */
+export async function openManifest (bytes: Uint8Array, fileKey: Uint8Array, cid?: CID | string): Promise<Manifest> {
+  checkFileKey(fileKey)
+  const { salt, ct } = checkSealedManifest(bytes, cid)
+  const key = await deriveAesKey(fileKey, salt, MANIFEST_KEY_INFO)
+  let plain: Uint8Array
+  try {
+    plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, ct as Uint8Array<ArrayBuffer>))
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err
+    throw new ManifestDecryptionError()
+  }
+  return decodeManifest(plain)
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeManifest, encodeManifest, formatLink, InvalidCidError, InvalidKeyError, InvalidLinkError, InvalidManifestError,
+  ManifestCidMismatchError, ManifestDecryptionError, manifestCid, openManifest, parseLink, parseManifestCid,
+  parseShardCid, sealManifest, shardCid, shardSizeFor, SHERD_MERKLE_SHA256_64_CODE, UnexpectedCodecError,
+  UnexpectedHashError
+} from '@sherd/protocol'
+import type { Manifest } from '@sherd/protocol'
+
+function sampleManifest (fileSize = 250, segmentSize = 100, k = 2, m = 1): Manifest {
+  const segments = []
+  for (let offset = 0; offset < fileSize; offset += segmentSize) {
+    const size = Math.min(segmentSize, fileSize - offset)
+    const shardSize = shardSizeFor(size, k)
+    segments.push({
+      size,
+      shardSize,
+      shards: Array.from({ length: k + m }, (_, i) => ({
+        commitment: shardCid(randomBytes(32), shardSize),
+        ...(i === 0 ? { provider: '12D3KooWGzNfnvj7iC5HqWsDMVS8wTVxSvLfmnFATqjh3y7qSmWZ', deal: 7n } : {})
+      }))
+    })
+  }
+  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: 'aes-256-gcm/hkdf-sha256', keySalt: randomBytes(16), segments }
+}
+
+describe('shard CIDs', () => {
+  it('carry root and byte length and parse back from CID, string and bytes', () => {
+    const root = randomBytes(32)
+    const cid = shardCid(root, 4_194_368)
+    expect(cid.version).toBe(1)
+    expect(cid.code).toBe(raw.code)
+    expect(cid.multihash.code).toBe(SHERD_MERKLE_SHA256_64_CODE)
+    for (const form of [cid, cid.toString(), cid.bytes]) {
+      const ref = parseShardCid(form)
+      expect(Buffer.from(ref.root).equals(root)).toBe(true)
+      expect(ref.byteLength).toBe(4_194_368)
+    }
+  })
+
+  it('rejects other codecs, other hashes, bad digests and non-CIDs with typed errors', async () => {
+    const plain = CID.createV1(raw.code, await sha256.digest(randomBytes(10)))
+    expect(() => parseShardCid(plain)).toThrow(UnexpectedHashError)
+    const cbor = CID.createV1(dagCbor.code, shardCid(randomBytes(32), 64).multihash)
+    expect(() => parseShardCid(cbor)).toThrow(UnexpectedCodecError)
+    expect(() => parseShardCid('not-a-cid')).toThrow(InvalidCidError)
+    expect(() => shardCid(randomBytes(31), 64)).toThrow(TypeError)
+    expect(() => shardCid(randomBytes(32), 0)).toThrow(RangeError)
+  })
+
+  it('manifest CIDs refuse shard CIDs and say so', () => {
+    const err = (() => { try { parseManifestCid(shardCid(randomBytes(32), 64)) } catch (e) { return e as Error } })()
+    expect(err?.name).toBe('UnexpectedCodecError')
+    expect(err?.message).toContain('shard CID')
+  })
+})
+
+describe('manifest', () => {
+  it('round-trips through DAG-CBOR, optional provider and deal included', () => {
+    const manifest = sampleManifest()
+    const back = decodeManifest(encodeManifest(manifest))
+    expect(back.segments[0]?.shards[0]?.deal).toBe(7n)
+    expect(back.segments[0]?.shards[1]?.provider).toBeUndefined()
+    expect(Buffer.from(encodeManifest(back)).equals(encodeManifest(manifest))).toBe(true)
+  })
+
+  it('rejects inconsistent or out-of-bounds fields, naming the field', () => {
+    const good = sampleManifest()
+    const bad = (patch: (m: any) => void, field: string): void => {
+      const value: any = structuredClone({ ...good, segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) })) })
+      // structuredClone drops CID prototypes; rebuild them.
+      value.segments.forEach((s: any, i: number) => s.shards.forEach((x: any, j: number) => { x.commitment = good.segments[i]!.shards[j]!.commitment }))
+      patch(value)
+      expect(() => decodeManifest(dagCbor.encode(value))).toThrow(InvalidManifestError)
+      try { decodeManifest(dagCbor.encode(value)) } catch (e) { expect((e as Error).message).toContain(field) }
+    }
+    bad((m) => { m.version = 2 }, 'version')
+    bad((m) => { m.k = 0 }, 'code')
+    bad((m) => { m.k = 200; m.m = 57 }, 'code')
+    bad((m) => { m.fileSize = 1e6 }, 'segments')
+    bad((m) => { m.segments[0].size = 99 }, 'segments[0].size')
+    bad((m) => { m.segments[1].shardSize = 128 }, 'segments[1].shardSize')
+    bad((m) => { m.segments[2].shards.pop() }, 'segments[2].shards')
+    bad((m) => { m.segments[0].shards[1].commitment = shardCid(randomBytes(32), 4096) }, 'commitment')
+    bad((m) => { m.segments[0].shards[0].provider = 'x'.repeat(200) }, 'provider')
+    bad((m) => { m.segments[0].shards[0].deal = -1 }, 'deal')
+    bad((m) => { m.extra = 1 }, 'extra')
+    bad((m) => { m.keySalt = new Uint8Array(3) }, 'keySalt')
+    bad((m) => { m.segmentSize = 2 ** 31 }, 'segmentSize')
+    expect(() => decodeManifest(new Uint8Array([0xff, 0x00]))).toThrow(InvalidManifestError)
+  })
+
+  it('seals under the file key; the CID covers the sealed bytes; wrong key and tampering are typed errors', async () => {
+    const key = randomBytes(32)
+    const manifest = sampleManifest()
+    const sealed = await sealManifest(manifest, key)
+    expect(sealed.cid.equals(manifestCid(sealed.bytes))).toBe(true)
+    const opened = await openManifest(sealed.bytes, key, sealed.cid)
+    expect(Buffer.from(encodeManifest(opened)).equals(encodeManifest(manifest))).toBe(true)
+    // Fresh salt each time: resealing the same manifest never repeats the ciphertext.
+    const again = await sealManifest(manifest, key)
+    expect(again.cid.equals(sealed.cid)).toBe(false)
+
+    await expect(openManifest(sealed.bytes, randomBytes(32), sealed.cid)).rejects.toThrow(ManifestDecryptionError)
+    const tampered = sealed.bytes.slice()
+    tampered[tampered.length - 5]! ^= 1
+    await expect(openManifest(tampered, key, sealed.cid)).rejects.toThrow(ManifestCidMismatchError)
+    await expect(openManifest(tampered, key)).rejects.toThrow(ManifestDecryptionError)
+    await expect(openManifest(sealed.bytes, new Uint8Array(16))).rejects.toThrow(InvalidKeyError)
+    await expect(openManifest(tampered.subarray(0, 20), key)).rejects.toThrow(InvalidManifestError)
+  })
+})
+
+describe('sherd:// links', () => {
+  it('format and parse back', async () => {
+    const key = randomBytes(32)
+    const { cid } = await sealManifest(sampleManifest(), key)
+    const link = formatLink(cid, key)
+    expect(link).toMatch(/^sherd:\/\/b[a-z2-7]+#[A-Za-z0-9_-]{43}$/)
+    const parsed = parseLink(link)
+    expect(parsed.cid.equals(cid)).toBe(true)
+    expect(Buffer.from(parsed.key).equals(key)).toBe(true)
+  })
+
+  it('say what is wrong', async () => {
+    const key = randomBytes(32)
+    const { cid } = await sealManifest(sampleManifest(), key)
+    const link = formatLink(cid, key)
+    const reason = (text: string): string => { try { parseLink(text); return 'parsed' } catch (e) { expect(e).toBeInstanceOf(InvalidLinkError); return (e as Error).message } }
+    expect(reason(link.replace('sherd://', 'https://'))).toContain('must start with')
+    expect(reason(link.split('#')[0]!)).toContain('no "#<key>"')
+    expect(reason(`${link.split('#')[0]!}#`)).toContain('empty key')
+    expect(reason(link.slice(0, -3))).toContain('bytes')
+    expect(reason(`${link.slice(0, -1)}*`)).toContain('base64url')
+    expect(reason(`sherd://${shardCid(randomBytes(32), 64).toString()}#${link.split('#')[1]!}`)).toContain('shard CID')
+    expect(reason(`sherd://#${link.split('#')[1]!}`)).toContain('no manifest CID')
+  })
+})
