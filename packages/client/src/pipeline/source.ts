@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream'
+import { InvalidOptionError } from './errors.js'
+
+/** What encodeFile reads: a Node Readable (no encoding set), a web ReadableStream or any async iterable of bytes. */
+export type FileSource = Readable | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
+
+async function * fromWebStream (stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader()
+  let finished = false
+  try {
+    while (true) {
+      const { done, value } = await reader.read()
+      if (done) { finished = true; return }
+      yield value
+    }
+  } finally {
+    // Stopped early (abort, error downstream): tell the producer so it stops reading the file.
+    if (!finished) await reader.cancel().catch(() => {})
+    reader.releaseLock()
+  }
+}
+
+/** Any FileSource as an async iterable of chunks (a web stream is locked only once the result is iterated). */
+export function chunksOf (source: FileSource): AsyncIterable<unknown> {
+  if (source !== null && typeof source === 'object') {
+    if (typeof (source as ReadableStream).getReader === 'function') {
+      return { [Symbol.asyncIterator]: () => fromWebStream(source as ReadableStream<Uint8Array>) }
+    }
+    if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return source as AsyncIterable<unknown>
+  }
+  throw new InvalidOptionError('the source must be a Node Readable, a web ReadableStream or an AsyncIterable<Uint8Array>')
+}
+
+/**
+ * Cuts a stream of chunks into segments of exactly `segmentSize` bytes (the last may be shorter; an empty
+ * stream yields none). Holds at most one segment plus one chunk.
+ */
+export async function * segmentsOf (source: FileSource, segmentSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
+  const take = (): Uint8Array => {
+    const size = Math.min(segmentSize, pendingBytes)
+    const segment = new Uint8Array(size)
+    let filled = 0
+    const rest: Uint8Array[] = []
+    for (const chunk of pending) {
+      if (filled === size) { rest.push(chunk); continue }
+      const n = Math.min(chunk.length, size - filled)
+      segment.set(n === chunk.length ? chunk : chunk.subarray(0, n), filled)
+      filled += n
+      if (n < chunk.length) rest.push(chunk.subarray(n))
+    }
+    pending = rest
+    pendingBytes -= size
+    return segment
+  }
+  for await (const chunk of chunksOf(source)) {
+    signal?.throwIfAborted()
+    if (!(chunk instanceof Uint8Array)) {
+      throw new InvalidOptionError(`the source yielded a ${typeof chunk} chunk; it must yield Uint8Array (do not set an ` +
+        'encoding on a Node stream)')
+    }
+    if (chunk.length === 0) continue
+    pending.push(chunk)
+    pendingBytes += chunk.length
+    while (pendingBytes >= segmentSize) yield take()
+  }
+  signal?.throwIfAborted()
+  if (pendingBytes > 0) yield take()
+}
