@@ -111,6 +111,8 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
   let heap = new Uint8Array(memory.buffer)
   const coding = new Map<string, Matrix>()
   const plans = new Map<string, Plan>()
+  // The plan whose tables sit at the start of WASM memory, so back-to-back stripes skip the copy.
+  let loaded: Plan | undefined
 
   function codingFor (k: number, m: number): Matrix {
     const key = `${k},${m}`
@@ -175,7 +177,10 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
     const chunk = Math.min(rounded, Math.max(MIN_CHUNK_BYTES, fit))
     const base = Math.ceil(tables.length / VECTOR_BYTES) * VECTOR_BYTES
     ensureMemory(base + buffers * chunk)
-    heap.set(tables, 0)
+    if (loaded !== plan) {
+      heap.set(tables, 0)
+      loaded = plan
+    }
     const outputBase = base + k * chunk
     for (let offset = 0; offset < shardBytes; offset += chunk) {
       const len = Math.min(chunk, shardBytes - offset)
