@@ -1,0 +1,24 @@
+/** Base of every error this package throws itself; viem's errors (reverts, RPC failures) pass through as they are. */
+export class ContractsError extends Error {
+  override name = 'ContractsError'
+}
+
+/** anvil could not be found, did not start, or did not answer in time. */
+export class AnvilStartError extends ContractsError {
+  override name = 'AnvilStartError'
+}
+
+/** An offer failed verification: bad signature, wrong signer, wrong market or chain, or expired. */
+export class InvalidOfferError extends ContractsError {
+  override name = 'InvalidOfferError'
+}
+
+/** A proof cannot be encoded: the number of items or a path length does not match the deal. */
+export class ProofEncodingError extends ContractsError {
+  override name = 'ProofEncodingError'
+}
+
+/** A transaction was mined but reverted, or its receipt lacks the expected event. */
+export class TransactionFailedError extends ContractsError {
+  override name = 'TransactionFailedError'
+}
