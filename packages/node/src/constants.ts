@@ -1,0 +1,29 @@
+/** Chunks are batched into one LevelDB write of this many bytes: large enough to amortise a batch, small enough to hold. */
+export const WRITE_BATCH_BYTES = 1024 * 1024
+/** A store stream must deliver its bytes within this long; a stalled client must not hold a reservation forever. */
+export const STORE_TIMEOUT_MS = 10 * 60_000
+/** Time a client has to send a request frame after opening a stream. */
+export const REQUEST_TIMEOUT_MS = 30_000
+/** Time given to running transfers to finish when the node stops, before they are aborted. */
+export const STOP_GRACE_MS = 5_000
+/** Announce this often: clients drop announcements older than a few intervals. */
+export const ANNOUNCE_INTERVAL_MS = 30_000
+/** Concurrent inbound streams per protocol: libp2p's default of 32 is low for k + m parallel uploads from many clients. */
+export const MAX_INBOUND_STREAMS = 256
+/** Outbound streams per protocol (the node rarely dials; the test dialer and client share these settings). */
+export const MAX_OUTBOUND_STREAMS = 256
+/**
+ * The yamux read buffer must exceed its largest receive window (16 MiB), or a paused reader gets its stream reset;
+ * libp2p 3's default of 4 MiB breaks bulk transfer (PLATFORM.md).
+ */
+export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
+/** yamux drops a connection that opens more than 10 streams right after a dial; a client opens k + m at once. */
+export const MAX_EARLY_STREAMS = 512
+/** Fetch responses are written in pieces of this size so one read does not hold a whole shard in memory. */
+export const FETCH_WRITE_BYTES = 1024 * 1024
+/** Default HTTP port of the status API. */
+export const DEFAULT_HTTP_PORT = 7070
+/** Default libp2p listen address. */
+export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/0'
+/** Default capacity: 10 GiB. */
+export const DEFAULT_CAPACITY_BYTES = 10 * 1024 * 1024 * 1024

@@ -1,0 +1,44 @@
+/** Base of `@sherd/node` errors; conditions are told apart by `.name`, messages say what to do. */
+export class NodeError extends Error {
+  override name = 'NodeError'
+}
+/** Storing this would exceed the configured capacity. */
+export class CapacityExceededError extends NodeError {
+  override name = 'CapacityExceededError'
+}
+/** No shard or manifest under that root or CID. */
+export class NotFoundError extends NodeError {
+  override name = 'NotFoundError'
+}
+/** The shard is already stored (or being stored) here. */
+export class AlreadyStoredError extends NodeError {
+  override name = 'AlreadyStoredError'
+}
+/** A byte range lies outside the shard. */
+export class RangeNotSatisfiableError extends NodeError {
+  override name = 'RangeNotSatisfiableError'
+}
+/** The disk is full: LevelDB could not write. */
+export class DiskFullError extends NodeError {
+  override name = 'DiskFullError'
+}
+/** Another process holds the data dir's LevelDB lock. */
+export class DataDirLockedError extends NodeError {
+  override name = 'DataDirLockedError'
+}
+/** The node is stopping or stopped and accepts no new work. */
+export class NodeStoppingError extends NodeError {
+  override name = 'NodeStoppingError'
+}
+/** The data dir is missing its keys or config: run `sherd-node init`. */
+export class NotInitializedError extends NodeError {
+  override name = 'NotInitializedError'
+}
+/** Bad configuration or command-line input. */
+export class ConfigError extends NodeError {
+  override name = 'ConfigError'
+}
+/** A chain-side command that is not available yet. */
+export class NotWiredError extends NodeError {
+  override name = 'NotWiredError'
+}

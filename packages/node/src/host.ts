@@ -1,0 +1,52 @@
+import { createLibp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
+import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES } from './constants.js'
+
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type HostServices = {
+  identify: Identify
+  pubsub: GossipSub
+}
+
+export type SherdHost = Libp2p<HostServices>
+
+export interface HostInit {
+  privateKey: PrivateKey
+  listen: string[]
+  /** Test dialers and clients set false: they do not listen. */
+  start?: boolean
+}
+
+/**
+ * A libp2p 3 host as providers and clients use it: TCP, noise, yamux with the limits bulk transfer needs raised
+ * (read buffer above the largest yamux window, many early streams for k + m parallel uploads), identify,
+ * gossipsub. Clients can build the same host with no listen addresses.
+ */
+export async function createHost (init: HostInit): Promise<SherdHost> {
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    start: init.start ?? true,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      maxEarlyStreams: MAX_EARLY_STREAMS,
+      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES }
+    })],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        // Providers are few and must hear each other at once on a small devnet.
+        floodPublish: true
+      })
+    }
+  })
+}

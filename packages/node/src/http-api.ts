@@ -1,0 +1,100 @@
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { logger } from '@libp2p/logger'
+import type { Startable } from '@libp2p/interface'
+import type { NodeMetrics } from './metrics.js'
+
+const log = logger('sherd:node:http')
+
+/** Chain-side numbers, filled by the prover when it exists. */
+export interface ChainStatus {
+  chainId?: number
+  rpcUrl?: string
+  contractAddress?: string
+  registered?: boolean
+  deals: number
+  periodsProven: number
+  periodsMissed: number
+  /** Token base units, decimal. */
+  earnings: string
+  withdrawn: string
+}
+
+export interface NodeStatus {
+  peerId: string
+  multiaddrs: string[]
+  chainAddress: string
+  chain: ChainStatus
+  store: { shards: number, manifests: number, usedBytes: number, reservedBytes: number, freeBytes: number, capacityBytes: number }
+  price: string
+  activeTransfers: number
+  peers: number
+  uptimeSeconds: number
+}
+
+export interface HttpApiInit {
+  host?: string
+  port: number
+}
+
+export interface HttpApiComponents {
+  status: () => NodeStatus
+  metrics: NodeMetrics
+  /** Refreshes gauges before a scrape. */
+  refreshMetrics: () => void
+}
+
+/** /health, /status (JSON) and /metrics (Prometheus) on 127.0.0.1. */
+export class HttpApi implements Startable {
+  private server: Server | undefined
+  port: number
+
+  constructor (private readonly components: HttpApiComponents, private readonly init: HttpApiInit) {
+    this.port = init.port
+  }
+
+  async start (): Promise<void> {
+    const server = createServer((req, res) => {
+      void (async () => {
+        try {
+          const path = (req.url ?? '/').split('?')[0]
+          if (req.method !== 'GET') {
+            res.writeHead(405, { allow: 'GET' }).end()
+          } else if (path === '/health') {
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}\n')
+          } else if (path === '/status') {
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.components.status(), null, 2) + '\n')
+          } else if (path === '/metrics') {
+            this.components.refreshMetrics()
+            const body = await this.components.metrics.registry.metrics()
+            res.writeHead(200, { 'content-type': this.components.metrics.registry.contentType }).end(body)
+          } else {
+            res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: try /health, /status or /metrics"}\n')
+          }
+        } catch (err) {
+          log.error('request failed: %e', err)
+          if (!res.headersSent) res.writeHead(500).end()
+        }
+      })()
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.init.port, this.init.host ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
+    })
+    this.server = server
+    this.port = (server.address() as AddressInfo).port
+  }
+
+  async stop (): Promise<void> {
+    const server = this.server
+    this.server = undefined
+    if (server === undefined) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => { resolve() }))
+  }
+}
+
+export function httpApi (init: HttpApiInit): (components: HttpApiComponents) => HttpApi {
+  return (components) => new HttpApi(components, init)
+}

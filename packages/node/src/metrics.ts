@@ -1,0 +1,22 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** The node's Prometheus metrics, on a registry of its own (several nodes can share a process in tests). */
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly shardsStored = new Counter({ name: 'sherd_shards_stored_total', help: 'Shards stored and receipted', registers: [this.registry] })
+  readonly storeRejected = new Counter({ name: 'sherd_store_rejected_total', help: 'Store requests refused or failed, by error name', labelNames: ['reason'], registers: [this.registry] })
+  readonly bytesReceived = new Counter({ name: 'sherd_bytes_received_total', help: 'Shard and manifest bytes received', registers: [this.registry] })
+  readonly bytesServed = new Counter({ name: 'sherd_bytes_served_total', help: 'Shard and manifest bytes served', registers: [this.registry] })
+  readonly requests = new Counter({ name: 'sherd_requests_total', help: 'Stream requests by protocol and outcome', labelNames: ['protocol', 'outcome'], registers: [this.registry] })
+  readonly storeSeconds = new Histogram({ name: 'sherd_store_seconds', help: 'Time to receive, verify and commit a shard', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [this.registry] })
+  readonly usedBytes = new Gauge({ name: 'sherd_store_used_bytes', help: 'Committed bytes in the store', registers: [this.registry] })
+  readonly reservedBytes = new Gauge({ name: 'sherd_store_reserved_bytes', help: 'Bytes reserved by writes in progress', registers: [this.registry] })
+  readonly capacityBytes = new Gauge({ name: 'sherd_store_capacity_bytes', help: 'Configured capacity', registers: [this.registry] })
+  readonly shards = new Gauge({ name: 'sherd_store_shards', help: 'Shards held', registers: [this.registry] })
+  readonly announcements = new Counter({ name: 'sherd_announcements_total', help: 'Announcements published, by outcome', labelNames: ['outcome'], registers: [this.registry] })
+  readonly peers = new Gauge({ name: 'sherd_peers', help: 'Connected libp2p peers', registers: [this.registry] })
+
+  constructor (options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry })
+  }
+}

@@ -1,0 +1,180 @@
+import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { addressOf } from '@sherd/protocol'
+import type { Address } from '@sherd/protocol'
+import { Announcer } from './announcer.js'
+import { DEFAULT_CAPACITY_BYTES, DEFAULT_HTTP_PORT, DEFAULT_LISTEN } from './constants.js'
+import { createHost } from './host.js'
+import type { SherdHost } from './host.js'
+import { HttpApi } from './http-api.js'
+import type { ChainStatus, NodeStatus } from './http-api.js'
+import { STORE_DIR, readEvmKey, readPeerKey } from './identity.js'
+import { NodeMetrics } from './metrics.js'
+import { ShardService } from './shard-service.js'
+import type { OfferSigner } from './shard-service.js'
+import { ShardStore } from './store.js'
+
+const log = logger('sherd:node')
+
+export interface ProviderNodeConfig {
+  /** Holds peer.key, evm.key, config.json and the store; create it with `initDataDir` or `sherd-node init`. */
+  dataDir: string
+  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0). */
+  listen?: string[]
+  httpHost?: string
+  /** 0 picks a free port. */
+  httpPort?: number
+  capacityBytes?: number
+  /** Price per byte per proving period, token base units, decimal string. */
+  price?: string
+  announceIntervalMs?: number
+  storeTimeoutMs?: number
+  stopGraceMs?: number
+  offerSigner?: OfferSigner
+  /** Shown in /status until the prover fills the chain fields. */
+  chain?: { rpcUrl?: string, contractAddress?: string }
+  /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
+  processMetrics?: boolean
+}
+
+/** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
+export interface ReadyInfo {
+  event: 'ready'
+  peerId: string
+  multiaddrs: string[]
+  httpPort: number
+  httpUrl: string
+  chainAddress: string
+  dataDir: string
+}
+
+export interface ProviderNode {
+  readonly peerId: string
+  readonly chainAddress: Address
+  readonly libp2p: SherdHost
+  readonly store: ShardStore
+  readonly service: ShardService
+  readonly announcer: Announcer
+  readonly http: HttpApi
+  readonly metrics: NodeMetrics
+  /** Chain numbers for /status; the prover updates this object in place. */
+  readonly chain: ChainStatus
+  status: () => NodeStatus
+  ready: () => ReadyInfo
+  start: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+/**
+ * Builds a provider from its data dir. `start()` opens the store (collecting incomplete writes), starts libp2p, the
+ * stream protocols, the announcer and the HTTP API, in that order; `stop()` reverses it, letting transfers finish
+ * (or aborting them after a grace period) before LevelDB closes.
+ */
+export async function createProviderNode (config: ProviderNodeConfig): Promise<ProviderNode> {
+  const privateKey = await readPeerKey(config.dataDir)
+  const chainKey = await readEvmKey(config.dataDir)
+  const chainAddress = addressOf(chainKey)
+  const peerId = peerIdFromPrivateKey(privateKey).toString()
+  const price = config.price ?? '1'
+  const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
+  const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
+  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], start: false })
+  const service = new ShardService(
+    { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
+    {
+      storeTimeoutMs: config.storeTimeoutMs,
+      stopGraceMs: config.stopGraceMs,
+      offerSigner: config.offerSigner
+    }
+  )
+  const multiaddrs = (): string[] => libp2p.getMultiaddrs().map((a) => a.toString())
+  const announcer = new Announcer({
+    pubsub: libp2p.services.pubsub,
+    describe: () => ({ peerId, addrs: multiaddrs(), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
+    chainKey,
+    chainAddress,
+    metrics
+  }, { price, intervalMs: config.announceIntervalMs })
+  const chain: ChainStatus = {
+    rpcUrl: config.chain?.rpcUrl,
+    contractAddress: config.chain?.contractAddress,
+    deals: 0,
+    periodsProven: 0,
+    periodsMissed: 0,
+    earnings: '0',
+    withdrawn: '0'
+  }
+  const startedAt = Date.now()
+  const status = (): NodeStatus => ({
+    peerId,
+    multiaddrs: multiaddrs(),
+    chainAddress,
+    chain,
+    store: {
+      shards: store.shards,
+      manifests: store.manifests,
+      usedBytes: store.usedBytes,
+      reservedBytes: store.pendingBytes,
+      freeBytes: store.freeBytes,
+      capacityBytes: store.capacityBytes
+    },
+    price,
+    activeTransfers: service.activeTransfers,
+    peers: libp2p.getPeers().length,
+    uptimeSeconds: Math.round((Date.now() - startedAt) / 1000)
+  })
+  const refreshMetrics = (): void => {
+    metrics.usedBytes.set(store.usedBytes)
+    metrics.reservedBytes.set(store.pendingBytes)
+    metrics.capacityBytes.set(store.capacityBytes)
+    metrics.shards.set(store.shards)
+    metrics.peers.set(libp2p.getPeers().length)
+  }
+  const http = new HttpApi({ status, metrics, refreshMetrics }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
+  const started: Array<{ stop: () => Promise<void> | void }> = []
+
+  const node: ProviderNode = {
+    peerId,
+    chainAddress,
+    libp2p,
+    store,
+    service,
+    announcer,
+    http,
+    metrics,
+    chain,
+    status,
+    ready: () => ({
+      event: 'ready',
+      peerId,
+      multiaddrs: multiaddrs(),
+      httpPort: http.port,
+      httpUrl: `http://${config.httpHost ?? '127.0.0.1'}:${http.port}`,
+      chainAddress,
+      dataDir: config.dataDir
+    }),
+    async start () {
+      try {
+        for (const part of [store, libp2p, service, announcer, http] as const) {
+          await part.start()
+          started.push(part)
+        }
+      } catch (err) {
+        await node.stop()
+        throw err
+      }
+      log('provider %s started on %s', peerId, multiaddrs().join(', '))
+    },
+    async stop () {
+      // Reverse order: stop accepting and drain transfers first, close LevelDB last.
+      const order = [service, announcer, http, libp2p, store].filter((p) => started.includes(p))
+      started.length = 0
+      for (const part of order) {
+        try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }
+      }
+      log('provider %s stopped', peerId)
+    }
+  }
+  return node
+}

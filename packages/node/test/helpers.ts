@@ -1,0 +1,50 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Stream } from '@libp2p/interface'
+import { merkleRoot } from '@sherd/proofs'
+import { createHost, createProviderNode, initDataDir } from '../src/index.js'
+import type { ProviderNode, ProviderNodeConfig, SherdHost } from '../src/index.js'
+
+export async function tempDir (): Promise<string> {
+  return await mkdtemp(join(tmpdir(), 'sherd-node-test-'))
+}
+
+export async function removeDir (dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
+
+/** An initialised data dir and a started provider on 127.0.0.1 with ephemeral ports. */
+export async function startNode (options: Partial<ProviderNodeConfig> & { dataDir?: string } = {}): Promise<ProviderNode> {
+  const dataDir = options.dataDir ?? await tempDir()
+  await initDataDir(dataDir)
+  const node = await createProviderNode({ listen: ['/ip4/127.0.0.1/tcp/0'], httpPort: 0, capacityBytes: 64 * 1024 * 1024, ...options, dataDir })
+  await node.start()
+  return node
+}
+
+/** A libp2p host that only dials (as a client would). */
+export async function startDialer (): Promise<SherdHost> {
+  return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+}
+
+export async function open (dialer: SherdHost, node: ProviderNode, protocol: string): Promise<Stream> {
+  const addr = node.libp2p.getMultiaddrs()[0]
+  if (addr === undefined) throw new Error('node has no address')
+  return await dialer.dialProtocol(multiaddr(addr.toString()), protocol)
+}
+
+export function randomShard (byteLength: number): { bytes: Uint8Array, root: Uint8Array } {
+  const bytes = new Uint8Array(randomBytes(byteLength))
+  return { bytes, root: merkleRoot(bytes) }
+}
+
+/** Reads everything the provider sends until it closes. */
+export async function readAllFrom (stream: Stream): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const chunk of stream) parts.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
+  return Buffer.concat(parts)
+}
