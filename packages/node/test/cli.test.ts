@@ -1,0 +1,146 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Level } from 'level'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, STORE_SHARD_PROTOCOL, WireReader, encodeFrame, requestFetchShard,
+  requestStoreShard
+} from '@sherd/protocol'
+import type { ReadyInfo, SherdHost } from '../src/index.js'
+import { randomShard, removeDir, startDialer, tempDir } from './helpers.js'
+
+const hooks = fileURLToPath(new URL('./fixtures/source-hooks.mjs', import.meta.url))
+const entry = fileURLToPath(new URL('./fixtures/cli-main.ts', import.meta.url))
+
+/** The real CLI, from source, as its own process (process.execPath is the pinned Node 24). */
+function cli (args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', hooks, entry, ...args], { stdio: 'pipe' })
+}
+
+async function runToEnd (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = cli(args)
+  let stdout = ''; let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return { code, stdout, stderr }
+}
+
+async function startProcess (dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams, ready: ReadyInfo }> {
+  const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'])
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const lines = createInterface({ input: child.stdout })
+  const ready = await new Promise<ReadyInfo>((resolve, reject) => {
+    lines.once('line', (line) => { resolve(JSON.parse(line) as ReadyInfo) })
+    child.once('exit', (code) => { reject(new Error(`sherd-node start exited with ${code}: ${stderr}`)) })
+  })
+  return { child, ready }
+}
+
+const children: ChildProcessWithoutNullStreams[] = []
+const dirs: string[] = []
+let dialer: SherdHost | undefined
+
+afterAll(async () => {
+  await dialer?.stop()
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const d of dirs) await removeDir(d)
+})
+
+describe('sherd-node CLI', () => {
+  it('serves no partial shard after being killed with SIGKILL during a store', async () => {
+    const dataDir = await tempDir(); dirs.push(dataDir)
+    const init = await runToEnd(['init', '--data-dir', dataDir])
+    expect(init.code).toBe(0)
+    expect(JSON.parse(init.stdout)).toMatchObject({ dataDir })
+
+    let { child, ready } = await startProcess(dataDir)
+    children.push(child)
+    expect(ready).toMatchObject({ event: 'ready', dataDir })
+    dialer = await startDialer()
+    const addr = multiaddr(ready.multiaddrs[0]!)
+    const { bytes, root } = randomShard(8 * 1024 * 1024)
+
+    const stream = await dialer.dialProtocol(addr, STORE_SHARD_PROTOCOL)
+    const reader = new WireReader(stream as unknown as AsyncIterable<Uint8Array>)
+    stream.send(encodeFrame({ root, byteLength: bytes.byteLength }))
+    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toEqual({ status: 'accept' })
+    for (let o = 0; o < 5 * 1024 * 1024; o += 1024 * 1024) {
+      if (!stream.send(bytes.subarray(o, o + 1024 * 1024))) await stream.onDrain()
+    }
+    // Wait until the node has the bytes in hand (its reservation shows, its counter moved), then kill it.
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const metrics = await (await fetch(`${ready.httpUrl}/metrics`)).text()
+      const received = Number(/sherd_bytes_received_total (\d+)/.exec(metrics)?.[1] ?? 0)
+      if (received >= 4 * 1024 * 1024 || Date.now() > deadline) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const status = await (await fetch(`${ready.httpUrl}/status`)).json() as { store: { reservedBytes: number } }
+    expect(status.store.reservedBytes).toBe(bytes.byteLength)
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    stream.abort(new Error('provider killed'))
+
+    // Chunks of the partial write are on disk with their pending marker.
+    const db = new Level<string, Uint8Array>(join(dataDir, 'store'), { valueEncoding: 'view' })
+    const rootHex = Buffer.from(root).toString('hex')
+    let partialChunks = 0
+    for await (const _ of db.keys({ gte: `s!c!${rootHex}!`, lt: `s!c!${rootHex}!~` })) partialChunks++
+    expect(partialChunks).toBeGreaterThan(0)
+    await db.close();
+
+    ({ child, ready } = await startProcess(dataDir))
+    children.push(child)
+    const after = await (await fetch(`${ready.httpUrl}/status`)).json() as { store: { shards: number, usedBytes: number, reservedBytes: number } }
+    expect(after.store).toMatchObject({ shards: 0, usedBytes: 0, reservedBytes: 0 })
+    await expect(requestFetchShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root }))
+      .rejects.toMatchObject({ remoteName: 'NotFoundError' })
+    // The same shard stores cleanly now and is served whole.
+    await requestStoreShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+    const got = await requestFetchShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root })
+    expect(Buffer.from(got.bytes).equals(Buffer.from(bytes))).toBe(true)
+
+    // `status` asks the running node; SIGTERM stops it cleanly (exit 0, LevelDB closed and reopenable).
+    const st = await runToEnd(['status', '--url', ready.httpUrl])
+    expect(JSON.parse(st.stdout)).toMatchObject({ peerId: ready.peerId, store: { shards: 1 } })
+    child.kill('SIGTERM')
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0)
+    const reopened = new Level<string, Uint8Array>(join(dataDir, 'store'), { valueEncoding: 'view' })
+    let markers = 0
+    for await (const _ of reopened.keys({ gte: 's!w!', lt: 's!w!~' })) markers++
+    expect(markers).toBe(0)
+    await reopened.close()
+  })
+
+  it('explains what to do on unreachable RPCs, locked data dirs, missing init and unwired chain commands', async () => {
+    const dataDir = await tempDir(); dirs.push(dataDir)
+    const missing = await runToEnd(['start', '--data-dir', join(dataDir, 'nope')])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/NotInitializedError: .*run `sherd-node init/)
+    expect((await runToEnd(['init', '--data-dir', dataDir, '--capacity', '1GiB'])).code).toBe(0)
+    const rpc = await runToEnd(['start', '--data-dir', dataDir, '--rpc-url', 'http://127.0.0.1:9'])
+    expect(rpc.code).toBe(1)
+    expect(rpc.stderr).toMatch(/cannot reach the chain RPC at http:\/\/127\.0\.0\.1:9.*fix --rpc-url/)
+    const { child } = await startProcess(dataDir)
+    children.push(child)
+    const locked = await runToEnd(['start', '--data-dir', dataDir, '--http-port', '0'])
+    expect(locked.code).toBe(1)
+    expect(locked.stderr).toMatch(/DataDirLockedError: .*stop the other sherd-node/)
+    child.kill('SIGTERM')
+    await new Promise((resolve) => child.once('exit', resolve))
+    const withdraw = await runToEnd(['withdraw', '--data-dir', dataDir])
+    expect(withdraw.code).toBe(1)
+    expect(withdraw.stderr).toMatch(/NotWiredError/)
+    const help = await runToEnd(['start', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/--capacity/)
+    const bad = await runToEnd(['init', '--bogus'])
+    expect(bad.code).toBe(2)
+  })
+})
