@@ -344,14 +344,16 @@ export async function getPeriodInfo (mc: MarketClient, period?: bigint): Promise
   return { period: p, startBlock, challengeBlock, firstProofBlock, lastProofBlock, endBlock: lastProofBlock + 1n }
 }
 
+// Seeds are read against the pending block: BLOCKHASH of the latest block is readable only from the block after it.
+
 /** The challenge seed of `dealId` in `period`; readable once the period's challenge block is mined (256 blocks). */
 export async function getChallengeSeed (mc: MarketClient, dealId: bigint, period: bigint): Promise<Hex> {
-  return await mc.publicClient.readContract({ address: mc.market, abi: storageMarketAbi, functionName: 'challengeSeed', args: [dealId, period] })
+  return await mc.publicClient.readContract({ address: mc.market, abi: storageMarketAbi, functionName: 'challengeSeed', args: [dealId, period], blockTag: 'pending' })
 }
 
-/** The activation seed of `dealId`; readable from the block after the deal was opened (256 blocks). */
+/** The activation seed of `dealId`; readable once the deal's opening block is mined (256 blocks). */
 export async function getActivationSeed (mc: MarketClient, dealId: bigint): Promise<Hex> {
-  return await mc.publicClient.readContract({ address: mc.market, abi: storageMarketAbi, functionName: 'activationSeed', args: [dealId] })
+  return await mc.publicClient.readContract({ address: mc.market, abi: storageMarketAbi, functionName: 'activationSeed', args: [dealId], blockTag: 'pending' })
 }
 
 /** Whether `period` of `dealId` is open, proven or missed. */

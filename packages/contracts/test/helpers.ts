@@ -1,14 +1,16 @@
 import { buildTree } from '@sherd/proofs'
 import type { MerkleTree } from '@sherd/proofs'
 import { randomBytes } from 'node:crypto'
-import { bytesToHex, createPublicClient, createTestClient, createWalletClient, defineChain, http } from 'viem'
+import { expect } from 'vitest'
+import { BaseError, bytesToHex, ContractFunctionRevertedError, createPublicClient, createTestClient, createWalletClient, defineChain, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getActivationSeed, getMarketParams, mintTokens, proveChallenges,
-  randomOfferNonce, signOffer, startAnvil
+  activateDeal, ANVIL_MNEMONIC, deploy, deriveChallengeSeed, DEVNET_MARKET_PARAMS, getActivationSeed, getDeal,
+  getMarketParams, getPeriodInfo, mintTokens, openDeal, proveChallenges, randomOfferNonce, signOffer, startAnvil,
+  submitProofs
 } from '../src/index.js'
-import type { Anvil, Deployment, MarketClient, MarketParams, Offer } from '../src/index.js'
+import type { Anvil, Deployment, MarketClient, MarketParams, Offer, PeriodInfo } from '../src/index.js'
 
 export interface Chainside {
   anvil: Anvil
@@ -91,7 +93,85 @@ export async function signedOffer (m: Market, providerIndex: number, offer: Offe
 
 /** The activation proof for `dealId` over `tree`. */
 export async function activationProof (c: Chainside, m: Market, dealId: bigint, tree: MerkleTree): Promise<Hex> {
-  await c.testClient.mine({ blocks: 1 })
   const seed = await getActivationSeed(m.as(0), dealId)
   return proveChallenges(tree, seed, m.params.challengeCount)
+}
+
+export interface TestDeal {
+  dealId: bigint
+  tree: MerkleTree
+  data: Uint8Array
+  offer: Offer
+}
+
+/** Opens one deal from `provider` to `client` over fresh random bytes of `size`. */
+export async function openTestDeal (m: Market, providerIndex: number, clientIndex: number, size: number, over: Partial<Offer> = {}): Promise<TestDeal> {
+  const mc = m.as(clientIndex)
+  const s = randomShard(size)
+  const offer = offerFor(m.as(providerIndex).walletClient!.account.address, mc.walletClient!.account.address, s.root, size, over)
+  const { dealId } = await openDeal(mc, { offer, signature: await signedOffer(m, providerIndex, offer) })
+  return { dealId, tree: s.tree, data: s.data, offer }
+}
+
+/** Opens and activates deals of the given sizes; returns them with the first period all of them cover. */
+export async function activeDeals (c: Chainside, m: Market, providerIndex: number, clientIndex: number, sizes: number[], over: Partial<Offer> = {}): Promise<{ deals: TestDeal[], period: bigint }> {
+  const deals: TestDeal[] = []
+  for (const size of sizes) deals.push(await openTestDeal(m, providerIndex, clientIndex, size, over))
+  // Activate at the top of a period so that (for fewer deals than blocks per period) all start together.
+  const next = await getPeriodInfo(m.as(0), (await getPeriodInfo(m.as(0))).period + 1n)
+  await mineTo(c, next.startBlock)
+  let period = 0n
+  for (const d of deals) {
+    const proof = await activationProof(c, m, d.dealId, d.tree)
+    await activateDeal(m.as(providerIndex), { dealId: d.dealId, proof })
+    const start = (await getDeal(m.as(0), d.dealId)).startPeriod
+    if (start > period) period = start
+  }
+  return { deals, period }
+}
+
+/** Mines to `period`'s proof window (the next transaction lands in its first block) and returns the seeds' block hash. */
+export async function enterProofWindow (c: Chainside, m: Market, period: bigint): Promise<{ info: PeriodInfo, blockHash: Hex }> {
+  const info = await getPeriodInfo(m.as(0), period)
+  await mineTo(c, info.firstProofBlock)
+  const block = await c.publicClient.getBlock({ blockNumber: info.challengeBlock })
+  return { info, blockHash: block.hash }
+}
+
+export function proofFor (m: Market, d: TestDeal, blockHash: Hex, period: bigint): Hex {
+  return proveChallenges(d.tree, deriveChallengeSeed(blockHash, d.dealId, period), m.params.challengeCount)
+}
+
+/** Proves `period` for `deals` in one batch (mining into the window first). */
+export async function proveAll (c: Chainside, m: Market, providerIndex: number, period: bigint, deals: TestDeal[]) {
+  const { blockHash } = await enterProofWindow(c, m, period)
+  return await submitProofs(m.as(providerIndex), {
+    period,
+    items: deals.map((d) => ({ dealId: d.dealId, proof: proofFor(m, d, blockHash, period) }))
+  })
+}
+
+/** The custom error a failed viem call reverted with, or undefined. */
+export function revertOf (err: unknown): { errorName: string, args: readonly unknown[] } | undefined {
+  if (err instanceof BaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError)
+    if (revert instanceof ContractFunctionRevertedError && revert.data !== undefined) {
+      return { errorName: revert.data.errorName, args: revert.data.args ?? [] }
+    }
+  }
+  return undefined
+}
+
+/** Awaits `promise`, expecting it to revert with `errorName` (and `args`, when given). */
+export async function expectRevert (promise: Promise<unknown>, errorName: string, args?: readonly unknown[]): Promise<void> {
+  let caught: unknown
+  try {
+    await promise
+  } catch (err) {
+    caught = err
+  }
+  const revert = revertOf(caught)
+  if (revert === undefined) throw new Error(`expected revert ${errorName}, got ${caught === undefined ? 'success' : String(caught)}`)
+  expect(revert.errorName).toBe(errorName)
+  if (args !== undefined) expect(revert.args).toEqual(args)
 }
