@@ -10,8 +10,8 @@ const log = logger('sherd:node:announcer')
 
 export interface AnnouncerInit {
   intervalMs?: number
-  /** Price per byte per proving period, token base units, decimal. */
-  price: string
+  /** Token base units per MiB per proving period, decimal. */
+  pricePerMiB: string
 }
 
 export interface AnnouncerComponents {
@@ -70,7 +70,7 @@ export class Announcer implements Startable {
       chainAddress: this.components.chainAddress,
       capacityBytes: state.capacityBytes,
       freeBytes: state.freeBytes,
-      price: this.init.price,
+      pricePerMiB: this.init.pricePerMiB,
       timestampMs: Date.now(),
       seq: ++this.seq
     }

@@ -1,15 +1,13 @@
 import { parseArgs } from 'node:util'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createPublicClient, http } from 'viem'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ConfigError, NotWiredError } from './errors.js'
-import { initDataDir, readFileConfig } from './identity.js'
+import { ConfigError } from './errors.js'
+import { connectChain, exitMarket, withdrawEarnings } from './chain.js'
+import { initDataDir, readEvmKey, readFileConfig } from './identity.js'
 import type { Hex, NodeFileConfig } from './identity.js'
 import { createProviderNode } from './node.js'
 
-/** RPC checks at start must not hang on a dead endpoint. */
-const RPC_CHECK_TIMEOUT_MS = 5_000
 /** `status` asks the local HTTP API; it answers at once or not at all. */
 const STATUS_TIMEOUT_MS = 5_000
 
@@ -33,7 +31,7 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --listen <multiaddr>    libp2p listen address, repeatable (default /ip4/127.0.0.1/tcp/0)
   --http-port <port>      status API port on 127.0.0.1 (default 7070; 0 = any free port)
   --capacity <size>       bytes to offer, e.g. 10GiB, 500MB, 1048576 (default 10GiB)
-  --price <amount>        price per byte per proving period, token base units
+  --price <amount>        token base units per MiB per proving period
   --stake <amount>        stake to register with, token base units
   --rpc-url <url>         chain JSON-RPC endpoint
   --contract <address>    Sherd market contract address
@@ -46,7 +44,7 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --http-host <host>      status API host (default 127.0.0.1)
   --http-port <port>      status API port (0 = any free port)
   --capacity <size>       bytes to offer (e.g. 10GiB)
-  --price <amount>        price per byte per proving period, token base units
+  --price <amount>        token base units per MiB per proving period
   --stake <amount>        stake, token base units
   --rpc-url <url>         chain JSON-RPC endpoint (checked at start)
   --contract <address>    Sherd market contract (checked at start)
@@ -117,7 +115,7 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   if (v['http-host'] !== undefined) out.httpHost = v['http-host']
   if (v['http-port'] !== undefined) out.httpPort = parsePort(v['http-port'])
   if (v.capacity !== undefined) out.capacityBytes = parseSize(v.capacity)
-  if (v.price !== undefined) out.price = parseAmount(v.price, '--price')
+  if (v.price !== undefined) out.pricePerMiB = parseAmount(v.price, '--price')
   if (v.stake !== undefined) out.stake = parseAmount(v.stake, '--stake')
   if (v['rpc-url'] !== undefined) out.rpcUrl = v['rpc-url']
   if (v.contract !== undefined) {
@@ -125,24 +123,6 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
     out.contractAddress = v.contract
   }
   return out
-}
-
-/** Checks that the RPC answers and that code exists at the contract address; errors say what to fix. */
-async function checkChain (rpcUrl: string, contract: string | undefined): Promise<number> {
-  const client = createPublicClient({ transport: http(rpcUrl, { timeout: RPC_CHECK_TIMEOUT_MS, retryCount: 0 }) })
-  let chainId: number
-  try {
-    chainId = await client.getChainId()
-  } catch (err) {
-    throw new ConfigError(`cannot reach the chain RPC at ${rpcUrl} (${(err as Error).message.split('\n')[0]}): start the chain node (anvil) or fix --rpc-url`)
-  }
-  if (contract !== undefined) {
-    const code = await client.getCode({ address: contract as Hex })
-    if (code === undefined || code === '0x') {
-      throw new ConfigError(`no contract is deployed at ${contract} on chain ${chainId} (${rpcUrl}): check --contract (the devnet prints the market address)`)
-    }
-  }
-  return chainId
 }
 
 async function cmdInit (args: string[]): Promise<void> {
@@ -160,20 +140,20 @@ async function cmdStart (args: string[]): Promise<void> {
   if (v.help === true) { console.log(HELP.start); return }
   const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
   const config = { ...(await readFileConfig(dataDir)), ...configFromFlags(v) }
-  let chainId: number | undefined
-  if (config.rpcUrl !== undefined) chainId = await checkChain(config.rpcUrl, config.contractAddress)
+  if ((config.rpcUrl === undefined) !== (config.contractAddress === undefined)) {
+    throw new ConfigError('give both --rpc-url and --contract (or neither, to run without a chain)')
+  }
   const node = await createProviderNode({
     dataDir,
     listen: config.listen,
     httpHost: config.httpHost,
     httpPort: config.httpPort,
     capacityBytes: config.capacityBytes,
-    price: config.price,
+    pricePerMiB: config.pricePerMiB,
     announceIntervalMs: v['announce-interval-ms'] === undefined ? undefined : Number(v['announce-interval-ms']),
-    chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress },
+    chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress, stake: config.stake },
     processMetrics: true
   })
-  if (chainId !== undefined) node.chain.chainId = chainId
   let stopping: Promise<void> | undefined
   const shutdown = (signal: string): void => {
     if (stopping !== undefined) return
@@ -214,7 +194,20 @@ async function cmdStatus (args: string[]): Promise<void> {
 async function cmdChain (name: 'withdraw' | 'exit', args: string[]): Promise<void> {
   const { values: v } = parseArgs({ args, options: { ...common, 'rpc-url': { type: 'string' }, contract: { type: 'string' } }, strict: true })
   if (v.help === true) { console.log(HELP[name]); return }
-  throw new NotWiredError(`\`sherd-node ${name}\` needs the chain bindings (@sherd/contracts), which this build does not have yet`)
+  const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
+  const config = { ...(await readFileConfig(dataDir)), ...configFromFlags(v) }
+  if (config.rpcUrl === undefined || config.contractAddress === undefined) {
+    throw new ConfigError(`\`sherd-node ${name}\` needs the chain: pass --rpc-url and --contract (or set rpcUrl and contractAddress in ${join(dataDir, 'config.json')})`)
+  }
+  const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir) })
+  if (name === 'withdraw') {
+    const { amount, tx } = await withdrawEarnings(conn)
+    if (amount === 0n) process.stderr.write(`sherd-node: nothing to withdraw for ${conn.address}\n`)
+    console.log(JSON.stringify({ provider: conn.address, withdrawn: amount.toString(), tx: tx ?? null }))
+  } else {
+    const tx = await exitMarket(conn)
+    console.log(JSON.stringify({ provider: conn.address, exited: true, tx }))
+  }
 }
 
 export async function main (argv: string[]): Promise<number> {

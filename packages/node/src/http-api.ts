@@ -27,7 +27,7 @@ export interface NodeStatus {
   chainAddress: string
   chain: ChainStatus
   store: { shards: number, manifests: number, usedBytes: number, reservedBytes: number, freeBytes: number, capacityBytes: number }
-  price: string
+  pricePerMiB: string
   activeTransfers: number
   peers: number
   uptimeSeconds: number

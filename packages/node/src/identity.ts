@@ -18,8 +18,8 @@ export interface NodeFileConfig {
   httpHost: string
   httpPort: number
   capacityBytes: number
-  /** Price per byte per proving period, token base units, decimal string. */
-  price: string
+  /** Token base units per MiB per proving period, decimal string (registered on chain, announced). */
+  pricePerMiB: string
   /** Stake to register with, token base units, decimal string. */
   stake: string
   rpcUrl?: string
@@ -31,7 +31,7 @@ export const DEFAULT_FILE_CONFIG: NodeFileConfig = {
   httpHost: '127.0.0.1',
   httpPort: DEFAULT_HTTP_PORT,
   capacityBytes: DEFAULT_CAPACITY_BYTES,
-  price: '1',
+  pricePerMiB: '1',
   stake: '0'
 }
 

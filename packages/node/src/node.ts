@@ -14,6 +14,8 @@ import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
 import { ShardStore } from './store.js'
+import { chainOfferSigner, connectChain, ensureRegistered } from './chain.js'
+import type { ChainConnection } from './chain.js'
 
 const log = logger('sherd:node')
 
@@ -26,14 +28,17 @@ export interface ProviderNodeConfig {
   /** 0 picks a free port. */
   httpPort?: number
   capacityBytes?: number
-  /** Price per byte per proving period, token base units, decimal string. */
-  price?: string
+  /** Token base units per MiB per proving period, decimal string. */
+  pricePerMiB?: string
   announceIntervalMs?: number
   storeTimeoutMs?: number
   stopGraceMs?: number
   offerSigner?: OfferSigner
-  /** Shown in /status until the prover fills the chain fields. */
-  chain?: { rpcUrl?: string, contractAddress?: string }
+  /**
+   * The market. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (or updates its
+   * price, capacity and peer id) and signs offers; without them the node stores and serves but cannot sign offers.
+   */
+  chain?: { rpcUrl?: string, contractAddress?: string, stake?: string }
   /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
   processMetrics?: boolean
 }
@@ -60,6 +65,8 @@ export interface ProviderNode {
   readonly metrics: NodeMetrics
   /** Chain numbers for /status; the prover updates this object in place. */
   readonly chain: ChainStatus
+  /** The market connection once started with a chain (the prover uses it). */
+  readonly chainConnection: () => ChainConnection | undefined
   status: () => NodeStatus
   ready: () => ReadyInfo
   start: () => Promise<void>
@@ -76,7 +83,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const chainKey = await readEvmKey(config.dataDir)
   const chainAddress = addressOf(chainKey)
   const peerId = peerIdFromPrivateKey(privateKey).toString()
-  const price = config.price ?? '1'
+  const pricePerMiB = config.pricePerMiB ?? '1'
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
   const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], start: false })
@@ -95,7 +102,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     chainKey,
     chainAddress,
     metrics
-  }, { price, intervalMs: config.announceIntervalMs })
+  }, { pricePerMiB, intervalMs: config.announceIntervalMs })
   const chain: ChainStatus = {
     rpcUrl: config.chain?.rpcUrl,
     contractAddress: config.chain?.contractAddress,
@@ -119,7 +126,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       freeBytes: store.freeBytes,
       capacityBytes: store.capacityBytes
     },
-    price,
+    pricePerMiB,
     activeTransfers: service.activeTransfers,
     peers: libp2p.getPeers().length,
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000)
@@ -133,6 +140,26 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   }
   const http = new HttpApi({ status, metrics, refreshMetrics }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
   const started: Array<{ stop: () => Promise<void> | void }> = []
+  let connection: ChainConnection | undefined
+  // Connects, registers and plugs in the offer signer; a Startable so it runs in order with the rest.
+  const chainLink = {
+    async start (): Promise<void> {
+      const { rpcUrl, contractAddress } = config.chain ?? {}
+      if (rpcUrl === undefined || contractAddress === undefined) return
+      connection = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey })
+      chain.chainId = connection.chainId
+      const outcome = await ensureRegistered(connection, {
+        stake: BigInt(config.chain?.stake ?? '0'),
+        pricePerMiB: BigInt(pricePerMiB),
+        capacity: BigInt(store.capacityBytes),
+        peerId
+      })
+      chain.registered = true
+      log('chain %d market %s: %s', connection.chainId, contractAddress, outcome)
+      service.setOfferSigner(chainOfferSigner(connection, { pricePerMiB: BigInt(pricePerMiB), freeBytes: () => store.freeBytes }))
+    },
+    async stop (): Promise<void> {}
+  }
 
   const node: ProviderNode = {
     peerId,
@@ -144,6 +171,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     http,
     metrics,
     chain,
+    chainConnection: () => connection,
     status,
     ready: () => ({
       event: 'ready',
@@ -156,7 +184,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, libp2p, service, announcer, http] as const) {
+        for (const part of [store, chainLink, libp2p, service, announcer, http] as const) {
           await part.start()
           started.push(part)
         }

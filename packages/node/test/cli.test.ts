@@ -1,9 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Level } from 'level'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
@@ -11,24 +9,7 @@ import {
   requestStoreShard
 } from '@sherd/protocol'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
-import { randomShard, removeDir, startDialer, tempDir } from './helpers.js'
-
-const hooks = fileURLToPath(new URL('./fixtures/source-hooks.mjs', import.meta.url))
-const entry = fileURLToPath(new URL('./fixtures/cli-main.ts', import.meta.url))
-
-/** The real CLI, from source, as its own process (process.execPath is the pinned Node 24). */
-function cli (args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', hooks, entry, ...args], { stdio: 'pipe' })
-}
-
-async function runToEnd (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = cli(args)
-  let stdout = ''; let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  return { code, stdout, stderr }
-}
+import { cli, randomShard, removeDir, runToEnd, startDialer, tempDir } from './helpers.js'
 
 async function startProcess (dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams, ready: ReadyInfo }> {
   const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'])
@@ -124,7 +105,7 @@ describe('sherd-node CLI', () => {
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/NotInitializedError: .*run `sherd-node init/)
     expect((await runToEnd(['init', '--data-dir', dataDir, '--capacity', '1GiB'])).code).toBe(0)
-    const rpc = await runToEnd(['start', '--data-dir', dataDir, '--rpc-url', 'http://127.0.0.1:9'])
+    const rpc = await runToEnd(['start', '--data-dir', dataDir, '--rpc-url', 'http://127.0.0.1:9', '--contract', `0x${'11'.repeat(20)}`])
     expect(rpc.code).toBe(1)
     expect(rpc.stderr).toMatch(/cannot reach the chain RPC at http:\/\/127\.0\.0\.1:9.*fix --rpc-url/)
     const { child } = await startProcess(dataDir)
@@ -136,7 +117,7 @@ describe('sherd-node CLI', () => {
     await new Promise((resolve) => child.once('exit', resolve))
     const withdraw = await runToEnd(['withdraw', '--data-dir', dataDir])
     expect(withdraw.code).toBe(1)
-    expect(withdraw.stderr).toMatch(/NotWiredError/)
+    expect(withdraw.stderr).toMatch(/needs the chain: pass --rpc-url and --contract/)
     const help = await runToEnd(['start', '--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/--capacity/)

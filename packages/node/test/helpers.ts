@@ -2,6 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
@@ -47,4 +50,21 @@ export async function readAllFrom (stream: Stream): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
   for await (const chunk of stream) parts.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
   return Buffer.concat(parts)
+}
+
+const hooks = fileURLToPath(new URL('./fixtures/source-hooks.mjs', import.meta.url))
+const entry = fileURLToPath(new URL('./fixtures/cli-main.ts', import.meta.url))
+
+/** The real CLI, from source, as its own process (process.execPath is the pinned Node 24). */
+export function cli (args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', hooks, entry, ...args], { stdio: 'pipe' })
+}
+
+export async function runToEnd (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = cli(args)
+  let stdout = ''; let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return { code, stdout, stderr }
 }

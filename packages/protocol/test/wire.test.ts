@@ -64,7 +64,7 @@ describe('signatures', () => {
   })
 
   it('verifies announcements, their publisher, and bounds their size', () => {
-    const a: AnnouncementPayload = { peerId: 'peerA', addrs: ['/ip4/127.0.0.1/tcp/1'], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, price: '100', timestampMs: 2, seq: 1 }
+    const a: AnnouncementPayload = { peerId: 'peerA', addrs: ['/ip4/127.0.0.1/tcp/1'], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, pricePerMiB: '100', timestampMs: 2, seq: 1 }
     const decoded = decodeAnnouncement(encodeAnnouncement(signAnnouncement(a, key)))
     expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerA' })).not.toThrow()
     expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerB' })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))

@@ -26,6 +26,8 @@ export const MAX_ERROR_MESSAGE_CHARS = 1024
 export const MAX_SHORT_STRING_CHARS = 128
 /** Offer fields: the EIP-712 offer struct has about ten fields. */
 export const MAX_OFFER_FIELDS = 32
+/** Offer terms are uint32 periods on chain. */
+export const MAX_OFFER_PERIODS = 2 ** 32 - 1
 /** Unsigned varint length prefixes longer than this cannot encode a length we would accept. */
 export const MAX_VARINT_BYTES = 5
 /** Bytes read off a stream but not yet consumed before the reader pauses the remote (yamux flow control). */

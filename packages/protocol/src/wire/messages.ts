@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import {
   HASH_BYTES, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_CID_BYTES, MAX_ERROR_MESSAGE_CHARS, MAX_MANIFEST_BYTES,
-  MAX_MULTIADDR_CHARS, MAX_OFFER_FIELDS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
+  MAX_MULTIADDR_CHARS, MAX_OFFER_FIELDS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
 } from './constants.js'
 import { MAX_SHARD_BYTES } from '../cid.js'
 import { InvalidSignatureError, MalformedMessageError, MessageTooLargeError, RemoteError } from './errors.js'
@@ -80,8 +80,12 @@ export function decodeFetchManifestRequest (value: unknown): FetchManifestReques
 
 /** First frame of OFFER_PROTOCOL: what the client intends to store; the provider fills in its terms. */
 export interface OfferRequest {
+  /** Merkle root of the shard the offer is for. */
+  root?: Uint8Array
   byteLength?: number
   periods?: number
+  /** Longest term the client may extend to (defaults to `periods`). */
+  maxPeriods?: number
   /** The client's chain address, bound into the offer when the contract's offer type names the client. */
   client?: Address
 }
@@ -89,8 +93,10 @@ export interface OfferRequest {
 export function decodeOfferRequest (value: unknown): OfferRequest {
   const m = asMap(value, 'OfferRequest')
   return compact({
+    root: optionalBytesField(m, 'root', 'OfferRequest', { exact: HASH_BYTES }),
     byteLength: optionalUintField(m, 'byteLength', 'OfferRequest', MAX_SHARD_BYTES),
-    periods: optionalUintField(m, 'periods', 'OfferRequest', Number.MAX_SAFE_INTEGER),
+    periods: optionalUintField(m, 'periods', 'OfferRequest', MAX_OFFER_PERIODS),
+    maxPeriods: optionalUintField(m, 'maxPeriods', 'OfferRequest', MAX_OFFER_PERIODS),
     client: m.client === undefined ? undefined : addressField(m, 'client', 'OfferRequest')
   })
 }
@@ -231,8 +237,8 @@ export interface AnnouncementPayload {
   chainAddress: Address
   capacityBytes: number
   freeBytes: number
-  /** Price per byte per proving period, token base units, decimal. */
-  price: string
+  /** Advertised price: token base units per MiB per proving period, decimal (as registered on chain). */
+  pricePerMiB: string
   timestampMs: number
   /** Increases with every announcement of this peer, so a reader keeps the newest. */
   seq: number
@@ -274,7 +280,7 @@ export function decodeAnnouncement (bytes: Uint8Array): SignedAnnouncement {
       chainAddress: addressField(m, 'chainAddress', 'Announcement'),
       capacityBytes: uintField(m, 'capacityBytes', 'Announcement', Number.MAX_SAFE_INTEGER),
       freeBytes: uintField(m, 'freeBytes', 'Announcement', Number.MAX_SAFE_INTEGER),
-      price: decimalField(m, 'price', 'Announcement'),
+      pricePerMiB: decimalField(m, 'pricePerMiB', 'Announcement'),
       timestampMs: uintField(m, 'timestampMs', 'Announcement', Number.MAX_SAFE_INTEGER),
       seq: uintField(m, 'seq', 'Announcement', Number.MAX_SAFE_INTEGER)
     },

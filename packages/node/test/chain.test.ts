@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import type { Account, Chain, PublicClient, Transport, WalletClient } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getProvider, mintTokens, openDeal, startAnvil, verifyOffer } from '@sherd/contracts'
+import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
+import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, requestOffer, requestStoreShard } from '@sherd/protocol'
+import { connectChain, initDataDir, offerFromWire } from '../src/index.js'
+import type { ProviderNode, SherdHost } from '../src/index.js'
+import { open, randomShard, removeDir, runToEnd, startDialer, startNode, tempDir } from './helpers.js'
+
+let anvil: Anvil
+let deployment: Deployment
+let chain: Chain
+let publicClient: PublicClient
+let wallets: Array<WalletClient<Transport, Chain, Account>>
+let node: ProviderNode
+let dialer: SherdHost
+const providerAccount = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 1 })
+const providerKey = `0x${Buffer.from(providerAccount.getHdKey().privateKey!).toString('hex')}` as const
+const TOKEN = 10n ** 18n
+
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 3 })
+  chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+  publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
+  wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
+  deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
+  for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
+  const dataDir = await tempDir()
+  await initDataDir(dataDir, { evmKey: providerKey })
+  node = await startNode({ dataDir, pricePerMiB: '5', chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (1000n * TOKEN).toString() } })
+  dialer = await startDialer()
+})
+
+afterAll(async () => {
+  await dialer?.stop()
+  if (node !== undefined) { await node.stop(); await removeDir(node.ready().dataDir) }
+  await anvil?.stop()
+})
+
+describe('provider on a chain (anvil)', () => {
+  it('registers at start with its peer id, price, capacity and stake', async () => {
+    const mc: MarketClient = { market: deployment.market, publicClient }
+    const info = await getProvider(mc, providerAccount.address)
+    expect(info.peerId).toBe(node.peerId)
+    expect(info.pricePerMiB).toBe(5n)
+    expect(info.capacity).toBe(BigInt(node.store.capacityBytes))
+    expect(info.stake).toBe(1000n * TOKEN)
+    expect(node.status().chain).toMatchObject({ chainId: anvil.chainId, registered: true })
+  })
+
+  it('signs offers over the wire that verify and open a deal on chain; the shard is then stored under the deal', async () => {
+    const { bytes, root } = randomShard(3 * 1024 * 1024)
+    const client = wallets[2]!
+    const { offer: fields, signature } = await requestOffer(await open(dialer, node, OFFER_PROTOCOL), { root, byteLength: bytes.byteLength, periods: 4, client: client.account.address.toLowerCase() as `0x${string}` })
+    const offer = offerFromWire(fields)
+    expect(offer.pricePerPeriod).toBe(15n)
+    const sig = `0x${Buffer.from(signature).toString('hex')}` as const
+    await verifyOffer({ offer, signature: sig, market: deployment.market, chainId: anvil.chainId, client: client.account.address })
+    const { dealId } = await openDeal({ market: deployment.market, publicClient, walletClient: client }, { offer, signature: sig })
+    const receipt = await requestStoreShard(await open(dialer, node, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength, dealId: dealId.toString() }, bytes)
+    expect(receipt.receipt.dealId).toBe(dealId.toString())
+    expect((await node.store.getInfo(root)).dealId).toBe(dealId.toString())
+    await expect(requestOffer(await open(dialer, node, OFFER_PROTOCOL), { byteLength: 10 })).rejects.toMatchObject({ remoteName: 'MalformedMessageError' })
+    await expect(requestOffer(await open(dialer, node, OFFER_PROTOCOL), { root, byteLength: 2 ** 30, periods: 1, client: client.account.address })).rejects.toMatchObject({ remoteName: 'CapacityExceededError' })
+  })
+
+  it('refuses a wrong contract address with a message that says what to check', async () => {
+    await expect(connectChain({ rpcUrl: anvil.url, market: deployment.token, privateKey: providerKey })).rejects.toThrow(/not a Sherd StorageMarket/)
+    await expect(connectChain({ rpcUrl: anvil.url, market: `0x${'12'.repeat(20)}`, privateKey: providerKey })).rejects.toThrow(/no contract is deployed at .*check --contract/)
+  })
+
+  it('withdraw and exit run through the CLI against the chain', async () => {
+    const flags = ['--data-dir', node.ready().dataDir, '--rpc-url', anvil.url, '--contract', deployment.market]
+    const w = await runToEnd(['withdraw', ...flags])
+    expect(w.code).toBe(0)
+    expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0' })
+    const e = await runToEnd(['exit', ...flags])
+    expect(e.code).toBe(1)
+    expect(e.stderr).toMatch(/still has open deals/)
+  })
+})
