@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto'
+import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
+import * as dagCbor from '@ipld/dag-cbor'
 import rse from '@subspace/reed-solomon-erasure.wasm'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import {
   decodeFile, encodeFile, EncodingNotFinishedError, InvalidCodeError, InvalidOptionError, NotEnoughShardsError,
@@ -13,7 +16,7 @@ import type { DecodeProgressEvent, EncodeFileOptions, EncodeProgressEvent, FileS
 import { libraryCoder } from '@sherd/erasure'
 import { LEAF_SIZE, merkleRoot } from '@sherd/proofs'
 import {
-  formatLink, InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, openManifest, parseLink, parseShardCid,
+  encodeManifest, formatLink, InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, openManifest, parseLink, parseShardCid,
   sealManifest
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -121,6 +124,39 @@ describe('encodeFile / decodeFile round trips', () => {
     }
     expect(encoded.events.map((e) => e.segmentIndex)).toEqual([0, 1, 2])
     expect(encoded.events.at(-1)?.encodedBytes).toBe(2100)
+  })
+})
+
+describe('format, checked with node:crypto as documented in docs/data-path.md', () => {
+  it('segment i is AES-256-GCM under HKDF-SHA256(file key, key salt, "sherd/v1/segment" ‖ u64be(i)), nonce 0, zero-padded stripe', async () => {
+    const data = randomBytes(2 * SEGMENT + 10)
+    const encoded = await encodeAll(Readable.from([data]), { k: 1, m: 0 })
+    for (let i = 0; i < encoded.manifest.segments.length; i++) {
+      const { size, shardSize } = encoded.manifest.segments[i]!
+      const shard = encoded.shards.get(`${i}:0`)!
+      expect(shard.length).toBe(shardSize)
+      expect(shard.subarray(size + 16).every((b) => b === 0)).toBe(true)
+      const info = Buffer.concat([Buffer.from('sherd/v1/segment'), Buffer.alloc(8)])
+      info.writeBigUInt64BE(BigInt(i), info.length - 8)
+      const key = Buffer.from(hkdfSync('sha256', encoded.key, encoded.manifest.keySalt, info, 32))
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12))
+      decipher.setAuthTag(shard.subarray(size, size + 16))
+      const plain = Buffer.concat([decipher.update(shard.subarray(0, size)), decipher.final()])
+      expect(plain.equals(data.subarray(i * SEGMENT, i * SEGMENT + size))).toBe(true)
+    }
+  })
+
+  it('a sealed manifest is { v, salt, ct } with ct = AES-256-GCM under HKDF-SHA256(file key, salt, "sherd/v1/manifest")', async () => {
+    const encoded = await encodeAll(Readable.from([randomBytes(1500)]), { k: 2, m: 1 })
+    const sealed = await sealManifest(encoded.manifest, encoded.key)
+    const envelope = dagCbor.decode<{ v: number, salt: Uint8Array, ct: Uint8Array }>(sealed.bytes)
+    expect(envelope.v).toBe(1)
+    const key = Buffer.from(hkdfSync('sha256', encoded.key, envelope.salt, 'sherd/v1/manifest', 32))
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12))
+    decipher.setAuthTag(envelope.ct.subarray(-16))
+    const plain = Buffer.concat([decipher.update(envelope.ct.subarray(0, -16)), decipher.final()])
+    expect(plain.equals(encodeManifest(encoded.manifest))).toBe(true)
+    expect(sealed.cid.toString()).toBe(CID.createV1(0x71, await sha256.digest(sealed.bytes)).toString())
   })
 })
 
@@ -254,6 +290,37 @@ describe('typed errors', () => {
     const run = (async () => { for await (const _ of encoding) { if (++seen === 2) controller.abort() } })()
     await expect(run).rejects.toThrow(/abort/i)
     expect(seen).toBe(2)
+  })
+})
+
+describe('abort', () => {
+  it('stops a decode and tells the shard source', async () => {
+    const encoded = await encodeAll(Readable.from([randomBytes(3 * SEGMENT)]), { k: 2, m: 1 })
+    const controller = new AbortController()
+    const signals: AbortSignal[] = []
+    const run = (async () => {
+      for await (const _ of decodeFile(encoded.manifest, encoded.key, async (request) => {
+        signals.push(request.signal)
+        if (request.segmentIndex === 1) controller.abort()
+        return encoded.shards.get(`${request.segmentIndex}:${request.shardIndex}`)
+      }, { signal: controller.signal })) { /* consume */ }
+    })()
+    await expect(run).rejects.toThrow(/abort/i)
+    expect(signals.at(-1)?.aborted).toBe(true)
+  })
+
+  it('cancels a web stream it stops reading', async () => {
+    let cancelled = false
+    const web = new ReadableStream<Uint8Array>({
+      pull (controller) { controller.enqueue(randomBytes(500)) },
+      cancel () { cancelled = true }
+    })
+    const controller = new AbortController()
+    const run = (async () => {
+      for await (const _ of encodeFile(web, { segmentSize: SEGMENT, signal: controller.signal })) controller.abort()
+    })()
+    await expect(run).rejects.toThrow(/abort/i)
+    expect(cancelled).toBe(true)
   })
 })
 
