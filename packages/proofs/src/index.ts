@@ -1,6 +1,7 @@
 import { buildChunkTreeWith, decodeChunkTreeWith } from './chunk-tree.js'
 import type { ChunkTree } from './chunk-tree.js'
 import { defaultHasher } from './default-hasher.js'
+export { usesKernel } from './default-hasher.js'
 import { referenceHasher } from './reference.js'
 import { buildTreeWith, merkleRootWith } from './tree.js'
 import type { MerkleTree } from './tree.js'

@@ -1,0 +1,172 @@
+/**
+ * The bench harness: sized inputs, warm-up, N timed runs, median/min/max, MB/s, machine info, JSON results.
+ * A suite is a `Suite` in suites/index.ts; it measures with `measure`/`measurePaired` and returns rows.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const MIB = 2 ** 20
+
+export interface SuiteContext {
+  /** `--full`: the long version (bigger inputs, slow baselines at every size, more runs). */
+  full: boolean
+  /** Prints a progress line (stderr, so stdout stays the table). */
+  log: (line: string) => void
+  signal?: AbortSignal
+}
+
+export interface Measurement {
+  /** What was measured, e.g. `root/kernel`. */
+  name: string
+  /** Input bytes per run, for MB/s; absent for operations without a size. */
+  bytes?: number
+  runs: number
+  medianMs: number
+  minMs: number
+  maxMs: number
+  /** Decimal megabytes (10^6) per second at the median time, when `bytes` is set. */
+  mbPerSec?: number
+  /** Free-form figures a suite adds (ratios, counts). */
+  extra?: Record<string, number | string>
+}
+
+export interface SuiteResult {
+  measurements: Measurement[]
+  /** Headline figures, e.g. the kernel ÷ node:crypto ratio. */
+  summary?: Record<string, number | string>
+  notes?: string[]
+}
+
+export interface Suite {
+  name: string
+  description: string
+  run: (ctx: SuiteContext) => Promise<SuiteResult>
+}
+
+export interface MeasureOptions {
+  bytes?: number
+  /** Untimed calls first, so the JIT and the WASM tier-up settle. Default 1. */
+  warmup?: number
+  /** Timed calls. Default 5. */
+  runs?: number
+  extra?: Record<string, number | string>
+}
+
+function median (sorted: number[]): number {
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+function summarize (name: string, times: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
+  const sorted = [...times].sort((a, b) => a - b)
+  const medianMs = median(sorted)
+  const m: Measurement = { name, runs: times.length, medianMs, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]! }
+  if (bytes !== undefined) { m.bytes = bytes; m.mbPerSec = bytes / 1e6 / (medianMs / 1000) }
+  if (extra !== undefined) m.extra = extra
+  return m
+}
+
+/** Times `fn` (sync or async) `runs` times after `warmup` untimed calls. */
+export async function measure (name: string, fn: () => unknown, options: MeasureOptions = {}): Promise<Measurement> {
+  const { warmup = 1, runs = 5 } = options
+  for (let i = 0; i < warmup; i++) await fn()
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now()
+    await fn()
+    times.push(performance.now() - start)
+  }
+  return summarize(name, times, options.bytes, options.extra)
+}
+
+/**
+ * Times two functions alternately, run by run, and gives the median of the per-pair ratios time(a) ÷ time(b),
+ * that is speed(b) ÷ speed(a). On a shared machine the load changes from second to second; a ratio of two
+ * adjacent runs is far steadier than a ratio of two separately taken medians.
+ */
+export async function measurePaired (
+  a: { name: string, fn: () => unknown }, b: { name: string, fn: () => unknown }, options: MeasureOptions = {}
+): Promise<{ a: Measurement, b: Measurement, ratio: number, ratios: number[] }> {
+  const { warmup = 1, runs = 5 } = options
+  for (let i = 0; i < warmup; i++) { await a.fn(); await b.fn() }
+  const ta: number[] = []
+  const tb: number[] = []
+  for (let i = 0; i < runs; i++) {
+    let start = performance.now()
+    await a.fn()
+    ta.push(performance.now() - start)
+    start = performance.now()
+    await b.fn()
+    tb.push(performance.now() - start)
+  }
+  const ratios = ta.map((t, i) => t / tb[i]!)
+  return {
+    a: summarize(a.name, ta, options.bytes),
+    b: summarize(b.name, tb, options.bytes),
+    ratio: median([...ratios].sort((x, y) => x - y)),
+    ratios
+  }
+}
+
+export interface MachineInfo {
+  cpu: string
+  cores: number
+  memoryGiB: number
+  node: string
+  v8: string
+  platform: string
+  gitCommit: string
+  date: string
+}
+
+export function machineInfo (): MachineInfo {
+  let gitCommit = 'unknown'
+  try {
+    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    if (dirty.trim() !== '') gitCommit += '+dirty'
+  } catch {}
+  const list = cpus()
+  return {
+    cpu: list[0]?.model.trim() ?? 'unknown',
+    cores: list.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform}-${process.arch}`,
+    gitCommit,
+    date: new Date().toISOString()
+  }
+}
+
+function fixed (n: number | undefined, digits: number): string {
+  return n === undefined ? '' : n.toFixed(digits)
+}
+
+/** A plain-text table of measurements (name, size, median/min/max ms, MB/s, extras). */
+export function formatTable (measurements: Measurement[]): string {
+  const extraKeys = [...new Set(measurements.flatMap((m) => Object.keys(m.extra ?? {})))]
+  const header = ['name', 'MiB', 'runs', 'median ms', 'min ms', 'max ms', 'MB/s', ...extraKeys]
+  const rows = measurements.map((m) => [
+    m.name, m.bytes === undefined ? '' : String(+(m.bytes / MIB).toFixed(3)), String(m.runs),
+    fixed(m.medianMs, 2), fixed(m.minMs, 2), fixed(m.maxMs, 2), fixed(m.mbPerSec, 1),
+    ...extraKeys.map((k) => { const v = m.extra?.[k]; return typeof v === 'number' ? String(+v.toFixed(4)) : (v ?? '') })
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join('  ')
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+/** bench/results, next to bench/dist and bench/src. */
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results')
+
+/** Writes bench/results/<suite>.json and returns its path. */
+export function writeResult (suite: string, full: boolean, machine: MachineInfo, result: SuiteResult): string {
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const path = join(RESULTS_DIR, `${suite}.json`)
+  writeFileSync(path, JSON.stringify({ suite, full, machine, ...result }, null, 2) + '\n')
+  return path
+}

@@ -1,0 +1,7 @@
+import type { Suite } from '../harness.js'
+import { merkleSuite } from './merkle.js'
+
+/** Every suite `npm run bench` knows; add yours with one line. Order is run order. */
+export const suites: Suite[] = [
+  merkleSuite
+]
