@@ -7,8 +7,8 @@ import {
   updateProvider, withdraw
 } from '@sherd/contracts'
 import type { MarketClient, Offer } from '@sherd/contracts'
-import { MalformedMessageError } from '@sherd/protocol'
-import type { OfferFields, OfferRequest } from '@sherd/protocol'
+import { MalformedMessageError, offerToWire } from '@sherd/protocol'
+import type { OfferRequest } from '@sherd/protocol'
 import { CapacityExceededError, ConfigError } from './errors.js'
 import type { OfferSigner } from './shard-service.js'
 
@@ -93,42 +93,6 @@ export async function ensureRegistered (
     return 'updated'
   }
   return 'unchanged'
-}
-
-/** An offer as wire fields: uints as decimal strings, addresses and bytes32 as 0x-hex (docs/protocol.md). */
-export function offerToWire (offer: Offer): OfferFields {
-  return {
-    provider: offer.provider,
-    client: offer.client,
-    root: offer.root,
-    size: offer.size.toString(),
-    pricePerPeriod: offer.pricePerPeriod.toString(),
-    periods: offer.periods.toString(),
-    maxPeriods: offer.maxPeriods.toString(),
-    nonce: offer.nonce.toString(),
-    expiry: offer.expiry.toString()
-  }
-}
-
-/** The inverse of `offerToWire`, for clients. Throws `MalformedMessageError` on a missing or bad field. */
-export function offerFromWire (fields: OfferFields): Offer {
-  const get = (k: string, re: RegExp): string => {
-    const v = fields[k]
-    if (v === undefined || !re.test(v)) throw new MalformedMessageError(`offer field ${k} is missing or malformed`)
-    return v
-  }
-  const uint = /^(0|[1-9][0-9]*)$/
-  return {
-    provider: get('provider', /^0x[0-9a-fA-F]{40}$/) as Address,
-    client: get('client', /^0x[0-9a-fA-F]{40}$/) as Address,
-    root: get('root', /^0x[0-9a-fA-F]{64}$/) as Hex,
-    size: BigInt(get('size', uint)),
-    pricePerPeriod: BigInt(get('pricePerPeriod', uint)),
-    periods: Number(get('periods', uint)),
-    maxPeriods: Number(get('maxPeriods', uint)),
-    nonce: BigInt(get('nonce', uint)),
-    expiry: BigInt(get('expiry', uint))
-  }
 }
 
 /**

@@ -1,5 +1,10 @@
 /** Chunks are batched into one LevelDB write of this many bytes: large enough to amortise a batch, small enough to hold. */
 export const WRITE_BATCH_BYTES = 1024 * 1024
+/**
+ * LevelDB memtable size. The 4 MiB default flushes and compacts every few chunks of a bulk write; 32 MiB holds a
+ * typical shard (8 MiB at k = 4) several times over at the cost of that much memory per node.
+ */
+export const LEVEL_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 /** A store stream must deliver its bytes within this long; a stalled client must not hold a reservation forever. */
 export const STORE_TIMEOUT_MS = 10 * 60_000
 /** Time a client has to send a request frame after opening a stream. */

@@ -5,7 +5,7 @@ import { ChunkTreeBuilder, DEFAULT_CHUNK_SIZE, decodeChunkTree, encodeChunkTree 
 import type { ChunkTree } from '@sherd/proofs'
 import { CommitmentMismatchError } from '@sherd/protocol'
 import type { Startable } from '@libp2p/interface'
-import { WRITE_BATCH_BYTES } from './constants.js'
+import { LEVEL_WRITE_BUFFER_BYTES, WRITE_BATCH_BYTES } from './constants.js'
 import {
   AlreadyStoredError, CapacityExceededError, DataDirLockedError, DiskFullError, NodeStoppingError, NotFoundError,
   RangeNotSatisfiableError
@@ -104,7 +104,7 @@ export class ShardStore implements Startable {
   }
 
   async start (): Promise<void> {
-    const db = new Level<string, Uint8Array>(this.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const db = new Level<string, Uint8Array>(this.path, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: LEVEL_WRITE_BUFFER_BYTES })
     try {
       await db.open()
     } catch (err) {

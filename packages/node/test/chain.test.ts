@@ -4,8 +4,8 @@ import type { Account, Chain, PublicClient, Transport, WalletClient } from 'viem
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getProvider, mintTokens, openDeal, startAnvil, verifyOffer } from '@sherd/contracts'
 import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
-import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, requestOffer, requestStoreShard } from '@sherd/protocol'
-import { connectChain, initDataDir, offerFromWire } from '../src/index.js'
+import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
+import { connectChain, initDataDir } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
 import { open, randomShard, removeDir, runToEnd, startDialer, startNode, tempDir } from './helpers.js'
 

@@ -215,3 +215,29 @@ describe('restart', () => {
   })
 })
 
+
+describe('graceful stop', () => {
+  it('aborts a store still running after the grace period, keeps nothing of it, and closes LevelDB', async () => {
+    const node = await startNode({ stopGraceMs: 200 })
+    const dataDir = node.ready().dataDir
+    const { bytes, root } = randomShard(4 * 1024 * 1024)
+    const stream = await open(dialer, node, STORE_SHARD_PROTOCOL)
+    const reader = new WireReader(stream as unknown as AsyncIterable<Uint8Array>)
+    stream.send(encodeFrame({ root, byteLength: bytes.byteLength }))
+    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toEqual({ status: 'accept' })
+    stream.send(bytes.subarray(0, 2 * 1024 * 1024))
+    while (node.service.activeTransfers === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    const stopped = Date.now()
+    await node.stop()
+    expect(Date.now() - stopped).toBeLessThan(5_000)
+    await expect(reader.readFrame(MAX_CONTROL_FRAME_BYTES)).rejects.toThrow()
+    const again = await startNode({ dataDir })
+    try {
+      expect(await again.store.has(root)).toBe(false)
+      expect(again.store.usedBytes).toBe(0)
+    } finally {
+      await again.stop()
+      await removeDir(dataDir)
+    }
+  })
+})
