@@ -15,6 +15,9 @@
 @inline const NODE_PREFIX: u32 = 0x01
 // @ts-ignore: decorator
 @inline const SUBTREE_MAX_DEPTH: u32 = 64
+/** Subtrees of 1024 leaves (64 KiB of data, 32 KiB of hashes) are built whole while they sit in cache. */
+// @ts-ignore: decorator
+@inline const INNER_DEPTH: u32 = 10
 
 const K = memory.data<u32>([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -53,9 +56,6 @@ const TAIL_OUT = memory.data(4 * 32, 16)
 // Ch(e, f, g) = e ? f : g, bit by bit
 // @ts-ignore: decorator
 @inline function ch (e: v128, f: v128, g: v128): v128 { return v128.bitselect(f, g, e) }
-// Maj(a, b, c): where a and b agree it is a, elsewhere c
-// @ts-ignore: decorator
-@inline function maj (a: v128, b: v128, c: v128): v128 { return v128.bitselect(c, a, v128.xor(a, b)) }
 // @ts-ignore: decorator
 @inline function kAt (i: usize): v128 { return v128.load32_splat(K + (i << 2)) }
 // @ts-ignore: decorator
@@ -139,23 +139,35 @@ function compress (state: usize, wk: usize): void {
   let f = v128.load(state, 80)
   let g = v128.load(state, 96)
   let h = v128.load(state, 112)
+  // Maj(a, b, c) = b ^ ((a ^ b) & (b ^ c)), and this round's b ^ c is the last round's a ^ b
+  let bc = v128.xor(b, c)
+  let ab: v128
+  let t: v128
   for (let p = wk; p < wk + 64 * 16; p += 8 * 16) {
-    let t = i32x4.add(i32x4.add(h, bigSigma1(e)), i32x4.add(ch(e, f, g), v128.load(p, 0)))
-    d = i32x4.add(d, t); h = i32x4.add(t, i32x4.add(bigSigma0(a), maj(a, b, c)))
-    t = i32x4.add(i32x4.add(g, bigSigma1(d)), i32x4.add(ch(d, e, f), v128.load(p, 16)))
-    c = i32x4.add(c, t); g = i32x4.add(t, i32x4.add(bigSigma0(h), maj(h, a, b)))
-    t = i32x4.add(i32x4.add(f, bigSigma1(c)), i32x4.add(ch(c, d, e), v128.load(p, 32)))
-    b = i32x4.add(b, t); f = i32x4.add(t, i32x4.add(bigSigma0(g), maj(g, h, a)))
-    t = i32x4.add(i32x4.add(e, bigSigma1(b)), i32x4.add(ch(b, c, d), v128.load(p, 48)))
-    a = i32x4.add(a, t); e = i32x4.add(t, i32x4.add(bigSigma0(f), maj(f, g, h)))
-    t = i32x4.add(i32x4.add(d, bigSigma1(a)), i32x4.add(ch(a, b, c), v128.load(p, 64)))
-    h = i32x4.add(h, t); d = i32x4.add(t, i32x4.add(bigSigma0(e), maj(e, f, g)))
-    t = i32x4.add(i32x4.add(c, bigSigma1(h)), i32x4.add(ch(h, a, b), v128.load(p, 80)))
-    g = i32x4.add(g, t); c = i32x4.add(t, i32x4.add(bigSigma0(d), maj(d, e, f)))
-    t = i32x4.add(i32x4.add(b, bigSigma1(g)), i32x4.add(ch(g, h, a), v128.load(p, 96)))
-    f = i32x4.add(f, t); b = i32x4.add(t, i32x4.add(bigSigma0(c), maj(c, d, e)))
-    t = i32x4.add(i32x4.add(a, bigSigma1(f)), i32x4.add(ch(f, g, h), v128.load(p, 112)))
-    e = i32x4.add(e, t); a = i32x4.add(t, i32x4.add(bigSigma0(b), maj(b, c, d)))
+    t = i32x4.add(i32x4.add(h, v128.load(p, 0)), i32x4.add(bigSigma1(e), ch(e, f, g)))
+    ab = v128.xor(a, b); d = i32x4.add(d, t)
+    h = i32x4.add(t, i32x4.add(bigSigma0(a), v128.xor(b, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(g, v128.load(p, 16)), i32x4.add(bigSigma1(d), ch(d, e, f)))
+    ab = v128.xor(h, a); c = i32x4.add(c, t)
+    g = i32x4.add(t, i32x4.add(bigSigma0(h), v128.xor(a, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(f, v128.load(p, 32)), i32x4.add(bigSigma1(c), ch(c, d, e)))
+    ab = v128.xor(g, h); b = i32x4.add(b, t)
+    f = i32x4.add(t, i32x4.add(bigSigma0(g), v128.xor(h, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(e, v128.load(p, 48)), i32x4.add(bigSigma1(b), ch(b, c, d)))
+    ab = v128.xor(f, g); a = i32x4.add(a, t)
+    e = i32x4.add(t, i32x4.add(bigSigma0(f), v128.xor(g, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(d, v128.load(p, 64)), i32x4.add(bigSigma1(a), ch(a, b, c)))
+    ab = v128.xor(e, f); h = i32x4.add(h, t)
+    d = i32x4.add(t, i32x4.add(bigSigma0(e), v128.xor(f, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(c, v128.load(p, 80)), i32x4.add(bigSigma1(h), ch(h, a, b)))
+    ab = v128.xor(d, e); g = i32x4.add(g, t)
+    c = i32x4.add(t, i32x4.add(bigSigma0(d), v128.xor(e, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(b, v128.load(p, 96)), i32x4.add(bigSigma1(g), ch(g, h, a)))
+    ab = v128.xor(c, d); f = i32x4.add(f, t)
+    b = i32x4.add(t, i32x4.add(bigSigma0(c), v128.xor(d, v128.and(ab, bc)))); bc = ab
+    t = i32x4.add(i32x4.add(a, v128.load(p, 112)), i32x4.add(bigSigma1(f), ch(f, g, h)))
+    ab = v128.xor(b, c); e = i32x4.add(e, t)
+    a = i32x4.add(t, i32x4.add(bigSigma0(b), v128.xor(c, v128.and(ab, bc)))); bc = ab
   }
   v128.store(state, i32x4.add(a, v128.load(state, 0)), 0)
   v128.store(state, i32x4.add(b, v128.load(state, 16)), 16)
@@ -275,23 +287,50 @@ export function subtreeRoots (data: usize, leafCount: usize, depth: u32, out: us
   }
 }
 
+// @ts-ignore: decorator
+@inline function levelOffset (width: usize, level: u32): usize {
+  return ((width << 1) - ((width >> level) << 1)) << 5
+}
+
+/** Writes Z[level] into slots [from, to) at dst. */
+function fillPadding (dst: usize, from: usize, to: usize, level: u32): void {
+  if (level === 0) {
+    memory.fill(dst + (from << 5), 0, (to - from) << 5)
+    return
+  }
+  for (let i = from; i < to; i++) memory.copy(dst + (i << 5), Z + (level << 5), 32)
+}
+
 /**
  * Every level of the tree over leafCount leaves at data, 2^depth wide, level-major into out
- * ((2^(depth+1) − 1) · 32 bytes): leaf hashes, zero hashes for padding, then each level above.
+ * ((2^(depth+1) − 1) · 32 bytes). The levels up to a 1024-leaf subtree are built subtree by subtree, so each
+ * subtree's hashes are still in cache when the level above reads them; the few levels above follow.
  */
 export function levels (data: usize, leafCount: usize, depth: u32, out: usize): void {
-  let width: usize = (<usize>1) << depth
-  hashLevel(data, out, leafCount, LEAF_PREFIX)
-  memory.fill(out + (leafCount << 5), 0, (width - leafCount) << 5)
-  let at = out
-  let n = leafCount
-  for (let l: u32 = 1; l <= depth; l++) {
-    const next = at + (width << 5)
+  const width: usize = (<usize>1) << depth
+  const h: u32 = min(depth, INNER_DEPTH)
+  const subtreeWidth: usize = (<usize>1) << h
+  const subtrees = (leafCount + subtreeWidth - 1) >> h
+  for (let c: usize = 0; c < subtrees; c++) {
+    let n = min(subtreeWidth, leafCount - (c << h))
+    let at = out + ((c << h) << 5)
+    hashLevel(data + ((c << h) << 6), at, n, LEAF_PREFIX)
+    fillPadding(at, n, subtreeWidth, 0)
+    for (let l: u32 = 1; l <= h; l++) {
+      const slots = subtreeWidth >> l
+      const next = out + levelOffset(width, l) + ((c * slots) << 5)
+      n = (n + 1) >> 1
+      hashLevel(at, next, n, NODE_PREFIX)
+      fillPadding(next, n, slots, l)
+      at = next
+    }
+  }
+  for (let l: u32 = 0; l <= h; l++) fillPadding(out + levelOffset(width, l), subtrees * (subtreeWidth >> l), width >> l, l)
+  let n = subtrees
+  for (let l: u32 = h + 1; l <= depth; l++) {
     n = (n + 1) >> 1
-    width >>= 1
-    hashLevel(at, next, n, NODE_PREFIX)
-    for (let i = n; i < width; i++) memory.copy(next + (i << 5), Z + (l << 5), 32)
-    at = next
+    hashLevel(out + levelOffset(width, l - 1), out + levelOffset(width, l), n, NODE_PREFIX)
+    fillPadding(out + levelOffset(width, l), n, width >> l, l)
   }
 }
 
