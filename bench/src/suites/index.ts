@@ -1,7 +1,9 @@
 import type { Suite } from '../harness.js'
+import { erasureSuite } from './erasure.js'
 import { merkleSuite } from './merkle.js'
 
 /** Every suite `npm run bench` knows; add yours with one line. Order is run order. */
 export const suites: Suite[] = [
-  merkleSuite
+  merkleSuite,
+  erasureSuite
 ]
