@@ -151,10 +151,19 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
   args.push(...(options.args ?? []))
 
   installExitHook()
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4096) })
+  // Readiness is anvil saying it listens (so an RPC answer on the port is ours, not another process's); stdout is
+  // then drained and dropped (anvil logs every transaction there, and a full pipe would stall it).
+  let stdout = ''
+  let listening = false
+  child.stdout?.on('data', (chunk: Buffer) => {
+    if (listening) return
+    stdout = (stdout + chunk.toString()).slice(-4096)
+    listening = stdout.includes(`Listening on 127.0.0.1:${port}`)
+  })
   let spawnError: Error | undefined
   child.once('error', (err) => { spawnError = err })
 
@@ -165,9 +174,9 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
       options.signal?.throwIfAborted()
       if (spawnError !== undefined) throw new AnvilStartError(`cannot run ${binary}: ${spawnError.message}`)
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new AnvilStartError(`anvil exited (${child.exitCode ?? child.signalCode}) on port ${port}: ${stderr.trim()}`)
+        throw new AnvilStartError(`anvil exited (${child.exitCode ?? child.signalCode}) on port ${port}: ${(stderr || stdout).trim()}`)
       }
-      const chainId = await rpcChainId(url, AbortSignal.timeout(1_000))
+      const chainId = listening ? await rpcChainId(url, AbortSignal.timeout(1_000)) : undefined
       if (chainId !== undefined) {
         let stopping: Promise<void> | undefined
         return {

@@ -23,8 +23,8 @@ export interface Chainside {
 
 const ACCOUNT_COUNT = 10
 
-export async function startChain (): Promise<Chainside> {
-  const anvil = await startAnvil({ accounts: ACCOUNT_COUNT })
+export async function startChain (options: { hardfork?: string } = {}): Promise<Chainside> {
+  const anvil = await startAnvil({ accounts: ACCOUNT_COUNT, ...options })
   const chain = defineChain({
     id: anvil.chainId,
     name: 'anvil',
