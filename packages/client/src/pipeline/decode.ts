@@ -61,7 +61,8 @@ export async function * decodeFile (
     signal.throwIfAborted()
     const segment = checked.segments[segmentIndex]!
     const { shardSize } = segment
-    const stripe = new Uint8Array((k + m) * shardSize)
+    // Only the data region until a parity shard is needed: with every data shard good, a segment costs k shards.
+    let stripe = new Uint8Array(k * shardSize)
     const present = new Array<boolean>(k + m).fill(false)
     const missing: number[] = []
     const bad: number[] = []
@@ -103,6 +104,11 @@ export async function * decodeFile (
           bad.push(shardIndex)
           onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex, reason })
           continue
+        }
+        if (shardIndex >= k && stripe.length < (k + m) * shardSize) {
+          const full = new Uint8Array((k + m) * shardSize)
+          full.set(stripe)
+          stripe = full
         }
         stripe.set(bytes, shardIndex * shardSize)
         present[shardIndex] = true
