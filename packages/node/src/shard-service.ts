@@ -145,6 +145,9 @@ export class ShardService implements Startable {
       if (stream.writeStatus === 'writable') {
         await this.respond(stream, errorResponse(err.name, err.message))
         await stream.close({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) })
+        // A client still sending (a refused upload) would otherwise wait on flow control: the error frame is on
+        // the wire ahead of the reset, so it still reads it.
+        if (stream.remoteWriteStatus !== 'closed') stream.abort(err)
       } else {
         stream.abort(err)
       }

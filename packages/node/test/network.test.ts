@@ -153,6 +153,14 @@ describe('two providers and a client-side dialer over TCP', () => {
     expect(res.status).toBe(200)
   })
 
+  it('delivers the error frame to a client that keeps sending after a refused header', async () => {
+    const stream = await open(dialer, a, STORE_SHARD_PROTOCOL)
+    const reader = new WireReader(stream as unknown as AsyncIterable<Uint8Array>)
+    stream.send(encodeFrame({ root: new Uint8Array(31), byteLength: 10 }))
+    stream.send(randomShard(1_000_000).bytes)
+    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toMatchObject({ status: 'error', name: 'MalformedMessageError' })
+  })
+
   it('serves /status and /metrics', async () => {
     const status = await (await fetch(`${a.ready().httpUrl}/status`)).json() as { peerId: string, store: { shards: number, usedBytes: number } }
     expect(status.peerId).toBe(a.peerId)
