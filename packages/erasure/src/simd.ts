@@ -12,8 +12,6 @@ import { checkPresent, checkStripe } from './params.js'
  * (29,51): 512 KiB → 1464 / 626 MB/s, 1 MiB → 1560 / 652, 2 MiB → 1575 / 661, 4 MiB → 1547 / 658.
  */
 const WORKING_SET_BYTES = 1024 * 1024
-/** Smallest chunk per shard: below this the per-chunk copies and kernel calls cost more than the cache saves. */
-const MIN_CHUNK_BYTES = 1024
 /** Decode plans kept per coder, one per (k, m, erasure pattern); the Rust crate keeps 254 decode matrices. */
 const PLAN_CACHE_ENTRIES = 256
 const WASM_PAGE_BYTES = 65536
@@ -173,8 +171,9 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
     const { inputs, outputs, groups, tables } = plan
     const buffers = k + outputs.length
     const rounded = Math.ceil(shardBytes / VECTOR_BYTES) * VECTOR_BYTES
+    // At most 256 buffers, so a chunk is never under 4 KiB.
     const fit = Math.floor(WORKING_SET_BYTES / buffers / VECTOR_BYTES) * VECTOR_BYTES
-    const chunk = Math.min(rounded, Math.max(MIN_CHUNK_BYTES, fit))
+    const chunk = Math.min(rounded, fit)
     const base = Math.ceil(tables.length / VECTOR_BYTES) * VECTOR_BYTES
     ensureMemory(base + buffers * chunk)
     if (loaded !== plan) {
