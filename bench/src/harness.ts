@@ -29,6 +29,11 @@ export interface Measurement {
   maxMs: number
   /** Decimal megabytes (10^6) per second at the median time, when `bytes` is set. */
   mbPerSec?: number
+  /**
+   * Median CPU time (user + system) of this process per run. On a loaded machine wall time includes waiting
+   * for a core; CPU time does not, so it is the steadier figure for single-threaded work.
+   */
+  cpuMedianMs: number
   /** Free-form figures a suite adds (ratios, counts). */
   extra?: Record<string, number | string>
 }
@@ -60,10 +65,11 @@ function median (sorted: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-function summarize (name: string, times: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
+function summarize (name: string, times: number[], cpuTimes: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
   const sorted = [...times].sort((a, b) => a - b)
   const medianMs = median(sorted)
-  const m: Measurement = { name, runs: times.length, medianMs, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]! }
+  const cpuMedianMs = median([...cpuTimes].sort((a, b) => a - b))
+  const m: Measurement = { name, runs: times.length, medianMs, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]!, cpuMedianMs }
   if (bytes !== undefined) { m.bytes = bytes; m.mbPerSec = bytes / 1e6 / (medianMs / 1000) }
   if (extra !== undefined) m.extra = extra
   return m
@@ -74,12 +80,23 @@ export async function measure (name: string, fn: () => unknown, options: Measure
   const { warmup = 1, runs = 5 } = options
   for (let i = 0; i < warmup; i++) await fn()
   const times: number[] = []
+  const cpuTimes: number[] = []
   for (let i = 0; i < runs; i++) {
-    const start = performance.now()
-    await fn()
-    times.push(performance.now() - start)
+    const [wall, cpu] = await timed(fn)
+    times.push(wall)
+    cpuTimes.push(cpu)
   }
-  return summarize(name, times, options.bytes, options.extra)
+  return summarize(name, times, cpuTimes, options.bytes, options.extra)
+}
+
+/** Wall and CPU milliseconds of one call. */
+async function timed (fn: () => unknown): Promise<[number, number]> {
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  await fn()
+  const wall = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return [wall, (used.user + used.system) / 1000]
 }
 
 /**
@@ -89,25 +106,24 @@ export async function measure (name: string, fn: () => unknown, options: Measure
  */
 export async function measurePaired (
   a: { name: string, fn: () => unknown }, b: { name: string, fn: () => unknown }, options: MeasureOptions = {}
-): Promise<{ a: Measurement, b: Measurement, ratio: number, ratios: number[] }> {
+): Promise<{ a: Measurement, b: Measurement, ratio: number, cpuRatio: number }> {
   const { warmup = 1, runs = 5 } = options
   for (let i = 0; i < warmup; i++) { await a.fn(); await b.fn() }
   const ta: number[] = []
   const tb: number[] = []
+  const ca: number[] = []
+  const cb: number[] = []
   for (let i = 0; i < runs; i++) {
-    let start = performance.now()
-    await a.fn()
-    ta.push(performance.now() - start)
-    start = performance.now()
-    await b.fn()
-    tb.push(performance.now() - start)
+    const [wa, xa] = await timed(a.fn)
+    const [wb, xb] = await timed(b.fn)
+    ta.push(wa); ca.push(xa); tb.push(wb); cb.push(xb)
   }
-  const ratios = ta.map((t, i) => t / tb[i]!)
+  const pairRatio = (x: number[], y: number[]): number => median(x.map((t, i) => t / y[i]!).sort((p, q) => p - q))
   return {
-    a: summarize(a.name, ta, options.bytes),
-    b: summarize(b.name, tb, options.bytes),
-    ratio: median([...ratios].sort((x, y) => x - y)),
-    ratios
+    a: summarize(a.name, ta, ca, options.bytes),
+    b: summarize(b.name, tb, cb, options.bytes),
+    ratio: pairRatio(ta, tb),
+    cpuRatio: pairRatio(ca, cb)
   }
 }
 
@@ -149,10 +165,10 @@ function fixed (n: number | undefined, digits: number): string {
 /** A plain-text table of measurements (name, size, median/min/max ms, MB/s, extras). */
 export function formatTable (measurements: Measurement[]): string {
   const extraKeys = [...new Set(measurements.flatMap((m) => Object.keys(m.extra ?? {})))]
-  const header = ['name', 'MiB', 'runs', 'median ms', 'min ms', 'max ms', 'MB/s', ...extraKeys]
+  const header = ['name', 'MiB', 'runs', 'median ms', 'min ms', 'max ms', 'MB/s', 'cpu ms', ...extraKeys]
   const rows = measurements.map((m) => [
     m.name, m.bytes === undefined ? '' : String(+(m.bytes / MIB).toFixed(3)), String(m.runs),
-    fixed(m.medianMs, 2), fixed(m.minMs, 2), fixed(m.maxMs, 2), fixed(m.mbPerSec, 1),
+    fixed(m.medianMs, 2), fixed(m.minMs, 2), fixed(m.maxMs, 2), fixed(m.mbPerSec, 1), fixed(m.cpuMedianMs, 2),
     ...extraKeys.map((k) => { const v = m.extra?.[k]; return typeof v === 'number' ? String(+v.toFixed(4)) : (v ?? '') })
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))

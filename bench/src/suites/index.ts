@@ -1,9 +1,11 @@
 import type { Suite } from '../harness.js'
 import { erasureSuite } from './erasure.js'
 import { merkleSuite } from './merkle.js'
+import { pipelineSuite } from './pipeline.js'
 
 /** Every suite `npm run bench` knows; add yours with one line. Order is run order. */
 export const suites: Suite[] = [
   merkleSuite,
-  erasureSuite
+  erasureSuite,
+  pipelineSuite
 ]

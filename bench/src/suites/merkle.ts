@@ -75,9 +75,10 @@ export const merkleSuite: Suite = {
         { name: `hash once/node:crypto ${mib} MiB`, fn: () => createHash('sha256').update(input).digest() },
         { name: `root/kernel ${mib} MiB`, fn: () => merkleRoot(input) },
         { bytes, runs, warmup: 1 })
-      paired.b.extra = { 'kernel÷node': paired.ratio }
+      paired.b.extra = { 'kernel÷node': paired.ratio, 'kernel÷node cpu': paired.cpuRatio }
       measurements.push(paired.a, paired.b)
-      summary[`ratio kernel÷node:crypto ${mib} MiB (median of paired runs)`] = +paired.ratio.toFixed(4)
+      summary[`ratio kernel÷node:crypto ${mib} MiB, wall`] = +paired.ratio.toFixed(4)
+      summary[`ratio kernel÷node:crypto ${mib} MiB, cpu`] = +paired.cpuRatio.toFixed(4)
 
       // Baselines at 10–20 MB/s: 1 MiB in the quick run, every size with --full.
       if (mib === 1 || full) {
@@ -136,11 +137,11 @@ export const merkleSuite: Suite = {
       await rm(dir, { recursive: true, force: true })
     }
 
-    const ratio = summary['ratio kernel÷node:crypto 64 MiB (median of paired runs)'] as number
+    const ratio = summary['ratio kernel÷node:crypto 64 MiB, wall'] as number
     summary['requirement (≥ 0.08) met'] = ratio >= REQUIRED_RATIO ? 'yes' : 'NO'
     summary['goal (0.12) met'] = ratio >= GOAL_RATIO ? 'yes' : 'no'
     notes.push('MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.')
-    notes.push('the ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back.')
+    notes.push('a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.')
     return { measurements, summary, notes }
   }
 }

@@ -7,7 +7,8 @@
 //
 // Block 1 is prefix ‖ bytes 0..62: word j is bytes 4j−1..4j+2, so one unaligned 16-byte load at src − 1 + 16q
 // per lane gives four words (the byte before the message is masked off and replaced by the prefix).
-// Block 2 is byte 63 ‖ 0x80 ‖ zeros ‖ bit length 520: only word 0 varies, so its schedule is mostly constant.
+// Block 2 is byte 63 ‖ 0x80 ‖ zeros ‖ bit length 520: it depends on one byte, so its whole schedule (with the
+// round constants added) is looked up in a 256-row table (64 KiB) instead of computed: ~12 % faster.
 
 // @ts-ignore: decorator
 @inline const LEAF_PREFIX: u32 = 0x00
@@ -30,11 +31,15 @@ const K = memory.data<u32>([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
 ], 16)
 
-/** Message schedules of block 1 and block 2, raw (W) and with the round constant added (WK), a v128 per word. */
+/** Block 1's message schedule, raw (W) and with the round constants added (WK); WK2 is block 2's. A v128 per word. */
 const W = memory.data(64 * 16, 16)
 const WK = memory.data(64 * 16, 16)
-const W2 = memory.data(64 * 16, 16)
 const WK2 = memory.data(64 * 16, 16)
+/**
+ * Block 2 depends on one byte (byte 63 of the message), so its whole schedule plus round constants is a table:
+ * WK_TABLE[b][i] = W[i] + K[i] for block 2 with byte 63 = b; 256 × 64 words = 64 KiB, filled by init().
+ */
+const WK_TABLE = memory.data(256 * 64 * 4, 64)
 /** Roots of all-padding subtrees: Z[0] = 32 zero bytes, Z[l+1] = H(0x01 ‖ Z[l] ‖ Z[l]). */
 const Z = memory.data(32 * (SUBTREE_MAX_DEPTH + 1), 16)
 /** Staging for a last group of fewer than four messages (one spare byte before it for the unaligned load). */
@@ -42,17 +47,17 @@ const TAIL_IN = memory.data(16 + 4 * 64, 16) + 16
 const TAIL_OUT = memory.data(4 * 32, 16)
 
 // @ts-ignore: decorator
-@inline function rotr (x: v128, n: i32): v128 {
+@inline function vrotr (x: v128, n: i32): v128 {
   return v128.or(i32x4.shr_u(x, n), i32x4.shl(x, 32 - n))
 }
 // @ts-ignore: decorator
-@inline function bigSigma0 (x: v128): v128 { return v128.xor(v128.xor(rotr(x, 2), rotr(x, 13)), rotr(x, 22)) }
+@inline function bigSigma0 (x: v128): v128 { return v128.xor(v128.xor(vrotr(x, 2), vrotr(x, 13)), vrotr(x, 22)) }
 // @ts-ignore: decorator
-@inline function bigSigma1 (x: v128): v128 { return v128.xor(v128.xor(rotr(x, 6), rotr(x, 11)), rotr(x, 25)) }
+@inline function bigSigma1 (x: v128): v128 { return v128.xor(v128.xor(vrotr(x, 6), vrotr(x, 11)), vrotr(x, 25)) }
 // @ts-ignore: decorator
-@inline function smallSigma0 (x: v128): v128 { return v128.xor(v128.xor(rotr(x, 7), rotr(x, 18)), i32x4.shr_u(x, 3)) }
+@inline function smallSigma0 (x: v128): v128 { return v128.xor(v128.xor(vrotr(x, 7), vrotr(x, 18)), i32x4.shr_u(x, 3)) }
 // @ts-ignore: decorator
-@inline function smallSigma1 (x: v128): v128 { return v128.xor(v128.xor(rotr(x, 17), rotr(x, 19)), i32x4.shr_u(x, 10)) }
+@inline function smallSigma1 (x: v128): v128 { return v128.xor(v128.xor(vrotr(x, 17), vrotr(x, 19)), i32x4.shr_u(x, 10)) }
 // Ch(e, f, g) = e ? f : g, bit by bit
 // @ts-ignore: decorator
 @inline function ch (e: v128, f: v128, g: v128): v128 { return v128.bitselect(f, g, e) }
@@ -75,55 +80,6 @@ function expand (): void {
       i32x4.add(smallSigma0(v128.load(W + ((i - 15) << 4))), v128.load(W + ((i - 16) << 4))))
     v128.store(W + (i << 4), w)
     v128.store(WK + (i << 4), i32x4.add(w, kAt(i)))
-  }
-}
-
-// Block 2's words: W0 = x = byte 63 ‖ 0x80 ‖ 0 ‖ 0, W1..14 = 0, W15 = 520 (the bit length). Words 16..31 of
-// its schedule are written out with the zero terms dropped (W17, W19, W21 are constants); from 32 on the
-// recurrence is the usual one. WK2[1..15] are constants, filled once by init().
-function expand2 (x: v128): void {
-  const c520 = i32x4.splat(520)
-  v128.store(W2, x)
-  v128.store(WK2, i32x4.add(x, kAt(0)))
-  const w16 = x
-  const w17 = smallSigma1(c520)
-  const w18 = smallSigma1(w16)
-  const w19 = smallSigma1(w17)
-  const w20 = smallSigma1(w18)
-  const w21 = smallSigma1(w19)
-  const w22 = i32x4.add(smallSigma1(w20), c520)
-  const w23 = i32x4.add(smallSigma1(w21), w16)
-  const w24 = i32x4.add(smallSigma1(w22), w17)
-  const w25 = i32x4.add(smallSigma1(w23), w18)
-  const w26 = i32x4.add(smallSigma1(w24), w19)
-  const w27 = i32x4.add(smallSigma1(w25), w20)
-  const w28 = i32x4.add(smallSigma1(w26), w21)
-  const w29 = i32x4.add(smallSigma1(w27), w22)
-  const w30 = i32x4.add(i32x4.add(smallSigma1(w28), w23), smallSigma0(c520))
-  const w31 = i32x4.add(i32x4.add(smallSigma1(w29), w24), i32x4.add(smallSigma0(w16), c520))
-  v128.store(W2 + (16 << 4), w16)
-  v128.store(W2 + (17 << 4), w17)
-  v128.store(W2 + (18 << 4), w18)
-  v128.store(W2 + (19 << 4), w19)
-  v128.store(W2 + (20 << 4), w20)
-  v128.store(W2 + (21 << 4), w21)
-  v128.store(W2 + (22 << 4), w22)
-  v128.store(W2 + (23 << 4), w23)
-  v128.store(W2 + (24 << 4), w24)
-  v128.store(W2 + (25 << 4), w25)
-  v128.store(W2 + (26 << 4), w26)
-  v128.store(W2 + (27 << 4), w27)
-  v128.store(W2 + (28 << 4), w28)
-  v128.store(W2 + (29 << 4), w29)
-  v128.store(W2 + (30 << 4), w30)
-  v128.store(W2 + (31 << 4), w31)
-  for (let i: usize = 16; i < 32; i++) v128.store(WK2 + (i << 4), i32x4.add(v128.load(W2 + (i << 4)), kAt(i)))
-  for (let i: usize = 32; i < 64; i++) {
-    const w = i32x4.add(
-      i32x4.add(smallSigma1(v128.load(W2 + ((i - 2) << 4))), v128.load(W2 + ((i - 7) << 4))),
-      i32x4.add(smallSigma0(v128.load(W2 + ((i - 15) << 4))), v128.load(W2 + ((i - 16) << 4))))
-    v128.store(W2 + (i << 4), w)
-    v128.store(WK2 + (i << 4), i32x4.add(w, kAt(i)))
   }
 }
 
@@ -219,17 +175,38 @@ const STATE = memory.data(8 * 16, 16)
   v128.store(at, bswap(i64x2.shuffle(t2, t3, 1, 3)), 96)
 }
 
+/** WK2 for the four messages at src: rows of WK_TABLE picked by each message's byte 63, transposed. */
+// @ts-ignore: decorator
+@inline function gather2 (src: usize): void {
+  const r0 = WK_TABLE + (<usize>load<u8>(src, 63) << 8)
+  const r1 = WK_TABLE + (<usize>load<u8>(src, 127) << 8)
+  const r2 = WK_TABLE + (<usize>load<u8>(src, 191) << 8)
+  const r3 = WK_TABLE + (<usize>load<u8>(src, 255) << 8)
+  for (let i: usize = 0; i < 64 * 4; i += 16) {
+    // four words of four rows: a 4×4 transpose
+    const v0 = v128.load(r0 + i)
+    const v1 = v128.load(r1 + i)
+    const v2 = v128.load(r2 + i)
+    const v3 = v128.load(r3 + i)
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5)
+    const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5)
+    const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7)
+    const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7)
+    const w = WK2 + (i << 2)
+    v128.store(w, i64x2.shuffle(t0, t1, 0, 2), 0)
+    v128.store(w, i64x2.shuffle(t0, t1, 1, 3), 16)
+    v128.store(w, i64x2.shuffle(t2, t3, 0, 2), 32)
+    v128.store(w, i64x2.shuffle(t2, t3, 1, 3), 48)
+  }
+}
+
 /** SHA-256(prefix ‖ 64 bytes at src + 64·i) → dst + 32·i for i < 4. Reads everything before writing. */
 function hash4 (src: usize, dst: usize, prefix: u32): void {
   loadQuad(src, 0)
   loadQuad(src, 1)
   loadQuad(src, 2)
   loadQuad(src, 3)
-  // byte 63 of each message, for block 2
-  let last = i32x4.splat(<i32>load<u8>(src, 63))
-  last = i32x4.replace_lane(last, 1, <i32>load<u8>(src, 127))
-  last = i32x4.replace_lane(last, 2, <i32>load<u8>(src, 191))
-  last = i32x4.replace_lane(last, 3, <i32>load<u8>(src, 255))
+  gather2(src)
   v128.store(W, v128.or(v128.and(v128.load(W), i32x4.splat(0x00ffffff)), i32x4.splat(prefix << 24)))
   expand()
   v128.store(STATE, i32x4.splat(0x6a09e667), 0)
@@ -241,7 +218,6 @@ function hash4 (src: usize, dst: usize, prefix: u32): void {
   v128.store(STATE, i32x4.splat(0x1f83d9ab), 96)
   v128.store(STATE, i32x4.splat(0x5be0cd19), 112)
   compress(STATE, WK)
-  expand2(v128.or(i32x4.shl(last, 24), i32x4.splat(0x00800000)))
   compress(STATE, WK2)
   storeQuad(dst, 0)
   storeQuad(dst, 1)
@@ -334,10 +310,23 @@ export function levels (data: usize, leafCount: usize, depth: u32, out: usize): 
   }
 }
 
-/** Fills the padding roots; call once after instantiation. */
+/** Fills the block-2 table and the padding roots; call once after instantiation. */
 export function init (): void {
-  for (let i: usize = 1; i < 15; i++) v128.store(WK2 + (i << 4), kAt(i))
-  v128.store(WK2 + (15 << 4), i32x4.add(kAt(15), i32x4.splat(520)))
+  for (let b: u32 = 0; b < 256; b++) {
+    const row = WK_TABLE + (<usize>b << 8)
+    // raw words in the row first, then the round constants added
+    for (let i: usize = 0; i < 16; i++) store<u32>(row + (i << 2), 0)
+    store<u32>(row, (b << 24) | 0x00800000)
+    store<u32>(row + 60, 520)
+    for (let i: usize = 16; i < 64; i++) {
+      const w2 = load<u32>(row + ((i - 2) << 2))
+      const w15 = load<u32>(row + ((i - 15) << 2))
+      const s1 = rotr<u32>(w2, 17) ^ rotr<u32>(w2, 19) ^ (w2 >>> 10)
+      const s0 = rotr<u32>(w15, 7) ^ rotr<u32>(w15, 18) ^ (w15 >>> 3)
+      store<u32>(row + (i << 2), s1 + load<u32>(row + ((i - 7) << 2)) + s0 + load<u32>(row + ((i - 16) << 2)))
+    }
+    for (let i: usize = 0; i < 64; i++) store<u32>(row + (i << 2), load<u32>(row + (i << 2)) + load<u32>(K + (i << 2)))
+  }
   memory.fill(Z, 0, 32)
   for (let l: u32 = 0; l < SUBTREE_MAX_DEPTH; l++) {
     // four copies of Z[l] ‖ Z[l] as four messages; lane 0's digest is Z[l+1]

@@ -9,7 +9,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 let binary
 const { error, stderr } = await asc.main([
   'assembly/kernel.ts', '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert',
-  '--initialMemory', '1', '--enable', 'simd'
+  '--initialMemory', '2', '--enable', 'simd'
 ], {
   writeFile: (name, contents) => { if (name.endsWith('.wasm')) binary = contents },
   baseDir: root
