@@ -15,8 +15,8 @@ interface KernelExports {
 
 /** Subtrees of 1024 leaves (64 KiB of data, 32 KiB of leaf hashes) are hashed whole, so they stay in cache. */
 const INNER_DEPTH = 10
-/** Data copied into WASM memory per kernel call: bounds the kernel's memory for large shards. */
-const SLICE_BYTES = 16 * 1024 * 1024
+/** Data copied into WASM memory per kernel call: bounds the kernel's memory; 256 KiB to 16 MiB measure the same. */
+const SLICE_BYTES = 1024 * 1024
 const PAGE_BYTES = 65536
 /** Room before a buffer: the kernel's first load of a message starts one byte early. */
 const GUARD_BYTES = 64
@@ -27,7 +27,7 @@ function roundUp (n: number, to: number): number {
 
 /**
  * The WebAssembly SIMD kernel behind the default API. One instance per process; its memory grows to the
- * largest tree built (the data plus all levels for `buildTree`, at most a 16 MiB slice for roots) and stays.
+ * largest tree built (the data plus all levels for `buildTree`, at most a 1 MiB slice for roots) and stays.
  */
 export class KernelHasher implements TreeHasher {
   readonly #k: KernelExports
