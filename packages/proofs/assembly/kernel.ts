@@ -310,6 +310,21 @@ export function levels (data: usize, leafCount: usize, depth: u32, out: usize): 
   }
 }
 
+/**
+ * Levels above given nodes: n nodes at tree level `base` sit at out (the bottom of a tree 2^depth wide, level-major
+ * into out, (2^(depth+1) − 1) · 32 bytes); slots past them are padding roots Z[base], and each level above is
+ * hashed with its own padding. For the part of a chunk tree above its chunk roots.
+ */
+export function upperLevels (out: usize, n: usize, depth: u32, base: u32): void {
+  const width: usize = (<usize>1) << depth
+  fillPadding(out, n, width, base)
+  for (let l: u32 = 1; l <= depth; l++) {
+    n = (n + 1) >> 1
+    hashLevel(out + levelOffset(width, l - 1), out + levelOffset(width, l), n, NODE_PREFIX)
+    fillPadding(out + levelOffset(width, l), n, width >> l, base + l)
+  }
+}
+
 /** Fills the block-2 table and the padding roots; call once after instantiation. */
 export function init (): void {
   for (let b: u32 = 0; b < 256; b++) {

@@ -3,7 +3,6 @@ import { ByteLengthMismatchError, ChunkMismatchError, ChunkTreeDecodeError } fro
 import { defaultHasher } from './default-hasher.js'
 import type { TreeHasher } from './hasher.js'
 import { checkBytes, checkIndex, depthOf, leafCountOf, levelOffset } from './params.js'
-import { nodeHash } from './reference.js'
 import type { MerkleProof } from './tree.js'
 
 /**
@@ -56,16 +55,6 @@ function shapeOf (byteLength: number, chunkSize: number): Shape {
   return { byteLength, chunkSize, leafCount, depth, subtreeWidth, subtreeDepth, chunkCount: Math.ceil(leafCount / subtreeWidth) }
 }
 
-const zeroHashes: Uint8Array[] = [new Uint8Array(HASH_SIZE)]
-/** Root of a subtree of 2^level padding leaves: zero hashes at the bottom, nodes hashed normally above. */
-function zeroHash (level: number): Uint8Array {
-  while (zeroHashes.length <= level) {
-    const below = zeroHashes[zeroHashes.length - 1]!
-    zeroHashes.push(nodeHash(below, below))
-  }
-  return zeroHashes[level]!
-}
-
 class StoredChunkTree implements ChunkTree {
   readonly root: Uint8Array
   readonly depth: number
@@ -88,22 +77,7 @@ class StoredChunkTree implements ChunkTree {
     this.chunkSize = shape.chunkSize
     this.chunkCount = shape.chunkCount
     this.#upperWidth = 2 ** (shape.depth - shape.subtreeDepth)
-    // Few nodes (one per chunk), so the reference hashing is fast enough here and keeps this code plain.
-    const width = this.#upperWidth
-    const upper = new Uint8Array((2 * width - 1) * HASH_SIZE)
-    upper.set(chunkRoots)
-    const pad = zeroHash(shape.subtreeDepth)
-    for (let i = shape.chunkCount; i < width; i++) upper.set(pad, i * HASH_SIZE)
-    let from = 0
-    let to = width * HASH_SIZE
-    for (let n = width / 2; n >= 1; n /= 2) {
-      for (let i = 0; i < n; i++) {
-        upper.set(nodeHash(upper.subarray(from + 2 * i * HASH_SIZE, from + (2 * i + 1) * HASH_SIZE),
-          upper.subarray(from + (2 * i + 1) * HASH_SIZE, from + (2 * i + 2) * HASH_SIZE)), to + i * HASH_SIZE)
-      }
-      from = to
-      to += n * HASH_SIZE
-    }
+    const upper = hasher.upperLevels(chunkRoots, this.#upperWidth, shape.subtreeDepth)
     this.#upper = upper
     this.root = upper.slice(upper.length - HASH_SIZE)
   }

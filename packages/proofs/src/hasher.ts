@@ -15,4 +15,10 @@ export interface TreeHasher {
    * `ceil(leafCount / subtreeWidth) · 32` bytes. The last subtree is padded like the whole tree.
    */
   subtreeRoots: (data: Uint8Array, subtreeWidth: number) => Uint8Array
+  /**
+   * Every level of a tree `width` nodes wide whose bottom level is `nodes` (32 bytes each) at tree level
+   * `baseLevel`, level-major: `(2·width − 1) · 32` bytes. Slots past the given nodes are roots of padding
+   * subtrees of height `baseLevel`. The part of a chunk tree above its chunk roots.
+   */
+  upperLevels: (nodes: Uint8Array, width: number, baseLevel: number) => Uint8Array
 }

@@ -11,6 +11,7 @@ interface KernelExports {
   reduce: (buf: number, n: number, levels: number, base: number) => void
   subtreeRoots: (data: number, leafCount: number, depth: number, out: number, scratch: number) => void
   levels: (data: number, leafCount: number, depth: number, out: number) => void
+  upperLevels: (out: number, n: number, depth: number, base: number) => void
 }
 
 /** Subtrees of 1024 leaves (64 KiB of data, 32 KiB of leaf hashes) are hashed whole, so they stay in cache. */
@@ -85,6 +86,14 @@ export class KernelHasher implements TreeHasher {
     const out = this.#base + dataBytes
     this.#k.levels(this.#base, leafCount, depth, out)
     return new Uint8Array(this.#k.memory.buffer, out, outBytes).slice()
+  }
+
+  upperLevels (nodes: Uint8Array, width: number, baseLevel: number): Uint8Array {
+    const outBytes = (2 * width - 1) * HASH_SIZE
+    const memory = this.#reserve(outBytes)
+    memory.set(nodes, this.#base)
+    this.#k.upperLevels(this.#base, nodes.length / HASH_SIZE, Math.log2(width), baseLevel)
+    return new Uint8Array(this.#k.memory.buffer, this.#base, outBytes).slice()
   }
 
   subtreeRoots (data: Uint8Array, subtreeWidth: number): Uint8Array {

@@ -26,6 +26,16 @@ export function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(message)
 }
 
+const zeroHashes: Uint8Array[] = [new Uint8Array(HASH_SIZE)]
+/** Root of a subtree of 2^level padding leaves: zero hashes at the bottom, nodes hashed normally above. */
+export function zeroHash (level: number): Uint8Array {
+  while (zeroHashes.length <= level) {
+    const below = zeroHashes[zeroHashes.length - 1]!
+    zeroHashes.push(nodeHash(below, below))
+  }
+  return zeroHashes[level]!
+}
+
 /**
  * The obviously-correct tree: hash every leaf, pad the leaf-hash level with zero hashes, hash every pair, no
  * shortcuts. It is the oracle the WASM kernel is tested against, not the fast path.
@@ -37,6 +47,24 @@ export const referenceHasher: TreeHasher = {
     for (let i = 0; i < leafCount; i++) {
       out.set(leafHash(data.subarray(i * LEAF_SIZE, Math.min((i + 1) * LEAF_SIZE, data.length))), i * HASH_SIZE)
     }
+    let from = 0
+    let to = width * HASH_SIZE
+    for (let n = width / 2; n >= 1; n /= 2) {
+      for (let i = 0; i < n; i++) {
+        const left = out.subarray(from + 2 * i * HASH_SIZE, from + (2 * i + 1) * HASH_SIZE)
+        const right = out.subarray(from + (2 * i + 1) * HASH_SIZE, from + (2 * i + 2) * HASH_SIZE)
+        out.set(nodeHash(left, right), to + i * HASH_SIZE)
+      }
+      from = to
+      to += n * HASH_SIZE
+    }
+    return out
+  },
+  upperLevels (nodes, width, baseLevel) {
+    const out = new Uint8Array((2 * width - 1) * HASH_SIZE)
+    out.set(nodes)
+    const pad = zeroHash(baseLevel)
+    for (let i = nodes.length / HASH_SIZE; i < width; i++) out.set(pad, i * HASH_SIZE)
     let from = 0
     let to = width * HASH_SIZE
     for (let n = width / 2; n >= 1; n /= 2) {

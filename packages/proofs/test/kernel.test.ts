@@ -74,6 +74,18 @@ describe('WASM kernel trees = reference = node:crypto oracle', () => {
     }
   })
 
+  it('agree on the levels above given nodes (chunk-tree upper levels) for every fill and base level', () => {
+    for (const width of [1, 2, 4, 8, 64]) {
+      for (const n of new Set([1, 2, 3, width - 1, width].filter((x) => x >= 1 && x <= width))) {
+        for (const base of [0, 1, 10, 20]) {
+          const nodes = randomBytes(n * 32)
+          expect(hex(kernel.upperLevels(nodes, width, base)), `width ${width} n ${n} base ${base}`)
+            .toBe(hex(referenceHasher.upperLevels(nodes, width, base)))
+        }
+      }
+    }
+  })
+
   it('agree on random sizes and contents (property)', () => {
     for (let trial = 0; trial < 40; trial++) {
       const size = Math.floor(Math.random() * (trial < 30 ? 5000 : 200_000))
