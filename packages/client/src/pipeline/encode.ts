@@ -1,12 +1,11 @@
 import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
-import { merkleRoot } from '@sherd/proofs'
+import { LEAF_SIZE, merkleRoot } from '@sherd/proofs'
 import {
   checkFileKey, codeProblem, FILE_KEY_BYTES, KEY_SALT_BYTES, MANIFEST_VERSION, MAX_SEGMENT_SIZE_BYTES,
   SEGMENT_CIPHER, shardCid, shardSizeFor
 } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
-import { LEAF_SIZE } from '@sherd/proofs'
 import { encryptSegment, segmentKey } from './cipher.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES } from './constants.js'
 import {
