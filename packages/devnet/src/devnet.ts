@@ -1,0 +1,345 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createPublicClient, createTestClient, createWalletClient, defineChain, http, toHex } from 'viem'
+import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
+import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import {
+  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, listProviders, mintTokens, startAnvil
+} from '@sherd/contracts'
+import type { Anvil, MarketClient, MarketParams } from '@sherd/contracts'
+import { trackDir, untrackDir } from './cleanup.js'
+import {
+  CLIENT_ACCOUNT_INDEX, DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_CAPACITY_BYTES, DEFAULT_MINT, DEFAULT_PRICE_PER_MIB,
+  DEFAULT_PROVIDERS, DEFAULT_STAKE, DEPLOYER_ACCOUNT_INDEX, DEVNET_ANNOUNCE_INTERVAL_MS, FIRST_PROVIDER_ACCOUNT_INDEX,
+  NETWORK_READY_TIMEOUT_MS
+} from './constants.js'
+import { DevnetStartError, ProviderStateError } from './errors.js'
+import { NetworkObserver } from './observer.js'
+import { freePorts } from './ports.js'
+import { defaultNodeCommand, ProviderProcess } from './provider-process.js'
+import type { ProviderInfo, ProviderState } from './provider-process.js'
+import { TcpProxy } from './tcp-proxy.js'
+
+/** Typed progress of `startDevnet`, for a log that tells what is happening. */
+export type DevnetProgressEvent =
+  | { type: 'chain-started', rpcUrl: string, chainId: number, anvilPid: number, dir: string }
+  | { type: 'contracts-deployed', market: Address, token: Address, params: MarketParams }
+  | { type: 'accounts-funded', client: Address, providers: Address[], amount: bigint }
+  | { type: 'interval-mining', blockTimeSeconds: number }
+  | { type: 'provider-started', index: number, peerId: string, chainAddress: Address, multiaddr: string, httpUrl: string }
+  | { type: 'network-ready', providers: number, elapsedMs: number }
+  | { type: 'provider-crashed', index: number, code: number | null, signal: string | null, lastLines: string }
+
+export interface StartDevnetOptions {
+  /** Provider processes to run (default 6: k + m = 4 + 2). */
+  providers?: number
+  /** Whole seconds between blocks once the contracts are deployed (default 1). */
+  blockTimeSeconds?: number
+  /** Market parameters (default DEVNET_MARKET_PARAMS: 8-block periods). */
+  marketParams?: Partial<MarketParams>
+  /** Directory for data dirs and logs; a fresh temp dir when omitted (removed by `stop()` unless `keepDir`). */
+  dir?: string
+  /** Keep `dir` after `stop()` (a given `dir` is always kept; a temp dir only with this). */
+  keepDir?: boolean
+  /**
+   * Put a TCP proxy in front of anvil for the providers (the client keeps the direct URL), so that `rpcProxy.stop()`
+   * takes the providers' RPC endpoint away while the chain keeps mining.
+   */
+  rpcProxy?: boolean
+  /** Stake each provider registers with, token base units. */
+  stake?: bigint
+  /** Each provider's price, token base units per MiB per period. */
+  pricePerMiB?: bigint
+  /** Bytes each provider offers. */
+  capacityBytes?: number
+  /** Tokens minted to the client and to each provider, base units. */
+  mint?: bigint
+  announceIntervalMs?: number
+  /** argv prefix that runs `sherd-node` (default: this Node on @sherd/node's built bin). */
+  nodeCommand?: string[]
+  /** Extra environment for the provider processes (e.g. `{ DEBUG: 'sherd:*' }`; their stderr goes to log files). */
+  nodeEnv?: NodeJS.ProcessEnv
+  /** On SIGINT/SIGTERM, stop the devnet and exit (default true); `stop()` removes the handlers. */
+  handleSignals?: boolean
+  onProgress?: (event: DevnetProgressEvent) => void
+  signal?: AbortSignal
+}
+
+/** An anvil account: its key and address. */
+export interface DevnetAccount {
+  address: Address
+  privateKey: Hex
+}
+
+/** One provider of the devnet: what a client needs to know of it, and its process. */
+export interface DevnetProvider extends ProviderInfo {
+  readonly state: ProviderState
+  readonly pid: number | undefined
+  /** Graceful stop (SIGTERM). */
+  stop: () => Promise<void>
+  /** SIGKILL, as in a crash. */
+  kill: () => Promise<void>
+  /** Starts a stopped or killed provider again on the same data dir, keys and ports. */
+  start: (options?: { signal?: AbortSignal }) => Promise<void>
+  /** Graceful stop, then start. */
+  restart: (options?: { signal?: AbortSignal }) => Promise<void>
+  /** The node's /status. */
+  status: ProviderProcess['status']
+  /** Last lines of its stderr. */
+  lastLines: () => string
+}
+
+/** Everything a client (SDK or CLI) needs to use the devnet, JSON-friendly. */
+export interface DevnetInfo {
+  rpcUrl: string
+  chainId: number
+  market: Address
+  token: Address
+  genesisBlock: string
+  params: MarketParams
+  /** The client account: funded with ETH and tokens. */
+  client: DevnetAccount
+  /** libp2p addresses to dial first (every provider's, each ending in /p2p/<peerId>). */
+  bootstrap: string[]
+  providers: Array<{ index: number, peerId: string, chainAddress: Address, multiaddrs: string[], httpUrl: string, dataDir: string }>
+  dir: string
+}
+
+export interface Devnet extends Omit<DevnetInfo, 'genesisBlock'> {
+  genesisBlock: bigint
+  /** The RPC URL the providers were given (the proxy's when `rpcProxy`). */
+  providerRpcUrl: string
+  /** The proxy in front of anvil for the providers, when `rpcProxy` was set. */
+  rpcProxy: TcpProxy | undefined
+  anvil: Anvil
+  deployer: DevnetAccount
+  providers: DevnetProvider[]
+  chain: Chain
+  publicClient: PublicClient
+  testClient: TestClient<'anvil'>
+  /** A market client (reads; writes with `account`, default the client account). */
+  marketClient: (account?: DevnetAccount) => MarketClient
+  /** Provider `index`, or a ProviderStateError. */
+  provider: (index: number) => DevnetProvider
+  info: () => DevnetInfo
+  /** Stops every provider (gracefully, in parallel), the proxy and anvil, and removes the temp dir. Idempotent. */
+  stop: () => Promise<void>
+}
+
+function account (index: number): DevnetAccount {
+  const a = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index })
+  const key = a.getHdKey().privateKey
+  if (key === null) throw new DevnetStartError(`anvil account ${index} has no private key`)
+  return { address: a.address, privateKey: toHex(key) }
+}
+
+/**
+ * Starts a whole local network: anvil, the token and market contracts, funded accounts, and `providers`
+ * `sherd-node` processes (each with its own data dir, keys and ports), and resolves once a client sees every
+ * provider both in the on-chain registry and in announcements. On any error (or abort) everything started so far is
+ * stopped and removed.
+ *
+ * @example
+ * const devnet = await startDevnet({ providers: 6 })
+ * try {
+ *   // devnet.rpcUrl, devnet.market, devnet.client.privateKey, devnet.bootstrap
+ *   await devnet.provider(0).kill()
+ * } finally { await devnet.stop() }
+ */
+export async function startDevnet (options: StartDevnetOptions = {}): Promise<Devnet> {
+  const count = options.providers ?? DEFAULT_PROVIDERS
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`providers must be a positive whole number, got ${count}`)
+  const blockTimeSeconds = options.blockTimeSeconds ?? DEFAULT_BLOCK_TIME_SECONDS
+  if (!Number.isInteger(blockTimeSeconds) || blockTimeSeconds < 1) {
+    throw new RangeError(`blockTimeSeconds must be a whole number of seconds ≥ 1 (anvil's interval mining), got ${blockTimeSeconds}`)
+  }
+  const progress = options.onProgress ?? (() => {})
+  const signal = options.signal
+  const startedAt = Date.now()
+  const nodeCommand = options.nodeCommand ?? defaultNodeCommand()
+
+  const ownDir = options.dir === undefined
+  const dir = ownDir ? await mkdtemp(join(tmpdir(), 'sherd-devnet-')) : resolve(options.dir!)
+  if (ownDir && options.keepDir !== true) trackDir(dir)
+  await mkdir(join(dir, 'logs'), { recursive: true })
+
+  let anvil: Anvil | undefined
+  let proxy: TcpProxy | undefined
+  const processes: ProviderProcess[] = []
+  let observer: NetworkObserver | undefined
+  let stopping: Promise<void> | undefined
+  let onSignal: ((sig: NodeJS.Signals) => void) | undefined
+
+  const stopAll = async (): Promise<void> => {
+    if (onSignal !== undefined) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+    await observer?.stop().catch(() => {})
+    await Promise.all(processes.map(async (p) => { await p.stop(); await p.close() }))
+    await proxy?.stop()
+    await anvil?.stop()
+    if (ownDir && options.keepDir !== true) {
+      await rm(dir, { recursive: true, force: true })
+      untrackDir(dir)
+    }
+  }
+  const stop = async (): Promise<void> => { stopping ??= stopAll(); await stopping }
+
+  if (options.handleSignals !== false) {
+    onSignal = (sig) => {
+      process.stderr.write(`\nsherd-devnet: ${sig} received, stopping the devnet\n`)
+      void stop().finally(() => { process.exit(sig === 'SIGINT' ? 130 : 143) })
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  }
+
+  try {
+    const deployer = account(DEPLOYER_ACCOUNT_INDEX)
+    const client = account(CLIENT_ACCOUNT_INDEX)
+    const providerAccounts = Array.from({ length: count }, (_, i) => account(FIRST_PROVIDER_ACCOUNT_INDEX + i))
+
+    // Automine while deploying and funding (each transaction is mined at once), interval mining afterwards: the
+    // market's periods only mean something when blocks come at a steady pace.
+    anvil = await startAnvil({ accounts: FIRST_PROVIDER_ACCOUNT_INDEX + count, signal })
+    progress({ type: 'chain-started', rpcUrl: anvil.url, chainId: anvil.chainId, anvilPid: anvil.pid, dir })
+    const chain = defineChain({
+      id: anvil.chainId,
+      name: 'sherd-devnet',
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [anvil.url] } }
+    })
+    const transport = http(anvil.url)
+    const publicClient = createPublicClient({ chain, transport, pollingInterval: 250 }) as PublicClient
+    const testClient = createTestClient({ chain, transport, mode: 'anvil' })
+    const wallet = (a: DevnetAccount): WalletClient<Transport, Chain, Account> =>
+      createWalletClient({ account: privateKeyToAccount(a.privateKey), chain, transport })
+
+    const deployment = await deploy(wallet(deployer), { publicClient, params: { ...DEVNET_MARKET_PARAMS, ...options.marketParams }, signal })
+    progress({ type: 'contracts-deployed', market: deployment.market, token: deployment.token, params: deployment.params })
+    const mint = options.mint ?? DEFAULT_MINT
+    for (const to of [client, ...providerAccounts]) {
+      await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: to.address, amount: mint, signal })
+    }
+    progress({ type: 'accounts-funded', client: client.address, providers: providerAccounts.map((a) => a.address), amount: mint })
+    await testClient.setIntervalMining({ interval: blockTimeSeconds })
+    progress({ type: 'interval-mining', blockTimeSeconds })
+
+    if (options.rpcProxy === true) {
+      proxy = new TcpProxy({ targetPort: anvil.port })
+      await proxy.start()
+    }
+    const providerRpcUrl = proxy?.url ?? anvil.url
+
+    const ports = await freePorts(2 * count)
+    for (let i = 0; i < count; i++) {
+      const p = new ProviderProcess({
+        index: i,
+        dataDir: join(dir, `provider-${i}`),
+        logFile: join(dir, 'logs', `provider-${i}.log`),
+        evmKey: providerAccounts[i]!.privateKey,
+        libp2pPort: ports[2 * i]!,
+        httpPort: ports[2 * i + 1]!,
+        rpcUrl: providerRpcUrl,
+        market: deployment.market,
+        capacityBytes: options.capacityBytes ?? DEFAULT_CAPACITY_BYTES,
+        pricePerMiB: options.pricePerMiB ?? DEFAULT_PRICE_PER_MIB,
+        stake: options.stake ?? DEFAULT_STAKE,
+        announceIntervalMs: options.announceIntervalMs ?? DEVNET_ANNOUNCE_INTERVAL_MS,
+        command: nodeCommand,
+        env: options.nodeEnv
+      })
+      p.onCrash = (proc, code, sig) => { progress({ type: 'provider-crashed', index: proc.index, code, signal: sig, lastLines: proc.lastLines() }) }
+      processes.push(p)
+    }
+    await Promise.all(processes.map(async (p) => { await p.initDataDir({ signal }) }))
+    await Promise.all(processes.map(async (p) => {
+      const info = await p.start({ signal })
+      progress({ type: 'provider-started', index: p.index, peerId: info.peerId, chainAddress: info.chainAddress, multiaddr: info.multiaddrs[0] ?? '', httpUrl: info.httpUrl })
+    }))
+
+    const marketClient = (a: DevnetAccount = client): MarketClient => ({ market: deployment.market, publicClient, walletClient: wallet(a) })
+
+    // Ready when a client sees every provider where a client looks: in the registry and in announcements.
+    const readySignal = AbortSignal.any([AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
+    const expected = new Map(processes.map((p) => [p.info.peerId, p.info.multiaddrs]))
+    for (;;) {
+      readySignal.throwIfAborted()
+      const registered = new Set((await listProviders(marketClient(), { signal: readySignal })).map((r) => r.peerId))
+      if ([...expected.keys()].every((peerId) => registered.has(peerId))) break
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    observer = await NetworkObserver.start()
+    await observer.waitForAnnouncements(expected, { signal: readySignal })
+    await observer.stop()
+    observer = undefined
+    progress({ type: 'network-ready', providers: count, elapsedMs: Date.now() - startedAt })
+
+    const handles: DevnetProvider[] = processes.map((p) => providerHandle(p))
+    const info = (): DevnetInfo => ({
+      rpcUrl: anvil!.url,
+      chainId: anvil!.chainId,
+      market: deployment.market,
+      token: deployment.token,
+      genesisBlock: deployment.genesisBlock.toString(),
+      params: deployment.params,
+      client,
+      bootstrap: processes.flatMap((p) => p.info.multiaddrs),
+      providers: processes.map((p) => {
+        const { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir } = p.info
+        return { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir }
+      }),
+      dir
+    })
+    const snapshot = info()
+    return {
+      ...snapshot,
+      genesisBlock: deployment.genesisBlock,
+      providerRpcUrl,
+      rpcProxy: proxy,
+      anvil,
+      deployer,
+      providers: handles,
+      chain,
+      publicClient,
+      testClient,
+      marketClient,
+      provider: (index) => {
+        const h = handles[index]
+        if (h === undefined) throw new ProviderStateError(`no provider ${index}: this devnet has providers 0..${count - 1}`)
+        return h
+      },
+      info,
+      stop
+    }
+  } catch (err) {
+    await stop()
+    if (err instanceof Error && err.name === 'TimeoutError') {
+      throw new DevnetStartError(`the network did not form within ${NETWORK_READY_TIMEOUT_MS} ms (every provider registered on chain and heard announcing)`, { cause: err })
+    }
+    throw err
+  }
+}
+
+function providerHandle (p: ProviderProcess): DevnetProvider {
+  const { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir, logFile } = p.info
+  return {
+    index,
+    peerId,
+    chainAddress,
+    multiaddrs,
+    httpUrl,
+    dataDir,
+    logFile,
+    get state () { return p.state },
+    get pid () { return p.pid },
+    stop: async () => { await p.stop() },
+    kill: async () => { await p.kill() },
+    start: async (o) => { await p.start(o) },
+    restart: async (o) => { await p.restart(o) },
+    status: async (o) => await p.status(o),
+    lastLines: () => p.lastLines()
+  }
+}

@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
+import { getProvider, listProviders } from '@sherd/contracts'
+import { startDevnet } from '../src/index.js'
+import type { Devnet, DevnetProgressEvent } from '../src/index.js'
+
+function alive (pid: number | undefined): boolean {
+  if (pid === undefined) return false
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+async function waitFor (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+describe('startDevnet', () => {
+  let devnet: Devnet | undefined
+  const events: DevnetProgressEvent[] = []
+  afterAll(async () => { await devnet?.stop() })
+
+  it('starts anvil, the contracts and 3 provider processes that a client sees, and stops, kills and restarts them', async () => {
+    devnet = await startDevnet({ providers: 3, rpcProxy: true, onProgress: (e) => { events.push(e) } })
+    const d = devnet
+    expect(events.map((e) => e.type)).toEqual([
+      'chain-started', 'contracts-deployed', 'accounts-funded', 'interval-mining', 'provider-started', 'provider-started', 'provider-started', 'network-ready'
+    ])
+    // Every provider is its own process, registered on chain under the peer id it announces.
+    const pids = d.providers.map((p) => p.pid)
+    expect(new Set(pids).size).toBe(3)
+    expect(pids.every((pid) => pid !== process.pid && alive(pid))).toBe(true)
+    const registry = await listProviders(d.marketClient())
+    expect(registry.map((r) => r.peerId).sort()).toEqual(d.providers.map((p) => p.peerId).sort())
+    expect(d.bootstrap).toHaveLength(3)
+    expect(d.bootstrap.every((a, i) => a.endsWith(`/p2p/${d.providers[i]!.peerId}`))).toBe(true)
+    const status = await d.provider(1).status()
+    expect(status).toMatchObject({ peerId: d.providers[1]!.peerId, chain: { registered: true, contractAddress: d.market } })
+    // Providers go through the proxy; the client gets anvil itself.
+    expect(d.providerRpcUrl).not.toBe(d.rpcUrl)
+    expect(status.chain.rpcUrl).toBe(d.providerRpcUrl)
+    // Blocks are mined at an interval, not per transaction.
+    const b0 = await d.publicClient.getBlockNumber({ cacheTime: 0 })
+    await waitFor('two more blocks', async () => await d.publicClient.getBlockNumber({ cacheTime: 0 }) >= b0 + 2n, 10_000)
+    const balance = await getProvider(d.marketClient(), d.providers[0]!.chainAddress)
+    expect(balance.stake).toBeGreaterThan(0n)
+
+    // kill: the process is gone at once; start brings it back with the same identity and addresses.
+    const killed = d.provider(2)
+    const oldPid = killed.pid
+    await killed.kill()
+    expect(killed.state).toBe('killed')
+    expect(alive(oldPid)).toBe(false)
+    await expect(killed.status()).rejects.toThrow()
+    await killed.start()
+    expect(killed.state).toBe('running')
+    expect(killed.pid).not.toBe(oldPid)
+    expect((await killed.status()).peerId).toBe(killed.peerId)
+
+    // restart: graceful stop then start.
+    const before = d.provider(0).pid
+    await d.provider(0).restart()
+    expect(alive(before)).toBe(false)
+    expect((await d.provider(0).status()).multiaddrs[0]).toBe(d.providers[0]!.multiaddrs[0])
+
+    // stop: no process and no temp dir left behind.
+    const everyPid = [...d.providers.map((p) => p.pid), d.anvil.pid]
+    await d.stop()
+    expect(everyPid.filter(alive)).toEqual([])
+    expect(existsSync(d.dir)).toBe(false)
+    expect(d.providers.map((p) => p.state)).toEqual(['stopped', 'stopped', 'stopped'])
+  })
+
+  it('cleans up after a failed start', async () => {
+    const events2: DevnetProgressEvent[] = []
+    await expect(startDevnet({ providers: 1, nodeCommand: [process.execPath, '-e', 'process.exit(3)'], onProgress: (e) => { events2.push(e) } }))
+      .rejects.toThrow(/init for provider 0 failed \(exit 3\)/)
+    const chain = events2.find((e) => e.type === 'chain-started')
+    expect(chain).toBeDefined()
+    if (chain?.type !== 'chain-started') return
+    expect(alive(chain.anvilPid)).toBe(false)
+    expect(existsSync(chain.dir)).toBe(false)
+  })
+})
