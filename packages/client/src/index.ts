@@ -1,2 +1,22 @@
 // Offline data path: encodeFile / decodeFile (segment, encrypt, erasure-code, commit; docs/data-path.md).
 export * from './pipeline/index.js'
+// Networked SDK: createClient → put / get / stat / repair / extend / delete (docs/client.md).
+export { createClient } from './client.js'
+export type { ClientConfig, SherdClient, ProviderView, WalletInfo } from './client.js'
+export type { PutOptions, PutResult, PutDeal } from './actions/put.js'
+export type { GetOptions, FileTarget } from './actions/get.js'
+export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
+export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'
+export type { ExtendOptions, ExtendResult, DeleteOptions, DeleteResult } from './actions/lifecycle.js'
+export type * from './events.js'
+export {
+  ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
+  ProviderMisbehaviourError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
+  InsufficientFundsError, RepairError
+} from './errors.js'
+export { ProviderScores } from './scores.js'
+export type { ProviderRecord } from './scores.js'
+export type { KnownProvider } from './providers.js'
+export { createClientHost } from './host.js'
+export type { ClientHost } from './host.js'
+export * from './constants.js'

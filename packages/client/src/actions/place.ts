@@ -1,0 +1,184 @@
+import { logger } from '@libp2p/logger'
+import type { Offer } from '@sherd/contracts'
+import type { Address, Hex } from 'viem'
+import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS } from '../constants.js'
+import { rankProviders } from '../context.js'
+import type { ChainContext } from '../context.js'
+import { NotEnoughProvidersError, ProviderMisbehaviourError, ShardPlacementError } from '../errors.js'
+import type { PutProgressEvent } from '../events.js'
+import { requestShardOffer, storeShard } from '../transfer.js'
+
+const log = logger('sherd:client:place')
+
+/** A shard to place: its position, bytes and Merkle root. */
+export interface ShardToPlace {
+  readonly segmentIndex: number
+  readonly shardIndex: number
+  readonly bytes: Uint8Array
+  readonly root: Uint8Array
+}
+
+/** A shard stored on a provider under a verified offer (the deal is opened later, from the offer). */
+export interface PlacedShard {
+  readonly segmentIndex: number
+  readonly shardIndex: number
+  readonly provider: string
+  readonly chainAddress: Address
+  readonly offer: Offer
+  readonly signature: Hex
+  readonly bytes: number
+}
+
+export interface PlaceOptions {
+  periods: number
+  maxPeriods: number
+  extraUploads: number
+  maxPricePerMiB?: bigint
+  signal: AbortSignal
+  onProgress?: (event: PutProgressEvent) => void
+  /** Shared across segments of one operation: shards given to each provider so far (spreads load). */
+  load: Map<string, number>
+  /** Shared across segments of one operation: providers that failed outright (not tried again). */
+  avoid: Set<string>
+  /** Running total of shard bytes stored, for progress events. */
+  stored: { bytes: number }
+}
+
+interface Attempt {
+  readonly provider: string
+  readonly controller: AbortController
+  readonly startedAt: number
+  readonly hedge: boolean
+}
+
+/**
+ * Places `shards` (of one segment, or a repair's rebuilt shards) on distinct providers, none of them in
+ * `exclude` (providers already holding a shard of the same segment). For each shard: ask the provider's signed
+ * offer (verified), upload under it, keep the verified receipt. Uploads run in parallel; a failed one moves to
+ * the next-best provider (up to MAX_PLACEMENT_ATTEMPTS); once `extraUploads` or fewer remain and one has run
+ * HEDGE_AFTER_MEDIAN_FACTOR × the median of the finished ones, a spare copy is raced on another provider and
+ * the slower copy is cancelled as soon as one finishes.
+ */
+export async function placeShards (
+  ctx: ChainContext, shards: readonly ShardToPlace[], exclude: ReadonlySet<string>, options: PlaceOptions
+): Promise<PlacedShard[]> {
+  if (shards.length === 0) return []
+  const taken = new Set(exclude)
+  const bytes = shards[0]!.bytes.byteLength
+  const initial = rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+  if (initial.length < shards.length) {
+    throw new NotEnoughProvidersError(shards.length + exclude.size, initial.length + exclude.size,
+      ` for ${bytes}-byte shards (registered, dialable, with free space${options.maxPricePerMiB === undefined ? '' : ' and within the price cap'})`)
+  }
+  const segmentAbort = new AbortController()
+  const signal = AbortSignal.any([options.signal, segmentAbort.signal])
+  const results: Array<PlacedShard | undefined> = shards.map(() => undefined)
+  const running: Attempt[][] = shards.map(() => [])
+  const errors: Array<Array<{ provider: string, error: string }>> = shards.map(() => [])
+  const tries: number[] = shards.map(() => 0)
+  const durations: number[] = []
+  let hedges = 0
+  let remaining = shards.length
+  const { promise, resolve, reject } = Promise.withResolvers<PlacedShard[]>()
+  const emit = options.onProgress ?? (() => {})
+
+  const nextProvider = (): string | undefined => {
+    const [best] = rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+    if (best === undefined) return undefined
+    taken.add(best.peerId)
+    return best.peerId
+  }
+
+  const launch = (i: number, provider: string, hedge: boolean): void => {
+    const shard = shards[i]!
+    const attempt: Attempt = { provider, controller: new AbortController(), startedAt: performance.now(), hedge }
+    running[i]!.push(attempt)
+    tries[i]!++
+    options.load.set(provider, (options.load.get(provider) ?? 0) + 1)
+    const attemptSignal = AbortSignal.any([signal, attempt.controller.signal])
+    void (async () => {
+      const info = ctx.directory.describe(provider)
+      const offered = await requestShardOffer(ctx, provider, info.chainAddress,
+        { root: shard.root, byteLength: shard.bytes.byteLength, periods: options.periods, maxPeriods: options.maxPeriods }, attemptSignal)
+      if (options.maxPricePerMiB !== undefined) {
+        const cap = (BigInt(shard.bytes.byteLength) * options.maxPricePerMiB + 2n ** 20n - 1n) / 2n ** 20n
+        if (offered.offer.pricePerPeriod > cap) throw new ProviderMisbehaviourError(provider, `asked ${offered.offer.pricePerPeriod} per period, above the cap of ${cap}`)
+      }
+      await storeShard(ctx, provider, { root: shard.root, bytes: shard.bytes, offerHash: offered.hash, expectedSigner: offered.offer.provider }, attemptSignal)
+      return offered
+    })().then((offered) => {
+      const ms = performance.now() - attempt.startedAt
+      ctx.scores.success(provider, { ms, bytes: shard.bytes.byteLength })
+      running[i] = running[i]!.filter((a) => a !== attempt)
+      if (results[i] !== undefined || signal.aborted) return // a hedge race lost at the finish line
+      results[i] = {
+        segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, chainAddress: offered.offer.provider,
+        offer: offered.offer, signature: offered.signature, bytes: shard.bytes.byteLength
+      }
+      durations.push(ms)
+      ctx.directory.reserve(provider, shard.bytes.byteLength)
+      options.stored.bytes += shard.bytes.byteLength
+      emit({ type: 'put:shard-stored', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, bytes: shard.bytes.byteLength, storedBytes: options.stored.bytes, ms })
+      for (const other of running[i]!) {
+        other.controller.abort(new Error('another copy of this shard finished first'))
+        emit({ type: 'put:upload-cancelled', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider: other.provider })
+      }
+      running[i] = []
+      if (--remaining === 0) resolve(results as PlacedShard[])
+    }, (err: unknown) => {
+      running[i] = running[i]!.filter((a) => a !== attempt)
+      options.load.set(provider, Math.max(0, (options.load.get(provider) ?? 1) - 1))
+      if (attempt.controller.signal.aborted || signal.aborted || results[i] !== undefined) return
+      const e = err as Error
+      if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
+      else ctx.scores.failure(provider)
+      options.avoid.add(provider)
+      errors[i]!.push({ provider, error: e.message })
+      log('segment %d shard %d on %s failed: %s', shard.segmentIndex, shard.shardIndex, provider, e.message)
+      if (running[i]!.length > 0) {
+        emit({ type: 'put:shard-failed', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, error: e.message, next: 'waiting-for-other-copy' })
+        return
+      }
+      const next = tries[i]! < MAX_PLACEMENT_ATTEMPTS ? nextProvider() : undefined
+      emit({ type: 'put:shard-failed', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, error: e.message, next: next === undefined ? 'giving-up' : 'retry' })
+      if (next === undefined) {
+        segmentAbort.abort(new Error('placement failed'))
+        reject(new ShardPlacementError(shard.segmentIndex, shard.shardIndex, errors[i]!))
+        return
+      }
+      launch(i, next, false)
+    })
+  }
+
+  shards.forEach((_, i) => {
+    const p = initial[i]!.peerId
+    taken.add(p)
+    launch(i, p, false)
+  })
+
+  const hedgeTimer = setInterval(() => {
+    if (options.extraUploads <= hedges || durations.length === 0 || remaining > options.extraUploads) return
+    const sorted = [...durations].sort((a, b) => a - b)
+    const median = sorted[Math.floor(sorted.length / 2)]!
+    const now = performance.now()
+    for (let i = 0; i < shards.length && hedges < options.extraUploads; i++) {
+      const live = running[i]!
+      if (results[i] !== undefined || live.length !== 1 || live[0]!.hedge) continue
+      if (now - live[0]!.startedAt < HEDGE_AFTER_MEDIAN_FACTOR * median) continue
+      const spare = nextProvider()
+      if (spare === undefined) return
+      hedges++
+      emit({ type: 'put:shard-hedged', segmentIndex: shards[i]!.segmentIndex, shardIndex: shards[i]!.shardIndex, slowProvider: live[0]!.provider, provider: spare })
+      launch(i, spare, true)
+    }
+  }, HEDGE_CHECK_MS)
+  const onAbort = (): void => { reject(options.signal.reason) }
+  options.signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await promise
+  } finally {
+    clearInterval(hedgeTimer)
+    options.signal.removeEventListener('abort', onAbort)
+    if (remaining > 0) segmentAbort.abort(new Error('placement stopped'))
+  }
+}

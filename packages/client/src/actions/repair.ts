@@ -1,0 +1,221 @@
+import { defaultCoder } from '@sherd/erasure'
+import { merkleRoot } from '@sherd/proofs'
+import { formatLink, parseShardCid } from '@sherd/protocol'
+import type { Manifest, ManifestShard } from '@sherd/protocol'
+import type { CID } from 'multiformats/cid'
+import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
+import { withChain } from '../context.js'
+import type { ClientContext } from '../context.js'
+import { DealActivationError, RepairError } from '../errors.js'
+import type { PutProgressEvent } from '../events.js'
+import { fetchShard } from '../transfer.js'
+import { approveOnce, openDeals, waitForActivation } from './deals.js'
+import { getManifest } from './get.js'
+import type { FileTarget } from './get.js'
+import { storeFileManifest } from './manifest.js'
+import { placeShards } from './place.js'
+import type { PlacedShard } from './place.js'
+import { inspectManifest } from './stat.js'
+import type { FileStat, ShardState } from './stat.js'
+
+/** Repair's own events, besides the put events of re-placing shards. */
+export type RepairProgressEvent =
+  | PutProgressEvent
+  | { type: 'repair:inspected', unhealthy: number, segments: number }
+  | { type: 'repair:rebuilt', segmentIndex: number, shardIndexes: readonly number[], from: readonly number[] }
+
+export interface RepairOptions {
+  signal?: AbortSignal
+  onProgress?: (event: RepairProgressEvent) => void
+  /** Term of the new deals (default the client's). */
+  periods?: number
+  maxPeriods?: number
+  /** Also move shards whose deal has missed periods (not failed yet). Default false. */
+  includeMissed?: boolean
+  /** Wait for the new deals' activation (default the client's). */
+  waitForActivation?: boolean
+  manifestReplicas?: number
+  extraUploads?: number
+}
+
+export interface RepairedShard {
+  readonly segmentIndex: number
+  readonly shardIndex: number
+  /** Previous provider, if any. */
+  readonly from?: string
+  readonly previousState: ShardState
+  readonly to: string
+  readonly dealId?: bigint
+}
+
+export interface RepairResult {
+  /** CID of the new manifest version (the previous one if nothing needed repair). */
+  readonly cid: CID
+  readonly link: string
+  readonly previousCid: string
+  readonly manifest: Manifest
+  readonly repaired: readonly RepairedShard[]
+  /** The file's state before the repair. */
+  readonly before: FileStat
+}
+
+/**
+ * Brings every segment back to k + m healthy shards: shards whose deal failed, expired, ended or was never opened,
+ * or whose provider does not answer, are rebuilt from k good shards (each verified against its commitment; the
+ * rebuilt bytes must match the original commitment), placed on providers holding no other shard of the segment,
+ * and funded with new deals. Writes a new manifest version and returns its CID and link.
+ */
+export async function repair (context: ClientContext, target: FileTarget, options: RepairOptions = {}): Promise<RepairResult> {
+  const ctx = withChain(context, 'repair')
+  const d = ctx.defaults
+  const signal = options.signal ?? new AbortController().signal
+  const emit = options.onProgress ?? (() => {})
+  await ctx.directory.refreshRegistry({ signal })
+  const { manifest, cid, key } = await getManifest(ctx, target, { signal })
+  const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
+  const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
+    !s.healthy || (options.includeMissed === true && s.state === 'missed')
+  const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
+  emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
+  if (unhealthy === 0) {
+    return { cid, link: formatLink(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
+  }
+
+  const { k, m } = manifest
+  const coder = defaultCoder()
+  const periods = options.periods ?? d.periods
+  const placeOptions = {
+    periods,
+    maxPeriods: options.maxPeriods ?? d.maxPeriods ?? Math.min(2 ** 32 - 1, periods * DEFAULT_MAX_PERIODS_FACTOR),
+    extraUploads: options.extraUploads ?? d.extraUploads,
+    signal,
+    onProgress: emit,
+    load: new Map<string, number>(),
+    avoid: new Set<string>(),
+    stored: { bytes: 0 },
+    ...(d.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: d.maxPricePerMiB })
+  }
+  const placed: PlacedShard[] = []
+  const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
+
+  for (const seg of before.segments) {
+    const bad = new Set(seg.shards.filter(needsRepair).map((s) => s.shardIndex))
+    if (bad.size === 0) continue
+    const segment = manifest.segments[seg.index]!
+    const { shardSize } = segment
+    const stripe = new Uint8Array((k + m) * shardSize)
+    const present = new Array<boolean>(k + m).fill(false)
+    const candidates = seg.shards.filter((s) => !bad.has(s.shardIndex) && s.provider !== undefined)
+    // Fetch k good shards, a failed or wrong one makes room for the next candidate (and joins the shards to move).
+    let next = 0
+    let good = 0
+    const worker = async (): Promise<void> => {
+      while (good < k && next < candidates.length) {
+        const s = candidates[next++]!
+        const { root, byteLength } = parseShardCid(segment.shards[s.shardIndex]!.commitment)
+        try {
+          const bytes = await fetchShard(ctx, s.provider!, root, byteLength, signal)
+          const actual = merkleRoot(bytes)
+          if (!actual.every((b, i) => b === root[i])) {
+            ctx.scores.corruption(s.provider!)
+            bad.add(s.shardIndex)
+            continue
+          }
+          if (good >= k) return
+          stripe.set(bytes, s.shardIndex * shardSize)
+          present[s.shardIndex] = true
+          good++
+          ctx.scores.success(s.provider!)
+        } catch (err) {
+          signal.throwIfAborted()
+          ctx.scores.failure(s.provider!)
+          bad.add(s.shardIndex)
+          void err
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: k }, worker))
+    if (good < k) {
+      throw new RepairError(`segment ${seg.index} has only ${good} good shards of the ${k} needed to rebuild it: the file cannot be repaired ` +
+        '(bring back providers that held its shards, then run repair again)')
+    }
+    coder.reconstruct(stripe, k, m, present)
+    const toPlace = [...bad].sort((a, b) => a - b).map((shardIndex) => {
+      const bytes = stripe.subarray(shardIndex * shardSize, (shardIndex + 1) * shardSize)
+      const { root } = parseShardCid(segment.shards[shardIndex]!.commitment)
+      const rebuilt = merkleRoot(bytes)
+      if (!rebuilt.every((b, i) => b === root[i])) {
+        throw new RepairError(`segment ${seg.index} shard ${shardIndex} rebuilt to bytes that do not match its commitment: the manifest's code parameters are inconsistent`)
+      }
+      const old = seg.shards[shardIndex]!
+      repairedFrom.set(`${seg.index}/${shardIndex}`, { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
+      return { segmentIndex: seg.index, shardIndex, bytes, root }
+    })
+    emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
+    // Keep away from every provider already holding a shard of this segment, and from the ones being replaced.
+    const exclude = new Set(seg.shards.map((s) => s.provider).filter((p): p is string => p !== undefined))
+    placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
+  }
+
+  const escrow = placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n)
+  if (await approveOnce(ctx, escrow, signal)) emit({ type: 'put:approved', amount: escrow })
+  let opened = 0
+  const deals = await openDeals(ctx, placed, signal, (deal) => {
+    const p = deal.placed
+    if (deal.dealId !== undefined) {
+      emit({ type: 'put:deal-opened', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, dealId: deal.dealId, escrow: p.offer.pricePerPeriod * BigInt(p.offer.periods), dealsOpened: ++opened, dealsTotal: placed.length })
+    } else {
+      emit({ type: 'put:deal-failed', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, error: deal.error?.message ?? 'unknown' })
+    }
+  })
+  const replaced = new Map(deals.map((deal) => [`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`, deal]))
+  const updated: Manifest = {
+    ...manifest,
+    segments: manifest.segments.map((segment, s) => ({
+      ...segment,
+      shards: segment.shards.map((shard, i): ManifestShard => {
+        const deal = replaced.get(`${s}/${i}`)
+        if (deal === undefined) return shard
+        return { commitment: shard.commitment, provider: deal.placed.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
+      })
+    }))
+  }
+  const stored = await storeFileManifest(ctx, updated, key, options.manifestReplicas ?? d.manifestReplicas, {
+    signal, onStored: (provider, c) => { emit({ type: 'put:manifest-stored', provider, cid: c }) }
+  })
+  const link = formatLink(stored.cid, key)
+  await ctx.scores.save()
+  const unfunded = deals.filter((deal) => deal.dealId === undefined)
+  if (unfunded.length > 0) throw new DealActivationError(unfunded.map((u) => ({ provider: u.placed.provider })), link)
+  if (options.waitForActivation ?? d.waitForActivation) {
+    const waiting = deals.map((deal) => ({ dealId: deal.dealId!, openedBlock: deal.openedBlock! }))
+    const pending = await waitForActivation(ctx, waiting, {
+      timeoutMs: d.activationTimeoutMs,
+      pollingIntervalMs: d.pollingIntervalMs,
+      signal,
+      onActivated: (dealId, activated) => { emit({ type: 'put:deal-activated', dealId, activated, total: waiting.length }) }
+    })
+    if (pending.length > 0) {
+      const byId = new Map(deals.map((deal) => [deal.dealId, deal.placed.provider]))
+      throw new DealActivationError(pending.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
+    }
+  }
+  return {
+    cid: stored.cid,
+    link,
+    previousCid: cid.toString(),
+    manifest: updated,
+    repaired: deals.map((deal) => {
+      const prior = repairedFrom.get(`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`)
+      return {
+        segmentIndex: deal.placed.segmentIndex,
+        shardIndex: deal.placed.shardIndex,
+        ...(prior?.from === undefined ? {} : { from: prior.from }),
+        previousState: prior?.state ?? 'unknown',
+        to: deal.placed.provider,
+        ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
+      }
+    }),
+    before
+  }
+}

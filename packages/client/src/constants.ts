@@ -1,0 +1,44 @@
+/**
+ * Deal term asked for by default: a short, cheap term suits the local network's 8-block periods; callers storing
+ * for real pick their own (`periods`) and extend later.
+ */
+export const DEFAULT_DEAL_PERIODS = 16
+/** Offers are asked with this much headroom over `periods` so `extend` works without new deals. */
+export const DEFAULT_MAX_PERIODS_FACTOR = 64
+/** Spare uploads raced against the slowest shard uploads of a segment (hedging); 0 turns hedging off. */
+export const DEFAULT_EXTRA_UPLOADS = 2
+/** A tail upload is hedged once it has run this many times the segment's median finished upload. */
+export const HEDGE_AFTER_MEDIAN_FACTOR = 1.5
+/** How often the hedging check runs while a segment has uploads outstanding. */
+export const HEDGE_CHECK_MS = 200
+/** Segments uploading at once: the next one is encoded while the current one uploads (each holds one stripe). */
+export const SEGMENTS_IN_FLIGHT = 2
+/** Attempts at placing one shard (first choice plus retries on other providers) before the put fails. */
+export const MAX_PLACEMENT_ATTEMPTS = 4
+/** Copies of the sealed manifest stored: the file is unreadable without one, so keep several. */
+export const DEFAULT_MANIFEST_REPLICAS = 3
+/** Deals opened at once (each is one transaction; the nonce manager keeps them apart). */
+export const DEAL_CONCURRENCY = 8
+/** Manifest fetch: providers asked at once. */
+export const MANIFEST_FETCH_CONCURRENCY = 3
+/** Dialling a provider: loopback and LAN answer within a second; a dead one should cost little. */
+export const DIAL_TIMEOUT_MS = 5_000
+/** Control requests (offer, manifest) must answer within this long. */
+export const REQUEST_TIMEOUT_MS = 30_000
+/** A shard transfer may take this long plus one second per MiB (a floor of 1 MiB/s) before it counts as failed. */
+export const TRANSFER_BASE_TIMEOUT_MS = 15_000
+export const TRANSFER_MS_PER_MIB = 1_000
+/** Announcements older than this are stale (providers announce every 30 s; three missed in a row). */
+export const ANNOUNCEMENT_MAX_AGE_MS = 90_000
+/** `start()` waits this long at most for the bootstrap providers' first announcements. */
+export const DEFAULT_DISCOVERY_TIMEOUT_MS = 5_000
+/** Chain polling (activation, events). Anvil answers fast; a public chain would want seconds. */
+export const DEFAULT_POLLING_INTERVAL_MS = 250
+/** Waiting for activation gives up after this long (wall clock; automine chains do not move blocks on their own). */
+export const DEFAULT_ACTIVATION_TIMEOUT_MS = 10 * 60_000
+/** Same yamux limits as the provider (PLATFORM.md): above the 16 MiB window, and more early streams than k + m. */
+export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
+export const MAX_EARLY_STREAMS = 512
+export const MAX_OUTBOUND_STREAMS = 256
+/** Weight of a new latency sample in the moving average kept per provider. */
+export const LATENCY_EWMA_WEIGHT = 0.3

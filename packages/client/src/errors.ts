@@ -1,0 +1,110 @@
+/**
+ * Base of the errors the networked SDK throws itself. `.name` tells them apart; `provider` (a peer id) names the
+ * provider involved when there is one, and the message says what to do next.
+ */
+export class ClientError extends Error {
+  override name = 'ClientError'
+  readonly provider?: string
+  constructor (message: string, options: { provider?: string, cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    if (options.provider !== undefined) this.provider = options.provider
+  }
+}
+
+/** Missing or contradictory configuration (RPC, contract, account, bootstrap). */
+export class ClientConfigError extends ClientError {
+  override name = 'ClientConfigError'
+}
+
+/** The client was used before `start()` or after `stop()`. */
+export class ClientNotStartedError extends ClientError {
+  override name = 'ClientNotStartedError'
+  constructor () { super('the client is not started: call `await client.start()` first') }
+}
+
+/** Fewer usable providers than a segment needs (k + m distinct ones). */
+export class NotEnoughProvidersError extends ClientError {
+  override name = 'NotEnoughProvidersError'
+  constructor (readonly needed: number, readonly available: number, detail = '') {
+    super(`${needed} distinct providers are needed (k + m) but only ${available} are usable${detail}; ` +
+      'add bootstrap addresses of more providers, wait for their announcements, or lower k + m')
+  }
+}
+
+/** A shard could not be placed on any provider after every attempt. */
+export class ShardPlacementError extends ClientError {
+  override name = 'ShardPlacementError'
+  constructor (readonly segmentIndex: number, readonly shardIndex: number, readonly attempts: ReadonlyArray<{ provider: string, error: string }>) {
+    super(`segment ${segmentIndex} shard ${shardIndex} could not be stored: ` +
+      attempts.map((a) => `${a.provider}: ${a.error}`).join('; ') + '; retry the put once more providers are up',
+    { provider: attempts.at(-1)?.provider })
+  }
+}
+
+/** One request to a provider failed (unreachable, refused, timed out, malformed answer). */
+export class ProviderRequestError extends ClientError {
+  override name = 'ProviderRequestError'
+  constructor (provider: string, readonly operation: string, cause: unknown) {
+    super(`${operation} on provider ${provider} failed: ${(cause as Error)?.message ?? String(cause)}; ` +
+      'the client tries another provider where it can', { provider, cause })
+  }
+}
+
+/** A provider sent bytes that do not match what was asked for (a shard's root, a manifest's CID, an offer). */
+export class ProviderMisbehaviourError extends ClientError {
+  override name = 'ProviderMisbehaviourError'
+  constructor (provider: string, what: string) {
+    super(`provider ${provider} ${what}; its score was lowered and another provider is used`, { provider })
+  }
+}
+
+/** No provider asked holds the manifest (or every copy failed its CID check). */
+export class ManifestNotFoundError extends ClientError {
+  override name = 'ManifestNotFoundError'
+  constructor (readonly cid: string, readonly asked: readonly string[]) {
+    super(`no provider among the ${asked.length} asked serves manifest ${cid}: check the link, add bootstrap ` +
+      'addresses of the providers that stored the file, or wait for their announcements')
+  }
+}
+
+/** The sealed manifest could not be stored on any provider. */
+export class ManifestStoreError extends ClientError {
+  override name = 'ManifestStoreError'
+}
+
+/** Deals were opened but not all were activated by their providers in time. */
+export class DealActivationError extends ClientError {
+  override name = 'DealActivationError'
+  constructor (
+    /** Deals not activated in time (`dealId`), or shards whose deal could not be opened (no `dealId`). */
+    readonly pending: ReadonlyArray<{ dealId?: bigint, provider: string }>,
+    /** The file was stored and its manifest written: the link works; `repair` re-places the shards not activated. */
+    readonly link: string
+  ) {
+    super(`${pending.length} deal(s) were not opened or not activated in time (${pending.slice(0, 4).map((p) => `${p.dealId === undefined ? 'unopened deal' : `deal ${p.dealId}`} on ${p.provider}`).join(', ')}` +
+      `${pending.length > 4 ? ', …' : ''}); the file is stored at ${link}: run repair on it to move those shards`,
+    { provider: pending[0]?.provider })
+  }
+}
+
+/** A transaction the SDK needed (approve, open, extend) failed. */
+export class ChainActionError extends ClientError {
+  override name = 'ChainActionError'
+  constructor (operation: string, cause: unknown, provider?: string) {
+    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}; check the account's ` +
+      'token balance and gas, and the RPC', { provider, cause })
+  }
+}
+
+/** The wallet lacks the tokens the deals escrow. */
+export class InsufficientFundsError extends ClientError {
+  override name = 'InsufficientFundsError'
+  constructor (readonly needed: bigint, readonly balance: bigint, readonly token: string) {
+    super(`the deals need ${needed} token units but the account holds ${balance} of token ${token}: fund the account or store fewer periods`)
+  }
+}
+
+/** Repair could not bring a segment back (fewer than k good shards left). */
+export class RepairError extends ClientError {
+  override name = 'RepairError'
+}

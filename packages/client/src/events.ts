@@ -1,0 +1,49 @@
+import type { DecodeProgressEvent } from './pipeline/index.js'
+
+/** A segment was encrypted, erasure-coded and committed (`encodedBytes`: plaintext so far). */
+export interface PutEncodedEvent { type: 'put:encoded', segmentIndex: number, encodedBytes: number }
+/** A shard is stored (verified receipt) on `provider`; `storedBytes` counts shard bytes stored so far. */
+export interface PutShardStoredEvent {
+  type: 'put:shard-stored', segmentIndex: number, shardIndex: number, provider: string, bytes: number, storedBytes: number, ms: number
+}
+/** An upload or offer failed on `provider`; `next` says what the client does about it. */
+export interface PutShardFailedEvent {
+  type: 'put:shard-failed', segmentIndex: number, shardIndex: number, provider: string, error: string, next: 'retry' | 'waiting-for-other-copy' | 'giving-up'
+}
+/** A spare upload was started for a slow one (hedging). */
+export interface PutShardHedgedEvent { type: 'put:shard-hedged', segmentIndex: number, shardIndex: number, slowProvider: string, provider: string }
+/** An upload was cancelled because another copy of the shard finished first. */
+export interface PutUploadCancelledEvent { type: 'put:upload-cancelled', segmentIndex: number, shardIndex: number, provider: string }
+/** The market was approved once for the escrow of every deal of this put. */
+export interface PutApprovedEvent { type: 'put:approved', amount: bigint }
+/** A deal was opened and funded on chain. */
+export interface PutDealOpenedEvent {
+  type: 'put:deal-opened', segmentIndex: number, shardIndex: number, provider: string, dealId: bigint, escrow: bigint, dealsOpened: number, dealsTotal: number
+}
+/** Opening a deal failed; the shard is stored but unfunded (`repair` re-places it). */
+export interface PutDealFailedEvent { type: 'put:deal-failed', segmentIndex: number, shardIndex: number, provider: string, error: string }
+/** A copy of the sealed manifest was stored. */
+export interface PutManifestStoredEvent { type: 'put:manifest-stored', provider: string, cid: string }
+/** A deal was activated by its provider (first proof on chain). */
+export interface PutDealActivatedEvent { type: 'put:deal-activated', dealId: bigint, activated: number, total: number }
+
+export type PutProgressEvent =
+  | PutEncodedEvent | PutShardStoredEvent | PutShardFailedEvent | PutShardHedgedEvent | PutUploadCancelledEvent
+  | PutApprovedEvent | PutDealOpenedEvent | PutDealFailedEvent | PutManifestStoredEvent | PutDealActivatedEvent
+
+/** The manifest was fetched from `provider`, checked against its CID and decrypted. */
+export interface GetManifestEvent { type: 'get:manifest', cid: string, provider: string, fileSize: number, segments: number }
+/** Shard bytes arrived from `provider` (not yet verified); `fetchedBytes` counts shard bytes so far. */
+export interface GetShardFetchedEvent {
+  type: 'get:shard-fetched', segmentIndex: number, shardIndex: number, provider: string, bytes: number, fetchedBytes: number, ms: number
+}
+/** A shard could not be used: the provider failed (`unreachable`), had none (`missing`) or lied (`corrupt`). */
+export interface GetShardFailedEvent {
+  type: 'get:shard-failed', segmentIndex: number, shardIndex: number, provider?: string, kind: 'unreachable' | 'missing' | 'corrupt', reason: string
+}
+/** A segment was decoded; `decodedBytes` counts plaintext so far, of `fileSize`. */
+export interface GetSegmentEvent { type: 'get:segment', segmentIndex: number, decodedBytes: number, fileSize: number, shardsUsed: readonly number[] }
+
+export type GetProgressEvent = GetManifestEvent | GetShardFetchedEvent | GetShardFailedEvent | GetSegmentEvent
+
+export type { DecodeProgressEvent }

@@ -1,0 +1,42 @@
+import { createLibp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
+import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES } from './constants.js'
+
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type ClientServices = {
+  identify: Identify
+  pubsub: GossipSub
+}
+
+export type ClientHost = Libp2p<ClientServices>
+
+/**
+ * The client's libp2p host: TCP, noise, yamux with the provider's bulk-transfer limits (a read buffer above the
+ * 16 MiB window, more early streams than k + m parallel uploads), identify, gossipsub for announcements. It
+ * dials only; it does not listen.
+ */
+export async function createClientHost (init: { privateKey?: PrivateKey, listen?: string[] } = {}): Promise<ClientHost> {
+  return await createLibp2p({
+    ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
+    start: false,
+    addresses: { listen: init.listen ?? [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      maxEarlyStreams: MAX_EARLY_STREAMS,
+      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES }
+    })],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ floodPublish: true })
+    }
+  })
+}

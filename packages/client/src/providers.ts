@@ -1,0 +1,167 @@
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Message } from '@libp2p/gossipsub'
+import { listProviders } from '@sherd/contracts'
+import type { MarketClient, ProviderInfo } from '@sherd/contracts'
+import { ANNOUNCE_TOPIC, decodeAnnouncement, verifyAnnouncement } from '@sherd/protocol'
+import type { AnnouncementPayload } from '@sherd/protocol'
+import { ANNOUNCEMENT_MAX_AGE_MS } from './constants.js'
+import type { ClientHost } from './host.js'
+import type { ProviderScores } from './scores.js'
+
+const log = logger('sherd:client:providers')
+
+/** One provider as the client knows it: announcement, registry entry and addresses merged. */
+export interface KnownProvider {
+  /** libp2p peer id (the key the manifest uses). */
+  readonly peerId: string
+  /** Chain address (from the registry or a verified announcement). */
+  readonly chainAddress?: `0x${string}`
+  /** Dialable addresses (announced, or given as bootstrap). */
+  readonly addrs: readonly string[]
+  /** Token units per MiB per period (registry first, announcement otherwise). */
+  readonly pricePerMiB?: bigint
+  /** Free bytes: the smaller of the announced free space and the registry's capacity − used. */
+  readonly freeBytes?: number
+  readonly capacityBytes?: number
+  /** Registered on the market now. */
+  readonly registered: boolean
+  /** Time of its newest verified announcement. */
+  readonly announcedAtMs?: number
+  /** True if announced within ANNOUNCEMENT_MAX_AGE_MS. */
+  readonly fresh: boolean
+  /** Local score in (0, 1]. */
+  readonly score: number
+}
+
+/**
+ * The client's table of providers: verified gossipsub announcements (signature by the announced chain address,
+ * published by the announced peer id; newest `seq` wins), the on-chain registry, and bootstrap addresses.
+ */
+export class ProviderDirectory {
+  private readonly announcements = new Map<string, { payload: AnnouncementPayload, receivedAtMs: number }>()
+  private readonly registry = new Map<string, ProviderInfo>()
+  private readonly bootstrap = new Map<string, string[]>()
+  private readonly listeners = new Set<() => void>()
+  rejected = 0
+
+  constructor (private readonly host: ClientHost, private readonly scores: ProviderScores, private readonly market?: MarketClient) {}
+
+  addBootstrap (addrs: readonly string[]): void {
+    for (const text of addrs) {
+      const peerId = multiaddr(text).getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (peerId === undefined) throw new Error(`${text} has no /p2p/<peer id> part`)
+      const list = this.bootstrap.get(peerId) ?? []
+      if (!list.includes(text)) list.push(text)
+      this.bootstrap.set(peerId, list)
+    }
+  }
+
+  bootstrapPeers (): string[] { return [...this.bootstrap.keys()] }
+
+  start (): void {
+    this.host.services.pubsub.addEventListener('message', this.onMessage)
+    this.host.services.pubsub.subscribe(ANNOUNCE_TOPIC)
+  }
+
+  stop (): void {
+    this.host.services.pubsub.removeEventListener('message', this.onMessage)
+    try { this.host.services.pubsub.unsubscribe(ANNOUNCE_TOPIC) } catch {}
+  }
+
+  /** Calls `listener` after each accepted announcement; returns the unsubscribe function. */
+  onChange (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (msg.topic !== ANNOUNCE_TOPIC) return
+    try {
+      if (msg.type !== 'signed') throw new Error('unsigned gossipsub message')
+      const signed = decodeAnnouncement(msg.data)
+      verifyAnnouncement(signed, { fromPeerId: msg.from.toString() })
+      const a = signed.announcement
+      const registered = this.registry.get(a.peerId)
+      if (registered !== undefined && registered.account.toLowerCase() !== a.chainAddress.toLowerCase()) {
+        throw new Error(`announced chain address ${a.chainAddress} is not the registered ${registered.account}`)
+      }
+      const prior = this.announcements.get(a.peerId)
+      if (prior !== undefined && prior.payload.seq >= a.seq && prior.payload.timestampMs >= a.timestampMs) return
+      this.announcements.set(a.peerId, { payload: a, receivedAtMs: Date.now() })
+      log.trace('announcement from %s: %d bytes free, price %s', a.peerId, a.freeBytes, a.pricePerMiB)
+      for (const l of this.listeners) l()
+    } catch (err) {
+      this.rejected++
+      log('dropped an announcement from %s: %s', msg.type === 'signed' ? msg.from.toString() : '?', (err as Error).message)
+    }
+  }
+
+  /** Re-reads the on-chain registry (no-op without a chain). */
+  async refreshRegistry (options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.market === undefined) return
+    const list = await listProviders(this.market, options)
+    this.registry.clear()
+    for (const p of list) if (p.peerId !== '') this.registry.set(p.peerId, p)
+  }
+
+  /** The registry entry of `peerId`, if registered. */
+  registryEntry (peerId: string): ProviderInfo | undefined { return this.registry.get(peerId) }
+
+  /** Every provider known from any source. */
+  list (): KnownProvider[] {
+    const ids = new Set([...this.announcements.keys(), ...this.registry.keys(), ...this.bootstrap.keys()])
+    return [...ids].map((id) => this.describe(id))
+  }
+
+  describe (peerId: string): KnownProvider {
+    const a = this.announcements.get(peerId)
+    const r = this.registry.get(peerId)
+    const addrs = [...new Set([...(a?.payload.addrs ?? []), ...(this.bootstrap.get(peerId) ?? [])])]
+      .map((s) => s.includes('/p2p/') ? s : `${s}/p2p/${peerId}`)
+    const now = Date.now()
+    let freeBytes: number | undefined = a?.payload.freeBytes
+    if (r !== undefined) {
+      const onChain = Number(r.capacity - r.usedBytes)
+      freeBytes = freeBytes === undefined ? onChain : Math.min(freeBytes, onChain)
+    }
+    const price = r?.pricePerMiB ?? (a === undefined ? undefined : BigInt(a.payload.pricePerMiB))
+    return {
+      peerId,
+      ...(r !== undefined ? { chainAddress: r.account } : a !== undefined ? { chainAddress: a.payload.chainAddress } : {}),
+      addrs,
+      ...(price === undefined ? {} : { pricePerMiB: price }),
+      ...(freeBytes === undefined ? {} : { freeBytes }),
+      ...(a === undefined ? {} : { capacityBytes: a.payload.capacityBytes, announcedAtMs: a.receivedAtMs }),
+      registered: r !== undefined,
+      fresh: a !== undefined && now - a.receivedAtMs < ANNOUNCEMENT_MAX_AGE_MS,
+      score: this.scores.score(peerId)
+    }
+  }
+
+  /** Multiaddrs to dial `peerId` on (empty when nothing is known). */
+  addrsOf (peerId: string): Multiaddr[] {
+    return this.describe(peerId).addrs.map((s) => multiaddr(s))
+  }
+
+  /** Notes bytes a put has just committed to `peerId`, so the next choice does not overfill it. */
+  reserve (peerId: string, bytes: number): void {
+    const a = this.announcements.get(peerId)
+    if (a !== undefined) a.payload = { ...a.payload, freeBytes: Math.max(0, a.payload.freeBytes - bytes) }
+  }
+
+  /** Waits until every peer in `peerIds` has announced, or `timeoutMs` passed. */
+  async waitForAnnouncements (peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const done = (): boolean => peerIds.every((id) => this.announcements.has(id))
+    if (done()) return
+    await new Promise<void>((resolve, reject) => {
+      const finish = (): void => { clearTimeout(timer); off(); signal?.removeEventListener('abort', onAbort); resolve() }
+      const onAbort = (): void => { clearTimeout(timer); off(); reject(signal?.reason) }
+      const timer = setTimeout(finish, timeoutMs)
+      const off = this.onChange(() => { if (done()) finish() })
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}

@@ -1,0 +1,141 @@
+import type { Stream } from '@libp2p/interface'
+import { hashOffer, verifyOffer } from '@sherd/contracts'
+import type { Offer } from '@sherd/contracts'
+import {
+  FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
+  offerFromWire, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest, requestStoreShard
+} from '@sherd/protocol'
+import type { RequestStream, SignedReceipt } from '@sherd/protocol'
+import type { Address, Hex } from 'viem'
+import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
+import { ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
+import type { ClientHost } from './host.js'
+import type { ProviderDirectory } from './providers.js'
+
+/** What the wire operations need. */
+export interface WireContext {
+  readonly host: ClientHost
+  readonly directory: ProviderDirectory
+}
+
+/** Time allowed for moving `bytes` (a floor of 1 MiB/s plus a fixed allowance). */
+export function transferTimeoutMs (bytes: number): number {
+  return TRANSFER_BASE_TIMEOUT_MS + Math.ceil(bytes / 2 ** 20) * TRANSFER_MS_PER_MIB
+}
+
+function toHex (bytes: Uint8Array): Hex {
+  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`
+}
+
+/**
+ * Opens a stream to `peerId` for `protocol` and runs `fn` on it, aborting the stream when `signal` aborts or
+ * `timeoutMs` passes. Every failure (dial, remote error, timeout) becomes a ProviderRequestError naming the
+ * provider, except an abort by the caller, which throws the caller's reason.
+ */
+export async function withStream<T> (
+  ctx: WireContext, peerId: string, protocol: string, operation: string, timeoutMs: number,
+  signal: AbortSignal | undefined, fn: (stream: RequestStream, signal: AbortSignal) => Promise<T>
+): Promise<T> {
+  signal?.throwIfAborted()
+  const addrs = ctx.directory.addrsOf(peerId)
+  if (addrs.length === 0) throw new ProviderRequestError(peerId, operation, new Error('no known address (not announced, not in bootstrap)'))
+  const deadline = AbortSignal.timeout(timeoutMs)
+  const all = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+  let stream: Stream | undefined
+  const onAbort = (): void => { stream?.abort(all.reason as Error) }
+  try {
+    stream = await ctx.host.dialProtocol(addrs, protocol, { signal: AbortSignal.any([all, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
+    all.addEventListener('abort', onAbort, { once: true })
+    all.throwIfAborted()
+    return await fn(stream as unknown as RequestStream, all)
+  } catch (err) {
+    stream?.abort(err as Error)
+    if (signal?.aborted === true) throw signal.reason
+    if (err instanceof ProviderMisbehaviourError || err instanceof ProviderRequestError) throw err
+    throw new ProviderRequestError(peerId, operation, deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err)
+  } finally {
+    all.removeEventListener('abort', onAbort)
+  }
+}
+
+export interface OfferContext extends WireContext {
+  marketAddress: Address
+  chainId: number
+  client: Address
+}
+
+export interface SignedOffer { offer: Offer, signature: Hex, hash: Hex }
+
+/**
+ * Asks `peerId` for its signed offer for a shard and checks it: EIP-712 signature by the offer's provider for
+ * this market and chain, our client address, the shard's root and size, the term asked, and that the signer is
+ * the chain address registered for this peer id.
+ */
+export async function requestShardOffer (
+  ctx: OfferContext, peerId: string, expectedProvider: Address | undefined,
+  p: { root: Uint8Array, byteLength: number, periods: number, maxPeriods: number }, signal?: AbortSignal
+): Promise<SignedOffer> {
+  const { offer: fields, signature } = await withStream(ctx, peerId, OFFER_PROTOCOL, 'offer request', REQUEST_TIMEOUT_MS, signal,
+    async (stream, s) => await requestOffer(stream, { root: p.root, byteLength: p.byteLength, periods: p.periods, maxPeriods: p.maxPeriods, client: ctx.client }, { signal: s }))
+  let offer: Offer
+  try {
+    offer = offerFromWire(fields)
+  } catch (err) {
+    throw new ProviderMisbehaviourError(peerId, `sent a malformed offer (${(err as Error).message})`)
+  }
+  const sig = toHex(signature)
+  try {
+    await verifyOffer({ offer, signature: sig, market: ctx.marketAddress, chainId: ctx.chainId, client: ctx.client })
+  } catch (err) {
+    throw new ProviderMisbehaviourError(peerId, `sent an offer that does not verify (${(err as Error).message})`)
+  }
+  if (offer.root.toLowerCase() !== toHex(p.root).toLowerCase() || offer.size !== BigInt(p.byteLength)) {
+    throw new ProviderMisbehaviourError(peerId, 'sent an offer for another shard (root or size differ)')
+  }
+  if (offer.periods !== p.periods || offer.maxPeriods < p.periods) {
+    throw new ProviderMisbehaviourError(peerId, `offered ${offer.periods} periods where ${p.periods} were asked`)
+  }
+  if (expectedProvider !== undefined && offer.provider.toLowerCase() !== expectedProvider.toLowerCase()) {
+    throw new ProviderMisbehaviourError(peerId, `signed its offer as ${offer.provider}, not as its registered address ${expectedProvider}`)
+  }
+  return { offer, signature: sig, hash: hashOffer(offer, ctx.chainId, ctx.marketAddress) }
+}
+
+/** Uploads a shard under an offer; returns the provider's verified receipt (signed by `expectedSigner` if given). */
+export async function storeShard (
+  ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, offerHash?: Hex, dealId?: bigint, expectedSigner?: Address },
+  signal?: AbortSignal
+): Promise<SignedReceipt> {
+  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', transferTimeoutMs(p.bytes.byteLength), signal,
+    async (stream, s) => await requestStoreShard(stream, {
+      root: p.root,
+      byteLength: p.bytes.byteLength,
+      ...(p.offerHash === undefined ? {} : { offerHash: Uint8Array.from(Buffer.from(p.offerHash.slice(2), 'hex')) }),
+      ...(p.dealId === undefined ? {} : { dealId: p.dealId.toString() })
+    }, p.bytes, { signal: s }))
+  if (p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
+    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${p.expectedSigner}`)
+  }
+  return receipt
+}
+
+/** Fetches a whole shard (unverified: the caller checks it against the commitment). */
+export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8Array, byteLength: number, signal?: AbortSignal): Promise<Uint8Array> {
+  return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard fetch', transferTimeoutMs(byteLength), signal, async (stream, s) => {
+    const { bytes, byteLength: stored } = await requestFetchShard(stream, { root }, { signal: s })
+    if (stored !== byteLength || bytes.byteLength !== byteLength) {
+      throw new ProviderMisbehaviourError(peerId, `served ${bytes.byteLength} bytes of a ${stored}-byte shard where the commitment says ${byteLength}`)
+    }
+    return bytes
+  })
+}
+
+export async function storeManifest (ctx: WireContext, peerId: string, cid: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt> {
+  return await withStream(ctx, peerId, STORE_MANIFEST_PROTOCOL, 'manifest upload', REQUEST_TIMEOUT_MS, signal,
+    async (stream, s) => await requestStoreManifest(stream, cid, bytes, { signal: s }))
+}
+
+export async function fetchManifest (ctx: WireContext, peerId: string, cid: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  return await withStream(ctx, peerId, FETCH_MANIFEST_PROTOCOL, 'manifest fetch', REQUEST_TIMEOUT_MS, signal,
+    async (stream, s) => await requestFetchManifest(stream, cid, { signal: s }))
+}
