@@ -137,9 +137,10 @@ export const merkleSuite: Suite = {
       await rm(dir, { recursive: true, force: true })
     }
 
-    const ratio = summary['ratio kernel÷node:crypto 64 MiB, wall'] as number
-    summary['requirement (≥ 0.08) met'] = ratio >= REQUIRED_RATIO ? 'yes' : 'NO'
-    summary['goal (0.12) met'] = ratio >= GOAL_RATIO ? 'yes' : 'no'
+    // CPU time: both sides are single-threaded and synchronous, and CPU time leaves out waiting for a core.
+    const ratio = summary['ratio kernel÷node:crypto 64 MiB, cpu'] as number
+    summary['requirement (cpu ratio ≥ 0.08) met'] = ratio >= REQUIRED_RATIO ? 'yes' : 'NO'
+    summary['goal (cpu ratio ≥ 0.12) met'] = ratio >= GOAL_RATIO ? 'yes' : 'no'
     notes.push('MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.')
     notes.push('a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.')
     return { measurements, summary, notes }
