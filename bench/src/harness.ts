@@ -3,10 +3,8 @@
  * A suite is a `Suite` in suites/index.ts; it measures with `measure`/`measurePaired` and returns rows.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import type { Chart } from './plot.js'
 
 export const MIB = 2 ** 20
 
@@ -43,6 +41,8 @@ export interface SuiteResult {
   /** Headline figures, e.g. the kernel ÷ node:crypto ratio. */
   summary?: Record<string, number | string>
   notes?: string[]
+  /** Plots, rendered to bench/results/<suite>-<id>.svg (see plot.ts). */
+  charts?: Chart[]
 }
 
 export interface Suite {
@@ -176,13 +176,12 @@ export function formatTable (measurements: Measurement[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
-/** bench/results, next to bench/dist and bench/src. */
-export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results')
-
-/** Writes bench/results/<suite>.json and returns its path. */
-export function writeResult (suite: string, full: boolean, machine: MachineInfo, result: SuiteResult): string {
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  const path = join(RESULTS_DIR, `${suite}.json`)
-  writeFileSync(path, JSON.stringify({ suite, full, machine, ...result }, null, 2) + '\n')
-  return path
+/**
+ * A measurement as a chart row: MB/s at the median with the MB/s of the slowest and fastest run as its range
+ * (or, without `bytes`, the median/min/max milliseconds).
+ */
+export function chartRow (m: Measurement, fields: Record<string, number | string>): Record<string, number | string> {
+  if (m.bytes === undefined) return { ...fields, value: m.medianMs, min: m.minMs, max: m.maxMs }
+  const rate = (ms: number): number => m.bytes! / 1e6 / (ms / 1000)
+  return { ...fields, value: rate(m.medianMs), min: rate(m.maxMs), max: rate(m.minMs) }
 }

@@ -1,11 +1,15 @@
 /**
  * npm run bench [-- <suite>...] [--full] [--list]
  *
- * Runs the named suites (all by default), prints a table per suite and writes bench/results/<suite>.json.
- * The quick default takes seconds per suite; --full runs the long versions.
+ * Runs the named suites (all by default, in registry order), prints a table per suite and writes
+ * bench/results/<suite>.json, bench/results/<suite>-<chart>.svg and bench/results/latest.md (all suites' latest
+ * results). The quick default is sized to finish in under 10 minutes on 2 cores; --full runs the long versions.
+ * A suite that throws is reported (in its JSON and latest.md) and the others still run; the exit code is then 1.
  */
 import { parseArgs } from 'node:util'
-import { formatTable, machineInfo, writeResult } from './harness.js'
+import { formatTable, machineInfo } from './harness.js'
+import type { SuiteResult } from './harness.js'
+import { writeLatest, writeSuiteFiles } from './report.js'
 import { suites } from './suites/index.js'
 
 const { values, positionals } = parseArgs({
@@ -20,6 +24,7 @@ const { values, positionals } = parseArgs({
 if (values.help || values.list) {
   console.log('usage: npm run bench -- [suite...] [--full] [--list]\n\nsuites:')
   for (const s of suites) console.log(`  ${s.name.padEnd(12)} ${s.description}`)
+  console.log('\noutputs: bench/results/<suite>.json, bench/results/<suite>-*.svg, bench/results/latest.md')
   process.exit(0)
 }
 
@@ -32,11 +37,29 @@ const selected = positionals.length === 0 ? suites : suites.filter((s) => positi
 const machine = machineInfo()
 console.log(`${machine.cpu} (${machine.cores} cores), Node ${machine.node}, commit ${machine.gitCommit}${values.full ? ', --full' : ''}`)
 
+const started = performance.now()
+let failed = 0
 for (const suite of selected) {
   console.log(`\n## ${suite.name}: ${suite.description}\n`)
-  const result = await suite.run({ full: values.full, log: (line) => process.stderr.write(`  ${line}\n`) })
-  console.log(formatTable(result.measurements))
+  const t0 = performance.now()
+  let result: SuiteResult = { measurements: [] }
+  let error: string | undefined
+  try {
+    result = await suite.run({ full: values.full, log: (line) => process.stderr.write(`  ${line}\n`) })
+  } catch (err) {
+    failed++
+    error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+    console.error(`suite ${suite.name} failed: ${err instanceof Error ? err.stack : error}`)
+  }
+  const elapsedSec = (performance.now() - t0) / 1000
+  if (result.measurements.length > 0) console.log(formatTable(result.measurements))
   for (const [key, value] of Object.entries(result.summary ?? {})) console.log(`${key}: ${value}`)
   for (const note of result.notes ?? []) console.log(`note: ${note}`)
-  console.log(`→ ${writeResult(suite.name, values.full, machine, result)}`)
+  const written = await writeSuiteFiles({
+    suite: suite.name, description: suite.description, full: values.full, machine, elapsedSec, ...result,
+    ...(error === undefined ? {} : { error })
+  })
+  console.log(`${elapsedSec.toFixed(1)} s → ${written.join(', ')}`)
 }
+console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s in all → ${writeLatest(suites.map((s) => s.name))}`)
+if (failed > 0) process.exitCode = 1

@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto'
 import { libraryCoder, simdCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
-import { measure, measurePaired, MIB } from '../harness.js'
+import { chartRow, measure, measurePaired, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
+import type { Chart } from '../plot.js'
 
 /** Data bytes per stripe: a 64 MiB input, as PLATFORM.md's library and ISA-L figures. */
 const DATA_BYTES = 64 * MIB
@@ -29,6 +30,7 @@ export const erasureSuite: Suite = {
   async run ({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
+    const rows: Array<Record<string, number | string>> = []
     const library = libraryCoder()
     const simd = simdCoder()
     const strict = simdCoder({ relaxed: false })
@@ -53,6 +55,7 @@ export const erasureSuite: Suite = {
         { bytes: DATA_BYTES, runs, warmup: 1 })
       encode.b.extra = { 'simd÷library': encode.ratio }
       measurements.push(encode.a, encode.b)
+      rows.push(chartRow(encode.a, { op: 'encode', code, impl: 'reed-solomon-erasure.wasm' }), chartRow(encode.b, { op: 'encode', code, impl: 'simd kernel' }))
       measurements.push(await measure(`encode/simd strict ${code}`, () => strict.encode(stripe, k, m), { bytes: DATA_BYTES, runs, warmup: 1 }))
       summary[`encode ${code} simd÷library`] = +encode.ratio.toFixed(2)
 
@@ -72,6 +75,7 @@ export const erasureSuite: Suite = {
         { bytes: DATA_BYTES, runs, warmup: 1 })
       rebuild.b.extra = { 'simd÷library': rebuild.ratio }
       measurements.push(rebuild.a, rebuild.b)
+      rows.push(chartRow(rebuild.a, { op: 'reconstruct', code, impl: 'reed-solomon-erasure.wasm' }), chartRow(rebuild.b, { op: 'reconstruct', code, impl: 'simd kernel' }))
       summary[`reconstruct ${code} ${missing} missing simd÷library`] = +rebuild.ratio.toFixed(2)
       if (k === 10 && m === 20) {
         summary[`encode (10,20) ≥ ${REQUIRED_ENCODE_RATIO}× library`] = encode.ratio >= REQUIRED_ENCODE_RATIO ? 'yes' : 'NO'
@@ -79,9 +83,20 @@ export const erasureSuite: Suite = {
         summary[`encode (10,20) ≥ ${GOAL_ENCODE_MB_PER_SEC} MB/s (goal: ¼ of ISA-L)`] = (encode.b.mbPerSec ?? 0) >= GOAL_ENCODE_MB_PER_SEC ? 'yes' : 'no'
       }
     }
+    const chart = (op: string): Chart => ({
+      id: op,
+      title: `Reed-Solomon ${op}, 64 MiB of data (MB/s; whiskers: slowest and fastest run)`,
+      mark: 'bar',
+      x: { field: 'code', title: '(k, m)' },
+      y: { field: 'value', title: 'MB/s' },
+      color: { field: 'impl', title: 'implementation' },
+      range: { min: 'min', max: 'max' },
+      rows: rows.filter((r) => r.op === op)
+    })
     return {
       measurements,
       summary,
+      charts: [chart('encode'), chart('reconstruct')],
       notes: [
         'MB/s are decimal (10^6 bytes/s) of the 64 MiB of data per stripe, for encode and reconstruct alike.',
         'simd÷library is the median over runs of time(library) ÷ time(simd), each pair run back to back.',
