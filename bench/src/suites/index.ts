@@ -1,6 +1,7 @@
 import type { Suite } from '../harness.js'
 import { aesSuite } from './aes.js'
 import { erasureSuite } from './erasure.js'
+import { gasSuite } from './gas.js'
 import { merkleSuite } from './merkle.js'
 import { pipelineSuite } from './pipeline.js'
 
@@ -9,5 +10,6 @@ export const suites: Suite[] = [
   merkleSuite,
   erasureSuite,
   aesSuite,
+  gasSuite,
   pipelineSuite
 ]
