@@ -5,7 +5,7 @@ import {
   activateDeal, addStake, cancelOffer, encodeProof, endDeal, exitProvider, expireDeal, extendDeal, getDeal,
   getPeriodInfo, getPeriodStatus, getProvider, getWithdrawable, hashOffer, InvalidOfferError, listProviders,
   markMissed, openDeal, proveChallenges, registerProvider, signOffer, storageMarketAbi, submitProofs,
-  updateProvider, verifyOffer, withdraw, deriveChallengeSeed, getChallengeSeed
+  updateProvider, verifyOffer, withdraw, deriveChallengeSeed, getChallengeSeed, watchMarketEvents
 } from '../src/index.js'
 import {
   activationProof, activeDeals, deployMarket, enterProofWindow, expectRevert, mineTo, offerFor, openTestDeal,
@@ -122,10 +122,16 @@ describe('offers', () => {
     await cancelOffer(m.as(PROVIDER), revoked.nonce)
     await expectRevert(openDeal(m.as(CLIENT), { offer: revoked, signature: await signedOffer(m, PROVIDER, revoked) }), 'NonceUsed')
 
+    // A provider winding down (capacity 0) takes no new deal; a pending deal can be extended up to maxPeriods.
+    await updateProvider(m.as(PROVIDER), { pricePerMiB: 3n, capacity: 0n, peerId: PEER })
+    const late = offerFor(addr(PROVIDER), addr(CLIENT), s.root, 1000)
+    await expectRevert(openDeal(m.as(CLIENT), { offer: late, signature: await signedOffer(m, PROVIDER, late) }), 'InsufficientCapacity', [addr(PROVIDER), 1000n, 0n])
+    await extendDeal(m.as(CLIENT), { dealId, addedPeriods: 1 })
+    await expectRevert(extendDeal(m.as(CLIENT), { dealId, addedPeriods: 4 }), 'ExtensionTooLong', [dealId, 9n, 8n])
     const deal = await getDeal(m.as(0), dealId)
-    expect(deal).toMatchObject({ state: 'pending', client: addr(CLIENT), provider: addr(PROVIDER), size: 1000n, leafCount: 16n, depth: 4, escrow: 40n * TOKEN, collateral: 40n * TOKEN })
-    expect(await getProvider(m.as(0), addr(PROVIDER))).toMatchObject({ lockedStake: 40n * TOKEN, usedBytes: 1000n, openDeals: 1 })
-    expect(await balance(m, m.market)).toBe(STAKE + 40n * TOKEN)
+    expect(deal).toMatchObject({ periods: 5, state: 'pending', client: addr(CLIENT), provider: addr(PROVIDER), size: 1000n, leafCount: 16n, depth: 4, escrow: 50n * TOKEN, collateral: 50n * TOKEN })
+    expect(await getProvider(m.as(0), addr(PROVIDER))).toMatchObject({ lockedStake: 50n * TOKEN, usedBytes: 1000n, openDeals: 1 })
+    expect(await balance(m, m.market)).toBe(STAKE + 50n * TOKEN)
   })
 })
 
@@ -325,6 +331,34 @@ describe('missed periods, failure, end, extension', () => {
     expect(await getWithdrawable(m.as(0), addr(PROVIDER))).toBe(40n * TOKEN)
     await exitProvider(m.as(PROVIDER))
     expect(await getWithdrawable(m.as(0), addr(PROVIDER))).toBe(40n * TOKEN + STAKE - 3n * TOKEN)
+  })
+})
+
+describe('events', () => {
+  test('watchMarketEvents delivers typed logs filtered on indexed arguments', async () => {
+    const m = await marketWithProvider()
+    await registerProvider(m.as(PROVIDER_B), { stake: STAKE, pricePerMiB: 3n, capacity: 1n << 32n, peerId: PEER })
+    const seen: Array<{ dealId: bigint, provider: Hex }> = []
+    const errors: Error[] = []
+    const unwatch = watchMarketEvents(m.as(0), {
+      eventName: 'DealOpened',
+      args: { provider: addr(PROVIDER) },
+      onLogs: (logs) => { for (const l of logs) seen.push({ dealId: l.args.dealId, provider: l.args.provider }) },
+      onError: (e) => { errors.push(e) },
+      pollingInterval: 50
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const a = await openTestDeal(m, PROVIDER, CLIENT, 100)
+      await openTestDeal(m, PROVIDER_B, CLIENT, 100)
+      const b = await openTestDeal(m, PROVIDER, CLIENT, 100)
+      const deadline = Date.now() + 10_000
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(seen).toEqual([{ dealId: a.dealId, provider: addr(PROVIDER) }, { dealId: b.dealId, provider: addr(PROVIDER) }])
+      expect(errors).toEqual([])
+    } finally {
+      unwatch()
+    }
   })
 })
 
