@@ -10,7 +10,7 @@ import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from '.
 import { get, getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
 import { put } from './actions/put.js'
-import type { PutOptions, PutResult } from './actions/put.js'
+import type { PutOptions, PutResult, PutSource } from './actions/put.js'
 import { repair } from './actions/repair.js'
 import type { RepairOptions, RepairResult } from './actions/repair.js'
 import { stat } from './actions/stat.js'
@@ -24,7 +24,6 @@ import type { ClientContext, ClientDefaults } from './context.js'
 import { ClientConfigError } from './errors.js'
 import { createClientHost } from './host.js'
 import type { ClientHost } from './host.js'
-import type { FileSource } from './pipeline/index.js'
 import { ProviderDirectory } from './providers.js'
 import type { KnownProvider } from './providers.js'
 import { ProviderScores } from './scores.js'
@@ -91,7 +90,7 @@ export interface SherdClient {
   start: (options?: { signal?: AbortSignal }) => Promise<void>
   /** Closes every connection. Idempotent. */
   stop: () => Promise<void>
-  put: (source: FileSource, options?: PutOptions) => Promise<PutResult>
+  put: (source: PutSource, options?: PutOptions) => Promise<PutResult>
   get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   stat: (target: FileTarget, options?: StatOptions) => Promise<FileStat>

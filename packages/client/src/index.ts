@@ -3,7 +3,7 @@ export * from './pipeline/index.js'
 // Networked SDK: createClient → put / get / stat / repair / extend / delete (docs/client.md).
 export { createClient } from './client.js'
 export type { ClientConfig, SherdClient, ProviderView, WalletInfo } from './client.js'
-export type { PutOptions, PutResult, PutDeal } from './actions/put.js'
+export type { PutOptions, PutResult, PutDeal, PutSource } from './actions/put.js'
 export type { GetOptions, FileTarget } from './actions/get.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
 export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'

@@ -13,6 +13,11 @@ import { storeFileManifest } from './manifest.js'
 import { placeShards } from './place.js'
 import type { PlacedShard } from './place.js'
 
+/** What put stores: a Node Readable, a web ReadableStream, an AsyncIterable of bytes, or the bytes themselves. */
+export type PutSource = FileSource | Uint8Array
+
+async function * once (bytes: Uint8Array): AsyncGenerator<Uint8Array> { yield bytes }
+
 export interface PutOptions {
   /** Data shards per segment (default the client's, else 4). */
   k?: number
@@ -75,7 +80,7 @@ export interface PutResult {
  * @example
  * const { link } = await client.put(createReadStream('photo.jpg'), { onProgress: console.log })
  */
-export async function put (context: ClientContext, source: FileSource, options: PutOptions = {}): Promise<PutResult> {
+export async function put (context: ClientContext, source: PutSource, options: PutOptions = {}): Promise<PutResult> {
   const ctx = withChain(context, 'put')
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
@@ -85,7 +90,7 @@ export async function put (context: ClientContext, source: FileSource, options: 
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
 
-  const encoding = encodeFile(source, {
+  const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
     k: options.k ?? d.k,
     m: options.m ?? d.m,
     segmentSize: options.segmentSize ?? d.segmentSize,

@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil } from '@sherd/contracts'
+import type { Anvil, Deployment } from '@sherd/contracts'
+import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
+import type { ProviderNode } from '@sherd/node'
+
+export const TOKEN = 10n ** 18n
+
+export function accountKey (index: number): Hex {
+  const account = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index })
+  return `0x${Buffer.from(account.getHdKey().privateKey!).toString('hex')}`
+}
+
+/** A provider of the test network: a real @sherd/node on 127.0.0.1 with a temp LevelDB, registered on anvil. */
+export interface TestProvider {
+  node: ProviderNode
+  dataDir: string
+  port: number
+  price: string
+  running: boolean
+}
+
+export interface TestNetwork {
+  anvil: Anvil
+  deployment: Deployment
+  publicClient: PublicClient
+  deployer: WalletClient<Transport, Chain, Account>
+  providers: TestProvider[]
+  /** Private key of the funded client account. */
+  clientKey: Hex
+  bootstrap: () => string[]
+  stopProvider: (p: TestProvider) => Promise<void>
+  /** Starts the provider again on the same data dir and port (same peer id and address). */
+  restartProvider: (p: TestProvider) => Promise<void>
+  byPeerId: (peerId: string) => TestProvider
+  close: () => Promise<void>
+}
+
+const CAPACITY_BYTES = 256 * 1024 * 1024
+
+async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string): Promise<ProviderNode> {
+  const node = await createProviderNode({
+    dataDir, listen: [listen], httpPort: 0, capacityBytes: CAPACITY_BYTES, pricePerMiB: price, stopGraceMs: 200,
+    chain: { rpcUrl: anvil.url, contractAddress: market, stake: (1000n * TOKEN).toString() }
+  })
+  await node.start()
+  return node
+}
+
+/** anvil + the market (devnet parameters) + `count` providers (accounts 1..count) + a funded client (account count+1). */
+export async function startNetwork (count: number, prices: (i: number) => string = () => '2'): Promise<TestNetwork> {
+  const anvil = await startAnvil({ accounts: count + 2 })
+  const chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+  const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
+  const deployer = createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 0 }), chain, transport: http(anvil.url) })
+  const deployment = await deploy(deployer, { publicClient, params: DEVNET_MARKET_PARAMS })
+  const providers: TestProvider[] = []
+  for (let i = 1; i <= count + 1; i++) {
+    await mintTokens(deployer, { publicClient, token: deployment.token, to: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).address, amount: 1_000_000n * TOKEN })
+  }
+  for (let i = 0; i < count; i++) {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sherd-client-test-'))
+    await initDataDir(dataDir, { evmKey: accountKey(i + 1) })
+    const price = prices(i)
+    const node = await startProvider(dataDir, '/ip4/127.0.0.1/tcp/0', price, anvil, deployment.market)
+    const port = Number(node.libp2p.getMultiaddrs()[0]!.toString().split('/')[4])
+    providers.push({ node, dataDir, port, price, running: true })
+  }
+  const net: TestNetwork = {
+    anvil, deployment, publicClient, deployer, providers,
+    clientKey: accountKey(count + 1),
+    bootstrap: () => providers.map((p) => `/ip4/127.0.0.1/tcp/${p.port}/p2p/${p.node.peerId}`),
+    async stopProvider (p) {
+      if (!p.running) return
+      p.running = false
+      await p.node.stop()
+    },
+    async restartProvider (p) {
+      if (p.running) return
+      p.node = await startProvider(p.dataDir, `/ip4/127.0.0.1/tcp/${p.port}`, p.price, anvil, deployment.market)
+      p.running = true
+    },
+    byPeerId (peerId) {
+      const p = providers.find((x) => x.node.peerId === peerId)
+      if (p === undefined) throw new Error(`no test provider ${peerId}`)
+      return p
+    },
+    async close () {
+      for (const p of providers) {
+        if (p.running) await p.node.stop().catch(() => {})
+        await rm(p.dataDir, { recursive: true, force: true })
+      }
+      await anvil.stop()
+    }
+  }
+  return net
+}
+
+/** Flips one byte of a stored shard in the provider's LevelDB (the provider must be stopped). */
+export async function corruptStoredShard (p: TestProvider, root: Uint8Array): Promise<void> {
+  const db = new Level<string, Uint8Array>(join(p.dataDir, STORE_DIR), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  try {
+    const key = `s!c!${Buffer.from(root).toString('hex')}!00000000`
+    const chunk = await db.get(key)
+    if (chunk === undefined) throw new Error(`the provider holds no chunk ${key}`)
+    const altered = Uint8Array.from(chunk)
+    altered[17] = altered[17]! ^ 0xff
+    await db.put(key, altered, { sync: true })
+  } finally {
+    await db.close()
+  }
+}
+
+export async function collect (chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const c of chunks) parts.push(c)
+  return Buffer.concat(parts)
+}

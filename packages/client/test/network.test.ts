@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseShardCid } from '@sherd/protocol'
+import { createClient } from '../src/index.js'
+import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
+import { collect, corruptStoredShard, startNetwork } from './network-helpers.js'
+import type { TestNetwork } from './network-helpers.js'
+
+// Small segments so a few hundred KiB make a multi-segment file; k + m = 6 of 8 providers.
+const SEGMENT = 64 * 1024
+const K = 4
+const M = 2
+
+let net: TestNetwork
+let client: SherdClient
+
+function newClient (): SherdClient {
+  return createClient({
+    rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
+    k: K, m: M, segmentSize: SEGMENT, periods: 4, waitForActivation: false, pollingIntervalMs: 50
+  })
+}
+
+beforeAll(async () => {
+  // Provider 0 is the cheapest, so placement tries it first (the dead-provider test relies on that).
+  net = await startNetwork(8, (i) => i === 0 ? '1' : '2')
+  client = newClient()
+  await client.start()
+}, 180_000)
+
+afterAll(async () => {
+  await client?.stop()
+  await net?.close()
+})
+
+describe('client against anvil and real providers', () => {
+  it('discovers the providers from verified announcements and the registry', async () => {
+    const providers = await client.providers()
+    expect(providers).toHaveLength(8)
+    for (const p of providers) {
+      expect(p.registered).toBe(true)
+      expect(p.fresh).toBe(true)
+      expect(p.freeBytes).toBeGreaterThan(0)
+    }
+    expect(providers.find((p) => p.peerId === net.providers[0]!.node.peerId)?.pricePerMiB).toBe(1n)
+  })
+
+  it('put then get is byte-identical for empty, small and multi-segment files', async () => {
+    for (const size of [0, 1000, 5 * SEGMENT + 123]) {
+      const data = randomBytes(size)
+      const events: PutProgressEvent[] = []
+      const put = await client.put(data, { onProgress: (e) => events.push(e) })
+      expect(put.link).toMatch(/^sherd:\/\//)
+      expect(put.manifest.fileSize).toBe(size)
+      const segments = Math.ceil(size / SEGMENT)
+      expect(put.manifest.segments).toHaveLength(segments)
+      for (const seg of put.manifest.segments) {
+        const holders = seg.shards.map((s) => s.provider)
+        expect(new Set(holders).size).toBe(K + M) // never two shards of a segment on one provider
+        for (const s of seg.shards) expect(s.deal).toBeDefined()
+      }
+      expect(events.filter((e) => e.type === 'put:deal-opened')).toHaveLength(segments * (K + M))
+      expect(events.filter((e) => e.type === 'put:manifest-stored').length).toBeGreaterThanOrEqual(1)
+      const getEvents: GetProgressEvent[] = []
+      const back = await collect(client.get(put.link, { onProgress: (e) => getEvents.push(e) }))
+      expect(back.equals(data)).toBe(true)
+      if (size > 0) expect(getEvents.some((e) => e.type === 'get:shard-fetched')).toBe(true)
+    }
+  }, 120_000)
+
+  it('get detects a provider serving corrupted bytes, uses the others and scores it down', async () => {
+    const data = randomBytes(3 * SEGMENT)
+    const put = await client.put(data)
+    // The provider of data shard 0 of segment 0 is asked first: corrupt that shard in its LevelDB on disk.
+    const shard = put.manifest.segments[0]!.shards[0]!
+    const liar = net.byPeerId(shard.provider!)
+    await net.stopProvider(liar)
+    await corruptStoredShard(liar, parseShardCid(shard.commitment).root)
+    await net.restartProvider(liar)
+    const before = client.scores.score(liar.node.peerId)
+    const events: GetProgressEvent[] = []
+    const back = await collect(client.get(put.link, { onProgress: (e) => events.push(e) }))
+    expect(back.equals(data)).toBe(true)
+    expect(events).toContainEqual(expect.objectContaining({ type: 'get:shard-failed', segmentIndex: 0, shardIndex: 0, provider: liar.node.peerId, kind: 'corrupt' }))
+    expect(client.scores.record(liar.node.peerId).corrupt).toBe(1)
+    expect(client.scores.score(liar.node.peerId)).toBeLessThan(before)
+    const others = put.manifest.segments[0]!.shards.slice(1).map((s) => client.scores.score(s.provider!))
+    for (const o of others) expect(o).toBeGreaterThan(client.scores.score(liar.node.peerId))
+  }, 120_000)
+
+  it('get still works after m providers holding shards are stopped', async () => {
+    const data = randomBytes(4 * SEGMENT + 7)
+    const put = await client.put(data)
+    // Stop the holders of two data shards of segment 0, so every segment that used them must rebuild.
+    const victims = put.manifest.segments[0]!.shards.slice(0, M).map((s) => net.byPeerId(s.provider!))
+    for (const v of victims) await net.stopProvider(v)
+    try {
+      const events: GetProgressEvent[] = []
+      const back = await collect(client.get(put.link, { onProgress: (e) => events.push(e) }))
+      expect(back.equals(data)).toBe(true)
+      const failed = events.filter((e) => e.type === 'get:shard-failed')
+      expect(failed.length).toBeGreaterThanOrEqual(M)
+      for (const f of failed) expect(victims.map((v) => v.node.peerId)).toContain(f.provider)
+    } finally {
+      for (const v of victims) await net.restartProvider(v)
+    }
+  }, 120_000)
+
+  it('put succeeds when a provider is dead: its uploads fail over to others', async () => {
+    const dead = net.providers[0]! // the cheapest: placement picks it first
+    await net.stopProvider(dead)
+    const data = randomBytes(3 * SEGMENT)
+    const events: PutProgressEvent[] = []
+    const put = await client.put(data, { onProgress: (e) => events.push(e) })
+    for (const seg of put.manifest.segments) {
+      expect(seg.shards.map((s) => s.provider)).not.toContain(dead.node.peerId)
+      expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
+    }
+    expect(events).toContainEqual(expect.objectContaining({ type: 'put:shard-failed', provider: dead.node.peerId, next: 'retry' }))
+    expect((await collect(client.get(put.link))).equals(data)).toBe(true)
+  }, 120_000)
+
+  it('repair after a provider is gone for good brings every segment back to k + m healthy shards', async () => {
+    // Two segments: 12 deals open in fewer blocks than the activation window, so none is overdue on automine
+    // anvil whether or not the providers' provers have activated them yet.
+    const data = randomBytes(SEGMENT + 99)
+    const put = await client.put(data)
+    const gone = net.byPeerId(put.manifest.segments[0]!.shards[1]!.provider!)
+    await net.stopProvider(gone)
+    const before = await client.stat(put.link)
+    expect(before.healthy).toBe(false)
+    expect(before.recoverable).toBe(true)
+    const lost = before.segments.flatMap((s) => s.shards).filter((s) => s.provider === gone.node.peerId)
+    expect(lost.length).toBeGreaterThan(0)
+    for (const s of lost) expect(s).toMatchObject({ online: false, healthy: false })
+
+    const repaired = await client.repair(put.link)
+    expect(repaired.cid.toString()).not.toBe(put.cid.toString())
+    expect(repaired.repaired).toHaveLength(lost.length)
+    for (const r of repaired.repaired) {
+      expect(r.from).toBe(gone.node.peerId)
+      expect(r.to).not.toBe(gone.node.peerId)
+      expect(r.dealId).toBeDefined()
+    }
+    const after = await client.stat(repaired.link)
+    expect(after.healthy).toBe(true)
+    for (const seg of after.segments) {
+      expect(seg.healthyShards).toBe(K + M)
+      expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
+    }
+    expect((await collect(client.get(repaired.link))).equals(data)).toBe(true)
+  }, 180_000)
+})
