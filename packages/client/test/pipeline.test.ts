@@ -93,6 +93,15 @@ describe('encodeFile / decodeFile round trips', () => {
     })
   }
 
+  it('works at the edges of k + m ≤ 256', async () => {
+    for (const [k, m] of [[1, 255], [128, 128], [256, 0]] as Array<[number, number]>) {
+      const data = randomBytes(SEGMENT + 3)
+      const encoded = await encodeAll(Readable.from([data]), { k, m })
+      const erased = new Set(randomSubset(k + m, m))
+      expect((await decodeAll(encoded, storeSource(encoded, erased))).equals(data), `k=${k} m=${m}`).toBe(true)
+    }
+  })
+
   it('asks for exactly k shards per segment when all are good, data shards first', async () => {
     const data = randomBytes(2 * SEGMENT + 5)
     const encoded = await encodeAll(Readable.from([data]), { k: 4, m: 2 })
