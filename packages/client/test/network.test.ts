@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseShardCid } from '@sherd/protocol'
 import { createClient } from '../src/index.js'
+import { main } from '../src/cli.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, corruptStoredShard, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
@@ -150,4 +155,55 @@ describe('client against anvil and real providers', () => {
     }
     expect((await collect(client.get(repaired.link))).equals(data)).toBe(true)
   }, 180_000)
+
+  it('the CLI round-trips a file (put, get -o, stat, providers, wallet) with config from env and flags', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sherd-cli-test-'))
+    try {
+      const run = async (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => {
+        const stdout = new PassThrough(); const stderr = new PassThrough()
+        let o = ''; let e = ''
+        stdout.on('data', (d: Buffer) => { o += d.toString() })
+        stderr.on('data', (d: Buffer) => { e += d.toString() })
+        const env = {
+          XDG_CONFIG_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
+          SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
+        }
+        const code = await main(args, { stdout, stderr, env })
+        return { code, stdout: o, stderr: e }
+      }
+      const file = join(dir, 'in.bin')
+      const data = randomBytes(2 * SEGMENT + 5)
+      await writeFile(file, data)
+      const put = await run(['put', file, '-k', '4', '-m', '2', '--segment-size', String(SEGMENT), '--periods', '3', '--no-wait'])
+      expect(put.stderr).toBe('')
+      expect(put.code).toBe(0)
+      const link = put.stdout.trim()
+      expect(link).toMatch(/^sherd:\/\/\S+#\S+$/)
+      const out = join(dir, 'out.bin')
+      const get = await run(['get', link, '-o', out])
+      expect(get.code).toBe(0)
+      expect((await readFile(out)).equals(data)).toBe(true)
+      const stat = await run(['stat', link, '--json'])
+      expect(stat.code).toBe(0)
+      const parsed = JSON.parse(stat.stdout) as { segments: Array<{ shards: Array<{ dealId: string, periods: number }> }> }
+      expect(parsed.segments).toHaveLength(3)
+      expect(parsed.segments[0]!.shards[0]!.periods).toBe(3)
+      const providers = await run(['providers'])
+      expect(providers.code).toBe(0)
+      expect(providers.stdout.split('\n').filter((l) => l.startsWith('12D3Koo'))).toHaveLength(8)
+      const wallet = await run(['wallet', '--json'])
+      expect(JSON.parse(wallet.stdout)).toMatchObject({ address: expect.stringMatching(/^0x/) })
+      const help = await run(['put', '--help'])
+      expect(help.code).toBe(0)
+      expect(help.stdout).toMatch(/SHERD_RPC_URL/)
+      const bad = await run(['get', 'sherd://nonsense'])
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toMatch(/InvalidLinkError/)
+      const usage = await run(['extend', link])
+      expect(usage.code).toBe(2)
+      expect((await run(['devnet', '--help'])).stdout).toMatch(/sherd-devnet/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
