@@ -16,7 +16,7 @@ export interface SherdLink {
 }
 
 /** `sherd://<manifest CID in base32>#<file key in unpadded base64url>`. */
-export function formatLink (cid: CID, key: Uint8Array): string {
+export function formatLink (cid: CID | string, key: Uint8Array): string {
   checkFileKey(key)
   const manifest = parseManifestCid(cid)
   // multibase base64url strings start with the prefix "u"; the fragment carries the bare encoding.

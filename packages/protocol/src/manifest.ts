@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { LEAF_SIZE } from '@sherd/proofs'
 import { CID } from 'multiformats/cid'
-import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid, toCid } from './cid.js'
+import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid } from './cid.js'
 import {
   InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ProtocolError
 } from './errors.js'
@@ -128,9 +128,11 @@ function integer (value: unknown, path: string, min: number, max: number): numbe
 function validateShard (value: unknown, path: string, shardSize: number): ManifestShard {
   if (!isRecord(value)) fail(path, 'is not a map')
   checkKeys(value, path, ['commitment'], ['provider', 'deal'])
+  const link = CID.asCID(value.commitment)
+  if (link === null) fail(`${path}.commitment`, 'is not a CID link')
   let ref
   try {
-    ref = parseShardCid(toCid(value.commitment as CID))
+    ref = parseShardCid(link)
   } catch (err) {
     fail(`${path}.commitment`, `is not a shard CID (${(err as Error).message})`)
   }

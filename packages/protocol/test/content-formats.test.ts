@@ -65,6 +65,10 @@ describe('manifest', () => {
     const manifest = sampleManifest()
     const back = decodeManifest(encodeManifest(manifest))
     expect(back.segments[0]?.shards[0]?.deal).toBe(7n)
+    const bigDeal = { ...manifest, segments: [{ ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n - 1n })) }, ...manifest.segments.slice(1)] }
+    expect(decodeManifest(encodeManifest(bigDeal)).segments[0]?.shards[2]?.deal).toBe(2n ** 64n - 1n)
+    const tooBig = { ...manifest, segments: [{ ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n })) }, ...manifest.segments.slice(1)] }
+    expect(() => encodeManifest(tooBig)).toThrow(InvalidManifestError)
     expect(back.segments[0]?.shards[1]?.provider).toBeUndefined()
     expect(Buffer.from(encodeManifest(back)).equals(encodeManifest(manifest))).toBe(true)
   })
@@ -88,6 +92,7 @@ describe('manifest', () => {
     bad((m) => { m.segments[2].shards.pop() }, 'segments[2].shards')
     bad((m) => { m.segments[0].shards[1].commitment = shardCid(randomBytes(32), 4096) }, 'commitment')
     bad((m) => { m.segments[0].shards[0].provider = 'x'.repeat(200) }, 'provider')
+    bad((m) => { m.segments[0].shards[0].commitment = m.segments[0].shards[0].commitment.bytes }, 'CID link')
     bad((m) => { m.segments[0].shards[0].deal = -1 }, 'deal')
     bad((m) => { m.extra = 1 }, 'extra')
     bad((m) => { m.keySalt = new Uint8Array(3) }, 'keySalt')
