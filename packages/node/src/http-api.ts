@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
 import type { NodeMetrics } from './metrics.js'
+import type { DealSummary } from './deal-ledger.js'
 
 const log = logger('sherd:node:http')
 
@@ -19,6 +20,19 @@ export interface ChainStatus {
   /** Token base units, decimal. */
   earnings: string
   withdrawn: string
+  /** Stake slashed for this provider's missed periods, decimal. */
+  slashed?: string
+  /** Rewards for marking other providers' missed periods, decimal. */
+  reporterRewards?: string
+  /** Latest block the prover has seen, and the period of the next block. */
+  block?: string
+  period?: string
+  /** Deals by ledger state (pending, active, ended, failed, expired, unheld). */
+  dealStates?: Record<string, number>
+  /** The most recent deals (at most 100) with their periods proven and missed and earnings. */
+  dealList?: DealSummary[]
+  /** The prover's last failed step, cleared by the next step that succeeds. */
+  lastError?: string
 }
 
 export interface NodeStatus {

@@ -18,3 +18,14 @@ export * from './constants.js'
 export { main, parseSize } from './cli.js'
 export { connectChain, ensureRegistered, chainOfferSigner, withdrawEarnings, exitMarket, OFFER_TTL_SECONDS, RPC_TIMEOUT_MS } from './chain.js'
 export type { ChainConnection } from './chain.js'
+export {
+  Prover, prover, buildDealProof, estimateProofGas, packBatches, PROVER_POLL_INTERVAL_MS, PROVER_RETRY_INITIAL_MS,
+  PROVER_RETRY_MAX_MS, PROOF_TX_TIMEOUT_MS, TX_GAS_CAP, PROOF_EXECUTION_GAS_PER_DEAL, TREE_CACHE_BYTES, STATUS_DEALS_MAX
+} from './prover.js'
+export type { ProverInit, ProverComponents, ChunkSource } from './prover.js'
+export { MissReporter, missReporter, MAX_MARKS_PER_STEP } from './prover-miss-reporter.js'
+export type { MissReporterInit, MissReporterComponents } from './prover-miss-reporter.js'
+export { DealLedger, LedgerTx, newLedgerDeal } from './deal-ledger.js'
+export type { LedgerDeal, LedgerPeriod, LedgerMeta, LedgerDb, LedgerDealState, DealSummary } from './deal-ledger.js'
+export { MarketClock, TxQueue, fetchMarketLogs, revertOf, MAX_LOG_RANGE_BLOCKS } from './prover-chain.js'
+export type { MarketLog } from './prover-chain.js'

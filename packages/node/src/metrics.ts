@@ -15,6 +15,12 @@ export class NodeMetrics {
   readonly shards = new Gauge({ name: 'sherd_store_shards', help: 'Shards held', registers: [this.registry] })
   readonly announcements = new Counter({ name: 'sherd_announcements_total', help: 'Announcements published, by outcome', labelNames: ['outcome'], registers: [this.registry] })
   readonly peers = new Gauge({ name: 'sherd_peers', help: 'Connected libp2p peers', registers: [this.registry] })
+  readonly proofsSubmitted = new Counter({ name: 'sherd_proofs_submitted_total', help: 'Deal proofs accepted on chain, by kind (period, activation)', labelNames: ['kind'], registers: [this.registry] })
+  readonly proofBatches = new Counter({ name: 'sherd_proof_batches_total', help: 'Proof batch transactions, by outcome (failures are retried)', labelNames: ['outcome'], registers: [this.registry] })
+  readonly proofBatchGas = new Histogram({ name: 'sherd_proof_batch_gas', help: 'Gas used by each proof batch transaction', buckets: [1e5, 3e5, 1e6, 3e6, 1e7, 3e7], registers: [this.registry] })
+  readonly proofGenerationSeconds = new Histogram({ name: 'sherd_proof_generation_seconds', help: 'Time to build one deal\'s proof (c challenged leaves) from the store', buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.registry] })
+  readonly proverErrors = new Counter({ name: 'sherd_prover_errors_total', help: 'Prover failures by stage (scan, activate, prove, withdraw, head…); retried', labelNames: ['stage'], registers: [this.registry] })
+  readonly missesReported = new Counter({ name: 'sherd_misses_reported_total', help: 'Periods of other providers\' deals this node marked missed', registers: [this.registry] })
 
   constructor (options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry })

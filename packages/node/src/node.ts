@@ -15,6 +15,13 @@ import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
 import { ShardStore } from './store.js'
 import { chainOfferSigner, connectChain, ensureRegistered } from './chain.js'
+import { DealLedger } from './deal-ledger.js'
+import type { LedgerDb } from './deal-ledger.js'
+import { Prover } from './prover.js'
+import type { ProverInit } from './prover.js'
+import { TxQueue } from './prover-chain.js'
+import { MissReporter } from './prover-miss-reporter.js'
+import type { MissReporterInit } from './prover-miss-reporter.js'
 import type { ChainConnection } from './chain.js'
 
 const log = logger('sherd:node')
@@ -41,6 +48,10 @@ export interface ProviderNodeConfig {
   chain?: { rpcUrl?: string, contractAddress?: string, stake?: string }
   /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
   processMetrics?: boolean
+  /** The prover's options (it runs whenever the node has a chain). */
+  prover?: ProverInit
+  /** Mark other providers' missed periods (default on, as the devnet needs); `false` turns it off. */
+  missReporter?: MissReporterInit | false
 }
 
 /** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
@@ -67,6 +78,10 @@ export interface ProviderNode {
   readonly chain: ChainStatus
   /** The market connection once started with a chain (the prover uses it). */
   readonly chainConnection: () => ChainConnection | undefined
+  /** Proves this provider's deals; records them in `ledger`. */
+  readonly prover: Prover
+  readonly ledger: DealLedger
+  readonly missReporter: MissReporter | undefined
   status: () => NodeStatus
   ready: () => ReadyInfo
   start: () => Promise<void>
@@ -140,6 +155,11 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   }
   const http = new HttpApi({ status, metrics, refreshMetrics }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
   const started: Array<{ stop: () => Promise<void> | void }> = []
+  const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
+  const txQueue = new TxQueue()
+  const chainConnection = (): ChainConnection | undefined => connection
+  const prover = new Prover({ store, ledger, connection: chainConnection, metrics, status: chain, txQueue }, config.prover)
+  const missReporter = config.missReporter === false ? undefined : new MissReporter({ connection: chainConnection, metrics, txQueue }, config.missReporter)
   let connection: ChainConnection | undefined
   // Connects, registers and plugs in the offer signer; a Startable so it runs in order with the rest.
   const chainLink = {
@@ -171,7 +191,10 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     http,
     metrics,
     chain,
-    chainConnection: () => connection,
+    chainConnection,
+    prover,
+    ledger,
+    missReporter,
     status,
     ready: () => ({
       event: 'ready',
@@ -184,7 +207,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, chainLink, libp2p, service, announcer, http] as const) {
+        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, missReporter] as const) {
+          if (part === undefined) continue
           await part.start()
           started.push(part)
         }
@@ -196,7 +220,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     },
     async stop () {
       // Reverse order: stop accepting and drain transfers first, close LevelDB last.
-      const order = [service, announcer, http, libp2p, store].filter((p) => started.includes(p))
+      const order = [prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
       started.length = 0
       for (const part of order) {
         try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }

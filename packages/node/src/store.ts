@@ -308,6 +308,14 @@ export class ShardStore implements Startable {
     if (value === undefined) throw new NotFoundError(`no manifest ${cid} is stored here`)
     return value
   }
+
+  /**
+   * A JSON sublevel of this LevelDB for another component's records (the prover's deal ledger), so they share
+   * the data dir's lock and durability. Its keys (`!<name>!…`) sort apart from the store's. Valid until `stop()`.
+   */
+  sublevel<V> (name: string) {
+    return this.level.sublevel<string, V>(name, { keyEncoding: 'utf8', valueEncoding: 'json' })
+  }
 }
 
 function infoOf (root: Uint8Array, m: StoredMeta): ShardInfo {
