@@ -318,6 +318,23 @@ describe('abort', () => {
     expect(signals.at(-1)?.aborted).toBe(true)
   })
 
+  it('fetches prefetchSegments ahead and aborts those fetches when the consumer stops early', async () => {
+    const encoded = await encodeAll(Readable.from([randomBytes(4 * SEGMENT)]), { k: 2, m: 1 })
+    for (const prefetch of [0, 1, 2]) {
+      const asked: Array<{ segmentIndex: number, signal: AbortSignal }> = []
+      const source: ShardSource = async (request) => {
+        asked.push(request)
+        return encoded.shards.get(`${request.segmentIndex}:${request.shardIndex}`)
+      }
+      const decoding = decodeFile(encoded.manifest, encoded.key, source, { prefetchSegments: prefetch })
+      await decoding.next()
+      expect(Math.max(...asked.map((r) => r.segmentIndex))).toBe(prefetch)
+      await decoding.return()
+      expect(asked.every((r) => r.signal.aborted)).toBe(true)
+    }
+    await expect(decodeFile(encoded.manifest, encoded.key, storeSource(encoded), { prefetchSegments: -1 }).next()).rejects.toThrow(InvalidOptionError)
+  })
+
   it('cancels a web stream it stops reading', async () => {
     let cancelled = false
     const web = new ReadableStream<Uint8Array>({

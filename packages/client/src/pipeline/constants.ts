@@ -10,3 +10,6 @@ export const DEFAULT_PARITY_SHARDS = 2
 
 /** HKDF `info` prefix of a segment key; the segment index follows as a uint64 big-endian. */
 export const SEGMENT_KEY_INFO = 'sherd/v1/segment'
+
+/** Segments decodeFile fetches ahead: one keeps the network busy while a segment is decoded and consumed. */
+export const DEFAULT_PREFETCH_SEGMENTS = 1

@@ -2,9 +2,10 @@ import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
 import { merkleRoot } from '@sherd/proofs'
 import { checkFileKey, GCM_TAG_BYTES, parseShardCid, validateManifest } from '@sherd/protocol'
-import type { Manifest, ShardRef } from '@sherd/protocol'
+import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
 import { decryptSegment, segmentKey } from './cipher.js'
-import { NotEnoughShardsError, SegmentDecryptionError } from './errors.js'
+import { DEFAULT_PREFETCH_SEGMENTS } from './constants.js'
+import { InvalidOptionError, NotEnoughShardsError, SegmentDecryptionError } from './errors.js'
 import type { DecodeProgressEvent } from './progress.js'
 
 /** One shard wanted by decodeFile. */
@@ -13,7 +14,7 @@ export interface ShardRequest {
   readonly shardIndex: number
   /** What the bytes must match: CID, Merkle root, byte length. A fetcher may use the CID as the key to ask for. */
   readonly commitment: ShardRef
-  /** Aborted when the whole decode is aborted. */
+  /** Aborted when the decode is aborted or its consumer stops early. */
   readonly signal: AbortSignal
 }
 
@@ -27,6 +28,11 @@ export type ShardSource = (request: ShardRequest) => Promise<Uint8Array | undefi
 export interface DecodeFileOptions {
   /** Reed-Solomon implementation; default `defaultCoder()` of @sherd/erasure. */
   coder?: ErasureCoder
+  /**
+   * Segments whose shards are fetched ahead of the one being decoded and yielded, so fetching overlaps decoding
+   * and the consumer; default 1. Each costs about one more segment of memory; 0 fetches only on demand.
+   */
+  prefetchSegments?: number
   signal?: AbortSignal
   onProgress?: (event: DecodeProgressEvent) => void
 }
@@ -37,109 +43,149 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
+/** A segment's verified shards, laid out in its stripe, ready to be rebuilt. */
+interface FetchedSegment {
+  readonly stripe: Uint8Array
+  readonly present: boolean[]
+  readonly commitmentMs: number
+}
+
 /**
- * Decodes a file: for each segment, fetches shards until k have passed their commitment check (data shards first,
- * so k requests suffice when all are good; a failed or missing shard makes that slot ask for the next parity
- * shard), rebuilds the ciphertext, checks the AES-GCM tag and yields the plaintext. Segments come out in order,
- * one at a time: the next is fetched only when the consumer asks, so memory stays at about one stripe.
+ * Fetches shards of one segment until k have passed their commitment check. One slot per needed shard: each slot
+ * asks for the next untried shard (data shards first, then parity in order) until it holds a good one, so k
+ * requests suffice when all are good.
+ */
+async function fetchSegment (
+  segmentIndex: number, segment: ManifestSegment, k: number, m: number, shardSource: ShardSource, signal: AbortSignal,
+  onProgress: ((event: DecodeProgressEvent) => void) | undefined
+): Promise<FetchedSegment> {
+  const { shardSize } = segment
+  // Only the data region until a parity shard is needed: with every data shard good, a segment costs k shards.
+  let stripe = new Uint8Array(k * shardSize)
+  const present = new Array<boolean>(k + m).fill(false)
+  const missing: number[] = []
+  const bad: number[] = []
+  let next = 0
+  let commitmentMs = 0
+
+  const slot = async (): Promise<void> => {
+    while (next < k + m) {
+      const shardIndex = next++
+      const commitment = parseShardCid(segment.shards[shardIndex]!.commitment)
+      let bytes: Uint8Array | undefined
+      try {
+        bytes = await shardSource({ segmentIndex, shardIndex, commitment, signal })
+      } catch (err) {
+        signal.throwIfAborted()
+        missing.push(shardIndex)
+        onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: `source failed: ${(err as Error).message}` })
+        continue
+      }
+      signal.throwIfAborted()
+      if (bytes === undefined) {
+        missing.push(shardIndex)
+        onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: 'source has no such shard' })
+        continue
+      }
+      let reason: string | undefined
+      if (!(bytes instanceof Uint8Array)) {
+        reason = 'source returned something other than a Uint8Array'
+      } else if (bytes.length !== shardSize) {
+        reason = `${bytes.length} bytes where the commitment says ${shardSize}`
+      } else {
+        const t = performance.now()
+        const ok = equalBytes(merkleRoot(bytes), commitment.root)
+        commitmentMs += performance.now() - t
+        if (!ok) reason = 'Merkle root does not match the commitment'
+      }
+      if (reason !== undefined) {
+        bad.push(shardIndex)
+        onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex, reason })
+        continue
+      }
+      if (shardIndex >= k && stripe.length < (k + m) * shardSize) {
+        const full = new Uint8Array((k + m) * shardSize)
+        full.set(stripe)
+        stripe = full
+      }
+      stripe.set(bytes, shardIndex * shardSize)
+      present[shardIndex] = true
+      onProgress?.({ type: 'decode:shard-verified', segmentIndex, shardIndex })
+      return
+    }
+  }
+  await Promise.all(Array.from({ length: k }, slot))
+  if (present.filter(Boolean).length < k) {
+    throw new NotEnoughShardsError(segmentIndex, k, missing.sort((a, b) => a - b), bad.sort((a, b) => a - b))
+  }
+  return { stripe, present, commitmentMs }
+}
+
+/**
+ * Decodes a file: for each segment, fetches shards until k have passed their commitment check (data shards
+ * first, so k requests suffice when all are good; a missing or bad shard makes its slot ask for the next parity
+ * shard), rebuilds the ciphertext, checks the AES-GCM tag and yields the plaintext. Segments come out in order;
+ * shards of the next `prefetchSegments` segments are fetched meanwhile, so memory stays at a few stripes.
  *
  * Throws NotEnoughShardsError (segment, missing and bad shards), SegmentDecryptionError (wrong key),
- * InvalidManifestError, InvalidKeyError, or the signal's reason.
+ * InvalidManifestError, InvalidKeyError, InvalidOptionError, or the signal's reason.
  */
 export async function * decodeFile (
   manifest: Manifest, key: Uint8Array, shardSource: ShardSource, options: DecodeFileOptions = {}
 ): AsyncGenerator<Uint8Array, void, undefined> {
   checkFileKey(key)
   const checked = validateManifest(manifest)
-  const { k, m } = checked
+  const { k, m, segments } = checked
   const coder = options.coder ?? defaultCoder()
+  const prefetch = options.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS
+  if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
+    throw new InvalidOptionError(`prefetchSegments ${String(prefetch)} must be a non-negative integer`)
+  }
   const { onProgress } = options
-  const signal = options.signal ?? new AbortController().signal
+  // Aborted by the caller's signal, or by us when the consumer stops early or a segment fails: ends every fetch.
+  const stop = new AbortController()
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
+  const pending: Array<Promise<FetchedSegment>> = []
+  let requested = 0
+  const fill = (upTo: number): void => {
+    while (requested < segments.length && requested <= upTo) {
+      const fetching = fetchSegment(requested, segments[requested]!, k, m, shardSource, signal, onProgress)
+      // Its failure is raised when its turn comes; until then it must not count as unhandled.
+      fetching.catch(() => {})
+      pending.push(fetching)
+      requested++
+    }
+  }
   let decodedBytes = 0
+  try {
+    for (let segmentIndex = 0; segmentIndex < segments.length; segmentIndex++) {
+      signal.throwIfAborted()
+      // Segments up to `prefetch` ahead are fetched while this one is decoded and consumed.
+      fill(segmentIndex + prefetch)
+      const { stripe, present, commitmentMs } = await pending.shift()!
+      const segment = segments[segmentIndex]!
 
-  for (let segmentIndex = 0; segmentIndex < checked.segments.length; segmentIndex++) {
-    signal.throwIfAborted()
-    const segment = checked.segments[segmentIndex]!
-    const { shardSize } = segment
-    // Only the data region until a parity shard is needed: with every data shard good, a segment costs k shards.
-    let stripe = new Uint8Array(k * shardSize)
-    const present = new Array<boolean>(k + m).fill(false)
-    const missing: number[] = []
-    const bad: number[] = []
-    let next = 0
-    let commitmentMs = 0
-
-    // One slot per needed shard: each slot keeps asking for the next untried shard until it holds a good one.
-    const slot = async (): Promise<void> => {
-      while (next < k + m) {
-        const shardIndex = next++
-        const commitment = parseShardCid(segment.shards[shardIndex]!.commitment)
-        let bytes: Uint8Array | undefined
-        try {
-          bytes = await shardSource({ segmentIndex, shardIndex, commitment, signal })
-        } catch (err) {
-          signal.throwIfAborted()
-          missing.push(shardIndex)
-          onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: `source failed: ${(err as Error).message}` })
-          continue
-        }
-        signal.throwIfAborted()
-        if (bytes === undefined) {
-          missing.push(shardIndex)
-          onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: 'source has no such shard' })
-          continue
-        }
-        let reason: string | undefined
-        if (!(bytes instanceof Uint8Array)) {
-          reason = 'source returned something other than a Uint8Array'
-        } else if (bytes.length !== shardSize) {
-          reason = `${bytes.length} bytes where the commitment says ${shardSize}`
-        } else {
-          const t = performance.now()
-          const ok = equalBytes(merkleRoot(bytes), commitment.root)
-          commitmentMs += performance.now() - t
-          if (!ok) reason = 'Merkle root does not match the commitment'
-        }
-        if (reason !== undefined) {
-          bad.push(shardIndex)
-          onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex, reason })
-          continue
-        }
-        if (shardIndex >= k && stripe.length < (k + m) * shardSize) {
-          const full = new Uint8Array((k + m) * shardSize)
-          full.set(stripe)
-          stripe = full
-        }
-        stripe.set(bytes, shardIndex * shardSize)
-        present[shardIndex] = true
-        onProgress?.({ type: 'decode:shard-verified', segmentIndex, shardIndex })
-        return
+      let erasureMs = 0
+      if (present.slice(0, k).some((p) => !p)) {
+        const t = performance.now()
+        coder.reconstruct(stripe, k, m, present)
+        erasureMs = performance.now() - t
       }
-    }
-    await Promise.all(Array.from({ length: k }, slot))
-    const used = present.flatMap((p, i) => p ? [i] : [])
-    if (used.length < k) {
-      throw new NotEnoughShardsError(segmentIndex, k, missing.sort((a, b) => a - b), bad.sort((a, b) => a - b))
-    }
 
-    let erasureMs = 0
-    if (present.slice(0, k).some((p) => !p)) {
       const t = performance.now()
-      coder.reconstruct(stripe, k, m, present)
-      erasureMs = performance.now() - t
+      const sealed = stripe.subarray(0, segment.size + GCM_TAG_BYTES)
+      const plaintext = await decryptSegment(await segmentKey(key, checked.keySalt, segmentIndex), sealed)
+      const cipherMs = performance.now() - t
+      if (plaintext === undefined) throw new SegmentDecryptionError(segmentIndex)
+      decodedBytes += plaintext.length
+      onProgress?.({
+        type: 'decode:segment', segmentIndex, plaintextBytes: plaintext.length, decodedBytes,
+        shardsUsed: present.flatMap((p, i) => p ? [i] : []), timings: { cipherMs, erasureMs, commitmentMs }
+      })
+      signal.throwIfAborted()
+      yield plaintext
     }
-
-    const t = performance.now()
-    const sealed = stripe.subarray(0, segment.size + GCM_TAG_BYTES)
-    const plaintext = await decryptSegment(await segmentKey(key, checked.keySalt, segmentIndex), sealed)
-    const cipherMs = performance.now() - t
-    if (plaintext === undefined) throw new SegmentDecryptionError(segmentIndex)
-    decodedBytes += plaintext.length
-    onProgress?.({
-      type: 'decode:segment', segmentIndex, plaintextBytes: plaintext.length, decodedBytes, shardsUsed: used,
-      timings: { cipherMs, erasureMs, commitmentMs }
-    })
-    signal.throwIfAborted()
-    yield plaintext
+  } finally {
+    stop.abort(new DOMException('the decode stopped', 'AbortError'))
   }
 }

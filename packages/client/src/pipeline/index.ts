@@ -1,4 +1,6 @@
-export { DEFAULT_SEGMENT_SIZE_BYTES, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, SEGMENT_KEY_INFO } from './constants.js'
+export {
+  DEFAULT_SEGMENT_SIZE_BYTES, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PREFETCH_SEGMENTS, SEGMENT_KEY_INFO
+} from './constants.js'
 export {
   DataPathError, InvalidCodeError, InvalidOptionError, TruncatedSourceError, SourceTooLongError, EncodingNotFinishedError,
   NotEnoughShardsError, SegmentDecryptionError
