@@ -4,6 +4,7 @@ import { erasureSuite } from './erasure.js'
 import { gasSuite } from './gas.js'
 import { merkleSuite } from './merkle.js'
 import { pipelineSuite } from './pipeline.js'
+import { proverSuite } from './prover.js'
 
 /** Every suite `npm run bench` knows; add yours with one line. Order is run order. */
 export const suites: Suite[] = [
@@ -11,5 +12,6 @@ export const suites: Suite[] = [
   erasureSuite,
   aesSuite,
   gasSuite,
+  proverSuite,
   pipelineSuite
 ]
