@@ -7,6 +7,7 @@ import { connectChain, exitMarket, withdrawEarnings } from './chain.js'
 import { initDataDir, readEvmKey, readFileConfig } from './identity.js'
 import type { Hex, NodeFileConfig } from './identity.js'
 import { createProviderNode } from './node.js'
+import type { ProverInit } from './prover.js'
 
 /** `status` asks the local HTTP API; it answers at once or not at all. */
 const STATUS_TIMEOUT_MS = 5_000
@@ -49,6 +50,9 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --rpc-url <url>         chain JSON-RPC endpoint (checked at start)
   --contract <address>    Sherd market contract (checked at start)
   --announce-interval-ms <ms>
+  --withdraw-every <periods>   withdraw earnings every this many proving periods (default 0: only on \`withdraw\`)
+  --report-misses <on|off>     mark other providers' missed periods for the reporter's share of the slash (default on)
+  --prover-poll-ms <ms>        how often the prover checks for a new block (default 1000)
   -h, --help
 
 On start it prints one line of JSON to stdout: {"event":"ready","peerId",...,"multiaddrs":[...],"httpPort",...}.
@@ -135,8 +139,30 @@ async function cmdInit (args: string[]): Promise<void> {
   console.log(JSON.stringify({ dataDir, peerId: peerIdFromPrivateKey(result.peerKey).toString(), chainAddress: result.chainAddress, created: result.created }))
 }
 
+function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string }): ProverInit {
+  const out: ProverInit = {}
+  const count = (text: string, flag: string): number => {
+    const n = Number(text)
+    if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${flag} must be a whole number ≥ 0, got "${text}"`)
+    return n
+  }
+  if (v['withdraw-every'] !== undefined) out.withdrawEveryPeriods = count(v['withdraw-every'], '--withdraw-every')
+  if (v['prover-poll-ms'] !== undefined) out.pollIntervalMs = Math.max(1, count(v['prover-poll-ms'], '--prover-poll-ms'))
+  return out
+}
+
+function reportMissesFlag (text: string | undefined): false | undefined {
+  if (text === undefined || text === 'on') return undefined
+  if (text === 'off') return false
+  throw new ConfigError(`--report-misses takes on or off, got "${text}"`)
+}
+
 async function cmdStart (args: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args, options: { ...nodeFlags, 'announce-interval-ms': { type: 'string' } }, strict: true })
+  const { values: v } = parseArgs({
+    args,
+    options: { ...nodeFlags, 'announce-interval-ms': { type: 'string' }, 'withdraw-every': { type: 'string' }, 'report-misses': { type: 'string' }, 'prover-poll-ms': { type: 'string' } },
+    strict: true
+  })
   if (v.help === true) { console.log(HELP.start); return }
   const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
   const config = { ...(await readFileConfig(dataDir)), ...configFromFlags(v) }
@@ -152,7 +178,9 @@ async function cmdStart (args: string[]): Promise<void> {
     pricePerMiB: config.pricePerMiB,
     announceIntervalMs: v['announce-interval-ms'] === undefined ? undefined : Number(v['announce-interval-ms']),
     chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress, stake: config.stake },
-    processMetrics: true
+    processMetrics: true,
+    prover: proverFlags(v),
+    missReporter: reportMissesFlag(v['report-misses'])
   })
   let stopping: Promise<void> | undefined
   const shutdown = (signal: string): void => {

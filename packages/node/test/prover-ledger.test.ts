@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { bytesToHex } from 'viem'
 import { buildTree } from '@sherd/proofs'
 import { proofLength, proveChallenges } from '@sherd/contracts'
-import { buildDealProof, DealLedger, estimateProofGas, MarketClock, newLedgerDeal, packBatches, ShardStore } from '../src/index.js'
+import { buildDealProof, DealLedger, estimateProofGas, initDataDir, MarketClock, newLedgerDeal, packBatches, ShardStore } from '../src/index.js'
 import type { LedgerDb } from '../src/index.js'
-import { removeDir, tempDir } from './helpers.js'
+import { removeDir, runToEnd, tempDir } from './helpers.js'
 
 const dirs: string[] = []
 const stores: ShardStore[] = []
@@ -141,5 +141,19 @@ describe('deal ledger', () => {
     await ledger.start()
     check(ledger)
     expect(ledger.summaries(1)).toEqual([expect.objectContaining({ id: '2' })])
+  })
+})
+
+describe('sherd-node start prover flags', () => {
+  it('refuses bad values with a message that names the flag', async () => {
+    const dir = await tempDir()
+    dirs.push(dir)
+    await initDataDir(dir)
+    const misses = await runToEnd(['start', '--data-dir', dir, '--http-port', '0', '--report-misses', 'maybe'])
+    expect(misses.code).toBe(1)
+    expect(misses.stderr).toMatch(/--report-misses takes on or off, got "maybe"/)
+    const every = await runToEnd(['start', '--data-dir', dir, '--http-port', '0', '--withdraw-every', '1.5'])
+    expect(every.code).toBe(1)
+    expect(every.stderr).toMatch(/--withdraw-every must be a whole number/)
   })
 })

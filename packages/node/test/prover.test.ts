@@ -1,6 +1,8 @@
 // The prover against a real chain: anvil mining a block every 0.5 s, the market with 8-block periods
 // (DEVNET_MARKET_PARAMS: a 4 s period, proofs accepted in its last 6 blocks), real provider nodes over TCP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer, connect } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import { createPublicClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
@@ -30,13 +32,50 @@ let wallets: Array<WalletClient<Transport, Chain, Account>>
 let dialer: SherdHost
 let nodeA: ProviderNode | undefined
 let nodeB: ProviderNode | undefined
+let nodeC: ProviderNode | undefined
+let proxy: RpcProxy | undefined
 let dirA: string
 let dirB: string
+let dirC: string
 const dealIds: bigint[] = []
 
 const accountKey = (i: number): Hex => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).getHdKey().privateKey!).toString('hex')}`
 const providerA = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 1 }).address
 const providerB = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 2 }).address
+
+/** A TCP relay in front of anvil that can go away and come back on the same port: the RPC endpoint's outage. */
+class RpcProxy {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  port = 0
+
+  constructor (private readonly upstreamPort: number) {}
+
+  get url (): string { return `http://127.0.0.1:${this.port}` }
+
+  async up (): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.upstreamPort, '127.0.0.1')
+      for (const s of [client, upstream]) {
+        this.sockets.add(s)
+        s.on('close', () => { this.sockets.delete(s) })
+        s.on('error', () => { client.destroy(); upstream.destroy() })
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.port, '127.0.0.1', () => { resolve() }) })
+    this.port = (server.address() as { port: number }).port
+    this.server = server
+  }
+
+  /** Refuses new connections and cuts the open ones. */
+  async down (): Promise<void> {
+    const server = this.server
+    this.server = undefined
+    for (const s of this.sockets) s.destroy()
+    await new Promise<void>((resolve) => { if (server === undefined) resolve(); else server.close(() => { resolve() }) })
+  }
+}
 
 async function waitFor<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -67,10 +106,10 @@ async function head (): Promise<bigint> {
 }
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 4, blockTime: BLOCK_SECONDS })
+  anvil = await startAnvil({ accounts: 5, blockTime: BLOCK_SECONDS })
   chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
   publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  wallets = [0, 1, 2, 3].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
+  wallets = [0, 1, 2, 3, 4].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
   deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
   mc = { market: deployment.market, publicClient }
   for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
@@ -86,8 +125,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dialer?.stop()
-  for (const n of [nodeA, nodeB]) await n?.stop()
-  for (const d of [dirA, dirB]) if (d !== undefined) await removeDir(d)
+  for (const n of [nodeA, nodeB, nodeC]) await n?.stop()
+  await proxy?.down()
+  for (const d of [dirA, dirB, dirC]) if (d !== undefined) await removeDir(d)
   await anvil?.stop()
 })
 
@@ -206,5 +246,39 @@ describe('prover on anvil', () => {
       expect(BigInt(d.slashed)).toBeGreaterThan(0n)
     }
     expect(nodeA.status().chain.periodsMissed).toBeGreaterThanOrEqual(DEALS * DEVNET_MARKET_PARAMS.maxMissedPeriods)
+  }, 90_000)
+})
+
+describe('prover and an RPC outage', () => {
+  it('an RPC endpoint gone for less than a period costs no period', async () => {
+    proxy = new RpcProxy(anvil.port)
+    await proxy.up()
+    dirC = await tempDir()
+    await initDataDir(dirC, { evmKey: accountKey(4) })
+    nodeC = await startNode({ ...nodeConfig(dirC, { missReporter: false }), chain: { rpcUrl: proxy.url, contractAddress: deployment.market, stake: (10_000n * TOKEN).toString() } })
+    const client = wallets[3]!
+    const { bytes, root } = randomShard(SHARD_BYTES)
+    await requestStoreShard(await open(dialer, nodeC, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+    const { offer, signature } = await requestOffer(await open(dialer, nodeC, OFFER_PROTOCOL), {
+      root, byteLength: bytes.byteLength, periods: DEAL_PERIODS, client: client.account.address.toLowerCase() as Hex
+    })
+    const { dealId } = await openDeal({ market: deployment.market, publicClient, walletClient: client }, { offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` })
+    await waitFor('a first period proven', async () => (await getDeal(mc, dealId)).provenPeriods >= 1 ? true : undefined, 30_000)
+
+    // The endpoint goes away as a period opens, for half a period (2 s of 4; its proofs are due in the last 3 s).
+    const period = BigInt(nodeC.status().chain.period!) + 1n
+    const { startBlock } = await getPeriodInfo(mc, period)
+    await waitFor('the period to open', async () => await head() >= startBlock - 1n)
+    await proxy.down()
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    const failedSteps = nodeC.status().chain.lastError
+    await proxy.up()
+    expect(failedSteps).toMatch(/fetch failed|ECONNREFUSED|HTTP request failed/i)
+    await waitFor(`period ${period} proven`, async () => await getPeriodStatus(mc, dealId, period) === 'proven' ? true : undefined, 20_000)
+    await waitFor('the next period proven too', async () => await getPeriodStatus(mc, dealId, period + 1n) === 'proven' ? true : undefined, 20_000)
+    expect((await getDeal(mc, dealId)).missedPeriods).toBe(0)
+    expect(nodeC.status().chain.lastError).toBeUndefined()
+    const metrics = await (await fetch(`${nodeC.ready().httpUrl}/metrics`)).text()
+    expect(metrics).toMatch(/sherd_prover_errors_total\{stage="head"\} [1-9]/)
   }, 90_000)
 })
