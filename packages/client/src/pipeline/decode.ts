@@ -43,7 +43,7 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-/** A segment's verified shards, laid out in its stripe, ready to be rebuilt. */
+/** A segment's verified shards, laid out in its stripe (k + m shards wide), ready to be rebuilt. */
 interface FetchedSegment {
   readonly stripe: Uint8Array
   readonly present: boolean[]
@@ -56,12 +56,10 @@ interface FetchedSegment {
  * requests suffice when all are good.
  */
 async function fetchSegment (
-  segmentIndex: number, segment: ManifestSegment, k: number, m: number, shardSource: ShardSource, signal: AbortSignal,
-  onProgress: ((event: DecodeProgressEvent) => void) | undefined
+  segmentIndex: number, segment: ManifestSegment, k: number, m: number, stripe: Uint8Array, shardSource: ShardSource,
+  signal: AbortSignal, onProgress: ((event: DecodeProgressEvent) => void) | undefined
 ): Promise<FetchedSegment> {
   const { shardSize } = segment
-  // Only the data region until a parity shard is needed: with every data shard good, a segment costs k shards.
-  let stripe = new Uint8Array(k * shardSize)
   const present = new Array<boolean>(k + m).fill(false)
   const missing: number[] = []
   const bad: number[] = []
@@ -103,11 +101,6 @@ async function fetchSegment (
         onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex, reason })
         continue
       }
-      if (shardIndex >= k && stripe.length < (k + m) * shardSize) {
-        const full = new Uint8Array((k + m) * shardSize)
-        full.set(stripe)
-        stripe = full
-      }
       stripe.set(bytes, shardIndex * shardSize)
       present[shardIndex] = true
       onProgress?.({ type: 'decode:shard-verified', segmentIndex, shardIndex })
@@ -146,10 +139,19 @@ export async function * decodeFile (
   const stop = new AbortController()
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
   const pending: Array<Promise<FetchedSegment>> = []
+  // Stripes are recycled: every present shard is copied in and every absent one rebuilt (or unused), so a reused
+  // stripe needs no clearing, and memory stays at prefetch + 1 stripes with no garbage for the collector to lag on.
+  const spare: Uint8Array[] = []
+  const stripeFor = (segment: ManifestSegment): Uint8Array => {
+    const bytes = (k + m) * segment.shardSize
+    const reused = spare.pop()
+    return reused !== undefined && reused.length === bytes ? reused : new Uint8Array(bytes)
+  }
   let requested = 0
   const fill = (upTo: number): void => {
     while (requested < segments.length && requested <= upTo) {
-      const fetching = fetchSegment(requested, segments[requested]!, k, m, shardSource, signal, onProgress)
+      const segment = segments[requested]!
+      const fetching = fetchSegment(requested, segment, k, m, stripeFor(segment), shardSource, signal, onProgress)
       // Its failure is raised when its turn comes; until then it must not count as unhandled.
       fetching.catch(() => {})
       pending.push(fetching)
@@ -177,6 +179,7 @@ export async function * decodeFile (
       const plaintext = await decryptSegment(await segmentKey(key, checked.keySalt, segmentIndex), sealed)
       const cipherMs = performance.now() - t
       if (plaintext === undefined) throw new SegmentDecryptionError(segmentIndex)
+      spare.push(stripe)
       decodedBytes += plaintext.length
       onProgress?.({
         type: 'decode:segment', segmentIndex, plaintextBytes: plaintext.length, decodedBytes,
