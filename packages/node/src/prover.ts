@@ -16,7 +16,7 @@ import type { DealLedger, LedgerTx } from './deal-ledger.js'
 import type { ChainStatus } from './http-api.js'
 import type { NodeMetrics } from './metrics.js'
 import {
-  fetchMarketLogs, isGasLimitError, lower, MarketClock, readGenesisBlock, revertOf, sleep, TxQueue
+  fetchMarketLogs, isGasLimitError, lower, MarketClock, MAX_LOG_RANGE_BLOCKS, readGenesisBlock, revertOf, sleep, TxQueue
 } from './prover-chain.js'
 import type { MarketLog } from './prover-chain.js'
 import type { ShardStore } from './store.js'
@@ -305,13 +305,17 @@ export class Prover implements Startable {
     const { mc } = this.connection()
     const { ledger } = this.components
     const cursor = ledger.meta.cursor !== undefined ? BigInt(ledger.meta.cursor) : (this.init.fromBlock ?? clock.genesisBlock) - 1n
-    if (cursor >= head) return
-    const logs = await fetchMarketLogs(mc, cursor + 1n, head, { signal })
-    const tx = ledger.begin()
-    for (const entry of logs) await this.fold(tx, entry)
-    await this.settle(tx, head)
-    tx.meta.cursor = head.toString()
-    await tx.commit()
+    // One committed batch per log range, so a long catch-up (a node down for days) keeps its progress.
+    for (let from = cursor + 1n; from <= head; from += MAX_LOG_RANGE_BLOCKS) {
+      const to = from + MAX_LOG_RANGE_BLOCKS - 1n < head ? from + MAX_LOG_RANGE_BLOCKS - 1n : head
+      const logs = await fetchMarketLogs(mc, from, to, { signal })
+      const tx = ledger.begin()
+      for (const entry of logs) await this.fold(tx, entry)
+      // Settling up to `to` is safe: every proof of a period closed by then is in the logs just folded.
+      await this.settle(tx, to)
+      tx.meta.cursor = to.toString()
+      await tx.commit()
+    }
   }
 
   private async fold (tx: LedgerTx, entry: MarketLog): Promise<void> {
@@ -523,8 +527,9 @@ export class Prover implements Startable {
         if (revert === undefined) {
           if (isGasLimitError(err) && items.length > 1) {
             const half = Math.ceil(items.length / 2)
-            this.batchGas = Math.max(1, Math.floor(this.batchGas / 2))
-            log('period %s: a batch of %d is over the gas limit; splitting', String(period), items.length)
+            // Learn: from now on pack below what the chain just refused.
+            this.batchGas = Math.min(this.batchGas, items.reduce((sum, i) => sum + i.gas, TX_BASE_GAS) - 1)
+            log('period %s: a batch of %d is over the gas limit; splitting (budget now %d gas)', String(period), items.length, this.batchGas)
             await this.submit(period, items.slice(0, half), signal)
             await this.submit(period, items.slice(half), signal)
             return

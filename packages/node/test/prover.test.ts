@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, connect } from 'node:net'
 import type { Server, Socket } from 'node:net'
-import { createPublicClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
+import { createPublicClient, createTestClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
@@ -33,10 +33,12 @@ let dialer: SherdHost
 let nodeA: ProviderNode | undefined
 let nodeB: ProviderNode | undefined
 let nodeC: ProviderNode | undefined
+let nodeD: ProviderNode | undefined
 let proxy: RpcProxy | undefined
 let dirA: string
 let dirB: string
 let dirC: string
+let dirD: string
 const dealIds: bigint[] = []
 
 const accountKey = (i: number): Hex => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).getHdKey().privateKey!).toString('hex')}`
@@ -106,10 +108,10 @@ async function head (): Promise<bigint> {
 }
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 5, blockTime: BLOCK_SECONDS })
+  anvil = await startAnvil({ accounts: 6, blockTime: BLOCK_SECONDS })
   chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
   publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  wallets = [0, 1, 2, 3, 4].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
+  wallets = [0, 1, 2, 3, 4, 5].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
   deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
   mc = { market: deployment.market, publicClient }
   for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
@@ -125,9 +127,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dialer?.stop()
-  for (const n of [nodeA, nodeB, nodeC]) await n?.stop()
+  for (const n of [nodeA, nodeB, nodeC, nodeD]) await n?.stop()
   await proxy?.down()
-  for (const d of [dirA, dirB, dirC]) if (d !== undefined) await removeDir(d)
+  for (const d of [dirA, dirB, dirC, dirD]) if (d !== undefined) await removeDir(d)
   await anvil?.stop()
 })
 
@@ -280,5 +282,48 @@ describe('prover and an RPC outage', () => {
     expect(nodeC.status().chain.lastError).toBeUndefined()
     const metrics = await (await fetch(`${nodeC.ready().httpUrl}/metrics`)).text()
     expect(metrics).toMatch(/sherd_prover_errors_total\{stage="head"\} [1-9]/)
+  }, 90_000)
+})
+
+describe('proof batches and the block gas limit', () => {
+  it('splits a batch the chain refuses for its gas and still proves every deal in time', async () => {
+    dirD = await tempDir()
+    await initDataDir(dirD, { evmKey: accountKey(5) })
+    // A budget far above what the chain takes: the chain's refusal, not the packer, must cut the batch.
+    nodeD = await startNode(nodeConfig(dirD, { missReporter: false, prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400, maxBatchGas: 10_000_000 } }))
+    const client = wallets[3]!
+    const ids: bigint[] = []
+    for (let i = 0; i < DEALS; i++) {
+      const { bytes, root } = randomShard(SHARD_BYTES)
+      await requestStoreShard(await open(dialer, nodeD, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+      const { offer, signature } = await requestOffer(await open(dialer, nodeD, OFFER_PROTOCOL), {
+        root, byteLength: bytes.byteLength, periods: DEAL_PERIODS, client: client.account.address.toLowerCase() as Hex
+      })
+      ids.push((await openDeal({ market: deployment.market, publicClient, walletClient: client }, { offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` })).dealId)
+    }
+    await waitFor('every deal proven once', async () => {
+      const deals = await Promise.all(ids.map(async (id) => await getDeal(mc, id)))
+      return deals.every((d) => d.provenPeriods >= 1) ? true : undefined
+    }, 30_000)
+    const testClient = createTestClient({ chain, transport: http(anvil.url), mode: 'anvil' })
+    // Three proofs of 1 MiB shards take ~680k gas in one transaction, two ~460k.
+    await testClient.setBlockGasLimit({ gasLimit: 600_000n })
+    try {
+      const from = BigInt(nodeD.status().chain.period!) + 1n
+      await waitFor('two periods proven by every deal under the low limit', async () => {
+        const s = await Promise.all(ids.flatMap((id) => [from, from + 1n].map(async (p) => await getPeriodStatus(mc, id, p))))
+        return s.every((x) => x === 'proven') ? true : undefined
+      }, 30_000)
+      await waitFor('ledger caught up', () => ids.every((id) => BigInt(nodeD!.ledger.deal(id)?.lastProven ?? '0') >= from + 1n) ? true : undefined)
+      for (const p of [from, from + 1n]) {
+        const entries = await Promise.all(ids.map(async (id) => await nodeD!.ledger.period(id, p)))
+        expect(new Set(entries.map((e) => e?.tx)).size).toBe(2)
+      }
+      for (const id of ids) expect((await getDeal(mc, id)).missedPeriods).toBe(0)
+      const metrics = await (await fetch(`${nodeD.ready().httpUrl}/metrics`)).text()
+      expect(metrics).toMatch(/sherd_proof_batches_total\{outcome="failure"\} [1-9]/)
+    } finally {
+      await testClient.setBlockGasLimit({ gasLimit: 30_000_000n })
+    }
   }, 90_000)
 })
