@@ -1,9 +1,9 @@
 // The prover against a real chain: anvil mining a block every 0.5 s, the market with 8-block periods
 // (DEVNET_MARKET_PARAMS: a 4 s period, proofs accepted in its last 6 blocks), real provider nodes over TCP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createServer, connect } from 'node:net'
-import type { Server, Socket } from 'node:net'
-import { createPublicClient, createTestClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { createPublicClient, createTestClient, createWalletClient, defineChain, erc20Abi, http, keccak256 } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
@@ -45,25 +45,38 @@ const accountKey = (i: number): Hex => `0x${Buffer.from(mnemonicToAccount(ANVIL_
 const providerA = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 1 }).address
 const providerB = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 2 }).address
 
-/** A TCP relay in front of anvil that can go away and come back on the same port: the RPC endpoint's outage. */
+/**
+ * A JSON-RPC relay in front of anvil that can go away and come back on the same port (the endpoint's outage),
+ * and can swallow transactions: it answers eth_sendRawTransaction with the hash and never forwards it (a dropped
+ * transaction).
+ */
 class RpcProxy {
   private server: Server | undefined
-  private readonly sockets = new Set<Socket>()
   port = 0
+  dropSends = 0
+  readonly dropped: Hex[] = []
 
-  constructor (private readonly upstreamPort: number) {}
+  constructor (private readonly upstream: string) {}
 
   get url (): string { return `http://127.0.0.1:${this.port}` }
 
   async up (): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.upstreamPort, '127.0.0.1')
-      for (const s of [client, upstream]) {
-        this.sockets.add(s)
-        s.on('close', () => { this.sockets.delete(s) })
-        s.on('error', () => { client.destroy(); upstream.destroy() })
-      }
-      client.pipe(upstream).pipe(client)
+    const server = createServer((req, res) => {
+      void (async () => {
+        const parts: Buffer[] = []
+        for await (const part of req) parts.push(part as Buffer)
+        const body = Buffer.concat(parts).toString()
+        const message = JSON.parse(body) as { id: number, method: string, params: unknown[] }
+        if (message.method === 'eth_sendRawTransaction' && this.dropSends > 0) {
+          this.dropSends--
+          const hash = keccak256(message.params[0] as Hex)
+          this.dropped.push(hash)
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: hash }))
+          return
+        }
+        const answer = await fetch(this.upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text())
+      })().catch(() => { res.destroy() })
     })
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.port, '127.0.0.1', () => { resolve() }) })
     this.port = (server.address() as { port: number }).port
@@ -74,8 +87,9 @@ class RpcProxy {
   async down (): Promise<void> {
     const server = this.server
     this.server = undefined
-    for (const s of this.sockets) s.destroy()
-    await new Promise<void>((resolve) => { if (server === undefined) resolve(); else server.close(() => { resolve() }) })
+    if (server === undefined) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
   }
 }
 
@@ -252,12 +266,12 @@ describe('prover on anvil', () => {
 })
 
 describe('prover and an RPC outage', () => {
-  it('an RPC endpoint gone for less than a period costs no period', async () => {
-    proxy = new RpcProxy(anvil.port)
+  it('an RPC endpoint gone for less than a period, or a dropped proof transaction, costs no period', async () => {
+    proxy = new RpcProxy(anvil.url)
     await proxy.up()
     dirC = await tempDir()
     await initDataDir(dirC, { evmKey: accountKey(4) })
-    nodeC = await startNode({ ...nodeConfig(dirC, { missReporter: false }), chain: { rpcUrl: proxy.url, contractAddress: deployment.market, stake: (10_000n * TOKEN).toString() } })
+    nodeC = await startNode({ ...nodeConfig(dirC, { missReporter: false, prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400, txTimeoutMs: 1_000 } }), chain: { rpcUrl: proxy.url, contractAddress: deployment.market, stake: (10_000n * TOKEN).toString() } })
     const client = wallets[3]!
     const { bytes, root } = randomShard(SHARD_BYTES)
     await requestStoreShard(await open(dialer, nodeC, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
@@ -275,13 +289,22 @@ describe('prover and an RPC outage', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     const failedSteps = nodeC.status().chain.lastError
     await proxy.up()
-    expect(failedSteps).toMatch(/fetch failed|ECONNREFUSED|HTTP request failed/i)
+    expect(failedSteps).toMatch(/HTTP request failed/i)
     await waitFor(`period ${period} proven`, async () => await getPeriodStatus(mc, dealId, period) === 'proven' ? true : undefined, 20_000)
     await waitFor('the next period proven too', async () => await getPeriodStatus(mc, dealId, period + 1n) === 'proven' ? true : undefined, 20_000)
     expect((await getDeal(mc, dealId)).missedPeriods).toBe(0)
     expect(nodeC.status().chain.lastError).toBeUndefined()
     const metrics = await (await fetch(`${nodeC.ready().httpUrl}/metrics`)).text()
     expect(metrics).toMatch(/sherd_prover_errors_total\{stage="head"\} [1-9]/)
+
+    // The next period's first proof transaction is accepted by the endpoint and never mined: sent again in time.
+    const next = BigInt(nodeC.status().chain.period!) + 1n
+    await waitFor('the period to open', async () => await head() >= (await getPeriodInfo(mc, next)).startBlock - 1n)
+    proxy.dropSends = 1
+    await waitFor(`period ${next} proven`, async () => await getPeriodStatus(mc, dealId, next) === 'proven' ? true : undefined, 20_000)
+    expect(proxy.dropped).toHaveLength(1)
+    await expect(publicClient.getTransactionReceipt({ hash: proxy.dropped[0]! })).rejects.toThrow(/could not be found/)
+    expect((await getDeal(mc, dealId)).missedPeriods).toBe(0)
   }, 90_000)
 })
 
