@@ -2,8 +2,9 @@
 export const DEFAULT_PROVIDERS = 6
 /** Seconds between blocks: with DEVNET_MARKET_PARAMS' 8-block periods, a proving period lasts 8 s. */
 export const DEFAULT_BLOCK_TIME_SECONDS = 1
-/** Tokens have 18 decimals (SherdToken is a plain OpenZeppelin ERC-20). */
-export const TOKEN_UNIT = 10n ** 18n
+/** SherdToken is a plain OpenZeppelin ERC-20: 18 decimals. */
+export const TOKEN_DECIMALS = 18
+export const TOKEN_UNIT = 10n ** BigInt(TOKEN_DECIMALS)
 /** Minted to each provider and to the client: far more than any devnet run spends. */
 export const DEFAULT_MINT = 1_000_000n * TOKEN_UNIT
 /**

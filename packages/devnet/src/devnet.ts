@@ -106,8 +106,10 @@ export interface DevnetInfo {
   dir: string
 }
 
-export interface Devnet extends Omit<DevnetInfo, 'genesisBlock'> {
+export interface Devnet extends Omit<DevnetInfo, 'genesisBlock' | 'providers'> {
   genesisBlock: bigint
+  /** `dir` is a temp dir that `stop()` removes. */
+  temporaryDir: boolean
   /** The RPC URL the providers were given (the proxy's when `rpcProxy`). */
   providerRpcUrl: string
   /** The proxy in front of anvil for the providers, when `rpcProxy` was set. */
@@ -120,6 +122,11 @@ export interface Devnet extends Omit<DevnetInfo, 'genesisBlock'> {
   testClient: TestClient<'anvil'>
   /** A market client (reads; writes with `account`, default the client account). */
   marketClient: (account?: DevnetAccount) => MarketClient
+  /**
+   * Starts one more provider (the next anvil account, funded like the others) and resolves once a client sees it:
+   * a provider joining a running network.
+   */
+  addProvider: (options?: { signal?: AbortSignal }) => Promise<DevnetProvider>
   /** Provider `index`, or a ProviderStateError. */
   provider: (index: number) => DevnetProvider
   info: () => DevnetInfo
@@ -217,9 +224,9 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     const wallet = (a: DevnetAccount): WalletClient<Transport, Chain, Account> =>
       createWalletClient({ account: privateKeyToAccount(a.privateKey), chain, transport })
 
+    const mint = options.mint ?? DEFAULT_MINT
     const deployment = await deploy(wallet(deployer), { publicClient, params: { ...DEVNET_MARKET_PARAMS, ...options.marketParams }, signal })
     progress({ type: 'contracts-deployed', market: deployment.market, token: deployment.token, params: deployment.params })
-    const mint = options.mint ?? DEFAULT_MINT
     for (const to of [client, ...providerAccounts]) {
       await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: to.address, amount: mint, signal })
     }
@@ -233,51 +240,78 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     }
     const providerRpcUrl = proxy?.url ?? anvil.url
 
-    const ports = await freePorts(2 * count)
-    for (let i = 0; i < count; i++) {
+    const marketClient = (a: DevnetAccount = client): MarketClient => ({ market: deployment.market, publicClient, walletClient: wallet(a) })
+    const providerSettings = {
+      rpcUrl: providerRpcUrl,
+      market: deployment.market,
+      capacityBytes: options.capacityBytes ?? DEFAULT_CAPACITY_BYTES,
+      pricePerMiB: options.pricePerMiB ?? DEFAULT_PRICE_PER_MIB,
+      stake: options.stake ?? DEFAULT_STAKE,
+      announceIntervalMs: options.announceIntervalMs ?? DEVNET_ANNOUNCE_INTERVAL_MS,
+      command: nodeCommand,
+      env: options.nodeEnv
+    }
+    const newProcess = async (index: number): Promise<ProviderProcess> => {
+      const [libp2pPort, httpPort] = await freePorts(2)
       const p = new ProviderProcess({
-        index: i,
-        dataDir: join(dir, `provider-${i}`),
-        logFile: join(dir, 'logs', `provider-${i}.log`),
-        evmKey: providerAccounts[i]!.privateKey,
-        libp2pPort: ports[2 * i]!,
-        httpPort: ports[2 * i + 1]!,
-        rpcUrl: providerRpcUrl,
-        market: deployment.market,
-        capacityBytes: options.capacityBytes ?? DEFAULT_CAPACITY_BYTES,
-        pricePerMiB: options.pricePerMiB ?? DEFAULT_PRICE_PER_MIB,
-        stake: options.stake ?? DEFAULT_STAKE,
-        announceIntervalMs: options.announceIntervalMs ?? DEVNET_ANNOUNCE_INTERVAL_MS,
-        command: nodeCommand,
-        env: options.nodeEnv
+        ...providerSettings,
+        index,
+        dataDir: join(dir, `provider-${index}`),
+        logFile: join(dir, 'logs', `provider-${index}.log`),
+        evmKey: providerAccounts[index]!.privateKey,
+        libp2pPort: libp2pPort!,
+        httpPort: httpPort!
       })
       p.onCrash = (proc, code, sig) => { progress({ type: 'provider-crashed', index: proc.index, code, signal: sig, lastLines: proc.lastLines() }) }
       processes.push(p)
+      return p
     }
-    await Promise.all(processes.map(async (p) => { await p.initDataDir({ signal }) }))
-    await Promise.all(processes.map(async (p) => {
-      const info = await p.start({ signal })
+    const launch = async (p: ProviderProcess, launchSignal?: AbortSignal): Promise<void> => {
+      await p.initDataDir({ signal: launchSignal })
+      const info = await p.start({ signal: launchSignal })
       progress({ type: 'provider-started', index: p.index, peerId: info.peerId, chainAddress: info.chainAddress, multiaddr: info.multiaddrs[0] ?? '', httpUrl: info.httpUrl })
-    }))
-
-    const marketClient = (a: DevnetAccount = client): MarketClient => ({ market: deployment.market, publicClient, walletClient: wallet(a) })
-
-    // Ready when a client sees every provider where a client looks: in the registry and in announcements.
-    const readySignal = AbortSignal.any([AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
-    const expected = new Map(processes.map((p) => [p.info.peerId, p.info.multiaddrs]))
-    for (;;) {
-      readySignal.throwIfAborted()
-      const registered = new Set((await listProviders(marketClient(), { signal: readySignal })).map((r) => r.peerId))
-      if ([...expected.keys()].every((peerId) => registered.has(peerId))) break
-      await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    observer = await NetworkObserver.start()
-    await observer.waitForAnnouncements(expected, { signal: readySignal })
-    await observer.stop()
-    observer = undefined
+    // Ready when a client sees every provider where a client looks: in the registry and in announcements.
+    const waitUntilSeen = async (ps: ProviderProcess[], waitSignal?: AbortSignal): Promise<void> => {
+      const readySignal = AbortSignal.any([AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS), ...(waitSignal === undefined ? [] : [waitSignal])])
+      const expected = new Map(ps.map((p) => [p.info.peerId, p.info.multiaddrs]))
+      for (;;) {
+        readySignal.throwIfAborted()
+        const registered = new Set((await listProviders(marketClient(), { signal: readySignal })).map((r) => r.peerId))
+        if ([...expected.keys()].every((peerId) => registered.has(peerId))) break
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      observer = await NetworkObserver.start()
+      try {
+        await observer.waitForAnnouncements(expected, { signal: readySignal })
+      } finally {
+        await observer.stop()
+        observer = undefined
+      }
+    }
+
+    const initial: ProviderProcess[] = []
+    for (let i = 0; i < count; i++) initial.push(await newProcess(i))
+    await Promise.all(initial.map(async (p) => { await launch(p, signal) }))
+    await waitUntilSeen(initial, signal)
     progress({ type: 'network-ready', providers: count, elapsedMs: Date.now() - startedAt })
 
     const handles: DevnetProvider[] = processes.map((p) => providerHandle(p))
+    const addProvider = async (o: { signal?: AbortSignal } = {}): Promise<DevnetProvider> => {
+      if (stopping !== undefined) throw new ProviderStateError('the devnet is stopping')
+      const index = processes.length
+      const a = account(FIRST_PROVIDER_ACCOUNT_INDEX + index)
+      providerAccounts.push(a)
+      // Beyond anvil's prefunded accounts: give it gas here, tokens below.
+      await testClient.setBalance({ address: a.address, value: 10n ** 22n })
+      await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: a.address, amount: mint, signal: o.signal })
+      const p = await newProcess(index)
+      const handle = providerHandle(p)
+      handles.push(handle)
+      await launch(p, o.signal)
+      await waitUntilSeen([p], o.signal)
+      return handle
+    }
     const info = (): DevnetInfo => ({
       rpcUrl: anvil!.url,
       chainId: anvil!.chainId,
@@ -286,17 +320,24 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       genesisBlock: deployment.genesisBlock.toString(),
       params: deployment.params,
       client,
-      bootstrap: processes.flatMap((p) => p.info.multiaddrs),
-      providers: processes.map((p) => {
+      bootstrap: bootstrapOf(processes),
+      providers: processes.filter((p) => p.started).map((p) => {
         const { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir } = p.info
         return { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir }
       }),
       dir
     })
-    const snapshot = info()
     return {
-      ...snapshot,
+      rpcUrl: anvil.url,
+      chainId: anvil.chainId,
+      market: deployment.market,
+      token: deployment.token,
       genesisBlock: deployment.genesisBlock,
+      params: deployment.params,
+      client,
+      get bootstrap () { return bootstrapOf(processes) },
+      dir,
+      temporaryDir: ownDir && options.keepDir !== true,
       providerRpcUrl,
       rpcProxy: proxy,
       anvil,
@@ -308,9 +349,10 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       marketClient,
       provider: (index) => {
         const h = handles[index]
-        if (h === undefined) throw new ProviderStateError(`no provider ${index}: this devnet has providers 0..${count - 1}`)
+        if (h === undefined) throw new ProviderStateError(`no provider ${index}: this devnet has providers 0..${handles.length - 1}`)
         return h
       },
+      addProvider,
       info,
       stop
     }
@@ -323,16 +365,20 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
   }
 }
 
+function bootstrapOf (processes: ProviderProcess[]): string[] {
+  return processes.filter((p) => p.started).flatMap((p) => p.info.multiaddrs)
+}
+
+/** A provider's handle; its identity is read from the process once it has started (ports and keys never change). */
 function providerHandle (p: ProviderProcess): DevnetProvider {
-  const { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir, logFile } = p.info
   return {
-    index,
-    peerId,
-    chainAddress,
-    multiaddrs,
-    httpUrl,
-    dataDir,
-    logFile,
+    get index () { return p.info.index },
+    get peerId () { return p.info.peerId },
+    get chainAddress () { return p.info.chainAddress },
+    get multiaddrs () { return p.info.multiaddrs },
+    get httpUrl () { return p.info.httpUrl },
+    get dataDir () { return p.info.dataDir },
+    get logFile () { return p.info.logFile },
     get state () { return p.state },
     get pid () { return p.pid },
     stop: async () => { await p.stop() },

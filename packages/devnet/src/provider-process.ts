@@ -94,6 +94,8 @@ export class ProviderProcess {
   }
 
   get pid (): number | undefined { return this.child?.pid }
+  /** Has printed its ready line at least once (its identity is known). */
+  get started (): boolean { return this.ready !== undefined }
   get running (): boolean { return this.state === 'running' }
 
   get info (): ProviderInfo {

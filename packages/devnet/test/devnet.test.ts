@@ -65,12 +65,19 @@ describe('startDevnet', () => {
     expect(alive(before)).toBe(false)
     expect((await d.provider(0).status()).multiaddrs[0]).toBe(d.providers[0]!.multiaddrs[0])
 
+    // addProvider: a fourth provider joins the running network.
+    const added = await d.addProvider()
+    expect(added.index).toBe(3)
+    expect((await listProviders(d.marketClient())).map((r) => r.peerId)).toContain(added.peerId)
+    expect(d.bootstrap).toHaveLength(4)
+    expect(d.info().providers.map((p) => p.peerId)).toEqual(d.providers.map((p) => p.peerId))
+
     // stop: no process and no temp dir left behind.
     const everyPid = [...d.providers.map((p) => p.pid), d.anvil.pid]
     await d.stop()
     expect(everyPid.filter(alive)).toEqual([])
     expect(existsSync(d.dir)).toBe(false)
-    expect(d.providers.map((p) => p.state)).toEqual(['stopped', 'stopped', 'stopped'])
+    expect(d.providers.map((p) => p.state)).toEqual(['stopped', 'stopped', 'stopped', 'stopped'])
   })
 
   it('cleans up after a failed start', async () => {
