@@ -6,10 +6,12 @@
  * results). The quick default is sized to finish in under 10 minutes on 2 cores; --full runs the long versions.
  * A suite that throws is reported (in its JSON and latest.md) and the others still run; the exit code is then 1.
  */
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatTable, machineInfo } from './harness.js'
 import type { SuiteResult } from './harness.js'
-import { writeLatest, writeSuiteFiles } from './report.js'
+import { writeDocs, writeLatest, writeSuiteFiles } from './report.js'
 import { suites } from './suites/index.js'
 
 const { values, positionals } = parseArgs({
@@ -17,14 +19,18 @@ const { values, positionals } = parseArgs({
   options: {
     full: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
+    docs: { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 
 if (values.help || values.list) {
-  console.log('usage: npm run bench -- [suite...] [--full] [--list]\n\nsuites:')
+  console.log('usage: npm run bench -- [suite...] [--full] [--list] [--docs] [--report-only]\n\nsuites:')
   for (const s of suites) console.log(`  ${s.name.padEnd(12)} ${s.description}`)
   console.log('\noutputs: bench/results/<suite>.json, bench/results/<suite>-*.svg, bench/results/latest.md')
+  console.log('--report-only: run nothing; rebuild latest.md (and with --docs the docs) from the JSON present')
+  console.log('--docs: also puts the results into docs/benchmarks.md and copies the plots to docs/img/bench-*.svg')
   process.exit(0)
 }
 
@@ -33,7 +39,7 @@ if (unknown.length > 0) {
   console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`)
   process.exit(2)
 }
-const selected = positionals.length === 0 ? suites : suites.filter((s) => positionals.includes(s.name))
+const selected = values['report-only'] ? [] : positionals.length === 0 ? suites : suites.filter((s) => positionals.includes(s.name))
 const machine = machineInfo()
 console.log(`${machine.cpu} (${machine.cores} cores), Node ${machine.node}, commit ${machine.gitCommit}${values.full ? ', --full' : ''}`)
 
@@ -45,7 +51,8 @@ for (const suite of selected) {
   let result: SuiteResult = { measurements: [] }
   let error: string | undefined
   try {
-    result = await suite.run({ full: values.full, log: (line) => process.stderr.write(`  ${line}\n`) })
+    const log = (line: string): void => { process.stderr.write(`  [${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
+    result = await suite.run({ full: values.full, log })
   } catch (err) {
     failed++
     error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
@@ -62,4 +69,8 @@ for (const suite of selected) {
   console.log(`${elapsedSec.toFixed(1)} s → ${written.join(', ')}`)
 }
 console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s in all → ${writeLatest(suites.map((s) => s.name))}`)
+if (values.docs) {
+  const docs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs')
+  console.log(`→ ${writeDocs(suites.map((s) => s.name), join(docs, 'benchmarks.md'), join(docs, 'img')).join(', ')}`)
+}
 if (failed > 0) process.exitCode = 1

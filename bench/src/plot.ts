@@ -46,19 +46,24 @@ export function chartSpec (chart: Chart): TopLevelSpec {
     // Long category names slant so they do not overlap.
     ...(xType === 'nominal' ? { axis: { labelAngle: chart.rows.some((r) => String(r[chart.x.field]).length > 12) ? -30 : 0 } } : {})
   }
+  // A log axis has no zero: bars then start at the power of ten below the smallest value (whiskers included).
+  const values = chart.rows.flatMap((r) => [r[chart.y.field], ...(chart.range === undefined ? [] : [r[chart.range.min]])])
+    .filter((v): v is number => typeof v === 'number' && v > 0)
+  const floor = 10 ** Math.floor(Math.log10(values.length === 0 ? 1 : Math.min(...values)))
   const y = {
     field: chart.y.field,
     type: chart.y.type ?? 'quantitative',
     title: chart.y.title,
-    ...(chart.y.log === true ? { scale: { type: 'log' } } : {})
+    ...(chart.y.log === true ? { scale: { type: 'log', domainMin: floor } } : {})
   }
+  const base = chart.mark === 'bar' && chart.y.log === true ? { y2: { datum: floor } } : {}
   const color = chart.color === undefined
     ? undefined
     : { field: chart.color.field, type: chart.color.type ?? 'nominal', title: chart.color.title, sort: null }
   const offset = chart.mark === 'bar' && chart.color !== undefined ? { xOffset: { field: chart.color.field, sort: null } } : {}
   const main = {
     mark: chart.mark === 'bar' ? { type: 'bar' } : { type: 'line', point: true },
-    encoding: { x, y, ...(color === undefined ? {} : { color }), ...offset }
+    encoding: { x, y, ...base, ...(color === undefined ? {} : { color }), ...offset }
   }
   const layers: unknown[] = [main]
   if (chart.range !== undefined) {

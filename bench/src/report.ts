@@ -3,7 +3,7 @@
  * `<suite>-<chart>.svg` (plots) and `latest.md`, rebuilt after every run from all the JSON files present, so a
  * single-suite run updates its own section and keeps the others.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MIB } from './harness.js'
@@ -91,8 +91,8 @@ export function suiteMarkdown (r: StoredResult, imageDir = ''): string {
   return lines.join('\n')
 }
 
-/** Reads every `<suite>.json` present, in `order` (then any others), and writes latest.md; returns its path. */
-export function writeLatest (order: string[]): string {
+/** Every `<suite>.json` present that this report can read, in `order` (then any others). */
+function readResults (order: string[]): StoredResult[] {
   const files = existsSync(RESULTS_DIR) ? readdirSync(RESULTS_DIR).filter((f) => f.endsWith('.json')) : []
   const results: StoredResult[] = []
   for (const file of files) {
@@ -103,17 +103,49 @@ export function writeLatest (order: string[]): string {
     } catch {}
   }
   const rank = (name: string): number => { const i = order.indexOf(name); return i === -1 ? order.length : i }
-  results.sort((a, b) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite))
+  return results.sort((a, b) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite))
+}
+
+const PREAMBLE = 'Every figure is the median of several timed runs after a warm-up, with the fastest and slowest run; ' +
+  'MB/s are 10^6 bytes per second. Ratios are taken run by run in the same process and are the figures to compare ' +
+  'across machines.'
+
+/** Writes latest.md from every `<suite>.json` present; returns its path. */
+export function writeLatest (order: string[]): string {
   const body = [
     '# Latest benchmark results',
     '',
-    'Written by `npm run bench` (bench/src/report.ts) from the `bench/results/*.json` present. Every figure is the ' +
-      'median of several timed runs after a warm-up, with the fastest and slowest run; MB/s are 10^6 bytes per ' +
-      'second. Ratios are taken run by run in the same process and are the figures to compare across machines.',
+    `Written by \`npm run bench\` (bench/src/report.ts) from the \`bench/results/*.json\` present. ${PREAMBLE}`,
     '',
-    ...results.map((r) => suiteMarkdown(r))
+    ...readResults(order).map((r) => suiteMarkdown(r))
   ].join('\n')
   const path = join(RESULTS_DIR, 'latest.md')
   writeFileSync(path, body)
   return path
+}
+
+export const DOCS_START = '<!-- bench results: start (npm run bench -- --docs rewrites this part) -->'
+export const DOCS_END = '<!-- bench results: end -->'
+
+/**
+ * `--docs`: copies every plot to `<imgDir>/bench-<file>.svg` and replaces the part of `docsFile` between DOCS_START
+ * and DOCS_END with the results (the same sections as latest.md). Returns the paths written.
+ */
+export function writeDocs (order: string[], docsFile: string, imgDir: string): string[] {
+  const doc = readFileSync(docsFile, 'utf8')
+  const start = doc.indexOf(DOCS_START)
+  const end = doc.indexOf(DOCS_END)
+  if (start === -1 || end < start) throw new Error(`${docsFile} has no "${DOCS_START}" … "${DOCS_END}" markers`)
+  mkdirSync(imgDir, { recursive: true })
+  const written: string[] = []
+  const results = readResults(order)
+  for (const r of results) {
+    for (const file of r.plots) {
+      copyFileSync(join(RESULTS_DIR, file), join(imgDir, `bench-${file}`))
+      written.push(join(imgDir, `bench-${file}`))
+    }
+  }
+  const sections = results.map((r) => suiteMarkdown({ ...r, plots: r.plots.map((f) => `bench-${f}`) }, 'img/').replace(/^## /, '### '))
+  writeFileSync(docsFile, `${doc.slice(0, start)}${DOCS_START}\n\n${PREAMBLE}\n\n${sections.join('\n')}\n${doc.slice(end)}`)
+  return [docsFile, ...written]
 }

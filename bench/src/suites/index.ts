@@ -4,7 +4,9 @@ import { erasureSuite } from './erasure.js'
 import { gasSuite } from './gas.js'
 import { merkleSuite } from './merkle.js'
 import { pipelineSuite } from './pipeline.js'
+import { provingSuite } from './proving.js'
 import { proverSuite } from './prover.js'
+import { systemSuite } from './system.js'
 
 /** Every suite `npm run bench` knows; add yours with one line. Order is run order. */
 export const suites: Suite[] = [
@@ -13,5 +15,7 @@ export const suites: Suite[] = [
   aesSuite,
   gasSuite,
   proverSuite,
-  pipelineSuite
+  pipelineSuite,
+  provingSuite,
+  systemSuite
 ]

@@ -13,8 +13,9 @@ import {
   buildChunkTree, buildTree, challengeIndices, decodeChunkTree, encodeChunkTree, merkleRoot, merkleRootReference,
   usesKernel, verifyProof
 } from '@sherd/proofs'
-import { measure, measurePaired, MIB } from '../harness.js'
+import { chartRow, measure, measurePaired, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
+import type { Chart } from '../plot.js'
 
 /** The DESIGN.md requirement and goal for kernel ÷ node:crypto on 64 MiB. */
 const REQUIRED_RATIO = 0.08
@@ -143,6 +144,20 @@ export const merkleSuite: Suite = {
     summary['goal (cpu ratio ≥ 0.12) met'] = ratio >= GOAL_RATIO ? 'yes' : 'no'
     notes.push('MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.')
     notes.push('a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.')
-    return { measurements, summary, notes }
+    const rootRows = measurements.flatMap((m) => {
+      const match = /^(?:root|hash once)\/(.*) (\d+) MiB$/.exec(m.name)
+      return match === null ? [] : [chartRow(m, { size: `${match[2]} MiB`, impl: match[1]! })]
+    })
+    const charts: Chart[] = [{
+      id: 'root',
+      title: 'Merkle root of shard data vs one-call SHA-256 (MB/s, log scale; whiskers: slowest and fastest run)',
+      mark: 'bar',
+      x: { field: 'size', title: 'data size' },
+      y: { field: 'value', title: 'MB/s', log: true },
+      color: { field: 'impl', title: 'implementation' },
+      range: { min: 'min', max: 'max' },
+      rows: rootRows
+    }]
+    return { measurements, summary, notes, charts }
   }
 }

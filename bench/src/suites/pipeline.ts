@@ -9,7 +9,7 @@ import { createCipheriv } from 'node:crypto'
 import { decodeFile, encodeFile } from '@sherd/client'
 import type { StageTimings } from '@sherd/client'
 import type { Manifest } from '@sherd/protocol'
-import { measure, MIB } from '../harness.js'
+import { chartRow, measure, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
 
 /** Plaintext per run: the issue's 64 MiB, two default segments. */
@@ -42,6 +42,7 @@ export const pipelineSuite: Suite = {
   async run ({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
+    const rows: Array<Record<string, number | string>> = []
     const runs = full ? 5 : 2
     // Incompressible bytes, fast to make.
     const data = createCipheriv('aes-128-ctr', Buffer.alloc(16, 1), Buffer.alloc(16)).update(Buffer.alloc(FILE_BYTES))
@@ -63,6 +64,7 @@ export const pipelineSuite: Suite = {
       }, { bytes: FILE_BYTES, runs, warmup: 1 })
       measurements.push(withSplit(encode, calls, runs))
       summary[`encode ${code} MB/s`] = +encode.mbPerSec!.toFixed(1)
+      rows.push(chartRow(encode, { code, phase: 'encode' }))
       const { manifest, key, shards } = encoded!
 
       for (const [label, withheld] of [['decode', 0], ['decode rebuild', Math.min(k, m)]] as const) {
@@ -82,11 +84,22 @@ export const pipelineSuite: Suite = {
         }, { bytes: FILE_BYTES, runs, warmup: 1 })
         measurements.push(withSplit(decode, calls, runs))
         summary[`${label} ${code} MB/s`] = +decode.mbPerSec!.toFixed(1)
+        rows.push(chartRow(decode, { code, phase: label }))
       }
     }
     return {
       measurements,
       summary,
+      charts: [{
+        id: 'throughput',
+        title: 'encodeFile / decodeFile, 64 MiB in memory (MB/s of plaintext; whiskers: slowest and fastest run)',
+        mark: 'bar',
+        x: { field: 'code', title: '(k, m)' },
+        y: { field: 'value', title: 'MB/s' },
+        color: { field: 'phase', title: '' },
+        range: { min: 'min', max: 'max' },
+        rows
+      }],
       notes: ['cipher/erasure/commitments: shares of wall time over the timed runs; the rest is copying, the source and scheduling']
     }
   }
