@@ -287,9 +287,9 @@ export class Prover implements Startable {
       } catch (err) {
         if (signal.aborted) return true
         this.failed(stage, err)
+        // A failed scan does not stop proving: the deals already known are still due (a proof the ledger has not
+        // seen yet is refused as PeriodAlreadyProven), and only a scan settles periods as missed.
         ok = false
-        // Proving needs an up-to-date ledger: a failed scan means retry the scan first.
-        if (stage === 'scan') break
       }
     }
     this.head = head
@@ -324,7 +324,7 @@ export class Prover implements Startable {
     const id = String(a.dealId)
     switch (entry.eventName) {
       case 'DealOpened':
-        if (lower(a.provider) !== me || tx.deal(id) !== undefined) return
+        if (lower(a.provider) !== me || tx.peek(id) !== undefined) return
         tx.putDeal(newLedgerDeal({
           id: a.dealId as bigint,
           root: a.root as Hex,
@@ -357,7 +357,7 @@ export class Prover implements Startable {
         return
       case 'PeriodMissed':
         if (lower(a.reporter) === me) tx.meta.reporterRewards = (BigInt(tx.meta.reporterRewards) + (a.reward as bigint)).toString()
-        if (tx.deal(id) === undefined) return
+        if (tx.peek(id) === undefined) return
         await tx.missed(id, a.period as bigint, { slashed: a.slashed as bigint, tx: entry.transactionHash })
         log.error('deal %s: period %s marked missed, %s slashed', id, String(a.period), String(a.slashed))
         return
