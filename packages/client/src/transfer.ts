@@ -3,7 +3,7 @@ import { hashOffer, verifyOffer } from '@sherd/contracts'
 import type { Offer } from '@sherd/contracts'
 import {
   FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  offerFromWire, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest, requestStoreShard
+  RemoteError, offerFromWire, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest, requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, SignedReceipt } from '@sherd/protocol'
 import type { Address, Hex } from 'viem'
@@ -101,19 +101,30 @@ export async function requestShardOffer (
   return { offer, signature: sig, hash: hashOffer(offer, ctx.chainId, ctx.marketAddress) }
 }
 
-/** Uploads a shard under an offer; returns the provider's verified receipt (signed by `expectedSigner` if given). */
+/**
+ * Uploads a shard under an offer; returns the provider's verified receipt (signed by `expectedSigner` if given),
+ * or `undefined` when the provider already holds a shard with this root: shards are keyed by their commitment, so
+ * the same bytes (e.g. the all-zero padding shards of a tiny segment) are stored once and serve every deal on them.
+ */
 export async function storeShard (
   ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, offerHash?: Hex, dealId?: bigint, expectedSigner?: Address },
   signal?: AbortSignal
-): Promise<SignedReceipt> {
+): Promise<SignedReceipt | undefined> {
   const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', transferTimeoutMs(p.bytes.byteLength), signal,
-    async (stream, s) => await requestStoreShard(stream, {
-      root: p.root,
-      byteLength: p.bytes.byteLength,
-      ...(p.offerHash === undefined ? {} : { offerHash: Uint8Array.from(Buffer.from(p.offerHash.slice(2), 'hex')) }),
-      ...(p.dealId === undefined ? {} : { dealId: p.dealId.toString() })
-    }, p.bytes, { signal: s }))
-  if (p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
+    async (stream, s) => {
+      try {
+        return await requestStoreShard(stream, {
+          root: p.root,
+          byteLength: p.bytes.byteLength,
+          ...(p.offerHash === undefined ? {} : { offerHash: Uint8Array.from(Buffer.from(p.offerHash.slice(2), 'hex')) }),
+          ...(p.dealId === undefined ? {} : { dealId: p.dealId.toString() })
+        }, p.bytes, { signal: s })
+      } catch (err) {
+        if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
+        throw err
+      }
+    })
+  if (receipt !== undefined && p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
     throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${p.expectedSigner}`)
   }
   return receipt

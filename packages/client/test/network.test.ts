@@ -50,6 +50,18 @@ describe('client against anvil and real providers', () => {
     expect(providers.find((p) => p.peerId === net.providers[0]!.node.peerId)?.pricePerMiB).toBe(1n)
   })
 
+  // Early, while few deals exist: later the provers' proof transactions mine blocks fast on automine anvil.
+  it('put waits for the providers to activate every deal (the first proofs of their provers)', async () => {
+    const data = randomBytes(SEGMENT + 1)
+    const events: PutProgressEvent[] = []
+    const put = await client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
+    const activated = events.filter((e) => e.type === 'put:deal-activated')
+    expect(activated).toHaveLength(put.deals.length)
+    const s = await client.stat(put.link)
+    for (const sh of s.segments.flatMap((seg) => seg.shards)) expect(['active', 'proving']).toContain(sh.state)
+    expect(s.healthy).toBe(true)
+  }, 120_000)
+
   it('put then get is byte-identical for empty, small and multi-segment files', async () => {
     for (const size of [0, 1000, 5 * SEGMENT + 123]) {
       const data = randomBytes(size)

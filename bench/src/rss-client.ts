@@ -1,0 +1,82 @@
+/**
+ * Peak memory of the networked client on a large file. Starts a devnet (anvil + N `sherd-node` processes, so the
+ * providers' memory is not counted), then in this process: put of a generated file (pseudo-random, streamed),
+ * then get with the output's SHA-256 checked against the input's. Each phase reports its peak RSS, sampled every
+ * 20 ms (and getrusage's lifetime maximum).
+ *
+ *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 32]
+ */
+import { createCipheriv, createHash } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { createClient } from '@sherd/client'
+import { startDevnet } from '@sherd/devnet'
+
+const MiB = 2 ** 20
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    providers: { type: 'string', default: '6' },
+    'segment-mib': { type: 'string', default: '32' },
+    'capacity-mib': { type: 'string', default: '1024' }
+  }
+})
+const sizeBytes = Number(values['size-mib']) * MiB
+const segmentSize = Number(values['segment-mib']) * MiB
+
+// Pseudo-random bytes from AES-CTR over zeros: incompressible like real data, generated at GB/s.
+async function * generate (total: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16))
+  const zeros = Buffer.alloc(MiB)
+  for (let left = total; left > 0; left -= MiB) {
+    const chunk = cipher.update(left >= MiB ? zeros : zeros.subarray(0, left))
+    hash.update(chunk)
+    yield chunk
+  }
+}
+
+let peakRss = 0
+let atPeak: NodeJS.MemoryUsage | undefined
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage.rss()
+  if (rss > peakRss) { peakRss = rss; if (process.env.RSS_DETAIL === '1') atPeak = process.memoryUsage() }
+}, 20)
+const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
+function phaseEnd (name: string, started: number): void {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss())
+  const seconds = (performance.now() - started) / 1000
+  console.log(`${name}: ${mib(sizeBytes)} MiB in ${seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
+    `peak client RSS ${mib(peakRss)} MiB (getrusage lifetime max ${mib(process.resourceUsage().maxRSS * 1024)} MiB)`)
+  if (atPeak !== undefined) console.log(`  at peak: heap ${mib(atPeak.heapUsed)}/${mib(atPeak.heapTotal)} MiB, external ${mib(atPeak.external)} MiB, arrayBuffers ${mib(atPeak.arrayBuffers)} MiB`)
+  peakRss = 0
+  atPeak = undefined
+}
+
+const devnet = await startDevnet({ providers: Number(values.providers), capacityBytes: Number(values['capacity-mib']) * MiB })
+const info = devnet.info()
+const client = createClient({
+  rpcUrl: info.rpcUrl, contract: info.market, account: info.client.privateKey, bootstrap: info.bootstrap,
+  segmentSize, periods: 4, waitForActivation: false
+})
+try {
+  await client.start()
+  console.log(`file ${mib(sizeBytes)} MiB, segment ${mib(segmentSize)} MiB, ${values.providers} provider processes, RSS at start ${mib(process.memoryUsage.rss())} MiB`)
+  const inputHash = createHash('sha256')
+  peakRss = 0
+  let started = performance.now()
+  const put = await client.put(generate(sizeBytes, inputHash), { expectedSize: sizeBytes })
+  phaseEnd('put', started)
+  console.log(`  ${put.deals.length} deals, escrow ${put.escrow}, link ${put.link}`)
+
+  const outputHash = createHash('sha256')
+  started = performance.now()
+  const gc = (globalThis as { gc?: () => void }).gc
+  for await (const part of client.get(put.link)) { outputHash.update(part); if (process.env.RSS_GC === '1') gc?.() }
+  phaseEnd('get', started)
+  const same = inputHash.digest('hex') === outputHash.digest('hex')
+  console.log(same ? 'output SHA-256 matches input' : 'OUTPUT DIFFERS FROM INPUT')
+  if (!same) process.exitCode = 1
+} finally {
+  clearInterval(sampler)
+  await client.stop()
+  await devnet.stop()
+}
