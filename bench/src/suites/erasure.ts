@@ -53,11 +53,11 @@ export const erasureSuite: Suite = {
         { name: `encode/library ${code}`, fn: () => library.encode(stripe, k, m) },
         { name: `encode/simd ${code}`, fn: () => simd.encode(stripe, k, m) },
         { bytes: DATA_BYTES, runs, warmup: 1 })
-      encode.b.extra = { 'simd÷library': encode.ratio }
+      encode.b.extra = { 'simd÷library': encode.ratio, 'cpu simd÷library': encode.cpuRatio }
       measurements.push(encode.a, encode.b)
       rows.push(chartRow(encode.a, { op: 'encode', code, impl: 'reed-solomon-erasure.wasm' }), chartRow(encode.b, { op: 'encode', code, impl: 'simd kernel' }))
       measurements.push(await measure(`encode/simd strict ${code}`, () => strict.encode(stripe, k, m), { bytes: DATA_BYTES, runs, warmup: 1 }))
-      summary[`encode ${code} simd÷library`] = +encode.ratio.toFixed(2)
+      summary[`encode ${code} simd÷library (wall, cpu)`] = `${encode.ratio.toFixed(2)}, ${encode.cpuRatio.toFixed(2)}`
 
       // Missing data shards: the library then rebuilds data only (missing parity would add a full re-encode).
       const missing = Math.min(MISSING, m)
@@ -73,14 +73,17 @@ export const erasureSuite: Suite = {
         { name: `reconstruct/library ${code} ${missing} missing`, fn: () => library.reconstruct(damaged, k, m, present) },
         { name: `reconstruct/simd ${code} ${missing} missing`, fn: () => simd.reconstruct(damaged, k, m, present) },
         { bytes: DATA_BYTES, runs, warmup: 1 })
-      rebuild.b.extra = { 'simd÷library': rebuild.ratio }
+      rebuild.b.extra = { 'simd÷library': rebuild.ratio, 'cpu simd÷library': rebuild.cpuRatio }
       measurements.push(rebuild.a, rebuild.b)
       rows.push(chartRow(rebuild.a, { op: 'reconstruct', code, impl: 'reed-solomon-erasure.wasm' }), chartRow(rebuild.b, { op: 'reconstruct', code, impl: 'simd kernel' }))
-      summary[`reconstruct ${code} ${missing} missing simd÷library`] = +rebuild.ratio.toFixed(2)
+      summary[`reconstruct ${code} ${missing} missing simd÷library (wall, cpu)`] = `${rebuild.ratio.toFixed(2)}, ${rebuild.cpuRatio.toFixed(2)}`
       if (k === 10 && m === 20) {
         summary[`encode (10,20) ≥ ${REQUIRED_ENCODE_RATIO}× library`] = encode.ratio >= REQUIRED_ENCODE_RATIO ? 'yes' : 'NO'
         summary[`reconstruct (10,20) ≥ ${REQUIRED_RECONSTRUCT_RATIO}× library`] = rebuild.ratio >= REQUIRED_RECONSTRUCT_RATIO ? 'yes' : 'NO'
-        summary[`encode (10,20) ≥ ${GOAL_ENCODE_MB_PER_SEC} MB/s (goal: ¼ of ISA-L)`] = (encode.b.mbPerSec ?? 0) >= GOAL_ENCODE_MB_PER_SEC ? 'yes' : 'no'
+        // CPU time, not wall time: on a shared machine the wall clock mostly measures the other processes.
+        const cpuMbPerSec = DATA_BYTES / 1e6 / (encode.b.cpuMedianMs / 1000)
+        summary['encode (10,20) simd MB/s of CPU time'] = Math.round(cpuMbPerSec)
+        summary[`encode (10,20) ≥ ${GOAL_ENCODE_MB_PER_SEC} MB/s of CPU time (goal: ¼ of ISA-L)`] = cpuMbPerSec >= GOAL_ENCODE_MB_PER_SEC ? 'yes' : 'no'
       }
     }
     const chart = (op: string): Chart => ({
@@ -99,7 +102,7 @@ export const erasureSuite: Suite = {
       charts: [chart('encode'), chart('reconstruct')],
       notes: [
         'MB/s are decimal (10^6 bytes/s) of the 64 MiB of data per stripe, for encode and reconstruct alike.',
-        'simd÷library is the median over runs of time(library) ÷ time(simd), each pair run back to back.',
+        'simd÷library is the median over runs of time(library) ÷ time(simd), each pair run back to back; cpu: the same with process CPU time.',
         "'simd strict' is the build without relaxed SIMD, used on engines that lack it.",
         'the library reconstructs on a fresh WASM instance per call (its allocator breaks after a few calls).',
         'Intel ISA-L in C on this CPU (PLATFORM.md): 24 GB/s (4,2), 3.0 GB/s (10,20), 1.1 GB/s (29,51).'
