@@ -2,9 +2,10 @@
  * Peak memory of the data path on a large file. Encode: streams a generated file through encodeFile and writes
  * every shard to a temp directory. Decode: decodeFile reads the shards back from disk with one data shard of every
  * segment withheld (so each segment is rebuilt by Reed-Solomon) and the output's SHA-256 is checked against the
- * input's. Each phase reports its peak RSS, sampled every 20 ms and from getrusage.
+ * input's. Each phase reports its peak RSS, sampled every 20 ms and from getrusage. Baseline: RSS once the
+ * modules are loaded.
  *
- *   npx tsc -b bench && npx node bench/dist/rss-pipeline.js [--size-mib 4096] [--k 4] [--m 2] [--segment-mib 32]
+ *   npx tsc -b bench && npx node bench/dist/rss-pipeline.js [--size-mib 4096] [--k 4] [--m 2] [--segment-mib 32] [--prefetch 0]
  */
 import { createCipheriv, createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -21,7 +22,8 @@ const { values } = parseArgs({
     k: { type: 'string', default: '4' },
     m: { type: 'string', default: '2' },
     'segment-mib': { type: 'string', default: '32' },
-    'withhold-shard': { type: 'string', default: '0' }
+    'withhold-shard': { type: 'string', default: '0' },
+    prefetch: { type: 'string', default: '0' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
@@ -29,6 +31,7 @@ const k = Number(values.k)
 const m = Number(values.m)
 const segmentSize = Number(values['segment-mib']) * MiB
 const withheld = Number(values['withhold-shard'])
+const prefetchSegments = Number(values.prefetch)
 
 // Pseudo-random bytes from AES-CTR over zeros: incompressible like real data, generated at GB/s.
 const CHUNK_BYTES = MiB
@@ -43,6 +46,7 @@ async function * generate (total: number, hash: ReturnType<typeof createHash>): 
 }
 
 let peakRss = 0
+console.log(`baseline RSS ${(process.memoryUsage.rss() / MiB).toFixed(0)} MiB`)
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 20)
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 function phaseEnd (name: string, started: number): void {
@@ -68,7 +72,7 @@ try {
   started = performance.now()
   const source = async ({ segmentIndex, shardIndex }: { segmentIndex: number, shardIndex: number }): Promise<Uint8Array | undefined> =>
     shardIndex === withheld ? undefined : await readFile(join(dir, `${segmentIndex}-${shardIndex}`))
-  for await (const part of decodeFile(encoding.manifest, encoding.key, source)) outputHash.update(part)
+  for await (const part of decodeFile(encoding.manifest, encoding.key, source, { prefetchSegments })) outputHash.update(part)
   phaseEnd('decode', started)
 
   const same = inputHash.digest('hex') === outputHash.digest('hex')

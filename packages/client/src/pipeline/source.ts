@@ -33,14 +33,16 @@ export function chunksOf (source: FileSource): AsyncIterable<unknown> {
 
 /**
  * Cuts a stream of chunks into segments of exactly `segmentSize` bytes (the last may be shorter; an empty
- * stream yields none). Holds at most one segment plus one chunk.
+ * stream yields none). Holds at most one segment plus one chunk. A yielded segment is valid only until the next
+ * one is asked for: full segments share one buffer, so a large file leaves no segment-sized garbage behind.
  */
 export async function * segmentsOf (source: FileSource, segmentSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   let pending: Uint8Array[] = []
   let pendingBytes = 0
+  let full: Uint8Array | undefined
   const take = (): Uint8Array => {
     const size = Math.min(segmentSize, pendingBytes)
-    const segment = new Uint8Array(size)
+    const segment = size === segmentSize ? (full ??= new Uint8Array(segmentSize)) : new Uint8Array(size)
     let filled = 0
     const rest: Uint8Array[] = []
     for (const chunk of pending) {
