@@ -20,7 +20,7 @@ export async function segmentKey (fileKey: Uint8Array, keySalt: Uint8Array, inde
 }
 
 /** Ciphertext ‖ 16-byte tag. */
-export async function encryptSegment (key: CryptoKey, plaintext: Uint8Array): Promise<Uint8Array> {
+export async function encryptSegment (key: CryptoKey, plaintext: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: ZERO_NONCE }, key, plaintext as Uint8Array<ArrayBuffer>))
 }
 

@@ -118,8 +118,9 @@ export function encodeFile (source: FileSource, options: EncodeFileOptions = {})
       signal?.throwIfAborted()
 
       const shardSize = shardSizeFor(plaintext.length, k)
-      const stripe = new Uint8Array((k + m) * shardSize)
-      stripe.set(ciphertext)
+      // The ciphertext's buffer becomes the stripe (zero-extended): the old buffer is detached and freed at once
+      // instead of lingering as segment-sized garbage, which is what drives peak RSS on large files.
+      const stripe = new Uint8Array(ciphertext.buffer.transfer((k + m) * shardSize))
       t = performance.now()
       coder.encode(stripe, k, m)
       const erasureMs = performance.now() - t
