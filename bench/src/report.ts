@@ -85,7 +85,8 @@ export function suiteMarkdown (r: StoredResult, imageDir = ''): string {
     lines.push('| figure | value |', '|---|---:|', ...summary.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`), '')
   }
   if (r.measurements.length > 0) lines.push(markdownTable(r.measurements), '')
-  for (const note of r.notes ?? []) lines.push(`- ${note}`)
+  // A note of several lines (a table, a listing) is a block of its own; one-line notes are a list.
+  for (const note of r.notes ?? []) lines.push(note.includes('\n') ? `\n${note.trim()}\n` : `- ${note}`)
   if ((r.notes ?? []).length > 0) lines.push('')
   for (const [i, file] of r.plots.entries()) lines.push(`![${r.charts?.[i]?.title ?? file}](${imageDir}${file})`, '')
   return lines.join('\n')
@@ -106,18 +107,34 @@ function readResults (order: string[]): StoredResult[] {
   return results.sort((a, b) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite))
 }
 
+/**
+ * Every headline figure that is a ratio (its name has "÷") across all suites: hot path against its baseline, each
+ * measured in the same run.
+ */
+export function ratioTable (results: StoredResult[]): string {
+  const rows = results.flatMap((r) => Object.entries(r.summary ?? {})
+    .filter(([k]) => k.includes('÷'))
+    .map(([k, v]) => `| ${r.suite} | ${cell(k)} | ${cell(v)} |`))
+  if (rows.length === 0) return ''
+  return ['| suite | ratio (above 1: the first named is faster, or larger) | value |', '|---|---|---:|', ...rows, ''].join('\n')
+}
+
 const PREAMBLE = 'Every figure is the median of several timed runs after a warm-up, with the fastest and slowest run; ' +
   'MB/s are 10^6 bytes per second. Ratios are taken run by run in the same process and are the figures to compare ' +
   'across machines.'
 
 /** Writes latest.md from every `<suite>.json` present; returns its path. */
 export function writeLatest (order: string[]): string {
+  const results = readResults(order)
   const body = [
     '# Latest benchmark results',
     '',
     `Written by \`npm run bench\` (bench/src/report.ts) from the \`bench/results/*.json\` present. ${PREAMBLE}`,
     '',
-    ...readResults(order).map((r) => suiteMarkdown(r))
+    '## Ratios',
+    '',
+    ratioTable(results),
+    ...results.map((r) => suiteMarkdown(r))
   ].join('\n')
   const path = join(RESULTS_DIR, 'latest.md')
   writeFileSync(path, body)
@@ -146,6 +163,7 @@ export function writeDocs (order: string[], docsFile: string, imgDir: string): s
     }
   }
   const sections = results.map((r) => suiteMarkdown({ ...r, plots: r.plots.map((f) => `bench-${f}`) }, 'img/').replace(/^## /, '### '))
-  writeFileSync(docsFile, `${doc.slice(0, start)}${DOCS_START}\n\n${PREAMBLE}\n\n${sections.join('\n')}\n${doc.slice(end)}`)
+  const ratios = `### Ratios\n\n${ratioTable(results)}`
+  writeFileSync(docsFile, `${doc.slice(0, start)}${DOCS_START}\n\n${PREAMBLE}\n\n${ratios}\n${sections.join('\n')}\n${doc.slice(end)}`)
   return [docsFile, ...written]
 }

@@ -121,7 +121,7 @@ export const provingSuite: Suite = {
           title: `One deal's proof for one period (c = ${CHALLENGE_COUNT}) against shard size (ms; whiskers: slowest and fastest run)`,
           mark: 'line',
           x: { field: 'size', title: 'shard size (MiB)', log: true },
-          y: { field: 'value', title: 'ms per deal-period' },
+          y: { field: 'value', title: 'ms per deal-period (log scale)', log: true },
           color: { field: 'series', title: '' },
           range: { min: 'min', max: 'max' },
           rows: sizeRows
