@@ -4,6 +4,8 @@
  */
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Chart } from './plot.js'
 
 export const MIB = 2 ** 20
@@ -141,8 +143,14 @@ export interface MachineInfo {
 export function machineInfo (): MachineInfo {
   let gitCommit = 'unknown'
   try {
-    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    // Ask the repository this file is in, wherever the command was started from.
+    const cwd = dirname(fileURLToPath(import.meta.url))
+    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    // The bench's own outputs (committed results and plots) do not make the code dirty.
+    const dirty = execFileSync('git', [
+      'status', '--porcelain', '--untracked-files=no', '--', ':(top)',
+      ':(top,exclude)bench/results', ':(top,exclude)docs/img', ':(top,exclude)docs/benchmarks.md'
+    ], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
     if (dirty.trim() !== '') gitCommit += '+dirty'
   } catch {}
   const list = cpus()

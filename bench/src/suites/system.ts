@@ -131,7 +131,8 @@ export const systemSuite: Suite = {
         try {
           log(`devnet with ${providers} providers`)
           const started = performance.now()
-          devnet = await startDevnet({ providers, capacityBytes: PROVIDER_CAPACITY_BYTES, handleSignals: false, ...(signal === undefined ? {} : { signal }) })
+          // Ctrl-C stops the providers and anvil (the devnet's own signal handling) instead of leaving them running.
+          devnet = await startDevnet({ providers, capacityBytes: PROVIDER_CAPACITY_BYTES, ...(signal === undefined ? {} : { signal }) })
           summary[`devnet start, ${providers} providers (s)`] = +((performance.now() - started) / 1000).toFixed(1)
           // A nonce manager of this devnet's own: viem's shared one is keyed by address and chain id, which every
           // devnet repeats, so it would carry the last devnet's nonces into this one.
