@@ -1,0 +1,308 @@
+import { createHash } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createClient } from '@sherd/client'
+import type { SherdClient } from '@sherd/client'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Address } from 'viem'
+import type { Devnet, DevnetProvider } from './devnet.js'
+import { MarketEvents } from './market-events.js'
+import type { MarketEvent } from './market-events.js'
+import { bytes, shortId, tokens } from './story.js'
+import type { Story } from './story.js'
+
+/** The sample file: 4 MiB makes 1 MiB shards at k = 4, so proofs, transfers and repair take seconds. */
+export const DEMO_FILE_BYTES = 4 * 1024 * 1024
+export const DEMO_K = 4
+export const DEMO_M = 2
+/** 64 periods of 8 s: the deals outlive the demo by minutes, so the devnet left running keeps proving. */
+export const DEMO_DEAL_PERIODS = 64
+/** Periods every deal of the file must have proven before the demo moves on to failures. */
+export const DEMO_PROVEN_PERIODS = 2
+/** Waiting longer than this for any one step of the story means something is broken. */
+export const DEMO_STEP_TIMEOUT_MS = 180_000
+/** How often the demo re-checks what it waits for. */
+const WAIT_POLL_MS = 200
+
+export interface DemoOptions {
+  sizeBytes?: number
+  signal?: AbortSignal
+}
+
+export interface DemoResult {
+  /** The file's link after the repair. */
+  link: string
+  /** Milliseconds from the demo's start to the file read back byte-identical, and to the repair done. */
+  readBackMs: number
+  repairedMs: number
+}
+
+interface TrackedDeal {
+  dealId: bigint
+  provider: Address
+  shardIndex: number
+  startPeriod?: bigint
+  endPeriod?: bigint
+  state: 'pending' | 'active' | 'failed'
+  /** The period in which the deal failed: from then on no proof is due. */
+  failedInPeriod?: bigint
+}
+
+/** A recognisable sample: a text header, then pseudo-random bytes (so no shard is trivially compressible). */
+function sampleFile (size: number): Uint8Array {
+  const out = new Uint8Array(size)
+  const header = new TextEncoder().encode(`Sherd demo file, ${size} bytes, made ${new Date().toISOString()}\n`)
+  out.set(header.subarray(0, size))
+  let block = createHash('sha256').update(header).digest()
+  for (let offset = header.byteLength; offset < size; offset += block.byteLength) {
+    block = createHash('sha256').update(block).digest()
+    out.set(block.subarray(0, Math.min(block.byteLength, size - offset)), offset)
+  }
+  return out
+}
+
+function sha256 (data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+async function until (what: string, check: () => boolean | Promise<boolean>, signal?: AbortSignal, timeoutMs = DEMO_STEP_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    signal?.throwIfAborted()
+    if (Date.now() > deadline) throw new Error(`the demo waited ${timeoutMs / 1000} s for ${what}; see the providers' logs`)
+    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS))
+  }
+}
+
+/**
+ * The story `npm start` tells on a running devnet: store a file with k = 4, m = 2, watch deals open, periods
+ * proven and providers paid, stop two providers and read the file back byte-identical, let a third provider's
+ * deal fail (missed periods, slashing) and repair the file onto a provider that joins the network.
+ */
+export async function runDemo (devnet: Devnet, story: Story, options: DemoOptions = {}): Promise<DemoResult> {
+  const signal = options.signal
+  const size = options.sizeBytes ?? DEMO_FILE_BYTES
+  const startedAt = Date.now()
+  const P = BigInt(devnet.params.periodBlocks)
+  const periodOf = (block: bigint): bigint => (block - devnet.genesisBlock) / P
+
+  const providerName = (id: { peerId?: string, chainAddress?: string }): string => {
+    const p = devnet.providers.find((x) => (id.peerId !== undefined && x.peerId === id.peerId) ||
+      (id.chainAddress !== undefined && x.chainAddress.toLowerCase() === id.chainAddress.toLowerCase()))
+    return p === undefined ? (id.peerId !== undefined ? shortId(id.peerId) : id.chainAddress ?? '?') : `provider ${p.index}`
+  }
+  const byPeer = (peerId: string): DevnetProvider => {
+    const p = devnet.providers.find((x) => x.peerId === peerId)
+    if (p === undefined) throw new Error(`no devnet provider has peer id ${peerId}`)
+    return p
+  }
+
+  // ---- what the chain says, told as it happens
+  const deals = new Map<bigint, TrackedDeal>()
+  const proven = new Map<bigint, Map<bigint, bigint>>() // period → deal → payment
+  const summarised = new Set<bigint>()
+  let fullyProvenPeriods = 0
+  const failed: bigint[] = []
+  const client = devnet.client.address.toLowerCase()
+  const onEvent = (e: MarketEvent): void => {
+    switch (e.eventName) {
+      case 'DealOpened':
+        if (e.args.client.toLowerCase() === client) deals.set(e.args.dealId, { dealId: e.args.dealId, provider: e.args.provider, shardIndex: -1, state: 'pending' })
+        break
+      case 'DealActivated': {
+        const d = deals.get(e.args.dealId)
+        if (d !== undefined) Object.assign(d, { startPeriod: e.args.startPeriod, endPeriod: e.args.endPeriod, state: 'active' })
+        break
+      }
+      case 'PeriodProven': {
+        if (!deals.has(e.args.dealId)) break
+        const m = proven.get(e.args.period) ?? new Map<bigint, bigint>()
+        m.set(e.args.dealId, e.args.payment)
+        proven.set(e.args.period, m)
+        break
+      }
+      case 'PeriodMissed': {
+        const d = deals.get(e.args.dealId)
+        if (d === undefined) break
+        story.line(`${providerName({ chainAddress: e.args.reporter })} marked period ${e.args.period} of deal #${e.args.dealId} missed: ` +
+          `${providerName({ chainAddress: d.provider })} slashed ${tokens(e.args.slashed)} (${tokens(e.args.reward)} to the reporter, the rest burned)`)
+        break
+      }
+      case 'DealFailed': {
+        const d = deals.get(e.args.dealId)
+        if (d === undefined) break
+        d.state = 'failed'
+        d.failedInPeriod = periodOf(e.blockNumber)
+        failed.push(e.args.dealId)
+        story.line(`deal #${e.args.dealId} with ${providerName({ chainAddress: e.args.provider })} FAILED after ${devnet.params.maxMissedPeriods} missed periods: ` +
+          `${tokens(e.args.refund)} of unspent escrow refunded to the client`)
+        break
+      }
+    }
+  }
+  // Once a period has closed, one line says how it went for the file's deals.
+  const summarise = (head: bigint): void => {
+    const closedBefore = periodOf(head) // every period below this one has closed
+    for (const d of deals.values()) {
+      if (d.startPeriod === undefined || d.endPeriod === undefined) continue
+      for (let p = d.startPeriod; p < closedBefore && p < d.endPeriod; p++) {
+        if (summarised.has(p)) continue
+        const due = [...deals.values()].filter((x) =>
+          x.startPeriod !== undefined && x.startPeriod <= p && p < x.endPeriod! && (x.failedInPeriod === undefined || p < x.failedInPeriod))
+        const got = proven.get(p) ?? new Map<bigint, bigint>()
+        const paid = [...got.values()].reduce((a, b) => a + b, 0n)
+        const missing = due.filter((x) => !got.has(x.dealId))
+        summarised.add(p)
+        if (missing.length === 0) fullyProvenPeriods++
+        story.line(`period ${p}: ${got.size} of ${due.length} deals proven, ${tokens(paid)} paid to providers` +
+          (missing.length === 0 ? '' : `; no proof for ${missing.map((x) => `deal #${x.dealId} (${providerName({ chainAddress: x.provider })})`).join(', ')}`))
+      }
+    }
+  }
+  const watcher = new MarketEvents(devnet.publicClient, devnet.market, (e) => { onEvent(e) }, () => {})
+  await watcher.start()
+  const ticker = setInterval(() => { summarise(watcher.head) }, 500)
+
+  let sherd: SherdClient | undefined
+  try {
+    // ---- 1. store a file
+    story.chapter(`Storing a ${bytes(size)} file with k = ${DEMO_K}, m = ${DEMO_M}`)
+    const data = sampleFile(size)
+    const digest = sha256(data)
+    const samplePath = join(devnet.dir, 'sample.bin')
+    await writeFile(samplePath, data)
+    story.line(`sample file ${samplePath}, sha256 ${digest.slice(0, 16)}…`)
+    sherd = createClient({
+      rpcUrl: devnet.rpcUrl,
+      contract: devnet.market,
+      account: devnet.client.privateKey,
+      bootstrap: devnet.bootstrap,
+      k: DEMO_K,
+      m: DEMO_M,
+      periods: DEMO_DEAL_PERIODS
+    })
+    await sherd.start({ signal })
+    story.line(`client ${devnet.client.address} connected: it knows ${(await sherd.providers({ signal })).length} providers`)
+    const shardOf = new Map<bigint, number>()
+    const put = await sherd.put(data, {
+      signal,
+      onProgress: (e) => {
+        switch (e.type) {
+          case 'put:encoded': story.line(`encrypted (AES-256-GCM) and erasure-coded segment ${e.segmentIndex} into ${DEMO_K} data + ${DEMO_M} parity shards`); break
+          case 'put:shard-stored': story.line(`shard ${e.shardIndex} (${bytes(e.bytes)}) stored on ${providerName({ peerId: e.provider })}, checked against its commitment, receipt signed (${Math.round(e.ms)} ms)`); break
+          case 'put:shard-failed': story.line(`shard ${e.shardIndex} failed on ${providerName({ peerId: e.provider })}: ${e.error} (${e.next})`); break
+          case 'put:approved': story.line(`approved the market to take ${tokens(e.amount)} of escrow`); break
+          case 'put:deal-opened': shardOf.set(e.dealId, e.shardIndex); story.line(`deal #${e.dealId} opened with ${providerName({ peerId: e.provider })} for shard ${e.shardIndex}: ${tokens(e.escrow)} escrowed (${e.dealsOpened}/${e.dealsTotal})`); break
+          case 'put:manifest-stored': story.line(`sealed manifest stored on ${providerName({ peerId: e.provider })}`); break
+          case 'put:deal-activated': story.line(`deal #${e.dealId} activated: its provider proved it holds the shard (${e.activated}/${e.total})`); break
+          default: break
+        }
+      }
+    })
+    for (const d of put.deals) {
+      const tracked = d.dealId === undefined ? undefined : deals.get(d.dealId)
+      if (tracked !== undefined) tracked.shardIndex = d.shardIndex
+    }
+    story.line(`stored: ${put.link}`)
+    story.detail(`${put.deals.length} deals, ${tokens(put.escrow)} escrowed for ${DEMO_DEAL_PERIODS} periods`)
+
+    // ---- 2. periods proven, providers paid
+    story.chapter(`Providers prove their shards every period (${devnet.params.periodBlocks} blocks) and get paid`)
+    const provenBefore = fullyProvenPeriods
+    await until(`${DEMO_PROVEN_PERIODS} periods in which every deal is proven`, () => fullyProvenPeriods >= provenBefore + DEMO_PROVEN_PERIODS, signal)
+    for (const d of put.deals) {
+      const p = byPeer(d.provider)
+      try {
+        const s = await p.status({ signal })
+        story.line(`${providerName({ peerId: d.provider })} (shard ${d.shardIndex}): ${s.chain.periodsProven} periods proven, earned ${tokens(BigInt(s.chain.earnings))} (its own record, from /status)`)
+      } catch (err) {
+        story.line(`${providerName({ peerId: d.provider })}: /status did not answer (${(err as Error).message})`)
+      }
+    }
+
+    // ---- 3. two providers stop; the file still reads back
+    const holder = (shardIndex: number): DevnetProvider => byPeer(put.deals.find((d) => d.shardIndex === shardIndex)!.provider)
+    const down = [holder(0), holder(1)]
+    story.chapter(`Two providers stop (${down.map((p) => `provider ${p.index}`).join(' and ')}, holding data shards 0 and 1)`)
+    await Promise.all(down.map(async (p) => { await p.stop() }))
+    story.line(`${down.map((p) => `provider ${p.index}`).join(' and ')} stopped`)
+    const readBack = await readAll(sherd, put.link, story, providerName, signal)
+    if (sha256(readBack) !== digest) throw new Error('the file read back differs from the original')
+    const readBackMs = Date.now() - startedAt
+    story.line(story.bold(`file read back byte-identical (sha256 ${digest.slice(0, 16)}…) with 2 of 6 providers down, rebuilt from parity`))
+    await Promise.all(down.map(async (p) => { await p.start({ signal }) }))
+    story.line(`${down.map((p) => `provider ${p.index}`).join(' and ')} are back and resume proving`)
+
+    // ---- 4. a third provider's deal fails
+    const victim = holder(2)
+    const victimDeal = put.deals.find((d) => d.shardIndex === 2)!.dealId!
+    story.chapter(`Provider ${victim.index} (shard 2, deal #${victimDeal}) crashes and stays down`)
+    await victim.kill()
+    story.line(`provider ${victim.index} killed (SIGKILL); the other providers will mark its periods missed`)
+    // Repair puts the rebuilt shard on a provider that holds no other shard of the file: a seventh provider joins.
+    const joining = devnet.addProvider({ signal }).then((p) => {
+      story.line(`provider ${p.index} joined the network (${shortId(p.peerId)}): registered with stake, announcing`)
+      return p
+    })
+    await until(`deal #${victimDeal} to fail`, () => failed.includes(victimDeal), signal)
+    const newcomer = await joining
+    // Providers do not dial each other, so the newcomer's announcements reach a client that connects to it.
+    await sherd.libp2p?.dial(multiaddr(newcomer.multiaddrs[0]!), { signal })
+    const client_ = sherd
+    await until(`the client to hear provider ${newcomer.index} announce`, async () =>
+      (await client_.providers({ signal })).some((p) => p.peerId === newcomer.peerId && p.fresh), signal, 30_000)
+    story.line(`the client connected to provider ${newcomer.index} and heard its announcement`)
+
+    // ---- 5. repair
+    story.chapter('The client repairs the file')
+    const repaired = await sherd.repair(put.link, {
+      signal,
+      onProgress: (e) => {
+        switch (e.type) {
+          case 'repair:inspected': story.line(`inspected the file: ${e.unhealthy} shard(s) need a new home`); break
+          case 'repair:rebuilt': story.line(`rebuilt shard(s) ${e.shardIndexes.join(', ')} of segment ${e.segmentIndex} from shards ${e.from.join(', ')} (each checked against its commitment)`); break
+          case 'put:shard-stored': story.line(`shard ${e.shardIndex} stored on ${providerName({ peerId: e.provider })}`); break
+          case 'put:deal-opened': story.line(`deal #${e.dealId} opened with ${providerName({ peerId: e.provider })}: ${tokens(e.escrow)} escrowed`); break
+          case 'put:deal-activated': story.line(`deal #${e.dealId} activated`); break
+          case 'put:manifest-stored': story.line(`new manifest version stored on ${providerName({ peerId: e.provider })}`); break
+          default: break
+        }
+      }
+    })
+    const health = await sherd.stat(repaired.link, { signal })
+    const again = await readAll(sherd, repaired.link, story, providerName, signal, true)
+    if (sha256(again) !== digest) throw new Error('the repaired file reads back different from the original')
+    const repairedMs = Date.now() - startedAt
+    story.line(story.bold(`repaired: ${repaired.repaired.map((r) => `shard ${r.shardIndex} moved from ${r.from === undefined ? '?' : providerName({ peerId: r.from })} to ${providerName({ peerId: r.to })} (deal #${r.dealId})`).join('; ')}`))
+    story.detail(`the file is ${health.healthy ? 'healthy again' : 'not yet healthy'}: ${health.segments.map((s) => `${s.healthyShards}/${DEMO_K + DEMO_M} healthy shards`).join(', ')}; reads back byte-identical`)
+    story.detail(`new link: ${repaired.link}`)
+    story.line(`demo done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: read back after ${(readBackMs / 1000).toFixed(0)} s, repaired after ${(repairedMs / 1000).toFixed(0)} s`)
+
+    await victim.start({ signal })
+    story.line(`provider ${victim.index} is back (its failed deal stays failed; it keeps the rest of its stake)`)
+    return { link: repaired.link, readBackMs, repairedMs }
+  } finally {
+    clearInterval(ticker)
+    await watcher.stop()
+    await sherd?.stop()
+  }
+}
+
+async function readAll (
+  sherd: SherdClient, link: string, story: Story, name: (id: { peerId?: string }) => string, signal?: AbortSignal, quiet = false
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const chunk of sherd.get(link, {
+    signal,
+    onProgress: (e) => {
+      if (quiet) return
+      switch (e.type) {
+        case 'get:manifest': story.line(`manifest fetched from ${name({ peerId: e.provider })}: ${bytes(e.fileSize)} in ${e.segments} segment(s)`); break
+        case 'get:shard-failed': story.line(`shard ${e.shardIndex}: ${e.provider === undefined ? 'no provider' : name({ peerId: e.provider })} ${e.kind === 'unreachable' ? 'does not answer' : e.kind === 'missing' ? 'does not have it' : 'sent corrupt bytes'}`); break
+        case 'get:shard-fetched': story.line(`shard ${e.shardIndex} fetched from ${name({ peerId: e.provider })} (${Math.round(e.ms)} ms)`); break
+        case 'get:segment': story.line(`segment ${e.segmentIndex} decoded from shards ${e.shardsUsed.join(', ')}`); break
+      }
+    }
+  })) parts.push(chunk)
+  return Buffer.concat(parts)
+}
