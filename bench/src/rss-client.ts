@@ -1,23 +1,28 @@
 /**
- * Peak memory of the networked client on a large file. Starts a devnet (anvil + N `sherd-node` processes, so the
- * providers' memory is not counted), then in this process: put of a generated file (pseudo-random, streamed),
+ * Peak memory of the networked client on a large file. Runs `sherd-devnet` as a child process (anvil + N
+ * `sherd-node` processes: none of the network's memory is counted here) and reads its devnet.json, then in this
+ * process, which holds nothing but the client: put of a generated file (pseudo-random, streamed),
  * then get with the output's SHA-256 checked against the input's. Each phase reports its peak RSS, sampled every
  * 20 ms (and getrusage's lifetime maximum).
  *
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 32]
  */
+import { spawn } from 'node:child_process'
 import { createCipheriv, createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { Hex } from 'viem'
 import { createClient } from '@sherd/client'
-import { startDevnet } from '@sherd/devnet'
 
 const MiB = 2 ** 20
 const { values } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '1024' },
     providers: { type: 'string', default: '6' },
-    'segment-mib': { type: 'string', default: '32' },
-    'capacity-mib': { type: 'string', default: '1024' }
+    'segment-mib': { type: 'string', default: '32' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
@@ -51,8 +56,18 @@ function phaseEnd (name: string, started: number): void {
   atPeak = undefined
 }
 
-const devnet = await startDevnet({ providers: Number(values.providers), capacityBytes: Number(values['capacity-mib']) * MiB })
-const info = devnet.info()
+/** The devnet starts N processes on 2 shared cores: allow it a few minutes. */
+const DEVNET_START_TIMEOUT_MS = 300_000
+const dir = await mkdtemp(join(tmpdir(), 'sherd-rss-client-'))
+const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.js', import.meta.url))
+const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
+const devnetExited = new Promise<void>((resolve) => devnet.once('exit', () => { resolve() }))
+let info: { rpcUrl: string, market: string, client: { privateKey: Hex }, bootstrap: string[] } | undefined
+for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
+  if (devnet.exitCode !== null) throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
+  if (Date.now() - started > DEVNET_START_TIMEOUT_MS) throw new Error('sherd-devnet did not write devnet.json in time')
+  info = await readFile(join(dir, 'devnet.json'), 'utf8').then((t) => JSON.parse(t) as typeof info, () => undefined)
+}
 const client = createClient({
   rpcUrl: info.rpcUrl, contract: info.market, account: info.client.privateKey, bootstrap: info.bootstrap,
   segmentSize, periods: 4, waitForActivation: false
@@ -78,5 +93,7 @@ try {
 } finally {
   clearInterval(sampler)
   await client.stop()
-  await devnet.stop()
+  devnet.kill('SIGTERM')
+  await devnetExited
+  await rm(dir, { recursive: true, force: true })
 }

@@ -97,6 +97,8 @@ export interface SherdClient {
   repair: (target: FileTarget, options?: RepairOptions) => Promise<RepairResult>
   extend: (target: FileTarget, periods: number, options?: ExtendOptions) => Promise<ExtendResult>
   delete: (target: FileTarget, options?: DeleteOptions) => Promise<DeleteResult>
+  /** Adds provider addresses (…/p2p/<peer id>) to the bootstrap list, dials them and waits for their announcements. */
+  connect: (addrs: readonly string[], options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<void>
   /** Every provider known (announcements, registry, bootstrap), best score first. */
   providers: (options?: { signal?: AbortSignal }) => Promise<ProviderView[]>
   /** The paying account's address and balances. */
@@ -186,6 +188,23 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     }
   }
 
+  // Dials `peerIds` (unreachable ones are scored down and skipped) and waits for their first announcements.
+  async function dialAndListen (c: ClientContext, peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const reached: string[] = []
+    await Promise.all(peerIds.map(async (peerId) => {
+      try {
+        const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+        await c.host.dial(c.directory.addrsOf(peerId), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })
+        reached.push(peerId)
+      } catch (err) {
+        signal?.throwIfAborted()
+        scores.failure(peerId)
+        log('provider %s unreachable: %s', peerId, (err as Error).message)
+      }
+    }))
+    await c.directory.waitForAnnouncements(reached, timeoutMs, signal)
+  }
+
   const client: SherdClient = {
     get libp2p () { return ctx?.host },
     get address () { return address },
@@ -208,19 +227,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         const next: ClientContext = { host, directory, scores, defaults, ...chain }
         try {
           await directory.refreshRegistry(options)
-          const reached: string[] = []
-          await Promise.all(directory.bootstrapPeers().map(async (peerId) => {
-            try {
-              const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
-              await host.dial(directory.addrsOf(peerId), { signal: options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]) })
-              reached.push(peerId)
-            } catch (err) {
-              options.signal?.throwIfAborted()
-              scores.failure(peerId)
-              log('bootstrap %s unreachable: %s', peerId, (err as Error).message)
-            }
-          }))
-          await directory.waitForAnnouncements(reached, config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+          await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
         } catch (err) {
           directory.stop()
           await host.stop()
@@ -248,6 +255,19 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     repair: async (target, options) => await repair(running(ctx), target, options),
     extend: async (target, periods, options) => await extend(running(ctx), target, periods, options),
     delete: async (target, options) => await deleteFile(running(ctx), target, options),
+
+    async connect (addrs, options = {}) {
+      const c = running(ctx)
+      const before = new Set(c.directory.bootstrapPeers())
+      try {
+        c.directory.addBootstrap(addrs)
+      } catch (err) {
+        throw new ClientConfigError(`a provider address is not a multiaddr with /p2p/<peer id> (${(err as Error).message})`)
+      }
+      const added = c.directory.bootstrapPeers().filter((id) => !before.has(id) || addrs.some((a) => a.endsWith(id)))
+      await c.directory.refreshRegistry(options)
+      await dialAndListen(c, added, options.timeoutMs ?? config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+    },
 
     async providers (options = {}) {
       const c = running(ctx)

@@ -15,6 +15,8 @@ export const HEDGE_CHECK_MS = 200
 export const SEGMENTS_IN_FLIGHT = 2
 /** Attempts at placing one shard (first choice plus retries on other providers) before the put fails. */
 export const MAX_PLACEMENT_ATTEMPTS = 4
+/** Pause before retrying a shard on the provider that just failed it (when no other provider is free). */
+export const RETRY_BACKOFF_MS = 500
 /** Copies of the sealed manifest stored: the file is unreadable without one, so keep several. */
 export const DEFAULT_MANIFEST_REPLICAS = 3
 /** Deals opened at once (each is one transaction; the nonce manager keeps them apart). */
@@ -38,6 +40,12 @@ export const DEFAULT_POLLING_INTERVAL_MS = 250
 export const DEFAULT_ACTIVATION_TIMEOUT_MS = 10 * 60_000
 /** Same yamux limits as the provider (PLATFORM.md): above the 16 MiB window, and more early streams than k + m. */
 export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
+/**
+ * Receive window per stream. yamux grows it to 16 MiB by default, so each of the k shard fetches of a segment
+ * could park 16 MiB in buffers while the client hashes another shard; 2 MiB keeps that to a few MiB per stream
+ * and still fills a loopback or LAN link (window / RTT).
+ */
+export const MAX_STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 export const MAX_EARLY_STREAMS = 512
 export const MAX_OUTBOUND_STREAMS = 256
 /** Weight of a new latency sample in the moving average kept per provider. */

@@ -44,8 +44,12 @@ export class ShardPlacementError extends ClientError {
 /** One request to a provider failed (unreachable, refused, timed out, malformed answer). */
 export class ProviderRequestError extends ClientError {
   override name = 'ProviderRequestError'
-  constructor (provider: string, readonly operation: string, cause: unknown) {
-    super(`${operation} on provider ${provider} failed: ${(cause as Error)?.message ?? String(cause)}; ` +
+  constructor (
+    provider: string, readonly operation: string, cause: unknown,
+    /** True when the provider could not be reached at all (no address, dial failed): it is likely down. */
+    readonly unreachable = false
+  ) {
+    super(`${operation} on provider ${provider} failed${unreachable ? ' (unreachable)' : ''}: ${(cause as Error)?.message ?? String(cause)}; ` +
       'the client tries another provider where it can', { provider, cause })
   }
 }

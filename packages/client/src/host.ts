@@ -8,7 +8,7 @@ import type { Identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
-import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES } from './constants.js'
+import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type ClientServices = {
@@ -32,7 +32,7 @@ export async function createClientHost (init: { privateKey?: PrivateKey, listen?
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       maxEarlyStreams: MAX_EARLY_STREAMS,
-      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES }
+      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES }
     })],
     services: {
       identify: identify(),

@@ -23,7 +23,8 @@ const empty = (): ProviderRecord => ({ successes: 0, failures: 0, corrupt: 0, mi
 
 /**
  * Local provider scores: every transfer outcome, corrupt bytes and proofs missed on chain. `score()` is in (0, 1]:
- * a Laplace-smoothed success ratio where corrupt bytes weigh as three failures, halved per missed proof's quarter.
+ * a Laplace-smoothed success ratio where corrupt bytes weigh as three failures, then halved for every corrupt
+ * answer (lying is worse than being slow or down) and for every four missed proofs.
  * Placement ranks providers by it; `stat` and `sherd providers` show it. Optionally kept in a JSON file.
  */
 export class ProviderScores {
@@ -108,6 +109,6 @@ export class ProviderScores {
     const r = this.records.get(provider)
     if (r === undefined) return 0.5
     const ratio = (r.successes + 1) / (r.successes + r.failures + 3 * r.corrupt + 2)
-    return ratio * Math.pow(0.5, r.missedProofs / 4)
+    return ratio * Math.pow(0.5, r.corrupt + r.missedProofs / 4)
   }
 }

@@ -1,4 +1,5 @@
 import type { Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { hashOffer, verifyOffer } from '@sherd/contracts'
 import type { Offer } from '@sherd/contracts'
 import {
@@ -28,6 +29,26 @@ function toHex (bytes: Uint8Array): Hex {
 }
 
 /**
+ * libp2p joins a dial to a peer that is already being dialled, and the joined dial ends with its first caller's
+ * signal: when another request (a manifest fetch raced on several providers) gives up on its dial, ours fails with
+ * an abort we did not ask for. Such a dial is tried once more (seen after a provider restart: the first get failed).
+ */
+async function dialProtocol (ctx: WireContext, addrs: Multiaddr[], protocol: string, signal: AbortSignal): Promise<Stream> {
+  const attempt = async (): Promise<{ stream?: Stream, timedOut: boolean, error?: unknown }> => {
+    const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+    try {
+      return { stream: await ctx.host.dialProtocol(addrs, protocol, { signal: AbortSignal.any([signal, timeout]) }), timedOut: false }
+    } catch (error) {
+      return { timedOut: timeout.aborted, error }
+    }
+  }
+  let result = await attempt()
+  if (result.stream === undefined && !result.timedOut && !signal.aborted) result = await attempt()
+  if (result.stream === undefined) throw result.error
+  return result.stream
+}
+
+/**
  * Opens a stream to `peerId` for `protocol` and runs `fn` on it, aborting the stream when `signal` aborts or
  * `timeoutMs` passes. Every failure (dial, remote error, timeout) becomes a ProviderRequestError naming the
  * provider, except an abort by the caller, which throws the caller's reason.
@@ -38,13 +59,13 @@ export async function withStream<T> (
 ): Promise<T> {
   signal?.throwIfAborted()
   const addrs = ctx.directory.addrsOf(peerId)
-  if (addrs.length === 0) throw new ProviderRequestError(peerId, operation, new Error('no known address (not announced, not in bootstrap)'))
+  if (addrs.length === 0) throw new ProviderRequestError(peerId, operation, new Error('no known address (not announced, not in bootstrap)'), true)
   const deadline = AbortSignal.timeout(timeoutMs)
   const all = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   let stream: Stream | undefined
   const onAbort = (): void => { stream?.abort(all.reason as Error) }
   try {
-    stream = await ctx.host.dialProtocol(addrs, protocol, { signal: AbortSignal.any([all, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
+    stream = await dialProtocol(ctx, addrs, protocol, all)
     all.addEventListener('abort', onAbort, { once: true })
     all.throwIfAborted()
     return await fn(stream as unknown as RequestStream, all)
@@ -52,7 +73,7 @@ export async function withStream<T> (
     stream?.abort(err as Error)
     if (signal?.aborted === true) throw signal.reason
     if (err instanceof ProviderMisbehaviourError || err instanceof ProviderRequestError) throw err
-    throw new ProviderRequestError(peerId, operation, deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err)
+    throw new ProviderRequestError(peerId, operation, deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err, stream === undefined)
   } finally {
     all.removeEventListener('abort', onAbort)
   }

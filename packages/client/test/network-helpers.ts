@@ -5,7 +5,7 @@ import { Level } from 'level'
 import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil } from '@sherd/contracts'
+import { ANVIL_MNEMONIC, DEFAULT_MARKET_PARAMS, deploy, mintTokens, startAnvil } from '@sherd/contracts'
 import type { Anvil, Deployment } from '@sherd/contracts'
 import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
 import type { ProviderNode } from '@sherd/node'
@@ -53,13 +53,16 @@ async function startProvider (dataDir: string, listen: string, price: string, an
   return node
 }
 
-/** anvil + the market (devnet parameters) + `count` providers (accounts 1..count) + a funded client (account count+1). */
+/** anvil + the market (default parameters) + `count` providers (accounts 1..count) + a funded client (account count+1). */
 export async function startNetwork (count: number, prices: (i: number) => string = () => '2'): Promise<TestNetwork> {
   const anvil = await startAnvil({ accounts: count + 2 })
   const chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
   const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
   const deployer = createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 0 }), chain, transport: http(anvil.url) })
-  const deployment = await deploy(deployer, { publicClient, params: DEVNET_MARKET_PARAMS })
+  // 256-block periods and activation window: on automine anvil every transaction (ours, and the provers'
+  // activations and proofs) mines a block, so the devnet's 8-block periods would close faster than in-process
+  // provers on a loaded machine prove them, and deals would miss or fail for reasons no test here is about.
+  const deployment = await deploy(deployer, { publicClient, params: DEFAULT_MARKET_PARAMS })
   const providers: TestProvider[] = []
   for (let i = 1; i <= count + 1; i++) {
     await mintTokens(deployer, { publicClient, token: deployment.token, to: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).address, amount: 1_000_000n * TOKEN })

@@ -1,10 +1,11 @@
 import { logger } from '@libp2p/logger'
 import type { Offer } from '@sherd/contracts'
 import type { Address, Hex } from 'viem'
-import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS } from '../constants.js'
+import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS, RETRY_BACKOFF_MS } from '../constants.js'
 import { rankProviders } from '../context.js'
 import type { ChainContext } from '../context.js'
-import { NotEnoughProvidersError, ProviderMisbehaviourError, ShardPlacementError } from '../errors.js'
+import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
+import { sleep } from '../sleep.js'
 import type { PutProgressEvent } from '../events.js'
 import { requestShardOffer, storeShard } from '../transfer.js'
 
@@ -132,21 +133,29 @@ export async function placeShards (
       const e = err as Error
       if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
       else ctx.scores.failure(provider)
-      options.avoid.add(provider)
+      // A provider that cannot be reached or lies is left out for the rest of the operation; one whose transfer
+      // broke off may be retried when no other provider is free.
+      const retryable = e instanceof ProviderRequestError && !e.unreachable
+      if (!retryable) options.avoid.add(provider)
       errors[i]!.push({ provider, error: e.message })
       log('segment %d shard %d on %s failed: %s', shard.segmentIndex, shard.shardIndex, provider, e.message)
       if (running[i]!.length > 0) {
         emit({ type: 'put:shard-failed', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, error: e.message, next: 'waiting-for-other-copy' })
         return
       }
-      const next = tries[i]! < MAX_PLACEMENT_ATTEMPTS ? nextProvider() : undefined
+      const canRetry = tries[i]! < MAX_PLACEMENT_ATTEMPTS
+      const next = canRetry ? nextProvider() ?? (retryable ? provider : undefined) : undefined
       emit({ type: 'put:shard-failed', segmentIndex: shard.segmentIndex, shardIndex: shard.shardIndex, provider, error: e.message, next: next === undefined ? 'giving-up' : 'retry' })
       if (next === undefined) {
         segmentAbort.abort(new Error('placement failed'))
         reject(new ShardPlacementError(shard.segmentIndex, shard.shardIndex, errors[i]!))
         return
       }
-      launch(i, next, false)
+      if (next === provider) {
+        sleep(RETRY_BACKOFF_MS * tries[i]!, signal).then(() => { if (results[i] === undefined) launch(i, next, false) }, () => {})
+      } else {
+        launch(i, next, false)
+      }
     })
   }
 
