@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Address } from 'viem'
 import type { Devnet, DevnetProvider } from './devnet.js'
 import { MarketEvents } from './market-events.js'
@@ -247,10 +246,10 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     await until(`deal #${victimDeal} to fail`, () => failed.includes(victimDeal), signal)
     const newcomer = await joining
     // Providers do not dial each other, so the newcomer's announcements reach a client that connects to it.
-    await sherd.libp2p?.dial(multiaddr(newcomer.multiaddrs[0]!), { signal })
-    const client_ = sherd
+    await sherd.connect(newcomer.multiaddrs, { signal })
+    const connected = sherd
     await until(`the client to hear provider ${newcomer.index} announce`, async () =>
-      (await client_.providers({ signal })).some((p) => p.peerId === newcomer.peerId && p.fresh), signal, 30_000)
+      (await connected.providers({ signal })).some((p) => p.peerId === newcomer.peerId && p.fresh), signal, 30_000)
     story.line(`the client connected to provider ${newcomer.index} and heard its announcement`)
 
     // ---- 5. repair
