@@ -475,7 +475,9 @@ export async function run (): Promise<void> {
   const onSignal = (): void => { controller.abort(new Error('interrupted')) }
   if (!isDevnet) { process.once('SIGINT', onSignal); process.once('SIGTERM', onSignal) }
   const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal)
-  process.exitCode = code
-  // libp2p and viem may leave timers behind; the work is done.
-  setTimeout(() => process.exit(code), 100).unref()
+  // libp2p and viem may leave timers behind: exit once everything written has reached the OS (a piped stdout
+  // is asynchronous, and exiting early would cut off the end of a `get`).
+  await new Promise<void>((resolve) => { process.stdout.write('', () => { resolve() }) })
+  await new Promise<void>((resolve) => { process.stderr.write('', () => { resolve() }) })
+  process.exit(code)
 }
