@@ -26,8 +26,8 @@ export class ClientNotStartedError extends ClientError {
 export class NotEnoughProvidersError extends ClientError {
   override name = 'NotEnoughProvidersError'
   constructor (readonly needed: number, readonly available: number, detail = '') {
-    super(`${needed} distinct providers are needed (k + m) but only ${available} are usable${detail}; ` +
-      'add bootstrap addresses of more providers, wait for their announcements, or lower k + m')
+    super(`${needed} more distinct provider(s) are needed but only ${available} are usable${detail}; ` +
+      'add bootstrap addresses of more providers (client.connect / --bootstrap), wait for their announcements, or lower k + m')
   }
 }
 

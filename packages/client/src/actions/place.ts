@@ -68,8 +68,9 @@ export async function placeShards (
   const bytes = shards[0]!.bytes.byteLength
   const initial = rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
   if (initial.length < shards.length) {
-    throw new NotEnoughProvidersError(shards.length + exclude.size, initial.length + exclude.size,
-      ` for ${bytes}-byte shards (registered, dialable, with free space${options.maxPricePerMiB === undefined ? '' : ' and within the price cap'})`)
+    throw new NotEnoughProvidersError(shards.length, initial.length,
+      ` for ${bytes}-byte shards of segment ${shards[0]!.segmentIndex} (registered, dialable, with free space` +
+      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})`)
   }
   const segmentAbort = new AbortController()
   const signal = AbortSignal.any([options.signal, segmentAbort.signal])
