@@ -26,6 +26,8 @@ export const PROVIDER_INIT_TIMEOUT_MS = 30_000
 export const PROVIDER_STOP_GRACE_MS = 10_000
 /** How long the network may take to form (every provider registered and announced) once all processes are ready. */
 export const NETWORK_READY_TIMEOUT_MS = 60_000
+/** While waiting for the network to form, look again this often. */
+export const READINESS_POLL_MS = 250
 /** Lines of a provider's stderr kept in memory, to explain a crash. */
 export const LOG_TAIL_LINES = 40
 /** anvil's index of the deployer account (deploys, mints); the client is next, then the providers. */

@@ -5,17 +5,18 @@ import { createPublicClient, createTestClient, createWalletClient, defineChain, 
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, listProviders, mintTokens, startAnvil
+  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, MarketParams } from '@sherd/contracts'
+import { createClient } from '@sherd/client'
+import type { SherdClient } from '@sherd/client'
 import { trackDir, untrackDir } from './cleanup.js'
 import {
   CLIENT_ACCOUNT_INDEX, DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_CAPACITY_BYTES, DEFAULT_MINT, DEFAULT_PRICE_PER_MIB,
   DEFAULT_PROVIDERS, DEFAULT_STAKE, DEPLOYER_ACCOUNT_INDEX, DEVNET_ANNOUNCE_INTERVAL_MS, FIRST_PROVIDER_ACCOUNT_INDEX,
-  NETWORK_READY_TIMEOUT_MS
+  NETWORK_READY_TIMEOUT_MS, READINESS_POLL_MS
 } from './constants.js'
 import { DevnetStartError, ProviderStateError } from './errors.js'
-import { NetworkObserver } from './observer.js'
 import { freePorts } from './ports.js'
 import { defaultNodeCommand, ProviderProcess } from './provider-process.js'
 import type { ProviderInfo, ProviderState } from './provider-process.js'
@@ -174,7 +175,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
   let anvil: Anvil | undefined
   let proxy: TcpProxy | undefined
   const processes: ProviderProcess[] = []
-  let observer: NetworkObserver | undefined
+  const observers = new Set<SherdClient>()
   let stopping: Promise<void> | undefined
   let onSignal: ((sig: NodeJS.Signals) => void) | undefined
 
@@ -183,7 +184,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
-    await observer?.stop().catch(() => {})
+    await Promise.all([...observers].map(async (o) => { await o.stop().catch(() => {}) }))
     await Promise.all(processes.map(async (p) => { await p.stop(); await p.close() }))
     await proxy?.stop()
     await anvil?.stop()
@@ -271,22 +272,24 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       const info = await p.start({ signal: launchSignal })
       progress({ type: 'provider-started', index: p.index, peerId: info.peerId, chainAddress: info.chainAddress, multiaddr: info.multiaddrs[0] ?? '', httpUrl: info.httpUrl })
     }
-    // Ready when a client sees every provider where a client looks: in the registry and in announcements.
+    // Ready when a client (the SDK itself, connected to the providers as any client would be) sees every provider
+    // where a client looks: registered on chain under the peer id it runs with, and freshly announcing.
     const waitUntilSeen = async (ps: ProviderProcess[], waitSignal?: AbortSignal): Promise<void> => {
       const readySignal = AbortSignal.any([AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS), ...(waitSignal === undefined ? [] : [waitSignal])])
-      const expected = new Map(ps.map((p) => [p.info.peerId, p.info.multiaddrs]))
-      for (;;) {
-        readySignal.throwIfAborted()
-        const registered = new Set((await listProviders(marketClient(), { signal: readySignal })).map((r) => r.peerId))
-        if ([...expected.keys()].every((peerId) => registered.has(peerId))) break
-        await new Promise((resolve) => setTimeout(resolve, 250))
-      }
-      observer = await NetworkObserver.start()
+      const expected = ps.map((p) => p.info.peerId)
+      const observer = createClient({ rpcUrl: anvil!.url, contract: deployment.market, bootstrap: ps.flatMap((p) => p.info.multiaddrs) })
+      observers.add(observer)
       try {
-        await observer.waitForAnnouncements(expected, { signal: readySignal })
+        await observer.start({ signal: readySignal })
+        for (;;) {
+          const seen = new Set((await observer.providers({ signal: readySignal })).filter((v) => v.registered && v.fresh).map((v) => v.peerId))
+          if (expected.every((peerId) => seen.has(peerId))) return
+          await new Promise((resolve) => setTimeout(resolve, READINESS_POLL_MS))
+          readySignal.throwIfAborted()
+        }
       } finally {
+        observers.delete(observer)
         await observer.stop()
-        observer = undefined
       }
     }
 
