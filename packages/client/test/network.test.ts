@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseShardCid } from '@sherd/protocol'
+import { getDeal } from '@sherd/contracts'
 import { createClient } from '../src/index.js'
 import { main } from '../src/cli.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
@@ -194,6 +195,27 @@ describe('client against anvil and real providers', () => {
     } finally {
       await fresh.stop()
     }
+  }, 120_000)
+
+  it('extend adds periods to every deal; delete leaves running deals to their term', async () => {
+    const put = await client.put(randomBytes(SEGMENT + 10), { periods: 3 })
+    const ext = await client.extend(put.link, 2)
+    expect(ext.skipped).toEqual([])
+    expect(ext.extended).toHaveLength(put.deals.length)
+    const market = { market: net.deployment.market, publicClient: net.publicClient }
+    for (const d of put.deals) expect((await getDeal(market, d.dealId!)).periods).toBe(5)
+    const del = await client.delete(put.link)
+    expect(del.running.length + del.settled.length).toBe(put.deals.length)
+  }, 120_000)
+
+  it('every call honours an AbortSignal', async () => {
+    const reason = new Error('stop now')
+    await expect(client.put(randomBytes(1000), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
+    const put = await client.put(randomBytes(3 * SEGMENT))
+    const controller = new AbortController()
+    const reading = collect(client.get(put.link, { signal: controller.signal, onProgress: (e) => { if (e.type === 'get:segment') controller.abort(reason) } }))
+    await expect(reading).rejects.toBe(reason)
+    await expect(client.stat(put.link, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
   }, 120_000)
 
   it('the CLI round-trips a file (put, get -o, stat, providers, wallet) with config from env and flags', async () => {
