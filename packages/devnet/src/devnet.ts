@@ -300,7 +300,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     progress({ type: 'network-ready', providers: count, elapsedMs: Date.now() - startedAt })
 
     const handles: DevnetProvider[] = processes.map((p) => providerHandle(p))
-    const addProvider = async (o: { signal?: AbortSignal } = {}): Promise<DevnetProvider> => {
+    const addOne = async (o: { signal?: AbortSignal }): Promise<DevnetProvider> => {
       if (stopping !== undefined) throw new ProviderStateError('the devnet is stopping')
       const index = processes.length
       const a = account(FIRST_PROVIDER_ACCOUNT_INDEX + index)
@@ -309,11 +309,18 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       await testClient.setBalance({ address: a.address, value: 10n ** 22n })
       await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: a.address, amount: mint, signal: o.signal })
       const p = await newProcess(index)
+      await launch(p, o.signal)
       const handle = providerHandle(p)
       handles.push(handle)
-      await launch(p, o.signal)
       await waitUntilSeen([p], o.signal)
       return handle
+    }
+    // One at a time: each takes the next account index.
+    let adding: Promise<unknown> = Promise.resolve()
+    const addProvider = async (o: { signal?: AbortSignal } = {}): Promise<DevnetProvider> => {
+      const next = adding.then(async () => await addOne(o))
+      adding = next.catch(() => {})
+      return await next
     }
     const info = (): DevnetInfo => ({
       rpcUrl: anvil!.url,
