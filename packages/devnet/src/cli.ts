@@ -181,7 +181,11 @@ export async function main (argv: string[]): Promise<number> {
 }
 
 async function shutdown (story: Story, devnet: Devnet | undefined, code: number): Promise<number> {
-  if (devnet === undefined) return code
+  if (devnet === undefined) {
+    // startDevnet has already stopped and removed whatever it had started.
+    story.line('stopped before the network was up; nothing is left running')
+    return code
+  }
   await devnet.stop()
   story.line(`stopped every provider and anvil${devnet.temporaryDir ? `, removed ${devnet.dir}` : ''}`)
   return code
