@@ -9,9 +9,6 @@ import { randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { createNonceManager } from 'viem'
-import { jsonRpc } from 'viem/nonce'
-import { privateKeyToAccount } from 'viem/accounts'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
 import { startDevnet } from '@sherd/devnet'
@@ -134,11 +131,8 @@ export const systemSuite: Suite = {
           // Ctrl-C stops the providers and anvil (the devnet's own signal handling) instead of leaving them running.
           devnet = await startDevnet({ providers, capacityBytes: PROVIDER_CAPACITY_BYTES, ...(signal === undefined ? {} : { signal }) })
           summary[`devnet start, ${providers} providers (s)`] = +((performance.now() - started) / 1000).toFixed(1)
-          // A nonce manager of this devnet's own: viem's shared one is keyed by address and chain id, which every
-          // devnet repeats, so it would carry the last devnet's nonces into this one.
-          const account = privateKeyToAccount(devnet.client.privateKey, { nonceManager: createNonceManager({ source: jsonRpc() }) })
           client = createClient({
-            rpcUrl: devnet.rpcUrl, contract: devnet.market, account, bootstrap: devnet.bootstrap,
+            rpcUrl: devnet.rpcUrl, contract: devnet.market, account: devnet.client.privateKey, bootstrap: devnet.bootstrap,
             k, m, periods: DEAL_PERIODS, waitForActivation: false
           })
           await client.start()

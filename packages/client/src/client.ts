@@ -1,9 +1,10 @@
 import { logger } from '@libp2p/logger'
 import { getMarketParams, getToken, getWithdrawable } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
-import { createPublicClient, createWalletClient, defineChain, erc20Abi, http, nonceManager } from 'viem'
+import { createNonceManager, createPublicClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { jsonRpc } from 'viem/nonce'
 import type { PrivateKey } from '@libp2p/interface'
 import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
@@ -172,7 +173,11 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     let walletClient = config.walletClient
     if (walletClient === undefined && config.account !== undefined) {
       if (rpcUrl === undefined) throw new ClientConfigError('account was given without rpcUrl: pass rpcUrl, or a walletClient')
-      const account = typeof config.account === 'string' ? privateKeyToAccount(config.account, { nonceManager }) : config.account
+      const account = typeof config.account === 'string' ? privateKeyToAccount(config.account, {
+        // A nonce manager of this client's own: viem's shared one is keyed by (address, chain id), so a second
+        // chain with the same id and account (a fresh devnet) would inherit the first one's nonces and hang.
+        nonceManager: createNonceManager({ source: jsonRpc() })
+      }) : config.account
       walletClient = createWalletClient({ account, chain, transport })
     }
     const market: MarketClient = { market: config.contract as Address, publicClient, ...(walletClient === undefined ? {} : { walletClient }) }
