@@ -4,6 +4,7 @@ import { DEAL_CONCURRENCY } from '../constants.js'
 import type { ChainContext } from '../context.js'
 import { ChainActionError, InsufficientFundsError } from '../errors.js'
 import { sleep } from '../sleep.js'
+import type { PutProgressEvent } from '../events.js'
 import type { PlacedShard } from './place.js'
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
@@ -74,6 +75,35 @@ export async function openDeals (
     onOpened(deal)
     return deal
   })
+}
+
+/** The key under which `fundAndOpenDeals` returns the deal of a shard. */
+export function shardKey (segmentIndex: number, shardIndex: number): string {
+  return `${segmentIndex}/${shardIndex}`
+}
+
+/**
+ * Approves the escrow of every placed shard with one approval, then opens their deals, reporting each as
+ * `put:deal-opened` or `put:deal-failed`. Returns the deals in placement order, the same keyed by
+ * `shardKey(segment, shard)`, and the total escrow.
+ */
+export async function fundAndOpenDeals (
+  ctx: ChainContext, placed: readonly PlacedShard[], signal: AbortSignal, emit: (event: PutProgressEvent) => void
+): Promise<{ deals: OpenedDeal[], byShard: Map<string, OpenedDeal>, escrow: bigint }> {
+  const escrowOf = (p: PlacedShard): bigint => p.offer.pricePerPeriod * BigInt(p.offer.periods)
+  const escrow = placed.reduce((sum, p) => sum + escrowOf(p), 0n)
+  if (await approveOnce(ctx, escrow, signal)) emit({ type: 'put:approved', amount: escrow })
+  let opened = 0
+  const deals = await openDeals(ctx, placed, signal, (deal) => {
+    const p = deal.placed
+    if (deal.dealId !== undefined) {
+      emit({ type: 'put:deal-opened', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, dealId: deal.dealId, escrow: escrowOf(p), dealsOpened: ++opened, dealsTotal: placed.length })
+    } else {
+      emit({ type: 'put:deal-failed', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, error: deal.error?.message ?? 'unknown' })
+    }
+  })
+  const byShard = new Map(deals.map((deal) => [shardKey(deal.placed.segmentIndex, deal.placed.shardIndex), deal]))
+  return { deals, byShard, escrow }
 }
 
 /**

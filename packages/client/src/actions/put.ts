@@ -8,7 +8,7 @@ import { DealActivationError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
 import { encodeFile } from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
-import { approveOnce, openDeals, waitForActivation } from './deals.js'
+import { fundAndOpenDeals, shardKey, waitForActivation } from './deals.js'
 import { storeFileManifest } from './manifest.js'
 import { placeShards } from './place.js'
 import type { PlacedShard } from './place.js'
@@ -131,25 +131,14 @@ export async function put (context: ClientContext, source: PutSource, options: P
 
   // One approval for all deals, then the deals.
   const all = placed.flat()
-  const escrow = all.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n)
-  if (await approveOnce(ctx, escrow, signal)) emit({ type: 'put:approved', amount: escrow })
-  let opened = 0
-  const deals = await openDeals(ctx, all, signal, (deal) => {
-    const p = deal.placed
-    if (deal.dealId !== undefined) {
-      emit({ type: 'put:deal-opened', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, dealId: deal.dealId, escrow: p.offer.pricePerPeriod * BigInt(p.offer.periods), dealsOpened: ++opened, dealsTotal: all.length })
-    } else {
-      emit({ type: 'put:deal-failed', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, error: deal.error?.message ?? 'unknown' })
-    }
-  })
-  const dealOf = new Map(deals.map((deal) => [`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`, deal]))
+  const { deals, byShard: dealOf, escrow } = await fundAndOpenDeals(ctx, all, signal, emit)
 
   const manifest: Manifest = {
     ...base,
     segments: base.segments.map((segment, s): ManifestSegment => ({
       ...segment,
       shards: segment.shards.map((shard, i) => {
-        const deal = dealOf.get(`${s}/${i}`)
+        const deal = dealOf.get(shardKey(s, i))
         return {
           commitment: shard.commitment,
           ...(deal === undefined ? {} : { provider: deal.placed.provider }),

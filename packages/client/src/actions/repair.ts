@@ -9,7 +9,7 @@ import type { ClientContext } from '../context.js'
 import { DealActivationError, RepairError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
-import { approveOnce, openDeals, waitForActivation } from './deals.js'
+import { fundAndOpenDeals, shardKey, waitForActivation } from './deals.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 import { storeFileManifest } from './manifest.js'
@@ -157,24 +157,13 @@ export async function repair (context: ClientContext, target: FileTarget, option
     placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
   }
 
-  const escrow = placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n)
-  if (await approveOnce(ctx, escrow, signal)) emit({ type: 'put:approved', amount: escrow })
-  let opened = 0
-  const deals = await openDeals(ctx, placed, signal, (deal) => {
-    const p = deal.placed
-    if (deal.dealId !== undefined) {
-      emit({ type: 'put:deal-opened', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, dealId: deal.dealId, escrow: p.offer.pricePerPeriod * BigInt(p.offer.periods), dealsOpened: ++opened, dealsTotal: placed.length })
-    } else {
-      emit({ type: 'put:deal-failed', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, error: deal.error?.message ?? 'unknown' })
-    }
-  })
-  const replaced = new Map(deals.map((deal) => [`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`, deal]))
+  const { deals, byShard: replaced } = await fundAndOpenDeals(ctx, placed, signal, emit)
   const updated: Manifest = {
     ...manifest,
     segments: manifest.segments.map((segment, s) => ({
       ...segment,
       shards: segment.shards.map((shard, i): ManifestShard => {
-        const deal = replaced.get(`${s}/${i}`)
+        const deal = replaced.get(shardKey(s, i))
         if (deal === undefined) return shard
         return { commitment: shard.commitment, provider: deal.placed.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
       })
