@@ -37,7 +37,7 @@ export const MANIFEST_KEY_INFO = 'sherd/v1/manifest'
 export const MAX_SEGMENT_SIZE_BYTES = 2 ** 30
 
 /**
- * Largest sealed manifest (the same bound as the wire's MAX_MANIFEST_BYTES): ~16k segments at 4+2 with every
+ * Largest sealed manifest, also the wire's bound: ~16k segments at 4+2 with every
  * shard's provider and deal filled in (~1 KiB per segment), i.e. a ~500 GiB file at 32 MiB segments.
  */
 export const MAX_MANIFEST_BYTES = 16 * 2 ** 20

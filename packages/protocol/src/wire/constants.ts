@@ -12,8 +12,8 @@ export const ANNOUNCE_TOPIC = 'sherd/announce/1'
 export const MAX_CONTROL_FRAME_BYTES = 16 * 1024
 /** An announcement carries at most MAX_ANNOUNCED_ADDRS addresses; 8 KiB holds that with margin. */
 export const MAX_ANNOUNCEMENT_BYTES = 8 * 1024
-/** Manifests are held in memory while their CID is checked; 16 MiB lists ~100k shard commitments. */
-export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+/** The manifest format owns its bound; the wire holds a manifest in memory while its CID is checked. */
+export { MAX_MANIFEST_BYTES } from '../manifest.js'
 /** A CID with a 64-byte digest is < 80 bytes; 128 covers any multihash we would accept. */
 export const MAX_CID_BYTES = 128
 /** Multiaddrs in an announcement: a host rarely listens on more than a handful. */
