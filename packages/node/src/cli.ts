@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { parseBootstrapList } from './bootstrap.js'
 import { ConfigError } from './errors.js'
 import { connectChain, exitMarket, withdrawEarnings } from './chain.js'
 import { initDataDir, readEvmKey, readFileConfig } from './identity.js'
@@ -30,6 +31,8 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --data-dir <dir>        data dir to create (default $SHERD_NODE_DIR or ~/.sherd-node)
   --evm-key <0x...>       use this EVM private key instead of generating one
   --listen <multiaddr>    libp2p listen address, repeatable (default /ip4/127.0.0.1/tcp/0)
+  --bootstrap <multiaddr> peer to stay connected to, /ip4/…/tcp/…/p2p/<peer id>, repeatable (another
+                          provider: through it the node joins the announcement mesh; default none)
   --http-port <port>      status API port on 127.0.0.1 (default 7070; 0 = any free port)
   --capacity <size>       bytes to offer, e.g. 10GiB, 500MB, 1048576 (default 10GiB)
   --price <amount>        token base units per MiB per proving period
@@ -42,6 +45,8 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
 
   --data-dir <dir>        data dir made by \`sherd-node init\`
   --listen <multiaddr>    libp2p listen address, repeatable
+  --bootstrap <multiaddr> peer to stay connected to (…/p2p/<peer id>), repeatable; replaces the config's list.
+                          Start does not wait for it: an unreachable one is retried in the background
   --http-host <host>      status API host (default 127.0.0.1)
   --http-port <port>      status API port (0 = any free port)
   --capacity <size>       bytes to offer (e.g. 10GiB)
@@ -102,6 +107,7 @@ const common = {
 const nodeFlags = {
   ...common,
   listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
   'http-host': { type: 'string' },
   'http-port': { type: 'string' },
   capacity: { type: 'string' },
@@ -111,11 +117,15 @@ const nodeFlags = {
   contract: { type: 'string' }
 } as const
 
-type NodeFlags = { listen?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string }
+type NodeFlags = { listen?: string[], bootstrap?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string }
 
 function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   const out: Partial<NodeFileConfig> = {}
   if (v.listen !== undefined) out.listen = v.listen
+  if (v.bootstrap !== undefined) {
+    parseBootstrapList(v.bootstrap)
+    out.bootstrap = v.bootstrap
+  }
   if (v['http-host'] !== undefined) out.httpHost = v['http-host']
   if (v['http-port'] !== undefined) out.httpPort = parsePort(v['http-port'])
   if (v.capacity !== undefined) out.capacityBytes = parseSize(v.capacity)
@@ -172,6 +182,7 @@ async function cmdStart (args: string[]): Promise<void> {
   const node = await createProviderNode({
     dataDir,
     listen: config.listen,
+    bootstrap: config.bootstrap,
     httpHost: config.httpHost,
     httpPort: config.httpPort,
     capacityBytes: config.capacityBytes,

@@ -32,3 +32,9 @@ export const DEFAULT_HTTP_PORT = 7070
 export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/0'
 /** Default capacity: 10 GiB. */
 export const DEFAULT_CAPACITY_BYTES = 10 * 1024 * 1024 * 1024
+/** First retry after a failed bootstrap dial: a bootstrap peer starting moments later is joined about a second later. */
+export const BOOTSTRAP_RETRY_INITIAL_MS = 1_000
+/** Backoff cap for bootstrap dials: a bootstrap peer that comes back is rejoined within about one announce interval. */
+export const BOOTSTRAP_RETRY_MAX_MS = 30_000
+/** One bootstrap dial gives up after this long (a TCP connect plus noise and yamux on a live peer takes far less). */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000

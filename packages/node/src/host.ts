@@ -8,12 +8,16 @@ import type { Identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
+import { bootstrapDialer } from './bootstrap.js'
+import type { BootstrapDialer } from './bootstrap.js'
 import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {
   identify: Identify
   pubsub: GossipSub
+  /** Keeps the host connected to its bootstrap peers (idle when the list is empty). */
+  bootstrap: BootstrapDialer
 }
 
 export type SherdHost = Libp2p<HostServices>
@@ -23,12 +27,15 @@ export interface HostInit {
   listen: string[]
   /** Test dialers and clients set false: they do not listen. */
   start?: boolean
+  /** Peers to stay connected to, each `…/p2p/<peer id>` (a ConfigError names a bad one). */
+  bootstrap?: readonly string[]
 }
 
 /**
  * A libp2p 3 host as providers and clients use it: TCP, noise, yamux with the limits bulk transfer needs raised
  * (read buffer above the largest yamux window, many early streams for k + m parallel uploads), identify,
- * gossipsub. Clients can build the same host with no listen addresses.
+ * gossipsub, and a dialer that keeps it connected to its bootstrap peers (which is how providers that never dial each
+ * other end up in one gossipsub mesh). Clients can build the same host with no listen addresses.
  */
 export async function createHost (init: HostInit): Promise<SherdHost> {
   return await createLibp2p({
@@ -46,7 +53,8 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
       pubsub: gossipsub({
         // Providers are few and must hear each other at once on a small devnet.
         floodPublish: true
-      })
+      }),
+      bootstrap: bootstrapDialer({ list: init.bootstrap ?? [] })
     }
   })
 }

@@ -15,6 +15,8 @@ export const STORE_DIR = 'store'
 /** What `sherd-node init` writes to <dataDir>/config.json; `start` flags override it. */
 export interface NodeFileConfig {
   listen: string[]
+  /** Peers to stay connected to, each ending in /p2p/<peer id> (empty: the node waits to be dialled). */
+  bootstrap: string[]
   httpHost: string
   httpPort: number
   capacityBytes: number
@@ -28,6 +30,7 @@ export interface NodeFileConfig {
 
 export const DEFAULT_FILE_CONFIG: NodeFileConfig = {
   listen: [DEFAULT_LISTEN],
+  bootstrap: [],
   httpHost: '127.0.0.1',
   httpPort: DEFAULT_HTTP_PORT,
   capacityBytes: DEFAULT_CAPACITY_BYTES,

@@ -11,6 +11,8 @@ export type { HttpApiInit, HttpApiComponents, NodeStatus, ChainStatus } from './
 export { NodeMetrics } from './metrics.js'
 export { createHost } from './host.js'
 export type { SherdHost, HostServices, HostInit } from './host.js'
+export { BootstrapDialer, bootstrapDialer, parseBootstrapList } from './bootstrap.js'
+export type { BootstrapInit, BootstrapComponents, BootstrapPeer, BootstrapPeerState } from './bootstrap.js'
 export { initDataDir, readPeerKey, readEvmKey, readFileConfig, DEFAULT_FILE_CONFIG, PEER_KEY_FILE, EVM_KEY_FILE, CONFIG_FILE, STORE_DIR } from './identity.js'
 export type { NodeFileConfig, InitOptions } from './identity.js'
 export * from './errors.js'

@@ -31,6 +31,11 @@ export interface ProviderNodeConfig {
   dataDir: string
   /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0). */
   listen?: string[]
+  /**
+   * Peers to stay connected to (multiaddrs ending in /p2p/<peer id>), usually a few other providers: through them
+   * the node joins the announcement mesh. Unreachable ones are retried in the background; start never waits.
+   */
+  bootstrap?: string[]
   httpHost?: string
   /** 0 picks a free port. */
   httpPort?: number
@@ -101,7 +106,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const pricePerMiB = config.pricePerMiB ?? '1'
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
-  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], start: false })
+  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], bootstrap: config.bootstrap, start: false })
   const service = new ShardService(
     { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
     {
