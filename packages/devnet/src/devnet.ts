@@ -101,7 +101,10 @@ export interface DevnetInfo {
   params: MarketParams
   /** The client account: funded with ETH and tokens. */
   client: DevnetAccount
-  /** libp2p addresses to dial first (every provider's, each ending in /p2p/<peerId>). */
+  /**
+   * libp2p addresses to dial first (every provider's, each ending in /p2p/<peerId>). Provider 0's alone would do:
+   * the others bootstrap to it, and announcements reach a client through the providers' gossipsub mesh.
+   */
   bootstrap: string[]
   providers: Array<{ index: number, peerId: string, chainAddress: Address, multiaddrs: string[], httpUrl: string, dataDir: string }>
   dir: string
@@ -252,11 +255,15 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       command: nodeCommand,
       env: options.nodeEnv
     }
+    // Every provider but the first bootstraps to provider 0, which keeps its key and port across restarts; through
+    // it they form one gossipsub mesh, so a client connected to any one of them hears every announcement.
+    const seeds = (): string[] => processes[0]?.started === true ? processes[0].info.multiaddrs : []
     const newProcess = async (index: number): Promise<ProviderProcess> => {
       const [libp2pPort, httpPort] = await freePorts(2)
       const p = new ProviderProcess({
         ...providerSettings,
         index,
+        bootstrap: index === 0 ? [] : seeds(),
         dataDir: join(dir, `provider-${index}`),
         logFile: join(dir, 'logs', `provider-${index}.log`),
         evmKey: providerAccounts[index]!.privateKey,
@@ -293,9 +300,14 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       }
     }
 
-    const initial: ProviderProcess[] = []
-    for (let i = 0; i < count; i++) initial.push(await newProcess(i))
-    await Promise.all(initial.map(async (p) => { await launch(p, signal) }))
+    // Provider 0 first: the others are given its address (ports and keys are fixed, the peer id comes from its
+    // ready line). They would also find it if it came later (sherd-node retries its bootstrap peers).
+    const initial: ProviderProcess[] = [await newProcess(0)]
+    await launch(initial[0]!, signal)
+    const rest: ProviderProcess[] = []
+    for (let i = 1; i < count; i++) rest.push(await newProcess(i))
+    await Promise.all(rest.map(async (p) => { await launch(p, signal) }))
+    initial.push(...rest)
     await waitUntilSeen(initial, signal)
     progress({ type: 'network-ready', providers: count, elapsedMs: Date.now() - startedAt })
 

@@ -43,6 +43,8 @@ export interface ProviderProcessInit {
   evmKey: Hex
   libp2pPort: number
   httpPort: number
+  /** Peers the provider stays connected to (`--bootstrap`): provider 0's addresses for every other provider. */
+  bootstrap?: readonly string[]
   /** The RPC the provider uses (the devnet's proxy in front of anvil when it has one). */
   rpcUrl: string
   market: Address
@@ -118,7 +120,8 @@ export class ProviderProcess {
       'init', '--data-dir', i.dataDir, '--evm-key', i.evmKey,
       '--listen', `/ip4/127.0.0.1/tcp/${i.libp2pPort}`, '--http-port', String(i.httpPort),
       '--capacity', String(i.capacityBytes), '--price', i.pricePerMiB.toString(), '--stake', i.stake.toString(),
-      '--rpc-url', i.rpcUrl, '--contract', i.market
+      '--rpc-url', i.rpcUrl, '--contract', i.market,
+      ...(i.bootstrap ?? []).flatMap((addr) => ['--bootstrap', addr])
     ]
     const child = this.spawn(args)
     let stdout = ''

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { getProvider, listProviders } from '@sherd/contracts'
+import { createClient } from '@sherd/client'
 import { startDevnet } from '../src/index.js'
 import type { Devnet, DevnetProgressEvent } from '../src/index.js'
 
@@ -14,6 +15,24 @@ async function waitFor (what: string, check: () => Promise<boolean> | boolean, t
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/**
+ * A client given provider `via`'s address alone hears the announcements of `expected` providers: they reach it
+ * through the providers' gossipsub mesh (the others bootstrap to provider 0), not over connections of its own.
+ */
+async function expectHeardThrough (d: Devnet, via: number, expected: string[]): Promise<void> {
+  const client = createClient({ rpcUrl: d.rpcUrl, contract: d.market, bootstrap: d.provider(via).multiaddrs })
+  try {
+    await client.start()
+    await waitFor(`announcements of ${expected.length} providers through provider ${via}`, async () => {
+      const fresh = new Set((await client.providers()).filter((p) => p.fresh).map((p) => p.peerId))
+      return expected.every((peerId) => fresh.has(peerId))
+    }, 30_000)
+    expect(client.libp2p?.getPeers().map(String)).toEqual([d.provider(via).peerId])
+  } finally {
+    await client.stop()
   }
 }
 
@@ -36,6 +55,7 @@ describe('startDevnet', () => {
     expect(registry.map((r) => r.peerId).sort()).toEqual(d.providers.map((p) => p.peerId).sort())
     expect(d.bootstrap).toHaveLength(3)
     expect(d.bootstrap.every((a, i) => a.endsWith(`/p2p/${d.providers[i]!.peerId}`))).toBe(true)
+    await expectHeardThrough(d, 0, d.providers.map((p) => p.peerId))
     const status = await d.provider(1).status()
     expect(status).toMatchObject({ peerId: d.providers[1]!.peerId, chain: { registered: true, contractAddress: d.market } })
     // Providers go through the proxy; the client gets anvil itself.
@@ -70,6 +90,8 @@ describe('startDevnet', () => {
     expect(added.index).toBe(3)
     expect((await listProviders(d.marketClient())).map((r) => r.peerId)).toContain(added.peerId)
     expect(d.bootstrap).toHaveLength(4)
+    // It bootstrapped to provider 0 (restarted above, same address): its announcements reach a client through it.
+    await expectHeardThrough(d, 0, [added.peerId])
     expect(d.info().providers.map((p) => p.peerId)).toEqual(d.providers.map((p) => p.peerId))
 
     // stop: no process and no temp dir left behind.
