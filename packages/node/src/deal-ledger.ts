@@ -121,6 +121,9 @@ export class DealLedger implements Startable {
     return this.dealMap.get(id.toString())
   }
 
+  /** Number of deals recorded (deals are never removed, so this changes exactly when one is added). */
+  get dealCount (): number { return this.dealMap.size }
+
   deals (): LedgerDeal[] {
     return [...this.dealMap.values()]
   }

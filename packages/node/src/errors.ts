@@ -42,3 +42,7 @@ export class ConfigError extends NodeError {
 export class NotWiredError extends NodeError {
   override name = 'NotWiredError'
 }
+/** The shard is being read, written or deleted right now; the operation can be tried again later. */
+export class ShardBusyError extends NodeError {
+  override name = 'ShardBusyError'
+}

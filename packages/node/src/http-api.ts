@@ -5,6 +5,7 @@ import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
 import type { NodeMetrics } from './metrics.js'
 import type { DealSummary } from './deal-ledger.js'
+import type { GcStatus } from './shard-collector.js'
 
 const log = logger('sherd:node:http')
 
@@ -45,6 +46,8 @@ export interface NodeStatus {
   activeTransfers: number
   peers: number
   uptimeSeconds: number
+  /** The shard collector: shards deleted and bytes freed since start, and why it is waiting, if it is. */
+  gc?: GcStatus
 }
 
 export interface HttpApiInit {

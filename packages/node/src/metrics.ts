@@ -20,6 +20,9 @@ export class NodeMetrics {
   readonly proofBatchGas = new Histogram({ name: 'sherd_proof_batch_gas', help: 'Gas used by each proof batch transaction', buckets: [1e5, 3e5, 1e6, 3e6, 1e7, 3e7], registers: [this.registry] })
   readonly proofGenerationSeconds = new Histogram({ name: 'sherd_proof_generation_seconds', help: 'Time to build one deal\'s proof (c challenged leaves) from the store', buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [this.registry] })
   readonly proverErrors = new Counter({ name: 'sherd_prover_errors_total', help: 'Prover failures by stage (scan, activate, prove, withdraw, head…); retried', labelNames: ['stage'], registers: [this.registry] })
+  readonly gcShardsDeleted = new Counter({ name: 'sherd_gc_shards_deleted_total', help: 'Shards deleted because no live deal needs them', registers: [this.registry] })
+  readonly gcBytesFreed = new Counter({ name: 'sherd_gc_bytes_freed_total', help: 'Bytes those deletions returned to free capacity', registers: [this.registry] })
+  readonly gcRuns = new Counter({ name: 'sherd_gc_runs_total', help: 'Shard collector passes, by outcome (ok, skipped: ledger not synced, error)', labelNames: ['outcome'], registers: [this.registry] })
   readonly missesReported = new Counter({ name: 'sherd_misses_reported_total', help: 'Periods of other providers\' deals this node marked missed', registers: [this.registry] })
 
   constructor (options: { processMetrics?: boolean } = {}) {

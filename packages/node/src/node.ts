@@ -22,6 +22,8 @@ import type { ProverInit } from './prover.js'
 import { TxQueue } from './prover-chain.js'
 import { MissReporter } from './prover-miss-reporter.js'
 import type { MissReporterInit } from './prover-miss-reporter.js'
+import { ShardCollector } from './shard-collector.js'
+import type { ShardCollectorInit } from './shard-collector.js'
 import type { ChainConnection } from './chain.js'
 
 const log = logger('sherd:node')
@@ -57,6 +59,8 @@ export interface ProviderNodeConfig {
   prover?: ProverInit
   /** Mark other providers' missed periods (default on, as the devnet needs); `false` turns it off. */
   missReporter?: MissReporterInit | false
+  /** Deleting shards no live deal needs (default on; docs/operations.md, "Reclaiming space"). */
+  gc?: ShardCollectorInit
 }
 
 /** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
@@ -87,6 +91,7 @@ export interface ProviderNode {
   readonly prover: Prover
   readonly ledger: DealLedger
   readonly missReporter: MissReporter | undefined
+  readonly collector: ShardCollector
   status: () => NodeStatus
   ready: () => ReadyInfo
   start: () => Promise<void>
@@ -149,7 +154,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     pricePerMiB,
     activeTransfers: service.activeTransfers,
     peers: libp2p.getPeers().length,
-    uptimeSeconds: Math.round((Date.now() - startedAt) / 1000)
+    uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    gc: collector.status
   })
   const refreshMetrics = (): void => {
     metrics.usedBytes.set(store.usedBytes)
@@ -165,6 +171,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const chainConnection = (): ChainConnection | undefined => connection
   const prover = new Prover({ store, ledger, connection: chainConnection, metrics, status: chain, txQueue }, config.prover)
   const missReporter = config.missReporter === false ? undefined : new MissReporter({ connection: chainConnection, metrics, txQueue }, config.missReporter)
+  const collector = new ShardCollector({ store, ledger, metrics, scans: prover.events }, config.gc)
   let connection: ChainConnection | undefined
   // Connects, registers and plugs in the offer signer; a Startable so it runs in order with the rest.
   const chainLink = {
@@ -200,6 +207,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     prover,
     ledger,
     missReporter,
+    collector,
     status,
     ready: () => ({
       event: 'ready',
@@ -212,7 +220,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, missReporter] as const) {
+        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter] as const) {
           if (part === undefined) continue
           await part.start()
           started.push(part)
@@ -225,7 +233,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     },
     async stop () {
       // Reverse order: stop accepting and drain transfers first, close LevelDB last.
-      const order = [prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
+      const order = [collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
       started.length = 0
       for (const part of order) {
         try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }

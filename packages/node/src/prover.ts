@@ -185,6 +185,11 @@ export class Prover implements Startable {
   private readonly notHeldLogged = new Set<string>()
   private lastWithdrawPeriod: bigint | undefined
   private head: bigint | undefined
+  /**
+   * Dispatches `scanned` after every step whose scan folded the market's events up to the head into the ledger:
+   * from then on the ledger knows every deal opened until that block (the shard collector waits for this).
+   */
+  readonly events = new EventTarget()
 
   constructor (private readonly components: ProverComponents, init: ProverInit = {}) {
     this.init = {
@@ -276,7 +281,7 @@ export class Prover implements Startable {
     }
     let ok = true
     for (const [stage, run] of [
-      ['scan', async () => { await this.scan(head, signal) }],
+      ['scan', async () => { await this.scan(head, signal); this.events.dispatchEvent(new Event('scanned')) }],
       ['activate', async () => { await this.activatePending(head, signal) }],
       ['prove', async () => { await this.prove(head, signal) }],
       ['withdraw', async () => { await this.scheduledWithdraw(head) }]

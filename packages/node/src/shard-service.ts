@@ -215,27 +215,38 @@ export class ShardService implements Startable {
     if (offset > info.byteLength) throw new RangeNotSatisfiableError(`offset ${offset} is past the shard's ${info.byteLength} bytes`)
     const length = request.length ?? info.byteLength - offset
     if (offset + length > info.byteLength) throw new RangeNotSatisfiableError(`bytes ${offset}..${offset + length} are outside the shard's ${info.byteLength} bytes`)
-    // Open the range before answering `ok`, so a missing chunk still gets an error frame.
+    // Open the range before answering `ok`, so a missing chunk still gets an error frame. The range holds a read
+    // lease on the shard (it cannot be deleted meanwhile) until it is finished or returned, whatever happens here.
     const pieces = store.readRange(request.root, offset, length)
-    const first = await pieces.next()
-    await this.respond(stream, { status: 'ok', byteLength: info.byteLength, offset, length }, signal)
-    if (first.done !== true) {
-      // Chunks are 64 KiB; sending ~1 MiB at a time cuts per-send overhead in yamux and noise.
-      let batch: Uint8Array[] = [first.value]
-      let batchBytes = first.value.byteLength
-      const flush = async (): Promise<void> => {
-        if (batchBytes === 0) return
-        await sendBytes(stream as unknown as ByteStream, batch.length === 1 ? batch[0] as Uint8Array : Buffer.concat(batch), { signal })
-        metrics.bytesServed.inc(batchBytes)
-        batch = []
-        batchBytes = 0
+    try {
+      const first = await pieces.next()
+      await this.respond(stream, { status: 'ok', byteLength: info.byteLength, offset, length }, signal)
+      if (first.done !== true) {
+        try {
+          // Chunks are 64 KiB; sending ~1 MiB at a time cuts per-send overhead in yamux and noise.
+          let batch: Uint8Array[] = [first.value]
+          let batchBytes = first.value.byteLength
+          const flush = async (): Promise<void> => {
+            if (batchBytes === 0) return
+            await sendBytes(stream as unknown as ByteStream, batch.length === 1 ? batch[0] as Uint8Array : Buffer.concat(batch), { signal })
+            metrics.bytesServed.inc(batchBytes)
+            batch = []
+            batchBytes = 0
+          }
+          for await (const piece of pieces) {
+            batch.push(piece)
+            batchBytes += piece.byteLength
+            if (batchBytes >= FETCH_WRITE_BYTES) await flush()
+          }
+          await flush()
+        } catch (err) {
+          // Past `ok` the client reads raw bytes: an error frame now would be read as shard data. Reset instead.
+          stream.abort(err as Error)
+          throw err
+        }
       }
-      for await (const piece of pieces) {
-        batch.push(piece)
-        batchBytes += piece.byteLength
-        if (batchBytes >= FETCH_WRITE_BYTES) await flush()
-      }
-      await flush()
+    } finally {
+      await pieces.return(undefined)
     }
     await stream.close({ signal })
   }

@@ -8,7 +8,7 @@ import type { Startable } from '@libp2p/interface'
 import { LEVEL_WRITE_BUFFER_BYTES, WRITE_BATCH_BYTES } from './constants.js'
 import {
   AlreadyStoredError, CapacityExceededError, DataDirLockedError, DiskFullError, NodeStoppingError, NotFoundError,
-  RangeNotSatisfiableError
+  RangeNotSatisfiableError, ShardBusyError
 } from './errors.js'
 
 /*
@@ -16,6 +16,7 @@ import {
  *   s!w!<root>            pending marker: a write of this shard has begun and not committed
  *   s!c!<root>!<index>    shard bytes, one key per 64 KiB chunk (index: 8 hex digits, so keys sort by index)
  *   s!m!<root>            metadata (dag-cbor): byte length, deal/offer, stored time, encoded chunk tree
+ *   s!t!<root>            claimed time (dag-cbor ms): when a client was last told this shard is already here
  *   f!<cid>               a manifest's bytes (one put: atomic by itself)
  *
  * Crash safety: a shard is visible only through its `s!m!` key, written in ONE atomic, fsynced batch that also
@@ -25,6 +26,12 @@ import {
  * earlier (unsynced) writes durable, so committed metadata never points at missing chunks.
  * Chunks are written in place rather than under a temporary prefix and renamed, because LevelDB has no rename:
  * moving a shard would rewrite all its bytes inside the commit batch.
+ *
+ * Deletion (`deleteShard`) is the reverse: one synced batch removes the metadata and writes the pending marker, then
+ * the chunks are cleared; a crash in between leaves a marker without metadata, which start-up clears like an
+ * unfinished write. Readers hold a lease on the root for the whole read: a shard with a reader is not deleted
+ * (`ShardBusyError`), and a shard being deleted has no new readers. Without the lease a reader could see the chunk
+ * keys cleared mid-read, or, worse, refilled by a new upload of the same root that has not been verified yet.
  */
 
 const log = logger('sherd:node:store')
@@ -44,6 +51,7 @@ export interface ShardInfo {
   chunkSize: number
   dealId?: string
   offerHash?: Uint8Array
+  /** When the shard was committed (ms since the epoch); 0 if the record does not say (treat as unknown, not old). */
   storedAtMs: number
 }
 
@@ -62,6 +70,7 @@ const metaKey = (root: string): string => `s!m!${root}`
 const markerKey = (root: string): string => `s!w!${root}`
 const chunkKey = (root: string, index: number): string => `s!c!${root}!${index.toString(16).padStart(8, '0')}`
 const chunkRange = (root: string): { gte: string, lt: string } => ({ gte: `s!c!${root}!`, lt: `s!c!${root}!~` })
+const claimKey = (root: string): string => `s!t!${root}`
 const manifestKey = (cid: string): string => `f!${cid}`
 
 interface StoredMeta {
@@ -69,7 +78,8 @@ interface StoredMeta {
   chunkSize: number
   dealId?: string
   offerHash?: Uint8Array
-  storedAtMs: number
+  /** Every record written so far has it; one without reads as 0, "unknown" (see `ShardInfo.storedAtMs`). */
+  storedAtMs?: number
   tree: Uint8Array
 }
 
@@ -95,6 +105,13 @@ export class ShardStore implements Startable {
   private shardCount = 0
   private manifestCount = 0
   private readonly writing = new Map<string, ShardWriter>()
+  /** Readers (range fetches, chunk reads) per root: a shard with one is not deleted. */
+  private readonly readers = new Map<string, number>()
+  /** Deletions running, by root: no new reader or writer starts on the root until it settles. */
+  private readonly deleting = new Map<string, Promise<void>>()
+  /** Last AlreadyStored answer per root (ms), mirrored from `s!t!` keys; writes in flight by root. */
+  private readonly claims = new Map<string, number>()
+  private readonly claimWrites = new Map<string, Promise<void>>()
   private stopping = false
 
   constructor (init: ShardStoreInit) {
@@ -152,6 +169,8 @@ export class ShardStore implements Startable {
 
   private async recount (): Promise<void> {
     let bytes = 0; let shards = 0; let manifests = 0
+    this.claims.clear()
+    for await (const [key, value] of this.level.iterator({ gte: 's!t!', lt: 's!t!~' })) this.claims.set(key.slice(4), dagCbor.decode(value) as number)
     for await (const value of this.level.values({ gte: 's!m!', lt: 's!m!~' })) {
       bytes += (dagCbor.decode(value) as StoredMeta).byteLength
       shards++
@@ -192,9 +211,24 @@ export class ShardStore implements Startable {
   async beginShard (options: BeginShardOptions, init: { signal?: AbortSignal } = {}): Promise<ShardWriter> {
     init.signal?.throwIfAborted()
     const root = hex(options.root)
-    if (this.writing.has(root)) throw new AlreadyStoredError(`shard ${root} is being stored right now`)
-    if (await this.level.get(metaKey(root)) !== undefined) throw new AlreadyStoredError(`shard ${root} is already stored here`)
-    if (this.writing.has(root)) throw new AlreadyStoredError(`shard ${root} is being stored right now`)
+    for (;;) {
+      const deletion = this.deleting.get(root)
+      if (deletion !== undefined) {
+        // A deletion of this root is running: once it is done, this is a fresh upload.
+        await deletion
+        continue
+      }
+      if (this.writing.has(root)) throw new AlreadyStoredError(`shard ${root} is being stored right now`)
+      const stored = await this.level.get(metaKey(root)) !== undefined
+      if (this.deleting.has(root)) continue
+      if (stored) {
+        // The client counts this as stored and opens its deal later: the collector keeps the shard a grace period.
+        this.claim(root)
+        throw new AlreadyStoredError(`shard ${root} is already stored here`)
+      }
+      if (this.writing.has(root)) throw new AlreadyStoredError(`shard ${root} is being stored right now`)
+      break
+    }
     const release = this.reserve(options.byteLength)
     const writer = new ShardWriter(this, this.level, root, options, this.chunkSize, release)
     this.writing.set(root, writer)
@@ -217,6 +251,41 @@ export class ShardStore implements Startable {
     }
   }
 
+  private claim (root: string): void {
+    const now = Date.now()
+    this.claims.set(root, now)
+    const previous = this.claimWrites.get(root) ?? Promise.resolve()
+    const write = previous
+      .then(async () => { await this.level.put(claimKey(root), dagCbor.encode(now)) })
+      .catch((err) => { log.error('could not record the claim of shard %s: %e', root, err) })
+      .finally(() => { if (this.claimWrites.get(root) === write) this.claimWrites.delete(root) })
+    this.claimWrites.set(root, write)
+  }
+
+  /** When a client was last told this shard is already here (an upload refused as `AlreadyStoredError`), if ever. */
+  claimedAtMs (root: Uint8Array): number | undefined {
+    return this.claims.get(hex(root))
+  }
+
+  /** Takes a read lease on a root; the returned function releases it (once). */
+  private lease (root: string): () => void {
+    if (this.deleting.has(root)) throw new NotFoundError(`shard ${root} is being deleted from this provider`)
+    this.readers.set(root, (this.readers.get(root) ?? 0) + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const n = (this.readers.get(root) ?? 1) - 1
+      if (n === 0) this.readers.delete(root)
+      else this.readers.set(root, n)
+    }
+  }
+
+  /** Readers currently holding a lease on this root. */
+  readersOf (root: Uint8Array): number {
+    return this.readers.get(hex(root)) ?? 0
+  }
+
   private async meta (root: Uint8Array): Promise<StoredMeta> {
     const value = await this.level.get(metaKey(hex(root)))
     if (value === undefined) throw new NotFoundError(`no shard with root ${hex(root)} is stored here`)
@@ -230,6 +299,11 @@ export class ShardStore implements Startable {
   async getInfo (root: Uint8Array): Promise<ShardInfo> {
     const m = await this.meta(root)
     return infoOf(root, m)
+  }
+
+  /** The root of every committed shard (keys only: no metadata is read). */
+  async * listRoots (): AsyncGenerator<Uint8Array> {
+    for await (const key of this.level.keys({ gte: 's!m!', lt: 's!m!~' })) yield Uint8Array.from(Buffer.from(key.slice(4), 'hex'))
   }
 
   /** Every committed shard. */
@@ -246,44 +320,93 @@ export class ShardStore implements Startable {
 
   /** The bytes of one chunk (`tree.chunkRange(leaf).chunkIndex`), for `tree.proveFromChunk`. */
   async readChunk (root: Uint8Array, chunkIndex: number): Promise<Uint8Array> {
-    const m = await this.meta(root)
-    const count = Math.ceil(m.byteLength / m.chunkSize)
-    if (!Number.isSafeInteger(chunkIndex) || chunkIndex < 0 || chunkIndex >= count) {
-      throw new RangeNotSatisfiableError(`chunk ${chunkIndex} is outside the shard's ${count} chunks`)
+    const release = this.lease(hex(root))
+    try {
+      const m = await this.meta(root)
+      const count = Math.ceil(m.byteLength / m.chunkSize)
+      if (!Number.isSafeInteger(chunkIndex) || chunkIndex < 0 || chunkIndex >= count) {
+        throw new RangeNotSatisfiableError(`chunk ${chunkIndex} is outside the shard's ${count} chunks`)
+      }
+      const value = await this.level.get(chunkKey(hex(root), chunkIndex))
+      if (value === undefined) throw new NotFoundError(`chunk ${chunkIndex} of shard ${hex(root)} is missing: the store is corrupt`)
+      return value
+    } finally {
+      release()
     }
-    const value = await this.level.get(chunkKey(hex(root), chunkIndex))
-    if (value === undefined) throw new NotFoundError(`chunk ${chunkIndex} of shard ${hex(root)} is missing: the store is corrupt`)
-    return value
   }
 
-  /** Yields `length` bytes from `offset`, chunk by chunk. */
+  /**
+   * Yields `length` bytes from `offset`, chunk by chunk. The shard cannot be deleted from the first `next()` until the
+   * generator finishes or is returned: a caller that stops early must call `return()` (for-await does).
+   */
   async * readRange (root: Uint8Array, offset: number, length: number): AsyncGenerator<Uint8Array> {
-    const m = await this.meta(root)
-    if (offset < 0 || length < 0 || offset + length > m.byteLength) {
-      throw new RangeNotSatisfiableError(`bytes ${offset}..${offset + length} are outside the shard's ${m.byteLength} bytes`)
-    }
     const rootHex = hex(root)
-    let position = offset
-    const end = offset + length
-    while (position < end) {
-      const index = Math.floor(position / m.chunkSize)
-      const chunk = await this.level.get(chunkKey(rootHex, index))
-      if (chunk === undefined) throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
-      const start = position - index * m.chunkSize
-      const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
-      yield chunk.subarray(start, stop)
-      position += stop - start
+    const release = this.lease(rootHex)
+    try {
+      const m = await this.meta(root)
+      if (offset < 0 || length < 0 || offset + length > m.byteLength) {
+        throw new RangeNotSatisfiableError(`bytes ${offset}..${offset + length} are outside the shard's ${m.byteLength} bytes`)
+      }
+      let position = offset
+      const end = offset + length
+      while (position < end) {
+        const index = Math.floor(position / m.chunkSize)
+        const chunk = await this.level.get(chunkKey(rootHex, index))
+        if (chunk === undefined) throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
+        const start = position - index * m.chunkSize
+        const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
+        yield chunk.subarray(start, stop)
+        position += stop - start
+      }
+    } finally {
+      release()
     }
   }
 
-  /** Removes a shard (deal ended or failed) in one batch. */
-  async deleteShard (root: Uint8Array): Promise<void> {
-    const m = await this.meta(root)
+  /**
+   * Removes a shard and returns the bytes freed (now free capacity). Throws `ShardBusyError` while a reader holds the
+   * root, it is being written, or another deletion of it runs (try again later), `NotFoundError` if it is not stored.
+   * The checks and the mark that stops new readers happen before the first await, so a caller that decided to delete
+   * in the same tick (after its last await) decides on what is still true.
+   */
+  async deleteShard (root: Uint8Array): Promise<number> {
     const rootHex = hex(root)
-    await this.level.del(metaKey(rootHex), { sync: true })
-    this.committedBytes -= m.byteLength
-    this.shardCount--
-    await this.level.clear(chunkRange(rootHex))
+    const db = this.level
+    const readers = this.readers.get(rootHex) ?? 0
+    if (readers > 0) throw new ShardBusyError(`shard ${rootHex} is being read by ${readers} reader(s); try again when they finish`)
+    if (this.writing.has(rootHex) || this.deleting.has(rootHex)) throw new ShardBusyError(`shard ${rootHex} is being written or deleted right now; try again later`)
+    let settle = (): void => {}
+    this.deleting.set(rootHex, new Promise<void>((resolve) => { settle = resolve }))
+    try {
+      await this.claimWrites.get(rootHex)
+      const value = await db.get(metaKey(rootHex))
+      if (value === undefined) throw new NotFoundError(`no shard with root ${rootHex} is stored here`)
+      const m = dagCbor.decode(value) as StoredMeta
+      try {
+        await db.batch([
+          { type: 'del', key: metaKey(rootHex) },
+          { type: 'del', key: claimKey(rootHex) },
+          { type: 'put', key: markerKey(rootHex), value: dagCbor.encode({ byteLength: m.byteLength }) }
+        ], { sync: true })
+      } catch (err) {
+        throw translate(err)
+      }
+      this.committedBytes -= m.byteLength
+      this.shardCount--
+      this.claims.delete(rootHex)
+      try {
+        await db.clear(chunkRange(rootHex))
+        await db.del(markerKey(rootHex))
+      } catch (err) {
+        // The marker stays: the next start clears the chunks.
+        log.error('could not clear the chunks of deleted shard %s: %e', rootHex, err)
+      }
+      log('deleted shard %s (%d bytes)', rootHex, m.byteLength)
+      return m.byteLength
+    } finally {
+      this.deleting.delete(rootHex)
+      settle()
+    }
   }
 
   /** Stores verified manifest bytes under their CID string; space is reserved and accounted like shards. */
@@ -319,7 +442,7 @@ export class ShardStore implements Startable {
 }
 
 function infoOf (root: Uint8Array, m: StoredMeta): ShardInfo {
-  const info: ShardInfo = { root, byteLength: m.byteLength, chunkSize: m.chunkSize, storedAtMs: m.storedAtMs }
+  const info: ShardInfo = { root, byteLength: m.byteLength, chunkSize: m.chunkSize, storedAtMs: m.storedAtMs ?? 0 }
   if (m.dealId !== undefined) info.dealId = m.dealId
   if (m.offerHash !== undefined) info.offerHash = m.offerHash
   return info

@@ -1,0 +1,304 @@
+import { logger } from '@libp2p/logger'
+import type { Startable } from '@libp2p/interface'
+import { OFFER_TTL_SECONDS } from './chain.js'
+import type { DealLedger, LedgerDealState } from './deal-ledger.js'
+import { ConfigError } from './errors.js'
+import type { NodeMetrics } from './metrics.js'
+import type { ShardStore } from './store.js'
+import { hex } from './store.js'
+
+const log = logger('sherd:node:gc')
+
+/** A full sweep of the store this often: unclaimed shards only expire by the clock, hours apart. */
+export const GC_INTERVAL_MS = 10 * 60_000
+/**
+ * A shard no deal names is kept this long after it was stored (or after a client was last told it is already
+ * here): clients upload under an offer, then open the deal while the offer lives (OFFER_TTL_SECONDS, 1 h), and the
+ * deal may then wait up to the activation window (256 blocks ≈ 51 min at 12 s) before the prover must hold it.
+ * 1 h + 51 min, rounded up to 2 h.
+ */
+export const GC_GRACE_MS = 2 * 60 * 60_000
+/**
+ * Decisions need a ledger that knows every deal opened lately: the collector acts only when the prover's last
+ * successful scan is this recent (it scans every second; an RPC outage longer than this pauses collection).
+ */
+export const GC_LEDGER_MAX_AGE_MS = 5 * 60_000
+
+/** Deal states that still need the shard: a pending deal may be activated, an active one is proven every period. */
+const LIVE_STATES: ReadonlySet<LedgerDealState> = new Set(['pending', 'active'])
+
+export interface ShardCollectorInit {
+  /** Default true. */
+  enabled?: boolean
+  /** Full sweep interval (default GC_INTERVAL_MS); a pass also runs after each prover scan that saw a deal end. */
+  intervalMs?: number
+  /** Keep a shard no deal needs this long after it was stored or claimed (default GC_GRACE_MS; more than OFFER_TTL_SECONDS). */
+  graceMs?: number
+  /** Longest time since the prover's last scan for which the ledger counts as current (default GC_LEDGER_MAX_AGE_MS). */
+  ledgerMaxAgeMs?: number
+  /** The clock grace periods are measured with (ms since the epoch); tests inject one. */
+  now?: () => number
+}
+
+export interface ShardCollectorComponents {
+  store: Pick<ShardStore, 'listRoots' | 'getInfo' | 'deleteShard' | 'claimedAtMs'>
+  ledger: Pick<DealLedger, 'deals' | 'dealCount' | 'started'>
+  metrics: NodeMetrics
+  /** Dispatches `scanned` each time the prover has folded the market's events up to the chain head (`Prover.events`). */
+  scans: EventTarget
+}
+
+/** The collector's numbers on `/status` (`gc`). */
+export interface GcStatus {
+  enabled: boolean
+  graceMs: number
+  intervalMs: number
+  shardsDeleted: number
+  bytesFreed: number
+  passes: number
+  lastPassAtMs?: number
+  /** Set while passes are skipped, saying why (no chain, or the ledger is not current). */
+  waiting?: string
+  lastError?: string
+}
+
+export interface GcPassResult {
+  /** False when the pass was skipped (ledger not current, collector stopped or disabled). */
+  ran: boolean
+  deleted: number
+  freedBytes: number
+  /** Shards no live deal needs, kept for now: inside their grace period, or being read. */
+  kept: number
+}
+
+interface RootDeals {
+  live: boolean
+  /** Latest `updatedAtMs` of the root's deals that are over (≈ when the last of them ended). */
+  lastOverAtMs: number
+}
+
+type PassKind = 'sweep' | 'scan'
+
+/**
+ * Deletes stored shards no live deal needs, freeing their capacity. A shard is deleted when
+ *  - no deal on its root (the ledger may hold several: identical shards share a root) is pending or active, and
+ *  - it is not inside its grace period: a client was told it is already here less than `graceMs` ago, or it was
+ *    stored less than `graceMs` ago and after every deal on its root was over (none, for a shard no deal names yet).
+ * Deals that are over: ended, failed, expired, and unheld (the prover will never activate those).
+ *
+ * It acts only on a current ledger (a prover scan within `ledgerMaxAgeMs`), so a node without a chain, or one just
+ * restarted that has not caught up with the deals opened while it was down, deletes nothing. A sweep of every
+ * stored root runs every `intervalMs` (and after the first scan); after each later scan a pass looks only at the
+ * roots of deals that have newly ended. A shard being read or written is skipped (`ShardBusyError`) and retried.
+ */
+export class ShardCollector implements Startable {
+  readonly status: GcStatus
+  private readonly graceMs: number
+  private readonly intervalMs: number
+  private readonly ledgerMaxAgeMs: number
+  private readonly now: () => number
+  private timer: NodeJS.Timeout | undefined
+  private abort: AbortController | undefined
+  private lastScanAt: number | undefined
+  private swept = false
+  private queue: Promise<unknown> = Promise.resolve()
+  private queued: { kind: PassKind, result: Promise<GcPassResult> } | undefined
+  /** Deals already looked at by a scan pass (their shard deleted, kept for the sweep, or not stored). */
+  private readonly handled = new Set<string>()
+  /** First time a shard whose record has no stored time was seen (its grace counts from then). */
+  private readonly firstSeen = new Map<string, number>()
+  private readonly onScanned = (): void => {
+    this.lastScanAt = performance.now()
+    void this.request(this.swept ? 'scan' : 'sweep')
+  }
+
+  constructor (private readonly components: ShardCollectorComponents, init: ShardCollectorInit = {}) {
+    this.graceMs = init.graceMs ?? GC_GRACE_MS
+    this.intervalMs = init.intervalMs ?? GC_INTERVAL_MS
+    this.ledgerMaxAgeMs = init.ledgerMaxAgeMs ?? GC_LEDGER_MAX_AGE_MS
+    this.now = init.now ?? Date.now
+    if (!(this.graceMs > OFFER_TTL_SECONDS * 1000)) {
+      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${OFFER_TTL_SECONDS * 1000} ms) plus the activation window, or a shard uploaded for a deal not yet opened could be deleted; the default is ${GC_GRACE_MS}`)
+    }
+    if (!(this.intervalMs > 0)) throw new ConfigError(`gc.intervalMs must be positive, got ${this.intervalMs}`)
+    this.status = { enabled: init.enabled ?? true, graceMs: this.graceMs, intervalMs: this.intervalMs, shardsDeleted: 0, bytesFreed: 0, passes: 0, waiting: 'the prover\'s first scan of the chain' }
+  }
+
+  async start (): Promise<void> {
+    if (!this.status.enabled) {
+      this.status.waiting = undefined
+      return
+    }
+    this.abort = new AbortController()
+    this.swept = false
+    this.lastScanAt = undefined
+    this.components.scans.addEventListener('scanned', this.onScanned)
+    this.timer = setInterval(() => { void this.request('sweep') }, this.intervalMs)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.components.scans.removeEventListener('scanned', this.onScanned)
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.abort?.abort()
+    await this.queue
+    this.abort = undefined
+  }
+
+  /** Runs a full sweep now (after any pass in progress) and returns what it did. */
+  async run (): Promise<GcPassResult> {
+    return await this.request('sweep')
+  }
+
+  /** Queues a pass; a request while one is already queued joins it (a sweep covers a scan pass). */
+  private async request (kind: PassKind): Promise<GcPassResult> {
+    if (this.queued !== undefined) {
+      if (kind === 'sweep') this.queued.kind = 'sweep'
+      return await this.queued.result
+    }
+    const entry: { kind: PassKind, result: Promise<GcPassResult> } = { kind, result: Promise.resolve({ ran: false, deleted: 0, freedBytes: 0, kept: 0 }) }
+    entry.result = this.queue.then(async () => {
+      this.queued = undefined
+      return await this.pass(entry.kind)
+    })
+    this.queued = entry
+    this.queue = entry.result.catch(() => {})
+    return await entry.result
+  }
+
+  private async pass (kind: PassKind): Promise<GcPassResult> {
+    const result: GcPassResult = { ran: false, deleted: 0, freedBytes: 0, kept: 0 }
+    const signal = this.abort?.signal
+    if (signal === undefined || signal.aborted || !this.components.ledger.started) return result
+    const { metrics } = this.components
+    if (this.lastScanAt === undefined || performance.now() - this.lastScanAt > this.ledgerMaxAgeMs) {
+      this.status.waiting = this.lastScanAt === undefined ? 'the prover\'s first scan of the chain' : `a prover scan (none for over ${this.ledgerMaxAgeMs} ms: chain unreachable?)`
+      metrics.gcRuns.inc({ outcome: 'skipped' })
+      return result
+    }
+    this.status.waiting = undefined
+    result.ran = true
+    try {
+      if (kind === 'sweep') {
+        await this.sweep(result, signal)
+        this.swept = true
+      } else {
+        await this.scanPass(result, signal)
+      }
+      this.status.lastError = undefined
+      metrics.gcRuns.inc({ outcome: 'ok' })
+    } catch (err) {
+      if (signal.aborted) return result
+      this.status.lastError = (err as Error).message
+      metrics.gcRuns.inc({ outcome: 'error' })
+      log.error('%s pass failed: %e', kind, err)
+    }
+    this.status.passes++
+    this.status.lastPassAtMs = this.now()
+    if (result.deleted > 0) log('%s: deleted %d shard(s), %d bytes freed; %d kept for now', kind, result.deleted, result.freedBytes, result.kept)
+    return result
+  }
+
+  private index = new Map<string, RootDeals>()
+  private indexedDeals = -1
+
+  /** Deals by root, rebuilt whenever a deal was added since (the only change that can turn "over" into "live"). */
+  private rootDeals (rootHex: string): RootDeals | undefined {
+    const { ledger } = this.components
+    if (ledger.dealCount !== this.indexedDeals) {
+      const index = new Map<string, RootDeals>()
+      for (const d of ledger.deals()) {
+        const key = d.root.slice(2).toLowerCase()
+        const entry = index.get(key) ?? { live: false, lastOverAtMs: 0 }
+        if (LIVE_STATES.has(d.state)) entry.live = true
+        else entry.lastOverAtMs = Math.max(entry.lastOverAtMs, d.updatedAtMs)
+        index.set(key, entry)
+      }
+      this.index = index
+      this.indexedDeals = ledger.dealCount
+    }
+    return this.index.get(rootHex)
+  }
+
+  private async sweep (result: GcPassResult, signal: AbortSignal): Promise<void> {
+    // A deal's state moves on without adding a deal: start the sweep from a fresh index.
+    this.indexedDeals = -1
+    const roots: Uint8Array[] = []
+    for await (const root of this.components.store.listRoots()) roots.push(root)
+    for (const root of roots) {
+      if (signal.aborted) return
+      if (this.rootDeals(hex(root))?.live === true) continue
+      await this.consider(root, result)
+    }
+  }
+
+  private async scanPass (result: GcPassResult, signal: AbortSignal): Promise<void> {
+    const roots = new Map<string, string[]>()
+    for (const d of this.components.ledger.deals()) {
+      if (LIVE_STATES.has(d.state) || this.handled.has(d.id)) continue
+      const key = d.root.slice(2).toLowerCase()
+      roots.set(key, [...(roots.get(key) ?? []), d.id])
+    }
+    if (roots.size > 0) this.indexedDeals = -1
+    for (const [rootHex, ids] of roots) {
+      if (signal.aborted) return
+      const busy = await this.consider(Uint8Array.from(Buffer.from(rootHex, 'hex')), result)
+      if (!busy) for (const id of ids) this.handled.add(id)
+    }
+  }
+
+  /** Deletes the shard if nothing needs it; true if it was busy (to be tried again). */
+  private async consider (root: Uint8Array, result: GcPassResult): Promise<boolean> {
+    const { store, metrics } = this.components
+    const rootHex = hex(root)
+    let info
+    try {
+      info = await store.getInfo(root)
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return false
+      throw err
+    }
+    // From here to deleteShard's own checks nothing awaits: the ledger, the claims and the readers are read as they are.
+    const deals = this.rootDeals(rootHex)
+    if (deals?.live === true) return false
+    const now = this.now()
+    const claimed = store.claimedAtMs(root)
+    let storedAt = info.storedAtMs
+    if (storedAt <= 0) {
+      storedAt = this.firstSeen.get(rootHex) ?? now
+      this.firstSeen.set(rootHex, storedAt)
+    }
+    const claimedRecently = claimed !== undefined && now - claimed < this.graceMs
+    const storedForNewDeal = (deals === undefined || storedAt > deals.lastOverAtMs) && now - storedAt < this.graceMs
+    if (claimedRecently || storedForNewDeal) {
+      result.kept++
+      return false
+    }
+    try {
+      const freed = await store.deleteShard(root)
+      result.deleted++
+      result.freedBytes += freed
+      this.status.shardsDeleted++
+      this.status.bytesFreed += freed
+      metrics.gcShardsDeleted.inc()
+      metrics.gcBytesFreed.inc(freed)
+      this.firstSeen.delete(rootHex)
+      log('deleted shard %s (%d bytes): %s', rootHex, freed, deals === undefined ? 'no deal named it within the grace period' : 'every deal on it is over')
+      return false
+    } catch (err) {
+      const name = (err as Error).name
+      if (name === 'NotFoundError') return false
+      if (name === 'ShardBusyError') {
+        result.kept++
+        log('shard %s is busy; trying again later', rootHex)
+        return true
+      }
+      throw err
+    }
+  }
+}
+
+export function shardCollector (init: ShardCollectorInit = {}): (components: ShardCollectorComponents) => ShardCollector {
+  return (components) => new ShardCollector(components, init)
+}

@@ -1,0 +1,425 @@
+// The shard collector on a real LevelDB store and deal ledger (driven directly: the ledger is the collector's only
+// view of deals, and the prover's `scanned` event its only trigger besides the clock), the read/delete races on the
+// store and over a libp2p stream, and then on anvil with the prover: a deal that ends frees its shard.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import {
+  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, endDeal, getDeal, mintTokens, openDeal, startAnvil
+} from '@sherd/contracts'
+import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
+import {
+  FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, encodeFrame, offerFromWire, requestFetchShard, requestOffer,
+  requestStoreShard, sendBytes
+} from '@sherd/protocol'
+import type { ByteStream } from '@sherd/protocol'
+import {
+  DealLedger, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ShardCollector, ShardStore, initDataDir, newLedgerDeal
+} from '../src/index.js'
+import type { LedgerDb, ProviderNode, SherdHost } from '../src/index.js'
+import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
+
+const CAPACITY = 32 * 1024 * 1024
+const HOUR_MS = 3_600_000
+
+const dirs: string[] = []
+const stoppers: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => {})
+  for (const d of dirs.splice(0)) await removeDir(d)
+})
+
+/** A store, a ledger on its sublevel, a scan source and a collector with a clock the test moves. */
+async function setup (init: { graceMs?: number } = {}): Promise<{
+  store: ShardStore, ledger: DealLedger, scans: EventTarget, collector: ShardCollector, metrics: NodeMetrics, clock: { ms: number }, path: string
+}> {
+  const dir = await tempDir()
+  dirs.push(dir)
+  const path = join(dir, 'store')
+  const store = new ShardStore({ path, capacityBytes: CAPACITY })
+  await store.start()
+  const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
+  await ledger.start()
+  const scans = new EventTarget()
+  const metrics = new NodeMetrics()
+  const clock = { ms: Date.now() }
+  // A long interval: passes run when the test scans or calls run().
+  const collector = new ShardCollector({ store, ledger, metrics, scans }, { intervalMs: HOUR_MS, now: () => clock.ms, ...init })
+  await collector.start()
+  stoppers.push(async () => { await collector.stop(); await ledger.stop(); await store.stop() })
+  return { store, ledger, scans, collector, metrics, clock, path }
+}
+
+async function put (store: ShardStore, bytes: Uint8Array, root: Uint8Array): Promise<void> {
+  const w = await store.beginShard({ root, byteLength: bytes.byteLength })
+  for (let o = 0; o < bytes.byteLength; o += 100_000) await w.write(bytes.subarray(o, o + 100_000))
+  await w.commit()
+}
+
+const rootHex = (root: Uint8Array): Hex => `0x${Buffer.from(root).toString('hex')}`
+let nextDeal = 1n
+
+async function addDeal (ledger: DealLedger, root: Uint8Array, size: number): Promise<string> {
+  const tx = ledger.begin()
+  const id = nextDeal++
+  tx.putDeal(newLedgerDeal({ id, root: rootHex(root), size: BigInt(size), pricePerPeriod: 1n, periods: 4, openedBlock: 10n, activationBlocks: 32 }))
+  await tx.commit()
+  return id.toString()
+}
+
+async function setState (ledger: DealLedger, id: string, state: 'active' | 'ended' | 'failed' | 'expired'): Promise<void> {
+  const tx = ledger.begin()
+  tx.deal(id)!.state = state
+  await tx.commit()
+}
+
+/** What the prover does after folding events; resolves once the pass it triggers has run. */
+async function scanned (scans: EventTarget, collector: ShardCollector): Promise<void> {
+  scans.dispatchEvent(new Event('scanned'))
+  await collector.run()
+}
+
+async function readAll (store: ShardStore, root: Uint8Array, length: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const p of store.readRange(root, 0, length)) parts.push(Uint8Array.from(p))
+  return Buffer.concat(parts)
+}
+
+describe('shard collector (store + ledger)', () => {
+  it('deletes a shard whose only deal ended or failed, and its bytes become free capacity, exactly', async () => {
+    const { store, ledger, scans, collector, metrics, path } = await setup()
+    const ended = randomShard(300_000)
+    const failed = randomShard(200_000)
+    const other = randomShard(150_000)
+    for (const s of [ended, failed, other]) await put(store, s.bytes, s.root)
+    const a = await addDeal(ledger, ended.root, 300_000)
+    const b = await addDeal(ledger, failed.root, 200_000)
+    await addDeal(ledger, other.root, 150_000)
+    await setState(ledger, a, 'active')
+    await setState(ledger, b, 'active')
+    await scanned(scans, collector)
+    expect(store.shards).toBe(3)
+
+    await setState(ledger, a, 'ended')
+    await setState(ledger, b, 'failed')
+    const freeBefore = store.freeBytes
+    await scanned(scans, collector)
+    expect(await store.has(ended.root)).toBe(false)
+    expect(await store.has(failed.root)).toBe(false)
+    expect(await store.has(other.root)).toBe(true)
+    expect(store.shards).toBe(1)
+    expect(store.usedBytes).toBe(150_000)
+    expect(store.freeBytes).toBe(freeBefore + 500_000)
+    expect(collector.status).toMatchObject({ shardsDeleted: 2, bytesFreed: 500_000 })
+    expect(await metrics.registry.getSingleMetricAsString('sherd_gc_bytes_freed_total')).toMatch(/ 500000$/m)
+    await expect(readAll(store, ended.root, 300_000)).rejects.toMatchObject({ name: 'NotFoundError' })
+
+    // The freed space is usable, and a restart counts the same bytes (the chunks are gone, not just the metadata).
+    const big = randomShard(CAPACITY - 150_000)
+    await put(store, big.bytes, big.root)
+    expect(store.freeBytes).toBe(0)
+    await store.deleteShard(big.root)
+    await collector.stop(); await ledger.stop(); await store.stop()
+    const again = new ShardStore({ path, capacityBytes: CAPACITY })
+    await again.start()
+    stoppers.push(async () => { await again.stop() })
+    expect(again.usedBytes).toBe(150_000)
+    expect(again.shards).toBe(1)
+    expect(await readAll(again, other.root, 150_000)).toEqual(Buffer.from(other.bytes))
+  })
+
+  it('keeps a root while any deal on it is pending or active (identical shards share a root)', async () => {
+    const { store, ledger, scans, collector } = await setup()
+    const shared = randomShard(100_000)
+    await put(store, shared.bytes, shared.root)
+    const first = await addDeal(ledger, shared.root, 100_000)
+    const second = await addDeal(ledger, shared.root, 100_000)
+    await setState(ledger, first, 'active')
+    await setState(ledger, first, 'ended')
+    await scanned(scans, collector)
+    await collector.run()
+    expect(await store.has(shared.root)).toBe(true) // the second deal is pending
+    await setState(ledger, second, 'active')
+    await collector.run()
+    expect(await store.has(shared.root)).toBe(true)
+    await setState(ledger, second, 'expired')
+    await scanned(scans, collector)
+    expect(await store.has(shared.root)).toBe(false)
+  })
+
+  it('keeps a shard no deal names within the grace period and deletes it after', async () => {
+    const { store, scans, collector, clock } = await setup()
+    const unowned = randomShard(70_000)
+    await put(store, unowned.bytes, unowned.root)
+    clock.ms = Date.now() + GC_GRACE_MS - 60_000
+    await scanned(scans, collector)
+    expect((await collector.run()).kept).toBe(1)
+    expect(await store.has(unowned.root)).toBe(true)
+    clock.ms = Date.now() + GC_GRACE_MS + 1
+    const result = await collector.run()
+    expect(result).toMatchObject({ ran: true, deleted: 1, freedBytes: 70_000 })
+    expect(store.usedBytes).toBe(0)
+  })
+
+  it('keeps a shard a client was told is already here for the grace period, even if its old deal is over', async () => {
+    const { store, ledger, scans, collector, clock } = await setup()
+    const s = randomShard(50_000)
+    await put(store, s.bytes, s.root)
+    const old = await addDeal(ledger, s.root, 50_000)
+    await setState(ledger, old, 'active')
+    // A new client uploads the same shard (e.g. all-zero padding): refused as already stored, its deal comes later.
+    await expect(put(store, s.bytes, s.root)).rejects.toMatchObject({ name: 'AlreadyStoredError' })
+    await setState(ledger, old, 'ended')
+    await scanned(scans, collector)
+    expect(await store.has(s.root)).toBe(true)
+    clock.ms = Date.now() + GC_GRACE_MS + 1
+    await collector.run()
+    expect(await store.has(s.root)).toBe(false)
+
+    // Uploaded again after its deals were over: a new deal is coming, so the grace period applies.
+    clock.ms = Date.now()
+    await put(store, s.bytes, s.root)
+    await collector.run()
+    expect(await store.has(s.root)).toBe(true)
+  })
+
+  it('deletes nothing until the prover has scanned, nor on a ledger gone stale', async () => {
+    const { store, ledger, scans, collector, clock } = await setup()
+    const s = randomShard(10_000)
+    await put(store, s.bytes, s.root)
+    const id = await addDeal(ledger, s.root, 10_000)
+    await setState(ledger, id, 'expired')
+    clock.ms = Date.now() + 10 * GC_GRACE_MS
+    expect(await collector.run()).toMatchObject({ ran: false })
+    expect(collector.status.waiting).toMatch(/first scan/)
+    expect(await store.has(s.root)).toBe(true)
+    await scanned(scans, collector)
+    expect(await store.has(s.root)).toBe(false)
+    expect(collector.status.waiting).toBeUndefined()
+  })
+
+  it('refuses a grace period that does not cover the offer lifetime', async () => {
+    const { store, ledger, scans, metrics } = await setup()
+    expect(() => new ShardCollector({ store, ledger, metrics, scans }, { graceMs: OFFER_TTL_SECONDS * 1000 })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+  })
+})
+
+describe('reads racing deletion', () => {
+  it('a shard being read is not deleted; a shard being deleted gets no new reader', async () => {
+    const { store, ledger, scans, collector } = await setup()
+    const s = randomShard(5 * 65_536 + 17)
+    await put(store, s.bytes, s.root)
+    const id = await addDeal(ledger, s.root, s.bytes.byteLength)
+    await setState(ledger, id, 'ended')
+    await scanned(scans, collector) // the prover's first scan
+    await put(store, s.bytes, s.root) // deleted above: store it again, under a deal that ends
+    const id2 = await addDeal(ledger, s.root, s.bytes.byteLength)
+    await setState(ledger, id2, 'failed')
+
+    // A reader mid-shard: the collector keeps the shard and the reader gets every byte.
+    const range = store.readRange(s.root, 0, s.bytes.byteLength)
+    const parts: Uint8Array[] = [Uint8Array.from((await range.next()).value as Uint8Array)]
+    expect(store.readersOf(s.root)).toBe(1)
+    await expect(store.deleteShard(s.root)).rejects.toMatchObject({ name: 'ShardBusyError' })
+    await scanned(scans, collector)
+    expect(await store.has(s.root)).toBe(true)
+    for await (const p of range) parts.push(Uint8Array.from(p))
+    expect(Buffer.concat(parts)).toEqual(Buffer.from(s.bytes))
+    expect(store.readersOf(s.root)).toBe(0)
+    // Busy shards are retried by the next pass.
+    await scanned(scans, collector)
+    expect(await store.has(s.root)).toBe(false)
+
+    // A deletion under way: a reader starting now fails before any byte, a writer waits for it to finish.
+    await put(store, s.bytes, s.root)
+    const deleting = store.deleteShard(s.root)
+    await expect(readAll(store, s.root, s.bytes.byteLength)).rejects.toMatchObject({ name: 'NotFoundError' })
+    await expect(store.readChunk(s.root, 0)).rejects.toMatchObject({ name: 'NotFoundError' })
+    const rewrite = put(store, s.bytes, s.root)
+    expect(await deleting).toBe(s.bytes.byteLength)
+    await rewrite
+    expect(await readAll(store, s.root, s.bytes.byteLength)).toEqual(Buffer.from(s.bytes))
+  })
+
+  it('readers racing deletions and forged re-uploads of the same root never get wrong bytes', async () => {
+    const { store } = await setup()
+    const s = randomShard(6 * 65_536 + 5)
+    const forged = new Uint8Array(s.bytes.byteLength).fill(0xee)
+    await put(store, s.bytes, s.root)
+    let complete = 0; let refused = 0; let deleted = 0
+    // Random starting points, so every interleaving of the three comes up.
+    const ticks = async (): Promise<void> => {
+      for (let i = Math.floor(Math.random() * 8); i > 0; i--) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const reader = async (): Promise<void> => {
+      await ticks()
+      const got: Uint8Array[] = []
+      try {
+        for await (const p of store.readRange(s.root, 0, s.bytes.byteLength)) {
+          got.push(Uint8Array.from(p))
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      } catch (err) {
+        // Either all of it or nothing: once a reader has a byte, the shard cannot go away under it.
+        expect(got).toHaveLength(0)
+        expect((err as Error).name).toBe('NotFoundError')
+        refused++
+        return
+      }
+      expect(Buffer.concat(got)).toEqual(Buffer.from(s.bytes))
+      complete++
+    }
+    const churn = async (): Promise<void> => {
+      await ticks()
+      try {
+        await store.deleteShard(s.root)
+        deleted++
+      } catch (err) {
+        expect(['ShardBusyError', 'NotFoundError']).toContain((err as Error).name)
+      }
+      // A forged upload writes its chunks under the root before the commit check refuses it.
+      await put(store, forged, s.root).catch((err: Error) => { expect(['CommitmentMismatchError', 'AlreadyStoredError']).toContain(err.name) })
+      await put(store, s.bytes, s.root).catch((err: Error) => { expect(err.name).toBe('AlreadyStoredError') })
+    }
+    for (let round = 0; round < 60; round++) {
+      await Promise.all([reader(), churn(), reader(), churn(), reader()])
+    }
+    expect(complete + refused).toBe(180)
+    expect(complete).toBeGreaterThan(0)
+    expect(deleted).toBeGreaterThan(0)
+    expect(store.usedBytes).toBe(await store.has(s.root) ? s.bytes.byteLength : 0)
+  })
+
+  it('a fetch over libp2p that is mid-transfer when the shard is deleted completes with the right bytes', async () => {
+    const node = await startNode({ capacityBytes: 64 * 1024 * 1024 })
+    const dialer = await startDialer()
+    stoppers.push(async () => { await dialer.stop(); await node.stop(); await removeDir((node.ready()).dataDir) })
+    // Larger than what yamux and the sockets buffer for a reader that does not read.
+    const s = randomShard(40 * 1024 * 1024)
+    await requestStoreShard(await open(dialer, node, STORE_SHARD_PROTOCOL), { root: s.root, byteLength: s.bytes.byteLength }, s.bytes)
+    const stream = await open(dialer, node, FETCH_SHARD_PROTOCOL)
+    await sendBytes(stream as unknown as ByteStream, encodeFrame({ root: s.root }))
+    await stream.close()
+    const received: Uint8Array[] = []
+    let total = 0
+    const iterator = stream[Symbol.asyncIterator]()
+    // Read a little, then stall: the provider is blocked mid-range.
+    while (total < 1024 * 1024) {
+      const { value } = await iterator.next()
+      const bytes = value instanceof Uint8Array ? value : (value as { subarray: () => Uint8Array }).subarray()
+      received.push(Uint8Array.from(bytes))
+      total += bytes.byteLength
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(node.store.readersOf(s.root)).toBe(1)
+    await expect(node.store.deleteShard(s.root)).rejects.toMatchObject({ name: 'ShardBusyError' })
+    for (;;) {
+      const { value, done } = await iterator.next()
+      if (done === true) break
+      const bytes = value instanceof Uint8Array ? value : (value as { subarray: () => Uint8Array }).subarray()
+      received.push(Uint8Array.from(bytes))
+    }
+    const all = Buffer.concat(received)
+    // The response frame, then exactly the shard.
+    expect(all.subarray(all.byteLength - s.bytes.byteLength)).toEqual(Buffer.from(s.bytes))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(node.store.readersOf(s.root)).toBe(0)
+    expect(await node.store.deleteShard(s.root)).toBe(s.bytes.byteLength)
+    await expect(requestFetchShard(await open(dialer, node, FETCH_SHARD_PROTOCOL), { root: s.root })).rejects.toMatchObject({ remoteName: 'NotFoundError' })
+  }, 60_000)
+})
+
+describe('shard collector with the prover on anvil', () => {
+  let anvil: Anvil
+  let deployment: Deployment
+  let publicClient: PublicClient
+  let client: WalletClient<Transport, Chain, Account>
+  let dialer: SherdHost
+  let node: ProviderNode | undefined
+  let dir: string
+  const accountKey = (i: number): Hex => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).getHdKey().privateKey!).toString('hex')}`
+
+  beforeAll(async () => {
+    anvil = await startAnvil({ accounts: 3, blockTime: 0.5 })
+    const chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+    publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
+    const wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
+    deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
+    for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * 10n ** 18n })
+    client = wallets[2]!
+    dir = await tempDir()
+    await initDataDir(dir, { evmKey: accountKey(1) })
+    node = await startNode({
+      dataDir: dir,
+      pricePerMiB: '1000',
+      chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (10_000n * 10n ** 18n).toString() },
+      prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400 },
+      missReporter: false
+    })
+    dialer = await startDialer()
+  }, 60_000)
+
+  afterAll(async () => {
+    await dialer?.stop()
+    await node?.stop()
+    if (dir !== undefined) await removeDir(dir)
+    await anvil?.stop()
+  })
+
+  async function waitFor<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  async function deal (root: Uint8Array, bytes: Uint8Array, periods: number): Promise<bigint> {
+    const n = node!
+    const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), {
+      root, byteLength: bytes.byteLength, periods, client: client.account.address.toLowerCase() as Hex
+    })
+    await requestStoreShard(await open(dialer, n, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes).catch((err: Error & { remoteName?: string }) => {
+      if (err.remoteName !== 'AlreadyStoredError') throw err
+    })
+    const mc: MarketClient = { market: deployment.market, publicClient, walletClient: client }
+    return (await openDeal(mc, { offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` })).dealId
+  }
+
+  it('a deal that ends frees its shard; a root shared with a live deal is kept', async () => {
+    const n = node!
+    const lone = randomShard(300_000)
+    const shared = randomShard(200_000)
+    const ending = await deal(lone.root, lone.bytes, 1)
+    const sharedEnding = await deal(shared.root, shared.bytes, 1)
+    const sharedLive = await deal(shared.root, shared.bytes, 80)
+    const mc: MarketClient = { market: deployment.market, publicClient, walletClient: client }
+    for (const id of [ending, sharedEnding, sharedLive]) await waitFor(`deal ${id} active`, async () => (await getDeal(mc, id)).state === 'active')
+    expect(n.store.usedBytes).toBe(500_000)
+    // Anyone may end a deal once its last period closed: retry until the chain accepts.
+    for (const id of [ending, sharedEnding]) {
+      await waitFor(`deal ${id} ended`, async () => { try { await endDeal(mc, id); return true } catch { return false } }, 30_000)
+    }
+    await waitFor('both ends in the ledger', () => n.ledger.deal(ending)?.state === 'ended' && n.ledger.deal(sharedEnding)?.state === 'ended', 10_000)
+    await waitFor('the lone shard deleted', async () => !await n.store.has(lone.root), 10_000)
+    expect(n.ledger.deal(sharedLive)?.state).toBe('active')
+    expect(await n.store.has(shared.root)).toBe(true)
+    expect(n.store.usedBytes).toBe(200_000)
+    expect((await n.collector.run()).deleted).toBe(0)
+    expect(await n.store.has(shared.root)).toBe(true)
+
+    const status = await (await fetch(`${n.ready().httpUrl}/status`)).json() as { gc: Record<string, unknown>, store: Record<string, number> }
+    expect(status.gc).toMatchObject({ enabled: true, shardsDeleted: 1, bytesFreed: 300_000 })
+    expect(status.store.usedBytes).toBe(200_000)
+    const metrics = await (await fetch(`${n.ready().httpUrl}/metrics`)).text()
+    expect(metrics).toMatch(/^sherd_gc_shards_deleted_total 1$/m)
+    expect(metrics).toMatch(/^sherd_gc_bytes_freed_total 300000$/m)
+    // The live deal keeps being proven from the kept shard.
+    await waitFor('the shared root proven after the other deal ended', async () => (await getDeal(mc, sharedLive)).provenPeriods >= 3 ? true : undefined, 30_000)
+    expect((await getDeal(mc, sharedLive)).missedPeriods).toBe(0)
+  }, 120_000)
+})
