@@ -18,6 +18,11 @@ export const MAX_INBOUND_STREAMS = 256
 /** Outbound streams per protocol (the node rarely dials; the test dialer and client share these settings). */
 export const MAX_OUTBOUND_STREAMS = 256
 /**
+ * Largest yamux receive window per stream (yamux's own default, set explicitly because the read buffer below and the
+ * bytes a paused reader can have in flight are bounded by it): 16 MiB keeps loopback and LAN transfers at full speed.
+ */
+export const YAMUX_MAX_STREAM_WINDOW_BYTES = 16 * 1024 * 1024
+/**
  * The yamux read buffer must exceed its largest receive window (16 MiB), or a paused reader gets its stream reset;
  * libp2p 3's default of 4 MiB breaks bulk transfer (PLATFORM.md).
  */

@@ -10,7 +10,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
-import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES } from './constants.js'
+import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {
@@ -29,6 +29,8 @@ export interface HostInit {
   start?: boolean
   /** Peers to stay connected to, each `…/p2p/<peer id>` (a ConfigError names a bad one). */
   bootstrap?: readonly string[]
+  /** Largest yamux receive window per stream (default YAMUX_MAX_STREAM_WINDOW_BYTES); tests set a small one to bound what a stalled reader has in flight. */
+  maxStreamWindowBytes?: number
 }
 
 /**
@@ -46,7 +48,7 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       maxEarlyStreams: MAX_EARLY_STREAMS,
-      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES }
+      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: init.maxStreamWindowBytes ?? YAMUX_MAX_STREAM_WINDOW_BYTES }
     })],
     services: {
       identify: identify(),

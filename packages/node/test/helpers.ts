@@ -30,8 +30,8 @@ export async function startNode (options: Partial<ProviderNodeConfig> & { dataDi
 }
 
 /** A libp2p host that only dials (as a client would). */
-export async function startDialer (): Promise<SherdHost> {
-  return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+export async function startDialer (init: { maxStreamWindowBytes?: number } = {}): Promise<SherdHost> {
+  return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: [], ...init })
 }
 
 export async function open (dialer: SherdHost, node: ProviderNode, protocol: string): Promise<Stream> {

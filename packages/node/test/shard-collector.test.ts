@@ -12,11 +12,12 @@ import {
 import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
 import {
   FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, encodeFrame, offerFromWire, requestFetchShard, requestOffer,
-  requestStoreShard, sendBytes
+  requestStoreShard, sendBytes, streamSource
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
 import {
-  DealLedger, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ShardCollector, ShardStore, initDataDir, newLedgerDeal
+  DealLedger, FETCH_WRITE_BYTES, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ShardCollector, ShardStore, initDataDir,
+  newLedgerDeal
 } from '../src/index.js'
 import type { LedgerDb, ProviderNode, SherdHost } from '../src/index.js'
 import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
@@ -294,36 +295,63 @@ describe('reads racing deletion', () => {
 
   it('a fetch over libp2p that is mid-transfer when the shard is deleted completes with the right bytes', async () => {
     const node = await startNode({ capacityBytes: 64 * 1024 * 1024 })
-    const dialer = await startDialer()
+    // A dialer with a small receive window and a reader with a small high-water mark bound what a stalled reader can
+    // have in flight, whatever the machine: streamSource pauses the stream once more than `highWater` bytes wait unread
+    // (the message that crosses it is at most a window), then yamux grants no more window, so at most one more window
+    // is on the wire or in the dialer's read buffer; the provider counts at most a piece past that (the one a drain let
+    // through) and holds one it is batching. So while the reader stalls, the provider has served at most what the
+    // reader consumed plus `inFlightBound`, and is still mid-range while the shard is larger than that.
+    const window = 1024 * 1024
+    const highWater = 1024 * 1024
+    const inFlightBound = highWater + 2 * window + 2 * FETCH_WRITE_BYTES
+    const dialer = await startDialer({ maxStreamWindowBytes: window })
     stoppers.push(async () => { await dialer.stop(); await node.stop(); await removeDir((node.ready()).dataDir) })
-    // Larger than what yamux and the sockets buffer for a reader that does not read.
-    const s = randomShard(40 * 1024 * 1024)
+    const s = randomShard(32 * 1024 * 1024)
     await requestStoreShard(await open(dialer, node, STORE_SHARD_PROTOCOL), { root: s.root, byteLength: s.bytes.byteLength }, s.bytes)
+    const served = async (): Promise<number> => (await node.metrics.bytesServed.get()).values[0]?.value ?? 0
+    const servedBefore = await served()
     const stream = await open(dialer, node, FETCH_SHARD_PROTOCOL)
     await sendBytes(stream as unknown as ByteStream, encodeFrame({ root: s.root }))
     await stream.close()
+    // The reader real clients use: it pauses the remote when it falls behind.
+    const iterator = streamSource(stream as unknown as ByteStream, highWater)[Symbol.asyncIterator]()
     const received: Uint8Array[] = []
     let total = 0
-    const iterator = stream[Symbol.asyncIterator]()
-    // Read a little, then stall: the provider is blocked mid-range.
-    while (total < 1024 * 1024) {
-      const { value } = await iterator.next()
-      const bytes = value instanceof Uint8Array ? value : (value as { subarray: () => Uint8Array }).subarray()
-      received.push(Uint8Array.from(bytes))
-      total += bytes.byteLength
+    const readOne = async (): Promise<void> => {
+      const { value, done } = await iterator.next()
+      if (done === true) throw new Error(`the fetch ended after ${total} bytes`)
+      received.push(Uint8Array.from(value))
+      total += value.byteLength
     }
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect(node.store.readersOf(s.root)).toBe(1)
+    // Each stall is long enough for the provider to read the whole shard off disk if nothing held it back.
+    const stall = async (): Promise<void> => {
+      expect(total + inFlightBound).toBeLessThan(s.bytes.byteLength - 4 * 1024 * 1024)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      expect(await served() - servedBefore).toBeLessThanOrEqual(total + inFlightBound)
+      expect(node.store.readersOf(s.root)).toBe(1)
+    }
+    while (total < 1024 * 1024) await readOne()
+    await stall()
+    // Read on until the provider has sent more (its first wait for a drain is over), then stall again. libp2p's
+    // onDrain() returns at once after its first drain, so a provider waiting on it queued the whole rest of the shard
+    // in its write buffer here and ended its read.
+    const servedAtFirstStall = await served()
+    while (await served() <= servedAtFirstStall) {
+      await readOne()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await stall()
     await expect(node.store.deleteShard(s.root)).rejects.toMatchObject({ name: 'ShardBusyError' })
     for (;;) {
       const { value, done } = await iterator.next()
       if (done === true) break
-      const bytes = value instanceof Uint8Array ? value : (value as { subarray: () => Uint8Array }).subarray()
-      received.push(Uint8Array.from(bytes))
+      received.push(Uint8Array.from(value))
     }
     const all = Buffer.concat(received)
-    // The response frame, then exactly the shard.
-    expect(all.subarray(all.byteLength - s.bytes.byteLength)).toEqual(Buffer.from(s.bytes))
+    // The response frame, then exactly the shard. Buffer.equals, not toEqual: vitest's toEqual compares buffers element
+    // by element (over 56 s for 112 MiB here, which is what made this test time out and look hung).
+    expect(all.byteLength).toBeGreaterThan(s.bytes.byteLength)
+    expect(all.subarray(all.byteLength - s.bytes.byteLength).equals(s.bytes)).toBe(true)
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect(node.store.readersOf(s.root)).toBe(0)
     expect(await node.store.deleteShard(s.root)).toBe(s.bytes.byteLength)

@@ -3,7 +3,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import {
   MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, expectResponse,
   errorResponse, signReceipt, verifyReceipt, signAnnouncement, encodeAnnouncement, decodeAnnouncement,
-  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES
+  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES, sendBytes
 } from '../src/wire/index.js'
 import type { ReceiptPayload, AnnouncementPayload } from '../src/wire/index.js'
 
@@ -13,6 +13,61 @@ async function * chunks (...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
 
 const key = `0x${'11'.repeat(32)}` as const
 const otherKey = `0x${'22'.repeat(32)}` as const
+
+/**
+ * A stream whose send buffer is always full, with libp2p 3's onDrain(): one promise, resolved on the first 'drain'
+ * and then returned forever (the libp2p stream tests in @sherd/node exercise the real one).
+ */
+class FullStream extends EventTarget {
+  readStatus = 'readable'
+  private drained?: Promise<void>
+  private resolveDrained?: () => void
+  constructor () {
+    super()
+    this.addEventListener('drain', () => { this.resolveDrained?.() })
+  }
+
+  pause (): void {}
+  resume (): void {}
+  send (): boolean { return false }
+  async onDrain (): Promise<void> {
+    this.drained ??= new Promise((resolve) => { this.resolveDrained = resolve })
+    await this.drained
+  }
+}
+
+const settled = async (p: Promise<unknown>): Promise<boolean> => {
+  let done = false
+  void p.then(() => { done = true }, () => { done = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  return done
+}
+
+describe('sendBytes', () => {
+  it('waits for a drain after every full send, not only the first', async () => {
+    const stream = new FullStream()
+    const first = sendBytes(stream, new Uint8Array(1))
+    expect(await settled(first)).toBe(false)
+    stream.dispatchEvent(new Event('drain'))
+    await first
+    // stream.onDrain() would resolve at once here.
+    const second = sendBytes(stream, new Uint8Array(1))
+    expect(await settled(second)).toBe(false)
+    stream.dispatchEvent(new Event('drain'))
+    await second
+  })
+
+  it('fails when the stream closes or the signal aborts while it waits', async () => {
+    const stream = new FullStream()
+    const closing = sendBytes(stream, new Uint8Array(1))
+    stream.dispatchEvent(new Event('close'))
+    await expect(closing).rejects.toMatchObject({ name: 'StreamClosedWhileSendingError' })
+    const controller = new AbortController()
+    const aborting = sendBytes(stream, new Uint8Array(1), { signal: controller.signal })
+    controller.abort(new Error('stop'))
+    await expect(aborting).rejects.toThrow('stop')
+  })
+})
 
 describe('framing', () => {
   it('round-trips frames split at every byte boundary, then raw bytes', async () => {

@@ -36,3 +36,7 @@ export class RemoteError extends WireError {
     this.remoteName = remoteName
   }
 }
+/** The stream closed while a sender waited for it to drain: the bytes were not all sent. */
+export class StreamClosedWhileSendingError extends WireError {
+  override name = 'StreamClosedWhileSendingError'
+}

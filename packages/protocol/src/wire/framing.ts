@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { MAX_VARINT_BYTES, READ_HIGH_WATER_BYTES } from './constants.js'
-import { MalformedMessageError, MessageTooLargeError, TruncatedMessageError } from './errors.js'
+import { MalformedMessageError, MessageTooLargeError, StreamClosedWhileSendingError, TruncatedMessageError } from './errors.js'
 
 /** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
 export type WireChunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
@@ -203,7 +203,33 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
   }
 }
 
-/** Sends bytes, waiting for the stream to drain when its send buffer is full. */
+/**
+ * Sends bytes, waiting for the stream to drain when its send buffer is full.
+ *
+ * It waits for the next `'drain'` event rather than `stream.onDrain()`: in libp2p 3 (@libp2p/utils 7,
+ * AbstractMessageStream) `onDrain()` creates one promise, resolves it on the first drain and never replaces it, so
+ * every later `onDrain()` returns at once even while the stream needs draining. A sender looping on `onDrain()` then
+ * has no backpressure after its first stall: it queues everything it has in the stream's write buffer (a provider
+ * read a whole shard into memory for a paused client, and its read lease ended long before the client had the bytes).
+ */
 export async function sendBytes (stream: ByteStream, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
-  if (!stream.send(data)) await stream.onDrain(options)
+  if (stream.send(data)) return
+  const { signal } = options
+  signal?.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const onDrain = (): void => { done(); resolve() }
+    const onClose = (evt: { error?: Error }): void => {
+      done()
+      reject(evt.error ?? new StreamClosedWhileSendingError('the stream closed before its send buffer drained'))
+    }
+    const onAbort = (): void => { done(); reject(signal?.reason) }
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('close', onClose)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
