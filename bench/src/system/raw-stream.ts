@@ -13,6 +13,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createClientHost } from '@sherd/client'
 import type { ClientHost } from '@sherd/client'
 import type { Stream } from '@libp2p/interface'
+import { sendBytes as sendWithBackpressure } from '@sherd/protocol'
+import type { ByteStream } from '@sherd/protocol'
 
 export const SINK_PROTOCOL = '/sherd-bench/sink/1.0.0'
 export const SOURCE_PROTOCOL = '/sherd-bench/source/1.0.0'
@@ -21,11 +23,14 @@ export const WRITE_BYTES = 2 ** 20
 /** Time allowed for the peer process to start and print its address. */
 const PEER_START_TIMEOUT_MS = 30_000
 
-/** Sends `total` bytes of `block` (repeated) with backpressure. */
+/**
+ * Sends `total` bytes of `block` (repeated) with the same backpressure as the provider's and the client's
+ * transfers (@sherd/protocol's sendBytes), so the baseline moves bytes the way the network does.
+ */
 export async function sendBytes (stream: Stream, total: number, block: Uint8Array): Promise<void> {
   for (let sent = 0; sent < total;) {
     const n = Math.min(block.length, total - sent)
-    if (!stream.send(n === block.length ? block : block.subarray(0, n))) await stream.onDrain()
+    await sendWithBackpressure(stream as unknown as ByteStream, n === block.length ? block : block.subarray(0, n))
     sent += n
   }
 }

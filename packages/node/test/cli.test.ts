@@ -6,8 +6,9 @@ import { Level } from 'level'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, STORE_SHARD_PROTOCOL, WireReader, encodeFrame, requestFetchShard,
-  requestStoreShard
+  requestStoreShard, sendBytes
 } from '@sherd/protocol'
+import type { ByteStream } from '@sherd/protocol'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
 import { cli, randomShard, removeDir, runToEnd, startDialer, tempDir } from './helpers.js'
 
@@ -52,7 +53,7 @@ describe('sherd-node CLI', () => {
     stream.send(encodeFrame({ root, byteLength: bytes.byteLength }))
     expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toEqual({ status: 'accept' })
     for (let o = 0; o < 5 * 1024 * 1024; o += 1024 * 1024) {
-      if (!stream.send(bytes.subarray(o, o + 1024 * 1024))) await stream.onDrain()
+      await sendBytes(stream as unknown as ByteStream, bytes.subarray(o, o + 1024 * 1024))
     }
     // Wait until the node has the bytes in hand (its reservation shows, its counter moved), then kill it.
     const deadline = Date.now() + 10_000
