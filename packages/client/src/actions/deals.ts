@@ -2,7 +2,7 @@ import { getMarketParams, getToken, openDeal, storageMarketAbi, waitForSuccess }
 import { erc20Abi } from 'viem'
 import { DEAL_CONCURRENCY } from '../constants.js'
 import type { ChainContext } from '../context.js'
-import { ChainActionError, InsufficientFundsError } from '../errors.js'
+import { ChainActionError, DealActivationError, InsufficientFundsError } from '../errors.js'
 import { sleep } from '../sleep.js'
 import type { PutProgressEvent } from '../events.js'
 import type { PlacedShard } from './place.js'
@@ -139,5 +139,30 @@ export async function waitForActivation (
     if (pending.size === 0) return []
     if (head > lastDeadline || Date.now() - started > options.timeoutMs) return [...pending]
     await sleep(options.pollingIntervalMs, options.signal)
+  }
+}
+
+/**
+ * Settles a put or repair whose manifest is already stored under `link`: a shard whose deal could not be opened,
+ * or (when `wait`) a deal its provider did not activate in time, is a DealActivationError that carries the link,
+ * since the file is readable and `repair` can re-place those shards.
+ */
+export async function requireActiveDeals (
+  ctx: ChainContext, deals: readonly OpenedDeal[], link: string,
+  options: { wait: boolean, timeoutMs: number, pollingIntervalMs: number, signal: AbortSignal, emit: (event: PutProgressEvent) => void }
+): Promise<void> {
+  const unfunded = deals.filter((deal) => deal.dealId === undefined)
+  if (unfunded.length > 0) throw new DealActivationError(unfunded.map((u) => ({ provider: u.placed.provider })), link)
+  if (!options.wait) return
+  const waiting = deals.map((deal) => ({ dealId: deal.dealId!, openedBlock: deal.openedBlock! }))
+  const pending = await waitForActivation(ctx, waiting, {
+    timeoutMs: options.timeoutMs,
+    pollingIntervalMs: options.pollingIntervalMs,
+    signal: options.signal,
+    onActivated: (dealId, activated) => { options.emit({ type: 'put:deal-activated', dealId, activated, total: waiting.length }) }
+  })
+  if (pending.length > 0) {
+    const byId = new Map(deals.map((deal) => [deal.dealId, deal.placed.provider]))
+    throw new DealActivationError(pending.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
   }
 }

@@ -4,11 +4,10 @@ import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_PERIODS_FACTOR, SEGMENTS_IN_FLIGHT } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
-import { DealActivationError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
 import { encodeFile } from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
-import { fundAndOpenDeals, shardKey, waitForActivation } from './deals.js'
+import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
 import { storeFileManifest } from './manifest.js'
 import { placeShards } from './place.js'
 import type { PlacedShard } from './place.js'
@@ -153,23 +152,13 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const link = formatLink(stored.cid, encoding.key)
   await ctx.scores.save()
 
-  const unfunded = deals.filter((deal) => deal.dealId === undefined)
-  if (unfunded.length > 0) {
-    throw new DealActivationError(unfunded.map((u) => ({ provider: u.placed.provider })), link)
-  }
-  if (options.waitForActivation ?? d.waitForActivation) {
-    const waiting = deals.map((deal) => ({ dealId: deal.dealId!, openedBlock: deal.openedBlock! }))
-    const pending = await waitForActivation(ctx, waiting, {
-      timeoutMs: options.activationTimeoutMs ?? d.activationTimeoutMs,
-      pollingIntervalMs: d.pollingIntervalMs,
-      signal,
-      onActivated: (dealId, activated) => { emit({ type: 'put:deal-activated', dealId, activated, total: waiting.length }) }
-    })
-    if (pending.length > 0) {
-      const byId = new Map(deals.map((deal) => [deal.dealId, deal.placed.provider]))
-      throw new DealActivationError(pending.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
-    }
-  }
+  await requireActiveDeals(ctx, deals, link, {
+    wait: options.waitForActivation ?? d.waitForActivation,
+    timeoutMs: options.activationTimeoutMs ?? d.activationTimeoutMs,
+    pollingIntervalMs: d.pollingIntervalMs,
+    signal,
+    emit
+  })
   return {
     cid: stored.cid,
     key: encoding.key,

@@ -6,10 +6,10 @@ import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
-import { DealActivationError, RepairError } from '../errors.js'
+import { RepairError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
-import { fundAndOpenDeals, shardKey, waitForActivation } from './deals.js'
+import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 import { storeFileManifest } from './manifest.js'
@@ -174,21 +174,13 @@ export async function repair (context: ClientContext, target: FileTarget, option
   })
   const link = formatLink(stored.cid, key)
   await ctx.scores.save()
-  const unfunded = deals.filter((deal) => deal.dealId === undefined)
-  if (unfunded.length > 0) throw new DealActivationError(unfunded.map((u) => ({ provider: u.placed.provider })), link)
-  if (options.waitForActivation ?? d.waitForActivation) {
-    const waiting = deals.map((deal) => ({ dealId: deal.dealId!, openedBlock: deal.openedBlock! }))
-    const pending = await waitForActivation(ctx, waiting, {
-      timeoutMs: d.activationTimeoutMs,
-      pollingIntervalMs: d.pollingIntervalMs,
-      signal,
-      onActivated: (dealId, activated) => { emit({ type: 'put:deal-activated', dealId, activated, total: waiting.length }) }
-    })
-    if (pending.length > 0) {
-      const byId = new Map(deals.map((deal) => [deal.dealId, deal.placed.provider]))
-      throw new DealActivationError(pending.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
-    }
-  }
+  await requireActiveDeals(ctx, deals, link, {
+    wait: options.waitForActivation ?? d.waitForActivation,
+    timeoutMs: d.activationTimeoutMs,
+    pollingIntervalMs: d.pollingIntervalMs,
+    signal,
+    emit
+  })
   return {
     cid: stored.cid,
     link,
