@@ -8,7 +8,7 @@
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 32]
  */
 import { spawn } from 'node:child_process'
-import { createCipheriv, createHash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Hex } from 'viem'
 import { createClient } from '@sherd/client'
+import { incompressibleBytes } from './incompressible.js'
 
 const MiB = 2 ** 20
 const { values } = parseArgs({
@@ -28,16 +29,6 @@ const { values } = parseArgs({
 const sizeBytes = Number(values['size-mib']) * MiB
 const segmentSize = Number(values['segment-mib']) * MiB
 
-// Pseudo-random bytes from AES-CTR over zeros: incompressible like real data, generated at GB/s.
-async function * generate (total: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16))
-  const zeros = Buffer.alloc(MiB)
-  for (let left = total; left > 0; left -= MiB) {
-    const chunk = cipher.update(left >= MiB ? zeros : zeros.subarray(0, left))
-    hash.update(chunk)
-    yield chunk
-  }
-}
 
 let peakRss = 0
 let atPeak: NodeJS.MemoryUsage | undefined
@@ -78,7 +69,7 @@ try {
   const inputHash = createHash('sha256')
   peakRss = 0
   let started = performance.now()
-  const put = await client.put(generate(sizeBytes, inputHash), { expectedSize: sizeBytes })
+  const put = await client.put(incompressibleBytes(sizeBytes, inputHash), { expectedSize: sizeBytes })
   phaseEnd('put', started)
   console.log(`  ${put.deals.length} deals, escrow ${put.escrow}, link ${put.link}`)
 

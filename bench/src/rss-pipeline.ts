@@ -7,12 +7,13 @@
  *
  *   npx tsc -b bench && npx node bench/dist/rss-pipeline.js [--size-mib 4096] [--k 4] [--m 2] [--segment-mib 32] [--prefetch 0]
  */
-import { createCipheriv, createHash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { decodeFile, encodeFile } from '@sherd/client'
+import { incompressibleBytes } from './incompressible.js'
 
 const MiB = 2 ** 20
 
@@ -33,17 +34,6 @@ const segmentSize = Number(values['segment-mib']) * MiB
 const withheld = Number(values['withhold-shard'])
 const prefetchSegments = Number(values.prefetch)
 
-// Pseudo-random bytes from AES-CTR over zeros: incompressible like real data, generated at GB/s.
-const CHUNK_BYTES = MiB
-async function * generate (total: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16))
-  const zeros = Buffer.alloc(CHUNK_BYTES)
-  for (let left = total; left > 0; left -= CHUNK_BYTES) {
-    const chunk = cipher.update(left >= CHUNK_BYTES ? zeros : zeros.subarray(0, left))
-    hash.update(chunk)
-    yield chunk
-  }
-}
 
 let peakRss = 0
 console.log(`baseline RSS ${(process.memoryUsage.rss() / MiB).toFixed(0)} MiB`)
@@ -62,7 +52,7 @@ try {
   console.log(`file ${mib(sizeBytes)} MiB, k=${k} m=${m}, segment ${mib(segmentSize)} MiB, shards in ${dir}`)
   const inputHash = createHash('sha256')
   let started = performance.now()
-  const encoding = encodeFile(generate(sizeBytes, inputHash), { k, m, segmentSize, expectedSize: sizeBytes })
+  const encoding = encodeFile(incompressibleBytes(sizeBytes, inputHash), { k, m, segmentSize, expectedSize: sizeBytes })
   for await (const segment of encoding) {
     for (const shard of segment.shards) await writeFile(join(dir, `${segment.segmentIndex}-${shard.index}`), shard.bytes)
   }

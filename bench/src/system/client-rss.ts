@@ -6,24 +6,15 @@
  *
  *   node bench/dist/system/client-rss.js '<json: rpcUrl, contract, account, bootstrap, sizeBytes, k, m, periods>'
  */
-import { createCipheriv, createHash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createClient } from '@sherd/client'
+import { incompressibleBytes } from '../incompressible.js'
 
 interface Args { rpcUrl: string, contract: string, account: `0x${string}`, bootstrap: string[], sizeBytes: number, k: number, m: number, periods: number }
 
 const MIB = 2 ** 20
 const SAMPLE_INTERVAL_MS = 20
 
-/** Incompressible bytes from AES-CTR over zeros, 1 MiB at a time, hashed as they go. */
-async function * generate (total: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 3), Buffer.alloc(16))
-  const zeros = Buffer.alloc(MIB)
-  for (let left = total; left > 0; left -= MIB) {
-    const chunk = cipher.update(left >= MIB ? zeros : zeros.subarray(0, left))
-    hash.update(chunk)
-    yield chunk
-  }
-}
 
 async function peakDuring<T> (fn: () => Promise<T>): Promise<{ value: T, peakMiB: number, ms: number }> {
   let peak = process.memoryUsage.rss()
@@ -47,7 +38,7 @@ await client.start()
 globalThis.gc?.()
 const idleMiB = process.memoryUsage.rss() / MIB
 const inHash = createHash('sha256')
-const put = await peakDuring(async () => await client.put(generate(args.sizeBytes, inHash), { expectedSize: args.sizeBytes }))
+const put = await peakDuring(async () => await client.put(incompressibleBytes(args.sizeBytes, inHash), { expectedSize: args.sizeBytes }))
 const outHash = createHash('sha256')
 const get = await peakDuring(async () => {
   let n = 0
