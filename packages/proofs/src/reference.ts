@@ -37,6 +37,25 @@ export function zeroHash (level: number): Uint8Array {
 }
 
 /**
+ * Fills the levels above the first `width` hashes of `out` (laid out level after level, 2 × width − 1 hashes in
+ * all) one message per node, and returns `out`.
+ */
+function hashLevelsAbove (out: Uint8Array, width: number): Uint8Array {
+  let from = 0
+  let to = width * HASH_SIZE
+  for (let n = width / 2; n >= 1; n /= 2) {
+    for (let i = 0; i < n; i++) {
+      const left = out.subarray(from + 2 * i * HASH_SIZE, from + (2 * i + 1) * HASH_SIZE)
+      const right = out.subarray(from + (2 * i + 1) * HASH_SIZE, from + (2 * i + 2) * HASH_SIZE)
+      out.set(nodeHash(left, right), to + i * HASH_SIZE)
+    }
+    from = to
+    to += n * HASH_SIZE
+  }
+  return out
+}
+
+/**
  * The obviously-correct tree: hash every leaf, pad the leaf-hash level with zero hashes, hash every pair, no
  * shortcuts. It is the oracle the WASM kernel is tested against, not the fast path.
  */
@@ -47,36 +66,14 @@ export const referenceHasher: TreeHasher = {
     for (let i = 0; i < leafCount; i++) {
       out.set(leafHash(data.subarray(i * LEAF_SIZE, Math.min((i + 1) * LEAF_SIZE, data.length))), i * HASH_SIZE)
     }
-    let from = 0
-    let to = width * HASH_SIZE
-    for (let n = width / 2; n >= 1; n /= 2) {
-      for (let i = 0; i < n; i++) {
-        const left = out.subarray(from + 2 * i * HASH_SIZE, from + (2 * i + 1) * HASH_SIZE)
-        const right = out.subarray(from + (2 * i + 1) * HASH_SIZE, from + (2 * i + 2) * HASH_SIZE)
-        out.set(nodeHash(left, right), to + i * HASH_SIZE)
-      }
-      from = to
-      to += n * HASH_SIZE
-    }
-    return out
+    return hashLevelsAbove(out, width)
   },
   upperLevels (nodes, width, baseLevel) {
     const out = new Uint8Array((2 * width - 1) * HASH_SIZE)
     out.set(nodes)
     const pad = zeroHash(baseLevel)
     for (let i = nodes.length / HASH_SIZE; i < width; i++) out.set(pad, i * HASH_SIZE)
-    let from = 0
-    let to = width * HASH_SIZE
-    for (let n = width / 2; n >= 1; n /= 2) {
-      for (let i = 0; i < n; i++) {
-        const left = out.subarray(from + 2 * i * HASH_SIZE, from + (2 * i + 1) * HASH_SIZE)
-        const right = out.subarray(from + (2 * i + 1) * HASH_SIZE, from + (2 * i + 2) * HASH_SIZE)
-        out.set(nodeHash(left, right), to + i * HASH_SIZE)
-      }
-      from = to
-      to += n * HASH_SIZE
-    }
-    return out
+    return hashLevelsAbove(out, width)
   },
   subtreeRoots (data, subtreeWidth) {
     const leafCount = leafCountOf(data.length)
