@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
-import { getMarketParams, getToken, getWithdrawable } from '@sherd/contracts'
+import { getMarketParams, getToken, getWithdrawable, rpcChain } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
-import { createNonceManager, createPublicClient, createWalletClient, defineChain, erc20Abi, http } from 'viem'
+import { createNonceManager, createPublicClient, createWalletClient, erc20Abi, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { jsonRpc } from 'viem/nonce'
@@ -165,10 +165,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       throw new ClientConfigError(`cannot reach the chain RPC${rpcUrl === undefined ? '' : ` at ${rpcUrl}`} (${(err as Error).message.split('\n')[0]}): start the chain (anvil, or the devnet) or fix rpcUrl`)
     }
     signal?.throwIfAborted()
-    const chain = defineChain({
-      id: chainId, name: `chain-${chainId}`, nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-      rpcUrls: { default: { http: rpcUrl === undefined ? [] : [rpcUrl] } }
-    })
+    const chain = rpcChain(chainId, rpcUrl)
     publicClient ??= createPublicClient({ chain, transport, pollingInterval: defaults.pollingIntervalMs }) as PublicClient
     let walletClient = config.walletClient
     if (walletClient === undefined && config.account !== undefined) {

@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, DEFAULT_MARKET_PARAMS, deploy, mintTokens, startAnvil } from '@sherd/contracts'
+import { ANVIL_MNEMONIC, DEFAULT_MARKET_PARAMS, deploy, mintTokens, startAnvil, rpcChain } from '@sherd/contracts'
 import type { Anvil, Deployment } from '@sherd/contracts'
 import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
 import type { ProviderNode } from '@sherd/node'
@@ -56,7 +56,7 @@ async function startProvider (dataDir: string, listen: string, price: string, an
 /** anvil + the market (default parameters) + `count` providers (accounts 1..count) + a funded client (account count+1). */
 export async function startNetwork (count: number, prices: (i: number) => string = () => '2'): Promise<TestNetwork> {
   const anvil = await startAnvil({ accounts: count + 2 })
-  const chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
   const deployer = createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 0 }), chain, transport: http(anvil.url) })
   // 256-block periods and activation window: on automine anvil every transaction (ours, and the provers'

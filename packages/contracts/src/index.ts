@@ -1,3 +1,4 @@
+export { rpcChain } from './chain.js'
 export { startAnvil, resolveAnvilBinary, ANVIL_MNEMONIC } from './anvil.js'
 export type { Anvil, StartAnvilOptions } from './anvil.js'
 export { deploy, mintTokens } from './deploy.js'

@@ -1,8 +1,9 @@
+import { rpcChain } from '../src/chain.js'
 import { buildTree } from '@sherd/proofs'
 import type { MerkleTree } from '@sherd/proofs'
 import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
-import { BaseError, bytesToHex, ContractFunctionRevertedError, createPublicClient, createTestClient, createWalletClient, defineChain, http } from 'viem'
+import { BaseError, bytesToHex, ContractFunctionRevertedError, createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
@@ -25,12 +26,7 @@ const ACCOUNT_COUNT = 10
 
 export async function startChain (options: { hardfork?: string } = {}): Promise<Chainside> {
   const anvil = await startAnvil({ accounts: ACCOUNT_COUNT, ...options })
-  const chain = defineChain({
-    id: anvil.chainId,
-    name: 'anvil',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [anvil.url] } }
-  })
+  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   const transport = http(anvil.url)
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }) as PublicClient
   const testClient = createTestClient({ chain, transport, mode: 'anvil' })

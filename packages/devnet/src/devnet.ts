@@ -1,12 +1,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createPublicClient, createTestClient, createWalletClient, defineChain, http, toHex } from 'viem'
+import { createPublicClient, createTestClient, createWalletClient, http, toHex } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil
-} from '@sherd/contracts'
+  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil, rpcChain } from '@sherd/contracts'
 import type { Anvil, MarketClient, MarketParams } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
@@ -216,12 +215,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     // market's periods only mean something when blocks come at a steady pace.
     anvil = await startAnvil({ accounts: FIRST_PROVIDER_ACCOUNT_INDEX + count, signal })
     progress({ type: 'chain-started', rpcUrl: anvil.url, chainId: anvil.chainId, anvilPid: anvil.pid, dir })
-    const chain = defineChain({
-      id: anvil.chainId,
-      name: 'sherd-devnet',
-      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-      rpcUrls: { default: { http: [anvil.url] } }
-    })
+    const chain = rpcChain(anvil.chainId, anvil.url, 'sherd-devnet')
     const transport = http(anvil.url)
     const publicClient = createPublicClient({ chain, transport, pollingInterval: 250 }) as PublicClient
     const testClient = createTestClient({ chain, transport, mode: 'anvil' })

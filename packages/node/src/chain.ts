@@ -1,11 +1,10 @@
 import { logger } from '@libp2p/logger'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Address, Hex, PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
   exitProvider, getMarketParams, getProvider, getWithdrawable, randomOfferNonce, registerProvider, signOffer,
-  updateProvider, withdraw
-} from '@sherd/contracts'
+  updateProvider, withdraw, rpcChain } from '@sherd/contracts'
 import type { MarketClient, Offer } from '@sherd/contracts'
 import { MalformedMessageError, offerToWire } from '@sherd/protocol'
 import type { OfferRequest } from '@sherd/protocol'
@@ -45,12 +44,7 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
   if (code === undefined || code === '0x') {
     throw new ConfigError(`no contract is deployed at ${market} on chain ${chainId} (${init.rpcUrl}): check --contract (the devnet prints the market address)`)
   }
-  const chain = defineChain({
-    id: chainId,
-    name: `chain-${chainId}`,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [init.rpcUrl] } }
-  })
+  const chain = rpcChain(chainId, init.rpcUrl)
   const account = privateKeyToAccount(init.privateKey)
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 250 }) as PublicClient
   const walletClient = createWalletClient({ account, chain, transport })

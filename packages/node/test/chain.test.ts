@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getProvider, mintTokens, openDeal, startAnvil, verifyOffer } from '@sherd/contracts'
+import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getProvider, mintTokens, openDeal, startAnvil, verifyOffer, rpcChain } from '@sherd/contracts'
 import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
 import { connectChain, initDataDir } from '../src/index.js'
@@ -22,7 +22,7 @@ const TOKEN = 10n ** 18n
 
 beforeAll(async () => {
   anvil = await startAnvil({ accounts: 3 })
-  chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+  chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
   wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
   deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })

@@ -3,13 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
-import { createPublicClient, createTestClient, createWalletClient, defineChain, erc20Abi, http, keccak256 } from 'viem'
+import { createPublicClient, createTestClient, createWalletClient, erc20Abi, http, keccak256 } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
   ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getDeal, getPeriodInfo, getPeriodStatus, getProvider, getWithdrawable, mintTokens,
-  openDeal, startAnvil
-} from '@sherd/contracts'
+  openDeal, startAnvil, rpcChain } from '@sherd/contracts'
 import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
 import { initDataDir } from '../src/index.js'
@@ -123,7 +122,7 @@ async function head (): Promise<bigint> {
 
 beforeAll(async () => {
   anvil = await startAnvil({ accounts: 6, blockTime: BLOCK_SECONDS })
-  chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+  chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
   wallets = [0, 1, 2, 3, 4, 5].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
   deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })

@@ -3,12 +3,11 @@
 // store and over a libp2p stream, and then on anvil with the prover: a deal that ends frees its shard.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, endDeal, getDeal, mintTokens, openDeal, startAnvil
-} from '@sherd/contracts'
+  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, endDeal, getDeal, mintTokens, openDeal, startAnvil, rpcChain } from '@sherd/contracts'
 import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
 import {
   FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, encodeFrame, offerFromWire, requestFetchShard, requestOffer,
@@ -371,7 +370,7 @@ describe('shard collector with the prover on anvil', () => {
 
   beforeAll(async () => {
     anvil = await startAnvil({ accounts: 3, blockTime: 0.5 })
-    const chain = defineChain({ id: anvil.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [anvil.url] } } })
+    const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
     publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
     const wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
     deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
