@@ -30,3 +30,5 @@ export { sherdTokenAbi, sherdTokenBytecode, storageMarketAbi, storageMarketBytec
 export { ACTIVATION_PERIOD, deriveActivationSeed, deriveChallengeSeed } from './seed.js'
 export { formatGasTable, GAS_BATCH_SIZES, GAS_SHARD_BYTES, measureMarketGas } from './gas-report.js'
 export type { GasReport, GasRow } from './gas-report.js'
+export { formatTokenAmount, InvalidTokenAmountError, parseTokenAmount, readTokenInfo } from './token-amount.js'
+export type { TokenInfo } from './token-amount.js'
