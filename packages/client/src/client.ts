@@ -39,8 +39,12 @@ export interface ClientConfig {
   publicClient?: PublicClient
   /** A wallet client with an account; otherwise built from `account` and `rpcUrl`. */
   walletClient?: WalletClient<Transport, Chain | undefined, Account>
-  /** The paying account: a 0x private key or a viem Account. A private key gets viem's nonce manager, so deals open in parallel. */
-  account?: Hex | Account
+  /**
+   * The paying account: a private key (0x and 64 hex digits, checked by createClient, so a string read from the
+   * environment can be passed as it is) or a viem Account. A private key gets its own nonce manager, so deals open in
+   * parallel.
+   */
+  account?: string | Account
   /** The StorageMarket contract address. */
   contract?: Address | string
   /** Provider multiaddrs with /p2p/<peer id>: dialled at start; their announcements fill the provider table. */
@@ -106,7 +110,7 @@ export interface SherdClient {
   wallet: () => Promise<WalletInfo>
 }
 
-function isHex (value: unknown): value is Hex {
+function isPrivateKey (value: unknown): value is Hex {
   return typeof value === 'string' && /^0x[0-9a-fA-F]{64}$/.test(value)
 }
 
@@ -124,8 +128,9 @@ export function createClient (config: ClientConfig = {}): SherdClient {
   if (config.contract !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(config.contract)) {
     throw new ClientConfigError(`contract must be the market's 0x-prefixed 20-byte address, got "${config.contract}"`)
   }
-  if (config.account !== undefined && typeof config.account === 'string' && !isHex(config.account)) {
-    throw new ClientConfigError('account must be a 0x-prefixed 32-byte private key or a viem Account')
+  if (typeof config.account === 'string' && !isPrivateKey(config.account)) {
+    // Never echo the string: it may be a real key with a typo.
+    throw new ClientConfigError(`account must be a private key (0x followed by 64 hex digits) or a viem Account; got a string of ${config.account.length} characters: check the key you passed (SHERD_PRIVATE_KEY on a devnet)`)
   }
   const scores = new ProviderScores(config.scoreFile)
   const defaults: ClientDefaults = {
@@ -170,7 +175,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     let walletClient = config.walletClient
     if (walletClient === undefined && config.account !== undefined) {
       if (rpcUrl === undefined) throw new ClientConfigError('account was given without rpcUrl: pass rpcUrl, or a walletClient')
-      const account = typeof config.account === 'string' ? privateKeyToAccount(config.account, {
+      const account = typeof config.account === 'string' ? privateKeyToAccount(config.account as Hex, {
         // A nonce manager of this client's own: viem's shared one is keyed by (address, chain id), so a second
         // chain with the same id and account (a fresh devnet) would inherit the first one's nonces and hang.
         nonceManager: createNonceManager({ source: jsonRpc() })
