@@ -47,6 +47,7 @@ const README = join(root, 'README.md')
 /** Enough for any single command here on 2 busy cores (a put waits for its deals' first proofs). */
 const COMMAND_TIMEOUT_MS = 240_000
 const PHOTO_BYTES = 300_000
+const SHELL_LANGS = ['sh', 'bash', 'shell', 'console']
 /** The example's own shard count (k + m = 4 + 2, the SDK's default) needs 6 providers. */
 const DEVNET_PROVIDERS = 6
 
@@ -398,6 +399,15 @@ const HANDLERS: Handler[] = [
     run: async (m, t) => { await sh(t, m.input) }
   },
   {
+    name: 'a CLI\'s --version or --help',
+    pattern: /^npx (sherd|sherd-node|sherd-devnet) (--version|--help)$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      if (m[2] === '--version') expect(stdout.trim()).toMatch(/\d+\.\d+\.\d+/)
+      else expect(stdout).toContain('Usage')
+    }
+  },
+  {
     name: 'mkdir -p <dir>',
     pattern: /^mkdir -p (\S+)$/,
     run: async (m, t) => { await sh(t, m.input) }
@@ -481,13 +491,24 @@ async function fund (devnet: DevnetFiles, to: Address): Promise<void> {
   await publicClient.waitForTransactionReceipt({ hash: tokens })
 }
 
-async function runCommand (command: string, t: Terminal, s: Session): Promise<void> {
-  const substituted = substitute(command, s)
+function handlerOf (command: string, block: ReadmeBlock, s: Session): { handler: Handler, substituted: string } {
+  let substituted: string
+  try { substituted = substitute(command, s) } catch (err) { throw new Error(`README.md:${block.line} (${block.heading}): ${(err as Error).message}`) }
   const handler = HANDLERS.find((h) => h.pattern.test(substituted))
   if (handler === undefined) {
-    throw new Error(`README.md:${t.block.line} (${t.block.heading}): no handler in test/readme.test.ts knows how to run \`${command}\`: ` +
+    throw new Error(`README.md:${block.line} (${block.heading}): no handler in test/readme.test.ts knows how to run \`${command}\`: ` +
       'add one to HANDLERS, or mark the block in README.md with <!-- readme-test: skip: <reason> -->')
   }
+  return { handler, substituted }
+}
+
+/** The commands a block runs: its own, or its marker's `instead`. */
+function commandsOfBlock (block: ReadmeBlock): string[] {
+  return block.marker?.kind === 'instead' ? shellCommands(block.marker.command) : shellCommands(block.body)
+}
+
+async function runCommand (command: string, t: Terminal, s: Session): Promise<void> {
+  const { handler, substituted } = handlerOf(command, t.block, s)
   s.log.push(`README.md:${t.block.line} $ ${substituted}   [${handler.name}]`)
   await handler.run(handler.pattern.exec(substituted)!, t, s)
 }
@@ -506,6 +527,27 @@ async function stopBackground (t: Terminal): Promise<void> {
 }
 
 // ---- the test ---------------------------------------------------------------------------------------------
+
+describe('README.md, read before anything runs', () => {
+  it('every command of every block has a handler and every placeholder a substitution', () => {
+    const zero = `0x${'0'.repeat(40)}` as Address
+    const dry: Session = {
+      devnet: { envFile: '/tmp/dry/devnet.env', info: { rpcUrl: 'http://127.0.0.1:1', chainId: 1, market: zero, token: zero, client: { privateKey: `0x${'1'.repeat(64)}` }, providers: [{ httpUrl: 'http://127.0.0.1:2' }] } },
+      work: '/tmp/dry', lastPut: { file: '/tmp/dry/photo.jpg', link: 'sherd://cid#key' }, exampleRan: false, ports: { listen: 1, http: 2 }, log: []
+    }
+    const problems: string[] = []
+    const blocks = readmeBlocks(readFileSync(README, 'utf8'))
+    for (const block of blocks) {
+      if (block.marker?.kind === 'skip') continue
+      if (block.lang === 'ts' || block.lang === 'typescript') continue
+      if (!SHELL_LANGS.includes(block.lang)) { problems.push(`README.md:${block.line}: a \`${block.lang || 'plain'}\` block: mark it skip or give it a shell language`); continue }
+      for (const command of commandsOfBlock(block)) {
+        try { handlerOf(command, block, dry) } catch (err) { problems.push((err as Error).message) }
+      }
+    }
+    expect(problems).toEqual([])
+  })
+})
 
 describe('README.md', () => {
   const blocks = readmeBlocks(readFileSync(README, 'utf8'))
@@ -571,11 +613,10 @@ describe('README.md', () => {
           s.example = { body: block.body, line: block.line }
           return
         }
-        if (!['sh', 'bash', 'shell', 'console'].includes(block.lang)) {
+        if (!SHELL_LANGS.includes(block.lang)) {
           throw new Error(`README.md:${block.line}: a \`${block.lang || 'plain'}\` block test/readme.test.ts does not know how to run: mark it <!-- readme-test: skip: <reason> --> or give it a language`)
         }
-        const commands = block.marker?.kind === 'instead' ? shellCommands(block.marker.command) : shellCommands(block.body)
-        for (const command of commands) await runCommand(command, t, s)
+        for (const command of commandsOfBlock(block)) await runCommand(command, t, s)
         await stopBackground(t)
       } catch (err) {
         throw new Error(`${(err as Error).message}\n\ncommands so far:\n${s.log.join('\n')}`, { cause: err })
