@@ -75,7 +75,7 @@ describe('provider on a chain (anvil)', () => {
     const flags = ['--data-dir', node.ready().dataDir, '--rpc-url', anvil.url, '--contract', deployment.market]
     const w = await runToEnd(['withdraw', ...flags])
     expect(w.code).toBe(0)
-    expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0' })
+    expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0 SHERD', withdrawnBaseUnits: '0' })
     const e = await runToEnd(['exit', ...flags])
     expect(e.code).toBe(1)
     expect(e.stderr).toMatch(/still has open deals/)
