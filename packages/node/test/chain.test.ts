@@ -78,6 +78,6 @@ describe('provider on a chain (anvil)', () => {
     expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0 SHERD', withdrawnBaseUnits: '0' })
     const e = await runToEnd(['exit', ...flags])
     expect(e.code).toBe(1)
-    expect(e.stderr).toMatch(/still has open deals/)
+    expect(e.stderr).toMatch(/OpenDealsError: .* still has an open deal:\n  deal \d+: active, its term ends at block \d+ \(about \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/)
   })
 })
