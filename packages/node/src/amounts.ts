@@ -32,7 +32,7 @@ export function amountForConfig (text: string, flag: string): string {
   return unit === '' ? `${number}${TOKENS_SUFFIX}` : `${number} ${unit}`
 }
 
-/** Turns a config amount (either form above) into base units with the token's decimals and symbol. */
+/** Turns a config amount (either form above) into base units with the token's decimals; `what` names where it came from. */
 export function resolveAmount (stored: string, token: Pick<TokenInfo, 'decimals' | 'symbol'>, what: string): bigint {
   const text = stored.trim()
   if (/^[0-9]+$/.test(text)) return BigInt(text)
@@ -40,7 +40,7 @@ export function resolveAmount (stored: string, token: Pick<TokenInfo, 'decimals'
   try {
     return parseTokenAmount(written, token)
   } catch (err) {
-    if (err instanceof InvalidTokenAmountError) throw new ConfigError(`${what} "${stored}" in the config: ${err.message}; fix it with \`sherd-node init --force\``)
+    if (err instanceof InvalidTokenAmountError) throw new ConfigError(`${what}: ${err.message}`)
     throw err
   }
 }

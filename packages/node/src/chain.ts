@@ -88,7 +88,7 @@ export async function ensureRegistered (
     // Registering pulls the stake from the account: never do it for a provider that chose to leave.
     if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
     try {
-      await registerProvider(conn.mc, p, options)
+      await registerProvider(conn.mc, p, { signal: options.signal })
     } catch (err) {
       throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${(err as Error).message.split('\n')[0]}): fund this address with tokens and gas, or lower --stake`)
     }
@@ -96,7 +96,11 @@ export async function ensureRegistered (
     return 'registered'
   }
   if (current.pricePerMiB !== p.pricePerMiB || current.capacity !== p.capacity || current.peerId !== p.peerId) {
-    await updateProvider(conn.mc, { pricePerMiB: p.pricePerMiB, capacity: p.capacity, peerId: p.peerId }, options)
+    try {
+      await updateProvider(conn.mc, { pricePerMiB: p.pricePerMiB, capacity: p.capacity, peerId: p.peerId }, { signal: options.signal })
+    } catch (err) {
+      throw new ConfigError(`updating ${conn.address}'s price, capacity and peer id on chain failed (${(err as Error).message.split('\n')[0]}): fund this address with gas, or check the RPC`)
+    }
     return 'updated'
   }
   return 'unchanged'

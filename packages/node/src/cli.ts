@@ -151,8 +151,8 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
 /** Price and stake in base units, converted with the token's decimals where the config holds an amount as written. */
 function resolveAmounts (config: Pick<NodeFileConfig, 'pricePerMiB' | 'stake'>, token: TokenInfo): { pricePerMiB: string, stake: string } {
   return {
-    pricePerMiB: resolveAmount(config.pricePerMiB, token, 'pricePerMiB').toString(),
-    stake: resolveAmount(config.stake, token, 'stake').toString()
+    pricePerMiB: resolveAmount(config.pricePerMiB, token, 'the price (--price, or pricePerMiB in config.json)').toString(),
+    stake: resolveAmount(config.stake, token, 'the stake (--stake, or stake in config.json)').toString()
   }
 }
 
