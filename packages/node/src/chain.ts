@@ -166,6 +166,8 @@ export interface OpenDeal {
   /** First block in which endDeal (active) or expireDeal (pending) is accepted. */
   settlesAtBlock: bigint
   settlesAt: string
+  /** It can be settled now (the head has reached `settlesAtBlock`). */
+  due: boolean
 }
 
 /**
@@ -191,7 +193,7 @@ export async function findOpenDeals (conn: ChainConnection, options: { signal?: 
       if (deal.state !== 'pending' && deal.state !== 'active') continue
       const block = settlesAtBlock(deal, clock, params)
       const at = headTime * 1000 + Math.max(0, Number(block - head)) * perBlock * 1000
-      found.push({ id: deal.id, state: deal.state, settlesAtBlock: block, settlesAt: formatDate(at) })
+      found.push({ id: deal.id, state: deal.state, settlesAtBlock: block, settlesAt: formatDate(at), due: block <= head + 1n })
     }
   }
   return found
@@ -210,9 +212,12 @@ export async function exitMarket (conn: ChainConnection, options: { signal?: Abo
   } catch (err) {
     if (/ProviderHasOpenDeals/.test(String((err as Error).message))) {
       const open = await findOpenDeals(conn, options)
-      const lines = open.map((d) => d.state === 'active'
-        ? `  deal ${d.id}: active, its term ends at block ${d.settlesAtBlock} (about ${d.settlesAt})`
-        : `  deal ${d.id}: never activated, expires after block ${d.settlesAtBlock - 1n} (about ${d.settlesAt})`)
+      const lines = open.map((d) => {
+        if (d.due) return `  deal ${d.id}: ${d.state === 'active' ? 'its term is over' : 'never activated, past its deadline'}; a running node settles it within seconds`
+        return d.state === 'active'
+          ? `  deal ${d.id}: active, its term ends at block ${d.settlesAtBlock} (about ${d.settlesAt})`
+          : `  deal ${d.id}: never activated, expires after block ${d.settlesAtBlock - 1n} (about ${d.settlesAt})`
+      })
       const last = open.reduce<OpenDeal | undefined>((a, d) => (a === undefined || d.settlesAtBlock > a.settlesAtBlock ? d : a), undefined)
       throw new OpenDealsError(
         `${conn.address} still has ${open.length === 1 ? 'an open deal' : `${open.length} open deals`}:\n${lines.join('\n')}\n` +
