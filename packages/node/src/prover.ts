@@ -6,7 +6,7 @@ import {
   activateDeal, deriveChallengeSeed, encodeProof, endDeal, expireDeal, getActivationSeed, getDeal, getMarketParams,
   getWithdrawable, submitProofs
 } from '@sherd/contracts'
-import type { MarketParams, ProofBatchItem } from '@sherd/contracts'
+import type { DealState, MarketParams, ProofBatchItem } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
 import type { Hex } from 'viem'
 import type { ChainConnection } from './chain.js'
@@ -566,15 +566,16 @@ export class Prover implements Startable {
     }
   }
 
-  /** Re-reads a deal the market refused and records its state (the events will say the same later). */
-  private async reconcile (id: string): Promise<void> {
+  /** Re-reads a deal the market refused and records a final state (the events will say the same later); returns it. */
+  private async reconcile (id: string): Promise<DealState> {
     const deal = await getDeal(this.connection().mc, BigInt(id))
-    if (deal.state === 'active' || deal.state === 'pending' || deal.state === 'none') return
+    if (deal.state === 'active' || deal.state === 'pending' || deal.state === 'none') return deal.state
     const tx = this.components.ledger.begin()
     const d = tx.deal(id)
-    if (d === undefined) return
+    if (d === undefined) return deal.state
     d.state = deal.state
     await tx.commit()
+    return deal.state
   }
 
   // ---------------------------------------------------------------- 4. settlement
@@ -610,8 +611,10 @@ export class Prover implements Startable {
         // WrongDealState: settled already (by the client, or failed by misses); the chain has the final word.
         log('deal %s: %s refused (%s); recording its state from the chain', d.id, action === 'end' ? 'endDeal' : 'expireDeal', revert.name)
       }
-      this.settled.add(d.id)
-      await this.reconcile(d.id)
+      // Done only once the chain shows a final state: a ledger behind the chain (a failed scan) may have asked to
+      // expire a deal that was in fact activated, and that deal still has to be ended when its term is over.
+      const state = await this.reconcile(d.id)
+      if (state !== 'active' && state !== 'pending') this.settled.add(d.id)
     }
   }
 
