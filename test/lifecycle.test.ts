@@ -55,7 +55,7 @@ describe('the life of a file', () => {
     const before = await balance()
     const [file, ...prefix] = defaultNodeCommand()
     const { stdout } = await run(file!, [...prefix, 'withdraw', '--data-dir', payee.dataDir])
-    const withdrawn = BigInt((JSON.parse(stdout) as { withdrawn: string }).withdrawn)
+    const withdrawn = BigInt((JSON.parse(stdout) as { withdrawnBaseUnits: string }).withdrawnBaseUnits)
     expect(withdrawn).toBeGreaterThan(0n)
     expect(await balance()).toBe(before + withdrawn)
 

@@ -119,7 +119,9 @@ export class ProviderProcess {
     const args = [
       'init', '--data-dir', i.dataDir, '--evm-key', i.evmKey,
       '--listen', `/ip4/127.0.0.1/tcp/${i.libp2pPort}`, '--http-port', String(i.httpPort),
-      '--capacity', String(i.capacityBytes), '--price', i.pricePerMiB.toString(), '--stake', i.stake.toString(),
+      '--capacity', String(i.capacityBytes),
+      // Base units with their suffix: the devnet's amounts are bigints already, and a bare number would mean tokens.
+      '--price', `${i.pricePerMiB}base`, '--stake', `${i.stake}base`,
       '--rpc-url', i.rpcUrl, '--contract', i.market,
       ...(i.bootstrap ?? []).flatMap((addr) => ['--bootstrap', addr])
     ]

@@ -3,12 +3,14 @@ import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Address, Hex, PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
-  exitProvider, getMarketParams, getProvider, getWithdrawable, randomOfferNonce, registerProvider, signOffer,
-  updateProvider, withdraw, rpcChain } from '@sherd/contracts'
-import type { MarketClient, Offer } from '@sherd/contracts'
+  exitProvider, getDeal, getMarketParams, getProvider, getToken, getWithdrawable, randomOfferNonce, readTokenInfo,
+  registerProvider, signOffer, storageMarketAbi, updateProvider, withdraw, rpcChain } from '@sherd/contracts'
+import type { Deal, MarketClient, MarketParams, Offer, TokenInfo } from '@sherd/contracts'
 import { MalformedMessageError, offerToWire } from '@sherd/protocol'
 import type { OfferRequest } from '@sherd/protocol'
-import { CapacityExceededError, ConfigError } from './errors.js'
+import { tokens } from './amounts.js'
+import { CapacityExceededError, ConfigError, OpenDealsError, ProviderExitedError } from './errors.js'
+import { MarketClock, MAX_LOG_RANGE_BLOCKS, readGenesisBlock } from './prover-chain.js'
 import type { OfferSigner } from './shard-service.js'
 
 const log = logger('sherd:node:chain')
@@ -23,6 +25,8 @@ export interface ChainConnection {
   mc: MarketClient
   chainId: number
   address: Address
+  /** The market's token: its decimals turn typed amounts into base units, its symbol labels what is printed. */
+  token: TokenInfo
 }
 
 /**
@@ -54,7 +58,14 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
   } catch (err) {
     throw new ConfigError(`the contract at ${market} is not a Sherd StorageMarket (${(err as Error).message.split('\n')[0]}): check --contract`)
   }
-  return { mc, chainId, address: account.address }
+  const token = await readTokenInfo(publicClient, await getToken(mc))
+  return { mc, chainId, address: account.address, token }
+}
+
+/** Reads the market's token (decimals, symbol) without a key: what `init` needs to turn typed amounts into base units. */
+export async function readMarketToken (rpcUrl: string, market: Address, timeoutMs = RPC_TIMEOUT_MS): Promise<TokenInfo> {
+  const publicClient = createPublicClient({ transport: http(rpcUrl, { timeout: timeoutMs, retryCount: 0 }) }) as PublicClient
+  return await readTokenInfo(publicClient, await getToken({ market, publicClient }))
 }
 
 function isNotRegistered (err: unknown): boolean {
@@ -65,7 +76,7 @@ function isNotRegistered (err: unknown): boolean {
 export async function ensureRegistered (
   conn: ChainConnection,
   p: { stake: bigint, pricePerMiB: bigint, capacity: bigint, peerId: string },
-  options: { signal?: AbortSignal } = {}
+  options: { signal?: AbortSignal, refuseToRegister?: string } = {}
 ): Promise<'registered' | 'updated' | 'unchanged'> {
   let current
   try {
@@ -74,16 +85,22 @@ export async function ensureRegistered (
     if (!isNotRegistered(err)) throw err
   }
   if (current === undefined) {
+    // Registering pulls the stake from the account: never do it for a provider that chose to leave.
+    if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
     try {
-      await registerProvider(conn.mc, p, options)
+      await registerProvider(conn.mc, p, { signal: options.signal })
     } catch (err) {
-      throw new ConfigError(`registering ${conn.address} with a stake of ${p.stake} failed (${(err as Error).message.split('\n')[0]}): fund this address with tokens and gas, or lower --stake`)
+      throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${(err as Error).message.split('\n')[0]}): fund this address with tokens and gas, or lower --stake`)
     }
     log('registered %s on chain %d', conn.address, conn.chainId)
     return 'registered'
   }
   if (current.pricePerMiB !== p.pricePerMiB || current.capacity !== p.capacity || current.peerId !== p.peerId) {
-    await updateProvider(conn.mc, { pricePerMiB: p.pricePerMiB, capacity: p.capacity, peerId: p.peerId }, options)
+    try {
+      await updateProvider(conn.mc, { pricePerMiB: p.pricePerMiB, capacity: p.capacity, peerId: p.peerId }, { signal: options.signal })
+    } catch (err) {
+      throw new ConfigError(`updating ${conn.address}'s price, capacity and peer id on chain failed (${(err as Error).message.split('\n')[0]}): fund this address with gas, or check the RPC`)
+    }
     return 'updated'
   }
   return 'unchanged'
@@ -127,13 +144,86 @@ export async function withdrawEarnings (conn: ChainConnection, options: { signal
   return { amount, tx: receipt.transactionHash }
 }
 
-/** Leaves the registry; refused while deals are open. */
+/** Seconds per block, measured over the last blocks (12, Ethereum's slot, on a chain too young to tell). */
+async function secondsPerBlock (publicClient: PublicClient, head: bigint): Promise<{ headTime: number, perBlock: number }> {
+  const back = head < 100n ? head : 100n
+  const [latest, earlier] = await Promise.all([
+    publicClient.getBlock({ blockNumber: head }), publicClient.getBlock({ blockNumber: head - back })
+  ])
+  const perBlock = back === 0n ? 12 : Number(latest.timestamp - earlier.timestamp) / Number(back)
+  return { headTime: Number(latest.timestamp), perBlock: perBlock > 0 ? perBlock : 12 }
+}
+
+/** `2026-12-01 23:41 UTC`: a date a person reads, to the minute (block times are estimates anyway). */
+function formatDate (ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+}
+
+/** One open deal of a provider, and the block (and estimated date) from which it can be settled. */
+export interface OpenDeal {
+  id: bigint
+  state: 'pending' | 'active'
+  /** First block in which endDeal (active) or expireDeal (pending) is accepted. */
+  settlesAtBlock: bigint
+  settlesAt: string
+  /** It can be settled now (the head has reached `settlesAtBlock`). */
+  due: boolean
+}
+
+/**
+ * The provider's open deals, newest first: its DealOpened events read backwards from the head (in ranges RPC
+ * endpoints accept) until as many open deals as the registry counts are found, so the scan reaches back only as far
+ * as the oldest open deal.
+ */
+export async function findOpenDeals (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<OpenDeal[]> {
+  const { mc } = conn
+  const expected = (await getProvider(mc, conn.address)).openDeals
+  const [params, genesis, head] = await Promise.all([getMarketParams(mc), readGenesisBlock(mc), mc.publicClient.getBlockNumber({ cacheTime: 0 })])
+  const clock = new MarketClock(genesis, params)
+  const { headTime, perBlock } = await secondsPerBlock(mc.publicClient, head)
+  const found: OpenDeal[] = []
+  for (let to = head; to >= genesis && found.length < expected; to -= MAX_LOG_RANGE_BLOCKS) {
+    options.signal?.throwIfAborted()
+    const from = to - MAX_LOG_RANGE_BLOCKS + 1n > genesis ? to - MAX_LOG_RANGE_BLOCKS + 1n : genesis
+    const logs = await mc.publicClient.getContractEvents({
+      address: mc.market, abi: storageMarketAbi, eventName: 'DealOpened', args: { provider: conn.address }, fromBlock: from, toBlock: to, strict: true
+    })
+    for (const entry of logs.reverse()) {
+      const deal = await getDeal(mc, entry.args.dealId)
+      if (deal.state !== 'pending' && deal.state !== 'active') continue
+      const block = settlesAtBlock(deal, clock, params)
+      const at = headTime * 1000 + Math.max(0, Number(block - head)) * perBlock * 1000
+      found.push({ id: deal.id, state: deal.state, settlesAtBlock: block, settlesAt: formatDate(at), due: block <= head + 1n })
+    }
+  }
+  return found
+}
+
+function settlesAtBlock (deal: Deal, clock: MarketClock, params: MarketParams): bigint {
+  // expireDeal is accepted after the activation deadline; endDeal once the period after the term has opened.
+  if (deal.state === 'pending') return deal.openedBlock + BigInt(params.activationBlocks) + 1n
+  return clock.startBlock(deal.startPeriod + BigInt(deal.periods))
+}
+
+/** Leaves the registry; refused while deals are open, with the list of them and when each can be settled. */
 export async function exitMarket (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<Hex> {
   try {
     return (await exitProvider(conn.mc, options)).transactionHash
   } catch (err) {
     if (/ProviderHasOpenDeals/.test(String((err as Error).message))) {
-      throw new ConfigError('this provider still has open deals: keep the node running until they end, then run exit again')
+      const open = await findOpenDeals(conn, options)
+      const lines = open.map((d) => {
+        if (d.due) return `  deal ${d.id}: ${d.state === 'active' ? 'its term is over' : 'never activated, past its deadline'}; a running node settles it within seconds`
+        return d.state === 'active'
+          ? `  deal ${d.id}: active, its term ends at block ${d.settlesAtBlock} (about ${d.settlesAt})`
+          : `  deal ${d.id}: never activated, expires after block ${d.settlesAtBlock - 1n} (about ${d.settlesAt})`
+      })
+      const last = open.reduce<OpenDeal | undefined>((a, d) => (a === undefined || d.settlesAtBlock > a.settlesAtBlock ? d : a), undefined)
+      throw new OpenDealsError(
+        `${conn.address} still has ${open.length === 1 ? 'an open deal' : `${open.length} open deals`}:\n${lines.join('\n')}\n` +
+        'Keep `sherd-node start` running: it proves them to the end and then settles them itself (endDeal / expireDeal), ' +
+        `releasing their stake and capacity. Run exit again after that${last === undefined ? '' : ` (from about ${last.settlesAt})`}.`
+      )
     }
     if (isNotRegistered(err)) throw new ConfigError(`${conn.address} is not registered with this market: nothing to exit`)
     throw err

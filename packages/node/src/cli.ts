@@ -3,15 +3,21 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { parseBootstrapList } from './bootstrap.js'
-import { ConfigError } from './errors.js'
-import { connectChain, exitMarket, withdrawEarnings } from './chain.js'
-import { initDataDir, readEvmKey, readFileConfig } from './identity.js'
+import type { Address } from 'viem'
+import { getProvider } from '@sherd/contracts'
+import type { TokenInfo } from '@sherd/contracts'
+import { ConfigError, NodeError } from './errors.js'
+import { connectChain, exitMarket, readMarketToken, withdrawEarnings } from './chain.js'
+import { alreadyInitialized, clearExitRecord, hasConfig, initDataDir, readEvmKey, readFileConfig, writeExitRecord } from './identity.js'
 import type { Hex, NodeFileConfig } from './identity.js'
+import { amountForConfig, isBaseUnits, resolveAmount, tokens } from './amounts.js'
 import { createProviderNode } from './node.js'
 import type { ProverInit } from './prover.js'
 
 /** `status` asks the local HTTP API; it answers at once or not at all. */
 const STATUS_TIMEOUT_MS = 5_000
+/** `init` only tries the chain (to read the token's decimals); a chain that is not up yet must not hold it long. */
+const INIT_CHAIN_TIMEOUT_MS = 5_000
 
 const HELP: Record<string, string> = {
   main: `sherd-node: a Sherd storage provider
@@ -19,7 +25,7 @@ const HELP: Record<string, string> = {
 Usage: sherd-node <command> [flags]
 
 Commands:
-  init       create the data dir: libp2p key, EVM key, config file
+  init       create the data dir: libp2p key, EVM key, config file (--force changes an existing one)
   start      run the provider (prints one JSON "ready" line on stdout when listening)
   status     print the running node's status (asks its HTTP API)
   withdraw   withdraw earned tokens (chain)
@@ -35,12 +41,17 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
                           provider: through it the node joins the announcement mesh; default none)
   --http-port <port>      status API port on 127.0.0.1 (default 7070; 0 = any free port)
   --capacity <size>       bytes to offer, e.g. 10GiB, 500MB, 1048576 (default 10GiB)
-  --price <amount>        token base units per MiB per proving period
-  --stake <amount>        stake to register with, token base units
+  --price <amount>        tokens per MiB per proving period, e.g. 0.001 (base units: 1000000base)
+  --stake <amount>        tokens to stake when registering, e.g. 1000 (base units: 1000base)
   --rpc-url <url>         chain JSON-RPC endpoint
   --contract <address>    Sherd market contract address
-  --force                 rewrite an existing config file (keys are never replaced)
-  -h, --help`,
+  --force                 change an existing config: only the values given change, every other one is kept
+  --new-peer-key          with --force: a new libp2p key (new peer id); the old file is kept as peer.key.replaced-…
+  --new-evm-key           with --force: a new EVM key (new chain address); the old file is kept as evm.key.replaced-…
+  -h, --help
+
+Amounts are in the market token's units (its decimals are read from --contract). If the chain cannot be reached
+yet, the config keeps the amount as written ("0.001 tokens") and start converts it.`,
   start: `Usage: sherd-node start [flags]   (flags override <data-dir>/config.json)
 
   --data-dir <dir>        data dir made by \`sherd-node init\`
@@ -50,10 +61,11 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --http-host <host>      status API host (default 127.0.0.1)
   --http-port <port>      status API port (0 = any free port)
   --capacity <size>       bytes to offer (e.g. 10GiB)
-  --price <amount>        token base units per MiB per proving period
-  --stake <amount>        stake, token base units
+  --price <amount>        tokens per MiB per proving period (base units with a "base" suffix)
+  --stake <amount>        tokens to stake if it registers (base units with a "base" suffix)
   --rpc-url <url>         chain JSON-RPC endpoint (checked at start)
   --contract <address>    Sherd market contract (checked at start)
+  --register-again        register and stake again after \`sherd-node exit\` (refused without it)
   --announce-interval-ms <ms>
   --withdraw-every <periods>   withdraw earnings every this many proving periods (default 0: only on \`withdraw\`)
   --report-misses <on|off>     mark other providers' missed periods for the reporter's share of the slash (default on)
@@ -67,10 +79,12 @@ SIGINT/SIGTERM stop it gracefully: no new streams, running transfers finish or a
 Prints the JSON status of the node running on that data dir (its HTTP API).`,
   withdraw: `Usage: sherd-node withdraw [--data-dir <dir>] [--rpc-url <url>] [--contract <address>]
 
-Withdraws the provider's earnings from the market contract.`,
+Withdraws the provider's earnings (and a stake released by exit) from the market contract.`,
   exit: `Usage: sherd-node exit [--data-dir <dir>] [--rpc-url <url>] [--contract <address>]
 
-Unregisters the provider; its stake returns once its deals end.`
+Unregisters the provider and makes its whole stake withdrawable (then run withdraw). Refused while deals are open:
+it lists them and when each ends. A running node settles its deals itself once their terms are over.
+After exit, start refuses to register again unless given --register-again.`
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 }
@@ -88,11 +102,6 @@ function parsePort (text: string): number {
   const port = Number(text)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`"${text}" is not a TCP port (0-65535)`)
   return port
-}
-
-function parseAmount (text: string, flag: string): string {
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new ConfigError(`${flag} must be a whole number of token base units, got "${text}"`)
-  return text
 }
 
 function defaultDataDir (): string {
@@ -129,8 +138,8 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   if (v['http-host'] !== undefined) out.httpHost = v['http-host']
   if (v['http-port'] !== undefined) out.httpPort = parsePort(v['http-port'])
   if (v.capacity !== undefined) out.capacityBytes = parseSize(v.capacity)
-  if (v.price !== undefined) out.pricePerMiB = parseAmount(v.price, '--price')
-  if (v.stake !== undefined) out.stake = parseAmount(v.stake, '--stake')
+  if (v.price !== undefined) out.pricePerMiB = amountForConfig(v.price, '--price')
+  if (v.stake !== undefined) out.stake = amountForConfig(v.stake, '--stake')
   if (v['rpc-url'] !== undefined) out.rpcUrl = v['rpc-url']
   if (v.contract !== undefined) {
     if (!/^0x[0-9a-fA-F]{40}$/.test(v.contract)) throw new ConfigError(`--contract must be a 0x-prefixed 20-byte address, got "${v.contract}"`)
@@ -139,14 +148,58 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   return out
 }
 
+/** Price and stake in base units, converted with the token's decimals where the config holds an amount as written. */
+function resolveAmounts (config: Pick<NodeFileConfig, 'pricePerMiB' | 'stake'>, token: TokenInfo): { pricePerMiB: string, stake: string } {
+  return {
+    pricePerMiB: resolveAmount(config.pricePerMiB, token, 'the price (--price, or pricePerMiB in config.json)').toString(),
+    stake: resolveAmount(config.stake, token, 'the stake (--stake, or stake in config.json)').toString()
+  }
+}
+
 async function cmdInit (args: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args, options: { ...nodeFlags, 'evm-key': { type: 'string' }, force: { type: 'boolean' } }, strict: true })
+  const { values: v } = parseArgs({
+    args,
+    options: { ...nodeFlags, 'evm-key': { type: 'string' }, force: { type: 'boolean' }, 'new-peer-key': { type: 'boolean' }, 'new-evm-key': { type: 'boolean' } },
+    strict: true
+  })
   if (v.help === true) { console.log(HELP.init); return }
   const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
+  const force = v.force === true
   const evmKey = v['evm-key']
   if (evmKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(evmKey)) throw new ConfigError('--evm-key must be 0x followed by 64 hex digits')
-  const result = await initDataDir(dataDir, { evmKey: evmKey as Hex | undefined, config: configFromFlags(v), force: v.force === true })
-  console.log(JSON.stringify({ dataDir, peerId: peerIdFromPrivateKey(result.peerKey).toString(), chainAddress: result.chainAddress, created: result.created }))
+  const exists = await hasConfig(dataDir)
+  if (exists && !force) throw alreadyInitialized(dataDir)
+  if (!force && (v['new-peer-key'] === true || v['new-evm-key'] === true)) throw new ConfigError('--new-peer-key and --new-evm-key replace keys of an existing data dir: add --force')
+  const given = configFromFlags(v)
+  const config = { ...(exists ? await readFileConfig(dataDir) : {}), ...given }
+  // Amounts typed as tokens become base units now if the chain answers; otherwise they stay as written for start.
+  let token: TokenInfo | undefined
+  const needsToken = [given.pricePerMiB, given.stake].some((a) => a !== undefined && !isBaseUnits(a))
+  if (needsToken && config.rpcUrl !== undefined && config.contractAddress !== undefined) {
+    try {
+      token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS)
+    } catch (err) {
+      process.stderr.write(`sherd-node: the chain at ${config.rpcUrl} did not answer (${(err as Error).message.split('\n')[0]}); ` +
+        'price and stake are kept as written and converted with the token\'s decimals at start\n')
+    }
+  }
+  if (token !== undefined) {
+    if (given.pricePerMiB !== undefined) given.pricePerMiB = resolveAmount(given.pricePerMiB, token, '--price').toString()
+    if (given.stake !== undefined) given.stake = resolveAmount(given.stake, token, '--stake').toString()
+  }
+  const result = await initDataDir(dataDir, {
+    evmKey: evmKey as Hex | undefined, config: given, force, newPeerKey: v['new-peer-key'] === true, newEvmKey: v['new-evm-key'] === true
+  })
+  const shown = (amount: string): string => token !== undefined && isBaseUnits(amount) ? tokens(amount, token) : amount
+  console.log(JSON.stringify({
+    dataDir,
+    peerId: peerIdFromPrivateKey(result.peerKey).toString(),
+    chainAddress: result.chainAddress,
+    created: result.created,
+    ...(result.replaced.length > 0 ? { replaced: result.replaced } : {}),
+    pricePerMiB: shown(result.config.pricePerMiB),
+    stake: shown(result.config.stake)
+  }))
 }
 
 function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string }): ProverInit {
@@ -170,7 +223,14 @@ function reportMissesFlag (text: string | undefined): false | undefined {
 async function cmdStart (args: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args,
-    options: { ...nodeFlags, 'announce-interval-ms': { type: 'string' }, 'withdraw-every': { type: 'string' }, 'report-misses': { type: 'string' }, 'prover-poll-ms': { type: 'string' } },
+    options: {
+      ...nodeFlags,
+      'announce-interval-ms': { type: 'string' },
+      'withdraw-every': { type: 'string' },
+      'report-misses': { type: 'string' },
+      'prover-poll-ms': { type: 'string' },
+      'register-again': { type: 'boolean' }
+    },
     strict: true
   })
   if (v.help === true) { console.log(HELP.start); return }
@@ -179,6 +239,16 @@ async function cmdStart (args: string[]): Promise<void> {
   if ((config.rpcUrl === undefined) !== (config.contractAddress === undefined)) {
     throw new ConfigError('give both --rpc-url and --contract (or neither, to run without a chain)')
   }
+  let amounts = { pricePerMiB: config.pricePerMiB, stake: config.stake }
+  if (!isBaseUnits(config.pricePerMiB) || !isBaseUnits(config.stake)) {
+    if (config.rpcUrl === undefined || config.contractAddress === undefined) {
+      const written = [['price', config.pricePerMiB], ['stake', config.stake]].filter(([, a]) => !isBaseUnits(a!)).map(([k, a]) => `${k} "${a}"`)
+      throw new ConfigError(`${written.join(' and ')}: token amounts need the token's decimals, read from the chain: ` +
+        'pass --rpc-url and --contract, or give base units (e.g. --price 1000base)')
+    }
+    const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir) })
+    amounts = resolveAmounts(config, conn.token)
+  }
   const node = await createProviderNode({
     dataDir,
     listen: config.listen,
@@ -186,9 +256,9 @@ async function cmdStart (args: string[]): Promise<void> {
     httpHost: config.httpHost,
     httpPort: config.httpPort,
     capacityBytes: config.capacityBytes,
-    pricePerMiB: config.pricePerMiB,
+    pricePerMiB: amounts.pricePerMiB,
     announceIntervalMs: v['announce-interval-ms'] === undefined ? undefined : Number(v['announce-interval-ms']),
-    chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress, stake: config.stake },
+    chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress, stake: amounts.stake, registerAgain: v['register-again'] === true },
     processMetrics: true,
     prover: proverFlags(v),
     missReporter: reportMissesFlag(v['report-misses'])
@@ -204,11 +274,29 @@ async function cmdStart (args: string[]): Promise<void> {
   try {
     await node.start()
   } catch (err) {
-    const e = err as Error & { code?: string }
-    if (e.code === 'EADDRINUSE') throw new ConfigError(`a port is already in use (${e.message}): pick another --http-port or --listen port, or stop the other process`)
-    throw err
+    throw startError(err, config.httpHost, config.httpPort)
   }
   process.stdout.write(JSON.stringify(node.ready()) + '\n')
+}
+
+/** Listen failures (libp2p's and the HTTP API's) as one line that says which address and what to do. */
+function startError (err: unknown, httpHost: string, httpPort: number): unknown {
+  const e = err as Error & { code?: string }
+  if (e.name === 'UnsupportedListenAddressesError') {
+    // libp2p lists each refused address with the system error (and its stack) in the message.
+    const refused = [...e.message.matchAll(/^\s*(\/\S+): Error: listen (\w+)/gm)].map((m) => ({ addr: m[1]!, code: m[2]! }))
+    const first = refused[0]
+    if (first?.code === 'EADDRINUSE') {
+      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`)
+    }
+    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix --listen (or "listen" in config.json)`)
+    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with --listen`)
+    return new ConfigError(`libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`)
+  }
+  if (e.code === 'EADDRINUSE') {
+    return new ConfigError(`the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`)
+  }
+  return err
 }
 
 async function cmdStatus (args: string[]): Promise<void> {
@@ -227,7 +315,19 @@ async function cmdStatus (args: string[]): Promise<void> {
     throw new ConfigError(`no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`)
   }
   if (!res.ok) throw new ConfigError(`${url}/status answered HTTP ${res.status}`)
-  process.stdout.write(await res.text())
+  const status = await res.json() as { pricePerMiB?: string, chain?: Record<string, unknown> & { token?: TokenInfo } }
+  const token = status.chain?.token
+  if (token !== undefined) {
+    // The API keeps base units (for programs); people get the same amounts in tokens beside them.
+    const amounts: Record<string, string> = {}
+    for (const key of ['earnings', 'withdrawn', 'slashed', 'reporterRewards'] as const) {
+      const value = status.chain?.[key]
+      if (typeof value === 'string' && isBaseUnits(value)) amounts[key] = tokens(value, token)
+    }
+    if (status.pricePerMiB !== undefined && isBaseUnits(status.pricePerMiB)) amounts.pricePerMiB = tokens(status.pricePerMiB, token)
+    status.chain!.amounts = amounts
+  }
+  process.stdout.write(JSON.stringify(status, null, 2) + '\n')
 }
 
 async function cmdChain (name: 'withdraw' | 'exit', args: string[]): Promise<void> {
@@ -242,11 +342,29 @@ async function cmdChain (name: 'withdraw' | 'exit', args: string[]): Promise<voi
   if (name === 'withdraw') {
     const { amount, tx } = await withdrawEarnings(conn)
     if (amount === 0n) process.stderr.write(`sherd-node: nothing to withdraw for ${conn.address}\n`)
-    console.log(JSON.stringify({ provider: conn.address, withdrawn: amount.toString(), tx: tx ?? null }))
+    console.log(JSON.stringify({ provider: conn.address, withdrawn: tokens(amount, conn.token), withdrawnBaseUnits: amount.toString(), tx: tx ?? null }))
   } else {
-    const tx = await exitMarket(conn)
-    console.log(JSON.stringify({ provider: conn.address, exited: true, tx }))
+    const stake = (await getProviderOrUndefined(conn))?.stake
+    // Recorded before the transaction, so that a later `start` never silently registers and stakes again, even if
+    // this process dies right after the exit is mined. A start that finds the provider still registered drops it.
+    const record = { provider: conn.address, contractAddress: config.contractAddress, chainId: conn.chainId, exitedAt: new Date().toISOString() }
+    await writeExitRecord(dataDir, record)
+    let tx: Hex
+    try {
+      tx = await exitMarket(conn)
+    } catch (err) {
+      // Refused by the market (open deals, not registered): nothing was sent. Any other failure may have sent it.
+      if (err instanceof NodeError) await clearExitRecord(dataDir)
+      throw err
+    }
+    await writeExitRecord(dataDir, { ...record, tx })
+    process.stderr.write(`sherd-node: ${conn.address} left the market; its stake${stake === undefined ? '' : ` of ${tokens(stake, conn.token)}`} is withdrawable now: run \`sherd-node withdraw\`\n`)
+    console.log(JSON.stringify({ provider: conn.address, exited: true, stakeReleased: stake === undefined ? null : tokens(stake, conn.token), tx }))
   }
+}
+
+async function getProviderOrUndefined (conn: Awaited<ReturnType<typeof connectChain>>): Promise<{ stake: bigint } | undefined> {
+  try { return await getProvider(conn.mc, conn.address) } catch { return undefined }
 }
 
 export async function main (argv: string[]): Promise<number> {

@@ -46,3 +46,15 @@ export class NotWiredError extends NodeError {
 export class ShardBusyError extends NodeError {
   override name = 'ShardBusyError'
 }
+/** `init` found an existing config and was not given --force. */
+export class AlreadyInitializedError extends NodeError {
+  override name = 'AlreadyInitializedError'
+}
+/** The provider left the market with `exit`; `start` does not register and stake again unless told to. */
+export class ProviderExitedError extends NodeError {
+  override name = 'ProviderExitedError'
+}
+/** `exit` was refused: deals are still open (the message lists them and when they end). */
+export class OpenDealsError extends NodeError {
+  override name = 'OpenDealsError'
+}

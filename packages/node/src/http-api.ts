@@ -15,6 +15,8 @@ export interface ChainStatus {
   rpcUrl?: string
   contractAddress?: string
   registered?: boolean
+  /** The market's token: amounts here are its base units; `sherd-node status` prints them in tokens. */
+  token?: { address: string, symbol: string, decimals: number }
   deals: number
   periodsProven: number
   periodsMissed: number

@@ -13,13 +13,20 @@ export { createHost } from './host.js'
 export type { SherdHost, HostServices, HostInit } from './host.js'
 export { BootstrapDialer, bootstrapDialer, parseBootstrapList } from './bootstrap.js'
 export type { BootstrapInit, BootstrapComponents, BootstrapPeer, BootstrapPeerState } from './bootstrap.js'
-export { initDataDir, readPeerKey, readEvmKey, readFileConfig, DEFAULT_FILE_CONFIG, PEER_KEY_FILE, EVM_KEY_FILE, CONFIG_FILE, STORE_DIR } from './identity.js'
-export type { NodeFileConfig, InitOptions } from './identity.js'
+export {
+  initDataDir, readPeerKey, readEvmKey, readFileConfig, readExitRecord, DEFAULT_FILE_CONFIG, PEER_KEY_FILE, EVM_KEY_FILE,
+  CONFIG_FILE, STORE_DIR, EXIT_RECORD_FILE
+} from './identity.js'
+export type { NodeFileConfig, InitOptions, ExitRecord } from './identity.js'
+export { amountForConfig, resolveAmount } from './amounts.js'
 export * from './errors.js'
 export * from './constants.js'
 export { main, parseSize } from './cli.js'
-export { connectChain, ensureRegistered, chainOfferSigner, withdrawEarnings, exitMarket, OFFER_TTL_SECONDS, RPC_TIMEOUT_MS } from './chain.js'
-export type { ChainConnection } from './chain.js'
+export {
+  connectChain, ensureRegistered, chainOfferSigner, withdrawEarnings, exitMarket, findOpenDeals, readMarketToken, OFFER_TTL_SECONDS,
+  RPC_TIMEOUT_MS
+} from './chain.js'
+export type { ChainConnection, OpenDeal } from './chain.js'
 export {
   Prover, prover, buildDealProof, estimateProofGas, packBatches, PROVER_POLL_INTERVAL_MS, PROVER_RETRY_INITIAL_MS,
   PROVER_RETRY_MAX_MS, PROOF_TX_TIMEOUT_MS, TX_GAS_CAP, PROOF_EXECUTION_GAS_PER_DEAL, TREE_CACHE_BYTES, STATUS_DEALS_MAX

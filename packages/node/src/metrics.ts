@@ -23,6 +23,7 @@ export class NodeMetrics {
   readonly gcShardsDeleted = new Counter({ name: 'sherd_gc_shards_deleted_total', help: 'Shards deleted because no live deal needs them', registers: [this.registry] })
   readonly gcBytesFreed = new Counter({ name: 'sherd_gc_bytes_freed_total', help: 'Bytes those deletions returned to free capacity', registers: [this.registry] })
   readonly gcRuns = new Counter({ name: 'sherd_gc_runs_total', help: 'Shard collector passes, by outcome (ok, skipped: ledger not synced, error)', labelNames: ['outcome'], registers: [this.registry] })
+  readonly dealsSettled = new Counter({ name: 'sherd_deals_settled_total', help: 'Own deals this node settled on chain, by action (end: term over, expire: never activated)', labelNames: ['action'], registers: [this.registry] })
   readonly missesReported = new Counter({ name: 'sherd_misses_reported_total', help: 'Periods of other providers\' deals this node marked missed', registers: [this.registry] })
 
   constructor (options: { processMetrics?: boolean } = {}) {

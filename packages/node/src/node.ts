@@ -9,7 +9,8 @@ import { createHost } from './host.js'
 import type { SherdHost } from './host.js'
 import { HttpApi } from './http-api.js'
 import type { ChainStatus, NodeStatus } from './http-api.js'
-import { STORE_DIR, readEvmKey, readPeerKey } from './identity.js'
+import { STORE_DIR, clearExitRecord, readEvmKey, readExitRecord, readPeerKey } from './identity.js'
+import { tokens } from './amounts.js'
 import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
@@ -52,7 +53,17 @@ export interface ProviderNodeConfig {
    * The market. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (or updates its
    * price, capacity and peer id) and signs offers; without them the node stores and serves but cannot sign offers.
    */
-  chain?: { rpcUrl?: string, contractAddress?: string, stake?: string }
+  chain?: {
+    rpcUrl?: string
+    contractAddress?: string
+    /** Token base units, decimal string. */
+    stake?: string
+    /**
+     * Register (and stake) again although this data dir's provider left the market with `exit` (its exited.json);
+     * without it start refuses with ProviderExitedError.
+     */
+    registerAgain?: boolean
+  }
   /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
   processMetrics?: boolean
   /** The prover's options (it runs whenever the node has a chain). */
@@ -178,14 +189,24 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     async start (): Promise<void> {
       const { rpcUrl, contractAddress } = config.chain ?? {}
       if (rpcUrl === undefined || contractAddress === undefined) return
-      connection = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey })
-      chain.chainId = connection.chainId
-      const outcome = await ensureRegistered(connection, {
-        stake: BigInt(config.chain?.stake ?? '0'),
+      const conn = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey })
+      chain.chainId = conn.chainId
+      chain.token = { address: conn.token.address, symbol: conn.token.symbol, decimals: conn.token.decimals }
+      const stake = BigInt(config.chain?.stake ?? '0')
+      const exited = await readExitRecord(config.dataDir)
+      const exitedHere = exited !== undefined && exited.chainId === conn.chainId && exited.contractAddress.toLowerCase() === contractAddress.toLowerCase()
+      const refuseToRegister = exitedHere && config.chain?.registerAgain !== true
+        ? `${chainAddress} left this market with \`sherd-node exit\` at ${exited.exitedAt}${exited.tx === undefined ? '' : ` (tx ${exited.tx})`}; starting would register it ` +
+          `again and stake ${tokens(stake, conn.token)}. To do that, start with --register-again; to leave it out of the market, do not start it with this chain`
+        : undefined
+      const outcome = await ensureRegistered(conn, {
+        stake,
         pricePerMiB: BigInt(pricePerMiB),
         capacity: BigInt(store.capacityBytes),
         peerId
-      })
+      }, { refuseToRegister })
+      if (exited !== undefined) await clearExitRecord(config.dataDir)
+      connection = conn
       chain.registered = true
       log('chain %d market %s: %s', connection.chainId, contractAddress, outcome)
       service.setOfferSigner(chainOfferSigner(connection, { pricePerMiB: BigInt(pricePerMiB), freeBytes: () => store.freeBytes }))

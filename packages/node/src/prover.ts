@@ -3,10 +3,10 @@ import type { Startable } from '@libp2p/interface'
 import { challengeIndices } from '@sherd/proofs'
 import type { ChunkTree, MerkleProof } from '@sherd/proofs'
 import {
-  activateDeal, deriveChallengeSeed, encodeProof, getActivationSeed, getDeal, getMarketParams, getWithdrawable,
-  submitProofs
+  activateDeal, deriveChallengeSeed, encodeProof, endDeal, expireDeal, getActivationSeed, getDeal, getMarketParams,
+  getWithdrawable, submitProofs
 } from '@sherd/contracts'
-import type { MarketParams, ProofBatchItem } from '@sherd/contracts'
+import type { DealState, MarketParams, ProofBatchItem } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
 import type { Hex } from 'viem'
 import type { ChainConnection } from './chain.js'
@@ -62,6 +62,11 @@ export interface ProverInit {
   withdrawMinimum?: bigint
   /** First block to scan for this provider's deals when the ledger is empty (default: the market's deployment). */
   fromBlock?: bigint
+  /**
+   * Settle own deals once they can be: endDeal when a term is over, expireDeal when a deal was never activated
+   * (default on: until then the deal holds the provider's collateral and capacity, and `exit` is refused).
+   */
+  settleDeals?: boolean
 }
 
 export interface ProverComponents {
@@ -169,7 +174,9 @@ interface PeriodWork {
  *  2. activates pending deals whose shard it holds, with the activation proof, before their deadline;
  *  3. when the current period's proof window is open, proves every active deal due in it from the stored chunk
  *     tree and submits the proofs in batches within the gas budget, retrying until the window closes;
- *  4. withdraws earnings on its schedule.
+ *  4. settles its deals whose term is over (endDeal) or that were never activated in time (expireDeal), releasing
+ *     their collateral and capacity: the market leaves this to anyone, and nobody else needs it done;
+ *  5. withdraws earnings on its schedule.
  * Everything it needs after a restart is on chain or in the ledger, so a restart mid-period resumes proving.
  */
 export class Prover implements Startable {
@@ -183,6 +190,8 @@ export class Prover implements Startable {
   private work: PeriodWork | undefined
   private readonly activated = new Set<string>()
   private readonly notHeldLogged = new Set<string>()
+  /** Deals whose settlement is done (or was refused for good); the scan records their final state. */
+  private readonly settled = new Set<string>()
   private lastWithdrawPeriod: bigint | undefined
   private head: bigint | undefined
   /**
@@ -198,6 +207,7 @@ export class Prover implements Startable {
       txTimeoutMs: init.txTimeoutMs ?? PROOF_TX_TIMEOUT_MS,
       withdrawEveryPeriods: init.withdrawEveryPeriods ?? 0,
       withdrawMinimum: init.withdrawMinimum ?? 1n,
+      settleDeals: init.settleDeals ?? true,
       maxBatchGas: init.maxBatchGas,
       fromBlock: init.fromBlock
     }
@@ -284,6 +294,7 @@ export class Prover implements Startable {
       ['scan', async () => { await this.scan(head, signal); this.events.dispatchEvent(new Event('scanned')) }],
       ['activate', async () => { await this.activatePending(head, signal) }],
       ['prove', async () => { await this.prove(head, signal) }],
+      ['settle', async () => { await this.settleDeals(head, signal) }],
       ['withdraw', async () => { await this.scheduledWithdraw(head) }]
     ] as const) {
       if (signal.aborted) return true
@@ -555,18 +566,59 @@ export class Prover implements Startable {
     }
   }
 
-  /** Re-reads a deal the market refused and records its state (the events will say the same later). */
-  private async reconcile (id: string): Promise<void> {
+  /** Re-reads a deal the market refused and records a final state (the events will say the same later); returns it. */
+  private async reconcile (id: string): Promise<DealState> {
     const deal = await getDeal(this.connection().mc, BigInt(id))
-    if (deal.state === 'active' || deal.state === 'pending' || deal.state === 'none') return
+    if (deal.state === 'active' || deal.state === 'pending' || deal.state === 'none') return deal.state
     const tx = this.components.ledger.begin()
     const d = tx.deal(id)
-    if (d === undefined) return
+    if (d === undefined) return deal.state
     d.state = deal.state
     await tx.commit()
+    return deal.state
   }
 
-  // ---------------------------------------------------------------- 4. withdrawals
+  // ---------------------------------------------------------------- 4. settlement
+
+  private async settleDeals (head: bigint, signal: AbortSignal): Promise<void> {
+    if (!this.init.settleDeals) return
+    const clock = this.clock!
+    const { metrics, txQueue } = this.components
+    const { mc } = this.connection()
+    // The transaction lands in the next block at the earliest.
+    const pending = head + 1n
+    for (const d of this.components.ledger.deals()) {
+      if (this.settled.has(d.id)) continue
+      let action: 'end' | 'expire' | undefined
+      if (d.state === 'active' && d.startPeriod !== undefined && pending >= clock.startBlock(BigInt(d.startPeriod) + BigInt(d.periods))) {
+        action = 'end'
+      } else if ((d.state === 'pending' || d.state === 'unheld') && pending > BigInt(d.activationDeadline)) {
+        action = 'expire'
+      }
+      if (action === undefined) continue
+      const id = BigInt(d.id)
+      try {
+        const receipt = await txQueue.run(async () => action === 'end'
+          ? await endDeal(mc, id, { signal: this.attemptSignal(signal) })
+          : await expireDeal(mc, id, { signal: this.attemptSignal(signal) }))
+        metrics.dealsSettled.inc({ action })
+        log('deal %s %s in %s: its collateral and capacity are released', d.id, action === 'end' ? 'ended' : 'expired', receipt.transactionHash)
+      } catch (err) {
+        const revert = revertOf(err)
+        if (revert === undefined) throw err
+        // Not yet (this node's clock ahead of the chain's view): try again next step.
+        if (revert.name === 'DealNotOver' || revert.name === 'ActivationPending') continue
+        // WrongDealState: settled already (by the client, or failed by misses); the chain has the final word.
+        log('deal %s: %s refused (%s); recording its state from the chain', d.id, action === 'end' ? 'endDeal' : 'expireDeal', revert.name)
+      }
+      // Done only once the chain shows a final state: a ledger behind the chain (a failed scan) may have asked to
+      // expire a deal that was in fact activated, and that deal still has to be ended when its term is over.
+      const state = await this.reconcile(d.id)
+      if (state !== 'active' && state !== 'pending') this.settled.add(d.id)
+    }
+  }
+
+  // ---------------------------------------------------------------- 5. withdrawals
 
   private async scheduledWithdraw (head: bigint): Promise<void> {
     const every = this.init.withdrawEveryPeriods

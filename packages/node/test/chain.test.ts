@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPublicClient, createWalletClient, http } from 'viem'
+import { createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getProvider, mintTokens, openDeal, startAnvil, verifyOffer, rpcChain } from '@sherd/contracts'
@@ -29,7 +29,8 @@ beforeAll(async () => {
   for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
   const dataDir = await tempDir()
   await initDataDir(dataDir, { evmKey: providerKey })
-  node = await startNode({ dataDir, pricePerMiB: '5', chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (1000n * TOKEN).toString() } })
+  // The node does not settle its deals here, so that exit can be seen refusing a deal whose term is over.
+  node = await startNode({ dataDir, pricePerMiB: '5', chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (1000n * TOKEN).toString() }, prover: { settleDeals: false } })
   dialer = await startDialer()
 })
 
@@ -75,9 +76,14 @@ describe('provider on a chain (anvil)', () => {
     const flags = ['--data-dir', node.ready().dataDir, '--rpc-url', anvil.url, '--contract', deployment.market]
     const w = await runToEnd(['withdraw', ...flags])
     expect(w.code).toBe(0)
-    expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0' })
+    expect(JSON.parse(w.stdout)).toMatchObject({ provider: providerAccount.address, withdrawn: '0 SHERD', withdrawnBaseUnits: '0' })
     const e = await runToEnd(['exit', ...flags])
     expect(e.code).toBe(1)
-    expect(e.stderr).toMatch(/still has open deals/)
+    expect(e.stderr).toMatch(/OpenDealsError: .* still has an open deal:\n  deal \d+: active, its term ends at block \d+ \(about \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/)
+    // Past the end of its 4-period term (8-block periods), the deal is reported as ready to settle.
+    await createTestClient({ chain, transport: http(anvil.url), mode: 'anvil' }).mine({ blocks: 64 })
+    const late = await runToEnd(['exit', ...flags])
+    expect(late.code).toBe(1)
+    expect(late.stderr).toMatch(/deal \d+: its term is over; a running node settles it within seconds/)
   })
 })

@@ -2,6 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
+import { readFile, readdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { Server } from 'node:net'
 import { Level } from 'level'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
@@ -124,5 +127,77 @@ describe('sherd-node CLI', () => {
     expect(help.stdout).toMatch(/--capacity/)
     const bad = await runToEnd(['init', '--bogus'])
     expect(bad.code).toBe(2)
+  })
+
+  it('init --force changes only the values given and keeps keys; a second init without --force changes nothing', async () => {
+    const dataDir = await tempDir(); dirs.push(dataDir)
+    const bootstrap = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWAbyD8tMJ5U9XqoTFMvbJUrakUWLsCq8kRKiCjjCR6Ro6'
+    const contract = `0x${'11'.repeat(20)}`
+    // The chain is not up at init: the amounts are kept as written, for start to convert.
+    const first = await runToEnd([
+      'init', '--data-dir', dataDir, '--capacity', '2GiB', '--price', '0.001', '--stake', '1000', '--bootstrap', bootstrap,
+      '--rpc-url', 'http://127.0.0.1:9', '--contract', contract, '--http-port', '7171'
+    ])
+    expect(first.code).toBe(0)
+    expect(first.stderr).toMatch(/did not answer .*kept as written and converted with the token's decimals at start/)
+    const readConfig = async (): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as Record<string, unknown>
+    const written = await readConfig()
+    expect(written).toMatchObject({ capacityBytes: 2 * 2 ** 30, pricePerMiB: '0.001 tokens', stake: '1000 tokens', bootstrap: [bootstrap], rpcUrl: 'http://127.0.0.1:9', contractAddress: contract, httpPort: 7171 })
+    const keys = { peer: await readFile(join(dataDir, 'peer.key')), evm: await readFile(join(dataDir, 'evm.key'), 'utf8') }
+
+    const second = await runToEnd(['init', '--data-dir', dataDir, '--capacity', '3GiB'])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/AlreadyInitializedError: .*already initialised.*nothing was changed.*init --data-dir .* --force`.*or edit .*config\.json/)
+    expect(await readConfig()).toEqual(written)
+
+    const forced = await runToEnd(['init', '--data-dir', dataDir, '--force', '--capacity', '3GiB', '--price', '2000base'])
+    expect(forced.code).toBe(0)
+    expect(await readConfig()).toEqual({ ...written, capacityBytes: 3 * 2 ** 30, pricePerMiB: '2000' })
+    expect(await readFile(join(dataDir, 'peer.key'))).toEqual(keys.peer)
+    expect(await readFile(join(dataDir, 'evm.key'), 'utf8')).toBe(keys.evm)
+    expect(JSON.parse(forced.stdout)).toMatchObject({ peerId: JSON.parse(first.stdout).peerId, chainAddress: JSON.parse(first.stdout).chainAddress })
+
+    // A new peer key only when asked; the old one is kept beside it.
+    const rekey = await runToEnd(['init', '--data-dir', dataDir, '--force', '--new-peer-key'])
+    expect(rekey.code).toBe(0)
+    expect(JSON.parse(rekey.stdout).peerId).not.toBe(JSON.parse(first.stdout).peerId)
+    expect(JSON.parse(rekey.stdout).chainAddress).toBe(JSON.parse(first.stdout).chainAddress)
+    const aside = (await readdir(dataDir)).filter((f) => f.startsWith('peer.key.replaced-'))
+    expect(aside).toHaveLength(1)
+    expect(await readFile(join(dataDir, aside[0]!))).toEqual(keys.peer)
+    expect(await readConfig()).toEqual({ ...written, capacityBytes: 3 * 2 ** 30, pricePerMiB: '2000' })
+
+    // Amounts that cannot be read, or a token amount with no chain to read the token from, say what to write.
+    const bad = await runToEnd(['init', '--data-dir', dataDir, '--force', '--stake', '12,5'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/--stake "12,5" is not a token amount: write tokens .* or base units with a "base" suffix/)
+    const noChainDir = await tempDir(); dirs.push(noChainDir)
+    expect((await runToEnd(['init', '--data-dir', noChainDir, '--price', '0.5'])).code).toBe(0)
+    const noChain = await runToEnd(['start', '--data-dir', noChainDir, '--http-port', '0'])
+    expect(noChain.code).toBe(1)
+    expect(noChain.stderr).toMatch(/price "0.5 tokens": token amounts need the token's decimals.*pass --rpc-url and --contract, or give base units/)
+  })
+
+  it('a listen port or status port in use is one line saying which and what to do, with a non-zero exit', async () => {
+    const dataDir = await tempDir(); dirs.push(dataDir)
+    expect((await runToEnd(['init', '--data-dir', dataDir])).code).toBe(0)
+    const blocker: Server = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      const libp2p = await runToEnd(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', `/ip4/127.0.0.1/tcp/${port}`])
+      expect(libp2p.code).toBe(1)
+      expect(libp2p.stderr.trim()).toBe(`sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`)
+      const api = await runToEnd(['start', '--data-dir', dataDir, '--http-port', String(port)])
+      expect(api.code).toBe(1)
+      expect(api.stderr.trim()).toBe(`sherd-node: ConfigError: the status API port 127.0.0.1:${port} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`)
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+    // The data dir is not left locked: the same node starts once the port is free.
+    const { child } = await startProcess(dataDir)
+    children.push(child)
+    child.kill('SIGTERM')
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0)
   })
 })

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { merkleRoot } from '@sherd/proofs'
-import { createHost, createProviderNode, initDataDir } from '../src/index.js'
+import { CONFIG_FILE, createHost, createProviderNode, initDataDir } from '../src/index.js'
 import type { ProviderNode, ProviderNodeConfig, SherdHost } from '../src/index.js'
 
 export async function tempDir (): Promise<string> {
@@ -23,7 +24,8 @@ export async function removeDir (dir: string): Promise<void> {
 /** An initialised data dir and a started provider on 127.0.0.1 with ephemeral ports. */
 export async function startNode (options: Partial<ProviderNodeConfig> & { dataDir?: string } = {}): Promise<ProviderNode> {
   const dataDir = options.dataDir ?? await tempDir()
-  await initDataDir(dataDir)
+  // A second init is refused; a test that made the data dir itself (with its own key) keeps it.
+  if (!existsSync(join(dataDir, CONFIG_FILE))) await initDataDir(dataDir)
   const node = await createProviderNode({ listen: ['/ip4/127.0.0.1/tcp/0'], httpPort: 0, capacityBytes: 64 * 1024 * 1024, ...options, dataDir })
   await node.start()
   return node

@@ -189,9 +189,11 @@ describe('prover on anvil', () => {
     expect(entries.every((e) => e?.status === 'proven')).toBe(true)
     expect(new Set(entries.map((e) => e?.tx)).size).toBe(1)
 
-    // The stray deal: never activated, recorded as pending or unheld, never proven.
-    expect((await getDeal(mc, strayId)).state).toBe('pending')
+    // The stray deal: never activated, never proven; once its activation deadline has passed the node expires it
+    // itself (its collateral and capacity come back).
     expect(node.ledger.deal(strayId)?.periodsProven).toBe(0)
+    await waitFor('the stray deal expired by its provider', async () => (await getDeal(mc, strayId)).state === 'expired')
+    await waitFor('the ledger to record it', () => node.ledger.deal(strayId)?.state === 'expired' ? true : undefined)
 
     // Earnings are withdrawn on the schedule (every 2 periods): the provider's token balance rises.
     await waitFor('a scheduled withdrawal', async () => await balanceOf(providerA) > balanceBefore, 20_000)
@@ -203,7 +205,7 @@ describe('prover on anvil', () => {
     expect(status.chain.periodsMissed).toBe(0)
     expect(BigInt(status.chain.earnings as string)).toBeGreaterThan(0n)
     expect(BigInt(status.chain.withdrawn as string)).toBeGreaterThan(0n)
-    expect(status.chain.dealStates).toMatchObject({ active: DEALS })
+    expect(status.chain.dealStates).toMatchObject({ active: DEALS, expired: 1 })
     expect((status.chain.dealList as unknown[]).length).toBe(DEALS + 1)
     const metrics = await (await fetch(`${node.ready().httpUrl}/metrics`)).text()
     expect(metrics).toMatch(/sherd_proofs_submitted_total\{kind="period"\} \d+/)

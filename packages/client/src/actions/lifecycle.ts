@@ -93,6 +93,13 @@ export async function deleteFile (context: ClientContext, target: FileTarget, op
       }
     } catch (err) {
       options.signal?.throwIfAborted()
+      // Providers settle their own deals as soon as the market allows, so one may have beaten this call: the
+      // refund is credited all the same (and withdrawn below).
+      const now = (await getDeal(ctx.market, id)).state
+      if (now === 'ended' || now === 'expired') {
+        settled.push({ dealId: id, action: now })
+        continue
+      }
       throw new ChainActionError(`settling deal ${id}`, err)
     }
   }
