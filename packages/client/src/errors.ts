@@ -1,3 +1,6 @@
+import { formatTokenAmount } from '@sherd/contracts'
+import type { TokenInfo } from '@sherd/contracts'
+
 /**
  * Base of the errors the networked SDK throws itself. `.name` tells them apart; `provider` (a peer id) names the
  * provider involved when there is one, and the message says what to do next.
@@ -103,8 +106,11 @@ export class ChainActionError extends ClientError {
 /** The wallet lacks the tokens the deals escrow. */
 export class InsufficientFundsError extends ClientError {
   override name = 'InsufficientFundsError'
-  constructor (readonly needed: bigint, readonly balance: bigint, readonly token: string) {
-    super(`the deals need ${needed} token units but the account holds ${balance} of token ${token}: fund the account or store fewer periods`)
+  readonly token: string
+  constructor (readonly needed: bigint, readonly balance: bigint, token: string | TokenInfo) {
+    const amount = (a: bigint): string => typeof token === 'string' ? `${a} base units` : formatTokenAmount(a, token)
+    super(`the deals need ${amount(needed)} but the account holds ${amount(balance)} (token ${typeof token === 'string' ? token : token.address}): fund the account or store fewer periods`)
+    this.token = typeof token === 'string' ? token : token.address
   }
 }
 
