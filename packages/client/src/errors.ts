@@ -1,6 +1,3 @@
-import { formatTokenAmount } from '@sherd/contracts'
-import type { TokenInfo } from '@sherd/contracts'
-
 /**
  * Base of the errors the networked SDK throws itself. `.name` tells them apart; `provider` (a peer id) names the
  * provider involved when there is one, and the message says what to do next.
@@ -106,11 +103,13 @@ export class ChainActionError extends ClientError {
 /** The wallet lacks the tokens the deals escrow. */
 export class InsufficientFundsError extends ClientError {
   override name = 'InsufficientFundsError'
-  readonly token: string
-  constructor (readonly needed: bigint, readonly balance: bigint, token: string | TokenInfo) {
-    const amount = (a: bigint): string => typeof token === 'string' ? `${a} base units` : formatTokenAmount(a, token)
-    super(`the deals need ${amount(needed)} but the account holds ${amount(balance)} (token ${typeof token === 'string' ? token : token.address}): fund the account or store fewer periods`)
-    this.token = typeof token === 'string' ? token : token.address
+  constructor (
+    readonly needed: bigint, readonly balance: bigint, readonly token: string,
+    // A formatter rather than the token's decimals and symbol keeps this module free of imports: the CLI loads it
+    // on paths that must stay fast.
+    formatAmount: (amount: bigint) => string = (amount) => `${amount} base units`
+  ) {
+    super(`the deals need ${formatAmount(needed)} but the account holds ${formatAmount(balance)} (token ${token}): fund the account or store fewer periods`)
   }
 }
 

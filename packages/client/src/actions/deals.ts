@@ -1,4 +1,4 @@
-import { getMarketParams, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
+import { formatTokenAmount, getMarketParams, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
 import { erc20Abi } from 'viem'
 import { marketToken } from '../chain.js'
 import { DEAL_CONCURRENCY } from '../constants.js'
@@ -34,7 +34,7 @@ export async function approveOnce (ctx: ChainContext, amount: bigint, signal?: A
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] })
   ])
-  if (balance < amount) throw new InsufficientFundsError(amount, balance, tokenInfo)
+  if (balance < amount) throw new InsufficientFundsError(amount, balance, token, (a) => formatTokenAmount(a, tokenInfo))
   if (allowance >= amount) return false
   try {
     const hash = await ctx.walletClient.writeContract({

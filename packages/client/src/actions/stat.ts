@@ -73,6 +73,8 @@ export interface FileStat {
    */
   readonly storageEndBlock?: bigint
   readonly storageEndsAtMs?: number
+  /** The chain's head when the deals were read (past `endBlock`s are exact dates, later ones estimates). */
+  readonly chainHead?: bigint
   /** Token base units per period the file's running deals cost together. */
   readonly costPerPeriod?: bigint
   /** Escrow still held for the file's running deals, token base units. */
@@ -243,6 +245,7 @@ export async function inspectManifest (ctx: ClientContext, manifest: Manifest, c
     ...(storageEndBlock === undefined ? {} : { storageEndBlock }),
     ...(storageEndsAtMs === undefined ? {} : { storageEndsAtMs }),
     ...(clock === undefined ? {} : {
+      chainHead: clock.head,
       costPerPeriod: running.reduce((sum, x) => sum + (x.pricePerPeriod ?? 0n), 0n),
       escrowLeft: running.reduce((sum, x) => sum + (x.escrow ?? 0n), 0n)
     })
