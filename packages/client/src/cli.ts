@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
-import { constants as fsConstants, createReadStream, existsSync, readFileSync } from 'node:fs'
-import { access, stat as fsStat } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { open, stat as fsStat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, delimiter, dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -400,7 +400,8 @@ interface PutInput {
 
 /** Opens what `put` stores: a file, a pipe or device such as /dev/stdin, or stdin for "-"; refuses a directory. */
 async function openPutInput (path: string, io: CliIo): Promise<PutInput> {
-  if (path === '-') {
+  // /dev/stdin cannot be opened when stdin is a socket (ENXIO), as it is under many process managers: read it as "-".
+  if (path === '-' || STDIN_PATHS.has(path)) {
     const stdin = io.stdin ?? process.stdin
     if (stdin.isTTY === true) io.stderr.write('reading the file from the terminal; end it with Ctrl-D\n')
     return { source: stdin as Readable }
@@ -415,14 +416,20 @@ async function openPutInput (path: string, io: CliIo): Promise<PutInput> {
   if (info.isDirectory()) {
     throw new CliError(`${path} is a directory; sherd put stores one file: pack it first (tar -czf ${basename(resolve(path))}.tgz -C ${dirname(resolve(path))} ${basename(resolve(path))}) and put the archive`)
   }
+  // Opened here, so an unreadable file fails now with a clear message, not later as a stream error.
+  let handle
   try {
-    await access(path, fsConstants.R_OK)
-  } catch {
-    throw new CliError(`cannot read ${path}: permission denied`)
+    handle = await open(path, 'r')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(code === 'EACCES' ? `cannot read ${path}: permission denied` : `cannot read ${path} (${code ?? (err as Error).message})`)
   }
-  // A pipe or character device (/dev/stdin, a FIFO) reports no meaningful size: stream it to its end.
-  return info.isFile() ? { source: createReadStream(path), size: info.size } : { source: createReadStream(path) }
+  const source = handle.createReadStream()
+  // A pipe or character device (a FIFO) reports no meaningful size: stream it to its end.
+  return info.isFile() ? { source, size: info.size } : { source }
 }
+
+const STDIN_PATHS = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0'])
 
 function utc (ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
@@ -447,6 +454,8 @@ function statSummary (s: FileStat, units: TokenUnits | undefined): string {
   }
   return line
 }
+
+const CHAIN_COMMANDS = new Set(['put', 'repair', 'extend', 'delete', 'wallet'])
 
 /** The package's version, read from its package.json (one level above both src/ and dist/). */
 export function cliVersion (): string {
@@ -507,6 +516,10 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
     const config = clientConfig(values, io.env)
     const need = (n: number, usage: string): void => {
       if (positionals.length !== n) throw new UsageError(`expected ${usage}`)
+    }
+    // Said before anything starts, so a command that pays or reads the chain fails at once when it has none.
+    if (CHAIN_COMMANDS.has(command) && (config.contract === undefined || config.rpcUrl === undefined)) {
+      throw new ClientConfigError(`${command} needs the chain: pass --rpc-url and --contract (or set SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`)
     }
     switch (command) {
       case 'put': {
@@ -626,8 +639,11 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
         else if (r.extended.length > 0) out(`extended ${r.extended.length} deal(s) by ${periods} periods for ${units.format(r.escrow)}\n`)
         if (r.skipped.length === 0) return 0
         // A file is only as long-lived as its shards: any deal left out is a failure the user must act on.
+        // Deals of one file usually fail for one reason (their terms ended together): say it once per reason.
+        const byReason = new Map<string, string[]>()
+        for (const x of r.skipped) byReason.set(x.reason, [...(byReason.get(x.reason) ?? []), `${x.dealId ?? '-'} (${short(x.provider)})`])
         note(`error: ${r.skipped.length} of ${r.extended.length + r.skipped.length} deal(s) were not extended${r.extended.length === 0 ? ' (nothing was paid)' : ''}:` +
-          r.skipped.map((x) => `\n  deal ${x.dealId ?? '-'} (${short(x.provider)}): ${x.reason}`).join('') + '\n')
+          [...byReason].map(([reason, deals]) => `\n  deal${deals.length > 1 ? 's' : ''} ${deals.join(', ')}: ${reason}`).join('') + '\n')
         return 1
       }
       case 'delete': {
