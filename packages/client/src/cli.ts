@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
-import { parseLink } from '@sherd/protocol'
+import { manifestBytesMatch, openManifest, parseLink } from '@sherd/protocol'
 import type { TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
 // Only types from the SDK's networked half: chain.js (viem) and client.js (libp2p) are imported when a command
@@ -17,6 +17,7 @@ import type { ChainConnection } from './chain.js'
 import type { ClientConfig, SherdClient } from './client.js'
 import { DEFAULT_DISCOVERY_TIMEOUT_MS } from './constants.js'
 import { ClientConfigError } from './errors.js'
+import { directoryManifestCache } from './manifest-cache.js'
 import type { GetProgressEvent, PutProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 import type { PutSource } from './actions/put.js'
@@ -172,6 +173,11 @@ function configDir (env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'sherd')
 }
 
+/** Where sealed manifests are cached: SHERD_CACHE_DIR, else $XDG_CACHE_HOME/sherd, else ~/.cache/sherd. */
+function manifestCacheDir (env: NodeJS.ProcessEnv): string {
+  return join(env.SHERD_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sherd'), 'manifests')
+}
+
 function readConfigFile (path: string, explicit: boolean): FileConfig {
   if (!existsSync(path)) {
     if (explicit) throw new ClientConfigError(`config file ${path} does not exist`)
@@ -249,7 +255,8 @@ function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
     ...(segmentSize === undefined ? {} : { segmentSize }),
     ...(periods === undefined ? {} : { periods }),
     ...(discovery === undefined ? {} : { discoveryTimeoutMs: discovery }),
-    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json')
+    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json'),
+    manifestCache: directoryManifestCache(manifestCacheDir(env))
   }
 }
 
@@ -352,6 +359,26 @@ async function withManifestClient<T> (config: ClientConfig, signal: AbortSignal,
       await client.connect(config.bootstrap ?? [], { signal, timeoutMs: DEFAULT_DISCOVERY_TIMEOUT_MS })
       return await fn(client)
     }
+  })
+}
+
+/**
+ * `stat --no-probe` of a file whose sealed manifest is cached here (this machine put, repaired or read it): the
+ * manifest is checked against its CID and opened with the link's key, the rest is chain state. No libp2p, no
+ * provider. Undefined when the manifest is not cached or no chain is configured (the caller asks the providers).
+ */
+async function statFromCache (config: ClientConfig, link: string, signal: AbortSignal): Promise<{ s: FileStat, units: TokenUnits } | undefined> {
+  if (config.manifestCache === undefined || config.contract === undefined) return undefined
+  const { cid, key } = parseLink(link)
+  const sealed = await config.manifestCache.read(cid.toString())
+  if (sealed === undefined || !manifestBytesMatch(cid, sealed)) return undefined
+  const manifest = await openManifest(sealed, key, cid)
+  const [{ inspectManifest }, { ProviderScores }] = await Promise.all([import('./actions/stat.js'), import('./scores.js')])
+  return await withChainOnly(config, signal, async (chain, units) => {
+    const scores = new ProviderScores(config.scoreFile)
+    await scores.load()
+    const s = await inspectManifest({ scores, market: chain.market, publicClient: chain.publicClient }, manifest, cid, { signal, probe: false })
+    return { s, units }
   })
 }
 
@@ -587,10 +614,11 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
         need(1, 'one link: sherd stat <link>')
         const link = checkedLink(positionals[0]!)
         const probe = values['no-probe'] !== true
-        const { s, units } = await (probe ? withClient : withManifestClient)(config, signal, async (client) => {
-          const s = await client.stat(link, { signal, probe })
-          return { s, units: config.contract === undefined ? undefined : await clientUnits(client) }
-        })
+        const { s, units } = (probe ? undefined : await statFromCache(config, link, signal)) ??
+          await (probe ? withClient : withManifestClient)(config, signal, async (client) => {
+            const s = await client.stat(link, { signal, probe })
+            return { s, units: config.contract === undefined ? undefined : await clientUnits(client) }
+          })
         if (asJson) { out(json({ ...s, ...(units === undefined ? {} : { token: tokenJson(units.info) }) }) + '\n'); return 0 }
         out(statSummary(s, units))
         const rows = [['seg', 'shard', 'provider', 'deal', 'state', 'proven', 'missed', 'ends', 'price/period', 'online', 'score']]

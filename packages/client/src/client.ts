@@ -4,6 +4,7 @@ import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClien
 import type { PrivateKey } from '@libp2p/interface'
 import { connectChain, marketToken, readWallet } from './chain.js'
 import type { WalletInfo } from './chain.js'
+import type { ManifestCache } from './manifest-cache.js'
 import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
@@ -47,6 +48,8 @@ export interface ClientConfig {
   peerKey?: PrivateKey
   /** JSON file the provider scores are kept in across runs (in memory only by default). */
   scoreFile?: string
+  /** Sealed manifests kept locally, read before asking providers (e.g. `directoryManifestCache(dir)`; none by default). */
+  manifestCache?: ManifestCache
   /** `start()` waits up to this long for the bootstrap providers' announcements (default 5 s). */
   discoveryTimeoutMs?: number
   /** Defaults for put/repair (each overridable per call). */
@@ -179,7 +182,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         }
         await host.start()
         directory.start()
-        const next: ClientContext = { host, directory, scores, defaults, ...chain }
+        const next: ClientContext = { host, directory, scores, defaults, ...chain, ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }) }
         try {
           await directory.refreshRegistry(options)
           await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)

@@ -16,6 +16,9 @@ const SHERD = join(REPO, 'packages/client/bin/sherd.js')
 const BINS = [['sherd', SHERD], ['sherd-node', join(REPO, 'packages/node/bin/sherd-node.js')], ['sherd-devnet', join(REPO, 'packages/devnet/bin/sherd-devnet.js')]] as const
 // Generous for a machine with a load of 5–10: a command that touches no provider takes well under a second quiet.
 const NO_NETWORK_BOUND_MS = 3_000
+// Commands that read only the chain (wallet, stat --no-probe of a cached manifest) must never again wait for
+// provider discovery (5 s); this bound catches that on a loaded machine where a quiet run takes about 1 s.
+const CHAIN_ONLY_BOUND_MS = 5_000
 const SEGMENT = 1024 * 1024
 
 interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, ms: number }
@@ -32,9 +35,9 @@ function env (): NodeJS.ProcessEnv {
 }
 
 /** Runs `sherd args` as a child process; `onSpawn` may signal it. */
-async function sherd (args: string[], options: { stdin?: Buffer, node?: string, bin?: string, onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+async function sherd (args: string[], options: { stdin?: Buffer, node?: string, bin?: string, env?: NodeJS.ProcessEnv, onSpawn?: (pid: number) => void } = {}): Promise<Run> {
   const started = performance.now()
-  const child = spawn(options.node ?? process.execPath, [options.bin ?? SHERD, ...args], { env: env(), cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(options.node ?? process.execPath, [options.bin ?? SHERD, ...args], { env: { ...env(), ...options.env }, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''; let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -121,6 +124,8 @@ describe('the sherd binaries as a user runs them', () => {
     const r = await sherd(['wallet'])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
+    expect(r.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
+    console.log(`sherd wallet: ${r.ms.toFixed(0)} ms`)
     // The test network funds the client with 1,000,000 tokens (18 decimals).
     expect(r.stdout).toMatch(/^balance {5}1,000,000 \w+$/m)
     expect(r.stdout).toMatch(/^token {7}\w+ \(0x[0-9a-fA-F]{40}, 18 decimals\)$/m)
@@ -212,8 +217,15 @@ describe('the sherd binaries as a user runs them', () => {
       expect(sh.endsAtMs).toBeGreaterThan(Date.now() - 60_000)
     }
     expect(BigInt(s.storageEndBlock)).toBeGreaterThan(0n)
+    // The put cached the sealed manifest, so that stat read only the chain; without the cache the manifest comes
+    // from the bootstrap providers and the answer is the same.
+    expect(existsSync(join(dir, '.cache', 'sherd', 'manifests', link.slice('sherd://'.length, link.indexOf('#'))))).toBe(true)
+    const uncached = await sherd(['stat', link, '--no-probe', '--json'], { env: { SHERD_CACHE_DIR: join(dir, 'empty-cache') } })
+    expect(uncached.code).toBe(0)
+    expect((JSON.parse(uncached.stdout) as { storageEndBlock: string }).storageEndBlock).toBe(s.storageEndBlock)
     expect(BigInt(s.costPerPeriod)).toBeGreaterThan(0n)
     const table = await sherd(['stat', link, '--no-probe'])
+    expect(table.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
     expect(table.stdout).toMatch(/^stored until ~\d{4}-\d\d-\d\d \d\d:\d\d UTC \(block \d+\)/m)
     expect(table.stdout).toMatch(/^costs [\d,.]+ \w+ per period; escrow left [\d,.]+ \w+$/m)
     console.log(`sherd stat --no-probe: ${table.ms.toFixed(0)} ms`)

@@ -5,8 +5,8 @@ import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { DIAL_TIMEOUT_MS } from '../constants.js'
 import type { ClientContext } from '../context.js'
+import { ClientConfigError } from '../errors.js'
 import { mapLimit } from './deals.js'
-import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 
 /**
@@ -183,21 +183,30 @@ const LIVE: ReadonlySet<ShardState> = new Set(['pending', 'active', 'proving', '
  * each provider's local score and, by default, whether it answers. Missed periods read here feed the scores.
  */
 export async function stat (ctx: ClientContext, target: FileTarget, options: StatOptions = {}): Promise<FileStat> {
+  // Loaded here, not at the top: get.js brings the data pipeline and the wire code, which callers of
+  // inspectManifest that only read the chain (the CLI's stat of a cached manifest) should not load.
+  const { getManifest } = await import('./get.js')
   const { manifest, cid } = await getManifest(ctx, target, options)
   return await inspectManifest(ctx, manifest, cid, options)
 }
 
+/**
+ * What `inspectManifest` reads: the chain and the scores. The directory (registered chain addresses) and the host
+ * (probing) are optional, so a manifest in hand can be inspected from the chain alone, without libp2p.
+ */
+export type StatContext = Pick<ClientContext, 'scores' | 'market' | 'publicClient'> & Partial<Pick<ClientContext, 'directory' | 'host'>>
+
 /** `stat` over a manifest already in hand. */
-export async function inspectManifest (ctx: ClientContext, manifest: Manifest, cid: CID, options: StatOptions = {}): Promise<FileStat> {
+export async function inspectManifest (ctx: StatContext, manifest: Manifest, cid: CID, options: StatOptions = {}): Promise<FileStat> {
   const refs = manifest.segments.flatMap((s, si) => s.shards.map((sh, i) => ({ si, i, sh })))
   const probe = options.probe ?? true
-  const online = probe ? await probeProviders(ctx, refs.map((r) => r.sh.provider).filter((p): p is string => p !== undefined), options.signal) : undefined
+  if (probe && (ctx.host === undefined || ctx.directory === undefined)) throw new ClientConfigError('probing providers needs a started client: pass probe: false to read the chain only')
+  const online = probe ? await probeProviders(ctx as ClientContext, refs.map((r) => r.sh.provider).filter((p): p is string => p !== undefined), options.signal) : undefined
   const market = ctx.market
   const clock = market !== undefined && ctx.publicClient !== undefined ? await readChainClock(ctx.publicClient, market) : undefined
   const stats = await mapLimit(refs, 8, async ({ si, i, sh }): Promise<ShardStat> => {
     options.signal?.throwIfAborted()
     const provider = sh.provider
-    const chainAddress = provider === undefined ? undefined : ctx.directory.describe(provider).chainAddress
     let state: ShardState = market === undefined ? 'unknown' : 'unfunded'
     let deal: Deal | undefined
     if (market !== undefined && sh.deal !== undefined) {
@@ -205,6 +214,7 @@ export async function inspectManifest (ctx: ClientContext, manifest: Manifest, c
       state = clock !== undefined && termOver(deal, clock) ? 'ended' : stateOf(deal)
       if (provider !== undefined) ctx.scores.missed(provider, sh.deal, deal.missedPeriods)
     }
+    const chainAddress = provider === undefined ? undefined : ctx.directory?.describe(provider).chainAddress ?? deal?.provider
     const overdue = deal?.state === 'pending' && clock !== undefined && clock.head > deal.openedBlock + BigInt(clock.activationBlocks)
     const endBlock = deal !== undefined && clock !== undefined ? dealEndBlock(deal, clock) : undefined
     const endsAtMs = endBlock === undefined ? undefined : await clock?.timeOf(endBlock)
