@@ -397,7 +397,9 @@ async function tokenUnits (info: TokenInfo): Promise<TokenUnits> {
     format: (amount) => formatTokenAmount(amount, info),
     parse: (text, flag) => {
       try {
-        return parseTokenAmount(text, info)
+        // Amounts are printed with thousands separators (1,000,000 SHERD): accept them back as typed.
+        const plain = /^\s*\d{1,3}(,\d{3})+(\.\d+)?\s*[A-Za-z]*\s*$/.test(text) ? text.replaceAll(',', '') : text
+        return parseTokenAmount(plain, info)
       } catch (err) {
         throw new UsageError(`${flag}: ${(err as Error).message}`)
       }
@@ -564,17 +566,17 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           else if (e.type === 'put:deal-opened') deals++
           bar?.update(encoded, { encoded: mib(encoded), total_mib: mib(size ?? 0), shards, deals })
         }
-        const { result, units } = await withClient(config, signal, async (client) => {
-          const units = await clientUnits(client)
-          const maxPricePerMiB = maxPrice === undefined ? undefined : units.parse(maxPrice, '--max-price')
-          const result = await client.put(input.source, {
+        // The token is read from the chain alone first, so a malformed --max-price fails before libp2p starts.
+        const units = await withChainOnly(config, signal, async (_chain, units) => units)
+        const maxPricePerMiB = maxPrice === undefined ? undefined : units.parse(maxPrice, '--max-price')
+        const result = await withClient(config, signal, async (client) => {
+          return await client.put(input.source, {
             signal, onProgress,
             ...(size === undefined ? {} : { expectedSize: size }),
             ...(values['no-wait'] === true ? { waitForActivation: false } : {}),
             ...(extraUploads === undefined ? {} : { extraUploads }),
             ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
           })
-          return { result, units }
         }).finally(() => bar?.stop())
         if (asJson) {
           out(json({ link: result.link, cid: result.cid.toString(), fileSize: result.manifest.fileSize, segments: result.manifest.segments.length, deals: result.deals, escrow: result.escrow, token: tokenJson(units.info), manifestProviders: result.manifestProviders }) + '\n')

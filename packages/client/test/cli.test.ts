@@ -118,6 +118,10 @@ describe('the sherd binaries as a user runs them', () => {
     const badPrice = await sherd(['put', SHERD, '--max-price', '2XYZ'])
     expect(badPrice.code).toBe(2)
     expect(badPrice.stderr).toMatch(/--max-price: "2XYZ": the token here is \w+, not XYZ/)
+    expect(badPrice.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
+    const tooPrecise = await sherd(['put', SHERD, '--max-price', '1,000.0000000000000000001'])
+    expect(tooPrecise.code).toBe(2)
+    expect(tooPrecise.stderr).toMatch(/--max-price: "1000.0000000000000000001": \w+ has 18 decimals/)
   })
 
   it('wallet prints token amounts with decimals and symbol', async () => {
