@@ -1,19 +1,28 @@
 import { spawn } from 'node:child_process'
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs'
-import { stat as fsStat } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { open, stat as fsStat } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { delimiter, dirname, join, resolve } from 'node:path'
+import { basename, delimiter, dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
+import { manifestBytesMatch, openManifest, parseLink } from '@sherd/protocol'
+import type { TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
-import { createClient } from './client.js'
+// Only types from the SDK's networked half: chain.js (viem) and client.js (libp2p) are imported when a command
+// needs them, so link checks, --help and chain-only commands do not pay for loading libp2p (see `withClient`).
+import type { ChainConnection } from './chain.js'
 import type { ClientConfig, SherdClient } from './client.js'
+import { DEFAULT_DISCOVERY_TIMEOUT_MS } from './constants.js'
 import { ClientConfigError } from './errors.js'
+import { directoryManifestCache } from './manifest-cache.js'
 import type { GetProgressEvent, PutProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
+import type { PutSource } from './actions/put.js'
+import type { FileStat } from './actions/stat.js'
+import { checkOutput, writeFileAtomically } from './output-file.js'
 
 const ENV_HELP = `Configuration (flags override environment, which overrides the config file):
   --rpc-url <url>          SHERD_RPC_URL       chain JSON-RPC endpoint
@@ -25,18 +34,23 @@ const ENV_HELP = `Configuration (flags override environment, which overrides the
                                                {"rpcUrl","contract","privateKey","bootstrap":[...],"k","m",
                                                 "segmentSize","periods","scoreFile"}
   --score-file <file>      SHERD_SCORE_FILE    where provider scores persist (default ~/.config/sherd/scores.json)
-  --json                   machine-readable output on stdout
-  -h, --help               help for any command`
+  --json                   machine-readable output on stdout (amounts as base-unit strings; "token" gives the
+                           decimals and symbol)
+  -h, --help               help for any command
+
+Amounts are in the market's token (e.g. 2.5 or 2.5SHERD); base units need a suffix: 2500000000000000000base.
+Errors print what went wrong and what to do, exit 1; usage errors exit 2. SHERD_DEBUG=1 adds stack traces.`
 
 const HELP: Record<string, string> = {
   main: `sherd: store files on the Sherd network
 
 Usage: sherd <command> [flags]
+       sherd --version
 
 Commands:
-  put <file>               encrypt, erasure-code and store a file; prints its sherd:// link
+  put <file|->             encrypt, erasure-code and store a file (- reads stdin); prints its sherd:// link
   get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o)
-  stat <link>              where each shard is, its deal state and periods proven
+  stat <link>              where each shard is, its deal state, periods proven and when storage ends
   repair <link>            rebuild shards whose deals failed or whose providers are gone; prints the new link
   extend <link> <periods>  extend every live deal of the file by <periods> proving periods
   delete <link>            stop paying: settle what the contract allows, withdraw refunds
@@ -48,6 +62,7 @@ Run \`sherd <command> --help\` for a command's flags.
 
 ${ENV_HELP}`,
   put: `Usage: sherd put <file> [flags]
+       sherd put - [flags]      (reads the file from stdin; /dev/stdin works too)
 
   -k <n>                   data shards per segment (default 4)
   -m <n>                   parity shards per segment (default 2)
@@ -55,24 +70,33 @@ ${ENV_HELP}`,
   --periods <n>            proving periods each deal runs (default 16)
   --extra-uploads <n>      spare uploads raced against the slowest (default 2)
   --no-wait                do not wait for the providers to activate their deals
-  --max-price <units>      skip providers asking more per MiB per period
+  --max-price <amount>     skip providers asking more per MiB per period, in tokens (e.g. 0.5), or base units
+                           with a suffix (500000000000000000base)
 
-Prints the link (keep it: it holds the file key). With --json: {"link","cid","fileSize","segments","deals","escrow"}.
+Prints the link on stdout (keep it: it holds the file key) and the escrow paid on stderr. With --json:
+{"link","cid","fileSize","segments","deals","escrow","token"} (escrow in base units).
 
 ${ENV_HELP}`,
-  get: `Usage: sherd get <link> [-o <file>]
+  get: `Usage: sherd get <link> [-o <file>] [--force]
 
-  -o, --output <file>      write the file here (default: stdout)
+  -o, --output <file>      write the file here (default: stdout; "-o -" is stdout too)
+  -f, --force              replace <file> if it exists
 
 Every shard is checked against its commitment before use; a provider that is down or lies costs a retry elsewhere.
+With -o the file is written to a temporary file beside it (.<name>.sherd-<random>.part), synced and renamed to
+<file> only once every byte is verified: a failed or interrupted get leaves an existing <file> as it was. An
+existing <file> is refused (before anything is fetched) unless --force.
 
 ${ENV_HELP}`,
   stat: `Usage: sherd stat <link> [--no-probe]
 
-  --no-probe               do not dial the providers (chain state only)
+  --no-probe               do not dial the shards' providers: fetch the manifest from the --bootstrap providers
+                           at once (without waiting for announcements) and read the rest from the chain
 
 Per segment and shard: provider, deal, state (pending, active, proving, missed, failed, ended, expired,
-unfunded), periods proven and missed, provider online and local score.
+unfunded), periods proven and missed, when its storage ends (UTC; "~" marks an estimate from the chain's recent
+block times), price per period, provider online and local score. The first line says until when the whole
+file is stored (its weakest segment's k-th longest deal) and what it costs per period.
 
 ${ENV_HELP}`,
   repair: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--no-wait]
@@ -83,7 +107,9 @@ new providers with new deals and writes a new manifest version. Prints the new l
 ${ENV_HELP}`,
   extend: `Usage: sherd extend <link> <periods>
 
-Extends every live deal of the file by <periods> proving periods (approves the total once).
+Extends every live deal of the file by <periods> proving periods (approves the total once) and prints the cost.
+Exits 1, naming each deal and why, when any deal could not be extended (ended, failed or expired deals cannot:
+run sherd repair to place those shards under new deals).
 
 ${ENV_HELP}`,
   delete: `Usage: sherd delete <link>
@@ -101,7 +127,8 @@ bytes, proofs missed).
 ${ENV_HELP}`,
   wallet: `Usage: sherd wallet
 
-The paying account's address, token, token balance, gas balance and refunds waiting in the market.
+The paying account's address, token, token balance, gas balance and refunds waiting in the market. Reads the
+chain only (no provider is contacted).
 
 ${ENV_HELP}`,
   devnet: `Usage: sherd devnet [--providers N] [other sherd-devnet flags]
@@ -116,10 +143,18 @@ export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean }
   stderr: NodeJS.WritableStream & { isTTY?: boolean }
   env: NodeJS.ProcessEnv
+  /** What `put -` reads (process.stdin by default). */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean }
 }
 
+/** The command line is wrong: printed with the command's help, exit 2. */
 class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** An expected failure the CLI detects itself (a missing input file, a directory): its message only, exit 1. */
+class CliError extends Error {
+  override name = 'CliError'
 }
 
 interface FileConfig {
@@ -136,6 +171,11 @@ interface FileConfig {
 
 function configDir (env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'sherd')
+}
+
+/** Where sealed manifests are cached: SHERD_CACHE_DIR, else $XDG_CACHE_HOME/sherd, else ~/.cache/sherd. */
+function manifestCacheDir (env: NodeJS.ProcessEnv): string {
+  return join(env.SHERD_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sherd'), 'manifests')
 }
 
 function readConfigFile (path: string, explicit: boolean): FileConfig {
@@ -183,7 +223,9 @@ const GLOBAL_OPTIONS = {
   'max-price': { type: 'string' },
   output: { type: 'string', short: 'o' },
   'no-probe': { type: 'boolean' },
-  'include-missed': { type: 'boolean' }
+  'include-missed': { type: 'boolean' },
+  force: { type: 'boolean', short: 'f' },
+  version: { type: 'boolean', short: 'V' }
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof GLOBAL_OPTIONS, allowPositionals: true }>>['values']
@@ -213,7 +255,8 @@ function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
     ...(segmentSize === undefined ? {} : { segmentSize }),
     ...(periods === undefined ? {} : { periods }),
     ...(discovery === undefined ? {} : { discoveryTimeoutMs: discovery }),
-    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json')
+    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json'),
+    manifestCache: directoryManifestCache(manifestCacheDir(env))
   }
 }
 
@@ -281,6 +324,7 @@ function progressBar (io: CliIo, enabled: boolean, format: string): cliProgress.
 }
 
 async function withClient<T> (config: ClientConfig, signal: AbortSignal, fn: (client: SherdClient) => Promise<T>): Promise<T> {
+  const { createClient } = await import('./client.js')
   const client = createClient(config)
   await client.start({ signal })
   try {
@@ -291,11 +335,186 @@ async function withClient<T> (config: ClientConfig, signal: AbortSignal, fn: (cl
 }
 
 /**
+ * For commands that read only chain state (`wallet`, `ls`): connects to the chain and checks the market without
+ * loading libp2p or contacting a provider, so they finish in well under a second. `fn` gets the connection and
+ * the token's units.
+ */
+export async function withChainOnly<T> (config: ClientConfig, signal: AbortSignal, fn: (chain: ChainConnection, units: TokenUnits) => Promise<T>): Promise<T> {
+  const { connectChain, marketToken } = await import('./chain.js')
+  const chain = await connectChain(config, { signal })
+  if (chain === undefined) throw new ClientConfigError('this command reads the chain: pass --rpc-url and --contract (or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)')
+  return await fn(chain, await tokenUnits(await marketToken(chain.market)))
+}
+
+/**
+ * Starts a client that does not wait for announcements: the manifest is asked from the bootstrap providers at
+ * once. If none of them serves it, falls back to waiting for announcements (other providers may) and tries again.
+ */
+async function withManifestClient<T> (config: ClientConfig, signal: AbortSignal, fn: (client: SherdClient) => Promise<T>): Promise<T> {
+  return await withClient({ ...config, discoveryTimeoutMs: config.discoveryTimeoutMs ?? 0 }, signal, async (client) => {
+    try {
+      return await fn(client)
+    } catch (err) {
+      if ((err as Error).name !== 'ManifestNotFoundError' || config.discoveryTimeoutMs !== undefined) throw err
+      await client.connect(config.bootstrap ?? [], { signal, timeoutMs: DEFAULT_DISCOVERY_TIMEOUT_MS })
+      return await fn(client)
+    }
+  })
+}
+
+/**
+ * `stat --no-probe` of a file whose sealed manifest is cached here (this machine put, repaired or read it): the
+ * manifest is checked against its CID and opened with the link's key, the rest is chain state. No libp2p, no
+ * provider. Undefined when the manifest is not cached or no chain is configured (the caller asks the providers).
+ */
+async function statFromCache (config: ClientConfig, link: string, signal: AbortSignal): Promise<{ s: FileStat, units: TokenUnits } | undefined> {
+  if (config.manifestCache === undefined || config.contract === undefined) return undefined
+  const { cid, key } = parseLink(link)
+  const sealed = await config.manifestCache.read(cid.toString())
+  if (sealed === undefined || !manifestBytesMatch(cid, sealed)) return undefined
+  const manifest = await openManifest(sealed, key, cid)
+  const [{ inspectManifest }, { ProviderScores }] = await Promise.all([import('./actions/stat.js'), import('./scores.js')])
+  return await withChainOnly(config, signal, async (chain, units) => {
+    const scores = new ProviderScores(config.scoreFile)
+    await scores.load()
+    const s = await inspectManifest({ scores, market: chain.market, publicClient: chain.publicClient }, manifest, cid, { signal, probe: false })
+    return { s, units }
+  })
+}
+
+/** Amounts in the market's token: what every command prints and reads. */
+export interface TokenUnits {
+  readonly info: TokenInfo
+  format: (amount: bigint) => string
+  /** Reads an amount a person typed for `flag`; a malformed one is a usage error. */
+  parse: (text: string, flag: string) => bigint
+}
+
+async function tokenUnits (info: TokenInfo): Promise<TokenUnits> {
+  const { formatTokenAmount, parseTokenAmount } = await import('@sherd/contracts')
+  return {
+    info,
+    format: (amount) => formatTokenAmount(amount, info),
+    parse: (text, flag) => {
+      try {
+        // Amounts are printed with thousands separators (1,000,000 SHERD): accept them back as typed.
+        const plain = /^\s*\d{1,3}(,\d{3})+(\.\d+)?\s*[A-Za-z]*\s*$/.test(text) ? text.replaceAll(',', '') : text
+        return parseTokenAmount(plain, info)
+      } catch (err) {
+        throw new UsageError(`${flag}: ${(err as Error).message}`)
+      }
+    }
+  }
+}
+
+async function clientUnits (client: SherdClient): Promise<TokenUnits> {
+  return await tokenUnits(await client.tokenInfo())
+}
+
+function tokenJson (info: TokenInfo): { address: string, symbol: string, decimals: number } {
+  return { address: info.address, symbol: info.symbol, decimals: info.decimals }
+}
+
+/** Checks a link before anything connects: a garbage link costs no network. */
+function checkedLink (text: string): string {
+  parseLink(text)
+  return text
+}
+
+interface PutInput {
+  source: PutSource
+  /** Known for regular files: a file that changes size while it is read fails the put instead of storing a mix. */
+  size?: number
+}
+
+/** Opens what `put` stores: a file, a pipe or device such as /dev/stdin, or stdin for "-"; refuses a directory. */
+async function openPutInput (path: string, io: CliIo): Promise<PutInput> {
+  // /dev/stdin cannot be opened when stdin is a socket (ENXIO), as it is under many process managers: read it as "-".
+  if (path === '-' || STDIN_PATHS.has(path)) {
+    const stdin = io.stdin ?? process.stdin
+    if (stdin.isTTY === true) io.stderr.write('reading the file from the terminal; end it with Ctrl-D\n')
+    return { source: stdin as Readable }
+  }
+  let info
+  try {
+    info = await fsStat(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(code === 'ENOENT' ? `${path}: no such file` : `cannot read ${path} (${code ?? (err as Error).message})`)
+  }
+  if (info.isDirectory()) {
+    throw new CliError(`${path} is a directory; sherd put stores one file: pack it first (tar -czf ${basename(resolve(path))}.tgz -C ${dirname(resolve(path))} ${basename(resolve(path))}) and put the archive`)
+  }
+  // Opened here, so an unreadable file fails now with a clear message, not later as a stream error.
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(code === 'EACCES' ? `cannot read ${path}: permission denied` : `cannot read ${path} (${code ?? (err as Error).message})`)
+  }
+  const source = handle.createReadStream()
+  // A pipe or character device (a FIFO) reports no meaningful size: stream it to its end.
+  return info.isFile() ? { source, size: info.size } : { source }
+}
+
+const STDIN_PATHS = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0'])
+
+function utc (ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
+}
+
+/** When storage ends, for people: exact for a mined block, "~" for an estimate; the block when no date is known. */
+function endText (endBlock: bigint | undefined, endsAtMs: number | undefined, head: bigint | undefined): string {
+  if (endBlock === undefined) return '-'
+  if (endsAtMs === undefined) return `block ${endBlock}`
+  return head !== undefined && endBlock <= head ? utc(endsAtMs) : `~${utc(endsAtMs)}`
+}
+
+function statSummary (s: FileStat, units: TokenUnits | undefined): string {
+  const state = s.healthy ? 'healthy' : s.recoverable ? 'DEGRADED (run sherd repair)' : 'UNRECOVERABLE'
+  let line = `file ${s.cid}: ${s.fileSize} bytes, ${s.segments.length} segments, k=${s.k} m=${s.m}, ${state}\n`
+  if (s.costPerPeriod !== undefined) {
+    const until = s.storageEndBlock === undefined
+      ? 'storage has ENDED for at least one segment (fewer than k deals left running): run sherd repair while it can still be read'
+      : `stored until ${endText(s.storageEndBlock, s.storageEndsAtMs, undefined)} (block ${s.storageEndBlock}); extend with sherd extend <link> <periods>`
+    line += `${until}\n`
+    if (units !== undefined) line += `costs ${units.format(s.costPerPeriod)} per period; escrow left ${units.format(s.escrowLeft ?? 0n)}\n`
+  }
+  return line
+}
+
+const CHAIN_COMMANDS = new Set(['put', 'repair', 'extend', 'delete', 'wallet'])
+
+/** The package's version, read from its package.json (one level above both src/ and dist/). */
+export function cliVersion (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+// Errors that mean a bug in sherd rather than bad input or a failing network: the only ones worth a stack trace.
+const BUG_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError'])
+
+/** One or two lines for stderr: the error's name and message (which say what to do), never a stack unless asked. */
+export function describeError (err: unknown, env: NodeJS.ProcessEnv): string {
+  const e = err instanceof Error ? err : new Error(String(err))
+  // viem's errors carry pages of detail; their shortMessage is the part a person can act on.
+  const short = (e as { shortMessage?: unknown }).shortMessage
+  const message = typeof short === 'string' ? short : e.message
+  const systemError = typeof (e as NodeJS.ErrnoException).code === 'string' && e.name === 'Error'
+  let text = e.name === 'Error' || e.name === 'CliError' || systemError ? `error: ${message}\n` : `error: ${e.name}: ${message}\n`
+  if (env.SHERD_DEBUG !== undefined && env.SHERD_DEBUG !== '' && env.SHERD_DEBUG !== '0') text += `${e.stack ?? ''}\n`
+  else if (BUG_ERRORS.has(e.name)) text += 'this looks like a bug in sherd: run again with SHERD_DEBUG=1 for a stack trace and report it\n'
+  return text
+}
+
+/**
  * Runs the `sherd` CLI with `argv` (without node and script). Returns the exit code: 0 done, 1 failed (a typed
- * error on stderr saying what to do), 2 usage error.
+ * error on stderr saying what to do), 2 usage error, 130 interrupted.
  */
 export async function main (argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }, signal: AbortSignal = new AbortController().signal): Promise<number> {
   const [command, ...rest] = argv
+  if (command === '--version' || command === '-V') { io.stdout.write(`sherd ${cliVersion()}\n`); return 0 }
   if (command === 'devnet') {
     if (rest.includes('--help') || rest.includes('-h')) { io.stdout.write(HELP.devnet + '\n'); return 0 }
     return await runDevnet(rest, io)
@@ -318,70 +537,99 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
     return 2
   }
   if (values.help === true) { io.stdout.write(help + '\n'); return 0 }
+  if (values.version === true) { io.stdout.write(`sherd ${cliVersion()}\n`); return 0 }
   const out = (text: string): void => { io.stdout.write(text) }
+  const note = (text: string): void => { io.stderr.write(text) }
   const asJson = values.json === true
   try {
     const config = clientConfig(values, io.env)
     const need = (n: number, usage: string): void => {
       if (positionals.length !== n) throw new UsageError(`expected ${usage}`)
     }
+    // Said before anything starts, so a command that pays or reads the chain fails at once when it has none.
+    if (CHAIN_COMMANDS.has(command) && (config.contract === undefined || config.rpcUrl === undefined)) {
+      throw new ClientConfigError(`${command} needs the chain: pass --rpc-url and --contract (or set SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`)
+    }
     switch (command) {
       case 'put': {
-        need(1, 'one file: sherd put <file>')
-        const path = positionals[0]!
-        const size = (await fsStat(path).catch(() => { throw new UsageError(`cannot read ${path}: no such file`) })).size
+        need(1, 'one file: sherd put <file>, or sherd put - to read stdin')
+        const input = await openPutInput(positionals[0]!, io)
+        const size = input.size
         const extraUploads = intOption(values['extra-uploads'], '--extra-uploads')
         const maxPrice = values['max-price']
-        const bar = progressBar(io, !asJson, 'put [{bar}] {percentage}% | {encoded}/{total_mib} encoded | {shards} shards | {deals} deals')
-        bar?.start(Math.max(size, 1), 0, { encoded: mib(0), total_mib: mib(size), shards: 0, deals: 0 })
+        const bar = size === undefined ? undefined : progressBar(io, !asJson, 'put [{bar}] {percentage}% | {encoded}/{total_mib} encoded | {shards} shards | {deals} deals')
+        bar?.start(Math.max(size ?? 0, 1), 0, { encoded: mib(0), total_mib: mib(size ?? 0), shards: 0, deals: 0 })
         let shards = 0; let deals = 0; let encoded = 0
         const onProgress = (e: PutProgressEvent): void => {
           if (e.type === 'put:encoded') encoded = e.encodedBytes
           else if (e.type === 'put:shard-stored') shards++
           else if (e.type === 'put:deal-opened') deals++
-          bar?.update(encoded, { encoded: mib(encoded), total_mib: mib(size), shards, deals })
+          bar?.update(encoded, { encoded: mib(encoded), total_mib: mib(size ?? 0), shards, deals })
         }
-        const result = await withClient(config, signal, async (client) => await client.put(createReadStream(path), {
-          expectedSize: size, signal, onProgress,
-          ...(values['no-wait'] === true ? { waitForActivation: false } : {}),
-          ...(extraUploads === undefined ? {} : { extraUploads }),
-          ...(maxPrice === undefined ? {} : { maxPricePerMiB: BigInt(maxPrice) })
-        })).finally(() => bar?.stop())
+        // The token is read from the chain alone first, so a malformed --max-price fails before libp2p starts.
+        const units = await withChainOnly(config, signal, async (_chain, units) => units)
+        const maxPricePerMiB = maxPrice === undefined ? undefined : units.parse(maxPrice, '--max-price')
+        const result = await withClient(config, signal, async (client) => {
+          return await client.put(input.source, {
+            signal, onProgress,
+            ...(size === undefined ? {} : { expectedSize: size }),
+            ...(values['no-wait'] === true ? { waitForActivation: false } : {}),
+            ...(extraUploads === undefined ? {} : { extraUploads }),
+            ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
+          })
+        }).finally(() => bar?.stop())
         if (asJson) {
-          out(json({ link: result.link, cid: result.cid.toString(), fileSize: result.manifest.fileSize, segments: result.manifest.segments.length, deals: result.deals, escrow: result.escrow, manifestProviders: result.manifestProviders }) + '\n')
+          out(json({ link: result.link, cid: result.cid.toString(), fileSize: result.manifest.fileSize, segments: result.manifest.segments.length, deals: result.deals, escrow: result.escrow, token: tokenJson(units.info), manifestProviders: result.manifestProviders }) + '\n')
         } else {
+          note(`stored ${result.manifest.fileSize} bytes in ${result.manifest.segments.length} segment(s) under ${result.deals.length} deal(s); escrow ${units.format(result.escrow)}\n`)
           out(result.link + '\n')
         }
         return 0
       }
       case 'get': {
         need(1, 'one link: sherd get <link> [-o file]')
-        const output = values.output
+        const link = checkedLink(positionals[0]!)
+        const output = values.output === '-' ? undefined : values.output
+        // Refused here, before any network: an existing file is never touched without --force.
+        const target = output === undefined ? undefined : await checkOutput(output, values.force === true)
         const bar = progressBar(io, !asJson && output !== undefined, 'get [{bar}] {percentage}% | {decoded}/{total_mib} | {fetched} fetched')
-        let fileSize = 0; let fetched = 0
+        let fileSize: number | undefined; let fetched = 0
         const onProgress = (e: GetProgressEvent): void => {
           if (e.type === 'get:manifest') { fileSize = e.fileSize; bar?.start(Math.max(fileSize, 1), 0, { decoded: mib(0), total_mib: mib(fileSize), fetched: mib(0) }) }
           else if (e.type === 'get:shard-fetched') fetched = e.fetchedBytes
-          else if (e.type === 'get:segment') bar?.update(e.decodedBytes, { decoded: mib(e.decodedBytes), total_mib: mib(fileSize), fetched: mib(fetched) })
+          else if (e.type === 'get:segment') bar?.update(e.decodedBytes, { decoded: mib(e.decodedBytes), total_mib: mib(fileSize ?? 0), fetched: mib(fetched) })
         }
         await withClient(config, signal, async (client) => {
-          const source = Readable.from(client.get(positionals[0]!, { signal, onProgress }), { objectMode: false })
-          const sink: Writable = output === undefined ? wrapStdout(io.stdout) : createWriteStream(output)
-          await pipeline(source, sink, { signal })
+          if (target === undefined) {
+            const source = Readable.from(client.get(link, { signal, onProgress }), { objectMode: false })
+            await pipeline(source, wrapStdout(io.stdout), { signal })
+            return
+          }
+          await writeFileAtomically(target, values.force === true, async (write) => {
+            for await (const chunk of client.get(link, { signal, onProgress })) await write(chunk)
+          }, () => fileSize)
         }).finally(() => bar?.stop())
         if (asJson && output !== undefined) out(json({ output, fileSize }) + '\n')
         return 0
       }
       case 'stat': {
         need(1, 'one link: sherd stat <link>')
-        const s = await withClient(config, signal, async (client) => await client.stat(positionals[0]!, { signal, probe: values['no-probe'] !== true }))
-        if (asJson) { out(json(s) + '\n'); return 0 }
-        out(`file ${s.cid}: ${s.fileSize} bytes, ${s.segments.length} segments, k=${s.k} m=${s.m}, ${s.healthy ? 'healthy' : s.recoverable ? 'DEGRADED (run sherd repair)' : 'UNRECOVERABLE'}\n`)
-        const rows = [['seg', 'shard', 'provider', 'deal', 'state', 'proven', 'missed', 'online', 'score']]
+        const link = checkedLink(positionals[0]!)
+        const probe = values['no-probe'] !== true
+        const { s, units } = (probe ? undefined : await statFromCache(config, link, signal)) ??
+          await (probe ? withClient : withManifestClient)(config, signal, async (client) => {
+            const s = await client.stat(link, { signal, probe })
+            return { s, units: config.contract === undefined ? undefined : await clientUnits(client) }
+          })
+        if (asJson) { out(json({ ...s, ...(units === undefined ? {} : { token: tokenJson(units.info) }) }) + '\n'); return 0 }
+        out(statSummary(s, units))
+        const rows = [['seg', 'shard', 'provider', 'deal', 'state', 'proven', 'missed', 'ends', 'price/period', 'online', 'score']]
         for (const seg of s.segments) {
           for (const sh of seg.shards) {
             rows.push([String(seg.index), String(sh.shardIndex), short(sh.provider), sh.dealId?.toString() ?? '-', sh.state + (sh.activationOverdue === true ? ' (overdue)' : ''),
               sh.provenPeriods === undefined ? '-' : `${sh.provenPeriods}/${sh.periods}`, String(sh.missedPeriods ?? '-'),
+              endText(sh.endBlock, sh.endsAtMs, s.chainHead),
+              sh.pricePerPeriod === undefined || units === undefined ? '-' : units.format(sh.pricePerPeriod),
               sh.online === undefined ? '?' : sh.online ? 'yes' : 'NO', sh.score === undefined ? '-' : sh.score.toFixed(2)])
           }
         }
@@ -390,15 +638,16 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'repair': {
         need(1, 'one link: sherd repair <link>')
+        const link = checkedLink(positionals[0]!)
         const periods = intOption(values.periods, '--periods')
         const log = (e: RepairProgressEvent): void => {
           if (asJson) return
-          if (e.type === 'repair:inspected') io.stderr.write(`${e.unhealthy} shard(s) to repair in ${e.segments} segment(s)\n`)
-          else if (e.type === 'repair:rebuilt') io.stderr.write(`segment ${e.segmentIndex}: rebuilt shards ${e.shardIndexes.join(', ')} from ${e.from.join(', ')}\n`)
-          else if (e.type === 'put:shard-stored') io.stderr.write(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
-          else if (e.type === 'put:deal-opened') io.stderr.write(`deal ${e.dealId} opened with ${short(e.provider)}\n`)
+          if (e.type === 'repair:inspected') note(`${e.unhealthy} shard(s) to repair in ${e.segments} segment(s)\n`)
+          else if (e.type === 'repair:rebuilt') note(`segment ${e.segmentIndex}: rebuilt shards ${e.shardIndexes.join(', ')} from ${e.from.join(', ')}\n`)
+          else if (e.type === 'put:shard-stored') note(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
+          else if (e.type === 'put:deal-opened') note(`deal ${e.dealId} opened with ${short(e.provider)}\n`)
         }
-        const r = await withClient(config, signal, async (client) => await client.repair(positionals[0]!, {
+        const r = await withClient(config, signal, async (client) => await client.repair(link, {
           signal, onProgress: log, includeMissed: values['include-missed'] === true,
           ...(periods === undefined ? {} : { periods }),
           ...(values['no-wait'] === true ? { waitForActivation: false } : {})
@@ -409,28 +658,46 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'extend': {
         need(2, 'a link and a number of periods: sherd extend <link> <periods>')
+        const link = checkedLink(positionals[0]!)
         const periods = intOption(positionals[1], '<periods>')
         if (periods === undefined || periods < 1) throw new UsageError('<periods> must be at least 1')
-        const r = await withClient(config, signal, async (client) => await client.extend(positionals[0]!, periods, { signal }))
-        if (asJson) out(json(r) + '\n')
-        else out(`extended ${r.extended.length} deal(s) by ${periods} periods for ${r.escrow} token units; skipped ${r.skipped.length}` +
-          r.skipped.map((s) => `\n  deal ${s.dealId ?? '-'} (${short(s.provider)}): ${s.reason}`).join('') + '\n')
-        return 0
+        const { r, units } = await withManifestClient(config, signal, async (client) => {
+          const r = await client.extend(link, periods, { signal })
+          return { r, units: await clientUnits(client) }
+        })
+        if (asJson) out(json({ ...r, token: tokenJson(units.info) }) + '\n')
+        else if (r.extended.length > 0) out(`extended ${r.extended.length} deal(s) by ${periods} periods for ${units.format(r.escrow)}\n`)
+        if (r.skipped.length === 0) return 0
+        // A file is only as long-lived as its shards: any deal left out is a failure the user must act on.
+        // Deals of one file usually fail for one reason (their terms ended together): say it once per reason.
+        const byReason = new Map<string, string[]>()
+        for (const x of r.skipped) byReason.set(x.reason, [...(byReason.get(x.reason) ?? []), `${x.dealId ?? '-'} (${short(x.provider)})`])
+        note(`error: ${r.skipped.length} of ${r.extended.length + r.skipped.length} deal(s) were not extended${r.extended.length === 0 ? ' (nothing was paid)' : ''}:` +
+          [...byReason].map(([reason, deals]) => `\n  deal${deals.length > 1 ? 's' : ''} ${deals.join(', ')}: ${reason}`).join('') + '\n')
+        return 1
       }
       case 'delete': {
         need(1, 'one link: sherd delete <link>')
-        const r = await withClient(config, signal, async (client) => await client.delete(positionals[0]!, { signal }))
-        if (asJson) out(json(r) + '\n')
-        else out(`settled ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${r.withdrawn} token units\n`)
+        const link = checkedLink(positionals[0]!)
+        const { r, units } = await withManifestClient(config, signal, async (client) => {
+          const r = await client.delete(link, { signal })
+          return { r, units: await clientUnits(client) }
+        })
+        if (asJson) out(json({ ...r, token: tokenJson(units.info) }) + '\n')
+        else out(`settled ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
         return 0
       }
       case 'providers': {
         need(0, 'no arguments: sherd providers')
-        const list = await withClient(config, signal, async (client) => await client.providers({ signal }))
+        const { list, units } = await withClient(config, signal, async (client) => ({
+          list: await client.providers({ signal }),
+          units: config.contract === undefined ? undefined : await clientUnits(client)
+        }))
         if (asJson) { out(json(list) + '\n'); return 0 }
         const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
         for (const p of list) {
-          rows.push([p.peerId, p.chainAddress ?? '-', p.pricePerMiB?.toString() ?? '-', p.freeBytes === undefined ? '-' : mib(p.freeBytes),
+          rows.push([p.peerId, p.chainAddress ?? '-', p.pricePerMiB === undefined ? '-' : units === undefined ? `${p.pricePerMiB}base` : units.format(p.pricePerMiB),
+            p.freeBytes === undefined ? '-' : mib(p.freeBytes),
             p.registered ? 'yes' : 'no', p.fresh ? 'yes' : p.announcedAtMs === undefined ? 'never' : 'stale', p.score.toFixed(2),
             `${p.record.successes}/${p.record.failures}/${p.record.corrupt}/${p.record.missedProofs}`])
         }
@@ -439,21 +706,25 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'wallet': {
         need(0, 'no arguments: sherd wallet')
-        const w = await withClient({ ...config, bootstrap: [], discoveryTimeoutMs: 0 }, signal, async (client) => await client.wallet())
-        if (asJson) out(json(w) + '\n')
-        else out(`address     ${w.address}\ntoken       ${w.token}\nbalance     ${w.balance}\ngas (wei)   ${w.gasBalance}\nrefundable  ${w.withdrawable}\n`)
+        const { w, units, gas } = await withChainOnly(config, signal, async (chain, units) => {
+          const { readWallet } = await import('./chain.js')
+          const native = chain.publicClient.chain?.nativeCurrency ?? { symbol: 'ETH', decimals: 18 }
+          const gas = await tokenUnits({ address: '0x0000000000000000000000000000000000000000', symbol: native.symbol, decimals: native.decimals })
+          return { w: await readWallet(chain), units, gas }
+        })
+        if (asJson) out(json({ address: w.address, token: tokenJson(units.info), balance: w.balance, gasBalance: w.gasBalance, withdrawable: w.withdrawable }) + '\n')
+        else out(`address     ${w.address}\ntoken       ${units.info.symbol} (${units.info.address}, ${units.info.decimals} decimals)\nbalance     ${units.format(w.balance)}\ngas         ${gas.format(w.gasBalance)}\nrefundable  ${units.format(w.withdrawable)}\n`)
         return 0
       }
     }
     return 2
   } catch (err) {
     if (signal.aborted) { io.stderr.write('aborted\n'); return 130 }
-    const e = err as Error
-    if (e instanceof UsageError) {
-      io.stderr.write(`error: ${e.message}\n\n${help}\n`)
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n\n${help}\n`)
       return 2
     }
-    io.stderr.write(`error: ${e.name}: ${e.message}\n`)
+    io.stderr.write(describeError(err, io.env))
     return 1
   }
 }

@@ -1,11 +1,10 @@
 import { logger } from '@libp2p/logger'
-import { getMarketParams, getToken, getWithdrawable, rpcChain } from '@sherd/contracts'
-import type { MarketClient } from '@sherd/contracts'
-import { createNonceManager, createPublicClient, createWalletClient, erc20Abi, http } from 'viem'
+import type { TokenInfo } from '@sherd/contracts'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
-import { jsonRpc } from 'viem/nonce'
 import type { PrivateKey } from '@libp2p/interface'
+import { connectChain, marketToken, readWallet } from './chain.js'
+import type { WalletInfo } from './chain.js'
+import type { ManifestCache } from './manifest-cache.js'
 import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
@@ -53,6 +52,8 @@ export interface ClientConfig {
   peerKey?: PrivateKey
   /** JSON file the provider scores are kept in across runs (in memory only by default). */
   scoreFile?: string
+  /** Sealed manifests kept locally, read before asking providers (e.g. `directoryManifestCache(dir)`; none by default). */
+  manifestCache?: ManifestCache
   /** `start()` waits up to this long for the bootstrap providers' announcements (default 5 s). */
   discoveryTimeoutMs?: number
   /** Defaults for put/repair (each overridable per call). */
@@ -74,15 +75,7 @@ export interface ProviderView extends KnownProvider {
   readonly record: Readonly<ProviderRecord>
 }
 
-export interface WalletInfo {
-  readonly address: Address
-  readonly token: Address
-  readonly balance: bigint
-  /** Native coin for gas, wei. */
-  readonly gasBalance: bigint
-  /** Refunds waiting in the market (withdrawn by `delete`). */
-  readonly withdrawable: bigint
-}
+export type { WalletInfo } from './chain.js'
 
 /** The networked SDK. Create with `createClient`, then `await client.start()`. */
 export interface SherdClient {
@@ -108,6 +101,8 @@ export interface SherdClient {
   providers: (options?: { signal?: AbortSignal }) => Promise<ProviderView[]>
   /** The paying account's address and balances. */
   wallet: () => Promise<WalletInfo>
+  /** The market's payment token (decimals and symbol, to read and print amounts): needs the chain. */
+  tokenInfo: () => Promise<TokenInfo>
 }
 
 function isPrivateKey (value: unknown): value is Hex {
@@ -150,49 +145,10 @@ export function createClient (config: ClientConfig = {}): SherdClient {
   let starting: Promise<void> | undefined
   let address: Address | undefined
 
-  async function connectChain (signal?: AbortSignal): Promise<Partial<ClientContext>> {
-    const rpcUrl = config.rpcUrl
-    let publicClient = config.publicClient
-    if (config.contract === undefined) {
-      if (publicClient !== undefined || rpcUrl !== undefined || config.walletClient !== undefined || config.account !== undefined) {
-        throw new ClientConfigError('a chain was configured but no contract: pass contract (the market address; the devnet prints it)')
-      }
-      return {}
-    }
-    if (publicClient === undefined && rpcUrl === undefined) {
-      throw new ClientConfigError('contract was given but no chain: pass rpcUrl (e.g. http://127.0.0.1:8545) or publicClient')
-    }
-    let chainId: number
-    const transport = http(rpcUrl, { timeout: 30_000, retryCount: 2 })
-    try {
-      chainId = publicClient !== undefined ? await publicClient.getChainId() : await createPublicClient({ transport }).getChainId()
-    } catch (err) {
-      throw new ClientConfigError(`cannot reach the chain RPC${rpcUrl === undefined ? '' : ` at ${rpcUrl}`} (${(err as Error).message.split('\n')[0]}): start the chain (anvil, or the devnet) or fix rpcUrl`)
-    }
-    signal?.throwIfAborted()
-    const chain = rpcChain(chainId, rpcUrl)
-    publicClient ??= createPublicClient({ chain, transport, pollingInterval: defaults.pollingIntervalMs }) as PublicClient
-    let walletClient = config.walletClient
-    if (walletClient === undefined && config.account !== undefined) {
-      if (rpcUrl === undefined) throw new ClientConfigError('account was given without rpcUrl: pass rpcUrl, or a walletClient')
-      const account = typeof config.account === 'string' ? privateKeyToAccount(config.account as Hex, {
-        // A nonce manager of this client's own: viem's shared one is keyed by (address, chain id), so a second
-        // chain with the same id and account (a fresh devnet) would inherit the first one's nonces and hang.
-        nonceManager: createNonceManager({ source: jsonRpc() })
-      }) : config.account
-      walletClient = createWalletClient({ account, chain, transport })
-    }
-    const market: MarketClient = { market: config.contract as Address, publicClient, ...(walletClient === undefined ? {} : { walletClient }) }
-    try {
-      await getMarketParams(market)
-    } catch (err) {
-      throw new ClientConfigError(`the contract at ${config.contract} on chain ${chainId} is not a Sherd StorageMarket (${(err as Error).message.split('\n')[0]}): check contract`)
-    }
-    address = walletClient?.account.address
-    return {
-      publicClient, market, chainId,
-      ...(walletClient === undefined ? {} : { walletClient, account: walletClient.account.address })
-    }
+  async function connectChainContext (signal?: AbortSignal): Promise<Partial<ClientContext>> {
+    const chain = await connectChain({ ...config, pollingIntervalMs: defaults.pollingIntervalMs }, signal === undefined ? {} : { signal })
+    address = chain?.walletClient?.account.address
+    return chain ?? {}
   }
 
   // Dials `peerIds` (unreachable ones are scored down and skipped) and waits for their first announcements.
@@ -221,7 +177,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       if (ctx !== undefined) return
       starting ??= (async () => {
         await scores.load()
-        const chain = await connectChain(options.signal)
+        const chain = await connectChainContext(options.signal)
         const host = await createClientHost(config.peerKey === undefined ? {} : { privateKey: config.peerKey })
         const directory = new ProviderDirectory(host, scores, chain.market)
         try {
@@ -231,7 +187,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         }
         await host.start()
         directory.start()
-        const next: ClientContext = { host, directory, scores, defaults, ...chain }
+        const next: ClientContext = { host, directory, scores, defaults, ...chain, ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }) }
         try {
           await directory.refreshRegistry(options)
           await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
@@ -286,16 +242,15 @@ export function createClient (config: ClientConfig = {}): SherdClient {
 
     async wallet () {
       const c = running(ctx)
-      if (c.market === undefined || c.publicClient === undefined || c.account === undefined) {
-        throw new ClientConfigError('wallet needs the chain and an account: pass rpcUrl, contract and account')
-      }
-      const token = await getToken(c.market)
-      const [balance, gasBalance, withdrawable] = await Promise.all([
-        c.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [c.account] }),
-        c.publicClient.getBalance({ address: c.account }),
-        getWithdrawable(c.market, c.account)
-      ])
-      return { address: c.account, token, balance, gasBalance, withdrawable }
+      return await readWallet(c.market === undefined || c.publicClient === undefined || c.chainId === undefined ? undefined : {
+        publicClient: c.publicClient, market: c.market, chainId: c.chainId, ...(c.account === undefined ? {} : { account: c.account })
+      })
+    },
+
+    async tokenInfo () {
+      const c = running(ctx)
+      if (c.market === undefined) throw new ClientConfigError('token amounts need the chain: pass rpcUrl and contract (the market address)')
+      return await marketToken(c.market)
     }
   }
   return client

@@ -2,6 +2,7 @@ import type { MarketClient } from '@sherd/contracts'
 import type { Account, Address, Chain, PublicClient, Transport, WalletClient } from 'viem'
 import { ClientConfigError, ClientNotStartedError } from './errors.js'
 import type { ClientHost } from './host.js'
+import type { ManifestCache } from './manifest-cache.js'
 import type { KnownProvider, ProviderDirectory } from './providers.js'
 import type { ProviderScores } from './scores.js'
 
@@ -32,6 +33,8 @@ export interface ClientContext {
   chainId?: number
   /** The client's chain address (pays escrow, opens deals). */
   account?: Address
+  /** Sealed manifests kept locally (read before asking providers, written on every put, repair and fetch). */
+  manifestCache?: ManifestCache
 }
 
 /** The context once the client runs. */

@@ -103,8 +103,13 @@ export class ChainActionError extends ClientError {
 /** The wallet lacks the tokens the deals escrow. */
 export class InsufficientFundsError extends ClientError {
   override name = 'InsufficientFundsError'
-  constructor (readonly needed: bigint, readonly balance: bigint, readonly token: string) {
-    super(`the deals need ${needed} token units but the account holds ${balance} of token ${token}: fund the account or store fewer periods`)
+  constructor (
+    readonly needed: bigint, readonly balance: bigint, readonly token: string,
+    // A formatter rather than the token's decimals and symbol keeps this module free of imports: the CLI loads it
+    // on paths that must stay fast.
+    formatAmount: (amount: bigint) => string = (amount) => `${amount} base units`
+  ) {
+    super(`the deals need ${formatAmount(needed)} but the account holds ${formatAmount(balance)} (token ${token}): fund the account or store fewer periods`)
   }
 }
 

@@ -3,6 +3,11 @@ export * from './pipeline/index.js'
 // Networked SDK: createClient → put / get / stat / repair / extend / delete (docs/client.md).
 export { createClient } from './client.js'
 export type { ClientConfig, SherdClient, ProviderView, WalletInfo } from './client.js'
+// Chain-only access (no libp2p): what commands that read only chain state use.
+export { connectChain, marketToken, readWallet } from './chain.js'
+export type { ChainConfig, ChainConnection } from './chain.js'
+export { directoryManifestCache } from './manifest-cache.js'
+export type { ManifestCache } from './manifest-cache.js'
 export type { PutOptions, PutResult, PutDeal, PutSource } from './actions/put.js'
 export type { GetOptions, FileTarget } from './actions/get.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'

@@ -31,7 +31,9 @@ export function devnetEnv (devnet: Devnet): Record<string, string> {
     SHERD_PRIVATE_KEY: devnet.client.privateKey,
     SHERD_BOOTSTRAP: devnet.bootstrap.join(','),
     // The devnet's peer ids live only as long as it does: keep their scores out of the user's score file.
-    SHERD_SCORE_FILE: join(devnet.dir, 'scores.json')
+    SHERD_SCORE_FILE: join(devnet.dir, 'scores.json'),
+    // Likewise the sealed manifests the CLI caches (they are useless once the devnet is gone).
+    SHERD_CACHE_DIR: join(devnet.dir, 'cache')
   }
 }
 

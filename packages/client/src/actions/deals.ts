@@ -1,5 +1,6 @@
-import { getMarketParams, getToken, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
+import { formatTokenAmount, getMarketParams, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
 import { erc20Abi } from 'viem'
+import { marketToken } from '../chain.js'
 import { DEAL_CONCURRENCY } from '../constants.js'
 import type { ChainContext } from '../context.js'
 import { ChainActionError, DealActivationError, InsufficientFundsError } from '../errors.js'
@@ -27,12 +28,13 @@ export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (i
  */
 export async function approveOnce (ctx: ChainContext, amount: bigint, signal?: AbortSignal): Promise<boolean> {
   if (amount === 0n) return false
-  const token = await getToken(ctx.market)
+  const tokenInfo = await marketToken(ctx.market)
+  const token = tokenInfo.address
   const [balance, allowance] = await Promise.all([
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] })
   ])
-  if (balance < amount) throw new InsufficientFundsError(amount, balance, token)
+  if (balance < amount) throw new InsufficientFundsError(amount, balance, token, (a) => formatTokenAmount(a, tokenInfo))
   if (allowance >= amount) return false
   try {
     const hash = await ctx.walletClient.writeContract({

@@ -1,4 +1,4 @@
-import { endDeal, expireDeal, extendDeal, getDeal, getMarketParams, getPeriodInfo, getWithdrawable, withdraw } from '@sherd/contracts'
+import { endDeal, expireDeal, extendDeal, getCurrentPeriod, getDeal, getMarketParams, getPeriodInfo, getWithdrawable, withdraw } from '@sherd/contracts'
 import type { Deal } from '@sherd/contracts'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
@@ -8,6 +8,12 @@ import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 
 export interface ExtendOptions { signal?: AbortSignal }
+
+const DEAL_STATE_CAUSE: Partial<Record<Deal['state'], string>> = {
+  ended: ' (its term is over and it was settled)',
+  failed: ' (its provider missed too many periods)',
+  expired: ' (its provider never activated it)'
+}
 
 export interface ExtendResult {
   /** Deals extended, with their new term. */
@@ -30,11 +36,19 @@ export async function extend (context: ClientContext, target: FileTarget, period
   const shards = manifest.segments.flatMap((s) => s.shards)
   const skipped: Array<{ dealId?: bigint, provider?: string, reason: string }> = []
   const live: Array<{ deal: Deal, provider?: string }> = []
+  const [currentPeriod, { periodBlocks }] = await Promise.all([getCurrentPeriod(ctx.market), getMarketParams(ctx.market)])
   for (const sh of shards) {
-    if (sh.deal === undefined) { skipped.push({ ...(sh.provider === undefined ? {} : { provider: sh.provider }), reason: 'no deal (run repair)' }); continue }
+    if (sh.deal === undefined) { skipped.push({ ...(sh.provider === undefined ? {} : { provider: sh.provider }), reason: 'the shard has no deal: run repair to place it under a new one' }); continue }
     const deal = await getDeal(ctx.market, sh.deal)
     const base = { dealId: sh.deal, ...(sh.provider === undefined ? {} : { provider: sh.provider }) }
-    if (deal.state !== 'pending' && deal.state !== 'active') { skipped.push({ ...base, reason: `deal is ${deal.state} (run repair)` }); continue }
+    const endPeriod = deal.startPeriod + BigInt(deal.periods)
+    // The market refuses to extend a term that is over even while the deal still reads active (not yet settled by
+    // endDeal): say so here rather than send a transaction that reverts.
+    if (deal.state === 'active' && currentPeriod >= endPeriod) {
+      skipped.push({ ...base, reason: `its term ended with period ${endPeriod - 1n} (the chain is in period ${currentPeriod}, ${periodBlocks} blocks each): an ended deal cannot be extended; run repair while k shards are still served, or put the file again` })
+      continue
+    }
+    if (deal.state !== 'pending' && deal.state !== 'active') { skipped.push({ ...base, reason: `the deal is ${deal.state}${DEAL_STATE_CAUSE[deal.state] ?? ''}: it cannot be extended; run repair to move the shard to a new deal` }); continue }
     if (deal.periods + periods > deal.maxPeriods) { skipped.push({ ...base, reason: `would exceed the offer's maxPeriods ${deal.maxPeriods}` }); continue }
     live.push({ deal, ...(sh.provider === undefined ? {} : { provider: sh.provider }) })
   }

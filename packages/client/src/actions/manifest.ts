@@ -1,10 +1,13 @@
-import { checkSealedManifest, openManifest, parseManifestCid, sealManifest } from '@sherd/protocol'
+import { checkSealedManifest, manifestBytesMatch, openManifest, parseManifestCid, sealManifest } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { MANIFEST_FETCH_CONCURRENCY } from '../constants.js'
 import type { ClientContext } from '../context.js'
 import { ManifestNotFoundError, ManifestStoreError, ProviderMisbehaviourError } from '../errors.js'
 import { fetchManifest, storeManifest } from '../transfer.js'
+
+/** The `provider` a manifest read from the local cache reports. */
+export const LOCAL_CACHE = 'local-cache'
 
 /** Providers to ask for a manifest: those named in `prefer` first, then fresh ones, then the rest, best score first. */
 function manifestCandidates (ctx: ClientContext, prefer: readonly string[] = []): string[] {
@@ -21,6 +24,10 @@ export async function fetchFileManifest (
   ctx: ClientContext, cid: CID, key: Uint8Array, options: { signal?: AbortSignal, prefer?: readonly string[] } = {}
 ): Promise<{ manifest: Manifest, provider: string }> {
   const manifestCidValue = parseManifestCid(cid)
+  const cached = await ctx.manifestCache?.read(manifestCidValue.toString())
+  if (cached !== undefined && manifestBytesMatch(manifestCidValue, cached)) {
+    return { manifest: await openManifest(cached, key, manifestCidValue), provider: LOCAL_CACHE }
+  }
   const candidates = manifestCandidates(ctx, options.prefer)
   const asked: string[] = []
   for (let i = 0; i < candidates.length; i += MANIFEST_FETCH_CONCURRENCY) {
@@ -45,7 +52,9 @@ export async function fetchFileManifest (
       }
       ctx.scores.success(provider, { ms: performance.now() - started })
       // Decryption errors (wrong key) are the caller's, not the provider's: they propagate as they are.
-      return { manifest: await openManifest(bytes, key, manifestCidValue), provider }
+      const manifest = await openManifest(bytes, key, manifestCidValue)
+      await ctx.manifestCache?.write(manifestCidValue.toString(), bytes)
+      return { manifest, provider }
     })
     try {
       const found = await Promise.any(tries)
@@ -69,6 +78,7 @@ export async function storeFileManifest (
   ctx: ClientContext, manifest: Manifest, key: Uint8Array, replicas: number, options: { signal?: AbortSignal, onStored?: (provider: string, cid: string) => void } = {}
 ): Promise<{ cid: CID, providers: string[] }> {
   const sealed = await sealManifest(manifest, key)
+  await ctx.manifestCache?.write(sealed.cid.toString(), sealed.bytes)
   const holders = manifest.segments.flatMap((s) => s.shards.map((sh) => sh.provider)).filter((p): p is string => p !== undefined)
   const order = [...new Set([...holders, ...ctx.directory.list().map((p) => p.peerId)])]
     .map((id) => ctx.directory.describe(id))
