@@ -50,3 +50,9 @@ export const MAX_EARLY_STREAMS = 512
 export const MAX_OUTBOUND_STREAMS = 256
 /** Weight of a new latency sample in the moving average kept per provider. */
 export const LATENCY_EWMA_WEIGHT = 0.3
+/**
+ * Gossipsub peer scoring without the IP colocation penalty, as the providers run it (@sherd/node's
+ * GOSSIP_SCORE_PARAMS explains why): a client connected to more than 10 providers on one IP (a devnet) would
+ * otherwise score them all below its gossip threshold and drop them from its mesh.
+ */
+export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 }
