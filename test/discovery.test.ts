@@ -1,6 +1,7 @@
 // Discovery on a devnet: announcements keep reaching new clients however many short-lived clients came and went
 // (each `sherd` command is a fresh peer id from 127.0.0.1), and a client can put as soon as start() resolves.
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, createClientHost } from '@sherd/client'
 import type { ClientHost, SherdClient } from '@sherd/client'
@@ -22,6 +23,19 @@ const CHURN_BATCH_SPACING_MS = 1_100
 async function publishedCount (httpUrl: string): Promise<number> {
   const metrics = await (await fetch(new URL('/metrics', httpUrl))).text()
   return Number(/sherd_announcements_total\{outcome="published"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+}
+
+/** A refused dial (the rate limit above, under load) is tried again a second later, as a client would. */
+async function dialWithRetry (host: ClientHost, addr: Multiaddr): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await host.dial(addr, { signal: AbortSignal.timeout(20_000) })
+      return
+    } catch (err) {
+      if (attempt === 3) throw err
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
 }
 
 describe('discovery', () => {
@@ -65,7 +79,7 @@ describe('discovery', () => {
       await host.start()
       try {
         host.services.pubsub.subscribe(ANNOUNCE_TOPIC)
-        await Promise.all(providerAddrs.map(async (addr) => { await host.dial(addr, { signal: AbortSignal.timeout(20_000) }) }))
+        await Promise.all(providerAddrs.map(async (addr) => { await dialWithRetry(host, addr) }))
         // Once their subscriptions reached us, the providers have taken us in as gossipsub peers.
         await waitFor('the providers\' subscriptions', () => {
           const subscribers = new Set(host.services.pubsub.getSubscribers(ANNOUNCE_TOPIC).map(String))
@@ -75,6 +89,7 @@ describe('discovery', () => {
         await host.stop()
       }
     }
+    await new Promise((resolve) => setTimeout(resolve, CHURN_BATCH_SPACING_MS))
     for (let done = 0; done < CHURNED_CLIENTS; done += CHURN_BATCH) {
       const spacing = new Promise((resolve) => setTimeout(resolve, CHURN_BATCH_SPACING_MS))
       await Promise.all(Array.from({ length: Math.min(CHURN_BATCH, CHURNED_CLIENTS - done) }, connectAndDrop))

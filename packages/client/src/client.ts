@@ -20,10 +20,12 @@ import {
   DEFAULT_ACTIVATION_TIMEOUT_MS, DEFAULT_DEAL_PERIODS, DEFAULT_DISCOVERY_TIMEOUT_MS, DEFAULT_EXTRA_UPLOADS,
   DEFAULT_MANIFEST_REPLICAS, DEFAULT_POLLING_INTERVAL_MS, DIAL_TIMEOUT_MS
 } from './constants.js'
-import { running } from './context.js'
+import { rankProviders, running } from './context.js'
 import type { ClientContext, ClientDefaults } from './context.js'
 import { ClientConfigError } from './errors.js'
 import { createClientHost } from './host.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from './pipeline/constants.js'
+import { fetchAnnouncements } from './transfer.js'
 import type { ClientHost } from './host.js'
 import { ProviderDirectory } from './providers.js'
 import type { KnownProvider } from './providers.js'
@@ -49,7 +51,11 @@ export interface ClientConfig {
   peerKey?: PrivateKey
   /** JSON file the provider scores are kept in across runs (in memory only by default). */
   scoreFile?: string
-  /** `start()` waits up to this long for the bootstrap providers' announcements (default 5 s). */
+  /**
+   * `start()` resolves as soon as the client can place a put (k + m registered providers known with addresses and
+   * free space; docs/client.md, "Readiness"), and at the latest after this long; a put or repair that finds too
+   * few providers waits up to this long again for more before its NotEnoughProvidersError (default 10 s).
+   */
   discoveryTimeoutMs?: number
   /** Defaults for put/repair (each overridable per call). */
   k?: number
@@ -139,7 +145,8 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     waitForActivation: config.waitForActivation ?? true,
     activationTimeoutMs: config.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS,
     ...(config.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: config.maxPricePerMiB }),
-    pollingIntervalMs: config.pollingIntervalMs ?? DEFAULT_POLLING_INTERVAL_MS
+    pollingIntervalMs: config.pollingIntervalMs ?? DEFAULT_POLLING_INTERVAL_MS,
+    discoveryTimeoutMs: config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS
   }
   let ctx: ClientContext | undefined
   let starting: Promise<void> | undefined
@@ -190,7 +197,12 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     }
   }
 
-  // Dials `peerIds` (unreachable ones are scored down and skipped) and waits for their first announcements.
+  /**
+   * Dials `peerIds` (unreachable ones are scored down and skipped), asks each for the announcements it has heard, and
+   * waits until the client is ready or `timeoutMs` passed. Ready: every reached peer has announced, and, with a chain,
+   * enough registered providers are usable for a put of k + m shards (or every registered provider is, when fewer are
+   * registered: waiting longer would not help). Gossip keeps filling the table afterwards.
+   */
   async function dialAndListen (c: ClientContext, peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const reached: string[] = []
     await Promise.all(peerIds.map(async (peerId) => {
@@ -202,9 +214,26 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         signal?.throwIfAborted()
         scores.failure(peerId)
         log('provider %s unreachable: %s', peerId, (err as Error).message)
+        return
+      }
+      try {
+        const taken = c.directory.addRelayed(await fetchAnnouncements(c, peerId, signal), peerId)
+        log('provider %s relayed %d announcements', peerId, taken)
+      } catch (err) {
+        signal?.throwIfAborted()
+        // A provider without the relay protocol still announces by gossip.
+        log('provider %s relayed no announcements: %s', peerId, (err as Error).message)
       }
     }))
-    await c.directory.waitForAnnouncements(reached, timeoutMs, signal)
+    await c.directory.waitUntil(() => isReady(c, reached), timeoutMs, signal)
+  }
+
+  function isReady (c: ClientContext, reached: readonly string[]): boolean {
+    if (!reached.every((id) => c.directory.hasAnnounced(id))) return false
+    if (c.market === undefined) return true
+    const needed = (defaults.k ?? DEFAULT_DATA_SHARDS) + (defaults.m ?? DEFAULT_PARITY_SHARDS)
+    const registered = c.directory.list().filter((p) => p.registered).length
+    return rankProviders(c, 1, new Set(), new Map(), defaults.maxPricePerMiB).length >= Math.min(needed, registered)
   }
 
   const client: SherdClient = {
@@ -229,7 +258,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         const next: ClientContext = { host, directory, scores, defaults, ...chain }
         try {
           await directory.refreshRegistry(options)
-          await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+          await dialAndListen(next, directory.bootstrapPeers(), defaults.discoveryTimeoutMs, options.signal)
         } catch (err) {
           directory.stop()
           await host.stop()
@@ -268,7 +297,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       }
       const added = c.directory.bootstrapPeers().filter((id) => !before.has(id) || addrs.some((a) => a.endsWith(id)))
       await c.directory.refreshRegistry(options)
-      await dialAndListen(c, added, options.timeoutMs ?? config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+      await dialAndListen(c, added, options.timeoutMs ?? defaults.discoveryTimeoutMs, options.signal)
     },
 
     async providers (options = {}) {

@@ -13,6 +13,8 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const STOP_GRACE_MS = 5_000
 /** Announce this often: clients drop announcements older than a few intervals. */
 export const ANNOUNCE_INTERVAL_MS = 30_000
+/** Others' announcements are relayed to clients (ANNOUNCEMENTS_PROTOCOL) while younger than this: what clients count as fresh. */
+export const RELAYED_ANNOUNCEMENT_MAX_AGE_MS = 90_000
 /** Concurrent inbound streams per protocol: libp2p's default of 32 is low for k + m parallel uploads from many clients. */
 export const MAX_INBOUND_STREAMS = 256
 /** Outbound streams per protocol (the node rarely dials; the test dialer and client share these settings). */
