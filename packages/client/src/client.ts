@@ -199,12 +199,14 @@ export function createClient (config: ClientConfig = {}): SherdClient {
 
   /**
    * Dials `peerIds` (unreachable ones are scored down and skipped), asks each for the announcements it has heard, and
-   * waits until the client is ready or `timeoutMs` passed. Ready: every reached peer has announced, and, with a chain,
-   * enough registered providers are usable for a put of k + m shards (or every registered provider is, when fewer are
-   * registered: waiting longer would not help). Gossip keeps filling the table afterwards.
+   * waits until the client is ready or `timeoutMs` passed (docs/client.md, "Readiness"). Ready: every reached peer
+   * has announced and, with a chain, either enough registered providers are usable for a put of k + m shards (or all
+   * registered ones, when fewer are registered) or a provider has relayed what it knows: waiting longer would then
+   * only find providers that are still starting, which a put waits for itself. Gossip keeps filling the table.
    */
   async function dialAndListen (c: ClientContext, peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const reached: string[] = []
+    let relays = 0
     await Promise.all(peerIds.map(async (peerId) => {
       try {
         const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
@@ -218,6 +220,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       }
       try {
         const taken = c.directory.addRelayed(await fetchAnnouncements(c, peerId, signal), peerId)
+        relays++
         log('provider %s relayed %d announcements', peerId, taken)
       } catch (err) {
         signal?.throwIfAborted()
@@ -225,12 +228,12 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         log('provider %s relayed no announcements: %s', peerId, (err as Error).message)
       }
     }))
-    await c.directory.waitUntil(() => isReady(c, reached), timeoutMs, signal)
+    await c.directory.waitUntil(() => isReady(c, reached, relays > 0), timeoutMs, signal)
   }
 
-  function isReady (c: ClientContext, reached: readonly string[]): boolean {
+  function isReady (c: ClientContext, reached: readonly string[], relayed: boolean): boolean {
     if (!reached.every((id) => c.directory.hasAnnounced(id))) return false
-    if (c.market === undefined) return true
+    if (c.market === undefined || relayed) return true
     const needed = (defaults.k ?? DEFAULT_DATA_SHARDS) + (defaults.m ?? DEFAULT_PARITY_SHARDS)
     const registered = c.directory.list().filter((p) => p.registered).length
     return rankProviders(c, 1, new Set(), new Map(), defaults.maxPricePerMiB).length >= Math.min(needed, registered)
