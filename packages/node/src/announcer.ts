@@ -6,7 +6,10 @@ import {
   sendBytes, signAnnouncement, verifyAnnouncement
 } from '@sherd/protocol'
 import type { Address, AnnouncementPayload, Response } from '@sherd/protocol'
-import { ANNOUNCE_INTERVAL_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, RELAYED_ANNOUNCEMENT_MAX_AGE_MS, REQUEST_TIMEOUT_MS } from './constants.js'
+import {
+  ANNOUNCE_INTERVAL_MS, MAX_HEARD_ANNOUNCEMENTS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, RELAY_CLOCK_SKEW_MS,
+  RELAYED_ANNOUNCEMENT_MAX_AGE_MS, REQUEST_TIMEOUT_MS
+} from './constants.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ProtocolRegistrar } from './shard-service.js'
 
@@ -89,12 +92,21 @@ export class Announcer implements Startable {
       const signed = decodeAnnouncement(msg.data)
       verifyAnnouncement(signed, { fromPeerId: msg.from.toString() })
       const a = signed.announcement
+      // A timestamp from the future would stay "freshest" and never expire here.
+      if (a.timestampMs > Date.now() + RELAY_CLOCK_SKEW_MS) throw new Error(`timestamp ${a.timestampMs} is in the future`)
       const prior = this.heard.get(a.peerId)
       if (prior !== undefined && prior.seq >= a.seq && prior.timestampMs >= a.timestampMs) return
       this.heard.set(a.peerId, { bytes: msg.data, seq: a.seq, timestampMs: a.timestampMs })
+      if (this.heard.size > MAX_HEARD_ANNOUNCEMENTS) this.forgetOldest()
     } catch (err) {
       log('not relaying an announcement from %p: %s', msg.from, (err as Error).message)
     }
+  }
+
+  private forgetOldest (): void {
+    let oldest: [string, number] | undefined
+    for (const [id, h] of this.heard) if (oldest === undefined || h.timestampMs < oldest[1]) oldest = [id, h.timestampMs]
+    if (oldest !== undefined) this.heard.delete(oldest[0])
   }
 
   /**

@@ -15,6 +15,10 @@ export const STOP_GRACE_MS = 5_000
 export const ANNOUNCE_INTERVAL_MS = 30_000
 /** Others' announcements are relayed to clients (ANNOUNCEMENTS_PROTOCOL) while younger than this: what clients count as fresh. */
 export const RELAYED_ANNOUNCEMENT_MAX_AGE_MS = 90_000
+/** Announcements kept for relaying: far more providers than a network has; each one costs a fresh libp2p identity to add. */
+export const MAX_HEARD_ANNOUNCEMENTS = 1_024
+/** An announcement stamped further ahead of our clock than this is not relayed. */
+export const RELAY_CLOCK_SKEW_MS = 60_000
 /** Concurrent inbound streams per protocol: libp2p's default of 32 is low for k + m parallel uploads from many clients. */
 export const MAX_INBOUND_STREAMS = 256
 /** Outbound streams per protocol (the node rarely dials; the test dialer and client share these settings). */
