@@ -70,6 +70,18 @@ describe('discovery', () => {
     }
   }, 60_000)
 
+  it('a put that needs more providers than there are waits discoveryTimeoutMs for them, then says so', async () => {
+    const client = newClient({ k: 4, m: 1, discoveryTimeoutMs: 1_500, waitForActivation: false })
+    try {
+      await client.start()
+      const started = Date.now()
+      await expect(client.put(randomBytes(1024))).rejects.toMatchObject({ name: 'NotEnoughProvidersError', needed: 5, available: 4 })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500)
+    } finally {
+      await client.stop()
+    }
+  }, 60_000)
+
   it(`every provider's announcements still reach a new client after ${CHURNED_CLIENTS} clients connected and dropped`, async () => {
     const providerAddrs = devnet.providers.map((p) => multiaddr(p.multiaddrs[0]!))
     const providerIds = devnet.providers.map((p) => p.peerId)

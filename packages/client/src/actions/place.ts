@@ -77,7 +77,8 @@ export async function placeShards (
   if (initial.length < shards.length) {
     throw new NotEnoughProvidersError(shards.length, initial.length,
       ` for ${bytes}-byte shards of segment ${shards[0]!.segmentIndex} (registered, dialable, with free space` +
-      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})`)
+      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})` +
+      ` after waiting ${ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
   }
   const segmentAbort = new AbortController()
   const signal = AbortSignal.any([options.signal, segmentAbort.signal])
