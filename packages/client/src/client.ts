@@ -19,10 +19,12 @@ import {
   DEFAULT_ACTIVATION_TIMEOUT_MS, DEFAULT_DEAL_PERIODS, DEFAULT_DISCOVERY_TIMEOUT_MS, DEFAULT_EXTRA_UPLOADS,
   DEFAULT_MANIFEST_REPLICAS, DEFAULT_POLLING_INTERVAL_MS, DIAL_TIMEOUT_MS
 } from './constants.js'
-import { running } from './context.js'
+import { rankProviders, running } from './context.js'
 import type { ClientContext, ClientDefaults } from './context.js'
 import { ClientConfigError } from './errors.js'
 import { createClientHost } from './host.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from './pipeline/constants.js'
+import { fetchAnnouncements } from './transfer.js'
 import type { ClientHost } from './host.js'
 import { ProviderDirectory } from './providers.js'
 import type { KnownProvider } from './providers.js'
@@ -54,7 +56,11 @@ export interface ClientConfig {
   scoreFile?: string
   /** Sealed manifests kept locally, read before asking providers (e.g. `directoryManifestCache(dir)`; none by default). */
   manifestCache?: ManifestCache
-  /** `start()` waits up to this long for the bootstrap providers' announcements (default 5 s). */
+  /**
+   * `start()` resolves as soon as the client can place a put (k + m registered providers known with addresses and
+   * free space; docs/client.md, "Readiness"), and at the latest after this long; a put or repair that finds too
+   * few providers waits up to this long again for more before its NotEnoughProvidersError (default 10 s).
+   */
   discoveryTimeoutMs?: number
   /** Defaults for put/repair (each overridable per call). */
   k?: number
@@ -139,7 +145,8 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     waitForActivation: config.waitForActivation ?? true,
     activationTimeoutMs: config.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS,
     ...(config.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: config.maxPricePerMiB }),
-    pollingIntervalMs: config.pollingIntervalMs ?? DEFAULT_POLLING_INTERVAL_MS
+    pollingIntervalMs: config.pollingIntervalMs ?? DEFAULT_POLLING_INTERVAL_MS,
+    discoveryTimeoutMs: config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS
   }
   let ctx: ClientContext | undefined
   let starting: Promise<void> | undefined
@@ -151,9 +158,16 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     return chain ?? {}
   }
 
-  // Dials `peerIds` (unreachable ones are scored down and skipped) and waits for their first announcements.
+  /**
+   * Dials `peerIds` (unreachable ones are scored down and skipped), asks each for the announcements it has heard, and
+   * waits until the client is ready or `timeoutMs` passed (docs/client.md, "Readiness"). Ready: every reached peer
+   * has announced and, with a chain, either enough registered providers are usable for a put of k + m shards (or all
+   * registered ones, when fewer are registered) or a provider has relayed what it knows: waiting longer would then
+   * only find providers that are still starting, which a put waits for itself. Gossip keeps filling the table.
+   */
   async function dialAndListen (c: ClientContext, peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const reached: string[] = []
+    let relays = 0
     await Promise.all(peerIds.map(async (peerId) => {
       try {
         const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
@@ -163,9 +177,27 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         signal?.throwIfAborted()
         scores.failure(peerId)
         log('provider %s unreachable: %s', peerId, (err as Error).message)
+        return
+      }
+      try {
+        const taken = c.directory.addRelayed(await fetchAnnouncements(c, peerId, signal), peerId)
+        relays++
+        log('provider %s relayed %d announcements', peerId, taken)
+      } catch (err) {
+        signal?.throwIfAborted()
+        // A provider without the relay protocol still announces by gossip.
+        log('provider %s relayed no announcements: %s', peerId, (err as Error).message)
       }
     }))
-    await c.directory.waitForAnnouncements(reached, timeoutMs, signal)
+    await c.directory.waitUntil(() => isReady(c, reached, relays > 0), timeoutMs, signal)
+  }
+
+  function isReady (c: ClientContext, reached: readonly string[], relayed: boolean): boolean {
+    if (!reached.every((id) => c.directory.hasAnnounced(id))) return false
+    if (c.market === undefined || relayed) return true
+    const needed = (defaults.k ?? DEFAULT_DATA_SHARDS) + (defaults.m ?? DEFAULT_PARITY_SHARDS)
+    const registered = c.directory.list().filter((p) => p.registered).length
+    return rankProviders(c, 1, new Set(), new Map(), defaults.maxPricePerMiB).length >= Math.min(needed, registered)
   }
 
   const client: SherdClient = {
@@ -190,7 +222,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         const next: ClientContext = { host, directory, scores, defaults, ...chain, ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }) }
         try {
           await directory.refreshRegistry(options)
-          await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+          await dialAndListen(next, directory.bootstrapPeers(), defaults.discoveryTimeoutMs, options.signal)
         } catch (err) {
           directory.stop()
           await host.stop()
@@ -229,7 +261,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       }
       const added = c.directory.bootstrapPeers().filter((id) => !before.has(id) || addrs.some((a) => a.endsWith(id)))
       await c.directory.refreshRegistry(options)
-      await dialAndListen(c, added, options.timeoutMs ?? config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
+      await dialAndListen(c, added, options.timeoutMs ?? defaults.discoveryTimeoutMs, options.signal)
     },
 
     async providers (options = {}) {

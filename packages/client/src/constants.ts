@@ -32,8 +32,12 @@ export const TRANSFER_BASE_TIMEOUT_MS = 15_000
 export const TRANSFER_MS_PER_MIB = 1_000
 /** Announcements older than this are stale (providers announce every 30 s; three missed in a row). */
 export const ANNOUNCEMENT_MAX_AGE_MS = 90_000
-/** `start()` waits this long at most for the bootstrap providers' first announcements. */
-export const DEFAULT_DISCOVERY_TIMEOUT_MS = 5_000
+/**
+ * Longest `start()` waits to be ready for a put, and a put or repair for enough providers. Readiness usually takes
+ * one round trip (a bootstrap provider relays the announcements it has heard); this bounds a network that is short
+ * of providers or still forming.
+ */
+export const DEFAULT_DISCOVERY_TIMEOUT_MS = 10_000
 /** Chain polling (activation, events). Anvil answers fast; a public chain would want seconds. */
 export const DEFAULT_POLLING_INTERVAL_MS = 250
 /** Waiting for activation gives up after this long (wall clock; automine chains do not move blocks on their own). */
@@ -50,3 +54,9 @@ export const MAX_EARLY_STREAMS = 512
 export const MAX_OUTBOUND_STREAMS = 256
 /** Weight of a new latency sample in the moving average kept per provider. */
 export const LATENCY_EWMA_WEIGHT = 0.3
+/**
+ * Gossipsub peer scoring without the IP colocation penalty, as the providers run it (@sherd/node's
+ * GOSSIP_SCORE_PARAMS explains why): a client connected to more than 10 providers on one IP (a devnet) would
+ * otherwise score them all below its gossip threshold and drop them from its mesh.
+ */
+export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 }

@@ -19,6 +19,8 @@ export interface ClientDefaults {
   activationTimeoutMs: number
   maxPricePerMiB?: bigint
   pollingIntervalMs: number
+  /** How long a put or repair waits for enough providers to be known before NotEnoughProvidersError. */
+  discoveryTimeoutMs: number
 }
 
 /** Everything the actions share; built by `createClient` and filled in by `start()`. */

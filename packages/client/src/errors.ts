@@ -26,7 +26,7 @@ export class ClientNotStartedError extends ClientError {
 export class NotEnoughProvidersError extends ClientError {
   override name = 'NotEnoughProvidersError'
   constructor (readonly needed: number, readonly available: number, detail = '') {
-    super(`${needed} more distinct provider(s) are needed but only ${available} are usable${detail}; ` +
+    super(`${needed} distinct provider(s) are needed but only ${available} are usable${detail}; ` +
       'add bootstrap addresses of more providers (client.connect / --bootstrap), wait for their announcements, or lower k + m')
   }
 }

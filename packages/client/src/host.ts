@@ -8,7 +8,7 @@ import type { Identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
-import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, MAX_STREAM_WINDOW_BYTES } from './constants.js'
+import { GOSSIP_SCORE_PARAMS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type ClientServices = {
@@ -36,7 +36,7 @@ export async function createClientHost (init: { privateKey?: PrivateKey, listen?
     })],
     services: {
       identify: identify(),
-      pubsub: gossipsub({ floodPublish: true })
+      pubsub: gossipsub({ floodPublish: true, scoreParams: GOSSIP_SCORE_PARAMS })
     }
   })
 }

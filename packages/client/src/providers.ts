@@ -5,7 +5,7 @@ import type { Message } from '@libp2p/gossipsub'
 import { listProviders } from '@sherd/contracts'
 import type { MarketClient, ProviderInfo } from '@sherd/contracts'
 import { ANNOUNCE_TOPIC, decodeAnnouncement, verifyAnnouncement } from '@sherd/protocol'
-import type { AnnouncementPayload } from '@sherd/protocol'
+import type { AnnouncementPayload, SignedAnnouncement } from '@sherd/protocol'
 import { ANNOUNCEMENT_MAX_AGE_MS } from './constants.js'
 import type { ClientHost } from './host.js'
 import type { ProviderScores } from './scores.js'
@@ -81,22 +81,52 @@ export class ProviderDirectory {
     if (msg.topic !== ANNOUNCE_TOPIC) return
     try {
       if (msg.type !== 'signed') throw new Error('unsigned gossipsub message')
-      const signed = decodeAnnouncement(msg.data)
-      verifyAnnouncement(signed, { fromPeerId: msg.from.toString() })
-      const a = signed.announcement
-      const registered = this.registry.get(a.peerId)
-      if (registered !== undefined && registered.account.toLowerCase() !== a.chainAddress.toLowerCase()) {
-        throw new Error(`announced chain address ${a.chainAddress} is not the registered ${registered.account}`)
-      }
-      const prior = this.announcements.get(a.peerId)
-      if (prior !== undefined && prior.payload.seq >= a.seq && prior.payload.timestampMs >= a.timestampMs) return
-      this.announcements.set(a.peerId, { payload: a, receivedAtMs: Date.now() })
-      log.trace('announcement from %s: %d bytes free, price %s', a.peerId, a.freeBytes, a.pricePerMiB)
-      for (const l of this.listeners) l()
+      this.accept(decodeAnnouncement(msg.data), { fromPeerId: msg.from.toString(), receivedAtMs: Date.now() })
     } catch (err) {
       this.rejected++
       log('dropped an announcement from %s: %s', msg.type === 'signed' ? msg.from.toString() : '?', (err as Error).message)
     }
+  }
+
+  /**
+   * Takes the announcements a provider relayed (ANNOUNCEMENTS_PROTOCOL). Its own is authenticated by the connection,
+   * as a gossipsub message is by its publisher; another provider's only by the registry: the announced peer id must
+   * be registered to the announced chain address, which signed it. Each counts as received when it was signed
+   * (never later than now), so a relayed one is no fresher than it is. Returns how many were taken.
+   */
+  addRelayed (announcements: readonly SignedAnnouncement[], relayedBy: string): number {
+    let taken = 0
+    const now = Date.now()
+    for (const signed of announcements) {
+      const a = signed.announcement
+      try {
+        if (a.peerId !== relayedBy) {
+          const entry = this.registry.get(a.peerId)
+          if (entry === undefined) throw new Error(`${a.peerId} is not registered on the market`)
+        }
+        if (this.accept(signed, { fromPeerId: a.peerId === relayedBy ? relayedBy : undefined, receivedAtMs: a.peerId === relayedBy ? now : Math.min(now, a.timestampMs) })) taken++
+      } catch (err) {
+        this.rejected++
+        log('dropped an announcement of %s relayed by %s: %s', a.peerId, relayedBy, (err as Error).message)
+      }
+    }
+    return taken
+  }
+
+  /** Verifies and keeps an announcement if it is newer than the one held; throws why it is not acceptable. */
+  private accept (signed: SignedAnnouncement, origin: { fromPeerId: string | undefined, receivedAtMs: number }): boolean {
+    verifyAnnouncement(signed, origin.fromPeerId === undefined ? {} : { fromPeerId: origin.fromPeerId })
+    const a = signed.announcement
+    const registered = this.registry.get(a.peerId)
+    if (registered !== undefined && registered.account.toLowerCase() !== a.chainAddress.toLowerCase()) {
+      throw new Error(`announced chain address ${a.chainAddress} is not the registered ${registered.account}`)
+    }
+    const prior = this.announcements.get(a.peerId)
+    if (prior !== undefined && prior.payload.seq >= a.seq && prior.payload.timestampMs >= a.timestampMs) return false
+    this.announcements.set(a.peerId, { payload: a, receivedAtMs: origin.receivedAtMs })
+    log.trace('announcement from %s: %d bytes free, price %s', a.peerId, a.freeBytes, a.pricePerMiB)
+    for (const l of this.listeners) l()
+    return true
   }
 
   /** Re-reads the on-chain registry (no-op without a chain). */
@@ -152,10 +182,16 @@ export class ProviderDirectory {
     if (a !== undefined) a.payload = { ...a.payload, freeBytes: Math.max(0, a.payload.freeBytes - bytes) }
   }
 
-  /** Waits until every peer in `peerIds` has announced, or `timeoutMs` passed. */
-  async waitForAnnouncements (peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const done = (): boolean => peerIds.every((id) => this.announcements.has(id))
-    if (done()) return
+  /** True once `peerId` has announced (by gossip or relayed). */
+  hasAnnounced (peerId: string): boolean { return this.announcements.has(peerId) }
+
+  /**
+   * Resolves as soon as `done()` holds, checked now and after every accepted announcement, or after `timeoutMs`
+   * (the caller checks `done()` again to tell which). Rejects only on abort.
+   */
+  async waitUntil (done: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (done() || timeoutMs <= 0) return
+    signal?.throwIfAborted()
     await new Promise<void>((resolve, reject) => {
       const finish = (): void => { clearTimeout(timer); off(); signal?.removeEventListener('abort', onAbort); resolve() }
       const onAbort = (): void => { clearTimeout(timer); off(); reject(signal?.reason) }

@@ -3,10 +3,11 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { hashOffer, verifyOffer } from '@sherd/contracts'
 import type { Offer } from '@sherd/contracts'
 import {
-  FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  RemoteError, offerFromWire, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest, requestStoreShard
+  ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
+  RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
+  requestStoreShard
 } from '@sherd/protocol'
-import type { RequestStream, SignedReceipt } from '@sherd/protocol'
+import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
 import type { Address, Hex } from 'viem'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
 import { ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
@@ -170,4 +171,10 @@ export async function storeManifest (ctx: WireContext, peerId: string, cid: Uint
 export async function fetchManifest (ctx: WireContext, peerId: string, cid: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
   return await withStream(ctx, peerId, FETCH_MANIFEST_PROTOCOL, 'manifest fetch', REQUEST_TIMEOUT_MS, signal,
     async (stream, s) => await requestFetchManifest(stream, cid, { signal: s }))
+}
+
+/** The signed announcements `peerId` has heard, its own first (unverified: ProviderDirectory.addRelayed checks them). */
+export async function fetchAnnouncements (ctx: WireContext, peerId: string, signal?: AbortSignal): Promise<SignedAnnouncement[]> {
+  return await withStream(ctx, peerId, ANNOUNCEMENTS_PROTOCOL, 'announcements request', REQUEST_TIMEOUT_MS, signal,
+    async (stream, s) => (await requestAnnouncements(stream, { signal: s })).announcements)
 }

@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseShardCid } from '@sherd/protocol'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  ANNOUNCEMENTS_PROTOCOL, encodeAnnouncement, encodeFrame, parseShardCid, requestAnnouncements, sendBytes, signAnnouncement
+} from '@sherd/protocol'
+import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protocol'
 import { getDeal } from '@sherd/contracts'
-import { createClient } from '../src/index.js'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createClient, createClientHost } from '../src/index.js'
 import { main } from '../src/cli.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, corruptStoredShard, startNetwork } from './network-helpers.js'
@@ -61,6 +66,60 @@ describe('client against anvil and real providers', () => {
       expect((await other.providers()).filter((p) => p.fresh)).toHaveLength(8)
     } finally {
       await other.stop()
+    }
+  })
+
+  it('a provider relays what it heard; a relayed announcement the registry does not vouch for is refused', async () => {
+    // A peer that relays on its own terms: one genuine announcement (provider 1's, fetched from it over the
+    // relay protocol) among forgeries, and one of its own.
+    const relayer = await createClientHost({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await relayer.start()
+    try {
+      const [p1, p2, p3] = [net.providers[1]!, net.providers[2]!, net.providers[3]!]
+      const asked = await relayer.dialProtocol(multiaddr(net.bootstrap()[1]!), ANNOUNCEMENTS_PROTOCOL)
+      const { announcements: fromP1 } = await requestAnnouncements(asked as unknown as RequestStream)
+      expect(fromP1[0]?.announcement.peerId, 'a provider answers with its own announcement first').toBe(p1.node.peerId)
+
+      const fakeAddr = relayer.getMultiaddrs()[0]!.toString()  // ends in /p2p/<its peer id>
+      const strangerKey = generatePrivateKey()
+      const payload = (peerId: string, chainAddress: `0x${string}`): AnnouncementPayload => ({
+        peerId, addrs: [fakeAddr], chainAddress, capacityBytes: 1 << 30, freeBytes: 1 << 30, pricePerMiB: '1', timestampMs: Date.now(), seq: 1_000
+      })
+      // Lower case, as providers sign it: the decoded address is lower case, and the signature covers the bytes.
+      const stranger = privateKeyToAccount(strangerKey).address.toLowerCase() as `0x${string}`
+      const relayed = [
+        // Its own: authenticated by the connection, but not registered, so never used for a put.
+        signAnnouncement(payload(relayer.peerId.toString(), stranger), strangerKey),
+        fromP1[0]!,
+        // Provider 2's peer id under another chain address (its own signature is fine).
+        signAnnouncement(payload(p2.node.peerId, stranger), strangerKey),
+        // Provider 3's peer id and registered address, signed by someone else.
+        { ...signAnnouncement(payload(p3.node.peerId, stranger), strangerKey), announcement: payload(p3.node.peerId, p3.node.ready().chainAddress.toLowerCase() as `0x${string}`) }
+      ]
+      await relayer.handle(ANNOUNCEMENTS_PROTOCOL, async (stream) => {
+        const response: Response = { status: 'announcements', announcements: relayed.map(encodeAnnouncement) }
+        await sendBytes(stream, encodeFrame(response))
+        await stream.close()
+      })
+
+      const other = createClient({ rpcUrl: net.anvil.url, contract: net.deployment.market, bootstrap: [fakeAddr], discoveryTimeoutMs: 3_000 })
+      await other.start()
+      try {
+        const byId = new Map((await other.providers()).map((p) => [p.peerId, p]))
+        expect(byId.get(relayer.peerId.toString())?.announcedAtMs).toBeDefined()
+        expect(byId.get(relayer.peerId.toString())?.registered).toBe(false)
+        // The genuine one is taken although a stranger relayed it: the registry binds its peer id to its signer.
+        expect(byId.get(p1.node.peerId)?.announcedAtMs).toBeDefined()
+        expect(byId.get(p1.node.peerId)?.addrs.some((a) => a.includes(`/tcp/${p1.port}/`))).toBe(true)
+        for (const forged of [p2, p3]) {
+          expect(byId.get(forged.node.peerId)?.announcedAtMs, 'forged announcement refused').toBeUndefined()
+          expect(byId.get(forged.node.peerId)?.addrs ?? [], 'no address of the forger').toEqual([])
+        }
+      } finally {
+        await other.stop()
+      }
+    } finally {
+      await relayer.stop()
     }
   })
 

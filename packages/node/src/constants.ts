@@ -13,6 +13,12 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const STOP_GRACE_MS = 5_000
 /** Announce this often: clients drop announcements older than a few intervals. */
 export const ANNOUNCE_INTERVAL_MS = 30_000
+/** Others' announcements are relayed to clients (ANNOUNCEMENTS_PROTOCOL) while younger than this: what clients count as fresh. */
+export const RELAYED_ANNOUNCEMENT_MAX_AGE_MS = 90_000
+/** Announcements kept for relaying: far more providers than a network has; each one costs a fresh libp2p identity to add. */
+export const MAX_HEARD_ANNOUNCEMENTS = 1_024
+/** An announcement stamped further ahead of our clock than this is not relayed. */
+export const RELAY_CLOCK_SKEW_MS = 60_000
 /** Concurrent inbound streams per protocol: libp2p's default of 32 is low for k + m parallel uploads from many clients. */
 export const MAX_INBOUND_STREAMS = 256
 /** Outbound streams per protocol (the node rarely dials; the test dialer and client share these settings). */
@@ -43,3 +49,14 @@ export const BOOTSTRAP_RETRY_INITIAL_MS = 1_000
 export const BOOTSTRAP_RETRY_MAX_MS = 30_000
 /** One bootstrap dial gives up after this long (a TCP connect plus noise and yamux on a live peer takes far less). */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/**
+ * Gossipsub peer scoring without the IP colocation penalty (P6). gossipsub keeps a disconnected peer's score record,
+ * and its IP, for an hour (retainScore) whenever that score is not positive, which is always true of a peer that
+ * only listens; so every short-lived client (each `sherd` command is a fresh peer id) counts against its IP for an
+ * hour. Past 10 peers on one IP every peer there scores −5 × surplus²: at 14 it falls below the publish threshold
+ * (−50: a provider publishes to no one, "no-peers"), at 15 below the graylist threshold (−80: its RPCs are ignored).
+ * On a devnet all peers are 127.0.0.1, and on the internet every client behind one NAT shares an IP. Announcements are
+ * authenticated by their signature and the on-chain registry, not by where they come from, so P6 defends nothing
+ * here (docs/operations.md, "Discovery"). Clients set the same.
+ */
+export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 }

@@ -10,7 +10,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
-import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
+import { GOSSIP_SCORE_PARAMS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {
@@ -54,7 +54,8 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
       identify: identify(),
       pubsub: gossipsub({
         // Providers are few and must hear each other at once on a small devnet.
-        floodPublish: true
+        floodPublish: true,
+        scoreParams: GOSSIP_SCORE_PARAMS
       }),
       bootstrap: bootstrapDialer({ list: init.bootstrap ?? [] })
     }

@@ -134,6 +134,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const multiaddrs = (): string[] => libp2p.getMultiaddrs().map((a) => a.toString())
   const announcer = new Announcer({
     pubsub: libp2p.services.pubsub,
+    registrar: libp2p,
     describe: () => ({ peerId, addrs: multiaddrs(), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
     chainKey,
     chainAddress,

@@ -3,8 +3,8 @@ import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Message } from '@libp2p/gossipsub'
-import { ANNOUNCE_TOPIC, decodeAnnouncement, verifyAnnouncement } from '@sherd/protocol'
-import type { SignedAnnouncement } from '@sherd/protocol'
+import { ANNOUNCE_TOPIC, ANNOUNCEMENTS_PROTOCOL, decodeAnnouncement, requestAnnouncements, verifyAnnouncement } from '@sherd/protocol'
+import type { RequestStream, SignedAnnouncement } from '@sherd/protocol'
 import { createHost, createProviderNode, initDataDir, readPeerKey } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
 import { removeDir, runToEnd, startNode, tempDir } from './helpers.js'
@@ -76,6 +76,15 @@ describe('bootstrap', () => {
     expect(b.libp2p.getPeers().map(String)).not.toContain(c.peerId)
     expect(b.libp2p.services.bootstrap.state()).toEqual([{ peerId: a.peerId, addr: addressOf(a), connected: true, failedDials: 0 }])
     expect(a.libp2p.services.bootstrap.state()).toEqual([])
+
+    // A also hands what it heard to whoever asks, its own announcement first and freshly signed.
+    const asked = await listener.dialProtocol(a.libp2p.getMultiaddrs()[0]!, ANNOUNCEMENTS_PROTOCOL)
+    const { announcements, malformed } = await requestAnnouncements(asked as unknown as RequestStream)
+    expect(malformed).toBe(0)
+    expect(announcements.map((x) => x.announcement.peerId)[0]).toBe(a.peerId)
+    expect(announcements.map((x) => x.announcement.peerId).sort()).toEqual([a.peerId, b.peerId, c.peerId].sort())
+    for (const x of announcements) verifyAnnouncement(x)
+    expect(announcements.find((x) => x.announcement.peerId === b.peerId)!.announcement.chainAddress).toBe(b.chainAddress)
   }, 40_000)
 
   it('a node whose bootstrap peer is down at start joins once it comes up, and again after it restarts', async () => {

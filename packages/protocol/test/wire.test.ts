@@ -3,9 +3,10 @@ import * as dagCbor from '@ipld/dag-cbor'
 import {
   MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, expectResponse,
   errorResponse, signReceipt, verifyReceipt, signAnnouncement, encodeAnnouncement, decodeAnnouncement,
-  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES, sendBytes
+  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES, sendBytes,
+  MAX_RELAYED_ANNOUNCEMENTS, requestAnnouncements
 } from '../src/wire/index.js'
-import type { ReceiptPayload, AnnouncementPayload } from '../src/wire/index.js'
+import type { ReceiptPayload, AnnouncementPayload, RequestStream } from '../src/wire/index.js'
 
 async function * chunks (...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield p
@@ -125,5 +126,31 @@ describe('signatures', () => {
     expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerB' })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
     expect(() => verifyAnnouncement({ ...decoded, announcement: { ...a, freeBytes: 6 } })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
     expect(() => decodeAnnouncement(new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1))).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
+  })
+
+  it('relays announcements in one bounded answer and drops malformed entries', async () => {
+    const a: AnnouncementPayload = { peerId: 'peerA', addrs: [], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, pricePerMiB: '1', timestampMs: 2, seq: 1 }
+    const good = encodeAnnouncement(signAnnouncement(a, key))
+    const answer = encodeFrame({ status: 'announcements', announcements: [good, new Uint8Array([1, 2, 3])] })
+    // The provider's side of the stream: it answers once the client has closed its side, having sent nothing.
+    let sent = 0
+    const stream = Object.assign(new EventTarget(), {
+      readStatus: 'readable', pause: () => {}, resume: () => {}, onDrain: async () => {},
+      send: () => { sent++; return true },
+      close: async () => {
+        setTimeout(() => {
+          stream.dispatchEvent(Object.assign(new Event('message'), { data: answer }))
+          stream.dispatchEvent(new Event('remoteCloseWrite'))
+        }, 0)
+      }
+    })
+    const { announcements, malformed } = await requestAnnouncements(stream as unknown as RequestStream)
+    expect(sent, 'the request is the empty stream').toBe(0)
+    expect(announcements.map((x) => x.announcement.peerId)).toEqual(['peerA'])
+    expect(malformed).toBe(1)
+    const tooMany = { status: 'announcements', announcements: Array.from({ length: MAX_RELAYED_ANNOUNCEMENTS + 1 }, () => good) }
+    expect(() => expectResponse(tooMany, 'announcements')).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    const oversized = { status: 'announcements', announcements: [new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1)] }
+    expect(() => expectResponse(oversized, 'announcements')).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
   })
 })

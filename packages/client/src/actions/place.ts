@@ -4,6 +4,7 @@ import type { Address, Hex } from 'viem'
 import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS, RETRY_BACKOFF_MS } from '../constants.js'
 import { rankProviders } from '../context.js'
 import type { ChainContext } from '../context.js'
+import type { KnownProvider } from '../providers.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
 import { sleep } from '../sleep.js'
 import type { PutProgressEvent } from '../events.js'
@@ -66,11 +67,18 @@ export async function placeShards (
   if (shards.length === 0) return []
   const taken = new Set(exclude)
   const bytes = shards[0]!.bytes.byteLength
-  const initial = rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+  const rank = (): KnownProvider[] => rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+  let initial = rank()
+  if (initial.length < shards.length) {
+    // The table may still be filling (a put right after start() on a network still forming): wait for announcements.
+    await ctx.directory.waitUntil(() => rank().length >= shards.length, ctx.defaults.discoveryTimeoutMs, options.signal)
+    initial = rank()
+  }
   if (initial.length < shards.length) {
     throw new NotEnoughProvidersError(shards.length, initial.length,
       ` for ${bytes}-byte shards of segment ${shards[0]!.segmentIndex} (registered, dialable, with free space` +
-      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})`)
+      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})` +
+      ` after waiting ${ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
   }
   const segmentAbort = new AbortController()
   const signal = AbortSignal.any([options.signal, segmentAbort.signal])

@@ -4,6 +4,8 @@ export const FETCH_SHARD_PROTOCOL = '/sherd/fetch-shard/1.0.0'
 export const STORE_MANIFEST_PROTOCOL = '/sherd/store-manifest/1.0.0'
 export const FETCH_MANIFEST_PROTOCOL = '/sherd/fetch-manifest/1.0.0'
 export const OFFER_PROTOCOL = '/sherd/offer/1.0.0'
+/** A provider answers with the newest signed announcements it has heard (its own included), so a client need not wait for the next round. */
+export const ANNOUNCEMENTS_PROTOCOL = '/sherd/announcements/1.0.0'
 
 /** Gossipsub topic on which providers announce themselves. */
 export const ANNOUNCE_TOPIC = 'sherd/announce/1'
@@ -12,6 +14,10 @@ export const ANNOUNCE_TOPIC = 'sherd/announce/1'
 export const MAX_CONTROL_FRAME_BYTES = 16 * 1024
 /** An announcement carries at most MAX_ANNOUNCED_ADDRS addresses; 8 KiB holds that with margin. */
 export const MAX_ANNOUNCEMENT_BYTES = 8 * 1024
+/** Announcements in one `announcements` answer: the freshest this many; a larger network's others arrive by gossip. */
+export const MAX_RELAYED_ANNOUNCEMENTS = 64
+/** The `announcements` answer is one frame: its announcements and a little CBOR around each. */
+export const MAX_ANNOUNCEMENTS_FRAME_BYTES = MAX_RELAYED_ANNOUNCEMENTS * (MAX_ANNOUNCEMENT_BYTES + 16) + 64
 /** The manifest format owns its bound; the wire holds a manifest in memory while its CID is checked. */
 export { MAX_MANIFEST_BYTES } from '../manifest.js'
 /** A CID with a 64-byte digest is < 80 bytes; 128 covers any multihash we would accept. */

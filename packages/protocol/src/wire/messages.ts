@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  HASH_BYTES, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_CID_BYTES, MAX_ERROR_MESSAGE_CHARS, MAX_MANIFEST_BYTES,
+  HASH_BYTES, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_CID_BYTES, MAX_RELAYED_ANNOUNCEMENTS, MAX_ERROR_MESSAGE_CHARS, MAX_MANIFEST_BYTES,
   MAX_MULTIADDR_CHARS, MAX_OFFER_FIELDS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
 } from './constants.js'
 import { MAX_SHARD_BYTES } from '../cid.js'
@@ -111,6 +111,8 @@ export type Response =
   | { status: 'stored', receipt: ReceiptPayload, signature: Uint8Array }
   | { status: 'ok', byteLength: number, offset: number, length: number }
   | { status: 'offer', offer: OfferFields, signature: Uint8Array }
+  /** Encoded signed announcements (each as `encodeAnnouncement` makes it), freshest first. */
+  | { status: 'announcements', announcements: Uint8Array[] }
 
 export type ResponseStatus = Response['status']
 
@@ -144,6 +146,15 @@ export function expectResponse<S extends Exclude<ResponseStatus, 'error'>> (valu
     }
     case 'offer':
       return { status: 'offer', offer: decodeOfferFields(m.offer), signature: bytesField(m, 'signature', 'Response', { exact: SIGNATURE_BYTES }) } as Extract<Response, { status: S }>
+    case 'announcements': {
+      const list = m.announcements
+      if (!Array.isArray(list) || list.length > MAX_RELAYED_ANNOUNCEMENTS) throw new MalformedMessageError(`Response.announcements must be a list of at most ${MAX_RELAYED_ANNOUNCEMENTS}`)
+      const announcements = list.map((a: unknown) => {
+        if (!(a instanceof Uint8Array) || a.byteLength > MAX_ANNOUNCEMENT_BYTES) throw new MalformedMessageError(`Response.announcements must hold byte strings of at most ${MAX_ANNOUNCEMENT_BYTES} bytes`)
+        return a
+      })
+      return { status: 'announcements', announcements } as Extract<Response, { status: S }>
+    }
     default:
       throw new MalformedMessageError(`unknown response status '${got}'`)
   }

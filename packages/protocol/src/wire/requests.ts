@@ -1,10 +1,10 @@
-import { MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES } from './constants.js'
+import { MAX_ANNOUNCEMENTS_FRAME_BYTES, MAX_CONTROL_FRAME_BYTES, MAX_MANIFEST_BYTES } from './constants.js'
 import { MalformedMessageError } from './errors.js'
 import { WireReader, encodeFrame, sendBytes, streamSource } from './framing.js'
 import type { ByteStream } from './framing.js'
 import { compact } from './validate.js'
-import { expectResponse, verifyReceipt } from './messages.js'
-import type { FetchShardRequest, OfferFields, OfferRequest, ReceiptPayload, StoreShardRequest } from './messages.js'
+import { decodeAnnouncement, expectResponse, verifyReceipt } from './messages.js'
+import type { FetchShardRequest, OfferFields, OfferRequest, ReceiptPayload, SignedAnnouncement, StoreShardRequest } from './messages.js'
 
 /** The client side of one request over an already opened stream (a libp2p 3 `Stream` fits). */
 export interface RequestStream extends ByteStream {
@@ -73,4 +73,21 @@ export async function requestOffer (stream: RequestStream, request: OfferRequest
   await stream.close(options)
   const { offer, signature } = expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'offer')
   return { offer, signature }
+}
+
+/**
+ * Asks a provider for the signed announcements it has heard (the request is the empty stream). Each is decoded and
+ * bounded but not verified: a relayed announcement is only as good as its signature and the registry entry that
+ * binds its peer id to its chain address, which the caller checks. Malformed entries are dropped, not fatal.
+ */
+export async function requestAnnouncements (stream: RequestStream, options: { signal?: AbortSignal } = {}): Promise<{ announcements: SignedAnnouncement[], malformed: number }> {
+  const reader = new WireReader(streamSource(stream))
+  await stream.close(options)
+  const { announcements } = expectResponse(await reader.readFrame(MAX_ANNOUNCEMENTS_FRAME_BYTES), 'announcements')
+  const decoded: SignedAnnouncement[] = []
+  let malformed = 0
+  for (const bytes of announcements) {
+    try { decoded.push(decodeAnnouncement(bytes)) } catch { malformed++ }
+  }
+  return { announcements: decoded, malformed }
 }
