@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs'
-import { stat as fsStat } from 'node:fs/promises'
+import { createWriteStream, existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -12,7 +11,9 @@ import type { Hex } from 'viem'
 import { createClient } from './client.js'
 import type { ClientConfig, SherdClient } from './client.js'
 import { ClientConfigError } from './errors.js'
-import type { GetProgressEvent, PutProgressEvent } from './events.js'
+import { defaultJournalDir } from './journal.js'
+import { putCommand, lsCommand } from './cli-put.js'
+import type { GetProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 
 const ENV_HELP = `Configuration (flags override environment, which overrides the config file):
@@ -35,6 +36,8 @@ Usage: sherd <command> [flags]
 
 Commands:
   put <file>               encrypt, erasure-code and store a file; prints its sherd:// link
+                           (--dry-run: cost and placement only; --resume: finish an interrupted put)
+  ls                       your files (from the put journal): size, cost, expiry, health
   get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o)
   stat <link>              where each shard is, its deal state and periods proven
   repair <link>            rebuild shards whose deals failed or whose providers are gone; prints the new link
@@ -56,8 +59,21 @@ ${ENV_HELP}`,
   --extra-uploads <n>      spare uploads raced against the slowest (default 2)
   --no-wait                do not wait for the providers to activate their deals
   --max-price <units>      skip providers asking more per MiB per period
+  --dry-run                show the cost and where the shards would go; upload and spend nothing
+  --resume [<id>]          finish an interrupted put from its journal entry (all unfinished entries of
+                           this chain and account without <id>); safe to run again
+  --journal-dir <dir>      SHERD_JOURNAL_DIR   where puts are recorded (default
+                           $XDG_DATA_HOME/sherd/files, else ~/.local/share/sherd/files)
+  --progress-json          one JSON line per progress event on stderr (for scripts)
 
-Prints the link (keep it: it holds the file key). With --json: {"link","cid","fileSize","segments","deals","escrow"}.
+Before uploading, put checks that the account holds the tokens for every deal and says how much is missing.
+Before its first transaction it records the file key, the shards' offers and its state in the journal (mode
+0600: it holds the keys to your files), and records each deal as it opens. Interrupted (Ctrl-C, a crash, a
+lost connection) after that point, it prints the entry's id: \`sherd put --resume <id>\` opens the deals still
+missing (asking the chain which ones already are, so none is paid twice), stores the manifest and prints the
+link. \`sherd ls\` lists every entry.
+
+Prints the link (keep it: it holds the file key). With --json: {"link","cid","fileSize","segments","deals","escrow","journal"}.
 
 ${ENV_HELP}`,
   get: `Usage: sherd get <link> [-o <file>]
@@ -65,6 +81,18 @@ ${ENV_HELP}`,
   -o, --output <file>      write the file here (default: stdout)
 
 Every shard is checked against its commitment before use; a provider that is down or lies costs a retry elsewhere.
+
+${ENV_HELP}`,
+  ls: `Usage: sherd ls [--journal-dir <dir>]
+
+Lists the files in the put journal (every put made from this machine, finished or not): id, name, size, cost
+(the escrow of its deals), expiry (when its first deal ends; the date is estimated from the chain's recent
+block times) and health (healthy, degraded: run sherd repair, expired, interrupted: run sherd put --resume
+<id>). Reads the chain only (--rpc-url, --contract); contacts no provider. Without a chain it lists what the
+journal holds. With --json: every entry with its link and deal states.
+
+  --journal-dir <dir>      SHERD_JOURNAL_DIR   the journal (default $XDG_DATA_HOME/sherd/files, else
+                           ~/.local/share/sherd/files)
 
 ${ENV_HELP}`,
   stat: `Usage: sherd stat <link> [--no-probe]
@@ -132,6 +160,7 @@ interface FileConfig {
   segmentSize?: number
   periods?: number
   scoreFile?: string
+  journalDir?: string
 }
 
 function configDir (env: NodeJS.ProcessEnv): string {
@@ -183,7 +212,11 @@ const GLOBAL_OPTIONS = {
   'max-price': { type: 'string' },
   output: { type: 'string', short: 'o' },
   'no-probe': { type: 'boolean' },
-  'include-missed': { type: 'boolean' }
+  'include-missed': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  resume: { type: 'boolean' },
+  'journal-dir': { type: 'string' },
+  'progress-json': { type: 'boolean' }
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof GLOBAL_OPTIONS, allowPositionals: true }>>['values']
@@ -213,7 +246,8 @@ function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
     ...(segmentSize === undefined ? {} : { segmentSize }),
     ...(periods === undefined ? {} : { periods }),
     ...(discovery === undefined ? {} : { discoveryTimeoutMs: discovery }),
-    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json')
+    scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json'),
+    journalDir: values['journal-dir'] ?? env.SHERD_JOURNAL_DIR ?? file.journalDir ?? defaultJournalDir(env)
   }
 }
 
@@ -327,32 +361,11 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
     }
     switch (command) {
       case 'put': {
-        need(1, 'one file: sherd put <file>')
-        const path = positionals[0]!
-        const size = (await fsStat(path).catch(() => { throw new UsageError(`cannot read ${path}: no such file`) })).size
-        const extraUploads = intOption(values['extra-uploads'], '--extra-uploads')
-        const maxPrice = values['max-price']
-        const bar = progressBar(io, !asJson, 'put [{bar}] {percentage}% | {encoded}/{total_mib} encoded | {shards} shards | {deals} deals')
-        bar?.start(Math.max(size, 1), 0, { encoded: mib(0), total_mib: mib(size), shards: 0, deals: 0 })
-        let shards = 0; let deals = 0; let encoded = 0
-        const onProgress = (e: PutProgressEvent): void => {
-          if (e.type === 'put:encoded') encoded = e.encodedBytes
-          else if (e.type === 'put:shard-stored') shards++
-          else if (e.type === 'put:deal-opened') deals++
-          bar?.update(encoded, { encoded: mib(encoded), total_mib: mib(size), shards, deals })
-        }
-        const result = await withClient(config, signal, async (client) => await client.put(createReadStream(path), {
-          expectedSize: size, signal, onProgress,
-          ...(values['no-wait'] === true ? { waitForActivation: false } : {}),
-          ...(extraUploads === undefined ? {} : { extraUploads }),
-          ...(maxPrice === undefined ? {} : { maxPricePerMiB: BigInt(maxPrice) })
-        })).finally(() => bar?.stop())
-        if (asJson) {
-          out(json({ link: result.link, cid: result.cid.toString(), fileSize: result.manifest.fileSize, segments: result.manifest.segments.length, deals: result.deals, escrow: result.escrow, manifestProviders: result.manifestProviders }) + '\n')
-        } else {
-          out(result.link + '\n')
-        }
-        return 0
+        return await putCommand({ config, values, positionals, io, signal, withClient, progressBar, json, usage: (m) => new UsageError(m) })
+      }
+      case 'ls': {
+        need(0, 'no arguments: sherd ls')
+        return await lsCommand({ config, values, io, signal, json })
       }
       case 'get': {
         need(1, 'one link: sherd get <link> [-o file]')

@@ -10,8 +10,12 @@ import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
+import { estimatePut } from './actions/estimate.js'
+import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
 import { put } from './actions/put.js'
 import type { PutOptions, PutResult, PutSource } from './actions/put.js'
+import { resumePut } from './actions/resume.js'
+import type { ResumePutOptions } from './actions/resume.js'
 import { repair } from './actions/repair.js'
 import type { RepairOptions, RepairResult } from './actions/repair.js'
 import { stat } from './actions/stat.js'
@@ -25,6 +29,7 @@ import type { ClientContext, ClientDefaults } from './context.js'
 import { ClientConfigError } from './errors.js'
 import { createClientHost } from './host.js'
 import type { ClientHost } from './host.js'
+import { PutJournal } from './journal.js'
 import { ProviderDirectory } from './providers.js'
 import type { KnownProvider } from './providers.js'
 import { ProviderScores } from './scores.js'
@@ -49,6 +54,12 @@ export interface ClientConfig {
   peerKey?: PrivateKey
   /** JSON file the provider scores are kept in across runs (in memory only by default). */
   scoreFile?: string
+  /**
+   * Directory of the put journal: every put records its key, offers and deals there before it spends, so an
+   * interrupted put can be finished with `resume` and listed with `listFiles`. In memory only by default (the
+   * `sherd` CLI always keeps one, see `defaultJournalDir`).
+   */
+  journalDir?: string
   /** `start()` waits up to this long for the bootstrap providers' announcements (default 5 s). */
   discoveryTimeoutMs?: number
   /** Defaults for put/repair (each overridable per call). */
@@ -92,6 +103,10 @@ export interface SherdClient {
   /** Closes every connection. Idempotent. */
   stop: () => Promise<void>
   put: (source: PutSource, options?: PutOptions) => Promise<PutResult>
+  /** What a put of `fileSize` bytes would cost and where it would go; sends nothing. */
+  estimatePut: (fileSize: number, options?: EstimatePutOptions) => Promise<PutEstimate>
+  /** Finishes an interrupted put from its journal entry (needs `journalDir`); safe to run again. */
+  resume: (id: string, options?: ResumePutOptions) => Promise<PutResult>
   get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   stat: (target: FileTarget, options?: StatOptions) => Promise<FileStat>
@@ -226,7 +241,10 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         }
         await host.start()
         directory.start()
-        const next: ClientContext = { host, directory, scores, defaults, ...chain }
+        const next: ClientContext = {
+          host, directory, scores, defaults, ...chain,
+          ...(config.journalDir === undefined ? {} : { journal: new PutJournal(config.journalDir) })
+        }
         try {
           await directory.refreshRegistry(options)
           await dialAndListen(next, directory.bootstrapPeers(), config.discoveryTimeoutMs ?? DEFAULT_DISCOVERY_TIMEOUT_MS, options.signal)
@@ -251,6 +269,8 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     },
 
     put: async (source, options) => await put(running(ctx), source, options),
+    estimatePut: async (fileSize, options) => await estimatePut(running(ctx), fileSize, options),
+    resume: async (id, options) => await resumePut(running(ctx), id, options),
     get: (target, options) => get(running(ctx), target, options),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),

@@ -3,6 +3,7 @@ import type { Account, Address, Chain, PublicClient, Transport, WalletClient } f
 import { ClientConfigError, ClientNotStartedError } from './errors.js'
 import type { ClientHost } from './host.js'
 import type { KnownProvider, ProviderDirectory } from './providers.js'
+import type { PutJournal } from './journal.js'
 import type { ProviderScores } from './scores.js'
 
 /** Defaults a client applies to every put (each overridable per call). */
@@ -26,6 +27,8 @@ export interface ClientContext {
   directory: ProviderDirectory
   scores: ProviderScores
   defaults: ClientDefaults
+  /** Where puts record their keys, offers and deals before spending (none: in memory only). */
+  journal?: PutJournal
   publicClient?: PublicClient
   walletClient?: WalletClient<Transport, Chain | undefined, Account>
   market?: MarketClient

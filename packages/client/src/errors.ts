@@ -1,3 +1,6 @@
+import { formatTokenAmount } from '@sherd/contracts'
+import type { TokenInfo } from '@sherd/contracts'
+
 /**
  * Base of the errors the networked SDK throws itself. `.name` tells them apart; `provider` (a peer id) names the
  * provider involved when there is one, and the message says what to do next.
@@ -103,8 +106,13 @@ export class ChainActionError extends ClientError {
 /** The wallet lacks the tokens the deals escrow. */
 export class InsufficientFundsError extends ClientError {
   override name = 'InsufficientFundsError'
-  constructor (readonly needed: bigint, readonly balance: bigint, readonly token: string) {
-    super(`the deals need ${needed} token units but the account holds ${balance} of token ${token}: fund the account or store fewer periods`)
+  /** Token base units short: `needed - balance`. */
+  readonly missing: bigint
+  constructor (readonly needed: bigint, readonly balance: bigint, readonly token: string, info?: Pick<TokenInfo, 'decimals' | 'symbol'>) {
+    const amount = (units: bigint): string => info === undefined ? `${units} token units` : formatTokenAmount(units, info)
+    super(`the deals need ${amount(needed)} but the account holds ${amount(balance)} (token ${token}): ${amount(needed - balance)} missing; ` +
+      'fund the account with at least that much, or store fewer periods, then run the same command again')
+    this.missing = needed - balance
   }
 }
 

@@ -1,4 +1,4 @@
-import { getMarketParams, getToken, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
+import { getMarketParams, getToken, openDeal, readTokenInfo, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
 import { erc20Abi } from 'viem'
 import { DEAL_CONCURRENCY } from '../constants.js'
 import type { ChainContext } from '../context.js'
@@ -32,7 +32,7 @@ export async function approveOnce (ctx: ChainContext, amount: bigint, signal?: A
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] })
   ])
-  if (balance < amount) throw new InsufficientFundsError(amount, balance, token)
+  if (balance < amount) throw new InsufficientFundsError(amount, balance, token, await readTokenInfo(ctx.publicClient, token).catch(() => undefined))
   if (allowance >= amount) return false
   try {
     const hash = await ctx.walletClient.writeContract({
