@@ -32,6 +32,7 @@ interface PutValues {
   'no-wait'?: boolean
   'dry-run'?: boolean
   resume?: boolean
+  abandon?: string
   'progress-json'?: boolean
 }
 
@@ -100,6 +101,22 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
     } else {
       out(result.link + '\n')
     }
+  }
+
+  if (values.abandon !== undefined) {
+    if (positionals.length > 0 || values.resume === true || values['dry-run'] === true) throw deps.usage('--abandon takes one journal entry id and nothing else: sherd put --abandon <id>')
+    const id = values.abandon
+    const r = await deps.withClient(config, signal, async (client) => await client.abandon(id, { signal }))
+    if (asJson) {
+      out(json({ id, ...r }) + '\n')
+    } else {
+      out(`abandoned ${id}: ${r.neverOpened} deal(s) never opened (nothing paid for them); settled ${r.settled.length}, withdrew ${r.withdrawn} token units\n`)
+      if (r.running.length > 0) {
+        out(`${r.running.length} deal(s) were activated and cannot be cancelled: they run to the end of their term and their escrow pays the providers. ` +
+          'Run `sherd put --abandon` again once pending ones pass their activation deadline to reclaim those.\n')
+      }
+    }
+    return 0
   }
 
   if (values.resume === true) {

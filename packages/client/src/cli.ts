@@ -62,6 +62,8 @@ ${ENV_HELP}`,
   --dry-run                show the cost and where the shards would go; upload and spend nothing
   --resume [<id>]          finish an interrupted put from its journal entry (all unfinished entries of
                            this chain and account without <id>); safe to run again
+  --abandon <id>           give an interrupted put up: open nothing more, expire what the market allows
+                           and withdraw the refunds (activated deals cannot be cancelled: prefer --resume)
   --journal-dir <dir>      SHERD_JOURNAL_DIR   where puts are recorded (default
                            $XDG_DATA_HOME/sherd/files, else ~/.local/share/sherd/files)
   --progress-json          one JSON line per progress event on stderr (for scripts)
@@ -215,6 +217,7 @@ const GLOBAL_OPTIONS = {
   'include-missed': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   resume: { type: 'boolean' },
+  abandon: { type: 'string' },
   'journal-dir': { type: 'string' },
   'progress-json': { type: 'boolean' }
 } as const

@@ -14,8 +14,8 @@ import { estimatePut } from './actions/estimate.js'
 import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
 import { put } from './actions/put.js'
 import type { PutOptions, PutResult, PutSource } from './actions/put.js'
-import { resumePut } from './actions/resume.js'
-import type { ResumePutOptions } from './actions/resume.js'
+import { abandonPut, resumePut } from './actions/resume.js'
+import type { AbandonResult, ResumePutOptions } from './actions/resume.js'
 import { repair } from './actions/repair.js'
 import type { RepairOptions, RepairResult } from './actions/repair.js'
 import { stat } from './actions/stat.js'
@@ -107,6 +107,8 @@ export interface SherdClient {
   estimatePut: (fileSize: number, options?: EstimatePutOptions) => Promise<PutEstimate>
   /** Finishes an interrupted put from its journal entry (needs `journalDir`); safe to run again. */
   resume: (id: string, options?: ResumePutOptions) => Promise<PutResult>
+  /** Gives up an interrupted put: opens nothing more, claims back what the market allows. */
+  abandon: (id: string, options?: DeleteOptions) => Promise<AbandonResult>
   get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   stat: (target: FileTarget, options?: StatOptions) => Promise<FileStat>
@@ -271,6 +273,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     put: async (source, options) => await put(running(ctx), source, options),
     estimatePut: async (fileSize, options) => await estimatePut(running(ctx), fileSize, options),
     resume: async (id, options) => await resumePut(running(ctx), id, options),
+    abandon: async (id, options) => await abandonPut(running(ctx), id, options),
     get: (target, options) => get(running(ctx), target, options),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),

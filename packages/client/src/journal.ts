@@ -29,8 +29,9 @@ export class JournalError extends ClientError {
  * - `opening`: every shard is uploaded and its signed offer recorded; deals are being opened (those with a
  *   `dealId` are known to be open; others may or may not be: `--resume` asks the chain).
  * - `stored`: the manifest is stored and `link` is final; the deals are settled or being activated.
+ * - `abandoned`: the user gave the put up (`abandonPut`): nothing more is opened, refunds were claimed.
  */
-export type JournalState = 'opening' | 'stored'
+export type JournalState = 'opening' | 'stored' | 'abandoned'
 
 /** One deal a put pays for: the shard, where it is, the offer it opens from, and what the chain said. */
 export interface JournalDeal {

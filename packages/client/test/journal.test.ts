@@ -181,6 +181,34 @@ describe('the put journal', () => {
     expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)
   }, 120_000)
 
+  it('abandons an interrupted put: nothing more is opened, what was opened is reported running, resume is refused', async () => {
+    const before = await dealsOnChain()
+    const controller = new AbortController()
+    let journalId: string | undefined
+    await sequential.put(randomBytes(FILE_BYTES), {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'put:journal') journalId = e.id
+        if (e.type === 'put:deal-opened' && e.dealsOpened === 2) controller.abort(new Error('stop'))
+      }
+    }).catch(() => {})
+    const opened = (await dealsOnChain()).slice(before.length)
+    expect(opened.length).toBeGreaterThanOrEqual(2)
+    expect(opened.length).toBeLessThan(6)
+    const r = await sequential.abandon(journalId!)
+    expect(r.neverOpened).toBe(6 - opened.length)
+    // Within their activation window the opened deals cannot be expired: they run (the market has no cancel).
+    expect(r.running.map((d) => d.dealId).sort()).toEqual(opened.map((o) => o.dealId).sort())
+    expect((await dealsOnChain()).slice(before.length)).toHaveLength(opened.length)
+    await expect(sequential.resume(journalId!)).rejects.toThrow(/abandoned/)
+    const again = await sequential.abandon(journalId!)
+    expect(again.neverOpened).toBe(0)
+    const listed = (await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === journalId)!
+    expect(listed.health).toBe('abandoned')
+    expect(listed.deals.unfunded).toBe(6 - opened.length)
+    expect(listed.resumable).toBe(false)
+  }, 120_000)
+
   it('lists the files with size, cost, deal states and an expiry date from the chain', async () => {
     const data = randomBytes(FILE_BYTES)
     const put = await client.put(data, { name: 'listed.bin', waitForActivation: true, activationTimeoutMs: 60_000 })

@@ -10,15 +10,19 @@ const BLOCK_TIME_WINDOW_BLOCKS = 1_000n
 /** Deal reads in flight at once. */
 const LIST_READ_CONCURRENCY = 16
 
-/** A deal as `listFiles` counts it: its chain state, `unfunded` when never opened, `over` when its term ran out. */
-export type ListedDealState = DealState | 'unfunded' | 'over'
+/**
+ * A deal as `listFiles` counts it: its chain state; `unopened` (not opened yet: an interrupted put), `unfunded`
+ * (it could not be opened, or the put was abandoned), `over` (its term ran out).
+ */
+export type ListedDealState = DealState | 'unopened' | 'unfunded' | 'over'
 
 /**
  * The file as a whole: `interrupted` (a put stopped before it stored the manifest: `resume` finishes it),
  * `healthy` (every deal pending or active), `degraded` (some deals failed, expired or never opened; `repair`),
- * `expired` (no deal runs any more), `unknown` (no chain to ask, or another chain's entry).
+ * `expired` (no deal runs any more), `abandoned` (given up with `abandon`), `unknown` (no chain to ask, or
+ * another chain's entry).
  */
-export type FileHealth = 'interrupted' | 'healthy' | 'degraded' | 'expired' | 'unknown'
+export type FileHealth = 'interrupted' | 'healthy' | 'degraded' | 'expired' | 'abandoned' | 'unknown'
 
 export interface ListedFile {
   readonly id: string
@@ -107,7 +111,7 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
   for (const d of entry.deals) {
     let state: ListedDealState
     if (d.dealId === undefined) {
-      state = 'unfunded'
+      state = d.error === undefined && entry.state === 'opening' ? 'unopened' : 'unfunded'
     } else if (clock === undefined || !dealById.has(d.dealId)) {
       state = 'none'
     } else {
@@ -125,9 +129,11 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
     counts[state] = (counts[state] ?? 0) + 1
   }
   const live = (counts.pending ?? 0) + (counts.active ?? 0)
-  const health: FileHealth = entry.state !== 'stored'
-    ? 'interrupted'
-    : clock === undefined ? 'unknown' : live === entry.deals.length ? 'healthy' : live === 0 ? 'expired' : 'degraded'
+  const health: FileHealth = entry.state === 'abandoned'
+    ? 'abandoned'
+    : entry.state !== 'stored'
+      ? 'interrupted'
+      : clock === undefined ? 'unknown' : live === entry.deals.length ? 'healthy' : live === 0 ? 'expired' : 'degraded'
   return {
     id: entry.id,
     ...(entry.name === undefined ? {} : { name: entry.name }),

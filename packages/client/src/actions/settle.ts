@@ -70,7 +70,7 @@ async function nonceUsed (ctx: ChainContext, deal: JournalDeal): Promise<boolean
  * provider and root since the entry's start block whose transaction carries that nonce. Returns the deals whose
  * nonce is used but that no deal of ours explains (the provider cancelled the offer): they cannot be opened.
  */
-async function recoverOpenedDeals (ctx: ChainContext, writer: JournalWriter, candidates: readonly JournalDeal[]): Promise<void> {
+export async function recoverOpenedDeals (ctx: ChainContext, writer: JournalWriter, candidates: readonly JournalDeal[]): Promise<void> {
   if (candidates.length === 0) return
   const used = await mapLimit(candidates, 8, async (deal) => await nonceUsed(ctx, deal))
   const spent = candidates.filter((_, i) => used[i])
