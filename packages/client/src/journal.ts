@@ -3,8 +3,9 @@ import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { storageMarketAbi } from '@sherd/contracts'
 import type { Offer } from '@sherd/contracts'
-import type { Address, Hex } from 'viem'
+import type { Address, Hex, PublicClient } from 'viem'
 import { ClientError } from './errors.js'
 
 /** Marks a journal file; a reader refuses any other (a newer client's entries are not guessed at). */
@@ -60,6 +61,8 @@ export interface JournalEntry {
   name?: string
   chainId: number
   market: Address
+  /** `marketTag`: tells this market from another at the same address (a restarted devnet has the same ones). */
+  marketTag: Hex
   client: Address
   fileSize: number
   /** The file key, hex: with the manifest CID it makes the link. Whoever reads this file can read the file. */
@@ -93,6 +96,16 @@ function decodeEntry (text: string, path: string): JournalEntry {
     throw new JournalError(`journal entry ${path} has format ${String(entry.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`)
   }
   return entry
+}
+
+/**
+ * The hash of the block the market was deployed in. A local chain restarted from scratch deploys the market at
+ * the same address with the same chain id; its deployment block has another hash, so an entry of the old chain
+ * is not taken for one of the new (its deal ids would name other deals).
+ */
+export async function marketTag (publicClient: PublicClient, market: Address): Promise<Hex> {
+  const blockNumber = await publicClient.readContract({ address: market, abi: storageMarketAbi, functionName: 'genesisBlock' })
+  return (await publicClient.getBlock({ blockNumber })).hash
 }
 
 /** Writes `text` to `path` so that a crash leaves the old file or the new one, never a torn one; mode 0600. */

@@ -59,7 +59,7 @@ describe('the put journal', () => {
       const journal = new PutJournal(join(dir, 'nested'))
       const entry: JournalEntry = {
         format: JOURNAL_FORMAT, id: PutJournal.newId(), state: 'opening', createdAt: 'now', updatedAt: 'now', chainId: 1,
-        market: '0x0000000000000000000000000000000000000001', client: '0x0000000000000000000000000000000000000002',
+        market: '0x0000000000000000000000000000000000000001', marketTag: '0x00', client: '0x0000000000000000000000000000000000000002',
         fileSize: 10, key: '00', manifest: '', startBlock: 2n ** 70n, escrow: 5n,
         deals: [{
           segmentIndex: 0, shardIndex: 1, provider: 'p', bytes: 64, signature: '0x01',
@@ -207,6 +207,17 @@ describe('the put journal', () => {
     expect(listed.health).toBe('abandoned')
     expect(listed.deals.unfunded).toBe(6 - opened.length)
     expect(listed.resumable).toBe(false)
+  }, 120_000)
+
+  it('does not take an entry of a restarted chain (same chain id and market address) for one of this chain', async () => {
+    const put = await client.put(randomBytes(1000))
+    const journal = new PutJournal(journalDir)
+    const old: JournalEntry = { ...await journal.read(put.journal.id), id: PutJournal.newId(), marketTag: `0x${'11'.repeat(32)}` }
+    await journal.write(old)
+    const listed = (await listFiles(journal, { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === old.id)!
+    expect(listed.otherChain).toBe(true)
+    expect(listed.health).toBe('unknown')
+    await expect(client.resume(old.id)).rejects.toThrow(/not on this chain's market/)
   }, 120_000)
 
   it('lists the files with size, cost, deal states and an expiry date from the chain', async () => {

@@ -1,6 +1,7 @@
 import { getDeal, getMarketParams, storageMarketAbi } from '@sherd/contracts'
 import type { Deal, DealState, MarketClient } from '@sherd/contracts'
 import type { PublicClient } from 'viem'
+import { marketTag } from '../journal.js'
 import type { JournalEntry, PutJournal } from '../journal.js'
 import { mapLimit } from './deals.js'
 import { unfinished } from './resume.js'
@@ -61,7 +62,10 @@ export interface ListFilesOptions {
 export async function listFiles (journal: PutJournal, options: ListFilesOptions = {}): Promise<{ files: ListedFile[], unreadable: Array<{ path: string, error: string }> }> {
   const { entries, unreadable } = await journal.list()
   const mc = options.market
-  const onChain = (e: JournalEntry): boolean => mc !== undefined && e.market.toLowerCase() === mc.market.toLowerCase() && (options.chainId === undefined || options.chainId === e.chainId)
+  const sameMarket = entries.some((e) => mc !== undefined && e.market.toLowerCase() === mc.market.toLowerCase())
+  const tag = mc !== undefined && sameMarket ? await marketTag(mc.publicClient, mc.market) : undefined
+  const onChain = (e: JournalEntry): boolean => mc !== undefined && e.market.toLowerCase() === mc.market.toLowerCase() &&
+    e.marketTag === tag && (options.chainId === undefined || options.chainId === e.chainId)
   const ids = entries.filter(onChain).flatMap((e) => e.deals.flatMap((d) => d.dealId === undefined ? [] : [d.dealId]))
   let clock: ChainClock | undefined
   const dealById = new Map<bigint, Deal>()

@@ -5,7 +5,7 @@ import type { ClientContext } from '../context.js'
 import type { PutProgressEvent } from '../events.js'
 import { encodeFile } from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
-import { JournalWriter, JOURNAL_FORMAT, PutJournal } from '../journal.js'
+import { JournalWriter, JOURNAL_FORMAT, marketTag, PutJournal } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
 import { estimatePut, requireFunds } from './estimate.js'
 import { settlePut } from './settle.js'
@@ -132,6 +132,7 @@ export async function put (context: ClientContext, source: PutSource, options: P
     ...(options.name === undefined ? {} : { name: options.name }),
     chainId: ctx.chainId,
     market: ctx.market.market,
+    marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
     fileSize: encoding.manifest.fileSize,
     key: Buffer.from(encoding.key).toString('hex'),

@@ -2,7 +2,7 @@ import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import { ClientConfigError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
-import { JournalError, JournalWriter } from '../journal.js'
+import { JournalError, JournalWriter, marketTag } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
 import { settleDeals } from './lifecycle.js'
 import type { DeleteOptions, DeleteResult } from './lifecycle.js'
@@ -27,8 +27,9 @@ export function unfinished (entry: JournalEntry): boolean {
 async function readOwnEntry (ctx: ChainContext, id: string, action: string): Promise<{ entry: JournalEntry, writer: JournalWriter }> {
   if (ctx.journal === undefined) throw new ClientConfigError(`${action} needs the journal: pass journalDir to createClient (the CLI uses --journal-dir / SHERD_JOURNAL_DIR)`)
   const entry = await ctx.journal.read(id)
-  if (entry.chainId !== ctx.chainId || entry.market.toLowerCase() !== ctx.market.market.toLowerCase()) {
-    throw new JournalError(`journal entry ${id} was made on chain ${entry.chainId} with market ${entry.market}, not chain ${ctx.chainId} market ${ctx.market.market}: use that chain's --rpc-url and --contract`)
+  if (entry.chainId !== ctx.chainId || entry.market.toLowerCase() !== ctx.market.market.toLowerCase() ||
+    entry.marketTag !== await marketTag(ctx.publicClient, ctx.market.market)) {
+    throw new JournalError(`journal entry ${id} was made on chain ${entry.chainId} with market ${entry.market} (deployment block ${entry.marketTag}), not on this chain's market: use that chain's --rpc-url and --contract (a local chain that was restarted is another chain)`)
   }
   if (entry.client.toLowerCase() !== ctx.account.toLowerCase()) {
     throw new JournalError(`journal entry ${id} belongs to account ${entry.client}, not ${ctx.account}: use that account's key (the offers name it as the only client)`)
