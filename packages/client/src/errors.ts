@@ -94,11 +94,19 @@ export class DealActivationError extends ClientError {
   }
 }
 
+/** The contract's custom error in a viem error chain (`OfferExpired(…)`), which the first line of the message omits. */
+function revertReason (cause: unknown): string {
+  for (let e = cause as { cause?: unknown, data?: { errorName?: string, args?: readonly unknown[] } } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.data?.errorName === 'string') return ` (${e.data.errorName}(${(e.data.args ?? []).map(String).join(', ')}))`
+  }
+  return ''
+}
+
 /** A transaction the SDK needed (approve, open, extend) failed. */
 export class ChainActionError extends ClientError {
   override name = 'ChainActionError'
   constructor (operation: string, cause: unknown, provider?: string) {
-    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}; check the account's ` +
+    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}${revertReason(cause)}; check the account's ` +
       'token balance and gas, and the RPC', { provider, cause })
   }
 }

@@ -241,3 +241,35 @@ describe('the put journal', () => {
     expect(offline.fileSize).toBe(FILE_BYTES)
   }, 120_000)
 })
+
+// Last in the file: it moves the chain's clock an hour ahead, and later offers (signed by wall-clock time) would
+// live only seconds on this chain.
+describe('a put resumed after its offers expired', () => {
+  it('asks the same providers for fresh offers for the same shards, records them, and finishes', async () => {
+    const data = randomBytes(FILE_BYTES)
+    const before = await dealsOnChain()
+    const controller = new AbortController()
+    let journalId: string | undefined
+    await client.put(data, {
+      signal: controller.signal,
+      onProgress: (e) => { if (e.type === 'put:journal') { journalId = e.id; controller.abort(new Error('stop')) } }
+    }).catch(() => {})
+    const journal = new PutJournal(journalDir)
+    const entry = await journal.read(journalId!)
+    // Fresh offers are signed by wall-clock time: they outlive the chain's jump only by the seconds waited here.
+    const FRESH_OFFER_MARGIN_MS = 15_000
+    await new Promise((resolve) => setTimeout(resolve, FRESH_OFFER_MARGIN_MS))
+    const latestExpiry = entry.deals.reduce((max, d) => d.offer.expiry > max ? d.offer.expiry : max, 0n)
+    // anvil stamps the next block with the wall clock plus the offset set here (the head block may be older).
+    const request = net.publicClient.request as unknown as (args: { method: string, params: unknown[] }) => Promise<unknown>
+    await request({ method: 'evm_increaseTime', params: [Number(latestExpiry) - Math.floor(Date.now() / 1000) + 2] })
+    await request({ method: 'evm_mine', params: [] })
+
+    const resumed = await client.resume(journalId!)
+    const after = await journal.read(journalId!)
+    expect(after.deals.every((d, i) => d.offer.nonce !== entry.deals[i]!.offer.nonce), 'every offer was renewed').toBe(true)
+    expect(resumed.deals.every((d) => d.dealId !== undefined)).toBe(true)
+    expect((await dealsOnChain()).slice(before.length)).toHaveLength(6)
+    expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)
+  }, 120_000)
+})

@@ -2,7 +2,7 @@ import { openDeal, storageMarketAbi } from '@sherd/contracts'
 import { decodeManifest, formatLink, parseLink } from '@sherd/protocol'
 import type { Manifest, ManifestSegment } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
-import { decodeFunctionData } from 'viem'
+import { decodeFunctionData, hexToBytes } from 'viem'
 import type { ChainContext } from '../context.js'
 import { ChainActionError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
@@ -11,6 +11,10 @@ import { approveOnce, dealConcurrency, mapLimit, requireActiveDeals, shardKey } 
 import type { OpenedDeal } from './deals.js'
 import { storeFileManifest } from './manifest.js'
 import type { PlacedShard } from './place.js'
+import { requestShardOffer } from '../transfer.js'
+
+/** Expired offers renewed at once on resume (one control request each). */
+const OFFER_RENEWAL_CONCURRENCY = 4
 
 /** One shard's placement as put made it. */
 export interface PutDeal {
@@ -100,6 +104,56 @@ export async function recoverOpenedDeals (ctx: ChainContext, writer: JournalWrit
   })
 }
 
+/** Approves what `deals` escrow and opens them, recording each; returns the refused ones with the reason. */
+async function openJournalDeals (ctx: ChainContext, writer: JournalWriter, deals: readonly JournalDeal[], options: SettleOptions): Promise<Map<JournalDeal, string>> {
+  const { signal, emit } = options
+  const failed = new Map<JournalDeal, string>()
+  if (deals.length === 0) return failed
+  const amount = deals.reduce((sum, d) => sum + escrowOf(d), 0n)
+  if (await approveOnce(ctx, amount, signal)) emit({ type: 'put:approved', amount })
+  let opened = writer.entry.deals.filter((d) => d.dealId !== undefined).length
+  await mapLimit(deals, dealConcurrency(ctx), async (deal) => {
+    signal.throwIfAborted()
+    try {
+      const { dealId, receipt } = await openDeal(ctx.market, { offer: deal.offer, signature: deal.signature }, { signal })
+      await writer.update(() => { deal.dealId = dealId; deal.openedBlock = receipt.blockNumber })
+      emit({ type: 'put:deal-opened', segmentIndex: deal.segmentIndex, shardIndex: deal.shardIndex, provider: deal.provider, dealId, escrow: escrowOf(deal), dealsOpened: ++opened, dealsTotal: writer.entry.deals.length })
+    } catch (err) {
+      signal.throwIfAborted()
+      failed.set(deal, new ChainActionError(`opening the deal for segment ${deal.segmentIndex} shard ${deal.shardIndex} with ${deal.provider}`, err, deal.provider).message)
+    }
+  })
+  return failed
+}
+
+/**
+ * Replaces the offers of `deals` that have expired by the chain's clock (offers live OFFER_TTL_SECONDS, an hour;
+ * a put resumed later finds them dead) with fresh ones from the same providers for the same shards, recorded
+ * before use. Only an offer already past its expiry is replaced, so the old one can never open a second deal.
+ * The provider still holds the shard unless its collector removed it (no deal within its grace period, 2 h): then
+ * it does not activate the deal and the escrow comes back after the activation deadline (`delete`, `abandon`).
+ * Returns the deals that got a fresh offer; one whose provider gives none is marked failed.
+ */
+async function renewExpiredOffers (ctx: ChainContext, writer: JournalWriter, deals: readonly JournalDeal[], signal: AbortSignal): Promise<JournalDeal[]> {
+  if (deals.length === 0) return []
+  const head = await ctx.publicClient.getBlock({ blockTag: 'latest' })
+  const expired = deals.filter((d) => d.offer.expiry < head.timestamp)
+  const renewed: JournalDeal[] = []
+  await mapLimit(expired, OFFER_RENEWAL_CONCURRENCY, async (deal) => {
+    try {
+      const fresh = await requestShardOffer(ctx, deal.provider, deal.offer.provider, {
+        root: hexToBytes(deal.offer.root), byteLength: deal.bytes, periods: deal.offer.periods, maxPeriods: deal.offer.maxPeriods
+      }, signal)
+      await writer.update(() => { deal.offer = fresh.offer; deal.signature = fresh.signature })
+      renewed.push(deal)
+    } catch (err) {
+      signal.throwIfAborted()
+      await writer.update(() => { deal.error = `its offer expired and ${deal.provider} gave no new one (${(err as Error).message}); run repair on the file to move this shard` })
+    }
+  })
+  return renewed
+}
+
 /** The manifest of the entry with every known deal filled in. */
 function finalManifest (writer: JournalWriter): Manifest {
   const base = decodeManifest(Buffer.from(writer.entry.manifest, 'base64'))
@@ -132,33 +186,28 @@ export async function settlePut (ctx: ChainContext, writer: JournalWriter, optio
   const unknown = (): JournalDeal[] => entry.deals.filter((d) => d.dealId === undefined && d.error === undefined)
   await recoverOpenedDeals(ctx, writer, unknown())
 
-  const toOpen = unknown()
-  if (toOpen.length > 0) {
-    const amount = toOpen.reduce((sum, d) => sum + escrowOf(d), 0n)
-    if (await approveOnce(ctx, amount, signal)) emit({ type: 'put:approved', amount })
-    let opened = entry.deals.filter((d) => d.dealId !== undefined).length
-    const failed = new Map<JournalDeal, string>()
-    await mapLimit(toOpen, dealConcurrency(ctx), async (deal) => {
-      signal.throwIfAborted()
-      try {
-        const { dealId, receipt } = await openDeal(ctx.market, { offer: deal.offer, signature: deal.signature }, { signal })
-        await writer.update(() => { deal.dealId = dealId; deal.openedBlock = receipt.blockNumber })
-        emit({ type: 'put:deal-opened', segmentIndex: deal.segmentIndex, shardIndex: deal.shardIndex, provider: deal.provider, dealId, escrow: escrowOf(deal), dealsOpened: ++opened, dealsTotal: entry.deals.length })
-      } catch (err) {
-        signal.throwIfAborted()
-        failed.set(deal, new ChainActionError(`opening the deal for segment ${deal.segmentIndex} shard ${deal.shardIndex} with ${deal.provider}`, err, deal.provider).message)
+  await renewExpiredOffers(ctx, writer, unknown(), signal)
+  const refused = await openJournalDeals(ctx, writer, unknown(), options)
+  if (refused.size > 0) {
+    // A refused open may be a deal an earlier run's transaction opened meanwhile, or an offer that expired while
+    // it waited: look on chain again, renew what has expired, and try those once more.
+    const retry = [...refused.keys()]
+    await recoverOpenedDeals(ctx, writer, retry)
+    const renewed = await renewExpiredOffers(ctx, writer, retry.filter((d) => d.dealId === undefined && d.error === undefined), signal)
+    const again = await openJournalDeals(ctx, writer, renewed, options)
+    for (const deal of renewed) {
+      const reason = again.get(deal)
+      if (reason === undefined) refused.delete(deal)
+      else refused.set(deal, reason)
+    }
+    await writer.update(() => {
+      for (const [deal, message] of refused) {
+        if (deal.dealId !== undefined || deal.error !== undefined) continue
+        deal.error = `${message}; run repair on the file to move this shard`
       }
     })
-    if (failed.size > 0) {
-      // A refused open may be a deal that an earlier run's transaction opened meanwhile: ask the chain again.
-      await recoverOpenedDeals(ctx, writer, [...failed.keys()])
-      await writer.update(() => {
-        for (const [deal, message] of failed) {
-          if (deal.dealId !== undefined || deal.error !== undefined) continue
-          deal.error = `${message}; run repair on the file to move this shard`
-          emit({ type: 'put:deal-failed', segmentIndex: deal.segmentIndex, shardIndex: deal.shardIndex, provider: deal.provider, error: deal.error })
-        }
-      })
+    for (const deal of retry) {
+      if (deal.dealId === undefined) emit({ type: 'put:deal-failed', segmentIndex: deal.segmentIndex, shardIndex: deal.shardIndex, provider: deal.provider, error: deal.error ?? 'not opened' })
     }
   }
 
