@@ -14,7 +14,7 @@ import { unfinished } from './actions/resume.js'
 import type { PutResult } from './actions/settle.js'
 import type { ClientConfig, SherdClient } from './client.js'
 import type { PutProgressEvent } from './events.js'
-import { PutJournal } from './journal.js'
+import { JournalError, PutJournal } from './journal.js'
 
 /** RPC reads of `sherd ls` give up after this long: a listing should not hang on a dead endpoint. */
 const LS_RPC_TIMEOUT_MS = 5_000
@@ -124,17 +124,24 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
     if (values['dry-run'] === true) throw deps.usage('--dry-run and --resume do not go together')
     const journal = new PutJournal(config.journalDir!)
     await deps.withClient(config, signal, async (client) => {
+      const all = positionals.length === 0
       let ids = positionals
-      if (ids.length === 0) {
+      if (all) {
         const { entries } = await journal.list()
-        ids = entries.filter((e) => unfinished(e) && e.client.toLowerCase() === client.address?.toLowerCase()).map((e) => e.id)
-        if (ids.length === 0) io.stderr.write(`nothing to resume: every put in ${journal.dir} of account ${client.address ?? '?'} is finished\n`)
+        ids = entries.filter((e) => unfinished(e) && e.client.toLowerCase() === client.address?.toLowerCase() &&
+          e.market.toLowerCase() === config.contract?.toLowerCase()).map((e) => e.id)
+        if (ids.length === 0) io.stderr.write(`nothing to resume: every put in ${journal.dir} of account ${client.address ?? '?'} on this market is finished\n`)
       }
       for (const id of ids) {
         journalId = id
         stored = false
         if (!asJson) io.stderr.write(`resuming ${id}\n`)
-        printResult(await client.resume(id, { signal, onProgress: track, ...waitOption }).catch(explain))
+        const result = await client.resume(id, { signal, onProgress: track, ...waitOption }).catch((err: unknown) => {
+          // Resuming everything, an entry of an earlier chain at the same address (a restarted devnet) is skipped.
+          if (all && err instanceof JournalError) { io.stderr.write(`skipping ${id}: ${err.message}\n`); return undefined }
+          return explain(err)
+        })
+        if (result !== undefined) printResult(result)
       }
     })
     return 0
