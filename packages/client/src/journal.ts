@@ -147,8 +147,14 @@ export class PutJournal {
   }
 
   async write (entry: JournalEntry): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 })
-    await writeFileAtomic(this.pathOf(entry.id), encodeEntry(entry))
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await writeFileAtomic(this.pathOf(entry.id), encodeEntry(entry))
+    } catch (err) {
+      throw new JournalError(`cannot write the put journal entry ${this.pathOf(entry.id)} (${(err as Error).message}): ` +
+        `make ${this.dir} writable or choose another journal directory (--journal-dir / SHERD_JOURNAL_DIR)` +
+        (entry.deals.some((d) => d.dealId !== undefined) ? '' : '; nothing was paid'), { cause: err })
+    }
   }
 
   async read (id: string): Promise<JournalEntry> {

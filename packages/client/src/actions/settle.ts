@@ -13,6 +13,8 @@ import { storeFileManifest } from './manifest.js'
 import type { PlacedShard } from './place.js'
 import { requestShardOffer } from '../transfer.js'
 
+/** Nonce reads in flight at once while looking for deals opened unrecorded. */
+const CHAIN_READ_CONCURRENCY = 8
 /** Expired offers renewed at once on resume (one control request each). */
 const OFFER_RENEWAL_CONCURRENCY = 4
 
@@ -71,12 +73,12 @@ async function nonceUsed (ctx: ChainContext, deal: JournalDeal): Promise<boolean
  * Finds on chain the deals of `candidates` that were opened without the journal hearing of it (the process died
  * or was interrupted between sending `openDeal` and recording its receipt). An offer's nonce can be used once:
  * if it is unused, no deal was opened from it; if it is used, the deal is the DealOpened of our account with that
- * provider and root since the entry's start block whose transaction carries that nonce. Returns the deals whose
- * nonce is used but that no deal of ours explains (the provider cancelled the offer): they cannot be opened.
+ * provider and root since the entry's start block whose transaction carries that nonce. A used nonce that no deal
+ * of ours explains is an offer the provider cancelled: that deal is marked failed (it can never open).
  */
 export async function recoverOpenedDeals (ctx: ChainContext, writer: JournalWriter, candidates: readonly JournalDeal[]): Promise<void> {
   if (candidates.length === 0) return
-  const used = await mapLimit(candidates, 8, async (deal) => await nonceUsed(ctx, deal))
+  const used = await mapLimit(candidates, CHAIN_READ_CONCURRENCY, async (deal) => await nonceUsed(ctx, deal))
   const spent = candidates.filter((_, i) => used[i])
   if (spent.length === 0) return
   const logs = await ctx.publicClient.getContractEvents({
