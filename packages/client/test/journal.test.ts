@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { storageMarketAbi } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { createClient, InsufficientFundsError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
+import { ChainActionError, createClient, InsufficientFundsError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
 import type { ClientConfig, JournalEntry, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
@@ -264,6 +264,13 @@ describe('a put resumed after its offers expired', () => {
     const request = net.publicClient.request as unknown as (args: { method: string, params: unknown[] }) => Promise<unknown>
     await request({ method: 'evm_increaseTime', params: [Number(latestExpiry) - Math.floor(Date.now() / 1000) + 2] })
     await request({ method: 'evm_mine', params: [] })
+
+    // The old offer is dead on chain, and the error says why in the contract's words.
+    const refused = await net.publicClient.simulateContract({
+      address: net.deployment.market, abi: storageMarketAbi, functionName: 'openDeal', args: [entry.deals[0]!.offer, entry.deals[0]!.signature],
+      account: privateKeyToAccount(net.clientKey)
+    }).catch((e: unknown) => e)
+    expect(new ChainActionError('opening', refused).message).toMatch(/OfferExpired\(\d+, \d+\)/)
 
     const resumed = await client.resume(journalId!)
     const after = await journal.read(journalId!)
