@@ -1,13 +1,13 @@
 import { getToken, readTokenInfo } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
-import { segmentCount, shardSizeFor } from '@sherd/protocol'
+import { codeProblem, MAX_SEGMENT_SIZE_BYTES, segmentCount, shardSizeFor } from '@sherd/protocol'
 import { erc20Abi } from 'viem'
 import type { Address } from 'viem'
 import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import { InsufficientFundsError, NotEnoughProvidersError } from '../errors.js'
 import { rankProviders } from '../context.js'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES } from '../pipeline/index.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, InvalidCodeError, InvalidOptionError } from '../pipeline/index.js'
 
 const MIB = 2n ** 20n
 
@@ -65,6 +65,12 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   const segmentSize = options.segmentSize ?? d.segmentSize ?? DEFAULT_SEGMENT_SIZE_BYTES
   const periods = options.periods ?? d.periods
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
+  const problem = codeProblem(k, m)
+  if (problem !== undefined) throw new InvalidCodeError(k, m, problem)
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 || segmentSize > MAX_SEGMENT_SIZE_BYTES) {
+    throw new InvalidOptionError(`segmentSize ${String(segmentSize)} must be an integer from 1 to ${MAX_SEGMENT_SIZE_BYTES} bytes`)
+  }
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new InvalidOptionError(`fileSize ${String(fileSize)} must be a non-negative integer number of bytes`)
   await ctx.directory.refreshRegistry(options.signal === undefined ? {} : { signal: options.signal })
   const segments = segmentCount(fileSize, segmentSize)
   const load = new Map<string, number>()

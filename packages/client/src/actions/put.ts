@@ -68,7 +68,17 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const maxPeriods = options.maxPeriods ?? d.maxPeriods ?? Math.min(2 ** 32 - 1, periods * DEFAULT_MAX_PERIODS_FACTOR)
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
-  // Known size: refuse before uploading anything if the account cannot pay for the deals.
+  const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
+    k: options.k ?? d.k,
+    m: options.m ?? d.m,
+    segmentSize: options.segmentSize ?? d.segmentSize,
+    ...(options.key === undefined ? {} : { key: options.key }),
+    ...(options.expectedSize === undefined ? {} : { expectedSize: options.expectedSize }),
+    signal,
+    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
+  })
+  // Known size: refuse before uploading anything if the account cannot pay for the deals (encodeFile has
+  // checked k, m and the segment size already; it reads nothing until iterated).
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
   if (knownSize !== undefined) {
     requireFunds(await estimatePut(ctx, knownSize, {
@@ -80,16 +90,6 @@ export async function put (context: ClientContext, source: PutSource, options: P
       signal
     }))
   }
-
-  const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
-    k: options.k ?? d.k,
-    m: options.m ?? d.m,
-    segmentSize: options.segmentSize ?? d.segmentSize,
-    ...(options.key === undefined ? {} : { key: options.key }),
-    ...(options.expectedSize === undefined ? {} : { expectedSize: options.expectedSize }),
-    signal,
-    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
-  })
   const placeOptions = {
     periods, maxPeriods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
     load: new Map<string, number>(), avoid: new Set<string>(), stored: { bytes: 0 },
