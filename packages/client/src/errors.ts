@@ -124,6 +124,14 @@ export class InsufficientFundsError extends ClientError {
   }
 }
 
+/** The account has no native coin to pay gas with: it could not send the approval or open a deal. */
+export class InsufficientGasError extends ClientError {
+  override name = 'InsufficientGasError'
+  constructor (readonly account: string) {
+    super(`the account ${account} holds no native coin for gas, so it cannot approve the market or open deals: send it some, then run the same command again`)
+  }
+}
+
 /** Repair could not bring a segment back (fewer than k good shards left). */
 export class RepairError extends ClientError {
   override name = 'RepairError'

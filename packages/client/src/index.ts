@@ -18,7 +18,7 @@ export type * from './events.js'
 export {
   ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
   ProviderMisbehaviourError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
-  InsufficientFundsError, RepairError
+  InsufficientFundsError, InsufficientGasError, RepairError
 } from './errors.js'
 export { ProviderScores } from './scores.js'
 export type { ProviderRecord } from './scores.js'

@@ -3,9 +3,9 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { storageMarketAbi } from '@sherd/contracts'
+import { mintTokens, storageMarketAbi } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { ChainActionError, createClient, InsufficientFundsError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
+import { ChainActionError, createClient, InsufficientFundsError, InsufficientGasError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
 import type { ClientConfig, JournalEntry, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
@@ -102,6 +102,20 @@ describe('the put journal', () => {
       expect(estimate.escrow).toBe(e.needed)
     } finally {
       await poor.stop()
+    }
+  })
+
+  it('refuses a put from an account with tokens but no gas before uploading anything', async () => {
+    const key = generatePrivateKey()
+    await mintTokens(net.deployer, { publicClient: net.publicClient, token: net.deployment.token, to: privateKeyToAccount(key).address, amount: 10n ** 24n })
+    const gasless = newClient({ account: key })
+    await gasless.start()
+    try {
+      const events: PutProgressEvent[] = []
+      await expect(gasless.put(randomBytes(FILE_BYTES), { onProgress: (e) => events.push(e) })).rejects.toThrow(InsufficientGasError)
+      expect(events.filter((x) => x.type === 'put:shard-stored')).toHaveLength(0)
+    } finally {
+      await gasless.stop()
     }
   })
 

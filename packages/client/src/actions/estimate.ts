@@ -5,7 +5,7 @@ import { erc20Abi } from 'viem'
 import type { Address } from 'viem'
 import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
-import { InsufficientFundsError, NotEnoughProvidersError } from '../errors.js'
+import { InsufficientFundsError, InsufficientGasError, NotEnoughProvidersError } from '../errors.js'
 import { rankProviders } from '../context.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, InvalidCodeError, InvalidOptionError } from '../pipeline/index.js'
 
@@ -108,7 +108,8 @@ async function readFunds (ctx: ChainContext): Promise<{ token: TokenInfo, balanc
   return { token, balance, allowance, gasBalance }
 }
 
-/** Refuses a put the account cannot pay for, saying how much is missing in tokens. */
-export function requireFunds (estimate: PutEstimate): void {
+/** Refuses a put the account cannot pay for, saying how much is missing in tokens (or that it has no gas). */
+export function requireFunds (estimate: PutEstimate, account: Address): void {
   if (estimate.missing > 0n) throw new InsufficientFundsError(estimate.escrow, estimate.balance, estimate.token.address, estimate.token)
+  if (estimate.gasBalance === 0n && estimate.escrow > 0n) throw new InsufficientGasError(account)
 }

@@ -88,7 +88,7 @@ export async function put (context: ClientContext, source: PutSource, options: P
       periods,
       ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
       signal
-    }))
+    }), ctx.account)
   }
   const placeOptions = {
     periods, maxPeriods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
