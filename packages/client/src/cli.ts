@@ -24,7 +24,7 @@ const ENV_HELP = `Configuration (flags override environment, which overrides the
                                                or separate with commas/spaces in the variable
   --config <file>          SHERD_CONFIG        JSON config file (default ~/.config/sherd/config.json) with
                                                {"rpcUrl","contract","privateKey","bootstrap":[...],"k","m",
-                                                "segmentSize","periods","scoreFile"}
+                                                "segmentSize","periods","scoreFile","journalDir"}
   --score-file <file>      SHERD_SCORE_FILE    where provider scores persist (default ~/.config/sherd/scores.json)
   --json                   machine-readable output on stdout
   -h, --help               help for any command`
