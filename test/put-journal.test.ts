@@ -177,6 +177,32 @@ describe('sherd put, interrupted', () => {
     }, 360_000)
   }
 
+  it('--abandon gives an interrupted put up: nothing more is opened, resume is refused, ls shows it', async () => {
+    const file = join(dir, 'abandoned.bin')
+    await writeFile(file, randomBytes(FILE_BYTES))
+    const entriesBefore = await journalIds()
+    const dealsBefore = (await dealsOpened()).length
+    await sherd(putArgs(file), { kill: { at: (e) => e.type === 'put:journal', signal: 'SIGKILL' } })
+    const [id] = (await journalIds()).filter((x) => !entriesBefore.includes(x))
+    expect(id).toBeDefined()
+    const abandoned = await sherd(['put', '--abandon', id!, '--json'])
+    expect(abandoned.code, abandoned.stderr).toBe(0)
+    const r = JSON.parse(abandoned.stdout) as { neverOpened: number, running: unknown[] }
+    const opened = (await dealsOpened()).length - dealsBefore
+    expect(r.neverOpened).toBe(DEALS_PER_PUT - opened)
+    expect(r.running).toHaveLength(opened)
+    const resumed = await sherd(['put', '--resume', id!])
+    expect(resumed.code).toBe(1)
+    expect(resumed.stderr).toMatch(/JournalError: .*abandoned/)
+    expect((await dealsOpened()).length - dealsBefore).toBe(opened)
+    // Resuming everything finds nothing left: every other put here was finished above.
+    const all = await sherd(['put', '--resume', '--no-wait'])
+    expect(all.code, all.stderr).toBe(0)
+    expect(all.stderr).toMatch(/nothing to resume/)
+    const ls = await sherd(['ls', '--json'])
+    expect((JSON.parse(ls.stdout) as { files: Array<{ id: string, health: string }> }).files.find((f) => f.id === id)!.health).toBe('abandoned')
+  }, 360_000)
+
   it('sherd ls lists every put with size, cost, expiry date and health, without providers', async () => {
     const started = Date.now()
     const ls = await sherd(['ls'], { env: { SHERD_BOOTSTRAP: '' } })
@@ -184,7 +210,7 @@ describe('sherd put, interrupted', () => {
     expect(ls.stdout.split('\n')[0]).toMatch(/^id\s+name\s+size\s+cost\s+expires\s+health\s+deals/)
     const rows = ls.stdout.trim().split('\n').slice(1)
     expect(rows.length).toBeGreaterThan(0)
-    for (const row of rows) expect(row).toMatch(/SHERD\s+~\d{4}-\d\d-\d\d \d\d:\d\dZ\s+(healthy|degraded)/)
+    for (const row of rows.filter((r) => !r.includes('abandoned'))) expect(row).toMatch(/SHERD\s+~\d{4}-\d\d-\d\d \d\d:\d\dZ\s+(healthy|degraded)/)
     expect(Date.now() - started).toBeLessThan(30_000)
   }, 60_000)
 })
