@@ -13,9 +13,10 @@ const LIST_READ_CONCURRENCY = 16
 
 /**
  * A deal as `listFiles` counts it: its chain state; `unopened` (not opened yet: an interrupted put), `unfunded`
- * (it could not be opened, or the put was abandoned), `over` (its term ran out).
+ * (it could not be opened, or the put was abandoned), `overdue` (pending past its activation deadline: it will
+ * never activate, `delete` refunds it), `over` (its term ran out).
  */
-export type ListedDealState = DealState | 'unopened' | 'unfunded' | 'over'
+export type ListedDealState = DealState | 'unopened' | 'unfunded' | 'overdue' | 'over'
 
 /**
  * The file as a whole: `interrupted` (a put stopped before it stored the manifest: `resume` finishes it),
@@ -86,6 +87,7 @@ interface ChainClock {
   secondsPerBlock: number
   genesisBlock: bigint
   periodBlocks: bigint
+  activationBlocks: bigint
   currentPeriod: bigint
 }
 
@@ -103,7 +105,7 @@ async function readClock (mc: MarketClient): Promise<ChainClock> {
   const secondsPerBlock = blocks > 0 ? Math.max(Number(head.timestamp - earlier.timestamp) / blocks, 0) : 1
   const periodBlocks = BigInt(params.periodBlocks)
   return {
-    head: head.number, headTime: Number(head.timestamp), secondsPerBlock, genesisBlock, periodBlocks,
+    head: head.number, headTime: Number(head.timestamp), secondsPerBlock, genesisBlock, periodBlocks, activationBlocks: BigInt(params.activationBlocks),
     currentPeriod: (head.number - genesisBlock) / periodBlocks
   }
 }
@@ -121,9 +123,9 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
     } else {
       const deal = dealById.get(d.dealId)!
       escrowOpened += d.offer.pricePerPeriod * BigInt(d.offer.periods)
-      state = deal.state
+      state = deal.state === 'pending' && clock.head > deal.openedBlock + clock.activationBlocks ? 'overdue' : deal.state
       // A pending deal that activates now starts proving next period.
-      const startPeriod = deal.state === 'active' ? deal.startPeriod : deal.state === 'pending' ? clock.currentPeriod + 1n : undefined
+      const startPeriod = state === 'active' ? deal.startPeriod : state === 'pending' ? clock.currentPeriod + 1n : undefined
       if (startPeriod !== undefined) {
         const endBlock = clock.genesisBlock + (startPeriod + BigInt(deal.periods)) * clock.periodBlocks
         if (endBlock <= clock.head) state = 'over'
