@@ -13,6 +13,8 @@ import { storeFileManifest } from './manifest.js'
 import type { PlacedShard } from './place.js'
 import { requestShardOffer } from '../transfer.js'
 
+/** Blocks per log query: public RPCs commonly refuse ranges above 10,000 blocks. */
+const LOG_PAGE_BLOCKS = 5_000n
 /** Nonce reads in flight at once while looking for deals opened unrecorded. */
 const CHAIN_READ_CONCURRENCY = 8
 /** Expired offers renewed at once on resume (one control request each). */
@@ -81,10 +83,15 @@ export async function recoverOpenedDeals (ctx: ChainContext, writer: JournalWrit
   const used = await mapLimit(candidates, CHAIN_READ_CONCURRENCY, async (deal) => await nonceUsed(ctx, deal))
   const spent = candidates.filter((_, i) => used[i])
   if (spent.length === 0) return
-  const logs = await ctx.publicClient.getContractEvents({
-    address: ctx.market.market, abi: storageMarketAbi, eventName: 'DealOpened', args: { client: writer.entry.client },
-    fromBlock: writer.entry.startBlock, toBlock: 'latest', strict: true
-  })
+  const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
+  const logs = []
+  for (let from = writer.entry.startBlock; from <= head; from += LOG_PAGE_BLOCKS) {
+    const to = from + LOG_PAGE_BLOCKS - 1n < head ? from + LOG_PAGE_BLOCKS - 1n : head
+    logs.push(...await ctx.publicClient.getContractEvents({
+      address: ctx.market.market, abi: storageMarketAbi, eventName: 'DealOpened', args: { client: writer.entry.client },
+      fromBlock: from, toBlock: to, strict: true
+    }))
+  }
   const found = new Map<JournalDeal, { dealId: bigint, openedBlock: bigint }>()
   for (const log of logs) {
     const candidates = spent.filter((d) => !found.has(d) && d.offer.provider.toLowerCase() === log.args.provider.toLowerCase() && d.offer.root.toLowerCase() === log.args.root.toLowerCase())
