@@ -68,6 +68,7 @@ describe('npm start', () => {
       if (m !== null) env[m[1]!] = m[2]!
     }
     const dir = dirname(envFile!)
+    env.XDG_DATA_HOME = dir // the put journal, kept out of the home directory of whoever runs the tests
     const file = join(dir, 'cli-input.bin')
     const data = randomBytes(200_000)
     await writeFile(file, data)

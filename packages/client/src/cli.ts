@@ -18,7 +18,9 @@ import type { ClientConfig, SherdClient } from './client.js'
 import { DEFAULT_DISCOVERY_TIMEOUT_MS } from './constants.js'
 import { ClientConfigError } from './errors.js'
 import { directoryManifestCache } from './manifest-cache.js'
-import type { GetProgressEvent, PutProgressEvent } from './events.js'
+import { defaultJournalDir } from './journal.js'
+import { putCommand, lsCommand } from './cli-put.js'
+import type { GetProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 import type { PutSource } from './actions/put.js'
 import type { FileStat } from './actions/stat.js'
@@ -32,7 +34,7 @@ const ENV_HELP = `Configuration (flags override environment, which overrides the
                                                or separate with commas/spaces in the variable
   --config <file>          SHERD_CONFIG        JSON config file (default ~/.config/sherd/config.json) with
                                                {"rpcUrl","contract","privateKey","bootstrap":[...],"k","m",
-                                                "segmentSize","periods","scoreFile"}
+                                                "segmentSize","periods","scoreFile","journalDir"}
   --score-file <file>      SHERD_SCORE_FILE    where provider scores persist (default ~/.config/sherd/scores.json)
   --json                   machine-readable output on stdout (amounts as base-unit strings; "token" gives the
                            decimals and symbol)
@@ -49,6 +51,8 @@ Usage: sherd <command> [flags]
 
 Commands:
   put <file|->             encrypt, erasure-code and store a file (- reads stdin); prints its sherd:// link
+                           (--dry-run: cost and placement only; --resume: finish an interrupted put)
+  ls                       your files (from the put journal): size, cost, expiry, health
   get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o)
   stat <link>              where each shard is, its deal state, periods proven and when storage ends
   repair <link>            rebuild shards whose deals failed or whose providers are gone; prints the new link
@@ -72,9 +76,24 @@ ${ENV_HELP}`,
   --no-wait                do not wait for the providers to activate their deals
   --max-price <amount>     skip providers asking more per MiB per period, in tokens (e.g. 0.5), or base units
                            with a suffix (500000000000000000base)
+  --dry-run                show the cost and where the shards would go; upload and spend nothing
+  --resume [<id>]          finish an interrupted put from its journal entry (all unfinished entries of
+                           this chain and account without <id>); safe to run again
+  --abandon <id>           give an interrupted put up: open nothing more, expire what the market allows
+                           and withdraw the refunds (activated deals cannot be cancelled: prefer --resume)
+  --journal-dir <dir>      SHERD_JOURNAL_DIR   where puts are recorded (default
+                           $XDG_DATA_HOME/sherd/files, else ~/.local/share/sherd/files)
+  --progress-json          one JSON line per progress event on stderr (for scripts)
+
+Before uploading, put checks that the account holds the tokens for every deal and says how much is missing.
+Before its first transaction it records the file key, the shards' offers and its state in the journal (mode
+0600: it holds the keys to your files), and records each deal as it opens. Interrupted (Ctrl-C, a crash, a
+lost connection) after that point, it prints the entry's id: \`sherd put --resume <id>\` opens the deals still
+missing (asking the chain which ones already are, so none is paid twice), stores the manifest and prints the
+link. \`sherd ls\` lists every entry.
 
 Prints the link on stdout (keep it: it holds the file key) and the escrow paid on stderr. With --json:
-{"link","cid","fileSize","segments","deals","escrow","token"} (escrow in base units).
+{"link","cid","fileSize","segments","deals","escrow","token","journal"} (escrow in base units).
 
 ${ENV_HELP}`,
   get: `Usage: sherd get <link> [-o <file>] [--force]
@@ -86,6 +105,18 @@ Every shard is checked against its commitment before use; a provider that is dow
 With -o the file is written to a temporary file beside it (.<name>.sherd-<random>.part), synced and renamed to
 <file> only once every byte is verified: a failed or interrupted get leaves an existing <file> as it was. An
 existing <file> is refused (before anything is fetched) unless --force.
+
+${ENV_HELP}`,
+  ls: `Usage: sherd ls [--journal-dir <dir>]
+
+Lists the files in the put journal (every put made from this machine, finished or not): id, name, size, cost
+(the escrow of its deals), expiry (when its first deal ends; the date is estimated from the chain's recent
+block times) and health (healthy, degraded: run sherd repair, expired, interrupted: run sherd put --resume
+<id>). Reads the chain only (--rpc-url, --contract); contacts no provider. Without a chain it lists what the
+journal holds. With --json: every entry with its link and deal states.
+
+  --journal-dir <dir>      SHERD_JOURNAL_DIR   the journal (default $XDG_DATA_HOME/sherd/files, else
+                           ~/.local/share/sherd/files)
 
 ${ENV_HELP}`,
   stat: `Usage: sherd stat <link> [--no-probe]
@@ -167,6 +198,7 @@ interface FileConfig {
   segmentSize?: number
   periods?: number
   scoreFile?: string
+  journalDir?: string
 }
 
 function configDir (env: NodeJS.ProcessEnv): string {
@@ -225,7 +257,12 @@ const GLOBAL_OPTIONS = {
   'no-probe': { type: 'boolean' },
   'include-missed': { type: 'boolean' },
   force: { type: 'boolean', short: 'f' },
-  version: { type: 'boolean', short: 'V' }
+  version: { type: 'boolean', short: 'V' },
+  'dry-run': { type: 'boolean' },
+  resume: { type: 'boolean' },
+  abandon: { type: 'string' },
+  'journal-dir': { type: 'string' },
+  'progress-json': { type: 'boolean' }
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof GLOBAL_OPTIONS, allowPositionals: true }>>['values']
@@ -256,7 +293,8 @@ function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
     ...(periods === undefined ? {} : { periods }),
     ...(discovery === undefined ? {} : { discoveryTimeoutMs: discovery }),
     scoreFile: values['score-file'] ?? env.SHERD_SCORE_FILE ?? file.scoreFile ?? join(configDir(env), 'scores.json'),
-    manifestCache: directoryManifestCache(manifestCacheDir(env))
+    manifestCache: directoryManifestCache(manifestCacheDir(env)),
+    journalDir: values['journal-dir'] ?? env.SHERD_JOURNAL_DIR ?? file.journalDir ?? defaultJournalDir(env)
   }
 }
 
@@ -552,39 +590,16 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
     }
     switch (command) {
       case 'put': {
-        need(1, 'one file: sherd put <file>, or sherd put - to read stdin')
-        const input = await openPutInput(positionals[0]!, io)
-        const size = input.size
-        const extraUploads = intOption(values['extra-uploads'], '--extra-uploads')
-        const maxPrice = values['max-price']
-        const bar = size === undefined ? undefined : progressBar(io, !asJson, 'put [{bar}] {percentage}% | {encoded}/{total_mib} encoded | {shards} shards | {deals} deals')
-        bar?.start(Math.max(size ?? 0, 1), 0, { encoded: mib(0), total_mib: mib(size ?? 0), shards: 0, deals: 0 })
-        let shards = 0; let deals = 0; let encoded = 0
-        const onProgress = (e: PutProgressEvent): void => {
-          if (e.type === 'put:encoded') encoded = e.encodedBytes
-          else if (e.type === 'put:shard-stored') shards++
-          else if (e.type === 'put:deal-opened') deals++
-          bar?.update(encoded, { encoded: mib(encoded), total_mib: mib(size ?? 0), shards, deals })
-        }
-        // The token is read from the chain alone first, so a malformed --max-price fails before libp2p starts.
-        const units = await withChainOnly(config, signal, async (_chain, units) => units)
-        const maxPricePerMiB = maxPrice === undefined ? undefined : units.parse(maxPrice, '--max-price')
-        const result = await withClient(config, signal, async (client) => {
-          return await client.put(input.source, {
-            signal, onProgress,
-            ...(size === undefined ? {} : { expectedSize: size }),
-            ...(values['no-wait'] === true ? { waitForActivation: false } : {}),
-            ...(extraUploads === undefined ? {} : { extraUploads }),
-            ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
-          })
-        }).finally(() => bar?.stop())
-        if (asJson) {
-          out(json({ link: result.link, cid: result.cid.toString(), fileSize: result.manifest.fileSize, segments: result.manifest.segments.length, deals: result.deals, escrow: result.escrow, token: tokenJson(units.info), manifestProviders: result.manifestProviders }) + '\n')
-        } else {
-          note(`stored ${result.manifest.fileSize} bytes in ${result.manifest.segments.length} segment(s) under ${result.deals.length} deal(s); escrow ${units.format(result.escrow)}\n`)
-          out(result.link + '\n')
-        }
-        return 0
+        return await putCommand({
+          config, values, positionals, io, signal, withClient, progressBar, json, usage: (m) => new UsageError(m),
+          openInput: async (path) => await openPutInput(path, io),
+          chainUnits: async () => await withChainOnly(config, signal, async (_chain, units) => units),
+          tokenJson
+        })
+      }
+      case 'ls': {
+        need(0, 'no arguments: sherd ls')
+        return await lsCommand({ config, values, io, signal, json })
       }
       case 'get': {
         need(1, 'one link: sherd get <link> [-o file]')

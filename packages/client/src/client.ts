@@ -9,8 +9,12 @@ import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
+import { estimatePut } from './actions/estimate.js'
+import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
 import { put } from './actions/put.js'
 import type { PutOptions, PutResult, PutSource } from './actions/put.js'
+import { abandonPut, resumePut } from './actions/resume.js'
+import type { AbandonResult, ResumePutOptions } from './actions/resume.js'
 import { repair } from './actions/repair.js'
 import type { RepairOptions, RepairResult } from './actions/repair.js'
 import { stat } from './actions/stat.js'
@@ -26,6 +30,7 @@ import { createClientHost } from './host.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from './pipeline/constants.js'
 import { fetchAnnouncements } from './transfer.js'
 import type { ClientHost } from './host.js'
+import { PutJournal } from './journal.js'
 import { ProviderDirectory } from './providers.js'
 import type { KnownProvider } from './providers.js'
 import { ProviderScores } from './scores.js'
@@ -56,6 +61,12 @@ export interface ClientConfig {
   scoreFile?: string
   /** Sealed manifests kept locally, read before asking providers (e.g. `directoryManifestCache(dir)`; none by default). */
   manifestCache?: ManifestCache
+  /**
+   * Directory of the put journal: every put records its key, offers and deals there before it spends, so an
+   * interrupted put can be finished with `resume` and listed with `listFiles`. In memory only by default (the
+   * `sherd` CLI always keeps one, see `defaultJournalDir`).
+   */
+  journalDir?: string
   /**
    * `start()` resolves as soon as the client can place a put (k + m registered providers known with addresses and
    * free space; docs/client.md, "Readiness"), and at the latest after this long; a put or repair that finds too
@@ -95,6 +106,12 @@ export interface SherdClient {
   /** Closes every connection. Idempotent. */
   stop: () => Promise<void>
   put: (source: PutSource, options?: PutOptions) => Promise<PutResult>
+  /** What a put of `fileSize` bytes would cost and where it would go; sends nothing. */
+  estimatePut: (fileSize: number, options?: EstimatePutOptions) => Promise<PutEstimate>
+  /** Finishes an interrupted put from its journal entry (needs `journalDir`); safe to run again. */
+  resume: (id: string, options?: ResumePutOptions) => Promise<PutResult>
+  /** Gives up an interrupted put: opens nothing more, claims back what the market allows. */
+  abandon: (id: string, options?: DeleteOptions) => Promise<AbandonResult>
   get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   stat: (target: FileTarget, options?: StatOptions) => Promise<FileStat>
@@ -219,7 +236,11 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         }
         await host.start()
         directory.start()
-        const next: ClientContext = { host, directory, scores, defaults, ...chain, ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }) }
+        const next: ClientContext = {
+          host, directory, scores, defaults, ...chain,
+          ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }),
+          ...(config.journalDir === undefined ? {} : { journal: new PutJournal(config.journalDir) })
+        }
         try {
           await directory.refreshRegistry(options)
           await dialAndListen(next, directory.bootstrapPeers(), defaults.discoveryTimeoutMs, options.signal)
@@ -244,6 +265,9 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     },
 
     put: async (source, options) => await put(running(ctx), source, options),
+    estimatePut: async (fileSize, options) => await estimatePut(running(ctx), fileSize, options),
+    resume: async (id, options) => await resumePut(running(ctx), id, options),
+    abandon: async (id, options) => await abandonPut(running(ctx), id, options),
     get: (target, options) => get(running(ctx), target, options),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),

@@ -4,6 +4,7 @@ import { ClientConfigError, ClientNotStartedError } from './errors.js'
 import type { ClientHost } from './host.js'
 import type { ManifestCache } from './manifest-cache.js'
 import type { KnownProvider, ProviderDirectory } from './providers.js'
+import type { PutJournal } from './journal.js'
 import type { ProviderScores } from './scores.js'
 
 /** Defaults a client applies to every put (each overridable per call). */
@@ -29,6 +30,8 @@ export interface ClientContext {
   directory: ProviderDirectory
   scores: ProviderScores
   defaults: ClientDefaults
+  /** Where puts record their keys, offers and deals before spending (none: in memory only). */
+  journal?: PutJournal
   publicClient?: PublicClient
   walletClient?: WalletClient<Transport, Chain | undefined, Account>
   market?: MarketClient

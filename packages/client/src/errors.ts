@@ -1,3 +1,4 @@
+
 /**
  * Base of the errors the networked SDK throws itself. `.name` tells them apart; `provider` (a peer id) names the
  * provider involved when there is one, and the message says what to do next.
@@ -91,11 +92,19 @@ export class DealActivationError extends ClientError {
   }
 }
 
+/** The contract's custom error in a viem error chain (`OfferExpired(…)`), which the first line of the message omits. */
+function revertReason (cause: unknown): string {
+  for (let e = cause as { cause?: unknown, data?: { errorName?: string, args?: readonly unknown[] } } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.data?.errorName === 'string') return ` (${e.data.errorName}(${(e.data.args ?? []).map(String).join(', ')}))`
+  }
+  return ''
+}
+
 /** A transaction the SDK needed (approve, open, extend) failed. */
 export class ChainActionError extends ClientError {
   override name = 'ChainActionError'
   constructor (operation: string, cause: unknown, provider?: string) {
-    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}; check the account's ` +
+    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}${revertReason(cause)}; check the account's ` +
       'token balance and gas, and the RPC', { provider, cause })
   }
 }
@@ -103,13 +112,25 @@ export class ChainActionError extends ClientError {
 /** The wallet lacks the tokens the deals escrow. */
 export class InsufficientFundsError extends ClientError {
   override name = 'InsufficientFundsError'
+  /** Token base units short: `needed - balance`. */
+  readonly missing: bigint
   constructor (
     readonly needed: bigint, readonly balance: bigint, readonly token: string,
     // A formatter rather than the token's decimals and symbol keeps this module free of imports: the CLI loads it
     // on paths that must stay fast.
     formatAmount: (amount: bigint) => string = (amount) => `${amount} base units`
   ) {
-    super(`the deals need ${formatAmount(needed)} but the account holds ${formatAmount(balance)} (token ${token}): fund the account or store fewer periods`)
+    super(`the deals need ${formatAmount(needed)} but the account holds ${formatAmount(balance)} (token ${token}): ${formatAmount(needed - balance)} missing; ` +
+      'fund the account with at least that much, or store fewer periods, then run the same command again')
+    this.missing = needed - balance
+  }
+}
+
+/** The account has no native coin to pay gas with: it could not send the approval or open a deal. */
+export class InsufficientGasError extends ClientError {
+  override name = 'InsufficientGasError'
+  constructor (readonly account: string) {
+    super(`the account ${account} holds no native coin for gas, so it cannot approve the market or open deals: send it some, then run the same command again`)
   }
 }
 

@@ -24,12 +24,18 @@ export interface PutDealOpenedEvent {
 export interface PutDealFailedEvent { type: 'put:deal-failed', segmentIndex: number, shardIndex: number, provider: string, error: string }
 /** A copy of the sealed manifest was stored. */
 export interface PutManifestStoredEvent { type: 'put:manifest-stored', provider: string, cid: string }
+/**
+ * The put's journal entry was written (`opening`: before the first transaction, with every shard's offer;
+ * `stored`: the manifest is stored and the link recorded). `path` is its file when the client keeps a journal.
+ */
+export interface PutJournalEvent { type: 'put:journal', id: string, state: 'opening' | 'stored', path?: string }
 /** A deal was activated by its provider (first proof on chain). */
 export interface PutDealActivatedEvent { type: 'put:deal-activated', dealId: bigint, activated: number, total: number }
 
 export type PutProgressEvent =
   | PutEncodedEvent | PutShardStoredEvent | PutShardFailedEvent | PutShardHedgedEvent | PutUploadCancelledEvent
   | PutApprovedEvent | PutDealOpenedEvent | PutDealFailedEvent | PutManifestStoredEvent | PutDealActivatedEvent
+  | PutJournalEvent
 
 /** The manifest was fetched from `provider`, checked against its CID and decrypted. */
 export interface GetManifestEvent { type: 'get:manifest', cid: string, provider: string, fileSize: number, segments: number }

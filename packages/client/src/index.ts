@@ -9,6 +9,12 @@ export type { ChainConfig, ChainConnection } from './chain.js'
 export { directoryManifestCache } from './manifest-cache.js'
 export type { ManifestCache } from './manifest-cache.js'
 export type { PutOptions, PutResult, PutDeal, PutSource } from './actions/put.js'
+export type { EstimatePutOptions, EstimatedShard, PutEstimate } from './actions/estimate.js'
+export type { AbandonResult, ResumePutOptions } from './actions/resume.js'
+export { listFiles } from './actions/list.js'
+export type { FileHealth, ListedDealState, ListedFile, ListFilesOptions } from './actions/list.js'
+export { defaultJournalDir, JOURNAL_FORMAT, JournalError, PutJournal } from './journal.js'
+export type { JournalDeal, JournalEntry, JournalState } from './journal.js'
 export type { GetOptions, FileTarget } from './actions/get.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
 export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'
@@ -17,7 +23,7 @@ export type * from './events.js'
 export {
   ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
   ProviderMisbehaviourError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
-  InsufficientFundsError, RepairError
+  InsufficientFundsError, InsufficientGasError, RepairError
 } from './errors.js'
 export { ProviderScores } from './scores.js'
 export type { ProviderRecord } from './scores.js'

@@ -286,7 +286,7 @@ describe('client against anvil and real providers', () => {
         stdout.on('data', (d: Buffer) => { o += d.toString() })
         stderr.on('data', (d: Buffer) => { e += d.toString() })
         const env = {
-          XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
+          XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
           SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
         }
         const code = await main(args, { stdout, stderr, env })

@@ -1,7 +1,7 @@
 import { endDeal, expireDeal, extendDeal, getCurrentPeriod, getDeal, getMarketParams, getPeriodInfo, getWithdrawable, withdraw } from '@sherd/contracts'
 import type { Deal } from '@sherd/contracts'
 import { withChain } from '../context.js'
-import type { ClientContext } from '../context.js'
+import type { ChainContext, ClientContext } from '../context.js'
 import { ChainActionError } from '../errors.js'
 import { approveOnce, dealConcurrency, mapLimit } from './deals.js'
 import { getManifest } from './get.js'
@@ -87,6 +87,11 @@ export async function deleteFile (context: ClientContext, target: FileTarget, op
   const ctx = withChain(context, 'delete')
   const { manifest } = await getManifest(ctx, target, options)
   const ids = manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)).filter((d): d is bigint => d !== undefined)
+  return await settleDeals(ctx, ids, options)
+}
+
+/** What `deleteFile` does for a file's deals, for any deal ids of the account (also an abandoned put's). */
+export async function settleDeals (ctx: ChainContext, ids: readonly bigint[], options: DeleteOptions = {}): Promise<DeleteResult> {
   const { activationBlocks } = await getMarketParams(ctx.market)
   const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
   const current = await getPeriodInfo(ctx.market)

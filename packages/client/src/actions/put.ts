@@ -1,14 +1,15 @@
-import { formatLink } from '@sherd/protocol'
-import type { Manifest, ManifestSegment } from '@sherd/protocol'
-import type { CID } from 'multiformats/cid'
+import { encodeManifest } from '@sherd/protocol'
 import { DEFAULT_MAX_PERIODS_FACTOR, SEGMENTS_IN_FLIGHT } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import type { PutProgressEvent } from '../events.js'
 import { encodeFile } from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
-import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
-import { storeFileManifest } from './manifest.js'
+import { JournalWriter, JOURNAL_FORMAT, marketTag, PutJournal } from '../journal.js'
+import type { JournalEntry } from '../journal.js'
+import { estimatePut, requireFunds } from './estimate.js'
+import { settlePut } from './settle.js'
+import type { PutResult } from './settle.js'
 import { placeShards } from './place.js'
 import type { PlacedShard } from './place.js'
 
@@ -41,34 +42,13 @@ export interface PutOptions {
   manifestReplicas?: number
   /** Skip providers asking more than this per MiB per period. */
   maxPricePerMiB?: bigint
+  /** What to call the file in the journal and `listFiles` (the CLI passes the path it was given). */
+  name?: string
   signal?: AbortSignal
   onProgress?: (event: PutProgressEvent) => void
 }
 
-/** One shard's placement as put made it. */
-export interface PutDeal {
-  readonly segmentIndex: number
-  readonly shardIndex: number
-  readonly provider: string
-  readonly dealId?: bigint
-  readonly escrow: bigint
-}
-
-export interface PutResult {
-  /** CID of the sealed manifest: names the file. */
-  readonly cid: CID
-  /** The file key. */
-  readonly key: Uint8Array
-  /** `sherd://<cid>#<key>`: all anyone needs to get the file. */
-  readonly link: string
-  /** The manifest as stored (providers and deal ids filled in). */
-  readonly manifest: Manifest
-  readonly deals: readonly PutDeal[]
-  /** Token units escrowed in total. */
-  readonly escrow: bigint
-  /** Providers holding a copy of the manifest. */
-  readonly manifestProviders: readonly string[]
-}
+export type { PutDeal, PutResult } from './settle.js'
 
 /**
  * Stores a file: streams it through the data pipeline (segments, AES-256-GCM, Reed-Solomon k + m, Merkle
@@ -88,7 +68,6 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const maxPeriods = options.maxPeriods ?? d.maxPeriods ?? Math.min(2 ** 32 - 1, periods * DEFAULT_MAX_PERIODS_FACTOR)
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
-
   const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
     k: options.k ?? d.k,
     m: options.m ?? d.m,
@@ -98,6 +77,19 @@ export async function put (context: ClientContext, source: PutSource, options: P
     signal,
     onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
   })
+  // Known size: refuse before uploading anything if the account cannot pay for the deals (encodeFile has
+  // checked k, m and the segment size already; it reads nothing until iterated).
+  const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
+  if (knownSize !== undefined) {
+    requireFunds(await estimatePut(ctx, knownSize, {
+      ...(options.k === undefined ? {} : { k: options.k }),
+      ...(options.m === undefined ? {} : { m: options.m }),
+      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+      periods,
+      ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
+      signal
+    }), ctx.account)
+  }
   const placeOptions = {
     periods, maxPeriods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
     load: new Map<string, number>(), avoid: new Set<string>(), stored: { bytes: 0 },
@@ -126,52 +118,40 @@ export async function put (context: ClientContext, source: PutSource, options: P
   await Promise.all(inFlight)
   signal.throwIfAborted()
   if (failure !== undefined) throw failure
-  const base = encoding.manifest
 
-  // One approval for all deals, then the deals.
-  const all = placed.flat()
-  const { deals, byShard: dealOf, escrow } = await fundAndOpenDeals(ctx, all, signal, emit)
-
-  const manifest: Manifest = {
-    ...base,
-    segments: base.segments.map((segment, s): ManifestSegment => ({
-      ...segment,
-      shards: segment.shards.map((shard, i) => {
-        const deal = dealOf.get(shardKey(s, i))
-        return {
-          commitment: shard.commitment,
-          ...(deal === undefined ? {} : { provider: deal.placed.provider }),
-          ...(deal?.dealId === undefined ? {} : { deal: deal.dealId })
-        }
-      })
+  // Everything needed to finish (or list) this put is on disk before the first transaction.
+  const startBlock = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
+  const deals = placed.flat()
+  const now = new Date().toISOString()
+  const entry: JournalEntry = {
+    format: JOURNAL_FORMAT,
+    id: PutJournal.newId(),
+    state: 'opening',
+    createdAt: now,
+    updatedAt: now,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    chainId: ctx.chainId,
+    market: ctx.market.market,
+    marketTag: await marketTag(ctx.publicClient, ctx.market.market),
+    client: ctx.account,
+    fileSize: encoding.manifest.fileSize,
+    key: Buffer.from(encoding.key).toString('hex'),
+    manifest: Buffer.from(encodeManifest(encoding.manifest)).toString('base64'),
+    startBlock,
+    escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
+    deals: deals.map((p) => ({
+      segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, bytes: p.bytes, offer: p.offer, signature: p.signature
     }))
   }
-  const stored = await storeFileManifest(ctx, manifest, encoding.key, options.manifestReplicas ?? d.manifestReplicas, {
-    signal, onStored: (provider, cid) => { emit({ type: 'put:manifest-stored', provider, cid }) }
-  })
-  const link = formatLink(stored.cid, encoding.key)
-  await ctx.scores.save()
-
-  await requireActiveDeals(ctx, deals, link, {
+  const writer = new JournalWriter(entry, ctx.journal)
+  await writer.update(() => {})
+  emit({ type: 'put:journal', id: entry.id, state: 'opening', ...(writer.path === undefined ? {} : { path: writer.path }) })
+  return await settlePut(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
     timeoutMs: options.activationTimeoutMs ?? d.activationTimeoutMs,
     pollingIntervalMs: d.pollingIntervalMs,
+    manifestReplicas: options.manifestReplicas ?? d.manifestReplicas,
     signal,
     emit
   })
-  return {
-    cid: stored.cid,
-    key: encoding.key,
-    link,
-    manifest,
-    deals: deals.map((deal) => ({
-      segmentIndex: deal.placed.segmentIndex,
-      shardIndex: deal.placed.shardIndex,
-      provider: deal.placed.provider,
-      ...(deal.dealId === undefined ? {} : { dealId: deal.dealId }),
-      escrow: deal.placed.offer.pricePerPeriod * BigInt(deal.placed.offer.periods)
-    })),
-    escrow,
-    manifestProviders: stored.providers
-  }
 }

@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto'
+import { constants as fsConstants } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { storageMarketAbi } from '@sherd/contracts'
+import type { Offer } from '@sherd/contracts'
+import type { Address, Hex, PublicClient } from 'viem'
+import { ClientError } from './errors.js'
+
+/** Marks a journal file; a reader refuses any other (a newer client's entries are not guessed at). */
+export const JOURNAL_FORMAT = 'sherd-put-journal/1'
+
+/**
+ * Where the `sherd` CLI keeps its journal when nothing else is configured: the XDG data directory, because the
+ * entries are the user's data (keys to their files and a record of what they paid), not configuration or cache.
+ */
+export function defaultJournalDir (env: NodeJS.ProcessEnv = process.env): string {
+  const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
+  return join(data, 'sherd', 'files')
+}
+
+/** A journal entry cannot be read, or does not belong to this chain, market or account. */
+export class JournalError extends ClientError {
+  override name = 'JournalError'
+}
+
+/**
+ * What happened to a put so far:
+ * - `opening`: every shard is uploaded and its signed offer recorded; deals are being opened (those with a
+ *   `dealId` are known to be open; others may or may not be: `--resume` asks the chain).
+ * - `stored`: the manifest is stored and `link` is final; the deals are settled or being activated.
+ * - `abandoned`: the user gave the put up (`abandonPut`): nothing more is opened, refunds were claimed.
+ */
+export type JournalState = 'opening' | 'stored' | 'abandoned'
+
+/** One deal a put pays for: the shard, where it is, the offer it opens from, and what the chain said. */
+export interface JournalDeal {
+  segmentIndex: number
+  shardIndex: number
+  /** Peer id of the provider holding the shard. */
+  provider: string
+  bytes: number
+  /** The settlement's terms as signed by the provider: what a deal is opened from (stored as JSON strings). */
+  offer: Offer
+  signature: Hex
+  /** Set once the deal is known to be open on chain. */
+  dealId?: bigint
+  openedBlock?: bigint
+  /** Why this deal could not be opened (offer expired, cancelled, refused): the shard is unfunded, `repair` moves it. */
+  error?: string
+}
+
+export interface JournalEntry {
+  format: typeof JOURNAL_FORMAT
+  id: string
+  state: JournalState
+  createdAt: string
+  updatedAt: string
+  /** What the user called the file (the CLI records the path it was given). */
+  name?: string
+  chainId: number
+  market: Address
+  /** `marketTag`: tells this market from another at the same address (a restarted devnet has the same ones). */
+  marketTag: Hex
+  client: Address
+  fileSize: number
+  /** The file key, hex: with the manifest CID it makes the link. Whoever reads this file can read the file. */
+  key: string
+  /** The manifest before deals are filled in (`encodeManifest`, base64): enough to write the final one. */
+  manifest: string
+  /** A block at or before the first transaction: where the chain is searched for deals this put opened. */
+  startBlock: bigint
+  /** Token base units the deals escrow in total. */
+  escrow: bigint
+  deals: JournalDeal[]
+  cid?: string
+  link?: string
+  manifestProviders?: string[]
+}
+
+const BIGINT_FIELDS = new Set(['dealId', 'openedBlock', 'startBlock', 'escrow', 'size', 'pricePerPeriod', 'nonce', 'expiry'])
+
+function encodeEntry (entry: JournalEntry): string {
+  return JSON.stringify(entry, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value, 1) + '\n'
+}
+
+function decodeEntry (text: string, path: string): JournalEntry {
+  let entry: JournalEntry
+  try {
+    entry = JSON.parse(text, (key, value: unknown) => BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value) as JournalEntry
+  } catch (err) {
+    throw new JournalError(`journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`)
+  }
+  if (entry.format !== JOURNAL_FORMAT) {
+    throw new JournalError(`journal entry ${path} has format ${String(entry.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`)
+  }
+  return entry
+}
+
+/**
+ * The hash of the block the market was deployed in. A local chain restarted from scratch deploys the market at
+ * the same address with the same chain id; its deployment block has another hash, so an entry of the old chain
+ * is not taken for one of the new (its deal ids would name other deals).
+ */
+export async function marketTag (publicClient: PublicClient, market: Address): Promise<Hex> {
+  const blockNumber = await publicClient.readContract({ address: market, abi: storageMarketAbi, functionName: 'genesisBlock' })
+  return (await publicClient.getBlock({ blockNumber })).hash
+}
+
+/** Writes `text` to `path` so that a crash leaves the old file or the new one, never a torn one; mode 0600. */
+export async function writeFileAtomic (path: string, text: string): Promise<void> {
+  const dir = join(path, '..')
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600)
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+  // The rename is durable only once the directory itself is on disk.
+  const dirHandle = await open(dir, fsConstants.O_RDONLY)
+  try { await dirHandle.sync() } finally { await dirHandle.close() }
+}
+
+/**
+ * The put journal: one JSON file per put in `dir` (mode 0700; files 0600, each written atomically). An entry is
+ * written before a put spends anything and updated as deals open, so an interrupted put can be finished
+ * (`resumePut`) and every stored file listed (`listFiles`).
+ */
+export class PutJournal {
+  constructor (readonly dir: string) {}
+
+  pathOf (id: string): string {
+    return join(this.dir, `${id}.json`)
+  }
+
+  static newId (): string {
+    return `${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(6).toString('hex')}`
+  }
+
+  async write (entry: JournalEntry): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await writeFileAtomic(this.pathOf(entry.id), encodeEntry(entry))
+    } catch (err) {
+      throw new JournalError(`cannot write the put journal entry ${this.pathOf(entry.id)} (${(err as Error).message}): ` +
+        `make ${this.dir} writable or choose another journal directory (--journal-dir / SHERD_JOURNAL_DIR)` +
+        (entry.deals.some((d) => d.dealId !== undefined) ? '' : '; nothing was paid'), { cause: err })
+    }
+  }
+
+  async read (id: string): Promise<JournalEntry> {
+    if (!/^[A-Za-z0-9-]+$/.test(id)) throw new JournalError(`"${id}" is not a journal entry id (sherd ls lists them)`)
+    const path = this.pathOf(id)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch {
+      throw new JournalError(`no journal entry ${id} in ${this.dir}: run sherd ls to see the entries (or pass the journal directory the put used)`)
+    }
+    return decodeEntry(text, path)
+  }
+
+  /** Every entry, oldest first; files that are not entries are reported in `unreadable`, not thrown. */
+  async list (): Promise<{ entries: JournalEntry[], unreadable: Array<{ path: string, error: string }> }> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch {
+      return { entries: [], unreadable: [] }
+    }
+    const entries: JournalEntry[] = []
+    const unreadable: Array<{ path: string, error: string }> = []
+    for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+      const path = join(this.dir, name)
+      try {
+        entries.push(decodeEntry(await readFile(path, 'utf8'), path))
+      } catch (err) {
+        unreadable.push({ path, error: (err as Error).message })
+      }
+    }
+    entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+    return { entries, unreadable }
+  }
+}
+
+/**
+ * One entry being written: changes are applied in order and each one is on disk before `update` resolves.
+ * Without a journal (`journal` undefined) the entry lives in memory only.
+ */
+export class JournalWriter {
+  private queue: Promise<void> = Promise.resolve()
+  constructor (readonly entry: JournalEntry, private readonly journal: PutJournal | undefined) {}
+
+  get path (): string | undefined {
+    return this.journal?.pathOf(this.entry.id)
+  }
+
+  async update (change: (entry: JournalEntry) => void): Promise<void> {
+    const next = this.queue.then(async () => {
+      change(this.entry)
+      this.entry.updatedAt = new Date().toISOString()
+      await this.journal?.write(this.entry)
+    })
+    // A failed write fails its caller; later writes still run (they carry the whole entry).
+    this.queue = next.catch(() => {})
+    await next
+  }
+}
