@@ -33,7 +33,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPublicClient, createWalletClient, erc20Abi, http, parseEther } from 'viem'
 import type { Address, Hex } from 'viem'
@@ -326,6 +326,30 @@ const HANDLERS: Handler[] = [
     }
   },
   {
+    name: 'sherd wallet',
+    pattern: /^npx sherd wallet$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(stdout, 'wallet prints the balance in tokens').toMatch(/^balance\s+[\d,.]+ SHERD$/m)
+    }
+  },
+  {
+    name: 'sherd extend',
+    pattern: /^npx sherd extend \S+ (\d+)$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(stdout, 'extend says what it paid').toMatch(new RegExp(`^extended \\d+ deal\\(s\\) by ${m[1]!} periods for [\\d,.]+ SHERD$`, 'm'))
+    }
+  },
+  {
+    name: 'sherd ls',
+    pattern: /^npx sherd ls$/,
+    run: async (m, t, s) => {
+      const { stdout } = await sh(t, m.input)
+      expect(stdout, 'ls lists the file put above by its path').toContain(basename(s.lastPut!.file))
+    }
+  },
+  {
     name: 'sherd-node init (then fund the printed chainAddress, as its comment says)',
     pattern: /^npx sherd-node init /,
     run: async (m, t, s) => {
@@ -370,7 +394,8 @@ const HANDLERS: Handler[] = [
       const { stdout } = await sh(t, m.input)
       const printed = jsonOf(stdout, m.input)
       expect(String(printed.provider).toLowerCase()).toBe(s.provider?.chainAddress?.toLowerCase())
-      expect(printed.withdrawn).toMatch(/^\d+$/)
+      expect(printed.withdrawnBaseUnits).toMatch(/^\d+$/)
+      expect(printed.withdrawn).toMatch(/^[\d,.]+ SHERD$/)
     }
   },
   {

@@ -166,7 +166,7 @@ export async function readChainClock (publicClient: PublicClient, market: Market
 
 /** First block after the deal's term (for a pending deal: if it were activated now). */
 export function dealEndBlock (deal: Deal, clock: Pick<ChainClock, 'currentPeriod' | 'periodBlocks' | 'genesisBlock'>): bigint | undefined {
-  const start = deal.state === 'active' ? deal.startPeriod : deal.state === 'pending' ? clock.currentPeriod + 1n : undefined
+  const start = deal.state === 'active' || deal.state === 'ended' ? deal.startPeriod : deal.state === 'pending' ? clock.currentPeriod + 1n : undefined
   if (start === undefined) return undefined
   return clock.genesisBlock + (start + BigInt(deal.periods)) * BigInt(clock.periodBlocks)
 }
