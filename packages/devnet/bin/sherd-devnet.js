@@ -1,17 +1,5 @@
 #!/usr/bin/env node
-// Plain JavaScript that any Node parses: the version check has to run before the first import of code that needs
-// Node 22 (libp2p calls Promise.withResolvers), and static imports would run first, so the CLI is imported late.
-const major = Number(process.versions.node.split('.')[0])
-if (major < 22) {
-  process.stderr.write(`Sherd needs Node.js >= 22 (this is v${process.versions.node}); run it with npx from the repository, or install Node 22+\n`)
-  process.exit(1)
-}
-if (process.argv[2] === '--version' || process.argv[2] === '-V') {
-  // Answered here, before the CLI and its dependencies load, so it costs only Node's start-up.
-  const { readFileSync } = await import('node:fs')
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
-  process.stdout.write(`sherd-devnet ${version}\n`)
-  process.exit(0)
-}
-const { run } = await import('../dist/cli.js')
-await run()
+// The Node-version check and --version run first (packages/protocol/bin/launch.js); the CLI loads after them.
+import { launch } from '@sherd/protocol/launch'
+
+await launch('sherd-devnet', new URL('../package.json', import.meta.url), async () => await import('../dist/cli.js'))

@@ -1,0 +1,25 @@
+// How every Sherd bin starts (sherd, sherd-node, sherd-devnet). Plain JavaScript that any Node parses: the
+// version check has to run before the first import of code that needs Node 22 (libp2p calls
+// Promise.withResolvers), and static imports would run first, so the CLI is imported only after it.
+import { readFileSync } from 'node:fs'
+
+/**
+ * @param {string} name the bin's name, for `--version`
+ * @param {URL} packageJson the bin's package.json (its version is printed)
+ * @param {() => Promise<{ run: () => Promise<void> }>} loadCli imports the CLI
+ */
+export async function launch (name, packageJson, loadCli) {
+  const major = Number(process.versions.node.split('.')[0])
+  if (major < 22) {
+    process.stderr.write(`Sherd needs Node.js >= 22 (this is v${process.versions.node}); run it with npx from the repository, or install Node 22+\n`)
+    process.exit(1)
+  }
+  if (process.argv[2] === '--version' || process.argv[2] === '-V') {
+    // Answered here, before the CLI and its dependencies load, so it costs only Node's start-up.
+    const { version } = JSON.parse(readFileSync(packageJson, 'utf8'))
+    process.stdout.write(`${name} ${version}\n`)
+    process.exit(0)
+  }
+  const { run } = await loadCli()
+  await run()
+}
