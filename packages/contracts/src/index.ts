@@ -48,6 +48,8 @@ export type {
   SignedProofSetOffer
 } from './proof-set.js'
 export { PeriodicTree } from './periodic-tree.js'
+export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'
+export type { MeasureProofSetGasOptions, ProofSetGasReport, ProofSetGasRow, ProofSetSetGas } from './proof-set-gas.js'
 export { ACTIVATION_PERIOD, deriveActivationSeed, deriveChallengeSeed } from './seed.js'
 export { formatGasTable, GAS_BATCH_SIZES, GAS_SHARD_BYTES, measureMarketGas } from './gas-report.js'
 export type { GasReport, GasRow } from './gas-report.js'
