@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { bytesToHex, createPublicClient, createTestClient, createWalletClient, erc20Abi, hexToBytes, http, maxUint256, parseEventLogs } from 'viem'
+import { bytesToHex, createPublicClient, createTestClient, createWalletClient, encodeAbiParameters, erc20Abi, hexToBytes, http, keccak256, maxUint256, parseEventLogs, toHex } from 'viem'
 import type { Account, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC, startAnvil } from './anvil.js'
@@ -67,13 +67,15 @@ export function periodsPerMonth (periodBlocks: number, blockSeconds = 12): numbe
 /** Sets of equal total weight: N deals of 10,000 × MIN_WEIGHT / N leaves each. */
 export const EQUAL_WEIGHT_DEALS = [10, 100, 1000, 10_000] as const
 const OPEN_BATCH = 50
+/** Storage slot of ProofSetMarket._seedRing (after EIP712's two fallback strings and the state before it). */
+const SEED_RING_STORAGE_SLOT = 11n
 const GIB = 1n << 30n
 
 export interface MeasureProofSetGasOptions {
   hardfork?: string
   /** Include the equal-weight sets (16,000 deals; minutes) and the 64 MiB set. */
   full?: boolean
-  /** Fill the seed ring first so proofs pay the steady-state cost of storing a seed (65,536 blocks). */
+  /** Pre-fill the seed ring so proofs pay the steady-state cost of storing a seed (a rewritten slot). */
   warmSeedRing?: boolean
   /** Periods measured per set. */
   periods?: number
@@ -169,18 +171,22 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     }
 
     if (options.warmSeedRing === true) {
-      log('filling the seed ring (256 periods)')
-      for (let q = 0n; q < 256n; q++) {
-        options.signal?.throwIfAborted()
-        await mineTo((await getProofSetPeriod(mc(0), q)).challengeBlock + 1n)
-        const r = await track(await commitProofSetSeed(mc(reporterIndex), q))
-        if (q === 255n) rows.push({ ...r, operation: 'commitSeed (ring slot reused)' })
-      }
+      // A network past its first 256 periods rewrites ring slots instead of filling empty ones. Mining 65,536
+      // blocks to get there takes anvil minutes, so the slots are pre-filled with a value no period matches
+      // (low 32 bits all ones), after checking with a real commitSeed where the ring lives in storage.
+      await mineTo((await getProofSetPeriod(mc(0), 0n)).challengeBlock + 1n)
+      const r = await track(await commitProofSetSeed(mc(reporterIndex), 0n))
+      const slotOf = (i: bigint): Hex => keccak256(encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }], [i, SEED_RING_STORAGE_SLOT]))
+      const stored = await publicClient.getStorageAt({ address: d.market, slot: slotOf(0n) })
+      if (stored !== await getProofSetSeed(mc(0), 0n)) throw new Error(`seed ring not at storage slot ${SEED_RING_STORAGE_SLOT}: the layout changed`)
+      rows.push({ ...r, operation: 'commitSeed (empty ring slot)' })
+      const filler = toHex((BigInt(keccak256(toHex('filler'))) | 0xffffffffn), { size: 32 })
+      for (let i = 1n; i < 256n; i++) await testClient.setStorageAt({ address: d.market, index: slotOf(i), value: filler })
     }
 
     // Opening thousands of deals spans periods; their seeds are stored as they pass so the provider can answer
     // those periods late (unmeasured) and be on time from the first measured one.
-    let seeded = options.warmSeedRing === true ? 255n : -1n
+    let seeded = options.warmSeedRing === true ? 0n : -1n
     const keepSeeds = async (): Promise<void> => {
       const next = await publicClient.getBlockNumber({ cacheTime: 0 }) + 1n
       for (let q = seeded + 1n; ; q++) {
