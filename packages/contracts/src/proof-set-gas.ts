@@ -124,7 +124,8 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
   const accountCount = 11
   const anvil = await startAnvil({ accounts: accountCount, hardfork, signal: options.signal })
   try {
-    const transport = http(anvil.url)
+    // Mining a period's 256 blocks over a state of thousands of deals takes anvil well over viem's default 10 s.
+    const transport = http(anvil.url, { timeout: 600_000, retryCount: 0 })
     const publicClient = createPublicClient({ transport, pollingInterval: 20 }) as PublicClient
     const testClient = createTestClient({ transport, mode: 'anvil' })
     const wallets: Array<WalletClient<Transport, Chain | undefined, Account>> = Array.from({ length: accountCount }, (_, i) =>
