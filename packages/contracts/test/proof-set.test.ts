@@ -306,6 +306,27 @@ describe('dilution', () => {
   }, 120_000)
 })
 
+test('K above one chunk: chunks in any order, each once, the period proven by the last', async () => {
+  const m = await market([1])
+  const provider = c.accounts[1]!.address
+  // 25 deals of 1 TiB: W = 25 TiB, K = 100, two chunks (96 + 4) of depth-34 proofs.
+  const tree = new PeriodicTree(new Uint8Array(randomBytes(4096)), 2 ** 34)
+  const { deals } = await openPs(c, m, 4, Array.from({ length: 25 }, () => ({ provider: 1, tree, over: { pricePerPeriod: 1n } })))
+  const start = (await getProofSetDeal(m.as(0), deals[0]!.dealId)).startPeriod
+  await enterProofWindow(c, m, start)
+  const built = await buildDueChunks(m, c, 1, deals)
+  expect(built.chunks.map((ch) => ch.challenges.length)).toEqual([96, 4])
+  const second = await submitProofSetChunk(m.as(1), { period: start, chunk: 1, proof: built.chunks[1]!.proof })
+  expect(parseEventLogs({ abi: proofSetMarketAbi, logs: second.logs, eventName: 'ChunkProven' })).toHaveLength(1)
+  await expectRevert(submitProofSetChunk(m.as(1), { period: start, chunk: 1, proof: built.chunks[1]!.proof }), 'ChunkAlreadyProven', [start, 1n])
+  await expectRevert(submitProofSetChunk(m.as(1), { period: start, chunk: 2, proof: '0x' }), 'BadChunk', [2n, 2n])
+  expect(await getProofSetPeriodStatus(m.as(0), provider, start)).toBe('open')
+  const first = await submitProofSetChunk(m.as(1), { period: start, chunk: 0, proof: built.chunks[0]!.proof })
+  expect(parseEventLogs({ abi: proofSetMarketAbi, logs: first.logs, eventName: 'PeriodProven' })[0]!.args.onTime).toBe(true)
+  expect(await getProofSetPeriodStatus(m.as(0), provider, start)).toBe('proven')
+  expect((await getProofSetProvider(m.as(0), provider)).due).toBe(start + 1n)
+}, 120_000)
+
 test('withdraw moves the whole balance', async () => {
   const m = await market([1])
   const { deals } = await openPs(c, m, 4, [{ provider: 1 }])
