@@ -68,6 +68,13 @@ export const gasSuite: Suite = {
       summary['proving gas per TiB-month (64 MiB deals, 256-block periods)'] = Math.round(Number(small.medianPeriodGas) * 4 * month12)
       summary['proving gas per TiB-month (64 MiB deals, 24-h periods)'] = Math.round(Number(small.medianPeriodGas) * 4 * 30)
     }
+    // The equal-weight sets differ in deal size, hence Merkle depth and proof bytes; per proof byte the number
+    // of deals shows what it costs by itself.
+    const perByte = equal.map((s) => {
+      const row = ps!.rows.find((r) => r.operation === `prove, ${s.label}`)
+      return row === undefined ? Number.NaN : Number(row.gasUsed) / row.calldataBytes
+    })
+    summary['proving gas per proof byte, max ÷ min over 10/100/1000/10000 deals of equal total weight'] = Number((Math.max(...perByte) / Math.min(...perByte)).toFixed(3))
     for (const s of equal) summary[`per-period proving gas, ${s.deals} deals of ${Number(s.dealBytes) / 2 ** 30} GiB (depth ${s.depth}, K = ${s.k})`] = Number(s.medianPeriodGas)
     for (const s of detection.scenarios) summary[`detection: ${s.name}`] = Number(s.probability.toFixed(4))
     summary['detection: challenge rule cross-checked against the contract (cases)'] = detection.crossChecked
