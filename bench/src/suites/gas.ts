@@ -1,34 +1,100 @@
 /**
- * Gas of the settlement contract on anvil: open a deal, activate, proof batches of 100, 10 and 1 deals at c = 10
- * on 4 MiB shards (depth 16), mark missed, withdraw; on the default hardfork (EIP-7623 floor) and on cancun (no
- * floor) to expose the execution gas. Gas is deterministic up to the random shard bytes; the time is just the run.
+ * Gas of the settlement contracts on anvil.
+ * - ProofSetMarket (the new settlement, docs/contracts.md "ProofSetMarket"): batch opening, per-period proving of
+ *   real proof sets (1 TiB of 1 GiB deals; equal total weight over 10 … 10,000 deals; 64 MiB deals), a full
+ *   96-challenge chunk at depth 34, claims, audit, miss, declaration; on anvil's newest hardfork (osaka), seed ring
+ *   warmed to its steady state. Plus the detection simulation with the contract's challenge rule.
+ * - StorageMarket (still used by node/client/devnet), kept for comparison: proof batches of 1/10/100 deals at
+ *   c = 10 on 4 MiB shards, on the default hardfork and on cancun (no EIP-7623 floor).
+ * Gas is deterministic up to the random shard bytes and seeds; the time is just the run.
  */
-import { formatGasTable, measureMarketGas } from '@sherd/contracts'
-import type { GasReport } from '@sherd/contracts'
+import { formatGasTable, formatProofSetGasTable, measureMarketGas, measureProofSetGas, periodsPerMonth } from '@sherd/contracts'
+import type { GasReport, ProofSetGasReport } from '@sherd/contracts'
 import { measure } from '../harness.js'
 import type { Suite, SuiteResult } from '../harness.js'
+import { simulateDetection } from '../proof-set-detection.js'
 
-/** The requirement of the contracts issue: gas per challenged leaf in a 100-deal batch. */
+/** The requirement of the contracts issue: gas per challenged leaf in a 100-deal batch (StorageMarket). */
 const GAS_PER_LEAF_BUDGET = 25_000
+/** The requirements of the settlement issue (ProofSetMarket). */
+const BUDGET = {
+  provingPerTiBMonth: 200_000_000,
+  equalWeightRatio: 1.15,
+  openPerDeal: 150_000,
+  calldataBytes: 131_072,
+  txGas: 16_777_216
+}
+
+const within = (ok: boolean): string => ok ? 'yes' : 'NO'
 
 export const gasSuite: Suite = {
   name: 'gas',
-  description: 'StorageMarket gas on anvil (proof batches of 1/10/100 deals, c = 10, 4 MiB shards) vs the EIP-7623 floor',
+  description: 'ProofSetMarket gas per TiB-month, per deal opened and per transaction on anvil (osaka), detection simulation; StorageMarket figures for comparison',
   async run ({ log, signal }): Promise<SuiteResult> {
-    let current: GasReport | undefined
-    let cancun: GasReport | undefined
-    log('default hardfork')
-    const timing = await measure('gas report, default hardfork (anvil)', async () => { current = await measureMarketGas({ signal }) }, { warmup: 0, runs: 1 })
-    log('cancun (no calldata floor)')
-    cancun = await measureMarketGas({ hardfork: 'cancun', signal })
-    if (current === undefined) throw new Error('gas report did not run')
+    let ps: ProofSetGasReport | undefined
+    log('ProofSetMarket (osaka, full sets, warm seed ring)')
+    const timing = await measure('ProofSetMarket gas report (anvil)', async () => {
+      ps = await measureProofSetGas({ full: true, warmSeedRing: true, hardfork: 'osaka', log, signal })
+    }, { warmup: 0, runs: 1 })
+    if (ps === undefined) throw new Error('ProofSetMarket gas report did not run')
+    log('detection simulation')
+    const detection = await simulateDetection({ log })
+    log('StorageMarket, default hardfork')
+    const current: GasReport = await measureMarketGas({ signal })
+    log('StorageMarket, cancun (no calldata floor)')
+    const cancun: GasReport = await measureMarketGas({ hardfork: 'cancun', signal })
+
+    const gib = ps.sets[0]!
+    const equal = ps.sets.filter((s) => s.label.includes('equal total weight'))
+    const small = ps.sets.find((s) => s.label.includes('64 MiB'))
+    const month12 = periodsPerMonth(ps.periodBlocks)
     const summary: Record<string, number | string> = {
-      'gas per challenged leaf (100 deals × c)': Math.round(current.gasPerChallengedLeaf),
-      'gas per challenged leaf without the floor (cancun)': Math.round(cancun.gasPerChallengedLeaf),
-      'budget per challenged leaf': GAS_PER_LEAF_BUDGET,
-      'within budget': current.gasPerChallengedLeaf <= GAS_PER_LEAF_BUDGET ? 'yes' : 'NO'
+      'proving gas per TiB-month (1 GiB deals, 256-block periods)': Math.round(ps.provingGasPerTiBMonth),
+      'per-period proving gas, max ÷ min over 10/100/1000/10000 deals of equal total weight': Number(ps.equalWeightRatio.toFixed(3)),
+      'gas per deal opened (batch of 50)': Math.round(ps.openGasPerDeal),
+      'largest transaction calldata bytes': ps.largestCalldataBytes,
+      'largest transaction gas': Number(ps.largestGas),
+      'within budget: proving per TiB-month ≤ 200 M': within(ps.provingGasPerTiBMonth <= BUDGET.provingPerTiBMonth),
+      'within budget: equal-weight ratio ≤ 1.15': within(ps.equalWeightRatio <= BUDGET.equalWeightRatio),
+      'within budget: per deal opened ≤ 150 k': within(ps.openGasPerDeal <= BUDGET.openPerDeal),
+      'within budget: every transaction ≤ 128 KiB and ≤ 2^24 gas': within(ps.largestCalldataBytes <= BUDGET.calldataBytes && ps.largestGas <= BigInt(BUDGET.txGas)),
+      'proving gas per period, 1 TiB of 1 GiB deals (K = 4)': Number(gib.medianPeriodGas),
+      'proving gas per TiB-month (1 GiB deals, 24-h periods)': Math.round(Number(gib.medianPeriodGas) * 30),
+      'claim gas per deal (100-deal claim)': Math.round(ps.claimGasPerDeal),
+      'ProofSetMarket transactions measured': ps.transactions
     }
-    for (const r of current.rows) summary[`gas: ${r.operation}`] = Number(r.gasUsed)
-    return { measurements: [timing], summary, notes: [`\n${formatGasTable(current, cancun)}`] }
+    if (small !== undefined) {
+      // 4,096 deals of 64 MiB hold 256 GiB of data at 1 TiB of weight: four such sets per TiB of data.
+      summary['proving gas per TiB-month (64 MiB deals, 256-block periods)'] = Math.round(Number(small.medianPeriodGas) * 4 * month12)
+      summary['proving gas per TiB-month (64 MiB deals, 24-h periods)'] = Math.round(Number(small.medianPeriodGas) * 4 * 30)
+    }
+    // The equal-weight sets differ in deal size, hence Merkle depth and proof bytes; per proof byte the number
+    // of deals shows what it costs by itself.
+    const perByte = equal.map((s) => {
+      const row = ps!.rows.find((r) => r.operation === `prove, ${s.label}`)
+      return row === undefined ? Number.NaN : Number(row.gasUsed) / row.calldataBytes
+    })
+    summary['proving gas per proof byte, max ÷ min over 10/100/1000/10000 deals of equal total weight'] = Number((Math.max(...perByte) / Math.min(...perByte)).toFixed(3))
+    for (const s of equal) summary[`per-period proving gas, ${s.deals} deals of ${Number(s.dealBytes) / 2 ** 30} GiB (depth ${s.depth}, K = ${s.k})`] = Number(s.medianPeriodGas)
+    for (const s of detection.scenarios) summary[`detection: ${s.name}`] = Number(s.probability.toFixed(4))
+    summary['detection: challenge rule cross-checked against the contract (cases)'] = detection.crossChecked
+    // The old contract, for comparison.
+    summary['StorageMarket: gas per challenged leaf (100 deals × c)'] = Math.round(current.gasPerChallengedLeaf)
+    summary['StorageMarket: gas per challenged leaf without the floor (cancun)'] = Math.round(cancun.gasPerChallengedLeaf)
+    summary['StorageMarket: budget per challenged leaf'] = GAS_PER_LEAF_BUDGET
+    summary['StorageMarket: within budget'] = within(current.gasPerChallengedLeaf <= GAS_PER_LEAF_BUDGET)
+    for (const r of current.rows) summary[`StorageMarket gas: ${r.operation}`] = Number(r.gasUsed)
+
+    const detectionTable = ['| scenario | simulated | closed form | trials |', '|---|---:|---:|---:|',
+      ...detection.scenarios.map((s) => `| ${s.name} | ${s.probability.toFixed(4)} | ${s.analytic.toFixed(4)} | ${s.trials} |`)].join('\n')
+    return {
+      measurements: [timing],
+      summary,
+      notes: [
+        `\nProofSetMarket (${ps.hardfork}, ${ps.periodBlocks}-block periods):\n\n${formatProofSetGasTable(ps)}`,
+        `\nDetection at the defaults (Monte Carlo with the contract's rule):\n\n${detectionTable}`,
+        `\nStorageMarket (for comparison; its 100-deal batch exceeds 128 KiB and 2^24 gas, which is why it is replaced):\n\n${formatGasTable(current, cancun)}`
+      ]
+    }
   }
 }

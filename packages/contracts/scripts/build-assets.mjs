@@ -1,6 +1,6 @@
 // Compiles packages/contracts/contracts/**/*.sol with solc-js and writes the ABIs and bytecode as `as const`
 // TypeScript, so every viem call on them is typed:
-//   src/generated/contracts.ts       StorageMarket, SherdToken (the package's public artifacts)
+//   src/generated/contracts.ts       StorageMarket, ProofSetMarket, SherdToken (the package's public artifacts)
 //   test/generated/test-contracts.ts contracts/test/*.sol (hostile token, reentrancy attacker; tests only)
 // `@openzeppelin/...` imports resolve through Node's module resolution from this package.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -14,7 +14,8 @@ const solc = require('solc')
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const sourceDir = join(root, 'contracts')
 // Runtime cost of proof verification dominates; deployment happens once per network.
-const OPTIMIZER_RUNS = 10_000
+// SHERD_SOLC_RUNS overrides it for quick development builds only; gas is measured with the default.
+const OPTIMIZER_RUNS = Number(process.env.SHERD_SOLC_RUNS ?? 10_000)
 // Cancun: transient storage for the reentrancy guard; every current L2 and anvil's default hardfork have it.
 const EVM_VERSION = 'cancun'
 
@@ -86,7 +87,7 @@ const pick = (prefix) => Object.entries(output.contracts)
     .map((name) => [source, name]))
 
 emit(join(root, 'src/generated/contracts.ts'),
-  [['StorageMarket.sol', 'StorageMarket'], ['SherdToken.sol', 'SherdToken']],
+  [['StorageMarket.sol', 'StorageMarket'], ['ProofSetMarket.sol', 'ProofSetMarket'], ['SherdToken.sol', 'SherdToken']],
   '// ABIs and creation bytecode of the Sherd contracts (packages/contracts/contracts).')
 emit(join(root, 'test/generated/test-contracts.ts'),
   pick((s) => s.startsWith('test/')),

@@ -26,7 +26,30 @@ export {
 export type { MarketParams } from './params.js'
 export { encodeProof, proofLength, proveChallenges } from './proof.js'
 export type { ProvableTree } from './proof.js'
-export { sherdTokenAbi, sherdTokenBytecode, storageMarketAbi, storageMarketBytecode } from './generated/contracts.js'
+export {
+  proofSetMarketAbi, proofSetMarketBytecode, sherdTokenAbi, sherdTokenBytecode, storageMarketAbi, storageMarketBytecode
+} from './generated/contracts.js'
+export {
+  addProofSetStake, answerProofSetAudit, buildProofSetChunk, cancelProofSetOffer, claimProofSetDeals,
+  commitProofSetSeed, declareProofSetLost, deployProofSetMarket, failProofSetAudit, getProofSetAudit,
+  getProofSetAuditSeed, getProofSetChallenges, getProofSetDeal, getProofSetParams, getProofSetPeriod,
+  getProofSetPeriodStatus, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetWithdrawable,
+  hashProofSetOffer, markProofSetMissed, openProofSetDeals, parseProofSetEvents, PROOF_SET_AUDIT_CHALLENGES,
+  PROOF_SET_CHUNK, PROOF_SET_DEAL_STATES, PROOF_SET_DECLARED_SLASH_BPS, PROOF_SET_DEFAULT_PARAMS,
+  PROOF_SET_DEVNET_PARAMS, PROOF_SET_DOMAIN_NAME, PROOF_SET_DOMAIN_VERSION, PROOF_SET_FAULT_FLAG, PROOF_SET_K_MIN,
+  PROOF_SET_LAMBDA, PROOF_SET_MIN_WEIGHT, PROOF_SET_OFFER_TYPES, PROOF_SET_PERIOD_STATUSES, PROOF_SET_TIB_LEAVES,
+  proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafCount, proofSetLeafOffset,
+  proofSetOfferDomain, proofSetWeight, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
+  signProofSetOffer, submitProofSetChunk, withdrawProofSet
+} from './proof-set.js'
+export type {
+  BuildChunkParameters, ProofSetDeal, ProofSetDealState, ProofSetDeployment, ProofSetMarketAbi, ProofSetOffer,
+  ProofSetParams, ProofSetPeriod, ProofSetPeriodStatus, ProofSetProvider, ProofSetProverDeal, ResolvedChallenge,
+  SignedProofSetOffer
+} from './proof-set.js'
+export { PeriodicTree } from './periodic-tree.js'
+export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'
+export type { MeasureProofSetGasOptions, ProofSetGasReport, ProofSetGasRow, ProofSetSetGas } from './proof-set-gas.js'
 export { ACTIVATION_PERIOD, deriveActivationSeed, deriveChallengeSeed } from './seed.js'
 export { formatGasTable, GAS_BATCH_SIZES, GAS_SHARD_BYTES, measureMarketGas } from './gas-report.js'
 export type { GasReport, GasRow } from './gas-report.js'

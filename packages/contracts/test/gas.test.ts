@@ -3,7 +3,7 @@
 //   npx vitest run packages/contracts/test/gas.test.ts
 // and enforces the budget: at most 25,000 gas per challenged leaf in a batch of 100 deals.
 import { expect, test } from 'vitest'
-import { formatGasTable, measureMarketGas } from '../src/index.js'
+import { formatGasTable, formatProofSetGasTable, measureMarketGas, measureProofSetGas } from '../src/index.js'
 
 const GAS_PER_LEAF_BUDGET = 25_000
 
@@ -16,4 +16,18 @@ test('gas table; per-leaf budget at 100 deals × 10 challenges × depth 16', asy
   // Every proof transaction pays the floor exactly: execution stays under what the floor makes free.
   for (const r of current.rows.filter((r) => r.operation.startsWith('submitProofs'))) expect(r.gasUsed).toBe(r.floor)
   expect(current.gasPerChallengedLeaf).toBeLessThanOrEqual(GAS_PER_LEAF_BUDGET)
+}, 600_000)
+
+// ProofSetMarket on osaka: 1 TiB of 1 GiB deals (real depth-24 proofs of a PeriodicTree), a full 96-challenge
+// chunk at depth 34, claims, audit, miss, declaration. The bench (`npm run bench -- gas`) adds the equal-weight
+// sets and the steady-state seed ring; this keeps the budgets of the settlement issue from regressing.
+test('ProofSetMarket: proving per TiB-month, opening per deal, and every transaction within a real chain', async () => {
+  const r = await measureProofSetGas({ periods: 3 })
+  process.stdout.write(`\n${formatProofSetGasTable(r)}\n\nproving gas per TiB-month: ${Math.round(r.provingGasPerTiBMonth)}, per deal opened: ${Math.round(r.openGasPerDeal)}, largest tx: ${r.largestCalldataBytes} bytes, ${r.largestGas} gas\n`)
+  expect(r.provingGasPerTiBMonth).toBeLessThanOrEqual(200_000_000)
+  expect(r.openGasPerDeal).toBeLessThanOrEqual(150_000)
+  expect(r.largestCalldataBytes).toBeLessThanOrEqual(131_072)
+  expect(r.largestGas).toBeLessThanOrEqual(16_777_216n)
+  // The full chunk is the largest transaction, as designed: 96 challenges of 1,156 bytes.
+  expect(r.largestCalldataBytes).toBeGreaterThan(96 * 1156)
 }, 600_000)

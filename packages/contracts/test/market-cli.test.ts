@@ -1,0 +1,78 @@
+// sherd-market deploy against a real anvil, run as the CLI (dist) in a child process.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createPublicClient, http } from 'viem'
+import type { PublicClient } from 'viem'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { getProofSetParams, PROOF_SET_DEVNET_PARAMS, startAnvil } from '../src/index.js'
+import type { Anvil } from '../src/index.js'
+
+const BIN = fileURLToPath(new URL('../bin/sherd-market.js', import.meta.url))
+// anvil's first dev account.
+const KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
+
+let anvil: Anvil
+let dir: string
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 2, hardfork: 'osaka' })
+  dir = mkdtempSync(join(tmpdir(), 'sherd-market-'))
+})
+afterAll(async () => {
+  await anvil?.stop()
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+})
+
+async function cli (args: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+  return await new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : 1), stdout, stderr })
+    })
+  })
+}
+
+test('deploys market and token, prints and writes the deployment, refuses to overwrite it', async () => {
+  const out = join(dir, 'deployment.json')
+  const r = await cli(['deploy', '--rpc-url', anvil.url, '--with-token', '--devnet', '--out', out], { SHERD_PRIVATE_KEY: KEY })
+  expect(r.stderr).toBe('')
+  expect(r.code).toBe(0)
+  const printed = JSON.parse(r.stdout)
+  const written = JSON.parse(readFileSync(out, 'utf8'))
+  expect(written).toEqual(printed)
+  expect(written.chainId).toBe(anvil.chainId)
+  expect(written.tokenDeployed).toBe(true)
+  const publicClient = createPublicClient({ transport: http(anvil.url) }) as PublicClient
+  for (const a of [written.market, written.token]) expect((await publicClient.getCode({ address: a }))?.length).toBeGreaterThan(2)
+  const params = await getProofSetParams({ market: written.market, publicClient })
+  expect(params.periodBlocks).toBe(PROOF_SET_DEVNET_PARAMS.periodBlocks)
+  expect(BigInt(written.genesisBlock)).toBeGreaterThan(0n)
+
+  const again = await cli(['deploy', '--rpc-url', anvil.url, '--token', written.token, '--out', out], { SHERD_PRIVATE_KEY: KEY })
+  expect(again.code).toBe(2)
+  expect(again.stderr).toMatch(/exists.*--force/)
+  expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(written)
+  const forced = await cli(['deploy', '--rpc-url', anvil.url, '--token', written.token, '--out', out, '--force', '--private-key', KEY])
+  expect(forced.code).toBe(0)
+  const second = JSON.parse(readFileSync(out, 'utf8'))
+  expect(second.token).toBe(written.token)
+  expect(second.tokenDeployed).toBe(false)
+  expect(second.market).not.toBe(written.market)
+})
+
+test('usage mistakes are one line with what to do, no stack trace', async () => {
+  const noKey = await cli(['deploy', '--rpc-url', anvil.url, '--with-token', '--out', join(dir, 'x.json')], { SHERD_PRIVATE_KEY: '' })
+  expect(noKey.code).toBe(2)
+  const cases = [
+    await cli(['deploy', '--rpc-url', anvil.url, '--out', join(dir, 'y.json')], { SHERD_PRIVATE_KEY: KEY }),
+    await cli(['deploy', '--rpc-url', 'http://127.0.0.1:1', '--with-token', '--out', join(dir, 'z.json')], { SHERD_PRIVATE_KEY: KEY }),
+    await cli(['launch'])
+  ]
+  for (const r of [noKey, ...cases]) {
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+  }
+  expect(cases[1]!.stderr).toMatch(/cannot reach/)
+})
