@@ -32,8 +32,10 @@ const log = logger('sherd:node')
 export interface ProviderNodeConfig {
   /** Holds peer.key, evm.key, config.json and the store; create it with `initDataDir` or `sherd-node init`. */
   dataDir: string
-  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0). */
+  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0); `/ip4/…/tcp/…/ws` ones listen on WebSockets. */
   listen?: string[]
+  /** Addresses announced (and printed in the ready line) instead of the listen addresses; empty: the listen addresses. */
+  announce?: string[]
   /**
    * Peers to stay connected to (multiaddrs ending in /p2p/<peer id>), usually a few other providers: through them
    * the node joins the announcement mesh. Unreachable ones are retried in the background; start never waits.
@@ -122,7 +124,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const pricePerMiB = config.pricePerMiB ?? '1'
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
-  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], bootstrap: config.bootstrap, start: false })
+  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], announce: config.announce, bootstrap: config.bootstrap, start: false })
   const service = new ShardService(
     { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
     {
