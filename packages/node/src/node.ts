@@ -24,6 +24,7 @@ import { TxQueue } from './prover-chain.js'
 import { MissReporter } from './prover-miss-reporter.js'
 import type { MissReporterInit } from './prover-miss-reporter.js'
 import { ShardCollector } from './shard-collector.js'
+import { StatusHistory } from './status-history.js'
 import type { ShardCollectorInit } from './shard-collector.js'
 import type { ChainConnection } from './chain.js'
 
@@ -178,7 +179,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     metrics.shards.set(store.shards)
     metrics.peers.set(libp2p.getPeers().length)
   }
-  const http = new HttpApi({ status, metrics, refreshMetrics }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
+  const history = new StatusHistory(() => chain)
+  const http = new HttpApi({ status, metrics, refreshMetrics, history: () => { history.sample(); return history.toJSON() } }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
   const started: Array<{ stop: () => Promise<void> | void }> = []
   const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
   const txQueue = new TxQueue()
@@ -244,7 +246,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter] as const) {
+        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter, history] as const) {
           if (part === undefined) continue
           await part.start()
           started.push(part)
@@ -257,7 +259,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     },
     async stop () {
       // Reverse order: stop accepting and drain transfers first, close LevelDB last.
-      const order = [collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
+      const order = [history, collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
       started.length = 0
       for (const part of order) {
         try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }
