@@ -1,4 +1,4 @@
-export { createProviderNode } from './node.js'
+export { createProviderNode, announceable } from './node.js'
 export type { ProviderNode, ProviderNodeConfig, ReadyInfo } from './node.js'
 export { ShardStore, ShardWriter } from './store.js'
 export type { ShardStoreInit, ShardInfo, BeginShardOptions } from './store.js'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { addressOf } from '@sherd/protocol'
+import { MAX_ANNOUNCED_ADDRS, addressOf } from '@sherd/protocol'
 import type { Address } from '@sherd/protocol'
 import { Announcer } from './announcer.js'
 import { DEFAULT_CAPACITY_BYTES, DEFAULT_HTTP_PORT, DEFAULT_LISTEN } from './constants.js'
@@ -77,6 +77,22 @@ export interface ProviderNodeConfig {
   gc?: ShardCollectorInit
 }
 
+/**
+ * At most MAX_ANNOUNCED_ADDRS addresses, taken in turn from each transport (WebSockets, the rest) in their order: a
+ * host listening on 0.0.0.0 gets one address per interface and transport, and a plain cut after the first 16 could
+ * leave the WebSocket ones, all a browser can dial, out of the announcement.
+ */
+export function announceable (addrs: readonly string[]): string[] {
+  if (addrs.length <= MAX_ANNOUNCED_ADDRS) return [...addrs]
+  const isWs = (a: string): boolean => /\/(ws|wss)(\/|$)/.test(a)
+  const groups = [addrs.filter((a) => !isWs(a)), addrs.filter(isWs)]
+  const out: string[] = []
+  for (let i = 0; out.length < MAX_ANNOUNCED_ADDRS; i++) {
+    for (const group of groups) if (i < group.length && out.length < MAX_ANNOUNCED_ADDRS) out.push(group[i]!)
+  }
+  return out
+}
+
 /** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
 export interface ReadyInfo {
   event: 'ready'
@@ -138,7 +154,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const announcer = new Announcer({
     pubsub: libp2p.services.pubsub,
     registrar: libp2p,
-    describe: () => ({ peerId, addrs: multiaddrs(), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
+    describe: () => ({ peerId, addrs: announceable(multiaddrs()), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
     chainKey,
     chainAddress,
     metrics

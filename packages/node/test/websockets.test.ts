@@ -10,7 +10,7 @@ import {
   FETCH_SHARD_PROTOCOL, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_MULTIADDR_CHARS, STORE_SHARD_PROTOCOL,
   decodeAnnouncement, encodeAnnouncement, requestFetchShard, requestStoreShard, signAnnouncement
 } from '@sherd/protocol'
-import { MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../src/index.js'
+import { MAX_EARLY_STREAMS, announceable, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
 import { freePort, randomShard, removeDir, runToEnd, startDialer, startNode, tempDir } from './helpers.js'
 
@@ -92,6 +92,16 @@ describe('announcement bounds with more addresses', () => {
     const bytes = encodeAnnouncement(signAnnouncement({ ...payload, addrs }, '0x' + '22'.repeat(32) as `0x${string}`))
     expect(bytes.byteLength).toBeLessThanOrEqual(MAX_ANNOUNCEMENT_BYTES)
     expect(decodeAnnouncement(bytes).announcement.addrs).toHaveLength(MAX_ANNOUNCED_ADDRS)
+  })
+
+  it('a host with more addresses than an announcement holds keeps its WebSocket ones in it', () => {
+    const tcpAddrs = Array.from({ length: 14 }, (_, i) => `/ip4/10.0.0.${i}/tcp/4001/p2p/${node.peerId}`)
+    const wsAddrs = Array.from({ length: 14 }, (_, i) => `/ip4/10.0.0.${i}/tcp/4002/ws/p2p/${node.peerId}`)
+    const picked = announceable([...tcpAddrs, ...wsAddrs])
+    expect(picked).toHaveLength(MAX_ANNOUNCED_ADDRS)
+    expect(picked.filter((a) => a.includes('/ws/'))).toEqual(wsAddrs.slice(0, MAX_ANNOUNCED_ADDRS / 2))
+    expect(picked.filter((a) => !a.includes('/ws/'))).toEqual(tcpAddrs.slice(0, MAX_ANNOUNCED_ADDRS / 2))
+    expect(announceable(tcpAddrs.slice(0, 3))).toEqual(tcpAddrs.slice(0, 3))
   })
 })
 
