@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
 import type { NodeStatus } from '@sherd/node'
@@ -52,6 +52,12 @@ describe('the provider dashboard', () => {
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
     const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } })
+    onTestFailed(async () => {
+      // What the page showed when it went wrong, for whoever reads the CI log.
+      await mkdir(ARTIFACTS, { recursive: true })
+      const failed = join(ARTIFACTS, 'dashboard-failed.png')
+      await page.screenshot({ path: failed, fullPage: true }).then(() => { console.log(`dashboard screenshot at the failure: ${failed}`) }, () => {})
+    })
     const requested: string[] = []
     page.on('request', (req) => { requested.push(req.url()) })
     const pageErrors: string[] = []
