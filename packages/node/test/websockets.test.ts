@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:net'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'
@@ -121,6 +122,23 @@ describe('sherd-node --listen-ws and --announce', () => {
       expect(refused.stderr).not.toMatch(/\n\s+at /)
       expect((await readFileConfig(dir)).listenWs).toEqual(['/ip4/0.0.0.0/tcp/4002/ws'])
     } finally {
+      await removeDir(dir)
+    }
+  })
+
+  it('start on a WebSocket port in use is one line naming the address and --listen-ws', async () => {
+    const dir = await tempDir()
+    const port = await freePort()
+    const squatter = createServer()
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
+    try {
+      expect((await runToEnd(['init', '--data-dir', dir, '--http-port', '0', '--listen-ws', `/ip4/127.0.0.1/tcp/${port}/ws`])).code).toBe(0)
+      const started = await runToEnd(['start', '--data-dir', dir])
+      expect(started.code).toBe(1)
+      expect(started.stderr.trim()).toBe(`sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port}/ws is already in use: ` +
+        'stop the process using it (another sherd-node?), or pick another port with --listen-ws (or "listenWs" in config.json)')
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve))
       await removeDir(dir)
     }
   })
