@@ -78,7 +78,7 @@ export interface ProviderNodeConfig {
 }
 
 /**
- * At most MAX_ANNOUNCED_ADDRS addresses, taken in turn from each transport (WebSockets, the rest) in their order: a
+ * At most MAX_ANNOUNCED_ADDRS addresses, taken in turn from TCP (and anything else) and from WebSockets, in order: a
  * host listening on 0.0.0.0 gets one address per interface and transport, and a plain cut after the first 16 could
  * leave the WebSocket ones, all a browser can dial, out of the announcement.
  */
