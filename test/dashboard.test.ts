@@ -113,6 +113,15 @@ describe('the provider dashboard', () => {
     expect(requested.filter((url) => !url.startsWith(`${provider.httpUrl}/`))).toEqual([])
     expect(pageErrors).toEqual([])
 
+    // Without JavaScript: the summary rendered by the node, and none of the live page's placeholders.
+    const noJs = await browser.newContext({ javaScriptEnabled: false })
+    const plain = await noJs.newPage()
+    await plain.goto(`${provider.httpUrl}/`)
+    await expect(plain.locator('#noscript-summary').textContent()).resolves.toContain(provider.peerId)
+    await expect(plain.locator('#noscript-summary').textContent()).resolves.toMatch(/Periods proven \/ missed[1-9]\d* \/ \d+/)
+    expect(await plain.locator('main').isVisible()).toBe(false)
+    await noJs.close()
+
     await mkdir(ARTIFACTS, { recursive: true })
     const screenshot = join(ARTIFACTS, 'dashboard.png')
     await page.screenshot({ path: screenshot, fullPage: true })

@@ -8,6 +8,7 @@ import type { NodeMetrics } from './metrics.js'
 import type { DealSummary } from './deal-ledger.js'
 import type { GcStatus } from './shard-collector.js'
 import type { StatusHistoryJson } from './status-history.js'
+import { NOSCRIPT_MARKER, renderNoscriptSummary } from './dashboard.js'
 
 const log = logger('sherd:node:http')
 
@@ -107,7 +108,9 @@ export class HttpApi implements Startable {
             res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.components.history()) + '\n')
           } else if (path !== undefined && DASHBOARD_FILES[path] !== undefined) {
             const { file, type } = DASHBOARD_FILES[path]
-            const body = await this.staticFile(file)
+            let body: Buffer | string = await this.staticFile(file)
+            // The page carries its figures as of this request for browsers without JavaScript.
+            if (file === 'dashboard.html') body = body.toString('utf8').replace(NOSCRIPT_MARKER, renderNoscriptSummary(this.components.status(), this.components.history?.()))
             res.writeHead(200, { 'content-type': type, 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).end(body)
           } else if (path === '/metrics') {
             this.components.refreshMetrics()

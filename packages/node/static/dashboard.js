@@ -204,6 +204,8 @@ async function refresh () {
 }
 
 async function loop () {
+  $('live').hidden = false
+  $('connection').hidden = false
   $('poll-seconds').textContent = String(POLL_MS / 1000)
   // One request at a time: a slow node is not buried under overlapping polls.
   for (;;) {

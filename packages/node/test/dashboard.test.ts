@@ -60,6 +60,11 @@ describe('the dashboard on the HTTP API', () => {
       const html = await res.text()
       expect(html).toContain('<title>Sherd provider</title>')
       expect(html).toContain('src="/dashboard.js"')
+      // Without JavaScript the page still says where the node stands, as of this request.
+      const noscript = /<noscript>([\s\S]*)<\/noscript>/.exec(html)?.[1] ?? ''
+      expect(noscript).toContain(`<dt>Peer id</dt><dd>${node.peerId}</dd>`)
+      expect(noscript).toContain(`<dt>Periods proven / missed</dt><dd>0 / 0</dd>`)
+      expect(noscript).not.toContain('<!--sherd:noscript-->')
     }
     const js = await fetch(`${node.ready().httpUrl}/dashboard.js`)
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
