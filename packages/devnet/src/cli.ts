@@ -93,6 +93,8 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   if (p0 !== undefined) {
     story.text(`  npx sherd-node status --data-dir ${p0.dataDir}`)
     story.text(`  npx sherd-node status --url ${p0.httpUrl}`)
+    story.text('')
+    story.text(`Each provider's dashboard is its status URL in a browser, e.g. ${p0.httpUrl}/`)
   }
   story.text('')
   story.text('or with flags instead of the environment:')

@@ -105,7 +105,7 @@ export interface DevnetInfo {
    * the others bootstrap to it, and announcements reach a client through the providers' gossipsub mesh.
    */
   bootstrap: string[]
-  providers: Array<{ index: number, peerId: string, chainAddress: Address, multiaddrs: string[], httpUrl: string, dataDir: string }>
+  providers: Array<{ index: number, peerId: string, chainAddress: Address, multiaddrs: string[], wsMultiaddrs: string[], httpUrl: string, dataDir: string }>
   dir: string
 }
 
@@ -253,7 +253,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     // it they form one gossipsub mesh, so a client connected to any one of them hears every announcement.
     const seeds = (): string[] => processes[0]?.started === true ? processes[0].info.multiaddrs : []
     const newProcess = async (index: number): Promise<ProviderProcess> => {
-      const [libp2pPort, httpPort] = await freePorts(2)
+      const [libp2pPort, httpPort, wsPort] = await freePorts(3)
       const p = new ProviderProcess({
         ...providerSettings,
         index,
@@ -262,6 +262,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
         logFile: join(dir, 'logs', `provider-${index}.log`),
         evmKey: providerAccounts[index]!.privateKey,
         libp2pPort: libp2pPort!,
+        wsPort: wsPort!,
         httpPort: httpPort!
       })
       p.onCrash = (proc, code, sig) => { progress({ type: 'provider-crashed', index: proc.index, code, signal: sig, lastLines: proc.lastLines() }) }
@@ -338,8 +339,8 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       client,
       bootstrap: bootstrapOf(processes),
       providers: processes.filter((p) => p.started).map((p) => {
-        const { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir } = p.info
-        return { index, peerId, chainAddress, multiaddrs, httpUrl, dataDir }
+        const { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir } = p.info
+        return { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir }
       }),
       dir
     })
@@ -392,6 +393,7 @@ function providerHandle (p: ProviderProcess): DevnetProvider {
     get peerId () { return p.info.peerId },
     get chainAddress () { return p.info.chainAddress },
     get multiaddrs () { return p.info.multiaddrs },
+    get wsMultiaddrs () { return p.info.wsMultiaddrs },
     get httpUrl () { return p.info.httpUrl },
     get dataDir () { return p.info.dataDir },
     get logFile () { return p.info.logFile },

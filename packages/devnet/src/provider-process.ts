@@ -33,6 +33,11 @@ export function defaultNodeCommand (): string[] {
   return [process.execPath, resolveNodeBin()]
 }
 
+/** `/ws` and `/wss` (also written `/tls/ws`) addresses: a TCP-only dialer cannot use them. */
+export function isWebSocketAddr (addr: string): boolean {
+  return /\/(ws|wss)(\/|$)/.test(addr)
+}
+
 export type ProviderState = 'initialised' | 'starting' | 'running' | 'stopping' | 'stopped' | 'killed' | 'crashed'
 
 export interface ProviderProcessInit {
@@ -42,6 +47,8 @@ export interface ProviderProcessInit {
   /** Provider's chain key (an anvil mnemonic account: funded with ETH, minted tokens). */
   evmKey: Hex
   libp2pPort: number
+  /** The WebSocket listener's port (`/ip4/127.0.0.1/tcp/<port>/ws`), which browsers dial. */
+  wsPort: number
   httpPort: number
   /** Peers the provider stays connected to (`--bootstrap`): provider 0's addresses for every other provider. */
   bootstrap?: readonly string[]
@@ -62,8 +69,10 @@ export interface ProviderInfo {
   index: number
   peerId: string
   chainAddress: Address
-  /** libp2p addresses, each ending in /p2p/<peerId>. */
+  /** libp2p TCP addresses, each ending in /p2p/<peerId> (what the Node SDK and other providers dial). */
   multiaddrs: string[]
+  /** libp2p WebSocket addresses (`…/tcp/<port>/ws/p2p/<peerId>`), for browsers; same protocols as over TCP. */
+  wsMultiaddrs: string[]
   httpUrl: string
   dataDir: string
   logFile: string
@@ -106,7 +115,8 @@ export class ProviderProcess {
       index: this.index,
       peerId: this.ready.peerId,
       chainAddress: this.ready.chainAddress as Address,
-      multiaddrs: this.ready.multiaddrs,
+      multiaddrs: this.ready.multiaddrs.filter((a) => !isWebSocketAddr(a)),
+      wsMultiaddrs: this.ready.multiaddrs.filter(isWebSocketAddr),
       httpUrl: this.ready.httpUrl,
       dataDir: this.dataDir,
       logFile: this.logFile
@@ -118,7 +128,7 @@ export class ProviderProcess {
     const i = this.init
     const args = [
       'init', '--data-dir', i.dataDir, '--evm-key', i.evmKey,
-      '--listen', `/ip4/127.0.0.1/tcp/${i.libp2pPort}`, '--http-port', String(i.httpPort),
+      '--listen', `/ip4/127.0.0.1/tcp/${i.libp2pPort}`, '--listen-ws', `/ip4/127.0.0.1/tcp/${i.wsPort}/ws`, '--http-port', String(i.httpPort),
       '--capacity', String(i.capacityBytes),
       // Base units with their suffix: the devnet's amounts are bigints already, and a bare number would mean tokens.
       '--price', `${i.pricePerMiB}base`, '--stake', `${i.stake}base`,

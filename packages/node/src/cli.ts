@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { parseBootstrapList } from './bootstrap.js'
 import type { Address } from 'viem'
 import { getProvider } from '@sherd/contracts'
@@ -37,6 +38,9 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --data-dir <dir>        data dir to create (default $SHERD_NODE_DIR or ~/.sherd-node)
   --evm-key <0x...>       use this EVM private key instead of generating one
   --listen <multiaddr>    libp2p listen address, repeatable (default /ip4/127.0.0.1/tcp/0)
+  --listen-ws <multiaddr> WebSocket listen address /ip4/…/tcp/<port>/ws, repeatable (browsers dial these; default none)
+  --announce <multiaddr>  address to announce instead of the listen addresses, repeatable, e.g. a TLS proxy's
+                          /dns4/node.example.org/tcp/443/wss (give the public TCP one too; default: the listen ones)
   --bootstrap <multiaddr> peer to stay connected to, /ip4/…/tcp/…/p2p/<peer id>, repeatable (another
                           provider: through it the node joins the announcement mesh; default none)
   --http-port <port>      status API port on 127.0.0.1 (default 7070; 0 = any free port)
@@ -56,6 +60,8 @@ yet, the config keeps the amount as written ("0.001 tokens") and start converts 
 
   --data-dir <dir>        data dir made by \`sherd-node init\`
   --listen <multiaddr>    libp2p listen address, repeatable
+  --listen-ws <multiaddr> WebSocket listen address (/ip4/…/tcp/<port>/ws), repeatable
+  --announce <multiaddr>  address to announce instead of the listen addresses, repeatable
   --bootstrap <multiaddr> peer to stay connected to (…/p2p/<peer id>), repeatable; replaces the config's list.
                           Start does not wait for it: an unreachable one is retried in the background
   --http-host <host>      status API host (default 127.0.0.1)
@@ -104,6 +110,23 @@ function parsePort (text: string): number {
   return port
 }
 
+function checkMultiaddr (text: string, flag: string): string {
+  try { multiaddr(text) } catch (err) {
+    throw new ConfigError(`${flag} "${text}" is not a multiaddr (${(err as Error).message}): e.g. /ip4/0.0.0.0/tcp/4002/ws or /dns4/node.example.org/tcp/443/wss`)
+  }
+  return text
+}
+
+/** The node listens on plain WebSockets only; TLS (wss) belongs to a reverse proxy in front of it (docs/operations.md). */
+function checkWsListen (text: string): string {
+  checkMultiaddr(text, '--listen-ws')
+  if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/[0-9]+\/ws$/.test(text)) {
+    throw new ConfigError(`--listen-ws "${text}" must be /ip4/<host>/tcp/<port>/ws: the node serves plain WebSockets; for wss:// put a TLS ` +
+      'proxy in front of it and --announce its /dns4/<name>/tcp/443/wss address')
+  }
+  return text
+}
+
 function defaultDataDir (): string {
   return process.env.SHERD_NODE_DIR ?? join(homedir(), '.sherd-node')
 }
@@ -116,6 +139,8 @@ const common = {
 const nodeFlags = {
   ...common,
   listen: { type: 'string', multiple: true },
+  'listen-ws': { type: 'string', multiple: true },
+  announce: { type: 'string', multiple: true },
   bootstrap: { type: 'string', multiple: true },
   'http-host': { type: 'string' },
   'http-port': { type: 'string' },
@@ -126,11 +151,13 @@ const nodeFlags = {
   contract: { type: 'string' }
 } as const
 
-type NodeFlags = { listen?: string[], bootstrap?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string }
+type NodeFlags = { listen?: string[], 'listen-ws'?: string[], announce?: string[], bootstrap?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string }
 
 function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   const out: Partial<NodeFileConfig> = {}
   if (v.listen !== undefined) out.listen = v.listen
+  if (v['listen-ws'] !== undefined) out.listenWs = v['listen-ws'].map(checkWsListen)
+  if (v.announce !== undefined) out.announce = v.announce.map((a) => checkMultiaddr(a, '--announce'))
   if (v.bootstrap !== undefined) {
     parseBootstrapList(v.bootstrap)
     out.bootstrap = v.bootstrap
@@ -251,7 +278,8 @@ async function cmdStart (args: string[]): Promise<void> {
   }
   const node = await createProviderNode({
     dataDir,
-    listen: config.listen,
+    listen: [...config.listen, ...config.listenWs],
+    announce: config.announce.length > 0 ? config.announce : undefined,
     bootstrap: config.bootstrap,
     httpHost: config.httpHost,
     httpPort: config.httpPort,
@@ -286,11 +314,12 @@ function startError (err: unknown, httpHost: string, httpPort: number): unknown 
     // libp2p lists each refused address with the system error (and its stack) in the message.
     const refused = [...e.message.matchAll(/^\s*(\/\S+): Error: listen (\w+)/gm)].map((m) => ({ addr: m[1]!, code: m[2]! }))
     const first = refused[0]
+    const [flag, key] = first !== undefined && /\/ws(\/|$)/.test(first.addr) ? ['--listen-ws', 'listenWs'] : ['--listen', 'listen']
     if (first?.code === 'EADDRINUSE') {
-      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`)
+      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`)
     }
-    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix --listen (or "listen" in config.json)`)
-    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with --listen`)
+    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix ${flag} (or "${key}" in config.json)`)
+    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with ${flag}`)
     return new ConfigError(`libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`)
   }
   if (e.code === 'EADDRINUSE') {

@@ -37,6 +37,11 @@ export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
 export const MAX_EARLY_STREAMS = 512
 /** Fetch responses are written in pieces of this size so one read does not hold a whole shard in memory. */
 export const FETCH_WRITE_BYTES = 1024 * 1024
+/**
+ * A WebSocket whose send buffer is over its limit (4 MiB) is polled this often for room; the transport's default of
+ * 500 ms idles a bulk transfer for most of each poll on a fast link.
+ */
+export const WS_BUFFERED_POLL_MS = 10
 /** Default HTTP port of the status API. */
 export const DEFAULT_HTTP_PORT = 7070
 /** Default libp2p listen address. */

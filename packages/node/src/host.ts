@@ -1,6 +1,7 @@
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -10,7 +11,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
-import { GOSSIP_SCORE_PARAMS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
+import { GOSSIP_SCORE_PARAMS, WS_BUFFERED_POLL_MS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {
@@ -25,6 +26,11 @@ export type SherdHost = Libp2p<HostServices>
 export interface HostInit {
   privateKey: PrivateKey
   listen: string[]
+  /**
+   * Addresses to tell peers instead of the listen addresses (libp2p's `addresses.announce`), e.g. the public
+   * `/dns4/…/tcp/443/wss` of a reverse proxy that terminates TLS in front of a `/ws` listener.
+   */
+  announce?: string[]
   /** Test dialers and clients set false: they do not listen. */
   start?: boolean
   /** Peers to stay connected to, each `…/p2p/<peer id>` (a ConfigError names a bad one). */
@@ -34,7 +40,7 @@ export interface HostInit {
 }
 
 /**
- * A libp2p 3 host as providers and clients use it: TCP, noise, yamux with the limits bulk transfer needs raised
+ * A libp2p 3 host as providers and clients use it: TCP and WebSockets, noise, yamux with the limits bulk transfer needs raised
  * (read buffer above the largest yamux window, many early streams for k + m parallel uploads), identify,
  * gossipsub, and a dialer that keeps it connected to its bootstrap peers (which is how providers that never dial each
  * other end up in one gossipsub mesh). Clients can build the same host with no listen addresses.
@@ -43,8 +49,9 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
   return await createLibp2p({
     privateKey: init.privateKey,
     start: init.start ?? true,
-    addresses: { listen: init.listen },
-    transports: [tcp()],
+    addresses: { listen: init.listen, ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {}) },
+    // WebSockets listens only on `/ws` addresses (browsers can dial nothing else); the protocols above it are the same.
+    transports: [tcp(), webSockets({ bufferedAmountPollInterval: WS_BUFFERED_POLL_MS })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       maxEarlyStreams: MAX_EARLY_STREAMS,

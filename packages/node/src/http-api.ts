@@ -1,4 +1,5 @@
 import { createServer } from 'node:http'
+import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
@@ -6,6 +7,8 @@ import type { Startable } from '@libp2p/interface'
 import type { NodeMetrics } from './metrics.js'
 import type { DealSummary } from './deal-ledger.js'
 import type { GcStatus } from './shard-collector.js'
+import type { StatusHistoryJson } from './status-history.js'
+import { NOSCRIPT_MARKER, renderNoscriptSummary } from './dashboard.js'
 
 const log = logger('sherd:node:http')
 
@@ -62,11 +65,28 @@ export interface HttpApiComponents {
   metrics: NodeMetrics
   /** Refreshes gauges before a scrape. */
   refreshMetrics: () => void
+  /** Per-period counters and recent errors for the dashboard's chart (`/history`). */
+  history?: () => StatusHistoryJson
 }
 
-/** /health, /status (JSON) and /metrics (Prometheus) on 127.0.0.1. */
+/**
+ * The dashboard's files, shipped in the package (`static/`, next to `src/` and `dist/`, so the same path works from
+ * both). Only these names are served: no path from a request ever reaches the file system.
+ */
+const DASHBOARD_FILES: Record<string, { file: string, type: string }> = {
+  '/': { file: 'dashboard.html', type: 'text/html; charset=utf-8' },
+  '/dashboard': { file: 'dashboard.html', type: 'text/html; charset=utf-8' },
+  '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' }
+}
+const STATIC_DIR = new URL('../static/', import.meta.url)
+/** The page reads only this node's own API and loads nothing from anywhere else. */
+const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+/** /health, /status (JSON), /history (JSON), /metrics (Prometheus) and the dashboard (/) on 127.0.0.1. */
 export class HttpApi implements Startable {
   private server: Server | undefined
+  private readonly files = new Map<string, Buffer>()
   port: number
 
   constructor (private readonly components: HttpApiComponents, private readonly init: HttpApiInit) {
@@ -84,12 +104,20 @@ export class HttpApi implements Startable {
             res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}\n')
           } else if (path === '/status') {
             res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.components.status(), null, 2) + '\n')
+          } else if (path === '/history' && this.components.history !== undefined) {
+            res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.components.history()) + '\n')
+          } else if (path !== undefined && DASHBOARD_FILES[path] !== undefined) {
+            const { file, type } = DASHBOARD_FILES[path]
+            let body: Buffer | string = await this.staticFile(file)
+            // The page carries its figures as of this request for browsers without JavaScript.
+            if (file === 'dashboard.html') body = body.toString('utf8').replace(NOSCRIPT_MARKER, renderNoscriptSummary(this.components.status(), this.components.history?.()))
+            res.writeHead(200, { 'content-type': type, 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).end(body)
           } else if (path === '/metrics') {
             this.components.refreshMetrics()
             const body = await this.components.metrics.registry.metrics()
             res.writeHead(200, { 'content-type': this.components.metrics.registry.contentType }).end(body)
           } else {
-            res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: try /health, /status or /metrics"}\n')
+            res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: try / (the dashboard), /health, /status, /history or /metrics"}\n')
           }
         } catch (err) {
           log.error('request failed: %e', err)
@@ -103,6 +131,16 @@ export class HttpApi implements Startable {
     })
     this.server = server
     this.port = (server.address() as AddressInfo).port
+  }
+
+  /** Read once, then served from memory (a few KiB). */
+  private async staticFile (name: string): Promise<Buffer> {
+    let body = this.files.get(name)
+    if (body === undefined) {
+      body = await readFile(new URL(name, STATIC_DIR))
+      this.files.set(name, body)
+    }
+    return body
   }
 
   async stop (): Promise<void> {

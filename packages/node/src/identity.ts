@@ -17,6 +17,10 @@ export const EXIT_RECORD_FILE = 'exited.json'
 /** What `sherd-node init` writes to <dataDir>/config.json; `start` flags override it. */
 export interface NodeFileConfig {
   listen: string[]
+  /** WebSocket listen addresses (`/ip4/…/tcp/…/ws`), added to `listen` at start; empty: TCP only. */
+  listenWs: string[]
+  /** Addresses to announce instead of the listen addresses (e.g. a TLS proxy's `/dns4/…/tcp/443/wss`); empty: the listen addresses. */
+  announce: string[]
   /** Peers to stay connected to, each ending in /p2p/<peer id> (empty: the node waits to be dialled). */
   bootstrap: string[]
   httpHost: string
@@ -35,6 +39,8 @@ export interface NodeFileConfig {
 
 export const DEFAULT_FILE_CONFIG: NodeFileConfig = {
   listen: [DEFAULT_LISTEN],
+  listenWs: [],
+  announce: [],
   bootstrap: [],
   httpHost: '127.0.0.1',
   httpPort: DEFAULT_HTTP_PORT,

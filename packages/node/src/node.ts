@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { addressOf } from '@sherd/protocol'
+import { MAX_ANNOUNCED_ADDRS, addressOf } from '@sherd/protocol'
 import type { Address } from '@sherd/protocol'
 import { Announcer } from './announcer.js'
 import { DEFAULT_CAPACITY_BYTES, DEFAULT_HTTP_PORT, DEFAULT_LISTEN } from './constants.js'
@@ -24,6 +24,7 @@ import { TxQueue } from './prover-chain.js'
 import { MissReporter } from './prover-miss-reporter.js'
 import type { MissReporterInit } from './prover-miss-reporter.js'
 import { ShardCollector } from './shard-collector.js'
+import { StatusHistory } from './status-history.js'
 import type { ShardCollectorInit } from './shard-collector.js'
 import type { ChainConnection } from './chain.js'
 
@@ -32,8 +33,10 @@ const log = logger('sherd:node')
 export interface ProviderNodeConfig {
   /** Holds peer.key, evm.key, config.json and the store; create it with `initDataDir` or `sherd-node init`. */
   dataDir: string
-  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0). */
+  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0); `/ip4/…/tcp/…/ws` ones listen on WebSockets. */
   listen?: string[]
+  /** Addresses announced (and printed in the ready line) instead of the listen addresses; empty: the listen addresses. */
+  announce?: string[]
   /**
    * Peers to stay connected to (multiaddrs ending in /p2p/<peer id>), usually a few other providers: through them
    * the node joins the announcement mesh. Unreachable ones are retried in the background; start never waits.
@@ -72,6 +75,22 @@ export interface ProviderNodeConfig {
   missReporter?: MissReporterInit | false
   /** Deleting shards no live deal needs (default on; docs/operations.md, "Reclaiming space"). */
   gc?: ShardCollectorInit
+}
+
+/**
+ * At most MAX_ANNOUNCED_ADDRS addresses, taken in turn from TCP (and anything else) and from WebSockets, in order: a
+ * host listening on 0.0.0.0 gets one address per interface and transport, and a plain cut after the first 16 could
+ * leave the WebSocket ones, all a browser can dial, out of the announcement.
+ */
+export function announceable (addrs: readonly string[]): string[] {
+  if (addrs.length <= MAX_ANNOUNCED_ADDRS) return [...addrs]
+  const isWs = (a: string): boolean => /\/(ws|wss)(\/|$)/.test(a)
+  const groups = [addrs.filter((a) => !isWs(a)), addrs.filter(isWs)]
+  const out: string[] = []
+  for (let i = 0; out.length < MAX_ANNOUNCED_ADDRS; i++) {
+    for (const group of groups) if (i < group.length && out.length < MAX_ANNOUNCED_ADDRS) out.push(group[i]!)
+  }
+  return out
 }
 
 /** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
@@ -122,7 +141,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const pricePerMiB = config.pricePerMiB ?? '1'
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
-  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], bootstrap: config.bootstrap, start: false })
+  const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], announce: config.announce, bootstrap: config.bootstrap, start: false })
   const service = new ShardService(
     { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
     {
@@ -135,7 +154,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const announcer = new Announcer({
     pubsub: libp2p.services.pubsub,
     registrar: libp2p,
-    describe: () => ({ peerId, addrs: multiaddrs(), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
+    describe: () => ({ peerId, addrs: announceable(multiaddrs()), capacityBytes: store.capacityBytes, freeBytes: store.freeBytes }),
     chainKey,
     chainAddress,
     metrics
@@ -176,7 +195,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     metrics.shards.set(store.shards)
     metrics.peers.set(libp2p.getPeers().length)
   }
-  const http = new HttpApi({ status, metrics, refreshMetrics }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
+  const history = new StatusHistory(() => chain)
+  const http = new HttpApi({ status, metrics, refreshMetrics, history: () => { history.sample(); return history.toJSON() } }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
   const started: Array<{ stop: () => Promise<void> | void }> = []
   const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
   const txQueue = new TxQueue()
@@ -242,7 +262,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter] as const) {
+        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter, history] as const) {
           if (part === undefined) continue
           await part.start()
           started.push(part)
@@ -255,7 +275,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     },
     async stop () {
       // Reverse order: stop accepting and drain transfers first, close LevelDB last.
-      const order = [collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
+      const order = [history, collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
       started.length = 0
       for (const part of order) {
         try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }
