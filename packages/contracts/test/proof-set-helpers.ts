@@ -6,7 +6,7 @@ import {
   getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, mintTokens, openProofSetDeals,
   PROOF_SET_DEVNET_PARAMS, proofSetChallengeCount, proofSetChunkCount, signProofSetOffer, submitProofSetChunk
 } from '../src/index.js'
-import type { MarketClient, ProofSetDeployment, ProofSetOffer, ProofSetParams, ProvableTree } from '../src/index.js'
+import type { MarketClient, ProofSetDeployment, ProofSetOffer, ProofSetParams, ProofSetProverDeal, ProvableTree } from '../src/index.js'
 import { mineTo, randomShard, TOKEN } from './helpers.js'
 import type { Chainside } from './helpers.js'
 
@@ -89,7 +89,7 @@ export async function buildDueChunks (m: PsMarket, c: Chainside, provider: numbe
   const period = p.due
   const weight = await getProofSetSnapshotWeight(m.as(0), address, period)
   const seed = seedOverride ?? await getProofSetSeed(m.as(0), period)
-  const proverDeals = []
+  const proverDeals: ProofSetProverDeal[] = []
   for (const d of deals.filter((d) => d.provider === provider)) {
     const info = await getProofSetDeal(m.as(0), d.dealId)
     proverDeals.push({ dealId: d.dealId, rangeStart: info.rangeStart, leafCount: info.leafCount, voidFrom: info.voidFrom, tree: d.tree })
