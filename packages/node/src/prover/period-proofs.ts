@@ -96,8 +96,10 @@ export class PeriodProver {
       const weight = await getProofSetSnapshotWeight(mc, address, due)
       if (weight === 0n) return out
       const chunks = proofSetChunkCount(proofSetChallengeCount(weight))
-      const seed = await this.seed(due)
       const deals = this.snapshotDeals(due, weight)
+      // Nothing of the period can be paid or slashed: idle (the market restarts `due` at the next opening).
+      if (p.locked === 0n && deals.every((d) => due >= BigInt(d.voidFrom))) return out
+      const seed = await this.seed(due)
       for (const key of this.built.keys()) if (!key.startsWith(`${due}:${seed}:`)) this.built.delete(key)
       for (let chunk = 0; chunk < chunks; chunk++) {
         if ((p.chunksDone >> BigInt(chunk)) & 1n) continue

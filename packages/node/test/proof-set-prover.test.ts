@@ -1,0 +1,163 @@
+// The ProofSetProver against a real chain: anvil (osaka) mining every 0.5 s, ProofSetMarket with 12-block periods
+// (challenge block 4 blocks in: a 6 s period, 2 s to declare a loss), real ShardStores with real shards.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseEventLogs } from 'viem'
+import {
+  getProofSetAudit, getProofSetChallenges, getProofSetDeal, getProofSetPeriod, getProofSetProvider, getProofSetWithdrawable,
+  proofSetChallengeCount, proofSetMarketAbi, requestProofSetAudit, getProofSetSnapshotWeight
+} from '@sherd/contracts'
+import type { ProvenChunk } from '../src/index.js'
+import {
+  balanceOf, currentPeriod, expectLedgerMatchesChain, expectSentTransactionsBounded, head, offerFor, openDeals,
+  periodStatus, PRICE, PsProvider, startPsChain, waitFor
+} from './proof-set-helpers.js'
+import type { PsChain } from './proof-set-helpers.js'
+
+const PARAMS = { periodBlocks: 12, challengeDelayBlocks: 4 }
+const CLIENT = 4
+
+let c: PsChain
+const providers: PsProvider[] = []
+
+beforeAll(async () => {
+  c = await startPsChain({ blockTime: 0.5, params: PARAMS })
+}, 60_000)
+
+afterAll(async () => {
+  for (const p of providers) await p.tearDown()
+  await c?.anvil.stop()
+})
+
+function collectChunks (p: PsProvider): ProvenChunk[] {
+  const chunks: ProvenChunk[] = []
+  p.prover!.events.addEventListener('chunk', (e) => { chunks.push((e as CustomEvent<ProvenChunk>).detail) })
+  return chunks
+}
+
+async function dealState (id: bigint): Promise<string> {
+  return (await getProofSetDeal(c.as(0), id)).state
+}
+
+describe('ProofSetProver on anvil', () => {
+  it('proves several deals every period, answers an audit, and its claims pay exactly the proven periods', async () => {
+    const a = await new PsProvider(c, 1).setUp()
+    providers.push(a)
+    const shards = [await a.putShard(200_000), await a.putShard(1024 * 1024 + 100), await a.putShard(3000)]
+    const before = await balanceOf(c, a.address)
+    const clientBefore = await balanceOf(c, c.accounts[CLIENT]!.address)
+    const { dealIds } = await openDeals(c, CLIENT, shards.map((s) => offerFor(c, 1, CLIENT, s, { periods: 3 })))
+    await a.startProver({ claimEveryPeriods: 2 })
+    const chunks = collectChunks(a)
+    const first = await getProofSetDeal(c.as(0), dealIds[0]!)
+    const start = first.startPeriod
+    const end = first.endPeriod
+
+    await waitFor('the first period of the term', async () => await currentPeriod(c) >= start)
+    await requestProofSetAudit(c.as(CLIENT), dealIds[1]!)
+    const auditBond = await c.publicClient.readContract({ address: c.market.market, abi: proofSetMarketAbi, functionName: 'auditBond' })
+    await waitFor('the audit answered', async () => await getProofSetAudit(c.as(0), dealIds[1]!) === undefined, 60_000)
+
+    await waitFor('every deal settled', async () => {
+      for (const id of dealIds) if (!(await getProofSetDeal(c.as(0), id)).settled) return false
+      return true
+    }, 120_000)
+    const expected = BigInt(dealIds.length) * (end - start) * PRICE + auditBond
+    await waitFor('the earnings withdrawn', async () => await balanceOf(c, a.address) - before === expected && await getProofSetWithdrawable(c.as(0), a.address) === 0n, 60_000)
+    for (let q = start; q < end; q++) expect(await periodStatus(c, a.address, q), `period ${q}`).toBe('proven')
+    for (const id of dealIds) expect(await dealState(id)).toBe('ended')
+    // The client paid exactly the proven periods plus the bond, and has nothing to be refunded.
+    expect(clientBefore - await balanceOf(c, c.accounts[CLIENT]!.address)).toBe(BigInt(dealIds.length) * (end - start) * PRICE + auditBond)
+    expect(await getProofSetWithdrawable(c.as(0), c.accounts[CLIENT]!.address)).toBe(0n)
+
+    // The prover's challenges are the contract's: same indices, from the stored seed and the frozen weight.
+    const periods = [...new Set(chunks.map((ch) => ch.period))]
+    expect(periods.length).toBeGreaterThanOrEqual(Number(end - start))
+    for (const q of periods) {
+      const weight = await getProofSetSnapshotWeight(c.as(0), a.address, q)
+      const k = proofSetChallengeCount(weight)
+      const fromContract = await getProofSetChallenges(c.as(0), { provider: a.address, period: q, count: k })
+      const fromProver = chunks.filter((ch) => ch.period === q).flatMap((ch) => ch.challenges.map((x) => x.index))
+      expect(fromProver).toEqual(fromContract)
+      expect(chunks.filter((ch) => ch.period === q).flatMap((ch) => ch.challenges).every((x) => x.kind === 'proof')).toBe(true)
+    }
+    await expectLedgerMatchesChain(c, a)
+    expect(a.prover!.ledger.meta.periodsProven).toBeGreaterThanOrEqual(Number(end - start))
+    // With every deal settled and nothing locked, it stops proving: no gas on periods nothing depends on.
+    expect((await getProofSetProvider(c.as(0), a.address)).locked).toBe(0n)
+  }, 240_000)
+
+  it('declares a deal lost before the challenge block once its shard leaves the store; the other deals keep being proven', async () => {
+    const b = await new PsProvider(c, 2).setUp()
+    providers.push(b)
+    const shards = [await b.putShard(70_000), await b.putShard(5000), await b.putShard(130_000)]
+    const { dealIds } = await openDeals(c, CLIENT, shards.map((s) => offerFor(c, 2, CLIENT, s, { periods: 20 })))
+    const start = (await getProofSetDeal(c.as(0), dealIds[0]!)).startPeriod
+    await b.startProver()
+    await waitFor('the first period proven', async () => await periodStatus(c, b.address, start) === 'proven', 60_000)
+    const lost = dealIds[1]!
+    await b.store.deleteShard(Buffer.from(shards[1]!.root.slice(2), 'hex'))
+    const declared = await waitFor('the declaration', async () => {
+      const logs = await c.publicClient.getContractEvents({ address: c.market.market, abi: proofSetMarketAbi, eventName: 'DealDeclaredLost', args: { dealId: lost }, fromBlock: 0n, strict: true })
+      return logs[0]
+    }, 60_000)
+    const q = declared.args.period
+    expect(declared.blockNumber).toBeLessThanOrEqual((await getProofSetPeriod(c.as(0), q)).challengeBlock)
+    expect(q).toBeGreaterThan(start)
+    await waitFor('two more periods proven', async () => await periodStatus(c, b.address, q + 1n) === 'proven', 60_000)
+    for (let p = start; p <= q + 1n; p++) expect(await periodStatus(c, b.address, p), `period ${p}`).toBe('proven')
+    expect(await dealState(lost)).toBe('declared')
+    expect(await dealState(dealIds[0]!)).toBe('live')
+    expect(await dealState(dealIds[2]!)).toBe('live')
+    await waitFor('the ledger to fold the declaration', () => b.prover!.ledger.deal(lost)?.state === 'declared')
+    await expectLedgerMatchesChain(c, b)
+  }, 180_000)
+
+  it('restarted mid-period with its store reopened, it answers that period on time; a challenged deal whose shard is gone is flagged and fails alone', async () => {
+    const p = await new PsProvider(c, 3).setUp()
+    providers.push(p)
+    const shards = [await p.putShard(9000), await p.putShard(66_000)]
+    const { dealIds } = await openDeals(c, CLIENT, shards.map((s) => offerFor(c, 3, CLIENT, s, { periods: 20 })))
+    const start = (await getProofSetDeal(c.as(0), dealIds[0]!)).startPeriod
+    await p.startProver()
+    await waitFor('the first period proven', async () => await periodStatus(c, p.address, start) === 'proven', 60_000)
+    await p.stopProver()
+    await p.store.stop()
+    await p.openStore()
+    const lost = dealIds[0]!
+    await p.store.deleteShard(Buffer.from(shards[0]!.root.slice(2), 'hex'))
+    // Restart after the next period's challenge block, too late to declare: its challenges must be answered.
+    const q = start + 1n
+    const window = await getProofSetPeriod(c.as(0), q)
+    await waitFor('the challenge block of the next period', async () => await head(c) >= window.challengeBlock, 60_000)
+    expect((await getProofSetProvider(c.as(0), p.address)).due).toBe(q)
+    const weight = await getProofSetSnapshotWeight(c.as(0), p.address, q)
+    const challenges = await getProofSetChallenges(c.as(0), { provider: p.address, period: q, count: proofSetChallengeCount(weight) })
+    const lostDeal = await getProofSetDeal(c.as(0), lost)
+    const challenged = challenges.some((i) => i >= lostDeal.rangeStart && i < lostDeal.rangeStart + lostDeal.weight)
+    await p.startProver()
+    const chunks = collectChunks(p)
+    await waitFor('the restarted prover to answer the period', async () => await periodStatus(c, p.address, q) === 'proven', 60_000)
+    expect(await head(c)).toBeLessThanOrEqual(window.lastOnTimeBlock + 12n)
+    expect(await periodStatus(c, p.address, q)).toBe('proven')
+    if (challenged) {
+      expect(chunks.flatMap((ch) => ch.challenges).some((x) => x.kind === 'fault' && x.dealId === lost)).toBe(true)
+      const faulted = parseEventLogs({ abi: proofSetMarketAbi, logs: chunks.flatMap((ch) => ch.receipt.logs), eventName: 'DealFaulted' })
+      expect(faulted.map((l) => [l.args.dealId, l.args.period])).toEqual([[lost, q]])
+      expect(await dealState(lost)).toBe('faulted')
+    } else {
+      // No challenge landed on it: the next period's declaration takes it out instead.
+      await waitFor('the declaration', async () => await dealState(lost) === 'declared', 60_000)
+    }
+    await waitFor('the period after proven', async () => await periodStatus(c, p.address, q + 1n) === 'proven', 60_000)
+    expect(await dealState(dealIds[1]!)).toBe('live')
+    await waitFor('the ledger to fold the fault', () => p.prover!.ledger.deal(lost)?.state !== 'live')
+    await expectLedgerMatchesChain(c, p)
+  }, 180_000)
+
+  it('sent only transactions within 128 KiB of calldata and 2^24 gas, none reverted', async () => {
+    for (const p of providers) {
+      const { count } = await expectSentTransactionsBounded(c, p.address)
+      expect(count).toBeGreaterThan(0)
+    }
+  }, 120_000)
+})
