@@ -11,7 +11,7 @@ export const MAX_TX_GAS = 16_777_216n
 /** Headroom over the estimate for state that changes between estimate and inclusion, within MAX_TX_GAS. */
 export const GAS_HEADROOM_PERCENT = 20n
 /** First size tried for lists of deal ids (claims, declarations); halved while the estimate is over the budget. */
-export const ID_BATCH_SIZE = 400
+export const ID_BATCH_SIZE = 800
 
 /** A transaction would exceed a chain limit: the caller must split it (a prover bug if it reaches the chain). */
 export class TxLimitError extends NodeError {

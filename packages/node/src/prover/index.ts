@@ -156,11 +156,10 @@ export class ProofSetProver implements Startable {
   }
 
   /** Claims (and withdraws) now, off schedule. */
-  async claimNow (): Promise<ClaimRound | undefined> {
+  async claimNow (): Promise<ClaimRound> {
     const jobs = this.jobs
     if (jobs === undefined) throw new Error('start the prover first')
-    const head = await this.components.mc.publicClient.getBlockNumber({ cacheTime: 0 })
-    return await jobs.claim.step(head, true)
+    return await jobs.claim.claimNow(async () => await this.components.mc.publicClient.getBlockNumber({ cacheTime: 0 }))
   }
 
   private emit (type: string, detail: unknown): void {

@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { proofSetMarketAbi } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
-import { isAddressEqual } from 'viem'
+import { BaseError, isAddressEqual, parseEventLogs, ResponseBodyTooLargeError } from 'viem'
 import type { Address, GetContractEventsReturnType, Hex } from 'viem'
 import { MAX_LOG_RANGE_BLOCKS } from '../prover-chain.js'
 import type { ProofSetLedger, ProofSetLedgerDealState, ProofSetLedgerTx } from './ledger.js'
@@ -92,7 +92,7 @@ export class LedgerSync {
     const before = await this.hashAt(to)
     const previous = from > 0n ? this.ledger.meta.cursorHash : undefined
     if (before === undefined) return false
-    const logs = await this.mc.publicClient.getContractEvents({ address: this.mc.market, abi: proofSetMarketAbi, fromBlock: from, toBlock: to, strict: true })
+    const logs = await this.fetchLogs(from, to)
     const hashes = new Map<bigint, Hex | undefined>([[to, await this.hashAt(to)]])
     if (hashes.get(to) !== before) return false
     for (const l of logs) {
@@ -107,6 +107,32 @@ export class LedgerSync {
     for (const id of refresh) await this.refresh(tx, id, to)
     await tx.commit(to, before)
     return true
+  }
+
+  /**
+   * The market's logs in [from, to], in chain order. An answer too large for the RPC (or for viem's 10 MiB
+   * response limit) is split in halves by block; a single block too large (10,000 deals opened in one block are
+   * ~9 MB of logs) is read receipt by receipt.
+   */
+  private async fetchLogs (from: bigint, to: bigint): Promise<ProofSetLog[]> {
+    try {
+      const logs = await this.mc.publicClient.getContractEvents({ address: this.mc.market, abi: proofSetMarketAbi, fromBlock: from, toBlock: to, strict: true })
+      return logs
+    } catch (err) {
+      if (!isTooLarge(err)) throw err
+    }
+    if (from < to) {
+      const mid = from + (to - from) / 2n
+      return [...await this.fetchLogs(from, mid), ...await this.fetchLogs(mid + 1n, to)]
+    }
+    const block = await this.mc.publicClient.getBlock({ blockNumber: from })
+    const out: ProofSetLog[] = []
+    for (const hash of block.transactions) {
+      const receipt = await this.mc.publicClient.getTransactionReceipt({ hash })
+      const logs = receipt.logs.filter((l) => isAddressEqual(l.address, this.mc.market))
+      out.push(...parseEventLogs({ abi: proofSetMarketAbi, logs, strict: true }))
+    }
+    return out
   }
 
   private mine (address: Address): boolean {
@@ -220,4 +246,10 @@ export class LedgerSync {
     d.paidFrom = chain.settled ? d.endPeriod : chain.paidFrom.toString()
     if (d.state === 'faulted' || d.state === 'failed') delete d.auditPeriod
   }
+}
+
+/** The RPC refused an answer for its size: ask for less. */
+function isTooLarge (err: unknown): boolean {
+  if (err instanceof BaseError && err.walk((e) => e instanceof ResponseBodyTooLargeError) instanceof ResponseBodyTooLargeError) return true
+  return /size limit|too large|more than \d+ (results|logs)|response size|limit exceeded|too many (results|logs)/i.test(String((err as Error)?.message))
 }
