@@ -1,11 +1,15 @@
 // The ProofSetProver against a real chain: anvil (osaka) mining every 0.5 s, ProofSetMarket with 12-block periods
 // (challenge block 4 blocks in: a 6 s period, 2 s to declare a loss), real ShardStores with real shards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseEventLogs } from 'viem'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { createPublicClient, createWalletClient, http, keccak256, parseEventLogs } from 'viem'
+import type { Hex, PublicClient } from 'viem'
 import {
   getProofSetAudit, getProofSetChallenges, getProofSetDeal, getProofSetPeriod, getProofSetProvider, getProofSetWithdrawable,
   proofSetChallengeCount, proofSetMarketAbi, requestProofSetAudit, getProofSetSnapshotWeight
 } from '@sherd/contracts'
+import { ProofSetProver } from '../src/index.js'
 import type { ProvenChunk } from '../src/index.js'
 import {
   balanceOf, currentPeriod, expectLedgerMatchesChain, expectSentTransactionsBounded, head, offerFor, openDeals,
@@ -28,10 +32,51 @@ afterAll(async () => {
   await c?.anvil.stop()
 })
 
-function collectChunks (p: PsProvider): ProvenChunk[] {
+function collectChunks (p: PsProvider, prover = () => p.prover!): ProvenChunk[] {
   const chunks: ProvenChunk[] = []
-  p.prover!.events.addEventListener('chunk', (e) => { chunks.push((e as CustomEvent<ProvenChunk>).detail) })
+  prover().events.addEventListener('chunk', (e) => { chunks.push((e as CustomEvent<ProvenChunk>).detail) })
   return chunks
+}
+
+/** A JSON-RPC relay to anvil that answers the next `dropSends` eth_sendRawTransaction with the hash and drops them. */
+class DroppingRpc {
+  private server: Server | undefined
+  dropSends = 0
+  readonly dropped: Hex[] = []
+  url = ''
+
+  constructor (private readonly upstream: string) {}
+
+  async up (): Promise<void> {
+    const server = createServer((req, res) => {
+      void (async () => {
+        const parts: Buffer[] = []
+        for await (const part of req) parts.push(part as Buffer)
+        const body = Buffer.concat(parts).toString()
+        const message = JSON.parse(body) as { id: number, method: string, params: unknown[] }
+        if (message.method === 'eth_sendRawTransaction' && this.dropSends > 0) {
+          this.dropSends--
+          const hash = keccak256(message.params[0] as Hex)
+          this.dropped.push(hash)
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: hash }))
+          return
+        }
+        const answer = await fetch(this.upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text())
+      })().catch(() => { res.destroy() })
+    })
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', () => { resolve() }) })
+    this.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    this.server = server
+  }
+
+  async down (): Promise<void> {
+    const server = this.server
+    this.server = undefined
+    if (server === undefined) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  }
 }
 
 async function dealState (id: bigint): Promise<string> {
@@ -123,8 +168,6 @@ describe('ProofSetProver on anvil', () => {
     await p.stopProver()
     await p.store.stop()
     await p.openStore()
-    const lost = dealIds[0]!
-    await p.store.deleteShard(Buffer.from(shards[0]!.root.slice(2), 'hex'))
     // Restart after the next period's challenge block, too late to declare: its challenges must be answered.
     const q = start + 1n
     const window = await getProofSetPeriod(c.as(0), q)
@@ -132,27 +175,51 @@ describe('ProofSetProver on anvil', () => {
     expect((await getProofSetProvider(c.as(0), p.address)).due).toBe(q)
     const weight = await getProofSetSnapshotWeight(c.as(0), p.address, q)
     const challenges = await getProofSetChallenges(c.as(0), { provider: p.address, period: q, count: proofSetChallengeCount(weight) })
-    const lostDeal = await getProofSetDeal(c.as(0), lost)
-    const challenged = challenges.some((i) => i >= lostDeal.rangeStart && i < lostDeal.rangeStart + lostDeal.weight)
+    // Lose the data of a deal the period's challenges land on (the contract's own draw).
+    const deals = await Promise.all(dealIds.map(async (id) => ({ id, ...(await getProofSetDeal(c.as(0), id)) })))
+    const hit = deals.findIndex((d) => d.rangeStart <= challenges[0]! && challenges[0]! < d.rangeStart + d.weight)
+    const lost = dealIds[hit]!
+    const kept = dealIds[1 - hit]!
+    await p.store.deleteShard(Buffer.from(shards[hit]!.root.slice(2), 'hex'))
     await p.startProver()
     const chunks = collectChunks(p)
-    await waitFor('the restarted prover to answer the period', async () => await periodStatus(c, p.address, q) === 'proven', 60_000)
-    expect(await head(c)).toBeLessThanOrEqual(window.lastOnTimeBlock + 12n)
+    await waitFor('the restarted prover to answer the period', () => chunks.find((ch) => ch.period === q), 60_000)
     expect(await periodStatus(c, p.address, q)).toBe('proven')
-    if (challenged) {
-      expect(chunks.flatMap((ch) => ch.challenges).some((x) => x.kind === 'fault' && x.dealId === lost)).toBe(true)
-      const faulted = parseEventLogs({ abi: proofSetMarketAbi, logs: chunks.flatMap((ch) => ch.receipt.logs), eventName: 'DealFaulted' })
-      expect(faulted.map((l) => [l.args.dealId, l.args.period])).toEqual([[lost, q]])
-      expect(await dealState(lost)).toBe('faulted')
-    } else {
-      // No challenge landed on it: the next period's declaration takes it out instead.
-      await waitFor('the declaration', async () => await dealState(lost) === 'declared', 60_000)
-    }
+    const flagged = chunks.flatMap((ch) => ch.challenges).filter((x) => x.kind === 'fault')
+    expect(flagged.length).toBeGreaterThan(0)
+    expect(flagged.every((x) => x.dealId === lost)).toBe(true)
+    const faulted = parseEventLogs({ abi: proofSetMarketAbi, logs: chunks.flatMap((ch) => ch.receipt.logs), eventName: 'DealFaulted' })
+    expect(faulted.map((l) => [l.args.dealId, l.args.period])).toEqual([[lost, q]])
+    expect(await dealState(lost)).toBe('faulted')
     await waitFor('the period after proven', async () => await periodStatus(c, p.address, q + 1n) === 'proven', 60_000)
-    expect(await dealState(dealIds[1]!)).toBe('live')
+    expect(await dealState(kept)).toBe('live')
     await waitFor('the ledger to fold the fault', () => p.prover!.ledger.deal(lost)?.state !== 'live')
     await expectLedgerMatchesChain(c, p)
   }, 180_000)
+
+  it('sends a proof again when the first one is dropped before reaching the chain, within the period', async () => {
+    const d = await new PsProvider(c, 5).setUp()
+    providers.push(d)
+    const { dealIds } = await openDeals(c, CLIENT, [offerFor(c, 5, CLIENT, await d.putShard(12_000), { periods: 20 })])
+    const start = (await getProofSetDeal(c.as(0), dealIds[0]!)).startPeriod
+    const proxy = new DroppingRpc(c.anvil.url)
+    await proxy.up()
+    try {
+      const transport = http(proxy.url)
+      const mc = { market: c.market.market, publicClient: createPublicClient({ chain: c.chain, transport, pollingInterval: 50 }) as PublicClient, walletClient: createWalletClient({ account: c.accounts[5]!, chain: c.chain, transport }) }
+      d.prover = new ProofSetProver({ store: d.store, db: d.store.sublevel('proof-set'), mc }, { pollIntervalMs: 100, retryMaxBackoffMs: 300, txTimeoutMs: 1_000 })
+      const chunks = collectChunks(d, () => d.prover!)
+      proxy.dropSends = 1
+      await d.prover.start()
+      await waitFor('the first period proven', () => chunks.find((ch) => ch.period === start), 60_000)
+      expect(proxy.dropped).toHaveLength(1)
+      expect(await periodStatus(c, d.address, start)).toBe('proven')
+      expect(await c.publicClient.getTransactionReceipt({ hash: proxy.dropped[0]! }).catch(() => undefined)).toBeUndefined()
+    } finally {
+      await d.stopProver()
+      await proxy.down()
+    }
+  }, 120_000)
 
   it('sent only transactions within 128 KiB of calldata and 2^24 gas, none reverted', async () => {
     for (const p of providers) {
