@@ -7,6 +7,7 @@ import {
   getProofSetPeriod, getProofSetSnapshotWeight, proofSetChallengeCount, proofSetMarketAbi, signProofSetOffer
 } from '@sherd/contracts'
 import type { SignedProofSetOffer } from '@sherd/contracts'
+import type { Hex } from 'viem'
 import type { ClaimRound, ProvenChunk } from '../src/index.js'
 import { balanceOf, expectSentTransactionsBounded, offerFor, periodStatus, PsProvider, startPsChain, waitFor } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
@@ -56,7 +57,7 @@ describe('ProofSetProver at 10,000 deals', () => {
     expect(gas).toBeLessThan(16_777_216n)
     await c.testClient.setAutomine(false)
     let nonce = await c.publicClient.getTransactionCount({ address: client.account.address, blockTag: 'pending' })
-    const hashes = []
+    const hashes: Hex[] = []
     for (const b of batches) {
       hashes.push(await client.writeContract({ address: c.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args: argsOf(b), gas: gas + gas / 10n, nonce: nonce++ }))
     }
