@@ -24,7 +24,7 @@ let c: PsChain
 const providers: PsProvider[] = []
 
 beforeAll(async () => {
-  c = await startPsChain({ blockTime: 0.5, params: PARAMS })
+  c = await startPsChain({ blockTime: 0.5, params: PARAMS, accounts: 8 })
 }, 60_000)
 
 afterAll(async () => {
@@ -220,6 +220,36 @@ describe('ProofSetProver on anvil', () => {
       await proxy.down()
     }
   }, 120_000)
+
+  it('answers a period of two chunks (K > 96) and declares at scale: 25 deals of 1 TiB it never held, 2 it holds', async () => {
+    const e = await new PsProvider(c, 6).setUp()
+    providers.push(e)
+    const held = [await e.putShard(8000), await e.putShard(100_000)]
+    const unheld = Array.from({ length: 25 }, (_, i) => ({ root: `0x${(i + 1).toString(16).padStart(64, 'f')}` as Hex, size: 1n << 40n }))
+    const { dealIds } = await openDeals(c, CLIENT, [...held, ...unheld].map((s) => offerFor(c, 6, CLIENT, s, { periods: 10, pricePerPeriod: 1000n })))
+    const start = (await getProofSetDeal(c.as(0), dealIds[0]!)).startPeriod
+    await e.startProver()
+    const chunks = collectChunks(e)
+    const weight = await getProofSetSnapshotWeight(c.as(0), e.address, start)
+    const k = proofSetChallengeCount(weight)
+    expect(k).toBe(101n)
+    await waitFor('two periods of two chunks each', () => chunks.filter((ch) => ch.period === start + 1n).length === 2, 90_000)
+    for (const q of [start, start + 1n]) {
+      expect(await periodStatus(c, e.address, q)).toBe('proven')
+      const ofPeriod = chunks.filter((ch) => ch.period === q)
+      expect(ofPeriod.map((ch) => ch.chunk).sort()).toEqual([0, 1])
+      expect(ofPeriod.flatMap((ch) => ch.challenges.map((x) => x.index))).toEqual(await getProofSetChallenges(c.as(0), { provider: e.address, period: q, count: k }))
+      // Only the two held deals are answered with data; the others are void from their start once declared (or
+      // flagged, should the 2-s declaration window pass on a loaded machine before the prover sees it).
+      for (const x of ofPeriod.flatMap((ch) => ch.challenges)) {
+        if (dealIds.indexOf(x.dealId) < 2) expect(x.kind).toBe('proof')
+        else expect(['void', 'fault']).toContain(x.kind)
+      }
+    }
+    for (const id of dealIds.slice(2)) expect(['declared', 'faulted']).toContain(await dealState(id))
+    for (const id of dealIds.slice(0, 2)) expect(await dealState(id)).toBe('live')
+    await expectLedgerMatchesChain(c, e)
+  }, 180_000)
 
   it('sent only transactions within 128 KiB of calldata and 2^24 gas, none reverted', async () => {
     for (const p of providers) {
