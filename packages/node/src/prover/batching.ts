@@ -67,12 +67,18 @@ export function checkedCalldata (call: ProofSetCall): { data: Hex, bytes: number
   return { data, bytes }
 }
 
+/** A transaction in the pool: wait for it with `waitForCall`. */
+export interface PendingTx {
+  hash: Hex
+  calldataBytes: number
+  gasLimit: bigint
+}
+
 /**
- * Estimates, refuses anything over the per-transaction limits (TxLimitError), sends with the estimate plus
- * headroom (never above MAX_TX_GAS) and waits for a successful receipt. The signal bounds the wait: a transaction
- * dropped from the pool is given up when it aborts, and the caller sends it again.
+ * Estimates, refuses anything over the per-transaction limits (TxLimitError), and sends with the estimate plus
+ * headroom (never above MAX_TX_GAS), without waiting: several can be in the pool at once (consecutive nonces).
  */
-export async function sendCall (mc: MarketClient, call: ProofSetCall, options: { signal?: AbortSignal } = {}): Promise<SentTx> {
+export async function submitCall (mc: MarketClient, call: ProofSetCall, options: { signal?: AbortSignal } = {}): Promise<PendingTx> {
   const w = mc.walletClient
   if (w === undefined) throw new TypeError('the prover sends transactions: its market client needs a walletClient with an account')
   const { data, bytes } = checkedCalldata(call)
@@ -82,8 +88,21 @@ export async function sendCall (mc: MarketClient, call: ProofSetCall, options: {
   const padded = estimate + estimate * GAS_HEADROOM_PERCENT / 100n
   const gasLimit = padded < MAX_TX_GAS ? padded : MAX_TX_GAS
   const hash = await w.sendTransaction({ to: mc.market, data, gas: gasLimit, account: w.account, chain: w.chain ?? null })
-  const receipt = await waitForSuccess(mc.publicClient, hash, options)
-  return { receipt, calldataBytes: bytes, gasLimit }
+  return { hash, calldataBytes: bytes, gasLimit }
+}
+
+/**
+ * Waits for a successful receipt. The signal bounds the wait: a transaction dropped from the pool is given up
+ * when it aborts, and the caller sends it again.
+ */
+export async function waitForCall (mc: MarketClient, pending: PendingTx, options: { signal?: AbortSignal } = {}): Promise<SentTx> {
+  const receipt = await waitForSuccess(mc.publicClient, pending.hash, options)
+  return { receipt, calldataBytes: pending.calldataBytes, gasLimit: pending.gasLimit }
+}
+
+/** `submitCall`, then `waitForCall`. */
+export async function sendCall (mc: MarketClient, call: ProofSetCall, options: { signal?: AbortSignal } = {}): Promise<SentTx> {
+  return await waitForCall(mc, await submitCall(mc, call, options), options)
 }
 
 /** Gas of a call as the pending block would charge it (no transaction sent). */

@@ -24,13 +24,13 @@ export { ProofSetLedger, ProofSetLedgerTx, LedgerMismatchError, LEDGER_CHECKPOIN
 export type { ProofSetLedgerDb, ProofSetLedgerDeal, ProofSetLedgerDealState, ProofSetLedgerMeta, Checkpoint } from './ledger.js'
 export { LedgerSync } from './ledger-sync.js'
 export type { LedgerSyncInit, ProofSetLog, SyncResult } from './ledger-sync.js'
-export { PeriodProver, LedgerBehindError, LedgerDivergedError, SeedLostError, dealAt } from './period-proofs.js'
+export { PeriodProver, LedgerBehindError, LedgerDivergedError, SeedLostError, dealAt, CHUNK_PIPELINE } from './period-proofs.js'
 export type { ProvenChunk } from './period-proofs.js'
 export {
   checkedCalldata, encodeCall, estimateOnly, fitIdBatches, GAS_HEADROOM_PERCENT, ID_BATCH_SIZE, MAX_TX_CALLDATA_BYTES,
-  MAX_TX_GAS, sendCall, TxLimitError
+  MAX_TX_GAS, sendCall, submitCall, TxLimitError, waitForCall
 } from './batching.js'
-export type { ProofSetCall, SentTx } from './batching.js'
+export type { PendingTx, ProofSetCall, SentTx } from './batching.js'
 export { FaultDeclarer, isLost, proveDealLeaves } from './faults.js'
 export type { Lost } from './faults.js'
 export { ClaimScheduler, claimable, CLAIM_EVERY_PERIODS } from './claims.js'

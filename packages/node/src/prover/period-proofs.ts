@@ -7,12 +7,16 @@ import type { ProofSetProverDeal, ResolvedChallenge } from '@sherd/contracts'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NodeError } from '../errors.js'
 import { revertOf } from '../prover-chain.js'
-import { sendCall } from './batching.js'
+import { submitCall, waitForCall } from './batching.js'
+import type { PendingTx } from './batching.js'
 import type { ProverContext } from './context.js'
 import { isLost, proveDealLeaves } from './faults.js'
 import type { ProofSetLedgerDeal } from './ledger.js'
 
 const log = logger('sherd:node:proof-set:proofs')
+
+/** Chunk transactions of one period in the pool at once. */
+export const CHUNK_PIPELINE = 8
 
 /** The ledger does not (yet) hold every deal of the period's snapshot: sync first. */
 export class LedgerBehindError extends NodeError {
@@ -101,12 +105,13 @@ export class PeriodProver {
       if (p.locked === 0n && deals.every((d) => due >= BigInt(d.voidFrom))) return out
       const seed = await this.seed(due)
       for (const key of this.built.keys()) if (!key.startsWith(`${due}:${seed}:`)) this.built.delete(key)
-      for (let chunk = 0; chunk < chunks; chunk++) {
-        if ((p.chunksDone >> BigInt(chunk)) & 1n) continue
-        const proven = await this.proveChunk(due, seed, weight, chunk, chunks, deals)
-        if (proven === undefined) break
-        out.push(proven)
-        this.onChunk(proven)
+      const todo: number[] = []
+      for (let chunk = 0; chunk < chunks; chunk++) if (((p.chunksDone >> BigInt(chunk)) & 1n) === 0n) todo.push(chunk)
+      // Up to CHUNK_PIPELINE chunk transactions in the pool at once, so a large set's period is not one block per chunk.
+      for (let i = 0; i < todo.length; i += CHUNK_PIPELINE) {
+        const proven = await this.proveChunks(due, seed, weight, todo.slice(i, i + CHUNK_PIPELINE), chunks, deals)
+        for (const ch of proven) { out.push(ch); this.onChunk(ch) }
+        if (proven.length < Math.min(CHUNK_PIPELINE, todo.length - i)) break
       }
     }
   }
@@ -168,30 +173,44 @@ export class PeriodProver {
     return { proof, challenges, buildMs: performance.now() - started }
   }
 
-  private async proveChunk (period: bigint, seed: Hex, weight: bigint, chunk: number, chunks: number, deals: readonly ProofSetLedgerDeal[]): Promise<ProvenChunk | undefined> {
-    const key = `${period}:${seed}:${chunk}`
-    let built = this.built.get(key)
-    if (built === undefined) {
-      built = await this.build(period, seed, weight, chunk, deals)
-      this.built.set(key, built)
+  /** Submits the chunks' transactions back to back, then waits for them; the proven ones, in order. */
+  private async proveChunks (period: bigint, seed: Hex, weight: bigint, list: readonly number[], chunks: number, deals: readonly ProofSetLedgerDeal[]): Promise<ProvenChunk[]> {
+    const sent: Array<{ chunk: number, key: string, built: BuiltChunk, pending: PendingTx }> = []
+    for (const chunk of list) {
+      const key = `${period}:${seed}:${chunk}`
+      let built = this.built.get(key)
+      if (built === undefined) {
+        built = await this.build(period, seed, weight, chunk, deals)
+        this.built.set(key, built)
+      }
+      const proof = built.proof
+      try {
+        const pending = await this.ctx.txQueue.run(async () => await submitCall(this.ctx.mc, { functionName: 'prove', args: [period, BigInt(chunk), proof] }, { signal: this.ctx.attempt() }))
+        sent.push({ chunk, key, built, pending })
+      } catch (err) {
+        if (!this.refused(err, key)) throw err
+        break
+      }
     }
-    try {
-      const { receipt, calldataBytes } = await this.ctx.txQueue.run(async () =>
-        await sendCall(this.ctx.mc, { functionName: 'prove', args: [period, BigInt(chunk), built.proof] }, { signal: this.ctx.attempt() }))
+    const out: ProvenChunk[] = []
+    for (const { chunk, key, built, pending } of sent) {
+      const { receipt, calldataBytes } = await waitForCall(this.ctx.mc, pending, { signal: this.ctx.attempt() })
       this.built.delete(key)
       const faults = built.challenges.filter((c) => c.kind === 'fault').length
       log('period %s chunk %d/%d proven in %s (%d gas, %d bytes%s)', String(period), chunk + 1, chunks, receipt.transactionHash, Number(receipt.gasUsed), calldataBytes, faults > 0 ? `, ${faults} fault flag(s)` : '')
-      return {
+      out.push({
         period, chunk, chunks, challenges: built.challenges, receipt, calldataBytes, buildMs: built.buildMs,
         elapsedMs: Date.now() - (this.challengeSeenAt.get(period) ?? Date.now())
-      }
-    } catch (err) {
-      const revert = revertOf(err)
-      if (revert === undefined) throw err
-      this.built.delete(key)
-      // Someone (a reorg, an earlier attempt that was mined after all) moved the period on: re-read it.
-      if (revert.name === 'ChunkAlreadyProven' || revert.name === 'NotDuePeriod') return undefined
-      throw err
+      })
     }
+    return out
+  }
+
+  /** A refusal that means the period moved on (a reorg, an earlier attempt mined after all): re-read it. */
+  private refused (err: unknown, key: string): boolean {
+    const revert = revertOf(err)
+    if (revert === undefined) return false
+    this.built.delete(key)
+    return revert.name === 'ChunkAlreadyProven' || revert.name === 'NotDuePeriod'
   }
 }
