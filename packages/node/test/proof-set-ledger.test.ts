@@ -66,8 +66,8 @@ describe('ProofSetLedger', () => {
     tx.put(deal(2))
     await tx.commit(20n, hash(20))
     tx = ledger.begin()
-    tx.deal(1)!.state = 'faulted'
-    tx.deal(2)!.paidFrom = '3'
+    tx.deal(1n)!.state = 'faulted'
+    tx.deal(2n)!.paidFrom = '3'
     tx.put(deal(3))
     tx.meta.periodsProven++
     await tx.commit(30n, hash(30))
@@ -76,8 +76,8 @@ describe('ProofSetLedger', () => {
 
     await ledger.rollBack(20n)
     expect(ledger.sorted().map((d) => d.id)).toEqual(['1', '2'])
-    expect(ledger.deal(1)!.state).toBe('live')
-    expect(ledger.deal(2)!.paidFrom).toBe('1')
+    expect(ledger.deal(1n)!.state).toBe('live')
+    expect(ledger.deal(2n)!.paidFrom).toBe('1')
     expect(ledger.meta).toMatchObject({ cursor: '20', cursorHash: hash(20), periodsProven: 1, reorgs: 1 })
     expect(await checkpointBlocks(ledger)).toEqual(['20', '10'])
 
