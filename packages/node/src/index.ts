@@ -42,3 +42,4 @@ export type { ShardCollectorInit, ShardCollectorComponents, GcStatus, GcPassResu
 export type { LedgerDeal, LedgerPeriod, LedgerMeta, LedgerDb, LedgerDealState, DealSummary } from './deal-ledger.js'
 export { MarketClock, TxQueue, fetchMarketLogs, revertOf, MAX_LOG_RANGE_BLOCKS } from './prover-chain.js'
 export type { MarketLog } from './prover-chain.js'
+export * from './prover/index.js'
