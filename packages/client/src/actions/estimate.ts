@@ -79,10 +79,19 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   for (let s = 0; s < segments; s++) {
     const plaintext = s < segments - 1 ? segmentSize : fileSize - s * segmentSize
     const bytes = shardSizeFor(plaintext, k)
-    const full = new Set(ctx.directory.list().filter((p) => (p.freeBytes ?? 0) - (reserved.get(p.peerId) ?? 0) < bytes).map((p) => p.peerId))
-    const ranked = rankProviders(ctx, bytes, full, load, maxPricePerMiB)
+    const rank = (): ReturnType<typeof rankProviders> => {
+      const full = new Set(ctx.directory.list().filter((p) => (p.freeBytes ?? 0) - (reserved.get(p.peerId) ?? 0) < bytes).map((p) => p.peerId))
+      return rankProviders(ctx, bytes, full, load, maxPricePerMiB)
+    }
+    let ranked = rank()
+    if (ranked.length < k + m && s === 0) {
+      // As placement does: right after start() the table may still be filling, so wait for announcements once.
+      await ctx.directory.waitUntil(() => rank().length >= k + m, d.discoveryTimeoutMs, options.signal)
+      ranked = rank()
+    }
     if (ranked.length < k + m) {
-      throw new NotEnoughProvidersError(k + m, ranked.length, ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'})`)
+      throw new NotEnoughProvidersError(k + m, ranked.length, ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'})` +
+        ` after waiting ${d.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
     }
     ranked.slice(0, k + m).forEach((p, shardIndex) => {
       load.set(p.peerId, (load.get(p.peerId) ?? 0) + 1)
