@@ -96,7 +96,7 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
       // looks lost. A read failure leaves the pointer to the entry.
       const link = await new PutJournal(config.journalDir!).read(journalId).then((e) => e.link, () => undefined)
       io.stderr.write(`stopped while waiting for the deals to activate, but the file is stored (journal entry ${journalId}): ` +
-        `\`sherd stat <link>\` shows its deals, \`sherd ls\` lists it${link === undefined ? '' : '; its link:'}\n`)
+        `\`sherd stat <link>\` shows its deals, \`sherd put --resume ${journalId}\` prints the link again${link === undefined ? '' : '; its link:'}\n`)
       if (link !== undefined) out(link + '\n')
     } else if (journalId !== undefined && !stored) {
       io.stderr.write(`the put is recorded in journal entry ${journalId}${journalPath === undefined ? '' : ` (${journalPath})`}` +
