@@ -177,6 +177,28 @@ describe('sherd put, interrupted', () => {
     }, 360_000)
   }
 
+  it('SIGINT while waiting for activations: the link is printed with the journal entry, and resume prints tokens', async () => {
+    const file = join(dir, 'activation-SIGINT.bin')
+    const data = randomBytes(FILE_BYTES)
+    await writeFile(file, data)
+    const args = putArgs(file).filter((a) => a !== '--no-wait')
+    const run = await sherd(args, { kill: { at: (e) => e.type === 'put:journal' && e.state === 'stored', signal: 'SIGINT' } })
+    if (run.code === 0) return // every deal activated before the signal landed: the link was printed as usual
+    expect(run.code, run.stderr).toBe(130)
+    expect(run.stderr).toMatch(/the file is stored \(journal entry \S+\)/)
+    const link = run.stdout.trim()
+    expect(link).toMatch(/^sherd:\/\/\S+#\S+$/)
+    const id = /journal entry (\S+)\)/.exec(run.stderr)![1]!
+    const resumed = await sherd(['put', '--resume', id, '--no-wait'])
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stdout.trim()).toBe(link)
+    expect(resumed.stderr).toMatch(/escrow [0-9.,]+ SHERD/)
+    const back = join(dir, 'activation.back')
+    const get = await sherd(['get', link, '-o', back])
+    expect(get.code, get.stderr).toBe(0)
+    expect((await readFile(back)).equals(data)).toBe(true)
+  }, 180_000)
+
   it('--abandon gives an interrupted put up: nothing more is opened, resume is refused, ls shows it', async () => {
     const file = join(dir, 'abandoned.bin')
     await writeFile(file, randomBytes(FILE_BYTES))

@@ -631,7 +631,8 @@ describe('README.md', () => {
     }
     it(title, async () => {
       const s = session!
-      const t: Terminal = { block, cwd: root, env: userEnv(), background: [] }
+      // The README's puts (CLI and SDK example) record journal entries: in the test's directory, not the user's.
+      const t: Terminal = { block, cwd: root, env: { ...userEnv(), XDG_DATA_HOME: join(s.work, 'data') }, background: [] }
       leftovers.push(t)
       try {
         if (block.lang === 'ts' || block.lang === 'typescript') {

@@ -90,8 +90,15 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
     else if (e.type === 'put:deal-opened') { dealsOpened = e.dealsOpened; dealsTotal = e.dealsTotal }
   }
   // Whatever stops a put once it has a journal entry, the way on is printed with the error.
-  const explain = (err: unknown): never => {
-    if (journalId !== undefined && !stored) {
+  const explain = async (err: unknown): Promise<never> => {
+    if (journalId !== undefined && stored && signal.aborted) {
+      // Stopped while waiting for activations: the file is stored and its link is in the journal; print it, or it
+      // looks lost. A read failure leaves the pointer to the entry.
+      const link = await new PutJournal(config.journalDir!).read(journalId).then((e) => e.link, () => undefined)
+      io.stderr.write(`stopped while waiting for the deals to activate, but the file is stored (journal entry ${journalId}): ` +
+        `\`sherd stat <link>\` shows its deals, \`sherd put --resume ${journalId}\` prints the link again${link === undefined ? '' : '; its link:'}\n`)
+      if (link !== undefined) out(link + '\n')
+    } else if (journalId !== undefined && !stored) {
       io.stderr.write(`the put is recorded in journal entry ${journalId}${journalPath === undefined ? '' : ` (${journalPath})`}` +
         `${dealsTotal > 0 ? `; ${dealsOpened} of ${dealsTotal} deals are known to be open` : ''}: run \`sherd put --resume ${journalId}\` to finish it (no deal is opened twice)\n`)
     } else if (journalId === undefined && signal.aborted) {
@@ -134,6 +141,7 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
   if (values.resume === true) {
     if (positionals.length > 1) throw deps.usage('expected at most one journal entry id: sherd put --resume [<id>]')
     if (values['dry-run'] === true) throw deps.usage('--dry-run and --resume do not go together')
+    units = await deps.chainUnits()
     const journal = new PutJournal(config.journalDir!)
     await deps.withClient(config, signal, async (client) => {
       const all = positionals.length === 0
@@ -148,10 +156,10 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
         journalId = id
         stored = false
         if (!asJson) io.stderr.write(`resuming ${id}\n`)
-        const result = await client.resume(id, { signal, onProgress: track, ...waitOption }).catch((err: unknown) => {
+        const result = await client.resume(id, { signal, onProgress: track, ...waitOption }).catch(async (err: unknown) => {
           // Resuming everything, an entry of an earlier chain at the same address (a restarted devnet) is skipped.
           if (all && err instanceof JournalError) { io.stderr.write(`skipping ${id}: ${err.message}\n`); return undefined }
-          return explain(err)
+          return await explain(err)
         })
         if (result !== undefined) printResult(result)
       }
@@ -214,7 +222,7 @@ function describeEstimate (path: string, e: PutEstimate): string {
     `cost (escrow)  ${tokens(e.escrow)}`,
     `balance        ${tokens(e.balance)}${e.missing > 0n ? `  → ${tokens(e.missing)} MISSING: fund the account before the put` : ''}`,
     `allowance      ${tokens(e.allowance)}${e.allowance >= e.escrow ? '' : `  → put approves the market for ${tokens(e.escrow)} once`}`,
-    `gas (wei)      ${e.gasBalance}${e.gasBalance === 0n ? '  → NO GAS: the account cannot send transactions' : ''}`,
+    `gas            ${formatTokenAmount(e.gasBalance, { symbol: 'ETH', decimals: 18 })}${e.gasBalance === 0n ? '  → NO GAS: the account cannot send transactions' : ''}`,
     'Nothing was uploaded or spent. The placement is put\'s choice as of now; a failed upload moves a shard elsewhere.'
   ]
   return lines.join('\n') + '\n'

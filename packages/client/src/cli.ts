@@ -513,8 +513,16 @@ function statSummary (s: FileStat, units: TokenUnits | undefined): string {
   const state = s.healthy ? 'healthy' : s.recoverable ? 'DEGRADED (run sherd repair)' : 'UNRECOVERABLE'
   let line = `file ${s.cid}: ${s.fileSize} bytes, ${s.segments.length} segments, k=${s.k} m=${s.m}, ${state}\n`
   if (s.costPerPeriod !== undefined) {
+    const shards = s.segments.flatMap((g) => g.shards)
+    // Every term over: there is nothing left to repair from once the providers drop the shards.
+    const termOver = (sh: (typeof shards)[number]): boolean => sh.state === 'ended' ||
+      (sh.endBlock !== undefined && s.chainHead !== undefined && sh.endBlock <= s.chainHead)
+    const allEnded = shards.length > 0 && shards.every(termOver)
+    const lastEnd = Math.max(...shards.map((sh) => sh.endsAtMs ?? 0))
     const until = s.storageEndBlock === undefined
-      ? 'storage has ENDED for at least one segment (fewer than k deals left running): run sherd repair while it can still be read'
+      ? allEnded
+        ? `storage ENDED${lastEnd > 0 ? ` on ${utc(lastEnd)}` : ''}: every deal's term is over and the providers need not keep the shards; put the file again to store it`
+        : 'storage has ENDED for at least one segment (fewer than k deals left running): run sherd repair while it can still be read'
       : `stored until ${endText(s.storageEndBlock, s.storageEndsAtMs, undefined)} (block ${s.storageEndBlock}); extend with sherd extend <link> <periods>`
     line += `${until}\n`
     if (units !== undefined) line += `costs ${units.format(s.costPerPeriod)} per period; escrow left ${units.format(s.escrowLeft ?? 0n)}\n`

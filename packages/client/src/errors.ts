@@ -93,19 +93,27 @@ export class DealActivationError extends ClientError {
 }
 
 /** The contract's custom error in a viem error chain (`OfferExpired(…)`), which the first line of the message omits. */
-function revertReason (cause: unknown): string {
+function revertError (cause: unknown): { name: string, args: readonly unknown[] } | undefined {
   for (let e = cause as { cause?: unknown, data?: { errorName?: string, args?: readonly unknown[] } } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
-    if (typeof e.data?.errorName === 'string') return ` (${e.data.errorName}(${(e.data.args ?? []).map(String).join(', ')}))`
+    if (typeof e.data?.errorName === 'string') return { name: e.data.errorName, args: e.data.args ?? [] }
   }
-  return ''
+  return undefined
+}
+
+/** What to do about a failed transaction: the client's funds, unless the contract named another reason. */
+function chainActionHint (reason: { name: string } | undefined): string {
+  // The provider's stake, not the client's account, is short: the provider must stake more; another provider can take the shard.
+  if (reason?.name === 'InsufficientStake') return 'the provider\'s free stake does not cover the deal\'s collateral (needed, free): the provider must stake more'
+  return 'check the account\'s token balance and gas, and the RPC'
 }
 
 /** A transaction the SDK needed (approve, open, extend) failed. */
 export class ChainActionError extends ClientError {
   override name = 'ChainActionError'
   constructor (operation: string, cause: unknown, provider?: string) {
-    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}${revertReason(cause)}; check the account's ` +
-      'token balance and gas, and the RPC', { provider, cause })
+    const reason = revertError(cause)
+    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}` +
+      `${reason === undefined ? '' : ` (${reason.name}(${reason.args.map(String).join(', ')}))`}; ${chainActionHint(reason)}`, { provider, cause })
   }
 }
 

@@ -245,7 +245,9 @@ describe('the sherd binaries as a user runs them', () => {
     expect(extend.stderr).toMatch(/^error: 6 of 6 deal\(s\) were not extended \(nothing was paid\):\n {2}deals? .*: (its term ended with period \d+|the deal is \w+).*cannot be extended/)
     expect(extend.stderr).not.toMatch(/token balance/)
     const after = await sherd(['stat', link, '--no-probe'])
-    expect(after.stdout).toMatch(/storage has ENDED/)
+    // Every term is over: stat says when, and that there is nothing left to repair from.
+    expect(after.stdout).toMatch(/^storage ENDED on \d{4}-\d\d-\d\d \d\d:\d\d UTC: every deal's term is over.*put the file again/m)
+    expect(after.stdout).not.toMatch(/run sherd repair/)
     expect(after.stdout).toMatch(/\b(ended|failed)\b.*\d{4}-\d\d-\d\d \d\d:\d\d UTC/)
   }, 240_000)
 })

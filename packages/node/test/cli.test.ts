@@ -156,6 +156,8 @@ describe('sherd-node CLI', () => {
     expect(await readFile(join(dataDir, 'peer.key'))).toEqual(keys.peer)
     expect(await readFile(join(dataDir, 'evm.key'), 'utf8')).toBe(keys.evm)
     expect(JSON.parse(forced.stdout)).toMatchObject({ peerId: JSON.parse(first.stdout).peerId, chainAddress: JSON.parse(first.stdout).chainAddress })
+    // Base units kept in config.json are not shown as bare numbers: with no chain to name the token, they carry the suffix.
+    expect(JSON.parse(forced.stdout)).toMatchObject({ pricePerMiB: '2000base', stake: '1000 tokens' })
 
     // A new peer key only when asked; the old one is kept beside it.
     const rekey = await runToEnd(['init', '--data-dir', dataDir, '--force', '--new-peer-key'])

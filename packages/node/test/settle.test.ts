@@ -105,6 +105,10 @@ describe('a provider settles its own deals, exits, and is not re-registered by a
     expect(JSON.parse(init.stdout)).toMatchObject({ pricePerMiB: '0.001 SHERD', stake: '100 SHERD' })
     const config = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { pricePerMiB: string, stake: string }
     expect(config).toMatchObject({ pricePerMiB: (TOKEN / 1000n).toString(), stake: (100n * TOKEN).toString() })
+    // init --force without amounts keeps them and still shows them in tokens (not the base units of config.json).
+    const kept = await runToEnd(['init', '--data-dir', dataDir, '--force', '--capacity', '64MiB'])
+    expect(kept.code).toBe(0)
+    expect(JSON.parse(kept.stdout)).toMatchObject({ pricePerMiB: '0.001 SHERD', stake: '100 SHERD' })
 
     let { child, ready } = await startCli()
     const registered = await getProvider(mc, providerAccount.address)
