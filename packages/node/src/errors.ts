@@ -6,6 +6,10 @@ export class NodeError extends Error {
 export class CapacityExceededError extends NodeError {
   override name = 'CapacityExceededError'
 }
+/** The provider's free stake cannot back the collateral of another deal: it refuses the offer (the client tries another). */
+export class InsufficientStakeError extends NodeError {
+  override name = 'InsufficientStakeError'
+}
 /** No shard or manifest under that root or CID. */
 export class NotFoundError extends NodeError {
   override name = 'NotFoundError'

@@ -21,10 +21,10 @@ const providerKey = `0x${Buffer.from(providerAccount.getHdKey().privateKey!).toS
 const TOKEN = 10n ** 18n
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 3 })
+  anvil = await startAnvil({ accounts: 4 })
   chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
+  wallets = [0, 1, 2, 3].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
   deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
   for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
   const dataDir = await tempDir()
@@ -65,6 +65,32 @@ describe('provider on a chain (anvil)', () => {
     expect((await node.store.getInfo(root)).dealId).toBe(dealId.toString())
     await expect(requestOffer(await open(dialer, node, OFFER_PROTOCOL), { byteLength: 10 })).rejects.toMatchObject({ remoteName: 'MalformedMessageError' })
     await expect(requestOffer(await open(dialer, node, OFFER_PROTOCOL), { root, byteLength: 2 ** 30, periods: 1, client: client.account.address })).rejects.toMatchObject({ remoteName: 'CapacityExceededError' })
+  })
+
+  it('signs no more offers than its free stake can back: promised collateral counts until the deal opens', async () => {
+    // A provider of its own: 1 token per MiB per period, 3 tokens of stake, so each 1 MiB, 1-period offer promises 1 token.
+    const account = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 3 })
+    const dataDir = await tempDir()
+    await initDataDir(dataDir, { evmKey: `0x${Buffer.from(account.getHdKey().privateKey!).toString('hex')}` })
+    const small = await startNode({ dataDir, pricePerMiB: TOKEN.toString(), chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (3n * TOKEN).toString() }, prover: { settleDeals: false } })
+    try {
+      const client = wallets[2]!
+      const ask = async (): Promise<Awaited<ReturnType<typeof requestOffer>>> => {
+        const { root } = randomShard(64)
+        return await requestOffer(await open(dialer, small, OFFER_PROTOCOL), { root, byteLength: 1024 * 1024, periods: 1, client: client.account.address.toLowerCase() as `0x${string}` })
+      }
+      const first = await ask()
+      await ask()
+      await ask()
+      await expect(ask()).rejects.toMatchObject({ remoteName: 'InsufficientStakeError', message: expect.stringMatching(/free stake \(3 SHERD\).*3 SHERD is promised/) })
+      // Opening the first moves its collateral from "promised" to locked on chain: it is not counted twice.
+      await openDeal({ market: deployment.market, publicClient, walletClient: client }, { offer: offerFromWire(first.offer), signature: `0x${Buffer.from(first.signature).toString('hex')}` })
+      expect((await getProvider({ market: deployment.market, publicClient }, account.address)).lockedStake).toBe(TOKEN)
+      await expect(ask()).rejects.toMatchObject({ remoteName: 'InsufficientStakeError', message: expect.stringMatching(/free stake \(2 SHERD\).*2 SHERD is promised/) })
+    } finally {
+      await small.stop()
+      await removeDir(dataDir)
+    }
   })
 
   it('refuses a wrong contract address with a message that says what to check', async () => {
