@@ -472,6 +472,7 @@ const HANDLERS: Handler[] = [
       expect(insideRepo(t.cwd), 'the tarballs are installed outside the repository').toBe(false)
       await sh(t, `${m.input} --prefer-offline --no-audit --no-fund`)
       expect(existsSync(join(t.cwd, 'node_modules', '@sherd', 'client', 'package.json'))).toBe(true)
+      expect(existsSync(join(t.cwd, 'node_modules', '@foundry-rs', 'anvil')), 'the SDK does not pull in anvil').toBe(false)
       // Nothing may resolve back into the repository (a workspace link would hide an unpublishable package).
       const lock = await readFile(join(t.cwd, 'package-lock.json'), 'utf8')
       expect(lock).not.toContain(root)
