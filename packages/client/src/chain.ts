@@ -104,6 +104,19 @@ export async function marketToken (market: MarketClient): Promise<TokenInfo> {
   return await info
 }
 
+const collateralCache = new WeakMap<MarketClient, Promise<bigint>>()
+
+/** The market's collateralBps (immutable in the contract: read once per market client). */
+export async function marketCollateralBps (market: MarketClient): Promise<bigint> {
+  let bps = collateralCache.get(market)
+  if (bps === undefined) {
+    bps = getMarketParams(market).then((p) => BigInt(p.collateralBps))
+    bps.catch(() => { collateralCache.delete(market) })
+    collateralCache.set(market, bps)
+  }
+  return await bps
+}
+
 /** The paying account's address and balances. */
 export async function readWallet (chain: ChainConnection | undefined): Promise<WalletInfo> {
   if (chain?.account === undefined) {

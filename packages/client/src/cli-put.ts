@@ -206,18 +206,21 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
 
 function describeEstimate (path: string, e: PutEstimate): string {
   const tokens = (units: bigint): string => formatTokenAmount(units, e.token)
-  const byProvider = new Map<string, { shards: number, bytes: number, escrow: bigint, price: bigint }>()
+  const byProvider = new Map<string, { shards: number, bytes: number, escrow: bigint, collateral: bigint, price: bigint }>()
   for (const s of e.shards) {
-    const p = byProvider.get(s.provider) ?? { shards: 0, bytes: 0, escrow: 0n, price: s.pricePerMiB }
-    p.shards++; p.bytes += s.bytes; p.escrow += s.escrow
+    const p = byProvider.get(s.provider) ?? { shards: 0, bytes: 0, escrow: 0n, collateral: 0n, price: s.pricePerMiB }
+    p.shards++; p.bytes += s.bytes; p.escrow += s.escrow; p.collateral += s.collateral
     byProvider.set(s.provider, p)
   }
-  const rows = [['provider', 'price/MiB/period', 'shards', 'bytes', 'escrow']]
-  for (const [id, p] of byProvider) rows.push([id, tokens(p.price), String(p.shards), mib(p.bytes), tokens(p.escrow)])
+  const rows = [['provider', 'price/MiB/period', 'shards', 'bytes', 'escrow', 'collateral']]
+  for (const [id, p] of byProvider) rows.push([id, tokens(p.price), String(p.shards), mib(p.bytes), tokens(p.escrow), tokens(p.collateral)])
+  const short = e.stakeShort.map((s) => `skipped ${s.provider}: free stake ${tokens(s.freeStake)} cannot back ${tokens(s.needed)} of collateral` +
+    `${s.segmentIndex === 0 ? '' : ` (from segment ${s.segmentIndex} on)`}`)
   const lines = [
     `dry run: ${path}, ${e.fileSize} bytes → ${e.segments} segment(s) × (k=${e.k} + m=${e.m}) = ${e.shards.length} shards, ${e.periods} periods each`,
     '',
     table(rows).trimEnd(),
+    ...(short.length === 0 ? [] : ['', ...short]),
     '',
     `cost (escrow)  ${tokens(e.escrow)}`,
     `balance        ${tokens(e.balance)}${e.missing > 0n ? `  → ${tokens(e.missing)} MISSING: fund the account before the put` : ''}`,

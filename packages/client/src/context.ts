@@ -78,18 +78,48 @@ export function withChain (ctx: ClientContext, action: string): ChainContext {
   } as ChainContext
 }
 
+const MIB = 2n ** 20n
+const BPS = 10_000n
+
+/** What the market locks from a provider's stake for one deal: its escrow × collateralBps / 10,000 (as the contract rounds). */
+export function dealCollateral (bytes: number, pricePerMiB: bigint, periods: number, collateralBps: bigint): bigint {
+  const pricePerPeriod = (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
+  return pricePerPeriod * BigInt(periods) * collateralBps / BPS
+}
+
+/**
+ * What one operation asks of each provider's stake. The registry's free stake (stake − lockedStake) must back the
+ * collateral of every shard the operation gives the provider, or the provider refuses the offer
+ * (InsufficientStakeError) and the shard's upload is wasted.
+ */
+export interface StakeCheck {
+  readonly periods: number
+  readonly collateralBps: bigint
+  /** Collateral of the shards already given to each provider in this operation (peer id → base units). */
+  readonly committed: ReadonlyMap<string, bigint>
+}
+
+/** True when `p`'s free stake, less what this operation already gave it, backs one more deal of `bytes`. */
+export function stakeBacks (p: KnownProvider, bytes: number, stake: StakeCheck): boolean {
+  if (p.freeStake === undefined) return true
+  const needed = dealCollateral(bytes, p.pricePerMiB ?? 0n, stake.periods, stake.collateralBps)
+  return p.freeStake - (stake.committed.get(p.peerId) ?? 0n) >= needed
+}
+
 /**
  * Providers able to take a shard of `bytes`, best first. Usable: registered on the market, dialable, enough free
- * space, within the price cap, not excluded. Rank = score × price factor (cheapest = 1) × freshness (an
+ * space, within the price cap, enough free stake for the deal's collateral (when `stake` is given), not excluded. Rank = score × price factor (cheapest = 1) × freshness (an
  * announcement in the last 90 s counts fully, an older one half) ÷ (1 + 0.1 × shards already given to it in this
  * operation, so a put spreads over the providers it has).
  */
 export function rankProviders (
-  ctx: ClientContext, bytes: number, exclude: ReadonlySet<string>, load: ReadonlyMap<string, number>, maxPricePerMiB?: bigint
+  ctx: ClientContext, bytes: number, exclude: ReadonlySet<string>, load: ReadonlyMap<string, number>, maxPricePerMiB?: bigint,
+  stake?: StakeCheck
 ): KnownProvider[] {
   const usable = ctx.directory.list().filter((p) =>
     p.registered && p.addrs.length > 0 && p.chainAddress !== undefined && !exclude.has(p.peerId) &&
-    (p.freeBytes ?? 0) >= bytes && (maxPricePerMiB === undefined || (p.pricePerMiB ?? 0n) <= maxPricePerMiB))
+    (p.freeBytes ?? 0) >= bytes && (maxPricePerMiB === undefined || (p.pricePerMiB ?? 0n) <= maxPricePerMiB) &&
+    (stake === undefined || stakeBacks(p, bytes, stake)))
   if (usable.length === 0) return []
   const minPrice = usable.reduce((min, p) => (p.pricePerMiB ?? 0n) < min ? (p.pricePerMiB ?? 0n) : min, usable[0]!.pricePerMiB ?? 0n)
   const rank = (p: KnownProvider): number => {

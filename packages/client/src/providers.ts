@@ -25,6 +25,8 @@ export interface KnownProvider {
   /** Free bytes: the smaller of the announced free space and the registry's capacity − used. */
   readonly freeBytes?: number
   readonly capacityBytes?: number
+  /** Stake not locked as collateral (registry: stake − lockedStake), base units, as of the last registry read. */
+  readonly freeStake?: bigint
   /** Registered on the market now. */
   readonly registered: boolean
   /** Time of its newest verified announcement. */
@@ -164,6 +166,7 @@ export class ProviderDirectory {
       addrs,
       ...(price === undefined ? {} : { pricePerMiB: price }),
       ...(freeBytes === undefined ? {} : { freeBytes }),
+      ...(r === undefined ? {} : { freeStake: r.stake > r.lockedStake ? r.stake - r.lockedStake : 0n }),
       ...(a === undefined ? {} : { capacityBytes: a.payload.capacityBytes, announcedAtMs: a.receivedAtMs }),
       registered: r !== undefined,
       fresh: a !== undefined && now - a.receivedAtMs < ANNOUNCEMENT_MAX_AGE_MS,

@@ -20,6 +20,15 @@ export interface WireContext {
   readonly directory: ProviderDirectory
 }
 
+/**
+ * True when `err` is a provider's answer naming the condition `remoteName` (its error class, e.g.
+ * InsufficientStakeError, NotFoundError): an honest refusal, not a fault of the connection.
+ */
+export function refusedWith (err: unknown, remoteName: string): boolean {
+  const cause = err instanceof ProviderRequestError ? err.cause : err
+  return cause instanceof RemoteError && cause.remoteName === remoteName
+}
+
 /** Time allowed for moving `bytes` (a floor of 1 MiB/s plus a fixed allowance). */
 export function transferTimeoutMs (bytes: number): number {
   return TRANSFER_BASE_TIMEOUT_MS + Math.ceil(bytes / 2 ** 20) * TRANSFER_MS_PER_MIB

@@ -6,7 +6,9 @@ import type { Address } from 'viem'
 import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import { InsufficientFundsError, InsufficientGasError, NotEnoughProvidersError } from '../errors.js'
-import { rankProviders } from '../context.js'
+import { marketCollateralBps } from '../chain.js'
+import { dealCollateral, rankProviders, stakeBacks } from '../context.js'
+import type { StakeCheck } from '../context.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, InvalidCodeError, InvalidOptionError } from '../pipeline/index.js'
 
 const MIB = 2n ** 20n
@@ -30,6 +32,19 @@ export interface EstimatedShard {
   readonly pricePerMiB: bigint
   /** Price per period (the provider's offer rounds the shard's MiB up) × periods. */
   readonly escrow: bigint
+  /** What the deal locks from the provider's stake (escrow × collateralBps / 10,000). */
+  readonly collateral: bigint
+}
+
+/** A provider left out because its free stake cannot back the collateral of the shards this put would give it. */
+export interface StakeShortProvider {
+  readonly provider: string
+  /** stake − lockedStake on chain, base units. */
+  readonly freeStake: bigint
+  /** Collateral it would have had to back: the shards already given to it plus the one it was refused. */
+  readonly needed: bigint
+  /** First segment it was left out of. */
+  readonly segmentIndex: number
 }
 
 export interface PutEstimate {
@@ -42,6 +57,8 @@ export interface PutEstimate {
   readonly shards: readonly EstimatedShard[]
   /** Token base units the deals would escrow. */
   readonly escrow: bigint
+  /** Providers skipped because their free stake cannot back the collateral (placement skips them the same way). */
+  readonly stakeShort: readonly StakeShortProvider[]
   readonly token: TokenInfo
   readonly balance: bigint
   /** What the market may already spend; put approves the whole escrow once if this is short. */
@@ -75,13 +92,24 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   const segments = segmentCount(fileSize, segmentSize)
   const load = new Map<string, number>()
   const reserved = new Map<string, number>()
+  const committed = new Map<string, bigint>()
+  const stake: StakeCheck = { periods, collateralBps: await marketCollateralBps(ctx.market), committed }
+  const stakeShort = new Map<string, StakeShortProvider>()
   const shards: EstimatedShard[] = []
+  // Providers usable but for their stake, as of segment `s`: what --dry-run reports as skipped.
+  const noteStakeShort = (s: number, bytes: number): void => {
+    for (const p of ctx.directory.list()) {
+      if (stakeShort.has(p.peerId) || p.freeStake === undefined || !p.registered || stakeBacks(p, bytes, stake)) continue
+      const needed = (committed.get(p.peerId) ?? 0n) + dealCollateral(bytes, p.pricePerMiB ?? 0n, periods, stake.collateralBps)
+      stakeShort.set(p.peerId, { provider: p.peerId, freeStake: p.freeStake, needed, segmentIndex: s })
+    }
+  }
   for (let s = 0; s < segments; s++) {
     const plaintext = s < segments - 1 ? segmentSize : fileSize - s * segmentSize
     const bytes = shardSizeFor(plaintext, k)
     const rank = (): ReturnType<typeof rankProviders> => {
       const full = new Set(ctx.directory.list().filter((p) => (p.freeBytes ?? 0) - (reserved.get(p.peerId) ?? 0) < bytes).map((p) => p.peerId))
-      return rankProviders(ctx, bytes, full, load, maxPricePerMiB)
+      return rankProviders(ctx, bytes, full, load, maxPricePerMiB, stake)
     }
     let ranked = rank()
     if (ranked.length < k + m && s === 0) {
@@ -90,20 +118,25 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
       ranked = rank()
     }
     if (ranked.length < k + m) {
-      throw new NotEnoughProvidersError(k + m, ranked.length, ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'})` +
+      noteStakeShort(s, bytes)
+      throw new NotEnoughProvidersError(k + m, ranked.length, ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral` +
+        `${stakeShort.size === 0 ? '' : `: ${stakeShort.size} provider(s) lack it`})` +
         ` after waiting ${d.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
     }
+    noteStakeShort(s, bytes)
     ranked.slice(0, k + m).forEach((p, shardIndex) => {
       load.set(p.peerId, (load.get(p.peerId) ?? 0) + 1)
       reserved.set(p.peerId, (reserved.get(p.peerId) ?? 0) + bytes)
       const pricePerMiB = p.pricePerMiB ?? 0n
       const pricePerPeriod = (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
-      shards.push({ segmentIndex: s, shardIndex, bytes, provider: p.peerId, chainAddress: p.chainAddress!, pricePerMiB, escrow: pricePerPeriod * BigInt(periods) })
+      const collateral = dealCollateral(bytes, pricePerMiB, periods, stake.collateralBps)
+      committed.set(p.peerId, (committed.get(p.peerId) ?? 0n) + collateral)
+      shards.push({ segmentIndex: s, shardIndex, bytes, provider: p.peerId, chainAddress: p.chainAddress!, pricePerMiB, escrow: pricePerPeriod * BigInt(periods), collateral })
     })
   }
   const escrow = shards.reduce((sum, sh) => sum + sh.escrow, 0n)
   const funds = await readFunds(ctx)
-  return { fileSize, segments, k, m, periods, shards, escrow, ...funds, missing: escrow > funds.balance ? escrow - funds.balance : 0n }
+  return { fileSize, segments, k, m, periods, shards, escrow, stakeShort: [...stakeShort.values()], ...funds, missing: escrow > funds.balance ? escrow - funds.balance : 0n }
 }
 
 async function readFunds (ctx: ChainContext): Promise<{ token: TokenInfo, balance: bigint, allowance: bigint, gasBalance: bigint }> {

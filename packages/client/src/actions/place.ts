@@ -2,13 +2,14 @@ import { logger } from '@libp2p/logger'
 import type { Offer } from '@sherd/contracts'
 import type { Address, Hex } from 'viem'
 import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS, RETRY_BACKOFF_MS } from '../constants.js'
-import { rankProviders } from '../context.js'
-import type { ChainContext } from '../context.js'
+import { marketCollateralBps } from '../chain.js'
+import { dealCollateral, rankProviders } from '../context.js'
+import type { ChainContext, StakeCheck } from '../context.js'
 import type { KnownProvider } from '../providers.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
 import { sleep } from '../sleep.js'
 import type { PutProgressEvent } from '../events.js'
-import { requestShardOffer, storeShard } from '../transfer.js'
+import { refusedWith, requestShardOffer, storeShard } from '../transfer.js'
 
 const log = logger('sherd:client:place')
 
@@ -42,6 +43,11 @@ export interface PlaceOptions {
   load: Map<string, number>
   /** Shared across segments of one operation: providers that failed outright (not tried again). */
   avoid: Set<string>
+  /**
+   * Shared across segments of one operation: collateral of the shards given to each provider so far, so no
+   * provider is given more than its free stake backs (a call of its own when absent).
+   */
+  committed?: Map<string, bigint>
   /** Running total of shard bytes stored, for progress events. */
   stored: { bytes: number }
 }
@@ -67,7 +73,11 @@ export async function placeShards (
   if (shards.length === 0) return []
   const taken = new Set(exclude)
   const bytes = shards[0]!.bytes.byteLength
-  const rank = (): KnownProvider[] => rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+  const committed = options.committed ?? new Map<string, bigint>()
+  const stake: StakeCheck = { periods: options.periods, collateralBps: await marketCollateralBps(ctx.market), committed }
+  const collateralOn = (provider: string): bigint =>
+    dealCollateral(bytes, ctx.directory.describe(provider).pricePerMiB ?? 0n, options.periods, stake.collateralBps)
+  const rank = (): KnownProvider[] => rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB, stake)
   let initial = rank()
   if (initial.length < shards.length) {
     // The table may still be filling (a put right after start() on a network still forming): wait for announcements.
@@ -77,7 +87,7 @@ export async function placeShards (
   if (initial.length < shards.length) {
     throw new NotEnoughProvidersError(shards.length, initial.length,
       ` for ${bytes}-byte shards of segment ${shards[0]!.segmentIndex} (registered, dialable, with free space` +
-      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})` +
+      `${options.maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral${exclude.size === 0 ? '' : `, not among the ${exclude.size} that hold or held its other shards`})` +
       ` after waiting ${ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
   }
   const segmentAbort = new AbortController()
@@ -93,7 +103,7 @@ export async function placeShards (
   const emit = options.onProgress ?? (() => {})
 
   const nextProvider = (): string | undefined => {
-    const [best] = rankProviders(ctx, bytes, new Set([...taken, ...options.avoid]), options.load, options.maxPricePerMiB)
+    const [best] = rank()
     if (best === undefined) return undefined
     taken.add(best.peerId)
     return best.peerId
@@ -105,6 +115,8 @@ export async function placeShards (
     running[i]!.push(attempt)
     tries[i]!++
     options.load.set(provider, (options.load.get(provider) ?? 0) + 1)
+    const collateral = collateralOn(provider)
+    committed.set(provider, (committed.get(provider) ?? 0n) + collateral)
     const attemptSignal = AbortSignal.any([signal, attempt.controller.signal])
     void (async () => {
       const info = ctx.directory.describe(provider)
@@ -138,13 +150,19 @@ export async function placeShards (
     }, (err: unknown) => {
       running[i] = running[i]!.filter((a) => a !== attempt)
       options.load.set(provider, Math.max(0, (options.load.get(provider) ?? 1) - 1))
+      const c = (committed.get(provider) ?? 0n) - collateral
+      committed.set(provider, c > 0n ? c : 0n)
       if (attempt.controller.signal.aborted || signal.aborted || results[i] !== undefined) return
       const e = err as Error
-      if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
+      // A provider that refuses an offer its free stake cannot back is honest (our registry read was older than
+      // its stake): its score is left alone, and it is not asked again in this operation.
+      const stakeRefusal = refusedWith(e, 'InsufficientStakeError')
+      if (stakeRefusal) log('%s refused segment %d shard %d: its free stake cannot back the collateral', provider, shard.segmentIndex, shard.shardIndex)
+      else if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
       else ctx.scores.failure(provider)
-      // A provider that cannot be reached or lies is left out for the rest of the operation; one whose transfer
-      // broke off may be retried when no other provider is free.
-      const retryable = e instanceof ProviderRequestError && !e.unreachable
+      // A provider that cannot be reached, lies or lacks stake is left out for the rest of the operation; one whose
+      // transfer broke off may be retried when no other provider is free.
+      const retryable = e instanceof ProviderRequestError && !e.unreachable && !stakeRefusal
       if (!retryable) options.avoid.add(provider)
       errors[i]!.push({ provider, error: e.message })
       log('segment %d shard %d on %s failed: %s', shard.segmentIndex, shard.shardIndex, provider, e.message)

@@ -92,7 +92,7 @@ export async function put (context: ClientContext, source: PutSource, options: P
   }
   const placeOptions = {
     periods, maxPeriods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
-    load: new Map<string, number>(), avoid: new Set<string>(), stored: { bytes: 0 },
+    load: new Map<string, number>(), avoid: new Set<string>(), committed: new Map<string, bigint>(), stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
 
