@@ -142,6 +142,25 @@ export class InsufficientGasError extends ClientError {
   }
 }
 
+/**
+ * A get found too few shards, and every deal of the file is over on chain (its term ended, or it expired or
+ * failed): the providers were right to delete the shards. Nothing is wrong with the network or the link.
+ */
+export class StorageEndedError extends ClientError {
+  override name = 'StorageEndedError'
+  constructor (
+    /** When the last deal of the file ended (undefined when the chain cannot date the block). */
+    readonly endedAt: Date | undefined,
+    readonly endedBlock: bigint,
+    readonly deals: number,
+    cause?: unknown
+  ) {
+    super(`storage of this file ended on ${endedAt === undefined ? `block ${endedBlock}` : `${endedAt.toISOString().slice(0, 16).replace('T', ' ')}Z`}; nothing to read: ` +
+      `all ${deals} of its deals are over and their providers have deleted the shards. Put the file again from a copy you hold ` +
+      '(and extend the deals before they end next time: sherd stat shows when)', { cause })
+  }
+}
+
 /** Repair could not bring a segment back (fewer than k good shards left). */
 export class RepairError extends ClientError {
   override name = 'RepairError'

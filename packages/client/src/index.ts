@@ -9,7 +9,7 @@ export type { ChainConfig, ChainConnection } from './chain.js'
 export { directoryManifestCache } from './manifest-cache.js'
 export type { ManifestCache } from './manifest-cache.js'
 export type { PutOptions, PutResult, PutDeal, PutSource } from './actions/put.js'
-export type { EstimatePutOptions, EstimatedShard, PutEstimate } from './actions/estimate.js'
+export type { EstimatePutOptions, EstimatedShard, PutEstimate, StakeShortProvider } from './actions/estimate.js'
 export type { AbandonResult, ResumePutOptions } from './actions/resume.js'
 export { listFiles } from './actions/list.js'
 export type { FileHealth, ListedDealState, ListedFile, ListFilesOptions } from './actions/list.js'
@@ -23,7 +23,7 @@ export type * from './events.js'
 export {
   ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
   ProviderMisbehaviourError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
-  InsufficientFundsError, InsufficientGasError, RepairError
+  InsufficientFundsError, InsufficientGasError, RepairError, StorageEndedError
 } from './errors.js'
 export { ProviderScores } from './scores.js'
 export type { ProviderRecord } from './scores.js'

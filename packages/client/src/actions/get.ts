@@ -1,12 +1,18 @@
+import { getDeal } from '@sherd/contracts'
+import type { Deal, MarketClient } from '@sherd/contracts'
 import { parseLink, parseManifestCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import type { ClientContext } from '../context.js'
 import type { GetProgressEvent } from '../events.js'
-import { decodeFile } from '../pipeline/index.js'
+import { StorageEndedError } from '../errors.js'
+import { decodeFile, NotEnoughShardsError } from '../pipeline/index.js'
 import type { ShardRequest } from '../pipeline/index.js'
 import { fetchShard } from '../transfer.js'
+import { mapLimit } from './deals.js'
 import { fetchFileManifest } from './manifest.js'
+import { dealEndBlock, readChainClock, termOver } from './stat.js'
+import type { ChainClock } from './stat.js'
 
 /** A file to read: a `sherd://` link, or its manifest CID and file key. */
 export type FileTarget = string | { cid: CID | string, key: Uint8Array }
@@ -39,7 +45,11 @@ export async function getManifest (ctx: ClientContext, target: FileTarget, optio
  * first), checks every shard against its Merkle commitment, stops once k good ones are in, rebuilds and
  * decrypts. A provider that is down or serves wrong bytes costs a request for another shard, never a wrong byte:
  * it is scored down (failure, or corruption) and reported in `get:shard-failed`. Yields plaintext segment by
- * segment; memory stays at about one stripe. Throws NotEnoughShardsError when fewer than k good shards exist.
+ * segment; memory stays at about one stripe. Throws NotEnoughShardsError when fewer than k good shards exist, or
+ * StorageEndedError when every deal of the file is over on chain.
+ *
+ * Only when a shard could not be fetched is the chain read (so a healthy get costs no RPC): a shard whose deal is
+ * over (term ended, expired, failed) was rightly deleted by its provider and does not lower its score.
  *
  * @example
  * for await (const chunk of client.get(link)) out.write(chunk)
@@ -50,6 +60,7 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
   const providerOf = (segmentIndex: number, shardIndex: number): string | undefined =>
     manifest.segments[segmentIndex]?.shards[shardIndex]?.provider
   const samples = new Map<string, { provider: string, ms: number, bytes: number }>()
+  const unfetched: Array<{ provider: string, deal: bigint | undefined }> = []
   let fetchedBytes = 0
 
   const source = async (request: ShardRequest): Promise<Uint8Array | undefined> => {
@@ -65,7 +76,8 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
       bytes = await fetchShard(ctx, provider, commitment.root, commitment.byteLength, request.signal)
     } catch (err) {
       if (request.signal.aborted) throw err
-      ctx.scores.failure(provider)
+      // Scored once the get is over, when the chain has said whether the shard's deal still runs.
+      unfetched.push({ provider, deal: manifest.segments[segmentIndex]?.shards[shardIndex]?.deal })
       emit({ type: 'get:shard-failed', segmentIndex, shardIndex, provider, kind: 'unreachable', reason: (err as Error).message })
       throw err
     }
@@ -74,6 +86,18 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     samples.set(`${segmentIndex}/${shardIndex}`, { provider, ms, bytes: bytes.byteLength })
     emit({ type: 'get:shard-fetched', segmentIndex, shardIndex, provider, bytes: bytes.byteLength, fetchedBytes, ms })
     return bytes
+  }
+
+  const chain = ctx.market === undefined ? undefined : new DealReader(ctx.market)
+  const scoreUnfetched = async (): Promise<void> => {
+    if (unfetched.length === 0) return
+    await mapLimit(unfetched, DEAL_READ_CONCURRENCY, async ({ provider, deal }) => {
+      let rightlyGone = false
+      if (chain !== undefined && deal !== undefined) {
+        try { rightlyGone = await chain.over(deal) } catch {}
+      }
+      if (!rightlyGone) ctx.scores.failure(provider)
+    })
   }
 
   try {
@@ -95,7 +119,64 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
         }
       }
     })
+  } catch (err) {
+    if (err instanceof NotEnoughShardsError && chain !== undefined) {
+      const ended = await storageEnded(chain, manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)), err)
+      if (ended !== undefined) throw ended
+    }
+    throw err
   } finally {
+    await scoreUnfetched()
     await ctx.scores.save()
   }
+}
+
+const DEAL_READ_CONCURRENCY = 8
+
+/** Deal reads and the chain's clock of one get, each read once and only when asked for. */
+class DealReader {
+  private readonly deals = new Map<bigint, Promise<Deal>>()
+  private clockRead: Promise<ChainClock> | undefined
+  constructor (private readonly market: MarketClient) {}
+
+  async deal (id: bigint): Promise<Deal> {
+    let d = this.deals.get(id)
+    if (d === undefined) { d = getDeal(this.market, id); this.deals.set(id, d) }
+    return await d
+  }
+
+  async clock (): Promise<ChainClock> {
+    this.clockRead ??= readChainClock(this.market.publicClient, this.market)
+    return await this.clockRead
+  }
+
+  /** True when the deal no longer obliges its provider to serve: settled, expired, failed, or its term is past. */
+  async over (id: bigint): Promise<boolean> {
+    const deal = await this.deal(id)
+    if (deal.state === 'ended' || deal.state === 'expired' || deal.state === 'failed') return true
+    return deal.state === 'active' && termOver(deal, await this.clock())
+  }
+}
+
+/** A StorageEndedError when the file has deals and every one is over; undefined while any still runs. */
+async function storageEnded (reader: DealReader, ids: ReadonlyArray<bigint | undefined>, cause: unknown): Promise<StorageEndedError | undefined> {
+  const dealIds = [...new Set(ids.filter((d): d is bigint => d !== undefined))]
+  if (dealIds.length === 0) return undefined
+  const over = await mapLimit(dealIds, DEAL_READ_CONCURRENCY, async (id) => await reader.over(id))
+  if (over.some((o) => !o)) return undefined
+  const clock = await reader.clock()
+  let last = 0n
+  for (const id of dealIds) {
+    const deal = await reader.deal(id)
+    // An expired deal never started: it ended at its activation deadline. A failed one stopped at its last period counted.
+    const end = deal.state === 'expired'
+      ? deal.openedBlock + BigInt(clock.activationBlocks)
+      : deal.state === 'failed'
+        ? clock.genesisBlock + (deal.startPeriod + BigInt(deal.provenPeriods + deal.missedPeriods)) * BigInt(clock.periodBlocks)
+        : dealEndBlock(deal, clock) ?? clock.head
+    if (end > last) last = end
+  }
+  if (last > clock.head) last = clock.head
+  const ms = await clock.timeOf(last)
+  return new StorageEndedError(ms === undefined ? undefined : new Date(ms), last, dealIds.length, cause)
 }
