@@ -286,8 +286,11 @@ export async function lsCommand (deps: LsDeps): Promise<number> {
 }
 
 function expiry (f: ListedFile): string {
+  const date = (d: Date): string => `~${d.toISOString().slice(0, 16).replace('T', ' ')}Z`
+  // A deleted file's deals are not renewed: what matters is when the last one stops, not when redundancy drops.
+  if (f.health === 'deleted') return f.endsAt === undefined ? 'ended' : `ends ${date(f.endsAt)}, not renewed`
   if (f.expiresAt === undefined) return '-'
-  return `~${f.expiresAt.toISOString().slice(0, 16).replace('T', ' ')}Z`
+  return date(f.expiresAt)
 }
 
 function health (f: ListedFile): string {

@@ -707,7 +707,10 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           return { r, units: await clientUnits(client) }
         })
         if (asJson) out(json({ ...r, token: tokenJson(units.info) }) + '\n')
-        else out(`settled ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
+        else {
+          out(`settled ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
+          if ((r.journalEntries ?? []).length > 0) note(`recorded in the put journal: sherd ls shows the file as deleted\n`)
+        }
         return 0
       }
       case 'providers': {

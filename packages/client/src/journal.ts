@@ -77,6 +77,11 @@ export interface JournalEntry {
   cid?: string
   link?: string
   manifestProviders?: string[]
+  /**
+   * When `delete` was run on the file (ISO time). Its deals are never renewed; those still running serve out their
+   * term (the market has no early cancel), so `ls` shows the file as deleted with the date its last deal ends.
+   */
+  deletedAt?: string
 }
 
 const BIGINT_FIELDS = new Set(['dealId', 'openedBlock', 'startBlock', 'escrow', 'size', 'pricePerPeriod', 'nonce', 'expiry'])
@@ -190,6 +195,24 @@ export class PutJournal {
     entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
     return { entries, unreadable }
   }
+}
+
+/**
+ * Marks every entry of the file with manifest `cid` as deleted (idempotent: a second delete keeps the first
+ * time). Returns the ids marked; none when this journal did not record the put (another machine's file).
+ */
+export async function recordDeletion (journal: PutJournal, cid: string, at: Date = new Date()): Promise<string[]> {
+  const { entries } = await journal.list()
+  const marked: string[] = []
+  for (const entry of entries.filter((e) => e.cid === cid)) {
+    if (entry.deletedAt === undefined) {
+      entry.deletedAt = at.toISOString()
+      entry.updatedAt = entry.deletedAt
+      await journal.write(entry)
+    }
+    marked.push(entry.id)
+  }
+  return marked
 }
 
 /**

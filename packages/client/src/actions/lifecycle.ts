@@ -4,6 +4,7 @@ import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import { ChainActionError } from '../errors.js'
 import { approveOnce, dealConcurrency, mapLimit } from './deals.js'
+import { recordDeletion } from '../journal.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 
@@ -76,18 +77,23 @@ export interface DeleteResult {
   readonly running: ReadonlyArray<{ dealId: bigint, endsAtPeriod?: bigint }>
   /** Tokens withdrawn to the account (refunds of this and earlier deals). */
   readonly withdrawn: bigint
+  /** Journal entries of the file marked deleted (empty without a journal, or for a file put elsewhere). */
+  readonly journalEntries?: readonly string[]
 }
 
 /**
  * Stops paying for a file: the SDK never renews deals, and the market has no early termination, so deals run out
  * their term. What the contract allows is done now: unactivated deals past their deadline are expired (escrow
- * refunded), deals whose term is over are ended, and the account's refunds are withdrawn.
+ * refunded), deals whose term is over are ended, and the account's refunds are withdrawn. The deletion is
+ * recorded in the put journal first, so `ls` shows the file as deleted even if a settlement fails (running
+ * `delete` again is safe).
  */
 export async function deleteFile (context: ClientContext, target: FileTarget, options: DeleteOptions = {}): Promise<DeleteResult> {
   const ctx = withChain(context, 'delete')
-  const { manifest } = await getManifest(ctx, target, options)
+  const { manifest, cid } = await getManifest(ctx, target, options)
   const ids = manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)).filter((d): d is bigint => d !== undefined)
-  return await settleDeals(ctx, ids, options)
+  const journalEntries = ctx.journal === undefined ? [] : await recordDeletion(ctx.journal, cid.toString())
+  return { ...await settleDeals(ctx, ids, options), journalEntries }
 }
 
 /** What `deleteFile` does for a file's deals, for any deal ids of the account (also an abandoned put's). */

@@ -21,10 +21,11 @@ export type ListedDealState = DealState | 'unopened' | 'unfunded' | 'overdue' | 
 /**
  * The file as a whole: `interrupted` (a put stopped before it stored the manifest: `resume` finishes it),
  * `healthy` (every deal pending or active), `degraded` (some deals failed, expired or never opened; `repair`),
- * `expired` (no deal runs any more), `abandoned` (given up with `abandon`), `unknown` (no chain to ask, or
- * another chain's entry).
+ * `expired` (no deal runs any more), `abandoned` (given up with `abandon`), `deleted` (`delete` was run: nothing
+ * is renewed, running deals serve out their term until `endsAt`), `unknown` (no chain to ask, or another
+ * chain's entry).
  */
-export type FileHealth = 'interrupted' | 'healthy' | 'degraded' | 'expired' | 'abandoned' | 'unknown'
+export type FileHealth = 'interrupted' | 'healthy' | 'degraded' | 'expired' | 'abandoned' | 'deleted' | 'unknown'
 
 export interface ListedFile {
   readonly id: string
@@ -42,6 +43,11 @@ export interface ListedFile {
   /** When the first running deal ends (the file's redundancy starts to drop): block, and a date estimated from block times. */
   readonly expiresBlock?: bigint
   readonly expiresAt?: Date
+  /** When the last running deal ends (storage stops altogether): block, and estimated date. */
+  readonly endsBlock?: bigint
+  readonly endsAt?: Date
+  /** When `delete` was run on the file (ISO time). */
+  readonly deletedAt?: string
   /** The entry was made on another chain or market than the one asked (its deals were not read). */
   readonly otherChain: boolean
   /** `resume` has work to do on it. */
@@ -110,10 +116,15 @@ async function readClock (mc: MarketClient): Promise<ChainClock> {
   }
 }
 
+function dateOf (block: bigint, clock: ChainClock): Date {
+  return new Date((clock.headTime + Number(block - clock.head) * clock.secondsPerBlock) * 1000)
+}
+
 function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById: ReadonlyMap<bigint, Deal>, otherChain: boolean): ListedFile {
   const counts: Partial<Record<ListedDealState, number>> = {}
   let escrowOpened = 0n
   let firstEnd: bigint | undefined
+  let lastEnd: bigint | undefined
   for (const d of entry.deals) {
     let state: ListedDealState
     if (d.dealId === undefined) {
@@ -129,7 +140,10 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
       if (startPeriod !== undefined) {
         const endBlock = clock.genesisBlock + (startPeriod + BigInt(deal.periods)) * clock.periodBlocks
         if (endBlock <= clock.head) state = 'over'
-        else if (firstEnd === undefined || endBlock < firstEnd) firstEnd = endBlock
+        else {
+          if (firstEnd === undefined || endBlock < firstEnd) firstEnd = endBlock
+          if (lastEnd === undefined || endBlock > lastEnd) lastEnd = endBlock
+        }
       }
     }
     counts[state] = (counts[state] ?? 0) + 1
@@ -137,6 +151,8 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
   const live = (counts.pending ?? 0) + (counts.active ?? 0)
   const health: FileHealth = entry.state === 'abandoned'
     ? 'abandoned'
+    : entry.deletedAt !== undefined
+      ? 'deleted'
     : entry.state !== 'stored'
       ? 'interrupted'
       : clock === undefined ? 'unknown' : live === entry.deals.length ? 'healthy' : live === 0 ? 'expired' : 'degraded'
@@ -152,7 +168,9 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
     deals: counts,
     ...(firstEnd === undefined || clock === undefined
       ? {}
-      : { expiresBlock: firstEnd, expiresAt: new Date((clock.headTime + Number(firstEnd - clock.head) * clock.secondsPerBlock) * 1000) }),
+      : { expiresBlock: firstEnd, expiresAt: dateOf(firstEnd, clock) }),
+    ...(lastEnd === undefined || clock === undefined ? {} : { endsBlock: lastEnd, endsAt: dateOf(lastEnd, clock) }),
+    ...(entry.deletedAt === undefined ? {} : { deletedAt: entry.deletedAt }),
     otherChain,
     resumable: unfinished(entry)
   }
