@@ -23,6 +23,8 @@ export interface TestProvider {
   dataDir: string
   port: number
   price: string
+  /** Stake registered, base units. */
+  stake: bigint
   running: boolean
 }
 
@@ -44,17 +46,22 @@ export interface TestNetwork {
 
 const CAPACITY_BYTES = 256 * 1024 * 1024
 
-async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string): Promise<ProviderNode> {
+async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string, stake: bigint): Promise<ProviderNode> {
   const node = await createProviderNode({
     dataDir, listen: [listen], httpPort: 0, capacityBytes: CAPACITY_BYTES, pricePerMiB: price, stopGraceMs: 200,
-    chain: { rpcUrl: anvil.url, contractAddress: market, stake: (1000n * TOKEN).toString() }
+    chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() }
   })
   await node.start()
   return node
 }
 
-/** anvil + the market (default parameters) + `count` providers (accounts 1..count) + a funded client (account count+1). */
-export async function startNetwork (count: number, prices: (i: number) => string = () => '2'): Promise<TestNetwork> {
+/**
+ * anvil + the market (default parameters) + `count` providers (accounts 1..count; price and stake per provider,
+ * base units; 1,000 tokens of stake by default) + a funded client (account count+1).
+ */
+export async function startNetwork (
+  count: number, prices: (i: number) => string = () => '2', stakes: (i: number) => bigint = () => 1000n * TOKEN
+): Promise<TestNetwork> {
   const anvil = await startAnvil({ accounts: count + 2 })
   const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
@@ -71,9 +78,10 @@ export async function startNetwork (count: number, prices: (i: number) => string
     const dataDir = await mkdtemp(join(tmpdir(), 'sherd-client-test-'))
     await initDataDir(dataDir, { evmKey: accountKey(i + 1) })
     const price = prices(i)
-    const node = await startProvider(dataDir, '/ip4/127.0.0.1/tcp/0', price, anvil, deployment.market)
+    const stake = stakes(i)
+    const node = await startProvider(dataDir, '/ip4/127.0.0.1/tcp/0', price, anvil, deployment.market, stake)
     const port = Number(node.libp2p.getMultiaddrs()[0]!.toString().split('/')[4])
-    providers.push({ node, dataDir, port, price, running: true })
+    providers.push({ node, dataDir, port, price, stake, running: true })
   }
   const net: TestNetwork = {
     anvil, deployment, publicClient, deployer, providers,
@@ -86,7 +94,7 @@ export async function startNetwork (count: number, prices: (i: number) => string
     },
     async restartProvider (p) {
       if (p.running) return
-      p.node = await startProvider(p.dataDir, `/ip4/127.0.0.1/tcp/${p.port}`, p.price, anvil, deployment.market)
+      p.node = await startProvider(p.dataDir, `/ip4/127.0.0.1/tcp/${p.port}`, p.price, anvil, deployment.market, p.stake)
       p.running = true
     },
     byPeerId (peerId) {
