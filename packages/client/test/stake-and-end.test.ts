@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getDeal } from '@sherd/contracts'
-import { createClient, listFiles, PutJournal, StorageEndedError } from '../src/index.js'
-import type { SherdClient } from '../src/index.js'
+import { privateKeyToAccount } from 'viem/accounts'
+import { createClient, createClientHost, listFiles, ProviderScores, PutJournal, StorageEndedError } from '../src/index.js'
+import type { PutProgressEvent, SherdClient } from '../src/index.js'
+import { ProviderDirectory } from '../src/providers.js'
+import { requestShardOffer } from '../src/transfer.js'
 import { collect, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
@@ -17,9 +20,11 @@ const M = 1
 const PERIODS = 4
 const COLLATERAL = 4n
 
-// Provider 0 backs one shard's collateral (6 base units), provider 1 none (2); both are the cheapest, so a
-// ranking blind to stake puts a shard of every segment on them.
-const STAKES = [6n, 2n]
+// Provider 0 backs two shards' collateral (10 base units), provider 1 none (2); both are the cheapest, so a
+// ranking blind to stake puts a shard of every segment on them. Provider 5 (cheapest too) backs two on chain, which
+// the refusal test promises to another client's offers first.
+const STAKES = new Map([[0, 10n], [1, 2n], [5, 8n]])
+const CHEAP = new Set([0, 1, 5])
 
 let net: TestNetwork
 let client: SherdClient
@@ -27,12 +32,16 @@ let journalDir: string
 
 const peer = (i: number): string => net.providers[i]!.node.peerId
 
+async function freeStakeOf (peerId: string): Promise<bigint> {
+  return (await client.providers()).find((p) => p.peerId === peerId)!.freeStake!
+}
+
 async function failuresOf (peerId: string): Promise<number> {
   return (await client.providers()).find((p) => p.peerId === peerId)?.record.failures ?? 0
 }
 
 beforeAll(async () => {
-  net = await startNetwork(5, (i) => i < 2 ? '1' : '2', (i) => STAKES[i] ?? 1000n * 10n ** 18n)
+  net = await startNetwork(6, (i) => CHEAP.has(i) ? '1' : '2', (i) => STAKES.get(i) ?? 1000n * 10n ** 18n)
   journalDir = await mkdtemp(join(tmpdir(), 'sherd-stake-end-'))
   client = createClient({
     rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
@@ -48,23 +57,55 @@ afterAll(async () => {
 })
 
 describe('providers whose stake cannot back the deals', () => {
+  it('a provider that refuses an offer for lack of stake is passed over without a mark on its score', async () => {
+    // Another client takes offers worth provider 5's whole free stake: the chain still shows it free (no deal is
+    // open), so this client ranks provider 5 first and is refused (InsufficientStakeError).
+    const other = privateKeyToAccount(`0x${randomBytes(32).toString('hex')}`)
+    const host = await createClientHost()
+    await host.start()
+    try {
+      const directory = new ProviderDirectory(host, new ProviderScores())
+      directory.addBootstrap([net.bootstrap()[5]!])
+      const wire = { host, directory, marketAddress: net.deployment.market, chainId: net.anvil.chainId, client: other.address }
+      for (let n = 0; n < 2; n++) {
+        await requestShardOffer(wire, peer(5), undefined, { root: randomBytes(32), byteLength: SEGMENT / K, periods: PERIODS, maxPeriods: PERIODS })
+      }
+      await expect(requestShardOffer(wire, peer(5), undefined, { root: randomBytes(32), byteLength: SEGMENT / K, periods: PERIODS, maxPeriods: PERIODS }))
+        .rejects.toThrow(/InsufficientStakeError/)
+    } finally {
+      await host.stop()
+    }
+    const before = await failuresOf(peer(5))
+    const events: PutProgressEvent[] = []
+    const put = await client.put(randomBytes(SEGMENT), { onProgress: (e) => events.push(e) })
+    expect(events.some((e) => e.type === 'put:shard-failed' && e.provider === peer(5) && /InsufficientStakeError/.test(e.error))).toBe(true)
+    expect(put.deals.some((d) => d.provider === peer(5))).toBe(false)
+    expect(put.deals.every((d) => d.dealId !== undefined)).toBe(true)
+    expect(await failuresOf(peer(5))).toBe(before)
+  }, 120_000)
+
   it('the estimate gives them no more shards than their free stake backs, and says which it skipped', async () => {
+    // Provider 0 may hold a shard of the refusal test's put already: what it backs now is its free stake on chain.
+    const free0 = await freeStakeOf(peer(0))
+    const backs0 = Number(free0 / COLLATERAL)
+    expect(backs0).toBeLessThan(3)
     const e = await client.estimatePut(3 * SEGMENT)
     const on = (i: number): number => e.shards.filter((s) => s.provider === peer(i)).length
-    expect(on(0)).toBe(1)
+    expect(on(0)).toBe(backs0)
     expect(on(1)).toBe(0)
     expect(e.shards.every((s) => s.collateral === COLLATERAL)).toBe(true)
     const short = new Map(e.stakeShort.map((s) => [s.provider, s]))
     expect(short.get(peer(1))).toMatchObject({ freeStake: 2n, needed: COLLATERAL, segmentIndex: 0 })
-    expect(short.get(peer(0))).toMatchObject({ freeStake: 6n, needed: 2n * COLLATERAL, segmentIndex: 1 })
+    expect(short.get(peer(0))).toMatchObject({ freeStake: free0, needed: BigInt(backs0 + 1) * COLLATERAL, segmentIndex: backs0 })
   }, 60_000)
 
   it('put places no shard their stake cannot back: every deal opens and activates, nobody is scored down', async () => {
     const before = await Promise.all([0, 1].map(async (i) => await failuresOf(peer(i))))
+    const backs0 = Number(await freeStakeOf(peer(0)) / COLLATERAL)
     const put = await client.put(randomBytes(3 * SEGMENT + 100))
     expect(put.deals).toHaveLength(4 * (K + M))
     expect(put.deals.every((d) => d.dealId !== undefined)).toBe(true)
-    expect(put.deals.filter((d) => d.provider === peer(0)).length).toBeLessThanOrEqual(1)
+    expect(put.deals.filter((d) => d.provider === peer(0)).length).toBeLessThanOrEqual(backs0)
     expect(put.deals.filter((d) => d.provider === peer(1))).toHaveLength(0)
     expect(await Promise.all([0, 1].map(async (i) => await failuresOf(peer(i))))).toEqual(before)
   }, 180_000)
