@@ -112,7 +112,7 @@ ${ENV_HELP}`,
 Lists the files in the put journal (every put made from this machine, finished or not): id, name, size, cost
 (the escrow of its deals), expiry (when its first deal ends; the date is estimated from the chain's recent
 block times) and health (healthy, degraded: run sherd repair, expired, interrupted: run sherd put --resume
-<id>). Reads the chain only (--rpc-url, --contract); contacts no provider. Without a chain it lists what the
+<id>, deleted: sherd delete was run, and the expiry reads "ends <date>, not renewed"). Reads the chain only (--rpc-url, --contract); contacts no provider. Without a chain it lists what the
 journal holds. With --json: every entry with its link and deal states.
 
   --journal-dir <dir>      SHERD_JOURNAL_DIR   the journal (default $XDG_DATA_HOME/sherd/files, else
