@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getDeal } from '@sherd/contracts'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createClient, createClientHost, listFiles, ProviderScores, PutJournal, StorageEndedError } from '../src/index.js'
 import type { PutProgressEvent, SherdClient } from '../src/index.js'
+import { main } from '../src/cli.js'
 import { ProviderDirectory } from '../src/providers.js'
 import { requestShardOffer } from '../src/transfer.js'
 import { collect, startNetwork } from './network-helpers.js'
@@ -29,6 +31,8 @@ const CHEAP = new Set([0, 1, 5])
 let net: TestNetwork
 let client: SherdClient
 let journalDir: string
+/** A file whose deals are all over and whose shards were deleted (set by the ended-storage test). */
+let endedLink: string | undefined
 
 const peer = (i: number): string => net.providers[i]!.node.peerId
 
@@ -145,6 +149,7 @@ describe('a file whose storage ended', () => {
     expect(err).toBeInstanceOf(StorageEndedError)
     expect((err as Error).message).toMatch(/^storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/)
     expect((err as StorageEndedError).deals).toBe(ids.length)
+    endedLink = put.link
     expect(await Promise.all(holders.map(async (p) => await failuresOf(p.node.peerId)))).toEqual(before)
   }, 300_000)
 })
@@ -167,4 +172,49 @@ describe('delete and the journal', () => {
     await client.delete(put.link)
     expect((await listed()).deletedAt).toBe(after.deletedAt)
   }, 120_000)
+})
+
+describe('the CLI', () => {
+  it('dry run names the providers skipped for stake; ls shows a deleted file; get of an ended file says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sherd-stake-cli-'))
+    try {
+      const run = async (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => {
+        const stdout = new PassThrough(); const stderr = new PassThrough()
+        let o = ''; let e = ''
+        stdout.on('data', (d: Buffer) => { o += d.toString() })
+        stderr.on('data', (d: Buffer) => { e += d.toString() })
+        const env = {
+          XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
+          SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
+        }
+        const code = await main(args, { stdout, stderr, env })
+        return { code, stdout: o, stderr: e }
+      }
+      const file = join(dir, 'in.bin')
+      await writeFile(file, randomBytes(SEGMENT))
+      const flags = ['-k', String(K), '-m', String(M), '--segment-size', String(SEGMENT), '--periods', String(PERIODS)]
+      const dry = await run(['put', file, ...flags, '--dry-run'])
+      expect(dry.code, dry.stderr).toBe(0)
+      expect(dry.stdout).toMatch(new RegExp(`skipped ${peer(1)}: free stake .+ cannot back .+ of collateral`))
+      expect(dry.stdout).toMatch(/collateral/)
+
+      const put = await run(['put', file, ...flags, '--no-wait'])
+      expect(put.code, put.stderr).toBe(0)
+      const link = put.stdout.trim()
+      const del = await run(['delete', link])
+      expect(del.code, del.stderr).toBe(0)
+      expect(del.stderr).toMatch(/sherd ls shows the file as deleted/)
+      const ls = await run(['ls'])
+      expect(ls.code, ls.stderr).toBe(0)
+      const row = ls.stdout.split('\n').find((l) => l.includes('in.bin'))!
+      expect(row).toMatch(/ends ~\d{4}-\d\d-\d\d \d\d:\d\dZ, not renewed +deleted/)
+
+      if (endedLink === undefined) throw new Error('the ended-storage test did not run')
+      const get = await run(['get', endedLink, '-o', join(dir, 'ended.bin')])
+      expect(get.code).toBe(1)
+      expect(get.stderr).toMatch(/^error: StorageEndedError: storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 180_000)
 })
