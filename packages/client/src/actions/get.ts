@@ -121,7 +121,8 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     })
   } catch (err) {
     if (err instanceof NotEnoughShardsError && chain !== undefined) {
-      const ended = await storageEnded(chain, manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)), err)
+      // The chain only explains the miss: when it cannot be read, the decoder's own error stands.
+      const ended = await storageEnded(chain, manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)), err).catch(() => undefined)
       if (ended !== undefined) throw ended
     }
     throw err
