@@ -720,10 +720,12 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           units: config.contract === undefined ? undefined : await clientUnits(client)
         }))
         if (asJson) { out(json(list) + '\n'); return 0 }
-        const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
+        const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'free stake', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
         for (const p of list) {
           rows.push([p.peerId, p.chainAddress ?? '-', p.pricePerMiB === undefined ? '-' : units === undefined ? `${p.pricePerMiB}base` : units.format(p.pricePerMiB),
             p.freeBytes === undefined ? '-' : mib(p.freeBytes),
+            // What placement checks a deal's collateral against: a provider short of it gets no shard.
+            p.freeStake === undefined ? '-' : units === undefined ? `${p.freeStake}base` : units.format(p.freeStake),
             p.registered ? 'yes' : 'no', p.fresh ? 'yes' : p.announcedAtMs === undefined ? 'never' : 'stale', p.score.toFixed(2),
             `${p.record.successes}/${p.record.failures}/${p.record.corrupt}/${p.record.missedProofs}`])
         }

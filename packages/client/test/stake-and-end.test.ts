@@ -198,6 +198,11 @@ describe('the CLI', () => {
       expect(dry.stdout).toMatch(new RegExp(`skipped ${peer(1)}: free stake .+ cannot back .+ of collateral`))
       expect(dry.stdout).toMatch(/collateral/)
 
+      const providers = await run(['providers'])
+      expect(providers.code, providers.stderr).toBe(0)
+      expect(providers.stdout.split('\n')[0]).toMatch(/free stake/)
+      expect(providers.stdout.split('\n').find((l) => l.startsWith(peer(1)))).toMatch(/ 0\.000000000000000002 \w+ /)
+
       const put = await run(['put', file, ...flags, '--no-wait'])
       expect(put.code, put.stderr).toBe(0)
       const link = put.stdout.trim()
