@@ -25,6 +25,7 @@ describe('durability simulation', () => {
     expect(on.extensions).toBeGreaterThan(small.files * 6)
     expect(on.meanDetectionS).toBeGreaterThan(small.periodS * 0.9)
     expect(on.meanDetectionS).toBeLessThan(small.periodS * 2)
+    expect(on.segmentsSharingAProvider).toBe(0)
     const off = simulateDurability({ ...small, threshold: -1 })
     expect(off.repairs).toBe(0)
     expect(off.filesLost).toBeGreaterThan(on.filesLost)

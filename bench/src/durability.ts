@@ -73,6 +73,8 @@ export interface DurabilityResult {
   ninesIsBound: boolean
   samples: Array<{ tS: number, fractionLost: number }>
   eventCount: number
+  /** Segments that ended with two shards on one provider (the placement constraint says: none). */
+  segmentsSharingAProvider: number
 }
 
 /** mulberry32: small, seeded, deterministic. */
@@ -336,6 +338,10 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
     }
   }
 
+  let segmentsSharingAProvider = 0
+  for (let seg = 0; seg < files; seg++) {
+    if (new Set(provider.subarray(seg * n, (seg + 1) * n)).size !== n) segmentsSharingAProvider++
+  }
   const fileYears = files * p.horizonS / YEAR_S
   const storedBytes = files * n * shardBytes
   const rate = filesLost / fileYears
@@ -351,7 +357,8 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
     nines: -Math.log10(ninesIsBound ? 3 / fileYears : rate),
     ninesIsBound,
     samples,
-    eventCount
+    eventCount,
+    segmentsSharingAProvider
   }
 }
 

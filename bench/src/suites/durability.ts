@@ -24,7 +24,7 @@ const REPAIR_CHECK_FAILURES_PER_YEAR = 30
 
 function baseParams (full: boolean): Omit<DurabilityParams, 'k' | 'm'> {
   return {
-    files: full ? 300_000 : 100_000,
+    files: full ? 200_000 : 100_000,
     horizonS: YEAR_S,
     providers: full ? 2_000 : 400,
     failuresPerProviderYear: DISK_AFR + DEPARTURES_PER_YEAR,
@@ -83,6 +83,7 @@ export const durabilitySuite: Suite = {
         ? +(-Math.log10(modelPerMillion / 1e6)).toFixed(1)
         : '> 15'
       summary[`segments ever below k + 1 healthy (${label(k, m)})`] = r.segmentsBelowKPlus1
+      if (r.segmentsSharingAProvider > 0) throw new Error(`${label(k, m)}: ${r.segmentsSharingAProvider} segments ended with two shards on one provider`)
       summary[`repair traffic per stored byte per year (${label(k, m)})`] = +r.repairTrafficPerStoredByteYear.toPrecision(3)
       lossRows.push({ code: label(k, m), 'nines': +r.nines.toFixed(2), kind: r.ninesIsBound ? 'simulated (≥, no loss seen)' : 'simulated' })
       if (Number.isFinite(modelPerMillion) && modelPerMillion > 0) {
