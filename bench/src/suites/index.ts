@@ -1,5 +1,6 @@
 import type { Suite } from '../harness.js'
 import { aesSuite } from './aes.js'
+import { durabilitySuite } from './durability.js'
 import { erasureSuite } from './erasure.js'
 import { gasSuite } from './gas.js'
 import { merkleSuite } from './merkle.js'
@@ -17,5 +18,6 @@ export const suites: Suite[] = [
   proverSuite,
   pipelineSuite,
   provingSuite,
-  systemSuite
+  systemSuite,
+  durabilitySuite
 ]

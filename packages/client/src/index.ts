@@ -18,6 +18,8 @@ export type { JournalDeal, JournalEntry, JournalState } from './journal.js'
 export type { GetOptions, FileTarget } from './actions/get.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
 export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'
+export { decideSegment, defaultRepairThreshold, DEFAULT_LIVENESS, excludedProviders, mayPlace, shardHealth } from './repair-policy.js'
+export type { LivenessObservation, LivenessRule, PolicyShard, SegmentDecision, SegmentPolicyInput, ShardHealth } from './repair-policy.js'
 export type { ExtendOptions, ExtendResult, DeleteOptions, DeleteResult } from './actions/lifecycle.js'
 export type * from './events.js'
 export {

@@ -7,6 +7,8 @@ import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import { RepairError } from '../errors.js'
+import { decideSegment, excludedProviders } from '../repair-policy.js'
+import type { PolicyShard } from '../repair-policy.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
 import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
@@ -99,7 +101,13 @@ export async function repair (context: ClientContext, target: FileTarget, option
   const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
 
   for (const seg of before.segments) {
-    const bad = new Set(seg.shards.filter(needsRepair).map((s) => s.shardIndex))
+    // An explicit repair rebuilds every unhealthy shard (threshold k + m − 1); the keeper waits for its threshold.
+    const view = seg.shards.map((s): PolicyShard => ({
+      shardIndex: s.shardIndex, health: needsRepair(s) ? 'failed' : 'healthy', ...(s.provider === undefined ? {} : { provider: s.provider })
+    }))
+    const decision = decideSegment({ k, m, shards: view, threshold: k + m - 1 })
+    // Below k the fetch loop below still tries every candidate and reports what it found.
+    const bad = new Set(decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild)
     if (bad.size === 0) continue
     const segment = manifest.segments[seg.index]!
     const { shardSize } = segment
@@ -153,7 +161,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
     })
     emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
     // Keep away from every provider already holding a shard of this segment, and from the ones being replaced.
-    const exclude = new Set(seg.shards.map((s) => s.provider).filter((p): p is string => p !== undefined))
+    const exclude = excludedProviders(view)
     placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
   }
 
