@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { Level } from 'level'
 import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
@@ -9,6 +10,7 @@ import { ANVIL_MNEMONIC, DEFAULT_MARKET_PARAMS, deploy, mintTokens, startAnvil, 
 import type { Anvil, Deployment } from '@sherd/contracts'
 import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
 import type { ProviderNode } from '@sherd/node'
+import { main } from '../src/cli.js'
 
 export const TOKEN = 10n ** 18n
 
@@ -133,4 +135,18 @@ export async function collect (chunks: AsyncIterable<Uint8Array>): Promise<Buffe
   const parts: Uint8Array[] = []
   for await (const c of chunks) parts.push(c)
   return Buffer.concat(parts)
+}
+
+/** Runs the `sherd` CLI in this process against `net`, with its config, cache and journal kept in `dir`. */
+export async function runCli (net: TestNetwork, dir: string, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  const stdout = new PassThrough(); const stderr = new PassThrough()
+  let o = ''; let e = ''
+  stdout.on('data', (d: Buffer) => { o += d.toString() })
+  stderr.on('data', (d: Buffer) => { e += d.toString() })
+  const env = {
+    XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
+    SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
+  }
+  const code = await main(args, { stdout, stderr, env })
+  return { code, stdout: o, stderr: e }
 }

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
@@ -12,9 +11,8 @@ import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protoc
 import { getDeal } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, createClientHost } from '../src/index.js'
-import { main } from '../src/cli.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
-import { collect, corruptStoredShard, startNetwork } from './network-helpers.js'
+import { collect, corruptStoredShard, startNetwork, runCli } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
 // Small segments so a few hundred KiB make a multi-segment file; k + m = 6 of 8 providers.
@@ -280,18 +278,7 @@ describe('client against anvil and real providers', () => {
   it('the CLI round-trips a file (put, get -o, stat, providers, wallet) with config from env and flags', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sherd-cli-test-'))
     try {
-      const run = async (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => {
-        const stdout = new PassThrough(); const stderr = new PassThrough()
-        let o = ''; let e = ''
-        stdout.on('data', (d: Buffer) => { o += d.toString() })
-        stderr.on('data', (d: Buffer) => { e += d.toString() })
-        const env = {
-          XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
-          SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
-        }
-        const code = await main(args, { stdout, stderr, env })
-        return { code, stdout: o, stderr: e }
-      }
+      const run = async (args: string[]): ReturnType<typeof runCli> => await runCli(net, dir, args)
       const file = join(dir, 'in.bin')
       const data = randomBytes(2 * SEGMENT + 5)
       await writeFile(file, data)

@@ -2,16 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getDeal } from '@sherd/contracts'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createClient, createClientHost, listFiles, ProviderScores, PutJournal, StorageEndedError } from '../src/index.js'
 import type { PutProgressEvent, SherdClient } from '../src/index.js'
-import { main } from '../src/cli.js'
 import { ProviderDirectory } from '../src/providers.js'
 import { requestShardOffer } from '../src/transfer.js'
-import { collect, startNetwork } from './network-helpers.js'
+import { collect, startNetwork, runCli } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
 // 64 KiB segments at k = 2: 32 KiB shards. At a price of 1 or 2 base units per MiB a shard costs 1 base unit per
@@ -178,18 +176,7 @@ describe('the CLI', () => {
   it('dry run names the providers skipped for stake; ls shows a deleted file; get of an ended file says so', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sherd-stake-cli-'))
     try {
-      const run = async (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => {
-        const stdout = new PassThrough(); const stderr = new PassThrough()
-        let o = ''; let e = ''
-        stdout.on('data', (d: Buffer) => { o += d.toString() })
-        stderr.on('data', (d: Buffer) => { e += d.toString() })
-        const env = {
-          XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
-          SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
-        }
-        const code = await main(args, { stdout, stderr, env })
-        return { code, stdout: o, stderr: e }
-      }
+      const run = async (args: string[]): ReturnType<typeof runCli> => await runCli(net, dir, args)
       const file = join(dir, 'in.bin')
       await writeFile(file, randomBytes(SEGMENT))
       const flags = ['-k', String(K), '-m', String(M), '--segment-size', String(SEGMENT), '--periods', String(PERIODS)]
