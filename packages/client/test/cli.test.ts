@@ -166,6 +166,9 @@ describe('the sherd binaries as a user runs them', () => {
     // Interrupted: stop the process once the temporary file holds the first segment (it cannot finish while
     // stopped), then Ctrl-C it. The old file stays, the temporary file goes.
     let sawPart = false
+    // The poll's checks await, so two of them can pass at once: only the first may signal (a second SIGINT is a
+    // forced exit, not the Ctrl-C under test).
+    let signalled = false
     const interrupted = await sherd(['get', link, '-o', 'copy.bin', '--force'], {
       onSpawn: (pid) => {
         const poll = setInterval(() => {
@@ -173,7 +176,8 @@ describe('the sherd binaries as a user runs them', () => {
             const parts = await partFiles()
             if (parts.length === 0) return
             const size = await stat(join(dir, parts[0]!)).then((s) => s.size, () => 0)
-            if (size < SEGMENT) return
+            if (size < SEGMENT || signalled) return
+            signalled = true
             clearInterval(poll)
             process.kill(pid, 'SIGSTOP')
             sawPart = (await readFile(target, 'utf8')) === 'old contents'
