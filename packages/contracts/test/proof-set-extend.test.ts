@@ -1,11 +1,11 @@
 // ProofSetMarket's migration API on anvil (newest hardfork): the provider's term limit (register, setMaxTerm,
 // TermTooLong), extendDeals (payment, collateral, refusals, and claims that pay the extended periods exactly),
-// the provider listing from logs, and revert decoding by error name.
+// the provider listing from logs, the paged event reader, and revert decoding by error name.
 import { BaseError, parseEventLogs } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
-  addProofSetStake, claimProofSetDeals, declareProofSetLost, extendProofSetDeals, getProofSetDeal, getProofSetProvider,
-  getProofSetWithdrawable, isProofSetRevert, listProofSetProviders, proofSetMarketAbi, proofSetRevertName,
+  addProofSetStake, cancelProofSetOffer, claimProofSetDeals, declareProofSetLost, extendProofSetDeals, getProofSetDeal, getProofSetProvider,
+  getProofSetWithdrawable, isProofSetRevert, listProofSetProviders, proofSetMarketAbi, proofSetRevertName, readProofSetEvents,
   registerProofSetProvider, setProofSetMaxTerm
 } from '../src/index.js'
 import { expectRevert, startChain, TOKEN } from './helpers.js'
@@ -204,5 +204,36 @@ describe('revert names', () => {
     expect(proofSetRevertName(undefined)).toBeUndefined()
     const offline = await caught(getProofSetProvider({ market: m.market, publicClient: (await import('viem')).createPublicClient({ transport: (await import('viem')).http('http://127.0.0.1:1', { retryCount: 0 }) }) }, c.accounts[1]!.address))
     expect(proofSetRevertName(offline)).toBeUndefined()
+  })
+})
+
+describe('readProofSetEvents', () => {
+  test('over many small pages returns every log once, oldest first, typed and filtered like one big query', async () => {
+    const m = await market([{ index: 1 }, { index: 2 }])
+    const from = m.genesisBlock
+    // Cancellations spread over ~60 blocks, some sharing a block with a page boundary on either side.
+    for (let i = 0; i < 24; i++) {
+      await cancelProofSetOffer(m.as(1 + (i % 2)), BigInt(1000 + i))
+      if (i % 3 === 0) await c.testClient.mine({ blocks: 1 + (i % 5) })
+    }
+    const to = await c.publicClient.getBlockNumber({ cacheTime: 0 })
+    const key = (l: { blockNumber: bigint, logIndex: number }): string => `${l.blockNumber}:${l.logIndex}`
+    const whole = await c.publicClient.getContractEvents({ address: m.market, abi: proofSetMarketAbi, fromBlock: from, toBlock: to, strict: true })
+    expect(whole.filter((l) => l.eventName === 'OfferCancelled')).toHaveLength(24)
+    for (const pageBlocks of [1n, 2n, 3n, 7n, 1000n]) {
+      const all = await readProofSetEvents(m.as(0), { fromBlock: from, toBlock: to, pageBlocks })
+      expect(all.map(key), `pageBlocks ${pageBlocks}`).toEqual(whole.map(key))
+      expect(new Set(all.map(key)).size).toBe(all.length)
+    }
+    const cancelled = await readProofSetEvents(m.as(0), { eventName: 'OfferCancelled', args: { provider: c.accounts[2]!.address }, fromBlock: from, toBlock: to, pageBlocks: 4n })
+    // args typed from the ABI: nonce is a bigint, provider an address.
+    expect(cancelled.map((l) => l.args.nonce)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(1001 + 2 * i)))
+    expect(cancelled.every((l) => l.args.provider === c.accounts[2]!.address)).toBe(true)
+    // Without toBlock it reads to the latest block.
+    expect((await readProofSetEvents(m.as(0), { eventName: 'OfferCancelled', fromBlock: from, pageBlocks: 5n })).length).toBe(24)
+    const aborted = new AbortController()
+    aborted.abort()
+    await expect(readProofSetEvents(m.as(0), { fromBlock: from, signal: aborted.signal })).rejects.toThrow(/abort/i)
+    await expect(readProofSetEvents(m.as(0), { fromBlock: from, pageBlocks: 0n })).rejects.toThrow(RangeError)
   })
 })
