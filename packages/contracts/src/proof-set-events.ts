@@ -79,22 +79,33 @@ export async function listProofSetProviders (mc: MarketClient, p: ListProofSetPr
 /** Name of any custom error ProofSetMarket declares. */
 export type ProofSetErrorName = Extract<ProofSetMarketAbi[number], { type: 'error' }>['name']
 
+/** A decoded revert: the custom error's name and its arguments (typed by the ABI entry they came from). */
+export interface ProofSetRevert {
+  errorName: string
+  args: readonly unknown[]
+}
+
 /**
- * The custom error a ProofSetMarket call reverted with, decoded from the ABI (`'NonceUsed'`, `'TermTooLong'`, …),
- * or undefined when `err` is not a revert with decodable data (an RPC failure, a timeout). A revert carrying
+ * The custom error a ProofSetMarket call reverted with and its arguments, decoded from the ABI, or undefined
+ * when `err` is not a revert with decodable data (an RPC failure, a timeout). A revert carrying
  * `Error(string)` or `Panic(uint256)` gives `'Error'` or `'Panic'`; an error of another contract on the call path
- * (the token) gives its own name when viem decoded it.
+ * (the token) gives its own name when viem decoded it with that contract's ABI.
  */
-export function proofSetRevertName (err: unknown): string | undefined {
+export function decodeProofSetRevert (err: unknown): ProofSetRevert | undefined {
   if (!(err instanceof BaseError)) return undefined
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
   if (reverted instanceof ContractFunctionRevertedError) {
-    if (reverted.data?.errorName !== undefined) return reverted.data.errorName
-    if (reverted.raw !== undefined) return decodeName(reverted.raw)
+    if (reverted.data !== undefined) return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] }
+    if (reverted.raw !== undefined) return decodeRaw(reverted.raw)
   }
-  // Errors from calls that did not go through a typed contract call (sendTransaction, estimateGas) carry raw data.
+  // Errors from calls that did not go through a typed contract call (call, sendTransaction) carry raw data.
   const raw = err.walk((e) => hasHexData(e))
-  return hasHexData(raw) ? decodeName(raw.data) : undefined
+  return hasHexData(raw) ? decodeRaw(raw.data) : undefined
+}
+
+/** The name of the custom error `err` reverted with (`'NonceUsed'`, `'TermTooLong'`, …); see decodeProofSetRevert. */
+export function proofSetRevertName (err: unknown): string | undefined {
+  return decodeProofSetRevert(err)?.errorName
 }
 
 /** Whether `err` is a ProofSetMarket revert with custom error `name` (checked against the ABI's error names). */
@@ -106,9 +117,10 @@ function hasHexData (e: unknown): e is { data: Hex } {
   return typeof e === 'object' && e !== null && 'data' in e && typeof e.data === 'string' && /^0x[0-9a-fA-F]{8,}$/.test(e.data)
 }
 
-function decodeName (data: Hex): string | undefined {
+function decodeRaw (data: Hex): ProofSetRevert | undefined {
   try {
-    return decodeErrorResult({ abi: proofSetMarketAbi, data }).errorName
+    const decoded = decodeErrorResult({ abi: proofSetMarketAbi, data })
+    return { errorName: decoded.errorName, args: decoded.args ?? [] }
   } catch {
     return undefined
   }

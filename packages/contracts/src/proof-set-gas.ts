@@ -27,6 +27,9 @@ export interface ProofSetGasRow {
   floor: bigint
 }
 
+/** Term of every measured deal: long enough that no deal ends while it is measured. */
+const MEASURED_TERM_PERIODS = 100_000
+
 /** Per-period proving gas of one proof set, measured over consecutive periods. */
 export interface ProofSetSetGas {
   label: string
@@ -160,7 +163,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     }
     for (const i of [...specs.map((s) => s.provider), bigProvider]) {
       await waitForSuccess(publicClient, await wallets[i]!.writeContract({ address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null }))
-      await track(await registerProofSetProvider(mc(i), { stake: supply / 2n, peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf' }))
+      await track(await registerProofSetProvider(mc(i), { stake: supply / 2n, peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf', maxTermPeriods: MEASURED_TERM_PERIODS }))
     }
     const approve = await track(await waitForSuccess(publicClient, await wallets[clientIndex]!.writeContract({
       address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null
@@ -217,7 +220,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
             root: bytesToHex(tree.root),
             size,
             pricePerPeriod: 1_000n,
-            periods: 100_000,
+            periods: MEASURED_TERM_PERIODS,
             nonce,
             expiry: BigInt(Math.floor(Date.now() / 1000) + 24 * 3600)
           }
