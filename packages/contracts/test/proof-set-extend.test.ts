@@ -182,6 +182,22 @@ describe('extendDeals', () => {
   })
 })
 
+test('extending 50 deals is one transfer and ~20 k gas a deal, far inside a real chain\'s limits', async () => {
+  const m = await market([{ index: 1, maxTermPeriods: 100 }, { index: 2, maxTermPeriods: 100 }])
+  const { deals } = await openPs(c, m, 4, Array.from({ length: 50 }, (_, i) => ({ provider: 1 + (i % 2) })))
+  const q = (await getProofSetDeal(m.as(0), deals[0]!.dealId)).startPeriod
+  // Settling closed periods is part of an extension's cost: extend once a period of the term has closed.
+  await enterProofWindow(c, m, q)
+  await proveDue(m, c, 1, deals)
+  await proveDue(m, c, 2, deals)
+  await enterPeriod(c, m, q + 1n)
+  const { receipt } = await extendProofSetDeals(m.as(4), { dealIds: deals.map((d) => d.dealId), addedPeriods: 12 })
+  expect(receipt.logs.filter((l) => l.address.toLowerCase() === m.token.toLowerCase())).toHaveLength(1)
+  const perDeal = Number(receipt.gasUsed) / 50
+  process.stdout.write(`extendDeals, 50 deals of 2 providers, one closed period each: ${receipt.gasUsed} gas (${Math.round(perDeal)} per deal)\n`)
+  expect(perDeal).toBeLessThan(40_000)
+})
+
 describe('revert names', () => {
   test('proofSetRevertName decodes the custom error; isProofSetRevert checks it; other failures give undefined', async () => {
     const m = await market([{ index: 1, maxTermPeriods: 2 }])
