@@ -1,6 +1,6 @@
 // ProofSetMarket's events and reverts, typed from the generated ABI: the one paged log reader every scanner
 // (prover ledger, client, stat, devnet) uses, the provider listing built on it, and revert decoding by error name.
-import { BaseError, ContractFunctionRevertedError, decodeErrorResult } from 'viem'
+import { BaseError, ContractFunctionRevertedError, decodeErrorResult, InvalidInputRpcError, InvalidParamsRpcError, LimitExceededRpcError } from 'viem'
 import type { Address, ContractEventName, GetContractEventsParameters, GetContractEventsReturnType, Hex } from 'viem'
 import { proofSetMarketAbi } from './generated/contracts.js'
 import type { MarketClient } from './market.js'
@@ -34,7 +34,10 @@ export interface ReadProofSetEventsParameters<E extends ProofSetEventName | unde
 
 /**
  * Logs of the market in [fromBlock, toBlock], oldest first, one eth_getLogs request per `pageBlocks` blocks.
- * Logs that do not decode against the ABI are dropped (strict), so every `args` field is present.
+ * Logs that do not decode against the ABI are dropped (strict), so every `args` field is present. A page the
+ * endpoint refuses as too large (JSON-RPC -32005 limit exceeded, -32602 invalid params, -32000 invalid input:
+ * the codes endpoints use for block-range and result-count limits) is halved and retried, down to one block;
+ * the smaller size is kept for the pages after it.
  */
 export async function readProofSetEvents<E extends ProofSetEventName | undefined = undefined> (
   mc: MarketClient,
@@ -46,15 +49,31 @@ export async function readProofSetEvents<E extends ProofSetEventName | undefined
   p.signal?.throwIfAborted()
   const toBlock = p.toBlock ?? await mc.publicClient.getBlockNumber({ cacheTime: 0 })
   const out: Array<ProofSetEventLog<E>> = []
-  for (let from = p.fromBlock; from <= toBlock; from += pageBlocks) {
+  let size = pageBlocks
+  for (let from = p.fromBlock; from <= toBlock;) {
     p.signal?.throwIfAborted()
-    const to = from + pageBlocks - 1n < toBlock ? from + pageBlocks - 1n : toBlock
-    const logs = await mc.publicClient.getContractEvents<ProofSetMarketAbi, E, true, bigint, bigint>({
-      address: mc.market, abi: proofSetMarketAbi, eventName: p.eventName, args: p.args, fromBlock: from, toBlock: to, strict: true
-    })
+    const to = from + size - 1n < toBlock ? from + size - 1n : toBlock
+    let logs: Array<ProofSetEventLog<E>>
+    try {
+      logs = await mc.publicClient.getContractEvents<ProofSetMarketAbi, E, true, bigint, bigint>({
+        address: mc.market, abi: proofSetMarketAbi, eventName: p.eventName, args: p.args, fromBlock: from, toBlock: to, strict: true
+      })
+    } catch (err) {
+      if (to > from && isRangeRefusal(err)) {
+        size = (to - from + 1n) / 2n
+        continue
+      }
+      throw err
+    }
     out.push(...logs)
+    from = to + 1n
   }
   return out
+}
+
+function isRangeRefusal (err: unknown): boolean {
+  return err instanceof BaseError &&
+    err.walk((e) => e instanceof LimitExceededRpcError || e instanceof InvalidParamsRpcError || e instanceof InvalidInputRpcError) !== null
 }
 
 export interface ListProofSetProvidersParameters {
