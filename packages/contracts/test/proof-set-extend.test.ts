@@ -107,6 +107,10 @@ describe('extendDeals', () => {
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: ids, addedPeriods: 1 }), 'TermTooLong', [11n, 10n])
     await extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 2 })
     expect((await getProofSetDeal(m.as(0), ids[1]!)).endPeriod).toBe(before[1]!.endPeriod + 6n)
+    // Lowering the limit below a deal's term leaves the deal as it is and refuses only more periods.
+    await setProofSetMaxTerm(m.as(2), 3)
+    expect((await getProofSetDeal(m.as(0), ids[1]!)).state).toBe('live')
+    await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 1 }), 'TermTooLong', [13n, 3n])
     await expectRevert(extendProofSetDeals(m.as(5), { dealIds: [ids[1]!], addedPeriods: 1 }), 'NotClient', [ids[1], c.accounts[5]!.address])
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [], addedPeriods: 1 }), 'EmptyBatch')
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 0 }), 'InvalidOfferPeriods')
