@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
-import { startDevnet } from '@sherd/devnet'
+import { DEFAULT_BLOCK_TIME_SECONDS, startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
 import { chartRow, measureInterleaved, measurePaired, MIB, pairedRatio, summarize } from '../harness.js'
 import type { InterleavedEntry, Measurement, Suite, SuiteResult } from '../harness.js'
@@ -42,6 +42,11 @@ const PROVIDER_CAPACITY_BYTES = 16 * 1024 * MIB
 /** Bytes of random data cycled to make large sources without holding them (encryption makes each put unique). */
 const SOURCE_BLOCK_BYTES = 64 * MIB
 
+/**
+ * Largest file Helia moves beside Sherd. A run with Helia is longer, and the file the gets read must stay stored
+ * through it (see keepReadable): at 1 GiB that would bind more of each provider's stake than DEFAULT_STAKE holds.
+ */
+const HELIA_MAX_MIB = 256
 /** Helia readers that fetch at once for the put comparison: three copies on other nodes, as a put leaves k + m shards. */
 const HELIA_FETCH_READERS = [1, 2, 3] as const
 /** The reader of the get comparison (not one of the three, so its fetch is the only one). */
@@ -72,6 +77,25 @@ function heliaEntries (helia: HeliaSwarm, bytes: number, mib: number): { add: In
       fn: async () => { get = await helia.fetch([HELIA_GET_READER]); serving.get.push(get.servingCpuMs) },
       cpuMs: () => get!.cpuMs
     }
+  }
+}
+
+/**
+ * Before each get run (untimed): extends the deals of the file the gets read by twice the last run's length.
+ * Deals last DEAL_PERIODS (16 s on the devnet) and a provider deletes a shard as soon as its deal is over, so
+ * without this a get phase longer than that (Helia's rounds make it so) would find the file gone.
+ */
+function keepReadable (c: SherdClient, link: () => string, periodMs: number, firstRunMs: number, log: (line: string) => void): () => Promise<void> {
+  let runMs = firstRunMs
+  let last: number | undefined
+  return async () => {
+    const now = performance.now()
+    if (last !== undefined) runMs = now - last
+    last = now
+    const periods = Math.ceil((2 * runMs) / periodMs) + 1
+    const { extended, skipped } = await c.extend(link(), periods)
+    if (extended.length === 0) throw new Error(`could not keep the file of the get runs stored: ${skipped.map((x) => x.reason).join('; ')}`)
+    if (skipped.length > 0) log(`extended ${extended.length} deals by ${periods} periods, skipped ${skipped.length}: ${skipped[0]!.reason}`)
   }
 }
 
@@ -214,24 +238,33 @@ export const systemSuite: Suite = {
             let link = ''
             const phases: PutPhases[] = []
             // Helia runs beside the first network only: its figures do not depend on the provider count.
-            const peer = providers === NETWORKS[0]!.providers ? heliaEntries(h, bytes, mib) : undefined
+            const peer = providers === NETWORKS[0]!.providers && mib <= HELIA_MAX_MIB ? heliaEntries(h, bytes, mib) : undefined
             log(`put ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia add + 3-peer fetch'}`)
+            // The put comes last in each run, so the file the gets read was stored just before they start.
             const put = await measureInterleaved([
               { name: `raw stream upload ${mib} MiB`, fn: () => r.upload(bytes) },
-              { name: `put ${mib} MiB, ${net}`, fn: async () => { link = await timedPut(c, source(block, bytes), bytes, phases) } },
-              ...(peer === undefined ? [] : [peer.add, peer.fetch])
+              ...(peer === undefined ? [] : [peer.add, peer.fetch]),
+              { name: `put ${mib} MiB, ${net}`, fn: async () => { link = await timedPut(c, source(block, bytes), bytes, phases) } }
             ], { bytes, runs, warmup })
-            const [putRaw, putSherd] = put.measurements as [Measurement, Measurement]
-            const putRatio = pairedRatio(put.wallMs[0]!, put.wallMs[1]!)
+            const PUT = put.measurements.length - 1
+            const putRaw = put.measurements[0]!
+            const putSherd = put.measurements[PUT]!
+            const putRatio = pairedRatio(put.wallMs[0]!, put.wallMs[PUT]!)
             putSherd.extra = { 'put÷raw stream': putRatio, ...phaseShares(phases, runs) }
             log(`get ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia get'}`)
+            const lastPutRunMs = put.wallMs.reduce((sum, times) => sum + times[times.length - 1]!, 0)
+            const periodMs = devnet.params.periodBlocks * DEFAULT_BLOCK_TIME_SECONDS * 1000
             const get = await measureInterleaved([
+              {
+                name: `get ${mib} MiB, ${net}`,
+                setup: keepReadable(c, () => link, periodMs, lastPutRunMs, log),
+                fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes)
+              },
               { name: `raw stream download ${mib} MiB`, fn: () => r.download(bytes) },
-              { name: `get ${mib} MiB, ${net}`, fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes) },
               ...(peer === undefined ? [] : [peer.get])
             ], { bytes, runs, warmup })
-            const [getRaw, getSherd] = get.measurements as [Measurement, Measurement]
-            const getRatio = pairedRatio(get.wallMs[0]!, get.wallMs[1]!)
+            const [getSherd, getRaw] = get.measurements as [Measurement, Measurement]
+            const getRatio = pairedRatio(get.wallMs[1]!, get.wallMs[0]!)
             getSherd.extra = { 'get÷raw stream': getRatio }
             measurements.push(putSherd, putRaw, getSherd, getRaw)
             summary[`put ${mib} MiB, ${net}: MB/s`] = +putSherd.mbPerSec!.toFixed(1)
@@ -246,13 +279,13 @@ export const systemSuite: Suite = {
             let heliaPut: Measurement | undefined
             let heliaGet: Measurement | undefined
             if (peer !== undefined) {
-              const [heliaAdd, heliaFetch] = put.measurements.slice(2) as [Measurement, Measurement]
+              const [heliaAdd, heliaFetch] = put.measurements.slice(1, 3) as [Measurement, Measurement]
               heliaGet = get.measurements[2]!
               // Placing the file on three other nodes is the add and the fetch that follows it, run by run.
-              const placeMs = put.wallMs[2]!.map((t, i) => t + put.wallMs[3]![i]!)
-              heliaPut = summarize(`Helia add + 3-peer fetch ${mib} MiB`, placeMs, put.cpuMs[2]!.map((t, i) => t + put.cpuMs[3]![i]!), bytes)
-              const putVsHelia = pairedRatio(placeMs, put.wallMs[1]!)
-              const getVsHelia = pairedRatio(get.wallMs[2]!, get.wallMs[1]!)
+              const placeMs = put.wallMs[1]!.map((t, i) => t + put.wallMs[2]![i]!)
+              heliaPut = summarize(`Helia add + 3-peer fetch ${mib} MiB`, placeMs, put.cpuMs[1]!.map((t, i) => t + put.cpuMs[2]![i]!), bytes)
+              const putVsHelia = pairedRatio(placeMs, put.wallMs[PUT]!)
+              const getVsHelia = pairedRatio(get.wallMs[2]!, get.wallMs[0]!)
               putSherd.extra['put÷Helia add+3-peer fetch'] = putVsHelia
               getSherd.extra['get÷Helia get'] = getVsHelia
               heliaFetch.extra = { 'adder serving cpu ms': Math.round(medianOf(peer.serving.fetch)) }
@@ -342,6 +375,7 @@ export const systemSuite: Suite = {
       notes: [
         'MB/s are of file (plaintext) bytes; a put moves (k+m)/k times as many over the network and providers hash and store them.',
         'put = encode + upload every shard (+ spare hedged uploads) + open one deal per shard (mined at 1 s blocks) + store the manifest; it does not wait for activation. The phase columns split its median time: until the last shard was stored, then until the last deal was opened, then the rest.',
+        'each run calls raw stream, (Helia,) Sherd in turn for put and Sherd, raw stream, (Helia) for get; before each get run the file\'s deals are extended (untimed) so that providers still hold every shard (a devnet deal lasts 2 periods of 8 s).',
         'X÷raw stream is the median over runs of time(raw stream, same bytes) ÷ time(X), each pair run back to back: the share of one stream\'s speed the system reaches.',
         'the raw stream: one libp2p stream (TCP + noise + yamux, the hosts\' own configuration) between this process and a child process, 1 MiB writes, no framing or work.',
         'the providers (and their provers and announcers) run as separate processes on the same 2 shared cores as the client.',
