@@ -7,11 +7,13 @@
  *
  * Speaks JSON lines: one request per line on stdin, one reply per line on stdout (`{ id, ok: true, ... }` or
  * `{ id, ok: false, error }`); the first line it prints is `{ multiaddr, peerId }` (the adder listens on
- * 127.0.0.1, a reader only dials). Stops its node when stdin closes.
+ * 127.0.0.1, a reader only dials). When stdin closes (the suite stopping it, or the suite's process gone) it stops
+ * its node and removes its directory.
  *
  *   node bench/dist/system/helia-peer.js '{"role":"adder","dir":"/tmp/..."}'
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { rm } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -171,7 +173,7 @@ async function main (): Promise<void> {
   })
   lines.on('close', () => {
     void queue.then(async () => {
-      await helia.stop()
+      try { await helia.stop() } finally { await rm(args.dir, { recursive: true, force: true }) }
       process.exit(0)
     })
   })
