@@ -16,6 +16,8 @@ export interface SuiteContext {
   /** Prints a progress line (stderr, so stdout stays the table). */
   log: (line: string) => void
   signal?: AbortSignal
+  /** `--size-mib N`: the one file size a sized suite (system) runs at instead of its defaults, e.g. a small one while developing. */
+  sizeMib?: number
 }
 
 export interface Measurement {
@@ -67,7 +69,8 @@ function median (sorted: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-function summarize (name: string, times: number[], cpuTimes: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
+/** A measurement from per-run wall and CPU times (e.g. of a sum of two interleaved steps). */
+export function summarize (name: string, times: number[], cpuTimes: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
   const sorted = [...times].sort((a, b) => a - b)
   const medianMs = median(sorted)
   const cpuMedianMs = median([...cpuTimes].sort((a, b) => a - b))
@@ -127,6 +130,49 @@ export async function measurePaired (
     ratio: pairRatio(ta, tb),
     cpuRatio: pairRatio(ca, cb)
   }
+}
+
+/** The median over runs of baseline[i] ÷ hot[i]: above 1, the hot path is faster. */
+export function pairedRatio (baseline: readonly number[], hot: readonly number[]): number {
+  if (baseline.length !== hot.length || hot.length === 0) throw new RangeError(`pairedRatio needs equally many runs of each (${baseline.length}, ${hot.length})`)
+  return median(baseline.map((t, i) => t / hot[i]!).sort((p, q) => p - q))
+}
+
+export interface InterleavedEntry {
+  name: string
+  fn: () => unknown
+  /** Untimed work before every call of `fn` (warm-up calls too), e.g. fresh input. */
+  setup?: () => unknown
+  /**
+   * CPU milliseconds of the last call when its work ran in other processes (this process only waited); without
+   * it, this process's CPU time during the call.
+   */
+  cpuMs?: () => number
+}
+
+/**
+ * `measurePaired` for more than two: in every run each entry is called once, in order, so every entry of a run
+ * sees nearly the same load. Gives each entry's measurement and the per-run times, for `pairedRatio` between any
+ * two entries or sums of entries.
+ */
+export async function measureInterleaved (
+  entries: readonly InterleavedEntry[], options: MeasureOptions = {}
+): Promise<{ measurements: Measurement[], wallMs: number[][], cpuMs: number[][] }> {
+  const { warmup = 1, runs = 5 } = options
+  for (let i = 0; i < warmup; i++) {
+    for (const e of entries) { await e.setup?.(); await e.fn() }
+  }
+  const wallMs = entries.map((): number[] => [])
+  const cpuMs = entries.map((): number[] => [])
+  for (let i = 0; i < runs; i++) {
+    for (const [j, e] of entries.entries()) {
+      await e.setup?.()
+      const [wall, cpu] = await timed(e.fn)
+      wallMs[j]!.push(wall)
+      cpuMs[j]!.push(e.cpuMs === undefined ? cpu : e.cpuMs())
+    }
+  }
+  return { measurements: entries.map((e, j) => summarize(e.name, wallMs[j]!, cpuMs[j]!, options.bytes)), wallMs, cpuMs }
 }
 
 export interface MachineInfo {

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- <suite>...] [--full] [--list]
+ * npm run bench [-- <suite>...] [--full] [--list] [--size-mib N]
  *
  * Runs the named suites (all by default, in registry order), prints a table per suite and writes
  * bench/results/<suite>.json, bench/results/<suite>-<chart>.svg and bench/results/latest.md (all suites' latest
@@ -21,15 +21,17 @@ const { values, positionals } = parseArgs({
     list: { type: 'boolean', default: false },
     docs: { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
+    'size-mib': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 
 if (values.help || values.list) {
-  console.log('usage: npm run bench -- [suite...] [--full] [--list] [--docs] [--report-only]\n\nsuites:')
+  console.log('usage: npm run bench -- [suite...] [--full] [--list] [--docs] [--report-only] [--size-mib N]\n\nsuites:')
   for (const s of suites) console.log(`  ${s.name.padEnd(12)} ${s.description}`)
   console.log('\noutputs: bench/results/<suite>.json, bench/results/<suite>-*.svg, bench/results/latest.md')
   console.log('--report-only: run nothing; rebuild latest.md (and with --docs the docs) from the JSON present')
+  console.log('--size-mib N: the system suite runs at one file size of N MiB instead of 64 (1024 with --full)')
   console.log('--docs: also puts the results into docs/benchmarks.md and copies the plots to docs/img/bench-*.svg')
   process.exit(0)
 }
@@ -37,6 +39,11 @@ if (values.help || values.list) {
 const unknown = positionals.filter((name) => !suites.some((s) => s.name === name))
 if (unknown.length > 0) {
   console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`)
+  process.exit(2)
+}
+const sizeMib = values['size-mib'] === undefined ? undefined : Number(values['size-mib'])
+if (sizeMib !== undefined && !(Number.isSafeInteger(sizeMib) && sizeMib >= 1)) {
+  console.error(`--size-mib takes a whole number of MiB, at least 1 (got ${values['size-mib']!})`)
   process.exit(2)
 }
 const selected = values['report-only'] ? [] : positionals.length === 0 ? suites : suites.filter((s) => positionals.includes(s.name))
@@ -52,7 +59,7 @@ for (const suite of selected) {
   let error: string | undefined
   try {
     const log = (line: string): void => { process.stderr.write(`  [${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
-    result = await suite.run({ full: values.full, log })
+    result = await suite.run({ full: values.full, log, ...(sizeMib === undefined ? {} : { sizeMib }) })
   } catch (err) {
     failed++
     error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)

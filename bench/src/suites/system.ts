@@ -3,7 +3,9 @@
  * the SDK (@sherd/client) in this process: put and get throughput at 6 providers (4 + 2) and 12 (8 + 4), each
  * paired run by run with the raw throughput of one libp2p stream (raw-stream.ts: a client-configured host here, a
  * provider-configured host in a child process), put/get latency of 1 MiB, put throughput against file size, and the
- * client's peak RSS in a process of its own against its idle RSS.
+ * client's peak RSS in a process of its own against its idle RSS. At 6 providers each run also moves the same bytes
+ * with a peer system, Helia (IPFS: unixfs over bitswap, ../system/helia.ts): one node adds the file, one other
+ * fetches it (against get) and three others fetch it at once (add + 3-peer fetch, against put).
  */
 import { randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
@@ -11,11 +13,13 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
-import { startDevnet } from '@sherd/devnet'
+import { DEFAULT_BLOCK_TIME_SECONDS, startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
-import { chartRow, measure, measurePaired, MIB } from '../harness.js'
-import type { Measurement, Suite, SuiteResult } from '../harness.js'
+import { chartRow, measureInterleaved, measurePaired, MIB, pairedRatio, summarize } from '../harness.js'
+import type { InterleavedEntry, Measurement, Suite, SuiteResult } from '../harness.js'
 import type { Chart } from '../plot.js'
+import { startHeliaSwarm } from '../system/helia.js'
+import type { HeliaCost, HeliaSwarm } from '../system/helia.js'
 import { startRawStreamPair } from '../system/raw-stream.js'
 import type { RawStreamPair } from '../system/raw-stream.js'
 
@@ -38,7 +42,68 @@ const PROVIDER_CAPACITY_BYTES = 16 * 1024 * MIB
 /** Bytes of random data cycled to make large sources without holding them (encryption makes each put unique). */
 const SOURCE_BLOCK_BYTES = 64 * MIB
 
+/**
+ * Largest file Helia moves beside Sherd. A run with Helia is longer, and the file the gets read must stay stored
+ * through it (see keepReadable): at 1 GiB that would bind more of each provider's stake than DEFAULT_STAKE holds.
+ */
+const HELIA_MAX_MIB = 256
+/** Helia readers that fetch at once for the put comparison: three copies on other nodes, as a put leaves k + m shards. */
+const HELIA_FETCH_READERS = [1, 2, 3] as const
+/** The reader of the get comparison (not one of the three, so its fetch is the only one). */
+const HELIA_GET_READER = 0
+
 const execFileAsync = promisify(execFile)
+
+const seconds = (ms: number): number => +(ms / 1000).toFixed(3)
+
+/** The Helia steps of one run, as interleaved entries; each records the CPU time its processes spent. */
+function heliaEntries (helia: HeliaSwarm, bytes: number, mib: number): { add: InterleavedEntry, fetch: InterleavedEntry, get: InterleavedEntry, serving: { fetch: number[], get: number[] } } {
+  const serving = { fetch: [] as number[], get: [] as number[] }
+  let add: HeliaCost | undefined
+  let fetch: HeliaCost | undefined
+  let get: HeliaCost | undefined
+  return {
+    serving,
+    // New content every run (prepare, untimed): blocks of an earlier run would let bitswap skip the transfer.
+    add: { name: `Helia add ${mib} MiB`, setup: () => helia.prepare(bytes), fn: async () => { add = await helia.add() }, cpuMs: () => add!.cpuMs },
+    fetch: {
+      name: `Helia 3-peer fetch ${mib} MiB (3 readers at once)`,
+      fn: async () => { fetch = await helia.fetch(HELIA_FETCH_READERS); serving.fetch.push(fetch.servingCpuMs) },
+      cpuMs: () => fetch!.cpuMs
+    },
+    get: {
+      name: `Helia get ${mib} MiB (1 reader)`,
+      setup: async () => { await helia.prepare(bytes); await helia.add() },
+      fn: async () => { get = await helia.fetch([HELIA_GET_READER]); serving.get.push(get.servingCpuMs) },
+      cpuMs: () => get!.cpuMs
+    }
+  }
+}
+
+/**
+ * Before each get run (untimed): extends the deals of the file the gets read by twice the last run's length.
+ * Deals last DEAL_PERIODS (16 s on the devnet) and a provider deletes a shard as soon as its deal is over, so
+ * without this a get phase longer than that (Helia's rounds make it so) would find the file gone.
+ */
+function keepReadable (c: SherdClient, link: () => string, periodMs: number, firstRunMs: number, log: (line: string) => void): () => Promise<void> {
+  let runMs = firstRunMs
+  let last: number | undefined
+  return async () => {
+    const now = performance.now()
+    if (last !== undefined) runMs = now - last
+    last = now
+    const periods = Math.ceil((2 * runMs) / periodMs) + 1
+    const { extended, skipped } = await c.extend(link(), periods)
+    if (extended.length === 0) throw new Error(`could not keep the file of the get runs stored: ${skipped.map((x) => x.reason).join('; ')}`)
+    if (skipped.length > 0) log(`extended ${extended.length} deals by ${periods} periods, skipped ${skipped.length}: ${skipped[0]!.reason}`)
+  }
+}
+
+function medianOf (xs: readonly number[]): number {
+  const v = [...xs].sort((a, b) => a - b)
+  const h = v.length >> 1
+  return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2
+}
 
 function source (block: Uint8Array, total: number): Uint8Array | AsyncIterable<Uint8Array> {
   if (total <= block.length) return block.subarray(0, total)
@@ -107,15 +172,16 @@ async function clientRss (devnet: Devnet, sizeBytes: number, k: number, m: numbe
 
 export const systemSuite: Suite = {
   name: 'system',
-  description: 'devnet put/get throughput (6 and 12 providers) vs one raw libp2p stream, 1 MiB latency, client peak RSS',
-  async run ({ full, log, signal }): Promise<SuiteResult> {
+  description: 'devnet put/get throughput (6 and 12 providers) vs one raw libp2p stream and vs Helia (IPFS), 1 MiB latency, client peak RSS',
+  async run ({ full, log, signal, sizeMib }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
     const throughputRows: Array<Record<string, number | string>> = []
     const scalingRows: Array<Record<string, number | string>> = []
-    const sizes = full ? FULL_SIZES_MIB : QUICK_SIZES_MIB
+    const sizes = sizeMib !== undefined ? [sizeMib] : full ? FULL_SIZES_MIB : QUICK_SIZES_MIB
     const block = new Uint8Array(randomBytes(SOURCE_BLOCK_BYTES))
     let raw: RawStreamPair | undefined
+    let helia: HeliaSwarm | undefined
     let devnet: Devnet | undefined
     let client: SherdClient | undefined
     const failures: string[] = []
@@ -123,6 +189,9 @@ export const systemSuite: Suite = {
       log('raw libp2p stream peer')
       raw = await startRawStreamPair()
       const r = raw
+      log('Helia peers: one adder, four readers')
+      helia = await startHeliaSwarm()
+      const h = helia
       for (const { providers, k, m } of NETWORKS) {
         const net = `${providers} providers (${k},${m})`
         try {
@@ -168,40 +237,88 @@ export const systemSuite: Suite = {
             const warmup = mib >= 1024 ? 0 : 1
             let link = ''
             const phases: PutPhases[] = []
-            log(`put ${mib} MiB, ${net}`)
-            const put = await measurePaired(
+            // Helia runs beside the first network only: its figures do not depend on the provider count.
+            const peer = providers === NETWORKS[0]!.providers && mib <= HELIA_MAX_MIB ? heliaEntries(h, bytes, mib) : undefined
+            log(`put ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia add + 3-peer fetch'}`)
+            // The put comes last in each run, so the file the gets read was stored just before they start.
+            const put = await measureInterleaved([
               { name: `raw stream upload ${mib} MiB`, fn: () => r.upload(bytes) },
-              { name: `put ${mib} MiB, ${net}`, fn: async () => { link = await timedPut(c, source(block, bytes), bytes, phases) } },
-              { bytes, runs, warmup })
-            put.b.extra = { 'put÷raw stream': put.ratio, ...phaseShares(phases, runs) }
-            log(`get ${mib} MiB, ${net}`)
-            const get = await measurePaired(
+              ...(peer === undefined ? [] : [peer.add, peer.fetch]),
+              { name: `put ${mib} MiB, ${net}`, fn: async () => { link = await timedPut(c, source(block, bytes), bytes, phases) } }
+            ], { bytes, runs, warmup })
+            const PUT = put.measurements.length - 1
+            const putRaw = put.measurements[0]!
+            const putSherd = put.measurements[PUT]!
+            const putRatio = pairedRatio(put.wallMs[0]!, put.wallMs[PUT]!)
+            putSherd.extra = { 'put÷raw stream': putRatio, ...phaseShares(phases, runs) }
+            log(`get ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia get'}`)
+            const lastPutRunMs = put.wallMs.reduce((sum, times) => sum + times[times.length - 1]!, 0)
+            const periodMs = devnet.params.periodBlocks * DEFAULT_BLOCK_TIME_SECONDS * 1000
+            const get = await measureInterleaved([
+              {
+                name: `get ${mib} MiB, ${net}`,
+                setup: keepReadable(c, () => link, periodMs, lastPutRunMs, log),
+                fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes)
+              },
               { name: `raw stream download ${mib} MiB`, fn: () => r.download(bytes) },
-              { name: `get ${mib} MiB, ${net}`, fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes) },
-              { bytes, runs, warmup })
-            get.b.extra = { 'get÷raw stream': get.ratio }
-            measurements.push(put.b, put.a, get.b, get.a)
-            summary[`put ${mib} MiB, ${net}: MB/s`] = +put.b.mbPerSec!.toFixed(1)
-            summary[`put ${mib} MiB, ${net} ÷ raw stream`] = +put.ratio.toFixed(3)
-            summary[`get ${mib} MiB, ${net}: MB/s`] = +get.b.mbPerSec!.toFixed(1)
-            summary[`get ${mib} MiB, ${net} ÷ raw stream`] = +get.ratio.toFixed(3)
-            if (mib === 64 || mib === 1024) {
-              throughputRows.push(
-                chartRow(put.b, { config: `put ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
-                chartRow(put.a, { config: `put ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }),
-                chartRow(get.b, { config: `get ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
-                chartRow(get.a, { config: `get ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }))
+              ...(peer === undefined ? [] : [peer.get])
+            ], { bytes, runs, warmup })
+            const [getSherd, getRaw] = get.measurements as [Measurement, Measurement]
+            const getRatio = pairedRatio(get.wallMs[1]!, get.wallMs[0]!)
+            getSherd.extra = { 'get÷raw stream': getRatio }
+            measurements.push(putSherd, putRaw, getSherd, getRaw)
+            summary[`put ${mib} MiB, ${net}: MB/s`] = +putSherd.mbPerSec!.toFixed(1)
+            summary[`put ${mib} MiB, ${net} ÷ raw stream`] = +putRatio.toFixed(3)
+            summary[`get ${mib} MiB, ${net}: MB/s`] = +getSherd.mbPerSec!.toFixed(1)
+            summary[`get ${mib} MiB, ${net} ÷ raw stream`] = +getRatio.toFixed(3)
+            // The client's own CPU time (this process); the providers' is not counted.
+            summary[`client put CPU s, ${mib} MiB, ${net}`] = seconds(putSherd.cpuMedianMs)
+            summary[`client get CPU s, ${mib} MiB, ${net}`] = seconds(getSherd.cpuMedianMs)
+            summary[`client put MB per CPU-second, ${mib} MiB, ${net}`] = +(bytes / 1e6 / (putSherd.cpuMedianMs / 1000)).toFixed(1)
+            summary[`client get MB per CPU-second, ${mib} MiB, ${net}`] = +(bytes / 1e6 / (getSherd.cpuMedianMs / 1000)).toFixed(1)
+            let heliaPut: Measurement | undefined
+            let heliaGet: Measurement | undefined
+            if (peer !== undefined) {
+              const [heliaAdd, heliaFetch] = put.measurements.slice(1, 3) as [Measurement, Measurement]
+              heliaGet = get.measurements[2]!
+              // Placing the file on three other nodes is the add and the fetch that follows it, run by run.
+              const placeMs = put.wallMs[1]!.map((t, i) => t + put.wallMs[2]![i]!)
+              heliaPut = summarize(`Helia add + 3-peer fetch ${mib} MiB`, placeMs, put.cpuMs[1]!.map((t, i) => t + put.cpuMs[2]![i]!), bytes)
+              const putVsHelia = pairedRatio(placeMs, put.wallMs[PUT]!)
+              const getVsHelia = pairedRatio(get.wallMs[2]!, get.wallMs[0]!)
+              putSherd.extra['put÷Helia add+3-peer fetch'] = putVsHelia
+              getSherd.extra['get÷Helia get'] = getVsHelia
+              heliaFetch.extra = { 'adder serving cpu ms': Math.round(medianOf(peer.serving.fetch)) }
+              heliaGet.extra = { 'adder serving cpu ms': Math.round(medianOf(peer.serving.get)) }
+              measurements.push(heliaAdd, heliaFetch, heliaPut, heliaGet)
+              summary[`Helia add s, ${mib} MiB`] = seconds(heliaAdd.medianMs)
+              summary[`Helia get s, ${mib} MiB`] = seconds(heliaGet.medianMs)
+              summary[`Helia 3-peer fetch s, ${mib} MiB`] = seconds(heliaFetch.medianMs)
+              summary[`Helia add CPU s, ${mib} MiB (adder)`] = seconds(heliaAdd.cpuMedianMs)
+              summary[`Helia get CPU s, ${mib} MiB (reader)`] = seconds(heliaGet.cpuMedianMs)
+              summary[`Helia 3-peer fetch CPU s, ${mib} MiB (3 readers)`] = seconds(heliaFetch.cpuMedianMs)
+              summary[`put ${mib} MiB, ${net} ÷ Helia add + 3-peer fetch`] = +putVsHelia.toFixed(3)
+              summary[`get ${mib} MiB, ${net} ÷ Helia get`] = +getVsHelia.toFixed(3)
             }
-            scalingRows.push(chartRow(put.b, { size: mib, series: `put, ${net}` }), chartRow(get.b, { size: mib, series: `get, ${net}` }))
+            if (mib === 64 || mib === 1024 || sizeMib !== undefined) {
+              throughputRows.push(
+                chartRow(putSherd, { config: `put ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
+                chartRow(putRaw, { config: `put ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }),
+                ...(heliaPut === undefined ? [] : [chartRow(heliaPut, { config: `put ${mib} MiB, ${providers} prov.`, what: 'Helia (add, then 3 peers fetch)' })]),
+                chartRow(getSherd, { config: `get ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
+                chartRow(getRaw, { config: `get ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }),
+                ...(heliaGet === undefined ? [] : [chartRow(heliaGet, { config: `get ${mib} MiB, ${providers} prov.`, what: 'Helia (1 peer fetches)' })]))
+            }
+            scalingRows.push(chartRow(putSherd, { size: mib, series: `put, ${net}` }), chartRow(getSherd, { size: mib, series: `get, ${net}` }))
             if (providers === NETWORKS[0]!.providers) {
-              scalingRows.push(chartRow(put.a, { size: mib, series: 'raw stream upload' }), chartRow(get.a, { size: mib, series: 'raw stream download' }))
+              scalingRows.push(chartRow(putRaw, { size: mib, series: 'raw stream upload' }), chartRow(getRaw, { size: mib, series: 'raw stream download' }))
             }
           }
           await client.stop()
           client = undefined
 
           if (providers === NETWORKS[0]!.providers) {
-            const rssMib = full ? 1024 : 64
+            const rssMib = sizeMib ?? (full ? 1024 : 64)
             log(`client peak RSS, put + get of ${rssMib} MiB in a child process`)
             const rss = await clientRss(devnet, rssMib * MIB, k, m)
             summary[`client RSS idle (started, connected) MiB`] = Math.round(rss.idleMiB)
@@ -225,12 +342,13 @@ export const systemSuite: Suite = {
       await client?.stop().catch(() => {})
       await devnet?.stop().catch(() => {})
       await raw?.stop().catch(() => {})
+      await helia?.stop().catch(() => {})
     }
 
     const charts: Chart[] = [
       {
         id: 'throughput',
-        title: 'Put and get on a devnet vs one raw libp2p stream, same run (MB/s; whiskers: slowest and fastest run)',
+        title: 'Put and get on a devnet vs one raw libp2p stream and Helia, same run (MB/s; whiskers: slowest and fastest run)',
         mark: 'bar',
         x: { field: 'config', title: 'operation, file size, providers' },
         y: { field: 'value', title: 'MB/s of file data' },
@@ -257,9 +375,12 @@ export const systemSuite: Suite = {
       notes: [
         'MB/s are of file (plaintext) bytes; a put moves (k+m)/k times as many over the network and providers hash and store them.',
         'put = encode + upload every shard (+ spare hedged uploads) + open one deal per shard (mined at 1 s blocks) + store the manifest; it does not wait for activation. The phase columns split its median time: until the last shard was stored, then until the last deal was opened, then the rest.',
+        'each run calls raw stream, (Helia,) Sherd in turn for put and Sherd, raw stream, (Helia) for get; before each get run the file\'s deals are extended (untimed) so that providers still hold every shard (a devnet deal lasts 2 periods of 8 s).',
         'X÷raw stream is the median over runs of time(raw stream, same bytes) ÷ time(X), each pair run back to back: the share of one stream\'s speed the system reaches.',
         'the raw stream: one libp2p stream (TCP + noise + yamux, the hosts\' own configuration) between this process and a child process, 1 MiB writes, no framing or work.',
-        'the providers (and their provers and announcers) run as separate processes on the same 2 shared cores as the client.'
+        'the providers (and their provers and announcers) run as separate processes on the same 2 shared cores as the client.',
+        'Helia (helia + @helia/unixfs, bitswap only, no routers or gateways, disk blockstore, the hosts\' TCP + noise + yamux): one adder and four readers, each a process, every reader connected to the adder only; each run adds new pseudo-random bytes to emptied blockstores (untimed), and every read is checked against them (length and SHA-256).',
+        'get÷Helia get = time(Helia get) ÷ time(get); put÷Helia add + 3-peer fetch = time(add, then three readers fetching at once) ÷ time(put), run by run at 6 providers. Helia CPU s are the CPU time of the Helia process(es) doing the step (adder for add, reader(s) for fetch); client CPU s are this process\'s.'
       ]
     }
   }
