@@ -11,15 +11,11 @@ import type { OfferRequest } from '@sherd/protocol'
 import { tokens } from './amounts.js'
 import { CapacityExceededError, ConfigError, InsufficientStakeError, OpenDealsError, ProviderExitedError } from './errors.js'
 import { MarketClock, MAX_LOG_RANGE_BLOCKS, readGenesisBlock } from './prover-chain.js'
-import type { OfferSigner } from './shard-service.js'
 
 const log = logger('sherd:node:chain')
 
 /** RPC calls at start must not hang on a dead endpoint. */
 export const RPC_TIMEOUT_MS = 10_000
-/** Offers stay valid this long: enough for a client to open the deal, short enough to re-price. */
-export const OFFER_TTL_SECONDS = 3600
-const MIB = 1024n * 1024n
 
 export interface ChainConnection {
   mc: MarketClient
@@ -104,73 +100,6 @@ export async function ensureRegistered (
     return 'updated'
   }
   return 'unchanged'
-}
-
-/**
- * Signs offers for the market: price per period = ceil(size × pricePerMiB / MiB), a fresh nonce, expiry
- * OFFER_TTL_SECONDS ahead. Refuses shards that would not fit in the free space.
- */
-export function chainOfferSigner (conn: ChainConnection, p: { pricePerMiB: bigint, freeBytes: () => number, ttlSeconds?: number }): OfferSigner {
-  // Offers signed that may still open a deal. Each locks collateral from the same free stake when it opens, and a
-  // client asks for all of a put's offers before it opens any: without this a burst of offers promises more stake
-  // than there is, and the last deals of a put revert (InsufficientStake) after their shards were uploaded.
-  const promised = new Map<bigint, { collateral: bigint, expiry: bigint }>()
-  let collateralBps: bigint | undefined
-  // One offer at a time: the stake check and the promise it makes must not interleave with another's.
-  let queue: Promise<unknown> = Promise.resolve()
-
-  async function reserveStake (nonce: bigint, collateral: bigint, expiry: bigint): Promise<void> {
-    const info = await getProvider(conn.mc, conn.address)
-    const free = info.stake - info.lockedStake
-    const now = BigInt(Math.floor(Date.now() / 1000))
-    let pending = 0n
-    for (const [n, o] of promised) {
-      if (o.expiry < now) promised.delete(n)
-      else pending += o.collateral
-    }
-    if (collateral + pending > free) {
-      // Offers already opened are in lockedStake now: ask the chain which ones, once, before refusing.
-      for (const n of [...promised.keys()]) {
-        const used = await conn.mc.publicClient.readContract({ address: conn.mc.market, abi: storageMarketAbi, functionName: 'nonceUsed', args: [conn.address, n] })
-        if (used) { pending -= promised.get(n)!.collateral; promised.delete(n) }
-      }
-    }
-    if (collateral + pending > free) {
-      throw new InsufficientStakeError(`this provider's free stake (${tokens(free, conn.token)}) cannot back another deal's collateral of ${tokens(collateral, conn.token)} ` +
-        `(${tokens(pending, conn.token)} is promised to offers not yet opened): try another provider, or a shorter term; its operator can add stake`)
-    }
-    promised.set(nonce, { collateral, expiry })
-  }
-
-  return async (request: OfferRequest, options) => {
-    const { root, byteLength, periods, client } = request
-    if (root === undefined || byteLength === undefined || periods === undefined || client === undefined) {
-      throw new MalformedMessageError('an offer request needs root, byteLength, periods and client')
-    }
-    if (byteLength > p.freeBytes()) throw new CapacityExceededError(`a shard of ${byteLength} bytes does not fit (${p.freeBytes()} bytes free); try another provider`)
-    const maxPeriods = request.maxPeriods ?? periods
-    if (periods < 1 || maxPeriods < periods) throw new MalformedMessageError(`offer periods ${periods} / maxPeriods ${maxPeriods} are invalid`)
-    const size = BigInt(byteLength)
-    const offer: Offer = {
-      provider: conn.address,
-      client,
-      root: `0x${Buffer.from(root).toString('hex')}`,
-      size,
-      pricePerPeriod: (size * p.pricePerMiB + MIB - 1n) / MIB,
-      periods,
-      maxPeriods,
-      nonce: randomOfferNonce(),
-      expiry: BigInt(Math.floor(Date.now() / 1000) + (p.ttlSeconds ?? OFFER_TTL_SECONDS))
-    }
-    options.signal?.throwIfAborted()
-    collateralBps ??= BigInt((await getMarketParams(conn.mc)).collateralBps)
-    const collateral = offer.pricePerPeriod * BigInt(offer.periods) * collateralBps / 10_000n
-    const reserved = queue.then(async () => await reserveStake(offer.nonce, collateral, offer.expiry))
-    queue = reserved.catch(() => {})
-    await reserved
-    const signature = await signOffer(conn.mc.walletClient!, { market: conn.mc.market, offer })
-    return { offer: offerToWire(offer), signature: Uint8Array.from(Buffer.from(signature.slice(2), 'hex')) }
-  }
 }
 
 /** Withdraws earnings (and a released stake); 0 when there is nothing to withdraw. */

@@ -3,6 +3,10 @@ export type { ProviderNode, ProviderNodeConfig, ReadyInfo } from './node.js'
 export { ShardStore, ShardWriter } from './store.js'
 export type { ShardStoreInit, ShardInfo, BeginShardOptions } from './store.js'
 export { ShardService, shardService } from './shard-service.js'
+export { proofSetOfferSigner, SequentialNonces, OFFER_TTL_SECONDS, NONCE_BLOCK } from './offer-signer.js'
+export type { OfferSignerInit, OfferSignerComponents, NonceDb } from './offer-signer.js'
+export { UnclaimedShards } from './unclaimed.js'
+export type { UnclaimedShardsInit, UnclaimedShardsComponents } from './unclaimed.js'
 export type { ShardServiceInit, ShardServiceComponents, OfferSigner, ProtocolRegistrar } from './shard-service.js'
 export { Announcer, announcer } from './announcer.js'
 export type { AnnouncerInit, AnnouncerComponents } from './announcer.js'
@@ -25,8 +29,7 @@ export * from './errors.js'
 export * from './constants.js'
 export { main, parseSize } from './cli.js'
 export {
-  connectChain, ensureRegistered, chainOfferSigner, withdrawEarnings, exitMarket, findOpenDeals, readMarketToken, OFFER_TTL_SECONDS,
-  RPC_TIMEOUT_MS
+  connectChain, ensureRegistered, withdrawEarnings, exitMarket, findOpenDeals, readMarketToken, RPC_TIMEOUT_MS
 } from './chain.js'
 export type { ChainConnection, OpenDeal } from './chain.js'
 export {

@@ -15,7 +15,11 @@ import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
 import { ShardStore } from './store.js'
-import { chainOfferSigner, connectChain, ensureRegistered } from './chain.js'
+import { connectChain, ensureRegistered } from './chain.js'
+import { proofSetOfferSigner, SequentialNonces } from './offer-signer.js'
+import type { NonceDb } from './offer-signer.js'
+import { UnclaimedShards } from './unclaimed.js'
+import { DEFAULT_UNCLAIMED_MAX_BYTES } from './constants.js'
 import { DealLedger } from './deal-ledger.js'
 import type { LedgerDb } from './deal-ledger.js'
 import { Prover } from './prover.js'
@@ -52,6 +56,8 @@ export interface ProviderNodeConfig {
   storeTimeoutMs?: number
   stopGraceMs?: number
   offerSigner?: OfferSigner
+  /** Bytes of shards no deal claims that the node holds at most (default DEFAULT_UNCLAIMED_MAX_BYTES, capped at capacity). */
+  unclaimedMaxBytes?: number
   /**
    * The market. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (or updates its
    * price, capacity and peer id) and signs offers; without them the node stores and serves but cannot sign offers.
@@ -122,6 +128,8 @@ export interface ProviderNode {
   readonly ledger: DealLedger
   readonly missReporter: MissReporter | undefined
   readonly collector: ShardCollector
+  /** The bytes of stored shards no deal claims, bounded. */
+  readonly unclaimed: UnclaimedShards
   status: () => NodeStatus
   ready: () => ReadyInfo
   start: () => Promise<void>
@@ -142,8 +150,14 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
   const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], announce: config.announce, bootstrap: config.bootstrap, start: false })
+  const claimedRoots = (): Set<string> => new Set(ledger.deals().map((d) => d.root.slice(2).toLowerCase()))
+  const unclaimed = new UnclaimedShards(
+    { isClaimed: (rootHex) => ledger.started && claimedRoots().has(rootHex) },
+    { maxBytes: Math.min(config.unclaimedMaxBytes ?? DEFAULT_UNCLAIMED_MAX_BYTES, config.capacityBytes ?? DEFAULT_CAPACITY_BYTES) }
+  )
+  const nonces = new SequentialNonces(() => store.sublevel('offer-nonces') as unknown as NonceDb)
   const service = new ShardService(
-    { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
+    { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId, unclaimed },
     {
       storeTimeoutMs: config.storeTimeoutMs,
       stopGraceMs: config.stopGraceMs,
@@ -230,7 +244,10 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       connection = conn
       chain.registered = true
       log('chain %d market %s: %s', connection.chainId, contractAddress, outcome)
-      service.setOfferSigner(chainOfferSigner(connection, { pricePerMiB: BigInt(pricePerMiB), freeBytes: () => store.freeBytes }))
+      service.setOfferSigner(proofSetOfferSigner(
+        { mc: conn.mc, address: conn.address, chainId: conn.chainId, token: conn.token, store, nonces },
+        { pricePerMiB: BigInt(pricePerMiB) }
+      ))
     },
     async stop (): Promise<void> {}
   }
@@ -250,6 +267,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     ledger,
     missReporter,
     collector,
+    unclaimed,
     status,
     ready: () => ({
       event: 'ready',

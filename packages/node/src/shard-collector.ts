@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
-import { OFFER_TTL_SECONDS } from './chain.js'
+import { OFFER_TTL_SECONDS } from './offer-signer.js'
 import type { DealLedger, LedgerDealState } from './deal-ledger.js'
 import { ConfigError } from './errors.js'
 import type { NodeMetrics } from './metrics.js'
