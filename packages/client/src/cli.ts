@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { manifestBytesMatch, openManifest, parseLink } from '@sherd/protocol'
-import type { TokenInfo } from '@sherd/contracts'
+import type { MarketDeploymentRecord, TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
 // Only types from the SDK's networked half: chain.js (viem) and client.js (libp2p) are imported when a command
 // needs them, so link checks, --help and chain-only commands do not pay for loading libp2p (see `withClient`).
@@ -300,7 +300,7 @@ async function clientConfig (values: Values, env: NodeJS.ProcessEnv): Promise<Cl
   const explicit = values.config ?? env.SHERD_CONFIG
   const file = readConfigFile(explicit ?? join(configDir(env), 'config.json'), explicit !== undefined)
   const deploymentPath = values.deployment ?? env.SHERD_DEPLOYMENT ?? file.deployment
-  let deployment: { chainId: number, rpcUrl?: string, market: string, token: string } | undefined
+  let deployment: MarketDeploymentRecord | undefined
   if (deploymentPath !== undefined && deploymentPath !== '') {
     const { readMarketDeployment } = await import('@sherd/contracts')
     deployment = await readMarketDeployment(resolve(deploymentPath))
@@ -322,7 +322,7 @@ async function clientConfig (values: Values, env: NodeJS.ProcessEnv): Promise<Cl
   return {
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     ...(contract === undefined ? {} : { contract }),
-    ...(fromFile ? { expect: { chainId: deployment!.chainId, token: deployment!.token as Hex, source: deploymentPath! } } : {}),
+    ...(fromFile ? { expect: { chainId: deployment!.chainId, token: deployment!.token, source: deploymentPath! } } : {}),
     ...(privateKey === undefined ? {} : { account: privateKey as Hex }),
     bootstrap,
     ...(k === undefined ? {} : { k }),

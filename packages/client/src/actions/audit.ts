@@ -2,6 +2,7 @@ import {
   failProofSetAudit, getProofSetAudit, proofSetMarketAbi, proofSetRevertName, readProofSetEvents, requestProofSetAudit,
   getProofSetWithdrawable, withdrawProofSet
 } from '@sherd/contracts'
+import type { Manifest } from '@sherd/protocol'
 import { parseEventLogs } from 'viem'
 import { marketParams } from '../chain.js'
 import { withChain } from '../context.js'
@@ -9,6 +10,7 @@ import type { ClientContext } from '../context.js'
 import { ChainActionError, ClientConfigError } from '../errors.js'
 import { sleep } from '../sleep.js'
 import { approveOnce } from './deals.js'
+import type { DealChain } from './deals.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
@@ -70,9 +72,14 @@ const DEFAULT_AUDIT_TIMEOUT_MS = 90 * 60_000
  */
 export async function audit (context: ClientContext, target: FileTarget, options: AuditOptions = {}): Promise<AuditResult> {
   const ctx = withChain(context, 'audit')
+  const { manifest } = await getManifest(ctx, target, options.signal === undefined ? {} : { signal: options.signal })
+  return await auditManifest({ ...ctx, pollingIntervalMs: ctx.defaults.pollingIntervalMs }, manifest, options)
+}
+
+/** What `audit` does once it has the file's manifest: chain only. */
+export async function auditManifest (ctx: DealChain & { pollingIntervalMs: number }, manifest: Manifest, options: AuditOptions = {}): Promise<AuditResult> {
   const signal = options.signal ?? new AbortController().signal
   const emit = options.onProgress ?? (() => {})
-  const { manifest } = await getManifest(ctx, target, { signal })
   const wanted = options.shards === undefined ? undefined : new Set(options.shards.map((s) => `${s.segmentIndex}/${s.shardIndex}`))
   const refs = manifest.segments.flatMap((seg, segmentIndex) => seg.shards.map((sh, shardIndex) => ({ segmentIndex, shardIndex, sh })))
     .filter((r) => wanted === undefined || wanted.has(`${r.segmentIndex}/${r.shardIndex}`))
@@ -157,7 +164,7 @@ export async function audit (context: ClientContext, target: FileTarget, options
       }
     }
     if (pending.length === 0 || !wait || Date.now() > deadline) break
-    await sleep(ctx.defaults.pollingIntervalMs, signal)
+    await sleep(ctx.pollingIntervalMs, signal)
   }
   for (const item of pending) {
     outcomes.push({

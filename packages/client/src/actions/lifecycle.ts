@@ -4,6 +4,7 @@ import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import { ChainActionError } from '../errors.js'
 import { recordDeletion } from '../journal.js'
+import { marketParams } from '../chain.js'
 import { approveOnce, mapLimit } from './deals.js'
 import type { DealChain } from './deals.js'
 import { readChainClock, readDeals } from './deal-state.js'
@@ -43,13 +44,23 @@ export async function extend (context: ClientContext, target: FileTarget, period
   const ctx = withChain(context, 'extend')
   if (!Number.isSafeInteger(periods) || periods < 1 || periods > 2 ** 32 - 1) throw new RangeError(`periods must be a positive integer, got ${periods}`)
   const { manifest } = await getManifest(ctx, target, options)
-  const shards = manifest.segments.flatMap((s) => s.shards)
+  return await extendDeals(ctx, manifest.segments.flatMap((s) => s.shards), periods, options)
+}
+
+/** What `extend` does once it has the file's shards (their deals and providers): chain only. */
+export async function extendDeals (
+  ctx: DealChain, shards: ReadonlyArray<{ deal?: bigint, provider?: string }>, periods: number, options: ExtendOptions = {}
+): Promise<ExtendResult> {
   const clock = await readChainClock(ctx.publicClient, ctx.market)
   const views = await readDeals(ctx.market, clock, shards.flatMap((sh) => sh.deal === undefined ? [] : [sh.deal]), options.signal)
-  const limits = new Map<Address, number>()
+  const providers = new Map<Address, { maxTermPeriods: number, freeStake: bigint }>()
   for (const v of views.values()) {
-    if (v.status === 'live' && !limits.has(v.deal.provider)) limits.set(v.deal.provider, (await getProofSetProvider(ctx.market, v.deal.provider)).maxTermPeriods)
+    if (v.status !== 'live' || providers.has(v.deal.provider)) continue
+    const p = await getProofSetProvider(ctx.market, v.deal.provider)
+    providers.set(v.deal.provider, { maxTermPeriods: p.maxTermPeriods, freeStake: p.stake > p.locked ? p.stake - p.locked : 0n })
   }
+  const collateralBps = BigInt((await marketParams(ctx.market)).collateralBps)
+  const backed = new Map<Address, bigint>()
   const skipped: Array<{ dealId?: bigint, provider?: string, reason: string }> = []
   const live: Array<{ view: DealView, provider?: string }> = []
   for (const sh of shards) {
@@ -64,11 +75,20 @@ export async function extend (context: ClientContext, target: FileTarget, period
       continue
     }
     if (v.status !== 'live') { skipped.push({ ...base, reason: `the deal is ${v.status} (${STATUS_CAUSE[v.status]}): it cannot be extended; run repair to move the shard to a new deal` }); continue }
-    const maxTerm = limits.get(v.deal.provider)!
-    if (term + periods > maxTerm) {
-      skipped.push({ ...base, reason: `a term of ${term + periods} periods is beyond its provider's limit of ${maxTerm} (maxTermPeriods): extend by at most ${Math.max(0, maxTerm - term)}, or repair onto a provider that accepts longer terms` })
+    const provider = providers.get(v.deal.provider)!
+    if (term + periods > provider.maxTermPeriods) {
+      skipped.push({ ...base, reason: `a term of ${term + periods} periods is beyond its provider's limit of ${provider.maxTermPeriods} (maxTermPeriods): extend by at most ${Math.max(0, provider.maxTermPeriods - term)}, or repair onto a provider that accepts longer terms` })
       continue
     }
+    // The extension locks more of the provider's stake (collateral follows the escrow): the market refuses the
+    // whole transaction for one provider short of it, so such deals are left out here.
+    const added = (v.deal.pricePerPeriod * BigInt(periods) * collateralBps + 9_999n) / 10_000n
+    const already = backed.get(v.deal.provider) ?? 0n
+    if (already + added > provider.freeStake) {
+      skipped.push({ ...base, reason: `its provider's free stake (${provider.freeStake} base units) cannot back ${already + added} of added collateral: the provider must stake more; extend fewer periods or repair onto another provider` })
+      continue
+    }
+    backed.set(v.deal.provider, already + added)
     live.push({ view: v, ...who })
   }
   const escrow = live.reduce((sum, l) => sum + l.view.deal.pricePerPeriod * BigInt(periods), 0n)
@@ -128,9 +148,17 @@ export async function settleDeals (ctx: DealChain, ids: readonly bigint[], optio
   const views = await readDeals(ctx.market, clock, ids, options.signal)
   const claim: bigint[] = []
   const running: Array<{ dealId: bigint, endsAtPeriod: bigint }> = []
+  const due = new Map<Address, bigint>()
   for (const v of views.values()) {
     if (v.deal.settled) continue
     if (v.deal.state === 'live' && !v.termOver) { running.push({ dealId: v.id, endsAtPeriod: v.deal.endPeriod }); continue }
+    // A claim moves the closed periods' money, and takes the deal off the books once its provider's due period
+    // has passed its last one (no challenge can land on it then). With neither, a claim would do nothing.
+    if (v.claimable.client === 0n && v.claimable.provider === 0n) {
+      if (!due.has(v.deal.provider)) due.set(v.deal.provider, (await getProofSetProvider(ctx.market, v.deal.provider)).due)
+      const last = v.deal.voidFrom < v.deal.endPeriod ? v.deal.voidFrom : v.deal.endPeriod
+      if (due.get(v.deal.provider)! < last) continue
+    }
     claim.push(v.id)
   }
   const batches = Array.from({ length: Math.ceil(claim.length / CLAIM_BATCH) }, (_, i) => claim.slice(i * CLAIM_BATCH, (i + 1) * CLAIM_BATCH))
