@@ -8,7 +8,7 @@ import {
   ANNOUNCEMENTS_PROTOCOL, encodeAnnouncement, encodeFrame, parseShardCid, requestAnnouncements, sendBytes, signAnnouncement
 } from '@sherd/protocol'
 import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protocol'
-import { getDeal } from '@sherd/contracts'
+import { getProofSetDeal } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, createClientHost } from '../src/index.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
@@ -121,24 +121,24 @@ describe('client against anvil and real providers', () => {
     }
   })
 
-  // Early, while few deals exist: later the provers' proof transactions mine blocks fast on automine anvil.
-  it('put waits for the providers to activate every deal (the first proofs of their provers)', async () => {
+  it('put with waitForActivation waits until every deal\'s term has begun (it joined its provider\'s proof set)', async () => {
     const data = randomBytes(SEGMENT + 1)
     const events: PutProgressEvent[] = []
-    const put = await client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
-    const activated = events.filter((e) => e.type === 'put:deal-activated')
-    expect(activated).toHaveLength(put.deals.length)
+    const putting = client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
+    // Automine anvil moves only with transactions: carry the chain into the next period once the deals are open.
+    while (!events.some((e) => e.type === 'put:manifest-stored')) await new Promise((resolve) => setTimeout(resolve, 50))
+    await net.mine(net.periodBlocks)
+    const put = await putting
+    const started = events.filter((e) => e.type === 'put:deal-activated')
+    expect(started).toHaveLength(put.deals.length)
     const s = await client.stat(put.link)
-    for (const sh of s.segments.flatMap((seg) => seg.shards)) expect(['active', 'proving']).toContain(sh.state)
+    for (const sh of s.segments.flatMap((seg) => seg.shards)) expect(sh.state).toBe('live')
     expect(s.healthy).toBe(true)
   }, 120_000)
 
-  // Early, like the activation test: later the provers' proof transactions mine blocks fast on automine anvil.
   it('repair after a provider is gone for good brings every segment back to k + m healthy shards', async () => {
-    // Deals activated before and after, so that every shard's health depends only on its provider being up
-    // (a pending deal past its activation window would count as unhealthy too).
     const data = randomBytes(SEGMENT + 99)
-    const put = await client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000 })
+    const put = await client.put(data)
     const gone = net.byPeerId(put.manifest.segments[0]!.shards[1]!.provider!)
     await net.stopProvider(gone)
     try {
@@ -260,7 +260,10 @@ describe('client against anvil and real providers', () => {
     expect(ext.skipped).toEqual([])
     expect(ext.extended).toHaveLength(put.deals.length)
     const market = { market: net.deployment.market, publicClient: net.publicClient }
-    for (const d of put.deals) expect((await getDeal(market, d.dealId!)).periods).toBe(5)
+    for (const d of put.deals) {
+      const deal = await getProofSetDeal(market, d.dealId!)
+      expect(deal.endPeriod - deal.startPeriod).toBe(5n)
+    }
     const del = await client.delete(put.link)
     expect(del.running.length + del.settled.length).toBe(put.deals.length)
   }, 120_000)

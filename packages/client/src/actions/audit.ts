@@ -7,9 +7,9 @@ import { parseEventLogs } from 'viem'
 import { marketParams } from '../chain.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
-import { ChainActionError, ClientConfigError } from '../errors.js'
+import { ClientConfigError } from '../errors.js'
 import { sleep } from '../sleep.js'
-import { approveOnce } from './deals.js'
+import { approveOnce, chainActionError } from './deals.js'
 import type { DealChain } from './deals.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import { getManifest } from './get.js'
@@ -119,7 +119,7 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
       const name = proofSetRevertName(err)
       const reason = name === 'AuditPastTerm'
         ? 'its term ends before the next period: nothing left to audit'
-        : new ChainActionError(`requesting an audit of deal ${item.dealId}`, err, item.provider).message
+        : chainActionError(`requesting an audit of deal ${item.dealId}`, err, item.provider).message
       outcomes.push({ segmentIndex: item.segmentIndex, shardIndex: item.shardIndex, ...(item.provider === undefined ? {} : { provider: item.provider }), dealId: item.dealId, result: 'skipped', reason })
     }
   }
@@ -159,7 +159,7 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
         } catch (err) {
           signal.throwIfAborted()
           // Answered or failed by someone else in the meantime, or the block was not there yet: look again.
-          if (proofSetRevertName(err) !== 'NoAudit' && proofSetRevertName(err) !== 'AuditNotExpired') throw new ChainActionError(`failing the audit of deal ${item.dealId}`, err, item.provider)
+          if (proofSetRevertName(err) !== 'NoAudit' && proofSetRevertName(err) !== 'AuditNotExpired') throw chainActionError(`failing the audit of deal ${item.dealId}`, err, item.provider)
         }
       }
     }

@@ -21,6 +21,11 @@ export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (i
   return out
 }
 
+/** A ChainActionError naming the market's revert (decoded from the ABI), for any failed transaction of the SDK. */
+export function chainActionError (operation: string, err: unknown, provider?: string): ChainActionError {
+  return new ChainActionError(operation, err, provider, proofSetRevertName(err))
+}
+
 /** What the deal actions need of a client: the chain and a paying account, no libp2p. */
 export type DealChain = Pick<ChainContext, 'market' | 'publicClient' | 'walletClient' | 'account' | 'chainId'>
 
@@ -45,7 +50,7 @@ export async function approveOnce (ctx: DealChain, amount: bigint, signal?: Abor
     await waitForSuccess(ctx.publicClient, hash, { signal })
   } catch (err) {
     signal?.throwIfAborted()
-    throw new ChainActionError(`approving the market for ${amount} token units`, err)
+    throw chainActionError(`approving the market for ${amount} token units`, err)
   }
   return true
 }

@@ -2,10 +2,9 @@ import { claimProofSetDeals, extendProofSetDeals, getProofSetProvider, getProofS
 import type { Address } from 'viem'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
-import { ChainActionError } from '../errors.js'
 import { recordDeletion } from '../journal.js'
 import { marketParams } from '../chain.js'
-import { approveOnce, mapLimit } from './deals.js'
+import { approveOnce, chainActionError, mapLimit } from './deals.js'
 import type { DealChain } from './deals.js'
 import { readChainClock, readDeals } from './deal-state.js'
 import type { DealView } from './deal-state.js'
@@ -98,7 +97,7 @@ export async function extendDeals (
     await extendProofSetDeals(ctx.market, { dealIds: live.map((l) => l.view.id), addedPeriods: periods }, options)
   } catch (err) {
     options.signal?.throwIfAborted()
-    const reason = new ChainActionError(`extending ${live.length} deal(s) by ${periods} periods`, err).message
+    const reason = chainActionError(`extending ${live.length} deal(s) by ${periods} periods`, err).message
     return { extended: [], skipped: [...skipped, ...live.map((l) => ({ dealId: l.view.id, ...(l.provider === undefined ? {} : { provider: l.provider }), reason }))], escrow: 0n }
   }
   return {
@@ -167,7 +166,7 @@ export async function settleDeals (ctx: DealChain, ids: readonly bigint[], optio
       await claimProofSetDeals(ctx.market, batch, options)
     } catch (err) {
       options.signal?.throwIfAborted()
-      throw new ChainActionError(`claiming deals ${batch.join(', ')}`, err)
+      throw chainActionError(`claiming deals ${batch.join(', ')}`, err)
     }
   })
   let withdrawn = 0n
@@ -176,7 +175,7 @@ export async function settleDeals (ctx: DealChain, ids: readonly bigint[], optio
       withdrawn = (await withdrawProofSet(ctx.market, options)).amount
     } catch (err) {
       options.signal?.throwIfAborted()
-      throw new ChainActionError('withdrawing the refunds', err)
+      throw chainActionError('withdrawing the refunds', err)
     }
   }
   return { settled: claim.map((dealId) => ({ dealId, action: 'claimed' as const })), running, withdrawn }
