@@ -165,6 +165,7 @@ describe('openDeals batches', () => {
       expect(hexBytes(tx.input)).toBeLessThanOrEqual(MAX_TX_CALLDATA_BYTES)
       expect(receipt.gasUsed).toBeLessThanOrEqual(MAX_TX_GAS)
       expect(b.openedBlock).toBe(receipt.blockNumber)
+      console.log(`openDeals of ${b.deals.length} offers: ${hexBytes(tx.input)} calldata bytes, ${receipt.gasUsed} gas`)
     }
     const opened = await dealsOfClient()
     expect(opened.length - before).toBe(250)
