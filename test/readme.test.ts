@@ -343,6 +343,17 @@ const HANDLERS: Handler[] = [
     }
   },
   {
+    name: 'sherd audit (every deal of the file is audited and answered by its provider)',
+    pattern: /^npx sherd audit \S+$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      const results = [...stdout.matchAll(/^\d+\s+\d+\s+\S+\s+\d+\s+\d+\s+(\w+)/gm)].map((x) => x[1]!)
+      expect(results.length, `audit lists the file's deals:\n${stdout}`).toBeGreaterThan(0)
+      expect(new Set(results), 'every audit was answered').toEqual(new Set(['answered']))
+      expect(stdout).toMatch(/^bonds [\d,.]+ SHERD; withdrew [\d,.]+ SHERD$/m)
+    }
+  },
+  {
     name: 'sherd ls',
     pattern: /^npx sherd ls$/,
     run: async (m, t, s) => {
