@@ -12,7 +12,7 @@ import { buildTree, merkleRoot } from '@sherd/proofs'
 import {
   ANVIL_MNEMONIC, answerProofSetAudit, cancelProofSetOffer, deployProofSetMarket, getProofSetAuditSeed, getProofSetDeal,
   mintTokens, PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, proveChallenges, readProofSetEvents, registerProofSetProvider,
-  rpcChain, signProofSetOffer, startAnvil
+  rpcChain, signProofSetOffer, startAnvil, writeMarketDeployment
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, ProofSetOffer, SignedProofSetOffer } from '@sherd/contracts'
 import { MANIFEST_VERSION, SEGMENT_CIPHER, shardCid } from '@sherd/protocol'
@@ -31,6 +31,8 @@ import { auditManifest } from '../src/actions/audit.js'
 import { JOURNAL_FORMAT, JournalError, JournalWriter, OLD_JOURNAL_FORMAT, PutJournal } from '../src/journal.js'
 import type { JournalEntry } from '../src/journal.js'
 import type { PutProgressEvent } from '../src/events.js'
+import { main } from '../src/cli.js'
+import { PassThrough } from 'node:stream'
 
 const TOKEN = 10n ** 18n
 const PRICE = 1_000n
@@ -47,6 +49,8 @@ let clientWallet: Wallet
 let chain: DealChain
 let dir: string
 let journal: PutJournal
+let token: `0x${string}`
+let genesisBlock: bigint
 const nonces = new Map<string, bigint>()
 
 function wallet (index: number): Wallet {
@@ -109,6 +113,8 @@ beforeAll(async () => {
   const deployer = wallet(0)
   const d = await deployProofSetMarket(deployer, { publicClient, params: PROOF_SET_DEVNET_PARAMS })
   market = d.market
+  token = d.token
+  genesisBlock = d.genesisBlock
   providers = [wallet(1), wallet(2), wallet(3)]
   clientWallet = wallet(4)
   for (const w of [...providers, clientWallet]) await mintTokens(deployer, { publicClient, token: d.token, to: w.account.address, amount: 10_000_000n * TOKEN })
@@ -400,4 +406,51 @@ describe('audit', () => {
     expect(again.audits[0]!.result).toBe('skipped')
     expect(again.bonds).toBe(0n)
   }, 90_000)
+})
+
+describe('sherd --deployment', () => {
+  async function sherd (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, stdout: string, stderr: string }> {
+    const stdout = new PassThrough(); const stderr = new PassThrough()
+    let o = ''; let e = ''
+    stdout.on('data', (b: Buffer) => { o += b.toString() })
+    stderr.on('data', (b: Buffer) => { e += b.toString() })
+    const code = await main(args, { stdout, stderr, env: { XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir, XDG_CACHE_HOME: dir, PATH: process.env.PATH ?? '', ...env } })
+    return { code, stdout: o, stderr: e }
+  }
+  const record = (over: { chainId?: number, token?: `0x${string}` } = {}) => ({
+    contract: 'ProofSetMarket' as const, chainId: over.chainId ?? chainId, rpcUrl: anvil.url, market, token: over.token ?? token, tokenDeployed: true,
+    genesisBlock, deployer: providers[0]!.account.address, params: { ...PROOF_SET_DEVNET_PARAMS }
+  })
+  const key = (): string => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 4 }).getHdKey().privateKey!).toString('hex')}`
+
+  it('reads the chain, market and token from the file (flag or SHERD_DEPLOYMENT); the file wins over SHERD_RPC_URL/SHERD_CONTRACT', async () => {
+    const file = join(dir, 'deployment.json')
+    await writeMarketDeployment(file, record())
+    const byFlag = await sherd(['wallet', '--deployment', file], { SHERD_PRIVATE_KEY: key() })
+    expect(byFlag.code, byFlag.stderr).toBe(0)
+    expect(byFlag.stdout).toMatch(/^balance\s+[\d,.]+ SHERD$/m)
+    // A devnet.env of another network left in the shell does not mix with the file.
+    const byEnv = await sherd(['wallet'], { SHERD_DEPLOYMENT: file, SHERD_PRIVATE_KEY: key(), SHERD_RPC_URL: 'http://127.0.0.1:9', SHERD_CONTRACT: '0x000000000000000000000000000000000000dEaD' })
+    expect(byEnv.code, byEnv.stderr).toBe(0)
+    expect(byEnv.stdout).toMatch(/^token\s+SHERD \(/m)
+  })
+
+  it('refuses a file of another chain or token, and a malformed file, saying what is wrong', async () => {
+    const other = join(dir, 'other-chain.json')
+    await writeMarketDeployment(other, record({ chainId: chainId + 1 }))
+    const wrongChain = await sherd(['wallet', '--deployment', other], { SHERD_PRIVATE_KEY: key() })
+    expect(wrongChain.code).toBe(1)
+    expect(wrongChain.stderr).toMatch(new RegExp(`ClientConfigError: the RPC answers for chain ${chainId} but the deployment \\(from .*other-chain.json\\) is on chain ${chainId + 1}`))
+    const otherToken = join(dir, 'other-token.json')
+    await writeMarketDeployment(otherToken, record({ token: providers[0]!.account.address }))
+    const wrongToken = await sherd(['wallet', '--deployment', otherToken], { SHERD_PRIVATE_KEY: key() })
+    expect(wrongToken.code).toBe(1)
+    expect(wrongToken.stderr).toMatch(/settles in token .* not .* as the deployment/)
+    const broken = join(dir, 'broken.json')
+    await writeFile(broken, '{"contract":"StorageMarket"}')
+    const bad = await sherd(['wallet', '--deployment', broken], { SHERD_PRIVATE_KEY: key() })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/^error: DeploymentFileError: .*broken\.json.*contract/)
+    expect(bad.stderr).not.toMatch(/\n\s+at /)
+  })
 })
