@@ -52,10 +52,18 @@ export interface TestNetwork {
 
 const CAPACITY_BYTES = 256 * 1024 * 1024
 
+/**
+ * How far the providers' shard collectors see the clock ahead of the wall clock. A collector keeps a shard for
+ * its grace time (2 h, longer than an offer lives) after the last offer it signed on it; a test that wants an
+ * ended deal's shard collected moves this clock instead of waiting.
+ */
+export const collectorClock = { aheadMs: 0 }
+
 async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string, stake: bigint): Promise<ProviderNode> {
   const node = await createProviderNode({
     dataDir, listen: [listen], httpPort: 0, capacityBytes: CAPACITY_BYTES, pricePerMiB: price, stopGraceMs: 200,
-    chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() }
+    chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() },
+    gc: { now: () => Date.now() + collectorClock.aheadMs }
   })
   await node.start()
   return node

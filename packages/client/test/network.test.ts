@@ -149,7 +149,7 @@ describe('client against anvil and real providers', () => {
     expect(lost.length).toBeGreaterThan(0)
     for (const s of lost) expect(s).toMatchObject({ online: false, healthy: false })
 
-    const repaired = await client.repair(put.link, { waitForActivation: true })
+    const repaired = await client.repair(put.link)
     expect(repaired.cid.toString()).not.toBe(put.cid.toString())
     expect(repaired.repaired).toHaveLength(lost.length)
     for (const r of repaired.repaired) {
