@@ -150,10 +150,11 @@ export async function placeShards (
       committed.set(provider, c > 0n ? c : 0n)
       if (attempt.controller.signal.aborted || signal.aborted || results[i] !== undefined) return
       const e = err as Error
-      // A provider that refuses an offer its free stake cannot back is honest (our registry read was older than
-      // its stake): its score is left alone, and it is not asked again in this operation.
-      const stakeRefusal = refusedWith(e, 'InsufficientStakeError')
-      if (stakeRefusal) log('%s refused segment %d shard %d: its free stake cannot back the collateral', provider, shard.segmentIndex, shard.shardIndex)
+      // A provider that refuses an offer its free stake cannot back (our registry read was older than its stake),
+      // or a shard because it already holds as many bytes without a deal as it accepts, is honest: its score is
+      // left alone, and it is not asked again in this operation.
+      const stakeRefusal = refusedWith(e, 'InsufficientStakeError') || refusedWith(e, 'UnclaimedBytesExceededError')
+      if (stakeRefusal) log('%s refused segment %d shard %d: %s', provider, shard.segmentIndex, shard.shardIndex, e.message)
       else if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
       else ctx.scores.failure(provider)
       // A provider that cannot be reached, lies or lacks stake is left out for the rest of the operation; one whose
