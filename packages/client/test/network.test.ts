@@ -317,4 +317,32 @@ describe('client against anvil and real providers', () => {
       await rm(dir, { recursive: true, force: true })
     }
   }, 120_000)
+
+  // Last: it mines blocks fast, so the provers of the files above may fall behind on their periods.
+  it('sherd audit has every provider prove its shard within the next period, and reports each answer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sherd-audit-cli-'))
+    const put = await client.put(randomBytes(SEGMENT), { periods: 8 })
+    // Automine anvil moves only with transactions: carry the chain through the audit's period meanwhile.
+    let mining = true
+    const miner = (async () => { while (mining) { await net.mine(4); await new Promise((resolve) => setTimeout(resolve, 100)) } })()
+    try {
+      const bad = await runCli(net, dir, ['audit', put.link, '--shard', 'first'])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toMatch(/--shard must be <segment>:<shard>/)
+      const r = await runCli(net, dir, ['audit', put.link, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const result = JSON.parse(r.stdout) as { audits: Array<{ result: string, dealId: string }>, bonds: string }
+      expect(result.audits.map((a) => a.result)).toEqual(Array.from({ length: K + M }, () => 'answered'))
+      expect(BigInt(result.bonds)).toBeGreaterThan(0n)
+      // Nothing is open any more: a second run requests again, one shard only.
+      const one = await runCli(net, dir, ['audit', put.link, '--shard', '0:2'])
+      expect(one.code, one.stderr).toBe(0)
+      expect(one.stdout).toMatch(/^0\s+2\s+\S+\s+\d+\s+\d+\s+answered/m)
+      expect(one.stdout).toMatch(/^bonds [\d,.]+ \w+; withdrew [\d,.]+ \w+$/m)
+    } finally {
+      mining = false
+      await miner
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 180_000)
 })
