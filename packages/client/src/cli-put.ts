@@ -297,6 +297,7 @@ function expiry (f: ListedFile): string {
 
 function health (f: ListedFile): string {
   if (f.otherChain) return 'other chain'
+  if (f.supersededBy !== undefined) return 'replaced (a repair wrote a new link)'
   return f.health === 'interrupted' ? 'interrupted (resume)' : f.health === 'degraded' ? 'degraded (repair)' : f.health
 }
 

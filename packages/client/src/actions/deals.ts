@@ -65,6 +65,9 @@ export const MAX_TX_GAS = 16_777_216n
  */
 export const MAX_OFFERS_PER_BATCH = 100
 
+/** Gas limit sent with a batch, in percent of its estimate (capped at the batch limit). */
+const GAS_HEADROOM_PERCENT = 120n
+
 /** Limits a batch must stay within (the defaults are the real chain's; tests pass smaller ones). */
 export interface BatchLimits {
   maxCalldataBytes: number
@@ -154,10 +157,14 @@ export async function sendBatch (
   }
   if (gas > limits.maxGas) return { kind: 'too-large', gas }
   signal.throwIfAborted()
+  // Headroom for state that changes between the estimate and the block (another client's deals with the same
+  // provider move its checkpoint), within the cap: EIP-7825 refuses a gas limit above it, not only gas used.
+  const headroom = gas * GAS_HEADROOM_PERCENT / 100n
+  const gasLimit = headroom > limits.maxGas ? limits.maxGas : headroom
   let hash: Hex
   try {
     hash = await ctx.walletClient.writeContract({
-      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, chain: ctx.walletClient.chain ?? null, gas
+      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, chain: ctx.walletClient.chain ?? null, gas: gasLimit
     })
   } catch (err) {
     signal.throwIfAborted()
