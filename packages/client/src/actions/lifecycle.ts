@@ -139,8 +139,8 @@ const CLAIM_BATCH = 100
 
 /**
  * What `deleteFile` does for a file's deals, for any deal ids of the account (also an abandoned put's): claims
- * every unsettled deal whose term is over or that is void, in batches, then withdraws. Live deals are returned in
- * `running` with the period their term ends.
+ * every unsettled deal whose term is over, that is void, or that missed enough periods to fail, in batches, then
+ * withdraws. Live deals are returned in `running` with the period their term ends.
  */
 export async function settleDeals (ctx: DealChain, ids: readonly bigint[], options: DeleteOptions = {}): Promise<DeleteResult> {
   const clock = await readChainClock(ctx.publicClient, ctx.market)
@@ -150,7 +150,8 @@ export async function settleDeals (ctx: DealChain, ids: readonly bigint[], optio
   const due = new Map<Address, bigint>()
   for (const v of views.values()) {
     if (v.deal.settled) continue
-    if (v.deal.state === 'live' && !v.termOver) { running.push({ dealId: v.id, endsAtPeriod: v.deal.endPeriod }); continue }
+    // A deal with maxMissedPeriods misses reads live on chain until a claim fails it and refunds its escrow.
+    if (v.status === 'live') { running.push({ dealId: v.id, endsAtPeriod: v.deal.endPeriod }); continue }
     // A claim moves the closed periods' money, and takes the deal off the books once its provider's due period
     // has passed its last one (no challenge can land on it then). With neither, a claim would do nothing.
     if (v.claimable.client === 0n && v.claimable.provider === 0n) {
