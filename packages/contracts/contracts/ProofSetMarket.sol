@@ -122,6 +122,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint32 firstPeriod;
         uint32 id;
         bool registered;
+        uint32 maxTermPeriods;
         // slot 2: chunks of the due period already proven
         uint256 chunksDone;
         string peerId;
@@ -136,6 +137,8 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint32 due;
         uint32 firstPeriod;
         uint256 chunksDone;
+        /// Longest term (end − start periods) the provider accepts, for an offer and after an extension.
+        uint32 maxTermPeriods;
         string peerId;
     }
 
@@ -186,10 +189,12 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     error AuditWindowClosed(uint256 dealId, uint256 firstBlock, uint256 lastBlock);
     error AuditNotExpired(uint256 dealId, uint256 deadlineBlock);
     error NothingToWithdraw(address account);
+    error TermTooLong(uint256 periods, uint256 maxTermPeriods);
 
     // ---------------------------------------------------------------- events
 
-    event ProviderRegistered(address indexed provider, uint32 id, uint256 stake, string peerId);
+    event ProviderRegistered(address indexed provider, uint32 id, uint256 stake, uint32 maxTermPeriods, string peerId);
+    event MaxTermSet(address indexed provider, uint32 maxTermPeriods);
     event StakeAdded(address indexed provider, uint256 amount, uint256 stake);
     event StakeRemoved(address indexed provider, uint256 amount, uint256 stake);
     event OfferCancelled(address indexed provider, uint256 indexed nonce);
@@ -219,6 +224,11 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     event DealFailed(uint256 indexed dealId, address indexed provider, uint256 missed);
     /// @notice The deal left the books: unspent escrow back to the client, collateral unlocked.
     event DealSettled(uint256 indexed dealId, DealState state, uint256 paid, uint256 refunded);
+    /// @notice The client paid `escrow` for more periods; the term now ends at `endPeriod` and the provider
+    ///         locked `collateral` more.
+    event DealExtended(
+        uint256 indexed dealId, address indexed provider, uint32 endPeriod, uint256 escrow, uint256 collateral
+    );
     event Claimed(uint256 indexed dealId, uint256 paid, uint256 refunded, uint32 paidFrom);
     event AuditRequested(uint256 indexed dealId, address indexed client, uint256 period, uint256 bond);
     event AuditAnswered(uint256 indexed dealId, address indexed provider, uint256 period);
@@ -309,19 +319,27 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- providers
 
-    /// @notice Registers the caller as a provider with `stake` (approve the market first).
-    function register(uint256 stake, string calldata peerId) external nonReentrant {
+    /// @notice Registers the caller as a provider with `stake` (approve the market first), accepting terms of
+    ///         at most `maxTermPeriods` periods (offers and extensions; 0 accepts none).
+    function register(uint256 stake, uint32 maxTermPeriods, string calldata peerId) external nonReentrant {
         Provider storage p = _providers[msg.sender];
         if (p.registered) revert AlreadyRegistered(msg.sender);
         _checkPeerId(peerId);
         uint32 id = ++providerCount;
         p.registered = true;
         p.id = id;
+        p.maxTermPeriods = maxTermPeriods;
         p.stake = stake.toUint128();
         p.peerId = peerId;
         providerAddress[id] = msg.sender;
         _pull(msg.sender, stake);
-        emit ProviderRegistered(msg.sender, id, stake, peerId);
+        emit ProviderRegistered(msg.sender, id, stake, maxTermPeriods, peerId);
+    }
+
+    /// @notice Sets the longest term the caller accepts from now on; deals already open keep their terms.
+    function setMaxTerm(uint32 maxTermPeriods) external {
+        _registered(msg.sender).maxTermPeriods = maxTermPeriods;
+        emit MaxTermSet(msg.sender, maxTermPeriods);
     }
 
     /// @notice Adds `amount` to the caller's stake (approve the market first).
@@ -383,6 +401,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
                     p.chunksDone = 0;
                 }
             }
+            if (offer.periods > p.maxTermPeriods) revert TermTooLong(offer.periods, p.maxTermPeriods);
             uint256 escrow = _checkOffer(offer, signatures[i]);
             escrowTotal += escrow;
             uint256 collateral = escrow * collateralBps / BPS;
@@ -424,6 +443,41 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         }
         _checkpoint(p, start);
         dealCount = dealId;
+        _pull(msg.sender, escrowTotal);
+    }
+
+    /// @notice Adds `addedPeriods` to the term of each of the caller's `dealIds` at the deal's price, escrowing
+    ///         Σ price × addedPeriods in one transfer. Each deal must be Live (after settling its closed periods)
+    ///         with its term not over, and its new term (end − start) at most its provider's maxTermPeriods, which
+    ///         is the provider's standing consent; its collateral grows from the provider's free stake.
+    ///         Only the end moves: the range stays where it is, so no period already proven or void changes.
+    function extendDeals(uint256[] calldata dealIds, uint32 addedPeriods) external nonReentrant {
+        if (dealIds.length == 0) revert EmptyBatch();
+        if (addedPeriods == 0) revert InvalidOfferPeriods();
+        uint256 now_ = currentPeriod();
+        uint256 escrowTotal;
+        for (uint256 i = 0; i < dealIds.length; i++) {
+            uint256 dealId = dealIds[i];
+            Deal storage d = _deal(dealId);
+            if (msg.sender != d.client) revert NotClient(dealId, msg.sender);
+            Provider storage p = _providers[providerAddress[d.providerId]];
+            if (d.paidFrom != SETTLED) _settle(dealId, d, p);
+            // Live with its end still ahead: its range is not void in any period that has begun.
+            if (d.state != DealState.Live || now_ >= d.endPeriod) revert WrongDealState(dealId, d.state);
+            uint256 end = uint256(d.endPeriod) + addedPeriods;
+            uint256 term = end - d.startPeriod;
+            if (term > p.maxTermPeriods) revert TermTooLong(term, p.maxTermPeriods);
+            uint256 before = _collateral(d);
+            d.endPeriod = end.toUint32();
+            d.voidFrom = uint32(end);
+            uint256 collateral = _collateral(d) - before;
+            uint256 free = p.stake > p.locked ? p.stake - p.locked : 0;
+            if (collateral > free) revert InsufficientStake(providerAddress[d.providerId], collateral, free);
+            p.locked += uint128(collateral);
+            uint256 escrow = uint256(d.pricePerPeriod) * addedPeriods;
+            escrowTotal += escrow;
+            emit DealExtended(dealId, providerAddress[d.providerId], uint32(end), escrow, collateral);
+        }
         _pull(msg.sender, escrowTotal);
     }
 
@@ -697,6 +751,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
             due: p.due,
             firstPeriod: p.firstPeriod,
             chunksDone: p.chunksDone,
+            maxTermPeriods: p.maxTermPeriods,
             peerId: p.peerId
         });
     }

@@ -22,3 +22,20 @@ export class ProofEncodingError extends ContractsError {
 export class TransactionFailedError extends ContractsError {
   override name = 'TransactionFailedError'
 }
+
+/** A deployment file is missing, unreadable or malformed; `field` names the bad field when there is one. */
+export class DeploymentFileError extends ContractsError {
+  override name = 'DeploymentFileError'
+  readonly path: string
+  readonly field?: string
+  constructor (message: string, options: { path: string, field?: string, cause?: unknown }) {
+    super(message, { cause: options.cause })
+    this.path = options.path
+    if (options.field !== undefined) this.field = options.field
+  }
+}
+
+/** `writeMarketDeployment` without `force` found the file already there; nothing was written. */
+export class DeploymentFileExistsError extends DeploymentFileError {
+  override name = 'DeploymentFileExistsError'
+}

@@ -3,7 +3,12 @@ export { startAnvil, resolveAnvilBinary, ANVIL_MNEMONIC } from './anvil.js'
 export type { Anvil, StartAnvilOptions } from './anvil.js'
 export { deploy, mintTokens } from './deploy.js'
 export type { DeployParameters, Deployment } from './deploy.js'
-export { AnvilStartError, ContractsError, InvalidOfferError, ProofEncodingError, TransactionFailedError } from './errors.js'
+export {
+  AnvilStartError, ContractsError, DeploymentFileError, DeploymentFileExistsError, InvalidOfferError, ProofEncodingError,
+  TransactionFailedError
+} from './errors.js'
+export { formatMarketDeployment, parseMarketDeployment, readMarketDeployment, writeMarketDeployment } from './deployment-file.js'
+export type { MarketDeploymentRecord, WriteMarketDeploymentOptions } from './deployment-file.js'
 export {
   activateDeal, addStake, cancelOffer, DEAL_STATES, endDeal, exitProvider, expireDeal, extendDeal, getActivationSeed,
   getChallengeSeed, getCurrentPeriod, getDeal, getMarketParams, getPeriodInfo, getPeriodStatus, getProvider, getToken,
@@ -31,22 +36,28 @@ export {
 } from './generated/contracts.js'
 export {
   addProofSetStake, answerProofSetAudit, buildProofSetChunk, cancelProofSetOffer, claimProofSetDeals,
-  commitProofSetSeed, declareProofSetLost, deployProofSetMarket, failProofSetAudit, getProofSetAudit,
+  commitProofSetSeed, declareProofSetLost, deployProofSetMarket, extendProofSetDeals, failProofSetAudit, getProofSetAudit,
   getProofSetAuditSeed, getProofSetChallenges, getProofSetDeal, getProofSetParams, getProofSetPeriod,
   getProofSetPeriodStatus, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetWithdrawable,
   hashProofSetOffer, markProofSetMissed, openProofSetDeals, parseProofSetEvents, PROOF_SET_AUDIT_CHALLENGES,
-  PROOF_SET_CHUNK, PROOF_SET_DEAL_STATES, PROOF_SET_DECLARED_SLASH_BPS, PROOF_SET_DEFAULT_PARAMS,
+  PROOF_SET_CHUNK, PROOF_SET_DEAL_STATES, PROOF_SET_DECLARED_SLASH_BPS, PROOF_SET_DEFAULT_MAX_TERM_PERIODS, PROOF_SET_DEFAULT_PARAMS,
   PROOF_SET_DEVNET_PARAMS, PROOF_SET_DOMAIN_NAME, PROOF_SET_DOMAIN_VERSION, PROOF_SET_FAULT_FLAG, PROOF_SET_K_MIN,
   PROOF_SET_LAMBDA, PROOF_SET_MIN_WEIGHT, PROOF_SET_OFFER_TYPES, PROOF_SET_PERIOD_STATUSES, PROOF_SET_TIB_LEAVES,
   proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafCount, proofSetLeafOffset,
   proofSetOfferDomain, proofSetWeight, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
-  signProofSetOffer, submitProofSetChunk, withdrawProofSet
+  setProofSetMaxTerm, signProofSetOffer, submitProofSetChunk, withdrawProofSet
 } from './proof-set.js'
 export type {
-  BuildChunkParameters, ProofSetDeal, ProofSetDealState, ProofSetDeployment, ProofSetMarketAbi, ProofSetOffer,
-  ProofSetParams, ProofSetPeriod, ProofSetPeriodStatus, ProofSetProvider, ProofSetProverDeal, ResolvedChallenge,
-  SignedProofSetOffer
+  BuildChunkParameters, ExtendProofSetDealsParameters, ProofSetDeal, ProofSetDealState, ProofSetDeployment, ProofSetMarketAbi, ProofSetOffer,
+  ProofSetParams, ProofSetPeriod, ProofSetPeriodStatus, ProofSetProvider, ProofSetProverDeal,
+  RegisterProofSetProviderParameters, ResolvedChallenge, SignedProofSetOffer
 } from './proof-set.js'
+export {
+  isProofSetRevert, listProofSetProviders, PROOF_SET_EVENT_PAGE_BLOCKS, proofSetRevertName, readProofSetEvents
+} from './proof-set-events.js'
+export type {
+  ListProofSetProvidersParameters, ProofSetErrorName, ProofSetEventLog, ProofSetEventName, ReadProofSetEventsParameters
+} from './proof-set-events.js'
 export { PeriodicTree } from './periodic-tree.js'
 export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'
 export type { MeasureProofSetGasOptions, ProofSetGasReport, ProofSetGasRow, ProofSetSetGas } from './proof-set-gas.js'

@@ -1,13 +1,15 @@
 // sherd-market: deploys ProofSetMarket (and optionally a SherdToken) to any JSON-RPC endpoint and records the
 // deployment as JSON.
 import { existsSync } from 'node:fs'
-import { rename, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BaseError, createPublicClient, createWalletClient, http, isAddress, isHex } from 'viem'
 import type { Address, Hex, PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { rpcChain } from './chain.js'
+import { formatMarketDeployment, writeMarketDeployment } from './deployment-file.js'
+import type { MarketDeploymentRecord } from './deployment-file.js'
+import { DeploymentFileError } from './errors.js'
 import { deployProofSetMarket, PROOF_SET_DEFAULT_PARAMS, PROOF_SET_DEVNET_PARAMS } from './proof-set.js'
 
 const HELP = `sherd-market: deploy the Sherd ProofSetMarket settlement contract
@@ -29,20 +31,9 @@ Prints the deployment (chain id, market, token, genesis block, deployer, paramet
 
 /** A mistake of the caller: printed as one line with what to do, no stack trace. */
 class UsageError extends Error {}
+class DeployedButNotWrittenError extends Error {}
 
-interface DeploymentRecord {
-  contract: 'ProofSetMarket'
-  chainId: number
-  rpcUrl: string
-  market: Address
-  token: Address
-  tokenDeployed: boolean
-  genesisBlock: string
-  deployer: Address
-  params: Record<string, string | number>
-}
-
-async function deployCommand (args: string[]): Promise<DeploymentRecord> {
+async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
   const { values } = parseArgs({
     args,
     options: {
@@ -79,21 +70,24 @@ async function deployCommand (args: string[]): Promise<DeploymentRecord> {
   const wallet = createWalletClient({ account, chain, transport })
   const params = values.devnet ? PROOF_SET_DEVNET_PARAMS : PROOF_SET_DEFAULT_PARAMS
   const d = await deployProofSetMarket(wallet, { publicClient, token: values.token as Address | undefined, params })
-  const record: DeploymentRecord = {
+  const record: MarketDeploymentRecord = {
     contract: 'ProofSetMarket',
     chainId,
     rpcUrl,
     market: d.market,
     token: d.token,
     tokenDeployed: values.token === undefined,
-    genesisBlock: d.genesisBlock.toString(),
+    genesisBlock: d.genesisBlock,
     deployer: account.address,
-    params: Object.fromEntries(Object.entries(d.params).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]))
+    params: d.params
   }
-  // Atomic: a reader never sees half a file, and an interrupted run leaves the old one intact.
-  const tmp = `${out}.${process.pid}.tmp`
-  await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { flag: 'wx' })
-  await rename(tmp, out)
+  try {
+    await writeMarketDeployment(out, record, { force: values.force })
+  } catch (err) {
+    // The contracts are on chain and paid for: the record must reach the user even if the file cannot be written.
+    process.stdout.write(formatMarketDeployment(record))
+    throw new DeployedButNotWrittenError(`deployed, but could not write ${out} (${(err as Error).message}); the deployment is printed above: save it to a file`)
+  }
   return record
 }
 
@@ -107,12 +101,16 @@ export async function run (argv: string[]): Promise<number> {
   try {
     if (command !== 'deploy') throw new UsageError(`unknown command ${command}; the only one is deploy (sherd-market --help)`)
     const record = await deployCommand(rest)
-    process.stdout.write(JSON.stringify(record, null, 2) + '\n')
+    process.stdout.write(formatMarketDeployment(record))
     return 0
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`sherd-market: ${err.message}\n`)
       return 2
+    }
+    if (err instanceof DeployedButNotWrittenError || err instanceof DeploymentFileError) {
+      process.stderr.write(`sherd-market: ${err.message}\n`)
+      return 1
     }
     if (err instanceof BaseError) {
       process.stderr.write(`sherd-market: deployment failed: ${err.shortMessage} (check the account's balance and the RPC URL)\n`)

@@ -327,13 +327,39 @@ async function ensureAllowance (mc: MarketClient, amount: bigint, options: Actio
   await waitForSuccess(mc.publicClient, hash, options)
 }
 
+/**
+ * Longest term a provider accepts when it does not say (`registerProofSetProvider`): about a year of the default
+ * 256-block periods of 12-s blocks. It bounds how far clients may extend a deal at its price without asking.
+ */
+export const PROOF_SET_DEFAULT_MAX_TERM_PERIODS = 10_000
+
+export interface RegisterProofSetProviderParameters {
+  stake: bigint
+  /** libp2p peer id clients dial (1..128 bytes). */
+  peerId: string
+  /**
+   * Longest term (end − start, in periods) the provider accepts for an offer and after an extension; 0 accepts
+   * none. Default PROOF_SET_DEFAULT_MAX_TERM_PERIODS.
+   */
+  maxTermPeriods?: number
+}
+
 /** Registers the wallet's account as a provider with `stake` (approved automatically). */
-export async function registerProofSetProvider (mc: MarketClient, p: { stake: bigint, peerId: string }, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function registerProofSetProvider (mc: MarketClient, p: RegisterProofSetProviderParameters, options: ActionOptions = {}): Promise<TransactionReceipt> {
   await ensureAllowance(mc, p.stake, options)
-  const args = [p.stake, p.peerId] as const
+  const args = [p.stake, p.maxTermPeriods ?? PROOF_SET_DEFAULT_MAX_TERM_PERIODS, p.peerId] as const
   return await send(mc,
     async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'register', args, account, blockTag: 'pending' }),
     async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'register', args, account: w.account, chain: w.chain ?? null, gas }),
+    options)
+}
+
+/** Sets the longest term the wallet's provider accepts from now on (open deals keep theirs). */
+export async function setProofSetMaxTerm (mc: MarketClient, maxTermPeriods: number, options: ActionOptions = {}): Promise<TransactionReceipt> {
+  const args = [maxTermPeriods] as const
+  return await send(mc,
+    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'setMaxTerm', args, account, blockTag: 'pending' }),
+    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'setMaxTerm', args, account: w.account, chain: w.chain ?? null, gas }),
     options)
 }
 
@@ -377,6 +403,34 @@ export async function openProofSetDeals (mc: MarketClient, p: { offers: readonly
   const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map((l) => l.args.dealId)
   if (dealIds.length !== p.offers.length) throw new TransactionFailedError(`openDeals ${receipt.transactionHash} opened ${dealIds.length} deals, not ${p.offers.length}`)
   return { dealIds, receipt }
+}
+
+export interface ExtendProofSetDealsParameters {
+  /** Deals of the wallet's account (the client), Live with their term not over. */
+  dealIds: readonly bigint[]
+  /** Periods added to every deal's term, each at its own price. */
+  addedPeriods: number
+}
+
+/**
+ * Extends the wallet's deals by `addedPeriods` in one transaction, approving Σ price × addedPeriods first.
+ * Reverts `TermTooLong` past a provider's maxTermPeriods, `WrongDealState` for a deal not Live or whose term is
+ * over, `InsufficientStake` when a provider's free stake cannot cover the added collateral.
+ * Returns the new end period of each deal, in `dealIds` order.
+ */
+export async function extendProofSetDeals (mc: MarketClient, p: ExtendProofSetDealsParameters, options: ActionOptions = {}): Promise<{ endPeriods: bigint[], receipt: TransactionReceipt }> {
+  const deals = await Promise.all(p.dealIds.map(async (dealId) =>
+    await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getDeal', args: [dealId] })))
+  const total = deals.reduce((sum, d) => sum + d.pricePerPeriod * BigInt(p.addedPeriods), 0n)
+  await ensureAllowance(mc, total, options)
+  const args = [p.dealIds, p.addedPeriods] as const
+  const receipt = await send(mc,
+    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'extendDeals', args, account, blockTag: 'pending' }),
+    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'extendDeals', args, account: w.account, chain: w.chain ?? null, gas }),
+    options)
+  const endPeriods = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealExtended' }).map((l) => BigInt(l.args.endPeriod))
+  if (endPeriods.length !== p.dealIds.length) throw new TransactionFailedError(`extendDeals ${receipt.transactionHash} extended ${endPeriods.length} deals, not ${p.dealIds.length}`)
+  return { endPeriods, receipt }
 }
 
 /** Submits one proof chunk of the wallet's due period (`buildProofSetChunk`). */
@@ -531,12 +585,14 @@ export interface ProofSetProvider {
   due: bigint
   firstPeriod: bigint
   chunksDone: bigint
+  /** Longest term (end − start periods) the provider accepts for an offer or after an extension. */
+  maxTermPeriods: number
   peerId: string
 }
 
 export async function getProofSetProvider (mc: MarketClient, provider: Address): Promise<ProofSetProvider> {
   const p = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getProvider', args: [provider] })
-  return { id: p.id, stake: p.stake, locked: p.locked, weight: p.weight, due: BigInt(p.due), firstPeriod: BigInt(p.firstPeriod), chunksDone: p.chunksDone, peerId: p.peerId }
+  return { id: p.id, stake: p.stake, locked: p.locked, weight: p.weight, due: BigInt(p.due), firstPeriod: BigInt(p.firstPeriod), chunksDone: p.chunksDone, maxTermPeriods: p.maxTermPeriods, peerId: p.peerId }
 }
 
 export async function getProofSetParams (mc: MarketClient): Promise<ProofSetParams> {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { createPublicClient, http } from 'viem'
 import type { PublicClient } from 'viem'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { getProofSetParams, PROOF_SET_DEVNET_PARAMS, startAnvil } from '../src/index.js'
+import { getProofSetParams, PROOF_SET_DEVNET_PARAMS, readMarketDeployment, startAnvil } from '../src/index.js'
 import type { Anvil } from '../src/index.js'
 
 const BIN = fileURLToPath(new URL('../bin/sherd-market.js', import.meta.url))
@@ -48,6 +48,10 @@ test('deploys market and token, prints and writes the deployment, refuses to ove
   const params = await getProofSetParams({ market: written.market, publicClient })
   expect(params.periodBlocks).toBe(PROOF_SET_DEVNET_PARAMS.periodBlocks)
   expect(BigInt(written.genesisBlock)).toBeGreaterThan(0n)
+  // The file is what readMarketDeployment (sherd --deployment, sherd-node --deployment) accepts.
+  const read = await readMarketDeployment(out)
+  expect(read).toMatchObject({ chainId: anvil.chainId, rpcUrl: anvil.url, market: written.market, token: written.token, genesisBlock: BigInt(written.genesisBlock) })
+  expect(read.params).toEqual(params)
 
   const again = await cli(['deploy', '--rpc-url', anvil.url, '--token', written.token, '--out', out], { SHERD_PRIVATE_KEY: KEY })
   expect(again.code).toBe(2)

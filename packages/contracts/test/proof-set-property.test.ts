@@ -1,18 +1,18 @@
 // ProofSetMarket under random sequences of every call by several clients and providers, checked after every step:
 // tokens are never created or lost (balances + stake + withdrawable + escrow + audit bonds + burned = minted), no
 // period is paid twice (what a deal paid equals price × its proven periods in the range it settled), and every
-// deal's escrow is its unpaid, unrefunded periods.
+// deal's escrow is its unpaid, unrefunded periods. Extensions and term-limit changes are among the calls.
 import { erc20Abi, parseEventLogs } from 'viem'
 import type { Address, TransactionReceipt } from 'viem'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import {
   addProofSetStake, answerProofSetAudit, cancelProofSetOffer, claimProofSetDeals, commitProofSetSeed,
-  declareProofSetLost, failProofSetAudit, getProofSetAudit, getProofSetAuditSeed, getProofSetDeal, getProofSetPeriod,
+  declareProofSetLost, extendProofSetDeals, failProofSetAudit, getProofSetAudit, getProofSetAuditSeed, getProofSetDeal, getProofSetPeriod,
   getProofSetPeriodStatus, getProofSetProvider, getProofSetWithdrawable, markProofSetMissed, PROOF_SET_AUDIT_CHALLENGES,
-  proofSetMarketAbi, proveChallenges, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
-  submitProofSetChunk, withdrawProofSet
+  proofSetMarketAbi, proofSetRevertName, proveChallenges, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
+  setProofSetMaxTerm, submitProofSetChunk, withdrawProofSet
 } from '../src/index.js'
-import { mineTo, revertOf, startChain, TOKEN } from './helpers.js'
+import { mineTo, startChain, TOKEN } from './helpers.js'
 import type { Chainside } from './helpers.js'
 import { buildDueChunks, deployPs, expectAllTransactionsBounded, NEWEST_HARDFORK, openPs } from './proof-set-helpers.js'
 import type { PsDeal, PsMarket } from './proof-set-helpers.js'
@@ -54,6 +54,7 @@ interface World {
 
 const pick = <T>(w: World, xs: readonly T[]): T => xs[Math.floor(w.rand() * xs.length)]!
 const seen = new Set<string>()
+const reverts = new Set<string>()
 
 function record (w: World, receipt: TransactionReceipt): void {
   for (const log of parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs })) {
@@ -71,8 +72,10 @@ async function attempt (w: World, step: () => Promise<TransactionReceipt | Trans
     const out = await step()
     for (const r of out === undefined ? [] : Array.isArray(out) ? out : [out]) record(w, r)
   } catch (err) {
-    if (revertOf(err) === undefined) throw err
-    if (process.env.SHERD_DEBUG !== undefined) process.stdout.write(`revert ${revertOf(err)!.errorName}\n`)
+    const name = proofSetRevertName(err)
+    if (name === undefined) throw err
+    reverts.add(name)
+    if (process.env.SHERD_DEBUG !== undefined) process.stdout.write(`revert ${name}\n`)
   }
 }
 
@@ -99,7 +102,7 @@ async function randomStep (w: World): Promise<void> {
   const anyDeal = (): PsDeal | undefined => w.deals.length > 0 ? pick(w, w.deals) : undefined
   if (r < 0.06) {
     const p = pick(w, PROVIDERS)
-    await attempt(w, async () => await registerProofSetProvider(m.as(p), { stake: BigInt(Math.floor(w.rand() * 400)) * TOKEN, peerId: `peer-${p}` }))
+    await attempt(w, async () => await registerProofSetProvider(m.as(p), { stake: BigInt(Math.floor(w.rand() * 400)) * TOKEN, peerId: `peer-${p}`, maxTermPeriods: 8 }))
   } else if (r < 0.09) {
     await attempt(w, async () => await addProofSetStake(m.as(pick(w, PROVIDERS)), BigInt(1 + Math.floor(w.rand() * 100)) * TOKEN))
   } else if (r < 0.11) {
@@ -167,6 +170,20 @@ async function randomStep (w: World): Promise<void> {
     await attempt(w, async () => await cancelProofSetOffer(m.as(pick(w, PROVIDERS)), BigInt(Math.floor(w.rand() * 1e9)) + 10n ** 12n))
   } else if (r < 0.9) {
     await attempt(w, async () => (await withdrawProofSet(m.as(pick(w, [...PROVIDERS, ...CLIENTS, REPORTER])))).receipt)
+  } else if (r < 0.95) {
+    // Usually the client's own recent deals; sometimes anyone's (NotClient, WrongDealState, TermTooLong).
+    const client = pick(w, CLIENTS)
+    const now = (await getProofSetPeriod(m.as(0))).period
+    const open: PsDeal[] = []
+    for (const d of w.deals.filter((d) => d.client === client)) {
+      const info = await getProofSetDeal(m.as(0), d.dealId)
+      if (info.state === 'live' && info.endPeriod > now) open.push(d)
+    }
+    const ids = (w.rand() < 0.8 ? open : w.deals).filter(() => w.rand() < 0.6).map((d) => d.dealId)
+    const added = 1 + Math.floor(w.rand() * 3)
+    if (ids.length > 0) await attempt(w, async () => (await extendProofSetDeals(m.as(client), { dealIds: ids, addedPeriods: added })).receipt)
+  } else if (r < 0.97) {
+    await attempt(w, async () => await setProofSetMaxTerm(m.as(pick(w, PROVIDERS)), Math.floor(w.rand() * 14)))
   } else {
     await c.testClient.mine({ blocks: 1 + Math.floor(w.rand() * 10) })
   }
@@ -212,7 +229,7 @@ test.each(SEEDS)('random operations conserve tokens and pay each period at most 
   const m = await deployPs(c, { periodBlocks: 8, challengeDelayBlocks: 2 }, [...PROVIDERS, ...CLIENTS])
   const minted = await c.publicClient.readContract({ address: m.token, abi: erc20Abi, functionName: 'totalSupply' })
   const w: World = { m, rand: mulberry32(seed), deals: [], paid: new Map(), refunded: new Map(), minted }
-  for (const p of PROVIDERS) record(w, await registerProofSetProvider(m.as(p), { stake: 500n * TOKEN, peerId: `peer-${p}` }))
+  for (const p of PROVIDERS) record(w, await registerProofSetProvider(m.as(p), { stake: 500n * TOKEN, peerId: `peer-${p}`, maxTermPeriods: 8 }))
   for (let step = 0; step < STEPS; step++) {
     await randomStep(w)
     await checkInvariants(w)
@@ -222,7 +239,9 @@ test.each(SEEDS)('random operations conserve tokens and pay each period at most 
 test('the random runs reached every state change', () => {
   for (const name of ['ProviderRegistered', 'StakeAdded', 'StakeRemoved', 'OfferCancelled', 'DealOpened', 'SeedCommitted',
     'PeriodProven', 'PeriodMissed', 'DealFaulted', 'DealDeclaredLost', 'DealFailed', 'DealSettled', 'Claimed',
-    'AuditRequested', 'AuditAnswered', 'AuditFailed', 'Withdrawn']) {
+    'AuditRequested', 'AuditAnswered', 'AuditFailed', 'Withdrawn', 'DealExtended', 'MaxTermSet']) {
     expect(seen, name).toContain(name)
   }
+  // The extensions were refused for each of their reasons too.
+  for (const name of ['TermTooLong', 'WrongDealState', 'NotClient']) expect(reverts, name).toContain(name)
 })
