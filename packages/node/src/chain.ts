@@ -3,25 +3,24 @@ import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Address, Hex, PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
-  addProofSetStake, getProofSetDeal, getProofSetParams, getProofSetProvider, getProofSetWithdrawable, proofSetMarketAbi,
-  readTokenInfo, registerProofSetProvider, removeProofSetStake, rpcChain, withdrawProofSet
+  addProofSetStake, getProofSetDeal, getProofSetParams, getProofSetProvider, getProofSetWithdrawable, isProofSetRevert,
+  PROOF_SET_DEFAULT_MAX_TERM_PERIODS, proofSetMarketAbi, readProofSetEvents, readTokenInfo, registerProofSetProvider, removeProofSetStake, rpcChain, setProofSetMaxTerm, withdrawProofSet
 } from '@sherd/contracts'
 import type { MarketClient, ProofSetDealState, ProofSetParams, TokenInfo } from '@sherd/contracts'
 import { tokens } from './amounts.js'
 import { ConfigError, OpenDealsError, ProviderExitedError } from './errors.js'
 import { ProofSetClock } from './prover/context.js'
-import { readMarketEvents } from './market-events.js'
 
 const log = logger('sherd:node:chain')
 
 /** RPC calls at start must not hang on a dead endpoint. */
 export const RPC_TIMEOUT_MS = 10_000
 /**
- * Longest term a provider signs, and so how far clients may extend its deals (`maxTermPeriods` on chain): 10,000
- * periods is about a year at the default 256-block (≈ 51 min) periods. Collateral grows with the term, so a provider
- * that wants shorter commitments lowers it (`--max-term`).
+ * Longest term a provider signs, and so how far clients may extend its deals (`maxTermPeriods` on chain): the
+ * market's default of 10,000 periods, about a year at the default 256-block (≈ 51 min) periods. Collateral grows
+ * with the term, so a provider that wants shorter commitments lowers it (`--max-term`).
  */
-export const DEFAULT_MAX_TERM_PERIODS = 10_000
+export const DEFAULT_MAX_TERM_PERIODS = PROOF_SET_DEFAULT_MAX_TERM_PERIODS
 
 export interface ChainConnection {
   /** The ProofSetMarket, with the provider's wallet. */
@@ -42,7 +41,7 @@ function firstLine (err: unknown): string {
  * Connects to the ProofSetMarket with the provider's chain key. Errors say what to fix: an unreachable RPC, an
  * address with no contract, or a contract that is not a Sherd ProofSetMarket.
  */
-export async function connectChain (init: { rpcUrl: string, market: string, privateKey: Hex, timeoutMs?: number }): Promise<ChainConnection> {
+export async function connectChain (init: { rpcUrl: string, market: string, privateKey: Hex, timeoutMs?: number, expectedChainId?: number }): Promise<ChainConnection> {
   if (!/^0x[0-9a-fA-F]{40}$/.test(init.market)) throw new ConfigError(`--contract must be a 0x-prefixed 20-byte address, got "${init.market}"`)
   const market = init.market as Address
   const transport = http(init.rpcUrl, { timeout: init.timeoutMs ?? RPC_TIMEOUT_MS, retryCount: 1 })
@@ -52,6 +51,9 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
     chainId = await probe.getChainId()
   } catch (err) {
     throw new ConfigError(`cannot reach the chain RPC at ${init.rpcUrl} (${firstLine(err)}): start the chain node (anvil) or fix --rpc-url`)
+  }
+  if (init.expectedChainId !== undefined && init.expectedChainId !== chainId) {
+    throw new ConfigError(`the RPC at ${init.rpcUrl} serves chain ${chainId}, but the deployment file is for chain ${init.expectedChainId}: fix --rpc-url or use that chain's deployment file`)
   }
   const code = await probe.getCode({ address: market })
   if (code === undefined || code === '0x') {
@@ -85,7 +87,7 @@ export async function readMarketToken (rpcUrl: string, market: Address, timeoutM
 }
 
 function isNotRegistered (err: unknown): boolean {
-  return /NotRegistered/.test(String((err as Error).message))
+  return isProofSetRevert(err, 'NotRegistered')
 }
 
 /** The provider's registry entry, or undefined when it never registered. */
@@ -98,11 +100,11 @@ export async function providerInfo (conn: ChainConnection): Promise<Awaited<Retu
   }
 }
 
-export type RegistrationOutcome = 'registered' | 'restaked' | 'unchanged'
+export type RegistrationOutcome = 'registered' | 'restaked' | 'updated' | 'unchanged'
 
 /**
- * Registers the provider with its stake, term limit and peer id. Registered already: nothing changes, except that
- * `restake` (start --register-again after an exit) adds the stake back. The market cannot change a registered peer
+ * Registers the provider with its stake, term limit and peer id. Registered already: its term limit is set to
+ * `maxTermPeriods` if it differs, and `restake` (start --register-again after an exit) adds the stake back. The market cannot change a registered peer
  * id: a mismatch is returned as a warning for status (clients would not trust this node's announcements).
  */
 export async function ensureRegistered (
@@ -116,8 +118,7 @@ export async function ensureRegistered (
     if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
     try {
       // The term limit is this provider's consent to how long its deals may run (and be extended to).
-      const registration = { stake: p.stake, peerId: p.peerId, maxTermPeriods: p.maxTermPeriods }
-      await registerProofSetProvider(conn.mc, registration, { signal: options.signal })
+      await registerProofSetProvider(conn.mc, { stake: p.stake, peerId: p.peerId, maxTermPeriods: p.maxTermPeriods }, { signal: options.signal })
     } catch (err) {
       throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`)
     }
@@ -127,6 +128,15 @@ export async function ensureRegistered (
   const warning = current.peerId === p.peerId
     ? undefined
     : `registered with peer id ${current.peerId}, but this node is ${p.peerId}: the market cannot change it, so clients will not trust this node's announcements; restore the old peer.key or register a new chain address`
+  let outcome: RegistrationOutcome = 'unchanged'
+  if (current.maxTermPeriods !== p.maxTermPeriods) {
+    try {
+      await setProofSetMaxTerm(conn.mc, p.maxTermPeriods, { signal: options.signal })
+    } catch (err) {
+      throw new ConfigError(`setting ${conn.address}'s term limit to ${p.maxTermPeriods} periods failed (${firstLine(err)}): fund this address with gas, or check the RPC`)
+    }
+    outcome = 'updated'
+  }
   if (options.restake === true) {
     if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
     if (p.stake > 0n) {
@@ -138,7 +148,7 @@ export async function ensureRegistered (
       return { outcome: 'restaked', warning }
     }
   }
-  return { outcome: 'unchanged', warning }
+  return { outcome, warning }
 }
 
 /** Adds `amount` to the provider's stake (more deals can then be backed). */
@@ -191,7 +201,7 @@ export async function findOpenDeals (conn: ChainConnection, options: { signal?: 
   const clock = new ProofSetClock(conn.genesisBlock, conn.params)
   const head = await mc.publicClient.getBlockNumber({ cacheTime: 0 })
   const { headTime, perBlock } = await secondsPerBlock(mc.publicClient, head)
-  const logs = await readMarketEvents(mc, { eventName: 'DealOpened', args: { provider: conn.address }, fromBlock: conn.genesisBlock, toBlock: head, signal: options.signal })
+  const logs = await readProofSetEvents(mc, { eventName: 'DealOpened', args: { provider: conn.address }, fromBlock: conn.genesisBlock, toBlock: head, signal: options.signal })
   const found: OpenDeal[] = []
   for (const entry of logs.reverse()) {
     options.signal?.throwIfAborted()

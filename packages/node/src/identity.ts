@@ -35,6 +35,10 @@ export interface NodeFileConfig {
   stake: string
   rpcUrl?: string
   contractAddress?: string
+  /** The market's deployment file (absolute path): chain RPC URL and market address come from it at start. */
+  deployment?: string
+  /** Longest deal term signed and registered on chain (default DEFAULT_MAX_TERM_PERIODS). */
+  maxTermPeriods?: number
 }
 
 export const DEFAULT_FILE_CONFIG: NodeFileConfig = {

@@ -39,5 +39,4 @@ export { ShardCollector, shardCollector, GC_INTERVAL_MS, GC_GRACE_MS, GC_LEDGER_
 export type { ShardCollectorInit, ShardCollectorComponents, GcStatus, GcPassResult } from './shard-collector.js'
 export { ledgerStatus, amountsInTokens, STATUS_DEALS_MAX } from './ledger-status.js'
 export type { DealSummary, LedgerStatus } from './ledger-status.js'
-export { readMarketEvents } from './market-events.js'
 export * from './prover/index.js'

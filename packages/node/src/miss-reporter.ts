@@ -1,13 +1,12 @@
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
-import { claimProofSetDeals, commitProofSetSeed, failProofSetAudit, markProofSetMissed, proofSetMarketAbi } from '@sherd/contracts'
-import type { MarketClient } from '@sherd/contracts'
+import { claimProofSetDeals, commitProofSetSeed, failProofSetAudit, markProofSetMissed, proofSetRevertName, readProofSetEvents } from '@sherd/contracts'
+import type { MarketClient, ProofSetEventLog } from '@sherd/contracts'
 import type { ChainConnection } from './chain.js'
 import type { NodeMetrics } from './metrics.js'
 import { ProofSetClock } from './prover/context.js'
-import { MAX_LOG_RANGE_BLOCKS, revertOf, sleep } from './prover/tx-queue.js'
+import { sleep } from './prover/tx-queue.js'
 import type { TxQueue } from './prover/tx-queue.js'
-import type { ProofSetLog } from './prover/ledger-sync.js'
 import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from './prover/index.js'
 
 const log = logger('sherd:node:miss-reporter')
@@ -25,7 +24,7 @@ export const SEED_READABLE_BLOCKS = 250n
  */
 export const SEED_COMMIT_DELAY_BLOCKS = 128n
 
-type MarketLog = ProofSetLog
+type MarketLog = ProofSetEventLog
 
 export interface MissReporterInit {
   pollIntervalMs?: number
@@ -139,13 +138,9 @@ export class MissReporter implements Startable {
     let cursor = this.cursor ?? (this.init.fromBlock ?? conn.genesisBlock) - 1n
     const head = await mc.publicClient.getBlockNumber({ cacheTime: 0 })
     const me = conn.address.toLowerCase()
-    while (cursor < head) {
-      signal.throwIfAborted()
-      const to: bigint = cursor + MAX_LOG_RANGE_BLOCKS < head ? cursor + MAX_LOG_RANGE_BLOCKS : head
-      const logs = await mc.publicClient.getContractEvents({ address: mc.market, abi: proofSetMarketAbi, fromBlock: cursor + 1n, toBlock: to, strict: true })
-      for (const entry of logs) this.fold(entry, me)
-      cursor = to
-      this.cursor = cursor
+    if (cursor < head) {
+      for (const entry of await readProofSetEvents(mc, { fromBlock: cursor + 1n, toBlock: head, signal })) this.fold(entry, me)
+      this.cursor = head
     }
     const budget = { left: MAX_MARKS_PER_STEP }
     await this.markMisses(mc, head, budget, signal)
@@ -163,9 +158,9 @@ export class MissReporter implements Startable {
       await this.components.txQueue.run(async () => await fn({ signal: this.attempt(signal) }))
       return true
     } catch (err) {
-      const revert = revertOf(err)
+      const revert = proofSetRevertName(err)
       if (revert === undefined) throw err
-      log('%s not sent: %s', what, revert.name)
+      log('%s not sent: %s', what, revert)
       return false
     }
   }

@@ -70,6 +70,8 @@ export interface ProviderNodeConfig {
     contractAddress?: string
     /** Token base units, decimal string. */
     stake?: string
+    /** The chain the deployment file names: connecting to another is refused. */
+    expectedChainId?: number
     /** Longest term signed and registered (default DEFAULT_MAX_TERM_PERIODS). */
     maxTermPeriods?: number
     /** Offers stay valid this long (default OFFER_TTL_SECONDS). */
@@ -293,7 +295,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     async start (): Promise<void> {
       const { rpcUrl, contractAddress } = config.chain ?? {}
       if (rpcUrl === undefined || contractAddress === undefined) return
-      const conn = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey })
+      const conn = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey, expectedChainId: config.chain?.expectedChainId })
       const stake = BigInt(config.chain?.stake ?? '0')
       const record = await readExitRecord(config.dataDir)
       const here = exitedHere(record, conn)
