@@ -36,7 +36,7 @@ export { FaultDeclarer, isLost, proveDealLeaves } from './faults.js'
 export type { Lost } from './faults.js'
 export { ClaimScheduler, claimable, CLAIM_EVERY_PERIODS } from './claims.js'
 export type { ClaimRound, ClaimsInit } from './claims.js'
-export { AuditAnswerer } from './audits.js'
+export { AuditAnswerer, buildDealProof } from './audits.js'
 export type { AnsweredAudit } from './audits.js'
 
 const log = logger('sherd:node:proof-set')
