@@ -279,7 +279,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     get size (): number { return prover?.ledger.size ?? 0 },
     sorted: () => prover?.ledger.sorted() ?? []
   }
-  const collector = new ShardCollector({ store, ledger: ledgerView, metrics, scans: proverEvents, onDeleted: (root) => { unclaimed.forget(root) } }, config.gc)
+  const collector = new ShardCollector({ store, ledger: ledgerView, metrics, scans: proverEvents, onDeleted: (root) => { unclaimed.forget(root) } }, { offerTtlSeconds: config.chain?.offerTtlSeconds, ...config.gc })
   const exitedHere = (record: ExitRecord | undefined, conn: ChainConnection): boolean =>
     record !== undefined && record.chainId === conn.chainId && record.contractAddress.toLowerCase() === conn.mc.market.toLowerCase()
   // Stake and locked collateral for status, read at most every few seconds (after a ledger sync).

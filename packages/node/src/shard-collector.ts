@@ -40,6 +40,8 @@ export interface ShardCollectorInit {
   intervalMs?: number
   /** Keep a shard no deal needs this long after it was stored or claimed (default GC_GRACE_MS; more than OFFER_TTL_SECONDS). */
   graceMs?: number
+  /** Lifetime of the offers this node signs (default OFFER_TTL_SECONDS): the grace period must exceed it. */
+  offerTtlSeconds?: number
   /** Longest time since the prover's last scan for which the ledger counts as current (default GC_LEDGER_MAX_AGE_MS). */
   ledgerMaxAgeMs?: number
   /** The clock grace periods are measured with (ms since the epoch); tests inject one. */
@@ -81,6 +83,8 @@ export interface GcPassResult {
 
 interface RootDeals {
   live: boolean
+  /** Deals on the root in the ledger: a new one means the root was in use again since it was last seen over. */
+  count: number
 }
 
 type PassKind = 'sweep' | 'scan'
@@ -114,8 +118,8 @@ export class ShardCollector implements Startable {
   private readonly handled = new Set<string>()
   /** First time a shard whose record has no stored time was seen (its grace counts from then). */
   private readonly firstSeen = new Map<string, number>()
-  /** When this collector first saw every deal of a root settled (since start: a restart counts from then, keeping longer). */
-  private readonly overSince = new Map<string, number>()
+  /** When this collector first saw every deal of a root settled (kept after the shard is deleted, dropped when a deal on it is live again). */
+  private readonly overSince = new Map<string, { atMs: number, deals: number }>()
   private readonly onSynced = (): void => {
     this.lastScanAt = performance.now()
     void this.request(this.swept ? 'scan' : 'sweep')
@@ -126,8 +130,9 @@ export class ShardCollector implements Startable {
     this.intervalMs = init.intervalMs ?? GC_INTERVAL_MS
     this.ledgerMaxAgeMs = init.ledgerMaxAgeMs ?? GC_LEDGER_MAX_AGE_MS
     this.now = init.now ?? Date.now
-    if (!(this.graceMs > OFFER_TTL_SECONDS * 1000)) {
-      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${OFFER_TTL_SECONDS * 1000} ms), or a shard whose offer a client still holds could be deleted before the deal opens; the default is ${GC_GRACE_MS}`)
+    const offerTtlMs = (init.offerTtlSeconds ?? OFFER_TTL_SECONDS) * 1000
+    if (!(this.graceMs > offerTtlMs)) {
+      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${offerTtlMs} ms), or a shard whose offer a client still holds could be deleted before the deal opens; the default is ${GC_GRACE_MS}`)
     }
     if (!(this.intervalMs > 0)) throw new ConfigError(`gc.intervalMs must be positive, got ${this.intervalMs}`)
     this.status = { enabled: init.enabled ?? true, graceMs: this.graceMs, intervalMs: this.intervalMs, shardsDeleted: 0, bytesFreed: 0, passes: 0, waiting: 'the prover\'s first scan of the chain' }
@@ -219,7 +224,8 @@ export class ShardCollector implements Startable {
       const index = new Map<string, RootDeals>()
       for (const d of ledger.sorted()) {
         const key = d.root.slice(2).toLowerCase()
-        const entry = index.get(key) ?? { live: false }
+        const entry = index.get(key) ?? { live: false, count: 0 }
+        entry.count++
         if (needsShard(d)) entry.live = true
         index.set(key, entry)
       }
@@ -274,16 +280,19 @@ export class ShardCollector implements Startable {
       return false
     }
     const now = this.now()
-    let overAt = 0
-    if (deals !== undefined) {
-      overAt = this.overSince.get(rootHex) ?? now
-      this.overSince.set(rootHex, overAt)
-    }
     const claimed = store.claimedAtMs(root)
     let storedAt = info.storedAtMs
     if (storedAt <= 0) {
       storedAt = this.firstSeen.get(rootHex) ?? now
       this.firstSeen.set(rootHex, storedAt)
+    }
+    // Over since the first pass that saw it so: a shard stored after that (an upload for a new deal on the same
+    // root) gets its grace period.
+    let overAt = 0
+    if (deals !== undefined) {
+      const seen = this.overSince.get(rootHex)
+      overAt = seen !== undefined && seen.deals === deals.count ? seen.atMs : now
+      this.overSince.set(rootHex, { atMs: overAt, deals: deals.count })
     }
     const claimedRecently = claimed !== undefined && now - claimed < this.graceMs
     const storedForNewDeal = (deals === undefined || storedAt > overAt) && now - storedAt < this.graceMs
@@ -300,7 +309,6 @@ export class ShardCollector implements Startable {
       metrics.gcShardsDeleted.inc()
       metrics.gcBytesFreed.inc(freed)
       this.firstSeen.delete(rootHex)
-      this.overSince.delete(rootHex)
       this.components.onDeleted?.(root)
       log('deleted shard %s (%d bytes): %s', rootHex, freed, deals === undefined ? 'no deal named it within the grace period' : 'every deal on it is over')
       return false
