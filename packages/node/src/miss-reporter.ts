@@ -210,7 +210,8 @@ export class MissReporter implements Startable {
   private async commitSeeds (mc: MarketClient, head: bigint, budget: { left: number }, signal: AbortSignal): Promise<void> {
     const clock = this.clock!
     const delay = SEED_COMMIT_DELAY_BLOCKS < BigInt(clock.params.periodBlocks) ? SEED_COMMIT_DELAY_BLOCKS : BigInt(clock.params.periodBlocks)
-    this.seedCheckedFrom ??= clock.periodOf(head)
+    // From the oldest period whose challenge block hash is still readable: one a provider went down in may be unseeded.
+    this.seedCheckedFrom ??= head > SEED_READABLE_BLOCKS ? clock.periodOf(head - SEED_READABLE_BLOCKS) + 1n : 0n
     for (let q = this.seedCheckedFrom; budget.left > 0; q++) {
       const cb = clock.challengeBlock(q)
       // A transaction sent now lands at head + 1 or later.
