@@ -253,8 +253,8 @@ async function cmdInit (args: string[]): Promise<void> {
     evmKey: evmKey as Hex | undefined, config: given, force, newPeerKey: v['new-peer-key'] === true, newEvmKey: v['new-evm-key'] === true
   })
   // Amounts kept from config.json are base units: shown in tokens when the chain answers, else with the base suffix.
-  if (token === undefined && !needsToken && result.config.rpcUrl !== undefined && result.config.contractAddress !== undefined) {
-    token = await readMarketToken(result.config.rpcUrl, result.config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(() => undefined)
+  if (token === undefined && !needsToken && config.rpcUrl !== undefined && config.contractAddress !== undefined) {
+    token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(() => undefined)
   }
   const shown = (amount: string): string => !isBaseUnits(amount) ? amount : token !== undefined ? tokens(amount, token) : `${amount}base`
   console.log(JSON.stringify({

@@ -12,6 +12,7 @@ import type { ChainStatus, NodeStatus } from './http-api.js'
 import { STORE_DIR, clearExitRecord, readEvmKey, readExitRecord, readPeerKey } from './identity.js'
 import type { ExitRecord } from './identity.js'
 import { tokens } from './amounts.js'
+import { ProviderExitedError } from './errors.js'
 import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
@@ -305,6 +306,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
         ? `${chainAddress} left this market with \`sherd-node exit\` at ${record!.exitedAt}; starting would stake ` +
           `${tokens(stake, conn.token)} again. To do that, start with --register-again; to leave it out of the market, do not start it with this chain`
         : undefined
+      // The provider stays registered (with no stake) after an exit: starting must not stake it again unasked.
+      if (refuseToRegister !== undefined) throw new ProviderExitedError(refuseToRegister)
       const { outcome, warning: w } = await ensureRegistered(conn, { stake, peerId, maxTermPeriods }, { refuseToRegister, restake: phase === 'exited' && registerAgain })
       warning = w
       if (record !== undefined && (!here || registerAgain)) await clearExitRecord(config.dataDir)
