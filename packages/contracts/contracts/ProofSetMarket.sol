@@ -123,6 +123,9 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint32 id;
         bool registered;
         uint32 maxTermPeriods;
+        /// Deals opened and not yet settled: while any is, the due period must not skip ahead, whatever `locked`
+        /// says (a deal may carry no collateral: price 0 or collateralBps 0).
+        uint32 unsettledDeals;
         // slot 2: chunks of the due period already proven
         uint256 chunksDone;
         string peerId;
@@ -139,6 +142,8 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint256 chunksDone;
         /// Longest term (end − start periods) the provider accepts, for an offer and after an extension.
         uint32 maxTermPeriods;
+        /// Deals opened and not yet settled (off the books); 0 with `locked` 0 is when a provider may leave.
+        uint32 unsettledDeals;
         string peerId;
     }
 
@@ -385,17 +390,19 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint256 dealId = dealCount;
         uint256 escrowTotal;
         address lastProvider;
+        uint256 run; // deals of the current run of offers from one provider, counted once per run
         Provider storage p = _providers[address(0)];
         for (uint256 i = 0; i < offers.length; i++) {
             Offer calldata offer = offers[i];
             if (offer.provider != lastProvider) {
-                if (lastProvider != address(0)) _checkpoint(p, start);
+                if (lastProvider != address(0)) _endRun(p, start, run);
+                run = 0;
                 p = _registered(offer.provider);
                 lastProvider = offer.provider;
                 if (p.firstPeriod == 0) {
                     p.firstPeriod = uint32(start);
                     p.due = uint32(start);
-                } else if (p.locked == 0 && p.due < start) {
+                } else if (p.unsettledDeals == 0 && p.due < start) {
                     // Nothing unsettled can be hit by the idle periods' challenges: start proving afresh.
                     p.due = uint32(start);
                     p.chunksDone = 0;
@@ -408,6 +415,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
             uint256 free = p.stake > p.locked ? p.stake - p.locked : 0;
             if (collateral > free) revert InsufficientStake(offer.provider, collateral, free);
             p.locked += uint128(collateral);
+            run++;
 
             uint256 leafCount = (uint256(offer.size) + 63) / 64;
             uint256 weight = leafCount > MIN_WEIGHT ? leafCount : MIN_WEIGHT;
@@ -441,7 +449,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
                 uint64(weight)
             );
         }
-        _checkpoint(p, start);
+        _endRun(p, start, run);
         dealCount = dealId;
         _pull(msg.sender, escrowTotal);
     }
@@ -752,6 +760,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
             firstPeriod: p.firstPeriod,
             chunksDone: p.chunksDone,
             maxTermPeriods: p.maxTermPeriods,
+            unsettledDeals: p.unsettledDeals,
             peerId: p.peerId
         });
     }
@@ -800,6 +809,11 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         }
         nonces.set(offer.nonce);
         escrow = offer.pricePerPeriod * offer.periods;
+    }
+
+    function _endRun(Provider storage p, uint256 start, uint256 opened) private {
+        p.unsettledDeals += uint32(opened);
+        _checkpoint(p, start);
     }
 
     /// @dev Records that `p.weightEnd` is the weight from period `start` on.
@@ -955,6 +969,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         bool final_ = from == end && p.due >= limit && _audits[dealId].bond == 0;
         if (final_) {
             p.locked -= uint128(_collateral(d));
+            p.unsettledDeals--;
             if (d.state == DealState.Live) d.state = DealState.Ended;
             d.paidFrom = SETTLED;
         } else {

@@ -53,10 +53,12 @@ export type {
   RegisterProofSetProviderParameters, ResolvedChallenge, SignedProofSetOffer
 } from './proof-set.js'
 export {
-  isProofSetRevert, listProofSetProviders, PROOF_SET_EVENT_PAGE_BLOCKS, proofSetRevertName, readProofSetEvents
+  decodeProofSetRevert, isProofSetRevert, listProofSetProviders, PROOF_SET_EVENT_PAGE_BLOCKS, proofSetRevertName,
+  readProofSetEvents
 } from './proof-set-events.js'
 export type {
-  ListProofSetProvidersParameters, ProofSetErrorName, ProofSetEventLog, ProofSetEventName, ReadProofSetEventsParameters
+  ListProofSetProvidersParameters, ProofSetErrorName, ProofSetEventLog, ProofSetEventName, ProofSetRevert,
+  ReadProofSetEventsParameters
 } from './proof-set-events.js'
 export { PeriodicTree } from './periodic-tree.js'
 export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'

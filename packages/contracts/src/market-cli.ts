@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BaseError, createPublicClient, createWalletClient, http, isAddress, isHex } from 'viem'
-import type { Address, Hex, PublicClient } from 'viem'
+import type { PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { rpcChain } from './chain.js'
 import { formatMarketDeployment, writeMarketDeployment } from './deployment-file.js'
@@ -53,7 +53,8 @@ async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
   if (key === undefined) throw new UsageError('missing --private-key (or SHERD_PRIVATE_KEY): the account that pays for the deployment')
   if (!isHex(key) || key.length !== 66) throw new UsageError('the private key must be 0x followed by 64 hex digits')
   if (values['with-token'] === (values.token !== undefined)) throw new UsageError('pass exactly one of --with-token (deploy a test token) or --token ADDRESS (an existing ERC-20)')
-  if (values.token !== undefined && !isAddress(values.token)) throw new UsageError(`--token ${values.token} is not an address`)
+  const token = values.token
+  if (token !== undefined && !isAddress(token)) throw new UsageError(`--token ${token} is not an address`)
   const out = resolve(values.out ?? 'sherd-market-deployment.json')
   if (existsSync(out) && !values.force) throw new UsageError(`${out} exists: it may record a deployment you still need; pass --force to overwrite or --out for another file`)
 
@@ -66,17 +67,17 @@ async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
   }
   const chain = rpcChain(chainId, rpcUrl, `chain ${chainId}`)
   const publicClient = createPublicClient({ chain, transport }) as PublicClient
-  const account = privateKeyToAccount(key as Hex)
+  const account = privateKeyToAccount(key)
   const wallet = createWalletClient({ account, chain, transport })
   const params = values.devnet ? PROOF_SET_DEVNET_PARAMS : PROOF_SET_DEFAULT_PARAMS
-  const d = await deployProofSetMarket(wallet, { publicClient, token: values.token as Address | undefined, params })
+  const d = await deployProofSetMarket(wallet, { publicClient, token, params })
   const record: MarketDeploymentRecord = {
     contract: 'ProofSetMarket',
     chainId,
     rpcUrl,
     market: d.market,
     token: d.token,
-    tokenDeployed: values.token === undefined,
+    tokenDeployed: token === undefined,
     genesisBlock: d.genesisBlock,
     deployer: account.address,
     params: d.params

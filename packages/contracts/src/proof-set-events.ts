@@ -1,6 +1,6 @@
 // ProofSetMarket's events and reverts, typed from the generated ABI: the one paged log reader every scanner
 // (prover ledger, client, stat, devnet) uses, the provider listing built on it, and revert decoding by error name.
-import { BaseError, ContractFunctionRevertedError, decodeErrorResult } from 'viem'
+import { BaseError, ContractFunctionRevertedError, decodeErrorResult, InvalidInputRpcError, InvalidParamsRpcError, LimitExceededRpcError } from 'viem'
 import type { Address, ContractEventName, GetContractEventsParameters, GetContractEventsReturnType, Hex } from 'viem'
 import { proofSetMarketAbi } from './generated/contracts.js'
 import type { MarketClient } from './market.js'
@@ -34,7 +34,10 @@ export interface ReadProofSetEventsParameters<E extends ProofSetEventName | unde
 
 /**
  * Logs of the market in [fromBlock, toBlock], oldest first, one eth_getLogs request per `pageBlocks` blocks.
- * Logs that do not decode against the ABI are dropped (strict), so every `args` field is present.
+ * Logs that do not decode against the ABI are dropped (strict), so every `args` field is present. A page the
+ * endpoint refuses as too large (JSON-RPC -32005 limit exceeded, -32602 invalid params, -32000 invalid input:
+ * the codes endpoints use for block-range and result-count limits) is halved and retried, down to one block;
+ * the smaller size is kept for the pages after it.
  */
 export async function readProofSetEvents<E extends ProofSetEventName | undefined = undefined> (
   mc: MarketClient,
@@ -46,15 +49,31 @@ export async function readProofSetEvents<E extends ProofSetEventName | undefined
   p.signal?.throwIfAborted()
   const toBlock = p.toBlock ?? await mc.publicClient.getBlockNumber({ cacheTime: 0 })
   const out: Array<ProofSetEventLog<E>> = []
-  for (let from = p.fromBlock; from <= toBlock; from += pageBlocks) {
+  let size = pageBlocks
+  for (let from = p.fromBlock; from <= toBlock;) {
     p.signal?.throwIfAborted()
-    const to = from + pageBlocks - 1n < toBlock ? from + pageBlocks - 1n : toBlock
-    const logs = await mc.publicClient.getContractEvents<ProofSetMarketAbi, E, true, bigint, bigint>({
-      address: mc.market, abi: proofSetMarketAbi, eventName: p.eventName, args: p.args, fromBlock: from, toBlock: to, strict: true
-    })
+    const to = from + size - 1n < toBlock ? from + size - 1n : toBlock
+    let logs: Array<ProofSetEventLog<E>>
+    try {
+      logs = await mc.publicClient.getContractEvents<ProofSetMarketAbi, E, true, bigint, bigint>({
+        address: mc.market, abi: proofSetMarketAbi, eventName: p.eventName, args: p.args, fromBlock: from, toBlock: to, strict: true
+      })
+    } catch (err) {
+      if (to > from && isRangeRefusal(err)) {
+        size = (to - from + 1n) / 2n
+        continue
+      }
+      throw err
+    }
     out.push(...logs)
+    from = to + 1n
   }
   return out
+}
+
+function isRangeRefusal (err: unknown): boolean {
+  return err instanceof BaseError &&
+    err.walk((e) => e instanceof LimitExceededRpcError || e instanceof InvalidParamsRpcError || e instanceof InvalidInputRpcError) !== null
 }
 
 export interface ListProofSetProvidersParameters {
@@ -79,22 +98,33 @@ export async function listProofSetProviders (mc: MarketClient, p: ListProofSetPr
 /** Name of any custom error ProofSetMarket declares. */
 export type ProofSetErrorName = Extract<ProofSetMarketAbi[number], { type: 'error' }>['name']
 
+/** A decoded revert: the custom error's name and its arguments (typed by the ABI entry they came from). */
+export interface ProofSetRevert {
+  errorName: string
+  args: readonly unknown[]
+}
+
 /**
- * The custom error a ProofSetMarket call reverted with, decoded from the ABI (`'NonceUsed'`, `'TermTooLong'`, …),
- * or undefined when `err` is not a revert with decodable data (an RPC failure, a timeout). A revert carrying
+ * The custom error a ProofSetMarket call reverted with and its arguments, decoded from the ABI, or undefined
+ * when `err` is not a revert with decodable data (an RPC failure, a timeout). A revert carrying
  * `Error(string)` or `Panic(uint256)` gives `'Error'` or `'Panic'`; an error of another contract on the call path
- * (the token) gives its own name when viem decoded it.
+ * (the token) gives its own name when viem decoded it with that contract's ABI.
  */
-export function proofSetRevertName (err: unknown): string | undefined {
+export function decodeProofSetRevert (err: unknown): ProofSetRevert | undefined {
   if (!(err instanceof BaseError)) return undefined
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
   if (reverted instanceof ContractFunctionRevertedError) {
-    if (reverted.data?.errorName !== undefined) return reverted.data.errorName
-    if (reverted.raw !== undefined) return decodeName(reverted.raw)
+    if (reverted.data !== undefined) return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] }
+    if (reverted.raw !== undefined) return decodeRaw(reverted.raw)
   }
-  // Errors from calls that did not go through a typed contract call (sendTransaction, estimateGas) carry raw data.
+  // Errors from calls that did not go through a typed contract call (call, sendTransaction) carry raw data.
   const raw = err.walk((e) => hasHexData(e))
-  return hasHexData(raw) ? decodeName(raw.data) : undefined
+  return hasHexData(raw) ? decodeRaw(raw.data) : undefined
+}
+
+/** The name of the custom error `err` reverted with (`'NonceUsed'`, `'TermTooLong'`, …); see decodeProofSetRevert. */
+export function proofSetRevertName (err: unknown): string | undefined {
+  return decodeProofSetRevert(err)?.errorName
 }
 
 /** Whether `err` is a ProofSetMarket revert with custom error `name` (checked against the ABI's error names). */
@@ -106,9 +136,10 @@ function hasHexData (e: unknown): e is { data: Hex } {
   return typeof e === 'object' && e !== null && 'data' in e && typeof e.data === 'string' && /^0x[0-9a-fA-F]{8,}$/.test(e.data)
 }
 
-function decodeName (data: Hex): string | undefined {
+function decodeRaw (data: Hex): ProofSetRevert | undefined {
   try {
-    return decodeErrorResult({ abi: proofSetMarketAbi, data }).errorName
+    const decoded = decodeErrorResult({ abi: proofSetMarketAbi, data })
+    return { errorName: decoded.errorName, args: decoded.args ?? [] }
   } catch {
     return undefined
   }

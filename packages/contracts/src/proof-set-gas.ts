@@ -10,7 +10,7 @@ import type { MarketClient } from './market.js'
 import { PeriodicTree } from './periodic-tree.js'
 import { proveChallenges } from './proof.js'
 import {
-  answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost,
+  answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost, extendProofSetDeals,
   deployProofSetMarket, getProofSetAuditSeed, getProofSetPeriod, getProofSetProvider, getProofSetSeed,
   getProofSetSnapshotWeight, markProofSetMissed, openProofSetDeals, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_DEFAULT_PARAMS,
   PROOF_SET_MIN_WEIGHT, proofSetChallengeCount, proofSetChunkCount, proofSetLeafCount, registerProofSetProvider,
@@ -26,6 +26,9 @@ export interface ProofSetGasRow {
   /** EIP-7623 floor: 21000 + 10 × tokens (zero byte 1 token, other bytes 4). */
   floor: bigint
 }
+
+/** Term of every measured deal: long enough that no deal ends while it is measured. */
+const MEASURED_TERM_PERIODS = 100_000
 
 /** Per-period proving gas of one proof set, measured over consecutive periods. */
 export interface ProofSetSetGas {
@@ -54,6 +57,8 @@ export interface ProofSetGasReport {
   equalWeightRatio: number
   /** claim gas ÷ deals in a 100-deal claim. */
   claimGasPerDeal: number
+  /** extendDeals gas ÷ deals in a 50-deal renewal that also settles their closed periods. */
+  extendGasPerDeal: number
   largestCalldataBytes: number
   largestGas: bigint
   transactions: number
@@ -160,7 +165,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     }
     for (const i of [...specs.map((s) => s.provider), bigProvider]) {
       await waitForSuccess(publicClient, await wallets[i]!.writeContract({ address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null }))
-      await track(await registerProofSetProvider(mc(i), { stake: supply / 2n, peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf' }))
+      await track(await registerProofSetProvider(mc(i), { stake: supply / 2n, peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf', maxTermPeriods: 2 * MEASURED_TERM_PERIODS }))
     }
     const approve = await track(await waitForSuccess(publicClient, await wallets[clientIndex]!.writeContract({
       address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null
@@ -217,7 +222,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
             root: bytesToHex(tree.root),
             size,
             pricePerPeriod: 1_000n,
-            periods: 100_000,
+            periods: MEASURED_TERM_PERIODS,
             nonce,
             expiry: BigInt(Math.floor(Date.now() / 1000) + 24 * 3600)
           }
@@ -283,6 +288,9 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     // Settlement and the rarer operations, on the 1 GiB set.
     const gib = sets[0]!
     const claim = await track(await claimProofSetDeals(mc(reporterIndex), gib.dealIds.slice(0, 100)), `claim, 100 deals × ${periods} periods`)
+    // A client's renewal: 50 unclaimed deals, so the extension settles their closed periods too, as it would.
+    const extended = await extendProofSetDeals(mc(clientIndex), { dealIds: gib.dealIds.slice(100, 100 + OPEN_BATCH), addedPeriods: periods }, { signal: options.signal })
+    await track(extended.receipt, `extendDeals, ${OPEN_BATCH} deals × ${periods} closed periods`)
     await track(await requestProofSetAudit(mc(clientIndex), gib.dealIds[0]!), 'requestAudit')
     await mineTo((await getProofSetPeriod(mc(0), last + 1n)).startBlock)
     await track(await declareProofSetLost(mc(gib.provider), [gib.dealIds[1]!]), 'declareLost, 1 deal')
@@ -317,6 +325,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       provingGasPerTiBMonth: Number(setGas[0]!.medianPeriodGas) * periodsPerMonth(d.params.periodBlocks),
       equalWeightRatio: equal.length > 0 ? Math.max(...equal) / Math.min(...equal) : Number.NaN,
       claimGasPerDeal: Number(claim.gasUsed) / 100,
+      extendGasPerDeal: Number(extended.receipt.gasUsed) / OPEN_BATCH,
       largestCalldataBytes,
       largestGas,
       transactions

@@ -587,12 +587,14 @@ export interface ProofSetProvider {
   chunksDone: bigint
   /** Longest term (end − start periods) the provider accepts for an offer or after an extension. */
   maxTermPeriods: number
+  /** Deals opened and not yet settled. A provider that leaves waits for 0 here (and `locked` 0). */
+  unsettledDeals: number
   peerId: string
 }
 
 export async function getProofSetProvider (mc: MarketClient, provider: Address): Promise<ProofSetProvider> {
   const p = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getProvider', args: [provider] })
-  return { id: p.id, stake: p.stake, locked: p.locked, weight: p.weight, due: BigInt(p.due), firstPeriod: BigInt(p.firstPeriod), chunksDone: p.chunksDone, maxTermPeriods: p.maxTermPeriods, peerId: p.peerId }
+  return { id: p.id, stake: p.stake, locked: p.locked, weight: p.weight, due: BigInt(p.due), firstPeriod: BigInt(p.firstPeriod), chunksDone: p.chunksDone, maxTermPeriods: p.maxTermPeriods, unsettledDeals: p.unsettledDeals, peerId: p.peerId }
 }
 
 export async function getProofSetParams (mc: MarketClient): Promise<ProofSetParams> {

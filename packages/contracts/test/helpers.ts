@@ -3,15 +3,15 @@ import { buildTree } from '@sherd/proofs'
 import type { MerkleTree } from '@sherd/proofs'
 import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
-import { BaseError, bytesToHex, ContractFunctionRevertedError, createPublicClient, createTestClient, createWalletClient, http } from 'viem'
+import { bytesToHex, createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import {
-  activateDeal, ANVIL_MNEMONIC, deploy, deriveChallengeSeed, DEVNET_MARKET_PARAMS, getActivationSeed, getDeal,
+  activateDeal, ANVIL_MNEMONIC, decodeProofSetRevert, deploy, deriveChallengeSeed, DEVNET_MARKET_PARAMS, getActivationSeed, getDeal,
   getMarketParams, getPeriodInfo, mintTokens, openDeal, proveChallenges, randomOfferNonce, signOffer, startAnvil,
   submitProofs
 } from '../src/index.js'
-import type { Anvil, Deployment, MarketClient, MarketParams, Offer, PeriodInfo } from '../src/index.js'
+import type { Anvil, Deployment, MarketClient, MarketParams, Offer, PeriodInfo, ProofSetRevert } from '../src/index.js'
 
 export interface Chainside {
   anvil: Anvil
@@ -147,15 +147,9 @@ export async function proveAll (c: Chainside, m: Market, providerIndex: number, 
   })
 }
 
-/** The custom error a failed viem call reverted with, or undefined. */
-export function revertOf (err: unknown): { errorName: string, args: readonly unknown[] } | undefined {
-  if (err instanceof BaseError) {
-    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError)
-    if (revert instanceof ContractFunctionRevertedError && revert.data !== undefined) {
-      return { errorName: revert.data.errorName, args: revert.data.args ?? [] }
-    }
-  }
-  return undefined
+/** The custom error a failed viem call reverted with, or undefined (the package's own decoder). */
+export function revertOf (err: unknown): ProofSetRevert | undefined {
+  return decodeProofSetRevert(err)
 }
 
 /** Awaits `promise`, expecting it to revert with `errorName` (and `args`, when given). */

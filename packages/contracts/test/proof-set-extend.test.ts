@@ -1,7 +1,8 @@
 // ProofSetMarket's migration API on anvil (newest hardfork): the provider's term limit (register, setMaxTerm,
 // TermTooLong), extendDeals (payment, collateral, refusals, and claims that pay the extended periods exactly),
 // the provider listing from logs, the paged event reader, and revert decoding by error name.
-import { BaseError, parseEventLogs } from 'viem'
+import { BaseError, createPublicClient, custom, parseEventLogs } from 'viem'
+import type { PublicClient } from 'viem'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   addProofSetStake, cancelProofSetOffer, claimProofSetDeals, declareProofSetLost, extendProofSetDeals, getProofSetDeal, getProofSetProvider,
@@ -106,6 +107,10 @@ describe('extendDeals', () => {
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: ids, addedPeriods: 1 }), 'TermTooLong', [11n, 10n])
     await extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 2 })
     expect((await getProofSetDeal(m.as(0), ids[1]!)).endPeriod).toBe(before[1]!.endPeriod + 6n)
+    // Lowering the limit below a deal's term leaves the deal as it is and refuses only more periods.
+    await setProofSetMaxTerm(m.as(2), 3)
+    expect((await getProofSetDeal(m.as(0), ids[1]!)).state).toBe('live')
+    await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 1 }), 'TermTooLong', [13n, 3n])
     await expectRevert(extendProofSetDeals(m.as(5), { dealIds: [ids[1]!], addedPeriods: 1 }), 'NotClient', [ids[1], c.accounts[5]!.address])
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [], addedPeriods: 1 }), 'EmptyBatch')
     await expectRevert(extendProofSetDeals(m.as(4), { dealIds: [ids[1]!], addedPeriods: 0 }), 'InvalidOfferPeriods')
@@ -182,6 +187,22 @@ describe('extendDeals', () => {
   })
 })
 
+test('extending 50 deals is one transfer and ~20 k gas a deal, far inside a real chain\'s limits', async () => {
+  const m = await market([{ index: 1, maxTermPeriods: 100 }, { index: 2, maxTermPeriods: 100 }])
+  const { deals } = await openPs(c, m, 4, Array.from({ length: 50 }, (_, i) => ({ provider: 1 + (i % 2) })))
+  const q = (await getProofSetDeal(m.as(0), deals[0]!.dealId)).startPeriod
+  // Settling closed periods is part of an extension's cost: extend once a period of the term has closed.
+  await enterProofWindow(c, m, q)
+  await proveDue(m, c, 1, deals)
+  await proveDue(m, c, 2, deals)
+  await enterPeriod(c, m, q + 1n)
+  const { receipt } = await extendProofSetDeals(m.as(4), { dealIds: deals.map((d) => d.dealId), addedPeriods: 12 })
+  expect(receipt.logs.filter((l) => l.address.toLowerCase() === m.token.toLowerCase())).toHaveLength(1)
+  const perDeal = Number(receipt.gasUsed) / 50
+  process.stdout.write(`extendDeals, 50 deals of 2 providers, one closed period each: ${receipt.gasUsed} gas (${Math.round(perDeal)} per deal)\n`)
+  expect(perDeal).toBeLessThan(40_000)
+})
+
 describe('revert names', () => {
   test('proofSetRevertName decodes the custom error; isProofSetRevert checks it; other failures give undefined', async () => {
     const m = await market([{ index: 1, maxTermPeriods: 2 }])
@@ -231,6 +252,40 @@ describe('readProofSetEvents', () => {
     expect(cancelled.every((l) => l.args.provider === c.accounts[2]!.address)).toBe(true)
     // Without toBlock it reads to the latest block.
     expect((await readProofSetEvents(m.as(0), { eventName: 'OfferCancelled', fromBlock: from, pageBlocks: 5n })).length).toBe(24)
+    // An endpoint that refuses ranges over 5 blocks (-32005, as public endpoints do): pages shrink until they pass.
+    let refused = 0
+    let requests = 0
+    const limited = (refuse: (blocks: bigint) => number | undefined): PublicClient => createPublicClient({
+      chain: c.chain,
+      transport: custom({
+        async request ({ method, params }: { method: string, params?: unknown }) {
+          if (method === 'eth_getLogs' && Array.isArray(params)) {
+            requests++
+            const filter: unknown = params[0]
+            if (typeof filter === 'object' && filter !== null && 'fromBlock' in filter && 'toBlock' in filter) {
+              const code = refuse(BigInt(String(filter.toBlock)) - BigInt(String(filter.fromBlock)) + 1n)
+              if (code !== undefined) {
+                refused++
+                throw Object.assign(new Error('block range too large'), { code })
+              }
+            }
+          }
+          const res = await fetch(c.anvil.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
+          const body = await res.json() as { result?: unknown, error?: { code: number, message: string } }
+          if (body.error !== undefined) throw Object.assign(new Error(body.error.message), body.error)
+          return body.result
+        }
+      }, { retryCount: 0 })
+    })
+    const small = { market: m.market, publicClient: limited((blocks) => blocks > 5n ? -32005 : undefined) }
+    const paged = await readProofSetEvents(small, { fromBlock: from, toBlock: to, pageBlocks: 64n })
+    expect(paged.map(key)).toEqual(whole.map(key))
+    expect(refused).toBeGreaterThan(0)
+    // Any other failure is not a size problem: it is thrown at once, not retried smaller.
+    requests = 0
+    const broken = { market: m.market, publicClient: limited(() => -32601) }
+    await expect(readProofSetEvents(broken, { fromBlock: from, toBlock: to, pageBlocks: 64n })).rejects.toThrow(BaseError)
+    expect(requests).toBe(1)
     const aborted = new AbortController()
     aborted.abort()
     await expect(readProofSetEvents(m.as(0), { fromBlock: from, signal: aborted.signal })).rejects.toThrow(/abort/i)

@@ -327,6 +327,28 @@ test('K above one chunk: chunks in any order, each once, the period proven by th
   expect((await getProofSetProvider(m.as(0), provider)).due).toBe(start + 1n)
 }, 120_000)
 
+test('deals without collateral (price 0 or collateralBps 0) keep their provider\'s due period', async () => {
+  // `locked` is 0 here although deals are live: opening another during a period must not skip the period.
+  const m = await market([1], { collateralBps: 0 })
+  const provider = c.accounts[1]!.address
+  const a = await openPs(c, m, 4, [{ provider: 1 }, { provider: 1, over: { pricePerPeriod: 0n } }])
+  const q = (await getProofSetDeal(m.as(0), a.deals[0]!.dealId)).startPeriod
+  await enterPeriod(c, m, q)
+  const b = await openPs(c, m, 4, [{ provider: 1 }])
+  const info = await getProofSetProvider(m.as(0), provider)
+  expect(info.locked).toBe(0n)
+  expect(info.unsettledDeals).toBe(3)
+  expect(info.due).toBe(q)
+  await enterProofWindow(c, m, q)
+  await proveDue(m, c, 1, [...a.deals, ...b.deals])
+  await enterProofWindow(c, m, q + 1n)
+  await proveDue(m, c, 1, [...a.deals, ...b.deals])
+  await enterPeriod(c, m, q + 2n)
+  await claimProofSetDeals(m.as(4), a.deals.map((d) => d.dealId))
+  for (const d of a.deals) expect((await getProofSetDeal(m.as(0), d.dealId)).missed).toBe(0)
+  expect(await getProofSetWithdrawable(m.as(0), provider)).toBe(2n * 10n * TOKEN)
+})
+
 test('withdraw moves the whole balance', async () => {
   const m = await market([1])
   const { deals } = await openPs(c, m, 4, [{ provider: 1 }])
