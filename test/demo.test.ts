@@ -58,7 +58,8 @@ describe('npm start', () => {
     expect(out).toMatch(/deal #\d+ opened with provider \d/)
     expect(out).toMatch(/opened 6 deals in one transaction/)
     expect(out).toMatch(/period \d+: 6 of 6 deals proven/)
-    expect(out).toMatch(/provider \d claimed deal #\d+: [\d.]+ SHERD paid/)
+    expect(out).toMatch(/claim of deal #\d+ \(provider \d\): [\d.]+ SHERD paid to the provider/)
+    expect(out).toMatch(/provider \d \(shard 0\): \d+ periods proven, [1-9][\d.]* SHERD claimed/)
     expect(out).toMatch(/slashed [\d.]+ SHERD/)
 
     // The CLIs, pointed at the devnet with the env file it printed.

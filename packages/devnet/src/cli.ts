@@ -73,7 +73,8 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   const envFile = join(devnet.dir, 'devnet.env')
   const jsonFile = join(devnet.dir, 'devnet.json')
   await writeFile(envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n') + '\n')
-  await writeFile(jsonFile, JSON.stringify(devnet.info(), null, 2) + '\n')
+  // Market parameters hold a bigint (the audit bond): written as a decimal string.
+  await writeFile(jsonFile, JSON.stringify(devnet.info(), (_, v: unknown) => typeof v === 'bigint' ? v.toString() : v, 2) + '\n')
   const p0 = devnet.providers[0]
   story.chapter('The devnet is running')
   story.text(`  chain      ${devnet.rpcUrl}  (chain id ${devnet.chainId})`)

@@ -137,7 +137,8 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
         if (d === undefined) break
         d.paid += e.args.paid
         if (e.args.paid > 0n) {
-          story.line(`${providerName({ chainAddress: d.provider })} claimed deal #${d.dealId}: ${tokens(e.args.paid)} paid for the periods it proved` +
+          // The event does not say who sent the claim: usually the provider, for a failing deal a watching provider.
+          story.line(`claim of deal #${d.dealId} (${providerName({ chainAddress: d.provider })}): ${tokens(e.args.paid)} paid to the provider for the periods it proved` +
             (e.args.refunded > 0n ? `, ${tokens(e.args.refunded)} refunded to the client` : ''))
         } else if (e.args.refunded > 0n) {
           story.line(`deal #${d.dealId} settled: ${tokens(e.args.refunded)} of unspent escrow refunded to the client`)
@@ -240,10 +241,15 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     for (const d of put.deals) {
       const p = byPeer(d.provider)
       try {
-        const s = await p.status({ signal })
-        const amounts = s.chain.amounts ?? {}
+        // Its own ledger folds the claim a poll after the chain shows it.
+        let s = await p.status({ signal })
+        const deadline = Date.now() + 20_000
+        while (BigInt(s.chain.earnings) === 0n && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS))
+          s = await p.status({ signal })
+        }
         story.line(`${providerName({ peerId: d.provider })} (shard ${d.shardIndex}): ${s.chain.periodsProven} periods proven, ` +
-          `${amounts.earnings ?? tokens(BigInt(s.chain.earnings))} claimed, ${amounts.unclaimed ?? '?'} proven and not claimed yet (its own record, from /status)`)
+          `${tokens(BigInt(s.chain.earnings))} claimed, ${tokens(BigInt(s.chain.unclaimed ?? '0'))} proven and not claimed yet (its own record, from /status)`)
       } catch (err) {
         story.line(`${providerName({ peerId: d.provider })}: /status did not answer (${(err as Error).message})`)
       }
