@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { createClient } from '@sherd/client'
 import type { ClientConfig, PutResult, SherdClient } from '@sherd/client'
-import { getDeal } from '@sherd/contracts'
-import type { Deal } from '@sherd/contracts'
+import { getProofSetDeal, getProofSetPeriodStatus } from '@sherd/contracts'
+import type { ProofSetDeal, ProofSetPeriodStatus } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet, DevnetProvider, StartDevnetOptions } from '@sherd/devnet'
 import { ShardStore, STORE_DIR } from '@sherd/node'
@@ -110,14 +110,19 @@ export function shardsOf (devnet: Devnet, put: Pick<PutResult, 'manifest'>): Pla
   }))
 }
 
-export async function deals (devnet: Devnet, ids: readonly bigint[]): Promise<Deal[]> {
+export async function deals (devnet: Devnet, ids: readonly bigint[]): Promise<ProofSetDeal[]> {
   const mc = devnet.marketClient()
-  return await Promise.all(ids.map(async (id) => await getDeal(mc, id)))
+  return await Promise.all(ids.map(async (id) => await getProofSetDeal(mc, id)))
+}
+
+/** Whether `provider` proved `period` on time (the market proves a provider's whole proof set, not a deal). */
+export async function periodStatus (devnet: Devnet, provider: DevnetProvider, period: bigint): Promise<ProofSetPeriodStatus> {
+  return await getProofSetPeriodStatus(devnet.marketClient(), provider.chainAddress, period)
 }
 
 /** Waits until every deal in `ids` satisfies `check` (read from the chain). */
-export async function waitForDeals (devnet: Devnet, ids: readonly bigint[], what: string, check: (deal: Deal) => boolean, timeoutMs: number): Promise<Deal[]> {
-  let last: Deal[] = []
+export async function waitForDeals (devnet: Devnet, ids: readonly bigint[], what: string, check: (deal: ProofSetDeal) => boolean, timeoutMs: number): Promise<ProofSetDeal[]> {
+  let last: ProofSetDeal[] = []
   await waitFor(what, async () => {
     last = await deals(devnet, ids)
     return last.every(check)

@@ -411,6 +411,14 @@ const HANDLERS: Handler[] = [
     }
   },
   {
+    name: 'sherd-node stake --add (the stake grows by that much)',
+    pattern: /^npx sherd-node stake --data-dir \S+ --add (\d+)$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(jsonOf(stdout, m.input)).toMatchObject({ added: `${m[1]!} SHERD`, tx: expect.stringMatching(/^0x/) })
+    }
+  },
+  {
     name: 'sherd-node exit (it has no deals, so it is not refused)',
     pattern: /^npx sherd-node exit --data-dir \S+$/,
     run: async (m, t) => {

@@ -60,7 +60,7 @@ export interface OfferSignerInit {
   maxTermPeriods?: () => number | undefined
   ttlSeconds?: number
   /** False while the provider is leaving the market: no new offers. */
-  accepting?: () => boolean
+  accepting?: () => boolean | Promise<boolean>
 }
 
 export interface OfferSignerComponents {
@@ -112,7 +112,7 @@ export function proofSetOfferSigner (components: OfferSignerComponents, init: Of
   }
 
   return async (request: OfferRequest, options) => {
-    if (init.accepting !== undefined && !init.accepting()) {
+    if (init.accepting !== undefined && !await init.accepting()) {
       throw new NotAcceptingOffersError('this provider is leaving the market and signs no new offers: try another provider')
     }
     const { root, byteLength, periods, client } = request

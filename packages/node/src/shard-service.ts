@@ -213,9 +213,8 @@ export class ShardService implements Startable {
     } catch (err) {
       await writer.abort()
       if (!await store.has(request.root).catch(() => false)) unreserve()
-      if (err instanceof CommitmentMismatchError || (err as Error).name === 'ByteLengthMismatchError') {
-        metrics.storeRejected.inc({ reason: (err as Error).name })
-      }
+      // Bytes that do not match, a full disk, a stalled or vanished client: every store that failed after `accept`.
+      metrics.storeRejected.inc({ reason: (err as Error).name })
       throw err
     }
   }
