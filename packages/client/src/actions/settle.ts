@@ -191,6 +191,9 @@ export async function openJournalDeals (ctx: DealChain, writer: JournalWriter, d
   return refused
 }
 
+/** Gets a fresh signed offer for a deal's shard (over the wire in the SDK; tests sign as the provider). */
+export type OfferRenewal = (deal: JournalDeal, signal: AbortSignal) => Promise<SignedProofSetOffer>
+
 /**
  * Replaces the offers of `deals` that have expired by the chain's clock (a put resumed later finds them dead) with
  * fresh ones from the same providers for the same shards, recorded before use. Only an offer already past its
@@ -198,8 +201,6 @@ export async function openJournalDeals (ctx: DealChain, writer: JournalWriter, d
  * holds the shard: it deletes a shard no deal claims within its grace time (offer expiry plus a margin), and then
  * answers UnknownShard. Returns the deals that got a fresh offer; one whose provider gives none is marked failed.
  */
-export type OfferRenewal = (deal: JournalDeal, signal: AbortSignal) => Promise<SignedProofSetOffer>
-
 async function renewExpiredOffers (ctx: DealChain, writer: JournalWriter, deals: readonly JournalDeal[], renew: OfferRenewal, signal: AbortSignal): Promise<JournalDeal[]> {
   if (deals.length === 0) return []
   const head = await ctx.publicClient.getBlock({ blockTag: 'latest' })
