@@ -136,7 +136,7 @@ score. The first line says until when the whole file is stored (its weakest segm
 what it costs per period.
 
 ${ENV_HELP}`,
-  repair: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--no-wait]
+  repair: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--wait]
 
 Rebuilds shards whose deals faulted, were declared lost, failed or ended, or whose providers do not answer,
 from k good shards, places them on new providers, opens their deals through the put journal (an interrupted
