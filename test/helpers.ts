@@ -3,7 +3,7 @@ import { randomBytes as nodeRandomBytes, createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { createClient } from '@sherd/client'
+import { createClient, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS } from '@sherd/client'
 import type { ClientConfig, PutResult, SherdClient } from '@sherd/client'
 import { getProofSetDeal, getProofSetPeriodStatus } from '@sherd/contracts'
 import type { ProofSetDeal, ProofSetPeriodStatus } from '@sherd/contracts'
@@ -11,6 +11,7 @@ import { startDevnet } from '@sherd/devnet'
 import type { Devnet, DevnetProvider, StartDevnetOptions } from '@sherd/devnet'
 import { ShardStore, STORE_DIR } from '@sherd/node'
 import { parseShardCid } from '@sherd/protocol'
+import type { Address } from 'viem'
 
 /** The term of every test deal: longer than any test runs, so no deal ends under a test's feet. */
 export const TEST_DEAL_PERIODS = 64
@@ -186,4 +187,29 @@ export async function corruptShardOnDisk (provider: DevnetProvider, root: Uint8A
     await db.close()
   }
   return corrupted
+}
+
+/**
+ * Every transaction `from` sent on the devnet since its genesis fits a real chain: calldata within 128 KiB (geth's
+ * txMaxSize) and a gas limit and gas used within 2^24 (EIP-7825). Returns what it checked.
+ */
+export async function expectTransactionsOfBounded (devnet: Devnet, from: Address): Promise<{ count: number, maxBytes: number, maxGas: bigint }> {
+  const head = await devnet.publicClient.getBlockNumber({ cacheTime: 0 })
+  let count = 0
+  let maxBytes = 0
+  let maxGas = 0n
+  for (let n = devnet.genesisBlock; n <= head; n++) {
+    const block = await devnet.publicClient.getBlock({ blockNumber: n, includeTransactions: true })
+    for (const tx of block.transactions) {
+      if (tx.from.toLowerCase() !== from.toLowerCase()) continue
+      const receipt = await devnet.publicClient.getTransactionReceipt({ hash: tx.hash })
+      const bytes = (tx.input.length - 2) / 2
+      if (bytes > MAX_TX_CALLDATA_BYTES) throw new Error(`transaction ${tx.hash} of ${from} has ${bytes} calldata bytes, over ${MAX_TX_CALLDATA_BYTES}`)
+      if (tx.gas > MAX_TX_GAS || receipt.gasUsed > MAX_TX_GAS) throw new Error(`transaction ${tx.hash} of ${from} has a gas limit of ${tx.gas} and used ${receipt.gasUsed}, over ${MAX_TX_GAS}`)
+      count++
+      if (bytes > maxBytes) maxBytes = bytes
+      if (receipt.gasUsed > maxGas) maxGas = receipt.gasUsed
+    }
+  }
+  return { count, maxBytes, maxGas }
 }

@@ -7,7 +7,7 @@ import type { MarketClient } from '@sherd/contracts'
 import { createWalletClient, http, isAddressEqual } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC } from '@sherd/contracts'
-import { randomBytes, readAll, sha256, shardsOf, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
+import { expectTransactionsOfBounded, randomBytes, readAll, sha256, shardsOf, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
 import type { Network } from './helpers.js'
 
 /** Periods every deal must have proven (and be paid for) before the rest of the story. */
@@ -103,6 +103,11 @@ describe('the life of a file', () => {
     expect(sha256(await readAll(client, repaired.link))).toBe(sha256(data))
     const after = await client.stat(repaired.link, { probe: false })
     expect(after.segments[0]!.shards.map((s) => s.state)).toEqual(['live', 'live', 'live'])
+
+    // Every transaction the client sent (approvals, openDeals, claim, extendDeals, audits, withdrawals) fits a real chain.
+    const bounded = await expectTransactionsOfBounded(devnet, devnet.client.address)
+    expect(bounded.count).toBeGreaterThanOrEqual(8)
+    console.log(`client transactions: ${bounded.count}, largest ${bounded.maxBytes} calldata bytes, ${bounded.maxGas} gas`)
 
     await net.stop()
   }, 420_000)

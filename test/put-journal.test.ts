@@ -12,7 +12,7 @@ import { readProofSetEvents } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
 import { generatePrivateKey } from 'viem/accounts'
-import { TEST_DEAL_PERIODS } from './helpers.js'
+import { expectTransactionsOfBounded, TEST_DEAL_PERIODS } from './helpers.js'
 
 const SHERD_BIN = fileURLToPath(new URL('../packages/client/bin/sherd.js', import.meta.url))
 // Two segments of 4 + 2 shards: 12 deals, opened in one openDeals batch.
@@ -92,6 +92,8 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
+  // Every transaction the CLI sent, killed or not, fits a real chain.
+  if (devnet !== undefined) console.log('client transactions within 128 KiB and 2^24 gas:', await expectTransactionsOfBounded(devnet, devnet.client.address))
   await devnet?.stop()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
