@@ -66,10 +66,10 @@ describe('the provider dashboard', () => {
     await page.goto(`${provider.httpUrl}/`)
     await expect(page.title()).resolves.toBe('Sherd provider')
 
-    // The deal, once the node's prover has seen it activated.
+    // The deal, once the node's prover has folded its opening.
     const row = page.locator(`#deals tbody tr[data-deal-id="${dealId}"]`)
     await row.waitFor({ timeout: 60_000 })
-    await page.waitForFunction((id) => document.querySelector(`#deals tr[data-deal-id="${id}"] [data-field="state"]`)?.textContent === 'active',
+    await page.waitForFunction((id) => document.querySelector(`#deals tr[data-deal-id="${id}"] [data-field="state"]`)?.textContent === 'live',
       dealId, { timeout: 60_000 })
 
     // Proven periods advance on the page by themselves (it polls), and the chart draws them.

@@ -50,13 +50,16 @@ describe('npm start', () => {
     expect(readBackMs).toBeLessThan(DEMO_BUDGET_MS)
     expect(repairedMs).toBeLessThan(DEMO_BUDGET_MS)
     // The story's chapters, in order.
-    const chapters = ['Starting a devnet', 'Storing a 4.0 MiB file with k = 4, m = 2', 'get paid', 'Two providers stop',
+    const chapters = ['Starting a devnet', 'Storing a 4.0 MiB file with k = 4, m = 2', 'claim their pay', 'Two providers stop',
       'crashes and stays down', 'FAILED after 3 missed periods', 'repairs the file', 'The devnet is running']
     const at = chapters.map((c) => out.indexOf(c))
     expect(at.every((i) => i >= 0), out).toBe(true)
     expect([...at].sort((a, b) => a - b)).toEqual(at)
     expect(out).toMatch(/deal #\d+ opened with provider \d/)
-    expect(out).toMatch(/period \d+: 6 of 6 deals proven, 6\.00 SHERD paid to providers/)
+    expect(out).toMatch(/opened 6 deals in one transaction/)
+    expect(out).toMatch(/period \d+: 6 of 6 deals proven/)
+    expect(out).toMatch(/claim of deal #\d+ \(provider \d\): [\d.]+ SHERD paid to the provider/)
+    expect(out).toMatch(/provider \d \(shard 0\): \d+ periods proven, [1-9][\d.]* SHERD claimed/)
     expect(out).toMatch(/slashed [\d.]+ SHERD/)
 
     // The CLIs, pointed at the devnet with the env file it printed.

@@ -3,14 +3,15 @@ import { randomBytes as nodeRandomBytes, createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { createClient } from '@sherd/client'
+import { createClient, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS } from '@sherd/client'
 import type { ClientConfig, PutResult, SherdClient } from '@sherd/client'
-import { getDeal } from '@sherd/contracts'
-import type { Deal } from '@sherd/contracts'
+import { getProofSetDeal, getProofSetPeriodStatus } from '@sherd/contracts'
+import type { ProofSetDeal, ProofSetPeriodStatus } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet, DevnetProvider, StartDevnetOptions } from '@sherd/devnet'
 import { ShardStore, STORE_DIR } from '@sherd/node'
 import { parseShardCid } from '@sherd/protocol'
+import type { Address } from 'viem'
 
 /** The term of every test deal: longer than any test runs, so no deal ends under a test's feet. */
 export const TEST_DEAL_PERIODS = 64
@@ -110,14 +111,19 @@ export function shardsOf (devnet: Devnet, put: Pick<PutResult, 'manifest'>): Pla
   }))
 }
 
-export async function deals (devnet: Devnet, ids: readonly bigint[]): Promise<Deal[]> {
+export async function deals (devnet: Devnet, ids: readonly bigint[]): Promise<ProofSetDeal[]> {
   const mc = devnet.marketClient()
-  return await Promise.all(ids.map(async (id) => await getDeal(mc, id)))
+  return await Promise.all(ids.map(async (id) => await getProofSetDeal(mc, id)))
+}
+
+/** Whether `provider` proved `period` on time (the market proves a provider's whole proof set, not a deal). */
+export async function periodStatus (devnet: Devnet, provider: DevnetProvider, period: bigint): Promise<ProofSetPeriodStatus> {
+  return await getProofSetPeriodStatus(devnet.marketClient(), provider.chainAddress, period)
 }
 
 /** Waits until every deal in `ids` satisfies `check` (read from the chain). */
-export async function waitForDeals (devnet: Devnet, ids: readonly bigint[], what: string, check: (deal: Deal) => boolean, timeoutMs: number): Promise<Deal[]> {
-  let last: Deal[] = []
+export async function waitForDeals (devnet: Devnet, ids: readonly bigint[], what: string, check: (deal: ProofSetDeal) => boolean, timeoutMs: number): Promise<ProofSetDeal[]> {
+  let last: ProofSetDeal[] = []
   await waitFor(what, async () => {
     last = await deals(devnet, ids)
     return last.every(check)
@@ -181,4 +187,29 @@ export async function corruptShardOnDisk (provider: DevnetProvider, root: Uint8A
     await db.close()
   }
   return corrupted
+}
+
+/**
+ * Every transaction `from` sent on the devnet since its genesis fits a real chain: calldata within 128 KiB (geth's
+ * txMaxSize) and a gas limit and gas used within 2^24 (EIP-7825). Returns what it checked.
+ */
+export async function expectTransactionsOfBounded (devnet: Devnet, from: Address): Promise<{ count: number, maxBytes: number, maxGas: bigint }> {
+  const head = await devnet.publicClient.getBlockNumber({ cacheTime: 0 })
+  let count = 0
+  let maxBytes = 0
+  let maxGas = 0n
+  for (let n = devnet.genesisBlock; n <= head; n++) {
+    const block = await devnet.publicClient.getBlock({ blockNumber: n, includeTransactions: true })
+    for (const tx of block.transactions) {
+      if (tx.from.toLowerCase() !== from.toLowerCase()) continue
+      const receipt = await devnet.publicClient.getTransactionReceipt({ hash: tx.hash })
+      const bytes = (tx.input.length - 2) / 2
+      if (bytes > MAX_TX_CALLDATA_BYTES) throw new Error(`transaction ${tx.hash} of ${from} has ${bytes} calldata bytes, over ${MAX_TX_CALLDATA_BYTES}`)
+      if (tx.gas > MAX_TX_GAS || receipt.gasUsed > MAX_TX_GAS) throw new Error(`transaction ${tx.hash} of ${from} has a gas limit of ${tx.gas} and used ${receipt.gasUsed}, over ${MAX_TX_GAS}`)
+      count++
+      if (bytes > maxBytes) maxBytes = bytes
+      if (receipt.gasUsed > maxGas) maxGas = receipt.gasUsed
+    }
+  }
+  return { count, maxBytes, maxGas }
 }

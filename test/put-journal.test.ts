@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { storageMarketAbi } from '@sherd/contracts'
+import { readProofSetEvents } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
 import { generatePrivateKey } from 'viem/accounts'
-import { TEST_DEAL_PERIODS } from './helpers.js'
+import { expectTransactionsOfBounded, TEST_DEAL_PERIODS } from './helpers.js'
 
 const SHERD_BIN = fileURLToPath(new URL('../packages/client/bin/sherd.js', import.meta.url))
-// Two segments of 4 + 2 shards: 12 deals, opened 8 at a time (DEAL_CONCURRENCY), so two batches.
+// Two segments of 4 + 2 shards: 12 deals, opened in one openDeals batch.
 const SEGMENT_BYTES = 64 * 1024
 const FILE_BYTES = SEGMENT_BYTES + 30_000
 const DEALS_PER_PUT = 12
@@ -80,8 +80,8 @@ async function journalIds (): Promise<string[]> {
 }
 
 async function dealsOpened (): Promise<bigint[]> {
-  const logs = await devnet.publicClient.getContractEvents({
-    address: devnet.market, abi: storageMarketAbi, eventName: 'DealOpened', args: { client: devnet.client.address }, fromBlock: 0n, strict: true
+  const logs = await readProofSetEvents({ market: devnet.market, publicClient: devnet.publicClient }, {
+    eventName: 'DealOpened', args: { client: devnet.client.address }, fromBlock: 0n
   })
   return logs.map((l) => l.args.dealId)
 }
@@ -92,6 +92,8 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
+  // Every transaction the CLI sent, killed or not, fits a real chain.
+  if (devnet !== undefined) console.log('client transactions within 128 KiB and 2^24 gas:', await expectTransactionsOfBounded(devnet, devnet.client.address))
   await devnet?.stop()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
@@ -123,9 +125,12 @@ describe('sherd put, interrupted', () => {
   const phases: Array<{ name: string, signal: NodeJS.Signals, at: (e: Record<string, unknown>) => boolean }> = [
     { name: 'upload', signal: 'SIGINT', at: (e) => e.type === 'put:shard-stored' },
     { name: 'approval', signal: 'SIGKILL', at: (e) => e.type === 'put:approved' },
-    { name: 'first batch of deals', signal: 'SIGINT', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 1 },
-    { name: 'first batch of deals', signal: 'SIGKILL', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 2 },
-    { name: 'second batch of deals', signal: 'SIGKILL', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 9 },
+    // Recorded in the journal, its transaction not sent yet.
+    { name: 'batch recorded', signal: 'SIGKILL', at: (e) => e.type === 'put:batch-recorded' },
+    // Sent and accepted by the chain, its deals not recorded yet: resume finds them from the nonces.
+    { name: 'batch sent', signal: 'SIGKILL', at: (e) => e.type === 'put:batch-sent' },
+    { name: 'batch sent', signal: 'SIGINT', at: (e) => e.type === 'put:batch-sent' },
+    { name: 'deals recorded', signal: 'SIGKILL', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 1 },
     { name: 'manifest', signal: 'SIGINT', at: (e) => e.type === 'put:manifest-stored' }
   ]
   for (const phase of phases) {
@@ -177,13 +182,13 @@ describe('sherd put, interrupted', () => {
     }, 360_000)
   }
 
-  it('SIGINT while waiting for activations: the link is printed with the journal entry, and resume prints tokens', async () => {
+  it('SIGINT while waiting for the deals\' terms to begin: the link is printed with the journal entry, and resume prints tokens', async () => {
     const file = join(dir, 'activation-SIGINT.bin')
     const data = randomBytes(FILE_BYTES)
     await writeFile(file, data)
-    const args = putArgs(file).filter((a) => a !== '--no-wait')
+    const args = [...putArgs(file).filter((a) => a !== '--no-wait'), '--wait']
     const run = await sherd(args, { kill: { at: (e) => e.type === 'put:journal' && e.state === 'stored', signal: 'SIGINT' } })
-    if (run.code === 0) return // every deal activated before the signal landed: the link was printed as usual
+    if (run.code === 0) return // every deal's term began before the signal landed: the link was printed as usual
     expect(run.code, run.stderr).toBe(130)
     expect(run.stderr).toMatch(/the file is stored \(journal entry \S+\)/)
     const link = run.stdout.trim()

@@ -343,6 +343,17 @@ const HANDLERS: Handler[] = [
     }
   },
   {
+    name: 'sherd audit (every deal of the file is audited and answered by its provider)',
+    pattern: /^npx sherd audit \S+$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      const results = [...stdout.matchAll(/^\d+\s+\d+\s+\S+\s+\d+\s+\d+\s+(\w+)/gm)].map((x) => x[1]!)
+      expect(results.length, `audit lists the file's deals:\n${stdout}`).toBeGreaterThan(0)
+      expect(new Set(results), 'every audit was answered').toEqual(new Set(['answered']))
+      expect(stdout).toMatch(/^bonds [\d,.]+ SHERD; withdrew [\d,.]+ SHERD$/m)
+    }
+  },
+  {
     name: 'sherd ls',
     pattern: /^npx sherd ls$/,
     run: async (m, t, s) => {
@@ -397,6 +408,14 @@ const HANDLERS: Handler[] = [
       expect(String(printed.provider).toLowerCase()).toBe(s.provider?.chainAddress?.toLowerCase())
       expect(printed.withdrawnBaseUnits).toMatch(/^\d+$/)
       expect(printed.withdrawn).toMatch(/^[\d,.]+ SHERD$/)
+    }
+  },
+  {
+    name: 'sherd-node stake --add (the stake grows by that much)',
+    pattern: /^npx sherd-node stake --data-dir \S+ --add (\d+)$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(jsonOf(stdout, m.input)).toMatchObject({ added: `${m[1]!} SHERD`, tx: expect.stringMatching(/^0x/) })
     }
   },
   {

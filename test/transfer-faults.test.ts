@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import type { GetProgressEvent, PutProgressEvent } from '@sherd/client'
+import { getProofSetDeal } from '@sherd/contracts'
 import type { DevnetProvider } from '@sherd/devnet'
-import { deals, randomBytes, readAll, sha256, shardsOf, startNetwork } from './helpers.js'
+import { randomBytes, readAll, sha256, shardsOf, startNetwork } from './helpers.js'
 import type { Network } from './helpers.js'
 
 const K = 2
@@ -46,7 +47,8 @@ describe('providers killed during transfers (up to m)', () => {
     for (const p of killedDuringPut) expect(failedOn, `the client saw the upload to provider ${p.index} fail`).toContain(p.peerId)
     const shards = shardsOf(devnet, put)
     expect(shards.map((s) => s.provider.state)).toEqual(['running', 'running', 'running', 'running'])
-    expect((await deals(devnet, shards.map((s) => s.dealId))).map((d) => d.state)).toEqual(['active', 'active', 'active', 'active'])
+    const mc = devnet.marketClient()
+    expect(await Promise.all(shards.map(async (s) => (await getProofSetDeal(mc, s.dealId)).state))).toEqual(['live', 'live', 'live', 'live'])
 
     // Read it back while the holders of both data shards are killed the moment the manifest is in.
     const dataHolders = shards.filter((s) => s.shardIndex < K).map((s) => s.provider)

@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import { bytesToHex } from 'viem'
 import type { Hex } from 'viem'
 import { CHALLENGE_COUNT, PERIOD_BLOCKS, proveChallenges } from '@sherd/contracts'
-import { buildDealProof, ShardStore } from '@sherd/node'
+import { buildDealProof as buildStoreProof, ShardStore } from '@sherd/node'
+import type { ChunkTree as StoreTree } from '@sherd/proofs'
 import { buildTree, merkleRoot } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
 import { chartRow, measure, measurePaired, MIB } from '../harness.js'
@@ -144,4 +145,11 @@ export const provingSuite: Suite = {
       ]
     }
   }
+}
+
+/** One deal's proof as the node builds it (leaves re-read from the store's chunks), for `count` leaves of `seed`. */
+async function buildDealProof (store: ShardStore, root: Uint8Array, tree: StoreTree | undefined, seed: `0x${string}`, count: number): Promise<`0x${string}`> {
+  const proof = await buildStoreProof(store, { root: `0x${Buffer.from(root).toString('hex')}`, size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength) }, seed, count, tree)
+  if (typeof proof !== 'string') throw new Error(`the stored shard cannot be proven: ${proof.reason}`)
+  return proof
 }

@@ -1,5 +1,5 @@
-import { getMarketParams, getToken, getWithdrawable, readTokenInfo, rpcChain } from '@sherd/contracts'
-import type { MarketClient, TokenInfo } from '@sherd/contracts'
+import { getProofSetParams, getProofSetWithdrawable, proofSetMarketAbi, readTokenInfo, rpcChain } from '@sherd/contracts'
+import type { MarketClient, ProofSetParams, TokenInfo } from '@sherd/contracts'
 import { createNonceManager, createPublicClient, createWalletClient, erc20Abi, http } from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -14,9 +14,14 @@ export interface ChainConfig {
   account?: string | Account
   contract?: Address | string
   pollingIntervalMs?: number
+  /**
+   * What a deployment file says the chain is (`readMarketDeployment`): the connection is refused when the RPC
+   * answers with another chain id or the market settles in another token, since the file then names another network.
+   */
+  expect?: { chainId?: number, token?: Address, source?: string }
 }
 
-/** A checked connection to the market: the chain answers and the contract is a StorageMarket. */
+/** A checked connection to the market: the chain answers and the contract is a ProofSetMarket. */
 export interface ChainConnection {
   publicClient: PublicClient
   walletClient?: WalletClient<Transport, Chain | undefined, Account>
@@ -79,10 +84,20 @@ export async function connectChain (config: ChainConfig, options: { signal?: Abo
     walletClient = createWalletClient({ account, chain, transport })
   }
   const market: MarketClient = { market: config.contract as Address, publicClient, ...(walletClient === undefined ? {} : { walletClient }) }
+  const source = config.expect?.source === undefined ? '' : ` (from ${config.expect.source})`
+  if (config.expect?.chainId !== undefined && config.expect.chainId !== chainId) {
+    throw new ClientConfigError(`the RPC answers for chain ${chainId} but the deployment${source} is on chain ${config.expect.chainId}: pass that chain's --rpc-url, or the deployment file of this chain`)
+  }
   try {
-    await getMarketParams(market)
+    await marketParams(market)
   } catch (err) {
-    throw new ClientConfigError(`the contract at ${config.contract} on chain ${chainId} is not a Sherd StorageMarket (${(err as Error).message.split('\n')[0]}): check contract`)
+    throw new ClientConfigError(`the contract at ${config.contract} on chain ${chainId} is not a Sherd ProofSetMarket (${(err as Error).message.split('\n')[0]}): check contract (or --deployment)`)
+  }
+  if (config.expect?.token !== undefined) {
+    const token = await publicClient.readContract({ address: market.market, abi: proofSetMarketAbi, functionName: 'token' })
+    if (token.toLowerCase() !== config.expect.token.toLowerCase()) {
+      throw new ClientConfigError(`the market ${market.market} settles in token ${token}, not ${config.expect.token} as the deployment${source} says: the file names another deployment; use the right --deployment or --contract`)
+    }
   }
   return {
     publicClient, market, chainId,
@@ -97,24 +112,33 @@ const tokenCache = new WeakMap<MarketClient, Promise<TokenInfo>>()
 export async function marketToken (market: MarketClient): Promise<TokenInfo> {
   let info = tokenCache.get(market)
   if (info === undefined) {
-    info = getToken(market).then(async (address) => await readTokenInfo(market.publicClient, address))
+    info = market.publicClient.readContract({ address: market.market, abi: proofSetMarketAbi, functionName: 'token' })
+      .then(async (address) => await readTokenInfo(market.publicClient, address))
     info.catch(() => { tokenCache.delete(market) })
     tokenCache.set(market, info)
   }
   return await info
 }
 
-const collateralCache = new WeakMap<MarketClient, Promise<bigint>>()
+const paramsCache = new WeakMap<MarketClient, Promise<ProofSetParams & { genesisBlock: bigint }>>()
 
-/** The market's collateralBps (immutable in the contract: read once per market client). */
-export async function marketCollateralBps (market: MarketClient): Promise<bigint> {
-  let bps = collateralCache.get(market)
-  if (bps === undefined) {
-    bps = getMarketParams(market).then((p) => BigInt(p.collateralBps))
-    bps.catch(() => { collateralCache.delete(market) })
-    collateralCache.set(market, bps)
+/** The market's parameters and genesis block (immutable in the contract: read once per market client). */
+export async function marketParams (market: MarketClient): Promise<ProofSetParams & { genesisBlock: bigint }> {
+  let params = paramsCache.get(market)
+  if (params === undefined) {
+    params = Promise.all([
+      getProofSetParams(market),
+      market.publicClient.readContract({ address: market.market, abi: proofSetMarketAbi, functionName: 'genesisBlock' })
+    ]).then(([p, genesisBlock]) => ({ ...p, genesisBlock }))
+    params.catch(() => { paramsCache.delete(market) })
+    paramsCache.set(market, params)
   }
-  return await bps
+  return await params
+}
+
+/** The market's collateralBps (what a deal locks from its provider's stake, per 10,000 of its escrow). */
+export async function marketCollateralBps (market: MarketClient): Promise<bigint> {
+  return BigInt((await marketParams(market)).collateralBps)
 }
 
 /** The paying account's address and balances. */
@@ -127,7 +151,7 @@ export async function readWallet (chain: ChainConnection | undefined): Promise<W
   const [balance, gasBalance, withdrawable] = await Promise.all([
     chain.publicClient.readContract({ address: tokenInfo.address, abi: erc20Abi, functionName: 'balanceOf', args: [account] }),
     chain.publicClient.getBalance({ address: account }),
-    getWithdrawable(chain.market, account)
+    getProofSetWithdrawable(chain.market, account)
   ])
   return { address: account, token: tokenInfo.address, balance, gasBalance, withdrawable, tokenInfo }
 }

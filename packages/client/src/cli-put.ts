@@ -1,10 +1,11 @@
 // The `sherd put` and `sherd ls` commands: put with its pre-flight cost check, dry run, journal and resume.
 import { resolve } from 'node:path'
-import { formatTokenAmount, getToken, readTokenInfo } from '@sherd/contracts'
+import { formatTokenAmount } from '@sherd/contracts'
 import type { MarketClient, TokenInfo } from '@sherd/contracts'
 import type cliProgress from 'cli-progress'
 import { createPublicClient, http } from 'viem'
 import type { Address, PublicClient } from 'viem'
+import { marketToken } from './chain.js'
 import { listFiles } from './actions/list.js'
 import type { ListedFile } from './actions/list.js'
 import type { PutEstimate } from './actions/estimate.js'
@@ -30,6 +31,7 @@ interface PutValues {
   'extra-uploads'?: string
   'max-price'?: string
   'no-wait'?: boolean
+  wait?: boolean
   'dry-run'?: boolean
   resume?: boolean
   abandon?: string
@@ -77,7 +79,7 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
   const progressJson = values['progress-json'] === true
   const extraUploads = nonNegativeInt(values['extra-uploads'], '--extra-uploads', deps.usage)
   const maxPrice = values['max-price']
-  const waitOption = values['no-wait'] === true ? { waitForActivation: false } : {}
+  const waitOption = values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {}
 
   let journalId: string | undefined
   let journalPath: string | undefined
@@ -92,10 +94,10 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
   // Whatever stops a put once it has a journal entry, the way on is printed with the error.
   const explain = async (err: unknown): Promise<never> => {
     if (journalId !== undefined && stored && signal.aborted) {
-      // Stopped while waiting for activations: the file is stored and its link is in the journal; print it, or it
-      // looks lost. A read failure leaves the pointer to the entry.
+      // Stopped while waiting for the deals' terms to begin: the file is stored and its link is in the journal; print
+      // it, or it looks lost. A read failure leaves the pointer to the entry.
       const link = await new PutJournal(config.journalDir!).read(journalId).then((e) => e.link, () => undefined)
-      io.stderr.write(`stopped while waiting for the deals to activate, but the file is stored (journal entry ${journalId}): ` +
+      io.stderr.write(`stopped while waiting for the deals' terms to begin, but the file is stored (journal entry ${journalId}): ` +
         `\`sherd stat <link>\` shows its deals, \`sherd put --resume ${journalId}\` prints the link again${link === undefined ? '' : '; its link:'}\n`)
       if (link !== undefined) out(link + '\n')
     } else if (journalId !== undefined && !stored) {
@@ -129,10 +131,10 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
     if (asJson) {
       out(json({ id, ...r }) + '\n')
     } else {
-      out(`abandoned ${id}: ${r.neverOpened} deal(s) never opened (nothing paid for them); settled ${r.settled.length}, withdrew ${units.format(r.withdrawn)}\n`)
+      out(`abandoned ${id}: ${r.neverOpened} deal(s) never opened (nothing paid for them); claimed ${r.settled.length}, withdrew ${units.format(r.withdrawn)}\n`)
       if (r.running.length > 0) {
-        out(`${r.running.length} deal(s) were activated and cannot be cancelled: they run to the end of their term and their escrow pays the providers. ` +
-          'Run `sherd put --abandon` again once pending ones pass their activation deadline to reclaim those.\n')
+        out(`${r.running.length} deal(s) were opened and cannot be cancelled (the market has no early termination): they run to the end of their term ` +
+          'and their escrow pays the providers for the periods they prove. Prefer `sherd put --resume` to get the file stored for that money.\n')
       }
     }
     return 0
@@ -253,7 +255,7 @@ export async function lsCommand (deps: LsDeps): Promise<number> {
     try {
       chainId = await publicClient.getChainId()
       const [info, files] = await Promise.all([
-        getToken(market).then(async (address) => await readTokenInfo(publicClient, address)),
+        marketToken(market),
         listFiles(journal, { market, chainId, signal })
       ])
       token = info
@@ -295,6 +297,7 @@ function expiry (f: ListedFile): string {
 
 function health (f: ListedFile): string {
   if (f.otherChain) return 'other chain'
+  if (f.supersededBy !== undefined) return 'replaced (a repair wrote a new link)'
   return f.health === 'interrupted' ? 'interrupted (resume)' : f.health === 'degraded' ? 'degraded (repair)' : f.health
 }
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { manifestBytesMatch, openManifest, parseLink } from '@sherd/protocol'
-import type { TokenInfo } from '@sherd/contracts'
+import type { MarketDeploymentRecord, TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
 // Only types from the SDK's networked half: chain.js (viem) and client.js (libp2p) are imported when a command
 // needs them, so link checks, --help and chain-only commands do not pay for loading libp2p (see `withClient`).
@@ -27,8 +27,10 @@ import type { FileStat } from './actions/stat.js'
 import { checkOutput, writeFileAtomically } from './output-file.js'
 
 const ENV_HELP = `Configuration (flags override environment, which overrides the config file):
+  --deployment <file>      SHERD_DEPLOYMENT    a market deployment file (sherd-market deploy, the devnet): chain id,
+                                               RPC URL, market and token; --rpc-url and --contract still win
   --rpc-url <url>          SHERD_RPC_URL       chain JSON-RPC endpoint
-  --contract <address>     SHERD_CONTRACT      StorageMarket address
+  --contract <address>     SHERD_CONTRACT      ProofSetMarket address
   --private-key <0x...>    SHERD_PRIVATE_KEY   paying account (put, repair, extend, delete, wallet)
   --bootstrap <multiaddr>  SHERD_BOOTSTRAP     provider address(es) /ip4/../tcp/../p2p/<id>; repeat the flag,
                                                or separate with commas/spaces in the variable
@@ -54,10 +56,11 @@ Commands:
                            (--dry-run: cost and placement only; --resume: finish an interrupted put)
   ls                       your files (from the put journal): size, cost, expiry, health
   get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o)
-  stat <link>              where each shard is, its deal state, periods proven and when storage ends
-  repair <link>            rebuild shards whose deals failed or whose providers are gone; prints the new link
-  extend <link> <periods>  extend every live deal of the file by <periods> proving periods
-  delete <link>            stop paying: settle what the contract allows, withdraw refunds
+  stat <link>              where each shard is, its deal state, periods proven, what is claimable, when storage ends
+  repair <link>            rebuild shards whose deals faulted or failed or whose providers are gone; prints the new link
+  extend <link> <periods>  extend every live deal of the file by <periods> proving periods (one transaction)
+  delete <link>            stop paying: claim the deals that are over, withdraw refunds
+  audit <link>             ask the providers to prove the file's shards now (a bond per deal); report or fail them
   providers                known providers: price, free capacity, score
   wallet                   the paying account's address and token balance
   devnet [args]            run a local network: spawns \`sherd-devnet\` (from @sherd/devnet) with these args
@@ -71,26 +74,28 @@ ${ENV_HELP}`,
   -k <n>                   data shards per segment (default 4)
   -m <n>                   parity shards per segment (default 2)
   --segment-size <bytes>   plaintext bytes per segment (default 33554432 = 32 MiB)
-  --periods <n>            proving periods each deal runs (default 16)
+  --periods <n>            proving periods each deal runs (default 16); extend adds more later
   --extra-uploads <n>      spare uploads raced against the slowest (default 2)
-  --no-wait                do not wait for the providers to activate their deals
+  --wait                   wait until the deals' terms begin (the period after they open); --no-wait: not
+                           (the default: a deal is binding once opened)
   --max-price <amount>     skip providers asking more per MiB per period, in tokens (e.g. 0.5), or base units
                            with a suffix (500000000000000000base)
   --dry-run                show the cost and where the shards would go; upload and spend nothing
   --resume [<id>]          finish an interrupted put from its journal entry (all unfinished entries of
                            this chain and account without <id>); safe to run again
-  --abandon <id>           give an interrupted put up: open nothing more, expire what the market allows
-                           and withdraw the refunds (activated deals cannot be cancelled: prefer --resume)
+  --abandon <id>           give an interrupted put up: open nothing more, claim what the market allows
+                           and withdraw the refunds (opened deals cannot be cancelled: prefer --resume)
   --journal-dir <dir>      SHERD_JOURNAL_DIR   where puts are recorded (default
                            $XDG_DATA_HOME/sherd/files, else ~/.local/share/sherd/files)
   --progress-json          one JSON line per progress event on stderr (for scripts)
 
 Before uploading, put checks that the account holds the tokens for every deal and says how much is missing.
-Before its first transaction it records the file key, the shards' offers and its state in the journal (mode
-0600: it holds the keys to your files), and records each deal as it opens. Interrupted (Ctrl-C, a crash, a
-lost connection) after that point, it prints the entry's id: \`sherd put --resume <id>\` opens the deals still
-missing (asking the chain which ones already are, so none is paid twice), stores the manifest and prints the
-link. \`sherd ls\` lists every entry.
+Each provider signs its offer once it holds its shard. Before its first transaction put records the file key,
+the shards' offers and its state in the journal (mode 0600: it holds the keys to your files); deals open in
+batches (one openDeals transaction each), every batch recorded before it is sent and its deals once mined.
+Interrupted (Ctrl-C, a crash, a lost connection) after that point, it prints the entry's id: \`sherd put --resume
+<id>\` opens the deals still missing (asking the chain which ones already are, so none is paid twice), stores
+the manifest and prints the link. \`sherd ls\` lists every entry.
 
 Prints the link on stdout (keep it: it holds the file key) and the escrow paid on stderr. With --json:
 {"link","cid","fileSize","segments","deals","escrow","token","journal"} (escrow in base units).
@@ -124,36 +129,51 @@ ${ENV_HELP}`,
   --no-probe               do not dial the shards' providers: fetch the manifest from the --bootstrap providers
                            at once (without waiting for announcements) and read the rest from the chain
 
-Per segment and shard: provider, deal, state (pending, active, proving, missed, failed, ended, expired,
-unfunded), periods proven and missed, when its storage ends (UTC; "~" marks an estimate from the chain's recent
-block times), price per period, provider online and local score. The first line says until when the whole
-file is stored (its weakest segment's k-th longest deal) and what it costs per period.
+Per segment and shard: provider, deal, state (live, declared, faulted, failed, ended, unfunded), periods
+proven and missed of those closed, what a claim would pay the provider and refund you, when its storage ends
+(UTC; "~" marks an estimate from the chain's recent block times), price per period, provider online and local
+score. The first line says until when the whole file is stored (its weakest segment's k-th longest deal) and
+what it costs per period.
 
 ${ENV_HELP}`,
-  repair: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--no-wait]
+  repair: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--wait]
 
-Rebuilds shards whose deals failed or expired or whose providers do not answer from k good shards, places them on
-new providers with new deals and writes a new manifest version. Prints the new link.
+Rebuilds shards whose deals faulted, were declared lost, failed or ended, or whose providers do not answer,
+from k good shards, places them on new providers, opens their deals through the put journal (an interrupted
+repair is finished with sherd put --resume <id>) and writes a new manifest version. Prints the new link.
 
 ${ENV_HELP}`,
   extend: `Usage: sherd extend <link> <periods>
 
-Extends every live deal of the file by <periods> proving periods (approves the total once) and prints the cost.
-Exits 1, naming each deal and why, when any deal could not be extended (ended, failed or expired deals cannot:
-run sherd repair to place those shards under new deals).
+Extends every live deal of the file by <periods> proving periods in one transaction (approves the total once)
+and prints the cost. A deal is left out, with the reason, when it is not live, its term is over, or its new
+term would pass its provider's limit (maxTermPeriods); exits 1 then, naming each deal and why (run sherd repair
+to place those shards under new deals).
 
 ${ENV_HELP}`,
   delete: `Usage: sherd delete <link>
 
-Deals are never renewed; the contract has no early cancel, so running deals end at their term. Expires
-unactivated deals past their deadline, ends finished ones and withdraws the refunds.
+Records the deletion in the put journal, then claims every deal of the file whose term is over or that is void
+(paying its provider the periods it proved, refunding the rest) and withdraws the refunds. Deals are never
+renewed; the market has no early termination, so live deals run to the end of their term.
+
+${ENV_HELP}`,
+  audit: `Usage: sherd audit <link> [--shard <segment>:<shard>]... [--no-wait]
+
+For each shard (all with a live deal, or those given with --shard), asks the market for an on-demand audit:
+the provider must prove 10 random leaves of it in the next period. The market's bond (0.1 token by default)
+is deposited per deal: it pays the provider's gas when answered. Waits until each audit is answered or its
+period has closed unanswered, then fails it: the deal faults, its provider's collateral is slashed, and the
+bond comes back with a reward (withdrawn). Run sherd repair afterwards to move failed shards. --no-wait only
+requests; running audit again later settles the open audits (none is requested twice). Exits 1 when any audit
+failed.
 
 ${ENV_HELP}`,
   providers: `Usage: sherd providers
 
 Table of the providers known from announcements, the on-chain registry and --bootstrap: peer id, chain address,
-price per MiB per period, free bytes, announced recently, local score (transfer successes/failures, corrupt
-bytes, proofs missed).
+price per MiB per period and free bytes (announced), free stake and longest term accepted (chain), announced
+recently, local score (transfer successes/failures, corrupt bytes, proofs missed).
 
 ${ENV_HELP}`,
   wallet: `Usage: sherd wallet
@@ -189,6 +209,7 @@ class CliError extends Error {
 }
 
 interface FileConfig {
+  deployment?: string
   rpcUrl?: string
   contract?: string
   privateKey?: string
@@ -236,6 +257,7 @@ function intOption (value: string | undefined, name: string): number | undefined
 }
 
 const GLOBAL_OPTIONS = {
+  deployment: { type: 'string' },
   'rpc-url': { type: 'string' },
   contract: { type: 'string' },
   'private-key': { type: 'string' },
@@ -252,6 +274,8 @@ const GLOBAL_OPTIONS = {
   periods: { type: 'string' },
   'extra-uploads': { type: 'string' },
   'no-wait': { type: 'boolean' },
+  wait: { type: 'boolean' },
+  shard: { type: 'string', multiple: true },
   'max-price': { type: 'string' },
   output: { type: 'string', short: 'o' },
   'no-probe': { type: 'boolean' },
@@ -267,11 +291,22 @@ const GLOBAL_OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof GLOBAL_OPTIONS, allowPositionals: true }>>['values']
 
-function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
+/**
+ * Flags over the deployment file over environment over config file. The deployment file (--deployment, else
+ * SHERD_DEPLOYMENT, else "deployment" in the config file) names a network as a whole, so it wins over the other
+ * variables (a devnet.env left in the shell must not mix with it), but a flag typed now wins over everything.
+ */
+async function clientConfig (values: Values, env: NodeJS.ProcessEnv): Promise<ClientConfig> {
   const explicit = values.config ?? env.SHERD_CONFIG
   const file = readConfigFile(explicit ?? join(configDir(env), 'config.json'), explicit !== undefined)
-  const rpcUrl = values['rpc-url'] ?? env.SHERD_RPC_URL ?? file.rpcUrl
-  const contract = values.contract ?? env.SHERD_CONTRACT ?? file.contract
+  const deploymentPath = values.deployment ?? env.SHERD_DEPLOYMENT ?? file.deployment
+  let deployment: MarketDeploymentRecord | undefined
+  if (deploymentPath !== undefined && deploymentPath !== '') {
+    const { readMarketDeployment } = await import('@sherd/contracts')
+    deployment = await readMarketDeployment(resolve(deploymentPath))
+  }
+  const rpcUrl = values['rpc-url'] ?? deployment?.rpcUrl ?? env.SHERD_RPC_URL ?? file.rpcUrl
+  const contract = values.contract ?? deployment?.market ?? env.SHERD_CONTRACT ?? file.contract
   const privateKey = values['private-key'] ?? env.SHERD_PRIVATE_KEY ?? file.privateKey
   const bootstrap = values.bootstrap !== undefined ? splitList(values.bootstrap) : env.SHERD_BOOTSTRAP !== undefined ? splitList(env.SHERD_BOOTSTRAP) : splitList(file.bootstrap)
   const k = intOption(values.k, '-k') ?? file.k
@@ -282,9 +317,12 @@ function clientConfig (values: Values, env: NodeJS.ProcessEnv): ClientConfig {
   if (privateKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
     throw new ClientConfigError('the private key (--private-key / SHERD_PRIVATE_KEY) must be 0x followed by 64 hex digits')
   }
+  // A --contract other than the file's market is another deployment: the file's chain and token do not apply.
+  const fromFile = deployment !== undefined && contract?.toLowerCase() === deployment.market.toLowerCase()
   return {
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     ...(contract === undefined ? {} : { contract }),
+    ...(fromFile ? { expect: { chainId: deployment!.chainId, token: deployment!.token, source: deploymentPath! } } : {}),
     ...(privateKey === undefined ? {} : { account: privateKey as Hex }),
     bootstrap,
     ...(k === undefined ? {} : { k }),
@@ -380,7 +418,7 @@ async function withClient<T> (config: ClientConfig, signal: AbortSignal, fn: (cl
 export async function withChainOnly<T> (config: ClientConfig, signal: AbortSignal, fn: (chain: ChainConnection, units: TokenUnits) => Promise<T>): Promise<T> {
   const { connectChain, marketToken } = await import('./chain.js')
   const chain = await connectChain(config, { signal })
-  if (chain === undefined) throw new ClientConfigError('this command reads the chain: pass --rpc-url and --contract (or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)')
+  if (chain === undefined) throw new ClientConfigError('this command reads the chain: pass --deployment <file>, or --rpc-url and --contract (or SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)')
   return await fn(chain, await tokenUnits(await marketToken(chain.market)))
 }
 
@@ -530,7 +568,7 @@ function statSummary (s: FileStat, units: TokenUnits | undefined): string {
   return line
 }
 
-const CHAIN_COMMANDS = new Set(['put', 'repair', 'extend', 'delete', 'wallet'])
+const CHAIN_COMMANDS = new Set(['put', 'repair', 'extend', 'delete', 'audit', 'wallet'])
 
 /** The package's version, read from its package.json (one level above both src/ and dist/). */
 export function cliVersion (): string {
@@ -588,13 +626,13 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
   const note = (text: string): void => { io.stderr.write(text) }
   const asJson = values.json === true
   try {
-    const config = clientConfig(values, io.env)
+    const config = await clientConfig(values, io.env)
     const need = (n: number, usage: string): void => {
       if (positionals.length !== n) throw new UsageError(`expected ${usage}`)
     }
     // Said before anything starts, so a command that pays or reads the chain fails at once when it has none.
     if (CHAIN_COMMANDS.has(command) && (config.contract === undefined || config.rpcUrl === undefined)) {
-      throw new ClientConfigError(`${command} needs the chain: pass --rpc-url and --contract (or set SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`)
+      throw new ClientConfigError(`${command} needs the chain: pass --deployment <file>, or --rpc-url and --contract (or set SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`)
     }
     switch (command) {
       case 'put': {
@@ -646,13 +684,15 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           })
         if (asJson) { out(json({ ...s, ...(units === undefined ? {} : { token: tokenJson(units.info) }) }) + '\n'); return 0 }
         out(statSummary(s, units))
-        const rows = [['seg', 'shard', 'provider', 'deal', 'state', 'proven', 'missed', 'ends', 'price/period', 'online', 'score']]
+        const rows = [['seg', 'shard', 'provider', 'deal', 'state', 'proven', 'missed', 'claimable (provider/you)', 'ends', 'price/period', 'online', 'score']]
+        const amount = (a: bigint): string => units === undefined ? `${a}base` : units.format(a)
         for (const seg of s.segments) {
           for (const sh of seg.shards) {
-            rows.push([String(seg.index), String(sh.shardIndex), short(sh.provider), sh.dealId?.toString() ?? '-', sh.state + (sh.activationOverdue === true ? ' (overdue)' : ''),
+            rows.push([String(seg.index), String(sh.shardIndex), short(sh.provider), sh.dealId?.toString() ?? '-', sh.state,
               sh.provenPeriods === undefined ? '-' : `${sh.provenPeriods}/${sh.periods}`, String(sh.missedPeriods ?? '-'),
+              sh.claimable === undefined ? '-' : `${amount(sh.claimable.provider)} / ${amount(sh.claimable.client)}`,
               endText(sh.endBlock, sh.endsAtMs, s.chainHead),
-              sh.pricePerPeriod === undefined || units === undefined ? '-' : units.format(sh.pricePerPeriod),
+              sh.pricePerPeriod === undefined ? '-' : amount(sh.pricePerPeriod),
               sh.online === undefined ? '?' : sh.online ? 'yes' : 'NO', sh.score === undefined ? '-' : sh.score.toFixed(2)])
           }
         }
@@ -673,7 +713,7 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
         const r = await withClient(config, signal, async (client) => await client.repair(link, {
           signal, onProgress: log, includeMissed: values['include-missed'] === true,
           ...(periods === undefined ? {} : { periods }),
-          ...(values['no-wait'] === true ? { waitForActivation: false } : {})
+          ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
         }))
         if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired }) + '\n')
         else out((r.repaired.length === 0 ? '' : `repaired ${r.repaired.length} shard(s); new manifest ${r.cid.toString()}\n`) + r.link + '\n')
@@ -708,10 +748,41 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
         })
         if (asJson) out(json({ ...r, token: tokenJson(units.info) }) + '\n')
         else {
-          out(`settled ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
+          out(`claimed ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
           if ((r.journalEntries ?? []).length > 0) note(`recorded in the put journal: sherd ls shows the file as deleted\n`)
         }
         return 0
+      }
+      case 'audit': {
+        need(1, 'one link: sherd audit <link> [--shard <segment>:<shard>]')
+        const link = checkedLink(positionals[0]!)
+        const shards = (values.shard ?? []).map((text) => {
+          const m = /^(\d+)[:/](\d+)$/.exec(text)
+          if (m === null) throw new UsageError(`--shard must be <segment>:<shard> (e.g. 0:3, as sherd stat numbers them), got "${text}"`)
+          return { segmentIndex: Number(m[1]), shardIndex: Number(m[2]) }
+        })
+        const { r, units } = await withManifestClient(config, signal, async (client) => {
+          const r = await client.audit(link, {
+            signal, ...(shards.length === 0 ? {} : { shards }), wait: values['no-wait'] !== true,
+            onProgress: (e) => {
+              if (asJson) return
+              if (e.type === 'audit:requested') note(`segment ${e.segmentIndex} shard ${e.shardIndex}: audit of deal ${e.dealId} requested for period ${e.period}\n`)
+            }
+          })
+          return { r, units: await clientUnits(client) }
+        })
+        if (asJson) { out(json({ ...r, token: tokenJson(units.info) }) + '\n') } else {
+          const rows = [['seg', 'shard', 'provider', 'deal', 'period', 'result', 'reward / reason']]
+          for (const a of r.audits) {
+            rows.push([String(a.segmentIndex), String(a.shardIndex), short(a.provider), a.dealId?.toString() ?? '-', a.period?.toString() ?? '-', a.result,
+              a.result === 'failed' ? `${units.format(a.reward ?? 0n)}; ${a.reason ?? ''}` : a.reason ?? ''])
+          }
+          out(table(rows))
+          out(`bonds ${units.format(r.bonds)}; withdrew ${units.format(r.withdrawn)}\n`)
+        }
+        const failed = r.audits.filter((a) => a.result === 'failed').length
+        if (failed > 0) note(`error: ${failed} audit(s) were not answered: those deals faulted; run sherd repair ${link}\n`)
+        return failed > 0 ? 1 : 0
       }
       case 'providers': {
         need(0, 'no arguments: sherd providers')
@@ -720,12 +791,13 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           units: config.contract === undefined ? undefined : await clientUnits(client)
         }))
         if (asJson) { out(json(list) + '\n'); return 0 }
-        const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'free stake', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
+        const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'free stake', 'max term', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
         for (const p of list) {
           rows.push([p.peerId, p.chainAddress ?? '-', p.pricePerMiB === undefined ? '-' : units === undefined ? `${p.pricePerMiB}base` : units.format(p.pricePerMiB),
             p.freeBytes === undefined ? '-' : mib(p.freeBytes),
             // What placement checks a deal's collateral against: a provider short of it gets no shard.
             p.freeStake === undefined ? '-' : units === undefined ? `${p.freeStake}base` : units.format(p.freeStake),
+            p.maxTermPeriods === undefined ? '-' : String(p.maxTermPeriods),
             p.registered ? 'yes' : 'no', p.fresh ? 'yes' : p.announcedAtMs === undefined ? 'never' : 'stale', p.score.toFixed(2),
             `${p.record.successes}/${p.record.failures}/${p.record.corrupt}/${p.record.missedProofs}`])
         }

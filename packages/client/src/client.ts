@@ -5,6 +5,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { connectChain, marketToken, readWallet } from './chain.js'
 import type { WalletInfo } from './chain.js'
 import type { ManifestCache } from './manifest-cache.js'
+import { audit } from './actions/audit.js'
+import type { AuditOptions, AuditResult } from './actions/audit.js'
 import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
@@ -51,8 +53,13 @@ export interface ClientConfig {
    * parallel.
    */
   account?: string | Account
-  /** The StorageMarket contract address. */
+  /** The ProofSetMarket contract address. */
   contract?: Address | string
+  /**
+   * What a deployment file says of the chain (the CLI's --deployment): a chain answering with another id, or a
+   * market settling in another token, is refused with ClientConfigError.
+   */
+  expect?: { chainId?: number, token?: Address, source?: string }
   /** Provider multiaddrs with /p2p/<peer id>: dialled at start; their announcements fill the provider table. */
   bootstrap?: readonly string[]
   /** libp2p identity (a fresh Ed25519 key by default). */
@@ -78,9 +85,9 @@ export interface ClientConfig {
   m?: number
   segmentSize?: number
   periods?: number
-  maxPeriods?: number
   extraUploads?: number
   manifestReplicas?: number
+  /** Wait until new deals' terms have begun (false by default: a deal is binding once opened). */
   waitForActivation?: boolean
   activationTimeoutMs?: number
   maxPricePerMiB?: bigint
@@ -118,6 +125,8 @@ export interface SherdClient {
   repair: (target: FileTarget, options?: RepairOptions) => Promise<RepairResult>
   extend: (target: FileTarget, periods: number, options?: ExtendOptions) => Promise<ExtendResult>
   delete: (target: FileTarget, options?: DeleteOptions) => Promise<DeleteResult>
+  /** On-demand audit of the file's live deals (a bond each): answered, or failed for the reward (then repair). */
+  audit: (target: FileTarget, options?: AuditOptions) => Promise<AuditResult>
   /** Adds provider addresses (…/p2p/<peer id>) to the bootstrap list, dials them and waits for their announcements. */
   connect: (addrs: readonly string[], options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<void>
   /** Every provider known (announcements, registry, bootstrap), best score first. */
@@ -156,10 +165,9 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     ...(config.m === undefined ? {} : { m: config.m }),
     ...(config.segmentSize === undefined ? {} : { segmentSize: config.segmentSize }),
     periods: config.periods ?? DEFAULT_DEAL_PERIODS,
-    ...(config.maxPeriods === undefined ? {} : { maxPeriods: config.maxPeriods }),
     extraUploads: config.extraUploads ?? DEFAULT_EXTRA_UPLOADS,
     manifestReplicas: config.manifestReplicas ?? DEFAULT_MANIFEST_REPLICAS,
-    waitForActivation: config.waitForActivation ?? true,
+    waitForActivation: config.waitForActivation ?? false,
     activationTimeoutMs: config.activationTimeoutMs ?? DEFAULT_ACTIVATION_TIMEOUT_MS,
     ...(config.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: config.maxPricePerMiB }),
     pollingIntervalMs: config.pollingIntervalMs ?? DEFAULT_POLLING_INTERVAL_MS,
@@ -274,6 +282,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     repair: async (target, options) => await repair(running(ctx), target, options),
     extend: async (target, periods, options) => await extend(running(ctx), target, periods, options),
     delete: async (target, options) => await deleteFile(running(ctx), target, options),
+    audit: async (target, options) => await audit(running(ctx), target, options),
 
     async connect (addrs, options = {}) {
       const c = running(ctx)

@@ -3,8 +3,6 @@
  * for real pick their own (`periods`) and extend later.
  */
 export const DEFAULT_DEAL_PERIODS = 16
-/** Offers are asked with this much headroom over `periods` so `extend` works without new deals. */
-export const DEFAULT_MAX_PERIODS_FACTOR = 64
 /** Spare uploads raced against the slowest shard uploads of a segment (hedging); 0 turns hedging off. */
 export const DEFAULT_EXTRA_UPLOADS = 2
 /** A tail upload is hedged once it has run this many times the segment's median finished upload. */
@@ -19,8 +17,6 @@ export const MAX_PLACEMENT_ATTEMPTS = 4
 export const RETRY_BACKOFF_MS = 500
 /** Copies of the sealed manifest stored: the file is unreadable without one, so keep several. */
 export const DEFAULT_MANIFEST_REPLICAS = 3
-/** Deals opened at once (each is one transaction; the nonce manager keeps them apart). */
-export const DEAL_CONCURRENCY = 8
 /** Manifest fetch: providers asked at once. */
 export const MANIFEST_FETCH_CONCURRENCY = 3
 /** Dialling a provider: loopback and LAN answer within a second; a dead one should cost little. */
@@ -38,9 +34,9 @@ export const ANNOUNCEMENT_MAX_AGE_MS = 90_000
  * of providers or still forming.
  */
 export const DEFAULT_DISCOVERY_TIMEOUT_MS = 10_000
-/** Chain polling (activation, events). Anvil answers fast; a public chain would want seconds. */
+/** Chain polling (term starts, audits). Anvil answers fast; a public chain would want seconds. */
 export const DEFAULT_POLLING_INTERVAL_MS = 250
-/** Waiting for activation gives up after this long (wall clock; automine chains do not move blocks on their own). */
+/** Waiting for deals' terms to begin gives up after this long (wall clock; automine chains do not move blocks on their own). */
 export const DEFAULT_ACTIVATION_TIMEOUT_MS = 10 * 60_000
 /** Same yamux limits as the provider (PLATFORM.md): above the 16 MiB window, and more early streams than k + m. */
 export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024

@@ -13,7 +13,6 @@ export interface ClientDefaults {
   m?: number
   segmentSize?: number
   periods: number
-  maxPeriods?: number
   extraUploads: number
   manifestReplicas: number
   waitForActivation: boolean
@@ -81,10 +80,14 @@ export function withChain (ctx: ClientContext, action: string): ChainContext {
 const MIB = 2n ** 20n
 const BPS = 10_000n
 
+/** A shard's price per period at `pricePerMiB`: its MiB rounded up, as providers price their offers. */
+export function pricePerPeriodFor (bytes: number, pricePerMiB: bigint): bigint {
+  return (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
+}
+
 /** What the market locks from a provider's stake for one deal: its escrow × collateralBps / 10,000 (as the contract rounds). */
 export function dealCollateral (bytes: number, pricePerMiB: bigint, periods: number, collateralBps: bigint): bigint {
-  const pricePerPeriod = (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
-  return pricePerPeriod * BigInt(periods) * collateralBps / BPS
+  return pricePerPeriodFor(bytes, pricePerMiB) * BigInt(periods) * collateralBps / BPS
 }
 
 /**
@@ -106,9 +109,15 @@ export function stakeBacks (p: KnownProvider, bytes: number, stake: StakeCheck):
   return p.freeStake - (stake.committed.get(p.peerId) ?? 0n) >= needed
 }
 
+/** True unless `p`'s term limit (maxTermPeriods on chain) is shorter than `periods`: the market would refuse the deal. */
+export function termFits (p: KnownProvider, periods: number): boolean {
+  return p.maxTermPeriods === undefined || p.maxTermPeriods >= periods
+}
+
 /**
  * Providers able to take a shard of `bytes`, best first. Usable: registered on the market, dialable, enough free
- * space, within the price cap, enough free stake for the deal's collateral (when `stake` is given), not excluded. Rank = score × price factor (cheapest = 1) × freshness (an
+ * space, within the price cap, enough free stake for the deal's collateral and a term limit at least the deal's
+ * term (when `stake` is given), not excluded. Rank = score × price factor (cheapest = 1) × freshness (an
  * announcement in the last 90 s counts fully, an older one half) ÷ (1 + 0.1 × shards already given to it in this
  * operation, so a put spreads over the providers it has).
  */
@@ -119,7 +128,7 @@ export function rankProviders (
   const usable = ctx.directory.list().filter((p) =>
     p.registered && p.addrs.length > 0 && p.chainAddress !== undefined && !exclude.has(p.peerId) &&
     (p.freeBytes ?? 0) >= bytes && (maxPricePerMiB === undefined || (p.pricePerMiB ?? 0n) <= maxPricePerMiB) &&
-    (stake === undefined || stakeBacks(p, bytes, stake)))
+    (stake === undefined || (stakeBacks(p, bytes, stake) && termFits(p, stake.periods))))
   if (usable.length === 0) return []
   const minPrice = usable.reduce((min, p) => (p.pricePerMiB ?? 0n) < min ? (p.pricePerMiB ?? 0n) : min, usable[0]!.pricePerMiB ?? 0n)
   const rank = (p: KnownProvider): number => {

@@ -92,28 +92,25 @@ export class DealActivationError extends ClientError {
   }
 }
 
-/** The contract's custom error in a viem error chain (`OfferExpired(…)`), which the first line of the message omits. */
-function revertError (cause: unknown): { name: string, args: readonly unknown[] } | undefined {
-  for (let e = cause as { cause?: unknown, data?: { errorName?: string, args?: readonly unknown[] } } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
-    if (typeof e.data?.errorName === 'string') return { name: e.data.errorName, args: e.data.args ?? [] }
-  }
-  return undefined
-}
-
 /** What to do about a failed transaction: the client's funds, unless the contract named another reason. */
-function chainActionHint (reason: { name: string } | undefined): string {
+function chainActionHint (revert: string | undefined): string {
   // The provider's stake, not the client's account, is short: the provider must stake more; another provider can take the shard.
-  if (reason?.name === 'InsufficientStake') return 'the provider\'s free stake does not cover the deal\'s collateral (needed, free): the provider must stake more'
+  if (revert === 'InsufficientStake') return 'the provider\'s free stake does not cover the deal\'s collateral: the provider must stake more'
+  if (revert === 'TermTooLong') return 'the term is beyond the provider\'s limit (maxTermPeriods): ask for fewer periods'
+  if (revert === 'OfferExpired') return 'the provider\'s offer expired: ask for a new one (put --resume does)'
   return 'check the account\'s token balance and gas, and the RPC'
 }
 
-/** A transaction the SDK needed (approve, open, extend) failed. */
+/**
+ * A transaction the SDK needed (approve, open, extend, claim, audit) failed. `revert` is the market's custom error
+ * name when it gave one (`proofSetRevertName` of the cause: the caller decodes it, so this module imports nothing).
+ */
 export class ChainActionError extends ClientError {
   override name = 'ChainActionError'
-  constructor (operation: string, cause: unknown, provider?: string) {
-    const reason = revertError(cause)
-    super(`${operation} failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}` +
-      `${reason === undefined ? '' : ` (${reason.name}(${reason.args.map(String).join(', ')}))`}; ${chainActionHint(reason)}`, { provider, cause })
+  constructor (operation: string, cause: unknown, provider?: string, readonly revert?: string) {
+    const short = (cause as { shortMessage?: unknown })?.shortMessage
+    const text = typeof short === 'string' ? short : (cause as Error)?.message ?? String(cause)
+    super(`${operation} failed: ${text.split('\n')[0]}${revert === undefined ? '' : ` (${revert})`}; ${chainActionHint(revert)}`, { provider, cause })
   }
 }
 

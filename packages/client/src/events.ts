@@ -14,6 +14,12 @@ export interface PutShardFailedEvent {
 export interface PutShardHedgedEvent { type: 'put:shard-hedged', segmentIndex: number, shardIndex: number, slowProvider: string, provider: string }
 /** An upload was cancelled because another copy of the shard finished first. */
 export interface PutUploadCancelledEvent { type: 'put:upload-cancelled', segmentIndex: number, shardIndex: number, provider: string }
+/**
+ * A batch of deals (one openDeals transaction) is recorded in the journal; its transaction is not sent yet.
+ * `put:batch-sent`: the chain accepted it (`txHash` recorded), its receipt is awaited.
+ */
+export interface PutBatchRecordedEvent { type: 'put:batch-recorded', batch: number, deals: number }
+export interface PutBatchSentEvent { type: 'put:batch-sent', batch: number, deals: number, txHash: string }
 /** The market was approved once for the escrow of every deal of this put. */
 export interface PutApprovedEvent { type: 'put:approved', amount: bigint }
 /** A deal was opened and funded on chain. */
@@ -29,12 +35,12 @@ export interface PutManifestStoredEvent { type: 'put:manifest-stored', provider:
  * `stored`: the manifest is stored and the link recorded). `path` is its file when the client keeps a journal.
  */
 export interface PutJournalEvent { type: 'put:journal', id: string, state: 'opening' | 'stored', path?: string }
-/** A deal was activated by its provider (first proof on chain). */
+/** A deal's term began: it is in its provider's proof set from this period on (put with waitForActivation). */
 export interface PutDealActivatedEvent { type: 'put:deal-activated', dealId: bigint, activated: number, total: number }
 
 export type PutProgressEvent =
   | PutEncodedEvent | PutShardStoredEvent | PutShardFailedEvent | PutShardHedgedEvent | PutUploadCancelledEvent
-  | PutApprovedEvent | PutDealOpenedEvent | PutDealFailedEvent | PutManifestStoredEvent | PutDealActivatedEvent
+  | PutApprovedEvent | PutBatchRecordedEvent | PutBatchSentEvent | PutDealOpenedEvent | PutDealFailedEvent | PutManifestStoredEvent | PutDealActivatedEvent
   | PutJournalEvent
 
 /** The manifest was fetched from `provider`, checked against its CID and decrypted. */

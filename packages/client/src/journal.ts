@@ -3,13 +3,15 @@ import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { storageMarketAbi } from '@sherd/contracts'
-import type { Offer } from '@sherd/contracts'
+import { proofSetMarketAbi } from '@sherd/contracts'
+import type { ProofSetOffer } from '@sherd/contracts'
 import type { Address, Hex, PublicClient } from 'viem'
 import { ClientError } from './errors.js'
 
 /** Marks a journal file; a reader refuses any other (a newer client's entries are not guessed at). */
-export const JOURNAL_FORMAT = 'sherd-put-journal/1'
+export const JOURNAL_FORMAT = 'sherd-put-journal/2'
+/** Entries of the StorageMarket era: their offers and deal ids belong to a contract this client does not use. */
+export const OLD_JOURNAL_FORMAT = 'sherd-put-journal/1'
 
 /**
  * Where the `sherd` CLI keeps its journal when nothing else is configured: the XDG data directory, because the
@@ -26,9 +28,9 @@ export class JournalError extends ClientError {
 }
 
 /**
- * What happened to a put so far:
- * - `opening`: every shard is uploaded and its signed offer recorded; deals are being opened (those with a
- *   `dealId` are known to be open; others may or may not be: `--resume` asks the chain).
+ * What happened to a put (or a repair) so far:
+ * - `opening`: every shard is uploaded and its signed offer recorded; deals are being opened in batches (those
+ *   with a `dealId` are known to be open; those in a sent batch may or may not be: `--resume` asks the chain).
  * - `stored`: the manifest is stored and `link` is final; the deals are settled or being activated.
  * - `abandoned`: the user gave the put up (`abandonPut`): nothing more is opened, refunds were claimed.
  */
@@ -41,9 +43,11 @@ export interface JournalDeal {
   /** Peer id of the provider holding the shard. */
   provider: string
   bytes: number
-  /** The settlement's terms as signed by the provider: what a deal is opened from (stored as JSON strings). */
-  offer: Offer
+  /** The provider's terms, signed once it held the shard: what the deal is opened from (bigints as strings). */
+  offer: ProofSetOffer
   signature: Hex
+  /** The batch (index in `batches`) this deal was last put in; recorded before that batch was sent. */
+  batch?: number
   /** Set once the deal is known to be open on chain. */
   dealId?: bigint
   openedBlock?: bigint
@@ -51,9 +55,26 @@ export interface JournalDeal {
   error?: string
 }
 
+/**
+ * One `openDeals` transaction, recorded with its deals before it is sent (`recordedAt`), with its hash once the
+ * chain accepted it (`txHash`), and with its block once its deals are recorded open (`openedBlock`). A batch with
+ * no `openedBlock` may or may not have opened: resume reads the offers' nonces and the DealOpened logs.
+ */
+export interface JournalBatch {
+  /** Indexes into `deals`, in offer order (the order the deal ids are assigned in). */
+  deals: number[]
+  recordedAt: string
+  txHash?: Hex
+  openedBlock?: bigint
+}
+
+/** `put`: a new file; `repair`: new deals for shards of an existing file (a new manifest version). */
+export type JournalKind = 'put' | 'repair'
+
 export interface JournalEntry {
   format: typeof JOURNAL_FORMAT
   id: string
+  kind: JournalKind
   state: JournalState
   createdAt: string
   updatedAt: string
@@ -67,13 +88,19 @@ export interface JournalEntry {
   fileSize: number
   /** The file key, hex: with the manifest CID it makes the link. Whoever reads this file can read the file. */
   key: string
-  /** The manifest before deals are filled in (`encodeManifest`, base64): enough to write the final one. */
+  /**
+   * The manifest before this entry's deals are filled in (`encodeManifest`, base64): enough to write the final
+   * one. For a repair it keeps the shards not being moved with their providers and deals.
+   */
   manifest: string
+  /** A repair: the CID of the manifest version it replaces. */
+  previousCid?: string
   /** A block at or before the first transaction: where the chain is searched for deals this put opened. */
   startBlock: bigint
   /** Token base units the deals escrow in total. */
   escrow: bigint
   deals: JournalDeal[]
+  batches: JournalBatch[]
   cid?: string
   link?: string
   manifestProviders?: string[]
@@ -86,21 +113,35 @@ export interface JournalEntry {
 
 const BIGINT_FIELDS = new Set(['dealId', 'openedBlock', 'startBlock', 'escrow', 'size', 'pricePerPeriod', 'nonce', 'expiry'])
 
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
 function encodeEntry (entry: JournalEntry): string {
   return JSON.stringify(entry, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value, 1) + '\n'
 }
 
 function decodeEntry (text: string, path: string): JournalEntry {
-  let entry: JournalEntry
+  let parsed: unknown
   try {
-    entry = JSON.parse(text, (key, value: unknown) => BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value) as JournalEntry
+    parsed = JSON.parse(text, (key, value: unknown) => BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value)
   } catch (err) {
     throw new JournalError(`journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`)
   }
-  if (entry.format !== JOURNAL_FORMAT) {
-    throw new JournalError(`journal entry ${path} has format ${String(entry.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`)
+  if (!isObject(parsed)) throw new JournalError(`journal entry ${path} is not a JSON object; it was not written by sherd, move it aside`)
+  if (parsed.format === OLD_JOURNAL_FORMAT) {
+    throw new JournalError(`journal entry ${path} was written for the old StorageMarket (format ${OLD_JOURNAL_FORMAT}): its offers and deals ` +
+      'cannot be opened or read on ProofSetMarket. If it is stored, its link still works while its old deals run; ' +
+      'otherwise put the file again. Move the entry out of the journal directory to silence this message')
   }
-  return entry
+  if (parsed.format !== JOURNAL_FORMAT) {
+    throw new JournalError(`journal entry ${path} has format ${String(parsed.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`)
+  }
+  if (!Array.isArray(parsed.deals) || !Array.isArray(parsed.batches) || typeof parsed.id !== 'string') {
+    throw new JournalError(`journal entry ${path} lacks its deals or batches: it is damaged; move it aside (its file key is in it)`)
+  }
+  // The format marker and the shape checked above: the rest is what this module wrote.
+  return parsed as unknown as JournalEntry
 }
 
 /**
@@ -109,7 +150,7 @@ function decodeEntry (text: string, path: string): JournalEntry {
  * is not taken for one of the new (its deal ids would name other deals).
  */
 export async function marketTag (publicClient: PublicClient, market: Address): Promise<Hex> {
-  const blockNumber = await publicClient.readContract({ address: market, abi: storageMarketAbi, functionName: 'genesisBlock' })
+  const blockNumber = await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'genesisBlock' })
   return (await publicClient.getBlock({ blockNumber })).hash
 }
 

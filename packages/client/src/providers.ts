@@ -2,10 +2,12 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Message } from '@libp2p/gossipsub'
-import { listProviders } from '@sherd/contracts'
-import type { MarketClient, ProviderInfo } from '@sherd/contracts'
+import { listProofSetProviders } from '@sherd/contracts'
+import type { MarketClient, ProofSetProvider } from '@sherd/contracts'
+import type { Address } from 'viem'
 import { ANNOUNCE_TOPIC, decodeAnnouncement, verifyAnnouncement } from '@sherd/protocol'
 import type { AnnouncementPayload, SignedAnnouncement } from '@sherd/protocol'
+import { marketParams } from './chain.js'
 import { ANNOUNCEMENT_MAX_AGE_MS } from './constants.js'
 import type { ClientHost } from './host.js'
 import type { ProviderScores } from './scores.js'
@@ -20,13 +22,15 @@ export interface KnownProvider {
   readonly chainAddress?: `0x${string}`
   /** Dialable addresses (announced, or given as bootstrap). */
   readonly addrs: readonly string[]
-  /** Token units per MiB per period (registry first, announcement otherwise). */
+  /** Token units per MiB per period, as announced (the chain has no prices: the signed offer is binding). */
   readonly pricePerMiB?: bigint
-  /** Free bytes: the smaller of the announced free space and the registry's capacity − used. */
+  /** Free bytes, as announced. */
   readonly freeBytes?: number
   readonly capacityBytes?: number
-  /** Stake not locked as collateral (registry: stake − lockedStake), base units, as of the last registry read. */
+  /** Stake not locked as collateral (chain: stake − locked), base units, as of the last registry read. */
   readonly freeStake?: bigint
+  /** Longest deal term the provider accepts, and so the longest a deal of it may be extended to (chain). */
+  readonly maxTermPeriods?: number
   /** Registered on the market now. */
   readonly registered: boolean
   /** Time of its newest verified announcement. */
@@ -43,7 +47,7 @@ export interface KnownProvider {
  */
 export class ProviderDirectory {
   private readonly announcements = new Map<string, { payload: AnnouncementPayload, receivedAtMs: number }>()
-  private readonly registry = new Map<string, ProviderInfo>()
+  private readonly registry = new Map<string, ProofSetProvider & { address: Address }>()
   private readonly bootstrap = new Map<string, string[]>()
   private readonly listeners = new Set<() => void>()
   rejected = 0
@@ -120,8 +124,8 @@ export class ProviderDirectory {
     verifyAnnouncement(signed, origin.fromPeerId === undefined ? {} : { fromPeerId: origin.fromPeerId })
     const a = signed.announcement
     const registered = this.registry.get(a.peerId)
-    if (registered !== undefined && registered.account.toLowerCase() !== a.chainAddress.toLowerCase()) {
-      throw new Error(`announced chain address ${a.chainAddress} is not the registered ${registered.account}`)
+    if (registered !== undefined && registered.address.toLowerCase() !== a.chainAddress.toLowerCase()) {
+      throw new Error(`announced chain address ${a.chainAddress} is not the registered ${registered.address}`)
     }
     const prior = this.announcements.get(a.peerId)
     if (prior !== undefined && prior.payload.seq >= a.seq && prior.payload.timestampMs >= a.timestampMs) return false
@@ -131,16 +135,20 @@ export class ProviderDirectory {
     return true
   }
 
-  /** Re-reads the on-chain registry (no-op without a chain). */
+  /**
+   * Re-reads the on-chain registry (no-op without a chain): every ProviderRegistered since the market's genesis,
+   * with each provider's current stake, locked collateral and term limit.
+   */
   async refreshRegistry (options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.market === undefined) return
-    const list = await listProviders(this.market, options)
+    const { genesisBlock } = await marketParams(this.market)
+    const list = await listProofSetProviders(this.market, { fromBlock: genesisBlock, ...(options.signal === undefined ? {} : { signal: options.signal }) })
     this.registry.clear()
     for (const p of list) if (p.peerId !== '') this.registry.set(p.peerId, p)
   }
 
   /** The registry entry of `peerId`, if registered. */
-  registryEntry (peerId: string): ProviderInfo | undefined { return this.registry.get(peerId) }
+  registryEntry (peerId: string): (ProofSetProvider & { address: Address }) | undefined { return this.registry.get(peerId) }
 
   /** Every provider known from any source. */
   list (): KnownProvider[] {
@@ -154,19 +162,15 @@ export class ProviderDirectory {
     const addrs = [...new Set([...(a?.payload.addrs ?? []), ...(this.bootstrap.get(peerId) ?? [])])]
       .map((s) => s.includes('/p2p/') ? s : `${s}/p2p/${peerId}`)
     const now = Date.now()
-    let freeBytes: number | undefined = a?.payload.freeBytes
-    if (r !== undefined) {
-      const onChain = Number(r.capacity - r.usedBytes)
-      freeBytes = freeBytes === undefined ? onChain : Math.min(freeBytes, onChain)
-    }
-    const price = r?.pricePerMiB ?? (a === undefined ? undefined : BigInt(a.payload.pricePerMiB))
+    const freeBytes: number | undefined = a?.payload.freeBytes
+    const price = a === undefined ? undefined : BigInt(a.payload.pricePerMiB)
     return {
       peerId,
-      ...(r !== undefined ? { chainAddress: r.account } : a !== undefined ? { chainAddress: a.payload.chainAddress } : {}),
+      ...(r !== undefined ? { chainAddress: r.address } : a !== undefined ? { chainAddress: a.payload.chainAddress } : {}),
       addrs,
       ...(price === undefined ? {} : { pricePerMiB: price }),
       ...(freeBytes === undefined ? {} : { freeBytes }),
-      ...(r === undefined ? {} : { freeStake: r.stake > r.lockedStake ? r.stake - r.lockedStake : 0n }),
+      ...(r === undefined ? {} : { freeStake: r.stake > r.locked ? r.stake - r.locked : 0n, maxTermPeriods: r.maxTermPeriods }),
       ...(a === undefined ? {} : { capacityBytes: a.payload.capacityBytes, announcedAtMs: a.receivedAtMs }),
       registered: r !== undefined,
       fresh: a !== undefined && now - a.receivedAtMs < ANNOUNCEMENT_MAX_AGE_MS,

@@ -1,13 +1,14 @@
 import type { Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { hashOffer, verifyOffer } from '@sherd/contracts'
-import type { Offer } from '@sherd/contracts'
+import { hashProofSetOffer, PROOF_SET_OFFER_TYPES, proofSetOfferDomain } from '@sherd/contracts'
+import type { ProofSetOffer } from '@sherd/contracts'
 import {
   ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
   RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
   requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
+import { isAddressEqual, recoverTypedDataAddress } from 'viem'
 import type { Address, Hex } from 'viem'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
 import { ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
@@ -95,61 +96,72 @@ export interface OfferContext extends WireContext {
   client: Address
 }
 
-export interface SignedOffer { offer: Offer, signature: Hex, hash: Hex }
+export interface SignedOffer { offer: ProofSetOffer, signature: Hex, hash: Hex }
+
+/** What the client asks an offer for, and the most it pays per period for it. */
+export interface OfferAsk {
+  root: Uint8Array
+  byteLength: number
+  periods: number
+  /** Token base units per period above which the offer is refused (the price cap, or none). */
+  maxPricePerPeriod?: bigint
+}
 
 /**
- * Asks `peerId` for its signed offer for a shard and checks it: EIP-712 signature by the offer's provider for
- * this market and chain, our client address, the shard's root and size, the term asked, and that the signer is
- * the chain address registered for this peer id.
+ * Asks `peerId`, which holds the shard by now (a provider signs only for bytes it has received and verified), for
+ * its signed offer and checks it: EIP-712 signature by the offer's provider for this market and chain (domain
+ * "Sherd ProofSetMarket"), our client address, the shard's root and size, the term asked, a price within the cap,
+ * and that the signer is the chain address registered for this peer id.
  */
 export async function requestShardOffer (
-  ctx: OfferContext, peerId: string, expectedProvider: Address | undefined,
-  p: { root: Uint8Array, byteLength: number, periods: number, maxPeriods: number }, signal?: AbortSignal
+  ctx: OfferContext, peerId: string, expectedProvider: Address | undefined, ask: OfferAsk, signal?: AbortSignal
 ): Promise<SignedOffer> {
   const { offer: fields, signature } = await withStream(ctx, peerId, OFFER_PROTOCOL, 'offer request', REQUEST_TIMEOUT_MS, signal,
-    async (stream, s) => await requestOffer(stream, { root: p.root, byteLength: p.byteLength, periods: p.periods, maxPeriods: p.maxPeriods, client: ctx.client }, { signal: s }))
-  let offer: Offer
+    async (stream, s) => await requestOffer(stream, { root: ask.root, byteLength: ask.byteLength, periods: ask.periods, client: ctx.client }, { signal: s }))
+  let offer: ProofSetOffer
   try {
     offer = offerFromWire(fields)
   } catch (err) {
     throw new ProviderMisbehaviourError(peerId, `sent a malformed offer (${(err as Error).message})`)
   }
   const sig = toHex(signature)
+  let signer: Address
   try {
-    await verifyOffer({ offer, signature: sig, market: ctx.marketAddress, chainId: ctx.chainId, client: ctx.client })
+    signer = await recoverTypedDataAddress({
+      domain: proofSetOfferDomain(ctx.chainId, ctx.marketAddress), types: PROOF_SET_OFFER_TYPES, primaryType: 'Offer', message: offer, signature: sig
+    })
   } catch (err) {
-    throw new ProviderMisbehaviourError(peerId, `sent an offer that does not verify (${(err as Error).message})`)
+    throw new ProviderMisbehaviourError(peerId, `sent an offer whose signature cannot be read (${(err as Error).message.split('\n')[0]})`)
   }
-  if (offer.root.toLowerCase() !== toHex(p.root).toLowerCase() || offer.size !== BigInt(p.byteLength)) {
+  if (!isAddressEqual(signer, offer.provider)) throw new ProviderMisbehaviourError(peerId, `sent an offer for ${offer.provider} signed by ${signer}`)
+  if (!isAddressEqual(offer.client, ctx.client)) throw new ProviderMisbehaviourError(peerId, `sent an offer for client ${offer.client}, not ${ctx.client}`)
+  if (offer.root.toLowerCase() !== toHex(ask.root).toLowerCase() || offer.size !== BigInt(ask.byteLength)) {
     throw new ProviderMisbehaviourError(peerId, 'sent an offer for another shard (root or size differ)')
   }
-  if (offer.periods !== p.periods || offer.maxPeriods < p.periods) {
-    throw new ProviderMisbehaviourError(peerId, `offered ${offer.periods} periods where ${p.periods} were asked`)
+  if (offer.periods !== ask.periods) throw new ProviderMisbehaviourError(peerId, `offered ${offer.periods} periods where ${ask.periods} were asked`)
+  if (ask.maxPricePerPeriod !== undefined && offer.pricePerPeriod > ask.maxPricePerPeriod) {
+    throw new ProviderMisbehaviourError(peerId, `asked ${offer.pricePerPeriod} per period, above the cap of ${ask.maxPricePerPeriod}`)
   }
-  if (expectedProvider !== undefined && offer.provider.toLowerCase() !== expectedProvider.toLowerCase()) {
+  if (expectedProvider !== undefined && !isAddressEqual(offer.provider, expectedProvider)) {
     throw new ProviderMisbehaviourError(peerId, `signed its offer as ${offer.provider}, not as its registered address ${expectedProvider}`)
   }
-  return { offer, signature: sig, hash: hashOffer(offer, ctx.chainId, ctx.marketAddress) }
+  return { offer, signature: sig, hash: hashProofSetOffer(offer, ctx.chainId, ctx.marketAddress) }
 }
 
 /**
- * Uploads a shard under an offer; returns the provider's verified receipt (signed by `expectedSigner` if given),
- * or `undefined` when the provider already holds a shard with this root: shards are keyed by their commitment, so
- * the same bytes (e.g. the all-zero padding shards of a tiny segment) are stored once and serve every deal on them.
+ * Uploads a shard; returns the provider's verified receipt (signed by `expectedSigner` if given), or `undefined`
+ * when the provider already holds a shard with this root: shards are keyed by their commitment, so the same bytes
+ * (e.g. the all-zero padding shards of a tiny segment) are stored once and serve every deal on them. Either way
+ * the provider holds the shard afterwards and can be asked for its offer.
  */
 export async function storeShard (
-  ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, offerHash?: Hex, dealId?: bigint, expectedSigner?: Address },
+  ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, expectedSigner?: Address },
   signal?: AbortSignal
 ): Promise<SignedReceipt | undefined> {
   const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', transferTimeoutMs(p.bytes.byteLength), signal,
     async (stream, s) => {
       try {
-        return await requestStoreShard(stream, {
-          root: p.root,
-          byteLength: p.bytes.byteLength,
-          ...(p.offerHash === undefined ? {} : { offerHash: Uint8Array.from(Buffer.from(p.offerHash.slice(2), 'hex')) }),
-          ...(p.dealId === undefined ? {} : { dealId: p.dealId.toString() })
-        }, p.bytes, { signal: s })
+        return await requestStoreShard(stream, { root: p.root, byteLength: p.bytes.byteLength }, p.bytes, { signal: s })
       } catch (err) {
         if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
         throw err

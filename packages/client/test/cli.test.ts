@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getDeal, getPeriodInfo } from '@sherd/contracts'
+import { getProofSetDeal, getProofSetPeriod } from '@sherd/contracts'
 import { startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
@@ -219,8 +219,8 @@ describe('the sherd binaries as a user runs them', () => {
     expect(statRun.code).toBe(0)
     const s = JSON.parse(statRun.stdout) as { storageEndBlock: string, storageEndsAtMs: number, costPerPeriod: string, segments: Array<{ shards: Array<{ dealId: string, endBlock: string, endsAtMs: number }> }> }
     for (const sh of s.segments[0]!.shards) {
-      const deal = await getDeal(market, BigInt(sh.dealId))
-      const end = await getPeriodInfo(market, deal.startPeriod + BigInt(deal.periods))
+      const deal = await getProofSetDeal(market, BigInt(sh.dealId))
+      const end = await getProofSetPeriod(market, deal.endPeriod)
       expect(BigInt(sh.endBlock)).toBe(end.startBlock)
       expect(sh.endsAtMs).toBeGreaterThan(Date.now() - 60_000)
     }
@@ -241,7 +241,7 @@ describe('the sherd binaries as a user runs them', () => {
     // Past the end of the one-period term.
     const last = BigInt(s.storageEndBlock)
     const head = await net.publicClient.getBlockNumber({ cacheTime: 0 })
-    await net.publicClient.request({ method: 'anvil_mine' as 'eth_blockNumber', params: [`0x${(last - head + 2n).toString(16)}`] as never })
+    await net.mine(Number(last - head + 2n))
 
     const extend = await sherd(['extend', link, '5'])
     expect(extend.code).toBe(1)

@@ -3,22 +3,21 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mintTokens, storageMarketAbi } from '@sherd/contracts'
+import { mintTokens, proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { ChainActionError, createClient, InsufficientFundsError, InsufficientGasError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
+import { createClient, InsufficientFundsError, InsufficientGasError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
+import { chainActionError } from '../src/actions/deals.js'
 import type { ClientConfig, JournalEntry, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
-// Two segments of 2 + 1 shards: six deals, so "some deals open, some not" is a state the abort can reach.
+// Two segments of 2 + 1 shards: six deals, opened in one openDeals batch.
 const SEGMENT = 64 * 1024
 const FILE_BYTES = SEGMENT + 5_000
 
 let net: TestNetwork
 let journalDir: string
 let client: SherdClient
-/** Same account without a nonce manager: deals open one by one, so an abort falls between two of them. */
-let sequential: SherdClient
 
 function newClient (overrides: { account?: ClientConfig['account'] } = {}): SherdClient {
   return createClient({
@@ -29,9 +28,8 @@ function newClient (overrides: { account?: ClientConfig['account'] } = {}): Sher
 
 /** Every DealOpened of the test client since genesis: the chain's own count of what was paid for. */
 async function dealsOnChain (): Promise<Array<{ dealId: bigint, root: string }>> {
-  const logs = await net.publicClient.getContractEvents({
-    address: net.deployment.market, abi: storageMarketAbi, eventName: 'DealOpened',
-    args: { client: privateKeyToAccount(net.clientKey).address }, fromBlock: 0n, strict: true
+  const logs = await readProofSetEvents({ market: net.deployment.market, publicClient: net.publicClient }, {
+    eventName: 'DealOpened', args: { client: privateKeyToAccount(net.clientKey).address }, fromBlock: 0n
   })
   return logs.map((l) => ({ dealId: l.args.dealId, root: l.args.root }))
 }
@@ -40,14 +38,11 @@ beforeAll(async () => {
   net = await startNetwork(3)
   journalDir = await mkdtemp(join(tmpdir(), 'sherd-journal-test-'))
   client = newClient()
-  sequential = newClient({ account: privateKeyToAccount(net.clientKey) })
   await client.start()
-  await sequential.start()
 }, 180_000)
 
 afterAll(async () => {
   await client?.stop()
-  await sequential?.stop()
   await net?.close()
   if (journalDir !== undefined) await rm(journalDir, { recursive: true, force: true })
 })
@@ -58,14 +53,15 @@ describe('the put journal', () => {
     try {
       const journal = new PutJournal(join(dir, 'nested'))
       const entry: JournalEntry = {
-        format: JOURNAL_FORMAT, id: PutJournal.newId(), state: 'opening', createdAt: 'now', updatedAt: 'now', chainId: 1,
+        format: JOURNAL_FORMAT, id: PutJournal.newId(), kind: 'put', state: 'opening', createdAt: 'now', updatedAt: 'now', chainId: 1,
         market: '0x0000000000000000000000000000000000000001', marketTag: '0x00', client: '0x0000000000000000000000000000000000000002',
         fileSize: 10, key: '00', manifest: '', startBlock: 2n ** 70n, escrow: 5n,
         deals: [{
           segmentIndex: 0, shardIndex: 1, provider: 'p', bytes: 64, signature: '0x01',
-          offer: { provider: '0x0000000000000000000000000000000000000003', client: '0x0000000000000000000000000000000000000002', root: '0x00', size: 64n, pricePerPeriod: 3n, periods: 2, maxPeriods: 4, nonce: 2n ** 200n, expiry: 99n },
-          dealId: 7n
-        }]
+          offer: { provider: '0x0000000000000000000000000000000000000003', client: '0x0000000000000000000000000000000000000002', root: '0x00', size: 64n, pricePerPeriod: 3n, periods: 2, nonce: 2n ** 200n, expiry: 99n },
+          batch: 0, dealId: 7n
+        }],
+        batches: [{ deals: [0], recordedAt: 'now', txHash: '0x12', openedBlock: 2n ** 65n }]
       }
       await journal.write(entry)
       await journal.write({ ...entry, state: 'stored', link: 'sherd://x#y' })
@@ -74,6 +70,7 @@ describe('the put journal', () => {
       expect(back.startBlock).toBe(2n ** 70n)
       expect(back.deals[0]!.offer.nonce).toBe(2n ** 200n)
       expect(back.deals[0]!.dealId).toBe(7n)
+      expect(back.batches[0]!.openedBlock).toBe(2n ** 65n)
       expect((await stat(journal.pathOf(entry.id))).mode & 0o777).toBe(0o600)
       expect((await stat(journal.dir)).mode & 0o777).toBe(0o700)
       expect(await readdir(journal.dir)).toEqual([`${entry.id}.json`]) // no temp file left behind
@@ -125,13 +122,13 @@ describe('the put journal', () => {
     { name: 'upload', at: (e) => e.type === 'put:shard-stored' },
     { name: 'journal written', at: (e) => e.type === 'put:journal' && e.state === 'opening' },
     { name: 'approval', at: (e) => e.type === 'put:approved' },
-    { name: 'first deal', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 1 },
-    { name: 'fifth deal', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 5 },
+    { name: 'batch recorded, not sent', at: (e) => e.type === 'put:batch-recorded' },
+    { name: 'batch sent, not recorded opened', at: (e) => e.type === 'put:batch-sent' },
+    { name: 'deals recorded opened', at: (e) => e.type === 'put:deal-opened' && e.dealsOpened === 1 },
     { name: 'manifest', at: (e) => e.type === 'put:manifest-stored' }
   ]
-  for (const [mode, which] of [['parallel', () => client], ['sequential', () => sequential]] as const) for (const phase of phases) {
-    it(`aborted at ${phase.name} (deals opened in ${mode}): nothing on chain or a journal entry that resume finishes, once`, async () => {
-      const client = which()
+  for (const phase of phases) {
+    it(`aborted at ${phase.name}: nothing on chain or a journal entry that resume finishes, once`, async () => {
       const data = randomBytes(FILE_BYTES)
       const before = await dealsOnChain()
       const controller = new AbortController()
@@ -195,33 +192,34 @@ describe('the put journal', () => {
     expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)
   }, 120_000)
 
-  it('abandons an interrupted put: nothing more is opened, what was opened is reported running, resume is refused', async () => {
-    const before = await dealsOnChain()
-    const controller = new AbortController()
-    let journalId: string | undefined
-    await sequential.put(randomBytes(FILE_BYTES), {
-      signal: controller.signal,
-      onProgress: (e) => {
-        if (e.type === 'put:journal') journalId = e.id
-        if (e.type === 'put:deal-opened' && e.dealsOpened === 2) controller.abort(new Error('stop'))
-      }
-    }).catch(() => {})
-    const opened = (await dealsOnChain()).slice(before.length)
-    expect(opened.length).toBeGreaterThanOrEqual(2)
-    expect(opened.length).toBeLessThan(6)
-    const r = await sequential.abandon(journalId!)
-    expect(r.neverOpened).toBe(6 - opened.length)
-    // Within their activation window the opened deals cannot be expired: they run (the market has no cancel).
-    expect(r.running.map((d) => d.dealId).sort()).toEqual(opened.map((o) => o.dealId).sort())
-    expect((await dealsOnChain()).slice(before.length)).toHaveLength(opened.length)
-    await expect(sequential.resume(journalId!)).rejects.toThrow(/abandoned/)
-    const again = await sequential.abandon(journalId!)
-    expect(again.neverOpened).toBe(0)
-    const listed = (await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === journalId)!
-    expect(listed.health).toBe('abandoned')
-    expect(listed.deals.unfunded).toBe(6 - opened.length)
-    expect(listed.resumable).toBe(false)
-  }, 120_000)
+  for (const stop of ['put:batch-recorded', 'put:batch-sent'] as const) {
+    it(`abandons a put stopped at ${stop}: nothing more is opened, what was opened is found and reported running, resume is refused`, async () => {
+      const before = await dealsOnChain()
+      const controller = new AbortController()
+      let journalId: string | undefined
+      await client.put(randomBytes(FILE_BYTES), {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.type === 'put:journal') journalId = e.id
+          if (e.type === stop) controller.abort(new Error('stop'))
+        }
+      }).catch(() => {})
+      const opened = (await dealsOnChain()).slice(before.length)
+      expect(opened).toHaveLength(stop === 'put:batch-sent' ? 6 : 0)
+      const r = await client.abandon(journalId!)
+      expect(r.neverOpened).toBe(6 - opened.length)
+      // The opened deals cannot be cancelled: they run to the end of their term (the market has no early termination).
+      expect(r.running.map((d) => d.dealId).sort()).toEqual(opened.map((o) => o.dealId).sort())
+      expect((await dealsOnChain()).slice(before.length)).toHaveLength(opened.length)
+      await expect(client.resume(journalId!)).rejects.toThrow(/abandoned/)
+      const again = await client.abandon(journalId!)
+      expect(again.neverOpened).toBe(0)
+      const listed = (await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === journalId)!
+      expect(listed.health).toBe('abandoned')
+      expect(listed.deals.unfunded ?? 0).toBe(6 - opened.length)
+      expect(listed.resumable).toBe(false)
+    }, 120_000)
+  }
 
   it('does not take an entry of a restarted chain (same chain id and market address) for one of this chain', async () => {
     const put = await client.put(randomBytes(1000))
@@ -236,14 +234,14 @@ describe('the put journal', () => {
 
   it('lists the files with size, cost, deal states and an expiry date from the chain', async () => {
     const data = randomBytes(FILE_BYTES)
-    const put = await client.put(data, { name: 'listed.bin', waitForActivation: true, activationTimeoutMs: 60_000 })
+    const put = await client.put(data, { name: 'listed.bin' })
     const { files } = await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })
     const f = files.find((x) => x.id === put.journal.id)!
     expect(f.name).toBe('listed.bin')
     expect(f.link).toBe(put.link)
     expect(f.escrow).toBe(put.escrow)
     expect(f.escrowOpened).toBe(put.escrow)
-    expect(f.deals).toEqual({ active: 6 })
+    expect(f.deals).toEqual({ live: 6 })
     expect(f.health).toBe('healthy')
     expect(f.resumable).toBe(false)
     expect(f.expiresAt!.getTime()).toBeGreaterThan(Date.now())
@@ -281,10 +279,10 @@ describe('a put resumed after its offers expired', () => {
 
     // The old offer is dead on chain, and the error says why in the contract's words.
     const refused = await net.publicClient.simulateContract({
-      address: net.deployment.market, abi: storageMarketAbi, functionName: 'openDeal', args: [entry.deals[0]!.offer, entry.deals[0]!.signature],
+      address: net.deployment.market, abi: proofSetMarketAbi, functionName: 'openDeals', args: [[entry.deals[0]!.offer], [entry.deals[0]!.signature]],
       account: privateKeyToAccount(net.clientKey)
     }).catch((e: unknown) => e)
-    expect(new ChainActionError('opening', refused).message).toMatch(/OfferExpired\(\d+, \d+\)/)
+    expect(chainActionError('opening', refused).message).toMatch(/\(OfferExpired\); the provider's offer expired/)
 
     const resumed = await client.resume(journalId!)
     const after = await journal.read(journalId!)

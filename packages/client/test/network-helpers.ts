@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { Level } from 'level'
-import { createPublicClient, createWalletClient, http } from 'viem'
+import { createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, DEFAULT_MARKET_PARAMS, deploy, mintTokens, startAnvil, rpcChain } from '@sherd/contracts'
-import type { Anvil, Deployment } from '@sherd/contracts'
+import { ANVIL_MNEMONIC, deployProofSetMarket, mintTokens, PROOF_SET_DEFAULT_PARAMS, startAnvil, rpcChain } from '@sherd/contracts'
+import type { Anvil, ProofSetDeployment } from '@sherd/contracts'
 import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
 import type { ProviderNode } from '@sherd/node'
 import { main } from '../src/cli.js'
@@ -32,7 +32,11 @@ export interface TestProvider {
 
 export interface TestNetwork {
   anvil: Anvil
-  deployment: Deployment
+  deployment: ProofSetDeployment
+  /** Blocks per proving period of the market. */
+  periodBlocks: number
+  /** Mines `blocks` empty blocks (automine anvil moves only with transactions). */
+  mine: (blocks: number) => Promise<void>
   publicClient: PublicClient
   deployer: WalletClient<Transport, Chain, Account>
   providers: TestProvider[]
@@ -48,10 +52,18 @@ export interface TestNetwork {
 
 const CAPACITY_BYTES = 256 * 1024 * 1024
 
+/**
+ * How far the providers' shard collectors see the clock ahead of the wall clock. A collector keeps a shard for
+ * its grace time (2 h, longer than an offer lives) after the last offer it signed on it; a test that wants an
+ * ended deal's shard collected moves this clock instead of waiting.
+ */
+export const collectorClock = { aheadMs: 0 }
+
 async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string, stake: bigint): Promise<ProviderNode> {
   const node = await createProviderNode({
     dataDir, listen: [listen], httpPort: 0, capacityBytes: CAPACITY_BYTES, pricePerMiB: price, stopGraceMs: 200,
-    chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() }
+    chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() },
+    gc: { now: () => Date.now() + collectorClock.aheadMs }
   })
   await node.start()
   return node
@@ -68,10 +80,11 @@ export async function startNetwork (
   const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
   const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
   const deployer = createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 0 }), chain, transport: http(anvil.url) })
-  // 256-block periods and activation window: on automine anvil every transaction (ours, and the provers'
-  // activations and proofs) mines a block, so the devnet's 8-block periods would close faster than in-process
-  // provers on a loaded machine prove them, and deals would miss or fail for reasons no test here is about.
-  const deployment = await deploy(deployer, { publicClient, params: DEFAULT_MARKET_PARAMS })
+  // 256-block periods: on automine anvil every transaction (ours, and the provers' proofs) mines a block, so the
+  // devnet's 8-block periods would close faster than in-process provers on a loaded machine prove them, and deals
+  // would miss or fail for reasons no test here is about.
+  const deployment = await deployProofSetMarket(deployer, { publicClient, params: PROOF_SET_DEFAULT_PARAMS })
+  const testClient = createTestClient({ mode: 'anvil', transport: http(anvil.url) })
   const providers: TestProvider[] = []
   for (let i = 1; i <= count + 1; i++) {
     await mintTokens(deployer, { publicClient, token: deployment.token, to: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).address, amount: 1_000_000n * TOKEN })
@@ -87,6 +100,8 @@ export async function startNetwork (
   }
   const net: TestNetwork = {
     anvil, deployment, publicClient, deployer, providers,
+    periodBlocks: deployment.params.periodBlocks,
+    async mine (blocks) { await testClient.mine({ blocks }) },
     clientKey: accountKey(count + 1),
     bootstrap: () => providers.map((p) => `/ip4/127.0.0.1/tcp/${p.port}/p2p/${p.node.peerId}`),
     async stopProvider (p) {

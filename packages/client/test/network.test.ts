@@ -8,7 +8,7 @@ import {
   ANNOUNCEMENTS_PROTOCOL, encodeAnnouncement, encodeFrame, parseShardCid, requestAnnouncements, sendBytes, signAnnouncement
 } from '@sherd/protocol'
 import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protocol'
-import { getDeal } from '@sherd/contracts'
+import { getProofSetDeal } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createClient, createClientHost } from '../src/index.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
@@ -121,24 +121,24 @@ describe('client against anvil and real providers', () => {
     }
   })
 
-  // Early, while few deals exist: later the provers' proof transactions mine blocks fast on automine anvil.
-  it('put waits for the providers to activate every deal (the first proofs of their provers)', async () => {
+  it('put with waitForActivation waits until every deal\'s term has begun (it joined its provider\'s proof set)', async () => {
     const data = randomBytes(SEGMENT + 1)
     const events: PutProgressEvent[] = []
-    const put = await client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
-    const activated = events.filter((e) => e.type === 'put:deal-activated')
-    expect(activated).toHaveLength(put.deals.length)
+    const putting = client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
+    // Automine anvil moves only with transactions: carry the chain into the next period once the deals are open.
+    while (!events.some((e) => e.type === 'put:manifest-stored')) await new Promise((resolve) => setTimeout(resolve, 50))
+    await net.mine(net.periodBlocks)
+    const put = await putting
+    const started = events.filter((e) => e.type === 'put:deal-activated')
+    expect(started).toHaveLength(put.deals.length)
     const s = await client.stat(put.link)
-    for (const sh of s.segments.flatMap((seg) => seg.shards)) expect(['active', 'proving']).toContain(sh.state)
+    for (const sh of s.segments.flatMap((seg) => seg.shards)) expect(sh.state).toBe('live')
     expect(s.healthy).toBe(true)
   }, 120_000)
 
-  // Early, like the activation test: later the provers' proof transactions mine blocks fast on automine anvil.
   it('repair after a provider is gone for good brings every segment back to k + m healthy shards', async () => {
-    // Deals activated before and after, so that every shard's health depends only on its provider being up
-    // (a pending deal past its activation window would count as unhealthy too).
     const data = randomBytes(SEGMENT + 99)
-    const put = await client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000 })
+    const put = await client.put(data)
     const gone = net.byPeerId(put.manifest.segments[0]!.shards[1]!.provider!)
     await net.stopProvider(gone)
     try {
@@ -149,7 +149,7 @@ describe('client against anvil and real providers', () => {
     expect(lost.length).toBeGreaterThan(0)
     for (const s of lost) expect(s).toMatchObject({ online: false, healthy: false })
 
-    const repaired = await client.repair(put.link, { waitForActivation: true })
+    const repaired = await client.repair(put.link)
     expect(repaired.cid.toString()).not.toBe(put.cid.toString())
     expect(repaired.repaired).toHaveLength(lost.length)
     for (const r of repaired.repaired) {
@@ -260,7 +260,10 @@ describe('client against anvil and real providers', () => {
     expect(ext.skipped).toEqual([])
     expect(ext.extended).toHaveLength(put.deals.length)
     const market = { market: net.deployment.market, publicClient: net.publicClient }
-    for (const d of put.deals) expect((await getDeal(market, d.dealId!)).periods).toBe(5)
+    for (const d of put.deals) {
+      const deal = await getProofSetDeal(market, d.dealId!)
+      expect(deal.endPeriod - deal.startPeriod).toBe(5n)
+    }
     const del = await client.delete(put.link)
     expect(del.running.length + del.settled.length).toBe(put.deals.length)
   }, 120_000)
@@ -314,4 +317,32 @@ describe('client against anvil and real providers', () => {
       await rm(dir, { recursive: true, force: true })
     }
   }, 120_000)
+
+  // Last: it mines blocks fast, so the provers of the files above may fall behind on their periods.
+  it('sherd audit has every provider prove its shard within the next period, and reports each answer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sherd-audit-cli-'))
+    const put = await client.put(randomBytes(SEGMENT), { periods: 8 })
+    // Automine anvil moves only with transactions: carry the chain through the audit's period meanwhile.
+    let mining = true
+    const miner = (async () => { while (mining) { await net.mine(4); await new Promise((resolve) => setTimeout(resolve, 100)) } })()
+    try {
+      const bad = await runCli(net, dir, ['audit', put.link, '--shard', 'first'])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toMatch(/--shard must be <segment>:<shard>/)
+      const r = await runCli(net, dir, ['audit', put.link, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const result = JSON.parse(r.stdout) as { audits: Array<{ result: string, dealId: string }>, bonds: string }
+      expect(result.audits.map((a) => a.result)).toEqual(Array.from({ length: K + M }, () => 'answered'))
+      expect(BigInt(result.bonds)).toBeGreaterThan(0n)
+      // Nothing is open any more: a second run requests again, one shard only.
+      const one = await runCli(net, dir, ['audit', put.link, '--shard', '0:2'])
+      expect(one.code, one.stderr).toBe(0)
+      expect(one.stdout).toMatch(/^0\s+2\s+\S+\s+\d+\s+\d+\s+answered/m)
+      expect(one.stdout).toMatch(/^bonds [\d,.]+ \w+; withdrew [\d,.]+ \w+$/m)
+    } finally {
+      mining = false
+      await miner
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 180_000)
 })

@@ -26,6 +26,8 @@ Ctrl-C stops every process and removes the temp dir. npm start runs \`sherd-devn
 /** Shell lines that point the CLIs (`sherd`, `sherd-node`) at this devnet; also written to <dir>/devnet.env. */
 export function devnetEnv (devnet: Devnet): Record<string, string> {
   return {
+    // The deployment file names chain, RPC, market and token; the two below say the same for older tools.
+    SHERD_DEPLOYMENT: devnet.deploymentFile,
     SHERD_RPC_URL: devnet.rpcUrl,
     SHERD_CONTRACT: devnet.market,
     SHERD_PRIVATE_KEY: devnet.client.privateKey,
@@ -43,9 +45,9 @@ function describeProgress (story: Story, e: DevnetProgressEvent): void {
       story.line(`anvil is up at ${e.rpcUrl} (chain id ${e.chainId})`)
       break
     case 'contracts-deployed':
-      story.line(`deployed the SHERD token ${e.token} and the storage market ${e.market}`)
-      story.detail(`proving period ${e.params.periodBlocks} blocks, ${e.params.challengeCount} challenged leaves per deal, ` +
-        `a deal fails after ${e.params.maxMissedPeriods} missed periods, ${e.params.slashBps / 100} % of its collateral slashed per miss`)
+      story.line(`deployed the SHERD token ${e.token} and the proof-set market ${e.market} (${e.deploymentFile})`)
+      story.detail(`proving period ${e.params.periodBlocks} blocks, challenges drawn ${e.params.challengeDelayBlocks} block(s) in over each provider's whole proof set, ` +
+        `deals fail after ${e.params.maxMissedPeriods} missed periods, ${e.params.slashBps / 100} % of a provider's locked collateral slashed per miss`)
       break
     case 'accounts-funded':
       story.line(`funded the client ${e.client} and ${e.providers.length} provider accounts with ${tokens(e.amount)} each`)
@@ -71,7 +73,8 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   const envFile = join(devnet.dir, 'devnet.env')
   const jsonFile = join(devnet.dir, 'devnet.json')
   await writeFile(envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n') + '\n')
-  await writeFile(jsonFile, JSON.stringify(devnet.info(), null, 2) + '\n')
+  // Market parameters hold a bigint (the audit bond): written as a decimal string.
+  await writeFile(jsonFile, JSON.stringify(devnet.info(), (_, v: unknown) => typeof v === 'bigint' ? v.toString() : v, 2) + '\n')
   const p0 = devnet.providers[0]
   story.chapter('The devnet is running')
   story.text(`  chain      ${devnet.rpcUrl}  (chain id ${devnet.chainId})`)
@@ -83,6 +86,7 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   }
   story.text(`  files      ${jsonFile}`)
   story.text(`             ${envFile}`)
+  story.text(`             ${devnet.deploymentFile}  (the market's deployment file: --deployment)`)
   story.text('')
   story.text('Point the CLIs at it (from the repository root, in another terminal):')
   story.text('')
@@ -98,7 +102,7 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   }
   story.text('')
   story.text('or with flags instead of the environment:')
-  story.text(`  npx sherd put ./some-file --rpc-url ${env.SHERD_RPC_URL} --contract ${env.SHERD_CONTRACT} \\`)
+  story.text(`  npx sherd put ./some-file --deployment ${devnet.deploymentFile} \\`)
   story.text(`    --private-key ${env.SHERD_PRIVATE_KEY} --bootstrap ${devnet.bootstrap[0] ?? ''}`)
   story.text('')
   story.text('Ctrl-C stops every process and removes the devnet\'s files.')

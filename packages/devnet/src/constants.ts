@@ -1,6 +1,6 @@
 /** Providers in a devnet unless told otherwise: k + m = 4 + 2, the local network's default code. */
 export const DEFAULT_PROVIDERS = 6
-/** Seconds between blocks: with DEVNET_MARKET_PARAMS' 8-block periods, a proving period lasts 8 s. */
+/** Seconds between blocks: with PROOF_SET_DEVNET_PARAMS' 8-block periods, a proving period lasts 8 s. */
 export const DEFAULT_BLOCK_TIME_SECONDS = 1
 /** SherdToken is a plain OpenZeppelin ERC-20: 18 decimals. */
 export const TOKEN_DECIMALS = 18
@@ -8,7 +8,7 @@ export const TOKEN_UNIT = 10n ** BigInt(TOKEN_DECIMALS)
 /** Minted to each provider and to the client: far more than any devnet run spends. */
 export const DEFAULT_MINT = 1_000_000n * TOKEN_UNIT
 /**
- * Stake each provider registers with. Collateral per deal equals its escrow (COLLATERAL_BPS = 100 %), so this covers
+ * Stake each provider registers with. Collateral per deal equals its escrow (collateralBps = 100 %), so this covers
  * about 10,000 MiB·periods of deals at the devnet price.
  */
 export const DEFAULT_STAKE = 10_000n * TOKEN_UNIT
@@ -34,3 +34,9 @@ export const LOG_TAIL_LINES = 40
 export const DEPLOYER_ACCOUNT_INDEX = 0
 export const CLIENT_ACCOUNT_INDEX = 1
 export const FIRST_PROVIDER_ACCOUNT_INDEX = 2
+/** The market's deployment file in the devnet's dir (`sherd --deployment`, `sherd-node --deployment`). */
+export const DEPLOYMENT_FILE = 'deployment.json'
+/** anvil's newest fork: EIP-7825's per-transaction gas cap and the EIP-7623 calldata floor apply, as on mainnet. */
+export const DEVNET_HARDFORK = 'osaka'
+/** Providers claim (and withdraw) every this many periods: often enough that the demo sees payments within its story. */
+export const DEVNET_CLAIM_EVERY_PERIODS = 2

@@ -38,13 +38,16 @@ export interface DemoResult {
 
 interface TrackedDeal {
   dealId: bigint
-  provider: Address
+  /** The provider's chain address, lower-case. */
+  provider: string
   shardIndex: number
-  startPeriod?: bigint
-  endPeriod?: bigint
-  state: 'pending' | 'active' | 'failed'
-  /** The period in which the deal failed: from then on no proof is due. */
+  startPeriod: bigint
+  endPeriod: bigint
+  state: 'live' | 'failed' | 'faulted'
+  /** The period from which the deal is void (failed or faulted): from then on no proof of it is due. */
   failedInPeriod?: bigint
+  /** Token base units paid to its provider by claims so far. */
+  paid: bigint
 }
 
 /** A recognisable sample: a text header, then pseudo-random bytes (so no shard is trivially compressible). */
@@ -74,9 +77,10 @@ async function until (what: string, check: () => boolean | Promise<boolean>, sig
 }
 
 /**
- * The story `npm start` tells on a running devnet: store a file with k = 4, m = 2, watch deals open, periods
- * proven and providers paid, stop two providers and read the file back byte-identical, let a third provider's
- * deal fail (missed periods, slashing) and repair the file onto a provider that joins the network.
+ * The story `npm start` tells on a running devnet (ProofSetMarket): store a file with k = 4, m = 2 (each shard
+ * stored, then offered, then all deals opened in one transaction), watch periods proven and providers claim their
+ * pay, stop two providers and read the file back byte-identical, let a third provider's deal fail (missed periods
+ * marked, slashing, the deal claimed into failure) and repair the file onto a provider that joins the network.
  */
 export async function runDemo (devnet: Devnet, story: Story, options: DemoOptions = {}): Promise<DemoResult> {
   const signal = options.signal
@@ -98,43 +102,70 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
 
   // ---- what the chain says, told as it happens
   const deals = new Map<bigint, TrackedDeal>()
-  const proven = new Map<bigint, Map<bigint, bigint>>() // period → deal → payment
+  // Periods each provider proved on time (the market proves a provider's whole proof set at once, not a deal).
+  const provenBy = new Map<string, Set<bigint>>()
   const summarised = new Set<bigint>()
   let fullyProvenPeriods = 0
   const failed: bigint[] = []
   const client = devnet.client.address.toLowerCase()
+  const holdsTracked = (provider: string): boolean => [...deals.values()].some((d) => d.provider === provider)
+  const voidDeal = (d: TrackedDeal, state: 'failed' | 'faulted', period: bigint): void => {
+    d.state = state
+    d.failedInPeriod = period
+    failed.push(d.dealId)
+  }
   const onEvent = (e: MarketEvent): void => {
     switch (e.eventName) {
       case 'DealOpened':
-        if (e.args.client.toLowerCase() === client) deals.set(e.args.dealId, { dealId: e.args.dealId, provider: e.args.provider, shardIndex: -1, state: 'pending' })
+        if (e.args.client.toLowerCase() === client) {
+          deals.set(e.args.dealId, {
+            dealId: e.args.dealId, provider: e.args.provider.toLowerCase(), shardIndex: -1, startPeriod: BigInt(e.args.startPeriod),
+            endPeriod: BigInt(e.args.endPeriod), state: 'live', paid: 0n
+          })
+        }
         break
-      case 'DealActivated': {
-        const d = deals.get(e.args.dealId)
-        if (d !== undefined) Object.assign(d, { startPeriod: e.args.startPeriod, endPeriod: e.args.endPeriod, state: 'active' })
+      case 'PeriodProven': {
+        if (!e.args.onTime) break
+        const provider = e.args.provider.toLowerCase()
+        const set = provenBy.get(provider) ?? new Set<bigint>()
+        set.add(e.args.period)
+        provenBy.set(provider, set)
         break
       }
-      case 'PeriodProven': {
-        if (!deals.has(e.args.dealId)) break
-        const m = proven.get(e.args.period) ?? new Map<bigint, bigint>()
-        m.set(e.args.dealId, e.args.payment)
-        proven.set(e.args.period, m)
+      case 'Claimed': case 'DealSettled': {
+        const d = deals.get(e.args.dealId)
+        if (d === undefined) break
+        d.paid += e.args.paid
+        if (e.args.paid > 0n) {
+          // The event does not say who sent the claim: usually the provider, for a failing deal a watching provider.
+          story.line(`claim of deal #${d.dealId} (${providerName({ chainAddress: d.provider })}): ${tokens(e.args.paid)} paid to the provider for the periods it proved` +
+            (e.args.refunded > 0n ? `, ${tokens(e.args.refunded)} refunded to the client` : ''))
+        } else if (e.args.refunded > 0n) {
+          story.line(`deal #${d.dealId} settled: ${tokens(e.args.refunded)} of unspent escrow refunded to the client`)
+        }
         break
       }
       case 'PeriodMissed': {
-        const d = deals.get(e.args.dealId)
-        if (d === undefined) break
-        story.line(`${providerName({ chainAddress: e.args.reporter })} marked period ${e.args.period} of deal #${e.args.dealId} missed: ` +
-          `${providerName({ chainAddress: d.provider })} slashed ${tokens(e.args.slashed)} (${tokens(e.args.reward)} to the reporter, the rest burned)`)
+        const provider = e.args.provider.toLowerCase()
+        if (!holdsTracked(provider)) break
+        story.line(`${providerName({ chainAddress: e.args.reporter })} marked period ${e.args.period} of ${providerName({ chainAddress: provider })} missed: ` +
+          `slashed ${tokens(e.args.slashed)} (${tokens(e.args.reward)} to the reporter, the rest burned)`)
         break
       }
       case 'DealFailed': {
         const d = deals.get(e.args.dealId)
-        if (d === undefined) break
-        d.state = 'failed'
-        d.failedInPeriod = periodOf(e.blockNumber)
-        failed.push(e.args.dealId)
-        story.line(`deal #${e.args.dealId} with ${providerName({ chainAddress: e.args.provider })} FAILED after ${devnet.params.maxMissedPeriods} missed periods: ` +
-          `${tokens(e.args.refund)} of unspent escrow refunded to the client`)
+        if (d === undefined || d.state !== 'live') break
+        voidDeal(d, 'failed', periodOf(e.blockNumber))
+        story.line(`deal #${e.args.dealId} with ${providerName({ chainAddress: e.args.provider })} FAILED after ${e.args.missed} missed periods: ` +
+          'its unspent escrow goes back to the client, and the client repairs from this event')
+        break
+      }
+      case 'DealFaulted': {
+        const d = deals.get(e.args.dealId)
+        if (d === undefined || d.state !== 'live') break
+        voidDeal(d, 'faulted', e.args.period)
+        story.line(`deal #${e.args.dealId} with ${providerName({ chainAddress: e.args.provider })} FAULTED: a challenge of period ${e.args.period} ` +
+          `landed on it and could not be answered; ${tokens(e.args.slashed)} of collateral slashed`)
         break
       }
     }
@@ -143,18 +174,15 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
   const summarise = (head: bigint): void => {
     const closedBefore = periodOf(head) // every period below this one has closed
     for (const d of deals.values()) {
-      if (d.startPeriod === undefined || d.endPeriod === undefined) continue
       for (let p = d.startPeriod; p < closedBefore && p < d.endPeriod; p++) {
         if (summarised.has(p)) continue
-        const due = [...deals.values()].filter((x) =>
-          x.startPeriod !== undefined && x.startPeriod <= p && p < x.endPeriod! && (x.failedInPeriod === undefined || p < x.failedInPeriod))
-        const got = proven.get(p) ?? new Map<bigint, bigint>()
-        const paid = [...got.values()].reduce((a, b) => a + b, 0n)
-        const missing = due.filter((x) => !got.has(x.dealId))
+        const due = [...deals.values()].filter((x) => x.startPeriod <= p && p < x.endPeriod && (x.failedInPeriod === undefined || p < x.failedInPeriod))
+        const got = due.filter((x) => provenBy.get(x.provider)?.has(p) === true)
+        const missing = due.filter((x) => !got.includes(x))
         summarised.add(p)
         if (missing.length === 0) fullyProvenPeriods++
-        story.line(`period ${p}: ${got.size} of ${due.length} deals proven, ${tokens(paid)} paid to providers` +
-          (missing.length === 0 ? '' : `; no proof for ${missing.map((x) => `deal #${x.dealId} (${providerName({ chainAddress: x.provider })})`).join(', ')}`))
+        story.line(`period ${p}: ${got.length} of ${due.length} deals proven (their providers answered every challenge drawn over their proof sets)` +
+          (missing.length === 0 ? '' : `; no proof from ${missing.map((x) => `${providerName({ chainAddress: x.provider })} (deal #${x.dealId})`).join(', ')}`))
       }
     }
   }
@@ -191,9 +219,9 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
           case 'put:shard-stored': story.line(`shard ${e.shardIndex} (${bytes(e.bytes)}) stored on ${providerName({ peerId: e.provider })}, checked against its commitment, receipt signed (${Math.round(e.ms)} ms)`); break
           case 'put:shard-failed': story.line(`shard ${e.shardIndex} failed on ${providerName({ peerId: e.provider })}: ${e.error} (${e.next})`); break
           case 'put:approved': story.line(`approved the market to take ${tokens(e.amount)} of escrow`); break
+          case 'put:batch-sent': story.line(`opened ${e.deals} deals in one transaction (each on an offer its provider signed once it held and had checked the shard)`); break
           case 'put:deal-opened': shardOf.set(e.dealId, e.shardIndex); story.line(`deal #${e.dealId} opened with ${providerName({ peerId: e.provider })} for shard ${e.shardIndex}: ${tokens(e.escrow)} escrowed (${e.dealsOpened}/${e.dealsTotal})`); break
           case 'put:manifest-stored': story.line(`sealed manifest stored on ${providerName({ peerId: e.provider })}`); break
-          case 'put:deal-activated': story.line(`deal #${e.dealId} activated: its provider proved it holds the shard (${e.activated}/${e.total})`); break
           default: break
         }
       }
@@ -206,14 +234,22 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     story.detail(`${put.deals.length} deals, ${tokens(put.escrow)} escrowed for ${DEMO_DEAL_PERIODS} periods`)
 
     // ---- 2. periods proven, providers paid
-    story.chapter(`Providers prove their shards every period (${devnet.params.periodBlocks} blocks) and get paid`)
+    story.chapter(`Providers prove their shards every period (${devnet.params.periodBlocks} blocks) and claim their pay`)
     const provenBefore = fullyProvenPeriods
     await until(`${DEMO_PROVEN_PERIODS} periods in which every deal is proven`, () => fullyProvenPeriods >= provenBefore + DEMO_PROVEN_PERIODS, signal)
+    await until('every provider of the file to claim a payment', () => put.deals.every((d) => d.dealId !== undefined && (deals.get(d.dealId)?.paid ?? 0n) > 0n), signal)
     for (const d of put.deals) {
       const p = byPeer(d.provider)
       try {
-        const s = await p.status({ signal })
-        story.line(`${providerName({ peerId: d.provider })} (shard ${d.shardIndex}): ${s.chain.periodsProven} periods proven, earned ${tokens(BigInt(s.chain.earnings))} (its own record, from /status)`)
+        // Its own ledger folds the claim a poll after the chain shows it.
+        let s = await p.status({ signal })
+        const deadline = Date.now() + 20_000
+        while (BigInt(s.chain.earnings) === 0n && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS))
+          s = await p.status({ signal })
+        }
+        story.line(`${providerName({ peerId: d.provider })} (shard ${d.shardIndex}): ${s.chain.periodsProven} periods proven, ` +
+          `${tokens(BigInt(s.chain.earnings))} claimed, ${tokens(BigInt(s.chain.unclaimed ?? '0'))} proven and not claimed yet (its own record, from /status)`)
       } catch (err) {
         story.line(`${providerName({ peerId: d.provider })}: /status did not answer (${(err as Error).message})`)
       }
@@ -237,7 +273,7 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     const victimDeal = put.deals.find((d) => d.shardIndex === 2)!.dealId!
     story.chapter(`Provider ${victim.index} (shard 2, deal #${victimDeal}) crashes and stays down`)
     await victim.kill()
-    story.line(`provider ${victim.index} killed (SIGKILL); the other providers will mark its periods missed`)
+    story.line(`provider ${victim.index} killed (SIGKILL); the other providers will mark its periods missed, and claim its deal once it has missed ${devnet.params.maxMissedPeriods}`)
     // Repair puts the rebuilt shard on a provider that holds no other shard of the file: a seventh provider joins.
     const joining = devnet.addProvider({ signal }).then((p) => {
       story.line(`provider ${p.index} joined the network (${shortId(p.peerId)}): registered with stake, announcing`)
@@ -263,7 +299,6 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
           case 'repair:rebuilt': story.line(`rebuilt shard(s) ${e.shardIndexes.join(', ')} of segment ${e.segmentIndex} from shards ${e.from.join(', ')} (each checked against its commitment)`); break
           case 'put:shard-stored': story.line(`shard ${e.shardIndex} stored on ${providerName({ peerId: e.provider })}`); break
           case 'put:deal-opened': story.line(`deal #${e.dealId} opened with ${providerName({ peerId: e.provider })}: ${tokens(e.escrow)} escrowed`); break
-          case 'put:deal-activated': story.line(`deal #${e.dealId} activated`); break
           case 'put:manifest-stored': story.line(`new manifest version stored on ${providerName({ peerId: e.provider })}`); break
           default: break
         }

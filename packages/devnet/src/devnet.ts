@@ -5,14 +5,15 @@ import { createPublicClient, createTestClient, createWalletClient, http, toHex }
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, mintTokens, startAnvil, rpcChain } from '@sherd/contracts'
-import type { Anvil, MarketClient, MarketParams } from '@sherd/contracts'
+  ANVIL_MNEMONIC, deployProofSetMarket, mintTokens, PROOF_SET_DEVNET_PARAMS, startAnvil, rpcChain, writeMarketDeployment
+} from '@sherd/contracts'
+import type { Anvil, MarketClient, ProofSetParams } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
 import { trackDir, untrackDir } from './cleanup.js'
 import {
   CLIENT_ACCOUNT_INDEX, DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_CAPACITY_BYTES, DEFAULT_MINT, DEFAULT_PRICE_PER_MIB,
-  DEFAULT_PROVIDERS, DEFAULT_STAKE, DEPLOYER_ACCOUNT_INDEX, DEVNET_ANNOUNCE_INTERVAL_MS, FIRST_PROVIDER_ACCOUNT_INDEX,
+  DEFAULT_PROVIDERS, DEFAULT_STAKE, DEPLOYER_ACCOUNT_INDEX, DEPLOYMENT_FILE, DEVNET_ANNOUNCE_INTERVAL_MS, DEVNET_HARDFORK, FIRST_PROVIDER_ACCOUNT_INDEX,
   NETWORK_READY_TIMEOUT_MS, READINESS_POLL_MS
 } from './constants.js'
 import { DevnetStartError, ProviderStateError } from './errors.js'
@@ -24,7 +25,7 @@ import { TcpProxy } from './tcp-proxy.js'
 /** Typed progress of `startDevnet`, for a log that tells what is happening. */
 export type DevnetProgressEvent =
   | { type: 'chain-started', rpcUrl: string, chainId: number, anvilPid: number, dir: string }
-  | { type: 'contracts-deployed', market: Address, token: Address, params: MarketParams }
+  | { type: 'contracts-deployed', market: Address, token: Address, params: ProofSetParams, deploymentFile: string }
   | { type: 'accounts-funded', client: Address, providers: Address[], amount: bigint }
   | { type: 'interval-mining', blockTimeSeconds: number }
   | { type: 'provider-started', index: number, peerId: string, chainAddress: Address, multiaddr: string, httpUrl: string }
@@ -36,8 +37,8 @@ export interface StartDevnetOptions {
   providers?: number
   /** Whole seconds between blocks once the contracts are deployed (default 1). */
   blockTimeSeconds?: number
-  /** Market parameters (default DEVNET_MARKET_PARAMS: 8-block periods). */
-  marketParams?: Partial<MarketParams>
+  /** ProofSetMarket parameters (default PROOF_SET_DEVNET_PARAMS: 8-block periods, challenge 1 block in). */
+  marketParams?: Partial<ProofSetParams>
   /** Directory for data dirs and logs; a fresh temp dir when omitted (removed by `stop()` unless `keepDir`). */
   dir?: string
   /** Keep `dir` after `stop()` (a given `dir` is always kept; a temp dir only with this). */
@@ -97,7 +98,9 @@ export interface DevnetInfo {
   market: Address
   token: Address
   genesisBlock: string
-  params: MarketParams
+  params: ProofSetParams
+  /** The market's deployment file (`writeMarketDeployment`): `sherd --deployment` and `sherd-node --deployment` read it. */
+  deploymentFile: string
   /** The client account: funded with ETH and tokens. */
   client: DevnetAccount
   /**
@@ -213,7 +216,8 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
 
     // Automine while deploying and funding (each transaction is mined at once), interval mining afterwards: the
     // market's periods only mean something when blocks come at a steady pace.
-    anvil = await startAnvil({ accounts: FIRST_PROVIDER_ACCOUNT_INDEX + count, signal })
+    // The newest fork anvil knows: EIP-7825's 2^24 gas cap per transaction and the calldata floor apply, as on a real chain.
+    anvil = await startAnvil({ accounts: FIRST_PROVIDER_ACCOUNT_INDEX + count, hardfork: DEVNET_HARDFORK, signal })
     progress({ type: 'chain-started', rpcUrl: anvil.url, chainId: anvil.chainId, anvilPid: anvil.pid, dir })
     const chain = rpcChain(anvil.chainId, anvil.url, 'sherd-devnet')
     const transport = http(anvil.url)
@@ -223,8 +227,21 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       createWalletClient({ account: privateKeyToAccount(a.privateKey), chain, transport })
 
     const mint = options.mint ?? DEFAULT_MINT
-    const deployment = await deploy(wallet(deployer), { publicClient, params: { ...DEVNET_MARKET_PARAMS, ...options.marketParams }, signal })
-    progress({ type: 'contracts-deployed', market: deployment.market, token: deployment.token, params: deployment.params })
+    const deployment = await deployProofSetMarket(wallet(deployer), { publicClient, params: { ...PROOF_SET_DEVNET_PARAMS, ...options.marketParams }, signal })
+    const deploymentFile = join(dir, DEPLOYMENT_FILE)
+    // What clients use: anvil's own URL (the providers get the proxy's with --rpc-url, which wins over the file).
+    await writeMarketDeployment(deploymentFile, {
+      contract: 'ProofSetMarket',
+      chainId: anvil.chainId,
+      rpcUrl: anvil.url,
+      market: deployment.market,
+      token: deployment.token,
+      tokenDeployed: true,
+      genesisBlock: deployment.genesisBlock,
+      deployer: deployer.address,
+      params: deployment.params
+    }, { force: !ownDir })
+    progress({ type: 'contracts-deployed', market: deployment.market, token: deployment.token, params: deployment.params, deploymentFile })
     for (const to of [client, ...providerAccounts]) {
       await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: to.address, amount: mint, signal })
     }
@@ -240,8 +257,8 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
 
     const marketClient = (a: DevnetAccount = client): MarketClient => ({ market: deployment.market, publicClient, walletClient: wallet(a) })
     const providerSettings = {
+      deploymentFile,
       rpcUrl: providerRpcUrl,
-      market: deployment.market,
       capacityBytes: options.capacityBytes ?? DEFAULT_CAPACITY_BYTES,
       pricePerMiB: options.pricePerMiB ?? DEFAULT_PRICE_PER_MIB,
       stake: options.stake ?? DEFAULT_STAKE,
@@ -336,6 +353,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       token: deployment.token,
       genesisBlock: deployment.genesisBlock.toString(),
       params: deployment.params,
+      deploymentFile,
       client,
       bootstrap: bootstrapOf(processes),
       providers: processes.filter((p) => p.started).map((p) => {
@@ -351,6 +369,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       token: deployment.token,
       genesisBlock: deployment.genesisBlock,
       params: deployment.params,
+      deploymentFile,
       client,
       get bootstrap () { return bootstrapOf(processes) },
       dir,

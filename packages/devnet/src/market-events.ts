@@ -1,14 +1,17 @@
-import { storageMarketAbi } from '@sherd/contracts'
-import type { Address, GetContractEventsReturnType, PublicClient } from 'viem'
+import { readProofSetEvents } from '@sherd/contracts'
+import type { ProofSetEventLog } from '@sherd/contracts'
+import type { Address, PublicClient } from 'viem'
 
-export type MarketEvent = GetContractEventsReturnType<typeof storageMarketAbi, undefined, true>[number]
+/** A ProofSetMarket event, typed from the generated ABI (the union narrows on `eventName`). */
+export type MarketEvent = ProofSetEventLog
 
 /** Poll the chain this often: a fraction of a 1 s block, so the story follows the chain closely. */
 const MARKET_POLL_INTERVAL_MS = 500
 
 /**
- * Follows the market's events block by block (HTTP polling, as a client would) and hands each new one to
- * `onEvent`, in chain order. Used by the demo to tell what the providers and the contract do.
+ * Follows the market's events block by block (HTTP polling, as a client would, through the market's one paged
+ * event reader) and hands each new one to `onEvent`, in chain order. Used by the demo to tell what the providers
+ * and the contract do.
  */
 export class MarketEvents {
   private timer: NodeJS.Timeout | undefined
@@ -40,7 +43,7 @@ export class MarketEvents {
     try {
       const head = await this.publicClient.getBlockNumber({ cacheTime: 0 })
       if (this.next === undefined || head < this.next) return
-      const events = await this.publicClient.getContractEvents({ address: this.market, abi: storageMarketAbi, fromBlock: this.next, toBlock: head, strict: true })
+      const events = await readProofSetEvents({ market: this.market, publicClient: this.publicClient }, { fromBlock: this.next, toBlock: head })
       this.next = head + 1n
       this.head = head
       for (const event of events) this.onEvent(event)

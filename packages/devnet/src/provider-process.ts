@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import type { NodeStatus, ReadyInfo } from '@sherd/node'
 import type { Address, Hex } from 'viem'
 import { trackChild, untrackChild } from './cleanup.js'
-import { LOG_TAIL_LINES, PROVIDER_INIT_TIMEOUT_MS, PROVIDER_START_TIMEOUT_MS, PROVIDER_STOP_GRACE_MS } from './constants.js'
+import { DEVNET_CLAIM_EVERY_PERIODS, LOG_TAIL_LINES, PROVIDER_INIT_TIMEOUT_MS, PROVIDER_START_TIMEOUT_MS, PROVIDER_STOP_GRACE_MS } from './constants.js'
 import { DevnetStartError, NotBuiltError, ProviderExitedError, ProviderStateError } from './errors.js'
 
 /** Where `sherd-node` lives: the `@sherd/node` package's bin, found through node_modules like any dependency. */
@@ -52,9 +52,10 @@ export interface ProviderProcessInit {
   httpPort: number
   /** Peers the provider stays connected to (`--bootstrap`): provider 0's addresses for every other provider. */
   bootstrap?: readonly string[]
-  /** The RPC the provider uses (the devnet's proxy in front of anvil when it has one). */
+  /** The market's deployment file: chain id, market and token come from it. */
+  deploymentFile: string
+  /** The RPC the provider uses (the devnet's proxy in front of anvil when it has one; wins over the file's). */
   rpcUrl: string
-  market: Address
   capacityBytes: number
   pricePerMiB: bigint
   stake: bigint
@@ -132,7 +133,7 @@ export class ProviderProcess {
       '--capacity', String(i.capacityBytes),
       // Base units with their suffix: the devnet's amounts are bigints already, and a bare number would mean tokens.
       '--price', `${i.pricePerMiB}base`, '--stake', `${i.stake}base`,
-      '--rpc-url', i.rpcUrl, '--contract', i.market,
+      '--deployment', i.deploymentFile, '--rpc-url', i.rpcUrl,
       ...(i.bootstrap ?? []).flatMap((addr) => ['--bootstrap', addr])
     ]
     const child = this.spawn(args)
@@ -160,7 +161,10 @@ export class ProviderProcess {
     this.log.write(`--- ${new Date().toISOString()} sherd-node start\n`)
     this.state = 'starting'
     this.expectExit = false
-    const child = this.spawn(['start', '--data-dir', this.dataDir, '--announce-interval-ms', String(this.init.announceIntervalMs)])
+    const child = this.spawn([
+      'start', '--data-dir', this.dataDir, '--announce-interval-ms', String(this.init.announceIntervalMs),
+      '--withdraw-every', String(DEVNET_CLAIM_EVERY_PERIODS)
+    ])
     this.child = child
     child.stderr?.on('data', (d: Buffer) => {
       this.log?.write(d)

@@ -3,37 +3,45 @@ import { createPublicClient, createWalletClient, http } from 'viem'
 import type { Address, Hex, PublicClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
-  exitProvider, getDeal, getMarketParams, getProvider, getToken, getWithdrawable, randomOfferNonce, readTokenInfo,
-  registerProvider, signOffer, storageMarketAbi, updateProvider, withdraw, rpcChain } from '@sherd/contracts'
-import type { Deal, MarketClient, MarketParams, Offer, TokenInfo } from '@sherd/contracts'
-import { MalformedMessageError, offerToWire } from '@sherd/protocol'
-import type { OfferRequest } from '@sherd/protocol'
+  addProofSetStake, getProofSetDeal, getProofSetParams, getProofSetProvider, getProofSetWithdrawable, isProofSetRevert,
+  PROOF_SET_DEFAULT_MAX_TERM_PERIODS, proofSetMarketAbi, readProofSetEvents, readTokenInfo, registerProofSetProvider, removeProofSetStake, rpcChain, setProofSetMaxTerm, withdrawProofSet
+} from '@sherd/contracts'
+import type { MarketClient, ProofSetDealState, ProofSetParams, TokenInfo } from '@sherd/contracts'
 import { tokens } from './amounts.js'
-import { CapacityExceededError, ConfigError, InsufficientStakeError, OpenDealsError, ProviderExitedError } from './errors.js'
-import { MarketClock, MAX_LOG_RANGE_BLOCKS, readGenesisBlock } from './prover-chain.js'
-import type { OfferSigner } from './shard-service.js'
+import { ConfigError, OpenDealsError, ProviderExitedError } from './errors.js'
+import { ProofSetClock } from './prover/context.js'
 
 const log = logger('sherd:node:chain')
 
 /** RPC calls at start must not hang on a dead endpoint. */
 export const RPC_TIMEOUT_MS = 10_000
-/** Offers stay valid this long: enough for a client to open the deal, short enough to re-price. */
-export const OFFER_TTL_SECONDS = 3600
-const MIB = 1024n * 1024n
+/**
+ * Longest term a provider signs, and so how far clients may extend its deals (`maxTermPeriods` on chain): the
+ * market's default of 10,000 periods, about a year at the default 256-block (≈ 51 min) periods. Collateral grows
+ * with the term, so a provider that wants shorter commitments lowers it (`--max-term`).
+ */
+export const DEFAULT_MAX_TERM_PERIODS = PROOF_SET_DEFAULT_MAX_TERM_PERIODS
 
 export interface ChainConnection {
+  /** The ProofSetMarket, with the provider's wallet. */
   mc: MarketClient
   chainId: number
   address: Address
   /** The market's token: its decimals turn typed amounts into base units, its symbol labels what is printed. */
   token: TokenInfo
+  params: ProofSetParams
+  genesisBlock: bigint
+}
+
+function firstLine (err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0] ?? ''
 }
 
 /**
- * Connects to the market with the provider's chain key. Errors say what to fix: an unreachable RPC, an address
- * with no contract, or a contract that is not a Sherd market.
+ * Connects to the ProofSetMarket with the provider's chain key. Errors say what to fix: an unreachable RPC, an
+ * address with no contract, or a contract that is not a Sherd ProofSetMarket.
  */
-export async function connectChain (init: { rpcUrl: string, market: string, privateKey: Hex, timeoutMs?: number }): Promise<ChainConnection> {
+export async function connectChain (init: { rpcUrl: string, market: string, privateKey: Hex, timeoutMs?: number, expectedChainId?: number }): Promise<ChainConnection> {
   if (!/^0x[0-9a-fA-F]{40}$/.test(init.market)) throw new ConfigError(`--contract must be a 0x-prefixed 20-byte address, got "${init.market}"`)
   const market = init.market as Address
   const transport = http(init.rpcUrl, { timeout: init.timeoutMs ?? RPC_TIMEOUT_MS, retryCount: 1 })
@@ -42,141 +50,117 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
   try {
     chainId = await probe.getChainId()
   } catch (err) {
-    throw new ConfigError(`cannot reach the chain RPC at ${init.rpcUrl} (${(err as Error).message.split('\n')[0]}): start the chain node (anvil) or fix --rpc-url`)
+    throw new ConfigError(`cannot reach the chain RPC at ${init.rpcUrl} (${firstLine(err)}): start the chain node (anvil) or fix --rpc-url`)
+  }
+  if (init.expectedChainId !== undefined && init.expectedChainId !== chainId) {
+    throw new ConfigError(`the RPC at ${init.rpcUrl} serves chain ${chainId}, but the deployment file is for chain ${init.expectedChainId}: fix --rpc-url or use that chain's deployment file`)
   }
   const code = await probe.getCode({ address: market })
   if (code === undefined || code === '0x') {
-    throw new ConfigError(`no contract is deployed at ${market} on chain ${chainId} (${init.rpcUrl}): check --contract (the devnet prints the market address)`)
+    throw new ConfigError(`no contract is deployed at ${market} on chain ${chainId} (${init.rpcUrl}): check --contract or --deployment (the devnet writes deployment.json)`)
   }
   const chain = rpcChain(chainId, init.rpcUrl)
   const account = privateKeyToAccount(init.privateKey)
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 250 }) as PublicClient
   const walletClient = createWalletClient({ account, chain, transport })
   const mc: MarketClient = { market, publicClient, walletClient }
+  let params: ProofSetParams
+  let genesisBlock: bigint
   try {
-    await getMarketParams(mc)
+    params = await getProofSetParams(mc)
+    genesisBlock = await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'genesisBlock' })
   } catch (err) {
-    throw new ConfigError(`the contract at ${market} is not a Sherd StorageMarket (${(err as Error).message.split('\n')[0]}): check --contract`)
+    throw new ConfigError(`the contract at ${market} is not a Sherd ProofSetMarket (${firstLine(err)}): check --contract or --deployment`)
   }
-  const token = await readTokenInfo(publicClient, await getToken(mc))
-  return { mc, chainId, address: account.address, token }
+  const token = await readTokenInfo(publicClient, await readToken(mc))
+  return { mc, chainId, address: account.address, token, params, genesisBlock }
+}
+
+async function readToken (mc: Pick<MarketClient, 'market' | 'publicClient'>): Promise<Address> {
+  return await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'token' })
 }
 
 /** Reads the market's token (decimals, symbol) without a key: what `init` needs to turn typed amounts into base units. */
 export async function readMarketToken (rpcUrl: string, market: Address, timeoutMs = RPC_TIMEOUT_MS): Promise<TokenInfo> {
   const publicClient = createPublicClient({ transport: http(rpcUrl, { timeout: timeoutMs, retryCount: 0 }) }) as PublicClient
-  return await readTokenInfo(publicClient, await getToken({ market, publicClient }))
+  return await readTokenInfo(publicClient, await readToken({ market, publicClient }))
 }
 
 function isNotRegistered (err: unknown): boolean {
-  return /NotRegistered/.test(String((err as Error).message))
+  return isProofSetRevert(err, 'NotRegistered')
 }
 
-/** Registers the provider with its stake, or updates price, capacity and peer id if they changed. */
+/** The provider's registry entry, or undefined when it never registered. */
+export async function providerInfo (conn: ChainConnection): Promise<Awaited<ReturnType<typeof getProofSetProvider>> | undefined> {
+  try {
+    return await getProofSetProvider(conn.mc, conn.address)
+  } catch (err) {
+    if (isNotRegistered(err)) return undefined
+    throw err
+  }
+}
+
+export type RegistrationOutcome = 'registered' | 'restaked' | 'updated' | 'unchanged'
+
+/**
+ * Registers the provider with its stake, term limit and peer id. Registered already: its term limit is set to
+ * `maxTermPeriods` if it differs, and `restake` (start --register-again after an exit) adds the stake back. The market cannot change a registered peer
+ * id: a mismatch is returned as a warning for status (clients would not trust this node's announcements).
+ */
 export async function ensureRegistered (
   conn: ChainConnection,
-  p: { stake: bigint, pricePerMiB: bigint, capacity: bigint, peerId: string },
-  options: { signal?: AbortSignal, refuseToRegister?: string } = {}
-): Promise<'registered' | 'updated' | 'unchanged'> {
-  let current
-  try {
-    current = await getProvider(conn.mc, conn.address)
-  } catch (err) {
-    if (!isNotRegistered(err)) throw err
-  }
+  p: { stake: bigint, peerId: string, maxTermPeriods: number },
+  options: { signal?: AbortSignal, refuseToRegister?: string, restake?: boolean } = {}
+): Promise<{ outcome: RegistrationOutcome, warning?: string }> {
+  const current = await providerInfo(conn)
   if (current === undefined) {
     // Registering pulls the stake from the account: never do it for a provider that chose to leave.
     if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
     try {
-      await registerProvider(conn.mc, p, { signal: options.signal })
+      // The term limit is this provider's consent to how long its deals may run (and be extended to).
+      await registerProofSetProvider(conn.mc, { stake: p.stake, peerId: p.peerId, maxTermPeriods: p.maxTermPeriods }, { signal: options.signal })
     } catch (err) {
-      throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${(err as Error).message.split('\n')[0]}): fund this address with tokens and gas, or lower --stake`)
+      throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`)
     }
     log('registered %s on chain %d', conn.address, conn.chainId)
-    return 'registered'
+    return { outcome: 'registered' }
   }
-  if (current.pricePerMiB !== p.pricePerMiB || current.capacity !== p.capacity || current.peerId !== p.peerId) {
+  const warning = current.peerId === p.peerId
+    ? undefined
+    : `registered with peer id ${current.peerId}, but this node is ${p.peerId}: the market cannot change it, so clients will not trust this node's announcements; restore the old peer.key or register a new chain address`
+  let outcome: RegistrationOutcome = 'unchanged'
+  if (current.maxTermPeriods !== p.maxTermPeriods) {
     try {
-      await updateProvider(conn.mc, { pricePerMiB: p.pricePerMiB, capacity: p.capacity, peerId: p.peerId }, { signal: options.signal })
+      await setProofSetMaxTerm(conn.mc, p.maxTermPeriods, { signal: options.signal })
     } catch (err) {
-      throw new ConfigError(`updating ${conn.address}'s price, capacity and peer id on chain failed (${(err as Error).message.split('\n')[0]}): fund this address with gas, or check the RPC`)
+      throw new ConfigError(`setting ${conn.address}'s term limit to ${p.maxTermPeriods} periods failed (${firstLine(err)}): fund this address with gas, or check the RPC`)
     }
-    return 'updated'
+    outcome = 'updated'
   }
-  return 'unchanged'
-}
-
-/**
- * Signs offers for the market: price per period = ceil(size × pricePerMiB / MiB), a fresh nonce, expiry
- * OFFER_TTL_SECONDS ahead. Refuses shards that would not fit in the free space.
- */
-export function chainOfferSigner (conn: ChainConnection, p: { pricePerMiB: bigint, freeBytes: () => number, ttlSeconds?: number }): OfferSigner {
-  // Offers signed that may still open a deal. Each locks collateral from the same free stake when it opens, and a
-  // client asks for all of a put's offers before it opens any: without this a burst of offers promises more stake
-  // than there is, and the last deals of a put revert (InsufficientStake) after their shards were uploaded.
-  const promised = new Map<bigint, { collateral: bigint, expiry: bigint }>()
-  let collateralBps: bigint | undefined
-  // One offer at a time: the stake check and the promise it makes must not interleave with another's.
-  let queue: Promise<unknown> = Promise.resolve()
-
-  async function reserveStake (nonce: bigint, collateral: bigint, expiry: bigint): Promise<void> {
-    const info = await getProvider(conn.mc, conn.address)
-    const free = info.stake - info.lockedStake
-    const now = BigInt(Math.floor(Date.now() / 1000))
-    let pending = 0n
-    for (const [n, o] of promised) {
-      if (o.expiry < now) promised.delete(n)
-      else pending += o.collateral
-    }
-    if (collateral + pending > free) {
-      // Offers already opened are in lockedStake now: ask the chain which ones, once, before refusing.
-      for (const n of [...promised.keys()]) {
-        const used = await conn.mc.publicClient.readContract({ address: conn.mc.market, abi: storageMarketAbi, functionName: 'nonceUsed', args: [conn.address, n] })
-        if (used) { pending -= promised.get(n)!.collateral; promised.delete(n) }
+  if (options.restake === true) {
+    if (options.refuseToRegister !== undefined) throw new ProviderExitedError(options.refuseToRegister)
+    if (p.stake > 0n) {
+      try {
+        await addProofSetStake(conn.mc, p.stake, { signal: options.signal })
+      } catch (err) {
+        throw new ConfigError(`adding a stake of ${tokens(p.stake, conn.token)} for ${conn.address} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`)
       }
+      return { outcome: 'restaked', warning }
     }
-    if (collateral + pending > free) {
-      throw new InsufficientStakeError(`this provider's free stake (${tokens(free, conn.token)}) cannot back another deal's collateral of ${tokens(collateral, conn.token)} ` +
-        `(${tokens(pending, conn.token)} is promised to offers not yet opened): try another provider, or a shorter term; its operator can add stake`)
-    }
-    promised.set(nonce, { collateral, expiry })
   }
-
-  return async (request: OfferRequest, options) => {
-    const { root, byteLength, periods, client } = request
-    if (root === undefined || byteLength === undefined || periods === undefined || client === undefined) {
-      throw new MalformedMessageError('an offer request needs root, byteLength, periods and client')
-    }
-    if (byteLength > p.freeBytes()) throw new CapacityExceededError(`a shard of ${byteLength} bytes does not fit (${p.freeBytes()} bytes free); try another provider`)
-    const maxPeriods = request.maxPeriods ?? periods
-    if (periods < 1 || maxPeriods < periods) throw new MalformedMessageError(`offer periods ${periods} / maxPeriods ${maxPeriods} are invalid`)
-    const size = BigInt(byteLength)
-    const offer: Offer = {
-      provider: conn.address,
-      client,
-      root: `0x${Buffer.from(root).toString('hex')}`,
-      size,
-      pricePerPeriod: (size * p.pricePerMiB + MIB - 1n) / MIB,
-      periods,
-      maxPeriods,
-      nonce: randomOfferNonce(),
-      expiry: BigInt(Math.floor(Date.now() / 1000) + (p.ttlSeconds ?? OFFER_TTL_SECONDS))
-    }
-    options.signal?.throwIfAborted()
-    collateralBps ??= BigInt((await getMarketParams(conn.mc)).collateralBps)
-    const collateral = offer.pricePerPeriod * BigInt(offer.periods) * collateralBps / 10_000n
-    const reserved = queue.then(async () => await reserveStake(offer.nonce, collateral, offer.expiry))
-    queue = reserved.catch(() => {})
-    await reserved
-    const signature = await signOffer(conn.mc.walletClient!, { market: conn.mc.market, offer })
-    return { offer: offerToWire(offer), signature: Uint8Array.from(Buffer.from(signature.slice(2), 'hex')) }
-  }
+  return { outcome, warning }
 }
 
-/** Withdraws earnings (and a released stake); 0 when there is nothing to withdraw. */
+/** Adds `amount` to the provider's stake (more deals can then be backed). */
+export async function addStake (conn: ChainConnection, amount: bigint, options: { signal?: AbortSignal } = {}): Promise<Hex> {
+  if (await providerInfo(conn) === undefined) throw new ConfigError(`${conn.address} is not registered with this market: \`sherd-node start\` registers it with --stake`)
+  return (await addProofSetStake(conn.mc, amount, options)).transactionHash
+}
+
+/** Withdraws earnings claimed (and stake removed); 0 when there is nothing to withdraw. */
 export async function withdrawEarnings (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<{ amount: bigint, tx?: Hex }> {
-  if (await getWithdrawable(conn.mc, conn.address) === 0n) return { amount: 0n }
-  const { amount, receipt } = await withdraw(conn.mc, options)
+  if (await getProofSetWithdrawable(conn.mc, conn.address) === 0n) return { amount: 0n }
+  const { amount, receipt } = await withdrawProofSet(conn.mc, options)
   return { amount, tx: receipt.transactionHash }
 }
 
@@ -195,73 +179,65 @@ function formatDate (ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 }
 
-/** One open deal of a provider, and the block (and estimated date) from which it can be settled. */
+/** One deal still holding this provider's collateral, and from when a claim can release it. */
 export interface OpenDeal {
   id: bigint
-  state: 'pending' | 'active'
-  /** First block in which endDeal (active) or expireDeal (pending) is accepted. */
+  state: ProofSetDealState
+  /** First period the deal is void in (its term's end, or earlier after a fault). */
+  voidFrom: bigint
+  /** First block from which a claim can take it off the books (once its last period is proven). */
   settlesAtBlock: bigint
   settlesAt: string
-  /** It can be settled now (the head has reached `settlesAtBlock`). */
+  /** Its term is over: the running node's next claim releases it. */
   due: boolean
 }
 
 /**
- * The provider's open deals, newest first: its DealOpened events read backwards from the head (in ranges RPC
- * endpoints accept) until as many open deals as the registry counts are found, so the scan reaches back only as far
- * as the oldest open deal.
+ * The provider's deals not yet off the books (their collateral still locked), newest first: its DealOpened events
+ * from the market's deployment, each read back with getDeal.
  */
 export async function findOpenDeals (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<OpenDeal[]> {
   const { mc } = conn
-  const expected = (await getProvider(mc, conn.address)).openDeals
-  const [params, genesis, head] = await Promise.all([getMarketParams(mc), readGenesisBlock(mc), mc.publicClient.getBlockNumber({ cacheTime: 0 })])
-  const clock = new MarketClock(genesis, params)
+  const clock = new ProofSetClock(conn.genesisBlock, conn.params)
+  const head = await mc.publicClient.getBlockNumber({ cacheTime: 0 })
   const { headTime, perBlock } = await secondsPerBlock(mc.publicClient, head)
+  const logs = await readProofSetEvents(mc, { eventName: 'DealOpened', args: { provider: conn.address }, fromBlock: conn.genesisBlock, toBlock: head, signal: options.signal })
   const found: OpenDeal[] = []
-  for (let to = head; to >= genesis && found.length < expected; to -= MAX_LOG_RANGE_BLOCKS) {
+  for (const entry of logs.reverse()) {
     options.signal?.throwIfAborted()
-    const from = to - MAX_LOG_RANGE_BLOCKS + 1n > genesis ? to - MAX_LOG_RANGE_BLOCKS + 1n : genesis
-    const logs = await mc.publicClient.getContractEvents({
-      address: mc.market, abi: storageMarketAbi, eventName: 'DealOpened', args: { provider: conn.address }, fromBlock: from, toBlock: to, strict: true
-    })
-    for (const entry of logs.reverse()) {
-      const deal = await getDeal(mc, entry.args.dealId)
-      if (deal.state !== 'pending' && deal.state !== 'active') continue
-      const block = settlesAtBlock(deal, clock, params)
-      const at = headTime * 1000 + Math.max(0, Number(block - head)) * perBlock * 1000
-      found.push({ id: deal.id, state: deal.state, settlesAtBlock: block, settlesAt: formatDate(at), due: block <= head + 1n })
-    }
+    const deal = await getProofSetDeal(mc, entry.args.dealId)
+    if (deal.settled) continue
+    // Its last period must be proven (the period after it opens) before a claim releases the collateral.
+    const block = clock.startBlock(deal.voidFrom + 1n)
+    const at = headTime * 1000 + Math.max(0, Number(block - head)) * perBlock * 1000
+    found.push({ id: entry.args.dealId, state: deal.state, voidFrom: deal.voidFrom, settlesAtBlock: block, settlesAt: formatDate(at), due: block <= head + 1n })
   }
   return found
 }
 
-function settlesAtBlock (deal: Deal, clock: MarketClock, params: MarketParams): bigint {
-  // expireDeal is accepted after the activation deadline; endDeal once the period after the term has opened.
-  if (deal.state === 'pending') return deal.openedBlock + BigInt(params.activationBlocks) + 1n
-  return clock.startBlock(deal.startPeriod + BigInt(deal.periods))
-}
-
-/** Leaves the registry; refused while deals are open, with the list of them and when each can be settled. */
-export async function exitMarket (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<Hex> {
-  try {
-    return (await exitProvider(conn.mc, options)).transactionHash
-  } catch (err) {
-    if (/ProviderHasOpenDeals/.test(String((err as Error).message))) {
-      const open = await findOpenDeals(conn, options)
-      const lines = open.map((d) => {
-        if (d.due) return `  deal ${d.id}: ${d.state === 'active' ? 'its term is over' : 'never activated, past its deadline'}; a running node settles it within seconds`
-        return d.state === 'active'
-          ? `  deal ${d.id}: active, its term ends at block ${d.settlesAtBlock} (about ${d.settlesAt})`
-          : `  deal ${d.id}: never activated, expires after block ${d.settlesAtBlock - 1n} (about ${d.settlesAt})`
-      })
-      const last = open.reduce<OpenDeal | undefined>((a, d) => (a === undefined || d.settlesAtBlock > a.settlesAtBlock ? d : a), undefined)
-      throw new OpenDealsError(
-        `${conn.address} still has ${open.length === 1 ? 'an open deal' : `${open.length} open deals`}:\n${lines.join('\n')}\n` +
-        'Keep `sherd-node start` running: it proves them to the end and then settles them itself (endDeal / expireDeal), ' +
-        `releasing their stake and capacity. Run exit again after that${last === undefined ? '' : ` (from about ${last.settlesAt})`}.`
-      )
-    }
-    if (isNotRegistered(err)) throw new ConfigError(`${conn.address} is not registered with this market: nothing to exit`)
-    throw err
+/**
+ * Leaves the market. The market has no exit call: a provider leaves by signing no new offers (the caller records
+ * that first), waiting until no collateral is locked, then removing its whole stake and withdrawing it. While
+ * collateral is locked this refuses (OpenDealsError) with the deals and when each can be released.
+ */
+export async function leaveMarket (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<{ stakeRemoved: bigint, withdrawn: bigint, txs: Hex[] }> {
+  const info = await providerInfo(conn)
+  if (info === undefined) throw new ConfigError(`${conn.address} is not registered with this market: nothing to exit`)
+  if (info.locked > 0n) {
+    const open = await findOpenDeals(conn, options)
+    const lines = open.map((d) => d.due
+      ? `  deal ${d.id}: its term is over; a running node claims it (releasing its collateral) within a few periods`
+      : `  deal ${d.id}: ${d.state}, its collateral is released after block ${d.settlesAtBlock} (about ${d.settlesAt})`)
+    const last = open.reduce<OpenDeal | undefined>((a, d) => (a === undefined || d.settlesAtBlock > a.settlesAtBlock ? d : a), undefined)
+    throw new OpenDealsError(
+      `${conn.address} still has ${tokens(info.locked, conn.token)} of collateral locked in ${open.length === 1 ? 'a deal' : `${open.length} deals`}:\n${lines.join('\n')}\n` +
+      'It signs no new offers from now on. Keep `sherd-node start` running: it proves the deals to the end of their terms and ' +
+      `claims them, which releases the collateral. Run exit again after that${last === undefined ? '' : ` (from about ${last.settlesAt})`}.`
+    )
   }
+  const txs: Hex[] = []
+  if (info.stake > 0n) txs.push((await removeProofSetStake(conn.mc, info.stake, options)).transactionHash)
+  const { amount, tx } = await withdrawEarnings(conn, options)
+  if (tx !== undefined) txs.push(tx)
+  return { stakeRemoved: info.stake, withdrawn: amount, txs }
 }

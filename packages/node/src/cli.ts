@@ -5,15 +5,15 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseBootstrapList } from './bootstrap.js'
 import type { Address } from 'viem'
-import { getProvider } from '@sherd/contracts'
+import { readMarketDeployment } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
-import { ConfigError, NodeError } from './errors.js'
-import { connectChain, exitMarket, readMarketToken, withdrawEarnings } from './chain.js'
-import { alreadyInitialized, clearExitRecord, hasConfig, initDataDir, readEvmKey, readFileConfig, writeExitRecord } from './identity.js'
+import { ConfigError } from './errors.js'
+import { addStake, connectChain, DEFAULT_MAX_TERM_PERIODS, leaveMarket, providerInfo, readMarketToken, withdrawEarnings } from './chain.js'
+import { alreadyInitialized, hasConfig, initDataDir, readEvmKey, readExitRecord, readFileConfig, writeExitRecord } from './identity.js'
 import type { Hex, NodeFileConfig } from './identity.js'
 import { amountForConfig, isBaseUnits, resolveAmount, tokens } from './amounts.js'
 import { createProviderNode } from './node.js'
-import type { ProverInit } from './prover.js'
+import type { ProofSetProverInit } from './prover/index.js'
 
 /** `status` asks the local HTTP API; it answers at once or not at all. */
 const STATUS_TIMEOUT_MS = 5_000
@@ -29,8 +29,9 @@ Commands:
   init       create the data dir: libp2p key, EVM key, config file (--force changes an existing one)
   start      run the provider (prints one JSON "ready" line on stdout when listening)
   status     print the running node's status (asks its HTTP API)
-  withdraw   withdraw earned tokens (chain)
-  exit       unregister and withdraw the stake once deals end (chain)
+  withdraw   withdraw claimed earnings (chain)
+  stake      add to the provider's stake (chain)
+  exit       leave the market: no new offers, then remove and withdraw the stake once no collateral is locked (chain)
 
 Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHERD_NODE_DIR or ~/.sherd-node.`,
   init: `Usage: sherd-node init [flags]
@@ -47,8 +48,12 @@ Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHE
   --capacity <size>       bytes to offer, e.g. 10GiB, 500MB, 1048576 (default 10GiB)
   --price <amount>        tokens per MiB per proving period, e.g. 0.001 (base units: 1000000base)
   --stake <amount>        tokens to stake when registering, e.g. 1000 (base units: 1000base)
-  --rpc-url <url>         chain JSON-RPC endpoint
-  --contract <address>    Sherd market contract address
+  --deployment <file>     the market's deployment file (sherd-market deploy, or the devnet's deployment.json):
+                          chain RPC URL and market address come from it (also $SHERD_DEPLOYMENT)
+  --rpc-url <url>         chain JSON-RPC endpoint (wins over the deployment file)
+  --contract <address>    Sherd ProofSetMarket address (wins over the deployment file)
+  --max-term <periods>    longest deal term this provider signs and clients may extend to (default ${DEFAULT_MAX_TERM_PERIODS},
+                          about a year of 256-block periods)
   --force                 change an existing config: only the values given change, every other one is kept
   --new-peer-key          with --force: a new libp2p key (new peer id); the old file is kept as peer.key.replaced-…
   --new-evm-key           with --force: a new EVM key (new chain address); the old file is kept as evm.key.replaced-…
@@ -69,9 +74,11 @@ yet, the config keeps the amount as written ("0.001 tokens") and start converts 
   --capacity <size>       bytes to offer (e.g. 10GiB)
   --price <amount>        tokens per MiB per proving period (base units with a "base" suffix)
   --stake <amount>        tokens to stake if it registers (base units with a "base" suffix)
+  --deployment <file>     the market's deployment file (also $SHERD_DEPLOYMENT); --rpc-url and --contract win over it
   --rpc-url <url>         chain JSON-RPC endpoint (checked at start)
-  --contract <address>    Sherd market contract (checked at start)
-  --register-again        register and stake again after \`sherd-node exit\` (refused without it)
+  --contract <address>    Sherd ProofSetMarket (checked at start)
+  --max-term <periods>    longest deal term signed (registered with the stake; default ${DEFAULT_MAX_TERM_PERIODS})
+  --register-again        stake again after \`sherd-node exit\` (refused without it), or sign offers again while leaving
   --announce-interval-ms <ms>
   --withdraw-every <periods>   withdraw earnings every this many proving periods (default 0: only on \`withdraw\`)
   --report-misses <on|off>     mark other providers' missed periods for the reporter's share of the slash (default on)
@@ -83,14 +90,18 @@ SIGINT/SIGTERM stop it gracefully: no new streams, running transfers finish or a
   status: `Usage: sherd-node status [--data-dir <dir> | --url <http://127.0.0.1:port>]
 
 Prints the JSON status of the node running on that data dir (its HTTP API).`,
-  withdraw: `Usage: sherd-node withdraw [--data-dir <dir>] [--rpc-url <url>] [--contract <address>]
+  withdraw: `Usage: sherd-node withdraw [--data-dir <dir>] [--deployment <file>] [--rpc-url <url>] [--contract <address>]
 
-Withdraws the provider's earnings (and a stake released by exit) from the market contract.`,
-  exit: `Usage: sherd-node exit [--data-dir <dir>] [--rpc-url <url>] [--contract <address>]
+Withdraws the provider's claimed earnings (a running node claims every few periods) from the market contract.`,
+  stake: `Usage: sherd-node stake --add <amount> [--data-dir <dir>] [--deployment <file>] [--rpc-url <url>] [--contract <address>]
 
-Unregisters the provider and makes its whole stake withdrawable (then run withdraw). Refused while deals are open:
-it lists them and when each ends. A running node settles its deals itself once their terms are over.
-After exit, start refuses to register again unless given --register-again.`
+Adds tokens to the provider's stake (e.g. --add 500, or base units 500base): more free stake backs more deals.`,
+  exit: `Usage: sherd-node exit [--data-dir <dir>] [--deployment <file>] [--rpc-url <url>] [--contract <address>]
+
+Leaves the market. The market has no exit call: from the first run the provider signs no new offers (a running node
+reads exited.json); while collateral is locked in deals it lists them and when each is released (a running node
+proves them to the end and claims them), and refuses. Run it again then: it removes the whole stake and withdraws it.
+After exit, start refuses to stake again unless given --register-again.`
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 }
@@ -148,10 +159,12 @@ const nodeFlags = {
   price: { type: 'string' },
   stake: { type: 'string' },
   'rpc-url': { type: 'string' },
-  contract: { type: 'string' }
+  contract: { type: 'string' },
+  deployment: { type: 'string' },
+  'max-term': { type: 'string' }
 } as const
 
-type NodeFlags = { listen?: string[], 'listen-ws'?: string[], announce?: string[], bootstrap?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string }
+type NodeFlags = { listen?: string[], 'listen-ws'?: string[], announce?: string[], bootstrap?: string[], 'http-host'?: string, 'http-port'?: string, capacity?: string, price?: string, stake?: string, 'rpc-url'?: string, contract?: string, deployment?: string, 'max-term'?: string }
 
 function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
   const out: Partial<NodeFileConfig> = {}
@@ -172,7 +185,29 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
     if (!/^0x[0-9a-fA-F]{40}$/.test(v.contract)) throw new ConfigError(`--contract must be a 0x-prefixed 20-byte address, got "${v.contract}"`)
     out.contractAddress = v.contract
   }
+  if (v.deployment !== undefined) out.deployment = resolve(v.deployment)
+  if (v['max-term'] !== undefined) {
+    const n = Number(v['max-term'])
+    if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 32 - 1) throw new ConfigError(`--max-term must be a whole number of periods from 1 to ${2 ** 32 - 1}, got "${v['max-term']}"`)
+    out.maxTermPeriods = n
+  }
   return out
+}
+
+/**
+ * The chain settings in force: config.json, then the deployment file (--deployment, $SHERD_DEPLOYMENT or config's
+ * `deployment`) over it, then --rpc-url / --contract given now over both.
+ */
+async function chainSettings (fileConfig: NodeFileConfig, flags: Partial<NodeFileConfig>): Promise<NodeFileConfig & { chainId?: number }> {
+  const merged: NodeFileConfig & { chainId?: number } = { ...fileConfig, ...flags }
+  const path = flags.deployment ?? (process.env.SHERD_DEPLOYMENT !== undefined && process.env.SHERD_DEPLOYMENT !== '' ? resolve(process.env.SHERD_DEPLOYMENT) : undefined) ?? fileConfig.deployment
+  if (path === undefined) return merged
+  const record = await readMarketDeployment(path)
+  merged.deployment = path
+  merged.chainId = record.chainId
+  merged.rpcUrl = flags.rpcUrl ?? record.rpcUrl
+  merged.contractAddress = flags.contractAddress ?? record.market
+  return merged
 }
 
 /** Price and stake in base units, converted with the token's decimals where the config holds an amount as written. */
@@ -198,7 +233,7 @@ async function cmdInit (args: string[]): Promise<void> {
   if (exists && !force) throw alreadyInitialized(dataDir)
   if (!force && (v['new-peer-key'] === true || v['new-evm-key'] === true)) throw new ConfigError('--new-peer-key and --new-evm-key replace keys of an existing data dir: add --force')
   const given = configFromFlags(v)
-  const config = { ...(exists ? await readFileConfig(dataDir) : {}), ...given }
+  const config = await chainSettings({ ...(exists ? await readFileConfig(dataDir) : {}) } as NodeFileConfig, given)
   // Amounts typed as tokens become base units now if the chain answers; otherwise they stay as written for start.
   let token: TokenInfo | undefined
   const needsToken = [given.pricePerMiB, given.stake].some((a) => a !== undefined && !isBaseUnits(a))
@@ -218,8 +253,8 @@ async function cmdInit (args: string[]): Promise<void> {
     evmKey: evmKey as Hex | undefined, config: given, force, newPeerKey: v['new-peer-key'] === true, newEvmKey: v['new-evm-key'] === true
   })
   // Amounts kept from config.json are base units: shown in tokens when the chain answers, else with the base suffix.
-  if (token === undefined && !needsToken && result.config.rpcUrl !== undefined && result.config.contractAddress !== undefined) {
-    token = await readMarketToken(result.config.rpcUrl, result.config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(() => undefined)
+  if (token === undefined && !needsToken && config.rpcUrl !== undefined && config.contractAddress !== undefined) {
+    token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(() => undefined)
   }
   const shown = (amount: string): string => !isBaseUnits(amount) ? amount : token !== undefined ? tokens(amount, token) : `${amount}base`
   console.log(JSON.stringify({
@@ -233,14 +268,19 @@ async function cmdInit (args: string[]): Promise<void> {
   }))
 }
 
-function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string }): ProverInit {
-  const out: ProverInit = {}
+function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string }): ProofSetProverInit {
+  const out: ProofSetProverInit = {}
   const count = (text: string, flag: string): number => {
     const n = Number(text)
     if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${flag} must be a whole number ≥ 0, got "${text}"`)
     return n
   }
-  if (v['withdraw-every'] !== undefined) out.withdrawEveryPeriods = count(v['withdraw-every'], '--withdraw-every')
+  if (v['withdraw-every'] !== undefined) {
+    // Claims run on the same schedule: each claim round pays every closed period since the last, then withdraws.
+    const every = count(v['withdraw-every'], '--withdraw-every')
+    if (every === 0) out.withdrawMinimum = 0n
+    else out.claimEveryPeriods = every
+  }
   if (v['prover-poll-ms'] !== undefined) out.pollIntervalMs = Math.max(1, count(v['prover-poll-ms'], '--prover-poll-ms'))
   return out
 }
@@ -266,16 +306,16 @@ async function cmdStart (args: string[]): Promise<void> {
   })
   if (v.help === true) { console.log(HELP.start); return }
   const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
-  const config = { ...(await readFileConfig(dataDir)), ...configFromFlags(v) }
+  const config = await chainSettings(await readFileConfig(dataDir), configFromFlags(v))
   if ((config.rpcUrl === undefined) !== (config.contractAddress === undefined)) {
-    throw new ConfigError('give both --rpc-url and --contract (or neither, to run without a chain)')
+    throw new ConfigError('give both --rpc-url and --contract, or --deployment (or none of them, to run without a chain)')
   }
   let amounts = { pricePerMiB: config.pricePerMiB, stake: config.stake }
   if (!isBaseUnits(config.pricePerMiB) || !isBaseUnits(config.stake)) {
     if (config.rpcUrl === undefined || config.contractAddress === undefined) {
       const written = [['price', config.pricePerMiB], ['stake', config.stake]].filter(([, a]) => !isBaseUnits(a!)).map(([k, a]) => `${k} "${a}"`)
       throw new ConfigError(`${written.join(' and ')}: token amounts need the token's decimals, read from the chain: ` +
-        'pass --rpc-url and --contract, or give base units (e.g. --price 1000base)')
+        'pass --deployment (or --rpc-url and --contract), or give base units (e.g. --price 1000base)')
     }
     const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir) })
     amounts = resolveAmounts(config, conn.token)
@@ -290,7 +330,14 @@ async function cmdStart (args: string[]): Promise<void> {
     capacityBytes: config.capacityBytes,
     pricePerMiB: amounts.pricePerMiB,
     announceIntervalMs: v['announce-interval-ms'] === undefined ? undefined : Number(v['announce-interval-ms']),
-    chain: { rpcUrl: config.rpcUrl, contractAddress: config.contractAddress, stake: amounts.stake, registerAgain: v['register-again'] === true },
+    chain: {
+      rpcUrl: config.rpcUrl,
+      contractAddress: config.contractAddress,
+      expectedChainId: config.chainId,
+      stake: amounts.stake,
+      maxTermPeriods: config.maxTermPeriods,
+      registerAgain: v['register-again'] === true
+    },
     processMetrics: true,
     prover: proverFlags(v),
     missReporter: reportMissesFlag(v['report-misses'])
@@ -348,56 +395,51 @@ async function cmdStatus (args: string[]): Promise<void> {
     throw new ConfigError(`no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`)
   }
   if (!res.ok) throw new ConfigError(`${url}/status answered HTTP ${res.status}`)
-  const status = await res.json() as { pricePerMiB?: string, chain?: Record<string, unknown> & { token?: TokenInfo } }
-  const token = status.chain?.token
-  if (token !== undefined) {
-    // The API keeps base units (for programs); people get the same amounts in tokens beside them.
-    const amounts: Record<string, string> = {}
-    for (const key of ['earnings', 'withdrawn', 'slashed', 'reporterRewards'] as const) {
-      const value = status.chain?.[key]
-      if (typeof value === 'string' && isBaseUnits(value)) amounts[key] = tokens(value, token)
-    }
-    if (status.pricePerMiB !== undefined && isBaseUnits(status.pricePerMiB)) amounts.pricePerMiB = tokens(status.pricePerMiB, token)
-    status.chain!.amounts = amounts
-  }
+  // The API has every amount in base units (for programs) and, beside them, in tokens (`chain.amounts`) for people.
+  const status = await res.json() as unknown
   process.stdout.write(JSON.stringify(status, null, 2) + '\n')
 }
 
-async function cmdChain (name: 'withdraw' | 'exit', args: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args, options: { ...common, 'rpc-url': { type: 'string' }, contract: { type: 'string' } }, strict: true })
+async function cmdChain (name: 'withdraw' | 'exit' | 'stake', args: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    options: { ...common, 'rpc-url': { type: 'string' }, contract: { type: 'string' }, deployment: { type: 'string' }, ...(name === 'stake' ? { add: { type: 'string' } } : {}) },
+    strict: true
+  })
   if (v.help === true) { console.log(HELP[name]); return }
   const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
-  const config = { ...(await readFileConfig(dataDir)), ...configFromFlags(v) }
+  const config = await chainSettings(await readFileConfig(dataDir), configFromFlags(v))
   if (config.rpcUrl === undefined || config.contractAddress === undefined) {
-    throw new ConfigError(`\`sherd-node ${name}\` needs the chain: pass --rpc-url and --contract (or set rpcUrl and contractAddress in ${join(dataDir, 'config.json')})`)
+    throw new ConfigError(`\`sherd-node ${name}\` needs the chain: pass --deployment (or --rpc-url and --contract), or set them in ${join(dataDir, 'config.json')}`)
   }
-  const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir) })
+  const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir), expectedChainId: config.chainId })
   if (name === 'withdraw') {
     const { amount, tx } = await withdrawEarnings(conn)
-    if (amount === 0n) process.stderr.write(`sherd-node: nothing to withdraw for ${conn.address}\n`)
+    if (amount === 0n) process.stderr.write(`sherd-node: nothing to withdraw for ${conn.address} (a running node claims its earnings every few periods)\n`)
     console.log(JSON.stringify({ provider: conn.address, withdrawn: tokens(amount, conn.token), withdrawnBaseUnits: amount.toString(), tx: tx ?? null }))
-  } else {
-    const stake = (await getProviderOrUndefined(conn))?.stake
-    // Recorded before the transaction, so that a later `start` never silently registers and stakes again, even if
-    // this process dies right after the exit is mined. A start that finds the provider still registered drops it.
-    const record = { provider: conn.address, contractAddress: config.contractAddress, chainId: conn.chainId, exitedAt: new Date().toISOString() }
-    await writeExitRecord(dataDir, record)
-    let tx: Hex
-    try {
-      tx = await exitMarket(conn)
-    } catch (err) {
-      // Refused by the market (open deals, not registered): nothing was sent. Any other failure may have sent it.
-      if (err instanceof NodeError) await clearExitRecord(dataDir)
-      throw err
-    }
-    await writeExitRecord(dataDir, { ...record, tx })
-    process.stderr.write(`sherd-node: ${conn.address} left the market; its stake${stake === undefined ? '' : ` of ${tokens(stake, conn.token)}`} is withdrawable now: run \`sherd-node withdraw\`\n`)
-    console.log(JSON.stringify({ provider: conn.address, exited: true, stakeReleased: stake === undefined ? null : tokens(stake, conn.token), tx }))
+    return
   }
-}
-
-async function getProviderOrUndefined (conn: Awaited<ReturnType<typeof connectChain>>): Promise<{ stake: bigint } | undefined> {
-  try { return await getProvider(conn.mc, conn.address) } catch { return undefined }
+  if (name === 'stake') {
+    const text = (v as { add?: string }).add
+    if (text === undefined) throw new ConfigError('say how much to add: sherd-node stake --add <amount> (e.g. --add 500)')
+    const amount = resolveAmount(amountForConfig(text, '--add'), conn.token, '--add')
+    const tx = await addStake(conn, amount)
+    const info = await providerInfo(conn)
+    console.log(JSON.stringify({ provider: conn.address, added: tokens(amount, conn.token), stake: info === undefined ? null : tokens(info.stake, conn.token), tx }))
+    return
+  }
+  // Recorded before anything is sent: from now on the running node signs no new offers, and a later `start` never
+  // silently stakes again, even if this process dies right after the stake is removed.
+  const previous = await readExitRecord(dataDir)
+  const sameMarket = previous !== undefined && previous.chainId === conn.chainId && previous.contractAddress.toLowerCase() === conn.mc.market.toLowerCase()
+  const record = sameMarket
+    ? { ...previous, phase: previous.phase ?? 'exited' as const }
+    : { provider: conn.address, contractAddress: conn.mc.market, chainId: conn.chainId, phase: 'leaving' as const, exitedAt: new Date().toISOString() }
+  if (!sameMarket) await writeExitRecord(dataDir, record)
+  const { stakeRemoved, withdrawn, txs } = await leaveMarket(conn)
+  await writeExitRecord(dataDir, { ...record, phase: 'exited', txs: [...(record.txs ?? []), ...txs], exitedAt: new Date().toISOString() })
+  process.stderr.write(`sherd-node: ${conn.address} left the market: ${tokens(stakeRemoved, conn.token)} of stake removed, ${tokens(withdrawn, conn.token)} withdrawn to it\n`)
+  console.log(JSON.stringify({ provider: conn.address, exited: true, stakeRemoved: tokens(stakeRemoved, conn.token), withdrawn: tokens(withdrawn, conn.token), txs }))
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -409,7 +451,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'init': await cmdInit(rest); return 0
       case 'start': await cmdStart(rest); return -1
       case 'status': await cmdStatus(rest); return 0
-      case 'withdraw': case 'exit': await cmdChain(command, rest); return 0
+      case 'withdraw': case 'exit': case 'stake': await cmdChain(command, rest); return 0
       default:
         process.stderr.write(`sherd-node: unknown command "${command}"\n\n${HELP.main}\n`)
         return 2

@@ -65,3 +65,10 @@ export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
  * here (docs/operations.md, "Discovery"). Clients set the same.
  */
 export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 }
+/**
+ * Bytes of shards no deal has claimed yet that a provider holds at most (capped at its capacity). A client uploads a
+ * put's shards, then asks for offers and opens the deals minutes later; 1 GiB holds the shards of many puts at once
+ * (128 shards of 8 MiB) while an uploader that never pays can fill no more than that until the collector deletes
+ * its shards after their grace period.
+ */
+export const DEFAULT_UNCLAIMED_MAX_BYTES = 1024 * 1024 * 1024

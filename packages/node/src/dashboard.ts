@@ -33,7 +33,8 @@ export function renderNoscriptSummary (status: NodeStatus, history: StatusHistor
     ['Stored', `${mib(status.store.usedBytes)} of ${mib(status.store.capacityBytes)} (${status.store.shards} shards)`],
     ['Deals', `${c.deals}${Object.entries(c.dealStates ?? {}).filter(([, n]) => n > 0).map(([s, n]) => `, ${n} ${s}`).join('')}`],
     ['Periods proven / missed', `${c.periodsProven} / ${c.periodsMissed}`],
-    ['Earned', amount(c.earnings, c.token)],
+    ['Earned (claimed)', amount(c.earnings, c.token)],
+    ['Proven, not claimed yet', amount(c.unclaimed, c.token)],
     ['Withdrawn', amount(c.withdrawn, c.token)],
     ['Block / period', c.block === undefined ? '–' : `${c.block} / ${c.period ?? '–'}`]
   ]

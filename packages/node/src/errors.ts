@@ -62,3 +62,26 @@ export class ProviderExitedError extends NodeError {
 export class OpenDealsError extends NodeError {
   override name = 'OpenDealsError'
 }
+/** An offer was asked for a shard this provider does not hold whole and verified: store it first. */
+export class UnknownShardError extends NodeError {
+  override name = 'UnknownShardError'
+}
+/** An offer was asked with a byte length other than that of the stored shard with that root. */
+export class ShardSizeMismatchError extends NodeError {
+  override name = 'ShardSizeMismatchError'
+}
+/**
+ * Shards no deal has claimed yet already take the bytes this provider allows for them: open deals for what was
+ * uploaded (or wait for unclaimed shards to expire) before uploading more.
+ */
+export class UnclaimedBytesExceededError extends NodeError {
+  override name = 'UnclaimedBytesExceededError'
+}
+/** The offer's term is longer than this provider's maximum (its `maxTermPeriods` on chain). */
+export class TermTooLongError extends NodeError {
+  override name = 'TermTooLongError'
+}
+/** The provider is leaving the market (`sherd-node exit`) and signs no new offers. */
+export class NotAcceptingOffersError extends NodeError {
+  override name = 'NotAcceptingOffersError'
+}

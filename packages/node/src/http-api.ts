@@ -5,40 +5,55 @@ import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
 import type { NodeMetrics } from './metrics.js'
-import type { DealSummary } from './deal-ledger.js'
+import type { DealSummary } from './ledger-status.js'
 import type { GcStatus } from './shard-collector.js'
 import type { StatusHistoryJson } from './status-history.js'
 import { NOSCRIPT_MARKER, renderNoscriptSummary } from './dashboard.js'
 
 const log = logger('sherd:node:http')
 
-/** Chain-side numbers, filled by the prover when it exists. */
+/** Chain-side numbers, from the proof-set ledger (ledger-status.ts) when the node has a chain. */
 export interface ChainStatus {
   chainId?: number
   rpcUrl?: string
   contractAddress?: string
   registered?: boolean
-  /** The market's token: amounts here are its base units; `sherd-node status` prints them in tokens. */
+  /** The market's token: amounts here are its base units; `amounts` has them in tokens. */
   token?: { address: string, symbol: string, decimals: number }
+  /** Longest term this provider signs (its consent to extensions). */
+  maxTermPeriods?: number
+  /** False while the provider is leaving the market (`sherd-node exit`): it signs no new offers. */
+  acceptingOffers?: boolean
   deals: number
+  /** Own periods proven on time (paid), proven late (unpaid) and marked missed by others. */
   periodsProven: number
+  periodsProvenLate?: number
   periodsMissed: number
-  /** Token base units, decimal. */
+  /** Token base units, decimal: earnings claimed (paid into the withdrawable balance). */
   earnings: string
+  /** Token base units: proven periods not yet claimed (the next claim pays them). */
+  unclaimed?: string
   withdrawn: string
-  /** Stake slashed for this provider's missed periods, decimal. */
+  /** Stake slashed for this provider's faults and missed periods, decimal. */
   slashed?: string
   /** Rewards for marking other providers' missed periods, decimal. */
   reporterRewards?: string
+  /** Stake and the part of it locked as collateral, decimal (read at the last status refresh). */
+  stake?: string
+  locked?: string
+  /** The amounts above in tokens (`12.5 SHERD`), for people. */
+  amounts?: Record<string, string>
   /** Latest block the prover has seen, and the period of the next block. */
   block?: string
   period?: string
-  /** Deals by ledger state (pending, active, ended, failed, expired, unheld). */
+  /** Deals by state (live, ended: term over, declared, faulted, failed). */
   dealStates?: Record<string, number>
   /** The most recent deals (at most 100) with their periods proven and missed and earnings. */
   dealList?: DealSummary[]
   /** The prover's last failed step, cleared by the next step that succeeds. */
   lastError?: string
+  /** Something the operator should fix (e.g. the registered peer id is not this node's). */
+  warning?: string
 }
 
 export interface NodeStatus {

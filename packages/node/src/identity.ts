@@ -11,7 +11,7 @@ export const PEER_KEY_FILE = 'peer.key'
 export const EVM_KEY_FILE = 'evm.key'
 export const CONFIG_FILE = 'config.json'
 export const STORE_DIR = 'store'
-/** Written by `sherd-node exit`: `start` then refuses to register (and stake) again unless told to. */
+/** Written by `sherd-node exit`: the node signs no new offers, and once exited `start` refuses to stake again unless told to. */
 export const EXIT_RECORD_FILE = 'exited.json'
 
 /** What `sherd-node init` writes to <dataDir>/config.json; `start` flags override it. */
@@ -35,6 +35,10 @@ export interface NodeFileConfig {
   stake: string
   rpcUrl?: string
   contractAddress?: string
+  /** The market's deployment file (absolute path): chain RPC URL and market address come from it at start. */
+  deployment?: string
+  /** Longest deal term signed and registered on chain (default DEFAULT_MAX_TERM_PERIODS). */
+  maxTermPeriods?: number
 }
 
 export const DEFAULT_FILE_CONFIG: NodeFileConfig = {
@@ -138,12 +142,19 @@ export async function initDataDir (dataDir: string, options: InitOptions = {}): 
   return { created, replaced, config, chainAddress: addressOf(await readEvmKey(dataDir)), peerKey: await readPeerKey(dataDir) }
 }
 
-/** What `sherd-node exit` leaves in the data dir. */
+/**
+ * What `sherd-node exit` leaves in the data dir. `leaving`: the provider signs no new offers and waits for its
+ * collateral to be released (a running node keeps proving); `exited` (or absent, in records of older versions): its
+ * stake was removed and withdrawn, and `start` does not register or stake again unless told to.
+ */
 export interface ExitRecord {
   provider: Hex
   contractAddress: string
   chainId: number
-  /** Absent while the exit transaction is being sent. */
+  phase?: 'leaving' | 'exited'
+  /** The removeStake and withdraw transactions, once sent. */
+  txs?: Hex[]
+  /** Older records: the exit transaction. */
   tx?: Hex
   exitedAt: string
 }

@@ -3,6 +3,10 @@ export type { ProviderNode, ProviderNodeConfig, ReadyInfo } from './node.js'
 export { ShardStore, ShardWriter } from './store.js'
 export type { ShardStoreInit, ShardInfo, BeginShardOptions } from './store.js'
 export { ShardService, shardService } from './shard-service.js'
+export { proofSetOfferSigner, SequentialNonces, OFFER_TTL_SECONDS, NONCE_BLOCK } from './offer-signer.js'
+export type { OfferSignerInit, OfferSignerComponents, NonceDb } from './offer-signer.js'
+export { UnclaimedShards } from './unclaimed.js'
+export type { UnclaimedShardsInit, UnclaimedShardsComponents } from './unclaimed.js'
 export type { ShardServiceInit, ShardServiceComponents, OfferSigner, ProtocolRegistrar } from './shard-service.js'
 export { Announcer, announcer } from './announcer.js'
 export type { AnnouncerInit, AnnouncerComponents } from './announcer.js'
@@ -25,21 +29,14 @@ export * from './errors.js'
 export * from './constants.js'
 export { main, parseSize } from './cli.js'
 export {
-  connectChain, ensureRegistered, chainOfferSigner, withdrawEarnings, exitMarket, findOpenDeals, readMarketToken, OFFER_TTL_SECONDS,
-  RPC_TIMEOUT_MS
+  connectChain, ensureRegistered, addStake, withdrawEarnings, leaveMarket, findOpenDeals, providerInfo, readMarketToken, RPC_TIMEOUT_MS,
+  DEFAULT_MAX_TERM_PERIODS
 } from './chain.js'
-export type { ChainConnection, OpenDeal } from './chain.js'
-export {
-  Prover, prover, buildDealProof, estimateProofGas, packBatches, PROVER_POLL_INTERVAL_MS, PROVER_RETRY_INITIAL_MS,
-  PROVER_RETRY_MAX_MS, PROOF_TX_TIMEOUT_MS, TX_GAS_CAP, PROOF_EXECUTION_GAS_PER_DEAL, TREE_CACHE_BYTES, STATUS_DEALS_MAX
-} from './prover.js'
-export type { ProverInit, ProverComponents, ChunkSource } from './prover.js'
-export { MissReporter, missReporter, MAX_MARKS_PER_STEP } from './prover-miss-reporter.js'
-export type { MissReporterInit, MissReporterComponents } from './prover-miss-reporter.js'
-export { DealLedger, LedgerTx, newLedgerDeal } from './deal-ledger.js'
+export type { ChainConnection, OpenDeal, RegistrationOutcome } from './chain.js'
+export { MissReporter, missReporter, MAX_MARKS_PER_STEP, SEED_COMMIT_DELAY_BLOCKS, SEED_READABLE_BLOCKS } from './miss-reporter.js'
+export type { MissReporterInit, MissReporterComponents, MissReporterStatus } from './miss-reporter.js'
 export { ShardCollector, shardCollector, GC_INTERVAL_MS, GC_GRACE_MS, GC_LEDGER_MAX_AGE_MS } from './shard-collector.js'
 export type { ShardCollectorInit, ShardCollectorComponents, GcStatus, GcPassResult } from './shard-collector.js'
-export type { LedgerDeal, LedgerPeriod, LedgerMeta, LedgerDb, LedgerDealState, DealSummary } from './deal-ledger.js'
-export { MarketClock, TxQueue, fetchMarketLogs, revertOf, MAX_LOG_RANGE_BLOCKS } from './prover-chain.js'
-export type { MarketLog } from './prover-chain.js'
+export { ledgerStatus, amountsInTokens, STATUS_DEALS_MAX } from './ledger-status.js'
+export type { DealSummary, LedgerStatus } from './ledger-status.js'
 export * from './prover/index.js'

@@ -10,23 +10,30 @@ import type { SherdHost } from './host.js'
 import { HttpApi } from './http-api.js'
 import type { ChainStatus, NodeStatus } from './http-api.js'
 import { STORE_DIR, clearExitRecord, readEvmKey, readExitRecord, readPeerKey } from './identity.js'
+import type { ExitRecord } from './identity.js'
 import { tokens } from './amounts.js'
+import { ProviderExitedError } from './errors.js'
 import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
 import type { OfferSigner } from './shard-service.js'
 import { ShardStore } from './store.js'
-import { chainOfferSigner, connectChain, ensureRegistered } from './chain.js'
-import { DealLedger } from './deal-ledger.js'
-import type { LedgerDb } from './deal-ledger.js'
-import { Prover } from './prover.js'
-import type { ProverInit } from './prover.js'
-import { TxQueue } from './prover-chain.js'
-import { MissReporter } from './prover-miss-reporter.js'
-import type { MissReporterInit } from './prover-miss-reporter.js'
-import { ShardCollector } from './shard-collector.js'
-import { StatusHistory } from './status-history.js'
-import type { ShardCollectorInit } from './shard-collector.js'
+import { connectChain, DEFAULT_MAX_TERM_PERIODS, ensureRegistered, providerInfo } from './chain.js'
 import type { ChainConnection } from './chain.js'
+import { proofSetOfferSigner, SequentialNonces } from './offer-signer.js'
+import type { NonceDb } from './offer-signer.js'
+import { UnclaimedShards } from './unclaimed.js'
+import { DEFAULT_UNCLAIMED_MAX_BYTES } from './constants.js'
+import { ProofSetProver } from './prover/index.js'
+import type { ProofSetProverInit } from './prover/index.js'
+import { ProofSetClock } from './prover/context.js'
+import type { ProofSetLedgerDb } from './prover/ledger.js'
+import { TxQueue } from './prover/tx-queue.js'
+import { MissReporter } from './miss-reporter.js'
+import type { MissReporterInit } from './miss-reporter.js'
+import { ShardCollector } from './shard-collector.js'
+import type { ShardCollectorInit } from './shard-collector.js'
+import { StatusHistory } from './status-history.js'
+import { amountsInTokens, ledgerStatus } from './ledger-status.js'
 
 const log = logger('sherd:node')
 
@@ -52,15 +59,24 @@ export interface ProviderNodeConfig {
   storeTimeoutMs?: number
   stopGraceMs?: number
   offerSigner?: OfferSigner
+  /** Bytes of shards no deal claims that the node holds at most (default DEFAULT_UNCLAIMED_MAX_BYTES, capped at capacity). */
+  unclaimedMaxBytes?: number
   /**
-   * The market. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (or updates its
-   * price, capacity and peer id) and signs offers; without them the node stores and serves but cannot sign offers.
+   * The ProofSetMarket. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (stake,
+   * term limit, peer id), proves its deals and signs offers; without them the node stores and serves but cannot
+   * sign offers.
    */
   chain?: {
     rpcUrl?: string
     contractAddress?: string
     /** Token base units, decimal string. */
     stake?: string
+    /** The chain the deployment file names: connecting to another is refused. */
+    expectedChainId?: number
+    /** Longest term signed and registered (default DEFAULT_MAX_TERM_PERIODS). */
+    maxTermPeriods?: number
+    /** Offers stay valid this long (default OFFER_TTL_SECONDS). */
+    offerTtlSeconds?: number
     /**
      * Register (and stake) again although this data dir's provider left the market with `exit` (its exited.json);
      * without it start refuses with ProviderExitedError.
@@ -69,9 +85,12 @@ export interface ProviderNodeConfig {
   }
   /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
   processMetrics?: boolean
-  /** The prover's options (it runs whenever the node has a chain). */
-  prover?: ProverInit
-  /** Mark other providers' missed periods (default on, as the devnet needs); `false` turns it off. */
+  /** The proof-set prover's options (it runs whenever the node has a chain). */
+  prover?: ProofSetProverInit
+  /**
+   * Watch other providers: mark their missed periods, fail their deals that missed too many, commit seeds nobody
+   * committed and fail audits left unanswered (default on, as the devnet needs); `false` turns it off.
+   */
   missReporter?: MissReporterInit | false
   /** Deleting shards no live deal needs (default on; docs/operations.md, "Reclaiming space"). */
   gc?: ShardCollectorInit
@@ -113,15 +132,18 @@ export interface ProviderNode {
   readonly announcer: Announcer
   readonly http: HttpApi
   readonly metrics: NodeMetrics
-  /** Chain numbers for /status; the prover updates this object in place. */
-  readonly chain: ChainStatus
+  /** Chain numbers for /status, as of this call (from the proof-set ledger). */
+  readonly chain: () => ChainStatus
   /** The market connection once started with a chain (the prover uses it). */
   readonly chainConnection: () => ChainConnection | undefined
-  /** Proves this provider's deals; records them in `ledger`. */
-  readonly prover: Prover
-  readonly ledger: DealLedger
+  /** Proves this provider's deals and keeps its ledger; there once started with a chain. */
+  readonly prover: () => ProofSetProver | undefined
+  /** The prover's events (`synced`, `chunk`, `audit`, `claimed`, `declared`, `failed`), whichever prover runs. */
+  readonly proverEvents: EventTarget
   readonly missReporter: MissReporter | undefined
   readonly collector: ShardCollector
+  /** The bytes of stored shards no deal claims, bounded. */
+  readonly unclaimed: UnclaimedShards
   status: () => NodeStatus
   ready: () => ReadyInfo
   start: () => Promise<void>
@@ -142,8 +164,22 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   const metrics = new NodeMetrics({ processMetrics: config.processMetrics ?? false })
   const store = new ShardStore({ path: join(config.dataDir, STORE_DIR), capacityBytes: config.capacityBytes ?? DEFAULT_CAPACITY_BYTES })
   const libp2p = await createHost({ privateKey, listen: config.listen ?? [DEFAULT_LISTEN], announce: config.announce, bootstrap: config.bootstrap, start: false })
+  // Roots of this provider's deals, rebuilt when the ledger's deal count changes (deals are only added, or rolled
+  // back by a reorg).
+  let claimedRoots: { size: number, roots: Set<string> } = { size: -1, roots: new Set() }
+  const isClaimed = (rootHex: string): boolean => {
+    const ledger = prover?.ledger
+    if (ledger?.started !== true) return false
+    if (claimedRoots.size !== ledger.size) claimedRoots = { size: ledger.size, roots: new Set(ledger.sorted().map((d) => d.root.slice(2).toLowerCase())) }
+    return claimedRoots.roots.has(rootHex)
+  }
+  const unclaimed = new UnclaimedShards(
+    { isClaimed },
+    { maxBytes: Math.min(config.unclaimedMaxBytes ?? DEFAULT_UNCLAIMED_MAX_BYTES, config.capacityBytes ?? DEFAULT_CAPACITY_BYTES) }
+  )
+  const nonces = new SequentialNonces(() => store.sublevel('offer-nonces') as unknown as NonceDb)
   const service = new ShardService(
-    { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId },
+    { registrar: libp2p, store, metrics, chainKey, chainAddress, peerId, unclaimed },
     {
       storeTimeoutMs: config.storeTimeoutMs,
       stopGraceMs: config.stopGraceMs,
@@ -159,21 +195,62 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     chainAddress,
     metrics
   }, { pricePerMiB, intervalMs: config.announceIntervalMs })
-  const chain: ChainStatus = {
-    rpcUrl: config.chain?.rpcUrl,
-    contractAddress: config.chain?.contractAddress,
-    deals: 0,
-    periodsProven: 0,
-    periodsMissed: 0,
-    earnings: '0',
-    withdrawn: '0'
-  }
   const startedAt = Date.now()
+  const txQueue = new TxQueue()
+  let connection: ChainConnection | undefined
+  let prover: ProofSetProver | undefined
+  let registered = false
+  let warning: string | undefined
+  let accepting = true
+  const onChain: { stake?: bigint, locked?: bigint, readAtMs: number } = { readAtMs: 0 }
+  const maxTermPeriods = config.chain?.maxTermPeriods ?? DEFAULT_MAX_TERM_PERIODS
+  const proverEvents = new EventTarget()
+  const chainConnection = (): ChainConnection | undefined => connection
+  const missReporter = config.missReporter === false ? undefined : new MissReporter({ connection: chainConnection, metrics, txQueue }, config.missReporter)
+
+  const chainStatus = (): ChainStatus => {
+    const out: ChainStatus = {
+      rpcUrl: config.chain?.rpcUrl,
+      contractAddress: config.chain?.contractAddress,
+      deals: 0,
+      periodsProven: 0,
+      periodsMissed: 0,
+      earnings: '0',
+      withdrawn: '0'
+    }
+    const conn = connection
+    if (conn === undefined) return out
+    out.chainId = conn.chainId
+    out.token = { address: conn.token.address, symbol: conn.token.symbol, decimals: conn.token.decimals }
+    out.registered = registered
+    out.maxTermPeriods = maxTermPeriods
+    out.acceptingOffers = accepting
+    if (warning !== undefined) out.warning = warning
+    if (missReporter !== undefined) out.reporterRewards = missReporter.status.rewards.toString()
+    if (onChain.stake !== undefined) out.stake = onChain.stake.toString()
+    if (onChain.locked !== undefined) out.locked = onChain.locked.toString()
+    if (prover?.ledger.started === true) {
+      const head = prover.status.head
+      const clock = new ProofSetClock(conn.genesisBlock, conn.params)
+      const current = head === undefined ? 0n : clock.periodOf(head + 1n)
+      Object.assign(out, ledgerStatus(prover.ledger, current))
+      if (head !== undefined) {
+        out.block = head.toString()
+        out.period = current.toString()
+      }
+      out.lastError = prover.status.lastError ?? missReporter?.status.lastError
+    }
+    out.amounts = amountsInTokens({
+      earnings: out.earnings, unclaimed: out.unclaimed, withdrawn: out.withdrawn, slashed: out.slashed,
+      reporterRewards: out.reporterRewards, stake: out.stake, locked: out.locked, pricePerMiB
+    }, conn.token)
+    return out
+  }
   const status = (): NodeStatus => ({
     peerId,
     multiaddrs: multiaddrs(),
     chainAddress,
-    chain,
+    chain: chainStatus(),
     store: {
       shards: store.shards,
       manifests: store.manifests,
@@ -195,46 +272,80 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     metrics.shards.set(store.shards)
     metrics.peers.set(libp2p.getPeers().length)
   }
-  const history = new StatusHistory(() => chain)
+  const history = new StatusHistory(chainStatus)
   const http = new HttpApi({ status, metrics, refreshMetrics, history: () => { history.sample(); return history.toJSON() } }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
   const started: Array<{ stop: () => Promise<void> | void }> = []
-  const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
-  const txQueue = new TxQueue()
-  const chainConnection = (): ChainConnection | undefined => connection
-  const prover = new Prover({ store, ledger, connection: chainConnection, metrics, status: chain, txQueue }, config.prover)
-  const missReporter = config.missReporter === false ? undefined : new MissReporter({ connection: chainConnection, metrics, txQueue }, config.missReporter)
-  const collector = new ShardCollector({ store, ledger, metrics, scans: prover.events }, config.gc)
-  let connection: ChainConnection | undefined
-  // Connects, registers and plugs in the offer signer; a Startable so it runs in order with the rest.
+  const ledgerView = {
+    get started (): boolean { return prover?.ledger.started ?? false },
+    get size (): number { return prover?.ledger.size ?? 0 },
+    sorted: () => prover?.ledger.sorted() ?? []
+  }
+  const collector = new ShardCollector({ store, ledger: ledgerView, metrics, scans: proverEvents, onDeleted: (root) => { unclaimed.forget(root) } }, { offerTtlSeconds: config.chain?.offerTtlSeconds, ...config.gc })
+  const exitedHere = (record: ExitRecord | undefined, conn: ChainConnection): boolean =>
+    record !== undefined && record.chainId === conn.chainId && record.contractAddress.toLowerCase() === conn.mc.market.toLowerCase()
+  // Stake and locked collateral for status, read at most every few seconds (after a ledger sync).
+  const refreshStake = (): void => {
+    const conn = connection
+    if (conn === undefined || Date.now() - onChain.readAtMs < 5_000) return
+    onChain.readAtMs = Date.now()
+    void providerInfo(conn).then((info) => { onChain.stake = info?.stake; onChain.locked = info?.locked }, () => {})
+  }
+  // Connects, registers, starts the prover (which loads the ledger) and plugs in the offer signer; a Startable so it
+  // runs in order with the rest.
   const chainLink = {
     async start (): Promise<void> {
       const { rpcUrl, contractAddress } = config.chain ?? {}
       if (rpcUrl === undefined || contractAddress === undefined) return
-      const conn = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey })
-      chain.chainId = conn.chainId
-      chain.token = { address: conn.token.address, symbol: conn.token.symbol, decimals: conn.token.decimals }
+      const conn = await connectChain({ rpcUrl, market: contractAddress, privateKey: chainKey, expectedChainId: config.chain?.expectedChainId })
       const stake = BigInt(config.chain?.stake ?? '0')
-      const exited = await readExitRecord(config.dataDir)
-      const exitedHere = exited !== undefined && exited.chainId === conn.chainId && exited.contractAddress.toLowerCase() === contractAddress.toLowerCase()
-      const refuseToRegister = exitedHere && config.chain?.registerAgain !== true
-        ? `${chainAddress} left this market with \`sherd-node exit\` at ${exited.exitedAt}${exited.tx === undefined ? '' : ` (tx ${exited.tx})`}; starting would register it ` +
-          `again and stake ${tokens(stake, conn.token)}. To do that, start with --register-again; to leave it out of the market, do not start it with this chain`
+      const record = await readExitRecord(config.dataDir)
+      const here = exitedHere(record, conn)
+      const phase = here ? record!.phase ?? 'exited' : undefined
+      const registerAgain = config.chain?.registerAgain === true
+      const refuseToRegister = phase === 'exited' && !registerAgain
+        ? `${chainAddress} left this market with \`sherd-node exit\` at ${record!.exitedAt}; starting would stake ` +
+          `${tokens(stake, conn.token)} again. To do that, start with --register-again; to leave it out of the market, do not start it with this chain`
         : undefined
-      const outcome = await ensureRegistered(conn, {
-        stake,
-        pricePerMiB: BigInt(pricePerMiB),
-        capacity: BigInt(store.capacityBytes),
-        peerId
-      }, { refuseToRegister })
-      if (exited !== undefined) await clearExitRecord(config.dataDir)
+      // The provider stays registered (with no stake) after an exit: starting must not stake it again unasked.
+      if (refuseToRegister !== undefined) throw new ProviderExitedError(refuseToRegister)
+      const { outcome, warning: w } = await ensureRegistered(conn, { stake, peerId, maxTermPeriods }, { refuseToRegister, restake: phase === 'exited' && registerAgain })
+      warning = w
+      if (record !== undefined && (!here || registerAgain)) await clearExitRecord(config.dataDir)
+      accepting = !(phase === 'leaving' && !registerAgain)
       connection = conn
-      chain.registered = true
-      log('chain %d market %s: %s', connection.chainId, contractAddress, outcome)
-      service.setOfferSigner(chainOfferSigner(connection, { pricePerMiB: BigInt(pricePerMiB), freeBytes: () => store.freeBytes }))
+      registered = true
+      log('chain %d market %s: %s%s', conn.chainId, contractAddress, outcome, accepting ? '' : ' (leaving the market: no new offers)')
+      prover = new ProofSetProver({ store, db: store.sublevel('proof-set') as unknown as ProofSetLedgerDb, mc: conn.mc, txQueue }, { fromBlock: conn.genesisBlock, ...config.prover })
+      for (const type of ['synced', 'chunk', 'audit', 'claimed', 'declared', 'failed']) {
+        prover.events.addEventListener(type, (e) => { proverEvents.dispatchEvent(new CustomEvent(type, { detail: (e as CustomEvent).detail })) })
+      }
+      prover.events.addEventListener('synced', refreshStake)
+      await prover.start()
+      service.setOfferSigner(proofSetOfferSigner(
+        { mc: conn.mc, address: conn.address, chainId: conn.chainId, token: conn.token, store, nonces },
+        {
+          pricePerMiB: BigInt(pricePerMiB),
+          maxTermPeriods: () => maxTermPeriods,
+          ttlSeconds: config.chain?.offerTtlSeconds,
+          // `sherd-node exit` (another process) writes the record: from then on no new offers.
+          accepting: async () => {
+            accepting = !exitedHere(await readExitRecord(config.dataDir), conn)
+            return accepting
+          }
+        }
+      ))
     },
-    async stop (): Promise<void> {}
+    async stop (): Promise<void> {
+      await prover?.stop()
+    }
+  }
+  // The unclaimed-bytes count needs the ledger (loaded by the prover's start) to tell claimed shards apart.
+  const unclaimedCount = {
+    async start (): Promise<void> { await unclaimed.load(store) },
+    stop (): void {}
   }
 
+  const parts = [store, chainLink, unclaimedCount, libp2p, service, announcer, http, collector, missReporter, history].filter((p): p is NonNullable<typeof p> => p !== undefined)
   const node: ProviderNode = {
     peerId,
     chainAddress,
@@ -244,12 +355,13 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     announcer,
     http,
     metrics,
-    chain,
+    chain: chainStatus,
     chainConnection,
-    prover,
-    ledger,
+    prover: () => prover,
+    proverEvents,
     missReporter,
     collector,
+    unclaimed,
     status,
     ready: () => ({
       event: 'ready',
@@ -262,7 +374,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     }),
     async start () {
       try {
-        for (const part of [store, ledger, chainLink, libp2p, service, announcer, http, prover, collector, missReporter, history] as const) {
+        // One parts list: started in this order, stopped in the reverse.
+        for (const part of parts) {
           if (part === undefined) continue
           await part.start()
           started.push(part)
@@ -274,8 +387,8 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       log('provider %s started on %s', peerId, multiaddrs().join(', '))
     },
     async stop () {
-      // Reverse order: stop accepting and drain transfers first, close LevelDB last.
-      const order = [history, collector, prover, missReporter, service, announcer, http, libp2p, ledger, store].filter((p): p is NonNullable<typeof p> => p !== undefined && started.includes(p))
+      // Reverse order: stop watching and proving, stop accepting and drain transfers, close LevelDB last.
+      const order = [...started].reverse()
       started.length = 0
       for (const part of order) {
         try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }

@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
-import { OFFER_TTL_SECONDS } from './chain.js'
-import type { DealLedger, LedgerDealState } from './deal-ledger.js'
+import { OFFER_TTL_SECONDS } from './offer-signer.js'
+import type { ProofSetLedger } from './prover/ledger.js'
 import { ConfigError } from './errors.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ShardStore } from './store.js'
@@ -12,10 +12,10 @@ const log = logger('sherd:node:gc')
 /** A full sweep of the store this often: unclaimed shards only expire by the clock, hours apart. */
 export const GC_INTERVAL_MS = 10 * 60_000
 /**
- * A shard no deal names is kept this long after it was stored (or after a client was last told it is already
- * here): clients upload under an offer, then open the deal while the offer lives (OFFER_TTL_SECONDS, 1 h), and the
- * deal may then wait up to the activation window (256 blocks ≈ 51 min at 12 s) before the prover must hold it.
- * 1 h + 51 min, rounded up to 2 h.
+ * A shard no deal names is kept this long after it was stored, after a client was last told it is already here, or
+ * after the last offer signed on it: a client asks for the offer once the shard is stored and opens the deal while
+ * the offer lives (OFFER_TTL_SECONDS, 1 h). The second hour is margin for the deal's transaction to be mined and
+ * folded into the ledger, across an RPC outage of up to GC_LEDGER_MAX_AGE_MS and clock skew.
  */
 export const GC_GRACE_MS = 2 * 60 * 60_000
 /**
@@ -24,8 +24,14 @@ export const GC_GRACE_MS = 2 * 60 * 60_000
  */
 export const GC_LEDGER_MAX_AGE_MS = 5 * 60_000
 
-/** Deal states that still need the shard: a pending deal may be activated, an active one is proven every period. */
-const LIVE_STATES: ReadonlySet<LedgerDealState> = new Set(['pending', 'active'])
+/**
+ * A deal needs its shard until it is off the books (DealSettled): the market settles a deal only once its provider
+ * has answered every challenge that could land on it, so an ended, faulted or declared deal whose earlier periods
+ * are still due keeps its shard until those are proven.
+ */
+function needsShard (d: { settled: boolean }): boolean {
+  return !d.settled
+}
 
 export interface ShardCollectorInit {
   /** Default true. */
@@ -34,6 +40,8 @@ export interface ShardCollectorInit {
   intervalMs?: number
   /** Keep a shard no deal needs this long after it was stored or claimed (default GC_GRACE_MS; more than OFFER_TTL_SECONDS). */
   graceMs?: number
+  /** Lifetime of the offers this node signs (default OFFER_TTL_SECONDS): the grace period must exceed it. */
+  offerTtlSeconds?: number
   /** Longest time since the prover's last scan for which the ledger counts as current (default GC_LEDGER_MAX_AGE_MS). */
   ledgerMaxAgeMs?: number
   /** The clock grace periods are measured with (ms since the epoch); tests inject one. */
@@ -42,10 +50,12 @@ export interface ShardCollectorInit {
 
 export interface ShardCollectorComponents {
   store: Pick<ShardStore, 'listRoots' | 'getInfo' | 'deleteShard' | 'claimedAtMs'>
-  ledger: Pick<DealLedger, 'deals' | 'dealCount' | 'started'>
+  ledger: Pick<ProofSetLedger, 'sorted' | 'size' | 'started'>
   metrics: NodeMetrics
-  /** Dispatches `scanned` each time the prover has folded the market's events up to the chain head (`Prover.events`). */
+  /** Dispatches `synced` each time the prover has folded the market's events up to the chain head (`ProofSetProver.events`). */
   scans: EventTarget
+  /** Told about every shard deleted (the unclaimed-bytes count drops it). */
+  onDeleted?: (root: Uint8Array) => void
 }
 
 /** The collector's numbers on `/status` (`gc`). */
@@ -73,18 +83,19 @@ export interface GcPassResult {
 
 interface RootDeals {
   live: boolean
-  /** Latest `updatedAtMs` of the root's deals that are over (≈ when the last of them ended). */
-  lastOverAtMs: number
+  /** Deals on the root in the ledger: a new one means the root was in use again since it was last seen over. */
+  count: number
 }
 
 type PassKind = 'sweep' | 'scan'
 
 /**
- * Deletes stored shards no live deal needs, freeing their capacity. A shard is deleted when
- *  - no deal on its root (the ledger may hold several: identical shards share a root) is pending or active, and
- *  - it is not inside its grace period: a client was told it is already here less than `graceMs` ago, or it was
- *    stored less than `graceMs` ago and after every deal on its root was over (none, for a shard no deal names yet).
- * Deals that are over: ended, failed, expired, and unheld (the prover will never activate those).
+ * Deletes stored shards no deal needs, freeing their capacity. A shard is deleted when
+ *  - every deal on its root (the ledger may hold several: identical shards share a root) is off the books
+ *    (settled: its last challenge can no longer come), and
+ *  - it is not inside its grace period: a client was told it is already here or was given an offer on it less than
+ *    `graceMs` ago, or it was stored less than `graceMs` ago and after every deal on its root was over (none, for a
+ *    shard no deal names yet: an upload whose deal was never opened).
  *
  * It acts only on a current ledger (a prover scan within `ledgerMaxAgeMs`), so a node without a chain, or one just
  * restarted that has not caught up with the deals opened while it was down, deletes nothing. A sweep of every
@@ -107,7 +118,9 @@ export class ShardCollector implements Startable {
   private readonly handled = new Set<string>()
   /** First time a shard whose record has no stored time was seen (its grace counts from then). */
   private readonly firstSeen = new Map<string, number>()
-  private readonly onScanned = (): void => {
+  /** When this collector first saw every deal of a root settled (kept after the shard is deleted, dropped when a deal on it is live again). */
+  private readonly overSince = new Map<string, { atMs: number, deals: number }>()
+  private readonly onSynced = (): void => {
     this.lastScanAt = performance.now()
     void this.request(this.swept ? 'scan' : 'sweep')
   }
@@ -117,8 +130,9 @@ export class ShardCollector implements Startable {
     this.intervalMs = init.intervalMs ?? GC_INTERVAL_MS
     this.ledgerMaxAgeMs = init.ledgerMaxAgeMs ?? GC_LEDGER_MAX_AGE_MS
     this.now = init.now ?? Date.now
-    if (!(this.graceMs > OFFER_TTL_SECONDS * 1000)) {
-      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${OFFER_TTL_SECONDS * 1000} ms) plus the activation window, or a shard uploaded for a deal not yet opened could be deleted; the default is ${GC_GRACE_MS}`)
+    const offerTtlMs = (init.offerTtlSeconds ?? OFFER_TTL_SECONDS) * 1000
+    if (!(this.graceMs > offerTtlMs)) {
+      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${offerTtlMs} ms), or a shard whose offer a client still holds could be deleted before the deal opens; the default is ${GC_GRACE_MS}`)
     }
     if (!(this.intervalMs > 0)) throw new ConfigError(`gc.intervalMs must be positive, got ${this.intervalMs}`)
     this.status = { enabled: init.enabled ?? true, graceMs: this.graceMs, intervalMs: this.intervalMs, shardsDeleted: 0, bytesFreed: 0, passes: 0, waiting: 'the prover\'s first scan of the chain' }
@@ -132,13 +146,13 @@ export class ShardCollector implements Startable {
     this.abort = new AbortController()
     this.swept = false
     this.lastScanAt = undefined
-    this.components.scans.addEventListener('scanned', this.onScanned)
+    this.components.scans.addEventListener('synced', this.onSynced)
     this.timer = setInterval(() => { void this.request('sweep') }, this.intervalMs)
     this.timer.unref()
   }
 
   async stop (): Promise<void> {
-    this.components.scans.removeEventListener('scanned', this.onScanned)
+    this.components.scans.removeEventListener('synced', this.onSynced)
     clearInterval(this.timer)
     this.timer = undefined
     this.abort?.abort()
@@ -206,17 +220,17 @@ export class ShardCollector implements Startable {
   /** Deals by root, rebuilt whenever a deal was added since (the only change that can turn "over" into "live"). */
   private rootDeals (rootHex: string): RootDeals | undefined {
     const { ledger } = this.components
-    if (ledger.dealCount !== this.indexedDeals) {
+    if (ledger.size !== this.indexedDeals) {
       const index = new Map<string, RootDeals>()
-      for (const d of ledger.deals()) {
+      for (const d of ledger.sorted()) {
         const key = d.root.slice(2).toLowerCase()
-        const entry = index.get(key) ?? { live: false, lastOverAtMs: 0 }
-        if (LIVE_STATES.has(d.state)) entry.live = true
-        else entry.lastOverAtMs = Math.max(entry.lastOverAtMs, d.updatedAtMs)
+        const entry = index.get(key) ?? { live: false, count: 0 }
+        entry.count++
+        if (needsShard(d)) entry.live = true
         index.set(key, entry)
       }
       this.index = index
-      this.indexedDeals = ledger.dealCount
+      this.indexedDeals = ledger.size
     }
     return this.index.get(rootHex)
   }
@@ -235,8 +249,8 @@ export class ShardCollector implements Startable {
 
   private async scanPass (result: GcPassResult, signal: AbortSignal): Promise<void> {
     const roots = new Map<string, string[]>()
-    for (const d of this.components.ledger.deals()) {
-      if (LIVE_STATES.has(d.state) || this.handled.has(d.id)) continue
+    for (const d of this.components.ledger.sorted()) {
+      if (needsShard(d) || this.handled.has(d.id)) continue
       const key = d.root.slice(2).toLowerCase()
       roots.set(key, [...(roots.get(key) ?? []), d.id])
     }
@@ -261,7 +275,10 @@ export class ShardCollector implements Startable {
     }
     // From here to deleteShard's own checks nothing awaits: the ledger, the claims and the readers are read as they are.
     const deals = this.rootDeals(rootHex)
-    if (deals?.live === true) return false
+    if (deals?.live === true) {
+      this.overSince.delete(rootHex)
+      return false
+    }
     const now = this.now()
     const claimed = store.claimedAtMs(root)
     let storedAt = info.storedAtMs
@@ -269,8 +286,16 @@ export class ShardCollector implements Startable {
       storedAt = this.firstSeen.get(rootHex) ?? now
       this.firstSeen.set(rootHex, storedAt)
     }
+    // Over since the first pass that saw it so: a shard stored after that (an upload for a new deal on the same
+    // root) gets its grace period.
+    let overAt = 0
+    if (deals !== undefined) {
+      const seen = this.overSince.get(rootHex)
+      overAt = seen !== undefined && seen.deals === deals.count ? seen.atMs : now
+      this.overSince.set(rootHex, { atMs: overAt, deals: deals.count })
+    }
     const claimedRecently = claimed !== undefined && now - claimed < this.graceMs
-    const storedForNewDeal = (deals === undefined || storedAt > deals.lastOverAtMs) && now - storedAt < this.graceMs
+    const storedForNewDeal = (deals === undefined || storedAt > overAt) && now - storedAt < this.graceMs
     if (claimedRecently || storedForNewDeal) {
       result.kept++
       return false
@@ -284,6 +309,7 @@ export class ShardCollector implements Startable {
       metrics.gcShardsDeleted.inc()
       metrics.gcBytesFreed.inc(freed)
       this.firstSeen.delete(rootHex)
+      this.components.onDeleted?.(root)
       log('deleted shard %s (%d bytes): %s', rootHex, freed, deals === undefined ? 'no deal named it within the grace period' : 'every deal on it is over')
       return false
     } catch (err) {

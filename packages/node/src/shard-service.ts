@@ -13,10 +13,14 @@ import {
 import { CapacityExceededError, NodeStoppingError, NotWiredError, RangeNotSatisfiableError } from './errors.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ShardStore, ShardWriter } from './store.js'
+import type { UnclaimedShards } from './unclaimed.js'
 
 const log = logger('sherd:node:protocols')
 
-/** Produces the provider's signed EIP-712 offer; supplied by the chain layer (@sherd/contracts). */
+/**
+ * Produces the provider's signed EIP-712 ProofSetMarket offer for a shard it already stores (offer-signer.ts);
+ * supplied once the chain is connected.
+ */
 export type OfferSigner = (request: OfferRequest, options: { signal?: AbortSignal }) => Promise<{ offer: OfferFields, signature: Uint8Array }>
 
 export interface ShardServiceInit {
@@ -38,6 +42,8 @@ export interface ShardServiceComponents {
   registrar: ProtocolRegistrar
   store: ShardStore
   metrics: NodeMetrics
+  /** Bounds the bytes of shards no deal claims; without it uploads are bounded by capacity alone. */
+  unclaimed?: Pick<UnclaimedShards, 'reserve'>
   /** Provider's chain key: signs receipts. */
   chainKey: Address
   chainAddress: Address
@@ -170,8 +176,16 @@ export class ShardService implements Startable {
     const reader = this.reader(stream)
     const request = decodeStoreShardRequest(await reader.readFrame(MAX_CONTROL_FRAME_BYTES))
     let writer: ShardWriter | undefined
+    let unreserve = (): void => {}
     try {
+      // Capacity and a shard already here (AlreadyStoredError) are refused first, then the unclaimed-bytes bound.
       writer = await store.beginShard(request, { signal })
+      try {
+        unreserve = this.components.unclaimed?.reserve(request.root, request.byteLength) ?? unreserve
+      } catch (err) {
+        await writer.abort()
+        throw err
+      }
     } catch (err) {
       metrics.storeRejected.inc({ reason: (err as Error).name })
       throw err
@@ -190,8 +204,6 @@ export class ShardService implements Startable {
         byteLength: info.byteLength,
         provider: this.components.chainAddress,
         peerId: this.components.peerId,
-        dealId: request.dealId,
-        offerHash: request.offerHash,
         storedAtMs: info.storedAtMs
       }, this.components.chainKey)
       metrics.shardsStored.inc()
@@ -200,9 +212,9 @@ export class ShardService implements Startable {
       await stream.close({ signal })
     } catch (err) {
       await writer.abort()
-      if (err instanceof CommitmentMismatchError || (err as Error).name === 'ByteLengthMismatchError') {
-        metrics.storeRejected.inc({ reason: (err as Error).name })
-      }
+      if (!await store.has(request.root).catch(() => false)) unreserve()
+      // Bytes that do not match, a full disk, a stalled or vanished client: every store that failed after `accept`.
+      metrics.storeRejected.inc({ reason: (err as Error).name })
       throw err
     }
   }
@@ -290,7 +302,7 @@ export class ShardService implements Startable {
   private async offer (stream: Stream, signal: AbortSignal): Promise<void> {
     const request = decodeOfferRequest(await this.reader(stream).readFrame(MAX_CONTROL_FRAME_BYTES))
     const signer = this.init.offerSigner
-    if (signer === undefined) throw new NotWiredError('this provider has no chain connection yet and cannot sign offers; start it with --rpc-url and --contract')
+    if (signer === undefined) throw new NotWiredError('this provider has no chain connection yet and cannot sign offers; start it with --deployment (or --rpc-url and --contract)')
     const { offer, signature } = await signer(request, { signal })
     await this.respond(stream, { status: 'offer', offer, signature }, signal)
     await stream.close({ signal })

@@ -15,8 +15,9 @@ import {
  * Key layout (utf8 keys, byte values), one LevelDB under <dataDir>/store:
  *   s!w!<root>            pending marker: a write of this shard has begun and not committed
  *   s!c!<root>!<index>    shard bytes, one key per 64 KiB chunk (index: 8 hex digits, so keys sort by index)
- *   s!m!<root>            metadata (dag-cbor): byte length, deal/offer, stored time, encoded chunk tree
- *   s!t!<root>            claimed time (dag-cbor ms): when a client was last told this shard is already here
+ *   s!m!<root>            metadata (dag-cbor): byte length, stored time, encoded chunk tree
+ *   s!t!<root>            claimed time (dag-cbor ms): when a client was last told this shard is already here, or
+ *                         was last given an offer on it
  *   f!<cid>               a manifest's bytes (one put: atomic by itself)
  *
  * Crash safety: a shard is visible only through its `s!m!` key, written in ONE atomic, fsynced batch that also
@@ -49,8 +50,6 @@ export interface ShardInfo {
   root: Uint8Array
   byteLength: number
   chunkSize: number
-  dealId?: string
-  offerHash?: Uint8Array
   /** When the shard was committed (ms since the epoch); 0 if the record does not say (treat as unknown, not old). */
   storedAtMs: number
 }
@@ -58,8 +57,6 @@ export interface ShardInfo {
 export interface BeginShardOptions {
   root: Uint8Array
   byteLength: number
-  dealId?: string
-  offerHash?: Uint8Array
 }
 
 export function hex (bytes: Uint8Array): string {
@@ -76,8 +73,6 @@ const manifestKey = (cid: string): string => `f!${cid}`
 interface StoredMeta {
   byteLength: number
   chunkSize: number
-  dealId?: string
-  offerHash?: Uint8Array
   /** Every record written so far has it; one without reads as 0, "unknown" (see `ShardInfo.storedAtMs`). */
   storedAtMs?: number
   tree: Uint8Array
@@ -262,7 +257,15 @@ export class ShardStore implements Startable {
     this.claimWrites.set(root, write)
   }
 
-  /** When a client was last told this shard is already here (an upload refused as `AlreadyStoredError`), if ever. */
+  /**
+   * Records that a client was just given an offer on this shard: like an `AlreadyStoredError` answer, it keeps the
+   * shard from the collector for a grace period, so the deal can still be opened while the offer lives.
+   */
+  noteOffered (root: Uint8Array): void {
+    this.claim(hex(root))
+  }
+
+  /** When a client was last told this shard is already here (an upload refused as `AlreadyStoredError`) or given an offer on it, if ever. */
   claimedAtMs (root: Uint8Array): number | undefined {
     return this.claims.get(hex(root))
   }
@@ -442,10 +445,7 @@ export class ShardStore implements Startable {
 }
 
 function infoOf (root: Uint8Array, m: StoredMeta): ShardInfo {
-  const info: ShardInfo = { root, byteLength: m.byteLength, chunkSize: m.chunkSize, storedAtMs: m.storedAtMs ?? 0 }
-  if (m.dealId !== undefined) info.dealId = m.dealId
-  if (m.offerHash !== undefined) info.offerHash = m.offerHash
-  return info
+  return { root, byteLength: m.byteLength, chunkSize: m.chunkSize, storedAtMs: m.storedAtMs ?? 0 }
 }
 
 /** One shard being written: bytes are hashed as they arrive and land in chunk keys; `commit` makes them visible. */
@@ -526,8 +526,6 @@ export class ShardWriter {
       if (this.chunkFill > 0) this.cutChunk()
       await this.flush()
       const meta: StoredMeta = { byteLength: this.options.byteLength, chunkSize: this.chunkSize, storedAtMs: Date.now(), tree: encodeChunkTree(tree) }
-      if (this.options.dealId !== undefined) meta.dealId = this.options.dealId
-      if (this.options.offerHash !== undefined) meta.offerHash = this.options.offerHash
       try {
         await this.db.batch([
           { type: 'put', key: metaKey(this.root), value: dagCbor.encode(meta) },

@@ -79,7 +79,7 @@ function renderStatus (status) {
   setText('capacity-bytes', formatBytes(store.capacityBytes)).dataset.bytes = String(store.capacityBytes)
   setText('shards', `${store.shards} / ${store.manifests}`)
 
-  for (const [id, value] of [['earnings', chain.earnings], ['withdrawn', chain.withdrawn], ['slashed', chain.slashed], ['reporter-rewards', chain.reporterRewards]]) {
+  for (const [id, value] of [['earnings', chain.earnings], ['unclaimed', chain.unclaimed], ['withdrawn', chain.withdrawn], ['slashed', chain.slashed], ['reporter-rewards', chain.reporterRewards]]) {
     setText(id, formatTokens(value, token)).dataset.baseUnits = value ?? ''
   }
   setText('periods-proven', String(chain.periodsProven)).dataset.count = String(chain.periodsProven)

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
-import { readFile, readdir } from 'node:fs/promises'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
 import { Level } from 'level'
@@ -121,7 +121,16 @@ describe('sherd-node CLI', () => {
     await new Promise((resolve) => child.once('exit', resolve))
     const withdraw = await runToEnd(['withdraw', '--data-dir', dataDir])
     expect(withdraw.code).toBe(1)
-    expect(withdraw.stderr).toMatch(/needs the chain: pass --rpc-url and --contract/)
+    expect(withdraw.stderr).toMatch(/needs the chain: pass --deployment \(or --rpc-url and --contract\)/)
+    // A deployment file that is not there, or not one, is refused with what is wrong and no stack trace.
+    const noFile = await runToEnd(['withdraw', '--data-dir', dataDir, '--deployment', join(dataDir, 'nope.json')])
+    expect(noFile.code).toBe(1)
+    expect(noFile.stderr).toMatch(/DeploymentFileError: .*nope\.json does not exist/)
+    expect(noFile.stderr).not.toMatch(/\n\s+at /)
+    await writeFile(join(dataDir, 'bad.json'), '{"contract":"StorageMarket"}')
+    const badFile = await runToEnd(['start', '--data-dir', dataDir, '--deployment', join(dataDir, 'bad.json')])
+    expect(badFile.code).toBe(1)
+    expect(badFile.stderr).toMatch(/DeploymentFileError: .*contract/)
     const help = await runToEnd(['start', '--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/--capacity/)
@@ -177,7 +186,7 @@ describe('sherd-node CLI', () => {
     expect((await runToEnd(['init', '--data-dir', noChainDir, '--price', '0.5'])).code).toBe(0)
     const noChain = await runToEnd(['start', '--data-dir', noChainDir, '--http-port', '0'])
     expect(noChain.code).toBe(1)
-    expect(noChain.stderr).toMatch(/price "0.5 tokens": token amounts need the token's decimals.*pass --rpc-url and --contract, or give base units/)
+    expect(noChain.stderr).toMatch(/price "0.5 tokens": token amounts need the token's decimals.*pass --deployment \(or --rpc-url and --contract\), or give base units/)
   })
 
   it('a listen port or status port in use is one line saying which and what to do, with a non-zero exit', async () => {

@@ -111,7 +111,29 @@ describe('two providers and a client-side dialer over TCP', () => {
   })
 
   it('answers offer requests with NotWiredError until the chain layer provides a signer', async () => {
-    await expect(requestOffer(await open(dialer, a, OFFER_PROTOCOL), { byteLength: 1000 })).rejects.toMatchObject({ remoteName: 'NotWiredError' })
+    const { root } = randomShard(1000)
+    await expect(requestOffer(await open(dialer, a, OFFER_PROTOCOL), { root, byteLength: 1000, periods: 1, client: `0x${'00'.repeat(20)}` })).rejects.toMatchObject({ remoteName: 'NotWiredError' })
+  })
+
+  it('bounds the bytes of shards no deal claims: an upload over the bound is refused before its bytes, the rest stay', async () => {
+    const bounded = await startNode({ unclaimedMaxBytes: 250_000 })
+    try {
+      const first = randomShard(200_000)
+      await store(bounded, first.bytes, first.root)
+      const second = randomShard(100_000)
+      await expect(store(bounded, second.bytes, second.root)).rejects.toMatchObject({ remoteName: 'UnclaimedBytesExceededError' })
+      expect(await bounded.store.has(second.root)).toBe(false)
+      // A failed upload gives its share back: one that fits after it is taken.
+      const fits = randomShard(50_000)
+      await expect(store(bounded, fits.bytes, randomShard(50_000).root)).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
+      await store(bounded, fits.bytes, fits.root)
+      expect(bounded.unclaimed.bytes).toBe(250_000)
+      // Storing a shard already here is refused as already stored, not as over the bound.
+      await expect(store(bounded, first.bytes, first.root)).rejects.toMatchObject({ remoteName: 'AlreadyStoredError' })
+    } finally {
+      await bounded.stop()
+      await removeDir(bounded.ready().dataDir)
+    }
   })
 
   it('answers malformed, oversized and truncated requests with an error frame and keeps serving', async () => {

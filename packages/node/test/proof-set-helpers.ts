@@ -197,3 +197,8 @@ export async function expectSentTransactionsBounded (c: PsChain, from: Address, 
   return { count, maxBytes, maxGas }
 }
 
+
+/** The private key of anvil's account `index` (a provider's evm.key in node tests). */
+export function accountKey (index: number): Hex {
+  return `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!).toString('hex')}`
+}

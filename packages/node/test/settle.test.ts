@@ -1,52 +1,36 @@
-// A provider's whole life through the real CLI against anvil (a block every 0.5 s, 8-block periods): init with token
-// amounts, start, deals that run out or are never activated and that the node settles itself, exit (refused while
-// deals are open, with their end dates), withdraw, and a start after exit that does not re-register unless told to.
+// A provider's whole life through the real CLI against anvil (a block every 0.5 s, 8-block periods, ProofSetMarket):
+// init with token amounts and a deployment file, start, a deal the node proves and claims to its end, exit (first:
+// no new offers, refused while collateral is locked, with the deal and when it is released), withdraw, and a start
+// after exit that does not stake again unless told to.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createPublicClient, createWalletClient, http } from 'viem'
-import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
+import type { Hex } from 'viem'
 import { multiaddr } from '@multiformats/multiaddr'
-import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, getDeal, getProvider, getWithdrawable, mintTokens, openDeal, rpcChain,
-  startAnvil
-} from '@sherd/contracts'
-import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
+import { getProofSetDeal, getProofSetProvider, getProofSetWithdrawable, openProofSetDeals, writeMarketDeployment } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
 import { EXIT_RECORD_FILE } from '../src/index.js'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
 import { cli, randomShard, removeDir, runToEnd, startDialer, tempDir } from './helpers.js'
+import { accountKey, balanceOf, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import type { PsChain } from './proof-set-helpers.js'
 
-const TOKEN = 10n ** 18n
-const providerAccount = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 1 })
-const providerKey = `0x${Buffer.from(providerAccount.getHdKey().privateKey!).toString('hex')}` as Hex
+const PROVIDER = 1
+const CLIENT = 2
+const providerKey = accountKey(PROVIDER)
 
-let anvil: Anvil
-let deployment: Deployment
-let publicClient: PublicClient
-let mc: MarketClient
-let client: WalletClient<Transport, Chain, Account>
+let c: PsChain
 let dialer: SherdHost
 let dataDir: string
+let deploymentFile: string
 const children: ChildProcessWithoutNullStreams[] = []
-
-async function waitFor<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
 
 /** `sherd-node start` as its own process; resolves with its ready line, or rejects with its stderr if it exits. */
 async function startCli (extra: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams, ready: ReadyInfo }> {
-  const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--prover-poll-ms', '100', '--report-misses', 'off', ...extra])
+  const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--prover-poll-ms', '100', '--report-misses', 'off', '--withdraw-every', '1', ...extra])
   children.push(child)
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -63,125 +47,114 @@ async function stopCli (child: ChildProcessWithoutNullStreams): Promise<void> {
   expect(await exited).toBe(0)
 }
 
-async function openDealWith (ready: ReadyInfo, root: Uint8Array, byteLength: number, periods: number): Promise<bigint> {
+/** Stores the shard, asks for its offer, opens the deal from the client. */
+async function openDealWith (ready: ReadyInfo, bytes: Uint8Array, root: Uint8Array, periods: number): Promise<bigint> {
   const addr = multiaddr(ready.multiaddrs[0]!)
+  await requestStoreShard(await dialer.dialProtocol(addr, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
   const { offer, signature } = await requestOffer(await dialer.dialProtocol(addr, OFFER_PROTOCOL), {
-    root, byteLength, periods, client: client.account.address.toLowerCase() as Hex
+    root, byteLength: bytes.byteLength, periods, client: c.accounts[CLIENT]!.address
   })
-  const { dealId } = await openDeal({ market: deployment.market, publicClient, walletClient: client }, {
-    offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}`
-  })
-  return dealId
+  const { dealIds } = await openProofSetDeals(c.as(CLIENT), { offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` as Hex }] })
+  return dealIds[0]!
 }
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 3, blockTime: 0.5 })
-  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
-  publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  const wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
-  deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
-  mc = { market: deployment.market, publicClient }
-  for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * TOKEN })
-  client = wallets[2]!
+  c = await startPsChain({ accounts: 3, blockTime: 0.5 })
   dialer = await startDialer()
-  dataDir = join(await tempDir(), 'provider')
-})
+  const dir = await tempDir()
+  dataDir = join(dir, 'provider')
+  deploymentFile = join(dir, 'deployment.json')
+  await writeMarketDeployment(deploymentFile, {
+    contract: 'ProofSetMarket', chainId: c.anvil.chainId, rpcUrl: c.anvil.url, market: c.market.market, token: c.market.token,
+    tokenDeployed: true, genesisBlock: c.market.genesisBlock, deployer: c.accounts[0]!.address, params: c.market.params
+  })
+}, 60_000)
 
 afterAll(async () => {
   await dialer?.stop()
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   if (dataDir !== undefined) await removeDir(join(dataDir, '..'))
-  await anvil?.stop()
+  await c?.anvil.stop()
 })
 
-describe('a provider settles its own deals, exits, and is not re-registered by accident', () => {
-  it('runs init → start → settle → exit → withdraw → start (refused) → start --register-again through the CLI', async () => {
-    // init with token amounts: the chain is up, so config.json holds them in base units (the token has 18 decimals).
+describe('a provider proves and claims its deals, exits, and is not staked again by accident', () => {
+  it('runs init → start → exit (refused, no new offers) → claims → exit → withdraw → start (refused) → start --register-again through the CLI', async () => {
+    const mc = c.as(0)
+    const address = c.accounts[PROVIDER]!.address
+    // init with token amounts and the deployment file: the chain is up, so config.json holds them in base units.
     const init = await runToEnd([
       'init', '--data-dir', dataDir, '--evm-key', providerKey, '--price', '0.001', '--stake', '100 SHERD',
-      '--rpc-url', anvil.url, '--contract', deployment.market, '--capacity', '64MiB'
+      '--deployment', deploymentFile, '--capacity', '64MiB', '--max-term', '50'
     ])
     expect(init.code).toBe(0)
     expect(JSON.parse(init.stdout)).toMatchObject({ pricePerMiB: '0.001 SHERD', stake: '100 SHERD' })
-    const config = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { pricePerMiB: string, stake: string }
-    expect(config).toMatchObject({ pricePerMiB: (TOKEN / 1000n).toString(), stake: (100n * TOKEN).toString() })
+    const config = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as Record<string, unknown>
+    expect(config).toMatchObject({ pricePerMiB: (TOKEN / 1000n).toString(), stake: (100n * TOKEN).toString(), deployment: deploymentFile, maxTermPeriods: 50 })
     // init --force without amounts keeps them and still shows them in tokens (not the base units of config.json).
     const kept = await runToEnd(['init', '--data-dir', dataDir, '--force', '--capacity', '64MiB'])
     expect(kept.code).toBe(0)
     expect(JSON.parse(kept.stdout)).toMatchObject({ pricePerMiB: '0.001 SHERD', stake: '100 SHERD' })
 
     let { child, ready } = await startCli()
-    const registered = await getProvider(mc, providerAccount.address)
-    expect(registered).toMatchObject({ stake: 100n * TOKEN, pricePerMiB: TOKEN / 1000n, openDeals: 0 })
+    expect(await getProofSetProvider(mc, address)).toMatchObject({ stake: 100n * TOKEN, locked: 0n, maxTermPeriods: 50 })
 
-    // One deal stored and proven for a 2-period term; one the client opens but never stores (never activated).
+    // One deal stored and proven for a 2-period term.
     const shard = randomShard(256 * 1024 + 10)
-    const ended = await openDealWith(ready, shard.root, shard.bytes.byteLength, 2)
-    await requestStoreShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), STORE_SHARD_PROTOCOL), {
-      root: shard.root, byteLength: shard.bytes.byteLength, dealId: ended.toString()
-    }, shard.bytes)
-    const stray = randomShard(4096)
-    const expired = await openDealWith(ready, stray.root, 4096, 2)
-    await waitFor('the stored deal active', async () => (await getDeal(mc, ended)).state === 'active')
+    const id = await openDealWith(ready, shard.bytes, shard.root, 2)
+    const price = (BigInt(shard.bytes.byteLength) * (TOKEN / 1000n) + 2n ** 20n - 1n) / 2n ** 20n
 
-    // exit while both are open: refused, naming each deal and when it can be settled, as a date.
+    // exit while its collateral is locked: refused, naming the deal and when it is released, as a date; from now on
+    // the running node signs no new offers.
     const flags = ['--data-dir', dataDir]
     const refused = await runToEnd(['exit', ...flags])
     expect(refused.code).toBe(1)
-    expect(refused.stderr).toMatch(/OpenDealsError: .* still has 2 open deals/)
-    expect(refused.stderr).toMatch(new RegExp(`deal ${ended}: active, its term ends at block \\d+ \\(about \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\)`))
-    expect(refused.stderr).toMatch(new RegExp(`deal ${expired}: never activated, expires after block \\d+ \\(about \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\)`))
+    expect(refused.stderr).toMatch(/OpenDealsError: .* of collateral locked in a deal/)
+    expect(refused.stderr).toMatch(new RegExp(`deal ${id}: live, its collateral is released after block \\d+ \\(about \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\)`))
     expect(refused.stderr).toMatch(/Keep `sherd-node start` running/)
     expect(refused.stderr).not.toMatch(/\n\s+at /)
-    expect(existsSync(join(dataDir, EXIT_RECORD_FILE))).toBe(false)
+    expect(JSON.parse(await readFile(join(dataDir, EXIT_RECORD_FILE), 'utf8'))).toMatchObject({ phase: 'leaving' })
+    const other = randomShard(4096)
+    await expect(openDealWith(ready, other.bytes, other.root, 1)).rejects.toMatchObject({ remoteName: 'NotAcceptingOffersError' })
 
-    // Nobody but the node touches the deals: it ends the proven one and expires the other, releasing the stake.
-    await waitFor('both deals settled by the provider', async () => {
-      const [a, b] = await Promise.all([getDeal(mc, ended), getDeal(mc, expired)])
-      return a.state === 'ended' && b.state === 'expired'
-    }, 90_000)
-    const d = await getDeal(mc, ended)
-    expect(d.provenPeriods).toBe(2)
-    expect(d.missedPeriods).toBe(0)
-    expect(await getProvider(mc, providerAccount.address)).toMatchObject({ openDeals: 0, lockedStake: 0n, usedBytes: 0n })
-    // The node counts a settlement when it has the receipt, which can be a poll after the chain shows it.
-    await waitFor('the node to count both settlements', async () => {
-      const metrics = await (await fetch(`${ready.httpUrl}/metrics`)).text()
-      return /sherd_deals_settled_total\{action="end"\} 1/.test(metrics) && /sherd_deals_settled_total\{action="expire"\} 1/.test(metrics)
-    }, 20_000)
-
-    // status prints the amounts in tokens beside the base units.
-    const earned = 2n * ((BigInt(shard.bytes.byteLength) * (TOKEN / 1000n) + 2n ** 20n - 1n) / 2n ** 20n)
-    await waitFor('the ledger to see the ends', async () => {
-      const st = JSON.parse((await runToEnd(['status', '--url', ready.httpUrl])).stdout) as { chain: { dealStates: Record<string, number> } }
-      return st.chain.dealStates.ended === 1 && st.chain.dealStates.expired === 1
+    // Nobody but the node touches the deal: it proves both periods and claims it off the books, releasing the collateral.
+    await waitFor('the deal settled by the provider', async () => (await getProofSetDeal(mc, id)).settled, 90_000)
+    expect((await getProofSetDeal(mc, id)).state).toBe('ended')
+    expect(await getProofSetProvider(mc, address)).toMatchObject({ locked: 0n })
+    await waitFor('the ledger to see the settlement', async () => {
+      const st = JSON.parse((await runToEnd(['status', '--url', ready.httpUrl])).stdout) as { chain: { dealList: Array<{ settled: boolean }> } }
+      return st.chain.dealList[0]?.settled === true
     })
-    const status = JSON.parse((await runToEnd(['status', '--url', ready.httpUrl])).stdout) as { chain: { earnings: string, amounts: Record<string, string> } }
-    expect(status.chain.earnings).toBe(earned.toString())
-    expect(status.chain.amounts).toMatchObject({ earnings: `0.${earned.toString().padStart(18, '0').replace(/0+$/, '')} SHERD`, pricePerMiB: '0.001 SHERD' })
+    // status prints the amounts in tokens beside the base units: both periods paid, nothing left to claim.
+    const status = JSON.parse((await runToEnd(['status', '--url', ready.httpUrl])).stdout) as { chain: { earnings: string, acceptingOffers: boolean, amounts: Record<string, string> } }
+    expect(status.chain.earnings).toBe((2n * price).toString())
+    expect(status.chain.acceptingOffers).toBe(false)
+    const tokensOf = (n: bigint): string => `0.${n.toString().padStart(18, '0').replace(/0+$/, '')} SHERD`
+    expect(status.chain.amounts).toMatchObject({ earnings: tokensOf(2n * price), unclaimed: '0 SHERD', pricePerMiB: '0.001 SHERD' })
     await stopCli(child)
 
-    // exit now works; the stake becomes withdrawable and withdraw prints tokens.
+    // exit now works: the whole stake removed and withdrawn with what is left to withdraw.
+    const before = await balanceOf(c, address)
+    const left = await getProofSetWithdrawable(mc, address)
     const exit = await runToEnd(['exit', ...flags])
     expect(exit.code).toBe(0)
-    expect(JSON.parse(exit.stdout)).toMatchObject({ exited: true, stakeReleased: '100 SHERD' })
-    expect(JSON.parse(await readFile(join(dataDir, EXIT_RECORD_FILE), 'utf8'))).toMatchObject({ provider: providerAccount.address, tx: expect.stringMatching(/^0x/) })
-    const due = await getWithdrawable(mc, providerAccount.address)
-    expect(due).toBe(100n * TOKEN + earned)
+    expect(JSON.parse(exit.stdout)).toMatchObject({ exited: true, stakeRemoved: '100 SHERD' })
+    expect(JSON.parse(await readFile(join(dataDir, EXIT_RECORD_FILE), 'utf8'))).toMatchObject({ provider: address, phase: 'exited', txs: expect.arrayContaining([expect.stringMatching(/^0x/)]) })
+    expect(await balanceOf(c, address) - before).toBe(100n * TOKEN + left)
+    expect(await getProofSetProvider(mc, address)).toMatchObject({ stake: 0n, locked: 0n })
     const w = await runToEnd(['withdraw', ...flags])
     expect(w.code).toBe(0)
-    expect(JSON.parse(w.stdout)).toMatchObject({ withdrawn: `100.${earned.toString().padStart(18, '0').replace(/0+$/, '')} SHERD`, withdrawnBaseUnits: due.toString() })
+    expect(JSON.parse(w.stdout)).toMatchObject({ withdrawn: '0 SHERD' })
 
-    // start after exit: refused, one line saying how to register again; nothing staked.
+    // start after exit: refused, one line saying how to stake again; nothing staked.
     const again = await runToEnd(['start', '--data-dir', dataDir, '--http-port', '0'])
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/ProviderExitedError: .*left this market with `sherd-node exit`.*stake 100 SHERD.*--register-again/)
     expect(again.stderr.trim().split('\n')).toHaveLength(1)
-    await expect(getProvider(mc, providerAccount.address)).rejects.toThrow(/NotRegistered/);
+    expect((await getProofSetProvider(mc, address)).stake).toBe(0n);
 
     ({ child, ready } = await startCli(['--register-again']))
-    expect(await getProvider(mc, providerAccount.address)).toMatchObject({ stake: 100n * TOKEN })
+    expect(await getProofSetProvider(mc, address)).toMatchObject({ stake: 100n * TOKEN })
     expect(existsSync(join(dataDir, EXIT_RECORD_FILE))).toBe(false)
     await stopCli(child)
-  }, 180_000)
+  }, 240_000)
 })

@@ -1,25 +1,22 @@
-// The shard collector on a real LevelDB store and deal ledger (driven directly: the ledger is the collector's only
-// view of deals, and the prover's `scanned` event its only trigger besides the clock), the read/delete races on the
-// store and over a libp2p stream, and then on anvil with the prover: a deal that ends frees its shard.
+// The shard collector on a real LevelDB store and proof-set ledger (driven directly: the ledger is the collector's
+// only view of deals, and the prover's `synced` event its only trigger besides the clock), the read/delete races on
+// the store and over a libp2p stream, and then on anvil with the wired node: a deal that ends frees its shard.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { createPublicClient, createWalletClient, http } from 'viem'
-import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
-import {
-  ANVIL_MNEMONIC, deploy, DEVNET_MARKET_PARAMS, endDeal, getDeal, mintTokens, openDeal, startAnvil, rpcChain } from '@sherd/contracts'
-import type { Anvil, Deployment, MarketClient } from '@sherd/contracts'
+import type { Hex } from 'viem'
+import { claimProofSetDeals, getProofSetDeal, getProofSetPeriodStatus, openProofSetDeals } from '@sherd/contracts'
 import {
   FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, encodeFrame, offerFromWire, requestFetchShard, requestOffer,
   requestStoreShard, sendBytes, streamSource
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
 import {
-  DealLedger, FETCH_WRITE_BYTES, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ShardCollector, ShardStore, initDataDir,
-  newLedgerDeal
+  FETCH_WRITE_BYTES, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ProofSetLedger, ShardCollector, ShardStore, initDataDir
 } from '../src/index.js'
-import type { LedgerDb, ProviderNode, SherdHost } from '../src/index.js'
+import type { ProofSetLedgerDb, ProofSetLedgerDeal, ProviderNode, SherdHost } from '../src/index.js'
 import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
+import { accountKey, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import type { PsChain } from './proof-set-helpers.js'
 
 const CAPACITY = 32 * 1024 * 1024
 const HOUR_MS = 3_600_000
@@ -31,24 +28,26 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await removeDir(d)
 })
 
-/** A store, a ledger on its sublevel, a scan source and a collector with a clock the test moves. */
+/** A store, a proof-set ledger on its sublevel, a sync source and a collector with a clock the test moves. */
 async function setup (init: { graceMs?: number } = {}): Promise<{
-  store: ShardStore, ledger: DealLedger, scans: EventTarget, collector: ShardCollector, metrics: NodeMetrics, clock: { ms: number }, path: string
+  store: ShardStore, ledger: ProofSetLedger, scans: EventTarget, collector: ShardCollector, metrics: NodeMetrics, clock: { ms: number }, path: string
 }> {
   const dir = await tempDir()
   dirs.push(dir)
   const path = join(dir, 'store')
   const store = new ShardStore({ path, capacityBytes: CAPACITY })
   await store.start()
-  const ledger = new DealLedger(() => store.sublevel('ledger') as unknown as LedgerDb)
-  await ledger.start()
+  const ledger = new ProofSetLedger(store.sublevel('proof-set') as unknown as ProofSetLedgerDb)
+  await ledger.start({ market: `0x${'11'.repeat(20)}`, provider: `0x${'22'.repeat(20)}` })
   const scans = new EventTarget()
   const metrics = new NodeMetrics()
-  const clock = { ms: Date.now() }
-  // A long interval: passes run when the test scans or calls run().
+  // The test's clock runs with real time (stored times come from it), set ahead or back by assigning `ms`.
+  let offset = 0
+  const clock = { get ms (): number { return Date.now() + offset }, set ms (v: number) { offset = v - Date.now() } }
+  // A long interval: passes run when the test syncs or calls run().
   const collector = new ShardCollector({ store, ledger, metrics, scans }, { intervalMs: HOUR_MS, now: () => clock.ms, ...init })
   await collector.start()
-  stoppers.push(async () => { await collector.stop(); await ledger.stop(); await store.stop() })
+  stoppers.push(async () => { await collector.stop(); await store.stop() })
   return { store, ledger, scans, collector, metrics, clock, path }
 }
 
@@ -60,24 +59,43 @@ async function put (store: ShardStore, bytes: Uint8Array, root: Uint8Array): Pro
 
 const rootHex = (root: Uint8Array): Hex => `0x${Buffer.from(root).toString('hex')}`
 let nextDeal = 1n
+let nextBlock = 1n
+const blockHash = (n: bigint): Hex => `0x${n.toString(16).padStart(64, '0')}`
 
-async function addDeal (ledger: DealLedger, root: Uint8Array, size: number): Promise<string> {
+async function commit (ledger: ProofSetLedger, change: (tx: ReturnType<ProofSetLedger['begin']>) => void): Promise<void> {
   const tx = ledger.begin()
-  const id = nextDeal++
-  tx.putDeal(newLedgerDeal({ id, root: rootHex(root), size: BigInt(size), pricePerPeriod: 1n, periods: 4, openedBlock: 10n, activationBlocks: 32 }))
-  await tx.commit()
-  return id.toString()
+  change(tx)
+  const block = nextBlock++
+  await tx.commit(block, blockHash(block))
 }
 
-async function setState (ledger: DealLedger, id: string, state: 'active' | 'ended' | 'failed' | 'expired'): Promise<void> {
-  const tx = ledger.begin()
-  tx.deal(id)!.state = state
-  await tx.commit()
+/** A live deal on `root`, as the ledger folds a DealOpened. */
+async function addDeal (ledger: ProofSetLedger, root: Uint8Array, size: number): Promise<string> {
+  const id = (nextDeal++).toString()
+  const deal: ProofSetLedgerDeal = {
+    id, root: rootHex(root), size: String(size), leafCount: String(Math.ceil(size / 64)), rangeStart: '0', weight: String(1 << 22),
+    client: `0x${'33'.repeat(20)}`, pricePerPeriod: '1', startPeriod: '1', endPeriod: '5', voidFrom: '5', paidFrom: '1',
+    state: 'live', settled: false, openedBlock: '1'
+  }
+  await commit(ledger, (tx) => { tx.put(deal) })
+  return id
+}
+
+/**
+ * Moves a deal on: `ended`/`failed`/`faulted` and still on the books (its last challenges may still come), or
+ * `settled` (DealSettled: off the books, nothing can land on it any more).
+ */
+async function setState (ledger: ProofSetLedger, id: string, state: 'live' | 'ended' | 'failed' | 'faulted', settled = false): Promise<void> {
+  await commit(ledger, (tx) => {
+    const d = tx.deal(id)!
+    d.state = state
+    d.settled = settled
+  })
 }
 
 /** What the prover does after folding events; resolves once the pass it triggers has run. */
 async function scanned (scans: EventTarget, collector: ShardCollector): Promise<void> {
-  scans.dispatchEvent(new Event('scanned'))
+  scans.dispatchEvent(new Event('synced'))
   await collector.run()
 }
 
@@ -88,7 +106,7 @@ async function readAll (store: ShardStore, root: Uint8Array, length: number): Pr
 }
 
 describe('shard collector (store + ledger)', () => {
-  it('deletes a shard whose only deal ended or failed, and its bytes become free capacity, exactly', async () => {
+  it('deletes a shard once its only deal is off the books (ended or failed, every challenge answered), and its bytes become free capacity, exactly', async () => {
     const { store, ledger, scans, collector, metrics, path } = await setup()
     const ended = randomShard(300_000)
     const failed = randomShard(200_000)
@@ -97,13 +115,16 @@ describe('shard collector (store + ledger)', () => {
     const a = await addDeal(ledger, ended.root, 300_000)
     const b = await addDeal(ledger, failed.root, 200_000)
     await addDeal(ledger, other.root, 150_000)
-    await setState(ledger, a, 'active')
-    await setState(ledger, b, 'active')
+    await scanned(scans, collector)
+    expect(store.shards).toBe(3)
+    // Term over or failed, but challenges of earlier periods may still land on them: kept.
+    await setState(ledger, a, 'ended')
+    await setState(ledger, b, 'failed')
     await scanned(scans, collector)
     expect(store.shards).toBe(3)
 
-    await setState(ledger, a, 'ended')
-    await setState(ledger, b, 'failed')
+    await setState(ledger, a, 'ended', true)
+    await setState(ledger, b, 'failed', true)
     const freeBefore = store.freeBytes
     await scanned(scans, collector)
     expect(await store.has(ended.root)).toBe(false)
@@ -121,7 +142,7 @@ describe('shard collector (store + ledger)', () => {
     await put(store, big.bytes, big.root)
     expect(store.freeBytes).toBe(0)
     await store.deleteShard(big.root)
-    await collector.stop(); await ledger.stop(); await store.stop()
+    await collector.stop(); await store.stop()
     const again = new ShardStore({ path, capacityBytes: CAPACITY })
     await again.start()
     stoppers.push(async () => { await again.stop() })
@@ -130,21 +151,20 @@ describe('shard collector (store + ledger)', () => {
     expect(await readAll(again, other.root, 150_000)).toEqual(Buffer.from(other.bytes))
   })
 
-  it('keeps a root while any deal on it is pending or active (identical shards share a root)', async () => {
+  it('keeps a root while any deal on it is on the books (identical shards share a root)', async () => {
     const { store, ledger, scans, collector } = await setup()
     const shared = randomShard(100_000)
     await put(store, shared.bytes, shared.root)
     const first = await addDeal(ledger, shared.root, 100_000)
     const second = await addDeal(ledger, shared.root, 100_000)
-    await setState(ledger, first, 'active')
-    await setState(ledger, first, 'ended')
+    await setState(ledger, first, 'ended', true)
     await scanned(scans, collector)
     await collector.run()
-    expect(await store.has(shared.root)).toBe(true) // the second deal is pending
-    await setState(ledger, second, 'active')
+    expect(await store.has(shared.root)).toBe(true) // the second deal is live
+    await setState(ledger, second, 'faulted')
     await collector.run()
     expect(await store.has(shared.root)).toBe(true)
-    await setState(ledger, second, 'expired')
+    await setState(ledger, second, 'faulted', true)
     await scanned(scans, collector)
     expect(await store.has(shared.root)).toBe(false)
   })
@@ -168,10 +188,9 @@ describe('shard collector (store + ledger)', () => {
     const s = randomShard(50_000)
     await put(store, s.bytes, s.root)
     const old = await addDeal(ledger, s.root, 50_000)
-    await setState(ledger, old, 'active')
     // A new client uploads the same shard (e.g. all-zero padding): refused as already stored, its deal comes later.
     await expect(put(store, s.bytes, s.root)).rejects.toMatchObject({ name: 'AlreadyStoredError' })
-    await setState(ledger, old, 'ended')
+    await setState(ledger, old, 'ended', true)
     await scanned(scans, collector)
     expect(await store.has(s.root)).toBe(true)
     clock.ms = Date.now() + GC_GRACE_MS + 1
@@ -190,7 +209,7 @@ describe('shard collector (store + ledger)', () => {
     const s = randomShard(10_000)
     await put(store, s.bytes, s.root)
     const id = await addDeal(ledger, s.root, 10_000)
-    await setState(ledger, id, 'expired')
+    await setState(ledger, id, 'ended', true)
     clock.ms = Date.now() + 10 * GC_GRACE_MS
     expect(await collector.run()).toMatchObject({ ran: false })
     expect(collector.status.waiting).toMatch(/first scan/)
@@ -212,11 +231,11 @@ describe('reads racing deletion', () => {
     const s = randomShard(5 * 65_536 + 17)
     await put(store, s.bytes, s.root)
     const id = await addDeal(ledger, s.root, s.bytes.byteLength)
-    await setState(ledger, id, 'ended')
+    await setState(ledger, id, 'ended', true)
     await scanned(scans, collector) // the prover's first scan
     await put(store, s.bytes, s.root) // deleted above: store it again, under a deal that ends
     const id2 = await addDeal(ledger, s.root, s.bytes.byteLength)
-    await setState(ledger, id2, 'failed')
+    await setState(ledger, id2, 'failed', true)
 
     // A reader mid-shard: the collector keeps the shard and the reader gets every byte.
     const range = store.readRange(s.root, 0, s.bytes.byteLength)
@@ -358,32 +377,25 @@ describe('reads racing deletion', () => {
   }, 60_000)
 })
 
-describe('shard collector with the prover on anvil', () => {
-  let anvil: Anvil
-  let deployment: Deployment
-  let publicClient: PublicClient
-  let client: WalletClient<Transport, Chain, Account>
+describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
+  let c: PsChain
   let dialer: SherdHost
   let node: ProviderNode | undefined
   let dir: string
-  const accountKey = (i: number): Hex => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).getHdKey().privateKey!).toString('hex')}`
+  const CLIENT = 2
 
   beforeAll(async () => {
-    anvil = await startAnvil({ accounts: 3, blockTime: 0.5 })
-    const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
-    publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-    const wallets = [0, 1, 2].map((i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), chain, transport: http(anvil.url) }))
-    deployment = await deploy(wallets[0]!, { publicClient, params: DEVNET_MARKET_PARAMS })
-    for (const w of wallets.slice(1)) await mintTokens(wallets[0]!, { publicClient, token: deployment.token, to: w.account.address, amount: 1_000_000n * 10n ** 18n })
-    client = wallets[2]!
+    c = await startPsChain({ accounts: 3, blockTime: 0.5 })
     dir = await tempDir()
     await initDataDir(dir, { evmKey: accountKey(1) })
     node = await startNode({
       dataDir: dir,
       pricePerMiB: '1000',
-      chain: { rpcUrl: anvil.url, contractAddress: deployment.market, stake: (10_000n * 10n ** 18n).toString() },
-      prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400 },
-      missReporter: false
+      chain: { rpcUrl: c.anvil.url, contractAddress: c.market.market, stake: (10_000n * TOKEN).toString(), offerTtlSeconds: 5 },
+      prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400, claimEveryPeriods: 1 },
+      missReporter: false,
+      // The collector keeps an offered shard a grace period past its offer's lifetime: short ones here.
+      gc: { graceMs: 8_000, intervalMs: 2_000 }
     })
     dialer = await startDialer()
   }, 60_000)
@@ -392,51 +404,43 @@ describe('shard collector with the prover on anvil', () => {
     await dialer?.stop()
     await node?.stop()
     if (dir !== undefined) await removeDir(dir)
-    await anvil?.stop()
+    await c?.anvil.stop()
   })
 
-  async function waitFor<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-
+  /** Stores the shard (unless it is there), asks for its offer, and opens the deal from the client account. */
   async function deal (root: Uint8Array, bytes: Uint8Array, periods: number): Promise<bigint> {
     const n = node!
-    const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), {
-      root, byteLength: bytes.byteLength, periods, client: client.account.address.toLowerCase() as Hex
-    })
     await requestStoreShard(await open(dialer, n, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes).catch((err: Error & { remoteName?: string }) => {
       if (err.remoteName !== 'AlreadyStoredError') throw err
     })
-    const mc: MarketClient = { market: deployment.market, publicClient, walletClient: client }
-    return (await openDeal(mc, { offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` })).dealId
+    const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), {
+      root, byteLength: bytes.byteLength, periods, client: c.accounts[CLIENT]!.address
+    })
+    const { dealIds } = await openProofSetDeals(c.as(CLIENT), { offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` }] })
+    return dealIds[0]!
   }
 
-  it('a deal that ends frees its shard; a root shared with a live deal is kept', async () => {
+  it('a deal that ends frees its shard once settled; a root shared with a live deal is kept', async () => {
     const n = node!
     const lone = randomShard(300_000)
     const shared = randomShard(200_000)
     const ending = await deal(lone.root, lone.bytes, 1)
     const sharedEnding = await deal(shared.root, shared.bytes, 1)
     const sharedLive = await deal(shared.root, shared.bytes, 80)
-    const mc: MarketClient = { market: deployment.market, publicClient, walletClient: client }
-    for (const id of [ending, sharedEnding, sharedLive]) await waitFor(`deal ${id} active`, async () => (await getDeal(mc, id)).state === 'active')
     expect(n.store.usedBytes).toBe(500_000)
-    // The provider ends its own deals once their last period closed; anyone else may too, so whichever comes first.
+    const mc = c.as(0)
+    // The provider claims its own deals every period; anyone may, so whichever comes first.
     for (const id of [ending, sharedEnding]) {
-      await waitFor(`deal ${id} ended`, async () => {
-        if ((await getDeal(mc, id)).state === 'ended') return true
-        try { await endDeal(mc, id); return true } catch { return false }
-      }, 30_000)
+      await waitFor(`deal ${id} settled`, async () => {
+        if ((await getProofSetDeal(mc, id)).settled) return true
+        await claimProofSetDeals(mc, [id]).catch(() => {})
+        return false
+      }, 60_000)
     }
-    await waitFor('both ends in the ledger', () => n.ledger.deal(ending)?.state === 'ended' && n.ledger.deal(sharedEnding)?.state === 'ended', 10_000)
-    await waitFor('the lone shard deleted', async () => !await n.store.has(lone.root), 10_000)
-    expect(n.ledger.deal(sharedLive)?.state).toBe('active')
+    const ledger = n.prover()!.ledger
+    await waitFor('both settlements in the ledger', () => ledger.deal(ending)?.settled === true && ledger.deal(sharedEnding)?.settled === true, 10_000)
+    await waitFor('the lone shard deleted (its offer\'s grace over)', async () => !await n.store.has(lone.root), 30_000)
+    expect(ledger.deal(sharedLive)?.settled).toBe(false)
     expect(await n.store.has(shared.root)).toBe(true)
     expect(n.store.usedBytes).toBe(200_000)
     expect((await n.collector.run()).deleted).toBe(0)
@@ -449,7 +453,9 @@ describe('shard collector with the prover on anvil', () => {
     expect(metrics).toMatch(/^sherd_gc_shards_deleted_total 1$/m)
     expect(metrics).toMatch(/^sherd_gc_bytes_freed_total 300000$/m)
     // The live deal keeps being proven from the kept shard.
-    await waitFor('the shared root proven after the other deal ended', async () => (await getDeal(mc, sharedLive)).provenPeriods >= 3 ? true : undefined, 30_000)
-    expect((await getDeal(mc, sharedLive)).missedPeriods).toBe(0)
-  }, 120_000)
+    const start = (await getProofSetDeal(mc, sharedLive)).startPeriod
+    const provider = c.accounts[1]!.address
+    await waitFor('the shared root proven 3 periods after the other deal ended', async () => await getProofSetPeriodStatus(mc, provider, start + 3n) === 'proven', 60_000)
+    for (let q = start; q <= start + 3n; q++) expect(await getProofSetPeriodStatus(mc, provider, q)).toBe('proven')
+  }, 180_000)
 })

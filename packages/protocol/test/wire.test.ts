@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, expectResponse,
+  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, decodeOfferRequest, offerFromWire, offerToWire, expectResponse,
   errorResponse, signReceipt, verifyReceipt, signAnnouncement, encodeAnnouncement, decodeAnnouncement,
   verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES, sendBytes,
   MAX_RELAYED_ANNOUNCEMENTS, requestAnnouncements
@@ -100,6 +100,32 @@ describe('framing', () => {
     expect(() => decodeStoreShardRequest({ root: new Uint8Array(32), byteLength: 2 ** 40 })).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
     expect(() => decodeStoreShardRequest([1, 2])).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
     expect(() => expectResponse(errorResponse('CapacityExceededError', 'full'), 'accept')).toThrow(expect.objectContaining({ name: 'RemoteError', remoteName: 'CapacityExceededError' }))
+  })
+
+  it('a store request names no deal or offer; an offer request needs root, size, term and client', () => {
+    const root = new Uint8Array(32).fill(3)
+    expect(decodeStoreShardRequest({ root, byteLength: 10, offerHash: new Uint8Array(32), dealId: '1' })).toEqual({ root, byteLength: 10 })
+    const client = '0x' + 'Ab'.repeat(20)
+    expect(decodeOfferRequest({ root, byteLength: 10, periods: 3, client })).toEqual({ root, byteLength: 10, periods: 3, client: client.toLowerCase() })
+    for (const missing of ['root', 'byteLength', 'periods', 'client']) {
+      const request: Record<string, unknown> = { root, byteLength: 10, periods: 3, client }
+      delete request[missing]
+      expect(() => decodeOfferRequest(request), missing).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    }
+    expect(() => decodeOfferRequest({ root, byteLength: 10, periods: 0, client })).toThrow(/at least 1/)
+    expect(() => decodeOfferRequest({ root, byteLength: 0, periods: 1, client })).toThrow(/positive/)
+  })
+
+  it('carries a ProofSetMarket offer as decimal and hex strings, and back', () => {
+    const offer = {
+      provider: `0x${'11'.repeat(20)}`, client: `0x${'22'.repeat(20)}`, root: `0x${'33'.repeat(32)}`,
+      size: 4096n, pricePerPeriod: 10n ** 20n, periods: 7, nonce: 2n ** 200n, expiry: 1_800_000_000n
+    } as const
+    const fields = offerToWire(offer)
+    expect(Object.keys(fields).sort()).toEqual(['client', 'expiry', 'nonce', 'periods', 'pricePerPeriod', 'provider', 'root', 'size'])
+    expect(offerFromWire(fields)).toEqual(offer)
+    expect(() => offerFromWire({ ...fields, periods: String(2 ** 32) })).toThrow(/uint32/)
+    expect(() => offerFromWire({ ...fields, root: '0x12' })).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
   })
 })
 

@@ -1,12 +1,11 @@
-import { formatTokenAmount, getMarketParams, openDeal, storageMarketAbi, waitForSuccess } from '@sherd/contracts'
-import { erc20Abi } from 'viem'
-import { marketToken } from '../chain.js'
-import { DEAL_CONCURRENCY } from '../constants.js'
+import { formatTokenAmount, proofSetMarketAbi, proofSetRevertName, waitForSuccess } from '@sherd/contracts'
+import type { MarketClient, SignedProofSetOffer } from '@sherd/contracts'
+import { encodeFunctionData, erc20Abi, parseEventLogs } from 'viem'
+import type { Hex, PublicClient } from 'viem'
+import { marketParams, marketToken } from '../chain.js'
 import type { ChainContext } from '../context.js'
-import { ChainActionError, DealActivationError, InsufficientFundsError } from '../errors.js'
+import { ChainActionError, InsufficientFundsError } from '../errors.js'
 import { sleep } from '../sleep.js'
-import type { PutProgressEvent } from '../events.js'
-import type { PlacedShard } from './place.js'
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
 export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -22,11 +21,19 @@ export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (i
   return out
 }
 
+/** A ChainActionError naming the market's revert (decoded from the ABI), for any failed transaction of the SDK. */
+export function chainActionError (operation: string, err: unknown, provider?: string): ChainActionError {
+  return new ChainActionError(operation, err, provider, proofSetRevertName(err))
+}
+
+/** What the deal actions need of a client: the chain and a paying account, no libp2p. */
+export type DealChain = Pick<ChainContext, 'market' | 'publicClient' | 'walletClient' | 'account' | 'chainId'>
+
 /**
  * Makes sure the market may spend `amount` of the account's tokens: one balance check and, if the allowance is
- * short, one approval for the whole amount (so the deals that follow need no approval each).
+ * short, one approval for the whole amount (so the batches that follow need no approval each).
  */
-export async function approveOnce (ctx: ChainContext, amount: bigint, signal?: AbortSignal): Promise<boolean> {
+export async function approveOnce (ctx: DealChain, amount: bigint, signal?: AbortSignal): Promise<boolean> {
   if (amount === 0n) return false
   const tokenInfo = await marketToken(ctx.market)
   const token = tokenInfo.address
@@ -43,128 +50,167 @@ export async function approveOnce (ctx: ChainContext, amount: bigint, signal?: A
     await waitForSuccess(ctx.publicClient, hash, { signal })
   } catch (err) {
     signal?.throwIfAborted()
-    throw new ChainActionError(`approving the market for ${amount} token units`, err)
+    throw chainActionError(`approving the market for ${amount} token units`, err)
   }
   return true
 }
 
-/** Deals can be opened concurrently only when the account tracks its own nonces (viem's nonceManager). */
-export function dealConcurrency (ctx: ChainContext): number {
-  return (ctx.walletClient.account as { nonceManager?: unknown }).nonceManager === undefined ? 1 : DEAL_CONCURRENCY
+/** geth's `txMaxSize`: public mempools drop larger transactions. */
+export const MAX_TX_CALLDATA_BYTES = 131_072
+/** EIP-7825 (Osaka): no transaction may use more gas. */
+export const MAX_TX_GAS = 16_777_216n
+/**
+ * Offers tried in one openDeals before the calldata and gas checks (~85 k gas and ~420 calldata bytes each): 100
+ * stay near half the gas cap, so a batch rarely has to be split after its estimate.
+ */
+export const MAX_OFFERS_PER_BATCH = 100
+
+/** Gas limit sent with a batch, in percent of its estimate (capped at the batch limit). */
+const GAS_HEADROOM_PERCENT = 120n
+
+/** Limits a batch must stay within (the defaults are the real chain's; tests pass smaller ones). */
+export interface BatchLimits {
+  maxCalldataBytes: number
+  maxGas: bigint
+  maxOffers: number
 }
 
-export interface OpenedDeal {
-  readonly placed: PlacedShard
-  readonly dealId?: bigint
-  readonly openedBlock?: bigint
-  readonly error?: Error
+export const DEFAULT_BATCH_LIMITS: Readonly<BatchLimits> = Object.freeze({
+  maxCalldataBytes: MAX_TX_CALLDATA_BYTES, maxGas: MAX_TX_GAS, maxOffers: MAX_OFFERS_PER_BATCH
+})
+
+/** The exact calldata of `openDeals(offers, signatures)`. */
+export function openDealsCalldata (offers: readonly SignedProofSetOffer[]): Hex {
+  return encodeFunctionData({ abi: proofSetMarketAbi, functionName: 'openDeals', args: [offers.map((o) => o.offer), offers.map((o) => o.signature)] })
 }
 
-/** Opens one deal per placed shard from its signed offer; a failed one is returned with its error, not thrown. */
-export async function openDeals (
-  ctx: ChainContext, placed: readonly PlacedShard[], signal: AbortSignal, onOpened: (deal: OpenedDeal) => void
-): Promise<OpenedDeal[]> {
-  return await mapLimit(placed, dealConcurrency(ctx), async (p) => {
-    signal.throwIfAborted()
-    let deal: OpenedDeal
-    try {
-      const { dealId, receipt } = await openDeal(ctx.market, { offer: p.offer, signature: p.signature }, { signal })
-      deal = { placed: p, dealId, openedBlock: receipt.blockNumber }
-    } catch (err) {
-      signal.throwIfAborted()
-      deal = { placed: p, error: new ChainActionError(`opening the deal for segment ${p.segmentIndex} shard ${p.shardIndex} with ${p.provider}`, err, p.provider) }
-    }
-    onOpened(deal)
-    return deal
-  })
+/** Bytes of a hex string's data. */
+export function hexBytes (hex: Hex): number {
+  return (hex.length - 2) / 2
 }
 
-/** The key under which `fundAndOpenDeals` returns the deal of a shard. */
-export function shardKey (segmentIndex: number, shardIndex: number): string {
-  return `${segmentIndex}/${shardIndex}`
+// openDeals(Offer[], bytes[]) ABI layout: selector, two head offsets, each array's length; per offer its static
+// struct (8 words) inline, and a signature as an offset word, a length word and its bytes padded to 32.
+const OPEN_DEALS_BASE_BYTES = 4 + 32 * 4
+const OFFER_STRUCT_BYTES = 32 * 8
+
+/** Calldata bytes one offer adds to an openDeals transaction (equal to `openDealsCalldata`'s growth; tested). */
+export function offerCalldataBytes (offer: SignedProofSetOffer): number {
+  return OFFER_STRUCT_BYTES + 64 + Math.ceil(hexBytes(offer.signature) / 32) * 32
+}
+
+/** Calldata bytes of `openDeals(offers…)`, without encoding it. */
+export function openDealsCalldataBytes (offers: readonly SignedProofSetOffer[]): number {
+  return offers.reduce((n, o) => n + offerCalldataBytes(o), OPEN_DEALS_BASE_BYTES)
 }
 
 /**
- * Approves the escrow of every placed shard with one approval, then opens their deals, reporting each as
- * `put:deal-opened` or `put:deal-failed`. Returns the deals in placement order, the same keyed by
- * `shardKey(segment, shard)`, and the total escrow.
+ * Splits `offers` (in order) into consecutive batches whose openDeals calldata stays within
+ * `limits.maxCalldataBytes` and whose size stays within `limits.maxOffers`. Gas is checked per batch by estimate
+ * (a batch whose estimate is over the cap is split by the caller). Returns index lists into `offers`.
  */
-export async function fundAndOpenDeals (
-  ctx: ChainContext, placed: readonly PlacedShard[], signal: AbortSignal, emit: (event: PutProgressEvent) => void
-): Promise<{ deals: OpenedDeal[], byShard: Map<string, OpenedDeal>, escrow: bigint }> {
-  const escrowOf = (p: PlacedShard): bigint => p.offer.pricePerPeriod * BigInt(p.offer.periods)
-  const escrow = placed.reduce((sum, p) => sum + escrowOf(p), 0n)
-  if (await approveOnce(ctx, escrow, signal)) emit({ type: 'put:approved', amount: escrow })
-  let opened = 0
-  const deals = await openDeals(ctx, placed, signal, (deal) => {
-    const p = deal.placed
-    if (deal.dealId !== undefined) {
-      emit({ type: 'put:deal-opened', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, dealId: deal.dealId, escrow: escrowOf(p), dealsOpened: ++opened, dealsTotal: placed.length })
-    } else {
-      emit({ type: 'put:deal-failed', segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, error: deal.error?.message ?? 'unknown' })
+export function planBatches (offers: readonly SignedProofSetOffer[], limits: Pick<BatchLimits, 'maxCalldataBytes' | 'maxOffers'> = DEFAULT_BATCH_LIMITS): number[][] {
+  const batches: number[][] = []
+  let current: number[] = []
+  let bytes = OPEN_DEALS_BASE_BYTES
+  for (let i = 0; i < offers.length; i++) {
+    const more = offerCalldataBytes(offers[i]!)
+    if (current.length > 0 && (current.length + 1 > limits.maxOffers || bytes + more > limits.maxCalldataBytes)) {
+      batches.push(current)
+      current = []
+      bytes = OPEN_DEALS_BASE_BYTES
     }
-  })
-  const byShard = new Map(deals.map((deal) => [shardKey(deal.placed.segmentIndex, deal.placed.shardIndex), deal]))
-  return { deals, byShard, escrow }
-}
-
-/**
- * Waits until every deal is activated (DealActivated logs), polling. Returns the ids still pending when every
- * one of them is past its activation deadline (they can no longer activate) or `timeoutMs` passed.
- */
-export async function waitForActivation (
-  ctx: ChainContext, deals: ReadonlyArray<{ dealId: bigint, openedBlock: bigint }>, options: {
-    timeoutMs: number, pollingIntervalMs: number, signal: AbortSignal, onActivated?: (dealId: bigint, activated: number) => void
+    if (bytes + more > limits.maxCalldataBytes) throw new RangeError(`one offer alone exceeds the batch limit of ${limits.maxCalldataBytes} calldata bytes`)
+    current.push(i)
+    bytes += more
   }
+  if (current.length > 0) batches.push(current)
+  return batches
+}
+
+/** What became of one batch sent to the chain. */
+export type BatchOutcome =
+  | { kind: 'opened', dealIds: bigint[], blockNumber: bigint, txHash: Hex }
+  /** The estimate says the batch is over the gas cap: split it. */
+  | { kind: 'too-large', gas: bigint }
+  /** The market refuses the batch (named revert, e.g. NonceUsed, OfferExpired, InsufficientStake, TermTooLong). */
+  | { kind: 'refused', reason: string, revert?: string }
+
+/**
+ * Estimates, sends and waits for one openDeals transaction. `onSent` runs with the hash as soon as the chain has
+ * the transaction and before its receipt, so a journal can record it: a crash after that point leaves a batch
+ * whose deals resume finds on chain. The approval must already cover the batch's escrow.
+ */
+export async function sendBatch (
+  ctx: DealChain, offers: readonly SignedProofSetOffer[], limits: Pick<BatchLimits, 'maxGas'>, signal: AbortSignal,
+  onSent: (txHash: Hex) => Promise<void>
+): Promise<BatchOutcome> {
+  const args = [offers.map((o) => o.offer), offers.map((o) => o.signature)] as const
+  let gas: bigint
+  try {
+    gas = await ctx.publicClient.estimateContractGas({
+      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, blockTag: 'pending'
+    })
+  } catch (err) {
+    signal.throwIfAborted()
+    return refusal(err)
+  }
+  if (gas > limits.maxGas) return { kind: 'too-large', gas }
+  signal.throwIfAborted()
+  // Headroom for state that changes between the estimate and the block (another client's deals with the same
+  // provider move its checkpoint), within the cap: EIP-7825 refuses a gas limit above it, not only gas used.
+  const headroom = gas * GAS_HEADROOM_PERCENT / 100n
+  const gasLimit = headroom > limits.maxGas ? limits.maxGas : headroom
+  let hash: Hex
+  try {
+    hash = await ctx.walletClient.writeContract({
+      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, chain: ctx.walletClient.chain ?? null, gas: gasLimit
+    })
+  } catch (err) {
+    signal.throwIfAborted()
+    return refusal(err)
+  }
+  await onSent(hash)
+  let receipt
+  try {
+    receipt = await waitForSuccess(ctx.publicClient, hash, { signal })
+  } catch (err) {
+    signal.throwIfAborted()
+    return refusal(err)
+  }
+  const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map((l) => l.args.dealId)
+  if (dealIds.length !== offers.length) return { kind: 'refused', reason: `openDeals ${hash} opened ${dealIds.length} deals, not ${offers.length}` }
+  return { kind: 'opened', dealIds, blockNumber: receipt.blockNumber, txHash: hash }
+}
+
+function refusal (err: unknown): BatchOutcome {
+  const revert = proofSetRevertName(err)
+  const message = ((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split('\n')[0]!
+  return { kind: 'refused', reason: message, ...(revert === undefined ? {} : { revert }) }
+}
+
+/**
+ * Waits until every deal's term has begun (it is in its provider's proof set from its start period: the first
+ * period after the one it was opened in), or until `timeoutMs`. Returns the ids whose term had not begun.
+ */
+export async function waitForTermStart (
+  ctx: { market: MarketClient, publicClient: PublicClient }, deals: ReadonlyArray<{ dealId: bigint, openedBlock: bigint }>,
+  options: { timeoutMs: number, pollingIntervalMs: number, signal: AbortSignal, onStarted?: (dealId: bigint, started: number) => void }
 ): Promise<bigint[]> {
   if (deals.length === 0) return []
-  const { activationBlocks } = await getMarketParams(ctx.market)
-  const pending = new Set(deals.map((d) => d.dealId))
-  const fromBlock = deals.reduce((min, d) => d.openedBlock < min ? d.openedBlock : min, deals[0]!.openedBlock)
-  const lastDeadline = deals.reduce((max, d) => d.openedBlock > max ? d.openedBlock : max, 0n) + BigInt(activationBlocks)
+  const { genesisBlock, periodBlocks } = await marketParams(ctx.market)
+  const startBlock = (opened: bigint): bigint => genesisBlock + ((opened - genesisBlock) / BigInt(periodBlocks) + 1n) * BigInt(periodBlocks)
+  const pending = new Map(deals.map((d) => [d.dealId, startBlock(d.openedBlock)]))
   const started = Date.now()
-  let activated = 0
-  let scannedTo = fromBlock - 1n
+  let count = 0
   for (;;) {
     options.signal.throwIfAborted()
     const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
-    if (head > scannedTo) {
-      const logs = await ctx.publicClient.getContractEvents({
-        address: ctx.market.market, abi: storageMarketAbi, eventName: 'DealActivated', fromBlock: scannedTo + 1n, toBlock: head, strict: true
-      })
-      scannedTo = head
-      for (const l of logs) {
-        const id = (l.args as { dealId: bigint }).dealId
-        if (pending.delete(id)) options.onActivated?.(id, ++activated)
-      }
+    for (const [id, block] of pending) {
+      if (head >= block) { pending.delete(id); options.onStarted?.(id, ++count) }
     }
     if (pending.size === 0) return []
-    if (head > lastDeadline || Date.now() - started > options.timeoutMs) return [...pending]
+    if (Date.now() - started > options.timeoutMs) return [...pending.keys()]
     await sleep(options.pollingIntervalMs, options.signal)
-  }
-}
-
-/**
- * Settles a put or repair whose manifest is already stored under `link`: a shard whose deal could not be opened,
- * or (when `wait`) a deal its provider did not activate in time, is a DealActivationError that carries the link,
- * since the file is readable and `repair` can re-place those shards.
- */
-export async function requireActiveDeals (
-  ctx: ChainContext, deals: readonly OpenedDeal[], link: string,
-  options: { wait: boolean, timeoutMs: number, pollingIntervalMs: number, signal: AbortSignal, emit: (event: PutProgressEvent) => void }
-): Promise<void> {
-  const unfunded = deals.filter((deal) => deal.dealId === undefined)
-  if (unfunded.length > 0) throw new DealActivationError(unfunded.map((u) => ({ provider: u.placed.provider })), link)
-  if (!options.wait) return
-  const waiting = deals.map((deal) => ({ dealId: deal.dealId!, openedBlock: deal.openedBlock! }))
-  const pending = await waitForActivation(ctx, waiting, {
-    timeoutMs: options.timeoutMs,
-    pollingIntervalMs: options.pollingIntervalMs,
-    signal: options.signal,
-    onActivated: (dealId, activated) => { options.emit({ type: 'put:deal-activated', dealId, activated, total: waiting.length }) }
-  })
-  if (pending.length > 0) {
-    const byId = new Map(deals.map((deal) => [deal.dealId, deal.placed.provider]))
-    throw new DealActivationError(pending.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
   }
 }

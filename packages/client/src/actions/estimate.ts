@@ -1,4 +1,4 @@
-import { formatTokenAmount, getToken, readTokenInfo } from '@sherd/contracts'
+import { formatTokenAmount } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
 import { codeProblem, MAX_SEGMENT_SIZE_BYTES, segmentCount, shardSizeFor } from '@sherd/protocol'
 import { erc20Abi } from 'viem'
@@ -6,12 +6,10 @@ import type { Address } from 'viem'
 import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import { InsufficientFundsError, InsufficientGasError, NotEnoughProvidersError } from '../errors.js'
-import { marketCollateralBps } from '../chain.js'
-import { dealCollateral, rankProviders, stakeBacks } from '../context.js'
+import { marketCollateralBps, marketToken } from '../chain.js'
+import { dealCollateral, pricePerPeriodFor, rankProviders, stakeBacks } from '../context.js'
 import type { StakeCheck } from '../context.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, InvalidCodeError, InvalidOptionError } from '../pipeline/index.js'
-
-const MIB = 2n ** 20n
 
 export interface EstimatePutOptions {
   k?: number
@@ -65,13 +63,14 @@ export interface PutEstimate {
   readonly allowance: bigint
   /** `escrow - balance` when the balance is short, else 0. */
   readonly missing: bigint
-  /** Native coin for gas, wei: one approval and one transaction per deal. */
+  /** Native coin for gas, wei: one approval and one openDeals transaction per batch of deals. */
   readonly gasBalance: bigint
 }
 
 /**
  * What a put of `fileSize` bytes would cost and where its shards would go, from the registry's prices and the
- * providers the client knows now: the same ranking put uses, with the load of earlier segments counted. Reads
+ * providers the client knows now: the same ranking put uses, with the load of earlier segments counted (prices as announced: the offers
+ * the providers sign after the upload are binding, and put checks the balance against them again). Reads
  * the account's token balance, allowance and gas; sends nothing.
  */
 export async function estimatePut (context: ClientContext, fileSize: number, options: EstimatePutOptions = {}): Promise<PutEstimate> {
@@ -128,7 +127,7 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
       load.set(p.peerId, (load.get(p.peerId) ?? 0) + 1)
       reserved.set(p.peerId, (reserved.get(p.peerId) ?? 0) + bytes)
       const pricePerMiB = p.pricePerMiB ?? 0n
-      const pricePerPeriod = (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
+      const pricePerPeriod = pricePerPeriodFor(bytes, pricePerMiB)
       const collateral = dealCollateral(bytes, pricePerMiB, periods, stake.collateralBps)
       committed.set(p.peerId, (committed.get(p.peerId) ?? 0n) + collateral)
       shards.push({ segmentIndex: s, shardIndex, bytes, provider: p.peerId, chainAddress: p.chainAddress!, pricePerMiB, escrow: pricePerPeriod * BigInt(periods), collateral })
@@ -140,9 +139,9 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
 }
 
 async function readFunds (ctx: ChainContext): Promise<{ token: TokenInfo, balance: bigint, allowance: bigint, gasBalance: bigint }> {
-  const address = await getToken(ctx.market)
-  const [token, balance, allowance, gasBalance] = await Promise.all([
-    readTokenInfo(ctx.publicClient, address),
+  const token = await marketToken(ctx.market)
+  const address = token.address
+  const [balance, allowance, gasBalance] = await Promise.all([
     ctx.publicClient.readContract({ address, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
     ctx.publicClient.readContract({ address, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] }),
     ctx.publicClient.getBalance({ address: ctx.account })

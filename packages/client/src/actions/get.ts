@@ -1,5 +1,4 @@
-import { getDeal } from '@sherd/contracts'
-import type { Deal, MarketClient } from '@sherd/contracts'
+import type { MarketClient } from '@sherd/contracts'
 import { parseLink, parseManifestCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
@@ -9,10 +8,9 @@ import { StorageEndedError } from '../errors.js'
 import { decodeFile, NotEnoughShardsError } from '../pipeline/index.js'
 import type { ShardRequest } from '../pipeline/index.js'
 import { fetchShard } from '../transfer.js'
-import { mapLimit } from './deals.js'
 import { fetchFileManifest } from './manifest.js'
-import { dealEndBlock, readChainClock, termOver } from './stat.js'
-import type { ChainClock } from './stat.js'
+import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
+import type { ChainClock, DealView } from './deal-state.js'
 
 /** A file to read: a `sherd://` link, or its manifest CID and file key. */
 export type FileTarget = string | { cid: CID | string, key: Uint8Array }
@@ -91,13 +89,15 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
   const chain = ctx.market === undefined ? undefined : new DealReader(ctx.market)
   const scoreUnfetched = async (): Promise<void> => {
     if (unfetched.length === 0) return
-    await mapLimit(unfetched, DEAL_READ_CONCURRENCY, async ({ provider, deal }) => {
-      let rightlyGone = false
-      if (chain !== undefined && deal !== undefined) {
-        try { rightlyGone = await chain.over(deal) } catch {}
-      }
-      if (!rightlyGone) ctx.scores.failure(provider)
-    })
+    // A provider whose deal is over (term past, or void) may rightly have deleted the shard: no failure.
+    let views = new Map<bigint, DealView>()
+    if (chain !== undefined) {
+      try { views = await chain.deals(unfetched.flatMap((u) => u.deal === undefined ? [] : [u.deal])) } catch {}
+    }
+    for (const { provider, deal } of unfetched) {
+      const status = deal === undefined ? undefined : views.get(deal)?.status
+      if (status === undefined || status === 'live') ctx.scores.failure(provider)
+    }
   }
 
   try {
@@ -132,49 +132,35 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
   }
 }
 
-const DEAL_READ_CONCURRENCY = 8
-
-/** Deal reads and the chain's clock of one get, each read once and only when asked for. */
+/** The chain's clock and the file's deals, read once, and only when a get has failed. */
 class DealReader {
-  private readonly deals = new Map<bigint, Promise<Deal>>()
   private clockRead: Promise<ChainClock> | undefined
   constructor (private readonly market: MarketClient) {}
-
-  async deal (id: bigint): Promise<Deal> {
-    let d = this.deals.get(id)
-    if (d === undefined) { d = getDeal(this.market, id); this.deals.set(id, d) }
-    return await d
-  }
 
   async clock (): Promise<ChainClock> {
     this.clockRead ??= readChainClock(this.market.publicClient, this.market)
     return await this.clockRead
   }
 
-  /** True when the deal no longer obliges its provider to serve: settled, expired, failed, or its term is past. */
-  async over (id: bigint): Promise<boolean> {
-    const deal = await this.deal(id)
-    if (deal.state === 'ended' || deal.state === 'expired' || deal.state === 'failed') return true
-    return deal.state === 'active' && termOver(deal, await this.clock())
+  async deals (ids: readonly bigint[]): Promise<Map<bigint, DealView>> {
+    return await readDeals(this.market, await this.clock(), ids)
   }
 }
 
-/** A StorageEndedError when the file has deals and every one is over; undefined while any still runs. */
+/**
+ * A StorageEndedError when the file has deals and every one is over (term past, or void: faulted, declared lost,
+ * failed); undefined while any still runs, since then its provider must still serve it.
+ */
 async function storageEnded (reader: DealReader, ids: ReadonlyArray<bigint | undefined>, cause: unknown): Promise<StorageEndedError | undefined> {
   const dealIds = [...new Set(ids.filter((d): d is bigint => d !== undefined))]
   if (dealIds.length === 0) return undefined
-  const over = await mapLimit(dealIds, DEAL_READ_CONCURRENCY, async (id) => await reader.over(id))
-  if (over.some((o) => !o)) return undefined
+  const views = await reader.deals(dealIds)
+  if (dealIds.some((id) => views.get(id)?.status === 'live')) return undefined
   const clock = await reader.clock()
   let last = 0n
-  for (const id of dealIds) {
-    const deal = await reader.deal(id)
-    // An expired deal never started: it ended at its activation deadline. A failed one stopped at its last period counted.
-    const end = deal.state === 'expired'
-      ? deal.openedBlock + BigInt(clock.activationBlocks)
-      : deal.state === 'failed'
-        ? clock.genesisBlock + (deal.startPeriod + BigInt(deal.provenPeriods + deal.missedPeriods)) * BigInt(clock.periodBlocks)
-        : dealEndBlock(deal, clock) ?? clock.head
+  for (const v of views.values()) {
+    // A void deal stopped at the period it became void; the others at the end of their term.
+    const end = v.deal.voidFrom < v.deal.endPeriod ? periodStartBlock(clock, v.deal.voidFrom) : v.endBlock
     if (end > last) last = end
   }
   if (last > clock.head) last = clock.head

@@ -1,26 +1,20 @@
-import { getDeal, getMarketParams, storageMarketAbi } from '@sherd/contracts'
-import type { Deal, DealState, MarketClient } from '@sherd/contracts'
+import type { MarketClient } from '@sherd/contracts'
 import type { PublicClient } from 'viem'
 import { marketTag } from '../journal.js'
 import type { JournalEntry, PutJournal } from '../journal.js'
-import { mapLimit } from './deals.js'
+import { readChainClock, readDeals } from './deal-state.js'
+import type { ChainClock, DealStatus, DealView } from './deal-state.js'
 import { unfinished } from './resume.js'
 
-/** Blocks looked back over to estimate the chain's block time. */
-const BLOCK_TIME_WINDOW_BLOCKS = 1_000n
-/** Deal reads in flight at once. */
-const LIST_READ_CONCURRENCY = 16
-
 /**
- * A deal as `listFiles` counts it: its chain state; `unopened` (not opened yet: an interrupted put), `unfunded`
- * (it could not be opened, or the put was abandoned), `overdue` (pending past its activation deadline: it will
- * never activate, `delete` refunds it), `over` (its term ran out).
+ * A deal as `listFiles` counts it: its status on chain (`DealStatus`); `unopened` (not opened yet: an interrupted
+ * put), `unfunded` (it could not be opened, or the put was abandoned), `none` (no chain was read).
  */
-export type ListedDealState = DealState | 'unopened' | 'unfunded' | 'overdue' | 'over'
+export type ListedDealState = DealStatus | 'unopened' | 'unfunded' | 'none'
 
 /**
  * The file as a whole: `interrupted` (a put stopped before it stored the manifest: `resume` finishes it),
- * `healthy` (every deal pending or active), `degraded` (some deals failed, expired or never opened; `repair`),
+ * `healthy` (every deal live), `degraded` (some deals faulted, failed, ended or never opened; `repair`),
  * `expired` (no deal runs any more), `abandoned` (given up with `abandon`), `deleted` (`delete` was run: nothing
  * is renewed, running deals serve out their term until `endsAt`), `unknown` (no chain to ask, or another
  * chain's entry).
@@ -48,6 +42,10 @@ export interface ListedFile {
   readonly endsAt?: Date
   /** When `delete` was run on the file (ISO time). */
   readonly deletedAt?: string
+  /** A repair entry: the manifest version it replaced. */
+  readonly previousCid?: string
+  /** A newer entry (a repair) replaced this file's manifest: use its link. */
+  readonly supersededBy?: string
   /** The entry was made on another chain or market than the one asked (its deals were not read). */
   readonly otherChain: boolean
   /** `resume` has work to do on it. */
@@ -63,8 +61,8 @@ export interface ListFilesOptions {
 
 /**
  * The files of the journal with their size, cost, expiry and health, read from the chain only (no provider is
- * contacted, no libp2p started). Expiry dates are estimated from the chain's average block time over the last
- * BLOCK_TIME_WINDOW_BLOCKS blocks.
+ * contacted, no libp2p started). Expiry dates are estimated from the chain's average block time over its last
+ * 256 blocks (`readChainClock`).
  */
 export async function listFiles (journal: PutJournal, options: ListFilesOptions = {}): Promise<{ files: ListedFile[], unreadable: Array<{ path: string, error: string }> }> {
   const { entries, unreadable } = await journal.list()
@@ -75,80 +73,46 @@ export async function listFiles (journal: PutJournal, options: ListFilesOptions 
     e.marketTag === tag && (options.chainId === undefined || options.chainId === e.chainId)
   const ids = entries.filter(onChain).flatMap((e) => e.deals.flatMap((d) => d.dealId === undefined ? [] : [d.dealId]))
   let clock: ChainClock | undefined
-  const dealById = new Map<bigint, Deal>()
+  let views = new Map<bigint, DealView>()
   if (mc !== undefined && entries.some(onChain)) {
-    const [c, deals] = await Promise.all([
-      readClock(mc),
-      mapLimit(ids, LIST_READ_CONCURRENCY, async (id) => { options.signal?.throwIfAborted(); return await getDeal(mc, id) })
-    ])
-    clock = c
-    for (const deal of deals) dealById.set(deal.id, deal)
+    clock = await readChainClock(mc.publicClient, mc)
+    views = await readDeals(mc, clock, ids, options.signal)
   }
-  return { files: entries.map((e) => describe(e, onChain(e) ? clock : undefined, dealById, mc !== undefined && !onChain(e))), unreadable }
+  // A repair's entry names the manifest it replaced: that file's entry points on to it.
+  const successor = new Map(entries.flatMap((e) => e.previousCid !== undefined && e.state === 'stored' && e.link !== undefined ? [[e.previousCid, e.link] as const] : []))
+  return { files: await Promise.all(entries.map(async (e) => await describe(e, onChain(e) ? clock : undefined, views, mc !== undefined && !onChain(e), successor))), unreadable }
 }
 
-interface ChainClock {
-  head: bigint
-  headTime: number
-  secondsPerBlock: number
-  genesisBlock: bigint
-  periodBlocks: bigint
-  activationBlocks: bigint
-  currentPeriod: bigint
+async function dateOf (block: bigint, clock: ChainClock): Promise<Date | undefined> {
+  const ms = await clock.timeOf(block)
+  return ms === undefined ? undefined : new Date(ms)
 }
 
-async function readClock (mc: MarketClient): Promise<ChainClock> {
-  const pc = mc.publicClient
-  const head = await pc.getBlock({ blockTag: 'latest' })
-  const back = head.number > BLOCK_TIME_WINDOW_BLOCKS ? head.number - BLOCK_TIME_WINDOW_BLOCKS : 0n
-  const [earlier, params, genesisBlock] = await Promise.all([
-    pc.getBlock({ blockNumber: back }),
-    getMarketParams(mc),
-    pc.readContract({ address: mc.market, abi: storageMarketAbi, functionName: 'genesisBlock' })
-  ])
-  const blocks = Number(head.number - earlier.number)
-  // One block mined (a fresh chain) gives no rate: a second per block is anvil's devnet pace.
-  const secondsPerBlock = blocks > 0 ? Math.max(Number(head.timestamp - earlier.timestamp) / blocks, 0) : 1
-  const periodBlocks = BigInt(params.periodBlocks)
-  return {
-    head: head.number, headTime: Number(head.timestamp), secondsPerBlock, genesisBlock, periodBlocks, activationBlocks: BigInt(params.activationBlocks),
-    currentPeriod: (head.number - genesisBlock) / periodBlocks
-  }
-}
-
-function dateOf (block: bigint, clock: ChainClock): Date {
-  return new Date((clock.headTime + Number(block - clock.head) * clock.secondsPerBlock) * 1000)
-}
-
-function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById: ReadonlyMap<bigint, Deal>, otherChain: boolean): ListedFile {
+async function describe (
+  entry: JournalEntry, clock: ChainClock | undefined, views: ReadonlyMap<bigint, DealView>, otherChain: boolean, successor: ReadonlyMap<string, string>
+): Promise<ListedFile> {
   const counts: Partial<Record<ListedDealState, number>> = {}
   let escrowOpened = 0n
   let firstEnd: bigint | undefined
   let lastEnd: bigint | undefined
   for (const d of entry.deals) {
     let state: ListedDealState
+    const v = d.dealId === undefined ? undefined : views.get(d.dealId)
     if (d.dealId === undefined) {
       state = d.error === undefined && entry.state === 'opening' ? 'unopened' : 'unfunded'
-    } else if (clock === undefined || !dealById.has(d.dealId)) {
+    } else if (clock === undefined || v === undefined) {
       state = 'none'
     } else {
-      const deal = dealById.get(d.dealId)!
       escrowOpened += d.offer.pricePerPeriod * BigInt(d.offer.periods)
-      state = deal.state === 'pending' && clock.head > deal.openedBlock + clock.activationBlocks ? 'overdue' : deal.state
-      // A pending deal that activates now starts proving next period.
-      const startPeriod = state === 'active' ? deal.startPeriod : state === 'pending' ? clock.currentPeriod + 1n : undefined
-      if (startPeriod !== undefined) {
-        const endBlock = clock.genesisBlock + (startPeriod + BigInt(deal.periods)) * clock.periodBlocks
-        if (endBlock <= clock.head) state = 'over'
-        else {
-          if (firstEnd === undefined || endBlock < firstEnd) firstEnd = endBlock
-          if (lastEnd === undefined || endBlock > lastEnd) lastEnd = endBlock
-        }
+      state = v.status
+      if (state === 'live') {
+        if (firstEnd === undefined || v.endBlock < firstEnd) firstEnd = v.endBlock
+        if (lastEnd === undefined || v.endBlock > lastEnd) lastEnd = v.endBlock
       }
     }
     counts[state] = (counts[state] ?? 0) + 1
   }
-  const live = (counts.pending ?? 0) + (counts.active ?? 0)
+  const live = counts.live ?? 0
   const health: FileHealth = entry.state === 'abandoned'
     ? 'abandoned'
     : entry.deletedAt !== undefined
@@ -156,6 +120,9 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
     : entry.state !== 'stored'
       ? 'interrupted'
       : clock === undefined ? 'unknown' : live === entry.deals.length ? 'healthy' : live === 0 ? 'expired' : 'degraded'
+  const expiresAt = firstEnd === undefined || clock === undefined ? undefined : await dateOf(firstEnd, clock)
+  const endsAt = lastEnd === undefined || clock === undefined ? undefined : await dateOf(lastEnd, clock)
+  const newer = entry.cid === undefined ? undefined : successor.get(entry.cid)
   return {
     id: entry.id,
     ...(entry.name === undefined ? {} : { name: entry.name }),
@@ -166,11 +133,13 @@ function describe (entry: JournalEntry, clock: ChainClock | undefined, dealById:
     escrowOpened,
     health,
     deals: counts,
-    ...(firstEnd === undefined || clock === undefined
-      ? {}
-      : { expiresBlock: firstEnd, expiresAt: dateOf(firstEnd, clock) }),
-    ...(lastEnd === undefined || clock === undefined ? {} : { endsBlock: lastEnd, endsAt: dateOf(lastEnd, clock) }),
+    ...(firstEnd === undefined ? {} : { expiresBlock: firstEnd }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    ...(lastEnd === undefined ? {} : { endsBlock: lastEnd }),
+    ...(endsAt === undefined ? {} : { endsAt }),
     ...(entry.deletedAt === undefined ? {} : { deletedAt: entry.deletedAt }),
+    ...(entry.previousCid === undefined ? {} : { previousCid: entry.previousCid }),
+    ...(newer === undefined ? {} : { supersededBy: newer }),
     otherChain,
     resumable: unfinished(entry)
   }

@@ -1,9 +1,9 @@
 import { logger } from '@libp2p/logger'
-import type { Offer } from '@sherd/contracts'
+import type { ProofSetOffer } from '@sherd/contracts'
 import type { Address, Hex } from 'viem'
 import { HEDGE_AFTER_MEDIAN_FACTOR, HEDGE_CHECK_MS, MAX_PLACEMENT_ATTEMPTS, RETRY_BACKOFF_MS } from '../constants.js'
 import { marketCollateralBps } from '../chain.js'
-import { dealCollateral, rankProviders } from '../context.js'
+import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
 import type { ChainContext, StakeCheck } from '../context.js'
 import type { KnownProvider } from '../providers.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
@@ -21,20 +21,19 @@ export interface ShardToPlace {
   readonly root: Uint8Array
 }
 
-/** A shard stored on a provider under a verified offer (the deal is opened later, from the offer). */
+/** A shard stored on a provider, with the offer it signed once it held it (the deal is opened later, from the offer). */
 export interface PlacedShard {
   readonly segmentIndex: number
   readonly shardIndex: number
   readonly provider: string
   readonly chainAddress: Address
-  readonly offer: Offer
+  readonly offer: ProofSetOffer
   readonly signature: Hex
   readonly bytes: number
 }
 
 export interface PlaceOptions {
   periods: number
-  maxPeriods: number
   extraUploads: number
   maxPricePerMiB?: bigint
   signal: AbortSignal
@@ -61,8 +60,8 @@ interface Attempt {
 
 /**
  * Places `shards` (of one segment, or a repair's rebuilt shards) on distinct providers, none of them in
- * `exclude` (providers already holding a shard of the same segment). For each shard: ask the provider's signed
- * offer (verified), upload under it, keep the verified receipt. Uploads run in parallel; a failed one moves to
+ * `exclude` (providers already holding a shard of the same segment). For each shard: upload it, check the
+ * receipt, then ask the provider's signed offer for it (a provider signs only for bytes it holds) and verify it. Uploads run in parallel; a failed one moves to
  * the next-best provider (up to MAX_PLACEMENT_ATTEMPTS); once `extraUploads` or fewer remain and one has run
  * HEDGE_AFTER_MEDIAN_FACTOR × the median of the finished ones, a spare copy is raced on another provider and
  * the slower copy is cancelled as soon as one finishes.
@@ -120,14 +119,11 @@ export async function placeShards (
     const attemptSignal = AbortSignal.any([signal, attempt.controller.signal])
     void (async () => {
       const info = ctx.directory.describe(provider)
-      const offered = await requestShardOffer(ctx, provider, info.chainAddress,
-        { root: shard.root, byteLength: shard.bytes.byteLength, periods: options.periods, maxPeriods: options.maxPeriods }, attemptSignal)
-      if (options.maxPricePerMiB !== undefined) {
-        const cap = (BigInt(shard.bytes.byteLength) * options.maxPricePerMiB + 2n ** 20n - 1n) / 2n ** 20n
-        if (offered.offer.pricePerPeriod > cap) throw new ProviderMisbehaviourError(provider, `asked ${offered.offer.pricePerPeriod} per period, above the cap of ${cap}`)
-      }
-      await storeShard(ctx, provider, { root: shard.root, bytes: shard.bytes, offerHash: offered.hash, expectedSigner: offered.offer.provider }, attemptSignal)
-      return offered
+      await storeShard(ctx, provider, { root: shard.root, bytes: shard.bytes, ...(info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }) }, attemptSignal)
+      return await requestShardOffer(ctx, provider, info.chainAddress, {
+        root: shard.root, byteLength: shard.bytes.byteLength, periods: options.periods,
+        ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shard.bytes.byteLength, options.maxPricePerMiB) })
+      }, attemptSignal)
     })().then((offered) => {
       const ms = performance.now() - attempt.startedAt
       ctx.scores.success(provider, { ms, bytes: shard.bytes.byteLength })
@@ -154,10 +150,11 @@ export async function placeShards (
       committed.set(provider, c > 0n ? c : 0n)
       if (attempt.controller.signal.aborted || signal.aborted || results[i] !== undefined) return
       const e = err as Error
-      // A provider that refuses an offer its free stake cannot back is honest (our registry read was older than
-      // its stake): its score is left alone, and it is not asked again in this operation.
-      const stakeRefusal = refusedWith(e, 'InsufficientStakeError')
-      if (stakeRefusal) log('%s refused segment %d shard %d: its free stake cannot back the collateral', provider, shard.segmentIndex, shard.shardIndex)
+      // A provider that refuses an offer its free stake cannot back (our registry read was older than its stake),
+      // or a shard because it already holds as many bytes without a deal as it accepts, is honest: its score is
+      // left alone, and it is not asked again in this operation.
+      const stakeRefusal = refusedWith(e, 'InsufficientStakeError') || refusedWith(e, 'UnclaimedBytesExceededError')
+      if (stakeRefusal) log('%s refused segment %d shard %d: %s', provider, shard.segmentIndex, shard.shardIndex, e.message)
       else if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
       else ctx.scores.failure(provider)
       // A provider that cannot be reached, lies or lacks stake is left out for the rest of the operation; one whose

@@ -1,5 +1,5 @@
 import { encodeManifest } from '@sherd/protocol'
-import { DEFAULT_MAX_PERIODS_FACTOR, SEGMENTS_IN_FLIGHT } from '../constants.js'
+import { SEGMENTS_IN_FLIGHT } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import type { PutProgressEvent } from '../events.js'
@@ -29,13 +29,14 @@ export interface PutOptions {
   key?: Uint8Array
   /** If given, a source that is shorter or longer fails (TruncatedSourceError / SourceTooLongError). */
   expectedSize?: number
-  /** Proving periods each deal runs (default the client's, 16). */
+  /** Proving periods each deal runs (default the client's, 16); `extend` may add more up to each provider's term limit. */
   periods?: number
-  /** Longest term `extend` may reach (default 64 × periods). */
-  maxPeriods?: number
   /** Spare uploads raced against the slowest of a segment (default 2; 0 = none). */
   extraUploads?: number
-  /** Wait until every provider has activated its deal (default true). */
+  /**
+   * Wait until every deal's term has begun (the period after it opened, when it joins its provider's proof set;
+   * default false: a deal is binding once opened, and the provider signed only for bytes it holds).
+   */
   waitForActivation?: boolean
   activationTimeoutMs?: number
   /** Copies of the sealed manifest (default 3). */
@@ -52,9 +53,10 @@ export type { PutDeal, PutResult } from './settle.js'
 
 /**
  * Stores a file: streams it through the data pipeline (segments, AES-256-GCM, Reed-Solomon k + m, Merkle
- * commitments), places each segment's k + m shards on distinct providers under their verified signed offers
- * (parallel, hedged, failed uploads retried elsewhere), approves the market once for the total escrow, opens one
- * deal per shard, stores the sealed manifest on several providers and (by default) waits for activation.
+ * commitments), stores each segment's k + m shards on distinct providers and collects the offer each signs once it
+ * holds its shard (parallel, hedged, failed uploads retried elsewhere), records everything in the journal,
+ * approves the market once for the total escrow, opens the deals in openDeals batches and stores the sealed
+ * manifest on several providers.
  *
  * @example
  * const { link } = await client.put(createReadStream('photo.jpg'), { onProgress: console.log })
@@ -65,7 +67,6 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const signal = options.signal ?? new AbortController().signal
   const emit = options.onProgress ?? (() => {})
   const periods = options.periods ?? d.periods
-  const maxPeriods = options.maxPeriods ?? d.maxPeriods ?? Math.min(2 ** 32 - 1, periods * DEFAULT_MAX_PERIODS_FACTOR)
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
   const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
@@ -91,7 +92,7 @@ export async function put (context: ClientContext, source: PutSource, options: P
     }), ctx.account)
   }
   const placeOptions = {
-    periods, maxPeriods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
+    periods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
     load: new Map<string, number>(), avoid: new Set<string>(), committed: new Map<string, bigint>(), stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
@@ -126,6 +127,7 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const entry: JournalEntry = {
     format: JOURNAL_FORMAT,
     id: PutJournal.newId(),
+    kind: 'put',
     state: 'opening',
     createdAt: now,
     updatedAt: now,
@@ -141,7 +143,8 @@ export async function put (context: ClientContext, source: PutSource, options: P
     escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
     deals: deals.map((p) => ({
       segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, bytes: p.bytes, offer: p.offer, signature: p.signature
-    }))
+    })),
+    batches: []
   }
   const writer = new JournalWriter(entry, ctx.journal)
   await writer.update(() => {})

@@ -1,9 +1,8 @@
 import { defaultCoder } from '@sherd/erasure'
 import { merkleRoot } from '@sherd/proofs'
-import { formatLink, parseShardCid } from '@sherd/protocol'
-import type { Manifest, ManifestShard } from '@sherd/protocol'
+import { encodeManifest, formatLink, parseShardCid } from '@sherd/protocol'
+import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
-import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import { RepairError } from '../errors.js'
@@ -11,11 +10,12 @@ import { decideSegment, excludedProviders } from '../repair-policy.js'
 import type { PolicyShard } from '../repair-policy.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
-import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
+import { JOURNAL_FORMAT, JournalWriter, marketTag, PutJournal } from '../journal.js'
+import type { JournalEntry } from '../journal.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
-import { storeFileManifest } from './manifest.js'
 import { placeShards } from './place.js'
+import { settlePut, shardKey } from './settle.js'
 import type { PlacedShard } from './place.js'
 import { inspectManifest } from './stat.js'
 import type { FileStat, ShardState } from './stat.js'
@@ -31,10 +31,9 @@ export interface RepairOptions {
   onProgress?: (event: RepairProgressEvent) => void
   /** Term of the new deals (default the client's). */
   periods?: number
-  maxPeriods?: number
-  /** Also move shards whose deal has missed periods (not failed yet). Default false. */
+  /** Also move shards whose deal has missed periods (live, not failed yet). Default false. */
   includeMissed?: boolean
-  /** Wait for the new deals' activation (default the client's). */
+  /** Wait for the new deals' terms to begin (default the client's). */
   waitForActivation?: boolean
   manifestReplicas?: number
   extraUploads?: number
@@ -59,13 +58,18 @@ export interface RepairResult {
   readonly repaired: readonly RepairedShard[]
   /** The file's state before the repair. */
   readonly before: FileStat
+  /** The journal entry the repair's deals were recorded in (resume it like a put if the repair was interrupted). */
+  readonly journal?: { readonly id: string, readonly path?: string }
 }
 
 /**
- * Brings every segment back to k + m healthy shards: shards whose deal failed, expired, ended or was never opened,
- * or whose provider does not answer, are rebuilt from k good shards (each verified against its commitment; the
- * rebuilt bytes must match the original commitment), placed on providers holding no other shard of the segment,
- * and funded with new deals. Writes a new manifest version and returns its CID and link.
+ * Brings every segment back to k + m healthy shards: shards whose deal faulted (DealFaulted), was declared lost
+ * (DealDeclaredLost), failed (DealFailed, or as many misses as fail it at its next claim), ended or was never
+ * opened, or whose provider does not answer, are rebuilt from k good shards (each verified against its commitment;
+ * the rebuilt bytes must match the original commitment), placed on providers holding no other shard of the
+ * segment, and funded with new deals opened through the put journal like a put's (recorded before every
+ * transaction, so an interrupted repair is finished by `resume`). Writes a new manifest version and returns its
+ * CID and link.
  */
 export async function repair (context: ClientContext, target: FileTarget, options: RepairOptions = {}): Promise<RepairResult> {
   const ctx = withChain(context, 'repair')
@@ -76,7 +80,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
   const { manifest, cid, key } = await getManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
   const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
-    !s.healthy || (options.includeMissed === true && s.state === 'missed')
+    !s.healthy || (options.includeMissed === true && (s.missedPeriods ?? 0) > 0)
   const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {
@@ -88,7 +92,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
   const periods = options.periods ?? d.periods
   const placeOptions = {
     periods,
-    maxPeriods: options.maxPeriods ?? d.maxPeriods ?? Math.min(2 ** 32 - 1, periods * DEFAULT_MAX_PERIODS_FACTOR),
+    committed: new Map<string, bigint>(),
     extraUploads: options.extraUploads ?? d.extraUploads,
     signal,
     onProgress: emit,
@@ -156,7 +160,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
         throw new RepairError(`segment ${seg.index} shard ${shardIndex} rebuilt to bytes that do not match its commitment: the manifest's code parameters are inconsistent`)
       }
       const old = seg.shards[shardIndex]!
-      repairedFrom.set(`${seg.index}/${shardIndex}`, { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
+      repairedFrom.set(shardKey(seg.index, shardIndex), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
       return { segmentIndex: seg.index, shardIndex, bytes, root }
     })
     emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
@@ -165,46 +169,59 @@ export async function repair (context: ClientContext, target: FileTarget, option
     placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
   }
 
-  const { deals, byShard: replaced } = await fundAndOpenDeals(ctx, placed, signal, emit)
-  const updated: Manifest = {
-    ...manifest,
-    segments: manifest.segments.map((segment, s) => ({
-      ...segment,
-      shards: segment.shards.map((shard, i): ManifestShard => {
-        const deal = replaced.get(shardKey(s, i))
-        if (deal === undefined) return shard
-        return { commitment: shard.commitment, provider: deal.placed.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
-      })
-    }))
+  // The entry holds the file key and the manifest as it stands (the shards not moved keep their deals), so the
+  // new deals are on disk before the first transaction, as a put's are.
+  const prior = ctx.journal === undefined ? undefined : (await ctx.journal.list()).entries.find((e) => e.cid === cid.toString())
+  const now = new Date().toISOString()
+  const entry: JournalEntry = {
+    format: JOURNAL_FORMAT,
+    id: PutJournal.newId(),
+    kind: 'repair',
+    state: 'opening',
+    createdAt: now,
+    updatedAt: now,
+    ...(prior?.name === undefined ? {} : { name: prior.name }),
+    chainId: ctx.chainId,
+    market: ctx.market.market,
+    marketTag: await marketTag(ctx.publicClient, ctx.market.market),
+    client: ctx.account,
+    fileSize: manifest.fileSize,
+    key: Buffer.from(key).toString('hex'),
+    manifest: Buffer.from(encodeManifest(manifest)).toString('base64'),
+    previousCid: cid.toString(),
+    startBlock: await ctx.publicClient.getBlockNumber({ cacheTime: 0 }),
+    escrow: placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
+    deals: placed.map((p) => ({ segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, bytes: p.bytes, offer: p.offer, signature: p.signature })),
+    batches: []
   }
-  const stored = await storeFileManifest(ctx, updated, key, options.manifestReplicas ?? d.manifestReplicas, {
-    signal, onStored: (provider, c) => { emit({ type: 'put:manifest-stored', provider, cid: c }) }
-  })
-  const link = formatLink(stored.cid, key)
-  await ctx.scores.save()
-  await requireActiveDeals(ctx, deals, link, {
+  const writer = new JournalWriter(entry, ctx.journal)
+  await writer.update(() => {})
+  emit({ type: 'put:journal', id: entry.id, state: 'opening', ...(writer.path === undefined ? {} : { path: writer.path }) })
+  const result = await settlePut(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
     timeoutMs: d.activationTimeoutMs,
     pollingIntervalMs: d.pollingIntervalMs,
+    manifestReplicas: options.manifestReplicas ?? d.manifestReplicas,
     signal,
     emit
   })
   return {
-    cid: stored.cid,
-    link,
+    cid: result.cid,
+    link: result.link,
     previousCid: cid.toString(),
-    manifest: updated,
-    repaired: deals.map((deal) => {
-      const prior = repairedFrom.get(`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`)
+    manifest: result.manifest,
+    repaired: entry.deals.map((deal) => {
+      const prior = repairedFrom.get(shardKey(deal.segmentIndex, deal.shardIndex))
       return {
-        segmentIndex: deal.placed.segmentIndex,
-        shardIndex: deal.placed.shardIndex,
+        segmentIndex: deal.segmentIndex,
+        shardIndex: deal.shardIndex,
         ...(prior?.from === undefined ? {} : { from: prior.from }),
         previousState: prior?.state ?? 'unknown',
-        to: deal.placed.provider,
+        to: deal.provider,
         ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
       }
     }),
-    before
+    before,
+    journal: result.journal
   }
 }

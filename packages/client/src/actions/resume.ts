@@ -67,17 +67,17 @@ export interface AbandonResult extends DeleteResult {
 
 /**
  * Gives up an interrupted put: marks its entry `abandoned` so no further deal is opened from it, finds on chain
- * the deals it did open, and claims back what the market allows (`settleDeals`: deals past their activation
- * deadline are expired, ended ones settled, refunds withdrawn). Deals a provider activated cannot be cancelled:
- * they are returned in `running`, and their escrow pays the provider to the end of the term. A stored put is
- * refused: `delete` its link instead. `resume` is the better way out whenever deals are running.
+ * the deals it did open, and claims back what the market allows (`settleDeals`: deals whose term is over or that
+ * are void are claimed, refunds withdrawn). Opened deals cannot be cancelled (the market has no early
+ * termination): they are returned in `running`, and their escrow pays the provider to the end of the term. A stored
+ * put is refused: `delete` its link instead. `resume` is the better way out whenever deals are open.
  */
 export async function abandonPut (context: ClientContext, id: string, options: DeleteOptions = {}): Promise<AbandonResult> {
   const ctx = withChain(context, 'abandon')
   const { entry, writer } = await readOwnEntry(ctx, id, 'abandon')
   if (entry.state === 'stored') throw new JournalError(`journal entry ${id} is stored (link ${entry.link ?? '?'}): run delete on its link to stop paying for it`)
   await writer.update((e) => { e.state = 'abandoned' })
-  await recoverOpenedDeals(ctx, writer, entry.deals.filter((d) => d.dealId === undefined && d.error === undefined))
+  await recoverOpenedDeals(ctx, writer, entry.deals.filter((d) => d.dealId === undefined && d.error === undefined && d.batch !== undefined), options.signal)
   let neverOpened = 0
   await writer.update((e) => {
     for (const d of e.deals) {

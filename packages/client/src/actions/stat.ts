@@ -1,20 +1,18 @@
-import { getCurrentPeriod, getDeal, getMarketParams, storageMarketAbi } from '@sherd/contracts'
-import type { Deal, MarketClient } from '@sherd/contracts'
-import type { PublicClient } from 'viem'
 import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { DIAL_TIMEOUT_MS } from '../constants.js'
 import type { ClientContext } from '../context.js'
 import { ClientConfigError } from '../errors.js'
 import { mapLimit } from './deals.js'
+import { readChainClock, readDeals } from './deal-state.js'
+import type { DealStatus, DealView } from './deal-state.js'
 import type { FileTarget } from './get.js'
 
 /**
- * A shard's state. From chain: `pending` (opened, not yet activated), `active` (activated, no period proven yet),
- * `proving` (periods proven, none missed), `missed` (at least one period missed, not failed yet), `failed`,
- * `ended`, `expired` (never activated). `unfunded`: the manifest names no deal. `unknown`: no chain to ask.
+ * A shard's state: its deal's (`DealStatus`: live, declared, faulted, failed, ended, unknown), or `unfunded`
+ * (the manifest names no deal) or `unknown` (no chain to ask).
  */
-export type ShardState = 'pending' | 'active' | 'proving' | 'missed' | 'failed' | 'ended' | 'expired' | 'unfunded' | 'unknown'
+export type ShardState = DealStatus | 'unfunded'
 
 export interface ShardStat {
   readonly segmentIndex: number
@@ -25,18 +23,18 @@ export interface ShardStat {
   readonly chainAddress?: string
   readonly dealId?: bigint
   readonly state: ShardState
+  /** The deal's term in periods, and its first period (it joins its provider's proof set then). */
   readonly periods?: number
+  readonly startPeriod?: bigint
+  /** Closed periods of its term its provider proved on time (each paid), and the others (misses). */
   readonly provenPeriods?: number
   readonly missedPeriods?: number
-  /** Pending and past its activation deadline: it will expire. */
-  readonly activationOverdue?: boolean
   /** Token base units the deal pays per period, and its escrow not yet paid out or refunded. */
   readonly pricePerPeriod?: bigint
   readonly escrow?: bigint
-  /**
-   * First block after the deal's last period: storage is paid for until then. A pending deal's end assumes it is
-   * activated now (its term starts with the next period).
-   */
+  /** What a claim would move now: earned by the provider, and refunded to the client (`delete` claims ended deals). */
+  readonly claimable?: { readonly provider: bigint, readonly client: bigint }
+  /** First block after the deal's last period: storage is paid for until then. */
   readonly endBlock?: bigint
   /** When `endBlock` is (or was) mined, ms since the epoch: read from the chain if past, estimated if ahead. */
   readonly endsAtMs?: number
@@ -44,7 +42,7 @@ export interface ShardStat {
   readonly online?: boolean
   /** Local score of the provider. */
   readonly score?: number
-  /** Counts toward k + m: a live deal (pending in time, active, proving, missed) with a reachable provider. */
+  /** Counts toward k + m: a live deal with a reachable provider. */
   readonly healthy: boolean
 }
 
@@ -106,77 +104,7 @@ export async function probeProviders (ctx: ClientContext, providers: Iterable<st
   return out
 }
 
-function stateOf (deal: Deal): ShardState {
-  switch (deal.state) {
-    case 'pending': return 'pending'
-    case 'active': return deal.missedPeriods > 0 ? 'missed' : deal.provenPeriods > 0 ? 'proving' : 'active'
-    case 'failed': return 'failed'
-    case 'ended': return 'ended'
-    case 'expired': return 'expired'
-    default: return 'unfunded'
-  }
-}
-
-/**
- * Block times for end-of-storage dates: past blocks are read from the chain; a future block is placed at the head's
- * time plus the blocks to go times the mean block interval over the last BLOCK_TIME_SAMPLE_BLOCKS blocks.
- */
-const BLOCK_TIME_SAMPLE_BLOCKS = 256n
-
-export interface ChainClock {
-  readonly head: bigint
-  readonly currentPeriod: bigint
-  readonly periodBlocks: number
-  readonly activationBlocks: number
-  readonly genesisBlock: bigint
-  /** Mean ms per block, or undefined when the chain has not moved enough to tell. */
-  readonly msPerBlock: number | undefined
-  /** The time of `block`, ms since the epoch: exact if mined, estimated if not (undefined if it cannot be). */
-  timeOf: (block: bigint) => Promise<number | undefined>
-}
-
-/** Reads the chain's head, the market's period layout and its recent block times. */
-export async function readChainClock (publicClient: PublicClient, market: MarketClient): Promise<ChainClock> {
-  const [head, params, currentPeriod, genesisBlock] = await Promise.all([
-    publicClient.getBlockNumber({ cacheTime: 0 }),
-    getMarketParams(market),
-    getCurrentPeriod(market),
-    publicClient.readContract({ address: market.market, abi: storageMarketAbi, functionName: 'genesisBlock' })
-  ])
-  const from = head > BLOCK_TIME_SAMPLE_BLOCKS ? head - BLOCK_TIME_SAMPLE_BLOCKS : 0n
-  const [headBlock, fromBlock] = await Promise.all([publicClient.getBlock({ blockNumber: head }), publicClient.getBlock({ blockNumber: from })])
-  const elapsedMs = Number(headBlock.timestamp - fromBlock.timestamp) * 1000
-  const msPerBlock = head > from && elapsedMs > 0 ? elapsedMs / Number(head - from) : undefined
-  const mined = new Map<bigint, Promise<number>>()
-  return {
-    head, currentPeriod, genesisBlock, msPerBlock,
-    periodBlocks: params.periodBlocks,
-    activationBlocks: params.activationBlocks,
-    async timeOf (block) {
-      if (block <= head) {
-        let t = mined.get(block)
-        if (t === undefined) { t = publicClient.getBlock({ blockNumber: block }).then((b) => Number(b.timestamp) * 1000); mined.set(block, t) }
-        return await t
-      }
-      if (msPerBlock === undefined) return undefined
-      return Number(headBlock.timestamp) * 1000 + Number(block - head) * msPerBlock
-    }
-  }
-}
-
-/** First block after the deal's term (for a pending deal: if it were activated now). */
-export function dealEndBlock (deal: Deal, clock: Pick<ChainClock, 'currentPeriod' | 'periodBlocks' | 'genesisBlock'>): bigint | undefined {
-  const start = deal.state === 'active' || deal.state === 'ended' ? deal.startPeriod : deal.state === 'pending' ? clock.currentPeriod + 1n : undefined
-  if (start === undefined) return undefined
-  return clock.genesisBlock + (start + BigInt(deal.periods)) * BigInt(clock.periodBlocks)
-}
-
-/** An active deal whose last period has closed: nothing more is proven or paid, even before `endDeal` settles it. */
-export function termOver (deal: Deal, clock: Pick<ChainClock, 'currentPeriod'>): boolean {
-  return deal.state === 'active' && clock.currentPeriod >= deal.startPeriod + BigInt(deal.periods)
-}
-
-const LIVE: ReadonlySet<ShardState> = new Set(['pending', 'active', 'proving', 'missed', 'unknown'])
+const LIVE: ReadonlySet<ShardState> = new Set(['live', 'unknown'])
 
 /**
  * Reports where every shard of a file is and how its deal stands on chain (state, periods proven and missed), with
@@ -204,22 +132,24 @@ export async function inspectManifest (ctx: StatContext, manifest: Manifest, cid
   const online = probe ? await probeProviders(ctx as ClientContext, refs.map((r) => r.sh.provider).filter((p): p is string => p !== undefined), options.signal) : undefined
   const market = ctx.market
   const clock = market !== undefined && ctx.publicClient !== undefined ? await readChainClock(ctx.publicClient, market) : undefined
-  const stats = await mapLimit(refs, 8, async ({ si, i, sh }): Promise<ShardStat> => {
-    options.signal?.throwIfAborted()
+  const views: Map<bigint, DealView> = market !== undefined && clock !== undefined
+    ? await readDeals(market, clock, refs.flatMap((r) => r.sh.deal === undefined ? [] : [r.sh.deal]), options.signal)
+    : new Map()
+  const endTimes = new Map<bigint, number>()
+  if (clock !== undefined) {
+    await mapLimit([...new Set([...views.values()].map((v) => v.endBlock))], 8, async (block) => {
+      const t = await clock.timeOf(block)
+      if (t !== undefined) endTimes.set(block, t)
+    })
+  }
+  const stats = refs.map(({ si, i, sh }): ShardStat => {
     const provider = sh.provider
-    let state: ShardState = market === undefined ? 'unknown' : 'unfunded'
-    let deal: Deal | undefined
-    if (market !== undefined && sh.deal !== undefined) {
-      deal = await getDeal(market, sh.deal)
-      state = clock !== undefined && termOver(deal, clock) ? 'ended' : stateOf(deal)
-      if (provider !== undefined) ctx.scores.missed(provider, sh.deal, deal.missedPeriods)
-    }
-    const chainAddress = provider === undefined ? undefined : ctx.directory?.describe(provider).chainAddress ?? deal?.provider
-    const overdue = deal?.state === 'pending' && clock !== undefined && clock.head > deal.openedBlock + BigInt(clock.activationBlocks)
-    const endBlock = deal !== undefined && clock !== undefined ? dealEndBlock(deal, clock) : undefined
-    const endsAtMs = endBlock === undefined ? undefined : await clock?.timeOf(endBlock)
+    const v = sh.deal === undefined ? undefined : views.get(sh.deal)
+    const state: ShardState = market === undefined ? 'unknown' : sh.deal === undefined ? 'unfunded' : v?.status ?? 'unknown'
+    if (v !== undefined && provider !== undefined) ctx.scores.missed(provider, v.id, v.missedPeriods)
+    const chainAddress = provider === undefined ? undefined : ctx.directory?.describe(provider).chainAddress ?? v?.deal.provider
     const up = provider === undefined ? false : online?.get(provider)
-    const healthy = provider !== undefined && LIVE.has(state) && overdue !== true && up !== false
+    const healthy = provider !== undefined && LIVE.has(state) && up !== false
     return {
       segmentIndex: si,
       shardIndex: i,
@@ -228,10 +158,11 @@ export async function inspectManifest (ctx: StatContext, manifest: Manifest, cid
       ...(chainAddress === undefined ? {} : { chainAddress }),
       ...(sh.deal === undefined ? {} : { dealId: sh.deal }),
       state,
-      ...(deal === undefined ? {} : { periods: deal.periods, provenPeriods: deal.provenPeriods, missedPeriods: deal.missedPeriods, pricePerPeriod: deal.pricePerPeriod, escrow: deal.escrow }),
-      ...(deal?.state === 'pending' ? { activationOverdue: overdue } : {}),
-      ...(endBlock === undefined ? {} : { endBlock }),
-      ...(endsAtMs === undefined ? {} : { endsAtMs }),
+      ...(v === undefined ? {} : {
+        periods: Number(v.deal.endPeriod - v.deal.startPeriod), startPeriod: v.deal.startPeriod, provenPeriods: v.provenPeriods, missedPeriods: v.missedPeriods,
+        pricePerPeriod: v.deal.pricePerPeriod, escrow: v.deal.escrow, claimable: v.claimable, endBlock: v.endBlock,
+        ...(endTimes.has(v.endBlock) ? { endsAtMs: endTimes.get(v.endBlock)! } : {})
+      }),
       ...(up === undefined ? {} : { online: up }),
       healthy
     }
@@ -241,7 +172,7 @@ export async function inspectManifest (ctx: StatContext, manifest: Manifest, cid
     return { index, size: s.size, shardSize: s.shardSize, shards, healthyShards: shards.filter((x) => x.healthy).length }
   })
   await ctx.scores.save()
-  const running = stats.filter((x) => LIVE.has(x.state) && x.activationOverdue !== true)
+  const running = stats.filter((x) => x.state === 'live')
   const storageEndBlock = clock === undefined ? undefined : fileEndBlock(segments, manifest.k, clock.head)
   const storageEndsAtMs = storageEndBlock === undefined ? undefined : await clock?.timeOf(storageEndBlock)
   return {
@@ -267,7 +198,7 @@ function fileEndBlock (segments: readonly SegmentStat[], k: number, head: bigint
   let end: bigint | undefined
   for (const seg of segments) {
     const ends = seg.shards
-      .filter((x) => LIVE.has(x.state) && x.activationOverdue !== true && x.endBlock !== undefined)
+      .filter((x) => x.state === 'live' && x.endBlock !== undefined)
       .map((x) => x.endBlock!)
       .sort((a, b) => a > b ? -1 : a < b ? 1 : 0)
     const segEnd = ends[k - 1]

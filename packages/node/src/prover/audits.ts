@@ -1,12 +1,14 @@
 import { logger } from '@libp2p/logger'
 import { challengeIndices } from '@sherd/proofs'
+import type { ChunkTree } from '@sherd/proofs'
 import { encodeProof, getProofSetAuditSeed, PROOF_SET_AUDIT_CHALLENGES } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
-import type { TransactionReceipt } from 'viem'
-import { revertOf } from '../prover-chain.js'
+import type { Hex, TransactionReceipt } from 'viem'
+import { revertOf } from './tx-queue.js'
 import { sendCall } from './batching.js'
 import type { ProverContext } from './context.js'
 import { isLost, proveDealLeaves } from './faults.js'
+import type { Lost } from './faults.js'
 
 const log = logger('sherd:node:proof-set:audits')
 
@@ -14,6 +16,20 @@ export interface AnsweredAudit {
   dealId: bigint
   period: bigint
   receipt: TransactionReceipt
+}
+
+/**
+ * A full proof of one deal as an audit answer carries it: `count` leaves drawn from `seed` (`challengeIndices`),
+ * each read from the store's chunks (the tree from the store unless `cachedTree`) and checked against the root,
+ * encoded for the market. Lost data gives `Lost`.
+ */
+export async function buildDealProof (
+  store: ProverContext['store'], deal: { root: Hex, size: bigint }, seed: Hex, count = PROOF_SET_AUDIT_CHALLENGES, cachedTree?: ChunkTree
+): Promise<Hex | Lost> {
+  const leaves = challengeIndices(hexToBytes(seed), count, Number((deal.size + 63n) / 64n))
+  const data = await proveDealLeaves(store, deal, leaves, cachedTree)
+  if (isLost(data)) return data
+  return encodeProof(leaves.map((i) => data.prove(i)), data.depth)
 }
 
 /**
@@ -39,14 +55,12 @@ export class AuditAnswerer {
       if (pending <= clock.challengeBlock(period) || pending > clock.lastBlock(period)) continue
       const dealId = BigInt(d.id)
       const seed = await getProofSetAuditSeed(mc, dealId, period)
-      const leaves = challengeIndices(hexToBytes(seed), PROOF_SET_AUDIT_CHALLENGES, Number(d.leafCount))
-      const data = await proveDealLeaves(store, { root: d.root, size: BigInt(d.size) }, leaves)
-      if (isLost(data)) {
-        log.error('deal %s: audit of period %s cannot be answered, its data is lost (%s)', d.id, String(period), data.reason)
+      const proof = await buildDealProof(store, { root: d.root, size: BigInt(d.size) }, seed)
+      if (typeof proof !== 'string') {
+        log.error('deal %s: audit of period %s cannot be answered, its data is lost (%s)', d.id, String(period), proof.reason)
         this.handled.add(key)
         continue
       }
-      const proof = encodeProof(leaves.map((i) => data.prove(i)), data.depth)
       try {
         const { receipt } = await this.ctx.txQueue.run(async () => await sendCall(mc, { functionName: 'answerAudit', args: [dealId, proof] }, { signal: this.ctx.attempt() }))
         this.handled.add(key)

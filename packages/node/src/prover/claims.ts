@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { getProofSetProvider, getProofSetWithdrawable } from '@sherd/contracts'
 import type { TransactionReceipt } from 'viem'
-import { TxQueue } from '../prover-chain.js'
+import { TxQueue } from './tx-queue.js'
 import { fitIdBatches, ID_BATCH_SIZE, sendCall } from './batching.js'
 import type { ProverContext } from './context.js'
 import type { ProofSetLedgerDeal } from './ledger.js'

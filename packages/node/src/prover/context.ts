@@ -1,6 +1,6 @@
 import type { MarketClient, ProofSetParams } from '@sherd/contracts'
 import type { Address } from 'viem'
-import type { TxQueue } from '../prover-chain.js'
+import type { TxQueue } from './tx-queue.js'
 import type { ShardStore } from '../store.js'
 import type { ProofSetLedger } from './ledger.js'
 

@@ -5,7 +5,7 @@ import type { ProvableTree } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NotFoundError, RangeNotSatisfiableError } from '../errors.js'
-import { revertOf } from '../prover-chain.js'
+import { revertOf } from './tx-queue.js'
 import { fitIdBatches, ID_BATCH_SIZE, sendCall } from './batching.js'
 import type { ProverContext, ProverStore } from './context.js'
 import type { ProofSetLedgerDeal } from './ledger.js'
@@ -28,11 +28,11 @@ function isLoss (err: unknown): boolean {
  * when the shard is gone, has another size, or a chunk fails verification; any other failure (the store closing,
  * an I/O error) is thrown, so a transient problem never turns into a fault flag.
  */
-export async function proveDealLeaves (store: ProverStore, deal: { root: Hex, size: bigint }, leaves: readonly number[]): Promise<ProvableTree | Lost> {
+export async function proveDealLeaves (store: ProverStore, deal: { root: Hex, size: bigint }, leaves: readonly number[], cachedTree?: ChunkTree): Promise<ProvableTree | Lost> {
   const root = hexToBytes(deal.root)
   let tree: ChunkTree
   try {
-    tree = await store.getTree(root)
+    tree = cachedTree ?? await store.getTree(root)
   } catch (err) {
     if (isLoss(err)) return { reason: (err as Error).message }
     throw err

@@ -3,7 +3,8 @@ import { proofSetMarketAbi } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
 import { BaseError, isAddressEqual, parseEventLogs, ResponseBodyTooLargeError } from 'viem'
 import type { Address, GetContractEventsReturnType, Hex } from 'viem'
-import { MAX_LOG_RANGE_BLOCKS } from '../prover-chain.js'
+import { MAX_LOG_RANGE_BLOCKS } from './tx-queue.js'
+import { RECENT_PROVEN_PERIODS } from './ledger.js'
 import type { ProofSetLedger, ProofSetLedgerDealState, ProofSetLedgerTx } from './ledger.js'
 
 const log = logger('sherd:node:proof-set:sync')
@@ -220,8 +221,12 @@ export class LedgerSync {
       }
       case 'PeriodProven':
         if (!this.mine(entry.args.provider)) return
-        if (entry.args.onTime) tx.meta.periodsProven++
-        else tx.meta.periodsProvenLate++
+        if (entry.args.onTime) {
+          tx.meta.periodsProven++
+          tx.meta.provenPeriods = [...(tx.meta.provenPeriods ?? []), entry.args.period.toString()].slice(-RECENT_PROVEN_PERIODS)
+        } else {
+          tx.meta.periodsProvenLate++
+        }
         return
       case 'PeriodMissed':
         if (!this.mine(entry.args.provider)) return

@@ -44,6 +44,11 @@ export interface ProofSetLedgerMeta {
   periodsProven: number
   periodsProvenLate: number
   periodsMarkedMissed: number
+  /**
+   * The latest periods proven on time (at most RECENT_PROVEN_PERIODS, oldest first): what a claim will pay for
+   * deals not claimed since, so status can show unclaimed earnings without a chain read per deal.
+   */
+  provenPeriods?: string[]
   /** Token base units, decimal. */
   paid: string
   slashed: string
@@ -78,6 +83,8 @@ export const dealKey = (id: string | bigint): string => `d!${pad(id)}`
 const checkpointKey = (block: string | bigint): string => `b!${pad(block)}`
 const META_KEY = 'meta'
 const OWNER_KEY = 'owner'
+/** Proven periods the meta remembers: claims run every few periods, so unclaimed ones are far fewer than this. */
+export const RECENT_PROVEN_PERIODS = 256
 /** Checkpoints kept: a reorg deeper than this many folded ranges rebuilds the ledger from the start. */
 export const LEDGER_CHECKPOINTS = 128
 

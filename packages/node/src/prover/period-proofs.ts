@@ -6,7 +6,7 @@ import {
 import type { ProofSetProverDeal, ResolvedChallenge } from '@sherd/contracts'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NodeError } from '../errors.js'
-import { revertOf } from '../prover-chain.js'
+import { revertOf } from './tx-queue.js'
 import { submitCall, waitForCall } from './batching.js'
 import type { PendingTx } from './batching.js'
 import type { ProverContext } from './context.js'

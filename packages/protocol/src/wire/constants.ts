@@ -1,9 +1,11 @@
 /** Stream protocol ids. The version moves when a message format changes incompatibly. */
-export const STORE_SHARD_PROTOCOL = '/sherd/store-shard/1.0.0'
+/** 2.0.0: the request names no deal or offer (the offer is signed after the store). */
+export const STORE_SHARD_PROTOCOL = '/sherd/store-shard/2.0.0'
 export const FETCH_SHARD_PROTOCOL = '/sherd/fetch-shard/1.0.0'
 export const STORE_MANIFEST_PROTOCOL = '/sherd/store-manifest/1.0.0'
 export const FETCH_MANIFEST_PROTOCOL = '/sherd/fetch-manifest/1.0.0'
-export const OFFER_PROTOCOL = '/sherd/offer/1.0.0'
+/** 2.0.0: asked after the store, answered with a ProofSetMarket offer for the stored shard (no maxPeriods). */
+export const OFFER_PROTOCOL = '/sherd/offer/2.0.0'
 /** A provider answers with the newest signed announcements it has heard (its own included), so a client need not wait for the next round. */
 export const ANNOUNCEMENTS_PROTOCOL = '/sherd/announcements/1.0.0'
 

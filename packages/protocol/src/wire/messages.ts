@@ -7,23 +7,21 @@ import { MAX_SHARD_BYTES } from '../cid.js'
 import { InvalidSignatureError, MalformedMessageError, MessageTooLargeError, RemoteError } from './errors.js'
 import { recoverSigner, signDigest, wireDigest } from './signing.js'
 import {
-  addressField, asMap, bytesField, compact, decimalField, optionalBytesField, optionalDecimalField,
-  optionalUintField, stringField, uintField
+  addressField, asMap, bytesField, compact, decimalField, optionalUintField, stringField, uintField
 } from './validate.js'
 
 export type Address = `0x${string}`
 
 // ---- requests (client → provider), each the first frame of its stream ----
 
-/** First frame of STORE_SHARD_PROTOCOL. `byteLength` raw bytes follow once the provider answers `accept`. */
+/**
+ * First frame of STORE_SHARD_PROTOCOL. `byteLength` raw bytes follow once the provider answers `accept`. It names no
+ * deal or offer: the provider signs an offer only for a shard it already holds whole (OFFER_PROTOCOL, after this).
+ */
 export interface StoreShardRequest {
   /** Merkle root of the shard (packages/proofs commitment). */
   root: Uint8Array
   byteLength: number
-  /** On-chain deal id (decimal uint256) when the deal already exists. */
-  dealId?: string
-  /** EIP-712 hash of the signed offer the shard is stored under, before the deal exists. */
-  offerHash?: Uint8Array
 }
 
 export function decodeStoreShardRequest (value: unknown): StoreShardRequest {
@@ -33,9 +31,7 @@ export function decodeStoreShardRequest (value: unknown): StoreShardRequest {
   if (byteLength === 0) throw new MalformedMessageError('StoreShardRequest.byteLength must be positive')
   return compact({
     root: bytesField(m, 'root', 'StoreShardRequest', { exact: HASH_BYTES }),
-    byteLength,
-    dealId: optionalDecimalField(m, 'dealId', 'StoreShardRequest'),
-    offerHash: optionalBytesField(m, 'offerHash', 'StoreShardRequest', { exact: HASH_BYTES })
+    byteLength
   })
 }
 
@@ -78,27 +74,32 @@ export function decodeFetchManifestRequest (value: unknown): FetchManifestReques
   return { cid: bytesField(m, 'cid', 'FetchManifestRequest', { max: MAX_CID_BYTES }) }
 }
 
-/** First frame of OFFER_PROTOCOL: what the client intends to store; the provider fills in its terms. */
+/**
+ * First frame of OFFER_PROTOCOL, sent after the shard was stored (STORE_SHARD_PROTOCOL): the provider answers with
+ * its signed terms only if it holds a complete, verified shard with exactly this root and byte length.
+ */
 export interface OfferRequest {
-  /** Merkle root of the shard the offer is for. */
-  root?: Uint8Array
-  byteLength?: number
-  periods?: number
-  /** Longest term the client may extend to (defaults to `periods`). */
-  maxPeriods?: number
-  /** The client's chain address, bound into the offer when the contract's offer type names the client. */
-  client?: Address
+  /** Merkle root of the stored shard the offer is for. */
+  root: Uint8Array
+  byteLength: number
+  /** Periods of the term (≥ 1). */
+  periods: number
+  /** The client's chain address: only it can open the deal. */
+  client: Address
 }
 
 export function decodeOfferRequest (value: unknown): OfferRequest {
   const m = asMap(value, 'OfferRequest')
-  return compact({
-    root: optionalBytesField(m, 'root', 'OfferRequest', { exact: HASH_BYTES }),
-    byteLength: optionalUintField(m, 'byteLength', 'OfferRequest', MAX_SHARD_BYTES),
-    periods: optionalUintField(m, 'periods', 'OfferRequest', MAX_OFFER_PERIODS),
-    maxPeriods: optionalUintField(m, 'maxPeriods', 'OfferRequest', MAX_OFFER_PERIODS),
-    client: m.client === undefined ? undefined : addressField(m, 'client', 'OfferRequest')
-  })
+  const byteLength = uintField(m, 'byteLength', 'OfferRequest', MAX_SHARD_BYTES)
+  if (byteLength === 0) throw new MalformedMessageError('OfferRequest.byteLength must be positive')
+  const periods = uintField(m, 'periods', 'OfferRequest', MAX_OFFER_PERIODS)
+  if (periods === 0) throw new MalformedMessageError('OfferRequest.periods must be at least 1')
+  return {
+    root: bytesField(m, 'root', 'OfferRequest', { exact: HASH_BYTES }),
+    byteLength,
+    periods,
+    client: addressField(m, 'client', 'OfferRequest')
+  }
 }
 
 // ---- responses (provider → client), each a frame with a `status` ----
@@ -163,8 +164,8 @@ export function expectResponse<S extends Exclude<ResponseStatus, 'error'>> (valu
 // ---- offers ----
 
 /**
- * The fields of a provider's EIP-712 storage offer as carried on the wire: names as in the contract's typed-data
- * struct, uint values as decimal strings, addresses and bytes32 as 0x-hex strings. The typed-data definition lives
+ * The fields of a provider's EIP-712 storage offer (`ProofSetMarket.Offer`) as carried on the wire: names as in the
+ * contract's typed-data struct, uint values as decimal strings, addresses and bytes32 as 0x-hex strings. The typed-data definition lives
  * in @sherd/contracts; the signature is that package's EIP-712 signature over these fields.
  */
 export type OfferFields = Record<string, string>
@@ -195,8 +196,6 @@ export interface ReceiptPayload {
   provider: Address
   /** Provider's libp2p peer id (string form). */
   peerId: string
-  dealId?: string
-  offerHash?: Uint8Array
   storedAtMs: number
 }
 
@@ -210,8 +209,6 @@ export function decodeReceiptPayload (value: unknown): ReceiptPayload {
     byteLength: uintField(m, 'byteLength', 'Receipt', MAX_SHARD_BYTES),
     provider: addressField(m, 'provider', 'Receipt'),
     peerId: stringField(m, 'peerId', 'Receipt', MAX_SHORT_STRING_CHARS),
-    dealId: optionalDecimalField(m, 'dealId', 'Receipt'),
-    offerHash: optionalBytesField(m, 'offerHash', 'Receipt', { exact: HASH_BYTES }),
     storedAtMs: uintField(m, 'storedAtMs', 'Receipt', Number.MAX_SAFE_INTEGER)
   })
 }

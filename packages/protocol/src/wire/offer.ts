@@ -2,8 +2,9 @@ import { MalformedMessageError } from './errors.js'
 import type { OfferFields } from './messages.js'
 
 /**
- * A storage offer in the shape of @sherd/contracts' `Offer` (the EIP-712 struct `StorageMarket.Offer`); defined
- * structurally here so the wire package does not depend on contracts, and assignable to it.
+ * A storage offer in the shape of @sherd/contracts' `ProofSetOffer` (the EIP-712 struct `ProofSetMarket.Offer`,
+ * domain "Sherd ProofSetMarket"); defined structurally here so the wire package does not depend on contracts, and
+ * assignable to it.
  */
 export interface WireOffer {
   provider: `0x${string}`
@@ -12,7 +13,6 @@ export interface WireOffer {
   size: bigint
   pricePerPeriod: bigint
   periods: number
-  maxPeriods: number
   nonce: bigint
   expiry: bigint
 }
@@ -26,7 +26,6 @@ export function offerToWire (offer: WireOffer): OfferFields {
     size: offer.size.toString(),
     pricePerPeriod: offer.pricePerPeriod.toString(),
     periods: offer.periods.toString(),
-    maxPeriods: offer.maxPeriods.toString(),
     nonce: offer.nonce.toString(),
     expiry: offer.expiry.toString()
   }
@@ -55,7 +54,6 @@ export function offerFromWire (fields: OfferFields): WireOffer {
     size: BigInt(get('size', UINT)),
     pricePerPeriod: BigInt(get('pricePerPeriod', UINT)),
     periods: uint32('periods'),
-    maxPeriods: uint32('maxPeriods'),
     nonce: BigInt(get('nonce', UINT)),
     expiry: BigInt(get('expiry', UINT))
   }

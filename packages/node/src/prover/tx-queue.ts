@@ -1,0 +1,38 @@
+import { BaseError, ContractFunctionRevertedError } from 'viem'
+
+/** Many RPC providers refuse eth_getLogs over more blocks than this in one call. */
+export const MAX_LOG_RANGE_BLOCKS = 2_000n
+
+/**
+ * Runs the node's transactions one at a time: the prover, the miss reporter and withdrawals send from one account,
+ * and concurrent sends would read the same pending nonce.
+ */
+export class TxQueue {
+  private tail: Promise<unknown> = Promise.resolve()
+
+  async run<T> (fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn)
+    this.tail = result.catch(() => {})
+    return await result
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => { clearTimeout(timer); reject(signal?.reason) }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** The market's custom error behind a failed simulation (`{ name: 'PeriodAlreadyProven', args: [provider, period] }`). */
+export function revertOf (err: unknown): { name: string, args: readonly unknown[] } | undefined {
+  if (!(err instanceof BaseError)) return undefined
+  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
+  if (!(reverted instanceof ContractFunctionRevertedError)) return undefined
+  const name = reverted.data?.errorName
+  if (name === undefined) return undefined
+  return { name, args: reverted.data?.args ?? [] }
+}
