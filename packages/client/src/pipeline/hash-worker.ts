@@ -1,0 +1,45 @@
+// A hashing thread of workerHasher (hash-pool-node.ts). Self-contained on purpose: Node runs this file as it is
+// (TypeScript with types stripped) when the pool is loaded from src/ under vitest, and as dist/…/hash-worker.js
+// otherwise. The messages are the ones a Web Worker would answer (docs/data-path.md, "Hashing threads").
+import { parentPort } from 'node:worker_threads'
+import { MerkleRootBuilder, merkleRoot } from '@sherd/proofs'
+
+type Request =
+  | { op: 'append', builder: number, bytes: Uint8Array }
+  | { op: 'finish', builder: number, request: number }
+  | { op: 'root', request: number, bytes: Uint8Array }
+
+const builders = new Map<number, MerkleRootBuilder>()
+/** A builder whose append failed answers its finish with that failure. */
+const failures = new Map<number, string>()
+const port = parentPort
+if (port === null) throw new Error('hash-worker.js runs as a worker thread of workerHasher, not on its own')
+
+port.on('message', (message: Request) => {
+  // Every byte sent is acknowledged, failed or not: the pool counts queued bytes for backpressure.
+  const ack = 'bytes' in message ? message.bytes.length : undefined
+  try {
+    if (message.op === 'append') {
+      let builder = builders.get(message.builder)
+      if (builder === undefined) { builder = new MerkleRootBuilder(); builders.set(message.builder, builder) }
+      builder.append(message.bytes)
+      port.postMessage({ ack })
+    } else if (message.op === 'finish') {
+      const failure = failures.get(message.builder)
+      failures.delete(message.builder)
+      const builder = builders.get(message.builder) ?? new MerkleRootBuilder()
+      builders.delete(message.builder)
+      if (failure !== undefined) port.postMessage({ request: message.request, error: failure })
+      else port.postMessage({ request: message.request, root: builder.finish() })
+    } else {
+      port.postMessage({ request: message.request, root: merkleRoot(message.bytes), ack })
+    }
+  } catch (err) {
+    if (message.op === 'append') {
+      failures.set(message.builder, (err as Error).message)
+      port.postMessage({ ack })
+    } else {
+      port.postMessage({ request: message.request, error: (err as Error).message, ack })
+    }
+  }
+})
