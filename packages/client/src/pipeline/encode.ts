@@ -97,7 +97,7 @@ function prepare (source: FileSource, options: EncodeFileOptions): {
   const key = options.key ?? crypto.getRandomValues(new Uint8Array(FILE_KEY_BYTES))
   checkFileKey(key)
   return {
-    k, m, segmentSize, fileKey: key.slice(), keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
+    k, m, segmentSize, fileKey: new Uint8Array(key), keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
     coder: options.coder ?? defaultCoder()
   }
 }

@@ -57,7 +57,8 @@ class Thread {
       this.worker.postMessage(message)
     } else {
       // A private copy is transferred (moved, not cloned again); the caller's buffer is free once this returns.
-      const copy = bytes.slice()
+      // new Uint8Array(view) copies into a fresh ArrayBuffer; Buffer#slice would share (and detach) Node's pool.
+      const copy = new Uint8Array(bytes)
       this.queued += copy.length
       this.worker.postMessage({ ...message, bytes: copy }, [copy.buffer])
     }

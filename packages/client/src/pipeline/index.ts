@@ -22,3 +22,5 @@ export { segmentLayout, stripeWidthFor, stripeAt, sealedPieces, planRange } from
 export type { SegmentLayout, Stripe, ShardPiece, RangePlan } from './layout.js'
 export { inlineHasher, defaultHasher } from './hashing.js'
 export type { MerkleHasher, ShardRootBuilder } from './hashing.js'
+export { decodeRange } from './range.js'
+export type { DecodeRangeOptions, ShardRangeRequest, ShardRangeSource } from './range.js'
