@@ -1,10 +1,13 @@
 import { Worker } from 'node:worker_threads'
 import type { MerkleHasher, ShardRootBuilder } from './hashing.js'
 
-/** Bytes queued to one thread before `append` makes its caller wait: two 4 + 2 stripes, so threads never starve. */
-const MAX_QUEUED_BYTES = 12 * 2 ** 20
+/** Bytes queued to one thread before `append` makes its caller wait: over two 4 + 2 stripes per thread, so none starves. */
+const MAX_QUEUED_BYTES = 8 * 2 ** 20
 
-interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number }
+interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number, spare?: Uint8Array }
+
+/** Returned piece buffers kept for reuse, per thread: enough for the queue, so steady state allocates nothing. */
+const MAX_SPARE_BUFFERS = 16
 
 /** Loaded from src/ (vitest) the worker is the .ts file, which Node 24 runs with types stripped. */
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)
@@ -15,6 +18,7 @@ class Thread {
   queued = 0
   readonly #replies = new Map<number, { resolve: (root: Uint8Array) => void, reject: (err: Error) => void }>()
   readonly #drained: Array<() => void> = []
+  readonly #spares: Uint8Array[] = []
   #failure: Error | undefined
 
   constructor () {
@@ -26,6 +30,7 @@ class Thread {
   }
 
   #onReply (reply: Reply): void {
+    if (reply.spare !== undefined && this.#spares.length < MAX_SPARE_BUFFERS) this.#spares.push(reply.spare)
     if (reply.ack !== undefined) {
       this.queued -= reply.ack
       while (this.queued <= MAX_QUEUED_BYTES && this.#drained.length > 0) this.#drained.shift()!()
@@ -57,10 +62,13 @@ class Thread {
       this.worker.postMessage(message)
     } else {
       // A private copy is transferred (moved, not cloned again); the caller's buffer is free once this returns.
-      // new Uint8Array(view) copies into a fresh ArrayBuffer; Buffer#slice would share (and detach) Node's pool.
-      const copy = new Uint8Array(bytes)
+      // A private copy, in a returned buffer of the same size if there is one. (Not Buffer#slice: that shares, and
+      // transferring it would detach, Node's buffer pool.)
+      const spare = this.#spares.findIndex((b) => b.length === bytes.length)
+      const copy = spare >= 0 ? this.#spares.splice(spare, 1)[0]! : new Uint8Array(bytes.length)
+      copy.set(bytes)
       this.queued += copy.length
-      this.worker.postMessage({ ...message, bytes: copy }, [copy.buffer])
+      this.worker.postMessage({ ...message, bytes: copy }, [copy.buffer as ArrayBuffer])
     }
     this.#keepAliveWhileBusy()
   }

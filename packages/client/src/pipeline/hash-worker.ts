@@ -23,7 +23,8 @@ port.on('message', (message: Request) => {
       let builder = builders.get(message.builder)
       if (builder === undefined) { builder = new MerkleRootBuilder(); builders.set(message.builder, builder) }
       builder.append(message.bytes)
-      port.postMessage({ ack })
+      // The buffer goes back to the pool for its next piece: no allocation per piece on either side.
+      port.postMessage({ ack, spare: message.bytes }, [message.bytes.buffer as ArrayBuffer])
     } else if (message.op === 'finish') {
       const failure = failures.get(message.builder)
       failures.delete(message.builder)
