@@ -7,7 +7,7 @@ const MAX_QUEUED_BYTES = 8 * 2 ** 20
 interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number, spare?: Uint8Array }
 
 /** Returned piece buffers kept for reuse, per thread: enough for the queue, so steady state allocates nothing. */
-const MAX_SPARE_BUFFERS = 16
+const MAX_SPARE_BUFFERS = 8
 
 /** Loaded from src/ (vitest) the worker is the .ts file, which Node 24 runs with types stripped. */
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)

@@ -4,7 +4,7 @@ import { CHUNK_PLAINTEXT_BYTES, checkFileKey, parseShardCid, SEALED_CHUNK_BYTES,
 import type { Manifest, ShardRef } from '@sherd/protocol'
 import { openChunk, segmentKey } from './cipher.js'
 import { InvalidRangeError, NotEnoughShardsError } from './errors.js'
-import { planRange, segmentLayout } from './layout.js'
+import { planRange, segmentLayout, stripeWidthFor } from './layout.js'
 import type { RangePlan, SegmentLayout, ShardPiece } from './layout.js'
 import type { DecodeProgressEvent } from './progress.js'
 
@@ -48,6 +48,20 @@ interface SegmentContext {
   /** Shards seen missing or bad in this segment, for the error if the range cannot be rebuilt. */
   readonly missing: Set<number>
   readonly bad: Set<number>
+  /** Buffers reused stripe after stripe, so a long read makes no stripe-sized garbage (what drives peak RSS). */
+  readonly buffers: RangeBuffers
+}
+
+class RangeBuffers {
+  readonly sealed: Uint8Array
+  readonly fetched: Uint8Array
+  readonly rebuild: Uint8Array
+  constructor (k: number, m: number) {
+    const width = stripeWidthFor(k, m)
+    this.sealed = new Uint8Array(k * width)
+    this.fetched = new Uint8Array(k * width)
+    this.rebuild = new Uint8Array((k + m) * width)
+  }
 }
 
 async function fetchRange (ctx: SegmentContext, shardIndex: number, start: number, end: number): Promise<Uint8Array | undefined> {
@@ -91,13 +105,18 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
   const { k, m } = layout
   const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
   const sealedEnd = Math.min(layout.sealedSize, plan.endChunk * SEALED_CHUNK_BYTES)
-  const sealed = new Uint8Array(sealedEnd - sealedStart)
+  const sealed = ctx.buffers.sealed.subarray(0, sealedEnd - sealedStart)
   const plainStart = plan.firstChunk * CHUNK_PLAINTEXT_BYTES
   const plaintext = new Uint8Array(Math.min(layout.size, plan.endChunk * CHUNK_PLAINTEXT_BYTES) - plainStart)
   const { pieces } = plan
 
   const fetched = await Promise.all(pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length)))
-  pieces.forEach((p, i) => { if (fetched[i] !== undefined) sealed.set(fetched[i]!, p.sealedOffset - sealedStart) })
+  // A piece not fetched reads as zeros, not as the previous stripe's bytes.
+  pieces.forEach((p, i) => {
+    const at = p.sealedOffset - sealedStart
+    if (fetched[i] !== undefined) sealed.set(fetched[i]!, at)
+    else sealed.fill(0, at, at + p.length)
+  })
   const absent = new Set(pieces.filter((_, i) => fetched[i] === undefined).map((p) => p.shardIndex))
 
   /** Opens `chunks` from `sealed`; returns those that failed. A chunk under a piece not in hand fails unopened. */
@@ -121,7 +140,8 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
   const chunks = Array.from({ length: plan.endChunk - plan.firstChunk }, (_, i) => plan.firstChunk + i)
   const failed = await open(chunks, absent)
   if (failed.length === 0) return plaintext
-  const fetchedSealed = sealed.slice()
+  const fetchedSealed = ctx.buffers.fetched.subarray(0, sealed.length)
+  fetchedSealed.set(sealed)
   const column = new Map<string, Uint8Array | undefined>()
 
   /**
@@ -143,7 +163,7 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
       return column.get(id)
     }
     const attempt = async (set: readonly number[]): Promise<boolean> => {
-      const stripe = new Uint8Array((k + m) * width)
+      const stripe = ctx.buffers.rebuild.subarray(0, (k + m) * width)
       const present = new Array<boolean>(k + m).fill(false)
       for (const shard of set) { stripe.set((await get(shard))!, shard * width); present[shard] = true }
       ctx.coder.reconstruct(stripe, k, m, present)
@@ -218,6 +238,7 @@ export async function * decodeRange (
   const stop = new AbortController()
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
   const end = offset + length
+  const buffers = new RangeBuffers(checked.k, checked.m)
   try {
     for (let segmentIndex = Math.floor(offset / checked.segmentSize); segmentIndex * checked.segmentSize < end; segmentIndex++) {
       signal.throwIfAborted()
@@ -230,7 +251,7 @@ export async function * decodeRange (
       const ctx: SegmentContext = {
         segmentIndex, layout, commitments: segment.shards.map((s) => parseShardCid(s.commitment)),
         key: await segmentKey(key, checked.keySalt, segmentIndex), source, coder, signal, onProgress: options.onProgress,
-        missing: new Set(), bad: new Set()
+        missing: new Set(), bad: new Set(), buffers
       }
       for (const stripePlan of plan.stripes) {
         const plaintext = await decodeStripe(ctx, stripePlan)
