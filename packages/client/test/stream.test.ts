@@ -368,6 +368,13 @@ describe('byte-range decode', () => {
     await collect(decodeRange(manifest, key, rangeSource(shards, requests), { offset: 10 * CHUNK, length: 2 ** 20 }))
     expect(requests.reduce((n, r) => n + r.end - r.start, 0)).toBe(17 * SEALED_CHUNK)
     expect(new Set(requests.map((r) => r.shard))).toEqual(new Set(['0:0', '0:1']))
+    // A whole stripe with data shard 0 gone: its column comes from parity shard 4 alone, the other data pieces
+    // already fetched are not asked for again.
+    requests.length = 0
+    const withheld = rangeSource(shards, requests, (_s, shard, bytes) => (shard === 0 ? undefined : bytes))
+    expect((await collect(decodeRange(manifest, key, withheld, { offset: 0, length: stripePlain }))).equals(data.subarray(0, stripePlain))).toBe(true)
+    expect(requests.map((r) => `${r.shard} ${r.start}..${r.end}`).sort()).toEqual(
+      ['0:0', '0:1', '0:2', '0:3', '0:4'].map((id) => `${id} 0..${2 ** 20}`))
   })
 
   it('rebuilds a missing or lying data range from parity, and finds a lying parity range', async () => {

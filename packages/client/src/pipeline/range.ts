@@ -159,7 +159,11 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
     const candidates = Array.from({ length: k + m }, (_, i) => i).filter((i) => !suspects.has(i))
     const get = async (shard: number): Promise<Uint8Array | undefined> => {
       const id = `${shard}:${columnStart}:${columnEnd}`
-      if (!column.has(id)) column.set(id, await fetchRange(ctx, shard, columnStart, columnEnd))
+      if (!column.has(id)) {
+        // A data piece already fetched for exactly this column (a whole stripe was asked for) is not asked again.
+        const i = pieces.findIndex((p) => p.shardIndex === shard && p.shardStart === columnStart && p.length === width)
+        column.set(id, i >= 0 && fetched[i] !== undefined ? fetched[i] : await fetchRange(ctx, shard, columnStart, columnEnd))
+      }
       return column.get(id)
     }
     const attempt = async (set: readonly number[]): Promise<boolean> => {
