@@ -406,6 +406,25 @@ describe('byte-range decode', () => {
     expect((err as NotEnoughShardsError).missing).toEqual([0, 1, 2])
   })
 
+  it('fetches one stripe ahead and aborts it when the consumer stops early', async () => {
+    const { manifest, key, shards } = await encoded
+    const signals: AbortSignal[] = []
+    const source: ShardRangeSource = async (request) => {
+      signals.push(request.signal)
+      return shards.get(`${request.segmentIndex}:${request.shardIndex}`)?.subarray(request.start, request.end)
+    }
+    for await (const part of decodeRange(manifest, key, source, { offset: 0, length: segmentSize })) {
+      expect(part.length).toBe(stripePlain)
+      break
+    }
+    // Stripe 0's four pieces and stripe 1's (the look-ahead), every one aborted once the loop left.
+    expect(signals.length).toBe(8)
+    expect(signals.every((s) => s.aborted)).toBe(true)
+    const controller = new AbortController()
+    controller.abort(new Error('stop'))
+    await expect(collect(decodeRange(manifest, key, source, { signal: controller.signal }))).rejects.toThrow('stop')
+  })
+
   it('handles the last, narrow stripe whose chunks straddle shards', async () => {
     const { manifest, key, shards } = await encoded
     const lastStart = 2 * segmentSize + stripePlain

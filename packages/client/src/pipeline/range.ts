@@ -100,7 +100,12 @@ function covering (pieces: readonly ShardPiece[], start: number, end: number): S
  * suspect; their bytes are then rebuilt from the same column of k other shards (data, then parity), and if the
  * rebuilt chunk fails too, one shard of the rebuild set at a time is swapped for an unused one.
  */
-async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uint8Array> {
+/** Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once. */
+async function fetchPieces (ctx: SegmentContext, plan: StripePlan): Promise<Array<Uint8Array | undefined>> {
+  return await Promise.all(plan.pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length)))
+}
+
+async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Array<Uint8Array | undefined>): Promise<Uint8Array> {
   const { layout, key, segmentIndex } = ctx
   const { k, m } = layout
   const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
@@ -110,7 +115,6 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
   const plaintext = new Uint8Array(Math.min(layout.size, plan.endChunk * CHUNK_PLAINTEXT_BYTES) - plainStart)
   const { pieces } = plan
 
-  const fetched = await Promise.all(pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length)))
   // A piece not fetched reads as zeros, not as the previous stripe's bytes.
   pieces.forEach((p, i) => {
     const at = p.sealedOffset - sealedStart
@@ -224,8 +228,8 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan): Promise<Uin
 /**
  * Decodes plaintext bytes [offset, offset + length) of a file, fetching only the pieces of the shards that hold
  * them (stripe by stripe, whole 64 KiB chunks), each chunk checked by its AES-GCM tag. A missing or lying piece is
- * rebuilt from the same column of other shards. Yields the range in order, one stripe's share at a time, so memory
- * is one stripe. Throws InvalidRangeError (outside the file), NotEnoughShardsError (a stripe cannot be rebuilt
+ * rebuilt from the same column of other shards. Yields the range in order, one stripe's share at a time, fetching
+ * the next stripe's pieces meanwhile, so memory is about two stripes. Throws InvalidRangeError (outside the file), NotEnoughShardsError (a stripe cannot be rebuilt
  * from the shards that answered), InvalidManifestError, InvalidKeyError, or the signal's reason.
  */
 export async function * decodeRange (
@@ -257,8 +261,14 @@ export async function * decodeRange (
         key: await segmentKey(key, checked.keySalt, segmentIndex), source, coder, signal, onProgress: options.onProgress,
         missing: new Set(), bad: new Set(), buffers
       }
-      for (const stripePlan of plan.stripes) {
-        const plaintext = await decodeStripe(ctx, stripePlan)
+      // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead.
+      let ahead = plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!) : undefined
+      for (const [i, stripePlan] of plan.stripes.entries()) {
+        const fetched = await ahead!
+        ahead = i + 1 < plan.stripes.length ? fetchPieces(ctx, plan.stripes[i + 1]!) : undefined
+        // Its failure is raised when its turn comes; until then it must not count as unhandled.
+        ahead?.catch(() => {})
+        const plaintext = await decodeStripe(ctx, stripePlan, fetched)
         const chunkStart = stripePlan.firstChunk * CHUNK_PLAINTEXT_BYTES
         const wantFrom = Math.max(from, chunkStart) - chunkStart
         const wantTo = Math.min(to, chunkStart + plaintext.length) - chunkStart
