@@ -6,6 +6,9 @@ const MAX_QUEUED_BYTES = 8 * 2 ** 20
 
 interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number, spare?: Uint8Array }
 
+/** Pieces a whole shard is cut into for `root`: the stripe width, so they match the encoder's returned buffers. */
+const ROOT_PIECE_BYTES = 2 ** 20
+
 /** Returned piece buffers kept for reuse, per thread: enough for the queue, so steady state allocates nothing. */
 const MAX_SPARE_BUFFERS = 8
 
@@ -111,9 +114,15 @@ export function workerHasher (options: { threads: number }): MerkleHasher {
       }
     },
     async root (bytes) {
+      // Sent as 1 MiB pieces to a builder on the least busy thread: the pieces reuse returned buffers and the queue
+      // bound holds, where one shard-sized copy per call would pile up as garbage on both sides.
       const thread = threads.reduce((a, b) => (b.queued < a.queued ? b : a))
+      const id = nextBuilder++
+      for (let at = 0; at < bytes.length; at += ROOT_PIECE_BYTES) {
+        await thread.send({ op: 'append', builder: id }, bytes.subarray(at, Math.min(bytes.length, at + ROOT_PIECE_BYTES)))
+      }
       const request = nextRequest++
-      return await thread.ask(request, { op: 'root', request }, bytes)
+      return await thread.ask(request, { op: 'finish', builder: id, request })
     },
     async close () {
       await Promise.all(threads.map(async (thread) => await thread.worker.terminate()))

@@ -2,12 +2,11 @@
 // (TypeScript with types stripped) when the pool is loaded from src/ under vitest, and as dist/…/hash-worker.js
 // otherwise. The messages are the ones a Web Worker would answer (docs/data-path.md, "Hashing threads").
 import { parentPort } from 'node:worker_threads'
-import { MerkleRootBuilder, merkleRoot } from '@sherd/proofs'
+import { MerkleRootBuilder } from '@sherd/proofs'
 
 type Request =
   | { op: 'append', builder: number, bytes: Uint8Array }
   | { op: 'finish', builder: number, request: number }
-  | { op: 'root', request: number, bytes: Uint8Array }
 
 const builders = new Map<number, MerkleRootBuilder>()
 /** A builder whose append failed answers its finish with that failure. */
@@ -25,22 +24,20 @@ port.on('message', (message: Request) => {
       builder.append(message.bytes)
       // The buffer goes back to the pool for its next piece: no allocation per piece on either side.
       port.postMessage({ ack, spare: message.bytes }, [message.bytes.buffer as ArrayBuffer])
-    } else if (message.op === 'finish') {
+    } else {
       const failure = failures.get(message.builder)
       failures.delete(message.builder)
       const builder = builders.get(message.builder) ?? new MerkleRootBuilder()
       builders.delete(message.builder)
       if (failure !== undefined) port.postMessage({ request: message.request, error: failure })
       else port.postMessage({ request: message.request, root: builder.finish() })
-    } else {
-      port.postMessage({ request: message.request, root: merkleRoot(message.bytes), ack })
     }
   } catch (err) {
     if (message.op === 'append') {
       failures.set(message.builder, (err as Error).message)
       port.postMessage({ ack })
     } else {
-      port.postMessage({ request: message.request, error: (err as Error).message, ack })
+      port.postMessage({ request: message.request, error: (err as Error).message })
     }
   }
 })
