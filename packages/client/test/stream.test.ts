@@ -282,6 +282,28 @@ describe('stripe encoder', () => {
     expect(streamed.stripes).toEqual([2 ** 20, 2 ** 20, 2 ** 20, 64])
   })
 
+  it('stops on abort and on a failing sink, and cancels the source it stops reading', async () => {
+    let cancelled = false
+    const web = new ReadableStream<Uint8Array>({
+      pull (controller) { controller.enqueue(randomBytes(100_000)) },
+      cancel () { cancelled = true }
+    })
+    const controller = new AbortController()
+    let stripes = 0
+    const encoding = encodeFileStream(web, {
+      k: 2, m: 1, segmentSize: 2 ** 30, signal: controller.signal,
+      onStripe: () => { if (++stripes === 2) controller.abort(new Error('user stopped')) }
+    })
+    await expect((async () => { for await (const _ of encoding) { /* drain */ } })()).rejects.toThrow('user stopped')
+    expect(cancelled).toBe(true)
+    expect(stripes).toBe(2)
+    const failing = encodeFileStream(Readable.from([randomBytes(5 * 2 ** 20)]), {
+      k: 2, m: 1, onStripe: async () => { throw new Error('upload failed') }
+    })
+    await expect((async () => { for await (const _ of failing) { /* drain */ } })()).rejects.toThrow('upload failed')
+    expect(() => failing.manifest).toThrow(/iterate the encoding to its end/)
+  })
+
   it('checks expectedSize as encodeFile does', async () => {
     const run = async (size: number, expectedSize: number): Promise<unknown> => {
       const encoding = encodeFileStream(Readable.from([randomBytes(size)]), { k: 2, m: 1, segmentSize: 100_000, expectedSize, onStripe: () => {} })
