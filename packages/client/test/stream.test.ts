@@ -7,10 +7,10 @@ import rse from '@subspace/reed-solomon-erasure.wasm'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   ChunkAuthenticationError, decodeFile, decodeRange, encodeFile, encodeFileStream, inlineHasher, InvalidRangeError,
-  NotEnoughShardsError, openSegment, planRange, SealedLengthError, sealChunk, sealSegment, segmentKey, segmentLayout,
-  SourceTooLongError, stripeWidthFor, TruncatedSourceError
+  NotEnoughShardsError, openSegment, planRange, SealedLengthError, sealChunk, sealSegment, segmentCipher, segmentKey,
+  segmentKeyBytes, segmentLayout, SourceTooLongError, stripeWidthFor, TruncatedSourceError, webSegmentCipher
 } from '@sherd/client'
-import type { DecodeProgressEvent, EncodedStripe, MerkleHasher, ShardRangeSource, ShardSource } from '@sherd/client'
+import type { DecodeProgressEvent, EncodedStripe, MerkleHasher, SegmentCipher, ShardRangeSource, ShardSource } from '@sherd/client'
 import { merkleRoot, merkleRootReference } from '@sherd/proofs'
 import { parseShardCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -144,47 +144,64 @@ describe('chunked segment cipher', () => {
     expect(createHash('sha256').update(chunk0).digest('hex')).toBe('eba0f54f5dffbac1cff9b67c6a82e2ed3f90e62a511471c5ad05b99652c41412')
     const chunk1 = Buffer.from(await sealChunk(key, 1, true, Buffer.from('hello, sherd\n')))
     expect(chunk1.toString('hex')).toBe('758163910c839af3df15b81cc7' + 'be670150800a805f6af2def0de83fe82')
-    // The whole segment is the two chunks back to back, and node:crypto opens it as documented.
+    // The whole segment is the two chunks back to back, from the pipeline's cipher (node:crypto in Node) and from
+    // the WebCrypto one alike, and node:crypto opens it as documented.
+    expect(Buffer.from(await segmentKeyBytes(fileKey, salt, 0)).toString('hex')).toBe('15ec05d04e3f93804ca79664921fd49720a2c0efccd81de7aa6201a01cf96589')
     const plain = Buffer.concat([Buffer.alloc(CHUNK, 0x61), Buffer.from('hello, sherd\n')])
-    const sealed = Buffer.from(await sealSegment(key, plain))
-    expect(sealed.equals(Buffer.concat([chunk0, chunk1]))).toBe(true)
-    expect(sealed.equals(oracleSeal(nodeSegmentKey(fileKey, salt, 0), plain))).toBe(true)
+    for (const cipher of [await segmentCipher(fileKey, salt, 0), await webSegmentCipher(await segmentKeyBytes(fileKey, salt, 0))]) {
+      const sealed = Buffer.from(await sealSegment(cipher, plain))
+      expect(sealed.equals(Buffer.concat([chunk0, chunk1]))).toBe(true)
+      expect(sealed.equals(oracleSeal(nodeSegmentKey(fileKey, salt, 0), plain))).toBe(true)
+      expect(Buffer.from(await openSegment(cipher, sealed, 0, plain.length)).equals(plain)).toBe(true)
+    }
   })
 
-  it('rejects truncated, reordered, duplicated, flipped and extended chunks with typed errors', async () => {
-    const key = await segmentKey(randomBytes(32), randomBytes(16), 3)
-    const plain = randomBytes(3 * CHUNK + 100)
-    const sealed = Buffer.from(await sealSegment(key, plain))
-    expect(Buffer.from(await openSegment(key, sealed, 3, plain.length)).equals(plain)).toBe(true)
-    const c = (i: number): Buffer => sealed.subarray(i * SEALED_CHUNK, Math.min(sealed.length, (i + 1) * SEALED_CHUNK))
-    const rejects = async (bytes: Uint8Array, error: unknown, chunkIndex?: number): Promise<void> => {
-      const err = await openSegment(key, bytes, 3).catch((e: unknown) => e)
-      expect(err).toBeInstanceOf(error as never)
-      if (chunkIndex !== undefined) expect((err as ChunkAuthenticationError).chunkIndex).toBe(chunkIndex)
-      expect((err as Error).message).toMatch(/segment 3/)
-    }
-    // Cut at a chunk boundary: the new last chunk was sealed as "not last".
-    await rejects(Buffer.concat([c(0), c(1), c(2)]), ChunkAuthenticationError, 2)
-    await rejects(Buffer.concat([c(0)]), ChunkAuthenticationError, 0)
-    // Cut inside a chunk, or down to a bare tag.
-    await rejects(sealed.subarray(0, sealed.length - 1), ChunkAuthenticationError, 3)
-    await rejects(sealed.subarray(0, 3 * SEALED_CHUNK + 16), SealedLengthError)
-    await rejects(new Uint8Array(0), SealedLengthError)
-    await rejects(Buffer.concat([c(1), c(0), c(2), c(3)]), ChunkAuthenticationError, 0)
-    await rejects(Buffer.concat([c(0), c(0), c(2), c(3)]), ChunkAuthenticationError, 1)
-    await rejects(Buffer.concat([c(0), c(1), c(2), c(2), c(3)]), ChunkAuthenticationError, 3)
-    // Appended after the final chunk: the final chunk is no longer last.
-    await rejects(Buffer.concat([sealed, c(0)]), ChunkAuthenticationError, 3)
-    for (const at of [0, 65519, 65520, 65535, 65536, sealed.length - 1]) {
-      const flipped = Buffer.from(sealed)
-      flipped[at]! ^= 1
-      await rejects(flipped, ChunkAuthenticationError, Math.floor(at / SEALED_CHUNK))
-    }
-    // The wrong segment's key (another index) fails the first chunk.
-    const other = await segmentKey(randomBytes(32), randomBytes(16), 4)
-    expect(await openSegment(other, sealed, 3).catch((e: unknown) => e)).toBeInstanceOf(ChunkAuthenticationError)
-    expect(await openSegment(key, sealed, 3, plain.length + 1).catch((e: unknown) => e)).toBeInstanceOf(SealedLengthError)
-  })
+  const ciphers = async (fileKey: Uint8Array, salt: Uint8Array, index: number): Promise<Array<[string, SegmentCipher]>> => [
+    ['node:crypto', await segmentCipher(fileKey, salt, index)],
+    ['WebCrypto', await webSegmentCipher(await segmentKeyBytes(fileKey, salt, index))]
+  ]
+
+  for (const which of ['node:crypto', 'WebCrypto']) {
+    it(`rejects truncated, reordered, duplicated, flipped and extended chunks with typed errors (${which})`, async () => {
+      const fileKey = randomBytes(32)
+      const salt = randomBytes(16)
+      const key = new Map(await ciphers(fileKey, salt, 3)).get(which)!
+      const plain = randomBytes(3 * CHUNK + 100)
+      const sealed = Buffer.from(await sealSegment(key, plain))
+      expect(Buffer.from(await openSegment(key, sealed, 3, plain.length)).equals(plain)).toBe(true)
+      const c = (i: number): Buffer => sealed.subarray(i * SEALED_CHUNK, Math.min(sealed.length, (i + 1) * SEALED_CHUNK))
+      const rejects = async (bytes: Uint8Array, error: unknown, chunkIndex?: number): Promise<void> => {
+        const err = await openSegment(key, bytes, 3).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(error as never)
+        if (chunkIndex !== undefined) expect((err as ChunkAuthenticationError).chunkIndex).toBe(chunkIndex)
+        expect((err as Error).message).toMatch(/segment 3/)
+      }
+      // Cut at a chunk boundary: the new last chunk was sealed as "not last".
+      await rejects(Buffer.concat([c(0), c(1), c(2)]), ChunkAuthenticationError, 2)
+      await rejects(Buffer.concat([c(0)]), ChunkAuthenticationError, 0)
+      // Cut inside a chunk, or down to a bare tag.
+      await rejects(sealed.subarray(0, sealed.length - 1), ChunkAuthenticationError, 3)
+      await rejects(sealed.subarray(0, 3 * SEALED_CHUNK + 16), SealedLengthError)
+      await rejects(new Uint8Array(0), SealedLengthError)
+      await rejects(Buffer.concat([c(1), c(0), c(2), c(3)]), ChunkAuthenticationError, 0)
+      await rejects(Buffer.concat([c(0), c(0), c(2), c(3)]), ChunkAuthenticationError, 1)
+      await rejects(Buffer.concat([c(0), c(1), c(2), c(2), c(3)]), ChunkAuthenticationError, 3)
+      // Appended after the final chunk: the final chunk is no longer last.
+      await rejects(Buffer.concat([sealed, c(0)]), ChunkAuthenticationError, 3)
+      for (const at of [0, 65519, 65520, 65535, 65536, sealed.length - 1]) {
+        const flipped = Buffer.from(sealed)
+        flipped[at]! ^= 1
+        await rejects(flipped, ChunkAuthenticationError, Math.floor(at / SEALED_CHUNK))
+      }
+      // The wrong segment's key (another index) fails the first chunk.
+      const other = new Map(await ciphers(fileKey, salt, 4)).get(which)!
+      expect(await openSegment(other, sealed, 3).catch((e: unknown) => e)).toBeInstanceOf(ChunkAuthenticationError)
+      expect(await openSegment(key, sealed, 3, plain.length + 1).catch((e: unknown) => e)).toBeInstanceOf(SealedLengthError)
+      // Both implementations seal the same bytes.
+      const [node, web] = await ciphers(fileKey, salt, 3)
+      expect(Buffer.from(await sealSegment(web![1], plain)).equals(Buffer.from(await sealSegment(node![1], plain)))).toBe(true)
+    })
+  }
 })
 
 describe('stripe layout', () => {

@@ -1,10 +1,14 @@
 import { CHUNK_PLAINTEXT_BYTES, deriveAesKey, GCM_NONCE_BYTES, GCM_TAG_BYTES, SEALED_CHUNK_BYTES } from '@sherd/protocol'
 import { SEGMENT_KEY_INFO } from './constants.js'
+import type { SegmentCipher } from './chunk-cipher.js'
 import { ChunkAuthenticationError, SealedLengthError } from './errors.js'
 
 const infoPrefix = new TextEncoder().encode(SEGMENT_KEY_INFO)
 
-/** Empty: the key binds the file and segment, the nonce the chunk's place and finality; nothing else needs binding. */
+/**
+ * Empty: the key binds the file and segment, the nonce the chunk's place and finality; nothing else needs binding.
+ * (sealChunk / openChunk are the one-chunk WebCrypto reference; the pipeline goes through a SegmentCipher.)
+ */
 const NO_AAD = new Uint8Array(0)
 
 /** HKDF `info` of segment `index`: "sherd/v1/segment" ‖ uint64 big-endian index. */
@@ -52,17 +56,16 @@ export async function openChunk (key: CryptoKey, chunkIndex: number, final: bool
 
 /**
  * Seals the chunks of `plaintext`, which starts at chunk `firstChunk` of a segment of `chunkCount` chunks, into
- * `out` at `outOffset` (sealed chunks back to back). All chunks go to WebCrypto at once: Node runs them on its
- * thread pool, so AES overlaps the hashing and coding on the main thread.
+ * `out` at `outOffset` (sealed chunks back to back). All chunks are started at once: WebCrypto runs them on Node's
+ * thread pool or the browser's, `node:crypto` one after another.
  */
 export async function sealChunksInto (
-  key: CryptoKey, plaintext: Uint8Array, firstChunk: number, chunkCount: number, out: Uint8Array, outOffset: number
+  cipher: SegmentCipher, plaintext: Uint8Array, firstChunk: number, chunkCount: number, out: Uint8Array, outOffset: number
 ): Promise<void> {
   const jobs: Array<Promise<void>> = []
   for (let at = 0, index = firstChunk; at < plaintext.length; at += CHUNK_PLAINTEXT_BYTES, index++) {
     const piece = plaintext.subarray(at, Math.min(at + CHUNK_PLAINTEXT_BYTES, plaintext.length))
-    const sealedAt = outOffset + (index - firstChunk) * SEALED_CHUNK_BYTES
-    jobs.push(sealChunk(key, index, index === chunkCount - 1, piece).then((sealed) => { out.set(sealed, sealedAt) }))
+    jobs.push(cipher.sealInto(index, index === chunkCount - 1, piece, out, outOffset + (index - firstChunk) * SEALED_CHUNK_BYTES))
   }
   await Promise.all(jobs)
 }
@@ -70,21 +73,18 @@ export async function sealChunksInto (
 /**
  * Opens the sealed chunks in `sealed` (back to back, starting with chunk `firstChunk` of a segment of
  * `chunkCount` chunks) into `out` at `outOffset`. Returns the indices of chunks whose tag failed (empty: all good);
- * their plaintext bytes in `out` are left as they were.
+ * their bytes in `out` are zeros.
  */
 export async function openChunksInto (
-  key: CryptoKey, sealed: Uint8Array, firstChunk: number, chunkCount: number, out: Uint8Array, outOffset: number
+  cipher: SegmentCipher, sealed: Uint8Array, firstChunk: number, chunkCount: number, out: Uint8Array, outOffset: number
 ): Promise<number[]> {
   const failed: number[] = []
   const jobs: Array<Promise<void>> = []
   for (let at = 0, index = firstChunk; at < sealed.length; at += SEALED_CHUNK_BYTES, index++) {
     const piece = sealed.subarray(at, Math.min(at + SEALED_CHUNK_BYTES, sealed.length))
-    const plainAt = outOffset + (index - firstChunk) * CHUNK_PLAINTEXT_BYTES
     const chunk = index
-    jobs.push(openChunk(key, chunk, chunk === chunkCount - 1, piece).then((plain) => {
-      if (plain === undefined) failed.push(chunk)
-      else out.set(plain, plainAt)
-    }))
+    jobs.push(cipher.openInto(chunk, chunk === chunkCount - 1, piece, out, outOffset + (chunk - firstChunk) * CHUNK_PLAINTEXT_BYTES)
+      .then((ok) => { if (!ok) failed.push(chunk) }))
   }
   await Promise.all(jobs)
   return failed.sort((a, b) => a - b)
@@ -96,10 +96,10 @@ function chunksOfSealed (sealedLength: number): number {
 }
 
 /** A whole segment sealed: its chunks back to back (plaintext + 16 bytes per chunk). One or more chunks. */
-export async function sealSegment (key: CryptoKey, plaintext: Uint8Array): Promise<Uint8Array> {
+export async function sealSegment (cipher: SegmentCipher, plaintext: Uint8Array): Promise<Uint8Array> {
   const chunkCount = Math.max(1, Math.ceil(plaintext.length / CHUNK_PLAINTEXT_BYTES))
   const out = new Uint8Array(plaintext.length + chunkCount * GCM_TAG_BYTES)
-  await sealChunksInto(key, plaintext, 0, chunkCount, out, 0)
+  await sealChunksInto(cipher, plaintext, 0, chunkCount, out, 0)
   return out
 }
 
@@ -109,7 +109,7 @@ export async function sealSegment (key: CryptoKey, plaintext: Uint8Array): Promi
  * Throws ChunkAuthenticationError naming the first failing chunk, or SealedLengthError for a length that no
  * segment (or not the `expectedSize` one) seals to.
  */
-export async function openSegment (key: CryptoKey, sealed: Uint8Array, segmentIndex = 0, expectedSize?: number): Promise<Uint8Array> {
+export async function openSegment (cipher: SegmentCipher, sealed: Uint8Array, segmentIndex = 0, expectedSize?: number): Promise<Uint8Array> {
   const chunkCount = chunksOfSealed(sealed.length)
   const lastSealed = sealed.length - (chunkCount - 1) * SEALED_CHUNK_BYTES
   const size = sealed.length - chunkCount * GCM_TAG_BYTES
@@ -117,7 +117,7 @@ export async function openSegment (key: CryptoKey, sealed: Uint8Array, segmentIn
     throw new SealedLengthError(segmentIndex, sealed.length, expectedSize)
   }
   const out = new Uint8Array(size)
-  const failed = await openChunksInto(key, sealed, 0, chunkCount, out, 0)
+  const failed = await openChunksInto(cipher, sealed, 0, chunkCount, out, 0)
   if (failed.length > 0) throw new ChunkAuthenticationError(segmentIndex, failed[0]!)
   return out
 }

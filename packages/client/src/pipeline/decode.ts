@@ -2,7 +2,9 @@ import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
 import { checkFileKey, parseShardCid, validateManifest } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
-import { openChunksInto, segmentKey } from './cipher.js'
+import { openChunksInto } from './cipher.js'
+import { segmentCipher } from './chunk-cipher.js'
+import type { SegmentCipher } from './chunk-cipher.js'
 import { DEFAULT_PREFETCH_SEGMENTS } from './constants.js'
 import { InvalidOptionError, NotEnoughShardsError, SegmentDecryptionError } from './errors.js'
 import { defaultHasher } from './hashing.js'
@@ -126,7 +128,7 @@ async function fetchSegment (
  * stripe's sealed bytes from the k pieces and opens its chunks. The shards passed their Merkle roots, so a chunk
  * that fails its tag means the key is wrong: SegmentDecryptionError.
  */
-async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, key: CryptoKey, segmentIndex: number): Promise<Uint8Array> {
+async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, cipher: SegmentCipher, segmentIndex: number): Promise<Uint8Array> {
   const plaintext = new Uint8Array(layout.size)
   const sealed = new Uint8Array(layout.k * layout.stripeWidth)
   for (let index = 0; index < layout.stripeCount; index++) {
@@ -135,7 +137,7 @@ async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, key: 
       const from = i * layout.shardSize + stripe.shardOffset
       sealed.set(shards.subarray(from, from + stripe.width), i * stripe.width)
     }
-    const failed = await openChunksInto(key, sealed.subarray(0, stripe.sealedEnd - stripe.sealedStart), stripe.firstChunk,
+    const failed = await openChunksInto(cipher, sealed.subarray(0, stripe.sealedEnd - stripe.sealedStart), stripe.firstChunk,
       layout.chunkCount, plaintext, stripe.plaintextStart)
     if (failed.length > 0) throw new SegmentDecryptionError(segmentIndex)
   }
@@ -205,7 +207,7 @@ export async function * decodeFile (
 
       const t = performance.now()
       const layout = segmentLayout(segment.size, k, m)
-      const plaintext = await openWholeShards(layout, stripe, await segmentKey(key, checked.keySalt, segmentIndex), segmentIndex)
+      const plaintext = await openWholeShards(layout, stripe, await segmentCipher(key, checked.keySalt, segmentIndex), segmentIndex)
       const cipherMs = performance.now() - t
       spare.push(stripe)
       decodedBytes += plaintext.length

@@ -6,7 +6,7 @@ import {
   SEGMENT_CIPHER, shardCid, shardSizeFor
 } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
-import { segmentKey } from './cipher.js'
+import { segmentCipher } from './chunk-cipher.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES } from './constants.js'
 import {
   DataPathError, EncodingNotFinishedError, InvalidCodeError, InvalidOptionError, SourceTooLongError, TruncatedSourceError
@@ -160,8 +160,8 @@ export function encodeFile (source: FileSource, options: EncodeFileOptions = {})
         for (let i = 0; i < pieces.length; i++) shardBytes.set(pieces[i]!, i * shardSize + shardOffset)
       }
       const reader = new ByteReader((async function * () { yield plaintext })())
-      const key = await segmentKey(fileKey, keySalt, segmentIndex)
-      const encoded = (await encodeSegmentStripes(reader, segmentIndex, segmentSize, key, { k, m, coder, hasher, sink, signal }, buffers))!
+      const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
+      const encoded = (await encodeSegmentStripes(reader, segmentIndex, segmentSize, cipher, { k, m, coder, hasher, sink, signal }, buffers))!
       const shards: EncodedShard[] = commitmentsOf(encoded).map((commitment, index) => ({
         index, bytes: shardBytes.subarray(index * shardSize, (index + 1) * shardSize), commitment
       }))
@@ -229,10 +229,10 @@ export function encodeFileStream (source: FileSource, options: EncodeFileStreamO
     try {
       while (true) {
         const segmentIndex = segments.length
-        const key = await segmentKey(fileKey, keySalt, segmentIndex)
+        const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
         // With a size given, read at most one byte past it, so an overlong source fails before it is all read.
         const allowed = expectedSize === undefined ? segmentSize : Math.min(segmentSize, expectedSize - encodedBytes + 1)
-        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, key, { k, m, coder, hasher, sink: onStripe, signal }, buffers)
+        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, cipher, { k, m, coder, hasher, sink: onStripe, signal }, buffers)
         if (encoded === undefined) break
         encodedBytes += encoded.size
         if (expectedSize !== undefined && encodedBytes > expectedSize) throw new SourceTooLongError(expectedSize)

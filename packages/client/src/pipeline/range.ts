@@ -2,7 +2,8 @@ import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
 import { CHUNK_PLAINTEXT_BYTES, checkFileKey, parseShardCid, SEALED_CHUNK_BYTES, validateManifest } from '@sherd/protocol'
 import type { Manifest, ShardRef } from '@sherd/protocol'
-import { openChunk, segmentKey } from './cipher.js'
+import { segmentCipher } from './chunk-cipher.js'
+import type { SegmentCipher } from './chunk-cipher.js'
 import { InvalidRangeError, NotEnoughShardsError } from './errors.js'
 import { planRange, segmentLayout, stripeWidthFor } from './layout.js'
 import type { RangePlan, SegmentLayout, ShardPiece } from './layout.js'
@@ -40,7 +41,7 @@ interface SegmentContext {
   readonly segmentIndex: number
   readonly layout: SegmentLayout
   readonly commitments: readonly ShardRef[]
-  readonly key: CryptoKey
+  readonly cipher: SegmentCipher
   readonly source: ShardRangeSource
   readonly coder: ErasureCoder
   readonly signal: AbortSignal
@@ -106,7 +107,7 @@ async function fetchPieces (ctx: SegmentContext, plan: StripePlan): Promise<Arra
 }
 
 async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Array<Uint8Array | undefined>): Promise<Uint8Array> {
-  const { layout, key, segmentIndex } = ctx
+  const { layout, cipher, segmentIndex } = ctx
   const { k, m } = layout
   const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
   const sealedEnd = Math.min(layout.sealedSize, plan.endChunk * SEALED_CHUNK_BYTES)
@@ -129,12 +130,10 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
     await Promise.all(chunks.map(async (chunk) => {
       const start = chunk * SEALED_CHUNK_BYTES
       const end = Math.min(layout.sealedSize, start + SEALED_CHUNK_BYTES)
-      let plain: Uint8Array | undefined
-      if (!covering(pieces, start, end).some((p) => unavailable.has(p.shardIndex))) {
-        plain = await openChunk(key, chunk, chunk === layout.chunkCount - 1, sealed.subarray(start - sealedStart, end - sealedStart))
-      }
-      if (plain === undefined) failed.push(chunk)
-      else plaintext.set(plain, chunk * CHUNK_PLAINTEXT_BYTES - plainStart)
+      const ok = !covering(pieces, start, end).some((p) => unavailable.has(p.shardIndex)) &&
+        await cipher.openInto(chunk, chunk === layout.chunkCount - 1, sealed.subarray(start - sealedStart, end - sealedStart),
+          plaintext, chunk * CHUNK_PLAINTEXT_BYTES - plainStart)
+      if (!ok) failed.push(chunk)
     }))
     return failed.sort((a, b) => a - b)
   }
@@ -258,7 +257,7 @@ export async function * decodeRange (
       const plan = planRange(layout, from, to - from)
       const ctx: SegmentContext = {
         segmentIndex, layout, commitments: segment.shards.map((s) => parseShardCid(s.commitment)),
-        key: await segmentKey(key, checked.keySalt, segmentIndex), source, coder, signal, onProgress: options.onProgress,
+        cipher: await segmentCipher(key, checked.keySalt, segmentIndex), source, coder, signal, onProgress: options.onProgress,
         missing: new Set(), bad: new Set(), buffers
       }
       // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead.

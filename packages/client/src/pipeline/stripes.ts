@@ -2,6 +2,7 @@ import type { ErasureCoder } from '@sherd/erasure'
 import { CHUNK_PLAINTEXT_BYTES, GCM_TAG_BYTES, SEALED_CHUNK_BYTES } from '@sherd/protocol'
 import { LEAF_SIZE } from '@sherd/proofs'
 import { sealChunksInto } from './cipher.js'
+import type { SegmentCipher } from './chunk-cipher.js'
 import type { MerkleHasher } from './hashing.js'
 import { stripeWidthFor } from './layout.js'
 import type { StageTimings } from './progress.js'
@@ -69,7 +70,7 @@ export function plaintextPerStripe (k: number, m: number): number {
  * final and its narrower last stripe is laid out. Returns undefined when the reader is already at its end.
  */
 export async function encodeSegmentStripes (
-  reader: ByteReader, segmentIndex: number, segmentSize: number, key: CryptoKey, context: StripeEncoderContext,
+  reader: ByteReader, segmentIndex: number, segmentSize: number, cipher: SegmentCipher, context: StripeEncoderContext,
   buffers: StripeBuffers
 ): Promise<StripedSegment | undefined> {
   const { k, m, coder, hasher, sink, signal } = context
@@ -96,7 +97,7 @@ export async function encodeSegmentStripes (
       const firstChunk = stripeIndex * chunksPerStripe
 
       let t = performance.now()
-      await sealChunksInto(key, plaintext, firstChunk, final ? firstChunk + chunks : Number.MAX_SAFE_INTEGER, stripe, 0)
+      await sealChunksInto(cipher, plaintext, firstChunk, final ? firstChunk + chunks : Number.MAX_SAFE_INTEGER, stripe, 0)
       cipherMs += performance.now() - t
       signal?.throwIfAborted()
       // Only the last stripe has padding: the rest of its data pieces are zeros, like the whole-shard layout.
