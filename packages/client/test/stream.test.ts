@@ -468,6 +468,24 @@ describe('byte-range decode', () => {
     await expect(collect(decodeRange(manifest, key, source, { signal: controller.signal }))).rejects.toThrow('stop')
   })
 
+  it('decodes ranges for other codes too, with a data shard withheld, and an empty file', async () => {
+    for (const [k2, m2] of [[1, 0], [10, 4], [16, 240]] as Array<[number, number]>) {
+      const chunksPerStripe = k2 * stripeWidthFor(k2, m2) / SEALED_CHUNK
+      const size = chunksPerStripe * CHUNK + 5000
+      const bytes = randomBytes(size)
+      const { manifest: mf, key: fk, shards: sh } = await encodeStreamed(bytes, k2, m2, size)
+      const withheld = m2 > 0 ? 0 : -1
+      const src = rangeSource(sh, [], (_s, shard, b) => (shard === withheld ? undefined : b))
+      for (const [offset, length] of [[0, size], [CHUNK - 1, 2], [chunksPerStripe * CHUNK - 1, 2], [size - 1, 1], [17, 0]]) {
+        const got = await collect(decodeRange(mf, fk, src, { offset, length }))
+        expect(got.equals(bytes.subarray(offset!, offset! + length!)), `k=${k2} m=${m2} offset ${offset} length ${length}`).toBe(true)
+      }
+    }
+    const empty = await encodeStreamed(new Uint8Array(0), 4, 2, 2 ** 20)
+    expect(empty.manifest.fileSize).toBe(0)
+    expect((await collect(decodeRange(empty.manifest, empty.key, rangeSource(empty.shards)))).length).toBe(0)
+  })
+
   it('handles the last, narrow stripe whose chunks straddle shards', async () => {
     const { manifest, key, shards } = await encoded
     const lastStart = 2 * segmentSize + stripePlain
