@@ -95,17 +95,17 @@ function covering (pieces: readonly ShardPiece[], start: number, end: number): S
   return pieces.filter((p) => p.sealedOffset < end && p.sealedOffset + p.length > start)
 }
 
-/**
- * Plaintext of chunks [firstChunk, endChunk) of one stripe: the data pieces holding them are fetched and each
- * chunk opened with its tag. A chunk whose piece is missing or whose tag fails marks the shards under it as
- * suspect; their bytes are then rebuilt from the same column of k other shards (data, then parity), and if the
- * rebuilt chunk fails too, one shard of the rebuild set at a time is swapped for an unused one.
- */
 /** Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once. */
 async function fetchPieces (ctx: SegmentContext, plan: StripePlan): Promise<Array<Uint8Array | undefined>> {
   return await Promise.all(plan.pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length)))
 }
 
+/**
+ * Plaintext of chunks [firstChunk, endChunk) of one stripe: given the data pieces holding them (`fetchPieces`), each
+ * chunk is opened with its tag. A chunk whose piece is missing or whose tag fails marks the shards under it as
+ * suspect; their bytes are then rebuilt from the same column of k other shards (data, then parity), and if the
+ * rebuilt chunk fails too, one shard of the rebuild set at a time is swapped for an unused one.
+ */
 async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Array<Uint8Array | undefined>): Promise<Uint8Array> {
   const { layout, cipher, segmentIndex } = ctx
   const { k, m } = layout
