@@ -137,21 +137,31 @@ describe('encodeFile / decodeFile round trips', () => {
 })
 
 describe('format, checked with node:crypto as documented in docs/data-path.md', () => {
-  it('segment i is AES-256-GCM under HKDF-SHA256(file key, key salt, "sherd/v1/segment" ‖ u64be(i)), nonce 0, zero-padded stripe', async () => {
-    const data = randomBytes(2 * SEGMENT + 10)
-    const encoded = await encodeAll(Readable.from([data]), { k: 1, m: 0 })
+  it('segment i is 64 KiB AES-256-GCM chunks under HKDF-SHA256(file key, key salt, "sherd/v1/segment" ‖ u64be(i)), zero-padded', async () => {
+    const segmentSize = 2 * 65520 + 3
+    const data = randomBytes(2 * segmentSize + 10)
+    const encoded = await encodeAll(Readable.from([data]), { k: 1, m: 0, segmentSize })
     for (let i = 0; i < encoded.manifest.segments.length; i++) {
       const { size, shardSize } = encoded.manifest.segments[i]!
       const shard = encoded.shards.get(`${i}:0`)!
+      const chunks = Math.ceil(size / 65520)
       expect(shard.length).toBe(shardSize)
-      expect(shard.subarray(size + 16).every((b) => b === 0)).toBe(true)
+      expect(shard.subarray(size + 16 * chunks).every((b) => b === 0)).toBe(true)
       const info = Buffer.concat([Buffer.from('sherd/v1/segment'), Buffer.alloc(8)])
       info.writeBigUInt64BE(BigInt(i), info.length - 8)
       const key = Buffer.from(hkdfSync('sha256', encoded.key, encoded.manifest.keySalt, info, 32))
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12))
-      decipher.setAuthTag(shard.subarray(size, size + 16))
-      const plain = Buffer.concat([decipher.update(shard.subarray(0, size)), decipher.final()])
-      expect(plain.equals(data.subarray(i * SEGMENT, i * SEGMENT + size))).toBe(true)
+      const plain: Buffer[] = []
+      for (let c = 0; c < chunks; c++) {
+        // Nonce: the chunk counter (u64 BE), three zero bytes, 1 on the last chunk.
+        const nonce = Buffer.alloc(12)
+        nonce.writeBigUInt64BE(BigInt(c))
+        nonce[11] = c === chunks - 1 ? 1 : 0
+        const sealed = shard.subarray(c * 65536, Math.min(size + 16 * chunks, (c + 1) * 65536))
+        const decipher = createDecipheriv('aes-256-gcm', key, nonce)
+        decipher.setAuthTag(sealed.subarray(sealed.length - 16))
+        plain.push(decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final())
+      }
+      expect(Buffer.concat(plain).equals(data.subarray(i * segmentSize, i * segmentSize + size))).toBe(true)
     }
   })
 

@@ -3,6 +3,7 @@ import type { ChunkTree } from './chunk-tree.js'
 import { defaultHasher } from './default-hasher.js'
 export { usesKernel } from './default-hasher.js'
 import { referenceHasher } from './reference.js'
+import { MerkleRootBuilder } from './root-builder.js'
 import { buildTreeWith, merkleRootWith } from './tree.js'
 import type { MerkleTree } from './tree.js'
 
@@ -14,6 +15,7 @@ export { verifyProof } from './tree.js'
 export type { MerkleProof, MerkleTree } from './tree.js'
 export { challengeIndices } from './challenge.js'
 export { ChunkTreeBuilder, encodeChunkTree } from './chunk-tree.js'
+export { MerkleRootBuilder } from './root-builder.js'
 export type { ChunkTree } from './chunk-tree.js'
 export type { TreeHasher } from './hasher.js'
 
@@ -40,6 +42,11 @@ export function decodeChunkTree (bytes: Uint8Array): ChunkTree {
 /** `merkleRoot` computed by the pure-TypeScript reference (@noble/hashes, one message per call). */
 export function merkleRootReference (data: Uint8Array): Uint8Array {
   return merkleRootWith(referenceHasher, data)
+}
+
+/** A `MerkleRootBuilder` on the pure-TypeScript reference hasher (same roots, ~20× slower). */
+export function merkleRootBuilderReference (): MerkleRootBuilder {
+  return new MerkleRootBuilder(referenceHasher)
 }
 
 /** `buildTree` computed by the pure-TypeScript reference. */

@@ -26,10 +26,11 @@ export const MERKLE_ROOT_BYTES = 32
 export const SHARD_DIGEST_BYTES = MERKLE_ROOT_BYTES + 8
 
 /**
- * Largest shard any manifest may name: a 1 GiB segment (MAX_SEGMENT_SIZE_BYTES) with its 16-byte tag at k = 1,
- * rounded up to the 64-byte leaf. Bounds every shard length read from a CID or the wire.
+ * Largest shard any manifest may name: a 1 GiB segment (MAX_SEGMENT_SIZE_BYTES) sealed at k = 1, i.e. 2^30 bytes
+ * plus a 16-byte tag for each of its 16,389 chunks (262,224 bytes), rounded up to the 64-byte leaf. Bounds every
+ * shard length read from a CID or the wire. (A test checks it against shardSizeFor.)
  */
-export const MAX_SHARD_BYTES = 2 ** 30 + 64
+export const MAX_SHARD_BYTES = 2 ** 30 + 262_272
 
 /**
  * A shard's commitment: the root of its Merkle tree and its byte length. The length is part of the commitment

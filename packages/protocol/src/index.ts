@@ -12,7 +12,8 @@ export {
 export type { ShardCommitment, ShardRef } from './cid.js'
 export {
   MANIFEST_VERSION, SEALED_MANIFEST_VERSION, SEGMENT_CIPHER, FILE_KEY_BYTES, KEY_SALT_BYTES, GCM_TAG_BYTES,
-  GCM_NONCE_BYTES, MANIFEST_KEY_INFO, MAX_SEGMENT_SIZE_BYTES, MAX_PEER_ID_CHARS, MAX_DEAL_ID, shardSizeFor,
+  GCM_NONCE_BYTES, SEALED_CHUNK_BYTES, CHUNK_PLAINTEXT_BYTES, MANIFEST_KEY_INFO, MAX_SEGMENT_SIZE_BYTES, MAX_PEER_ID_CHARS,
+  MAX_DEAL_ID, chunkCountFor, sealedSizeFor, shardSizeFor,
   segmentCount, codeProblem, validateManifest, encodeManifest, decodeManifest, checkFileKey, deriveAesKey,
   sealManifest, checkSealedManifest, openManifest
 } from './manifest.js'

@@ -12,8 +12,11 @@ export const MANIFEST_VERSION = 1
 /** Envelope version: fixes AES-256-GCM under HKDF-SHA256(file key, envelope salt, MANIFEST_KEY_INFO). */
 export const SEALED_MANIFEST_VERSION = 1
 
-/** Cipher of the segments: AES-256-GCM, one key per segment from HKDF-SHA256 (see docs/data-path.md). */
-export const SEGMENT_CIPHER = 'aes-256-gcm/hkdf-sha256'
+/**
+ * Cipher of the segments: AES-256-GCM over 64 KiB sealed chunks, nonce from the chunk counter and a final-chunk
+ * flag, one key per segment from HKDF-SHA256 (see docs/data-path.md, "Segment encryption").
+ */
+export const SEGMENT_CIPHER = 'aes-256-gcm-chunked/hkdf-sha256'
 
 /** A file key is an AES-256 key's worth of secret. */
 export const FILE_KEY_BYTES = 32
@@ -21,11 +24,21 @@ export const FILE_KEY_BYTES = 32
 /** HKDF salts: 128 random bits make derived keys distinct even if a file key is ever reused. */
 export const KEY_SALT_BYTES = 16
 
-/** AES-GCM tag appended to each segment's ciphertext. */
+/** AES-GCM tag appended to each chunk's ciphertext (and to the sealed manifest's). */
 export const GCM_TAG_BYTES = 16
 
-/** AES-GCM nonce; each derived key encrypts exactly one message, so the nonce is all zeros. */
+/** AES-GCM nonce bytes (the manifest's is all zeros; a segment chunk's is its counter and final flag). */
 export const GCM_NONCE_BYTES = 12
+
+/**
+ * Bytes of one sealed segment chunk (ciphertext ‖ tag), the last chunk of a segment excepted. 64 KiB so a sealed
+ * chunk is exactly one 64 KiB chunk of the provider's chunk tree and lies inside one shard's stripe: a byte range
+ * costs whole chunks of one shard, each checked by its own tag.
+ */
+export const SEALED_CHUNK_BYTES = 65536
+
+/** Plaintext bytes of one full chunk: the sealed chunk less its tag. */
+export const CHUNK_PLAINTEXT_BYTES = SEALED_CHUNK_BYTES - GCM_TAG_BYTES
 
 /** HKDF `info` of the manifest key; segment keys use a different label so the two can never coincide. */
 export const MANIFEST_KEY_INFO = 'sherd/v1/manifest'
@@ -82,9 +95,22 @@ export interface Manifest {
   readonly segments: readonly ManifestSegment[]
 }
 
-/** Bytes of each shard of a segment of `plaintextSize` bytes: ciphertext plus tag over k, rounded up to the leaf. */
+/** Chunks of a segment of `plaintextSize` bytes (≥ 1): ceil(size / CHUNK_PLAINTEXT_BYTES). */
+export function chunkCountFor (plaintextSize: number): number {
+  return Math.max(1, Math.ceil(plaintextSize / CHUNK_PLAINTEXT_BYTES))
+}
+
+/** Bytes of a sealed segment: the plaintext plus one 16-byte tag per chunk. */
+export function sealedSizeFor (plaintextSize: number): number {
+  return plaintextSize + GCM_TAG_BYTES * chunkCountFor(plaintextSize)
+}
+
+/**
+ * Bytes of each shard of a segment of `plaintextSize` bytes: the sealed segment over k, rounded up to the leaf.
+ * The stripe width does not enter: every full stripe is a multiple of the leaf wide, so only the last one rounds.
+ */
 export function shardSizeFor (plaintextSize: number, k: number): number {
-  const perShard = Math.ceil((plaintextSize + GCM_TAG_BYTES) / k)
+  const perShard = Math.ceil(sealedSizeFor(plaintextSize) / k)
   return Math.ceil(perShard / LEAF_SIZE) * LEAF_SIZE
 }
 

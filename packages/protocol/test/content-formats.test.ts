@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest'
 import {
   decodeManifest, encodeManifest, formatLink, InvalidCidError, InvalidKeyError, InvalidLinkError, InvalidManifestError,
   ManifestCidMismatchError, ManifestDecryptionError, manifestCid, openManifest, parseLink, parseManifestCid,
-  parseShardCid, sealManifest, shardCid, shardSizeFor, SHERD_MERKLE_SHA256_64_CODE, UnexpectedCodecError,
+  parseShardCid, sealManifest, SEGMENT_CIPHER, CHUNK_PLAINTEXT_BYTES, chunkCountFor, MAX_SEGMENT_SIZE_BYTES, MAX_SHARD_BYTES,
+  sealedSizeFor, shardCid, shardSizeFor, SHERD_MERKLE_SHA256_64_CODE, UnexpectedCodecError,
   UnexpectedHashError
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -26,7 +27,7 @@ function sampleManifest (fileSize = 250, segmentSize = 100, k = 2, m = 1): Manif
       }))
     })
   }
-  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: 'aes-256-gcm/hkdf-sha256', keySalt: randomBytes(16), segments }
+  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: randomBytes(16), segments }
 }
 
 describe('shard CIDs', () => {
@@ -57,6 +58,21 @@ describe('shard CIDs', () => {
     const err = (() => { try { parseManifestCid(shardCid(randomBytes(32), 64)) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('UnexpectedCodecError')
     expect(err?.message).toContain('shard CID')
+  })
+})
+
+describe('segment sizes', () => {
+  it('a sealed segment adds one 16-byte tag per 65,520-byte chunk; shards split it over k, leaf-rounded', () => {
+    expect(CHUNK_PLAINTEXT_BYTES).toBe(65520)
+    expect(chunkCountFor(1)).toBe(1)
+    expect(chunkCountFor(65520)).toBe(1)
+    expect(chunkCountFor(65521)).toBe(2)
+    expect(sealedSizeFor(65521)).toBe(65521 + 32)
+    expect(shardSizeFor(1, 4)).toBe(64)
+    expect(shardSizeFor(4 * 65520, 4)).toBe(65536)
+    expect(shardSizeFor(4 * 65520 + 1, 4)).toBe(65536 + 64)
+    // The largest segment at k = 1 is the largest shard a CID may name.
+    expect(shardSizeFor(MAX_SEGMENT_SIZE_BYTES, 1)).toBe(MAX_SHARD_BYTES)
   })
 })
 

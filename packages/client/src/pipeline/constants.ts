@@ -17,3 +17,10 @@ export const SEGMENT_KEY_INFO = 'sherd/v1/segment'
  * A networked get that wants fetching to overlap decoding passes 1.
  */
 export const DEFAULT_PREFETCH_SEGMENTS = 0
+
+/**
+ * The segment size proposed for once put and get stream (encodeFileStream, decodeRange): the smallest that keeps a
+ * 1 GiB put at 4 + 2 to 24 deals (4 segments × 6 shards of 64 MiB). Streaming memory does not grow with it; it
+ * is not the default yet because encodeFile and decodeFile hold whole shards (docs/data-path.md, "Defaults").
+ */
+export const STREAMING_SEGMENT_SIZE_BYTES = 256 * 2 ** 20

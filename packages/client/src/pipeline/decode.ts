@@ -1,11 +1,16 @@
 import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
-import { merkleRoot } from '@sherd/proofs'
-import { checkFileKey, GCM_TAG_BYTES, parseShardCid, validateManifest } from '@sherd/protocol'
+import { checkFileKey, parseShardCid, validateManifest } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
-import { decryptSegment, segmentKey } from './cipher.js'
+import { openChunksInto } from './cipher.js'
+import { segmentCipher } from './chunk-cipher.js'
+import type { SegmentCipher } from './chunk-cipher.js'
 import { DEFAULT_PREFETCH_SEGMENTS } from './constants.js'
 import { InvalidOptionError, NotEnoughShardsError, SegmentDecryptionError } from './errors.js'
+import { defaultHasher } from './hashing.js'
+import type { MerkleHasher } from './hashing.js'
+import { segmentLayout, stripeAt } from './layout.js'
+import type { SegmentLayout } from './layout.js'
 import type { DecodeProgressEvent } from './progress.js'
 
 /** One shard wanted by decodeFile. */
@@ -28,6 +33,8 @@ export type ShardSource = (request: ShardRequest) => Promise<Uint8Array | undefi
 export interface DecodeFileOptions {
   /** Reed-Solomon implementation; default `defaultCoder()` of @sherd/erasure. */
   coder?: ErasureCoder
+  /** Where shard roots are checked; default `defaultHasher()` (worker threads in Node on a multi-core machine). */
+  hasher?: MerkleHasher
   /**
    * Segments whose shards are fetched ahead of the one being decoded and yielded, so fetching overlaps decoding
    * and the consumer. Default 0: fetch on demand. Each costs a stripe and its fetch buffers (~130 MiB at 4 + 2,
@@ -58,7 +65,7 @@ interface FetchedSegment {
  */
 async function fetchSegment (
   segmentIndex: number, segment: ManifestSegment, k: number, m: number, stripe: Uint8Array, shardSource: ShardSource,
-  signal: AbortSignal, onProgress: ((event: DecodeProgressEvent) => void) | undefined
+  hasher: MerkleHasher, signal: AbortSignal, onProgress: ((event: DecodeProgressEvent) => void) | undefined
 ): Promise<FetchedSegment> {
   const { shardSize } = segment
   const present = new Array<boolean>(k + m).fill(false)
@@ -93,8 +100,9 @@ async function fetchSegment (
         reason = `${bytes.length} bytes where the commitment says ${shardSize}`
       } else {
         const t = performance.now()
-        const ok = equalBytes(merkleRoot(bytes), commitment.root)
+        const ok = equalBytes(await hasher.root(bytes), commitment.root)
         commitmentMs += performance.now() - t
+        signal.throwIfAborted()
         if (!ok) reason = 'Merkle root does not match the commitment'
       }
       if (reason !== undefined) {
@@ -116,9 +124,30 @@ async function fetchSegment (
 }
 
 /**
+ * Opens a segment from its k data shards laid out whole (shard i at i · shardSize of `shards`): gathers each
+ * stripe's sealed bytes from the k pieces and opens its chunks. The shards passed their Merkle roots, so a chunk
+ * that fails its tag means the key is wrong: SegmentDecryptionError.
+ */
+async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, cipher: SegmentCipher, segmentIndex: number): Promise<Uint8Array> {
+  const plaintext = new Uint8Array(layout.size)
+  const sealed = new Uint8Array(layout.k * layout.stripeWidth)
+  for (let index = 0; index < layout.stripeCount; index++) {
+    const stripe = stripeAt(layout, index)
+    for (let i = 0; i < layout.k; i++) {
+      const from = i * layout.shardSize + stripe.shardOffset
+      sealed.set(shards.subarray(from, from + stripe.width), i * stripe.width)
+    }
+    const failed = await openChunksInto(cipher, sealed.subarray(0, stripe.sealedEnd - stripe.sealedStart), stripe.firstChunk,
+      layout.chunkCount, plaintext, stripe.plaintextStart)
+    if (failed.length > 0) throw new SegmentDecryptionError(segmentIndex)
+  }
+  return plaintext
+}
+
+/**
  * Decodes a file: for each segment, fetches shards until k have passed their commitment check (data shards
  * first, so k requests suffice when all are good; a missing or bad shard makes its slot ask for the next parity
- * shard), rebuilds the ciphertext, checks the AES-GCM tag and yields the plaintext. Segments come out in order;
+ * shard), rebuilds the data shards, opens each 64 KiB chunk (checking its tag) and yields the plaintext. Segments come out in order;
  * shards of the next `prefetchSegments` segments are fetched meanwhile, so memory stays at a few stripes.
  *
  * Throws NotEnoughShardsError (segment, missing and bad shards), SegmentDecryptionError (wrong key),
@@ -131,6 +160,7 @@ export async function * decodeFile (
   const checked = validateManifest(manifest)
   const { k, m, segments } = checked
   const coder = options.coder ?? defaultCoder()
+  const hasher = options.hasher ?? await defaultHasher()
   const prefetch = options.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS
   if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
     throw new InvalidOptionError(`prefetchSegments ${String(prefetch)} must be a non-negative integer`)
@@ -152,7 +182,7 @@ export async function * decodeFile (
   const fill = (upTo: number): void => {
     while (requested < segments.length && requested <= upTo) {
       const segment = segments[requested]!
-      const fetching = fetchSegment(requested, segment, k, m, stripeFor(segment), shardSource, signal, onProgress)
+      const fetching = fetchSegment(requested, segment, k, m, stripeFor(segment), shardSource, hasher, signal, onProgress)
       // Its failure is raised when its turn comes; until then it must not count as unhandled.
       fetching.catch(() => {})
       pending.push(fetching)
@@ -176,10 +206,9 @@ export async function * decodeFile (
       }
 
       const t = performance.now()
-      const sealed = stripe.subarray(0, segment.size + GCM_TAG_BYTES)
-      const plaintext = await decryptSegment(await segmentKey(key, checked.keySalt, segmentIndex), sealed)
+      const layout = segmentLayout(segment.size, k, m)
+      const plaintext = await openWholeShards(layout, stripe, await segmentCipher(key, checked.keySalt, segmentIndex), segmentIndex)
       const cipherMs = performance.now() - t
-      if (plaintext === undefined) throw new SegmentDecryptionError(segmentIndex)
       spare.push(stripe)
       decodedBytes += plaintext.length
       onProgress?.({

@@ -1,19 +1,23 @@
 import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
-import { LEAF_SIZE, merkleRoot } from '@sherd/proofs'
+import { LEAF_SIZE } from '@sherd/proofs'
 import {
   checkFileKey, codeProblem, FILE_KEY_BYTES, KEY_SALT_BYTES, MANIFEST_VERSION, MAX_SEGMENT_SIZE_BYTES,
   SEGMENT_CIPHER, shardCid, shardSizeFor
 } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
-import { encryptSegment, segmentKey } from './cipher.js'
+import { segmentCipher } from './chunk-cipher.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES } from './constants.js'
 import {
   DataPathError, EncodingNotFinishedError, InvalidCodeError, InvalidOptionError, SourceTooLongError, TruncatedSourceError
 } from './errors.js'
 import type { EncodeProgressEvent } from './progress.js'
-import { chunksOf, segmentsOf } from './source.js'
+import { defaultHasher } from './hashing.js'
+import type { MerkleHasher } from './hashing.js'
+import { ByteReader, chunksOf, segmentsOf } from './source.js'
 import type { FileSource } from './source.js'
+import { encodeSegmentStripes, StripeBuffers } from './stripes.js'
+import type { StripedSegment, StripeSink } from './stripes.js'
 
 export interface EncodeFileOptions {
   /** 32-byte file key; default a fresh random key (read it back from `encoding.key`). Never reuse one across files. */
@@ -26,6 +30,8 @@ export interface EncodeFileOptions {
   m?: number
   /** Reed-Solomon implementation; default `defaultCoder()` of @sherd/erasure. */
   coder?: ErasureCoder
+  /** Where Merkle hashing runs; default `defaultHasher()` (worker threads in Node on a multi-core machine). */
+  hasher?: MerkleHasher
   /** When given, a source that ends early throws TruncatedSourceError and one that runs on SourceTooLongError. */
   expectedSize?: number
   signal?: AbortSignal
@@ -82,11 +88,52 @@ function checkOptions (options: EncodeFileOptions): { k: number, m: number, segm
   return { k, m, segmentSize }
 }
 
+/** What both encoders share: checked options, the key and salt, and the manifest they build. */
+function prepare (source: FileSource, options: EncodeFileOptions): {
+  k: number, m: number, segmentSize: number, fileKey: Uint8Array, keySalt: Uint8Array, coder: ErasureCoder
+} {
+  const { k, m, segmentSize } = checkOptions(options)
+  chunksOf(source) // throws InvalidOptionError now, not at the first read, for a source of the wrong kind
+  const key = options.key ?? crypto.getRandomValues(new Uint8Array(FILE_KEY_BYTES))
+  checkFileKey(key)
+  return {
+    k, m, segmentSize, fileKey: new Uint8Array(key), keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
+    coder: options.coder ?? defaultCoder()
+  }
+}
+
+function commitmentsOf (segment: StripedSegment): ShardRef[] {
+  return segment.roots.map((root) => ({ cid: shardCid(root, segment.shardSize), root, byteLength: segment.shardSize }))
+}
+
+/** An encoding's outer shell: iterate once, manifest once done. */
+function encodingOf<T> (key: Uint8Array, run: () => AsyncGenerator<T>, manifest: () => Manifest | undefined): AsyncIterable<T> & {
+  readonly key: Uint8Array, readonly done: boolean, readonly manifest: Manifest
+} {
+  let started = false
+  return {
+    key,
+    get done () { return manifest() !== undefined },
+    get manifest () {
+      const built = manifest()
+      if (built === undefined) throw new EncodingNotFinishedError()
+      return built
+    },
+    [Symbol.asyncIterator] () {
+      if (started) throw new DataPathError('an encoding can be iterated only once; encode the file again to re-encode')
+      started = true
+      return run()
+    }
+  }
+}
+
 /**
- * Encodes a file for storage: cuts it into segments, encrypts each (AES-256-GCM under HKDF-SHA256(file key,
- * segment index)), splits the ciphertext into k data + m parity shards whose size is a multiple of the 64-byte
- * leaf, and commits to each shard with its Merkle root. Parameters are checked at once (InvalidCodeError,
- * InvalidOptionError, InvalidKeyError); the source is read only while the result is iterated.
+ * Encodes a file for storage: cuts it into segments, seals each in 64 KiB AES-256-GCM chunks under
+ * HKDF-SHA256(file key, segment index), lays the sealed bytes out in stripes over k data shards, adds m parity
+ * shards by Reed-Solomon, and commits to each shard with its Merkle root (docs/data-path.md). Yields each
+ * segment with its whole shards, for callers that upload shards whole; `encodeFileStream` is the same encoding
+ * delivered stripe by stripe. Parameters are checked at once (InvalidCodeError, InvalidOptionError,
+ * InvalidKeyError); the source is read only while the result is iterated.
  *
  * @example
  * const encoding = encodeFile(createReadStream(path), { k: 4, m: 2 })
@@ -94,51 +141,33 @@ function checkOptions (options: EncodeFileOptions): { k: number, m: number, segm
  * const { cid, bytes } = await sealManifest(encoding.manifest, encoding.key)
  */
 export function encodeFile (source: FileSource, options: EncodeFileOptions = {}): FileEncoding {
-  const { k, m, segmentSize } = checkOptions(options)
-  chunksOf(source) // throws InvalidOptionError now, not at the first read, for a source of the wrong kind
-  const key = options.key ?? crypto.getRandomValues(new Uint8Array(FILE_KEY_BYTES))
-  checkFileKey(key)
-  const fileKey = key.slice()
-  const coder = options.coder ?? defaultCoder()
-  const keySalt = crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES))
+  const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
   const { signal, onProgress, expectedSize } = options
   const segments: ManifestSegment[] = []
   let manifest: Manifest | undefined
-  let started = false
 
   async function * run (): AsyncGenerator<EncodedSegment> {
+    const hasher = options.hasher ?? await defaultHasher()
+    const buffers = new StripeBuffers(k, m)
     let encodedBytes = 0
     for await (const plaintext of segmentsOf(source, segmentSize, signal)) {
       const segmentIndex = segments.length
       if (expectedSize !== undefined && encodedBytes + plaintext.length > expectedSize) throw new SourceTooLongError(expectedSize)
-
-      let t = performance.now()
-      const ciphertext = await encryptSegment(await segmentKey(fileKey, keySalt, segmentIndex), plaintext)
-      const cipherMs = performance.now() - t
-      signal?.throwIfAborted()
-
       const shardSize = shardSizeFor(plaintext.length, k)
-      // The ciphertext's buffer becomes the stripe (zero-extended): the old buffer is detached and freed at once
-      // instead of lingering as segment-sized garbage, which is what drives peak RSS on large files.
-      const stripe = new Uint8Array(ciphertext.buffer.transfer((k + m) * shardSize))
-      t = performance.now()
-      coder.encode(stripe, k, m)
-      const erasureMs = performance.now() - t
-
-      t = performance.now()
-      const shards: EncodedShard[] = []
-      for (let index = 0; index < k + m; index++) {
-        const bytes = stripe.subarray(index * shardSize, (index + 1) * shardSize)
-        const root = merkleRoot(bytes)
-        shards.push({ index, bytes, commitment: { cid: shardCid(root, shardSize), root, byteLength: shardSize } })
+      // A fresh buffer per segment: the caller may still be uploading the previous segment's shards.
+      const shardBytes = new Uint8Array((k + m) * shardSize)
+      const sink: StripeSink = ({ shardOffset, pieces }) => {
+        for (let i = 0; i < pieces.length; i++) shardBytes.set(pieces[i]!, i * shardSize + shardOffset)
       }
-      const commitmentMs = performance.now() - t
-
+      const reader = new ByteReader((async function * () { yield plaintext })())
+      const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
+      const encoded = (await encodeSegmentStripes(reader, segmentIndex, segmentSize, cipher, { k, m, coder, hasher, sink, signal }, buffers))!
+      const shards: EncodedShard[] = commitmentsOf(encoded).map((commitment, index) => ({
+        index, bytes: shardBytes.subarray(index * shardSize, (index + 1) * shardSize), commitment
+      }))
       encodedBytes += plaintext.length
       segments.push({ size: plaintext.length, shardSize, shards: shards.map((s) => ({ commitment: s.commitment.cid })) })
-      onProgress?.({
-        type: 'encode:segment', segmentIndex, plaintextBytes: plaintext.length, encodedBytes, timings: { cipherMs, erasureMs, commitmentMs }
-      })
+      onProgress?.({ type: 'encode:segment', segmentIndex, plaintextBytes: plaintext.length, encodedBytes, timings: encoded.timings })
       signal?.throwIfAborted()
       yield { segmentIndex, size: plaintext.length, shardSize, shards }
     }
@@ -148,17 +177,79 @@ export function encodeFile (source: FileSource, options: EncodeFileOptions = {})
     }
   }
 
-  return {
-    key: fileKey,
-    get done () { return manifest !== undefined },
-    get manifest () {
-      if (manifest === undefined) throw new EncodingNotFinishedError()
-      return manifest
-    },
-    [Symbol.asyncIterator] () {
-      if (started) throw new DataPathError('a FileEncoding can be iterated only once; call encodeFile again to re-encode')
-      started = true
-      return run()
+  return encodingOf(fileKey, run, () => manifest)
+}
+
+export interface EncodeFileStreamOptions extends EncodeFileOptions {
+  /**
+   * Receives every stripe of every segment in order, before the segment's commitments are yielded. The pieces are
+   * reused once the returned promise settles, so upload (or copy) them first; a slow sink slows the reader.
+   */
+  onStripe: StripeSink
+}
+
+/** A segment the streaming encoder finished: its stripes went to `onStripe`, these are its commitments. */
+export interface StreamedSegment {
+  readonly segmentIndex: number
+  readonly size: number
+  readonly shardSize: number
+  /** k data then m parity commitments. */
+  readonly commitments: readonly ShardRef[]
+}
+
+export interface FileStreamEncoding extends AsyncIterable<StreamedSegment> {
+  readonly key: Uint8Array
+  readonly done: boolean
+  /** The manifest; throws EncodingNotFinishedError until `done`. */
+  readonly manifest: Manifest
+}
+
+/**
+ * The streaming form of `encodeFile`: the same shards, roots and manifest (tested), but the source is read one
+ * stripe at a time (≈ k MiB of plaintext at 1 MiB stripes) and each stripe goes to `onStripe` and is dropped, so
+ * memory stays at one stripe of all k + m shards (≤ 32 MiB, 6 MiB at 4 + 2) whatever the segment size. Iterating
+ * yields each segment's commitments once its last stripe was delivered.
+ *
+ * @example
+ * const encoding = encodeFileStream(createReadStream(path), { k: 4, m: 2, onStripe: async (s) => { await send(s) } })
+ * for await (const segment of encoding) record(segment.commitments)
+ */
+export function encodeFileStream (source: FileSource, options: EncodeFileStreamOptions): FileStreamEncoding {
+  const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
+  const { signal, onProgress, expectedSize, onStripe } = options
+  if (typeof onStripe !== 'function') throw new InvalidOptionError('encodeFileStream needs onStripe, the function that receives each stripe')
+  const segments: ManifestSegment[] = []
+  let manifest: Manifest | undefined
+
+  async function * run (): AsyncGenerator<StreamedSegment> {
+    const hasher = options.hasher ?? await defaultHasher()
+    const buffers = new StripeBuffers(k, m)
+    const reader = new ByteReader(source, signal)
+    let encodedBytes = 0
+    try {
+      while (true) {
+        const segmentIndex = segments.length
+        const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
+        // With a size given, read at most one byte past it, so an overlong source fails before it is all read.
+        const allowed = expectedSize === undefined ? segmentSize : Math.min(segmentSize, expectedSize - encodedBytes + 1)
+        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, cipher, { k, m, coder, hasher, sink: onStripe, signal }, buffers)
+        if (encoded === undefined) break
+        encodedBytes += encoded.size
+        if (expectedSize !== undefined && encodedBytes > expectedSize) throw new SourceTooLongError(expectedSize)
+        const commitments = commitmentsOf(encoded)
+        segments.push({ size: encoded.size, shardSize: encoded.shardSize, shards: commitments.map((c) => ({ commitment: c.cid })) })
+        onProgress?.({ type: 'encode:segment', segmentIndex, plaintextBytes: encoded.size, encodedBytes, timings: encoded.timings })
+        signal?.throwIfAborted()
+        yield { segmentIndex, size: encoded.size, shardSize: encoded.shardSize, commitments }
+      }
+    } finally {
+      await reader.close()
+    }
+    if (expectedSize !== undefined && encodedBytes < expectedSize) throw new TruncatedSourceError(encodedBytes, expectedSize)
+    manifest = {
+      version: MANIFEST_VERSION, fileSize: encodedBytes, segmentSize, k, m, leafSize: LEAF_SIZE, cipher: SEGMENT_CIPHER, keySalt, segments
     }
   }
+
+  return encodingOf(fileKey, run, () => manifest)
 }

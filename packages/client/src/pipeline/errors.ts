@@ -70,3 +70,35 @@ export class SegmentDecryptionError extends DataPathError {
       'the file key does not belong to this manifest; check the key after # in the sherd:// link')
   }
 }
+
+/**
+ * A sealed chunk's AES-GCM tag did not verify under its index and finality: its bytes were altered, it is out of
+ * place (reordered or duplicated), the segment was cut short, or the key is wrong.
+ */
+export class ChunkAuthenticationError extends DataPathError {
+  override name = 'ChunkAuthenticationError'
+  constructor (readonly segmentIndex: number, readonly chunkIndex: number) {
+    super(`segment ${segmentIndex}, chunk ${chunkIndex}: the AES-GCM tag does not verify, so the chunk was altered, ` +
+      'reordered, duplicated or cut short, or the key is wrong; fetch the bytes again from another provider, or ' +
+      'check the key after # in the sherd:// link')
+  }
+}
+
+/** Sealed segment bytes whose length no segment (or not the expected one) seals to: they were cut or padded. */
+export class SealedLengthError extends DataPathError {
+  override name = 'SealedLengthError'
+  constructor (readonly segmentIndex: number, readonly sealedLength: number, readonly expectedSize?: number) {
+    super(`segment ${segmentIndex}: ${sealedLength} sealed bytes ${expectedSize === undefined
+      ? 'cannot be a sealed segment (the last chunk holds no plaintext)'
+      : `do not seal a ${expectedSize}-byte segment`}; the bytes were truncated or extended, fetch them again`)
+  }
+}
+
+/** A byte range outside the file or segment, or not an integer range. */
+export class InvalidRangeError extends DataPathError {
+  override name = 'InvalidRangeError'
+  constructor (readonly offset: unknown, readonly length: unknown, readonly size: number) {
+    super(`range offset ${String(offset)}, length ${String(length)} is not inside the ${size} bytes there are: ` +
+      'give integers with 0 ≤ offset and offset + length ≤ size')
+  }
+}

@@ -70,3 +70,77 @@ export async function * segmentsOf (source: FileSource, segmentSize: number, sig
   signal?.throwIfAborted()
   if (pendingBytes > 0) yield take()
 }
+
+/**
+ * Reads a FileSource in pieces of the sizes the caller asks for, without holding more than one source chunk
+ * beyond them. Used by the stripe encoder, which needs exactly one stripe's plaintext at a time.
+ */
+export class ByteReader {
+  readonly #iterator: AsyncIterator<unknown>
+  readonly #signal: AbortSignal | undefined
+  #chunk: Uint8Array = new Uint8Array(0)
+  #position = 0
+  #ended = false
+  /** Bytes handed out so far. */
+  consumed = 0
+
+  constructor (source: FileSource, signal?: AbortSignal) {
+    this.#iterator = chunksOf(source)[Symbol.asyncIterator]()
+    this.#signal = signal
+  }
+
+  /** Makes the current chunk non-empty unless the source has ended; false at the end. */
+  async #fill (): Promise<boolean> {
+    while (this.#position >= this.#chunk.length) {
+      if (this.#ended) return false
+      this.#signal?.throwIfAborted()
+      const next = await this.#iterator.next()
+      this.#signal?.throwIfAborted()
+      if (next.done === true) { this.#ended = true; return false }
+      const chunk: unknown = next.value
+      if (!(chunk instanceof Uint8Array)) {
+        throw new InvalidOptionError(`the source yielded a ${typeof chunk} chunk; it must yield Uint8Array (do not set an ` +
+          'encoding on a Node stream)')
+      }
+      this.#chunk = chunk
+      this.#position = 0
+    }
+    return true
+  }
+
+  /**
+   * The next `length` bytes, fewer only where the source ends. A view into the source's chunk when one chunk holds
+   * them all, else copied into `scratch` (≥ length bytes); valid until the next call either way.
+   */
+  async read (length: number, scratch: Uint8Array): Promise<Uint8Array> {
+    if (length === 0 || !(await this.#fill())) return scratch.subarray(0, 0)
+    if (this.#chunk.length - this.#position >= length) {
+      const view = this.#chunk.subarray(this.#position, this.#position + length)
+      this.#position += length
+      this.consumed += length
+      return view
+    }
+    let filled = 0
+    while (filled < length && await this.#fill()) {
+      const n = Math.min(length - filled, this.#chunk.length - this.#position)
+      scratch.set(this.#chunk.subarray(this.#position, this.#position + n), filled)
+      this.#position += n
+      filled += n
+    }
+    this.consumed += filled
+    return scratch.subarray(0, filled)
+  }
+
+  /** Whether the source has no more bytes (waits for the next chunk to know). */
+  async atEnd (): Promise<boolean> {
+    return !(await this.#fill())
+  }
+
+  /** Stops reading early: tells the source (a web stream is cancelled, a Node stream destroyed). */
+  async close (): Promise<void> {
+    if (!this.#ended) {
+      this.#ended = true
+      await this.#iterator.return?.()
+    }
+  }
+}
