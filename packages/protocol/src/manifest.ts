@@ -121,9 +121,11 @@ function isRecord (value: unknown): value is Record<string, unknown> {
 }
 
 function checkKeys (value: Record<string, unknown>, path: string, required: readonly string[], optional: readonly string[] = []): void {
-  for (const key of required) if (!(key in value)) fail(path, `is missing field "${key}"`)
+  // The error names the field itself, so a reader can tell which of two same-named fields is meant.
+  const at = (key: string): string => path === 'root' ? key : `${path}.${key}`
+  for (const key of required) if (!(key in value)) fail(at(key), `is missing (a required field of ${path})`)
   for (const key of Object.keys(value)) {
-    if (!required.includes(key) && !optional.includes(key)) fail(path, `has unknown field "${key}"`)
+    if (!required.includes(key) && !optional.includes(key)) fail(at(key), `is an unknown field of ${path}`)
   }
 }
 
