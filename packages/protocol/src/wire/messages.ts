@@ -2,7 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { decodeCanonical } from '../canonical.js'
 import {
   HASH_BYTES, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_CID_BYTES, MAX_RELAYED_ANNOUNCEMENTS, MAX_ERROR_MESSAGE_CHARS, MAX_MANIFEST_BYTES,
-  MAX_MULTIADDR_CHARS, MAX_OFFER_FIELDS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
+  MAX_MULTIADDR_CHARS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
 } from './constants.js'
 import { MAX_SHARD_BYTES } from '../cid.js'
 import { InvalidSignatureError, MalformedMessageError, MessageTooLargeError, RemoteError } from './errors.js'
@@ -196,7 +196,6 @@ export const OFFER_FIELD_NAMES = ['provider', 'client', 'root', 'size', 'pricePe
 export function decodeOfferFields (value: unknown): OfferFields {
   const what = 'Offer'
   const m = exactFields(asMap(value, what), what, OFFER_FIELD_NAMES)
-  if (Object.keys(m).length > MAX_OFFER_FIELDS) throw new MessageTooLargeError(`offer has more than ${MAX_OFFER_FIELDS} fields`)
   const out: OfferFields = {}
   for (const key of ['provider', 'client']) {
     addressField(m, key, what)

@@ -4,7 +4,7 @@ import { WireReader, encodeFrame, sendBytes, streamSource } from './framing.js'
 import type { ByteStream } from './framing.js'
 import { compact } from './validate.js'
 import { decodeAnnouncement, expectResponse, verifyReceipt } from './messages.js'
-import type { FetchShardRequest, OfferFields, OfferRequest, ReceiptPayload, SignedAnnouncement, StoreShardRequest } from './messages.js'
+import type { FetchShardRequest, OfferFields, OfferRequest, ReceiptPayload, Response, SignedAnnouncement, StoreShardRequest } from './messages.js'
 import { verifyShard } from '../verify-shard.js'
 
 /** The client side of one request over an already opened stream (a libp2p 3 `Stream` fits). */
@@ -14,6 +14,16 @@ export interface RequestStream extends ByteStream {
 }
 
 export interface SignedReceipt { receipt: ReceiptPayload, signature: Uint8Array }
+
+/**
+ * Reads an answer after which the provider sends nothing more. An `error` answer throws its `RemoteError` first, so
+ * a provider that resets the stream after its error frame still reports why.
+ */
+async function lastResponse<S extends 'stored' | 'offer' | 'announcements'> (reader: WireReader, maxBytes: number, status: S): Promise<Extract<Response, { status: S }>> {
+  const answer = expectResponse(await reader.readFrame(maxBytes), status)
+  await reader.expectEnd(`the '${status}' answer`)
+  return answer
+}
 
 /** Pieces of 1 MiB keep the send buffer bounded. */
 const SEND_PIECE_BYTES = 1024 * 1024
@@ -43,7 +53,7 @@ export async function requestStoreShard (stream: RequestStream, request: StoreSh
   if (sent !== header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent, ' (fewer bytes were given than the request declares)')
   // Closing says "that was all": the provider commits only once it has seen the end, so more bytes are refused.
   await stream.close(options)
-  const stored = expectResponse(await reader.readLastFrame(MAX_CONTROL_FRAME_BYTES), 'stored')
+  const stored = await lastResponse(reader, MAX_CONTROL_FRAME_BYTES, 'stored')
   verifyReceipt(stored, { subject: header.root, byteLength: header.byteLength })
   return stored
 }
@@ -107,7 +117,7 @@ export async function requestStoreManifest (stream: RequestStream, cid: Uint8Arr
   expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'accept')
   await sendBytes(stream, bytes, options)
   await stream.close(options)
-  const stored = expectResponse(await reader.readLastFrame(MAX_CONTROL_FRAME_BYTES), 'stored')
+  const stored = await lastResponse(reader, MAX_CONTROL_FRAME_BYTES, 'stored')
   verifyReceipt(stored, { subject: cid, byteLength: bytes.byteLength })
   return stored
 }
@@ -129,7 +139,7 @@ export async function requestOffer (stream: RequestStream, request: OfferRequest
   const reader = new WireReader(streamSource(stream))
   await sendBytes(stream, encodeFrame(checked), options)
   await stream.close(options)
-  const { offer, signature } = expectResponse(await reader.readLastFrame(MAX_CONTROL_FRAME_BYTES), 'offer')
+  const { offer, signature } = await lastResponse(reader, MAX_CONTROL_FRAME_BYTES, 'offer')
   return { offer, signature }
 }
 
@@ -141,7 +151,7 @@ export async function requestOffer (stream: RequestStream, request: OfferRequest
 export async function requestAnnouncements (stream: RequestStream, options: { signal?: AbortSignal } = {}): Promise<{ announcements: SignedAnnouncement[], malformed: number }> {
   const reader = new WireReader(streamSource(stream))
   await stream.close(options)
-  const { announcements } = expectResponse(await reader.readLastFrame(MAX_ANNOUNCEMENTS_FRAME_BYTES), 'announcements')
+  const { announcements } = await lastResponse(reader, MAX_ANNOUNCEMENTS_FRAME_BYTES, 'announcements')
   const decoded: SignedAnnouncement[] = []
   let malformed = 0
   for (const bytes of announcements) {
