@@ -38,8 +38,8 @@ export class CommitmentMismatchError extends WireError {
 /** A shard's bytes are not as long as its commitment says (a shard CID or a `{ root, byteLength }`). */
 export class ShardLengthMismatchError extends CommitmentMismatchError {
   override name = 'ShardLengthMismatchError'
-  constructor (readonly expected: number, readonly actual: number, detail = '') {
-    super(`the shard is ${actual} bytes but its commitment says ${expected}${detail}; fetch it from another provider`)
+  constructor (readonly expected: number, readonly actual: number, advice = 'fetch it from another provider') {
+    super(`the shard is ${actual} bytes but its commitment says ${expected}; ${advice}`)
   }
 }
 /**

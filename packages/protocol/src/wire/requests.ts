@@ -41,7 +41,7 @@ export async function requestStoreShard (stream: RequestStream, request: StoreSh
   expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'accept')
   let sent = 0
   const send = async (piece: Uint8Array): Promise<void> => {
-    if (sent + piece.byteLength > header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent + piece.byteLength, ' (more bytes were given than the request declares)')
+    if (sent + piece.byteLength > header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent + piece.byteLength, 'the bytes given are longer than the request declares: pass exactly byteLength bytes')
     sent += piece.byteLength
     await sendBytes(stream, piece, options)
   }
@@ -50,7 +50,7 @@ export async function requestStoreShard (stream: RequestStream, request: StoreSh
   } else {
     for await (const piece of bytes) await send(piece)
   }
-  if (sent !== header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent, ' (fewer bytes were given than the request declares)')
+  if (sent !== header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent, 'the bytes given are shorter than the request declares: pass exactly byteLength bytes')
   // Closing says "that was all": the provider commits only once it has seen the end, so more bytes are refused.
   await stream.close(options)
   const stored = await lastResponse(reader, MAX_CONTROL_FRAME_BYTES, 'stored')
@@ -80,7 +80,7 @@ export async function requestFetchShard (stream: RequestStream, request: FetchSh
   }
   const answer = await fetchShardBytes(stream, { root: request.root }, options)
   if (options.byteLength !== undefined && answer.byteLength !== options.byteLength) {
-    throw new ShardLengthMismatchError(options.byteLength, answer.byteLength, ' (the provider declared that length)')
+    throw new ShardLengthMismatchError(options.byteLength, answer.byteLength, 'the provider declared another length: fetch the shard from another provider')
   }
   verifyShard({ root: request.root, byteLength: options.byteLength ?? answer.byteLength }, answer.bytes)
   return answer
