@@ -115,7 +115,8 @@ export function parseManifestCid (input: CID | string | Uint8Array): CID {
   const cid = toCid(input)
   if (cid.version !== 1) throw new UnexpectedHashError('manifest CIDs are CIDv1')
   if (cid.code === SHARD_CODEC && cid.multihash.code === SHERD_MERKLE_SHA256_64_CODE) {
-    throw new UnexpectedCodecError(cid.code, MANIFEST_CODEC, 'manifest (this is a shard CID)')
+    throw new UnexpectedCodecError(cid.code, MANIFEST_CODEC, 'manifest',
+      'this is a shard CID: pass the manifest CID (the part of a sherd:// link between "sherd://" and "#")')
   }
   if (cid.code !== MANIFEST_CODEC) throw new UnexpectedCodecError(cid.code, MANIFEST_CODEC, 'manifest')
   if (cid.multihash.code !== MANIFEST_HASH_CODE || cid.multihash.digest.length !== 32) {

@@ -14,9 +14,9 @@ export class InvalidCidError extends ProtocolError {
 /** A well-formed CID whose codec is not the one this use expects (e.g. a manifest CID where a shard CID belongs). */
 export class UnexpectedCodecError extends ProtocolError {
   override name = 'UnexpectedCodecError'
-  constructor (readonly codec: number, readonly expected: number, what: string) {
-    super(`CID has codec 0x${codec.toString(16)} but a ${what} CID has codec 0x${expected.toString(16)}; ` +
-      `check that you passed a ${what} CID`)
+  /** `hint` replaces the generic "check that you passed a … CID" when the caller knows what was passed instead. */
+  constructor (readonly codec: number, readonly expected: number, what: string, hint = `check that you passed a ${what} CID`) {
+    super(`CID has codec 0x${codec.toString(16)} but a ${what} CID has codec 0x${expected.toString(16)}; ${hint}`)
   }
 }
 
@@ -25,9 +25,17 @@ export class UnexpectedHashError extends ProtocolError {
   override name = 'UnexpectedHashError'
 }
 
-/** Manifest bytes that do not decode to a valid manifest (bad CBOR, a missing or unknown field, a size out of bounds). */
+/**
+ * Manifest bytes that do not decode to a valid manifest (not canonical DAG-CBOR, a missing or unknown field, a size
+ * out of bounds). `field` is the path of the offending field (`segments[2].shardSize`, `envelope.salt`), or ''.
+ */
 export class InvalidManifestError extends ProtocolError {
   override name = 'InvalidManifestError'
+  readonly field: string
+  constructor (message: string, options: ErrorOptions & { field?: string } = {}) {
+    super(message, options)
+    this.field = options.field ?? ''
+  }
 }
 
 /** Sealed manifest bytes that do not hash to the CID they were fetched under: they were altered or mixed up. */

@@ -10,6 +10,7 @@ export {
   MAX_SHARD_BYTES, shardCid, parseShardCid, toCid, manifestCid, parseManifestCid, manifestBytesMatch
 } from './cid.js'
 export type { ShardCommitment, ShardRef } from './cid.js'
+export { verifyShard } from './verify-shard.js'
 export {
   MANIFEST_VERSION, SEALED_MANIFEST_VERSION, SEGMENT_CIPHER, FILE_KEY_BYTES, KEY_SALT_BYTES, GCM_TAG_BYTES,
   GCM_NONCE_BYTES, SEALED_CHUNK_BYTES, CHUNK_PLAINTEXT_BYTES, MANIFEST_KEY_INFO, MAX_SEGMENT_SIZE_BYTES, MAX_PEER_ID_CHARS,

@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { LEAF_SIZE } from '@sherd/proofs'
 import { CID } from 'multiformats/cid'
+import { decodeCanonical } from './canonical.js'
 import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid } from './cid.js'
 import {
   InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ProtocolError
@@ -129,7 +130,15 @@ export function codeProblem (k: unknown, m: unknown): string | undefined {
 
 function fail (path: string, problem: string): never {
   throw new InvalidManifestError(`manifest ${path} ${problem}; the manifest is corrupt or from an incompatible ` +
-    'version of sherd')
+    'version of sherd', { field: path })
+}
+
+/** Manifests and their envelopes are canonical DAG-CBOR like the wire: one encoding per value, so one CID. */
+function decodeStrict (bytes: Uint8Array, what: string): unknown {
+  return decodeCanonical(bytes, (field, problem) => {
+    const path = field === '' ? what : `${what}.${field}`
+    throw new InvalidManifestError(`${path} ${problem}; it is corrupt or from an incompatible version of sherd`, { field })
+  })
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {
@@ -138,9 +147,11 @@ function isRecord (value: unknown): value is Record<string, unknown> {
 }
 
 function checkKeys (value: Record<string, unknown>, path: string, required: readonly string[], optional: readonly string[] = []): void {
-  for (const key of required) if (!(key in value)) fail(path, `is missing field "${key}"`)
+  // The error names the field itself, so a reader can tell which of two same-named fields is meant.
+  const at = (key: string): string => path === 'root' ? key : `${path}.${key}`
+  for (const key of required) if (!(key in value)) fail(at(key), `is missing (a required field of ${path})`)
   for (const key of Object.keys(value)) {
-    if (!required.includes(key) && !optional.includes(key)) fail(path, `has unknown field "${key}"`)
+    if (!required.includes(key) && !optional.includes(key)) fail(at(key), `is an unknown field of ${path}`)
   }
 }
 
@@ -260,13 +271,7 @@ export function encodeManifest (manifest: Manifest): Uint8Array {
 /** Decodes plaintext manifest bytes (DAG-CBOR) and validates them; throws InvalidManifestError. */
 export function decodeManifest (bytes: Uint8Array): Manifest {
   if (bytes.length > MAX_MANIFEST_BYTES) fail('', `is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
-  let value: unknown
-  try {
-    value = dagCbor.decode(bytes)
-  } catch (err) {
-    throw new InvalidManifestError(`manifest is not valid DAG-CBOR (${(err as Error).message}); it is corrupt`, { cause: err })
-  }
-  return validateManifest(value)
+  return validateManifest(decodeStrict(bytes, 'manifest'))
 }
 
 /** Throws InvalidKeyError unless `key` is a 32-byte Uint8Array. */
@@ -322,12 +327,7 @@ export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { s
     const expected = parseManifestCid(cid)
     if (!manifestBytesMatch(expected, bytes)) throw new ManifestCidMismatchError(expected.toString())
   }
-  let env: unknown
-  try {
-    env = dagCbor.decode(bytes)
-  } catch (err) {
-    throw new InvalidManifestError(`sealed manifest is not valid DAG-CBOR (${(err as Error).message}); it is corrupt`, { cause: err })
-  }
+  const env = decodeStrict(bytes, 'envelope')
   if (!isRecord(env)) fail('envelope', 'is not a map')
   checkKeys(env, 'envelope', ['v', 'salt', 'ct'])
   if (env.v !== SEALED_MANIFEST_VERSION) fail('envelope.v', `is ${String(env.v)}, this code reads ${SEALED_MANIFEST_VERSION}`)

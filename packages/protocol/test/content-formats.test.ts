@@ -54,10 +54,15 @@ describe('shard CIDs', () => {
     expect(() => shardCid(randomBytes(32), 0)).toThrow(RangeError)
   })
 
-  it('manifest CIDs refuse shard CIDs and say so', () => {
+  it('manifest CIDs refuse shard CIDs and say so', async () => {
     const err = (() => { try { parseManifestCid(shardCid(randomBytes(32), 64)) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('UnexpectedCodecError')
     expect(err?.message).toContain('shard CID')
+    // Each phrase once: "…a manifest CID has codec 0x71; this is a shard CID: pass the manifest CID…".
+    expect(err?.message).toBe('CID has codec 0x55 but a manifest CID has codec 0x71; this is a shard CID: pass the ' +
+      'manifest CID (the part of a sherd:// link between "sherd://" and "#")')
+    const plainRaw = CID.createV1(raw.code, await sha256.digest(new Uint8Array(3)))
+    expect(() => parseManifestCid(plainRaw)).toThrow('CID has codec 0x55 but a manifest CID has codec 0x71; check that you passed a manifest CID')
   })
 })
 

@@ -32,8 +32,6 @@ export const MAX_MULTIADDR_CHARS = 256
 export const MAX_ERROR_MESSAGE_CHARS = 1024
 /** Short identifier strings (error names, peer ids, decimal uint256 amounts). */
 export const MAX_SHORT_STRING_CHARS = 128
-/** Offer fields: the EIP-712 offer struct has about ten fields. */
-export const MAX_OFFER_FIELDS = 32
 /** Offer terms are uint32 periods on chain. */
 export const MAX_OFFER_PERIODS = 2 ** 32 - 1
 /** Unsigned varint length prefixes longer than this cannot encode a length we would accept. */

@@ -1,6 +1,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { decodeCanonical } from '../canonical.js'
 import { MAX_VARINT_BYTES, READ_HIGH_WATER_BYTES } from './constants.js'
-import { MalformedMessageError, MessageTooLargeError, StreamClosedWhileSendingError, TruncatedMessageError } from './errors.js'
+import {
+  ExcessBytesError, MalformedMessageError, MessageTooLargeError, StreamClosedWhileSendingError, TruncatedMessageError
+} from './errors.js'
 
 /** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
 export type WireChunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
@@ -29,6 +32,16 @@ export function encodeFrame (message: unknown): Uint8Array {
   out.set(prefix, 0)
   out.set(body, prefix.byteLength)
   return out
+}
+
+/**
+ * Decodes a frame body: exactly one canonical DAG-CBOR object (`decodeCanonical`), else `MalformedMessageError`
+ * naming the field.
+ */
+export function decodeFrameBody (body: Uint8Array): unknown {
+  return decodeCanonical(body, (field, problem) => {
+    throw new MalformedMessageError(field === '' ? `frame ${problem}` : `frame field ${field} ${problem}`, { field })
+  })
 }
 
 /**
@@ -90,14 +103,36 @@ export class WireReader {
     }
     const body = this.buffered.subarray(0, length)
     this.buffered = this.buffered.subarray(length)
-    try {
-      return dagCbor.decode(body)
-    } catch (err) {
-      throw new MalformedMessageError(`frame is not valid dag-cbor: ${(err as Error).message}`)
+    return decodeFrameBody(body)
+  }
+
+  /** Reads a frame after which its sender must close the stream (a request with no bytes, a final answer). */
+  async readLastFrame (maxBytes: number): Promise<unknown> {
+    const frame = await this.readFrame(maxBytes)
+    await this.expectEnd('the frame')
+    return frame
+  }
+
+  /**
+   * Waits for the sender to close its side, and throws `ExcessBytesError` if anything arrives first. `after` says
+   * what the stream should have ended with.
+   */
+  async expectEnd (after: string): Promise<void> {
+    for (;;) {
+      if (this.buffered.byteLength > 0) {
+        throw new ExcessBytesError(`the sender went on after ${after} (${this.buffered.byteLength} more bytes at least); ` +
+          'nothing of this request is kept: send exactly what the protocol declares, then close the stream')
+      }
+      if (!(await this.pull())) return
     }
   }
 
-  /** Yields exactly `length` raw bytes in the chunks they arrived in; throws `TruncatedMessageError` if the stream ends first. */
+  /**
+   * Yields exactly `length` raw bytes in the chunks they arrived in, then waits for the sender to close its side.
+   * Raw bytes are always the last thing their sender writes on a stream of this protocol, so more is
+   * `ExcessBytesError`, fewer `TruncatedMessageError`; both are thrown before the consumer's loop ends, so a store
+   * is never committed on either.
+   */
   async * readBytes (length: number): AsyncGenerator<Uint8Array> {
     let remaining = length
     while (remaining > 0) {
@@ -110,6 +145,7 @@ export class WireReader {
       remaining -= take
       yield out
     }
+    await this.expectEnd(`the ${length} bytes it declared`)
   }
 
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */

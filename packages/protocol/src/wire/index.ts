@@ -4,7 +4,10 @@ export { encodeVarint, encodeFrame, WireReader, streamSource, sendBytes } from '
 export type { WireChunk, ByteStream } from './framing.js'
 export * from './messages.js'
 export { wireDigest, personalMessageHash, signDigest, recoverSigner, addressOf } from './signing.js'
-export { requestStoreShard, requestFetchShard, requestStoreManifest, requestFetchManifest, requestOffer, requestAnnouncements } from './requests.js'
-export type { RequestStream, SignedReceipt } from './requests.js'
+export {
+  requestStoreShard, requestFetchShard, requestFetchShardRange, requestStoreManifest, requestFetchManifest, requestOffer,
+  requestAnnouncements
+} from './requests.js'
+export type { RequestStream, SignedReceipt, FetchShardOptions } from './requests.js'
 export { offerToWire, offerFromWire } from './offer.js'
 export type { WireOffer } from './offer.js'

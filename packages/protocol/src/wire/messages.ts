@@ -1,14 +1,16 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { decodeCanonical } from '../canonical.js'
 import {
   HASH_BYTES, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_CID_BYTES, MAX_RELAYED_ANNOUNCEMENTS, MAX_ERROR_MESSAGE_CHARS, MAX_MANIFEST_BYTES,
-  MAX_MULTIADDR_CHARS, MAX_OFFER_FIELDS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
+  MAX_MULTIADDR_CHARS, MAX_OFFER_PERIODS, MAX_SHORT_STRING_CHARS, SIGNATURE_BYTES
 } from './constants.js'
 import { MAX_SHARD_BYTES } from '../cid.js'
 import { InvalidSignatureError, MalformedMessageError, MessageTooLargeError, RemoteError } from './errors.js'
 import { recoverSigner, signDigest, wireDigest } from './signing.js'
 import {
-  addressField, asMap, bytesField, compact, decimalField, optionalUintField, stringField, uintField
+  addressField, asMap, bytesField, compact, decimalField, exactFields, malformed, optionalUintField, stringField, uintField
 } from './validate.js'
+import type { WireMap } from './validate.js'
 
 export type Address = `0x${string}`
 
@@ -24,15 +26,19 @@ export interface StoreShardRequest {
   byteLength: number
 }
 
+/** A declared size: at least 1 byte (nothing is stored or sent for an empty object), `MessageTooLargeError` above `max`. */
+function sizeField (m: WireMap, key: string, what: string, max: number): number {
+  const size = uintField(m, key, what, Number.MAX_SAFE_INTEGER, 1)
+  if (size > max) throw new MessageTooLargeError(`${what}.${key} = ${size} bytes exceeds the limit of ${max}`)
+  return size
+}
+
 export function decodeStoreShardRequest (value: unknown): StoreShardRequest {
-  const m = asMap(value, 'StoreShardRequest')
-  const byteLength = uintField(m, 'byteLength', 'StoreShardRequest', Number.MAX_SAFE_INTEGER)
-  if (byteLength > MAX_SHARD_BYTES) throw new MessageTooLargeError(`shard of ${byteLength} bytes exceeds the limit of ${MAX_SHARD_BYTES}`)
-  if (byteLength === 0) throw new MalformedMessageError('StoreShardRequest.byteLength must be positive')
-  return compact({
+  const m = exactFields(asMap(value, 'StoreShardRequest'), 'StoreShardRequest', ['root', 'byteLength'])
+  return {
     root: bytesField(m, 'root', 'StoreShardRequest', { exact: HASH_BYTES }),
-    byteLength
-  })
+    byteLength: sizeField(m, 'byteLength', 'StoreShardRequest', MAX_SHARD_BYTES)
+  }
 }
 
 /** First frame of FETCH_SHARD_PROTOCOL. Without offset/length, the whole shard. */
@@ -43,12 +49,11 @@ export interface FetchShardRequest {
 }
 
 export function decodeFetchShardRequest (value: unknown): FetchShardRequest {
-  const m = asMap(value, 'FetchShardRequest')
-  return compact({
-    root: bytesField(m, 'root', 'FetchShardRequest', { exact: HASH_BYTES }),
-    offset: optionalUintField(m, 'offset', 'FetchShardRequest', MAX_SHARD_BYTES),
-    length: optionalUintField(m, 'length', 'FetchShardRequest', MAX_SHARD_BYTES)
-  })
+  const m = exactFields(asMap(value, 'FetchShardRequest'), 'FetchShardRequest', ['root'], ['offset', 'length'])
+  const offset = optionalUintField(m, 'offset', 'FetchShardRequest', MAX_SHARD_BYTES - 1)
+  const length = optionalUintField(m, 'length', 'FetchShardRequest', MAX_SHARD_BYTES, 1)
+  if ((offset ?? 0) + (length ?? 0) > MAX_SHARD_BYTES) throw malformed('FetchShardRequest', 'length', `reaches past ${MAX_SHARD_BYTES} bytes, the largest shard`)
+  return compact({ root: bytesField(m, 'root', 'FetchShardRequest', { exact: HASH_BYTES }), offset, length })
 }
 
 /** First frame of STORE_MANIFEST_PROTOCOL: the manifest's CID (binary) and size; bytes follow `accept`. */
@@ -58,10 +63,11 @@ export interface StoreManifestRequest {
 }
 
 export function decodeStoreManifestRequest (value: unknown): StoreManifestRequest {
-  const m = asMap(value, 'StoreManifestRequest')
-  const byteLength = uintField(m, 'byteLength', 'StoreManifestRequest', Number.MAX_SAFE_INTEGER)
-  if (byteLength > MAX_MANIFEST_BYTES) throw new MessageTooLargeError(`manifest of ${byteLength} bytes exceeds the limit of ${MAX_MANIFEST_BYTES}`)
-  return { cid: bytesField(m, 'cid', 'StoreManifestRequest', { max: MAX_CID_BYTES }), byteLength }
+  const m = exactFields(asMap(value, 'StoreManifestRequest'), 'StoreManifestRequest', ['cid', 'byteLength'])
+  return {
+    cid: bytesField(m, 'cid', 'StoreManifestRequest', { max: MAX_CID_BYTES }),
+    byteLength: sizeField(m, 'byteLength', 'StoreManifestRequest', MAX_MANIFEST_BYTES)
+  }
 }
 
 /** First frame of FETCH_MANIFEST_PROTOCOL. */
@@ -70,7 +76,7 @@ export interface FetchManifestRequest {
 }
 
 export function decodeFetchManifestRequest (value: unknown): FetchManifestRequest {
-  const m = asMap(value, 'FetchManifestRequest')
+  const m = exactFields(asMap(value, 'FetchManifestRequest'), 'FetchManifestRequest', ['cid'])
   return { cid: bytesField(m, 'cid', 'FetchManifestRequest', { max: MAX_CID_BYTES }) }
 }
 
@@ -89,15 +95,11 @@ export interface OfferRequest {
 }
 
 export function decodeOfferRequest (value: unknown): OfferRequest {
-  const m = asMap(value, 'OfferRequest')
-  const byteLength = uintField(m, 'byteLength', 'OfferRequest', MAX_SHARD_BYTES)
-  if (byteLength === 0) throw new MalformedMessageError('OfferRequest.byteLength must be positive')
-  const periods = uintField(m, 'periods', 'OfferRequest', MAX_OFFER_PERIODS)
-  if (periods === 0) throw new MalformedMessageError('OfferRequest.periods must be at least 1')
+  const m = exactFields(asMap(value, 'OfferRequest'), 'OfferRequest', ['root', 'byteLength', 'periods', 'client'])
   return {
     root: bytesField(m, 'root', 'OfferRequest', { exact: HASH_BYTES }),
-    byteLength,
-    periods,
+    byteLength: sizeField(m, 'byteLength', 'OfferRequest', MAX_SHARD_BYTES),
+    periods: uintField(m, 'periods', 'OfferRequest', MAX_OFFER_PERIODS, 1),
     client: addressField(m, 'client', 'OfferRequest')
   }
 }
@@ -120,44 +122,57 @@ export type ResponseStatus = Response['status']
 export function errorResponse (name: string, message: string): Response {
   return {
     status: 'error',
-    name: name.slice(0, MAX_SHORT_STRING_CHARS),
+    name: (name === '' ? 'Error' : name).slice(0, MAX_SHORT_STRING_CHARS),
     message: message.slice(0, MAX_ERROR_MESSAGE_CHARS)
   }
+}
+
+/** Decodes a response frame; an `error` frame becomes a thrown `RemoteError`, any other unexpected status a `MalformedMessageError`. */
+/** The fields of each response, `status` included. */
+const RESPONSE_FIELDS: Record<ResponseStatus, readonly string[]> = {
+  accept: ['status'],
+  error: ['status', 'name', 'message'],
+  stored: ['status', 'receipt', 'signature'],
+  ok: ['status', 'byteLength', 'offset', 'length'],
+  offer: ['status', 'offer', 'signature'],
+  announcements: ['status', 'announcements']
 }
 
 /** Decodes a response frame; an `error` frame becomes a thrown `RemoteError`, any other unexpected status a `MalformedMessageError`. */
 export function expectResponse<S extends Exclude<ResponseStatus, 'error'>> (value: unknown, status: S): Extract<Response, { status: S }> {
   const m = asMap(value, 'Response')
   const got = stringField(m, 'status', 'Response', MAX_SHORT_STRING_CHARS)
+  if (!Object.hasOwn(RESPONSE_FIELDS, got)) throw malformed('Response', 'status', `'${got}' is not a response status (${Object.keys(RESPONSE_FIELDS).join(', ')})`)
+  exactFields(m, `Response(${got})`, RESPONSE_FIELDS[got as ResponseStatus])
   if (got === 'error') {
-    throw new RemoteError(stringField(m, 'name', 'Response', MAX_SHORT_STRING_CHARS), stringField(m, 'message', 'Response', MAX_ERROR_MESSAGE_CHARS))
+    throw new RemoteError(stringField(m, 'name', 'Response(error)', MAX_SHORT_STRING_CHARS), stringField(m, 'message', 'Response(error)', MAX_ERROR_MESSAGE_CHARS, 0))
   }
-  if (got !== status) throw new MalformedMessageError(`expected a '${status}' response, got '${got}'`)
+  if (got !== status) throw malformed('Response', 'status', `is '${got}' where a '${status}' response belongs`)
+  const what = `Response(${got})`
   switch (got) {
     case 'accept':
       return { status: 'accept' } as Extract<Response, { status: S }>
     case 'stored':
-      return { status: 'stored', receipt: decodeReceiptPayload(m.receipt), signature: bytesField(m, 'signature', 'Response', { exact: SIGNATURE_BYTES }) } as Extract<Response, { status: S }>
+      return { status: 'stored', receipt: decodeReceiptPayload(m.receipt), signature: bytesField(m, 'signature', what, { exact: SIGNATURE_BYTES }) } as Extract<Response, { status: S }>
     case 'ok': {
-      const byteLength = uintField(m, 'byteLength', 'Response', MAX_SHARD_BYTES)
-      const offset = uintField(m, 'offset', 'Response', MAX_SHARD_BYTES)
-      const length = uintField(m, 'length', 'Response', MAX_SHARD_BYTES)
-      if (offset + length > byteLength) throw new MalformedMessageError('response range lies outside the object')
+      const byteLength = uintField(m, 'byteLength', what, MAX_SHARD_BYTES, 1)
+      const offset = uintField(m, 'offset', what, byteLength - 1)
+      const length = uintField(m, 'length', what, byteLength - offset, 1)
       return { status: 'ok', byteLength, offset, length } as Extract<Response, { status: S }>
     }
     case 'offer':
-      return { status: 'offer', offer: decodeOfferFields(m.offer), signature: bytesField(m, 'signature', 'Response', { exact: SIGNATURE_BYTES }) } as Extract<Response, { status: S }>
-    case 'announcements': {
+      return { status: 'offer', offer: decodeOfferFields(m.offer), signature: bytesField(m, 'signature', what, { exact: SIGNATURE_BYTES }) } as Extract<Response, { status: S }>
+    default: {
       const list = m.announcements
-      if (!Array.isArray(list) || list.length > MAX_RELAYED_ANNOUNCEMENTS) throw new MalformedMessageError(`Response.announcements must be a list of at most ${MAX_RELAYED_ANNOUNCEMENTS}`)
-      const announcements = list.map((a: unknown) => {
-        if (!(a instanceof Uint8Array) || a.byteLength > MAX_ANNOUNCEMENT_BYTES) throw new MalformedMessageError(`Response.announcements must hold byte strings of at most ${MAX_ANNOUNCEMENT_BYTES} bytes`)
+      if (!Array.isArray(list) || list.length > MAX_RELAYED_ANNOUNCEMENTS) throw malformed(what, 'announcements', `must be a list of at most ${MAX_RELAYED_ANNOUNCEMENTS}`)
+      const announcements = list.map((a: unknown, i: number) => {
+        if (!(a instanceof Uint8Array) || a.byteLength === 0 || a.byteLength > MAX_ANNOUNCEMENT_BYTES) {
+          throw malformed(what, `announcements[${i}]`, `must be a byte string of 1 to ${MAX_ANNOUNCEMENT_BYTES} bytes`)
+        }
         return a
       })
       return { status: 'announcements', announcements } as Extract<Response, { status: S }>
     }
-    default:
-      throw new MalformedMessageError(`unknown response status '${got}'`)
   }
 }
 
@@ -170,15 +185,32 @@ export function expectResponse<S extends Exclude<ResponseStatus, 'error'>> (valu
  */
 export type OfferFields = Record<string, string>
 
+/** The fields of `ProofSetMarket.Offer`, all required, no others. */
+export const OFFER_FIELD_NAMES = ['provider', 'client', 'root', 'size', 'pricePerPeriod', 'periods', 'nonce', 'expiry'] as const
+
+/**
+ * Checks an offer's fields: exactly those of the EIP-712 struct, addresses as 0x + 40 hex digits, `root` as 0x + 64,
+ * `size` a decimal from 1 to MAX_SHARD_BYTES, `periods` from 1 to 2^32 − 1, the other uints decimal uint256.
+ * Returns them as they came (the signature covers the typed values, not these strings).
+ */
 export function decodeOfferFields (value: unknown): OfferFields {
-  const m = asMap(value, 'Offer')
-  const entries = Object.entries(m)
-  if (entries.length > MAX_OFFER_FIELDS) throw new MessageTooLargeError(`offer has ${entries.length} fields, the limit is ${MAX_OFFER_FIELDS}`)
+  const what = 'Offer'
+  const m = exactFields(asMap(value, what), what, OFFER_FIELD_NAMES)
   const out: OfferFields = {}
-  for (const [key] of entries) {
-    if (key.length > MAX_SHORT_STRING_CHARS) throw new MalformedMessageError('offer field name too long')
-    out[key] = stringField(m, key, 'Offer', MAX_SHORT_STRING_CHARS)
+  for (const key of ['provider', 'client']) {
+    addressField(m, key, what)
+    out[key] = m[key] as string
   }
+  const root = stringField(m, 'root', what, 66)
+  if (!/^0x[0-9a-fA-F]{64}$/.test(root)) throw malformed(what, 'root', 'must be 0x and 64 hex digits (bytes32)')
+  out.root = root
+  for (const key of ['size', 'pricePerPeriod', 'periods', 'nonce', 'expiry']) out[key] = decimalField(m, key, what)
+  const bounded = (key: string, min: number, max: number, why: string): void => {
+    const n = BigInt(out[key] as string)
+    if (n < BigInt(min) || n > BigInt(max)) throw malformed(what, key, `must be from ${min} to ${max} (${why}), got ${n}`)
+  }
+  bounded('size', 1, MAX_SHARD_BYTES, 'the bytes of one shard')
+  bounded('periods', 1, MAX_OFFER_PERIODS, 'a uint32 on chain')
   return out
 }
 
@@ -200,17 +232,20 @@ export interface ReceiptPayload {
 }
 
 export function decodeReceiptPayload (value: unknown): ReceiptPayload {
-  const m = asMap(value, 'Receipt')
-  const kind = stringField(m, 'kind', 'Receipt', 16)
-  if (kind !== 'shard' && kind !== 'manifest') throw new MalformedMessageError(`Receipt.kind '${kind}' is not 'shard' or 'manifest'`)
-  return compact({
+  const what = 'Receipt'
+  const m = exactFields(asMap(value, what), what, ['kind', 'subject', 'byteLength', 'provider', 'peerId', 'storedAtMs'])
+  const kind = stringField(m, 'kind', what, 16)
+  if (kind !== 'shard' && kind !== 'manifest') throw malformed(what, 'kind', `'${kind}' is not 'shard' or 'manifest'`)
+  const shard = kind === 'shard'
+  return {
     kind,
-    subject: bytesField(m, 'subject', 'Receipt', { max: MAX_CID_BYTES }),
-    byteLength: uintField(m, 'byteLength', 'Receipt', MAX_SHARD_BYTES),
-    provider: addressField(m, 'provider', 'Receipt'),
-    peerId: stringField(m, 'peerId', 'Receipt', MAX_SHORT_STRING_CHARS),
-    storedAtMs: uintField(m, 'storedAtMs', 'Receipt', Number.MAX_SAFE_INTEGER)
-  })
+    // A shard is named by its 32-byte Merkle root, a manifest by its CID's bytes.
+    subject: bytesField(m, 'subject', what, shard ? { exact: HASH_BYTES } : { max: MAX_CID_BYTES }),
+    byteLength: uintField(m, 'byteLength', what, shard ? MAX_SHARD_BYTES : MAX_MANIFEST_BYTES, 1),
+    provider: addressField(m, 'provider', what),
+    peerId: stringField(m, 'peerId', what, MAX_SHORT_STRING_CHARS),
+    storedAtMs: uintField(m, 'storedAtMs', what, Number.MAX_SAFE_INTEGER)
+  }
 }
 
 export function signReceipt (payload: ReceiptPayload, privateKey: Uint8Array | Address): { receipt: ReceiptPayload, signature: Uint8Array } {
@@ -268,29 +303,32 @@ export function encodeAnnouncement (signed: SignedAnnouncement): Uint8Array {
 /** Decodes and bounds an announcement (the gossipsub message data); does not check the signature. */
 export function decodeAnnouncement (bytes: Uint8Array): SignedAnnouncement {
   if (bytes.byteLength > MAX_ANNOUNCEMENT_BYTES) throw new MessageTooLargeError(`announcement of ${bytes.byteLength} bytes exceeds ${MAX_ANNOUNCEMENT_BYTES}`)
-  let value: unknown
-  try {
-    value = dagCbor.decode(bytes)
-  } catch (err) {
-    throw new MalformedMessageError(`announcement is not valid dag-cbor: ${(err as Error).message}`)
-  }
-  const outer = asMap(value, 'SignedAnnouncement')
-  const m = asMap(outer.announcement, 'Announcement')
+  const value = decodeCanonical(bytes, (field, problem) => {
+    throw new MalformedMessageError(`SignedAnnouncement${field === '' ? '' : `.${field}`} ${problem}`, { field })
+  })
+  const outer = exactFields(asMap(value, 'SignedAnnouncement'), 'SignedAnnouncement', ['announcement', 'signature'])
+  const what = 'Announcement'
+  const m = exactFields(asMap(outer.announcement, what), what,
+    ['peerId', 'addrs', 'chainAddress', 'capacityBytes', 'freeBytes', 'pricePerMiB', 'timestampMs', 'seq'])
   const addrs = m.addrs
-  if (!Array.isArray(addrs) || addrs.length > MAX_ANNOUNCED_ADDRS) throw new MalformedMessageError(`Announcement.addrs must be a list of at most ${MAX_ANNOUNCED_ADDRS}`)
-  for (const a of addrs) {
-    if (typeof a !== 'string' || a.length > MAX_MULTIADDR_CHARS) throw new MalformedMessageError('Announcement.addrs must hold multiaddr strings')
-  }
+  if (!Array.isArray(addrs) || addrs.length > MAX_ANNOUNCED_ADDRS) throw malformed(what, 'addrs', `must be a list of at most ${MAX_ANNOUNCED_ADDRS}`)
+  addrs.forEach((a: unknown, i: number) => {
+    if (typeof a !== 'string' || a.length === 0 || a.length > MAX_MULTIADDR_CHARS) {
+      throw malformed(what, `addrs[${i}]`, `must be a multiaddr string of 1 to ${MAX_MULTIADDR_CHARS} characters`)
+    }
+  })
+  const capacityBytes = uintField(m, 'capacityBytes', what, Number.MAX_SAFE_INTEGER)
   return {
     announcement: {
-      peerId: stringField(m, 'peerId', 'Announcement', MAX_SHORT_STRING_CHARS),
+      peerId: stringField(m, 'peerId', what, MAX_SHORT_STRING_CHARS),
       addrs: addrs as string[],
-      chainAddress: addressField(m, 'chainAddress', 'Announcement'),
-      capacityBytes: uintField(m, 'capacityBytes', 'Announcement', Number.MAX_SAFE_INTEGER),
-      freeBytes: uintField(m, 'freeBytes', 'Announcement', Number.MAX_SAFE_INTEGER),
-      pricePerMiB: decimalField(m, 'pricePerMiB', 'Announcement'),
-      timestampMs: uintField(m, 'timestampMs', 'Announcement', Number.MAX_SAFE_INTEGER),
-      seq: uintField(m, 'seq', 'Announcement', Number.MAX_SAFE_INTEGER)
+      chainAddress: addressField(m, 'chainAddress', what),
+      capacityBytes,
+      // Capacity and free space are states, not object sizes: 0 is a provider that is full or winding down.
+      freeBytes: uintField(m, 'freeBytes', what, capacityBytes),
+      pricePerMiB: decimalField(m, 'pricePerMiB', what),
+      timestampMs: uintField(m, 'timestampMs', what, Number.MAX_SAFE_INTEGER),
+      seq: uintField(m, 'seq', what, Number.MAX_SAFE_INTEGER)
     },
     signature: bytesField(outer, 'signature', 'SignedAnnouncement', { exact: SIGNATURE_BYTES })
   }

@@ -1,5 +1,5 @@
-import { MalformedMessageError } from './errors.js'
-import type { OfferFields } from './messages.js'
+import { decodeOfferFields } from './messages.js'
+import type { OFFER_FIELD_NAMES, OfferFields } from './messages.js'
 
 /**
  * A storage offer in the shape of @sherd/contracts' `ProofSetOffer` (the EIP-712 struct `ProofSetMarket.Offer`,
@@ -31,30 +31,21 @@ export function offerToWire (offer: WireOffer): OfferFields {
   }
 }
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/
-const UINT = /^(0|[1-9][0-9]{0,77})$/
-
-/** The inverse of `offerToWire`, for clients. Throws `MalformedMessageError` on a missing or malformed field. */
+/**
+ * The inverse of `offerToWire`, for clients. Throws `MalformedMessageError` naming the field on a missing, unknown
+ * or malformed one (the checks of `decodeOfferFields`).
+ */
 export function offerFromWire (fields: OfferFields): WireOffer {
-  const get = (k: string, re: RegExp): string => {
-    const v = fields[k]
-    if (v === undefined || !re.test(v)) throw new MalformedMessageError(`offer field ${k} is missing or malformed`)
-    return v
-  }
-  const uint32 = (k: string): number => {
-    const n = Number(get(k, UINT))
-    if (n > 2 ** 32 - 1) throw new MalformedMessageError(`offer field ${k} exceeds uint32`)
-    return n
-  }
+  const checked = decodeOfferFields(fields)
+  const field = (k: typeof OFFER_FIELD_NAMES[number]): string => checked[k] as string
   return {
-    provider: get('provider', ADDRESS) as `0x${string}`,
-    client: get('client', ADDRESS) as `0x${string}`,
-    root: get('root', BYTES32) as `0x${string}`,
-    size: BigInt(get('size', UINT)),
-    pricePerPeriod: BigInt(get('pricePerPeriod', UINT)),
-    periods: uint32('periods'),
-    nonce: BigInt(get('nonce', UINT)),
-    expiry: BigInt(get('expiry', UINT))
+    provider: field('provider') as `0x${string}`,
+    client: field('client') as `0x${string}`,
+    root: field('root') as `0x${string}`,
+    size: BigInt(field('size')),
+    pricePerPeriod: BigInt(field('pricePerPeriod')),
+    periods: Number(field('periods')),
+    nonce: BigInt(field('nonce')),
+    expiry: BigInt(field('expiry'))
   }
 }
