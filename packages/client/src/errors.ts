@@ -63,6 +63,15 @@ export class ProviderMisbehaviourError extends ClientError {
   }
 }
 
+/** A provider served bytes that do not match the shard's commitment (root or length): a lie, not an outage. */
+export class CorruptShardError extends ProviderMisbehaviourError {
+  override name = 'CorruptShardError'
+  constructor (provider: string, cause: Error) {
+    super(provider, `served a shard that does not match its commitment (${cause.message})`)
+    this.cause = cause
+  }
+}
+
 /** No provider asked holds the manifest (or every copy failed its CID check). */
 export class ManifestNotFoundError extends ClientError {
   override name = 'ManifestNotFoundError'

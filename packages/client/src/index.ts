@@ -28,7 +28,7 @@ export type { DealStatus } from './actions/deal-state.js'
 export type * from './events.js'
 export {
   ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
-  ProviderMisbehaviourError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
+  ProviderMisbehaviourError, CorruptShardError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
   InsufficientFundsError, InsufficientGasError, RepairError, StorageEndedError
 } from './errors.js'
 export { ProviderScores } from './scores.js'

@@ -4,14 +4,14 @@ import { hashProofSetOffer, PROOF_SET_OFFER_TYPES, proofSetOfferDomain } from '@
 import type { ProofSetOffer } from '@sherd/contracts'
 import {
   ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
+  CommitmentMismatchError, RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
   requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
 import { isAddressEqual, recoverTypedDataAddress } from 'viem'
 import type { Address, Hex } from 'viem'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
-import { ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
+import { CorruptShardError, ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
 import type { ClientHost } from './host.js'
 import type { ProviderDirectory } from './providers.js'
 
@@ -173,14 +173,15 @@ export async function storeShard (
   return receipt
 }
 
-/** Fetches a whole shard (unverified: the caller checks it against the commitment). */
+/** Fetches a whole shard, verified against its commitment by the protocol layer (`verifyShard`). */
 export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8Array, byteLength: number, signal?: AbortSignal): Promise<Uint8Array> {
   return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard fetch', transferTimeoutMs(byteLength), signal, async (stream, s) => {
-    const { bytes, byteLength: stored } = await requestFetchShard(stream, { root }, { signal: s })
-    if (stored !== byteLength || bytes.byteLength !== byteLength) {
-      throw new ProviderMisbehaviourError(peerId, `served ${bytes.byteLength} bytes of a ${stored}-byte shard where the commitment says ${byteLength}`)
+    try {
+      return (await requestFetchShard(stream, { root }, { signal: s, byteLength })).bytes
+    } catch (err) {
+      if (err instanceof CommitmentMismatchError) throw new CorruptShardError(peerId, err)
+      throw err
     }
-    return bytes
   })
 }
 

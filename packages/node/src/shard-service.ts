@@ -221,10 +221,10 @@ export class ShardService implements Startable {
 
   private async fetchShard (stream: Stream, signal: AbortSignal): Promise<void> {
     const { store, metrics } = this.components
-    const request = decodeFetchShardRequest(await this.reader(stream).readFrame(MAX_CONTROL_FRAME_BYTES))
+    const request = decodeFetchShardRequest(await this.reader(stream).readLastFrame(MAX_CONTROL_FRAME_BYTES))
     const info = await store.getInfo(request.root)
     const offset = request.offset ?? 0
-    if (offset > info.byteLength) throw new RangeNotSatisfiableError(`offset ${offset} is past the shard's ${info.byteLength} bytes`)
+    if (offset >= info.byteLength) throw new RangeNotSatisfiableError(`offset ${offset} is at or past the end of the shard's ${info.byteLength} bytes`)
     const length = request.length ?? info.byteLength - offset
     if (offset + length > info.byteLength) throw new RangeNotSatisfiableError(`bytes ${offset}..${offset + length} are outside the shard's ${info.byteLength} bytes`)
     // Open the range before answering `ok`, so a missing chunk still gets an error frame. The range holds a read
@@ -290,7 +290,7 @@ export class ShardService implements Startable {
 
   private async fetchManifest (stream: Stream, signal: AbortSignal): Promise<void> {
     const { store, metrics } = this.components
-    const request = decodeFetchManifestRequest(await this.reader(stream).readFrame(MAX_CONTROL_FRAME_BYTES))
+    const request = decodeFetchManifestRequest(await this.reader(stream).readLastFrame(MAX_CONTROL_FRAME_BYTES))
     const cid = parseManifestCid(request.cid)
     const bytes = await store.getManifest(cid.toString())
     await this.respond(stream, { status: 'ok', byteLength: bytes.byteLength, offset: 0, length: bytes.byteLength }, signal)
@@ -300,7 +300,7 @@ export class ShardService implements Startable {
   }
 
   private async offer (stream: Stream, signal: AbortSignal): Promise<void> {
-    const request = decodeOfferRequest(await this.reader(stream).readFrame(MAX_CONTROL_FRAME_BYTES))
+    const request = decodeOfferRequest(await this.reader(stream).readLastFrame(MAX_CONTROL_FRAME_BYTES))
     const signer = this.init.offerSigner
     if (signer === undefined) throw new NotWiredError('this provider has no chain connection yet and cannot sign offers; start it with --deployment (or --rpc-url and --contract)')
     const { offer, signature } = await signer(request, { signal })

@@ -4,7 +4,7 @@ import { recoverMessageAddress } from 'viem'
 import {
   ANNOUNCE_TOPIC, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, OFFER_PROTOCOL,
   RECEIPT_DOMAIN, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL, WireReader, decodeAnnouncement, encodeFrame,
-  encodeVarint, manifestCid, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
+  encodeVarint, manifestCid, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
   requestStoreShard, verifyAnnouncement, wireDigest
 } from '@sherd/protocol'
 import type { SignedAnnouncement } from '@sherd/protocol'
@@ -42,7 +42,11 @@ async function fetchShard (node: ProviderNode, root: Uint8Array, offset?: number
   const req: { root: Uint8Array, offset?: number, length?: number } = { root }
   if (offset !== undefined) req.offset = offset
   if (length !== undefined) req.length = length
-  return (await requestFetchShard(await open(dialer, node, FETCH_SHARD_PROTOCOL), req)).bytes
+  const stream = await open(dialer, node, FETCH_SHARD_PROTOCOL)
+  // A range cannot be checked against the root, so the protocol keeps it apart from the verified whole-shard fetch.
+  return offset === undefined && length === undefined
+    ? (await requestFetchShard(stream, req)).bytes
+    : (await requestFetchShardRange(stream, req)).bytes
 }
 
 /** Sends raw bytes on a fresh stream and returns the first frame the provider answers with. */

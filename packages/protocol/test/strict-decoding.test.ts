@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import {
   MAX_CONTROL_FRAME_BYTES, MAX_SHARD_BYTES, WireReader, addressOf, checkSealedManifest, decodeAnnouncement,
   decodeFetchManifestRequest, decodeFetchShardRequest, decodeManifest, decodeOfferRequest, decodeStoreManifestRequest,
-  decodeStoreShardRequest, encodeManifest, encodeVarint, expectResponse, manifestCid, offerToWire, sealManifest,
+  decodeStoreShardRequest, encodeManifest, encodeVarint, expectResponse, manifestCid, offerToWire, sealManifest, SEGMENT_CIPHER,
   shardCid, shardSizeFor, signAnnouncement, signReceipt
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -126,7 +126,7 @@ function sampleManifest (): Manifest {
     const shardSize = shardSizeFor(size, k)
     segments.push({ size, shardSize, shards: Array.from({ length: k + m }, (_, i) => ({ commitment: shardCid(randomBytes(32), shardSize), ...(i === 0 ? { provider: '12D3KooWpeer', deal: 7n } : {}) })) })
   }
-  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: 'aes-256-gcm/hkdf-sha256', keySalt: randomBytes(16), segments }
+  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: randomBytes(16), segments }
 }
 const manifest = dagCbor.decode(encodeManifest(sampleManifest()))
 const envelope = dagCbor.decode((await sealManifest(sampleManifest(), new Uint8Array(32).fill(5))).bytes)

@@ -4,7 +4,7 @@ import type { Manifest } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import type { ClientContext } from '../context.js'
 import type { GetProgressEvent } from '../events.js'
-import { StorageEndedError } from '../errors.js'
+import { CorruptShardError, StorageEndedError } from '../errors.js'
 import { decodeFile, NotEnoughShardsError } from '../pipeline/index.js'
 import type { ShardRequest } from '../pipeline/index.js'
 import { fetchShard } from '../transfer.js'
@@ -74,6 +74,11 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
       bytes = await fetchShard(ctx, provider, commitment.root, commitment.byteLength, request.signal)
     } catch (err) {
       if (request.signal.aborted) throw err
+      if (err instanceof CorruptShardError) {
+        ctx.scores.corruption(provider)
+        emit({ type: 'get:shard-failed', segmentIndex, shardIndex, provider, kind: 'corrupt', reason: err.message })
+        throw err
+      }
       // Scored once the get is over, when the chain has said whether the shard's deal still runs.
       unfetched.push({ provider, deal: manifest.segments[segmentIndex]?.shards[shardIndex]?.deal })
       emit({ type: 'get:shard-failed', segmentIndex, shardIndex, provider, kind: 'unreachable', reason: (err as Error).message })
