@@ -7,6 +7,8 @@ import { approveOnce, dealConcurrency, mapLimit } from './deals.js'
 import { recordDeletion } from '../journal.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
+import { getRepairableManifest } from '../capability.js'
+import type { RepairTarget } from '../capability.js'
 
 export interface ExtendOptions { signal?: AbortSignal }
 
@@ -30,10 +32,10 @@ export interface ExtendResult {
  * that cannot be extended (ended, failed, expired, or past the offer's maxPeriods) are reported in `skipped`;
  * `repair` replaces those.
  */
-export async function extend (context: ClientContext, target: FileTarget, periods: number, options: ExtendOptions = {}): Promise<ExtendResult> {
+export async function extend (context: ClientContext, target: RepairTarget, periods: number, options: ExtendOptions = {}): Promise<ExtendResult> {
   const ctx = withChain(context, 'extend')
   if (!Number.isSafeInteger(periods) || periods < 1 || periods > 2 ** 32 - 1) throw new RangeError(`periods must be a positive integer, got ${periods}`)
-  const { manifest } = await getManifest(ctx, target, options)
+  const { manifest } = await getRepairableManifest(ctx, target, options)
   const shards = manifest.segments.flatMap((s) => s.shards)
   const skipped: Array<{ dealId?: bigint, provider?: string, reason: string }> = []
   const live: Array<{ deal: Deal, provider?: string }> = []

@@ -1,6 +1,6 @@
 import { defaultCoder } from '@sherd/erasure'
 import { merkleRoot } from '@sherd/proofs'
-import { formatLink, parseShardCid } from '@sherd/protocol'
+import { parseShardCid } from '@sherd/protocol'
 import type { Manifest, ManifestShard } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
@@ -12,8 +12,10 @@ import type { PolicyShard } from '../repair-policy.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
 import { fundAndOpenDeals, requireActiveDeals, shardKey } from './deals.js'
-import { getManifest } from './get.js'
-import type { FileTarget } from './get.js'
+import { getRepairableManifest, linkFor } from '../capability.js'
+import type { RepairTarget } from '../capability.js'
+import { verifyAdoptedDeals } from '../repair-adopt.js'
+import type { AdoptedDeal } from '../repair-adopt.js'
 import { storeFileManifest } from './manifest.js'
 import { placeShards } from './place.js'
 import type { PlacedShard } from './place.js'
@@ -38,6 +40,11 @@ export interface RepairOptions {
   waitForActivation?: boolean
   manifestReplicas?: number
   extraUploads?: number
+  /**
+   * Deals an interrupted repair of this file already opened for rebuilt shards (recorded from its `put:deal-opened`
+   * events): each one still live and matching its shard goes into the new manifest instead of a new deal.
+   */
+  adopt?: readonly AdoptedDeal[]
 }
 
 export interface RepairedShard {
@@ -67,20 +74,21 @@ export interface RepairResult {
  * rebuilt bytes must match the original commitment), placed on providers holding no other shard of the segment,
  * and funded with new deals. Writes a new manifest version and returns its CID and link.
  */
-export async function repair (context: ClientContext, target: FileTarget, options: RepairOptions = {}): Promise<RepairResult> {
+export async function repair (context: ClientContext, target: RepairTarget, options: RepairOptions = {}): Promise<RepairResult> {
   const ctx = withChain(context, 'repair')
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
   const emit = options.onProgress ?? (() => {})
   await ctx.directory.refreshRegistry({ signal })
-  const { manifest, cid, key } = await getManifest(ctx, target, { signal })
+  // The repair key opens and re-seals the manifest; shards are rebuilt over ciphertext, so nothing is decrypted.
+  const { manifest, cid, manifestKey: key } = await getRepairableManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
   const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
     !s.healthy || (options.includeMissed === true && s.state === 'missed')
   const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {
-    return { cid, link: formatLink(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
+    return { cid, link: linkFor(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
   }
 
   const { k, m } = manifest
@@ -98,6 +106,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
     ...(d.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: d.maxPricePerMiB })
   }
   const placed: PlacedShard[] = []
+  const adopted = await verifyAdoptedDeals(ctx, manifest, options.adopt ?? [])
   const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
 
   for (const seg of before.segments) {
@@ -109,11 +118,17 @@ export async function repair (context: ClientContext, target: FileTarget, option
     // Below k the fetch loop below still tries every candidate and reports what it found.
     const bad = new Set(decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild)
     if (bad.size === 0) continue
+    const adoptedHere = [...bad].filter((i) => adopted.has(shardKey(seg.index, i)))
+    for (const i of adoptedHere) {
+      const old = seg.shards[i]!
+      repairedFrom.set(shardKey(seg.index, i), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
+    }
     const segment = manifest.segments[seg.index]!
     const { shardSize } = segment
     const stripe = new Uint8Array((k + m) * shardSize)
     const present = new Array<boolean>(k + m).fill(false)
     const candidates = seg.shards.filter((s) => !bad.has(s.shardIndex) && s.provider !== undefined)
+    if (adoptedHere.length === bad.size) continue
     // Fetch k good shards, a failed or wrong one makes room for the next candidate (and joins the shards to move).
     let next = 0
     let good = 0
@@ -148,7 +163,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
         '(bring back providers that held its shards, then run repair again)')
     }
     coder.reconstruct(stripe, k, m, present)
-    const toPlace = [...bad].sort((a, b) => a - b).map((shardIndex) => {
+    const toPlace = [...bad].filter((i) => !adoptedHere.includes(i)).sort((a, b) => a - b).map((shardIndex) => {
       const bytes = stripe.subarray(shardIndex * shardSize, (shardIndex + 1) * shardSize)
       const { root } = parseShardCid(segment.shards[shardIndex]!.commitment)
       const rebuilt = merkleRoot(bytes)
@@ -162,6 +177,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
     emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
     // Keep away from every provider already holding a shard of this segment, and from the ones being replaced.
     const exclude = excludedProviders(view)
+    for (const i of adoptedHere) exclude.add(adopted.get(shardKey(seg.index, i))!.provider)
     placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
   }
 
@@ -171,6 +187,8 @@ export async function repair (context: ClientContext, target: FileTarget, option
     segments: manifest.segments.map((segment, s) => ({
       ...segment,
       shards: segment.shards.map((shard, i): ManifestShard => {
+        const taken = adopted.get(shardKey(s, i))
+        if (taken !== undefined && repairedFrom.has(shardKey(s, i))) return { commitment: shard.commitment, provider: taken.provider, deal: taken.dealId }
         const deal = replaced.get(shardKey(s, i))
         if (deal === undefined) return shard
         return { commitment: shard.commitment, provider: deal.placed.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
@@ -180,7 +198,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
   const stored = await storeFileManifest(ctx, updated, key, options.manifestReplicas ?? d.manifestReplicas, {
     signal, onStored: (provider, c) => { emit({ type: 'put:manifest-stored', provider, cid: c }) }
   })
-  const link = formatLink(stored.cid, key)
+  const link = linkFor(stored.cid, key)
   await ctx.scores.save()
   await requireActiveDeals(ctx, deals, link, {
     wait: options.waitForActivation ?? d.waitForActivation,
@@ -194,7 +212,13 @@ export async function repair (context: ClientContext, target: FileTarget, option
     link,
     previousCid: cid.toString(),
     manifest: updated,
-    repaired: deals.map((deal) => {
+    repaired: [...[...adopted.values()].filter((a) => repairedFrom.has(shardKey(a.segmentIndex, a.shardIndex))).map((a) => {
+      const prior = repairedFrom.get(shardKey(a.segmentIndex, a.shardIndex))
+      return {
+        segmentIndex: a.segmentIndex, shardIndex: a.shardIndex, ...(prior?.from === undefined ? {} : { from: prior.from }),
+        previousState: prior?.state ?? 'unknown', to: a.provider, dealId: a.dealId
+      }
+    }), ...deals.map((deal) => {
       const prior = repairedFrom.get(`${deal.placed.segmentIndex}/${deal.placed.shardIndex}`)
       return {
         segmentIndex: deal.placed.segmentIndex,
@@ -204,7 +228,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
         to: deal.placed.provider,
         ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
       }
-    }),
+    })],
     before
   }
 }

@@ -1,0 +1,47 @@
+import { getDeal } from '@sherd/contracts'
+import { parseShardCid } from '@sherd/protocol'
+import type { Manifest } from '@sherd/protocol'
+import { bytesToHex } from 'viem'
+import type { ChainContext } from './context.js'
+
+/**
+ * A deal an interrupted repair already opened (and paid for) for a rebuilt shard, before its new manifest was
+ * stored: `repair({ adopt })` takes it into the new manifest instead of placing and paying for that shard again.
+ */
+export interface AdoptedDeal {
+  readonly segmentIndex: number
+  readonly shardIndex: number
+  /** The provider's peer id. */
+  readonly provider: string
+  readonly dealId: bigint
+}
+
+/**
+ * The adoptable deals, keyed `segment/shard`: each must be this account's live deal (pending or active, term not
+ * over) for exactly that shard's commitment, with the provider's registered chain address. Anything else is
+ * dropped (the shard is then rebuilt and placed as usual), so a stale or wrong record costs a new deal, never a
+ * manifest that names a deal that does not hold the shard.
+ */
+export async function verifyAdoptedDeals (
+  ctx: ChainContext, manifest: Manifest, adopt: readonly AdoptedDeal[]
+): Promise<Map<string, AdoptedDeal>> {
+  const out = new Map<string, AdoptedDeal>()
+  for (const a of adopt) {
+    const shard = manifest.segments[a.segmentIndex]?.shards[a.shardIndex]
+    if (shard === undefined) continue
+    let deal
+    try {
+      deal = await getDeal(ctx.market, a.dealId)
+    } catch {
+      continue
+    }
+    const { root, byteLength } = parseShardCid(shard.commitment)
+    const chainAddress = ctx.directory.describe(a.provider).chainAddress
+    if (deal.state !== 'pending' && deal.state !== 'active') continue
+    if (deal.client.toLowerCase() !== ctx.account.toLowerCase()) continue
+    if (deal.root.toLowerCase() !== bytesToHex(root).toLowerCase() || deal.size !== BigInt(byteLength)) continue
+    if (chainAddress === undefined || chainAddress.toLowerCase() !== deal.provider.toLowerCase()) continue
+    out.set(`${a.segmentIndex}/${a.shardIndex}`, a)
+  }
+  return out
+}
