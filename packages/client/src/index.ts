@@ -37,3 +37,5 @@ export type { KnownProvider } from './providers.js'
 export { createClientHost } from './host.js'
 export type { ClientHost } from './host.js'
 export * from './constants.js'
+// The repair keeper: createKeeper and its store (docs/keeper.md).
+export * from './keeper/index.js'
