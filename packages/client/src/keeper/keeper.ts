@@ -144,8 +144,8 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   let startedAt: number | undefined
   let passes = 0
   let lastPassAt: number | undefined
-  /** When each provider was first seen not answering (cleared when it answers): the liveness rule's clock. */
-  const offlineSince = new Map<string, number>()
+  /** When each provider last answered a probe: the liveness rule's clock. */
+  const lastAnswered = new Map<string, number>()
   const lastViews = new Map<string, { at: number, segments: readonly SegmentView[] }>()
 
   function views (file: KeptFile, s: FileStat): { segments: SegmentView[], decisions: SegmentDecision[] } {
@@ -153,10 +153,9 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const decisions: SegmentDecision[] = []
     const segments = s.segments.map((seg) => {
       const shards = seg.shards.map((sh): PolicyShard => {
-        if (sh.provider !== undefined) {
-          if (sh.online === false) { if (!offlineSince.has(sh.provider)) offlineSince.set(sh.provider, t) } else offlineSince.delete(sh.provider)
-        }
-        const since = sh.provider === undefined ? undefined : offlineSince.get(sh.provider)
+        // Silent since its last answer seen (or since the keeper started, for one never seen answering).
+        if (sh.provider !== undefined && sh.online !== false) lastAnswered.set(sh.provider, t)
+        const since = sh.provider === undefined || sh.online !== false ? undefined : lastAnswered.get(sh.provider) ?? startedAt ?? t
         const health = shardHealth({
           ...(sh.provider === undefined ? {} : { provider: sh.provider }),
           dealOver: sh.state === 'failed' || sh.state === 'ended' || sh.state === 'expired' || sh.state === 'unfunded' || sh.activationOverdue === true,
