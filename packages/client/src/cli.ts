@@ -20,6 +20,7 @@ import { ClientConfigError } from './errors.js'
 import { directoryManifestCache } from './manifest-cache.js'
 import { defaultJournalDir } from './journal.js'
 import { putCommand, lsCommand } from './cli-put.js'
+import { keeperCommand } from './cli-keeper.js'
 import type { GetProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 import type { PutSource } from './actions/put.js'
@@ -58,6 +59,7 @@ Commands:
   repair <link>            rebuild shards whose deals failed or whose providers are gone; prints the new link
   extend <link> <periods>  extend every live deal of the file by <periods> proving periods
   delete <link>            stop paying: settle what the contract allows, withdraw refunds
+  keeper <command>         the repair keeper: capability, add, remove, list, start (sherd keeper --help)
   providers                known providers: price, free capacity, score
   wallet                   the paying account's address and token balance
   devnet [args]            run a local network: spawns \`sherd-devnet\` (from @sherd/devnet) with these args
@@ -561,6 +563,7 @@ export function describeError (err: unknown, env: NodeJS.ProcessEnv): string {
 export async function main (argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }, signal: AbortSignal = new AbortController().signal): Promise<number> {
   const [command, ...rest] = argv
   if (command === '--version' || command === '-V') { io.stdout.write(`sherd ${cliVersion()}\n`); return 0 }
+  if (command === 'keeper') return await keeperCommand(rest, io, signal, { describeError })
   if (command === 'devnet') {
     if (rest.includes('--help') || rest.includes('-h')) { io.stdout.write(HELP.devnet + '\n'); return 0 }
     return await runDevnet(rest, io)
