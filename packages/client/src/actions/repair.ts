@@ -7,7 +7,7 @@ import { DEFAULT_MAX_PERIODS_FACTOR } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import { RepairError } from '../errors.js'
-import { decideSegment, excludedProviders } from '../repair-policy.js'
+import { decideSegment, excludedProviders, mayPlace } from '../repair-policy.js'
 import type { PolicyShard } from '../repair-policy.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
@@ -108,6 +108,8 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
   const placed: PlacedShard[] = []
   const adopted = await verifyAdoptedDeals(ctx, manifest, options.adopt ?? [])
   const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
+  /** The adopted deals this repair put in the manifest (`segment/shard`). */
+  const taken = new Set<string>()
 
   for (const seg of before.segments) {
     // An explicit repair rebuilds every unhealthy shard (threshold k + m − 1); the keeper waits for its threshold.
@@ -118,8 +120,10 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     // Below k the fetch loop below still tries every candidate and reports what it found.
     const bad = new Set(decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild)
     if (bad.size === 0) continue
-    const adoptedHere = [...bad].filter((i) => adopted.has(shardKey(seg.index, i)))
+    // An adopted deal must still keep the segment's shards on distinct providers.
+    const adoptedHere = [...bad].filter((i) => { const a = adopted.get(shardKey(seg.index, i)); return a !== undefined && mayPlace(view, a.provider) })
     for (const i of adoptedHere) {
+      taken.add(shardKey(seg.index, i))
       const old = seg.shards[i]!
       repairedFrom.set(shardKey(seg.index, i), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
     }
@@ -187,8 +191,8 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     segments: manifest.segments.map((segment, s) => ({
       ...segment,
       shards: segment.shards.map((shard, i): ManifestShard => {
-        const taken = adopted.get(shardKey(s, i))
-        if (taken !== undefined && repairedFrom.has(shardKey(s, i))) return { commitment: shard.commitment, provider: taken.provider, deal: taken.dealId }
+        const a = adopted.get(shardKey(s, i))
+        if (a !== undefined && taken.has(shardKey(s, i))) return { commitment: shard.commitment, provider: a.provider, deal: a.dealId }
         const deal = replaced.get(shardKey(s, i))
         if (deal === undefined) return shard
         return { commitment: shard.commitment, provider: deal.placed.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
@@ -212,7 +216,7 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     link,
     previousCid: cid.toString(),
     manifest: updated,
-    repaired: [...[...adopted.values()].filter((a) => repairedFrom.has(shardKey(a.segmentIndex, a.shardIndex))).map((a) => {
+    repaired: [...[...adopted.values()].filter((a) => taken.has(shardKey(a.segmentIndex, a.shardIndex))).map((a) => {
       const prior = repairedFrom.get(shardKey(a.segmentIndex, a.shardIndex))
       return {
         segmentIndex: a.segmentIndex, shardIndex: a.shardIndex, ...(prior?.from === undefined ? {} : { from: prior.from }),
