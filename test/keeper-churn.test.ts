@@ -29,6 +29,8 @@ describe.runIf(process.env.SHERD_KEEPER_CHURN === '1')('the keeper under five mi
   let dir: string
   let keeper: { child: ChildProcess, url: string, stderr: string[] } | undefined
   const files: KeptFile[] = []
+  /** stderr lines of keeper processes that have exited. */
+  const keeperLog: string[] = []
 
   beforeAll(async () => {
     net = await startNetwork({ providers: 10 })
@@ -77,6 +79,7 @@ describe.runIf(process.env.SHERD_KEEPER_CHURN === '1')('the keeper under five mi
   async function stopKeeper (signal: NodeJS.Signals): Promise<void> {
     const k = keeper!
     keeper = undefined
+    keeperLog.push(...k.stderr)
     if (k.child.exitCode !== null || k.child.signalCode !== null) return
     const exited = new Promise((resolve) => k.child.once('exit', resolve))
     k.child.kill(signal)
@@ -189,6 +192,15 @@ describe.runIf(process.env.SHERD_KEEPER_CHURN === '1')('the keeper under five mi
     const pid = keeper!.child.pid!
     await stopKeeper('SIGTERM')
     expect(isAlive(pid)).toBe(false)
+    // Why the keeper repaired: a segment with a failed shard (deal over), or only suspect ones (a missed period, or a
+    // probe unanswered: with --suspect-after-ms 1 a single failed dial counts).
+    const why = { failed: 0, suspectOnly: 0 }
+    for (const line of [...keeperLog, ...(keeper?.stderr ?? [])]) {
+      if (!line.includes('"keeper:repair-started"')) continue
+      const e = JSON.parse(line) as { why?: Array<{ failed: number, suspect: number, missing: number }> }
+      for (const v of e.why ?? []) { if (v.failed + v.missing > 0) why.failed++; else if (v.suspect > 0) why.suspectOnly++ }
+    }
+    console.log(`churn: repairs started for a failed or missing shard ${why.failed}, for suspect shards only ${why.suspectOnly}`)
     // Measured: printed for the report (docs/keeper.md records the run).
     console.log(`churn: ${kills} providers killed, ${joined} joined, ${final.files.map((f) => f.repairs).join('+')} repairs, ${Math.round(elapsed / 1000)} s`)
   }, 20 * 60_000)

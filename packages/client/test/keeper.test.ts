@@ -91,12 +91,15 @@ class FakeClient implements KeeperClient {
   }
 }
 
-/** Suspect after 1 ms of silence: at the first check that finds a provider down. */
+/** Suspect after 1 ms of silence: at the first check that finds a provider down (the test clock moves on each reading). */
 const FAST = { suspectAfterMissed: 1, suspectAfterMs: 1 }
 
 function keeperWith (dir: string, client: KeeperClient, init: Partial<Parameters<typeof createKeeper>[0]> = {}, events?: KeeperEvent[]): Keeper {
-  // A long poll interval: the tests drive checks with checkNow(), and the start-up pass is awaited through it.
-  const keeper = createKeeper({ dir, pollIntervalMs: 3_600_000, liveness: FAST, ...init, ...(events === undefined ? {} : { onEvent: (e) => { events.push(e) } }) }, { client })
+  // A long poll interval: the tests drive checks with checkNow(), and the start-up pass is awaited through it. The
+  // clock moves a second per reading, so a provider found silent at one check has been silent for a while at the
+  // next, however fast the checks run.
+  let t = Date.now()
+  const keeper = createKeeper({ dir, pollIntervalMs: 3_600_000, liveness: FAST, now: () => (t += 1_000), ...init, ...(events === undefined ? {} : { onEvent: (e) => { events.push(e) } }) }, { client })
   keepers.push(keeper)
   return keeper
 }

@@ -52,7 +52,8 @@ export type KeeperEvent =
   | { type: 'keeper:pass', files: number, ms: number }
   | { type: 'keeper:checked', fileId: string, cid: string, segments: readonly SegmentView[] }
   | { type: 'keeper:check-failed', fileId: string, error: string }
-  | { type: 'keeper:repair-started', fileId: string, cid: string, segments: readonly number[], adopting: number }
+  /** `why`: the segments to repair as the check saw them (absent when finishing a recorded repair). */
+  | { type: 'keeper:repair-started', fileId: string, cid: string, segments: readonly number[], adopting: number, why?: readonly SegmentView[] }
   | { type: 'keeper:deal-recorded', fileId: string, deal: KeptDeal }
   | { type: 'keeper:repaired', fileId: string, from: string, cid: string, shards: number }
   | { type: 'keeper:repair-failed', fileId: string, error: string }
@@ -176,13 +177,13 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     return { segments, decisions }
   }
 
-  async function repairFile (file: KeptFile, segments: readonly number[], signal: AbortSignal): Promise<void> {
+  async function repairFile (file: KeptFile, segments: readonly number[], signal: AbortSignal, why?: readonly SegmentView[]): Promise<void> {
     const s = store!
     const fromCid = linkCid(file.link)
     const kept = file.intent?.deals ?? []
     // Recorded before the repair can spend anything: the deals it opens are added as they open.
     await s.updateFile(file.id, (f) => ({ ...f, intent: { startedAt: f.intent?.startedAt ?? now(), fromCid, segments, deals: f.intent?.deals ?? [] } }))
-    emit({ type: 'keeper:repair-started', fileId: file.id, cid: fromCid, segments, adopting: kept.length })
+    emit({ type: 'keeper:repair-started', fileId: file.id, cid: fromCid, segments, adopting: kept.length, ...(why === undefined ? {} : { why }) })
     log('repairing %s (segments %o, adopting %d deals)', file.id, segments, kept.length)
     let writes: Promise<unknown> = Promise.resolve()
     const onProgress = (e: RepairProgressEvent): void => {
@@ -278,9 +279,9 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const { segments, decisions } = views(file, s)
     lastViews.set(file.id, { at: now(), segments })
     emit({ type: 'keeper:checked', fileId: file.id, cid: s.cid, segments })
-    const toRepair = segments.filter((v) => v.repair).map((v) => v.index)
+    const toRepair = segments.filter((v) => v.repair)
     if (toRepair.length > 0) {
-      await repairFile(file, toRepair, signal)
+      await repairFile(file, toRepair.map((v) => v.index), signal, toRepair)
       return
     }
     if (decisions.some((d) => d.extend.length > 0) && budget > 0n) await extendFile(file, s, signal)
