@@ -149,7 +149,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   const lastAnswered = new Map<string, number>()
   const lastViews = new Map<string, { at: number, segments: readonly SegmentView[] }>()
 
-  function views (file: KeptFile, s: FileStat): { segments: SegmentView[], decisions: SegmentDecision[] } {
+  function views (s: FileStat): { segments: SegmentView[], decisions: SegmentDecision[] } {
     const t = now()
     const decisions: SegmentDecision[] = []
     const segments = s.segments.map((seg) => {
@@ -173,7 +173,6 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
         missing: count('missing'), belowK: d.belowK, repair: d.repair, extend: d.extend.length
       }
     })
-    void file
     return { segments, decisions }
   }
 
@@ -276,7 +275,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       file = store!.file(file.id) ?? file
     }
     const s = await client.stat(file.link, { signal, probe: true })
-    const { segments, decisions } = views(file, s)
+    const { segments, decisions } = views(s)
     lastViews.set(file.id, { at: now(), segments })
     emit({ type: 'keeper:checked', fileId: file.id, cid: s.cid, segments })
     const toRepair = segments.filter((v) => v.repair)
