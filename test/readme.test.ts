@@ -136,8 +136,11 @@ interface Terminal {
   block: ReadmeBlock
   cwd: string
   env: NodeJS.ProcessEnv
-  /** Long-running commands (`sherd-node start`), stopped with Ctrl-C (SIGINT to their process group) after the block. */
-  background: Array<{ command: string, child: ChildProcess, output: () => string, exited: Promise<number | null> }>
+  /**
+   * Long-running commands (`sherd-node start`, `sherd keeper start`), stopped with Ctrl-C (SIGINT to their process
+   * group) after the block; `stoppedLine` is what the command prints once stopped (default: the node's).
+   */
+  background: Array<{ command: string, child: ChildProcess, output: () => string, exited: Promise<number | null>, stoppedLine?: string }>
 }
 
 /** What the blocks share: the devnet, the user's files, the saved example, values later commands need. */
@@ -324,6 +327,58 @@ const HANDLERS: Handler[] = [
     run: async (m, t) => {
       const { stdout } = await sh(t, m.input)
       expect(stdout.trim()).not.toBe('')
+    }
+  },
+  {
+    name: 'sherd keeper capability (of the last put\'s link)',
+    pattern: /^npx sherd keeper capability \S+$/,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(stdout.trim(), 'a repair capability').toMatch(/^sherd:\/\/[a-z2-7]+#r=[A-Za-z0-9_-]{43}$/)
+    }
+  },
+  {
+    name: 'sherd keeper add (the capability alone)',
+    pattern: /^npx sherd keeper add /,
+    run: async (m, t) => {
+      const { stdout } = await sh(t, m.input)
+      expect(stdout, 'add keeps it as a repair capability').toMatch(/^keeping \S+ \(repair capability\)/m)
+    }
+  },
+  {
+    name: 'sherd keeper list',
+    pattern: /^npx sherd keeper list$/,
+    run: async (m, t, s) => {
+      const { stdout } = await sh(t, m.input)
+      const { parseLink } = await import('@sherd/protocol')
+      expect(stdout, 'list names the file added above by its CID').toContain(parseLink(s.lastPut!.link).cid.toString())
+    }
+  },
+  {
+    name: 'sherd keeper start (runs until Ctrl-C; its /status lists the file once it has checked it)',
+    pattern: /^npx sherd keeper start /,
+    run: async (m, t, s) => {
+      const child = spawn('bash', ['-c', m.input], { cwd: t.cwd, env: t.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+      child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+      const exited = new Promise<number | null>((resolveExit) => { child.once('exit', (code) => { resolveExit(code) }) })
+      t.background.push({ command: m.input, child, output: () => out, exited, stoppedLine: 'keeper stopped' })
+      const url = `http://127.0.0.1:${s.ports.http}`
+      const { parseLink } = await import('@sherd/protocol')
+      const cid = parseLink(s.lastPut!.link).cid.toString()
+      const deadline = Date.now() + COMMAND_TIMEOUT_MS
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`\`${m.input}\` exited:\n${out}`)
+        const status = await fetch(`${url}/status`).then(async (r) => await r.json() as { passes: number, files: Array<{ id: string, segments?: unknown[] }> }).catch(() => undefined)
+        if (status !== undefined && status.passes >= 1) {
+          expect(status.files.find((f) => f.id === cid)?.segments, 'the keeper checked the file').toBeDefined()
+          break
+        }
+        if (Date.now() > deadline) throw new Error(`\`${m.input}\` did not check the file in ${COMMAND_TIMEOUT_MS} ms:\n${out}`)
+        await new Promise((resolveWait) => setTimeout(resolveWait, 500))
+      }
+      expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^sherd_keeper_passes_total [1-9]/m)
     }
   },
   {
@@ -568,7 +623,7 @@ async function stopBackground (t: Terminal): Promise<void> {
       process.kill(-b.child.pid!, 'SIGKILL')
       throw new Error(`\`${b.command}\` did not stop within 60 s of Ctrl-C:\n${b.output()}`)
     }
-    expect(b.output(), 'Ctrl-C stops the node gracefully').toContain('SIGINT received, stopping')
+    expect(b.output(), 'Ctrl-C stops it gracefully').toContain(b.stoppedLine ?? 'SIGINT received, stopping')
   }
 }
 

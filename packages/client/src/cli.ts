@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
-import { manifestBytesMatch, openManifest, parseLink } from '@sherd/protocol'
+import { manifestBytesMatch, openManifest, parseCapability, parseLink } from '@sherd/protocol'
 import type { MarketDeploymentRecord, TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
 // Only types from the SDK's networked half: chain.js (viem) and client.js (libp2p) are imported when a command
@@ -20,6 +20,7 @@ import { ClientConfigError } from './errors.js'
 import { directoryManifestCache } from './manifest-cache.js'
 import { defaultJournalDir } from './journal.js'
 import { putCommand, lsCommand } from './cli-put.js'
+import { keeperCommand } from './cli-keeper.js'
 import type { GetProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 import type { PutSource } from './actions/put.js'
@@ -61,6 +62,7 @@ Commands:
   extend <link> <periods>  extend every live deal of the file by <periods> proving periods (one transaction)
   delete <link>            stop paying: claim the deals that are over, withdraw refunds
   audit <link>             ask the providers to prove the file's shards now (a bond per deal); report or fail them
+  keeper <command>         the repair keeper: capability, add, remove, list, start (sherd keeper --help)
   providers                known providers: price, free capacity, score
   wallet                   the paying account's address and token balance
   devnet [args]            run a local network: spawns \`sherd-devnet\` (from @sherd/devnet) with these args
@@ -497,6 +499,12 @@ function checkedLink (text: string): string {
   return text
 }
 
+/** `checkedLink` for commands that also take a repair capability (`#r=`): stat, repair, extend. */
+function checkedTarget (text: string): string {
+  parseCapability(text)
+  return text
+}
+
 interface PutInput {
   source: PutSource
   /** Known for regular files: a file that changes size while it is read fails the put instead of storing a mix. */
@@ -599,6 +607,7 @@ export function describeError (err: unknown, env: NodeJS.ProcessEnv): string {
 export async function main (argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }, signal: AbortSignal = new AbortController().signal): Promise<number> {
   const [command, ...rest] = argv
   if (command === '--version' || command === '-V') { io.stdout.write(`sherd ${cliVersion()}\n`); return 0 }
+  if (command === 'keeper') return await keeperCommand(rest, io, signal, { describeError })
   if (command === 'devnet') {
     if (rest.includes('--help') || rest.includes('-h')) { io.stdout.write(HELP.devnet + '\n'); return 0 }
     return await runDevnet(rest, io)
@@ -675,7 +684,7 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'stat': {
         need(1, 'one link: sherd stat <link>')
-        const link = checkedLink(positionals[0]!)
+        const link = checkedTarget(positionals[0]!)
         const probe = values['no-probe'] !== true
         const { s, units } = (probe ? undefined : await statFromCache(config, link, signal)) ??
           await (probe ? withClient : withManifestClient)(config, signal, async (client) => {
@@ -701,7 +710,7 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'repair': {
         need(1, 'one link: sherd repair <link>')
-        const link = checkedLink(positionals[0]!)
+        const link = checkedTarget(positionals[0]!)
         const periods = intOption(values.periods, '--periods')
         const log = (e: RepairProgressEvent): void => {
           if (asJson) return
@@ -721,7 +730,7 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
       }
       case 'extend': {
         need(2, 'a link and a number of periods: sherd extend <link> <periods>')
-        const link = checkedLink(positionals[0]!)
+        const link = checkedTarget(positionals[0]!)
         const periods = intOption(positionals[1], '<periods>')
         if (periods === undefined || periods < 1) throw new UsageError('<periods> must be at least 1')
         const { r, units } = await withManifestClient(config, signal, async (client) => {

@@ -11,6 +11,7 @@ import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
 import { get, getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
+import type { RepairTarget } from './capability.js'
 import { estimatePut } from './actions/estimate.js'
 import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
 import { put } from './actions/put.js'
@@ -121,9 +122,10 @@ export interface SherdClient {
   abandon: (id: string, options?: DeleteOptions) => Promise<AbandonResult>
   get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
-  stat: (target: FileTarget, options?: StatOptions) => Promise<FileStat>
-  repair: (target: FileTarget, options?: RepairOptions) => Promise<RepairResult>
-  extend: (target: FileTarget, periods: number, options?: ExtendOptions) => Promise<ExtendResult>
+  /** `stat`, `repair` and `extend` take a repair capability (`sherd://<cid>#r=…`) as well as a full link. */
+  stat: (target: RepairTarget, options?: StatOptions) => Promise<FileStat>
+  repair: (target: RepairTarget, options?: RepairOptions) => Promise<RepairResult>
+  extend: (target: RepairTarget, periods: number, options?: ExtendOptions) => Promise<ExtendResult>
   delete: (target: FileTarget, options?: DeleteOptions) => Promise<DeleteResult>
   /** On-demand audit of the file's live deals (a bond each): answered, or failed for the reward (then repair). */
   audit: (target: FileTarget, options?: AuditOptions) => Promise<AuditResult>

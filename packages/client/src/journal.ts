@@ -88,6 +88,8 @@ export interface JournalEntry {
   fileSize: number
   /** The file key, hex: with the manifest CID it makes the link. Whoever reads this file can read the file. */
   key: string
+  /** `repair`: `key` is the file's repair key (a repair made with a `#r=` capability), not its file key. */
+  keyKind?: 'repair'
   /**
    * The manifest before this entry's deals are filled in (`encodeManifest`, base64): enough to write the final
    * one. For a repair it keeps the shards not being moved with their providers and deals.

@@ -165,12 +165,14 @@ describe('format, checked with node:crypto as documented in docs/data-path.md', 
     }
   })
 
-  it('a sealed manifest is { v, salt, ct } with ct = AES-256-GCM under HKDF-SHA256(file key, salt, "sherd/v1/manifest")', async () => {
+  it('a sealed manifest is { v: 2, salt, ct } with ct = AES-256-GCM under HKDF-SHA256(repair key, salt, "sherd/v2/manifest")', async () => {
     const encoded = await encodeAll(Readable.from([randomBytes(1500)]), { k: 2, m: 1 })
     const sealed = await sealManifest(encoded.manifest, encoded.key)
     const envelope = dagCbor.decode<{ v: number, salt: Uint8Array, ct: Uint8Array }>(sealed.bytes)
-    expect(envelope.v).toBe(1)
-    const key = Buffer.from(hkdfSync('sha256', encoded.key, envelope.salt, 'sherd/v1/manifest', 32))
+    expect(envelope.v).toBe(2)
+    // The repair key: HKDF-SHA256(file key, no salt, "sherd/v2/repair") (docs/keeper.md, the capability model).
+    const repairKey = Buffer.from(hkdfSync('sha256', encoded.key, Buffer.alloc(0), 'sherd/v2/repair', 32))
+    const key = Buffer.from(hkdfSync('sha256', repairKey, envelope.salt, 'sherd/v2/manifest', 32))
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.alloc(12))
     decipher.setAuthTag(envelope.ct.subarray(-16))
     const plain = Buffer.concat([decipher.update(envelope.ct.subarray(0, -16)), decipher.final()])

@@ -64,3 +64,20 @@ export class InvalidKeyError extends ProtocolError {
 export class InvalidLinkError extends ProtocolError {
   override name = 'InvalidLinkError'
 }
+
+/** A repair key given for a manifest sealed before repair keys existed (envelope v1): only the file key opens it. */
+export class ManifestNeedsFileKeyError extends ProtocolError {
+  override name = 'ManifestNeedsFileKeyError'
+  constructor () {
+    super('this manifest was sealed before repair capabilities existed (envelope v1): only the full link opens it; ' +
+      'give the keeper the full link sherd://<cid>#<key> for this file')
+  }
+}
+
+/**
+ * A repair capability (`sherd://<cid>#r=<repair key>`) where a full link is needed: it can repair the file, not read
+ * it.
+ */
+export class RepairCapabilityError extends InvalidLinkError {
+  override name = 'RepairCapabilityError'
+}

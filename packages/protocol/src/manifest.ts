@@ -4,14 +4,23 @@ import { CID } from 'multiformats/cid'
 import { decodeCanonical } from './canonical.js'
 import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid } from './cid.js'
 import {
-  InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ProtocolError
+  InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ManifestNeedsFileKeyError, ProtocolError
 } from './errors.js'
+import { deriveRepairKey, isRepairKey } from './repair-key.js'
+import type { RepairKey } from './repair-key.js'
 
 /** Manifest schema version this code writes and reads. */
 export const MANIFEST_VERSION = 1
 
-/** Envelope version: fixes AES-256-GCM under HKDF-SHA256(file key, envelope salt, MANIFEST_KEY_INFO). */
-export const SEALED_MANIFEST_VERSION = 1
+/**
+ * Envelope version written: AES-256-GCM under HKDF-SHA256(repair key, envelope salt, MANIFEST_KEY_INFO_V2), where
+ * the repair key is HKDF-SHA256(file key, -, "sherd/v2/repair") (repair-key.ts). The holder of the repair key alone
+ * can open and re-seal the manifest; the segment keys stay on the file key's other branch.
+ */
+export const SEALED_MANIFEST_VERSION = 2
+
+/** The first envelope (still read): AES-256-GCM under HKDF-SHA256(file key, envelope salt, MANIFEST_KEY_INFO). */
+export const SEALED_MANIFEST_V1 = 1
 
 /**
  * Cipher of the segments: AES-256-GCM over 64 KiB sealed chunks, nonce from the chunk counter and a final-chunk
@@ -41,8 +50,14 @@ export const SEALED_CHUNK_BYTES = 65536
 /** Plaintext bytes of one full chunk: the sealed chunk less its tag. */
 export const CHUNK_PLAINTEXT_BYTES = SEALED_CHUNK_BYTES - GCM_TAG_BYTES
 
-/** HKDF `info` of the manifest key; segment keys use a different label so the two can never coincide. */
+/** HKDF `info` of the v1 manifest key; segment keys use a different label so the two can never coincide. */
 export const MANIFEST_KEY_INFO = 'sherd/v1/manifest'
+
+/** HKDF `info` of the v2 manifest key, derived from the repair key (not the file key). */
+export const MANIFEST_KEY_INFO_V2 = 'sherd/v2/manifest'
+
+/** What opens and seals a manifest: the file key (a full link) or the file's repair key (a repair capability). */
+export type ManifestKey = Uint8Array | RepairKey
 
 /**
  * Largest segment: encode and decode hold a few segments (and a stripe of (k+m)/k of one) in memory at
@@ -298,17 +313,23 @@ export interface SealedManifest {
   readonly bytes: Uint8Array
 }
 
+/** The repair key of `key`: itself, or derived from a file key. */
+async function repairKeyOf (key: ManifestKey): Promise<RepairKey> {
+  return isRepairKey(key) ? key : await deriveRepairKey(key)
+}
+
 /**
- * Encrypts a manifest with the file key. Envelope (DAG-CBOR map): { v: 1, salt: 16 random bytes, ct: AES-256-GCM
- * ciphertext ‖ tag of the DAG-CBOR manifest }, key = HKDF-SHA256(file key, salt, "sherd/v1/manifest"), nonce = 0.
- * A fresh salt per call makes a fresh key, so re-sealing an updated manifest never reuses a (key, nonce).
- * The CID is SHA-256 over the envelope bytes: it names this ciphertext, not the plaintext.
+ * Encrypts a manifest with the file key or the repair key (the same envelope either way). Envelope (DAG-CBOR map):
+ * { v: 2, salt: 16 random bytes, ct: AES-256-GCM ciphertext ‖ tag of the DAG-CBOR manifest },
+ * key = HKDF-SHA256(repair key, salt, "sherd/v2/manifest"), nonce = 0. A fresh salt per call makes a fresh key, so
+ * re-sealing an updated manifest never reuses a (key, nonce). The CID is SHA-256 over the envelope bytes: it names
+ * this ciphertext, not the plaintext.
  */
-export async function sealManifest (manifest: Manifest, fileKey: Uint8Array): Promise<SealedManifest> {
-  checkFileKey(fileKey)
+export async function sealManifest (manifest: Manifest, manifestKey: ManifestKey): Promise<SealedManifest> {
+  const repairKey = await repairKeyOf(manifestKey)
   const plain = encodeManifest(manifest)
   const salt = crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES))
-  const key = await deriveAesKey(fileKey, salt, MANIFEST_KEY_INFO)
+  const key = await deriveAesKey(repairKey.bytes(), salt, MANIFEST_KEY_INFO_V2)
   const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, plain as Uint8Array<ArrayBuffer>))
   const bytes = dagCbor.encode({ v: SEALED_MANIFEST_VERSION, salt, ct })
   return { cid: manifestCid(bytes), bytes }
@@ -318,7 +339,7 @@ export async function sealManifest (manifest: Manifest, fileKey: Uint8Array): Pr
  * Checks the structure of sealed manifest bytes without the key (what a provider can check) and, when a CID is
  * given, that the bytes hash to it. Returns the envelope's fields.
  */
-export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { salt: Uint8Array, ct: Uint8Array } {
+export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { v: 1 | 2, salt: Uint8Array, ct: Uint8Array } {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('sealed manifest must be a Uint8Array')
   if (bytes.length > MAX_MANIFEST_BYTES) {
     throw new InvalidManifestError(`sealed manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
@@ -330,20 +351,29 @@ export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { s
   const env = decodeStrict(bytes, 'envelope')
   if (!isRecord(env)) fail('envelope', 'is not a map')
   checkKeys(env, 'envelope', ['v', 'salt', 'ct'])
-  if (env.v !== SEALED_MANIFEST_VERSION) fail('envelope.v', `is ${String(env.v)}, this code reads ${SEALED_MANIFEST_VERSION}`)
+  if (env.v !== SEALED_MANIFEST_VERSION && env.v !== SEALED_MANIFEST_V1) {
+    fail('envelope.v', `is ${String(env.v)}, this code reads ${SEALED_MANIFEST_V1} and ${SEALED_MANIFEST_VERSION}`)
+  }
   if (!(env.salt instanceof Uint8Array) || env.salt.length !== KEY_SALT_BYTES) fail('envelope.salt', `must be ${KEY_SALT_BYTES} bytes`)
   if (!(env.ct instanceof Uint8Array) || env.ct.length < GCM_TAG_BYTES) fail('envelope.ct', 'is too short to hold an AES-GCM tag')
-  return { salt: env.salt, ct: env.ct }
+  return { v: env.v, salt: env.salt, ct: env.ct }
 }
 
 /**
- * Verifies (against `cid`, when given), decrypts and validates a sealed manifest. Throws ManifestCidMismatchError,
- * ManifestDecryptionError (wrong key or altered bytes), InvalidManifestError or InvalidKeyError.
+ * Verifies (against `cid`, when given), decrypts and validates a sealed manifest, with the file key or the repair
+ * key. Throws ManifestCidMismatchError, ManifestDecryptionError (wrong key or altered bytes), InvalidManifestError,
+ * InvalidKeyError, or ManifestNeedsFileKeyError (a v1 envelope, which only the file key opens, given a repair key).
  */
-export async function openManifest (bytes: Uint8Array, fileKey: Uint8Array, cid?: CID | string): Promise<Manifest> {
-  checkFileKey(fileKey)
-  const { salt, ct } = checkSealedManifest(bytes, cid)
-  const key = await deriveAesKey(fileKey, salt, MANIFEST_KEY_INFO)
+export async function openManifest (bytes: Uint8Array, manifestKey: ManifestKey, cid?: CID | string): Promise<Manifest> {
+  if (!isRepairKey(manifestKey)) checkFileKey(manifestKey)
+  const { v, salt, ct } = checkSealedManifest(bytes, cid)
+  let key: CryptoKey
+  if (v === SEALED_MANIFEST_V1) {
+    if (isRepairKey(manifestKey)) throw new ManifestNeedsFileKeyError()
+    key = await deriveAesKey(manifestKey, salt, MANIFEST_KEY_INFO)
+  } else {
+    key = await deriveAesKey((await repairKeyOf(manifestKey)).bytes(), salt, MANIFEST_KEY_INFO_V2)
+  }
   let plain: Uint8Array
   try {
     plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, ct as Uint8Array<ArrayBuffer>))

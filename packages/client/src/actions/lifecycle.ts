@@ -10,6 +10,8 @@ import { readChainClock, readDeals } from './deal-state.js'
 import type { DealView } from './deal-state.js'
 import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
+import { getRepairableManifest } from '../capability.js'
+import type { RepairTarget } from '../capability.js'
 
 export interface ExtendOptions { signal?: AbortSignal }
 
@@ -39,10 +41,10 @@ const STATUS_CAUSE: Record<Exclude<DealView['status'], 'live'>, string> = {
  * anyway (a provider's free stake cannot back the added collateral: InsufficientStake), every deal of it is skipped
  * with that reason and nothing is paid.
  */
-export async function extend (context: ClientContext, target: FileTarget, periods: number, options: ExtendOptions = {}): Promise<ExtendResult> {
+export async function extend (context: ClientContext, target: RepairTarget, periods: number, options: ExtendOptions = {}): Promise<ExtendResult> {
   const ctx = withChain(context, 'extend')
   if (!Number.isSafeInteger(periods) || periods < 1 || periods > 2 ** 32 - 1) throw new RangeError(`periods must be a positive integer, got ${periods}`)
-  const { manifest } = await getManifest(ctx, target, options)
+  const { manifest } = await getRepairableManifest(ctx, target, options)
   return await extendDeals(ctx, manifest.segments.flatMap((s) => s.shards), periods, options)
 }
 

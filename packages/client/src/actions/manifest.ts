@@ -1,5 +1,5 @@
 import { checkSealedManifest, manifestBytesMatch, openManifest, parseManifestCid, sealManifest } from '@sherd/protocol'
-import type { Manifest } from '@sherd/protocol'
+import type { Manifest, ManifestKey } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { MANIFEST_FETCH_CONCURRENCY } from '../constants.js'
 import type { ClientContext } from '../context.js'
@@ -21,7 +21,7 @@ function manifestCandidates (ctx: ClientContext, prefer: readonly string[] = [])
  * against the CID (a provider that serves other bytes is scored down) and decrypts it with `key`.
  */
 export async function fetchFileManifest (
-  ctx: ClientContext, cid: CID, key: Uint8Array, options: { signal?: AbortSignal, prefer?: readonly string[] } = {}
+  ctx: ClientContext, cid: CID, key: ManifestKey, options: { signal?: AbortSignal, prefer?: readonly string[] } = {}
 ): Promise<{ manifest: Manifest, provider: string }> {
   const manifestCidValue = parseManifestCid(cid)
   const cached = await ctx.manifestCache?.read(manifestCidValue.toString())
@@ -75,7 +75,7 @@ export async function fetchFileManifest (
  * first); returns its CID and where it went. Throws ManifestStoreError if no provider took it.
  */
 export async function storeFileManifest (
-  ctx: ClientContext, manifest: Manifest, key: Uint8Array, replicas: number, options: { signal?: AbortSignal, onStored?: (provider: string, cid: string) => void } = {}
+  ctx: ClientContext, manifest: Manifest, key: ManifestKey, replicas: number, options: { signal?: AbortSignal, onStored?: (provider: string, cid: string) => void } = {}
 ): Promise<{ cid: CID, providers: string[] }> {
   const sealed = await sealManifest(manifest, key)
   await ctx.manifestCache?.write(sealed.cid.toString(), sealed.bytes)

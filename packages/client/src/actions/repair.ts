@@ -1,21 +1,23 @@
 import { defaultCoder } from '@sherd/erasure'
 import { merkleRoot } from '@sherd/proofs'
-import { encodeManifest, formatLink, parseShardCid } from '@sherd/protocol'
-import type { Manifest } from '@sherd/protocol'
+import { encodeManifest, isRepairKey, parseShardCid } from '@sherd/protocol'
+import type { Manifest, ManifestShard } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
-import { RepairError } from '../errors.js'
-import { decideSegment, excludedProviders } from '../repair-policy.js'
+import { CorruptShardError, RepairError } from '../errors.js'
+import { decideSegment, excludedProviders, mayPlace } from '../repair-policy.js'
 import type { PolicyShard } from '../repair-policy.js'
 import type { PutProgressEvent } from '../events.js'
 import { fetchShard } from '../transfer.js'
 import { JOURNAL_FORMAT, JournalWriter, marketTag, PutJournal } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
-import { getManifest } from './get.js'
-import type { FileTarget } from './get.js'
+import { getRepairableManifest, linkFor } from '../capability.js'
+import type { RepairTarget } from '../capability.js'
+import { verifyAdoptedDeals } from '../repair-adopt.js'
+import type { AdoptedDeal } from '../repair-adopt.js'
 import { placeShards } from './place.js'
-import { settlePut, shardKey } from './settle.js'
+import { settleEntry, shardKey } from './settle.js'
 import type { PlacedShard } from './place.js'
 import { inspectManifest } from './stat.js'
 import type { FileStat, ShardState } from './stat.js'
@@ -37,6 +39,11 @@ export interface RepairOptions {
   waitForActivation?: boolean
   manifestReplicas?: number
   extraUploads?: number
+  /**
+   * Deals an interrupted repair of this file already opened for rebuilt shards (recorded from its `put:deal-opened`
+   * events): each one still live and matching its shard goes into the new manifest instead of a new deal.
+   */
+  adopt?: readonly AdoptedDeal[]
 }
 
 export interface RepairedShard {
@@ -71,20 +78,21 @@ export interface RepairResult {
  * transaction, so an interrupted repair is finished by `resume`). Writes a new manifest version and returns its
  * CID and link.
  */
-export async function repair (context: ClientContext, target: FileTarget, options: RepairOptions = {}): Promise<RepairResult> {
+export async function repair (context: ClientContext, target: RepairTarget, options: RepairOptions = {}): Promise<RepairResult> {
   const ctx = withChain(context, 'repair')
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
   const emit = options.onProgress ?? (() => {})
   await ctx.directory.refreshRegistry({ signal })
-  const { manifest, cid, key } = await getManifest(ctx, target, { signal })
+  // The repair key opens and re-seals the manifest; shards are rebuilt over ciphertext, so nothing is decrypted.
+  const { manifest, cid, manifestKey: key } = await getRepairableManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
   const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
     !s.healthy || (options.includeMissed === true && (s.missedPeriods ?? 0) > 0)
   const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {
-    return { cid, link: formatLink(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
+    return { cid, link: linkFor(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
   }
 
   const { k, m } = manifest
@@ -102,7 +110,10 @@ export async function repair (context: ClientContext, target: FileTarget, option
     ...(d.maxPricePerMiB === undefined ? {} : { maxPricePerMiB: d.maxPricePerMiB })
   }
   const placed: PlacedShard[] = []
+  const adopted = await verifyAdoptedDeals(ctx, manifest, options.adopt ?? [])
   const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
+  /** The adopted deals this repair put in the manifest (`segment/shard`). */
+  const taken = new Set<string>()
 
   for (const seg of before.segments) {
     // An explicit repair rebuilds every unhealthy shard (threshold k + m − 1); the keeper waits for its threshold.
@@ -113,11 +124,19 @@ export async function repair (context: ClientContext, target: FileTarget, option
     // Below k the fetch loop below still tries every candidate and reports what it found.
     const bad = new Set(decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild)
     if (bad.size === 0) continue
+    // An adopted deal must still keep the segment's shards on distinct providers.
+    const adoptedHere = [...bad].filter((i) => { const a = adopted.get(shardKey(seg.index, i)); return a !== undefined && mayPlace(view, a.provider) })
+    for (const i of adoptedHere) {
+      taken.add(shardKey(seg.index, i))
+      const old = seg.shards[i]!
+      repairedFrom.set(shardKey(seg.index, i), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
+    }
     const segment = manifest.segments[seg.index]!
     const { shardSize } = segment
     const stripe = new Uint8Array((k + m) * shardSize)
     const present = new Array<boolean>(k + m).fill(false)
     const candidates = seg.shards.filter((s) => !bad.has(s.shardIndex) && s.provider !== undefined)
+    if (adoptedHere.length === bad.size) continue
     // Fetch k good shards, a failed or wrong one makes room for the next candidate (and joins the shards to move).
     let next = 0
     let good = 0
@@ -126,13 +145,8 @@ export async function repair (context: ClientContext, target: FileTarget, option
         const s = candidates[next++]!
         const { root, byteLength } = parseShardCid(segment.shards[s.shardIndex]!.commitment)
         try {
+          // Verified against the commitment by the protocol layer: a lie is a CorruptShardError.
           const bytes = await fetchShard(ctx, s.provider!, root, byteLength, signal)
-          const actual = merkleRoot(bytes)
-          if (!actual.every((b, i) => b === root[i])) {
-            ctx.scores.corruption(s.provider!)
-            bad.add(s.shardIndex)
-            continue
-          }
           if (good >= k) return
           stripe.set(bytes, s.shardIndex * shardSize)
           present[s.shardIndex] = true
@@ -140,9 +154,9 @@ export async function repair (context: ClientContext, target: FileTarget, option
           ctx.scores.success(s.provider!)
         } catch (err) {
           signal.throwIfAborted()
-          ctx.scores.failure(s.provider!)
+          if (err instanceof CorruptShardError) ctx.scores.corruption(s.provider!)
+          else ctx.scores.failure(s.provider!)
           bad.add(s.shardIndex)
-          void err
         }
       }
     }
@@ -152,7 +166,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
         '(bring back providers that held its shards, then run repair again)')
     }
     coder.reconstruct(stripe, k, m, present)
-    const toPlace = [...bad].sort((a, b) => a - b).map((shardIndex) => {
+    const toPlace = [...bad].filter((i) => !adoptedHere.includes(i)).sort((a, b) => a - b).map((shardIndex) => {
       const bytes = stripe.subarray(shardIndex * shardSize, (shardIndex + 1) * shardSize)
       const { root } = parseShardCid(segment.shards[shardIndex]!.commitment)
       const rebuilt = merkleRoot(bytes)
@@ -166,9 +180,20 @@ export async function repair (context: ClientContext, target: FileTarget, option
     emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
     // Keep away from every provider already holding a shard of this segment, and from the ones being replaced.
     const exclude = excludedProviders(view)
+    for (const i of adoptedHere) exclude.add(adopted.get(shardKey(seg.index, i))!.provider)
     placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
   }
 
+  const withAdopted: Manifest = {
+    ...manifest,
+    segments: manifest.segments.map((segment, s) => ({
+      ...segment,
+      shards: segment.shards.map((shard, i): ManifestShard => {
+        const a = adopted.get(shardKey(s, i))
+        return a !== undefined && taken.has(shardKey(s, i)) ? { commitment: shard.commitment, provider: a.provider, deal: a.dealId } : shard
+      })
+    }))
+  }
   // The entry holds the file key and the manifest as it stands (the shards not moved keep their deals), so the
   // new deals are on disk before the first transaction, as a put's are.
   const prior = ctx.journal === undefined ? undefined : (await ctx.journal.list()).entries.find((e) => e.cid === cid.toString())
@@ -186,8 +211,10 @@ export async function repair (context: ClientContext, target: FileTarget, option
     marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
     fileSize: manifest.fileSize,
-    key: Buffer.from(key).toString('hex'),
-    manifest: Buffer.from(encodeManifest(manifest)).toString('base64'),
+    key: Buffer.from(isRepairKey(key) ? key.bytes() : key).toString('hex'),
+    ...(isRepairKey(key) ? { keyKind: 'repair' as const } : {}),
+    // The adopted deals are already paid for: they go into the manifest as they are, not into this entry's deals.
+    manifest: Buffer.from(encodeManifest(withAdopted)).toString('base64'),
     previousCid: cid.toString(),
     startBlock: await ctx.publicClient.getBlockNumber({ cacheTime: 0 }),
     escrow: placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
@@ -197,7 +224,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
   const writer = new JournalWriter(entry, ctx.journal)
   await writer.update(() => {})
   emit({ type: 'put:journal', id: entry.id, state: 'opening', ...(writer.path === undefined ? {} : { path: writer.path }) })
-  const result = await settlePut(ctx, writer, {
+  const result = await settleEntry(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
     timeoutMs: d.activationTimeoutMs,
     pollingIntervalMs: d.pollingIntervalMs,
@@ -210,7 +237,13 @@ export async function repair (context: ClientContext, target: FileTarget, option
     link: result.link,
     previousCid: cid.toString(),
     manifest: result.manifest,
-    repaired: entry.deals.map((deal) => {
+    repaired: [...[...adopted.values()].filter((a) => taken.has(shardKey(a.segmentIndex, a.shardIndex))).map((a) => {
+      const prior = repairedFrom.get(shardKey(a.segmentIndex, a.shardIndex))
+      return {
+        segmentIndex: a.segmentIndex, shardIndex: a.shardIndex, ...(prior?.from === undefined ? {} : { from: prior.from }),
+        previousState: prior?.state ?? 'unknown', to: a.provider, dealId: a.dealId
+      }
+    }), ...entry.deals.map((deal) => {
       const prior = repairedFrom.get(shardKey(deal.segmentIndex, deal.shardIndex))
       return {
         segmentIndex: deal.segmentIndex,
@@ -220,7 +253,7 @@ export async function repair (context: ClientContext, target: FileTarget, option
         to: deal.provider,
         ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
       }
-    }),
+    })],
     before,
     journal: result.journal
   }

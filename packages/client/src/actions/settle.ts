@@ -1,6 +1,6 @@
 import { proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
 import type { SignedProofSetOffer } from '@sherd/contracts'
-import { decodeManifest, formatLink, parseLink } from '@sherd/protocol'
+import { decodeManifest, parseCapability, RepairKey } from '@sherd/protocol'
 import type { Manifest, ManifestSegment } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { decodeFunctionData, hexToBytes, isAddressEqual, parseEventLogs } from 'viem'
@@ -8,7 +8,9 @@ import type { Hex } from 'viem'
 import type { ChainContext } from '../context.js'
 import { DealActivationError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
+import { JournalError } from '../journal.js'
 import type { JournalDeal, JournalWriter } from '../journal.js'
+import { linkFor } from '../capability.js'
 import { approveOnce, DEFAULT_BATCH_LIMITS, mapLimit, planBatches, sendBatch, waitForTermStart } from './deals.js'
 import type { BatchLimits, DealChain } from './deals.js'
 import { storeFileManifest } from './manifest.js'
@@ -291,6 +293,16 @@ export function finalManifest (writer: JournalWriter): Manifest {
  * link (the file is stored and readable; `repair` moves that shard).
  */
 export async function settlePut (ctx: ChainContext, writer: JournalWriter, options: SettleOptions, renew: OfferRenewal = wireRenewal(ctx)): Promise<PutResult> {
+  const result = await settleEntry(ctx, writer, options, renew)
+  const parsed = parseCapability(result.link)
+  if (parsed.kind !== 'read') {
+    throw new JournalError(`journal entry ${writer.entry.id} is a repair made with a repair capability: it has no file key to return; its link is ${result.link}`)
+  }
+  return { ...result, key: parsed.key }
+}
+
+/** `settlePut` for any entry, also a repair made with a repair key (which has no file key to return). */
+export async function settleEntry (ctx: ChainContext, writer: JournalWriter, options: SettleOptions, renew: OfferRenewal = wireRenewal(ctx)): Promise<Omit<PutResult, 'key'>> {
   const { signal, emit } = options
   const entry = writer.entry
   await openEntryDeals(ctx, writer, renew, options)
@@ -299,11 +311,12 @@ export async function settlePut (ctx: ChainContext, writer: JournalWriter, optio
   let link = entry.link
   let manifestProviders = entry.manifestProviders ?? []
   if (entry.state !== 'stored' || link === undefined) {
-    const key = Buffer.from(entry.key, 'hex')
+    const bytes = Buffer.from(entry.key, 'hex')
+    const key = entry.keyKind === 'repair' ? RepairKey.fromBytes(bytes) : bytes
     const stored = await storeFileManifest(ctx, manifest, key, options.manifestReplicas, {
       signal, onStored: (provider, cid) => { emit({ type: 'put:manifest-stored', provider, cid }) }
     })
-    link = formatLink(stored.cid, key)
+    link = linkFor(stored.cid, key)
     manifestProviders = stored.providers
     const finalLink = link
     await writer.update((e) => { e.state = 'stored'; e.cid = stored.cid.toString(); e.link = finalLink; e.manifestProviders = stored.providers })
@@ -324,10 +337,8 @@ export async function settlePut (ctx: ChainContext, writer: JournalWriter, optio
       throw new DealActivationError(late.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
     }
   }
-  const parsed = parseLink(link)
   return {
-    cid: parsed.cid,
-    key: parsed.key,
+    cid: parseCapability(link).cid,
     link,
     manifest,
     deals: entry.deals.map((d) => ({

@@ -7,6 +7,7 @@ import { mapLimit } from './deals.js'
 import { readChainClock, readDeals } from './deal-state.js'
 import type { DealStatus, DealView } from './deal-state.js'
 import type { FileTarget } from './get.js'
+import type { RepairTarget } from '../capability.js'
 
 /**
  * A shard's state: its deal's (`DealStatus`: live, declared, faulted, failed, ended, unknown), or `unfunded`
@@ -110,11 +111,11 @@ const LIVE: ReadonlySet<ShardState> = new Set(['live', 'unknown'])
  * Reports where every shard of a file is and how its deal stands on chain (state, periods proven and missed), with
  * each provider's local score and, by default, whether it answers. Missed periods read here feed the scores.
  */
-export async function stat (ctx: ClientContext, target: FileTarget, options: StatOptions = {}): Promise<FileStat> {
-  // Loaded here, not at the top: get.js brings the data pipeline and the wire code, which callers of
-  // inspectManifest that only read the chain (the CLI's stat of a cached manifest) should not load.
-  const { getManifest } = await import('./get.js')
-  const { manifest, cid } = await getManifest(ctx, target, options)
+export async function stat (ctx: ClientContext, target: RepairTarget, options: StatOptions = {}): Promise<FileStat> {
+  // Loaded here, not at the top: capability.js brings the wire code, which callers of inspectManifest that only
+  // read the chain (the CLI's stat of a cached manifest) should not load. A repair capability is enough to stat.
+  const { getRepairableManifest } = await import('../capability.js')
+  const { manifest, cid } = await getRepairableManifest(ctx, target, options)
   return await inspectManifest(ctx, manifest, cid, options)
 }
 
