@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { getProvider, listProviders } from '@sherd/contracts'
+import { getProofSetProvider, listProofSetProviders, readMarketDeployment } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
 import { startDevnet } from '../src/index.js'
 import type { Devnet, DevnetProgressEvent } from '../src/index.js'
@@ -51,20 +51,26 @@ describe('startDevnet', () => {
     const pids = d.providers.map((p) => p.pid)
     expect(new Set(pids).size).toBe(3)
     expect(pids.every((pid) => pid !== process.pid && alive(pid))).toBe(true)
-    const registry = await listProviders(d.marketClient())
+    const registry = await listProofSetProviders(d.marketClient(), { fromBlock: d.genesisBlock })
     expect(registry.map((r) => r.peerId).sort()).toEqual(d.providers.map((p) => p.peerId).sort())
+    // The deployment file the providers were started with names this chain and market.
+    const file = await readMarketDeployment(d.deploymentFile)
+    expect(file).toMatchObject({ contract: 'ProofSetMarket', chainId: d.chainId, rpcUrl: d.rpcUrl, genesisBlock: d.genesisBlock })
+    expect([file.market.toLowerCase(), file.token.toLowerCase()]).toEqual([d.market.toLowerCase(), d.token.toLowerCase()])
     expect(d.bootstrap).toHaveLength(3)
     expect(d.bootstrap.every((a, i) => a.endsWith(`/p2p/${d.providers[i]!.peerId}`))).toBe(true)
     await expectHeardThrough(d, 0, d.providers.map((p) => p.peerId))
     const status = await d.provider(1).status()
-    expect(status).toMatchObject({ peerId: d.providers[1]!.peerId, chain: { registered: true, contractAddress: d.market } })
+    expect(status).toMatchObject({ peerId: d.providers[1]!.peerId, chain: { registered: true } })
+    // Read from the deployment file (checksummed), so compared without case.
+    expect(status.chain.contractAddress?.toLowerCase()).toBe(d.market.toLowerCase())
     // Providers go through the proxy; the client gets anvil itself.
     expect(d.providerRpcUrl).not.toBe(d.rpcUrl)
     expect(status.chain.rpcUrl).toBe(d.providerRpcUrl)
     // Blocks are mined at an interval, not per transaction.
     const b0 = await d.publicClient.getBlockNumber({ cacheTime: 0 })
     await waitFor('two more blocks', async () => await d.publicClient.getBlockNumber({ cacheTime: 0 }) >= b0 + 2n, 10_000)
-    const balance = await getProvider(d.marketClient(), d.providers[0]!.chainAddress)
+    const balance = await getProofSetProvider(d.marketClient(), d.providers[0]!.chainAddress)
     expect(balance.stake).toBeGreaterThan(0n)
 
     // kill: the process is gone at once; start brings it back with the same identity and addresses.
@@ -88,7 +94,7 @@ describe('startDevnet', () => {
     // addProvider: a fourth provider joins the running network.
     const added = await d.addProvider()
     expect(added.index).toBe(3)
-    expect((await listProviders(d.marketClient())).map((r) => r.peerId)).toContain(added.peerId)
+    expect((await listProofSetProviders(d.marketClient(), { fromBlock: d.genesisBlock })).map((r) => r.peerId)).toContain(added.peerId)
     expect(d.bootstrap).toHaveLength(4)
     // It bootstrapped to provider 0 (restarted above, same address): its announcements reach a client through it.
     await expectHeardThrough(d, 0, [added.peerId])

@@ -195,18 +195,22 @@ function configFromFlags (v: NodeFlags): Partial<NodeFileConfig> {
 }
 
 /**
- * The chain settings in force: config.json, then the deployment file (--deployment, $SHERD_DEPLOYMENT or config's
- * `deployment`) over it, then --rpc-url / --contract given now over both.
+ * The chain settings in force. --rpc-url / --contract given now win. A deployment file given now (--deployment or
+ * $SHERD_DEPLOYMENT) wins over config.json; the deployment file config.json names gives only what config.json does
+ * not say itself (an `init --deployment F --rpc-url U` keeps U, e.g. a proxy in front of the file's RPC).
  */
 async function chainSettings (fileConfig: NodeFileConfig, flags: Partial<NodeFileConfig>): Promise<NodeFileConfig & { chainId?: number }> {
   const merged: NodeFileConfig & { chainId?: number } = { ...fileConfig, ...flags }
-  const path = flags.deployment ?? (process.env.SHERD_DEPLOYMENT !== undefined && process.env.SHERD_DEPLOYMENT !== '' ? resolve(process.env.SHERD_DEPLOYMENT) : undefined) ?? fileConfig.deployment
+  const env = process.env.SHERD_DEPLOYMENT
+  const now = flags.deployment ?? (env !== undefined && env !== '' ? resolve(env) : undefined)
+  const path = now ?? fileConfig.deployment
   if (path === undefined) return merged
   const record = await readMarketDeployment(path)
+  const below: Partial<NodeFileConfig> = now === undefined ? fileConfig : {}
   merged.deployment = path
   merged.chainId = record.chainId
-  merged.rpcUrl = flags.rpcUrl ?? record.rpcUrl
-  merged.contractAddress = flags.contractAddress ?? record.market
+  merged.rpcUrl = flags.rpcUrl ?? below.rpcUrl ?? record.rpcUrl
+  merged.contractAddress = flags.contractAddress ?? below.contractAddress ?? record.market
   return merged
 }
 
