@@ -257,7 +257,9 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       usedBytes: store.usedBytes,
       reservedBytes: store.pendingBytes,
       freeBytes: store.freeBytes,
-      capacityBytes: store.capacityBytes
+      capacityBytes: store.capacityBytes,
+      unclaimedBytes: unclaimed.bytes,
+      unclaimedMaxBytes: unclaimed.maxBytes
     },
     pricePerMiB,
     activeTransfers: service.activeTransfers,
