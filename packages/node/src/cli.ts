@@ -80,7 +80,8 @@ yet, the config keeps the amount as written ("0.001 tokens") and start converts 
   --max-term <periods>    longest deal term signed (registered with the stake; default ${DEFAULT_MAX_TERM_PERIODS})
   --register-again        stake again after \`sherd-node exit\` (refused without it), or sign offers again while leaving
   --announce-interval-ms <ms>
-  --withdraw-every <periods>   withdraw earnings every this many proving periods (default 0: only on \`withdraw\`)
+  --withdraw-every <periods>   claim earnings and withdraw them every this many periods (default 4; 0: claim every 4
+                               periods, withdraw only with \`sherd-node withdraw\`)
   --report-misses <on|off>     mark other providers' missed periods for the reporter's share of the slash (default on)
   --prover-poll-ms <ms>        how often the prover checks for a new block (default 1000)
   -h, --help

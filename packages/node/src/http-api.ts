@@ -61,7 +61,8 @@ export interface NodeStatus {
   multiaddrs: string[]
   chainAddress: string
   chain: ChainStatus
-  store: { shards: number, manifests: number, usedBytes: number, reservedBytes: number, freeBytes: number, capacityBytes: number }
+  /** `unclaimedBytes`: bytes of stored shards no deal of this provider names, at most `unclaimedMaxBytes`. */
+  store: { shards: number, manifests: number, usedBytes: number, reservedBytes: number, freeBytes: number, capacityBytes: number, unclaimedBytes?: number, unclaimedMaxBytes?: number }
   pricePerMiB: string
   activeTransfers: number
   peers: number

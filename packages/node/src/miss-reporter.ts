@@ -70,7 +70,9 @@ export interface MissReporterStatus {
  *    block hash can still be read, so a provider that comes back later answers that period's own challenges;
  *  - `failAudit(dealId)` for another provider's audit left unanswered past its period (the client gets its bond
  *    back with the reward; the client may also call it itself).
- * It follows the market's events from the deployment block in memory; a restart reads them again. Its own deals
+ * It follows the market's events from the deployment block in memory; a restart reads them again. It keeps no
+ * checkpoints: after a reorg it may skip a mark (an event it folded was dropped) or send one the chain refuses; both
+ * are harmless, since the market itself counts every period not proven on time at the next claim. Its own deals
  * it never marks (that would burn its own stake for nothing) and its own audits its prover answers.
  */
 export class MissReporter implements Startable {
@@ -135,7 +137,7 @@ export class MissReporter implements Startable {
     const { mc } = conn
     this.clock ??= new ProofSetClock(conn.genesisBlock, conn.params)
     this.maxMissed = conn.params.maxMissedPeriods
-    let cursor = this.cursor ?? (this.init.fromBlock ?? conn.genesisBlock) - 1n
+    const cursor = this.cursor ?? (this.init.fromBlock ?? conn.genesisBlock) - 1n
     const head = await mc.publicClient.getBlockNumber({ cacheTime: 0 })
     const me = conn.address.toLowerCase()
     if (cursor < head) {

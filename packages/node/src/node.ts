@@ -257,7 +257,9 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       usedBytes: store.usedBytes,
       reservedBytes: store.pendingBytes,
       freeBytes: store.freeBytes,
-      capacityBytes: store.capacityBytes
+      capacityBytes: store.capacityBytes,
+      unclaimedBytes: unclaimed.bytes,
+      unclaimedMaxBytes: unclaimed.maxBytes
     },
     pricePerMiB,
     activeTransfers: service.activeTransfers,
@@ -320,6 +322,19 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
         prover.events.addEventListener(type, (e) => { proverEvents.dispatchEvent(new CustomEvent(type, { detail: (e as CustomEvent).detail })) })
       }
       prover.events.addEventListener('synced', refreshStake)
+      prover.events.addEventListener('chunk', (e) => {
+        const c = (e as CustomEvent<{ receipt: { gasUsed: bigint }, elapsedMs: number }>).detail
+        metrics.proofsSubmitted.inc({ kind: 'chunk' })
+        metrics.proofGas.observe(Number(c.receipt.gasUsed))
+        metrics.proofSeconds.observe(c.elapsedMs / 1000)
+      })
+      prover.events.addEventListener('audit', (e) => {
+        metrics.proofsSubmitted.inc({ kind: 'audit' })
+        metrics.proofGas.observe(Number((e as CustomEvent<{ receipt: { gasUsed: bigint } }>).detail.receipt.gasUsed))
+      })
+      prover.events.addEventListener('claimed', (e) => { metrics.dealsSettled.inc({ action: 'claim' }, (e as CustomEvent<{ dealIds: bigint[] }>).detail.dealIds.length) })
+      prover.events.addEventListener('declared', (e) => { metrics.dealsSettled.inc({ action: 'declare' }, (e as CustomEvent<bigint[]>).detail.length) })
+      prover.events.addEventListener('failed', (e) => { metrics.proverErrors.inc({ stage: (e as CustomEvent<{ stage: string }>).detail.stage }) })
       await prover.start()
       service.setOfferSigner(proofSetOfferSigner(
         { mc: conn.mc, address: conn.address, chainId: conn.chainId, token: conn.token, store, nonces },

@@ -14,7 +14,7 @@ export interface PeriodPoint {
   block?: string
   /** When this point was last updated (ms since the epoch). */
   atMs: number
-  /** Cumulative deal-periods proven and missed since the ledger began (the prover's totals, as in /status). */
+  /** Cumulative periods proven on time and marked missed since the ledger began (the prover's totals, as in /status). */
   periodsProven: number
   periodsMissed: number
   /** Cumulative earnings, token base units, decimal. */

@@ -132,6 +132,7 @@ describe('two providers and a client-side dialer over TCP', () => {
       await expect(store(bounded, fits.bytes, randomShard(50_000).root)).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
       await store(bounded, fits.bytes, fits.root)
       expect(bounded.unclaimed.bytes).toBe(250_000)
+      expect(bounded.status().store).toMatchObject({ unclaimedBytes: 250_000, unclaimedMaxBytes: 250_000 })
       // Storing a shard already here is refused as already stored, not as over the bound.
       await expect(store(bounded, first.bytes, first.root)).rejects.toMatchObject({ remoteName: 'AlreadyStoredError' })
     } finally {

@@ -81,6 +81,9 @@ describe('provider nodes on ProofSetMarket', () => {
     expect(BigInt(s.chain.earnings as string) % TOKEN).toBe(0n)
     const metrics = await (await fetch(`${a.ready().httpUrl}/metrics`)).text()
     expect(metrics).toMatch(/^sherd_store_shards 1$/m)
+    expect(Number(/^sherd_proofs_submitted_total\{kind="chunk"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3)
+    expect(Number(/^sherd_proof_gas_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3)
+    expect(Number(/^sherd_deals_settled_total\{action="claim"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1)
   }, 180_000)
 
   it('a node that went down is marked missed by another, its audit failed and its deal claimed into failure; back, it answers what it owes', async () => {
