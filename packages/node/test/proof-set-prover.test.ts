@@ -6,7 +6,7 @@ import type { Server } from 'node:http'
 import { createPublicClient, createWalletClient, http, keccak256, parseEventLogs } from 'viem'
 import type { Hex, PublicClient } from 'viem'
 import {
-  getProofSetAudit, getProofSetChallenges, getProofSetDeal, getProofSetPeriod, getProofSetProvider, getProofSetWithdrawable,
+  extendProofSetDeals, getProofSetAudit, getProofSetChallenges, getProofSetDeal, getProofSetPeriod, getProofSetProvider, getProofSetWithdrawable,
   proofSetChallengeCount, proofSetMarketAbi, requestProofSetAudit, getProofSetSnapshotWeight
 } from '@sherd/contracts'
 import { ProofSetProver } from '../src/index.js'
@@ -130,6 +130,25 @@ describe('ProofSetProver on anvil', () => {
     // With every deal settled and nothing locked, it stops proving: no gas on periods nothing depends on.
     expect((await getProofSetProvider(c.as(0), a.address)).locked).toBe(0n)
   }, 240_000)
+
+  it('keeps proving a deal its client extended, through the new end, and is paid for every period of it', async () => {
+    const a = await new PsProvider(c, 7).setUp()
+    providers.push(a)
+    const shard = await a.putShard(100_000)
+    const { dealIds } = await openDeals(c, CLIENT, [offerFor(c, 7, CLIENT, shard, { periods: 2 })])
+    const id = dealIds[0]!
+    await a.startProver({ claimEveryPeriods: 1 })
+    const { startPeriod: start, endPeriod: oldEnd } = await getProofSetDeal(c.as(0), id)
+    await waitFor('the first period of the term', async () => await currentPeriod(c) >= start)
+    const { endPeriods } = await extendProofSetDeals(c.as(CLIENT), { dealIds: [id], addedPeriods: 2 })
+    expect(endPeriods).toEqual([oldEnd + 2n])
+    await waitFor('the extended deal settled', async () => (await getProofSetDeal(c.as(0), id)).settled, 120_000)
+    // Had the ledger kept the old end, the periods after it would be answered as void ranges: reverted, then missed.
+    for (let q = start; q < oldEnd + 2n; q++) expect(await periodStatus(c, a.address, q), `period ${q}`).toBe('proven')
+    expect(await dealState(id)).toBe('ended')
+    expect(a.prover!.ledger.deal(id)?.endPeriod).toBe((oldEnd + 2n).toString())
+    await expectLedgerMatchesChain(c, a)
+  }, 180_000)
 
   it('declares a deal lost before the challenge block once its shard leaves the store; the other deals keep being proven', async () => {
     const b = await new PsProvider(c, 2).setUp()

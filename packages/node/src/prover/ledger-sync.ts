@@ -165,6 +165,14 @@ export class LedgerSync {
         })
         return
       }
+      case 'DealExtended': {
+        // Only a live deal whose term is not over can be extended, so its range stays challengeable to the new end.
+        const d = tx.deal(entry.args.dealId)
+        if (d === undefined) return
+        d.endPeriod = entry.args.endPeriod.toString()
+        d.voidFrom = entry.args.endPeriod.toString()
+        return
+      }
       case 'DealFaulted': {
         const d = tx.deal(entry.args.dealId)
         if (d === undefined) return
