@@ -233,7 +233,8 @@ describe('ProofSetProver on anvil', () => {
       await waitFor('the first period proven', () => chunks.find((ch) => ch.period === start), 60_000)
       expect(proxy.dropped).toHaveLength(1)
       expect(await periodStatus(c, d.address, start)).toBe('proven')
-      expect(await c.publicClient.getTransactionReceipt({ hash: proxy.dropped[0]! }).catch(() => undefined)).toBeUndefined()
+      // The dropped hash may still land: a resend of the very same signed transaction (same nonce, same fees) has
+      // the same hash. What matters is that the period was proven once the send was lost.
     } finally {
       await d.stopProver()
       await proxy.down()
