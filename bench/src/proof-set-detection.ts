@@ -28,7 +28,7 @@ function makeChallenger (provider: Address): (seed: Uint8Array, i: number) => bi
   }
 }
 
-/** keccak256(abi.encode(seed, j)) (the audit and StorageMarket leaf rule). */
+/** keccak256(abi.encode(seed, j)) (the audit leaf rule of MerkleVerifier.sol). */
 function auditIndex (seed: Uint8Array, j: number, leafCount: bigint): bigint {
   const buf = new Uint8Array(64)
   buf.set(seed, 0)

@@ -1,22 +1,18 @@
 /**
- * Gas of the settlement contracts on anvil.
- * - ProofSetMarket (the new settlement, docs/contracts.md "ProofSetMarket"): batch opening, per-period proving of
- *   real proof sets (1 TiB of 1 GiB deals; equal total weight over 10 … 10,000 deals; 64 MiB deals), a full
- *   96-challenge chunk at depth 34, claims, audit, miss, declaration; on anvil's newest hardfork (osaka), seed ring
- *   warmed to its steady state. Plus the detection simulation with the contract's challenge rule.
- * - StorageMarket (still used by node/client/devnet), kept for comparison: proof batches of 1/10/100 deals at
- *   c = 10 on 4 MiB shards, on the default hardfork and on cancun (no EIP-7623 floor).
+ * Gas of ProofSetMarket on anvil (docs/contracts.md "Gas"): batch opening, per-period proving of real proof sets
+ * (1 TiB of 1 GiB deals; equal total weight over 10 … 10,000 deals; 64 MiB deals), a full 96-challenge chunk at
+ * depth 34, claims, audit, miss, declaration; on anvil's newest hardfork (osaka), seed ring warmed to its steady
+ * state. Plus the detection simulation with the contract's challenge rule. The retired StorageMarket's figures are
+ * kept as text in docs/contracts.md ("StorageMarket, retired").
  * Gas is deterministic up to the random shard bytes and seeds; the time is just the run.
  */
-import { formatGasTable, formatProofSetGasTable, measureMarketGas, measureProofSetGas, periodsPerMonth } from '@sherd/contracts'
-import type { GasReport, ProofSetGasReport } from '@sherd/contracts'
+import { formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from '@sherd/contracts'
+import type { ProofSetGasReport } from '@sherd/contracts'
 import { measure } from '../harness.js'
 import type { Suite, SuiteResult } from '../harness.js'
 import { simulateDetection } from '../proof-set-detection.js'
 
-/** The requirement of the contracts issue: gas per challenged leaf in a 100-deal batch (StorageMarket). */
-const GAS_PER_LEAF_BUDGET = 25_000
-/** The requirements of the settlement issue (ProofSetMarket). */
+/** The requirements of the settlement issue. */
 const BUDGET = {
   provingPerTiBMonth: 200_000_000,
   equalWeightRatio: 1.15,
@@ -29,7 +25,7 @@ const within = (ok: boolean): string => ok ? 'yes' : 'NO'
 
 export const gasSuite: Suite = {
   name: 'gas',
-  description: 'ProofSetMarket gas per TiB-month, per deal opened and per transaction on anvil (osaka), detection simulation; StorageMarket figures for comparison',
+  description: 'ProofSetMarket gas per TiB-month, per deal opened and per transaction on anvil (osaka), detection simulation',
   async run ({ log, signal }): Promise<SuiteResult> {
     let ps: ProofSetGasReport | undefined
     log('ProofSetMarket (osaka, full sets, warm seed ring)')
@@ -39,10 +35,6 @@ export const gasSuite: Suite = {
     if (ps === undefined) throw new Error('ProofSetMarket gas report did not run')
     log('detection simulation')
     const detection = await simulateDetection({ log })
-    log('StorageMarket, default hardfork')
-    const current: GasReport = await measureMarketGas({ signal })
-    log('StorageMarket, cancun (no calldata floor)')
-    const cancun: GasReport = await measureMarketGas({ hardfork: 'cancun', signal })
 
     const gib = ps.sets[0]!
     const equal = ps.sets.filter((s) => s.label.includes('equal total weight'))
@@ -78,13 +70,6 @@ export const gasSuite: Suite = {
     for (const s of equal) summary[`per-period proving gas, ${s.deals} deals of ${Number(s.dealBytes) / 2 ** 30} GiB (depth ${s.depth}, K = ${s.k})`] = Number(s.medianPeriodGas)
     for (const s of detection.scenarios) summary[`detection: ${s.name}`] = Number(s.probability.toFixed(4))
     summary['detection: challenge rule cross-checked against the contract (cases)'] = detection.crossChecked
-    // The old contract, for comparison.
-    summary['StorageMarket: gas per challenged leaf (100 deals × c)'] = Math.round(current.gasPerChallengedLeaf)
-    summary['StorageMarket: gas per challenged leaf without the floor (cancun)'] = Math.round(cancun.gasPerChallengedLeaf)
-    summary['StorageMarket: budget per challenged leaf'] = GAS_PER_LEAF_BUDGET
-    summary['StorageMarket: within budget'] = within(current.gasPerChallengedLeaf <= GAS_PER_LEAF_BUDGET)
-    for (const r of current.rows) summary[`StorageMarket gas: ${r.operation}`] = Number(r.gasUsed)
-
     const detectionTable = ['| scenario | simulated | closed form | trials |', '|---|---:|---:|---:|',
       ...detection.scenarios.map((s) => `| ${s.name} | ${s.probability.toFixed(4)} | ${s.analytic.toFixed(4)} | ${s.trials} |`)].join('\n')
     return {
@@ -92,8 +77,7 @@ export const gasSuite: Suite = {
       summary,
       notes: [
         `\nProofSetMarket (${ps.hardfork}, ${ps.periodBlocks}-block periods):\n\n${formatProofSetGasTable(ps)}`,
-        `\nDetection at the defaults (Monte Carlo with the contract's rule):\n\n${detectionTable}`,
-        `\nStorageMarket (for comparison; its 100-deal batch exceeds 128 KiB and 2^24 gas, which is why it is replaced):\n\n${formatGasTable(current, cancun)}`
+        `\nDetection at the defaults (Monte Carlo with the contract's rule):\n\n${detectionTable}`
       ]
     }
   }

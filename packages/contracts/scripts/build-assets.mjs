@@ -1,6 +1,6 @@
 // Compiles packages/contracts/contracts/**/*.sol with solc-js and writes the ABIs and bytecode as `as const`
 // TypeScript, so every viem call on them is typed:
-//   src/generated/contracts.ts       StorageMarket, ProofSetMarket, SherdToken (the package's public artifacts)
+//   src/generated/contracts.ts       ProofSetMarket, SherdToken (the package's public artifacts)
 //   test/generated/test-contracts.ts contracts/test/*.sol (hostile token, reentrancy attacker; tests only)
 // `@openzeppelin/...` imports resolve through Node's module resolution from this package.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -97,7 +97,7 @@ const pick = (prefix) => Object.entries(output.contracts)
     .map((name) => [source, name]))
 
 emit(join(root, 'src/generated/contracts.ts'),
-  [['StorageMarket.sol', 'StorageMarket'], ['ProofSetMarket.sol', 'ProofSetMarket'], ['SherdToken.sol', 'SherdToken']],
+  [['ProofSetMarket.sol', 'ProofSetMarket'], ['SherdToken.sol', 'SherdToken']],
   '// ABIs and creation bytecode of the Sherd contracts (packages/contracts/contracts).')
 emit(join(root, 'test/generated/test-contracts.ts'),
   pick((s) => s.startsWith('test/')),

@@ -3,7 +3,7 @@
 import { BaseError, ContractFunctionRevertedError, decodeErrorResult, InvalidInputRpcError, InvalidParamsRpcError, LimitExceededRpcError } from 'viem'
 import type { Address, ContractEventName, GetContractEventsParameters, GetContractEventsReturnType, Hex } from 'viem'
 import { proofSetMarketAbi } from './generated/contracts.js'
-import type { MarketClient } from './market.js'
+import type { MarketClient } from './market-client.js'
 import { getProofSetProvider } from './proof-set.js'
 import type { ProofSetMarketAbi, ProofSetProvider } from './proof-set.js'
 

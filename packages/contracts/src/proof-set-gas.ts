@@ -3,12 +3,12 @@ import { bytesToHex, createPublicClient, createTestClient, createWalletClient, e
 import type { Account, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC, startAnvil } from './anvil.js'
-import { mintTokens } from './deploy.js'
+import { mintTokens } from './sherd-token.js'
 import { proofSetMarketAbi } from './generated/contracts.js'
-import { waitForSuccess } from './market.js'
-import type { MarketClient } from './market.js'
+import { waitForSuccess } from './market-client.js'
+import type { MarketClient } from './market-client.js'
 import { PeriodicTree } from './periodic-tree.js'
-import { proveChallenges } from './proof.js'
+import { proveChallenges } from './audit-proof.js'
 import {
   answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost, extendProofSetDeals,
   deployProofSetMarket, getProofSetAuditSeed, getProofSetPeriod, getProofSetProvider, getProofSetSeed,

@@ -6,9 +6,9 @@ import { bytesToHex, encodeAbiParameters, erc20Abi, hashTypedData, isAddressEqua
 import type { Account, Address, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
 import { InvalidOfferError, ProofEncodingError, TransactionFailedError } from './errors.js'
 import { proofSetMarketAbi, proofSetMarketBytecode, sherdTokenAbi, sherdTokenBytecode } from './generated/contracts.js'
-import { waitForSuccess } from './market.js'
-import type { ActionOptions, MarketClient } from './market.js'
-import type { ProvableTree } from './proof.js'
+import { waitForSuccess } from './market-client.js'
+import type { ActionOptions, MarketClient } from './market-client.js'
+import type { ProvableTree } from './audit-proof.js'
 
 export type ProofSetMarketAbi = typeof proofSetMarketAbi
 

@@ -1,6 +1,6 @@
 // sherd-market deploy against a real anvil, run as the CLI (dist) in a child process.
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { execFile, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,9 +25,9 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
 })
 
-async function cli (args: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+async function cli (args: string[], env: Record<string, string> = {}, node = process.execPath): Promise<{ code: number, stdout: string, stderr: string }> {
   return await new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    execFile(node, [BIN, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : 1), stdout, stderr })
     })
   })
@@ -79,4 +79,28 @@ test('usage mistakes are one line with what to do, no stack trace', async () => 
     expect(r.stderr).not.toMatch(/\n\s+at /)
   }
   expect(cases[1]!.stderr).toMatch(/cannot reach/)
+})
+
+/** An older Node on this machine (the system one), to check the bin refuses it; undefined if there is none. */
+function oldNode (): string | undefined {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) {
+    if (!existsSync(candidate)) continue
+    const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout.trim()
+    if (Number(version.replace(/^v/, '').split('.')[0]) < 22) return candidate
+  }
+  return undefined
+}
+
+// The one launcher of every Sherd bin (packages/protocol/bin/launch.js).
+test('--version prints the package version', async () => {
+  const version = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+  const r = await cli(['--version'])
+  expect(r).toEqual({ code: 0, stdout: `sherd-market ${version}\n`, stderr: '' })
+})
+
+test.skipIf(oldNode() === undefined)('on Node < 22 it says what to do and exits non-zero, before anything crashes', async () => {
+  const r = await cli(['--version'], {}, oldNode()!)
+  expect(r.code).toBe(1)
+  expect(r.stderr).toMatch(/^Sherd needs Node\.js >= 22 \(this is v\d+\.\d+\.\d+\); run it with npx from the repository, or install Node 22\+\n$/)
+  expect(r.stdout).toBe('')
 })

@@ -1,5 +1,5 @@
-// How every Sherd bin starts (sherd, sherd-node, sherd-devnet). Plain JavaScript that any Node parses: the
-// version check has to run before the first import of code that needs Node 22 (libp2p calls
+// How every Sherd bin starts (sherd, sherd-node, sherd-devnet, sherd-market). Plain JavaScript that any Node
+// parses: the version check has to run before the first import of code that needs Node 22 (libp2p calls
 // Promise.withResolvers), and static imports would run first, so the CLI is imported only after it.
 import { readFileSync } from 'node:fs'
 

@@ -1,10 +1,9 @@
 import { logger } from '@libp2p/logger'
 import { challengeIndices } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
-import { encodeProof, getProofSetAuditSeed, PROOF_SET_AUDIT_CHALLENGES } from '@sherd/contracts'
+import { encodeProof, getProofSetAuditSeed, isProofSetRevert, PROOF_SET_AUDIT_CHALLENGES } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
 import type { Hex, TransactionReceipt } from 'viem'
-import { revertOf } from './tx-queue.js'
 import { sendCall } from './batching.js'
 import type { ProverContext } from './context.js'
 import { isLost, proveDealLeaves } from './faults.js'
@@ -67,8 +66,7 @@ export class AuditAnswerer {
         out.push({ dealId, period, receipt })
         log('deal %s: audit of period %s answered in %s', d.id, String(period), receipt.transactionHash)
       } catch (err) {
-        const revert = revertOf(err)
-        if (revert?.name === 'NoAudit') { this.handled.add(key); continue }
+        if (isProofSetRevert(err, 'NoAudit')) { this.handled.add(key); continue }
         throw err
       }
     }

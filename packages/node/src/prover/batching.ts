@@ -39,7 +39,7 @@ export function encodeCall (call: ProofSetCall): Hex {
 }
 
 // Against the pending block, the one the transaction most likely lands in; a revert surfaces as viem's
-// ContractFunctionRevertedError naming the market's custom error (`revertOf`).
+// ContractFunctionRevertedError naming the market's custom error (`proofSetRevertName` of @sherd/contracts).
 async function estimateCall (mc: MarketClient, account: Account, call: ProofSetCall): Promise<bigint> {
   const base = { address: mc.market, abi: proofSetMarketAbi, account, blockTag: 'pending' } as const
   const c = mc.publicClient

@@ -1,11 +1,11 @@
 import { logger } from '@libp2p/logger'
 import { ChunkMismatchError, ChunkTreeDecodeError, verifyProof } from '@sherd/proofs'
 import type { ChunkTree, MerkleProof } from '@sherd/proofs'
+import { proofSetRevertName } from '@sherd/contracts'
 import type { ProvableTree } from '@sherd/contracts'
 import { hexToBytes } from 'viem'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NotFoundError, RangeNotSatisfiableError } from '../errors.js'
-import { revertOf } from './tx-queue.js'
 import { fitIdBatches, ID_BATCH_SIZE, sendCall } from './batching.js'
 import type { ProverContext, ProverStore } from './context.js'
 import type { ProofSetLedgerDeal } from './ledger.js'
@@ -122,11 +122,11 @@ export class FaultDeclarer {
           receipts.push(receipt)
         }
       } catch (err) {
-        const revert = revertOf(err)
+        const revert = proofSetRevertName(err)
         // Too late in the period, or a deal changed state under us: next period's check sees the new state,
         // and a challenge on such a deal meanwhile is answered with a fault flag.
         if (revert === undefined) throw err
-        log.error('declaring lost refused (%s); a challenge on these deals will flag them instead', revert.name)
+        log.error('declaring lost refused (%s); a challenge on these deals will flag them instead', revert)
       }
     }
     this.checkedPeriod = period

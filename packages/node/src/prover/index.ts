@@ -19,7 +19,7 @@ import { PeriodProver } from './period-proofs.js'
 import type { ProvenChunk } from './period-proofs.js'
 
 export { ProofSetClock } from './context.js'
-export { TxQueue, sleep, revertOf, MAX_LOG_RANGE_BLOCKS } from './tx-queue.js'
+export { TxQueue, sleep, MAX_LOG_RANGE_BLOCKS } from './tx-queue.js'
 export type { ProverContext, ProverStore } from './context.js'
 export { ProofSetLedger, ProofSetLedgerTx, LedgerMismatchError, LEDGER_CHECKPOINTS, RECENT_PROVEN_PERIODS } from './ledger.js'
 export type { ProofSetLedgerDb, ProofSetLedgerDeal, ProofSetLedgerDealState, ProofSetLedgerMeta, Checkpoint } from './ledger.js'

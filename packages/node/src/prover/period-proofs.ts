@@ -1,12 +1,11 @@
 import { logger } from '@libp2p/logger'
 import {
-  buildProofSetChunk, getProofSetDeal, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, PROOF_SET_CHUNK,
-  proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafOffset
+  buildProofSetChunk, getProofSetDeal, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, isProofSetRevert,
+  PROOF_SET_CHUNK, proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafOffset, proofSetRevertName
 } from '@sherd/contracts'
 import type { ProofSetProverDeal, ResolvedChallenge } from '@sherd/contracts'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NodeError } from '../errors.js'
-import { revertOf } from './tx-queue.js'
 import { submitCall, waitForCall } from './batching.js'
 import type { PendingTx } from './batching.js'
 import type { ProverContext } from './context.js'
@@ -87,7 +86,7 @@ export class PeriodProver {
       try {
         p = await getProofSetProvider(mc, address)
       } catch (err) {
-        if (revertOf(err)?.name === 'NotRegistered') return out
+        if (isProofSetRevert(err, 'NotRegistered')) return out
         throw err
       }
       if (p.firstPeriod === 0n || p.weight === 0n) return out
@@ -120,7 +119,7 @@ export class PeriodProver {
     try {
       return await getProofSetSeed(this.ctx.mc, period)
     } catch (err) {
-      if (revertOf(err)?.name === 'SeedUnavailable') {
+      if (isProofSetRevert(err, 'SeedUnavailable')) {
         throw new SeedLostError(`the seed of period ${period} is gone (its challenge block is more than 256 blocks old and nobody stored it): this proof set cannot answer it; see docs/operations.md`)
       }
       throw err
@@ -208,9 +207,9 @@ export class PeriodProver {
 
   /** A refusal that means the period moved on (a reorg, an earlier attempt mined after all): re-read it. */
   private refused (err: unknown, key: string): boolean {
-    const revert = revertOf(err)
+    const revert = proofSetRevertName(err)
     if (revert === undefined) return false
     this.built.delete(key)
-    return revert.name === 'ChunkAlreadyProven' || revert.name === 'NotDuePeriod'
+    return revert === 'ChunkAlreadyProven' || revert === 'NotDuePeriod'
   }
 }

@@ -1,5 +1,3 @@
-import { BaseError, ContractFunctionRevertedError } from 'viem'
-
 /** Many RPC providers refuse eth_getLogs over more blocks than this in one call. */
 export const MAX_LOG_RANGE_BLOCKS = 2_000n
 
@@ -25,14 +23,4 @@ export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
   })
-}
-
-/** The market's custom error behind a failed simulation (`{ name: 'PeriodAlreadyProven', args: [provider, period] }`). */
-export function revertOf (err: unknown): { name: string, args: readonly unknown[] } | undefined {
-  if (!(err instanceof BaseError)) return undefined
-  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
-  if (!(reverted instanceof ContractFunctionRevertedError)) return undefined
-  const name = reverted.data?.errorName
-  if (name === undefined) return undefined
-  return { name, args: reverted.data?.args ?? [] }
 }

@@ -4,6 +4,8 @@ import { bytesToHex, hexToBytes } from 'viem'
 import type { Hex } from 'viem'
 import { ProofEncodingError } from './errors.js'
 
+// A proof of one deal's challenged leaves: what ProofSetMarket's answerAudit takes (MerkleVerifier.sol's format).
+
 /** Bytes of a deal's proof: `count` items of leaf (64 bytes) ‖ `depth` siblings (32 bytes each). */
 export function proofLength (depth: number, count: number): number {
   return count * (LEAF_SIZE + HASH_SIZE * depth)
@@ -38,8 +40,8 @@ export interface ProvableTree {
 }
 
 /**
- * The proof of a deal for challenge seed `seed` (from `getChallengeSeed` or `getActivationSeed`): the `count`
- * leaves `challengeIndices(seed, count, leafCount)` picks, encoded with `encodeProof`.
+ * The proof of a deal for challenge seed `seed` (an audit's, from `getProofSetAuditSeed`): the `count` leaves
+ * `challengeIndices(seed, count, leafCount)` picks, encoded with `encodeProof`.
  */
 export function proveChallenges (tree: ProvableTree, seed: Hex, count: number): Hex {
   const indices = challengeIndices(hexToBytes(seed), count, tree.leafCount)
