@@ -141,7 +141,10 @@ async function stopChild (child: ChildProcess): Promise<void> {
 }
 
 async function startOnce (binary: string, port: number, options: StartAnvilOptions): Promise<Anvil> {
-  const args = ['--host', '127.0.0.1', '--port', String(port)]
+  // Without this anvil offloads old states to ~/.foundry/anvil/tmp/anvil-state-* and never deletes them, even on a
+  // clean SIGTERM: a test run or a gas bench left gigabytes there (76 GB had piled up and filled the disk). States
+  // kept in memory are enough for everything here (recent blocks, shallow anvil_reorg).
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--max-persisted-states', '0']
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime))
   if (options.chainId !== undefined) args.push('--chain-id', String(options.chainId))
   if (options.accounts !== undefined) args.push('--accounts', String(options.accounts))

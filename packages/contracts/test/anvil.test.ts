@@ -1,3 +1,6 @@
+import { readdir, stat } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { createPublicClient, http } from 'viem'
 import { expect, test } from 'vitest'
 import { AnvilStartError, resolveAnvilBinary, startAnvil } from '../src/index.js'
@@ -46,4 +49,20 @@ test('an aborted start stops the process', async () => {
   const controller = new AbortController()
   controller.abort()
   await expect(startAnvil({ signal: controller.signal })).rejects.toThrow()
+})
+
+test('leaves no state on disk: a thousand blocks mined, then stopped, add nothing to ~/.foundry/anvil/tmp', async () => {
+  const tmp = join(homedir(), '.foundry', 'anvil', 'tmp')
+  const listing = async (): Promise<Set<string>> => new Set(await readdir(tmp).catch(() => []))
+  const before = await listing()
+  const a = await startAnvil()
+  try {
+    // Without --max-persisted-states 0 this is enough for anvil to start an anvil-state-* directory it never removes.
+    await createPublicClient({ transport: http(a.url) }).request({ method: 'anvil_mine' as never, params: ['0x400'] as never })
+  } finally {
+    await a.stop()
+  }
+  // Other anvils (other test files) may have come and gone meanwhile; only a directory that outlived its anvil counts.
+  const left = [...await listing()].filter((d) => !before.has(d))
+  for (const d of left) expect(await stat(join(tmp, d)).then(() => d).catch(() => undefined), `${d} left behind`).toBeUndefined()
 })
