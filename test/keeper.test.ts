@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, createKeeper, KeeperStore } from '@sherd/client'
-import type { Keeper, KeeperEvent, SherdClient } from '@sherd/client'
+import type { Keeper, KeeperEvent, KeeperInit, SherdClient } from '@sherd/client'
 import { deriveRepairKey, formatLink, formatRepairLink, parseCapability, parseLink, RepairCapabilityError } from '@sherd/protocol'
 import { randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
 import type { Network } from './helpers.js'
@@ -42,7 +42,7 @@ describe('the keeper, with a repair capability only', () => {
     if (dir !== undefined) await rm(join(dir, '..'), { recursive: true, force: true })
   })
 
-  function keeper (events: KeeperEvent[], onEvent?: (e: KeeperEvent) => void): Keeper {
+  function keeper (events: KeeperEvent[], onEvent?: (e: KeeperEvent) => void, init: Partial<KeeperInit> = {}, withMarket = false): Keeper {
     const k: Keeper = createKeeper({
       dir,
       pollIntervalMs: 1_000,
@@ -50,8 +50,9 @@ describe('the keeper, with a repair capability only', () => {
       liveness: { suspectAfterMissed: 1, suspectAfterMs: 1 },
       repairPeriods: TEST_DEAL_PERIODS,
       httpPort: 0,
-      onEvent: (e) => { events.push(e); onEvent?.(e) }
-    }, { client: keeperClient })
+      onEvent: (e) => { events.push(e); onEvent?.(e) },
+      ...init
+    }, { client: keeperClient, ...(withMarket ? { market: { market: net.devnet.market, publicClient: net.devnet.publicClient } } : {}) })
     keepers.push(k)
     return k
   }
@@ -120,4 +121,37 @@ describe('the keeper, with a repair capability only', () => {
     expect(status).not.toContain(kept.link.split('#r=')[1]!)
     expect(await (await fetch(`${second.httpUrl!}/metrics`)).text()).toMatch(/^sherd_keeper_repairs_total\{outcome="ok"\} [1-9]/m)
   }, 480_000)
+
+  it('follows the market: a provider\'s missed period triggers a check and the repair at once, with no poll due', async () => {
+    const events: KeeperEvent[] = []
+    // One pass at start, then nothing for ten minutes: only a market event can start this repair. Silence alone
+    // does not count (an hour), a missed period on chain does.
+    const k = keeper(events, undefined, { pollIntervalMs: 600_000, eventIntervalMs: 500, liveness: { suspectAfterMissed: 1, suspectAfterMs: 3_600_000 } }, true)
+    await k.start()
+    await waitFor('a first check', () => events.some((e) => e.type === 'keeper:checked'), 60_000)
+    expect(events.some((e) => e.type === 'keeper:repair-started')).toBe(false)
+    const kept = (await KeeperStore.open(dir)).files[0]!
+    const before = (await keeperClient.stat(kept.link)).segments[0]!.shards
+    const holder = before.find((sh) => sh.provider !== undefined && net.devnet.providers.some((p) => p.peerId === sh.provider && p.state === 'running'))!
+    const victim = net.devnet.providers.find((p) => p.peerId === holder.provider)!
+    await victim.kill()
+
+    await waitFor('the repair after a market event', () => events.some((e) => e.type === 'keeper:repaired'), 240_000)
+    const firstEvent = events.findIndex((e) => e.type === 'keeper:market-event')
+    const started = events.findIndex((e) => e.type === 'keeper:repair-started')
+    expect(firstEvent).toBeGreaterThanOrEqual(0)
+    expect(started).toBeGreaterThan(firstEvent)
+    const seen = events[firstEvent]
+    if (seen?.type !== 'keeper:market-event') throw new Error('unreachable')
+    expect(seen.event.provider).toBe(holder.chainAddress!.toLowerCase())
+    expect(['PeriodMissed', 'DealFailed', 'DealFaulted']).toContain(seen.event.eventName)
+    expect(seen.event.fileIds).toEqual([kept.id])
+    // Still only the start-up pass: the check came from the event.
+    expect(events.filter((e) => e.type === 'keeper:pass')).toHaveLength(1)
+    // The cursor is stored: a restart reads on from there.
+    expect(BigInt((await KeeperStore.open(dir)).state.eventCursor!)).toBeGreaterThanOrEqual(seen.event.blockNumber)
+    expect(await (await fetch(`${k.httpUrl!}/metrics`)).text()).toMatch(/^sherd_keeper_market_events_total\{event="(PeriodMissed|DealFailed|DealFaulted)"\} [1-9]/m)
+    const after = (await KeeperStore.open(dir)).files[0]!
+    expect(sha256(await readAll(net.client, formatLink(parseCapability(after.link).cid, parseLink(link).key)))).toBe(digest)
+  }, 360_000)
 })

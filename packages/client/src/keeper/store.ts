@@ -64,6 +64,8 @@ export interface KeeperState {
   /** Token base units spent on extensions so far, and an extension under way (counted as spent). */
   readonly extendSpent: string
   readonly extendIntent?: ExtendIntent
+  /** Last block whose market events the keeper has read (decimal string); absent until it first reads any. */
+  readonly eventCursor?: string
 }
 
 const EMPTY: KeeperState = { format: KEEPER_STORE_FORMAT, files: [], extendSpent: '0' }
