@@ -153,5 +153,11 @@ describe('the keeper, with a repair capability only', () => {
     expect(await (await fetch(`${k.httpUrl!}/metrics`)).text()).toMatch(/^sherd_keeper_market_events_total\{event="(PeriodMissed|DealFailed|DealFaulted)"\} [1-9]/m)
     const after = (await KeeperStore.open(dir)).files[0]!
     expect(sha256(await readAll(net.client, formatLink(parseCapability(after.link).cid, parseLink(link).key)))).toBe(digest)
+
+    // The original link: its manifest names two killed providers, so on its own it no longer reads (2+1 needs two
+    // shards); the keeper published the newest version, signed under the repair key, and get follows it.
+    await waitFor('the latest version published', () => events.some((e) => e.type === 'keeper:published' && e.cid === parseCapability(after.link).cid.toString()), 60_000)
+    await expect(readAll(net.client, link, { followLatest: false })).rejects.toThrow()
+    expect(sha256(await readAll(net.client, link))).toBe(digest)
   }, 360_000)
 })

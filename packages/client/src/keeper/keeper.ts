@@ -20,7 +20,7 @@ import {
 const log = logger('sherd:keeper')
 
 /** The SDK calls the keeper makes: its only way to the network and the chain. */
-export type KeeperClient = Pick<SherdClient, 'stat' | 'repair' | 'extend'>
+export type KeeperClient = Pick<SherdClient, 'stat' | 'repair' | 'extend'> & Partial<Pick<SherdClient, 'publishLatest'>>
 
 export interface KeeperInit {
   /** Directory of the keeper's store (keeper.json, mode 0700). */
@@ -70,6 +70,9 @@ export type KeeperEvent =
   | { type: 'keeper:deal-recorded', fileId: string, deal: KeptDeal }
   | { type: 'keeper:repaired', fileId: string, from: string, cid: string, shards: number }
   | { type: 'keeper:repair-failed', fileId: string, error: string }
+  /** The file's latest-version record, so that its older links read this version (docs/keeper.md). */
+  | { type: 'keeper:published', fileId: string, cid: string, accepted: number, asked: number }
+  | { type: 'keeper:publish-failed', fileId: string, error: string }
   | { type: 'keeper:extended', fileId: string, periods: number, escrow: bigint }
   | { type: 'keeper:extend-skipped', fileId: string, reason: string }
 
@@ -289,12 +292,33 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     }
   }
 
+  /**
+   * Publishes a repaired file's newest CID (once per CID; retried at every check until a provider takes it), so its
+   * owner's older links follow it. Not a reason to fail the check: the file is safe either way.
+   */
+  async function publishFile (file: KeptFile, signal: AbortSignal): Promise<void> {
+    const cid = linkCid(file.link)
+    if (client.publishLatest === undefined || file.history.length === 0 || file.publishedCid === cid) return
+    try {
+      const r = await client.publishLatest(file.link, { olderCids: file.history, ...(file.publishedSeq === undefined ? {} : { afterSeq: file.publishedSeq }), signal })
+      if (r.accepted === 0) throw new Error(`none of the ${r.asked} providers asked took the record`)
+      await store!.updateFile(file.id, (f) => ({ ...f, publishedCid: cid, publishedSeq: r.seq }))
+      emit({ type: 'keeper:published', fileId: file.id, cid, accepted: r.accepted, asked: r.asked })
+    } catch (err) {
+      if (signal.aborted) throw err
+      emit({ type: 'keeper:publish-failed', fileId: file.id, error: (err as Error).message })
+      log.error('publishing the latest version of %s failed (retried next check): %s', file.id, (err as Error).message)
+    }
+  }
+
   async function checkFile (file: KeptFile, signal: AbortSignal): Promise<void> {
     if (file.intent !== undefined) {
       // An unfinished repair (a restart, or a failure): finish it first, with the deals it already opened.
       await repairFile(file, file.intent.segments, signal)
       file = store!.file(file.id) ?? file
     }
+    await publishFile(file, signal)
+    file = store!.file(file.id) ?? file
     const s = await client.stat(file.link, { signal, probe: true })
     const shards = s.segments.flatMap((seg) => seg.shards)
     dealsOf.set(file.id, {
@@ -307,6 +331,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const toRepair = segments.filter((v) => v.repair)
     if (toRepair.length > 0) {
       await repairFile(file, toRepair.map((v) => v.index), signal, toRepair)
+      await publishFile(store!.file(file.id) ?? file, signal)
       return
     }
     if (decisions.some((d) => d.extend.length > 0) && budget > 0n) await extendFile(file, s, signal)

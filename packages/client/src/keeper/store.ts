@@ -47,6 +47,9 @@ export interface KeptFile {
   readonly shardsRebuilt: number
   readonly intent?: RepairIntent
   readonly lastError?: string
+  /** The CID last published as the file's latest version (docs/keeper.md), and that record's seq. */
+  readonly publishedCid?: string
+  readonly publishedSeq?: number
 }
 
 /** An extension reserved against the budget before it is sent; settled (to its real cost) once it returns. */
