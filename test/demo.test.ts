@@ -66,6 +66,8 @@ describe('npm start', () => {
     expect(out).toMatch(/keeper: repairing segment\(s\) 0/)
     expect(out).toMatch(/keeper: deal #\d+ with provider \d+ for rebuilt shard 2 recorded/)
     expect(out).toMatch(/repaired by the keeper: shard 2 moved from provider \d+ to provider \d+/)
+    expect(out).toMatch(/keeper: published the file's latest version .* to [1-9]\d* of \d+ providers/)
+    expect(out).toContain('the original link still works')
 
     // The CLIs, pointed at the devnet with the env file it printed.
     const envFile = /source (\S+devnet\.env)/.exec(out)?.[1]

@@ -200,6 +200,7 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
 
   let sherd: SherdClient | undefined
   let keeper: Keeper | undefined
+  let published = false
   let onKeeperRepaired: (e: Extract<KeeperEvent, { type: 'keeper:repaired' }>) => void = () => {}
   const onKeeperEvent = (e: KeeperEvent): void => {
     switch (e.type) {
@@ -215,6 +216,10 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
         break
       case 'keeper:deal-recorded':
         story.line(`keeper: deal #${e.deal.dealId} with ${providerName({ peerId: e.deal.provider })} for rebuilt shard ${e.deal.shardIndex} recorded in its store (a restart adopts it, never pays twice)`)
+        break
+      case 'keeper:published':
+        published = true
+        story.line(`keeper: published the file's latest version (${e.cid.slice(0, 16)}…, signed under the repair key) to ${e.accepted} of ${e.asked} providers: older links follow it`)
         break
       case 'keeper:repair-failed':
         story.line(`keeper: repair failed (${e.error}); it tries again at its next check`)
@@ -362,6 +367,11 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     story.line(story.bold(`repaired by the keeper: shard 2 moved from provider ${victim.index} to ${newHolders.join(', ')} (${repairedEvent!.shards} shard(s) rebuilt by the keeper on its own)`))
     story.detail(`the file is ${health.healthy ? 'healthy again' : 'not yet healthy'}: ${health.segments.map((s) => `${s.healthyShards}/${DEMO_K + DEMO_M} healthy shards`).join(', ')}; reads back byte-identical`)
     story.detail(`new link (the owner's key, the keeper's new CID): ${ownerLink}`)
+    // The owner's original link follows the latest-version record the keeper published (docs/keeper.md).
+    await until('the keeper to publish the latest version', () => published, signal, 60_000)
+    const viaOld = await readAll(sherd, put.link, story, providerName, signal, true)
+    if (sha256(viaOld) !== digest) throw new Error('the original link reads back different from the original')
+    story.detail('the original link still works: get follows the latest-version record to the repaired version')
     story.line(`demo done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: read back after ${(readBackMs / 1000).toFixed(0)} s, repaired after ${(repairedMs / 1000).toFixed(0)} s`)
 
     await victim.start({ signal })
