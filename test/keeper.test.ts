@@ -140,6 +140,8 @@ describe('the keeper, with a repair capability only', () => {
   }, 480_000)
 
   it('follows the market: a provider\'s missed period triggers a check and the repair at once, with no poll due', async () => {
+    // The earlier keepers (polling every second) would repair first: this one must be the only one running.
+    for (const running of keepers) await running.stop()
     const events: KeeperEvent[] = []
     // One pass at start, then nothing for ten minutes: only a market event can start this repair. Silence alone
     // does not count (an hour), a missed period on chain does.
@@ -155,7 +157,9 @@ describe('the keeper, with a repair capability only', () => {
     const victim = net.devnet.providers.find((p) => p.peerId === holder.provider)!
     await victim.kill()
 
-    await waitFor('the repair after a market event', () => events.some((e) => e.type === 'keeper:repaired'), 240_000)
+    await waitFor('the repair after a market event', () => events.some((e) => e.type === 'keeper:repaired'), 240_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the keeper's events: ${JSON.stringify(events.filter((e) => e.type !== 'keeper:checked').map((e) => e.type === 'keeper:market-event' ? `${e.event.eventName} ${e.event.provider}` : e.type === 'keeper:pass' ? e.type : JSON.stringify(e, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v)))}; killed ${holder.chainAddress}`)
+    })
     const firstEvent = events.findIndex((e) => e.type === 'keeper:market-event')
     const started = events.findIndex((e) => e.type === 'keeper:repair-started')
     expect(firstEvent).toBeGreaterThanOrEqual(0)

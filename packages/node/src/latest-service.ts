@@ -2,14 +2,17 @@ import { logger } from '@libp2p/logger'
 import type { Startable, Stream } from '@libp2p/interface'
 import {
   LATEST_PROTOCOL, MAX_CONTROL_FRAME_BYTES, WireReader, decodeLatestRecord, decodeLatestRequest, encodeFrame, errorResponse,
-  latestAnswer, latestRecordToWire, sendBytes, streamSource
+  latestAnswer, sendBytes, streamSource
 } from '@sherd/protocol'
 import type { ByteStream, LatestRecord } from '@sherd/protocol'
 import { CapacityExceededError } from './errors.js'
 
 const log = logger('sherd:node:latest')
 
-/** The LevelDB sublevel the records live in: key = hex of the record's public key, value = the record on the wire. */
+/**
+ * The LevelDB sublevel the records live in (JSON values): key = hex of the record's public key, value = the
+ * record's fields, bytes as hex (JSON has no bytes), verified again when read.
+ */
 export interface LatestDb {
   get: (key: string) => Promise<unknown>
   put: (key: string, value: unknown) => Promise<void>
@@ -33,6 +36,14 @@ export const DEFAULT_MAX_LATEST_RECORDS = 100_000
 const REQUEST_TIMEOUT_MS = 30_000
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const unhex = (v: unknown): Uint8Array => new Uint8Array(Buffer.from(typeof v === 'string' ? v : '', 'hex'))
+
+interface StoredLatest { publicKey: string, seq: number, cid: string, signature: string }
+const toStored = (r: LatestRecord): StoredLatest => ({ publicKey: hex(r.publicKey), seq: r.seq, cid: hex(r.cid), signature: hex(r.signature) })
+const fromStored = (v: unknown): LatestRecord => {
+  const s = v as Partial<StoredLatest>
+  return decodeLatestRecord({ publicKey: unhex(s.publicKey), seq: s.seq, cid: unhex(s.cid), signature: unhex(s.signature) })
+}
 
 /**
  * Serves LATEST_PROTOCOL: keeps the newest verified latest-version record per key (the repairer publishes one after
@@ -59,7 +70,7 @@ export class LatestService implements Startable {
 
   async #held (key: string): Promise<LatestRecord | undefined> {
     try {
-      return decodeLatestRecord(await this.components.db().get(key))
+      return fromStored(await this.components.db().get(key))
     } catch {
       return undefined // none (NotFound), or unreadable: treated as none, the next publish replaces it
     }
@@ -76,7 +87,7 @@ export class LatestService implements Startable {
       if (held === undefined && this.#count >= (this.init.maxRecords ?? DEFAULT_MAX_LATEST_RECORDS)) {
         throw new CapacityExceededError(`this provider holds ${this.#count} latest-version records, its limit: publish to another provider`)
       }
-      await this.components.db().put(key, latestRecordToWire(record))
+      await this.components.db().put(key, toStored(record))
       if (held === undefined) this.#count++
     })
     const settled = task.catch(() => {})
