@@ -50,8 +50,8 @@ describe('npm start', () => {
     expect(readBackMs).toBeLessThan(DEMO_BUDGET_MS)
     expect(repairedMs).toBeLessThan(DEMO_BUDGET_MS)
     // The story's chapters, in order.
-    const chapters = ['Starting a devnet', 'Storing a 4.0 MiB file with k = 4, m = 2', 'claim their pay', 'Two providers stop',
-      'crashes and stays down', 'FAILED after 3 missed periods', 'repairs the file', 'The devnet is running']
+    const chapters = ['Starting a devnet', 'Storing a 4.0 MiB file with k = 4, m = 2', 'A keeper looks after the file with its repair capability only', 'claim their pay', 'Two providers stop',
+      'crashes and stays down', 'FAILED after 3 missed periods', 'The keeper repaired the file on its own', 'The devnet is running']
     const at = chapters.map((c) => out.indexOf(c))
     expect(at.every((i) => i >= 0), out).toBe(true)
     expect([...at].sort((a, b) => a - b)).toEqual(at)
@@ -61,6 +61,13 @@ describe('npm start', () => {
     expect(out).toMatch(/claim of deal #\d+ \(provider \d\): [\d.]+ SHERD paid to the provider/)
     expect(out).toMatch(/provider \d \(shard 0\): \d+ periods proven, [1-9][\d.]* SHERD claimed/)
     expect(out).toMatch(/slashed [\d.]+ SHERD/)
+    // The repair is the keeper's, from the file's repair capability, and nothing ran `sherd repair`.
+    expect(out).toMatch(/keeper started with sherd:\/\/\S+#r=/)
+    expect(out).toMatch(/keeper: repairing segment\(s\) 0/)
+    expect(out).toMatch(/keeper: deal #\d+ with provider \d+ for rebuilt shard 2 recorded/)
+    expect(out).toMatch(/repaired by the keeper: shard 2 moved from provider \d+ to provider \d+/)
+    expect(out).toMatch(/keeper: published the file's latest version .* to [1-9]\d* of \d+ providers/)
+    expect(out).toContain('the original link still works')
 
     // The CLIs, pointed at the devnet with the env file it printed.
     const envFile = /source (\S+devnet\.env)/.exec(out)?.[1]

@@ -6,7 +6,9 @@ import type { KeeperEvent } from './keeper/keeper.js'
 
 export const KEEPER_HELP = `Usage: sherd keeper <capability|add|remove|list|start> [flags]
 
-The repair keeper looks after files for you: it checks each one every --interval-ms, repairs a segment once its
+The repair keeper looks after files for you: it checks a file at once on every market event of its deals
+(DealFaulted, DealDeclaredLost, DealFailed, PeriodMissed; read every --event-interval-ms) and each one every
+--interval-ms, repairs a segment once its
 healthy shards fall to the repair threshold (k + max(1, round(m · 6/51)): 5 of 4+2, 11 of 10+4) and extends deals
 that end within --extend-lead-hours while --budget lasts. Give it the file's repair capability
 (sherd://<cid>#r=<repair key>, from \`sherd keeper capability <link>\`): it can repair the file but never read it.
@@ -20,6 +22,7 @@ that end within --extend-lead-hours while --budget lasts. Give it the file's rep
   --dir <dir>              SHERD_KEEPER_DIR    the keeper's store (default $XDG_DATA_HOME/sherd/keeper, else
                                                ~/.local/share/sherd/keeper; mode 0700: it holds repair keys)
   --interval-ms <ms>       time between checks of every file (default 60000)
+  --event-interval-ms <ms> time between reads of the market's events (default 12000)
   --budget <amount>        tokens the keeper may spend on extensions, in total across restarts (default 0: never
                            extend); repairs are not limited by it (a skipped repair risks the file)
   --extend-lead-hours <h>  extend a file when one of its deals ends within this (default 336, two weeks)
@@ -35,12 +38,13 @@ that end within --extend-lead-hours while --budget lasts. Give it the file's rep
 A repair is recorded in the store before it spends anything and each deal it opens as it opens: a keeper stopped
 or killed mid-repair finishes that repair when it starts again, taking the deals already opened instead of paying
 for them twice. Every repair writes a new manifest version (a new CID); /status and \`list\` show the current one.
-The owner's link keeps working while k of the shards it names are stored; for the latest version, use the owner's
-key with the current CID (docs/keeper.md, "Links after a repair").`
+After each repair the keeper publishes the file's latest version (signed under the repair key) to its providers,
+and \`sherd get\` with an older link follows it (docs/keeper.md, "Links after a repair").`
 
 const OPTIONS = {
   dir: { type: 'string' },
   'interval-ms': { type: 'string' },
+  'event-interval-ms': { type: 'string' },
   budget: { type: 'string' },
   'extend-lead-hours': { type: 'string' },
   'extend-periods': { type: 'string' },
@@ -86,6 +90,9 @@ function describeEvent (e: KeeperEvent): string | undefined {
     case 'keeper:repair-started': return `repairing ${e.fileId} (segments ${e.segments.join(', ')}${e.adopting > 0 ? `, taking ${e.adopting} deals an interrupted repair opened` : ''})`
     case 'keeper:deal-recorded': return `  deal ${e.deal.dealId} for segment ${e.deal.segmentIndex} shard ${e.deal.shardIndex} on …${e.deal.provider.slice(-8)}`
     case 'keeper:repaired': return `repaired ${e.fileId}: ${e.shards} shards rebuilt, now ${e.cid}`
+    case 'keeper:market-event': return `${e.event.eventName}${e.event.dealId === undefined ? '' : ` of deal ${e.event.dealId}`} (provider ${e.event.provider}): checking ${e.event.fileIds.join(', ')}`
+    case 'keeper:published': return `published the latest version of ${e.fileId} (${e.cid}) to ${e.accepted} of ${e.asked} providers`
+    case 'keeper:publish-failed': return `publishing the latest version of ${e.fileId} failed (retried next check): ${e.error}`
     case 'keeper:repair-failed': return `repair of ${e.fileId} failed (retried next check): ${e.error}`
     case 'keeper:check-failed': return `check of ${e.fileId} failed (retried next check): ${e.error}`
     case 'keeper:extended': return `extended ${e.fileId} by ${e.periods} periods (escrow ${e.escrow} base units)`
@@ -188,6 +195,7 @@ async function startKeeper (
     throw new ClientConfigError('the keeper pays for repairs: pass --rpc-url, --contract and --private-key (or SHERD_RPC_URL, SHERD_CONTRACT and SHERD_PRIVATE_KEY; the devnet prints them)')
   }
   const intervalMs = count(values['interval-ms'], '--interval-ms', 100)
+  const eventIntervalMs = count(values['event-interval-ms'], '--event-interval-ms', 100)
   const leadHours = values['extend-lead-hours'] === undefined ? undefined : Number(values['extend-lead-hours'])
   if (leadHours !== undefined && !(Number.isFinite(leadHours) && leadHours >= 0)) throw new KeeperUsageError(`--extend-lead-hours must be a number ≥ 0, got "${values['extend-lead-hours']}"`)
   const extendPeriods = count(values['extend-periods'], '--extend-periods', 1)
@@ -196,7 +204,9 @@ async function startKeeper (
   const suspectAfterMs = count(values['suspect-after-ms'], '--suspect-after-ms', 1)
   const httpPort = count(values['http-port'], '--http-port')
   if (httpPort !== undefined && httpPort > 65_535) throw new KeeperUsageError(`--http-port must be at most 65535, got ${httpPort}`)
-  const [{ createClient }, { createKeeper }, { DEFAULT_LIVENESS }] = await Promise.all([import('./client.js'), import('./keeper/keeper.js'), import('./repair-policy.js')])
+  const [{ createClient }, { createKeeper }, { DEFAULT_LIVENESS }, { createPublicClient, http }] = await Promise.all([
+    import('./client.js'), import('./keeper/keeper.js'), import('./repair-policy.js'), import('viem')
+  ])
   const client = createClient({
     rpcUrl, contract, account: privateKey, bootstrap,
     ...(periods === undefined ? {} : { periods }),
@@ -218,6 +228,7 @@ async function startKeeper (
       dir,
       budget,
       ...(intervalMs === undefined ? {} : { pollIntervalMs: intervalMs }),
+      ...(eventIntervalMs === undefined ? {} : { eventIntervalMs }),
       ...(leadHours === undefined ? {} : { extendLeadMs: Math.round(leadHours * 3_600_000) }),
       ...(extendPeriods === undefined ? {} : { extendPeriods }),
       ...(periods === undefined ? {} : { repairPeriods: periods }),
@@ -229,7 +240,7 @@ async function startKeeper (
         const line = describeEvent(e)
         if (line !== undefined) io.stderr.write(line + '\n')
       }
-    }, { client })
+    }, { client, market: { market: contract as `0x${string}`, publicClient: createPublicClient({ transport: http(rpcUrl) }) } })
     await keeper.start()
     io.stderr.write(`keeper running: ${keeper.store!.files.length} files in ${dir}${keeper.httpUrl === undefined ? '' : `, ${keeper.httpUrl}/status`}; Ctrl-C stops it\n`)
     if (keeper.httpUrl !== undefined) io.stdout.write(`${keeper.httpUrl}\n`)

@@ -9,9 +9,11 @@ import { audit } from './actions/audit.js'
 import type { AuditOptions, AuditResult } from './actions/audit.js'
 import { deleteFile, extend } from './actions/lifecycle.js'
 import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from './actions/lifecycle.js'
-import { get, getManifest } from './actions/get.js'
+import { getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
 import type { RepairTarget } from './capability.js'
+import { getLatest, publishLatest } from './latest.js'
+import type { LatestOptions, PublishLatestResult } from './latest.js'
 import { estimatePut } from './actions/estimate.js'
 import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
 import { put } from './actions/put.js'
@@ -120,7 +122,10 @@ export interface SherdClient {
   resume: (id: string, options?: ResumePutOptions) => Promise<PutResult>
   /** Gives up an interrupted put: opens nothing more, claims back what the market allows. */
   abandon: (id: string, options?: DeleteOptions) => Promise<AbandonResult>
-  get: (target: FileTarget, options?: GetOptions) => AsyncGenerator<Uint8Array, void, undefined>
+  /** Follows the file's latest-version record (a repair's newer manifest) unless `followLatest: false`. */
+  get: (target: FileTarget, options?: GetOptions & LatestOptions) => AsyncGenerator<Uint8Array, void, undefined>
+  /** Publishes the target as its file's newest version to the providers of it and of `olderCids` (docs/keeper.md). */
+  publishLatest: (target: RepairTarget, options?: { olderCids?: readonly string[], afterSeq?: number, signal?: AbortSignal }) => Promise<PublishLatestResult>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   /** `stat`, `repair` and `extend` take a repair capability (`sherd://<cid>#r=…`) as well as a full link. */
   stat: (target: RepairTarget, options?: StatOptions) => Promise<FileStat>
@@ -278,7 +283,8 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     estimatePut: async (fileSize, options) => await estimatePut(running(ctx), fileSize, options),
     resume: async (id, options) => await resumePut(running(ctx), id, options),
     abandon: async (id, options) => await abandonPut(running(ctx), id, options),
-    get: (target, options) => get(running(ctx), target, options),
+    get: (target, options) => getLatest(running(ctx), target, options),
+    publishLatest: async (target, options) => await publishLatest(running(ctx), target, options),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),
     repair: async (target, options) => await repair(running(ctx), target, options),

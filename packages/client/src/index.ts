@@ -19,6 +19,9 @@ export type { GetOptions, FileTarget } from './actions/get.js'
 // Repair capabilities (docs/keeper.md): what stat, repair and extend accept besides a full link.
 export { linkFor, parseRepairTarget } from './capability.js'
 export type { RepairTarget } from './capability.js'
+// Latest-version records (docs/keeper.md): a repair's newer manifest, followed by get from an older link.
+export { resolveLatest } from './latest.js'
+export type { LatestOptions, PublishLatestResult } from './latest.js'
 export type { AdoptedDeal } from './repair-adopt.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
 export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createClient } from '@sherd/client'
-import type { SherdClient } from '@sherd/client'
+import { createClient, createKeeper } from '@sherd/client'
+import type { Keeper, KeeperEvent, SherdClient } from '@sherd/client'
+import { deriveRepairKey, formatRepairLink, parseLink } from '@sherd/protocol'
 import type { Address } from 'viem'
 import type { Devnet, DevnetProvider } from './devnet.js'
 import { MarketEvents } from './market-events.js'
@@ -20,6 +21,13 @@ export const DEMO_DEAL_PERIODS = 64
 export const DEMO_PROVEN_PERIODS = 2
 /** Waiting longer than this for any one step of the story means something is broken. */
 export const DEMO_STEP_TIMEOUT_MS = 180_000
+/**
+ * The demo keeper's safety-net check of the file (it also checks at once on every market event of the file's
+ * deals): a few seconds, as periods are 8 s here.
+ */
+export const DEMO_KEEPER_POLL_MS = 4_000
+/** The demo keeper reads market events every second (blocks come every second or so on the devnet). */
+export const DEMO_KEEPER_EVENT_MS = 1_000
 /** How often the demo re-checks what it waits for. */
 const WAIT_POLL_MS = 200
 
@@ -191,6 +199,38 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
   const ticker = setInterval(() => { summarise(watcher.head) }, 500)
 
   let sherd: SherdClient | undefined
+  let keeper: Keeper | undefined
+  let published = false
+  let onKeeperRepaired: (e: Extract<KeeperEvent, { type: 'keeper:repaired' }>) => void = () => {}
+  const onKeeperEvent = (e: KeeperEvent): void => {
+    switch (e.type) {
+      case 'keeper:market-event':
+        // Missed periods of providers 0 and 1 during chapter 3 are checked too, and (correctly) not repaired.
+        if (e.event.eventName !== 'PeriodMissed') {
+          story.line(`keeper: saw ${e.event.eventName} of deal #${e.event.dealId} (${providerName({ chainAddress: e.event.provider })}) and checks the file at once`)
+        }
+        break
+      case 'keeper:repair-started':
+        story.line(`keeper: repairing segment(s) ${e.segments.join(', ')}` + (e.why === undefined ? ' (finishing a recorded repair)'
+          : ` (${e.why.map((v) => `${v.healthy} of ${v.k + v.m} shards healthy, ${v.failed} failed, ${v.suspect} suspect; repair at ${v.threshold}`).join('; ')})`))
+        break
+      case 'keeper:deal-recorded':
+        story.line(`keeper: deal #${e.deal.dealId} with ${providerName({ peerId: e.deal.provider })} for rebuilt shard ${e.deal.shardIndex} recorded in its store (a restart adopts it, never pays twice)`)
+        break
+      case 'keeper:published':
+        published = true
+        story.line(`keeper: published the file's latest version (${e.cid.slice(0, 16)}…, signed under the repair key) to ${e.accepted} of ${e.asked} providers: older links follow it`)
+        break
+      case 'keeper:repair-failed':
+        story.line(`keeper: repair failed (${e.error}); it tries again at its next check`)
+        break
+      case 'keeper:repaired':
+        if (e.shards > 0) story.line(`keeper: repaired, ${e.shards} shard(s) rebuilt; new manifest version ${e.cid}`)
+        if (e.shards > 0) onKeeperRepaired(e)
+        break
+      default: break
+    }
+  }
   try {
     // ---- 1. store a file
     story.chapter(`Storing a ${bytes(size)} file with k = ${DEMO_K}, m = ${DEMO_M}`)
@@ -232,6 +272,26 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
     }
     story.line(`stored: ${put.link}`)
     story.detail(`${put.deals.length} deals, ${tokens(put.escrow)} escrowed for ${DEMO_DEAL_PERIODS} periods`)
+
+    // ---- a keeper looks after the file, holding its repair capability only
+    story.chapter('A keeper looks after the file with its repair capability only')
+    const { cid: fileCid, key: fileKey } = parseLink(put.link)
+    const capability = formatRepairLink(fileCid, await deriveRepairKey(fileKey))
+    const keeperDone = new Promise<Extract<KeeperEvent, { type: 'keeper:repaired' }>>((resolve) => { onKeeperRepaired = resolve })
+    keeper = createKeeper({
+      dir: join(devnet.dir, 'keeper'),
+      pollIntervalMs: DEMO_KEEPER_POLL_MS,
+      // The story stops two providers for a moment on purpose (chapter 3): at 8 s periods they miss one, and the
+      // default rule (suspect after one missed period) would move their shards too, onto providers the devnet
+      // does not have. Here the keeper waits for the chain's verdict: a deal failed (maxMissedPeriods missed).
+      liveness: { suspectAfterMissed: devnet.params.maxMissedPeriods, suspectAfterMs: DEMO_STEP_TIMEOUT_MS },
+      eventIntervalMs: DEMO_KEEPER_EVENT_MS,
+      onEvent: (e) => { onKeeperEvent(e) }
+    }, { client: sherd, market: { market: devnet.market, publicClient: devnet.publicClient } })
+    await keeper.start()
+    const { file: kept } = await keeper.store!.add(capability)
+    story.line(`keeper started with ${capability.slice(0, 24)}…#r=… (it can rebuild and re-place ciphertext shards and pay for deals, not read the file)`)
+    story.detail(`it checks the file on every market event of its deals (failed, faulted, declared lost, period missed) and every ${DEMO_KEEPER_POLL_MS / 1000} s`)
 
     // ---- 2. periods proven, providers paid
     story.chapter(`Providers prove their shards every period (${devnet.params.periodBlocks} blocks) and claim their pay`)
@@ -289,36 +349,38 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
       (await connected.providers({ signal })).some((p) => p.peerId === newcomer.peerId && p.fresh), signal, 30_000)
     story.line(`the client connected to provider ${newcomer.index} and heard its announcement`)
 
-    // ---- 5. repair
-    story.chapter('The client repairs the file')
-    const repaired = await sherd.repair(put.link, {
-      signal,
-      onProgress: (e) => {
-        switch (e.type) {
-          case 'repair:inspected': story.line(`inspected the file: ${e.unhealthy} shard(s) need a new home`); break
-          case 'repair:rebuilt': story.line(`rebuilt shard(s) ${e.shardIndexes.join(', ')} of segment ${e.segmentIndex} from shards ${e.from.join(', ')} (each checked against its commitment)`); break
-          case 'put:shard-stored': story.line(`shard ${e.shardIndex} stored on ${providerName({ peerId: e.provider })}`); break
-          case 'put:deal-opened': story.line(`deal #${e.dealId} opened with ${providerName({ peerId: e.provider })}: ${tokens(e.escrow)} escrowed`); break
-          case 'put:manifest-stored': story.line(`new manifest version stored on ${providerName({ peerId: e.provider })}`); break
-          default: break
-        }
-      }
-    })
-    const health = await sherd.stat(repaired.link, { signal })
-    const again = await readAll(sherd, repaired.link, story, providerName, signal, true)
+    // ---- 5. the keeper repairs the file on its own
+    let repairedEvent: Extract<KeeperEvent, { type: 'keeper:repaired' }> | undefined
+    void keeperDone.then((e) => { repairedEvent = e })
+    await until('the keeper to repair the file', () => repairedEvent !== undefined, signal)
+    await keeper.store!.reload()
+    const current = keeper.store!.file(kept.id)
+    if (current === undefined) throw new Error('the keeper no longer keeps the demo file')
+    story.chapter('The keeper repaired the file on its own (no sherd repair)')
+    const health = await sherd.stat(current.link, { signal })
+    // The owner reads the new version with the file key it always had and the CID the keeper reports.
+    const ownerLink = put.link.replace(fileCid.toString(), repairedEvent!.cid)
+    const again = await readAll(sherd, ownerLink, story, providerName, signal, true)
     if (sha256(again) !== digest) throw new Error('the repaired file reads back different from the original')
     const repairedMs = Date.now() - startedAt
-    story.line(story.bold(`repaired: ${repaired.repaired.map((r) => `shard ${r.shardIndex} moved from ${r.from === undefined ? '?' : providerName({ peerId: r.from })} to ${providerName({ peerId: r.to })} (deal #${r.dealId})`).join('; ')}`))
+    const newHolders = health.segments.flatMap((seg) => seg.shards.filter((sh) => sh.shardIndex === 2).map((sh) => sh.provider === undefined ? '?' : providerName({ peerId: sh.provider })))
+    story.line(story.bold(`repaired by the keeper: shard 2 moved from provider ${victim.index} to ${newHolders.join(', ')} (${repairedEvent!.shards} shard(s) rebuilt by the keeper on its own)`))
     story.detail(`the file is ${health.healthy ? 'healthy again' : 'not yet healthy'}: ${health.segments.map((s) => `${s.healthyShards}/${DEMO_K + DEMO_M} healthy shards`).join(', ')}; reads back byte-identical`)
-    story.detail(`new link: ${repaired.link}`)
+    story.detail(`new link (the owner's key, the keeper's new CID): ${ownerLink}`)
+    // The owner's original link follows the latest-version record the keeper published (docs/keeper.md).
+    await until('the keeper to publish the latest version', () => published, signal, 60_000)
+    const viaOld = await readAll(sherd, put.link, story, providerName, signal, true)
+    if (sha256(viaOld) !== digest) throw new Error('the original link reads back different from the original')
+    story.detail('the original link still works: get follows the latest-version record to the repaired version')
     story.line(`demo done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: read back after ${(readBackMs / 1000).toFixed(0)} s, repaired after ${(repairedMs / 1000).toFixed(0)} s`)
 
     await victim.start({ signal })
     story.line(`provider ${victim.index} is back (its failed deal stays failed; it keeps the rest of its stake)`)
-    return { link: repaired.link, readBackMs, repairedMs }
+    return { link: ownerLink, readBackMs, repairedMs }
   } finally {
     clearInterval(ticker)
     await watcher.stop()
+    await keeper?.stop()
     await sherd?.stop()
   }
 }

@@ -15,6 +15,8 @@ import { tokens } from './amounts.js'
 import { ProviderExitedError } from './errors.js'
 import { NodeMetrics } from './metrics.js'
 import { ShardService } from './shard-service.js'
+import { LatestService } from './latest-service.js'
+import type { LatestDb } from './latest-service.js'
 import type { OfferSigner } from './shard-service.js'
 import { ShardStore } from './store.js'
 import { connectChain, DEFAULT_MAX_TERM_PERIODS, ensureRegistered, providerInfo } from './chain.js'
@@ -186,6 +188,9 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       offerSigner: config.offerSigner
     }
   )
+  // Latest-version records of repaired files (docs/keeper.md): a get with an old link follows them. The sublevel
+  // is opened on first use: the store opens in start().
+  const latest = new LatestService({ registrar: libp2p, db: () => store.sublevel('latest') as unknown as LatestDb })
   const multiaddrs = (): string[] => libp2p.getMultiaddrs().map((a) => a.toString())
   const announcer = new Announcer({
     pubsub: libp2p.services.pubsub,
@@ -360,7 +365,7 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     stop (): void {}
   }
 
-  const parts = [store, chainLink, unclaimedCount, libp2p, service, announcer, http, collector, missReporter, history].filter((p): p is NonNullable<typeof p> => p !== undefined)
+  const parts = [store, chainLink, unclaimedCount, libp2p, service, latest, announcer, http, collector, missReporter, history].filter((p): p is NonNullable<typeof p> => p !== undefined)
   const node: ProviderNode = {
     peerId,
     chainAddress,

@@ -23,3 +23,5 @@ export type { Manifest, ManifestKey, ManifestSegment, ManifestShard, SealedManif
 export { LINK_SCHEME, MAX_LINK_CHARS, REPAIR_FRAGMENT_PREFIX, formatLink, formatRepairLink, parseCapability, parseLink } from './link.js'
 export type { ParsedCapability, RepairLink, SherdLink } from './link.js'
 export { RepairKey, REPAIR_KEY_BYTES, REPAIR_KEY_INFO, deriveRepairKey, isRepairKey } from './repair-key.js'
+export { LATEST_KEY_INFO, decodeLatestRecord, latestKeyPair, latestRecordToWire, signLatestRecord } from './latest.js'
+export type { LatestRecord } from './latest.js'

@@ -5,6 +5,12 @@
  */
 export const DEFAULT_KEEPER_POLL_INTERVAL_MS = 60_000
 
+/**
+ * Market events are read about once a block (12 s on Ethereum): a fault triggers a check of its file within a block
+ * or so, where the poll alone would take up to a minute, and the read is a handful of filtered log queries.
+ */
+export const DEFAULT_KEEPER_EVENT_INTERVAL_MS = 12_000
+
 /** Below this the keeper would spend its time dialling; tests use short intervals, never shorter. */
 export const MIN_KEEPER_POLL_INTERVAL_MS = 100
 

@@ -6,3 +6,5 @@ export type { ExtendIntent, KeeperState, KeptDeal, KeptFile, RepairIntent } from
 export { KeeperMetrics } from './metrics.js'
 export { KeeperConfigError, KeeperStoreError } from './errors.js'
 export * from './constants.js'
+export { readFileMarketEvents, KEEPER_WATCHED_EVENTS } from './market-events.js'
+export type { FileMarketEvent, KeeperWatchedEvent, WatchedDeals } from './market-events.js'

@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import type { MarketClient } from '@sherd/contracts'
 import type { SherdClient } from '../client.js'
 import type { FileStat } from '../actions/stat.js'
 import type { RepairProgressEvent, RepairResult } from '../actions/repair.js'
@@ -8,22 +9,26 @@ import { sleep } from '../sleep.js'
 import { KeeperConfigError } from './errors.js'
 import { KeeperHttp } from './http.js'
 import { KeeperMetrics } from './metrics.js'
+import { readFileMarketEvents } from './market-events.js'
+import type { FileMarketEvent, WatchedDeals } from './market-events.js'
 import { KeeperStore, linkCid } from './store.js'
 import type { KeptDeal, KeptFile } from './store.js'
 import {
-  DEFAULT_EXTEND_LEAD_MS, DEFAULT_EXTEND_PERIODS, DEFAULT_KEEPER_POLL_INTERVAL_MS, MIN_KEEPER_POLL_INTERVAL_MS
+  DEFAULT_EXTEND_LEAD_MS, DEFAULT_EXTEND_PERIODS, DEFAULT_KEEPER_EVENT_INTERVAL_MS, DEFAULT_KEEPER_POLL_INTERVAL_MS, MIN_KEEPER_POLL_INTERVAL_MS
 } from './constants.js'
 
 const log = logger('sherd:keeper')
 
 /** The SDK calls the keeper makes: its only way to the network and the chain. */
-export type KeeperClient = Pick<SherdClient, 'stat' | 'repair' | 'extend'>
+export type KeeperClient = Pick<SherdClient, 'stat' | 'repair' | 'extend'> & Partial<Pick<SherdClient, 'publishLatest'>>
 
 export interface KeeperInit {
   /** Directory of the keeper's store (keeper.json, mode 0700). */
   dir: string
-  /** Time between two checks of every file (default 60 s). */
+  /** Time between two checks of every file (default 60 s): the safety net under the market events. */
   pollIntervalMs?: number
+  /** Time between two reads of the market's events (default 12 s, about a block); needs the `market` component. */
+  eventIntervalMs?: number
   /** Repair a segment when its healthy shards fall to this; default `defaultRepairThreshold(k, m)` per file. */
   threshold?: number | ((k: number, m: number) => number)
   /** When a shard counts as suspect (default: one missed period, or 30 min without an answer). */
@@ -46,10 +51,18 @@ export interface KeeperInit {
 
 export interface KeeperComponents {
   client: KeeperClient
+  /**
+   * The market, read for its events (DealFaulted, DealDeclaredLost, DealFailed, PeriodMissed) of the kept files'
+   * deals: each one triggers a check of its files at once. Without it the keeper only polls.
+   */
+  market?: MarketClient
 }
 
 export type KeeperEvent =
   | { type: 'keeper:pass', files: number, ms: number }
+  /** A market event of a kept file's deal (or of a provider holding one of its shards); a check of its files follows. */
+  | { type: 'keeper:market-event', event: FileMarketEvent }
+  | { type: 'keeper:event-read-failed', error: string }
   | { type: 'keeper:checked', fileId: string, cid: string, segments: readonly SegmentView[] }
   | { type: 'keeper:check-failed', fileId: string, error: string }
   /** `why`: the segments to repair as the check saw them (absent when finishing a recorded repair). */
@@ -57,6 +70,9 @@ export type KeeperEvent =
   | { type: 'keeper:deal-recorded', fileId: string, deal: KeptDeal }
   | { type: 'keeper:repaired', fileId: string, from: string, cid: string, shards: number }
   | { type: 'keeper:repair-failed', fileId: string, error: string }
+  /** The file's latest-version record, so that its older links read this version (docs/keeper.md). */
+  | { type: 'keeper:published', fileId: string, cid: string, accepted: number, asked: number }
+  | { type: 'keeper:publish-failed', fileId: string, error: string }
   | { type: 'keeper:extended', fileId: string, periods: number, escrow: bigint }
   | { type: 'keeper:extend-skipped', fileId: string, reason: string }
 
@@ -148,6 +164,13 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   /** When each provider last answered a probe: the liveness rule's clock. */
   const lastAnswered = new Map<string, number>()
   const lastViews = new Map<string, { at: number, segments: readonly SegmentView[] }>()
+  /** Each file's deals and providers at its last check: what the event reader filters on. */
+  const dealsOf = new Map<string, { deals: bigint[], providers: string[] }>()
+  const eventIntervalMs = init.eventIntervalMs ?? DEFAULT_KEEPER_EVENT_INTERVAL_MS
+  if (!Number.isSafeInteger(eventIntervalMs) || eventIntervalMs < MIN_KEEPER_POLL_INTERVAL_MS) {
+    throw new KeeperConfigError(`the event interval must be at least ${MIN_KEEPER_POLL_INTERVAL_MS} ms, got ${eventIntervalMs}`)
+  }
+  let eventLoop: Promise<void> | undefined
 
   function views (s: FileStat): { segments: SegmentView[], decisions: SegmentDecision[] } {
     const t = now()
@@ -201,7 +224,8 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       result = await client.repair(file.link, {
         signal,
         onProgress,
-        includeMissed: true,
+        // The repair moves shards with missed periods only if the keeper's rule counts one miss as suspect.
+        includeMissed: liveness.suspectAfterMissed <= 1,
         adopt: kept.map((d) => ({ segmentIndex: d.segmentIndex, shardIndex: d.shardIndex, provider: d.provider, dealId: BigInt(d.dealId) })),
         ...(init.repairPeriods === undefined ? {} : { periods: init.repairPeriods })
       })
@@ -268,28 +292,71 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     }
   }
 
+  /**
+   * Publishes a repaired file's newest CID (once per CID; retried at every check until a provider takes it), so its
+   * owner's older links follow it. Not a reason to fail the check: the file is safe either way.
+   */
+  async function publishFile (file: KeptFile, signal: AbortSignal): Promise<void> {
+    const cid = linkCid(file.link)
+    if (client.publishLatest === undefined || file.history.length === 0 || file.publishedCid === cid) return
+    try {
+      const r = await client.publishLatest(file.link, { olderCids: file.history, ...(file.publishedSeq === undefined ? {} : { afterSeq: file.publishedSeq }), signal })
+      if (r.accepted === 0) throw new Error(`none of the ${r.asked} providers asked took the record`)
+      await store!.updateFile(file.id, (f) => ({ ...f, publishedCid: cid, publishedSeq: r.seq }))
+      emit({ type: 'keeper:published', fileId: file.id, cid, accepted: r.accepted, asked: r.asked })
+    } catch (err) {
+      if (signal.aborted) throw err
+      emit({ type: 'keeper:publish-failed', fileId: file.id, error: (err as Error).message })
+      log.error('publishing the latest version of %s failed (retried next check): %s', file.id, (err as Error).message)
+    }
+  }
+
   async function checkFile (file: KeptFile, signal: AbortSignal): Promise<void> {
     if (file.intent !== undefined) {
       // An unfinished repair (a restart, or a failure): finish it first, with the deals it already opened.
       await repairFile(file, file.intent.segments, signal)
       file = store!.file(file.id) ?? file
     }
+    await publishFile(file, signal)
+    file = store!.file(file.id) ?? file
     const s = await client.stat(file.link, { signal, probe: true })
+    const shards = s.segments.flatMap((seg) => seg.shards)
+    dealsOf.set(file.id, {
+      deals: shards.flatMap((sh) => sh.dealId === undefined ? [] : [sh.dealId]),
+      providers: shards.flatMap((sh) => sh.chainAddress === undefined ? [] : [sh.chainAddress.toLowerCase()])
+    })
     const { segments, decisions } = views(s)
     lastViews.set(file.id, { at: now(), segments })
     emit({ type: 'keeper:checked', fileId: file.id, cid: s.cid, segments })
     const toRepair = segments.filter((v) => v.repair)
     if (toRepair.length > 0) {
       await repairFile(file, toRepair.map((v) => v.index), signal, toRepair)
+      await publishFile(store!.file(file.id) ?? file, signal)
       return
     }
     if (decisions.some((d) => d.extend.length > 0) && budget > 0n) await extendFile(file, s, signal)
   }
 
-  async function runPass (signal: AbortSignal): Promise<void> {
+  /** Checks every file, or only the files in `only` (after a market event: not counted as a pass). */
+  async function runPass (signal: AbortSignal, only?: ReadonlySet<string>): Promise<void> {
     const started = now()
     const s = store!
     const state = await s.reload()
+    if (only !== undefined) {
+      for (const file of s.files.filter((f) => only.has(f.id))) {
+        signal.throwIfAborted()
+        try {
+          await checkFile(file, signal)
+        } catch (err) {
+          if (signal.aborted) throw err
+          metrics.checkErrors++
+          emit({ type: 'keeper:check-failed', fileId: file.id, error: (err as Error).message })
+          log.error('checking %s after a market event failed: %s', file.id, (err as Error).message)
+        }
+      }
+      updateGauges()
+      return
+    }
     if (state.extendIntent !== undefined) {
       // An extension was under way when the keeper stopped: whether it went through or not, its reserve stays
       // counted (never overspend); stat shows whether the deals moved, and the next check extends again if not.
@@ -328,12 +395,53 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     metrics.repairsPending = store?.files.filter((f) => f.intent !== undefined).length ?? 0
   }
 
-  async function checkNow (): Promise<void> {
+  async function checkNow (only?: ReadonlySet<string>): Promise<void> {
     if (store === undefined || controller === undefined) throw new KeeperConfigError('the keeper is not started: call start() first')
     // One pass at a time: a call during a pass waits for it and then runs its own.
     while (pass !== undefined) await pass.catch(() => {})
-    pass = runPass(controller.signal).finally(() => { pass = undefined })
+    pass = runPass(controller.signal, only).finally(() => { pass = undefined })
     await pass
+  }
+
+  function watched (): WatchedDeals {
+    const deals = new Map<bigint, Set<string>>()
+    const providers = new Map<string, Set<string>>()
+    const add = <K>(map: Map<K, Set<string>>, key: K, id: string): void => { const set = map.get(key) ?? new Set(); set.add(id); map.set(key, set) }
+    for (const f of store?.files ?? []) {
+      const d = dealsOf.get(f.id)
+      if (d === undefined) continue
+      for (const id of d.deals) add(deals, id, f.id)
+      for (const p of d.providers) add(providers, p, f.id)
+    }
+    return { deals, providers }
+  }
+
+  /**
+   * One read of the market's events since the stored cursor, then a check of every file they concern. The cursor
+   * is stored before the checks: a keeper stopped in between runs a full pass at its next start anyway.
+   */
+  async function followEvents (market: MarketClient, signal: AbortSignal): Promise<void> {
+    const s = store!
+    const head = await market.publicClient.getBlockNumber({ cacheTime: 0 })
+    const stored = s.state.eventCursor
+    // First run: the first pass's stat reads the deals' state up to now, so older events add nothing.
+    if (stored === undefined) {
+      await s.update((st) => ({ ...st, eventCursor: head.toString() }))
+      return
+    }
+    const from = BigInt(stored) + 1n
+    if (head < from) return
+    const events = await readFileMarketEvents(market, watched(), from, head, signal)
+    await s.update((st) => st.eventCursor !== undefined && BigInt(st.eventCursor) >= head ? st : { ...st, eventCursor: head.toString() })
+    if (events.length === 0) return
+    const files = new Set<string>()
+    for (const event of events) {
+      metrics.marketEvents[event.eventName] = (metrics.marketEvents[event.eventName] ?? 0) + 1
+      emit({ type: 'keeper:market-event', event })
+      log('market event %s (deal %s, provider %s): checking %o', event.eventName, event.dealId, event.provider, event.fileIds)
+      for (const id of event.fileIds) files.add(id)
+    }
+    await checkNow(files)
   }
 
   const keeper: Keeper = {
@@ -364,6 +472,22 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
           try { await sleep(pollIntervalMs, signal) } catch { break }
         }
       })()
+      const market = components.market
+      if (market !== undefined) {
+        eventLoop = (async () => {
+          while (!signal.aborted) {
+            try {
+              await followEvents(market, signal)
+            } catch (err) {
+              if (signal.aborted) break
+              metrics.eventReadErrors++
+              emit({ type: 'keeper:event-read-failed', error: (err as Error).message })
+              log.error('reading market events failed (retried from the same block): %s', (err as Error).message)
+            }
+            try { await sleep(eventIntervalMs, signal) } catch { break }
+          }
+        })()
+      }
       log('keeper started: %d files, polling every %d ms', store.files.length, pollIntervalMs)
     },
 
@@ -372,14 +496,16 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       if (c === undefined) return
       c.abort(new Error('the keeper is stopping'))
       await loop?.catch(() => {})
+      await eventLoop?.catch(() => {})
       await pass?.catch(() => {})
       await http?.stop()
       http = undefined
       controller = undefined
       loop = undefined
+      eventLoop = undefined
     },
 
-    checkNow,
+    async checkNow () { await checkNow() },
 
     status () {
       const files = (store?.files ?? []).map((f) => {

@@ -4,6 +4,9 @@
  */
 export class KeeperMetrics {
   passes = 0
+  /** Market events of kept files' deals seen, by event name. */
+  readonly marketEvents: Record<string, number> = {}
+  eventReadErrors = 0
   checkErrors = 0
   readonly repairs = { ok: 0, failed: 0 }
   shardsRebuilt = 0
@@ -27,6 +30,9 @@ export class KeeperMetrics {
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value.toString()}`)
     }
     metric('sherd_keeper_passes_total', 'counter', 'Checks of every kept file completed', [['', this.passes]])
+    metric('sherd_keeper_market_events_total', 'counter', 'Market events of kept deals and their providers, each followed by a check of the files concerned',
+      Object.entries(this.marketEvents).map(([name, n]) => [`{event="${name}"}`, n]))
+    metric('sherd_keeper_event_read_errors_total', 'counter', 'Failed reads of market events (retried from the same cursor)', [['', this.eventReadErrors]])
     metric('sherd_keeper_check_errors_total', 'counter', 'File checks that failed (retried next pass)', [['', this.checkErrors]])
     metric('sherd_keeper_repairs_total', 'counter', 'Repairs by outcome', [['{outcome="ok"}', this.repairs.ok], ['{outcome="failed"}', this.repairs.failed]])
     metric('sherd_keeper_shards_rebuilt_total', 'counter', 'Shards rebuilt and placed under new deals', [['', this.shardsRebuilt]])

@@ -47,6 +47,9 @@ export interface KeptFile {
   readonly shardsRebuilt: number
   readonly intent?: RepairIntent
   readonly lastError?: string
+  /** The CID last published as the file's latest version (docs/keeper.md), and that record's seq. */
+  readonly publishedCid?: string
+  readonly publishedSeq?: number
 }
 
 /** An extension reserved against the budget before it is sent; settled (to its real cost) once it returns. */
@@ -64,6 +67,8 @@ export interface KeeperState {
   /** Token base units spent on extensions so far, and an extension under way (counted as spent). */
   readonly extendSpent: string
   readonly extendIntent?: ExtendIntent
+  /** Last block whose market events the keeper has read (decimal string); absent until it first reads any. */
+  readonly eventCursor?: string
 }
 
 const EMPTY: KeeperState = { format: KEEPER_STORE_FORMAT, files: [], extendSpent: '0' }

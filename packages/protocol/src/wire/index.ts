@@ -11,3 +11,5 @@ export {
 export type { RequestStream, SignedReceipt, FetchShardOptions } from './requests.js'
 export { offerToWire, offerFromWire } from './offer.js'
 export type { WireOffer } from './offer.js'
+export { LATEST_PROTOCOL, decodeLatestRequest, latestAnswer, requestLatest } from './latest.js'
+export type { LatestRequest } from './latest.js'
