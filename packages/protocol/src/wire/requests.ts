@@ -45,10 +45,20 @@ export async function requestStoreShard (stream: RequestStream, request: StoreSh
     sent += piece.byteLength
     await sendBytes(stream, piece, options)
   }
-  if (bytes instanceof Uint8Array) {
-    for (let offset = 0; offset < bytes.byteLength; offset += SEND_PIECE_BYTES) await send(bytes.subarray(offset, offset + SEND_PIECE_BYTES))
-  } else {
-    for await (const piece of bytes) await send(piece)
+  try {
+    if (bytes instanceof Uint8Array) {
+      for (let offset = 0; offset < bytes.byteLength; offset += SEND_PIECE_BYTES) await send(bytes.subarray(offset, offset + SEND_PIECE_BYTES))
+    } else {
+      for await (const piece of bytes) await send(piece)
+    }
+  } catch (err) {
+    // A provider that gives up mid-upload sends its reason (an error frame) ahead of the reset: report that.
+    if (err instanceof ShardLengthMismatchError || options.signal?.aborted === true) throw err
+    const reason = await Promise.race([
+      reader.readFrame(MAX_CONTROL_FRAME_BYTES).then((frame) => { expectResponse(frame, 'stored') }).then(() => undefined, (e: unknown) => e),
+      new Promise<undefined>((resolve) => { setTimeout(resolve, 1000) })
+    ])
+    throw (reason as Error | undefined)?.name === 'RemoteError' ? reason : err
   }
   if (sent !== header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent, 'the bytes given are shorter than the request declares: pass exactly byteLength bytes')
   // Closing says "that was all": the provider commits only once it has seen the end, so more bytes are refused.
