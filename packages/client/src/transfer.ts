@@ -179,12 +179,14 @@ export async function storeShard (
  * verified for signature, length and (given `expectedSigner`) signer; the caller compares `receipt.subject` with
  * its own root. `undefined` when the provider answers that it holds these bytes already (an upload of the same
  * shard racing this one): its offer, asked next, says for which root. `pieces` must add up to `byteLength`.
+ * `timeoutMs` bounds the whole upload (default: 1 MiB/s plus a fixed allowance); a caller pacing `pieces` itself
+ * passes a bound of its own and watches progress.
  */
 export async function streamShard (
   ctx: WireContext, peerId: string, p: { byteLength: number, pieces: AsyncIterable<Uint8Array>, expectedSigner?: Address },
-  signal?: AbortSignal
+  signal?: AbortSignal, timeoutMs = transferTimeoutMs(p.byteLength)
 ): Promise<SignedReceipt | undefined> {
-  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', transferTimeoutMs(p.byteLength), signal,
+  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', timeoutMs, signal,
     async (stream, s) => {
       try {
         return await requestStoreShard(stream, { byteLength: p.byteLength }, p.pieces, { signal: s })

@@ -19,7 +19,17 @@ const log = logger('sherd:client:stream-place')
  */
 export const LANE_QUEUE_STRIPES = 2
 
+/**
+ * A streamed upload runs at the encoder's pace (the k + m-th fastest provider, the source, the CPU), so its length
+ * in time says nothing about the provider: it is bounded by progress instead. One whose stream has taken no piece
+ * for this long while pieces wait for it has stalled and fails.
+ */
+export const UPLOAD_STALL_MS = 30_000
+/** The whole of one streamed upload, as a last bound: the provider's own store timeout (STORE_TIMEOUT_MS of @sherd/node). */
+export const STREAMED_UPLOAD_MAX_MS = 10 * 60_000
+
 class Cancelled extends Error { override name = 'UploadCancelledError' }
+class StalledUploadError extends Error { override name = 'StalledUploadError' }
 
 /** Waits until `arm`'s callback is called or `signal` aborts, leaving no listener behind. */
 async function waitFor (arm: (wake: () => void) => void, signal: AbortSignal): Promise<void> {
@@ -43,12 +53,15 @@ class Lane {
   controller = new AbortController()
   collateral = 0n
   startedAt = 0
+  /** When its stream last took a piece, or a piece arrived for an idle queue (ms, performance.now()). */
+  lastProgress = 0
   readonly errors: Array<{ provider: string, error: string }> = []
   private wake: (() => void) | undefined
 
   constructor (readonly shardIndex: number, private readonly onChange: () => void) {}
 
   push (piece: Uint8Array, final: boolean): void {
+    if (this.queue.length === 0) this.lastProgress = performance.now()
     this.queue.push(piece)
     if (final) this.ended = true
     this.wake?.()
@@ -63,6 +76,7 @@ class Lane {
       signal.throwIfAborted()
       const piece = this.queue.shift()
       if (piece !== undefined) {
+        this.lastProgress = performance.now()
         this.onChange()
         yield piece
         continue
@@ -116,6 +130,16 @@ export class SegmentUpload {
     this.reject = reject
     this.signal = AbortSignal.any([options.signal, this.segmentAbort.signal])
     this.lanes = Array.from({ length: init.shards }, (_, i) => new Lane(i, () => { this.changed() }))
+    const watchdog = setInterval(() => {
+      const now = performance.now()
+      for (const lane of this.lanes) {
+        if (lane.live && lane.queue.length > 0 && now - lane.lastProgress > UPLOAD_STALL_MS) {
+          lane.controller.abort(new StalledUploadError(`the upload to ${lane.provider} took no bytes for ${UPLOAD_STALL_MS} ms`))
+        }
+      }
+    }, 1000)
+    watchdog.unref?.()
+    void promise.finally(() => { clearInterval(watchdog) }).catch(() => {})
   }
 
   private rank (): ReturnType<typeof rankProviders> {
@@ -204,6 +228,7 @@ export class SegmentUpload {
     lane.tries++
     lane.controller = new AbortController()
     lane.startedAt = performance.now()
+    lane.lastProgress = lane.startedAt
     options.load.set(provider, (options.load.get(provider) ?? 0) + 1)
     lane.collateral = dealCollateral(shardSize, ctx.directory.describe(provider).pricePerMiB ?? 0n, options.periods, this.stake.collateralBps)
     this.committed.set(provider, (this.committed.get(provider) ?? 0n) + lane.collateral)
@@ -212,7 +237,7 @@ export class SegmentUpload {
       const info = ctx.directory.describe(provider)
       const receipt = await streamShard(ctx, provider, {
         byteLength: shardSize, pieces: lane.pieces(signal), ...(info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress })
-      }, signal)
+      }, signal, STREAMED_UPLOAD_MAX_MS)
       const root = (await this.init.commitments)[lane.shardIndex]!.root
       if (receipt !== undefined && Buffer.compare(receipt.receipt.subject, root) !== 0) {
         throw new ProviderMisbehaviourError(provider, `signed a receipt for root ${Buffer.from(receipt.receipt.subject).toString('hex')}, but the bytes sent hash to ${Buffer.from(root).toString('hex')}`)
