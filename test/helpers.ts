@@ -3,6 +3,7 @@ import { randomBytes as nodeRandomBytes, createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
+import * as dagCbor from '@ipld/dag-cbor'
 import { createClient, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS } from '@sherd/client'
 import type { ClientConfig, PutResult, SherdClient } from '@sherd/client'
 import { getProofSetDeal, getProofSetPeriodStatus } from '@sherd/contracts'
@@ -167,16 +168,19 @@ export async function deleteShardOnDisk (provider: DevnetProvider, root: Uint8Ar
 
 /**
  * Flips one byte in every stored chunk of a shard in a stopped provider's LevelDB (bit rot the provider does not
- * notice). Keys follow the store's documented layout: `s!c!<root hex>!<chunk index, 8 hex digits>`.
+ * notice). Keys follow the store's documented layout: `s!c!<chunks>!<chunk index, 8 hex digits>`, where `chunks` is
+ * the root hex, or the write id in the shard's metadata (`s!m!<root hex>`, field `chunks`) for a streamed upload.
  * Returns the number of chunks corrupted.
  */
 export async function corruptShardOnDisk (provider: DevnetProvider, root: Uint8Array): Promise<number> {
   if (provider.state === 'running') throw new Error('stop the provider first: its LevelDB is locked while it runs')
   const db = new Level<string, Uint8Array>(join(provider.dataDir, STORE_DIR), { valueEncoding: 'view' })
   await db.open()
-  const prefix = `s!c!${Buffer.from(root).toString('hex')}!`
   let corrupted = 0
   try {
+    const rootHex = Buffer.from(root).toString('hex')
+    const meta = await db.get(`s!m!${rootHex}`)
+    const prefix = `s!c!${(meta === undefined ? undefined : (dagCbor.decode(meta) as { chunks?: string }).chunks) ?? rootHex}!`
     for await (const [key, value] of db.iterator({ gte: prefix, lt: `${prefix}~` })) {
       const bad = Uint8Array.from(value)
       bad[bad.byteLength >> 1]! ^= 0xff

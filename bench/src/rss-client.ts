@@ -5,11 +5,14 @@
  * then get with the output's SHA-256 checked against the input's. Each phase reports its peak RSS, sampled every
  * 20 ms (and getrusage's lifetime maximum).
  *
- *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 32]
+ *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 256] [--skip-get]
+ *
+ * Without --segment-mib the client's default applies (a put of known size streams 256 MiB segments). The figures go
+ * to bench/results/rss-client.json (keys `put peak RSS MiB`, `get peak RSS MiB`).
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,11 +26,13 @@ const { values } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '1024' },
     providers: { type: 'string', default: '6' },
-    'segment-mib': { type: 'string', default: '32' }
+    'segment-mib': { type: 'string' },
+    'skip-get': { type: 'boolean', default: false }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
-const segmentSize = Number(values['segment-mib']) * MiB
+const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
+const results: Record<string, number | string> = { 'file MiB': Number(values['size-mib']), providers: Number(values.providers) }
 
 
 let peakRss = 0
@@ -39,6 +44,8 @@ const sampler = setInterval(() => {
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 function phaseEnd (name: string, started: number): void {
   peakRss = Math.max(peakRss, process.memoryUsage.rss())
+  results[`${name} peak RSS MiB`] = Math.round(peakRss / MiB)
+  results[`${name} MB/s`] = Number((sizeBytes / 1e6 / ((performance.now() - started) / 1000)).toFixed(1))
   const seconds = (performance.now() - started) / 1000
   console.log(`${name}: ${mib(sizeBytes)} MiB in ${seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
     `peak client RSS ${mib(peakRss)} MiB (getrusage lifetime max ${mib(process.resourceUsage().maxRSS * 1024)} MiB)`)
@@ -46,6 +53,8 @@ function phaseEnd (name: string, started: number): void {
   peakRss = 0
   atPeak = undefined
 }
+
+class SkipGet extends Error {}
 
 /** The devnet starts N processes on 2 shared cores: allow it a few minutes. */
 const DEVNET_START_TIMEOUT_MS = 300_000
@@ -61,17 +70,21 @@ for (const started = Date.now(); info === undefined; await new Promise((resolve)
 }
 const client = createClient({
   rpcUrl: info.rpcUrl, contract: info.market, account: info.client.privateKey, bootstrap: info.bootstrap,
-  segmentSize, periods: 4, waitForActivation: false
+  ...(segmentSize === undefined ? {} : { segmentSize }), periods: 4, waitForActivation: false
 })
 try {
   await client.start()
-  console.log(`file ${mib(sizeBytes)} MiB, segment ${mib(segmentSize)} MiB, ${values.providers} provider processes, RSS at start ${mib(process.memoryUsage.rss())} MiB`)
+  results['RSS at start MiB'] = Math.round(process.memoryUsage.rss() / MiB)
+  console.log(`file ${mib(sizeBytes)} MiB, segment ${segmentSize === undefined ? 'default' : `${mib(segmentSize)} MiB`}, ${values.providers} provider processes, RSS at start ${mib(process.memoryUsage.rss())} MiB`)
   const inputHash = createHash('sha256')
   peakRss = 0
   let started = performance.now()
   const put = await client.put(incompressibleBytes(sizeBytes, inputHash), { expectedSize: sizeBytes })
   phaseEnd('put', started)
-  console.log(`  ${put.deals.length} deals, escrow ${put.escrow}, link ${put.link}`)
+  console.log(`  ${put.deals.length} deals, ${put.manifest.segments.length} segments of ${mib(put.manifest.segmentSize)} MiB, escrow ${put.escrow}, link ${put.link}`)
+  results.deals = put.deals.length
+  results['segment MiB'] = put.manifest.segmentSize / MiB
+  if (values['skip-get'] === true) throw new SkipGet()
 
   const outputHash = createHash('sha256')
   started = performance.now()
@@ -81,7 +94,12 @@ try {
   const same = inputHash.digest('hex') === outputHash.digest('hex')
   console.log(same ? 'output SHA-256 matches input' : 'OUTPUT DIFFERS FROM INPUT')
   if (!same) process.exitCode = 1
+} catch (err) {
+  if (!(err instanceof SkipGet)) throw err
 } finally {
+  results.date = new Date().toISOString()
+  await mkdir(new URL('../results/', import.meta.url), { recursive: true })
+  await writeFile(new URL('../results/rss-client.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
   clearInterval(sampler)
   await client.stop()
   devnet.kill('SIGTERM')

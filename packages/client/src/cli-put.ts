@@ -29,6 +29,7 @@ interface Io {
 interface PutValues {
   json?: boolean
   'extra-uploads'?: string
+  'spare-shards'?: string
   'max-price'?: string
   'no-wait'?: boolean
   wait?: boolean
@@ -78,6 +79,7 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
   const out = (text: string): void => { io.stdout.write(text) }
   const progressJson = values['progress-json'] === true
   const extraUploads = nonNegativeInt(values['extra-uploads'], '--extra-uploads', deps.usage)
+  const spareShards = nonNegativeInt(values['spare-shards'], '--spare-shards', deps.usage)
   const maxPrice = values['max-price']
   const waitOption = values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {}
 
@@ -174,6 +176,7 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
   units = await deps.chainUnits()
   const options = {
     ...(extraUploads === undefined ? {} : { extraUploads }),
+    ...(spareShards === undefined ? {} : { spareShards }),
     ...(maxPrice === undefined ? {} : { maxPricePerMiB: units.parse(maxPrice, '--max-price') })
   }
   const input = await deps.openInput(path)

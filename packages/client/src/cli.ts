@@ -75,9 +75,11 @@ ${ENV_HELP}`,
 
   -k <n>                   data shards per segment (default 4)
   -m <n>                   parity shards per segment (default 2)
-  --segment-size <bytes>   plaintext bytes per segment (default 33554432 = 32 MiB)
+  --segment-size <bytes>   plaintext bytes per segment (default 268435456 = 256 MiB for a file, streamed; 32 MiB from stdin)
   --periods <n>            proving periods each deal runs (default 16); extend adds more later
-  --extra-uploads <n>      spare uploads raced against the slowest (default 2)
+  --extra-uploads <n>      stdin: spare uploads raced against the slowest (default 2)
+  --spare-shards <n>       a file: extra parity shards uploaded per segment, the first k + m to finish kept
+                           (default 0; 1 rides out one slow or failing provider per segment)
   --wait                   wait until the deals' terms begin (the period after they open); --no-wait: not
                            (the default: a deal is binding once opened)
   --max-price <amount>     skip providers asking more per MiB per period, in tokens (e.g. 0.5), or base units
@@ -275,6 +277,7 @@ const GLOBAL_OPTIONS = {
   'segment-size': { type: 'string' },
   periods: { type: 'string' },
   'extra-uploads': { type: 'string' },
+  'spare-shards': { type: 'string' },
   'no-wait': { type: 'boolean' },
   wait: { type: 'boolean' },
   shard: { type: 'string', multiple: true },

@@ -5,6 +5,17 @@
 export const DEFAULT_DEAL_PERIODS = 16
 /** Spare uploads raced against the slowest shard uploads of a segment (hedging); 0 turns hedging off. */
 export const DEFAULT_EXTRA_UPLOADS = 2
+/**
+ * Extra parity shards a streaming put encodes per segment (put's `spareShards`, `sherd put --spare-shards`): the
+ * first k + m uploads to finish are kept. 1 is the recommended setting: it covers the common tail (one slow or
+ * failing provider per segment) for (k + m + 1)/(k + m) of the upload bytes (+17 % at 4 + 2); each further spare
+ * costs as much again and only helps when two providers of one segment are slow at once. A streamed shard cannot
+ * be re-sent (its bytes are gone once sent), so a spare is also what lets a segment survive a provider dropping
+ * out mid-upload. The default is 0 for now: the manifest's m counts the spares, and audit, extend and repair read
+ * a spare that was not kept as a shard that lost its deal (they report it and repair places it, one more deal
+ * per segment). docs/data-path.md, "Long tails".
+ */
+export const DEFAULT_SPARE_SHARDS = 0
 /** A tail upload is hedged once it has run this many times the segment's median finished upload. */
 export const HEDGE_AFTER_MEDIAN_FACTOR = 1.5
 /** How often the hedging check runs while a segment has uploads outstanding. */

@@ -29,6 +29,10 @@ export async function createClientHost (init: { privateKey?: PrivateKey, listen?
     start: false,
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
+    // libp2p's connection monitor aborts a connection whose ping is late, and a ping waits behind every byte queued
+    // on the connection: a long shard upload on a loaded machine (a streamed 64 MiB shard paced by the encoder)
+    // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       maxEarlyStreams: MAX_EARLY_STREAMS,

@@ -173,6 +173,34 @@ export async function storeShard (
   return receipt
 }
 
+/**
+ * Uploads a shard as its pieces are produced, without naming its root (the caller knows it only with the last
+ * piece): the provider computes the root while the bytes arrive and signs it in the receipt, which is returned
+ * verified for signature, length and (given `expectedSigner`) signer; the caller compares `receipt.subject` with
+ * its own root. `undefined` when the provider answers that it holds these bytes already (an upload of the same
+ * shard racing this one): its offer, asked next, says for which root. `pieces` must add up to `byteLength`.
+ * `timeoutMs` bounds the whole upload (default: 1 MiB/s plus a fixed allowance); a caller pacing `pieces` itself
+ * passes a bound of its own and watches progress.
+ */
+export async function streamShard (
+  ctx: WireContext, peerId: string, p: { byteLength: number, pieces: AsyncIterable<Uint8Array>, expectedSigner?: Address },
+  signal?: AbortSignal, timeoutMs = transferTimeoutMs(p.byteLength)
+): Promise<SignedReceipt | undefined> {
+  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', timeoutMs, signal,
+    async (stream, s) => {
+      try {
+        return await requestStoreShard(stream, { byteLength: p.byteLength }, p.pieces, { signal: s })
+      } catch (err) {
+        if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
+        throw err
+      }
+    })
+  if (receipt !== undefined && p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
+    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${p.expectedSigner}`)
+  }
+  return receipt
+}
+
 /** Fetches a whole shard, verified against its commitment by the protocol layer (`verifyShard`). */
 export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8Array, byteLength: number, signal?: AbortSignal): Promise<Uint8Array> {
   return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard fetch', transferTimeoutMs(byteLength), signal, async (stream, s) => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { Level } from 'level'
+import * as dagCbor from '@ipld/dag-cbor'
 import { createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
@@ -135,7 +136,12 @@ export async function corruptStoredShard (p: TestProvider, root: Uint8Array): Pr
   const db = new Level<string, Uint8Array>(join(p.dataDir, STORE_DIR), { keyEncoding: 'utf8', valueEncoding: 'view' })
   await db.open()
   try {
-    const key = `s!c!${Buffer.from(root).toString('hex')}!00000000`
+    const rootHex = Buffer.from(root).toString('hex')
+    const meta = await db.get(`s!m!${rootHex}`)
+    if (meta === undefined) throw new Error(`the provider holds no shard ${rootHex}`)
+    // A streamed upload's chunks live under its write id (store.ts, StoredMeta.chunks).
+    const chunks = (dagCbor.decode(meta) as { chunks?: string }).chunks ?? rootHex
+    const key = `s!c!${chunks}!00000000`
     const chunk = await db.get(key)
     if (chunk === undefined) throw new Error(`the provider holds no chunk ${key}`)
     const altered = Uint8Array.from(chunk)

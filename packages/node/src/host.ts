@@ -52,6 +52,10 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
     addresses: { listen: init.listen, ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {}) },
     // WebSockets listens only on `/ws` addresses (browsers can dial nothing else); the protocols above it are the same.
     transports: [tcp(), webSockets({ bufferedAmountPollInterval: WS_BUFFERED_POLL_MS })],
+    // libp2p's connection monitor aborts a connection whose ping is late, and a ping waits behind every byte queued
+    // on the connection: a long shard upload on a loaded machine (a streamed 64 MiB shard paced by the encoder)
+    // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
       maxEarlyStreams: MAX_EARLY_STREAMS,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import type { Connection, Startable, Stream } from '@libp2p/interface'
 import {
@@ -177,11 +178,13 @@ export class ShardService implements Startable {
     const request = decodeStoreShardRequest(await reader.readFrame(MAX_CONTROL_FRAME_BYTES))
     let writer: ShardWriter | undefined
     let unreserve = (): void => {}
+    let storedRoot = request.root
     try {
       // Capacity and a shard already here (AlreadyStoredError) are refused first, then the unclaimed-bytes bound.
       writer = await store.beginShard(request, { signal })
       try {
-        unreserve = this.components.unclaimed?.reserve(request.root, request.byteLength) ?? unreserve
+        // An upload without a root is counted under a placeholder until its root is known (at commit).
+        unreserve = this.components.unclaimed?.reserve(request.root ?? randomBytes(32), request.byteLength) ?? unreserve
       } catch (err) {
         await writer.abort()
         throw err
@@ -198,6 +201,16 @@ export class ShardService implements Startable {
         metrics.bytesReceived.inc(bytes.byteLength)
       }
       const info = await writer.commit()
+      storedRoot = info.root
+      if (request.root === undefined) {
+        unreserve()
+        try {
+          unreserve = this.components.unclaimed?.reserve(info.root, info.byteLength) ?? (() => {})
+        } catch {
+          // Just released the same bytes: only a racing upload can take them, and the shard is stored either way.
+          unreserve = () => {}
+        }
+      }
       const signed = signReceipt({
         kind: 'shard',
         subject: info.root,
@@ -212,7 +225,7 @@ export class ShardService implements Startable {
       await stream.close({ signal })
     } catch (err) {
       await writer.abort()
-      if (!await store.has(request.root).catch(() => false)) unreserve()
+      if (storedRoot === undefined || !await store.has(storedRoot).catch(() => false)) unreserve()
       // Bytes that do not match, a full disk, a stalled or vanished client: every store that failed after `accept`.
       metrics.storeRejected.inc({ reason: (err as Error).name })
       throw err

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Level } from 'level'
 import * as dagCbor from '@ipld/dag-cbor'
 import { logger } from '@libp2p/logger'
@@ -26,7 +27,10 @@ import {
  * metadata has a surviving marker, and start-up deletes those chunks and markers. A synced write also makes all
  * earlier (unsynced) writes durable, so committed metadata never points at missing chunks.
  * Chunks are written in place rather than under a temporary prefix and renamed, because LevelDB has no rename:
- * moving a shard would rewrite all its bytes inside the commit batch.
+ * moving a shard would rewrite all its bytes inside the commit batch. An upload that names no root (the client
+ * streams it and learns the root with the last byte, as the provider does) is written under a write id instead,
+ * with its pending marker under that id, and the commit batch writes `s!m!<root>` with `chunks: <id>`: the same
+ * one atomic step, so a reader never sees a partial shard, and an interrupted one is cleared like any other.
  *
  * Deletion (`deleteShard`) is the reverse: one synced batch removes the metadata and writes the pending marker, then
  * the chunks are cleared; a crash in between leaves a marker without metadata, which start-up clears like an
@@ -55,7 +59,8 @@ export interface ShardInfo {
 }
 
 export interface BeginShardOptions {
-  root: Uint8Array
+  /** The declared root, checked at commit; without it the root is whatever the bytes hash to (a streaming client's upload). */
+  root?: Uint8Array
   byteLength: number
 }
 
@@ -72,6 +77,12 @@ const manifestKey = (cid: string): string => `f!${cid}`
 
 interface StoredMeta {
   byteLength: number
+  /**
+   * Where the chunks are (`s!c!<chunks>!…`) when not under the root: an upload without a declared root is written
+   * under a write id (`u` + random hex, never a root) and committed by pointing its metadata there, as LevelDB
+   * has no rename and moving the chunks would rewrite the shard inside the commit batch.
+   */
+  chunks?: string
   chunkSize: number
   /** Every record written so far has it; one without reads as 0, "unknown" (see `ShardInfo.storedAtMs`). */
   storedAtMs?: number
@@ -104,6 +115,8 @@ export class ShardStore implements Startable {
   private readonly readers = new Map<string, number>()
   /** Deletions running, by root: no new reader or writer starts on the root until it settles. */
   private readonly deleting = new Map<string, Promise<void>>()
+  /** Roots being committed by uploads that declared none (see `committedOrBusy`). */
+  private readonly committing = new Set<string>()
   /** Last AlreadyStored answer per root (ms), mirrored from `s!t!` keys; writes in flight by root. */
   private readonly claims = new Map<string, number>()
   private readonly claimWrites = new Map<string, Promise<void>>()
@@ -205,8 +218,8 @@ export class ShardStore implements Startable {
    */
   async beginShard (options: BeginShardOptions, init: { signal?: AbortSignal } = {}): Promise<ShardWriter> {
     init.signal?.throwIfAborted()
-    const root = hex(options.root)
-    for (;;) {
+    const root = options.root === undefined ? `u${randomBytes(16).toString('hex')}` : hex(options.root)
+    for (; options.root !== undefined;) {
       const deletion = this.deleting.get(root)
       if (deletion !== undefined) {
         // A deletion of this root is running: once it is done, this is a fresh upload.
@@ -235,6 +248,25 @@ export class ShardStore implements Startable {
       throw translate(err)
     }
     return writer
+  }
+
+  /**
+   * @internal called by ShardWriter before committing an upload that declared no root: the existing shard's info
+   * if this root is committed (claimed, as an AlreadyStored answer would), 'busy' if it is being written under
+   * its declared root, committed by another such upload right now, or deleted; else a lock on the root for the
+   * commit (the returned function releases it).
+   */
+  async committedOrBusy (rootHex: string): Promise<ShardInfo | 'busy' | (() => void)> {
+    if (this.writing.has(rootHex) || this.committing.has(rootHex) || this.deleting.has(rootHex)) return 'busy'
+    const value = await this.level.get(metaKey(rootHex))
+    if (this.writing.has(rootHex) || this.committing.has(rootHex) || this.deleting.has(rootHex)) return 'busy'
+    if (value !== undefined) {
+      this.claim(rootHex)
+      return infoOf(Uint8Array.from(Buffer.from(rootHex, 'hex')), dagCbor.decode(value) as StoredMeta)
+    }
+    // Taken in the same tick as the check, so two uploads of the same bytes cannot both commit.
+    this.committing.add(rootHex)
+    return () => { this.committing.delete(rootHex) }
   }
 
   /** @internal called by ShardWriter */
@@ -330,7 +362,7 @@ export class ShardStore implements Startable {
       if (!Number.isSafeInteger(chunkIndex) || chunkIndex < 0 || chunkIndex >= count) {
         throw new RangeNotSatisfiableError(`chunk ${chunkIndex} is outside the shard's ${count} chunks`)
       }
-      const value = await this.level.get(chunkKey(hex(root), chunkIndex))
+      const value = await this.level.get(chunkKey(m.chunks ?? hex(root), chunkIndex))
       if (value === undefined) throw new NotFoundError(`chunk ${chunkIndex} of shard ${hex(root)} is missing: the store is corrupt`)
       return value
     } finally {
@@ -354,7 +386,7 @@ export class ShardStore implements Startable {
       const end = offset + length
       while (position < end) {
         const index = Math.floor(position / m.chunkSize)
-        const chunk = await this.level.get(chunkKey(rootHex, index))
+        const chunk = await this.level.get(chunkKey(m.chunks ?? rootHex, index))
         if (chunk === undefined) throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
         const start = position - index * m.chunkSize
         const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
@@ -389,7 +421,7 @@ export class ShardStore implements Startable {
         await db.batch([
           { type: 'del', key: metaKey(rootHex) },
           { type: 'del', key: claimKey(rootHex) },
-          { type: 'put', key: markerKey(rootHex), value: dagCbor.encode({ byteLength: m.byteLength }) }
+          { type: 'put', key: markerKey(m.chunks ?? rootHex), value: dagCbor.encode({ byteLength: m.byteLength }) }
         ], { sync: true })
       } catch (err) {
         throw translate(err)
@@ -398,8 +430,8 @@ export class ShardStore implements Startable {
       this.shardCount--
       this.claims.delete(rootHex)
       try {
-        await db.clear(chunkRange(rootHex))
-        await db.del(markerKey(rootHex))
+        await db.clear(chunkRange(m.chunks ?? rootHex))
+        await db.del(markerKey(m.chunks ?? rootHex))
       } catch (err) {
         // The marker stays: the next start clears the chunks.
         log.error('could not clear the chunks of deleted shard %s: %e', rootHex, err)
@@ -520,25 +552,44 @@ export class ShardWriter {
   async commit (): Promise<ShardInfo> {
     try {
       const tree = this.builder.finish()
-      if (hex(tree.root) !== this.root) {
-        throw new CommitmentMismatchError(`the bytes hash to root ${hex(tree.root)}, not the declared ${this.root}; nothing was stored`)
+      const declared = this.options.root !== undefined
+      const rootHex = hex(tree.root)
+      if (declared && rootHex !== this.root) {
+        throw new CommitmentMismatchError(`the bytes hash to root ${rootHex}, not the declared ${this.root}; nothing was stored`)
       }
-      if (this.chunkFill > 0) this.cutChunk()
-      await this.flush()
-      const meta: StoredMeta = { byteLength: this.options.byteLength, chunkSize: this.chunkSize, storedAtMs: Date.now(), tree: encodeChunkTree(tree) }
+      let unlock = (): void => {}
+      if (!declared) {
+        const existing = await this.store.committedOrBusy(rootHex)
+        if (typeof existing === 'function') {
+          unlock = existing
+        } else {
+          // The same bytes are here already (or arriving under their declared root): keep one copy, answer for it.
+          await this.abort()
+          if (existing === 'busy') throw new AlreadyStoredError(`shard ${rootHex} is being stored right now`)
+          return existing
+        }
+      }
+      const meta: StoredMeta = {
+        byteLength: this.options.byteLength, chunkSize: this.chunkSize, storedAtMs: Date.now(), tree: encodeChunkTree(tree),
+        ...(declared ? {} : { chunks: this.root })
+      }
       try {
+        if (this.chunkFill > 0) this.cutChunk()
+        await this.flush()
         await this.db.batch([
-          { type: 'put', key: metaKey(this.root), value: dagCbor.encode(meta) },
+          { type: 'put', key: metaKey(rootHex), value: dagCbor.encode(meta) },
           { type: 'del', key: markerKey(this.root) }
         ], { sync: true })
       } catch (err) {
         throw translate(err)
+      } finally {
+        unlock()
       }
       this.done = true
       this.release()
       this.store.finished(this.root, this.options.byteLength)
-      log('stored shard %s (%d bytes)', this.root, this.options.byteLength)
-      return infoOf(Uint8Array.from(Buffer.from(this.root, 'hex')), meta)
+      log('stored shard %s (%d bytes)', rootHex, this.options.byteLength)
+      return infoOf(Uint8Array.from(tree.root), meta)
     } catch (err) {
       await this.abort()
       throw err

@@ -144,6 +144,7 @@ function remoteError (value: unknown): unknown {
 
 const cases: Case[] = [
   { name: 'StoreShardRequest', sample: { root, byteLength: 4096 }, decode: frame(decodeStoreShardRequest), error: 'MalformedMessageError', sizes: [['byteLength']] },
+  { name: 'StoreShardRequest without root (streamed)', sample: { byteLength: 4096 }, decode: frame(decodeStoreShardRequest), error: 'MalformedMessageError', sizes: [['byteLength']] },
   { name: 'FetchShardRequest', sample: { root, offset: 64, length: 128 }, decode: frame(decodeFetchShardRequest), error: 'MalformedMessageError', sizes: [['length']] },
   { name: 'StoreManifestRequest', sample: { cid: manifestCid(new Uint8Array(10)).bytes, byteLength: 900 }, decode: frame(decodeStoreManifestRequest), error: 'MalformedMessageError', sizes: [['byteLength']] },
   { name: 'FetchManifestRequest', sample: { cid: manifestCid(new Uint8Array(10)).bytes }, decode: frame(decodeFetchManifestRequest), error: 'MalformedMessageError', sizes: [] },

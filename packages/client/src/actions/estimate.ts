@@ -9,7 +9,7 @@ import { InsufficientFundsError, InsufficientGasError, NotEnoughProvidersError }
 import { marketCollateralBps, marketToken } from '../chain.js'
 import { dealCollateral, pricePerPeriodFor, rankProviders, stakeBacks } from '../context.js'
 import type { StakeCheck } from '../context.js'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, InvalidCodeError, InvalidOptionError } from '../pipeline/index.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, InvalidCodeError, InvalidOptionError, STREAMING_SEGMENT_SIZE_BYTES } from '../pipeline/index.js'
 
 export interface EstimatePutOptions {
   k?: number
@@ -78,7 +78,8 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   const d = ctx.defaults
   const k = options.k ?? d.k ?? DEFAULT_DATA_SHARDS
   const m = options.m ?? d.m ?? DEFAULT_PARITY_SHARDS
-  const segmentSize = options.segmentSize ?? d.segmentSize ?? DEFAULT_SEGMENT_SIZE_BYTES
+  // A put of a known size streams, at the streaming default (put.ts).
+  const segmentSize = options.segmentSize ?? d.segmentSize ?? STREAMING_SEGMENT_SIZE_BYTES
   const periods = options.periods ?? d.periods
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   const problem = codeProblem(k, m)

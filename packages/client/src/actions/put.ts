@@ -1,9 +1,11 @@
-import { encodeManifest } from '@sherd/protocol'
-import { SEGMENTS_IN_FLIGHT } from '../constants.js'
+import { encodeManifest, shardSizeFor } from '@sherd/protocol'
+import type { ShardRef } from '@sherd/protocol'
+import { DEFAULT_SPARE_SHARDS, SEGMENTS_IN_FLIGHT } from '../constants.js'
+
 import { withChain } from '../context.js'
-import type { ClientContext } from '../context.js'
+import type { ChainContext, ClientContext } from '../context.js'
 import type { PutProgressEvent } from '../events.js'
-import { encodeFile } from '../pipeline/index.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, encodeFile, encodeFileStream, InvalidOptionError, STREAMING_SEGMENT_SIZE_BYTES } from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
 import { JournalWriter, JOURNAL_FORMAT, marketTag, PutJournal } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
@@ -11,7 +13,8 @@ import { estimatePut, requireFunds } from './estimate.js'
 import { settlePut } from './settle.js'
 import type { PutResult } from './settle.js'
 import { placeShards } from './place.js'
-import type { PlacedShard } from './place.js'
+import type { PlacedShard, PlaceOptions } from './place.js'
+import { SegmentUpload } from './stream-place.js'
 
 /** What put stores: a Node Readable, a web ReadableStream, an AsyncIterable of bytes, or the bytes themselves. */
 export type PutSource = FileSource | Uint8Array
@@ -23,7 +26,10 @@ export interface PutOptions {
   k?: number
   /** Parity shards per segment (default the client's, else 2). */
   m?: number
-  /** Plaintext bytes per segment (default 32 MiB). */
+  /**
+   * Plaintext bytes per segment: default 256 MiB (STREAMING_SEGMENT_SIZE_BYTES) when the size is known (bytes, or
+   * `expectedSize`), as such a put streams; 32 MiB for a source of unknown size, which is uploaded in whole shards.
+   */
   segmentSize?: number
   /** 32-byte file key; random by default (it is in the returned link). */
   key?: Uint8Array
@@ -31,8 +37,18 @@ export interface PutOptions {
   expectedSize?: number
   /** Proving periods each deal runs (default the client's, 16); `extend` may add more up to each provider's term limit. */
   periods?: number
-  /** Spare uploads raced against the slowest of a segment (default 2; 0 = none). */
+  /**
+   * Whole-shard uploads (a source of unknown size): spare uploads raced against the slowest of a segment (default
+   * the client's, 2; 0 = none).
+   */
   extraUploads?: number
+  /**
+   * Streaming uploads (size known): extra parity shards encoded per segment and uploaded alongside the k + m; the
+   * first k + m to finish are kept and the rest cancelled, so one slow or failing provider does not hold up (or
+   * fail) the segment (default 0, recommended 1: see DEFAULT_SPARE_SHARDS; k + m + spares ≤ 256). The manifest's m counts them; the ones not kept
+   * have no provider.
+   */
+  spareShards?: number
   /**
    * Wait until every deal's term has begun (the period after it opened, when it joins its provider's proof set;
    * default false: a deal is binding once opened, and the provider signed only for bytes it holds).
@@ -69,23 +85,12 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const periods = options.periods ?? d.periods
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
-  const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
-    k: options.k ?? d.k,
-    m: options.m ?? d.m,
-    segmentSize: options.segmentSize ?? d.segmentSize,
-    ...(options.key === undefined ? {} : { key: options.key }),
-    ...(options.expectedSize === undefined ? {} : { expectedSize: options.expectedSize }),
-    signal,
-    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
-  })
-  // Known size: refuse before uploading anything if the account cannot pay for the deals (encodeFile has
-  // checked k, m and the segment size already; it reads nothing until iterated).
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
   if (knownSize !== undefined) {
     requireFunds(await estimatePut(ctx, knownSize, {
       ...(options.k === undefined ? {} : { k: options.k }),
       ...(options.m === undefined ? {} : { m: options.m }),
-      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+      segmentSize: options.segmentSize ?? d.segmentSize ?? STREAMING_SEGMENT_SIZE_BYTES,
       periods,
       ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
       signal
@@ -96,7 +101,35 @@ export async function put (context: ClientContext, source: PutSource, options: P
     load: new Map<string, number>(), avoid: new Set<string>(), committed: new Map<string, bigint>(), stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
+  const uploaded = knownSize === undefined
+    ? await putWholeShards(ctx, source, options, placeOptions)
+    : await putStreaming(ctx, source, knownSize, options, placeOptions)
+  return await recordAndSettle(ctx, options, uploaded.placed, uploaded.manifest, uploaded.key)
+}
 
+interface Uploaded {
+  readonly placed: PlacedShard[][]
+  readonly manifest: import('@sherd/protocol').Manifest
+  readonly key: Uint8Array
+}
+
+/**
+ * A source of unknown size: the last segment's shard size is known only once it is read, and a shard upload
+ * declares its length first, so each segment is encoded whole and its shards uploaded from memory (placeShards).
+ */
+async function putWholeShards (ctx: ChainContext, source: PutSource, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+  const d = ctx.defaults
+  const signal = placeOptions.signal
+  const emit = placeOptions.onProgress ?? (() => {})
+  const encoding = encodeFile(source instanceof Uint8Array ? once(source) : source, {
+    k: options.k ?? d.k,
+    m: options.m ?? d.m,
+    segmentSize: options.segmentSize ?? d.segmentSize ?? DEFAULT_SEGMENT_SIZE_BYTES,
+    ...(options.key === undefined ? {} : { key: options.key }),
+    ...(options.expectedSize === undefined ? {} : { expectedSize: options.expectedSize }),
+    signal,
+    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
+  })
   // Segments upload while the next one encodes; a failure stops the rest.
   const placed: PlacedShard[][] = []
   const inFlight = new Set<Promise<void>>()
@@ -119,7 +152,88 @@ export async function put (context: ClientContext, source: PutSource, options: P
   await Promise.all(inFlight)
   signal.throwIfAborted()
   if (failure !== undefined) throw failure
+  return { placed, manifest: encoding.manifest, key: encoding.key }
+}
 
+/**
+ * A source of known size streams: `encodeFileStream` hands each stripe to the segment's SegmentUpload, which queues
+ * each shard's piece on its provider's upload stream, so no segment is ever whole in memory. Segments overlap as
+ * far as SEGMENTS_IN_FLIGHT: the next one streams while the last uploads of the previous finish and sign offers.
+ */
+async function putStreaming (ctx: ChainContext, source: PutSource, size: number, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+  const d = ctx.defaults
+  const signal = placeOptions.signal
+  const emit = placeOptions.onProgress ?? (() => {})
+  const k = options.k ?? d.k ?? DEFAULT_DATA_SHARDS
+  const m = options.m ?? d.m ?? DEFAULT_PARITY_SHARDS
+  const spares = options.spareShards ?? DEFAULT_SPARE_SHARDS
+  if (!Number.isSafeInteger(spares) || spares < 0 || k + m + spares > 256) {
+    throw new InvalidOptionError(`spareShards ${String(spares)} must be an integer ≥ 0 with k + m + spareShards ≤ 256 (k + m = ${k + m}); lower it`)
+  }
+  const segmentSize = options.segmentSize ?? d.segmentSize ?? STREAMING_SEGMENT_SIZE_BYTES
+  const stopAll = new AbortController()
+  const uploadSignal = AbortSignal.any([signal, stopAll.signal])
+  const uploads: SegmentUpload[] = []
+  const commitments: Array<PromiseWithResolvers<readonly ShardRef[]>> = []
+  let failure: unknown
+  let current: SegmentUpload | undefined
+  const settledDone = async (u: SegmentUpload): Promise<void> => { await u.done.then(() => {}, () => {}) }
+  const unfinished = new Set<SegmentUpload>()
+
+  const encoding = encodeFileStream(source instanceof Uint8Array ? once(source) : source, {
+    k,
+    m: m + spares,
+    segmentSize,
+    ...(options.key === undefined ? {} : { key: options.key }),
+    expectedSize: size,
+    signal: uploadSignal,
+    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) },
+    onStripe: async (stripe) => {
+      if (stripe.stripeIndex === 0) {
+        while (unfinished.size >= SEGMENTS_IN_FLIGHT) await Promise.race([...unfinished].map(settledDone))
+        if (failure !== undefined) throw failure
+        const deferred = Promise.withResolvers<readonly ShardRef[]>()
+        deferred.promise.catch(() => {})
+        commitments[stripe.segmentIndex] = deferred
+        const plaintext = Math.min(segmentSize, size - stripe.segmentIndex * segmentSize)
+        const upload = new SegmentUpload(ctx, {
+          segmentIndex: stripe.segmentIndex, shardSize: shardSizeFor(plaintext, k), shards: k + m + spares, keep: k + m, commitments: deferred.promise
+        }, { ...placeOptions, signal: uploadSignal })
+        uploads[stripe.segmentIndex] = upload
+        unfinished.add(upload)
+        upload.done.then(() => { unfinished.delete(upload) }, (err: unknown) => {
+          unfinished.delete(upload)
+          failure ??= err
+          stopAll.abort(err)
+        })
+        current = upload
+        await upload.start()
+      }
+      await current!.onStripe(stripe)
+    }
+  })
+  try {
+    for await (const segment of encoding) commitments[segment.segmentIndex]?.resolve(segment.commitments)
+  } catch (err) {
+    failure ??= err
+  }
+  if (failure !== undefined) {
+    for (const c of commitments) c?.reject(failure)
+    for (const u of uploads) u?.abort(failure)
+    await Promise.all(uploads.map(settledDone))
+    signal.throwIfAborted()
+    throw failure
+  }
+  const placed = await Promise.all(uploads.map(async (u) => await u.done))
+  return { placed, manifest: encoding.manifest, key: encoding.key }
+}
+
+async function recordAndSettle (
+  ctx: ChainContext, options: PutOptions, placed: PlacedShard[][], manifest: import('@sherd/protocol').Manifest, key: Uint8Array
+): Promise<PutResult> {
+  const d = ctx.defaults
+  const signal = options.signal ?? new AbortController().signal
+  const emit = options.onProgress ?? (() => {})
   // Everything needed to finish (or list) this put is on disk before the first transaction.
   const startBlock = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
   const deals = placed.flat()
@@ -136,9 +250,9 @@ export async function put (context: ClientContext, source: PutSource, options: P
     market: ctx.market.market,
     marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
-    fileSize: encoding.manifest.fileSize,
-    key: Buffer.from(encoding.key).toString('hex'),
-    manifest: Buffer.from(encodeManifest(encoding.manifest)).toString('base64'),
+    fileSize: manifest.fileSize,
+    key: Buffer.from(key).toString('hex'),
+    manifest: Buffer.from(encodeManifest(manifest)).toString('base64'),
     startBlock,
     escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
     deals: deals.map((p) => ({

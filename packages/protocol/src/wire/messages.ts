@@ -8,7 +8,7 @@ import { MAX_SHARD_BYTES } from '../cid.js'
 import { InvalidSignatureError, MalformedMessageError, MessageTooLargeError, RemoteError } from './errors.js'
 import { recoverSigner, signDigest, wireDigest } from './signing.js'
 import {
-  addressField, asMap, bytesField, compact, decimalField, exactFields, malformed, optionalUintField, stringField, uintField
+  addressField, asMap, bytesField, compact, decimalField, exactFields, malformed, optionalBytesField, optionalUintField, stringField, uintField
 } from './validate.js'
 import type { WireMap } from './validate.js'
 
@@ -21,8 +21,13 @@ export type Address = `0x${string}`
  * deal or offer: the provider signs an offer only for a shard it already holds whole (OFFER_PROTOCOL, after this).
  */
 export interface StoreShardRequest {
-  /** Merkle root of the shard (packages/proofs commitment). */
-  root: Uint8Array
+  /**
+   * Merkle root of the shard (packages/proofs commitment), when the sender knows it before sending. A streaming
+   * client does not (its root is finished with the last byte): without it the provider computes the root while the
+   * bytes arrive and signs it in its receipt, and the client compares that with its own.
+   */
+  root?: Uint8Array
+  /** Exact bytes that follow (1 … MAX_SHARD_BYTES): the provider reserves them up front and builds its chunk tree for them. */
   byteLength: number
 }
 
@@ -34,9 +39,10 @@ function sizeField (m: WireMap, key: string, what: string, max: number): number 
 }
 
 export function decodeStoreShardRequest (value: unknown): StoreShardRequest {
-  const m = exactFields(asMap(value, 'StoreShardRequest'), 'StoreShardRequest', ['root', 'byteLength'])
+  const m = exactFields(asMap(value, 'StoreShardRequest'), 'StoreShardRequest', ['byteLength'], ['root'])
+  const root = optionalBytesField(m, 'root', 'StoreShardRequest', { exact: HASH_BYTES })
   return {
-    root: bytesField(m, 'root', 'StoreShardRequest', { exact: HASH_BYTES }),
+    ...(root === undefined ? {} : { root }),
     byteLength: sizeField(m, 'byteLength', 'StoreShardRequest', MAX_SHARD_BYTES)
   }
 }

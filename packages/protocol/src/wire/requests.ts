@@ -30,12 +30,12 @@ const SEND_PIECE_BYTES = 1024 * 1024
 
 /**
  * Sends a shard (header, then bytes once accepted, then closes its side) and returns the provider's verified
- * receipt. The request goes out as exactly its two fields, whatever else the object carries: a provider refuses
+ * receipt (signature and length; and root when the request named one, else the caller checks `receipt.subject`). The request goes out as exactly its two fields, whatever else the object carries: a provider refuses
  * unknown fields. Bytes that do not add up to `byteLength` are not sent past it (`ShardLengthMismatchError`).
  */
 export async function requestStoreShard (stream: RequestStream, request: StoreShardRequest, bytes: Uint8Array | AsyncIterable<Uint8Array>, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
   // Checked by the provider, not here, so a malformed request meets the provider's refusal like any other client's.
-  const header: StoreShardRequest = compact({ root: request.root, byteLength: request.byteLength })
+  const header: StoreShardRequest = compact({ ...(request.root === undefined ? {} : { root: request.root }), byteLength: request.byteLength })
   const reader = new WireReader(streamSource(stream))
   await sendBytes(stream, encodeFrame(header), options)
   expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'accept')
@@ -45,16 +45,27 @@ export async function requestStoreShard (stream: RequestStream, request: StoreSh
     sent += piece.byteLength
     await sendBytes(stream, piece, options)
   }
-  if (bytes instanceof Uint8Array) {
-    for (let offset = 0; offset < bytes.byteLength; offset += SEND_PIECE_BYTES) await send(bytes.subarray(offset, offset + SEND_PIECE_BYTES))
-  } else {
-    for await (const piece of bytes) await send(piece)
+  try {
+    if (bytes instanceof Uint8Array) {
+      for (let offset = 0; offset < bytes.byteLength; offset += SEND_PIECE_BYTES) await send(bytes.subarray(offset, offset + SEND_PIECE_BYTES))
+    } else {
+      for await (const piece of bytes) await send(piece)
+    }
+  } catch (err) {
+    // A provider that gives up mid-upload sends its reason (an error frame) ahead of the reset: report that.
+    if (err instanceof ShardLengthMismatchError || options.signal?.aborted === true) throw err
+    const reason = await Promise.race([
+      reader.readFrame(MAX_CONTROL_FRAME_BYTES).then((frame) => { expectResponse(frame, 'stored') }).then(() => undefined, (e: unknown) => e),
+      new Promise<undefined>((resolve) => { setTimeout(resolve, 1000) })
+    ])
+    throw (reason as Error | undefined)?.name === 'RemoteError' ? reason : err
   }
   if (sent !== header.byteLength) throw new ShardLengthMismatchError(header.byteLength, sent, 'the bytes given are shorter than the request declares: pass exactly byteLength bytes')
   // Closing says "that was all": the provider commits only once it has seen the end, so more bytes are refused.
   await stream.close(options)
   const stored = await lastResponse(reader, MAX_CONTROL_FRAME_BYTES, 'stored')
-  verifyReceipt(stored, { subject: header.root, byteLength: header.byteLength })
+  // Without a root in the request the receipt's subject is the provider's own root: the caller compares it.
+  verifyReceipt(stored, { ...(header.root === undefined ? {} : { subject: header.root }), byteLength: header.byteLength })
   return stored
 }
 
