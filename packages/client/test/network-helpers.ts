@@ -131,11 +131,12 @@ export async function startNetwork (
 }
 
 /** Flips one byte of a stored shard in the provider's LevelDB (the provider must be stopped). */
-export async function corruptStoredShard (p: TestProvider, root: Uint8Array): Promise<void> {
+/** Flips one byte (the 18th) of 64 KiB chunk `chunkIndex` of a stored shard, in the stopped provider's LevelDB. */
+export async function corruptStoredShard (p: TestProvider, root: Uint8Array, chunkIndex = 0): Promise<void> {
   const db = new Level<string, Uint8Array>(join(p.dataDir, STORE_DIR), { keyEncoding: 'utf8', valueEncoding: 'view' })
   await db.open()
   try {
-    const key = `s!c!${Buffer.from(root).toString('hex')}!00000000`
+    const key = `s!c!${Buffer.from(root).toString('hex')}!${chunkIndex.toString(16).padStart(8, '0')}`
     const chunk = await db.get(key)
     if (chunk === undefined) throw new Error(`the provider holds no chunk ${key}`)
     const altered = Uint8Array.from(chunk)
