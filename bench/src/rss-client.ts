@@ -1,16 +1,19 @@
 /**
  * Peak memory of the networked client on a large file. Runs `sherd-devnet` as a child process (anvil + N
  * `sherd-node` processes: none of the network's memory is counted here) and reads its devnet.json, then in this
- * process, which holds nothing but the client: put of a generated file (pseudo-random, streamed),
- * then get with the output's SHA-256 checked against the input's. Each phase reports its peak RSS, sampled every
- * 20 ms (and getrusage's lifetime maximum).
+ * process, which holds nothing but the client: put of a generated file (pseudo-random, streamed), sampled every
+ * 20 ms (and getrusage's lifetime maximum). Then the get runs as a person runs it: `sherd get <link>` (the CLI's
+ * bin, in a process of its own, so nothing the put left behind counts), its stdout hashed here and checked against
+ * the input's SHA-256; its peak is the kernel's high-water mark (VmHWM in /proc/<pid>/status), read until it exits.
  *
- *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib 256] [--skip-get]
+ *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib N] [--k 4 --m 2]
  *
- * Without --segment-mib the client's default applies (a put of known size streams 256 MiB segments). The figures go
- * to bench/results/rss-client.json (keys `put peak RSS MiB`, `get peak RSS MiB`).
+ * Without --segment-mib the client's default applies (a put of known size streams segments of that size).
+ *
+ * Writes bench/results/rss-client.json: { "put peak RSS MiB", "get peak RSS MiB", sizeMiB, k, m, ... }.
  */
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -27,12 +30,12 @@ const { values } = parseArgs({
     'size-mib': { type: 'string', default: '1024' },
     providers: { type: 'string', default: '6' },
     'segment-mib': { type: 'string' },
-    'skip-get': { type: 'boolean', default: false }
+    k: { type: 'string' },
+    m: { type: 'string' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
 const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
-const results: Record<string, number | string> = { 'file MiB': Number(values['size-mib']), providers: Number(values.providers) }
 
 
 let peakRss = 0
@@ -44,8 +47,7 @@ const sampler = setInterval(() => {
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 function phaseEnd (name: string, started: number): void {
   peakRss = Math.max(peakRss, process.memoryUsage.rss())
-  results[`${name} peak RSS MiB`] = Math.round(peakRss / MiB)
-  results[`${name} MB/s`] = Number((sizeBytes / 1e6 / ((performance.now() - started) / 1000)).toFixed(1))
+  report[`${name} peak RSS MiB`] = Math.round(peakRss / MiB)
   const seconds = (performance.now() - started) / 1000
   console.log(`${name}: ${mib(sizeBytes)} MiB in ${seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
     `peak client RSS ${mib(peakRss)} MiB (getrusage lifetime max ${mib(process.resourceUsage().maxRSS * 1024)} MiB)`)
@@ -53,8 +55,6 @@ function phaseEnd (name: string, started: number): void {
   peakRss = 0
   atPeak = undefined
 }
-
-class SkipGet extends Error {}
 
 /** The devnet starts N processes on 2 shared cores: allow it a few minutes. */
 const DEVNET_START_TIMEOUT_MS = 300_000
@@ -70,36 +70,56 @@ for (const started = Date.now(); info === undefined; await new Promise((resolve)
 }
 const client = createClient({
   rpcUrl: info.rpcUrl, contract: info.market, account: info.client.privateKey, bootstrap: info.bootstrap,
-  ...(segmentSize === undefined ? {} : { segmentSize }), periods: 4, waitForActivation: false
+  ...(segmentSize === undefined ? {} : { segmentSize }), periods: 4, waitForActivation: false,
+  ...(values.k === undefined ? {} : { k: Number(values.k) }), ...(values.m === undefined ? {} : { m: Number(values.m) })
 })
+const report: Record<string, number | string> = { sizeMiB: Number(values['size-mib']), segmentMiB: values['segment-mib'] === undefined ? 'default' : Number(values['segment-mib']), providers: Number(values.providers) }
 try {
   await client.start()
-  results['RSS at start MiB'] = Math.round(process.memoryUsage.rss() / MiB)
   console.log(`file ${mib(sizeBytes)} MiB, segment ${segmentSize === undefined ? 'default' : `${mib(segmentSize)} MiB`}, ${values.providers} provider processes, RSS at start ${mib(process.memoryUsage.rss())} MiB`)
   const inputHash = createHash('sha256')
   peakRss = 0
   let started = performance.now()
   const put = await client.put(incompressibleBytes(sizeBytes, inputHash), { expectedSize: sizeBytes })
   phaseEnd('put', started)
-  console.log(`  ${put.deals.length} deals, ${put.manifest.segments.length} segments of ${mib(put.manifest.segmentSize)} MiB, escrow ${put.escrow}, link ${put.link}`)
-  results.deals = put.deals.length
-  results['segment MiB'] = put.manifest.segmentSize / MiB
-  if (values['skip-get'] === true) throw new SkipGet()
+  console.log(`  ${put.deals.length} deals, escrow ${put.escrow}, link ${put.link}`)
 
   const outputHash = createHash('sha256')
   started = performance.now()
-  const gc = (globalThis as { gc?: () => void }).gc
-  for await (const part of client.get(put.link)) { outputHash.update(part); if (process.env.RSS_GC === '1') gc?.() }
-  phaseEnd('get', started)
+  const sherdBin = fileURLToPath(new URL('../../packages/client/bin/sherd.js', import.meta.url))
+  const env = {
+    PATH: process.env.PATH ?? '', XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir,
+    SHERD_RPC_URL: info.rpcUrl, SHERD_CONTRACT: info.market, SHERD_BOOTSTRAP: info.bootstrap.join(',')
+  }
+  // The bin itself, not `node <bin>`: its shebang's V8 flags (the young generation's cap) are part of what a person runs.
+  const getter = spawn(sherdBin, ['get', put.link], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let getterPeakKiB = 0
+  const readHwm = async (): Promise<void> => {
+    const status = await readFile(`/proc/${getter.pid}/status`, 'utf8').catch(() => '')
+    const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+    if (kib > getterPeakKiB) getterPeakKiB = kib
+  }
+  const hwmSampler = setInterval(() => { void readHwm() }, 20)
+  let gotBytes = 0
+  getter.stdout.on('data', (chunk: Buffer) => { outputHash.update(chunk); gotBytes += chunk.byteLength })
+  const [code] = await once(getter, 'exit') as [number | null]
+  clearInterval(hwmSampler)
+  const seconds = (performance.now() - started) / 1000
+  console.log(`get (sherd get, own process): ${mib(gotBytes)} MiB in ${seconds.toFixed(1)} s = ${(gotBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
+    `peak RSS ${mib(getterPeakKiB * 1024)} MiB (VmHWM, sampled every 20 ms until exit), exit code ${code}`)
+  if (code !== 0) process.exitCode = 1
+  report['get peak RSS MiB'] = Math.round(getterPeakKiB / 1024)
+  report['get MB/s'] = +(gotBytes / 1e6 / seconds).toFixed(1)
   const same = inputHash.digest('hex') === outputHash.digest('hex')
   console.log(same ? 'output SHA-256 matches input' : 'OUTPUT DIFFERS FROM INPUT')
   if (!same) process.exitCode = 1
-} catch (err) {
-  if (!(err instanceof SkipGet)) throw err
+  report.k = put.manifest.k
+  report.m = put.manifest.m
+  report.outputMatches = same ? 'yes' : 'no'
+  const results = fileURLToPath(new URL('../results/', import.meta.url))
+  await mkdir(results, { recursive: true })
+  await writeFile(join(results, 'rss-client.json'), JSON.stringify(report, null, 2) + '\n')
 } finally {
-  results.date = new Date().toISOString()
-  await mkdir(new URL('../results/', import.meta.url), { recursive: true })
-  await writeFile(new URL('../results/rss-client.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
   clearInterval(sampler)
   await client.stop()
   devnet.kill('SIGTERM')

@@ -32,6 +32,8 @@ const NETWORKS: ReadonlyArray<{ providers: number, k: number, m: number }> = [
 const QUICK_SIZES_MIB = [64]
 const FULL_SIZES_MIB = [16, 64, 1024]
 const LATENCY_MIB = 1
+/** The file a 1 MiB byte-range get reads from (the issue's figure); --size-mib replaces it, for a quick check. */
+const RANGE_FILE_MIB = 1024
 /**
  * Deal length in periods: short, since throughput does not depend on it and every period of every deal binds the
  * providers' stake (DEFAULT_STAKE covers ~10,000 MiB·periods each); 1 GiB puts at 16 periods would exhaust it.
@@ -124,6 +126,18 @@ async function drain (client: SherdClient, link: string, expected: Uint8Array | 
     n += chunk.length
   }
   if (n !== bytes) throw new Error(`get returned ${n} of ${bytes} bytes`)
+}
+
+/** Reads bytes [offset, offset + length) of `link` and checks them against the source the file was put from. */
+async function drainRange (client: SherdClient, link: string, block: Uint8Array, offset: number, length: number): Promise<void> {
+  let n = 0
+  for await (const chunk of client.get(link, { offset, length })) {
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== block[(offset + n + i) % block.length]) throw new Error(`range get returned a different byte at file offset ${offset + n + i}`)
+    }
+    n += chunk.length
+  }
+  if (n !== length) throw new Error(`range get returned ${n} of ${length} bytes`)
 }
 
 /** Where one put's time went, from its progress events: shards placed, deals on chain, manifest stored. */
@@ -314,6 +328,30 @@ export const systemSuite: Suite = {
               scalingRows.push(chartRow(putRaw, { size: mib, series: 'raw stream upload' }), chartRow(getRaw, { size: mib, series: 'raw stream download' }))
             }
           }
+          if (providers === NETWORKS[0]!.providers) {
+            // A byte range costs the stripes that hold it, not the file: 1 MiB out of a big file against a 1 MiB file.
+            const rangeMib = sizeMib ?? RANGE_FILE_MIB
+            const fileLabel = rangeMib === 1024 ? '1 GiB' : `${rangeMib} MiB`
+            log(`get ${LATENCY_MIB} MiB range of a ${fileLabel} file against a ${LATENCY_MIB} MiB get, ${net}`)
+            const rangeBytes = rangeMib * MIB
+            const bigLink = await timedPut(c, source(block, rangeBytes), rangeBytes, [])
+            const wholeLink = await timedPut(c, small, small.length, [])
+            const periodMs = devnet.params.periodBlocks * DEFAULT_BLOCK_TIME_SECONDS * 1000
+            // Deals last DEAL_PERIODS: both files must outlive the runs below (a few seconds each).
+            for (const l of [bigLink, wholeLink]) await keepReadable(c, () => l, periodMs, 30_000, log)()
+            const length = Math.min(LATENCY_MIB * MIB, rangeBytes)
+            // Unaligned, in the middle: the range starts inside a chunk and may cross a stripe.
+            const offset = Math.max(0, Math.min(rangeBytes - length, Math.floor(rangeBytes / 2) + 12_345))
+            const range = await measurePaired(
+              { name: `get ${LATENCY_MIB} MiB (whole file), ${net}`, fn: () => drain(c, wholeLink, small, small.length) },
+              { name: `get ${LATENCY_MIB} MiB range of a ${fileLabel} file, ${net}`, fn: () => drainRange(c, bigLink, block, offset, length) },
+              { bytes: length, runs: full ? 7 : 5, warmup: 1 })
+            measurements.push(range.a, range.b)
+            summary[`get ${LATENCY_MIB} MiB range of a ${fileLabel} file, ms`] = Math.round(range.b.medianMs)
+            summary[`get ${LATENCY_MIB} MiB whole-file get (same runs), ms`] = Math.round(range.a.medianMs)
+            summary[`get ${LATENCY_MIB} MiB range ÷ ${LATENCY_MIB} MiB whole-file get, time (median of paired runs)`] = +(1 / range.ratio).toFixed(3)
+          }
+
           await client.stop()
           client = undefined
 

@@ -17,6 +17,7 @@ import type { ChainConnection } from './chain.js'
 import type { ClientConfig, SherdClient } from './client.js'
 import { DEFAULT_DISCOVERY_TIMEOUT_MS } from './constants.js'
 import { ClientConfigError } from './errors.js'
+import { InvalidRangeError } from './pipeline/index.js'
 import { directoryManifestCache } from './manifest-cache.js'
 import { defaultJournalDir } from './journal.js'
 import { putCommand, lsCommand } from './cli-put.js'
@@ -56,7 +57,7 @@ Commands:
   put <file|->             encrypt, erasure-code and store a file (- reads stdin); prints its sherd:// link
                            (--dry-run: cost and placement only; --resume: finish an interrupted put)
   ls                       your files (from the put journal): size, cost, expiry, health
-  get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o)
+  get <link> [-o file]     fetch, verify and decrypt a file (to stdout without -o; --range START-END for part of it)
   stat <link>              where each shard is, its deal state, periods proven, what is claimable, when storage ends
   repair <link>            rebuild shards whose deals faulted or failed or whose providers are gone; prints the new link
   extend <link> <periods>  extend every live deal of the file by <periods> proving periods (one transaction)
@@ -105,12 +106,16 @@ Prints the link on stdout (keep it: it holds the file key) and the escrow paid o
 {"link","cid","fileSize","segments","deals","escrow","token","journal"} (escrow in base units).
 
 ${ENV_HELP}`,
-  get: `Usage: sherd get <link> [-o <file>] [--force]
+  get: `Usage: sherd get <link> [-o <file>] [--force] [--range START-END]
 
   -o, --output <file>      write the file here (default: stdout; "-o -" is stdout too)
   -f, --force              replace <file> if it exists
+      --range START-END    only bytes START to END of the file, both included, counted from 0 (as in HTTP:
+                           0-1023 is the first KiB); START- reads to the end. Only the stripes holding them
+                           are fetched.
 
-Every shard is checked against its commitment before use; a provider that is down or lies costs a retry elsewhere.
+Every 64 KiB chunk is authenticated by its AES-GCM tag before use; a provider that is down or lies costs a
+request for the same bytes from other shards (parity) instead.
 With -o the file is written to a temporary file beside it (.<name>.sherd-<random>.part), synced and renamed to
 <file> only once every byte is verified: a failed or interrupted get leaves an existing <file> as it was. An
 existing <file> is refused (before anything is fetched) unless --force.
@@ -283,6 +288,7 @@ const GLOBAL_OPTIONS = {
   shard: { type: 'string', multiple: true },
   'max-price': { type: 'string' },
   output: { type: 'string', short: 'o' },
+  range: { type: 'string' },
   'no-probe': { type: 'boolean' },
   'include-missed': { type: 'boolean' },
   force: { type: 'boolean', short: 'f' },
@@ -503,6 +509,29 @@ function checkedLink (text: string): string {
 }
 
 /** `checkedLink` for commands that also take a repair capability (`#r=`): stat, repair, extend. */
+/**
+ * `--range START-END` (both included, from 0, as HTTP's Range header counts) or `START-` (to the end of the file):
+ * what a person copies from a byte offset. Checked here, before any network; whether it lies inside the file is
+ * known only from the manifest.
+ */
+export function parseByteRange (text: string): { offset: number, length?: number } {
+  const match = /^(\d+)-(\d*)$/.exec(text.trim())
+  const bad = (why: string): UsageError => new UsageError(`--range ${text}: ${why}; write START-END (bytes START to END, both included, from 0; e.g. 0-1023 for the first KiB) or START- (to the end)`)
+  if (match === null) throw bad('not a byte range')
+  const offset = Number(match[1])
+  if (!Number.isSafeInteger(offset)) throw bad('START is too large')
+  if (match[2] === '') return { offset }
+  const last = Number(match[2])
+  if (!Number.isSafeInteger(last)) throw bad('END is too large')
+  if (last < offset) throw bad('END is before START')
+  return { offset, length: last - offset + 1 }
+}
+
+function rangeOutsideFile (text: string, fileSize: number): string {
+  return `--range ${text} is not inside the file, which has ${fileSize} bytes` +
+    (fileSize === 0 ? ': it is empty, so only --range 0- (nothing) can be read' : ` (0-${fileSize - 1}): give a range that ends at ${fileSize - 1} or before, or START- to read to the end`)
+}
+
 function checkedTarget (text: string): string {
   parseCapability(text)
   return text
@@ -660,29 +689,38 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
         return await lsCommand({ config, values, io, signal, json })
       }
       case 'get': {
-        need(1, 'one link: sherd get <link> [-o file]')
+        need(1, 'one link: sherd get <link> [-o file] [--range START-END]')
         const link = checkedLink(positionals[0]!)
+        const range = values.range === undefined ? undefined : parseByteRange(values.range)
         const output = values.output === '-' ? undefined : values.output
         // Refused here, before any network: an existing file is never touched without --force.
         const target = output === undefined ? undefined : await checkOutput(output, values.force === true)
         const bar = progressBar(io, !asJson && output !== undefined, 'get [{bar}] {percentage}% | {decoded}/{total_mib} | {fetched} fetched')
-        let fileSize: number | undefined; let fetched = 0
+        let fileSize: number | undefined; let wanted: number | undefined
         const onProgress = (e: GetProgressEvent): void => {
-          if (e.type === 'get:manifest') { fileSize = e.fileSize; bar?.start(Math.max(fileSize, 1), 0, { decoded: mib(0), total_mib: mib(fileSize), fetched: mib(0) }) }
-          else if (e.type === 'get:shard-fetched') fetched = e.fetchedBytes
-          else if (e.type === 'get:segment') bar?.update(e.decodedBytes, { decoded: mib(e.decodedBytes), total_mib: mib(fileSize ?? 0), fetched: mib(fetched) })
+          if (e.type === 'get:manifest') {
+            fileSize = e.fileSize
+            wanted = range === undefined ? fileSize : (range.length ?? Math.max(0, fileSize - range.offset))
+            bar?.start(Math.max(wanted, 1), 0, { decoded: mib(0), total_mib: mib(wanted), fetched: mib(0) })
+          } else if (e.type === 'get:progress') bar?.update(e.decodedBytes, { decoded: mib(e.decodedBytes), total_mib: mib(e.totalBytes), fetched: mib(e.fetchedBytes) })
         }
+        const options = { signal, onProgress, ...(range === undefined ? {} : { offset: range.offset, ...(range.length === undefined ? {} : { length: range.length }) }) }
         await withClient(config, signal, async (client) => {
-          if (target === undefined) {
-            const source = Readable.from(client.get(link, { signal, onProgress }), { objectMode: false })
-            await pipeline(source, wrapStdout(io.stdout), { signal })
-            return
+          try {
+            if (target === undefined) {
+              const source = Readable.from(client.get(link, options), { objectMode: false })
+              await pipeline(source, wrapStdout(io.stdout), { signal })
+              return
+            }
+            await writeFileAtomically(target, values.force === true, async (write) => {
+              for await (const chunk of client.get(link, options)) await write(chunk)
+            }, () => wanted)
+          } catch (err) {
+            if (err instanceof InvalidRangeError && range !== undefined && fileSize !== undefined) throw new CliError(rangeOutsideFile(values.range!, fileSize))
+            throw err
           }
-          await writeFileAtomically(target, values.force === true, async (write) => {
-            for await (const chunk of client.get(link, { signal, onProgress })) await write(chunk)
-          }, () => fileSize)
         }).finally(() => bar?.stop())
-        if (asJson && output !== undefined) out(json({ output, fileSize }) + '\n')
+        if (asJson && output !== undefined) out(json({ output, fileSize, ...(range === undefined ? {} : { offset: range.offset, length: wanted }) }) + '\n')
         return 0
       }
       case 'stat': {

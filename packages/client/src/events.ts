@@ -53,9 +53,15 @@ export interface GetShardFetchedEvent {
 export interface GetShardFailedEvent {
   type: 'get:shard-failed', segmentIndex: number, shardIndex: number, provider?: string, kind: 'unreachable' | 'missing' | 'corrupt', reason: string
 }
-/** A segment was decoded; `decodedBytes` counts plaintext so far, of `fileSize`. */
+/**
+ * A segment's share of the range was decoded; `decodedBytes` counts plaintext so far (of the range), `shardsUsed` the
+ * shards whose pieces were fetched and not found lying.
+ */
 export interface GetSegmentEvent { type: 'get:segment', segmentIndex: number, decodedBytes: number, fileSize: number, shardsUsed: readonly number[] }
 
-export type GetProgressEvent = GetManifestEvent | GetShardFetchedEvent | GetShardFailedEvent | GetSegmentEvent
+/** Plaintext was decoded and is about to be yielded: `decodedBytes` of the `totalBytes` asked for (the range, or the file). */
+export interface GetProgressBytesEvent { type: 'get:progress', decodedBytes: number, totalBytes: number, fetchedBytes: number }
+
+export type GetProgressEvent = GetManifestEvent | GetShardFetchedEvent | GetShardFailedEvent | GetSegmentEvent | GetProgressBytesEvent
 
 export type { DecodeProgressEvent }

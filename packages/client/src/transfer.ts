@@ -4,7 +4,7 @@ import { hashProofSetOffer, PROOF_SET_OFFER_TYPES, proofSetOfferDomain } from '@
 import type { ProofSetOffer } from '@sherd/contracts'
 import {
   ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  CommitmentMismatchError, RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestOffer, requestStoreManifest,
+  CommitmentMismatchError, RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
   requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
@@ -210,6 +210,24 @@ export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8A
       if (err instanceof CommitmentMismatchError) throw new CorruptShardError(peerId, err)
       throw err
     }
+  })
+}
+
+/**
+ * Fetches bytes [start, end) of a shard, as the provider serves them: NOT checked against the root (a range cannot
+ * be without the rest of the shard). The caller authenticates them otherwise (a get opens each AES-GCM chunk with
+ * its tag). A provider that declares another length for the shard than its commitment names is lying about which
+ * shard it holds: CorruptShardError.
+ */
+export async function fetchShardRange (
+  ctx: WireContext, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number, signal?: AbortSignal
+): Promise<Uint8Array> {
+  return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard range fetch', transferTimeoutMs(end - start), signal, async (stream, s) => {
+    const answer = await requestFetchShardRange(stream, { root: shard.root, offset: start, length: end - start }, { signal: s })
+    if (answer.byteLength !== shard.byteLength) {
+      throw new CorruptShardError(peerId, new Error(`it declares the shard ${answer.byteLength} bytes long, its commitment says ${shard.byteLength}`))
+    }
+    return answer.bytes
   })
 }
 

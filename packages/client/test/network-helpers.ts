@@ -132,7 +132,8 @@ export async function startNetwork (
 }
 
 /** Flips one byte of a stored shard in the provider's LevelDB (the provider must be stopped). */
-export async function corruptStoredShard (p: TestProvider, root: Uint8Array): Promise<void> {
+/** Flips one byte (the 18th) of 64 KiB chunk `chunkIndex` of a stored shard, in the stopped provider's LevelDB. */
+export async function corruptStoredShard (p: TestProvider, root: Uint8Array, chunkIndex = 0): Promise<void> {
   const db = new Level<string, Uint8Array>(join(p.dataDir, STORE_DIR), { keyEncoding: 'utf8', valueEncoding: 'view' })
   await db.open()
   try {
@@ -141,7 +142,7 @@ export async function corruptStoredShard (p: TestProvider, root: Uint8Array): Pr
     if (meta === undefined) throw new Error(`the provider holds no shard ${rootHex}`)
     // A streamed upload's chunks live under its write id (store.ts, StoredMeta.chunks).
     const chunks = (dagCbor.decode(meta) as { chunks?: string }).chunks ?? rootHex
-    const key = `s!c!${chunks}!00000000`
+    const key = `s!c!${chunks}!${chunkIndex.toString(16).padStart(8, '0')}`
     const chunk = await db.get(key)
     if (chunk === undefined) throw new Error(`the provider holds no chunk ${key}`)
     const altered = Uint8Array.from(chunk)

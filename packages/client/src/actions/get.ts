@@ -1,13 +1,15 @@
 import type { MarketClient } from '@sherd/contracts'
 import { parseLink, parseManifestCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
+
+type ShardEntry = Manifest['segments'][number]['shards'][number]
 import type { CID } from 'multiformats/cid'
 import type { ClientContext } from '../context.js'
-import type { GetProgressEvent } from '../events.js'
-import { CorruptShardError, StorageEndedError } from '../errors.js'
-import { decodeFile, NotEnoughShardsError } from '../pipeline/index.js'
-import type { ShardRequest } from '../pipeline/index.js'
-import { fetchShard } from '../transfer.js'
+import type { GetProgressEvent, GetShardFailedEvent } from '../events.js'
+import { CorruptShardError, ProviderRequestError, StorageEndedError } from '../errors.js'
+import { decodeRange, InvalidRangeError, NotEnoughShardsError } from '../pipeline/index.js'
+import type { ShardRangeRequest } from '../pipeline/index.js'
+import { fetchShardRange } from '../transfer.js'
 import { fetchFileManifest } from './manifest.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import type { ChainClock, DealView } from './deal-state.js'
@@ -25,6 +27,10 @@ export interface GetOptions {
   onProgress?: (event: GetProgressEvent) => void
   /** Providers to ask for the manifest first (peer ids). */
   manifestProviders?: readonly string[]
+  /** First plaintext byte of the file to read; default 0. */
+  offset?: number
+  /** Bytes to read from `offset`; default the rest of the file. 0 reads nothing (an empty result). */
+  length?: number
 }
 
 /** Reads and decrypts a file's manifest (fetched from the providers, checked against its CID). */
@@ -38,92 +44,144 @@ export async function getManifest (ctx: ClientContext, target: FileTarget, optio
   return { manifest, cid, key }
 }
 
+/** The range [offset, offset + length) a get reads, checked against the file: InvalidRangeError when outside it. */
+export function checkedRange (fileSize: number, offset: number | undefined, length: number | undefined): { offset: number, length: number } {
+  const from = offset ?? 0
+  const count = length ?? (Number.isSafeInteger(from) ? fileSize - from : Number.NaN)
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(count) || from < 0 || count < 0 || from + count > fileSize) {
+    throw new InvalidRangeError(offset, length, fileSize)
+  }
+  return { offset: from, length: count }
+}
+
 /**
- * Reads a file: fetches its manifest, then per segment asks the providers for shards in parallel (data shards
- * first), checks every shard against its Merkle commitment, stops once k good ones are in, rebuilds and
- * decrypts. A provider that is down or serves wrong bytes costs a request for another shard, never a wrong byte:
- * it is scored down (failure, or corruption) and reported in `get:shard-failed`. Yields plaintext segment by
- * segment; memory stays at about one stripe. Throws NotEnoughShardsError when fewer than k good shards exist, or
- * StorageEndedError when every deal of the file is over on chain.
+ * Reads a file, or bytes [offset, offset + length) of it: fetches its manifest, then stripe by stripe asks the
+ * providers for just the pieces of the data shards that hold the range (`requestFetchShardRange`, about 1 MiB per
+ * shard per stripe), opens every 64 KiB chunk with its AES-GCM tag and yields the plaintext (`decodeRange`). A
+ * range cannot be checked against the shard's Merkle root; the tags authenticate it instead. A piece that is
+ * missing or fails its tag is rebuilt from the same bytes of other shards (parity), so a provider that is down or
+ * lies costs requests elsewhere, never a wrong byte: it is scored down (failure, or corruption), reported in
+ * `get:shard-failed`, and not asked for that shard again in this get (nor for any shard, when it cannot be
+ * reached). Memory stays at about two stripes whatever the segment or file size. Throws InvalidRangeError (the
+ * range is not inside the file), NotEnoughShardsError when a stripe cannot be rebuilt from the shards that
+ * answered, or StorageEndedError when every deal of the file is over on chain.
  *
  * Only when a shard could not be fetched is the chain read (so a healthy get costs no RPC): a shard whose deal is
  * over (term ended, expired, failed) was rightly deleted by its provider and does not lower its score.
  *
  * @example
  * for await (const chunk of client.get(link)) out.write(chunk)
+ * for await (const chunk of client.get(link, { offset: 2 ** 20, length: 4096 })) out.write(chunk)
  */
 export async function * get (ctx: ClientContext, target: FileTarget, options: GetOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
   const emit = options.onProgress ?? (() => {})
   const { manifest, key } = await getManifest(ctx, target, options)
-  const providerOf = (segmentIndex: number, shardIndex: number): string | undefined =>
-    manifest.segments[segmentIndex]?.shards[shardIndex]?.provider
+  const { offset, length } = checkedRange(manifest.fileSize, options.offset, options.length)
+  if (length === 0) return
+  const shardOf = (segmentIndex: number, shardIndex: number): ShardEntry | undefined => manifest.segments[segmentIndex]?.shards[shardIndex]
+  const at = (segmentIndex: number, shardIndex: number): string => `${segmentIndex}/${shardIndex}`
+  /** Shards of this get that failed or lied once: their later pieces come from parity instead of asking again. */
+  const given = new Set<string>()
+  /** Providers that could not be reached at all: none of their shards is asked for again in this get. */
+  const down = new Set<string>()
+  /** Bytes and time per shard fetched; scored as successes once the get is over, unless found lying. */
   const samples = new Map<string, { provider: string, ms: number, bytes: number }>()
-  const unfetched: Array<{ provider: string, deal: bigint | undefined }> = []
+  const unfetched = new Map<string, { provider: string, deal: bigint | undefined }>()
+  const shardsUsed = new Map<number, Set<number>>()
   let fetchedBytes = 0
 
-  const source = async (request: ShardRequest): Promise<Uint8Array | undefined> => {
-    const { segmentIndex, shardIndex, commitment } = request
-    const provider = providerOf(segmentIndex, shardIndex)
+  const giveUp = (segmentIndex: number, shardIndex: number, failure: Omit<GetShardFailedEvent, 'type' | 'segmentIndex' | 'shardIndex'>): void => {
+    const id = at(segmentIndex, shardIndex)
+    if (given.has(id)) return
+    given.add(id)
+    samples.delete(id)
+    shardsUsed.get(segmentIndex)?.delete(shardIndex)
+    if (failure.kind === 'corrupt' && failure.provider !== undefined) ctx.scores.corruption(failure.provider)
+    emit({ type: 'get:shard-failed', segmentIndex, shardIndex, ...failure })
+  }
+
+  const source = async (request: ShardRangeRequest): Promise<Uint8Array | undefined> => {
+    const { segmentIndex, shardIndex, commitment, start, end } = request
+    const id = at(segmentIndex, shardIndex)
+    if (given.has(id)) return undefined
+    const shard = shardOf(segmentIndex, shardIndex)
+    const provider = shard?.provider
     if (provider === undefined) {
-      emit({ type: 'get:shard-failed', segmentIndex, shardIndex, kind: 'missing', reason: 'the manifest names no provider for this shard' })
+      giveUp(segmentIndex, shardIndex, { kind: 'missing', reason: 'the manifest names no provider for this shard' })
+      return undefined
+    }
+    if (down.has(provider)) {
+      giveUp(segmentIndex, shardIndex, { provider, kind: 'unreachable', reason: 'the provider could not be reached earlier in this get' })
       return undefined
     }
     const started = performance.now()
     let bytes: Uint8Array
     try {
-      bytes = await fetchShard(ctx, provider, commitment.root, commitment.byteLength, request.signal)
+      bytes = await fetchShardRange(ctx, provider, commitment, start, end, request.signal)
     } catch (err) {
       if (request.signal.aborted) throw err
       if (err instanceof CorruptShardError) {
-        ctx.scores.corruption(provider)
-        emit({ type: 'get:shard-failed', segmentIndex, shardIndex, provider, kind: 'corrupt', reason: err.message })
-        throw err
+        giveUp(segmentIndex, shardIndex, { provider, kind: 'corrupt', reason: err.message })
+        return undefined
       }
+      if (err instanceof ProviderRequestError && err.unreachable) down.add(provider)
       // Scored once the get is over, when the chain has said whether the shard's deal still runs.
-      unfetched.push({ provider, deal: manifest.segments[segmentIndex]?.shards[shardIndex]?.deal })
-      emit({ type: 'get:shard-failed', segmentIndex, shardIndex, provider, kind: 'unreachable', reason: (err as Error).message })
-      throw err
+      unfetched.set(`${provider}/${shard?.deal ?? ''}`, { provider, deal: shard?.deal })
+      giveUp(segmentIndex, shardIndex, { provider, kind: 'unreachable', reason: (err as Error).message })
+      return undefined
     }
     const ms = performance.now() - started
     fetchedBytes += bytes.byteLength
-    samples.set(`${segmentIndex}/${shardIndex}`, { provider, ms, bytes: bytes.byteLength })
+    const sample = samples.get(id) ?? { provider, ms: 0, bytes: 0 }
+    sample.ms += ms
+    sample.bytes += bytes.byteLength
+    samples.set(id, sample)
+    let used = shardsUsed.get(segmentIndex)
+    if (used === undefined) shardsUsed.set(segmentIndex, used = new Set())
+    used.add(shardIndex)
     emit({ type: 'get:shard-fetched', segmentIndex, shardIndex, provider, bytes: bytes.byteLength, fetchedBytes, ms })
     return bytes
   }
 
   const chain = ctx.market === undefined ? undefined : new DealReader(ctx.market)
   const scoreUnfetched = async (): Promise<void> => {
-    if (unfetched.length === 0) return
+    if (unfetched.size === 0) return
     // A provider whose deal is over (term past, or void) may rightly have deleted the shard: no failure.
     let views = new Map<bigint, DealView>()
     if (chain !== undefined) {
-      try { views = await chain.deals(unfetched.flatMap((u) => u.deal === undefined ? [] : [u.deal])) } catch {}
+      try { views = await chain.deals([...unfetched.values()].flatMap((u) => u.deal === undefined ? [] : [u.deal])) } catch {}
     }
-    for (const { provider, deal } of unfetched) {
+    for (const { provider, deal } of unfetched.values()) {
       const status = deal === undefined ? undefined : views.get(deal)?.status
       if (status === undefined || status === 'live') ctx.scores.failure(provider)
     }
   }
 
+  const end = offset + length
+  const segmentEnd = (i: number): number => Math.min(end, i * manifest.segmentSize + manifest.segments[i]!.size)
+  let segmentIndex = Math.floor(offset / manifest.segmentSize)
+  let decodedBytes = 0
   try {
-    yield * decodeFile(manifest, key, source, {
+    const pieces = decodeRange(manifest, key, source, {
+      offset, length,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onProgress: (e) => {
-        const at = `${e.segmentIndex}/${'shardIndex' in e ? e.shardIndex : ''}`
-        if (e.type === 'decode:shard-verified') {
-          const s = samples.get(at)
-          if (s !== undefined) ctx.scores.success(s.provider, { ms: s.ms, bytes: s.bytes })
-          samples.delete(at)
-        } else if (e.type === 'decode:shard-bad') {
-          const provider = providerOf(e.segmentIndex, e.shardIndex)
-          if (provider !== undefined) ctx.scores.corruption(provider)
-          samples.delete(at)
-          emit({ type: 'get:shard-failed', segmentIndex: e.segmentIndex, shardIndex: e.shardIndex, ...(provider === undefined ? {} : { provider }), kind: 'corrupt', reason: e.reason })
-        } else if (e.type === 'decode:segment') {
-          emit({ type: 'get:segment', segmentIndex: e.segmentIndex, decodedBytes: e.decodedBytes, fileSize: manifest.fileSize, shardsUsed: e.shardsUsed })
-        }
+        // Missing pieces were reported by the source itself; a bad one is known only once its chunk fails its tag.
+        if (e.type !== 'decode:shard-bad') return
+        const provider = shardOf(e.segmentIndex, e.shardIndex)?.provider
+        giveUp(e.segmentIndex, e.shardIndex, { ...(provider === undefined ? {} : { provider }), kind: 'corrupt', reason: e.reason })
       }
     })
+    for await (const piece of pieces) {
+      decodedBytes += piece.byteLength
+      emit({ type: 'get:progress', decodedBytes, totalBytes: length, fetchedBytes })
+      while (segmentIndex < manifest.segments.length && offset + decodedBytes >= segmentEnd(segmentIndex)) {
+        emit({ type: 'get:segment', segmentIndex, decodedBytes, fileSize: manifest.fileSize, shardsUsed: [...shardsUsed.get(segmentIndex) ?? []].sort((a, b) => a - b) })
+        shardsUsed.delete(segmentIndex)
+        segmentIndex++
+      }
+      yield piece
+    }
   } catch (err) {
     if (err instanceof NotEnoughShardsError && chain !== undefined) {
       // The chain only explains the miss: when it cannot be read, the decoder's own error stands.
@@ -132,6 +190,7 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     }
     throw err
   } finally {
+    for (const s of samples.values()) ctx.scores.success(s.provider, { ms: s.ms, bytes: s.bytes })
     await scoreUnfetched()
     await ctx.scores.save()
   }
