@@ -27,7 +27,7 @@ export interface PutOptions {
   /** Parity shards per segment (default the client's, else 2). */
   m?: number
   /**
-   * Plaintext bytes per segment: default 256 MiB (STREAMING_SEGMENT_SIZE_BYTES) when the size is known (bytes, or
+   * Plaintext bytes per segment: default 1 GiB (STREAMING_SEGMENT_SIZE_BYTES) when the size is known (bytes, or
    * `expectedSize`), as such a put streams; 32 MiB for a source of unknown size, which is uploaded in whole shards.
    */
   segmentSize?: number

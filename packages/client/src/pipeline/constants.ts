@@ -19,8 +19,10 @@ export const SEGMENT_KEY_INFO = 'sherd/v1/segment'
 export const DEFAULT_PREFETCH_SEGMENTS = 0
 
 /**
- * The segment size proposed for once put and get stream (encodeFileStream, decodeRange): the smallest that keeps a
- * 1 GiB put at 4 + 2 to 24 deals (4 segments × 6 shards of 64 MiB). Streaming memory does not grow with it; it
- * is not the default yet because encodeFile and decodeFile hold whole shards (docs/data-path.md, "Defaults").
+ * The segment of a streamed put (encodeFileStream) and get (decodeRange): 1 GiB, the protocol's bound. At 4 + 2 a
+ * shard is then 256 MiB, ProofSetMarket's minimum deal weight: a smaller shard is challenged as if it were 256 MiB,
+ * so 64 MiB shards (256 MiB segments) cost their provider 4 × the proving gas per byte (494 M gas per TiB-month at
+ * 256-block periods against 140 M, bench gas). A 1 GiB put opens 6 deals. Streaming memory does not grow with it
+ * (docs/data-path.md, "Defaults for large segments").
  */
-export const STREAMING_SEGMENT_SIZE_BYTES = 256 * 2 ** 20
+export const STREAMING_SEGMENT_SIZE_BYTES = 2 ** 30
