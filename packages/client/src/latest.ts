@@ -12,8 +12,12 @@ import { withStream } from './transfer.js'
 
 const log = logger('sherd:client:latest')
 
-/** A latest-record exchange is two small frames: a provider that takes longer is skipped, not waited for. */
-const LATEST_TIMEOUT_MS = 10_000
+/**
+ * A latest-record exchange is two small frames: a provider that takes longer is skipped. Every `get` waits for
+ * the slowest of its manifest's providers up to this, so it is kept short; a get that gives up on all of them reads
+ * the link's own version, as before.
+ */
+const LATEST_TIMEOUT_MS = 5_000
 
 export interface LatestOptions {
   /** Follow the file's latest-version record to its newest manifest (default true). docs/keeper.md. */

@@ -165,7 +165,7 @@ export async function runDemo (devnet: Devnet, story: Story, options: DemoOption
         if (d === undefined || d.state !== 'live') break
         voidDeal(d, 'failed', periodOf(e.blockNumber))
         story.line(`deal #${e.args.dealId} with ${providerName({ chainAddress: e.args.provider })} FAILED after ${e.args.missed} missed periods: ` +
-          'its unspent escrow goes back to the client, and the client repairs from this event')
+          'its unspent escrow goes back to the client, and the keeper repairs from this event')
         break
       }
       case 'DealFaulted': {
