@@ -6,7 +6,7 @@ import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
 import type { ChainContext, StakeCheck } from '../context.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
 import type { EncodedStripe } from '../pipeline/index.js'
-import { refusedWith, requestShardOffer, streamShard } from '../transfer.js'
+import { fetchShard, refusedWith, requestShardOffer, storeShard, streamShard } from '../transfer.js'
 import type { PlacedShard, PlaceOptions } from './place.js'
 
 const log = logger('sherd:client:stream-place')
@@ -47,6 +47,8 @@ class Lane {
   ended = false
   /** Its stream has taken a piece: a failure now cannot move it elsewhere (the pieces sent are gone). */
   started = false
+  /** A provider that holds the whole shard (stored, root checked) but refused to sign its offer: where to copy it from. */
+  heldBy: string | undefined
   state: 'running' | 'finished' | 'failed' | 'cancelled' = 'running'
   provider = ''
   tries = 0
@@ -221,7 +223,7 @@ export class SegmentUpload {
     this.reject(error)
   }
 
-  private launch (lane: Lane, provider: string): void {
+  private launch (lane: Lane, provider: string, copyFrom?: string): void {
     const { ctx, options } = this
     const { segmentIndex, shardSize } = this.init
     lane.provider = provider
@@ -235,13 +237,26 @@ export class SegmentUpload {
     const signal = AbortSignal.any([this.signal, lane.controller.signal])
     void (async () => {
       const info = ctx.directory.describe(provider)
+      const expected = info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }
+      if (copyFrom !== undefined) {
+        // The streamed pieces are gone, but a provider that refused only the offer holds the whole shard: fetch it
+        // back (verified against its root) and store it here whole.
+        const root = (await this.init.commitments)[lane.shardIndex]!.root
+        const bytes = await fetchShard(ctx, copyFrom, root, shardSize, signal)
+        await storeShard(ctx, provider, { root, bytes, ...expected }, signal)
+        return await requestShardOffer(ctx, provider, info.chainAddress, {
+          root, byteLength: shardSize, periods: options.periods,
+          ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
+        }, signal)
+      }
       const receipt = await streamShard(ctx, provider, {
-        byteLength: shardSize, pieces: lane.pieces(signal), ...(info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress })
+        byteLength: shardSize, pieces: lane.pieces(signal), ...expected
       }, signal, STREAMED_UPLOAD_MAX_MS)
       const root = (await this.init.commitments)[lane.shardIndex]!.root
       if (receipt !== undefined && Buffer.compare(receipt.receipt.subject, root) !== 0) {
         throw new ProviderMisbehaviourError(provider, `signed a receipt for root ${Buffer.from(receipt.receipt.subject).toString('hex')}, but the bytes sent hash to ${Buffer.from(root).toString('hex')}`)
       }
+      lane.heldBy = provider
       return await requestShardOffer(ctx, provider, info.chainAddress, {
         root, byteLength: shardSize, periods: options.periods,
         ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
@@ -279,12 +294,15 @@ export class SegmentUpload {
       if (!retryable) options.avoid.add(provider)
       lane.errors.push({ provider, error: e.message })
       log('segment %d shard %d on %s failed: %s', segmentIndex, lane.shardIndex, provider, e.message)
-      // Nothing of it left the client yet: the same shard can go to another provider.
-      const next = !lane.started && lane.tries < MAX_PLACEMENT_ATTEMPTS ? this.rank()[0]?.peerId : undefined
+      // Nothing of it left the client yet: the same shard can go to another provider. Or it did, but a provider
+      // holds it whole (it refused only the offer): copy it from there.
+      const copyFrom = lane.heldBy !== undefined && lane.heldBy !== provider ? lane.heldBy : lane.heldBy === provider && stakeRefusal ? provider : undefined
+      const movable = !lane.started || copyFrom !== undefined
+      const next = movable && lane.tries < MAX_PLACEMENT_ATTEMPTS ? this.rank()[0]?.peerId : undefined
       options.onProgress?.({ type: 'put:shard-failed', segmentIndex, shardIndex: lane.shardIndex, provider, error: e.message, next: next === undefined ? 'giving-up' : 'retry' })
       if (next !== undefined) {
         this.taken.add(next)
-        this.launch(lane, next)
+        this.launch(lane, next, lane.started ? copyFrom : undefined)
         return
       }
       lane.state = 'failed'
