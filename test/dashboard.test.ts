@@ -77,6 +77,10 @@ describe('the provider dashboard', () => {
     await page.waitForFunction((target) => Number(document.getElementById('periods-proven')?.dataset.count) >= target,
       first + PERIODS_TO_SEE, { timeout: (PERIODS_TO_SEE + 3) * devnet.params.periodBlocks * 1_000 + 60_000 })
     await page.waitForFunction(() => document.querySelectorAll('#chart rect.proven').length > 0, undefined, { timeout: 30_000 })
+    // Earnings are what claims have paid: the prover claims every 4 proven periods (claimEveryPeriods), so they can
+    // still be 0 after the periods above.
+    await page.waitForFunction(() => BigInt(document.getElementById('earnings')?.dataset.baseUnits ?? '0') > 0n, undefined,
+      { timeout: 7 * devnet.params.periodBlocks * 1_000 + 60_000 })
 
     // What the page shows is what /status says: compared after a refresh, until a period boundary is not in between.
     let status: NodeStatus | undefined
