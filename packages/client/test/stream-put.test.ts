@@ -72,7 +72,7 @@ describe('streaming put', () => {
   it('round-trips files at the edges (0, 1, stripe ± 1, segment ± 1 bytes) and stores every shard under its root', async () => {
     for (const size of [0, 1, STRIPE - 1, STRIPE + 1, SEGMENT - 1, SEGMENT + 1]) {
       const data = randomBytes(size)
-      const put = await client.put(data)
+      const put = await client.put(data, { streaming: true })
       expect(put.manifest.segments).toHaveLength(Math.ceil(size / SEGMENT))
       for (const seg of put.manifest.segments) {
         expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
@@ -98,7 +98,7 @@ describe('streaming put', () => {
     })
     const events: PutProgressEvent[] = []
     const data = randomBytes(STRIPE + 5)
-    const put = await client.put(data, { spareShards: 1, onProgress: (e) => events.push(e) })
+    const put = await client.put(data, { streaming: true, spareShards: 1, onProgress: (e) => events.push(e) })
     expect(put.manifest.m).toBe(M + 1)
     const holders = put.manifest.segments[0]!.shards.map((s) => s.provider).filter((p) => p !== undefined)
     expect(holders).toHaveLength(K + M)
@@ -116,7 +116,7 @@ describe('streaming put', () => {
     const shardsBefore = slow.node.store.shards
     const events: PutProgressEvent[] = []
     const data = randomBytes(SEGMENT)
-    const put = await client.put(data, { spareShards: 1, onProgress: (e) => events.push(e) })
+    const put = await client.put(data, { streaming: true, spareShards: 1, onProgress: (e) => events.push(e) })
     const cancelled = events.filter((e) => e.type === 'put:upload-cancelled')
     expect(cancelled).toContainEqual(expect.objectContaining({ segmentIndex: 0, provider: slow.node.peerId }))
     const holders = put.manifest.segments[0]!.shards.map((s) => s.provider).filter((p) => p !== undefined)
@@ -134,7 +134,7 @@ describe('streaming put', () => {
     for (const p of net.providers) slowWrites(p, 100)
     const before = net.providers.map((p) => p.node.store.shards)
     const controller = new AbortController()
-    const put = client.put(randomBytes(SEGMENT), { signal: controller.signal })
+    const put = client.put(randomBytes(SEGMENT), { streaming: true, signal: controller.signal })
     put.catch(() => {})
     // Bytes are arriving (a provider has reserved a shard and received part of it): cut the put off there.
     await until('a provider is receiving a shard', () => net.providers.some((p) => p.node.store.pendingBytes > 0))

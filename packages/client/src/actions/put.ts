@@ -50,6 +50,12 @@ export interface PutOptions {
    */
   spareShards?: number
   /**
+   * Stream the upload (encodeFileStream: flat memory, but a shard whose upload fails after its first byte cannot be
+   * sent again) or upload whole shards from memory (a failed upload moves to another provider). Default: stream when
+   * the size is known and above STREAMING_THRESHOLD_BYTES (64 MiB); `true` streams any file of known size.
+   */
+  streaming?: boolean
+  /**
    * Wait until every deal's term has begun (the period after it opened, when it joins its provider's proof set;
    * default false: a deal is binding once opened, and the provider signed only for bytes it holds).
    */
@@ -86,11 +92,12 @@ export async function put (context: ClientContext, source: PutSource, options: P
   const maxPricePerMiB = options.maxPricePerMiB ?? d.maxPricePerMiB
   await ctx.directory.refreshRegistry({ signal })
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
+  const streaming = knownSize !== undefined && (options.streaming ?? knownSize > STREAMING_THRESHOLD_BYTES)
   if (knownSize !== undefined) {
     requireFunds(await estimatePut(ctx, knownSize, {
       ...(options.k === undefined ? {} : { k: options.k }),
       ...(options.m === undefined ? {} : { m: options.m }),
-      segmentSize: options.segmentSize ?? d.segmentSize ?? STREAMING_SEGMENT_SIZE_BYTES,
+      segmentSize: options.segmentSize ?? d.segmentSize ?? (streaming ? STREAMING_SEGMENT_SIZE_BYTES : DEFAULT_SEGMENT_SIZE_BYTES),
       periods,
       ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
       signal
@@ -101,11 +108,18 @@ export async function put (context: ClientContext, source: PutSource, options: P
     load: new Map<string, number>(), avoid: new Set<string>(), committed: new Map<string, bigint>(), stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
-  const uploaded = knownSize === undefined
+  const uploaded = !streaming
     ? await putWholeShards(ctx, source, options, placeOptions)
     : await putStreaming(ctx, source, knownSize, options, placeOptions)
   return await recordAndSettle(ctx, options, uploaded.placed, uploaded.manifest, uploaded.key)
 }
+
+/**
+ * Files up to this size upload whole shards from memory (at most one segment of 32 MiB encoded at a time), so a
+ * provider killed mid-upload costs a retry elsewhere, not the put; larger ones stream, where memory matters more
+ * than a retry and spare shards (`spareShards`) cover a provider lost mid-stream.
+ */
+export const STREAMING_THRESHOLD_BYTES = 64 * 2 ** 20
 
 interface Uploaded {
   readonly placed: PlacedShard[][]
