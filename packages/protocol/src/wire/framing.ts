@@ -221,7 +221,15 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
               queuedBytes -= head.byteLength
               if (paused && queuedBytes <= highWaterBytes / 2) {
                 paused = false
-                stream.resume()
+                // A stream the remote has finished writing (or that is closing) has nothing more to let in, and libp2p
+                // throws StreamStateError on resuming it; what is queued is still served below.
+                if (!done) {
+                  try {
+                    stream.resume()
+                  } catch (err) {
+                    if ((err as Error).name !== 'StreamStateError') throw err
+                  }
+                }
               }
               return { done: false, value: head }
             }
