@@ -193,8 +193,13 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
         queue.push(bytes)
         queuedBytes += bytes.byteLength
         if (!paused && queuedBytes > highWaterBytes) {
-          paused = true
-          stream.pause()
+          // libp2p throws StreamStateError on pausing a stream that is closing: its last messages need no brake.
+          try {
+            stream.pause()
+            paused = true
+          } catch (err) {
+            if ((err as Error).name !== 'StreamStateError') throw err
+          }
         }
         notify()
       }
@@ -221,14 +226,12 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
               queuedBytes -= head.byteLength
               if (paused && queuedBytes <= highWaterBytes / 2) {
                 paused = false
-                // A stream the remote has finished writing (or that is closing) has nothing more to let in, and libp2p
-                // throws StreamStateError on resuming it; what is queued is still served below.
-                if (!done) {
-                  try {
-                    stream.resume()
-                  } catch (err) {
-                    if ((err as Error).name !== 'StreamStateError') throw err
-                  }
+                // Resumed even after the remote finished writing: libp2p holds what arrived while paused until then.
+                // A stream already closing throws StreamStateError; it has nothing more to let in.
+                try {
+                  stream.resume()
+                } catch (err) {
+                  if ((err as Error).name !== 'StreamStateError') throw err
                 }
               }
               return { done: false, value: head }
