@@ -5,7 +5,7 @@ import type { Hex, PublicClient } from 'viem'
 import { marketParams, marketToken } from '../chain.js'
 import type { ChainContext } from '../context.js'
 import { ChainActionError, InsufficientFundsError } from '../errors.js'
-import { sleep } from '../sleep.js'
+import { sleep } from '@sherd/protocol'
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
 export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {

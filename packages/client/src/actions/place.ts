@@ -7,7 +7,7 @@ import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
 import type { ChainContext, StakeCheck } from '../context.js'
 import type { KnownProvider } from '../providers.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
-import { sleep } from '../sleep.js'
+import { sleep } from '@sherd/protocol'
 import type { PutProgressEvent } from '../events.js'
 import { refusedWith, requestShardOffer, storeShard } from '../transfer.js'
 

@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseCapability } from '@sherd/protocol'
 import { writeFileAtomic } from '../journal.js'
-import { sleep } from '../sleep.js'
+import { sleep } from '@sherd/protocol'
 import { KeeperStoreError } from './errors.js'
 
 /** Format of keeper.json this code reads and writes. */

@@ -1,4 +1,4 @@
-/** Waits `ms`, or throws the signal's reason if it aborts first. */
+/** Waits `ms`, or throws the signal's reason if it aborts first: the one sleep of the client and the node. */
 export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted()
   await new Promise<void>((resolve, reject) => {
