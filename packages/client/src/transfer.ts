@@ -158,19 +158,7 @@ export async function storeShard (
   ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, expectedSigner?: Address },
   signal?: AbortSignal
 ): Promise<SignedReceipt | undefined> {
-  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', transferTimeoutMs(p.bytes.byteLength), signal,
-    async (stream, s) => {
-      try {
-        return await requestStoreShard(stream, { root: p.root, byteLength: p.bytes.byteLength }, p.bytes, { signal: s })
-      } catch (err) {
-        if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
-        throw err
-      }
-    })
-  if (receipt !== undefined && p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
-    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${p.expectedSigner}`)
-  }
-  return receipt
+  return await uploadShard(ctx, peerId, { root: p.root, byteLength: p.bytes.byteLength }, p.bytes, p.expectedSigner, signal, transferTimeoutMs(p.bytes.byteLength))
 }
 
 /**
@@ -186,17 +174,25 @@ export async function streamShard (
   ctx: WireContext, peerId: string, p: { byteLength: number, pieces: AsyncIterable<Uint8Array>, expectedSigner?: Address },
   signal?: AbortSignal, timeoutMs = transferTimeoutMs(p.byteLength)
 ): Promise<SignedReceipt | undefined> {
+  return await uploadShard(ctx, peerId, { byteLength: p.byteLength }, p.pieces, p.expectedSigner, signal, timeoutMs)
+}
+
+/** A store-shard exchange: `undefined` when the provider holds the bytes already; the receipt's signer checked. */
+async function uploadShard (
+  ctx: WireContext, peerId: string, request: { root?: Uint8Array, byteLength: number }, body: Uint8Array | AsyncIterable<Uint8Array>,
+  expectedSigner: Address | undefined, signal: AbortSignal | undefined, timeoutMs: number
+): Promise<SignedReceipt | undefined> {
   const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', timeoutMs, signal,
     async (stream, s) => {
       try {
-        return await requestStoreShard(stream, { byteLength: p.byteLength }, p.pieces, { signal: s })
+        return await requestStoreShard(stream, request, body, { signal: s })
       } catch (err) {
         if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
         throw err
       }
     })
-  if (receipt !== undefined && p.expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== p.expectedSigner.toLowerCase()) {
-    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${p.expectedSigner}`)
+  if (receipt !== undefined && expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== expectedSigner.toLowerCase()) {
+    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${expectedSigner}`)
   }
   return receipt
 }
