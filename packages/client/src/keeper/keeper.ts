@@ -342,27 +342,8 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const started = now()
     const s = store!
     const state = await s.reload()
-    if (only !== undefined) {
-      for (const file of s.files.filter((f) => only.has(f.id))) {
-        signal.throwIfAborted()
-        try {
-          await checkFile(file, signal)
-        } catch (err) {
-          if (signal.aborted) throw err
-          metrics.checkErrors++
-          emit({ type: 'keeper:check-failed', fileId: file.id, error: (err as Error).message })
-          log.error('checking %s after a market event failed: %s', file.id, (err as Error).message)
-        }
-      }
-      updateGauges()
-      return
-    }
-    if (state.extendIntent !== undefined) {
-      // An extension was under way when the keeper stopped: whether it went through or not, its reserve stays
-      // counted (never overspend); stat shows whether the deals moved, and the next check extends again if not.
-      await s.update((st) => { const { extendIntent: _gone, ...rest } = st; return rest })
-    }
-    for (const file of s.files) {
+    /** One file's check; a failure is counted and reported, and the others are still checked. */
+    const checkOne = async (file: KeptFile, after: string): Promise<void> => {
       signal.throwIfAborted()
       try {
         await checkFile(file, signal)
@@ -371,9 +352,20 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
         metrics.checkErrors++
         const message = (err as Error).message
         emit({ type: 'keeper:check-failed', fileId: file.id, error: message })
-        log.error('checking %s failed: %s', file.id, message)
+        log.error('checking %s%s failed: %s', file.id, after, message)
       }
     }
+    if (only !== undefined) {
+      for (const file of s.files.filter((f) => only.has(f.id))) await checkOne(file, ' after a market event')
+      updateGauges()
+      return
+    }
+    if (state.extendIntent !== undefined) {
+      // An extension was under way when the keeper stopped: whether it went through or not, its reserve stays
+      // counted (never overspend); stat shows whether the deals moved, and the next check extends again if not.
+      await s.update((st) => { const { extendIntent: _gone, ...rest } = st; return rest })
+    }
+    for (const file of s.files) await checkOne(file, '')
     passes++
     metrics.passes++
     lastPassAt = now()
