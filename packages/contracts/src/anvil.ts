@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AnvilStartError } from './errors.js'
+import { freePorts } from './ports.js'
 
 /** Waiting longer than this for anvil to answer means it is not going to (it starts in well under a second). */
 const ANVIL_START_TIMEOUT_MS = 15_000
@@ -104,19 +104,6 @@ export function resolveAnvilBinary (): string {
     throw new AnvilStartError('anvil not found: install @foundry-rs/anvil (npm install) or pass { binary }')
   }
   return found
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => { resolve(port) })
-    })
-  })
 }
 
 async function rpcChainId (url: string, signal: AbortSignal): Promise<number | undefined> {
@@ -227,7 +214,7 @@ export async function startAnvil (options: StartAnvilOptions = {}): Promise<Anvi
   for (let attempt = 0; attempt < ANVIL_PORT_ATTEMPTS; attempt++) {
     options.signal?.throwIfAborted()
     try {
-      return await startOnce(binary, await freePort(), options)
+      return await startOnce(binary, (await freePorts(1))[0]!, options)
     } catch (err) {
       if (!(err instanceof AnvilStartError) || !err.message.includes('exited')) throw err
       lastError = err

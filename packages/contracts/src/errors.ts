@@ -39,3 +39,8 @@ export class DeploymentFileError extends ContractsError {
 export class DeploymentFileExistsError extends DeploymentFileError {
   override name = 'DeploymentFileExistsError'
 }
+
+/** `freePorts` found fewer free TCP ports on 127.0.0.1 than asked for. */
+export class FreePortError extends ContractsError {
+  override name = 'FreePortError'
+}

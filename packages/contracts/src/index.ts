@@ -1,9 +1,10 @@
 export { rpcChain } from './chain.js'
 export { startAnvil, resolveAnvilBinary, ANVIL_MNEMONIC } from './anvil.js'
+export { freePorts } from './ports.js'
 export type { Anvil, StartAnvilOptions } from './anvil.js'
 export { mintTokens } from './sherd-token.js'
 export {
-  AnvilStartError, ContractsError, DeploymentFileError, DeploymentFileExistsError, InvalidOfferError, ProofEncodingError,
+  AnvilStartError, ContractsError, DeploymentFileError, DeploymentFileExistsError, FreePortError, InvalidOfferError, ProofEncodingError,
   TransactionFailedError
 } from './errors.js'
 export { formatMarketDeployment, parseMarketDeployment, readMarketDeployment, writeMarketDeployment } from './deployment-file.js'

@@ -5,7 +5,7 @@ import { createPublicClient, createTestClient, createWalletClient, http, toHex }
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deployProofSetMarket, mintTokens, PROOF_SET_DEVNET_PARAMS, startAnvil, rpcChain, writeMarketDeployment
+  ANVIL_MNEMONIC, deployProofSetMarket, freePorts, mintTokens, PROOF_SET_DEVNET_PARAMS, startAnvil, rpcChain, writeMarketDeployment
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, ProofSetParams } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
@@ -17,7 +17,6 @@ import {
   NETWORK_READY_TIMEOUT_MS, READINESS_POLL_MS
 } from './constants.js'
 import { DevnetStartError, ProviderStateError } from './errors.js'
-import { freePorts } from './ports.js'
 import { defaultNodeCommand, ProviderProcess } from './provider-process.js'
 import type { ProviderInfo, ProviderState } from './provider-process.js'
 import { TcpProxy } from './tcp-proxy.js'

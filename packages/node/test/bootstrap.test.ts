@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Message } from '@libp2p/gossipsub'
@@ -7,7 +6,7 @@ import { ANNOUNCE_TOPIC, ANNOUNCEMENTS_PROTOCOL, decodeAnnouncement, requestAnno
 import type { RequestStream, SignedAnnouncement } from '@sherd/protocol'
 import { createHost, createProviderNode, initDataDir, readPeerKey } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { removeDir, runToEnd, startNode, tempDir } from './helpers.js'
+import { freePort, removeDir, runToEnd, startNode, tempDir } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -34,14 +33,6 @@ async function waitFor (what: string, check: () => boolean, timeoutMs: number): 
 }
 
 /** A TCP port that was free a moment ago (the late bootstrap peer must come up on an address known in advance). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (typeof address !== 'object' || address === null) throw new Error('no port')
-  return address.port
-}
 
 /** Collects verified announcements heard on `host`'s pubsub, keyed by the peer id that signed-published them. */
 function listen (host: SherdHost): Map<string, SignedAnnouncement> {

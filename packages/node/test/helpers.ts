@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
+import { freePorts } from '@sherd/contracts'
 import { merkleRoot } from '@sherd/proofs'
 import { CONFIG_FILE, createHost, createProviderNode, initDataDir } from '../src/index.js'
 import type { ProviderNode, ProviderNodeConfig, SherdHost } from '../src/index.js'
@@ -24,12 +24,7 @@ export async function removeDir (dir: string): Promise<void> {
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (for a listener whose address a test must know in advance). */
 export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (typeof address !== 'object' || address === null) throw new Error('no port')
-  return address.port
+  return (await freePorts(1))[0]!
 }
 
 /** An initialised data dir and a started provider on 127.0.0.1 with ephemeral ports. */
