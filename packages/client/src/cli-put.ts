@@ -173,13 +173,14 @@ export async function putCommand (deps: PutCommandDeps): Promise<number> {
 
   if (positionals.length !== 1) throw deps.usage('expected one file: sherd put <file>, or sherd put - to read stdin')
   const path = positionals[0]!
+  // The file first: a directory or a missing file is refused before anything touches the network.
+  const input = await deps.openInput(path)
   units = await deps.chainUnits()
   const options = {
     ...(extraUploads === undefined ? {} : { extraUploads }),
     ...(spareShards === undefined ? {} : { spareShards }),
     ...(maxPrice === undefined ? {} : { maxPricePerMiB: units.parse(maxPrice, '--max-price') })
   }
-  const input = await deps.openInput(path)
   const size = input.size
   const name = size === undefined ? undefined : resolve(path)
 

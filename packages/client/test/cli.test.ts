@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,17 +15,15 @@ import type { TestNetwork } from './network-helpers.js'
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 const SHERD = join(REPO, 'packages/client/bin/sherd.js')
 const BINS = [['sherd', SHERD], ['sherd-node', join(REPO, 'packages/node/bin/sherd-node.js')], ['sherd-devnet', join(REPO, 'packages/devnet/bin/sherd-devnet.js')]] as const
-// Generous for a machine with a load of 5–10: a command that touches no provider takes well under a second quiet.
-const NO_NETWORK_BOUND_MS = 3_000
-// Commands that read only the chain (wallet, stat --no-probe of a cached manifest) must never again wait for
-// provider discovery (5 s); this bound catches that on a loaded machine where a quiet run takes about 1 s.
-const CHAIN_ONLY_BOUND_MS = 5_000
+// "Before any network" and "chain only" are checked by pointing what the command must not touch at a tripwire (a TCP
+// listener that counts connections), not by timing the command, which a loaded machine makes meaningless.
 const SEGMENT = 1024 * 1024
 
 interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, ms: number }
 
 let net: TestNetwork
 let dir: string
+let trip: Tripwire
 
 function env (): NodeJS.ProcessEnv {
   return {
@@ -49,6 +48,31 @@ async function sherd (args: string[], options: { stdin?: Buffer, node?: string, 
   })
 }
 
+interface Tripwire { port: number, connections: () => number, close: () => Promise<void> }
+
+async function tripwire (): Promise<Tripwire> {
+  let connections = 0
+  const server = createServer((socket) => { connections++; socket.destroy() })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+  const address = server.address()
+  if (typeof address !== 'object' || address === null) throw new Error('tripwire has no port')
+  return { port: address.port, connections: () => connections, close: async () => { await new Promise((resolve) => server.close(resolve)) } }
+}
+
+/** The env of a command that must not touch the network: the chain and the providers are both the tripwire. */
+function offline (trip: Tripwire): NodeJS.ProcessEnv {
+  return { SHERD_RPC_URL: `http://127.0.0.1:${trip.port}`, SHERD_BOOTSTRAP: providersAt(trip) }
+}
+
+/** The env of a command that may read the chain but must not wait for providers: they are the tripwire. */
+function chainOnly (trip: Tripwire): NodeJS.ProcessEnv {
+  return { SHERD_BOOTSTRAP: providersAt(trip) }
+}
+
+function providersAt (trip: Tripwire): string {
+  return net.bootstrap().map((a) => a.replace(/\/tcp\/\d+\//, `/tcp/${trip.port}/`)).join(',')
+}
+
 async function partFiles (): Promise<string[]> {
   return (await readdir(dir)).filter((f) => f.endsWith('.part'))
 }
@@ -65,12 +89,14 @@ function oldNode (): string | undefined {
 
 beforeAll(async () => {
   net = await startNetwork(6)
+  trip = await tripwire()
   dir = await mkdtemp(join(tmpdir(), 'sherd-cli-ux-'))
   await mkdir(join(dir, 'config'))
 })
 
 afterAll(async () => {
   await net?.close()
+  await trip?.close()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
 
@@ -96,39 +122,41 @@ describe('the sherd binaries as a user runs them', () => {
     const precious = join(dir, 'precious.txt')
     await writeFile(precious, 'keep me')
     for (const args of [['get', 'hello', '-o', 'precious.txt'], ['get', 'hello', '-o', 'precious.txt', '--force'], ['stat', 'sherd://nonsense#x', '--no-probe'], ['extend', 'hello', '3']]) {
-      const r = await sherd(args)
+      const r = await sherd(args, { env: offline(trip) })
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(/^error: InvalidLinkError: link/)
       expect(r.stderr).not.toMatch(/\n\s+at /)
-      expect(r.ms).toBeLessThan(NO_NETWORK_BOUND_MS)
       console.log(`sherd ${args.join(' ')}: exit ${r.code} in ${r.ms.toFixed(0)} ms`)
     }
+    expect(trip.connections()).toBe(0)
     expect(await readFile(precious, 'utf8')).toBe('keep me')
     expect(await partFiles()).toEqual([])
   })
 
   it('put refuses a directory at once, and a missing file, without a stack trace', async () => {
-    const r = await sherd(['put', dir])
+    const before = trip.connections()
+    const r = await sherd(['put', dir], { env: offline(trip) })
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/is a directory; sherd put stores one file: pack it first \(tar/)
-    expect(r.ms).toBeLessThan(NO_NETWORK_BOUND_MS)
+    expect(trip.connections()).toBe(before)
     const missing = await sherd(['put', join(dir, 'nope.bin')])
     expect(missing.code).toBe(1)
     expect(missing.stderr).toBe(`error: ${join(dir, 'nope.bin')}: no such file\n`)
-    const badPrice = await sherd(['put', SHERD, '--max-price', '2XYZ'])
+    const badPrice = await sherd(['put', SHERD, '--max-price', '2XYZ'], { env: chainOnly(trip) })
     expect(badPrice.code).toBe(2)
     expect(badPrice.stderr).toMatch(/--max-price: "2XYZ": the token here is \w+, not XYZ/)
-    expect(badPrice.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
+    expect(trip.connections()).toBe(before)
     const tooPrecise = await sherd(['put', SHERD, '--max-price', '1,000.0000000000000000001'])
     expect(tooPrecise.code).toBe(2)
     expect(tooPrecise.stderr).toMatch(/--max-price: "1000.0000000000000000001": \w+ has 18 decimals/)
   })
 
   it('wallet prints token amounts with decimals and symbol', async () => {
-    const r = await sherd(['wallet'])
+    const before = trip.connections()
+    const r = await sherd(['wallet'], { env: chainOnly(trip) })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    expect(r.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
+    expect(trip.connections()).toBe(before)
     console.log(`sherd wallet: ${r.ms.toFixed(0)} ms`)
     // The test network funds the client with 1,000,000 tokens (18 decimals).
     expect(r.stdout).toMatch(/^balance {5}1,000,000 \w+$/m)
@@ -149,10 +177,11 @@ describe('the sherd binaries as a user runs them', () => {
 
     const target = join(dir, 'copy.bin')
     await writeFile(target, 'old contents')
-    const refused = await sherd(['get', link, '-o', 'copy.bin'])
+    const before = trip.connections()
+    const refused = await sherd(['get', link, '-o', 'copy.bin'], { env: offline(trip) })
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/copy\.bin exists and was left as it is: pass --force/)
-    expect(refused.ms).toBeLessThan(NO_NETWORK_BOUND_MS)
+    expect(trip.connections()).toBe(before)
     expect(await readFile(target, 'utf8')).toBe('old contents')
 
     // A valid link with the wrong key: the manifest does not decrypt, nothing is written.
@@ -232,8 +261,9 @@ describe('the sherd binaries as a user runs them', () => {
     expect(uncached.code).toBe(0)
     expect((JSON.parse(uncached.stdout) as { storageEndBlock: string }).storageEndBlock).toBe(s.storageEndBlock)
     expect(BigInt(s.costPerPeriod)).toBeGreaterThan(0n)
-    const table = await sherd(['stat', link, '--no-probe'])
-    expect(table.ms).toBeLessThan(CHAIN_ONLY_BOUND_MS)
+    const beforeTable = trip.connections()
+    const table = await sherd(['stat', link, '--no-probe'], { env: chainOnly(trip) })
+    expect(trip.connections()).toBe(beforeTable)
     expect(table.stdout).toMatch(/^stored until ~\d{4}-\d\d-\d\d \d\d:\d\d UTC \(block \d+\)/m)
     expect(table.stdout).toMatch(/^costs [\d,.]+ \w+ per period; escrow left [\d,.]+ \w+$/m)
     console.log(`sherd stat --no-probe: ${table.ms.toFixed(0)} ms`)
