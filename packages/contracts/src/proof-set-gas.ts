@@ -8,7 +8,7 @@ import { proofSetMarketAbi } from './generated/contracts.js'
 import { waitForSuccess } from './market-client.js'
 import type { MarketClient } from './market-client.js'
 import { PeriodicTree } from './periodic-tree.js'
-import { ProviderSuperTree } from './super-tree.js'
+import { ProviderSuperTree, superDepth } from './super-tree.js'
 import { proveChallenges } from './audit-proof.js'
 import {
   answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost, extendProofSetDeals,
@@ -37,6 +37,8 @@ export interface ProofSetSetGas {
   deals: number
   dealBytes: bigint
   depth: number
+  /** Levels of the provider's super-tree over its deals: ⌈log2 deals⌉. A challenge's path is depth + superDepth. */
+  superDepth: number
   weight: bigint
   k: number
   /** Gas of all proof transactions of each measured period. */
@@ -317,6 +319,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
         deals: set.deals,
         dealBytes: BigInt(set.leafCount) * 64n,
         depth: set.tree.depth,
+        superDepth: superDepth(set.deals),
         weight,
         k: Number(proofSetChallengeCount(weight)),
         periodGas: gas,
@@ -347,10 +350,10 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
 export function formatProofSetGasTable (r: ProofSetGasReport): string {
   const lines = ['| operation | gas | calldata bytes | EIP-7623 floor |', '|---|---:|---:|---:|']
   for (const row of r.rows) lines.push(`| ${row.operation} | ${row.gasUsed} | ${row.calldataBytes} | ${row.floor} |`)
-  lines.push('', '| proof set | deals | deal size | depth | K | median gas per period | periods measured |', '|---|---:|---:|---:|---:|---:|---:|')
+  lines.push('', '| proof set | deals | deal size | path levels (deal + super) | K | median gas per period | periods measured |', '|---|---:|---:|---:|---:|---:|---:|')
   for (const s of r.sets) {
     const size = s.dealBytes >= GIB ? `${Number(s.dealBytes) / Number(GIB)} GiB` : `${Number(s.dealBytes) / 2 ** 20} MiB`
-    lines.push(`| ${s.label} | ${s.deals} | ${size} | ${s.depth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`)
+    lines.push(`| ${s.label} | ${s.deals} | ${size} | ${s.depth} + ${s.superDepth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`)
   }
   return lines.join('\n')
 }
