@@ -1,7 +1,7 @@
 /**
  * Gas of ProofSetMarket on anvil (docs/contracts.md "Gas"): batch opening, per-period proving of real proof sets
- * (1 TiB of 1 GiB deals; equal total weight over 10 … 10,000 deals; 64 MiB deals), a full 96-challenge chunk at
- * depth 34, claims, audit, miss, declaration; on anvil's newest hardfork (osaka), seed ring warmed to its steady
+ * (1 TiB of 1 GiB deals; equal total weight over 10 … 10,000 deals; 64 MiB deals), a full 64-challenge chunk of
+ * 34 + 4 levels, claims, audit, miss, declaration; on anvil's newest hardfork (osaka), seed ring warmed to its steady
  * state. Plus the detection simulation with the contract's challenge rule. The retired StorageMarket's figures are
  * kept as text in docs/contracts.md ("StorageMarket, retired").
  * Gas is deterministic up to the random shard bytes and seeds; the time is just the run.
@@ -67,7 +67,7 @@ export const gasSuite: Suite = {
       return row === undefined ? Number.NaN : Number(row.gasUsed) / row.calldataBytes
     })
     summary['proving gas per proof byte, max ÷ min over 10/100/1000/10000 deals of equal total weight'] = Number((Math.max(...perByte) / Math.min(...perByte)).toFixed(3))
-    for (const s of equal) summary[`per-period proving gas, ${s.deals} deals of ${Number(s.dealBytes) / 2 ** 30} GiB (depth ${s.depth}, K = ${s.k})`] = Number(s.medianPeriodGas)
+    for (const s of equal) summary[`per-period proving gas, ${s.deals} deals of ${Number(s.dealBytes) / 2 ** 30} GiB (path ${s.depth} + ${s.superDepth} levels, K = ${s.k})`] = Number(s.medianPeriodGas)
     for (const s of detection.scenarios) summary[`detection: ${s.name}`] = Number(s.probability.toFixed(4))
     summary['detection: challenge rule cross-checked against the contract (cases)'] = detection.crossChecked
     const detectionTable = ['| scenario | simulated | closed form | trials |', '|---|---:|---:|---:|',

@@ -213,7 +213,8 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint32 startPeriod,
         uint32 endPeriod,
         uint64 rangeStart,
-        uint64 weight
+        uint64 weight,
+        uint32 slot
     );
     event SeedCommitted(uint256 indexed period, bytes32 seed);
     event ChunkProven(address indexed provider, uint256 indexed period, uint256 chunk);
@@ -251,9 +252,10 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     uint256 internal constant MIN_WEIGHT = 1 << 22;
     /// @notice Leaves in a TiB (2^40 bytes / 64).
     uint256 internal constant TIB_LEAVES = 1 << 34;
-    /// @notice Challenges per proof transaction: 96 × (4 + 64 + 32 × 34) bytes ≤ 111 kB at the deepest deal.
-    uint256 internal constant CHALLENGES_PER_CHUNK = 96;
-    /// @notice Chunks per period (the bitmask width): K ≤ 24,576, about 6 PiB of weight per provider.
+    /// @notice Challenges per proof transaction: 64 × (8 + 64 + 32 × 58) bytes ≤ 123,392 at the longest path (a
+    ///         1 TiB deal, depth 34, in a super-tree of 2^24 deals, depth 24).
+    uint256 internal constant CHALLENGES_PER_CHUNK = 64;
+    /// @notice Chunks per period (the bitmask width): K ≤ 16,384, 4 PiB of weight per provider.
     uint256 internal constant MAX_CHUNKS = 256;
     /// @notice Leaves checked by an on-demand audit (the old per-deal challenge count).
     uint256 internal constant AUDIT_CHALLENGES = 10;
@@ -302,6 +304,11 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     mapping(uint256 dealId => Audit) private _audits;
     /// @notice Tokens each account can withdraw.
     mapping(address account => uint256) public withdrawable;
+    /// @dev Per provider, the incremental Merkle tree over its deals' super-leaves, nodeHash(dealId, root), in the
+    ///      order they opened (eth2 deposit contract): branch[h] is the last complete level-h subtree's root.
+    mapping(uint32 id => mapping(uint256 level => bytes32)) private _branch;
+    /// @dev Super-root of the snapshot a checkpoint starts, stored once no deal can join it any more.
+    mapping(uint32 id => mapping(uint256 checkpoint => bytes32)) private _superRoots;
 
     /// @param token_ The ERC-20 for escrow, stake, bonds and payment.
     /// @param config Market parameters (docs/contracts.md, "ProofSetMarket").
@@ -391,14 +398,16 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint256 escrowTotal;
         address lastProvider;
         uint256 run; // deals of the current run of offers from one provider, counted once per run
+        uint256 slots; // the run's provider's deals so far: the next deal's slot in its super-tree
         Provider storage p = _providers[address(0)];
         for (uint256 i = 0; i < offers.length; i++) {
             Offer calldata offer = offers[i];
             if (offer.provider != lastProvider) {
-                if (lastProvider != address(0)) _endRun(p, start, run);
+                if (lastProvider != address(0)) _endRun(p, start, run, slots);
                 run = 0;
                 p = _registered(offer.provider);
                 lastProvider = offer.provider;
+                slots = _openSnapshot(p, start);
                 if (p.firstPeriod == 0) {
                     p.firstPeriod = uint32(start);
                     p.due = uint32(start);
@@ -436,6 +445,7 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
             d.client = msg.sender;
             d.pricePerPeriod = offer.pricePerPeriod.toUint80();
             d.state = DealState.Live;
+            _insert(p.id, slots++, _superLeaf(dealId, offer.root));
             emit DealOpened(
                 dealId,
                 offer.provider,
@@ -446,10 +456,11 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
                 uint32(start),
                 uint32(end),
                 uint64(rangeStart),
-                uint64(weight)
+                uint64(weight),
+                uint32(slots - 1)
             );
         }
-        _endRun(p, start, run);
+        _endRun(p, start, run, slots);
         dealCount = dealId;
         _pull(msg.sender, escrowTotal);
     }
@@ -545,14 +556,16 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     /// @param period The caller's due period (`getProvider(...).due`).
     /// @param chunk The chunk index.
     /// @param proof Per challenge: uint32 dealId hint (big-endian; FAULT_FLAG set = cannot answer), then, unless
-    ///        the hinted deal is void in `period` or the flag is set, the leaf (64 bytes) and `depth` siblings.
+    ///        the hinted deal is void in `period` or the flag is set, the deal's uint32 slot, the leaf (64 bytes),
+    ///        the deal's `depth` siblings and the slot's siblings in the snapshot's super-tree (`superRootOf`).
     function prove(uint256 period, uint256 chunk, bytes calldata proof) external nonReentrant {
         Provider storage p = _registered(msg.sender);
         if (p.weightEnd == 0) revert NothingDue(msg.sender);
         if (period != p.due) revert NotDuePeriod(period, p.due);
         uint256 cb = challengeBlock(period);
         if (block.number <= cb) revert ChallengeBlockNotMined(period, cb);
-        uint256 weight = _weightAt(p.id, p.lastCheckpoint, period);
+        (uint256 checkpoint, uint256 packed) = _checkpointAt(p.id, p.lastCheckpoint, period);
+        uint256 weight = uint48(packed >> 32);
         uint256 k = challengeCountFor(weight);
         uint256 chunks = (k + CHALLENGES_PER_CHUNK - 1) / CHALLENGES_PER_CHUNK;
         if (chunk >= chunks) revert BadChunk(chunk, chunks);
@@ -561,7 +574,8 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint256 seed = _seed(period);
         uint256 end = (chunk + 1) * CHALLENGES_PER_CHUNK;
         if (end > k) end = k;
-        uint256 used = _answer(p, msg.sender, period, seed, weight, chunk * CHALLENGES_PER_CHUNK, end, proof);
+        Snapshot memory s = Snapshot(seed, weight, packed >> 80, _snapshotRoot(p.id, checkpoint, packed >> 80));
+        uint256 used = _answer(p, msg.sender, period, s, chunk * CHALLENGES_PER_CHUNK, end, proof);
         if (used != proof.length) revert BadProofLength(used, proof.length);
         done |= 1 << chunk;
         if (done == (chunks == MAX_CHUNKS ? type(uint256).max : (1 << chunks) - 1)) {
@@ -629,10 +643,14 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         uint256 last = periodStartBlock(uint256(a.period) + 1) - 1;
         if (block.number < first || block.number > last) revert AuditWindowClosed(dealId, first, last);
         bytes32 seed = keccak256(abi.encode(bytes32(_seed(a.period)), AUDIT_TAG, dealId));
-        uint256 expected = AUDIT_CHALLENGES * MerkleVerifier.itemLength(d.depth);
-        if (proof.length != expected) revert BadProofLength(expected, proof.length);
-        uint256 failed = MerkleVerifier.verify(proof, d.root, d.depth, d.leafCount, seed, AUDIT_CHALLENGES);
-        if (failed != AUDIT_CHALLENGES) revert InvalidProof(failed, dealId);
+        uint256 itemLen = MerkleVerifier.itemLength(d.depth);
+        if (proof.length != AUDIT_CHALLENGES * itemLen) revert BadProofLength(AUDIT_CHALLENGES * itemLen, proof.length);
+        for (uint256 j = 0; j < AUDIT_CHALLENGES; j++) {
+            uint256 item = j * itemLen;
+            bytes32 h = MerkleVerifier.leafHash(proof[item:item + 64]);
+            h = MerkleVerifier.climb(h, proof[item + 64:item + itemLen], MerkleVerifier.challengeIndex(seed, j, d.leafCount));
+            if (h != d.root) revert InvalidProof(j, dealId);
+        }
         delete _audits[dealId];
         withdrawable[provider] += a.bond;
         emit AuditAnswered(dealId, provider, a.period);
@@ -706,7 +724,20 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
     /// @notice The weight of `provider`'s proof set frozen for `period`: deals opened before `period` began.
     function snapshotWeight(address provider, uint256 period) public view returns (uint256) {
         Provider storage p = _providers[provider];
-        return _weightAt(p.id, p.lastCheckpoint, period);
+        (, uint256 packed) = _checkpointAt(p.id, p.lastCheckpoint, period);
+        return uint48(packed >> 32);
+    }
+
+    /// @notice The super-root `provider`'s challenges of `period` are checked against, and its number of deals
+    ///         (slots): the Merkle root over nodeHash(dealId, deal root) of its first `slots` deals in the order
+    ///         they opened, padded with zero subtrees to depth ⌈log2 slots⌉. Final once `period` has begun.
+    function superRootOf(address provider, uint256 period) external view returns (bytes32 root, uint256 slots) {
+        Provider storage p = _providers[provider];
+        (uint256 checkpoint, uint256 packed) = _checkpointAt(p.id, p.lastCheckpoint, period);
+        slots = packed >> 80;
+        if (slots == 0) return (0, 0);
+        root = _superRoots[p.id][checkpoint];
+        if (root == 0) root = _rootOf(p.id, slots);
     }
 
     /// @notice The network seed of `period`: stored, or derived from the challenge block's hash if readable.
@@ -811,31 +842,85 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         escrow = offer.pricePerPeriod * offer.periods;
     }
 
-    function _endRun(Provider storage p, uint256 start, uint256 opened) private {
+    function _endRun(Provider storage p, uint256 start, uint256 opened, uint256 slots) private {
         p.unsettledDeals += uint32(opened);
-        _checkpoint(p, start);
+        _checkpoint(p, start, slots);
     }
 
-    /// @dev Records that `p.weightEnd` is the weight from period `start` on.
-    function _checkpoint(Provider storage p, uint256 start) private {
+    /// @dev Records that `p.weightEnd` and `slots` deals are the proof set from period `start` on. Packed:
+    ///      slots << 80 | weight end << 32 | previous checkpoint.
+    function _checkpoint(Provider storage p, uint256 start, uint256 slots) private {
         if (challengeCountFor(p.weightEnd) > MAX_CHUNKS * CHALLENGES_PER_CHUNK) revert ProofSetTooLarge(providerAddress[p.id], p.weightEnd);
         uint256 last = p.lastCheckpoint;
+        uint256 packed = (slots << 80) | (uint256(p.weightEnd) << 32);
         if (last == start) {
-            _checkpoints[p.id][start] = (uint256(p.weightEnd) << 32) | (_checkpoints[p.id][start] & 0xffffffff);
+            packed |= _checkpoints[p.id][start] & 0xffffffff;
         } else {
-            _checkpoints[p.id][start] = (uint256(p.weightEnd) << 32) | last;
+            packed |= last;
             p.lastCheckpoint = uint32(start);
+        }
+        _checkpoints[p.id][start] = packed;
+    }
+
+    /// @dev The newest checkpoint at or before `period` (walking back from `checkpoint`) and its packed word;
+    ///      (0, 0) before the provider's first deals.
+    function _checkpointAt(uint32 id, uint256 checkpoint, uint256 period) private view returns (uint256, uint256 packed) {
+        while (checkpoint != 0) {
+            packed = _checkpoints[id][checkpoint];
+            if (checkpoint <= period) return (checkpoint, packed);
+            checkpoint = uint32(packed);
+        }
+        return (0, 0);
+    }
+
+    /// @dev Before a run of deals joining at `start`: freezes the super-root of the provider's newest snapshot if
+    ///      that snapshot has begun (no deal can join it any more), and returns the provider's deal count.
+    function _openSnapshot(Provider storage p, uint256 start) private returns (uint256 slots) {
+        uint256 last = p.lastCheckpoint;
+        if (last == 0) return 0;
+        slots = _checkpoints[p.id][last] >> 80;
+        if (last < start) _snapshotRoot(p.id, last, slots);
+    }
+
+    /// @dev The super-root of the snapshot starting at `checkpoint` (of `slots` deals), computed and stored on
+    ///      first use. Called only once that snapshot's period has begun, so no deal can still join it.
+    function _snapshotRoot(uint32 id, uint256 checkpoint, uint256 slots) private returns (bytes32 root) {
+        root = _superRoots[id][checkpoint];
+        if (root == 0) {
+            root = _rootOf(id, slots);
+            _superRoots[id][checkpoint] = root;
         }
     }
 
-    /// @dev Weight of the deals that joined at or before `period`: walk the checkpoints back from the newest.
-    function _weightAt(uint32 id, uint256 checkpoint, uint256 period) private view returns (uint256) {
-        while (checkpoint != 0) {
-            uint256 packed = _checkpoints[id][checkpoint];
-            if (checkpoint <= period) return packed >> 32;
-            checkpoint = uint32(packed);
+    /// @dev Appends `leaf` as the (count+1)-th leaf of provider `id`'s super-tree (eth2 deposit contract insert).
+    function _insert(uint32 id, uint256 count, bytes32 leaf) private {
+        uint256 size = count + 1;
+        for (uint256 h = 0;; h++) {
+            if (size & 1 == 1) {
+                _branch[id][h] = leaf;
+                return;
+            }
+            leaf = MerkleVerifier.nodeHash(_branch[id][h], leaf);
+            size >>= 1;
         }
-        return 0;
+    }
+
+    /// @dev Root of the first `slots` (≥ 1) leaves of provider `id`'s super-tree, padded with zero subtrees to
+    ///      depth ⌈log2 slots⌉; valid while the tree holds exactly `slots` leaves.
+    function _rootOf(uint32 id, uint256 slots) private view returns (bytes32 node) {
+        uint256 depth = Math.log2(slots, Math.Rounding.Ceil);
+        if (slots == 1 << depth) return _branch[id][depth];
+        bytes32 zero;
+        for (uint256 h = 0; h < depth; h++) {
+            node = (slots >> h) & 1 == 1 ? MerkleVerifier.nodeHash(_branch[id][h], node) : MerkleVerifier.nodeHash(node, zero);
+            zero = MerkleVerifier.nodeHash(zero, zero);
+        }
+    }
+
+    /// @dev A deal's leaf in its provider's super-tree: binds the deal id, so a slot sent with a proof is checked
+    ///      by the path itself and need not be stored in the deal.
+    function _superLeaf(uint256 dealId, bytes32 root) private view returns (bytes32) {
+        return MerkleVerifier.nodeHash(bytes32(dealId), root);
     }
 
     function _seedWord(bytes32 h, uint256 period) private pure returns (uint256) {
@@ -855,20 +940,28 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
         return seed;
     }
 
+    /// @dev What a period's challenges are drawn over and checked against.
+    struct Snapshot {
+        uint256 seed;
+        uint256 weight;
+        uint256 slots;
+        bytes32 root;
+    }
+
     /// @dev Checks challenges [from, to) of `period`; returns the proof bytes consumed.
     function _answer(
         Provider storage p,
         address provider,
         uint256 period,
-        uint256 seed,
-        uint256 weight,
+        Snapshot memory s,
         uint256 from,
         uint256 to,
         bytes calldata proof
     ) private returns (uint256 pos) {
         uint32 id = p.id;
+        uint256 superDepth = Math.log2(s.slots, Math.Rounding.Ceil);
         for (uint256 i = from; i < to; i++) {
-            uint256 idx = challengeIndex(bytes32(seed), provider, i, weight);
+            uint256 idx = challengeIndex(bytes32(s.seed), provider, i, s.weight);
             if (pos + 4 > proof.length) revert BadProofLength(pos + 4, proof.length);
             uint256 hint = uint32(bytes4(proof[pos:pos + 4]));
             pos += 4;
@@ -883,12 +976,16 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
                 _fault(dealId, d, p, provider, period);
                 continue;
             }
+            // slot (4) ‖ leaf (64) ‖ the deal's `depth` siblings ‖ the slot's `superDepth` siblings
             uint256 depth = d.depth;
-            uint256 len = 64 + 32 * depth;
-            if (pos + len > proof.length) revert BadProofLength(pos + len, proof.length);
-            uint256 leaf = (idx - start) * leafCount / w;
-            if (!_verifyLeaf(proof[pos:pos + len], d.root, depth, leaf)) revert InvalidProof(i, dealId);
-            pos += len;
+            uint256 superAt = pos + 68 + 32 * depth;
+            uint256 next = superAt + 32 * superDepth;
+            if (next > proof.length) revert BadProofLength(next, proof.length);
+            uint256 slot = uint32(bytes4(proof[pos:pos + 4]));
+            bytes32 h = MerkleVerifier.climb(MerkleVerifier.leafHash(proof[pos + 4:pos + 68]), proof[pos + 68:superAt], (idx - start) * leafCount / w);
+            h = MerkleVerifier.climb(_superLeaf(dealId, h), proof[superAt:next], slot);
+            if (slot >= s.slots || h != s.root) revert InvalidProof(i, dealId);
+            pos = next;
         }
     }
 
@@ -1014,39 +1111,6 @@ contract ProofSetMarket is EIP712, ReentrancyGuardTransient {
             x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f;
             x = (x + (x >> 8)) & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff;
             return (x * 0x0001000100010001000100010001000100010001000100010001000100010001) >> 240;
-        }
-    }
-
-    /// @dev One Merkle path: `item` = leaf (64 bytes) ‖ `depth` siblings, bottom up, for leaf `index`.
-    function _verifyLeaf(bytes calldata item, bytes32 root, uint256 depth, uint256 index)
-        private
-        view
-        returns (bool valid)
-    {
-        assembly ("memory-safe") {
-            let buf := mload(0x40)
-            mstore8(buf, 0x00)
-            calldatacopy(add(buf, 1), item.offset, 64)
-            let ok := staticcall(gas(), 0x02, buf, 65, add(buf, 96), 32)
-            let h := mload(add(buf, 96))
-            let sib := add(item.offset, 64)
-            for { let level := 0 } lt(level, depth) { level := add(level, 1) } {
-                mstore8(buf, 0x01)
-                switch and(index, 1)
-                case 0 {
-                    mstore(add(buf, 1), h)
-                    calldatacopy(add(buf, 33), sib, 32)
-                }
-                default {
-                    calldatacopy(add(buf, 1), sib, 32)
-                    mstore(add(buf, 33), h)
-                }
-                ok := and(ok, staticcall(gas(), 0x02, buf, 65, add(buf, 96), 32))
-                h := mload(add(buf, 96))
-                index := shr(1, index)
-                sib := add(sib, 32)
-            }
-            valid := and(ok, eq(h, root))
         }
     }
 

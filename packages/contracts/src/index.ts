@@ -20,7 +20,7 @@ export {
   addProofSetStake, answerProofSetAudit, buildProofSetChunk, cancelProofSetOffer, claimProofSetDeals,
   commitProofSetSeed, declareProofSetLost, deployProofSetMarket, extendProofSetDeals, failProofSetAudit, getProofSetAudit,
   getProofSetAuditSeed, getProofSetChallenges, getProofSetDeal, getProofSetParams, getProofSetPeriod,
-  getProofSetPeriodStatus, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetWithdrawable,
+  getProofSetPeriodStatus, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot, getProofSetWithdrawable,
   hashProofSetOffer, markProofSetMissed, openProofSetDeals, parseProofSetEvents, PROOF_SET_AUDIT_CHALLENGES,
   PROOF_SET_CHUNK, PROOF_SET_DEAL_STATES, PROOF_SET_DECLARED_SLASH_BPS, PROOF_SET_DEFAULT_MAX_TERM_PERIODS, PROOF_SET_DEFAULT_PARAMS,
   PROOF_SET_DEVNET_PARAMS, PROOF_SET_DOMAIN_NAME, PROOF_SET_DOMAIN_VERSION, PROOF_SET_FAULT_FLAG, PROOF_SET_K_MIN,
@@ -43,6 +43,7 @@ export type {
   ReadProofSetEventsParameters
 } from './proof-set-events.js'
 export { PeriodicTree } from './periodic-tree.js'
+export { ProviderSuperTree, superDepth, superLeaf, SuperTreeSnapshot } from './super-tree.js'
 export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'
 export type { MeasureProofSetGasOptions, ProofSetGasReport, ProofSetGasRow, ProofSetSetGas } from './proof-set-gas.js'
 export { formatTokenAmount, InvalidTokenAmountError, parseTokenAmount, readTokenInfo } from './token-amount.js'

@@ -8,11 +8,12 @@ import { proofSetMarketAbi } from './generated/contracts.js'
 import { waitForSuccess } from './market-client.js'
 import type { MarketClient } from './market-client.js'
 import { PeriodicTree } from './periodic-tree.js'
+import { ProviderSuperTree, superDepth } from './super-tree.js'
 import { proveChallenges } from './audit-proof.js'
 import {
   answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost, extendProofSetDeals,
   deployProofSetMarket, getProofSetAuditSeed, getProofSetPeriod, getProofSetProvider, getProofSetSeed,
-  getProofSetSnapshotWeight, markProofSetMissed, openProofSetDeals, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_DEFAULT_PARAMS,
+  getProofSetSnapshotWeight, getProofSetSuperRoot, markProofSetMissed, openProofSetDeals, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_DEFAULT_PARAMS,
   PROOF_SET_MIN_WEIGHT, proofSetChallengeCount, proofSetChunkCount, proofSetLeafCount, registerProofSetProvider,
   requestProofSetAudit, signProofSetOffer, submitProofSetChunk
 } from './proof-set.js'
@@ -36,6 +37,8 @@ export interface ProofSetSetGas {
   deals: number
   dealBytes: bigint
   depth: number
+  /** Levels of the provider's super-tree over its deals: ⌈log2 deals⌉. A challenge's path is depth + superDepth. */
+  superDepth: number
   weight: bigint
   k: number
   /** Gas of all proof transactions of each measured period. */
@@ -107,12 +110,14 @@ interface OpenedSet extends SetSpec {
   tree: PeriodicTree
   prover: ProofSetProverDeal[]
   dealIds: bigint[]
+  /** The provider's super-tree over the set's deal roots, as the contract builds it. */
+  superTree: ProviderSuperTree
 }
 
 /**
  * Measures ProofSetMarket on a fresh anvil with the default (256-block) parameters: batch opening, proving periods
  * of real sets (1 TiB of 1 GiB deals; with `full`, equal-total-weight sets of 10 … 10,000 deals and 64 MiB deals),
- * a full 96-challenge chunk at depth 34, claims, an audit, a miss and a declaration. Deals of a set share one
+ * a full 64-challenge chunk at depth 34 + 4, claims, an audit, a miss and a declaration. Deals of a set share one
  * random block repeated to the deal's size (`PeriodicTree`), so every proof is a real full-depth Merkle path.
  */
 export async function measureProofSetGas (options: MeasureProofSetGasOptions = {}): Promise<ProofSetGasReport> {
@@ -209,7 +214,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       const tree = new PeriodicTree(block, spec.leafCount)
       const size = BigInt(spec.leafCount) * 64n
       const provider = wallets[spec.provider]!
-      const set: OpenedSet = { ...spec, tree, prover: [], dealIds: [] }
+      const set: OpenedSet = { ...spec, tree, prover: [], dealIds: [], superTree: new ProviderSuperTree() }
       for (let first = 0; first < spec.deals; first += OPEN_BATCH) {
         options.signal?.throwIfAborted()
         const offers: SignedProofSetOffer[] = []
@@ -233,7 +238,8 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
         await track(receipt, first === OPEN_BATCH && offers.length === OPEN_BATCH ? `openDeals, ${OPEN_BATCH} offers (${label})` : undefined)
         for (const log of parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' })) {
           set.dealIds.push(log.args.dealId)
-          set.prover.push({ dealId: log.args.dealId, rangeStart: log.args.rangeStart, leafCount: proofSetLeafCount(log.args.size), voidFrom: BigInt(log.args.endPeriod), tree })
+          set.superTree.set(log.args.slot, log.args.dealId, log.args.root)
+          set.prover.push({ dealId: log.args.dealId, slot: log.args.slot, rangeStart: log.args.rangeStart, leafCount: proofSetLeafCount(log.args.size), voidFrom: BigInt(log.args.endPeriod), tree })
         }
       }
       log(`opened ${spec.label}`)
@@ -242,8 +248,8 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
 
     const sets: OpenedSet[] = []
     for (const spec of specs) sets.push(await openSet(spec, spec.label))
-    // The deepest deal and the largest K per transaction: 24 deals of 1 TiB, K = 96, one full chunk at depth 34.
-    const big = await openSet({ label: '24 TiB of 1 TiB deals (one full chunk)', deals: 24, leafCount: 2 ** 34, provider: bigProvider }, '1 TiB deals')
+    // The deepest deal and the largest K per transaction: 16 deals of 1 TiB, K = 64, one full chunk at depth 34 + 4.
+    const big = await openSet({ label: '16 TiB of 1 TiB deals (one full chunk)', deals: 16, leafCount: 2 ** 34, provider: bigProvider }, '1 TiB deals')
     const openRow = rows.find((r) => r.operation.startsWith('openDeals'))
     const openGasPerDeal = openRow === undefined ? Number.NaN : (Number(openRow.gasUsed) + Number(approve.gasUsed)) / OPEN_BATCH
 
@@ -256,9 +262,13 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       if (provider.due !== period) throw new Error(`${set.label}: due period ${provider.due}, expected ${period}`)
       const weight = await getProofSetSnapshotWeight(mc(0), address, period)
       const seed = await getProofSetSeed(mc(0), period)
+      // The TypeScript super-tree must agree with the contract's before a proof is built on it.
+      const chain = await getProofSetSuperRoot(mc(0), address, period)
+      const superTree = set.superTree.snapshot(chain.slots)
+      if (bytesToHex(superTree.root) !== chain.root) throw new Error(`${set.label}: super-root ${bytesToHex(superTree.root)} over ${chain.slots} deals, the contract's ${chain.root}`)
       let gas = 0n
       for (let chunk = 0; chunk < proofSetChunkCount(proofSetChallengeCount(weight)); chunk++) {
-        const { proof } = buildProofSetChunk({ seed, provider: address, period, weight, chunk, deals: set.prover })
+        const { proof } = buildProofSetChunk({ seed, provider: address, period, weight, chunk, deals: set.prover, superTree })
         const receipt = await submitProofSetChunk(mc(set.provider), { period, chunk, proof }, { signal: options.signal })
         await track(receipt, label)
         gas += receipt.gasUsed
@@ -309,6 +319,7 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
         deals: set.deals,
         dealBytes: BigInt(set.leafCount) * 64n,
         depth: set.tree.depth,
+        superDepth: superDepth(set.deals),
         weight,
         k: Number(proofSetChallengeCount(weight)),
         periodGas: gas,
@@ -339,10 +350,10 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
 export function formatProofSetGasTable (r: ProofSetGasReport): string {
   const lines = ['| operation | gas | calldata bytes | EIP-7623 floor |', '|---|---:|---:|---:|']
   for (const row of r.rows) lines.push(`| ${row.operation} | ${row.gasUsed} | ${row.calldataBytes} | ${row.floor} |`)
-  lines.push('', '| proof set | deals | deal size | depth | K | median gas per period | periods measured |', '|---|---:|---:|---:|---:|---:|---:|')
+  lines.push('', '| proof set | deals | deal size | path levels (deal + super) | K | median gas per period | periods measured |', '|---|---:|---:|---:|---:|---:|---:|')
   for (const s of r.sets) {
     const size = s.dealBytes >= GIB ? `${Number(s.dealBytes) / Number(GIB)} GiB` : `${Number(s.dealBytes) / 2 ** 20} MiB`
-    lines.push(`| ${s.label} | ${s.deals} | ${size} | ${s.depth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`)
+    lines.push(`| ${s.label} | ${s.deals} | ${size} | ${s.depth} + ${s.superDepth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`)
   }
   return lines.join('\n')
 }

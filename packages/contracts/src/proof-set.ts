@@ -9,6 +9,7 @@ import { proofSetMarketAbi, proofSetMarketBytecode, sherdTokenAbi, sherdTokenByt
 import { waitForSuccess } from './market-client.js'
 import type { ActionOptions, MarketClient } from './market-client.js'
 import type { ProvableTree } from './audit-proof.js'
+import type { SuperTreeSnapshot } from './super-tree.js'
 
 export type ProofSetMarketAbi = typeof proofSetMarketAbi
 
@@ -22,8 +23,8 @@ export const PROOF_SET_K_MIN = 4n
 export const PROOF_SET_MIN_WEIGHT = 1n << 22n
 /** Leaves in a TiB. */
 export const PROOF_SET_TIB_LEAVES = 1n << 34n
-/** Challenges per proof transaction. */
-export const PROOF_SET_CHUNK = 96
+/** Challenges per proof transaction (64 paths of up to 58 levels fit 128 KiB). */
+export const PROOF_SET_CHUNK = 64
 /** Leaves an on-demand audit checks. */
 export const PROOF_SET_AUDIT_CHALLENGES = 10
 /** Set in a challenge's dealId hint: "cannot answer", the deal faults. */
@@ -106,6 +107,8 @@ export function proofSetLeafOffset (index: bigint, rangeStart: bigint, leafCount
 /** What a prover knows of one of its deals. */
 export interface ProofSetProverDeal {
   dealId: bigint
+  /** Position in the provider's super-tree: deals opened before it by the same provider (`DealOpened.slot`). */
+  slot: number
   rangeStart: bigint
   leafCount: bigint
   /** First period the deal is void in (its end, or earlier after a fault, a declaration or failure). */
@@ -123,6 +126,8 @@ export interface BuildChunkParameters {
   chunk: number
   /** The provider's deals (any order). */
   deals: readonly ProofSetProverDeal[]
+  /** The period's super-tree (`superRootOf(provider, period)`): the provider's first `slots` deals. */
+  superTree: SuperTreeSnapshot
 }
 
 /** One challenge of a chunk, as the prover resolved it. */
@@ -136,7 +141,8 @@ export interface ResolvedChallenge {
 
 /**
  * The proof bytes of chunk `chunk`: per challenge a big-endian uint32 dealId hint (FAULT_FLAG set when the
- * deal's tree is missing), then the leaf and its path unless the deal is void in the period or faulted.
+ * deal's tree is missing), then, unless the deal is void in the period or faulted, its uint32 slot, the leaf,
+ * the leaf's path to the deal root and the slot's path to the period's super-root.
  */
 export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, challenges: ResolvedChallenge[] } {
   const k = proofSetChallengeCount(p.weight)
@@ -166,7 +172,10 @@ export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, chal
     const leaf = proofSetLeafOffset(index, deal.rangeStart, deal.leafCount)
     const proof = deal.tree.prove(Number(leaf))
     if (proof.path.length !== deal.tree.depth) throw new ProofEncodingError(`deal ${deal.dealId}: path of ${proof.path.length}, depth ${deal.tree.depth}`)
-    parts.push(proof.leaf, ...proof.path)
+    if (deal.slot >= p.superTree.slots) throw new ProofEncodingError(`deal ${deal.dealId}: slot ${deal.slot} is not in the period's ${p.superTree.slots}-deal super-tree`)
+    const slot = new Uint8Array(4)
+    new DataView(slot.buffer).setUint32(0, deal.slot)
+    parts.push(slot, proof.leaf, ...proof.path, ...p.superTree.prove(deal.slot))
     challenges.push({ index, dealId: deal.dealId, kind: 'proof', leaf })
   }
   const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0))
@@ -630,6 +639,12 @@ export async function getProofSetPeriod (mc: MarketClient, period?: bigint): Pro
 /** The network seed of `period` (stored, or from the challenge block's hash while readable). */
 export async function getProofSetSeed (mc: MarketClient, period: bigint): Promise<Hex> {
   return await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'seedOf', args: [period], blockTag: 'pending' })
+}
+
+/** The super-root `provider`'s challenges of `period` are checked against, and its deal count (final once `period` began). */
+export async function getProofSetSuperRoot (mc: MarketClient, provider: Address, period: bigint): Promise<{ root: Hex, slots: number }> {
+  const [root, slots] = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'superRootOf', args: [provider, period] })
+  return { root, slots: Number(slots) }
 }
 
 export async function getProofSetSnapshotWeight (mc: MarketClient, provider: Address, period: bigint): Promise<bigint> {

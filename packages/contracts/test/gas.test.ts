@@ -1,8 +1,8 @@
 import { expect, test } from 'vitest'
 import { formatProofSetGasTable, measureProofSetGas } from '../src/index.js'
 
-// ProofSetMarket on osaka: 1 TiB of 1 GiB deals (real depth-24 proofs of a PeriodicTree), a full 96-challenge
-// chunk at depth 34, claims, audit, miss, declaration. The bench (`npm run bench -- gas`) adds the equal-weight
+// ProofSetMarket on osaka: 1 TiB of 1 GiB deals (real depth-24 proofs of a PeriodicTree, then 10 levels of
+// super-tree), a full 64-challenge chunk of 34 + 4 levels, claims, audit, miss, declaration. The bench (`npm run bench -- gas`) adds the equal-weight
 // sets and the steady-state seed ring; this keeps the budgets of the settlement issue from regressing.
 test('ProofSetMarket: proving per TiB-month, opening per deal, and every transaction within a real chain', async () => {
   const r = await measureProofSetGas({ periods: 3 })
@@ -13,6 +13,8 @@ test('ProofSetMarket: proving per TiB-month, opening per deal, and every transac
   expect(r.extendGasPerDeal).toBeLessThanOrEqual(40_000)
   expect(r.largestCalldataBytes).toBeLessThanOrEqual(131_072)
   expect(r.largestGas).toBeLessThanOrEqual(16_777_216n)
-  // The full chunk is the largest transaction, as designed: 96 challenges of 1,156 bytes.
-  expect(r.largestCalldataBytes).toBeGreaterThan(96 * 1156)
+  // The full chunk is the largest transaction, as designed: 64 challenges of 4 + 4 + 64 + 32 × 38 bytes.
+  expect(r.largestCalldataBytes).toBeGreaterThan(64 * 1288)
+  // 1,024 deals: every challenge's path is 24 levels of deal tree and 10 of super-tree.
+  expect(r.sets[0]!.depth + r.sets[0]!.superDepth).toBe(34)
 }, 600_000)

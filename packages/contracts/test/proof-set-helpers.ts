@@ -1,10 +1,10 @@
-import { bytesToHex, erc20Abi, hexToBytes } from 'viem'
+import { bytesToHex, erc20Abi, hexToBytes, parseEventLogs } from 'viem'
 import type { Address, Hex, TransactionReceipt } from 'viem'
 import { expect } from 'vitest'
 import {
   buildProofSetChunk, deployProofSetMarket, getProofSetDeal, getProofSetParams, getProofSetPeriod,
-  getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, mintTokens, openProofSetDeals,
-  PROOF_SET_DEVNET_PARAMS, proofSetChallengeCount, proofSetChunkCount, signProofSetOffer, submitProofSetChunk
+  getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot, mintTokens, openProofSetDeals,
+  PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, ProviderSuperTree, proofSetChallengeCount, proofSetChunkCount, signProofSetOffer, submitProofSetChunk
 } from '../src/index.js'
 import type { MarketClient, ProofSetDeployment, ProofSetOffer, ProofSetParams, ProofSetProverDeal, ProvableTree } from '../src/index.js'
 import { mineTo, randomShard, TOKEN } from './helpers.js'
@@ -50,6 +50,8 @@ export interface PsDeal {
   dealId: bigint
   provider: number
   client: number
+  /** Its place in the provider's super-tree (DealOpened.slot). */
+  slot: number
   /** undefined once the provider has "lost" the data. */
   tree?: ProvableTree
   offer: ProofSetOffer
@@ -68,7 +70,8 @@ export async function openPs (
   const offers = []
   for (const p of prepared) offers.push({ offer: p.offer, signature: await signProofSetOffer(m.as(p.s.provider).walletClient!, { market: m.market, offer: p.offer }) })
   const { dealIds, receipt } = await openProofSetDeals(m.as(client), { offers })
-  return { deals: prepared.map((p, i) => ({ dealId: dealIds[i]!, provider: p.s.provider, client, tree: p.tree, offer: p.offer })), receipt }
+  const opened = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' })
+  return { deals: prepared.map((p, i) => ({ dealId: dealIds[i]!, provider: p.s.provider, client, slot: opened[i]!.args.slot, tree: p.tree, offer: p.offer })), receipt }
 }
 
 /** Mines until the next transaction lands in `period`'s first block after its challenge block (+ `extra`). */
@@ -90,15 +93,22 @@ export async function buildDueChunks (m: PsMarket, c: Chainside, provider: numbe
   const weight = await getProofSetSnapshotWeight(m.as(0), address, period)
   const seed = seedOverride ?? await getProofSetSeed(m.as(0), period)
   const proverDeals: ProofSetProverDeal[] = []
+  const tree = new ProviderSuperTree()
   for (const d of deals.filter((d) => d.provider === provider)) {
     const info = await getProofSetDeal(m.as(0), d.dealId)
-    proverDeals.push({ dealId: d.dealId, rangeStart: info.rangeStart, leafCount: info.leafCount, voidFrom: info.voidFrom, tree: d.tree })
+    tree.set(d.slot, d.dealId, d.offer.root)
+    proverDeals.push({ dealId: d.dealId, slot: d.slot, rangeStart: info.rangeStart, leafCount: info.leafCount, voidFrom: info.voidFrom, tree: d.tree })
   }
   const chunks = proofSetChunkCount(proofSetChallengeCount(weight))
+  // The TypeScript super-tree agrees with the contract's for every period a test proves.
+  const chain = await getProofSetSuperRoot(m.as(0), address, period)
+  const superTree = tree.snapshot(chain.slots)
+  expect(bytesToHex(superTree.root)).toBe(chain.root)
   return {
     period,
     weight,
-    chunks: Array.from({ length: chunks }, (_, chunk) => ({ chunk, ...buildProofSetChunk({ seed, provider: address, period, weight, chunk, deals: proverDeals }) }))
+    superTree,
+    chunks: Array.from({ length: chunks }, (_, chunk) => ({ chunk, ...buildProofSetChunk({ seed, provider: address, period, weight, chunk, deals: proverDeals, superTree }) }))
   }
 }
 

@@ -1,8 +1,10 @@
 // ProofSetMarket under random sequences of every call by several clients and providers, checked after every step:
 // tokens are never created or lost (balances + stake + withdrawable + escrow + audit bonds + burned = minted), no
 // period is paid twice (what a deal paid equals price × its proven periods in the range it settled), and every
-// deal's escrow is its unpaid, unrefunded periods. Extensions and term-limit changes are among the calls.
-import { erc20Abi, parseEventLogs } from 'viem'
+// deal's escrow is its unpaid, unrefunded periods. Extensions and term-limit changes are among the calls. Every
+// proof is built on the TypeScript super-tree checked against the contract's, and each provider's super-tree
+// stays the one over all its deals in opening order.
+import { bytesToHex, erc20Abi, parseEventLogs } from 'viem'
 import type { Address, TransactionReceipt } from 'viem'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import {
@@ -10,7 +12,7 @@ import {
   declareProofSetLost, extendProofSetDeals, failProofSetAudit, getProofSetAudit, getProofSetAuditSeed, getProofSetDeal, getProofSetPeriod,
   getProofSetPeriodStatus, getProofSetProvider, getProofSetWithdrawable, markProofSetMissed, PROOF_SET_AUDIT_CHALLENGES,
   proofSetMarketAbi, proofSetRevertName, proveChallenges, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
-  setProofSetMaxTerm, submitProofSetChunk, withdrawProofSet
+  setProofSetMaxTerm, submitProofSetChunk, withdrawProofSet, ProviderSuperTree, getProofSetSuperRoot
 } from '../src/index.js'
 import { mineTo, startChain, TOKEN } from './helpers.js'
 import type { Chainside } from './helpers.js'
@@ -225,6 +227,15 @@ async function checkInvariants (w: World): Promise<void> {
     let open = 0
     for (const d of w.deals.filter((d) => d.provider === p)) if (!(await getProofSetDeal(m.as(0), d.dealId)).settled) open++
     expect(info.unsettledDeals, `provider ${p} unsettled deals`).toBe(open)
+    // The super-tree the contract builds from openDeals alone is the TypeScript one over all the provider's
+    // deals, whatever happened to them since (ended, faulted, declared and failed deals keep their slot).
+    const mine = w.deals.filter((d) => d.provider === p)
+    if (mine.length === 0) continue
+    const tree = new ProviderSuperTree()
+    for (const d of mine) tree.set(d.slot, d.dealId, d.offer.root)
+    const open_ = await getProofSetSuperRoot(m.as(0), address, (await getProofSetPeriod(m.as(0))).period + 1n)
+    expect(open_.slots, `provider ${p} slots`).toBe(mine.length)
+    expect(open_.root, `provider ${p} super-root`).toBe(bytesToHex(tree.snapshot(mine.length).root))
   }
   const held = await read(m.market)
   expect(held).toBe(stake + withdrawable + escrow + bonds)

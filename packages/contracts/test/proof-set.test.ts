@@ -11,7 +11,8 @@ import {
   getProofSetPeriodStatus, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetWithdrawable,
   markProofSetMissed, PeriodicTree, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_LAMBDA, PROOF_SET_MIN_WEIGHT,
   PROOF_SET_TIB_LEAVES, proofSetChallengeCount, proofSetChallengeIndex, proofSetMarketAbi, proofSetWeight,
-  proveChallenges, registerProofSetProvider, requestProofSetAudit, submitProofSetChunk, withdrawProofSet
+  proveChallenges, ProviderSuperTree, registerProofSetProvider, requestProofSetAudit, submitProofSetChunk, superDepth,
+  superLeaf, withdrawProofSet, buildProofSetChunk, getProofSetSuperRoot
 } from '../src/index.js'
 import { expectRevert, mineTo, startChain, TOKEN } from './helpers.js'
 import type { Chainside } from './helpers.js'
@@ -170,6 +171,88 @@ describe('deals and proofs', () => {
   })
 })
 
+describe('super-root', () => {
+  test('TypeScript and contract agree on the super-root as deals join in uneven batches (1 … 9 deals)', async () => {
+    const m = await market([1])
+    const provider = c.accounts[1]!.address
+    const tree = new ProviderSuperTree()
+    let slots = 0
+    for (const batch of [1, 1, 1, 2, 3, 1]) {
+      const { deals } = await openPs(c, m, 4, Array.from({ length: batch }, () => ({ provider: 1 })))
+      for (const d of deals) {
+        expect(d.slot).toBe(slots++)
+        tree.set(d.slot, d.dealId, d.offer.root)
+      }
+      // The snapshot still open (the next period's) is the whole tree so far.
+      const next = (await getProofSetPeriod(m.as(0))).period + 1n
+      const chain = await getProofSetSuperRoot(m.as(0), provider, next)
+      expect(chain.slots).toBe(slots)
+      expect(chain.root).toBe(bytesToHex(tree.snapshot(slots).root))
+      if (slots === 1) expect(chain.root).toBe(bytesToHex(superLeaf(deals[0]!.dealId, deals[0]!.offer.root)))
+    }
+    expect(superDepth(9)).toBe(4)
+  })
+
+  test('a period keeps its snapshot\'s super-root after later deals join, so a late answer still verifies', async () => {
+    const m = await market([1])
+    const provider = c.accounts[1]!.address
+    const a = await openPs(c, m, 4, [{ provider: 1 }, { provider: 1 }, { provider: 1 }])
+    const q = (await getProofSetDeal(m.as(0), a.deals[0]!.dealId)).startPeriod
+    await enterPeriod(c, m, q)
+    const frozen = await getProofSetSuperRoot(m.as(0), provider, q)
+    expect(frozen.slots).toBe(3)
+    // Deals joining at q + 1 and q + 2 while q is still unanswered.
+    const b = await openPs(c, m, 4, [{ provider: 1 }, { provider: 1 }])
+    expect(await getProofSetSuperRoot(m.as(0), provider, q)).toEqual(frozen)
+    await enterPeriod(c, m, q + 1n)
+    const d = await openPs(c, m, 4, [{ provider: 1 }])
+    expect(await getProofSetSuperRoot(m.as(0), provider, q)).toEqual(frozen)
+    expect((await getProofSetSuperRoot(m.as(0), provider, q + 1n)).slots).toBe(5)
+    expect((await getProofSetSuperRoot(m.as(0), provider, q + 2n)).slots).toBe(6)
+    const all = [...a.deals, ...b.deals, ...d.deals]
+    await enterProofWindow(c, m, q + 2n)
+    // q and q + 1 answered late, each against its own snapshot, then q + 2 on time.
+    for (const [period, slots] of [[q, 3], [q + 1n, 5], [q + 2n, 6]] as const) {
+      const proved = await proveDue(m, c, 1, all)
+      expect(proved.period).toBe(period)
+      expect(proved.superTree.slots).toBe(slots)
+    }
+    expect(await getProofSetPeriodStatus(m.as(0), provider, q + 2n)).toBe('proven')
+  })
+
+  test('a deal\'s data cannot answer another deal\'s challenge, nor a deal a slot not its own', async () => {
+    const m = await market([1])
+    const address = c.accounts[1]!.address
+    // Two deals of one size (the same depth): only the super-leaf's deal id tells their paths apart.
+    const { deals } = await openPs(c, m, 4, [{ provider: 1, size: 4096 }, { provider: 1, size: 4096 }])
+    const [a, b] = deals as [typeof deals[0], typeof deals[0]]
+    const q = (await getProofSetDeal(m.as(0), a.dealId)).startPeriod
+    await enterProofWindow(c, m, q)
+    const weight = await getProofSetSnapshotWeight(m.as(0), address, q)
+    const seed = await getProofSetSeed(m.as(0), q)
+    const tree = new ProviderSuperTree()
+    for (const d of deals) tree.set(d.slot, d.dealId, d.offer.root)
+    const superTree = tree.snapshot(2)
+    const chunk = (swap: { trees: boolean, slots: boolean }) => buildProofSetChunk({
+      seed, provider: address, period: q, weight, chunk: 0, superTree,
+      deals: [[a, b], [b, a]].map(([d, other]) => ({
+        dealId: d!.dealId,
+        slot: swap.slots ? other!.slot : d!.slot,
+        rangeStart: BigInt(d!.slot) * PROOF_SET_MIN_WEIGHT,
+        leafCount: 64n,
+        voidFrom: q + 6n,
+        tree: swap.trees ? other!.tree : d!.tree
+      }))
+    }).proof
+    // The other deal's leaf, path and slot: a valid path to the super-root, but through the other deal's leaf.
+    await expectRevert(submitProofSetChunk(m.as(1), { period: q, chunk: 0, proof: chunk({ trees: true, slots: true }) }), 'InvalidProof')
+    // The deal's own leaf and path, placed at the other slot.
+    await expectRevert(submitProofSetChunk(m.as(1), { period: q, chunk: 0, proof: chunk({ trees: false, slots: true }) }), 'InvalidProof')
+    await submitProofSetChunk(m.as(1), { period: q, chunk: 0, proof: chunk({ trees: false, slots: false }) })
+    expect(await getProofSetPeriodStatus(m.as(0), address, q)).toBe('proven')
+  })
+})
+
 describe('faults', () => {
   test('declared loss slashes 25 %, a detected one 100 %; both refund the client and void the deal', async () => {
     const m = await market([1, 2])
@@ -309,13 +392,13 @@ describe('dilution', () => {
 test('K above one chunk: chunks in any order, each once, the period proven by the last', async () => {
   const m = await market([1])
   const provider = c.accounts[1]!.address
-  // 25 deals of 1 TiB: W = 25 TiB, K = 100, two chunks (96 + 4) of depth-34 proofs.
+  // 25 deals of 1 TiB: W = 25 TiB, K = 100, two chunks (64 + 36) of paths 34 + 5 levels long.
   const tree = new PeriodicTree(new Uint8Array(randomBytes(4096)), 2 ** 34)
   const { deals } = await openPs(c, m, 4, Array.from({ length: 25 }, () => ({ provider: 1, tree, over: { pricePerPeriod: 1n } })))
   const start = (await getProofSetDeal(m.as(0), deals[0]!.dealId)).startPeriod
   await enterProofWindow(c, m, start)
   const built = await buildDueChunks(m, c, 1, deals)
-  expect(built.chunks.map((ch) => ch.challenges.length)).toEqual([96, 4])
+  expect(built.chunks.map((ch) => ch.challenges.length)).toEqual([64, 36])
   const second = await submitProofSetChunk(m.as(1), { period: start, chunk: 1, proof: built.chunks[1]!.proof })
   expect(parseEventLogs({ abi: proofSetMarketAbi, logs: second.logs, eventName: 'ChunkProven' })).toHaveLength(1)
   await expectRevert(submitProofSetChunk(m.as(1), { period: start, chunk: 1, proof: built.chunks[1]!.proof }), 'ChunkAlreadyProven', [start, 1n])

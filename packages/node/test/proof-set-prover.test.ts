@@ -241,7 +241,7 @@ describe('ProofSetProver on anvil', () => {
     }
   }, 120_000)
 
-  it('answers a period of two chunks (K > 96) and declares at scale: 25 deals of 1 TiB it never held, 2 it holds', async () => {
+  it('answers a period of two chunks (K > 64) and declares at scale: 25 deals of 1 TiB it never held, 2 it holds', async () => {
     const e = await new PsProvider(c, 6).setUp()
     providers.push(e)
     const held = [await e.putShard(8000), await e.putShard(100_000)]

@@ -1,9 +1,10 @@
 import { logger } from '@libp2p/logger'
 import {
-  buildProofSetChunk, getProofSetDeal, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, isProofSetRevert,
-  PROOF_SET_CHUNK, proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafOffset, proofSetRevertName
+  buildProofSetChunk, getProofSetDeal, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot,
+  isProofSetRevert, PROOF_SET_CHUNK, ProviderSuperTree, proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafOffset, proofSetRevertName
 } from '@sherd/contracts'
-import type { ProofSetProverDeal, ResolvedChallenge } from '@sherd/contracts'
+import type { ProofSetProverDeal, ResolvedChallenge, SuperTreeSnapshot } from '@sherd/contracts'
+import { bytesToHex } from 'viem'
 import type { Hex, TransactionReceipt } from 'viem'
 import { NodeError } from '../errors.js'
 import { submitCall, waitForCall } from './batching.js'
@@ -51,6 +52,11 @@ interface BuiltChunk {
 
 /** Binary search of the deal whose range holds `index` (deals sorted by rangeStart). */
 export function dealAt (deals: readonly ProofSetLedgerDeal[], index: bigint): ProofSetLedgerDeal | undefined {
+  return deals[slotAt(deals, index)]
+}
+
+/** The position (in a snapshot's deals sorted by rangeStart, which is the super-tree's slot) holding `index`; −1 if none. */
+function slotAt (deals: readonly ProofSetLedgerDeal[], index: bigint): number {
   let lo = 0
   let hi = deals.length - 1
   while (lo <= hi) {
@@ -59,9 +65,9 @@ export function dealAt (deals: readonly ProofSetLedgerDeal[], index: bigint): Pr
     const start = BigInt(d.rangeStart)
     if (index < start) hi = mid - 1
     else if (index >= start + BigInt(d.weight)) lo = mid + 1
-    else return d
+    else return mid
   }
-  return undefined
+  return -1
 }
 
 /**
@@ -73,6 +79,9 @@ export function dealAt (deals: readonly ProofSetLedgerDeal[], index: bigint): Pr
  */
 export class PeriodProver {
   private readonly built = new Map<string, BuiltChunk>()
+  /** The provider's super-tree over its ledger deals in slot order (a deal's slot is its place in rangeStart order). */
+  private readonly superTree = new ProviderSuperTree()
+  private checkedSuperRoot?: { period: bigint, snapshot: SuperTreeSnapshot }
   private challengeSeenAt = new Map<bigint, number>()
 
   constructor (private readonly ctx: ProverContext, private readonly onChunk: (c: ProvenChunk) => void = () => {}) {}
@@ -103,12 +112,13 @@ export class PeriodProver {
       // Nothing of the period can be paid or slashed: idle (the market restarts `due` at the next opening).
       if (p.locked === 0n && deals.every((d) => due >= BigInt(d.voidFrom))) return out
       const seed = await this.seed(due)
+      const superTree = await this.superSnapshot(due, deals)
       for (const key of this.built.keys()) if (!key.startsWith(`${due}:${seed}:`)) this.built.delete(key)
       const todo: number[] = []
       for (let chunk = 0; chunk < chunks; chunk++) if (((p.chunksDone >> BigInt(chunk)) & 1n) === 0n) todo.push(chunk)
       // Up to CHUNK_PIPELINE chunk transactions in the pool at once, so a large set's period is not one block per chunk.
       for (let i = 0; i < todo.length; i += CHUNK_PIPELINE) {
-        const proven = await this.proveChunks(due, seed, weight, todo.slice(i, i + CHUNK_PIPELINE), chunks, deals)
+        const proven = await this.proveChunks(due, seed, weight, todo.slice(i, i + CHUNK_PIPELINE), chunks, deals, superTree)
         for (const ch of proven) { out.push(ch); this.onChunk(ch) }
         if (proven.length < Math.min(CHUNK_PIPELINE, todo.length - i)) break
       }
@@ -126,6 +136,22 @@ export class PeriodProver {
     }
   }
 
+  /**
+   * The period's super-tree over the snapshot's deals, checked once per period against the chain's `superRootOf`:
+   * a ledger that lost or reordered a deal is caught before any proof is built on it.
+   */
+  private async superSnapshot (period: bigint, deals: readonly ProofSetLedgerDeal[]): Promise<SuperTreeSnapshot> {
+    for (const [slot, d] of deals.entries()) this.superTree.set(slot, BigInt(d.id), d.root)
+    const snapshot = this.superTree.snapshot(deals.length)
+    if (this.checkedSuperRoot?.period === period && this.checkedSuperRoot.snapshot === snapshot) return snapshot
+    const chain = await getProofSetSuperRoot(this.ctx.mc, this.ctx.address, period)
+    if (chain.slots !== deals.length || chain.root !== bytesToHex(snapshot.root)) {
+      throw new LedgerDivergedError(`period ${period}: the chain's super-root is ${chain.root} over ${chain.slots} deals, the ledger's ${bytesToHex(snapshot.root)} over ${deals.length}`)
+    }
+    this.checkedSuperRoot = { period, snapshot }
+    return snapshot
+  }
+
   /** The ledger's deals in the period's snapshot (opened before it began), checked to cover the snapshot weight. */
   snapshotDeals (period: bigint, weight: bigint): ProofSetLedgerDeal[] {
     const deals = this.ctx.ledger.sorted().filter((d) => BigInt(d.startPeriod) <= period)
@@ -138,28 +164,29 @@ export class PeriodProver {
     return deals
   }
 
-  private async build (period: bigint, seed: Hex, weight: bigint, chunk: number, deals: readonly ProofSetLedgerDeal[]): Promise<BuiltChunk> {
+  private async build (period: bigint, seed: Hex, weight: bigint, chunk: number, deals: readonly ProofSetLedgerDeal[], superTree: SuperTreeSnapshot): Promise<BuiltChunk> {
     const started = performance.now()
     const k = proofSetChallengeCount(weight)
     const from = BigInt(chunk * PROOF_SET_CHUNK)
     const to = from + BigInt(PROOF_SET_CHUNK) < k ? from + BigInt(PROOF_SET_CHUNK) : k
-    const leaves = new Map<string, { deal: ProofSetLedgerDeal, leaves: number[] }>()
+    const leaves = new Map<string, { deal: ProofSetLedgerDeal, slot: number, leaves: number[] }>()
     for (let i = from; i < to; i++) {
       const index = proofSetChallengeIndex(seed, this.ctx.address, i, weight)
-      const deal = dealAt(deals, index)
+      const slot = slotAt(deals, index)
+      const deal = deals[slot]
       if (deal === undefined) throw new LedgerBehindError(`challenge ${i} of period ${period} (index ${index}) lands on no deal in the ledger`)
-      const entry = leaves.get(deal.id) ?? { deal, leaves: [] }
+      const entry = leaves.get(deal.id) ?? { deal, slot, leaves: [] }
       entry.leaves.push(Number(proofSetLeafOffset(index, BigInt(deal.rangeStart), BigInt(deal.leafCount))))
       leaves.set(deal.id, entry)
     }
-    const proverDeals = await Promise.all([...leaves.values()].map(async ({ deal, leaves }): Promise<ProofSetProverDeal> => {
+    const proverDeals = await Promise.all([...leaves.values()].map(async ({ deal, slot, leaves }): Promise<ProofSetProverDeal> => {
       const id = BigInt(deal.id)
       // The chain's word on the deal's range and state, so a void or faulted deal is never answered with a proof.
       const chain = await getProofSetDeal(this.ctx.mc, id)
       if (chain.root !== deal.root || chain.rangeStart !== BigInt(deal.rangeStart) || chain.leafCount !== BigInt(deal.leafCount)) {
         throw new LedgerDivergedError(`deal ${id}: the chain has root ${chain.root} at range ${chain.rangeStart}, the ledger ${deal.root} at ${deal.rangeStart}`)
       }
-      const base = { dealId: id, rangeStart: chain.rangeStart, leafCount: chain.leafCount, voidFrom: chain.voidFrom }
+      const base = { dealId: id, slot, rangeStart: chain.rangeStart, leafCount: chain.leafCount, voidFrom: chain.voidFrom }
       if (period >= chain.voidFrom) return base
       const data = await proveDealLeaves(this.ctx.store, { root: deal.root, size: BigInt(deal.size) }, leaves)
       if (isLost(data)) {
@@ -168,18 +195,18 @@ export class PeriodProver {
       }
       return { ...base, tree: data }
     }))
-    const { proof, challenges } = buildProofSetChunk({ seed, provider: this.ctx.address, period, weight, chunk, deals: proverDeals })
+    const { proof, challenges } = buildProofSetChunk({ seed, provider: this.ctx.address, period, weight, chunk, deals: proverDeals, superTree })
     return { proof, challenges, buildMs: performance.now() - started }
   }
 
   /** Submits the chunks' transactions back to back, then waits for them; the proven ones, in order. */
-  private async proveChunks (period: bigint, seed: Hex, weight: bigint, list: readonly number[], chunks: number, deals: readonly ProofSetLedgerDeal[]): Promise<ProvenChunk[]> {
+  private async proveChunks (period: bigint, seed: Hex, weight: bigint, list: readonly number[], chunks: number, deals: readonly ProofSetLedgerDeal[], superTree: SuperTreeSnapshot): Promise<ProvenChunk[]> {
     const sent: Array<{ chunk: number, key: string, built: BuiltChunk, pending: PendingTx }> = []
     for (const chunk of list) {
       const key = `${period}:${seed}:${chunk}`
       let built = this.built.get(key)
       if (built === undefined) {
-        built = await this.build(period, seed, weight, chunk, deals)
+        built = await this.build(period, seed, weight, chunk, deals, superTree)
         this.built.set(key, built)
       }
       const proof = built.proof
