@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
-const packages = ['proofs', 'erasure', 'protocol', 'contracts', 'node', 'client', 'devnet']
+const packages = ['proofs', 'erasure', 'protocol', 'contracts', 'node', 'client', 'devnet', 'test-support']
 
 // Tests run from source: every @sherd/<name> import resolves to packages/<name>/src/index.ts.
 export default defineConfig({

@@ -8,7 +8,8 @@ import type { ClientHost, SherdClient } from '@sherd/client'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
 import { ANNOUNCE_TOPIC } from '@sherd/protocol'
-import { randomBytes, waitFor } from './helpers.js'
+import { waitFor } from '@sherd/test-support'
+import { randomBytes } from './helpers.js'
 
 const ANNOUNCE_INTERVAL_MS = 5_000
 const CHURNED_CLIENTS = 50

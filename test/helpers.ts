@@ -12,6 +12,7 @@ import { startDevnet } from '@sherd/devnet'
 import type { Devnet, DevnetProvider, StartDevnetOptions } from '@sherd/devnet'
 import { ShardStore, STORE_DIR } from '@sherd/node'
 import { parseShardCid } from '@sherd/protocol'
+import { waitFor } from '@sherd/test-support'
 import type { Address } from 'viem'
 
 /** The term of every test deal: longer than any test runs, so no deal ends under a test's feet. */
@@ -81,15 +82,6 @@ export async function readAll (client: SherdClient, link: string, options: Param
   const parts: Uint8Array[] = []
   for await (const chunk of client.get(link, options)) parts.push(chunk)
   return Buffer.concat(parts)
-}
-
-export async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
 }
 
 /** One shard of a stored file: where it is, its deal and its Merkle root. */

@@ -7,15 +7,15 @@
 // is lost. Long (over five minutes): it runs when SHERD_KEEPER_CHURN=1 (docs/keeper.md, "Tests").
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { KeeperState, KeeperStatus } from '@sherd/client'
 import type { DevnetProvider } from '@sherd/devnet'
 import { deriveRepairKey, formatLink, formatRepairLink, parseLink } from '@sherd/protocol'
-import { isAlive, randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
+import { tempDir, waitFor } from '@sherd/test-support'
+import { isAlive, randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS } from './helpers.js'
 import type { Network } from './helpers.js'
 
 const CHURN_MS = 5 * 60_000
@@ -40,7 +40,7 @@ describe.runIf(process.env.SHERD_KEEPER_CHURN === '1')('the keeper under five mi
       const { cid, key } = parseLink(put.link)
       files.push({ link: put.link, key, digest: sha256(data), capability: formatRepairLink(cid, await deriveRepairKey(key)) })
     }
-    dir = join(await mkdtemp(join(tmpdir(), 'sherd-keeper-churn-')), 'keeper')
+    dir = join(await tempDir('sherd-keeper-churn-'), 'keeper')
   }, 300_000)
 
   afterAll(async () => {

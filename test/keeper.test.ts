@@ -1,13 +1,13 @@
 // The keeper on a devnet (real anvil, real sherd-node processes): given only a file's repair capability, it repairs
 // the file after a provider is killed, on its own, and a keeper stopped in the middle of that repair loses nothing.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, createKeeper, KeeperStore } from '@sherd/client'
 import type { Keeper, KeeperClient, KeeperEvent, KeeperInit, SherdClient } from '@sherd/client'
 import { deriveRepairKey, formatLink, formatRepairLink, parseCapability, parseLink, RepairCapabilityError } from '@sherd/protocol'
-import { randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
+import { tempDir, waitFor } from '@sherd/test-support'
+import { randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS } from './helpers.js'
 import type { Network } from './helpers.js'
 
 describe('the keeper, with a repair capability only', () => {
@@ -32,7 +32,7 @@ describe('the keeper, with a repair capability only', () => {
     // The keeper's own client (its own libp2p identity), paying from the devnet's client account.
     keeperClient = createClient({ rpcUrl: net.devnet.rpcUrl, contract: net.devnet.market, account: net.devnet.client.privateKey, bootstrap: net.devnet.bootstrap, periods: TEST_DEAL_PERIODS })
     await keeperClient.start()
-    dir = join(await mkdtemp(join(tmpdir(), 'sherd-keeper-e2e-')), 'keeper')
+    dir = join(await tempDir('sherd-keeper-e2e-'), 'keeper')
   }, 240_000)
 
   afterAll(async () => {

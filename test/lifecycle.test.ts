@@ -5,9 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { claimProofSetDeals, getProofSetDeal, getProofSetProvider, readProofSetEvents, setProofSetMaxTerm } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
 import { createWalletClient, http, isAddressEqual } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC } from '@sherd/contracts'
-import { expectTransactionsOfBounded, randomBytes, readAll, sha256, shardsOf, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
+import { anvilAccount, waitFor } from '@sherd/test-support'
+import { expectTransactionsOfBounded, randomBytes, readAll, sha256, shardsOf, startNetwork, TEST_DEAL_PERIODS } from './helpers.js'
 import type { Network } from './helpers.js'
 
 /** Periods every deal must have proven (and be paid for) before the rest of the story. */
@@ -16,7 +15,7 @@ const PERIODS_TO_PROVE = 3
 /** A market client acting as the devnet account with `address` (the devnet's accounts come from anvil's mnemonic). */
 function walletOf (net: Network, address: `0x${string}`): MarketClient {
   for (let i = 0; i < 64; i++) {
-    const account = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
+    const account = anvilAccount(i)
     if (isAddressEqual(account.address, address)) {
       return { market: net.devnet.market, publicClient: net.devnet.publicClient, walletClient: createWalletClient({ account, chain: net.devnet.chain, transport: http(net.devnet.rpcUrl) }) }
     }

@@ -3,8 +3,7 @@
 // entry exists, or `sherd put --resume` finishes the put, opens no deal twice, and the file reads back.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,6 +11,7 @@ import { readProofSetEvents } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
 import { generatePrivateKey } from 'viem/accounts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { expectTransactionsOfBounded, TEST_DEAL_PERIODS } from './helpers.js'
 
 const SHERD_BIN = fileURLToPath(new URL('../packages/client/bin/sherd.js', import.meta.url))
@@ -87,7 +87,7 @@ async function dealsOpened (): Promise<bigint[]> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sherd-put-journal-'))
+  dir = await tempDir('sherd-put-journal-')
   devnet = await startDevnet({ providers: 6, handleSignals: false })
 }, 240_000)
 
@@ -95,7 +95,7 @@ afterAll(async () => {
   // Every transaction the CLI sent, killed or not, fits a real chain.
   if (devnet !== undefined) console.log('client transactions within 128 KiB and 2^24 gas:', await expectTransactionsOfBounded(devnet, devnet.client.address))
   await devnet?.stop()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  if (dir !== undefined) await removeDir(dir)
 })
 
 const putArgs = (file: string): string[] => ['put', file, '--segment-size', String(SEGMENT_BYTES), '--periods', String(TEST_DEAL_PERIODS), '--no-wait', '--progress-json']

@@ -31,8 +31,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { basename, delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPublicClient, createWalletClient, erc20Abi, http, parseEther } from 'viem'
@@ -41,6 +40,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rpcChain } from '@sherd/contracts'
 import { freePorts } from '@sherd/devnet'
+import { removeDir, tempDir } from '@sherd/test-support'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const README = join(root, 'README.md')
@@ -660,7 +660,7 @@ describe('README.md', () => {
   const leftovers: Terminal[] = []
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'sherd-readme-'))
+    work = await tempDir('sherd-readme-')
     // The network the README's commands point at: what `npm start` leaves running, without the demo's story.
     devnetProcess = spawn(process.execPath, [join(root, 'packages', 'devnet', 'bin', 'sherd-devnet.js'), '--providers', String(DEVNET_PROVIDERS)], {
       cwd: root, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe']
@@ -690,7 +690,7 @@ describe('README.md', () => {
       const code = await Promise.race([devnetExited, new Promise<'timeout'>((r) => setTimeout(() => { r('timeout') }, 60_000))])
       if (code === 'timeout') devnetProcess.kill('SIGKILL')
     }
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
+    if (work !== undefined) await removeDir(work)
   }, 120_000)
 
   it('has the blocks a newcomer is told to run', () => {

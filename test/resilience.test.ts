@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { deals, periodNow, periodStatus, randomBytes, readAll, sha256, shardsOf, startNetwork, waitFor, waitForPeriodOffset } from './helpers.js'
+import { waitFor } from '@sherd/test-support'
+import { deals, periodNow, periodStatus, randomBytes, readAll, sha256, shardsOf, startNetwork, waitForPeriodOffset } from './helpers.js'
 import type { Network, PlacedShard } from './helpers.js'
 
 /** Periods watched after each disturbance: every one of them must be proven by every deal. */

@@ -2,12 +2,12 @@ import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getProofSetDeal, getProofSetPeriod } from '@sherd/contracts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
 
@@ -90,14 +90,14 @@ function oldNode (): string | undefined {
 beforeAll(async () => {
   net = await startNetwork(6)
   trip = await tripwire()
-  dir = await mkdtemp(join(tmpdir(), 'sherd-cli-ux-'))
+  dir = await tempDir('sherd-cli-ux-')
   await mkdir(join(dir, 'config'))
 })
 
 afterAll(async () => {
   await net?.close()
   await trip?.close()
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  if (dir !== undefined) await removeDir(dir)
 })
 
 describe('the sherd binaries as a user runs them', () => {

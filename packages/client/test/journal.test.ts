@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mintTokens, proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { createClient, InsufficientFundsError, InsufficientGasError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
 import { chainActionError } from '../src/actions/deals.js'
 import type { ClientConfig, JournalEntry, PutProgressEvent, SherdClient } from '../src/index.js'
@@ -36,7 +36,7 @@ async function dealsOnChain (): Promise<Array<{ dealId: bigint, root: string }>>
 
 beforeAll(async () => {
   net = await startNetwork(3)
-  journalDir = await mkdtemp(join(tmpdir(), 'sherd-journal-test-'))
+  journalDir = await tempDir('sherd-journal-test-')
   client = newClient()
   await client.start()
 }, 180_000)
@@ -44,12 +44,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.stop()
   await net?.close()
-  if (journalDir !== undefined) await rm(journalDir, { recursive: true, force: true })
+  if (journalDir !== undefined) await removeDir(journalDir)
 })
 
 describe('the put journal', () => {
   it('writes entries atomically, mode 0600, and reads back bigints and offers as written', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-journal-unit-'))
+    const dir = await tempDir('sherd-journal-unit-')
     try {
       const journal = new PutJournal(join(dir, 'nested'))
       const entry: JournalEntry = {
@@ -77,7 +77,7 @@ describe('the put journal', () => {
       await expect(journal.read('../etc/passwd')).rejects.toThrow(/not a journal entry id/)
       await expect(journal.read('nope')).rejects.toThrow(/no journal entry nope/)
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   })
 

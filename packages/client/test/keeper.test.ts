@@ -1,11 +1,11 @@
 // The keeper's decisions, its store and its HTTP surface, with a fake of the one component the keeper has (the
 // SDK's stat, repair and extend); the network path is test/keeper.test.ts on a devnet.
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat as fsStat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat as fsStat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deriveRepairKey, formatLink, formatRepairLink, parseCapability, sealManifest, SEGMENT_CIPHER, shardCid, shardSizeFor } from '@sherd/protocol'
+import { removeDir, tempDir as makeTempDir } from '@sherd/test-support'
 import type { Manifest } from '@sherd/protocol'
 import { createKeeper, KeeperConfigError, KeeperStore, KeeperStoreError } from '@sherd/client'
 import type { FileStat, Keeper, KeeperClient, KeeperEvent, RepairOptions, RepairResult, ShardState } from '@sherd/client'
@@ -14,11 +14,11 @@ const dirs: string[] = []
 const keepers: Keeper[] = []
 afterEach(async () => {
   await Promise.all(keepers.splice(0).map(async (k) => { await k.stop() }))
-  await Promise.all(dirs.splice(0).map(async (d) => { await rm(d, { recursive: true, force: true }) }))
+  await Promise.all(dirs.splice(0).map(async (d) => { await removeDir(d) }))
 })
 
 async function tempDir (): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sherd-keeper-test-'))
+  const dir = await makeTempDir('sherd-keeper-test-')
   dirs.push(dir)
   return join(dir, 'keeper')
 }

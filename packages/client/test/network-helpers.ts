@@ -1,24 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { Level } from 'level'
 import * as dagCbor from '@ipld/dag-cbor'
-import { createPublicClient, createTestClient, createWalletClient, http } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, deployProofSetMarket, mintTokens, PROOF_SET_DEFAULT_PARAMS, startAnvil, rpcChain } from '@sherd/contracts'
+import { PROOF_SET_DEFAULT_PARAMS } from '@sherd/contracts'
 import type { Anvil, ProofSetDeployment } from '@sherd/contracts'
+import { anvilKey, deployTestMarket, removeDir, startTestChain, tempDir, TOKEN } from '@sherd/test-support'
 import { createProviderNode, initDataDir, STORE_DIR } from '@sherd/node'
 import type { ProviderNode } from '@sherd/node'
 import { main } from '../src/cli.js'
-
-export const TOKEN = 10n ** 18n
-
-export function accountKey (index: number): Hex {
-  const account = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index })
-  return `0x${Buffer.from(account.getHdKey().privateKey!).toString('hex')}`
-}
 
 /** A provider of the test network: a real @sherd/node on 127.0.0.1 with a temp LevelDB, registered on anvil. */
 export interface TestProvider {
@@ -77,22 +67,17 @@ async function startProvider (dataDir: string, listen: string, price: string, an
 export async function startNetwork (
   count: number, prices: (i: number) => string = () => '2', stakes: (i: number) => bigint = () => 1000n * TOKEN
 ): Promise<TestNetwork> {
-  const anvil = await startAnvil({ accounts: count + 2 })
-  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
-  const publicClient = createPublicClient({ chain, transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  const deployer = createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 0 }), chain, transport: http(anvil.url) })
+  const c = await startTestChain({ accounts: count + 2 })
+  const { anvil, publicClient, testClient } = c
+  const deployer = c.wallets[0]!
   // 256-block periods: on automine anvil every transaction (ours, and the provers' proofs) mines a block, so the
   // devnet's 8-block periods would close faster than in-process provers on a loaded machine prove them, and deals
   // would miss or fail for reasons no test here is about.
-  const deployment = await deployProofSetMarket(deployer, { publicClient, params: PROOF_SET_DEFAULT_PARAMS })
-  const testClient = createTestClient({ mode: 'anvil', transport: http(anvil.url) })
+  const deployment = await deployTestMarket(c, { params: PROOF_SET_DEFAULT_PARAMS })
   const providers: TestProvider[] = []
-  for (let i = 1; i <= count + 1; i++) {
-    await mintTokens(deployer, { publicClient, token: deployment.token, to: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).address, amount: 1_000_000n * TOKEN })
-  }
   for (let i = 0; i < count; i++) {
-    const dataDir = await mkdtemp(join(tmpdir(), 'sherd-client-test-'))
-    await initDataDir(dataDir, { evmKey: accountKey(i + 1) })
+    const dataDir = await tempDir('sherd-client-test-')
+    await initDataDir(dataDir, { evmKey: anvilKey(i + 1) })
     const price = prices(i)
     const stake = stakes(i)
     const node = await startProvider(dataDir, '/ip4/127.0.0.1/tcp/0', price, anvil, deployment.market, stake)
@@ -103,7 +88,7 @@ export async function startNetwork (
     anvil, deployment, publicClient, deployer, providers,
     periodBlocks: deployment.params.periodBlocks,
     async mine (blocks) { await testClient.mine({ blocks }) },
-    clientKey: accountKey(count + 1),
+    clientKey: anvilKey(count + 1),
     bootstrap: () => providers.map((p) => `/ip4/127.0.0.1/tcp/${p.port}/p2p/${p.node.peerId}`),
     async stopProvider (p) {
       if (!p.running) return
@@ -123,7 +108,7 @@ export async function startNetwork (
     async close () {
       for (const p of providers) {
         if (p.running) await p.node.stop().catch(() => {})
-        await rm(p.dataDir, { recursive: true, force: true })
+        await removeDir(p.dataDir)
       }
       await anvil.stop()
     }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -10,6 +9,7 @@ import {
 import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protocol'
 import { getProofSetDeal } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { createClient, createClientHost } from '../src/index.js'
 import type { GetProgressEvent, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, corruptStoredShard, startNetwork, runCli } from './network-helpers.js'
@@ -279,7 +279,7 @@ describe('client against anvil and real providers', () => {
   }, 120_000)
 
   it('the CLI round-trips a file (put, get -o, stat, providers, wallet) with config from env and flags', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-cli-test-'))
+    const dir = await tempDir('sherd-cli-test-')
     try {
       const run = async (args: string[]): ReturnType<typeof runCli> => await runCli(net, dir, args)
       const file = join(dir, 'in.bin')
@@ -314,13 +314,13 @@ describe('client against anvil and real providers', () => {
       expect(usage.code).toBe(2)
       expect((await run(['devnet', '--help'])).stdout).toMatch(/sherd-devnet/)
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }, 120_000)
 
   // Last: it mines blocks fast, so the provers of the files above may fall behind on their periods.
   it('sherd audit has every provider prove its shard within the next period, and reports each answer', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-audit-cli-'))
+    const dir = await tempDir('sherd-audit-cli-')
     const put = await client.put(randomBytes(SEGMENT), { periods: 8 })
     // Automine anvil moves only with transactions: carry the chain through the audit's period meanwhile.
     let mining = true
@@ -342,7 +342,7 @@ describe('client against anvil and real providers', () => {
     } finally {
       mining = false
       await miner
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }, 180_000)
 })

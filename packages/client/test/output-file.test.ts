@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { checkOutput, OutputExistsError, OutputIncompleteError, OutputPathError, writeFileAtomically } from '../src/output-file.js'
 
 let dir: string
-beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'sherd-output-')) })
-afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+beforeEach(async () => { dir = await tempDir('sherd-output-') })
+afterEach(async () => { await removeDir(dir) })
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 

@@ -4,25 +4,25 @@
 // sent" and between "sent" and "recorded opened" (never a deal twice), expired offers replaced, a refused offer
 // isolated, extend refused beyond a provider's maxTermPeriods, delete's claims, and audits answered and not.
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTree, merkleRoot } from '@sherd/proofs'
 import {
-  ANVIL_MNEMONIC, answerProofSetAudit, cancelProofSetOffer, deployProofSetMarket, getProofSetAuditSeed, getProofSetDeal,
-  mintTokens, PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, proveChallenges, readProofSetEvents, registerProofSetProvider,
-  rpcChain, signProofSetOffer, startAnvil, writeMarketDeployment
+  answerProofSetAudit, cancelProofSetOffer, getProofSetAuditSeed, getProofSetDeal,
+  PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, proveChallenges, readProofSetEvents, registerProofSetProvider,
+  signProofSetOffer, writeMarketDeployment
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, ProofSetOffer, SignedProofSetOffer } from '@sherd/contracts'
 import { MANIFEST_VERSION, SEGMENT_CIPHER, shardCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
-import { bytesToHex, createPublicClient, createTestClient, createWalletClient, http } from 'viem'
+import { bytesToHex } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
 import {
   DEFAULT_BATCH_LIMITS, hexBytes, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS, openDealsCalldata, openDealsCalldataBytes, planBatches
 } from '../src/actions/deals.js'
+import { anvilKey, deployTestMarket, removeDir, startTestChain, tempDir, TOKEN } from '@sherd/test-support'
+import type { TestChain } from '@sherd/test-support'
 import type { DealChain } from '../src/actions/deals.js'
 import { openEntryDeals } from '../src/actions/settle.js'
 import type { OfferRenewal } from '../src/actions/settle.js'
@@ -34,12 +34,12 @@ import type { PutProgressEvent } from '../src/events.js'
 import { main } from '../src/cli.js'
 import { PassThrough } from 'node:stream'
 
-const TOKEN = 10n ** 18n
 const PRICE = 1_000n
 const PERIODS = 4
 
 type Wallet = WalletClient<Transport, Chain, Account>
 
+let c: TestChain
 let anvil: Anvil
 let publicClient: PublicClient
 let market: `0x${string}`
@@ -53,14 +53,10 @@ let token: `0x${string}`
 let genesisBlock: bigint
 const nonces = new Map<string, bigint>()
 
-function wallet (index: number): Wallet {
-  return createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }), chain: rpcChain(anvil.chainId, anvil.url, 'anvil'), transport: http(anvil.url) })
-}
-
 const mcOf = (w: Wallet): MarketClient => ({ market, publicClient, walletClient: w })
 
 async function mine (blocks: number): Promise<void> {
-  await createTestClient({ mode: 'anvil', transport: http(anvil.url) }).mine({ blocks })
+  await c.testClient.mine({ blocks })
 }
 
 async function head (): Promise<bigint> { return await publicClient.getBlockNumber({ cacheTime: 0 }) }
@@ -107,22 +103,22 @@ async function dealsOfClient (): Promise<Array<{ dealId: bigint, transactionHash
 const noRenewal: OfferRenewal = async () => { throw new Error('no renewal expected') }
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 5, hardfork: 'osaka' })
+  c = await startTestChain({ accounts: 5, hardfork: 'osaka' })
+  anvil = c.anvil
   chainId = anvil.chainId
-  publicClient = createPublicClient({ chain: rpcChain(anvil.chainId, anvil.url, 'anvil'), transport: http(anvil.url), pollingInterval: 50 }) as PublicClient
-  const deployer = wallet(0)
-  const d = await deployProofSetMarket(deployer, { publicClient, params: PROOF_SET_DEVNET_PARAMS })
+  publicClient = c.publicClient
+  // Accounts 1..4 (the three providers and the client) get the tokens.
+  const d = await deployTestMarket(c, { params: PROOF_SET_DEVNET_PARAMS, amount: 10_000_000n * TOKEN })
   market = d.market
   token = d.token
   genesisBlock = d.genesisBlock
-  providers = [wallet(1), wallet(2), wallet(3)]
-  clientWallet = wallet(4)
-  for (const w of [...providers, clientWallet]) await mintTokens(deployer, { publicClient, token: d.token, to: w.account.address, amount: 10_000_000n * TOKEN })
+  providers = [c.wallets[1]!, c.wallets[2]!, c.wallets[3]!]
+  clientWallet = c.wallets[4]!
   await registerProofSetProvider(mcOf(providers[0]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-1', maxTermPeriods: 40 })
   await registerProofSetProvider(mcOf(providers[1]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-2', maxTermPeriods: 40 })
   await registerProofSetProvider(mcOf(providers[2]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-3', maxTermPeriods: 6 })
   chain = { market: { ...mcOf(clientWallet), walletClient: clientWallet }, publicClient, walletClient: clientWallet, account: clientWallet.account.address, chainId }
-  dir = await mkdtemp(join(tmpdir(), 'sherd-proof-set-deals-'))
+  dir = await tempDir('sherd-proof-set-deals-')
   journal = new PutJournal(dir)
 }, 120_000)
 
@@ -141,7 +137,7 @@ afterAll(async () => {
     }
     await anvil.stop()
   }
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  if (dir !== undefined) await removeDir(dir)
 }, 120_000)
 
 describe('openDeals batches', () => {
@@ -421,7 +417,7 @@ describe('sherd --deployment', () => {
     contract: 'ProofSetMarket' as const, chainId: over.chainId ?? chainId, rpcUrl: anvil.url, market, token: over.token ?? token, tokenDeployed: true,
     genesisBlock, deployer: providers[0]!.account.address, params: { ...PROOF_SET_DEVNET_PARAMS }
   })
-  const key = (): string => `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: 4 }).getHdKey().privateKey!).toString('hex')}`
+  const key = (): string => anvilKey(4)
 
   it('reads the chain, market and token from the file (flag or SHERD_DEPLOYMENT); the file wins over SHERD_RPC_URL/SHERD_CONTRACT', async () => {
     const file = join(dir, 'deployment.json')

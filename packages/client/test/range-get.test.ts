@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHUNK_PLAINTEXT_BYTES, parseShardCid, SEALED_CHUNK_BYTES } from '@sherd/protocol'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { createClient, InvalidRangeError, segmentLayout, stripeWidthFor } from '../src/index.js'
 import type { GetProgressEvent, PutResult, SherdClient } from '../src/index.js'
 import { collect, corruptStoredShard, runCli, startNetwork } from './network-helpers.js'
@@ -129,7 +129,7 @@ describe('byte-range get over the network', () => {
   }, 240_000)
 
   it('sherd get --range START-END writes exactly those bytes; a bad or outside range is refused clearly', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-range-cli-'))
+    const dir = await tempDir('sherd-range-cli-')
     try {
       const out = join(dir, 'part.bin')
       const start = SEGMENT - 10
@@ -155,7 +155,7 @@ describe('byte-range get over the network', () => {
         `give a range that ends at ${SIZE - 1} or before, or START- to read to the end\n`)
       await expect(stat(join(dir, 'never.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }, 120_000)
 })

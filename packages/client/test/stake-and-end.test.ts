@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { merkleRoot } from '@sherd/proofs'
 import { privateKeyToAccount } from 'viem/accounts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { createClient, createClientHost, listFiles, ProviderScores, PutJournal, StorageEndedError } from '../src/index.js'
 import type { PutProgressEvent, SherdClient } from '../src/index.js'
 import { ProviderDirectory } from '../src/providers.js'
@@ -45,7 +45,7 @@ async function failuresOf (peerId: string): Promise<number> {
 
 beforeAll(async () => {
   net = await startNetwork(6, (i) => CHEAP.has(i) ? '1' : '2', (i) => STAKES.get(i) ?? 1000n * 10n ** 18n)
-  journalDir = await mkdtemp(join(tmpdir(), 'sherd-stake-end-'))
+  journalDir = await tempDir('sherd-stake-end-')
   client = createClient({
     rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
     k: K, m: M, segmentSize: SEGMENT, periods: PERIODS, pollingIntervalMs: 50, journalDir
@@ -56,7 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.stop()
   await net?.close()
-  if (journalDir !== undefined) await rm(journalDir, { recursive: true, force: true })
+  if (journalDir !== undefined) await removeDir(journalDir)
 })
 
 describe('providers whose stake cannot back the deals', () => {
@@ -180,7 +180,7 @@ describe('delete and the journal', () => {
 
 describe('the CLI', () => {
   it('dry run names the providers skipped for stake; ls shows a deleted file; get of an ended file says so', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-stake-cli-'))
+    const dir = await tempDir('sherd-stake-cli-')
     try {
       const run = async (args: string[]): ReturnType<typeof runCli> => await runCli(net, dir, args)
       const file = join(dir, 'in.bin')
@@ -212,7 +212,7 @@ describe('the CLI', () => {
       expect(get.code).toBe(1)
       expect(get.stderr).toMatch(/^error: StorageEndedError: storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/)
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }, 180_000)
 })

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parseShardCid } from '@sherd/protocol'
 import type { ShardStore, ShardWriter } from '@sherd/node'
+import { waitFor } from '@sherd/test-support'
 import { createClient } from '../src/index.js'
 import type { PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, startNetwork } from './network-helpers.js'
@@ -46,13 +47,8 @@ function slowWrites (p: TestProvider, ms: number): void {
   })
 }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+// Polled every 50 ms (not waitFor's 100): a write slowed to 100 ms per chunk is in progress for a short time only.
+const POLL_MS = 50
 
 beforeAll(async () => {
   // Provider 0 is the cheapest, so every segment gives it a shard (the straggler and liar tests rely on that).
@@ -123,7 +119,7 @@ describe('streaming put', () => {
     expect(holders).toHaveLength(K + M)
     expect(holders).not.toContain(slow.node.peerId)
     // The cancelled upload reset the stream: the provider dropped its partial write and its reservation.
-    await until('the slow provider has dropped its partial write', () => slow.node.store.pendingBytes === 0)
+    await waitFor('the slow provider has dropped its partial write', () => slow.node.store.pendingBytes === 0, 60_000, POLL_MS)
     expect(slow.node.store.shards).toBe(shardsBefore)
     const slowShard = (cancelled.find((e) => e.type === 'put:upload-cancelled' && e.provider === slow.node.peerId) as { shardIndex: number }).shardIndex
     expect(await slow.node.store.has(parseShardCid(put.manifest.segments[0]!.shards[slowShard]!.commitment).root)).toBe(false)
@@ -137,11 +133,11 @@ describe('streaming put', () => {
     const put = client.put(randomBytes(SEGMENT), { streaming: true, signal: controller.signal })
     put.catch(() => {})
     // Bytes are arriving (a provider has reserved a shard and received part of it): cut the put off there.
-    await until('a provider is receiving a shard', () => net.providers.some((p) => p.node.store.pendingBytes > 0))
+    await waitFor('a provider is receiving a shard', () => net.providers.some((p) => p.node.store.pendingBytes > 0), 60_000, POLL_MS)
     await new Promise((resolve) => setTimeout(resolve, 300))
     controller.abort(new Error('stopped by the test'))
     await expect(put).rejects.toThrow('stopped by the test')
-    await until('every provider has dropped its partial writes', () => net.providers.every((p) => p.node.store.pendingBytes === 0))
+    await waitFor('every provider has dropped its partial writes', () => net.providers.every((p) => p.node.store.pendingBytes === 0), 60_000, POLL_MS)
     expect(net.providers.map((p) => p.node.store.shards)).toEqual(before)
   }, 120_000)
 })

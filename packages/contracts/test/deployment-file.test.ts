@@ -1,8 +1,8 @@
 // The deployment file: round trip, atomic refusal to overwrite, and every malformed field named in the error.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { removeDir, tempDir } from '@sherd/test-support'
 import {
   DeploymentFileError, DeploymentFileExistsError, formatMarketDeployment, parseMarketDeployment, PROOF_SET_DEVNET_PARAMS,
   readMarketDeployment, writeMarketDeployment
@@ -10,8 +10,8 @@ import {
 import type { MarketDeploymentRecord } from '../src/index.js'
 
 let dir: string
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'sherd-deployment-')) })
-afterAll(() => { if (dir !== undefined) rmSync(dir, { recursive: true, force: true }) })
+beforeAll(async () => { dir = await tempDir('sherd-deployment-') })
+afterAll(async () => { if (dir !== undefined) await removeDir(dir) })
 
 const RECORD: MarketDeploymentRecord = {
   contract: 'ProofSetMarket',

@@ -2,35 +2,10 @@ import { buildTree } from '@sherd/proofs'
 import type { MerkleTree } from '@sherd/proofs'
 import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
-import { bytesToHex, createPublicClient, createTestClient, createWalletClient, http } from 'viem'
-import type { Account, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
-import { ANVIL_MNEMONIC, decodeProofSetRevert, rpcChain, startAnvil } from '../src/index.js'
-import type { Anvil } from '../src/index.js'
-
-export interface Chainside {
-  anvil: Anvil
-  chain: Chain
-  publicClient: PublicClient
-  testClient: TestClient<'anvil'>
-  accounts: Account[]
-  wallets: Array<WalletClient<Transport, Chain, Account>>
-}
-
-const ACCOUNT_COUNT = 10
-
-export async function startChain (options: { hardfork?: string } = {}): Promise<Chainside> {
-  const anvil = await startAnvil({ accounts: ACCOUNT_COUNT, ...options })
-  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
-  const transport = http(anvil.url)
-  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }) as PublicClient
-  const testClient = createTestClient({ chain, transport, mode: 'anvil' })
-  const accounts = Array.from({ length: ACCOUNT_COUNT }, (_, i) => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }))
-  const wallets = accounts.map((account) => createWalletClient({ account, chain, transport }))
-  return { anvil, chain, publicClient, testClient, accounts, wallets }
-}
-
-export const TOKEN = 10n ** 18n
+import { bytesToHex } from 'viem'
+import type { Hex } from 'viem'
+import type { TestChain } from '@sherd/test-support'
+import { decodeProofSetRevert } from '../src/index.js'
 
 /** Random shard bytes and their tree. */
 export function randomShard (size: number): { data: Uint8Array, tree: MerkleTree, root: Hex } {
@@ -40,7 +15,7 @@ export function randomShard (size: number): { data: Uint8Array, tree: MerkleTree
 }
 
 /** Mines blocks until the chain's next block number is `target` (no-op if already past). */
-export async function mineTo (c: Chainside, target: bigint): Promise<void> {
+export async function mineTo (c: TestChain, target: bigint): Promise<void> {
   const n = await c.publicClient.getBlockNumber({ cacheTime: 0 })
   // The next transaction lands in block n + 1.
   if (target > n + 1n) await c.testClient.mine({ blocks: Number(target - n - 1n) })

@@ -1,28 +1,28 @@
 // sherd-market deploy against a real anvil, run as the CLI (dist) in a child process.
 import { execFile, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPublicClient, http } from 'viem'
 import type { PublicClient } from 'viem'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { anvilKey, removeDir, tempDir } from '@sherd/test-support'
 import { getProofSetParams, PROOF_SET_DEVNET_PARAMS, readMarketDeployment, startAnvil } from '../src/index.js'
 import type { Anvil } from '../src/index.js'
 
 const BIN = fileURLToPath(new URL('../bin/sherd-market.js', import.meta.url))
 // anvil's first dev account.
-const KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
+const KEY = anvilKey(0)
 
 let anvil: Anvil
 let dir: string
 beforeAll(async () => {
   anvil = await startAnvil({ accounts: 2, hardfork: 'osaka' })
-  dir = mkdtempSync(join(tmpdir(), 'sherd-market-'))
+  dir = await tempDir('sherd-market-')
 })
 afterAll(async () => {
   await anvil?.stop()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  if (dir !== undefined) await removeDir(dir)
 })
 
 async function cli (args: string[], env: Record<string, string> = {}, node = process.execPath): Promise<{ code: number, stdout: string, stderr: string }> {

@@ -9,13 +9,14 @@ import {
   getProofSetWithdrawable, isProofSetRevert, listProofSetProviders, proofSetMarketAbi, proofSetRevertName, readProofSetEvents,
   registerProofSetProvider, setProofSetMaxTerm
 } from '../src/index.js'
-import { expectRevert, startChain, TOKEN } from './helpers.js'
-import type { Chainside } from './helpers.js'
+import { startTestChain, TOKEN } from '@sherd/test-support'
+import type { TestChain } from '@sherd/test-support'
+import { expectRevert } from './helpers.js'
 import { balanceOf, deployPs, enterPeriod, enterProofWindow, expectAllTransactionsBounded, NEWEST_HARDFORK, openPs, proveDue } from './proof-set-helpers.js'
 import type { PsMarket } from './proof-set-helpers.js'
 
-let c: Chainside
-beforeAll(async () => { c = await startChain({ hardfork: NEWEST_HARDFORK }) })
+let c: TestChain
+beforeAll(async () => { c = await startTestChain({ hardfork: NEWEST_HARDFORK }) })
 afterAll(async () => {
   if (c !== undefined) await expectAllTransactionsBounded(c)
   await c?.anvil.stop()

@@ -1,14 +1,13 @@
 import { bytesToHex, erc20Abi, hexToBytes, parseEventLogs } from 'viem'
 import type { Address, Hex, TransactionReceipt } from 'viem'
 import { expect } from 'vitest'
+import { deployTestMarket, TOKEN } from '@sherd/test-support'
+import type { TestChain, TestMarket } from '@sherd/test-support'
 import {
-  buildProofSetChunk, deployProofSetMarket, getProofSetDeal, getProofSetParams, getProofSetPeriod,
-  getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot, mintTokens, openProofSetDeals,
-  PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, ProviderSuperTree, proofSetChallengeCount, proofSetChunkCount, signProofSetOffer, submitProofSetChunk
+  buildProofSetChunk, getProofSetDeal, getProofSetParams, getProofSetPeriod, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot, openProofSetDeals, proofSetMarketAbi, ProviderSuperTree, proofSetChallengeCount, proofSetChunkCount, signProofSetOffer, submitProofSetChunk
 } from '../src/index.js'
-import type { MarketClient, ProofSetDeployment, ProofSetOffer, ProofSetParams, ProofSetProverDeal, ProvableTree } from '../src/index.js'
-import { mineTo, randomShard, TOKEN } from './helpers.js'
-import type { Chainside } from './helpers.js'
+import type { ProofSetOffer, ProofSetParams, ProofSetProverDeal, ProvableTree } from '../src/index.js'
+import { mineTo, randomShard } from './helpers.js'
 
 /** The newest hardfork anvil 1.7 implements (bpo1..5 after it only change blob parameters). */
 export const NEWEST_HARDFORK = 'osaka'
@@ -16,23 +15,20 @@ export const NEWEST_HARDFORK = 'osaka'
 export const MAX_TX_BYTES = 131_072
 export const MAX_TX_GAS = 16_777_216n
 
-export interface PsMarket extends ProofSetDeployment {
-  as: (index: number) => MarketClient
+export interface PsMarket extends TestMarket {
   params: ProofSetParams
   chainId: number
 }
 
-export async function deployPs (c: Chainside, params: Partial<ProofSetParams> = {}, mintTo: number[] = [1, 2, 3, 4, 5, 6, 7, 8]): Promise<PsMarket> {
-  const deployer = c.wallets[0]!
-  const d = await deployProofSetMarket(deployer, { publicClient: c.publicClient, params: { ...PROOF_SET_DEVNET_PARAMS, ...params } })
-  for (const i of mintTo) await mintTokens(deployer, { publicClient: c.publicClient, token: d.token, to: c.accounts[i]!.address, amount: 1_000_000n * TOKEN })
-  const as = (index: number): MarketClient => ({ market: d.market, publicClient: c.publicClient, walletClient: c.wallets[index]! })
-  return { ...d, as, params: await getProofSetParams(as(0)), chainId: c.chain.id }
+/** The market as deployed, with its parameters read back from the chain. */
+export async function deployPs (c: TestChain, params: Partial<ProofSetParams> = {}, mintTo: number[] = [1, 2, 3, 4, 5, 6, 7, 8]): Promise<PsMarket> {
+  const d = await deployTestMarket(c, { params, fund: mintTo })
+  return { ...d, params: await getProofSetParams(d.as(0)), chainId: c.chain.id }
 }
 
 let nonce = 0n
 /** An offer from provider account `provider` to client account `client`. */
-export function psOffer (c: Chainside, provider: number, client: number, root: Hex, size: bigint, over: Partial<ProofSetOffer> = {}): ProofSetOffer {
+export function psOffer (c: TestChain, provider: number, client: number, root: Hex, size: bigint, over: Partial<ProofSetOffer> = {}): ProofSetOffer {
   return {
     provider: c.accounts[provider]!.address,
     client: c.accounts[client]!.address,
@@ -59,7 +55,7 @@ export interface PsDeal {
 
 /** Opens one deal per (provider, size or tree) in one transaction from `client`. */
 export async function openPs (
-  c: Chainside, m: PsMarket, client: number,
+  c: TestChain, m: PsMarket, client: number,
   specs: Array<{ provider: number, size?: number, tree?: ProvableTree & { root: Uint8Array }, over?: Partial<ProofSetOffer> }>
 ): Promise<{ deals: PsDeal[], receipt: TransactionReceipt }> {
   const prepared = specs.map((s) => {
@@ -75,18 +71,18 @@ export async function openPs (
 }
 
 /** Mines until the next transaction lands in `period`'s first block after its challenge block (+ `extra`). */
-export async function enterProofWindow (c: Chainside, m: PsMarket, period: bigint, extra = 0n): Promise<void> {
+export async function enterProofWindow (c: TestChain, m: PsMarket, period: bigint, extra = 0n): Promise<void> {
   const info = await getProofSetPeriod(m.as(0), period)
   await mineTo(c, info.challengeBlock + 1n + extra)
 }
 
 /** Mines until the next transaction lands in `period`'s first block. */
-export async function enterPeriod (c: Chainside, m: PsMarket, period: bigint): Promise<void> {
+export async function enterPeriod (c: TestChain, m: PsMarket, period: bigint): Promise<void> {
   await mineTo(c, (await getProofSetPeriod(m.as(0), period)).startBlock)
 }
 
 /** Builds every chunk of `provider`'s due period from `deals` (its deals; a missing tree answers with a fault). */
-export async function buildDueChunks (m: PsMarket, c: Chainside, provider: number, deals: readonly PsDeal[], seedOverride?: Hex) {
+export async function buildDueChunks (m: PsMarket, c: TestChain, provider: number, deals: readonly PsDeal[], seedOverride?: Hex) {
   const address = c.accounts[provider]!.address
   const p = await getProofSetProvider(m.as(0), address)
   const period = p.due
@@ -113,19 +109,19 @@ export async function buildDueChunks (m: PsMarket, c: Chainside, provider: numbe
 }
 
 /** Answers `provider`'s due period (all chunks); the next transaction must be inside a window that accepts it. */
-export async function proveDue (m: PsMarket, c: Chainside, provider: number, deals: readonly PsDeal[]) {
+export async function proveDue (m: PsMarket, c: TestChain, provider: number, deals: readonly PsDeal[]) {
   const built = await buildDueChunks(m, c, provider, deals)
   const receipts: TransactionReceipt[] = []
   for (const ch of built.chunks) receipts.push(await submitProofSetChunk(m.as(provider), { period: built.period, chunk: ch.chunk, proof: ch.proof }))
   return { ...built, receipts }
 }
 
-export async function balanceOf (c: Chainside, token: Address, who: Address): Promise<bigint> {
+export async function balanceOf (c: TestChain, token: Address, who: Address): Promise<bigint> {
   return await c.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [who] })
 }
 
 /** Every transaction on the chain so far fits a real one: ≤ 128 KiB of calldata and ≤ 2^24 gas. */
-export async function expectAllTransactionsBounded (c: Chainside): Promise<{ maxBytes: number, maxGas: bigint, count: number }> {
+export async function expectAllTransactionsBounded (c: TestChain): Promise<{ maxBytes: number, maxGas: bigint, count: number }> {
   const latest = await c.publicClient.getBlockNumber({ cacheTime: 0 })
   let maxBytes = 0
   let maxGas = 0n

@@ -14,8 +14,9 @@ import {
   proofSetMarketAbi, proofSetRevertName, proveChallenges, registerProofSetProvider, removeProofSetStake, requestProofSetAudit,
   setProofSetMaxTerm, submitProofSetChunk, withdrawProofSet, ProviderSuperTree, getProofSetSuperRoot
 } from '../src/index.js'
-import { mineTo, startChain, TOKEN } from './helpers.js'
-import type { Chainside } from './helpers.js'
+import { startTestChain, TOKEN } from '@sherd/test-support'
+import type { TestChain } from '@sherd/test-support'
+import { mineTo } from './helpers.js'
 import { buildDueChunks, deployPs, expectAllTransactionsBounded, NEWEST_HARDFORK, openPs } from './proof-set-helpers.js'
 import type { PsDeal, PsMarket } from './proof-set-helpers.js'
 
@@ -26,8 +27,8 @@ const REPORTER = 7
 const STEPS = 90
 const SEEDS = [1, 2, 3, 4]
 
-let c: Chainside
-beforeAll(async () => { c = await startChain({ hardfork: NEWEST_HARDFORK }) })
+let c: TestChain
+beforeAll(async () => { c = await startTestChain({ hardfork: NEWEST_HARDFORK }) })
 afterAll(async () => {
   if (c !== undefined) await expectAllTransactionsBounded(c)
   await c?.anvil.stop()

@@ -5,11 +5,12 @@ import type { Abi, Address, Hex } from 'viem'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { deployProofSetMarket, getProofSetWithdrawable, PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi } from '../src/index.js'
 import { hostileTokenAbi, hostileTokenBytecode, reentrancyAttackerAbi, reentrancyAttackerBytecode } from './generated/test-contracts.js'
-import { expectRevert, startChain, TOKEN } from './helpers.js'
-import type { Chainside } from './helpers.js'
+import { startTestChain, TOKEN } from '@sherd/test-support'
+import type { TestChain } from '@sherd/test-support'
+import { expectRevert } from './helpers.js'
 
-let c: Chainside
-beforeAll(async () => { c = await startChain() }, 60_000)
+let c: TestChain
+beforeAll(async () => { c = await startTestChain() }, 60_000)
 afterAll(async () => { await c?.anvil.stop() })
 
 test('a re-entrant withdraw reverts and moves nothing; a swallowed one pays once', async () => {

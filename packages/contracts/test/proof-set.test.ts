@@ -14,16 +14,17 @@ import {
   proveChallenges, ProviderSuperTree, registerProofSetProvider, requestProofSetAudit, submitProofSetChunk, superDepth,
   superLeaf, withdrawProofSet, buildProofSetChunk, getProofSetSuperRoot
 } from '../src/index.js'
-import { expectRevert, mineTo, startChain, TOKEN } from './helpers.js'
-import type { Chainside } from './helpers.js'
+import { startTestChain, TOKEN } from '@sherd/test-support'
+import type { TestChain } from '@sherd/test-support'
+import { expectRevert, mineTo } from './helpers.js'
 import {
   buildDueChunks, deployPs, enterPeriod, enterProofWindow, expectAllTransactionsBounded, NEWEST_HARDFORK, openPs,
   proveDue
 } from './proof-set-helpers.js'
 import type { PsMarket } from './proof-set-helpers.js'
 
-let c: Chainside
-beforeAll(async () => { c = await startChain({ hardfork: NEWEST_HARDFORK }) })
+let c: TestChain
+beforeAll(async () => { c = await startTestChain({ hardfork: NEWEST_HARDFORK }) })
 afterAll(async () => {
   if (c !== undefined) await expectAllTransactionsBounded(c)
   await c?.anvil.stop()

@@ -2,20 +2,13 @@ import { existsSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { getProofSetProvider, listProofSetProviders, readMarketDeployment } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
+import { waitFor } from '@sherd/test-support'
 import { startDevnet } from '../src/index.js'
 import type { Devnet, DevnetProgressEvent } from '../src/index.js'
 
 function alive (pid: number | undefined): boolean {
   if (pid === undefined) return false
   try { process.kill(pid, 0); return true } catch { return false }
-}
-
-async function waitFor (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
 }
 
 /**

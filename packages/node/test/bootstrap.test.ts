@@ -4,9 +4,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Message } from '@libp2p/gossipsub'
 import { ANNOUNCE_TOPIC, ANNOUNCEMENTS_PROTOCOL, decodeAnnouncement, requestAnnouncements, verifyAnnouncement } from '@sherd/protocol'
 import type { RequestStream, SignedAnnouncement } from '@sherd/protocol'
+import { freePort, removeDir, tempDir, waitFor } from '@sherd/test-support'
 import { createHost, createProviderNode, initDataDir, readPeerKey } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { freePort, removeDir, runToEnd, startNode, tempDir } from './helpers.js'
+import { runToEnd, startNode } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -22,14 +23,6 @@ function addressOf (node: ProviderNode): string {
   const addr = node.ready().multiaddrs[0]
   if (addr === undefined || !addr.endsWith(`/p2p/${node.peerId}`)) throw new Error(`unexpected address ${addr}`)
   return addr
-}
-
-async function waitFor (what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 /** A TCP port that was free a moment ago (the late bootstrap peer must come up on an address known in advance). */

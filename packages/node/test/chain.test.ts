@@ -11,10 +11,11 @@ import {
   getProofSetProvider, openProofSetDeals, PROOF_SET_OFFER_TYPES, proofSetOfferDomain, writeMarketDeployment
 } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
+import { anvilKey, removeDir, tempDir, TOKEN } from '@sherd/test-support'
 import { connectChain, EXIT_RECORD_FILE, initDataDir } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { open, randomShard, removeDir, runToEnd, startDialer, startNode, tempDir } from './helpers.js'
-import { accountKey, startPsChain, TOKEN } from './proof-set-helpers.js'
+import { open, randomShard, runToEnd, startDialer, startNode } from './helpers.js'
+import { startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 let c: PsChain
@@ -27,7 +28,7 @@ const CLIENT = 2
 beforeAll(async () => {
   c = await startPsChain({ accounts: 4 })
   const dataDir = await tempDir()
-  await initDataDir(dataDir, { evmKey: accountKey(PROVIDER) })
+  await initDataDir(dataDir, { evmKey: anvilKey(PROVIDER) })
   deploymentFile = join(dataDir, 'deployment.json')
   await writeMarketDeployment(deploymentFile, {
     contract: 'ProofSetMarket', chainId: c.anvil.chainId, rpcUrl: c.anvil.url, market: c.market.market, token: c.market.token,
@@ -83,7 +84,7 @@ describe('provider on a ProofSetMarket (anvil)', () => {
   it('signs no more offers than its free stake can back: promised collateral counts until the deal opens', async () => {
     // A provider of its own: 1 token per MiB per period, 3 tokens of stake, so each 1 MiB, 1-period offer promises 1 token.
     const dataDir = await tempDir()
-    await initDataDir(dataDir, { evmKey: accountKey(3) })
+    await initDataDir(dataDir, { evmKey: anvilKey(3) })
     const small = await startNode({ dataDir, pricePerMiB: TOKEN.toString(), chain: { rpcUrl: c.anvil.url, contractAddress: c.market.market, stake: (3n * TOKEN).toString() }, missReporter: false })
     try {
       const ask = async (): Promise<Awaited<ReturnType<typeof requestOffer>>> => {
@@ -106,7 +107,7 @@ describe('provider on a ProofSetMarket (anvil)', () => {
   })
 
   it('refuses a wrong contract address or chain with a message that says what to check', async () => {
-    const key = accountKey(PROVIDER)
+    const key = anvilKey(PROVIDER)
     await expect(connectChain({ rpcUrl: c.anvil.url, market: c.market.token, privateKey: key })).rejects.toThrow(/not a Sherd ProofSetMarket/)
     await expect(connectChain({ rpcUrl: c.anvil.url, market: `0x${'12'.repeat(20)}`, privateKey: key })).rejects.toThrow(/no contract is deployed at .*check --contract/)
     await expect(connectChain({ rpcUrl: c.anvil.url, market: c.market.market, privateKey: key, expectedChainId: c.anvil.chainId + 1 })).rejects.toThrow(/deployment file is for chain/)

@@ -12,8 +12,9 @@ import {
   requestStoreShard, sendBytes
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
+import { removeDir, tempDir } from '@sherd/test-support'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
-import { cli, randomShard, removeDir, runToEnd, startDialer, tempDir } from './helpers.js'
+import { cli, randomShard, runToEnd, startDialer } from './helpers.js'
 
 async function startProcess (dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams, ready: ReadyInfo }> {
   const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'])

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request } from 'node:http'
+import { removeDir } from '@sherd/test-support'
 import { StatusHistory } from '../src/index.js'
 import type { ChainStatus, ProviderNode, StatusHistoryJson } from '../src/index.js'
-import { removeDir, startNode } from './helpers.js'
+import { startNode } from './helpers.js'
 
 function chainStatus (over: Partial<ChainStatus> = {}): ChainStatus {
   return { deals: 1, periodsProven: 0, periodsMissed: 0, earnings: '0', withdrawn: '0', ...over }

@@ -9,10 +9,11 @@ import { getProofSetDeal, getProofSetPeriodStatus, openProofSetDeals, proofSetMa
 import {
   FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestFetchShard, requestOffer, requestStoreShard
 } from '@sherd/protocol'
+import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import { initDataDir } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
-import { accountKey, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import { open, randomShard, startDialer, startNode } from './helpers.js'
+import { startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 /** Room for the keys, LevelDB's files and one small deal, not for a 32 MiB upload. */
@@ -50,7 +51,7 @@ beforeAll(async () => {
   mountTmpfs(mountPoint, TMPFS_BYTES)
   c = await startPsChain({ accounts: 3, blockTime: 0.5 })
   const dataDir = join(mountPoint, 'provider')
-  await initDataDir(dataDir, { evmKey: accountKey(PROVIDER) })
+  await initDataDir(dataDir, { evmKey: anvilKey(PROVIDER) })
   // Capacity far above the disk: what refuses the upload is the disk itself, mid-store.
   node = await startNode({
     dataDir,

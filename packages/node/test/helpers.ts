@@ -1,6 +1,4 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
@@ -9,23 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
-import { freePorts } from '@sherd/contracts'
 import { merkleRoot } from '@sherd/proofs'
+import { tempDir } from '@sherd/test-support'
 import { CONFIG_FILE, createHost, createProviderNode, initDataDir } from '../src/index.js'
 import type { ProviderNode, ProviderNodeConfig, SherdHost } from '../src/index.js'
-
-export async function tempDir (): Promise<string> {
-  return await mkdtemp(join(tmpdir(), 'sherd-node-test-'))
-}
-
-export async function removeDir (dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (for a listener whose address a test must know in advance). */
-export async function freePort (): Promise<number> {
-  return (await freePorts(1))[0]!
-}
 
 /** An initialised data dir and a started provider on 127.0.0.1 with ephemeral ports. */
 export async function startNode (options: Partial<ProviderNodeConfig> & { dataDir?: string } = {}): Promise<ProviderNode> {

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deriveRepairKey, signLatestRecord } from '@sherd/protocol'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { LatestService } from '../src/latest-service.js'
 import type { LatestDb } from '../src/latest-service.js'
 
@@ -15,10 +13,10 @@ const registrar = { handle: async () => {}, unhandle: async () => {} }
 
 describe('LatestService (LevelDB on a temp dir)', () => {
   const dirs: string[] = []
-  afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }) })
+  afterEach(async () => { for (const d of dirs.splice(0)) await removeDir(d) })
 
   it('keeps the highest seq per key across a restart, and caps new keys', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-latest-'))
+    const dir = await tempDir('sherd-latest-')
     dirs.push(dir)
     const cid = async (): Promise<Uint8Array> => CID.createV1(dagCbor.code, await sha256.digest(randomBytes(32))).bytes
     const key = await deriveRepairKey(new Uint8Array(randomBytes(32)))

@@ -10,8 +10,9 @@ import {
 import type { SignedAnnouncement } from '@sherd/protocol'
 
 import { multiaddr } from '@multiformats/multiaddr'
+import { removeDir } from '@sherd/test-support'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { open, randomShard, removeDir, startDialer, startNode } from './helpers.js'
+import { open, randomShard, startDialer, startNode } from './helpers.js'
 
 let a: ProviderNode
 let b: ProviderNode

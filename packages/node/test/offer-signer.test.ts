@@ -4,9 +4,10 @@ import type { ProofSetOffer, TokenInfo } from '@sherd/contracts'
 import { offerFromWire } from '@sherd/protocol'
 import { recoverTypedDataAddress } from 'viem'
 import type { Hex } from 'viem'
+import { TOKEN } from '@sherd/test-support'
 import { proofSetOfferSigner, SequentialNonces, NONCE_BLOCK } from '../src/index.js'
 import type { NonceDb, OfferSigner } from '../src/index.js'
-import { PsProvider, startPsChain, TOKEN } from './proof-set-helpers.js'
+import { PsProvider, startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 let c: PsChain

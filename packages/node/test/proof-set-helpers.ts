@@ -1,45 +1,33 @@
 // Shared setup of the ProofSetProver tests: anvil (osaka, so EIP-7825 and the calldata floor apply), the real
 // ProofSetMarket, real ShardStores on temp dirs, offers signed by the provider and opened by a client.
-import { createPublicClient, createTestClient, createWalletClient, erc20Abi, hexToBytes, http, isAddressEqual } from 'viem'
-import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
+import { erc20Abi, hexToBytes, isAddressEqual } from 'viem'
+import type { Address, Hex } from 'viem'
 import { expect } from 'vitest'
 import {
-  ANVIL_MNEMONIC, deployProofSetMarket, getProofSetPeriodStatus, mintTokens, openProofSetDeals,
-  PROOF_SET_DEAL_STATES, PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, registerProofSetProvider, rpcChain, signProofSetOffer, startAnvil
+  getProofSetPeriodStatus, openProofSetDeals, PROOF_SET_DEAL_STATES, proofSetMarketAbi, registerProofSetProvider, signProofSetOffer
 } from '@sherd/contracts'
-import type { Anvil, MarketClient, ProofSetDeployment, ProofSetOffer, ProofSetParams, SignedProofSetOffer } from '@sherd/contracts'
+import type { MarketClient, ProofSetOffer, ProofSetParams, SignedProofSetOffer } from '@sherd/contracts'
+import { deployTestMarket, removeDir, startTestChain, tempDir, TOKEN, waitFor } from '@sherd/test-support'
+import type { TestChain, TestMarket } from '@sherd/test-support'
 import { MAX_TX_CALLDATA_BYTES, MAX_TX_GAS, ProofSetProver, ShardStore } from '../src/index.js'
 import type { ProofSetProverInit } from '../src/index.js'
-import { randomShard, removeDir, tempDir } from './helpers.js'
+import { randomShard } from './helpers.js'
 
-export const TOKEN = 10n ** 18n
 export const PRICE = 10n * TOKEN
 
-export interface PsChain {
-  anvil: Anvil
-  chain: Chain
-  publicClient: PublicClient
-  testClient: TestClient<'anvil'>
-  accounts: Account[]
-  wallets: Array<WalletClient<Transport, Chain, Account>>
-  market: ProofSetDeployment
+export interface PsChain extends TestChain {
+  market: TestMarket
   as: (index: number) => MarketClient
 }
 
+/** anvil (osaka, so EIP-7825 and the calldata floor apply) with the market deployed and accounts 1.. funded. */
 export async function startPsChain (options: { blockTime?: number, params?: Partial<ProofSetParams>, accounts?: number, gasLimit?: bigint } = {}): Promise<PsChain> {
-  const count = options.accounts ?? 6
-  const anvil = await startAnvil({ accounts: count, hardfork: 'osaka', ...(options.blockTime !== undefined ? { blockTime: options.blockTime } : {}), ...(options.gasLimit !== undefined ? { gasLimit: options.gasLimit } : {}) })
-  const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
-  const transport = http(anvil.url)
-  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }) as PublicClient
-  const testClient = createTestClient({ chain, transport, mode: 'anvil' })
-  const accounts = Array.from({ length: count }, (_, i) => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }))
-  const wallets = accounts.map((account) => createWalletClient({ account, chain, transport }))
-  const market = await deployProofSetMarket(wallets[0]!, { publicClient, params: { ...PROOF_SET_DEVNET_PARAMS, ...options.params } })
-  for (let i = 1; i < count; i++) await mintTokens(wallets[0]!, { publicClient, token: market.token, to: accounts[i]!.address, amount: 1_000_000n * TOKEN })
-  const as = (index: number): MarketClient => ({ market: market.market, publicClient, walletClient: wallets[index]! })
-  return { anvil, chain, publicClient, testClient, accounts, wallets, market, as }
+  const c = await startTestChain({
+    accounts: options.accounts ?? 6, hardfork: 'osaka',
+    ...(options.blockTime !== undefined ? { blockTime: options.blockTime } : {}), ...(options.gasLimit !== undefined ? { gasLimit: options.gasLimit } : {})
+  })
+  const market = await deployTestMarket(c, { ...(options.params !== undefined ? { params: options.params } : {}) })
+  return { ...c, market, as: market.as }
 }
 
 /** A provider: its registration, store on a temp dir and (once started) prover. */
@@ -118,16 +106,6 @@ export async function openDeals (c: PsChain, client: number, offers: ProofSetOff
   return await openProofSetDeals(c.as(client), { offers: signed })
 }
 
-export async function waitFor<T> (what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
 export async function head (c: PsChain): Promise<bigint> {
   return await c.publicClient.getBlockNumber({ cacheTime: 0 })
 }
@@ -195,10 +173,4 @@ export async function expectSentTransactionsBounded (c: PsChain, from: Address, 
     }
   }
   return { count, maxBytes, maxGas }
-}
-
-
-/** The private key of anvil's account `index` (a provider's evm.key in node tests). */
-export function accountKey (index: number): Hex {
-  return `0x${Buffer.from(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!).toString('hex')}`
 }

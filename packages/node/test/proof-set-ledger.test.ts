@@ -2,9 +2,9 @@
 // ancestor block, pruning, and the pure rules the prover's jobs decide with.
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Address, Hex } from 'viem'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { claimable, dealAt, LEDGER_CHECKPOINTS, LedgerMismatchError, ProofSetLedger, ShardStore } from '../src/index.js'
 import type { ProofSetLedgerDeal } from '../src/index.js'
-import { removeDir, tempDir } from './helpers.js'
 
 const owner = { market: '0x00000000000000000000000000000000000000aa' as Address, provider: '0x00000000000000000000000000000000000000bb' as Address }
 const hash = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`

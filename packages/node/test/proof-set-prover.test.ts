@@ -9,11 +9,11 @@ import {
   extendProofSetDeals, getProofSetAudit, getProofSetChallenges, getProofSetDeal, getProofSetPeriod, getProofSetProvider, getProofSetWithdrawable,
   proofSetChallengeCount, proofSetMarketAbi, requestProofSetAudit, getProofSetSnapshotWeight
 } from '@sherd/contracts'
+import { waitFor } from '@sherd/test-support'
 import { ProofSetProver } from '../src/index.js'
 import type { ProvenChunk } from '../src/index.js'
 import {
-  balanceOf, currentPeriod, expectLedgerMatchesChain, expectSentTransactionsBounded, head, offerFor, openDeals,
-  periodStatus, PRICE, PsProvider, startPsChain, waitFor
+  balanceOf, currentPeriod, expectLedgerMatchesChain, expectSentTransactionsBounded, head, offerFor, openDeals, periodStatus, PRICE, PsProvider, startPsChain
 } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 

@@ -2,8 +2,9 @@
 // empty ones): one that drops a DealOpened the ledger had folded, one that drops the prover's submitted proof.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getProofSetDeal, proofSetMarketAbi } from '@sherd/contracts'
+import { waitFor } from '@sherd/test-support'
 import type { ProvenChunk } from '../src/index.js'
-import { expectLedgerMatchesChain, head, offerFor, openDeals, periodStatus, PsProvider, startPsChain, waitFor } from './proof-set-helpers.js'
+import { expectLedgerMatchesChain, head, offerFor, openDeals, periodStatus, PsProvider, startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 /** 24-block periods of 12 s: a reorg of a few blocks right after a proof stays inside the period. */

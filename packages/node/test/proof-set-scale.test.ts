@@ -8,8 +8,9 @@ import {
 } from '@sherd/contracts'
 import type { SignedProofSetOffer } from '@sherd/contracts'
 import type { Hex } from 'viem'
+import { waitFor } from '@sherd/test-support'
 import type { ClaimRound, ProvenChunk } from '../src/index.js'
-import { balanceOf, expectSentTransactionsBounded, offerFor, periodStatus, PsProvider, startPsChain, waitFor } from './proof-set-helpers.js'
+import { balanceOf, expectSentTransactionsBounded, offerFor, periodStatus, PsProvider, startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 const DEALS = 10_000

@@ -8,10 +8,11 @@ import {
   getProofSetDeal, getProofSetPeriodStatus, getProofSetProvider, openProofSetDeals, readProofSetEvents, requestProofSetAudit
 } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
+import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import { initDataDir } from '../src/index.js'
 import type { ProviderNode, ProviderNodeConfig, SherdHost } from '../src/index.js'
-import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
-import { accountKey, expectSentTransactionsBounded, head, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import { open, randomShard, startDialer, startNode } from './helpers.js'
+import { expectSentTransactionsBounded, head, startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 const CLIENT = 3
@@ -32,7 +33,7 @@ afterAll(async () => {
 
 async function provider (account: number, over: Partial<ProviderNodeConfig> = {}, dataDir?: string): Promise<ProviderNode> {
   const dir = dataDir ?? await tempDir()
-  if (dataDir === undefined) await initDataDir(dir, { evmKey: accountKey(account) })
+  if (dataDir === undefined) await initDataDir(dir, { evmKey: anvilKey(account) })
   const node = await startNode({
     dataDir: dir,
     pricePerMiB: TOKEN.toString(),
@@ -154,7 +155,7 @@ describe('provider nodes on ProofSetMarket', () => {
     nodes.splice(nodes.indexOf(b), 1)
     const from = await head(c)
     const watcherDir = await tempDir()
-    await initDataDir(watcherDir, { evmKey: accountKey(0) })
+    await initDataDir(watcherDir, { evmKey: anvilKey(0) })
     const watcher = await provider(0, { chain: { rpcUrl: c.anvil.url, contractAddress: c.market.market, stake: '0' } }, watcherDir)
     await waitFor('a seed committed by the watcher', () => watcher.missReporter!.status.seedsCommitted >= 2, 120_000)
     const seeds = await readProofSetEvents(c.as(0), { eventName: 'SeedCommitted', fromBlock: from })

@@ -12,15 +12,16 @@ import type { Hex } from 'viem'
 import { multiaddr } from '@multiformats/multiaddr'
 import { getProofSetDeal, getProofSetProvider, getProofSetWithdrawable, openProofSetDeals, writeMarketDeployment } from '@sherd/contracts'
 import { OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestOffer, requestStoreShard } from '@sherd/protocol'
+import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import { EXIT_RECORD_FILE } from '../src/index.js'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
-import { cli, randomShard, removeDir, runToEnd, startDialer, tempDir } from './helpers.js'
-import { accountKey, balanceOf, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import { cli, randomShard, runToEnd, startDialer } from './helpers.js'
+import { balanceOf, startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 const PROVIDER = 1
 const CLIENT = 2
-const providerKey = accountKey(PROVIDER)
+const providerKey = anvilKey(PROVIDER)
 
 let c: PsChain
 let dialer: SherdHost

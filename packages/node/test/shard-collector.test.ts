@@ -13,9 +13,10 @@ import type { ByteStream } from '@sherd/protocol'
 import {
   FETCH_WRITE_BYTES, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ProofSetLedger, ShardCollector, ShardStore, initDataDir
 } from '../src/index.js'
+import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import type { ProofSetLedgerDb, ProofSetLedgerDeal, ProviderNode, SherdHost } from '../src/index.js'
-import { open, randomShard, removeDir, startDialer, startNode, tempDir } from './helpers.js'
-import { accountKey, startPsChain, TOKEN, waitFor } from './proof-set-helpers.js'
+import { open, randomShard, startDialer, startNode } from './helpers.js'
+import { startPsChain } from './proof-set-helpers.js'
 import type { PsChain } from './proof-set-helpers.js'
 
 const CAPACITY = 32 * 1024 * 1024
@@ -387,7 +388,7 @@ describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
   beforeAll(async () => {
     c = await startPsChain({ accounts: 3, blockTime: 0.5 })
     dir = await tempDir()
-    await initDataDir(dir, { evmKey: accountKey(1) })
+    await initDataDir(dir, { evmKey: anvilKey(1) })
     node = await startNode({
       dataDir: dir,
       pricePerMiB: '1000',

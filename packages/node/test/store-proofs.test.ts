@@ -7,9 +7,10 @@ import { bytesToHex } from 'viem'
 import type { Hex } from 'viem'
 import { buildTree } from '@sherd/proofs'
 import { proofLength, proveChallenges } from '@sherd/contracts'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { buildDealProof, initDataDir, ledgerStatus, ShardStore } from '../src/index.js'
 import type { ProofSetLedgerDeal, ProofSetLedgerMeta } from '../src/index.js'
-import { removeDir, runToEnd, tempDir } from './helpers.js'
+import { runToEnd } from './helpers.js'
 
 const dirs: string[] = []
 const stores: ShardStore[] = []

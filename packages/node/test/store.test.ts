@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { verifyProof, DEFAULT_CHUNK_SIZE } from '@sherd/proofs'
+import { removeDir, tempDir } from '@sherd/test-support'
 import { ShardStore } from '../src/index.js'
-import { randomShard, removeDir, tempDir } from './helpers.js'
+import { randomShard } from './helpers.js'
 
 const dirs: string[] = []
 const stores: ShardStore[] = []

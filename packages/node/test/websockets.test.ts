@@ -11,9 +11,10 @@ import {
   FETCH_SHARD_PROTOCOL, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_MULTIADDR_CHARS, STORE_SHARD_PROTOCOL,
   decodeAnnouncement, encodeAnnouncement, requestFetchShard, requestStoreShard, signAnnouncement
 } from '@sherd/protocol'
+import { freePort, removeDir, tempDir } from '@sherd/test-support'
 import { MAX_EARLY_STREAMS, announceable, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../src/index.js'
 import type { ProviderNode, SherdHost } from '../src/index.js'
-import { freePort, randomShard, removeDir, runToEnd, startDialer, startNode, tempDir } from './helpers.js'
+import { randomShard, runToEnd, startDialer, startNode } from './helpers.js'
 
 const SHARD_BYTES = 8 * 1024 * 1024
 

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
@@ -14,6 +11,7 @@ import {
   encodeVarint, requestFetchShard, requestStoreShard, sendBytes, streamSource
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
+import { removeDir, tempDir } from '@sherd/test-support'
 
 // The provider half of the wire as the real provider (@sherd/node over libp2p on 127.0.0.1) speaks it: what
 // docs/protocol.md says it refuses, it refuses, with the named error frame, and keeps nothing.
@@ -25,7 +23,7 @@ let dialer: SherdHost
 let dataDir: string
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'sherd-protocol-test-'))
+  dataDir = await tempDir('sherd-protocol-test-')
   await initDataDir(dataDir)
   node = await createProviderNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], httpPort: 0, capacityBytes: 64 * 1024 * 1024 })
   await node.start()
@@ -35,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dialer?.stop()
   await node?.stop()
-  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+  if (dataDir !== undefined) await removeDir(dataDir)
 })
 
 async function open (protocol: string): Promise<Stream> {

@@ -9,7 +9,7 @@ import type { KnownProvider } from '../providers.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
 import { sleep } from '@sherd/protocol'
 import type { PutProgressEvent } from '../events.js'
-import { refusedWith, requestShardOffer, storeShard } from '../transfer.js'
+import { fetchShard, refusedWith, requestShardOffer, storeShard, streamShard } from '../transfer.js'
 
 const log = logger('sherd:client:place')
 
@@ -49,7 +49,22 @@ export interface PlaceOptions {
   committed?: Map<string, bigint>
   /** Running total of shard bytes stored, for progress events. */
   stored: { bytes: number }
+  /** The provider requests placement makes (libp2p unless given: the placement tests give fakes of them). */
+  exchange?: ShardExchange
 }
+
+/**
+ * The requests placing a shard makes of a provider: the upload (whole, or streamed as the encoder produces it),
+ * its signed offer for the bytes it holds, and (streamed placement) a fetch to copy a shard to another provider.
+ */
+export interface ShardExchange {
+  storeShard: typeof storeShard
+  streamShard: typeof streamShard
+  requestShardOffer: typeof requestShardOffer
+  fetchShard: typeof fetchShard
+}
+
+export const LIBP2P_EXCHANGE: ShardExchange = { storeShard, streamShard, requestShardOffer, fetchShard }
 
 interface Attempt {
   readonly provider: string
@@ -100,6 +115,7 @@ export async function placeShards (
   let remaining = shards.length
   const { promise, resolve, reject } = Promise.withResolvers<PlacedShard[]>()
   const emit = options.onProgress ?? (() => {})
+  const exchange = options.exchange ?? LIBP2P_EXCHANGE
 
   const nextProvider = (): string | undefined => {
     const [best] = rank()
@@ -119,8 +135,8 @@ export async function placeShards (
     const attemptSignal = AbortSignal.any([signal, attempt.controller.signal])
     void (async () => {
       const info = ctx.directory.describe(provider)
-      await storeShard(ctx, provider, { root: shard.root, bytes: shard.bytes, ...(info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }) }, attemptSignal)
-      return await requestShardOffer(ctx, provider, info.chainAddress, {
+      await exchange.storeShard(ctx, provider, { root: shard.root, bytes: shard.bytes, ...(info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }) }, attemptSignal)
+      return await exchange.requestShardOffer(ctx, provider, info.chainAddress, {
         root: shard.root, byteLength: shard.bytes.byteLength, periods: options.periods,
         ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shard.bytes.byteLength, options.maxPricePerMiB) })
       }, attemptSignal)

@@ -6,7 +6,8 @@ import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
 import type { ChainContext, StakeCheck } from '../context.js'
 import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
 import type { EncodedStripe } from '../pipeline/index.js'
-import { fetchShard, refusedWith, requestShardOffer, storeShard, streamShard } from '../transfer.js'
+import { refusedWith } from '../transfer.js'
+import { LIBP2P_EXCHANGE } from './place.js'
 import type { PlacedShard, PlaceOptions } from './place.js'
 
 const log = logger('sherd:client:stream-place')
@@ -235,6 +236,7 @@ export class SegmentUpload {
     lane.collateral = dealCollateral(shardSize, ctx.directory.describe(provider).pricePerMiB ?? 0n, options.periods, this.stake.collateralBps)
     this.committed.set(provider, (this.committed.get(provider) ?? 0n) + lane.collateral)
     const signal = AbortSignal.any([this.signal, lane.controller.signal])
+    const { fetchShard, storeShard, streamShard, requestShardOffer } = options.exchange ?? LIBP2P_EXCHANGE
     void (async () => {
       const info = ctx.directory.describe(provider)
       const expected = info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }
