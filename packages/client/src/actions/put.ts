@@ -1,5 +1,6 @@
 import { encodeManifest, shardSizeFor } from '@sherd/protocol'
 import type { ShardRef } from '@sherd/protocol'
+import { base64Of, hexOf } from '../bytes.js'
 import { DEFAULT_SPARE_SHARDS, SEGMENTS_IN_FLIGHT } from '../constants.js'
 
 import { withChain } from '../context.js'
@@ -265,8 +266,8 @@ async function recordAndSettle (
     marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
     fileSize: manifest.fileSize,
-    key: Buffer.from(key).toString('hex'),
-    manifest: Buffer.from(encodeManifest(manifest)).toString('base64'),
+    key: hexOf(key),
+    manifest: base64Of(encodeManifest(manifest)),
     startBlock,
     escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
     deals: deals.map((p) => ({
