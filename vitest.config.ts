@@ -10,10 +10,13 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source', ...defaultServerConditions] } },
   resolve: {
     conditions: ['source', ...defaultServerConditions],
-    alias: packages.map((name) => ({
-      find: `@sherd/${name}`,
-      replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
-    }))
+    alias: [
+      ...packages.map((name) => ({
+        find: `@sherd/${name}`,
+        replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+      })),
+      { find: '@sherd/example-web', replacement: fileURLToPath(new URL('./examples/web/src/index.ts', import.meta.url)) }
+    ]
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'bench/test/**/*.test.ts', 'test/**/*.test.ts'],
