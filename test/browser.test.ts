@@ -2,10 +2,13 @@
 // served on 127.0.0.1, driven by playwright-core in Debian's Chromium, against a devnet whose providers listen on
 // WebSockets. Files are made and hashed inside the page; only hashes and links cross CDP.
 import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
-import { servePage } from '@sherd/example-web'
+import { bundleSdk, servePage } from '@sherd/example-web'
 import type { ServedPage } from '@sherd/example-web'
 import { randomBytes, readAll, sha256, shardsOf, startNetwork } from './helpers.js'
 import type { Network } from './helpers.js'
@@ -23,6 +26,17 @@ function requireChromium (): void {
       '`apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point SHERD_CHROMIUM at a Chromium binary')
   }
 }
+
+describe('the browser build of the SDK', () => {
+  it('bundles for a browser without Node built-ins, TCP or the erasure library fallback', async () => {
+    const sdk = await bundleSdk()
+    expect(sdk.inputs.some((f) => f.includes('packages/client/dist/platform/browser.js'))).toBe(true)
+    expect(sdk.inputs.some((f) => f.includes('packages/erasure/dist/library-browser.js'))).toBe(true)
+    const nodeOnly = sdk.inputs.filter((f) => /^node:|@libp2p\/tcp|reed-solomon-erasure|platform\/node\.js|hash-pool-node|chunk-cipher-node|keeper\/|\/library\.js$|anvil\.js|ports\.js/.test(f))
+    expect(nodeOnly).toEqual([])
+    expect(sdk.gzipBytes).toBeLessThan(sdk.bytes)
+  })
+})
 
 describe('the SDK in Chromium', () => {
   let net: Network | undefined
@@ -72,6 +86,27 @@ describe('the SDK in Chromium', () => {
     expect(inPage.bytes).toBe(bytes.length)
     expect(inPage.sha256).toBe(sha256(bytes))
     expect(pageErrors).toEqual([])
+  }, BIG_TIMEOUT_MS)
+
+  it('stores a picked file and reads its link back through the page\'s form', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sherd-browser-'))
+    try {
+      const file = join(dir, 'picked.bin')
+      const bytes = randomBytes(MIB + 4_321)
+      await writeFile(file, bytes)
+      await page.setInputFiles('#file', file)
+      await page.click('#put')
+      await page.waitForFunction(() => (document.getElementById('link-out') as HTMLInputElement).value.startsWith('sherd://'), undefined, { timeout: 300_000 })
+      const link = await page.inputValue('#link-out')
+      expect(sha256(await readAll(net!.client, link))).toBe(sha256(bytes))
+      await page.click('#get')
+      await page.waitForFunction(() => document.getElementById('get-status')?.textContent?.startsWith('verified') === true, undefined, { timeout: 300_000 })
+      expect(await page.textContent('#get-status')).toContain('identical to the file put here')
+      expect(await page.$eval('#get-progress', (el) => (el as HTMLProgressElement).value)).toBe(bytes.length)
+      expect(pageErrors).toEqual([])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   }, BIG_TIMEOUT_MS)
 
   it('reads a file from parity when a provider is killed mid-get', async () => {

@@ -26,14 +26,17 @@ export async function bundlePage (options: { minify?: boolean } = {}): Promise<s
   return result.outputFiles[0]!.text
 }
 
-/** The size of the whole SDK (`export * from '@sherd/client'`) bundled and minified for a browser, and gzipped. */
-export async function sdkBundleSize (): Promise<{ bytes: number, gzipBytes: number }> {
+/**
+ * The whole SDK (`export * from '@sherd/client'`) bundled and minified for a browser: its size, gzipped size and
+ * the files it was built from (esbuild fails outright on a `node:` import with platform 'browser').
+ */
+export async function bundleSdk (): Promise<{ bytes: number, gzipBytes: number, inputs: string[] }> {
   const result = await build({
-    ...BROWSER_BUILD, minify: true,
+    ...BROWSER_BUILD, minify: true, metafile: true,
     stdin: { contents: "export * from '@sherd/client'", resolveDir: PAGE_DIR, loader: 'js', sourcefile: 'sdk.js' }
   })
   const bytes = result.outputFiles[0]!.contents
-  return { bytes: bytes.byteLength, gzipBytes: gzipSync(bytes, { level: 9 }).byteLength }
+  return { bytes: bytes.byteLength, gzipBytes: gzipSync(bytes, { level: 9 }).byteLength, inputs: Object.keys(result.metafile.inputs) }
 }
 
 /** A fresh account with gas and tokens, for the page: the devnet's own client account stays the Node client's. */
