@@ -1,7 +1,8 @@
 // The example page: put a picked file and get its sherd:// link; open a link, download it with progress and check
 // it. The same client is driven by test/browser.test.ts and the browser bench through `window.sherdPage`.
 import { sha256 } from '@noble/hashes/sha2.js'
-import { createClient } from '@sherd/client'
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { createClient, encodeFile } from '@sherd/client'
 import type { GetProgressEvent, PutProgressEvent, PutSource, SherdClient } from '@sherd/client'
 import type { PageGetResult, PagePutResult, SherdPageApi } from '../src/page-api.js'
 
@@ -113,13 +114,33 @@ async function getHash (link: string, options: { hash?: boolean, pauseAfterFirst
   return { bytes, ms: performance.now() - t0, parityUsed, shardFailures, ...(hasher === undefined ? {} : { sha256: hex(hasher.digest()) }) }
 }
 
+async function stages (size: number): Promise<{ encodeMBps: number, chachaMBps: number }> {
+  const bytes = randomBytes(size)
+  let t0 = performance.now()
+  const encoding = encodeFile((async function * () { yield bytes })(), { k: config.k, m: config.m })
+  for await (const segment of encoding) void segment
+  const encodeMBps = size / 1e6 / ((performance.now() - t0) / 1000)
+  const frame = 65_536
+  const key = randomBytes(32)
+  const nonce = new Uint8Array(12)
+  t0 = performance.now()
+  // One cipher per frame with a counter nonce, as noise does (a noble cipher refuses to encrypt twice).
+  for (let at = 0, n = 0; at + frame <= size; at += frame, n++) {
+    new DataView(nonce.buffer).setUint32(4, n, true)
+    chacha20poly1305(key, nonce).encrypt(bytes.subarray(at, at + frame))
+  }
+  const chachaMBps = size / 1e6 / ((performance.now() - t0) / 1000)
+  return { encodeMBps, chachaMBps }
+}
+
 /** What tests and the bench call (page.evaluate); the UI below uses the same functions. */
 const api: SherdPageApi = {
   ready: async () => { await client() },
   putRandom,
   getHash,
   getState: () => getState,
-  resume: () => { paused?.resume(); paused = undefined }
+  resume: () => { paused?.resume(); paused = undefined },
+  stages
 }
 window.sherdPage = api
 

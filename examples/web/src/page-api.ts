@@ -22,6 +22,12 @@ export interface SherdPageApi {
   /** 'paused' while a get with `pauseAfterFirstChunk` waits for `resume()`. */
   getState: () => 'idle' | 'running' | 'paused'
   resume: () => void
+  /**
+   * Stage speeds in this page, MB/s (10^6): `encode` is the offline pipeline (AES-GCM, erasure coding, Merkle
+   * hashing) on `size` bytes; `chacha` is ChaCha20-Poly1305 in JavaScript on 64 KiB frames, what noise encrypts
+   * every transport byte with in a page.
+   */
+  stages: (size: number) => Promise<{ encodeMBps: number, chachaMBps: number }>
 }
 
 declare global {
