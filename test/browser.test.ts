@@ -71,6 +71,10 @@ describe('the SDK in Chromium', () => {
     const got = await page.evaluate(async (link) => await window.sherdPage.getHash(link), put.link)
     expect(got.bytes).toBe(64 * MIB)
     expect(got.sha256).toBe(put.sha256)
+    // The page's put journal is localStorage (the browser #platform): the entry was recorded and is stored.
+    const journal = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sherd/example-web/files/'))
+      .map((k) => JSON.parse(localStorage.getItem(k)!) as { state: string, link?: string }))
+    expect(journal.filter((e) => e.link === put.link).map((e) => e.state)).toEqual(['stored'])
     expect(pageErrors).toEqual([])
   }, BIG_TIMEOUT_MS)
 

@@ -6,13 +6,15 @@ export function hexOf (bytes: Uint8Array): string {
   return hex
 }
 
+const HEX_PAIR = /^[0-9a-fA-F]{2}$/
+
 /** Bytes of a hex string (no 0x), as the journal wrote them; stops at the first pair that is not hex, as Buffer did. */
 export function bytesOfHex (hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1)
   for (let i = 0; i < out.length; i++) {
-    const byte = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-    if (Number.isNaN(byte)) return out.slice(0, i)
-    out[i] = byte
+    const pair = hex.slice(2 * i, 2 * i + 2)
+    if (!HEX_PAIR.test(pair)) return out.slice(0, i)
+    out[i] = Number.parseInt(pair, 16)
   }
   return out
 }
