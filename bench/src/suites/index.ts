@@ -1,5 +1,6 @@
 import type { Suite } from '../harness.js'
 import { aesSuite } from './aes.js'
+import { browserSuite } from './browser.js'
 import { durabilitySuite } from './durability.js'
 import { erasureSuite } from './erasure.js'
 import { gasSuite } from './gas.js'
@@ -19,5 +20,6 @@ export const suites: Suite[] = [
   pipelineSuite,
   provingSuite,
   systemSuite,
+  browserSuite,
   durabilitySuite
 ]

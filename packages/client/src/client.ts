@@ -31,6 +31,7 @@ import {
 import { rankProviders, running } from './context.js'
 import type { ClientContext, ClientDefaults } from './context.js'
 import { ClientConfigError } from './errors.js'
+import { readableStreamOf } from './pipeline/source.js'
 import { createClientHost } from './host.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from './pipeline/constants.js'
 import { fetchAnnouncements } from './transfer.js'
@@ -124,6 +125,8 @@ export interface SherdClient {
   abandon: (id: string, options?: DeleteOptions) => Promise<AbandonResult>
   /** Follows the file's latest-version record (a repair's newer manifest) unless `followLatest: false`. */
   get: (target: FileTarget, options?: GetOptions & LatestOptions) => AsyncGenerator<Uint8Array, void, undefined>
+  /** `get` as a web ReadableStream (a page's `Response`, `pipeTo`); cancelling the stream stops the get. */
+  getStream: (target: FileTarget, options?: GetOptions & LatestOptions) => ReadableStream<Uint8Array>
   /** Publishes the target as its file's newest version to the providers of it and of `olderCids` (docs/keeper.md). */
   publishLatest: (target: RepairTarget, options?: { olderCids?: readonly string[], afterSeq?: number, signal?: AbortSignal }) => Promise<PublishLatestResult>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
@@ -284,6 +287,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     resume: async (id, options) => await resumePut(running(ctx), id, options),
     abandon: async (id, options) => await abandonPut(running(ctx), id, options),
     get: (target, options) => getLatest(running(ctx), target, options),
+    getStream: (target, options) => readableStreamOf(getLatest(running(ctx), target, options)),
     publishLatest: async (target, options) => await publishLatest(running(ctx), target, options),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),

@@ -1,8 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import { constants as fsConstants } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { files, randomHex } from '#platform'
 import { proofSetMarketAbi } from '@sherd/contracts'
 import type { ProofSetOffer } from '@sherd/contracts'
 import type { Address, Hex, PublicClient } from 'viem'
@@ -13,14 +9,8 @@ export const JOURNAL_FORMAT = 'sherd-put-journal/2'
 /** Entries of the StorageMarket era: their offers and deal ids belong to a contract this client does not use. */
 export const OLD_JOURNAL_FORMAT = 'sherd-put-journal/1'
 
-/**
- * Where the `sherd` CLI keeps its journal when nothing else is configured: the XDG data directory, because the
- * entries are the user's data (keys to their files and a record of what they paid), not configuration or cache.
- */
-export function defaultJournalDir (env: NodeJS.ProcessEnv = process.env): string {
-  const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
-  return join(data, 'sherd', 'files')
-}
+// Node: the XDG data directory; a page: a localStorage key prefix (`#platform`).
+export { defaultJournalDir, writeFileAtomic } from '#platform'
 
 /** A journal entry cannot be read, or does not belong to this chain, market or account. */
 export class JournalError extends ClientError {
@@ -156,30 +146,9 @@ export async function marketTag (publicClient: PublicClient, market: Address): P
   return (await publicClient.getBlock({ blockNumber })).hash
 }
 
-/** Writes `text` to `path` so that a crash leaves the old file or the new one, never a torn one; mode 0600. */
-export async function writeFileAtomic (path: string, text: string): Promise<void> {
-  const dir = join(path, '..')
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600)
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-  // The rename is durable only once the directory itself is on disk.
-  const dirHandle = await open(dir, fsConstants.O_RDONLY)
-  try { await dirHandle.sync() } finally { await dirHandle.close() }
-}
-
 /**
- * The put journal: one JSON file per put in `dir` (mode 0700; files 0600, each written atomically). An entry is
+ * The put journal: one JSON file per put in `dir` (mode 0700; files 0600, each written atomically; in a browser one
+ * `localStorage` key per put under the `dir/` prefix). An entry is
  * written before a put spends anything and updated as deals open, so an interrupted put can be finished
  * (`resumePut`) and every stored file listed (`listFiles`).
  */
@@ -187,17 +156,17 @@ export class PutJournal {
   constructor (readonly dir: string) {}
 
   pathOf (id: string): string {
-    return join(this.dir, `${id}.json`)
+    return files.join(this.dir, `${id}.json`)
   }
 
   static newId (): string {
-    return `${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(6).toString('hex')}`
+    return `${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomHex(6)}`
   }
 
   async write (entry: JournalEntry): Promise<void> {
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      await writeFileAtomic(this.pathOf(entry.id), encodeEntry(entry))
+      await files.mkdir(this.dir)
+      await files.writeAtomic(this.pathOf(entry.id), encodeEntry(entry))
     } catch (err) {
       throw new JournalError(`cannot write the put journal entry ${this.pathOf(entry.id)} (${(err as Error).message}): ` +
         `make ${this.dir} writable or choose another journal directory (--journal-dir / SHERD_JOURNAL_DIR)` +
@@ -210,7 +179,7 @@ export class PutJournal {
     const path = this.pathOf(id)
     let text: string
     try {
-      text = await readFile(path, 'utf8')
+      text = await files.readText(path)
     } catch {
       throw new JournalError(`no journal entry ${id} in ${this.dir}: run sherd ls to see the entries (or pass the journal directory the put used)`)
     }
@@ -221,16 +190,16 @@ export class PutJournal {
   async list (): Promise<{ entries: JournalEntry[], unreadable: Array<{ path: string, error: string }> }> {
     let names: string[]
     try {
-      names = await readdir(this.dir)
+      names = await files.list(this.dir)
     } catch {
       return { entries: [], unreadable: [] }
     }
     const entries: JournalEntry[] = []
     const unreadable: Array<{ path: string, error: string }> = []
     for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
-      const path = join(this.dir, name)
+      const path = files.join(this.dir, name)
       try {
-        entries.push(decodeEntry(await readFile(path, 'utf8'), path))
+        entries.push(decodeEntry(await files.readText(path), path))
       } catch (err) {
         unreadable.push({ path, error: (err as Error).message })
       }

@@ -1,5 +1,4 @@
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { files, replaceFile } from '#platform'
 import { LATENCY_EWMA_WEIGHT } from './constants.js'
 
 /** What the client has seen of one provider (keyed by peer id). */
@@ -39,7 +38,7 @@ export class ProviderScores {
   async load (): Promise<void> {
     if (this.file === undefined) return
     try {
-      const data = JSON.parse(await readFile(this.file, 'utf8')) as { providers?: Record<string, ProviderRecord>, deals?: Record<string, { provider: string, missed: number }> }
+      const data = JSON.parse(await files.readText(this.file)) as { providers?: Record<string, ProviderRecord>, deals?: Record<string, { provider: string, missed: number }> }
       for (const [id, r] of Object.entries(data.providers ?? {})) this.records.set(id, { ...empty(), ...r })
       for (const [id, d] of Object.entries(data.deals ?? {})) this.missedByDeal.set(id, d)
     } catch {}
@@ -50,10 +49,7 @@ export class ProviderScores {
     const file = this.file
     if (file === undefined) return
     this.saving = this.saving.then(async () => {
-      await mkdir(dirname(file), { recursive: true })
-      const tmp = `${file}.${process.pid}.tmp`
-      await writeFile(tmp, JSON.stringify({ providers: Object.fromEntries(this.records), deals: Object.fromEntries(this.missedByDeal) }, null, 1))
-      await rename(tmp, file)
+      await replaceFile(file, JSON.stringify({ providers: Object.fromEntries(this.records), deals: Object.fromEntries(this.missedByDeal) }, null, 1))
     }).catch(() => {})
     await this.saving
   }

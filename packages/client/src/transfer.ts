@@ -10,6 +10,7 @@ import {
 import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
 import { isAddressEqual, recoverTypedDataAddress } from 'viem'
 import type { Address, Hex } from 'viem'
+import { hexOf } from './bytes.js'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
 import { CorruptShardError, ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
 import type { ClientHost } from './host.js'
@@ -36,7 +37,7 @@ export function transferTimeoutMs (bytes: number): number {
 }
 
 function toHex (bytes: Uint8Array): Hex {
-  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`
+  return `0x${hexOf(bytes)}`
 }
 
 /**

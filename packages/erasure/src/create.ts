@@ -1,6 +1,6 @@
 import type { ErasureCoder } from './coder.js'
 import { ErasureParametersError } from './errors.js'
-import { libraryCoder } from './library.js'
+import { libraryCoder } from '#library'
 import { simdCoder, simdSupported } from './simd.js'
 
 /** 'simd': this package's WebAssembly SIMD kernel. 'library': reed-solomon-erasure.wasm. Both give identical bytes. */

@@ -11,10 +11,13 @@ export class TooFewShardsError extends Error {
   }
 }
 
-/** Thrown when this JavaScript engine cannot run the WebAssembly SIMD kernel; the library coder still works. */
+/**
+ * Thrown when this JavaScript engine cannot run a kernel: the SIMD one (the library coder still works in Node), or
+ * the library one in a browser build, where it is not bundled.
+ */
 export class KernelUnavailableError extends Error {
   override name = 'KernelUnavailableError'
-  constructor (readonly feature: string) {
-    super(`this engine does not support WebAssembly ${feature}; use createErasureCoder({ kernel: 'library' })`)
+  constructor (readonly feature: string, message?: string) {
+    super(message ?? `this engine does not support WebAssembly ${feature}; use createErasureCoder({ kernel: 'library' })`)
   }
 }

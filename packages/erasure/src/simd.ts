@@ -40,7 +40,8 @@ interface Plan {
 }
 
 function decodeBase64 (text: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(Buffer.from(text, 'base64'))
+  // atob, not Buffer: this module is in the browser build.
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
 }
 
 let simdBytes: Uint8Array<ArrayBuffer> | undefined

@@ -1,5 +1,6 @@
 import { encodeManifest, shardSizeFor } from '@sherd/protocol'
 import type { ShardRef } from '@sherd/protocol'
+import { base64Of, hexOf } from '../bytes.js'
 import { DEFAULT_SPARE_SHARDS, SEGMENTS_IN_FLIGHT } from '../constants.js'
 
 import { withChain } from '../context.js'
@@ -16,8 +17,15 @@ import { placeShards } from './place.js'
 import type { PlacedShard, PlaceOptions } from './place.js'
 import { SegmentUpload } from './stream-place.js'
 
-/** What put stores: a Node Readable, a web ReadableStream, an AsyncIterable of bytes, or the bytes themselves. */
-export type PutSource = FileSource | Uint8Array
+/**
+ * What put stores: a Node Readable, a web ReadableStream, an AsyncIterable of bytes, the bytes themselves, or a
+ * Blob (a browser's `File`), whose size is known up front as a Uint8Array's is.
+ */
+export type PutSource = FileSource | Uint8Array | Blob
+
+function isBlob (source: PutSource): source is Blob {
+  return typeof Blob !== 'undefined' && source instanceof Blob
+}
 
 async function * once (bytes: Uint8Array): AsyncGenerator<Uint8Array> { yield bytes }
 
@@ -83,7 +91,10 @@ export type { PutDeal, PutResult } from './settle.js'
  * @example
  * const { link } = await client.put(createReadStream('photo.jpg'), { onProgress: console.log })
  */
-export async function put (context: ClientContext, source: PutSource, options: PutOptions = {}): Promise<PutResult> {
+export async function put (context: ClientContext, given: PutSource, options: PutOptions = {}): Promise<PutResult> {
+  // A Blob is read as a stream (a File is never held whole in memory) and its size is known, like bytes.
+  const source = isBlob(given) ? given.stream() : given
+  if (isBlob(given) && options.expectedSize === undefined) options = { ...options, expectedSize: given.size }
   const ctx = withChain(context, 'put')
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
@@ -131,7 +142,7 @@ interface Uploaded {
  * A source of unknown size: the last segment's shard size is known only once it is read, and a shard upload
  * declares its length first, so each segment is encoded whole and its shards uploaded from memory (placeShards).
  */
-async function putWholeShards (ctx: ChainContext, source: PutSource, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+async function putWholeShards (ctx: ChainContext, source: FileSource | Uint8Array, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
   const d = ctx.defaults
   const signal = placeOptions.signal
   const emit = placeOptions.onProgress ?? (() => {})
@@ -174,7 +185,7 @@ async function putWholeShards (ctx: ChainContext, source: PutSource, options: Pu
  * each shard's piece on its provider's upload stream, so no segment is ever whole in memory. Segments overlap as
  * far as SEGMENTS_IN_FLIGHT: the next one streams while the last uploads of the previous finish and sign offers.
  */
-async function putStreaming (ctx: ChainContext, source: PutSource, size: number, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array, size: number, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
   const d = ctx.defaults
   const signal = placeOptions.signal
   const emit = placeOptions.onProgress ?? (() => {})
@@ -265,8 +276,8 @@ async function recordAndSettle (
     marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
     fileSize: manifest.fileSize,
-    key: Buffer.from(key).toString('hex'),
-    manifest: Buffer.from(encodeManifest(manifest)).toString('base64'),
+    key: hexOf(key),
+    manifest: base64Of(encodeManifest(manifest)),
     startBlock,
     escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
     deals: deals.map((p) => ({

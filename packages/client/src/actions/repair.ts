@@ -3,6 +3,7 @@ import { merkleRoot } from '@sherd/proofs'
 import { encodeManifest, isRepairKey, parseShardCid } from '@sherd/protocol'
 import type { Manifest, ManifestShard } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
+import { base64Of, hexOf } from '../bytes.js'
 import { withChain } from '../context.js'
 import type { ClientContext } from '../context.js'
 import { CorruptShardError, RepairError } from '../errors.js'
@@ -211,10 +212,10 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     marketTag: await marketTag(ctx.publicClient, ctx.market.market),
     client: ctx.account,
     fileSize: manifest.fileSize,
-    key: Buffer.from(isRepairKey(key) ? key.bytes() : key).toString('hex'),
+    key: hexOf(isRepairKey(key) ? key.bytes() : key),
     ...(isRepairKey(key) ? { keyKind: 'repair' as const } : {}),
     // The adopted deals are already paid for: they go into the manifest as they are, not into this entry's deals.
-    manifest: Buffer.from(encodeManifest(withAdopted)).toString('base64'),
+    manifest: base64Of(encodeManifest(withAdopted)),
     previousCid: cid.toString(),
     startBlock: await ctx.publicClient.getBlockNumber({ cacheTime: 0 }),
     escrow: placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),

@@ -5,6 +5,7 @@ import type { Manifest, ManifestSegment } from '@sherd/protocol'
 import type { CID } from 'multiformats/cid'
 import { decodeFunctionData, hexToBytes, isAddressEqual, parseEventLogs } from 'viem'
 import type { Hex } from 'viem'
+import { bytesOfBase64, bytesOfHex } from '../bytes.js'
 import type { ChainContext } from '../context.js'
 import { DealActivationError } from '../errors.js'
 import type { PutProgressEvent } from '../events.js'
@@ -271,7 +272,7 @@ export function shardKey (segmentIndex: number, shardIndex: number): string {
  * manifest says (a repair moves only some shards).
  */
 export function finalManifest (writer: JournalWriter): Manifest {
-  const base = decodeManifest(Buffer.from(writer.entry.manifest, 'base64'))
+  const base = decodeManifest(bytesOfBase64(writer.entry.manifest))
   const byShard = new Map(writer.entry.deals.map((d) => [shardKey(d.segmentIndex, d.shardIndex), d]))
   return {
     ...base,
@@ -311,7 +312,7 @@ export async function settleEntry (ctx: ChainContext, writer: JournalWriter, opt
   let link = entry.link
   let manifestProviders = entry.manifestProviders ?? []
   if (entry.state !== 'stored' || link === undefined) {
-    const bytes = Buffer.from(entry.key, 'hex')
+    const bytes = bytesOfHex(entry.key)
     const key = entry.keyKind === 'repair' ? RepairKey.fromBytes(bytes) : bytes
     const stored = await storeFileManifest(ctx, manifest, key, options.manifestReplicas, {
       signal, onStored: (provider, cid) => { emit({ type: 'put:manifest-stored', provider, cid }) }

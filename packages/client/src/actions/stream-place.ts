@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import type { ShardRef } from '@sherd/protocol'
+import { bytesEqual, hexOf } from '../bytes.js'
 import { MAX_PLACEMENT_ATTEMPTS } from '../constants.js'
 import { marketCollateralBps } from '../chain.js'
 import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
@@ -255,8 +256,8 @@ export class SegmentUpload {
         byteLength: shardSize, pieces: lane.pieces(signal), ...expected
       }, signal, STREAMED_UPLOAD_MAX_MS)
       const root = (await this.init.commitments)[lane.shardIndex]!.root
-      if (receipt !== undefined && Buffer.compare(receipt.receipt.subject, root) !== 0) {
-        throw new ProviderMisbehaviourError(provider, `signed a receipt for root ${Buffer.from(receipt.receipt.subject).toString('hex')}, but the bytes sent hash to ${Buffer.from(root).toString('hex')}`)
+      if (receipt !== undefined && !bytesEqual(receipt.receipt.subject, root)) {
+        throw new ProviderMisbehaviourError(provider, `signed a receipt for root ${hexOf(receipt.receipt.subject)}, but the bytes sent hash to ${hexOf(root)}`)
       }
       lane.heldBy = provider
       return await requestShardOffer(ctx, provider, info.chainAddress, {

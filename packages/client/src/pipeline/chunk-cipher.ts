@@ -1,4 +1,5 @@
 import { checkFileKey } from '@sherd/protocol'
+import { platformSegmentCipher } from '#platform'
 import { chunkNonce, segmentKeyInfo } from './cipher.js'
 
 /**
@@ -54,16 +55,7 @@ export async function webSegmentCipher (keyBytes: Uint8Array): Promise<SegmentCi
   }
 }
 
-type CipherFactory = (keyBytes: Uint8Array) => Promise<SegmentCipher>
-let factory: Promise<CipherFactory> | undefined
-
-/** The cipher the pipeline uses for segment `index`: `node:crypto` in Node, WebCrypto elsewhere. */
+/** The cipher the pipeline uses for segment `index`: `node:crypto` in Node, WebCrypto in a browser (`#platform`). */
 export async function segmentCipher (fileKey: Uint8Array, keySalt: Uint8Array, index: number): Promise<SegmentCipher> {
-  factory ??= (async () => {
-    const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string'
-    if (!isNode) return webSegmentCipher
-    const { nodeSegmentCipher } = await import('./chunk-cipher-node.js')
-    return async (keyBytes: Uint8Array) => nodeSegmentCipher(keyBytes)
-  })()
-  return await (await factory)(await segmentKeyBytes(fileKey, keySalt, index))
+  return await platformSegmentCipher(await segmentKeyBytes(fileKey, keySalt, index))
 }

@@ -1,4 +1,5 @@
 import { MerkleRootBuilder, merkleRoot } from '@sherd/proofs'
+import { platformHasher } from '#platform'
 
 /**
  * The Merkle root of one shard, fed stripe by stripe. `append` takes its own copy (or hashes) before it returns,
@@ -45,20 +46,10 @@ export function inlineHasher (): MerkleHasher {
 let shared: Promise<MerkleHasher> | undefined
 
 /**
- * The hasher the pipeline uses when given none: in Node on a machine with more than one core, a pool of one thread
- * per core (at most 4), else inline. One per core, not one fewer: the main thread is busy only ~35 % of an encode
- * (measured event-loop utilisation), so on 2 cores two hashing threads finish first; each costs ~17 MiB of RSS.
- * Created once; its idle threads do not keep a process alive.
+ * The hasher the pipeline uses when given none, created once: `#platform` picks it (in Node a worker-thread pool
+ * on a machine with more than one core, else inline; inline in a browser).
  */
 export async function defaultHasher (): Promise<MerkleHasher> {
-  shared ??= (async () => {
-    const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string'
-    if (!isNode) return inlineHasher()
-    const { availableParallelism } = await import('node:os')
-    const cores = availableParallelism()
-    if (cores < 2) return inlineHasher()
-    const { workerHasher } = await import('./hash-pool-node.js')
-    return workerHasher({ threads: Math.min(cores, 4) })
-  })()
+  shared ??= platformHasher()
   return await shared
 }

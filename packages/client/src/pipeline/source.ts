@@ -20,6 +20,25 @@ async function * fromWebStream (stream: ReadableStream<Uint8Array>): AsyncGenera
   }
 }
 
+/**
+ * An async generator as a web ReadableStream, pulled (one chunk per read, so the reader's pace is the get's).
+ * Hand-made because `ReadableStream.from` does not exist in Chromium; cancelling returns the generator.
+ */
+export function readableStreamOf (chunks: AsyncGenerator<Uint8Array, void, undefined>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull (controller) {
+      try {
+        const { done, value } = await chunks.next()
+        if (done === true) controller.close()
+        else controller.enqueue(value)
+      } catch (err) {
+        controller.error(err)
+      }
+    },
+    async cancel () { await chunks.return(undefined) }
+  }, { highWaterMark: 0 })
+}
+
 /** Any FileSource as an async iterable of chunks (a web stream is locked only once the result is iterated). */
 export function chunksOf (source: FileSource): AsyncIterable<unknown> {
   if (source !== null && typeof source === 'object') {
