@@ -8,8 +8,8 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deriveRepairKey, signLatestRecord } from '@sherd/protocol'
-import { LatestService } from '../src/latest-service.js'
-import type { LatestDb } from '../src/latest-service.js'
+import { LatestService } from '../src/network/latest-service.js'
+import type { LatestDb } from '../src/network/latest-service.js'
 
 const registrar = { handle: async () => {}, unhandle: async () => {} }
 

@@ -1,6 +1,6 @@
 import { formatTokenAmount, InvalidTokenAmountError, parseTokenAmount } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
-import { ConfigError } from './errors.js'
+import { ConfigError } from '../errors.js'
 
 /*
  * Token amounts in the provider's config. People type tokens (`--price 0.001`, `--stake 100`); the chain stores base

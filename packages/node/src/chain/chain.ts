@@ -8,8 +8,8 @@ import {
 } from '@sherd/contracts'
 import type { MarketClient, ProofSetDealState, ProofSetParams, TokenInfo } from '@sherd/contracts'
 import { tokens } from './amounts.js'
-import { ConfigError, OpenDealsError, ProviderExitedError } from './errors.js'
-import { ProofSetClock } from './prover/context.js'
+import { ConfigError, OpenDealsError, ProviderExitedError } from '../errors.js'
+import { ProofSetClock } from '../prover/context.js'
 
 const log = logger('sherd:node:chain')
 

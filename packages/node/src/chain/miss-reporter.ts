@@ -3,11 +3,11 @@ import type { Startable } from '@libp2p/interface'
 import { claimProofSetDeals, commitProofSetSeed, failProofSetAudit, markProofSetMissed, proofSetRevertName, readProofSetEvents } from '@sherd/contracts'
 import type { MarketClient, ProofSetEventLog } from '@sherd/contracts'
 import type { ChainConnection } from './chain.js'
-import type { NodeMetrics } from './metrics.js'
-import { ProofSetClock } from './prover/context.js'
+import type { NodeMetrics } from '../api/metrics.js'
+import { ProofSetClock } from '../prover/context.js'
 import { sleep } from '@sherd/protocol'
-import type { TxQueue } from './prover/tx-queue.js'
-import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from './prover/index.js'
+import type { TxQueue } from '../prover/tx-queue.js'
+import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from '../prover/index.js'
 
 const log = logger('sherd:node:miss-reporter')
 

@@ -3,8 +3,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2pEvents, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INITIAL_MS, BOOTSTRAP_RETRY_MAX_MS } from './constants.js'
-import { ConfigError } from './errors.js'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INITIAL_MS, BOOTSTRAP_RETRY_MAX_MS } from '../constants.js'
+import { ConfigError } from '../errors.js'
 
 const log = logger('sherd:node:bootstrap')
 

@@ -6,11 +6,11 @@ import { ChunkTreeBuilder, DEFAULT_CHUNK_SIZE, decodeChunkTree, encodeChunkTree 
 import type { ChunkTree } from '@sherd/proofs'
 import { CommitmentMismatchError } from '@sherd/protocol'
 import type { Startable } from '@libp2p/interface'
-import { LEVEL_WRITE_BUFFER_BYTES, WRITE_BATCH_BYTES } from './constants.js'
+import { LEVEL_WRITE_BUFFER_BYTES, WRITE_BATCH_BYTES } from '../constants.js'
 import {
   AlreadyStoredError, CapacityExceededError, DataDirLockedError, DiskFullError, NodeStoppingError, NotFoundError,
   RangeNotSatisfiableError, ShardBusyError
-} from './errors.js'
+} from '../errors.js'
 
 /*
  * Key layout (utf8 keys, byte values), one LevelDB under <dataDir>/store:
