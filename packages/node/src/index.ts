@@ -1,4 +1,6 @@
 export { createProviderNode, announceable } from './node.js'
+export { NodeParts } from './parts.js'
+export type { NodePart } from './parts.js'
 export type { ProviderNode, ProviderNodeConfig, ReadyInfo } from './node.js'
 export { ShardStore, ShardWriter } from './storage/store.js'
 export type { ShardStoreInit, ShardInfo, BeginShardOptions } from './storage/store.js'

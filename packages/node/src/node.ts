@@ -33,6 +33,7 @@ import { TxQueue } from './prover/tx-queue.js'
 import { MissReporter } from './chain/miss-reporter.js'
 import type { MissReporterInit } from './chain/miss-reporter.js'
 import { ShardCollector } from './storage/shard-collector.js'
+import { NodeParts } from './parts.js'
 import type { ShardCollectorInit } from './storage/shard-collector.js'
 import { StatusHistory } from './api/status-history.js'
 import { amountsInTokens, ledgerStatus } from './api/ledger-status.js'
@@ -281,7 +282,6 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   }
   const history = new StatusHistory(chainStatus)
   const http = new HttpApi({ status, metrics, refreshMetrics, history: () => { history.sample(); return history.toJSON() } }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
-  const started: Array<{ stop: () => Promise<void> | void }> = []
   const ledgerView = {
     get started (): boolean { return prover?.ledger.started ?? false },
     get size (): number { return prover?.ledger.size ?? 0 },
@@ -365,7 +365,12 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     stop (): void {}
   }
 
-  const parts = [store, chainLink, unclaimedCount, libp2p, service, latest, announcer, http, collector, missReporter, history].filter((p): p is NonNullable<typeof p> => p !== undefined)
+  // One parts list: started in this order, stopped in the reverse (stop watching and proving, stop accepting and
+  // drain transfers, close LevelDB last).
+  const parts = new NodeParts(
+    [store, chainLink, unclaimedCount, libp2p, service, latest, announcer, http, collector, missReporter, history],
+    (err) => { log.error('stopping failed: %e', err) }
+  )
   const node: ProviderNode = {
     peerId,
     chainAddress,
@@ -393,26 +398,11 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       dataDir: config.dataDir
     }),
     async start () {
-      try {
-        // One parts list: started in this order, stopped in the reverse.
-        for (const part of parts) {
-          if (part === undefined) continue
-          await part.start()
-          started.push(part)
-        }
-      } catch (err) {
-        await node.stop()
-        throw err
-      }
+      await parts.start()
       log('provider %s started on %s', peerId, multiaddrs().join(', '))
     },
     async stop () {
-      // Reverse order: stop watching and proving, stop accepting and drain transfers, close LevelDB last.
-      const order = [...started].reverse()
-      started.length = 0
-      for (const part of order) {
-        try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }
-      }
+      await parts.stop()
       log('provider %s stopped', peerId)
     }
   }
