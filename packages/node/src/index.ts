@@ -1,5 +1,7 @@
 export { createProviderNode, announceable } from './node.js'
 export { NodeParts } from './parts.js'
+export { pollUntilAborted } from './polling.js'
+export type { PollingInit } from './polling.js'
 export type { NodePart } from './parts.js'
 export type { ProviderNode, ProviderNodeConfig, ReadyInfo } from './node.js'
 export { ShardStore, ShardWriter } from './storage/store.js'
