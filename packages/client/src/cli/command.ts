@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
  * business parsing command lines). A command is one file: its name, the row it gets in the main help, its own
  * flags with their types, its --help text and `run`. `main` parses a command's arguments with that command's
  * flags only (strict: another command's flag is a usage error), so `--help` and what is accepted cannot drift
- * apart; test/cli-commands.test.ts checks every flag is in its help and every flag in its help is accepted.
+ * apart; test/cli-commands.test.ts (in each package) checks every flag is in its help and every flag in its help is accepted.
  */
 
 export interface CliOption {

@@ -7,7 +7,7 @@ import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 export const deleteCommand = defineCommand({
   name: 'delete',
   synopsis: 'delete <link>',
-  summary: "stop paying: claim the deals that are over, withdraw refunds",
+  summary: 'stop paying: claim the deals that are over, withdraw refunds',
   help: `Usage: sherd delete <link>
 
 Records the deletion in the put journal, then claims every deal of the file whose term is over or that is void

@@ -7,7 +7,7 @@ import { CONFIG_OPTIONS, ENV_HELP, intOption } from './config.js'
 export const extendCommand = defineCommand({
   name: 'extend',
   synopsis: 'extend <link> <periods>',
-  summary: "extend every live deal of the file by <periods> proving periods (one transaction)",
+  summary: 'extend every live deal of the file by <periods> proving periods (one transaction)',
   help: `Usage: sherd extend <link> <periods>
 
 Extends every live deal of the file by <periods> proving periods in one transaction (approves the total once)

@@ -12,7 +12,7 @@ import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 export const getCommand = defineCommand({
   name: 'get',
   synopsis: 'get <link> [-o file]',
-  summary: "fetch, verify and decrypt a file (to stdout without -o; --range START-END for part of it)",
+  summary: 'fetch, verify and decrypt a file (to stdout without -o; --range START-END for part of it)',
   help: `Usage: sherd get <link> [-o <file>] [--force] [--range START-END]
 
   -o, --output <file>      write the file here (default: stdout; "-o -" is stdout too)

@@ -7,7 +7,7 @@ import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 export const providersCommand = defineCommand({
   name: 'providers',
   synopsis: 'providers',
-  summary: "known providers: price, free capacity, score",
+  summary: 'known providers: price, free capacity, score',
   help: `Usage: sherd providers
 
 Table of the providers known from announcements, the on-chain registry and --bootstrap: peer id, chain address,

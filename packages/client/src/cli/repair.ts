@@ -8,7 +8,7 @@ import { CONFIG_OPTIONS, ENV_HELP, intOption } from './config.js'
 export const repairCommand = defineCommand({
   name: 'repair',
   synopsis: 'repair <link>',
-  summary: "rebuild shards whose deals faulted or failed or whose providers are gone; prints the new link",
+  summary: 'rebuild shards whose deals faulted or failed or whose providers are gone; prints the new link',
   help: `Usage: sherd repair <link> [--periods <n>] [--include-missed] [--wait]
 
 Rebuilds shards whose deals faulted, were declared lost, failed or ended, or whose providers do not answer,

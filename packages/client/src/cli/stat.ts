@@ -10,7 +10,7 @@ import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 export const statCommand = defineCommand({
   name: 'stat',
   synopsis: 'stat <link>',
-  summary: "where each shard is, its deal state, periods proven, what is claimable, when storage ends",
+  summary: 'where each shard is, its deal state, periods proven, what is claimable, when storage ends',
   help: `Usage: sherd stat <link> [--no-probe]
 
   --no-probe               do not dial the shards' providers: fetch the manifest from the --bootstrap providers
