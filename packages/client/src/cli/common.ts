@@ -129,7 +129,7 @@ export async function tokenUnits (info: TokenInfo): Promise<TokenUnits> {
         const plain = /^\s*\d{1,3}(,\d{3})+(\.\d+)?\s*[A-Za-z]*\s*$/.test(text) ? text.replaceAll(',', '') : text
         return parseTokenAmount(plain, info)
       } catch (err) {
-        throw new UsageError(`${flag}: ${(err as Error).message}`)
+        throw new UsageError(`${flag}: ${(err as Error).message}`, { cause: err })
       }
     }
   }

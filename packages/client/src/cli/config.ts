@@ -85,7 +85,7 @@ function readConfigFile (path: string, explicit: boolean): FileConfig {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as FileConfig
   } catch (err) {
-    throw new ClientConfigError(`config file ${path} is not valid JSON (${(err as Error).message}); fix or remove it`)
+    throw new ClientConfigError(`config file ${path} is not valid JSON (${(err as Error).message}); fix or remove it`, { cause: err })
   }
 }
 

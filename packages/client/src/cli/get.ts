@@ -64,7 +64,7 @@ ${ENV_HELP}`,
           for await (const chunk of client.get(link, options)) await write(chunk)
         }, () => wanted)
       } catch (err) {
-        if (err instanceof InvalidRangeError && range !== undefined && fileSize !== undefined) throw new CliError(rangeOutsideFile(values.range!, fileSize))
+        if (err instanceof InvalidRangeError && range !== undefined && fileSize !== undefined) throw new CliError(rangeOutsideFile(values.range!, fileSize), { cause: err })
         throw err
       }
     }).finally(() => bar?.stop())

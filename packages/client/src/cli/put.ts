@@ -309,7 +309,7 @@ async function openPutInput (path: string, io: CommandContext['io']): Promise<Pu
     info = await fsStat(path)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new CliError(code === 'ENOENT' ? `${path}: no such file` : `cannot read ${path} (${code ?? (err as Error).message})`)
+    throw new CliError(code === 'ENOENT' ? `${path}: no such file` : `cannot read ${path} (${code ?? (err as Error).message})`, { cause: err })
   }
   if (info.isDirectory()) {
     throw new CliError(`${path} is a directory; sherd put stores one file: pack it first (tar -czf ${basename(resolve(path))}.tgz -C ${dirname(resolve(path))} ${basename(resolve(path))}) and put the archive`)
@@ -320,7 +320,7 @@ async function openPutInput (path: string, io: CommandContext['io']): Promise<Pu
     handle = await open(path, 'r')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new CliError(code === 'EACCES' ? `cannot read ${path}: permission denied` : `cannot read ${path} (${code ?? (err as Error).message})`)
+    throw new CliError(code === 'EACCES' ? `cannot read ${path}: permission denied` : `cannot read ${path} (${code ?? (err as Error).message})`, { cause: err })
   }
   const source = handle.createReadStream()
   // A pipe or character device (a FIFO) reports no meaningful size: stream it to its end.

@@ -31,7 +31,7 @@ export function parsePort (text: string): number {
 
 export function checkMultiaddr (text: string, flag: string): string {
   try { multiaddr(text) } catch (err) {
-    throw new ConfigError(`${flag} "${text}" is not a multiaddr (${(err as Error).message}): e.g. /ip4/0.0.0.0/tcp/4002/ws or /dns4/node.example.org/tcp/443/wss`)
+    throw new ConfigError(`${flag} "${text}" is not a multiaddr (${(err as Error).message}): e.g. /ip4/0.0.0.0/tcp/4002/ws or /dns4/node.example.org/tcp/443/wss`, { cause: err })
   }
   return text
 }

@@ -135,14 +135,14 @@ function startError (err: unknown, httpHost: string, httpPort: number): unknown 
     const first = refused[0]
     const [flag, key] = first !== undefined && /\/ws(\/|$)/.test(first.addr) ? ['--listen-ws', 'listenWs'] : ['--listen', 'listen']
     if (first?.code === 'EADDRINUSE') {
-      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`)
+      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`, { cause: err })
     }
-    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix ${flag} (or "${key}" in config.json)`)
-    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with ${flag}`)
-    return new ConfigError(`libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`)
+    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix ${flag} (or "${key}" in config.json)`, { cause: err })
+    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with ${flag}`, { cause: err })
+    return new ConfigError(`libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`, { cause: err })
   }
   if (e.code === 'EADDRINUSE') {
-    return new ConfigError(`the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`)
+    return new ConfigError(`the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`, { cause: err })
   }
   return err
 }

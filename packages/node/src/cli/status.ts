@@ -1,6 +1,6 @@
 // `sherd-node status`: the running node's status, from its HTTP API.
 import { resolve } from 'node:path'
-import { ConfigError } from '../errors.js'
+import { ConfigError, NodeUnreachableError } from '../errors.js'
 import { readFileConfig } from '../identity.js'
 import { defineCommand } from './command.js'
 import { COMMON_OPTIONS, defaultDataDir } from './flags.js'
@@ -26,9 +26,9 @@ Prints the JSON status of the node running on that data dir (its HTTP API).`,
     try {
       res = await fetch(`${url.replace(/\/$/, '')}/status`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) })
     } catch (err) {
-      throw new ConfigError(`no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`)
+      throw new NodeUnreachableError(`no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`, { cause: err })
     }
-    if (!res.ok) throw new ConfigError(`${url}/status answered HTTP ${res.status}`)
+    if (!res.ok) throw new NodeUnreachableError(`${url}/status answered HTTP ${res.status}: is that port this node's status API? pass --url with the port from its ready line`)
     // The API has every amount in base units (for programs) and, beside them, in tokens (`chain.amounts`) for people.
     const status = await res.json() as unknown
     process.stdout.write(JSON.stringify(status, null, 2) + '\n')

@@ -25,7 +25,7 @@ export function parseBootstrapList (list: readonly string[]): BootstrapPeer[] {
     try {
       addr = multiaddr(text)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`)
+      throw new ConfigError(`bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`, { cause: err })
     }
     const value = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
     if (value === undefined) throw new ConfigError(`bootstrap address "${text}" has no /p2p/<peer id>: append the peer id the node prints in its ready line`)
@@ -33,7 +33,7 @@ export function parseBootstrapList (list: readonly string[]): BootstrapPeer[] {
     try {
       peerId = peerIdFromString(value)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`)
+      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`, { cause: err })
     }
     return { addr, peerId }
   })

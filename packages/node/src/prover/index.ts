@@ -3,6 +3,7 @@ import type { Startable } from '@libp2p/interface'
 import { getProofSetParams, proofSetMarketAbi } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
 import type { Address } from 'viem'
+import { NotStartedError } from '../errors.js'
 import { pollUntilAborted } from '../polling.js'
 import { TxQueue } from './tx-queue.js'
 import { AuditAnswerer } from './audits.js'
@@ -160,7 +161,7 @@ export class ProofSetProver implements Startable {
   /** Claims (and withdraws) now, off schedule. */
   async claimNow (): Promise<ClaimRound> {
     const jobs = this.jobs
-    if (jobs === undefined) throw new Error('start the prover first')
+    if (jobs === undefined) throw new NotStartedError('the prover is not started: start the node (with a chain) first')
     return await jobs.claim.claimNow(async () => await this.components.mc.publicClient.getBlockNumber({ cacheTime: 0 }))
   }
 
