@@ -222,7 +222,7 @@ async function startKeeper (
       try {
         budget = parseTokenAmount(values.budget, await client.tokenInfo())
       } catch (err) {
-        throw new KeeperUsageError(`--budget: ${(err as Error).message}`)
+        throw new KeeperUsageError(`--budget: ${(err as Error).message}`, { cause: err })
       }
     }
     const asJson = values.json === true
