@@ -68,7 +68,7 @@ export async function connectChain (config: ChainConfig, options: { signal?: Abo
   try {
     chainId = publicClient !== undefined ? await publicClient.getChainId() : await createPublicClient({ transport }).getChainId()
   } catch (err) {
-    throw new ClientConfigError(`cannot reach the chain RPC${rpcUrl === undefined ? '' : ` at ${rpcUrl}`} (${(err as Error).message.split('\n')[0]}): start the chain (anvil, or the devnet) or fix rpcUrl`)
+    throw new ClientConfigError(`cannot reach the chain RPC${rpcUrl === undefined ? '' : ` at ${rpcUrl}`} (${(err as Error).message.split('\n')[0]}): start the chain (anvil, or the devnet) or fix rpcUrl`, { cause: err })
   }
   options.signal?.throwIfAborted()
   const chain = rpcChain(chainId, rpcUrl)
@@ -91,7 +91,7 @@ export async function connectChain (config: ChainConfig, options: { signal?: Abo
   try {
     await marketParams(market)
   } catch (err) {
-    throw new ClientConfigError(`the contract at ${config.contract} on chain ${chainId} is not a Sherd ProofSetMarket (${(err as Error).message.split('\n')[0]}): check contract (or --deployment)`)
+    throw new ClientConfigError(`the contract at ${config.contract} on chain ${chainId} is not a Sherd ProofSetMarket (${(err as Error).message.split('\n')[0]}): check contract (or --deployment)`, { cause: err })
   }
   if (config.expect?.token !== undefined) {
     const token = await publicClient.readContract({ address: market.market, abi: proofSetMarketAbi, functionName: 'token' })

@@ -250,7 +250,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         try {
           directory.addBootstrap(config.bootstrap ?? [])
         } catch (err) {
-          throw new ClientConfigError(`a bootstrap address is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`)
+          throw new ClientConfigError(`a bootstrap address is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`, { cause: err })
         }
         await host.start()
         directory.start()
@@ -302,7 +302,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
       try {
         c.directory.addBootstrap(addrs)
       } catch (err) {
-        throw new ClientConfigError(`a provider address is not a multiaddr with /p2p/<peer id> (${(err as Error).message})`)
+        throw new ClientConfigError(`a provider address is not a multiaddr with /p2p/<peer id> (${(err as Error).message})`, { cause: err })
       }
       const added = c.directory.bootstrapPeers().filter((id) => !before.has(id) || addrs.some((a) => a.endsWith(id)))
       await c.directory.refreshRegistry(options)

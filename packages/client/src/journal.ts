@@ -118,7 +118,7 @@ function decodeEntry (text: string, path: string): JournalEntry {
   try {
     parsed = JSON.parse(text, (key, value: unknown) => BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value)
   } catch (err) {
-    throw new JournalError(`journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`)
+    throw new JournalError(`journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`, { cause: err })
   }
   if (!isObject(parsed)) throw new JournalError(`journal entry ${path} is not a JSON object; it was not written by sherd, move it aside`)
   if (parsed.format === OLD_JOURNAL_FORMAT) {

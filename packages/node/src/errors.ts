@@ -85,3 +85,42 @@ export class TermTooLongError extends NodeError {
 export class NotAcceptingOffersError extends NodeError {
   override name = 'NotAcceptingOffersError'
 }
+
+/*
+ * Conditions split out of ConfigError because a caller handles them differently (retry later, fund an address,
+ * point at another chain). Each is still a ConfigError (`instanceof`), so code that catches configuration
+ * problems as a whole keeps working; `.name` tells them apart.
+ */
+
+/** The chain's RPC did not answer: start it, or retry once it is up. */
+export class ChainUnreachableError extends ConfigError {
+  override name = 'ChainUnreachableError'
+}
+/** The RPC serves another chain than the deployment file names. */
+export class WrongChainError extends ConfigError {
+  override name = 'WrongChainError'
+}
+/** No ProofSetMarket at the configured address (no code there, or another contract). */
+export class NotAMarketError extends ConfigError {
+  override name = 'NotAMarketError'
+}
+/** Registering, staking or setting the term limit failed on chain: usually the address lacks tokens or gas. */
+export class RegistrationFailedError extends ConfigError {
+  override name = 'RegistrationFailedError'
+}
+/** This provider's address is not registered with the market. */
+export class NotRegisteredError extends ConfigError {
+  override name = 'NotRegisteredError'
+}
+/** A token amount (--price, --stake, --add, config.json) cannot be read. */
+export class InvalidAmountError extends ConfigError {
+  override name = 'InvalidAmountError'
+}
+/** `sherd-node status` found no node answering on the configured HTTP API. */
+export class NodeUnreachableError extends ConfigError {
+  override name = 'NodeUnreachableError'
+}
+/** A part was asked for work before its `start()` (or after `stop()`). */
+export class NotStartedError extends NodeError {
+  override name = 'NotStartedError'
+}

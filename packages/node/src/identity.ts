@@ -195,6 +195,6 @@ export async function readFileConfig (dataDir: string): Promise<NodeFileConfig> 
   try {
     return { ...DEFAULT_FILE_CONFIG, ...(JSON.parse(text) as Partial<NodeFileConfig>) }
   } catch (err) {
-    throw new ConfigError(`${path} is not valid JSON (${(err as Error).message}); fix it or re-run init with --force`)
+    throw new ConfigError(`${path} is not valid JSON (${(err as Error).message}); fix it or re-run init with --force`, { cause: err })
   }
 }

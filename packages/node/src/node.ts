@@ -1,118 +1,46 @@
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { MAX_ANNOUNCED_ADDRS, addressOf } from '@sherd/protocol'
+import { addressOf } from '@sherd/protocol'
 import type { Address } from '@sherd/protocol'
-import { Announcer } from './announcer.js'
+import { Announcer } from './network/announcer.js'
 import { DEFAULT_CAPACITY_BYTES, DEFAULT_HTTP_PORT, DEFAULT_LISTEN } from './constants.js'
-import { createHost } from './host.js'
-import type { SherdHost } from './host.js'
-import { HttpApi } from './http-api.js'
-import type { ChainStatus, NodeStatus } from './http-api.js'
+import { createHost } from './network/host.js'
+import type { SherdHost } from './network/host.js'
+import { HttpApi } from './api/http-api.js'
+import type { ChainStatus, NodeStatus } from './api/http-api.js'
 import { STORE_DIR, clearExitRecord, readEvmKey, readExitRecord, readPeerKey } from './identity.js'
 import type { ExitRecord } from './identity.js'
-import { tokens } from './amounts.js'
+import { tokens } from './chain/amounts.js'
 import { ProviderExitedError } from './errors.js'
-import { NodeMetrics } from './metrics.js'
-import { ShardService } from './shard-service.js'
-import { LatestService } from './latest-service.js'
-import type { LatestDb } from './latest-service.js'
-import type { OfferSigner } from './shard-service.js'
-import { ShardStore } from './store.js'
-import { connectChain, DEFAULT_MAX_TERM_PERIODS, ensureRegistered, providerInfo } from './chain.js'
-import type { ChainConnection } from './chain.js'
-import { proofSetOfferSigner, SequentialNonces } from './offer-signer.js'
-import type { NonceDb } from './offer-signer.js'
-import { UnclaimedShards } from './unclaimed.js'
+import { NodeMetrics } from './api/metrics.js'
+import { ShardService } from './network/shard-service.js'
+import { LatestService } from './network/latest-service.js'
+import type { LatestDb } from './network/latest-service.js'
+import { ShardStore } from './storage/store.js'
+import { connectChain, DEFAULT_MAX_TERM_PERIODS, ensureRegistered, providerInfo } from './chain/chain.js'
+import type { ChainConnection } from './chain/chain.js'
+import { proofSetOfferSigner, SequentialNonces } from './chain/offer-signer.js'
+import type { NonceDb } from './chain/offer-signer.js'
+import { UnclaimedShards } from './storage/unclaimed.js'
 import { DEFAULT_UNCLAIMED_MAX_BYTES } from './constants.js'
 import { ProofSetProver } from './prover/index.js'
-import type { ProofSetProverInit } from './prover/index.js'
 import { ProofSetClock } from './prover/context.js'
 import type { ProofSetLedgerDb } from './prover/ledger.js'
 import { TxQueue } from './prover/tx-queue.js'
-import { MissReporter } from './miss-reporter.js'
-import type { MissReporterInit } from './miss-reporter.js'
-import { ShardCollector } from './shard-collector.js'
-import type { ShardCollectorInit } from './shard-collector.js'
-import { StatusHistory } from './status-history.js'
-import { amountsInTokens, ledgerStatus } from './ledger-status.js'
+import { MissReporter } from './chain/miss-reporter.js'
+import { ShardCollector } from './storage/shard-collector.js'
+import { NodeParts } from './parts.js'
+import { StatusHistory } from './api/status-history.js'
+import { amountsInTokens, ledgerStatus } from './api/ledger-status.js'
+
+import type { ProviderNodeConfig } from './node-config.js'
+import { announceable } from './network/announceable.js'
+
+export type { ProviderNodeConfig }
+export { announceable }
 
 const log = logger('sherd:node')
-
-export interface ProviderNodeConfig {
-  /** Holds peer.key, evm.key, config.json and the store; create it with `initDataDir` or `sherd-node init`. */
-  dataDir: string
-  /** libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/0); `/ip4/…/tcp/…/ws` ones listen on WebSockets. */
-  listen?: string[]
-  /** Addresses announced (and printed in the ready line) instead of the listen addresses; empty: the listen addresses. */
-  announce?: string[]
-  /**
-   * Peers to stay connected to (multiaddrs ending in /p2p/<peer id>), usually a few other providers: through them
-   * the node joins the announcement mesh. Unreachable ones are retried in the background; start never waits.
-   */
-  bootstrap?: string[]
-  httpHost?: string
-  /** 0 picks a free port. */
-  httpPort?: number
-  capacityBytes?: number
-  /** Token base units per MiB per proving period, decimal string. */
-  pricePerMiB?: string
-  announceIntervalMs?: number
-  storeTimeoutMs?: number
-  stopGraceMs?: number
-  offerSigner?: OfferSigner
-  /** Bytes of shards no deal claims that the node holds at most (default DEFAULT_UNCLAIMED_MAX_BYTES, capped at capacity). */
-  unclaimedMaxBytes?: number
-  /**
-   * The ProofSetMarket. With `rpcUrl` and `contractAddress`, start() checks both, registers the provider (stake,
-   * term limit, peer id), proves its deals and signs offers; without them the node stores and serves but cannot
-   * sign offers.
-   */
-  chain?: {
-    rpcUrl?: string
-    contractAddress?: string
-    /** Token base units, decimal string. */
-    stake?: string
-    /** The chain the deployment file names: connecting to another is refused. */
-    expectedChainId?: number
-    /** Longest term signed and registered (default DEFAULT_MAX_TERM_PERIODS). */
-    maxTermPeriods?: number
-    /** Offers stay valid this long (default OFFER_TTL_SECONDS). */
-    offerTtlSeconds?: number
-    /**
-     * Register (and stake) again although this data dir's provider left the market with `exit` (its exited.json);
-     * without it start refuses with ProviderExitedError.
-     */
-    registerAgain?: boolean
-  }
-  /** Export Node.js process metrics on /metrics (off in tests that run several nodes per process). */
-  processMetrics?: boolean
-  /** The proof-set prover's options (it runs whenever the node has a chain). */
-  prover?: ProofSetProverInit
-  /**
-   * Watch other providers: mark their missed periods, fail their deals that missed too many, commit seeds nobody
-   * committed and fail audits left unanswered (default on, as the devnet needs); `false` turns it off.
-   */
-  missReporter?: MissReporterInit | false
-  /** Deleting shards no live deal needs (default on; docs/operations.md, "Reclaiming space"). */
-  gc?: ShardCollectorInit
-}
-
-/**
- * At most MAX_ANNOUNCED_ADDRS addresses, taken in turn from TCP (and anything else) and from WebSockets, in order: a
- * host listening on 0.0.0.0 gets one address per interface and transport, and a plain cut after the first 16 could
- * leave the WebSocket ones, all a browser can dial, out of the announcement.
- */
-export function announceable (addrs: readonly string[]): string[] {
-  if (addrs.length <= MAX_ANNOUNCED_ADDRS) return [...addrs]
-  const isWs = (a: string): boolean => /\/(ws|wss)(\/|$)/.test(a)
-  const groups = [addrs.filter((a) => !isWs(a)), addrs.filter(isWs)]
-  const out: string[] = []
-  for (let i = 0; out.length < MAX_ANNOUNCED_ADDRS; i++) {
-    for (const group of groups) if (i < group.length && out.length < MAX_ANNOUNCED_ADDRS) out.push(group[i]!)
-  }
-  return out
-}
 
 /** What a parent process waits for on stdout: `sherd-node start` prints this as one JSON line. */
 export interface ReadyInfo {
@@ -281,7 +209,6 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
   }
   const history = new StatusHistory(chainStatus)
   const http = new HttpApi({ status, metrics, refreshMetrics, history: () => { history.sample(); return history.toJSON() } }, { host: config.httpHost ?? '127.0.0.1', port: config.httpPort ?? DEFAULT_HTTP_PORT })
-  const started: Array<{ stop: () => Promise<void> | void }> = []
   const ledgerView = {
     get started (): boolean { return prover?.ledger.started ?? false },
     get size (): number { return prover?.ledger.size ?? 0 },
@@ -365,7 +292,12 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
     stop (): void {}
   }
 
-  const parts = [store, chainLink, unclaimedCount, libp2p, service, latest, announcer, http, collector, missReporter, history].filter((p): p is NonNullable<typeof p> => p !== undefined)
+  // One parts list: started in this order, stopped in the reverse (stop watching and proving, stop accepting and
+  // drain transfers, close LevelDB last).
+  const parts = new NodeParts(
+    [store, chainLink, unclaimedCount, libp2p, service, latest, announcer, http, collector, missReporter, history],
+    (err) => { log.error('stopping failed: %e', err) }
+  )
   const node: ProviderNode = {
     peerId,
     chainAddress,
@@ -393,26 +325,11 @@ export async function createProviderNode (config: ProviderNodeConfig): Promise<P
       dataDir: config.dataDir
     }),
     async start () {
-      try {
-        // One parts list: started in this order, stopped in the reverse.
-        for (const part of parts) {
-          if (part === undefined) continue
-          await part.start()
-          started.push(part)
-        }
-      } catch (err) {
-        await node.stop()
-        throw err
-      }
+      await parts.start()
       log('provider %s started on %s', peerId, multiaddrs().join(', '))
     },
     async stop () {
-      // Reverse order: stop watching and proving, stop accepting and drain transfers, close LevelDB last.
-      const order = [...started].reverse()
-      started.length = 0
-      for (const part of order) {
-        try { await part.stop() } catch (err) { log.error('stopping failed: %e', err) }
-      }
+      await parts.stop()
       log('provider %s stopped', peerId)
     }
   }

@@ -6,8 +6,8 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deriveRepairKey, signLatestRecord } from '@sherd/protocol'
 import { removeDir, tempDir } from '@sherd/test-support'
-import { LatestService } from '../src/latest-service.js'
-import type { LatestDb } from '../src/latest-service.js'
+import { LatestService } from '../src/network/latest-service.js'
+import type { LatestDb } from '../src/network/latest-service.js'
 
 const registrar = { handle: async () => {}, unhandle: async () => {} }
 

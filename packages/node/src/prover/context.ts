@@ -1,7 +1,7 @@
 import type { MarketClient, ProofSetParams } from '@sherd/contracts'
 import type { Address } from 'viem'
 import type { TxQueue } from './tx-queue.js'
-import type { ShardStore } from '../store.js'
+import type { ShardStore } from '../storage/store.js'
 import type { ProofSetLedger } from './ledger.js'
 
 /** What the prover reads of the store: committed shards' chunk trees and chunks. */

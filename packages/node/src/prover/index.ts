@@ -3,7 +3,8 @@ import type { Startable } from '@libp2p/interface'
 import { getProofSetParams, proofSetMarketAbi } from '@sherd/contracts'
 import type { MarketClient } from '@sherd/contracts'
 import type { Address } from 'viem'
-import { sleep } from '@sherd/protocol'
+import { NotStartedError } from '../errors.js'
+import { pollUntilAborted } from '../polling.js'
 import { TxQueue } from './tx-queue.js'
 import { AuditAnswerer } from './audits.js'
 import type { AnsweredAudit } from './audits.js'
@@ -147,7 +148,7 @@ export class ProofSetProver implements Startable {
     }
     log('proving for %s on %s: %d-block periods from block %s, challenge %d blocks in', address, mc.market, params.periodBlocks, String(genesis), params.challengeDelayBlocks)
     this.abort = abort
-    this.running = this.loop(abort.signal).catch((err) => { if (!abort.signal.aborted) log.error('proof-set prover stopped: %e', err) })
+    this.running = pollUntilAborted(async (signal) => await this.step(signal), { intervalMs: this.init.pollIntervalMs, retryInitialMs: PROOF_SET_RETRY_INITIAL_MS, retryMaxBackoffMs: this.init.retryMaxBackoffMs }, abort.signal).catch((err) => { if (!abort.signal.aborted) log.error('proof-set prover stopped: %e', err) })
   }
 
   async stop (): Promise<void> {
@@ -160,24 +161,12 @@ export class ProofSetProver implements Startable {
   /** Claims (and withdraws) now, off schedule. */
   async claimNow (): Promise<ClaimRound> {
     const jobs = this.jobs
-    if (jobs === undefined) throw new Error('start the prover first')
+    if (jobs === undefined) throw new NotStartedError('the prover is not started: start the node (with a chain) first')
     return await jobs.claim.claimNow(async () => await this.components.mc.publicClient.getBlockNumber({ cacheTime: 0 }))
   }
 
   private emit (type: string, detail: unknown): void {
     this.events.dispatchEvent(new CustomEvent(type, { detail }))
-  }
-
-  private async loop (signal: AbortSignal): Promise<void> {
-    let failures = 0
-    while (!signal.aborted) {
-      const ok = await this.step(signal)
-      failures = ok ? 0 : failures + 1
-      const delay = failures === 0
-        ? this.init.pollIntervalMs
-        : Math.min(PROOF_SET_RETRY_INITIAL_MS * 2 ** (failures - 1), this.init.retryMaxBackoffMs)
-      try { await sleep(delay, signal) } catch { return }
-    }
   }
 
   /** One pass; false if a stage failed (retried sooner). A failed stage does not stop the later ones. */

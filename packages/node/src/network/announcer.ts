@@ -9,8 +9,8 @@ import type { Address, AnnouncementPayload, Response } from '@sherd/protocol'
 import {
   ANNOUNCE_INTERVAL_MS, MAX_HEARD_ANNOUNCEMENTS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, RELAY_CLOCK_SKEW_MS,
   RELAYED_ANNOUNCEMENT_MAX_AGE_MS, REQUEST_TIMEOUT_MS
-} from './constants.js'
-import type { NodeMetrics } from './metrics.js'
+} from '../constants.js'
+import type { NodeMetrics } from '../api/metrics.js'
 import type { ProtocolRegistrar } from './shard-service.js'
 
 const log = logger('sherd:node:announcer')

@@ -6,10 +6,10 @@ import type { Address } from 'viem'
 import { tokens } from './amounts.js'
 import {
   InsufficientStakeError, NotAcceptingOffersError, NotFoundError, ShardSizeMismatchError, TermTooLongError, UnknownShardError
-} from './errors.js'
-import type { OfferSigner } from './shard-service.js'
-import type { ShardStore } from './store.js'
-import { hex } from './store.js'
+} from '../errors.js'
+import type { OfferSigner } from '../network/shard-service.js'
+import type { ShardStore } from '../storage/store.js'
+import { hex } from '../storage/store.js'
 
 /** Offers stay valid this long: enough for a client to open the deal, short enough to re-price. */
 export const OFFER_TTL_SECONDS = 3600

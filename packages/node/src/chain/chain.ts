@@ -8,8 +8,10 @@ import {
 } from '@sherd/contracts'
 import type { MarketClient, ProofSetDealState, ProofSetParams, TokenInfo } from '@sherd/contracts'
 import { tokens } from './amounts.js'
-import { ConfigError, OpenDealsError, ProviderExitedError } from './errors.js'
-import { ProofSetClock } from './prover/context.js'
+import {
+  ChainUnreachableError, ConfigError, NotAMarketError, NotRegisteredError, OpenDealsError, ProviderExitedError, RegistrationFailedError, WrongChainError
+} from '../errors.js'
+import { ProofSetClock } from '../prover/context.js'
 
 const log = logger('sherd:node:chain')
 
@@ -50,14 +52,14 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
   try {
     chainId = await probe.getChainId()
   } catch (err) {
-    throw new ConfigError(`cannot reach the chain RPC at ${init.rpcUrl} (${firstLine(err)}): start the chain node (anvil) or fix --rpc-url`)
+    throw new ChainUnreachableError(`cannot reach the chain RPC at ${init.rpcUrl} (${firstLine(err)}): start the chain node (anvil) or fix --rpc-url`, { cause: err })
   }
   if (init.expectedChainId !== undefined && init.expectedChainId !== chainId) {
-    throw new ConfigError(`the RPC at ${init.rpcUrl} serves chain ${chainId}, but the deployment file is for chain ${init.expectedChainId}: fix --rpc-url or use that chain's deployment file`)
+    throw new WrongChainError(`the RPC at ${init.rpcUrl} serves chain ${chainId}, but the deployment file is for chain ${init.expectedChainId}: fix --rpc-url or use that chain's deployment file`)
   }
   const code = await probe.getCode({ address: market })
   if (code === undefined || code === '0x') {
-    throw new ConfigError(`no contract is deployed at ${market} on chain ${chainId} (${init.rpcUrl}): check --contract or --deployment (the devnet writes deployment.json)`)
+    throw new NotAMarketError(`no contract is deployed at ${market} on chain ${chainId} (${init.rpcUrl}): check --contract or --deployment (the devnet writes deployment.json)`)
   }
   const chain = rpcChain(chainId, init.rpcUrl)
   const account = privateKeyToAccount(init.privateKey)
@@ -70,7 +72,7 @@ export async function connectChain (init: { rpcUrl: string, market: string, priv
     params = await getProofSetParams(mc)
     genesisBlock = await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'genesisBlock' })
   } catch (err) {
-    throw new ConfigError(`the contract at ${market} is not a Sherd ProofSetMarket (${firstLine(err)}): check --contract or --deployment`)
+    throw new NotAMarketError(`the contract at ${market} is not a Sherd ProofSetMarket (${firstLine(err)}): check --contract or --deployment`, { cause: err })
   }
   const token = await readTokenInfo(publicClient, await readToken(mc))
   return { mc, chainId, address: account.address, token, params, genesisBlock }
@@ -120,7 +122,7 @@ export async function ensureRegistered (
       // The term limit is this provider's consent to how long its deals may run (and be extended to).
       await registerProofSetProvider(conn.mc, { stake: p.stake, peerId: p.peerId, maxTermPeriods: p.maxTermPeriods }, { signal: options.signal })
     } catch (err) {
-      throw new ConfigError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`)
+      throw new RegistrationFailedError(`registering ${conn.address} with a stake of ${tokens(p.stake, conn.token)} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`, { cause: err })
     }
     log('registered %s on chain %d', conn.address, conn.chainId)
     return { outcome: 'registered' }
@@ -133,7 +135,7 @@ export async function ensureRegistered (
     try {
       await setProofSetMaxTerm(conn.mc, p.maxTermPeriods, { signal: options.signal })
     } catch (err) {
-      throw new ConfigError(`setting ${conn.address}'s term limit to ${p.maxTermPeriods} periods failed (${firstLine(err)}): fund this address with gas, or check the RPC`)
+      throw new RegistrationFailedError(`setting ${conn.address}'s term limit to ${p.maxTermPeriods} periods failed (${firstLine(err)}): fund this address with gas, or check the RPC`, { cause: err })
     }
     outcome = 'updated'
   }
@@ -143,7 +145,7 @@ export async function ensureRegistered (
       try {
         await addProofSetStake(conn.mc, p.stake, { signal: options.signal })
       } catch (err) {
-        throw new ConfigError(`adding a stake of ${tokens(p.stake, conn.token)} for ${conn.address} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`)
+        throw new RegistrationFailedError(`adding a stake of ${tokens(p.stake, conn.token)} for ${conn.address} failed (${firstLine(err)}): fund this address with tokens and gas, or lower --stake`, { cause: err })
       }
       return { outcome: 'restaked', warning }
     }
@@ -153,7 +155,7 @@ export async function ensureRegistered (
 
 /** Adds `amount` to the provider's stake (more deals can then be backed). */
 export async function addStake (conn: ChainConnection, amount: bigint, options: { signal?: AbortSignal } = {}): Promise<Hex> {
-  if (await providerInfo(conn) === undefined) throw new ConfigError(`${conn.address} is not registered with this market: \`sherd-node start\` registers it with --stake`)
+  if (await providerInfo(conn) === undefined) throw new NotRegisteredError(`${conn.address} is not registered with this market: \`sherd-node start\` registers it with --stake`)
   return (await addProofSetStake(conn.mc, amount, options)).transactionHash
 }
 
@@ -222,7 +224,7 @@ export async function findOpenDeals (conn: ChainConnection, options: { signal?: 
  */
 export async function leaveMarket (conn: ChainConnection, options: { signal?: AbortSignal } = {}): Promise<{ stakeRemoved: bigint, withdrawn: bigint, txs: Hex[] }> {
   const info = await providerInfo(conn)
-  if (info === undefined) throw new ConfigError(`${conn.address} is not registered with this market: nothing to exit`)
+  if (info === undefined) throw new NotRegisteredError(`${conn.address} is not registered with this market: nothing to exit`)
   if (info.locked > 0n) {
     const open = await findOpenDeals(conn, options)
     const lines = open.map((d) => d.due

@@ -1,9 +1,9 @@
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
-import { OFFER_TTL_SECONDS } from './offer-signer.js'
-import type { ProofSetLedger } from './prover/ledger.js'
-import { ConfigError } from './errors.js'
-import type { NodeMetrics } from './metrics.js'
+import { OFFER_TTL_SECONDS } from '../chain/offer-signer.js'
+import type { ProofSetLedger } from '../prover/ledger.js'
+import { ConfigError } from '../errors.js'
+import type { NodeMetrics } from '../api/metrics.js'
 import type { ShardStore } from './store.js'
 import { hex } from './store.js'
 

@@ -1,7 +1,7 @@
 import { formatTokenAmount } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
 import type { Hex } from 'viem'
-import type { ProofSetLedger, ProofSetLedgerDealState } from './prover/ledger.js'
+import type { ProofSetLedger, ProofSetLedgerDealState } from '../prover/ledger.js'
 
 /** The most recent deals shown on /status and the dashboard. */
 export const STATUS_DEALS_MAX = 100

@@ -5,7 +5,7 @@ import {
   latestAnswer, sendBytes, streamSource
 } from '@sherd/protocol'
 import type { ByteStream, LatestRecord } from '@sherd/protocol'
-import { CapacityExceededError } from './errors.js'
+import { CapacityExceededError } from '../errors.js'
 
 const log = logger('sherd:node:latest')
 

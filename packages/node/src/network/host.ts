@@ -11,7 +11,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
-import { GOSSIP_SCORE_PARAMS, WS_BUFFERED_POLL_MS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from './constants.js'
+import { GOSSIP_SCORE_PARAMS, WS_BUFFERED_POLL_MS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {

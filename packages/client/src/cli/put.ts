@@ -1,24 +1,21 @@
 // The `sherd put` and `sherd ls` commands: put with its pre-flight cost check, dry run, journal and resume.
-import { resolve } from 'node:path'
+import { open, stat as fsStat } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
 import { formatTokenAmount } from '@sherd/contracts'
-import type { MarketClient, TokenInfo } from '@sherd/contracts'
+import type { TokenInfo } from '@sherd/contracts'
 import type cliProgress from 'cli-progress'
-import { createPublicClient, http } from 'viem'
-import type { Address, PublicClient } from 'viem'
-import { marketToken } from './chain.js'
-import { listFiles } from './actions/list.js'
-import type { ListedFile } from './actions/list.js'
-import type { PutEstimate } from './actions/estimate.js'
-import type { PutSource } from './actions/put.js'
-import { unfinished } from './actions/resume.js'
-import type { PutResult } from './actions/settle.js'
-import type { TokenUnits } from './cli.js'
-import type { ClientConfig, SherdClient } from './client.js'
-import type { PutProgressEvent } from './events.js'
-import { JournalError, PutJournal } from './journal.js'
-
-/** RPC reads of `sherd ls` give up after this long: a listing should not hang on a dead endpoint. */
-const LS_RPC_TIMEOUT_MS = 5_000
+import type { PutEstimate } from '../actions/estimate.js'
+import type { PutSource } from '../actions/put.js'
+import { unfinished } from '../actions/resume.js'
+import type { PutResult } from '../actions/settle.js'
+import type { ClientConfig, SherdClient } from '../client.js'
+import type { PutProgressEvent } from '../events.js'
+import { JournalError, PutJournal } from '../journal.js'
+import { defineCommand } from './command.js'
+import { CliError, UsageError, json, mib, progressBar, requireChain, table, tokenJson, withChainOnly, withClient } from './common.js'
+import type { CommandContext, TokenUnits } from './common.js'
+import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 
 interface Io {
   stdout: NodeJS.WritableStream & { isTTY?: boolean }
@@ -56,15 +53,6 @@ export interface PutCommandDeps {
   tokenJson: (info: TokenInfo) => { address: string, symbol: string, decimals: number }
 }
 
-function mib (bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`
-}
-
-function table (rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n'
-}
-
 function nonNegativeInt (value: string | undefined, name: string, usage: (m: string) => Error): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
@@ -73,7 +61,7 @@ function nonNegativeInt (value: string | undefined, name: string, usage: (m: str
 }
 
 /** `sherd put <file>`, `sherd put <file> --dry-run`, `sherd put --resume [<id>]`. */
-export async function putCommand (deps: PutCommandDeps): Promise<number> {
+async function put (deps: PutCommandDeps): Promise<number> {
   const { config, values, positionals, io, signal, json } = deps
   const asJson = values.json === true
   const out = (text: string): void => { io.stdout.write(text) }
@@ -237,74 +225,107 @@ function describeEstimate (path: string, e: PutEstimate): string {
   return lines.join('\n') + '\n'
 }
 
-interface LsDeps {
-  config: ClientConfig
-  values: { json?: boolean }
-  io: Io
-  signal: AbortSignal
-  json: (value: unknown) => string
-}
+export const putCommand = defineCommand({
+  name: 'put',
+  synopsis: 'put <file|->',
+  summary: 'encrypt, erasure-code and store a file (- reads stdin); prints its sherd:// link\n(--dry-run: cost and placement only; --resume: finish an interrupted put)',
+  help: `Usage: sherd put <file> [flags]
+       sherd put - [flags]      (reads the file from stdin; /dev/stdin works too)
 
-/** `sherd ls`: the journal's files with their chain state; starts no libp2p. */
-export async function lsCommand (deps: LsDeps): Promise<number> {
-  const { config, io, signal, json } = deps
-  const journal = new PutJournal(config.journalDir!)
-  let market: (MarketClient & { publicClient: PublicClient }) | undefined
-  let chainId: number | undefined
-  let token: TokenInfo | undefined
-  let listing: Awaited<ReturnType<typeof listFiles>>
-  if (config.rpcUrl !== undefined && config.contract !== undefined) {
-    const publicClient = createPublicClient({ transport: http(config.rpcUrl, { timeout: LS_RPC_TIMEOUT_MS, retryCount: 0 }) }) as PublicClient
-    market = { market: config.contract as Address, publicClient }
-    try {
-      chainId = await publicClient.getChainId()
-      const [info, files] = await Promise.all([
-        marketToken(market),
-        listFiles(journal, { market, chainId, signal })
-      ])
-      token = info
-      listing = files
-    } catch (err) {
-      signal.throwIfAborted()
-      io.stderr.write(`warning: cannot read the chain at ${config.rpcUrl} (${(err as Error).message.split('\n')[0]}); listing the journal only\n`)
-      listing = await listFiles(journal)
-    }
-  } else {
-    io.stderr.write('note: no chain configured (--rpc-url, --contract): deal states and expiry are not shown\n')
-    listing = await listFiles(journal)
+  -k <n>                   data shards per segment (default 4)
+  -m <n>                   parity shards per segment (default 2)
+  --segment-size <bytes>   plaintext bytes per segment (default 268435456 = 256 MiB for a file, streamed; 32 MiB from stdin)
+  --periods <n>            proving periods each deal runs (default 16); extend adds more later
+  --extra-uploads <n>      stdin: spare uploads raced against the slowest (default 2)
+  --spare-shards <n>       a file: extra parity shards uploaded per segment, the first k + m to finish kept
+                           (default 0; 1 rides out one slow or failing provider per segment)
+  --wait                   wait until the deals' terms begin (the period after they open); --no-wait: not
+                           (the default: a deal is binding once opened)
+  --max-price <amount>     skip providers asking more per MiB per period, in tokens (e.g. 0.5), or base units
+                           with a suffix (500000000000000000base)
+  --dry-run                show the cost and where the shards would go; upload and spend nothing
+  --resume [<id>]          finish an interrupted put from its journal entry (all unfinished entries of
+                           this chain and account without <id>); safe to run again
+  --abandon <id>           give an interrupted put up: open nothing more, claim what the market allows
+                           and withdraw the refunds (opened deals cannot be cancelled: prefer --resume)
+  --journal-dir <dir>      SHERD_JOURNAL_DIR   where puts are recorded (default
+                           $XDG_DATA_HOME/sherd/files, else ~/.local/share/sherd/files)
+  --progress-json          one JSON line per progress event on stderr (for scripts)
+
+Before uploading, put checks that the account holds the tokens for every deal and says how much is missing.
+Each provider signs its offer once it holds its shard. Before its first transaction put records the file key,
+the shards' offers and its state in the journal (mode 0600: it holds the keys to your files); deals open in
+batches (one openDeals transaction each), every batch recorded before it is sent and its deals once mined.
+Interrupted (Ctrl-C, a crash, a lost connection) after that point, it prints the entry's id: \`sherd put --resume
+<id>\` opens the deals still missing (asking the chain which ones already are, so none is paid twice), stores
+the manifest and prints the link. \`sherd ls\` lists every entry.
+
+Prints the link on stdout (keep it: it holds the file key) and the escrow paid on stderr. With --json:
+{"link","cid","fileSize","segments","deals","escrow","token","journal"} (escrow in base units).
+
+${ENV_HELP}`,
+  options: {
+    ...CONFIG_OPTIONS,
+    k: { type: 'string', short: 'k' },
+    m: { type: 'string', short: 'm' },
+    'segment-size': { type: 'string' },
+    periods: { type: 'string' },
+    'extra-uploads': { type: 'string' },
+    'spare-shards': { type: 'string' },
+    wait: { type: 'boolean' },
+    'no-wait': { type: 'boolean' },
+    'max-price': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    resume: { type: 'boolean' },
+    abandon: { type: 'string' },
+    'progress-json': { type: 'boolean' }
+  },
+  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
+    requireChain(config, 'put')
+    return await put({
+      config, values, positionals, io, signal, withClient, progressBar, json, usage: (m) => new UsageError(m),
+      openInput: async (path) => await openPutInput(path, io),
+      chainUnits: async () => await withChainOnly(config, signal, async (_chain, units) => units),
+      tokenJson
+    })
   }
-  for (const u of listing.unreadable) io.stderr.write(`warning: ${u.error}\n`)
-  if (deps.values.json === true) {
-    io.stdout.write(json({ journalDir: journal.dir, files: listing.files }) + '\n')
-    return 0
+})
+
+interface PutInput {
+  source: PutSource
+  /** Known for regular files: a file that changes size while it is read fails the put instead of storing a mix. */
+  size?: number
+}
+
+/** Opens what `put` stores: a file, a pipe or device such as /dev/stdin, or stdin for "-"; refuses a directory. */
+async function openPutInput (path: string, io: CommandContext['io']): Promise<PutInput> {
+  // /dev/stdin cannot be opened when stdin is a socket (ENXIO), as it is under many process managers: read it as "-".
+  if (path === '-' || STDIN_PATHS.has(path)) {
+    const stdin = io.stdin ?? process.stdin
+    if (stdin.isTTY === true) io.stderr.write('reading the file from the terminal; end it with Ctrl-D\n')
+    return { source: stdin as Readable }
   }
-  if (listing.files.length === 0) {
-    io.stderr.write(`no files in ${journal.dir}\n`)
-    return 0
+  let info
+  try {
+    info = await fsStat(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(code === 'ENOENT' ? `${path}: no such file` : `cannot read ${path} (${code ?? (err as Error).message})`, { cause: err })
   }
-  const amount = (units: bigint): string => token === undefined ? `${units} base` : formatTokenAmount(units, token, { maxFractionDigits: 4 })
-  const rows = [['id', 'name', 'size', 'cost', 'expires', 'health', 'deals']]
-  for (const f of listing.files) rows.push([f.id, f.name ?? '-', mib(f.fileSize), amount(f.escrow), expiry(f), health(f), dealSummary(f)])
-  io.stdout.write(table(rows))
-  const stuck = listing.files.filter((f) => f.resumable && !f.otherChain)
-  if (stuck.length > 0) io.stderr.write(`${stuck.length} put(s) interrupted: run \`sherd put --resume\` to finish them\n`)
-  return 0
+  if (info.isDirectory()) {
+    throw new CliError(`${path} is a directory; sherd put stores one file: pack it first (tar -czf ${basename(resolve(path))}.tgz -C ${dirname(resolve(path))} ${basename(resolve(path))}) and put the archive`)
+  }
+  // Opened here, so an unreadable file fails now with a clear message, not later as a stream error.
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(code === 'EACCES' ? `cannot read ${path}: permission denied` : `cannot read ${path} (${code ?? (err as Error).message})`, { cause: err })
+  }
+  const source = handle.createReadStream()
+  // A pipe or character device (a FIFO) reports no meaningful size: stream it to its end.
+  return info.isFile() ? { source, size: info.size } : { source }
 }
 
-function expiry (f: ListedFile): string {
-  const date = (d: Date): string => `~${d.toISOString().slice(0, 16).replace('T', ' ')}Z`
-  // A deleted file's deals are not renewed: what matters is when the last one stops, not when redundancy drops.
-  if (f.health === 'deleted') return f.endsAt === undefined ? 'ended' : `ends ${date(f.endsAt)}, not renewed`
-  if (f.expiresAt === undefined) return '-'
-  return date(f.expiresAt)
-}
-
-function health (f: ListedFile): string {
-  if (f.otherChain) return 'other chain'
-  if (f.supersededBy !== undefined) return 'replaced (a repair wrote a new link)'
-  return f.health === 'interrupted' ? 'interrupted (resume)' : f.health === 'degraded' ? 'degraded (repair)' : f.health
-}
-
-function dealSummary (f: ListedFile): string {
-  return Object.entries(f.deals).map(([state, n]) => `${n} ${state}`).join(', ')
-}
+const STDIN_PATHS = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0'])

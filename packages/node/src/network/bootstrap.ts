@@ -1,10 +1,11 @@
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2pEvents, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
+import { sleep } from '@sherd/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INITIAL_MS, BOOTSTRAP_RETRY_MAX_MS } from './constants.js'
-import { ConfigError } from './errors.js'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INITIAL_MS, BOOTSTRAP_RETRY_MAX_MS } from '../constants.js'
+import { ConfigError } from '../errors.js'
 
 const log = logger('sherd:node:bootstrap')
 
@@ -24,7 +25,7 @@ export function parseBootstrapList (list: readonly string[]): BootstrapPeer[] {
     try {
       addr = multiaddr(text)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`)
+      throw new ConfigError(`bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`, { cause: err })
     }
     const value = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
     if (value === undefined) throw new ConfigError(`bootstrap address "${text}" has no /p2p/<peer id>: append the peer id the node prints in its ready line`)
@@ -32,7 +33,7 @@ export function parseBootstrapList (list: readonly string[]): BootstrapPeer[] {
     try {
       peerId = peerIdFromString(value)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`)
+      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`, { cause: err })
     }
     return { addr, peerId }
   })
@@ -130,7 +131,7 @@ export class BootstrapDialer implements Startable {
         log('bootstrap peer %p disconnected; redialling', peer.peerId)
         // A peer that drops us right after each dial must not be redialled in a tight loop.
         delayMs = this.retryInitialMs
-        await sleep(delayMs, signal)
+        await pauseUnlessAborted(delayMs, signal)
         continue
       }
       try {
@@ -145,7 +146,7 @@ export class BootstrapDialer implements Startable {
         const line = 'bootstrap peer %a unreachable (%s), retrying in %d ms'
         if (failed === 1) log.error(line, peer.addr, (err as Error).message, delayMs)
         else log(line, peer.addr, (err as Error).message, delayMs)
-        await sleep(delayMs, signal)
+        await pauseUnlessAborted(delayMs, signal)
         delayMs = Math.min(delayMs * 2, this.retryMaxMs)
       }
     }
@@ -169,20 +170,13 @@ export class BootstrapDialer implements Startable {
   }
 }
 
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done (): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
 export function bootstrapDialer (init: BootstrapInit): (components: BootstrapComponents) => BootstrapDialer {
   // Parse now, so a bad address fails createHost with a ConfigError rather than somewhere inside libp2p.
   parseBootstrapList(init.list)
   return (components) => new BootstrapDialer(components, init)
+}
+
+/** The one sleep (@sherd/protocol's); an abort here ends the wait, and the loop sees the signal. */
+async function pauseUnlessAborted (ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, signal).catch(() => {})
 }

@@ -1,4 +1,4 @@
-import { UnclaimedBytesExceededError } from './errors.js'
+import { UnclaimedBytesExceededError } from '../errors.js'
 import type { ShardStore } from './store.js'
 import { hex } from './store.js'
 

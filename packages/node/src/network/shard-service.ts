@@ -10,11 +10,11 @@ import {
 import type { Address, ByteStream, OfferFields, OfferRequest, Response } from '@sherd/protocol'
 import {
   FETCH_WRITE_BYTES, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, REQUEST_TIMEOUT_MS, STOP_GRACE_MS, STORE_TIMEOUT_MS
-} from './constants.js'
-import { CapacityExceededError, NodeStoppingError, NotWiredError, RangeNotSatisfiableError } from './errors.js'
-import type { NodeMetrics } from './metrics.js'
-import type { ShardStore, ShardWriter } from './store.js'
-import type { UnclaimedShards } from './unclaimed.js'
+} from '../constants.js'
+import { CapacityExceededError, NodeStoppingError, NotWiredError, RangeNotSatisfiableError } from '../errors.js'
+import type { NodeMetrics } from '../api/metrics.js'
+import type { ShardStore, ShardWriter } from '../storage/store.js'
+import type { UnclaimedShards } from '../storage/unclaimed.js'
 
 const log = logger('sherd:node:protocols')
 

@@ -3,11 +3,11 @@ import type { Startable } from '@libp2p/interface'
 import { claimProofSetDeals, commitProofSetSeed, failProofSetAudit, markProofSetMissed, proofSetRevertName, readProofSetEvents } from '@sherd/contracts'
 import type { MarketClient, ProofSetEventLog } from '@sherd/contracts'
 import type { ChainConnection } from './chain.js'
-import type { NodeMetrics } from './metrics.js'
-import { ProofSetClock } from './prover/context.js'
-import { sleep } from '@sherd/protocol'
-import type { TxQueue } from './prover/tx-queue.js'
-import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from './prover/index.js'
+import type { NodeMetrics } from '../api/metrics.js'
+import { ProofSetClock } from '../prover/context.js'
+import { pollUntilAborted } from '../polling.js'
+import type { TxQueue } from '../prover/tx-queue.js'
+import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from '../prover/index.js'
 
 const log = logger('sherd:node:miss-reporter')
 
@@ -102,7 +102,7 @@ export class MissReporter implements Startable {
     if (this.components.connection() === undefined) return
     this.abort = new AbortController()
     const signal = this.abort.signal
-    this.running = this.loop(signal).catch((err) => { if (!signal.aborted) log.error('miss reporter stopped: %e', err) })
+    this.running = pollUntilAborted(async (signal) => await this.stepOnce(signal), { intervalMs: this.init.pollIntervalMs, retryInitialMs: PROOF_SET_RETRY_INITIAL_MS, retryMaxBackoffMs: this.init.retryMaxBackoffMs }, signal).catch((err) => { if (!signal.aborted) log.error('miss reporter stopped: %e', err) })
   }
 
   async stop (): Promise<void> {
@@ -112,22 +112,18 @@ export class MissReporter implements Startable {
     this.running = undefined
   }
 
-  private async loop (signal: AbortSignal): Promise<void> {
-    let failures = 0
-    while (!signal.aborted) {
-      try {
-        await this.step(signal)
-        failures = 0
-        this.status.lastError = undefined
-      } catch (err) {
-        if (signal.aborted) return
-        failures++
-        this.status.lastError = String((err as Error)?.message).split('\n')[0]
-        this.components.metrics.proverErrors.inc({ stage: 'report-misses' })
-        log.error('step failed (retrying): %s', this.status.lastError)
-      }
-      const delay = failures === 0 ? this.init.pollIntervalMs : Math.min(PROOF_SET_RETRY_INITIAL_MS * 2 ** (failures - 1), this.init.retryMaxBackoffMs)
-      try { await sleep(delay, signal) } catch { return }
+  /** One step for the polling loop: false (retried sooner) when it failed. */
+  private async stepOnce (signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.step(signal)
+      this.status.lastError = undefined
+      return true
+    } catch (err) {
+      if (signal.aborted) return true
+      this.status.lastError = String((err as Error)?.message).split('\n')[0]
+      this.components.metrics.proverErrors.inc({ stage: 'report-misses' })
+      log.error('step failed (retrying): %s', this.status.lastError)
+      return false
     }
   }
 

@@ -1,6 +1,6 @@
 import { formatTokenAmount, InvalidTokenAmountError, parseTokenAmount } from '@sherd/contracts'
 import type { TokenInfo } from '@sherd/contracts'
-import { ConfigError } from './errors.js'
+import { InvalidAmountError } from '../errors.js'
 
 /*
  * Token amounts in the provider's config. People type tokens (`--price 0.001`, `--stake 100`); the chain stores base
@@ -21,12 +21,12 @@ const AMOUNT_FORM = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)$/
 export function amountForConfig (text: string, flag: string): string {
   const m = AMOUNT_FORM.exec(text.trim())
   if (m === null) {
-    throw new ConfigError(`${flag} "${text}" is not a token amount: write tokens (e.g. ${flag} 0.5) or base units with a "base" suffix (e.g. ${flag} 1000base)`)
+    throw new InvalidAmountError(`${flag} "${text}" is not a token amount: write tokens (e.g. ${flag} 0.5) or base units with a "base" suffix (e.g. ${flag} 1000base)`)
   }
   const [, number, unit] = m as unknown as [string, string, string]
   const lower = unit.toLowerCase()
   if (lower === 'base' || lower === 'wei') {
-    if (number.includes('.')) throw new ConfigError(`${flag} "${text}": base units are whole numbers`)
+    if (number.includes('.')) throw new InvalidAmountError(`${flag} "${text}": base units are whole numbers`)
     return BigInt(number).toString()
   }
   return unit === '' ? `${number}${TOKENS_SUFFIX}` : `${number} ${unit}`
@@ -40,7 +40,7 @@ export function resolveAmount (stored: string, token: Pick<TokenInfo, 'decimals'
   try {
     return parseTokenAmount(written, token)
   } catch (err) {
-    if (err instanceof InvalidTokenAmountError) throw new ConfigError(`${what}: ${err.message}`)
+    if (err instanceof InvalidTokenAmountError) throw new InvalidAmountError(`${what}: ${err.message}`, { cause: err })
     throw err
   }
 }

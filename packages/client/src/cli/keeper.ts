@@ -1,8 +1,10 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { CliIo } from './cli.js'
-import type { KeeperEvent } from './keeper/keeper.js'
+import { defineCommand } from './command.js'
+import { describeError } from './common.js'
+import type { CliContext, CliIo } from './common.js'
+import type { KeeperEvent } from '../keeper/keeper.js'
 
 export const KEEPER_HELP = `Usage: sherd keeper <capability|add|remove|list|start> [flags]
 
@@ -124,7 +126,7 @@ export async function keeperCommand (
   const out = (text: string): void => { io.stdout.write(text) }
   const dir = values.dir ?? defaultKeeperDir(io.env)
   try {
-    const { KeeperStore, linkCid } = await import('./keeper/store.js')
+    const { KeeperStore, linkCid } = await import('../keeper/store.js')
     switch (sub) {
       case 'capability': {
         if (args.length !== 1) throw new KeeperUsageError('expected one full link: sherd keeper capability <link>')
@@ -190,7 +192,7 @@ async function startKeeper (
   const contract = values.contract ?? env.SHERD_CONTRACT
   const privateKey = values['private-key'] ?? env.SHERD_PRIVATE_KEY
   const bootstrap = values.bootstrap !== undefined ? splitList(values.bootstrap) : splitList(env.SHERD_BOOTSTRAP)
-  const { ClientConfigError } = await import('./errors.js')
+  const { ClientConfigError } = await import('../errors.js')
   if (rpcUrl === undefined || contract === undefined || privateKey === undefined) {
     throw new ClientConfigError('the keeper pays for repairs: pass --rpc-url, --contract and --private-key (or SHERD_RPC_URL, SHERD_CONTRACT and SHERD_PRIVATE_KEY; the devnet prints them)')
   }
@@ -205,7 +207,7 @@ async function startKeeper (
   const httpPort = count(values['http-port'], '--http-port')
   if (httpPort !== undefined && httpPort > 65_535) throw new KeeperUsageError(`--http-port must be at most 65535, got ${httpPort}`)
   const [{ createClient }, { createKeeper }, { DEFAULT_LIVENESS }, { createPublicClient, http }] = await Promise.all([
-    import('./client.js'), import('./keeper/keeper.js'), import('./repair-policy.js'), import('viem')
+    import('../client.js'), import('../keeper/keeper.js'), import('../repair-policy.js'), import('viem')
   ])
   const client = createClient({
     rpcUrl, contract, account: privateKey, bootstrap,
@@ -220,7 +222,7 @@ async function startKeeper (
       try {
         budget = parseTokenAmount(values.budget, await client.tokenInfo())
       } catch (err) {
-        throw new KeeperUsageError(`--budget: ${(err as Error).message}`)
+        throw new KeeperUsageError(`--budget: ${(err as Error).message}`, { cause: err })
       }
     }
     const asJson = values.json === true
@@ -255,3 +257,16 @@ async function startKeeper (
     await client.stop()
   }
 }
+
+export const keeperCli = defineCommand({
+  name: 'keeper',
+  synopsis: 'keeper <command>',
+  summary: 'the repair keeper: capability, add, remove, list, start (sherd keeper --help)',
+  help: KEEPER_HELP,
+  options: OPTIONS,
+  // Its subcommands share one set of flags; it parses them itself (and prints KEEPER_HELP on a usage error).
+  passThrough: true,
+  async run ({ args }, { io, signal }: CliContext) {
+    return await keeperCommand(args, io, signal, { describeError })
+  }
+})

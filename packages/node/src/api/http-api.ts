@@ -6,7 +6,7 @@ import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
 import type { NodeMetrics } from './metrics.js'
 import type { DealSummary } from './ledger-status.js'
-import type { GcStatus } from './shard-collector.js'
+import type { GcStatus } from '../storage/shard-collector.js'
 import type { StatusHistoryJson } from './status-history.js'
 import { NOSCRIPT_MARKER, renderNoscriptSummary } from './dashboard.js'
 
@@ -95,7 +95,7 @@ const DASHBOARD_FILES: Record<string, { file: string, type: string }> = {
   '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
   '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' }
 }
-const STATIC_DIR = new URL('../static/', import.meta.url)
+const STATIC_DIR = new URL('../../static/', import.meta.url)
 /** The page reads only this node's own API and loads nothing from anywhere else. */
 const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
