@@ -2,7 +2,7 @@ import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { NodeParts, createProviderNode, initDataDir } from '../src/index.js'
 import type { NodePart } from '../src/index.js'
-import { removeDir, tempDir } from './helpers.js'
+import { removeDir, tempDir } from '@sherd/test-support'
 
 function recorder (): { log: string[], part: (name: string, failStart?: boolean) => NodePart } {
   const log: string[] = []
