@@ -22,6 +22,7 @@ import { directoryManifestCache } from './manifest-cache.js'
 import { defaultJournalDir } from './journal.js'
 import { putCommand, lsCommand } from './cli-put.js'
 import { keeperCommand } from './cli-keeper.js'
+import { publishRepair } from './cli-repair-publish.js'
 import type { GetProgressEvent } from './events.js'
 import type { RepairProgressEvent } from './actions/repair.js'
 import type { PutSource } from './actions/put.js'
@@ -149,7 +150,8 @@ ${ENV_HELP}`,
 
 Rebuilds shards whose deals faulted, were declared lost, failed or ended, or whose providers do not answer,
 from k good shards, places them on new providers, opens their deals through the put journal (an interrupted
-repair is finished with sherd put --resume <id>) and writes a new manifest version. Prints the new link.
+repair is finished with sherd put --resume <id>) and writes a new manifest version. Prints the new link, and
+publishes it as the file's latest version (as the keeper does), so sherd get with an older link reads it.
 
 ${ENV_HELP}`,
   extend: `Usage: sherd extend <link> <periods>
@@ -760,12 +762,15 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
           else if (e.type === 'put:shard-stored') note(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
           else if (e.type === 'put:deal-opened') note(`deal ${e.dealId} opened with ${short(e.provider)}\n`)
         }
-        const r = await withClient(config, signal, async (client) => await client.repair(link, {
-          signal, onProgress: log, includeMissed: values['include-missed'] === true,
-          ...(periods === undefined ? {} : { periods }),
-          ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
-        }))
-        if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired }) + '\n')
+        const { r, published } = await withClient(config, signal, async (client) => {
+          const r = await client.repair(link, {
+            signal, onProgress: log, includeMissed: values['include-missed'] === true,
+            ...(periods === undefined ? {} : { periods }),
+            ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
+          })
+          return { r, published: r.cid.toString() === r.previousCid ? undefined : await publishRepair(client, r, signal, asJson ? () => {} : note) }
+        })
+        if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired, ...(published === undefined ? {} : { published }) }) + '\n')
         else out((r.repaired.length === 0 ? '' : `repaired ${r.repaired.length} shard(s); new manifest ${r.cid.toString()}\n`) + r.link + '\n')
         return 0
       }
