@@ -17,7 +17,7 @@ import type { KeeperState, KeeperStatus } from '@sherd/client'
 import type { DevnetProvider } from '@sherd/devnet'
 import { linkCid } from '@sherd/client'
 import { deriveRepairKey, formatLink, formatRepairLink, parseLink } from '@sherd/protocol'
-import { isAlive, randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS, waitFor } from './helpers.js'
+import { isAlive, randomBytes, readAll, sha256, startNetwork, waitFor } from './helpers.js'
 import type { Network } from './helpers.js'
 
 const CHURN_MS = 5 * 60_000
@@ -26,6 +26,12 @@ const MIN_KILLS = 4 // m + 2
 const RESTART_AT_KILL = 3
 /** One repair of every file after a kill: seconds on an idle machine, minutes at a load average of 30 on 2 cores. */
 const REPAIR_TIMEOUT_MS = 480_000
+/**
+ * The term of the files' deals and of the keeper's repairs: 512 periods of 8 one-second blocks, about 68 minutes.
+ * TEST_DEAL_PERIODS (64, 8.5 min) is shorter than this test under load: at a load average of 40 the setup took
+ * 4 min, the first deals ended mid-churn and every shard counted as failed (below k, nothing to repair from).
+ */
+const CHURN_DEAL_PERIODS = 512
 const SHERD_BIN = fileURLToPath(new URL('../packages/client/bin/sherd.js', import.meta.url))
 
 interface KeptFile { link: string, key: Uint8Array, digest: string, capability: string }
@@ -39,7 +45,7 @@ describe('the keeper under five minutes of churn', () => {
   const keeperLog: string[] = []
 
   beforeAll(async () => {
-    net = await startNetwork({ providers: 10 })
+    net = await startNetwork({ providers: 10, client: { periods: CHURN_DEAL_PERIODS } })
     for (const size of [100 * 1024, 400 * 1024, 1024 * 1024]) {
       const data = randomBytes(size)
       const put = await net.client.put(data)
@@ -72,7 +78,7 @@ describe('the keeper under five minutes of churn', () => {
   /** `pauseAfter`: the keeper's fault-injection point (SHERD_KEEPER_PAUSE_AFTER), off unless given. */
   async function startKeeper (pauseAfter?: string): Promise<void> {
     const child = spawn(process.execPath, [SHERD_BIN, 'keeper', 'start', '--interval-ms', '1000', '--suspect-after-ms', '1',
-      '--periods', String(TEST_DEAL_PERIODS), '--http-port', '0', '--json'], {
+      '--periods', String(CHURN_DEAL_PERIODS), '--http-port', '0', '--json'], {
       env: { ...env(), SHERD_KEEPER_PAUSE_AFTER: pauseAfter ?? '' }, stdio: ['ignore', 'pipe', 'pipe']
     })
     const stderr: string[] = []
