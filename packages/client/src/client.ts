@@ -12,7 +12,7 @@ import type { DeleteOptions, DeleteResult, ExtendOptions, ExtendResult } from '.
 import { getManifest } from './actions/get.js'
 import type { FileTarget, GetOptions } from './actions/get.js'
 import type { RepairTarget } from './capability.js'
-import { getLatest, publishLatest } from './latest.js'
+import { getLatest, publishLatest, resolveLatest } from './latest.js'
 import type { LatestOptions, PublishLatestResult } from './latest.js'
 import { estimatePut } from './actions/estimate.js'
 import type { EstimatePutOptions, PutEstimate } from './actions/estimate.js'
@@ -129,6 +129,8 @@ export interface SherdClient {
   getStream: (target: FileTarget, options?: GetOptions & LatestOptions) => ReadableStream<Uint8Array>
   /** Publishes the target as its file's newest version to the providers of it and of `olderCids` (docs/keeper.md). */
   publishLatest: (target: RepairTarget, options?: { olderCids?: readonly string[], afterSeq?: number, signal?: AbortSignal }) => Promise<PublishLatestResult>
+  /** The CID `get` would read for `target`: its file's newest version as the providers of its manifest know it. */
+  latestCid: (target: FileTarget, options?: Pick<GetOptions, 'signal'> & Pick<LatestOptions, 'latestTimeoutMs'>) => Promise<string>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   /** `stat`, `repair` and `extend` take a repair capability (`sherd://<cid>#r=…`) as well as a full link. */
   stat: (target: RepairTarget, options?: StatOptions) => Promise<FileStat>
@@ -289,6 +291,7 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     get: (target, options) => getLatest(running(ctx), target, options),
     getStream: (target, options) => readableStreamOf(getLatest(running(ctx), target, options)),
     publishLatest: async (target, options) => await publishLatest(running(ctx), target, options),
+    latestCid: async (target, options) => (await resolveLatest(running(ctx), target, options)).cid.toString(),
     getManifest: async (target, options) => (await getManifest(running(ctx), target, options)).manifest,
     stat: async (target, options) => await stat(running(ctx), target, options),
     repair: async (target, options) => await repair(running(ctx), target, options),

@@ -13,15 +13,22 @@ import { withStream } from './transfer.js'
 const log = logger('sherd:client:latest')
 
 /**
- * A latest-record exchange is two small frames: a provider that takes longer is skipped. Every `get` waits for
- * the slowest of its manifest's providers up to this, so it is kept short; a get that gives up on all of them reads
- * the link's own version, as before.
+ * A latest-record exchange is two small frames: a provider that takes longer is skipped (the default of
+ * `latestTimeoutMs`).
  */
 const LATEST_TIMEOUT_MS = 5_000
+/**
+ * How long a `get` still waits for the other providers once one has answered (docs/keeper.md, "Follow"): enough for
+ * providers that answer at all (an exchange on a live connection takes milliseconds), short enough that one stalled
+ * provider adds at most this to a read instead of `latestTimeoutMs`.
+ */
+export const LATEST_GRACE_MS = 750
 
 export interface LatestOptions {
   /** Follow the file's latest-version record to its newest manifest (default true). docs/keeper.md. */
   followLatest?: boolean
+  /** How long one provider may take to answer for the record (default 5 s); the lookup ends sooner (`LATEST_GRACE_MS`). */
+  latestTimeoutMs?: number
 }
 
 export interface PublishLatestResult {
@@ -40,8 +47,10 @@ async function repairKeyOf (target: RepairTarget): Promise<RepairKey> {
   return isRepairKey(manifestKey) ? manifestKey : await deriveRepairKey(manifestKey)
 }
 
-async function ask (ctx: ClientContext, peerId: string, publicKey: Uint8Array, record: LatestRecord | undefined, signal?: AbortSignal): Promise<LatestRecord | undefined> {
-  return await withStream(ctx, peerId, LATEST_PROTOCOL, 'latest-version record', LATEST_TIMEOUT_MS, signal,
+async function ask (
+  ctx: ClientContext, peerId: string, publicKey: Uint8Array, record: LatestRecord | undefined, signal?: AbortSignal, timeoutMs = LATEST_TIMEOUT_MS
+): Promise<LatestRecord | undefined> {
+  return await withStream(ctx, peerId, LATEST_PROTOCOL, 'latest-version record', timeoutMs, signal,
     async (stream, s) => await requestLatest(stream, record === undefined ? { publicKey } : { publicKey, record }, { signal: s }))
 }
 
@@ -72,19 +81,52 @@ export async function publishLatest (
 }
 
 /**
+ * The highest-seq record `providers` answer for `publicKey`. Ends when every provider has answered or failed, or
+ * `LATEST_GRACE_MS` after the first answer (with a record or without), whichever comes first; the asks still
+ * running then are aborted. A provider that fails (refused, reset, bad record) starts no grace: it says nothing.
+ */
+async function newestRecord (
+  ctx: ClientContext, providers: readonly string[], publicKey: Uint8Array, options: { signal?: AbortSignal, timeoutMs?: number }
+): Promise<LatestRecord | undefined> {
+  if (providers.length === 0) return undefined
+  const done = new AbortController()
+  const signal = options.signal === undefined ? done.signal : AbortSignal.any([options.signal, done.signal])
+  let best: LatestRecord | undefined
+  let pending = providers.length
+  let grace: ReturnType<typeof setTimeout> | undefined
+  return await new Promise<LatestRecord | undefined>((resolve) => {
+    const finish = (): void => {
+      clearTimeout(grace)
+      done.abort(new Error('the latest-record lookup has its answer'))
+      resolve(best)
+    }
+    for (const p of providers) {
+      ask(ctx, p, publicKey, undefined, signal, options.timeoutMs).then((r) => {
+        if (r !== undefined && (best === undefined || r.seq > best.seq)) best = r
+        grace ??= setTimeout(finish, LATEST_GRACE_MS)
+      }, (err: unknown) => {
+        if (!done.signal.aborted) log('%s gave no latest-version record: %s', p, (err as Error).message)
+      }).finally(() => { if (--pending === 0) finish() })
+    }
+  })
+}
+
+/**
  * The newest version of a file as its providers know it: asks every provider of `target`'s manifest for the
  * file's latest-version record and returns the target with the CID of the highest verified `seq` (the target itself
- * when none is newer or no provider answers). A provider can withhold a record, not forge or alter one.
+ * when none is newer or no provider answers). A provider can withhold a record, not forge or alter one. It returns
+ * once all have answered or `LATEST_GRACE_MS` after the first answer: a stalled provider does not hold up a read.
  */
-export async function resolveLatest (ctx: ClientContext, target: FileTarget, options: Pick<GetOptions, 'signal' | 'manifestProviders'> = {}): Promise<{ cid: CID, key: Uint8Array }> {
+export async function resolveLatest (
+  ctx: ClientContext, target: FileTarget, options: Pick<GetOptions, 'signal' | 'manifestProviders'> & Pick<LatestOptions, 'latestTimeoutMs'> = {}
+): Promise<{ cid: CID, key: Uint8Array }> {
   const { cid, key } = parseTarget(target)
   const { manifest } = await getRepairableManifest(ctx, { cid, key }, options)
   const { publicKey } = latestKeyPair(await deriveRepairKey(key))
-  const answers = await Promise.allSettled(providersOf(manifest).map(async (p) => await ask(ctx, p, publicKey, undefined, options.signal)))
-  let best: LatestRecord | undefined
-  for (const a of answers) {
-    if (a.status === 'fulfilled' && a.value !== undefined && (best === undefined || a.value.seq > best.seq)) best = a.value
-  }
+  const best = await newestRecord(ctx, providersOf(manifest), publicKey, {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.latestTimeoutMs === undefined ? {} : { timeoutMs: options.latestTimeoutMs })
+  })
   if (best === undefined) return { cid, key }
   const newest = CID.decode(best.cid)
   return newest.equals(cid) ? { cid, key } : { cid: newest, key }
@@ -95,11 +137,11 @@ export async function resolveLatest (ctx: ClientContext, target: FileTarget, opt
  * newest version a repair wrote. If the newest version cannot be read at all, the link's own version is read.
  */
 export async function * getLatest (ctx: ClientContext, target: FileTarget, options: GetOptions & LatestOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-  const { followLatest, ...getOptions } = options
+  const { followLatest, latestTimeoutMs, ...getOptions } = options
   let resolved: FileTarget = target
   if (followLatest !== false) {
     try {
-      resolved = await resolveLatest(ctx, target, getOptions)
+      resolved = await resolveLatest(ctx, target, { ...getOptions, ...(latestTimeoutMs === undefined ? {} : { latestTimeoutMs }) })
     } catch (err) {
       options.signal?.throwIfAborted()
       log('no latest-version record followed for %s: %s', parseTarget(target).cid, (err as Error).message)

@@ -34,7 +34,8 @@ async function fileLinks (k: number, m: number): Promise<{ full: string, repair:
   return { full: formatLink(cid, key), repair: formatRepairLink(cid, await deriveRepairKey(key)) }
 }
 
-interface ShardSpec { state?: ShardState, online?: boolean, missed?: number, endsAtMs?: number }
+/** `missed`: over the deal's term; `recent`: among its last maxMissedPeriods closed periods (default `missed`). */
+interface ShardSpec { state?: ShardState, online?: boolean, missed?: number, recent?: number, endsAtMs?: number }
 
 /** A FileStat of one segment whose shard i is on provider p<i> (or `providers[i]`). */
 function fileStat (cid: string, k: number, m: number, spec: (i: number) => ShardSpec = () => ({}), providers?: string[]): FileStat {
@@ -44,7 +45,7 @@ function fileStat (cid: string, k: number, m: number, spec: (i: number) => Shard
     const online = s.online ?? true
     return {
       segmentIndex: 0, shardIndex: i, commitment: 'x', provider: providers?.[i] ?? `p${i}`, dealId: BigInt(i + 1), state, online,
-      missedPeriods: s.missed ?? 0, endsAtMs: s.endsAtMs ?? Date.now() + 90 * 86_400_000,
+      missedPeriods: s.missed ?? 0, recentMissedPeriods: s.recent ?? s.missed ?? 0, endsAtMs: s.endsAtMs ?? Date.now() + 90 * 86_400_000,
       healthy: online && !['failed', 'ended', 'faulted', 'declared', 'unfunded'].includes(state)
     }
   })
@@ -174,6 +175,10 @@ describe('the keeper decides', () => {
     shard0 = { missed: 1, state: 'live' }
     await keeper.checkNow()
     expect(client.repairs).toHaveLength(2)
+    // A miss long ago, with every period since proven (none in the recent window), is not suspect any more.
+    shard0 = { missed: 1, recent: 0, state: 'live' }
+    await keeper.checkNow()
+    expect(client.repairs).toHaveLength(2)
   })
 
   it('not to repair a segment below k (it cannot be rebuilt; suspect shards may come back)', async () => {
@@ -257,6 +262,60 @@ describe('a keeper stopped mid-repair', () => {
     expect(done.link).toBe(b.repair)
     await second.checkNow()
     expect(client.repairs).toHaveLength(2)
+  })
+})
+
+describe('the keeper\'s fault-injection point (pause)', () => {
+  it('holds a repair that returned, after its deals are recorded and before its result is, and is off by default', async () => {
+    const dir = await tempDir()
+    const a = await fileLinks(2, 1)
+    const b = await fileLinks(2, 1)
+    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}))
+    client.openDeals = [{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 78n }]
+    client.nextLinks.push(b.repair)
+    await (await KeeperStore.open(dir)).add(a.repair)
+    const paused: Array<{ point: string, fileId: string, dealIds: string[], stored: ReturnType<KeeperStore['file']> }> = []
+    const first = keeperWith(dir, client, {
+      pause: async (point, detail, signal) => {
+        paused.push({ point, fileId: detail.fileId, dealIds: detail.deals.map((d) => d.dealId), stored: (await KeeperStore.open(dir)).file(detail.fileId) })
+        await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
+      }
+    })
+    await first.start()
+    const pass = first.checkNow().catch((err: Error) => err)
+    await expect.poll(() => paused.length, { timeout: 10_000 }).toBe(1)
+    // The SDK repair returned b, yet the store still names a, with the deal in the intent: a crash here must adopt it.
+    expect(paused[0]).toMatchObject({ point: 'deals-recorded', dealIds: ['78'] })
+    expect(paused[0]!.stored?.link).toBe(a.repair)
+    expect(paused[0]!.stored?.intent?.deals.map((d) => d.dealId)).toEqual(['78'])
+    await first.stop()
+    expect(await pass).toBeInstanceOf(Error)
+    expect((await KeeperStore.open(dir)).files[0]!.intent?.deals.map((d) => d.dealId)).toEqual(['78'])
+
+    // Without the hook (the default) the same repair records its result.
+    client.openDeals = []
+    client.nextLinks.push(b.repair)
+    const second = keeperWith(dir, client)
+    await second.start()
+    await second.checkNow()
+    expect(client.repairs.at(-1)!.options?.adopt).toEqual([{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 78n }])
+    expect(second.store!.files[0]!.link).toBe(b.repair)
+    expect(second.store!.files[0]!.intent).toBeUndefined()
+  })
+
+  it('is not reached by a repair that opened no deal', async () => {
+    const dir = await tempDir()
+    const a = await fileLinks(2, 1)
+    const b = await fileLinks(2, 1)
+    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}))
+    client.nextLinks.push(b.repair)
+    await (await KeeperStore.open(dir)).add(a.repair)
+    let pauses = 0
+    const keeper = keeperWith(dir, client, { pause: async () => { pauses++ } })
+    await keeper.start()
+    await keeper.checkNow()
+    expect(pauses).toBe(0)
+    expect(keeper.store!.files[0]!.link).toBe(b.repair)
   })
 })
 

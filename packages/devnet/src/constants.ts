@@ -20,8 +20,11 @@ export const DEFAULT_CAPACITY_BYTES = 1024 * 1024 * 1024
 export const DEVNET_ANNOUNCE_INTERVAL_MS = 5_000
 /** A provider process starts (Node, libp2p, LevelDB, chain registration) in a few seconds on 2 busy cores. */
 export const PROVIDER_START_TIMEOUT_MS = 60_000
-/** `sherd-node init` writes keys and a config file: well under a second, but it is a fresh Node process. */
-export const PROVIDER_INIT_TIMEOUT_MS = 30_000
+/**
+ * `sherd-node init` writes keys and a config file: well under a second, but it is a fresh Node process, and ten of
+ * them start at once: at a load average of 40 on 2 cores they took over 30 s (the churn test's devnet, twice).
+ */
+export const PROVIDER_INIT_TIMEOUT_MS = 120_000
 /** SIGTERM grace before SIGKILL: the node gives running transfers 5 s (STOP_GRACE_MS) before it closes LevelDB. */
 export const PROVIDER_STOP_GRACE_MS = 10_000
 /** How long the network may take to form (every provider registered and announced) once all processes are ready. */

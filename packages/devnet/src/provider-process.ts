@@ -149,7 +149,8 @@ export class ProviderProcess {
     untrackChild(child)
     options.signal?.throwIfAborted()
     if (code !== 0) {
-      throw new DevnetStartError(`sherd-node init for provider ${this.index} failed (exit ${code}): ${(stderr || stdout).trim()}`)
+      const why = signal.aborted ? `timed out after ${PROVIDER_INIT_TIMEOUT_MS} ms (a busy machine?)` : `exit ${code}`
+      throw new DevnetStartError(`sherd-node init for provider ${this.index} failed (${why}): ${(stderr || stdout).trim()}`)
     }
     this.state = 'initialised'
   }

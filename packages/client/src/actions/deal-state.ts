@@ -22,6 +22,12 @@ export interface DealView {
   /** Of those, proven on time by its provider (each paid the deal's price). */
   readonly provenPeriods: number
   readonly missedPeriods: number
+  /**
+   * Misses among its last `recentMissedWindow(clock)` closed periods: whether its provider is missing proofs now.
+   * `missedPeriods` counts the whole term (what the chain fails a deal on, and what a claim refunds); a provider that
+   * missed one period long ago and proved every one since is not missing anything now.
+   */
+  readonly recentMissedPeriods: number
   /** Its term is over (current period ≥ endPeriod): it cannot be extended, `claim` settles it. */
   readonly termOver: boolean
   /** What a `claim` would move now: to the provider for periods proven on time, back to the client for the others. */
@@ -78,6 +84,16 @@ export async function readChainClock (publicClient: PublicClient, market: Market
   }
 }
 
+/**
+ * The window `recentMissedPeriods` counts over: the market's `maxMissedPeriods` closed periods (3 on the defaults,
+ * about 2.6 hours of 51.2-minute periods), at least 1. The chain fails a deal at that many misses, so a provider
+ * missing now fails its deals within this window; a miss older than that, with every period since proven, was an
+ * outage that ended. It is also the most a keeper's `suspectAfterMissed` is set to (the chain's own verdict).
+ */
+export function recentMissedWindow (clock: Pick<ChainClock, 'maxMissedPeriods'>): number {
+  return Math.max(1, clock.maxMissedPeriods)
+}
+
 /** First block of `period`. */
 export function periodStartBlock (clock: Pick<ChainClock, 'genesisBlock' | 'periodBlocks'>, period: bigint): bigint {
   return clock.genesisBlock + period * BigInt(clock.periodBlocks)
@@ -121,20 +137,24 @@ export async function readDeals (market: MarketClient, clock: ChainClock, ids: r
   unique.forEach((id, i) => {
     const deal = deals[i]
     if (deal === undefined || deal.state === 'none') return
-    out.set(id, view(id, deal, clock, proven.get(deal.provider.toLowerCase()) ?? new Set()))
+    out.set(id, dealView(id, deal, clock, proven.get(deal.provider.toLowerCase()) ?? new Set()))
   })
   return out
 }
 
-function view (id: bigint, deal: ProofSetDeal, clock: ChainClock, proven: ReadonlySet<bigint>): DealView {
+/** One deal's view from its chain state and its provider's on-time proofs (exported for its tests). */
+export function dealView (id: bigint, deal: ProofSetDeal, clock: Pick<ChainClock, 'currentPeriod' | 'maxMissedPeriods' | 'genesisBlock' | 'periodBlocks'>, proven: ReadonlySet<bigint>): DealView {
   const current = clock.currentPeriod
   const min = (a: bigint, b: bigint): bigint => a < b ? a : b
   const closedTo = min(min(current, deal.endPeriod), deal.voidFrom)
   let provenCount = 0
   let closed = 0
+  let recentMissed = 0
+  const recentFrom = closedTo - BigInt(recentMissedWindow(clock))
   for (let p = deal.startPeriod; p < closedTo; p++) {
     closed++
     if (proven.has(p)) provenCount++
+    else if (p >= recentFrom) recentMissed++
   }
   const missed = closed - provenCount
   let toProvider = 0n
@@ -153,7 +173,7 @@ function view (id: bigint, deal: ProofSetDeal, clock: ChainClock, proven: Readon
     default: status = deal.state
   }
   return {
-    id, deal, status, closedPeriods: closed, provenPeriods: provenCount, missedPeriods: missed, termOver,
+    id, deal, status, closedPeriods: closed, provenPeriods: provenCount, missedPeriods: missed, recentMissedPeriods: recentMissed, termOver,
     claimable: { provider: toProvider, client: toClient },
     endBlock: periodStartBlock(clock, deal.endPeriod)
   }

@@ -34,7 +34,10 @@ export interface RepairOptions {
   onProgress?: (event: RepairProgressEvent) => void
   /** Term of the new deals (default the client's). */
   periods?: number
-  /** Also move shards whose deal has missed periods (live, not failed yet). Default false. */
+  /**
+   * Also move shards whose deal missed a period recently (live, not failed yet: `recentMissedPeriods`, the last
+   * `maxMissedPeriods` closed periods; an old miss followed by proofs is not a reason to move). Default false.
+   */
   includeMissed?: boolean
   /** Wait for the new deals' terms to begin (default the client's). */
   waitForActivation?: boolean
@@ -89,7 +92,7 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
   const { manifest, cid, manifestKey: key } = await getRepairableManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
   const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
-    !s.healthy || (options.includeMissed === true && (s.missedPeriods ?? 0) > 0)
+    !s.healthy || (options.includeMissed === true && (s.recentMissedPeriods ?? 0) > 0)
   const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {

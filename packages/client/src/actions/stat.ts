@@ -30,6 +30,8 @@ export interface ShardStat {
   /** Closed periods of its term its provider proved on time (each paid), and the others (misses). */
   readonly provenPeriods?: number
   readonly missedPeriods?: number
+  /** Of those, the ones among the last `maxMissedPeriods` closed periods: whether its provider misses proofs now. */
+  readonly recentMissedPeriods?: number
   /** Token base units the deal pays per period, and its escrow not yet paid out or refunded. */
   readonly pricePerPeriod?: bigint
   readonly escrow?: bigint
@@ -160,7 +162,7 @@ export async function inspectManifest (ctx: StatContext, manifest: Manifest, cid
       ...(sh.deal === undefined ? {} : { dealId: sh.deal }),
       state,
       ...(v === undefined ? {} : {
-        periods: Number(v.deal.endPeriod - v.deal.startPeriod), startPeriod: v.deal.startPeriod, provenPeriods: v.provenPeriods, missedPeriods: v.missedPeriods,
+        periods: Number(v.deal.endPeriod - v.deal.startPeriod), startPeriod: v.deal.startPeriod, provenPeriods: v.provenPeriods, missedPeriods: v.missedPeriods, recentMissedPeriods: v.recentMissedPeriods,
         pricePerPeriod: v.deal.pricePerPeriod, escrow: v.deal.escrow, claimable: v.claimable, endBlock: v.endBlock,
         ...(endTimes.has(v.endBlock) ? { endsAtMs: endTimes.get(v.endBlock)! } : {})
       }),

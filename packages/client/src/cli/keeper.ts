@@ -206,9 +206,13 @@ async function startKeeper (
   const suspectAfterMs = count(values['suspect-after-ms'], '--suspect-after-ms', 1)
   const httpPort = count(values['http-port'], '--http-port')
   if (httpPort !== undefined && httpPort > 65_535) throw new KeeperUsageError(`--http-port must be at most 65535, got ${httpPort}`)
-  const [{ createClient }, { createKeeper }, { DEFAULT_LIVENESS }, { createPublicClient, http }] = await Promise.all([
+  const pauseAfter = env.SHERD_KEEPER_PAUSE_AFTER === '' ? undefined : env.SHERD_KEEPER_PAUSE_AFTER
+  const [{ createClient }, { createKeeper, KEEPER_PAUSE_POINTS }, { DEFAULT_LIVENESS }, { createPublicClient, http }] = await Promise.all([
     import('../client.js'), import('../keeper/keeper.js'), import('../repair-policy.js'), import('viem')
   ])
+  if (pauseAfter !== undefined && !(KEEPER_PAUSE_POINTS as readonly string[]).includes(pauseAfter)) {
+    throw new KeeperUsageError(`SHERD_KEEPER_PAUSE_AFTER must be one of ${KEEPER_PAUSE_POINTS.join(', ')} (a test's fault-injection point), got "${pauseAfter}": unset it to run normally`)
+  }
   const client = createClient({
     rpcUrl, contract, account: privateKey, bootstrap,
     ...(periods === undefined ? {} : { periods }),
@@ -237,6 +241,18 @@ async function startKeeper (
       ...(threshold === undefined ? {} : { threshold }),
       ...(suspectAfterMs === undefined ? {} : { liveness: { ...DEFAULT_LIVENESS, suspectAfterMs } }),
       ...(httpPort === undefined ? {} : { httpPort }),
+      // Fault injection for tests (docs/keeper.md, "Fault injection"): print a marker line and hold the repair until
+      // the process is killed (or stopped: the repair then fails and keeps its intent).
+      ...(pauseAfter === undefined ? {} : {
+        pause: async (point, detail, keeperSignal) => {
+          const marker = { type: 'keeper:paused', at: point, fileId: detail.fileId, deals: detail.deals.map((d) => d.dealId) }
+          io.stderr.write((asJson ? JSON.stringify(marker) : `paused at ${point} (SHERD_KEEPER_PAUSE_AFTER) in the repair of ${detail.fileId}, deals ${marker.deals.join(', ')}`) + '\n')
+          await new Promise<never>((_resolve, reject) => {
+            if (keeperSignal.aborted) reject(keeperSignal.reason)
+            else keeperSignal.addEventListener('abort', () => { reject(keeperSignal.reason) }, { once: true })
+          })
+        }
+      }),
       onEvent: (e) => {
         if (asJson) { io.stderr.write(JSON.stringify(e, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v) + '\n'); return }
         const line = describeEvent(e)

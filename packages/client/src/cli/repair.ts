@@ -1,6 +1,7 @@
 // `sherd repair`: rebuild and re-place the shards of a file that lost them.
 import type { RepairProgressEvent } from '../actions/repair.js'
 import { defineCommand } from './command.js'
+import { publishRepair } from './repair-publish.js'
 import { checkedTarget, expectArgs, json, requireChain, short, withClient } from './common.js'
 import type { CommandContext } from './common.js'
 import { CONFIG_OPTIONS, ENV_HELP, intOption } from './config.js'
@@ -13,7 +14,8 @@ export const repairCommand = defineCommand({
 
 Rebuilds shards whose deals faulted, were declared lost, failed or ended, or whose providers do not answer,
 from k good shards, places them on new providers, opens their deals through the put journal (an interrupted
-repair is finished with sherd put --resume <id>) and writes a new manifest version. Prints the new link.
+repair is finished with sherd put --resume <id>) and writes a new manifest version. Prints the new link, and
+publishes it as the file's latest version (as the keeper does), so sherd get with an older link reads it.
 
   --periods <n>            proving periods each new deal runs (default the client's, 16)
   --include-missed         also move shards whose deals are live but have missed periods
@@ -42,12 +44,15 @@ ${ENV_HELP}`,
       else if (e.type === 'put:shard-stored') note(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
       else if (e.type === 'put:deal-opened') note(`deal ${e.dealId} opened with ${short(e.provider)}\n`)
     }
-    const r = await withClient(config, signal, async (client) => await client.repair(link, {
-      signal, onProgress: log, includeMissed: values['include-missed'] === true,
-      ...(periods === undefined ? {} : { periods }),
-      ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
-    }))
-    if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired }) + '\n')
+    const { r, published } = await withClient(config, signal, async (client) => {
+      const r = await client.repair(link, {
+        signal, onProgress: log, includeMissed: values['include-missed'] === true,
+        ...(periods === undefined ? {} : { periods }),
+        ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
+      })
+      return { r, published: r.cid.toString() === r.previousCid ? undefined : await publishRepair(client, r, signal, asJson ? () => {} : note) }
+    })
+    if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired, ...(published === undefined ? {} : { published }) }) + '\n')
     else out((r.repaired.length === 0 ? '' : `repaired ${r.repaired.length} shard(s); new manifest ${r.cid.toString()}\n`) + r.link + '\n')
     return 0
   }

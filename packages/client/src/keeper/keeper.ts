@@ -47,7 +47,22 @@ export interface KeeperInit {
   /** The clock, ms since the epoch (tests). */
   now?: () => number
   onEvent?: (event: KeeperEvent) => void
+  /**
+   * Fault injection, off by default: awaited at `point` of the real repair path, so a test can kill the keeper
+   * exactly there. `sherd keeper start` sets it only from SHERD_KEEPER_PAUSE_AFTER (docs/keeper.md). A rejection
+   * (the keeper stopping) fails the repair, which keeps its intent like any failure.
+   */
+  pause?: (point: KeeperPausePoint, detail: { fileId: string, deals: readonly KeptDeal[] }, signal: AbortSignal) => Promise<void>
 }
+
+/**
+ * Where `KeeperInit.pause` can hold a repair. `deals-recorded`: the SDK repair has returned (its deals are open and
+ * paid for, its new manifest is written) and every deal it opened is in the store's intent, but the new link is not
+ * recorded: a keeper killed here must finish the repair by adopting those deals. Reached only by a repair that
+ * opened at least one deal.
+ */
+export type KeeperPausePoint = 'deals-recorded'
+export const KEEPER_PAUSE_POINTS: readonly KeeperPausePoint[] = ['deals-recorded']
 
 export interface KeeperComponents {
   client: KeeperClient
@@ -183,7 +198,8 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
         const health = shardHealth({
           ...(sh.provider === undefined ? {} : { provider: sh.provider }),
           dealOver: sh.state === 'failed' || sh.state === 'ended' || sh.state === 'faulted' || sh.state === 'declared' || sh.state === 'unfunded',
-          ...(sh.missedPeriods === undefined ? {} : { missedPeriods: sh.missedPeriods }),
+          // Recent misses only: a miss long ago with every period proven since says nothing about now.
+          ...(sh.recentMissedPeriods === undefined ? {} : { missedPeriods: sh.recentMissedPeriods }),
           ...(since === undefined ? {} : { unresponsiveMs: t - since })
         }, liveness)
         return { shardIndex: sh.shardIndex, health, ...(sh.provider === undefined ? {} : { provider: sh.provider }), ...(sh.endsAtMs === undefined ? {} : { dealEnd: sh.endsAtMs }) }
@@ -208,6 +224,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     emit({ type: 'keeper:repair-started', fileId: file.id, cid: fromCid, segments, adopting: kept.length, ...(why === undefined ? {} : { why }) })
     log('repairing %s (segments %o, adopting %d deals)', file.id, segments, kept.length)
     let writes: Promise<unknown> = Promise.resolve()
+    const recorded: KeptDeal[] = []
     const onProgress = (e: RepairProgressEvent): void => {
       if (e.type !== 'put:deal-opened') return
       metrics.repairEscrow += e.escrow
@@ -216,6 +233,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
         await s.updateFile(file.id, (f) => f.intent === undefined ? f : {
           ...f, intent: { ...f.intent, deals: [...f.intent.deals.filter((d) => !(d.segmentIndex === deal.segmentIndex && d.shardIndex === deal.shardIndex)), deal] }
         })
+        recorded.push(deal)
         emit({ type: 'keeper:deal-recorded', fileId: file.id, deal })
       })
     }
@@ -246,6 +264,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       }
     }
     await writes
+    if (init.pause !== undefined && recorded.length > 0) await init.pause('deals-recorded', { fileId: file.id, deals: recorded }, signal)
     const newCid = linkCid(result.link)
     const rebuilt = result.repaired.length
     await s.updateFile(file.id, (f) => {
