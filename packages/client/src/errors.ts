@@ -58,8 +58,8 @@ export class ProviderRequestError extends ClientError {
 /** A provider sent bytes that do not match what was asked for (a shard's root, a manifest's CID, an offer). */
 export class ProviderMisbehaviourError extends ClientError {
   override name = 'ProviderMisbehaviourError'
-  constructor (provider: string, what: string) {
-    super(`provider ${provider} ${what}; its score was lowered and another provider is used`, { provider })
+  constructor (provider: string, what: string, options: { cause?: unknown } = {}) {
+    super(`provider ${provider} ${what}; its score was lowered and another provider is used`, { provider, ...options })
   }
 }
 
@@ -67,8 +67,7 @@ export class ProviderMisbehaviourError extends ClientError {
 export class CorruptShardError extends ProviderMisbehaviourError {
   override name = 'CorruptShardError'
   constructor (provider: string, cause: Error) {
-    super(provider, `served a shard that does not match its commitment (${cause.message})`)
-    this.cause = cause
+    super(provider, `served a shard that does not match its commitment (${cause.message})`, { cause })
   }
 }
 

@@ -123,7 +123,7 @@ export async function requestShardOffer (
   try {
     offer = offerFromWire(fields)
   } catch (err) {
-    throw new ProviderMisbehaviourError(peerId, `sent a malformed offer (${(err as Error).message})`)
+    throw new ProviderMisbehaviourError(peerId, `sent a malformed offer (${(err as Error).message})`, { cause: err })
   }
   const sig = toHex(signature)
   let signer: Address
@@ -132,7 +132,7 @@ export async function requestShardOffer (
       domain: proofSetOfferDomain(ctx.chainId, ctx.marketAddress), types: PROOF_SET_OFFER_TYPES, primaryType: 'Offer', message: offer, signature: sig
     })
   } catch (err) {
-    throw new ProviderMisbehaviourError(peerId, `sent an offer whose signature cannot be read (${(err as Error).message.split('\n')[0]})`)
+    throw new ProviderMisbehaviourError(peerId, `sent an offer whose signature cannot be read (${(err as Error).message.split('\n')[0]})`, { cause: err })
   }
   if (!isAddressEqual(signer, offer.provider)) throw new ProviderMisbehaviourError(peerId, `sent an offer for ${offer.provider} signed by ${signer}`)
   if (!isAddressEqual(offer.client, ctx.client)) throw new ProviderMisbehaviourError(peerId, `sent an offer for client ${offer.client}, not ${ctx.client}`)

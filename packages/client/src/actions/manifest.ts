@@ -48,7 +48,7 @@ export async function fetchFileManifest (
         checkSealedManifest(bytes, manifestCidValue)
       } catch (err) {
         ctx.scores.corruption(provider)
-        throw new ProviderMisbehaviourError(provider, `served manifest bytes that do not match ${manifestCidValue.toString()} (${(err as Error).message})`)
+        throw new ProviderMisbehaviourError(provider, `served manifest bytes that do not match ${manifestCidValue.toString()} (${(err as Error).message})`, { cause: err })
       }
       ctx.scores.success(provider, { ms: performance.now() - started })
       // Decryption errors (wrong key) are the caller's, not the provider's: they propagate as they are.
