@@ -201,6 +201,7 @@ async function putStreaming (ctx: ChainContext, source: PutSource, size: number,
     ...(options.key === undefined ? {} : { key: options.key }),
     expectedSize: size,
     signal: uploadSignal,
+    freshStripes: true,
     onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) },
     onStripe: async (stripe) => {
       if (stripe.stripeIndex === 0) {

@@ -46,8 +46,9 @@ let shared: Promise<MerkleHasher> | undefined
 
 /**
  * The hasher the pipeline uses when given none: in Node on a machine with more than one core, a pool of one thread
- * per core (at most 4), else inline. One per core, not one fewer: the main thread is busy only ~35 % of an encode
- * (measured event-loop utilisation), so on 2 cores two hashing threads finish first; each costs ~17 MiB of RSS.
+ * per core besides the calling one (at most 3), else inline. The calling thread seals, erasure-codes and drives the
+ * network, so a thread for every core over-subscribes them; and each thread costs ~17 MiB of RSS plus its queue
+ * (docs/data-path.md, "Hashing threads": on 2 cores one thread put at ~50 MiB less peak RSS than two).
  * Created once; its idle threads do not keep a process alive.
  */
 export async function defaultHasher (): Promise<MerkleHasher> {
@@ -58,7 +59,7 @@ export async function defaultHasher (): Promise<MerkleHasher> {
     const cores = availableParallelism()
     if (cores < 2) return inlineHasher()
     const { workerHasher } = await import('./hash-pool-node.js')
-    return workerHasher({ threads: Math.min(cores, 4) })
+    return workerHasher({ threads: Math.min(cores - 1, 3) })
   })()
   return await shared
 }
