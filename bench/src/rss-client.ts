@@ -72,8 +72,8 @@ async function runSherd (args: string[], env: NodeJS.ProcessEnv, onStdout: (chun
 const CLOCK_TICKS_PER_SECOND = 100
 const sherdBin = fileURLToPath(new URL('../../packages/client/bin/sherd.js', import.meta.url))
 
-/** The devnet starts N processes on 2 shared cores: allow it a few minutes. */
-const DEVNET_START_TIMEOUT_MS = 300_000
+/** The devnet starts N processes (30 for 10 + 20) on 2 shared cores: allow it minutes. */
+const DEVNET_START_TIMEOUT_MS = 600_000
 const dir = await mkdtemp(join(tmpdir(), 'sherd-rss-client-'))
 const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.js', import.meta.url))
 const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
