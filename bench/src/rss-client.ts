@@ -7,6 +7,7 @@
  * and checked against the input's SHA-256. CPU is the command's user + system time (getrusage of the child).
  *
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib N] [--k 4 --m 2] [--skip-get]
+ *     [--periods 8] [--block-time 4]
  *
  * Without --segment-mib the client's default applies (a put of known size streams segments of that size).
  * A code of k + m needs k + m providers (no provider holds two shards of a segment): --k 10 --m 20 --providers 30.
@@ -34,7 +35,9 @@ const { values } = parseArgs({
     'segment-mib': { type: 'string' },
     k: { type: 'string' },
     m: { type: 'string' },
-    'skip-get': { type: 'boolean' }
+    'skip-get': { type: 'boolean' },
+    periods: { type: 'string', default: '8' },
+    'block-time': { type: 'string', default: '4' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
@@ -76,7 +79,11 @@ const sherdBin = fileURLToPath(new URL('../../packages/client/bin/sherd.js', imp
 const DEVNET_START_TIMEOUT_MS = 600_000
 const dir = await mkdtemp(join(tmpdir(), 'sherd-rss-client-'))
 const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.js', import.meta.url))
-const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
+// The deals open only once the whole file is placed and end `--periods` devnet periods (8 blocks each) later; the
+// get must finish before that, or the providers delete the shards under it. A 4 GiB put takes ~20 min on the
+// loaded shared machine, its get several minutes: 4-second blocks and 8 periods keep the shards for ~4 min after
+// the put, and 8 periods of 6 GiB over 12 providers stay inside each provider's devnet stake.
+const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
 const devnetExited = new Promise<void>((resolve) => devnet.once('exit', () => { resolve() }))
 let info: { rpcUrl: string, market: string, client: { privateKey: Hex }, bootstrap: string[] } | undefined
 for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
@@ -100,7 +107,7 @@ try {
   await once(out, 'close')
   console.log(`file ${mib(sizeBytes)} MiB, segment ${segmentSize === undefined ? 'default' : `${mib(segmentSize)} MiB`}, ${values.providers} provider processes`)
 
-  const putArgs = ['put', file, '--json', '--no-wait', '--periods', '4',
+  const putArgs = ['put', file, '--json', '--no-wait', '--periods', String(values.periods),
     ...(segmentSize === undefined ? [] : ['--segment-size', String(segmentSize)]),
     ...(values.k === undefined ? [] : ['-k', values.k]), ...(values.m === undefined ? [] : ['-m', values.m])]
   let putJson = ''
