@@ -8,12 +8,15 @@ import {
   requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, ShardRangeSession, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
+import { logger } from '@libp2p/logger'
 import { isAddressEqual, recoverTypedDataAddress } from 'viem'
 import type { Address, Hex } from 'viem'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
 import { CorruptShardError, ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
 import type { ClientHost } from './host.js'
 import type { ProviderDirectory } from './providers.js'
+
+const log = logger('sherd:client:transfer')
 
 /** What the wire operations need. */
 export interface WireContext {
@@ -248,6 +251,13 @@ async function untilAborted<T> (promise: Promise<T>, signal: AbortSignal): Promi
   }
 }
 
+/**
+ * Bytes one range session asks for at most (16 stripes of a shard): a provider bounds each fetch request in time
+ * (REQUEST_TIMEOUT_MS of @sherd/node, 30 s), so a session over a whole 256 MiB shard read at a get's pace would be
+ * reset midway. 16 MiB keeps the requests 16× fewer than one per 1 MiB piece.
+ */
+export const SESSION_SPAN_BYTES = 16 * 1024 * 1024
+
 /** The longest a range session's stream stays open (its reader drops it when the get ends or moves on). */
 const SESSION_MAX_MS = 2 ** 31 - 1
 
@@ -261,6 +271,8 @@ interface RangeSession {
   /** Resolves when the session is done with (all read, or dropped): ends the stream's withStream. */
   readonly release: () => void
   tail: Promise<unknown>
+  /** It has returned a piece: a later failure is worth one new request before the shard is given up. */
+  served: boolean
 }
 
 /**
@@ -275,14 +287,15 @@ export class ShardRangeReader {
   constructor (private readonly ctx: WireContext) {}
 
   async read (
-    id: string, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number, spanEnd: number, signal: AbortSignal
+    id: string, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number, spanEnd: number, signal: AbortSignal,
+    retry = true
   ): Promise<Uint8Array> {
     let open = this.sessions.get(id)
     if (open !== undefined && (open.position !== start || open.peerId !== peerId || end > open.end)) {
       this.drop(id)
       open = undefined
     }
-    if (open === undefined) open = this.open(id, peerId, shard, start, Math.max(end, spanEnd))
+    if (open === undefined) open = this.open(id, peerId, shard, start, Math.max(end, Math.min(spanEnd, start + SESSION_SPAN_BYTES)))
     const session = open
     session.position = end
     const piece = session.tail.then(async () => {
@@ -297,8 +310,14 @@ export class ShardRangeReader {
       } catch (err) {
         if (signal.aborted) throw signal.reason
         if (deadline.aborted) throw new ProviderRequestError(peerId, 'shard range fetch', new Error(`no answer within ${timeoutMs} ms`), false)
-        throw err
+        // A session that had served before and then broke (the provider's own time bound on a request, a reset)
+        // says little of the shard: ask once more with a request of its own before the get gives the shard up.
+        if (!retry || !session.served || err instanceof CorruptShardError) throw err
+        if (this.sessions.get(id) === session) this.drop(id)
+        log('range session of %s on %s broke after serving (%s): asking again', id, peerId, (err as Error).message)
+        return await this.read(id, peerId, shard, start, end, spanEnd, signal, false)
       }
+      session.served = true
       if (end === session.end) this.finish(id, session)
       return bytes
     })
@@ -326,7 +345,7 @@ export class ShardRangeReader {
       // The stream stays open (and under withStream's timeout and abort) until its reader is done with it.
       await untilAborted(released.promise, s)
     }).catch((err: unknown) => { ready.reject(err) })
-    const session: RangeSession = { peerId, position: start, end, controller, session: ready.promise, release: released.resolve, tail: Promise.resolve() }
+    const session: RangeSession = { peerId, position: start, end, controller, session: ready.promise, release: released.resolve, tail: Promise.resolve(), served: false }
     this.sessions.set(id, session)
     return session
   }
