@@ -4,19 +4,16 @@ import { hashProofSetOffer, PROOF_SET_OFFER_TYPES, proofSetOfferDomain } from '@
 import type { ProofSetOffer } from '@sherd/contracts'
 import {
   ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  CommitmentMismatchError, RemoteError, offerFromWire, openFetchShardRange, requestAnnouncements, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
+  CommitmentMismatchError, RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
   requestStoreShard
 } from '@sherd/protocol'
-import type { RequestStream, ShardRangeSession, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
-import { logger } from '@libp2p/logger'
+import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
 import { isAddressEqual, recoverTypedDataAddress } from 'viem'
 import type { Address, Hex } from 'viem'
 import { DIAL_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TRANSFER_BASE_TIMEOUT_MS, TRANSFER_MS_PER_MIB } from './constants.js'
 import { CorruptShardError, ProviderMisbehaviourError, ProviderRequestError } from './errors.js'
 import type { ClientHost } from './host.js'
 import type { ProviderDirectory } from './providers.js'
-
-const log = logger('sherd:client:transfer')
 
 /** What the wire operations need. */
 export interface WireContext {
@@ -228,150 +225,6 @@ export async function fetchShardRange (
     }
     return answer.bytes
   })
-}
-
-/**
- * Bytes a shard range session lets wait unread before it pauses the provider: with the client's 2 MiB receive
- * window (MAX_STREAM_WINDOW_BYTES) a session holds at most ~2.25 MiB, whatever the range (k of them at once in a
- * get). A piece is read as soon as the decoder asks, so a small buffer costs no throughput.
- */
-const SESSION_HIGH_WATER_BYTES = 256 * 1024
-
-/** `promise`, or the signal's reason as soon as it aborts (leaving no listener behind). */
-async function untilAborted<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
-  let onAbort: (() => void) | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      onAbort = () => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-  }
-}
-
-/**
- * Bytes one range session asks for at most (16 stripes of a shard): a provider bounds each fetch request in time
- * (REQUEST_TIMEOUT_MS of @sherd/node, 30 s), so a session over a whole 256 MiB shard read at a get's pace would be
- * reset midway. 16 MiB keeps the requests 16× fewer than one per 1 MiB piece.
- */
-export const SESSION_SPAN_BYTES = 16 * 1024 * 1024
-
-/** The longest a range session's stream stays open (its reader drops it when the get ends or moves on). */
-const SESSION_MAX_MS = 2 ** 31 - 1
-
-/** One open range request of one shard: where the next read starts, and reads queued in order. */
-interface RangeSession {
-  readonly peerId: string
-  position: number
-  readonly end: number
-  readonly controller: AbortController
-  readonly session: Promise<ShardRangeSession>
-  /** Resolves when the session is done with (all read, or dropped): ends the stream's withStream. */
-  readonly release: () => void
-  tail: Promise<unknown>
-  /** It has returned a piece: a later failure is worth one new request before the shard is given up. */
-  served: boolean
-}
-
-/**
- * Reads the pieces of shards that a get takes in order (stripe after stripe) over one request per shard and span,
- * not one per piece: `read(id, …, start, end, spanEnd)` continues the open session of `id` when it stands at
- * `start`, else opens one for [start, spanEnd) (the last byte of the shard the get can need). Bytes are as
- * `fetchShardRange` returns them (unchecked against the root, the shard's declared length checked). A read whose
- * signal aborts, or that fails, drops its session; the next read of that shard opens a new one. `close()` drops all.
- */
-export class ShardRangeReader {
-  private readonly sessions = new Map<string, RangeSession>()
-  constructor (private readonly ctx: WireContext) {}
-
-  async read (
-    id: string, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number, spanEnd: number, signal: AbortSignal,
-    retry = true
-  ): Promise<Uint8Array> {
-    let open = this.sessions.get(id)
-    if (open !== undefined && (open.position !== start || open.peerId !== peerId || end > open.end)) {
-      this.drop(id)
-      open = undefined
-    }
-    if (open === undefined) open = this.open(id, peerId, shard, start, Math.max(end, Math.min(spanEnd, start + SESSION_SPAN_BYTES)))
-    const session = open
-    session.position = end
-    const piece = session.tail.then(async () => {
-      signal.throwIfAborted()
-      // Bounded per read, from when the get asks for it: a session lives as long as the get reads the shard, which
-      // may be slower than any provider (a slow consumer), so only the wait for a piece says something of it.
-      const timeoutMs = transferTimeoutMs(end - start)
-      const deadline = AbortSignal.timeout(timeoutMs)
-      let bytes: Uint8Array
-      try {
-        bytes = await untilAborted(session.session.then(async (s) => await s.read(end - start)), AbortSignal.any([signal, deadline]))
-      } catch (err) {
-        if (signal.aborted) throw signal.reason
-        if (deadline.aborted) throw new ProviderRequestError(peerId, 'shard range fetch', new Error(`no answer within ${timeoutMs} ms`), false)
-        // A session that had served before and then broke (the provider's own time bound on a request, a reset)
-        // says little of the shard: ask once more with a request of its own before the get gives the shard up.
-        if (!retry || !session.served || err instanceof CorruptShardError) throw err
-        if (this.sessions.get(id) === session) this.drop(id)
-        log('range session of %s on %s broke after serving (%s): asking again', id, peerId, (err as Error).message)
-        return await this.read(id, peerId, shard, start, end, spanEnd, signal, false)
-      }
-      session.served = true
-      if (end === session.end) this.finish(id, session)
-      return bytes
-    })
-    session.tail = piece.catch(() => {})
-    try {
-      return await piece
-    } catch (err) {
-      if (this.sessions.get(id) === session) this.drop(id)
-      throw err
-    }
-  }
-
-  private open (id: string, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number): RangeSession {
-    const controller = new AbortController()
-    const ready = Promise.withResolvers<ShardRangeSession>()
-    ready.promise.catch(() => {})
-    const released = Promise.withResolvers<void>()
-    // The reads bound the waiting (above); this bound only ends a session its reader forgot.
-    void withStream(this.ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard range fetch', SESSION_MAX_MS, controller.signal, async (stream, s) => {
-      const session = await openFetchShardRange(stream, { root: shard.root, offset: start, length: end - start }, { signal: s, highWaterBytes: SESSION_HIGH_WATER_BYTES })
-      if (session.byteLength !== shard.byteLength) {
-        throw new CorruptShardError(peerId, new Error(`it declares the shard ${session.byteLength} bytes long, its commitment says ${shard.byteLength}`))
-      }
-      ready.resolve(session)
-      // The stream stays open (and under withStream's timeout and abort) until its reader is done with it.
-      await untilAborted(released.promise, s)
-    }).catch((err: unknown) => { ready.reject(err) })
-    const session: RangeSession = { peerId, position: start, end, controller, session: ready.promise, release: released.resolve, tail: Promise.resolve(), served: false }
-    this.sessions.set(id, session)
-    return session
-  }
-
-  private finish (id: string, session: RangeSession): void {
-    if (this.sessions.get(id) === session) this.sessions.delete(id)
-    session.release()
-  }
-
-  private drop (id: string): void {
-    const session = this.sessions.get(id)
-    if (session === undefined) return
-    this.sessions.delete(id)
-    session.controller.abort(new Error('the shard range session was dropped'))
-    session.release()
-  }
-
-  /** Drops the open sessions whose id starts with `prefix` (a segment the get is done with, whose tails it will not read). */
-  dropPrefix (prefix: string): void {
-    for (const id of [...this.sessions.keys()]) if (id.startsWith(prefix)) this.drop(id)
-  }
-
-  /** Drops every open session (the get is over). */
-  close (): void {
-    for (const id of [...this.sessions.keys()]) this.drop(id)
-  }
 }
 
 export async function storeManifest (ctx: WireContext, peerId: string, cid: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt> {

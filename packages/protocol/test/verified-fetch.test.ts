@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { merkleRoot } from '@sherd/proofs'
 import { describe, expect, it } from 'vitest'
 import {
-  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, openFetchShardRange, requestFetchShard, requestFetchShardRange, requestStoreShard,
+  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, requestFetchShard, requestFetchShardRange, requestStoreShard,
   shardCid, streamSource, verifyShard
 } from '@sherd/protocol'
 import type { RequestStream } from '@sherd/protocol'
@@ -128,66 +128,6 @@ describe('requestFetchShard returns only verified bytes', () => {
     const range = await requestFetchShardRange(client as unknown as RequestStream, { root, offset: 64, length: 100 })
     expect(Buffer.from(range.bytes)).toEqual(Buffer.from(bytes.subarray(64, 164)))
     await served
-  })
-})
-
-describe('openFetchShardRange hands out one range in parts', () => {
-  /** A provider that serves the asked range in `cut`-byte sends (not aligned with the reader's parts), plus `extra`. */
-  const serving = (end: MemoryStream, bytes: Uint8Array, cut: number, extra = new Uint8Array(0)): Promise<void> => (async () => {
-    const request = await new WireReader(streamSource(end)).readLastFrame(MAX_CONTROL_FRAME_BYTES) as { offset: number, length: number }
-    end.send(encodeFrame({ status: 'ok', byteLength: bytes.length, offset: request.offset, length: request.length }))
-    const range = Uint8Array.from([...bytes.subarray(request.offset, request.offset + request.length), ...extra])
-    for (let at = 0; at < range.length; at += cut) end.send(range.subarray(at, at + cut))
-    await end.close()
-  })()
-
-  it('returns consecutive parts equal to the shard bytes, whatever the sends were cut into', async () => {
-    const { bytes, root } = shard(10_000)
-    for (const cut of [1, 777, 4096, 20_000]) {
-      const [client, provider] = pair()
-      const served = serving(provider, bytes, cut)
-      const session = await openFetchShardRange(client as unknown as RequestStream, { root, offset: 100, length: 9000 })
-      expect(session).toMatchObject({ byteLength: 10_000, offset: 100, length: 9000 })
-      const parts = [1, 4000, 999, 4000]
-      let at = 100
-      for (const n of parts) {
-        expect(Buffer.from(await session.read(n))).toEqual(Buffer.from(bytes.subarray(at, at + n)))
-        at += n
-      }
-      await expect(session.read(1)).rejects.toThrow(RangeError)
-      await served
-    }
-  })
-
-  it('a provider that sends more than the range fails the last read; one that stops early fails the read it cut', async () => {
-    const { bytes, root } = shard(5000)
-    let [client, provider] = pair()
-    void serving(provider, bytes, 1000, Uint8Array.of(7))
-    let session = await openFetchShardRange(client as unknown as RequestStream, { root, offset: 0, length: 3000 })
-    await session.read(2000)
-    await expect(session.read(1000)).rejects.toMatchObject({ name: 'ExcessBytesError' })
-    ;[client, provider] = pair()
-    void (async () => {
-      await new WireReader(streamSource(provider)).readLastFrame(MAX_CONTROL_FRAME_BYTES)
-      provider.send(encodeFrame({ status: 'ok', byteLength: 5000, offset: 0, length: 3000 }))
-      provider.send(bytes.subarray(0, 2500))
-      await provider.close()
-    })()
-    session = await openFetchShardRange(client as unknown as RequestStream, { root, offset: 0, length: 3000 })
-    await session.read(2000)
-    await expect(session.read(1000)).rejects.toMatchObject({ name: 'TruncatedMessageError' })
-  })
-
-  it('refuses an answer for another range', async () => {
-    const { bytes, root } = shard(5000)
-    const [client, provider] = pair()
-    void (async () => {
-      await new WireReader(streamSource(provider)).readLastFrame(MAX_CONTROL_FRAME_BYTES)
-      provider.send(encodeFrame({ status: 'ok', byteLength: 5000, offset: 0, length: 2000 }))
-      provider.send(bytes.subarray(0, 2000))
-      await provider.close()
-    })()
-    await expect(openFetchShardRange(client as unknown as RequestStream, { root, offset: 0, length: 3000 })).rejects.toMatchObject({ name: 'MalformedMessageError' })
   })
 })
 

@@ -7,9 +7,9 @@ import type { CID } from 'multiformats/cid'
 import type { ClientContext } from '../context.js'
 import type { GetProgressEvent, GetShardFailedEvent } from '../events.js'
 import { CorruptShardError, ProviderRequestError, StorageEndedError } from '../errors.js'
-import { decodeRange, InvalidRangeError, NotEnoughShardsError, planRange, segmentLayout } from '../pipeline/index.js'
+import { decodeRange, InvalidRangeError, NotEnoughShardsError } from '../pipeline/index.js'
 import type { ShardRangeRequest } from '../pipeline/index.js'
-import { ShardRangeReader } from '../transfer.js'
+import { fetchShardRange } from '../transfer.js'
 import { fetchFileManifest } from './manifest.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import type { ChainClock, DealView } from './deal-state.js'
@@ -100,23 +100,6 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     emit({ type: 'get:shard-failed', segmentIndex, shardIndex, ...failure })
   }
 
-  const reader = new ShardRangeReader(ctx)
-  const spans = new Map<number, number>()
-  /** The last shard byte this get can need in a segment (the end of its last stripe's pieces): a session's span. */
-  const spanEnd = (segmentIndex: number): number => {
-    let known = spans.get(segmentIndex)
-    if (known === undefined) {
-      const segment = manifest.segments[segmentIndex]!
-      const segmentStart = segmentIndex * manifest.segmentSize
-      const from = Math.max(offset, segmentStart) - segmentStart
-      const to = Math.min(offset + length, segmentStart + segment.size) - segmentStart
-      const plan = planRange(segmentLayout(segment.size, manifest.k, manifest.m), from, to - from)
-      known = Math.max(0, ...(plan.stripes.at(-1)?.pieces ?? []).map((p) => p.shardStart + p.length))
-      spans.set(segmentIndex, known)
-    }
-    return known
-  }
-
   const source = async (request: ShardRangeRequest): Promise<Uint8Array | undefined> => {
     const { segmentIndex, shardIndex, commitment, start, end } = request
     const id = at(segmentIndex, shardIndex)
@@ -134,7 +117,7 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     const started = performance.now()
     let bytes: Uint8Array
     try {
-      bytes = await reader.read(id, provider, commitment, start, end, spanEnd(segmentIndex), request.signal)
+      bytes = await fetchShardRange(ctx, provider, commitment, start, end, request.signal)
     } catch (err) {
       if (request.signal.aborted) throw err
       if (err instanceof CorruptShardError) {
@@ -195,7 +178,6 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
       while (segmentIndex < manifest.segments.length && offset + decodedBytes >= segmentEnd(segmentIndex)) {
         emit({ type: 'get:segment', segmentIndex, decodedBytes, fileSize: manifest.fileSize, shardsUsed: [...shardsUsed.get(segmentIndex) ?? []].sort((a, b) => a - b) })
         shardsUsed.delete(segmentIndex)
-        reader.dropPrefix(`${segmentIndex}/`)
         segmentIndex++
       }
       yield piece
@@ -208,7 +190,6 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     }
     throw err
   } finally {
-    reader.close()
     for (const s of samples.values()) ctx.scores.success(s.provider, { ms: s.ms, bytes: s.bytes })
     await scoreUnfetched()
     await ctx.scores.save()

@@ -148,25 +148,6 @@ export class WireReader {
     await this.expectEnd(`the ${length} bytes it declared`)
   }
 
-  /**
-   * Reads the next `length` bytes of a raw byte run into one fresh buffer, leaving the rest buffered: for a reader
-   * that takes a long run in parts (`openFetchShardRange`). Does not check for the end; `expectEnd` does.
-   */
-  async readExactly (length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length)
-    let filled = 0
-    while (filled < length) {
-      if (this.buffered.byteLength === 0 && !(await this.pull())) {
-        throw new TruncatedMessageError(`stream ended with ${length - filled} of ${length} bytes still expected`)
-      }
-      const take = Math.min(length - filled, this.buffered.byteLength)
-      out.set(this.buffered.subarray(0, take), filled)
-      this.buffered = this.buffered.subarray(take)
-      filled += take
-    }
-    return out
-  }
-
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
   async readAll (length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length)

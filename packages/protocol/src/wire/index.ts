@@ -6,9 +6,9 @@ export * from './messages.js'
 export { wireDigest, personalMessageHash, signDigest, recoverSigner, addressOf } from './signing.js'
 export {
   requestStoreShard, requestFetchShard, requestFetchShardRange, requestStoreManifest, requestFetchManifest, requestOffer,
-  requestAnnouncements, openFetchShardRange
+  requestAnnouncements
 } from './requests.js'
-export type { RequestStream, SignedReceipt, FetchShardOptions, ShardRangeSession } from './requests.js'
+export type { RequestStream, SignedReceipt, FetchShardOptions } from './requests.js'
 export { offerToWire, offerFromWire } from './offer.js'
 export type { WireOffer } from './offer.js'
 export { LATEST_PROTOCOL, decodeLatestRequest, latestAnswer, requestLatest } from './latest.js'

@@ -106,49 +106,6 @@ export async function requestFetchShardRange (stream: RequestStream, request: Fe
   return await fetchShardBytes(stream, request, options)
 }
 
-/** A shard range being read in parts over one stream (`openFetchShardRange`). */
-export interface ShardRangeSession {
-  /** The shard's length as the provider declares it. */
-  readonly byteLength: number
-  readonly offset: number
-  readonly length: number
-  /** The next `length` bytes of the range (unchecked, as `requestFetchShardRange`'s); after the last, the stream's end is checked. */
-  read: (length: number) => Promise<Uint8Array>
-}
-
-/**
- * Asks for a byte range of a shard once and hands it out in parts as the caller asks (`read`), over one stream: a
- * reader that takes a shard stripe by stripe pays one request, not one per stripe (a stream open, protocol
- * negotiation and two frames each, which profiled as most of a get's CPU). The stream is paused while more than
- * `highWaterBytes` wait unread, so what a session holds is that plus the muxer's receive window. NOT checked
- * against the root, like `requestFetchShardRange`.
- */
-export async function openFetchShardRange (
-  stream: RequestStream, request: FetchShardRequest & { length: number }, options: { signal?: AbortSignal, highWaterBytes?: number } = {}
-): Promise<ShardRangeSession> {
-  const checked: FetchShardRequest = compact({ root: request.root, offset: request.offset, length: request.length })
-  const reader = new WireReader(streamSource(stream, options.highWaterBytes))
-  await sendBytes(stream, encodeFrame(checked), options)
-  await stream.close(options)
-  const ok = expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'ok')
-  if (ok.offset !== (checked.offset ?? 0) || ok.length !== checked.length) {
-    throw new MalformedMessageError(`asked for ${checked.length} bytes at ${checked.offset ?? 0}, the provider answered ${ok.length} at ${ok.offset}`)
-  }
-  let left = ok.length
-  return {
-    byteLength: ok.byteLength,
-    offset: ok.offset,
-    length: ok.length,
-    read: async (length) => {
-      if (length > left) throw new RangeError(`asked for ${length} more bytes of a range with ${left} left`)
-      const bytes = await reader.readExactly(length)
-      left -= length
-      if (left === 0) await reader.expectEnd(`the ${ok.length} bytes it declared`)
-      return bytes
-    }
-  }
-}
-
 async function fetchShardBytes (stream: RequestStream, request: FetchShardRequest, options: { signal?: AbortSignal }): Promise<{ byteLength: number, offset: number, bytes: Uint8Array }> {
   const checked: FetchShardRequest = compact({ root: request.root, offset: request.offset, length: request.length })
   const reader = new WireReader(streamSource(stream))
