@@ -85,12 +85,24 @@ const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.
 // the put, and 8 periods of 6 GiB over 12 providers stay inside each provider's devnet stake.
 const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
 const devnetExited = new Promise<void>((resolve) => devnet.once('exit', () => { resolve() }))
-let info: { rpcUrl: string, market: string, client: { privateKey: Hex }, bootstrap: string[] } | undefined
-for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
-  if (devnet.exitCode !== null) throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
-  if (Date.now() - started > DEVNET_START_TIMEOUT_MS) throw new Error('sherd-devnet did not write devnet.json in time')
-  info = await readFile(join(dir, 'devnet.json'), 'utf8').then((t) => JSON.parse(t) as typeof info, () => undefined)
+/** Waits for devnet.json; removes the devnet's dir (and stops it) when it never comes, so a failed start leaves nothing. */
+async function devnetInfo (): Promise<{ rpcUrl: string, market: string, client: { privateKey: Hex }, bootstrap: string[] }> {
+  let info: Awaited<ReturnType<typeof devnetInfo>> | undefined
+  try {
+    for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
+      if (devnet.exitCode !== null) throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
+      if (Date.now() - started > DEVNET_START_TIMEOUT_MS) throw new Error('sherd-devnet did not write devnet.json in time')
+      info = await readFile(join(dir, 'devnet.json'), 'utf8').then((t) => JSON.parse(t) as typeof info, () => undefined)
+    }
+    return info
+  } catch (err) {
+    devnet.kill('SIGTERM')
+    await devnetExited
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
 }
+const info = await devnetInfo()
 const report: Record<string, number | string> = { sizeMiB: Number(values['size-mib']), segmentMiB: values['segment-mib'] === undefined ? 'default' : Number(values['segment-mib']), providers: Number(values.providers) }
 const env = {
   PATH: process.env.PATH ?? '', XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir,
