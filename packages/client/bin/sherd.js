@@ -1,8 +1,10 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=512
-// A young generation capped at 3 × 8 MiB: streaming a large file allocates many short-lived chunks, and V8's
-// default lets the young generation grow by ~100 MiB of RSS during a get (docs/client.md, Memory). The old
-// generation's cap (512 MiB; a get's heap holds ~35 MiB) makes V8 collect the wire's dead buffers sooner: a 128 MiB
-// get peaked at 209 MiB RSS with it against 236-243 without (docs/data-path.md, "The networked get").
+#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=512
+// A young generation capped at 3 × 2 MiB: streaming a large file allocates many short-lived chunks whose bytes live
+// outside the heap (pieces, cipher outputs, noise frames), and V8 frees a young buffer's bytes only when it scavenges,
+// which it does when the young generation is full. 8 MiB semi-spaces measured 232 MiB peak RSS for a 256 MiB put and
+// 207 MiB for its get, 2 MiB 212 and 196 (docs/data-path.md, "Memory"); V8's default lets the young generation grow
+// by ~100 MiB of RSS during a get. The old generation's cap (512 MiB; a get's heap holds ~35 MiB) makes V8 collect
+// the wire's dead buffers sooner: a 128 MiB get peaked at 209 MiB RSS with it against 236-243 without.
 // The Node-version check and --version run first (packages/protocol/bin/launch.js); the CLI loads after them.
 import { launch } from '@sherd/protocol/launch'
 

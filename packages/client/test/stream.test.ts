@@ -293,6 +293,26 @@ describe('stripe encoder', () => {
     }
   })
 
+  it('freshStripes hands every stripe over in a buffer of its own: kept pieces are the same shards', async () => {
+    const data = randomBytes(2 * 4 * 16 * CHUNK + 777)
+    const key = randomBytes(32)
+    const kept: Array<{ stripe: EncodedStripe, copy: Buffer[] }> = []
+    const encoding = encodeFileStream(Readable.from([data]), {
+      k: 4, m: 2, key, segmentSize: 5 * 2 ** 20, freshStripes: true,
+      onStripe: (stripe) => { expect(stripe.owned).toBe(true); kept.push({ stripe, copy: stripe.pieces.map((p) => Buffer.from(p)) }) }
+    })
+    for await (const segment of encoding) expect(segment.commitments).toHaveLength(6)
+    // Nothing the encoder did after a stripe was delivered changed its pieces, and no two stripes share a buffer.
+    for (const { stripe, copy } of kept) stripe.pieces.forEach((p, i) => { expect(Buffer.from(p).equals(copy[i]!)).toBe(true) })
+    expect(new Set(kept.map((s) => s.stripe.pieces[0]!.buffer)).size).toBe(kept.length)
+    for (const segmentIndex of [0, 1]) {
+      const plain = data.subarray(segmentIndex * 5 * 2 ** 20, (segmentIndex + 1) * 5 * 2 ** 20)
+      const expected = oracleShards(oracleSeal(nodeSegmentKey(key, encoding.manifest.keySalt, segmentIndex), plain), 4, 2)
+      const stripes = kept.filter((s) => s.stripe.segmentIndex === segmentIndex)
+      for (let i = 0; i < 6; i++) expect(Buffer.concat(stripes.map((s) => s.stripe.pieces[i]!)).equals(expected[i]!)).toBe(true)
+    }
+  })
+
   it('holds one stripe: stripes are 1 MiB wide but for the last, and the encoder reads the source lazily', async () => {
     const data = randomBytes(3 * 4 * 16 * CHUNK + 5)
     const streamed = await encodeStreamed(data, 4, 2, 64 * 2 ** 20)
@@ -349,6 +369,17 @@ describe('hashing threads', () => {
       expect(Buffer.from(ra).equals(rb), `size ${size}`).toBe(true)
       expect(Buffer.from(await pool.root(data)).equals(merkleRoot(data))).toBe(true)
     }
+  })
+
+  it('a wide stripe waits for room piece by piece: roots stay those of the single-thread path', async () => {
+    // 30 pieces of 1 MiB appended at once to one thread (a 10 + 20 stripe): more than its queue bound.
+    const pool = workerHasher({ threads: 1 })
+    hashers.push(pool)
+    const pieces = Array.from({ length: 3 }, () => Array.from({ length: 30 }, () => randomBytes(2 ** 20)))
+    const builders = Array.from({ length: 30 }, () => pool.builder())
+    for (const stripe of pieces) await Promise.all(builders.map(async (b, i) => { await b.append(stripe[i]!) }))
+    const roots = await Promise.all(builders.map(async (b) => await b.finish()))
+    roots.forEach((root, i) => { expect(Buffer.from(root).equals(merkleRoot(Buffer.concat(pieces.map((s) => s[i]!))))).toBe(true) })
   })
 
   it('encode and decode with a worker pool and inline give identical commitments over identical shards', async () => {

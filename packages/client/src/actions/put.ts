@@ -212,6 +212,7 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
     ...(options.key === undefined ? {} : { key: options.key }),
     expectedSize: size,
     signal: uploadSignal,
+    freshStripes: true,
     onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) },
     onStripe: async (stripe) => {
       if (stripe.stripeIndex === 0) {

@@ -22,6 +22,19 @@ const log = logger('sherd:client:stream-place')
 export const LANE_QUEUE_STRIPES = 2
 
 /**
+ * Bytes of stripes the uploads of one segment may hold queued, all lanes together: a wide code queues fewer stripes
+ * (at 10 + 20 a stripe is 30 MiB, so none: the encoder waits until k + m streams have taken their piece), a narrow
+ * one up to LANE_QUEUE_STRIPES (4 + 2: 6 MiB a stripe, 2 queued). What a lane holds is then at most its queue plus
+ * the piece its stream is sending, so a put's upload memory stays under ~2 × this plus one stripe at any code.
+ */
+export const UPLOAD_QUEUE_BYTES = 16 * 2 ** 20
+
+/** Stripes a lane may have queued while it counts as keeping up, for stripes of `stripeBytes` (all shards). */
+export function laneQueueStripes (stripeBytes: number): number {
+  return Math.max(0, Math.min(LANE_QUEUE_STRIPES, Math.floor(UPLOAD_QUEUE_BYTES / stripeBytes)))
+}
+
+/**
  * A streamed upload runs at the encoder's pace (the k + m-th fastest provider, the source, the CPU), so its length
  * in time says nothing about the provider: it is bounded by progress instead. One whose stream has taken no piece
  * for this long while pieces wait for it has stalled and fails.
@@ -178,19 +191,25 @@ export class SegmentUpload {
   /** The encoder's sink for this segment: queues each shard's piece (a copy) and waits while too few uploads keep up. */
   async onStripe (stripe: EncodedStripe): Promise<void> {
     this.signal.throwIfAborted()
+    // Lanes keep views into the stripe (freed once the last lane has sent its piece): the encoder's own buffer when
+    // it hands it over (`owned`), else one copy for all lanes (the encoder reuses its buffer once this returns).
+    const first = stripe.pieces[0]!
+    const whole = new Uint8Array(first.buffer, first.byteOffset, stripe.width * stripe.pieces.length)
+    const kept = stripe.owned ? whole : whole.slice()
     for (const lane of this.lanes) {
-      if (lane.live) lane.push(stripe.pieces[lane.shardIndex]!.slice(), stripe.final)
+      if (lane.live) lane.push(kept.subarray(lane.shardIndex * stripe.width, (lane.shardIndex + 1) * stripe.width), stripe.final)
     }
     for (;;) {
       if (this.settled) { this.signal.throwIfAborted(); return }
       const live = this.lanes.filter((l) => l.live)
-      const keepingUp = live.filter((l) => l.queue.length <= LANE_QUEUE_STRIPES)
+      const depth = laneQueueStripes(stripe.width * stripe.pieces.length)
+      const keepingUp = live.filter((l) => l.queue.length <= depth)
       const finished = this.results.length
       if (keepingUp.length + finished >= this.init.keep) {
         // Those further behind are not needed to reach k + m: cancel them rather than hold their queues.
         if (live.length + finished > this.init.keep) {
           let spare = live.length + finished - this.init.keep
-          for (const lane of live.filter((l) => l.queue.length > LANE_QUEUE_STRIPES)) {
+          for (const lane of live.filter((l) => l.queue.length > depth)) {
             if (spare-- <= 0) break
             this.cancel(lane, 'fell behind the other uploads (straggler)')
           }

@@ -186,6 +186,8 @@ export interface EncodeFileStreamOptions extends EncodeFileOptions {
    * reused once the returned promise settles, so upload (or copy) them first; a slow sink slows the reader.
    */
   onStripe: StripeSink
+  /** Each stripe in a fresh buffer the sink may keep (`stripe.owned`), for a sink that queues pieces; default false. */
+  freshStripes?: boolean
 }
 
 /** A segment the streaming encoder finished: its stripes went to `onStripe`, these are its commitments. */
@@ -223,7 +225,8 @@ export function encodeFileStream (source: FileSource, options: EncodeFileStreamO
 
   async function * run (): AsyncGenerator<StreamedSegment> {
     const hasher = options.hasher ?? await defaultHasher()
-    const buffers = new StripeBuffers(k, m)
+    const freshStripes = options.freshStripes === true
+    const buffers = new StripeBuffers(k, m, freshStripes)
     const reader = new ByteReader(source, signal)
     let encodedBytes = 0
     try {
@@ -232,7 +235,7 @@ export function encodeFileStream (source: FileSource, options: EncodeFileStreamO
         const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
         // With a size given, read at most one byte past it, so an overlong source fails before it is all read.
         const allowed = expectedSize === undefined ? segmentSize : Math.min(segmentSize, expectedSize - encodedBytes + 1)
-        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, cipher, { k, m, coder, hasher, sink: onStripe, signal }, buffers)
+        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, cipher, { k, m, coder, hasher, sink: onStripe, signal, freshStripes }, buffers)
         if (encoded === undefined) break
         encodedBytes += encoded.size
         if (expectedSize !== undefined && encodedBytes > expectedSize) throw new SourceTooLongError(expectedSize)

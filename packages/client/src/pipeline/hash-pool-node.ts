@@ -1,16 +1,20 @@
 import { Worker } from 'node:worker_threads'
 import type { MerkleHasher, ShardRootBuilder } from './hashing.js'
 
-/** Bytes queued to one thread before `append` makes its caller wait: over two 4 + 2 stripes per thread, so none starves. */
-const MAX_QUEUED_BYTES = 8 * 2 ** 20
+/**
+ * Bytes queued to one thread before `append` makes its caller wait, checked before a piece is posted: a whole 4 + 2
+ * stripe (6 MiB) fits, so the thread never starves, while a 30-shard stripe waits piece by piece instead of posting
+ * 30 MiB of copies at once (each queued piece is a copy on both threads until it is hashed).
+ */
+const MAX_QUEUED_BYTES = 6 * 2 ** 20
 
 interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number, spare?: Uint8Array }
 
 /** Pieces a whole shard is cut into for `root`: the stripe width, so they match the encoder's returned buffers. */
 const ROOT_PIECE_BYTES = 2 ** 20
 
-/** Returned piece buffers kept for reuse, per thread: enough for the queue, so steady state allocates nothing. */
-const MAX_SPARE_BUFFERS = 8
+/** Returned piece buffers kept for reuse, per thread: the queue's worth of 1 MiB pieces, so steady state allocates nothing. */
+const MAX_SPARE_BUFFERS = 6
 
 /** Loaded from src/ (vitest) the worker is the .ts file, which Node 24 runs with types stripped. */
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url)
@@ -36,7 +40,9 @@ class Thread {
     if (reply.spare !== undefined && this.#spares.length < MAX_SPARE_BUFFERS) this.#spares.push(reply.spare)
     if (reply.ack !== undefined) {
       this.queued -= reply.ack
-      while (this.queued <= MAX_QUEUED_BYTES && this.#drained.length > 0) this.#drained.shift()!()
+      // Wake waiters in order while their pieces (at most 1 MiB each, the stripe width) would fit.
+      let room = MAX_QUEUED_BYTES - this.queued
+      while (room > 0 && this.#drained.length > 0) { this.#drained.shift()!(); room -= ROOT_PIECE_BYTES }
     }
     if (reply.request !== undefined) {
       const waiter = this.#replies.get(reply.request)
@@ -78,9 +84,12 @@ class Thread {
 
   async send (message: object, bytes: Uint8Array): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure
+    // Wait for room first (FIFO, so one builder's pieces keep their order); a piece larger than the bound goes alone.
+    if (this.queued > 0 && (this.queued + bytes.length > MAX_QUEUED_BYTES || this.#drained.length > 0)) {
+      await new Promise<void>((resolve) => this.#drained.push(resolve))
+      if (this.#failure !== undefined) throw this.#failure
+    }
     this.#post(message, bytes)
-    if (this.queued > MAX_QUEUED_BYTES) await new Promise<void>((resolve) => this.#drained.push(resolve))
-    if (this.#failure !== undefined) throw this.#failure
   }
 
   async ask (request: number, message: object, bytes?: Uint8Array): Promise<Uint8Array> {

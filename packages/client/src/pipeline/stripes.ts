@@ -19,10 +19,12 @@ export interface EncodedStripe {
   /** True for the segment's last stripe (its shards end with it). */
   readonly final: boolean
   /**
-   * k + m pieces of `width` bytes, piece i for shard i (data then parity). Views into a buffer the encoder
+   * k + m pieces of `width` bytes, piece i for shard i (data then parity), back to back in one buffer the encoder
    * reuses: valid until the sink's promise settles, so copy or send them before that.
    */
   readonly pieces: readonly Uint8Array[]
+  /** True when the pieces are in a buffer of their own that the encoder does not reuse: the sink may keep them. */
+  readonly owned: boolean
 }
 
 /** Where the stripe encoder delivers each stripe, in order (shard i's pieces in order make up shard i). */
@@ -35,6 +37,11 @@ export interface StripeEncoderContext {
   readonly hasher: MerkleHasher
   readonly sink?: StripeSink
   readonly signal?: AbortSignal
+  /**
+   * Give every stripe a fresh buffer that the sink keeps (`owned`), instead of reusing one: for a sink that queues
+   * the pieces anyway (uploads), which saves it a copy and the encoder a stripe-sized buffer.
+   */
+  readonly freshStripes?: boolean
 }
 
 export interface StripedSegment {
@@ -46,13 +53,13 @@ export interface StripedSegment {
   readonly timings: StageTimings
 }
 
-/** Reusable buffers of one encoder: a stripe of all k + m shards and one stripe's plaintext. */
+/** Reusable buffers of one encoder: a stripe of all k + m shards (unless every stripe is fresh) and one stripe's plaintext. */
 export class StripeBuffers {
   readonly stripe: Uint8Array
   readonly plaintext: Uint8Array
-  constructor (k: number, m: number) {
+  constructor (k: number, m: number, freshStripes = false) {
     const width = stripeWidthFor(k, m)
-    this.stripe = new Uint8Array((k + m) * width)
+    this.stripe = new Uint8Array(freshStripes ? 0 : (k + m) * width)
     this.plaintext = new Uint8Array(plaintextPerStripe(k, m))
   }
 }
@@ -73,7 +80,7 @@ export async function encodeSegmentStripes (
   reader: ByteReader, segmentIndex: number, segmentSize: number, cipher: SegmentCipher, context: StripeEncoderContext,
   buffers: StripeBuffers
 ): Promise<StripedSegment | undefined> {
-  const { k, m, coder, hasher, sink, signal } = context
+  const { k, m, coder, hasher, sink, signal, freshStripes = false } = context
   if (await reader.atEnd()) return undefined
   const fullWidth = stripeWidthFor(k, m)
   const chunksPerStripe = k * fullWidth / SEALED_CHUNK_BYTES
@@ -93,7 +100,7 @@ export async function encodeSegmentStripes (
       const chunks = Math.ceil(plaintext.length / CHUNK_PLAINTEXT_BYTES)
       const sealedLength = plaintext.length + chunks * GCM_TAG_BYTES
       const width = final ? Math.ceil(Math.ceil(sealedLength / k) / LEAF_SIZE) * LEAF_SIZE : fullWidth
-      const stripe = buffers.stripe.subarray(0, (k + m) * width)
+      const stripe = freshStripes ? new Uint8Array((k + m) * width) : buffers.stripe.subarray(0, (k + m) * width)
       const firstChunk = stripeIndex * chunksPerStripe
 
       let t = performance.now()
@@ -111,7 +118,7 @@ export async function encodeSegmentStripes (
       t = performance.now()
       await Promise.all(builders.map(async (builder, i) => { await builder.append(pieces[i]!) }))
       commitmentMs += performance.now() - t
-      await sink?.({ segmentIndex, stripeIndex, shardOffset: stripeIndex * fullWidth, width, final, pieces })
+      await sink?.({ segmentIndex, stripeIndex, shardOffset: stripeIndex * fullWidth, width, final, pieces, owned: freshStripes })
       signal?.throwIfAborted()
       shardSize = stripeIndex * fullWidth + width
       if (final) break

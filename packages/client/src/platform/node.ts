@@ -24,12 +24,17 @@ export function hostTransports (): HostTransports {
  * one fewer: the main thread is busy only ~35 % of an encode (measured event-loop utilisation), so on 2 cores two
  * hashing threads finish first; each costs ~17 MiB of RSS. Its idle threads do not keep a process alive.
  */
+/**
+ * One thread per core besides the calling one (at most 3): the calling thread seals, erasure-codes and drives the
+ * network, so a thread for every core over-subscribes them, and each thread costs ~17 MiB of RSS plus its queue
+ * (docs/data-path.md, "Hashing threads": on 2 cores one thread put at ~50 MiB less peak RSS than two).
+ */
 export async function platformHasher (): Promise<MerkleHasher> {
   const { availableParallelism } = await import('node:os')
   const cores = availableParallelism()
   if (cores < 2) return inlineHasher()
   const { workerHasher } = await import('../pipeline/hash-pool-node.js')
-  return workerHasher({ threads: Math.min(cores, 4) })
+  return workerHasher({ threads: Math.min(cores - 1, 3) })
 }
 
 /** `node:crypto`: ~1.6× less CPU per decoded byte than WebCrypto in Node (docs/data-path.md). */
