@@ -46,7 +46,7 @@ export function inlineHasher (): MerkleHasher {
 let shared: Promise<MerkleHasher> | undefined
 
 /**
-* The hasher the pipeline uses when given none, created once: `#platform` picks it (in Node a pool of one thread
+ * The hasher the pipeline uses when given none: `#platform` picks it (in Node a pool of one thread
  * per core besides the calling one, at most 3, on a machine with more than one core, else inline; inline in a
  * browser). Created once; its idle threads do not keep a process alive.
  */
