@@ -96,9 +96,12 @@ describe('manifest', () => {
 
   it('rejects inconsistent or out-of-bounds fields, naming the field', () => {
     const good = sampleManifest()
+    // biome-ignore lint/suspicious/noExplicitAny: the patches break a cloned manifest's fields one by one, whatever their type.
     const bad = (patch: (m: any) => void, field: string): void => {
+      // biome-ignore lint/suspicious/noExplicitAny: the patches break a cloned manifest's fields one by one, whatever their type.
       const value: any = structuredClone({ ...good, segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) })) })
       // structuredClone drops CID prototypes; rebuild them.
+      // biome-ignore lint/suspicious/noExplicitAny: the patches break a cloned manifest's fields one by one, whatever their type.
       value.segments.forEach((s: any, i: number) => s.shards.forEach((x: any, j: number) => { x.commitment = good.segments[i]!.shards[j]!.commitment }))
       patch(value)
       expect(() => decodeManifest(dagCbor.encode(value))).toThrow(InvalidManifestError)
