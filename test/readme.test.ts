@@ -24,9 +24,9 @@
 // `npm install <tarballs>` gets `--prefer-offline --no-audit --no-fund` so the npm cache makes it fast.
 //
 // Run elsewhere, and checked here to still be so: `npm install` and `npm test` are exactly what CI runs (.ci/run);
-// `npm start` is test/demo.test.ts (the start script, run as a process); `npm run build` and `npm run typecheck`
-// are the first two steps of `npm test` itself (running them here would rewrite src/generated and dist/ under the
-// other test files running in parallel).
+// `npm start` is test/demo.test.ts (the start script, run as a process); `npm run lint`, `npm run build` and
+// `npm run typecheck` are the first steps of `npm test` itself (running build here would rewrite src/generated and
+// dist/ under the other test files running in parallel); `npm run format` is checked to be Biome's, not run.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -282,9 +282,19 @@ const HANDLERS: Handler[] = [
     }
   },
   {
-    name: 'npm run build / typecheck (the first steps of npm test)',
-    pattern: /^npm run (build|typecheck)$/,
+    name: 'npm run build / typecheck / lint (the first steps of npm test)',
+    pattern: /^npm run (build|typecheck|lint)$/,
     run: async (m) => { expectPartOfNpmTest(`npm run ${m[1]!}`) }
+  },
+  {
+    // Not run: it would rewrite the tree under the other test files running in parallel. `npm run lint`, which
+    // npm test runs, fails on any file it would change.
+    name: 'npm run format (Biome, configured in biome.json)',
+    pattern: /^npm run format$/,
+    run: async () => {
+      expect(packageScripts().format).toBe('biome format --write .')
+      expect(existsSync(join(root, 'biome.json')), 'biome.json at the repository root').toBe(true)
+    }
   },
   {
     name: 'source an env file',

@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { libraryCoder, simdCoder } from '@sherd/erasure'
-import type { ErasureCoder } from '@sherd/erasure'
 import { chartRow, measure, measurePaired, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
 import type { Chart } from '../plot.js'

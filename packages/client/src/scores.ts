@@ -105,6 +105,6 @@ export class ProviderScores {
     const r = this.records.get(provider)
     if (r === undefined) return 0.5
     const ratio = (r.successes + 1) / (r.successes + r.failures + 3 * r.corrupt + 2)
-    return ratio * Math.pow(0.5, r.corrupt + r.missedProofs / 4)
+    return ratio * 0.5 ** (r.corrupt + r.missedProofs / 4)
   }
 }

@@ -13,6 +13,9 @@ import {
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 
+// biome-ignore lint/suspicious/noExplicitAny: the patches break a cloned manifest's fields one by one, whatever their type.
+type AnyValue = any
+
 function sampleManifest (fileSize = 250, segmentSize = 100, k = 2, m = 1): Manifest {
   const segments = []
   for (let offset = 0; offset < fileSize; offset += segmentSize) {
@@ -96,10 +99,10 @@ describe('manifest', () => {
 
   it('rejects inconsistent or out-of-bounds fields, naming the field', () => {
     const good = sampleManifest()
-    const bad = (patch: (m: any) => void, field: string): void => {
-      const value: any = structuredClone({ ...good, segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) })) })
+    const bad = (patch: (m: AnyValue) => void, field: string): void => {
+      const value: AnyValue = structuredClone({ ...good, segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) })) })
       // structuredClone drops CID prototypes; rebuild them.
-      value.segments.forEach((s: any, i: number) => s.shards.forEach((x: any, j: number) => { x.commitment = good.segments[i]!.shards[j]!.commitment }))
+      value.segments.forEach((s: AnyValue, i: number) => s.shards.forEach((x: AnyValue, j: number) => { x.commitment = good.segments[i]!.shards[j]!.commitment }))
       patch(value)
       expect(() => decodeManifest(dagCbor.encode(value))).toThrow(InvalidManifestError)
       try { decodeManifest(dagCbor.encode(value)) } catch (e) { expect((e as Error).message).toContain(field) }

@@ -137,7 +137,7 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     sample.bytes += bytes.byteLength
     samples.set(id, sample)
     let used = shardsUsed.get(segmentIndex)
-    if (used === undefined) shardsUsed.set(segmentIndex, used = new Set())
+    if (used === undefined) { used = new Set(); shardsUsed.set(segmentIndex, used) }
     used.add(shardIndex)
     emit({ type: 'get:shard-fetched', segmentIndex, shardIndex, provider, bytes: bytes.byteLength, fetchedBytes, ms })
     return bytes

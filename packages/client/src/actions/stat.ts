@@ -6,7 +6,6 @@ import { ClientConfigError } from '../errors.js'
 import { mapLimit } from './deals.js'
 import { readChainClock, readDeals } from './deal-state.js'
 import type { DealStatus, DealView } from './deal-state.js'
-import type { FileTarget } from './get.js'
 import type { RepairTarget } from '../capability.js'
 
 /**

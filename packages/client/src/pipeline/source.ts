@@ -61,6 +61,7 @@ export async function * segmentsOf (source: FileSource, segmentSize: number, sig
   let full: Uint8Array | undefined
   const take = (): Uint8Array => {
     const size = Math.min(segmentSize, pendingBytes)
+    // biome-ignore lint/suspicious/noAssignInExpressions: the one shared full-segment buffer is made on first use.
     const segment = size === segmentSize ? (full ??= new Uint8Array(segmentSize)) : new Uint8Array(size)
     let filled = 0
     const rest: Uint8Array[] = []

@@ -165,7 +165,9 @@ export class WireReader {
  * depend on libp2p).
  */
 export interface ByteStream {
+  // biome-ignore lint/suspicious/noExplicitAny: matches libp2p's overloaded, event-typed listener methods structurally.
   addEventListener: (type: any, listener: any) => void
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
   removeEventListener: (type: any, listener: any) => void
   pause: () => void
   resume: () => void
