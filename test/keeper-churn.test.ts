@@ -17,7 +17,7 @@ import type { DevnetProvider } from '@sherd/devnet'
 import { linkCid } from '@sherd/client'
 import { deriveRepairKey, formatLink, formatRepairLink, parseLink } from '@sherd/protocol'
 import { tempDir, waitFor } from '@sherd/test-support'
-import { isAlive, randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS } from './helpers.js'
+import { isAlive, randomBytes, readAll, sha256, startNetwork } from './helpers.js'
 import type { Network } from './helpers.js'
 
 const CHURN_MS = 5 * 60_000

@@ -1,6 +1,6 @@
 // `sherd providers`: the providers this client knows and how it scores them.
 import { defineCommand } from './command.js'
-import { clientUnits, expectArgs, json, mib, short, table, withClient } from './common.js'
+import { clientUnits, expectArgs, json, mib, table, withClient } from './common.js'
 import type { CommandContext } from './common.js'
 import { CONFIG_OPTIONS, ENV_HELP } from './config.js'
 
