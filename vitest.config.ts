@@ -15,11 +15,19 @@ export default defineConfig({
         find: `@sherd/${name}`,
         replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
       })),
-      { find: '@sherd/example-web', replacement: fileURLToPath(new URL('./examples/web/src/index.ts', import.meta.url)) }
+      {
+        find: '@sherd/example-web',
+        replacement: fileURLToPath(new URL('./examples/web/src/index.ts', import.meta.url))
+      }
     ]
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'bench/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'packages/*/src/**/*.test.ts',
+      'bench/test/**/*.test.ts',
+      'test/**/*.test.ts'
+    ],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000

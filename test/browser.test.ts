@@ -20,10 +20,12 @@ const M = 1
 /** Generous: Chromium, four providers and anvil share two loaded cores, and noise runs in JavaScript in the page. */
 const BIG_TIMEOUT_MS = 600_000
 
-function requireChromium (): void {
+function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: the browser test drives a real browser. Install it with ` +
-      '`apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point SHERD_CHROMIUM at a Chromium binary')
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: the browser test drives a real browser. Install it with ` +
+        '`apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point SHERD_CHROMIUM at a Chromium binary'
+    )
   }
 }
 
@@ -32,7 +34,11 @@ describe('the browser build of the SDK', () => {
     const sdk = await bundleSdk()
     expect(sdk.inputs.some((f) => f.includes('packages/client/dist/platform/browser.js'))).toBe(true)
     expect(sdk.inputs.some((f) => f.includes('packages/erasure/dist/library-browser.js'))).toBe(true)
-    const nodeOnly = sdk.inputs.filter((f) => /^node:|@libp2p\/tcp|reed-solomon-erasure|platform\/node\.js|hash-pool-node|chunk-cipher-node|keeper\/|\/library\.js$|anvil\.js|ports\.js/.test(f))
+    const nodeOnly = sdk.inputs.filter((f) =>
+      /^node:|@libp2p\/tcp|reed-solomon-erasure|platform\/node\.js|hash-pool-node|chunk-cipher-node|keeper\/|\/library\.js$|anvil\.js|ports\.js/.test(
+        f
+      )
+    )
     expect(nodeOnly).toEqual([])
     expect(sdk.gzipBytes).toBeLessThan(sdk.bytes)
   })
@@ -52,11 +58,17 @@ describe('the SDK in Chromium', () => {
     served = await servePage(net.devnet, { k: K, m: M, periods: 64 })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
     page = await browser.newPage()
-    page.on('pageerror', (err) => { pageErrors.push(err.message) })
-    page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()) })
+    page.on('pageerror', (err) => {
+      pageErrors.push(err.message)
+    })
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text())
+    })
     await page.goto(served.url)
     await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 })
-    await page.evaluate(async () => { await window.sherdPage.ready() })
+    await page.evaluate(async () => {
+      await window.sherdPage.ready()
+    })
   }, BIG_TIMEOUT_MS)
 
   afterAll(async () => {
@@ -65,72 +77,104 @@ describe('the SDK in Chromium', () => {
     await net?.stop()
   })
 
-  it('puts a 64 MiB file made in the page and reads it back byte-identical in the page', async () => {
-    const put = await page.evaluate(async (size) => await window.sherdPage.putRandom(size), 64 * MIB)
-    expect(put.link).toMatch(/^sherd:\/\//)
-    const got = await page.evaluate(async (link) => await window.sherdPage.getHash(link), put.link)
-    expect(got.bytes).toBe(64 * MIB)
-    expect(got.sha256).toBe(put.sha256)
-    // The page's put journal is localStorage (the browser #platform): the entry was recorded and is stored.
-    const journal = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sherd/example-web/files/'))
-      .map((k) => JSON.parse(localStorage.getItem(k)!) as { state: string, link?: string }))
-    expect(journal.filter((e) => e.link === put.link).map((e) => e.state)).toEqual(['stored'])
-    expect(pageErrors).toEqual([])
-  }, BIG_TIMEOUT_MS)
-
-  it('a file put in the page is read by the Node client, and one put by the Node client is read in the page', async () => {
-    const fromPage = await page.evaluate(async (size) => await window.sherdPage.putRandom(size), 3 * MIB + 12_345)
-    const read = await readAll(net!.client, fromPage.link)
-    expect(read.length).toBe(3 * MIB + 12_345)
-    expect(sha256(read)).toBe(fromPage.sha256)
-
-    const bytes = randomBytes(5 * MIB + 777)
-    const fromNode = await net!.client.put(bytes)
-    const inPage = await page.evaluate(async (link) => await window.sherdPage.getHash(link), fromNode.link)
-    expect(inPage.bytes).toBe(bytes.length)
-    expect(inPage.sha256).toBe(sha256(bytes))
-    expect(pageErrors).toEqual([])
-  }, BIG_TIMEOUT_MS)
-
-  it('stores a picked file and reads its link back through the page\'s form', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-browser-'))
-    try {
-      const file = join(dir, 'picked.bin')
-      const bytes = randomBytes(MIB + 4_321)
-      await writeFile(file, bytes)
-      await page.setInputFiles('#file', file)
-      await page.click('#put')
-      await page.waitForFunction(() => (document.getElementById('link-out') as HTMLInputElement).value.startsWith('sherd://'), undefined, { timeout: 300_000 })
-      const link = await page.inputValue('#link-out')
-      expect(sha256(await readAll(net!.client, link))).toBe(sha256(bytes))
-      await page.click('#get')
-      await page.waitForFunction(() => document.getElementById('get-status')?.textContent?.startsWith('verified') === true, undefined, { timeout: 300_000 })
-      expect(await page.textContent('#get-status')).toContain('identical to the file put here')
-      expect(await page.$eval('#get-progress', (el) => (el as HTMLProgressElement).value)).toBe(bytes.length)
+  it(
+    'puts a 64 MiB file made in the page and reads it back byte-identical in the page',
+    async () => {
+      const put = await page.evaluate(async (size) => await window.sherdPage.putRandom(size), 64 * MIB)
+      expect(put.link).toMatch(/^sherd:\/\//)
+      const got = await page.evaluate(async (link) => await window.sherdPage.getHash(link), put.link)
+      expect(got.bytes).toBe(64 * MIB)
+      expect(got.sha256).toBe(put.sha256)
+      // The page's put journal is localStorage (the browser #platform): the entry was recorded and is stored.
+      const journal = await page.evaluate(() =>
+        Object.keys(localStorage)
+          .filter((k) => k.startsWith('sherd/example-web/files/'))
+          .map((k) => JSON.parse(localStorage.getItem(k)!) as { state: string; link?: string })
+      )
+      expect(journal.filter((e) => e.link === put.link).map((e) => e.state)).toEqual(['stored'])
       expect(pageErrors).toEqual([])
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  }, BIG_TIMEOUT_MS)
+    },
+    BIG_TIMEOUT_MS
+  )
 
-  it('reads a file from parity when a provider is killed mid-get', async () => {
-    const devnet = net!.devnet
-    // Many small segments: the get is paused after its first chunk, before most segments are fetched.
-    const bytes = randomBytes(12 * MIB)
-    const put = await net!.client.put(bytes, { segmentSize: MIB })
-    const shards = shardsOf(devnet, put)
-    const last = put.manifest.segments.length - 1
-    // A provider holding a data shard of the last segment: without it that segment needs its parity shard.
-    const victim = shards.find((s) => s.segmentIndex === last && s.shardIndex < K)!.provider
+  it(
+    'a file put in the page is read by the Node client, and one put by the Node client is read in the page',
+    async () => {
+      const fromPage = await page.evaluate(async (size) => await window.sherdPage.putRandom(size), 3 * MIB + 12_345)
+      const read = await readAll(net!.client, fromPage.link)
+      expect(read.length).toBe(3 * MIB + 12_345)
+      expect(sha256(read)).toBe(fromPage.sha256)
 
-    const reading = page.evaluate(async (link) => await window.sherdPage.getHash(link, { pauseAfterFirstChunk: true }), put.link)
-    await page.waitForFunction(() => window.sherdPage.getState() === 'paused', undefined, { timeout: 120_000 })
-    await victim.kill()
-    expect(victim.state).toBe('killed')
-    await page.evaluate(() => { window.sherdPage.resume() })
-    const got = await reading
-    expect(got.bytes).toBe(bytes.length)
-    expect(got.sha256).toBe(sha256(bytes))
-    expect(got.parityUsed).toBe(true)
-  }, BIG_TIMEOUT_MS)
+      const bytes = randomBytes(5 * MIB + 777)
+      const fromNode = await net!.client.put(bytes)
+      const inPage = await page.evaluate(async (link) => await window.sherdPage.getHash(link), fromNode.link)
+      expect(inPage.bytes).toBe(bytes.length)
+      expect(inPage.sha256).toBe(sha256(bytes))
+      expect(pageErrors).toEqual([])
+    },
+    BIG_TIMEOUT_MS
+  )
+
+  it(
+    "stores a picked file and reads its link back through the page's form",
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sherd-browser-'))
+      try {
+        const file = join(dir, 'picked.bin')
+        const bytes = randomBytes(MIB + 4_321)
+        await writeFile(file, bytes)
+        await page.setInputFiles('#file', file)
+        await page.click('#put')
+        await page.waitForFunction(
+          () => (document.getElementById('link-out') as HTMLInputElement).value.startsWith('sherd://'),
+          undefined,
+          { timeout: 300_000 }
+        )
+        const link = await page.inputValue('#link-out')
+        expect(sha256(await readAll(net!.client, link))).toBe(sha256(bytes))
+        await page.click('#get')
+        await page.waitForFunction(
+          () => document.getElementById('get-status')?.textContent?.startsWith('verified') === true,
+          undefined,
+          { timeout: 300_000 }
+        )
+        expect(await page.textContent('#get-status')).toContain('identical to the file put here')
+        expect(await page.$eval('#get-progress', (el) => (el as HTMLProgressElement).value)).toBe(bytes.length)
+        expect(pageErrors).toEqual([])
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    },
+    BIG_TIMEOUT_MS
+  )
+
+  it(
+    'reads a file from parity when a provider is killed mid-get',
+    async () => {
+      const devnet = net!.devnet
+      // Many small segments: the get is paused after its first chunk, before most segments are fetched.
+      const bytes = randomBytes(12 * MIB)
+      const put = await net!.client.put(bytes, { segmentSize: MIB })
+      const shards = shardsOf(devnet, put)
+      const last = put.manifest.segments.length - 1
+      // A provider holding a data shard of the last segment: without it that segment needs its parity shard.
+      const victim = shards.find((s) => s.segmentIndex === last && s.shardIndex < K)!.provider
+
+      const reading = page.evaluate(
+        async (link) => await window.sherdPage.getHash(link, { pauseAfterFirstChunk: true }),
+        put.link
+      )
+      await page.waitForFunction(() => window.sherdPage.getState() === 'paused', undefined, { timeout: 120_000 })
+      await victim.kill()
+      expect(victim.state).toBe('killed')
+      await page.evaluate(() => {
+        window.sherdPage.resume()
+      })
+      const got = await reading
+      expect(got.bytes).toBe(bytes.length)
+      expect(got.sha256).toBe(sha256(bytes))
+      expect(got.parityUsed).toBe(true)
+    },
+    BIG_TIMEOUT_MS
+  )
 })

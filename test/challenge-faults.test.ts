@@ -1,7 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
 import {
-  corruptShardOnDisk, deals, deleteShardOnDisk, periodStatus, randomBytes, readAll, sha256, shardsOf, startNetwork, waitForDeals
+  corruptShardOnDisk,
+  deals,
+  deleteShardOnDisk,
+  periodStatus,
+  randomBytes,
+  readAll,
+  sha256,
+  shardsOf,
+  startNetwork,
+  waitForDeals
 } from './helpers.js'
 import type { Network } from './helpers.js'
 
@@ -12,7 +21,9 @@ const FILE_BYTES = 2 * 1024 * 1024 - 4096
 
 describe('a provider that loses or damages a shard', () => {
   let net: Network | undefined
-  afterAll(async () => { await net?.stop() })
+  afterAll(async () => {
+    await net?.stop()
+  })
 
   it('is caught (a declared loss, or a failed challenge slashing the whole collateral), and the file is repaired elsewhere', async () => {
     // k + m = 4 shards on 6 providers: two spares to repair onto.
@@ -28,7 +39,9 @@ describe('a provider that loses or damages a shard', () => {
     // One operator deletes the shard, another's disk rots under it; both come back as if nothing happened.
     await Promise.all([deleted.provider.stop(), corrupted.provider.stop()])
     await deleteShardOnDisk(deleted.provider, deleted.root)
-    expect(await corruptShardOnDisk(corrupted.provider, corrupted.root)).toBe(Math.ceil(corrupted.byteLength / (64 * 1024)))
+    expect(await corruptShardOnDisk(corrupted.provider, corrupted.root)).toBe(
+      Math.ceil(corrupted.byteLength / (64 * 1024))
+    )
     await Promise.all([deleted.provider.start(), corrupted.provider.start()])
 
     // A provider whose store lost the shard declares it lost before a period's challenge block (a 25 % slash), or a
@@ -36,7 +49,13 @@ describe('a provider that loses or damages a shard', () => {
     // one-deal proof set lands on that deal, and the leaf does not verify, so the deal faults, collateral slashed.
     const bad = [deleted.dealId, corrupted.dealId]
     const periodMs = devnet.params.periodBlocks * 1_000
-    const voided = await waitForDeals(devnet, bad, 'both deals to be voided', (d) => d.state === 'declared' || d.state === 'faulted', 6 * periodMs + 60_000)
+    const voided = await waitForDeals(
+      devnet,
+      bad,
+      'both deals to be voided',
+      (d) => d.state === 'declared' || d.state === 'faulted',
+      6 * periodMs + 60_000
+    )
     // They were up the whole time: the challenges (and the store check), not an outage, found them out.
     expect([deleted.provider.state, corrupted.provider.state]).toEqual(['running', 'running'])
     expect(voided[1]!.state).toBe('faulted')
@@ -49,11 +68,26 @@ describe('a provider that loses or damages a shard', () => {
     expect(deletedEvent?.args.slashed).toBeGreaterThan(0n)
     expect(voided[0]!.state).toBe(deletedEvent?.eventName === 'DealDeclaredLost' ? 'declared' : 'faulted')
     // No period of the good shards' providers was missed meanwhile.
-    expect((await deals(devnet, healthy.map((s) => s.dealId))).map((d) => [d.state, d.missed])).toEqual([['live', 0], ['live', 0]])
-    const now = await devnet.publicClient.readContract({ address: devnet.market, abi: proofSetMarketAbi, functionName: 'currentPeriod' })
+    expect(
+      (
+        await deals(
+          devnet,
+          healthy.map((s) => s.dealId)
+        )
+      ).map((d) => [d.state, d.missed])
+    ).toEqual([
+      ['live', 0],
+      ['live', 0]
+    ])
+    const now = await devnet.publicClient.readContract({
+      address: devnet.market,
+      abi: proofSetMarketAbi,
+      functionName: 'currentPeriod'
+    })
     for (const s of healthy) {
       const start = (await deals(devnet, [s.dealId]))[0]!.startPeriod
-      for (let q = start; q < now; q++) expect(await periodStatus(devnet, s.provider, q), `provider ${s.provider.index}, period ${q}`).toBe('proven')
+      for (let q = start; q < now; q++)
+        expect(await periodStatus(devnet, s.provider, q), `provider ${s.provider.index}, period ${q}`).toBe('proven')
     }
 
     // The client repairs: both shards are rebuilt from the two good ones and placed on the spare providers.
@@ -64,7 +98,10 @@ describe('a provider that loses or damages a shard', () => {
       expect(['declared', 'faulted']).toContain(r.previousState)
       expect(holders.has(r.to)).toBe(false)
     }
-    const newDeals = await deals(devnet, repaired.repaired.map((r) => r.dealId!))
+    const newDeals = await deals(
+      devnet,
+      repaired.repaired.map((r) => r.dealId!)
+    )
     expect(newDeals.map((d) => d.state)).toEqual(['live', 'live'])
     const stat = await client.stat(repaired.link)
     expect(stat.healthy).toBe(true)

@@ -15,20 +15,22 @@ const ARTIFACTS = resolve(import.meta.dirname, '..', 'test-artifacts')
 /** Proving periods the dashboard must be seen to count, on top of the one it showed first. */
 const PERIODS_TO_SEE = 2
 
-function requireChromium (): void {
+function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: the dashboard test drives a real browser. Install it with ` +
-      '`apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point SHERD_CHROMIUM at a Chromium binary')
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: the dashboard test drives a real browser. Install it with ` +
+        '`apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point SHERD_CHROMIUM at a Chromium binary'
+    )
   }
 }
 
 /** A number the page shows in a data attribute (what it rendered, not how it formatted it). */
-async function shown (page: Page, selector: string, attribute: string): Promise<string | null> {
+async function shown(page: Page, selector: string, attribute: string): Promise<string | null> {
   return await page.locator(selector).getAttribute(attribute)
 }
 
-async function waitForRefresh (page: Page): Promise<void> {
-  const before = Number(await page.locator('body').getAttribute('data-refreshes') ?? 0)
+async function waitForRefresh(page: Page): Promise<void> {
+  const before = Number((await page.locator('body').getAttribute('data-refreshes')) ?? 0)
   await page.waitForFunction((n) => Number(document.body.dataset.refreshes ?? 0) > n, before, { timeout: 30_000 })
 }
 
@@ -56,31 +58,53 @@ describe('the provider dashboard', () => {
       // What the page showed when it went wrong, for whoever reads the CI log.
       await mkdir(ARTIFACTS, { recursive: true })
       const failed = join(ARTIFACTS, 'dashboard-failed.png')
-      await page.screenshot({ path: failed, fullPage: true }).then(() => { console.log(`dashboard screenshot at the failure: ${failed}`) }, () => {})
+      await page.screenshot({ path: failed, fullPage: true }).then(
+        () => {
+          console.log(`dashboard screenshot at the failure: ${failed}`)
+        },
+        () => {}
+      )
     })
     const requested: string[] = []
-    page.on('request', (req) => { requested.push(req.url()) })
+    page.on('request', (req) => {
+      requested.push(req.url())
+    })
     const pageErrors: string[] = []
-    page.on('pageerror', (err) => { pageErrors.push(err.message) })
-    page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()) })
+    page.on('pageerror', (err) => {
+      pageErrors.push(err.message)
+    })
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text())
+    })
     await page.goto(`${provider.httpUrl}/`)
     await expect(page.title()).resolves.toBe('Sherd provider')
 
     // The deal, once the node's prover has folded its opening.
     const row = page.locator(`#deals tbody tr[data-deal-id="${dealId}"]`)
     await row.waitFor({ timeout: 60_000 })
-    await page.waitForFunction((id) => document.querySelector(`#deals tr[data-deal-id="${id}"] [data-field="state"]`)?.textContent === 'live',
-      dealId, { timeout: 60_000 })
+    await page.waitForFunction(
+      (id) => document.querySelector(`#deals tr[data-deal-id="${id}"] [data-field="state"]`)?.textContent === 'live',
+      dealId,
+      { timeout: 60_000 }
+    )
 
     // Proven periods advance on the page by themselves (it polls), and the chart draws them.
     const first = Number(await shown(page, '#periods-proven', 'data-count'))
-    await page.waitForFunction((target) => Number(document.getElementById('periods-proven')?.dataset.count) >= target,
-      first + PERIODS_TO_SEE, { timeout: (PERIODS_TO_SEE + 3) * devnet.params.periodBlocks * 1_000 + 60_000 })
-    await page.waitForFunction(() => document.querySelectorAll('#chart rect.proven').length > 0, undefined, { timeout: 30_000 })
+    await page.waitForFunction(
+      (target) => Number(document.getElementById('periods-proven')?.dataset.count) >= target,
+      first + PERIODS_TO_SEE,
+      { timeout: (PERIODS_TO_SEE + 3) * devnet.params.periodBlocks * 1_000 + 60_000 }
+    )
+    await page.waitForFunction(() => document.querySelectorAll('#chart rect.proven').length > 0, undefined, {
+      timeout: 30_000
+    })
     // Earnings are what claims have paid: the prover claims every 4 proven periods (claimEveryPeriods), so they can
     // still be 0 after the periods above.
-    await page.waitForFunction(() => BigInt(document.getElementById('earnings')?.dataset.baseUnits ?? '0') > 0n, undefined,
-      { timeout: 7 * devnet.params.periodBlocks * 1_000 + 60_000 })
+    await page.waitForFunction(
+      () => BigInt(document.getElementById('earnings')?.dataset.baseUnits ?? '0') > 0n,
+      undefined,
+      { timeout: 7 * devnet.params.periodBlocks * 1_000 + 60_000 }
+    )
 
     // What the page shows is what /status says: compared after a refresh, until a period boundary is not in between.
     let status: NodeStatus | undefined
@@ -96,7 +120,12 @@ describe('the provider dashboard', () => {
       }
       status = await provider.status()
       const deal = status.chain.dealList?.find((d) => d.id === dealId)
-      if (page1.proven === String(status.chain.periodsProven) && page1.earnings === status.chain.earnings && page1.dealProven === String(deal?.periodsProven)) break
+      if (
+        page1.proven === String(status.chain.periodsProven) &&
+        page1.earnings === status.chain.earnings &&
+        page1.dealProven === String(deal?.periodsProven)
+      )
+        break
     }
     expect(status).toBeDefined()
     expect(page1).toEqual({
@@ -109,7 +138,9 @@ describe('the provider dashboard', () => {
     expect(BigInt(status!.chain.earnings)).toBeGreaterThan(0n)
     const symbol = status!.chain.token!.symbol
     await expect(page.locator('#earnings').textContent()).resolves.toMatch(new RegExp(`^[0-9,.]+ ${symbol}$`))
-    await expect(page.locator('#capacity-bytes').getAttribute('data-bytes')).resolves.toBe(String(status!.store.capacityBytes))
+    await expect(page.locator('#capacity-bytes').getAttribute('data-bytes')).resolves.toBe(
+      String(status!.store.capacityBytes)
+    )
     await expect(page.locator('#addresses').textContent()).resolves.toContain(provider.wsMultiaddrs[0])
     await expect(page.locator('#connection').getAttribute('data-state')).resolves.toBe('live')
 
@@ -122,7 +153,9 @@ describe('the provider dashboard', () => {
     const plain = await noJs.newPage()
     await plain.goto(`${provider.httpUrl}/`)
     await expect(plain.locator('#noscript-summary').textContent()).resolves.toContain(provider.peerId)
-    await expect(plain.locator('#noscript-summary').textContent()).resolves.toMatch(/Periods proven \/ missed[1-9]\d* \/ \d+/)
+    await expect(plain.locator('#noscript-summary').textContent()).resolves.toMatch(
+      /Periods proven \/ missed[1-9]\d* \/ \d+/
+    )
     expect(await plain.locator('main').isVisible()).toBe(false)
     await noJs.close()
 

@@ -21,13 +21,13 @@ const CHURN_BATCH = 4
 const CHURN_BATCH_SPACING_MS = 1_100
 
 /** A provider's count of announcements that reached at least one peer (its /metrics). */
-async function publishedCount (httpUrl: string): Promise<number> {
+async function publishedCount(httpUrl: string): Promise<number> {
   const metrics = await (await fetch(new URL('/metrics', httpUrl))).text()
   return Number(/sherd_announcements_total\{outcome="published"\} (\d+)/.exec(metrics)?.[1] ?? 0)
 }
 
 /** A refused dial (the rate limit above, under load) is tried again a second later, as a client would. */
-async function dialWithRetry (host: ClientHost, addr: Multiaddr): Promise<void> {
+async function dialWithRetry(host: ClientHost, addr: Multiaddr): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await host.dial(addr, { signal: AbortSignal.timeout(20_000) })
@@ -45,10 +45,12 @@ describe('discovery', () => {
   beforeAll(async () => {
     devnet = await startDevnet({ providers: 4, handleSignals: false, announceIntervalMs: ANNOUNCE_INTERVAL_MS })
   }, 120_000)
-  afterAll(async () => { await devnet?.stop() })
+  afterAll(async () => {
+    await devnet?.stop()
+  })
 
   /** A client bootstrapped to provider 0 only, as in the README's SDK example. */
-  function newClient (config: Parameters<typeof createClient>[0] = {}): SherdClient {
+  function newClient(config: Parameters<typeof createClient>[0] = {}): SherdClient {
     return createClient({
       rpcUrl: devnet.rpcUrl,
       contract: devnet.market,
@@ -76,7 +78,11 @@ describe('discovery', () => {
     try {
       await client.start()
       const started = Date.now()
-      await expect(client.put(randomBytes(1024))).rejects.toMatchObject({ name: 'NotEnoughProvidersError', needed: 5, available: 4 })
+      await expect(client.put(randomBytes(1024))).rejects.toMatchObject({
+        name: 'NotEnoughProvidersError',
+        needed: 5,
+        available: 4
+      })
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_500)
     } finally {
       await client.stop()
@@ -87,17 +93,26 @@ describe('discovery', () => {
     const providerAddrs = devnet.providers.map((p) => multiaddr(p.multiaddrs[0]!))
     const providerIds = devnet.providers.map((p) => p.peerId)
     // Each one as a `sherd` command is: a fresh key, connected to every provider, subscribed, then gone.
-    async function connectAndDrop (): Promise<void> {
+    async function connectAndDrop(): Promise<void> {
       const host: ClientHost = await createClientHost()
       await host.start()
       try {
         host.services.pubsub.subscribe(ANNOUNCE_TOPIC)
-        await Promise.all(providerAddrs.map(async (addr) => { await dialWithRetry(host, addr) }))
+        await Promise.all(
+          providerAddrs.map(async (addr) => {
+            await dialWithRetry(host, addr)
+          })
+        )
         // Once their subscriptions reached us, the providers have taken us in as gossipsub peers.
-        await waitFor('the providers\' subscriptions', () => {
-          const subscribers = new Set(host.services.pubsub.getSubscribers(ANNOUNCE_TOPIC).map(String))
-          return providerIds.every((id) => subscribers.has(id))
-        }, 20_000, 50)
+        await waitFor(
+          "the providers' subscriptions",
+          () => {
+            const subscribers = new Set(host.services.pubsub.getSubscribers(ANNOUNCE_TOPIC).map(String))
+            return providerIds.every((id) => subscribers.has(id))
+          },
+          20_000,
+          50
+        )
       } finally {
         await host.stop()
       }
@@ -116,16 +131,24 @@ describe('discovery', () => {
       await client.start()
       // Relayed announcements arrive within start(); one received after it came by gossip, through provider 0.
       const readyAt = Date.now()
-      await waitFor('a gossiped announcement of every provider', async () => {
-        const heard = new Set((await client.providers()).filter((p) => (p.announcedAtMs ?? 0) > readyAt).map((p) => p.peerId))
-        return providerIds.every((id) => heard.has(id))
-      }, Math.max(0, 2 * ANNOUNCE_INTERVAL_MS - (readyAt - since)))
+      await waitFor(
+        'a gossiped announcement of every provider',
+        async () => {
+          const heard = new Set(
+            (await client.providers()).filter((p) => (p.announcedAtMs ?? 0) > readyAt).map((p) => p.peerId)
+          )
+          return providerIds.every((id) => heard.has(id))
+        },
+        Math.max(0, 2 * ANNOUNCE_INTERVAL_MS - (readyAt - since))
+      )
     } finally {
       await client.stop()
     }
     // And every provider's own count of announcements that found a peer kept rising.
     for (const p of devnet.providers) {
-      expect(await publishedCount(p.httpUrl), `provider ${p.index}'s published announcements`).toBeGreaterThan(publishedBefore[p.index]!)
+      expect(await publishedCount(p.httpUrl), `provider ${p.index}'s published announcements`).toBeGreaterThan(
+        publishedBefore[p.index]!
+      )
     }
   }, 90_000)
 })

@@ -1,13 +1,33 @@
 // The durability simulation of bench/ (bench/src/durability.ts): deterministic, driven by the repair policy's
 // threshold, and its closed forms right on cases worked by hand.
 import { describe, expect, it } from 'vitest'
-import { DAY_S, markovMttdlYears, noRepairLossProbability, simulateDurability, YEAR_S } from '../bench/src/durability.js'
+import {
+  DAY_S,
+  markovMttdlYears,
+  noRepairLossProbability,
+  simulateDurability,
+  YEAR_S
+} from '../bench/src/durability.js'
 import type { DurabilityParams } from '../bench/src/durability.js'
 
 const small: DurabilityParams = {
-  k: 4, m: 2, files: 2_000, horizonS: YEAR_S / 4, providers: 100, failuresPerProviderYear: 2, joinFactor: 1,
-  periodS: 3072, proofOffsetS: 36, segmentBytes: 2 ** 26, providerBytesPerS: 25e6 / 8, keeperBytesPerS: 100e6 / 8,
-  filesPerKeeper: 100, dealTermS: 30 * DAY_S, extendLeadS: 14 * DAY_S, sweepS: 7 * DAY_S, seed: 7
+  k: 4,
+  m: 2,
+  files: 2_000,
+  horizonS: YEAR_S / 4,
+  providers: 100,
+  failuresPerProviderYear: 2,
+  joinFactor: 1,
+  periodS: 3072,
+  proofOffsetS: 36,
+  segmentBytes: 2 ** 26,
+  providerBytesPerS: 25e6 / 8,
+  keeperBytesPerS: 100e6 / 8,
+  filesPerKeeper: 100,
+  dealTermS: 30 * DAY_S,
+  extendLeadS: 14 * DAY_S,
+  sweepS: 7 * DAY_S,
+  seed: 7
 }
 
 describe('durability simulation', () => {

@@ -26,8 +26,8 @@ export interface Network {
 }
 
 /** A devnet of `providers` provider processes and a started client (k, m as given) connected to all of them. */
-export async function startNetwork (
-  options: StartDevnetOptions & { providers: number, client?: Partial<ClientConfig> }
+export async function startNetwork(
+  options: StartDevnetOptions & { providers: number; client?: Partial<ClientConfig> }
 ): Promise<Network> {
   const { client: clientOptions, ...devnetOptions } = options
   const devnet = await startDevnet({ handleSignals: false, ...devnetOptions })
@@ -53,7 +53,9 @@ export async function startNetwork (
     client: c,
     stop: async () => {
       stopped ??= (async () => {
-        const pids = [...devnet.providers.map((p) => p.pid), devnet.anvil.pid].filter((pid): pid is number => pid !== undefined)
+        const pids = [...devnet.providers.map((p) => p.pid), devnet.anvil.pid].filter(
+          (pid): pid is number => pid !== undefined
+        )
         await c.stop()
         await devnet.stop()
         const alive = pids.filter(isAlive)
@@ -65,20 +67,29 @@ export async function startNetwork (
   }
 }
 
-export function isAlive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch { return false }
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
-export function randomBytes (size: number): Uint8Array {
+export function randomBytes(size: number): Uint8Array {
   return new Uint8Array(nodeRandomBytes(size))
 }
 
-export function sha256 (data: Uint8Array): string {
+export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
 /** Reads a whole file through the client. */
-export async function readAll (client: SherdClient, link: string, options: Parameters<SherdClient['get']>[1] = {}): Promise<Uint8Array> {
+export async function readAll(
+  client: SherdClient,
+  link: string,
+  options: Parameters<SherdClient['get']>[1] = {}
+): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
   for await (const chunk of client.get(link, options)) parts.push(chunk)
   return Buffer.concat(parts)
@@ -95,37 +106,55 @@ export interface PlacedShard {
 }
 
 /** Every shard of `put`'s file, with the devnet provider that holds it. */
-export function shardsOf (devnet: Devnet, put: Pick<PutResult, 'manifest'>): PlacedShard[] {
-  return put.manifest.segments.flatMap((segment, segmentIndex) => segment.shards.map((shard, shardIndex) => {
-    const provider = devnet.providers.find((p) => p.peerId === shard.provider)
-    if (provider === undefined || shard.deal === undefined) throw new Error(`shard ${segmentIndex}/${shardIndex} has no devnet provider or deal`)
-    const { root, byteLength } = parseShardCid(shard.commitment)
-    return { segmentIndex, shardIndex, provider, dealId: shard.deal, root, byteLength }
-  }))
+export function shardsOf(devnet: Devnet, put: Pick<PutResult, 'manifest'>): PlacedShard[] {
+  return put.manifest.segments.flatMap((segment, segmentIndex) =>
+    segment.shards.map((shard, shardIndex) => {
+      const provider = devnet.providers.find((p) => p.peerId === shard.provider)
+      if (provider === undefined || shard.deal === undefined)
+        throw new Error(`shard ${segmentIndex}/${shardIndex} has no devnet provider or deal`)
+      const { root, byteLength } = parseShardCid(shard.commitment)
+      return { segmentIndex, shardIndex, provider, dealId: shard.deal, root, byteLength }
+    })
+  )
 }
 
-export async function deals (devnet: Devnet, ids: readonly bigint[]): Promise<ProofSetDeal[]> {
+export async function deals(devnet: Devnet, ids: readonly bigint[]): Promise<ProofSetDeal[]> {
   const mc = devnet.marketClient()
   return await Promise.all(ids.map(async (id) => await getProofSetDeal(mc, id)))
 }
 
 /** Whether `provider` proved `period` on time (the market proves a provider's whole proof set, not a deal). */
-export async function periodStatus (devnet: Devnet, provider: DevnetProvider, period: bigint): Promise<ProofSetPeriodStatus> {
+export async function periodStatus(
+  devnet: Devnet,
+  provider: DevnetProvider,
+  period: bigint
+): Promise<ProofSetPeriodStatus> {
   return await getProofSetPeriodStatus(devnet.marketClient(), provider.chainAddress, period)
 }
 
 /** Waits until every deal in `ids` satisfies `check` (read from the chain). */
-export async function waitForDeals (devnet: Devnet, ids: readonly bigint[], what: string, check: (deal: ProofSetDeal) => boolean, timeoutMs: number): Promise<ProofSetDeal[]> {
+export async function waitForDeals(
+  devnet: Devnet,
+  ids: readonly bigint[],
+  what: string,
+  check: (deal: ProofSetDeal) => boolean,
+  timeoutMs: number
+): Promise<ProofSetDeal[]> {
   let last: ProofSetDeal[] = []
-  await waitFor(what, async () => {
-    last = await deals(devnet, ids)
-    return last.every(check)
-  }, timeoutMs, 500)
+  await waitFor(
+    what,
+    async () => {
+      last = await deals(devnet, ids)
+      return last.every(check)
+    },
+    timeoutMs,
+    500
+  )
   return last
 }
 
 /** The current proving period and the block offset into it. */
-export async function periodNow (devnet: Devnet): Promise<{ period: bigint, offset: bigint, block: bigint }> {
+export async function periodNow(devnet: Devnet): Promise<{ period: bigint; offset: bigint; block: bigint }> {
   const block = await devnet.publicClient.getBlockNumber({ cacheTime: 0 })
   const P = BigInt(devnet.params.periodBlocks)
   const since = block - devnet.genesisBlock
@@ -133,13 +162,18 @@ export async function periodNow (devnet: Devnet): Promise<{ period: bigint, offs
 }
 
 /** Waits until the chain is at `offset` blocks into a period (the next time it gets there). */
-export async function waitForPeriodOffset (devnet: Devnet, offset: bigint, timeoutMs = 30_000): Promise<bigint> {
+export async function waitForPeriodOffset(devnet: Devnet, offset: bigint, timeoutMs = 30_000): Promise<bigint> {
   let period = 0n
-  await waitFor(`block ${offset} of a period`, async () => {
-    const now = await periodNow(devnet)
-    period = now.period
-    return now.offset === offset
-  }, timeoutMs, 100)
+  await waitFor(
+    `block ${offset} of a period`,
+    async () => {
+      const now = await periodNow(devnet)
+      period = now.period
+      return now.offset === offset
+    },
+    timeoutMs,
+    100
+  )
   return period
 }
 
@@ -147,7 +181,7 @@ export async function waitForPeriodOffset (devnet: Devnet, offset: bigint, timeo
  * Removes a shard from a stopped provider's store through the node's own store API (as if the operator deleted it
  * to free space).
  */
-export async function deleteShardOnDisk (provider: DevnetProvider, root: Uint8Array): Promise<void> {
+export async function deleteShardOnDisk(provider: DevnetProvider, root: Uint8Array): Promise<void> {
   if (provider.state === 'running') throw new Error('stop the provider first: its LevelDB is locked while it runs')
   const store = new ShardStore({ path: join(provider.dataDir, STORE_DIR), capacityBytes: Number.MAX_SAFE_INTEGER })
   await store.start()
@@ -164,7 +198,7 @@ export async function deleteShardOnDisk (provider: DevnetProvider, root: Uint8Ar
  * the root hex, or the write id in the shard's metadata (`s!m!<root hex>`, field `chunks`) for a streamed upload.
  * Returns the number of chunks corrupted.
  */
-export async function corruptShardOnDisk (provider: DevnetProvider, root: Uint8Array): Promise<number> {
+export async function corruptShardOnDisk(provider: DevnetProvider, root: Uint8Array): Promise<number> {
   if (provider.state === 'running') throw new Error('stop the provider first: its LevelDB is locked while it runs')
   const db = new Level<string, Uint8Array>(join(provider.dataDir, STORE_DIR), { valueEncoding: 'view' })
   await db.open()
@@ -189,7 +223,10 @@ export async function corruptShardOnDisk (provider: DevnetProvider, root: Uint8A
  * Every transaction `from` sent on the devnet since its genesis fits a real chain: calldata within 128 KiB (geth's
  * txMaxSize) and a gas limit and gas used within 2^24 (EIP-7825). Returns what it checked.
  */
-export async function expectTransactionsOfBounded (devnet: Devnet, from: Address): Promise<{ count: number, maxBytes: number, maxGas: bigint }> {
+export async function expectTransactionsOfBounded(
+  devnet: Devnet,
+  from: Address
+): Promise<{ count: number; maxBytes: number; maxGas: bigint }> {
   const head = await devnet.publicClient.getBlockNumber({ cacheTime: 0 })
   let count = 0
   let maxBytes = 0
@@ -200,8 +237,12 @@ export async function expectTransactionsOfBounded (devnet: Devnet, from: Address
       if (tx.from.toLowerCase() !== from.toLowerCase()) continue
       const receipt = await devnet.publicClient.getTransactionReceipt({ hash: tx.hash })
       const bytes = (tx.input.length - 2) / 2
-      if (bytes > MAX_TX_CALLDATA_BYTES) throw new Error(`transaction ${tx.hash} of ${from} has ${bytes} calldata bytes, over ${MAX_TX_CALLDATA_BYTES}`)
-      if (tx.gas > MAX_TX_GAS || receipt.gasUsed > MAX_TX_GAS) throw new Error(`transaction ${tx.hash} of ${from} has a gas limit of ${tx.gas} and used ${receipt.gasUsed}, over ${MAX_TX_GAS}`)
+      if (bytes > MAX_TX_CALLDATA_BYTES)
+        throw new Error(`transaction ${tx.hash} of ${from} has ${bytes} calldata bytes, over ${MAX_TX_CALLDATA_BYTES}`)
+      if (tx.gas > MAX_TX_GAS || receipt.gasUsed > MAX_TX_GAS)
+        throw new Error(
+          `transaction ${tx.hash} of ${from} has a gas limit of ${tx.gas} and used ${receipt.gasUsed}, over ${MAX_TX_GAS}`
+        )
       count++
       if (bytes > maxBytes) maxBytes = bytes
       if (receipt.gasUsed > maxGas) maxGas = receipt.gasUsed

@@ -5,7 +5,14 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient, createKeeper, KeeperStore } from '@sherd/client'
 import type { Keeper, KeeperClient, KeeperEvent, KeeperInit, SherdClient } from '@sherd/client'
-import { deriveRepairKey, formatLink, formatRepairLink, parseCapability, parseLink, RepairCapabilityError } from '@sherd/protocol'
+import {
+  deriveRepairKey,
+  formatLink,
+  formatRepairLink,
+  parseCapability,
+  parseLink,
+  RepairCapabilityError
+} from '@sherd/protocol'
 import { tempDir, waitFor } from '@sherd/test-support'
 import { randomBytes, readAll, sha256, startNetwork, TEST_DEAL_PERIODS } from './helpers.js'
 import type { Network } from './helpers.js'
@@ -30,7 +37,13 @@ describe('the keeper, with a repair capability only', () => {
     const { cid, key } = parseLink(link)
     capability = formatRepairLink(cid, await deriveRepairKey(key))
     // The keeper's own client (its own libp2p identity), paying from the devnet's client account.
-    keeperClient = createClient({ rpcUrl: net.devnet.rpcUrl, contract: net.devnet.market, account: net.devnet.client.privateKey, bootstrap: net.devnet.bootstrap, periods: TEST_DEAL_PERIODS })
+    keeperClient = createClient({
+      rpcUrl: net.devnet.rpcUrl,
+      contract: net.devnet.market,
+      account: net.devnet.client.privateKey,
+      bootstrap: net.devnet.bootstrap,
+      periods: TEST_DEAL_PERIODS
+    })
     await keeperClient.start()
     dir = join(await tempDir('sherd-keeper-e2e-'), 'keeper')
   }, 240_000)
@@ -42,17 +55,32 @@ describe('the keeper, with a repair capability only', () => {
     if (dir !== undefined) await rm(join(dir, '..'), { recursive: true, force: true })
   })
 
-  function keeper (events: KeeperEvent[], onEvent?: (e: KeeperEvent) => void, init: Partial<KeeperInit> = {}, withMarket = false, client: KeeperClient = keeperClient): Keeper {
-    const k: Keeper = createKeeper({
-      dir,
-      pollIntervalMs: 1_000,
-      // A provider that does not answer one probe is lost: the test kills it for good.
-      liveness: { suspectAfterMissed: 1, suspectAfterMs: 1 },
-      repairPeriods: TEST_DEAL_PERIODS,
-      httpPort: 0,
-      onEvent: (e) => { events.push(e); onEvent?.(e) },
-      ...init
-    }, { client, ...(withMarket ? { market: { market: net.devnet.market, publicClient: net.devnet.publicClient } } : {}) })
+  function keeper(
+    events: KeeperEvent[],
+    onEvent?: (e: KeeperEvent) => void,
+    init: Partial<KeeperInit> = {},
+    withMarket = false,
+    client: KeeperClient = keeperClient
+  ): Keeper {
+    const k: Keeper = createKeeper(
+      {
+        dir,
+        pollIntervalMs: 1_000,
+        // A provider that does not answer one probe is lost: the test kills it for good.
+        liveness: { suspectAfterMissed: 1, suspectAfterMs: 1 },
+        repairPeriods: TEST_DEAL_PERIODS,
+        httpPort: 0,
+        onEvent: (e) => {
+          events.push(e)
+          onEvent?.(e)
+        },
+        ...init
+      },
+      {
+        client,
+        ...(withMarket ? { market: { market: net.devnet.market, publicClient: net.devnet.publicClient } } : {})
+      }
+    )
     keepers.push(k)
     return k
   }
@@ -63,7 +91,7 @@ describe('the keeper, with a repair capability only', () => {
     expect(s.healthy).toBe(true)
   })
 
-  it('repairs a killed provider\'s shard unaided; stopped mid-repair, the next keeper finishes it with the deal already paid', async () => {
+  it("repairs a killed provider's shard unaided; stopped mid-repair, the next keeper finishes it with the deal already paid", async () => {
     const store = await KeeperStore.open(dir)
     await store.add(capability)
     const firstEvents: KeeperEvent[] = []
@@ -80,14 +108,34 @@ describe('the keeper, with a repair capability only', () => {
         const r = await keeperClient.repair(t, o)
         const signal = o?.signal
         await new Promise<void>((resolve, reject) => {
-          if (signal === undefined) { resolve(); return }
-          if (signal.aborted) { reject(signal.reason as Error); return }
-          signal.addEventListener('abort', () => { reject(signal.reason as Error) }, { once: true })
+          if (signal === undefined) {
+            resolve()
+            return
+          }
+          if (signal.aborted) {
+            reject(signal.reason as Error)
+            return
+          }
+          signal.addEventListener(
+            'abort',
+            () => {
+              reject(signal.reason as Error)
+            },
+            { once: true }
+          )
         })
         return r
       }
     }
-    const first = keeper(firstEvents, (e) => { if (e.type === 'keeper:deal-recorded') stopping ??= first.stop() }, {}, false, held)
+    const first = keeper(
+      firstEvents,
+      (e) => {
+        if (e.type === 'keeper:deal-recorded') stopping ??= first.stop()
+      },
+      {},
+      false,
+      held
+    )
     await first.start()
     await waitFor('a first check', () => firstEvents.some((e) => e.type === 'keeper:checked'), 60_000)
     expect(firstEvents.some((e) => e.type === 'keeper:repair-started')).toBe(false)
@@ -108,7 +156,11 @@ describe('the keeper, with a repair capability only', () => {
     const secondEvents: KeeperEvent[] = []
     const second = keeper(secondEvents)
     await second.start()
-    await waitFor('the repair to be recorded', async () => (await KeeperStore.open(dir)).files[0]!.intent === undefined, 180_000)
+    await waitFor(
+      'the repair to be recorded',
+      async () => (await KeeperStore.open(dir)).files[0]!.intent === undefined,
+      180_000
+    )
     expect(secondEvents.find((e) => e.type === 'keeper:repair-started')).toMatchObject({ adopting: 1 })
     // No deal was opened twice: the second keeper took the first one's deal.
     expect(secondEvents.filter((e) => e.type === 'keeper:deal-recorded')).toEqual([])
@@ -136,16 +188,23 @@ describe('the keeper, with a repair capability only', () => {
     const status = await (await fetch(`${second.httpUrl!}/status`)).text()
     expect(status).toContain(newCid.toString())
     expect(status).not.toContain(kept.link.split('#r=')[1]!)
-    expect(await (await fetch(`${second.httpUrl!}/metrics`)).text()).toMatch(/^sherd_keeper_repairs_total\{outcome="ok"\} [1-9]/m)
+    expect(await (await fetch(`${second.httpUrl!}/metrics`)).text()).toMatch(
+      /^sherd_keeper_repairs_total\{outcome="ok"\} [1-9]/m
+    )
   }, 480_000)
 
-  it('follows the market: a provider\'s missed period triggers a check and the repair at once, with no poll due', async () => {
+  it("follows the market: a provider's missed period triggers a check and the repair at once, with no poll due", async () => {
     // The earlier keepers (polling every second) would repair first: this one must be the only one running.
     for (const running of keepers) await running.stop()
     const events: KeeperEvent[] = []
     // One pass at start, then nothing for ten minutes: only a market event can start this repair. Silence alone
     // does not count (an hour), a missed period on chain does.
-    const k = keeper(events, undefined, { pollIntervalMs: 600_000, eventIntervalMs: 500, liveness: { suspectAfterMissed: 1, suspectAfterMs: 3_600_000 } }, true)
+    const k = keeper(
+      events,
+      undefined,
+      { pollIntervalMs: 600_000, eventIntervalMs: 500, liveness: { suspectAfterMissed: 1, suspectAfterMs: 3_600_000 } },
+      true
+    )
     await k.start()
     await waitFor('a first check', () => events.some((e) => e.type === 'keeper:checked'), 60_000)
     expect(events.some((e) => e.type === 'keeper:repair-started')).toBe(false)
@@ -153,12 +212,23 @@ describe('the keeper, with a repair capability only', () => {
     const before = (await keeperClient.stat(kept.link)).segments[0]!.shards
     // A holder that the original manifest names too: with it gone, the original version has one live shard of three.
     const original = (await net.client.getManifest(link)).segments[0]!.shards.map((sh) => sh.provider)
-    const holder = before.find((sh) => sh.provider !== undefined && original.includes(sh.provider) && net.devnet.providers.some((p) => p.peerId === sh.provider && p.state === 'running'))!
+    const holder = before.find(
+      (sh) =>
+        sh.provider !== undefined &&
+        original.includes(sh.provider) &&
+        net.devnet.providers.some((p) => p.peerId === sh.provider && p.state === 'running')
+    )!
     const victim = net.devnet.providers.find((p) => p.peerId === holder.provider)!
     await victim.kill()
 
-    await waitFor('the repair after a market event', () => events.some((e) => e.type === 'keeper:repaired'), 240_000).catch((err: Error) => {
-      throw new Error(`${err.message}; the keeper's events: ${JSON.stringify(events.filter((e) => e.type !== 'keeper:checked').map((e) => e.type === 'keeper:market-event' ? `${e.event.eventName} ${e.event.provider}` : e.type === 'keeper:pass' ? e.type : JSON.stringify(e, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v)))}; killed ${holder.chainAddress}`)
+    await waitFor(
+      'the repair after a market event',
+      () => events.some((e) => e.type === 'keeper:repaired'),
+      240_000
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; the keeper's events: ${JSON.stringify(events.filter((e) => e.type !== 'keeper:checked').map((e) => (e.type === 'keeper:market-event' ? `${e.event.eventName} ${e.event.provider}` : e.type === 'keeper:pass' ? e.type : JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))))}; killed ${holder.chainAddress}`
+      )
     })
     const firstEvent = events.findIndex((e) => e.type === 'keeper:market-event')
     const started = events.findIndex((e) => e.type === 'keeper:repair-started')
@@ -173,13 +243,21 @@ describe('the keeper, with a repair capability only', () => {
     expect(events.filter((e) => e.type === 'keeper:pass')).toHaveLength(1)
     // The cursor is stored: a restart reads on from there.
     expect(BigInt((await KeeperStore.open(dir)).state.eventCursor!)).toBeGreaterThanOrEqual(seen.event.blockNumber)
-    expect(await (await fetch(`${k.httpUrl!}/metrics`)).text()).toMatch(/^sherd_keeper_market_events_total\{event="(PeriodMissed|DealFailed|DealFaulted)"\} [1-9]/m)
+    expect(await (await fetch(`${k.httpUrl!}/metrics`)).text()).toMatch(
+      /^sherd_keeper_market_events_total\{event="(PeriodMissed|DealFailed|DealFaulted)"\} [1-9]/m
+    )
     const after = (await KeeperStore.open(dir)).files[0]!
-    expect(sha256(await readAll(net.client, formatLink(parseCapability(after.link).cid, parseLink(link).key)))).toBe(digest)
+    expect(sha256(await readAll(net.client, formatLink(parseCapability(after.link).cid, parseLink(link).key)))).toBe(
+      digest
+    )
 
     // The original link: its manifest names two killed providers, so on its own it no longer reads (2+1 needs two
     // shards); the keeper published the newest version, signed under the repair key, and get follows it.
-    await waitFor('the latest version published', () => events.some((e) => e.type === 'keeper:published' && e.cid === parseCapability(after.link).cid.toString()), 60_000)
+    await waitFor(
+      'the latest version published',
+      () => events.some((e) => e.type === 'keeper:published' && e.cid === parseCapability(after.link).cid.toString()),
+      60_000
+    )
     await expect(readAll(net.client, link, { followLatest: false })).rejects.toThrow()
     expect(sha256(await readAll(net.client, link))).toBe(digest)
   }, 360_000)

@@ -24,9 +24,15 @@ const COMMAND_TIMEOUT_MS = 120_000
 let devnet: Devnet
 let dir: string
 
-interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, events: Array<Record<string, unknown>> }
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  events: Array<Record<string, unknown>>
+}
 
-function env (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: dir,
@@ -44,14 +50,25 @@ function env (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  * Runs `sherd args…`; with `kill`, sends `kill.signal` as soon as stderr shows a progress event that `kill.at`
  * accepts (the CLI's --progress-json lines), so the phase is reached by events, not by timing.
  */
-async function sherd (args: string[], options: { env?: NodeJS.ProcessEnv, kill?: { at: (e: Record<string, unknown>) => boolean, signal: NodeJS.Signals } } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [SHERD_BIN, ...args], { env: env(options.env), stdio: ['ignore', 'pipe', 'pipe'] })
+async function sherd(
+  args: string[],
+  options: {
+    env?: NodeJS.ProcessEnv
+    kill?: { at: (e: Record<string, unknown>) => boolean; signal: NodeJS.Signals }
+  } = {}
+): Promise<Run> {
+  const child = spawn(process.execPath, [SHERD_BIN, ...args], {
+    env: env(options.env),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let stdout = ''
   let stderr = ''
   let pending = ''
   let killed = false
   const events: Array<Record<string, unknown>> = []
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString()
+  })
   child.stderr.on('data', (b: Buffer) => {
     stderr += b.toString()
     pending += b.toString()
@@ -61,28 +78,46 @@ async function sherd (args: string[], options: { env?: NodeJS.ProcessEnv, kill?:
       if (!line.startsWith('{')) continue
       const e = JSON.parse(line) as Record<string, unknown>
       events.push(e)
-      if (!killed && options.kill?.at(e) === true) { killed = true; child.kill(options.kill.signal) }
+      if (!killed && options.kill?.at(e) === true) {
+        killed = true
+        child.kill(options.kill.signal)
+      }
     }
   })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, COMMAND_TIMEOUT_MS)
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => { child.once('exit', (c, s) => { resolve([c, s]) }) })
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL')
+  }, COMMAND_TIMEOUT_MS)
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.once('exit', (c, s) => {
+      resolve([c, s])
+    })
+  })
   clearTimeout(timer)
-  if (options.kill !== undefined && !killed) throw new Error(`the put never reached the phase to kill it at; stderr:\n${stderr}`)
+  if (options.kill !== undefined && !killed)
+    throw new Error(`the put never reached the phase to kill it at; stderr:\n${stderr}`)
   return { code, signal, stdout, stderr, events }
 }
 
-async function journalIds (): Promise<string[]> {
+async function journalIds(): Promise<string[]> {
   try {
-    return (await readdir(join(dir, 'journal'))).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort()
+    return (await readdir(join(dir, 'journal')))
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -5))
+      .sort()
   } catch {
     return []
   }
 }
 
-async function dealsOpened (): Promise<bigint[]> {
-  const logs = await readProofSetEvents({ market: devnet.market, publicClient: devnet.publicClient }, {
-    eventName: 'DealOpened', args: { client: devnet.client.address }, fromBlock: 0n
-  })
+async function dealsOpened(): Promise<bigint[]> {
+  const logs = await readProofSetEvents(
+    { market: devnet.market, publicClient: devnet.publicClient },
+    {
+      eventName: 'DealOpened',
+      args: { client: devnet.client.address },
+      fromBlock: 0n
+    }
+  )
   return logs.map((l) => l.args.dealId)
 }
 
@@ -93,12 +128,25 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Every transaction the CLI sent, killed or not, fits a real chain.
-  if (devnet !== undefined) console.log('client transactions within 128 KiB and 2^24 gas:', await expectTransactionsOfBounded(devnet, devnet.client.address))
+  if (devnet !== undefined)
+    console.log(
+      'client transactions within 128 KiB and 2^24 gas:',
+      await expectTransactionsOfBounded(devnet, devnet.client.address)
+    )
   await devnet?.stop()
   if (dir !== undefined) await removeDir(dir)
 })
 
-const putArgs = (file: string): string[] => ['put', file, '--segment-size', String(SEGMENT_BYTES), '--periods', String(TEST_DEAL_PERIODS), '--no-wait', '--progress-json']
+const putArgs = (file: string): string[] => [
+  'put',
+  file,
+  '--segment-size',
+  String(SEGMENT_BYTES),
+  '--periods',
+  String(TEST_DEAL_PERIODS),
+  '--no-wait',
+  '--progress-json'
+]
 
 describe('sherd put, interrupted', () => {
   it('--dry-run shows cost and placement and spends nothing; an unfunded key is refused before any upload', async () => {
@@ -107,7 +155,7 @@ describe('sherd put, interrupted', () => {
     const before = await dealsOpened()
     const dry = await sherd(['put', file, '--segment-size', String(SEGMENT_BYTES), '--dry-run', '--json'])
     expect(dry.code, dry.stderr).toBe(0)
-    const estimate = JSON.parse(dry.stdout) as { shards: unknown[], escrow: string, missing: string }
+    const estimate = JSON.parse(dry.stdout) as { shards: unknown[]; escrow: string; missing: string }
     expect(estimate.shards).toHaveLength(DEALS_PER_PUT)
     expect(BigInt(estimate.escrow)).toBeGreaterThan(0n)
     expect(estimate.missing).toBe('0')
@@ -122,7 +170,7 @@ describe('sherd put, interrupted', () => {
     expect(await journalIds()).toEqual([])
   }, 180_000)
 
-  const phases: Array<{ name: string, signal: NodeJS.Signals, at: (e: Record<string, unknown>) => boolean }> = [
+  const phases: Array<{ name: string; signal: NodeJS.Signals; at: (e: Record<string, unknown>) => boolean }> = [
     { name: 'upload', signal: 'SIGINT', at: (e) => e.type === 'put:shard-stored' },
     { name: 'approval', signal: 'SIGKILL', at: (e) => e.type === 'put:approved' },
     // Recorded in the journal, its transaction not sent yet.
@@ -161,12 +209,14 @@ describe('sherd put, interrupted', () => {
 
       const ls = await sherd(['ls', '--json'])
       expect(ls.code, ls.stderr).toBe(0)
-      const listed = (JSON.parse(ls.stdout) as { files: Array<{ id: string, fileSize: number, resumable: boolean, health: string }> }).files.find((f) => f.id === id)!
+      const listed = (
+        JSON.parse(ls.stdout) as { files: Array<{ id: string; fileSize: number; resumable: boolean; health: string }> }
+      ).files.find((f) => f.id === id)!
       expect(listed.fileSize).toBe(FILE_BYTES)
 
       const resumed = await sherd(['put', '--resume', id, '--no-wait', '--json'])
       expect(resumed.code, resumed.stderr).toBe(0)
-      const result = JSON.parse(resumed.stdout) as { link: string, deals: Array<{ dealId?: string }> }
+      const result = JSON.parse(resumed.stdout) as { link: string; deals: Array<{ dealId?: string }> }
       expect(result.deals.every((d) => d.dealId !== undefined)).toBe(true)
       expect((await dealsOpened()).length - dealsBefore, 'one deal per shard, none twice').toBe(DEALS_PER_PUT)
 
@@ -182,12 +232,14 @@ describe('sherd put, interrupted', () => {
     }, 360_000)
   }
 
-  it('SIGINT while waiting for the deals\' terms to begin: the link is printed with the journal entry, and resume prints tokens', async () => {
+  it("SIGINT while waiting for the deals' terms to begin: the link is printed with the journal entry, and resume prints tokens", async () => {
     const file = join(dir, 'activation-SIGINT.bin')
     const data = randomBytes(FILE_BYTES)
     await writeFile(file, data)
     const args = [...putArgs(file).filter((a) => a !== '--no-wait'), '--wait']
-    const run = await sherd(args, { kill: { at: (e) => e.type === 'put:journal' && e.state === 'stored', signal: 'SIGINT' } })
+    const run = await sherd(args, {
+      kill: { at: (e) => e.type === 'put:journal' && e.state === 'stored', signal: 'SIGINT' }
+    })
     if (run.code === 0) return // every deal's term began before the signal landed: the link was printed as usual
     expect(run.code, run.stderr).toBe(130)
     expect(run.stderr).toMatch(/the file is stored \(journal entry \S+\)/)
@@ -214,7 +266,7 @@ describe('sherd put, interrupted', () => {
     expect(id).toBeDefined()
     const abandoned = await sherd(['put', '--abandon', id!, '--json'])
     expect(abandoned.code, abandoned.stderr).toBe(0)
-    const r = JSON.parse(abandoned.stdout) as { neverOpened: number, running: unknown[] }
+    const r = JSON.parse(abandoned.stdout) as { neverOpened: number; running: unknown[] }
     const opened = (await dealsOpened()).length - dealsBefore
     expect(r.neverOpened).toBe(DEALS_PER_PUT - opened)
     expect(r.running).toHaveLength(opened)
@@ -227,7 +279,9 @@ describe('sherd put, interrupted', () => {
     expect(all.code, all.stderr).toBe(0)
     expect(all.stderr).toMatch(/nothing to resume/)
     const ls = await sherd(['ls', '--json'])
-    expect((JSON.parse(ls.stdout) as { files: Array<{ id: string, health: string }> }).files.find((f) => f.id === id)!.health).toBe('abandoned')
+    expect(
+      (JSON.parse(ls.stdout) as { files: Array<{ id: string; health: string }> }).files.find((f) => f.id === id)!.health
+    ).toBe('abandoned')
   }, 360_000)
 
   it('sherd ls lists every put with size, cost, expiry date and health, without providers', async () => {
@@ -237,7 +291,8 @@ describe('sherd put, interrupted', () => {
     expect(ls.stdout.split('\n')[0]).toMatch(/^id\s+name\s+size\s+cost\s+expires\s+health\s+deals/)
     const rows = ls.stdout.trim().split('\n').slice(1)
     expect(rows.length).toBeGreaterThan(0)
-    for (const row of rows.filter((r) => !r.includes('abandoned'))) expect(row).toMatch(/SHERD\s+~\d{4}-\d\d-\d\d \d\d:\d\dZ\s+(healthy|degraded)/)
+    for (const row of rows.filter((r) => !r.includes('abandoned')))
+      expect(row).toMatch(/SHERD\s+~\d{4}-\d\d-\d\d \d\d:\d\dZ\s+(healthy|degraded)/)
     expect(Date.now() - started).toBeLessThan(30_000)
   }, 60_000)
 })

@@ -53,7 +53,7 @@ const DEVNET_PROVIDERS = 6
 
 // ---- README.md → blocks → commands -------------------------------------------------------------------------
 
-type Marker = { kind: 'skip', reason: string } | { kind: 'instead', command: string, reason: string }
+type Marker = { kind: 'skip'; reason: string } | { kind: 'instead'; command: string; reason: string }
 
 interface ReadmeBlock {
   /** 1-based line of the opening fence. */
@@ -64,58 +64,76 @@ interface ReadmeBlock {
   marker?: Marker
 }
 
-function parseMarker (text: string, line: number): Marker {
+function parseMarker(text: string, line: number): Marker {
   const skip = /^skip:\s*(\S.*)$/.exec(text)
   if (skip !== null) return { kind: 'skip', reason: skip[1]! }
   const instead = /^instead `([^`]+)`:\s*(\S.*)$/.exec(text)
   if (instead !== null) return { kind: 'instead', command: instead[1]!, reason: instead[2]! }
-  throw new Error(`README.md:${line}: cannot read the marker "${text}": write "skip: <reason>" or "instead \`<command>\`: <reason>"`)
+  throw new Error(
+    `README.md:${line}: cannot read the marker "${text}": write "skip: <reason>" or "instead \`<command>\`: <reason>"`
+  )
 }
 
-function readmeBlocks (markdown: string): ReadmeBlock[] {
+function readmeBlocks(markdown: string): ReadmeBlock[] {
   const lines = markdown.split('\n')
   const blocks: ReadmeBlock[] = []
   let heading = ''
-  let pending: { marker: Marker, line: number } | undefined
+  let pending: { marker: Marker; line: number } | undefined
   for (let i = 0; i < lines.length; i++) {
     const text = lines[i]!
     const h = /^#{1,6}\s+(.*)$/.exec(text)
     if (h !== null) heading = h[1]!
     const marker = /^<!--\s*readme-test:\s*(.*?)\s*-->\s*$/.exec(text)
-    if (marker !== null) { pending = { marker: parseMarker(marker[1]!, i + 1), line: i + 1 }; continue }
+    if (marker !== null) {
+      pending = { marker: parseMarker(marker[1]!, i + 1), line: i + 1 }
+      continue
+    }
     const fence = /^```(\S*)\s*$/.exec(text)
     if (fence !== null) {
       const start = i
       const body: string[] = []
       for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!)
       if (i >= lines.length) throw new Error(`README.md:${start + 1}: the block is never closed`)
-      blocks.push({ line: start + 1, lang: fence[1]!, body: body.join('\n'), heading, ...(pending === undefined ? {} : { marker: pending.marker }) })
+      blocks.push({
+        line: start + 1,
+        lang: fence[1]!,
+        body: body.join('\n'),
+        heading,
+        ...(pending === undefined ? {} : { marker: pending.marker })
+      })
       pending = undefined
       continue
     }
-    if (pending !== undefined && text.trim() !== '') throw new Error(`README.md:${pending.line}: a readme-test marker must be right before a code block`)
+    if (pending !== undefined && text.trim() !== '')
+      throw new Error(`README.md:${pending.line}: a readme-test marker must be right before a code block`)
   }
   return blocks
 }
 
 /** Cuts `# comment` off a shell line, leaving `#` inside quotes or words (`sherd://…#…`) alone. */
-function stripComment (line: string): string {
+function stripComment(line: string): string {
   let quote: string | undefined
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!
-    if (quote !== undefined) { if (c === quote) quote = undefined; continue }
-    if (c === '\'' || c === '"') quote = c
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined
+      continue
+    }
+    if (c === "'" || c === '"') quote = c
     else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return line.slice(0, i)
   }
   return line
 }
 
-function shellCommands (body: string): string[] {
+function shellCommands(body: string): string[] {
   const commands: string[] = []
   let current = ''
   for (const raw of body.split('\n')) {
     const line = stripComment(raw)
-    if (/\\\s*$/.test(line)) { current += line.replace(/\\\s*$/, ' '); continue }
+    if (/\\\s*$/.test(line)) {
+      current += line.replace(/\\\s*$/, ' ')
+      continue
+    }
     current += line
     const command = current.replace(/\s+/g, ' ').trim()
     current = ''
@@ -129,7 +147,14 @@ function shellCommands (body: string): string[] {
 
 interface DevnetFiles {
   envFile: string
-  info: { rpcUrl: string, chainId: number, market: Address, token: Address, client: { privateKey: Hex }, providers: Array<{ httpUrl: string }> }
+  info: {
+    rpcUrl: string
+    chainId: number
+    market: Address
+    token: Address
+    client: { privateKey: Hex }
+    providers: Array<{ httpUrl: string }>
+  }
 }
 
 interface Terminal {
@@ -140,23 +165,29 @@ interface Terminal {
    * Long-running commands (`sherd-node start`, `sherd keeper start`), stopped with Ctrl-C (SIGINT to their process
    * group) after the block; `stoppedLine` is what the command prints once stopped (default: the node's).
    */
-  background: Array<{ command: string, child: ChildProcess, output: () => string, exited: Promise<number | null>, stoppedLine?: string }>
+  background: Array<{
+    command: string
+    child: ChildProcess
+    output: () => string
+    exited: Promise<number | null>
+    stoppedLine?: string
+  }>
 }
 
 /** What the blocks share: the devnet, the user's files, the saved example, values later commands need. */
 interface Session {
   devnet: DevnetFiles
   work: string
-  lastPut?: { file: string, link: string }
-  example?: { body: string, line: number }
+  lastPut?: { file: string; link: string }
+  example?: { body: string; line: number }
   exampleRan: boolean
   provider?: { chainAddress?: Address }
-  ports: { listen: number, http: number }
+  ports: { listen: number; http: number }
   /** What each README command became and which handler ran it (printed when the test fails). */
   log: string[]
 }
 
-function userEnv (): NodeJS.ProcessEnv {
+function userEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(npm_|VITEST|NODE_ENV$|NODE_OPTIONS$)/.test(key)) continue
@@ -168,36 +199,57 @@ function userEnv (): NodeJS.ProcessEnv {
   return env
 }
 
-interface RunResult { stdout: string, stderr: string }
+interface RunResult {
+  stdout: string
+  stderr: string
+}
 
-async function sh (t: Terminal, command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<RunResult> {
+async function sh(t: Terminal, command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<RunResult> {
   // Its own process group, so a timeout stops npx and what it started, not only bash.
-  const child = spawn('bash', ['-c', command], { cwd: t.cwd, env: t.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-c', command], {
+    cwd: t.cwd,
+    env: t.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; process.kill(-child.pid!, 'SIGKILL') }, timeoutMs)
-  const code = await new Promise<number | null>((r) => { child.once('close', (c) => { r(c) }) })
+  const timer = setTimeout(() => {
+    timedOut = true
+    process.kill(-child.pid!, 'SIGKILL')
+  }, timeoutMs)
+  const code = await new Promise<number | null>((r) => {
+    child.once('close', (c) => {
+      r(c)
+    })
+  })
   clearTimeout(timer)
   if (code !== 0) {
-    throw new Error(`README.md:${t.block.line} (${t.block.heading}): \`${command}\` in ${t.cwd} failed ` +
-      `(${timedOut ? `killed after ${timeoutMs} ms` : `exit ${String(code)}`}):\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`)
+    throw new Error(
+      `README.md:${t.block.line} (${t.block.heading}): \`${command}\` in ${t.cwd} failed ` +
+        `(${timedOut ? `killed after ${timeoutMs} ms` : `exit ${String(code)}`}):\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`
+    )
   }
   return { stdout, stderr }
 }
 
-function sha256 (data: Uint8Array): string {
+function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-function insideRepo (dir: string): boolean {
+function insideRepo(dir: string): boolean {
   const rel = relative(root, dir)
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))
 }
 
-async function ensurePhoto (file: string): Promise<void> {
+async function ensurePhoto(file: string): Promise<void> {
   if (!existsSync(file)) await writeFile(file, randomBytes(PHOTO_BYTES))
 }
 
@@ -206,10 +258,13 @@ async function ensurePhoto (file: string): Promise<void> {
 const SUBSTITUTIONS: Array<[RegExp, (s: Session) => string]> = [
   [/\s\[[^\]]*\]/g, () => ''],
   [/\/tmp\/sherd-devnet-[^\s/]*\/devnet\.env/g, (s) => s.devnet.envFile],
-  [/'sherd:\/\/[^']*'/g, (s) => {
-    if (s.lastPut === undefined) throw new Error('a sherd:// link is used before any `npx sherd put` printed one')
-    return `'${s.lastPut.link}'`
-  }],
+  [
+    /'sherd:\/\/[^']*'/g,
+    (s) => {
+      if (s.lastPut === undefined) throw new Error('a sherd:// link is used before any `npx sherd put` printed one')
+      return `'${s.lastPut.link}'`
+    }
+  ],
   [/http:\/\/127\.0\.0\.1:<port>/g, (s) => s.devnet.info.providers[0]!.httpUrl],
   [/(?<=\s|^)\.\/photo\.jpg\b/g, (s) => join(s.work, 'photo.jpg')],
   [/(?<=\s|^)photo-back\.jpg\b/g, (s) => join(s.work, 'photo-back.jpg')],
@@ -222,11 +277,14 @@ const SUBSTITUTIONS: Array<[RegExp, (s: Session) => string]> = [
   [/(?<=\s|^)sherd-app\b/g, (s) => join(s.work, 'sherd-app')]
 ]
 
-function substitute (command: string, s: Session): string {
+function substitute(command: string, s: Session): string {
   let out = command
   for (const [pattern, value] of SUBSTITUTIONS) out = out.replace(pattern, () => value(s))
   const left = /…|<[\w-]+>|0x…/.exec(out)
-  if (left !== null) throw new Error(`\`${command}\`: the placeholder "${left[0]}" has no substitution in test/readme.test.ts (SUBSTITUTIONS)`)
+  if (left !== null)
+    throw new Error(
+      `\`${command}\`: the placeholder "${left[0]}" has no substitution in test/readme.test.ts (SUBSTITUTIONS)`
+    )
   return out
 }
 
@@ -239,24 +297,34 @@ interface Handler {
 }
 
 /** The npm commands .ci/run runs (the rest of it installs what the tests need from Debian, e.g. chromium). */
-function ciCommands (): string[] {
-  return readFileSync(join(root, '.ci', 'run'), 'utf8').split('\n').map((l) => l.trim())
+function ciCommands(): string[] {
+  return readFileSync(join(root, '.ci', 'run'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
     .filter((l) => /^npm\s/.test(l))
 }
 
-function packageScripts (): Record<string, string> {
+function packageScripts(): Record<string, string> {
   return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
 }
 
 /** `npm test` runs build, then typecheck, then vitest: what it runs before the tests is covered by every run. */
-function expectPartOfNpmTest (script: string): void {
-  const steps = packageScripts().test!.split('&&').map((x) => x.trim())
+function expectPartOfNpmTest(script: string): void {
+  const steps = packageScripts()
+    .test!.split('&&')
+    .map((x) => x.trim())
   expect(steps, 'package.json scripts.test').toContain(script)
-  expect(steps.indexOf(script), `${script} runs before the tests`).toBeLessThan(steps.findIndex((x) => x.startsWith('vitest run')))
+  expect(steps.indexOf(script), `${script} runs before the tests`).toBeLessThan(
+    steps.findIndex((x) => x.startsWith('vitest run'))
+  )
 }
 
-function jsonOf (out: string, command: string): Record<string, unknown> {
-  try { return JSON.parse(out) as Record<string, unknown> } catch { throw new Error(`\`${command}\` did not print JSON:\n${out}`) }
+function jsonOf(out: string, command: string): Record<string, unknown> {
+  try {
+    return JSON.parse(out) as Record<string, unknown>
+  } catch {
+    throw new Error(`\`${command}\` did not print JSON:\n${out}`)
+  }
 }
 
 const HANDLERS: Handler[] = [
@@ -271,20 +339,26 @@ const HANDLERS: Handler[] = [
   {
     name: 'npm test (CI runs it: .ci/run)',
     pattern: /^npm test$/,
-    run: async () => { expect(ciCommands()).toEqual(['npm install', 'npm test']) }
+    run: async () => {
+      expect(ciCommands()).toEqual(['npm install', 'npm test'])
+    }
   },
   {
     name: 'npm start (test/demo.test.ts runs it as a process)',
     pattern: /^npm start$/,
     run: async () => {
       expect(packageScripts().start).toBe('node packages/devnet/bin/sherd-devnet.js demo')
-      expect(readFileSync(join(root, 'test', 'demo.test.ts'), 'utf8')).toContain('[bin(\'devnet\', \'sherd-devnet.js\'), \'demo\']')
+      expect(readFileSync(join(root, 'test', 'demo.test.ts'), 'utf8')).toContain(
+        "[bin('devnet', 'sherd-devnet.js'), 'demo']"
+      )
     }
   },
   {
     name: 'npm run build / typecheck / lint (the first steps of npm test)',
     pattern: /^npm run (build|typecheck|lint)$/,
-    run: async (m) => { expectPartOfNpmTest(`npm run ${m[1]!}`) }
+    run: async (m) => {
+      expectPartOfNpmTest(`npm run ${m[1]!}`)
+    }
   },
   {
     // Not run: it would rewrite the tree under the other test files running in parallel. `npm run lint`, which
@@ -328,7 +402,9 @@ const HANDLERS: Handler[] = [
     run: async (m, t, s) => {
       await sh(t, m.input)
       const out = resolve(t.cwd, m[1]!)
-      expect(sha256(readFileSync(out)), 'the file read back is the file put').toBe(sha256(readFileSync(s.lastPut!.file)))
+      expect(sha256(readFileSync(out)), 'the file read back is the file put').toBe(
+        sha256(readFileSync(s.lastPut!.file))
+      )
     }
   },
   {
@@ -340,7 +416,7 @@ const HANDLERS: Handler[] = [
     }
   },
   {
-    name: 'sherd keeper capability (of the last put\'s link)',
+    name: "sherd keeper capability (of the last put's link)",
     pattern: /^npx sherd keeper capability \S+$/,
     run: async (m, t) => {
       const { stdout } = await sh(t, m.input)
@@ -368,11 +444,24 @@ const HANDLERS: Handler[] = [
     name: 'sherd keeper start (runs until Ctrl-C; its /status lists the file once it has checked it)',
     pattern: /^npx sherd keeper start /,
     run: async (m, t, s) => {
-      const child = spawn('bash', ['-c', m.input], { cwd: t.cwd, env: t.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn('bash', ['-c', m.input], {
+        cwd: t.cwd,
+        env: t.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
       let out = ''
-      child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-      child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-      const exited = new Promise<number | null>((resolveExit) => { child.once('exit', (code) => { resolveExit(code) }) })
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString()
+      })
+      child.stderr!.on('data', (d: Buffer) => {
+        out += d.toString()
+      })
+      const exited = new Promise<number | null>((resolveExit) => {
+        child.once('exit', (code) => {
+          resolveExit(code)
+        })
+      })
       t.background.push({ command: m.input, child, output: () => out, exited, stoppedLine: 'keeper stopped' })
       const url = `http://127.0.0.1:${s.ports.http}`
       const { parseLink } = await import('@sherd/protocol')
@@ -380,12 +469,15 @@ const HANDLERS: Handler[] = [
       const deadline = Date.now() + COMMAND_TIMEOUT_MS
       for (;;) {
         if (child.exitCode !== null) throw new Error(`\`${m.input}\` exited:\n${out}`)
-        const status = await fetch(`${url}/status`).then(async (r) => await r.json() as { passes: number, files: Array<{ id: string, segments?: unknown[] }> }).catch(() => undefined)
+        const status = await fetch(`${url}/status`)
+          .then(async (r) => (await r.json()) as { passes: number; files: Array<{ id: string; segments?: unknown[] }> })
+          .catch(() => undefined)
         if (status !== undefined && status.passes >= 1) {
           expect(status.files.find((f) => f.id === cid)?.segments, 'the keeper checked the file').toBeDefined()
           break
         }
-        if (Date.now() > deadline) throw new Error(`\`${m.input}\` did not check the file in ${COMMAND_TIMEOUT_MS} ms:\n${out}`)
+        if (Date.now() > deadline)
+          throw new Error(`\`${m.input}\` did not check the file in ${COMMAND_TIMEOUT_MS} ms:\n${out}`)
         await new Promise((resolveWait) => setTimeout(resolveWait, 500))
       }
       expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^sherd_keeper_passes_total [1-9]/m)
@@ -404,7 +496,9 @@ const HANDLERS: Handler[] = [
     pattern: /^npx sherd extend \S+ (\d+)$/,
     run: async (m, t) => {
       const { stdout } = await sh(t, m.input)
-      expect(stdout, 'extend says what it paid').toMatch(new RegExp(`^extended \\d+ deal\\(s\\) by ${m[1]!} periods for [\\d,.]+ SHERD$`, 'm'))
+      expect(stdout, 'extend says what it paid').toMatch(
+        new RegExp(`^extended \\d+ deal\\(s\\) by ${m[1]!} periods for [\\d,.]+ SHERD$`, 'm')
+      )
     }
   },
   {
@@ -441,18 +535,40 @@ const HANDLERS: Handler[] = [
     name: 'sherd-node start (runs until Ctrl-C; ready when it prints its ready line)',
     pattern: /^npx sherd-node start /,
     run: async (m, t) => {
-      const child = spawn('bash', ['-c', m.input], { cwd: t.cwd, env: t.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn('bash', ['-c', m.input], {
+        cwd: t.cwd,
+        env: t.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
       let out = ''
-      child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-      child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-      const exited = new Promise<number | null>((resolveExit) => { child.once('exit', (code) => { resolveExit(code) }) })
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString()
+      })
+      child.stderr!.on('data', (d: Buffer) => {
+        out += d.toString()
+      })
+      const exited = new Promise<number | null>((resolveExit) => {
+        child.once('exit', (code) => {
+          resolveExit(code)
+        })
+      })
       t.background.push({ command: m.input, child, output: () => out, exited })
       await new Promise<void>((resolveReady, reject) => {
         const timer = setInterval(() => {
-          if (out.includes('"event":"ready"')) { clearInterval(timer); resolveReady() }
-          if (child.exitCode !== null) { clearInterval(timer); reject(new Error(`\`${m.input}\` exited before its ready line:\n${out}`)) }
+          if (out.includes('"event":"ready"')) {
+            clearInterval(timer)
+            resolveReady()
+          }
+          if (child.exitCode !== null) {
+            clearInterval(timer)
+            reject(new Error(`\`${m.input}\` exited before its ready line:\n${out}`))
+          }
         }, 200)
-        setTimeout(() => { clearInterval(timer); reject(new Error(`\`${m.input}\` printed no ready line in ${COMMAND_TIMEOUT_MS} ms:\n${out}`)) }, COMMAND_TIMEOUT_MS).unref()
+        setTimeout(() => {
+          clearInterval(timer)
+          reject(new Error(`\`${m.input}\` printed no ready line in ${COMMAND_TIMEOUT_MS} ms:\n${out}`))
+        }, COMMAND_TIMEOUT_MS).unref()
       })
     }
   },
@@ -498,7 +614,11 @@ const HANDLERS: Handler[] = [
       const { stdout } = await sh(t, m.input)
       const suites = [...stdout.matchAll(/^ {2}(\w+) /gm)].map((x) => x[1]!)
       const named = shellCommands(t.block.body).flatMap((c) => /^npm run bench -- (\w+)$/.exec(c)?.[1] ?? [])
-      const listed = t.block.body.match(/one suite: ([\w, ]+)/)?.[1]?.split(',').map((x) => x.trim()) ?? []
+      const listed =
+        t.block.body
+          .match(/one suite: ([\w, ]+)/)?.[1]
+          ?.split(',')
+          .map((x) => x.trim()) ?? []
       for (const suite of [...named, ...listed]) expect(suites, `README names the suite "${suite}"`).toContain(suite)
       if (t.block.body.includes('--full')) expect(stdout).toContain('--full')
     }
@@ -506,10 +626,12 @@ const HANDLERS: Handler[] = [
   {
     name: 'npx vitest run <path>',
     pattern: /^npx vitest run \S+$/,
-    run: async (m, t) => { await sh(t, m.input) }
+    run: async (m, t) => {
+      await sh(t, m.input)
+    }
   },
   {
-    name: 'a CLI\'s --version or --help',
+    name: "a CLI's --version or --help",
     pattern: /^npx (sherd|sherd-node|sherd-devnet) (--version|--help)$/,
     run: async (m, t) => {
       const { stdout } = await sh(t, m.input)
@@ -520,7 +642,9 @@ const HANDLERS: Handler[] = [
   {
     name: 'mkdir -p <dir>',
     pattern: /^mkdir -p (\S+)$/,
-    run: async (m, t) => { await sh(t, m.input) }
+    run: async (m, t) => {
+      await sh(t, m.input)
+    }
   },
   {
     name: 'cd <dir>',
@@ -538,7 +662,11 @@ const HANDLERS: Handler[] = [
       await sh(t, m.input)
       const workspaces = [...m.input.matchAll(/-w @sherd\/(\S+)/g)].map((x) => `sherd-${x[1]!}-`)
       const packed = readdirSync(m[1]!)
-      for (const w of workspaces) expect(packed.some((f) => f.startsWith(w) && f.endsWith('.tgz')), `${w}*.tgz packed`).toBe(true)
+      for (const w of workspaces)
+        expect(
+          packed.some((f) => f.startsWith(w) && f.endsWith('.tgz')),
+          `${w}*.tgz packed`
+        ).toBe(true)
     }
   },
   {
@@ -556,14 +684,16 @@ const HANDLERS: Handler[] = [
       expect(insideRepo(t.cwd), 'the tarballs are installed outside the repository').toBe(false)
       await sh(t, `${m.input} --prefer-offline --no-audit --no-fund`)
       expect(existsSync(join(t.cwd, 'node_modules', '@sherd', 'client', 'package.json'))).toBe(true)
-      expect(existsSync(join(t.cwd, 'node_modules', '@foundry-rs', 'anvil')), 'the SDK does not pull in anvil').toBe(false)
+      expect(existsSync(join(t.cwd, 'node_modules', '@foundry-rs', 'anvil')), 'the SDK does not pull in anvil').toBe(
+        false
+      )
       // Nothing may resolve back into the repository (a workspace link would hide an unpublishable package).
       const lock = await readFile(join(t.cwd, 'package-lock.json'), 'utf8')
       expect(lock).not.toContain(root)
     }
   },
   {
-    name: 'node example.ts (the README\'s TypeScript example, saved as the block says; type-checked, then run)',
+    name: "node example.ts (the README's TypeScript example, saved as the block says; type-checked, then run)",
     pattern: /^node (\S+\.ts)$/,
     run: async (m, t, s) => {
       if (s.example === undefined) throw new Error('`node example.ts` comes before the TypeScript example it runs')
@@ -572,25 +702,49 @@ const HANDLERS: Handler[] = [
       await writeFile(file, s.example.body + '\n')
       await ensurePhoto(join(t.cwd, 'photo.jpg'))
       // The types a user gets from the tarballs, checked with the root's TypeScript (and @types/node of its version).
-      const typesNode = (JSON.parse(readFileSync(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string }).version
+      const typesNode = (
+        JSON.parse(readFileSync(join(root, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as {
+          version: string
+        }
+      ).version
       await sh(t, `npm install --prefer-offline --no-audit --no-fund --save-dev @types/node@${typesNode}`)
-      await writeFile(join(t.cwd, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { target: 'es2023', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
-        files: [m[1]!]
-      }, null, 2))
-      const typecheck = await sh(t, `${join(root, 'node_modules', '.bin', 'tsc')} -p tsconfig.json`).then(() => undefined, (err: Error) => err)
+      await writeFile(
+        join(t.cwd, 'tsconfig.json'),
+        JSON.stringify(
+          {
+            compilerOptions: {
+              target: 'es2023',
+              module: 'nodenext',
+              moduleResolution: 'nodenext',
+              strict: true,
+              noEmit: true,
+              types: ['node'],
+              skipLibCheck: false
+            },
+            files: [m[1]!]
+          },
+          null,
+          2
+        )
+      )
+      const typecheck = await sh(t, `${join(root, 'node_modules', '.bin', 'tsc')} -p tsconfig.json`).then(
+        () => undefined,
+        (err: Error) => err
+      )
       expect.soft(typecheck?.message, 'the example type-checks against the packed types').toBeUndefined()
       const { stdout } = await sh(t, m.input)
       s.exampleRan = true
       expect(stdout).toContain('put:shard-stored')
       expect(stdout).toMatch(/sherd:\/\/\S+#\S+/)
-      expect(sha256(readFileSync(join(t.cwd, 'photo-back.jpg'))), 'photo-back.jpg is photo.jpg').toBe(sha256(readFileSync(join(t.cwd, 'photo.jpg'))))
+      expect(sha256(readFileSync(join(t.cwd, 'photo-back.jpg'))), 'photo-back.jpg is photo.jpg').toBe(
+        sha256(readFileSync(join(t.cwd, 'photo.jpg')))
+      )
     }
   }
 ]
 
 /** What the init comment tells the provider to do: gas and the market's token for the stake, from the client's funds. */
-async function fund (devnet: DevnetFiles, to: Address): Promise<void> {
+async function fund(devnet: DevnetFiles, to: Address): Promise<void> {
   const { rpcUrl, chainId, token, client } = devnet.info
   const chain = rpcChain(chainId, rpcUrl)
   const publicClient = createPublicClient({ chain, transport: http(rpcUrl) })
@@ -598,37 +752,56 @@ async function fund (devnet: DevnetFiles, to: Address): Promise<void> {
   const decimals = await publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' })
   const gas = await wallet.sendTransaction({ to, value: parseEther('10') })
   await publicClient.waitForTransactionReceipt({ hash: gas })
-  const tokens = await wallet.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [to, 100_000n * 10n ** BigInt(decimals)] })
+  const tokens = await wallet.writeContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: 'transfer',
+    args: [to, 100_000n * 10n ** BigInt(decimals)]
+  })
   await publicClient.waitForTransactionReceipt({ hash: tokens })
 }
 
-function handlerOf (command: string, block: ReadmeBlock, s: Session): { handler: Handler, substituted: string } {
+function handlerOf(command: string, block: ReadmeBlock, s: Session): { handler: Handler; substituted: string } {
   let substituted: string
-  try { substituted = substitute(command, s) } catch (err) { throw new Error(`README.md:${block.line} (${block.heading}): ${(err as Error).message}`) }
+  try {
+    substituted = substitute(command, s)
+  } catch (err) {
+    throw new Error(`README.md:${block.line} (${block.heading}): ${(err as Error).message}`)
+  }
   const handler = HANDLERS.find((h) => h.pattern.test(substituted))
   if (handler === undefined) {
-    throw new Error(`README.md:${block.line} (${block.heading}): no handler in test/readme.test.ts knows how to run \`${command}\`: ` +
-      'add one to HANDLERS, or mark the block in README.md with <!-- readme-test: skip: <reason> -->')
+    throw new Error(
+      `README.md:${block.line} (${block.heading}): no handler in test/readme.test.ts knows how to run \`${command}\`: ` +
+        'add one to HANDLERS, or mark the block in README.md with <!-- readme-test: skip: <reason> -->'
+    )
   }
   return { handler, substituted }
 }
 
 /** The commands a block runs: its own, or its marker's `instead`. */
-function commandsOfBlock (block: ReadmeBlock): string[] {
+function commandsOfBlock(block: ReadmeBlock): string[] {
   return block.marker?.kind === 'instead' ? shellCommands(block.marker.command) : shellCommands(block.body)
 }
 
-async function runCommand (command: string, t: Terminal, s: Session): Promise<void> {
+async function runCommand(command: string, t: Terminal, s: Session): Promise<void> {
   const { handler, substituted } = handlerOf(command, t.block, s)
   s.log.push(`README.md:${t.block.line} $ ${substituted}   [${handler.name}]`)
   await handler.run(handler.pattern.exec(substituted)!, t, s)
 }
 
-async function stopBackground (t: Terminal): Promise<void> {
+async function stopBackground(t: Terminal): Promise<void> {
   for (const b of t.background.splice(0)) {
-    if (b.child.exitCode !== null) throw new Error(`\`${b.command}\` exited while the block still needed it:\n${b.output()}`)
-    process.kill(-b.child.pid!, 'SIGINT')   // Ctrl-C: the terminal signals the whole foreground group
-    const code = await Promise.race([b.exited, new Promise<'timeout'>((r) => setTimeout(() => { r('timeout') }, 60_000))])
+    if (b.child.exitCode !== null)
+      throw new Error(`\`${b.command}\` exited while the block still needed it:\n${b.output()}`)
+    process.kill(-b.child.pid!, 'SIGINT') // Ctrl-C: the terminal signals the whole foreground group
+    const code = await Promise.race([
+      b.exited,
+      new Promise<'timeout'>((r) =>
+        setTimeout(() => {
+          r('timeout')
+        }, 60_000)
+      )
+    ])
     if (code === 'timeout') {
       process.kill(-b.child.pid!, 'SIGKILL')
       throw new Error(`\`${b.command}\` did not stop within 60 s of Ctrl-C:\n${b.output()}`)
@@ -643,17 +816,40 @@ describe('README.md, read before anything runs', () => {
   it('every command of every block has a handler and every placeholder a substitution', () => {
     const zero = `0x${'0'.repeat(40)}` as Address
     const dry: Session = {
-      devnet: { envFile: '/tmp/dry/devnet.env', info: { rpcUrl: 'http://127.0.0.1:1', chainId: 1, market: zero, token: zero, client: { privateKey: `0x${'1'.repeat(64)}` }, providers: [{ httpUrl: 'http://127.0.0.1:2' }] } },
-      work: '/tmp/dry', lastPut: { file: '/tmp/dry/photo.jpg', link: 'sherd://cid#key' }, exampleRan: false, ports: { listen: 1, http: 2 }, log: []
+      devnet: {
+        envFile: '/tmp/dry/devnet.env',
+        info: {
+          rpcUrl: 'http://127.0.0.1:1',
+          chainId: 1,
+          market: zero,
+          token: zero,
+          client: { privateKey: `0x${'1'.repeat(64)}` },
+          providers: [{ httpUrl: 'http://127.0.0.1:2' }]
+        }
+      },
+      work: '/tmp/dry',
+      lastPut: { file: '/tmp/dry/photo.jpg', link: 'sherd://cid#key' },
+      exampleRan: false,
+      ports: { listen: 1, http: 2 },
+      log: []
     }
     const problems: string[] = []
     const blocks = readmeBlocks(readFileSync(README, 'utf8'))
     for (const block of blocks) {
       if (block.marker?.kind === 'skip') continue
       if (block.lang === 'ts' || block.lang === 'typescript') continue
-      if (!SHELL_LANGS.includes(block.lang)) { problems.push(`README.md:${block.line}: a \`${block.lang || 'plain'}\` block: mark it skip or give it a shell language`); continue }
+      if (!SHELL_LANGS.includes(block.lang)) {
+        problems.push(
+          `README.md:${block.line}: a \`${block.lang || 'plain'}\` block: mark it skip or give it a shell language`
+        )
+        continue
+      }
       for (const command of commandsOfBlock(block)) {
-        try { handlerOf(command, block, dry) } catch (err) { problems.push((err as Error).message) }
+        try {
+          handlerOf(command, block, dry)
+        } catch (err) {
+          problems.push((err as Error).message)
+        }
       }
     }
     expect(problems).toEqual([])
@@ -672,23 +868,49 @@ describe('README.md', () => {
   beforeAll(async () => {
     work = await tempDir('sherd-readme-')
     // The network the README's commands point at: what `npm start` leaves running, without the demo's story.
-    devnetProcess = spawn(process.execPath, [join(root, 'packages', 'devnet', 'bin', 'sherd-devnet.js'), '--providers', String(DEVNET_PROVIDERS)], {
-      cwd: root, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe']
+    devnetProcess = spawn(
+      process.execPath,
+      [join(root, 'packages', 'devnet', 'bin', 'sherd-devnet.js'), '--providers', String(DEVNET_PROVIDERS)],
+      {
+        cwd: root,
+        env: userEnv(),
+        stdio: ['ignore', 'pipe', 'pipe']
+      }
+    )
+    devnetProcess.stdout!.on('data', (d: Buffer) => {
+      devnetOut += d.toString()
     })
-    devnetProcess.stdout!.on('data', (d: Buffer) => { devnetOut += d.toString() })
-    devnetProcess.stderr!.on('data', (d: Buffer) => { devnetOut += d.toString() })
-    devnetExited = new Promise((r) => { devnetProcess!.once('exit', (code) => { r(code) }) })
+    devnetProcess.stderr!.on('data', (d: Buffer) => {
+      devnetOut += d.toString()
+    })
+    devnetExited = new Promise((r) => {
+      devnetProcess!.once('exit', (code) => {
+        r(code)
+      })
+    })
     await new Promise<void>((resolveReady, reject) => {
       const timer = setInterval(() => {
-        if (devnetOut.includes('Ctrl-C stops every process')) { clearInterval(timer); resolveReady() }
-        if (devnetProcess!.exitCode !== null) { clearInterval(timer); reject(new Error(`sherd-devnet exited:\n${devnetOut}`)) }
+        if (devnetOut.includes('Ctrl-C stops every process')) {
+          clearInterval(timer)
+          resolveReady()
+        }
+        if (devnetProcess!.exitCode !== null) {
+          clearInterval(timer)
+          reject(new Error(`sherd-devnet exited:\n${devnetOut}`))
+        }
       }, 200)
     })
     const envFile = /source (\S+devnet\.env)/.exec(devnetOut)?.[1]
     if (envFile === undefined) throw new Error(`sherd-devnet printed no devnet.env:\n${devnetOut}`)
     const info = JSON.parse(await readFile(join(dirname(envFile), 'devnet.json'), 'utf8')) as DevnetFiles['info']
     const [listen, httpPort] = await freePorts(2)
-    session = { devnet: { envFile, info }, work, exampleRan: false, ports: { listen: listen!, http: httpPort! }, log: [] }
+    session = {
+      devnet: { envFile, info },
+      work,
+      exampleRan: false,
+      ports: { listen: listen!, http: httpPort! },
+      log: []
+    }
   }, 300_000)
 
   afterAll(async () => {
@@ -697,7 +919,14 @@ describe('README.md', () => {
     }
     if (devnetProcess !== undefined && devnetProcess.exitCode === null) {
       devnetProcess.kill('SIGINT')
-      const code = await Promise.race([devnetExited, new Promise<'timeout'>((r) => setTimeout(() => { r('timeout') }, 60_000))])
+      const code = await Promise.race([
+        devnetExited,
+        new Promise<'timeout'>((r) =>
+          setTimeout(() => {
+            r('timeout')
+          }, 60_000)
+        )
+      ])
       if (code === 'timeout') devnetProcess.kill('SIGKILL')
     }
     if (work !== undefined) await removeDir(work)
@@ -712,22 +941,34 @@ describe('README.md', () => {
     const title = `README.md:${block.line} ${block.heading}${block.marker === undefined ? '' : ` (${block.marker.kind}: ${block.marker.reason})`}`
     if (block.marker?.kind === 'skip') {
       // Not run, by README.md's own word: the marker must say why, so nothing is left out silently.
-      it(title, () => { expect(block.marker!.reason.trim(), `README.md:${block.line}: a skip marker needs its reason`).not.toBe('') })
+      it(title, () => {
+        expect(block.marker!.reason.trim(), `README.md:${block.line}: a skip marker needs its reason`).not.toBe('')
+      })
       continue
     }
     it(title, async () => {
       const s = session!
       // The README's puts (CLI and SDK example) record journal entries: in the test's directory, not the user's.
-      const t: Terminal = { block, cwd: root, env: { ...userEnv(), XDG_DATA_HOME: join(s.work, 'data') }, background: [] }
+      const t: Terminal = {
+        block,
+        cwd: root,
+        env: { ...userEnv(), XDG_DATA_HOME: join(s.work, 'data') },
+        background: []
+      }
       leftovers.push(t)
       try {
         if (block.lang === 'ts' || block.lang === 'typescript') {
-          if (!/from '@sherd\/client'/.test(block.body)) throw new Error(`README.md:${block.line}: a TypeScript block that is not the SDK example: teach test/readme.test.ts to run it, or mark it skip`)
+          if (!/from '@sherd\/client'/.test(block.body))
+            throw new Error(
+              `README.md:${block.line}: a TypeScript block that is not the SDK example: teach test/readme.test.ts to run it, or mark it skip`
+            )
           s.example = { body: block.body, line: block.line }
           return
         }
         if (!SHELL_LANGS.includes(block.lang)) {
-          throw new Error(`README.md:${block.line}: a \`${block.lang || 'plain'}\` block test/readme.test.ts does not know how to run: mark it <!-- readme-test: skip: <reason> --> or give it a language`)
+          throw new Error(
+            `README.md:${block.line}: a \`${block.lang || 'plain'}\` block test/readme.test.ts does not know how to run: mark it <!-- readme-test: skip: <reason> --> or give it a language`
+          )
         }
         for (const command of commandsOfBlock(block)) await runCommand(command, t, s)
         await stopBackground(t)

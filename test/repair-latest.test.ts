@@ -19,7 +19,12 @@ describe('a manual repair and the latest-version record', () => {
   let dir: string
   let link: string
   let digest: string
-  let repaired: { link: string, cid: string, previousCid: string, published?: { accepted?: number, asked?: number, error?: string } }
+  let repaired: {
+    link: string
+    cid: string
+    previousCid: string
+    published?: { accepted?: number; asked?: number; error?: string }
+  }
   let stalled: DevnetProvider | undefined
 
   beforeAll(async () => {
@@ -31,20 +36,36 @@ describe('a manual repair and the latest-version record', () => {
   }, 600_000)
 
   afterAll(async () => {
-    if (stalled?.pid !== undefined) { try { process.kill(stalled.pid, 'SIGCONT') } catch {} }
+    if (stalled?.pid !== undefined) {
+      try {
+        process.kill(stalled.pid, 'SIGCONT')
+      } catch {}
+    }
     await net?.stop()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
-  async function sherd (args: string[]): Promise<string> {
+  async function sherd(args: string[]): Promise<string> {
     const env = {
-      ...process.env, SHERD_RPC_URL: net.devnet.rpcUrl, SHERD_CONTRACT: net.devnet.market, SHERD_PRIVATE_KEY: net.devnet.client.privateKey,
-      SHERD_BOOTSTRAP: net.devnet.bootstrap.join(','), HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache')
+      ...process.env,
+      SHERD_RPC_URL: net.devnet.rpcUrl,
+      SHERD_CONTRACT: net.devnet.market,
+      SHERD_PRIVATE_KEY: net.devnet.client.privateKey,
+      SHERD_BOOTSTRAP: net.devnet.bootstrap.join(','),
+      HOME: dir,
+      XDG_DATA_HOME: join(dir, 'data'),
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_CACHE_HOME: join(dir, 'cache')
     }
     const child = spawn(process.execPath, [SHERD_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''; let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+    })
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
     if (code !== 0) throw new Error(`sherd ${args.join(' ')} exited ${code}: ${err}`)
     return out
@@ -55,7 +76,9 @@ describe('a manual repair and the latest-version record', () => {
     const victimId = manifest.segments[0]!.shards[2]!.provider!
     const victim = net.devnet.providers.find((p) => p.peerId === victimId)!
     await victim.kill()
-    repaired = JSON.parse(await sherd(['repair', link, '--periods', String(TEST_DEAL_PERIODS), '--json'])) as typeof repaired
+    repaired = JSON.parse(
+      await sherd(['repair', link, '--periods', String(TEST_DEAL_PERIODS), '--json'])
+    ) as typeof repaired
     expect(repaired.previousCid).toBe(parseLink(link).cid.toString())
     expect(repaired.cid).not.toBe(repaired.previousCid)
     expect(repaired.published?.error).toBeUndefined()
@@ -68,7 +91,11 @@ describe('a manual repair and the latest-version record', () => {
   it('follows the record without waiting for a provider that stalls', async () => {
     // A provider of the original manifest that holds the record and answers nothing (stopped, its socket open):
     // with a 10-minute per-provider timeout, a lookup that waited for every provider would not return in this test.
-    const original = new Set((await net.client.getManifest(link)).segments.flatMap((s) => s.shards.flatMap((sh) => sh.provider === undefined ? [] : [sh.provider])))
+    const original = new Set(
+      (await net.client.getManifest(link)).segments.flatMap((s) =>
+        s.shards.flatMap((sh) => (sh.provider === undefined ? [] : [sh.provider]))
+      )
+    )
     stalled = net.devnet.providers.find((p) => p.state === 'running' && original.has(p.peerId))
     expect(stalled, 'a running provider of the original manifest (the record was published to it)').toBeDefined()
     process.kill(stalled!.pid!, 'SIGSTOP')

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '@sherd/test-support'
-import { deals, periodNow, periodStatus, randomBytes, readAll, sha256, shardsOf, startNetwork, waitForPeriodOffset } from './helpers.js'
+import {
+  deals,
+  periodNow,
+  periodStatus,
+  randomBytes,
+  readAll,
+  sha256,
+  shardsOf,
+  startNetwork,
+  waitForPeriodOffset
+} from './helpers.js'
 import type { Network, PlacedShard } from './helpers.js'
 
 /** Periods watched after each disturbance: every one of them must be proven by every deal. */
@@ -25,19 +35,34 @@ describe('no period is missed when', () => {
     shards = shardsOf(net.devnet, put)
     ids = shards.map((s) => s.dealId)
     const starts = (await deals(net.devnet, ids)).map((d) => d.startPeriod)
-    await waitFor('a first proven period', async () => {
-      for (const [i, s] of shards.entries()) if (await periodStatus(net.devnet, s.provider, starts[i]!) !== 'proven') return false
-      return true
-    }, 3 * periodMs + 30_000, 500)
+    await waitFor(
+      'a first proven period',
+      async () => {
+        for (const [i, s] of shards.entries())
+          if ((await periodStatus(net.devnet, s.provider, starts[i]!)) !== 'proven') return false
+        return true
+      },
+      3 * periodMs + 30_000,
+      500
+    )
   }, 180_000)
-  afterAll(async () => { await net?.stop() })
+  afterAll(async () => {
+    await net?.stop()
+  })
 
   /** Waits until `PERIODS_AFTER` periods after `from` have closed, then checks that every provider proved all of them on time. */
-  async function expectEveryPeriodProven (from: bigint): Promise<void> {
-    await waitFor(`period ${from + BigInt(PERIODS_AFTER)} to close`, async () => (await periodNow(net.devnet)).period > from + BigInt(PERIODS_AFTER), (PERIODS_AFTER + 2) * periodMs)
+  async function expectEveryPeriodProven(from: bigint): Promise<void> {
+    await waitFor(
+      `period ${from + BigInt(PERIODS_AFTER)} to close`,
+      async () => (await periodNow(net.devnet)).period > from + BigInt(PERIODS_AFTER),
+      (PERIODS_AFTER + 2) * periodMs
+    )
     for (const s of shards) {
       for (let p = from; p <= from + BigInt(PERIODS_AFTER); p++) {
-        expect(await periodStatus(net.devnet, s.provider, p), `provider ${s.provider.index} (deal ${s.dealId}) in period ${p}`).toBe('proven')
+        expect(
+          await periodStatus(net.devnet, s.provider, p),
+          `provider ${s.provider.index} (deal ${s.dealId}) in period ${p}`
+        ).toBe('proven')
       }
     }
     expect((await deals(net.devnet, ids)).map((d) => [d.state, d.missed])).toEqual(ids.map(() => ['live', 0]))
@@ -48,7 +73,13 @@ describe('no period is missed when', () => {
     // Half-way into a period: its proof for this period may or may not be in yet.
     const P = BigInt(net.devnet.params.periodBlocks)
     const period = await waitForPeriodOffset(net.devnet, P / 2n)
-    await Promise.all([restarted!.provider.restart(), (async () => { await killed!.provider.kill(); await killed!.provider.start() })()])
+    await Promise.all([
+      restarted!.provider.restart(),
+      (async () => {
+        await killed!.provider.kill()
+        await killed!.provider.start()
+      })()
+    ])
     expect((await periodNow(net.devnet)).period, 'both were back within the same period').toBe(period)
     await expectEveryPeriodProven(period)
     // Their own records survived the restart (the ledger lives in the data dir).
@@ -57,12 +88,16 @@ describe('no period is missed when', () => {
     }
     // And they serve their shards again: the file reads back from the two of them (the data shards).
     const servedBy = new Set<string>()
-    const read = await readAll(net.client, link, { onProgress: (e) => { if (e.type === 'get:shard-fetched') servedBy.add(e.provider) } })
+    const read = await readAll(net.client, link, {
+      onProgress: (e) => {
+        if (e.type === 'get:shard-fetched') servedBy.add(e.provider)
+      }
+    })
     expect(sha256(read)).toBe(digest)
     expect([...servedBy].sort()).toEqual([restarted!.provider.peerId, killed!.provider.peerId].sort())
   }, 120_000)
 
-  it('the providers\' RPC endpoint goes away for half a period', async () => {
+  it("the providers' RPC endpoint goes away for half a period", async () => {
     const proxy = net.devnet.rpcProxy!
     // From the first block of a period, across its challenge block and into its proof window.
     const period = await waitForPeriodOffset(net.devnet, 0n)

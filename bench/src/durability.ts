@@ -71,17 +71,17 @@ export interface DurabilityResult {
   /** -log10 of the per-file-year loss rate; with no loss, the 95 % bound from 0 losses (3 / file-years). */
   nines: number
   ninesIsBound: boolean
-  samples: Array<{ tS: number, fractionLost: number }>
+  samples: Array<{ tS: number; fractionLost: number }>
   eventCount: number
   /** Segments that ended with two shards on one provider (the placement constraint says: none). */
   segmentsSharingAProvider: number
 }
 
 /** mulberry32: small, seeded, deterministic. */
-function rng (seed: number): () => number {
+function rng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -101,21 +101,28 @@ class EventQueue {
   private t: number[] = []
   private kind: number[] = []
   private subject: number[] = []
-  get size (): number { return this.t.length }
-  push (t: number, kind: number, subject: number): void {
-    this.t.push(t); this.kind.push(kind); this.subject.push(subject)
+  get size(): number {
+    return this.t.length
+  }
+  push(t: number, kind: number, subject: number): void {
+    this.t.push(t)
+    this.kind.push(kind)
+    this.subject.push(subject)
     let i = this.t.length - 1
     while (i > 0) {
       const p = (i - 1) >> 1
       if (this.t[p]! <= this.t[i]!) break
-      this.swap(i, p); i = p
+      this.swap(i, p)
+      i = p
     }
   }
-  pop (): [number, number, number] {
+  pop(): [number, number, number] {
     const top: [number, number, number] = [this.t[0]!, this.kind[0]!, this.subject[0]!]
     const last = this.t.length - 1
     this.swap(0, last)
-    this.t.pop(); this.kind.pop(); this.subject.pop()
+    this.t.pop()
+    this.kind.pop()
+    this.subject.pop()
     let i = 0
     for (;;) {
       const l = 2 * i + 1
@@ -124,14 +131,15 @@ class EventQueue {
       if (l < this.t.length && this.t[l]! < this.t[s]!) s = l
       if (r < this.t.length && this.t[r]! < this.t[s]!) s = r
       if (s === i) break
-      this.swap(i, s); i = s
+      this.swap(i, s)
+      i = s
     }
     return top
   }
-  private swap (i: number, j: number): void {
-    [this.t[i], this.t[j]] = [this.t[j]!, this.t[i]!];
-    [this.kind[i], this.kind[j]] = [this.kind[j]!, this.kind[i]!];
-    [this.subject[i], this.subject[j]] = [this.subject[j]!, this.subject[i]!]
+  private swap(i: number, j: number): void {
+    ;[this.t[i], this.t[j]] = [this.t[j]!, this.t[i]!]
+    ;[this.kind[i], this.kind[j]] = [this.kind[j]!, this.kind[i]!]
+    ;[this.subject[i], this.subject[j]] = [this.subject[j]!, this.subject[i]!]
   }
 }
 
@@ -140,7 +148,7 @@ const H_HEALTHY = 0
 const H_SUSPECT = 1
 const H_FAILED = 2
 
-export function simulateDurability (p: DurabilityParams): DurabilityResult {
+export function simulateDurability(p: DurabilityParams): DurabilityResult {
   const { k, m, files } = p
   const n = k + m
   const threshold = p.threshold ?? defaultRepairThreshold(k, m)
@@ -157,7 +165,10 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
   const queue = new EventQueue()
   const addProvider = (now: number): void => {
     const id = alive.length
-    alive.push(true); holds.push(new Set()); alivePos.push(aliveList.length); aliveList.push(id)
+    alive.push(true)
+    holds.push(new Set())
+    alivePos.push(aliveList.length)
+    aliveList.push(id)
     const death = now + exp(failRate)
     if (death < p.horizonS) queue.push(death, DEATH, id)
   }
@@ -175,7 +186,8 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
   const repairStartedFromDetection = new Float64Array(files)
 
   const pickProvider = (exclude: Set<number>): number => {
-    if (aliveList.length <= exclude.size) throw new Error(`only ${aliveList.length} providers alive for a ${k}+${m} segment`)
+    if (aliveList.length <= exclude.size)
+      throw new Error(`only ${aliveList.length} providers alive for a ${k}+${m} segment`)
     for (;;) {
       const id = aliveList[Math.floor(random() * aliveList.length)]!
       if (!exclude.has(id)) return id
@@ -202,7 +214,12 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
     const shards: PolicyShard[] = []
     for (let s = 0; s < n; s++) {
       const slot = seg * n + s
-      shards.push({ shardIndex: s, health: HEALTH[view[slot]!]!, provider: String(provider[slot]), dealEnd: dealEnd[slot]! })
+      shards.push({
+        shardIndex: s,
+        health: HEALTH[view[slot]!]!,
+        provider: String(provider[slot]),
+        dealEnd: dealEnd[slot]!
+      })
     }
     return shards
   }
@@ -218,7 +235,7 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
   let detectionTotalS = 0
   let detections = 0
   let repairTotalS = 0
-  const samples: Array<{ tS: number, fractionLost: number }> = []
+  const samples: Array<{ tS: number; fractionLost: number }> = []
   const deathAt = new Map<number, number>()
 
   const enqueueRepair = (seg: number, now: number, rebuildCount: number): void => {
@@ -235,9 +252,16 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
   const evaluate = (seg: number, now: number, sweep: boolean): void => {
     if (lost[seg] === 1) return
     const decision = decideSegment({
-      k, m, shards: policyView(seg), threshold, ...(sweep ? { now, extendLead: p.extendLeadS } : {})
+      k,
+      m,
+      shards: policyView(seg),
+      threshold,
+      ...(sweep ? { now, extendLead: p.extendLeadS } : {})
     })
-    for (const s of decision.extend) { dealEnd[seg * n + s] = dealEnd[seg * n + s]! + p.dealTermS; extensions++ }
+    for (const s of decision.extend) {
+      dealEnd[seg * n + s] = dealEnd[seg * n + s]! + p.dealTermS
+      extensions++
+    }
     if (decision.repair) enqueueRepair(seg, now, decision.rebuild.length)
   }
 
@@ -263,7 +287,9 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
       const slot = seg * n + s
       const old = provider[slot]!
       holds[old]!.delete(slot)
-      if (alive[old] !== true) { /* already subtracted from aliveShards at its death */ } else aliveShards[seg]!--
+      if (alive[old] !== true) {
+        /* already subtracted from aliveShards at its death */
+      } else aliveShards[seg]!--
       const id = pickProvider(exclude)
       exclude.add(id)
       place(seg, s, id, now)
@@ -291,12 +317,18 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
       alive[subject] = false
       const pos = alivePos[subject]!
       const last = aliveList[aliveList.length - 1]!
-      aliveList[pos] = last; alivePos[last] = pos; aliveList.pop()
+      aliveList[pos] = last
+      alivePos[last] = pos
+      aliveList.pop()
       for (const slot of holds[subject]!) {
         const seg = Math.floor(slot / n)
         aliveShards[seg]!--
         if (aliveShards[seg]! < k + 1) belowKPlus1[seg] = 1
-        if (aliveShards[seg]! < k && lost[seg] === 0) { lost[seg] = 1; filesLost++; lostSeconds += p.horizonS - now }
+        if (aliveShards[seg]! < k && lost[seg] === 0) {
+          lost[seg] = 1
+          filesLost++
+          lostSeconds += p.horizonS - now
+        }
       }
       // Caught when the first period it should have proven closes unproven.
       const period = Math.floor(now / p.periodS)
@@ -342,15 +374,25 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
   for (let seg = 0; seg < files; seg++) {
     if (new Set(provider.subarray(seg * n, (seg + 1) * n)).size !== n) segmentsSharingAProvider++
   }
-  const fileYears = files * p.horizonS / YEAR_S
+  const fileYears = (files * p.horizonS) / YEAR_S
   const storedBytes = files * n * shardBytes
   const rate = filesLost / fileYears
   const ninesIsBound = filesLost === 0
   return {
-    k, m, threshold, files, fileYears, fileYearsAtRisk: fileYears - lostSeconds / YEAR_S, filesLost,
+    k,
+    m,
+    threshold,
+    files,
+    fileYears,
+    fileYearsAtRisk: fileYears - lostSeconds / YEAR_S,
+    filesLost,
     filesLostPerMillionFileYears: rate * 1e6,
     segmentsBelowKPlus1: belowKPlus1.reduce((a, b) => a + b, 0),
-    repairs, shardsRebuilt, extensions, providerFailures, providerJoins,
+    repairs,
+    shardsRebuilt,
+    extensions,
+    providerFailures,
+    providerJoins,
     repairTrafficPerStoredByteYear: repairBytes / storedBytes / (p.horizonS / YEAR_S),
     meanDetectionS: detections === 0 ? 0 : detectionTotalS / detections,
     meanRepairS: repairs === 0 ? 0 : repairTotalS / repairs,
@@ -363,20 +405,23 @@ export function simulateDurability (p: DurabilityParams): DurabilityResult {
 }
 
 /** One segment's repair: k parallel reads, then the uploads, each at a provider's rate, bounded by the keeper's link. */
-export function repairServiceS (p: Pick<DurabilityParams, 'k' | 'segmentBytes' | 'providerBytesPerS' | 'keeperBytesPerS'>, rebuilt: number): number {
+export function repairServiceS(
+  p: Pick<DurabilityParams, 'k' | 'segmentBytes' | 'providerBytesPerS' | 'keeperBytesPerS'>,
+  rebuilt: number
+): number {
   const shardBytes = Math.ceil(p.segmentBytes / p.k)
-  return Math.max(2 * shardBytes / p.providerBytesPerS, (p.k + rebuilt) * shardBytes / p.keeperBytesPerS)
+  return Math.max((2 * shardBytes) / p.providerBytesPerS, ((p.k + rebuilt) * shardBytes) / p.keeperBytesPerS)
 }
 
 /** P(more than m of n independent shards failed by time t), each failing at rate λ: the no-repair closed form. */
-export function noRepairLossProbability (k: number, m: number, failuresPerYear: number, tS: number): number {
+export function noRepairLossProbability(k: number, m: number, failuresPerYear: number, tS: number): number {
   const n = k + m
-  const q = 1 - Math.exp(-failuresPerYear * tS / YEAR_S)
+  const q = 1 - Math.exp((-failuresPerYear * tS) / YEAR_S)
   let survive = 0
   let c = 1
   for (let j = 0; j <= m; j++) {
     survive += c * q ** j * (1 - q) ** (n - j)
-    c = c * (n - j) / (j + 1)
+    c = (c * (n - j)) / (j + 1)
   }
   return 1 - survive
 }
@@ -387,7 +432,13 @@ export function noRepairLossProbability (k: number, m: number, failuresPerYear: 
  * time to data loss in years (the chain's absorption time at k − 1 from n), computed with 1 − b carried
  * separately so that μ ≫ λ loses no precision.
  */
-export function markovMttdlYears (k: number, m: number, threshold: number, failuresPerYear: number, meanRepairYears: number): number {
+export function markovMttdlYears(
+  k: number,
+  m: number,
+  threshold: number,
+  failuresPerYear: number,
+  meanRepairYears: number
+): number {
   const n = k + m
   const lambda = failuresPerYear
   const mu = 1 / meanRepairYears
@@ -398,12 +449,14 @@ export function markovMttdlYears (k: number, m: number, threshold: number, failu
     const mui = i <= threshold && i < n ? mu : 0
     const out = i * lambda + mui
     a = (1 + i * lambda * a) / out
-    c = i * lambda * c / out
+    c = (i * lambda * c) / out
   }
   return a / c
 }
 
-export function periodSeconds (periodBlocks = 256, blockSeconds = 12): number { return periodBlocks * blockSeconds }
+export function periodSeconds(periodBlocks = 256, blockSeconds = 12): number {
+  return periodBlocks * blockSeconds
+}
 export { DAY_S }
 
 /**
@@ -414,26 +467,32 @@ export { DAY_S }
  * n·λ·E_u[P(Binomial(n − 1, 1 − e^(−λR(u))) ≥ m)], u uniform over the period (second-order effects, such as a
  * death during the repair of an earlier one restarting the window, are neglected: λR ≪ 1).
  */
-export function firstLossRepairLossRate (
-  k: number, m: number, failuresPerYear: number, periodS: number, proofOffsetS: number, serviceS: number, steps = 4000
+export function firstLossRepairLossRate(
+  k: number,
+  m: number,
+  failuresPerYear: number,
+  periodS: number,
+  proofOffsetS: number,
+  serviceS: number,
+  steps = 4000
 ): number {
   const n = k + m
   let sum = 0
   for (let i = 0; i < steps; i++) {
-    const u = (i + 0.5) / steps * periodS
+    const u = ((i + 0.5) / steps) * periodS
     const windowS = (u < proofOffsetS ? periodS - u : 2 * periodS - u) + serviceS
-    sum += 1 - binomialBelow(n - 1, 1 - Math.exp(-failuresPerYear * windowS / YEAR_S), m)
+    sum += 1 - binomialBelow(n - 1, 1 - Math.exp((-failuresPerYear * windowS) / YEAR_S), m)
   }
-  return n * failuresPerYear * sum / steps
+  return (n * failuresPerYear * sum) / steps
 }
 
 /** P(Binomial(trials, q) < below). */
-function binomialBelow (trials: number, q: number, below: number): number {
+function binomialBelow(trials: number, q: number, below: number): number {
   let total = 0
   let c = 1
   for (let j = 0; j < below; j++) {
     total += c * q ** j * (1 - q) ** (trials - j)
-    c = c * (trials - j) / (j + 1)
+    c = (c * (trials - j)) / (j + 1)
   }
   return total
 }

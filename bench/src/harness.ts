@@ -64,24 +64,40 @@ export interface MeasureOptions {
   extra?: Record<string, number | string>
 }
 
-function median (sorted: number[]): number {
+function median(sorted: number[]): number {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** A measurement from per-run wall and CPU times (e.g. of a sum of two interleaved steps). */
-export function summarize (name: string, times: number[], cpuTimes: number[], bytes: number | undefined, extra?: Record<string, number | string>): Measurement {
+export function summarize(
+  name: string,
+  times: number[],
+  cpuTimes: number[],
+  bytes: number | undefined,
+  extra?: Record<string, number | string>
+): Measurement {
   const sorted = [...times].sort((a, b) => a - b)
   const medianMs = median(sorted)
   const cpuMedianMs = median([...cpuTimes].sort((a, b) => a - b))
-  const m: Measurement = { name, runs: times.length, medianMs, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]!, cpuMedianMs }
-  if (bytes !== undefined) { m.bytes = bytes; m.mbPerSec = bytes / 1e6 / (medianMs / 1000) }
+  const m: Measurement = {
+    name,
+    runs: times.length,
+    medianMs,
+    minMs: sorted[0]!,
+    maxMs: sorted[sorted.length - 1]!,
+    cpuMedianMs
+  }
+  if (bytes !== undefined) {
+    m.bytes = bytes
+    m.mbPerSec = bytes / 1e6 / (medianMs / 1000)
+  }
   if (extra !== undefined) m.extra = extra
   return m
 }
 
 /** Times `fn` (sync or async) `runs` times after `warmup` untimed calls. */
-export async function measure (name: string, fn: () => unknown, options: MeasureOptions = {}): Promise<Measurement> {
+export async function measure(name: string, fn: () => unknown, options: MeasureOptions = {}): Promise<Measurement> {
   const { warmup = 1, runs = 5 } = options
   for (let i = 0; i < warmup; i++) await fn()
   const times: number[] = []
@@ -95,7 +111,7 @@ export async function measure (name: string, fn: () => unknown, options: Measure
 }
 
 /** Wall and CPU milliseconds of one call. */
-async function timed (fn: () => unknown): Promise<[number, number]> {
+async function timed(fn: () => unknown): Promise<[number, number]> {
   const cpu = process.cpuUsage()
   const start = performance.now()
   await fn()
@@ -109,11 +125,16 @@ async function timed (fn: () => unknown): Promise<[number, number]> {
  * that is speed(b) ÷ speed(a). On a shared machine the load changes from second to second; a ratio of two
  * adjacent runs is far steadier than a ratio of two separately taken medians.
  */
-export async function measurePaired (
-  a: { name: string, fn: () => unknown }, b: { name: string, fn: () => unknown }, options: MeasureOptions = {}
-): Promise<{ a: Measurement, b: Measurement, ratio: number, cpuRatio: number }> {
+export async function measurePaired(
+  a: { name: string; fn: () => unknown },
+  b: { name: string; fn: () => unknown },
+  options: MeasureOptions = {}
+): Promise<{ a: Measurement; b: Measurement; ratio: number; cpuRatio: number }> {
   const { warmup = 1, runs = 5 } = options
-  for (let i = 0; i < warmup; i++) { await a.fn(); await b.fn() }
+  for (let i = 0; i < warmup; i++) {
+    await a.fn()
+    await b.fn()
+  }
   const ta: number[] = []
   const tb: number[] = []
   const ca: number[] = []
@@ -121,7 +142,10 @@ export async function measurePaired (
   for (let i = 0; i < runs; i++) {
     const [wa, xa] = await timed(a.fn)
     const [wb, xb] = await timed(b.fn)
-    ta.push(wa); ca.push(xa); tb.push(wb); cb.push(xb)
+    ta.push(wa)
+    ca.push(xa)
+    tb.push(wb)
+    cb.push(xb)
   }
   const pairRatio = (x: number[], y: number[]): number => median(x.map((t, i) => t / y[i]!).sort((p, q) => p - q))
   return {
@@ -133,8 +157,9 @@ export async function measurePaired (
 }
 
 /** The median over runs of baseline[i] ÷ hot[i]: above 1, the hot path is faster. */
-export function pairedRatio (baseline: readonly number[], hot: readonly number[]): number {
-  if (baseline.length !== hot.length || hot.length === 0) throw new RangeError(`pairedRatio needs equally many runs of each (${baseline.length}, ${hot.length})`)
+export function pairedRatio(baseline: readonly number[], hot: readonly number[]): number {
+  if (baseline.length !== hot.length || hot.length === 0)
+    throw new RangeError(`pairedRatio needs equally many runs of each (${baseline.length}, ${hot.length})`)
   return median(baseline.map((t, i) => t / hot[i]!).sort((p, q) => p - q))
 }
 
@@ -155,12 +180,16 @@ export interface InterleavedEntry {
  * sees nearly the same load. Gives each entry's measurement and the per-run times, for `pairedRatio` between any
  * two entries or sums of entries.
  */
-export async function measureInterleaved (
-  entries: readonly InterleavedEntry[], options: MeasureOptions = {}
-): Promise<{ measurements: Measurement[], wallMs: number[][], cpuMs: number[][] }> {
+export async function measureInterleaved(
+  entries: readonly InterleavedEntry[],
+  options: MeasureOptions = {}
+): Promise<{ measurements: Measurement[]; wallMs: number[][]; cpuMs: number[][] }> {
   const { warmup = 1, runs = 5 } = options
   for (let i = 0; i < warmup; i++) {
-    for (const e of entries) { await e.setup?.(); await e.fn() }
+    for (const e of entries) {
+      await e.setup?.()
+      await e.fn()
+    }
   }
   const wallMs = entries.map((): number[] => [])
   const cpuMs = entries.map((): number[] => [])
@@ -186,17 +215,31 @@ export interface MachineInfo {
   date: string
 }
 
-export function machineInfo (): MachineInfo {
+export function machineInfo(): MachineInfo {
   let gitCommit = 'unknown'
   try {
     // Ask the repository this file is in, wherever the command was started from.
     const cwd = dirname(fileURLToPath(import.meta.url))
-    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    gitCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore']
+    }).trim()
     // The bench's own outputs (committed results and plots) do not make the code dirty.
-    const dirty = execFileSync('git', [
-      'status', '--porcelain', '--untracked-files=no', '--', ':(top)',
-      ':(top,exclude)bench/results', ':(top,exclude)docs/img', ':(top,exclude)docs/benchmarks.md'
-    ], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const dirty = execFileSync(
+      'git',
+      [
+        'status',
+        '--porcelain',
+        '--untracked-files=no',
+        '--',
+        ':(top)',
+        ':(top,exclude)bench/results',
+        ':(top,exclude)docs/img',
+        ':(top,exclude)docs/benchmarks.md'
+      ],
+      { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }
+    )
     if (dirty.trim() !== '') gitCommit += '+dirty'
   } catch {}
   const list = cpus()
@@ -212,21 +255,31 @@ export function machineInfo (): MachineInfo {
   }
 }
 
-function fixed (n: number | undefined, digits: number): string {
+function fixed(n: number | undefined, digits: number): string {
   return n === undefined ? '' : n.toFixed(digits)
 }
 
 /** A plain-text table of measurements (name, size, median/min/max ms, MB/s, extras). */
-export function formatTable (measurements: Measurement[]): string {
+export function formatTable(measurements: Measurement[]): string {
   const extraKeys = [...new Set(measurements.flatMap((m) => Object.keys(m.extra ?? {})))]
   const header = ['name', 'MiB', 'runs', 'median ms', 'min ms', 'max ms', 'MB/s', 'cpu ms', ...extraKeys]
   const rows = measurements.map((m) => [
-    m.name, m.bytes === undefined ? '' : String(+(m.bytes / MIB).toFixed(3)), String(m.runs),
-    fixed(m.medianMs, 2), fixed(m.minMs, 2), fixed(m.maxMs, 2), fixed(m.mbPerSec, 1), fixed(m.cpuMedianMs, 2),
-    ...extraKeys.map((k) => { const v = m.extra?.[k]; return typeof v === 'number' ? String(+v.toFixed(4)) : (v ?? '') })
+    m.name,
+    m.bytes === undefined ? '' : String(+(m.bytes / MIB).toFixed(3)),
+    String(m.runs),
+    fixed(m.medianMs, 2),
+    fixed(m.minMs, 2),
+    fixed(m.maxMs, 2),
+    fixed(m.mbPerSec, 1),
+    fixed(m.cpuMedianMs, 2),
+    ...extraKeys.map((k) => {
+      const v = m.extra?.[k]
+      return typeof v === 'number' ? String(+v.toFixed(4)) : (v ?? '')
+    })
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join('  ')
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
@@ -234,7 +287,7 @@ export function formatTable (measurements: Measurement[]): string {
  * A measurement as a chart row: MB/s at the median with the MB/s of the slowest and fastest run as its range
  * (or, without `bytes`, the median/min/max milliseconds).
  */
-export function chartRow (m: Measurement, fields: Record<string, number | string>): Record<string, number | string> {
+export function chartRow(m: Measurement, fields: Record<string, number | string>): Record<string, number | string> {
   if (m.bytes === undefined) return { ...fields, value: m.medianMs, min: m.minMs, max: m.maxMs }
   const rate = (ms: number): number => m.bytes! / 1e6 / (ms / 1000)
   return { ...fields, value: rate(m.medianMs), min: rate(m.maxMs), max: rate(m.minMs) }

@@ -11,7 +11,11 @@ const DEFAULT_KEY = Buffer.alloc(16, 7)
  * nothing. A different 16-byte `key` gives different bytes, for inputs that must not deduplicate against an
  * earlier run's (content-addressed stores).
  */
-export async function * incompressibleBytes (total: number, hash?: Hash, key: Uint8Array = DEFAULT_KEY): AsyncGenerator<Uint8Array> {
+export async function* incompressibleBytes(
+  total: number,
+  hash?: Hash,
+  key: Uint8Array = DEFAULT_KEY
+): AsyncGenerator<Uint8Array> {
   const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16))
   const zeros = Buffer.alloc(CHUNK_BYTES)
   for (let left = total; left > 0; left -= CHUNK_BYTES) {

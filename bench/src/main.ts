@@ -46,9 +46,15 @@ if (sizeMib !== undefined && !(Number.isSafeInteger(sizeMib) && sizeMib >= 1)) {
   console.error(`--size-mib takes a whole number of MiB, at least 1 (got ${values['size-mib']!})`)
   process.exit(2)
 }
-const selected = values['report-only'] ? [] : positionals.length === 0 ? suites : suites.filter((s) => positionals.includes(s.name))
+const selected = values['report-only']
+  ? []
+  : positionals.length === 0
+    ? suites
+    : suites.filter((s) => positionals.includes(s.name))
 const machine = machineInfo()
-console.log(`${machine.cpu} (${machine.cores} cores), Node ${machine.node}, commit ${machine.gitCommit}${values.full ? ', --full' : ''}`)
+console.log(
+  `${machine.cpu} (${machine.cores} cores), Node ${machine.node}, commit ${machine.gitCommit}${values.full ? ', --full' : ''}`
+)
 
 const started = performance.now()
 let failed = 0
@@ -58,7 +64,9 @@ for (const suite of selected) {
   let result: SuiteResult = { measurements: [] }
   let error: string | undefined
   try {
-    const log = (line: string): void => { process.stderr.write(`  [${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
+    const log = (line: string): void => {
+      process.stderr.write(`  [${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+    }
     result = await suite.run({ full: values.full, log, ...(sizeMib === undefined ? {} : { sizeMib }) })
   } catch (err) {
     failed++
@@ -70,14 +78,27 @@ for (const suite of selected) {
   for (const [key, value] of Object.entries(result.summary ?? {})) console.log(`${key}: ${value}`)
   for (const note of result.notes ?? []) console.log(`note: ${note}`)
   const written = await writeSuiteFiles({
-    suite: suite.name, description: suite.description, full: values.full, machine, elapsedSec, ...result,
+    suite: suite.name,
+    description: suite.description,
+    full: values.full,
+    machine,
+    elapsedSec,
+    ...result,
     ...(error === undefined ? {} : { error })
   })
   console.log(`${elapsedSec.toFixed(1)} s → ${written.join(', ')}`)
 }
-console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s in all → ${writeLatest(suites.map((s) => s.name))}`)
+console.log(
+  `\n${((performance.now() - started) / 1000).toFixed(1)} s in all → ${writeLatest(suites.map((s) => s.name))}`
+)
 if (values.docs) {
   const docs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs')
-  console.log(`→ ${writeDocs(suites.map((s) => s.name), join(docs, 'benchmarks.md'), join(docs, 'img')).join(', ')}`)
+  console.log(
+    `→ ${writeDocs(
+      suites.map((s) => s.name),
+      join(docs, 'benchmarks.md'),
+      join(docs, 'img')
+    ).join(', ')}`
+  )
 }
 if (failed > 0) process.exitCode = 1

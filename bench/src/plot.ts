@@ -27,7 +27,7 @@ export interface Chart {
   /** Series: bars side by side per x (or one line per value). */
   color?: ChartAxis
   /** Fields holding each row's min and max of y: drawn as whiskers. */
-  range?: { min: string, max: string }
+  range?: { min: string; max: string }
   rows: Array<Record<string, number | string>>
 }
 
@@ -35,7 +35,7 @@ const WIDTH_PX = 520
 const HEIGHT_PX = 260
 
 /** The vega-lite spec of a chart (exported for tests and for readers who want to re-plot the JSON). */
-export function chartSpec (chart: Chart): TopLevelSpec {
+export function chartSpec(chart: Chart): TopLevelSpec {
   const xType = chart.x.type ?? (chart.mark === 'bar' ? 'nominal' : 'quantitative')
   const x = {
     field: chart.x.field,
@@ -44,10 +44,13 @@ export function chartSpec (chart: Chart): TopLevelSpec {
     sort: null,
     ...(chart.x.log === true ? { scale: { type: 'log' } } : {}),
     // Long category names slant so they do not overlap.
-    ...(xType === 'nominal' ? { axis: { labelAngle: chart.rows.some((r) => String(r[chart.x.field]).length > 12) ? -30 : 0 } } : {})
+    ...(xType === 'nominal'
+      ? { axis: { labelAngle: chart.rows.some((r) => String(r[chart.x.field]).length > 12) ? -30 : 0 } }
+      : {})
   }
   // A log axis has no zero: bars then start at the power of ten below the smallest value (whiskers included).
-  const values = chart.rows.flatMap((r) => [r[chart.y.field], ...(chart.range === undefined ? [] : [r[chart.range.min]])])
+  const values = chart.rows
+    .flatMap((r) => [r[chart.y.field], ...(chart.range === undefined ? [] : [r[chart.range.min]])])
     .filter((v): v is number => typeof v === 'number' && v > 0)
   const floor = 10 ** Math.floor(Math.log10(values.length === 0 ? 1 : Math.min(...values)))
   const y = {
@@ -57,10 +60,12 @@ export function chartSpec (chart: Chart): TopLevelSpec {
     ...(chart.y.log === true ? { scale: { type: 'log', domainMin: floor } } : {})
   }
   const base = chart.mark === 'bar' && chart.y.log === true ? { y2: { datum: floor } } : {}
-  const color = chart.color === undefined
-    ? undefined
-    : { field: chart.color.field, type: chart.color.type ?? 'nominal', title: chart.color.title, sort: null }
-  const offset = chart.mark === 'bar' && chart.color !== undefined ? { xOffset: { field: chart.color.field, sort: null } } : {}
+  const color =
+    chart.color === undefined
+      ? undefined
+      : { field: chart.color.field, type: chart.color.type ?? 'nominal', title: chart.color.title, sort: null }
+  const offset =
+    chart.mark === 'bar' && chart.color !== undefined ? { xOffset: { field: chart.color.field, sort: null } } : {}
   const main = {
     mark: chart.mark === 'bar' ? { type: 'bar' } : { type: 'line', point: true },
     encoding: { x, y, ...base, ...(color === undefined ? {} : { color }), ...offset }
@@ -89,7 +94,7 @@ export function chartSpec (chart: Chart): TopLevelSpec {
 }
 
 /** Renders a chart to an SVG document. */
-export async function renderChart (chart: Chart): Promise<string> {
+export async function renderChart(chart: Chart): Promise<string> {
   const view = new View(parse(compile(chartSpec(chart)).spec), { renderer: 'none' })
   try {
     return await view.toSVG()

@@ -7,8 +7,16 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { randomBytes } from 'node:crypto'
 import {
-  deployProofSetMarket, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_MIN_WEIGHT, proofSetChallengeCount,
-  proofSetChallengeIndex, proofSetMarketAbi, proofSetWeight, startAnvil, ANVIL_MNEMONIC, periodsPerMonth,
+  deployProofSetMarket,
+  PROOF_SET_AUDIT_CHALLENGES,
+  PROOF_SET_MIN_WEIGHT,
+  proofSetChallengeCount,
+  proofSetChallengeIndex,
+  proofSetMarketAbi,
+  proofSetWeight,
+  startAnvil,
+  ANVIL_MNEMONIC,
+  periodsPerMonth,
   PROOF_SET_DEFAULT_PARAMS
 } from '@sherd/contracts'
 import { bytesToHex, createPublicClient, createWalletClient, http } from 'viem'
@@ -16,7 +24,7 @@ import type { Address, PublicClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 
 /** keccak256(abi.encode(seed, provider, i)) as a bigint, on one reused buffer (the rule, without viem's overhead). */
-function makeChallenger (provider: Address): (seed: Uint8Array, i: number) => bigint {
+function makeChallenger(provider: Address): (seed: Uint8Array, i: number) => bigint {
   const buf = new Uint8Array(96)
   const addr = Buffer.from(provider.slice(2), 'hex')
   buf.set(addr, 32 + 12)
@@ -29,7 +37,7 @@ function makeChallenger (provider: Address): (seed: Uint8Array, i: number) => bi
 }
 
 /** keccak256(abi.encode(seed, j)) (the audit leaf rule of MerkleVerifier.sol). */
-function auditIndex (seed: Uint8Array, j: number, leafCount: bigint): bigint {
+function auditIndex(seed: Uint8Array, j: number, leafCount: bigint): bigint {
   const buf = new Uint8Array(64)
   buf.set(seed, 0)
   new DataView(buf.buffer).setUint32(60, j)
@@ -55,7 +63,7 @@ export interface DetectionReport {
 }
 
 /** Compares the fast rule with the TypeScript one and the contract's view on a fresh anvil. */
-async function crossCheck (cases: number): Promise<number> {
+async function crossCheck(cases: number): Promise<number> {
   const anvil = await startAnvil({ accounts: 1, hardfork: 'osaka' })
   try {
     const transport = http(anvil.url)
@@ -69,10 +77,22 @@ async function crossCheck (cases: number): Promise<number> {
       const i = n % 40
       const fast = makeChallenger(provider)(seed, i) % weight
       const ts = proofSetChallengeIndex(bytesToHex(seed), provider, BigInt(i), weight)
-      const chain = await publicClient.readContract({ address: d.market, abi: proofSetMarketAbi, functionName: 'challengeIndex', args: [bytesToHex(seed), provider, BigInt(i), weight] })
-      const k = await publicClient.readContract({ address: d.market, abi: proofSetMarketAbi, functionName: 'challengeCountFor', args: [weight << 20n] })
+      const chain = await publicClient.readContract({
+        address: d.market,
+        abi: proofSetMarketAbi,
+        functionName: 'challengeIndex',
+        args: [bytesToHex(seed), provider, BigInt(i), weight]
+      })
+      const k = await publicClient.readContract({
+        address: d.market,
+        abi: proofSetMarketAbi,
+        functionName: 'challengeCountFor',
+        args: [weight << 20n]
+      })
       if (fast !== chain || ts !== chain || k !== proofSetChallengeCount(weight << 20n)) {
-        throw new Error(`challenge rule mismatch: seed ${bytesToHex(seed)} provider ${provider} i ${i} weight ${weight}: fast ${fast}, ts ${ts}, contract ${chain}`)
+        throw new Error(
+          `challenge rule mismatch: seed ${bytesToHex(seed)} provider ${provider} i ${i} weight ${weight}: fast ${fast}, ts ${ts}, contract ${chain}`
+        )
       }
     }
     return cases
@@ -90,7 +110,7 @@ interface SetLayout {
   fraction: number
 }
 
-function simulate (name: string, layout: SetLayout, periods: number, trials: number): DetectionScenario {
+function simulate(name: string, layout: SetLayout, periods: number, trials: number): DetectionScenario {
   const provider = bytesToHex(new Uint8Array(randomBytes(20)))
   const challenge = makeChallenger(provider)
   const k = Number(proofSetChallengeCount(layout.weight))
@@ -101,7 +121,11 @@ function simulate (name: string, layout: SetLayout, periods: number, trials: num
       const seed = new Uint8Array(randomBytes(32))
       let hit = false
       for (let i = 0; i < k && !hit; i++) hit = layout.lost(challenge(seed, i) % layout.weight)
-      if (hit) { caught++; sum += p; break }
+      if (hit) {
+        caught++
+        sum += p
+        break
+      }
     }
   }
   return {
@@ -118,7 +142,9 @@ function simulate (name: string, layout: SetLayout, periods: number, trials: num
  * Runs the scenarios of docs/contracts.md at the defaults (λ = 4, K_MIN = 4, MIN_WEIGHT = 256 MiB, 256-block
  * periods of 12-s blocks): a provider with 1 TiB in 1,024 deals of 1 GiB.
  */
-export async function simulateDetection (options: { trials?: number, log?: (line: string) => void } = {}): Promise<DetectionReport> {
+export async function simulateDetection(
+  options: { trials?: number; log?: (line: string) => void } = {}
+): Promise<DetectionReport> {
   const log = options.log ?? (() => {})
   const trials = options.trials ?? 2000
   const crossChecked = await crossCheck(64)
@@ -127,32 +153,78 @@ export async function simulateDetection (options: { trials?: number, log?: (line
   const gib = 2n ** 24n
   const tib = 1024n * gib
   const scenarios: DetectionScenario[] = []
-  scenarios.push(simulate('all data lost (1 TiB provider), first period', { weight: tib, lost: () => true, fraction: 1 }, 1, trials))
-  scenarios.push(simulate('one lost 1 GiB deal of 1 TiB, within 30 days', { weight: tib, lost: (idx) => idx < gib, fraction: 1 / 1024 }, month, trials))
+  scenarios.push(
+    simulate('all data lost (1 TiB provider), first period', { weight: tib, lost: () => true, fraction: 1 }, 1, trials)
+  )
+  scenarios.push(
+    simulate(
+      'one lost 1 GiB deal of 1 TiB, within 30 days',
+      { weight: tib, lost: (idx) => idx < gib, fraction: 1 / 1024 },
+      month,
+      trials
+    )
+  )
   log('whole-deal scenario done')
   const fivePct = gib / 20n
-  scenarios.push(simulate('5 % of one 1 GiB shard lost (of 1 TiB), within 30 days', {
-    weight: tib, lost: (idx) => idx < gib && idx * gib / proofSetWeight(gib) < fivePct, fraction: 0.05 / 1024
-  }, month, trials))
+  scenarios.push(
+    simulate(
+      '5 % of one 1 GiB shard lost (of 1 TiB), within 30 days',
+      {
+        weight: tib,
+        lost: (idx) => idx < gib && (idx * gib) / proofSetWeight(gib) < fivePct,
+        fraction: 0.05 / 1024
+      },
+      month,
+      trials
+    )
+  )
   log('5 % scenario done')
   // A 64 MiB deal weighs MIN_WEIGHT: it is challenged as often as a 256 MiB one.
   const small = 2n ** 20n
   const smallWeight = proofSetWeight(small)
-  scenarios.push(simulate('one lost 64 MiB deal (weight 256 MiB) of 1 TiB, within 30 days', {
-    weight: tib - gib + smallWeight, lost: (idx) => idx < smallWeight, fraction: Number(smallWeight) / Number(tib - gib + smallWeight)
-  }, month, trials))
-  scenarios.push(simulate('one lost 64 MiB deal (weight 256 MiB) of 1 TiB, within 6 months', {
-    weight: tib - gib + smallWeight, lost: (idx) => idx < smallWeight, fraction: Number(smallWeight) / Number(tib - gib + smallWeight)
-  }, month * 6, Math.max(100, Math.floor(trials / 4))))
+  scenarios.push(
+    simulate(
+      'one lost 64 MiB deal (weight 256 MiB) of 1 TiB, within 30 days',
+      {
+        weight: tib - gib + smallWeight,
+        lost: (idx) => idx < smallWeight,
+        fraction: Number(smallWeight) / Number(tib - gib + smallWeight)
+      },
+      month,
+      trials
+    )
+  )
+  scenarios.push(
+    simulate(
+      'one lost 64 MiB deal (weight 256 MiB) of 1 TiB, within 6 months',
+      {
+        weight: tib - gib + smallWeight,
+        lost: (idx) => idx < smallWeight,
+        fraction: Number(smallWeight) / Number(tib - gib + smallWeight)
+      },
+      month * 6,
+      Math.max(100, Math.floor(trials / 4))
+    )
+  )
   // An on-demand audit of the 5 %-damaged shard: c = 10 leaves of the deal.
   let auditCaught = 0
   for (let t = 0; t < trials; t++) {
     const seed = new Uint8Array(randomBytes(32))
     for (let j = 0; j < PROOF_SET_AUDIT_CHALLENGES; j++) {
-      if (auditIndex(seed, j, gib) < fivePct) { auditCaught++; break }
+      if (auditIndex(seed, j, gib) < fivePct) {
+        auditCaught++
+        break
+      }
     }
   }
-  scenarios.push({ name: 'one audit of the 5 %-damaged 1 GiB shard', probability: auditCaught / trials, analytic: 1 - 0.95 ** PROOF_SET_AUDIT_CHALLENGES, periods: 1, trials, meanPeriodsToCatch: 1 })
+  scenarios.push({
+    name: 'one audit of the 5 %-damaged 1 GiB shard',
+    probability: auditCaught / trials,
+    analytic: 1 - 0.95 ** PROOF_SET_AUDIT_CHALLENGES,
+    periods: 1,
+    trials,
+    meanPeriodsToCatch: 1
+  })
   if (PROOF_SET_MIN_WEIGHT !== 2n ** 22n) throw new Error('MIN_WEIGHT changed: revisit the scenarios')
   return { crossChecked, periodsPerMonth: periodsPerMonth(PROOF_SET_DEFAULT_PARAMS.periodBlocks), scenarios }
 }

@@ -28,7 +28,7 @@ export interface StoredResult extends SuiteResult {
 }
 
 /** Writes `<suite>.json` and the suite's SVGs (removing its stale ones); returns the paths written. */
-export async function writeSuiteFiles (stored: Omit<StoredResult, 'plots'>): Promise<string[]> {
+export async function writeSuiteFiles(stored: Omit<StoredResult, 'plots'>): Promise<string[]> {
   mkdirSync(RESULTS_DIR, { recursive: true })
   for (const file of readdirSync(RESULTS_DIR)) {
     if (file.startsWith(`${stored.suite}-`) && file.endsWith('.svg')) unlinkSync(join(RESULTS_DIR, file))
@@ -46,7 +46,7 @@ export async function writeSuiteFiles (stored: Omit<StoredResult, 'plots'>): Pro
   return [path, ...written]
 }
 
-function cell (v: number | string | undefined): string {
+function cell(v: number | string | undefined): string {
   if (v === undefined) return ''
   if (typeof v === 'string') return v.replaceAll('|', '\\|')
   if (Number.isInteger(v) || Math.abs(v) >= 1000) return v.toFixed(0)
@@ -54,23 +54,28 @@ function cell (v: number | string | undefined): string {
 }
 
 /** A Markdown table of measurements: median with min–max, MB/s, CPU time and each suite's extra columns. */
-export function markdownTable (measurements: Measurement[]): string {
+export function markdownTable(measurements: Measurement[]): string {
   const extraKeys = [...new Set(measurements.flatMap((m) => Object.keys(m.extra ?? {})))]
   const header = ['name', 'MiB', 'runs', 'median ms', 'min–max ms', 'MB/s', 'cpu ms', ...extraKeys]
   const rows = measurements.map((m) => [
-    cell(m.name), m.bytes === undefined ? '' : cell(m.bytes / MIB), String(m.runs), cell(m.medianMs),
-    `${cell(m.minMs)}–${cell(m.maxMs)}`, cell(m.mbPerSec), cell(m.cpuMedianMs),
+    cell(m.name),
+    m.bytes === undefined ? '' : cell(m.bytes / MIB),
+    String(m.runs),
+    cell(m.medianMs),
+    `${cell(m.minMs)}–${cell(m.maxMs)}`,
+    cell(m.mbPerSec),
+    cell(m.cpuMedianMs),
     ...extraKeys.map((k) => cell(m.extra?.[k]))
   ])
   return [
     `| ${header.join(' | ')} |`,
-    `|${header.map((_, i) => i === 0 ? '---' : '---:').join('|')}|`,
+    `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`)
   ].join('\n')
 }
 
 /** One suite's section of latest.md (also pasted into docs/benchmarks.md). */
-export function suiteMarkdown (r: StoredResult, imageDir = ''): string {
+export function suiteMarkdown(r: StoredResult, imageDir = ''): string {
   const m = r.machine
   const lines = [
     `## ${r.suite}`,
@@ -93,7 +98,7 @@ export function suiteMarkdown (r: StoredResult, imageDir = ''): string {
 }
 
 /** Every `<suite>.json` present that this report can read, in `order` (then any others). */
-function readResults (order: string[]): StoredResult[] {
+function readResults(order: string[]): StoredResult[] {
   const files = existsSync(RESULTS_DIR) ? readdirSync(RESULTS_DIR).filter((f) => f.endsWith('.json')) : []
   const results: StoredResult[] = []
   for (const file of files) {
@@ -103,7 +108,10 @@ function readResults (order: string[]): StoredResult[] {
       if (typeof r.suite === 'string' && Array.isArray(r.measurements) && Array.isArray(r.plots)) results.push(r)
     } catch {}
   }
-  const rank = (name: string): number => { const i = order.indexOf(name); return i === -1 ? order.length : i }
+  const rank = (name: string): number => {
+    const i = order.indexOf(name)
+    return i === -1 ? order.length : i
+  }
   return results.sort((a, b) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite))
 }
 
@@ -111,20 +119,28 @@ function readResults (order: string[]): StoredResult[] {
  * Every headline figure that is a ratio (its name has "÷") across all suites: hot path against its baseline, each
  * measured in the same run.
  */
-export function ratioTable (results: StoredResult[]): string {
-  const rows = results.flatMap((r) => Object.entries(r.summary ?? {})
-    .filter(([k]) => k.includes('÷'))
-    .map(([k, v]) => `| ${r.suite} | ${cell(k)} | ${cell(v)} |`))
+export function ratioTable(results: StoredResult[]): string {
+  const rows = results.flatMap((r) =>
+    Object.entries(r.summary ?? {})
+      .filter(([k]) => k.includes('÷'))
+      .map(([k, v]) => `| ${r.suite} | ${cell(k)} | ${cell(v)} |`)
+  )
   if (rows.length === 0) return ''
-  return ['| suite | ratio (above 1: the first named is faster, or larger) | value |', '|---|---|---:|', ...rows, ''].join('\n')
+  return [
+    '| suite | ratio (above 1: the first named is faster, or larger) | value |',
+    '|---|---|---:|',
+    ...rows,
+    ''
+  ].join('\n')
 }
 
-const PREAMBLE = 'Every figure is the median of several timed runs after a warm-up, with the fastest and slowest run; ' +
+const PREAMBLE =
+  'Every figure is the median of several timed runs after a warm-up, with the fastest and slowest run; ' +
   'MB/s are 10^6 bytes per second. Ratios are taken run by run in the same process and are the figures to compare ' +
   'across machines.'
 
 /** Writes latest.md from every `<suite>.json` present; returns its path. */
-export function writeLatest (order: string[]): string {
+export function writeLatest(order: string[]): string {
   const results = readResults(order)
   const body = [
     '# Latest benchmark results',
@@ -148,7 +164,7 @@ export const DOCS_END = '<!-- bench results: end -->'
  * `--docs`: copies every plot to `<imgDir>/bench-<file>.svg` and replaces the part of `docsFile` between DOCS_START
  * and DOCS_END with the results (the same sections as latest.md). Returns the paths written.
  */
-export function writeDocs (order: string[], docsFile: string, imgDir: string): string[] {
+export function writeDocs(order: string[], docsFile: string, imgDir: string): string[] {
   const doc = readFileSync(docsFile, 'utf8')
   const start = doc.indexOf(DOCS_START)
   const end = doc.indexOf(DOCS_END)
@@ -162,8 +178,13 @@ export function writeDocs (order: string[], docsFile: string, imgDir: string): s
       written.push(join(imgDir, `bench-${file}`))
     }
   }
-  const sections = results.map((r) => suiteMarkdown({ ...r, plots: r.plots.map((f) => `bench-${f}`) }, 'img/').replace(/^## /, '### '))
+  const sections = results.map((r) =>
+    suiteMarkdown({ ...r, plots: r.plots.map((f) => `bench-${f}`) }, 'img/').replace(/^## /, '### ')
+  )
   const ratios = `### Ratios\n\n${ratioTable(results)}`
-  writeFileSync(docsFile, `${doc.slice(0, start)}${DOCS_START}\n\n${PREAMBLE}\n\n${ratios}\n${sections.join('\n')}\n${doc.slice(end)}`)
+  writeFileSync(
+    docsFile,
+    `${doc.slice(0, start)}${DOCS_START}\n\n${PREAMBLE}\n\n${ratios}\n${sections.join('\n')}\n${doc.slice(end)}`
+  )
   return [docsFile, ...written]
 }

@@ -43,14 +43,17 @@ const { values } = parseArgs({
 const sizeBytes = Number(values['size-mib']) * MiB
 const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
 
-
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 
 /**
  * Runs the `sherd` bin with `args` until it exits, sampling its VmHWM every 20 ms (the kernel's own maximum, so a
  * peak between samples is not missed, only one in the last 20 ms before exit). stdout goes to `onStdout`.
  */
-async function runSherd (args: string[], env: NodeJS.ProcessEnv, onStdout: (chunk: Buffer) => void): Promise<{ code: number | null, peakKiB: number, seconds: number, cpuSeconds: number }> {
+async function runSherd(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onStdout: (chunk: Buffer) => void
+): Promise<{ code: number | null; peakKiB: number; seconds: number; cpuSeconds: number }> {
   const started = performance.now()
   const child: ChildProcess = spawn(sherdBin, args, { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let peakKiB = 0
@@ -65,9 +68,11 @@ async function runSherd (args: string[], env: NodeJS.ProcessEnv, onStdout: (chun
     const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
     if (ticks > cpuTicks) cpuTicks = ticks
   }
-  const sampler = setInterval(() => { void read() }, 20)
+  const sampler = setInterval(() => {
+    void read()
+  }, 20)
   child.stdout!.on('data', onStdout)
-  const [code] = await once(child, 'exit') as [number | null]
+  const [code] = (await once(child, 'exit')) as [number | null]
   clearInterval(sampler)
   return { code, peakKiB, seconds: (performance.now() - started) / 1000, cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND }
 }
@@ -83,16 +88,34 @@ const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.
 // get must finish before that, or the providers delete the shards under it. A 4 GiB put takes ~20 min on the
 // loaded shared machine, its get several minutes: 4-second blocks and 8 periods keep the shards for ~4 min after
 // the put, and 8 periods of 6 GiB over 12 providers stay inside each provider's devnet stake.
-const devnet = spawn(process.execPath, [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] })
-const devnetExited = new Promise<void>((resolve) => devnet.once('exit', () => { resolve() }))
+const devnet = spawn(
+  process.execPath,
+  [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir],
+  { stdio: ['ignore', 'ignore', 'inherit'] }
+)
+const devnetExited = new Promise<void>((resolve) =>
+  devnet.once('exit', () => {
+    resolve()
+  })
+)
 /** Waits for devnet.json; removes the devnet's dir (and stops it) when it never comes, so a failed start leaves nothing. */
-async function devnetInfo (): Promise<{ rpcUrl: string, market: string, client: { privateKey: Hex }, bootstrap: string[] }> {
+async function devnetInfo(): Promise<{
+  rpcUrl: string
+  market: string
+  client: { privateKey: Hex }
+  bootstrap: string[]
+}> {
   let info: Awaited<ReturnType<typeof devnetInfo>> | undefined
   try {
     for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
-      if (devnet.exitCode !== null) throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
-      if (Date.now() - started > DEVNET_START_TIMEOUT_MS) throw new Error('sherd-devnet did not write devnet.json in time')
-      info = await readFile(join(dir, 'devnet.json'), 'utf8').then((t) => JSON.parse(t) as typeof info, () => undefined)
+      if (devnet.exitCode !== null)
+        throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
+      if (Date.now() - started > DEVNET_START_TIMEOUT_MS)
+        throw new Error('sherd-devnet did not write devnet.json in time')
+      info = await readFile(join(dir, 'devnet.json'), 'utf8').then(
+        (t) => JSON.parse(t) as typeof info,
+        () => undefined
+      )
     }
     return info
   } catch (err) {
@@ -103,10 +126,20 @@ async function devnetInfo (): Promise<{ rpcUrl: string, market: string, client: 
   }
 }
 const info = await devnetInfo()
-const report: Record<string, number | string> = { sizeMiB: Number(values['size-mib']), segmentMiB: values['segment-mib'] === undefined ? 'default' : Number(values['segment-mib']), providers: Number(values.providers) }
+const report: Record<string, number | string> = {
+  sizeMiB: Number(values['size-mib']),
+  segmentMiB: values['segment-mib'] === undefined ? 'default' : Number(values['segment-mib']),
+  providers: Number(values.providers)
+}
 const env = {
-  PATH: process.env.PATH ?? '', XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir,
-  SHERD_RPC_URL: info.rpcUrl, SHERD_CONTRACT: info.market, SHERD_BOOTSTRAP: info.bootstrap.join(','), SHERD_PRIVATE_KEY: info.client.privateKey
+  PATH: process.env.PATH ?? '',
+  XDG_CONFIG_HOME: dir,
+  XDG_CACHE_HOME: dir,
+  XDG_DATA_HOME: dir,
+  SHERD_RPC_URL: info.rpcUrl,
+  SHERD_CONTRACT: info.market,
+  SHERD_BOOTSTRAP: info.bootstrap.join(','),
+  SHERD_PRIVATE_KEY: info.client.privateKey
 }
 const file = join(dir, 'input.bin')
 try {
@@ -117,17 +150,31 @@ try {
   }
   out.end()
   await once(out, 'close')
-  console.log(`file ${mib(sizeBytes)} MiB, segment ${segmentSize === undefined ? 'default' : `${mib(segmentSize)} MiB`}, ${values.providers} provider processes`)
+  console.log(
+    `file ${mib(sizeBytes)} MiB, segment ${segmentSize === undefined ? 'default' : `${mib(segmentSize)} MiB`}, ${values.providers} provider processes`
+  )
 
-  const putArgs = ['put', file, '--json', '--no-wait', '--periods', String(values.periods),
+  const putArgs = [
+    'put',
+    file,
+    '--json',
+    '--no-wait',
+    '--periods',
+    String(values.periods),
     ...(segmentSize === undefined ? [] : ['--segment-size', String(segmentSize)]),
-    ...(values.k === undefined ? [] : ['-k', values.k]), ...(values.m === undefined ? [] : ['-m', values.m])]
+    ...(values.k === undefined ? [] : ['-k', values.k]),
+    ...(values.m === undefined ? [] : ['-m', values.m])
+  ]
   let putJson = ''
-  const put = await runSherd(putArgs, env, (chunk) => { putJson += chunk.toString('utf8') })
+  const put = await runSherd(putArgs, env, (chunk) => {
+    putJson += chunk.toString('utf8')
+  })
   if (put.code !== 0) throw new Error(`sherd put exited with code ${put.code}`)
-  const putResult = JSON.parse(putJson) as { link: string, deals: unknown[], manifest?: { k: number, m: number } }
-  console.log(`put (sherd put, own process): ${mib(sizeBytes)} MiB in ${put.seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / put.seconds).toFixed(1)} MB/s, ` +
-    `${(sizeBytes / 1e6 / put.cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(put.peakKiB * 1024)} MiB (VmHWM), ${putResult.deals.length} deals`)
+  const putResult = JSON.parse(putJson) as { link: string; deals: unknown[]; manifest?: { k: number; m: number } }
+  console.log(
+    `put (sherd put, own process): ${mib(sizeBytes)} MiB in ${put.seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / put.seconds).toFixed(1)} MB/s, ` +
+      `${(sizeBytes / 1e6 / put.cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(put.peakKiB * 1024)} MiB (VmHWM), ${putResult.deals.length} deals`
+  )
   report['put peak RSS MiB'] = Math.round(put.peakKiB / 1024)
   report['put MB/s'] = +(sizeBytes / 1e6 / put.seconds).toFixed(1)
   report['put MB per CPU-second'] = +(sizeBytes / 1e6 / put.cpuSeconds).toFixed(1)
@@ -140,9 +187,14 @@ try {
   if (values['skip-get'] !== true) {
     const outputHash = createHash('sha256')
     let gotBytes = 0
-    const get = await runSherd(['get', putResult.link], env, (chunk) => { outputHash.update(chunk); gotBytes += chunk.byteLength })
-    console.log(`get (sherd get, own process): ${mib(gotBytes)} MiB in ${get.seconds.toFixed(1)} s = ${(gotBytes / 1e6 / get.seconds).toFixed(1)} MB/s, ` +
-      `${(gotBytes / 1e6 / get.cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(get.peakKiB * 1024)} MiB (VmHWM), exit code ${get.code}`)
+    const get = await runSherd(['get', putResult.link], env, (chunk) => {
+      outputHash.update(chunk)
+      gotBytes += chunk.byteLength
+    })
+    console.log(
+      `get (sherd get, own process): ${mib(gotBytes)} MiB in ${get.seconds.toFixed(1)} s = ${(gotBytes / 1e6 / get.seconds).toFixed(1)} MB/s, ` +
+        `${(gotBytes / 1e6 / get.cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(get.peakKiB * 1024)} MiB (VmHWM), exit code ${get.code}`
+    )
     if (get.code !== 0) process.exitCode = 1
     report['get peak RSS MiB'] = Math.round(get.peakKiB / 1024)
     report['get MB/s'] = +(gotBytes / 1e6 / get.seconds).toFixed(1)

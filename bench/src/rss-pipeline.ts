@@ -34,16 +34,19 @@ const segmentSize = Number(values['segment-mib']) * MiB
 const withheld = Number(values['withhold-shard'])
 const prefetchSegments = Number(values.prefetch)
 
-
 let peakRss = 0
 console.log(`baseline RSS ${(process.memoryUsage.rss() / MiB).toFixed(0)} MiB`)
-const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 20)
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss())
+}, 20)
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
-function phaseEnd (name: string, started: number): void {
+function phaseEnd(name: string, started: number): void {
   peakRss = Math.max(peakRss, process.memoryUsage.rss())
   const seconds = (performance.now() - started) / 1000
-  console.log(`${name}: ${mib(sizeBytes)} MiB in ${seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
-    `peak RSS ${mib(peakRss)} MiB (getrusage max ${mib(process.resourceUsage().maxRSS * 1024)} MiB)`)
+  console.log(
+    `${name}: ${mib(sizeBytes)} MiB in ${seconds.toFixed(1)} s = ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s, ` +
+      `peak RSS ${mib(peakRss)} MiB (getrusage max ${mib(process.resourceUsage().maxRSS * 1024)} MiB)`
+  )
   peakRss = 0
 }
 
@@ -54,15 +57,23 @@ try {
   let started = performance.now()
   const encoding = encodeFile(incompressibleBytes(sizeBytes, inputHash), { k, m, segmentSize, expectedSize: sizeBytes })
   for await (const segment of encoding) {
-    for (const shard of segment.shards) await writeFile(join(dir, `${segment.segmentIndex}-${shard.index}`), shard.bytes)
+    for (const shard of segment.shards)
+      await writeFile(join(dir, `${segment.segmentIndex}-${shard.index}`), shard.bytes)
   }
   phaseEnd('encode', started)
 
   const outputHash = createHash('sha256')
   started = performance.now()
-  const source = async ({ segmentIndex, shardIndex }: { segmentIndex: number, shardIndex: number }): Promise<Uint8Array | undefined> =>
+  const source = async ({
+    segmentIndex,
+    shardIndex
+  }: {
+    segmentIndex: number
+    shardIndex: number
+  }): Promise<Uint8Array | undefined> =>
     shardIndex === withheld ? undefined : await readFile(join(dir, `${segmentIndex}-${shardIndex}`))
-  for await (const part of decodeFile(encoding.manifest, encoding.key, source, { prefetchSegments })) outputHash.update(part)
+  for await (const part of decodeFile(encoding.manifest, encoding.key, source, { prefetchSegments }))
+    outputHash.update(part)
   phaseEnd('decode', started)
 
   const same = inputHash.digest('hex') === outputHash.digest('hex')

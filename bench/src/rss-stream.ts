@@ -36,11 +36,15 @@ const hasher = values.hasher === 'inline' ? inlineHasher() : await defaultHasher
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 let peakRss = 0
-const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 20)
-console.log(`baseline RSS ${mib(process.memoryUsage.rss())} MiB; ${mib(sizeBytes)} MiB, k=${k} m=${m}, segment ${mib(segmentSize)} MiB, ` +
-  `hasher ${values.hasher} (${hasher.threads} thread${hasher.threads === 1 ? '' : 's'})`)
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss())
+}, 20)
+console.log(
+  `baseline RSS ${mib(process.memoryUsage.rss())} MiB; ${mib(sizeBytes)} MiB, k=${k} m=${m}, segment ${mib(segmentSize)} MiB, ` +
+    `hasher ${values.hasher} (${hasher.threads} thread${hasher.threads === 1 ? '' : 's'})`
+)
 
-function phase<T> (name: string, run: () => Promise<T>): Promise<T> {
+function phase<T>(name: string, run: () => Promise<T>): Promise<T> {
   peakRss = process.memoryUsage.rss()
   const cpu = process.cpuUsage()
   const started = performance.now()
@@ -49,8 +53,10 @@ function phase<T> (name: string, run: () => Promise<T>): Promise<T> {
     const seconds = (performance.now() - started) / 1000
     const used = process.cpuUsage(cpu)
     const cpuSeconds = (used.user + used.system) / 1e6
-    console.log(`${name}: ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s (${seconds.toFixed(1)} s), ` +
-      `${(sizeBytes / 1e6 / cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(peakRss)} MiB`)
+    console.log(
+      `${name}: ${(sizeBytes / 1e6 / seconds).toFixed(1)} MB/s (${seconds.toFixed(1)} s), ` +
+        `${(sizeBytes / 1e6 / cpuSeconds).toFixed(1)} MB per CPU-second, peak RSS ${mib(peakRss)} MiB`
+    )
     return result
   })
 }
@@ -60,22 +66,43 @@ const fds = new Map<string, number>()
 const fdOf = (segment: number, shard: number, flags: string): number => {
   const id = `${segment}-${shard}-${flags}`
   let fd = fds.get(id)
-  if (fd === undefined) { fd = openSync(join(dir, `${segment}-${shard}`), flags); fds.set(id, fd) }
+  if (fd === undefined) {
+    fd = openSync(join(dir, `${segment}-${shard}`), flags)
+    fds.set(id, fd)
+  }
   return fd
 }
 try {
   const inputHash = createHash('sha256')
   const onStripe = (stripe: EncodedStripe): void => {
     if (values.discard) return
-    stripe.pieces.forEach((piece, i) => { writeSync(fdOf(stripe.segmentIndex, i, 'a'), piece) })
+    stripe.pieces.forEach((piece, i) => {
+      writeSync(fdOf(stripe.segmentIndex, i, 'a'), piece)
+    })
   }
-  const encoding = encodeFileStream(incompressibleBytes(sizeBytes, inputHash), { k, m, segmentSize, expectedSize: sizeBytes, onStripe, hasher })
-  await phase('encode', async () => { for await (const _ of encoding) { /* commitments are in the manifest */ } })
+  const encoding = encodeFileStream(incompressibleBytes(sizeBytes, inputHash), {
+    k,
+    m,
+    segmentSize,
+    expectedSize: sizeBytes,
+    onStripe,
+    hasher
+  })
+  await phase('encode', async () => {
+    for await (const _ of encoding) {
+      /* commitments are in the manifest */
+    }
+  })
   for (const fd of fds.values()) closeSync(fd)
   fds.clear()
   if (!values.discard) {
     const outputHash = createHash('sha256')
-    const source = async ({ segmentIndex, shardIndex, start, end }: ShardRangeRequest): Promise<Uint8Array | undefined> => {
+    const source = async ({
+      segmentIndex,
+      shardIndex,
+      start,
+      end
+    }: ShardRangeRequest): Promise<Uint8Array | undefined> => {
       if (shardIndex === 0) return undefined
       const bytes = new Uint8Array(end - start)
       readSync(fdOf(segmentIndex, shardIndex, 'r'), bytes, 0, bytes.length, start)

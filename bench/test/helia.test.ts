@@ -11,7 +11,7 @@ import type { HeliaSwarm } from '../src/system/helia.js'
 const peerScript = fileURLToPath(new URL('../dist/system/helia-peer.js', import.meta.url))
 const CHUNK = 262_144 // unixfs's default leaf size
 
-async function heliaDirs (): Promise<string[]> {
+async function heliaDirs(): Promise<string[]> {
   return (await readdir(tmpdir())).filter((name) => name.startsWith('sherd-bench-helia-'))
 }
 
@@ -25,7 +25,9 @@ describe('Helia swarm (system suite peer comparison)', () => {
     swarm = await startHeliaSwarm({ peerScript })
   })
 
-  afterAll(async () => { await swarm?.stop() })
+  afterAll(async () => {
+    await swarm?.stop()
+  })
 
   // Empty, one byte, one leaf ± 1 byte, two leaves, and one past a full first level of the DAG (174 links).
   for (const bytes of [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 174 * CHUNK + 1]) {

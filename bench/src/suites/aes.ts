@@ -14,14 +14,14 @@ const FULL_SIZES_MIB = [1, 32, 256]
 const NONCE = new Uint8Array(12)
 const TAG_BYTES = 16
 
-function same (a: Uint8Array, b: Uint8Array): boolean {
+function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0
 }
 
 export const aesSuite: Suite = {
   name: 'aes',
   description: 'AES-256-GCM encrypt/decrypt of one segment: WebCrypto (used by the client) vs node:crypto',
-  async run ({ full, log }): Promise<SuiteResult> {
+  async run({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
     const rows: Array<Record<string, number | string>> = []
@@ -42,7 +42,9 @@ export const aesSuite: Suite = {
     const webEncrypt = async (plain: Uint8Array): Promise<Uint8Array> =>
       new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: NONCE }, key, plain as Uint8Array<ArrayBuffer>))
     const webDecrypt = async (sealed: Uint8Array): Promise<Uint8Array> =>
-      new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: NONCE }, key, sealed as Uint8Array<ArrayBuffer>))
+      new Uint8Array(
+        await crypto.subtle.decrypt({ name: 'AES-GCM', iv: NONCE }, key, sealed as Uint8Array<ArrayBuffer>)
+      )
 
     for (const mib of sizes) {
       const plain = data.subarray(0, mib * MIB)
@@ -51,13 +53,14 @@ export const aesSuite: Suite = {
       // Both implement the same GCM: identical ciphertext and tag, and each opens the other's.
       if (!same(await webEncrypt(plain), sealed)) throw new Error(`WebCrypto and node:crypto disagree on ${mib} MiB`)
       if (!same(await webDecrypt(sealed), plain)) throw new Error(`WebCrypto does not open node:crypto's ${mib} MiB`)
-      const runs = mib >= 256 ? 5 : mib >= 32 ? (full ? 9 : 7) : (full ? 21 : 11)
+      const runs = mib >= 256 ? 5 : mib >= 32 ? (full ? 9 : 7) : full ? 21 : 11
 
       log(`encrypt ${mib} MiB`)
       const enc = await measurePaired(
         { name: `encrypt/node:crypto ${mib} MiB`, fn: () => nodeEncrypt(plain) },
         { name: `encrypt/webcrypto ${mib} MiB`, fn: () => webEncrypt(plain) },
-        { bytes, runs, warmup: 2 })
+        { bytes, runs, warmup: 2 }
+      )
       enc.b.extra = { 'webcrypto÷node': enc.ratio }
       measurements.push(enc.a, enc.b)
       summary[`encrypt ${mib} MiB webcrypto÷node:crypto`] = +enc.ratio.toFixed(3)
@@ -66,12 +69,16 @@ export const aesSuite: Suite = {
       const dec = await measurePaired(
         { name: `decrypt/node:crypto ${mib} MiB`, fn: () => nodeDecrypt(sealed) },
         { name: `decrypt/webcrypto ${mib} MiB`, fn: () => webDecrypt(sealed) },
-        { bytes, runs, warmup: 2 })
+        { bytes, runs, warmup: 2 }
+      )
       dec.b.extra = { 'webcrypto÷node': dec.ratio }
       measurements.push(dec.a, dec.b)
       summary[`decrypt ${mib} MiB webcrypto÷node:crypto`] = +dec.ratio.toFixed(3)
 
-      for (const [op, pair] of [['encrypt', enc], ['decrypt', dec]] as const) {
+      for (const [op, pair] of [
+        ['encrypt', enc],
+        ['decrypt', dec]
+      ] as const) {
         rows.push(chartRow(pair.a, { config: `${op} ${mib} MiB`, impl: 'node:crypto' }))
         rows.push(chartRow(pair.b, { config: `${op} ${mib} MiB`, impl: 'WebCrypto' }))
       }
@@ -81,9 +88,13 @@ export const aesSuite: Suite = {
     log('segment key derivation')
     const salt = randomBytes(16)
     let index = 0
-    const derive = await measure('segment key/HKDF + import (WebCrypto)', async () => {
-      for (let i = 0; i < 100; i++) await deriveAesKey(rawKey, salt, new Uint8Array([index++ & 0xff]))
-    }, { runs: 7, warmup: 1, extra: { keys: 100 } })
+    const derive = await measure(
+      'segment key/HKDF + import (WebCrypto)',
+      async () => {
+        for (let i = 0; i < 100; i++) await deriveAesKey(rawKey, salt, new Uint8Array([index++ & 0xff]))
+      },
+      { runs: 7, warmup: 1, extra: { keys: 100 } }
+    )
     measurements.push(derive)
     summary['segment keys per second'] = Math.round(100 / (derive.medianMs / 1000))
 
@@ -94,16 +105,18 @@ export const aesSuite: Suite = {
         'webcrypto÷node is the median over runs of time(node:crypto) ÷ time(WebCrypto), each pair run back to back: above 1, WebCrypto is faster.',
         'both produce identical ciphertext and tag (checked before timing); a segment is one GCM message under its own key.'
       ],
-      charts: [{
-        id: 'throughput',
-        title: 'AES-256-GCM throughput (MB/s; whiskers: slowest and fastest run)',
-        mark: 'bar',
-        x: { field: 'config', title: 'operation, message size' },
-        y: { field: 'value', title: 'MB/s' },
-        color: { field: 'impl', title: 'implementation' },
-        range: { min: 'min', max: 'max' },
-        rows
-      }]
+      charts: [
+        {
+          id: 'throughput',
+          title: 'AES-256-GCM throughput (MB/s; whiskers: slowest and fastest run)',
+          mark: 'bar',
+          x: { field: 'config', title: 'operation, message size' },
+          y: { field: 'value', title: 'MB/s' },
+          color: { field: 'impl', title: 'implementation' },
+          range: { min: 'min', max: 'max' },
+          rows
+        }
+      ]
     }
   }
 }

@@ -26,10 +26,13 @@ const M = 2
 const DEAL_PERIODS = 2
 const PROVIDER_CAPACITY_BYTES = 8 * 1024 * MIB
 
-interface Run { wallMs: number, cpuMs: number }
+interface Run {
+  wallMs: number
+  cpuMs: number
+}
 
 /** Wall time of a Node call and this process's CPU time during it. */
-async function timedNode (fn: () => Promise<unknown>): Promise<Run> {
+async function timedNode(fn: () => Promise<unknown>): Promise<Run> {
   const cpu = process.cpuUsage()
   const t0 = performance.now()
   await fn()
@@ -37,7 +40,7 @@ async function timedNode (fn: () => Promise<unknown>): Promise<Run> {
   return { wallMs: performance.now() - t0, cpuMs: (used.user + used.system) / 1000 }
 }
 
-async function drain (client: SherdClient, link: string): Promise<number> {
+async function drain(client: SherdClient, link: string): Promise<number> {
   let bytes = 0
   for await (const chunk of client.get(link)) bytes += chunk.length
   return bytes
@@ -45,8 +48,9 @@ async function drain (client: SherdClient, link: string): Promise<number> {
 
 export const browserSuite: Suite = {
   name: 'browser',
-  description: 'SDK in Chromium vs Node on one devnet (put/get MB/s, ratios), gzipped browser bundle, page stage speeds',
-  async run (ctx): Promise<SuiteResult> {
+  description:
+    'SDK in Chromium vs Node on one devnet (put/get MB/s, ratios), gzipped browser bundle, page stage speeds',
+  async run(ctx): Promise<SuiteResult> {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set SHERD_CHROMIUM`)
     }
@@ -65,31 +69,45 @@ export const browserSuite: Suite = {
     try {
       ctx.log(`starting a devnet of ${PROVIDERS} providers (k=${K}, m=${M}) with WebSocket listeners`)
       devnet = await startDevnet({ providers: PROVIDERS, capacityBytes: PROVIDER_CAPACITY_BYTES, handleSignals: false })
-      client = createClient({ rpcUrl: devnet.rpcUrl, contract: devnet.market, account: devnet.client.privateKey, bootstrap: devnet.bootstrap, k: K, m: M, periods: DEAL_PERIODS })
+      client = createClient({
+        rpcUrl: devnet.rpcUrl,
+        contract: devnet.market,
+        account: devnet.client.privateKey,
+        bootstrap: devnet.bootstrap,
+        k: K,
+        m: M,
+        periods: DEAL_PERIODS
+      })
       await client.start()
       served = await servePage(devnet, { k: K, m: M, periods: DEAL_PERIODS, minify: true })
       browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
       const page: Page = await browser.newPage()
       await page.goto(served.url)
       await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 })
-      await page.evaluate(async () => { await window.sherdPage.ready() })
+      await page.evaluate(async () => {
+        await window.sherdPage.ready()
+      })
 
       // First: it is quick, and a failure here should not cost the transfer runs.
       ctx.log('page stage speeds')
       const stages = await page.evaluate(async (n) => await window.sherdPage.stages(n), Math.min(size, 64 * MIB))
 
       const nodeBytes = new Uint8Array(randomBytes(size))
-      const runPut = async (): Promise<{ node: Run, page: Run, nodeLink: string, pageLink: string }> => {
+      const runPut = async (): Promise<{ node: Run; page: Run; nodeLink: string; pageLink: string }> => {
         let nodeLink = ''
-        const node = await timedNode(async () => { nodeLink = (await client!.put(nodeBytes)).link })
+        const node = await timedNode(async () => {
+          nodeLink = (await client!.put(nodeBytes)).link
+        })
         // The page times its own put (its random source is made before the clock starts).
         const cpu = process.cpuUsage()
         const put = await page.evaluate(async (n) => await window.sherdPage.putRandom(n), size)
         const used = process.cpuUsage(cpu)
         return { node, page: { wallMs: put.ms, cpuMs: (used.user + used.system) / 1000 }, nodeLink, pageLink: put.link }
       }
-      const runGet = async (nodeLink: string, pageLink: string): Promise<{ node: Run, page: Run }> => {
-        const node = await timedNode(async () => { if (await drain(client!, nodeLink) !== size) throw new Error('the Node get read a wrong length') })
+      const runGet = async (nodeLink: string, pageLink: string): Promise<{ node: Run; page: Run }> => {
+        const node = await timedNode(async () => {
+          if ((await drain(client!, nodeLink)) !== size) throw new Error('the Node get read a wrong length')
+        })
         const cpu = process.cpuUsage()
         const got = await page.evaluate(async (link) => await window.sherdPage.getHash(link, { hash: false }), pageLink)
         const used = process.cpuUsage(cpu)
@@ -105,16 +123,34 @@ export const browserSuite: Suite = {
       for (let i = 0; i < runs; i++) {
         ctx.log(`run ${i + 1}/${runs}: ${sizeMib} MiB put and get, Node then page`)
         const put = await runPut()
-        puts.node.push(put.node); puts.page.push(put.page)
+        puts.node.push(put.node)
+        puts.page.push(put.page)
         const get = await runGet(put.nodeLink, put.pageLink)
-        gets.node.push(get.node); gets.page.push(get.page)
+        gets.node.push(get.node)
+        gets.page.push(get.page)
       }
-      const row = (name: string, r: Run[]): Measurement => summarize(name, r.map((x) => x.wallMs), r.map((x) => x.cpuMs), size)
-      measurements.push(row(`node put ${sizeMib} MiB`, puts.node), row(`browser put ${sizeMib} MiB`, puts.page),
-        row(`node get ${sizeMib} MiB`, gets.node), row(`browser get ${sizeMib} MiB`, gets.page))
+      const row = (name: string, r: Run[]): Measurement =>
+        summarize(
+          name,
+          r.map((x) => x.wallMs),
+          r.map((x) => x.cpuMs),
+          size
+        )
+      measurements.push(
+        row(`node put ${sizeMib} MiB`, puts.node),
+        row(`browser put ${sizeMib} MiB`, puts.page),
+        row(`node get ${sizeMib} MiB`, gets.node),
+        row(`browser get ${sizeMib} MiB`, gets.page)
+      )
       // Time ratios node ÷ browser are speed ratios browser ÷ node.
-      const putRatio = pairedRatio(puts.node.map((r) => r.wallMs), puts.page.map((r) => r.wallMs))
-      const getRatio = pairedRatio(gets.node.map((r) => r.wallMs), gets.page.map((r) => r.wallMs))
+      const putRatio = pairedRatio(
+        puts.node.map((r) => r.wallMs),
+        puts.page.map((r) => r.wallMs)
+      )
+      const getRatio = pairedRatio(
+        gets.node.map((r) => r.wallMs),
+        gets.page.map((r) => r.wallMs)
+      )
 
       return {
         measurements,
@@ -129,7 +165,7 @@ export const browserSuite: Suite = {
         notes: [
           `${PROVIDERS} providers, k=${K}, m=${M}, ${sizeMib} MiB files; each run puts and gets with the Node client, then with the page`,
           'the page times its own put and get (performance.now around client.put / the getStream read loop); its random source is made before the clock starts and the get is not hashed',
-          'cpuMedianMs of the browser rows is this Node process only (the page runs in Chromium); Chromium\'s own CPU is not counted',
+          "cpuMedianMs of the browser rows is this Node process only (the page runs in Chromium); Chromium's own CPU is not counted",
           `every transport byte is sealed by noise with ChaCha20-Poly1305: ${stages.chachaMBps.toFixed(0)} MB/s in the page (JavaScript, @noble/ciphers) against node:crypto in Node; ` +
             `a put moves (k+m)/k = ${((K + M) / K).toFixed(2)}× the file through it, a get 1×`
         ]

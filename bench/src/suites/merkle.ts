@@ -10,8 +10,15 @@ import { join } from 'node:path'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { createSHA256 } from 'hash-wasm'
 import {
-  buildChunkTree, buildTree, challengeIndices, decodeChunkTree, encodeChunkTree, merkleRoot, merkleRootReference,
-  usesKernel, verifyProof
+  buildChunkTree,
+  buildTree,
+  challengeIndices,
+  decodeChunkTree,
+  encodeChunkTree,
+  merkleRoot,
+  merkleRootReference,
+  usesKernel,
+  verifyProof
 } from '@sherd/proofs'
 import { chartRow, measure, measurePaired, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
@@ -24,14 +31,17 @@ const GOAL_RATIO = 0.12
 const CHALLENGES = 10
 
 /** A tree root built one SHA-256 call per 65-byte message: how a tree is built without a kernel. */
-function rootPerMessage (data: Uint8Array, hash: (message: Uint8Array) => Uint8Array): Uint8Array {
+function rootPerMessage(data: Uint8Array, hash: (message: Uint8Array) => Uint8Array): Uint8Array {
   const leafCount = Math.max(1, Math.ceil(data.length / 64))
   let width = 1
   while (width < leafCount) width *= 2
   let level: Uint8Array[] = []
   const message = new Uint8Array(65)
   for (let i = 0; i < width; i++) {
-    if (i >= leafCount) { level.push(new Uint8Array(32)); continue }
+    if (i >= leafCount) {
+      level.push(new Uint8Array(32))
+      continue
+    }
     message.fill(0)
     message.set(data.subarray(i * 64, Math.min(i * 64 + 64, data.length)), 1)
     level.push(hash(message))
@@ -49,19 +59,25 @@ function rootPerMessage (data: Uint8Array, hash: (message: Uint8Array) => Uint8A
   return level[0]!
 }
 
-function same (a: Uint8Array, b: Uint8Array): boolean {
+function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0
 }
 
 export const merkleSuite: Suite = {
   name: 'merkle',
   description: 'Merkle root throughput (WASM kernel vs TS, @noble/hashes, hash-wasm, node:crypto) and proof extraction',
-  async run ({ full, log }): Promise<SuiteResult> {
+  async run({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
-    const summary: Record<string, number | string> = { kernel: usesKernel() ? 'wasm-simd' : 'reference (no WebAssembly SIMD)' }
+    const summary: Record<string, number | string> = {
+      kernel: usesKernel() ? 'wasm-simd' : 'reference (no WebAssembly SIMD)'
+    }
     const notes: string[] = []
     const wasmHasher = await createSHA256()
-    const hashWasm = (m: Uint8Array): Uint8Array => { wasmHasher.init(); wasmHasher.update(m); return wasmHasher.digest('binary') }
+    const hashWasm = (m: Uint8Array): Uint8Array => {
+      wasmHasher.init()
+      wasmHasher.update(m)
+      return wasmHasher.digest('binary')
+    }
     const nodePerMessage = (m: Uint8Array): Uint8Array => createHash('sha256').update(m).digest()
 
     const sizes = [1, 16, 64]
@@ -70,12 +86,13 @@ export const merkleSuite: Suite = {
       const input = data.subarray(0, mib * MIB)
       const bytes = input.length
       log(`root of ${mib} MiB`)
-      const runs = mib >= 64 ? (full ? 9 : 5) : (full ? 9 : 7)
+      const runs = mib >= 64 ? (full ? 9 : 5) : full ? 9 : 7
       const expected = merkleRoot(input)
       const paired = await measurePaired(
         { name: `hash once/node:crypto ${mib} MiB`, fn: () => createHash('sha256').update(input).digest() },
         { name: `root/kernel ${mib} MiB`, fn: () => merkleRoot(input) },
-        { bytes, runs, warmup: 1 })
+        { bytes, runs, warmup: 1 }
+      )
       paired.b.extra = { 'kernel÷node': paired.ratio, 'kernel÷node cpu': paired.cpuRatio }
       measurements.push(paired.a, paired.b)
       summary[`ratio kernel÷node:crypto ${mib} MiB, wall`] = +paired.ratio.toFixed(4)
@@ -88,17 +105,48 @@ export const merkleSuite: Suite = {
         const check = (name: string, root: Uint8Array): void => {
           if (!same(root, expected)) throw new Error(`${name} disagrees with the kernel on ${mib} MiB`)
         }
-        measurements.push(await measure(`root/ts reference ${mib} MiB`, () => check('reference', merkleRootReference(input)), { bytes, runs: slowRuns, warmup: slowWarmup }))
-        measurements.push(await measure(`root/@noble/hashes per message ${mib} MiB`, () => check('noble', rootPerMessage(input, sha256)), { bytes, runs: slowRuns, warmup: slowWarmup }))
-        measurements.push(await measure(`root/hash-wasm per message ${mib} MiB`, () => check('hash-wasm', rootPerMessage(input, hashWasm)), { bytes, runs: slowRuns, warmup: slowWarmup }))
-        measurements.push(await measure(`root/node:crypto per message ${mib} MiB`, () => check('node:crypto', rootPerMessage(input, nodePerMessage)), { bytes, runs: slowRuns, warmup: slowWarmup }))
+        measurements.push(
+          await measure(`root/ts reference ${mib} MiB`, () => check('reference', merkleRootReference(input)), {
+            bytes,
+            runs: slowRuns,
+            warmup: slowWarmup
+          })
+        )
+        measurements.push(
+          await measure(
+            `root/@noble/hashes per message ${mib} MiB`,
+            () => check('noble', rootPerMessage(input, sha256)),
+            { bytes, runs: slowRuns, warmup: slowWarmup }
+          )
+        )
+        measurements.push(
+          await measure(
+            `root/hash-wasm per message ${mib} MiB`,
+            () => check('hash-wasm', rootPerMessage(input, hashWasm)),
+            { bytes, runs: slowRuns, warmup: slowWarmup }
+          )
+        )
+        measurements.push(
+          await measure(
+            `root/node:crypto per message ${mib} MiB`,
+            () => check('node:crypto', rootPerMessage(input, nodePerMessage)),
+            { bytes, runs: slowRuns, warmup: slowWarmup }
+          )
+        )
       }
     }
     const treeMib = full ? 64 : 16
     log(`full tree (all levels) of ${treeMib} MiB`)
-    measurements.push(await measure(`tree/kernel all levels ${treeMib} MiB`, () => buildTree(data.subarray(0, treeMib * MIB)), { bytes: treeMib * MIB, runs: 3 }))
+    measurements.push(
+      await measure(`tree/kernel all levels ${treeMib} MiB`, () => buildTree(data.subarray(0, treeMib * MIB)), {
+        bytes: treeMib * MIB,
+        runs: 3
+      })
+    )
     log('chunk tree of 64 MiB')
-    measurements.push(await measure('chunk tree/kernel 64 MiB', () => buildChunkTree(data), { bytes: data.length, runs: full ? 5 : 3 }))
+    measurements.push(
+      await measure('chunk tree/kernel 64 MiB', () => buildChunkTree(data), { bytes: data.length, runs: full ? 5 : 3 })
+    )
 
     // Proof extraction, as a provider does it: decoded chunk tree from storage, 10 chunks re-read from a file.
     log(`proof sets (c = ${CHALLENGES}) on a 64 MiB shard`)
@@ -107,7 +155,12 @@ export const merkleSuite: Suite = {
       const path = join(dir, 'shard')
       await writeFile(path, data)
       const record = encodeChunkTree(buildChunkTree(data))
-      measurements.push(await measure('chunk tree/decode 64 MiB record', () => decodeChunkTree(record), { runs: 20, extra: { 'record bytes': record.length } }))
+      measurements.push(
+        await measure('chunk tree/decode 64 MiB record', () => decodeChunkTree(record), {
+          runs: 20,
+          extra: { 'record bytes': record.length }
+        })
+      )
       const tree = decodeChunkTree(record)
       const file = await open(path, 'r')
       try {
@@ -125,12 +178,25 @@ export const merkleSuite: Suite = {
               bytes = data.subarray(start, end)
             }
             const proof = tree.proveFromChunk(index, bytes)
-            if (set === 1 && !verifyProof(tree.root, tree.depth, proof)) throw new Error('bench produced an invalid proof')
+            if (set === 1 && !verifyProof(tree.root, tree.depth, proof))
+              throw new Error('bench produced an invalid proof')
           }
         }
         const sets = full ? 200 : 30
-        measurements.push(await measure(`proof set/c=${CHALLENGES}, chunks from file (page cache)`, () => proveSet(true), { runs: sets, warmup: 3, extra: { proofs: CHALLENGES } }))
-        measurements.push(await measure(`proof set/c=${CHALLENGES}, chunks in memory`, () => proveSet(false), { runs: sets, warmup: 3, extra: { proofs: CHALLENGES } }))
+        measurements.push(
+          await measure(`proof set/c=${CHALLENGES}, chunks from file (page cache)`, () => proveSet(true), {
+            runs: sets,
+            warmup: 3,
+            extra: { proofs: CHALLENGES }
+          })
+        )
+        measurements.push(
+          await measure(`proof set/c=${CHALLENGES}, chunks in memory`, () => proveSet(false), {
+            runs: sets,
+            warmup: 3,
+            extra: { proofs: CHALLENGES }
+          })
+        )
       } finally {
         await file.close()
       }
@@ -142,22 +208,28 @@ export const merkleSuite: Suite = {
     const ratio = summary['ratio kernel÷node:crypto 64 MiB, cpu'] as number
     summary['requirement (cpu ratio ≥ 0.08) met'] = ratio >= REQUIRED_RATIO ? 'yes' : 'NO'
     summary['goal (cpu ratio ≥ 0.12) met'] = ratio >= GOAL_RATIO ? 'yes' : 'no'
-    notes.push('MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.')
-    notes.push('a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.')
+    notes.push(
+      'MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.'
+    )
+    notes.push(
+      'a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.'
+    )
     const rootRows = measurements.flatMap((m) => {
       const match = /^(?:root|hash once)\/(.*) (\d+) MiB$/.exec(m.name)
       return match === null ? [] : [chartRow(m, { size: `${match[2]} MiB`, impl: match[1]! })]
     })
-    const charts: Chart[] = [{
-      id: 'root',
-      title: 'Merkle root of shard data vs one-call SHA-256 (MB/s, log scale; whiskers: slowest and fastest run)',
-      mark: 'bar',
-      x: { field: 'size', title: 'data size' },
-      y: { field: 'value', title: 'MB/s', log: true },
-      color: { field: 'impl', title: 'implementation' },
-      range: { min: 'min', max: 'max' },
-      rows: rootRows
-    }]
+    const charts: Chart[] = [
+      {
+        id: 'root',
+        title: 'Merkle root of shard data vs one-call SHA-256 (MB/s, log scale; whiskers: slowest and fastest run)',
+        mark: 'bar',
+        x: { field: 'size', title: 'data size' },
+        y: { field: 'value', title: 'MB/s', log: true },
+        color: { field: 'impl', title: 'implementation' },
+        range: { min: 'min', max: 'max' },
+        rows: rootRows
+      }
+    ]
     return { measurements, summary, notes, charts }
   }
 }

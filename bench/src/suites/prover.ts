@@ -24,8 +24,8 @@ const WRITE_BYTES = MIB
 
 export const proverSuite: Suite = {
   name: 'prover',
-  description: 'one deal\'s proof (c = 10) of a 64 MiB shard from a LevelDB store, chunk tree cached',
-  async run ({ full, log }): Promise<SuiteResult> {
+  description: "one deal's proof (c = 10) of a 64 MiB shard from a LevelDB store, chunk tree cached",
+  async run({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const dir = await mkdtemp(join(tmpdir(), 'sherd-bench-prover-'))
     const store = new ShardStore({ path: join(dir, 'store'), capacityBytes: 2 * SHARD_BYTES })
@@ -43,16 +43,27 @@ export const proverSuite: Suite = {
       const seed = (): `0x${string}` => `0x${createHash('sha256').update(`seed ${n++}`).digest('hex')}`
       // The proof must be the one the market verifies: same bytes as proving from the whole tree.
       const check = seed()
-      if (await buildDealProof(store, root, tree, check, CHALLENGES) !== proveChallenges(buildTree(data), check, CHALLENGES)) {
+      if (
+        (await buildDealProof(store, root, tree, check, CHALLENGES)) !==
+        proveChallenges(buildTree(data), check, CHALLENGES)
+      ) {
         throw new Error('buildDealProof disagrees with the whole-tree proof')
       }
       const runs = full ? 500 : 100
       log(`proof of one deal, ${runs} seeds`)
-      const cached = await measure(`deal proof/c=${CHALLENGES} 64 MiB, LevelDB chunks, tree cached`,
-        async () => await buildDealProof(store, root, tree, seed(), CHALLENGES), { runs, warmup: 10, extra: { challenges: CHALLENGES } })
+      const cached = await measure(
+        `deal proof/c=${CHALLENGES} 64 MiB, LevelDB chunks, tree cached`,
+        async () => await buildDealProof(store, root, tree, seed(), CHALLENGES),
+        { runs, warmup: 10, extra: { challenges: CHALLENGES } }
+      )
       measurements.push(cached)
-      measurements.push(await measure(`deal proof/c=${CHALLENGES} 64 MiB, tree read and decoded too`,
-        async () => await buildDealProof(store, root, await store.getTree(root), seed(), CHALLENGES), { runs: full ? 100 : 30, warmup: 3 }))
+      measurements.push(
+        await measure(
+          `deal proof/c=${CHALLENGES} 64 MiB, tree read and decoded too`,
+          async () => await buildDealProof(store, root, await store.getTree(root), seed(), CHALLENGES),
+          { runs: full ? 100 : 30, warmup: 3 }
+        )
+      )
       return {
         measurements,
         summary: {
@@ -62,7 +73,7 @@ export const proverSuite: Suite = {
         },
         notes: [
           'chunks come from LevelDB (page cache warm after the first run); each proof re-hashes up to 10 chunk subtrees of 1,024 leaves with the WASM kernel.',
-          'the tree-decoded row adds reading the shard\'s metadata record and rebuilding the nodes above the chunks (what a cache miss costs).'
+          "the tree-decoded row adds reading the shard's metadata record and rebuilding the nodes above the chunks (what a cache miss costs)."
         ]
       }
     } finally {
@@ -73,8 +84,23 @@ export const proverSuite: Suite = {
 }
 
 /** One deal's proof as the node builds it (leaves re-read from the store's chunks), for `count` leaves of `seed`. */
-async function buildDealProof (store: ShardStore, root: Uint8Array, tree: StoreTree | undefined, seed: `0x${string}`, count: number): Promise<`0x${string}`> {
-  const proof = await buildStoreProof(store, { root: `0x${Buffer.from(root).toString('hex')}`, size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength) }, seed, count, tree)
+async function buildDealProof(
+  store: ShardStore,
+  root: Uint8Array,
+  tree: StoreTree | undefined,
+  seed: `0x${string}`,
+  count: number
+): Promise<`0x${string}`> {
+  const proof = await buildStoreProof(
+    store,
+    {
+      root: `0x${Buffer.from(root).toString('hex')}`,
+      size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength)
+    },
+    seed,
+    count,
+    tree
+  )
   if (typeof proof !== 'string') throw new Error(`the stored shard cannot be proven: ${proof.reason}`)
   return proof
 }

@@ -34,11 +34,11 @@ const PERIOD_BLOCKS = PROOF_SET_DEFAULT_PARAMS.periodBlocks
 
 let seedCounter = 0
 /** A fresh challenge seed per call, so no run proves the chunks of the run before. */
-function nextSeed (): Hex {
+function nextSeed(): Hex {
   return bytesToHex(createHash('sha256').update(`bench seed ${seedCounter++}`).digest())
 }
 
-async function storeShard (store: ShardStore, data: Uint8Array): Promise<Uint8Array> {
+async function storeShard(store: ShardStore, data: Uint8Array): Promise<Uint8Array> {
   const root = merkleRoot(data)
   const writer = await store.beginShard({ root, byteLength: data.length })
   for (let at = 0; at < data.length; at += MIB) await writer.write(data.subarray(at, at + MIB))
@@ -49,7 +49,7 @@ async function storeShard (store: ShardStore, data: Uint8Array): Promise<Uint8Ar
 export const provingSuite: Suite = {
   name: 'proving',
   description: `proof time against shard size and deal count (c = ${CHALLENGE_COUNT}, LevelDB store as the node proves) vs a whole in-memory tree`,
-  async run ({ full, log }): Promise<SuiteResult> {
+  async run({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
     const sizeRows: Array<Record<string, number | string>> = []
@@ -65,31 +65,48 @@ export const provingSuite: Suite = {
         const cached = await store.getTree(root)
         const whole = buildTree(data)
         const check = nextSeed()
-        if (await buildDealProof(store, root, cached, check, CHALLENGE_COUNT) !== proveChallenges(whole, check, CHALLENGE_COUNT)) {
+        if (
+          (await buildDealProof(store, root, cached, check, CHALLENGE_COUNT)) !==
+          proveChallenges(whole, check, CHALLENGE_COUNT)
+        ) {
           throw new Error(`the store's proof differs from the in-memory tree's on ${mib} MiB`)
         }
         const runs = full ? 101 : 41
         log(`deal-period proofs on ${mib} MiB`)
         const pair = await measurePaired(
-          { name: `deal proof/in-memory tree, ${mib} MiB shard`, fn: () => proveChallenges(whole, nextSeed(), CHALLENGE_COUNT) },
-          { name: `deal proof/store, cached tree, ${mib} MiB shard`, fn: () => buildDealProof(store, root, cached, nextSeed(), CHALLENGE_COUNT) },
-          { runs, warmup: 5 })
-        pair.b.extra = { 'store÷in-memory': pair.ratio, 'proofs/s': Math.round(CHALLENGE_COUNT / (pair.b.medianMs / 1000)) }
+          {
+            name: `deal proof/in-memory tree, ${mib} MiB shard`,
+            fn: () => proveChallenges(whole, nextSeed(), CHALLENGE_COUNT)
+          },
+          {
+            name: `deal proof/store, cached tree, ${mib} MiB shard`,
+            fn: () => buildDealProof(store, root, cached, nextSeed(), CHALLENGE_COUNT)
+          },
+          { runs, warmup: 5 }
+        )
+        pair.b.extra = {
+          'store÷in-memory': pair.ratio,
+          'proofs/s': Math.round(CHALLENGE_COUNT / (pair.b.medianMs / 1000))
+        }
         pair.a.extra = { 'proofs/s': Math.round(CHALLENGE_COUNT / (pair.a.medianMs / 1000)) }
-        const uncached = await measure(`deal proof/store, tree read from the store, ${mib} MiB shard`,
-          async () => await buildDealProof(store, root, await store.getTree(root), nextSeed(), CHALLENGE_COUNT), { runs, warmup: 5 })
+        const uncached = await measure(
+          `deal proof/store, tree read from the store, ${mib} MiB shard`,
+          async () => await buildDealProof(store, root, await store.getTree(root), nextSeed(), CHALLENGE_COUNT),
+          { runs, warmup: 5 }
+        )
         uncached.extra = { 'proofs/s': Math.round(CHALLENGE_COUNT / (uncached.medianMs / 1000)) }
         measurements.push(pair.a, pair.b, uncached)
         summary[`deal proof ${mib} MiB, store ÷ in-memory (time(in-memory) ÷ time(store))`] = +pair.ratio.toFixed(3)
         sizeRows.push(
           chartRow(pair.a, { size: mib, series: 'in-memory whole tree (floor)' }),
           chartRow(pair.b, { size: mib, series: 'store, cached chunk tree (the node)' }),
-          chartRow(uncached, { size: mib, series: 'store, chunk tree decoded per proof' }))
+          chartRow(uncached, { size: mib, series: 'store, chunk tree decoded per proof' })
+        )
       }
 
       // One period's work: every deal proven once, trees cached as the node's prover keeps them.
       const dealCounts = full ? FULL_DEALS : QUICK_DEALS
-      const deals: Array<{ root: Uint8Array, tree: ChunkTree }> = []
+      const deals: Array<{ root: Uint8Array; tree: ChunkTree }> = []
       log(`store ${Math.max(...dealCounts)} shards of ${DEAL_SHARD_BYTES / MIB} MiB`)
       while (deals.length < Math.max(...dealCounts)) {
         const root = await storeShard(store, new Uint8Array(randomBytes(DEAL_SHARD_BYTES)))
@@ -98,9 +115,13 @@ export const provingSuite: Suite = {
       let sustained = 0
       for (const n of dealCounts) {
         log(`one period of ${n} deals`)
-        const m = await measure(`period/${n} deals of ${DEAL_SHARD_BYTES / MIB} MiB, store, cached trees`, async () => {
-          for (const d of deals.slice(0, n)) await buildDealProof(store, d.root, d.tree, nextSeed(), CHALLENGE_COUNT)
-        }, { runs: n >= 1000 ? 3 : n >= 100 ? 5 : 11, warmup: 1 })
+        const m = await measure(
+          `period/${n} deals of ${DEAL_SHARD_BYTES / MIB} MiB, store, cached trees`,
+          async () => {
+            for (const d of deals.slice(0, n)) await buildDealProof(store, d.root, d.tree, nextSeed(), CHALLENGE_COUNT)
+          },
+          { runs: n >= 1000 ? 3 : n >= 100 ? 5 : 11, warmup: 1 }
+        )
         const proofsPerSec = (n * CHALLENGE_COUNT) / (m.medianMs / 1000)
         m.extra = { 'proofs/s': Math.round(proofsPerSec), 'deal-periods/s': Math.round(n / (m.medianMs / 1000)) }
         measurements.push(m)
@@ -109,10 +130,12 @@ export const provingSuite: Suite = {
         sustained = proofsPerSec
       }
       const dealPeriodsPerSec = sustained / CHALLENGE_COUNT
-      summary[`proofs (challenged leaves) per second, sustained over ${dealCounts[dealCounts.length - 1]} deals`] = Math.round(sustained)
+      summary[`proofs (challenged leaves) per second, sustained over ${dealCounts[dealCounts.length - 1]} deals`] =
+        Math.round(sustained)
       summary[`deal proofs (${CHALLENGE_COUNT} leaves each) per second`] = Math.round(dealPeriodsPerSec)
-      summary[`challenged leaves one provider can prove within a ${PERIOD_BLOCKS}-block period at ${MAINNET_BLOCK_SECONDS} s blocks, using 10 % of one core`] =
-        Math.round(sustained * PERIOD_BLOCKS * MAINNET_BLOCK_SECONDS * 0.1)
+      summary[
+        `challenged leaves one provider can prove within a ${PERIOD_BLOCKS}-block period at ${MAINNET_BLOCK_SECONDS} s blocks, using 10 % of one core`
+      ] = Math.round(sustained * PERIOD_BLOCKS * MAINNET_BLOCK_SECONDS * 0.1)
     } finally {
       await store.stop()
       await rm(dir, { recursive: true, force: true })
@@ -144,16 +167,31 @@ export const provingSuite: Suite = {
       ],
       notes: [
         `a deal proof is what the node sends to answer an audit of a deal: ${CHALLENGE_COUNT} leaves, each re-hashed from its 64 KiB chunk (read from LevelDB) up to the stored chunk tree, encoded for the contract.`,
-        'store÷in-memory is the median over runs of time(in-memory) ÷ time(store), each pair back to back: the share of the floor\'s speed the node reaches while keeping 0.05 % of the tree instead of all of it.',
-        'proofs/s counts challenged leaves; gas for submitting them is the gas suite\'s.'
+        "store÷in-memory is the median over runs of time(in-memory) ÷ time(store), each pair back to back: the share of the floor's speed the node reaches while keeping 0.05 % of the tree instead of all of it.",
+        "proofs/s counts challenged leaves; gas for submitting them is the gas suite's."
       ]
     }
   }
 }
 
 /** One deal's proof as the node builds it (leaves re-read from the store's chunks), for `count` leaves of `seed`. */
-async function buildDealProof (store: ShardStore, root: Uint8Array, tree: StoreTree | undefined, seed: `0x${string}`, count: number): Promise<`0x${string}`> {
-  const proof = await buildStoreProof(store, { root: `0x${Buffer.from(root).toString('hex')}`, size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength) }, seed, count, tree)
+async function buildDealProof(
+  store: ShardStore,
+  root: Uint8Array,
+  tree: StoreTree | undefined,
+  seed: `0x${string}`,
+  count: number
+): Promise<`0x${string}`> {
+  const proof = await buildStoreProof(
+    store,
+    {
+      root: `0x${Buffer.from(root).toString('hex')}`,
+      size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength)
+    },
+    seed,
+    count,
+    tree
+  )
   if (typeof proof !== 'string') throw new Error(`the stored shard cannot be proven: ${proof.reason}`)
   return proof
 }

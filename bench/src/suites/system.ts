@@ -24,7 +24,7 @@ import { startRawStreamPair } from '../system/raw-stream.js'
 import type { RawStreamPair } from '../system/raw-stream.js'
 
 /** Provider counts and the code each uses: k + m = the provider count, so every shard has its own provider. */
-const NETWORKS: ReadonlyArray<{ providers: number, k: number, m: number }> = [
+const NETWORKS: ReadonlyArray<{ providers: number; k: number; m: number }> = [
   { providers: 6, k: 4, m: 2 },
   { providers: 12, k: 8, m: 4 }
 ]
@@ -59,7 +59,16 @@ const execFileAsync = promisify(execFile)
 const seconds = (ms: number): number => +(ms / 1000).toFixed(3)
 
 /** The Helia steps of one run, as interleaved entries; each records the CPU time its processes spent. */
-function heliaEntries (helia: HeliaSwarm, bytes: number, mib: number): { add: InterleavedEntry, fetch: InterleavedEntry, get: InterleavedEntry, serving: { fetch: number[], get: number[] } } {
+function heliaEntries(
+  helia: HeliaSwarm,
+  bytes: number,
+  mib: number
+): {
+  add: InterleavedEntry
+  fetch: InterleavedEntry
+  get: InterleavedEntry
+  serving: { fetch: number[]; get: number[] }
+} {
   const serving = { fetch: [] as number[], get: [] as number[] }
   let add: HeliaCost | undefined
   let fetch: HeliaCost | undefined
@@ -67,16 +76,32 @@ function heliaEntries (helia: HeliaSwarm, bytes: number, mib: number): { add: In
   return {
     serving,
     // New content every run (prepare, untimed): blocks of an earlier run would let bitswap skip the transfer.
-    add: { name: `Helia add ${mib} MiB`, setup: () => helia.prepare(bytes), fn: async () => { add = await helia.add() }, cpuMs: () => add!.cpuMs },
+    add: {
+      name: `Helia add ${mib} MiB`,
+      setup: () => helia.prepare(bytes),
+      fn: async () => {
+        add = await helia.add()
+      },
+      cpuMs: () => add!.cpuMs
+    },
     fetch: {
       name: `Helia 3-peer fetch ${mib} MiB (3 readers at once)`,
-      fn: async () => { fetch = await helia.fetch(HELIA_FETCH_READERS); serving.fetch.push(fetch.servingCpuMs) },
+      fn: async () => {
+        fetch = await helia.fetch(HELIA_FETCH_READERS)
+        serving.fetch.push(fetch.servingCpuMs)
+      },
       cpuMs: () => fetch!.cpuMs
     },
     get: {
       name: `Helia get ${mib} MiB (1 reader)`,
-      setup: async () => { await helia.prepare(bytes); await helia.add() },
-      fn: async () => { get = await helia.fetch([HELIA_GET_READER]); serving.get.push(get.servingCpuMs) },
+      setup: async () => {
+        await helia.prepare(bytes)
+        await helia.add()
+      },
+      fn: async () => {
+        get = await helia.fetch([HELIA_GET_READER])
+        serving.get.push(get.servingCpuMs)
+      },
       cpuMs: () => get!.cpuMs
     }
   }
@@ -87,7 +112,13 @@ function heliaEntries (helia: HeliaSwarm, bytes: number, mib: number): { add: In
  * Deals last DEAL_PERIODS (16 s on the devnet) and a provider deletes a shard as soon as its deal is over, so
  * without this a get phase longer than that (Helia's rounds make it so) would find the file gone.
  */
-function keepReadable (c: SherdClient, link: () => string, periodMs: number, firstRunMs: number, log: (line: string) => void): () => Promise<void> {
+function keepReadable(
+  c: SherdClient,
+  link: () => string,
+  periodMs: number,
+  firstRunMs: number,
+  log: (line: string) => void
+): () => Promise<void> {
   let runMs = firstRunMs
   let last: number | undefined
   return async () => {
@@ -96,20 +127,22 @@ function keepReadable (c: SherdClient, link: () => string, periodMs: number, fir
     last = now
     const periods = Math.ceil((2 * runMs) / periodMs) + 1
     const { extended, skipped } = await c.extend(link(), periods)
-    if (extended.length === 0) throw new Error(`could not keep the file of the get runs stored: ${skipped.map((x) => x.reason).join('; ')}`)
-    if (skipped.length > 0) log(`extended ${extended.length} deals by ${periods} periods, skipped ${skipped.length}: ${skipped[0]!.reason}`)
+    if (extended.length === 0)
+      throw new Error(`could not keep the file of the get runs stored: ${skipped.map((x) => x.reason).join('; ')}`)
+    if (skipped.length > 0)
+      log(`extended ${extended.length} deals by ${periods} periods, skipped ${skipped.length}: ${skipped[0]!.reason}`)
   }
 }
 
-function medianOf (xs: readonly number[]): number {
+function medianOf(xs: readonly number[]): number {
   const v = [...xs].sort((a, b) => a - b)
   const h = v.length >> 1
   return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2
 }
 
-function source (block: Uint8Array, total: number): Uint8Array | AsyncIterable<Uint8Array> {
+function source(block: Uint8Array, total: number): Uint8Array | AsyncIterable<Uint8Array> {
   if (total <= block.length) return block.subarray(0, total)
-  return (async function * () {
+  return (async function* () {
     for (let at = 0; at < total; at += MIB) {
       const offset = at % block.length
       yield block.subarray(offset, offset + Math.min(MIB, total - at))
@@ -117,7 +150,12 @@ function source (block: Uint8Array, total: number): Uint8Array | AsyncIterable<U
   })()
 }
 
-async function drain (client: SherdClient, link: string, expected: Uint8Array | undefined, bytes: number): Promise<void> {
+async function drain(
+  client: SherdClient,
+  link: string,
+  expected: Uint8Array | undefined,
+  bytes: number
+): Promise<void> {
   let n = 0
   for await (const chunk of client.get(link)) {
     if (expected !== undefined && Buffer.compare(chunk, expected.subarray(n, n + chunk.length)) !== 0) {
@@ -129,11 +167,18 @@ async function drain (client: SherdClient, link: string, expected: Uint8Array | 
 }
 
 /** Reads bytes [offset, offset + length) of `link` and checks them against the source the file was put from. */
-async function drainRange (client: SherdClient, link: string, block: Uint8Array, offset: number, length: number): Promise<void> {
+async function drainRange(
+  client: SherdClient,
+  link: string,
+  block: Uint8Array,
+  offset: number,
+  length: number
+): Promise<void> {
   let n = 0
   for await (const chunk of client.get(link, { offset, length })) {
     for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== block[(offset + n + i) % block.length]) throw new Error(`range get returned a different byte at file offset ${offset + n + i}`)
+      if (chunk[i] !== block[(offset + n + i) % block.length])
+        throw new Error(`range get returned a different byte at file offset ${offset + n + i}`)
     }
     n += chunk.length
   }
@@ -141,10 +186,19 @@ async function drainRange (client: SherdClient, link: string, block: Uint8Array,
 }
 
 /** Where one put's time went, from its progress events: shards placed, deals on chain, manifest stored. */
-interface PutPhases { placeMs: number, chainMs: number, totalMs: number }
+interface PutPhases {
+  placeMs: number
+  chainMs: number
+  totalMs: number
+}
 
 /** Puts with phase timing; `phases` gets one entry per call (warm-up calls included, the caller takes the last runs). */
-async function timedPut (client: SherdClient, data: Uint8Array | AsyncIterable<Uint8Array>, bytes: number, phases: PutPhases[]): Promise<string> {
+async function timedPut(
+  client: SherdClient,
+  data: Uint8Array | AsyncIterable<Uint8Array>,
+  bytes: number,
+  phases: PutPhases[]
+): Promise<string> {
   const start = performance.now()
   let placed = start
   let chain = start
@@ -152,7 +206,8 @@ async function timedPut (client: SherdClient, data: Uint8Array | AsyncIterable<U
     expectedSize: bytes,
     onProgress: (e) => {
       if (e.type === 'put:shard-stored') placed = performance.now()
-      else if (e.type === 'put:approved' || e.type === 'put:deal-opened' || e.type === 'put:deal-failed') chain = performance.now()
+      else if (e.type === 'put:approved' || e.type === 'put:deal-opened' || e.type === 'put:deal-failed')
+        chain = performance.now()
     }
   })
   const end = performance.now()
@@ -161,10 +216,15 @@ async function timedPut (client: SherdClient, data: Uint8Array | AsyncIterable<U
 }
 
 /** Median share of each put phase over the last `runs` calls, as measurement extras. */
-function phaseShares (phases: PutPhases[], runs: number): Record<string, string> {
+function phaseShares(phases: PutPhases[], runs: number): Record<string, string> {
   const last = phases.slice(-runs)
-  const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); const h = v.length >> 1; return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2 }
-  const share = (pick: (p: PutPhases) => number): string => `${(100 * median(last.map((p) => pick(p) / p.totalMs))).toFixed(0)} %`
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b)
+    const h = v.length >> 1
+    return v.length % 2 === 1 ? v[h]! : (v[h - 1]! + v[h]!) / 2
+  }
+  const share = (pick: (p: PutPhases) => number): string =>
+    `${(100 * median(last.map((p) => pick(p) / p.totalMs))).toFixed(0)} %`
   return {
     'encode+upload': share((p) => p.placeMs),
     'deals on chain': share((p) => p.chainMs),
@@ -172,22 +232,39 @@ function phaseShares (phases: PutPhases[], runs: number): Record<string, string>
   }
 }
 
-interface RssReport { idleMiB: number, putPeakMiB: number, getPeakMiB: number, maxRssMiB: number, putMs: number, getMs: number }
+interface RssReport {
+  idleMiB: number
+  putPeakMiB: number
+  getPeakMiB: number
+  maxRssMiB: number
+  putMs: number
+  getMs: number
+}
 
-async function clientRss (devnet: Devnet, sizeBytes: number, k: number, m: number): Promise<RssReport> {
+async function clientRss(devnet: Devnet, sizeBytes: number, k: number, m: number): Promise<RssReport> {
   const script = fileURLToPath(new URL('../system/client-rss.js', import.meta.url))
   const args = {
-    rpcUrl: devnet.rpcUrl, contract: devnet.market, account: devnet.client.privateKey, bootstrap: devnet.bootstrap,
-    sizeBytes, k, m, periods: DEAL_PERIODS
+    rpcUrl: devnet.rpcUrl,
+    contract: devnet.market,
+    account: devnet.client.privateKey,
+    bootstrap: devnet.bootstrap,
+    sizeBytes,
+    k,
+    m,
+    periods: DEAL_PERIODS
   }
-  const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', script, JSON.stringify(args)], { maxBuffer: MIB, timeout: 30 * 60_000 })
+  const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', script, JSON.stringify(args)], {
+    maxBuffer: MIB,
+    timeout: 30 * 60_000
+  })
   return JSON.parse(stdout.trim().split('\n').pop()!) as RssReport
 }
 
 export const systemSuite: Suite = {
   name: 'system',
-  description: 'devnet put/get throughput (6 and 12 providers) vs one raw libp2p stream and vs Helia (IPFS), 1 MiB latency, client peak RSS',
-  async run ({ full, log, signal, sizeMib }): Promise<SuiteResult> {
+  description:
+    'devnet put/get throughput (6 and 12 providers) vs one raw libp2p stream and vs Helia (IPFS), 1 MiB latency, client peak RSS',
+  async run({ full, log, signal, sizeMib }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
     const throughputRows: Array<Record<string, number | string>> = []
@@ -212,11 +289,21 @@ export const systemSuite: Suite = {
           log(`devnet with ${providers} providers`)
           const started = performance.now()
           // Ctrl-C stops the providers and anvil (the devnet's own signal handling) instead of leaving them running.
-          devnet = await startDevnet({ providers, capacityBytes: PROVIDER_CAPACITY_BYTES, ...(signal === undefined ? {} : { signal }) })
+          devnet = await startDevnet({
+            providers,
+            capacityBytes: PROVIDER_CAPACITY_BYTES,
+            ...(signal === undefined ? {} : { signal })
+          })
           summary[`devnet start, ${providers} providers (s)`] = +((performance.now() - started) / 1000).toFixed(1)
           client = createClient({
-            rpcUrl: devnet.rpcUrl, contract: devnet.market, account: devnet.client.privateKey, bootstrap: devnet.bootstrap,
-            k, m, periods: DEAL_PERIODS, waitForActivation: false
+            rpcUrl: devnet.rpcUrl,
+            contract: devnet.market,
+            account: devnet.client.privateKey,
+            bootstrap: devnet.bootstrap,
+            k,
+            m,
+            periods: DEAL_PERIODS,
+            waitForActivation: false
           })
           await client.start()
           const c = client
@@ -229,20 +316,33 @@ export const systemSuite: Suite = {
           const smallRuns = full ? 7 : 5
           const putSmall = await measurePaired(
             { name: `raw stream upload ${LATENCY_MIB} MiB`, fn: () => r.upload(small.length) },
-            { name: `put ${LATENCY_MIB} MiB, ${net}`, fn: async () => { smallLink = await timedPut(c, small, small.length, smallPhases) } },
-            { bytes: small.length, runs: smallRuns, warmup: 1 })
+            {
+              name: `put ${LATENCY_MIB} MiB, ${net}`,
+              fn: async () => {
+                smallLink = await timedPut(c, small, small.length, smallPhases)
+              }
+            },
+            { bytes: small.length, runs: smallRuns, warmup: 1 }
+          )
           putSmall.b.extra = phaseShares(smallPhases, smallRuns)
           const getSmall = await measurePaired(
             { name: `raw stream download ${LATENCY_MIB} MiB`, fn: () => r.download(small.length) },
             { name: `get ${LATENCY_MIB} MiB, ${net}`, fn: () => drain(c, smallLink, small, small.length) },
-            { bytes: small.length, runs: full ? 7 : 5, warmup: 1 })
+            { bytes: small.length, runs: full ? 7 : 5, warmup: 1 }
+          )
           measurements.push(putSmall.b, getSmall.b)
           if (providers === NETWORKS[0]!.providers) measurements.push(putSmall.a, getSmall.a)
           summary[`put ${LATENCY_MIB} MiB latency, ${net} (ms)`] = Math.round(putSmall.b.medianMs)
           summary[`get ${LATENCY_MIB} MiB latency, ${net} (ms)`] = Math.round(getSmall.b.medianMs)
-          scalingRows.push(chartRow(putSmall.b, { size: LATENCY_MIB, series: `put, ${net}` }), chartRow(getSmall.b, { size: LATENCY_MIB, series: `get, ${net}` }))
+          scalingRows.push(
+            chartRow(putSmall.b, { size: LATENCY_MIB, series: `put, ${net}` }),
+            chartRow(getSmall.b, { size: LATENCY_MIB, series: `get, ${net}` })
+          )
           if (providers === NETWORKS[0]!.providers) {
-            scalingRows.push(chartRow(putSmall.a, { size: LATENCY_MIB, series: 'raw stream upload' }), chartRow(getSmall.a, { size: LATENCY_MIB, series: 'raw stream download' }))
+            scalingRows.push(
+              chartRow(putSmall.a, { size: LATENCY_MIB, series: 'raw stream upload' }),
+              chartRow(getSmall.a, { size: LATENCY_MIB, series: 'raw stream download' })
+            )
           }
 
           for (const mib of sizes) {
@@ -252,14 +352,23 @@ export const systemSuite: Suite = {
             let link = ''
             const phases: PutPhases[] = []
             // Helia runs beside the first network only: its figures do not depend on the provider count.
-            const peer = providers === NETWORKS[0]!.providers && mib <= HELIA_MAX_MIB ? heliaEntries(h, bytes, mib) : undefined
+            const peer =
+              providers === NETWORKS[0]!.providers && mib <= HELIA_MAX_MIB ? heliaEntries(h, bytes, mib) : undefined
             log(`put ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia add + 3-peer fetch'}`)
             // The put comes last in each run, so the file the gets read was stored just before they start.
-            const put = await measureInterleaved([
-              { name: `raw stream upload ${mib} MiB`, fn: () => r.upload(bytes) },
-              ...(peer === undefined ? [] : [peer.add, peer.fetch]),
-              { name: `put ${mib} MiB, ${net}`, fn: async () => { link = await timedPut(c, source(block, bytes), bytes, phases) } }
-            ], { bytes, runs, warmup })
+            const put = await measureInterleaved(
+              [
+                { name: `raw stream upload ${mib} MiB`, fn: () => r.upload(bytes) },
+                ...(peer === undefined ? [] : [peer.add, peer.fetch]),
+                {
+                  name: `put ${mib} MiB, ${net}`,
+                  fn: async () => {
+                    link = await timedPut(c, source(block, bytes), bytes, phases)
+                  }
+                }
+              ],
+              { bytes, runs, warmup }
+            )
             const PUT = put.measurements.length - 1
             const putRaw = put.measurements[0]!
             const putSherd = put.measurements[PUT]!
@@ -268,15 +377,18 @@ export const systemSuite: Suite = {
             log(`get ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia get'}`)
             const lastPutRunMs = put.wallMs.reduce((sum, times) => sum + times[times.length - 1]!, 0)
             const periodMs = devnet.params.periodBlocks * DEFAULT_BLOCK_TIME_SECONDS * 1000
-            const get = await measureInterleaved([
-              {
-                name: `get ${mib} MiB, ${net}`,
-                setup: keepReadable(c, () => link, periodMs, lastPutRunMs, log),
-                fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes)
-              },
-              { name: `raw stream download ${mib} MiB`, fn: () => r.download(bytes) },
-              ...(peer === undefined ? [] : [peer.get])
-            ], { bytes, runs, warmup })
+            const get = await measureInterleaved(
+              [
+                {
+                  name: `get ${mib} MiB, ${net}`,
+                  setup: keepReadable(c, () => link, periodMs, lastPutRunMs, log),
+                  fn: () => drain(c, link, bytes <= block.length ? block : undefined, bytes)
+                },
+                { name: `raw stream download ${mib} MiB`, fn: () => r.download(bytes) },
+                ...(peer === undefined ? [] : [peer.get])
+              ],
+              { bytes, runs, warmup }
+            )
             const [getSherd, getRaw] = get.measurements as [Measurement, Measurement]
             const getRatio = pairedRatio(get.wallMs[1]!, get.wallMs[0]!)
             getSherd.extra = { 'get÷raw stream': getRatio }
@@ -288,8 +400,16 @@ export const systemSuite: Suite = {
             // The client's own CPU time (this process); the providers' is not counted.
             summary[`client put CPU s, ${mib} MiB, ${net}`] = seconds(putSherd.cpuMedianMs)
             summary[`client get CPU s, ${mib} MiB, ${net}`] = seconds(getSherd.cpuMedianMs)
-            summary[`client put MB per CPU-second, ${mib} MiB, ${net}`] = +(bytes / 1e6 / (putSherd.cpuMedianMs / 1000)).toFixed(1)
-            summary[`client get MB per CPU-second, ${mib} MiB, ${net}`] = +(bytes / 1e6 / (getSherd.cpuMedianMs / 1000)).toFixed(1)
+            summary[`client put MB per CPU-second, ${mib} MiB, ${net}`] = +(
+              bytes /
+              1e6 /
+              (putSherd.cpuMedianMs / 1000)
+            ).toFixed(1)
+            summary[`client get MB per CPU-second, ${mib} MiB, ${net}`] = +(
+              bytes /
+              1e6 /
+              (getSherd.cpuMedianMs / 1000)
+            ).toFixed(1)
             let heliaPut: Measurement | undefined
             let heliaGet: Measurement | undefined
             if (peer !== undefined) {
@@ -297,7 +417,12 @@ export const systemSuite: Suite = {
               heliaGet = get.measurements[2]!
               // Placing the file on three other nodes is the add and the fetch that follows it, run by run.
               const placeMs = put.wallMs[1]!.map((t, i) => t + put.wallMs[2]![i]!)
-              heliaPut = summarize(`Helia add + 3-peer fetch ${mib} MiB`, placeMs, put.cpuMs[1]!.map((t, i) => t + put.cpuMs[2]![i]!), bytes)
+              heliaPut = summarize(
+                `Helia add + 3-peer fetch ${mib} MiB`,
+                placeMs,
+                put.cpuMs[1]!.map((t, i) => t + put.cpuMs[2]![i]!),
+                bytes
+              )
               const putVsHelia = pairedRatio(placeMs, put.wallMs[PUT]!)
               const getVsHelia = pairedRatio(get.wallMs[2]!, get.wallMs[0]!)
               putSherd.extra['put÷Helia add+3-peer fetch'] = putVsHelia
@@ -316,16 +441,43 @@ export const systemSuite: Suite = {
             }
             if (mib === 64 || mib === 1024 || sizeMib !== undefined) {
               throughputRows.push(
-                chartRow(putSherd, { config: `put ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
+                chartRow(putSherd, {
+                  config: `put ${mib} MiB, ${providers} prov.`,
+                  what: 'sherd (client → providers)'
+                }),
                 chartRow(putRaw, { config: `put ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }),
-                ...(heliaPut === undefined ? [] : [chartRow(heliaPut, { config: `put ${mib} MiB, ${providers} prov.`, what: 'Helia (add, then 3 peers fetch)' })]),
-                chartRow(getSherd, { config: `get ${mib} MiB, ${providers} prov.`, what: 'sherd (client → providers)' }),
+                ...(heliaPut === undefined
+                  ? []
+                  : [
+                      chartRow(heliaPut, {
+                        config: `put ${mib} MiB, ${providers} prov.`,
+                        what: 'Helia (add, then 3 peers fetch)'
+                      })
+                    ]),
+                chartRow(getSherd, {
+                  config: `get ${mib} MiB, ${providers} prov.`,
+                  what: 'sherd (client → providers)'
+                }),
                 chartRow(getRaw, { config: `get ${mib} MiB, ${providers} prov.`, what: 'one raw libp2p stream' }),
-                ...(heliaGet === undefined ? [] : [chartRow(heliaGet, { config: `get ${mib} MiB, ${providers} prov.`, what: 'Helia (1 peer fetches)' })]))
+                ...(heliaGet === undefined
+                  ? []
+                  : [
+                      chartRow(heliaGet, {
+                        config: `get ${mib} MiB, ${providers} prov.`,
+                        what: 'Helia (1 peer fetches)'
+                      })
+                    ])
+              )
             }
-            scalingRows.push(chartRow(putSherd, { size: mib, series: `put, ${net}` }), chartRow(getSherd, { size: mib, series: `get, ${net}` }))
+            scalingRows.push(
+              chartRow(putSherd, { size: mib, series: `put, ${net}` }),
+              chartRow(getSherd, { size: mib, series: `get, ${net}` })
+            )
             if (providers === NETWORKS[0]!.providers) {
-              scalingRows.push(chartRow(putRaw, { size: mib, series: 'raw stream upload' }), chartRow(getRaw, { size: mib, series: 'raw stream download' }))
+              scalingRows.push(
+                chartRow(putRaw, { size: mib, series: 'raw stream upload' }),
+                chartRow(getRaw, { size: mib, series: 'raw stream download' })
+              )
             }
           }
           if (providers === NETWORKS[0]!.providers) {
@@ -343,13 +495,21 @@ export const systemSuite: Suite = {
             // Unaligned, in the middle: the range starts inside a chunk and may cross a stripe.
             const offset = Math.max(0, Math.min(rangeBytes - length, Math.floor(rangeBytes / 2) + 12_345))
             const range = await measurePaired(
-              { name: `get ${LATENCY_MIB} MiB (whole file), ${net}`, fn: () => drain(c, wholeLink, small, small.length) },
-              { name: `get ${LATENCY_MIB} MiB range of a ${fileLabel} file, ${net}`, fn: () => drainRange(c, bigLink, block, offset, length) },
-              { bytes: length, runs: full ? 7 : 5, warmup: 1 })
+              {
+                name: `get ${LATENCY_MIB} MiB (whole file), ${net}`,
+                fn: () => drain(c, wholeLink, small, small.length)
+              },
+              {
+                name: `get ${LATENCY_MIB} MiB range of a ${fileLabel} file, ${net}`,
+                fn: () => drainRange(c, bigLink, block, offset, length)
+              },
+              { bytes: length, runs: full ? 7 : 5, warmup: 1 }
+            )
             measurements.push(range.a, range.b)
             summary[`get ${LATENCY_MIB} MiB range of a ${fileLabel} file, ms`] = Math.round(range.b.medianMs)
             summary[`get ${LATENCY_MIB} MiB whole-file get (same runs), ms`] = Math.round(range.a.medianMs)
-            summary[`get ${LATENCY_MIB} MiB range ÷ ${LATENCY_MIB} MiB whole-file get, time (median of paired runs)`] = +(1 / range.ratio).toFixed(3)
+            summary[`get ${LATENCY_MIB} MiB range ÷ ${LATENCY_MIB} MiB whole-file get, time (median of paired runs)`] =
+              +(1 / range.ratio).toFixed(3)
           }
 
           await client.stop()
@@ -386,7 +546,8 @@ export const systemSuite: Suite = {
     const charts: Chart[] = [
       {
         id: 'throughput',
-        title: 'Put and get on a devnet vs one raw libp2p stream and Helia, same run (MB/s; whiskers: slowest and fastest run)',
+        title:
+          'Put and get on a devnet vs one raw libp2p stream and Helia, same run (MB/s; whiskers: slowest and fastest run)',
         mark: 'bar',
         x: { field: 'config', title: 'operation, file size, providers' },
         y: { field: 'value', title: 'MB/s of file data' },
@@ -413,12 +574,12 @@ export const systemSuite: Suite = {
       notes: [
         'MB/s are of file (plaintext) bytes; a put moves (k+m)/k times as many over the network and providers hash and store them.',
         'put = encode + upload every shard (+ spare hedged uploads) + open one deal per shard (mined at 1 s blocks) + store the manifest; it does not wait for activation. The phase columns split its median time: until the last shard was stored, then until the last deal was opened, then the rest.',
-        'each run calls raw stream, (Helia,) Sherd in turn for put and Sherd, raw stream, (Helia) for get; before each get run the file\'s deals are extended (untimed) so that providers still hold every shard (a devnet deal lasts 2 periods of 8 s).',
-        'X÷raw stream is the median over runs of time(raw stream, same bytes) ÷ time(X), each pair run back to back: the share of one stream\'s speed the system reaches.',
-        'the raw stream: one libp2p stream (TCP + noise + yamux, the hosts\' own configuration) between this process and a child process, 1 MiB writes, no framing or work.',
+        "each run calls raw stream, (Helia,) Sherd in turn for put and Sherd, raw stream, (Helia) for get; before each get run the file's deals are extended (untimed) so that providers still hold every shard (a devnet deal lasts 2 periods of 8 s).",
+        "X÷raw stream is the median over runs of time(raw stream, same bytes) ÷ time(X), each pair run back to back: the share of one stream's speed the system reaches.",
+        "the raw stream: one libp2p stream (TCP + noise + yamux, the hosts' own configuration) between this process and a child process, 1 MiB writes, no framing or work.",
         'the providers (and their provers and announcers) run as separate processes on the same 2 shared cores as the client.',
-        'Helia (helia + @helia/unixfs, bitswap only, no routers or gateways, disk blockstore, the hosts\' TCP + noise + yamux): one adder and four readers, each a process, every reader connected to the adder only; each run adds new pseudo-random bytes to emptied blockstores (untimed), and every read is checked against them (length and SHA-256).',
-        'get÷Helia get = time(Helia get) ÷ time(get); put÷Helia add + 3-peer fetch = time(add, then three readers fetching at once) ÷ time(put), run by run at 6 providers. Helia CPU s are the CPU time of the Helia process(es) doing the step (adder for add, reader(s) for fetch); client CPU s are this process\'s.'
+        "Helia (helia + @helia/unixfs, bitswap only, no routers or gateways, disk blockstore, the hosts' TCP + noise + yamux): one adder and four readers, each a process, every reader connected to the adder only; each run adds new pseudo-random bytes to emptied blockstores (untimed), and every read is checked against them (length and SHA-256).",
+        "get÷Helia get = time(Helia get) ÷ time(get); put÷Helia add + 3-peer fetch = time(add, then three readers fetching at once) ÷ time(put), run by run at 6 providers. Helia CPU s are the CPU time of the Helia process(es) doing the step (adder for add, reader(s) for fetch); client CPU s are this process's."
       ]
     }
   }

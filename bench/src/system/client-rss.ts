@@ -10,15 +10,25 @@ import { createHash } from 'node:crypto'
 import { createClient } from '@sherd/client'
 import { incompressibleBytes } from '../incompressible.js'
 
-interface Args { rpcUrl: string, contract: string, account: `0x${string}`, bootstrap: string[], sizeBytes: number, k: number, m: number, periods: number }
+interface Args {
+  rpcUrl: string
+  contract: string
+  account: `0x${string}`
+  bootstrap: string[]
+  sizeBytes: number
+  k: number
+  m: number
+  periods: number
+}
 
 const MIB = 2 ** 20
 const SAMPLE_INTERVAL_MS = 20
 
-
-async function peakDuring<T> (fn: () => Promise<T>): Promise<{ value: T, peakMiB: number, ms: number }> {
+async function peakDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peakMiB: number; ms: number }> {
   let peak = process.memoryUsage.rss()
-  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, SAMPLE_INTERVAL_MS)
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss())
+  }, SAMPLE_INTERVAL_MS)
   const start = performance.now()
   try {
     const value = await fn()
@@ -31,18 +41,29 @@ async function peakDuring<T> (fn: () => Promise<T>): Promise<{ value: T, peakMiB
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args
 const client = createClient({
-  rpcUrl: args.rpcUrl, contract: args.contract, account: args.account, bootstrap: args.bootstrap,
-  k: args.k, m: args.m, periods: args.periods, waitForActivation: false
+  rpcUrl: args.rpcUrl,
+  contract: args.contract,
+  account: args.account,
+  bootstrap: args.bootstrap,
+  k: args.k,
+  m: args.m,
+  periods: args.periods,
+  waitForActivation: false
 })
 await client.start()
 globalThis.gc?.()
 const idleMiB = process.memoryUsage.rss() / MIB
 const inHash = createHash('sha256')
-const put = await peakDuring(async () => await client.put(incompressibleBytes(args.sizeBytes, inHash), { expectedSize: args.sizeBytes }))
+const put = await peakDuring(
+  async () => await client.put(incompressibleBytes(args.sizeBytes, inHash), { expectedSize: args.sizeBytes })
+)
 const outHash = createHash('sha256')
 const get = await peakDuring(async () => {
   let n = 0
-  for await (const chunk of client.get(put.value.link)) { outHash.update(chunk); n += chunk.length }
+  for await (const chunk of client.get(put.value.link)) {
+    outHash.update(chunk)
+    n += chunk.length
+  }
   return n
 })
 await client.stop()
@@ -50,7 +71,14 @@ if (get.value !== args.sizeBytes || !inHash.digest().equals(outHash.digest())) {
   process.stderr.write(`client-rss: got ${get.value} bytes back of ${args.sizeBytes}, or different bytes\n`)
   process.exit(1)
 }
-process.stdout.write(JSON.stringify({
-  idleMiB, putPeakMiB: put.peakMiB, getPeakMiB: get.peakMiB, maxRssMiB: process.resourceUsage().maxRSS / 1024, putMs: put.ms, getMs: get.ms
-}) + '\n')
+process.stdout.write(
+  JSON.stringify({
+    idleMiB,
+    putPeakMiB: put.peakMiB,
+    getPeakMiB: get.peakMiB,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    putMs: put.ms,
+    getMs: get.ms
+  }) + '\n'
+)
 process.exit(0)

@@ -58,21 +58,30 @@ interface Peer {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
-function requestTimeout (bytes: number): number {
+function requestTimeout(bytes: number): number {
   return REQUEST_BASE_TIMEOUT_MS + bytes / 1000
 }
 
-async function startPeer (script: string, args: HeliaPeerArgs, name: string): Promise<Peer> {
+async function startPeer(script: string, args: HeliaPeerArgs, name: string): Promise<Peer> {
   const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
-  const pending = new Map<number, { resolve: (r: HeliaReply) => void, reject: (e: Error) => void }>()
+  const pending = new Map<number, { resolve: (r: HeliaReply) => void; reject: (e: Error) => void }>()
   let nextId = 1
   let exitError: Error | undefined
   let started: ((line: string) => void) | undefined
   lines.on('line', (line) => {
-    if (started !== undefined) { const s = started; started = undefined; s(line); return }
+    if (started !== undefined) {
+      const s = started
+      started = undefined
+      s(line)
+      return
+    }
     let reply: HeliaReply
-    try { reply = JSON.parse(line) as HeliaReply } catch { return }
+    try {
+      reply = JSON.parse(line) as HeliaReply
+    } catch {
+      return
+    }
     const waiter = pending.get(reply.id)
     if (waiter === undefined) return
     pending.delete(reply.id)
@@ -85,11 +94,23 @@ async function startPeer (script: string, args: HeliaPeerArgs, name: string): Pr
     pending.clear()
   })
   const first = await Promise.race([
-    new Promise<string>((resolve) => { started = resolve }),
-    once(child, 'exit').then(([code]) => { throw new Error(`Helia ${name} exited with ${String(code)} before it started`) }),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`Helia ${name} did not start within ${PEER_START_TIMEOUT_MS} ms`)), PEER_START_TIMEOUT_MS).unref())
-  ]).catch((err: unknown) => { child.kill('SIGKILL'); throw err })
-  const { multiaddr, peerId } = JSON.parse(first) as { multiaddr: string, peerId: string }
+    new Promise<string>((resolve) => {
+      started = resolve
+    }),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`Helia ${name} exited with ${String(code)} before it started`)
+    }),
+    new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`Helia ${name} did not start within ${PEER_START_TIMEOUT_MS} ms`)),
+        PEER_START_TIMEOUT_MS
+      ).unref()
+    )
+  ]).catch((err: unknown) => {
+    child.kill('SIGKILL')
+    throw err
+  })
+  const { multiaddr, peerId } = JSON.parse(first) as { multiaddr: string; peerId: string }
   return {
     role: args.role,
     child,
@@ -105,8 +126,14 @@ async function startPeer (script: string, args: HeliaPeerArgs, name: string): Pr
         }, timeoutMs)
         timer.unref()
         pending.set(id, {
-          resolve: (r) => { clearTimeout(timer); resolve(r) },
-          reject: (e) => { clearTimeout(timer); reject(e) }
+          resolve: (r) => {
+            clearTimeout(timer)
+            resolve(r)
+          },
+          reject: (e) => {
+            clearTimeout(timer)
+            reject(e)
+          }
         })
       })
       child.stdin!.write(JSON.stringify({ id, ...op }) + '\n')
@@ -115,7 +142,7 @@ async function startPeer (script: string, args: HeliaPeerArgs, name: string): Pr
   }
 }
 
-async function stopPeer (peer: Peer): Promise<void> {
+async function stopPeer(peer: Peer): Promise<void> {
   const { child } = peer
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
@@ -130,12 +157,12 @@ async function stopPeer (peer: Peer): Promise<void> {
  * else, so that every fetched block comes from the adder. `peerScript` is the compiled helia-peer.js (the
  * default: next to this module, i.e. in dist/).
  */
-export async function startHeliaSwarm (options: { readers?: number, peerScript?: string } = {}): Promise<HeliaSwarm> {
+export async function startHeliaSwarm(options: { readers?: number; peerScript?: string } = {}): Promise<HeliaSwarm> {
   const readerCount = options.readers ?? HELIA_READERS
   const script = options.peerScript ?? fileURLToPath(new URL('./helia-peer.js', import.meta.url))
   const root = await mkdtemp(join(tmpdir(), 'sherd-bench-helia-'))
   const peers: Peer[] = []
-  let prepared: { bytes: number, sha256: string } | undefined
+  let prepared: { bytes: number; sha256: string } | undefined
   let cid: string | undefined
 
   const stop = async (): Promise<void> => {
@@ -155,25 +182,33 @@ export async function startHeliaSwarm (options: { readers?: number, peerScript?:
     if (adder.multiaddr === '') throw new Error('the Helia adder has no listen address')
     const readers: Peer[] = []
     for (let i = 0; i < readerCount; i++) readers.push(await start('reader', `reader-${i}`))
-    await Promise.all(readers.map(async (r) => await r.request({ op: 'connect', multiaddr: adder.multiaddr, peerId: adder.peerId }, PEER_START_TIMEOUT_MS)))
+    await Promise.all(
+      readers.map(
+        async (r) =>
+          await r.request({ op: 'connect', multiaddr: adder.multiaddr, peerId: adder.peerId }, PEER_START_TIMEOUT_MS)
+      )
+    )
 
     return {
       readers: readerCount,
-      async prepare (bytes) {
-        const cleared = await Promise.all(peers.map(async (p) => await p.request({ op: 'clear' }, requestTimeout(bytes))))
+      async prepare(bytes) {
+        const cleared = await Promise.all(
+          peers.map(async (p) => await p.request({ op: 'clear' }, requestTimeout(bytes)))
+        )
         const left = cleared.reduce((n, r) => n + (r.blocks ?? 0), 0)
-        if (left > 0) throw new Error(`Helia kept ${left} blocks after garbage collection; the next round would not start empty`)
+        if (left > 0)
+          throw new Error(`Helia kept ${left} blocks after garbage collection; the next round would not start empty`)
         const reply = await adder.request({ op: 'prepare', bytes }, requestTimeout(bytes))
         prepared = { bytes, sha256: reply.sha256! }
         cid = undefined
       },
-      async add () {
+      async add() {
         if (prepared === undefined) throw new Error('add before prepare')
         const reply = await adder.request({ op: 'add' }, requestTimeout(prepared.bytes))
         cid = reply.cid!
         return { cpuMs: reply.cpuMs, servingCpuMs: 0 }
       },
-      async fetch (which) {
+      async fetch(which) {
         if (prepared === undefined || cid === undefined) throw new Error('fetch before add')
         const expected = prepared
         const link = cid
@@ -188,7 +223,9 @@ export async function startHeliaSwarm (options: { readers?: number, peerScript?:
         const after = (await adder.request({ op: 'cpu' }, timeoutMs)).totalCpuMs!
         for (const [i, reply] of replies.entries()) {
           if (reply.bytes !== expected.bytes || reply.sha256 !== expected.sha256) {
-            throw new Error(`Helia reader ${which[i]!} returned different bytes (${String(reply.bytes)} bytes, sha256 ${String(reply.sha256)}) than were added (${expected.bytes}, ${expected.sha256})`)
+            throw new Error(
+              `Helia reader ${which[i]!} returned different bytes (${String(reply.bytes)} bytes, sha256 ${String(reply.sha256)}) than were added (${expected.bytes}, ${expected.sha256})`
+            )
           }
         }
         return { cpuMs: replies.reduce((n, r) => n + r.cpuMs, 0), servingCpuMs: after - before }

@@ -27,8 +27,8 @@ const PEER_START_TIMEOUT_MS = 30_000
  * Sends `total` bytes of `block` (repeated) with the same backpressure as the provider's and the client's
  * transfers (@sherd/protocol's sendBytes), so the baseline moves bytes the way the network does.
  */
-export async function sendBytes (stream: Stream, total: number, block: Uint8Array): Promise<void> {
-  for (let sent = 0; sent < total;) {
+export async function sendBytes(stream: Stream, total: number, block: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < total; ) {
     const n = Math.min(block.length, total - sent)
     await sendWithBackpressure(stream as unknown as ByteStream, n === block.length ? block : block.subarray(0, n))
     sent += n
@@ -43,14 +43,14 @@ export interface RawStreamPair {
   stop: () => Promise<void>
 }
 
-async function readAll (stream: Stream): Promise<Uint8Array[]> {
+async function readAll(stream: Stream): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = []
   for await (const chunk of stream) chunks.push(chunk.subarray())
   return chunks
 }
 
 /** Starts the peer process and a client-configured host connected to it. */
-export async function startRawStreamPair (): Promise<RawStreamPair> {
+export async function startRawStreamPair(): Promise<RawStreamPair> {
   const script = fileURLToPath(new URL('./stream-peer.js', import.meta.url))
   const child: ChildProcess = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] })
   let host: ClientHost | undefined
@@ -68,8 +68,12 @@ export async function startRawStreamPair (): Promise<RawStreamPair> {
     const lines = createInterface({ input: child.stdout! })
     const first = await Promise.race([
       once(lines, 'line').then(([line]) => line as string),
-      once(child, 'exit').then(([code]) => { throw new Error(`stream peer exited with ${String(code)} before listening`) }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('stream peer did not start in time')), PEER_START_TIMEOUT_MS).unref())
+      once(child, 'exit').then(([code]) => {
+        throw new Error(`stream peer exited with ${String(code)} before listening`)
+      }),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('stream peer did not start in time')), PEER_START_TIMEOUT_MS).unref()
+      )
     ])
     const address = multiaddr((JSON.parse(first) as { multiaddr: string }).multiaddr)
     host = await createClientHost()
@@ -78,20 +82,23 @@ export async function startRawStreamPair (): Promise<RawStreamPair> {
     await h.dial(address)
     const block = new Uint8Array(WRITE_BYTES).fill(0x5a)
     return {
-      async upload (bytes) {
+      async upload(bytes) {
         const stream = await h.dialProtocol(address, SINK_PROTOCOL)
         const reply = readAll(stream)
         await sendBytes(stream, bytes, block)
         await stream.close()
         const counted = Buffer.concat(await reply)
-        if (counted.length !== 8 || Number(counted.readBigUInt64BE(0)) !== bytes) throw new Error(`the peer counted ${counted.toString('hex')} of ${bytes} bytes`)
+        if (counted.length !== 8 || Number(counted.readBigUInt64BE(0)) !== bytes)
+          throw new Error(`the peer counted ${counted.toString('hex')} of ${bytes} bytes`)
       },
-      async download (bytes) {
+      async download(bytes) {
         const stream = await h.dialProtocol(address, SOURCE_PROTOCOL)
         const header = new Uint8Array(8)
         new DataView(header.buffer).setBigUint64(0, BigInt(bytes))
         let received = 0
-        const reading = (async () => { for await (const chunk of stream) received += chunk.byteLength })()
+        const reading = (async () => {
+          for await (const chunk of stream) received += chunk.byteLength
+        })()
         stream.send(header)
         await stream.close()
         await reading

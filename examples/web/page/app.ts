@@ -18,34 +18,39 @@ export interface PageConfig {
   periods: number
 }
 
-
 const MIB = 2 ** 20
 /** crypto.getRandomValues fills at most 64 KiB per call. */
 const RANDOM_CHUNK = 65_536
 
-function hex (bytes: Uint8Array): string {
+function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-function randomBytes (size: number): Uint8Array {
+function randomBytes(size: number): Uint8Array {
   const bytes = new Uint8Array(size)
-  for (let at = 0; at < size; at += RANDOM_CHUNK) crypto.getRandomValues(bytes.subarray(at, Math.min(at + RANDOM_CHUNK, size)))
+  for (let at = 0; at < size; at += RANDOM_CHUNK)
+    crypto.getRandomValues(bytes.subarray(at, Math.min(at + RANDOM_CHUNK, size)))
   return bytes
 }
 
-async function sha256Hex (bytes: Uint8Array): Promise<string> {
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)))
 }
 
-const config = await (await fetch('./config.json')).json() as PageConfig
+const config = (await (await fetch('./config.json')).json()) as PageConfig
 let started: Promise<SherdClient> | undefined
 
 /** The page's client, started once (chain check, dial the providers' WebSocket addresses, wait for announcements). */
-async function client (): Promise<SherdClient> {
+async function client(): Promise<SherdClient> {
   started ??= (async () => {
     const c = createClient({
-      rpcUrl: config.rpcUrl, contract: config.contract, account: config.account, bootstrap: config.bootstrap,
-      k: config.k, m: config.m, periods: config.periods,
+      rpcUrl: config.rpcUrl,
+      contract: config.contract,
+      account: config.account,
+      bootstrap: config.bootstrap,
+      k: config.k,
+      m: config.m,
+      periods: config.periods,
       // The journal is kept across reloads (localStorage): an interrupted put can be resumed from this page.
       journalDir: 'sherd/example-web/files'
     })
@@ -55,7 +60,10 @@ async function client (): Promise<SherdClient> {
   return await started
 }
 
-async function putSource (source: PutSource, onProgress?: (e: PutProgressEvent) => void): Promise<{ link: string, ms: number }> {
+async function putSource(
+  source: PutSource,
+  onProgress?: (e: PutProgressEvent) => void
+): Promise<{ link: string; ms: number }> {
   const c = await client()
   const t0 = performance.now()
   const { link } = await c.put(source, onProgress === undefined ? {} : { onProgress })
@@ -63,7 +71,7 @@ async function putSource (source: PutSource, onProgress?: (e: PutProgressEvent) 
 }
 
 /** Puts `size` random bytes made here; returns their SHA-256 so a reader elsewhere can compare without the bytes. */
-async function putRandom (size: number, options: { segmentSize?: number } = {}): Promise<PagePutResult> {
+async function putRandom(size: number, options: { segmentSize?: number } = {}): Promise<PagePutResult> {
   const bytes = randomBytes(size)
   const digest = await sha256Hex(bytes)
   const c = await client()
@@ -77,7 +85,10 @@ let paused: { resume: () => void } | undefined
 let getState: 'idle' | 'running' | 'paused' = 'idle'
 
 /** Reads a link through the ReadableStream API and hashes it as it arrives (no copy of the file is kept). */
-async function getHash (link: string, options: { hash?: boolean, pauseAfterFirstChunk?: boolean, onProgress?: (e: GetProgressEvent) => void } = {}): Promise<PageGetResult> {
+async function getHash(
+  link: string,
+  options: { hash?: boolean; pauseAfterFirstChunk?: boolean; onProgress?: (e: GetProgressEvent) => void } = {}
+): Promise<PageGetResult> {
   const c = await client()
   const hasher = options.hash === false ? undefined : sha256.create()
   let parityUsed = false
@@ -102,7 +113,9 @@ async function getHash (link: string, options: { hash?: boolean, pauseAfterFirst
       bytes += value.length
       if (first && options.pauseAfterFirstChunk === true) {
         getState = 'paused'
-        await new Promise<void>((resolve) => { paused = { resume: resolve } })
+        await new Promise<void>((resolve) => {
+          paused = { resume: resolve }
+        })
         getState = 'running'
       }
       first = false
@@ -111,13 +124,24 @@ async function getHash (link: string, options: { hash?: boolean, pauseAfterFirst
     getState = 'idle'
     reader.releaseLock()
   }
-  return { bytes, ms: performance.now() - t0, parityUsed, shardFailures, ...(hasher === undefined ? {} : { sha256: hex(hasher.digest()) }) }
+  return {
+    bytes,
+    ms: performance.now() - t0,
+    parityUsed,
+    shardFailures,
+    ...(hasher === undefined ? {} : { sha256: hex(hasher.digest()) })
+  }
 }
 
-async function stages (size: number): Promise<{ encodeMBps: number, chachaMBps: number }> {
+async function stages(size: number): Promise<{ encodeMBps: number; chachaMBps: number }> {
   const bytes = randomBytes(size)
   let t0 = performance.now()
-  const encoding = encodeFile((async function * () { yield bytes })(), { k: config.k, m: config.m })
+  const encoding = encodeFile(
+    (async function* () {
+      yield bytes
+    })(),
+    { k: config.k, m: config.m }
+  )
   for await (const segment of encoding) void segment
   const encodeMBps = size / 1e6 / ((performance.now() - t0) / 1000)
   const frame = 65_536
@@ -135,18 +159,25 @@ async function stages (size: number): Promise<{ encodeMBps: number, chachaMBps: 
 
 /** What tests and the bench call (page.evaluate); the UI below uses the same functions. */
 const api: SherdPageApi = {
-  ready: async () => { await client() },
+  ready: async () => {
+    await client()
+  },
   putRandom,
   getHash,
   getState: () => getState,
-  resume: () => { paused?.resume(); paused = undefined },
+  resume: () => {
+    paused?.resume()
+    paused = undefined
+  },
   stages
 }
 window.sherdPage = api
 
 // The UI.
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
-const status = (id: string, text: string): void => { $(id).textContent = text }
+const status = (id: string, text: string): void => {
+  $(id).textContent = text
+}
 const bar = (id: string, done: number, total: number): void => {
   const progress = $<HTMLProgressElement>(id)
   progress.max = total
@@ -157,14 +188,17 @@ let pickedDigest: string | undefined
 
 $<HTMLButtonElement>('put').addEventListener('click', () => {
   const file = $<HTMLInputElement>('file').files?.[0]
-  if (file === undefined) { status('put-status', 'pick a file first'); return }
+  if (file === undefined) {
+    status('put-status', 'pick a file first')
+    return
+  }
   void (async () => {
     $<HTMLButtonElement>('put').disabled = true
     try {
       status('put-status', 'connecting to providers…')
       await client()
       // Shard bytes to upload: the file expanded by (k + m) / k.
-      const total = Math.ceil(file.size * (config.k + config.m) / config.k)
+      const total = Math.ceil((file.size * (config.k + config.m)) / config.k)
       status('put-status', `uploading ${(file.size / MIB).toFixed(1)} MiB…`)
       const { link, ms } = await putSource(file, (e) => {
         if (e.type === 'put:shard-stored') bar('put-progress', e.storedBytes, total)
@@ -175,7 +209,10 @@ $<HTMLButtonElement>('put').addEventListener('click', () => {
       pickedDigest = await sha256Hex(new Uint8Array(await file.arrayBuffer()))
       $<HTMLInputElement>('link-out').value = link
       $<HTMLInputElement>('link-in').value = link
-      status('put-status', `stored ${file.name} (${(file.size / MIB).toFixed(1)} MiB) in ${(ms / 1000).toFixed(1)} s, sha256 ${pickedDigest.slice(0, 16)}…`)
+      status(
+        'put-status',
+        `stored ${file.name} (${(file.size / MIB).toFixed(1)} MiB) in ${(ms / 1000).toFixed(1)} s, sha256 ${pickedDigest.slice(0, 16)}…`
+      )
     } catch (err) {
       status('put-status', `put failed: ${(err as Error).message}`)
     } finally {
@@ -186,7 +223,10 @@ $<HTMLButtonElement>('put').addEventListener('click', () => {
 
 $<HTMLButtonElement>('get').addEventListener('click', () => {
   const link = $<HTMLInputElement>('link-in').value.trim()
-  if (!link.startsWith('sherd://')) { status('get-status', 'paste a sherd:// link'); return }
+  if (!link.startsWith('sherd://')) {
+    status('get-status', 'paste a sherd:// link')
+    return
+  }
   void (async () => {
     $<HTMLButtonElement>('get').disabled = true
     try {
@@ -195,12 +235,14 @@ $<HTMLButtonElement>('get').addEventListener('click', () => {
       const chunks: Uint8Array[] = []
       const hasher = sha256.create()
       const t0 = performance.now()
-      const reader = c.getStream(link, {
-        onProgress: (e) => {
-          if (e.type === 'get:progress') bar('get-progress', e.decodedBytes, e.totalBytes)
-          if (e.type === 'get:manifest') status('get-status', `downloading ${(e.fileSize / MIB).toFixed(1)} MiB…`)
-        }
-      }).getReader()
+      const reader = c
+        .getStream(link, {
+          onProgress: (e) => {
+            if (e.type === 'get:progress') bar('get-progress', e.decodedBytes, e.totalBytes)
+            if (e.type === 'get:manifest') status('get-status', `downloading ${(e.fileSize / MIB).toFixed(1)} MiB…`)
+          }
+        })
+        .getReader()
       while (true) {
         const { done, value } = await reader.read()
         if (done) break
@@ -213,8 +255,16 @@ $<HTMLButtonElement>('get').addEventListener('click', () => {
       anchor.href = URL.createObjectURL(blob)
       anchor.hidden = false
       // Every shard was checked against its root and every chunk's AEAD tag on the way; the hash is for the eye.
-      const match = pickedDigest === undefined ? '' : digest === pickedDigest ? ', identical to the file put here' : ', DIFFERENT from the file put here'
-      status('get-status', `verified ${(blob.size / MIB).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s, sha256 ${digest.slice(0, 16)}…${match}`)
+      const match =
+        pickedDigest === undefined
+          ? ''
+          : digest === pickedDigest
+            ? ', identical to the file put here'
+            : ', DIFFERENT from the file put here'
+      status(
+        'get-status',
+        `verified ${(blob.size / MIB).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s, sha256 ${digest.slice(0, 16)}…${match}`
+      )
     } catch (err) {
       status('get-status', `get failed: ${(err as Error).message}`)
     } finally {

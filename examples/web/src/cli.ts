@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util'
 import { startDevnet } from '@sherd/devnet'
 import { servePage } from './index.js'
 
-export async function main (argv: string[]): Promise<void> {
-  let values: { port?: string, providers?: string }
+export async function main(argv: string[]): Promise<void> {
+  let values: { port?: string; providers?: string }
   try {
     values = parseArgs({ args: argv, options: { port: { type: 'string' }, providers: { type: 'string' } } }).values
   } catch (err) {
@@ -22,5 +22,7 @@ export async function main (argv: string[]): Promise<void> {
   const devnet = await startDevnet({ providers })
   const k = providers >= 6 ? 4 : 2
   const page = await servePage(devnet, { port, k, m: Math.min(2, providers - k) })
-  console.log(`\nSherd example page: ${page.url}\n  (k=${page.config.k}, m=${page.config.m}; ${devnet.providers.length} providers on ${page.config.bootstrap.join(' ')})\n  Ctrl-C stops the devnet.`)
+  console.log(
+    `\nSherd example page: ${page.url}\n  (k=${page.config.k}, m=${page.config.m}; ${devnet.providers.length} providers on ${page.config.bootstrap.join(' ')})\n  Ctrl-C stops the devnet.`
+  )
 }

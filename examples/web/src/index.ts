@@ -18,11 +18,23 @@ export type { PageGetResult, PagePutResult, SherdPageApi } from './page-api.js'
 const PAGE_DIR = fileURLToPath(new URL('../page/', import.meta.url))
 
 /** What the browser is given by esbuild: `platform: 'browser'` turns on the "browser" package.json condition. */
-const BROWSER_BUILD = { bundle: true, platform: 'browser', format: 'esm', target: 'chrome120', write: false, logLevel: 'silent' } as const
+const BROWSER_BUILD = {
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: 'chrome120',
+  write: false,
+  logLevel: 'silent'
+} as const
 
 /** The page's script, bundled (SDK included) from the packages' built dist/. */
-export async function bundlePage (options: { minify?: boolean } = {}): Promise<string> {
-  const result = await build({ ...BROWSER_BUILD, entryPoints: [`${PAGE_DIR}app.ts`], minify: options.minify ?? false, sourcemap: 'inline' })
+export async function bundlePage(options: { minify?: boolean } = {}): Promise<string> {
+  const result = await build({
+    ...BROWSER_BUILD,
+    entryPoints: [`${PAGE_DIR}app.ts`],
+    minify: options.minify ?? false,
+    sourcemap: 'inline'
+  })
   return result.outputFiles[0]!.text
 }
 
@@ -30,17 +42,23 @@ export async function bundlePage (options: { minify?: boolean } = {}): Promise<s
  * The whole SDK (`export * from '@sherd/client'`) bundled and minified for a browser: its size, gzipped size and
  * the files it was built from (esbuild fails outright on a `node:` import with platform 'browser').
  */
-export async function bundleSdk (): Promise<{ bytes: number, gzipBytes: number, inputs: string[] }> {
+export async function bundleSdk(): Promise<{ bytes: number; gzipBytes: number; inputs: string[] }> {
   const result = await build({
-    ...BROWSER_BUILD, minify: true, metafile: true,
+    ...BROWSER_BUILD,
+    minify: true,
+    metafile: true,
     stdin: { contents: "export * from '@sherd/client'", resolveDir: PAGE_DIR, loader: 'js', sourcefile: 'sdk.js' }
   })
   const bytes = result.outputFiles[0]!.contents
-  return { bytes: bytes.byteLength, gzipBytes: gzipSync(bytes, { level: 9 }).byteLength, inputs: Object.keys(result.metafile.inputs) }
+  return {
+    bytes: bytes.byteLength,
+    gzipBytes: gzipSync(bytes, { level: 9 }).byteLength,
+    inputs: Object.keys(result.metafile.inputs)
+  }
 }
 
 /** A fresh account with gas and tokens, for the page: the devnet's own client account stays the Node client's. */
-export async function fundPageAccount (devnet: Devnet, tokens = 1_000_000n * 10n ** 18n): Promise<Hex> {
+export async function fundPageAccount(devnet: Devnet, tokens = 1_000_000n * 10n ** 18n): Promise<Hex> {
   const key = generatePrivateKey()
   const address = privateKeyToAccount(key).address
   const chain = rpcChain(devnet.chainId, devnet.rpcUrl)
@@ -72,9 +90,13 @@ export interface ServedPage {
  * Serves the page for `devnet`: index.html, app.js (bundled once, here) and config.json (the chain, the market, a
  * funded account of its own and every provider's WebSocket address). Loopback only.
  */
-export async function servePage (devnet: Devnet, options: { port?: number, k?: number, m?: number, periods?: number, minify?: boolean } = {}): Promise<ServedPage> {
+export async function servePage(
+  devnet: Devnet,
+  options: { port?: number; k?: number; m?: number; periods?: number; minify?: boolean } = {}
+): Promise<ServedPage> {
   const bootstrap = devnet.providers.flatMap((p) => p.wsMultiaddrs)
-  if (bootstrap.length === 0) throw new Error('the devnet\'s providers announce no WebSocket address: a page cannot reach them')
+  if (bootstrap.length === 0)
+    throw new Error("the devnet's providers announce no WebSocket address: a page cannot reach them")
   const config: ExamplePageConfig = {
     rpcUrl: devnet.rpcUrl,
     contract: devnet.market,
@@ -84,25 +106,40 @@ export async function servePage (devnet: Devnet, options: { port?: number, k?: n
     m: options.m ?? 2,
     periods: options.periods ?? 16
   }
-  const files: Record<string, { type: string, body: string }> = {
+  const files: Record<string, { type: string; body: string }> = {
     '/': { type: 'text/html; charset=utf-8', body: await readFile(`${PAGE_DIR}index.html`, 'utf8') },
-    '/app.js': { type: 'text/javascript; charset=utf-8', body: await bundlePage(options.minify === undefined ? {} : { minify: options.minify }) },
+    '/app.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: await bundlePage(options.minify === undefined ? {} : { minify: options.minify })
+    },
     '/config.json': { type: 'application/json', body: JSON.stringify(config) }
   }
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
     const file = files[path === '/index.html' ? '/' : path]
-    if (req.method !== 'GET' || file === undefined) { res.writeHead(404).end(); return }
+    if (req.method !== 'GET' || file === undefined) {
+      res.writeHead(404).end()
+      return
+    }
     res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, '127.0.0.1', () => { resolve() })
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      resolve()
+    })
   })
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}/`,
     config,
-    close: async () => { await new Promise<void>((resolve) => { server.close(() => { resolve() }); server.closeAllConnections() }) }
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve()
+        })
+        server.closeAllConnections()
+      })
+    }
   }
 }

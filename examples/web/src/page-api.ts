@@ -1,7 +1,12 @@
 // What the example page offers scripts (`window.sherdPage`): test/browser.test.ts and the browser bench drive the
 // page's own client through it. Types only, shared by the page (page/app.ts) and the Node side.
 
-export interface PagePutResult { link: string, bytes: number, sha256: string, ms: number }
+export interface PagePutResult {
+  link: string
+  bytes: number
+  sha256: string
+  ms: number
+}
 export interface PageGetResult {
   bytes: number
   /** Hex SHA-256 of what was read, hashed in the page as it arrived (absent with `hash: false`). */
@@ -18,7 +23,7 @@ export interface SherdPageApi {
   /** Puts `size` random bytes made in the page (crypto.getRandomValues); returns their SHA-256 and the link. */
   putRandom: (size: number, options?: { segmentSize?: number }) => Promise<PagePutResult>
   /** Reads a link through `getStream` (a ReadableStream), hashing as it goes unless `hash: false`. */
-  getHash: (link: string, options?: { hash?: boolean, pauseAfterFirstChunk?: boolean }) => Promise<PageGetResult>
+  getHash: (link: string, options?: { hash?: boolean; pauseAfterFirstChunk?: boolean }) => Promise<PageGetResult>
   /** 'paused' while a get with `pauseAfterFirstChunk` waits for `resume()`. */
   getState: () => 'idle' | 'running' | 'paused'
   resume: () => void
@@ -27,9 +32,11 @@ export interface SherdPageApi {
    * hashing) on `size` bytes; `chacha` is ChaCha20-Poly1305 in JavaScript on 64 KiB frames, what noise encrypts
    * every transport byte with in a page.
    */
-  stages: (size: number) => Promise<{ encodeMBps: number, chachaMBps: number }>
+  stages: (size: number) => Promise<{ encodeMBps: number; chachaMBps: number }>
 }
 
 declare global {
-  interface Window { sherdPage: SherdPageApi }
+  interface Window {
+    sherdPage: SherdPageApi
+  }
 }

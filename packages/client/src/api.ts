@@ -26,18 +26,53 @@ export type { LatestOptions, PublishLatestResult } from './latest.js'
 export type { AdoptedDeal } from './repair-adopt.js'
 export type { StatOptions, FileStat, SegmentStat, ShardStat, ShardState } from './actions/stat.js'
 export type { RepairOptions, RepairResult, RepairedShard, RepairProgressEvent } from './actions/repair.js'
-export { decideSegment, defaultRepairThreshold, DEFAULT_LIVENESS, excludedProviders, mayPlace, shardHealth } from './repair-policy.js'
-export type { LivenessObservation, LivenessRule, PolicyShard, SegmentDecision, SegmentPolicyInput, ShardHealth } from './repair-policy.js'
+export {
+  decideSegment,
+  defaultRepairThreshold,
+  DEFAULT_LIVENESS,
+  excludedProviders,
+  mayPlace,
+  shardHealth
+} from './repair-policy.js'
+export type {
+  LivenessObservation,
+  LivenessRule,
+  PolicyShard,
+  SegmentDecision,
+  SegmentPolicyInput,
+  ShardHealth
+} from './repair-policy.js'
 export type { ExtendOptions, ExtendResult, DeleteOptions, DeleteResult } from './actions/lifecycle.js'
 export type { AuditOptions, AuditOutcome, AuditProgressEvent, AuditResult, ShardRef } from './actions/audit.js'
-export { DEFAULT_BATCH_LIMITS, MAX_OFFERS_PER_BATCH, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS, openDealsCalldata, openDealsCalldataBytes, planBatches } from './actions/deals.js'
+export {
+  DEFAULT_BATCH_LIMITS,
+  MAX_OFFERS_PER_BATCH,
+  MAX_TX_CALLDATA_BYTES,
+  MAX_TX_GAS,
+  openDealsCalldata,
+  openDealsCalldataBytes,
+  planBatches
+} from './actions/deals.js'
 export type { BatchLimits } from './actions/deals.js'
 export type { DealStatus } from './actions/deal-state.js'
 export type * from './events.js'
 export {
-  ClientError, ClientConfigError, ClientNotStartedError, NotEnoughProvidersError, ShardPlacementError, ProviderRequestError,
-  ProviderMisbehaviourError, CorruptShardError, ManifestNotFoundError, ManifestStoreError, DealActivationError, ChainActionError,
-  InsufficientFundsError, InsufficientGasError, RepairError, StorageEndedError
+  ClientError,
+  ClientConfigError,
+  ClientNotStartedError,
+  NotEnoughProvidersError,
+  ShardPlacementError,
+  ProviderRequestError,
+  ProviderMisbehaviourError,
+  CorruptShardError,
+  ManifestNotFoundError,
+  ManifestStoreError,
+  DealActivationError,
+  ChainActionError,
+  InsufficientFundsError,
+  InsufficientGasError,
+  RepairError,
+  StorageEndedError
 } from './errors.js'
 export { ProviderScores } from './scores.js'
 export type { ProviderRecord } from './scores.js'

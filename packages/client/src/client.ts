@@ -25,8 +25,13 @@ import type { RepairOptions, RepairResult } from './actions/repair.js'
 import { stat } from './actions/stat.js'
 import type { FileStat, StatOptions } from './actions/stat.js'
 import {
-  DEFAULT_ACTIVATION_TIMEOUT_MS, DEFAULT_DEAL_PERIODS, DEFAULT_DISCOVERY_TIMEOUT_MS, DEFAULT_EXTRA_UPLOADS,
-  DEFAULT_MANIFEST_REPLICAS, DEFAULT_POLLING_INTERVAL_MS, DIAL_TIMEOUT_MS
+  DEFAULT_ACTIVATION_TIMEOUT_MS,
+  DEFAULT_DEAL_PERIODS,
+  DEFAULT_DISCOVERY_TIMEOUT_MS,
+  DEFAULT_EXTRA_UPLOADS,
+  DEFAULT_MANIFEST_REPLICAS,
+  DEFAULT_POLLING_INTERVAL_MS,
+  DIAL_TIMEOUT_MS
 } from './constants.js'
 import { rankProviders, running } from './context.js'
 import type { ClientContext, ClientDefaults } from './context.js'
@@ -63,7 +68,7 @@ export interface ClientConfig {
    * What a deployment file says of the chain (the CLI's --deployment): a chain answering with another id, or a
    * market settling in another token, is refused with ClientConfigError.
    */
-  expect?: { chainId?: number, token?: Address, source?: string }
+  expect?: { chainId?: number; token?: Address; source?: string }
   /** Provider multiaddrs with /p2p/<peer id>: dialled at start; their announcements fill the provider table. */
   bootstrap?: readonly string[]
   /** libp2p identity (a fresh Ed25519 key by default). */
@@ -128,9 +133,15 @@ export interface SherdClient {
   /** `get` as a web ReadableStream (a page's `Response`, `pipeTo`); cancelling the stream stops the get. */
   getStream: (target: FileTarget, options?: GetOptions & LatestOptions) => ReadableStream<Uint8Array>
   /** Publishes the target as its file's newest version to the providers of it and of `olderCids` (docs/keeper.md). */
-  publishLatest: (target: RepairTarget, options?: { olderCids?: readonly string[], afterSeq?: number, signal?: AbortSignal }) => Promise<PublishLatestResult>
+  publishLatest: (
+    target: RepairTarget,
+    options?: { olderCids?: readonly string[]; afterSeq?: number; signal?: AbortSignal }
+  ) => Promise<PublishLatestResult>
   /** The CID `get` would read for `target`: its file's newest version as the providers of its manifest know it. */
-  latestCid: (target: FileTarget, options?: Pick<GetOptions, 'signal'> & Pick<LatestOptions, 'latestTimeoutMs'>) => Promise<string>
+  latestCid: (
+    target: FileTarget,
+    options?: Pick<GetOptions, 'signal'> & Pick<LatestOptions, 'latestTimeoutMs'>
+  ) => Promise<string>
   getManifest: (target: FileTarget, options?: GetOptions) => Promise<Manifest>
   /** `stat`, `repair` and `extend` take a repair capability (`sherd://<cid>#r=…`) as well as a full link. */
   stat: (target: RepairTarget, options?: StatOptions) => Promise<FileStat>
@@ -140,7 +151,7 @@ export interface SherdClient {
   /** On-demand audit of the file's live deals (a bond each): answered, or failed for the reward (then repair). */
   audit: (target: FileTarget, options?: AuditOptions) => Promise<AuditResult>
   /** Adds provider addresses (…/p2p/<peer id>) to the bootstrap list, dials them and waits for their announcements. */
-  connect: (addrs: readonly string[], options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<void>
+  connect: (addrs: readonly string[], options?: { signal?: AbortSignal; timeoutMs?: number }) => Promise<void>
   /** Every provider known (announcements, registry, bootstrap), best score first. */
   providers: (options?: { signal?: AbortSignal }) => Promise<ProviderView[]>
   /** The paying account's address and balances. */
@@ -149,7 +160,7 @@ export interface SherdClient {
   tokenInfo: () => Promise<TokenInfo>
 }
 
-function isPrivateKey (value: unknown): value is Hex {
+function isPrivateKey(value: unknown): value is Hex {
   return typeof value === 'string' && /^0x[0-9a-fA-F]{64}$/.test(value)
 }
 
@@ -163,13 +174,15 @@ function isPrivateKey (value: unknown): value is Hex {
  * for await (const chunk of client.get(link)) process.stdout.write(chunk)
  * await client.stop()
  */
-export function createClient (config: ClientConfig = {}): SherdClient {
+export function createClient(config: ClientConfig = {}): SherdClient {
   if (config.contract !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(config.contract)) {
     throw new ClientConfigError(`contract must be the market's 0x-prefixed 20-byte address, got "${config.contract}"`)
   }
   if (typeof config.account === 'string' && !isPrivateKey(config.account)) {
     // Never echo the string: it may be a real key with a typo.
-    throw new ClientConfigError(`account must be a private key (0x followed by 64 hex digits) or a viem Account; got a string of ${config.account.length} characters: check the key you passed (SHERD_PRIVATE_KEY on a devnet)`)
+    throw new ClientConfigError(
+      `account must be a private key (0x followed by 64 hex digits) or a viem Account; got a string of ${config.account.length} characters: check the key you passed (SHERD_PRIVATE_KEY on a devnet)`
+    )
   }
   const scores = new ProviderScores(config.scoreFile)
   const defaults: ClientDefaults = {
@@ -189,8 +202,11 @@ export function createClient (config: ClientConfig = {}): SherdClient {
   let starting: Promise<void> | undefined
   let address: Address | undefined
 
-  async function connectChainContext (signal?: AbortSignal): Promise<Partial<ClientContext>> {
-    const chain = await connectChain({ ...config, pollingIntervalMs: defaults.pollingIntervalMs }, signal === undefined ? {} : { signal })
+  async function connectChainContext(signal?: AbortSignal): Promise<Partial<ClientContext>> {
+    const chain = await connectChain(
+      { ...config, pollingIntervalMs: defaults.pollingIntervalMs },
+      signal === undefined ? {} : { signal }
+    )
     address = chain?.walletClient?.account.address
     return chain ?? {}
   }
@@ -202,34 +218,43 @@ export function createClient (config: ClientConfig = {}): SherdClient {
    * registered ones, when fewer are registered) or a provider has relayed what it knows: waiting longer would then
    * only find providers that are still starting, which a put waits for itself. Gossip keeps filling the table.
    */
-  async function dialAndListen (c: ClientContext, peerIds: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async function dialAndListen(
+    c: ClientContext,
+    peerIds: readonly string[],
+    timeoutMs: number,
+    signal?: AbortSignal
+  ): Promise<void> {
     const reached: string[] = []
     let relays = 0
-    await Promise.all(peerIds.map(async (peerId) => {
-      try {
-        const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
-        await c.host.dial(c.directory.addrsOf(peerId), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })
-        reached.push(peerId)
-      } catch (err) {
-        signal?.throwIfAborted()
-        scores.failure(peerId)
-        log('provider %s unreachable: %s', peerId, (err as Error).message)
-        return
-      }
-      try {
-        const taken = c.directory.addRelayed(await fetchAnnouncements(c, peerId, signal), peerId)
-        relays++
-        log('provider %s relayed %d announcements', peerId, taken)
-      } catch (err) {
-        signal?.throwIfAborted()
-        // A provider without the relay protocol still announces by gossip.
-        log('provider %s relayed no announcements: %s', peerId, (err as Error).message)
-      }
-    }))
+    await Promise.all(
+      peerIds.map(async (peerId) => {
+        try {
+          const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+          await c.host.dial(c.directory.addrsOf(peerId), {
+            signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+          })
+          reached.push(peerId)
+        } catch (err) {
+          signal?.throwIfAborted()
+          scores.failure(peerId)
+          log('provider %s unreachable: %s', peerId, (err as Error).message)
+          return
+        }
+        try {
+          const taken = c.directory.addRelayed(await fetchAnnouncements(c, peerId, signal), peerId)
+          relays++
+          log('provider %s relayed %d announcements', peerId, taken)
+        } catch (err) {
+          signal?.throwIfAborted()
+          // A provider without the relay protocol still announces by gossip.
+          log('provider %s relayed no announcements: %s', peerId, (err as Error).message)
+        }
+      })
+    )
     await c.directory.waitUntil(() => isReady(c, reached, relays > 0), timeoutMs, signal)
   }
 
-  function isReady (c: ClientContext, reached: readonly string[], relayed: boolean): boolean {
+  function isReady(c: ClientContext, reached: readonly string[], relayed: boolean): boolean {
     if (!reached.every((id) => c.directory.hasAnnounced(id))) return false
     if (c.market === undefined || relayed) return true
     const needed = (defaults.k ?? DEFAULT_DATA_SHARDS) + (defaults.m ?? DEFAULT_PARITY_SHARDS)
@@ -238,11 +263,15 @@ export function createClient (config: ClientConfig = {}): SherdClient {
   }
 
   const client: SherdClient = {
-    get libp2p () { return ctx?.host },
-    get address () { return address },
+    get libp2p() {
+      return ctx?.host
+    },
+    get address() {
+      return address
+    },
     scores,
 
-    async start (options = {}) {
+    async start(options = {}) {
       if (ctx !== undefined) return
       starting ??= (async () => {
         await scores.load()
@@ -252,12 +281,19 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         try {
           directory.addBootstrap(config.bootstrap ?? [])
         } catch (err) {
-          throw new ClientConfigError(`a bootstrap address is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`, { cause: err })
+          throw new ClientConfigError(
+            `a bootstrap address is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`,
+            { cause: err }
+          )
         }
         await host.start()
         directory.start()
         const next: ClientContext = {
-          host, directory, scores, defaults, ...chain,
+          host,
+          directory,
+          scores,
+          defaults,
+          ...chain,
           ...(config.manifestCache === undefined ? {} : { manifestCache: config.manifestCache }),
           ...(config.journalDir === undefined ? {} : { journal: new PutJournal(config.journalDir) })
         }
@@ -271,11 +307,13 @@ export function createClient (config: ClientConfig = {}): SherdClient {
         }
         ctx = next
         log('started as %s with %d providers known', host.peerId.toString(), directory.list().length)
-      })().finally(() => { starting = undefined })
+      })().finally(() => {
+        starting = undefined
+      })
       await starting
     },
 
-    async stop () {
+    async stop() {
       const current = ctx
       ctx = undefined
       if (current === undefined) return
@@ -299,37 +337,49 @@ export function createClient (config: ClientConfig = {}): SherdClient {
     delete: async (target, options) => await deleteFile(running(ctx), target, options),
     audit: async (target, options) => await audit(running(ctx), target, options),
 
-    async connect (addrs, options = {}) {
+    async connect(addrs, options = {}) {
       const c = running(ctx)
       const before = new Set(c.directory.bootstrapPeers())
       try {
         c.directory.addBootstrap(addrs)
       } catch (err) {
-        throw new ClientConfigError(`a provider address is not a multiaddr with /p2p/<peer id> (${(err as Error).message})`, { cause: err })
+        throw new ClientConfigError(
+          `a provider address is not a multiaddr with /p2p/<peer id> (${(err as Error).message})`,
+          { cause: err }
+        )
       }
       const added = c.directory.bootstrapPeers().filter((id) => !before.has(id) || addrs.some((a) => a.endsWith(id)))
       await c.directory.refreshRegistry(options)
       await dialAndListen(c, added, options.timeoutMs ?? defaults.discoveryTimeoutMs, options.signal)
     },
 
-    async providers (options = {}) {
+    async providers(options = {}) {
       const c = running(ctx)
       await c.directory.refreshRegistry(options)
-      return c.directory.list()
+      return c.directory
+        .list()
         .map((p) => ({ ...p, record: scores.record(p.peerId) }))
         .sort((a, b) => b.score - a.score || a.peerId.localeCompare(b.peerId))
     },
 
-    async wallet () {
+    async wallet() {
       const c = running(ctx)
-      return await readWallet(c.market === undefined || c.publicClient === undefined || c.chainId === undefined ? undefined : {
-        publicClient: c.publicClient, market: c.market, chainId: c.chainId, ...(c.account === undefined ? {} : { account: c.account })
-      })
+      return await readWallet(
+        c.market === undefined || c.publicClient === undefined || c.chainId === undefined
+          ? undefined
+          : {
+              publicClient: c.publicClient,
+              market: c.market,
+              chainId: c.chainId,
+              ...(c.account === undefined ? {} : { account: c.account })
+            }
+      )
     },
 
-    async tokenInfo () {
+    async tokenInfo() {
       const c = running(ctx)
-      if (c.market === undefined) throw new ClientConfigError('token amounts need the chain: pass rpcUrl and contract (the market address)')
+      if (c.market === undefined)
+        throw new ClientConfigError('token amounts need the chain: pass rpcUrl and contract (the market address)')
       return await marketToken(c.market)
     }
   }

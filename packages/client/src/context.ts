@@ -42,7 +42,7 @@ export interface ClientContext {
 }
 
 /** The context once the client runs. */
-export function running (ctx: ClientContext | undefined): ClientContext {
+export function running(ctx: ClientContext | undefined): ClientContext {
   if (ctx === undefined) throw new ClientNotStartedError()
   return ctx
 }
@@ -58,12 +58,16 @@ export interface ChainContext extends ClientContext {
 }
 
 /** The context of an action that sends transactions (put, repair, extend, delete). */
-export function withChain (ctx: ClientContext, action: string): ChainContext {
+export function withChain(ctx: ClientContext, action: string): ChainContext {
   if (ctx.market === undefined || ctx.publicClient === undefined || ctx.chainId === undefined) {
-    throw new ClientConfigError(`${action} needs the chain: pass rpcUrl (or publicClient) and contract (the market address)`)
+    throw new ClientConfigError(
+      `${action} needs the chain: pass rpcUrl (or publicClient) and contract (the market address)`
+    )
   }
   if (ctx.walletClient === undefined || ctx.account === undefined) {
-    throw new ClientConfigError(`${action} sends transactions: pass account (a private key) or a walletClient with an account`)
+    throw new ClientConfigError(
+      `${action} sends transactions: pass account (a private key) or a walletClient with an account`
+    )
   }
   return {
     ...ctx,
@@ -81,13 +85,13 @@ const MIB = 2n ** 20n
 const BPS = 10_000n
 
 /** A shard's price per period at `pricePerMiB`: its MiB rounded up, as providers price their offers. */
-export function pricePerPeriodFor (bytes: number, pricePerMiB: bigint): bigint {
+export function pricePerPeriodFor(bytes: number, pricePerMiB: bigint): bigint {
   return (BigInt(bytes) * pricePerMiB + MIB - 1n) / MIB
 }
 
 /** What the market locks from a provider's stake for one deal: its escrow × collateralBps / 10,000 (as the contract rounds). */
-export function dealCollateral (bytes: number, pricePerMiB: bigint, periods: number, collateralBps: bigint): bigint {
-  return pricePerPeriodFor(bytes, pricePerMiB) * BigInt(periods) * collateralBps / BPS
+export function dealCollateral(bytes: number, pricePerMiB: bigint, periods: number, collateralBps: bigint): bigint {
+  return (pricePerPeriodFor(bytes, pricePerMiB) * BigInt(periods) * collateralBps) / BPS
 }
 
 /**
@@ -103,14 +107,14 @@ export interface StakeCheck {
 }
 
 /** True when `p`'s free stake, less what this operation already gave it, backs one more deal of `bytes`. */
-export function stakeBacks (p: KnownProvider, bytes: number, stake: StakeCheck): boolean {
+export function stakeBacks(p: KnownProvider, bytes: number, stake: StakeCheck): boolean {
   if (p.freeStake === undefined) return true
   const needed = dealCollateral(bytes, p.pricePerMiB ?? 0n, stake.periods, stake.collateralBps)
   return p.freeStake - (stake.committed.get(p.peerId) ?? 0n) >= needed
 }
 
 /** True unless `p`'s term limit (maxTermPeriods on chain) is shorter than `periods`: the market would refuse the deal. */
-export function termFits (p: KnownProvider, periods: number): boolean {
+export function termFits(p: KnownProvider, periods: number): boolean {
   return p.maxTermPeriods === undefined || p.maxTermPeriods >= periods
 }
 
@@ -121,19 +125,37 @@ export function termFits (p: KnownProvider, periods: number): boolean {
  * announcement in the last 90 s counts fully, an older one half) ÷ (1 + 0.1 × shards already given to it in this
  * operation, so a put spreads over the providers it has).
  */
-export function rankProviders (
-  ctx: ClientContext, bytes: number, exclude: ReadonlySet<string>, load: ReadonlyMap<string, number>, maxPricePerMiB?: bigint,
+export function rankProviders(
+  ctx: ClientContext,
+  bytes: number,
+  exclude: ReadonlySet<string>,
+  load: ReadonlyMap<string, number>,
+  maxPricePerMiB?: bigint,
   stake?: StakeCheck
 ): KnownProvider[] {
-  const usable = ctx.directory.list().filter((p) =>
-    p.registered && p.addrs.length > 0 && p.chainAddress !== undefined && !exclude.has(p.peerId) &&
-    (p.freeBytes ?? 0) >= bytes && (maxPricePerMiB === undefined || (p.pricePerMiB ?? 0n) <= maxPricePerMiB) &&
-    (stake === undefined || (stakeBacks(p, bytes, stake) && termFits(p, stake.periods))))
+  const usable = ctx.directory
+    .list()
+    .filter(
+      (p) =>
+        p.registered &&
+        p.addrs.length > 0 &&
+        p.chainAddress !== undefined &&
+        !exclude.has(p.peerId) &&
+        (p.freeBytes ?? 0) >= bytes &&
+        (maxPricePerMiB === undefined || (p.pricePerMiB ?? 0n) <= maxPricePerMiB) &&
+        (stake === undefined || (stakeBacks(p, bytes, stake) && termFits(p, stake.periods)))
+    )
   if (usable.length === 0) return []
-  const minPrice = usable.reduce((min, p) => (p.pricePerMiB ?? 0n) < min ? (p.pricePerMiB ?? 0n) : min, usable[0]!.pricePerMiB ?? 0n)
+  const minPrice = usable.reduce(
+    (min, p) => ((p.pricePerMiB ?? 0n) < min ? (p.pricePerMiB ?? 0n) : min),
+    usable[0]!.pricePerMiB ?? 0n
+  )
   const rank = (p: KnownProvider): number => {
     const priceFactor = Number(minPrice + 1n) / Number((p.pricePerMiB ?? 0n) + 1n)
-    return p.score * priceFactor * (p.fresh ? 1 : 0.5) / (1 + 0.1 * (load.get(p.peerId) ?? 0))
+    return (p.score * priceFactor * (p.fresh ? 1 : 0.5)) / (1 + 0.1 * (load.get(p.peerId) ?? 0))
   }
-  return usable.map((p) => ({ p, r: rank(p) })).sort((a, b) => b.r - a.r).map((x) => x.p)
+  return usable
+    .map((p) => ({ p, r: rank(p) }))
+    .sort((a, b) => b.r - a.r)
+    .map((x) => x.p)
 }

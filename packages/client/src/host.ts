@@ -23,7 +23,7 @@ export type ClientHost = Libp2p<ClientServices>
  * 16 MiB window, more early streams than k + m parallel uploads), identify, gossipsub for announcements. It
  * dials only; it does not listen.
  */
-export async function createClientHost (init: { privateKey?: PrivateKey, listen?: string[] } = {}): Promise<ClientHost> {
+export async function createClientHost(init: { privateKey?: PrivateKey; listen?: string[] } = {}): Promise<ClientHost> {
   return await createLibp2p({
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     start: false,
@@ -34,10 +34,12 @@ export async function createClientHost (init: { privateKey?: PrivateKey, listen?
     // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
     connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({
-      maxEarlyStreams: MAX_EARLY_STREAMS,
-      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES }
-    })],
+    streamMuxers: [
+      yamux({
+        maxEarlyStreams: MAX_EARLY_STREAMS,
+        streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES }
+      })
+    ],
     services: {
       identify: identify(),
       pubsub: gossipsub({ floodPublish: true, scoreParams: GOSSIP_SCORE_PARAMS })

@@ -103,34 +103,57 @@ export interface JournalEntry {
   deletedAt?: string
 }
 
-const BIGINT_FIELDS = new Set(['dealId', 'openedBlock', 'startBlock', 'escrow', 'size', 'pricePerPeriod', 'nonce', 'expiry'])
+const BIGINT_FIELDS = new Set([
+  'dealId',
+  'openedBlock',
+  'startBlock',
+  'escrow',
+  'size',
+  'pricePerPeriod',
+  'nonce',
+  'expiry'
+])
 
-function isObject (value: unknown): value is Record<string, unknown> {
+function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function encodeEntry (entry: JournalEntry): string {
-  return JSON.stringify(entry, (_key, value: unknown) => typeof value === 'bigint' ? value.toString() : value, 1) + '\n'
+function encodeEntry(entry: JournalEntry): string {
+  return (
+    JSON.stringify(entry, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 1) + '\n'
+  )
 }
 
-function decodeEntry (text: string, path: string): JournalEntry {
+function decodeEntry(text: string, path: string): JournalEntry {
   let parsed: unknown
   try {
-    parsed = JSON.parse(text, (key, value: unknown) => BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value)
+    parsed = JSON.parse(text, (key, value: unknown) =>
+      BIGINT_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value
+    )
   } catch (err) {
-    throw new JournalError(`journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`, { cause: err })
+    throw new JournalError(
+      `journal entry ${path} is not valid JSON (${(err as Error).message}); it was not written by sherd, move it aside`,
+      { cause: err }
+    )
   }
-  if (!isObject(parsed)) throw new JournalError(`journal entry ${path} is not a JSON object; it was not written by sherd, move it aside`)
+  if (!isObject(parsed))
+    throw new JournalError(`journal entry ${path} is not a JSON object; it was not written by sherd, move it aside`)
   if (parsed.format === OLD_JOURNAL_FORMAT) {
-    throw new JournalError(`journal entry ${path} was written for the old StorageMarket (format ${OLD_JOURNAL_FORMAT}): its offers and deals ` +
-      'cannot be opened or read on ProofSetMarket. If it is stored, its link still works while its old deals run; ' +
-      'otherwise put the file again. Move the entry out of the journal directory to silence this message')
+    throw new JournalError(
+      `journal entry ${path} was written for the old StorageMarket (format ${OLD_JOURNAL_FORMAT}): its offers and deals ` +
+        'cannot be opened or read on ProofSetMarket. If it is stored, its link still works while its old deals run; ' +
+        'otherwise put the file again. Move the entry out of the journal directory to silence this message'
+    )
   }
   if (parsed.format !== JOURNAL_FORMAT) {
-    throw new JournalError(`journal entry ${path} has format ${String(parsed.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`)
+    throw new JournalError(
+      `journal entry ${path} has format ${String(parsed.format)}, not ${JOURNAL_FORMAT}: use the sherd version that wrote it`
+    )
   }
   if (!Array.isArray(parsed.deals) || !Array.isArray(parsed.batches) || typeof parsed.id !== 'string') {
-    throw new JournalError(`journal entry ${path} lacks its deals or batches: it is damaged; move it aside (its file key is in it)`)
+    throw new JournalError(
+      `journal entry ${path} lacks its deals or batches: it is damaged; move it aside (its file key is in it)`
+    )
   }
   // The format marker and the shape checked above: the rest is what this module wrote.
   return parsed as unknown as JournalEntry
@@ -141,8 +164,12 @@ function decodeEntry (text: string, path: string): JournalEntry {
  * the same address with the same chain id; its deployment block has another hash, so an entry of the old chain
  * is not taken for one of the new (its deal ids would name other deals).
  */
-export async function marketTag (publicClient: PublicClient, market: Address): Promise<Hex> {
-  const blockNumber = await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'genesisBlock' })
+export async function marketTag(publicClient: PublicClient, market: Address): Promise<Hex> {
+  const blockNumber = await publicClient.readContract({
+    address: market,
+    abi: proofSetMarketAbi,
+    functionName: 'genesisBlock'
+  })
   return (await publicClient.getBlock({ blockNumber })).hash
 }
 
@@ -153,41 +180,46 @@ export async function marketTag (publicClient: PublicClient, market: Address): P
  * (`resumePut`) and every stored file listed (`listFiles`).
  */
 export class PutJournal {
-  constructor (readonly dir: string) {}
+  constructor(readonly dir: string) {}
 
-  pathOf (id: string): string {
+  pathOf(id: string): string {
     return files.join(this.dir, `${id}.json`)
   }
 
-  static newId (): string {
+  static newId(): string {
     return `${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomHex(6)}`
   }
 
-  async write (entry: JournalEntry): Promise<void> {
+  async write(entry: JournalEntry): Promise<void> {
     try {
       await files.mkdir(this.dir)
       await files.writeAtomic(this.pathOf(entry.id), encodeEntry(entry))
     } catch (err) {
-      throw new JournalError(`cannot write the put journal entry ${this.pathOf(entry.id)} (${(err as Error).message}): ` +
-        `make ${this.dir} writable or choose another journal directory (--journal-dir / SHERD_JOURNAL_DIR)` +
-        (entry.deals.some((d) => d.dealId !== undefined) ? '' : '; nothing was paid'), { cause: err })
+      throw new JournalError(
+        `cannot write the put journal entry ${this.pathOf(entry.id)} (${(err as Error).message}): ` +
+          `make ${this.dir} writable or choose another journal directory (--journal-dir / SHERD_JOURNAL_DIR)` +
+          (entry.deals.some((d) => d.dealId !== undefined) ? '' : '; nothing was paid'),
+        { cause: err }
+      )
     }
   }
 
-  async read (id: string): Promise<JournalEntry> {
+  async read(id: string): Promise<JournalEntry> {
     if (!/^[A-Za-z0-9-]+$/.test(id)) throw new JournalError(`"${id}" is not a journal entry id (sherd ls lists them)`)
     const path = this.pathOf(id)
     let text: string
     try {
       text = await files.readText(path)
     } catch {
-      throw new JournalError(`no journal entry ${id} in ${this.dir}: run sherd ls to see the entries (or pass the journal directory the put used)`)
+      throw new JournalError(
+        `no journal entry ${id} in ${this.dir}: run sherd ls to see the entries (or pass the journal directory the put used)`
+      )
     }
     return decodeEntry(text, path)
   }
 
   /** Every entry, oldest first; files that are not entries are reported in `unreadable`, not thrown. */
-  async list (): Promise<{ entries: JournalEntry[], unreadable: Array<{ path: string, error: string }> }> {
+  async list(): Promise<{ entries: JournalEntry[]; unreadable: Array<{ path: string; error: string }> }> {
     let names: string[]
     try {
       names = await files.list(this.dir)
@@ -195,7 +227,7 @@ export class PutJournal {
       return { entries: [], unreadable: [] }
     }
     const entries: JournalEntry[] = []
-    const unreadable: Array<{ path: string, error: string }> = []
+    const unreadable: Array<{ path: string; error: string }> = []
     for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
       const path = files.join(this.dir, name)
       try {
@@ -213,7 +245,7 @@ export class PutJournal {
  * Marks every entry of the file with manifest `cid` as deleted (idempotent: a second delete keeps the first
  * time). Returns the ids marked; none when this journal did not record the put (another machine's file).
  */
-export async function recordDeletion (journal: PutJournal, cid: string, at: Date = new Date()): Promise<string[]> {
+export async function recordDeletion(journal: PutJournal, cid: string, at: Date = new Date()): Promise<string[]> {
   const { entries } = await journal.list()
   const marked: string[] = []
   for (const entry of entries.filter((e) => e.cid === cid)) {
@@ -233,13 +265,16 @@ export async function recordDeletion (journal: PutJournal, cid: string, at: Date
  */
 export class JournalWriter {
   private queue: Promise<void> = Promise.resolve()
-  constructor (readonly entry: JournalEntry, private readonly journal: PutJournal | undefined) {}
+  constructor(
+    readonly entry: JournalEntry,
+    private readonly journal: PutJournal | undefined
+  ) {}
 
-  get path (): string | undefined {
+  get path(): string | undefined {
     return this.journal?.pathOf(this.entry.id)
   }
 
-  async update (change: (entry: JournalEntry) => void): Promise<void> {
+  async update(change: (entry: JournalEntry) => void): Promise<void> {
     const next = this.queue.then(async () => {
       change(this.entry)
       this.entry.updatedAt = new Date().toISOString()

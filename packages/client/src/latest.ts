@@ -1,5 +1,13 @@
 import { logger } from '@libp2p/logger'
-import { LATEST_PROTOCOL, deriveRepairKey, isRepairKey, latestKeyPair, parseManifestCid, requestLatest, signLatestRecord } from '@sherd/protocol'
+import {
+  LATEST_PROTOCOL,
+  deriveRepairKey,
+  isRepairKey,
+  latestKeyPair,
+  parseManifestCid,
+  requestLatest,
+  signLatestRecord
+} from '@sherd/protocol'
 import type { LatestRecord, Manifest, RepairKey } from '@sherd/protocol'
 import { CID } from 'multiformats/cid'
 import type { ClientContext } from './context.js'
@@ -38,20 +46,37 @@ export interface PublishLatestResult {
   readonly asked: number
 }
 
-function providersOf (manifest: Manifest): string[] {
-  return [...new Set(manifest.segments.flatMap((s) => s.shards.flatMap((sh) => sh.provider === undefined ? [] : [sh.provider])))]
+function providersOf(manifest: Manifest): string[] {
+  return [
+    ...new Set(
+      manifest.segments.flatMap((s) => s.shards.flatMap((sh) => (sh.provider === undefined ? [] : [sh.provider])))
+    )
+  ]
 }
 
-async function repairKeyOf (target: RepairTarget): Promise<RepairKey> {
+async function repairKeyOf(target: RepairTarget): Promise<RepairKey> {
   const { manifestKey } = parseRepairTarget(target)
   return isRepairKey(manifestKey) ? manifestKey : await deriveRepairKey(manifestKey)
 }
 
-async function ask (
-  ctx: ClientContext, peerId: string, publicKey: Uint8Array, record: LatestRecord | undefined, signal?: AbortSignal, timeoutMs = LATEST_TIMEOUT_MS
+async function ask(
+  ctx: ClientContext,
+  peerId: string,
+  publicKey: Uint8Array,
+  record: LatestRecord | undefined,
+  signal?: AbortSignal,
+  timeoutMs = LATEST_TIMEOUT_MS
 ): Promise<LatestRecord | undefined> {
-  return await withStream(ctx, peerId, LATEST_PROTOCOL, 'latest-version record', timeoutMs, signal,
-    async (stream, s) => await requestLatest(stream, record === undefined ? { publicKey } : { publicKey, record }, { signal: s }))
+  return await withStream(
+    ctx,
+    peerId,
+    LATEST_PROTOCOL,
+    'latest-version record',
+    timeoutMs,
+    signal,
+    async (stream, s) =>
+      await requestLatest(stream, record === undefined ? { publicKey } : { publicKey, record }, { signal: s })
+  )
 }
 
 /**
@@ -60,14 +85,25 @@ async function ask (
  * from the repair key, so the keeper can publish with a repair capability. `seq` is the time in ms (at least
  * `afterSeq` + 1), so the newest publish wins whoever made it.
  */
-export async function publishLatest (
-  ctx: ClientContext, target: RepairTarget, options: { olderCids?: readonly string[], afterSeq?: number, signal?: AbortSignal } = {}
+export async function publishLatest(
+  ctx: ClientContext,
+  target: RepairTarget,
+  options: { olderCids?: readonly string[]; afterSeq?: number; signal?: AbortSignal } = {}
 ): Promise<PublishLatestResult> {
-  const { manifest, cid, manifestKey } = await getRepairableManifest(ctx, target, options.signal === undefined ? {} : { signal: options.signal })
+  const { manifest, cid, manifestKey } = await getRepairableManifest(
+    ctx,
+    target,
+    options.signal === undefined ? {} : { signal: options.signal }
+  )
   const providers = new Set(providersOf(manifest))
   for (const older of options.olderCids ?? []) {
     try {
-      const o = await fetchFileManifest(ctx, parseManifestCid(older), manifestKey, options.signal === undefined ? {} : { signal: options.signal })
+      const o = await fetchFileManifest(
+        ctx,
+        parseManifestCid(older),
+        manifestKey,
+        options.signal === undefined ? {} : { signal: options.signal }
+      )
       for (const p of providersOf(o.manifest)) providers.add(p)
     } catch (err) {
       log('older version %s not readable, its providers are skipped: %s', older, (err as Error).message)
@@ -75,7 +111,9 @@ export async function publishLatest (
   }
   const seq = Math.max(Date.now(), (options.afterSeq ?? 0) + 1)
   const record = signLatestRecord(await repairKeyOf(target), seq, cid.bytes)
-  const answers = await Promise.allSettled([...providers].map(async (p) => await ask(ctx, p, record.publicKey, record, options.signal)))
+  const answers = await Promise.allSettled(
+    [...providers].map(async (p) => await ask(ctx, p, record.publicKey, record, options.signal))
+  )
   const accepted = answers.filter((a) => a.status === 'fulfilled' && a.value !== undefined && a.value.seq >= seq).length
   return { seq, accepted, asked: providers.size }
 }
@@ -85,8 +123,11 @@ export async function publishLatest (
  * `LATEST_GRACE_MS` after the first answer (with a record or without), whichever comes first; the asks still
  * running then are aborted. A provider that fails (refused, reset, bad record) starts no grace: it says nothing.
  */
-async function newestRecord (
-  ctx: ClientContext, providers: readonly string[], publicKey: Uint8Array, options: { signal?: AbortSignal, timeoutMs?: number }
+async function newestRecord(
+  ctx: ClientContext,
+  providers: readonly string[],
+  publicKey: Uint8Array,
+  options: { signal?: AbortSignal; timeoutMs?: number }
 ): Promise<LatestRecord | undefined> {
   if (providers.length === 0) return undefined
   const done = new AbortController()
@@ -101,12 +142,19 @@ async function newestRecord (
       resolve(best)
     }
     for (const p of providers) {
-      ask(ctx, p, publicKey, undefined, signal, options.timeoutMs).then((r) => {
-        if (r !== undefined && (best === undefined || r.seq > best.seq)) best = r
-        grace ??= setTimeout(finish, LATEST_GRACE_MS)
-      }, (err: unknown) => {
-        if (!done.signal.aborted) log('%s gave no latest-version record: %s', p, (err as Error).message)
-      }).finally(() => { if (--pending === 0) finish() })
+      ask(ctx, p, publicKey, undefined, signal, options.timeoutMs)
+        .then(
+          (r) => {
+            if (r !== undefined && (best === undefined || r.seq > best.seq)) best = r
+            grace ??= setTimeout(finish, LATEST_GRACE_MS)
+          },
+          (err: unknown) => {
+            if (!done.signal.aborted) log('%s gave no latest-version record: %s', p, (err as Error).message)
+          }
+        )
+        .finally(() => {
+          if (--pending === 0) finish()
+        })
     }
   })
 }
@@ -117,9 +165,11 @@ async function newestRecord (
  * when none is newer or no provider answers). A provider can withhold a record, not forge or alter one. It returns
  * once all have answered or `LATEST_GRACE_MS` after the first answer: a stalled provider does not hold up a read.
  */
-export async function resolveLatest (
-  ctx: ClientContext, target: FileTarget, options: Pick<GetOptions, 'signal' | 'manifestProviders'> & Pick<LatestOptions, 'latestTimeoutMs'> = {}
-): Promise<{ cid: CID, key: Uint8Array }> {
+export async function resolveLatest(
+  ctx: ClientContext,
+  target: FileTarget,
+  options: Pick<GetOptions, 'signal' | 'manifestProviders'> & Pick<LatestOptions, 'latestTimeoutMs'> = {}
+): Promise<{ cid: CID; key: Uint8Array }> {
   const { cid, key } = parseTarget(target)
   const { manifest } = await getRepairableManifest(ctx, { cid, key }, options)
   const { publicKey } = latestKeyPair(await deriveRepairKey(key))
@@ -136,16 +186,23 @@ export async function resolveLatest (
  * `get`, following the file's latest-version record first (unless `followLatest: false`): an old link reads the
  * newest version a repair wrote. If the newest version cannot be read at all, the link's own version is read.
  */
-export async function * getLatest (ctx: ClientContext, target: FileTarget, options: GetOptions & LatestOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* getLatest(
+  ctx: ClientContext,
+  target: FileTarget,
+  options: GetOptions & LatestOptions = {}
+): AsyncGenerator<Uint8Array, void, undefined> {
   const { followLatest, latestTimeoutMs, ...getOptions } = options
   let resolved: FileTarget = target
   if (followLatest !== false) {
     try {
-      resolved = await resolveLatest(ctx, target, { ...getOptions, ...(latestTimeoutMs === undefined ? {} : { latestTimeoutMs }) })
+      resolved = await resolveLatest(ctx, target, {
+        ...getOptions,
+        ...(latestTimeoutMs === undefined ? {} : { latestTimeoutMs })
+      })
     } catch (err) {
       options.signal?.throwIfAborted()
       log('no latest-version record followed for %s: %s', parseTarget(target).cid, (err as Error).message)
     }
   }
-  yield * get(ctx, resolved, getOptions)
+  yield* get(ctx, resolved, getOptions)
 }

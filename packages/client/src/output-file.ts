@@ -32,7 +32,7 @@ export interface OutputTarget {
 // Filesystems without hard links (FAT, some network mounts) answer link() with these: fall back to rename.
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
 
-function code (err: unknown): string | undefined {
+function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code
 }
 
@@ -40,16 +40,23 @@ function code (err: unknown): string | undefined {
  * Checks an output path before anything is fetched, so a refusal costs no network: an existing file is refused
  * unless `force`, and the directory must exist and be writable.
  */
-export async function checkOutput (given: string, force: boolean): Promise<OutputTarget> {
+export async function checkOutput(given: string, force: boolean): Promise<OutputTarget> {
   const path = resolve(given)
   const dir = dirname(path)
-  const existing = await lstat(path).catch((err: unknown) => { if (code(err) === 'ENOENT') return undefined; throw err })
-  if (existing?.isDirectory() === true) throw new OutputPathError(`${given} is a directory: give a file name, e.g. -o ${join(given, 'file')}`)
+  const existing = await lstat(path).catch((err: unknown) => {
+    if (code(err) === 'ENOENT') return undefined
+    throw err
+  })
+  if (existing?.isDirectory() === true)
+    throw new OutputPathError(`${given} is a directory: give a file name, e.g. -o ${join(given, 'file')}`)
   if (existing !== undefined && !force) {
-    throw new OutputExistsError(`${given} exists and was left as it is: pass --force to replace it (the old file stays until the new one is complete and verified), or choose another -o`)
+    throw new OutputExistsError(
+      `${given} exists and was left as it is: pass --force to replace it (the old file stays until the new one is complete and verified), or choose another -o`
+    )
   }
   const parent = await stat(dir).catch(() => undefined)
-  if (parent?.isDirectory() !== true) throw new OutputPathError(`the directory ${dirname(given)} does not exist: create it first`)
+  if (parent?.isDirectory() !== true)
+    throw new OutputPathError(`the directory ${dirname(given)} does not exist: create it first`)
   try {
     await access(dir, fsConstants.W_OK)
   } catch {
@@ -58,11 +65,15 @@ export async function checkOutput (given: string, force: boolean): Promise<Outpu
   return { given, path, dir, ...(existing?.isFile() === true ? { replacesMode: existing.mode & 0o7777 } : {}) }
 }
 
-async function syncDirectory (dir: string): Promise<void> {
+async function syncDirectory(dir: string): Promise<void> {
   // Makes the rename itself durable. Some platforms cannot open a directory for fsync; the data is synced already.
   try {
     const handle = await open(dir, 'r')
-    try { await handle.sync() } finally { await handle.close() }
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
   } catch {}
 }
 
@@ -73,8 +84,9 @@ async function syncDirectory (dir: string): Promise<void> {
  * with link() so a file that appeared meanwhile is not replaced either. On any error, or an abort, the temporary
  * file is removed and the target is untouched. Returns the bytes written.
  */
-export async function writeFileAtomically (
-  target: OutputTarget, force: boolean,
+export async function writeFileAtomically(
+  target: OutputTarget,
+  force: boolean,
   produce: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
   expectedBytes?: () => number | undefined
 ): Promise<number> {
@@ -84,7 +96,7 @@ export async function writeFileAtomically (
   let written = 0
   try {
     await produce(async (chunk) => {
-      for (let offset = 0; offset < chunk.byteLength;) {
+      for (let offset = 0; offset < chunk.byteLength; ) {
         const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset)
         offset += bytesWritten
       }
@@ -92,7 +104,9 @@ export async function writeFileAtomically (
     })
     const expected = expectedBytes?.()
     if (expected !== undefined && expected !== written) {
-      throw new OutputIncompleteError(`the download gave ${written} bytes but the file has ${expected}; ${target.given} was not touched: run the command again`)
+      throw new OutputIncompleteError(
+        `the download gave ${written} bytes but the file has ${expected}; ${target.given} was not touched: run the command again`
+      )
     }
     await handle.sync()
     await handle.close()
@@ -107,16 +121,27 @@ export async function writeFileAtomically (
   }
 }
 
-async function place (temp: string, target: OutputTarget, force: boolean): Promise<void> {
-  const appeared = (): OutputExistsError => new OutputExistsError(
-    `${target.given} appeared while the file was downloading and was left as it is: pass --force to replace it, or choose another -o`)
-  if (force) { await rename(temp, target.path); return }
+async function place(temp: string, target: OutputTarget, force: boolean): Promise<void> {
+  const appeared = (): OutputExistsError =>
+    new OutputExistsError(
+      `${target.given} appeared while the file was downloading and was left as it is: pass --force to replace it, or choose another -o`
+    )
+  if (force) {
+    await rename(temp, target.path)
+    return
+  }
   try {
     await link(temp, target.path)
   } catch (err) {
     if (code(err) === 'EEXIST') throw appeared()
     if (!NO_HARD_LINKS.has(code(err) ?? '')) throw err
-    if (await lstat(target.path).then(() => true, () => false)) throw appeared()
+    if (
+      await lstat(target.path).then(
+        () => true,
+        () => false
+      )
+    )
+      throw appeared()
     await rename(temp, target.path)
     return
   }

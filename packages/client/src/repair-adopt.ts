@@ -22,8 +22,10 @@ export interface AdoptedDeal {
  * dropped (the shard is then rebuilt and placed as usual), so a stale or wrong record costs a new deal, never a
  * manifest that names a deal that does not hold the shard.
  */
-export async function verifyAdoptedDeals (
-  ctx: ChainContext, manifest: Manifest, adopt: readonly AdoptedDeal[]
+export async function verifyAdoptedDeals(
+  ctx: ChainContext,
+  manifest: Manifest,
+  adopt: readonly AdoptedDeal[]
 ): Promise<Map<string, AdoptedDeal>> {
   const out = new Map<string, AdoptedDeal>()
   if (adopt.length === 0) return out
@@ -41,7 +43,11 @@ export async function verifyAdoptedDeals (
     const chainAddress = ctx.directory.describe(a.provider).chainAddress
     if (deal.state !== 'live' || deal.settled || period >= deal.voidFrom) continue
     if (deal.client.toLowerCase() !== ctx.account.toLowerCase()) continue
-    if (deal.root.toLowerCase() !== bytesToHex(root).toLowerCase() || deal.leafCount !== proofSetLeafCount(BigInt(byteLength))) continue
+    if (
+      deal.root.toLowerCase() !== bytesToHex(root).toLowerCase() ||
+      deal.leafCount !== proofSetLeafCount(BigInt(byteLength))
+    )
+      continue
     if (chainAddress === undefined || chainAddress.toLowerCase() !== deal.provider.toLowerCase()) continue
     out.set(`${a.segmentIndex}/${a.shardIndex}`, a)
   }

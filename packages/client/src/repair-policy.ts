@@ -60,7 +60,7 @@ const STORJ_MARGIN_PER_PARITY = 6 / 51
  * Waiting until the margin is reached batches the losses of a segment into one repair (k shards read per repair
  * however many are rebuilt), which is what keeps repair traffic low for wide codes.
  */
-export function defaultRepairThreshold (k: number, m: number): number {
+export function defaultRepairThreshold(k: number, m: number): number {
   checkCode(k, m)
   return k + Math.max(1, Math.round(m * STORJ_MARGIN_PER_PARITY))
 }
@@ -87,7 +87,7 @@ export interface LivenessRule {
 /** One missed period, or 30 minutes without an answer (less than one 51-minute ProofSetMarket period). */
 export const DEFAULT_LIVENESS: LivenessRule = { suspectAfterMissed: 1, suspectAfterMs: 30 * 60_000 }
 
-export function shardHealth (o: LivenessObservation, rule: LivenessRule = DEFAULT_LIVENESS): ShardHealth {
+export function shardHealth(o: LivenessObservation, rule: LivenessRule = DEFAULT_LIVENESS): ShardHealth {
   if (o.provider === undefined) return 'missing'
   if (o.dealOver === true) return 'failed'
   if ((o.missedPeriods ?? 0) >= rule.suspectAfterMissed) return 'suspect'
@@ -95,7 +95,7 @@ export function shardHealth (o: LivenessObservation, rule: LivenessRule = DEFAUL
   return 'healthy'
 }
 
-export function decideSegment (input: SegmentPolicyInput): SegmentDecision {
+export function decideSegment(input: SegmentPolicyInput): SegmentDecision {
   const { k, m, shards } = input
   checkCode(k, m)
   if (shards.length !== k + m) throw new RangeError(`a ${k}+${m} segment has ${k + m} shards, not ${shards.length}`)
@@ -103,11 +103,20 @@ export function decideSegment (input: SegmentPolicyInput): SegmentDecision {
   const healthy = shards.filter((s) => s.health === 'healthy')
   const belowK = healthy.length < k
   const repair = !belowK && healthy.length <= threshold && healthy.length < k + m
-  const rebuild = repair ? shards.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex).sort((a, b) => a - b) : []
+  const rebuild = repair
+    ? shards
+        .filter((s) => s.health !== 'healthy')
+        .map((s) => s.shardIndex)
+        .sort((a, b) => a - b)
+    : []
   const { now, extendLead } = input
-  const extend = now === undefined || extendLead === undefined
-    ? []
-    : healthy.filter((s) => s.dealEnd !== undefined && s.dealEnd - now <= extendLead).map((s) => s.shardIndex).sort((a, b) => a - b)
+  const extend =
+    now === undefined || extendLead === undefined
+      ? []
+      : healthy
+          .filter((s) => s.dealEnd !== undefined && s.dealEnd - now <= extendLead)
+          .map((s) => s.shardIndex)
+          .sort((a, b) => a - b)
   return { healthy: healthy.length, threshold, belowK, repair, rebuild, extend }
 }
 
@@ -116,16 +125,16 @@ export function decideSegment (input: SegmentPolicyInput): SegmentDecision {
  * any of its shards (healthy or not: a suspect provider may come back with its shard, and two shards on one
  * provider would fail together).
  */
-export function excludedProviders (shards: readonly PolicyShard[]): Set<string> {
-  return new Set(shards.flatMap((s) => s.provider === undefined ? [] : [s.provider]))
+export function excludedProviders(shards: readonly PolicyShard[]): Set<string> {
+  return new Set(shards.flatMap((s) => (s.provider === undefined ? [] : [s.provider])))
 }
 
 /** True when `provider` may receive a rebuilt shard of this segment. */
-export function mayPlace (shards: readonly PolicyShard[], provider: string): boolean {
+export function mayPlace(shards: readonly PolicyShard[], provider: string): boolean {
   return !shards.some((s) => s.provider === provider)
 }
 
-function checkCode (k: number, m: number): void {
+function checkCode(k: number, m: number): void {
   if (!Number.isInteger(k) || !Number.isInteger(m) || k < 1 || m < 0) {
     throw new RangeError(`invalid code ${k}+${m}: k must be a positive integer and m a non-negative integer`)
   }

@@ -29,46 +29,61 @@ const empty = (): ProviderRecord => ({ successes: 0, failures: 0, corrupt: 0, mi
 export class ProviderScores {
   private readonly records = new Map<string, ProviderRecord>()
   /** missed periods per deal, so re-reading a deal does not count its misses twice */
-  private readonly missedByDeal = new Map<string, { provider: string, missed: number }>()
+  private readonly missedByDeal = new Map<string, { provider: string; missed: number }>()
   private saving: Promise<void> = Promise.resolve()
 
-  constructor (private readonly file?: string) {}
+  constructor(private readonly file?: string) {}
 
   /** Loads the score file, if any (a missing or unreadable file starts afresh). */
-  async load (): Promise<void> {
+  async load(): Promise<void> {
     if (this.file === undefined) return
     try {
-      const data = JSON.parse(await files.readText(this.file)) as { providers?: Record<string, ProviderRecord>, deals?: Record<string, { provider: string, missed: number }> }
+      const data = JSON.parse(await files.readText(this.file)) as {
+        providers?: Record<string, ProviderRecord>
+        deals?: Record<string, { provider: string; missed: number }>
+      }
       for (const [id, r] of Object.entries(data.providers ?? {})) this.records.set(id, { ...empty(), ...r })
       for (const [id, d] of Object.entries(data.deals ?? {})) this.missedByDeal.set(id, d)
     } catch {}
   }
 
   /** Writes the score file atomically (rename), serialised. */
-  async save (): Promise<void> {
+  async save(): Promise<void> {
     const file = this.file
     if (file === undefined) return
-    this.saving = this.saving.then(async () => {
-      await replaceFile(file, JSON.stringify({ providers: Object.fromEntries(this.records), deals: Object.fromEntries(this.missedByDeal) }, null, 1))
-    }).catch(() => {})
+    this.saving = this.saving
+      .then(async () => {
+        await replaceFile(
+          file,
+          JSON.stringify(
+            { providers: Object.fromEntries(this.records), deals: Object.fromEntries(this.missedByDeal) },
+            null,
+            1
+          )
+        )
+      })
+      .catch(() => {})
     await this.saving
   }
 
-  private get (provider: string): ProviderRecord {
+  private get(provider: string): ProviderRecord {
     let r = this.records.get(provider)
-    if (r === undefined) { r = empty(); this.records.set(provider, r) }
+    if (r === undefined) {
+      r = empty()
+      this.records.set(provider, r)
+    }
     return r
   }
 
-  record (provider: string): Readonly<ProviderRecord> {
+  record(provider: string): Readonly<ProviderRecord> {
     return this.records.get(provider) ?? empty()
   }
 
-  all (): Map<string, Readonly<ProviderRecord>> {
+  all(): Map<string, Readonly<ProviderRecord>> {
     return new Map(this.records)
   }
 
-  success (provider: string, sample: { ms?: number, bytes?: number } = {}): void {
+  success(provider: string, sample: { ms?: number; bytes?: number } = {}): void {
     const r = this.get(provider)
     r.successes++
     r.lastSeenMs = Date.now()
@@ -76,23 +91,27 @@ export class ProviderScores {
       const ms = Math.max(sample.ms, 0.1)
       if (sample.bytes !== undefined && sample.bytes >= 64 * 1024) {
         const bps = sample.bytes / (ms / 1000)
-        r.bytesPerSecond = r.bytesPerSecond === undefined ? bps : r.bytesPerSecond * (1 - LATENCY_EWMA_WEIGHT) + bps * LATENCY_EWMA_WEIGHT
+        r.bytesPerSecond =
+          r.bytesPerSecond === undefined
+            ? bps
+            : r.bytesPerSecond * (1 - LATENCY_EWMA_WEIGHT) + bps * LATENCY_EWMA_WEIGHT
       } else {
-        r.latencyMs = r.latencyMs === undefined ? ms : r.latencyMs * (1 - LATENCY_EWMA_WEIGHT) + ms * LATENCY_EWMA_WEIGHT
+        r.latencyMs =
+          r.latencyMs === undefined ? ms : r.latencyMs * (1 - LATENCY_EWMA_WEIGHT) + ms * LATENCY_EWMA_WEIGHT
       }
     }
   }
 
-  failure (provider: string): void {
+  failure(provider: string): void {
     this.get(provider).failures++
   }
 
-  corruption (provider: string): void {
+  corruption(provider: string): void {
     this.get(provider).corrupt++
   }
 
   /** Records what chain says deal `dealId` of `provider` has missed so far (idempotent per deal). */
-  missed (provider: string, dealId: bigint, missedPeriods: number): void {
+  missed(provider: string, dealId: bigint, missedPeriods: number): void {
     const key = dealId.toString()
     const before = this.missedByDeal.get(key)?.missed ?? 0
     if (missedPeriods <= before) return
@@ -101,7 +120,7 @@ export class ProviderScores {
   }
 
   /** In (0, 1]; 0.5 for a provider never seen. */
-  score (provider: string): number {
+  score(provider: string): number {
     const r = this.records.get(provider)
     if (r === undefined) return 0.5
     const ratio = (r.successes + 1) / (r.successes + r.failures + 3 * r.corrupt + 2)

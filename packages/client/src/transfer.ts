@@ -3,8 +3,21 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { hashProofSetOffer, PROOF_SET_OFFER_TYPES, proofSetOfferDomain } from '@sherd/contracts'
 import type { ProofSetOffer } from '@sherd/contracts'
 import {
-  ANNOUNCEMENTS_PROTOCOL, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL,
-  CommitmentMismatchError, RemoteError, offerFromWire, requestAnnouncements, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
+  ANNOUNCEMENTS_PROTOCOL,
+  FETCH_MANIFEST_PROTOCOL,
+  FETCH_SHARD_PROTOCOL,
+  OFFER_PROTOCOL,
+  STORE_MANIFEST_PROTOCOL,
+  STORE_SHARD_PROTOCOL,
+  CommitmentMismatchError,
+  RemoteError,
+  offerFromWire,
+  requestAnnouncements,
+  requestFetchManifest,
+  requestFetchShard,
+  requestFetchShardRange,
+  requestOffer,
+  requestStoreManifest,
   requestStoreShard
 } from '@sherd/protocol'
 import type { RequestStream, SignedAnnouncement, SignedReceipt } from '@sherd/protocol'
@@ -26,17 +39,17 @@ export interface WireContext {
  * True when `err` is a provider's answer naming the condition `remoteName` (its error class, e.g.
  * InsufficientStakeError, NotFoundError): an honest refusal, not a fault of the connection.
  */
-export function refusedWith (err: unknown, remoteName: string): boolean {
+export function refusedWith(err: unknown, remoteName: string): boolean {
   const cause = err instanceof ProviderRequestError ? err.cause : err
   return cause instanceof RemoteError && cause.remoteName === remoteName
 }
 
 /** Time allowed for moving `bytes` (a floor of 1 MiB/s plus a fixed allowance). */
-export function transferTimeoutMs (bytes: number): number {
+export function transferTimeoutMs(bytes: number): number {
   return TRANSFER_BASE_TIMEOUT_MS + Math.ceil(bytes / 2 ** 20) * TRANSFER_MS_PER_MIB
 }
 
-function toHex (bytes: Uint8Array): Hex {
+function toHex(bytes: Uint8Array): Hex {
   return `0x${hexOf(bytes)}`
 }
 
@@ -45,11 +58,19 @@ function toHex (bytes: Uint8Array): Hex {
  * signal: when another request (a manifest fetch raced on several providers) gives up on its dial, ours fails with
  * an abort we did not ask for. Such a dial is tried once more (seen after a provider restart: the first get failed).
  */
-async function dialProtocol (ctx: WireContext, addrs: Multiaddr[], protocol: string, signal: AbortSignal): Promise<Stream> {
-  const attempt = async (): Promise<{ stream?: Stream, timedOut: boolean, error?: unknown }> => {
+async function dialProtocol(
+  ctx: WireContext,
+  addrs: Multiaddr[],
+  protocol: string,
+  signal: AbortSignal
+): Promise<Stream> {
+  const attempt = async (): Promise<{ stream?: Stream; timedOut: boolean; error?: unknown }> => {
     const timeout = AbortSignal.timeout(DIAL_TIMEOUT_MS)
     try {
-      return { stream: await ctx.host.dialProtocol(addrs, protocol, { signal: AbortSignal.any([signal, timeout]) }), timedOut: false }
+      return {
+        stream: await ctx.host.dialProtocol(addrs, protocol, { signal: AbortSignal.any([signal, timeout]) }),
+        timedOut: false
+      }
     } catch (error) {
       return { timedOut: timeout.aborted, error }
     }
@@ -65,17 +86,30 @@ async function dialProtocol (ctx: WireContext, addrs: Multiaddr[], protocol: str
  * `timeoutMs` passes. Every failure (dial, remote error, timeout) becomes a ProviderRequestError naming the
  * provider, except an abort by the caller, which throws the caller's reason.
  */
-export async function withStream<T> (
-  ctx: WireContext, peerId: string, protocol: string, operation: string, timeoutMs: number,
-  signal: AbortSignal | undefined, fn: (stream: RequestStream, signal: AbortSignal) => Promise<T>
+export async function withStream<T>(
+  ctx: WireContext,
+  peerId: string,
+  protocol: string,
+  operation: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  fn: (stream: RequestStream, signal: AbortSignal) => Promise<T>
 ): Promise<T> {
   signal?.throwIfAborted()
   const addrs = ctx.directory.addrsOf(peerId)
-  if (addrs.length === 0) throw new ProviderRequestError(peerId, operation, new Error('no known address (not announced, not in bootstrap)'), true)
+  if (addrs.length === 0)
+    throw new ProviderRequestError(
+      peerId,
+      operation,
+      new Error('no known address (not announced, not in bootstrap)'),
+      true
+    )
   const deadline = AbortSignal.timeout(timeoutMs)
   const all = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   let stream: Stream | undefined
-  const onAbort = (): void => { stream?.abort(all.reason as Error) }
+  const onAbort = (): void => {
+    stream?.abort(all.reason as Error)
+  }
   try {
     stream = await dialProtocol(ctx, addrs, protocol, all)
     all.addEventListener('abort', onAbort, { once: true })
@@ -85,7 +119,12 @@ export async function withStream<T> (
     stream?.abort(err as Error)
     if (signal?.aborted === true) throw signal.reason
     if (err instanceof ProviderMisbehaviourError || err instanceof ProviderRequestError) throw err
-    throw new ProviderRequestError(peerId, operation, deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err, stream === undefined)
+    throw new ProviderRequestError(
+      peerId,
+      operation,
+      deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err,
+      stream === undefined
+    )
   } finally {
     all.removeEventListener('abort', onAbort)
   }
@@ -97,7 +136,11 @@ export interface OfferContext extends WireContext {
   client: Address
 }
 
-export interface SignedOffer { offer: ProofSetOffer, signature: Hex, hash: Hex }
+export interface SignedOffer {
+  offer: ProofSetOffer
+  signature: Hex
+  hash: Hex
+}
 
 /** What the client asks an offer for, and the most it pays per period for it. */
 export interface OfferAsk {
@@ -114,11 +157,27 @@ export interface OfferAsk {
  * "Sherd ProofSetMarket"), our client address, the shard's root and size, the term asked, a price within the cap,
  * and that the signer is the chain address registered for this peer id.
  */
-export async function requestShardOffer (
-  ctx: OfferContext, peerId: string, expectedProvider: Address | undefined, ask: OfferAsk, signal?: AbortSignal
+export async function requestShardOffer(
+  ctx: OfferContext,
+  peerId: string,
+  expectedProvider: Address | undefined,
+  ask: OfferAsk,
+  signal?: AbortSignal
 ): Promise<SignedOffer> {
-  const { offer: fields, signature } = await withStream(ctx, peerId, OFFER_PROTOCOL, 'offer request', REQUEST_TIMEOUT_MS, signal,
-    async (stream, s) => await requestOffer(stream, { root: ask.root, byteLength: ask.byteLength, periods: ask.periods, client: ctx.client }, { signal: s }))
+  const { offer: fields, signature } = await withStream(
+    ctx,
+    peerId,
+    OFFER_PROTOCOL,
+    'offer request',
+    REQUEST_TIMEOUT_MS,
+    signal,
+    async (stream, s) =>
+      await requestOffer(
+        stream,
+        { root: ask.root, byteLength: ask.byteLength, periods: ask.periods, client: ctx.client },
+        { signal: s }
+      )
+  )
   let offer: ProofSetOffer
   try {
     offer = offerFromWire(fields)
@@ -129,22 +188,39 @@ export async function requestShardOffer (
   let signer: Address
   try {
     signer = await recoverTypedDataAddress({
-      domain: proofSetOfferDomain(ctx.chainId, ctx.marketAddress), types: PROOF_SET_OFFER_TYPES, primaryType: 'Offer', message: offer, signature: sig
+      domain: proofSetOfferDomain(ctx.chainId, ctx.marketAddress),
+      types: PROOF_SET_OFFER_TYPES,
+      primaryType: 'Offer',
+      message: offer,
+      signature: sig
     })
   } catch (err) {
-    throw new ProviderMisbehaviourError(peerId, `sent an offer whose signature cannot be read (${(err as Error).message.split('\n')[0]})`, { cause: err })
+    throw new ProviderMisbehaviourError(
+      peerId,
+      `sent an offer whose signature cannot be read (${(err as Error).message.split('\n')[0]})`,
+      { cause: err }
+    )
   }
-  if (!isAddressEqual(signer, offer.provider)) throw new ProviderMisbehaviourError(peerId, `sent an offer for ${offer.provider} signed by ${signer}`)
-  if (!isAddressEqual(offer.client, ctx.client)) throw new ProviderMisbehaviourError(peerId, `sent an offer for client ${offer.client}, not ${ctx.client}`)
+  if (!isAddressEqual(signer, offer.provider))
+    throw new ProviderMisbehaviourError(peerId, `sent an offer for ${offer.provider} signed by ${signer}`)
+  if (!isAddressEqual(offer.client, ctx.client))
+    throw new ProviderMisbehaviourError(peerId, `sent an offer for client ${offer.client}, not ${ctx.client}`)
   if (offer.root.toLowerCase() !== toHex(ask.root).toLowerCase() || offer.size !== BigInt(ask.byteLength)) {
     throw new ProviderMisbehaviourError(peerId, 'sent an offer for another shard (root or size differ)')
   }
-  if (offer.periods !== ask.periods) throw new ProviderMisbehaviourError(peerId, `offered ${offer.periods} periods where ${ask.periods} were asked`)
+  if (offer.periods !== ask.periods)
+    throw new ProviderMisbehaviourError(peerId, `offered ${offer.periods} periods where ${ask.periods} were asked`)
   if (ask.maxPricePerPeriod !== undefined && offer.pricePerPeriod > ask.maxPricePerPeriod) {
-    throw new ProviderMisbehaviourError(peerId, `asked ${offer.pricePerPeriod} per period, above the cap of ${ask.maxPricePerPeriod}`)
+    throw new ProviderMisbehaviourError(
+      peerId,
+      `asked ${offer.pricePerPeriod} per period, above the cap of ${ask.maxPricePerPeriod}`
+    )
   }
   if (expectedProvider !== undefined && !isAddressEqual(offer.provider, expectedProvider)) {
-    throw new ProviderMisbehaviourError(peerId, `signed its offer as ${offer.provider}, not as its registered address ${expectedProvider}`)
+    throw new ProviderMisbehaviourError(
+      peerId,
+      `signed its offer as ${offer.provider}, not as its registered address ${expectedProvider}`
+    )
   }
   return { offer, signature: sig, hash: hashProofSetOffer(offer, ctx.chainId, ctx.marketAddress) }
 }
@@ -155,11 +231,21 @@ export async function requestShardOffer (
  * (e.g. the all-zero padding shards of a tiny segment) are stored once and serve every deal on them. Either way
  * the provider holds the shard afterwards and can be asked for its offer.
  */
-export async function storeShard (
-  ctx: WireContext, peerId: string, p: { root: Uint8Array, bytes: Uint8Array, expectedSigner?: Address },
+export async function storeShard(
+  ctx: WireContext,
+  peerId: string,
+  p: { root: Uint8Array; bytes: Uint8Array; expectedSigner?: Address },
   signal?: AbortSignal
 ): Promise<SignedReceipt | undefined> {
-  return await uploadShard(ctx, peerId, { root: p.root, byteLength: p.bytes.byteLength }, p.bytes, p.expectedSigner, signal, transferTimeoutMs(p.bytes.byteLength))
+  return await uploadShard(
+    ctx,
+    peerId,
+    { root: p.root, byteLength: p.bytes.byteLength },
+    p.bytes,
+    p.expectedSigner,
+    signal,
+    transferTimeoutMs(p.bytes.byteLength)
+  )
 }
 
 /**
@@ -171,19 +257,33 @@ export async function storeShard (
  * `timeoutMs` bounds the whole upload (default: 1 MiB/s plus a fixed allowance); a caller pacing `pieces` itself
  * passes a bound of its own and watches progress.
  */
-export async function streamShard (
-  ctx: WireContext, peerId: string, p: { byteLength: number, pieces: AsyncIterable<Uint8Array>, expectedSigner?: Address },
-  signal?: AbortSignal, timeoutMs = transferTimeoutMs(p.byteLength)
+export async function streamShard(
+  ctx: WireContext,
+  peerId: string,
+  p: { byteLength: number; pieces: AsyncIterable<Uint8Array>; expectedSigner?: Address },
+  signal?: AbortSignal,
+  timeoutMs = transferTimeoutMs(p.byteLength)
 ): Promise<SignedReceipt | undefined> {
   return await uploadShard(ctx, peerId, { byteLength: p.byteLength }, p.pieces, p.expectedSigner, signal, timeoutMs)
 }
 
 /** A store-shard exchange: `undefined` when the provider holds the bytes already; the receipt's signer checked. */
-async function uploadShard (
-  ctx: WireContext, peerId: string, request: { root?: Uint8Array, byteLength: number }, body: Uint8Array | AsyncIterable<Uint8Array>,
-  expectedSigner: Address | undefined, signal: AbortSignal | undefined, timeoutMs: number
+async function uploadShard(
+  ctx: WireContext,
+  peerId: string,
+  request: { root?: Uint8Array; byteLength: number },
+  body: Uint8Array | AsyncIterable<Uint8Array>,
+  expectedSigner: Address | undefined,
+  signal: AbortSignal | undefined,
+  timeoutMs: number
 ): Promise<SignedReceipt | undefined> {
-  const receipt = await withStream(ctx, peerId, STORE_SHARD_PROTOCOL, 'shard upload', timeoutMs, signal,
+  const receipt = await withStream(
+    ctx,
+    peerId,
+    STORE_SHARD_PROTOCOL,
+    'shard upload',
+    timeoutMs,
+    signal,
     async (stream, s) => {
       try {
         return await requestStoreShard(stream, request, body, { signal: s })
@@ -191,23 +291,45 @@ async function uploadShard (
         if (err instanceof RemoteError && err.remoteName === 'AlreadyStoredError') return undefined
         throw err
       }
-    })
-  if (receipt !== undefined && expectedSigner !== undefined && receipt.receipt.provider.toLowerCase() !== expectedSigner.toLowerCase()) {
-    throw new ProviderMisbehaviourError(peerId, `signed its receipt as ${receipt.receipt.provider}, not ${expectedSigner}`)
+    }
+  )
+  if (
+    receipt !== undefined &&
+    expectedSigner !== undefined &&
+    receipt.receipt.provider.toLowerCase() !== expectedSigner.toLowerCase()
+  ) {
+    throw new ProviderMisbehaviourError(
+      peerId,
+      `signed its receipt as ${receipt.receipt.provider}, not ${expectedSigner}`
+    )
   }
   return receipt
 }
 
 /** Fetches a whole shard, verified against its commitment by the protocol layer (`verifyShard`). */
-export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8Array, byteLength: number, signal?: AbortSignal): Promise<Uint8Array> {
-  return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard fetch', transferTimeoutMs(byteLength), signal, async (stream, s) => {
-    try {
-      return (await requestFetchShard(stream, { root }, { signal: s, byteLength })).bytes
-    } catch (err) {
-      if (err instanceof CommitmentMismatchError) throw new CorruptShardError(peerId, err)
-      throw err
+export async function fetchShard(
+  ctx: WireContext,
+  peerId: string,
+  root: Uint8Array,
+  byteLength: number,
+  signal?: AbortSignal
+): Promise<Uint8Array> {
+  return await withStream(
+    ctx,
+    peerId,
+    FETCH_SHARD_PROTOCOL,
+    'shard fetch',
+    transferTimeoutMs(byteLength),
+    signal,
+    async (stream, s) => {
+      try {
+        return (await requestFetchShard(stream, { root }, { signal: s, byteLength })).bytes
+      } catch (err) {
+        if (err instanceof CommitmentMismatchError) throw new CorruptShardError(peerId, err)
+        throw err
+      }
     }
-  })
+  )
 }
 
 /**
@@ -216,30 +338,86 @@ export async function fetchShard (ctx: WireContext, peerId: string, root: Uint8A
  * its tag). A provider that declares another length for the shard than its commitment names is lying about which
  * shard it holds: CorruptShardError.
  */
-export async function fetchShardRange (
-  ctx: WireContext, peerId: string, shard: { root: Uint8Array, byteLength: number }, start: number, end: number, signal?: AbortSignal
+export async function fetchShardRange(
+  ctx: WireContext,
+  peerId: string,
+  shard: { root: Uint8Array; byteLength: number },
+  start: number,
+  end: number,
+  signal?: AbortSignal
 ): Promise<Uint8Array> {
-  return await withStream(ctx, peerId, FETCH_SHARD_PROTOCOL, 'shard range fetch', transferTimeoutMs(end - start), signal, async (stream, s) => {
-    const answer = await requestFetchShardRange(stream, { root: shard.root, offset: start, length: end - start }, { signal: s })
-    if (answer.byteLength !== shard.byteLength) {
-      throw new CorruptShardError(peerId, new Error(`it declares the shard ${answer.byteLength} bytes long, its commitment says ${shard.byteLength}`))
+  return await withStream(
+    ctx,
+    peerId,
+    FETCH_SHARD_PROTOCOL,
+    'shard range fetch',
+    transferTimeoutMs(end - start),
+    signal,
+    async (stream, s) => {
+      const answer = await requestFetchShardRange(
+        stream,
+        { root: shard.root, offset: start, length: end - start },
+        { signal: s }
+      )
+      if (answer.byteLength !== shard.byteLength) {
+        throw new CorruptShardError(
+          peerId,
+          new Error(`it declares the shard ${answer.byteLength} bytes long, its commitment says ${shard.byteLength}`)
+        )
+      }
+      return answer.bytes
     }
-    return answer.bytes
-  })
+  )
 }
 
-export async function storeManifest (ctx: WireContext, peerId: string, cid: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt> {
-  return await withStream(ctx, peerId, STORE_MANIFEST_PROTOCOL, 'manifest upload', REQUEST_TIMEOUT_MS, signal,
-    async (stream, s) => await requestStoreManifest(stream, cid, bytes, { signal: s }))
+export async function storeManifest(
+  ctx: WireContext,
+  peerId: string,
+  cid: Uint8Array,
+  bytes: Uint8Array,
+  signal?: AbortSignal
+): Promise<SignedReceipt> {
+  return await withStream(
+    ctx,
+    peerId,
+    STORE_MANIFEST_PROTOCOL,
+    'manifest upload',
+    REQUEST_TIMEOUT_MS,
+    signal,
+    async (stream, s) => await requestStoreManifest(stream, cid, bytes, { signal: s })
+  )
 }
 
-export async function fetchManifest (ctx: WireContext, peerId: string, cid: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-  return await withStream(ctx, peerId, FETCH_MANIFEST_PROTOCOL, 'manifest fetch', REQUEST_TIMEOUT_MS, signal,
-    async (stream, s) => await requestFetchManifest(stream, cid, { signal: s }))
+export async function fetchManifest(
+  ctx: WireContext,
+  peerId: string,
+  cid: Uint8Array,
+  signal?: AbortSignal
+): Promise<Uint8Array> {
+  return await withStream(
+    ctx,
+    peerId,
+    FETCH_MANIFEST_PROTOCOL,
+    'manifest fetch',
+    REQUEST_TIMEOUT_MS,
+    signal,
+    async (stream, s) => await requestFetchManifest(stream, cid, { signal: s })
+  )
 }
 
 /** The signed announcements `peerId` has heard, its own first (unverified: ProviderDirectory.addRelayed checks them). */
-export async function fetchAnnouncements (ctx: WireContext, peerId: string, signal?: AbortSignal): Promise<SignedAnnouncement[]> {
-  return await withStream(ctx, peerId, ANNOUNCEMENTS_PROTOCOL, 'announcements request', REQUEST_TIMEOUT_MS, signal,
-    async (stream, s) => (await requestAnnouncements(stream, { signal: s })).announcements)
+export async function fetchAnnouncements(
+  ctx: WireContext,
+  peerId: string,
+  signal?: AbortSignal
+): Promise<SignedAnnouncement[]> {
+  return await withStream(
+    ctx,
+    peerId,
+    ANNOUNCEMENTS_PROTOCOL,
+    'announcements request',
+    REQUEST_TIMEOUT_MS,
+    signal,
+    async (stream, s) => (await requestAnnouncements(stream, { signal: s })).announcements
+  )
 }

@@ -22,6 +22,7 @@ describe('hex and base64 without Buffer', () => {
   })
 
   it('stops at the first pair that is not hex, as Buffer does', () => {
-    for (const text of ['0aff zz11', '0a1z', 'ABcd', '0a0']) expect(bytesOfHex(text)).toEqual(new Uint8Array(Buffer.from(text, 'hex')))
+    for (const text of ['0aff zz11', '0a1z', 'ABcd', '0a0'])
+      expect(bytesOfHex(text)).toEqual(new Uint8Array(Buffer.from(text, 'hex')))
   })
 })

@@ -3,11 +3,22 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { deriveRepairKey, formatRepairLink, InvalidKeyError, isRepairKey, RepairCapabilityError, sealManifest } from '@sherd/protocol'
+import {
+  deriveRepairKey,
+  formatRepairLink,
+  InvalidKeyError,
+  isRepairKey,
+  RepairCapabilityError,
+  sealManifest
+} from '@sherd/protocol'
 import { decodeFile, encodeFile, linkFor, parseRepairTarget, segmentKey } from '@sherd/client'
 import type { FileTarget, RepairTarget, SherdClient } from '@sherd/client'
 
-async function encoded (): Promise<{ manifest: Awaited<ReturnType<typeof sealManifest>>, key: Uint8Array, m: Parameters<typeof sealManifest>[0] }> {
+async function encoded(): Promise<{
+  manifest: Awaited<ReturnType<typeof sealManifest>>
+  key: Uint8Array
+  m: Parameters<typeof sealManifest>[0]
+}> {
   const encoding = encodeFile(Readable.from([randomBytes(3000)]), { k: 2, m: 1, segmentSize: 1024 })
   for await (const segment of encoding) void segment
   const manifest = encoding.manifest
@@ -32,7 +43,9 @@ describe('a repair capability in the SDK', () => {
     const notForGet: FileTarget = target
     void notForGet
     const call = (client: SherdClient): void => {
-      void client.stat(target); void client.repair(target); void client.extend(target, 1)
+      void client.stat(target)
+      void client.repair(target)
+      void client.extend(target, 1)
       // @ts-expect-error client.get decrypts: no repair-key target
       void client.get(target)
     }

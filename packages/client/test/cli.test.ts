@@ -14,71 +14,124 @@ import type { TestNetwork } from './network-helpers.js'
 // The real binaries as a user runs them, from dist/ (built by `npx tsc -b`), each in its own process.
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 const SHERD = join(REPO, 'packages/client/bin/sherd.js')
-const BINS = [['sherd', SHERD], ['sherd-node', join(REPO, 'packages/node/bin/sherd-node.js')], ['sherd-devnet', join(REPO, 'packages/devnet/bin/sherd-devnet.js')]] as const
+const BINS = [
+  ['sherd', SHERD],
+  ['sherd-node', join(REPO, 'packages/node/bin/sherd-node.js')],
+  ['sherd-devnet', join(REPO, 'packages/devnet/bin/sherd-devnet.js')]
+] as const
 // "Before any network" and "chain only" are checked by pointing what the command must not touch at a tripwire (a TCP
 // listener that counts connections), not by timing the command, which a loaded machine makes meaningless.
 const SEGMENT = 1024 * 1024
 
-interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string, ms: number }
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  ms: number
+}
 
 let net: TestNetwork
 let dir: string
 let trip: Tripwire
 
-function env (): NodeJS.ProcessEnv {
+function env(): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH ?? '', HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'),
-    SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market, SHERD_PRIVATE_KEY: net.clientKey,
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    SHERD_RPC_URL: net.anvil.url,
+    SHERD_CONTRACT: net.deployment.market,
+    SHERD_PRIVATE_KEY: net.clientKey,
     SHERD_BOOTSTRAP: net.bootstrap().join(',')
   }
 }
 
 /** Runs `sherd args` as a child process; `onSpawn` may signal it. */
-async function sherd (args: string[], options: { stdin?: Buffer, node?: string, bin?: string, env?: NodeJS.ProcessEnv, onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+async function sherd(
+  args: string[],
+  options: {
+    stdin?: Buffer
+    node?: string
+    bin?: string
+    env?: NodeJS.ProcessEnv
+    onSpawn?: (pid: number) => void
+  } = {}
+): Promise<Run> {
   const started = performance.now()
-  const child = spawn(options.node ?? process.execPath, [options.bin ?? SHERD, ...args], { env: { ...env(), ...options.env }, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''; let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const child = spawn(options.node ?? process.execPath, [options.bin ?? SHERD, ...args], {
+    env: { ...env(), ...options.env },
+    cwd: dir,
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   child.stdin.end(options.stdin)
   options.onSpawn?.(child.pid!)
   return await new Promise<Run>((resolve, reject) => {
     child.once('error', reject)
-    child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr, ms: performance.now() - started }) })
+    child.once('close', (code, signal) => {
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started })
+    })
   })
 }
 
-interface Tripwire { port: number, connections: () => number, close: () => Promise<void> }
+interface Tripwire {
+  port: number
+  connections: () => number
+  close: () => Promise<void>
+}
 
-async function tripwire (): Promise<Tripwire> {
+async function tripwire(): Promise<Tripwire> {
   let connections = 0
-  const server = createServer((socket) => { connections++; socket.destroy() })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+  const server = createServer((socket) => {
+    connections++
+    socket.destroy()
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
   const address = server.address()
   if (typeof address !== 'object' || address === null) throw new Error('tripwire has no port')
-  return { port: address.port, connections: () => connections, close: async () => { await new Promise((resolve) => server.close(resolve)) } }
+  return {
+    port: address.port,
+    connections: () => connections,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  }
 }
 
 /** The env of a command that must not touch the network: the chain and the providers are both the tripwire. */
-function offline (trip: Tripwire): NodeJS.ProcessEnv {
+function offline(trip: Tripwire): NodeJS.ProcessEnv {
   return { SHERD_RPC_URL: `http://127.0.0.1:${trip.port}`, SHERD_BOOTSTRAP: providersAt(trip) }
 }
 
 /** The env of a command that may read the chain but must not wait for providers: they are the tripwire. */
-function chainOnly (trip: Tripwire): NodeJS.ProcessEnv {
+function chainOnly(trip: Tripwire): NodeJS.ProcessEnv {
   return { SHERD_BOOTSTRAP: providersAt(trip) }
 }
 
-function providersAt (trip: Tripwire): string {
-  return net.bootstrap().map((a) => a.replace(/\/tcp\/\d+\//, `/tcp/${trip.port}/`)).join(',')
+function providersAt(trip: Tripwire): string {
+  return net
+    .bootstrap()
+    .map((a) => a.replace(/\/tcp\/\d+\//, `/tcp/${trip.port}/`))
+    .join(',')
 }
 
-async function partFiles (): Promise<string[]> {
+async function partFiles(): Promise<string[]> {
   return (await readdir(dir)).filter((f) => f.endsWith('.part'))
 }
 
 /** An older Node on this machine (the system one), to check the bins refuse it; undefined if there is none. */
-function oldNode (): string | undefined {
+function oldNode(): string | undefined {
   for (const candidate of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) {
     if (!existsSync(candidate)) continue
     const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout.trim()
@@ -109,19 +162,29 @@ describe('the sherd binaries as a user runs them', () => {
     }
   })
 
-  it.skipIf(oldNode() === undefined)('on Node < 22 every bin says what to do and exits non-zero, before anything crashes', async () => {
-    for (const [, bin] of BINS) {
-      const r = await sherd(['--version'], { bin, node: oldNode()! })
-      expect(r.code).toBe(1)
-      expect(r.stderr).toMatch(/^Sherd needs Node\.js >= 22 \(this is v\d+\.\d+\.\d+\); run it with npx from the repository, or install Node 22\+\n$/)
-      expect(r.stdout).toBe('')
+  it.skipIf(oldNode() === undefined)(
+    'on Node < 22 every bin says what to do and exits non-zero, before anything crashes',
+    async () => {
+      for (const [, bin] of BINS) {
+        const r = await sherd(['--version'], { bin, node: oldNode()! })
+        expect(r.code).toBe(1)
+        expect(r.stderr).toMatch(
+          /^Sherd needs Node\.js >= 22 \(this is v\d+\.\d+\.\d+\); run it with npx from the repository, or install Node 22\+\n$/
+        )
+        expect(r.stdout).toBe('')
+      }
     }
-  })
+  )
 
   it('a garbage link is refused at once, before any network, and -o leaves the existing file alone', async () => {
     const precious = join(dir, 'precious.txt')
     await writeFile(precious, 'keep me')
-    for (const args of [['get', 'hello', '-o', 'precious.txt'], ['get', 'hello', '-o', 'precious.txt', '--force'], ['stat', 'sherd://nonsense#x', '--no-probe'], ['extend', 'hello', '3']]) {
+    for (const args of [
+      ['get', 'hello', '-o', 'precious.txt'],
+      ['get', 'hello', '-o', 'precious.txt', '--force'],
+      ['stat', 'sherd://nonsense#x', '--no-probe'],
+      ['extend', 'hello', '3']
+    ]) {
       const r = await sherd(args, { env: offline(trip) })
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(/^error: InvalidLinkError: link/)
@@ -161,7 +224,10 @@ describe('the sherd binaries as a user runs them', () => {
     // The test network funds the client with 1,000,000 tokens (18 decimals).
     expect(r.stdout).toMatch(/^balance {5}1,000,000 \w+$/m)
     expect(r.stdout).toMatch(/^token {7}\w+ \(0x[0-9a-fA-F]{40}, 18 decimals\)$/m)
-    const asJson = JSON.parse((await sherd(['wallet', '--json'])).stdout) as { balance: string, token: { decimals: number } }
+    const asJson = JSON.parse((await sherd(['wallet', '--json'])).stdout) as {
+      balance: string
+      token: { decimals: number }
+    }
     expect(asJson.balance).toBe((1_000_000n * 10n ** 18n).toString())
     expect(asJson.token.decimals).toBe(18)
   })
@@ -204,7 +270,10 @@ describe('the sherd binaries as a user runs them', () => {
           void (async () => {
             const parts = await partFiles()
             if (parts.length === 0) return
-            const size = await stat(join(dir, parts[0]!)).then((s) => s.size, () => 0)
+            const size = await stat(join(dir, parts[0]!)).then(
+              (s) => s.size,
+              () => 0
+            )
             if (size < SEGMENT || signalled) return
             signalled = true
             clearInterval(poll)
@@ -246,7 +315,12 @@ describe('the sherd binaries as a user runs them', () => {
     const market = { market: net.deployment.market as `0x${string}`, publicClient: net.publicClient }
     const statRun = await sherd(['stat', link, '--no-probe', '--json'])
     expect(statRun.code).toBe(0)
-    const s = JSON.parse(statRun.stdout) as { storageEndBlock: string, storageEndsAtMs: number, costPerPeriod: string, segments: Array<{ shards: Array<{ dealId: string, endBlock: string, endsAtMs: number }> }> }
+    const s = JSON.parse(statRun.stdout) as {
+      storageEndBlock: string
+      storageEndsAtMs: number
+      costPerPeriod: string
+      segments: Array<{ shards: Array<{ dealId: string; endBlock: string; endsAtMs: number }> }>
+    }
     for (const sh of s.segments[0]!.shards) {
       const deal = await getProofSetDeal(market, BigInt(sh.dealId))
       const end = await getProofSetPeriod(market, deal.endPeriod)
@@ -256,8 +330,12 @@ describe('the sherd binaries as a user runs them', () => {
     expect(BigInt(s.storageEndBlock)).toBeGreaterThan(0n)
     // The put cached the sealed manifest, so that stat read only the chain; without the cache the manifest comes
     // from the bootstrap providers and the answer is the same.
-    expect(existsSync(join(dir, '.cache', 'sherd', 'manifests', link.slice('sherd://'.length, link.indexOf('#'))))).toBe(true)
-    const uncached = await sherd(['stat', link, '--no-probe', '--json'], { env: { SHERD_CACHE_DIR: join(dir, 'empty-cache') } })
+    expect(
+      existsSync(join(dir, '.cache', 'sherd', 'manifests', link.slice('sherd://'.length, link.indexOf('#'))))
+    ).toBe(true)
+    const uncached = await sherd(['stat', link, '--no-probe', '--json'], {
+      env: { SHERD_CACHE_DIR: join(dir, 'empty-cache') }
+    })
     expect(uncached.code).toBe(0)
     expect((JSON.parse(uncached.stdout) as { storageEndBlock: string }).storageEndBlock).toBe(s.storageEndBlock)
     expect(BigInt(s.costPerPeriod)).toBeGreaterThan(0n)
@@ -276,11 +354,15 @@ describe('the sherd binaries as a user runs them', () => {
     const extend = await sherd(['extend', link, '5'])
     expect(extend.code).toBe(1)
     expect(extend.stdout).toBe('')
-    expect(extend.stderr).toMatch(/^error: 6 of 6 deal\(s\) were not extended \(nothing was paid\):\n {2}deals? .*: (its term ended with period \d+|the deal is \w+).*cannot be extended/)
+    expect(extend.stderr).toMatch(
+      /^error: 6 of 6 deal\(s\) were not extended \(nothing was paid\):\n {2}deals? .*: (its term ended with period \d+|the deal is \w+).*cannot be extended/
+    )
     expect(extend.stderr).not.toMatch(/token balance/)
     const after = await sherd(['stat', link, '--no-probe'])
     // Every term is over: stat says when, and that there is nothing left to repair from.
-    expect(after.stdout).toMatch(/^storage ENDED on \d{4}-\d\d-\d\d \d\d:\d\d UTC: every deal's term is over.*put the file again/m)
+    expect(after.stdout).toMatch(
+      /^storage ENDED on \d{4}-\d\d-\d\d \d\d:\d\d UTC: every deal's term is over.*put the file again/m
+    )
     expect(after.stdout).not.toMatch(/run sherd repair/)
     expect(after.stdout).toMatch(/\b(ended|failed)\b.*\d{4}-\d\d-\d\d \d\d:\d\d UTC/)
   }, 240_000)

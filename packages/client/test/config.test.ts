@@ -10,9 +10,19 @@ describe('createClient account', () => {
   })
 
   it('refuses a string that is not a private key with a ClientConfigError that does not echo it', () => {
-    for (const bad of ['', 'ab'.repeat(32), '0x' + 'ab'.repeat(31) + 'a', '0x' + 'zz'.repeat(32), ' 0x' + 'ab'.repeat(32)]) {
+    for (const bad of [
+      '',
+      'ab'.repeat(32),
+      '0x' + 'ab'.repeat(31) + 'a',
+      '0x' + 'zz'.repeat(32),
+      ' 0x' + 'ab'.repeat(32)
+    ]) {
       let error: unknown
-      try { createClient({ account: bad }) } catch (err) { error = err }
+      try {
+        createClient({ account: bad })
+      } catch (err) {
+        error = err
+      }
       expect(error, JSON.stringify(bad)).toBeInstanceOf(ClientConfigError)
       expect((error as Error).message).toMatch(/0x followed by 64 hex digits/)
       if (bad.length > 0) expect((error as Error).message).not.toContain(bad.trim())

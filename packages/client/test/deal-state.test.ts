@@ -5,13 +5,32 @@ import { describe, expect, it } from 'vitest'
 import type { ProofSetDeal } from '@sherd/contracts'
 import { dealView, recentMissedWindow } from '../src/actions/deal-state.js'
 
-const clock = (currentPeriod: bigint, maxMissedPeriods = 3) => ({ currentPeriod, maxMissedPeriods, genesisBlock: 0n, periodBlocks: 8 })
+const clock = (currentPeriod: bigint, maxMissedPeriods = 3) => ({
+  currentPeriod,
+  maxMissedPeriods,
+  genesisBlock: 0n,
+  periodBlocks: 8
+})
 
-function deal (startPeriod: bigint, endPeriod: bigint): ProofSetDeal {
+function deal(startPeriod: bigint, endPeriod: bigint): ProofSetDeal {
   return {
-    provider: '0x0000000000000000000000000000000000000001', client: '0x0000000000000000000000000000000000000002', root: '0x00',
-    leafCount: 1n, depth: 0, state: 'live', settled: false, rangeStart: 0n, weight: 1n, startPeriod, endPeriod,
-    voidFrom: 2n ** 64n - 1n, paidFrom: startPeriod, missed: 0, pricePerPeriod: 1n, collateral: 0n, escrow: 10n
+    provider: '0x0000000000000000000000000000000000000001',
+    client: '0x0000000000000000000000000000000000000002',
+    root: '0x00',
+    leafCount: 1n,
+    depth: 0,
+    state: 'live',
+    settled: false,
+    rangeStart: 0n,
+    weight: 1n,
+    startPeriod,
+    endPeriod,
+    voidFrom: 2n ** 64n - 1n,
+    paidFrom: startPeriod,
+    missed: 0,
+    pricePerPeriod: 1n,
+    collateral: 0n,
+    escrow: 10n
   }
 }
 

@@ -2,21 +2,27 @@ import { describe, expect, it } from 'vitest'
 import { ChainActionError } from '../src/index.js'
 
 // A viem revert as the SDK sees it: a one-line shortMessage, pages of detail in the message.
-function reverted (): Error {
-  return Object.assign(new Error('The contract function "openDeals" reverted.\n\nDocs: …'), { shortMessage: 'The contract function "openDeals" reverted.' })
+function reverted(): Error {
+  return Object.assign(new Error('The contract function "openDeals" reverted.\n\nDocs: …'), {
+    shortMessage: 'The contract function "openDeals" reverted.'
+  })
 }
 
 describe('ChainActionError', () => {
-  it('names the market\'s revert and blames the provider\'s stake, not the client\'s account, for InsufficientStake', () => {
+  it("names the market's revert and blames the provider's stake, not the client's account, for InsufficientStake", () => {
     const err = new ChainActionError('opening the deals', reverted(), undefined, 'InsufficientStake')
     expect(err.message).toMatch(/reverted\. \(InsufficientStake\); the provider's free stake does not cover/)
     expect(err.message).not.toMatch(/token balance/)
     expect(err.revert).toBe('InsufficientStake')
   })
 
-  it('says what to do for a term beyond the provider\'s limit and an expired offer, and keeps the funds hint otherwise', () => {
-    expect(new ChainActionError('extending', reverted(), undefined, 'TermTooLong').message).toMatch(/\(TermTooLong\); the term is beyond the provider's limit \(maxTermPeriods\)/)
+  it("says what to do for a term beyond the provider's limit and an expired offer, and keeps the funds hint otherwise", () => {
+    expect(new ChainActionError('extending', reverted(), undefined, 'TermTooLong').message).toMatch(
+      /\(TermTooLong\); the term is beyond the provider's limit \(maxTermPeriods\)/
+    )
     expect(new ChainActionError('opening', reverted(), undefined, 'OfferExpired').message).toMatch(/ask for a new one/)
-    expect(new ChainActionError('approving', new Error('fetch failed')).message).toBe('approving failed: fetch failed; check the account\'s token balance and gas, and the RPC')
+    expect(new ChainActionError('approving', new Error('fetch failed')).message).toBe(
+      "approving failed: fetch failed; check the account's token balance and gas, and the RPC"
+    )
   })
 })

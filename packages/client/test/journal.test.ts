@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mintTokens, proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { removeDir, tempDir } from '@sherd/test-support'
-import { createClient, InsufficientFundsError, InsufficientGasError, JOURNAL_FORMAT, listFiles, PutJournal } from '../src/index.js'
+import {
+  createClient,
+  InsufficientFundsError,
+  InsufficientGasError,
+  JOURNAL_FORMAT,
+  listFiles,
+  PutJournal
+} from '../src/index.js'
 import { chainActionError } from '../src/actions/deals.js'
 import type { ClientConfig, JournalEntry, PutProgressEvent, SherdClient } from '../src/index.js'
 import { collect, startNetwork } from './network-helpers.js'
@@ -19,18 +26,32 @@ let net: TestNetwork
 let journalDir: string
 let client: SherdClient
 
-function newClient (overrides: { account?: ClientConfig['account'] } = {}): SherdClient {
+function newClient(overrides: { account?: ClientConfig['account'] } = {}): SherdClient {
   return createClient({
-    rpcUrl: net.anvil.url, contract: net.deployment.market, account: overrides.account ?? net.clientKey, bootstrap: net.bootstrap(),
-    k: 2, m: 1, segmentSize: SEGMENT, periods: 4, waitForActivation: false, pollingIntervalMs: 50, journalDir
+    rpcUrl: net.anvil.url,
+    contract: net.deployment.market,
+    account: overrides.account ?? net.clientKey,
+    bootstrap: net.bootstrap(),
+    k: 2,
+    m: 1,
+    segmentSize: SEGMENT,
+    periods: 4,
+    waitForActivation: false,
+    pollingIntervalMs: 50,
+    journalDir
   })
 }
 
 /** Every DealOpened of the test client since genesis: the chain's own count of what was paid for. */
-async function dealsOnChain (): Promise<Array<{ dealId: bigint, root: string }>> {
-  const logs = await readProofSetEvents({ market: net.deployment.market, publicClient: net.publicClient }, {
-    eventName: 'DealOpened', args: { client: privateKeyToAccount(net.clientKey).address }, fromBlock: 0n
-  })
+async function dealsOnChain(): Promise<Array<{ dealId: bigint; root: string }>> {
+  const logs = await readProofSetEvents(
+    { market: net.deployment.market, publicClient: net.publicClient },
+    {
+      eventName: 'DealOpened',
+      args: { client: privateKeyToAccount(net.clientKey).address },
+      fromBlock: 0n
+    }
+  )
   return logs.map((l) => ({ dealId: l.args.dealId, root: l.args.root }))
 }
 
@@ -53,14 +74,42 @@ describe('the put journal', () => {
     try {
       const journal = new PutJournal(join(dir, 'nested'))
       const entry: JournalEntry = {
-        format: JOURNAL_FORMAT, id: PutJournal.newId(), kind: 'put', state: 'opening', createdAt: 'now', updatedAt: 'now', chainId: 1,
-        market: '0x0000000000000000000000000000000000000001', marketTag: '0x00', client: '0x0000000000000000000000000000000000000002',
-        fileSize: 10, key: '00', manifest: '', startBlock: 2n ** 70n, escrow: 5n,
-        deals: [{
-          segmentIndex: 0, shardIndex: 1, provider: 'p', bytes: 64, signature: '0x01',
-          offer: { provider: '0x0000000000000000000000000000000000000003', client: '0x0000000000000000000000000000000000000002', root: '0x00', size: 64n, pricePerPeriod: 3n, periods: 2, nonce: 2n ** 200n, expiry: 99n },
-          batch: 0, dealId: 7n
-        }],
+        format: JOURNAL_FORMAT,
+        id: PutJournal.newId(),
+        kind: 'put',
+        state: 'opening',
+        createdAt: 'now',
+        updatedAt: 'now',
+        chainId: 1,
+        market: '0x0000000000000000000000000000000000000001',
+        marketTag: '0x00',
+        client: '0x0000000000000000000000000000000000000002',
+        fileSize: 10,
+        key: '00',
+        manifest: '',
+        startBlock: 2n ** 70n,
+        escrow: 5n,
+        deals: [
+          {
+            segmentIndex: 0,
+            shardIndex: 1,
+            provider: 'p',
+            bytes: 64,
+            signature: '0x01',
+            offer: {
+              provider: '0x0000000000000000000000000000000000000003',
+              client: '0x0000000000000000000000000000000000000002',
+              root: '0x00',
+              size: 64n,
+              pricePerPeriod: 3n,
+              periods: 2,
+              nonce: 2n ** 200n,
+              expiry: 99n
+            },
+            batch: 0,
+            dealId: 7n
+          }
+        ],
         batches: [{ deals: [0], recordedAt: 'now', txHash: '0x12', openedBlock: 2n ** 65n }]
       }
       await journal.write(entry)
@@ -86,7 +135,9 @@ describe('the put journal', () => {
     await poor.start()
     try {
       const events: PutProgressEvent[] = []
-      const err = await poor.put(randomBytes(FILE_BYTES), { onProgress: (e) => events.push(e) }).catch((e: unknown) => e)
+      const err = await poor
+        .put(randomBytes(FILE_BYTES), { onProgress: (e) => events.push(e) })
+        .catch((e: unknown) => e)
       expect(err).toBeInstanceOf(InsufficientFundsError)
       const e = err as InsufficientFundsError
       expect(e.balance).toBe(0n)
@@ -104,12 +155,19 @@ describe('the put journal', () => {
 
   it('refuses a put from an account with tokens but no gas before uploading anything', async () => {
     const key = generatePrivateKey()
-    await mintTokens(net.deployer, { publicClient: net.publicClient, token: net.deployment.token, to: privateKeyToAccount(key).address, amount: 10n ** 24n })
+    await mintTokens(net.deployer, {
+      publicClient: net.publicClient,
+      token: net.deployment.token,
+      to: privateKeyToAccount(key).address,
+      amount: 10n ** 24n
+    })
     const gasless = newClient({ account: key })
     await gasless.start()
     try {
       const events: PutProgressEvent[] = []
-      await expect(gasless.put(randomBytes(FILE_BYTES), { onProgress: (e) => events.push(e) })).rejects.toThrow(InsufficientGasError)
+      await expect(gasless.put(randomBytes(FILE_BYTES), { onProgress: (e) => events.push(e) })).rejects.toThrow(
+        InsufficientGasError
+      )
       expect(events.filter((x) => x.type === 'put:shard-stored')).toHaveLength(0)
     } finally {
       await gasless.stop()
@@ -118,7 +176,7 @@ describe('the put journal', () => {
 
   // Each phase of a put, aborted as soon as it is reached: afterwards either nothing is on chain and no entry
   // exists, or the entry lets resume open exactly the missing deals and the file reads back.
-  const phases: Array<{ name: string, at: (e: PutProgressEvent) => boolean }> = [
+  const phases: Array<{ name: string; at: (e: PutProgressEvent) => boolean }> = [
     { name: 'upload', at: (e) => e.type === 'put:shard-stored' },
     { name: 'journal written', at: (e) => e.type === 'put:journal' && e.state === 'opening' },
     { name: 'approval', at: (e) => e.type === 'put:approved' },
@@ -133,13 +191,15 @@ describe('the put journal', () => {
       const before = await dealsOnChain()
       const controller = new AbortController()
       let journalId: string | undefined
-      const err = await client.put(data, {
-        signal: controller.signal,
-        onProgress: (e) => {
-          if (e.type === 'put:journal') journalId = e.id
-          if (phase.at(e)) controller.abort(new Error(`stopped at ${phase.name}`))
-        }
-      }).catch((e: unknown) => e)
+      const err = await client
+        .put(data, {
+          signal: controller.signal,
+          onProgress: (e) => {
+            if (e.type === 'put:journal') journalId = e.id
+            if (phase.at(e)) controller.abort(new Error(`stopped at ${phase.name}`))
+          }
+        })
+        .catch((e: unknown) => e)
       expect((err as Error).message).toBe(`stopped at ${phase.name}`)
       const opened = (await dealsOnChain()).slice(before.length)
       if (journalId === undefined) {
@@ -149,9 +209,14 @@ describe('the put journal', () => {
       const entry = await new PutJournal(journalDir).read(journalId)
       expect(entry.deals).toHaveLength(6)
       // Every deal the journal knows of is on chain; the others may be too (resume asks the chain).
-      for (const d of entry.deals.filter((x) => x.dealId !== undefined)) expect(opened.map((o) => o.dealId)).toContain(d.dealId)
+      for (const d of entry.deals.filter((x) => x.dealId !== undefined))
+        expect(opened.map((o) => o.dealId)).toContain(d.dealId)
 
-      const listed = (await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === journalId)!
+      const listed = (
+        await listFiles(new PutJournal(journalDir), {
+          market: { market: net.deployment.market, publicClient: net.publicClient }
+        })
+      ).files.find((f) => f.id === journalId)!
       expect(listed.fileSize).toBe(FILE_BYTES)
       expect(listed.resumable).toBe(phase.name !== 'manifest' || entry.state !== 'stored')
 
@@ -180,7 +245,9 @@ describe('the put journal', () => {
     const entry = await journal.read(put.journal.id)
     // The entry as a process killed right after its transactions were mined would have left it.
     const crashed: JournalEntry = {
-      ...entry, id: PutJournal.newId(), state: 'opening',
+      ...entry,
+      id: PutJournal.newId(),
+      state: 'opening',
       deals: entry.deals.map(({ dealId: _id, openedBlock: _block, ...rest }) => rest)
     }
     delete crashed.link
@@ -197,13 +264,15 @@ describe('the put journal', () => {
       const before = await dealsOnChain()
       const controller = new AbortController()
       let journalId: string | undefined
-      await client.put(randomBytes(FILE_BYTES), {
-        signal: controller.signal,
-        onProgress: (e) => {
-          if (e.type === 'put:journal') journalId = e.id
-          if (e.type === stop) controller.abort(new Error('stop'))
-        }
-      }).catch(() => {})
+      await client
+        .put(randomBytes(FILE_BYTES), {
+          signal: controller.signal,
+          onProgress: (e) => {
+            if (e.type === 'put:journal') journalId = e.id
+            if (e.type === stop) controller.abort(new Error('stop'))
+          }
+        })
+        .catch(() => {})
       const opened = (await dealsOnChain()).slice(before.length)
       expect(opened).toHaveLength(stop === 'put:batch-sent' ? 6 : 0)
       const r = await client.abandon(journalId!)
@@ -214,7 +283,11 @@ describe('the put journal', () => {
       await expect(client.resume(journalId!)).rejects.toThrow(/abandoned/)
       const again = await client.abandon(journalId!)
       expect(again.neverOpened).toBe(0)
-      const listed = (await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === journalId)!
+      const listed = (
+        await listFiles(new PutJournal(journalDir), {
+          market: { market: net.deployment.market, publicClient: net.publicClient }
+        })
+      ).files.find((f) => f.id === journalId)!
       expect(listed.health).toBe('abandoned')
       expect(listed.deals.unfunded ?? 0).toBe(6 - opened.length)
       expect(listed.resumable).toBe(false)
@@ -224,9 +297,15 @@ describe('the put journal', () => {
   it('does not take an entry of a restarted chain (same chain id and market address) for one of this chain', async () => {
     const put = await client.put(randomBytes(1000))
     const journal = new PutJournal(journalDir)
-    const old: JournalEntry = { ...await journal.read(put.journal.id), id: PutJournal.newId(), marketTag: `0x${'11'.repeat(32)}` }
+    const old: JournalEntry = {
+      ...(await journal.read(put.journal.id)),
+      id: PutJournal.newId(),
+      marketTag: `0x${'11'.repeat(32)}`
+    }
     await journal.write(old)
-    const listed = (await listFiles(journal, { market: { market: net.deployment.market, publicClient: net.publicClient } })).files.find((f) => f.id === old.id)!
+    const listed = (
+      await listFiles(journal, { market: { market: net.deployment.market, publicClient: net.publicClient } })
+    ).files.find((f) => f.id === old.id)!
     expect(listed.otherChain).toBe(true)
     expect(listed.health).toBe('unknown')
     await expect(client.resume(old.id)).rejects.toThrow(/not on this chain's market/)
@@ -235,7 +314,9 @@ describe('the put journal', () => {
   it('lists the files with size, cost, deal states and an expiry date from the chain', async () => {
     const data = randomBytes(FILE_BYTES)
     const put = await client.put(data, { name: 'listed.bin' })
-    const { files } = await listFiles(new PutJournal(journalDir), { market: { market: net.deployment.market, publicClient: net.publicClient } })
+    const { files } = await listFiles(new PutJournal(journalDir), {
+      market: { market: net.deployment.market, publicClient: net.publicClient }
+    })
     const f = files.find((x) => x.id === put.journal.id)!
     expect(f.name).toBe('listed.bin')
     expect(f.link).toBe(put.link)
@@ -262,31 +343,49 @@ describe('a put resumed after its offers expired', () => {
     const before = await dealsOnChain()
     const controller = new AbortController()
     let journalId: string | undefined
-    await client.put(data, {
-      signal: controller.signal,
-      onProgress: (e) => { if (e.type === 'put:journal') { journalId = e.id; controller.abort(new Error('stop')) } }
-    }).catch(() => {})
+    await client
+      .put(data, {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.type === 'put:journal') {
+            journalId = e.id
+            controller.abort(new Error('stop'))
+          }
+        }
+      })
+      .catch(() => {})
     const journal = new PutJournal(journalDir)
     const entry = await journal.read(journalId!)
     // Fresh offers are signed by wall-clock time: they outlive the chain's jump only by the seconds waited here.
     const FRESH_OFFER_MARGIN_MS = 15_000
     await new Promise((resolve) => setTimeout(resolve, FRESH_OFFER_MARGIN_MS))
-    const latestExpiry = entry.deals.reduce((max, d) => d.offer.expiry > max ? d.offer.expiry : max, 0n)
+    const latestExpiry = entry.deals.reduce((max, d) => (d.offer.expiry > max ? d.offer.expiry : max), 0n)
     // anvil stamps the next block with the wall clock plus the offset set here (the head block may be older).
-    const request = net.publicClient.request as unknown as (args: { method: string, params: unknown[] }) => Promise<unknown>
+    const request = net.publicClient.request as unknown as (args: {
+      method: string
+      params: unknown[]
+    }) => Promise<unknown>
     await request({ method: 'evm_increaseTime', params: [Number(latestExpiry) - Math.floor(Date.now() / 1000) + 2] })
     await request({ method: 'evm_mine', params: [] })
 
     // The old offer is dead on chain, and the error says why in the contract's words.
-    const refused = await net.publicClient.simulateContract({
-      address: net.deployment.market, abi: proofSetMarketAbi, functionName: 'openDeals', args: [[entry.deals[0]!.offer], [entry.deals[0]!.signature]],
-      account: privateKeyToAccount(net.clientKey)
-    }).catch((e: unknown) => e)
+    const refused = await net.publicClient
+      .simulateContract({
+        address: net.deployment.market,
+        abi: proofSetMarketAbi,
+        functionName: 'openDeals',
+        args: [[entry.deals[0]!.offer], [entry.deals[0]!.signature]],
+        account: privateKeyToAccount(net.clientKey)
+      })
+      .catch((e: unknown) => e)
     expect(chainActionError('opening', refused).message).toMatch(/\(OfferExpired\); the provider's offer expired/)
 
     const resumed = await client.resume(journalId!)
     const after = await journal.read(journalId!)
-    expect(after.deals.every((d, i) => d.offer.nonce !== entry.deals[i]!.offer.nonce), 'every offer was renewed').toBe(true)
+    expect(
+      after.deals.every((d, i) => d.offer.nonce !== entry.deals[i]!.offer.nonce),
+      'every offer was renewed'
+    ).toBe(true)
     expect(resumed.deals.every((d) => d.dealId !== undefined)).toBe(true)
     expect((await dealsOnChain()).slice(before.length)).toHaveLength(6)
     expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)

@@ -4,30 +4,68 @@ import { randomBytes } from 'node:crypto'
 import { readFile, stat as fsStat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { deriveRepairKey, formatLink, formatRepairLink, parseCapability, sealManifest, SEGMENT_CIPHER, shardCid, shardSizeFor } from '@sherd/protocol'
+import {
+  deriveRepairKey,
+  formatLink,
+  formatRepairLink,
+  parseCapability,
+  sealManifest,
+  SEGMENT_CIPHER,
+  shardCid,
+  shardSizeFor
+} from '@sherd/protocol'
 import { removeDir, tempDir as makeTempDir } from '@sherd/test-support'
 import type { Manifest } from '@sherd/protocol'
 import { createKeeper, KeeperConfigError, KeeperStore, KeeperStoreError } from '@sherd/client'
-import type { FileStat, Keeper, KeeperClient, KeeperEvent, RepairOptions, RepairResult, ShardState } from '@sherd/client'
+import type {
+  FileStat,
+  Keeper,
+  KeeperClient,
+  KeeperEvent,
+  RepairOptions,
+  RepairResult,
+  ShardState
+} from '@sherd/client'
 
 const dirs: string[] = []
 const keepers: Keeper[] = []
 afterEach(async () => {
-  await Promise.all(keepers.splice(0).map(async (k) => { await k.stop() }))
-  await Promise.all(dirs.splice(0).map(async (d) => { await removeDir(d) }))
+  await Promise.all(
+    keepers.splice(0).map(async (k) => {
+      await k.stop()
+    })
+  )
+  await Promise.all(
+    dirs.splice(0).map(async (d) => {
+      await removeDir(d)
+    })
+  )
 })
 
-async function tempDir (): Promise<string> {
+async function tempDir(): Promise<string> {
   const dir = await makeTempDir('sherd-keeper-test-')
   dirs.push(dir)
   return join(dir, 'keeper')
 }
 
-async function fileLinks (k: number, m: number): Promise<{ full: string, repair: string }> {
+async function fileLinks(k: number, m: number): Promise<{ full: string; repair: string }> {
   const shardSize = shardSizeFor(100, k)
   const manifest: Manifest = {
-    version: 1, fileSize: 100, segmentSize: 100, k, m, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: new Uint8Array(randomBytes(16)),
-    segments: [{ size: 100, shardSize, shards: Array.from({ length: k + m }, () => ({ commitment: shardCid(randomBytes(32), shardSize) })) }]
+    version: 1,
+    fileSize: 100,
+    segmentSize: 100,
+    k,
+    m,
+    leafSize: 64,
+    cipher: SEGMENT_CIPHER,
+    keySalt: new Uint8Array(randomBytes(16)),
+    segments: [
+      {
+        size: 100,
+        shardSize,
+        shards: Array.from({ length: k + m }, () => ({ commitment: shardCid(randomBytes(32), shardSize) }))
+      }
+    ]
   }
   const key = new Uint8Array(randomBytes(32))
   const { cid } = await sealManifest(manifest, key)
@@ -35,22 +73,48 @@ async function fileLinks (k: number, m: number): Promise<{ full: string, repair:
 }
 
 /** `missed`: over the deal's term; `recent`: among its last maxMissedPeriods closed periods (default `missed`). */
-interface ShardSpec { state?: ShardState, online?: boolean, missed?: number, recent?: number, endsAtMs?: number }
+interface ShardSpec {
+  state?: ShardState
+  online?: boolean
+  missed?: number
+  recent?: number
+  endsAtMs?: number
+}
 
 /** A FileStat of one segment whose shard i is on provider p<i> (or `providers[i]`). */
-function fileStat (cid: string, k: number, m: number, spec: (i: number) => ShardSpec = () => ({}), providers?: string[]): FileStat {
+function fileStat(
+  cid: string,
+  k: number,
+  m: number,
+  spec: (i: number) => ShardSpec = () => ({}),
+  providers?: string[]
+): FileStat {
   const shards = Array.from({ length: k + m }, (_, i) => {
     const s = spec(i)
     const state: ShardState = s.state ?? 'live'
     const online = s.online ?? true
     return {
-      segmentIndex: 0, shardIndex: i, commitment: 'x', provider: providers?.[i] ?? `p${i}`, dealId: BigInt(i + 1), state, online,
-      missedPeriods: s.missed ?? 0, recentMissedPeriods: s.recent ?? s.missed ?? 0, endsAtMs: s.endsAtMs ?? Date.now() + 90 * 86_400_000,
+      segmentIndex: 0,
+      shardIndex: i,
+      commitment: 'x',
+      provider: providers?.[i] ?? `p${i}`,
+      dealId: BigInt(i + 1),
+      state,
+      online,
+      missedPeriods: s.missed ?? 0,
+      recentMissedPeriods: s.recent ?? s.missed ?? 0,
+      endsAtMs: s.endsAtMs ?? Date.now() + 90 * 86_400_000,
       healthy: online && !['failed', 'ended', 'faulted', 'declared', 'unfunded'].includes(state)
     }
   })
   return {
-    cid, fileSize: 100, k, m, healthy: shards.every((s) => s.healthy), recoverable: true, costPerPeriod: 10n,
+    cid,
+    fileSize: 100,
+    k,
+    m,
+    healthy: shards.every((s) => s.healthy),
+    recoverable: true,
+    costPerPeriod: 10n,
     segments: [{ index: 0, size: 100, shardSize: 64, shards, healthyShards: shards.filter((s) => s.healthy).length }]
   }
 }
@@ -58,14 +122,16 @@ function fileStat (cid: string, k: number, m: number, spec: (i: number) => Shard
 /** A fake SDK: stat answers from `world`, repair moves the file to a new CID with every shard healthy. */
 class FakeClient implements KeeperClient {
   world: (cid: string) => FileStat
-  repairs: Array<{ link: string, options: RepairOptions | undefined }> = []
-  extends: Array<{ link: string, periods: number }> = []
+  repairs: Array<{ link: string; options: RepairOptions | undefined }> = []
+  extends: Array<{ link: string; periods: number }> = []
   /** Makes repair hang (after opening `openDeals`) until aborted: a keeper stopped mid-repair. */
   hangRepair = false
-  openDeals: Array<{ segmentIndex: number, shardIndex: number, provider: string, dealId: bigint }> = []
+  openDeals: Array<{ segmentIndex: number; shardIndex: number; provider: string; dealId: bigint }> = []
   nextLinks: string[] = []
 
-  constructor (world: (cid: string) => FileStat) { this.world = world }
+  constructor(world: (cid: string) => FileStat) {
+    this.world = world
+  }
 
   stat: KeeperClient['stat'] = async (target) => {
     if (typeof target !== 'string') throw new Error('the keeper passes links')
@@ -79,10 +145,19 @@ class FakeClient implements KeeperClient {
       options?.onProgress?.({ type: 'put:deal-opened', ...d, escrow: 5n, dealsOpened: 1, dealsTotal: 1 })
     }
     if (this.hangRepair) {
-      await new Promise((_resolve, reject) => { options?.signal?.addEventListener('abort', () => { reject(options.signal?.reason) }) })
+      await new Promise((_resolve, reject) => {
+        options?.signal?.addEventListener('abort', () => {
+          reject(options.signal?.reason)
+        })
+      })
     }
     const link = this.nextLinks.shift() ?? target
-    return { link, cid: parseCapability(link).cid, previousCid: parseCapability(target).cid.toString(), repaired: this.openDeals.map((d) => ({ ...d, previousState: 'failed' as const, to: d.provider })) } as unknown as RepairResult
+    return {
+      link,
+      cid: parseCapability(link).cid,
+      previousCid: parseCapability(target).cid.toString(),
+      repaired: this.openDeals.map((d) => ({ ...d, previousState: 'failed' as const, to: d.provider }))
+    } as unknown as RepairResult
   }
 
   extend: KeeperClient['extend'] = async (target, periods) => {
@@ -95,12 +170,33 @@ class FakeClient implements KeeperClient {
 /** Suspect after 1 ms of silence: at the first check that finds a provider down (the test clock moves on each reading). */
 const FAST = { suspectAfterMissed: 1, suspectAfterMs: 1 }
 
-function keeperWith (dir: string, client: KeeperClient, init: Partial<Parameters<typeof createKeeper>[0]> = {}, events?: KeeperEvent[]): Keeper {
+function keeperWith(
+  dir: string,
+  client: KeeperClient,
+  init: Partial<Parameters<typeof createKeeper>[0]> = {},
+  events?: KeeperEvent[]
+): Keeper {
   // A long poll interval: the tests drive checks with checkNow(), and the start-up pass is awaited through it. The
   // clock moves a second per reading, so a provider found silent at one check has been silent for a while at the
   // next, however fast the checks run.
   let t = Date.now()
-  const keeper = createKeeper({ dir, pollIntervalMs: 3_600_000, liveness: FAST, now: () => (t += 1_000), ...init, ...(events === undefined ? {} : { onEvent: (e) => { events.push(e) } }) }, { client })
+  const keeper = createKeeper(
+    {
+      dir,
+      pollIntervalMs: 3_600_000,
+      liveness: FAST,
+      now: () => (t += 1_000),
+      ...init,
+      ...(events === undefined
+        ? {}
+        : {
+            onEvent: (e) => {
+              events.push(e)
+            }
+          })
+    },
+    { client }
+  )
   keepers.push(keeper)
   return keeper
 }
@@ -111,7 +207,11 @@ describe('the keeper decides', () => {
     const a = await fileLinks(4, 2)
     const b = await fileLinks(4, 2)
     let lost = false
-    const client = new FakeClient((cid) => fileStat(cid, 4, 2, (i) => lost && i === 3 && cid === parseCapability(a.repair).cid.toString() ? { online: false } : {}))
+    const client = new FakeClient((cid) =>
+      fileStat(cid, 4, 2, (i) =>
+        lost && i === 3 && cid === parseCapability(a.repair).cid.toString() ? { online: false } : {}
+      )
+    )
     client.nextLinks.push(b.repair)
     const store = await KeeperStore.open(dir)
     await store.add(a.repair)
@@ -133,11 +233,11 @@ describe('the keeper decides', () => {
     expect(client.repairs).toHaveLength(1)
   })
 
-  it('to batch a 10+4 segment\'s losses until its threshold (11): 2 lost wait, 3 lost repair', async () => {
+  it("to batch a 10+4 segment's losses until its threshold (11): 2 lost wait, 3 lost repair", async () => {
     const dir = await tempDir()
     const a = await fileLinks(10, 4)
     let lostShards = 2
-    const client = new FakeClient((cid) => fileStat(cid, 10, 4, (i) => i < lostShards ? { state: 'failed' } : {}))
+    const client = new FakeClient((cid) => fileStat(cid, 10, 4, (i) => (i < lostShards ? { state: 'failed' } : {})))
     await (await KeeperStore.open(dir)).add(a.repair)
     const events: KeeperEvent[] = []
     const keeper = keeperWith(dir, client, {}, events)
@@ -145,20 +245,28 @@ describe('the keeper decides', () => {
     await keeper.checkNow()
     expect(client.repairs).toHaveLength(0)
     const checked = events.filter((e) => e.type === 'keeper:checked').at(-1)
-    expect(checked?.type === 'keeper:checked' && checked.segments[0]).toMatchObject({ healthy: 12, threshold: 11, failed: 2, repair: false })
+    expect(checked?.type === 'keeper:checked' && checked.segments[0]).toMatchObject({
+      healthy: 12,
+      threshold: 11,
+      failed: 2,
+      repair: false
+    })
     lostShards = 3
     await keeper.checkNow()
     expect(client.repairs).toHaveLength(1)
   })
 
-  it('that a silent provider is suspect only after the liveness rule\'s time, and that a missed period is suspect at once', async () => {
+  it("that a silent provider is suspect only after the liveness rule's time, and that a missed period is suspect at once", async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
     let t = 1_000_000
     let shard0: ShardSpec = { online: false }
-    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => i === 0 ? shard0 : {}))
+    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => (i === 0 ? shard0 : {})))
     await (await KeeperStore.open(dir)).add(a.full)
-    const keeper = keeperWith(dir, client, { liveness: { suspectAfterMissed: 1, suspectAfterMs: 60_000 }, now: () => t })
+    const keeper = keeperWith(dir, client, {
+      liveness: { suspectAfterMissed: 1, suspectAfterMs: 60_000 },
+      now: () => t
+    })
     await keeper.start()
     await keeper.checkNow()
     expect(client.repairs).toHaveLength(0)
@@ -184,7 +292,7 @@ describe('the keeper decides', () => {
   it('not to repair a segment below k (it cannot be rebuilt; suspect shards may come back)', async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
-    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => i > 0 ? { online: false } : {}))
+    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => (i > 0 ? { online: false } : {})))
     await (await KeeperStore.open(dir)).add(a.repair)
     const keeper = keeperWith(dir, client)
     await keeper.start()
@@ -206,13 +314,20 @@ describe('the keeper decides', () => {
     await first.start()
     await first.checkNow()
     await first.stop()
-    expect(client.extends).toEqual([{ link: a.repair, periods: 2 }, { link: a.repair, periods: 2 }])
+    expect(client.extends).toEqual([
+      { link: a.repair, periods: 2 },
+      { link: a.repair, periods: 2 }
+    ])
     expect((await KeeperStore.open(dir)).state.extendSpent).toBe('40')
     const second = keeperWith(dir, client, { budget: 50n, extendPeriods: 2, extendLeadMs: 86_400_000 }, events)
     await second.start()
     await second.checkNow()
     expect(client.extends).toHaveLength(2)
-    expect(events.some((e) => e.type === 'keeper:extend-skipped' && /budget is spent: 40 of 50 used, 20 needed/.test(e.reason))).toBe(true)
+    expect(
+      events.some(
+        (e) => e.type === 'keeper:extend-skipped' && /budget is spent: 40 of 50 used, 20 needed/.test(e.reason)
+      )
+    ).toBe(true)
     expect(second.status().budget).toEqual({ limit: '50', spent: '40' })
   })
 
@@ -233,7 +348,11 @@ describe('a keeper stopped mid-repair', () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
     const b = await fileLinks(2, 1)
-    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}))
+    const client = new FakeClient((cid) =>
+      fileStat(cid, 2, 1, (i) =>
+        cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}
+      )
+    )
     client.hangRepair = true
     client.openDeals = [{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 77n }]
     await (await KeeperStore.open(dir)).add(a.repair)
@@ -245,7 +364,11 @@ describe('a keeper stopped mid-repair', () => {
     await first.stop()
     expect(await pass).toBeInstanceOf(Error)
     const stored = (await KeeperStore.open(dir)).files[0]!
-    expect(stored.intent).toMatchObject({ fromCid: parseCapability(a.repair).cid.toString(), segments: [0], deals: [{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: '77' }] })
+    expect(stored.intent).toMatchObject({
+      fromCid: parseCapability(a.repair).cid.toString(),
+      segments: [0],
+      deals: [{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: '77' }]
+    })
     expect(stored.link).toBe(a.repair)
 
     client.hangRepair = false
@@ -265,20 +388,38 @@ describe('a keeper stopped mid-repair', () => {
   })
 })
 
-describe('the keeper\'s fault-injection point (pause)', () => {
+describe("the keeper's fault-injection point (pause)", () => {
   it('holds a repair that returned, after its deals are recorded and before its result is, and is off by default', async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
     const b = await fileLinks(2, 1)
-    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}))
+    const client = new FakeClient((cid) =>
+      fileStat(cid, 2, 1, (i) =>
+        cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}
+      )
+    )
     client.openDeals = [{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 78n }]
     client.nextLinks.push(b.repair)
     await (await KeeperStore.open(dir)).add(a.repair)
-    const paused: Array<{ point: string, fileId: string, dealIds: string[], stored: ReturnType<KeeperStore['file']> }> = []
+    const paused: Array<{ point: string; fileId: string; dealIds: string[]; stored: ReturnType<KeeperStore['file']> }> =
+      []
     const first = keeperWith(dir, client, {
       pause: async (point, detail, signal) => {
-        paused.push({ point, fileId: detail.fileId, dealIds: detail.deals.map((d) => d.dealId), stored: (await KeeperStore.open(dir)).file(detail.fileId) })
-        await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
+        paused.push({
+          point,
+          fileId: detail.fileId,
+          dealIds: detail.deals.map((d) => d.dealId),
+          stored: (await KeeperStore.open(dir)).file(detail.fileId)
+        })
+        await new Promise((_resolve, reject) => {
+          signal.addEventListener(
+            'abort',
+            () => {
+              reject(signal.reason)
+            },
+            { once: true }
+          )
+        })
       }
     })
     await first.start()
@@ -298,7 +439,9 @@ describe('the keeper\'s fault-injection point (pause)', () => {
     const second = keeperWith(dir, client)
     await second.start()
     await second.checkNow()
-    expect(client.repairs.at(-1)!.options?.adopt).toEqual([{ segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 78n }])
+    expect(client.repairs.at(-1)!.options?.adopt).toEqual([
+      { segmentIndex: 0, shardIndex: 2, provider: 'p9', dealId: 78n }
+    ])
     expect(second.store!.files[0]!.link).toBe(b.repair)
     expect(second.store!.files[0]!.intent).toBeUndefined()
   })
@@ -307,11 +450,19 @@ describe('the keeper\'s fault-injection point (pause)', () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
     const b = await fileLinks(2, 1)
-    const client = new FakeClient((cid) => fileStat(cid, 2, 1, (i) => cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}))
+    const client = new FakeClient((cid) =>
+      fileStat(cid, 2, 1, (i) =>
+        cid === parseCapability(a.repair).cid.toString() && i === 2 ? { state: 'failed' } : {}
+      )
+    )
     client.nextLinks.push(b.repair)
     await (await KeeperStore.open(dir)).add(a.repair)
     let pauses = 0
-    const keeper = keeperWith(dir, client, { pause: async () => { pauses++ } })
+    const keeper = keeperWith(dir, client, {
+      pause: async () => {
+        pauses++
+      }
+    })
     await keeper.start()
     await keeper.checkNow()
     expect(pauses).toBe(0)
@@ -361,7 +512,7 @@ describe('the keeper store', () => {
   })
 })
 
-describe('the keeper\'s HTTP API', () => {
+describe("the keeper's HTTP API", () => {
   it('serves /health, /status without any key, and /metrics in the Prometheus text format on 127.0.0.1', async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)
@@ -373,7 +524,7 @@ describe('the keeper\'s HTTP API', () => {
     expect(keeper.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(await (await fetch(`${keeper.httpUrl!}/health`)).json()).toEqual({ ok: true })
     const statusText = await (await fetch(`${keeper.httpUrl!}/status`)).text()
-    const status = JSON.parse(statusText) as { files: Array<{ cid: string, segments: unknown[] }>, running: boolean }
+    const status = JSON.parse(statusText) as { files: Array<{ cid: string; segments: unknown[] }>; running: boolean }
     expect(status.running).toBe(true)
     expect(status.files[0]!.cid).toBe(parseCapability(a.full).cid.toString())
     expect(statusText).not.toContain(a.full.split('#')[1]!)

@@ -50,9 +50,21 @@ const CAPACITY_BYTES = 256 * 1024 * 1024
  */
 export const collectorClock = { aheadMs: 0 }
 
-async function startProvider (dataDir: string, listen: string, price: string, anvil: Anvil, market: string, stake: bigint): Promise<ProviderNode> {
+async function startProvider(
+  dataDir: string,
+  listen: string,
+  price: string,
+  anvil: Anvil,
+  market: string,
+  stake: bigint
+): Promise<ProviderNode> {
   const node = await createProviderNode({
-    dataDir, listen: [listen], httpPort: 0, capacityBytes: CAPACITY_BYTES, pricePerMiB: price, stopGraceMs: 200,
+    dataDir,
+    listen: [listen],
+    httpPort: 0,
+    capacityBytes: CAPACITY_BYTES,
+    pricePerMiB: price,
+    stopGraceMs: 200,
     chain: { rpcUrl: anvil.url, contractAddress: market, stake: stake.toString() },
     gc: { now: () => Date.now() + collectorClock.aheadMs }
   })
@@ -64,8 +76,10 @@ async function startProvider (dataDir: string, listen: string, price: string, an
  * anvil + the market (default parameters) + `count` providers (accounts 1..count; price and stake per provider,
  * base units; 1,000 tokens of stake by default) + a funded client (account count+1).
  */
-export async function startNetwork (
-  count: number, prices: (i: number) => string = () => '2', stakes: (i: number) => bigint = () => 1000n * TOKEN
+export async function startNetwork(
+  count: number,
+  prices: (i: number) => string = () => '2',
+  stakes: (i: number) => bigint = () => 1000n * TOKEN
 ): Promise<TestNetwork> {
   const c = await startTestChain({ accounts: count + 2 })
   const { anvil, publicClient, testClient } = c
@@ -85,27 +99,40 @@ export async function startNetwork (
     providers.push({ node, dataDir, port, price, stake, running: true })
   }
   const net: TestNetwork = {
-    anvil, deployment, publicClient, deployer, providers,
+    anvil,
+    deployment,
+    publicClient,
+    deployer,
+    providers,
     periodBlocks: deployment.params.periodBlocks,
-    async mine (blocks) { await testClient.mine({ blocks }) },
+    async mine(blocks) {
+      await testClient.mine({ blocks })
+    },
     clientKey: anvilKey(count + 1),
     bootstrap: () => providers.map((p) => `/ip4/127.0.0.1/tcp/${p.port}/p2p/${p.node.peerId}`),
-    async stopProvider (p) {
+    async stopProvider(p) {
       if (!p.running) return
       p.running = false
       await p.node.stop()
     },
-    async restartProvider (p) {
+    async restartProvider(p) {
       if (p.running) return
-      p.node = await startProvider(p.dataDir, `/ip4/127.0.0.1/tcp/${p.port}`, p.price, anvil, deployment.market, p.stake)
+      p.node = await startProvider(
+        p.dataDir,
+        `/ip4/127.0.0.1/tcp/${p.port}`,
+        p.price,
+        anvil,
+        deployment.market,
+        p.stake
+      )
       p.running = true
     },
-    byPeerId (peerId) {
+    byPeerId(peerId) {
       const p = providers.find((x) => x.node.peerId === peerId)
       if (p === undefined) throw new Error(`no test provider ${peerId}`)
       return p
     },
-    async close () {
+    async close() {
       for (const p of providers) {
         if (p.running) await p.node.stop().catch(() => {})
         await removeDir(p.dataDir)
@@ -118,7 +145,7 @@ export async function startNetwork (
 
 /** Flips one byte of a stored shard in the provider's LevelDB (the provider must be stopped). */
 /** Flips one byte (the 18th) of 64 KiB chunk `chunkIndex` of a stored shard, in the stopped provider's LevelDB. */
-export async function corruptStoredShard (p: TestProvider, root: Uint8Array, chunkIndex = 0): Promise<void> {
+export async function corruptStoredShard(p: TestProvider, root: Uint8Array, chunkIndex = 0): Promise<void> {
   const db = new Level<string, Uint8Array>(join(p.dataDir, STORE_DIR), { keyEncoding: 'utf8', valueEncoding: 'view' })
   await db.open()
   try {
@@ -138,21 +165,37 @@ export async function corruptStoredShard (p: TestProvider, root: Uint8Array, chu
   }
 }
 
-export async function collect (chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
   for await (const c of chunks) parts.push(c)
   return Buffer.concat(parts)
 }
 
 /** Runs the `sherd` CLI in this process against `net`, with its config, cache and journal kept in `dir`. */
-export async function runCli (net: TestNetwork, dir: string, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough(); const stderr = new PassThrough()
-  let o = ''; let e = ''
-  stdout.on('data', (d: Buffer) => { o += d.toString() })
-  stderr.on('data', (d: Buffer) => { e += d.toString() })
+export async function runCli(
+  net: TestNetwork,
+  dir: string,
+  args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let o = ''
+  let e = ''
+  stdout.on('data', (d: Buffer) => {
+    o += d.toString()
+  })
+  stderr.on('data', (d: Buffer) => {
+    e += d.toString()
+  })
   const env = {
-    XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, XDG_DATA_HOME: dir, SHERD_RPC_URL: net.anvil.url, SHERD_CONTRACT: net.deployment.market,
-    SHERD_PRIVATE_KEY: net.clientKey, SHERD_BOOTSTRAP: net.bootstrap().join(','), PATH: process.env.PATH ?? ''
+    XDG_CONFIG_HOME: dir,
+    XDG_CACHE_HOME: dir,
+    XDG_DATA_HOME: dir,
+    SHERD_RPC_URL: net.anvil.url,
+    SHERD_CONTRACT: net.deployment.market,
+    SHERD_PRIVATE_KEY: net.clientKey,
+    SHERD_BOOTSTRAP: net.bootstrap().join(','),
+    PATH: process.env.PATH ?? ''
   }
   const code = await main(args, { stdout, stderr, env })
   return { code, stdout: o, stderr: e }

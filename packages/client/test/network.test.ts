@@ -4,7 +4,13 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  ANNOUNCEMENTS_PROTOCOL, encodeAnnouncement, encodeFrame, parseShardCid, requestAnnouncements, sendBytes, signAnnouncement
+  ANNOUNCEMENTS_PROTOCOL,
+  encodeAnnouncement,
+  encodeFrame,
+  parseShardCid,
+  requestAnnouncements,
+  sendBytes,
+  signAnnouncement
 } from '@sherd/protocol'
 import type { AnnouncementPayload, RequestStream, Response } from '@sherd/protocol'
 import { getProofSetDeal } from '@sherd/contracts'
@@ -23,16 +29,24 @@ const M = 2
 let net: TestNetwork
 let client: SherdClient
 
-function newClient (): SherdClient {
+function newClient(): SherdClient {
   return createClient({
-    rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
-    k: K, m: M, segmentSize: SEGMENT, periods: 4, waitForActivation: false, pollingIntervalMs: 50
+    rpcUrl: net.anvil.url,
+    contract: net.deployment.market,
+    account: net.clientKey,
+    bootstrap: net.bootstrap(),
+    k: K,
+    m: M,
+    segmentSize: SEGMENT,
+    periods: 4,
+    waitForActivation: false,
+    pollingIntervalMs: 50
   })
 }
 
 beforeAll(async () => {
   // Provider 0 is the cheapest, so placement tries it first (the dead-provider test relies on that).
-  net = await startNetwork(8, (i) => i === 0 ? '1' : '2')
+  net = await startNetwork(8, (i) => (i === 0 ? '1' : '2'))
   client = newClient()
   await client.start()
 }, 180_000)
@@ -78,10 +92,17 @@ describe('client against anvil and real providers', () => {
       const { announcements: fromP1 } = await requestAnnouncements(asked as unknown as RequestStream)
       expect(fromP1[0]?.announcement.peerId, 'a provider answers with its own announcement first').toBe(p1.node.peerId)
 
-      const fakeAddr = relayer.getMultiaddrs()[0]!.toString()  // ends in /p2p/<its peer id>
+      const fakeAddr = relayer.getMultiaddrs()[0]!.toString() // ends in /p2p/<its peer id>
       const strangerKey = generatePrivateKey()
       const payload = (peerId: string, chainAddress: `0x${string}`): AnnouncementPayload => ({
-        peerId, addrs: [fakeAddr], chainAddress, capacityBytes: 1 << 30, freeBytes: 1 << 30, pricePerMiB: '1', timestampMs: Date.now(), seq: 1_000
+        peerId,
+        addrs: [fakeAddr],
+        chainAddress,
+        capacityBytes: 1 << 30,
+        freeBytes: 1 << 30,
+        pricePerMiB: '1',
+        timestampMs: Date.now(),
+        seq: 1_000
       })
       // Lower case, as providers sign it: the decoded address is lower case, and the signature covers the bytes.
       const stranger = privateKeyToAccount(strangerKey).address.toLowerCase() as `0x${string}`
@@ -92,7 +113,10 @@ describe('client against anvil and real providers', () => {
         // Provider 2's peer id under another chain address (its own signature is fine).
         signAnnouncement(payload(p2.node.peerId, stranger), strangerKey),
         // Provider 3's peer id and registered address, signed by someone else.
-        { ...signAnnouncement(payload(p3.node.peerId, stranger), strangerKey), announcement: payload(p3.node.peerId, p3.node.ready().chainAddress.toLowerCase() as `0x${string}`) }
+        {
+          ...signAnnouncement(payload(p3.node.peerId, stranger), strangerKey),
+          announcement: payload(p3.node.peerId, p3.node.ready().chainAddress.toLowerCase() as `0x${string}`)
+        }
       ]
       await relayer.handle(ANNOUNCEMENTS_PROTOCOL, async (stream) => {
         const response: Response = { status: 'announcements', announcements: relayed.map(encodeAnnouncement) }
@@ -100,7 +124,12 @@ describe('client against anvil and real providers', () => {
         await stream.close()
       })
 
-      const other = createClient({ rpcUrl: net.anvil.url, contract: net.deployment.market, bootstrap: [fakeAddr], discoveryTimeoutMs: 3_000 })
+      const other = createClient({
+        rpcUrl: net.anvil.url,
+        contract: net.deployment.market,
+        bootstrap: [fakeAddr],
+        discoveryTimeoutMs: 3_000
+      })
       await other.start()
       try {
         const byId = new Map((await other.providers()).map((p) => [p.peerId, p]))
@@ -121,12 +150,17 @@ describe('client against anvil and real providers', () => {
     }
   })
 
-  it('put with waitForActivation waits until every deal\'s term has begun (it joined its provider\'s proof set)', async () => {
+  it("put with waitForActivation waits until every deal's term has begun (it joined its provider's proof set)", async () => {
     const data = randomBytes(SEGMENT + 1)
     const events: PutProgressEvent[] = []
-    const putting = client.put(data, { waitForActivation: true, activationTimeoutMs: 60_000, onProgress: (e) => events.push(e) })
+    const putting = client.put(data, {
+      waitForActivation: true,
+      activationTimeoutMs: 60_000,
+      onProgress: (e) => events.push(e)
+    })
     // Automine anvil moves only with transactions: carry the chain into the next period once the deals are open.
-    while (!events.some((e) => e.type === 'put:manifest-stored')) await new Promise((resolve) => setTimeout(resolve, 50))
+    while (!events.some((e) => e.type === 'put:manifest-stored'))
+      await new Promise((resolve) => setTimeout(resolve, 50))
     await net.mine(net.periodBlocks)
     const put = await putting
     const started = events.filter((e) => e.type === 'put:deal-activated')
@@ -142,28 +176,28 @@ describe('client against anvil and real providers', () => {
     const gone = net.byPeerId(put.manifest.segments[0]!.shards[1]!.provider!)
     await net.stopProvider(gone)
     try {
-    const before = await client.stat(put.link)
-    expect(before.healthy).toBe(false)
-    expect(before.recoverable).toBe(true)
-    const lost = before.segments.flatMap((s) => s.shards).filter((s) => s.provider === gone.node.peerId)
-    expect(lost.length).toBeGreaterThan(0)
-    for (const s of lost) expect(s).toMatchObject({ online: false, healthy: false })
+      const before = await client.stat(put.link)
+      expect(before.healthy).toBe(false)
+      expect(before.recoverable).toBe(true)
+      const lost = before.segments.flatMap((s) => s.shards).filter((s) => s.provider === gone.node.peerId)
+      expect(lost.length).toBeGreaterThan(0)
+      for (const s of lost) expect(s).toMatchObject({ online: false, healthy: false })
 
-    const repaired = await client.repair(put.link)
-    expect(repaired.cid.toString()).not.toBe(put.cid.toString())
-    expect(repaired.repaired).toHaveLength(lost.length)
-    for (const r of repaired.repaired) {
-      expect(r.from).toBe(gone.node.peerId)
-      expect(r.to).not.toBe(gone.node.peerId)
-      expect(r.dealId).toBeDefined()
-    }
-    const after = await client.stat(repaired.link)
-    expect(after.healthy).toBe(true)
-    for (const seg of after.segments) {
-      expect(seg.healthyShards).toBe(K + M)
-      expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
-    }
-    expect((await collect(client.get(repaired.link))).equals(data)).toBe(true)
+      const repaired = await client.repair(put.link)
+      expect(repaired.cid.toString()).not.toBe(put.cid.toString())
+      expect(repaired.repaired).toHaveLength(lost.length)
+      for (const r of repaired.repaired) {
+        expect(r.from).toBe(gone.node.peerId)
+        expect(r.to).not.toBe(gone.node.peerId)
+        expect(r.dealId).toBeDefined()
+      }
+      const after = await client.stat(repaired.link)
+      expect(after.healthy).toBe(true)
+      for (const seg of after.segments) {
+        expect(seg.healthyShards).toBe(K + M)
+        expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
+      }
+      expect((await collect(client.get(repaired.link))).equals(data)).toBe(true)
     } finally {
       await net.restartProvider(gone) // gone for this file; back for the tests that follow
     }
@@ -205,12 +239,23 @@ describe('client against anvil and real providers', () => {
     const events: GetProgressEvent[] = []
     const back = await collect(client.get(put.link, { onProgress: (e) => events.push(e) }))
     expect(back.equals(data)).toBe(true)
-    expect(events).toContainEqual(expect.objectContaining({ type: 'get:shard-failed', segmentIndex: 0, shardIndex: 0, provider: liar.node.peerId, kind: 'corrupt' }))
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'get:shard-failed',
+        segmentIndex: 0,
+        shardIndex: 0,
+        provider: liar.node.peerId,
+        kind: 'corrupt'
+      })
+    )
     expect(client.scores.record(liar.node.peerId).corrupt).toBe(1)
     expect(client.scores.score(liar.node.peerId)).toBeLessThan(before)
     // Below every honest provider of the file that has not failed a transfer either.
-    const honest = put.manifest.segments[0]!.shards.slice(1).map((s) => s.provider!)
-      .filter((p) => p !== liar.node.peerId && client.scores.record(p).failures === 0 && client.scores.record(p).corrupt === 0)
+    const honest = put.manifest.segments[0]!.shards.slice(1)
+      .map((s) => s.provider!)
+      .filter(
+        (p) => p !== liar.node.peerId && client.scores.record(p).failures === 0 && client.scores.record(p).corrupt === 0
+      )
     for (const p of honest) expect(client.scores.score(p)).toBeGreaterThan(client.scores.score(liar.node.peerId))
   }, 120_000)
 
@@ -246,7 +291,9 @@ describe('client against anvil and real providers', () => {
         expect(seg.shards.map((s) => s.provider)).not.toContain(dead.node.peerId)
         expect(new Set(seg.shards.map((s) => s.provider)).size).toBe(K + M)
       }
-      expect(events).toContainEqual(expect.objectContaining({ type: 'put:shard-failed', provider: dead.node.peerId, next: 'retry' }))
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'put:shard-failed', provider: dead.node.peerId, next: 'retry' })
+      )
       expect(fresh.scores.record(dead.node.peerId).failures).toBeGreaterThan(0)
       expect((await collect(fresh.get(put.link))).equals(data)).toBe(true)
     } finally {
@@ -273,7 +320,14 @@ describe('client against anvil and real providers', () => {
     await expect(client.put(randomBytes(1000), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
     const put = await client.put(randomBytes(3 * SEGMENT))
     const controller = new AbortController()
-    const reading = collect(client.get(put.link, { signal: controller.signal, onProgress: (e) => { if (e.type === 'get:segment') controller.abort(reason) } }))
+    const reading = collect(
+      client.get(put.link, {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.type === 'get:segment') controller.abort(reason)
+        }
+      })
+    )
     await expect(reading).rejects.toBe(reason)
     await expect(client.stat(put.link, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
   }, 120_000)
@@ -285,7 +339,19 @@ describe('client against anvil and real providers', () => {
       const file = join(dir, 'in.bin')
       const data = randomBytes(2 * SEGMENT + 5)
       await writeFile(file, data)
-      const put = await run(['put', file, '-k', '4', '-m', '2', '--segment-size', String(SEGMENT), '--periods', '3', '--no-wait'])
+      const put = await run([
+        'put',
+        file,
+        '-k',
+        '4',
+        '-m',
+        '2',
+        '--segment-size',
+        String(SEGMENT),
+        '--periods',
+        '3',
+        '--no-wait'
+      ])
       expect(put.stderr).toMatch(/^stored 131077 bytes in 3 segment\(s\) under 18 deal\(s\); escrow [\d,.]+ \w+\n$/)
       expect(put.code).toBe(0)
       const link = put.stdout.trim()
@@ -296,7 +362,9 @@ describe('client against anvil and real providers', () => {
       expect((await readFile(out)).equals(data)).toBe(true)
       const stat = await run(['stat', link, '--json'])
       expect(stat.code).toBe(0)
-      const parsed = JSON.parse(stat.stdout) as { segments: Array<{ shards: Array<{ dealId: string, periods: number }> }> }
+      const parsed = JSON.parse(stat.stdout) as {
+        segments: Array<{ shards: Array<{ dealId: string; periods: number }> }>
+      }
       expect(parsed.segments).toHaveLength(3)
       expect(parsed.segments[0]!.shards[0]!.periods).toBe(3)
       const providers = await run(['providers'])
@@ -324,14 +392,19 @@ describe('client against anvil and real providers', () => {
     const put = await client.put(randomBytes(SEGMENT), { periods: 8 })
     // Automine anvil moves only with transactions: carry the chain through the audit's period meanwhile.
     let mining = true
-    const miner = (async () => { while (mining) { await net.mine(4); await new Promise((resolve) => setTimeout(resolve, 100)) } })()
+    const miner = (async () => {
+      while (mining) {
+        await net.mine(4)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    })()
     try {
       const bad = await runCli(net, dir, ['audit', put.link, '--shard', 'first'])
       expect(bad.code).toBe(2)
       expect(bad.stderr).toMatch(/--shard must be <segment>:<shard>/)
       const r = await runCli(net, dir, ['audit', put.link, '--json'])
       expect(r.code, r.stderr).toBe(0)
-      const result = JSON.parse(r.stdout) as { audits: Array<{ result: string, dealId: string }>, bonds: string }
+      const result = JSON.parse(r.stdout) as { audits: Array<{ result: string; dealId: string }>; bonds: string }
       expect(result.audits.map((a) => a.result)).toEqual(Array.from({ length: K + M }, () => 'answered'))
       expect(BigInt(result.bonds)).toBeGreaterThan(0n)
       // Nothing is open any more: a second run requests again, one shard only.

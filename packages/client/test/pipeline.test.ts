@@ -9,14 +9,34 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import {
-  decodeFile, encodeFile, EncodingNotFinishedError, InvalidCodeError, InvalidOptionError, NotEnoughShardsError,
-  SegmentDecryptionError, SourceTooLongError, TruncatedSourceError
+  decodeFile,
+  encodeFile,
+  EncodingNotFinishedError,
+  InvalidCodeError,
+  InvalidOptionError,
+  NotEnoughShardsError,
+  SegmentDecryptionError,
+  SourceTooLongError,
+  TruncatedSourceError
 } from '@sherd/client'
-import type { DecodeProgressEvent, EncodeFileOptions, EncodeProgressEvent, FileSource, ShardSource } from '@sherd/client'
+import type {
+  DecodeProgressEvent,
+  EncodeFileOptions,
+  EncodeProgressEvent,
+  FileSource,
+  ShardSource
+} from '@sherd/client'
 import { libraryCoder } from '@sherd/erasure'
 import { LEAF_SIZE, merkleRoot } from '@sherd/proofs'
 import {
-  encodeManifest, formatLink, InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, openManifest, parseLink, parseShardCid,
+  encodeManifest,
+  formatLink,
+  InvalidKeyError,
+  InvalidManifestError,
+  ManifestCidMismatchError,
+  openManifest,
+  parseLink,
+  parseShardCid,
   sealManifest
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -24,9 +44,14 @@ import type { Manifest } from '@sherd/protocol'
 // Not a multiple of the leaf or of any k below, so padding and uneven splits are exercised.
 const SEGMENT = 1000
 
-interface Encoded { manifest: Manifest, key: Uint8Array, shards: Map<string, Uint8Array>, events: EncodeProgressEvent[] }
+interface Encoded {
+  manifest: Manifest
+  key: Uint8Array
+  shards: Map<string, Uint8Array>
+  events: EncodeProgressEvent[]
+}
 
-async function encodeAll (source: FileSource, options: EncodeFileOptions): Promise<Encoded> {
+async function encodeAll(source: FileSource, options: EncodeFileOptions): Promise<Encoded> {
   const events: EncodeProgressEvent[] = []
   const encoding = encodeFile(source, { segmentSize: SEGMENT, ...options, onProgress: (e) => events.push(e) })
   const shards = new Map<string, Uint8Array>()
@@ -36,14 +61,15 @@ async function encodeAll (source: FileSource, options: EncodeFileOptions): Promi
   return { manifest: encoding.manifest, key: encoding.key, shards, events }
 }
 
-async function decodeAll (encoded: Encoded, source: ShardSource, events: DecodeProgressEvent[] = []): Promise<Buffer> {
+async function decodeAll(encoded: Encoded, source: ShardSource, events: DecodeProgressEvent[] = []): Promise<Buffer> {
   const parts: Uint8Array[] = []
-  for await (const part of decodeFile(encoded.manifest, encoded.key, source, { onProgress: (e) => events.push(e) })) parts.push(part)
+  for await (const part of decodeFile(encoded.manifest, encoded.key, source, { onProgress: (e) => events.push(e) }))
+    parts.push(part)
   return Buffer.concat(parts)
 }
 
 /** A source that serves the stored shards except `erased`, and counts requests. */
-function storeSource (encoded: Encoded, erased: ReadonlySet<number> = new Set(), requests: string[] = []): ShardSource {
+function storeSource(encoded: Encoded, erased: ReadonlySet<number> = new Set(), requests: string[] = []): ShardSource {
   return async ({ segmentIndex, shardIndex }) => {
     requests.push(`${segmentIndex}:${shardIndex}`)
     if (erased.has(shardIndex)) return undefined
@@ -51,25 +77,36 @@ function storeSource (encoded: Encoded, erased: ReadonlySet<number> = new Set(),
   }
 }
 
-function subsets (n: number, size: number): number[][] {
+function subsets(n: number, size: number): number[][] {
   if (size === 0) return [[]]
   const out: number[][] = []
   const rec = (start: number, acc: number[]): void => {
-    if (acc.length === size) { out.push([...acc]); return }
+    if (acc.length === size) {
+      out.push([...acc])
+      return
+    }
     for (let i = start; i < n; i++) rec(i + 1, [...acc, i])
   }
   rec(0, [])
   return out
 }
 
-function randomSubset (n: number, size: number): number[] {
+function randomSubset(n: number, size: number): number[] {
   const all = Array.from({ length: n }, (_, i) => i)
-  for (let i = n - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [all[i], all[j]] = [all[j]!, all[i]!] }
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[all[i], all[j]] = [all[j]!, all[i]!]
+  }
   return all.slice(0, size)
 }
 
 const SIZES = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 517]
-const CODES: Array<[number, number]> = [[1, 0], [2, 1], [4, 2], [10, 20]]
+const CODES: Array<[number, number]> = [
+  [1, 0],
+  [2, 1],
+  [4, 2],
+  [10, 20]
+]
 
 describe('encodeFile / decodeFile round trips', () => {
   for (const [k, m] of CODES) {
@@ -94,7 +131,11 @@ describe('encodeFile / decodeFile round trips', () => {
   }
 
   it('works at the edges of k + m ≤ 256', async () => {
-    for (const [k, m] of [[1, 255], [128, 128], [256, 0]] as Array<[number, number]>) {
+    for (const [k, m] of [
+      [1, 255],
+      [128, 128],
+      [256, 0]
+    ] as Array<[number, number]>) {
       const data = randomBytes(SEGMENT + 3)
       const encoded = await encodeAll(Readable.from([data]), { k, m })
       const erased = new Set(randomSubset(k + m, m))
@@ -108,15 +149,33 @@ describe('encodeFile / decodeFile round trips', () => {
     const requests: string[] = []
     const out = await decodeAll(encoded, storeSource(encoded, new Set(), requests))
     expect(out.equals(data)).toBe(true)
-    expect(requests.sort()).toEqual(['0:0', '0:1', '0:2', '0:3', '1:0', '1:1', '1:2', '1:3', '2:0', '2:1', '2:2', '2:3'])
+    expect(requests.sort()).toEqual([
+      '0:0',
+      '0:1',
+      '0:2',
+      '0:3',
+      '1:0',
+      '1:1',
+      '1:2',
+      '1:3',
+      '2:0',
+      '2:1',
+      '2:2',
+      '2:3'
+    ])
   })
 
   it('reads Node Readables, web ReadableStreams and async iterables alike', async () => {
     const data = randomBytes(2500)
     const web = new ReadableStream<Uint8Array>({
-      start (controller) { for (let i = 0; i < data.length; i += 333) controller.enqueue(data.subarray(i, i + 333)); controller.close() }
+      start(controller) {
+        for (let i = 0; i < data.length; i += 333) controller.enqueue(data.subarray(i, i + 333))
+        controller.close()
+      }
     })
-    async function * gen (): AsyncGenerator<Uint8Array> { for (let i = 0; i < data.length; i += 1) yield data.subarray(i, i + 1) }
+    async function* gen(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < data.length; i += 1) yield data.subarray(i, i + 1)
+    }
     for (const source of [Readable.from([data]), web, gen()]) {
       const encoded = await encodeAll(source, { k: 2, m: 1 })
       expect((await decodeAll(encoded, storeSource(encoded))).equals(data)).toBe(true)
@@ -168,7 +227,7 @@ describe('format, checked with node:crypto as documented in docs/data-path.md', 
   it('a sealed manifest is { v: 2, salt, ct } with ct = AES-256-GCM under HKDF-SHA256(repair key, salt, "sherd/v2/manifest")', async () => {
     const encoded = await encodeAll(Readable.from([randomBytes(1500)]), { k: 2, m: 1 })
     const sealed = await sealManifest(encoded.manifest, encoded.key)
-    const envelope = dagCbor.decode<{ v: number, salt: Uint8Array, ct: Uint8Array }>(sealed.bytes)
+    const envelope = dagCbor.decode<{ v: number; salt: Uint8Array; ct: Uint8Array }>(sealed.bytes)
     expect(envelope.v).toBe(2)
     // The repair key: HKDF-SHA256(file key, no salt, "sherd/v2/repair") (docs/keeper.md, the capability model).
     const repairKey = Buffer.from(hkdfSync('sha256', encoded.key, Buffer.alloc(0), 'sherd/v2/repair', 32))
@@ -184,8 +243,15 @@ describe('format, checked with node:crypto as documented in docs/data-path.md', 
 describe('parity', () => {
   it('equals what reed-solomon-erasure.wasm produces directly from the same data shards', async () => {
     const require = createRequire(import.meta.url)
-    const wasm = readFileSync(join(dirname(require.resolve('@subspace/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm'))
-    for (const [k, m] of [[2, 1], [4, 2], [10, 20], [29, 51]] as Array<[number, number]>) {
+    const wasm = readFileSync(
+      join(dirname(require.resolve('@subspace/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm')
+    )
+    for (const [k, m] of [
+      [2, 1],
+      [4, 2],
+      [10, 20],
+      [29, 51]
+    ] as Array<[number, number]>) {
       const encoding = encodeFile(Readable.from([randomBytes(5000)]), { k, m, segmentSize: 4096 })
       for await (const segment of encoding) {
         const size = segment.shardSize
@@ -194,7 +260,10 @@ describe('parity', () => {
         // A fresh instance per call: the library's allocator misbehaves after repeated calls (see @sherd/erasure).
         expect(rse.ReedSolomonErasure.fromBytes(wasm).encode(stripe, k, m)).toBe(rse.ReedSolomonErasure.RESULT_OK)
         for (let i = k; i < k + m; i++) {
-          expect(Buffer.from(segment.shards[i]!.bytes).equals(stripe.subarray(i * size, (i + 1) * size)), `k=${k} m=${m} shard ${i}`).toBe(true)
+          expect(
+            Buffer.from(segment.shards[i]!.bytes).equals(stripe.subarray(i * size, (i + 1) * size)),
+            `k=${k} m=${m} shard ${i}`
+          ).toBe(true)
         }
       }
     }
@@ -214,11 +283,14 @@ describe('bad shards', () => {
       }
       const out = await decodeAll(encoded, source, events)
       expect(out.equals(data)).toBe(true)
-      const badReported = events.filter((e) => e.type === 'decode:shard-bad').map((e) => `${e.segmentIndex}:${e.shardIndex}`)
+      const badReported = events
+        .filter((e) => e.type === 'decode:shard-bad')
+        .map((e) => `${e.segmentIndex}:${e.shardIndex}`)
       const dataCorrupt = corrupt.filter((i) => i < 4)
       // Parity is asked for only to replace a bad data shard, so every corrupt shard that was asked for is reported.
       expect(badReported.length).toBeGreaterThanOrEqual(3 * dataCorrupt.length)
-      for (const e of events) if (e.type === 'decode:segment') for (const i of corrupt) expect(e.shardsUsed).not.toContain(i)
+      for (const e of events)
+        if (e.type === 'decode:segment') for (const i of corrupt) expect(e.shardsUsed).not.toContain(i)
     }
   })
 
@@ -226,14 +298,22 @@ describe('bad shards', () => {
     const data = randomBytes(SEGMENT)
     const encoded = await encodeAll(Readable.from([data]), { k: 2, m: 2 })
     const events: DecodeProgressEvent[] = []
-    const out = await decodeAll(encoded, async ({ shardIndex }) => {
-      if (shardIndex === 0) return encoded.shards.get('0:0')!.subarray(1)
-      if (shardIndex === 1) throw new Error('connection reset')
-      return encoded.shards.get(`0:${shardIndex}`)
-    }, events)
+    const out = await decodeAll(
+      encoded,
+      async ({ shardIndex }) => {
+        if (shardIndex === 0) return encoded.shards.get('0:0')!.subarray(1)
+        if (shardIndex === 1) throw new Error('connection reset')
+        return encoded.shards.get(`0:${shardIndex}`)
+      },
+      events
+    )
     expect(out.equals(data)).toBe(true)
-    expect(events.filter((e) => e.type !== 'decode:segment').map((e) => e.type).sort())
-      .toEqual(['decode:shard-bad', 'decode:shard-missing', 'decode:shard-verified', 'decode:shard-verified'])
+    expect(
+      events
+        .filter((e) => e.type !== 'decode:segment')
+        .map((e) => e.type)
+        .sort()
+    ).toEqual(['decode:shard-bad', 'decode:shard-missing', 'decode:shard-verified', 'decode:shard-verified'])
   })
 
   it('throws NotEnoughShardsError naming the segment and the missing and bad shards', async () => {
@@ -254,7 +334,13 @@ describe('bad shards', () => {
 
 describe('typed errors', () => {
   it('refuses bad codes and options at once', () => {
-    for (const [k, m] of [[0, 1], [1, -1], [200, 57], [1.5, 0], [257, 0]] as Array<[number, number]>) {
+    for (const [k, m] of [
+      [0, 1],
+      [1, -1],
+      [200, 57],
+      [1.5, 0],
+      [257, 0]
+    ] as Array<[number, number]>) {
       expect(() => encodeFile(Readable.from([]), { k, m })).toThrow(InvalidCodeError)
     }
     expect(() => encodeFile(Readable.from([]), { k: 1, m: 255 })).not.toThrow()
@@ -265,8 +351,12 @@ describe('typed errors', () => {
   })
 
   it('reports a truncated or overlong source against expectedSize, and string chunks', async () => {
-    await expect(encodeAll(Readable.from([randomBytes(1500)]), { expectedSize: 2000 })).rejects.toThrow(TruncatedSourceError)
-    await expect(encodeAll(Readable.from([randomBytes(1500)]), { expectedSize: 1200 })).rejects.toThrow(SourceTooLongError)
+    await expect(encodeAll(Readable.from([randomBytes(1500)]), { expectedSize: 2000 })).rejects.toThrow(
+      TruncatedSourceError
+    )
+    await expect(encodeAll(Readable.from([randomBytes(1500)]), { expectedSize: 1200 })).rejects.toThrow(
+      SourceTooLongError
+    )
     await expect(encodeAll(Readable.from([randomBytes(1500)]), { expectedSize: 1500 })).resolves.toBeDefined()
     await expect(encodeAll(Readable.from(['text']), {})).rejects.toThrow(InvalidOptionError)
   })
@@ -283,7 +373,9 @@ describe('typed errors', () => {
   it('a wrong key is SegmentDecryptionError; a tampered manifest is caught by its CID, its tag or its checks', async () => {
     const data = randomBytes(1500)
     const encoded = await encodeAll(Readable.from([data]), { k: 2, m: 1 })
-    await expect(decodeAll({ ...encoded, key: randomBytes(32) }, storeSource(encoded))).rejects.toThrow(SegmentDecryptionError)
+    await expect(decodeAll({ ...encoded, key: randomBytes(32) }, storeSource(encoded))).rejects.toThrow(
+      SegmentDecryptionError
+    )
 
     const sealed = await sealManifest(encoded.manifest, encoded.key)
     const link = formatLink(sealed.cid, encoded.key)
@@ -296,9 +388,17 @@ describe('typed errors', () => {
 
     // A manifest altered in memory: wrong sizes fail validation; a swapped commitment makes the shard bad.
     const resized = { ...encoded.manifest, fileSize: 1499 }
-    await expect(decodeAll({ ...encoded, manifest: resized }, storeSource(encoded))).rejects.toThrow(InvalidManifestError)
+    await expect(decodeAll({ ...encoded, manifest: resized }, storeSource(encoded))).rejects.toThrow(
+      InvalidManifestError
+    )
     const seg0 = encoded.manifest.segments[0]!
-    const swapped = { ...encoded.manifest, segments: [{ ...seg0, shards: [seg0.shards[1]!, seg0.shards[0]!, seg0.shards[2]!] }, ...encoded.manifest.segments.slice(1)] }
+    const swapped = {
+      ...encoded.manifest,
+      segments: [
+        { ...seg0, shards: [seg0.shards[1]!, seg0.shards[0]!, seg0.shards[2]!] },
+        ...encoded.manifest.segments.slice(1)
+      ]
+    }
     const err = await decodeAll({ ...encoded, manifest: swapped }, storeSource(encoded)).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NotEnoughShardsError)
     expect((err as NotEnoughShardsError).bad).toEqual([0, 1])
@@ -308,7 +408,11 @@ describe('typed errors', () => {
     const controller = new AbortController()
     const encoding = encodeFile(Readable.from([randomBytes(5000)]), { segmentSize: SEGMENT, signal: controller.signal })
     let seen = 0
-    const run = (async () => { for await (const _ of encoding) { if (++seen === 2) controller.abort() } })()
+    const run = (async () => {
+      for await (const _ of encoding) {
+        if (++seen === 2) controller.abort()
+      }
+    })()
     await expect(run).rejects.toThrow(/abort/i)
     expect(seen).toBe(2)
   })
@@ -320,11 +424,18 @@ describe('abort', () => {
     const controller = new AbortController()
     const signals: AbortSignal[] = []
     const run = (async () => {
-      for await (const _ of decodeFile(encoded.manifest, encoded.key, async (request) => {
-        signals.push(request.signal)
-        if (request.segmentIndex === 1) controller.abort()
-        return encoded.shards.get(`${request.segmentIndex}:${request.shardIndex}`)
-      }, { signal: controller.signal })) { /* consume */ }
+      for await (const _ of decodeFile(
+        encoded.manifest,
+        encoded.key,
+        async (request) => {
+          signals.push(request.signal)
+          if (request.segmentIndex === 1) controller.abort()
+          return encoded.shards.get(`${request.segmentIndex}:${request.shardIndex}`)
+        },
+        { signal: controller.signal }
+      )) {
+        /* consume */
+      }
     })()
     await expect(run).rejects.toThrow(/abort/i)
     expect(signals.at(-1)?.aborted).toBe(true)
@@ -333,7 +444,7 @@ describe('abort', () => {
   it('fetches prefetchSegments ahead and aborts those fetches when the consumer stops early', async () => {
     const encoded = await encodeAll(Readable.from([randomBytes(4 * SEGMENT)]), { k: 2, m: 1 })
     for (const prefetch of [0, 1, 2]) {
-      const asked: Array<{ segmentIndex: number, signal: AbortSignal }> = []
+      const asked: Array<{ segmentIndex: number; signal: AbortSignal }> = []
       const source: ShardSource = async (request) => {
         asked.push(request)
         return encoded.shards.get(`${request.segmentIndex}:${request.shardIndex}`)
@@ -344,14 +455,20 @@ describe('abort', () => {
       await decoding.return()
       expect(asked.every((r) => r.signal.aborted)).toBe(true)
     }
-    await expect(decodeFile(encoded.manifest, encoded.key, storeSource(encoded), { prefetchSegments: -1 }).next()).rejects.toThrow(InvalidOptionError)
+    await expect(
+      decodeFile(encoded.manifest, encoded.key, storeSource(encoded), { prefetchSegments: -1 }).next()
+    ).rejects.toThrow(InvalidOptionError)
   })
 
   it('cancels a web stream it stops reading', async () => {
     let cancelled = false
     const web = new ReadableStream<Uint8Array>({
-      pull (controller) { controller.enqueue(randomBytes(500)) },
-      cancel () { cancelled = true }
+      pull(controller) {
+        controller.enqueue(randomBytes(500))
+      },
+      cancel() {
+        cancelled = true
+      }
     })
     const controller = new AbortController()
     const run = (async () => {
@@ -369,7 +486,13 @@ describe('coder option', () => {
     expect((await decodeAll(viaLibrary, storeSource(viaLibrary, new Set([0, 1, 2])))).equals(data)).toBe(true)
     const viaDefault = await encodeAll(Readable.from([data]), { k: 3, m: 3 })
     const parts: Uint8Array[] = []
-    for await (const part of decodeFile(viaDefault.manifest, viaDefault.key, storeSource(viaDefault, new Set([0, 2, 4])), { coder: libraryCoder() })) parts.push(part)
+    for await (const part of decodeFile(
+      viaDefault.manifest,
+      viaDefault.key,
+      storeSource(viaDefault, new Set([0, 2, 4])),
+      { coder: libraryCoder() }
+    ))
+      parts.push(part)
     expect(Buffer.concat(parts).equals(data)).toBe(true)
   })
 })

@@ -9,9 +9,17 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTree, merkleRoot } from '@sherd/proofs'
 import {
-  answerProofSetAudit, cancelProofSetOffer, getProofSetAuditSeed, getProofSetDeal,
-  PROOF_SET_DEVNET_PARAMS, proofSetMarketAbi, proveChallenges, readProofSetEvents, registerProofSetProvider,
-  signProofSetOffer, writeMarketDeployment
+  answerProofSetAudit,
+  cancelProofSetOffer,
+  getProofSetAuditSeed,
+  getProofSetDeal,
+  PROOF_SET_DEVNET_PARAMS,
+  proofSetMarketAbi,
+  proveChallenges,
+  readProofSetEvents,
+  registerProofSetProvider,
+  signProofSetOffer,
+  writeMarketDeployment
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, ProofSetOffer, SignedProofSetOffer } from '@sherd/contracts'
 import { MANIFEST_VERSION, SEGMENT_CIPHER, shardCid } from '@sherd/protocol'
@@ -19,7 +27,13 @@ import type { Manifest } from '@sherd/protocol'
 import { bytesToHex } from 'viem'
 import type { Account, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import {
-  DEFAULT_BATCH_LIMITS, hexBytes, MAX_TX_CALLDATA_BYTES, MAX_TX_GAS, openDealsCalldata, openDealsCalldataBytes, planBatches
+  DEFAULT_BATCH_LIMITS,
+  hexBytes,
+  MAX_TX_CALLDATA_BYTES,
+  MAX_TX_GAS,
+  openDealsCalldata,
+  openDealsCalldataBytes,
+  planBatches
 } from '../src/actions/deals.js'
 import { anvilKey, deployTestMarket, removeDir, startTestChain, tempDir, TOKEN } from '@sherd/test-support'
 import type { TestChain } from '@sherd/test-support'
@@ -55,34 +69,64 @@ const nonces = new Map<string, bigint>()
 
 const mcOf = (w: Wallet): MarketClient => ({ market, publicClient, walletClient: w })
 
-async function mine (blocks: number): Promise<void> {
+async function mine(blocks: number): Promise<void> {
   await c.testClient.mine({ blocks })
 }
 
-async function head (): Promise<bigint> { return await publicClient.getBlockNumber({ cacheTime: 0 }) }
+async function head(): Promise<bigint> {
+  return await publicClient.getBlockNumber({ cacheTime: 0 })
+}
 
-async function now (): Promise<bigint> { return (await publicClient.getBlock({ blockTag: 'latest' })).timestamp }
+async function now(): Promise<bigint> {
+  return (await publicClient.getBlock({ blockTag: 'latest' })).timestamp
+}
 
 /** An offer from `provider`, signed as a provider node would once it holds the shard. */
-async function offer (provider: Wallet, over: Partial<ProofSetOffer> = {}): Promise<SignedProofSetOffer> {
+async function offer(provider: Wallet, over: Partial<ProofSetOffer> = {}): Promise<SignedProofSetOffer> {
   const key = provider.account.address
   const nonce = (nonces.get(key) ?? 0n) + 1n
   nonces.set(key, nonce)
   const o: ProofSetOffer = {
-    provider: key, client: clientWallet.account.address, root: bytesToHex(randomBytes(32)), size: 64n * 1024n,
-    pricePerPeriod: PRICE, periods: PERIODS, nonce, expiry: (await now()) + 3_600n, ...over
+    provider: key,
+    client: clientWallet.account.address,
+    root: bytesToHex(randomBytes(32)),
+    size: 64n * 1024n,
+    pricePerPeriod: PRICE,
+    periods: PERIODS,
+    nonce,
+    expiry: (await now()) + 3_600n,
+    ...over
   }
   return { offer: o, signature: await signProofSetOffer(provider, { market, offer: o, chainId }) }
 }
 
 /** A journal entry of `offers`, on disk, as put writes it before its first transaction. */
-async function entryOf (offers: readonly SignedProofSetOffer[]): Promise<JournalWriter> {
+async function entryOf(offers: readonly SignedProofSetOffer[]): Promise<JournalWriter> {
   const at = new Date().toISOString()
   const entry: JournalEntry = {
-    format: JOURNAL_FORMAT, id: PutJournal.newId(), kind: 'put', state: 'opening', createdAt: at, updatedAt: at, chainId, market,
-    marketTag: '0x00', client: clientWallet.account.address, fileSize: 1, key: '00', manifest: '', startBlock: await head(),
+    format: JOURNAL_FORMAT,
+    id: PutJournal.newId(),
+    kind: 'put',
+    state: 'opening',
+    createdAt: at,
+    updatedAt: at,
+    chainId,
+    market,
+    marketTag: '0x00',
+    client: clientWallet.account.address,
+    fileSize: 1,
+    key: '00',
+    manifest: '',
+    startBlock: await head(),
     escrow: offers.reduce((n, o) => n + o.offer.pricePerPeriod * BigInt(o.offer.periods), 0n),
-    deals: offers.map((o, i) => ({ segmentIndex: Math.floor(i / 3), shardIndex: i % 3, provider: `peer-${o.offer.provider}`, bytes: Number(o.offer.size), offer: o.offer, signature: o.signature })),
+    deals: offers.map((o, i) => ({
+      segmentIndex: Math.floor(i / 3),
+      shardIndex: i % 3,
+      provider: `peer-${o.offer.provider}`,
+      bytes: Number(o.offer.size),
+      offer: o.offer,
+      signature: o.signature
+    })),
     batches: []
   }
   const writer = new JournalWriter(entry, journal)
@@ -91,16 +135,22 @@ async function entryOf (offers: readonly SignedProofSetOffer[]): Promise<Journal
 }
 
 /** The entry as a later process would read it back. */
-async function reread (writer: JournalWriter): Promise<JournalWriter> {
+async function reread(writer: JournalWriter): Promise<JournalWriter> {
   return new JournalWriter(await journal.read(writer.entry.id), journal)
 }
 
-async function dealsOfClient (): Promise<Array<{ dealId: bigint, transactionHash: Hex }>> {
-  const logs = await readProofSetEvents(chain.market, { eventName: 'DealOpened', args: { client: clientWallet.account.address }, fromBlock: 0n })
+async function dealsOfClient(): Promise<Array<{ dealId: bigint; transactionHash: Hex }>> {
+  const logs = await readProofSetEvents(chain.market, {
+    eventName: 'DealOpened',
+    args: { client: clientWallet.account.address },
+    fromBlock: 0n
+  })
   return logs.map((l) => ({ dealId: l.args.dealId, transactionHash: l.transactionHash }))
 }
 
-const noRenewal: OfferRenewal = async () => { throw new Error('no renewal expected') }
+const noRenewal: OfferRenewal = async () => {
+  throw new Error('no renewal expected')
+}
 
 beforeAll(async () => {
   c = await startTestChain({ accounts: 5, hardfork: 'osaka' })
@@ -114,10 +164,28 @@ beforeAll(async () => {
   genesisBlock = d.genesisBlock
   providers = [c.wallets[1]!, c.wallets[2]!, c.wallets[3]!]
   clientWallet = c.wallets[4]!
-  await registerProofSetProvider(mcOf(providers[0]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-1', maxTermPeriods: 40 })
-  await registerProofSetProvider(mcOf(providers[1]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-2', maxTermPeriods: 40 })
-  await registerProofSetProvider(mcOf(providers[2]!), { stake: 1_000_000n * TOKEN, peerId: 'peer-3', maxTermPeriods: 6 })
-  chain = { market: { ...mcOf(clientWallet), walletClient: clientWallet }, publicClient, walletClient: clientWallet, account: clientWallet.account.address, chainId }
+  await registerProofSetProvider(mcOf(providers[0]!), {
+    stake: 1_000_000n * TOKEN,
+    peerId: 'peer-1',
+    maxTermPeriods: 40
+  })
+  await registerProofSetProvider(mcOf(providers[1]!), {
+    stake: 1_000_000n * TOKEN,
+    peerId: 'peer-2',
+    maxTermPeriods: 40
+  })
+  await registerProofSetProvider(mcOf(providers[2]!), {
+    stake: 1_000_000n * TOKEN,
+    peerId: 'peer-3',
+    maxTermPeriods: 6
+  })
+  chain = {
+    market: { ...mcOf(clientWallet), walletClient: clientWallet },
+    publicClient,
+    walletClient: clientWallet,
+    account: clientWallet.account.address,
+    chainId
+  }
   dir = await tempDir('sherd-proof-set-deals-')
   journal = new PutJournal(dir)
 }, 120_000)
@@ -143,12 +211,15 @@ afterAll(async () => {
 describe('openDeals batches', () => {
   it('counts calldata exactly and splits at the calldata and size limits, in order', async () => {
     const offers = await Promise.all(Array.from({ length: 23 }, async (_, i) => await offer(providers[i % 2]!)))
-    for (const n of [1, 2, 7, 23]) expect(openDealsCalldataBytes(offers.slice(0, n))).toBe(hexBytes(openDealsCalldata(offers.slice(0, n))))
+    for (const n of [1, 2, 7, 23])
+      expect(openDealsCalldataBytes(offers.slice(0, n))).toBe(hexBytes(openDealsCalldata(offers.slice(0, n))))
     const small = planBatches(offers, { maxCalldataBytes: 3_000, maxOffers: 100 })
     expect(small.length).toBeGreaterThan(3)
     expect(small.flat()).toEqual(offers.map((_, i) => i))
     for (const b of small) expect(hexBytes(openDealsCalldata(b.map((i) => offers[i]!)))).toBeLessThanOrEqual(3_000)
-    expect(planBatches(offers, { maxCalldataBytes: MAX_TX_CALLDATA_BYTES, maxOffers: 5 }).map((b) => b.length)).toEqual([5, 5, 5, 5, 3])
+    expect(planBatches(offers, { maxCalldataBytes: MAX_TX_CALLDATA_BYTES, maxOffers: 5 }).map((b) => b.length)).toEqual(
+      [5, 5, 5, 5, 3]
+    )
     expect(() => planBatches(offers, { maxCalldataBytes: 200, maxOffers: 5 })).toThrow(/one offer alone/)
   })
 
@@ -157,13 +228,19 @@ describe('openDeals batches', () => {
     const writer = await entryOf(offers)
     const before = (await dealsOfClient()).length
     const events: PutProgressEvent[] = []
-    await openEntryDeals(chain, writer, noRenewal, { signal: new AbortController().signal, emit: (e) => events.push(e) })
+    await openEntryDeals(chain, writer, noRenewal, {
+      signal: new AbortController().signal,
+      emit: (e) => events.push(e)
+    })
     const entry = (await reread(writer)).entry
     expect(entry.deals.every((d) => d.dealId !== undefined && d.error === undefined)).toBe(true)
     expect(entry.batches.map((b) => b.deals.length)).toEqual([100, 100, 50])
     expect(events.filter((e) => e.type === 'put:approved')).toHaveLength(1)
     for (const b of entry.batches) {
-      const [tx, receipt] = await Promise.all([publicClient.getTransaction({ hash: b.txHash! }), publicClient.getTransactionReceipt({ hash: b.txHash! })])
+      const [tx, receipt] = await Promise.all([
+        publicClient.getTransaction({ hash: b.txHash! }),
+        publicClient.getTransactionReceipt({ hash: b.txHash! })
+      ])
       expect(hexBytes(tx.input)).toBeLessThanOrEqual(MAX_TX_CALLDATA_BYTES)
       expect(receipt.gasUsed).toBeLessThanOrEqual(MAX_TX_GAS)
       expect(b.openedBlock).toBe(receipt.blockNumber)
@@ -183,7 +260,8 @@ describe('openDeals batches', () => {
     expect(entry.deals.every((d) => d.dealId !== undefined)).toBe(true)
     const sent = entry.batches.filter((b) => b.txHash !== undefined)
     expect(sent.length).toBeGreaterThan(1)
-    for (const b of sent) expect((await publicClient.getTransactionReceipt({ hash: b.txHash! })).gasUsed).toBeLessThanOrEqual(1_200_000n)
+    for (const b of sent)
+      expect((await publicClient.getTransactionReceipt({ hash: b.txHash! })).gasUsed).toBeLessThanOrEqual(1_200_000n)
     // The batches the estimate turned down were recorded and never sent.
     expect(entry.batches.some((b) => b.txHash === undefined)).toBe(true)
   }, 120_000)
@@ -195,9 +273,14 @@ describe('a crash around a batch', () => {
     const writer = await entryOf(offers)
     const before = (await dealsOfClient()).length
     const crash = new AbortController()
-    await expect(openEntryDeals(chain, writer, noRenewal, {
-      signal: crash.signal, emit: (e) => { if (e.type === 'put:batch-recorded') crash.abort(new Error('crash')) }
-    })).rejects.toThrow('crash')
+    await expect(
+      openEntryDeals(chain, writer, noRenewal, {
+        signal: crash.signal,
+        emit: (e) => {
+          if (e.type === 'put:batch-recorded') crash.abort(new Error('crash'))
+        }
+      })
+    ).rejects.toThrow('crash')
     const after = await reread(writer)
     expect(after.entry.batches).toHaveLength(1)
     expect(after.entry.batches[0]!.txHash).toBeUndefined()
@@ -214,9 +297,14 @@ describe('a crash around a batch', () => {
     const writer = await entryOf(offers)
     const before = await dealsOfClient()
     const crash = new AbortController()
-    await expect(openEntryDeals(chain, writer, noRenewal, {
-      signal: crash.signal, emit: (e) => { if (e.type === 'put:batch-sent') crash.abort(new Error('crash')) }
-    })).rejects.toThrow('crash')
+    await expect(
+      openEntryDeals(chain, writer, noRenewal, {
+        signal: crash.signal,
+        emit: (e) => {
+          if (e.type === 'put:batch-sent') crash.abort(new Error('crash'))
+        }
+      })
+    ).rejects.toThrow('crash')
     await mine(1)
     const after = await reread(writer)
     expect(after.entry.batches[0]!.txHash).toBeDefined()
@@ -238,13 +326,22 @@ describe('a crash around a batch', () => {
   it('sent, but the hash never reached the journal: resume finds the deals from DealOpened logs and the nonces', async () => {
     // Two offers of one provider for the same root (identical padding shards): only the nonce tells them apart.
     const root = bytesToHex(randomBytes(32))
-    const offers = [await offer(providers[0]!, { root }), await offer(providers[0]!, { root }), await offer(providers[1]!)]
+    const offers = [
+      await offer(providers[0]!, { root }),
+      await offer(providers[0]!, { root }),
+      await offer(providers[1]!)
+    ]
     const writer = await entryOf(offers)
     const before = (await dealsOfClient()).length
     const crash = new AbortController()
-    await expect(openEntryDeals(chain, writer, noRenewal, {
-      signal: crash.signal, emit: (e) => { if (e.type === 'put:batch-sent') crash.abort(new Error('crash')) }
-    })).rejects.toThrow('crash')
+    await expect(
+      openEntryDeals(chain, writer, noRenewal, {
+        signal: crash.signal,
+        emit: (e) => {
+          if (e.type === 'put:batch-sent') crash.abort(new Error('crash'))
+        }
+      })
+    ).rejects.toThrow('crash')
     // As if the process died between the chain accepting the transaction and the hash's write.
     const path = journal.pathOf(writer.entry.id)
     const text = JSON.parse(await readFile(path, 'utf8')) as { batches: Array<{ txHash?: string }> }
@@ -265,11 +362,16 @@ describe('a crash around a batch', () => {
 describe('offers that cannot open as they are', () => {
   it('an expired offer is replaced by a fresh one, recorded before use; one nobody renews is marked failed', async () => {
     const expiredAt = (await now()) - 1n
-    const offers = [await offer(providers[0]!, { expiry: expiredAt }), await offer(providers[1]!, { expiry: expiredAt }), await offer(providers[0]!)]
+    const offers = [
+      await offer(providers[0]!, { expiry: expiredAt }),
+      await offer(providers[1]!, { expiry: expiredAt }),
+      await offer(providers[0]!)
+    ]
     const writer = await entryOf(offers)
     const renewedNonces: bigint[] = []
     const renew: OfferRenewal = async (deal) => {
-      if (deal.offer.provider === providers[1]!.account.address) throw new Error('UnknownShardError: the shard was collected')
+      if (deal.offer.provider === providers[1]!.account.address)
+        throw new Error('UnknownShardError: the shard was collected')
       const fresh = await offer(providers[0]!, { root: deal.offer.root, size: deal.offer.size })
       renewedNonces.push(fresh.offer.nonce)
       return fresh
@@ -289,7 +391,10 @@ describe('offers that cannot open as they are', () => {
     await cancelProofSetOffer(mcOf(providers[0]!), offers[3]!.offer.nonce)
     const writer = await entryOf(offers)
     const events: PutProgressEvent[] = []
-    await openEntryDeals(chain, writer, noRenewal, { signal: new AbortController().signal, emit: (e) => events.push(e) })
+    await openEntryDeals(chain, writer, noRenewal, {
+      signal: new AbortController().signal,
+      emit: (e) => events.push(e)
+    })
     const entry = (await reread(writer)).entry
     expect(entry.deals.filter((d) => d.dealId !== undefined)).toHaveLength(4)
     expect(entry.deals[3]!.dealId).toBeUndefined()
@@ -309,14 +414,14 @@ describe('the journal format', () => {
 })
 
 /** Opens `offers` as a put would and returns their deal ids. */
-async function open (offers: readonly SignedProofSetOffer[]): Promise<bigint[]> {
+async function open(offers: readonly SignedProofSetOffer[]): Promise<bigint[]> {
   const writer = await entryOf(offers)
   await openEntryDeals(chain, writer, noRenewal, { signal: new AbortController().signal, emit: () => {} })
   return writer.entry.deals.map((d) => d.dealId!)
 }
 
 describe('extend and delete', () => {
-  it('extends in one transaction, and refuses a term beyond the provider\'s maxTermPeriods with the reason', async () => {
+  it("extends in one transaction, and refuses a term beyond the provider's maxTermPeriods with the reason", async () => {
     const ids = await open([await offer(providers[0]!), await offer(providers[1]!), await offer(providers[2]!)])
     const shards = ids.map((deal, i) => ({ deal, provider: `peer-${i + 1}` }))
     const r = await extendDeals(chain, shards, 3)
@@ -325,7 +430,9 @@ describe('extend and delete', () => {
     expect(r.escrow).toBe(2n * PRICE * 3n)
     expect(r.skipped).toHaveLength(1)
     expect(r.skipped[0]!.dealId).toBe(ids[2])
-    expect(r.skipped[0]!.reason).toMatch(/a term of 7 periods is beyond its provider's limit of 6 \(maxTermPeriods\): extend by at most 2/)
+    expect(r.skipped[0]!.reason).toMatch(
+      /a term of 7 periods is beyond its provider's limit of 6 \(maxTermPeriods\): extend by at most 2/
+    )
     for (const [i, id] of ids.entries()) {
       const d = await getProofSetDeal(chain.market, id)
       expect(d.endPeriod - d.startPeriod).toBe(BigInt(i < 2 ? PERIODS + 3 : PERIODS))
@@ -339,7 +446,16 @@ describe('extend and delete', () => {
     const [running] = await open([await offer(providers[1]!, { periods: 30 })])
     const deal = await getProofSetDeal(chain.market, ended!)
     // Past the short deal's term; nobody proves, so its periods are refunded at the claim.
-    while ((await head()) < (await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'periodStartBlock', args: [deal.endPeriod] }))) await mine(4)
+    while (
+      (await head()) <
+      (await publicClient.readContract({
+        address: market,
+        abi: proofSetMarketAbi,
+        functionName: 'periodStartBlock',
+        args: [deal.endPeriod]
+      }))
+    )
+      await mine(4)
     const r = await settleDeals(chain, [ended!, running!])
     expect(r.settled.map((s) => s.dealId)).toEqual([ended])
     expect(r.running.map((x) => x.dealId)).toEqual([running])
@@ -354,26 +470,55 @@ describe('extend and delete', () => {
 
 describe('audit', () => {
   /** A one-segment manifest naming `deals` (as put writes it; only the shard list matters to an audit). */
-  function manifestOf (shards: ReadonlyArray<{ root: Uint8Array, size: number, deal: bigint }>): Manifest {
+  function manifestOf(shards: ReadonlyArray<{ root: Uint8Array; size: number; deal: bigint }>): Manifest {
     return {
-      version: MANIFEST_VERSION, fileSize: 1, segmentSize: 1, k: 1, m: shards.length - 1, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: new Uint8Array(16),
-      segments: [{ size: 1, shardSize: shards[0]!.size, shards: shards.map((s, i) => ({ commitment: shardCid(s.root, s.size), provider: `peer-${i}`, deal: s.deal })) }]
+      version: MANIFEST_VERSION,
+      fileSize: 1,
+      segmentSize: 1,
+      k: 1,
+      m: shards.length - 1,
+      leafSize: 64,
+      cipher: SEGMENT_CIPHER,
+      keySalt: new Uint8Array(16),
+      segments: [
+        {
+          size: 1,
+          shardSize: shards[0]!.size,
+          shards: shards.map((s, i) => ({ commitment: shardCid(s.root, s.size), provider: `peer-${i}`, deal: s.deal }))
+        }
+      ]
     } as Manifest
   }
 
   it('answered: the provider proves the leaves in the audit period and the client reports it', async () => {
     const data = randomBytes(64 * 1024)
     const root = merkleRoot(data)
-    const [dealId] = await open([await offer(providers[0]!, { root: bytesToHex(root), size: BigInt(data.length), periods: 30 })])
+    const [dealId] = await open([
+      await offer(providers[0]!, { root: bytesToHex(root), size: BigInt(data.length), periods: 30 })
+    ])
     let requested: { period: bigint } | undefined
-    const auditing = auditManifest({ ...chain, pollingIntervalMs: 50 }, manifestOf([{ root, size: data.length, deal: dealId! }]), {
-      onProgress: (e) => { if (e.type === 'audit:requested') requested = { period: e.period } }
-    })
+    const auditing = auditManifest(
+      { ...chain, pollingIntervalMs: 50 },
+      manifestOf([{ root, size: data.length, deal: dealId! }]),
+      {
+        onProgress: (e) => {
+          if (e.type === 'audit:requested') requested = { period: e.period }
+        }
+      }
+    )
     while (requested === undefined) await new Promise((resolve) => setTimeout(resolve, 20))
-    const challengeBlock = await publicClient.readContract({ address: market, abi: proofSetMarketAbi, functionName: 'challengeBlock', args: [requested.period] })
+    const challengeBlock = await publicClient.readContract({
+      address: market,
+      abi: proofSetMarketAbi,
+      functionName: 'challengeBlock',
+      args: [requested.period]
+    })
     while ((await head()) < challengeBlock) await mine(1)
     const seed = await getProofSetAuditSeed(mcOf(providers[0]!), dealId!, requested.period)
-    await answerProofSetAudit(mcOf(providers[0]!), { dealId: dealId!, proof: proveChallenges(buildTree(data), seed, 10) })
+    await answerProofSetAudit(mcOf(providers[0]!), {
+      dealId: dealId!,
+      proof: proveChallenges(buildTree(data), seed, 10)
+    })
     const r = await auditing
     expect(r.audits).toHaveLength(1)
     expect(r.audits[0]!.result).toBe('answered')
@@ -386,9 +531,17 @@ describe('audit', () => {
     const root = randomBytes(32)
     const [dealId] = await open([await offer(providers[1]!, { root: bytesToHex(root), periods: 30 })])
     let done = false
-    const miner = (async () => { while (!done) { await mine(1); await new Promise((resolve) => setTimeout(resolve, 50)) } })()
+    const miner = (async () => {
+      while (!done) {
+        await mine(1)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    })()
     try {
-      const r = await auditManifest({ ...chain, pollingIntervalMs: 50 }, manifestOf([{ root, size: 64 * 1024, deal: dealId! }]))
+      const r = await auditManifest(
+        { ...chain, pollingIntervalMs: 50 },
+        manifestOf([{ root, size: 64 * 1024, deal: dealId! }])
+      )
       expect(r.audits[0]!.result).toBe('failed')
       expect(r.audits[0]!.reward).toBeGreaterThan(0n)
       expect(r.withdrawn).toBeGreaterThanOrEqual(PROOF_SET_DEVNET_PARAMS.auditBond + r.audits[0]!.reward!)
@@ -398,24 +551,47 @@ describe('audit', () => {
     }
     expect((await getProofSetDeal(chain.market, dealId!)).state).toBe('faulted')
     // A second run has nothing open and the deal is no longer live: skipped, not requested again.
-    const again = await auditManifest({ ...chain, pollingIntervalMs: 50 }, manifestOf([{ root, size: 64 * 1024, deal: dealId! }]))
+    const again = await auditManifest(
+      { ...chain, pollingIntervalMs: 50 },
+      manifestOf([{ root, size: 64 * 1024, deal: dealId! }])
+    )
     expect(again.audits[0]!.result).toBe('skipped')
     expect(again.bonds).toBe(0n)
   }, 90_000)
 })
 
 describe('sherd --deployment', () => {
-  async function sherd (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, stdout: string, stderr: string }> {
-    const stdout = new PassThrough(); const stderr = new PassThrough()
-    let o = ''; let e = ''
-    stdout.on('data', (b: Buffer) => { o += b.toString() })
-    stderr.on('data', (b: Buffer) => { e += b.toString() })
-    const code = await main(args, { stdout, stderr, env: { XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir, XDG_CACHE_HOME: dir, PATH: process.env.PATH ?? '', ...env } })
+  async function sherd(
+    args: string[],
+    env: NodeJS.ProcessEnv
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    let o = ''
+    let e = ''
+    stdout.on('data', (b: Buffer) => {
+      o += b.toString()
+    })
+    stderr.on('data', (b: Buffer) => {
+      e += b.toString()
+    })
+    const code = await main(args, {
+      stdout,
+      stderr,
+      env: { XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir, XDG_CACHE_HOME: dir, PATH: process.env.PATH ?? '', ...env }
+    })
     return { code, stdout: o, stderr: e }
   }
-  const record = (over: { chainId?: number, token?: `0x${string}` } = {}) => ({
-    contract: 'ProofSetMarket' as const, chainId: over.chainId ?? chainId, rpcUrl: anvil.url, market, token: over.token ?? token, tokenDeployed: true,
-    genesisBlock, deployer: providers[0]!.account.address, params: { ...PROOF_SET_DEVNET_PARAMS }
+  const record = (over: { chainId?: number; token?: `0x${string}` } = {}) => ({
+    contract: 'ProofSetMarket' as const,
+    chainId: over.chainId ?? chainId,
+    rpcUrl: anvil.url,
+    market,
+    token: over.token ?? token,
+    tokenDeployed: true,
+    genesisBlock,
+    deployer: providers[0]!.account.address,
+    params: { ...PROOF_SET_DEVNET_PARAMS }
   })
   const key = (): string => anvilKey(4)
 
@@ -426,7 +602,12 @@ describe('sherd --deployment', () => {
     expect(byFlag.code, byFlag.stderr).toBe(0)
     expect(byFlag.stdout).toMatch(/^balance\s+[\d,.]+ SHERD$/m)
     // A devnet.env of another network left in the shell does not mix with the file.
-    const byEnv = await sherd(['wallet'], { SHERD_DEPLOYMENT: file, SHERD_PRIVATE_KEY: key(), SHERD_RPC_URL: 'http://127.0.0.1:9', SHERD_CONTRACT: '0x000000000000000000000000000000000000dEaD' })
+    const byEnv = await sherd(['wallet'], {
+      SHERD_DEPLOYMENT: file,
+      SHERD_PRIVATE_KEY: key(),
+      SHERD_RPC_URL: 'http://127.0.0.1:9',
+      SHERD_CONTRACT: '0x000000000000000000000000000000000000dEaD'
+    })
     expect(byEnv.code, byEnv.stderr).toBe(0)
     expect(byEnv.stdout).toMatch(/^token\s+SHERD \(/m)
   })
@@ -436,7 +617,11 @@ describe('sherd --deployment', () => {
     await writeMarketDeployment(other, record({ chainId: chainId + 1 }))
     const wrongChain = await sherd(['wallet', '--deployment', other], { SHERD_PRIVATE_KEY: key() })
     expect(wrongChain.code).toBe(1)
-    expect(wrongChain.stderr).toMatch(new RegExp(`ClientConfigError: the RPC answers for chain ${chainId} but the deployment \\(from .*other-chain.json\\) is on chain ${chainId + 1}`))
+    expect(wrongChain.stderr).toMatch(
+      new RegExp(
+        `ClientConfigError: the RPC answers for chain ${chainId} but the deployment \\(from .*other-chain.json\\) is on chain ${chainId + 1}`
+      )
+    )
     const otherToken = join(dir, 'other-token.json')
     await writeMarketDeployment(otherToken, record({ token: providers[0]!.account.address }))
     const wrongToken = await sherd(['wallet', '--deployment', otherToken], { SHERD_PRIVATE_KEY: key() })

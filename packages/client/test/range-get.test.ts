@@ -24,7 +24,7 @@ let data: Buffer
 let put: PutResult
 
 /** Sealed chunks holding plaintext [offset, offset + length): the most a range get may fetch. */
-function chunksSpanned (offset: number, length: number): number {
+function chunksSpanned(offset: number, length: number): number {
   let chunks = 0
   for (let s = 0; s * SEGMENT < offset + length; s++) {
     const from = Math.max(offset, s * SEGMENT) - s * SEGMENT
@@ -34,19 +34,28 @@ function chunksSpanned (offset: number, length: number): number {
   return chunks
 }
 
-async function readRange (offset: number, length: number): Promise<{ bytes: Buffer, events: GetProgressEvent[] }> {
+async function readRange(offset: number, length: number): Promise<{ bytes: Buffer; events: GetProgressEvent[] }> {
   const events: GetProgressEvent[] = []
   const bytes = await collect(client.get(put.link, { offset, length, onProgress: (e) => events.push(e) }))
   return { bytes, events }
 }
 
-const fetched = (events: GetProgressEvent[]): number => events.reduce((n, e) => n + (e.type === 'get:shard-fetched' ? e.bytes : 0), 0)
+const fetched = (events: GetProgressEvent[]): number =>
+  events.reduce((n, e) => n + (e.type === 'get:shard-fetched' ? e.bytes : 0), 0)
 
 beforeAll(async () => {
   net = await startNetwork(K + M + 1)
   client = createClient({
-    rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
-    k: K, m: M, segmentSize: SEGMENT, periods: 4, waitForActivation: false, pollingIntervalMs: 50
+    rpcUrl: net.anvil.url,
+    contract: net.deployment.market,
+    account: net.clientKey,
+    bootstrap: net.bootstrap(),
+    k: K,
+    m: M,
+    segmentSize: SEGMENT,
+    periods: 4,
+    waitForActivation: false,
+    pollingIntervalMs: 50
   })
   await client.start()
   data = randomBytes(SIZE)
@@ -66,25 +75,55 @@ describe('byte-range get over the network', () => {
     const G = SEGMENT
     const N = SIZE
     const cases: Array<[number, number]> = [
-      [0, 1], [1, 1], [0, N], [1, N - 1],
-      [C - 1, 1], [C - 1, 2], [C, 1], [C + 1, 1], [0, C - 1], [0, C], [0, C + 1],
-      [STRIPE - 1, 1], [STRIPE - 1, 2], [STRIPE, 1], [STRIPE + 1, 1], [0, STRIPE + 1],
-      [2 * STRIPE + 5, 1000], [2 * STRIPE - 3, 200_003],
-      [G - 1, 1], [G - 1, 2], [G, 1], [G + 1, 1], [G - 1, STRIPE + 2], [G - C, 2 * C],
-      [2 * G - 1, 2], [2 * G, 70_000], [N - 1, 1], [N - C, C], [N - C - 1, C + 1]
+      [0, 1],
+      [1, 1],
+      [0, N],
+      [1, N - 1],
+      [C - 1, 1],
+      [C - 1, 2],
+      [C, 1],
+      [C + 1, 1],
+      [0, C - 1],
+      [0, C],
+      [0, C + 1],
+      [STRIPE - 1, 1],
+      [STRIPE - 1, 2],
+      [STRIPE, 1],
+      [STRIPE + 1, 1],
+      [0, STRIPE + 1],
+      [2 * STRIPE + 5, 1000],
+      [2 * STRIPE - 3, 200_003],
+      [G - 1, 1],
+      [G - 1, 2],
+      [G, 1],
+      [G + 1, 1],
+      [G - 1, STRIPE + 2],
+      [G - C, 2 * C],
+      [2 * G - 1, 2],
+      [2 * G, 70_000],
+      [N - 1, 1],
+      [N - C, C],
+      [N - C - 1, C + 1]
     ]
     for (const [offset, length] of cases) {
       const { bytes, events } = await readRange(offset, length)
       expect(bytes.equals(data.subarray(offset, offset + length)), `bytes ${offset}+${length}`).toBe(true)
       const got = fetched(events)
       expect(got, `fetched for ${offset}+${length}`).toBeGreaterThan(0)
-      expect(got, `fetched for ${offset}+${length}`).toBeLessThanOrEqual(chunksSpanned(offset, length) * SEALED_CHUNK_BYTES)
-      expect(events.filter((e) => e.type === 'get:shard-failed'), `failures for ${offset}+${length}`).toEqual([])
+      expect(got, `fetched for ${offset}+${length}`).toBeLessThanOrEqual(
+        chunksSpanned(offset, length) * SEALED_CHUNK_BYTES
+      )
+      expect(
+        events.filter((e) => e.type === 'get:shard-failed'),
+        `failures for ${offset}+${length}`
+      ).toEqual([])
     }
     // One byte inside a full stripe costs one sealed chunk of one shard.
     for (const offset of [0, C, G + 1]) {
       const { events } = await readRange(offset, 1)
-      expect(events.filter((e) => e.type === 'get:shard-fetched').map((e) => (e as { bytes: number }).bytes)).toEqual([SEALED_CHUNK_BYTES])
+      expect(events.filter((e) => e.type === 'get:shard-fetched').map((e) => (e as { bytes: number }).bytes)).toEqual([
+        SEALED_CHUNK_BYTES
+      ])
     }
   }, 240_000)
 
@@ -96,10 +135,24 @@ describe('byte-range get over the network', () => {
     }
     // Offset alone reads to the end.
     expect((await collect(client.get(put.link, { offset: SIZE - 10 }))).equals(data.subarray(SIZE - 10))).toBe(true)
-    for (const [offset, length] of [[SIZE, 1], [-1, 1], [0, SIZE + 1], [1.5, 1], [0, -1], [SIZE + 1, undefined]] as const) {
+    for (const [offset, length] of [
+      [SIZE, 1],
+      [-1, 1],
+      [0, SIZE + 1],
+      [1.5, 1],
+      [0, -1],
+      [SIZE + 1, undefined]
+    ] as const) {
       const events: GetProgressEvent[] = []
-      await expect(collect(client.get(put.link, { offset, ...(length === undefined ? {} : { length }), onProgress: (e) => events.push(e) })))
-        .rejects.toBeInstanceOf(InvalidRangeError)
+      await expect(
+        collect(
+          client.get(put.link, {
+            offset,
+            ...(length === undefined ? {} : { length }),
+            onProgress: (e) => events.push(e)
+          })
+        )
+      ).rejects.toBeInstanceOf(InvalidRangeError)
       expect(fetched(events)).toBe(0)
     }
   }, 120_000)
@@ -151,8 +204,10 @@ describe('byte-range get over the network', () => {
       }
       const outside = await runCli(net, dir, ['get', put.link, '--range', `0-${SIZE}`, '-o', join(dir, 'never.bin')])
       expect(outside.code).toBe(1)
-      expect(outside.stderr).toBe(`error: --range 0-${SIZE} is not inside the file, which has ${SIZE} bytes (0-${SIZE - 1}): ` +
-        `give a range that ends at ${SIZE - 1} or before, or START- to read to the end\n`)
+      expect(outside.stderr).toBe(
+        `error: --range 0-${SIZE} is not inside the file, which has ${SIZE} bytes (0-${SIZE - 1}): ` +
+          `give a range that ends at ${SIZE - 1} or before, or START- to read to the end\n`
+      )
       await expect(stat(join(dir, 'never.bin'))).rejects.toMatchObject({ code: 'ENOENT' })
     } finally {
       await removeDir(dir)

@@ -7,15 +7,22 @@ import type { KnownProvider } from '../src/providers.js'
 
 const BYTES = 4 * 2 ** 20
 
-function provider (peerId: string, over: Partial<KnownProvider> = {}): KnownProvider {
+function provider(peerId: string, over: Partial<KnownProvider> = {}): KnownProvider {
   return {
-    peerId, chainAddress: `0x${'0'.repeat(39)}${peerId.length % 10}`, addrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${peerId}`],
-    pricePerMiB: 10n, freeBytes: 64 * 2 ** 20, registered: true, fresh: true, score: 0.5, ...over
+    peerId,
+    chainAddress: `0x${'0'.repeat(39)}${peerId.length % 10}`,
+    addrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${peerId}`],
+    pricePerMiB: 10n,
+    freeBytes: 64 * 2 ** 20,
+    registered: true,
+    fresh: true,
+    score: 0.5,
+    ...over
   }
 }
 
 /** A client context whose directory lists `providers` (rankProviders reads nothing else). */
-function contextOf (providers: KnownProvider[]): ClientContext {
+function contextOf(providers: KnownProvider[]): ClientContext {
   const directory = { list: (): KnownProvider[] => providers.map((p) => ({ ...p })) }
   return { directory } as unknown as ClientContext
 }
@@ -53,7 +60,11 @@ describe('rankProviders', () => {
       provider('short-term', { freeStake: 10n ** 18n, maxTermPeriods: 5 }),
       provider('term-fits', { freeStake: 10n ** 18n, maxTermPeriods: 6 })
     ])
-    expect(ids(rankProviders(ctx, BYTES, new Set(), noLoad, undefined, stake)).sort()).toEqual(['backs', 'term-fits', 'unknown-stake'])
+    expect(ids(rankProviders(ctx, BYTES, new Set(), noLoad, undefined, stake)).sort()).toEqual([
+      'backs',
+      'term-fits',
+      'unknown-stake'
+    ])
     // The stake check is what filters them: without it all six are usable.
     expect(rankProviders(ctx, BYTES, new Set(), noLoad)).toHaveLength(6)
   })

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { decideSegment, defaultRepairThreshold, excludedProviders, mayPlace, shardHealth } from '../src/index.js'
 import type { PolicyShard, ShardHealth } from '../src/index.js'
 
-function segment (healths: ShardHealth[], dealEnds?: number[]): PolicyShard[] {
+function segment(healths: ShardHealth[], dealEnds?: number[]): PolicyShard[] {
   return healths.map((health, shardIndex) => ({
-    shardIndex, health,
+    shardIndex,
+    health,
     ...(health === 'missing' ? {} : { provider: `p${shardIndex}` }),
     ...(dealEnds === undefined ? {} : { dealEnd: dealEnds[shardIndex]! })
   }))
@@ -23,33 +24,49 @@ describe('repair policy', () => {
 
   it('waits while healthy shards are above the threshold, then rebuilds every unhealthy shard', () => {
     const h: ShardHealth[] = Array(30).fill('healthy')
-    for (let i = 0; i < 17; i++) h[i] = 'failed'   // 13 healthy > 12
-    expect(decideSegment({ k: 10, m: 20, shards: segment(h) })).toMatchObject({ healthy: 13, repair: false, rebuild: [] })
-    h[17] = 'suspect'                              // 12 healthy: repair, the suspect shard too
+    for (let i = 0; i < 17; i++) h[i] = 'failed' // 13 healthy > 12
+    expect(decideSegment({ k: 10, m: 20, shards: segment(h) })).toMatchObject({
+      healthy: 13,
+      repair: false,
+      rebuild: []
+    })
+    h[17] = 'suspect' // 12 healthy: repair, the suspect shard too
     const d = decideSegment({ k: 10, m: 20, shards: segment(h) })
     expect(d.repair).toBe(true)
     expect(d.rebuild).toEqual(Array.from({ length: 18 }, (_, i) => i))
   })
 
   it('4+2 repairs at the first loss; a missing shard counts as lost', () => {
-    const d = decideSegment({ k: 4, m: 2, shards: segment(['healthy', 'healthy', 'missing', 'healthy', 'healthy', 'healthy']) })
+    const d = decideSegment({
+      k: 4,
+      m: 2,
+      shards: segment(['healthy', 'healthy', 'missing', 'healthy', 'healthy', 'healthy'])
+    })
     expect(d).toMatchObject({ healthy: 5, threshold: 5, repair: true, rebuild: [2], belowK: false })
     expect(decideSegment({ k: 4, m: 2, shards: segment(Array(6).fill('healthy')) }).repair).toBe(false)
   })
 
   it('below k it cannot repair and says so', () => {
-    const d = decideSegment({ k: 4, m: 2, shards: segment(['healthy', 'healthy', 'healthy', 'failed', 'suspect', 'failed']) })
+    const d = decideSegment({
+      k: 4,
+      m: 2,
+      shards: segment(['healthy', 'healthy', 'healthy', 'failed', 'suspect', 'failed'])
+    })
     expect(d).toMatchObject({ healthy: 3, belowK: true, repair: false, rebuild: [] })
   })
 
   it('a custom threshold k + m − 1 repairs any loss (what `sherd repair` does)', () => {
-    const h: ShardHealth[] = Array(80).fill('healthy'); h[79] = 'failed'
+    const h: ShardHealth[] = Array(80).fill('healthy')
+    h[79] = 'failed'
     expect(decideSegment({ k: 29, m: 51, shards: segment(h) }).repair).toBe(false)
     expect(decideSegment({ k: 29, m: 51, shards: segment(h), threshold: 79 }).rebuild).toEqual([79])
   })
 
   it('extends healthy deals that end within the lead time, not unhealthy ones', () => {
-    const shards = segment(['healthy', 'healthy', 'failed', 'healthy', 'healthy', 'healthy'], [100, 150, 101, 200, 110, 111])
+    const shards = segment(
+      ['healthy', 'healthy', 'failed', 'healthy', 'healthy', 'healthy'],
+      [100, 150, 101, 200, 110, 111]
+    )
     expect(decideSegment({ k: 4, m: 2, shards, now: 95, extendLead: 15 }).extend).toEqual([0, 4])
     expect(decideSegment({ k: 4, m: 2, shards }).extend).toEqual([])
   })

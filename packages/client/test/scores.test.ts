@@ -8,14 +8,18 @@ import { removeDir, tempDir } from '@sherd/test-support'
 import { ProviderScores } from '../src/scores.js'
 
 const dirs: string[] = []
-afterEach(async () => { for (const d of dirs.splice(0)) await removeDir(d) })
-async function scoreFile (): Promise<string> {
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await removeDir(d)
+})
+async function scoreFile(): Promise<string> {
   const dir = await tempDir('sherd-scores-')
   dirs.push(dir)
   return join(dir, 'nested', 'scores.json')
 }
 
-function times (n: number, f: () => void): void { for (let i = 0; i < n; i++) f() }
+function times(n: number, f: () => void): void {
+  for (let i = 0; i < n; i++) f()
+}
 
 describe('ProviderScores.score', () => {
   it('is 0.5 for a provider never seen, and reading it records nothing', () => {
@@ -27,10 +31,14 @@ describe('ProviderScores.score', () => {
 
   it('is the Laplace-smoothed success ratio', () => {
     const s = new ProviderScores()
-    times(3, () => { s.success('p') })
+    times(3, () => {
+      s.success('p')
+    })
     s.failure('p')
     expect(s.score('p')).toBeCloseTo(4 / 6, 12)
-    times(2, () => { s.failure('q') })
+    times(2, () => {
+      s.failure('q')
+    })
     expect(s.score('q')).toBeCloseTo(1 / 4, 12)
   })
 
@@ -41,12 +49,14 @@ describe('ProviderScores.score', () => {
     expect(s.score('p')).toBeCloseTo((2 / 6) * 0.5, 12)
     // A liar ranks below a provider that failed as often.
     const t = new ProviderScores()
-    t.success('slow'); t.failure('slow')
-    t.success('liar'); t.corruption('liar')
+    t.success('slow')
+    t.failure('slow')
+    t.success('liar')
+    t.corruption('liar')
     expect(t.score('liar')).toBeLessThan(t.score('slow'))
   })
 
-  it('halves the score for every four missed proofs, counting each deal\'s misses once however often it is read', () => {
+  it("halves the score for every four missed proofs, counting each deal's misses once however often it is read", () => {
     const s = new ProviderScores()
     s.success('p')
     s.missed('p', 1n, 4)
@@ -62,8 +72,12 @@ describe('ProviderScores.score', () => {
 
   it('stays above 0 however bad a provider is', () => {
     const s = new ProviderScores()
-    times(50, () => { s.corruption('p') })
-    times(50, () => { s.failure('p') })
+    times(50, () => {
+      s.corruption('p')
+    })
+    times(50, () => {
+      s.failure('p')
+    })
     expect(s.score('p')).toBeGreaterThan(0)
     expect(s.score('p')).toBeLessThan(1e-15)
   })
@@ -89,15 +103,18 @@ describe('ProviderScores samples', () => {
   it('counts a 0 ms transfer as 0.1 ms (no infinite throughput)', () => {
     const s = new ProviderScores()
     s.success('p', { ms: 0, bytes: 64 * 1024 })
-    expect(s.record('p').bytesPerSecond).toBe(64 * 1024 / 0.0001)
+    expect(s.record('p').bytesPerSecond).toBe((64 * 1024) / 0.0001)
   })
 })
 
 describe('ProviderScores file', () => {
-  it('saves atomically and loads back every record and each deal\'s counted misses', async () => {
+  it("saves atomically and loads back every record and each deal's counted misses", async () => {
     const file = await scoreFile()
     const s = new ProviderScores(file)
-    s.success('p', { ms: 50 }); s.failure('p'); s.corruption('q'); s.missed('q', 7n, 4)
+    s.success('p', { ms: 50 })
+    s.failure('p')
+    s.corruption('q')
+    s.missed('q', 7n, 4)
     await s.save()
     expect((await readdir(join(file, '..'))).filter((f) => f.endsWith('.tmp'))).toEqual([])
     const again = new ProviderScores(file)

@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { merkleRoot } from '@sherd/proofs'
 import { privateKeyToAccount } from 'viem/accounts'
 import { removeDir, tempDir } from '@sherd/test-support'
-import { createClient, createClientHost, listFiles, ProviderScores, PutJournal, StorageEndedError } from '../src/index.js'
+import {
+  createClient,
+  createClientHost,
+  listFiles,
+  ProviderScores,
+  PutJournal,
+  StorageEndedError
+} from '../src/index.js'
 import type { PutProgressEvent, SherdClient } from '../src/index.js'
 import { ProviderDirectory } from '../src/providers.js'
 import { requestShardOffer, storeShard } from '../src/transfer.js'
@@ -24,7 +31,11 @@ const COLLATERAL = 4n
 // Provider 0 backs two shards' collateral (10 base units), provider 1 none (2); both are the cheapest, so a
 // ranking blind to stake puts a shard of every segment on them. Provider 5 (cheapest too) backs two on chain, which
 // the refusal test promises to another client's offers first.
-const STAKES = new Map([[0, 10n], [1, 2n], [5, 8n]])
+const STAKES = new Map([
+  [0, 10n],
+  [1, 2n],
+  [5, 8n]
+])
 const CHEAP = new Set([0, 1, 5])
 
 let net: TestNetwork
@@ -35,20 +46,32 @@ let endedLink: string | undefined
 
 const peer = (i: number): string => net.providers[i]!.node.peerId
 
-async function freeStakeOf (peerId: string): Promise<bigint> {
+async function freeStakeOf(peerId: string): Promise<bigint> {
   return (await client.providers()).find((p) => p.peerId === peerId)!.freeStake!
 }
 
-async function failuresOf (peerId: string): Promise<number> {
+async function failuresOf(peerId: string): Promise<number> {
   return (await client.providers()).find((p) => p.peerId === peerId)?.record.failures ?? 0
 }
 
 beforeAll(async () => {
-  net = await startNetwork(6, (i) => CHEAP.has(i) ? '1' : '2', (i) => STAKES.get(i) ?? 1000n * 10n ** 18n)
+  net = await startNetwork(
+    6,
+    (i) => (CHEAP.has(i) ? '1' : '2'),
+    (i) => STAKES.get(i) ?? 1000n * 10n ** 18n
+  )
   journalDir = await tempDir('sherd-stake-end-')
   client = createClient({
-    rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
-    k: K, m: M, segmentSize: SEGMENT, periods: PERIODS, pollingIntervalMs: 50, journalDir
+    rpcUrl: net.anvil.url,
+    contract: net.deployment.market,
+    account: net.clientKey,
+    bootstrap: net.bootstrap(),
+    k: K,
+    m: M,
+    segmentSize: SEGMENT,
+    periods: PERIODS,
+    pollingIntervalMs: 50,
+    journalDir
   })
   await client.start()
 }, 180_000)
@@ -69,13 +92,23 @@ describe('providers whose stake cannot back the deals', () => {
     try {
       const directory = new ProviderDirectory(host, new ProviderScores())
       directory.addBootstrap([net.bootstrap()[5]!])
-      const wire = { host, directory, marketAddress: net.deployment.market, chainId: net.anvil.chainId, client: other.address }
+      const wire = {
+        host,
+        directory,
+        marketAddress: net.deployment.market,
+        chainId: net.anvil.chainId,
+        client: other.address
+      }
       // A provider signs only for shards it holds: store each first, as a put does.
       const ask = async (): Promise<unknown> => {
         const bytes = randomBytes(SEGMENT / K)
         const root = merkleRoot(bytes)
         await storeShard(wire, peer(5), { root, bytes })
-        return await requestShardOffer(wire, peer(5), undefined, { root, byteLength: bytes.byteLength, periods: PERIODS })
+        return await requestShardOffer(wire, peer(5), undefined, {
+          root,
+          byteLength: bytes.byteLength,
+          periods: PERIODS
+        })
       }
       for (let n = 0; n < 2; n++) await ask()
       await expect(ask()).rejects.toThrow(/InsufficientStakeError/)
@@ -85,7 +118,11 @@ describe('providers whose stake cannot back the deals', () => {
     const before = await failuresOf(peer(5))
     const events: PutProgressEvent[] = []
     const put = await client.put(randomBytes(SEGMENT), { onProgress: (e) => events.push(e) })
-    expect(events.some((e) => e.type === 'put:shard-failed' && e.provider === peer(5) && /InsufficientStakeError/.test(e.error))).toBe(true)
+    expect(
+      events.some(
+        (e) => e.type === 'put:shard-failed' && e.provider === peer(5) && /InsufficientStakeError/.test(e.error)
+      )
+    ).toBe(true)
     expect(put.deals.some((d) => d.provider === peer(5))).toBe(false)
     expect(put.deals.every((d) => d.dealId !== undefined)).toBe(true)
     expect(await failuresOf(peer(5))).toBe(before)
@@ -103,12 +140,16 @@ describe('providers whose stake cannot back the deals', () => {
     expect(e.shards.every((s) => s.collateral === COLLATERAL)).toBe(true)
     const short = new Map(e.stakeShort.map((s) => [s.provider, s]))
     expect(short.get(peer(1))).toMatchObject({ freeStake: 2n, needed: COLLATERAL, segmentIndex: 0 })
-    expect(short.get(peer(0))).toMatchObject({ freeStake: free0, needed: BigInt(backs0 + 1) * COLLATERAL, segmentIndex: backs0 })
+    expect(short.get(peer(0))).toMatchObject({
+      freeStake: free0,
+      needed: BigInt(backs0 + 1) * COLLATERAL,
+      segmentIndex: backs0
+    })
   }, 60_000)
 
   it('put places no shard their stake cannot back: every deal opens, nobody is scored down', async () => {
     const before = await Promise.all([0, 1].map(async (i) => await failuresOf(peer(i))))
-    const backs0 = Number(await freeStakeOf(peer(0)) / COLLATERAL)
+    const backs0 = Number((await freeStakeOf(peer(0))) / COLLATERAL)
     const put = await client.put(randomBytes(3 * SEGMENT + 100))
     expect(put.deals).toHaveLength(4 * (K + M))
     expect(put.deals.every((d) => d.dealId !== undefined)).toBe(true)
@@ -138,8 +179,11 @@ describe('a file whose storage ended', () => {
       return ids.every((id) => views.get(id)?.status !== 'live')
     }
     let deleted = 0
-    while (deleted < holders.length || !await over()) {
-      if (Date.now() > deadline) throw new Error(`the deals ended: ${String(await over())}; ${deleted} of ${holders.length} providers deleted the shards within 240 s`)
+    while (deleted < holders.length || !(await over())) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `the deals ended: ${String(await over())}; ${deleted} of ${holders.length} providers deleted the shards within 240 s`
+        )
       await net.mine(16)
       await new Promise((resolve) => setTimeout(resolve, 250))
       deleted = 0
@@ -149,7 +193,10 @@ describe('a file whose storage ended', () => {
       }
     }
     const before = await Promise.all(holders.map(async (p) => await failuresOf(p.node.peerId)))
-    const err = await collect(client.get(put.link)).then(() => undefined, (e: unknown) => e)
+    const err = await collect(client.get(put.link)).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect(err).toBeInstanceOf(StorageEndedError)
     expect((err as Error).message).toMatch(/^storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/)
     expect((err as StorageEndedError).deals).toBe(ids.length)
@@ -210,7 +257,9 @@ describe('the CLI', () => {
       if (endedLink === undefined) throw new Error('the ended-storage test did not run')
       const get = await run(['get', endedLink, '-o', join(dir, 'ended.bin')])
       expect(get.code).toBe(1)
-      expect(get.stderr).toMatch(/^error: StorageEndedError: storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/)
+      expect(get.stderr).toMatch(
+        /^error: StorageEndedError: storage of this file ended on \d{4}-\d\d-\d\d \d\d:\d\dZ; nothing to read/
+      )
     } finally {
       await removeDir(dir)
     }

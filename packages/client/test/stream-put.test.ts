@@ -18,15 +18,23 @@ let net: TestNetwork
 let client: SherdClient
 const restore: Array<() => void> = []
 
-function newClient (): SherdClient {
+function newClient(): SherdClient {
   return createClient({
-    rpcUrl: net.anvil.url, contract: net.deployment.market, account: net.clientKey, bootstrap: net.bootstrap(),
-    k: K, m: M, segmentSize: SEGMENT, periods: 4, waitForActivation: false, pollingIntervalMs: 50
+    rpcUrl: net.anvil.url,
+    contract: net.deployment.market,
+    account: net.clientKey,
+    bootstrap: net.bootstrap(),
+    k: K,
+    m: M,
+    segmentSize: SEGMENT,
+    periods: 4,
+    waitForActivation: false,
+    pollingIntervalMs: 50
   })
 }
 
 /** Wraps the writers a provider's store hands out (a real provider whose disk is slow, or which lies). */
-function patchWriters (p: TestProvider, wrap: (writer: ShardWriter) => void): void {
+function patchWriters(p: TestProvider, wrap: (writer: ShardWriter) => void): void {
   const store = p.node.store as ShardStore & { beginShard: ShardStore['beginShard'] }
   const original = store.beginShard
   store.beginShard = async (options, init) => {
@@ -34,10 +42,12 @@ function patchWriters (p: TestProvider, wrap: (writer: ShardWriter) => void): vo
     wrap(writer)
     return writer
   }
-  restore.push(() => { store.beginShard = original })
+  restore.push(() => {
+    store.beginShard = original
+  })
 }
 
-function slowWrites (p: TestProvider, ms: number): void {
+function slowWrites(p: TestProvider, ms: number): void {
   patchWriters(p, (writer) => {
     const write = writer.write.bind(writer)
     writer.write = async (bytes) => {
@@ -52,12 +62,14 @@ const POLL_MS = 50
 
 beforeAll(async () => {
   // Provider 0 is the cheapest, so every segment gives it a shard (the straggler and liar tests rely on that).
-  net = await startNetwork(8, (i) => i === 0 ? '1' : '2')
+  net = await startNetwork(8, (i) => (i === 0 ? '1' : '2'))
   client = newClient()
   await client.start()
 }, 180_000)
 
-afterEach(() => { for (const r of restore.splice(0)) r() })
+afterEach(() => {
+  for (const r of restore.splice(0)) r()
+})
 
 afterAll(async () => {
   await client?.stop()
@@ -99,14 +111,18 @@ describe('streaming put', () => {
     const holders = put.manifest.segments[0]!.shards.map((s) => s.provider).filter((p) => p !== undefined)
     expect(holders).toHaveLength(K + M)
     expect(holders).not.toContain(liar.node.peerId)
-    expect(events).toContainEqual(expect.objectContaining({
-      type: 'put:shard-failed', provider: liar.node.peerId, error: expect.stringContaining('signed a receipt for root')
-    }))
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'put:shard-failed',
+        provider: liar.node.peerId,
+        error: expect.stringContaining('signed a receipt for root')
+      })
+    )
     expect(client.scores.record(liar.node.peerId).corrupt).toBeGreaterThan(0)
     expect((await collect(client.get(put.link))).equals(data)).toBe(true)
   }, 120_000)
 
-  it('cancels a slow provider\'s upload once k + m others finished; the provider deletes what it had', async () => {
+  it("cancels a slow provider's upload once k + m others finished; the provider deletes what it had", async () => {
     const slow = net.providers[0]!
     slowWrites(slow, 250)
     const shardsBefore = slow.node.store.shards
@@ -119,10 +135,21 @@ describe('streaming put', () => {
     expect(holders).toHaveLength(K + M)
     expect(holders).not.toContain(slow.node.peerId)
     // The cancelled upload reset the stream: the provider dropped its partial write and its reservation.
-    await waitFor('the slow provider has dropped its partial write', () => slow.node.store.pendingBytes === 0, 60_000, POLL_MS)
+    await waitFor(
+      'the slow provider has dropped its partial write',
+      () => slow.node.store.pendingBytes === 0,
+      60_000,
+      POLL_MS
+    )
     expect(slow.node.store.shards).toBe(shardsBefore)
-    const slowShard = (cancelled.find((e) => e.type === 'put:upload-cancelled' && e.provider === slow.node.peerId) as { shardIndex: number }).shardIndex
-    expect(await slow.node.store.has(parseShardCid(put.manifest.segments[0]!.shards[slowShard]!.commitment).root)).toBe(false)
+    const slowShard = (
+      cancelled.find((e) => e.type === 'put:upload-cancelled' && e.provider === slow.node.peerId) as {
+        shardIndex: number
+      }
+    ).shardIndex
+    expect(await slow.node.store.has(parseShardCid(put.manifest.segments[0]!.shards[slowShard]!.commitment).root)).toBe(
+      false
+    )
     expect((await collect(client.get(put.link))).equals(data)).toBe(true)
   }, 120_000)
 
@@ -133,11 +160,21 @@ describe('streaming put', () => {
     const put = client.put(randomBytes(SEGMENT), { streaming: true, signal: controller.signal })
     put.catch(() => {})
     // Bytes are arriving (a provider has reserved a shard and received part of it): cut the put off there.
-    await waitFor('a provider is receiving a shard', () => net.providers.some((p) => p.node.store.pendingBytes > 0), 60_000, POLL_MS)
+    await waitFor(
+      'a provider is receiving a shard',
+      () => net.providers.some((p) => p.node.store.pendingBytes > 0),
+      60_000,
+      POLL_MS
+    )
     await new Promise((resolve) => setTimeout(resolve, 300))
     controller.abort(new Error('stopped by the test'))
     await expect(put).rejects.toThrow('stopped by the test')
-    await waitFor('every provider has dropped its partial writes', () => net.providers.every((p) => p.node.store.pendingBytes === 0), 60_000, POLL_MS)
+    await waitFor(
+      'every provider has dropped its partial writes',
+      () => net.providers.every((p) => p.node.store.pendingBytes === 0),
+      60_000,
+      POLL_MS
+    )
     expect(net.providers.map((p) => p.node.store.shards)).toEqual(before)
   }, 120_000)
 })

@@ -6,11 +6,36 @@ import { Readable } from 'node:stream'
 import rse from '@subspace/reed-solomon-erasure.wasm'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
-  ChunkAuthenticationError, decodeFile, decodeRange, encodeFile, encodeFileStream, inlineHasher, InvalidRangeError,
-  NotEnoughShardsError, openSegment, planRange, SealedLengthError, sealChunk, sealSegment, segmentCipher, segmentKey,
-  segmentKeyBytes, segmentLayout, SourceTooLongError, stripeWidthFor, TruncatedSourceError, webSegmentCipher
+  ChunkAuthenticationError,
+  decodeFile,
+  decodeRange,
+  encodeFile,
+  encodeFileStream,
+  inlineHasher,
+  InvalidRangeError,
+  NotEnoughShardsError,
+  openSegment,
+  planRange,
+  SealedLengthError,
+  sealChunk,
+  sealSegment,
+  segmentCipher,
+  segmentKey,
+  segmentKeyBytes,
+  segmentLayout,
+  SourceTooLongError,
+  stripeWidthFor,
+  TruncatedSourceError,
+  webSegmentCipher
 } from '@sherd/client'
-import type { DecodeProgressEvent, EncodedStripe, MerkleHasher, SegmentCipher, ShardRangeSource, ShardSource } from '@sherd/client'
+import type {
+  DecodeProgressEvent,
+  EncodedStripe,
+  MerkleHasher,
+  SegmentCipher,
+  ShardRangeSource,
+  ShardSource
+} from '@sherd/client'
 import { merkleRoot, merkleRootReference } from '@sherd/proofs'
 import { parseShardCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -18,26 +43,31 @@ import { workerHasher } from '../src/pipeline/hash-pool-node.js'
 
 const CHUNK = 65520
 const SEALED_CHUNK = 65536
-const wasm = readFileSync(join(dirname(createRequire(import.meta.url).resolve('@subspace/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm'))
+const wasm = readFileSync(
+  join(
+    dirname(createRequire(import.meta.url).resolve('@subspace/reed-solomon-erasure.wasm')),
+    'reed_solomon_erasure_bg.wasm'
+  )
+)
 
 // ---------------------------------------------------------------------------------------------------------------
 // An outside implementation, written from docs/data-path.md with node:crypto and reed-solomon-erasure.wasm: the
 // oracle for the stripe encoder and the proof that the documented format is enough to decode.
 
-function nodeSegmentKey (fileKey: Uint8Array, salt: Uint8Array, index: number): Buffer {
+function nodeSegmentKey(fileKey: Uint8Array, salt: Uint8Array, index: number): Buffer {
   const info = Buffer.concat([Buffer.from('sherd/v1/segment'), Buffer.alloc(8)])
   info.writeBigUInt64BE(BigInt(index), 16)
   return Buffer.from(hkdfSync('sha256', fileKey, salt, info, 32))
 }
 
-function nonceOf (chunk: number, final: boolean): Buffer {
+function nonceOf(chunk: number, final: boolean): Buffer {
   const nonce = Buffer.alloc(12)
   nonce.writeBigUInt64BE(BigInt(chunk))
   nonce[11] = final ? 1 : 0
   return nonce
 }
 
-function oracleSeal (key: Buffer, plaintext: Uint8Array): Buffer {
+function oracleSeal(key: Buffer, plaintext: Uint8Array): Buffer {
   const count = Math.max(1, Math.ceil(plaintext.length / CHUNK))
   const parts: Buffer[] = []
   for (let c = 0; c < count; c++) {
@@ -47,12 +77,12 @@ function oracleSeal (key: Buffer, plaintext: Uint8Array): Buffer {
   return Buffer.concat(parts)
 }
 
-function oracleWidth (k: number, m: number): number {
+function oracleWidth(k: number, m: number): number {
   return SEALED_CHUNK * Math.min(16, Math.max(1, Math.floor(512 / (k + m))))
 }
 
 /** All k + m shards of a segment, whole: sealed bytes striped over k data shards, parity by the library. */
-function oracleShards (sealed: Uint8Array, k: number, m: number): Buffer[] {
+function oracleShards(sealed: Uint8Array, k: number, m: number): Buffer[] {
   const W = oracleWidth(k, m)
   const shardSize = Math.ceil(Math.ceil(sealed.length / k) / 64) * 64
   const stripe = new Uint8Array((k + m) * shardSize)
@@ -69,7 +99,7 @@ function oracleShards (sealed: Uint8Array, k: number, m: number): Buffer[] {
 }
 
 /** The inverse, from the k data shards only. */
-function oracleOpen (key: Buffer, shards: Uint8Array[], k: number, m: number, size: number): Buffer {
+function oracleOpen(key: Buffer, shards: Uint8Array[], k: number, m: number, size: number): Buffer {
   const W = oracleWidth(k, m)
   const shardSize = shards[0]!.length
   const count = Math.max(1, Math.ceil(size / CHUNK))
@@ -78,7 +108,10 @@ function oracleOpen (key: Buffer, shards: Uint8Array[], k: number, m: number, si
   let at = 0
   for (let j = 0; j * W < shardSize; j++) {
     const width = Math.min(W, shardSize - j * W)
-    for (let i = 0; i < k; i++) { sealed.set(shards[i]!.subarray(j * W, j * W + width), at); at += width }
+    for (let i = 0; i < k; i++) {
+      sealed.set(shards[i]!.subarray(j * W, j * W + width), at)
+      at += width
+    }
   }
   const parts: Buffer[] = []
   for (let c = 0; c < count; c++) {
@@ -92,10 +125,21 @@ function oracleOpen (key: Buffer, shards: Uint8Array[], k: number, m: number, si
 
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Streamed { manifest: Manifest, key: Uint8Array, shards: Map<string, Buffer>, stripes: number[] }
+interface Streamed {
+  manifest: Manifest
+  key: Uint8Array
+  shards: Map<string, Buffer>
+  stripes: number[]
+}
 
 /** Encodes with encodeFileStream, assembling each shard from the stripes delivered to onStripe. */
-async function encodeStreamed (data: Uint8Array, k: number, m: number, segmentSize: number, hasher?: MerkleHasher): Promise<Streamed> {
+async function encodeStreamed(
+  data: Uint8Array,
+  k: number,
+  m: number,
+  segmentSize: number,
+  hasher?: MerkleHasher
+): Promise<Streamed> {
   const parts = new Map<string, Buffer[]>()
   const stripes: number[] = []
   const onStripe = async (stripe: EncodedStripe): Promise<void> => {
@@ -109,8 +153,16 @@ async function encodeStreamed (data: Uint8Array, k: number, m: number, segmentSi
     })
   }
   // Source chunks of odd sizes, so stripes are assembled across chunk edges.
-  const source = Readable.from(Array.from({ length: Math.ceil(data.length / 300_001) }, (_, i) => data.subarray(i * 300_001, (i + 1) * 300_001)))
-  const encoding = encodeFileStream(source, { k, m, segmentSize, onStripe, ...(hasher === undefined ? {} : { hasher }) })
+  const source = Readable.from(
+    Array.from({ length: Math.ceil(data.length / 300_001) }, (_, i) => data.subarray(i * 300_001, (i + 1) * 300_001))
+  )
+  const encoding = encodeFileStream(source, {
+    k,
+    m,
+    segmentSize,
+    onStripe,
+    ...(hasher === undefined ? {} : { hasher })
+  })
   for await (const segment of encoding) {
     expect(segment.commitments).toHaveLength(k + m)
   }
@@ -118,37 +170,49 @@ async function encodeStreamed (data: Uint8Array, k: number, m: number, segmentSi
   return { manifest: encoding.manifest, key: encoding.key, shards, stripes }
 }
 
-function storeSource (shards: Map<string, Uint8Array>, erased: ReadonlySet<number> = new Set()): ShardSource {
-  return async ({ segmentIndex, shardIndex }) => erased.has(shardIndex) ? undefined : shards.get(`${segmentIndex}:${shardIndex}`)
+function storeSource(shards: Map<string, Uint8Array>, erased: ReadonlySet<number> = new Set()): ShardSource {
+  return async ({ segmentIndex, shardIndex }) =>
+    erased.has(shardIndex) ? undefined : shards.get(`${segmentIndex}:${shardIndex}`)
 }
 
-async function collect (iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
+async function collect(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
   for await (const part of iterable) parts.push(part)
   return Buffer.concat(parts)
 }
 
 const hashers: MerkleHasher[] = []
-afterAll(async () => { await Promise.all(hashers.map(async (h) => await h.close())) })
+afterAll(async () => {
+  await Promise.all(hashers.map(async (h) => await h.close()))
+})
 
 describe('chunked segment cipher', () => {
   it('reproduces the worked example in docs/data-path.md byte for byte', async () => {
     const fileKey = Uint8Array.from({ length: 32 }, (_, i) => i)
     const salt = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i)
-    expect(nodeSegmentKey(fileKey, salt, 0).toString('hex')).toBe('15ec05d04e3f93804ca79664921fd49720a2c0efccd81de7aa6201a01cf96589')
+    expect(nodeSegmentKey(fileKey, salt, 0).toString('hex')).toBe(
+      '15ec05d04e3f93804ca79664921fd49720a2c0efccd81de7aa6201a01cf96589'
+    )
     const key = await segmentKey(fileKey, salt, 0)
     const chunk0 = Buffer.from(await sealChunk(key, 0, false, new Uint8Array(CHUNK).fill(0x61)))
     expect(chunk0.length).toBe(65536)
     expect(chunk0.subarray(0, 16).toString('hex')).toBe('c6366811ef6982a9d91ad3fc99f27604')
     expect(chunk0.subarray(65520).toString('hex')).toBe('0c27fbf946013f2031cad5e203c558d2')
-    expect(createHash('sha256').update(chunk0).digest('hex')).toBe('eba0f54f5dffbac1cff9b67c6a82e2ed3f90e62a511471c5ad05b99652c41412')
+    expect(createHash('sha256').update(chunk0).digest('hex')).toBe(
+      'eba0f54f5dffbac1cff9b67c6a82e2ed3f90e62a511471c5ad05b99652c41412'
+    )
     const chunk1 = Buffer.from(await sealChunk(key, 1, true, Buffer.from('hello, sherd\n')))
     expect(chunk1.toString('hex')).toBe('758163910c839af3df15b81cc7' + 'be670150800a805f6af2def0de83fe82')
     // The whole segment is the two chunks back to back, from the pipeline's cipher (node:crypto in Node) and from
     // the WebCrypto one alike, and node:crypto opens it as documented.
-    expect(Buffer.from(await segmentKeyBytes(fileKey, salt, 0)).toString('hex')).toBe('15ec05d04e3f93804ca79664921fd49720a2c0efccd81de7aa6201a01cf96589')
+    expect(Buffer.from(await segmentKeyBytes(fileKey, salt, 0)).toString('hex')).toBe(
+      '15ec05d04e3f93804ca79664921fd49720a2c0efccd81de7aa6201a01cf96589'
+    )
     const plain = Buffer.concat([Buffer.alloc(CHUNK, 0x61), Buffer.from('hello, sherd\n')])
-    for (const cipher of [await segmentCipher(fileKey, salt, 0), await webSegmentCipher(await segmentKeyBytes(fileKey, salt, 0))]) {
+    for (const cipher of [
+      await segmentCipher(fileKey, salt, 0),
+      await webSegmentCipher(await segmentKeyBytes(fileKey, salt, 0))
+    ]) {
       const sealed = Buffer.from(await sealSegment(cipher, plain))
       expect(sealed.equals(Buffer.concat([chunk0, chunk1]))).toBe(true)
       expect(sealed.equals(oracleSeal(nodeSegmentKey(fileKey, salt, 0), plain))).toBe(true)
@@ -156,7 +220,11 @@ describe('chunked segment cipher', () => {
     }
   })
 
-  const ciphers = async (fileKey: Uint8Array, salt: Uint8Array, index: number): Promise<Array<[string, SegmentCipher]>> => [
+  const ciphers = async (
+    fileKey: Uint8Array,
+    salt: Uint8Array,
+    index: number
+  ): Promise<Array<[string, SegmentCipher]>> => [
     ['node:crypto', await segmentCipher(fileKey, salt, index)],
     ['WebCrypto', await webSegmentCipher(await segmentKeyBytes(fileKey, salt, index))]
   ]
@@ -169,7 +237,8 @@ describe('chunked segment cipher', () => {
       const plain = randomBytes(3 * CHUNK + 100)
       const sealed = Buffer.from(await sealSegment(key, plain))
       expect(Buffer.from(await openSegment(key, sealed, 3, plain.length)).equals(plain)).toBe(true)
-      const c = (i: number): Buffer => sealed.subarray(i * SEALED_CHUNK, Math.min(sealed.length, (i + 1) * SEALED_CHUNK))
+      const c = (i: number): Buffer =>
+        sealed.subarray(i * SEALED_CHUNK, Math.min(sealed.length, (i + 1) * SEALED_CHUNK))
       const rejects = async (bytes: Uint8Array, error: unknown, chunkIndex?: number): Promise<void> => {
         const err = await openSegment(key, bytes, 3).catch((e: unknown) => e)
         expect(err).toBeInstanceOf(error as never)
@@ -196,10 +265,14 @@ describe('chunked segment cipher', () => {
       // The wrong segment's key (another index) fails the first chunk.
       const other = new Map(await ciphers(fileKey, salt, 4)).get(which)!
       expect(await openSegment(other, sealed, 3).catch((e: unknown) => e)).toBeInstanceOf(ChunkAuthenticationError)
-      expect(await openSegment(key, sealed, 3, plain.length + 1).catch((e: unknown) => e)).toBeInstanceOf(SealedLengthError)
+      expect(await openSegment(key, sealed, 3, plain.length + 1).catch((e: unknown) => e)).toBeInstanceOf(
+        SealedLengthError
+      )
       // Both implementations seal the same bytes.
       const [node, web] = await ciphers(fileKey, salt, 3)
-      expect(Buffer.from(await sealSegment(web![1], plain)).equals(Buffer.from(await sealSegment(node![1], plain)))).toBe(true)
+      expect(
+        Buffer.from(await sealSegment(web![1], plain)).equals(Buffer.from(await sealSegment(node![1], plain)))
+      ).toBe(true)
     })
   }
 })
@@ -222,7 +295,9 @@ describe('stripe layout', () => {
     // One byte costs one chunk of one shard; a full stripe's chunk lies inside one shard.
     const one = planRange(layout, CHUNK * 17 + 5, 1)
     expect(one.stripes).toHaveLength(1)
-    expect(one.stripes[0]!.pieces).toEqual([{ shardIndex: 1, shardStart: SEALED_CHUNK, length: SEALED_CHUNK, sealedOffset: 17 * SEALED_CHUNK }])
+    expect(one.stripes[0]!.pieces).toEqual([
+      { shardIndex: 1, shardStart: SEALED_CHUNK, length: SEALED_CHUNK, sealedOffset: 17 * SEALED_CHUNK }
+    ])
     expect(planRange(layout, 0, 0).stripes).toEqual([])
     expect(() => planRange(layout, layout.size, 1)).toThrow(InvalidRangeError)
     expect(() => planRange(layout, -1, 1)).toThrow(InvalidRangeError)
@@ -230,7 +305,10 @@ describe('stripe layout', () => {
     const all = planRange(layout, 0, layout.size)
     const pieces = all.stripes.flatMap((s) => s.pieces)
     let at = 0
-    for (const p of pieces) { expect(p.sealedOffset).toBe(at); at += p.length }
+    for (const p of pieces) {
+      expect(p.sealedOffset).toBe(at)
+      at += p.length
+    }
     expect(at).toBe(layout.sealedSize)
   })
 })
@@ -238,12 +316,25 @@ describe('stripe layout', () => {
 describe('stripe encoder', () => {
   // Edges for a 4 + 2 segment: a stripe holds 4 × 16 chunks of plaintext.
   const STRIPE_4_2 = 4 * 16 * CHUNK
-  const cases: Array<{ k: number, m: number, sizes: number[], segmentSize: number }> = [
+  const cases: Array<{ k: number; m: number; sizes: number[]; segmentSize: number }> = [
     { k: 1, m: 0, sizes: [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 16 * CHUNK + 1], segmentSize: 16 * CHUNK },
     {
       k: 4,
       m: 2,
-      sizes: [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, STRIPE_4_2 - 1, STRIPE_4_2, STRIPE_4_2 + 1, 2 * STRIPE_4_2 + 3, 3 * STRIPE_4_2 - 1, 3 * STRIPE_4_2, 3 * STRIPE_4_2 + 1],
+      sizes: [
+        0,
+        1,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        STRIPE_4_2 - 1,
+        STRIPE_4_2,
+        STRIPE_4_2 + 1,
+        2 * STRIPE_4_2 + 3,
+        3 * STRIPE_4_2 - 1,
+        3 * STRIPE_4_2,
+        3 * STRIPE_4_2 + 1
+      ],
       segmentSize: 3 * STRIPE_4_2
     },
     { k: 10, m: 4, sizes: [1, 10 * 16 * CHUNK - 1, 10 * 16 * CHUNK + 1], segmentSize: 10 * 16 * CHUNK + 1 },
@@ -274,7 +365,10 @@ describe('stripe encoder', () => {
         }
         // Data shards erased (up to m, at most 4, so the widest code stays quick): decode must rebuild them.
         const erased = new Set(Array.from({ length: Math.min(m, 4) }, (_, i) => i))
-        expect((await collect(decodeFile(manifest, streamed.key, storeSource(streamed.shards, erased)))).equals(data), `size ${size}`).toBe(true)
+        expect(
+          (await collect(decodeFile(manifest, streamed.key, storeSource(streamed.shards, erased)))).equals(data),
+          `size ${size}`
+        ).toBe(true)
       }
     })
   }
@@ -284,11 +378,16 @@ describe('stripe encoder', () => {
     const key = randomBytes(32)
     const whole = encodeFile(Readable.from([data]), { k: 4, m: 2, key, segmentSize: 5 * 2 ** 20 })
     const segments = []
-    for await (const segment of whole) segments.push({ ...segment, shards: segment.shards.map((s) => ({ ...s, bytes: s.bytes.slice() })) })
+    for await (const segment of whole)
+      segments.push({ ...segment, shards: segment.shards.map((s) => ({ ...s, bytes: s.bytes.slice() })) })
     expect(segments).toHaveLength(2)
     for (const segment of segments) {
       const plain = data.subarray(segment.segmentIndex * 5 * 2 ** 20, segment.segmentIndex * 5 * 2 ** 20 + segment.size)
-      const expected = oracleShards(oracleSeal(nodeSegmentKey(key, whole.manifest.keySalt, segment.segmentIndex), plain), 4, 2)
+      const expected = oracleShards(
+        oracleSeal(nodeSegmentKey(key, whole.manifest.keySalt, segment.segmentIndex), plain),
+        4,
+        2
+      )
       for (const shard of segment.shards) expect(Buffer.from(shard.bytes).equals(expected[shard.index]!)).toBe(true)
     }
   })
@@ -296,20 +395,35 @@ describe('stripe encoder', () => {
   it('freshStripes hands every stripe over in a buffer of its own: kept pieces are the same shards', async () => {
     const data = randomBytes(2 * 4 * 16 * CHUNK + 777)
     const key = randomBytes(32)
-    const kept: Array<{ stripe: EncodedStripe, copy: Buffer[] }> = []
+    const kept: Array<{ stripe: EncodedStripe; copy: Buffer[] }> = []
     const encoding = encodeFileStream(Readable.from([data]), {
-      k: 4, m: 2, key, segmentSize: 5 * 2 ** 20, freshStripes: true,
-      onStripe: (stripe) => { expect(stripe.owned).toBe(true); kept.push({ stripe, copy: stripe.pieces.map((p) => Buffer.from(p)) }) }
+      k: 4,
+      m: 2,
+      key,
+      segmentSize: 5 * 2 ** 20,
+      freshStripes: true,
+      onStripe: (stripe) => {
+        expect(stripe.owned).toBe(true)
+        kept.push({ stripe, copy: stripe.pieces.map((p) => Buffer.from(p)) })
+      }
     })
     for await (const segment of encoding) expect(segment.commitments).toHaveLength(6)
     // Nothing the encoder did after a stripe was delivered changed its pieces, and no two stripes share a buffer.
-    for (const { stripe, copy } of kept) stripe.pieces.forEach((p, i) => { expect(Buffer.from(p).equals(copy[i]!)).toBe(true) })
+    for (const { stripe, copy } of kept)
+      stripe.pieces.forEach((p, i) => {
+        expect(Buffer.from(p).equals(copy[i]!)).toBe(true)
+      })
     expect(new Set(kept.map((s) => s.stripe.pieces[0]!.buffer)).size).toBe(kept.length)
     for (const segmentIndex of [0, 1]) {
       const plain = data.subarray(segmentIndex * 5 * 2 ** 20, (segmentIndex + 1) * 5 * 2 ** 20)
-      const expected = oracleShards(oracleSeal(nodeSegmentKey(key, encoding.manifest.keySalt, segmentIndex), plain), 4, 2)
+      const expected = oracleShards(
+        oracleSeal(nodeSegmentKey(key, encoding.manifest.keySalt, segmentIndex), plain),
+        4,
+        2
+      )
       const stripes = kept.filter((s) => s.stripe.segmentIndex === segmentIndex)
-      for (let i = 0; i < 6; i++) expect(Buffer.concat(stripes.map((s) => s.stripe.pieces[i]!)).equals(expected[i]!)).toBe(true)
+      for (let i = 0; i < 6; i++)
+        expect(Buffer.concat(stripes.map((s) => s.stripe.pieces[i]!)).equals(expected[i]!)).toBe(true)
     }
   })
 
@@ -322,29 +436,66 @@ describe('stripe encoder', () => {
   it('stops on abort and on a failing sink, and cancels the source it stops reading', async () => {
     let cancelled = false
     const web = new ReadableStream<Uint8Array>({
-      pull (controller) { controller.enqueue(randomBytes(100_000)) },
-      cancel () { cancelled = true }
+      pull(controller) {
+        controller.enqueue(randomBytes(100_000))
+      },
+      cancel() {
+        cancelled = true
+      }
     })
     const controller = new AbortController()
     let stripes = 0
     const encoding = encodeFileStream(web, {
-      k: 2, m: 1, segmentSize: 2 ** 30, signal: controller.signal,
-      onStripe: () => { if (++stripes === 2) controller.abort(new Error('user stopped')) }
+      k: 2,
+      m: 1,
+      segmentSize: 2 ** 30,
+      signal: controller.signal,
+      onStripe: () => {
+        if (++stripes === 2) controller.abort(new Error('user stopped'))
+      }
     })
-    await expect((async () => { for await (const _ of encoding) { /* drain */ } })()).rejects.toThrow('user stopped')
+    await expect(
+      (async () => {
+        for await (const _ of encoding) {
+          /* drain */
+        }
+      })()
+    ).rejects.toThrow('user stopped')
     expect(cancelled).toBe(true)
     expect(stripes).toBe(2)
     const failing = encodeFileStream(Readable.from([randomBytes(5 * 2 ** 20)]), {
-      k: 2, m: 1, onStripe: async () => { throw new Error('upload failed') }
+      k: 2,
+      m: 1,
+      onStripe: async () => {
+        throw new Error('upload failed')
+      }
     })
-    await expect((async () => { for await (const _ of failing) { /* drain */ } })()).rejects.toThrow('upload failed')
+    await expect(
+      (async () => {
+        for await (const _ of failing) {
+          /* drain */
+        }
+      })()
+    ).rejects.toThrow('upload failed')
     expect(() => failing.manifest).toThrow(/iterate the encoding to its end/)
   })
 
   it('checks expectedSize as encodeFile does', async () => {
     const run = async (size: number, expectedSize: number): Promise<unknown> => {
-      const encoding = encodeFileStream(Readable.from([randomBytes(size)]), { k: 2, m: 1, segmentSize: 100_000, expectedSize, onStripe: () => {} })
-      try { for await (const _ of encoding) { /* drain */ } } catch (err) { return err }
+      const encoding = encodeFileStream(Readable.from([randomBytes(size)]), {
+        k: 2,
+        m: 1,
+        segmentSize: 100_000,
+        expectedSize,
+        onStripe: () => {}
+      })
+      try {
+        for await (const _ of encoding) {
+          /* drain */
+        }
+      } catch (err) {
+        return err
+      }
       return encoding.manifest.fileSize
     }
     expect(await run(250_000, 250_000)).toBe(250_000)
@@ -377,9 +528,16 @@ describe('hashing threads', () => {
     hashers.push(pool)
     const pieces = Array.from({ length: 3 }, () => Array.from({ length: 30 }, () => randomBytes(2 ** 20)))
     const builders = Array.from({ length: 30 }, () => pool.builder())
-    for (const stripe of pieces) await Promise.all(builders.map(async (b, i) => { await b.append(stripe[i]!) }))
+    for (const stripe of pieces)
+      await Promise.all(
+        builders.map(async (b, i) => {
+          await b.append(stripe[i]!)
+        })
+      )
     const roots = await Promise.all(builders.map(async (b) => await b.finish()))
-    roots.forEach((root, i) => { expect(Buffer.from(root).equals(merkleRoot(Buffer.concat(pieces.map((s) => s[i]!))))).toBe(true) })
+    roots.forEach((root, i) => {
+      expect(Buffer.from(root).equals(merkleRoot(Buffer.concat(pieces.map((s) => s[i]!))))).toBe(true)
+    })
   })
 
   it('encode and decode with a worker pool and inline give identical commitments over identical shards', async () => {
@@ -393,7 +551,9 @@ describe('hashing threads', () => {
         expect(Buffer.from(root).equals(await inlineHasher().root(streamed.shards.get(`${s}:${i}`)!))).toBe(true)
       }
     }
-    const back = await collect(decodeFile(streamed.manifest, streamed.key, storeSource(streamed.shards), { hasher: pool }))
+    const back = await collect(
+      decodeFile(streamed.manifest, streamed.key, storeSource(streamed.shards), { hasher: pool })
+    )
     expect(back.equals(data)).toBe(true)
   })
 })
@@ -406,8 +566,11 @@ describe('byte-range decode', () => {
   const data = randomBytes(2 * segmentSize + stripePlain + 3)
   const encoded = encodeStreamed(data, k, m, segmentSize)
 
-  function rangeSource (shards: Map<string, Uint8Array>, requests: Array<{ shard: string, start: number, end: number }> = [],
-    tamper?: (segmentIndex: number, shardIndex: number, bytes: Uint8Array, start: number) => Uint8Array | undefined): ShardRangeSource {
+  function rangeSource(
+    shards: Map<string, Uint8Array>,
+    requests: Array<{ shard: string; start: number; end: number }> = [],
+    tamper?: (segmentIndex: number, shardIndex: number, bytes: Uint8Array, start: number) => Uint8Array | undefined
+  ): ShardRangeSource {
     return async ({ segmentIndex, shardIndex, start, end }) => {
       requests.push({ shard: `${segmentIndex}:${shardIndex}`, start, end })
       const bytes = shards.get(`${segmentIndex}:${shardIndex}`)?.subarray(start, end)
@@ -418,8 +581,22 @@ describe('byte-range decode', () => {
 
   it('returns exactly the bytes asked for at every chunk, stripe and segment boundary', async () => {
     const { manifest, key, shards } = await encoded
-    const edges = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, stripePlain - 1, stripePlain, stripePlain + 1, segmentSize - 1, segmentSize,
-      segmentSize + 1, 2 * segmentSize + stripePlain, data.length - 1, data.length]
+    const edges = [
+      0,
+      1,
+      CHUNK - 1,
+      CHUNK,
+      CHUNK + 1,
+      stripePlain - 1,
+      stripePlain,
+      stripePlain + 1,
+      segmentSize - 1,
+      segmentSize,
+      segmentSize + 1,
+      2 * segmentSize + stripePlain,
+      data.length - 1,
+      data.length
+    ]
     for (const offset of edges) {
       for (const length of [0, 1, 2, CHUNK, stripePlain + 1]) {
         const len = Math.min(length, data.length - offset)
@@ -428,14 +605,18 @@ describe('byte-range decode', () => {
       }
     }
     expect(await collect(decodeRange(manifest, key, rangeSource(shards)))).toEqual(data)
-    await expect(collect(decodeRange(manifest, key, rangeSource(shards), { offset: data.length, length: 1 }))).rejects.toThrow(InvalidRangeError)
+    await expect(
+      collect(decodeRange(manifest, key, rangeSource(shards), { offset: data.length, length: 1 }))
+    ).rejects.toThrow(InvalidRangeError)
   })
 
   it('fetches only the chunks that hold the range, from the data shards', async () => {
     const { manifest, key, shards } = await encoded
-    const requests: Array<{ shard: string, start: number, end: number }> = []
+    const requests: Array<{ shard: string; start: number; end: number }> = []
     // One byte in the 18th chunk of segment 1: one 64 KiB piece of data shard 1.
-    await collect(decodeRange(manifest, key, rangeSource(shards, requests), { offset: segmentSize + 17 * CHUNK + 3, length: 1 }))
+    await collect(
+      decodeRange(manifest, key, rangeSource(shards, requests), { offset: segmentSize + 17 * CHUNK + 3, length: 1 })
+    )
     expect(requests).toEqual([{ shard: '1:1', start: SEALED_CHUNK, end: 2 * SEALED_CHUNK }])
     requests.length = 0
     // 1 MiB from the middle of a stripe touches two shards, 17 chunks.
@@ -446,9 +627,14 @@ describe('byte-range decode', () => {
     // already fetched are not asked for again.
     requests.length = 0
     const withheld = rangeSource(shards, requests, (_s, shard, bytes) => (shard === 0 ? undefined : bytes))
-    expect((await collect(decodeRange(manifest, key, withheld, { offset: 0, length: stripePlain }))).equals(data.subarray(0, stripePlain))).toBe(true)
+    expect(
+      (await collect(decodeRange(manifest, key, withheld, { offset: 0, length: stripePlain }))).equals(
+        data.subarray(0, stripePlain)
+      )
+    ).toBe(true)
     expect(requests.map((r) => `${r.shard} ${r.start}..${r.end}`).sort()).toEqual(
-      ['0:0', '0:1', '0:2', '0:3', '0:4'].map((id) => `${id} 0..${2 ** 20}`))
+      ['0:0', '0:1', '0:2', '0:3', '0:4'].map((id) => `${id} 0..${2 ** 20}`)
+    )
   })
 
   it('rebuilds a missing or lying data range from parity, and finds a lying parity range', async () => {
@@ -458,19 +644,36 @@ describe('byte-range decode', () => {
     const want = data.subarray(offset, offset + length)
     const events: DecodeProgressEvent[] = []
     const missing = rangeSource(shards, [], (_s, shard, bytes) => (shard === 1 ? undefined : bytes))
-    expect((await collect(decodeRange(manifest, key, missing, { offset, length, onProgress: (e) => events.push(e) }))).equals(want)).toBe(true)
+    expect(
+      (
+        await collect(decodeRange(manifest, key, missing, { offset, length, onProgress: (e) => events.push(e) }))
+      ).equals(want)
+    ).toBe(true)
     expect(events.some((e) => e.type === 'decode:shard-missing' && e.shardIndex === 1)).toBe(true)
 
     events.length = 0
-    const flip = (bytes: Uint8Array): Uint8Array => { bytes[7]! ^= 0x80; return bytes }
+    const flip = (bytes: Uint8Array): Uint8Array => {
+      bytes[7]! ^= 0x80
+      return bytes
+    }
     const lying = rangeSource(shards, [], (_s, shard, bytes) => (shard === 1 ? flip(bytes) : bytes))
-    expect((await collect(decodeRange(manifest, key, lying, { offset, length, onProgress: (e) => events.push(e) }))).equals(want)).toBe(true)
+    expect(
+      (await collect(decodeRange(manifest, key, lying, { offset, length, onProgress: (e) => events.push(e) }))).equals(
+        want
+      )
+    ).toBe(true)
     expect(events.some((e) => e.type === 'decode:shard-bad' && e.shardIndex === 1)).toBe(true)
 
     // Shard 1 missing and parity shard 4 lying: the first rebuild fails its tags, a swap finds the liar.
     events.length = 0
-    const both = rangeSource(shards, [], (_s, shard, bytes) => (shard === 1 ? undefined : shard === 4 ? flip(bytes) : bytes))
-    expect((await collect(decodeRange(manifest, key, both, { offset, length, onProgress: (e) => events.push(e) }))).equals(want)).toBe(true)
+    const both = rangeSource(shards, [], (_s, shard, bytes) =>
+      shard === 1 ? undefined : shard === 4 ? flip(bytes) : bytes
+    )
+    expect(
+      (await collect(decodeRange(manifest, key, both, { offset, length, onProgress: (e) => events.push(e) }))).equals(
+        want
+      )
+    ).toBe(true)
     expect(events.some((e) => e.type === 'decode:shard-bad' && e.shardIndex === 4)).toBe(true)
 
     // More than m shards gone: a typed error naming them.
@@ -500,16 +703,29 @@ describe('byte-range decode', () => {
   })
 
   it('decodes ranges for other codes too, with a data shard withheld, and an empty file', async () => {
-    for (const [k2, m2] of [[1, 0], [10, 4], [16, 240]] as Array<[number, number]>) {
-      const chunksPerStripe = k2 * stripeWidthFor(k2, m2) / SEALED_CHUNK
+    for (const [k2, m2] of [
+      [1, 0],
+      [10, 4],
+      [16, 240]
+    ] as Array<[number, number]>) {
+      const chunksPerStripe = (k2 * stripeWidthFor(k2, m2)) / SEALED_CHUNK
       const size = chunksPerStripe * CHUNK + 5000
       const bytes = randomBytes(size)
       const { manifest: mf, key: fk, shards: sh } = await encodeStreamed(bytes, k2, m2, size)
       const withheld = m2 > 0 ? 0 : -1
       const src = rangeSource(sh, [], (_s, shard, b) => (shard === withheld ? undefined : b))
-      for (const [offset, length] of [[0, size], [CHUNK - 1, 2], [chunksPerStripe * CHUNK - 1, 2], [size - 1, 1], [17, 0]]) {
+      for (const [offset, length] of [
+        [0, size],
+        [CHUNK - 1, 2],
+        [chunksPerStripe * CHUNK - 1, 2],
+        [size - 1, 1],
+        [17, 0]
+      ]) {
         const got = await collect(decodeRange(mf, fk, src, { offset, length }))
-        expect(got.equals(bytes.subarray(offset!, offset! + length!)), `k=${k2} m=${m2} offset ${offset} length ${length}`).toBe(true)
+        expect(
+          got.equals(bytes.subarray(offset!, offset! + length!)),
+          `k=${k2} m=${m2} offset ${offset} length ${length}`
+        ).toBe(true)
       }
     }
     const empty = await encodeStreamed(new Uint8Array(0), 4, 2, 2 ** 20)
@@ -520,11 +736,23 @@ describe('byte-range decode', () => {
   it('handles the last, narrow stripe whose chunks straddle shards', async () => {
     const { manifest, key, shards } = await encoded
     const lastStart = 2 * segmentSize + stripePlain
-    const got = await collect(decodeRange(manifest, key, rangeSource(shards, [], (_s, shard, bytes) => (shard === 0 ? undefined : bytes)),
-      { offset: lastStart, length: 3 }))
+    const got = await collect(
+      decodeRange(
+        manifest,
+        key,
+        rangeSource(shards, [], (_s, shard, bytes) => (shard === 0 ? undefined : bytes)),
+        { offset: lastStart, length: 3 }
+      )
+    )
     expect(got.equals(data.subarray(lastStart))).toBe(true)
-    const inSegment0 = await collect(decodeRange(manifest, key, rangeSource(shards, [], (_s, shard, bytes) => (shard === 2 ? undefined : bytes)),
-      { offset: segmentSize - 500, length: 500 }))
+    const inSegment0 = await collect(
+      decodeRange(
+        manifest,
+        key,
+        rangeSource(shards, [], (_s, shard, bytes) => (shard === 2 ? undefined : bytes)),
+        { offset: segmentSize - 500, length: 500 }
+      )
+    )
     expect(inSegment0.equals(data.subarray(segmentSize - 500, segmentSize))).toBe(true)
   })
 })

@@ -4,5 +4,9 @@ import { launch } from '@sherd/protocol/launch'
 
 await launch('sherd-market', new URL('../package.json', import.meta.url), async () => {
   const cli = await import('../dist/market-cli.js')
-  return { run: async () => { process.exitCode = await cli.run(process.argv.slice(2)) } }
+  return {
+    run: async () => {
+      process.exitCode = await cli.run(process.argv.slice(2))
+    }
+  }
 })

@@ -63,7 +63,7 @@ const children = new Map<ChildProcess, string>()
 let exitHookInstalled = false
 
 // A parent that exits without stopping anvil would orphan it: kill what is left, synchronously, on the way out.
-function installExitHook (): void {
+function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
   process.once('exit', () => {
@@ -78,7 +78,7 @@ function installExitHook (): void {
  * The anvil executable. The `@foundry-rs/anvil` wrapper (node_modules/.bin/anvil) is a Node script that spawns the
  * platform binary from `@foundry-rs/anvil-<os>-<arch>`; spawning that binary directly leaves one process to stop.
  */
-export function resolveAnvilBinary (): string {
+export function resolveAnvilBinary(): string {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch
   const name = process.platform === 'win32' ? 'anvil.exe' : 'anvil'
   const require = createRequire(import.meta.url)
@@ -106,7 +106,7 @@ export function resolveAnvilBinary (): string {
   return found
 }
 
-async function rpcChainId (url: string, signal: AbortSignal): Promise<number | undefined> {
+async function rpcChainId(url: string, signal: AbortSignal): Promise<number | undefined> {
   try {
     const response = await fetch(url, {
       method: 'POST',
@@ -114,18 +114,24 @@ async function rpcChainId (url: string, signal: AbortSignal): Promise<number | u
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
       signal
     })
-    const body = await response.json() as { result?: string }
+    const body = (await response.json()) as { result?: string }
     return typeof body.result === 'string' ? Number(BigInt(body.result)) : undefined
   } catch {
     return undefined
   }
 }
 
-async function stopChild (child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        resolve()
+      })
+    })
     child.kill('SIGTERM')
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, ANVIL_STOP_GRACE_MS)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+    }, ANVIL_STOP_GRACE_MS)
     await exited
     clearTimeout(timer)
   }
@@ -134,7 +140,7 @@ async function stopChild (child: ChildProcess): Promise<void> {
   if (home !== undefined) rmSync(home, { recursive: true, force: true })
 }
 
-async function startOnce (binary: string, port: number, options: StartAnvilOptions): Promise<Anvil> {
+async function startOnce(binary: string, port: number, options: StartAnvilOptions): Promise<Anvil> {
   const args = ['--host', '127.0.0.1', '--port', String(port)]
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime))
   if (options.chainId !== undefined) args.push('--chain-id', String(options.chainId))
@@ -153,7 +159,9 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } })
   children.set(child, home)
   let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4096) })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4096)
+  })
   // Readiness is anvil saying it listens (so an RPC answer on the port is ours, not another process's); stdout is
   // then drained and dropped (anvil logs every transaction there, and a full pipe would stall it).
   let stdout = ''
@@ -164,7 +172,9 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
     listening = stdout.includes(`Listening on 127.0.0.1:${port}`)
   })
   let spawnError: Error | undefined
-  child.once('error', (err) => { spawnError = err })
+  child.once('error', (err) => {
+    spawnError = err
+  })
 
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + (options.timeoutMs ?? ANVIL_START_TIMEOUT_MS)
@@ -173,7 +183,9 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
       options.signal?.throwIfAborted()
       if (spawnError !== undefined) throw new AnvilStartError(`cannot run ${binary}: ${spawnError.message}`)
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new AnvilStartError(`anvil exited (${child.exitCode ?? child.signalCode}) on port ${port}: ${(stderr || stdout).trim()}`)
+        throw new AnvilStartError(
+          `anvil exited (${child.exitCode ?? child.signalCode}) on port ${port}: ${(stderr || stdout).trim()}`
+        )
       }
       const chainId = listening ? await rpcChainId(url, AbortSignal.timeout(1_000)) : undefined
       if (chainId !== undefined) {
@@ -185,11 +197,16 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
           chainId,
           pid: child.pid ?? -1,
           home,
-          stop: async () => { stopping ??= stopChild(child); await stopping }
+          stop: async () => {
+            stopping ??= stopChild(child)
+            await stopping
+          }
         }
       }
       if (Date.now() > deadline) {
-        throw new AnvilStartError(`anvil did not answer on ${url} within ${options.timeoutMs ?? ANVIL_START_TIMEOUT_MS} ms`)
+        throw new AnvilStartError(
+          `anvil did not answer on ${url} within ${options.timeoutMs ?? ANVIL_START_TIMEOUT_MS} ms`
+        )
       }
       await new Promise((resolve) => setTimeout(resolve, ANVIL_POLL_MS))
     }
@@ -207,7 +224,7 @@ async function startOnce (binary: string, port: number, options: StartAnvilOptio
  * const anvil = await startAnvil({ blockTime: 1 })
  * try { ... createPublicClient({ transport: http(anvil.url) }) ... } finally { await anvil.stop() }
  */
-export async function startAnvil (options: StartAnvilOptions = {}): Promise<Anvil> {
+export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil> {
   const binary = options.binary ?? resolveAnvilBinary()
   if (options.port !== undefined) return await startOnce(binary, options.port, options)
   let lastError: unknown

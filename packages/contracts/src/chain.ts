@@ -6,7 +6,7 @@ import type { Chain } from 'viem'
  * the user points a node or client at). viem needs a Chain object to sign transactions; ETH as the native
  * currency is what every EVM chain we target reports for gas.
  */
-export function rpcChain (chainId: number, rpcUrl?: string, name = `chain-${chainId}`): Chain {
+export function rpcChain(chainId: number, rpcUrl?: string, name = `chain-${chainId}`): Chain {
   return defineChain({
     id: chainId,
     name,

@@ -28,7 +28,7 @@ export class DeploymentFileError extends ContractsError {
   override name = 'DeploymentFileError'
   readonly path: string
   readonly field?: string
-  constructor (message: string, options: { path: string, field?: string, cause?: unknown }) {
+  constructor(message: string, options: { path: string; field?: string; cause?: unknown }) {
     super(message, { cause: options.cause })
     this.path = options.path
     if (options.field !== undefined) this.field = options.field

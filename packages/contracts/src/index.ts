@@ -3,7 +3,12 @@ export * from './common.js'
 export { startAnvil, resolveAnvilBinary, ANVIL_MNEMONIC } from './anvil.js'
 export { freePorts } from './ports.js'
 export type { Anvil, StartAnvilOptions } from './anvil.js'
-export { formatMarketDeployment, parseMarketDeployment, readMarketDeployment, writeMarketDeployment } from './deployment-file.js'
+export {
+  formatMarketDeployment,
+  parseMarketDeployment,
+  readMarketDeployment,
+  writeMarketDeployment
+} from './deployment-file.js'
 export type { MarketDeploymentRecord, WriteMarketDeploymentOptions } from './deployment-file.js'
 export { EQUAL_WEIGHT_DEALS, formatProofSetGasTable, measureProofSetGas, periodsPerMonth } from './proof-set-gas.js'
 export type { MeasureProofSetGasOptions, ProofSetGasReport, ProofSetGasRow, ProofSetSetGas } from './proof-set-gas.js'

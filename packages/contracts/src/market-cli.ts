@@ -33,7 +33,7 @@ Prints the deployment (chain id, market, token, genesis block, deployer, paramet
 class UsageError extends Error {}
 class DeployedButNotWrittenError extends Error {}
 
-async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
+async function deployCommand(args: string[]): Promise<MarketDeploymentRecord> {
   const { values } = parseArgs({
     args,
     options: {
@@ -50,20 +50,29 @@ async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
   const rpcUrl = values['rpc-url'] ?? process.env.SHERD_RPC_URL
   if (rpcUrl === undefined) throw new UsageError('missing --rpc-url (or SHERD_RPC_URL): the chain to deploy to')
   const key = values['private-key'] ?? process.env.SHERD_PRIVATE_KEY
-  if (key === undefined) throw new UsageError('missing --private-key (or SHERD_PRIVATE_KEY): the account that pays for the deployment')
+  if (key === undefined)
+    throw new UsageError('missing --private-key (or SHERD_PRIVATE_KEY): the account that pays for the deployment')
   if (!isHex(key) || key.length !== 66) throw new UsageError('the private key must be 0x followed by 64 hex digits')
-  if (values['with-token'] === (values.token !== undefined)) throw new UsageError('pass exactly one of --with-token (deploy a test token) or --token ADDRESS (an existing ERC-20)')
+  if (values['with-token'] === (values.token !== undefined))
+    throw new UsageError(
+      'pass exactly one of --with-token (deploy a test token) or --token ADDRESS (an existing ERC-20)'
+    )
   const token = values.token
   if (token !== undefined && !isAddress(token)) throw new UsageError(`--token ${token} is not an address`)
   const out = resolve(values.out ?? 'sherd-market-deployment.json')
-  if (existsSync(out) && !values.force) throw new UsageError(`${out} exists: it may record a deployment you still need; pass --force to overwrite or --out for another file`)
+  if (existsSync(out) && !values.force)
+    throw new UsageError(
+      `${out} exists: it may record a deployment you still need; pass --force to overwrite or --out for another file`
+    )
 
   const transport = http(rpcUrl)
   let chainId: number
   try {
     chainId = await createPublicClient({ transport }).getChainId()
   } catch (err) {
-    throw new UsageError(`cannot reach ${rpcUrl}: ${err instanceof BaseError ? err.shortMessage : (err as Error).message}`)
+    throw new UsageError(
+      `cannot reach ${rpcUrl}: ${err instanceof BaseError ? err.shortMessage : (err as Error).message}`
+    )
   }
   const chain = rpcChain(chainId, rpcUrl, `chain ${chainId}`)
   const publicClient = createPublicClient({ chain, transport }) as PublicClient
@@ -87,25 +96,37 @@ async function deployCommand (args: string[]): Promise<MarketDeploymentRecord> {
   } catch (err) {
     // The contracts are on chain and paid for: the record must reach the user even if the file cannot be written.
     process.stdout.write(formatMarketDeployment(record))
-    throw new DeployedButNotWrittenError(`deployed, but could not write ${out} (${(err as Error).message}); the deployment is printed above: save it to a file`)
+    throw new DeployedButNotWrittenError(
+      `deployed, but could not write ${out} (${(err as Error).message}); the deployment is printed above: save it to a file`
+    )
   }
   return record
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
-export async function run (argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '-h' || command === '--help' || rest.includes('-h') || rest.includes('--help')) {
+  if (
+    command === undefined ||
+    command === '-h' ||
+    command === '--help' ||
+    rest.includes('-h') ||
+    rest.includes('--help')
+  ) {
     process.stdout.write(HELP + '\n')
     return command === undefined ? 2 : 0
   }
   try {
-    if (command !== 'deploy') throw new UsageError(`unknown command ${command}; the only one is deploy (sherd-market --help)`)
+    if (command !== 'deploy')
+      throw new UsageError(`unknown command ${command}; the only one is deploy (sherd-market --help)`)
     const record = await deployCommand(rest)
     process.stdout.write(formatMarketDeployment(record))
     return 0
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       process.stderr.write(`sherd-market: ${err.message}\n`)
       return 2
     }
@@ -114,7 +135,9 @@ export async function run (argv: string[]): Promise<number> {
       return 1
     }
     if (err instanceof BaseError) {
-      process.stderr.write(`sherd-market: deployment failed: ${err.shortMessage} (check the account's balance and the RPC URL)\n`)
+      process.stderr.write(
+        `sherd-market: deployment failed: ${err.shortMessage} (check the account's balance and the RPC URL)\n`
+      )
       return 1
     }
     throw err

@@ -21,12 +21,15 @@ export class PeriodicTree {
   private readonly memo = new Map<string, Uint8Array>()
 
   /** `block` must be a power-of-two number of whole leaves; `leafCount` a multiple of the block's leaves. */
-  constructor (block: Uint8Array, leafCount: number) {
+  constructor(block: Uint8Array, leafCount: number) {
     const blockLeaves = block.length / LEAF_SIZE
     if (!Number.isInteger(blockLeaves) || blockLeaves < 1 || (blockLeaves & (blockLeaves - 1)) !== 0) {
-      throw new ProofEncodingError(`the block must be a power-of-two number of ${LEAF_SIZE}-byte leaves, got ${block.length} bytes`)
+      throw new ProofEncodingError(
+        `the block must be a power-of-two number of ${LEAF_SIZE}-byte leaves, got ${block.length} bytes`
+      )
     }
-    if (leafCount < blockLeaves || leafCount % blockLeaves !== 0) throw new ProofEncodingError(`leafCount ${leafCount} is not a multiple of the block's ${blockLeaves} leaves`)
+    if (leafCount < blockLeaves || leafCount % blockLeaves !== 0)
+      throw new ProofEncodingError(`leafCount ${leafCount} is not a multiple of the block's ${blockLeaves} leaves`)
     this.block = buildTree(block)
     this.blockDepth = this.block.depth
     this.leafCount = leafCount
@@ -40,7 +43,7 @@ export class PeriodicTree {
   }
 
   /** Node j of level l (level 0 = leaf hashes). */
-  private node (level: number, j: number): Uint8Array {
+  private node(level: number, j: number): Uint8Array {
     const width = 2 ** level
     const first = j * width
     if (first >= this.leafCount) return this.zero[level]!
@@ -60,7 +63,7 @@ export class PeriodicTree {
   }
 
   // The block tree exposes proofs, not nodes: a node of the block is read off a proof's path of a neighbour.
-  private blockNode (level: number, j: number): Uint8Array {
+  private blockNode(level: number, j: number): Uint8Array {
     if (level === this.blockDepth) return this.block.root
     const key = `b${level}/${j}`
     let h = this.memo.get(key)
@@ -73,8 +76,9 @@ export class PeriodicTree {
     return h
   }
 
-  prove (index: number): MerkleProof {
-    if (!Number.isInteger(index) || index < 0 || index >= this.leafCount) throw new RangeError(`leaf ${index} not in 0..${this.leafCount - 1}`)
+  prove(index: number): MerkleProof {
+    if (!Number.isInteger(index) || index < 0 || index >= this.leafCount)
+      throw new RangeError(`leaf ${index} not in 0..${this.leafCount - 1}`)
     const blockLeaves = 2 ** this.blockDepth
     const inner = this.block.prove(index % blockLeaves)
     const path = [...inner.path]

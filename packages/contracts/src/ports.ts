@@ -14,21 +14,28 @@ const PICK_ATTEMPTS = 200
  * (every libp2p dial, every RPC call of a parallel test), and the process meant to listen on it then fails with
  * EADDRINUSE. Outgoing connections never take a port below the range.
  */
-function ephemeralLow (): number {
+function ephemeralLow(): number {
   try {
-    const low = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0] ?? '', 10)
+    const low = Number.parseInt(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0] ?? '',
+      10
+    )
     return Number.isSafeInteger(low) && low > LOWEST_PICKED_PORT + 1000 ? low : FALLBACK_EPHEMERAL_LOW
   } catch {
     return FALLBACK_EPHEMERAL_LOW
   }
 }
 
-async function listenOn (port: number): Promise<Server | undefined> {
+async function listenOn(port: number): Promise<Server | undefined> {
   return await new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.once('error', () => { resolve(undefined) })
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => { resolve(server) })
+    server.once('error', () => {
+      resolve(undefined)
+    })
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      resolve(server)
+    })
   })
 }
 
@@ -37,7 +44,7 @@ async function listenOn (port: number): Promise<Server | undefined> {
  * repeats), picked at random below the ephemeral range. Ports are picked before the processes start, not with
  * port 0, so that a restarted provider comes back on the addresses clients already know.
  */
-export async function freePorts (count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const high = ephemeralLow() - 1
   const held: Server[] = []
   const ports: number[] = []
@@ -50,7 +57,10 @@ export async function freePorts (count: number): Promise<number[]> {
       held.push(server)
       ports.push(port)
     }
-    if (ports.length < count) throw new FreePortError(`found only ${ports.length} of ${count} free TCP ports on 127.0.0.1 between ${LOWEST_PICKED_PORT} and ${high}: free some ports or stop other devnets`)
+    if (ports.length < count)
+      throw new FreePortError(
+        `found only ${ports.length} of ${count} free TCP ports on 127.0.0.1 between ${LOWEST_PICKED_PORT} and ${high}: free some ports or stop other devnets`
+      )
     return ports
   } finally {
     await Promise.all(held.map(async (s) => await new Promise((resolve) => s.close(resolve))))

@@ -1,6 +1,13 @@
 // ProofSetMarket's events and reverts, typed from the generated ABI: the one paged log reader every scanner
 // (prover ledger, client, stat, devnet) uses, the provider listing built on it, and revert decoding by error name.
-import { BaseError, ContractFunctionRevertedError, decodeErrorResult, InvalidInputRpcError, InvalidParamsRpcError, LimitExceededRpcError } from 'viem'
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  decodeErrorResult,
+  InvalidInputRpcError,
+  InvalidParamsRpcError,
+  LimitExceededRpcError
+} from 'viem'
 import type { Address, ContractEventName, GetContractEventsParameters, GetContractEventsReturnType, Hex } from 'viem'
 import { proofSetMarketAbi } from './generated/contracts.js'
 import type { MarketClient } from './market-client.js'
@@ -11,7 +18,13 @@ import type { ProofSetMarketAbi, ProofSetProvider } from './proof-set.js'
 export type ProofSetEventName = ContractEventName<ProofSetMarketAbi>
 
 /** A decoded ProofSetMarket log: `args` typed from the ABI for `E` (a union over every event when omitted). */
-export type ProofSetEventLog<E extends ProofSetEventName | undefined = undefined> = GetContractEventsReturnType<ProofSetMarketAbi, E, true, bigint, bigint>[number]
+export type ProofSetEventLog<E extends ProofSetEventName | undefined = undefined> = GetContractEventsReturnType<
+  ProofSetMarketAbi,
+  E,
+  true,
+  bigint,
+  bigint
+>[number]
 
 /**
  * Blocks per eth_getLogs call when the caller does not say: within what public RPC endpoints commonly allow
@@ -39,7 +52,7 @@ export interface ReadProofSetEventsParameters<E extends ProofSetEventName | unde
  * the codes endpoints use for block-range and result-count limits) is halved and retried, down to one block;
  * the smaller size is kept for the pages after it.
  */
-export async function readProofSetEvents<E extends ProofSetEventName | undefined = undefined> (
+export async function readProofSetEvents<E extends ProofSetEventName | undefined = undefined>(
   mc: MarketClient,
   p: ReadProofSetEventsParameters<E>
 ): Promise<Array<ProofSetEventLog<E>>> {
@@ -47,16 +60,22 @@ export async function readProofSetEvents<E extends ProofSetEventName | undefined
   if (pageBlocks < 1n) throw new RangeError(`pageBlocks must be at least 1, not ${pageBlocks}`)
   if (p.fromBlock < 0n) throw new RangeError(`fromBlock must be at least 0, not ${p.fromBlock}`)
   p.signal?.throwIfAborted()
-  const toBlock = p.toBlock ?? await mc.publicClient.getBlockNumber({ cacheTime: 0 })
+  const toBlock = p.toBlock ?? (await mc.publicClient.getBlockNumber({ cacheTime: 0 }))
   const out: Array<ProofSetEventLog<E>> = []
   let size = pageBlocks
-  for (let from = p.fromBlock; from <= toBlock;) {
+  for (let from = p.fromBlock; from <= toBlock; ) {
     p.signal?.throwIfAborted()
     const to = from + size - 1n < toBlock ? from + size - 1n : toBlock
     let logs: Array<ProofSetEventLog<E>>
     try {
       logs = await mc.publicClient.getContractEvents<ProofSetMarketAbi, E, true, bigint, bigint>({
-        address: mc.market, abi: proofSetMarketAbi, eventName: p.eventName, args: p.args, fromBlock: from, toBlock: to, strict: true
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        eventName: p.eventName,
+        args: p.args,
+        fromBlock: from,
+        toBlock: to,
+        strict: true
       })
     } catch (err) {
       if (to > from && isRangeRefusal(err)) {
@@ -71,9 +90,14 @@ export async function readProofSetEvents<E extends ProofSetEventName | undefined
   return out
 }
 
-function isRangeRefusal (err: unknown): boolean {
-  return err instanceof BaseError &&
-    err.walk((e) => e instanceof LimitExceededRpcError || e instanceof InvalidParamsRpcError || e instanceof InvalidInputRpcError) !== null
+function isRangeRefusal(err: unknown): boolean {
+  return (
+    err instanceof BaseError &&
+    err.walk(
+      (e) =>
+        e instanceof LimitExceededRpcError || e instanceof InvalidParamsRpcError || e instanceof InvalidInputRpcError
+    ) !== null
+  )
 }
 
 export interface ListProofSetProvidersParameters {
@@ -89,10 +113,19 @@ export interface ListProofSetProvidersParameters {
  * enumeration would cost every registration storage and no transaction needs it) and each one's current
  * `getProvider`. Price and free capacity are not on chain: they come from gossip and the signed offer.
  */
-export async function listProofSetProviders (mc: MarketClient, p: ListProofSetProvidersParameters): Promise<Array<ProofSetProvider & { address: Address }>> {
-  const logs = await readProofSetEvents(mc, { eventName: 'ProviderRegistered', fromBlock: p.fromBlock, toBlock: p.toBlock, pageBlocks: p.pageBlocks, signal: p.signal })
+export async function listProofSetProviders(
+  mc: MarketClient,
+  p: ListProofSetProvidersParameters
+): Promise<Array<ProofSetProvider & { address: Address }>> {
+  const logs = await readProofSetEvents(mc, {
+    eventName: 'ProviderRegistered',
+    fromBlock: p.fromBlock,
+    toBlock: p.toBlock,
+    pageBlocks: p.pageBlocks,
+    signal: p.signal
+  })
   const addresses = [...new Set(logs.map((l) => l.args.provider))]
-  return await Promise.all(addresses.map(async (address) => ({ address, ...await getProofSetProvider(mc, address) })))
+  return await Promise.all(addresses.map(async (address) => ({ address, ...(await getProofSetProvider(mc, address)) })))
 }
 
 /** Name of any custom error ProofSetMarket declares. */
@@ -110,7 +143,7 @@ export interface ProofSetRevert {
  * `Error(string)` or `Panic(uint256)` gives `'Error'` or `'Panic'`; an error of another contract on the call path
  * (the token) gives its own name when viem decoded it with that contract's ABI.
  */
-export function decodeProofSetRevert (err: unknown): ProofSetRevert | undefined {
+export function decodeProofSetRevert(err: unknown): ProofSetRevert | undefined {
   if (!(err instanceof BaseError)) return undefined
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
   if (reverted instanceof ContractFunctionRevertedError) {
@@ -123,20 +156,26 @@ export function decodeProofSetRevert (err: unknown): ProofSetRevert | undefined 
 }
 
 /** The name of the custom error `err` reverted with (`'NonceUsed'`, `'TermTooLong'`, …); see decodeProofSetRevert. */
-export function proofSetRevertName (err: unknown): string | undefined {
+export function proofSetRevertName(err: unknown): string | undefined {
   return decodeProofSetRevert(err)?.errorName
 }
 
 /** Whether `err` is a ProofSetMarket revert with custom error `name` (checked against the ABI's error names). */
-export function isProofSetRevert (err: unknown, name: ProofSetErrorName): boolean {
+export function isProofSetRevert(err: unknown, name: ProofSetErrorName): boolean {
   return proofSetRevertName(err) === name
 }
 
-function hasHexData (e: unknown): e is { data: Hex } {
-  return typeof e === 'object' && e !== null && 'data' in e && typeof e.data === 'string' && /^0x[0-9a-fA-F]{8,}$/.test(e.data)
+function hasHexData(e: unknown): e is { data: Hex } {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    'data' in e &&
+    typeof e.data === 'string' &&
+    /^0x[0-9a-fA-F]{8,}$/.test(e.data)
+  )
 }
 
-function decodeRaw (data: Hex): ProofSetRevert | undefined {
+function decodeRaw(data: Hex): ProofSetRevert | undefined {
   try {
     const decoded = decodeErrorResult({ abi: proofSetMarketAbi, data })
     return { errorName: decoded.errorName, args: decoded.args ?? [] }

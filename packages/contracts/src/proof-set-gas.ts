@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto'
-import { bytesToHex, createPublicClient, createTestClient, createWalletClient, encodeAbiParameters, erc20Abi, hexToBytes, http, keccak256, maxUint256, parseEventLogs, toHex } from 'viem'
+import {
+  bytesToHex,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  encodeAbiParameters,
+  erc20Abi,
+  hexToBytes,
+  http,
+  keccak256,
+  maxUint256,
+  parseEventLogs,
+  toHex
+} from 'viem'
 import type { Account, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { ANVIL_MNEMONIC, startAnvil } from './anvil.js'
@@ -11,11 +24,31 @@ import { PeriodicTree } from './periodic-tree.js'
 import { ProviderSuperTree, superDepth } from './super-tree.js'
 import { proveChallenges } from './audit-proof.js'
 import {
-  answerProofSetAudit, buildProofSetChunk, claimProofSetDeals, commitProofSetSeed, declareProofSetLost, extendProofSetDeals,
-  deployProofSetMarket, getProofSetAuditSeed, getProofSetPeriod, getProofSetProvider, getProofSetSeed,
-  getProofSetSnapshotWeight, getProofSetSuperRoot, markProofSetMissed, openProofSetDeals, PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_DEFAULT_PARAMS,
-  PROOF_SET_MIN_WEIGHT, proofSetChallengeCount, proofSetChunkCount, proofSetLeafCount, registerProofSetProvider,
-  requestProofSetAudit, signProofSetOffer, submitProofSetChunk
+  answerProofSetAudit,
+  buildProofSetChunk,
+  claimProofSetDeals,
+  commitProofSetSeed,
+  declareProofSetLost,
+  extendProofSetDeals,
+  deployProofSetMarket,
+  getProofSetAuditSeed,
+  getProofSetPeriod,
+  getProofSetProvider,
+  getProofSetSeed,
+  getProofSetSnapshotWeight,
+  getProofSetSuperRoot,
+  markProofSetMissed,
+  openProofSetDeals,
+  PROOF_SET_AUDIT_CHALLENGES,
+  PROOF_SET_DEFAULT_PARAMS,
+  PROOF_SET_MIN_WEIGHT,
+  proofSetChallengeCount,
+  proofSetChunkCount,
+  proofSetLeafCount,
+  registerProofSetProvider,
+  requestProofSetAudit,
+  signProofSetOffer,
+  submitProofSetChunk
 } from './proof-set.js'
 import type { ProofSetProverDeal, SignedProofSetOffer } from './proof-set.js'
 
@@ -68,8 +101,8 @@ export interface ProofSetGasReport {
 }
 
 /** Periods in 30 days at 12-s blocks for `periodBlocks`. */
-export function periodsPerMonth (periodBlocks: number, blockSeconds = 12): number {
-  return 30 * 24 * 3600 / (periodBlocks * blockSeconds)
+export function periodsPerMonth(periodBlocks: number, blockSeconds = 12): number {
+  return (30 * 24 * 3600) / (periodBlocks * blockSeconds)
 }
 
 /** Sets of equal total weight: N deals of 10,000 × MIN_WEIGHT / N leaves each. */
@@ -91,7 +124,7 @@ export interface MeasureProofSetGasOptions {
   signal?: AbortSignal
 }
 
-function calldataFloor (input: Hex): { bytes: number, floor: bigint } {
+function calldataFloor(input: Hex): { bytes: number; floor: bigint } {
   const bytes = hexToBytes(input)
   let tokens = 0n
   for (const b of bytes) tokens += b === 0 ? 1n : 4n
@@ -120,13 +153,18 @@ interface OpenedSet extends SetSpec {
  * a full 64-challenge chunk at depth 34 + 4, claims, an audit, a miss and a declaration. Deals of a set share one
  * random block repeated to the deal's size (`PeriodicTree`), so every proof is a real full-depth Merkle path.
  */
-export async function measureProofSetGas (options: MeasureProofSetGasOptions = {}): Promise<ProofSetGasReport> {
+export async function measureProofSetGas(options: MeasureProofSetGasOptions = {}): Promise<ProofSetGasReport> {
   const log = options.log ?? (() => {})
   const hardfork = options.hardfork ?? 'osaka'
   const specs: SetSpec[] = [{ label: '1 TiB of 1 GiB deals', deals: 1024, leafCount: 2 ** 24, provider: 2 }]
   if (options.full === true) {
     for (const [i, n] of EQUAL_WEIGHT_DEALS.entries()) {
-      specs.push({ label: `${n} deals, equal total weight`, deals: n, leafCount: 10_000 * Number(PROOF_SET_MIN_WEIGHT) / n, provider: 3 + i })
+      specs.push({
+        label: `${n} deals, equal total weight`,
+        deals: n,
+        leafCount: (10_000 * Number(PROOF_SET_MIN_WEIGHT)) / n,
+        provider: 3 + i
+      })
     }
     specs.push({ label: '4,096 deals of 64 MiB (weight 1 TiB)', deals: 4096, leafCount: 2 ** 20, provider: 7 })
   }
@@ -138,8 +176,10 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     const transport = http(anvil.url, { timeout: 600_000, retryCount: 0 })
     const publicClient = createPublicClient({ transport, pollingInterval: 20 }) as PublicClient
     const testClient = createTestClient({ transport, mode: 'anvil' })
-    const wallets: Array<WalletClient<Transport, Chain | undefined, Account>> = Array.from({ length: accountCount }, (_, i) =>
-      createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), transport }))
+    const wallets: Array<WalletClient<Transport, Chain | undefined, Account>> = Array.from(
+      { length: accountCount },
+      (_, i) => createWalletClient({ account: mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }), transport })
+    )
     const deployer = wallets[0]!
     const clientIndex = 1
     const reporterIndex = 10
@@ -160,21 +200,52 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       return row
     }
 
-    const d = await deployProofSetMarket(deployer, { publicClient, params: PROOF_SET_DEFAULT_PARAMS, signal: options.signal })
-    const deployTx = (await publicClient.getBlock({ blockNumber: d.genesisBlock, includeTransactions: true })).transactions[0]
-    if (deployTx !== undefined) await track(await publicClient.getTransactionReceipt({ hash: deployTx.hash }), 'deploy ProofSetMarket')
+    const d = await deployProofSetMarket(deployer, {
+      publicClient,
+      params: PROOF_SET_DEFAULT_PARAMS,
+      signal: options.signal
+    })
+    const deployTx = (await publicClient.getBlock({ blockNumber: d.genesisBlock, includeTransactions: true }))
+      .transactions[0]
+    if (deployTx !== undefined)
+      await track(await publicClient.getTransactionReceipt({ hash: deployTx.hash }), 'deploy ProofSetMarket')
     const mc = (i: number): MarketClient => ({ market: d.market, publicClient, walletClient: wallets[i]! })
     const supply = 10n ** 36n
     for (const i of [clientIndex, ...specs.map((s) => s.provider), bigProvider]) {
       await mintTokens(deployer, { publicClient, token: d.token, to: wallets[i]!.account.address, amount: supply })
     }
     for (const i of [...specs.map((s) => s.provider), bigProvider]) {
-      await waitForSuccess(publicClient, await wallets[i]!.writeContract({ address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null }))
-      await track(await registerProofSetProvider(mc(i), { stake: supply / 2n, peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf', maxTermPeriods: 2 * MEASURED_TERM_PERIODS }))
+      await waitForSuccess(
+        publicClient,
+        await wallets[i]!.writeContract({
+          address: d.token,
+          abi: erc20Abi,
+          functionName: 'approve',
+          args: [d.market, maxUint256],
+          chain: null
+        })
+      )
+      await track(
+        await registerProofSetProvider(mc(i), {
+          stake: supply / 2n,
+          peerId: '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf',
+          maxTermPeriods: 2 * MEASURED_TERM_PERIODS
+        })
+      )
     }
-    const approve = await track(await waitForSuccess(publicClient, await wallets[clientIndex]!.writeContract({
-      address: d.token, abi: erc20Abi, functionName: 'approve', args: [d.market, maxUint256], chain: null
-    })), 'approve (client, once per batch at most)')
+    const approve = await track(
+      await waitForSuccess(
+        publicClient,
+        await wallets[clientIndex]!.writeContract({
+          address: d.token,
+          abi: erc20Abi,
+          functionName: 'approve',
+          args: [d.market, maxUint256],
+          chain: null
+        })
+      ),
+      'approve (client, once per batch at most)'
+    )
 
     const mineTo = async (target: bigint): Promise<void> => {
       const n = await publicClient.getBlockNumber({ cacheTime: 0 })
@@ -187,19 +258,22 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       // (low 32 bits all ones), after checking with a real commitSeed where the ring lives in storage.
       await mineTo((await getProofSetPeriod(mc(0), 0n)).challengeBlock + 1n)
       const r = await track(await commitProofSetSeed(mc(reporterIndex), 0n))
-      const slotOf = (i: bigint): Hex => keccak256(encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }], [i, SEED_RING_STORAGE_SLOT]))
+      const slotOf = (i: bigint): Hex =>
+        keccak256(encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }], [i, SEED_RING_STORAGE_SLOT]))
       const stored = await publicClient.getStorageAt({ address: d.market, slot: slotOf(0n) })
-      if (stored !== await getProofSetSeed(mc(0), 0n)) throw new Error(`seed ring not at storage slot ${SEED_RING_STORAGE_SLOT}: the layout changed`)
+      if (stored !== (await getProofSetSeed(mc(0), 0n)))
+        throw new Error(`seed ring not at storage slot ${SEED_RING_STORAGE_SLOT}: the layout changed`)
       rows.push({ ...r, operation: 'commitSeed (empty ring slot)' })
-      const filler = toHex((BigInt(keccak256(toHex('filler'))) | 0xffffffffn), { size: 32 })
-      for (let i = 1n; i < 256n; i++) await testClient.setStorageAt({ address: d.market, index: slotOf(i), value: filler })
+      const filler = toHex(BigInt(keccak256(toHex('filler'))) | 0xffffffffn, { size: 32 })
+      for (let i = 1n; i < 256n; i++)
+        await testClient.setStorageAt({ address: d.market, index: slotOf(i), value: filler })
     }
 
     // Opening thousands of deals spans periods; their seeds are stored as they pass so the provider can answer
     // those periods late (unmeasured) and be on time from the first measured one.
     let seeded = options.warmSeedRing === true ? 0n : -1n
     const keepSeeds = async (): Promise<void> => {
-      const next = await publicClient.getBlockNumber({ cacheTime: 0 }) + 1n
+      const next = (await publicClient.getBlockNumber({ cacheTime: 0 })) + 1n
       for (let q = seeded + 1n; ; q++) {
         const period = await getProofSetPeriod(mc(0), q)
         if (period.challengeBlock >= next - 1n) break
@@ -235,11 +309,23 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
         }
         const { receipt } = await openProofSetDeals(mc(clientIndex), { offers }, { signal: options.signal })
         await keepSeeds()
-        await track(receipt, first === OPEN_BATCH && offers.length === OPEN_BATCH ? `openDeals, ${OPEN_BATCH} offers (${label})` : undefined)
+        await track(
+          receipt,
+          first === OPEN_BATCH && offers.length === OPEN_BATCH
+            ? `openDeals, ${OPEN_BATCH} offers (${label})`
+            : undefined
+        )
         for (const log of parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' })) {
           set.dealIds.push(log.args.dealId)
           set.superTree.set(log.args.slot, log.args.dealId, log.args.root)
-          set.prover.push({ dealId: log.args.dealId, slot: log.args.slot, rangeStart: log.args.rangeStart, leafCount: proofSetLeafCount(log.args.size), voidFrom: BigInt(log.args.endPeriod), tree })
+          set.prover.push({
+            dealId: log.args.dealId,
+            slot: log.args.slot,
+            rangeStart: log.args.rangeStart,
+            leafCount: proofSetLeafCount(log.args.size),
+            voidFrom: BigInt(log.args.endPeriod),
+            tree
+          })
         }
       }
       log(`opened ${spec.label}`)
@@ -249,9 +335,13 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
     const sets: OpenedSet[] = []
     for (const spec of specs) sets.push(await openSet(spec, spec.label))
     // The deepest deal and the largest K per transaction: 16 deals of 1 TiB, K = 64, one full chunk at depth 34 + 4.
-    const big = await openSet({ label: '16 TiB of 1 TiB deals (one full chunk)', deals: 16, leafCount: 2 ** 34, provider: bigProvider }, '1 TiB deals')
+    const big = await openSet(
+      { label: '16 TiB of 1 TiB deals (one full chunk)', deals: 16, leafCount: 2 ** 34, provider: bigProvider },
+      '1 TiB deals'
+    )
     const openRow = rows.find((r) => r.operation.startsWith('openDeals'))
-    const openGasPerDeal = openRow === undefined ? Number.NaN : (Number(openRow.gasUsed) + Number(approve.gasUsed)) / OPEN_BATCH
+    const openGasPerDeal =
+      openRow === undefined ? Number.NaN : (Number(openRow.gasUsed) + Number(approve.gasUsed)) / OPEN_BATCH
 
     const periods = options.periods ?? 6
     const first = (await getProofSetPeriod(mc(0))).period + 1n
@@ -265,11 +355,26 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
       // The TypeScript super-tree must agree with the contract's before a proof is built on it.
       const chain = await getProofSetSuperRoot(mc(0), address, period)
       const superTree = set.superTree.snapshot(chain.slots)
-      if (bytesToHex(superTree.root) !== chain.root) throw new Error(`${set.label}: super-root ${bytesToHex(superTree.root)} over ${chain.slots} deals, the contract's ${chain.root}`)
+      if (bytesToHex(superTree.root) !== chain.root)
+        throw new Error(
+          `${set.label}: super-root ${bytesToHex(superTree.root)} over ${chain.slots} deals, the contract's ${chain.root}`
+        )
       let gas = 0n
       for (let chunk = 0; chunk < proofSetChunkCount(proofSetChallengeCount(weight)); chunk++) {
-        const { proof } = buildProofSetChunk({ seed, provider: address, period, weight, chunk, deals: set.prover, superTree })
-        const receipt = await submitProofSetChunk(mc(set.provider), { period, chunk, proof }, { signal: options.signal })
+        const { proof } = buildProofSetChunk({
+          seed,
+          provider: address,
+          period,
+          weight,
+          chunk,
+          deals: set.prover,
+          superTree
+        })
+        const receipt = await submitProofSetChunk(
+          mc(set.provider),
+          { period, chunk, proof },
+          { signal: options.signal }
+        )
         await track(receipt, label)
         gas += receipt.gasUsed
       }
@@ -297,23 +402,41 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
 
     // Settlement and the rarer operations, on the 1 GiB set.
     const gib = sets[0]!
-    const claim = await track(await claimProofSetDeals(mc(reporterIndex), gib.dealIds.slice(0, 100)), `claim, 100 deals × ${periods} periods`)
+    const claim = await track(
+      await claimProofSetDeals(mc(reporterIndex), gib.dealIds.slice(0, 100)),
+      `claim, 100 deals × ${periods} periods`
+    )
     // A client's renewal: 50 unclaimed deals, so the extension settles their closed periods too, as it would.
-    const extended = await extendProofSetDeals(mc(clientIndex), { dealIds: gib.dealIds.slice(100, 100 + OPEN_BATCH), addedPeriods: periods }, { signal: options.signal })
+    const extended = await extendProofSetDeals(
+      mc(clientIndex),
+      { dealIds: gib.dealIds.slice(100, 100 + OPEN_BATCH), addedPeriods: periods },
+      { signal: options.signal }
+    )
     await track(extended.receipt, `extendDeals, ${OPEN_BATCH} deals × ${periods} closed periods`)
     await track(await requestProofSetAudit(mc(clientIndex), gib.dealIds[0]!), 'requestAudit')
     await mineTo((await getProofSetPeriod(mc(0), last + 1n)).startBlock)
     await track(await declareProofSetLost(mc(gib.provider), [gib.dealIds[1]!]), 'declareLost, 1 deal')
     await mineTo((await getProofSetPeriod(mc(0), last + 1n)).challengeBlock + 1n)
     const auditSeed = await getProofSetAuditSeed(mc(0), gib.dealIds[0]!, last + 1n)
-    await track(await answerProofSetAudit(mc(gib.provider), { dealId: gib.dealIds[0]!, proof: proveChallenges(gib.tree, auditSeed, PROOF_SET_AUDIT_CHALLENGES) }), `answerAudit (depth ${gib.tree.depth}, ${PROOF_SET_AUDIT_CHALLENGES} leaves)`)
+    await track(
+      await answerProofSetAudit(mc(gib.provider), {
+        dealId: gib.dealIds[0]!,
+        proof: proveChallenges(gib.tree, auditSeed, PROOF_SET_AUDIT_CHALLENGES)
+      }),
+      `answerAudit (depth ${gib.tree.depth}, ${PROOF_SET_AUDIT_CHALLENGES} leaves)`
+    )
     await mineTo((await getProofSetPeriod(mc(0), last + 2n)).startBlock)
-    await track(await markProofSetMissed(mc(reporterIndex), { provider: wallets[gib.provider]!.account.address, period: last }), 'markMissed')
+    await track(
+      await markProofSetMissed(mc(reporterIndex), { provider: wallets[gib.provider]!.account.address, period: last }),
+      'markMissed'
+    )
 
     const setGas: ProofSetSetGas[] = sets.map((set) => {
       const gas = perSet.get(set) ?? []
       const sorted = [...gas].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      const weight = BigInt(set.deals) * (BigInt(set.leafCount) > PROOF_SET_MIN_WEIGHT ? BigInt(set.leafCount) : PROOF_SET_MIN_WEIGHT)
+      const weight =
+        BigInt(set.deals) *
+        (BigInt(set.leafCount) > PROOF_SET_MIN_WEIGHT ? BigInt(set.leafCount) : PROOF_SET_MIN_WEIGHT)
       return {
         label: set.label,
         deals: set.deals,
@@ -347,13 +470,20 @@ export async function measureProofSetGas (options: MeasureProofSetGasOptions = {
 }
 
 /** The ProofSetMarket gas table of docs/contracts.md. */
-export function formatProofSetGasTable (r: ProofSetGasReport): string {
+export function formatProofSetGasTable(r: ProofSetGasReport): string {
   const lines = ['| operation | gas | calldata bytes | EIP-7623 floor |', '|---|---:|---:|---:|']
   for (const row of r.rows) lines.push(`| ${row.operation} | ${row.gasUsed} | ${row.calldataBytes} | ${row.floor} |`)
-  lines.push('', '| proof set | deals | deal size | path levels (deal + super) | K | median gas per period | periods measured |', '|---|---:|---:|---:|---:|---:|---:|')
+  lines.push(
+    '',
+    '| proof set | deals | deal size | path levels (deal + super) | K | median gas per period | periods measured |',
+    '|---|---:|---:|---:|---:|---:|---:|'
+  )
   for (const s of r.sets) {
-    const size = s.dealBytes >= GIB ? `${Number(s.dealBytes) / Number(GIB)} GiB` : `${Number(s.dealBytes) / 2 ** 20} MiB`
-    lines.push(`| ${s.label} | ${s.deals} | ${size} | ${s.depth} + ${s.superDepth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`)
+    const size =
+      s.dealBytes >= GIB ? `${Number(s.dealBytes) / Number(GIB)} GiB` : `${Number(s.dealBytes) / 2 ** 20} MiB`
+    lines.push(
+      `| ${s.label} | ${s.deals} | ${size} | ${s.depth} + ${s.superDepth} | ${s.k} | ${s.medianPeriodGas} | ${s.periodGas.length} |`
+    )
   }
   return lines.join('\n')
 }

@@ -2,7 +2,16 @@
 // provider and client actions, reads, and the challenge rule in TypeScript (identical to the contract's; a test
 // compares them). Every call is typed from the generated `as const` ABI.
 import { LEAF_SIZE } from '@sherd/proofs'
-import { bytesToHex, encodeAbiParameters, erc20Abi, hashTypedData, isAddressEqual, keccak256, parseEventLogs, stringToHex } from 'viem'
+import {
+  bytesToHex,
+  encodeAbiParameters,
+  erc20Abi,
+  hashTypedData,
+  isAddressEqual,
+  keccak256,
+  parseEventLogs,
+  stringToHex
+} from 'viem'
 import type { Account, Address, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
 import { InvalidOfferError, ProofEncodingError, TransactionFailedError } from './errors.js'
 import { proofSetMarketAbi, proofSetMarketBytecode, sherdTokenAbi, sherdTokenBytecode } from './generated/contracts.js'
@@ -71,37 +80,37 @@ export const PROOF_SET_DEVNET_PARAMS: Readonly<ProofSetParams> = Object.freeze({
 // ------------------------------------------------------------------ the challenge rule
 
 /** A deal's weight in its provider's proof set: max(leafCount, MIN_WEIGHT). */
-export function proofSetWeight (leafCount: bigint): bigint {
+export function proofSetWeight(leafCount: bigint): bigint {
   return leafCount > PROOF_SET_MIN_WEIGHT ? leafCount : PROOF_SET_MIN_WEIGHT
 }
 
 /** Leaves of a deal of `size` bytes. */
-export function proofSetLeafCount (size: bigint): bigint {
+export function proofSetLeafCount(size: bigint): bigint {
   return (size + BigInt(LEAF_SIZE) - 1n) / BigInt(LEAF_SIZE)
 }
 
 /** K of a proof set of `weight` leaves: 0 if empty, else max(K_MIN, ⌈LAMBDA × weight / TiB⌉). */
-export function proofSetChallengeCount (weight: bigint): bigint {
+export function proofSetChallengeCount(weight: bigint): bigint {
   if (weight === 0n) return 0n
   const k = (PROOF_SET_LAMBDA * weight + PROOF_SET_TIB_LEAVES - 1n) / PROOF_SET_TIB_LEAVES
   return k < PROOF_SET_K_MIN ? PROOF_SET_K_MIN : k
 }
 
 /** Proof transactions (chunks) of a period with K challenges. */
-export function proofSetChunkCount (k: bigint): number {
+export function proofSetChunkCount(k: bigint): number {
   return Number((k + BigInt(PROOF_SET_CHUNK) - 1n) / BigInt(PROOF_SET_CHUNK))
 }
 
 const CHALLENGE_ABI = [{ type: 'bytes32' }, { type: 'address' }, { type: 'uint256' }] as const
 
 /** Challenge i of `provider`'s set under the period seed: keccak256(abi.encode(seed, provider, i)) % weight. */
-export function proofSetChallengeIndex (seed: Hex, provider: Address, i: bigint, weight: bigint): bigint {
+export function proofSetChallengeIndex(seed: Hex, provider: Address, i: bigint, weight: bigint): bigint {
   return BigInt(keccak256(encodeAbiParameters(CHALLENGE_ABI, [seed, provider, i]))) % weight
 }
 
 /** The leaf of a deal a challenge at `index` of the set lands on: ⌊(index − rangeStart) · leafCount / weight⌋. */
-export function proofSetLeafOffset (index: bigint, rangeStart: bigint, leafCount: bigint): bigint {
-  return (index - rangeStart) * leafCount / proofSetWeight(leafCount)
+export function proofSetLeafOffset(index: bigint, rangeStart: bigint, leafCount: bigint): bigint {
+  return ((index - rangeStart) * leafCount) / proofSetWeight(leafCount)
 }
 
 /** What a prover knows of one of its deals. */
@@ -144,7 +153,7 @@ export interface ResolvedChallenge {
  * deal's tree is missing), then, unless the deal is void in the period or faulted, its uint32 slot, the leaf,
  * the leaf's path to the deal root and the slot's path to the period's super-root.
  */
-export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, challenges: ResolvedChallenge[] } {
+export function buildProofSetChunk(p: BuildChunkParameters): { proof: Hex; challenges: ResolvedChallenge[] } {
   const k = proofSetChallengeCount(p.weight)
   const from = BigInt(p.chunk * PROOF_SET_CHUNK)
   if (from >= k) throw new ProofEncodingError(`chunk ${p.chunk} is past the period's ${k} challenges`)
@@ -155,8 +164,10 @@ export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, chal
   for (let i = from; i < to; i++) {
     const index = proofSetChallengeIndex(p.seed, p.provider, i, p.weight)
     const deal = findRange(sorted, index)
-    if (deal === undefined) throw new ProofEncodingError(`challenge ${i} (index ${index}) lands on no deal given to the prover`)
-    if (deal.dealId >= BigInt(PROOF_SET_FAULT_FLAG)) throw new ProofEncodingError(`deal id ${deal.dealId} does not fit a hint`)
+    if (deal === undefined)
+      throw new ProofEncodingError(`challenge ${i} (index ${index}) lands on no deal given to the prover`)
+    if (deal.dealId >= BigInt(PROOF_SET_FAULT_FLAG))
+      throw new ProofEncodingError(`deal id ${deal.dealId} does not fit a hint`)
     const hint = new Uint8Array(4)
     const fault = p.period < deal.voidFrom && deal.tree === undefined
     new DataView(hint.buffer).setUint32(0, (Number(deal.dealId) | (fault ? PROOF_SET_FAULT_FLAG : 0)) >>> 0)
@@ -171,8 +182,12 @@ export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, chal
     }
     const leaf = proofSetLeafOffset(index, deal.rangeStart, deal.leafCount)
     const proof = deal.tree.prove(Number(leaf))
-    if (proof.path.length !== deal.tree.depth) throw new ProofEncodingError(`deal ${deal.dealId}: path of ${proof.path.length}, depth ${deal.tree.depth}`)
-    if (deal.slot >= p.superTree.slots) throw new ProofEncodingError(`deal ${deal.dealId}: slot ${deal.slot} is not in the period's ${p.superTree.slots}-deal super-tree`)
+    if (proof.path.length !== deal.tree.depth)
+      throw new ProofEncodingError(`deal ${deal.dealId}: path of ${proof.path.length}, depth ${deal.tree.depth}`)
+    if (deal.slot >= p.superTree.slots)
+      throw new ProofEncodingError(
+        `deal ${deal.dealId}: slot ${deal.slot} is not in the period's ${p.superTree.slots}-deal super-tree`
+      )
     const slot = new Uint8Array(4)
     new DataView(slot.buffer).setUint32(0, deal.slot)
     parts.push(slot, proof.leaf, ...proof.path, ...p.superTree.prove(deal.slot))
@@ -180,11 +195,14 @@ export function buildProofSetChunk (p: BuildChunkParameters): { proof: Hex, chal
   }
   const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0))
   let offset = 0
-  for (const x of parts) { out.set(x, offset); offset += x.length }
+  for (const x of parts) {
+    out.set(x, offset)
+    offset += x.length
+  }
   return { proof: bytesToHex(out), challenges }
 }
 
-function findRange (sorted: readonly ProofSetProverDeal[], index: bigint): ProofSetProverDeal | undefined {
+function findRange(sorted: readonly ProofSetProverDeal[], index: bigint): ProofSetProverDeal | undefined {
   let lo = 0
   let hi = sorted.length - 1
   while (lo <= hi) {
@@ -233,26 +251,33 @@ export const PROOF_SET_OFFER_TYPES = {
   ]
 } as const
 
-export function proofSetOfferDomain (chainId: number, market: Address) {
+export function proofSetOfferDomain(chainId: number, market: Address) {
   return { name: PROOF_SET_DOMAIN_NAME, version: PROOF_SET_DOMAIN_VERSION, chainId, verifyingContract: market } as const
 }
 
 /** The digest a provider signs (equals `ProofSetMarket.hashOffer`). */
-export function hashProofSetOffer (offer: ProofSetOffer, chainId: number, market: Address): Hex {
-  return hashTypedData({ domain: proofSetOfferDomain(chainId, market), types: PROOF_SET_OFFER_TYPES, primaryType: 'Offer', message: offer })
+export function hashProofSetOffer(offer: ProofSetOffer, chainId: number, market: Address): Hex {
+  return hashTypedData({
+    domain: proofSetOfferDomain(chainId, market),
+    types: PROOF_SET_OFFER_TYPES,
+    primaryType: 'Offer',
+    message: offer
+  })
 }
 
 /** Signs `offer` with the wallet's account, which must be `offer.provider`. */
-export async function signProofSetOffer (
+export async function signProofSetOffer(
   walletClient: WalletClient<Transport, Chain | undefined, Account>,
-  { market, offer, chainId }: { market: Address, offer: ProofSetOffer, chainId?: number }
+  { market, offer, chainId }: { market: Address; offer: ProofSetOffer; chainId?: number }
 ): Promise<Hex> {
   if (!isAddressEqual(walletClient.account.address, offer.provider)) {
-    throw new InvalidOfferError(`offer.provider ${offer.provider} is not the signing account ${walletClient.account.address}`)
+    throw new InvalidOfferError(
+      `offer.provider ${offer.provider} is not the signing account ${walletClient.account.address}`
+    )
   }
   return await walletClient.signTypedData({
     account: walletClient.account,
-    domain: proofSetOfferDomain(chainId ?? walletClient.chain?.id ?? await walletClient.getChainId(), market),
+    domain: proofSetOfferDomain(chainId ?? walletClient.chain?.id ?? (await walletClient.getChainId()), market),
     types: PROOF_SET_OFFER_TYPES,
     primaryType: 'Offer',
     message: offer
@@ -270,16 +295,20 @@ export interface ProofSetDeployment {
 }
 
 /** Deploys a ProofSetMarket (and a mintable `SherdToken` unless `token` is given) from the wallet's account. */
-export async function deployProofSetMarket (
+export async function deployProofSetMarket(
   walletClient: WalletClient<Transport, Chain | undefined, Account>,
-  p: { publicClient: PublicClient, token?: Address, params?: Partial<ProofSetParams>, signal?: AbortSignal }
+  p: { publicClient: PublicClient; token?: Address; params?: Partial<ProofSetParams>; signal?: AbortSignal }
 ): Promise<ProofSetDeployment> {
   const params = { ...PROOF_SET_DEFAULT_PARAMS, ...p.params }
   const options = { signal: p.signal }
   let token = p.token
   if (token === undefined) {
     const hash = await walletClient.deployContract({
-      abi: sherdTokenAbi, bytecode: sherdTokenBytecode, args: ['Sherd Devnet Token', 'SHERD'], account: walletClient.account, chain: walletClient.chain ?? null
+      abi: sherdTokenAbi,
+      bytecode: sherdTokenBytecode,
+      args: ['Sherd Devnet Token', 'SHERD'],
+      account: walletClient.account,
+      chain: walletClient.chain ?? null
     })
     token = (await waitForSuccess(p.publicClient, hash, options)).contractAddress ?? undefined
     if (token === undefined) throw new TransactionFailedError(`token deployment ${hash} created no contract`)
@@ -287,15 +316,18 @@ export async function deployProofSetMarket (
   const hash = await walletClient.deployContract({
     abi: proofSetMarketAbi,
     bytecode: proofSetMarketBytecode,
-    args: [token, {
-      periodBlocks: BigInt(params.periodBlocks),
-      challengeDelayBlocks: BigInt(params.challengeDelayBlocks),
-      maxMissedPeriods: params.maxMissedPeriods,
-      collateralBps: params.collateralBps,
-      slashBps: params.slashBps,
-      reporterBps: params.reporterBps,
-      auditBond: params.auditBond
-    }],
+    args: [
+      token,
+      {
+        periodBlocks: BigInt(params.periodBlocks),
+        challengeDelayBlocks: BigInt(params.challengeDelayBlocks),
+        maxMissedPeriods: params.maxMissedPeriods,
+        collateralBps: params.collateralBps,
+        slashBps: params.slashBps,
+        reporterBps: params.reporterBps,
+        auditBond: params.auditBond
+      }
+    ],
     account: walletClient.account,
     chain: walletClient.chain ?? null
   })
@@ -307,14 +339,15 @@ export async function deployProofSetMarket (
 
 // ------------------------------------------------------------------ writes
 
-function wallet (mc: MarketClient): WalletClient<Transport, Chain | undefined, Account> {
-  if (mc.walletClient === undefined) throw new TypeError('this action sends a transaction: pass a walletClient with an account')
+function wallet(mc: MarketClient): WalletClient<Transport, Chain | undefined, Account> {
+  if (mc.walletClient === undefined)
+    throw new TypeError('this action sends a transaction: pass a walletClient with an account')
   return mc.walletClient
 }
 
 // Estimates against the pending block (whose number the transaction will most likely get), so a revert surfaces
 // as viem's ContractFunctionRevertedError with the market's custom error, then sends with that gas and waits.
-async function send (
+async function send(
   mc: MarketClient,
   estimate: (account: Account) => Promise<bigint>,
   write: (w: WalletClient<Transport, Chain | undefined, Account>, gas: bigint) => Promise<Hex>,
@@ -326,13 +359,29 @@ async function send (
   return await waitForSuccess(mc.publicClient, await write(w, gas), options)
 }
 
-async function ensureAllowance (mc: MarketClient, amount: bigint, options: ActionOptions): Promise<void> {
+async function ensureAllowance(mc: MarketClient, amount: bigint, options: ActionOptions): Promise<void> {
   if (amount === 0n) return
   const w = wallet(mc)
-  const token = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'token' })
-  const allowance = await mc.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [w.account.address, mc.market] })
+  const token = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'token'
+  })
+  const allowance = await mc.publicClient.readContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: 'allowance',
+    args: [w.account.address, mc.market]
+  })
   if (allowance >= amount) return
-  const hash = await w.writeContract({ address: token, abi: erc20Abi, functionName: 'approve', args: [mc.market, amount], account: w.account, chain: w.chain ?? null })
+  const hash = await w.writeContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: 'approve',
+    args: [mc.market, amount],
+    account: w.account,
+    chain: w.chain ?? null
+  })
   await waitForSuccess(mc.publicClient, hash, options)
 }
 
@@ -354,41 +403,133 @@ export interface RegisterProofSetProviderParameters {
 }
 
 /** Registers the wallet's account as a provider with `stake` (approved automatically). */
-export async function registerProofSetProvider (mc: MarketClient, p: RegisterProofSetProviderParameters, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function registerProofSetProvider(
+  mc: MarketClient,
+  p: RegisterProofSetProviderParameters,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   await ensureAllowance(mc, p.stake, options)
   const args = [p.stake, p.maxTermPeriods ?? PROOF_SET_DEFAULT_MAX_TERM_PERIODS, p.peerId] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'register', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'register', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'register',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'register',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Sets the longest term the wallet's provider accepts from now on (open deals keep theirs). */
-export async function setProofSetMaxTerm (mc: MarketClient, maxTermPeriods: number, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function setProofSetMaxTerm(
+  mc: MarketClient,
+  maxTermPeriods: number,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [maxTermPeriods] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'setMaxTerm', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'setMaxTerm', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'setMaxTerm',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'setMaxTerm',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Adds `amount` to the wallet's stake. */
-export async function addProofSetStake (mc: MarketClient, amount: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function addProofSetStake(
+  mc: MarketClient,
+  amount: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   await ensureAllowance(mc, amount, options)
   const args = [amount] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'addStake', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'addStake', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'addStake',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'addStake',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Moves unlocked stake to the wallet's withdrawable balance. */
-export async function removeProofSetStake (mc: MarketClient, amount: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function removeProofSetStake(
+  mc: MarketClient,
+  amount: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [amount] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'removeStake', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'removeStake', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'removeStake',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'removeStake',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** A signed offer, as the client collected it from the provider. */
@@ -401,16 +542,44 @@ export interface SignedProofSetOffer {
  * Opens one deal per signed offer in one transaction from the wallet (the client of every offer), approving the
  * total escrow first. Returns the new deal ids in offer order.
  */
-export async function openProofSetDeals (mc: MarketClient, p: { offers: readonly SignedProofSetOffer[] }, options: ActionOptions = {}): Promise<{ dealIds: bigint[], receipt: TransactionReceipt }> {
+export async function openProofSetDeals(
+  mc: MarketClient,
+  p: { offers: readonly SignedProofSetOffer[] },
+  options: ActionOptions = {}
+): Promise<{ dealIds: bigint[]; receipt: TransactionReceipt }> {
   const total = p.offers.reduce((sum, o) => sum + o.offer.pricePerPeriod * BigInt(o.offer.periods), 0n)
   await ensureAllowance(mc, total, options)
   const args = [p.offers.map((o) => o.offer), p.offers.map((o) => o.signature)] as const
-  const receipt = await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
-  const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map((l) => l.args.dealId)
-  if (dealIds.length !== p.offers.length) throw new TransactionFailedError(`openDeals ${receipt.transactionHash} opened ${dealIds.length} deals, not ${p.offers.length}`)
+  const receipt = await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'openDeals',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'openDeals',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
+  const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map(
+    (l) => l.args.dealId
+  )
+  if (dealIds.length !== p.offers.length)
+    throw new TransactionFailedError(
+      `openDeals ${receipt.transactionHash} opened ${dealIds.length} deals, not ${p.offers.length}`
+    )
   return { dealIds, receipt }
 }
 
@@ -427,110 +596,378 @@ export interface ExtendProofSetDealsParameters {
  * over, `InsufficientStake` when a provider's free stake cannot cover the added collateral.
  * Returns the new end period of each deal, in `dealIds` order.
  */
-export async function extendProofSetDeals (mc: MarketClient, p: ExtendProofSetDealsParameters, options: ActionOptions = {}): Promise<{ endPeriods: bigint[], receipt: TransactionReceipt }> {
-  const deals = await Promise.all(p.dealIds.map(async (dealId) =>
-    await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getDeal', args: [dealId] })))
+export async function extendProofSetDeals(
+  mc: MarketClient,
+  p: ExtendProofSetDealsParameters,
+  options: ActionOptions = {}
+): Promise<{ endPeriods: bigint[]; receipt: TransactionReceipt }> {
+  const deals = await Promise.all(
+    p.dealIds.map(
+      async (dealId) =>
+        await mc.publicClient.readContract({
+          address: mc.market,
+          abi: proofSetMarketAbi,
+          functionName: 'getDeal',
+          args: [dealId]
+        })
+    )
+  )
   const total = deals.reduce((sum, d) => sum + d.pricePerPeriod * BigInt(p.addedPeriods), 0n)
   await ensureAllowance(mc, total, options)
   const args = [p.dealIds, p.addedPeriods] as const
-  const receipt = await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'extendDeals', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'extendDeals', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
-  const endPeriods = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealExtended' }).map((l) => BigInt(l.args.endPeriod))
-  if (endPeriods.length !== p.dealIds.length) throw new TransactionFailedError(`extendDeals ${receipt.transactionHash} extended ${endPeriods.length} deals, not ${p.dealIds.length}`)
+  const receipt = await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'extendDeals',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'extendDeals',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
+  const endPeriods = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealExtended' }).map(
+    (l) => BigInt(l.args.endPeriod)
+  )
+  if (endPeriods.length !== p.dealIds.length)
+    throw new TransactionFailedError(
+      `extendDeals ${receipt.transactionHash} extended ${endPeriods.length} deals, not ${p.dealIds.length}`
+    )
   return { endPeriods, receipt }
 }
 
 /** Submits one proof chunk of the wallet's due period (`buildProofSetChunk`). */
-export async function submitProofSetChunk (mc: MarketClient, p: { period: bigint, chunk: number, proof: Hex }, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function submitProofSetChunk(
+  mc: MarketClient,
+  p: { period: bigint; chunk: number; proof: Hex },
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [p.period, BigInt(p.chunk), p.proof] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'prove', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'prove', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'prove',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'prove',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Marks a closed, unproven period of `provider` missed (reward to the wallet). */
-export async function markProofSetMissed (mc: MarketClient, p: { provider: Address, period: bigint }, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function markProofSetMissed(
+  mc: MarketClient,
+  p: { provider: Address; period: bigint },
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [p.provider, p.period] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'markMissed', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'markMissed', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'markMissed',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'markMissed',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Declares the data of the wallet's deals lost, before the current period's challenge block (25 % slash). */
-export async function declareProofSetLost (mc: MarketClient, dealIds: readonly bigint[], options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function declareProofSetLost(
+  mc: MarketClient,
+  dealIds: readonly bigint[],
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [dealIds] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'declareLost', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'declareLost', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'declareLost',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'declareLost',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Settles `dealIds` (pay proven periods, refund the others, close finished deals); safe to repeat. */
-export async function claimProofSetDeals (mc: MarketClient, dealIds: readonly bigint[], options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function claimProofSetDeals(
+  mc: MarketClient,
+  dealIds: readonly bigint[],
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [dealIds] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'claim', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'claim', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'claim',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'claim',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Stores the seed of `period` on chain (within 256 blocks of its challenge block). */
-export async function commitProofSetSeed (mc: MarketClient, period: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function commitProofSetSeed(
+  mc: MarketClient,
+  period: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [period] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'commitSeed', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'commitSeed', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'commitSeed',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'commitSeed',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Asks for an audit of one of the wallet's deals, depositing the bond (approved automatically). */
-export async function requestProofSetAudit (mc: MarketClient, dealId: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
-  const bond = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'auditBond' })
+export async function requestProofSetAudit(
+  mc: MarketClient,
+  dealId: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
+  const bond = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'auditBond'
+  })
   await ensureAllowance(mc, bond === 0n ? 1n : bond, options)
   const args = [dealId] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'requestAudit', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'requestAudit', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'requestAudit',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'requestAudit',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Answers an open audit with AUDIT_CHALLENGES items (`proveChallenges(tree, auditSeed, 10)`). */
-export async function answerProofSetAudit (mc: MarketClient, p: { dealId: bigint, proof: Hex }, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function answerProofSetAudit(
+  mc: MarketClient,
+  p: { dealId: bigint; proof: Hex },
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [p.dealId, p.proof] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'answerAudit', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'answerAudit', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'answerAudit',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'answerAudit',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Settles an unanswered audit whose period has closed: the deal faults, the client gets bond and reward. */
-export async function failProofSetAudit (mc: MarketClient, dealId: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function failProofSetAudit(
+  mc: MarketClient,
+  dealId: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [dealId] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'failAudit', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'failAudit', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'failAudit',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'failAudit',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Revokes an unused offer nonce of the wallet's account. */
-export async function cancelProofSetOffer (mc: MarketClient, nonce: bigint, options: ActionOptions = {}): Promise<TransactionReceipt> {
+export async function cancelProofSetOffer(
+  mc: MarketClient,
+  nonce: bigint,
+  options: ActionOptions = {}
+): Promise<TransactionReceipt> {
   const args = [nonce] as const
-  return await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'cancelOffer', args, account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'cancelOffer', args, account: w.account, chain: w.chain ?? null, gas }),
-    options)
+  return await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'cancelOffer',
+        args,
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'cancelOffer',
+        args,
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
 }
 
 /** Transfers the wallet's whole withdrawable balance to it. */
-export async function withdrawProofSet (mc: MarketClient, options: ActionOptions = {}): Promise<{ amount: bigint, receipt: TransactionReceipt }> {
-  const receipt = await send(mc,
-    async (account) => await mc.publicClient.estimateContractGas({ address: mc.market, abi: proofSetMarketAbi, functionName: 'withdraw', account, blockTag: 'pending' }),
-    async (w, gas) => await w.writeContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'withdraw', account: w.account, chain: w.chain ?? null, gas }),
-    options)
+export async function withdrawProofSet(
+  mc: MarketClient,
+  options: ActionOptions = {}
+): Promise<{ amount: bigint; receipt: TransactionReceipt }> {
+  const receipt = await send(
+    mc,
+    async (account) =>
+      await mc.publicClient.estimateContractGas({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'withdraw',
+        account,
+        blockTag: 'pending'
+      }),
+    async (w, gas) =>
+      await w.writeContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'withdraw',
+        account: w.account,
+        chain: w.chain ?? null,
+        gas
+      }),
+    options
+  )
   const [log] = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'Withdrawn' })
   return { amount: log?.args.amount ?? 0n, receipt }
 }
@@ -538,7 +975,7 @@ export async function withdrawProofSet (mc: MarketClient, options: ActionOptions
 // ------------------------------------------------------------------ reads
 
 export const PROOF_SET_DEAL_STATES = ['none', 'live', 'declared', 'faulted', 'failed', 'ended'] as const
-export type ProofSetDealState = typeof PROOF_SET_DEAL_STATES[number]
+export type ProofSetDealState = (typeof PROOF_SET_DEAL_STATES)[number]
 
 export interface ProofSetDeal {
   provider: Address
@@ -561,8 +998,13 @@ export interface ProofSetDeal {
   escrow: bigint
 }
 
-export async function getProofSetDeal (mc: MarketClient, dealId: bigint): Promise<ProofSetDeal> {
-  const d = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getDeal', args: [dealId] })
+export async function getProofSetDeal(mc: MarketClient, dealId: bigint): Promise<ProofSetDeal> {
+  const d = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'getDeal',
+    args: [dealId]
+  })
   return {
     provider: d.provider,
     client: d.client,
@@ -601,14 +1043,38 @@ export interface ProofSetProvider {
   peerId: string
 }
 
-export async function getProofSetProvider (mc: MarketClient, provider: Address): Promise<ProofSetProvider> {
-  const p = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getProvider', args: [provider] })
-  return { id: p.id, stake: p.stake, locked: p.locked, weight: p.weight, due: BigInt(p.due), firstPeriod: BigInt(p.firstPeriod), chunksDone: p.chunksDone, maxTermPeriods: p.maxTermPeriods, unsettledDeals: p.unsettledDeals, peerId: p.peerId }
+export async function getProofSetProvider(mc: MarketClient, provider: Address): Promise<ProofSetProvider> {
+  const p = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'getProvider',
+    args: [provider]
+  })
+  return {
+    id: p.id,
+    stake: p.stake,
+    locked: p.locked,
+    weight: p.weight,
+    due: BigInt(p.due),
+    firstPeriod: BigInt(p.firstPeriod),
+    chunksDone: p.chunksDone,
+    maxTermPeriods: p.maxTermPeriods,
+    unsettledDeals: p.unsettledDeals,
+    peerId: p.peerId
+  }
 }
 
-export async function getProofSetParams (mc: MarketClient): Promise<ProofSetParams> {
-  const read = async (functionName: 'periodBlocks' | 'challengeDelayBlocks' | 'maxMissedPeriods' | 'collateralBps' | 'slashBps' | 'reporterBps' | 'auditBond'): Promise<bigint> =>
-    await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName })
+export async function getProofSetParams(mc: MarketClient): Promise<ProofSetParams> {
+  const read = async (
+    functionName:
+      | 'periodBlocks'
+      | 'challengeDelayBlocks'
+      | 'maxMissedPeriods'
+      | 'collateralBps'
+      | 'slashBps'
+      | 'reporterBps'
+      | 'auditBond'
+  ): Promise<bigint> => await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName })
   return {
     periodBlocks: Number(await read('periodBlocks')),
     challengeDelayBlocks: Number(await read('challengeDelayBlocks')),
@@ -629,57 +1095,121 @@ export interface ProofSetPeriod {
 }
 
 /** Blocks of `period` (default: the pending block's period). */
-export async function getProofSetPeriod (mc: MarketClient, period?: bigint): Promise<ProofSetPeriod> {
+export async function getProofSetPeriod(mc: MarketClient, period?: bigint): Promise<ProofSetPeriod> {
   const read = async (functionName: 'periodStartBlock' | 'challengeBlock', q: bigint): Promise<bigint> =>
     await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName, args: [q] })
-  const q = period ?? await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'currentPeriod', blockTag: 'pending' })
-  return { period: q, startBlock: await read('periodStartBlock', q), challengeBlock: await read('challengeBlock', q), lastOnTimeBlock: await read('periodStartBlock', q + 1n) - 1n }
+  const q =
+    period ??
+    (await mc.publicClient.readContract({
+      address: mc.market,
+      abi: proofSetMarketAbi,
+      functionName: 'currentPeriod',
+      blockTag: 'pending'
+    }))
+  return {
+    period: q,
+    startBlock: await read('periodStartBlock', q),
+    challengeBlock: await read('challengeBlock', q),
+    lastOnTimeBlock: (await read('periodStartBlock', q + 1n)) - 1n
+  }
 }
 
 /** The network seed of `period` (stored, or from the challenge block's hash while readable). */
-export async function getProofSetSeed (mc: MarketClient, period: bigint): Promise<Hex> {
-  return await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'seedOf', args: [period], blockTag: 'pending' })
+export async function getProofSetSeed(mc: MarketClient, period: bigint): Promise<Hex> {
+  return await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'seedOf',
+    args: [period],
+    blockTag: 'pending'
+  })
 }
 
 /** The super-root `provider`'s challenges of `period` are checked against, and its deal count (final once `period` began). */
-export async function getProofSetSuperRoot (mc: MarketClient, provider: Address, period: bigint): Promise<{ root: Hex, slots: number }> {
-  const [root, slots] = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'superRootOf', args: [provider, period] })
+export async function getProofSetSuperRoot(
+  mc: MarketClient,
+  provider: Address,
+  period: bigint
+): Promise<{ root: Hex; slots: number }> {
+  const [root, slots] = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'superRootOf',
+    args: [provider, period]
+  })
   return { root, slots: Number(slots) }
 }
 
-export async function getProofSetSnapshotWeight (mc: MarketClient, provider: Address, period: bigint): Promise<bigint> {
-  return await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'snapshotWeight', args: [provider, period] })
+export async function getProofSetSnapshotWeight(mc: MarketClient, provider: Address, period: bigint): Promise<bigint> {
+  return await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'snapshotWeight',
+    args: [provider, period]
+  })
 }
 
 /**
  * Challenges [from, from + count) of `provider` in `period`, each computed by the contract itself
  * (`challengeIndex` over `seedOf(period)` and `snapshotWeight`): the cross-check of the TypeScript rule.
  */
-export async function getProofSetChallenges (mc: MarketClient, p: { provider: Address, period: bigint, from?: bigint, count: bigint }): Promise<bigint[]> {
+export async function getProofSetChallenges(
+  mc: MarketClient,
+  p: { provider: Address; period: bigint; from?: bigint; count: bigint }
+): Promise<bigint[]> {
   const weight = await getProofSetSnapshotWeight(mc, p.provider, p.period)
   const k = proofSetChallengeCount(weight)
   const seed = await getProofSetSeed(mc, p.period)
   const out: bigint[] = []
   for (let i = p.from ?? 0n; i < k && i < (p.from ?? 0n) + p.count; i++) {
-    out.push(await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'challengeIndex', args: [seed, p.provider, i, weight] }))
+    out.push(
+      await mc.publicClient.readContract({
+        address: mc.market,
+        abi: proofSetMarketAbi,
+        functionName: 'challengeIndex',
+        args: [seed, p.provider, i, weight]
+      })
+    )
   }
   return out
 }
 
 export const PROOF_SET_PERIOD_STATUSES = ['open', 'proven', 'missed'] as const
-export type ProofSetPeriodStatus = typeof PROOF_SET_PERIOD_STATUSES[number]
+export type ProofSetPeriodStatus = (typeof PROOF_SET_PERIOD_STATUSES)[number]
 
-export async function getProofSetPeriodStatus (mc: MarketClient, provider: Address, period: bigint): Promise<ProofSetPeriodStatus> {
-  const s = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'periodStatus', args: [provider, period] })
+export async function getProofSetPeriodStatus(
+  mc: MarketClient,
+  provider: Address,
+  period: bigint
+): Promise<ProofSetPeriodStatus> {
+  const s = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'periodStatus',
+    args: [provider, period]
+  })
   return PROOF_SET_PERIOD_STATUSES[s] ?? 'open'
 }
 
-export async function getProofSetWithdrawable (mc: MarketClient, account: Address): Promise<bigint> {
-  return await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'withdrawable', args: [account] })
+export async function getProofSetWithdrawable(mc: MarketClient, account: Address): Promise<bigint> {
+  return await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'withdrawable',
+    args: [account]
+  })
 }
 
-export async function getProofSetAudit (mc: MarketClient, dealId: bigint): Promise<{ period: bigint, bond: bigint } | undefined> {
-  const [period, bond] = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'getAudit', args: [dealId] })
+export async function getProofSetAudit(
+  mc: MarketClient,
+  dealId: bigint
+): Promise<{ period: bigint; bond: bigint } | undefined> {
+  const [period, bond] = await mc.publicClient.readContract({
+    address: mc.market,
+    abi: proofSetMarketAbi,
+    functionName: 'getAudit',
+    args: [dealId]
+  })
   return bond === 0n ? undefined : { period: BigInt(period), bond }
 }
 
@@ -687,10 +1217,10 @@ const AUDIT_TAG = keccak256(stringToHex('Sherd ProofSetMarket audit'))
 const AUDIT_SEED_ABI = [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }] as const
 
 /** The seed an audit of `dealId` in `period` uses with `proveChallenges(tree, seed, PROOF_SET_AUDIT_CHALLENGES)`. */
-export async function getProofSetAuditSeed (mc: MarketClient, dealId: bigint, period: bigint): Promise<Hex> {
+export async function getProofSetAuditSeed(mc: MarketClient, dealId: bigint, period: bigint): Promise<Hex> {
   return keccak256(encodeAbiParameters(AUDIT_SEED_ABI, [await getProofSetSeed(mc, period), AUDIT_TAG, dealId]))
 }
 
-export function parseProofSetEvents (logs: Parameters<typeof parseEventLogs>[0]['logs']) {
+export function parseProofSetEvents(logs: Parameters<typeof parseEventLogs>[0]['logs']) {
   return parseEventLogs({ abi: proofSetMarketAbi, logs })
 }

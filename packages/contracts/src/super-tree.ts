@@ -8,14 +8,15 @@ import { ProofEncodingError } from './errors.js'
 // a path's length is about log2 of the provider's total leaves however its weight is split into deals.
 
 /** A deal's leaf in its provider's super-tree: nodeHash(uint256 dealId, root). Binds the deal to its slot. */
-export function superLeaf (dealId: bigint, root: Hex | Uint8Array): Uint8Array {
+export function superLeaf(dealId: bigint, root: Hex | Uint8Array): Uint8Array {
   const r = typeof root === 'string' ? hexToBytes(root) : root
-  if (r.length !== HASH_SIZE) throw new ProofEncodingError(`deal ${dealId}: a root is ${HASH_SIZE} bytes, got ${r.length}`)
+  if (r.length !== HASH_SIZE)
+    throw new ProofEncodingError(`deal ${dealId}: a root is ${HASH_SIZE} bytes, got ${r.length}`)
   return nodeHash(numberToBytes(dealId, { size: 32 }), r)
 }
 
 /** Levels of a super-tree of `slots` leaves: ⌈log2 slots⌉ (1 deal: 0, the root is its leaf). */
-export function superDepth (slots: number): number {
+export function superDepth(slots: number): number {
   let depth = 0
   while (2 ** depth < slots) depth++
   return depth
@@ -30,7 +31,7 @@ export class SuperTreeSnapshot {
   private readonly levels: Uint8Array[][]
   private readonly zero: Uint8Array[]
 
-  constructor (leaves: readonly Uint8Array[]) {
+  constructor(leaves: readonly Uint8Array[]) {
     if (leaves.length === 0) throw new ProofEncodingError('a super-tree snapshot needs at least one deal')
     this.slots = leaves.length
     this.depth = superDepth(leaves.length)
@@ -40,15 +41,17 @@ export class SuperTreeSnapshot {
     for (let l = 1; l <= this.depth; l++) {
       const below = this.levels[l - 1]!
       const level: Uint8Array[] = []
-      for (let j = 0; 2 * j < below.length; j++) level.push(nodeHash(below[2 * j]!, below[2 * j + 1] ?? this.zero[l - 1]!))
+      for (let j = 0; 2 * j < below.length; j++)
+        level.push(nodeHash(below[2 * j]!, below[2 * j + 1] ?? this.zero[l - 1]!))
       this.levels.push(level)
     }
     this.root = this.levels[this.depth]![0]!
   }
 
   /** The `depth` siblings of slot `slot`, bottom up. */
-  prove (slot: number): Uint8Array[] {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) throw new RangeError(`slot ${slot} not in 0..${this.slots - 1}`)
+  prove(slot: number): Uint8Array[] {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots)
+      throw new RangeError(`slot ${slot} not in 0..${this.slots - 1}`)
     const path: Uint8Array[] = []
     for (let l = 0; l < this.depth; l++) {
       const j = Math.floor(slot / 2 ** l) ^ 1
@@ -67,7 +70,7 @@ export class ProviderSuperTree {
   private readonly leaves: Array<Uint8Array | undefined> = []
   private cached?: SuperTreeSnapshot
 
-  set (slot: number, dealId: bigint, root: Hex | Uint8Array): void {
+  set(slot: number, dealId: bigint, root: Hex | Uint8Array): void {
     if (!Number.isInteger(slot) || slot < 0) throw new RangeError(`slot ${slot} is not a non-negative integer`)
     const leaf = superLeaf(dealId, root)
     const old = this.leaves[slot]
@@ -76,12 +79,13 @@ export class ProviderSuperTree {
   }
 
   /** The snapshot of the first `slots` deals. */
-  snapshot (slots: number): SuperTreeSnapshot {
+  snapshot(slots: number): SuperTreeSnapshot {
     if (this.cached?.slots === slots) return this.cached
     const leaves: Uint8Array[] = []
     for (let i = 0; i < slots; i++) {
       const leaf = this.leaves[i]
-      if (leaf === undefined) throw new ProofEncodingError(`slot ${i} of the super-tree is not known yet (${slots} needed)`)
+      if (leaf === undefined)
+        throw new ProofEncodingError(`slot ${i} of the super-tree is not known yet (${slots} needed)`)
       leaves.push(leaf)
     }
     this.cached = new SuperTreeSnapshot(leaves)
@@ -89,7 +93,7 @@ export class ProviderSuperTree {
   }
 }
 
-function equal (a: Uint8Array, b: Uint8Array): boolean {
+function equal(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true

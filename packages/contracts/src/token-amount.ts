@@ -15,7 +15,7 @@ export class InvalidTokenAmountError extends ContractsError {
 }
 
 /** Reads the token's decimals and symbol from the chain (one multicall-free pair of reads). */
-export async function readTokenInfo (publicClient: PublicClient, address: Address): Promise<TokenInfo> {
+export async function readTokenInfo(publicClient: PublicClient, address: Address): Promise<TokenInfo> {
   const [decimals, symbol] = await Promise.all([
     publicClient.readContract({ address, abi: erc20Abi, functionName: 'decimals' }),
     publicClient.readContract({ address, abi: erc20Abi, functionName: 'symbol' })
@@ -32,7 +32,7 @@ const BASE_UNIT_SUFFIXES = ['base', 'wei']
  * `1000base` / `1000wei` are base units. Refuses negative numbers, more decimals than the token has, and
  * another token's symbol, so a typo never turns into a different amount.
  */
-export function parseTokenAmount (text: string, token: Pick<TokenInfo, 'decimals' | 'symbol'>): bigint {
+export function parseTokenAmount(text: string, token: Pick<TokenInfo, 'decimals' | 'symbol'>): bigint {
   const trimmed = text.trim()
   const match = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)$/.exec(trimmed)
   if (match === null) {
@@ -60,13 +60,16 @@ export function parseTokenAmount (text: string, token: Pick<TokenInfo, 'decimals
  * An amount for people: `1,234.5 SHERD`. Exact (every significant decimal is kept, none invented), so what is
  * printed can be typed back; `maxFractionDigits` rounds down for tables where exactness matters less.
  */
-export function formatTokenAmount (
-  amount: bigint, token: Pick<TokenInfo, 'decimals' | 'symbol'>, options: { maxFractionDigits?: number } = {}
+export function formatTokenAmount(
+  amount: bigint,
+  token: Pick<TokenInfo, 'decimals' | 'symbol'>,
+  options: { maxFractionDigits?: number } = {}
 ): string {
   const negative = amount < 0n
   const exact = formatUnits(negative ? -amount : amount, token.decimals)
   let [whole = '0', fraction = ''] = exact.split('.')
-  if (options.maxFractionDigits !== undefined) fraction = fraction.slice(0, options.maxFractionDigits).replace(/0+$/, '')
+  if (options.maxFractionDigits !== undefined)
+    fraction = fraction.slice(0, options.maxFractionDigits).replace(/0+$/, '')
   const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
   return `${negative ? '-' : ''}${grouped}${fraction === '' ? '' : `.${fraction}`} ${token.symbol}`
 }

@@ -5,7 +5,7 @@ import { createPublicClient, http } from 'viem'
 import { expect, test } from 'vitest'
 import { AnvilStartError, resolveAnvilBinary, startAnvil } from '../src/index.js'
 
-function alive (pid: number): boolean {
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -57,7 +57,10 @@ test('leaves no state on disk: what anvil offloads goes to a HOME of its own, re
   const a = await startAnvil()
   try {
     // Enough blocks for anvil to start offloading states to disk (an anvil-state-* directory it never removes).
-    await createPublicClient({ transport: http(a.url) }).request({ method: 'anvil_mine' as never, params: ['0x400'] as never })
+    await createPublicClient({ transport: http(a.url) }).request({
+      method: 'anvil_mine' as never,
+      params: ['0x400'] as never
+    })
     expect(await readdir(join(a.home, '.foundry', 'anvil', 'tmp'))).not.toHaveLength(0)
   } finally {
     await a.stop()

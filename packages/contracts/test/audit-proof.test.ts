@@ -18,7 +18,9 @@ test('a proof is count × (leaf ‖ depth siblings), leaves in challenge order',
   challengeIndices(hexToBytes(seed), 10, tree.leafCount).forEach((index, j) => {
     const expected = tree.prove(index)
     expect(bytes.subarray(j * item, j * item + LEAF_SIZE)).toEqual(expected.leaf)
-    expect(bytes.subarray(j * item + LEAF_SIZE, (j + 1) * item)).toEqual(new Uint8Array(expected.path.flatMap((s) => [...s])))
+    expect(bytes.subarray(j * item + LEAF_SIZE, (j + 1) * item)).toEqual(
+      new Uint8Array(expected.path.flatMap((s) => [...s]))
+    )
   })
 })
 
@@ -27,5 +29,7 @@ test('items that do not match the deal are refused with ProofEncodingError', () 
   expect(() => encodeProof([good], tree.depth - 1)).toThrow(ProofEncodingError)
   expect(() => encodeProof([good], tree.depth + 1)).toThrow(/path has/)
   expect(() => encodeProof([{ leaf: good.leaf.subarray(1), path: good.path }], tree.depth)).toThrow(/leaf is 63 bytes/)
-  expect(() => encodeProof([{ leaf: good.leaf, path: [good.path[0]!.subarray(1), ...good.path.slice(1)] }], tree.depth)).toThrow(/sibling is 31 bytes/)
+  expect(() =>
+    encodeProof([{ leaf: good.leaf, path: [good.path[0]!.subarray(1), ...good.path.slice(1)] }], tree.depth)
+  ).toThrow(/sibling is 31 bytes/)
 })

@@ -4,14 +4,23 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { removeDir, tempDir } from '@sherd/test-support'
 import {
-  DeploymentFileError, DeploymentFileExistsError, formatMarketDeployment, parseMarketDeployment, PROOF_SET_DEVNET_PARAMS,
-  readMarketDeployment, writeMarketDeployment
+  DeploymentFileError,
+  DeploymentFileExistsError,
+  formatMarketDeployment,
+  parseMarketDeployment,
+  PROOF_SET_DEVNET_PARAMS,
+  readMarketDeployment,
+  writeMarketDeployment
 } from '../src/index.js'
 import type { MarketDeploymentRecord } from '../src/index.js'
 
 let dir: string
-beforeAll(async () => { dir = await tempDir('sherd-deployment-') })
-afterAll(async () => { if (dir !== undefined) await removeDir(dir) })
+beforeAll(async () => {
+  dir = await tempDir('sherd-deployment-')
+})
+afterAll(async () => {
+  if (dir !== undefined) await removeDir(dir)
+})
 
 const RECORD: MarketDeploymentRecord = {
   contract: 'ProofSetMarket',
@@ -34,7 +43,9 @@ describe('round trip', () => {
     expect(json.genesisBlock).toBe('12345678901')
     expect(json.params.auditBond).toBe((2n ** 100n).toString())
     // Lower-case addresses (hand-written files) are accepted and checksummed.
-    const lower = parseMarketDeployment(JSON.stringify({ ...json, market: RECORD.market.toLowerCase(), genesisBlock: 7 }))
+    const lower = parseMarketDeployment(
+      JSON.stringify({ ...json, market: RECORD.market.toLowerCase(), genesisBlock: 7 })
+    )
     expect(lower.market).toBe(RECORD.market)
     expect(lower.genesisBlock).toBe(7n)
   })
@@ -74,33 +85,168 @@ describe('round trip', () => {
 describe('every malformed field is named', () => {
   const good = (): Record<string, unknown> => JSON.parse(formatMarketDeployment(RECORD))
   const cases: Array<[string, (j: Record<string, unknown>) => void]> = [
-    ['contract', (j) => { j.contract = 'StorageMarket' }],
-    ['contract', (j) => { delete j.contract }],
-    ['chainId', (j) => { j.chainId = '31337' }],
-    ['chainId', (j) => { j.chainId = 0 }],
-    ['chainId', (j) => { j.chainId = 1.5 }],
-    ['rpcUrl', (j) => { j.rpcUrl = 'localhost:8545' }],
-    ['rpcUrl', (j) => { j.rpcUrl = 'ftp://127.0.0.1' }],
-    ['market', (j) => { j.market = '0x1234' }],
-    ['token', (j) => { j.token = 42 }],
-    ['deployer', (j) => { delete j.deployer }],
-    ['tokenDeployed', (j) => { j.tokenDeployed = 'yes' }],
-    ['genesisBlock', (j) => { j.genesisBlock = '-1' }],
-    ['genesisBlock', (j) => { j.genesisBlock = '0x10' }],
-    ['genesisBlock', (j) => { j.genesisBlock = 1e300 }],
-    ['params', (j) => { j.params = [] }],
-    ['params.periodBlocks', (j) => { (j.params as Record<string, unknown>).periodBlocks = '8' }],
-    ['params.periodBlocks', (j) => { (j.params as Record<string, unknown>).periodBlocks = 2 }],
-    ['params.challengeDelayBlocks', (j) => { delete (j.params as Record<string, unknown>).challengeDelayBlocks }],
-    ['params.maxMissedPeriods', (j) => { (j.params as Record<string, unknown>).maxMissedPeriods = 256 }],
-    ['params.maxMissedPeriods', (j) => { (j.params as Record<string, unknown>).maxMissedPeriods = 0 }],
-    ['params.collateralBps', (j) => { (j.params as Record<string, unknown>).collateralBps = 100_001 }],
-    ['params.slashBps', (j) => { (j.params as Record<string, unknown>).slashBps = -1 }],
-    ['params.reporterBps', (j) => { (j.params as Record<string, unknown>).reporterBps = 10_001 }],
-    ['params.auditBond', (j) => { (j.params as Record<string, unknown>).auditBond = '1.5' }],
-    ['params.auditBond', (j) => { (j.params as Record<string, unknown>).auditBond = (2n ** 128n).toString() }],
-    ['params.lambda', (j) => { (j.params as Record<string, unknown>).lambda = 4 }],
-    ['marketAddress', (j) => { j.marketAddress = j.market }]
+    [
+      'contract',
+      (j) => {
+        j.contract = 'StorageMarket'
+      }
+    ],
+    [
+      'contract',
+      (j) => {
+        delete j.contract
+      }
+    ],
+    [
+      'chainId',
+      (j) => {
+        j.chainId = '31337'
+      }
+    ],
+    [
+      'chainId',
+      (j) => {
+        j.chainId = 0
+      }
+    ],
+    [
+      'chainId',
+      (j) => {
+        j.chainId = 1.5
+      }
+    ],
+    [
+      'rpcUrl',
+      (j) => {
+        j.rpcUrl = 'localhost:8545'
+      }
+    ],
+    [
+      'rpcUrl',
+      (j) => {
+        j.rpcUrl = 'ftp://127.0.0.1'
+      }
+    ],
+    [
+      'market',
+      (j) => {
+        j.market = '0x1234'
+      }
+    ],
+    [
+      'token',
+      (j) => {
+        j.token = 42
+      }
+    ],
+    [
+      'deployer',
+      (j) => {
+        delete j.deployer
+      }
+    ],
+    [
+      'tokenDeployed',
+      (j) => {
+        j.tokenDeployed = 'yes'
+      }
+    ],
+    [
+      'genesisBlock',
+      (j) => {
+        j.genesisBlock = '-1'
+      }
+    ],
+    [
+      'genesisBlock',
+      (j) => {
+        j.genesisBlock = '0x10'
+      }
+    ],
+    [
+      'genesisBlock',
+      (j) => {
+        j.genesisBlock = 1e300
+      }
+    ],
+    [
+      'params',
+      (j) => {
+        j.params = []
+      }
+    ],
+    [
+      'params.periodBlocks',
+      (j) => {
+        ;(j.params as Record<string, unknown>).periodBlocks = '8'
+      }
+    ],
+    [
+      'params.periodBlocks',
+      (j) => {
+        ;(j.params as Record<string, unknown>).periodBlocks = 2
+      }
+    ],
+    [
+      'params.challengeDelayBlocks',
+      (j) => {
+        delete (j.params as Record<string, unknown>).challengeDelayBlocks
+      }
+    ],
+    [
+      'params.maxMissedPeriods',
+      (j) => {
+        ;(j.params as Record<string, unknown>).maxMissedPeriods = 256
+      }
+    ],
+    [
+      'params.maxMissedPeriods',
+      (j) => {
+        ;(j.params as Record<string, unknown>).maxMissedPeriods = 0
+      }
+    ],
+    [
+      'params.collateralBps',
+      (j) => {
+        ;(j.params as Record<string, unknown>).collateralBps = 100_001
+      }
+    ],
+    [
+      'params.slashBps',
+      (j) => {
+        ;(j.params as Record<string, unknown>).slashBps = -1
+      }
+    ],
+    [
+      'params.reporterBps',
+      (j) => {
+        ;(j.params as Record<string, unknown>).reporterBps = 10_001
+      }
+    ],
+    [
+      'params.auditBond',
+      (j) => {
+        ;(j.params as Record<string, unknown>).auditBond = '1.5'
+      }
+    ],
+    [
+      'params.auditBond',
+      (j) => {
+        ;(j.params as Record<string, unknown>).auditBond = (2n ** 128n).toString()
+      }
+    ],
+    [
+      'params.lambda',
+      (j) => {
+        ;(j.params as Record<string, unknown>).lambda = 4
+      }
+    ],
+    [
+      'marketAddress',
+      (j) => {
+        j.marketAddress = j.market
+      }
+    ]
   ]
   test.each(cases)('%s', (field, spoil) => {
     const json = good()
@@ -117,6 +263,7 @@ describe('every malformed field is named', () => {
   })
 
   test('not an object', () => {
-    for (const text of ['[]', '"x"', 'null']) expect(() => parseMarketDeployment(text)).toThrow(/must hold a JSON object/)
+    for (const text of ['[]', '"x"', 'null'])
+      expect(() => parseMarketDeployment(text)).toThrow(/must hold a JSON object/)
   })
 })

@@ -6,7 +6,9 @@ import { formatProofSetGasTable, measureProofSetGas } from '../src/index.js'
 // sets and the steady-state seed ring; this keeps the budgets of the settlement issue from regressing.
 test('ProofSetMarket: proving per TiB-month, opening per deal, and every transaction within a real chain', async () => {
   const r = await measureProofSetGas({ periods: 3 })
-  process.stdout.write(`\n${formatProofSetGasTable(r)}\n\nproving gas per TiB-month: ${Math.round(r.provingGasPerTiBMonth)}, per deal opened: ${Math.round(r.openGasPerDeal)}, largest tx: ${r.largestCalldataBytes} bytes, ${r.largestGas} gas\n`)
+  process.stdout.write(
+    `\n${formatProofSetGasTable(r)}\n\nproving gas per TiB-month: ${Math.round(r.provingGasPerTiBMonth)}, per deal opened: ${Math.round(r.openGasPerDeal)}, largest tx: ${r.largestCalldataBytes} bytes, ${r.largestGas} gas\n`
+  )
   expect(r.provingGasPerTiBMonth).toBeLessThanOrEqual(200_000_000)
   expect(r.openGasPerDeal).toBeLessThanOrEqual(150_000)
   // A renewal settles the deals' closed periods and locks more collateral: still a small fraction of an opening.

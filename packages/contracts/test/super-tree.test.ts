@@ -8,7 +8,7 @@ import { ProofEncodingError } from '../src/errors.js'
 import { ProviderSuperTree, superDepth, superLeaf, SuperTreeSnapshot } from '../src/index.js'
 
 /** Root of `leaves` padded with 32-byte zero leaves to a power of two: what zero subtrees stand for. */
-function naiveRoot (leaves: Uint8Array[]): Uint8Array {
+function naiveRoot(leaves: Uint8Array[]): Uint8Array {
   let level = [...leaves]
   const width = 2 ** superDepth(leaves.length)
   while (level.length < width) level.push(new Uint8Array(32))
@@ -20,16 +20,17 @@ function naiveRoot (leaves: Uint8Array[]): Uint8Array {
   return level[0]!
 }
 
-function climb (leaf: Uint8Array, path: Uint8Array[], slot: number): Uint8Array {
+function climb(leaf: Uint8Array, path: Uint8Array[], slot: number): Uint8Array {
   let h = leaf
-  for (const [l, sibling] of path.entries()) h = Math.floor(slot / 2 ** l) % 2 === 0 ? nodeHash(h, sibling) : nodeHash(sibling, h)
+  for (const [l, sibling] of path.entries())
+    h = Math.floor(slot / 2 ** l) % 2 === 0 ? nodeHash(h, sibling) : nodeHash(sibling, h)
   return h
 }
 
 const randomLeaves = (n: number): Uint8Array[] => Array.from({ length: n }, () => new Uint8Array(randomBytes(32)))
 
 describe('super-tree', () => {
-  test('root and every slot\'s path agree with a plain zero-padded tree, 1 … 33 leaves', () => {
+  test("root and every slot's path agree with a plain zero-padded tree, 1 … 33 leaves", () => {
     for (let n = 1; n <= 33; n++) {
       const leaves = randomLeaves(n)
       const snapshot = new SuperTreeSnapshot(leaves)

@@ -24,7 +24,7 @@ Flags:
 Ctrl-C stops every process and removes the temp dir. npm start runs \`sherd-devnet demo\`.`
 
 /** Shell lines that point the CLIs (`sherd`, `sherd-node`) at this devnet; also written to <dir>/devnet.env. */
-export function devnetEnv (devnet: Devnet): Record<string, string> {
+export function devnetEnv(devnet: Devnet): Record<string, string> {
   return {
     // The deployment file names chain, RPC, market and token; the two below say the same for older tools.
     SHERD_DEPLOYMENT: devnet.deploymentFile,
@@ -39,42 +39,60 @@ export function devnetEnv (devnet: Devnet): Record<string, string> {
   }
 }
 
-function describeProgress (story: Story, e: DevnetProgressEvent): void {
+function describeProgress(story: Story, e: DevnetProgressEvent): void {
   switch (e.type) {
     case 'chain-started':
       story.line(`anvil is up at ${e.rpcUrl} (chain id ${e.chainId})`)
       break
     case 'contracts-deployed':
       story.line(`deployed the SHERD token ${e.token} and the proof-set market ${e.market} (${e.deploymentFile})`)
-      story.detail(`proving period ${e.params.periodBlocks} blocks, challenges drawn ${e.params.challengeDelayBlocks} block(s) in over each provider's whole proof set, ` +
-        `deals fail after ${e.params.maxMissedPeriods} missed periods, ${e.params.slashBps / 100} % of a provider's locked collateral slashed per miss`)
+      story.detail(
+        `proving period ${e.params.periodBlocks} blocks, challenges drawn ${e.params.challengeDelayBlocks} block(s) in over each provider's whole proof set, ` +
+          `deals fail after ${e.params.maxMissedPeriods} missed periods, ${e.params.slashBps / 100} % of a provider's locked collateral slashed per miss`
+      )
       break
     case 'accounts-funded':
-      story.line(`funded the client ${e.client} and ${e.providers.length} provider accounts with ${tokens(e.amount)} each`)
+      story.line(
+        `funded the client ${e.client} and ${e.providers.length} provider accounts with ${tokens(e.amount)} each`
+      )
       break
     case 'interval-mining':
       story.line(`anvil now mines a block every ${e.blockTimeSeconds} s`)
       break
     case 'provider-started':
-      story.line(`provider ${e.index} is up: ${shortId(e.peerId)} at ${e.multiaddr.replace(/\/p2p\/.*$/, '')}, status ${e.httpUrl}/status`)
+      story.line(
+        `provider ${e.index} is up: ${shortId(e.peerId)} at ${e.multiaddr.replace(/\/p2p\/.*$/, '')}, status ${e.httpUrl}/status`
+      )
       break
     case 'network-ready':
-      story.line(`the network is ready: a client sees all ${e.providers} providers in the registry and in their announcements (${(e.elapsedMs / 1000).toFixed(1)} s)`)
+      story.line(
+        `the network is ready: a client sees all ${e.providers} providers in the registry and in their announcements (${(e.elapsedMs / 1000).toFixed(1)} s)`
+      )
       break
     case 'provider-crashed':
-      story.line(`provider ${e.index} exited unexpectedly (${e.code ?? e.signal}): ${e.lastLines.split('\n').slice(-3).join(' | ')}`)
+      story.line(
+        `provider ${e.index} exited unexpectedly (${e.code ?? e.signal}): ${e.lastLines.split('\n').slice(-3).join(' | ')}`
+      )
       break
   }
 }
 
 /** Writes devnet.json and devnet.env in the devnet's dir and prints how to use it. */
-async function printUsage (story: Story, devnet: Devnet): Promise<void> {
+async function printUsage(story: Story, devnet: Devnet): Promise<void> {
   const env = devnetEnv(devnet)
   const envFile = join(devnet.dir, 'devnet.env')
   const jsonFile = join(devnet.dir, 'devnet.json')
-  await writeFile(envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n') + '\n')
+  await writeFile(
+    envFile,
+    Object.entries(env)
+      .map(([k, v]) => `export ${k}='${v}'`)
+      .join('\n') + '\n'
+  )
   // Market parameters hold a bigint (the audit bond): written as a decimal string.
-  await writeFile(jsonFile, JSON.stringify(devnet.info(), (_, v: unknown) => typeof v === 'bigint' ? v.toString() : v, 2) + '\n')
+  await writeFile(
+    jsonFile,
+    JSON.stringify(devnet.info(), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n'
+  )
   const p0 = devnet.providers[0]
   story.chapter('The devnet is running')
   story.text(`  chain      ${devnet.rpcUrl}  (chain id ${devnet.chainId})`)
@@ -91,9 +109,9 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   story.text('Point the CLIs at it (from the repository root, in another terminal):')
   story.text('')
   story.text(`  source ${envFile}`)
-  story.text('  npx sherd put ./some-file              # prints the file\'s sherd:// link')
-  story.text('  npx sherd get \'sherd://…\' -o ./copy    # reads it back')
-  story.text('  npx sherd stat \'sherd://…\'             # where its shards are and how their deals stand')
+  story.text("  npx sherd put ./some-file              # prints the file's sherd:// link")
+  story.text("  npx sherd get 'sherd://…' -o ./copy    # reads it back")
+  story.text("  npx sherd stat 'sherd://…'             # where its shards are and how their deals stand")
   if (p0 !== undefined) {
     story.text(`  npx sherd-node status --data-dir ${p0.dataDir}`)
     story.text(`  npx sherd-node status --url ${p0.httpUrl}`)
@@ -105,10 +123,10 @@ async function printUsage (story: Story, devnet: Devnet): Promise<void> {
   story.text(`  npx sherd put ./some-file --deployment ${devnet.deploymentFile} \\`)
   story.text(`    --private-key ${env.SHERD_PRIVATE_KEY} --bootstrap ${devnet.bootstrap[0] ?? ''}`)
   story.text('')
-  story.text('Ctrl-C stops every process and removes the devnet\'s files.')
+  story.text("Ctrl-C stops every process and removes the devnet's files.")
 }
 
-export async function main (argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let parsed
   try {
     parsed = parseArgs({
@@ -128,7 +146,10 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   const { values: v, positionals } = parsed
-  if (v.help === true) { console.log(HELP); return 0 }
+  if (v.help === true) {
+    console.log(HELP)
+    return 0
+  }
   const command = positionals[0] ?? 'run'
   if (positionals.length > 1 || !['run', 'demo'].includes(command)) {
     process.stderr.write(`sherd-devnet: unknown command "${positionals.join(' ')}"\n\n${HELP}\n`)
@@ -137,10 +158,24 @@ export async function main (argv: string[]): Promise<number> {
   const providers = v.providers === undefined ? DEFAULT_PROVIDERS : Number(v.providers)
   const blockTimeSeconds = v['block-time'] === undefined ? DEFAULT_BLOCK_TIME_SECONDS : Number(v['block-time'])
   const size = v.size === undefined ? undefined : Number(v.size)
-  if (!Number.isInteger(providers) || providers < 1) { process.stderr.write(`sherd-devnet: --providers must be a positive whole number, got "${v.providers}"\n`); return 2 }
-  if (!Number.isInteger(blockTimeSeconds) || blockTimeSeconds < 1) { process.stderr.write(`sherd-devnet: --block-time must be a whole number of seconds ≥ 1, got "${v['block-time']}"\n`); return 2 }
-  if (command === 'demo' && providers < DEMO_K + DEMO_M) { process.stderr.write(`sherd-devnet: the demo stores k + m = ${DEMO_K + DEMO_M} shards on distinct providers: give --providers ${DEMO_K + DEMO_M} or more\n`); return 2 }
-  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) { process.stderr.write(`sherd-devnet: --size must be a positive number of bytes, got "${v.size}"\n`); return 2 }
+  if (!Number.isInteger(providers) || providers < 1) {
+    process.stderr.write(`sherd-devnet: --providers must be a positive whole number, got "${v.providers}"\n`)
+    return 2
+  }
+  if (!Number.isInteger(blockTimeSeconds) || blockTimeSeconds < 1) {
+    process.stderr.write(`sherd-devnet: --block-time must be a whole number of seconds ≥ 1, got "${v['block-time']}"\n`)
+    return 2
+  }
+  if (command === 'demo' && providers < DEMO_K + DEMO_M) {
+    process.stderr.write(
+      `sherd-devnet: the demo stores k + m = ${DEMO_K + DEMO_M} shards on distinct providers: give --providers ${DEMO_K + DEMO_M} or more\n`
+    )
+    return 2
+  }
+  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
+    process.stderr.write(`sherd-devnet: --size must be a positive number of bytes, got "${v.size}"\n`)
+    return 2
+  }
 
   const story = new Story()
   const controller = new AbortController()
@@ -163,7 +198,9 @@ export async function main (argv: string[]): Promise<number> {
       ...(v.dir === undefined ? {} : { dir: v.dir }),
       ...(v.debug === true ? { nodeEnv: { DEBUG: 'sherd:*' } } : {}),
       handleSignals: false,
-      onProgress: (e) => { describeProgress(story, e) },
+      onProgress: (e) => {
+        describeProgress(story, e)
+      },
       signal: controller.signal
     })
     if (command === 'demo') {
@@ -173,7 +210,13 @@ export async function main (argv: string[]): Promise<number> {
     // Run until Ctrl-C.
     await new Promise<void>((resolve) => {
       if (controller.signal.aborted) resolve()
-      controller.signal.addEventListener('abort', () => { resolve() }, { once: true })
+      controller.signal.addEventListener(
+        'abort',
+        () => {
+          resolve()
+        },
+        { once: true }
+      )
     })
     return await shutdown(story, devnet, 0)
   } catch (err) {
@@ -188,7 +231,7 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
-async function shutdown (story: Story, devnet: Devnet | undefined, code: number): Promise<number> {
+async function shutdown(story: Story, devnet: Devnet | undefined, code: number): Promise<number> {
   if (devnet === undefined) {
     // startDevnet has already stopped and removed whatever it had started.
     story.line('stopped before the network was up; nothing is left running')
@@ -200,6 +243,6 @@ async function shutdown (story: Story, devnet: Devnet | undefined, code: number)
 }
 
 /** Entry point of bin/sherd-devnet.js. */
-export async function run (): Promise<void> {
+export async function run(): Promise<void> {
   process.exitCode = await main(process.argv.slice(2))
 }

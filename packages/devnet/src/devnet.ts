@@ -5,16 +5,34 @@ import { createPublicClient, createTestClient, createWalletClient, http, toHex }
 import type { Account, Address, Chain, Hex, PublicClient, TestClient, Transport, WalletClient } from 'viem'
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import {
-  ANVIL_MNEMONIC, deployProofSetMarket, freePorts, mintTokens, PROOF_SET_DEVNET_PARAMS, startAnvil, rpcChain, writeMarketDeployment
+  ANVIL_MNEMONIC,
+  deployProofSetMarket,
+  freePorts,
+  mintTokens,
+  PROOF_SET_DEVNET_PARAMS,
+  startAnvil,
+  rpcChain,
+  writeMarketDeployment
 } from '@sherd/contracts'
 import type { Anvil, MarketClient, ProofSetParams } from '@sherd/contracts'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
 import { trackDir, untrackDir } from './cleanup.js'
 import {
-  CLIENT_ACCOUNT_INDEX, DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_CAPACITY_BYTES, DEFAULT_MINT, DEFAULT_PRICE_PER_MIB,
-  DEFAULT_PROVIDERS, DEFAULT_STAKE, DEPLOYER_ACCOUNT_INDEX, DEPLOYMENT_FILE, DEVNET_ANNOUNCE_INTERVAL_MS, DEVNET_HARDFORK, FIRST_PROVIDER_ACCOUNT_INDEX,
-  NETWORK_READY_TIMEOUT_MS, READINESS_POLL_MS
+  CLIENT_ACCOUNT_INDEX,
+  DEFAULT_BLOCK_TIME_SECONDS,
+  DEFAULT_CAPACITY_BYTES,
+  DEFAULT_MINT,
+  DEFAULT_PRICE_PER_MIB,
+  DEFAULT_PROVIDERS,
+  DEFAULT_STAKE,
+  DEPLOYER_ACCOUNT_INDEX,
+  DEPLOYMENT_FILE,
+  DEVNET_ANNOUNCE_INTERVAL_MS,
+  DEVNET_HARDFORK,
+  FIRST_PROVIDER_ACCOUNT_INDEX,
+  NETWORK_READY_TIMEOUT_MS,
+  READINESS_POLL_MS
 } from './constants.js'
 import { DevnetStartError, ProviderStateError } from './errors.js'
 import { defaultNodeCommand, ProviderProcess } from './provider-process.js'
@@ -23,13 +41,20 @@ import { TcpProxy } from './tcp-proxy.js'
 
 /** Typed progress of `startDevnet`, for a log that tells what is happening. */
 export type DevnetProgressEvent =
-  | { type: 'chain-started', rpcUrl: string, chainId: number, anvilPid: number, dir: string }
-  | { type: 'contracts-deployed', market: Address, token: Address, params: ProofSetParams, deploymentFile: string }
-  | { type: 'accounts-funded', client: Address, providers: Address[], amount: bigint }
-  | { type: 'interval-mining', blockTimeSeconds: number }
-  | { type: 'provider-started', index: number, peerId: string, chainAddress: Address, multiaddr: string, httpUrl: string }
-  | { type: 'network-ready', providers: number, elapsedMs: number }
-  | { type: 'provider-crashed', index: number, code: number | null, signal: string | null, lastLines: string }
+  | { type: 'chain-started'; rpcUrl: string; chainId: number; anvilPid: number; dir: string }
+  | { type: 'contracts-deployed'; market: Address; token: Address; params: ProofSetParams; deploymentFile: string }
+  | { type: 'accounts-funded'; client: Address; providers: Address[]; amount: bigint }
+  | { type: 'interval-mining'; blockTimeSeconds: number }
+  | {
+      type: 'provider-started'
+      index: number
+      peerId: string
+      chainAddress: Address
+      multiaddr: string
+      httpUrl: string
+    }
+  | { type: 'network-ready'; providers: number; elapsedMs: number }
+  | { type: 'provider-crashed'; index: number; code: number | null; signal: string | null; lastLines: string }
 
 export interface StartDevnetOptions {
   /** Provider processes to run (default 6: k + m = 4 + 2). */
@@ -107,7 +132,15 @@ export interface DevnetInfo {
    * the others bootstrap to it, and announcements reach a client through the providers' gossipsub mesh.
    */
   bootstrap: string[]
-  providers: Array<{ index: number, peerId: string, chainAddress: Address, multiaddrs: string[], wsMultiaddrs: string[], httpUrl: string, dataDir: string }>
+  providers: Array<{
+    index: number
+    peerId: string
+    chainAddress: Address
+    multiaddrs: string[]
+    wsMultiaddrs: string[]
+    httpUrl: string
+    dataDir: string
+  }>
   dir: string
 }
 
@@ -139,7 +172,7 @@ export interface Devnet extends Omit<DevnetInfo, 'genesisBlock' | 'providers'> {
   stop: () => Promise<void>
 }
 
-function account (index: number): DevnetAccount {
+function account(index: number): DevnetAccount {
   const a = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index })
   const key = a.getHdKey().privateKey
   if (key === null) throw new DevnetStartError(`anvil account ${index} has no private key`)
@@ -159,12 +192,15 @@ function account (index: number): DevnetAccount {
  *   await devnet.provider(0).kill()
  * } finally { await devnet.stop() }
  */
-export async function startDevnet (options: StartDevnetOptions = {}): Promise<Devnet> {
+export async function startDevnet(options: StartDevnetOptions = {}): Promise<Devnet> {
   const count = options.providers ?? DEFAULT_PROVIDERS
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`providers must be a positive whole number, got ${count}`)
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`providers must be a positive whole number, got ${count}`)
   const blockTimeSeconds = options.blockTimeSeconds ?? DEFAULT_BLOCK_TIME_SECONDS
   if (!Number.isInteger(blockTimeSeconds) || blockTimeSeconds < 1) {
-    throw new RangeError(`blockTimeSeconds must be a whole number of seconds ≥ 1 (anvil's interval mining), got ${blockTimeSeconds}`)
+    throw new RangeError(
+      `blockTimeSeconds must be a whole number of seconds ≥ 1 (anvil's interval mining), got ${blockTimeSeconds}`
+    )
   }
   const progress = options.onProgress ?? (() => {})
   const signal = options.signal
@@ -188,8 +224,17 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     }
-    await Promise.all([...observers].map(async (o) => { await o.stop().catch(() => {}) }))
-    await Promise.all(processes.map(async (p) => { await p.stop(); await p.close() }))
+    await Promise.all(
+      [...observers].map(async (o) => {
+        await o.stop().catch(() => {})
+      })
+    )
+    await Promise.all(
+      processes.map(async (p) => {
+        await p.stop()
+        await p.close()
+      })
+    )
     await proxy?.stop()
     await anvil?.stop()
     if (ownDir && options.keepDir !== true) {
@@ -197,12 +242,17 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       untrackDir(dir)
     }
   }
-  const stop = async (): Promise<void> => { stopping ??= stopAll(); await stopping }
+  const stop = async (): Promise<void> => {
+    stopping ??= stopAll()
+    await stopping
+  }
 
   if (options.handleSignals !== false) {
     onSignal = (sig) => {
       process.stderr.write(`\nsherd-devnet: ${sig} received, stopping the devnet\n`)
-      void stop().finally(() => { process.exit(sig === 'SIGINT' ? 130 : 143) })
+      void stop().finally(() => {
+        process.exit(sig === 'SIGINT' ? 130 : 143)
+      })
     }
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
@@ -226,25 +276,50 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       createWalletClient({ account: privateKeyToAccount(a.privateKey), chain, transport })
 
     const mint = options.mint ?? DEFAULT_MINT
-    const deployment = await deployProofSetMarket(wallet(deployer), { publicClient, params: { ...PROOF_SET_DEVNET_PARAMS, ...options.marketParams }, signal })
+    const deployment = await deployProofSetMarket(wallet(deployer), {
+      publicClient,
+      params: { ...PROOF_SET_DEVNET_PARAMS, ...options.marketParams },
+      signal
+    })
     const deploymentFile = join(dir, DEPLOYMENT_FILE)
     // What clients use: anvil's own URL (the providers get the proxy's with --rpc-url, which wins over the file).
-    await writeMarketDeployment(deploymentFile, {
-      contract: 'ProofSetMarket',
-      chainId: anvil.chainId,
-      rpcUrl: anvil.url,
+    await writeMarketDeployment(
+      deploymentFile,
+      {
+        contract: 'ProofSetMarket',
+        chainId: anvil.chainId,
+        rpcUrl: anvil.url,
+        market: deployment.market,
+        token: deployment.token,
+        tokenDeployed: true,
+        genesisBlock: deployment.genesisBlock,
+        deployer: deployer.address,
+        params: deployment.params
+      },
+      { force: !ownDir }
+    )
+    progress({
+      type: 'contracts-deployed',
       market: deployment.market,
       token: deployment.token,
-      tokenDeployed: true,
-      genesisBlock: deployment.genesisBlock,
-      deployer: deployer.address,
-      params: deployment.params
-    }, { force: !ownDir })
-    progress({ type: 'contracts-deployed', market: deployment.market, token: deployment.token, params: deployment.params, deploymentFile })
+      params: deployment.params,
+      deploymentFile
+    })
     for (const to of [client, ...providerAccounts]) {
-      await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: to.address, amount: mint, signal })
+      await mintTokens(wallet(deployer), {
+        publicClient,
+        token: deployment.token,
+        to: to.address,
+        amount: mint,
+        signal
+      })
     }
-    progress({ type: 'accounts-funded', client: client.address, providers: providerAccounts.map((a) => a.address), amount: mint })
+    progress({
+      type: 'accounts-funded',
+      client: client.address,
+      providers: providerAccounts.map((a) => a.address),
+      amount: mint
+    })
     await testClient.setIntervalMining({ interval: blockTimeSeconds })
     progress({ type: 'interval-mining', blockTimeSeconds })
 
@@ -254,7 +329,11 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     }
     const providerRpcUrl = proxy?.url ?? anvil.url
 
-    const marketClient = (a: DevnetAccount = client): MarketClient => ({ market: deployment.market, publicClient, walletClient: wallet(a) })
+    const marketClient = (a: DevnetAccount = client): MarketClient => ({
+      market: deployment.market,
+      publicClient,
+      walletClient: wallet(a)
+    })
     const providerSettings = {
       deploymentFile,
       rpcUrl: providerRpcUrl,
@@ -267,7 +346,7 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     }
     // Every provider but the first bootstraps to provider 0, which keeps its key and port across restarts; through
     // it they form one gossipsub mesh, so a client connected to any one of them hears every announcement.
-    const seeds = (): string[] => processes[0]?.started === true ? processes[0].info.multiaddrs : []
+    const seeds = (): string[] => (processes[0]?.started === true ? processes[0].info.multiaddrs : [])
     const newProcess = async (index: number): Promise<ProviderProcess> => {
       const [libp2pPort, httpPort, wsPort] = await freePorts(3)
       const p = new ProviderProcess({
@@ -281,26 +360,46 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
         wsPort: wsPort!,
         httpPort: httpPort!
       })
-      p.onCrash = (proc, code, sig) => { progress({ type: 'provider-crashed', index: proc.index, code, signal: sig, lastLines: proc.lastLines() }) }
+      p.onCrash = (proc, code, sig) => {
+        progress({ type: 'provider-crashed', index: proc.index, code, signal: sig, lastLines: proc.lastLines() })
+      }
       processes.push(p)
       return p
     }
     const launch = async (p: ProviderProcess, launchSignal?: AbortSignal): Promise<void> => {
       await p.initDataDir({ signal: launchSignal })
       const info = await p.start({ signal: launchSignal })
-      progress({ type: 'provider-started', index: p.index, peerId: info.peerId, chainAddress: info.chainAddress, multiaddr: info.multiaddrs[0] ?? '', httpUrl: info.httpUrl })
+      progress({
+        type: 'provider-started',
+        index: p.index,
+        peerId: info.peerId,
+        chainAddress: info.chainAddress,
+        multiaddr: info.multiaddrs[0] ?? '',
+        httpUrl: info.httpUrl
+      })
     }
     // Ready when a client (the SDK itself, connected to the providers as any client would be) sees every provider
     // where a client looks: registered on chain under the peer id it runs with, and freshly announcing.
     const waitUntilSeen = async (ps: ProviderProcess[], waitSignal?: AbortSignal): Promise<void> => {
-      const readySignal = AbortSignal.any([AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS), ...(waitSignal === undefined ? [] : [waitSignal])])
+      const readySignal = AbortSignal.any([
+        AbortSignal.timeout(NETWORK_READY_TIMEOUT_MS),
+        ...(waitSignal === undefined ? [] : [waitSignal])
+      ])
       const expected = ps.map((p) => p.info.peerId)
-      const observer = createClient({ rpcUrl: anvil!.url, contract: deployment.market, bootstrap: ps.flatMap((p) => p.info.multiaddrs) })
+      const observer = createClient({
+        rpcUrl: anvil!.url,
+        contract: deployment.market,
+        bootstrap: ps.flatMap((p) => p.info.multiaddrs)
+      })
       observers.add(observer)
       try {
         await observer.start({ signal: readySignal })
         for (;;) {
-          const seen = new Set((await observer.providers({ signal: readySignal })).filter((v) => v.registered && v.fresh).map((v) => v.peerId))
+          const seen = new Set(
+            (await observer.providers({ signal: readySignal }))
+              .filter((v) => v.registered && v.fresh)
+              .map((v) => v.peerId)
+          )
           if (expected.every((peerId) => seen.has(peerId))) return
           await new Promise((resolve) => setTimeout(resolve, READINESS_POLL_MS))
           readySignal.throwIfAborted()
@@ -317,7 +416,11 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
     await launch(initial[0]!, signal)
     const rest: ProviderProcess[] = []
     for (let i = 1; i < count; i++) rest.push(await newProcess(i))
-    await Promise.all(rest.map(async (p) => { await launch(p, signal) }))
+    await Promise.all(
+      rest.map(async (p) => {
+        await launch(p, signal)
+      })
+    )
     initial.push(...rest)
     await waitUntilSeen(initial, signal)
     progress({ type: 'network-ready', providers: count, elapsedMs: Date.now() - startedAt })
@@ -330,7 +433,13 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       providerAccounts.push(a)
       // Beyond anvil's prefunded accounts: give it gas here, tokens below.
       await testClient.setBalance({ address: a.address, value: 10n ** 22n })
-      await mintTokens(wallet(deployer), { publicClient, token: deployment.token, to: a.address, amount: mint, signal: o.signal })
+      await mintTokens(wallet(deployer), {
+        publicClient,
+        token: deployment.token,
+        to: a.address,
+        amount: mint,
+        signal: o.signal
+      })
       const p = await newProcess(index)
       await launch(p, o.signal)
       const handle = providerHandle(p)
@@ -355,10 +464,12 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       deploymentFile,
       client,
       bootstrap: bootstrapOf(processes),
-      providers: processes.filter((p) => p.started).map((p) => {
-        const { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir } = p.info
-        return { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir }
-      }),
+      providers: processes
+        .filter((p) => p.started)
+        .map((p) => {
+          const { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir } = p.info
+          return { index, peerId, chainAddress, multiaddrs, wsMultiaddrs, httpUrl, dataDir }
+        }),
       dir
     })
     return {
@@ -370,7 +481,9 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       params: deployment.params,
       deploymentFile,
       client,
-      get bootstrap () { return bootstrapOf(processes) },
+      get bootstrap() {
+        return bootstrapOf(processes)
+      },
       dir,
       temporaryDir: ownDir && options.keepDir !== true,
       providerRpcUrl,
@@ -384,7 +497,8 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
       marketClient,
       provider: (index) => {
         const h = handles[index]
-        if (h === undefined) throw new ProviderStateError(`no provider ${index}: this devnet has providers 0..${handles.length - 1}`)
+        if (h === undefined)
+          throw new ProviderStateError(`no provider ${index}: this devnet has providers 0..${handles.length - 1}`)
         return h
       },
       addProvider,
@@ -394,33 +508,64 @@ export async function startDevnet (options: StartDevnetOptions = {}): Promise<De
   } catch (err) {
     await stop()
     if (err instanceof Error && err.name === 'TimeoutError') {
-      throw new DevnetStartError(`the network did not form within ${NETWORK_READY_TIMEOUT_MS} ms (every provider registered on chain and heard announcing)`, { cause: err })
+      throw new DevnetStartError(
+        `the network did not form within ${NETWORK_READY_TIMEOUT_MS} ms (every provider registered on chain and heard announcing)`,
+        { cause: err }
+      )
     }
     throw err
   }
 }
 
-function bootstrapOf (processes: ProviderProcess[]): string[] {
+function bootstrapOf(processes: ProviderProcess[]): string[] {
   return processes.filter((p) => p.started).flatMap((p) => p.info.multiaddrs)
 }
 
 /** A provider's handle; its identity is read from the process once it has started (ports and keys never change). */
-function providerHandle (p: ProviderProcess): DevnetProvider {
+function providerHandle(p: ProviderProcess): DevnetProvider {
   return {
-    get index () { return p.info.index },
-    get peerId () { return p.info.peerId },
-    get chainAddress () { return p.info.chainAddress },
-    get multiaddrs () { return p.info.multiaddrs },
-    get wsMultiaddrs () { return p.info.wsMultiaddrs },
-    get httpUrl () { return p.info.httpUrl },
-    get dataDir () { return p.info.dataDir },
-    get logFile () { return p.info.logFile },
-    get state () { return p.state },
-    get pid () { return p.pid },
-    stop: async () => { await p.stop() },
-    kill: async () => { await p.kill() },
-    start: async (o) => { await p.start(o) },
-    restart: async (o) => { await p.restart(o) },
+    get index() {
+      return p.info.index
+    },
+    get peerId() {
+      return p.info.peerId
+    },
+    get chainAddress() {
+      return p.info.chainAddress
+    },
+    get multiaddrs() {
+      return p.info.multiaddrs
+    },
+    get wsMultiaddrs() {
+      return p.info.wsMultiaddrs
+    },
+    get httpUrl() {
+      return p.info.httpUrl
+    },
+    get dataDir() {
+      return p.info.dataDir
+    },
+    get logFile() {
+      return p.info.logFile
+    },
+    get state() {
+      return p.state
+    },
+    get pid() {
+      return p.pid
+    },
+    stop: async () => {
+      await p.stop()
+    },
+    kill: async () => {
+      await p.kill()
+    },
+    start: async (o) => {
+      await p.start(o)
+    },
+    restart: async (o) => {
+      await p.restart(o)
+    },
     status: async (o) => await p.status(o),
     lastLines: () => p.lastLines()
   }

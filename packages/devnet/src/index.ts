@@ -1,5 +1,12 @@
 export { startDevnet } from './devnet.js'
-export type { Devnet, DevnetAccount, DevnetInfo, DevnetProgressEvent, DevnetProvider, StartDevnetOptions } from './devnet.js'
+export type {
+  Devnet,
+  DevnetAccount,
+  DevnetInfo,
+  DevnetProgressEvent,
+  DevnetProvider,
+  StartDevnetOptions
+} from './devnet.js'
 export { DevnetError, DevnetStartError, NotBuiltError, ProviderExitedError, ProviderStateError } from './errors.js'
 export { defaultNodeCommand, resolveNodeBin } from './provider-process.js'
 export type { ProviderInfo, ProviderState } from './provider-process.js'

@@ -20,7 +20,7 @@ export class MarketEvents {
   /** The newest block read so far. */
   head = 0n
 
-  constructor (
+  constructor(
     private readonly publicClient: PublicClient,
     private readonly market: Address,
     private readonly onEvent: (event: MarketEvent) => void,
@@ -28,22 +28,29 @@ export class MarketEvents {
   ) {}
 
   /** Starts from `fromBlock` (default: the next block). */
-  async start (fromBlock?: bigint): Promise<void> {
+  async start(fromBlock?: bigint): Promise<void> {
     this.next = fromBlock ?? (await this.publicClient.getBlockNumber({ cacheTime: 0 })) + 1n
-    this.timer = setInterval(() => { this.polling ??= this.poll().finally(() => { this.polling = undefined }) }, MARKET_POLL_INTERVAL_MS)
+    this.timer = setInterval(() => {
+      this.polling ??= this.poll().finally(() => {
+        this.polling = undefined
+      })
+    }, MARKET_POLL_INTERVAL_MS)
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
     await this.polling
   }
 
-  private async poll (): Promise<void> {
+  private async poll(): Promise<void> {
     try {
       const head = await this.publicClient.getBlockNumber({ cacheTime: 0 })
       if (this.next === undefined || head < this.next) return
-      const events = await readProofSetEvents({ market: this.market, publicClient: this.publicClient }, { fromBlock: this.next, toBlock: head })
+      const events = await readProofSetEvents(
+        { market: this.market, publicClient: this.publicClient },
+        { fromBlock: this.next, toBlock: head }
+      )
       this.next = head + 1n
       this.head = head
       for (const event of events) this.onEvent(event)

@@ -21,24 +21,35 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>()
   private boundPort: number
 
-  constructor (init: TcpProxyInit) {
+  constructor(init: TcpProxyInit) {
     this.targetHost = init.targetHost ?? '127.0.0.1'
     this.targetPort = init.targetPort
     this.boundPort = init.port ?? 0
   }
 
-  get port (): number { return this.boundPort }
-  get url (): string { return `http://127.0.0.1:${this.boundPort}` }
+  get port(): number {
+    return this.boundPort
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.boundPort}`
+  }
   /** Whether the proxy accepts connections. */
-  get up (): boolean { return this.server !== undefined }
+  get up(): boolean {
+    return this.server !== undefined
+  }
 
   /** Listens (again) on its port; the first start picks a free port unless one was given. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.server !== undefined) return
-    const server = createServer((client) => { this.pipe(client) })
+    const server = createServer((client) => {
+      this.pipe(client)
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(this.boundPort, '127.0.0.1', () => { server.off('error', reject); resolve() })
+      server.listen(this.boundPort, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
     const address = server.address()
     if (typeof address === 'object' && address !== null) this.boundPort = address.port
@@ -46,17 +57,21 @@ export class TcpProxy {
   }
 
   /** Stops listening and cuts every open connection: callers see resets and refused connections until `start()`. */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const server = this.server
     if (server === undefined) return
     this.server = undefined
-    const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    const closed = new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve()
+      })
+    })
     for (const socket of this.sockets) socket.destroy()
     this.sockets.clear()
     await closed
   }
 
-  private pipe (client: Socket): void {
+  private pipe(client: Socket): void {
     const upstream = connect(this.targetPort, this.targetHost)
     this.sockets.add(client)
     this.sockets.add(upstream)

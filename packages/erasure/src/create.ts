@@ -12,7 +12,7 @@ export interface CreateErasureCoderOptions {
 }
 
 /** A coder of the chosen kind; see ErasureKernel. */
-export function createErasureCoder (options: CreateErasureCoderOptions = {}): ErasureCoder {
+export function createErasureCoder(options: CreateErasureCoderOptions = {}): ErasureCoder {
   const kernel = options.kernel ?? (simdSupported() ? 'simd' : 'library')
   if (kernel === 'simd') return simdCoder()
   if (kernel === 'library') return libraryCoder()
@@ -22,7 +22,7 @@ export function createErasureCoder (options: CreateErasureCoderOptions = {}): Er
 let shared: ErasureCoder | undefined
 
 /** The coder the data path uses: one shared instance of the fastest kernel this engine runs. */
-export function defaultCoder (): ErasureCoder {
+export function defaultCoder(): ErasureCoder {
   shared ??= createErasureCoder()
   return shared
 }

@@ -6,7 +6,10 @@ export class ErasureParametersError extends Error {
 /** Thrown when fewer than k shards of a stripe are present, so nothing can be rebuilt. */
 export class TooFewShardsError extends Error {
   override name = 'TooFewShardsError'
-  constructor (readonly present: number, readonly needed: number) {
+  constructor(
+    readonly present: number,
+    readonly needed: number
+  ) {
     super(`only ${present} shards are present and ${needed} are needed to reconstruct; fetch more shards`)
   }
 }
@@ -17,7 +20,12 @@ export class TooFewShardsError extends Error {
  */
 export class KernelUnavailableError extends Error {
   override name = 'KernelUnavailableError'
-  constructor (readonly feature: string, message?: string) {
-    super(message ?? `this engine does not support WebAssembly ${feature}; use createErasureCoder({ kernel: 'library' })`)
+  constructor(
+    readonly feature: string,
+    message?: string
+  ) {
+    super(
+      message ?? `this engine does not support WebAssembly ${feature}; use createErasureCoder({ kernel: 'library' })`
+    )
   }
 }

@@ -19,17 +19,17 @@ const LOG = new Uint8Array(256)
   }
 }
 
-export function gfMul (a: number, b: number): number {
+export function gfMul(a: number, b: number): number {
   if (a === 0 || b === 0) return 0
   return EXP[LOG[a]! + LOG[b]!]!
 }
 
-function gfInverse (a: number): number {
+function gfInverse(a: number): number {
   return EXP[255 - LOG[a]!]!
 }
 
 /** a^n with 0^0 = 1, as the crate's `galois_8::exp`. */
-function gfPow (a: number, n: number): number {
+function gfPow(a: number, n: number): number {
   if (n === 0) return 1
   if (a === 0) return 0
   return EXP[(LOG[a]! * n) % 255]!
@@ -42,11 +42,11 @@ export interface Matrix {
   readonly data: Uint8Array
 }
 
-function matrix (rows: number, cols: number): Matrix {
+function matrix(rows: number, cols: number): Matrix {
   return { rows, cols, data: new Uint8Array(rows * cols) }
 }
 
-export function multiply (a: Matrix, b: Matrix): Matrix {
+export function multiply(a: Matrix, b: Matrix): Matrix {
   const out = matrix(a.rows, b.cols)
   for (let r = 0; r < a.rows; r++) {
     for (let i = 0; i < a.cols; i++) {
@@ -59,14 +59,14 @@ export function multiply (a: Matrix, b: Matrix): Matrix {
 }
 
 /** The chosen rows of m, in the order given. */
-export function selectRows (m: Matrix, rows: readonly number[]): Matrix {
+export function selectRows(m: Matrix, rows: readonly number[]): Matrix {
   const out = matrix(rows.length, m.cols)
   rows.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols))
   return out
 }
 
 /** Gauss-Jordan inverse of a square matrix; throws if it is singular (never for rows of the coding matrix). */
-export function invert (m: Matrix): Matrix {
+export function invert(m: Matrix): Matrix {
   const n = m.rows
   const w = 2 * n
   const work = new Uint8Array(n * w)
@@ -97,12 +97,15 @@ export function invert (m: Matrix): Matrix {
 }
 
 /** The (k + m) × k systematic coding matrix: identity on top, parity rows below. */
-export function codingMatrix (k: number, m: number): Matrix {
+export function codingMatrix(k: number, m: number): Matrix {
   const vandermonde = matrix(k + m, k)
   for (let r = 0; r < k + m; r++) {
     for (let c = 0; c < k; c++) vandermonde.data[r * k + c] = gfPow(r, c)
   }
-  const top = selectRows(vandermonde, Array.from({ length: k }, (_, i) => i))
+  const top = selectRows(
+    vandermonde,
+    Array.from({ length: k }, (_, i) => i)
+  )
   return multiply(vandermonde, invert(top))
 }
 
@@ -110,7 +113,7 @@ export function codingMatrix (k: number, m: number): Matrix {
  * The split-nibble tables the kernel reads for one coefficient c: c·0..c·15, then c·(0..15 << 4).
  * Written into `out` at `offset` (32 bytes).
  */
-export function writeNibbleTables (c: number, out: Uint8Array, offset: number): void {
+export function writeNibbleTables(c: number, out: Uint8Array, offset: number): void {
   for (let i = 0; i < 16; i++) {
     out[offset + i] = gfMul(c, i)
     out[offset + 16 + i] = gfMul(c, i << 4)

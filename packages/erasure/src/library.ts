@@ -9,7 +9,7 @@ import { checkPresent, checkStripe } from './params.js'
 let compiled: WebAssembly.Module | undefined
 let shared: rse.ReedSolomonErasure | undefined
 
-function freshInstance (): rse.ReedSolomonErasure {
+function freshInstance(): rse.ReedSolomonErasure {
   if (compiled === undefined) {
     const require = createRequire(import.meta.url)
     const entry = require.resolve('@subspace/reed-solomon-erasure.wasm')
@@ -20,27 +20,27 @@ function freshInstance (): rse.ReedSolomonErasure {
   return new Wrapper(new WebAssembly.Instance(compiled).exports)
 }
 
-function library (): rse.ReedSolomonErasure {
+function library(): rse.ReedSolomonErasure {
   shared ??= freshInstance()
   return shared
 }
 
-function check (result: number, what: string): void {
+function check(result: number, what: string): void {
   if (result !== rse.ReedSolomonErasure.RESULT_OK) {
     throw new ErasureParametersError(`reed-solomon-erasure ${what} failed with result code ${result}`)
   }
 }
 
 /** The reference coder: `@subspace/reed-solomon-erasure.wasm` (Rust's reed-solomon-erasure compiled to WASM). */
-export function libraryCoder (): ErasureCoder {
+export function libraryCoder(): ErasureCoder {
   return {
     name: 'reed-solomon-erasure.wasm',
-    encode (shards, k, m) {
+    encode(shards, k, m) {
       checkStripe(shards, k, m)
       if (m === 0 || shards.length === 0) return
       check(library().encode(shards, k, m), 'encode')
     },
-    reconstruct (shards, k, m, present) {
+    reconstruct(shards, k, m, present) {
       checkStripe(shards, k, m)
       const count = checkPresent(present, k, m)
       if (count === k + m || shards.length === 0) return

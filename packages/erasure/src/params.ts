@@ -4,7 +4,7 @@ import { ErasureParametersError, TooFewShardsError } from './errors.js'
 export const MAX_TOTAL_SHARDS = 256
 
 /** Checks (k, m) and the contiguous buffer; returns the size of one shard. */
-export function checkStripe (shards: Uint8Array, k: number, m: number): number {
+export function checkStripe(shards: Uint8Array, k: number, m: number): number {
   if (!Number.isInteger(k) || !Number.isInteger(m) || k < 1 || m < 0 || k + m > MAX_TOTAL_SHARDS) {
     throw new ErasureParametersError(`invalid code (k=${k}, m=${m}): need 1 <= k, 0 <= m, k + m <= ${MAX_TOTAL_SHARDS}`)
   }
@@ -17,7 +17,7 @@ export function checkStripe (shards: Uint8Array, k: number, m: number): number {
 }
 
 /** Checks the presence flags and that at least k shards are present. */
-export function checkPresent (present: readonly boolean[], k: number, m: number): number {
+export function checkPresent(present: readonly boolean[], k: number, m: number): number {
   if (present.length !== k + m) {
     throw new ErasureParametersError(`expected ${k + m} presence flags, got ${present.length}`)
   }

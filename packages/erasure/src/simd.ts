@@ -29,7 +29,11 @@ interface KernelExports {
 type Kernel = (tables: number, inputs: number, k: number, stride: number, outputs: number, len: number) => void
 
 /** Output rows computed in one kernel pass, with where their tables start in the plan's table bytes. */
-interface Group { readonly rows: 4 | 2 | 1, readonly first: number, readonly tableOffset: number }
+interface Group {
+  readonly rows: 4 | 2 | 1
+  readonly first: number
+  readonly tableOffset: number
+}
 
 /** Everything needed to compute some shards of a stripe from k others. */
 interface Plan {
@@ -39,7 +43,7 @@ interface Plan {
   readonly tables: Uint8Array
 }
 
-function decodeBase64 (text: string): Uint8Array<ArrayBuffer> {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   // atob, not Buffer: this module is in the browser build.
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
 }
@@ -48,12 +52,12 @@ let simdBytes: Uint8Array<ArrayBuffer> | undefined
 let relaxedBytes: Uint8Array<ArrayBuffer> | undefined
 
 /** Whether this engine runs WebAssembly SIMD, which the SIMD kernel needs. */
-export function simdSupported (): boolean {
+export function simdSupported(): boolean {
   simdBytes ??= decodeBase64(KERNEL_SIMD_WASM_BASE64)
   return WebAssembly.validate(simdBytes)
 }
 
-function instantiate (relaxed: boolean | undefined): { exports: KernelExports, relaxed: boolean } {
+function instantiate(relaxed: boolean | undefined): { exports: KernelExports; relaxed: boolean } {
   simdBytes ??= decodeBase64(KERNEL_SIMD_WASM_BASE64)
   relaxedBytes ??= decodeBase64(KERNEL_RELAXED_SIMD_WASM_BASE64)
   const useRelaxed = relaxed ?? WebAssembly.validate(relaxedBytes)
@@ -65,7 +69,7 @@ function instantiate (relaxed: boolean | undefined): { exports: KernelExports, r
   return { exports: instance.exports as unknown as KernelExports, relaxed: useRelaxed }
 }
 
-function buildPlan (rows: Matrix, inputs: readonly number[], outputs: readonly number[]): Plan {
+function buildPlan(rows: Matrix, inputs: readonly number[], outputs: readonly number[]): Plan {
   const k = rows.cols
   const groups: Group[] = []
   let first = 0
@@ -103,7 +107,7 @@ export interface SimdCoderOptions {
  * and either implementation decodes the other's shards. Throws KernelUnavailableError where the engine has
  * no WebAssembly SIMD.
  */
-export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
+export function simdCoder(options: SimdCoderOptions = {}): ErasureCoder {
   const kernel = instantiate(options.relaxed)
   const { memory, dot4, dot2, dot1 } = kernel.exports
   const passes = { 4: dot4, 2: dot2, 1: dot1 }
@@ -113,7 +117,7 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
   // The plan whose tables sit at the start of WASM memory, so back-to-back stripes skip the copy.
   let loaded: Plan | undefined
 
-  function codingFor (k: number, m: number): Matrix {
+  function codingFor(k: number, m: number): Matrix {
     const key = `${k},${m}`
     let found = coding.get(key)
     if (found === undefined) {
@@ -123,13 +127,13 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
     return found
   }
 
-  function remember (key: string, plan: Plan): Plan {
+  function remember(key: string, plan: Plan): Plan {
     if (plans.size >= PLAN_CACHE_ENTRIES) plans.delete(plans.keys().next().value!)
     plans.set(key, plan)
     return plan
   }
 
-  function encodePlan (k: number, m: number): Plan {
+  function encodePlan(k: number, m: number): Plan {
     const key = `${k},${m},encode`
     const cached = plans.get(key)
     if (cached !== undefined) return cached
@@ -138,7 +142,7 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
     return remember(key, buildPlan(selectRows(codingFor(k, m), outputs), inputs, outputs))
   }
 
-  function decodePlan (k: number, m: number, present: readonly boolean[]): Plan {
+  function decodePlan(k: number, m: number, present: readonly boolean[]): Plan {
     const key = `${k},${m},${present.map((p) => (p ? '1' : '0')).join('')}`
     const cached = plans.get(key)
     if (cached !== undefined) {
@@ -161,14 +165,14 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
     return remember(key, buildPlan(multiply(selectRows(matrix, outputs), decode), inputs, outputs))
   }
 
-  function ensureMemory (bytes: number): void {
+  function ensureMemory(bytes: number): void {
     if (memory.buffer.byteLength < bytes) {
       memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE_BYTES))
       heap = new Uint8Array(memory.buffer)
     }
   }
 
-  function run (plan: Plan, shards: Uint8Array, k: number, shardBytes: number): void {
+  function run(plan: Plan, shards: Uint8Array, k: number, shardBytes: number): void {
     const { inputs, outputs, groups, tables } = plan
     const buffers = k + outputs.length
     const rounded = Math.ceil(shardBytes / VECTOR_BYTES) * VECTOR_BYTES
@@ -202,12 +206,12 @@ export function simdCoder (options: SimdCoderOptions = {}): ErasureCoder {
 
   return {
     name: kernel.relaxed ? 'sherd-simd (relaxed)' : 'sherd-simd',
-    encode (shards, k, m) {
+    encode(shards, k, m) {
       const shardBytes = checkStripe(shards, k, m)
       if (m === 0 || shardBytes === 0) return
       run(encodePlan(k, m), shards, k, shardBytes)
     },
-    reconstruct (shards, k, m, present) {
+    reconstruct(shards, k, m, present) {
       const shardBytes = checkStripe(shards, k, m)
       const count = checkPresent(present, k, m)
       if (count === k + m || shardBytes === 0) return

@@ -6,7 +6,9 @@ describe('libraryCoder', () => {
   const coder = libraryCoder()
 
   it('rebuilds any m missing shards, data and parity alike', () => {
-    const k = 4; const m = 2; const size = 1000
+    const k = 4
+    const m = 2
+    const size = 1000
     const stripe = new Uint8Array((k + m) * size)
     stripe.set(randomBytes(k * size))
     coder.encode(stripe, k, m)

@@ -1,52 +1,68 @@
 import { describe, expect, it } from 'vitest'
 import {
-  createErasureCoder, defaultCoder, ErasureParametersError, libraryCoder, simdCoder, TooFewShardsError
+  createErasureCoder,
+  defaultCoder,
+  ErasureParametersError,
+  libraryCoder,
+  simdCoder,
+  TooFewShardsError
 } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
 
 /** xorshift32: the cases below are random but the same on every run, so a failure reproduces. */
-function prng (seed: number): (n: number) => number {
+function prng(seed: number): (n: number) => number {
   let s = seed >>> 0 || 1
   return (n) => {
-    s ^= s << 13; s >>>= 0
+    s ^= s << 13
+    s >>>= 0
     s ^= s >>> 17
-    s ^= s << 5; s >>>= 0
+    s ^= s << 5
+    s >>>= 0
     return s % n
   }
 }
 
-function randomStripe (random: (n: number) => number, k: number, m: number, size: number): Uint8Array {
+function randomStripe(random: (n: number) => number, k: number, m: number, size: number): Uint8Array {
   const stripe = new Uint8Array((k + m) * size)
   for (let i = 0; i < k * size; i++) stripe[i] = random(256)
   return stripe
 }
 
 /** A pattern with `missing` absent shards out of k + m, chosen at random. */
-function erasures (random: (n: number) => number, k: number, m: number, missing: number): boolean[] {
+function erasures(random: (n: number) => number, k: number, m: number, missing: number): boolean[] {
   const present = Array.from({ length: k + m }, () => true)
-  for (let left = missing; left > 0;) {
+  for (let left = missing; left > 0; ) {
     const i = random(k + m)
-    if (present[i]) { present[i] = false; left-- }
+    if (present[i]) {
+      present[i] = false
+      left--
+    }
   }
   return present
 }
 
-function damage (stripe: Uint8Array, present: readonly boolean[], size: number): Uint8Array {
+function damage(stripe: Uint8Array, present: readonly boolean[], size: number): Uint8Array {
   const copy = stripe.slice()
-  present.forEach((p, i) => { if (!p) copy.fill(0xa5, i * size, (i + 1) * size) })
+  present.forEach((p, i) => {
+    if (!p) copy.fill(0xa5, i * size, (i + 1) * size)
+  })
   return copy
 }
 
 const library = libraryCoder()
 
 /** Encodes with both coders and rebuilds one random pattern with each; every result must match byte for byte. */
-function compare (coder: ErasureCoder, random: (n: number) => number, k: number, m: number, size: number): void {
+function compare(coder: ErasureCoder, random: (n: number) => number, k: number, m: number, size: number): void {
   const ours = randomStripe(random, k, m, size)
   const theirs = ours.slice()
   coder.encode(ours, k, m)
   library.encode(theirs, k, m)
   expect(Buffer.compare(ours, theirs), `parity (${k},${m}) size ${size}`).toBe(0)
-  if (m > 0) expect(ours.subarray(k * size).some((b) => b !== 0), 'parity is not all zero').toBe(true)
+  if (m > 0)
+    expect(
+      ours.subarray(k * size).some((b) => b !== 0),
+      'parity is not all zero'
+    ).toBe(true)
   const present = erasures(random, k, m, random(m + 1))
   const byUs = damage(theirs, present, size)
   const byLibrary = byUs.slice()
@@ -74,7 +90,12 @@ for (const relaxed of [true, false]) {
 
     it('gives identical parity and rebuilds for (29,51) and (64,64), over several kernel chunks', () => {
       const random = prng(7)
-      for (const [k, m, size] of [[29, 51, 30_001], [29, 51, 16], [64, 64, 20_003], [64, 64, 3]] as const) {
+      for (const [k, m, size] of [
+        [29, 51, 30_001],
+        [29, 51, 16],
+        [64, 64, 20_003],
+        [64, 64, 3]
+      ] as const) {
         compare(coder, random, k, m, size)
       }
     })
@@ -82,7 +103,9 @@ for (const relaxed of [true, false]) {
     it('rebuilds any m missing shards at (10,20), stripes longer than one chunk', () => {
       const random = prng(11)
       for (let round = 0; round < 4; round++) compare(coder, random, 10, 20, 100_003 + round)
-      const k = 10; const m = 20; const size = 70_001
+      const k = 10
+      const m = 20
+      const size = 70_001
       const stripe = randomStripe(random, k, m, size)
       coder.encode(stripe, k, m)
       const present = erasures(random, k, m, m)
@@ -100,7 +123,8 @@ describe('simdCoder edge cases', () => {
     const stripe = new Uint8Array(4 * 37)
     stripe.set(Uint8Array.from({ length: 37 }, (_, i) => i * 7))
     coder.encode(stripe, 1, 3)
-    for (let p = 1; p < 4; p++) expect(Buffer.compare(stripe.subarray(p * 37, (p + 1) * 37), stripe.subarray(0, 37))).toBe(0)
+    for (let p = 1; p < 4; p++)
+      expect(Buffer.compare(stripe.subarray(p * 37, (p + 1) * 37), stripe.subarray(0, 37))).toBe(0)
   })
 
   it('leaves the stripe alone for m = 0 and for empty shards', () => {

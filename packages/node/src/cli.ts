@@ -11,7 +11,14 @@ import { withdrawCommand } from './cli/withdraw.js'
 export { parseSize } from './cli/flags.js'
 
 /** In the order of the main help. */
-export const COMMANDS: ReadonlyArray<CliCommand<CliOptions, undefined>> = [initCommand, startCommand, statusCommand, withdrawCommand, stakeCommand, exitCommand]
+export const COMMANDS: ReadonlyArray<CliCommand<CliOptions, undefined>> = [
+  initCommand,
+  startCommand,
+  statusCommand,
+  withdrawCommand,
+  stakeCommand,
+  exitCommand
+]
 
 export const MAIN_HELP = `sherd-node: a Sherd storage provider
 
@@ -23,7 +30,7 @@ ${commandRows(COMMANDS, 9)}
 Run \`sherd-node <command> --help\` for its flags. The data dir defaults to $SHERD_NODE_DIR or ~/.sherd-node.`
 
 /** Runs `sherd-node` with `argv`; the exit code, or -1 for `start` (the process stays up until a signal). */
-export async function main (argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     console.log(MAIN_HELP)
@@ -36,8 +43,15 @@ export async function main (argv: string[]): Promise<number> {
   }
   try {
     const { values, positionals } = parseCommand(command, rest)
-    if (positionals.length > 0) throw Object.assign(new TypeError(`Unexpected argument '${positionals[0]}'. This command does not take positional arguments`), { code: 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' })
-    if (values.help === true) { console.log(command.help); return 0 }
+    if (positionals.length > 0)
+      throw Object.assign(
+        new TypeError(`Unexpected argument '${positionals[0]}'. This command does not take positional arguments`),
+        { code: 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' }
+      )
+    if (values.help === true) {
+      console.log(command.help)
+      return 0
+    }
     return await command.run({ values, positionals, args: rest }, undefined)
   } catch (err) {
     const e = err as Error
@@ -51,7 +65,7 @@ export async function main (argv: string[]): Promise<number> {
 }
 
 /** Entry point of bin/sherd-node.js. `start` keeps the process alive; other commands exit with their code. */
-export async function run (): Promise<void> {
+export async function run(): Promise<void> {
   const code = await main(process.argv.slice(2))
   if (code >= 0) process.exitCode = code
 }

@@ -55,8 +55,13 @@ export const DEFAULT_FILE_CONFIG: NodeFileConfig = {
 
 export type Hex = `0x${string}`
 
-async function exists (path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export interface InitOptions {
@@ -73,28 +78,28 @@ export interface InitOptions {
 }
 
 /** The refusal of a second `init` without --force: what to run (or edit) instead. */
-export function alreadyInitialized (dataDir: string): AlreadyInitializedError {
+export function alreadyInitialized(dataDir: string): AlreadyInitializedError {
   const configPath = join(dataDir, CONFIG_FILE)
   return new AlreadyInitializedError(
     `${dataDir} is already initialised (${configPath} exists); nothing was changed. To change values run ` +
-    `\`sherd-node init --data-dir ${dataDir} --force\` with only the flags to change (e.g. --force --price 0.002: every other value is kept), or edit ${configPath}`
+      `\`sherd-node init --data-dir ${dataDir} --force\` with only the flags to change (e.g. --force --price 0.002: every other value is kept), or edit ${configPath}`
   )
 }
 
 /** Whether the data dir has a config file (init ran). */
-export async function hasConfig (dataDir: string): Promise<boolean> {
+export async function hasConfig(dataDir: string): Promise<boolean> {
   return await exists(join(dataDir, CONFIG_FILE))
 }
 
 /** Writes through a temporary file and a rename, so a crash leaves the old file or the new one, never half of one. */
-async function writeFileAtomic (path: string, data: string | Uint8Array, mode: number): Promise<void> {
+async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`
   await writeFile(tmp, data, { mode })
   await rename(tmp, path)
 }
 
 /** Moves a key aside instead of deleting it: a replaced EVM key may still hold funds or a stake. */
-async function moveAside (path: string): Promise<string> {
+async function moveAside(path: string): Promise<string> {
   const aside = `${path}.replaced-${new Date().toISOString().replace(/[:.]/g, '-')}`
   await rename(path, aside)
   return aside
@@ -104,7 +109,10 @@ async function moveAside (path: string): Promise<string> {
  * Creates the data dir, the libp2p key, the EVM key and the config file; keeps keys that already exist unless asked
  * to replace them. An existing config is refused without `force`; with it, only the values given change.
  */
-export async function initDataDir (dataDir: string, options: InitOptions = {}): Promise<{ created: string[], replaced: string[], config: NodeFileConfig, chainAddress: Hex, peerKey: PrivateKey }> {
+export async function initDataDir(
+  dataDir: string,
+  options: InitOptions = {}
+): Promise<{ created: string[]; replaced: string[]; config: NodeFileConfig; chainAddress: Hex; peerKey: PrivateKey }> {
   const configPath = join(dataDir, CONFIG_FILE)
   const configExists = await exists(configPath)
   if (configExists && options.force !== true) throw alreadyInitialized(dataDir)
@@ -114,20 +122,23 @@ export async function initDataDir (dataDir: string, options: InitOptions = {}): 
   const created: string[] = []
   const replaced: string[] = []
   const peerKeyPath = join(dataDir, PEER_KEY_FILE)
-  if (options.newPeerKey === true && await exists(peerKeyPath)) replaced.push(await moveAside(peerKeyPath))
+  if (options.newPeerKey === true && (await exists(peerKeyPath))) replaced.push(await moveAside(peerKeyPath))
   if (!(await exists(peerKeyPath))) {
     const key = await generateKeyPair('Ed25519')
     await writeFile(peerKeyPath, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
     created.push(peerKeyPath)
   }
   const evmKeyPath = join(dataDir, EVM_KEY_FILE)
-  if (options.evmKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(options.evmKey)) throw new ConfigError('the EVM private key must be 0x followed by 64 hex digits')
+  if (options.evmKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(options.evmKey))
+    throw new ConfigError('the EVM private key must be 0x followed by 64 hex digits')
   if (await exists(evmKeyPath)) {
     const current = await readEvmKey(dataDir)
     if (options.newEvmKey === true && current !== options.evmKey) {
       replaced.push(await moveAside(evmKeyPath))
     } else if (options.evmKey !== undefined && current !== options.evmKey) {
-      throw new ConfigError(`${evmKeyPath} already holds a different key: add --new-evm-key to replace it (the old file is kept beside it), or leave out --evm-key`)
+      throw new ConfigError(
+        `${evmKeyPath} already holds a different key: add --new-evm-key to replace it (the old file is kept beside it), or leave out --evm-key`
+      )
     }
   }
   if (!(await exists(evmKeyPath))) {
@@ -139,7 +150,13 @@ export async function initDataDir (dataDir: string, options: InitOptions = {}): 
   await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n', 0o600)
   created.push(configPath)
   await chmod(dataDir, 0o700)
-  return { created, replaced, config, chainAddress: addressOf(await readEvmKey(dataDir)), peerKey: await readPeerKey(dataDir) }
+  return {
+    created,
+    replaced,
+    config,
+    chainAddress: addressOf(await readEvmKey(dataDir)),
+    peerKey: await readPeerKey(dataDir)
+  }
 }
 
 /**
@@ -159,42 +176,67 @@ export interface ExitRecord {
   exitedAt: string
 }
 
-export async function readExitRecord (dataDir: string): Promise<ExitRecord | undefined> {
+export async function readExitRecord(dataDir: string): Promise<ExitRecord | undefined> {
   let text: string
-  try { text = await readFile(join(dataDir, EXIT_RECORD_FILE), 'utf8') } catch { return undefined }
-  try { return JSON.parse(text) as ExitRecord } catch { throw new ConfigError(`${join(dataDir, EXIT_RECORD_FILE)} is not valid JSON: delete it if this provider should register again`) }
+  try {
+    text = await readFile(join(dataDir, EXIT_RECORD_FILE), 'utf8')
+  } catch {
+    return undefined
+  }
+  try {
+    return JSON.parse(text) as ExitRecord
+  } catch {
+    throw new ConfigError(
+      `${join(dataDir, EXIT_RECORD_FILE)} is not valid JSON: delete it if this provider should register again`
+    )
+  }
 }
 
-export async function writeExitRecord (dataDir: string, record: ExitRecord): Promise<void> {
+export async function writeExitRecord(dataDir: string, record: ExitRecord): Promise<void> {
   await writeFileAtomic(join(dataDir, EXIT_RECORD_FILE), JSON.stringify(record, null, 2) + '\n', 0o600)
 }
 
-export async function clearExitRecord (dataDir: string): Promise<void> {
+export async function clearExitRecord(dataDir: string): Promise<void> {
   await rm(join(dataDir, EXIT_RECORD_FILE), { force: true })
 }
 
-export async function readPeerKey (dataDir: string): Promise<PrivateKey> {
+export async function readPeerKey(dataDir: string): Promise<PrivateKey> {
   const path = join(dataDir, PEER_KEY_FILE)
   let bytes: Uint8Array
-  try { bytes = await readFile(path) } catch { throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`) }
+  try {
+    bytes = await readFile(path)
+  } catch {
+    throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`)
+  }
   return privateKeyFromProtobuf(bytes)
 }
 
-export async function readEvmKey (dataDir: string): Promise<Hex> {
+export async function readEvmKey(dataDir: string): Promise<Hex> {
   const path = join(dataDir, EVM_KEY_FILE)
   let text: string
-  try { text = (await readFile(path, 'utf8')).trim() } catch { throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`) }
-  if (!/^0x[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(`${path} does not hold a 0x-prefixed 32-byte hex private key`)
+  try {
+    text = (await readFile(path, 'utf8')).trim()
+  } catch {
+    throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`)
+  }
+  if (!/^0x[0-9a-fA-F]{64}$/.test(text))
+    throw new ConfigError(`${path} does not hold a 0x-prefixed 32-byte hex private key`)
   return text as Hex
 }
 
-export async function readFileConfig (dataDir: string): Promise<NodeFileConfig> {
+export async function readFileConfig(dataDir: string): Promise<NodeFileConfig> {
   const path = join(dataDir, CONFIG_FILE)
   let text: string
-  try { text = await readFile(path, 'utf8') } catch { throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`) }
+  try {
+    text = await readFile(path, 'utf8')
+  } catch {
+    throw new NotInitializedError(`${path} is missing: run \`sherd-node init --data-dir ${dataDir}\` first`)
+  }
   try {
     return { ...DEFAULT_FILE_CONFIG, ...(JSON.parse(text) as Partial<NodeFileConfig>) }
   } catch (err) {
-    throw new ConfigError(`${path} is not valid JSON (${(err as Error).message}); fix it or re-run init with --force`, { cause: err })
+    throw new ConfigError(`${path} is not valid JSON (${(err as Error).message}); fix it or re-run init with --force`, {
+      cause: err
+    })
   }
 }

@@ -15,12 +15,12 @@ export class NodeParts {
   private readonly onStopError: (err: unknown, part: NodePart) => void
   private started: NodePart[] = []
 
-  constructor (parts: ReadonlyArray<NodePart | undefined>, onStopError: (err: unknown, part: NodePart) => void) {
+  constructor(parts: ReadonlyArray<NodePart | undefined>, onStopError: (err: unknown, part: NodePart) => void) {
     this.parts = parts.filter((p): p is NodePart => p !== undefined)
     this.onStopError = onStopError
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.started.length > 0) return
     for (const part of this.parts) {
       this.started.push(part)
@@ -33,11 +33,15 @@ export class NodeParts {
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const order = this.started.reverse()
     this.started = []
     for (const part of order) {
-      try { await part.stop() } catch (err) { this.onStopError(err, part) }
+      try {
+        await part.stop()
+      } catch (err) {
+        this.onStopError(err, part)
+      }
     }
   }
 }

@@ -15,11 +15,20 @@ export interface PollingInit {
  * false in a row, so a chain that is down is not hammered and one that is back is polled at once at full speed.
  * `step` reports its own errors and returns false; the loop itself never throws.
  */
-export async function pollUntilAborted (step: (signal: AbortSignal) => Promise<boolean>, init: PollingInit, signal: AbortSignal): Promise<void> {
+export async function pollUntilAborted(
+  step: (signal: AbortSignal) => Promise<boolean>,
+  init: PollingInit,
+  signal: AbortSignal
+): Promise<void> {
   let failures = 0
   while (!signal.aborted) {
-    failures = await step(signal) ? 0 : failures + 1
-    const delay = failures === 0 ? init.intervalMs : Math.min(init.retryInitialMs * 2 ** (failures - 1), init.retryMaxBackoffMs)
-    try { await sleep(delay, signal) } catch { return }
+    failures = (await step(signal)) ? 0 : failures + 1
+    const delay =
+      failures === 0 ? init.intervalMs : Math.min(init.retryInitialMs * 2 ** (failures - 1), init.retryMaxBackoffMs)
+    try {
+      await sleep(delay, signal)
+    } catch {
+      return
+    }
   }
 }

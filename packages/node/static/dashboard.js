@@ -8,14 +8,14 @@ const SVG_NS = 'http://www.w3.org/2000/svg'
 
 const $ = (id) => document.getElementById(id)
 
-function setText (id, text) {
+function setText(id, text) {
   const el = $(id)
   if (el.textContent !== text) el.textContent = text
   return el
 }
 
 /** Base units as tokens, as `sherd-node status` prints them: `1,000.5 SHERD`. */
-function formatTokens (baseUnits, token) {
+function formatTokens(baseUnits, token) {
   if (baseUnits === undefined || baseUnits === null) return '–'
   if (token === undefined) return `${baseUnits} base units`
   let amount = BigInt(baseUnits)
@@ -23,20 +23,24 @@ function formatTokens (baseUnits, token) {
   if (negative) amount = -amount
   const scale = 10n ** BigInt(token.decimals)
   const whole = (amount / scale).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',')
-  const fraction = token.decimals === 0 ? '' : (amount % scale).toString().padStart(token.decimals, '0').replace(/0+$/, '')
+  const fraction =
+    token.decimals === 0 ? '' : (amount % scale).toString().padStart(token.decimals, '0').replace(/0+$/, '')
   return `${negative ? '-' : ''}${whole}${fraction === '' ? '' : `.${fraction}`} ${token.symbol}`
 }
 
-function formatBytes (bytes) {
+function formatBytes(bytes) {
   if (!Number.isFinite(bytes)) return '–'
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
   let value = bytes
   let unit = 0
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
 }
 
-function formatDuration (seconds) {
+function formatDuration(seconds) {
   const d = Math.floor(seconds / 86_400)
   const h = Math.floor((seconds % 86_400) / 3_600)
   const m = Math.floor((seconds % 3_600) / 60)
@@ -44,12 +48,17 @@ function formatDuration (seconds) {
   return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s} s` : `${s} s`
 }
 
-function renderStatus (status) {
+function renderStatus(status) {
   const chain = status.chain ?? {}
   const token = chain.token
   setText('peer-id', status.peerId)
   setText('chain-address', status.chainAddress)
-  setText('market', chain.contractAddress === undefined ? 'none (not connected to a chain)' : `${chain.contractAddress} on chain ${chain.chainId ?? '?'}`)
+  setText(
+    'market',
+    chain.contractAddress === undefined
+      ? 'none (not connected to a chain)'
+      : `${chain.contractAddress} on chain ${chain.chainId ?? '?'}`
+  )
   setText('registered', chain.registered === true ? 'yes' : 'no')
   setText('price', `${formatTokens(status.pricePerMiB, token)} per MiB per period`)
   setText('uptime', formatDuration(status.uptimeSeconds))
@@ -61,42 +70,64 @@ function renderStatus (status) {
   const addrText = status.multiaddrs.join('\n')
   if (addresses.dataset.addrs !== addrText) {
     addresses.dataset.addrs = addrText
-    addresses.replaceChildren(...status.multiaddrs.map((a) => {
-      const li = document.createElement('li')
-      li.textContent = a
-      return li
-    }))
+    addresses.replaceChildren(
+      ...status.multiaddrs.map((a) => {
+        const li = document.createElement('li')
+        li.textContent = a
+        return li
+      })
+    )
   }
 
   const store = status.store
   const meter = $('used-meter')
   meter.max = Math.max(1, store.capacityBytes)
   meter.value = store.usedBytes + store.reservedBytes
-  setText('used-text', `${formatBytes(store.usedBytes)} of ${formatBytes(store.capacityBytes)} stored (${(100 * store.usedBytes / Math.max(1, store.capacityBytes)).toFixed(1)} %)`)
+  setText(
+    'used-text',
+    `${formatBytes(store.usedBytes)} of ${formatBytes(store.capacityBytes)} stored (${((100 * store.usedBytes) / Math.max(1, store.capacityBytes)).toFixed(1)} %)`
+  )
   setText('used-bytes', formatBytes(store.usedBytes)).dataset.bytes = String(store.usedBytes)
   setText('reserved-bytes', formatBytes(store.reservedBytes))
   setText('free-bytes', formatBytes(store.freeBytes))
   setText('capacity-bytes', formatBytes(store.capacityBytes)).dataset.bytes = String(store.capacityBytes)
   setText('shards', `${store.shards} / ${store.manifests}`)
 
-  for (const [id, value] of [['earnings', chain.earnings], ['unclaimed', chain.unclaimed], ['withdrawn', chain.withdrawn], ['slashed', chain.slashed], ['reporter-rewards', chain.reporterRewards]]) {
+  for (const [id, value] of [
+    ['earnings', chain.earnings],
+    ['unclaimed', chain.unclaimed],
+    ['withdrawn', chain.withdrawn],
+    ['slashed', chain.slashed],
+    ['reporter-rewards', chain.reporterRewards]
+  ]) {
     setText(id, formatTokens(value, token)).dataset.baseUnits = value ?? ''
   }
   setText('periods-proven', String(chain.periodsProven)).dataset.count = String(chain.periodsProven)
   setText('periods-missed', String(chain.periodsMissed)).dataset.count = String(chain.periodsMissed)
 
-  const states = Object.entries(chain.dealStates ?? {}).filter(([, n]) => n > 0).map(([state, n]) => `${n} ${state}`)
-  setText('deal-states', `${chain.deals} deal${chain.deals === 1 ? '' : 's'}${states.length > 0 ? `: ${states.join(', ')}` : ''}`)
+  const states = Object.entries(chain.dealStates ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${n} ${state}`)
+  setText(
+    'deal-states',
+    `${chain.deals} deal${chain.deals === 1 ? '' : 's'}${states.length > 0 ? `: ${states.join(', ')}` : ''}`
+  )
   renderDeals(chain.dealList ?? [], token)
 }
 
-function renderDeals (deals, token) {
+function renderDeals(deals, token) {
   const rows = deals.map((deal) => {
     const tr = document.createElement('tr')
     tr.dataset.dealId = deal.id
     const cells = [
-      deal.id, deal.state, formatBytes(deal.size), deal.startPeriod ?? '–', `${deal.periods} periods`,
-      String(deal.periodsProven), String(deal.periodsMissed), formatTokens(deal.earned, token)
+      deal.id,
+      deal.state,
+      formatBytes(deal.size),
+      deal.startPeriod ?? '–',
+      `${deal.periods} periods`,
+      String(deal.periodsProven),
+      String(deal.periodsMissed),
+      formatTokens(deal.earned, token)
     ]
     cells.forEach((text, i) => {
       const cell = document.createElement(i === 0 ? 'th' : 'td')
@@ -112,7 +143,7 @@ function renderDeals (deals, token) {
   $('no-deals').hidden = deals.length > 0
 }
 
-function svg (name, attrs, children = []) {
+function svg(name, attrs, children = []) {
   const el = document.createElementNS(SVG_NS, name)
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v))
   el.append(...children)
@@ -120,7 +151,7 @@ function svg (name, attrs, children = []) {
 }
 
 /** Stacked bars: in each period, the deal-periods the node's totals gained as proven and as missed. */
-function renderChart (points) {
+function renderChart(points) {
   const width = 720
   const height = 180
   const left = 36
@@ -138,7 +169,9 @@ function renderChart (points) {
   chart.dataset.periods = String(shown.length)
   chart.dataset.proven = String(shown.reduce((n, b) => n + b.proven, 0))
   if (shown.length === 0) {
-    chart.replaceChildren(Object.assign(document.createElement('p'), { textContent: 'Waiting for the first proving period to end…' }))
+    chart.replaceChildren(
+      Object.assign(document.createElement('p'), { textContent: 'Waiting for the first proving period to end…' })
+    )
     return
   }
   const top = Math.max(1, ...shown.map((b) => b.proven + b.missed))
@@ -155,39 +188,61 @@ function renderChart (points) {
   ]
   // The newest period is labelled under its own bar, the oldest at the axis.
   if (shown.length > 1) {
-    children.push(svg('text', { x: left + (shown.length - 0.5) * slot, y: height - 4, 'text-anchor': shown.length * slot > plotW * 0.8 ? 'end' : 'middle' }, [`period ${shown.at(-1).period}`]))
+    children.push(
+      svg(
+        'text',
+        {
+          x: left + (shown.length - 0.5) * slot,
+          y: height - 4,
+          'text-anchor': shown.length * slot > plotW * 0.8 ? 'end' : 'middle'
+        },
+        [`period ${shown.at(-1).period}`]
+      )
+    )
   }
   shown.forEach((b, i) => {
     const x = left + i * slot + slot * 0.1
     const w = Math.max(1, slot * 0.8)
     const label = svg('title', {}, [`period ${b.period}: ${b.proven} proven, ${b.missed} missed`])
     const group = svg('g', { 'data-period': b.period }, [label])
-    if (b.proven > 0) group.append(svg('rect', { class: 'proven', x, width: w, y: y(b.proven), height: y(0) - y(b.proven) }))
-    if (b.missed > 0) group.append(svg('rect', { class: 'missed', x, width: w, y: y(b.proven + b.missed), height: y(b.proven) - y(b.proven + b.missed) }))
+    if (b.proven > 0)
+      group.append(svg('rect', { class: 'proven', x, width: w, y: y(b.proven), height: y(0) - y(b.proven) }))
+    if (b.missed > 0)
+      group.append(
+        svg('rect', {
+          class: 'missed',
+          x,
+          width: w,
+          y: y(b.proven + b.missed),
+          height: y(b.proven) - y(b.proven + b.missed)
+        })
+      )
     children.push(group)
   })
   chart.replaceChildren(svg('svg', { viewBox: `0 0 ${width} ${height}`, 'aria-hidden': 'true' }, children))
 }
 
-function renderErrors (errors) {
-  $('errors').replaceChildren(...errors.map((e) => {
-    const li = document.createElement('li')
-    const time = document.createElement('time')
-    time.dateTime = new Date(e.atMs).toISOString()
-    time.textContent = new Date(e.atMs).toLocaleString()
-    li.append(time, e.message)
-    return li
-  }))
+function renderErrors(errors) {
+  $('errors').replaceChildren(
+    ...errors.map((e) => {
+      const li = document.createElement('li')
+      const time = document.createElement('time')
+      time.dateTime = new Date(e.atMs).toISOString()
+      time.textContent = new Date(e.atMs).toLocaleString()
+      li.append(time, e.message)
+      return li
+    })
+  )
   $('no-errors').hidden = errors.length > 0
 }
 
-async function getJson (path) {
+async function getJson(path) {
   const res = await fetch(path, { cache: 'no-store', signal: AbortSignal.timeout(POLL_MS * 3) })
   if (!res.ok) throw new Error(`${path} answered HTTP ${res.status}`)
   return await res.json()
 }
 
-async function refresh () {
+async function refresh() {
   const connection = $('connection')
   try {
     const [status, history] = await Promise.all([getJson('/status'), getJson('/history')])
@@ -203,7 +258,7 @@ async function refresh () {
   document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1)
 }
 
-async function loop () {
+async function loop() {
   $('live').hidden = false
   $('connection').hidden = false
   $('poll-seconds').textContent = String(POLL_MS / 1000)

@@ -15,7 +15,7 @@ describe('token amounts in the provider config', () => {
     expect(() => amountForConfig('12,5', '--price')).toThrow(/--price "12,5" is not a token amount/)
   })
 
-  it('resolves both forms with the token\'s decimals; a plain whole number in the file stays base units', () => {
+  it("resolves both forms with the token's decimals; a plain whole number in the file stays base units", () => {
     expect(resolveAmount('1000', SHERD, 'stake')).toBe(1000n)
     expect(resolveAmount('1000 tokens', SHERD, 'stake')).toBe(1000n * 10n ** 18n)
     expect(resolveAmount('0.001 tokens', USDC, 'price')).toBe(1000n)

@@ -8,22 +8,34 @@ import type { Server } from 'node:net'
 import { Level } from 'level'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, STORE_SHARD_PROTOCOL, WireReader, encodeFrame, requestFetchShard,
-  requestStoreShard, sendBytes
+  FETCH_SHARD_PROTOCOL,
+  MAX_CONTROL_FRAME_BYTES,
+  STORE_SHARD_PROTOCOL,
+  WireReader,
+  encodeFrame,
+  requestFetchShard,
+  requestStoreShard,
+  sendBytes
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
 import { removeDir, tempDir } from '@sherd/test-support'
 import type { ReadyInfo, SherdHost } from '../src/index.js'
 import { cli, randomShard, runToEnd, startDialer } from './helpers.js'
 
-async function startProcess (dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams, ready: ReadyInfo }> {
+async function startProcess(dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams; ready: ReadyInfo }> {
   const child = cli(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', '/ip4/127.0.0.1/tcp/0'])
   let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   const lines = createInterface({ input: child.stdout })
   const ready = await new Promise<ReadyInfo>((resolve, reject) => {
-    lines.once('line', (line) => { resolve(JSON.parse(line) as ReadyInfo) })
-    child.once('exit', (code) => { reject(new Error(`sherd-node start exited with ${code}: ${stderr}`)) })
+    lines.once('line', (line) => {
+      resolve(JSON.parse(line) as ReadyInfo)
+    })
+    child.once('exit', (code) => {
+      reject(new Error(`sherd-node start exited with ${code}: ${stderr}`))
+    })
   })
   return { child, ready }
 }
@@ -40,7 +52,8 @@ afterAll(async () => {
 
 describe('sherd-node CLI', () => {
   it('serves no partial shard after being killed with SIGKILL during a store', async () => {
-    const dataDir = await tempDir(); dirs.push(dataDir)
+    const dataDir = await tempDir()
+    dirs.push(dataDir)
     const init = await runToEnd(['init', '--data-dir', dataDir])
     expect(init.code).toBe(0)
     expect(JSON.parse(init.stdout)).toMatchObject({ dataDir })
@@ -67,7 +80,7 @@ describe('sherd-node CLI', () => {
       if (received >= 4 * 1024 * 1024 || Date.now() > deadline) break
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
-    const status = await (await fetch(`${ready.httpUrl}/status`)).json() as { store: { reservedBytes: number } }
+    const status = (await (await fetch(`${ready.httpUrl}/status`)).json()) as { store: { reservedBytes: number } }
     expect(status.store.reservedBytes).toBe(bytes.byteLength)
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
@@ -79,17 +92,27 @@ describe('sherd-node CLI', () => {
     let partialChunks = 0
     for await (const _ of db.keys({ gte: `s!c!${rootHex}!`, lt: `s!c!${rootHex}!~` })) partialChunks++
     expect(partialChunks).toBeGreaterThan(0)
-    await db.close();
+    await db.close()
 
-    ({ child, ready } = await startProcess(dataDir))
+    ;({ child, ready } = await startProcess(dataDir))
     children.push(child)
-    const after = await (await fetch(`${ready.httpUrl}/status`)).json() as { store: { shards: number, usedBytes: number, reservedBytes: number } }
+    const after = (await (await fetch(`${ready.httpUrl}/status`)).json()) as {
+      store: { shards: number; usedBytes: number; reservedBytes: number }
+    }
     expect(after.store).toMatchObject({ shards: 0, usedBytes: 0, reservedBytes: 0 })
-    await expect(requestFetchShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root }))
-      .rejects.toMatchObject({ remoteName: 'NotFoundError' })
+    await expect(
+      requestFetchShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root })
+    ).rejects.toMatchObject({ remoteName: 'NotFoundError' })
     // The same shard stores cleanly now and is served whole.
-    await requestStoreShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
-    const got = await requestFetchShard(await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root })
+    await requestStoreShard(
+      await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), STORE_SHARD_PROTOCOL),
+      { root, byteLength: bytes.byteLength },
+      bytes
+    )
+    const got = await requestFetchShard(
+      await dialer.dialProtocol(multiaddr(ready.multiaddrs[0]!), FETCH_SHARD_PROTOCOL),
+      { root }
+    )
     expect(Buffer.from(got.bytes).equals(Buffer.from(bytes))).toBe(true)
 
     // `status` asks the running node; SIGTERM stops it cleanly (exit 0, LevelDB closed and reopenable).
@@ -105,12 +128,21 @@ describe('sherd-node CLI', () => {
   })
 
   it('explains what to do on unreachable RPCs, locked data dirs, missing init and unwired chain commands', async () => {
-    const dataDir = await tempDir(); dirs.push(dataDir)
+    const dataDir = await tempDir()
+    dirs.push(dataDir)
     const missing = await runToEnd(['start', '--data-dir', join(dataDir, 'nope')])
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/NotInitializedError: .*run `sherd-node init/)
     expect((await runToEnd(['init', '--data-dir', dataDir, '--capacity', '1GiB'])).code).toBe(0)
-    const rpc = await runToEnd(['start', '--data-dir', dataDir, '--rpc-url', 'http://127.0.0.1:9', '--contract', `0x${'11'.repeat(20)}`])
+    const rpc = await runToEnd([
+      'start',
+      '--data-dir',
+      dataDir,
+      '--rpc-url',
+      'http://127.0.0.1:9',
+      '--contract',
+      `0x${'11'.repeat(20)}`
+    ])
     expect(rpc.code).toBe(1)
     expect(rpc.stderr).toMatch(/cannot reach the chain RPC at http:\/\/127\.0\.0\.1:9.*fix --rpc-url/)
     const { child } = await startProcess(dataDir)
@@ -140,32 +172,74 @@ describe('sherd-node CLI', () => {
   })
 
   it('init --force changes only the values given and keeps keys; a second init without --force changes nothing', async () => {
-    const dataDir = await tempDir(); dirs.push(dataDir)
+    const dataDir = await tempDir()
+    dirs.push(dataDir)
     const bootstrap = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWAbyD8tMJ5U9XqoTFMvbJUrakUWLsCq8kRKiCjjCR6Ro6'
     const contract = `0x${'11'.repeat(20)}`
     // The chain is not up at init: the amounts are kept as written, for start to convert.
     const first = await runToEnd([
-      'init', '--data-dir', dataDir, '--capacity', '2GiB', '--price', '0.001', '--stake', '1000', '--bootstrap', bootstrap,
-      '--rpc-url', 'http://127.0.0.1:9', '--contract', contract, '--http-port', '7171'
+      'init',
+      '--data-dir',
+      dataDir,
+      '--capacity',
+      '2GiB',
+      '--price',
+      '0.001',
+      '--stake',
+      '1000',
+      '--bootstrap',
+      bootstrap,
+      '--rpc-url',
+      'http://127.0.0.1:9',
+      '--contract',
+      contract,
+      '--http-port',
+      '7171'
     ])
     expect(first.code).toBe(0)
     expect(first.stderr).toMatch(/did not answer .*kept as written and converted with the token's decimals at start/)
-    const readConfig = async (): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as Record<string, unknown>
+    const readConfig = async (): Promise<Record<string, unknown>> =>
+      JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as Record<string, unknown>
     const written = await readConfig()
-    expect(written).toMatchObject({ capacityBytes: 2 * 2 ** 30, pricePerMiB: '0.001 tokens', stake: '1000 tokens', bootstrap: [bootstrap], rpcUrl: 'http://127.0.0.1:9', contractAddress: contract, httpPort: 7171 })
-    const keys = { peer: await readFile(join(dataDir, 'peer.key')), evm: await readFile(join(dataDir, 'evm.key'), 'utf8') }
+    expect(written).toMatchObject({
+      capacityBytes: 2 * 2 ** 30,
+      pricePerMiB: '0.001 tokens',
+      stake: '1000 tokens',
+      bootstrap: [bootstrap],
+      rpcUrl: 'http://127.0.0.1:9',
+      contractAddress: contract,
+      httpPort: 7171
+    })
+    const keys = {
+      peer: await readFile(join(dataDir, 'peer.key')),
+      evm: await readFile(join(dataDir, 'evm.key'), 'utf8')
+    }
 
     const second = await runToEnd(['init', '--data-dir', dataDir, '--capacity', '3GiB'])
     expect(second.code).toBe(1)
-    expect(second.stderr).toMatch(/AlreadyInitializedError: .*already initialised.*nothing was changed.*init --data-dir .* --force`.*or edit .*config\.json/)
+    expect(second.stderr).toMatch(
+      /AlreadyInitializedError: .*already initialised.*nothing was changed.*init --data-dir .* --force`.*or edit .*config\.json/
+    )
     expect(await readConfig()).toEqual(written)
 
-    const forced = await runToEnd(['init', '--data-dir', dataDir, '--force', '--capacity', '3GiB', '--price', '2000base'])
+    const forced = await runToEnd([
+      'init',
+      '--data-dir',
+      dataDir,
+      '--force',
+      '--capacity',
+      '3GiB',
+      '--price',
+      '2000base'
+    ])
     expect(forced.code).toBe(0)
     expect(await readConfig()).toEqual({ ...written, capacityBytes: 3 * 2 ** 30, pricePerMiB: '2000' })
     expect(await readFile(join(dataDir, 'peer.key'))).toEqual(keys.peer)
     expect(await readFile(join(dataDir, 'evm.key'), 'utf8')).toBe(keys.evm)
-    expect(JSON.parse(forced.stdout)).toMatchObject({ peerId: JSON.parse(first.stdout).peerId, chainAddress: JSON.parse(first.stdout).chainAddress })
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      peerId: JSON.parse(first.stdout).peerId,
+      chainAddress: JSON.parse(first.stdout).chainAddress
+    })
     // Base units kept in config.json are not shown as bare numbers: with no chain to name the token, they carry the suffix.
     expect(JSON.parse(forced.stdout)).toMatchObject({ pricePerMiB: '2000base', stake: '1000 tokens' })
 
@@ -182,27 +256,45 @@ describe('sherd-node CLI', () => {
     // Amounts that cannot be read, or a token amount with no chain to read the token from, say what to write.
     const bad = await runToEnd(['init', '--data-dir', dataDir, '--force', '--stake', '12,5'])
     expect(bad.code).toBe(1)
-    expect(bad.stderr).toMatch(/--stake "12,5" is not a token amount: write tokens .* or base units with a "base" suffix/)
-    const noChainDir = await tempDir(); dirs.push(noChainDir)
+    expect(bad.stderr).toMatch(
+      /--stake "12,5" is not a token amount: write tokens .* or base units with a "base" suffix/
+    )
+    const noChainDir = await tempDir()
+    dirs.push(noChainDir)
     expect((await runToEnd(['init', '--data-dir', noChainDir, '--price', '0.5'])).code).toBe(0)
     const noChain = await runToEnd(['start', '--data-dir', noChainDir, '--http-port', '0'])
     expect(noChain.code).toBe(1)
-    expect(noChain.stderr).toMatch(/price "0.5 tokens": token amounts need the token's decimals.*pass --deployment \(or --rpc-url and --contract\), or give base units/)
+    expect(noChain.stderr).toMatch(
+      /price "0.5 tokens": token amounts need the token's decimals.*pass --deployment \(or --rpc-url and --contract\), or give base units/
+    )
   })
 
   it('a listen port or status port in use is one line saying which and what to do, with a non-zero exit', async () => {
-    const dataDir = await tempDir(); dirs.push(dataDir)
+    const dataDir = await tempDir()
+    dirs.push(dataDir)
     expect((await runToEnd(['init', '--data-dir', dataDir])).code).toBe(0)
     const blocker: Server = createServer()
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as { port: number }).port
     try {
-      const libp2p = await runToEnd(['start', '--data-dir', dataDir, '--http-port', '0', '--listen', `/ip4/127.0.0.1/tcp/${port}`])
+      const libp2p = await runToEnd([
+        'start',
+        '--data-dir',
+        dataDir,
+        '--http-port',
+        '0',
+        '--listen',
+        `/ip4/127.0.0.1/tcp/${port}`
+      ])
       expect(libp2p.code).toBe(1)
-      expect(libp2p.stderr.trim()).toBe(`sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`)
+      expect(libp2p.stderr.trim()).toBe(
+        `sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`
+      )
       const api = await runToEnd(['start', '--data-dir', dataDir, '--http-port', String(port)])
       expect(api.code).toBe(1)
-      expect(api.stderr.trim()).toBe(`sherd-node: ConfigError: the status API port 127.0.0.1:${port} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`)
+      expect(api.stderr.trim()).toBe(
+        `sherd-node: ConfigError: the status API port 127.0.0.1:${port} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`
+      )
     } finally {
       await new Promise((resolve) => blocker.close(resolve))
     }

@@ -5,7 +5,7 @@ import { StatusHistory } from '../src/index.js'
 import type { ChainStatus, ProviderNode, StatusHistoryJson } from '../src/index.js'
 import { startNode } from './helpers.js'
 
-function chainStatus (over: Partial<ChainStatus> = {}): ChainStatus {
+function chainStatus(over: Partial<ChainStatus> = {}): ChainStatus {
   return { deals: 1, periodsProven: 0, periodsMissed: 0, earnings: '0', withdrawn: '0', ...over }
 }
 
@@ -19,12 +19,22 @@ describe('StatusHistory', () => {
     history.sample()
     chain = { ...chain, block: '41', periodsProven: 2, earnings: '20' }
     history.sample()
-    expect(history.toJSON().points.map((p) => [p.period, p.block, p.periodsProven, p.earnings])).toEqual([['5', '41', 2, '20']])
-    for (const [period, proven, missed] of [['6', 3, 0], ['7', 3, 1], ['8', 4, 1]] as const) {
+    expect(history.toJSON().points.map((p) => [p.period, p.block, p.periodsProven, p.earnings])).toEqual([
+      ['5', '41', 2, '20']
+    ])
+    for (const [period, proven, missed] of [
+      ['6', 3, 0],
+      ['7', 3, 1],
+      ['8', 4, 1]
+    ] as const) {
       chain = { ...chain, period, periodsProven: proven, periodsMissed: missed }
       history.sample()
     }
-    expect(history.toJSON().points.map((p) => [p.period, p.periodsProven, p.periodsMissed])).toEqual([['6', 3, 0], ['7', 3, 1], ['8', 4, 1]])
+    expect(history.toJSON().points.map((p) => [p.period, p.periodsProven, p.periodsMissed])).toEqual([
+      ['6', 3, 0],
+      ['7', 3, 1],
+      ['8', 4, 1]
+    ])
   })
 
   it('records each new error once, newest first, again when it comes back after a success, at most maxErrors', () => {
@@ -45,7 +55,9 @@ describe('StatusHistory', () => {
 
 describe('the dashboard on the HTTP API', () => {
   let node: ProviderNode
-  beforeAll(async () => { node = await startNode() })
+  beforeAll(async () => {
+    node = await startNode()
+  })
   afterAll(async () => {
     if (node === undefined) return
     await node.stop()
@@ -74,14 +86,19 @@ describe('the dashboard on the HTTP API', () => {
   })
 
   it('answers /history with the ring (empty without a chain) and never serves other files', async () => {
-    const history = await (await fetch(`${node.ready().httpUrl}/history`)).json() as StatusHistoryJson
+    const history = (await (await fetch(`${node.ready().httpUrl}/history`)).json()) as StatusHistoryJson
     expect(history.points).toEqual([])
     expect(history.errors).toEqual([])
     expect(history.sampleIntervalMs).toBeGreaterThan(0)
     // A raw request path, as fetch would normalise the dots away.
     const raw = await new Promise<number>((resolve, reject) => {
       const url = new URL(node.ready().httpUrl)
-      request({ host: url.hostname, port: url.port, path: '/../package.json' }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+      request({ host: url.hostname, port: url.port, path: '/../package.json' }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+        .on('error', reject)
+        .end()
     })
     expect(raw).toBe(404)
     const missing = await fetch(`${node.ready().httpUrl}/dashboard.html`)

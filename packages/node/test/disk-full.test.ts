@@ -7,7 +7,13 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { getProofSetDeal, getProofSetPeriodStatus, openProofSetDeals, proofSetMarketAbi } from '@sherd/contracts'
 import {
-  FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, offerFromWire, requestFetchShard, requestOffer, requestStoreShard
+  FETCH_SHARD_PROTOCOL,
+  OFFER_PROTOCOL,
+  STORE_SHARD_PROTOCOL,
+  offerFromWire,
+  requestFetchShard,
+  requestOffer,
+  requestStoreShard
 } from '@sherd/protocol'
 import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import { initDataDir } from '../src/index.js'
@@ -33,14 +39,16 @@ let mounted = false
  * Mounts a tmpfs of `bytes` at `dir`. Root can mount directly; without root the test cannot put its own process in
  * a new mount namespace (`unshare -rm` works only for a child process), so it fails saying how to run it.
  */
-function mountTmpfs (dir: string, bytes: number): void {
+function mountTmpfs(dir: string, bytes: number): void {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' })
     mounted = true
   } catch (err) {
     const uid = process.getuid?.()
-    throw new Error(`cannot mount a tmpfs at ${dir} (${(err as Error).message.split('\n')[0]}; uid ${uid}): run this test as root, ` +
-      'or inside `unshare -rm` (e.g. `unshare -rm npx vitest run packages/node/test/disk-full.test.ts`), where mount is allowed')
+    throw new Error(
+      `cannot mount a tmpfs at ${dir} (${(err as Error).message.split('\n')[0]}; uid ${uid}): run this test as root, ` +
+        'or inside `unshare -rm` (e.g. `unshare -rm npx vitest run packages/node/test/disk-full.test.ts`), where mount is allowed'
+    )
   }
 }
 
@@ -76,23 +84,50 @@ describe('a disk that fills mid-store', () => {
   it('refuses that store with DiskFullError, keeps nothing of it, and the node goes on proving its other deal', async () => {
     const n = node!
     const small = randomShard(512 * 1024)
-    await requestStoreShard(await open(dialer, n, STORE_SHARD_PROTOCOL), { root: small.root, byteLength: small.bytes.byteLength }, small.bytes)
-    const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), { root: small.root, byteLength: small.bytes.byteLength, periods: 200, client: c.accounts[CLIENT]!.address })
-    const { dealIds } = await openProofSetDeals(c.as(CLIENT), { offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` }] })
+    await requestStoreShard(
+      await open(dialer, n, STORE_SHARD_PROTOCOL),
+      { root: small.root, byteLength: small.bytes.byteLength },
+      small.bytes
+    )
+    const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), {
+      root: small.root,
+      byteLength: small.bytes.byteLength,
+      periods: 200,
+      client: c.accounts[CLIENT]!.address
+    })
+    const { dealIds } = await openProofSetDeals(c.as(CLIENT), {
+      offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` }]
+    })
     const start = (await getProofSetDeal(c.as(0), dealIds[0]!)).startPeriod
     const provider = c.accounts[PROVIDER]!.address
-    await waitFor('the deal proven', async () => await getProofSetPeriodStatus(c.as(0), provider, start) === 'proven', 60_000)
+    await waitFor(
+      'the deal proven',
+      async () => (await getProofSetPeriodStatus(c.as(0), provider, start)) === 'proven',
+      60_000
+    )
 
     const usedBefore = n.store.usedBytes
     const shardsBefore = n.store.shards
     const big = randomShard(32 * 1024 * 1024)
-    const refused = await requestStoreShard(await open(dialer, n, STORE_SHARD_PROTOCOL), { root: big.root, byteLength: big.bytes.byteLength }, big.bytes).then(() => undefined, (err: Error & { remoteName?: string }) => err)
+    const refused = await requestStoreShard(
+      await open(dialer, n, STORE_SHARD_PROTOCOL),
+      { root: big.root, byteLength: big.bytes.byteLength },
+      big.bytes
+    ).then(
+      () => undefined,
+      (err: Error & { remoteName?: string }) => err
+    )
     expect(refused, 'the upload must fail').toBeDefined()
-    expect(refused).toMatchObject({ remoteName: 'DiskFullError', message: expect.stringMatching(/disk holding the data dir is full/) })
+    expect(refused).toMatchObject({
+      remoteName: 'DiskFullError',
+      message: expect.stringMatching(/disk holding the data dir is full/)
+    })
 
     // Nothing of it: not listed, not readable, not counted, no space held for it.
     expect(await n.store.has(big.root)).toBe(false)
-    await expect(requestFetchShard(await open(dialer, n, FETCH_SHARD_PROTOCOL), { root: big.root })).rejects.toMatchObject({ remoteName: 'NotFoundError' })
+    await expect(
+      requestFetchShard(await open(dialer, n, FETCH_SHARD_PROTOCOL), { root: big.root })
+    ).rejects.toMatchObject({ remoteName: 'NotFoundError' })
     expect(n.store.usedBytes).toBe(usedBefore)
     expect(n.store.shards).toBe(shardsBefore)
     expect(n.store.pendingBytes).toBe(0)
@@ -103,9 +138,19 @@ describe('a disk that fills mid-store', () => {
     expect(metrics).toMatch(/sherd_store_rejected_total\{reason="DiskFullError"\} 1/)
 
     // The other deal is still proven, period after period, from the same full disk.
-    const after = await c.publicClient.readContract({ address: c.market.market, abi: proofSetMarketAbi, functionName: 'currentPeriod' })
-    await waitFor('two more periods proven after the failure', async () => await getProofSetPeriodStatus(c.as(0), provider, after + 2n) === 'proven', 90_000)
+    const after = await c.publicClient.readContract({
+      address: c.market.market,
+      abi: proofSetMarketAbi,
+      functionName: 'currentPeriod'
+    })
+    await waitFor(
+      'two more periods proven after the failure',
+      async () => (await getProofSetPeriodStatus(c.as(0), provider, after + 2n)) === 'proven',
+      90_000
+    )
     for (let q = after; q <= after + 2n; q++) expect(await getProofSetPeriodStatus(c.as(0), provider, q)).toBe('proven')
-    expect(Buffer.from((await requestFetchShard(await open(dialer, n, FETCH_SHARD_PROTOCOL), { root: small.root })).bytes)).toEqual(Buffer.from(small.bytes))
+    expect(
+      Buffer.from((await requestFetchShard(await open(dialer, n, FETCH_SHARD_PROTOCOL), { root: small.root })).bytes)
+    ).toEqual(Buffer.from(small.bytes))
   }, 240_000)
 })

@@ -13,7 +13,9 @@ const registrar = { handle: async () => {}, unhandle: async () => {} }
 
 describe('LatestService (LevelDB on a temp dir)', () => {
   const dirs: string[] = []
-  afterEach(async () => { for (const d of dirs.splice(0)) await removeDir(d) })
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await removeDir(d)
+  })
 
   it('keeps the highest seq per key across a restart, and caps new keys', async () => {
     const dir = await tempDir('sherd-latest-')

@@ -2,10 +2,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { recoverMessageAddress } from 'viem'
 import {
-  ANNOUNCE_TOPIC, FETCH_MANIFEST_PROTOCOL, FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, OFFER_PROTOCOL,
-  RECEIPT_DOMAIN, STORE_MANIFEST_PROTOCOL, STORE_SHARD_PROTOCOL, WireReader, decodeAnnouncement, encodeFrame,
-  encodeVarint, manifestCid, requestFetchManifest, requestFetchShard, requestFetchShardRange, requestOffer, requestStoreManifest,
-  requestStoreShard, verifyAnnouncement, wireDigest
+  ANNOUNCE_TOPIC,
+  FETCH_MANIFEST_PROTOCOL,
+  FETCH_SHARD_PROTOCOL,
+  MAX_CONTROL_FRAME_BYTES,
+  OFFER_PROTOCOL,
+  RECEIPT_DOMAIN,
+  STORE_MANIFEST_PROTOCOL,
+  STORE_SHARD_PROTOCOL,
+  WireReader,
+  decodeAnnouncement,
+  encodeFrame,
+  encodeVarint,
+  manifestCid,
+  requestFetchManifest,
+  requestFetchShard,
+  requestFetchShardRange,
+  requestOffer,
+  requestStoreManifest,
+  requestStoreShard,
+  verifyAnnouncement,
+  wireDigest
 } from '@sherd/protocol'
 import type { SignedAnnouncement } from '@sherd/protocol'
 
@@ -35,12 +52,20 @@ afterAll(async () => {
   }
 })
 
-async function store (node: ProviderNode, bytes: Uint8Array, root: Uint8Array): Promise<Awaited<ReturnType<typeof requestStoreShard>>> {
-  return await requestStoreShard(await open(dialer, node, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+async function store(
+  node: ProviderNode,
+  bytes: Uint8Array,
+  root: Uint8Array
+): Promise<Awaited<ReturnType<typeof requestStoreShard>>> {
+  return await requestStoreShard(
+    await open(dialer, node, STORE_SHARD_PROTOCOL),
+    { root, byteLength: bytes.byteLength },
+    bytes
+  )
 }
 
-async function fetchShard (node: ProviderNode, root: Uint8Array, offset?: number, length?: number): Promise<Uint8Array> {
-  const req: { root: Uint8Array, offset?: number, length?: number } = { root }
+async function fetchShard(node: ProviderNode, root: Uint8Array, offset?: number, length?: number): Promise<Uint8Array> {
+  const req: { root: Uint8Array; offset?: number; length?: number } = { root }
   if (offset !== undefined) req.offset = offset
   if (length !== undefined) req.length = length
   const stream = await open(dialer, node, FETCH_SHARD_PROTOCOL)
@@ -51,7 +76,12 @@ async function fetchShard (node: ProviderNode, root: Uint8Array, offset?: number
 }
 
 /** Sends raw bytes on a fresh stream and returns the first frame the provider answers with. */
-async function rawExchange (node: ProviderNode, protocol: string, bytes: Uint8Array, closeWrite = true): Promise<unknown> {
+async function rawExchange(
+  node: ProviderNode,
+  protocol: string,
+  bytes: Uint8Array,
+  closeWrite = true
+): Promise<unknown> {
   const stream = await open(dialer, node, protocol)
   stream.send(bytes)
   if (closeWrite) await stream.close()
@@ -68,12 +98,26 @@ describe('two providers and a client-side dialer over TCP', () => {
       expect(signed.receipt.peerId).toBe(node.peerId)
       // The receipt is an ordinary EIP-191 signature: viem recovers the same address.
       const digest = wireDigest(RECEIPT_DOMAIN, signed.receipt)
-      expect((await recoverMessageAddress({ message: { raw: digest }, signature: `0x${Buffer.from(signed.signature).toString('hex')}` })).toLowerCase()).toBe(node.chainAddress)
+      expect(
+        (
+          await recoverMessageAddress({
+            message: { raw: digest },
+            signature: `0x${Buffer.from(signed.signature).toString('hex')}`
+          })
+        ).toLowerCase()
+      ).toBe(node.chainAddress)
       expect(Buffer.from(await fetchShard(node, root))).toEqual(Buffer.from(bytes))
-      expect(Buffer.from(await fetchShard(node, root, 70_000, 1_000_000))).toEqual(Buffer.from(bytes.subarray(70_000, 1_070_000)))
-      expect(Buffer.from(await fetchShard(node, root, bytes.byteLength - 5))).toEqual(Buffer.from(bytes.subarray(bytes.byteLength - 5)))
+      expect(Buffer.from(await fetchShard(node, root, 70_000, 1_000_000))).toEqual(
+        Buffer.from(bytes.subarray(70_000, 1_070_000))
+      )
+      expect(Buffer.from(await fetchShard(node, root, bytes.byteLength - 5))).toEqual(
+        Buffer.from(bytes.subarray(bytes.byteLength - 5))
+      )
     }
-    await expect(fetchShard(a, randomShard(64).root)).rejects.toMatchObject({ name: 'RemoteError', remoteName: 'NotFoundError' })
+    await expect(fetchShard(a, randomShard(64).root)).rejects.toMatchObject({
+      name: 'RemoteError',
+      remoteName: 'NotFoundError'
+    })
   })
 
   it('stores several shards in parallel on one connection', async () => {
@@ -99,7 +143,9 @@ describe('two providers and a client-side dialer over TCP', () => {
     const second = randomShard(200_000)
     await expect(store(small, second.bytes, second.root)).rejects.toMatchObject({ remoteName: 'CapacityExceededError' })
     const fits = randomShard(100_000)
-    await expect(store(small, fits.bytes, randomShard(100_000).root)).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
+    await expect(store(small, fits.bytes, randomShard(100_000).root)).rejects.toMatchObject({
+      remoteName: 'CommitmentMismatchError'
+    })
     await store(small, fits.bytes, fits.root)
     expect(small.store.freeBytes).toBe(0)
   })
@@ -109,15 +155,28 @@ describe('two providers and a client-side dialer over TCP', () => {
     const cid = manifestCid(sealed)
     const signed = await requestStoreManifest(await open(dialer, a, STORE_MANIFEST_PROTOCOL), cid.bytes, sealed)
     expect(signed.receipt.kind).toBe('manifest')
-    expect(Buffer.from(await requestFetchManifest(await open(dialer, a, FETCH_MANIFEST_PROTOCOL), cid.bytes))).toEqual(Buffer.from(sealed))
+    expect(Buffer.from(await requestFetchManifest(await open(dialer, a, FETCH_MANIFEST_PROTOCOL), cid.bytes))).toEqual(
+      Buffer.from(sealed)
+    )
     const other = manifestCid(new Uint8Array(randomBytes(10)))
-    await expect(requestStoreManifest(await open(dialer, a, STORE_MANIFEST_PROTOCOL), other.bytes, sealed)).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
-    await expect(requestFetchManifest(await open(dialer, a, FETCH_MANIFEST_PROTOCOL), other.bytes)).rejects.toMatchObject({ remoteName: 'NotFoundError' })
+    await expect(
+      requestStoreManifest(await open(dialer, a, STORE_MANIFEST_PROTOCOL), other.bytes, sealed)
+    ).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
+    await expect(
+      requestFetchManifest(await open(dialer, a, FETCH_MANIFEST_PROTOCOL), other.bytes)
+    ).rejects.toMatchObject({ remoteName: 'NotFoundError' })
   })
 
   it('answers offer requests with NotWiredError until the chain layer provides a signer', async () => {
     const { root } = randomShard(1000)
-    await expect(requestOffer(await open(dialer, a, OFFER_PROTOCOL), { root, byteLength: 1000, periods: 1, client: `0x${'00'.repeat(20)}` })).rejects.toMatchObject({ remoteName: 'NotWiredError' })
+    await expect(
+      requestOffer(await open(dialer, a, OFFER_PROTOCOL), {
+        root,
+        byteLength: 1000,
+        periods: 1,
+        client: `0x${'00'.repeat(20)}`
+      })
+    ).rejects.toMatchObject({ remoteName: 'NotWiredError' })
   })
 
   it('bounds the bytes of shards no deal claims: an upload over the bound is refused before its bytes, the rest stay', async () => {
@@ -126,11 +185,15 @@ describe('two providers and a client-side dialer over TCP', () => {
       const first = randomShard(200_000)
       await store(bounded, first.bytes, first.root)
       const second = randomShard(100_000)
-      await expect(store(bounded, second.bytes, second.root)).rejects.toMatchObject({ remoteName: 'UnclaimedBytesExceededError' })
+      await expect(store(bounded, second.bytes, second.root)).rejects.toMatchObject({
+        remoteName: 'UnclaimedBytesExceededError'
+      })
       expect(await bounded.store.has(second.root)).toBe(false)
       // A failed upload gives its share back: one that fits after it is taken.
       const fits = randomShard(50_000)
-      await expect(store(bounded, fits.bytes, randomShard(50_000).root)).rejects.toMatchObject({ remoteName: 'CommitmentMismatchError' })
+      await expect(store(bounded, fits.bytes, randomShard(50_000).root)).rejects.toMatchObject({
+        remoteName: 'CommitmentMismatchError'
+      })
       await store(bounded, fits.bytes, fits.root)
       expect(bounded.unclaimed.bytes).toBe(250_000)
       expect(bounded.status().store).toMatchObject({ unclaimedBytes: 250_000, unclaimedMaxBytes: 250_000 })
@@ -149,7 +212,11 @@ describe('two providers and a client-side dialer over TCP', () => {
       [FETCH_SHARD_PROTOCOL, encodeVarint(MAX_CONTROL_FRAME_BYTES + 1), 'MessageTooLargeError'],
       [STORE_SHARD_PROTOCOL, encodeFrame({ root: new Uint8Array(32), byteLength: 2 ** 40 }), 'MessageTooLargeError'],
       [STORE_SHARD_PROTOCOL, encodeFrame({ root: new Uint8Array(31), byteLength: 10 }), 'MalformedMessageError'],
-      [STORE_SHARD_PROTOCOL, encodeFrame({ root: new Uint8Array(32), byteLength: 10 }).subarray(0, 12), 'TruncatedMessageError'],
+      [
+        STORE_SHARD_PROTOCOL,
+        encodeFrame({ root: new Uint8Array(32), byteLength: 10 }).subarray(0, 12),
+        'TruncatedMessageError'
+      ],
       [FETCH_SHARD_PROTOCOL, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 'MalformedMessageError'],
       [FETCH_SHARD_PROTOCOL, Uint8Array.of(4, 0xff, 0xfe, 0xfd, 0xfc), 'MalformedMessageError'],
       [STORE_MANIFEST_PROTOCOL, encodeFrame({ cid: new Uint8Array(200), byteLength: 1 }), 'MalformedMessageError'],
@@ -158,7 +225,7 @@ describe('two providers and a client-side dialer over TCP', () => {
       [OFFER_PROTOCOL, encodeFrame('hello'), 'MalformedMessageError']
     ]
     for (const [protocol, bytes, name] of cases) {
-      const frame = await rawExchange(a, protocol, bytes) as { status: string, name: string }
+      const frame = (await rawExchange(a, protocol, bytes)) as { status: string; name: string }
       expect(frame.status).toBe('error')
       if (name !== '') expect(frame.name).toBe(name)
     }
@@ -170,7 +237,10 @@ describe('two providers and a client-side dialer over TCP', () => {
     expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toEqual({ status: 'accept' })
     stream.send(bytes.subarray(0, 200_000))
     await stream.close()
-    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toMatchObject({ status: 'error', name: 'TruncatedMessageError' })
+    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toMatchObject({
+      status: 'error',
+      name: 'TruncatedMessageError'
+    })
     expect(await a.store.has(root)).toBe(false)
     expect(a.store.pendingBytes).toBe(0)
     // Still serving.
@@ -186,11 +256,17 @@ describe('two providers and a client-side dialer over TCP', () => {
     const reader = new WireReader(stream as unknown as AsyncIterable<Uint8Array>)
     stream.send(encodeFrame({ root: new Uint8Array(31), byteLength: 10 }))
     stream.send(randomShard(1_000_000).bytes)
-    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toMatchObject({ status: 'error', name: 'MalformedMessageError' })
+    expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toMatchObject({
+      status: 'error',
+      name: 'MalformedMessageError'
+    })
   })
 
   it('serves /status and /metrics', async () => {
-    const status = await (await fetch(`${a.ready().httpUrl}/status`)).json() as { peerId: string, store: { shards: number, usedBytes: number } }
+    const status = (await (await fetch(`${a.ready().httpUrl}/status`)).json()) as {
+      peerId: string
+      store: { shards: number; usedBytes: number }
+    }
     expect(status.peerId).toBe(a.peerId)
     expect(status.store.shards).toBe(a.store.shards)
     expect(status.store.usedBytes).toBe(a.store.usedBytes)
@@ -203,7 +279,9 @@ describe('two providers and a client-side dialer over TCP', () => {
 describe('announcements', () => {
   it('are received over gossipsub from both providers and their signatures check', async () => {
     const received = new Map<string, SignedAnnouncement>()
-    const listener = (evt: CustomEvent<{ topic: string, data: Uint8Array, type: string, from?: { toString: () => string } }>): void => {
+    const listener = (
+      evt: CustomEvent<{ topic: string; data: Uint8Array; type: string; from?: { toString: () => string } }>
+    ): void => {
       const msg = evt.detail
       if (msg.topic !== ANNOUNCE_TOPIC || msg.type !== 'signed' || msg.from === undefined) return
       const signed = decodeAnnouncement(msg.data)
@@ -215,7 +293,8 @@ describe('announcements', () => {
     await a.libp2p.dial(multiaddr(b.libp2p.getMultiaddrs()[0]!.toString()))
     for (const n of [a, b]) await dialer.dial(multiaddr(n.libp2p.getMultiaddrs()[0]!.toString()))
     const deadline = Date.now() + 20_000
-    while ((!received.has(a.peerId) || !received.has(b.peerId)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    while ((!received.has(a.peerId) || !received.has(b.peerId)) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100))
     dialer.services.pubsub.removeEventListener('message', listener as never)
     const fromA = received.get(a.peerId)
     expect(fromA?.announcement.chainAddress).toBe(a.chainAddress)
@@ -243,14 +322,15 @@ describe('restart', () => {
       expect(again.chainAddress).toBe(chainAddress)
       expect(again.store.usedBytes).toBe(used)
       expect(Buffer.from(await fetchShard(again, root))).toEqual(Buffer.from(bytes))
-      expect(Buffer.from(await requestFetchManifest(await open(dialer, again, FETCH_MANIFEST_PROTOCOL), cid.bytes))).toEqual(Buffer.from(sealed))
+      expect(
+        Buffer.from(await requestFetchManifest(await open(dialer, again, FETCH_MANIFEST_PROTOCOL), cid.bytes))
+      ).toEqual(Buffer.from(sealed))
     } finally {
       await again.stop()
       await removeDir(dataDir)
     }
   })
 })
-
 
 describe('graceful stop', () => {
   it('aborts a store still running after the grace period, keeps nothing of it, and closes LevelDB', async () => {

@@ -4,21 +4,23 @@ import { NodeParts, createProviderNode, initDataDir } from '../src/index.js'
 import type { NodePart } from '../src/index.js'
 import { removeDir, tempDir } from '@sherd/test-support'
 
-function recorder (): { log: string[], part: (name: string, failStart?: boolean) => NodePart } {
+function recorder(): { log: string[]; part: (name: string, failStart?: boolean) => NodePart } {
   const log: string[] = []
   return {
     log,
     part: (name, failStart = false) => ({
-      async start () {
+      async start() {
         log.push(`start ${name}`)
         if (failStart) throw new Error(`${name} cannot start`)
       },
-      stop () { log.push(`stop ${name}`) }
+      stop() {
+        log.push(`stop ${name}`)
+      }
     })
   }
 }
 
-describe('NodeParts (the node\'s one parts list)', () => {
+describe("NodeParts (the node's one parts list)", () => {
   it('starts in order and stops in the reverse order, skipping absent parts', async () => {
     const { log, part } = recorder()
     const parts = new NodeParts([part('store'), undefined, part('libp2p'), part('http')], () => {})
@@ -41,9 +43,18 @@ describe('NodeParts (the node\'s one parts list)', () => {
 
   it('a part whose stop throws does not keep the others running; the error is reported', async () => {
     const { log, part } = recorder()
-    const failing: NodePart = { start () { log.push('start bad') }, stop () { throw new Error('bad stop') } }
+    const failing: NodePart = {
+      start() {
+        log.push('start bad')
+      },
+      stop() {
+        throw new Error('bad stop')
+      }
+    }
     const errors: string[] = []
-    const parts = new NodeParts([part('store'), failing, part('http')], (err) => { errors.push((err as Error).message) })
+    const parts = new NodeParts([part('store'), failing, part('http')], (err) => {
+      errors.push((err as Error).message)
+    })
     await parts.start()
     await parts.stop()
     expect(log).toEqual(['start store', 'start bad', 'start http', 'stop http', 'stop store'])

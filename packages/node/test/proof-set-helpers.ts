@@ -4,7 +4,12 @@ import { erc20Abi, hexToBytes, isAddressEqual } from 'viem'
 import type { Address, Hex } from 'viem'
 import { expect } from 'vitest'
 import {
-  getProofSetPeriodStatus, openProofSetDeals, PROOF_SET_DEAL_STATES, proofSetMarketAbi, registerProofSetProvider, signProofSetOffer
+  getProofSetPeriodStatus,
+  openProofSetDeals,
+  PROOF_SET_DEAL_STATES,
+  proofSetMarketAbi,
+  registerProofSetProvider,
+  signProofSetOffer
 } from '@sherd/contracts'
 import type { MarketClient, ProofSetOffer, ProofSetParams, SignedProofSetOffer } from '@sherd/contracts'
 import { deployTestMarket, removeDir, startTestChain, tempDir, TOKEN, waitFor } from '@sherd/test-support'
@@ -21,10 +26,14 @@ export interface PsChain extends TestChain {
 }
 
 /** anvil (osaka, so EIP-7825 and the calldata floor apply) with the market deployed and accounts 1.. funded. */
-export async function startPsChain (options: { blockTime?: number, params?: Partial<ProofSetParams>, accounts?: number, gasLimit?: bigint } = {}): Promise<PsChain> {
+export async function startPsChain(
+  options: { blockTime?: number; params?: Partial<ProofSetParams>; accounts?: number; gasLimit?: bigint } = {}
+): Promise<PsChain> {
   const c = await startTestChain({
-    accounts: options.accounts ?? 6, hardfork: 'osaka',
-    ...(options.blockTime !== undefined ? { blockTime: options.blockTime } : {}), ...(options.gasLimit !== undefined ? { gasLimit: options.gasLimit } : {})
+    accounts: options.accounts ?? 6,
+    hardfork: 'osaka',
+    ...(options.blockTime !== undefined ? { blockTime: options.blockTime } : {}),
+    ...(options.gasLimit !== undefined ? { gasLimit: options.gasLimit } : {})
   })
   const market = await deployTestMarket(c, { ...(options.params !== undefined ? { params: options.params } : {}) })
   return { ...c, market, as: market.as }
@@ -36,25 +45,32 @@ export class PsProvider {
   prover: ProofSetProver | undefined
   dir = ''
 
-  constructor (readonly c: PsChain, readonly index: number) {}
+  constructor(
+    readonly c: PsChain,
+    readonly index: number
+  ) {}
 
-  get address (): Address { return this.c.accounts[this.index]!.address }
-  get mc (): MarketClient { return this.c.as(this.index) }
+  get address(): Address {
+    return this.c.accounts[this.index]!.address
+  }
+  get mc(): MarketClient {
+    return this.c.as(this.index)
+  }
 
-  async setUp (stake = 10_000n * TOKEN): Promise<this> {
+  async setUp(stake = 10_000n * TOKEN): Promise<this> {
     this.dir = await tempDir()
     await this.openStore()
     await registerProofSetProvider(this.mc, { stake, peerId: `provider-${this.index}` })
     return this
   }
 
-  async openStore (): Promise<void> {
+  async openStore(): Promise<void> {
     this.store = new ShardStore({ path: this.dir, capacityBytes: 1024 * 1024 * 1024 })
     await this.store.start()
   }
 
   /** Stores random shard bytes and returns its root and size. */
-  async putShard (byteLength: number): Promise<{ root: Hex, size: bigint }> {
+  async putShard(byteLength: number): Promise<{ root: Hex; size: bigint }> {
     const { bytes, root } = randomShard(byteLength)
     const w = await this.store.beginShard({ root, byteLength })
     await w.write(bytes)
@@ -62,18 +78,21 @@ export class PsProvider {
     return { root: `0x${Buffer.from(root).toString('hex')}`, size: BigInt(byteLength) }
   }
 
-  async startProver (init: ProofSetProverInit = {}): Promise<ProofSetProver> {
-    this.prover = new ProofSetProver({ store: this.store, db: this.store.sublevel('proof-set'), mc: this.mc }, { pollIntervalMs: 100, retryMaxBackoffMs: 500, txTimeoutMs: 10_000, ...init })
+  async startProver(init: ProofSetProverInit = {}): Promise<ProofSetProver> {
+    this.prover = new ProofSetProver(
+      { store: this.store, db: this.store.sublevel('proof-set'), mc: this.mc },
+      { pollIntervalMs: 100, retryMaxBackoffMs: 500, txTimeoutMs: 10_000, ...init }
+    )
     await this.prover.start()
     return this.prover
   }
 
-  async stopProver (): Promise<void> {
+  async stopProver(): Promise<void> {
     await this.prover?.stop()
     this.prover = undefined
   }
 
-  async tearDown (): Promise<void> {
+  async tearDown(): Promise<void> {
     await this.stopProver()
     await this.store?.stop()
     if (this.dir !== '') await removeDir(this.dir)
@@ -82,7 +101,13 @@ export class PsProvider {
 
 let nonce = 1n
 
-export function offerFor (c: PsChain, provider: number, client: number, shard: { root: Hex, size: bigint }, over: Partial<ProofSetOffer> = {}): ProofSetOffer {
+export function offerFor(
+  c: PsChain,
+  provider: number,
+  client: number,
+  shard: { root: Hex; size: bigint },
+  over: Partial<ProofSetOffer> = {}
+): ProofSetOffer {
   return {
     provider: c.accounts[provider]!.address,
     client: c.accounts[client]!.address,
@@ -97,7 +122,7 @@ export function offerFor (c: PsChain, provider: number, client: number, shard: {
 }
 
 /** Signs each offer as its provider and opens them all in one transaction from `client`. */
-export async function openDeals (c: PsChain, client: number, offers: ProofSetOffer[]) {
+export async function openDeals(c: PsChain, client: number, offers: ProofSetOffer[]) {
   const signed: SignedProofSetOffer[] = []
   for (const offer of offers) {
     const index = c.accounts.findIndex((a) => isAddressEqual(a.address, offer.provider))
@@ -106,24 +131,33 @@ export async function openDeals (c: PsChain, client: number, offers: ProofSetOff
   return await openProofSetDeals(c.as(client), { offers: signed })
 }
 
-export async function head (c: PsChain): Promise<bigint> {
+export async function head(c: PsChain): Promise<bigint> {
   return await c.publicClient.getBlockNumber({ cacheTime: 0 })
 }
 
-export async function currentPeriod (c: PsChain): Promise<bigint> {
-  return await c.publicClient.readContract({ address: c.market.market, abi: proofSetMarketAbi, functionName: 'currentPeriod' })
+export async function currentPeriod(c: PsChain): Promise<bigint> {
+  return await c.publicClient.readContract({
+    address: c.market.market,
+    abi: proofSetMarketAbi,
+    functionName: 'currentPeriod'
+  })
 }
 
-export async function balanceOf (c: PsChain, who: Address): Promise<bigint> {
-  return await c.publicClient.readContract({ address: c.market.token, abi: erc20Abi, functionName: 'balanceOf', args: [who] })
+export async function balanceOf(c: PsChain, who: Address): Promise<bigint> {
+  return await c.publicClient.readContract({
+    address: c.market.token,
+    abi: erc20Abi,
+    functionName: 'balanceOf',
+    args: [who]
+  })
 }
 
-export async function periodStatus (c: PsChain, provider: Address, period: bigint) {
+export async function periodStatus(c: PsChain, provider: Address, period: bigint) {
   return await getProofSetPeriodStatus(c.as(0), provider, period)
 }
 
 /** The prover's ledger holds exactly the chain's deals of `provider` as of its cursor block, with the same state. */
-export async function expectLedgerMatchesChain (c: PsChain, p: PsProvider): Promise<void> {
+export async function expectLedgerMatchesChain(c: PsChain, p: PsProvider): Promise<void> {
   const ledger = p.prover!.ledger
   const h = await head(c)
   await waitFor('the ledger to reach the head', () => BigInt(ledger.meta.cursor ?? -1) >= h)
@@ -142,7 +176,17 @@ export async function expectLedgerMatchesChain (c: PsChain, p: PsProvider): Prom
     }
     mine++
     expect(d, `deal ${id} in the ledger`).toBeDefined()
-    expect({ root: d!.root, rangeStart: d!.rangeStart, voidFrom: d!.voidFrom, settled: d!.settled, state: d!.state, paidFrom: d!.paidFrom }, `deal ${id}`).toEqual({
+    expect(
+      {
+        root: d!.root,
+        rangeStart: d!.rangeStart,
+        voidFrom: d!.voidFrom,
+        settled: d!.settled,
+        state: d!.state,
+        paidFrom: d!.paidFrom
+      },
+      `deal ${id}`
+    ).toEqual({
       root: chain.root,
       rangeStart: chain.rangeStart.toString(),
       voidFrom: chain.voidFrom.toString(),
@@ -155,9 +199,15 @@ export async function expectLedgerMatchesChain (c: PsChain, p: PsProvider): Prom
 }
 
 /** Every transaction `from` sent (blocks `fromBlock`..head) fits a real chain: calldata and gas limit. */
-export async function expectSentTransactionsBounded (c: PsChain, from: Address, fromBlock = 1n): Promise<{ count: number, maxBytes: number, maxGas: bigint }> {
+export async function expectSentTransactionsBounded(
+  c: PsChain,
+  from: Address,
+  fromBlock = 1n
+): Promise<{ count: number; maxBytes: number; maxGas: bigint }> {
   const latest = await head(c)
-  let count = 0; let maxBytes = 0; let maxGas = 0n
+  let count = 0
+  let maxBytes = 0
+  let maxGas = 0n
   for (let n = fromBlock; n <= latest; n++) {
     const block = await c.publicClient.getBlock({ blockNumber: n, includeTransactions: true })
     for (const tx of block.transactions) {

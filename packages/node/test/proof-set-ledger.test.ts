@@ -6,10 +6,13 @@ import { removeDir, tempDir } from '@sherd/test-support'
 import { claimable, dealAt, LEDGER_CHECKPOINTS, LedgerMismatchError, ProofSetLedger, ShardStore } from '../src/index.js'
 import type { ProofSetLedgerDeal } from '../src/index.js'
 
-const owner = { market: '0x00000000000000000000000000000000000000aa' as Address, provider: '0x00000000000000000000000000000000000000bb' as Address }
+const owner = {
+  market: '0x00000000000000000000000000000000000000aa' as Address,
+  provider: '0x00000000000000000000000000000000000000bb' as Address
+}
 const hash = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`
 
-function deal (id: number, over: Partial<ProofSetLedgerDeal> = {}): ProofSetLedgerDeal {
+function deal(id: number, over: Partial<ProofSetLedgerDeal> = {}): ProofSetLedgerDeal {
   return {
     id: String(id),
     root: hash(1000 + id),
@@ -33,7 +36,7 @@ function deal (id: number, over: Partial<ProofSetLedgerDeal> = {}): ProofSetLedg
 let dir: string | undefined
 let store: ShardStore | undefined
 
-async function open (): Promise<ProofSetLedger> {
+async function open(): Promise<ProofSetLedger> {
   dir ??= await tempDir()
   store = new ShardStore({ path: dir, capacityBytes: 1 << 20 })
   await store.start()
@@ -49,7 +52,7 @@ afterEach(async () => {
   dir = undefined
 })
 
-async function checkpointBlocks (ledger: ProofSetLedger): Promise<string[]> {
+async function checkpointBlocks(ledger: ProofSetLedger): Promise<string[]> {
   const out: string[] = []
   for await (const cp of ledger.checkpoints()) out.push(cp.block)
   return out
@@ -110,7 +113,9 @@ describe('ProofSetLedger', () => {
   it('refuses a data dir written for another market or provider', async () => {
     await open()
     const other = new ProofSetLedger(store!.sublevel('proof-set'))
-    await expect(other.start({ ...owner, provider: '0x00000000000000000000000000000000000000dd' })).rejects.toThrow(LedgerMismatchError)
+    await expect(other.start({ ...owner, provider: '0x00000000000000000000000000000000000000dd' })).rejects.toThrow(
+      LedgerMismatchError
+    )
   })
 })
 

@@ -6,12 +6,27 @@ import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { claimProofSetDeals, getProofSetDeal, getProofSetPeriodStatus, openProofSetDeals } from '@sherd/contracts'
 import {
-  FETCH_SHARD_PROTOCOL, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, encodeFrame, offerFromWire, requestFetchShard, requestOffer,
-  requestStoreShard, sendBytes, streamSource
+  FETCH_SHARD_PROTOCOL,
+  OFFER_PROTOCOL,
+  STORE_SHARD_PROTOCOL,
+  encodeFrame,
+  offerFromWire,
+  requestFetchShard,
+  requestOffer,
+  requestStoreShard,
+  sendBytes,
+  streamSource
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
 import {
-  FETCH_WRITE_BYTES, GC_GRACE_MS, NodeMetrics, OFFER_TTL_SECONDS, ProofSetLedger, ShardCollector, ShardStore, initDataDir
+  FETCH_WRITE_BYTES,
+  GC_GRACE_MS,
+  NodeMetrics,
+  OFFER_TTL_SECONDS,
+  ProofSetLedger,
+  ShardCollector,
+  ShardStore,
+  initDataDir
 } from '../src/index.js'
 import { anvilKey, removeDir, tempDir, TOKEN, waitFor } from '@sherd/test-support'
 import type { ProofSetLedgerDb, ProofSetLedgerDeal, ProviderNode, SherdHost } from '../src/index.js'
@@ -30,8 +45,14 @@ afterEach(async () => {
 })
 
 /** A store, a proof-set ledger on its sublevel, a sync source and a collector with a clock the test moves. */
-async function setup (init: { graceMs?: number } = {}): Promise<{
-  store: ShardStore, ledger: ProofSetLedger, scans: EventTarget, collector: ShardCollector, metrics: NodeMetrics, clock: { ms: number }, path: string
+async function setup(init: { graceMs?: number } = {}): Promise<{
+  store: ShardStore
+  ledger: ProofSetLedger
+  scans: EventTarget
+  collector: ShardCollector
+  metrics: NodeMetrics
+  clock: { ms: number }
+  path: string
 }> {
   const dir = await tempDir()
   dirs.push(dir)
@@ -44,15 +65,28 @@ async function setup (init: { graceMs?: number } = {}): Promise<{
   const metrics = new NodeMetrics()
   // The test's clock runs with real time (stored times come from it), set ahead or back by assigning `ms`.
   let offset = 0
-  const clock = { get ms (): number { return Date.now() + offset }, set ms (v: number) { offset = v - Date.now() } }
+  const clock = {
+    get ms(): number {
+      return Date.now() + offset
+    },
+    set ms(v: number) {
+      offset = v - Date.now()
+    }
+  }
   // A long interval: passes run when the test syncs or calls run().
-  const collector = new ShardCollector({ store, ledger, metrics, scans }, { intervalMs: HOUR_MS, now: () => clock.ms, ...init })
+  const collector = new ShardCollector(
+    { store, ledger, metrics, scans },
+    { intervalMs: HOUR_MS, now: () => clock.ms, ...init }
+  )
   await collector.start()
-  stoppers.push(async () => { await collector.stop(); await store.stop() })
+  stoppers.push(async () => {
+    await collector.stop()
+    await store.stop()
+  })
   return { store, ledger, scans, collector, metrics, clock, path }
 }
 
-async function put (store: ShardStore, bytes: Uint8Array, root: Uint8Array): Promise<void> {
+async function put(store: ShardStore, bytes: Uint8Array, root: Uint8Array): Promise<void> {
   const w = await store.beginShard({ root, byteLength: bytes.byteLength })
   for (let o = 0; o < bytes.byteLength; o += 100_000) await w.write(bytes.subarray(o, o + 100_000))
   await w.commit()
@@ -63,7 +97,10 @@ let nextDeal = 1n
 let nextBlock = 1n
 const blockHash = (n: bigint): Hex => `0x${n.toString(16).padStart(64, '0')}`
 
-async function commit (ledger: ProofSetLedger, change: (tx: ReturnType<ProofSetLedger['begin']>) => void): Promise<void> {
+async function commit(
+  ledger: ProofSetLedger,
+  change: (tx: ReturnType<ProofSetLedger['begin']>) => void
+): Promise<void> {
   const tx = ledger.begin()
   change(tx)
   const block = nextBlock++
@@ -71,14 +108,28 @@ async function commit (ledger: ProofSetLedger, change: (tx: ReturnType<ProofSetL
 }
 
 /** A live deal on `root`, as the ledger folds a DealOpened. */
-async function addDeal (ledger: ProofSetLedger, root: Uint8Array, size: number): Promise<string> {
+async function addDeal(ledger: ProofSetLedger, root: Uint8Array, size: number): Promise<string> {
   const id = (nextDeal++).toString()
   const deal: ProofSetLedgerDeal = {
-    id, root: rootHex(root), size: String(size), leafCount: String(Math.ceil(size / 64)), rangeStart: '0', weight: String(1 << 22),
-    client: `0x${'33'.repeat(20)}`, pricePerPeriod: '1', startPeriod: '1', endPeriod: '5', voidFrom: '5', paidFrom: '1',
-    state: 'live', settled: false, openedBlock: '1'
+    id,
+    root: rootHex(root),
+    size: String(size),
+    leafCount: String(Math.ceil(size / 64)),
+    rangeStart: '0',
+    weight: String(1 << 22),
+    client: `0x${'33'.repeat(20)}`,
+    pricePerPeriod: '1',
+    startPeriod: '1',
+    endPeriod: '5',
+    voidFrom: '5',
+    paidFrom: '1',
+    state: 'live',
+    settled: false,
+    openedBlock: '1'
   }
-  await commit(ledger, (tx) => { tx.put(deal) })
+  await commit(ledger, (tx) => {
+    tx.put(deal)
+  })
   return id
 }
 
@@ -86,7 +137,12 @@ async function addDeal (ledger: ProofSetLedger, root: Uint8Array, size: number):
  * Moves a deal on: `ended`/`failed`/`faulted` and still on the books (its last challenges may still come), or
  * `settled` (DealSettled: off the books, nothing can land on it any more).
  */
-async function setState (ledger: ProofSetLedger, id: string, state: 'live' | 'ended' | 'failed' | 'faulted', settled = false): Promise<void> {
+async function setState(
+  ledger: ProofSetLedger,
+  id: string,
+  state: 'live' | 'ended' | 'failed' | 'faulted',
+  settled = false
+): Promise<void> {
   await commit(ledger, (tx) => {
     const d = tx.deal(id)!
     d.state = state
@@ -95,12 +151,12 @@ async function setState (ledger: ProofSetLedger, id: string, state: 'live' | 'en
 }
 
 /** What the prover does after folding events; resolves once the pass it triggers has run. */
-async function scanned (scans: EventTarget, collector: ShardCollector): Promise<void> {
+async function scanned(scans: EventTarget, collector: ShardCollector): Promise<void> {
   scans.dispatchEvent(new Event('synced'))
   await collector.run()
 }
 
-async function readAll (store: ShardStore, root: Uint8Array, length: number): Promise<Uint8Array> {
+async function readAll(store: ShardStore, root: Uint8Array, length: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
   for await (const p of store.readRange(root, 0, length)) parts.push(Uint8Array.from(p))
   return Buffer.concat(parts)
@@ -143,10 +199,13 @@ describe('shard collector (store + ledger)', () => {
     await put(store, big.bytes, big.root)
     expect(store.freeBytes).toBe(0)
     await store.deleteShard(big.root)
-    await collector.stop(); await store.stop()
+    await collector.stop()
+    await store.stop()
     const again = new ShardStore({ path, capacityBytes: CAPACITY })
     await again.start()
-    stoppers.push(async () => { await again.stop() })
+    stoppers.push(async () => {
+      await again.stop()
+    })
     expect(again.usedBytes).toBe(150_000)
     expect(again.shards).toBe(1)
     expect(await readAll(again, other.root, 150_000)).toEqual(Buffer.from(other.bytes))
@@ -222,7 +281,9 @@ describe('shard collector (store + ledger)', () => {
 
   it('refuses a grace period that does not cover the offer lifetime', async () => {
     const { store, ledger, scans, metrics } = await setup()
-    expect(() => new ShardCollector({ store, ledger, metrics, scans }, { graceMs: OFFER_TTL_SECONDS * 1000 })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+    expect(() => new ShardCollector({ store, ledger, metrics, scans }, { graceMs: OFFER_TTL_SECONDS * 1000 })).toThrow(
+      expect.objectContaining({ name: 'ConfigError' })
+    )
   })
 })
 
@@ -268,7 +329,9 @@ describe('reads racing deletion', () => {
     const s = randomShard(6 * 65_536 + 5)
     const forged = new Uint8Array(s.bytes.byteLength).fill(0xee)
     await put(store, s.bytes, s.root)
-    let complete = 0; let refused = 0; let deleted = 0
+    let complete = 0
+    let refused = 0
+    let deleted = 0
     // Random starting points, so every interleaving of the three comes up.
     const ticks = async (): Promise<void> => {
       for (let i = Math.floor(Math.random() * 8); i > 0; i--) await new Promise((resolve) => setImmediate(resolve))
@@ -300,8 +363,12 @@ describe('reads racing deletion', () => {
         expect(['ShardBusyError', 'NotFoundError']).toContain((err as Error).name)
       }
       // A forged upload writes its chunks under the root before the commit check refuses it.
-      await put(store, forged, s.root).catch((err: Error) => { expect(['CommitmentMismatchError', 'AlreadyStoredError']).toContain(err.name) })
-      await put(store, s.bytes, s.root).catch((err: Error) => { expect(err.name).toBe('AlreadyStoredError') })
+      await put(store, forged, s.root).catch((err: Error) => {
+        expect(['CommitmentMismatchError', 'AlreadyStoredError']).toContain(err.name)
+      })
+      await put(store, s.bytes, s.root).catch((err: Error) => {
+        expect(err.name).toBe('AlreadyStoredError')
+      })
     }
     for (let round = 0; round < 60; round++) {
       await Promise.all([reader(), churn(), reader(), churn(), reader()])
@@ -309,7 +376,7 @@ describe('reads racing deletion', () => {
     expect(complete + refused).toBe(180)
     expect(complete).toBeGreaterThan(0)
     expect(deleted).toBeGreaterThan(0)
-    expect(store.usedBytes).toBe(await store.has(s.root) ? s.bytes.byteLength : 0)
+    expect(store.usedBytes).toBe((await store.has(s.root)) ? s.bytes.byteLength : 0)
   })
 
   it('a fetch over libp2p that is mid-transfer when the shard is deleted completes with the right bytes', async () => {
@@ -324,9 +391,17 @@ describe('reads racing deletion', () => {
     const highWater = 1024 * 1024
     const inFlightBound = highWater + 2 * window + 2 * FETCH_WRITE_BYTES
     const dialer = await startDialer({ maxStreamWindowBytes: window })
-    stoppers.push(async () => { await dialer.stop(); await node.stop(); await removeDir((node.ready()).dataDir) })
+    stoppers.push(async () => {
+      await dialer.stop()
+      await node.stop()
+      await removeDir(node.ready().dataDir)
+    })
     const s = randomShard(32 * 1024 * 1024)
-    await requestStoreShard(await open(dialer, node, STORE_SHARD_PROTOCOL), { root: s.root, byteLength: s.bytes.byteLength }, s.bytes)
+    await requestStoreShard(
+      await open(dialer, node, STORE_SHARD_PROTOCOL),
+      { root: s.root, byteLength: s.bytes.byteLength },
+      s.bytes
+    )
     const served = async (): Promise<number> => (await node.metrics.bytesServed.get()).values[0]?.value ?? 0
     const servedBefore = await served()
     const stream = await open(dialer, node, FETCH_SHARD_PROTOCOL)
@@ -346,7 +421,7 @@ describe('reads racing deletion', () => {
     const stall = async (): Promise<void> => {
       expect(total + inFlightBound).toBeLessThan(s.bytes.byteLength - 4 * 1024 * 1024)
       await new Promise((resolve) => setTimeout(resolve, 1000))
-      expect(await served() - servedBefore).toBeLessThanOrEqual(total + inFlightBound)
+      expect((await served()) - servedBefore).toBeLessThanOrEqual(total + inFlightBound)
       expect(node.store.readersOf(s.root)).toBe(1)
     }
     while (total < 1024 * 1024) await readOne()
@@ -355,7 +430,7 @@ describe('reads racing deletion', () => {
     // onDrain() returns at once after its first drain, so a provider waiting on it queued the whole rest of the shard
     // in its write buffer here and ended its read.
     const servedAtFirstStall = await served()
-    while (await served() <= servedAtFirstStall) {
+    while ((await served()) <= servedAtFirstStall) {
       await readOne()
       await new Promise((resolve) => setImmediate(resolve))
     }
@@ -374,7 +449,9 @@ describe('reads racing deletion', () => {
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect(node.store.readersOf(s.root)).toBe(0)
     expect(await node.store.deleteShard(s.root)).toBe(s.bytes.byteLength)
-    await expect(requestFetchShard(await open(dialer, node, FETCH_SHARD_PROTOCOL), { root: s.root })).rejects.toMatchObject({ remoteName: 'NotFoundError' })
+    await expect(
+      requestFetchShard(await open(dialer, node, FETCH_SHARD_PROTOCOL), { root: s.root })
+    ).rejects.toMatchObject({ remoteName: 'NotFoundError' })
   }, 60_000)
 })
 
@@ -392,7 +469,12 @@ describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
     node = await startNode({
       dataDir: dir,
       pricePerMiB: '1000',
-      chain: { rpcUrl: c.anvil.url, contractAddress: c.market.market, stake: (10_000n * TOKEN).toString(), offerTtlSeconds: 5 },
+      chain: {
+        rpcUrl: c.anvil.url,
+        contractAddress: c.market.market,
+        stake: (10_000n * TOKEN).toString(),
+        offerTtlSeconds: 5
+      },
       prover: { pollIntervalMs: 100, retryMaxBackoffMs: 400, claimEveryPeriods: 1 },
       missReporter: false,
       // The collector keeps an offered shard a grace period past its offer's lifetime: short ones here.
@@ -409,15 +491,24 @@ describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
   })
 
   /** Stores the shard (unless it is there), asks for its offer, and opens the deal from the client account. */
-  async function deal (root: Uint8Array, bytes: Uint8Array, periods: number): Promise<bigint> {
+  async function deal(root: Uint8Array, bytes: Uint8Array, periods: number): Promise<bigint> {
     const n = node!
-    await requestStoreShard(await open(dialer, n, STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes).catch((err: Error & { remoteName?: string }) => {
+    await requestStoreShard(
+      await open(dialer, n, STORE_SHARD_PROTOCOL),
+      { root, byteLength: bytes.byteLength },
+      bytes
+    ).catch((err: Error & { remoteName?: string }) => {
       if (err.remoteName !== 'AlreadyStoredError') throw err
     })
     const { offer, signature } = await requestOffer(await open(dialer, n, OFFER_PROTOCOL), {
-      root, byteLength: bytes.byteLength, periods, client: c.accounts[CLIENT]!.address
+      root,
+      byteLength: bytes.byteLength,
+      periods,
+      client: c.accounts[CLIENT]!.address
     })
-    const { dealIds } = await openProofSetDeals(c.as(CLIENT), { offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` }] })
+    const { dealIds } = await openProofSetDeals(c.as(CLIENT), {
+      offers: [{ offer: offerFromWire(offer), signature: `0x${Buffer.from(signature).toString('hex')}` }]
+    })
     return dealIds[0]!
   }
 
@@ -432,22 +523,37 @@ describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
     const mc = c.as(0)
     // The provider claims its own deals every period; anyone may, so whichever comes first.
     for (const id of [ending, sharedEnding]) {
-      await waitFor(`deal ${id} settled`, async () => {
-        if ((await getProofSetDeal(mc, id)).settled) return true
-        await claimProofSetDeals(mc, [id]).catch(() => {})
-        return false
-      }, 60_000)
+      await waitFor(
+        `deal ${id} settled`,
+        async () => {
+          if ((await getProofSetDeal(mc, id)).settled) return true
+          await claimProofSetDeals(mc, [id]).catch(() => {})
+          return false
+        },
+        60_000
+      )
     }
     const ledger = n.prover()!.ledger
-    await waitFor('both settlements in the ledger', () => ledger.deal(ending)?.settled === true && ledger.deal(sharedEnding)?.settled === true, 10_000)
-    await waitFor('the lone shard deleted (its offer\'s grace over)', async () => !await n.store.has(lone.root), 30_000)
+    await waitFor(
+      'both settlements in the ledger',
+      () => ledger.deal(ending)?.settled === true && ledger.deal(sharedEnding)?.settled === true,
+      10_000
+    )
+    await waitFor(
+      "the lone shard deleted (its offer's grace over)",
+      async () => !(await n.store.has(lone.root)),
+      30_000
+    )
     expect(ledger.deal(sharedLive)?.settled).toBe(false)
     expect(await n.store.has(shared.root)).toBe(true)
     expect(n.store.usedBytes).toBe(200_000)
     expect((await n.collector.run()).deleted).toBe(0)
     expect(await n.store.has(shared.root)).toBe(true)
 
-    const status = await (await fetch(`${n.ready().httpUrl}/status`)).json() as { gc: Record<string, unknown>, store: Record<string, number> }
+    const status = (await (await fetch(`${n.ready().httpUrl}/status`)).json()) as {
+      gc: Record<string, unknown>
+      store: Record<string, number>
+    }
     expect(status.gc).toMatchObject({ enabled: true, shardsDeleted: 1, bytesFreed: 300_000 })
     expect(status.store.usedBytes).toBe(200_000)
     const metrics = await (await fetch(`${n.ready().httpUrl}/metrics`)).text()
@@ -456,7 +562,11 @@ describe('shard collector in a provider node on anvil (ProofSetMarket)', () => {
     // The live deal keeps being proven from the kept shard.
     const start = (await getProofSetDeal(mc, sharedLive)).startPeriod
     const provider = c.accounts[1]!.address
-    await waitFor('the shared root proven 3 periods after the other deal ended', async () => await getProofSetPeriodStatus(mc, provider, start + 3n) === 'proven', 60_000)
+    await waitFor(
+      'the shared root proven 3 periods after the other deal ended',
+      async () => (await getProofSetPeriodStatus(mc, provider, start + 3n)) === 'proven',
+      60_000
+    )
     for (let q = start; q <= start + 3n; q++) expect(await getProofSetPeriodStatus(mc, provider, q)).toBe('proven')
   }, 180_000)
 })

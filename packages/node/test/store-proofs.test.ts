@@ -20,7 +20,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await removeDir(d)
 })
 
-async function openStore (): Promise<ShardStore> {
+async function openStore(): Promise<ShardStore> {
   const dir = await tempDir()
   dirs.push(dir)
   const store = new ShardStore({ path: join(dir, 'store'), capacityBytes: 64 * 1024 * 1024 })
@@ -29,7 +29,7 @@ async function openStore (): Promise<ShardStore> {
   return store
 }
 
-async function putShard (store: ShardStore, bytes: Uint8Array): Promise<Hex> {
+async function putShard(store: ShardStore, bytes: Uint8Array): Promise<Hex> {
   const root = buildTree(bytes).root
   const writer = await store.beginShard({ root, byteLength: bytes.byteLength })
   for (let at = 0; at < bytes.byteLength; at += 100_000) await writer.write(bytes.subarray(at, at + 100_000))
@@ -61,25 +61,56 @@ describe('buildDealProof', () => {
     const liar = {
       has: store.has.bind(store),
       getTree: store.getTree.bind(store),
-      readChunk: async (r: Uint8Array, i: number) => { const c = await store.readChunk(r, i); const x = c.slice(); x[0]! ^= 1; return x }
+      readChunk: async (r: Uint8Array, i: number) => {
+        const c = await store.readChunk(r, i)
+        const x = c.slice()
+        x[0]! ^= 1
+        return x
+      }
     }
-    expect(await buildDealProof(liar, { root, size: 200_000n }, bytesToHex(randomBytes(32)), 10)).toMatchObject({ reason: expect.any(String) })
-    expect(await buildDealProof(store, { root: `0x${'ab'.repeat(32)}`, size: 10n }, bytesToHex(randomBytes(32)), 10)).toMatchObject({ reason: expect.any(String) })
-    expect(await buildDealProof(store, { root, size: 200_001n }, bytesToHex(randomBytes(32)), 10)).toMatchObject({ reason: /200000 bytes/ })
+    expect(await buildDealProof(liar, { root, size: 200_000n }, bytesToHex(randomBytes(32)), 10)).toMatchObject({
+      reason: expect.any(String)
+    })
+    expect(
+      await buildDealProof(store, { root: `0x${'ab'.repeat(32)}`, size: 10n }, bytesToHex(randomBytes(32)), 10)
+    ).toMatchObject({ reason: expect.any(String) })
+    expect(await buildDealProof(store, { root, size: 200_001n }, bytesToHex(randomBytes(32)), 10)).toMatchObject({
+      reason: /200000 bytes/
+    })
   })
 })
 
 describe('ledger status', () => {
   const deal = (over: Partial<ProofSetLedgerDeal>): ProofSetLedgerDeal => ({
-    id: '1', root: `0x${'11'.repeat(32)}`, size: '1048576', leafCount: '16384', rangeStart: '0', weight: String(1 << 22),
-    client: `0x${'22'.repeat(20)}`, pricePerPeriod: '5', startPeriod: '10', endPeriod: '20', voidFrom: '20', paidFrom: '10',
-    state: 'live', settled: false, openedBlock: '1', ...over
+    id: '1',
+    root: `0x${'11'.repeat(32)}`,
+    size: '1048576',
+    leafCount: '16384',
+    rangeStart: '0',
+    weight: String(1 << 22),
+    client: `0x${'22'.repeat(20)}`,
+    pricePerPeriod: '5',
+    startPeriod: '10',
+    endPeriod: '20',
+    voidFrom: '20',
+    paidFrom: '10',
+    state: 'live',
+    settled: false,
+    openedBlock: '1',
+    ...over
   })
   const meta = (over: Partial<ProofSetLedgerMeta>): ProofSetLedgerMeta => ({
-    periodsProven: 0, periodsProvenLate: 0, periodsMarkedMissed: 0, paid: '0', slashed: '0', withdrawn: '0', reorgs: 0, ...over
+    periodsProven: 0,
+    periodsProvenLate: 0,
+    periodsMarkedMissed: 0,
+    paid: '0',
+    slashed: '0',
+    withdrawn: '0',
+    reorgs: 0,
+    ...over
   })
 
-  it('counts unclaimed earnings as price × periods proven on time since each deal\'s last claim, closed periods only', () => {
+  it("counts unclaimed earnings as price × periods proven on time since each deal's last claim, closed periods only", () => {
     const deals = [
       deal({ id: '1', paidFrom: '12' }),
       deal({ id: '2', pricePerPeriod: '7', startPeriod: '13', endPeriod: '30', voidFrom: '30', paidFrom: '13' }),
@@ -87,13 +118,32 @@ describe('ledger status', () => {
       deal({ id: '3', settled: true, state: 'ended' }),
       deal({ id: '4', state: 'faulted', voidFrom: '12', paidFrom: '10' })
     ]
-    const ledger = { sorted: () => deals, meta: meta({ periodsProven: 5, periodsMarkedMissed: 1, paid: '40', provenPeriods: ['10', '11', '12', '13', '15'] }) }
+    const ledger = {
+      sorted: () => deals,
+      meta: meta({
+        periodsProven: 5,
+        periodsMarkedMissed: 1,
+        paid: '40',
+        provenPeriods: ['10', '11', '12', '13', '15']
+      })
+    }
     const s = ledgerStatus(ledger, 15n)
     // Deal 1: 12, 13 (15 is not closed); deal 2: 13; deal 4: 10, 11.
     expect(s.unclaimed).toBe(String(5 * 2 + 7 * 1 + 5 * 2))
-    expect(s).toMatchObject({ deals: 4, earnings: '40', periodsProven: 5, periodsMissed: 1, dealStates: { live: 2, ended: 1, faulted: 1 } })
+    expect(s).toMatchObject({
+      deals: 4,
+      earnings: '40',
+      periodsProven: 5,
+      periodsMissed: 1,
+      dealStates: { live: 2, ended: 1, faulted: 1 }
+    })
     expect(s.dealList.map((d) => d.id)).toEqual(['4', '3', '2', '1'])
-    expect(s.dealList.find((d) => d.id === '1')).toMatchObject({ periodsProven: 4, periodsMissed: 1, earned: '20', periods: 10 })
+    expect(s.dealList.find((d) => d.id === '1')).toMatchObject({
+      periodsProven: 4,
+      periodsMissed: 1,
+      earned: '20',
+      periods: 10
+    })
     // A term over counts as ended although no claim has settled it yet.
     expect(ledgerStatus(ledger, 25n).dealStates).toMatchObject({ live: 1, ended: 2 })
   })

@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await removeDir(d)
 })
 
-async function openStore (capacityBytes = 16 * 1024 * 1024, path?: string): Promise<ShardStore> {
+async function openStore(capacityBytes = 16 * 1024 * 1024, path?: string): Promise<ShardStore> {
   const dir = path ?? join(await tempDir(), 'store')
   if (path === undefined) dirs.push(join(dir, '..'))
   const store = new ShardStore({ path: dir, capacityBytes })
@@ -22,13 +22,13 @@ async function openStore (capacityBytes = 16 * 1024 * 1024, path?: string): Prom
   return store
 }
 
-async function write (store: ShardStore, bytes: Uint8Array, root: Uint8Array, pieceBytes = 10_000): Promise<void> {
+async function write(store: ShardStore, bytes: Uint8Array, root: Uint8Array, pieceBytes = 10_000): Promise<void> {
   const w = await store.beginShard({ root, byteLength: bytes.byteLength })
   for (let o = 0; o < bytes.byteLength; o += pieceBytes) await w.write(bytes.subarray(o, o + pieceBytes))
   await w.commit()
 }
 
-async function keyCount (path: string, prefix: string): Promise<number> {
+async function keyCount(path: string, prefix: string): Promise<number> {
   const db = new Level<string, Uint8Array>(path, { valueEncoding: 'view' })
   let n = 0
   for await (const _ of db.keys({ gte: prefix, lt: `${prefix}~` })) n++
@@ -74,14 +74,17 @@ describe('ShardStore', () => {
     const a = randomShard(200_000)
     const w = await store.beginShard({ root: a.root, byteLength: a.bytes.byteLength })
     const b = randomShard(200_000)
-    await expect(store.beginShard({ root: b.root, byteLength: b.bytes.byteLength })).rejects.toMatchObject({ name: 'CapacityExceededError' })
+    await expect(store.beginShard({ root: b.root, byteLength: b.bytes.byteLength })).rejects.toMatchObject({
+      name: 'CapacityExceededError'
+    })
     await w.abort()
     await write(store, b.bytes, b.root)
     expect(store.freeBytes).toBe(100_000)
   })
 
   it('removes incomplete writes on start and keeps committed shards across restarts', async () => {
-    const dir = await tempDir(); dirs.push(dir)
+    const dir = await tempDir()
+    dirs.push(dir)
     const path = join(dir, 'store')
     const store = await openStore(16 * 1024 * 1024, path)
     const kept = randomShard(150_000)
@@ -101,7 +104,8 @@ describe('ShardStore', () => {
     const got: Uint8Array[] = []
     for await (const p of again.readRange(kept.root, 0, 150_000)) got.push(p)
     expect(Buffer.concat(got)).toEqual(Buffer.from(kept.bytes))
-    await again.stop(); stores.pop()
+    await again.stop()
+    stores.pop()
     expect(await keyCount(path, 's!w!')).toBe(0)
     expect(await keyCount(path, `s!c!${Buffer.from(partial.root).toString('hex')}`)).toBe(0)
   })
@@ -132,7 +136,8 @@ describe('ShardStore', () => {
   })
 
   it('keeps nothing of an upload without a root that was aborted or cut off by a crash', async () => {
-    const dir = await tempDir(); dirs.push(dir)
+    const dir = await tempDir()
+    dirs.push(dir)
     const path = join(dir, 'store')
     const store = await openStore(16 * 1024 * 1024, path)
     const { bytes, root } = randomShard(3_000_000)
@@ -149,14 +154,16 @@ describe('ShardStore', () => {
     const reopened = await openStore(16 * 1024 * 1024, path)
     expect(await reopened.has(root)).toBe(false)
     expect(reopened.usedBytes).toBe(0)
-    await reopened.stop(); stores.pop()
+    await reopened.stop()
+    stores.pop()
     expect(await keyCount(path, 's!w!')).toBe(0)
     expect(await keyCount(path, 's!c!')).toBe(0)
     expect(await keyCount(path, 's!m!')).toBe(0)
   })
 
   it('says so when the data dir is locked by another process', async () => {
-    const dir = await tempDir(); dirs.push(dir)
+    const dir = await tempDir()
+    dirs.push(dir)
     await openStore(1000, join(dir, 'store'))
     const second = new ShardStore({ path: join(dir, 'store'), capacityBytes: 1000 })
     await expect(second.start()).rejects.toMatchObject({ name: 'DataDirLockedError' })

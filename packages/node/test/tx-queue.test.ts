@@ -7,7 +7,11 @@ import { TxQueue } from '../src/index.js'
 
 type Outcome = 'success' | 'revert' | 'drop'
 
-interface SentTx { nonce: number, label: string, outcome: Outcome }
+interface SentTx {
+  nonce: number
+  label: string
+  outcome: Outcome
+}
 
 class NonceTooLowError extends Error {}
 class RevertedError extends Error {}
@@ -23,22 +27,25 @@ class FakeChain {
   readonly gaps: number[] = []
 
   /** What eth_getTransactionCount(…, 'pending') answers: mined count plus the contiguous pool run after it. */
-  pendingNonce (): number {
+  pendingNonce(): number {
     let n = this.mined.length
     while (this.pool.has(n)) n++
     return n
   }
 
-  send (tx: SentTx): void {
-    if (tx.nonce < this.mined.length || this.pool.has(tx.nonce)) throw new NonceTooLowError(`nonce too low: ${tx.nonce} (${tx.label})`)
+  send(tx: SentTx): void {
+    if (tx.nonce < this.mined.length || this.pool.has(tx.nonce))
+      throw new NonceTooLowError(`nonce too low: ${tx.nonce} (${tx.label})`)
     if (tx.nonce > this.pendingNonce()) this.gaps.push(tx.nonce)
     this.pool.set(tx.nonce, tx)
     // A block follows on the next turn of the event loop, as on automine anvil.
-    setImmediate(() => { this.mine() })
+    setImmediate(() => {
+      this.mine()
+    })
   }
 
   /** Mines the contiguous run of pooled txs; a tx marked 'drop' is evicted instead (a node restart, a full pool). */
-  private mine (): void {
+  private mine(): void {
     for (;;) {
       const next = this.pool.get(this.mined.length)
       if (next === undefined) return
@@ -52,16 +59,18 @@ class FakeChain {
     }
   }
 
-  private settle (nonce: number): void {
+  private settle(nonce: number): void {
     for (const wake of this.waiting.get(nonce) ?? []) wake()
     this.waiting.delete(nonce)
   }
 
   /** Resolves with the receipt, or rejects when the tx left the pool without being mined. */
-  async receipt (nonce: number): Promise<'success' | 'reverted'> {
+  async receipt(nonce: number): Promise<'success' | 'reverted'> {
     const found = (): 'success' | 'reverted' | undefined => this.mined.find((t) => t.nonce === nonce)?.status
     if (found() === undefined && this.pool.has(nonce)) {
-      await new Promise<void>((resolve) => { this.waiting.set(nonce, [...(this.waiting.get(nonce) ?? []), resolve]) })
+      await new Promise<void>((resolve) => {
+        this.waiting.set(nonce, [...(this.waiting.get(nonce) ?? []), resolve])
+      })
     }
     const status = found()
     if (status === undefined) throw new DroppedError(`transaction with nonce ${nonce} was dropped`)
@@ -70,7 +79,12 @@ class FakeChain {
 }
 
 /** A job as the prover's: read the pending nonce (one RPC round trip), send, wait for the receipt. */
-function sender (chain: FakeChain, label: string, outcome: Outcome = 'success', inFlight?: { now: number, max: number }) {
+function sender(
+  chain: FakeChain,
+  label: string,
+  outcome: Outcome = 'success',
+  inFlight?: { now: number; max: number }
+) {
   return async (): Promise<number> => {
     if (inFlight !== undefined) inFlight.max = Math.max(inFlight.max, ++inFlight.now)
     try {
@@ -92,7 +106,8 @@ describe('TxQueue (fake chain)', () => {
     const chain = new FakeChain()
     const results = await Promise.allSettled(['a', 'b', 'c'].map(async (label) => await sender(chain, label)()))
     expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual([
-      expect.any(NonceTooLowError), expect.any(NonceTooLowError)
+      expect.any(NonceTooLowError),
+      expect.any(NonceTooLowError)
     ])
     expect(chain.mined).toHaveLength(1)
   })
@@ -102,10 +117,14 @@ describe('TxQueue (fake chain)', () => {
     const queue = new TxQueue()
     const inFlight = { now: 0, max: 0 }
     const labels = ['prove', 'claim', 'withdraw', 'declareLost', 'markMissed']
-    const nonces = await Promise.all(labels.map(async (label) => await queue.run(sender(chain, label, 'success', inFlight))))
+    const nonces = await Promise.all(
+      labels.map(async (label) => await queue.run(sender(chain, label, 'success', inFlight)))
+    )
     expect(nonces).toEqual([0, 1, 2, 3, 4])
     expect(inFlight.max).toBe(1)
-    expect(chain.mined.map((t) => [t.nonce, t.label, t.status])).toEqual(labels.map((label, i) => [i, label, 'success']))
+    expect(chain.mined.map((t) => [t.nonce, t.label, t.status])).toEqual(
+      labels.map((label, i) => [i, label, 'success'])
+    )
     expect(chain.gaps).toEqual([])
   })
 
@@ -129,14 +148,19 @@ describe('TxQueue (fake chain)', () => {
     const later = queue.run(sender(chain, 'claim'))
     await expect(dropped).rejects.toThrow(DroppedError)
     expect([await resent, await later]).toEqual([0, 1])
-    expect(chain.mined.map((t) => [t.nonce, t.label])).toEqual([[0, 'prove again'], [1, 'claim']])
+    expect(chain.mined.map((t) => [t.nonce, t.label])).toEqual([
+      [0, 'prove again'],
+      [1, 'claim']
+    ])
     expect(chain.gaps).toEqual([])
   })
 
   it('a job that throws before it sends does not stop the queue', async () => {
     const chain = new FakeChain()
     const queue = new TxQueue()
-    const broken = queue.run(() => { throw new Error('could not build the proof') })
+    const broken = queue.run(() => {
+      throw new Error('could not build the proof')
+    })
     const next = queue.run(sender(chain, 'claim'))
     await expect(broken).rejects.toThrow('could not build the proof')
     expect(await next).toBe(0)
@@ -147,8 +171,15 @@ describe('TxQueue (fake chain)', () => {
     const queue = new TxQueue()
     const { promise: held, resolve: release } = Promise.withResolvers<void>()
     const started: string[] = []
-    const slow = queue.run(async () => { started.push('slow'); await held; return -1 })
-    const next = queue.run(async () => { started.push('next'); return await sender(chain, 'next')() })
+    const slow = queue.run(async () => {
+      started.push('slow')
+      await held
+      return -1
+    })
+    const next = queue.run(async () => {
+      started.push('next')
+      return await sender(chain, 'next')()
+    })
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
     expect(started).toEqual(['slow'])
     release()

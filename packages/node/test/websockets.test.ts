@@ -8,8 +8,16 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  FETCH_SHARD_PROTOCOL, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCEMENT_BYTES, MAX_MULTIADDR_CHARS, STORE_SHARD_PROTOCOL,
-  decodeAnnouncement, encodeAnnouncement, requestFetchShard, requestStoreShard, signAnnouncement
+  FETCH_SHARD_PROTOCOL,
+  MAX_ANNOUNCED_ADDRS,
+  MAX_ANNOUNCEMENT_BYTES,
+  MAX_MULTIADDR_CHARS,
+  STORE_SHARD_PROTOCOL,
+  decodeAnnouncement,
+  encodeAnnouncement,
+  requestFetchShard,
+  requestStoreShard,
+  signAnnouncement
 } from '@sherd/protocol'
 import { freePort, removeDir, tempDir } from '@sherd/test-support'
 import { MAX_EARLY_STREAMS, announceable, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../src/index.js'
@@ -33,7 +41,15 @@ beforeAll(async () => {
     addresses: { listen: [] },
     transports: [webSockets()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxEarlyStreams: MAX_EARLY_STREAMS, streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })]
+    streamMuxers: [
+      yamux({
+        maxEarlyStreams: MAX_EARLY_STREAMS,
+        streamOptions: {
+          maxReadBufferLength: MAX_READ_BUFFER_BYTES,
+          maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES
+        }
+      })
+    ]
   })
 })
 
@@ -48,7 +64,8 @@ afterAll(async () => {
 
 const wsAddr = (): string => {
   const addr = node.ready().multiaddrs.find((a) => a.includes('/ws/'))
-  if (addr === undefined) throw new Error(`the provider announces no /ws address: ${node.ready().multiaddrs.join(', ')}`)
+  if (addr === undefined)
+    throw new Error(`the provider announces no /ws address: ${node.ready().multiaddrs.join(', ')}`)
   return addr
 }
 
@@ -57,26 +74,43 @@ describe('a provider listening on TCP and WebSockets', () => {
     const addrs = node.ready().multiaddrs
     expect(addrs.some((a) => /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//.test(a))).toBe(true)
     expect(wsAddr()).toBe(`/ip4/127.0.0.1/tcp/${wsPort}/ws/p2p/${node.peerId}`)
-    const announced = decodeAnnouncement(encodeAnnouncement(signAnnouncement(node.announcer.payload(), '0x' + '11'.repeat(32) as `0x${string}`)))
+    const announced = decodeAnnouncement(
+      encodeAnnouncement(signAnnouncement(node.announcer.payload(), ('0x' + '11'.repeat(32)) as `0x${string}`))
+    )
     expect(announced.announcement.addrs).toEqual(expect.arrayContaining([wsAddr()]))
   })
 
   it('serves a shard stored over TCP to a client that has only WebSockets, byte for byte', async () => {
     const { bytes, root } = randomShard(SHARD_BYTES)
-    await requestStoreShard(await tcpDialer.dialProtocol(multiaddr(node.ready().multiaddrs[0]!), STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+    await requestStoreShard(
+      await tcpDialer.dialProtocol(multiaddr(node.ready().multiaddrs[0]!), STORE_SHARD_PROTOCOL),
+      { root, byteLength: bytes.byteLength },
+      bytes
+    )
     const started = performance.now()
-    const fetched = await requestFetchShard(await wsClient.dialProtocol(multiaddr(wsAddr()), FETCH_SHARD_PROTOCOL), { root })
+    const fetched = await requestFetchShard(await wsClient.dialProtocol(multiaddr(wsAddr()), FETCH_SHARD_PROTOCOL), {
+      root
+    })
     const ms = performance.now() - started
     expect(Buffer.from(fetched.bytes).equals(Buffer.from(bytes))).toBe(true)
     expect(wsClient.getConnections(node.libp2p.peerId).map((c) => c.remoteAddr.toString())).toEqual([wsAddr()])
-    console.log(`fetched ${SHARD_BYTES / 2 ** 20} MiB over WebSockets in ${ms.toFixed(0)} ms (${(SHARD_BYTES / 2 ** 20 / (ms / 1000)).toFixed(0)} MiB/s)`)
+    console.log(
+      `fetched ${SHARD_BYTES / 2 ** 20} MiB over WebSockets in ${ms.toFixed(0)} ms (${(SHARD_BYTES / 2 ** 20 / (ms / 1000)).toFixed(0)} MiB/s)`
+    )
   })
 
   it('stores over WebSockets too: the same wire protocols on both transports', async () => {
     const { bytes, root } = randomShard(100_000)
-    const receipt = await requestStoreShard(await wsClient.dialProtocol(multiaddr(wsAddr()), STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+    const receipt = await requestStoreShard(
+      await wsClient.dialProtocol(multiaddr(wsAddr()), STORE_SHARD_PROTOCOL),
+      { root, byteLength: bytes.byteLength },
+      bytes
+    )
     expect(receipt.receipt.byteLength).toBe(bytes.byteLength)
-    const back = await requestFetchShard(await tcpDialer.dialProtocol(multiaddr(node.ready().multiaddrs[0]!), FETCH_SHARD_PROTOCOL), { root })
+    const back = await requestFetchShard(
+      await tcpDialer.dialProtocol(multiaddr(node.ready().multiaddrs[0]!), FETCH_SHARD_PROTOCOL),
+      { root }
+    )
     expect(Buffer.from(back.bytes).equals(Buffer.from(bytes))).toBe(true)
   })
 })
@@ -91,7 +125,7 @@ describe('announcement bounds with more addresses', () => {
     }
     const addrs = Array.from({ length: MAX_ANNOUNCED_ADDRS }, (_, i) => longest(i))
     expect(addrs.every((a) => a.length === MAX_MULTIADDR_CHARS)).toBe(true)
-    const bytes = encodeAnnouncement(signAnnouncement({ ...payload, addrs }, '0x' + '22'.repeat(32) as `0x${string}`))
+    const bytes = encodeAnnouncement(signAnnouncement({ ...payload, addrs }, ('0x' + '22'.repeat(32)) as `0x${string}`))
     expect(bytes.byteLength).toBeLessThanOrEqual(MAX_ANNOUNCEMENT_BYTES)
     expect(decodeAnnouncement(bytes).announcement.addrs).toHaveLength(MAX_ANNOUNCED_ADDRS)
   })
@@ -111,7 +145,17 @@ describe('sherd-node --listen-ws and --announce', () => {
   it('init writes them to config.json and refuses a wss listener with what to do instead', async () => {
     const dir = await tempDir()
     try {
-      const ok = await runToEnd(['init', '--data-dir', dir, '--listen-ws', '/ip4/0.0.0.0/tcp/4002/ws', '--announce', '/dns4/node.example.org/tcp/443/wss', '--announce', '/dns4/node.example.org/tcp/4001'])
+      const ok = await runToEnd([
+        'init',
+        '--data-dir',
+        dir,
+        '--listen-ws',
+        '/ip4/0.0.0.0/tcp/4002/ws',
+        '--announce',
+        '/dns4/node.example.org/tcp/443/wss',
+        '--announce',
+        '/dns4/node.example.org/tcp/4001'
+      ])
       expect(ok.code, ok.stderr).toBe(0)
       const { readFileConfig } = await import('../src/index.js')
       const config = await readFileConfig(dir)
@@ -133,11 +177,25 @@ describe('sherd-node --listen-ws and --announce', () => {
     const squatter = createServer()
     await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve))
     try {
-      expect((await runToEnd(['init', '--data-dir', dir, '--http-port', '0', '--listen-ws', `/ip4/127.0.0.1/tcp/${port}/ws`])).code).toBe(0)
+      expect(
+        (
+          await runToEnd([
+            'init',
+            '--data-dir',
+            dir,
+            '--http-port',
+            '0',
+            '--listen-ws',
+            `/ip4/127.0.0.1/tcp/${port}/ws`
+          ])
+        ).code
+      ).toBe(0)
       const started = await runToEnd(['start', '--data-dir', dir])
       expect(started.code).toBe(1)
-      expect(started.stderr.trim()).toBe(`sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port}/ws is already in use: ` +
-        'stop the process using it (another sherd-node?), or pick another port with --listen-ws (or "listenWs" in config.json)')
+      expect(started.stderr.trim()).toBe(
+        `sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port}/ws is already in use: ` +
+          'stop the process using it (another sherd-node?), or pick another port with --listen-ws (or "listenWs" in config.json)'
+      )
     } finally {
       await new Promise((resolve) => squatter.close(resolve))
       await removeDir(dir)
@@ -147,7 +205,9 @@ describe('sherd-node --listen-ws and --announce', () => {
   it('start announces the --announce addresses instead of the listen ones', async () => {
     const announced = await startNode({ announce: ['/dns4/node.example.org/tcp/443/wss'] })
     try {
-      expect(announced.announcer.payload().addrs).toEqual([`/dns4/node.example.org/tcp/443/wss/p2p/${announced.peerId}`])
+      expect(announced.announcer.payload().addrs).toEqual([
+        `/dns4/node.example.org/tcp/443/wss/p2p/${announced.peerId}`
+      ])
     } finally {
       await announced.stop()
       await removeDir(announced.ready().dataDir)

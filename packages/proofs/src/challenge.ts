@@ -7,7 +7,7 @@ import { checkHash } from './params.js'
  * j encoded as 32 big-endian bytes: the same bytes as Solidity's `keccak256(abi.encode(seed, j))`.
  * Indices may repeat, exactly as on chain.
  */
-export function challengeIndices (seed: Uint8Array, count: number, leafCount: number): number[] {
+export function challengeIndices(seed: Uint8Array, count: number, leafCount: number): number[] {
   checkHash(seed, 'seed')
   if (!Number.isSafeInteger(count) || count < 0 || count > MAX_CHALLENGES) {
     throw new RangeError(`count must be an integer in [0, ${MAX_CHALLENGES}], got ${count}`)

@@ -18,7 +18,7 @@ export interface ChunkTree {
   readonly chunkSize: number
   readonly chunkCount: number
   /** The chunk that holds leaf `leafIndex` and its byte range in the shard, to re-read from disk. */
-  chunkRange: (leafIndex: number) => { chunkIndex: number, start: number, end: number }
+  chunkRange: (leafIndex: number) => { chunkIndex: number; start: number; end: number }
   /** The proof for `leafIndex` from the bytes of its chunk; throws `ChunkMismatchError` if they are not that chunk. */
   proveFromChunk: (leafIndex: number, chunkBytes: Uint8Array) => MerkleProof
 }
@@ -26,9 +26,13 @@ export interface ChunkTree {
 /** Largest accepted chunk: a re-read for one proof stays a small read. */
 const MAX_CHUNK_SIZE = 2 ** 30
 
-function checkChunkSize (chunkSize: number): void {
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < LEAF_SIZE || chunkSize > MAX_CHUNK_SIZE ||
-      (chunkSize & (chunkSize - 1)) !== 0) {
+function checkChunkSize(chunkSize: number): void {
+  if (
+    !Number.isSafeInteger(chunkSize) ||
+    chunkSize < LEAF_SIZE ||
+    chunkSize > MAX_CHUNK_SIZE ||
+    (chunkSize & (chunkSize - 1)) !== 0
+  ) {
     throw new RangeError(`chunkSize must be a power of two in [${LEAF_SIZE}, ${MAX_CHUNK_SIZE}], got ${chunkSize}`)
   }
 }
@@ -46,13 +50,21 @@ interface Shape {
   chunkCount: number
 }
 
-function shapeOf (byteLength: number, chunkSize: number): Shape {
+function shapeOf(byteLength: number, chunkSize: number): Shape {
   checkChunkSize(chunkSize)
   const leafCount = leafCountOf(byteLength)
   const depth = depthOf(leafCount)
   const subtreeDepth = Math.min(Math.log2(chunkSize / LEAF_SIZE), depth)
   const subtreeWidth = 2 ** subtreeDepth
-  return { byteLength, chunkSize, leafCount, depth, subtreeWidth, subtreeDepth, chunkCount: Math.ceil(leafCount / subtreeWidth) }
+  return {
+    byteLength,
+    chunkSize,
+    leafCount,
+    depth,
+    subtreeWidth,
+    subtreeDepth,
+    chunkCount: Math.ceil(leafCount / subtreeWidth)
+  }
 }
 
 class StoredChunkTree implements ChunkTree {
@@ -68,7 +80,7 @@ class StoredChunkTree implements ChunkTree {
   readonly #upper: Uint8Array
   readonly #upperWidth: number
 
-  constructor (shape: Shape, chunkRoots: Uint8Array, hasher: TreeHasher) {
+  constructor(shape: Shape, chunkRoots: Uint8Array, hasher: TreeHasher) {
     this.#shape = shape
     this.#hasher = hasher
     this.depth = shape.depth
@@ -83,29 +95,33 @@ class StoredChunkTree implements ChunkTree {
   }
 
   /** The stored chunk roots, in order (what `encodeChunkTree` writes). */
-  chunkRoots (): Uint8Array {
+  chunkRoots(): Uint8Array {
     return this.#upper.subarray(0, this.chunkCount * HASH_SIZE)
   }
 
-  chunkRange (leafIndex: number): { chunkIndex: number, start: number, end: number } {
+  chunkRange(leafIndex: number): { chunkIndex: number; start: number; end: number } {
     checkIndex(leafIndex, this.leafCount, 'leaf index')
     const chunkIndex = Math.floor(leafIndex / this.#shape.subtreeWidth)
     const start = chunkIndex * this.chunkSize
     return { chunkIndex, start, end: Math.min(start + this.chunkSize, this.byteLength) }
   }
 
-  proveFromChunk (leafIndex: number, chunkBytes: Uint8Array): MerkleProof {
+  proveFromChunk(leafIndex: number, chunkBytes: Uint8Array): MerkleProof {
     const { chunkIndex, start, end } = this.chunkRange(leafIndex)
     checkBytes(chunkBytes, 'chunkBytes')
     if (chunkBytes.length !== end - start) {
-      throw new ChunkMismatchError(chunkIndex, `expected ${end - start} bytes (range ${start}..${end}), got ${chunkBytes.length}`)
+      throw new ChunkMismatchError(
+        chunkIndex,
+        `expected ${end - start} bytes (range ${start}..${end}), got ${chunkBytes.length}`
+      )
     }
     const { subtreeWidth, subtreeDepth } = this.#shape
     const nodes = this.#hasher.levels(chunkBytes, subtreeWidth)
     const stored = this.#upper.subarray(chunkIndex * HASH_SIZE, (chunkIndex + 1) * HASH_SIZE)
     const computed = nodes.subarray(nodes.length - HASH_SIZE)
     for (let i = 0; i < HASH_SIZE; i++) {
-      if (stored[i] !== computed[i]) throw new ChunkMismatchError(chunkIndex, 'its bytes hash to a different chunk root')
+      if (stored[i] !== computed[i])
+        throw new ChunkMismatchError(chunkIndex, 'its bytes hash to a different chunk root')
     }
     const local = leafIndex - chunkIndex * subtreeWidth
     const leaf = new Uint8Array(LEAF_SIZE)
@@ -123,7 +139,7 @@ class StoredChunkTree implements ChunkTree {
   }
 }
 
-export function buildChunkTreeWith (hasher: TreeHasher, data: Uint8Array, chunkSize = DEFAULT_CHUNK_SIZE): ChunkTree {
+export function buildChunkTreeWith(hasher: TreeHasher, data: Uint8Array, chunkSize = DEFAULT_CHUNK_SIZE): ChunkTree {
   checkBytes(data, 'data')
   const shape = shapeOf(data.length, chunkSize)
   return new StoredChunkTree(shape, hasher.subtreeRoots(data, shape.subtreeWidth), hasher)
@@ -144,7 +160,7 @@ export class ChunkTreeBuilder {
   #received = 0
   #finished = false
 
-  constructor (byteLength: number, chunkSize = DEFAULT_CHUNK_SIZE, hasher?: TreeHasher) {
+  constructor(byteLength: number, chunkSize = DEFAULT_CHUNK_SIZE, hasher?: TreeHasher) {
     this.#shape = shapeOf(byteLength, chunkSize)
     this.#hasher = hasher ?? defaultHasher()
     this.#roots = new Uint8Array(this.#shape.chunkCount * HASH_SIZE)
@@ -152,10 +168,12 @@ export class ChunkTreeBuilder {
   }
 
   /** Bytes fed so far. */
-  get received (): number { return this.#received }
+  get received(): number {
+    return this.#received
+  }
 
   /** Feeds the next piece of the shard. Throws `ByteLengthMismatchError` as soon as it would exceed byteLength. */
-  update (bytes: Uint8Array): void {
+  update(bytes: Uint8Array): void {
     checkBytes(bytes, 'bytes')
     if (this.#finished) throw new Error('ChunkTreeBuilder.update called after finish()')
     if (this.#received + bytes.length > this.#shape.byteLength) {
@@ -188,7 +206,7 @@ export class ChunkTreeBuilder {
   }
 
   /** The chunk tree; throws `ByteLengthMismatchError` unless exactly byteLength bytes were fed. */
-  finish (): ChunkTree {
+  finish(): ChunkTree {
     if (this.#received !== this.#shape.byteLength) {
       throw new ByteLengthMismatchError(this.#shape.byteLength, this.#received, this.#received > this.#shape.byteLength)
     }
@@ -198,7 +216,7 @@ export class ChunkTreeBuilder {
     return new StoredChunkTree(this.#shape, this.#roots, this.#hasher)
   }
 
-  #absorb (bytes: Uint8Array): void {
+  #absorb(bytes: Uint8Array): void {
     const roots = this.#hasher.subtreeRoots(bytes, this.#shape.subtreeWidth)
     this.#roots.set(roots, this.#chunksDone * HASH_SIZE)
     this.#chunksDone += roots.length / HASH_SIZE
@@ -210,7 +228,7 @@ const ENCODING_VERSION = 1
 const HEADER_SIZE = 1 + 8 + 4 + HASH_SIZE
 
 /** Compact bytes for storage (LevelDB): a 45-byte header plus 32 bytes per chunk. */
-export function encodeChunkTree (tree: ChunkTree): Uint8Array {
+export function encodeChunkTree(tree: ChunkTree): Uint8Array {
   if (!(tree instanceof StoredChunkTree)) throw new TypeError('encodeChunkTree takes a tree built by this package')
   const roots = tree.chunkRoots()
   const out = new Uint8Array(HEADER_SIZE + roots.length)
@@ -223,13 +241,15 @@ export function encodeChunkTree (tree: ChunkTree): Uint8Array {
   return out
 }
 
-export function decodeChunkTreeWith (hasher: TreeHasher, bytes: Uint8Array): ChunkTree {
+export function decodeChunkTreeWith(hasher: TreeHasher, bytes: Uint8Array): ChunkTree {
   checkBytes(bytes, 'bytes')
-  if (bytes.length < HEADER_SIZE) throw new ChunkTreeDecodeError(`${bytes.length} bytes is shorter than the ${HEADER_SIZE}-byte header`)
+  if (bytes.length < HEADER_SIZE)
+    throw new ChunkTreeDecodeError(`${bytes.length} bytes is shorter than the ${HEADER_SIZE}-byte header`)
   if (bytes[0] !== ENCODING_VERSION) throw new ChunkTreeDecodeError(`unknown encoding version ${bytes[0]}`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const byteLength = view.getBigUint64(1)
-  if (byteLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new ChunkTreeDecodeError(`byte length ${byteLength} is too large`)
+  if (byteLength > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new ChunkTreeDecodeError(`byte length ${byteLength} is too large`)
   let shape: Shape
   try {
     shape = shapeOf(Number(byteLength), view.getUint32(9))
@@ -237,11 +257,13 @@ export function decodeChunkTreeWith (hasher: TreeHasher, bytes: Uint8Array): Chu
     throw new ChunkTreeDecodeError((err as Error).message)
   }
   const expected = HEADER_SIZE + shape.chunkCount * HASH_SIZE
-  if (bytes.length !== expected) throw new ChunkTreeDecodeError(`expected ${expected} bytes for ${shape.chunkCount} chunks, got ${bytes.length}`)
+  if (bytes.length !== expected)
+    throw new ChunkTreeDecodeError(`expected ${expected} bytes for ${shape.chunkCount} chunks, got ${bytes.length}`)
   const tree = new StoredChunkTree(shape, bytes.slice(HEADER_SIZE), hasher)
   const root = bytes.subarray(13, HEADER_SIZE)
   for (let i = 0; i < HASH_SIZE; i++) {
-    if (tree.root[i] !== root[i]) throw new ChunkTreeDecodeError('the chunk roots do not hash to the stored root (corrupt record)')
+    if (tree.root[i] !== root[i])
+      throw new ChunkTreeDecodeError('the chunk roots do not hash to the stored root (corrupt record)')
   }
   return tree
 }

@@ -20,41 +20,41 @@ export type { ChunkTree } from './chunk-tree.js'
 export type { TreeHasher } from './hasher.js'
 
 /** Root (32 bytes) of the Merkle tree over `data`; the commitment is (root, data.length). */
-export function merkleRoot (data: Uint8Array): Uint8Array {
+export function merkleRoot(data: Uint8Array): Uint8Array {
   return merkleRootWith(defaultHasher(), data)
 }
 
 /** The whole tree over `data` (a private copy of the bytes plus every node), to prove any leaf. */
-export function buildTree (data: Uint8Array): MerkleTree {
+export function buildTree(data: Uint8Array): MerkleTree {
   return buildTreeWith(defaultHasher(), data)
 }
 
 /** The provider's tree: nodes from the chunk roots up; proofs from one re-read chunk. */
-export function buildChunkTree (data: Uint8Array, chunkSize?: number): ChunkTree {
+export function buildChunkTree(data: Uint8Array, chunkSize?: number): ChunkTree {
   return buildChunkTreeWith(defaultHasher(), data, chunkSize)
 }
 
 /** Inverse of `encodeChunkTree`; throws `ChunkTreeDecodeError` for anything else, including a corrupt record. */
-export function decodeChunkTree (bytes: Uint8Array): ChunkTree {
+export function decodeChunkTree(bytes: Uint8Array): ChunkTree {
   return decodeChunkTreeWith(defaultHasher(), bytes)
 }
 
 /** `merkleRoot` computed by the pure-TypeScript reference (@noble/hashes, one message per call). */
-export function merkleRootReference (data: Uint8Array): Uint8Array {
+export function merkleRootReference(data: Uint8Array): Uint8Array {
   return merkleRootWith(referenceHasher, data)
 }
 
 /** A `MerkleRootBuilder` on the pure-TypeScript reference hasher (same roots, ~20× slower). */
-export function merkleRootBuilderReference (): MerkleRootBuilder {
+export function merkleRootBuilderReference(): MerkleRootBuilder {
   return new MerkleRootBuilder(referenceHasher)
 }
 
 /** `buildTree` computed by the pure-TypeScript reference. */
-export function buildTreeReference (data: Uint8Array): MerkleTree {
+export function buildTreeReference(data: Uint8Array): MerkleTree {
   return buildTreeWith(referenceHasher, data)
 }
 
 /** `buildChunkTree` computed by the pure-TypeScript reference. */
-export function buildChunkTreeReference (data: Uint8Array, chunkSize?: number): ChunkTree {
+export function buildChunkTreeReference(data: Uint8Array, chunkSize?: number): ChunkTree {
   return buildChunkTreeWith(referenceHasher, data, chunkSize)
 }

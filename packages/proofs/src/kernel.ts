@@ -22,7 +22,7 @@ const PAGE_BYTES = 65536
 /** Room before a buffer: the kernel's first load of a message starts one byte early. */
 const GUARD_BYTES = 64
 
-function roundUp (n: number, to: number): number {
+function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to
 }
 
@@ -34,7 +34,7 @@ export class KernelHasher implements TreeHasher {
   readonly #k: KernelExports
   readonly #base: number
 
-  constructor (bytes: Uint8Array<ArrayBuffer>) {
+  constructor(bytes: Uint8Array<ArrayBuffer>) {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes))
     this.#k = instance.exports as unknown as KernelExports
     this.#k.init()
@@ -42,17 +42,20 @@ export class KernelHasher implements TreeHasher {
   }
 
   /** Makes [base, base + bytes) addressable and returns a view of memory (views die when memory grows). */
-  #reserve (bytes: number): Uint8Array {
+  #reserve(bytes: number): Uint8Array {
     const memory = this.#k.memory
     const needed = this.#base + bytes
-    if (needed > 2 ** 32) throw new RangeError(`the WASM kernel needs ${needed} bytes of memory, over its 4 GiB limit; use chunk trees for shards this large`)
+    if (needed > 2 ** 32)
+      throw new RangeError(
+        `the WASM kernel needs ${needed} bytes of memory, over its 4 GiB limit; use chunk trees for shards this large`
+      )
     const have = memory.buffer.byteLength
     if (needed > have) memory.grow(Math.ceil((needed - have) / PAGE_BYTES))
     return new Uint8Array(memory.buffer)
   }
 
   /** Copies data into memory at `at`, zero-padded to whole leaves; returns the leaf count. */
-  #load (memory: Uint8Array, at: number, data: Uint8Array): number {
+  #load(memory: Uint8Array, at: number, data: Uint8Array): number {
     const leafCount = leafCountOf(data.length)
     memory.set(data, at)
     memory.fill(0, at + data.length, at + leafCount * LEAF_SIZE)
@@ -63,9 +66,10 @@ export class KernelHasher implements TreeHasher {
    * SHA-256 of each 65-byte message in `messages` (n · 65 bytes) → n · 32 bytes. The raw primitive under the
    * trees, exposed so tests can check the kernel's SHA-256 itself against other implementations.
    */
-  hash65 (messages: Uint8Array): Uint8Array {
+  hash65(messages: Uint8Array): Uint8Array {
     const n = messages.length / 65
-    if (!Number.isInteger(n)) throw new RangeError(`messages must be a whole number of 65-byte messages, got ${messages.length} bytes`)
+    if (!Number.isInteger(n))
+      throw new RangeError(`messages must be a whole number of 65-byte messages, got ${messages.length} bytes`)
     const out = new Uint8Array(n * HASH_SIZE)
     for (let i = 0; i < n; i++) {
       // The kernel takes the first byte as the prefix argument and the other 64 from memory.
@@ -77,7 +81,7 @@ export class KernelHasher implements TreeHasher {
     return out
   }
 
-  levels (data: Uint8Array, width: number): Uint8Array {
+  levels(data: Uint8Array, width: number): Uint8Array {
     const depth = Math.log2(width)
     const dataBytes = roundUp(leafCountOf(data.length) * LEAF_SIZE, 64)
     const outBytes = (2 * width - 1) * HASH_SIZE
@@ -88,7 +92,7 @@ export class KernelHasher implements TreeHasher {
     return new Uint8Array(this.#k.memory.buffer, out, outBytes).slice()
   }
 
-  upperLevels (nodes: Uint8Array, width: number, baseLevel: number): Uint8Array {
+  upperLevels(nodes: Uint8Array, width: number, baseLevel: number): Uint8Array {
     const outBytes = (2 * width - 1) * HASH_SIZE
     const memory = this.#reserve(outBytes)
     memory.set(nodes, this.#base)
@@ -96,7 +100,7 @@ export class KernelHasher implements TreeHasher {
     return new Uint8Array(this.#k.memory.buffer, this.#base, outBytes).slice()
   }
 
-  subtreeRoots (data: Uint8Array, subtreeWidth: number): Uint8Array {
+  subtreeRoots(data: Uint8Array, subtreeWidth: number): Uint8Array {
     const depth = Math.log2(subtreeWidth)
     const leafCount = leafCountOf(data.length)
     const count = Math.ceil(leafCount / subtreeWidth)
@@ -120,7 +124,10 @@ export class KernelHasher implements TreeHasher {
     }
     // Big subtrees: roots of their 1024-leaf pieces, then reduce those in memory.
     for (let c = 0; c < count; c++) {
-      const inner = this.subtreeRoots(data.subarray(c * subtreeBytes, Math.min((c + 1) * subtreeBytes, data.length)), 2 ** INNER_DEPTH)
+      const inner = this.subtreeRoots(
+        data.subarray(c * subtreeBytes, Math.min((c + 1) * subtreeBytes, data.length)),
+        2 ** INNER_DEPTH
+      )
       const n = inner.length / HASH_SIZE
       const memory = this.#reserve((n + 1) * HASH_SIZE)
       memory.set(inner, this.#base)
@@ -134,7 +141,7 @@ export class KernelHasher implements TreeHasher {
 let kernel: KernelHasher | null | undefined
 
 /** The WASM kernel, or null where the engine lacks WebAssembly SIMD. */
-export function kernelHasher (): KernelHasher | null {
+export function kernelHasher(): KernelHasher | null {
   if (kernel === undefined) {
     const bytes = Uint8Array.from(atob(KERNEL_WASM_BASE64), (c) => c.charCodeAt(0))
     kernel = WebAssembly.validate(bytes) ? new KernelHasher(bytes) : null

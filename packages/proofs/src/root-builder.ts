@@ -17,21 +17,23 @@ const BLOCK_BYTES = 2 ** BLOCK_DEPTH * LEAF_SIZE
 export class MerkleRootBuilder {
   readonly #hasher: TreeHasher
   /** Roots of full subtrees of blocks, left to right, strictly decreasing in level (a binary counter). */
-  readonly #stack: Array<{ level: number, hash: Uint8Array }> = []
+  readonly #stack: Array<{ level: number; hash: Uint8Array }> = []
   readonly #pending = new Uint8Array(BLOCK_BYTES)
   #pendingLength = 0
   #byteLength = 0
   #finished = false
 
-  constructor (hasher?: TreeHasher) {
+  constructor(hasher?: TreeHasher) {
     this.#hasher = hasher ?? defaultHasher()
   }
 
   /** Bytes appended so far. */
-  get byteLength (): number { return this.#byteLength }
+  get byteLength(): number {
+    return this.#byteLength
+  }
 
   /** Appends the next piece; the builder keeps no reference to `bytes` after it returns. */
-  append (bytes: Uint8Array): void {
+  append(bytes: Uint8Array): void {
     checkBytes(bytes, 'bytes')
     if (this.#finished) throw new Error('MerkleRootBuilder.append called after finish(); start a new builder')
     this.#byteLength += bytes.length
@@ -59,7 +61,7 @@ export class MerkleRootBuilder {
   }
 
   /** The root over every byte appended (an empty input is one zero leaf, as in `merkleRoot`). */
-  finish (): Uint8Array {
+  finish(): Uint8Array {
     if (this.#finished) throw new Error('MerkleRootBuilder.finish called twice')
     this.#finished = true
     const depth = depthOf(leafCountOf(this.#byteLength))
@@ -75,12 +77,12 @@ export class MerkleRootBuilder {
     return this.#stack[0]!.hash
   }
 
-  #absorb (blocks: Uint8Array): void {
+  #absorb(blocks: Uint8Array): void {
     const roots = this.#hasher.subtreeRoots(blocks, 2 ** BLOCK_DEPTH)
     for (let at = 0; at < roots.length; at += HASH_SIZE) this.#push(BLOCK_DEPTH, roots.slice(at, at + HASH_SIZE))
   }
 
-  #push (level: number, hash: Uint8Array): void {
+  #push(level: number, hash: Uint8Array): void {
     while (this.#stack.length > 0 && this.#stack[this.#stack.length - 1]!.level === level) {
       hash = nodeHash(this.#stack.pop()!.hash, hash)
       level++

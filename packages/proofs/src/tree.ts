@@ -21,7 +21,7 @@ export interface MerkleTree {
   prove: (index: number) => MerkleProof
 }
 
-export function buildTreeWith (hasher: TreeHasher, data: Uint8Array): MerkleTree {
+export function buildTreeWith(hasher: TreeHasher, data: Uint8Array): MerkleTree {
   checkBytes(data, 'data')
   const leafCount = leafCountOf(data.length)
   const depth = depthOf(leafCount)
@@ -34,7 +34,7 @@ export function buildTreeWith (hasher: TreeHasher, data: Uint8Array): MerkleTree
     depth,
     leafCount,
     byteLength: data.length,
-    prove (index: number): MerkleProof {
+    prove(index: number): MerkleProof {
       checkIndex(index, leafCount, 'leaf index')
       const leaf = new Uint8Array(LEAF_SIZE)
       leaf.set(bytes.subarray(index * LEAF_SIZE, Math.min((index + 1) * LEAF_SIZE, bytes.length)))
@@ -48,7 +48,7 @@ export function buildTreeWith (hasher: TreeHasher, data: Uint8Array): MerkleTree
   }
 }
 
-export function merkleRootWith (hasher: TreeHasher, data: Uint8Array): Uint8Array {
+export function merkleRootWith(hasher: TreeHasher, data: Uint8Array): Uint8Array {
   checkBytes(data, 'data')
   return hasher.subtreeRoots(data, 2 ** depthOf(leafCountOf(data.length)))
 }
@@ -58,7 +58,7 @@ export function merkleRootWith (hasher: TreeHasher, data: Uint8Array): Uint8Arra
  * or sibling length, wrong path length, index outside the tree); throws only for a malformed root or depth,
  * which come from the caller rather than from the prover.
  */
-export function verifyProof (root: Uint8Array, depth: number, proof: MerkleProof): boolean {
+export function verifyProof(root: Uint8Array, depth: number, proof: MerkleProof): boolean {
   checkHash(root, 'root')
   if (!Number.isSafeInteger(depth) || depth < 0 || depth > 52) {
     throw new RangeError(`depth must be an integer in [0, 52], got ${depth}`)

@@ -19,7 +19,8 @@ describe('challengeIndices', () => {
     expect(new Set(a).size).toBeGreaterThan(45)
     for (const i of a) expect(i >= 0 && i < 1_000_003).toBe(true)
     expect(challengeIndices(seed, 10, 1_000_003)).toEqual(a.slice(0, 10))
-    const other = seed.slice(); other[31] = 0
+    const other = seed.slice()
+    other[31] = 0
     expect(challengeIndices(other, 10, 1_000_003)).not.toEqual(a.slice(0, 10))
     expect(challengeIndices(seed, 0, 5)).toEqual([])
   })

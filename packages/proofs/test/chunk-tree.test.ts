@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest'
 import {
-  buildChunkTree, buildChunkTreeReference, buildTreeReference, ByteLengthMismatchError, ChunkMismatchError,
-  ChunkTreeBuilder, ChunkTreeDecodeError, decodeChunkTree, DEFAULT_CHUNK_SIZE, encodeChunkTree, verifyProof
+  buildChunkTree,
+  buildChunkTreeReference,
+  buildTreeReference,
+  ByteLengthMismatchError,
+  ChunkMismatchError,
+  ChunkTreeBuilder,
+  ChunkTreeDecodeError,
+  decodeChunkTree,
+  DEFAULT_CHUNK_SIZE,
+  encodeChunkTree,
+  verifyProof
 } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
 import { bytesOf, EDGE_SIZES, hex } from './oracle.js'
 
-function expectSameProofs (tree: ChunkTree, data: Uint8Array): void {
+function expectSameProofs(tree: ChunkTree, data: Uint8Array): void {
   const full = buildTreeReference(data)
   expect(hex(tree.root)).toBe(hex(full.root))
   expect([tree.depth, tree.leafCount, tree.byteLength]).toEqual([full.depth, full.leafCount, full.byteLength])
@@ -36,7 +45,11 @@ describe('chunk trees', () => {
     expect(tree.chunkCount).toBe(4)
     expect(tree.chunkRange(0)).toEqual({ chunkIndex: 0, start: 0, end: DEFAULT_CHUNK_SIZE })
     expect(tree.chunkRange(1024)).toEqual({ chunkIndex: 1, start: DEFAULT_CHUNK_SIZE, end: 2 * DEFAULT_CHUNK_SIZE })
-    expect(tree.chunkRange(tree.leafCount - 1)).toEqual({ chunkIndex: 3, start: 3 * DEFAULT_CHUNK_SIZE, end: data.length })
+    expect(tree.chunkRange(tree.leafCount - 1)).toEqual({
+      chunkIndex: 3,
+      start: 3 * DEFAULT_CHUNK_SIZE,
+      end: data.length
+    })
     expect(encodeChunkTree(tree).length).toBe(45 + 4 * 32)
     const full = buildTreeReference(data)
     for (const i of [0, 1023, 1024, 2047, 3071, 3072, tree.leafCount - 1]) {
@@ -67,7 +80,8 @@ describe('chunk trees', () => {
   })
 
   it('reject chunk sizes that are not a power of two of at least one leaf', () => {
-    for (const bad of [0, 32, 100, 65535, 2 ** 31, 1.5]) expect(() => buildChunkTree(new Uint8Array(10), bad)).toThrow(RangeError)
+    for (const bad of [0, 32, 100, 65535, 2 ** 31, 1.5])
+      expect(() => buildChunkTree(new Uint8Array(10), bad)).toThrow(RangeError)
     expect(() => new ChunkTreeBuilder(10, 96)).toThrow(RangeError)
     expect(() => new ChunkTreeBuilder(-1)).toThrow(RangeError)
   })
@@ -93,12 +107,30 @@ describe('encodeChunkTree / decodeChunkTree', () => {
     bad((b) => b.subarray(0, 10))
     bad((b) => b.subarray(0, b.length - 1))
     bad((b) => Uint8Array.of(...b, 0))
-    bad((b) => { b[0] = 2; return b })
-    bad((b) => { b[b.length - 1]! ^= 1; return b }) // a chunk root
-    bad((b) => { b[20]! ^= 1; return b }) // the root
-    bad((b) => { b[12] = 100; return b }) // chunk size not a power of two
-    bad((b) => { b[8]! += 64; return b }) // byte length: one more leaf, same chunk count, root mismatch
-    bad((b) => { b.fill(0xff, 1, 9); return b }) // byte length beyond 2^53
+    bad((b) => {
+      b[0] = 2
+      return b
+    })
+    bad((b) => {
+      b[b.length - 1]! ^= 1
+      return b
+    }) // a chunk root
+    bad((b) => {
+      b[20]! ^= 1
+      return b
+    }) // the root
+    bad((b) => {
+      b[12] = 100
+      return b
+    }) // chunk size not a power of two
+    bad((b) => {
+      b[8]! += 64
+      return b
+    }) // byte length: one more leaf, same chunk count, root mismatch
+    bad((b) => {
+      b.fill(0xff, 1, 9)
+      return b
+    }) // byte length beyond 2^53
     expect(() => encodeChunkTree({} as never)).toThrow(TypeError)
   })
 })
@@ -111,8 +143,14 @@ describe('ChunkTreeBuilder', () => {
     for (const sizes of cuts) {
       const builder = new ChunkTreeBuilder(data.length, 512)
       let at = 0
-      for (const size of sizes) { builder.update(data.subarray(at, at + size)); at += size }
-      while (at < data.length) { builder.update(data.subarray(at, at + 1000)); at += 1000 }
+      for (const size of sizes) {
+        builder.update(data.subarray(at, at + size))
+        at += size
+      }
+      while (at < data.length) {
+        builder.update(data.subarray(at, at + 1000))
+        at += 1000
+      }
       const tree = builder.finish()
       expect(hex(tree.root)).toBe(hex(whole.root))
       expect(encodeChunkTree(tree)).toEqual(encodeChunkTree(whole))
@@ -122,7 +160,8 @@ describe('ChunkTreeBuilder', () => {
       let at = 0
       while (at < data.length) {
         const size = Math.floor(Math.random() * 1500)
-        builder.update(data.subarray(at, at + size)); at += size
+        builder.update(data.subarray(at, at + size))
+        at += size
       }
       expect(hex(builder.finish().root)).toBe(hex(whole.root))
     }
@@ -132,7 +171,8 @@ describe('ChunkTreeBuilder', () => {
     expect(hex(new ChunkTreeBuilder(0).finish().root)).toBe(hex(buildTreeReference(new Uint8Array(0)).root))
     const data = bytesOf(2048, 6)
     const builder = new ChunkTreeBuilder(2048, 1024)
-    builder.update(data.subarray(0, 1024)); builder.update(data.subarray(1024))
+    builder.update(data.subarray(0, 1024))
+    builder.update(data.subarray(1024))
     expect(hex(builder.finish().root)).toBe(hex(buildTreeReference(data).root))
   })
 
@@ -144,6 +184,10 @@ describe('ChunkTreeBuilder', () => {
     long.update(new Uint8Array(600))
     expect(() => long.update(new Uint8Array(401))).toThrow(ByteLengthMismatchError)
     expect(() => long.finish()).toThrow(ByteLengthMismatchError)
-    try { short.finish() } catch (err) { expect((err as Error).name).toBe('ByteLengthMismatchError') }
+    try {
+      short.finish()
+    } catch (err) {
+      expect((err as Error).name).toBe('ByteLengthMismatchError')
+    }
   })
 })

@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
 import {
-  buildChunkTree, buildChunkTreeReference, buildTree, buildTreeReference, merkleRoot, merkleRootReference, verifyProof
+  buildChunkTree,
+  buildChunkTreeReference,
+  buildTree,
+  buildTreeReference,
+  merkleRoot,
+  merkleRootReference,
+  verifyProof
 } from '@sherd/proofs'
 import { kernelHasher } from '../src/kernel.js'
 import { referenceHasher } from '../src/reference.js'
@@ -16,9 +22,17 @@ describe('SHA-256 oracles on published vectors (FIPS 180-2 examples, NIST CAVP S
   const vectors: Array<[Uint8Array, string]> = [
     [text(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'],
     [text('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'],
-    [text('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'), '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'],
-    [Buffer.from('5a86b737eaea8ee976a0a24da63e7ed7eefad18a101c1211e2b3650c5187c2a8a650547208251f6d4237e661c7bf4c77f335390394c37fa1a9f9be836ac28509', 'hex'),
-      '42e61e174fbb3897d6dd6cef3dd2802fe67b331953b06114a65c772859dfc1aa']
+    [
+      text('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'),
+      '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'
+    ],
+    [
+      Buffer.from(
+        '5a86b737eaea8ee976a0a24da63e7ed7eefad18a101c1211e2b3650c5187c2a8a650547208251f6d4237e661c7bf4c77f335390394c37fa1a9f9be836ac28509',
+        'hex'
+      ),
+      '42e61e174fbb3897d6dd6cef3dd2802fe67b331953b06114a65c772859dfc1aa'
+    ]
   ]
   it('node:crypto and @noble/hashes agree with the published digests', () => {
     for (const [message, digest] of vectors) {
@@ -34,8 +48,13 @@ describe('WASM kernel SHA-256 of 65-byte messages', () => {
   })
 
   it('equals node:crypto on patterned and random messages, every lane and tail length', () => {
-    const patterns = [new Uint8Array(65), new Uint8Array(65).fill(0xff), new Uint8Array(65).fill(0x80),
-      Uint8Array.from({ length: 65 }, (_, i) => i), Uint8Array.from({ length: 65 }, (_, i) => 255 - i)]
+    const patterns = [
+      new Uint8Array(65),
+      new Uint8Array(65).fill(0xff),
+      new Uint8Array(65).fill(0x80),
+      Uint8Array.from({ length: 65 }, (_, i) => i),
+      Uint8Array.from({ length: 65 }, (_, i) => 255 - i)
+    ]
     for (let count = 1; count <= 9; count++) {
       const messages = new Uint8Array(count * 65)
       for (let i = 0; i < count; i++) messages.set(i < patterns.length ? patterns[i]! : randomBytes(65), i * 65)
@@ -46,7 +65,8 @@ describe('WASM kernel SHA-256 of 65-byte messages', () => {
     }
     const many = randomBytes(65 * 500)
     const digests = kernel.hash65(many)
-    for (let i = 0; i < 500; i++) expect(hex(digests.subarray(i * 32, i * 32 + 32))).toBe(nodeSha(many.subarray(i * 65, i * 65 + 65)))
+    for (let i = 0; i < 500; i++)
+      expect(hex(digests.subarray(i * 32, i * 32 + 32))).toBe(nodeSha(many.subarray(i * 65, i * 65 + 65)))
   })
 })
 
@@ -69,7 +89,9 @@ describe('WASM kernel trees = reference = node:crypto oracle', () => {
       while (width < leaves) width *= 2
       expect(hex(kernel.levels(data, width)), `levels of ${size}`).toBe(hex(referenceHasher.levels(data, width)))
       for (let sub = 1; sub <= 2 * width && sub <= 4096; sub *= 2) {
-        expect(hex(kernel.subtreeRoots(data, sub)), `size ${size} subtree ${sub}`).toBe(hex(referenceHasher.subtreeRoots(data, sub)))
+        expect(hex(kernel.subtreeRoots(data, sub)), `size ${size} subtree ${sub}`).toBe(
+          hex(referenceHasher.subtreeRoots(data, sub))
+        )
       }
     }
   })
@@ -79,8 +101,9 @@ describe('WASM kernel trees = reference = node:crypto oracle', () => {
       for (const n of new Set([1, 2, 3, width - 1, width].filter((x) => x >= 1 && x <= width))) {
         for (const base of [0, 1, 10, 20]) {
           const nodes = randomBytes(n * 32)
-          expect(hex(kernel.upperLevels(nodes, width, base)), `width ${width} n ${n} base ${base}`)
-            .toBe(hex(referenceHasher.upperLevels(nodes, width, base)))
+          expect(hex(kernel.upperLevels(nodes, width, base)), `width ${width} n ${n} base ${base}`).toBe(
+            hex(referenceHasher.upperLevels(nodes, width, base))
+          )
         }
       }
     }

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
-  buildTreeReference, depthOf, HASH_SIZE, leafCountOf, leafHash, LEAF_SIZE, merkleRootReference, nodeHash, verifyProof
+  buildTreeReference,
+  depthOf,
+  HASH_SIZE,
+  leafCountOf,
+  leafHash,
+  LEAF_SIZE,
+  merkleRootReference,
+  nodeHash,
+  verifyProof
 } from '@sherd/proofs'
 import { bytesOf, EDGE_SIZES, hex, oracleLevels, oracleRoot } from './oracle.js'
 
@@ -23,9 +31,21 @@ describe('shape', () => {
 describe('reference hashes', () => {
   it('hashes a leaf as SHA-256(0x00 ‖ 64 bytes) and a node as SHA-256(0x01 ‖ left ‖ right)', () => {
     const leaf = bytesOf(64, 3)
-    expect(hex(leafHash(leaf))).toBe(createHash('sha256').update(Buffer.from([0])).update(leaf).digest('hex'))
-    const l = bytesOf(32, 4); const r = bytesOf(32, 5)
-    expect(hex(nodeHash(l, r))).toBe(createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest('hex'))
+    expect(hex(leafHash(leaf))).toBe(
+      createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(leaf)
+        .digest('hex')
+    )
+    const l = bytesOf(32, 4)
+    const r = bytesOf(32, 5)
+    expect(hex(nodeHash(l, r))).toBe(
+      createHash('sha256')
+        .update(Buffer.from([1]))
+        .update(l)
+        .update(r)
+        .digest('hex')
+    )
     expect(hex(leafHash(new Uint8Array(3).fill(7)))).toBe(hex(leafHash(Uint8Array.of(7, 7, 7, ...new Uint8Array(61)))))
     expect(() => leafHash(new Uint8Array(65))).toThrow(RangeError)
     expect(() => nodeHash(l, new Uint8Array(31))).toThrow(TypeError)
@@ -86,7 +106,8 @@ describe('proofs', () => {
     const good = tree.prove(3)
     const check = (proof: unknown): boolean => verifyProof(tree.root, tree.depth, proof as never)
     expect(check(good)).toBe(true)
-    const flipped = good.leaf.slice(); flipped[10]! ^= 1
+    const flipped = good.leaf.slice()
+    flipped[10]! ^= 1
     expect(check({ ...good, leaf: flipped })).toBe(false)
     expect(check({ ...good, index: 2 })).toBe(false)
     expect(check({ ...good, index: 3 + 8 })).toBe(false)

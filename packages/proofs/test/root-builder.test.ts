@@ -6,7 +6,7 @@ import { oracleRoot } from './oracle.js'
 const BLOCK = 65536
 
 /** Feeds `data` in pieces cut at `cuts` (sorted offsets). */
-function rootInPieces (builder: MerkleRootBuilder, data: Uint8Array, cuts: number[]): Uint8Array {
+function rootInPieces(builder: MerkleRootBuilder, data: Uint8Array, cuts: number[]): Uint8Array {
   let at = 0
   for (const cut of [...cuts, data.length]) {
     builder.append(data.subarray(at, cut))
@@ -17,14 +17,32 @@ function rootInPieces (builder: MerkleRootBuilder, data: Uint8Array, cuts: numbe
 
 describe('MerkleRootBuilder', () => {
   it('gives the whole-buffer root at every block and leaf edge, fed whole, byte by byte-ish and at random cuts', () => {
-    const sizes = [0, 1, 63, 64, 65, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + 64, 3 * BLOCK - 1, 5 * BLOCK + 7, 8 * BLOCK, 8 * BLOCK + 1]
+    const sizes = [
+      0,
+      1,
+      63,
+      64,
+      65,
+      BLOCK - 1,
+      BLOCK,
+      BLOCK + 1,
+      2 * BLOCK,
+      2 * BLOCK + 64,
+      3 * BLOCK - 1,
+      5 * BLOCK + 7,
+      8 * BLOCK,
+      8 * BLOCK + 1
+    ]
     for (const size of sizes) {
       const data = randomBytes(size)
       const expected = oracleRoot(data)
       expect(Buffer.from(merkleRoot(data))).toEqual(expected)
       expect(Buffer.from(rootInPieces(new MerkleRootBuilder(), data, []))).toEqual(expected)
       const cuts = Array.from({ length: 6 }, () => Math.floor(Math.random() * (size + 1))).sort((a, b) => a - b)
-      expect(Buffer.from(rootInPieces(new MerkleRootBuilder(), data, cuts)), `size ${size} cuts ${cuts.join(',')}`).toEqual(expected)
+      expect(
+        Buffer.from(rootInPieces(new MerkleRootBuilder(), data, cuts)),
+        `size ${size} cuts ${cuts.join(',')}`
+      ).toEqual(expected)
       // Cuts exactly on block edges, and pieces of one block each.
       const edges = Array.from({ length: Math.floor(size / BLOCK) }, (_, i) => (i + 1) * BLOCK).filter((c) => c <= size)
       expect(Buffer.from(rootInPieces(new MerkleRootBuilder(), data, edges))).toEqual(expected)
@@ -40,7 +58,7 @@ describe('MerkleRootBuilder', () => {
     expect(Buffer.from(builder.finish())).toEqual(oracleRoot(data))
   })
 
-  it('keeps no reference to the caller\'s buffer', () => {
+  it("keeps no reference to the caller's buffer", () => {
     const data = randomBytes(BLOCK + 10)
     const copy = Buffer.from(data)
     const builder = new MerkleRootBuilder()

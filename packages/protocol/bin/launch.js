@@ -8,10 +8,12 @@ import { readFileSync } from 'node:fs'
  * @param {URL} packageJson the bin's package.json (its version is printed)
  * @param {() => Promise<{ run: () => Promise<void> }>} loadCli imports the CLI
  */
-export async function launch (name, packageJson, loadCli) {
+export async function launch(name, packageJson, loadCli) {
   const major = Number(process.versions.node.split('.')[0])
   if (major < 22) {
-    process.stderr.write(`Sherd needs Node.js >= 22 (this is v${process.versions.node}); run it with npx from the repository, or install Node 22+\n`)
+    process.stderr.write(
+      `Sherd needs Node.js >= 22 (this is v${process.versions.node}); run it with npx from the repository, or install Node 22+\n`
+    )
     process.exit(1)
   }
   if (process.argv[2] === '--version' || process.argv[2] === '-V') {

@@ -16,13 +16,13 @@ export type CanonicalProblem = (field: string, problem: string) => never
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-function join (path: string, key: string | number): string {
+function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`
   return path === '' ? key : `${path}.${key}`
 }
 
 /** Encoded DAG-CBOR map keys sort by length first, then bytewise (RFC 7049 canonical order). */
-function compareKeys (a: Uint8Array, b: Uint8Array): number {
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
   if (a.byteLength !== b.byteLength) return a.byteLength - b.byteLength
   for (let i = 0; i < a.byteLength; i++) {
     if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number)
@@ -34,7 +34,7 @@ function compareKeys (a: Uint8Array, b: Uint8Array): number {
  * Walks one data item of already well-formed CBOR (dag-cbor decoded it) and returns the offset after it. Only the
  * conditions dag-cbor lets through are looked for here.
  */
-function walk (bytes: Uint8Array, offset: number, path: string, problem: CanonicalProblem): number {
+function walk(bytes: Uint8Array, offset: number, path: string, problem: CanonicalProblem): number {
   const initial = bytes[offset] as number
   const major = initial >> 5
   const info = initial & 0x1f
@@ -70,7 +70,10 @@ function walk (bytes: Uint8Array, offset: number, path: string, problem: Canonic
         const key = bytes.subarray(keyStart, next)
         const name = (key[0] as number) >> 5 === 3 ? dagCbor.decode<string>(key) : `#${i}`
         if (previous !== undefined && compareKeys(previous, key) > 0) {
-          problem(join(path, name), 'is out of canonical key order (DAG-CBOR sorts keys by encoded length, then bytewise)')
+          problem(
+            join(path, name),
+            'is out of canonical key order (DAG-CBOR sorts keys by encoded length, then bytewise)'
+          )
         }
         previous = key
         next = walk(bytes, next, join(path, name), problem)
@@ -91,7 +94,7 @@ function walk (bytes: Uint8Array, offset: number, path: string, problem: Canonic
  * Decodes bytes that must be exactly one canonical DAG-CBOR object: anything else calls `problem`, which throws
  * the caller's typed error (a wire frame gives `MalformedMessageError`, a manifest `InvalidManifestError`).
  */
-export function decodeCanonical (bytes: Uint8Array, problem: CanonicalProblem): unknown {
+export function decodeCanonical(bytes: Uint8Array, problem: CanonicalProblem): unknown {
   let value: unknown
   try {
     value = dagCbor.decode(bytes)

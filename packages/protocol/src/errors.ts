@@ -15,7 +15,12 @@ export class InvalidCidError extends ProtocolError {
 export class UnexpectedCodecError extends ProtocolError {
   override name = 'UnexpectedCodecError'
   /** `hint` replaces the generic "check that you passed a … CID" when the caller knows what was passed instead. */
-  constructor (readonly codec: number, readonly expected: number, what: string, hint = `check that you passed a ${what} CID`) {
+  constructor(
+    readonly codec: number,
+    readonly expected: number,
+    what: string,
+    hint = `check that you passed a ${what} CID`
+  ) {
     super(`CID has codec 0x${codec.toString(16)} but a ${what} CID has codec 0x${expected.toString(16)}; ${hint}`)
   }
 }
@@ -32,7 +37,7 @@ export class UnexpectedHashError extends ProtocolError {
 export class InvalidManifestError extends ProtocolError {
   override name = 'InvalidManifestError'
   readonly field: string
-  constructor (message: string, options: ErrorOptions & { field?: string } = {}) {
+  constructor(message: string, options: ErrorOptions & { field?: string } = {}) {
     super(message, options)
     this.field = options.field ?? ''
   }
@@ -41,17 +46,21 @@ export class InvalidManifestError extends ProtocolError {
 /** Sealed manifest bytes that do not hash to the CID they were fetched under: they were altered or mixed up. */
 export class ManifestCidMismatchError extends ProtocolError {
   override name = 'ManifestCidMismatchError'
-  constructor (readonly cid: string) {
-    super(`manifest bytes do not hash to ${cid}; they were altered in transit or storage, fetch them from another provider`)
+  constructor(readonly cid: string) {
+    super(
+      `manifest bytes do not hash to ${cid}; they were altered in transit or storage, fetch them from another provider`
+    )
   }
 }
 
 /** A sealed manifest whose AES-GCM tag does not verify: the key is wrong or the ciphertext was altered. */
 export class ManifestDecryptionError extends ProtocolError {
   override name = 'ManifestDecryptionError'
-  constructor () {
-    super('the manifest does not decrypt under this key (AES-GCM tag mismatch): check the key after # in the ' +
-      'sherd:// link, or fetch the manifest again if it was altered')
+  constructor() {
+    super(
+      'the manifest does not decrypt under this key (AES-GCM tag mismatch): check the key after # in the ' +
+        'sherd:// link, or fetch the manifest again if it was altered'
+    )
   }
 }
 
@@ -68,9 +77,11 @@ export class InvalidLinkError extends ProtocolError {
 /** A repair key given for a manifest sealed before repair keys existed (envelope v1): only the file key opens it. */
 export class ManifestNeedsFileKeyError extends ProtocolError {
   override name = 'ManifestNeedsFileKeyError'
-  constructor () {
-    super('this manifest was sealed before repair capabilities existed (envelope v1): only the full link opens it; ' +
-      'give the keeper the full link sherd://<cid>#<key> for this file')
+  constructor() {
+    super(
+      'this manifest was sealed before repair capabilities existed (envelope v1): only the full link opens it; ' +
+        'give the keeper the full link sherd://<cid>#<key> for this file'
+    )
   }
 }
 

@@ -33,17 +33,17 @@ const LATEST_DOMAIN = 'sherd/latest-record/v1'
 const utf8 = new TextEncoder()
 
 /** The file's latest-record key pair: Ed25519 seed = HKDF-SHA256(ikm = repair key, info = LATEST_KEY_INFO). */
-export function latestKeyPair (repairKey: RepairKey): { secretKey: Uint8Array, publicKey: Uint8Array } {
+export function latestKeyPair(repairKey: RepairKey): { secretKey: Uint8Array; publicKey: Uint8Array } {
   const secretKey = hkdf(sha256, repairKey.bytes(), new Uint8Array(0), utf8.encode(LATEST_KEY_INFO), 32)
   return { secretKey, publicKey: ed25519.getPublicKey(secretKey) }
 }
 
-function signingBytes (publicKey: Uint8Array, seq: number, cid: Uint8Array): Uint8Array {
+function signingBytes(publicKey: Uint8Array, seq: number, cid: Uint8Array): Uint8Array {
   return dagCbor.encode({ domain: LATEST_DOMAIN, publicKey, seq, cid })
 }
 
 /** Signs "the newest manifest of this file is `cid`" at `seq`. */
-export function signLatestRecord (repairKey: RepairKey, seq: number, cid: Uint8Array): LatestRecord {
+export function signLatestRecord(repairKey: RepairKey, seq: number, cid: Uint8Array): LatestRecord {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`seq must be a non-negative safe integer, got ${seq}`)
   parseManifestCid(cid)
   const { secretKey, publicKey } = latestKeyPair(repairKey)
@@ -51,7 +51,7 @@ export function signLatestRecord (repairKey: RepairKey, seq: number, cid: Uint8A
 }
 
 /** Decodes a record off the wire and checks its signature: `MalformedMessageError` or `InvalidSignatureError`. */
-export function decodeLatestRecord (value: unknown, what = 'LatestRecord'): LatestRecord {
+export function decodeLatestRecord(value: unknown, what = 'LatestRecord'): LatestRecord {
   const m = exactFields(asMap(value, what), what, ['publicKey', 'seq', 'cid', 'signature'])
   const record: LatestRecord = {
     publicKey: bytesField(m, 'publicKey', what, { exact: 32 }),
@@ -66,11 +66,12 @@ export function decodeLatestRecord (value: unknown, what = 'LatestRecord'): Late
   } catch {
     ok = false
   }
-  if (!ok) throw new InvalidSignatureError(`${what}: the signature does not match its key, seq and CID; ignore this record`)
+  if (!ok)
+    throw new InvalidSignatureError(`${what}: the signature does not match its key, seq and CID; ignore this record`)
   return record
 }
 
 /** The plain object a record goes on the wire as (exactly its four fields). */
-export function latestRecordToWire (r: LatestRecord): Record<string, unknown> {
+export function latestRecordToWire(r: LatestRecord): Record<string, unknown> {
   return { publicKey: r.publicKey, seq: r.seq, cid: r.cid, signature: r.signature }
 }

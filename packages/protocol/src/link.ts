@@ -17,7 +17,7 @@ export interface SherdLink {
 }
 
 /** `sherd://<manifest CID in base32>#<file key in unpadded base64url>`. */
-export function formatLink (cid: CID | string, key: Uint8Array): string {
+export function formatLink(cid: CID | string, key: Uint8Array): string {
   checkFileKey(key)
   const manifest = parseManifestCid(cid)
   // multibase base64url strings start with the prefix "u"; the fragment carries the bare encoding.
@@ -40,8 +40,9 @@ export interface RepairLink {
 export type ParsedCapability = ({ readonly kind: 'read' } & SherdLink) | ({ readonly kind: 'repair' } & RepairLink)
 
 /** `sherd://<manifest CID in base32>#r=<repair key in unpadded base64url>`. */
-export function formatRepairLink (cid: CID | string, repairKey: RepairKey): string {
-  if (!isRepairKey(repairKey)) throw new InvalidLinkError('formatRepairLink needs a RepairKey (deriveRepairKey(fileKey)), not raw bytes')
+export function formatRepairLink(cid: CID | string, repairKey: RepairKey): string {
+  if (!isRepairKey(repairKey))
+    throw new InvalidLinkError('formatRepairLink needs a RepairKey (deriveRepairKey(fileKey)), not raw bytes')
   const manifest = parseManifestCid(cid)
   return `${LINK_SCHEME}${manifest.toString()}#${REPAIR_FRAGMENT_PREFIX}${base64url.baseEncode(repairKey.bytes())}`
 }
@@ -49,11 +50,13 @@ export function formatRepairLink (cid: CID | string, repairKey: RepairKey): stri
 /**
  * Parses a full link or a repair capability. Throws InvalidLinkError saying which part is wrong.
  */
-export function parseCapability (link: string): ParsedCapability {
+export function parseCapability(link: string): ParsedCapability {
   const { cid, fragment } = splitLink(link)
-  if (!fragment.startsWith(REPAIR_FRAGMENT_PREFIX)) return { kind: 'read', cid, key: decodeKey(fragment, FILE_KEY_BYTES, 'file key') }
+  if (!fragment.startsWith(REPAIR_FRAGMENT_PREFIX))
+    return { kind: 'read', cid, key: decodeKey(fragment, FILE_KEY_BYTES, 'file key') }
   const keyText = fragment.slice(REPAIR_FRAGMENT_PREFIX.length)
-  if (keyText.length === 0) throw new InvalidLinkError('repair capability has an empty key after "#r="; copy the whole capability')
+  if (keyText.length === 0)
+    throw new InvalidLinkError('repair capability has an empty key after "#r="; copy the whole capability')
   return { kind: 'repair', cid, repairKey: RepairKey.fromBytes(decodeKey(keyText, REPAIR_KEY_BYTES, 'repair key')) }
 }
 
@@ -61,26 +64,31 @@ export function parseCapability (link: string): ParsedCapability {
  * Parses a full `sherd://` link (the one that reads the file); throws InvalidLinkError saying which part is wrong,
  * and RepairCapabilityError for a repair capability (`#r=…`), which cannot decrypt the file.
  */
-export function parseLink (link: string): SherdLink {
+export function parseLink(link: string): SherdLink {
   const parsed = parseCapability(link)
   if (parsed.kind === 'repair') {
-    throw new RepairCapabilityError('this is a repair capability (sherd://<cid>#r=…): it lets a keeper repair the file but cannot ' +
-      'decrypt it; reading the file needs the full link sherd://<cid>#<key> from its owner')
+    throw new RepairCapabilityError(
+      'this is a repair capability (sherd://<cid>#r=…): it lets a keeper repair the file but cannot ' +
+        'decrypt it; reading the file needs the full link sherd://<cid>#<key> from its owner'
+    )
   }
   return { cid: parsed.cid, key: parsed.key }
 }
 
-function splitLink (link: string): { cid: CID, fragment: string } {
+function splitLink(link: string): { cid: CID; fragment: string } {
   if (typeof link !== 'string') throw new InvalidLinkError('a sherd link is a string: sherd://<manifest-cid>#<key>')
   const text = link.trim()
-  if (text.length > MAX_LINK_CHARS) throw new InvalidLinkError(`link is ${text.length} characters; a sherd link is under ${MAX_LINK_CHARS}`)
+  if (text.length > MAX_LINK_CHARS)
+    throw new InvalidLinkError(`link is ${text.length} characters; a sherd link is under ${MAX_LINK_CHARS}`)
   if (!text.startsWith(LINK_SCHEME)) {
     throw new InvalidLinkError(`link must start with "${LINK_SCHEME}" (form: sherd://<manifest-cid>#<key>)`)
   }
   const rest = text.slice(LINK_SCHEME.length)
   const hash = rest.indexOf('#')
   if (hash < 0) {
-    throw new InvalidLinkError('link has no "#<key>" part: without the file key the file cannot be decrypted; copy the whole link')
+    throw new InvalidLinkError(
+      'link has no "#<key>" part: without the file key the file cannot be decrypted; copy the whole link'
+    )
   }
   const cidText = rest.slice(0, hash)
   const keyText = rest.slice(hash + 1)
@@ -96,16 +104,21 @@ function splitLink (link: string): { cid: CID, fragment: string } {
   return { cid, fragment: keyText }
 }
 
-function decodeKey (text: string, bytes: number, what: string): Uint8Array {
+function decodeKey(text: string, bytes: number, what: string): Uint8Array {
   let key: Uint8Array
   try {
     key = base64url.baseDecode(text)
   } catch (err) {
-    throw new InvalidLinkError(`link's ${what} is not unpadded base64url (A-Z a-z 0-9 - _); the link was cut or altered`, { cause: err })
+    throw new InvalidLinkError(
+      `link's ${what} is not unpadded base64url (A-Z a-z 0-9 - _); the link was cut or altered`,
+      { cause: err }
+    )
   }
   if (key.length !== bytes) {
-    throw new InvalidLinkError(`link's ${what} is ${key.length} bytes; a ${what} is ${bytes} (43 base64url characters), ` +
-      'the link was cut or altered')
+    throw new InvalidLinkError(
+      `link's ${what} is ${key.length} bytes; a ${what} is ${bytes} (43 base64url characters), ` +
+        'the link was cut or altered'
+    )
   }
   return key
 }

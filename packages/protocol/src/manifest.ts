@@ -4,7 +4,12 @@ import { CID } from 'multiformats/cid'
 import { decodeCanonical } from './canonical.js'
 import { manifestBytesMatch, manifestCid, parseManifestCid, parseShardCid } from './cid.js'
 import {
-  InvalidKeyError, InvalidManifestError, ManifestCidMismatchError, ManifestDecryptionError, ManifestNeedsFileKeyError, ProtocolError
+  InvalidKeyError,
+  InvalidManifestError,
+  ManifestCidMismatchError,
+  ManifestDecryptionError,
+  ManifestNeedsFileKeyError,
+  ProtocolError
 } from './errors.js'
 import { deriveRepairKey, isRepairKey } from './repair-key.js'
 import type { RepairKey } from './repair-key.js'
@@ -112,12 +117,12 @@ export interface Manifest {
 }
 
 /** Chunks of a segment of `plaintextSize` bytes (≥ 1): ceil(size / CHUNK_PLAINTEXT_BYTES). */
-export function chunkCountFor (plaintextSize: number): number {
+export function chunkCountFor(plaintextSize: number): number {
   return Math.max(1, Math.ceil(plaintextSize / CHUNK_PLAINTEXT_BYTES))
 }
 
 /** Bytes of a sealed segment: the plaintext plus one 16-byte tag per chunk. */
-export function sealedSizeFor (plaintextSize: number): number {
+export function sealedSizeFor(plaintextSize: number): number {
   return plaintextSize + GCM_TAG_BYTES * chunkCountFor(plaintextSize)
 }
 
@@ -125,59 +130,73 @@ export function sealedSizeFor (plaintextSize: number): number {
  * Bytes of each shard of a segment of `plaintextSize` bytes: the sealed segment over k, rounded up to the leaf.
  * The stripe width does not enter: every full stripe is a multiple of the leaf wide, so only the last one rounds.
  */
-export function shardSizeFor (plaintextSize: number, k: number): number {
+export function shardSizeFor(plaintextSize: number, k: number): number {
   const perShard = Math.ceil(sealedSizeFor(plaintextSize) / k)
   return Math.ceil(perShard / LEAF_SIZE) * LEAF_SIZE
 }
 
 /** Number of segments of a file: ceil(fileSize / segmentSize); an empty file has none. */
-export function segmentCount (fileSize: number, segmentSize: number): number {
+export function segmentCount(fileSize: number, segmentSize: number): number {
   return Math.ceil(fileSize / segmentSize)
 }
 
 /** Checks a code (k, m): 1 ≤ k, 0 ≤ m, k + m ≤ 256 (Reed-Solomon over GF(2^8)). Returns a reason, or undefined. */
-export function codeProblem (k: unknown, m: unknown): string | undefined {
+export function codeProblem(k: unknown, m: unknown): string | undefined {
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) return `k = ${String(k)} must be an integer ≥ 1`
   if (typeof m !== 'number' || !Number.isInteger(m) || m < 0) return `m = ${String(m)} must be an integer ≥ 0`
   if (k + m > 256) return `k + m = ${k + m} exceeds 256, the most shards Reed-Solomon over GF(2^8) allows`
   return undefined
 }
 
-function fail (path: string, problem: string): never {
-  throw new InvalidManifestError(`manifest ${path} ${problem}; the manifest is corrupt or from an incompatible ` +
-    'version of sherd', { field: path })
+function fail(path: string, problem: string): never {
+  throw new InvalidManifestError(
+    `manifest ${path} ${problem}; the manifest is corrupt or from an incompatible ` + 'version of sherd',
+    { field: path }
+  )
 }
 
 /** Manifests and their envelopes are canonical DAG-CBOR like the wire: one encoding per value, so one CID. */
-function decodeStrict (bytes: Uint8Array, what: string): unknown {
+function decodeStrict(bytes: Uint8Array, what: string): unknown {
   return decodeCanonical(bytes, (field, problem) => {
     const path = field === '' ? what : `${what}.${field}`
-    throw new InvalidManifestError(`${path} ${problem}; it is corrupt or from an incompatible version of sherd`, { field })
+    throw new InvalidManifestError(`${path} ${problem}; it is corrupt or from an incompatible version of sherd`, {
+      field
+    })
   })
 }
 
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) &&
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Uint8Array) &&
     CID.asCID(value) === null
+  )
 }
 
-function checkKeys (value: Record<string, unknown>, path: string, required: readonly string[], optional: readonly string[] = []): void {
+function checkKeys(
+  value: Record<string, unknown>,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = []
+): void {
   // The error names the field itself, so a reader can tell which of two same-named fields is meant.
-  const at = (key: string): string => path === 'root' ? key : `${path}.${key}`
+  const at = (key: string): string => (path === 'root' ? key : `${path}.${key}`)
   for (const key of required) if (!(key in value)) fail(at(key), `is missing (a required field of ${path})`)
   for (const key of Object.keys(value)) {
     if (!required.includes(key) && !optional.includes(key)) fail(at(key), `is an unknown field of ${path}`)
   }
 }
 
-function integer (value: unknown, path: string, min: number, max: number): number {
+function integer(value: unknown, path: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     fail(path, `is ${String(value)}, must be an integer from ${min} to ${max}`)
   }
   return value
 }
 
-function validateShard (value: unknown, path: string, shardSize: number): ManifestShard {
+function validateShard(value: unknown, path: string, shardSize: number): ManifestShard {
   if (!isRecord(value)) fail(path, 'is not a map')
   checkKeys(value, path, ['commitment'], ['provider', 'deal'])
   const link = CID.asCID(value.commitment)
@@ -188,8 +207,9 @@ function validateShard (value: unknown, path: string, shardSize: number): Manife
   } catch (err) {
     fail(`${path}.commitment`, `is not a shard CID (${(err as Error).message})`)
   }
-  if (ref.byteLength !== shardSize) fail(`${path}.commitment`, `names ${ref.byteLength} bytes, but the segment's shards are ${shardSize}`)
-  const shard: { commitment: CID, provider?: string, deal?: bigint } = { commitment: ref.cid }
+  if (ref.byteLength !== shardSize)
+    fail(`${path}.commitment`, `names ${ref.byteLength} bytes, but the segment's shards are ${shardSize}`)
+  const shard: { commitment: CID; provider?: string; deal?: bigint } = { commitment: ref.cid }
   if (value.provider !== undefined) {
     if (typeof value.provider !== 'string' || value.provider.length < 1 || value.provider.length > MAX_PEER_ID_CHARS) {
       fail(`${path}.provider`, `must be a peer id string of 1 to ${MAX_PEER_ID_CHARS} characters`)
@@ -213,10 +233,21 @@ function validateShard (value: unknown, path: string, shardSize: number): Manife
  * sizes, shard sizes, shard counts, commitment lengths). Returns a normalised copy (deal ids as bigint).
  * Throws InvalidManifestError naming the first field that is wrong.
  */
-export function validateManifest (value: unknown): Manifest {
+export function validateManifest(value: unknown): Manifest {
   if (!isRecord(value)) fail('', 'is not a map')
-  checkKeys(value, 'root', ['version', 'fileSize', 'segmentSize', 'k', 'm', 'leafSize', 'cipher', 'keySalt', 'segments'])
-  if (value.version !== MANIFEST_VERSION) fail('version', `is ${String(value.version)}, this code reads version ${MANIFEST_VERSION}`)
+  checkKeys(value, 'root', [
+    'version',
+    'fileSize',
+    'segmentSize',
+    'k',
+    'm',
+    'leafSize',
+    'cipher',
+    'keySalt',
+    'segments'
+  ])
+  if (value.version !== MANIFEST_VERSION)
+    fail('version', `is ${String(value.version)}, this code reads version ${MANIFEST_VERSION}`)
   const fileSize = integer(value.fileSize, 'fileSize', 0, Number.MAX_SAFE_INTEGER)
   const segmentSize = integer(value.segmentSize, 'segmentSize', 1, MAX_SEGMENT_SIZE_BYTES)
   const code = codeProblem(value.k, value.m)
@@ -231,7 +262,10 @@ export function validateManifest (value: unknown): Manifest {
   const count = segmentCount(fileSize, segmentSize)
   if (!Array.isArray(value.segments)) fail('segments', 'is not a list')
   if (value.segments.length !== count) {
-    fail('segments', `has ${value.segments.length} entries, but ${fileSize} bytes in segments of ${segmentSize} make ${count}`)
+    fail(
+      'segments',
+      `has ${value.segments.length} entries, but ${fileSize} bytes in segments of ${segmentSize} make ${count}`
+    )
   }
   const segments: ManifestSegment[] = []
   for (let i = 0; i < count; i++) {
@@ -245,17 +279,27 @@ export function validateManifest (value: unknown): Manifest {
     if (segment.shardSize !== expectedShard) {
       fail(`${path}.shardSize`, `is ${String(segment.shardSize)}, must be ${expectedShard}`)
     }
-    if (!Array.isArray(segment.shards) || segment.shards.length !== k + m) fail(`${path}.shards`, `must list ${k + m} shards`)
-    const shards = segment.shards.map((s: unknown, j: number) => validateShard(s, `${path}.shards[${j}]`, expectedShard))
+    if (!Array.isArray(segment.shards) || segment.shards.length !== k + m)
+      fail(`${path}.shards`, `must list ${k + m} shards`)
+    const shards = segment.shards.map((s: unknown, j: number) =>
+      validateShard(s, `${path}.shards[${j}]`, expectedShard)
+    )
     segments.push({ size: expectedSize, shardSize: expectedShard, shards })
   }
   return {
-    version: MANIFEST_VERSION, fileSize, segmentSize, k, m, leafSize: LEAF_SIZE, cipher: SEGMENT_CIPHER,
-    keySalt: value.keySalt.slice(), segments
+    version: MANIFEST_VERSION,
+    fileSize,
+    segmentSize,
+    k,
+    m,
+    leafSize: LEAF_SIZE,
+    cipher: SEGMENT_CIPHER,
+    keySalt: value.keySalt.slice(),
+    segments
   }
 }
 
-function toPlain (manifest: Manifest): Record<string, unknown> {
+function toPlain(manifest: Manifest): Record<string, unknown> {
   // DAG-CBOR has no `undefined`: optional fields that are absent are left out of the map entirely.
   return {
     ...manifest,
@@ -273,38 +317,55 @@ function toPlain (manifest: Manifest): Record<string, unknown> {
 }
 
 /** Validates and encodes a manifest as canonical DAG-CBOR (plaintext; `sealManifest` encrypts it). */
-export function encodeManifest (manifest: Manifest): Uint8Array {
+export function encodeManifest(manifest: Manifest): Uint8Array {
   const checked = validateManifest(toPlain(manifest))
   const bytes = dagCbor.encode(toPlain(checked))
   if (bytes.length > MAX_MANIFEST_BYTES - SEAL_OVERHEAD_BYTES) {
-    throw new InvalidManifestError(`manifest encodes to ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; ` +
-      'use a larger segment size so the file has fewer segments')
+    throw new InvalidManifestError(
+      `manifest encodes to ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit; ` +
+        'use a larger segment size so the file has fewer segments'
+    )
   }
   return bytes
 }
 
 /** Decodes plaintext manifest bytes (DAG-CBOR) and validates them; throws InvalidManifestError. */
-export function decodeManifest (bytes: Uint8Array): Manifest {
+export function decodeManifest(bytes: Uint8Array): Manifest {
   if (bytes.length > MAX_MANIFEST_BYTES) fail('', `is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
   return validateManifest(decodeStrict(bytes, 'manifest'))
 }
 
 /** Throws InvalidKeyError unless `key` is a 32-byte Uint8Array. */
-export function checkFileKey (key: unknown): asserts key is Uint8Array {
+export function checkFileKey(key: unknown): asserts key is Uint8Array {
   if (!(key instanceof Uint8Array) || key.length !== FILE_KEY_BYTES) {
-    throw new InvalidKeyError(`a file key is ${FILE_KEY_BYTES} bytes; got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`)
+    throw new InvalidKeyError(
+      `a file key is ${FILE_KEY_BYTES} bytes; got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`
+    )
   }
 }
 
 const utf8 = new TextEncoder()
 
 /** AES-256-GCM key from HKDF-SHA256(ikm = file key, salt, info). Each derived key is used for one message only. */
-export async function deriveAesKey (fileKey: Uint8Array, salt: Uint8Array, info: Uint8Array | string): Promise<CryptoKey> {
+export async function deriveAesKey(
+  fileKey: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array | string
+): Promise<CryptoKey> {
   checkFileKey(fileKey)
   const ikm = await crypto.subtle.importKey('raw', fileKey as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveKey'])
   return await crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: salt as Uint8Array<ArrayBuffer>, info: (typeof info === 'string' ? utf8.encode(info) : info) as Uint8Array<ArrayBuffer> },
-    ikm, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
+    {
+      name: 'HKDF',
+      hash: 'SHA-256',
+      salt: salt as Uint8Array<ArrayBuffer>,
+      info: (typeof info === 'string' ? utf8.encode(info) : info) as Uint8Array<ArrayBuffer>
+    },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt']
+  )
 }
 
 /** A sealed manifest: the bytes providers store and serve, and the CID that names the file. */
@@ -314,7 +375,7 @@ export interface SealedManifest {
 }
 
 /** The repair key of `key`: itself, or derived from a file key. */
-async function repairKeyOf (key: ManifestKey): Promise<RepairKey> {
+async function repairKeyOf(key: ManifestKey): Promise<RepairKey> {
   return isRepairKey(key) ? key : await deriveRepairKey(key)
 }
 
@@ -325,12 +386,18 @@ async function repairKeyOf (key: ManifestKey): Promise<RepairKey> {
  * re-sealing an updated manifest never reuses a (key, nonce). The CID is SHA-256 over the envelope bytes: it names
  * this ciphertext, not the plaintext.
  */
-export async function sealManifest (manifest: Manifest, manifestKey: ManifestKey): Promise<SealedManifest> {
+export async function sealManifest(manifest: Manifest, manifestKey: ManifestKey): Promise<SealedManifest> {
   const repairKey = await repairKeyOf(manifestKey)
   const plain = encodeManifest(manifest)
   const salt = crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES))
   const key = await deriveAesKey(repairKey.bytes(), salt, MANIFEST_KEY_INFO_V2)
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, plain as Uint8Array<ArrayBuffer>))
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) },
+      key,
+      plain as Uint8Array<ArrayBuffer>
+    )
+  )
   const bytes = dagCbor.encode({ v: SEALED_MANIFEST_VERSION, salt, ct })
   return { cid: manifestCid(bytes), bytes }
 }
@@ -339,10 +406,15 @@ export async function sealManifest (manifest: Manifest, manifestKey: ManifestKey
  * Checks the structure of sealed manifest bytes without the key (what a provider can check) and, when a CID is
  * given, that the bytes hash to it. Returns the envelope's fields.
  */
-export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { v: 1 | 2, salt: Uint8Array, ct: Uint8Array } {
+export function checkSealedManifest(
+  bytes: Uint8Array,
+  cid?: CID | string
+): { v: 1 | 2; salt: Uint8Array; ct: Uint8Array } {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('sealed manifest must be a Uint8Array')
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw new InvalidManifestError(`sealed manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
+    throw new InvalidManifestError(
+      `sealed manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`
+    )
   }
   if (cid !== undefined) {
     const expected = parseManifestCid(cid)
@@ -354,8 +426,10 @@ export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { v
   if (env.v !== SEALED_MANIFEST_VERSION && env.v !== SEALED_MANIFEST_V1) {
     fail('envelope.v', `is ${String(env.v)}, this code reads ${SEALED_MANIFEST_V1} and ${SEALED_MANIFEST_VERSION}`)
   }
-  if (!(env.salt instanceof Uint8Array) || env.salt.length !== KEY_SALT_BYTES) fail('envelope.salt', `must be ${KEY_SALT_BYTES} bytes`)
-  if (!(env.ct instanceof Uint8Array) || env.ct.length < GCM_TAG_BYTES) fail('envelope.ct', 'is too short to hold an AES-GCM tag')
+  if (!(env.salt instanceof Uint8Array) || env.salt.length !== KEY_SALT_BYTES)
+    fail('envelope.salt', `must be ${KEY_SALT_BYTES} bytes`)
+  if (!(env.ct instanceof Uint8Array) || env.ct.length < GCM_TAG_BYTES)
+    fail('envelope.ct', 'is too short to hold an AES-GCM tag')
   return { v: env.v, salt: env.salt, ct: env.ct }
 }
 
@@ -364,7 +438,7 @@ export function checkSealedManifest (bytes: Uint8Array, cid?: CID | string): { v
  * key. Throws ManifestCidMismatchError, ManifestDecryptionError (wrong key or altered bytes), InvalidManifestError,
  * InvalidKeyError, or ManifestNeedsFileKeyError (a v1 envelope, which only the file key opens, given a repair key).
  */
-export async function openManifest (bytes: Uint8Array, manifestKey: ManifestKey, cid?: CID | string): Promise<Manifest> {
+export async function openManifest(bytes: Uint8Array, manifestKey: ManifestKey, cid?: CID | string): Promise<Manifest> {
   if (!isRepairKey(manifestKey)) checkFileKey(manifestKey)
   const { v, salt, ct } = checkSealedManifest(bytes, cid)
   let key: CryptoKey
@@ -376,7 +450,13 @@ export async function openManifest (bytes: Uint8Array, manifestKey: ManifestKey,
   }
   let plain: Uint8Array
   try {
-    plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) }, key, ct as Uint8Array<ArrayBuffer>))
+    plain = new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: new Uint8Array(GCM_NONCE_BYTES) },
+        key,
+        ct as Uint8Array<ArrayBuffer>
+      )
+    )
   } catch (err) {
     if (err instanceof ProtocolError) throw err
     throw new ManifestDecryptionError()

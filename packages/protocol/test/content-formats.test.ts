@@ -5,10 +5,31 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import {
-  decodeManifest, encodeManifest, formatLink, InvalidCidError, InvalidKeyError, InvalidLinkError, InvalidManifestError,
-  ManifestCidMismatchError, ManifestDecryptionError, manifestCid, openManifest, parseLink, parseManifestCid,
-  parseShardCid, sealManifest, SEGMENT_CIPHER, CHUNK_PLAINTEXT_BYTES, chunkCountFor, MAX_SEGMENT_SIZE_BYTES, MAX_SHARD_BYTES,
-  sealedSizeFor, shardCid, shardSizeFor, SHERD_MERKLE_SHA256_64_CODE, UnexpectedCodecError,
+  decodeManifest,
+  encodeManifest,
+  formatLink,
+  InvalidCidError,
+  InvalidKeyError,
+  InvalidLinkError,
+  InvalidManifestError,
+  ManifestCidMismatchError,
+  ManifestDecryptionError,
+  manifestCid,
+  openManifest,
+  parseLink,
+  parseManifestCid,
+  parseShardCid,
+  sealManifest,
+  SEGMENT_CIPHER,
+  CHUNK_PLAINTEXT_BYTES,
+  chunkCountFor,
+  MAX_SEGMENT_SIZE_BYTES,
+  MAX_SHARD_BYTES,
+  sealedSizeFor,
+  shardCid,
+  shardSizeFor,
+  SHERD_MERKLE_SHA256_64_CODE,
+  UnexpectedCodecError,
   UnexpectedHashError
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
@@ -16,7 +37,7 @@ import type { Manifest } from '@sherd/protocol'
 // biome-ignore lint/suspicious/noExplicitAny: the patches break a cloned manifest's fields one by one, whatever their type.
 type AnyValue = any
 
-function sampleManifest (fileSize = 250, segmentSize = 100, k = 2, m = 1): Manifest {
+function sampleManifest(fileSize = 250, segmentSize = 100, k = 2, m = 1): Manifest {
   const segments = []
   for (let offset = 0; offset < fileSize; offset += segmentSize) {
     const size = Math.min(segmentSize, fileSize - offset)
@@ -30,7 +51,17 @@ function sampleManifest (fileSize = 250, segmentSize = 100, k = 2, m = 1): Manif
       }))
     })
   }
-  return { version: 1, fileSize, segmentSize, k, m, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: randomBytes(16), segments }
+  return {
+    version: 1,
+    fileSize,
+    segmentSize,
+    k,
+    m,
+    leafSize: 64,
+    cipher: SEGMENT_CIPHER,
+    keySalt: randomBytes(16),
+    segments
+  }
 }
 
 describe('shard CIDs', () => {
@@ -58,14 +89,24 @@ describe('shard CIDs', () => {
   })
 
   it('manifest CIDs refuse shard CIDs and say so', async () => {
-    const err = (() => { try { parseManifestCid(shardCid(randomBytes(32), 64)) } catch (e) { return e as Error } })()
+    const err = (() => {
+      try {
+        parseManifestCid(shardCid(randomBytes(32), 64))
+      } catch (e) {
+        return e as Error
+      }
+    })()
     expect(err?.name).toBe('UnexpectedCodecError')
     expect(err?.message).toContain('shard CID')
     // Each phrase once: "…a manifest CID has codec 0x71; this is a shard CID: pass the manifest CID…".
-    expect(err?.message).toBe('CID has codec 0x55 but a manifest CID has codec 0x71; this is a shard CID: pass the ' +
-      'manifest CID (the part of a sherd:// link between "sherd://" and "#")')
+    expect(err?.message).toBe(
+      'CID has codec 0x55 but a manifest CID has codec 0x71; this is a shard CID: pass the ' +
+        'manifest CID (the part of a sherd:// link between "sherd://" and "#")'
+    )
     const plainRaw = CID.createV1(raw.code, await sha256.digest(new Uint8Array(3)))
-    expect(() => parseManifestCid(plainRaw)).toThrow('CID has codec 0x55 but a manifest CID has codec 0x71; check that you passed a manifest CID')
+    expect(() => parseManifestCid(plainRaw)).toThrow(
+      'CID has codec 0x55 but a manifest CID has codec 0x71; check that you passed a manifest CID'
+    )
   })
 })
 
@@ -89,9 +130,21 @@ describe('manifest', () => {
     const manifest = sampleManifest()
     const back = decodeManifest(encodeManifest(manifest))
     expect(back.segments[0]?.shards[0]?.deal).toBe(7n)
-    const bigDeal = { ...manifest, segments: [{ ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n - 1n })) }, ...manifest.segments.slice(1)] }
+    const bigDeal = {
+      ...manifest,
+      segments: [
+        { ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n - 1n })) },
+        ...manifest.segments.slice(1)
+      ]
+    }
     expect(decodeManifest(encodeManifest(bigDeal)).segments[0]?.shards[2]?.deal).toBe(2n ** 64n - 1n)
-    const tooBig = { ...manifest, segments: [{ ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n })) }, ...manifest.segments.slice(1)] }
+    const tooBig = {
+      ...manifest,
+      segments: [
+        { ...manifest.segments[0]!, shards: manifest.segments[0]!.shards.map((s) => ({ ...s, deal: 2n ** 64n })) },
+        ...manifest.segments.slice(1)
+      ]
+    }
     expect(() => encodeManifest(tooBig)).toThrow(InvalidManifestError)
     expect(back.segments[0]?.shards[1]?.provider).toBeUndefined()
     expect(Buffer.from(encodeManifest(back)).equals(encodeManifest(manifest))).toBe(true)
@@ -100,27 +153,67 @@ describe('manifest', () => {
   it('rejects inconsistent or out-of-bounds fields, naming the field', () => {
     const good = sampleManifest()
     const bad = (patch: (m: AnyValue) => void, field: string): void => {
-      const value: AnyValue = structuredClone({ ...good, segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) })) })
+      const value: AnyValue = structuredClone({
+        ...good,
+        segments: good.segments.map((s) => ({ ...s, shards: s.shards.map((x) => ({ ...x })) }))
+      })
       // structuredClone drops CID prototypes; rebuild them.
-      value.segments.forEach((s: AnyValue, i: number) => s.shards.forEach((x: AnyValue, j: number) => { x.commitment = good.segments[i]!.shards[j]!.commitment }))
+      value.segments.forEach((s: AnyValue, i: number) =>
+        s.shards.forEach((x: AnyValue, j: number) => {
+          x.commitment = good.segments[i]!.shards[j]!.commitment
+        })
+      )
       patch(value)
       expect(() => decodeManifest(dagCbor.encode(value))).toThrow(InvalidManifestError)
-      try { decodeManifest(dagCbor.encode(value)) } catch (e) { expect((e as Error).message).toContain(field) }
+      try {
+        decodeManifest(dagCbor.encode(value))
+      } catch (e) {
+        expect((e as Error).message).toContain(field)
+      }
     }
-    bad((m) => { m.version = 2 }, 'version')
-    bad((m) => { m.k = 0 }, 'code')
-    bad((m) => { m.k = 200; m.m = 57 }, 'code')
-    bad((m) => { m.fileSize = 1e6 }, 'segments')
-    bad((m) => { m.segments[0].size = 99 }, 'segments[0].size')
-    bad((m) => { m.segments[1].shardSize = 128 }, 'segments[1].shardSize')
-    bad((m) => { m.segments[2].shards.pop() }, 'segments[2].shards')
-    bad((m) => { m.segments[0].shards[1].commitment = shardCid(randomBytes(32), 4096) }, 'commitment')
-    bad((m) => { m.segments[0].shards[0].provider = 'x'.repeat(200) }, 'provider')
-    bad((m) => { m.segments[0].shards[0].commitment = m.segments[0].shards[0].commitment.bytes }, 'CID link')
-    bad((m) => { m.segments[0].shards[0].deal = -1 }, 'deal')
-    bad((m) => { m.extra = 1 }, 'extra')
-    bad((m) => { m.keySalt = new Uint8Array(3) }, 'keySalt')
-    bad((m) => { m.segmentSize = 2 ** 31 }, 'segmentSize')
+    bad((m) => {
+      m.version = 2
+    }, 'version')
+    bad((m) => {
+      m.k = 0
+    }, 'code')
+    bad((m) => {
+      m.k = 200
+      m.m = 57
+    }, 'code')
+    bad((m) => {
+      m.fileSize = 1e6
+    }, 'segments')
+    bad((m) => {
+      m.segments[0].size = 99
+    }, 'segments[0].size')
+    bad((m) => {
+      m.segments[1].shardSize = 128
+    }, 'segments[1].shardSize')
+    bad((m) => {
+      m.segments[2].shards.pop()
+    }, 'segments[2].shards')
+    bad((m) => {
+      m.segments[0].shards[1].commitment = shardCid(randomBytes(32), 4096)
+    }, 'commitment')
+    bad((m) => {
+      m.segments[0].shards[0].provider = 'x'.repeat(200)
+    }, 'provider')
+    bad((m) => {
+      m.segments[0].shards[0].commitment = m.segments[0].shards[0].commitment.bytes
+    }, 'CID link')
+    bad((m) => {
+      m.segments[0].shards[0].deal = -1
+    }, 'deal')
+    bad((m) => {
+      m.extra = 1
+    }, 'extra')
+    bad((m) => {
+      m.keySalt = new Uint8Array(3)
+    }, 'keySalt')
+    bad((m) => {
+      m.segmentSize = 2 ** 31
+    }, 'segmentSize')
     expect(() => decodeManifest(new Uint8Array([0xff, 0x00]))).toThrow(InvalidManifestError)
   })
 
@@ -160,7 +253,15 @@ describe('sherd:// links', () => {
     const key = randomBytes(32)
     const { cid } = await sealManifest(sampleManifest(), key)
     const link = formatLink(cid, key)
-    const reason = (text: string): string => { try { parseLink(text); return 'parsed' } catch (e) { expect(e).toBeInstanceOf(InvalidLinkError); return (e as Error).message } }
+    const reason = (text: string): string => {
+      try {
+        parseLink(text)
+        return 'parsed'
+      } catch (e) {
+        expect(e).toBeInstanceOf(InvalidLinkError)
+        return (e as Error).message
+      }
+    }
     expect(reason(link.replace('sherd://', 'https://'))).toContain('must start with')
     expect(reason(link.split('#')[0]!)).toContain('no "#<key>"')
     expect(reason(`${link.split('#')[0]!}#`)).toContain('empty key')

@@ -4,11 +4,17 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import {
-  InvalidSignatureError, MalformedMessageError, decodeLatestRecord, decodeLatestRequest, deriveRepairKey, latestKeyPair, latestRecordToWire,
+  InvalidSignatureError,
+  MalformedMessageError,
+  decodeLatestRecord,
+  decodeLatestRequest,
+  deriveRepairKey,
+  latestKeyPair,
+  latestRecordToWire,
   signLatestRecord
 } from '@sherd/protocol'
 
-async function manifestCid (): Promise<Uint8Array> {
+async function manifestCid(): Promise<Uint8Array> {
   return CID.createV1(dagCbor.code, await sha256.digest(randomBytes(32))).bytes
 }
 
@@ -33,9 +39,13 @@ describe('latest-version records', () => {
     expect(() => decodeLatestRecord({ ...latestRecordToWire(record), cid: 'not bytes' })).toThrow(MalformedMessageError)
     const other = await manifestCid()
     expect(() => decodeLatestRecord({ ...latestRecordToWire(record), cid: other })).toThrow(InvalidSignatureError)
-    expect(() => decodeLatestRecord({ ...latestRecordToWire(record), seq: record.seq + 1 })).toThrow(InvalidSignatureError)
+    expect(() => decodeLatestRecord({ ...latestRecordToWire(record), seq: record.seq + 1 })).toThrow(
+      InvalidSignatureError
+    )
     const stranger = latestKeyPair(await deriveRepairKey(new Uint8Array(randomBytes(32))))
-    expect(() => decodeLatestRecord({ ...latestRecordToWire(record), publicKey: stranger.publicKey })).toThrow(InvalidSignatureError)
+    expect(() => decodeLatestRecord({ ...latestRecordToWire(record), publicKey: stranger.publicKey })).toThrow(
+      InvalidSignatureError
+    )
     expect(() => decodeLatestRecord({ ...latestRecordToWire(record), extra: 1 })).toThrow(MalformedMessageError)
   })
 
@@ -43,9 +53,13 @@ describe('latest-version records', () => {
     const repairKey = await deriveRepairKey(new Uint8Array(randomBytes(32)))
     const record = signLatestRecord(repairKey, 5, await manifestCid())
     expect(decodeLatestRequest({ publicKey: record.publicKey })).toEqual({ publicKey: record.publicKey })
-    expect(decodeLatestRequest({ publicKey: record.publicKey, record: latestRecordToWire(record) }).record).toEqual(record)
+    expect(decodeLatestRequest({ publicKey: record.publicKey, record: latestRecordToWire(record) }).record).toEqual(
+      record
+    )
     const stranger = latestKeyPair(await deriveRepairKey(new Uint8Array(randomBytes(32))))
-    expect(() => decodeLatestRequest({ publicKey: stranger.publicKey, record: latestRecordToWire(record) })).toThrow(MalformedMessageError)
+    expect(() => decodeLatestRequest({ publicKey: stranger.publicKey, record: latestRecordToWire(record) })).toThrow(
+      MalformedMessageError
+    )
     expect(() => signLatestRecord(repairKey, -1, record.cid)).toThrow(RangeError)
   })
 })

@@ -7,8 +7,17 @@ import { createHost, createProviderNode, initDataDir } from '@sherd/node'
 import type { ProviderNode, SherdHost } from '@sherd/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  FETCH_SHARD_PROTOCOL, MAX_CONTROL_FRAME_BYTES, OFFER_PROTOCOL, STORE_SHARD_PROTOCOL, WireReader, encodeFrame,
-  encodeVarint, requestFetchShard, requestStoreShard, sendBytes, streamSource
+  FETCH_SHARD_PROTOCOL,
+  MAX_CONTROL_FRAME_BYTES,
+  OFFER_PROTOCOL,
+  STORE_SHARD_PROTOCOL,
+  WireReader,
+  encodeFrame,
+  encodeVarint,
+  requestFetchShard,
+  requestStoreShard,
+  sendBytes,
+  streamSource
 } from '@sherd/protocol'
 import type { ByteStream } from '@sherd/protocol'
 import { removeDir, tempDir } from '@sherd/test-support'
@@ -25,7 +34,12 @@ let dataDir: string
 beforeAll(async () => {
   dataDir = await tempDir('sherd-protocol-test-')
   await initDataDir(dataDir)
-  node = await createProviderNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], httpPort: 0, capacityBytes: 64 * 1024 * 1024 })
+  node = await createProviderNode({
+    dataDir,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    httpPort: 0,
+    capacityBytes: 64 * 1024 * 1024
+  })
   await node.start()
   dialer = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
 })
@@ -36,33 +50,41 @@ afterAll(async () => {
   if (dataDir !== undefined) await removeDir(dataDir)
 })
 
-async function open (protocol: string): Promise<Stream> {
+async function open(protocol: string): Promise<Stream> {
   return await dialer.dialProtocol(multiaddr(node.libp2p.getMultiaddrs()[0]!.toString()), protocol)
 }
 
-function shard (byteLength: number): { bytes: Uint8Array, root: Uint8Array } {
+function shard(byteLength: number): { bytes: Uint8Array; root: Uint8Array } {
   const bytes = new Uint8Array(randomBytes(byteLength))
   return { bytes, root: merkleRoot(bytes) }
 }
 
 /** Sends a store header and, once accepted, `body`; closes its side if told; returns the provider's last frame. */
-async function rawStore (root: Uint8Array, byteLength: number, body: Uint8Array[], close: boolean): Promise<{ status: string, name?: string, message?: string }> {
+async function rawStore(
+  root: Uint8Array,
+  byteLength: number,
+  body: Uint8Array[],
+  close: boolean
+): Promise<{ status: string; name?: string; message?: string }> {
   const stream = await open(STORE_SHARD_PROTOCOL)
   const reader = new WireReader(streamSource(stream as unknown as ByteStream))
   await sendBytes(stream as unknown as ByteStream, encodeFrame({ root, byteLength }))
   expect(await reader.readFrame(MAX_CONTROL_FRAME_BYTES)).toEqual({ status: 'accept' })
   for (const piece of body) await sendBytes(stream as unknown as ByteStream, piece)
   if (close) await stream.close()
-  return await reader.readFrame(MAX_CONTROL_FRAME_BYTES) as { status: string, name?: string }
+  return (await reader.readFrame(MAX_CONTROL_FRAME_BYTES)) as { status: string; name?: string }
 }
 
 /** Sends raw frame bytes on a fresh stream, closes its side, returns the provider's answer frame. */
-async function rawRequest (protocol: string, bytes: Uint8Array): Promise<{ status: string, name?: string, message?: string }> {
+async function rawRequest(
+  protocol: string,
+  bytes: Uint8Array
+): Promise<{ status: string; name?: string; message?: string }> {
   const stream = await open(protocol)
   const reader = new WireReader(streamSource(stream as unknown as ByteStream))
   await sendBytes(stream as unknown as ByteStream, bytes)
   await stream.close()
-  return await reader.readFrame(MAX_CONTROL_FRAME_BYTES) as { status: string, name?: string }
+  return (await reader.readFrame(MAX_CONTROL_FRAME_BYTES)) as { status: string; name?: string }
 }
 
 const frameOf = (body: Uint8Array): Uint8Array => Uint8Array.from([...encodeVarint(body.byteLength), ...body])
@@ -80,13 +102,20 @@ describe('the provider refuses what the wire does not allow', () => {
 
   it('refuses a store that sends fewer bytes than byteLength, and keeps nothing', async () => {
     const { bytes, root } = shard(300_000)
-    expect(await rawStore(root, bytes.byteLength, [bytes.subarray(0, 299_999)], true)).toMatchObject({ status: 'error', name: 'TruncatedMessageError' })
+    expect(await rawStore(root, bytes.byteLength, [bytes.subarray(0, 299_999)], true)).toMatchObject({
+      status: 'error',
+      name: 'TruncatedMessageError'
+    })
     expect(await node.store.has(root)).toBe(false)
   })
 
   it('stores exactly byteLength bytes followed by the end of the stream, and serves them verified', async () => {
     const { bytes, root } = shard(300_000)
-    const signed = await requestStoreShard(await open(STORE_SHARD_PROTOCOL), { root, byteLength: bytes.byteLength }, bytes)
+    const signed = await requestStoreShard(
+      await open(STORE_SHARD_PROTOCOL),
+      { root, byteLength: bytes.byteLength },
+      bytes
+    )
     expect(signed.receipt.byteLength).toBe(300_000)
     const back = await requestFetchShard(await open(FETCH_SHARD_PROTOCOL), { root }, { byteLength: 300_000 })
     expect(Buffer.from(back.bytes)).toEqual(Buffer.from(bytes))
@@ -100,14 +129,35 @@ describe('the provider refuses what the wire does not allow', () => {
     expect(zero.message).toContain('OfferRequest.byteLength')
 
     // {root, byteLength: 1.0} as a double: the map (0xa2), "root" and its bytes, "byteLength" and 0xfb + 1.0.
-    const float = frameOf(Uint8Array.from([0xa2, 0x64, ...Buffer.from('root'), 0x58, 32, ...root,
-      0x6a, ...Buffer.from('byteLength'), 0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]))
+    const float = frameOf(
+      Uint8Array.from([
+        0xa2,
+        0x64,
+        ...Buffer.from('root'),
+        0x58,
+        32,
+        ...root,
+        0x6a,
+        ...Buffer.from('byteLength'),
+        0xfb,
+        0x3f,
+        0xf0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0
+      ])
+    )
     const floatAnswer = await rawRequest(STORE_SHARD_PROTOCOL, float)
     expect(floatAnswer).toMatchObject({ status: 'error', name: 'MalformedMessageError' })
     expect(floatAnswer.message).toMatch(/byteLength is a float/)
 
     // The same two fields with "byteLength" first: keys out of canonical order.
-    const reordered = frameOf(Uint8Array.from([0xa2, 0x6a, ...Buffer.from('byteLength'), 0x0a, 0x64, ...Buffer.from('root'), 0x58, 32, ...root]))
+    const reordered = frameOf(
+      Uint8Array.from([0xa2, 0x6a, ...Buffer.from('byteLength'), 0x0a, 0x64, ...Buffer.from('root'), 0x58, 32, ...root])
+    )
     const reorderedAnswer = await rawRequest(STORE_SHARD_PROTOCOL, reordered)
     expect(reorderedAnswer).toMatchObject({ status: 'error', name: 'MalformedMessageError' })
     expect(reorderedAnswer.message).toMatch(/canonical key order/)

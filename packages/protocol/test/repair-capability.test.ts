@@ -2,17 +2,46 @@ import { randomBytes } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
 import {
-  deriveAesKey, deriveRepairKey, formatLink, formatRepairLink, InvalidKeyError, InvalidLinkError, ManifestDecryptionError,
-  MANIFEST_KEY_INFO, manifestCid, ManifestNeedsFileKeyError, openManifest, parseCapability, parseLink, RepairCapabilityError,
-  RepairKey, sealManifest, SEGMENT_CIPHER, shardCid, shardSizeFor
+  deriveAesKey,
+  deriveRepairKey,
+  formatLink,
+  formatRepairLink,
+  InvalidKeyError,
+  InvalidLinkError,
+  ManifestDecryptionError,
+  MANIFEST_KEY_INFO,
+  manifestCid,
+  ManifestNeedsFileKeyError,
+  openManifest,
+  parseCapability,
+  parseLink,
+  RepairCapabilityError,
+  RepairKey,
+  sealManifest,
+  SEGMENT_CIPHER,
+  shardCid,
+  shardSizeFor
 } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 
-function sampleManifest (): Manifest {
+function sampleManifest(): Manifest {
   const shardSize = shardSizeFor(100, 2)
   return {
-    version: 1, fileSize: 100, segmentSize: 100, k: 2, m: 1, leafSize: 64, cipher: SEGMENT_CIPHER, keySalt: new Uint8Array(randomBytes(16)),
-    segments: [{ size: 100, shardSize, shards: Array.from({ length: 3 }, () => ({ commitment: shardCid(randomBytes(32), shardSize) })) }]
+    version: 1,
+    fileSize: 100,
+    segmentSize: 100,
+    k: 2,
+    m: 1,
+    leafSize: 64,
+    cipher: SEGMENT_CIPHER,
+    keySalt: new Uint8Array(randomBytes(16)),
+    segments: [
+      {
+        size: 100,
+        shardSize,
+        shards: Array.from({ length: 3 }, () => ({ commitment: shardCid(randomBytes(32), shardSize) }))
+      }
+    ]
   }
 }
 
@@ -38,7 +67,15 @@ describe('the repair key', () => {
     const sealed = await sealManifest(manifest, key)
     const opened = await openManifest(sealed.bytes, repairKey, sealed.cid)
     expect(opened).toEqual(manifest)
-    const resealed = await sealManifest({ ...opened, segments: [{ ...opened.segments[0]!, shards: opened.segments[0]!.shards.map((s) => ({ ...s, provider: 'p', deal: 3n })) }] }, repairKey)
+    const resealed = await sealManifest(
+      {
+        ...opened,
+        segments: [
+          { ...opened.segments[0]!, shards: opened.segments[0]!.shards.map((s) => ({ ...s, provider: 'p', deal: 3n })) }
+        ]
+      },
+      repairKey
+    )
     const back = await openManifest(resealed.bytes, key, resealed.cid)
     expect(back.segments[0]!.shards[0]!.deal).toBe(3n)
     await expect(openManifest(sealed.bytes, await deriveRepairKey(fileKey()))).rejects.toThrow(ManifestDecryptionError)
@@ -50,7 +87,13 @@ describe('the repair key', () => {
     const { encodeManifest } = await import('@sherd/protocol')
     const salt = new Uint8Array(randomBytes(16))
     const aes = await deriveAesKey(key, salt, MANIFEST_KEY_INFO)
-    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, aes, encodeManifest(manifest) as Uint8Array<ArrayBuffer>))
+    const ct = new Uint8Array(
+      await crypto.subtle.encrypt(
+        { name: 'AES-GCM', iv: new Uint8Array(12) },
+        aes,
+        encodeManifest(manifest) as Uint8Array<ArrayBuffer>
+      )
+    )
     const bytes = dagCbor.encode({ v: 1, salt, ct })
     expect(await openManifest(bytes, key, manifestCid(bytes))).toEqual(manifest)
     await expect(openManifest(bytes, await deriveRepairKey(key))).rejects.toThrow(ManifestNeedsFileKeyError)

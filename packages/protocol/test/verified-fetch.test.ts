@@ -2,8 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { merkleRoot } from '@sherd/proofs'
 import { describe, expect, it } from 'vitest'
 import {
-  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, requestFetchShard, requestFetchShardRange, requestStoreShard,
-  shardCid, streamSource, verifyShard
+  MAX_CONTROL_FRAME_BYTES,
+  WireReader,
+  encodeFrame,
+  requestFetchShard,
+  requestFetchShardRange,
+  requestStoreShard,
+  shardCid,
+  streamSource,
+  verifyShard
 } from '@sherd/protocol'
 import type { RequestStream } from '@sherd/protocol'
 
@@ -16,23 +23,27 @@ class MemoryStream extends EventTarget {
   readStatus = 'readable'
   other!: MemoryStream
   sent = 0
-  send (data: Uint8Array): boolean {
+  send(data: Uint8Array): boolean {
     const copy = data.slice()
     this.sent++
-    setImmediate(() => { this.other.dispatchEvent(Object.assign(new Event('message'), { data: copy })) })
+    setImmediate(() => {
+      this.other.dispatchEvent(Object.assign(new Event('message'), { data: copy }))
+    })
     return true
   }
 
-  async close (): Promise<void> {
-    setImmediate(() => { this.other.dispatchEvent(new Event('remoteCloseWrite')) })
+  async close(): Promise<void> {
+    setImmediate(() => {
+      this.other.dispatchEvent(new Event('remoteCloseWrite'))
+    })
   }
 
-  pause (): void {}
-  resume (): void {}
-  async onDrain (): Promise<void> {}
+  pause(): void {}
+  resume(): void {}
+  async onDrain(): Promise<void> {}
 }
 
-function pair (): [MemoryStream, MemoryStream] {
+function pair(): [MemoryStream, MemoryStream] {
   const a = new MemoryStream()
   const b = new MemoryStream()
   a.other = b
@@ -41,7 +52,12 @@ function pair (): [MemoryStream, MemoryStream] {
 }
 
 /** A provider that answers one fetch with `declared` as the shard's length and `served` as its bytes. */
-function serveFetch (end: MemoryStream, declared: number, served: Uint8Array, extra = new Uint8Array(0)): Promise<unknown> {
+function serveFetch(
+  end: MemoryStream,
+  declared: number,
+  served: Uint8Array,
+  extra = new Uint8Array(0)
+): Promise<unknown> {
   return (async () => {
     const request = await new WireReader(streamSource(end)).readLastFrame(MAX_CONTROL_FRAME_BYTES)
     end.send(encodeFrame({ status: 'ok', byteLength: declared, offset: 0, length: served.byteLength }))
@@ -51,7 +67,7 @@ function serveFetch (end: MemoryStream, declared: number, served: Uint8Array, ex
   })()
 }
 
-function shard (byteLength: number): { bytes: Uint8Array, root: Uint8Array } {
+function shard(byteLength: number): { bytes: Uint8Array; root: Uint8Array } {
   const bytes = new Uint8Array(randomBytes(byteLength))
   return { bytes, root: merkleRoot(bytes) }
 }
@@ -68,12 +84,18 @@ describe('verifyShard', () => {
     const { bytes, root } = shard(1000)
     const altered = bytes.slice()
     altered[500] = (altered[500] as number) ^ 1
-    expect(() => verifyShard({ root, byteLength: 1000 }, altered)).toThrow(expect.objectContaining({ name: 'CommitmentMismatchError' }))
+    expect(() => verifyShard({ root, byteLength: 1000 }, altered)).toThrow(
+      expect.objectContaining({ name: 'CommitmentMismatchError' })
+    )
     // 1000 bytes end 40 bytes into their last leaf: with 24 zeros appended the root is the same, the length is not.
     const padded = Uint8Array.from([...bytes, ...new Uint8Array(24)])
     expect(Buffer.from(merkleRoot(padded))).toEqual(Buffer.from(root))
-    expect(() => verifyShard({ root, byteLength: 1000 }, padded)).toThrow(expect.objectContaining({ name: 'ShardLengthMismatchError', expected: 1000, actual: 1024 }))
-    expect(() => verifyShard(shardCid(root, 1000), bytes.subarray(1))).toThrow(expect.objectContaining({ name: 'ShardLengthMismatchError' }))
+    expect(() => verifyShard({ root, byteLength: 1000 }, padded)).toThrow(
+      expect.objectContaining({ name: 'ShardLengthMismatchError', expected: 1000, actual: 1024 })
+    )
+    expect(() => verifyShard(shardCid(root, 1000), bytes.subarray(1))).toThrow(
+      expect.objectContaining({ name: 'ShardLengthMismatchError' })
+    )
     expect(() => verifyShard('bafy-not-a-cid', bytes)).toThrow(expect.objectContaining({ name: 'InvalidCidError' }))
   })
 })
@@ -96,13 +118,17 @@ describe('requestFetchShard returns only verified bytes', () => {
     altered[0] = (altered[0] as number) ^ 0x80
     let [client, provider] = pair()
     void serveFetch(provider, 1000, altered)
-    await expect(requestFetchShard(client as unknown as RequestStream, { root })).rejects.toMatchObject({ name: 'CommitmentMismatchError' })
+    await expect(requestFetchShard(client as unknown as RequestStream, { root })).rejects.toMatchObject({
+      name: 'CommitmentMismatchError'
+    })
 
     // The same root, 24 zeros more: only the committed length tells them apart.
-    const padded = Uint8Array.from([...bytes, ...new Uint8Array(24)]);
-    [client, provider] = pair()
+    const padded = Uint8Array.from([...bytes, ...new Uint8Array(24)])
+    ;[client, provider] = pair()
     void serveFetch(provider, 1024, padded)
-    await expect(requestFetchShard(client as unknown as RequestStream, { root }, { byteLength: 1000 })).rejects.toMatchObject({ name: 'ShardLengthMismatchError' })
+    await expect(
+      requestFetchShard(client as unknown as RequestStream, { root }, { byteLength: 1000 })
+    ).rejects.toMatchObject({ name: 'ShardLengthMismatchError' })
     ;[client, provider] = pair()
     void serveFetch(provider, 1024, padded)
     const unchecked = await requestFetchShard(client as unknown as RequestStream, { root })
@@ -110,17 +136,26 @@ describe('requestFetchShard returns only verified bytes', () => {
 
     ;[client, provider] = pair()
     void serveFetch(provider, 1000, bytes, Uint8Array.of(7))
-    await expect(requestFetchShard(client as unknown as RequestStream, { root })).rejects.toMatchObject({ name: 'ExcessBytesError' })
+    await expect(requestFetchShard(client as unknown as RequestStream, { root })).rejects.toMatchObject({
+      name: 'ExcessBytesError'
+    })
   })
 
   it('refuses a byte range before sending anything; requestFetchShardRange serves it, unchecked', async () => {
     const { bytes, root } = shard(5000)
     const [client, provider] = pair()
-    await expect(requestFetchShard(client as unknown as RequestStream, { root, offset: 64, length: 100 })).rejects.toMatchObject({ name: 'UnverifiableRangeError' })
-    await expect(requestFetchShard(client as unknown as RequestStream, { root, offset: 0 })).rejects.toMatchObject({ name: 'UnverifiableRangeError' })
+    await expect(
+      requestFetchShard(client as unknown as RequestStream, { root, offset: 64, length: 100 })
+    ).rejects.toMatchObject({ name: 'UnverifiableRangeError' })
+    await expect(requestFetchShard(client as unknown as RequestStream, { root, offset: 0 })).rejects.toMatchObject({
+      name: 'UnverifiableRangeError'
+    })
     expect(client.sent).toBe(0)
     const served = (async () => {
-      const request = await new WireReader(streamSource(provider)).readLastFrame(MAX_CONTROL_FRAME_BYTES) as { offset: number, length: number }
+      const request = (await new WireReader(streamSource(provider)).readLastFrame(MAX_CONTROL_FRAME_BYTES)) as {
+        offset: number
+        length: number
+      }
       provider.send(encodeFrame({ status: 'ok', byteLength: 5000, offset: request.offset, length: request.length }))
       provider.send(bytes.subarray(request.offset, request.offset + request.length))
       await provider.close()
@@ -133,21 +168,26 @@ describe('requestFetchShard returns only verified bytes', () => {
 
 describe('requestStoreShard sends exactly byteLength bytes', () => {
   /** A provider that accepts the header; what the client sends then is its own check. */
-  const accepting = (end: MemoryStream): Promise<void> => (async () => {
-    await new WireReader(streamSource(end)).readFrame(MAX_CONTROL_FRAME_BYTES)
-    end.send(encodeFrame({ status: 'accept' }))
-  })()
+  const accepting = (end: MemoryStream): Promise<void> =>
+    (async () => {
+      await new WireReader(streamSource(end)).readFrame(MAX_CONTROL_FRAME_BYTES)
+      end.send(encodeFrame({ status: 'accept' }))
+    })()
 
   it('refuses a source that yields more or fewer bytes than the request declares, sending none past it', async () => {
     const { bytes, root } = shard(3000)
-    async function * pieces (...parts: Uint8Array[]): AsyncGenerator<Uint8Array> { for (const p of parts) yield p }
+    async function* pieces(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
+      for (const p of parts) yield p
+    }
     let [client, provider] = pair()
     void accepting(provider)
-    await expect(requestStoreShard(client as unknown as RequestStream, { root, byteLength: 3000 }, pieces(bytes, Uint8Array.of(1))))
-      .rejects.toMatchObject({ name: 'ShardLengthMismatchError', expected: 3000, actual: 3001 })
+    await expect(
+      requestStoreShard(client as unknown as RequestStream, { root, byteLength: 3000 }, pieces(bytes, Uint8Array.of(1)))
+    ).rejects.toMatchObject({ name: 'ShardLengthMismatchError', expected: 3000, actual: 3001 })
     ;[client, provider] = pair()
     void accepting(provider)
-    await expect(requestStoreShard(client as unknown as RequestStream, { root, byteLength: 3000 }, bytes.subarray(0, 2999)))
-      .rejects.toMatchObject({ name: 'ShardLengthMismatchError', expected: 3000, actual: 2999 })
+    await expect(
+      requestStoreShard(client as unknown as RequestStream, { root, byteLength: 3000 }, bytes.subarray(0, 2999))
+    ).rejects.toMatchObject({ name: 'ShardLengthMismatchError', expected: 3000, actual: 2999 })
   })
 })

@@ -1,14 +1,34 @@
 import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  MAX_CONTROL_FRAME_BYTES, WireReader, encodeFrame, encodeVarint, decodeStoreShardRequest, decodeOfferRequest, offerFromWire, offerToWire, expectResponse,
-  errorResponse, signReceipt, verifyReceipt, signAnnouncement, encodeAnnouncement, decodeAnnouncement,
-  verifyAnnouncement, addressOf, recoverSigner, signDigest, wireDigest, MAX_ANNOUNCEMENT_BYTES, sendBytes,
-  MAX_RELAYED_ANNOUNCEMENTS, requestAnnouncements
+  MAX_CONTROL_FRAME_BYTES,
+  WireReader,
+  encodeFrame,
+  encodeVarint,
+  decodeStoreShardRequest,
+  decodeOfferRequest,
+  offerFromWire,
+  offerToWire,
+  expectResponse,
+  errorResponse,
+  signReceipt,
+  verifyReceipt,
+  signAnnouncement,
+  encodeAnnouncement,
+  decodeAnnouncement,
+  verifyAnnouncement,
+  addressOf,
+  recoverSigner,
+  signDigest,
+  wireDigest,
+  MAX_ANNOUNCEMENT_BYTES,
+  sendBytes,
+  MAX_RELAYED_ANNOUNCEMENTS,
+  requestAnnouncements
 } from '../src/wire/index.js'
 import type { ReceiptPayload, AnnouncementPayload, RequestStream } from '../src/wire/index.js'
 
-async function * chunks (...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
+async function* chunks(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield p
 }
 
@@ -23,23 +43,36 @@ class FullStream extends EventTarget {
   readStatus = 'readable'
   private drained?: Promise<void>
   private resolveDrained?: () => void
-  constructor () {
+  constructor() {
     super()
-    this.addEventListener('drain', () => { this.resolveDrained?.() })
+    this.addEventListener('drain', () => {
+      this.resolveDrained?.()
+    })
   }
 
-  pause (): void {}
-  resume (): void {}
-  send (): boolean { return false }
-  async onDrain (): Promise<void> {
-    this.drained ??= new Promise((resolve) => { this.resolveDrained = resolve })
+  pause(): void {}
+  resume(): void {}
+  send(): boolean {
+    return false
+  }
+  async onDrain(): Promise<void> {
+    this.drained ??= new Promise((resolve) => {
+      this.resolveDrained = resolve
+    })
     await this.drained
   }
 }
 
 const settled = async (p: Promise<unknown>): Promise<boolean> => {
   let done = false
-  void p.then(() => { done = true }, () => { done = true })
+  void p.then(
+    () => {
+      done = true
+    },
+    () => {
+      done = true
+    }
+  )
   await new Promise((resolve) => setImmediate(resolve))
   return done
 }
@@ -89,44 +122,88 @@ describe('framing', () => {
   })
 
   it('refuses over-long varints, truncated frames, truncated bytes and garbage', async () => {
-    await expect(new WireReader(chunks(new Uint8Array(8).fill(0xff))).readFrame(100)).rejects.toMatchObject({ name: 'MalformedMessageError' })
-    await expect(new WireReader(chunks(Uint8Array.of(10, 1, 2))).readFrame(100)).rejects.toMatchObject({ name: 'TruncatedMessageError' })
-    await expect(new WireReader(chunks(Uint8Array.of(3, 0xff, 0xff, 0xff))).readFrame(100)).rejects.toMatchObject({ name: 'MalformedMessageError' })
-    await expect(new WireReader(chunks(new Uint8Array(5))).readAll(10)).rejects.toMatchObject({ name: 'TruncatedMessageError' })
+    await expect(new WireReader(chunks(new Uint8Array(8).fill(0xff))).readFrame(100)).rejects.toMatchObject({
+      name: 'MalformedMessageError'
+    })
+    await expect(new WireReader(chunks(Uint8Array.of(10, 1, 2))).readFrame(100)).rejects.toMatchObject({
+      name: 'TruncatedMessageError'
+    })
+    await expect(new WireReader(chunks(Uint8Array.of(3, 0xff, 0xff, 0xff))).readFrame(100)).rejects.toMatchObject({
+      name: 'MalformedMessageError'
+    })
+    await expect(new WireReader(chunks(new Uint8Array(5))).readAll(10)).rejects.toMatchObject({
+      name: 'TruncatedMessageError'
+    })
   })
 
   it('validates message shapes', () => {
     expect(() => decodeStoreShardRequest({ root: new Uint8Array(31), byteLength: 1 })).toThrow(/32 bytes/)
-    expect(() => decodeStoreShardRequest({ root: new Uint8Array(32), byteLength: 2 ** 40 })).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
+    expect(() => decodeStoreShardRequest({ root: new Uint8Array(32), byteLength: 2 ** 40 })).toThrow(
+      expect.objectContaining({ name: 'MessageTooLargeError' })
+    )
     expect(() => decodeStoreShardRequest([1, 2])).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
-    expect(() => expectResponse(errorResponse('CapacityExceededError', 'full'), 'accept')).toThrow(expect.objectContaining({ name: 'RemoteError', remoteName: 'CapacityExceededError' }))
+    expect(() => expectResponse(errorResponse('CapacityExceededError', 'full'), 'accept')).toThrow(
+      expect.objectContaining({ name: 'RemoteError', remoteName: 'CapacityExceededError' })
+    )
   })
 
   it('a store request names no deal or offer; an offer request needs root, size, term and client', () => {
     const root = new Uint8Array(32).fill(3)
     expect(decodeStoreShardRequest({ root, byteLength: 10 })).toEqual({ root, byteLength: 10 })
-    expect(() => decodeStoreShardRequest({ root, byteLength: 10, offerHash: new Uint8Array(32) })).toThrow(expect.objectContaining({ name: 'MalformedMessageError', field: 'offerHash' }))
+    expect(() => decodeStoreShardRequest({ root, byteLength: 10, offerHash: new Uint8Array(32) })).toThrow(
+      expect.objectContaining({ name: 'MalformedMessageError', field: 'offerHash' })
+    )
     const client = '0x' + 'Ab'.repeat(20)
-    expect(decodeOfferRequest({ root, byteLength: 10, periods: 3, client })).toEqual({ root, byteLength: 10, periods: 3, client: client.toLowerCase() })
+    expect(decodeOfferRequest({ root, byteLength: 10, periods: 3, client })).toEqual({
+      root,
+      byteLength: 10,
+      periods: 3,
+      client: client.toLowerCase()
+    })
     for (const missing of ['root', 'byteLength', 'periods', 'client']) {
       const request: Record<string, unknown> = { root, byteLength: 10, periods: 3, client }
       delete request[missing]
-      expect(() => decodeOfferRequest(request), missing).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+      expect(() => decodeOfferRequest(request), missing).toThrow(
+        expect.objectContaining({ name: 'MalformedMessageError' })
+      )
     }
     expect(() => decodeOfferRequest({ root, byteLength: 10, periods: 0, client })).toThrow(/at least 1/)
-    expect(() => decodeOfferRequest({ root, byteLength: 0, periods: 1, client })).toThrow(expect.objectContaining({ name: 'MalformedMessageError', field: 'byteLength', message: expect.stringMatching(/at least 1/) }))
+    expect(() => decodeOfferRequest({ root, byteLength: 0, periods: 1, client })).toThrow(
+      expect.objectContaining({
+        name: 'MalformedMessageError',
+        field: 'byteLength',
+        message: expect.stringMatching(/at least 1/)
+      })
+    )
   })
 
   it('carries a ProofSetMarket offer as decimal and hex strings, and back', () => {
     const offer = {
-      provider: `0x${'11'.repeat(20)}`, client: `0x${'22'.repeat(20)}`, root: `0x${'33'.repeat(32)}`,
-      size: 4096n, pricePerPeriod: 10n ** 20n, periods: 7, nonce: 2n ** 200n, expiry: 1_800_000_000n
+      provider: `0x${'11'.repeat(20)}`,
+      client: `0x${'22'.repeat(20)}`,
+      root: `0x${'33'.repeat(32)}`,
+      size: 4096n,
+      pricePerPeriod: 10n ** 20n,
+      periods: 7,
+      nonce: 2n ** 200n,
+      expiry: 1_800_000_000n
     } as const
     const fields = offerToWire(offer)
-    expect(Object.keys(fields).sort()).toEqual(['client', 'expiry', 'nonce', 'periods', 'pricePerPeriod', 'provider', 'root', 'size'])
+    expect(Object.keys(fields).sort()).toEqual([
+      'client',
+      'expiry',
+      'nonce',
+      'periods',
+      'pricePerPeriod',
+      'provider',
+      'root',
+      'size'
+    ])
     expect(offerFromWire(fields)).toEqual(offer)
     expect(() => offerFromWire({ ...fields, periods: String(2 ** 32) })).toThrow(/uint32/)
-    expect(() => offerFromWire({ ...fields, root: '0x12' })).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    expect(() => offerFromWire({ ...fields, root: '0x12' })).toThrow(
+      expect.objectContaining({ name: 'MalformedMessageError' })
+    )
   })
 })
 
@@ -137,33 +214,78 @@ describe('signatures', () => {
   })
 
   it('verifies receipts and rejects tampering', () => {
-    const payload: ReceiptPayload = { kind: 'shard', subject: new Uint8Array(32).fill(1), byteLength: 4096, provider: addressOf(key), peerId: '12D3KooWtest', storedAtMs: 1 }
+    const payload: ReceiptPayload = {
+      kind: 'shard',
+      subject: new Uint8Array(32).fill(1),
+      byteLength: 4096,
+      provider: addressOf(key),
+      peerId: '12D3KooWtest',
+      storedAtMs: 1
+    }
     const signed = signReceipt(payload, key)
     const decoded = expectResponse(dagCbor.decode(dagCbor.encode({ status: 'stored', ...signed })), 'stored')
-    expect(() => verifyReceipt(decoded, { subject: payload.subject, byteLength: 4096, provider: addressOf(key) })).not.toThrow()
-    expect(() => verifyReceipt({ ...decoded, receipt: { ...decoded.receipt, byteLength: 4097 } })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
-    expect(() => verifyReceipt(signReceipt(payload, otherKey))).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
-    expect(() => verifyReceipt(decoded, { byteLength: 1 })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
+    expect(() =>
+      verifyReceipt(decoded, { subject: payload.subject, byteLength: 4096, provider: addressOf(key) })
+    ).not.toThrow()
+    expect(() => verifyReceipt({ ...decoded, receipt: { ...decoded.receipt, byteLength: 4097 } })).toThrow(
+      expect.objectContaining({ name: 'InvalidSignatureError' })
+    )
+    expect(() => verifyReceipt(signReceipt(payload, otherKey))).toThrow(
+      expect.objectContaining({ name: 'InvalidSignatureError' })
+    )
+    expect(() => verifyReceipt(decoded, { byteLength: 1 })).toThrow(
+      expect.objectContaining({ name: 'InvalidSignatureError' })
+    )
   })
 
   it('verifies announcements, their publisher, and bounds their size', () => {
-    const a: AnnouncementPayload = { peerId: 'peerA', addrs: ['/ip4/127.0.0.1/tcp/1'], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, pricePerMiB: '100', timestampMs: 2, seq: 1 }
+    const a: AnnouncementPayload = {
+      peerId: 'peerA',
+      addrs: ['/ip4/127.0.0.1/tcp/1'],
+      chainAddress: addressOf(key),
+      capacityBytes: 10,
+      freeBytes: 5,
+      pricePerMiB: '100',
+      timestampMs: 2,
+      seq: 1
+    }
     const decoded = decodeAnnouncement(encodeAnnouncement(signAnnouncement(a, key)))
     expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerA' })).not.toThrow()
-    expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerB' })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
-    expect(() => verifyAnnouncement({ ...decoded, announcement: { ...a, freeBytes: 6 } })).toThrow(expect.objectContaining({ name: 'InvalidSignatureError' }))
-    expect(() => decodeAnnouncement(new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1))).toThrow(expect.objectContaining({ name: 'MessageTooLargeError' }))
+    expect(() => verifyAnnouncement(decoded, { fromPeerId: 'peerB' })).toThrow(
+      expect.objectContaining({ name: 'InvalidSignatureError' })
+    )
+    expect(() => verifyAnnouncement({ ...decoded, announcement: { ...a, freeBytes: 6 } })).toThrow(
+      expect.objectContaining({ name: 'InvalidSignatureError' })
+    )
+    expect(() => decodeAnnouncement(new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1))).toThrow(
+      expect.objectContaining({ name: 'MessageTooLargeError' })
+    )
   })
 
   it('relays announcements in one bounded answer and drops malformed entries', async () => {
-    const a: AnnouncementPayload = { peerId: 'peerA', addrs: [], chainAddress: addressOf(key), capacityBytes: 10, freeBytes: 5, pricePerMiB: '1', timestampMs: 2, seq: 1 }
+    const a: AnnouncementPayload = {
+      peerId: 'peerA',
+      addrs: [],
+      chainAddress: addressOf(key),
+      capacityBytes: 10,
+      freeBytes: 5,
+      pricePerMiB: '1',
+      timestampMs: 2,
+      seq: 1
+    }
     const good = encodeAnnouncement(signAnnouncement(a, key))
     const answer = encodeFrame({ status: 'announcements', announcements: [good, new Uint8Array([1, 2, 3])] })
     // The provider's side of the stream: it answers once the client has closed its side, having sent nothing.
     let sent = 0
     const stream = Object.assign(new EventTarget(), {
-      readStatus: 'readable', pause: () => {}, resume: () => {}, onDrain: async () => {},
-      send: () => { sent++; return true },
+      readStatus: 'readable',
+      pause: () => {},
+      resume: () => {},
+      onDrain: async () => {},
+      send: () => {
+        sent++
+        return true
+      },
       close: async () => {
         setTimeout(() => {
           stream.dispatchEvent(Object.assign(new Event('message'), { data: answer }))
@@ -175,9 +297,16 @@ describe('signatures', () => {
     expect(sent, 'the request is the empty stream').toBe(0)
     expect(announcements.map((x) => x.announcement.peerId)).toEqual(['peerA'])
     expect(malformed).toBe(1)
-    const tooMany = { status: 'announcements', announcements: Array.from({ length: MAX_RELAYED_ANNOUNCEMENTS + 1 }, () => good) }
-    expect(() => expectResponse(tooMany, 'announcements')).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    const tooMany = {
+      status: 'announcements',
+      announcements: Array.from({ length: MAX_RELAYED_ANNOUNCEMENTS + 1 }, () => good)
+    }
+    expect(() => expectResponse(tooMany, 'announcements')).toThrow(
+      expect.objectContaining({ name: 'MalformedMessageError' })
+    )
     const oversized = { status: 'announcements', announcements: [new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1)] }
-    expect(() => expectResponse(oversized, 'announcements')).toThrow(expect.objectContaining({ name: 'MalformedMessageError' }))
+    expect(() => expectResponse(oversized, 'announcements')).toThrow(
+      expect.objectContaining({ name: 'MalformedMessageError' })
+    )
   })
 })

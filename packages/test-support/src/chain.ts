@@ -26,7 +26,7 @@ export type StartTestChainOptions = Omit<StartAnvilOptions, 'mnemonic'>
 const DEFAULT_ACCOUNTS = 10
 
 /** Starts anvil on a free port (stop it with `chain.anvil.stop()`). */
-export async function startTestChain (options: StartTestChainOptions = {}): Promise<TestChain> {
+export async function startTestChain(options: StartTestChainOptions = {}): Promise<TestChain> {
   const count = options.accounts ?? DEFAULT_ACCOUNTS
   const anvil = await startAnvil({ ...options, accounts: count })
   const chain = rpcChain(anvil.chainId, anvil.url, 'anvil')
@@ -54,20 +54,25 @@ export interface TestMarket extends ProofSetDeployment {
 }
 
 /** Deploys a ProofSetMarket and a SherdToken from account 0 and mints tokens to the funded accounts. */
-export async function deployTestMarket (c: TestChain, options: DeployTestMarketOptions = {}): Promise<TestMarket> {
+export async function deployTestMarket(c: TestChain, options: DeployTestMarketOptions = {}): Promise<TestMarket> {
   const deployer = c.wallets[0]
   if (deployer === undefined) throw new Error('the test chain has no accounts: start it with accounts ≥ 1')
-  const deployment = await deployProofSetMarket(deployer, { publicClient: c.publicClient, params: { ...PROOF_SET_DEVNET_PARAMS, ...options.params } })
+  const deployment = await deployProofSetMarket(deployer, {
+    publicClient: c.publicClient,
+    params: { ...PROOF_SET_DEVNET_PARAMS, ...options.params }
+  })
   const fund = options.fund ?? c.accounts.map((_, i) => i).slice(1)
   const amount = options.amount ?? 1_000_000n * TOKEN
   for (const index of fund) {
     const account = c.accounts[index]
-    if (account === undefined) throw new Error(`cannot fund account ${index}: the test chain has ${c.accounts.length} accounts`)
+    if (account === undefined)
+      throw new Error(`cannot fund account ${index}: the test chain has ${c.accounts.length} accounts`)
     await mintTokens(deployer, { publicClient: c.publicClient, token: deployment.token, to: account.address, amount })
   }
   const as = (index: number): MarketClient => {
     const walletClient = c.wallets[index]
-    if (walletClient === undefined) throw new Error(`no account ${index}: the test chain has ${c.wallets.length} accounts`)
+    if (walletClient === undefined)
+      throw new Error(`no account ${index}: the test chain has ${c.wallets.length} accounts`)
     return { market: deployment.market, publicClient: c.publicClient, walletClient }
   }
   return { ...deployment, as }

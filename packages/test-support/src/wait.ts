@@ -3,7 +3,7 @@
  * state they can observe, not for a time: a loaded machine (load 5–10) only makes them slower. Throws, naming
  * `what`, once `timeoutMs` has passed; an error thrown by `check` ends the wait at once.
  */
-export async function waitFor<T> (
+export async function waitFor<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 60_000,

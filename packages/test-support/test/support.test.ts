@@ -8,7 +8,7 @@ import { anvilAccount, anvilKey, freePort, removeDir, tempDir, waitFor } from '.
 describe('waitFor', () => {
   it('returns the first value that is neither false nor undefined', async () => {
     let calls = 0
-    const value = await waitFor('the third call', () => ++calls === 3 ? { calls } : undefined, 5_000, 1)
+    const value = await waitFor('the third call', () => (++calls === 3 ? { calls } : undefined), 5_000, 1)
     expect(value).toEqual({ calls: 3 })
     expect(calls).toBe(3)
   })
@@ -19,13 +19,32 @@ describe('waitFor', () => {
 
   it('times out naming what it waited for, after polling more than once', async () => {
     let calls = 0
-    await expect(waitFor('a thing that never happens', () => { calls++; return false }, 50, 5)).rejects.toThrow('timed out after 50 ms waiting for a thing that never happens')
+    await expect(
+      waitFor(
+        'a thing that never happens',
+        () => {
+          calls++
+          return false
+        },
+        50,
+        5
+      )
+    ).rejects.toThrow('timed out after 50 ms waiting for a thing that never happens')
     expect(calls).toBeGreaterThan(1)
   })
 
   it('ends at once when the check throws', async () => {
     let calls = 0
-    await expect(waitFor('x', () => { calls++; throw new Error('broken check') }, 10_000)).rejects.toThrow('broken check')
+    await expect(
+      waitFor(
+        'x',
+        () => {
+          calls++
+          throw new Error('broken check')
+        },
+        10_000
+      )
+    ).rejects.toThrow('broken check')
     expect(calls).toBe(1)
   })
 })

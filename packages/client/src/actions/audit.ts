@@ -1,6 +1,12 @@
 import {
-  failProofSetAudit, getProofSetAudit, proofSetMarketAbi, proofSetRevertName, readProofSetEvents, requestProofSetAudit,
-  getProofSetWithdrawable, withdrawProofSet
+  failProofSetAudit,
+  getProofSetAudit,
+  proofSetMarketAbi,
+  proofSetRevertName,
+  readProofSetEvents,
+  requestProofSetAudit,
+  getProofSetWithdrawable,
+  withdrawProofSet
 } from '@sherd/contracts'
 import type { Manifest } from '@sherd/protocol'
 import { parseEventLogs } from 'viem'
@@ -16,7 +22,10 @@ import { getManifest } from './get.js'
 import type { FileTarget } from './get.js'
 
 /** A shard of a file, by position. */
-export interface ShardRef { readonly segmentIndex: number, readonly shardIndex: number }
+export interface ShardRef {
+  readonly segmentIndex: number
+  readonly shardIndex: number
+}
 
 export interface AuditOptions {
   signal?: AbortSignal
@@ -30,9 +39,9 @@ export interface AuditOptions {
 }
 
 export type AuditProgressEvent =
-  | { type: 'audit:requested', segmentIndex: number, shardIndex: number, dealId: bigint, period: bigint, bond: bigint }
-  | { type: 'audit:answered', segmentIndex: number, shardIndex: number, dealId: bigint, period: bigint }
-  | { type: 'audit:failed', segmentIndex: number, shardIndex: number, dealId: bigint, period: bigint, reward: bigint }
+  | { type: 'audit:requested'; segmentIndex: number; shardIndex: number; dealId: bigint; period: bigint; bond: bigint }
+  | { type: 'audit:answered'; segmentIndex: number; shardIndex: number; dealId: bigint; period: bigint }
+  | { type: 'audit:failed'; segmentIndex: number; shardIndex: number; dealId: bigint; period: bigint; reward: bigint }
 
 /**
  * One audit: `answered` (the provider proved AUDIT_CHALLENGES leaves of the shard; its bond paid the provider's
@@ -70,32 +79,71 @@ const DEFAULT_AUDIT_TIMEOUT_MS = 90 * 60_000
  * has closed unanswered, then calls `failAudit` for the reward (the deal faults; `repair` moves the shard), and
  * withdraws what came back. Safe to run again: open audits are waited on, not requested twice.
  */
-export async function audit (context: ClientContext, target: FileTarget, options: AuditOptions = {}): Promise<AuditResult> {
+export async function audit(
+  context: ClientContext,
+  target: FileTarget,
+  options: AuditOptions = {}
+): Promise<AuditResult> {
   const ctx = withChain(context, 'audit')
   const { manifest } = await getManifest(ctx, target, options.signal === undefined ? {} : { signal: options.signal })
   return await auditManifest({ ...ctx, pollingIntervalMs: ctx.defaults.pollingIntervalMs }, manifest, options)
 }
 
 /** What `audit` does once it has the file's manifest: chain only. */
-export async function auditManifest (ctx: DealChain & { pollingIntervalMs: number }, manifest: Manifest, options: AuditOptions = {}): Promise<AuditResult> {
+export async function auditManifest(
+  ctx: DealChain & { pollingIntervalMs: number },
+  manifest: Manifest,
+  options: AuditOptions = {}
+): Promise<AuditResult> {
   const signal = options.signal ?? new AbortController().signal
   const emit = options.onProgress ?? (() => {})
-  const wanted = options.shards === undefined ? undefined : new Set(options.shards.map((s) => `${s.segmentIndex}/${s.shardIndex}`))
-  const refs = manifest.segments.flatMap((seg, segmentIndex) => seg.shards.map((sh, shardIndex) => ({ segmentIndex, shardIndex, sh })))
+  const wanted =
+    options.shards === undefined ? undefined : new Set(options.shards.map((s) => `${s.segmentIndex}/${s.shardIndex}`))
+  const refs = manifest.segments
+    .flatMap((seg, segmentIndex) => seg.shards.map((sh, shardIndex) => ({ segmentIndex, shardIndex, sh })))
     .filter((r) => wanted === undefined || wanted.has(`${r.segmentIndex}/${r.shardIndex}`))
   if (wanted !== undefined && refs.length < wanted.size) {
-    throw new ClientConfigError(`the file has ${manifest.segments.length} segment(s) of ${manifest.k + manifest.m} shards: ${[...wanted].filter((w) => !refs.some((r) => `${r.segmentIndex}/${r.shardIndex}` === w)).join(', ')} is not one of them`)
+    throw new ClientConfigError(
+      `the file has ${manifest.segments.length} segment(s) of ${manifest.k + manifest.m} shards: ${[...wanted].filter((w) => !refs.some((r) => `${r.segmentIndex}/${r.shardIndex}` === w)).join(', ')} is not one of them`
+    )
   }
   const clock = await readChainClock(ctx.publicClient, ctx.market)
-  const views = await readDeals(ctx.market, clock, refs.flatMap((r) => r.sh.deal === undefined ? [] : [r.sh.deal]), signal)
+  const views = await readDeals(
+    ctx.market,
+    clock,
+    refs.flatMap((r) => (r.sh.deal === undefined ? [] : [r.sh.deal])),
+    signal
+  )
   const outcomes: AuditOutcome[] = []
-  const open: Array<{ segmentIndex: number, shardIndex: number, provider?: string, dealId: bigint, period: bigint, fromBlock: bigint }> = []
+  const open: Array<{
+    segmentIndex: number
+    shardIndex: number
+    provider?: string
+    dealId: bigint
+    period: bigint
+    fromBlock: bigint
+  }> = []
   const toRequest: typeof open = []
   for (const r of refs) {
-    const base = { segmentIndex: r.segmentIndex, shardIndex: r.shardIndex, ...(r.sh.provider === undefined ? {} : { provider: r.sh.provider }) }
-    if (r.sh.deal === undefined) { outcomes.push({ ...base, result: 'skipped', reason: 'the shard has no deal: run repair' }); continue }
+    const base = {
+      segmentIndex: r.segmentIndex,
+      shardIndex: r.shardIndex,
+      ...(r.sh.provider === undefined ? {} : { provider: r.sh.provider })
+    }
+    if (r.sh.deal === undefined) {
+      outcomes.push({ ...base, result: 'skipped', reason: 'the shard has no deal: run repair' })
+      continue
+    }
     const v = views.get(r.sh.deal)
-    if (v === undefined || v.status !== 'live') { outcomes.push({ ...base, dealId: r.sh.deal, result: 'skipped', reason: `the deal is ${v?.status ?? 'unknown'}: only a live deal can be audited` }); continue }
+    if (v === undefined || v.status !== 'live') {
+      outcomes.push({
+        ...base,
+        dealId: r.sh.deal,
+        result: 'skipped',
+        reason: `the deal is ${v?.status ?? 'unknown'}: only a live deal can be audited`
+      })
+      continue
+    }
     const existing = await getProofSetAudit(ctx.market, v.id)
     const item = { ...base, dealId: v.id, period: existing?.period ?? 0n, fromBlock: clock.head }
     if (existing !== undefined) open.push(item)
@@ -113,14 +161,29 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
       const period = log?.args.period ?? (await getProofSetAudit(ctx.market, item.dealId))?.period ?? 0n
       bonds += log?.args.bond ?? bond
       open.push({ ...item, period, fromBlock: receipt.blockNumber })
-      emit({ type: 'audit:requested', segmentIndex: item.segmentIndex, shardIndex: item.shardIndex, dealId: item.dealId, period, bond: log?.args.bond ?? bond })
+      emit({
+        type: 'audit:requested',
+        segmentIndex: item.segmentIndex,
+        shardIndex: item.shardIndex,
+        dealId: item.dealId,
+        period,
+        bond: log?.args.bond ?? bond
+      })
     } catch (err) {
       signal.throwIfAborted()
       const name = proofSetRevertName(err)
-      const reason = name === 'AuditPastTerm'
-        ? 'its term ends before the next period: nothing left to audit'
-        : chainActionError(`requesting an audit of deal ${item.dealId}`, err, item.provider).message
-      outcomes.push({ segmentIndex: item.segmentIndex, shardIndex: item.shardIndex, ...(item.provider === undefined ? {} : { provider: item.provider }), dealId: item.dealId, result: 'skipped', reason })
+      const reason =
+        name === 'AuditPastTerm'
+          ? 'its term ends before the next period: nothing left to audit'
+          : chainActionError(`requesting an audit of deal ${item.dealId}`, err, item.provider).message
+      outcomes.push({
+        segmentIndex: item.segmentIndex,
+        shardIndex: item.shardIndex,
+        ...(item.provider === undefined ? {} : { provider: item.provider }),
+        dealId: item.dealId,
+        result: 'skipped',
+        reason
+      })
     }
   }
   const wait = options.wait ?? true
@@ -131,19 +194,40 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
     signal.throwIfAborted()
     const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
     for (const item of [...pending]) {
-      const base = { segmentIndex: item.segmentIndex, shardIndex: item.shardIndex, ...(item.provider === undefined ? {} : { provider: item.provider }), dealId: item.dealId, period: item.period }
+      const base = {
+        segmentIndex: item.segmentIndex,
+        shardIndex: item.shardIndex,
+        ...(item.provider === undefined ? {} : { provider: item.provider }),
+        dealId: item.dealId,
+        period: item.period
+      }
       const still = await getProofSetAudit(ctx.market, item.dealId)
       const closesAt = periodStartBlock(params, item.period + 1n)
       if (still === undefined) {
         // Settled by its provider's answer, or by someone else's failAudit: the events tell which.
-        const answered = await readProofSetEvents(ctx.market, { eventName: 'AuditAnswered', args: { dealId: item.dealId }, fromBlock: item.fromBlock, signal })
+        const answered = await readProofSetEvents(ctx.market, {
+          eventName: 'AuditAnswered',
+          args: { dealId: item.dealId },
+          fromBlock: item.fromBlock,
+          signal
+        })
         if (answered.some((l) => l.args.period === item.period)) {
           outcomes.push({ ...base, result: 'answered' })
           emit({ type: 'audit:answered', ...base })
         } else {
-          const failed = await readProofSetEvents(ctx.market, { eventName: 'AuditFailed', args: { dealId: item.dealId }, fromBlock: item.fromBlock, signal })
+          const failed = await readProofSetEvents(ctx.market, {
+            eventName: 'AuditFailed',
+            args: { dealId: item.dealId },
+            fromBlock: item.fromBlock,
+            signal
+          })
           const reward = failed.at(-1)?.args.reward ?? 0n
-          outcomes.push({ ...base, result: 'failed', reward, reason: 'its provider did not answer in time: the deal faulted; run repair' })
+          outcomes.push({
+            ...base,
+            result: 'failed',
+            reward,
+            reason: 'its provider did not answer in time: the deal faulted; run repair'
+          })
           emit({ type: 'audit:failed', ...base, reward })
         }
         pending.splice(pending.indexOf(item), 1)
@@ -153,13 +237,19 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
           const receipt = await failProofSetAudit(ctx.market, item.dealId, { signal })
           const [log] = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'AuditFailed' })
           const reward = log?.args.reward ?? 0n
-          outcomes.push({ ...base, result: 'failed', reward, reason: 'its provider did not answer in time: the deal faulted; run repair' })
+          outcomes.push({
+            ...base,
+            result: 'failed',
+            reward,
+            reason: 'its provider did not answer in time: the deal faulted; run repair'
+          })
           emit({ type: 'audit:failed', ...base, reward })
           pending.splice(pending.indexOf(item), 1)
         } catch (err) {
           signal.throwIfAborted()
           // Answered or failed by someone else in the meantime, or the block was not there yet: look again.
-          if (proofSetRevertName(err) !== 'NoAudit' && proofSetRevertName(err) !== 'AuditNotExpired') throw chainActionError(`failing the audit of deal ${item.dealId}`, err, item.provider)
+          if (proofSetRevertName(err) !== 'NoAudit' && proofSetRevertName(err) !== 'AuditNotExpired')
+            throw chainActionError(`failing the audit of deal ${item.dealId}`, err, item.provider)
         }
       }
     }
@@ -168,12 +258,17 @@ export async function auditManifest (ctx: DealChain & { pollingIntervalMs: numbe
   }
   for (const item of pending) {
     outcomes.push({
-      segmentIndex: item.segmentIndex, shardIndex: item.shardIndex, ...(item.provider === undefined ? {} : { provider: item.provider }),
-      dealId: item.dealId, period: item.period, result: 'pending', reason: `its provider may answer until period ${item.period} closes: run audit again after that to settle it`
+      segmentIndex: item.segmentIndex,
+      shardIndex: item.shardIndex,
+      ...(item.provider === undefined ? {} : { provider: item.provider }),
+      dealId: item.dealId,
+      period: item.period,
+      result: 'pending',
+      reason: `its provider may answer until period ${item.period} closes: run audit again after that to settle it`
     })
   }
   let withdrawn = 0n
-  if (outcomes.some((o) => o.result === 'failed') && await getProofSetWithdrawable(ctx.market, ctx.account) > 0n) {
+  if (outcomes.some((o) => o.result === 'failed') && (await getProofSetWithdrawable(ctx.market, ctx.account)) > 0n) {
     withdrawn = (await withdrawProofSet(ctx.market, { signal })).amount
   }
   outcomes.sort((a, b) => a.segmentIndex - b.segmentIndex || a.shardIndex - b.shardIndex)

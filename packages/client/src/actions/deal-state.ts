@@ -31,7 +31,7 @@ export interface DealView {
   /** Its term is over (current period ≥ endPeriod): it cannot be extended, `claim` settles it. */
   readonly termOver: boolean
   /** What a `claim` would move now: to the provider for periods proven on time, back to the client for the others. */
-  readonly claimable: { readonly provider: bigint, readonly client: bigint }
+  readonly claimable: { readonly provider: bigint; readonly client: bigint }
   /** First block after its last period: storage is paid for until then. */
   readonly endBlock: bigint
 }
@@ -57,10 +57,13 @@ export interface ChainClock {
 }
 
 /** Reads the chain's head, the market's period layout and its recent block times. */
-export async function readChainClock (publicClient: PublicClient, market: MarketClient): Promise<ChainClock> {
+export async function readChainClock(publicClient: PublicClient, market: MarketClient): Promise<ChainClock> {
   const [head, params] = await Promise.all([publicClient.getBlockNumber({ cacheTime: 0 }), marketParams(market)])
   const from = head > BLOCK_TIME_SAMPLE_BLOCKS ? head - BLOCK_TIME_SAMPLE_BLOCKS : 0n
-  const [headBlock, fromBlock] = await Promise.all([publicClient.getBlock({ blockNumber: head }), publicClient.getBlock({ blockNumber: from })])
+  const [headBlock, fromBlock] = await Promise.all([
+    publicClient.getBlock({ blockNumber: head }),
+    publicClient.getBlock({ blockNumber: from })
+  ])
   const elapsedMs = Number(headBlock.timestamp - fromBlock.timestamp) * 1000
   const msPerBlock = head > from && elapsedMs > 0 ? elapsedMs / Number(head - from) : undefined
   const mined = new Map<bigint, Promise<number>>()
@@ -72,10 +75,13 @@ export async function readChainClock (publicClient: PublicClient, market: Market
     periodBlocks: params.periodBlocks,
     maxMissedPeriods: params.maxMissedPeriods,
     msPerBlock,
-    async timeOf (block) {
+    async timeOf(block) {
       if (block <= head) {
         let t = mined.get(block)
-        if (t === undefined) { t = publicClient.getBlock({ blockNumber: block }).then((b) => Number(b.timestamp) * 1000); mined.set(block, t) }
+        if (t === undefined) {
+          t = publicClient.getBlock({ blockNumber: block }).then((b) => Number(b.timestamp) * 1000)
+          mined.set(block, t)
+        }
         return await t
       }
       if (msPerBlock === undefined) return undefined
@@ -90,12 +96,12 @@ export async function readChainClock (publicClient: PublicClient, market: Market
  * missing now fails its deals within this window; a miss older than that, with every period since proven, was an
  * outage that ended. It is also the most a keeper's `suspectAfterMissed` is set to (the chain's own verdict).
  */
-export function recentMissedWindow (clock: Pick<ChainClock, 'maxMissedPeriods'>): number {
+export function recentMissedWindow(clock: Pick<ChainClock, 'maxMissedPeriods'>): number {
   return Math.max(1, clock.maxMissedPeriods)
 }
 
 /** First block of `period`. */
-export function periodStartBlock (clock: Pick<ChainClock, 'genesisBlock' | 'periodBlocks'>, period: bigint): bigint {
+export function periodStartBlock(clock: Pick<ChainClock, 'genesisBlock' | 'periodBlocks'>, period: bigint): bigint {
   return clock.genesisBlock + period * BigInt(clock.periodBlocks)
 }
 
@@ -103,11 +109,19 @@ export function periodStartBlock (clock: Pick<ChainClock, 'genesisBlock' | 'peri
  * The periods each provider proved on time since `fromPeriod`, from its PeriodProven logs (paged): what pays its
  * deals, and what every period not in it costs them (a miss).
  */
-async function provenPeriods (market: MarketClient, clock: ChainClock, providers: ReadonlyMap<Address, bigint>, signal?: AbortSignal): Promise<Map<string, Set<bigint>>> {
+async function provenPeriods(
+  market: MarketClient,
+  clock: ChainClock,
+  providers: ReadonlyMap<Address, bigint>,
+  signal?: AbortSignal
+): Promise<Map<string, Set<bigint>>> {
   const out = new Map<string, Set<bigint>>()
   await mapLimit([...providers], 4, async ([provider, fromPeriod]) => {
     const logs = await readProofSetEvents(market, {
-      eventName: 'PeriodProven', args: { provider }, fromBlock: periodStartBlock(clock, fromPeriod), ...(signal === undefined ? {} : { signal })
+      eventName: 'PeriodProven',
+      args: { provider },
+      fromBlock: periodStartBlock(clock, fromPeriod),
+      ...(signal === undefined ? {} : { signal })
     })
     out.set(provider.toLowerCase(), new Set(logs.filter((l) => l.args.onTime).map((l) => l.args.period)))
   })
@@ -115,7 +129,12 @@ async function provenPeriods (market: MarketClient, clock: ChainClock, providers
 }
 
 /** Reads `ids` and works out each deal's status, periods proven and missed, claimable amounts and end. */
-export async function readDeals (market: MarketClient, clock: ChainClock, ids: readonly bigint[], signal?: AbortSignal): Promise<Map<bigint, DealView>> {
+export async function readDeals(
+  market: MarketClient,
+  clock: ChainClock,
+  ids: readonly bigint[],
+  signal?: AbortSignal
+): Promise<Map<bigint, DealView>> {
   const unique = [...new Set(ids)]
   const deals = await mapLimit(unique, DEAL_READ_CONCURRENCY, async (id) => {
     signal?.throwIfAborted()
@@ -143,9 +162,14 @@ export async function readDeals (market: MarketClient, clock: ChainClock, ids: r
 }
 
 /** One deal's view from its chain state and its provider's on-time proofs (exported for its tests). */
-export function dealView (id: bigint, deal: ProofSetDeal, clock: Pick<ChainClock, 'currentPeriod' | 'maxMissedPeriods' | 'genesisBlock' | 'periodBlocks'>, proven: ReadonlySet<bigint>): DealView {
+export function dealView(
+  id: bigint,
+  deal: ProofSetDeal,
+  clock: Pick<ChainClock, 'currentPeriod' | 'maxMissedPeriods' | 'genesisBlock' | 'periodBlocks'>,
+  proven: ReadonlySet<bigint>
+): DealView {
   const current = clock.currentPeriod
-  const min = (a: bigint, b: bigint): bigint => a < b ? a : b
+  const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
   const closedTo = min(min(current, deal.endPeriod), deal.voidFrom)
   let provenCount = 0
   let closed = 0
@@ -168,12 +192,24 @@ export function dealView (id: bigint, deal: ProofSetDeal, clock: Pick<ChainClock
   const termOver = current >= deal.endPeriod
   let status: DealStatus
   switch (deal.state) {
-    case 'live': status = termOver ? 'ended' : missed >= clock.maxMissedPeriods ? 'failed' : 'live'; break
-    case 'none': status = 'unknown'; break
-    default: status = deal.state
+    case 'live':
+      status = termOver ? 'ended' : missed >= clock.maxMissedPeriods ? 'failed' : 'live'
+      break
+    case 'none':
+      status = 'unknown'
+      break
+    default:
+      status = deal.state
   }
   return {
-    id, deal, status, closedPeriods: closed, provenPeriods: provenCount, missedPeriods: missed, recentMissedPeriods: recentMissed, termOver,
+    id,
+    deal,
+    status,
+    closedPeriods: closed,
+    provenPeriods: provenCount,
+    missedPeriods: missed,
+    recentMissedPeriods: recentMissed,
+    termOver,
     claimable: { provider: toProvider, client: toClient },
     endBlock: periodStartBlock(clock, deal.endPeriod)
   }

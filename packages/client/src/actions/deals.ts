@@ -8,7 +8,11 @@ import { ChainActionError, InsufficientFundsError } from '../errors.js'
 import { sleep } from '@sherd/protocol'
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>
+): Promise<R[]> {
   const out = new Array<R>(items.length)
   let next = 0
   const worker = async (): Promise<void> => {
@@ -22,7 +26,7 @@ export async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (i
 }
 
 /** A ChainActionError naming the market's revert (decoded from the ABI), for any failed transaction of the SDK. */
-export function chainActionError (operation: string, err: unknown, provider?: string): ChainActionError {
+export function chainActionError(operation: string, err: unknown, provider?: string): ChainActionError {
   return new ChainActionError(operation, err, provider, proofSetRevertName(err))
 }
 
@@ -33,19 +37,29 @@ export type DealChain = Pick<ChainContext, 'market' | 'publicClient' | 'walletCl
  * Makes sure the market may spend `amount` of the account's tokens: one balance check and, if the allowance is
  * short, one approval for the whole amount (so the batches that follow need no approval each).
  */
-export async function approveOnce (ctx: DealChain, amount: bigint, signal?: AbortSignal): Promise<boolean> {
+export async function approveOnce(ctx: DealChain, amount: bigint, signal?: AbortSignal): Promise<boolean> {
   if (amount === 0n) return false
   const tokenInfo = await marketToken(ctx.market)
   const token = tokenInfo.address
   const [balance, allowance] = await Promise.all([
     ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
-    ctx.publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] })
+    ctx.publicClient.readContract({
+      address: token,
+      abi: erc20Abi,
+      functionName: 'allowance',
+      args: [ctx.account, ctx.market.market]
+    })
   ])
   if (balance < amount) throw new InsufficientFundsError(amount, balance, token, (a) => formatTokenAmount(a, tokenInfo))
   if (allowance >= amount) return false
   try {
     const hash = await ctx.walletClient.writeContract({
-      address: token, abi: erc20Abi, functionName: 'approve', args: [ctx.market.market, amount], account: ctx.walletClient.account, chain: ctx.walletClient.chain ?? null
+      address: token,
+      abi: erc20Abi,
+      functionName: 'approve',
+      args: [ctx.market.market, amount],
+      account: ctx.walletClient.account,
+      chain: ctx.walletClient.chain ?? null
     })
     await waitForSuccess(ctx.publicClient, hash, { signal })
   } catch (err) {
@@ -76,16 +90,22 @@ export interface BatchLimits {
 }
 
 export const DEFAULT_BATCH_LIMITS: Readonly<BatchLimits> = Object.freeze({
-  maxCalldataBytes: MAX_TX_CALLDATA_BYTES, maxGas: MAX_TX_GAS, maxOffers: MAX_OFFERS_PER_BATCH
+  maxCalldataBytes: MAX_TX_CALLDATA_BYTES,
+  maxGas: MAX_TX_GAS,
+  maxOffers: MAX_OFFERS_PER_BATCH
 })
 
 /** The exact calldata of `openDeals(offers, signatures)`. */
-export function openDealsCalldata (offers: readonly SignedProofSetOffer[]): Hex {
-  return encodeFunctionData({ abi: proofSetMarketAbi, functionName: 'openDeals', args: [offers.map((o) => o.offer), offers.map((o) => o.signature)] })
+export function openDealsCalldata(offers: readonly SignedProofSetOffer[]): Hex {
+  return encodeFunctionData({
+    abi: proofSetMarketAbi,
+    functionName: 'openDeals',
+    args: [offers.map((o) => o.offer), offers.map((o) => o.signature)]
+  })
 }
 
 /** Bytes of a hex string's data. */
-export function hexBytes (hex: Hex): number {
+export function hexBytes(hex: Hex): number {
   return (hex.length - 2) / 2
 }
 
@@ -95,12 +115,12 @@ const OPEN_DEALS_BASE_BYTES = 4 + 32 * 4
 const OFFER_STRUCT_BYTES = 32 * 8
 
 /** Calldata bytes one offer adds to an openDeals transaction (equal to `openDealsCalldata`'s growth; tested). */
-export function offerCalldataBytes (offer: SignedProofSetOffer): number {
+export function offerCalldataBytes(offer: SignedProofSetOffer): number {
   return OFFER_STRUCT_BYTES + 64 + Math.ceil(hexBytes(offer.signature) / 32) * 32
 }
 
 /** Calldata bytes of `openDeals(offers…)`, without encoding it. */
-export function openDealsCalldataBytes (offers: readonly SignedProofSetOffer[]): number {
+export function openDealsCalldataBytes(offers: readonly SignedProofSetOffer[]): number {
   return offers.reduce((n, o) => n + offerCalldataBytes(o), OPEN_DEALS_BASE_BYTES)
 }
 
@@ -109,7 +129,10 @@ export function openDealsCalldataBytes (offers: readonly SignedProofSetOffer[]):
  * `limits.maxCalldataBytes` and whose size stays within `limits.maxOffers`. Gas is checked per batch by estimate
  * (a batch whose estimate is over the cap is split by the caller). Returns index lists into `offers`.
  */
-export function planBatches (offers: readonly SignedProofSetOffer[], limits: Pick<BatchLimits, 'maxCalldataBytes' | 'maxOffers'> = DEFAULT_BATCH_LIMITS): number[][] {
+export function planBatches(
+  offers: readonly SignedProofSetOffer[],
+  limits: Pick<BatchLimits, 'maxCalldataBytes' | 'maxOffers'> = DEFAULT_BATCH_LIMITS
+): number[][] {
   const batches: number[][] = []
   let current: number[] = []
   let bytes = OPEN_DEALS_BASE_BYTES
@@ -120,7 +143,8 @@ export function planBatches (offers: readonly SignedProofSetOffer[], limits: Pic
       current = []
       bytes = OPEN_DEALS_BASE_BYTES
     }
-    if (bytes + more > limits.maxCalldataBytes) throw new RangeError(`one offer alone exceeds the batch limit of ${limits.maxCalldataBytes} calldata bytes`)
+    if (bytes + more > limits.maxCalldataBytes)
+      throw new RangeError(`one offer alone exceeds the batch limit of ${limits.maxCalldataBytes} calldata bytes`)
     current.push(i)
     bytes += more
   }
@@ -130,26 +154,34 @@ export function planBatches (offers: readonly SignedProofSetOffer[], limits: Pic
 
 /** What became of one batch sent to the chain. */
 export type BatchOutcome =
-  | { kind: 'opened', dealIds: bigint[], blockNumber: bigint, txHash: Hex }
+  | { kind: 'opened'; dealIds: bigint[]; blockNumber: bigint; txHash: Hex }
   /** The estimate says the batch is over the gas cap: split it. */
-  | { kind: 'too-large', gas: bigint }
+  | { kind: 'too-large'; gas: bigint }
   /** The market refuses the batch (named revert, e.g. NonceUsed, OfferExpired, InsufficientStake, TermTooLong). */
-  | { kind: 'refused', reason: string, revert?: string }
+  | { kind: 'refused'; reason: string; revert?: string }
 
 /**
  * Estimates, sends and waits for one openDeals transaction. `onSent` runs with the hash as soon as the chain has
  * the transaction and before its receipt, so a journal can record it: a crash after that point leaves a batch
  * whose deals resume finds on chain. The approval must already cover the batch's escrow.
  */
-export async function sendBatch (
-  ctx: DealChain, offers: readonly SignedProofSetOffer[], limits: Pick<BatchLimits, 'maxGas'>, signal: AbortSignal,
+export async function sendBatch(
+  ctx: DealChain,
+  offers: readonly SignedProofSetOffer[],
+  limits: Pick<BatchLimits, 'maxGas'>,
+  signal: AbortSignal,
   onSent: (txHash: Hex) => Promise<void>
 ): Promise<BatchOutcome> {
   const args = [offers.map((o) => o.offer), offers.map((o) => o.signature)] as const
   let gas: bigint
   try {
     gas = await ctx.publicClient.estimateContractGas({
-      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, blockTag: 'pending'
+      address: ctx.market.market,
+      abi: proofSetMarketAbi,
+      functionName: 'openDeals',
+      args,
+      account: ctx.walletClient.account,
+      blockTag: 'pending'
     })
   } catch (err) {
     signal.throwIfAborted()
@@ -159,12 +191,18 @@ export async function sendBatch (
   signal.throwIfAborted()
   // Headroom for state that changes between the estimate and the block (another client's deals with the same
   // provider move its checkpoint), within the cap: EIP-7825 refuses a gas limit above it, not only gas used.
-  const headroom = gas * GAS_HEADROOM_PERCENT / 100n
+  const headroom = (gas * GAS_HEADROOM_PERCENT) / 100n
   const gasLimit = headroom > limits.maxGas ? limits.maxGas : headroom
   let hash: Hex
   try {
     hash = await ctx.walletClient.writeContract({
-      address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'openDeals', args, account: ctx.walletClient.account, chain: ctx.walletClient.chain ?? null, gas: gasLimit
+      address: ctx.market.market,
+      abi: proofSetMarketAbi,
+      functionName: 'openDeals',
+      args,
+      account: ctx.walletClient.account,
+      chain: ctx.walletClient.chain ?? null,
+      gas: gasLimit
     })
   } catch (err) {
     signal.throwIfAborted()
@@ -178,14 +216,19 @@ export async function sendBatch (
     signal.throwIfAborted()
     return refusal(err)
   }
-  const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map((l) => l.args.dealId)
-  if (dealIds.length !== offers.length) return { kind: 'refused', reason: `openDeals ${hash} opened ${dealIds.length} deals, not ${offers.length}` }
+  const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map(
+    (l) => l.args.dealId
+  )
+  if (dealIds.length !== offers.length)
+    return { kind: 'refused', reason: `openDeals ${hash} opened ${dealIds.length} deals, not ${offers.length}` }
   return { kind: 'opened', dealIds, blockNumber: receipt.blockNumber, txHash: hash }
 }
 
-function refusal (err: unknown): BatchOutcome {
+function refusal(err: unknown): BatchOutcome {
   const revert = proofSetRevertName(err)
-  const message = ((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split('\n')[0]!
+  const message = ((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split(
+    '\n'
+  )[0]!
   return { kind: 'refused', reason: message, ...(revert === undefined ? {} : { revert }) }
 }
 
@@ -193,13 +236,20 @@ function refusal (err: unknown): BatchOutcome {
  * Waits until every deal's term has begun (it is in its provider's proof set from its start period: the first
  * period after the one it was opened in), or until `timeoutMs`. Returns the ids whose term had not begun.
  */
-export async function waitForTermStart (
-  ctx: { market: MarketClient, publicClient: PublicClient }, deals: ReadonlyArray<{ dealId: bigint, openedBlock: bigint }>,
-  options: { timeoutMs: number, pollingIntervalMs: number, signal: AbortSignal, onStarted?: (dealId: bigint, started: number) => void }
+export async function waitForTermStart(
+  ctx: { market: MarketClient; publicClient: PublicClient },
+  deals: ReadonlyArray<{ dealId: bigint; openedBlock: bigint }>,
+  options: {
+    timeoutMs: number
+    pollingIntervalMs: number
+    signal: AbortSignal
+    onStarted?: (dealId: bigint, started: number) => void
+  }
 ): Promise<bigint[]> {
   if (deals.length === 0) return []
   const { genesisBlock, periodBlocks } = await marketParams(ctx.market)
-  const startBlock = (opened: bigint): bigint => genesisBlock + ((opened - genesisBlock) / BigInt(periodBlocks) + 1n) * BigInt(periodBlocks)
+  const startBlock = (opened: bigint): bigint =>
+    genesisBlock + ((opened - genesisBlock) / BigInt(periodBlocks) + 1n) * BigInt(periodBlocks)
   const pending = new Map(deals.map((d) => [d.dealId, startBlock(d.openedBlock)]))
   const started = Date.now()
   let count = 0
@@ -207,7 +257,10 @@ export async function waitForTermStart (
     options.signal.throwIfAborted()
     const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 })
     for (const [id, block] of pending) {
-      if (head >= block) { pending.delete(id); options.onStarted?.(id, ++count) }
+      if (head >= block) {
+        pending.delete(id)
+        options.onStarted?.(id, ++count)
+      }
     }
     if (pending.size === 0) return []
     if (Date.now() - started > options.timeoutMs) return [...pending.keys()]

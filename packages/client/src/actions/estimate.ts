@@ -9,7 +9,13 @@ import { InsufficientFundsError, InsufficientGasError, NotEnoughProvidersError }
 import { marketCollateralBps, marketToken } from '../chain.js'
 import { dealCollateral, pricePerPeriodFor, rankProviders, stakeBacks } from '../context.js'
 import type { StakeCheck } from '../context.js'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, InvalidCodeError, InvalidOptionError, STREAMING_SEGMENT_SIZE_BYTES } from '../pipeline/index.js'
+import {
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_PARITY_SHARDS,
+  InvalidCodeError,
+  InvalidOptionError,
+  STREAMING_SEGMENT_SIZE_BYTES
+} from '../pipeline/index.js'
 
 export interface EstimatePutOptions {
   k?: number
@@ -73,7 +79,11 @@ export interface PutEstimate {
  * the providers sign after the upload are binding, and put checks the balance against them again). Reads
  * the account's token balance, allowance and gas; sends nothing.
  */
-export async function estimatePut (context: ClientContext, fileSize: number, options: EstimatePutOptions = {}): Promise<PutEstimate> {
+export async function estimatePut(
+  context: ClientContext,
+  fileSize: number,
+  options: EstimatePutOptions = {}
+): Promise<PutEstimate> {
   const ctx = withChain(context, 'estimating a put')
   const d = ctx.defaults
   const k = options.k ?? d.k ?? DEFAULT_DATA_SHARDS
@@ -85,9 +95,12 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   const problem = codeProblem(k, m)
   if (problem !== undefined) throw new InvalidCodeError(k, m, problem)
   if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 || segmentSize > MAX_SEGMENT_SIZE_BYTES) {
-    throw new InvalidOptionError(`segmentSize ${String(segmentSize)} must be an integer from 1 to ${MAX_SEGMENT_SIZE_BYTES} bytes`)
+    throw new InvalidOptionError(
+      `segmentSize ${String(segmentSize)} must be an integer from 1 to ${MAX_SEGMENT_SIZE_BYTES} bytes`
+    )
   }
-  if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new InvalidOptionError(`fileSize ${String(fileSize)} must be a non-negative integer number of bytes`)
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0)
+    throw new InvalidOptionError(`fileSize ${String(fileSize)} must be a non-negative integer number of bytes`)
   await ctx.directory.refreshRegistry(options.signal === undefined ? {} : { signal: options.signal })
   const segments = segmentCount(fileSize, segmentSize)
   const load = new Map<string, number>()
@@ -99,8 +112,10 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
   // Providers usable but for their stake, as of segment `s`: what --dry-run reports as skipped.
   const noteStakeShort = (s: number, bytes: number): void => {
     for (const p of ctx.directory.list()) {
-      if (stakeShort.has(p.peerId) || p.freeStake === undefined || !p.registered || stakeBacks(p, bytes, stake)) continue
-      const needed = (committed.get(p.peerId) ?? 0n) + dealCollateral(bytes, p.pricePerMiB ?? 0n, periods, stake.collateralBps)
+      if (stakeShort.has(p.peerId) || p.freeStake === undefined || !p.registered || stakeBacks(p, bytes, stake))
+        continue
+      const needed =
+        (committed.get(p.peerId) ?? 0n) + dealCollateral(bytes, p.pricePerMiB ?? 0n, periods, stake.collateralBps)
       stakeShort.set(p.peerId, { provider: p.peerId, freeStake: p.freeStake, needed, segmentIndex: s })
     }
   }
@@ -108,7 +123,12 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
     const plaintext = s < segments - 1 ? segmentSize : fileSize - s * segmentSize
     const bytes = shardSizeFor(plaintext, k)
     const rank = (): ReturnType<typeof rankProviders> => {
-      const full = new Set(ctx.directory.list().filter((p) => (p.freeBytes ?? 0) - (reserved.get(p.peerId) ?? 0) < bytes).map((p) => p.peerId))
+      const full = new Set(
+        ctx.directory
+          .list()
+          .filter((p) => (p.freeBytes ?? 0) - (reserved.get(p.peerId) ?? 0) < bytes)
+          .map((p) => p.peerId)
+      )
       return rankProviders(ctx, bytes, full, load, maxPricePerMiB, stake)
     }
     let ranked = rank()
@@ -119,9 +139,13 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
     }
     if (ranked.length < k + m) {
       noteStakeShort(s, bytes)
-      throw new NotEnoughProvidersError(k + m, ranked.length, ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral` +
-        `${stakeShort.size === 0 ? '' : `: ${stakeShort.size} provider(s) lack it`})` +
-        ` after waiting ${d.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
+      throw new NotEnoughProvidersError(
+        k + m,
+        ranked.length,
+        ` for ${bytes}-byte shards of segment ${s} (registered, dialable, with free space${maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral` +
+          `${stakeShort.size === 0 ? '' : `: ${stakeShort.size} provider(s) lack it`})` +
+          ` after waiting ${d.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`
+      )
     }
     noteStakeShort(s, bytes)
     ranked.slice(0, k + m).forEach((p, shardIndex) => {
@@ -131,27 +155,57 @@ export async function estimatePut (context: ClientContext, fileSize: number, opt
       const pricePerPeriod = pricePerPeriodFor(bytes, pricePerMiB)
       const collateral = dealCollateral(bytes, pricePerMiB, periods, stake.collateralBps)
       committed.set(p.peerId, (committed.get(p.peerId) ?? 0n) + collateral)
-      shards.push({ segmentIndex: s, shardIndex, bytes, provider: p.peerId, chainAddress: p.chainAddress!, pricePerMiB, escrow: pricePerPeriod * BigInt(periods), collateral })
+      shards.push({
+        segmentIndex: s,
+        shardIndex,
+        bytes,
+        provider: p.peerId,
+        chainAddress: p.chainAddress!,
+        pricePerMiB,
+        escrow: pricePerPeriod * BigInt(periods),
+        collateral
+      })
     })
   }
   const escrow = shards.reduce((sum, sh) => sum + sh.escrow, 0n)
   const funds = await readFunds(ctx)
-  return { fileSize, segments, k, m, periods, shards, escrow, stakeShort: [...stakeShort.values()], ...funds, missing: escrow > funds.balance ? escrow - funds.balance : 0n }
+  return {
+    fileSize,
+    segments,
+    k,
+    m,
+    periods,
+    shards,
+    escrow,
+    stakeShort: [...stakeShort.values()],
+    ...funds,
+    missing: escrow > funds.balance ? escrow - funds.balance : 0n
+  }
 }
 
-async function readFunds (ctx: ChainContext): Promise<{ token: TokenInfo, balance: bigint, allowance: bigint, gasBalance: bigint }> {
+async function readFunds(
+  ctx: ChainContext
+): Promise<{ token: TokenInfo; balance: bigint; allowance: bigint; gasBalance: bigint }> {
   const token = await marketToken(ctx.market)
   const address = token.address
   const [balance, allowance, gasBalance] = await Promise.all([
     ctx.publicClient.readContract({ address, abi: erc20Abi, functionName: 'balanceOf', args: [ctx.account] }),
-    ctx.publicClient.readContract({ address, abi: erc20Abi, functionName: 'allowance', args: [ctx.account, ctx.market.market] }),
+    ctx.publicClient.readContract({
+      address,
+      abi: erc20Abi,
+      functionName: 'allowance',
+      args: [ctx.account, ctx.market.market]
+    }),
     ctx.publicClient.getBalance({ address: ctx.account })
   ])
   return { token, balance, allowance, gasBalance }
 }
 
 /** Refuses a put the account cannot pay for, saying how much is missing in tokens (or that it has no gas). */
-export function requireFunds (estimate: PutEstimate, account: Address): void {
-  if (estimate.missing > 0n) throw new InsufficientFundsError(estimate.escrow, estimate.balance, estimate.token.address, (a) => formatTokenAmount(a, estimate.token))
+export function requireFunds(estimate: PutEstimate, account: Address): void {
+  if (estimate.missing > 0n)
+    throw new InsufficientFundsError(estimate.escrow, estimate.balance, estimate.token.address, (a) =>
+      formatTokenAmount(a, estimate.token)
+    )
   if (estimate.gasBalance === 0n && estimate.escrow > 0n) throw new InsufficientGasError(account)
 }

@@ -15,9 +15,9 @@ import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import type { ChainClock, DealView } from './deal-state.js'
 
 /** A file to read: a `sherd://` link, or its manifest CID and file key. */
-export type FileTarget = string | { cid: CID | string, key: Uint8Array }
+export type FileTarget = string | { cid: CID | string; key: Uint8Array }
 
-export function parseTarget (target: FileTarget): { cid: CID, key: Uint8Array } {
+export function parseTarget(target: FileTarget): { cid: CID; key: Uint8Array } {
   if (typeof target === 'string') return parseLink(target)
   return { cid: parseManifestCid(target.cid), key: target.key }
 }
@@ -34,18 +34,32 @@ export interface GetOptions {
 }
 
 /** Reads and decrypts a file's manifest (fetched from the providers, checked against its CID). */
-export async function getManifest (ctx: ClientContext, target: FileTarget, options: GetOptions = {}): Promise<{ manifest: Manifest, cid: CID, key: Uint8Array }> {
+export async function getManifest(
+  ctx: ClientContext,
+  target: FileTarget,
+  options: GetOptions = {}
+): Promise<{ manifest: Manifest; cid: CID; key: Uint8Array }> {
   const { cid, key } = parseTarget(target)
   const { manifest, provider } = await fetchFileManifest(ctx, cid, key, {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.manifestProviders === undefined ? {} : { prefer: options.manifestProviders })
   })
-  options.onProgress?.({ type: 'get:manifest', cid: cid.toString(), provider, fileSize: manifest.fileSize, segments: manifest.segments.length })
+  options.onProgress?.({
+    type: 'get:manifest',
+    cid: cid.toString(),
+    provider,
+    fileSize: manifest.fileSize,
+    segments: manifest.segments.length
+  })
   return { manifest, cid, key }
 }
 
 /** The range [offset, offset + length) a get reads, checked against the file: InvalidRangeError when outside it. */
-export function checkedRange (fileSize: number, offset: number | undefined, length: number | undefined): { offset: number, length: number } {
+export function checkedRange(
+  fileSize: number,
+  offset: number | undefined,
+  length: number | undefined
+): { offset: number; length: number } {
   const from = offset ?? 0
   const count = length ?? (Number.isSafeInteger(from) ? fileSize - from : Number.NaN)
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(count) || from < 0 || count < 0 || from + count > fileSize) {
@@ -73,24 +87,33 @@ export function checkedRange (fileSize: number, offset: number | undefined, leng
  * for await (const chunk of client.get(link)) out.write(chunk)
  * for await (const chunk of client.get(link, { offset: 2 ** 20, length: 4096 })) out.write(chunk)
  */
-export async function * get (ctx: ClientContext, target: FileTarget, options: GetOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* get(
+  ctx: ClientContext,
+  target: FileTarget,
+  options: GetOptions = {}
+): AsyncGenerator<Uint8Array, void, undefined> {
   const emit = options.onProgress ?? (() => {})
   const { manifest, key } = await getManifest(ctx, target, options)
   const { offset, length } = checkedRange(manifest.fileSize, options.offset, options.length)
   if (length === 0) return
-  const shardOf = (segmentIndex: number, shardIndex: number): ShardEntry | undefined => manifest.segments[segmentIndex]?.shards[shardIndex]
+  const shardOf = (segmentIndex: number, shardIndex: number): ShardEntry | undefined =>
+    manifest.segments[segmentIndex]?.shards[shardIndex]
   const at = (segmentIndex: number, shardIndex: number): string => `${segmentIndex}/${shardIndex}`
   /** Shards of this get that failed or lied once: their later pieces come from parity instead of asking again. */
   const given = new Set<string>()
   /** Providers that could not be reached at all: none of their shards is asked for again in this get. */
   const down = new Set<string>()
   /** Bytes and time per shard fetched; scored as successes once the get is over, unless found lying. */
-  const samples = new Map<string, { provider: string, ms: number, bytes: number }>()
-  const unfetched = new Map<string, { provider: string, deal: bigint | undefined }>()
+  const samples = new Map<string, { provider: string; ms: number; bytes: number }>()
+  const unfetched = new Map<string, { provider: string; deal: bigint | undefined }>()
   const shardsUsed = new Map<number, Set<number>>()
   let fetchedBytes = 0
 
-  const giveUp = (segmentIndex: number, shardIndex: number, failure: Omit<GetShardFailedEvent, 'type' | 'segmentIndex' | 'shardIndex'>): void => {
+  const giveUp = (
+    segmentIndex: number,
+    shardIndex: number,
+    failure: Omit<GetShardFailedEvent, 'type' | 'segmentIndex' | 'shardIndex'>
+  ): void => {
     const id = at(segmentIndex, shardIndex)
     if (given.has(id)) return
     given.add(id)
@@ -111,7 +134,11 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
       return undefined
     }
     if (down.has(provider)) {
-      giveUp(segmentIndex, shardIndex, { provider, kind: 'unreachable', reason: 'the provider could not be reached earlier in this get' })
+      giveUp(segmentIndex, shardIndex, {
+        provider,
+        kind: 'unreachable',
+        reason: 'the provider could not be reached earlier in this get'
+      })
       return undefined
     }
     const started = performance.now()
@@ -137,7 +164,10 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     sample.bytes += bytes.byteLength
     samples.set(id, sample)
     let used = shardsUsed.get(segmentIndex)
-    if (used === undefined) { used = new Set(); shardsUsed.set(segmentIndex, used) }
+    if (used === undefined) {
+      used = new Set()
+      shardsUsed.set(segmentIndex, used)
+    }
     used.add(shardIndex)
     emit({ type: 'get:shard-fetched', segmentIndex, shardIndex, provider, bytes: bytes.byteLength, fetchedBytes, ms })
     return bytes
@@ -149,7 +179,9 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
     // A provider whose deal is over (term past, or void) may rightly have deleted the shard: no failure.
     let views = new Map<bigint, DealView>()
     if (chain !== undefined) {
-      try { views = await chain.deals([...unfetched.values()].flatMap((u) => u.deal === undefined ? [] : [u.deal])) } catch {}
+      try {
+        views = await chain.deals([...unfetched.values()].flatMap((u) => (u.deal === undefined ? [] : [u.deal])))
+      } catch {}
     }
     for (const { provider, deal } of unfetched.values()) {
       const status = deal === undefined ? undefined : views.get(deal)?.status
@@ -163,20 +195,31 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
   let decodedBytes = 0
   try {
     const pieces = decodeRange(manifest, key, source, {
-      offset, length,
+      offset,
+      length,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onProgress: (e) => {
         // Missing pieces were reported by the source itself; a bad one is known only once its chunk fails its tag.
         if (e.type !== 'decode:shard-bad') return
         const provider = shardOf(e.segmentIndex, e.shardIndex)?.provider
-        giveUp(e.segmentIndex, e.shardIndex, { ...(provider === undefined ? {} : { provider }), kind: 'corrupt', reason: e.reason })
+        giveUp(e.segmentIndex, e.shardIndex, {
+          ...(provider === undefined ? {} : { provider }),
+          kind: 'corrupt',
+          reason: e.reason
+        })
       }
     })
     for await (const piece of pieces) {
       decodedBytes += piece.byteLength
       emit({ type: 'get:progress', decodedBytes, totalBytes: length, fetchedBytes })
       while (segmentIndex < manifest.segments.length && offset + decodedBytes >= segmentEnd(segmentIndex)) {
-        emit({ type: 'get:segment', segmentIndex, decodedBytes, fileSize: manifest.fileSize, shardsUsed: [...shardsUsed.get(segmentIndex) ?? []].sort((a, b) => a - b) })
+        emit({
+          type: 'get:segment',
+          segmentIndex,
+          decodedBytes,
+          fileSize: manifest.fileSize,
+          shardsUsed: [...(shardsUsed.get(segmentIndex) ?? [])].sort((a, b) => a - b)
+        })
         shardsUsed.delete(segmentIndex)
         segmentIndex++
       }
@@ -185,7 +228,11 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
   } catch (err) {
     if (err instanceof NotEnoughShardsError && chain !== undefined) {
       // The chain only explains the miss: when it cannot be read, the decoder's own error stands.
-      const ended = await storageEnded(chain, manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)), err).catch(() => undefined)
+      const ended = await storageEnded(
+        chain,
+        manifest.segments.flatMap((s) => s.shards.map((sh) => sh.deal)),
+        err
+      ).catch(() => undefined)
       if (ended !== undefined) throw ended
     }
     throw err
@@ -199,14 +246,14 @@ export async function * get (ctx: ClientContext, target: FileTarget, options: Ge
 /** The chain's clock and the file's deals, read once, and only when a get has failed. */
 class DealReader {
   private clockRead: Promise<ChainClock> | undefined
-  constructor (private readonly market: MarketClient) {}
+  constructor(private readonly market: MarketClient) {}
 
-  async clock (): Promise<ChainClock> {
+  async clock(): Promise<ChainClock> {
     this.clockRead ??= readChainClock(this.market.publicClient, this.market)
     return await this.clockRead
   }
 
-  async deals (ids: readonly bigint[]): Promise<Map<bigint, DealView>> {
+  async deals(ids: readonly bigint[]): Promise<Map<bigint, DealView>> {
     return await readDeals(this.market, await this.clock(), ids)
   }
 }
@@ -215,7 +262,11 @@ class DealReader {
  * A StorageEndedError when the file has deals and every one is over (term past, or void: faulted, declared lost,
  * failed); undefined while any still runs, since then its provider must still serve it.
  */
-async function storageEnded (reader: DealReader, ids: ReadonlyArray<bigint | undefined>, cause: unknown): Promise<StorageEndedError | undefined> {
+async function storageEnded(
+  reader: DealReader,
+  ids: ReadonlyArray<bigint | undefined>,
+  cause: unknown
+): Promise<StorageEndedError | undefined> {
   const dealIds = [...new Set(ids.filter((d): d is bigint => d !== undefined))]
   if (dealIds.length === 0) return undefined
   const views = await reader.deals(dealIds)

@@ -64,14 +64,20 @@ export interface ListFilesOptions {
  * contacted, no libp2p started). Expiry dates are estimated from the chain's average block time over its last
  * 256 blocks (`readChainClock`).
  */
-export async function listFiles (journal: PutJournal, options: ListFilesOptions = {}): Promise<{ files: ListedFile[], unreadable: Array<{ path: string, error: string }> }> {
+export async function listFiles(
+  journal: PutJournal,
+  options: ListFilesOptions = {}
+): Promise<{ files: ListedFile[]; unreadable: Array<{ path: string; error: string }> }> {
   const { entries, unreadable } = await journal.list()
   const mc = options.market
   const sameMarket = entries.some((e) => mc !== undefined && e.market.toLowerCase() === mc.market.toLowerCase())
   const tag = mc !== undefined && sameMarket ? await marketTag(mc.publicClient, mc.market) : undefined
-  const onChain = (e: JournalEntry): boolean => mc !== undefined && e.market.toLowerCase() === mc.market.toLowerCase() &&
-    e.marketTag === tag && (options.chainId === undefined || options.chainId === e.chainId)
-  const ids = entries.filter(onChain).flatMap((e) => e.deals.flatMap((d) => d.dealId === undefined ? [] : [d.dealId]))
+  const onChain = (e: JournalEntry): boolean =>
+    mc !== undefined &&
+    e.market.toLowerCase() === mc.market.toLowerCase() &&
+    e.marketTag === tag &&
+    (options.chainId === undefined || options.chainId === e.chainId)
+  const ids = entries.filter(onChain).flatMap((e) => e.deals.flatMap((d) => (d.dealId === undefined ? [] : [d.dealId])))
   let clock: ChainClock | undefined
   let views = new Map<bigint, DealView>()
   if (mc !== undefined && entries.some(onChain)) {
@@ -79,17 +85,35 @@ export async function listFiles (journal: PutJournal, options: ListFilesOptions 
     views = await readDeals(mc, clock, ids, options.signal)
   }
   // A repair's entry names the manifest it replaced: that file's entry points on to it.
-  const successor = new Map(entries.flatMap((e) => e.previousCid !== undefined && e.state === 'stored' && e.link !== undefined ? [[e.previousCid, e.link] as const] : []))
-  return { files: await Promise.all(entries.map(async (e) => await describe(e, onChain(e) ? clock : undefined, views, mc !== undefined && !onChain(e), successor))), unreadable }
+  const successor = new Map(
+    entries.flatMap((e) =>
+      e.previousCid !== undefined && e.state === 'stored' && e.link !== undefined
+        ? [[e.previousCid, e.link] as const]
+        : []
+    )
+  )
+  return {
+    files: await Promise.all(
+      entries.map(
+        async (e) =>
+          await describe(e, onChain(e) ? clock : undefined, views, mc !== undefined && !onChain(e), successor)
+      )
+    ),
+    unreadable
+  }
 }
 
-async function dateOf (block: bigint, clock: ChainClock): Promise<Date | undefined> {
+async function dateOf(block: bigint, clock: ChainClock): Promise<Date | undefined> {
   const ms = await clock.timeOf(block)
   return ms === undefined ? undefined : new Date(ms)
 }
 
-async function describe (
-  entry: JournalEntry, clock: ChainClock | undefined, views: ReadonlyMap<bigint, DealView>, otherChain: boolean, successor: ReadonlyMap<string, string>
+async function describe(
+  entry: JournalEntry,
+  clock: ChainClock | undefined,
+  views: ReadonlyMap<bigint, DealView>,
+  otherChain: boolean,
+  successor: ReadonlyMap<string, string>
 ): Promise<ListedFile> {
   const counts: Partial<Record<ListedDealState, number>> = {}
   let escrowOpened = 0n
@@ -113,13 +137,20 @@ async function describe (
     counts[state] = (counts[state] ?? 0) + 1
   }
   const live = counts.live ?? 0
-  const health: FileHealth = entry.state === 'abandoned'
-    ? 'abandoned'
-    : entry.deletedAt !== undefined
-      ? 'deleted'
-    : entry.state !== 'stored'
-      ? 'interrupted'
-      : clock === undefined ? 'unknown' : live === entry.deals.length ? 'healthy' : live === 0 ? 'expired' : 'degraded'
+  const health: FileHealth =
+    entry.state === 'abandoned'
+      ? 'abandoned'
+      : entry.deletedAt !== undefined
+        ? 'deleted'
+        : entry.state !== 'stored'
+          ? 'interrupted'
+          : clock === undefined
+            ? 'unknown'
+            : live === entry.deals.length
+              ? 'healthy'
+              : live === 0
+                ? 'expired'
+                : 'degraded'
   const expiresAt = firstEnd === undefined || clock === undefined ? undefined : await dateOf(firstEnd, clock)
   const endsAt = lastEnd === undefined || clock === undefined ? undefined : await dateOf(lastEnd, clock)
   const newer = entry.cid === undefined ? undefined : successor.get(entry.cid)

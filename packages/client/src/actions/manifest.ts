@@ -10,7 +10,7 @@ import { fetchManifest, storeManifest } from '../transfer.js'
 export const LOCAL_CACHE = 'local-cache'
 
 /** Providers to ask for a manifest: those named in `prefer` first, then fresh ones, then the rest, best score first. */
-function manifestCandidates (ctx: ClientContext, prefer: readonly string[] = []): string[] {
+function manifestCandidates(ctx: ClientContext, prefer: readonly string[] = []): string[] {
   const known = ctx.directory.list().filter((p) => p.addrs.length > 0)
   known.sort((a, b) => Number(b.fresh) - Number(a.fresh) || b.score - a.score)
   return [...new Set([...prefer.filter((id) => ctx.directory.addrsOf(id).length > 0), ...known.map((p) => p.peerId)])]
@@ -20,9 +20,12 @@ function manifestCandidates (ctx: ClientContext, prefer: readonly string[] = [])
  * Fetches the sealed manifest `cid` from the providers the client knows (a few at a time), checks the bytes
  * against the CID (a provider that serves other bytes is scored down) and decrypts it with `key`.
  */
-export async function fetchFileManifest (
-  ctx: ClientContext, cid: CID, key: ManifestKey, options: { signal?: AbortSignal, prefer?: readonly string[] } = {}
-): Promise<{ manifest: Manifest, provider: string }> {
+export async function fetchFileManifest(
+  ctx: ClientContext,
+  cid: CID,
+  key: ManifestKey,
+  options: { signal?: AbortSignal; prefer?: readonly string[] } = {}
+): Promise<{ manifest: Manifest; provider: string }> {
   const manifestCidValue = parseManifestCid(cid)
   const cached = await ctx.manifestCache?.read(manifestCidValue.toString())
   if (cached !== undefined && manifestBytesMatch(manifestCidValue, cached)) {
@@ -48,7 +51,11 @@ export async function fetchFileManifest (
         checkSealedManifest(bytes, manifestCidValue)
       } catch (err) {
         ctx.scores.corruption(provider)
-        throw new ProviderMisbehaviourError(provider, `served manifest bytes that do not match ${manifestCidValue.toString()} (${(err as Error).message})`, { cause: err })
+        throw new ProviderMisbehaviourError(
+          provider,
+          `served manifest bytes that do not match ${manifestCidValue.toString()} (${(err as Error).message})`,
+          { cause: err }
+        )
       }
       ctx.scores.success(provider, { ms: performance.now() - started })
       // Decryption errors (wrong key) are the caller's, not the provider's: they propagate as they are.
@@ -74,12 +81,18 @@ export async function fetchFileManifest (
  * Seals `manifest` with `key` and stores it on up to `replicas` providers (those holding the file's shards
  * first); returns its CID and where it went. Throws ManifestStoreError if no provider took it.
  */
-export async function storeFileManifest (
-  ctx: ClientContext, manifest: Manifest, key: ManifestKey, replicas: number, options: { signal?: AbortSignal, onStored?: (provider: string, cid: string) => void } = {}
-): Promise<{ cid: CID, providers: string[] }> {
+export async function storeFileManifest(
+  ctx: ClientContext,
+  manifest: Manifest,
+  key: ManifestKey,
+  replicas: number,
+  options: { signal?: AbortSignal; onStored?: (provider: string, cid: string) => void } = {}
+): Promise<{ cid: CID; providers: string[] }> {
   const sealed = await sealManifest(manifest, key)
   await ctx.manifestCache?.write(sealed.cid.toString(), sealed.bytes)
-  const holders = manifest.segments.flatMap((s) => s.shards.map((sh) => sh.provider)).filter((p): p is string => p !== undefined)
+  const holders = manifest.segments
+    .flatMap((s) => s.shards.map((sh) => sh.provider))
+    .filter((p): p is string => p !== undefined)
   const order = [...new Set([...holders, ...ctx.directory.list().map((p) => p.peerId)])]
     .map((id) => ctx.directory.describe(id))
     .filter((p) => p.addrs.length > 0)
@@ -89,21 +102,25 @@ export async function storeFileManifest (
   const errors: string[] = []
   for (let i = 0; i < order.length && stored.length < replicas; i += replicas - stored.length) {
     const batch = order.slice(i, i + replicas - stored.length)
-    await Promise.all(batch.map(async (provider) => {
-      try {
-        await storeManifest(ctx, provider, sealed.cid.bytes, sealed.bytes, options.signal)
-        ctx.scores.success(provider)
-        stored.push(provider)
-        options.onStored?.(provider, sealed.cid.toString())
-      } catch (err) {
-        options.signal?.throwIfAborted()
-        ctx.scores.failure(provider)
-        errors.push(`${provider}: ${(err as Error).message}`)
-      }
-    }))
+    await Promise.all(
+      batch.map(async (provider) => {
+        try {
+          await storeManifest(ctx, provider, sealed.cid.bytes, sealed.bytes, options.signal)
+          ctx.scores.success(provider)
+          stored.push(provider)
+          options.onStored?.(provider, sealed.cid.toString())
+        } catch (err) {
+          options.signal?.throwIfAborted()
+          ctx.scores.failure(provider)
+          errors.push(`${provider}: ${(err as Error).message}`)
+        }
+      })
+    )
   }
   if (stored.length === 0) {
-    throw new ManifestStoreError(`the manifest ${sealed.cid.toString()} could not be stored on any of ${order.length} providers (${errors.join('; ')}); the shards are stored, retry once providers are reachable`)
+    throw new ManifestStoreError(
+      `the manifest ${sealed.cid.toString()} could not be stored on any of ${order.length} providers (${errors.join('; ')}); the shards are stored, retry once providers are reachable`
+    )
   }
   return { cid: sealed.cid, providers: stored }
 }

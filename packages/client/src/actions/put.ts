@@ -6,7 +6,15 @@ import { DEFAULT_SPARE_SHARDS, SEGMENTS_IN_FLIGHT } from '../constants.js'
 import { withChain } from '../context.js'
 import type { ChainContext, ClientContext } from '../context.js'
 import type { PutProgressEvent } from '../events.js'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES, encodeFile, encodeFileStream, InvalidOptionError, STREAMING_SEGMENT_SIZE_BYTES } from '../pipeline/index.js'
+import {
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_SEGMENT_SIZE_BYTES,
+  encodeFile,
+  encodeFileStream,
+  InvalidOptionError,
+  STREAMING_SEGMENT_SIZE_BYTES
+} from '../pipeline/index.js'
 import type { FileSource } from '../pipeline/index.js'
 import { JournalWriter, JOURNAL_FORMAT, marketTag, PutJournal } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
@@ -23,11 +31,13 @@ import { SegmentUpload } from './stream-place.js'
  */
 export type PutSource = FileSource | Uint8Array | Blob
 
-function isBlob (source: PutSource): source is Blob {
+function isBlob(source: PutSource): source is Blob {
   return typeof Blob !== 'undefined' && source instanceof Blob
 }
 
-async function * once (bytes: Uint8Array): AsyncGenerator<Uint8Array> { yield bytes }
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes
+}
 
 export interface PutOptions {
   /** Data shards per segment (default the client's, else 4). */
@@ -91,7 +101,7 @@ export type { PutDeal, PutResult } from './settle.js'
  * @example
  * const { link } = await client.put(createReadStream('photo.jpg'), { onProgress: console.log })
  */
-export async function put (context: ClientContext, given: PutSource, options: PutOptions = {}): Promise<PutResult> {
+export async function put(context: ClientContext, given: PutSource, options: PutOptions = {}): Promise<PutResult> {
   // A Blob is read as a stream (a File is never held whole in memory) and its size is known, like bytes.
   const source = isBlob(given) ? given.stream() : given
   if (isBlob(given) && options.expectedSize === undefined) options = { ...options, expectedSize: given.size }
@@ -105,18 +115,30 @@ export async function put (context: ClientContext, given: PutSource, options: Pu
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
   const streaming = knownSize !== undefined && (options.streaming ?? knownSize > STREAMING_THRESHOLD_BYTES)
   if (knownSize !== undefined) {
-    requireFunds(await estimatePut(ctx, knownSize, {
-      ...(options.k === undefined ? {} : { k: options.k }),
-      ...(options.m === undefined ? {} : { m: options.m }),
-      segmentSize: options.segmentSize ?? d.segmentSize ?? (streaming ? STREAMING_SEGMENT_SIZE_BYTES : DEFAULT_SEGMENT_SIZE_BYTES),
-      periods,
-      ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
-      signal
-    }), ctx.account)
+    requireFunds(
+      await estimatePut(ctx, knownSize, {
+        ...(options.k === undefined ? {} : { k: options.k }),
+        ...(options.m === undefined ? {} : { m: options.m }),
+        segmentSize:
+          options.segmentSize ??
+          d.segmentSize ??
+          (streaming ? STREAMING_SEGMENT_SIZE_BYTES : DEFAULT_SEGMENT_SIZE_BYTES),
+        periods,
+        ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
+        signal
+      }),
+      ctx.account
+    )
   }
   const placeOptions = {
-    periods, extraUploads: options.extraUploads ?? d.extraUploads, signal, onProgress: emit,
-    load: new Map<string, number>(), avoid: new Set<string>(), committed: new Map<string, bigint>(), stored: { bytes: 0 },
+    periods,
+    extraUploads: options.extraUploads ?? d.extraUploads,
+    signal,
+    onProgress: emit,
+    load: new Map<string, number>(),
+    avoid: new Set<string>(),
+    committed: new Map<string, bigint>(),
+    stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
   const uploaded = !streaming
@@ -142,7 +164,12 @@ interface Uploaded {
  * A source of unknown size: the last segment's shard size is known only once it is read, and a shard upload
  * declares its length first, so each segment is encoded whole and its shards uploaded from memory (placeShards).
  */
-async function putWholeShards (ctx: ChainContext, source: FileSource | Uint8Array, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+async function putWholeShards(
+  ctx: ChainContext,
+  source: FileSource | Uint8Array,
+  options: PutOptions,
+  placeOptions: PlaceOptions
+): Promise<Uploaded> {
   const d = ctx.defaults
   const signal = placeOptions.signal
   const emit = placeOptions.onProgress ?? (() => {})
@@ -153,7 +180,9 @@ async function putWholeShards (ctx: ChainContext, source: FileSource | Uint8Arra
     ...(options.key === undefined ? {} : { key: options.key }),
     ...(options.expectedSize === undefined ? {} : { expectedSize: options.expectedSize }),
     signal,
-    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) }
+    onProgress: (e) => {
+      emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes })
+    }
   })
   // Segments upload while the next one encodes; a failure stops the rest.
   const placed: PlacedShard[][] = []
@@ -163,12 +192,25 @@ async function putWholeShards (ctx: ChainContext, source: FileSource | Uint8Arra
   const placeSignal = AbortSignal.any([signal, stopAll.signal])
   for await (const segment of encoding) {
     if (failure !== undefined) break
-    const task = placeShards(ctx, segment.shards.map((s) => ({
-      segmentIndex: segment.segmentIndex, shardIndex: s.index, bytes: s.bytes, root: s.commitment.root
-    })), new Set(), { ...placeOptions, signal: placeSignal }).then((shards) => { placed[segment.segmentIndex] = shards }, (err: unknown) => {
-      failure ??= err
-      stopAll.abort(err)
-    })
+    const task = placeShards(
+      ctx,
+      segment.shards.map((s) => ({
+        segmentIndex: segment.segmentIndex,
+        shardIndex: s.index,
+        bytes: s.bytes,
+        root: s.commitment.root
+      })),
+      new Set(),
+      { ...placeOptions, signal: placeSignal }
+    ).then(
+      (shards) => {
+        placed[segment.segmentIndex] = shards
+      },
+      (err: unknown) => {
+        failure ??= err
+        stopAll.abort(err)
+      }
+    )
     inFlight.add(task)
     void task.finally(() => inFlight.delete(task))
     while (inFlight.size >= SEGMENTS_IN_FLIGHT) await Promise.race(inFlight)
@@ -185,7 +227,13 @@ async function putWholeShards (ctx: ChainContext, source: FileSource | Uint8Arra
  * each shard's piece on its provider's upload stream, so no segment is ever whole in memory. Segments overlap as
  * far as SEGMENTS_IN_FLIGHT: the next one streams while the last uploads of the previous finish and sign offers.
  */
-async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array, size: number, options: PutOptions, placeOptions: PlaceOptions): Promise<Uploaded> {
+async function putStreaming(
+  ctx: ChainContext,
+  source: FileSource | Uint8Array,
+  size: number,
+  options: PutOptions,
+  placeOptions: PlaceOptions
+): Promise<Uploaded> {
   const d = ctx.defaults
   const signal = placeOptions.signal
   const emit = placeOptions.onProgress ?? (() => {})
@@ -193,7 +241,9 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
   const m = options.m ?? d.m ?? DEFAULT_PARITY_SHARDS
   const spares = options.spareShards ?? DEFAULT_SPARE_SHARDS
   if (!Number.isSafeInteger(spares) || spares < 0 || k + m + spares > 256) {
-    throw new InvalidOptionError(`spareShards ${String(spares)} must be an integer ≥ 0 with k + m + spareShards ≤ 256 (k + m = ${k + m}); lower it`)
+    throw new InvalidOptionError(
+      `spareShards ${String(spares)} must be an integer ≥ 0 with k + m + spareShards ≤ 256 (k + m = ${k + m}); lower it`
+    )
   }
   const segmentSize = options.segmentSize ?? d.segmentSize ?? STREAMING_SEGMENT_SIZE_BYTES
   const stopAll = new AbortController()
@@ -202,7 +252,12 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
   const commitments: Array<PromiseWithResolvers<readonly ShardRef[]>> = []
   let failure: unknown
   let current: SegmentUpload | undefined
-  const settledDone = async (u: SegmentUpload): Promise<void> => { await u.done.then(() => {}, () => {}) }
+  const settledDone = async (u: SegmentUpload): Promise<void> => {
+    await u.done.then(
+      () => {},
+      () => {}
+    )
+  }
   const unfinished = new Set<SegmentUpload>()
 
   const encoding = encodeFileStream(source instanceof Uint8Array ? once(source) : source, {
@@ -213,7 +268,9 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
     expectedSize: size,
     signal: uploadSignal,
     freshStripes: true,
-    onProgress: (e) => { emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes }) },
+    onProgress: (e) => {
+      emit({ type: 'put:encoded', segmentIndex: e.segmentIndex, encodedBytes: e.encodedBytes })
+    },
     onStripe: async (stripe) => {
       if (stripe.stripeIndex === 0) {
         while (unfinished.size >= SEGMENTS_IN_FLIGHT) await Promise.race([...unfinished].map(settledDone))
@@ -222,16 +279,29 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
         deferred.promise.catch(() => {})
         commitments[stripe.segmentIndex] = deferred
         const plaintext = Math.min(segmentSize, size - stripe.segmentIndex * segmentSize)
-        const upload = new SegmentUpload(ctx, {
-          segmentIndex: stripe.segmentIndex, shardSize: shardSizeFor(plaintext, k), shards: k + m + spares, keep: k + m, commitments: deferred.promise
-        }, { ...placeOptions, signal: uploadSignal })
+        const upload = new SegmentUpload(
+          ctx,
+          {
+            segmentIndex: stripe.segmentIndex,
+            shardSize: shardSizeFor(plaintext, k),
+            shards: k + m + spares,
+            keep: k + m,
+            commitments: deferred.promise
+          },
+          { ...placeOptions, signal: uploadSignal }
+        )
         uploads[stripe.segmentIndex] = upload
         unfinished.add(upload)
-        upload.done.then(() => { unfinished.delete(upload) }, (err: unknown) => {
-          unfinished.delete(upload)
-          failure ??= err
-          stopAll.abort(err)
-        })
+        upload.done.then(
+          () => {
+            unfinished.delete(upload)
+          },
+          (err: unknown) => {
+            unfinished.delete(upload)
+            failure ??= err
+            stopAll.abort(err)
+          }
+        )
         current = upload
         await upload.start()
       }
@@ -254,8 +324,12 @@ async function putStreaming (ctx: ChainContext, source: FileSource | Uint8Array,
   return { placed, manifest: encoding.manifest, key: encoding.key }
 }
 
-async function recordAndSettle (
-  ctx: ChainContext, options: PutOptions, placed: PlacedShard[][], manifest: import('@sherd/protocol').Manifest, key: Uint8Array
+async function recordAndSettle(
+  ctx: ChainContext,
+  options: PutOptions,
+  placed: PlacedShard[][],
+  manifest: import('@sherd/protocol').Manifest,
+  key: Uint8Array
 ): Promise<PutResult> {
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
@@ -282,13 +356,23 @@ async function recordAndSettle (
     startBlock,
     escrow: deals.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
     deals: deals.map((p) => ({
-      segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, bytes: p.bytes, offer: p.offer, signature: p.signature
+      segmentIndex: p.segmentIndex,
+      shardIndex: p.shardIndex,
+      provider: p.provider,
+      bytes: p.bytes,
+      offer: p.offer,
+      signature: p.signature
     })),
     batches: []
   }
   const writer = new JournalWriter(entry, ctx.journal)
   await writer.update(() => {})
-  emit({ type: 'put:journal', id: entry.id, state: 'opening', ...(writer.path === undefined ? {} : { path: writer.path }) })
+  emit({
+    type: 'put:journal',
+    id: entry.id,
+    state: 'opening',
+    ...(writer.path === undefined ? {} : { path: writer.path })
+  })
   return await settlePut(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
     timeoutMs: options.activationTimeoutMs ?? d.activationTimeoutMs,

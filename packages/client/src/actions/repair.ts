@@ -26,8 +26,8 @@ import type { FileStat, ShardState } from './stat.js'
 /** Repair's own events, besides the put events of re-placing shards. */
 export type RepairProgressEvent =
   | PutProgressEvent
-  | { type: 'repair:inspected', unhealthy: number, segments: number }
-  | { type: 'repair:rebuilt', segmentIndex: number, shardIndexes: readonly number[], from: readonly number[] }
+  | { type: 'repair:inspected'; unhealthy: number; segments: number }
+  | { type: 'repair:rebuilt'; segmentIndex: number; shardIndexes: readonly number[]; from: readonly number[] }
 
 export interface RepairOptions {
   signal?: AbortSignal
@@ -70,7 +70,7 @@ export interface RepairResult {
   /** The file's state before the repair. */
   readonly before: FileStat
   /** The journal entry the repair's deals were recorded in (resume it like a put if the repair was interrupted). */
-  readonly journal?: { readonly id: string, readonly path?: string }
+  readonly journal?: { readonly id: string; readonly path?: string }
 }
 
 /**
@@ -82,7 +82,11 @@ export interface RepairResult {
  * transaction, so an interrupted repair is finished by `resume`). Writes a new manifest version and returns its
  * CID and link.
  */
-export async function repair (context: ClientContext, target: RepairTarget, options: RepairOptions = {}): Promise<RepairResult> {
+export async function repair(
+  context: ClientContext,
+  target: RepairTarget,
+  options: RepairOptions = {}
+): Promise<RepairResult> {
   const ctx = withChain(context, 'repair')
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
@@ -115,25 +119,37 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
   }
   const placed: PlacedShard[] = []
   const adopted = await verifyAdoptedDeals(ctx, manifest, options.adopt ?? [])
-  const repairedFrom = new Map<string, { from?: string, state: ShardState }>()
+  const repairedFrom = new Map<string, { from?: string; state: ShardState }>()
   /** The adopted deals this repair put in the manifest (`segment/shard`). */
   const taken = new Set<string>()
 
   for (const seg of before.segments) {
     // An explicit repair rebuilds every unhealthy shard (threshold k + m − 1); the keeper waits for its threshold.
-    const view = seg.shards.map((s): PolicyShard => ({
-      shardIndex: s.shardIndex, health: needsRepair(s) ? 'failed' : 'healthy', ...(s.provider === undefined ? {} : { provider: s.provider })
-    }))
+    const view = seg.shards.map(
+      (s): PolicyShard => ({
+        shardIndex: s.shardIndex,
+        health: needsRepair(s) ? 'failed' : 'healthy',
+        ...(s.provider === undefined ? {} : { provider: s.provider })
+      })
+    )
     const decision = decideSegment({ k, m, shards: view, threshold: k + m - 1 })
     // Below k the fetch loop below still tries every candidate and reports what it found.
-    const bad = new Set(decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild)
+    const bad = new Set(
+      decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild
+    )
     if (bad.size === 0) continue
     // An adopted deal must still keep the segment's shards on distinct providers.
-    const adoptedHere = [...bad].filter((i) => { const a = adopted.get(shardKey(seg.index, i)); return a !== undefined && mayPlace(view, a.provider) })
+    const adoptedHere = [...bad].filter((i) => {
+      const a = adopted.get(shardKey(seg.index, i))
+      return a !== undefined && mayPlace(view, a.provider)
+    })
     for (const i of adoptedHere) {
       taken.add(shardKey(seg.index, i))
       const old = seg.shards[i]!
-      repairedFrom.set(shardKey(seg.index, i), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
+      repairedFrom.set(shardKey(seg.index, i), {
+        ...(old.provider === undefined ? {} : { from: old.provider }),
+        state: old.state
+      })
     }
     const segment = manifest.segments[seg.index]!
     const { shardSize } = segment
@@ -166,26 +182,41 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     }
     await Promise.all(Array.from({ length: k }, worker))
     if (good < k) {
-      throw new RepairError(`segment ${seg.index} has only ${good} good shards of the ${k} needed to rebuild it: the file cannot be repaired ` +
-        '(bring back providers that held its shards, then run repair again)')
+      throw new RepairError(
+        `segment ${seg.index} has only ${good} good shards of the ${k} needed to rebuild it: the file cannot be repaired ` +
+          '(bring back providers that held its shards, then run repair again)'
+      )
     }
     coder.reconstruct(stripe, k, m, present)
-    const toPlace = [...bad].filter((i) => !adoptedHere.includes(i)).sort((a, b) => a - b).map((shardIndex) => {
-      const bytes = stripe.subarray(shardIndex * shardSize, (shardIndex + 1) * shardSize)
-      const { root } = parseShardCid(segment.shards[shardIndex]!.commitment)
-      const rebuilt = merkleRoot(bytes)
-      if (!rebuilt.every((b, i) => b === root[i])) {
-        throw new RepairError(`segment ${seg.index} shard ${shardIndex} rebuilt to bytes that do not match its commitment: the manifest's code parameters are inconsistent`)
-      }
-      const old = seg.shards[shardIndex]!
-      repairedFrom.set(shardKey(seg.index, shardIndex), { ...(old.provider === undefined ? {} : { from: old.provider }), state: old.state })
-      return { segmentIndex: seg.index, shardIndex, bytes, root }
+    const toPlace = [...bad]
+      .filter((i) => !adoptedHere.includes(i))
+      .sort((a, b) => a - b)
+      .map((shardIndex) => {
+        const bytes = stripe.subarray(shardIndex * shardSize, (shardIndex + 1) * shardSize)
+        const { root } = parseShardCid(segment.shards[shardIndex]!.commitment)
+        const rebuilt = merkleRoot(bytes)
+        if (!rebuilt.every((b, i) => b === root[i])) {
+          throw new RepairError(
+            `segment ${seg.index} shard ${shardIndex} rebuilt to bytes that do not match its commitment: the manifest's code parameters are inconsistent`
+          )
+        }
+        const old = seg.shards[shardIndex]!
+        repairedFrom.set(shardKey(seg.index, shardIndex), {
+          ...(old.provider === undefined ? {} : { from: old.provider }),
+          state: old.state
+        })
+        return { segmentIndex: seg.index, shardIndex, bytes, root }
+      })
+    emit({
+      type: 'repair:rebuilt',
+      segmentIndex: seg.index,
+      shardIndexes: toPlace.map((s) => s.shardIndex),
+      from: present.flatMap((p, i) => (p ? [i] : []))
     })
-    emit({ type: 'repair:rebuilt', segmentIndex: seg.index, shardIndexes: toPlace.map((s) => s.shardIndex), from: present.flatMap((p, i) => p ? [i] : []) })
     // Keep away from every provider already holding a shard of this segment, and from the ones being replaced.
     const exclude = excludedProviders(view)
     for (const i of adoptedHere) exclude.add(adopted.get(shardKey(seg.index, i))!.provider)
-    placed.push(...await placeShards(ctx, toPlace, exclude, placeOptions))
+    placed.push(...(await placeShards(ctx, toPlace, exclude, placeOptions)))
   }
 
   const withAdopted: Manifest = {
@@ -194,13 +225,16 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
       ...segment,
       shards: segment.shards.map((shard, i): ManifestShard => {
         const a = adopted.get(shardKey(s, i))
-        return a !== undefined && taken.has(shardKey(s, i)) ? { commitment: shard.commitment, provider: a.provider, deal: a.dealId } : shard
+        return a !== undefined && taken.has(shardKey(s, i))
+          ? { commitment: shard.commitment, provider: a.provider, deal: a.dealId }
+          : shard
       })
     }))
   }
   // The entry holds the file key and the manifest as it stands (the shards not moved keep their deals), so the
   // new deals are on disk before the first transaction, as a put's are.
-  const prior = ctx.journal === undefined ? undefined : (await ctx.journal.list()).entries.find((e) => e.cid === cid.toString())
+  const prior =
+    ctx.journal === undefined ? undefined : (await ctx.journal.list()).entries.find((e) => e.cid === cid.toString())
   const now = new Date().toISOString()
   const entry: JournalEntry = {
     format: JOURNAL_FORMAT,
@@ -222,12 +256,24 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     previousCid: cid.toString(),
     startBlock: await ctx.publicClient.getBlockNumber({ cacheTime: 0 }),
     escrow: placed.reduce((sum, p) => sum + p.offer.pricePerPeriod * BigInt(p.offer.periods), 0n),
-    deals: placed.map((p) => ({ segmentIndex: p.segmentIndex, shardIndex: p.shardIndex, provider: p.provider, bytes: p.bytes, offer: p.offer, signature: p.signature })),
+    deals: placed.map((p) => ({
+      segmentIndex: p.segmentIndex,
+      shardIndex: p.shardIndex,
+      provider: p.provider,
+      bytes: p.bytes,
+      offer: p.offer,
+      signature: p.signature
+    })),
     batches: []
   }
   const writer = new JournalWriter(entry, ctx.journal)
   await writer.update(() => {})
-  emit({ type: 'put:journal', id: entry.id, state: 'opening', ...(writer.path === undefined ? {} : { path: writer.path }) })
+  emit({
+    type: 'put:journal',
+    id: entry.id,
+    state: 'opening',
+    ...(writer.path === undefined ? {} : { path: writer.path })
+  })
   const result = await settleEntry(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
     timeoutMs: d.activationTimeoutMs,
@@ -241,23 +287,32 @@ export async function repair (context: ClientContext, target: RepairTarget, opti
     link: result.link,
     previousCid: cid.toString(),
     manifest: result.manifest,
-    repaired: [...[...adopted.values()].filter((a) => taken.has(shardKey(a.segmentIndex, a.shardIndex))).map((a) => {
-      const prior = repairedFrom.get(shardKey(a.segmentIndex, a.shardIndex))
-      return {
-        segmentIndex: a.segmentIndex, shardIndex: a.shardIndex, ...(prior?.from === undefined ? {} : { from: prior.from }),
-        previousState: prior?.state ?? 'unknown', to: a.provider, dealId: a.dealId
-      }
-    }), ...entry.deals.map((deal) => {
-      const prior = repairedFrom.get(shardKey(deal.segmentIndex, deal.shardIndex))
-      return {
-        segmentIndex: deal.segmentIndex,
-        shardIndex: deal.shardIndex,
-        ...(prior?.from === undefined ? {} : { from: prior.from }),
-        previousState: prior?.state ?? 'unknown',
-        to: deal.provider,
-        ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
-      }
-    })],
+    repaired: [
+      ...[...adopted.values()]
+        .filter((a) => taken.has(shardKey(a.segmentIndex, a.shardIndex)))
+        .map((a) => {
+          const prior = repairedFrom.get(shardKey(a.segmentIndex, a.shardIndex))
+          return {
+            segmentIndex: a.segmentIndex,
+            shardIndex: a.shardIndex,
+            ...(prior?.from === undefined ? {} : { from: prior.from }),
+            previousState: prior?.state ?? 'unknown',
+            to: a.provider,
+            dealId: a.dealId
+          }
+        }),
+      ...entry.deals.map((deal) => {
+        const prior = repairedFrom.get(shardKey(deal.segmentIndex, deal.shardIndex))
+        return {
+          segmentIndex: deal.segmentIndex,
+          shardIndex: deal.shardIndex,
+          ...(prior?.from === undefined ? {} : { from: prior.from }),
+          previousState: prior?.state ?? 'unknown',
+          to: deal.provider,
+          ...(deal.dealId === undefined ? {} : { dealId: deal.dealId })
+        }
+      })
+    ],
     before,
     journal: result.journal
   }

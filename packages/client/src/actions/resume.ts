@@ -18,21 +18,35 @@ export interface ResumePutOptions {
 }
 
 /** Entries a resume would act on: not yet stored, or stored with deals that are neither open nor given up. */
-export function unfinished (entry: JournalEntry): boolean {
+export function unfinished(entry: JournalEntry): boolean {
   if (entry.state === 'abandoned') return false
   return entry.state !== 'stored' || entry.deals.some((d) => d.dealId === undefined && d.error === undefined)
 }
 
 /** The entry `id`, checked to belong to this client's chain, market and account. */
-async function readOwnEntry (ctx: ChainContext, id: string, action: string): Promise<{ entry: JournalEntry, writer: JournalWriter }> {
-  if (ctx.journal === undefined) throw new ClientConfigError(`${action} needs the journal: pass journalDir to createClient (the CLI uses --journal-dir / SHERD_JOURNAL_DIR)`)
+async function readOwnEntry(
+  ctx: ChainContext,
+  id: string,
+  action: string
+): Promise<{ entry: JournalEntry; writer: JournalWriter }> {
+  if (ctx.journal === undefined)
+    throw new ClientConfigError(
+      `${action} needs the journal: pass journalDir to createClient (the CLI uses --journal-dir / SHERD_JOURNAL_DIR)`
+    )
   const entry = await ctx.journal.read(id)
-  if (entry.chainId !== ctx.chainId || entry.market.toLowerCase() !== ctx.market.market.toLowerCase() ||
-    entry.marketTag !== await marketTag(ctx.publicClient, ctx.market.market)) {
-    throw new JournalError(`journal entry ${id} was made on chain ${entry.chainId} with market ${entry.market} (deployment block ${entry.marketTag}), not on this chain's market: use that chain's --rpc-url and --contract (a local chain that was restarted is another chain)`)
+  if (
+    entry.chainId !== ctx.chainId ||
+    entry.market.toLowerCase() !== ctx.market.market.toLowerCase() ||
+    entry.marketTag !== (await marketTag(ctx.publicClient, ctx.market.market))
+  ) {
+    throw new JournalError(
+      `journal entry ${id} was made on chain ${entry.chainId} with market ${entry.market} (deployment block ${entry.marketTag}), not on this chain's market: use that chain's --rpc-url and --contract (a local chain that was restarted is another chain)`
+    )
   }
   if (entry.client.toLowerCase() !== ctx.account.toLowerCase()) {
-    throw new JournalError(`journal entry ${id} belongs to account ${entry.client}, not ${ctx.account}: use that account's key (the offers name it as the only client)`)
+    throw new JournalError(
+      `journal entry ${id} belongs to account ${entry.client}, not ${ctx.account}: use that account's key (the offers name it as the only client)`
+    )
   }
   return { entry, writer: new JournalWriter(entry, ctx.journal) }
 }
@@ -45,10 +59,17 @@ async function readOwnEntry (ctx: ChainContext, id: string, action: string): Pro
  * @example
  * const { link } = await client.resume('20261201-a1b2c3d4e5f6')
  */
-export async function resumePut (context: ClientContext, id: string, options: ResumePutOptions = {}): Promise<PutResult> {
+export async function resumePut(
+  context: ClientContext,
+  id: string,
+  options: ResumePutOptions = {}
+): Promise<PutResult> {
   const ctx = withChain(context, 'resume')
   const { entry, writer } = await readOwnEntry(ctx, id, 'resume')
-  if (entry.state === 'abandoned') throw new JournalError(`journal entry ${id} was abandoned: its remaining offers are not opened any more; put the file again`)
+  if (entry.state === 'abandoned')
+    throw new JournalError(
+      `journal entry ${id} was abandoned: its remaining offers are not opened any more; put the file again`
+    )
   const d = ctx.defaults
   return await settlePut(ctx, writer, {
     wait: options.waitForActivation ?? d.waitForActivation,
@@ -72,12 +93,26 @@ export interface AbandonResult extends DeleteResult {
  * termination): they are returned in `running`, and their escrow pays the provider to the end of the term. A stored
  * put is refused: `delete` its link instead. `resume` is the better way out whenever deals are open.
  */
-export async function abandonPut (context: ClientContext, id: string, options: DeleteOptions = {}): Promise<AbandonResult> {
+export async function abandonPut(
+  context: ClientContext,
+  id: string,
+  options: DeleteOptions = {}
+): Promise<AbandonResult> {
   const ctx = withChain(context, 'abandon')
   const { entry, writer } = await readOwnEntry(ctx, id, 'abandon')
-  if (entry.state === 'stored') throw new JournalError(`journal entry ${id} is stored (link ${entry.link ?? '?'}): run delete on its link to stop paying for it`)
-  await writer.update((e) => { e.state = 'abandoned' })
-  await recoverOpenedDeals(ctx, writer, entry.deals.filter((d) => d.dealId === undefined && d.error === undefined && d.batch !== undefined), options.signal)
+  if (entry.state === 'stored')
+    throw new JournalError(
+      `journal entry ${id} is stored (link ${entry.link ?? '?'}): run delete on its link to stop paying for it`
+    )
+  await writer.update((e) => {
+    e.state = 'abandoned'
+  })
+  await recoverOpenedDeals(
+    ctx,
+    writer,
+    entry.deals.filter((d) => d.dealId === undefined && d.error === undefined && d.batch !== undefined),
+    options.signal
+  )
   let neverOpened = 0
   await writer.update((e) => {
     for (const d of e.deals) {
@@ -86,6 +121,6 @@ export async function abandonPut (context: ClientContext, id: string, options: D
       neverOpened++
     }
   })
-  const ids = entry.deals.flatMap((d) => d.dealId === undefined ? [] : [d.dealId])
-  return { ...await settleDeals(ctx, ids, options), neverOpened }
+  const ids = entry.deals.flatMap((d) => (d.dealId === undefined ? [] : [d.dealId]))
+  return { ...(await settleDeals(ctx, ids, options)), neverOpened }
 }

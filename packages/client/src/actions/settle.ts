@@ -46,7 +46,7 @@ export interface PutResult {
   /** Providers holding a copy of the manifest. */
   readonly manifestProviders: readonly string[]
   /** The journal entry of this put (its file when the client keeps a journal). */
-  readonly journal: { readonly id: string, readonly path?: string }
+  readonly journal: { readonly id: string; readonly path?: string }
 }
 
 export interface SettleOptions {
@@ -63,7 +63,7 @@ export interface SettleOptions {
 
 export const escrowOf = (deal: JournalDeal): bigint => deal.offer.pricePerPeriod * BigInt(deal.offer.periods)
 const signedOf = (deal: JournalDeal): SignedProofSetOffer => ({ offer: deal.offer, signature: deal.signature })
-const sameOffer = (deal: JournalDeal, offer: { provider: Hex, nonce: bigint }): boolean =>
+const sameOffer = (deal: JournalDeal, offer: { provider: Hex; nonce: bigint }): boolean =>
   isAddressEqual(deal.offer.provider, offer.provider) && deal.offer.nonce === offer.nonce
 
 /**
@@ -71,18 +71,32 @@ const sameOffer = (deal: JournalDeal, offer: { provider: Hex, nonce: bigint }): 
  * order, and the calldata names each offer's nonce (the event does not). Empty when the transaction is not an
  * openDeals or reverted.
  */
-async function dealsOfTransaction (ctx: DealChain, hash: Hex): Promise<Array<{ provider: Hex, nonce: bigint, dealId: bigint, blockNumber: bigint }>> {
+async function dealsOfTransaction(
+  ctx: DealChain,
+  hash: Hex
+): Promise<Array<{ provider: Hex; nonce: bigint; dealId: bigint; blockNumber: bigint }>> {
   const [tx, receipt] = await Promise.all([
     ctx.publicClient.getTransaction({ hash }),
     ctx.publicClient.getTransactionReceipt({ hash })
   ])
-  if (receipt.status !== 'success' || tx.to === null || tx.to === undefined || !isAddressEqual(tx.to, ctx.market.market)) return []
+  if (
+    receipt.status !== 'success' ||
+    tx.to === null ||
+    tx.to === undefined ||
+    !isAddressEqual(tx.to, ctx.market.market)
+  )
+    return []
   const call = decodeFunctionData({ abi: proofSetMarketAbi, data: tx.input })
   if (call.functionName !== 'openDeals') return []
   const [offers] = call.args
   const opened = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' })
   if (opened.length !== offers.length) return []
-  return offers.map((o, i) => ({ provider: o.provider, nonce: o.nonce, dealId: opened[i]!.args.dealId, blockNumber: receipt.blockNumber }))
+  return offers.map((o, i) => ({
+    provider: o.provider,
+    nonce: o.nonce,
+    dealId: opened[i]!.args.dealId,
+    blockNumber: receipt.blockNumber
+  }))
 }
 
 /**
@@ -92,14 +106,27 @@ async function dealsOfTransaction (ctx: DealChain, hash: Hex): Promise<Array<{ p
  * or else in an openDeals of our account since the entry's start block (DealOpened logs, read page by page). A
  * used nonce no deal of ours explains was cancelled by its provider: that deal can never open (marked failed).
  */
-export async function recoverOpenedDeals (ctx: DealChain, writer: JournalWriter, candidates: readonly JournalDeal[], signal?: AbortSignal): Promise<void> {
+export async function recoverOpenedDeals(
+  ctx: DealChain,
+  writer: JournalWriter,
+  candidates: readonly JournalDeal[],
+  signal?: AbortSignal
+): Promise<void> {
   if (candidates.length === 0) return
-  const used = await mapLimit(candidates, CHAIN_READ_CONCURRENCY, async (deal) => await ctx.publicClient.readContract({
-    address: ctx.market.market, abi: proofSetMarketAbi, functionName: 'nonceUsed', args: [deal.offer.provider, deal.offer.nonce]
-  }))
+  const used = await mapLimit(
+    candidates,
+    CHAIN_READ_CONCURRENCY,
+    async (deal) =>
+      await ctx.publicClient.readContract({
+        address: ctx.market.market,
+        abi: proofSetMarketAbi,
+        functionName: 'nonceUsed',
+        args: [deal.offer.provider, deal.offer.nonce]
+      })
+  )
   const spent = candidates.filter((_, i) => used[i])
   if (spent.length === 0) return
-  const found = new Map<JournalDeal, { dealId: bigint, openedBlock: bigint }>()
+  const found = new Map<JournalDeal, { dealId: bigint; openedBlock: bigint }>()
   const take = (opened: Awaited<ReturnType<typeof dealsOfTransaction>>): void => {
     for (const o of opened) {
       const deal = spent.find((d) => !found.has(d) && sameOffer(d, o))
@@ -107,17 +134,36 @@ export async function recoverOpenedDeals (ctx: DealChain, writer: JournalWriter,
     }
   }
   const seen = new Set<Hex>()
-  for (const hash of new Set(spent.flatMap((d) => d.batch === undefined ? [] : [writer.entry.batches[d.batch]?.txHash]).filter((h): h is Hex => h !== undefined))) {
+  for (const hash of new Set(
+    spent
+      .flatMap((d) => (d.batch === undefined ? [] : [writer.entry.batches[d.batch]?.txHash]))
+      .filter((h): h is Hex => h !== undefined)
+  )) {
     seen.add(hash)
-    try { take(await dealsOfTransaction(ctx, hash)) } catch { /* dropped from the chain (a reorg): the log scan below decides */ }
+    try {
+      take(await dealsOfTransaction(ctx, hash))
+    } catch {
+      /* dropped from the chain (a reorg): the log scan below decides */
+    }
   }
   if (spent.some((d) => !found.has(d))) {
     const logs = await readProofSetEvents(ctx.market, {
-      eventName: 'DealOpened', args: { client: writer.entry.client }, fromBlock: writer.entry.startBlock, ...(signal === undefined ? {} : { signal })
+      eventName: 'DealOpened',
+      args: { client: writer.entry.client },
+      fromBlock: writer.entry.startBlock,
+      ...(signal === undefined ? {} : { signal })
     })
     for (const log of logs) {
       if (seen.has(log.transactionHash)) continue
-      if (!spent.some((d) => !found.has(d) && isAddressEqual(d.offer.provider, log.args.provider) && d.offer.root.toLowerCase() === log.args.root.toLowerCase())) continue
+      if (
+        !spent.some(
+          (d) =>
+            !found.has(d) &&
+            isAddressEqual(d.offer.provider, log.args.provider) &&
+            d.offer.root.toLowerCase() === log.args.root.toLowerCase()
+        )
+      )
+        continue
       seen.add(log.transactionHash)
       take(await dealsOfTransaction(ctx, log.transactionHash))
     }
@@ -125,14 +171,21 @@ export async function recoverOpenedDeals (ctx: DealChain, writer: JournalWriter,
   await writer.update(() => {
     for (const deal of spent) {
       const hit = found.get(deal)
-      if (hit !== undefined) { deal.dealId = hit.dealId; deal.openedBlock = hit.openedBlock; delete deal.error }
-      else deal.error = `the offer's nonce ${deal.offer.nonce} is used on chain but no deal of this account opened from it: the provider cancelled the offer; run repair on the file to move this shard`
+      if (hit !== undefined) {
+        deal.dealId = hit.dealId
+        deal.openedBlock = hit.openedBlock
+        delete deal.error
+      } else
+        deal.error = `the offer's nonce ${deal.offer.nonce} is used on chain but no deal of this account opened from it: the provider cancelled the offer; run repair on the file to move this shard`
     }
   })
 }
 
 /** Why a deal could not be opened: the market's revert name when it gave one. */
-interface Refusal { reason: string, revert?: string }
+interface Refusal {
+  reason: string
+  revert?: string
+}
 
 /**
  * Opens `deals` in openDeals batches: approves their escrow once, then per batch (each within the calldata,
@@ -141,7 +194,12 @@ interface Refusal { reason: string, revert?: string }
  * tried again, down to single offers, so one bad offer does not hold up the others. Returns the offers refused
  * alone, with the reason.
  */
-export async function openJournalDeals (ctx: DealChain, writer: JournalWriter, deals: readonly JournalDeal[], options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>): Promise<Map<JournalDeal, Refusal>> {
+export async function openJournalDeals(
+  ctx: DealChain,
+  writer: JournalWriter,
+  deals: readonly JournalDeal[],
+  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>
+): Promise<Map<JournalDeal, Refusal>> {
   const { signal, emit } = options
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS
   const refused = new Map<JournalDeal, Refusal>()
@@ -162,16 +220,30 @@ export async function openJournalDeals (ctx: DealChain, writer: JournalWriter, d
     })
     emit({ type: 'put:batch-recorded', batch: index, deals: batch.length })
     const outcome = await sendBatch(ctx, batch.map(signedOf), limits, signal, async (txHash) => {
-      await writer.update((e) => { e.batches[index]!.txHash = txHash })
+      await writer.update((e) => {
+        e.batches[index]!.txHash = txHash
+      })
       emit({ type: 'put:batch-sent', batch: index, deals: batch.length, txHash })
     })
     if (outcome.kind === 'opened') {
       await writer.update((e) => {
-        batch.forEach((d, i) => { d.dealId = outcome.dealIds[i]!; d.openedBlock = outcome.blockNumber })
+        batch.forEach((d, i) => {
+          d.dealId = outcome.dealIds[i]!
+          d.openedBlock = outcome.blockNumber
+        })
         e.batches[index]!.openedBlock = outcome.blockNumber
       })
       batch.forEach((d, i) => {
-        emit({ type: 'put:deal-opened', segmentIndex: d.segmentIndex, shardIndex: d.shardIndex, provider: d.provider, dealId: outcome.dealIds[i]!, escrow: escrowOf(d), dealsOpened: ++opened, dealsTotal: entry.deals.length })
+        emit({
+          type: 'put:deal-opened',
+          segmentIndex: d.segmentIndex,
+          shardIndex: d.shardIndex,
+          provider: d.provider,
+          dealId: outcome.dealIds[i]!,
+          escrow: escrowOf(d),
+          dealsOpened: ++opened,
+          dealsTotal: entry.deals.length
+        })
       })
       continue
     }
@@ -185,11 +257,25 @@ export async function openJournalDeals (ctx: DealChain, writer: JournalWriter, d
     // dropped connection): the chain decides.
     await recoverOpenedDeals(ctx, writer, [deal!], signal)
     if (deal!.dealId !== undefined) {
-      emit({ type: 'put:deal-opened', segmentIndex: deal!.segmentIndex, shardIndex: deal!.shardIndex, provider: deal!.provider, dealId: deal!.dealId, escrow: escrowOf(deal!), dealsOpened: ++opened, dealsTotal: entry.deals.length })
+      emit({
+        type: 'put:deal-opened',
+        segmentIndex: deal!.segmentIndex,
+        shardIndex: deal!.shardIndex,
+        provider: deal!.provider,
+        dealId: deal!.dealId,
+        escrow: escrowOf(deal!),
+        dealsOpened: ++opened,
+        dealsTotal: entry.deals.length
+      })
       continue
     }
     if (deal!.error !== undefined) continue
-    refused.set(deal!, outcome.kind === 'refused' ? { reason: outcome.reason, ...(outcome.revert === undefined ? {} : { revert: outcome.revert }) } : { reason: `one offer needs ${outcome.gas} gas, above the cap of ${limits.maxGas}` })
+    refused.set(
+      deal!,
+      outcome.kind === 'refused'
+        ? { reason: outcome.reason, ...(outcome.revert === undefined ? {} : { revert: outcome.revert }) }
+        : { reason: `one offer needs ${outcome.gas} gas, above the cap of ${limits.maxGas}` }
+    )
   }
   return refused
 }
@@ -204,7 +290,13 @@ export type OfferRenewal = (deal: JournalDeal, signal: AbortSignal) => Promise<S
  * holds the shard: it deletes a shard no deal claims within its grace time (offer expiry plus a margin), and then
  * answers UnknownShard. Returns the deals that got a fresh offer; one whose provider gives none is marked failed.
  */
-async function renewExpiredOffers (ctx: DealChain, writer: JournalWriter, deals: readonly JournalDeal[], renew: OfferRenewal, signal: AbortSignal): Promise<JournalDeal[]> {
+async function renewExpiredOffers(
+  ctx: DealChain,
+  writer: JournalWriter,
+  deals: readonly JournalDeal[],
+  renew: OfferRenewal,
+  signal: AbortSignal
+): Promise<JournalDeal[]> {
   if (deals.length === 0) return []
   const head = await ctx.publicClient.getBlock({ blockTag: 'latest' })
   const expired = deals.filter((d) => d.offer.expiry < head.timestamp)
@@ -212,21 +304,36 @@ async function renewExpiredOffers (ctx: DealChain, writer: JournalWriter, deals:
   await mapLimit(expired, OFFER_RENEWAL_CONCURRENCY, async (deal) => {
     try {
       const fresh = await renew(deal, signal)
-      await writer.update(() => { deal.offer = fresh.offer; deal.signature = fresh.signature; delete deal.batch })
+      await writer.update(() => {
+        deal.offer = fresh.offer
+        deal.signature = fresh.signature
+        delete deal.batch
+      })
       renewed.push(deal)
     } catch (err) {
       signal.throwIfAborted()
-      await writer.update(() => { deal.error = `its offer expired and ${deal.provider} gave no new one (${(err as Error).message}); run repair on the file to move this shard` })
+      await writer.update(() => {
+        deal.error = `its offer expired and ${deal.provider} gave no new one (${(err as Error).message}); run repair on the file to move this shard`
+      })
     }
   })
   return renewed
 }
 
 /** Renewal over the wire: the provider that holds the shard is asked again, for the same root, size and term. */
-export function wireRenewal (ctx: ChainContext): OfferRenewal {
-  return async (deal, signal) => await requestShardOffer(ctx, deal.provider, deal.offer.provider, {
-    root: hexToBytes(deal.offer.root), byteLength: deal.bytes, periods: deal.offer.periods
-  }, signal)
+export function wireRenewal(ctx: ChainContext): OfferRenewal {
+  return async (deal, signal) =>
+    await requestShardOffer(
+      ctx,
+      deal.provider,
+      deal.offer.provider,
+      {
+        root: hexToBytes(deal.offer.root),
+        byteLength: deal.bytes,
+        periods: deal.offer.periods
+      },
+      signal
+    )
 }
 
 /**
@@ -235,14 +342,22 @@ export function wireRenewal (ctx: ChainContext): OfferRenewal {
  * retries once the offers that expired while waiting. Deals that cannot open get their `error` recorded (the shard
  * is unfunded; `repair` moves it). Safe to run again at any point.
  */
-export async function openEntryDeals (
-  ctx: DealChain, writer: JournalWriter, renew: OfferRenewal, options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>
+export async function openEntryDeals(
+  ctx: DealChain,
+  writer: JournalWriter,
+  renew: OfferRenewal,
+  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>
 ): Promise<void> {
   const { signal, emit } = options
   const entry = writer.entry
   const unknown = (): JournalDeal[] => entry.deals.filter((d) => d.dealId === undefined && d.error === undefined)
   // A deal never put in a batch was never sent: only batched ones can be open unrecorded.
-  await recoverOpenedDeals(ctx, writer, unknown().filter((d) => d.batch !== undefined), signal)
+  await recoverOpenedDeals(
+    ctx,
+    writer,
+    unknown().filter((d) => d.batch !== undefined),
+    signal
+  )
   await renewExpiredOffers(ctx, writer, unknown(), renew, signal)
   const refused = await openJournalDeals(ctx, writer, unknown(), options)
   if (refused.size === 0) return
@@ -258,12 +373,19 @@ export async function openEntryDeals (
     }
   })
   for (const deal of refused.keys()) {
-    if (deal.dealId === undefined) emit({ type: 'put:deal-failed', segmentIndex: deal.segmentIndex, shardIndex: deal.shardIndex, provider: deal.provider, error: deal.error ?? 'not opened' })
+    if (deal.dealId === undefined)
+      emit({
+        type: 'put:deal-failed',
+        segmentIndex: deal.segmentIndex,
+        shardIndex: deal.shardIndex,
+        provider: deal.provider,
+        error: deal.error ?? 'not opened'
+      })
   }
 }
 
 /** The shard key of a segment's shard. */
-export function shardKey (segmentIndex: number, shardIndex: number): string {
+export function shardKey(segmentIndex: number, shardIndex: number): string {
   return `${segmentIndex}/${shardIndex}`
 }
 
@@ -271,19 +393,25 @@ export function shardKey (segmentIndex: number, shardIndex: number): string {
  * The manifest of the entry with its deals filled in. A shard the entry does not place keeps what the recorded
  * manifest says (a repair moves only some shards).
  */
-export function finalManifest (writer: JournalWriter): Manifest {
+export function finalManifest(writer: JournalWriter): Manifest {
   const base = decodeManifest(bytesOfBase64(writer.entry.manifest))
   const byShard = new Map(writer.entry.deals.map((d) => [shardKey(d.segmentIndex, d.shardIndex), d]))
   return {
     ...base,
-    segments: base.segments.map((segment, s): ManifestSegment => ({
-      ...segment,
-      shards: segment.shards.map((shard, i) => {
-        const deal = byShard.get(shardKey(s, i))
-        if (deal === undefined) return shard
-        return { commitment: shard.commitment, provider: deal.provider, ...(deal.dealId === undefined ? {} : { deal: deal.dealId }) }
+    segments: base.segments.map(
+      (segment, s): ManifestSegment => ({
+        ...segment,
+        shards: segment.shards.map((shard, i) => {
+          const deal = byShard.get(shardKey(s, i))
+          if (deal === undefined) return shard
+          return {
+            commitment: shard.commitment,
+            provider: deal.provider,
+            ...(deal.dealId === undefined ? {} : { deal: deal.dealId })
+          }
+        })
       })
-    }))
+    )
   }
 }
 
@@ -293,17 +421,29 @@ export function finalManifest (writer: JournalWriter): Manifest {
  * `wait`) waits for the deals' terms to begin. A shard left without a deal is a DealActivationError carrying the
  * link (the file is stored and readable; `repair` moves that shard).
  */
-export async function settlePut (ctx: ChainContext, writer: JournalWriter, options: SettleOptions, renew: OfferRenewal = wireRenewal(ctx)): Promise<PutResult> {
+export async function settlePut(
+  ctx: ChainContext,
+  writer: JournalWriter,
+  options: SettleOptions,
+  renew: OfferRenewal = wireRenewal(ctx)
+): Promise<PutResult> {
   const result = await settleEntry(ctx, writer, options, renew)
   const parsed = parseCapability(result.link)
   if (parsed.kind !== 'read') {
-    throw new JournalError(`journal entry ${writer.entry.id} is a repair made with a repair capability: it has no file key to return; its link is ${result.link}`)
+    throw new JournalError(
+      `journal entry ${writer.entry.id} is a repair made with a repair capability: it has no file key to return; its link is ${result.link}`
+    )
   }
   return { ...result, key: parsed.key }
 }
 
 /** `settlePut` for any entry, also a repair made with a repair key (which has no file key to return). */
-export async function settleEntry (ctx: ChainContext, writer: JournalWriter, options: SettleOptions, renew: OfferRenewal = wireRenewal(ctx)): Promise<Omit<PutResult, 'key'>> {
+export async function settleEntry(
+  ctx: ChainContext,
+  writer: JournalWriter,
+  options: SettleOptions,
+  renew: OfferRenewal = wireRenewal(ctx)
+): Promise<Omit<PutResult, 'key'>> {
   const { signal, emit } = options
   const entry = writer.entry
   await openEntryDeals(ctx, writer, renew, options)
@@ -315,27 +455,51 @@ export async function settleEntry (ctx: ChainContext, writer: JournalWriter, opt
     const bytes = bytesOfHex(entry.key)
     const key = entry.keyKind === 'repair' ? RepairKey.fromBytes(bytes) : bytes
     const stored = await storeFileManifest(ctx, manifest, key, options.manifestReplicas, {
-      signal, onStored: (provider, cid) => { emit({ type: 'put:manifest-stored', provider, cid }) }
+      signal,
+      onStored: (provider, cid) => {
+        emit({ type: 'put:manifest-stored', provider, cid })
+      }
     })
     link = linkFor(stored.cid, key)
     manifestProviders = stored.providers
     const finalLink = link
-    await writer.update((e) => { e.state = 'stored'; e.cid = stored.cid.toString(); e.link = finalLink; e.manifestProviders = stored.providers })
-    emit({ type: 'put:journal', id: entry.id, state: 'stored', ...(writer.path === undefined ? {} : { path: writer.path }) })
+    await writer.update((e) => {
+      e.state = 'stored'
+      e.cid = stored.cid.toString()
+      e.link = finalLink
+      e.manifestProviders = stored.providers
+    })
+    emit({
+      type: 'put:journal',
+      id: entry.id,
+      state: 'stored',
+      ...(writer.path === undefined ? {} : { path: writer.path })
+    })
   }
   await ctx.scores.save()
 
   const unfunded = entry.deals.filter((d) => d.dealId === undefined)
-  if (unfunded.length > 0) throw new DealActivationError(unfunded.map((d) => ({ provider: d.provider })), link)
+  if (unfunded.length > 0)
+    throw new DealActivationError(
+      unfunded.map((d) => ({ provider: d.provider })),
+      link
+    )
   if (options.wait) {
     const opened = entry.deals.map((d) => ({ dealId: d.dealId!, openedBlock: d.openedBlock! }))
     const late = await waitForTermStart(ctx, opened, {
-      timeoutMs: options.timeoutMs, pollingIntervalMs: options.pollingIntervalMs, signal,
-      onStarted: (dealId, started) => { emit({ type: 'put:deal-activated', dealId, activated: started, total: opened.length }) }
+      timeoutMs: options.timeoutMs,
+      pollingIntervalMs: options.pollingIntervalMs,
+      signal,
+      onStarted: (dealId, started) => {
+        emit({ type: 'put:deal-activated', dealId, activated: started, total: opened.length })
+      }
     })
     if (late.length > 0) {
       const byId = new Map(entry.deals.map((d) => [d.dealId, d.provider]))
-      throw new DealActivationError(late.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })), link)
+      throw new DealActivationError(
+        late.map((dealId) => ({ dealId, provider: byId.get(dealId) ?? '?' })),
+        link
+      )
     }
   }
   return {
@@ -343,7 +507,9 @@ export async function settleEntry (ctx: ChainContext, writer: JournalWriter, opt
     link,
     manifest,
     deals: entry.deals.map((d) => ({
-      segmentIndex: d.segmentIndex, shardIndex: d.shardIndex, provider: d.provider,
+      segmentIndex: d.segmentIndex,
+      shardIndex: d.shardIndex,
+      provider: d.provider,
       ...(d.dealId === undefined ? {} : { dealId: d.dealId }),
       escrow: escrowOf(d)
     })),

@@ -5,7 +5,12 @@ import { MAX_PLACEMENT_ATTEMPTS } from '../constants.js'
 import { marketCollateralBps } from '../chain.js'
 import { dealCollateral, pricePerPeriodFor, rankProviders } from '../context.js'
 import type { ChainContext, StakeCheck } from '../context.js'
-import { NotEnoughProvidersError, ProviderMisbehaviourError, ProviderRequestError, ShardPlacementError } from '../errors.js'
+import {
+  NotEnoughProvidersError,
+  ProviderMisbehaviourError,
+  ProviderRequestError,
+  ShardPlacementError
+} from '../errors.js'
 import type { EncodedStripe } from '../pipeline/index.js'
 import { refusedWith } from '../transfer.js'
 import { LIBP2P_EXCHANGE } from './place.js'
@@ -30,7 +35,7 @@ export const LANE_QUEUE_STRIPES = 2
 export const UPLOAD_QUEUE_BYTES = 16 * 2 ** 20
 
 /** Stripes a lane may have queued while it counts as keeping up, for stripes of `stripeBytes` (all shards). */
-export function laneQueueStripes (stripeBytes: number): number {
+export function laneQueueStripes(stripeBytes: number): number {
   return Math.max(0, Math.min(LANE_QUEUE_STRIPES, Math.floor(UPLOAD_QUEUE_BYTES / stripeBytes)))
 }
 
@@ -43,14 +48,21 @@ export const UPLOAD_STALL_MS = 30_000
 /** The whole of one streamed upload, as a last bound: the provider's own store timeout (STORE_TIMEOUT_MS of @sherd/node). */
 export const STREAMED_UPLOAD_MAX_MS = 10 * 60_000
 
-class Cancelled extends Error { override name = 'UploadCancelledError' }
-class StalledUploadError extends Error { override name = 'StalledUploadError' }
+class Cancelled extends Error {
+  override name = 'UploadCancelledError'
+}
+class StalledUploadError extends Error {
+  override name = 'StalledUploadError'
+}
 
 /** Waits until `arm`'s callback is called or `signal` aborts, leaving no listener behind. */
-async function waitFor (arm: (wake: () => void) => void, signal: AbortSignal): Promise<void> {
+async function waitFor(arm: (wake: () => void) => void, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return
   await new Promise<void>((resolve) => {
-    const wake = (): void => { signal.removeEventListener('abort', wake); resolve() }
+    const wake = (): void => {
+      signal.removeEventListener('abort', wake)
+      resolve()
+    }
     signal.addEventListener('abort', wake, { once: true })
     arm(wake)
   })
@@ -72,22 +84,27 @@ class Lane {
   startedAt = 0
   /** When its stream last took a piece, or a piece arrived for an idle queue (ms, performance.now()). */
   lastProgress = 0
-  readonly errors: Array<{ provider: string, error: string }> = []
+  readonly errors: Array<{ provider: string; error: string }> = []
   private wake: (() => void) | undefined
 
-  constructor (readonly shardIndex: number, private readonly onChange: () => void) {}
+  constructor(
+    readonly shardIndex: number,
+    private readonly onChange: () => void
+  ) {}
 
-  push (piece: Uint8Array, final: boolean): void {
+  push(piece: Uint8Array, final: boolean): void {
     if (this.queue.length === 0) this.lastProgress = performance.now()
     this.queue.push(piece)
     if (final) this.ended = true
     this.wake?.()
   }
 
-  get live (): boolean { return this.state === 'running' }
+  get live(): boolean {
+    return this.state === 'running'
+  }
 
   /** The pieces in order, as the stream asks for them; ends after the final one or when the lane is cancelled. */
-  async * pieces (signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *pieces(signal: AbortSignal): AsyncGenerator<Uint8Array> {
     this.started = true
     for (;;) {
       signal.throwIfAborted()
@@ -99,7 +116,9 @@ class Lane {
         continue
       }
       if (this.ended) return
-      await waitFor((wake) => { this.wake = wake }, signal)
+      await waitFor((wake) => {
+        this.wake = wake
+      }, signal)
       this.wake = undefined
     }
   }
@@ -139,57 +158,94 @@ export class SegmentUpload {
   private stake!: StakeCheck
   private committed!: Map<string, bigint>
 
-  constructor (private readonly ctx: ChainContext, private readonly init: SegmentUploadInit, private readonly options: PlaceOptions) {
+  constructor(
+    private readonly ctx: ChainContext,
+    private readonly init: SegmentUploadInit,
+    private readonly options: PlaceOptions
+  ) {
     const { promise, resolve, reject } = Promise.withResolvers<PlacedShard[]>()
     promise.catch(() => {})
     this.done = promise
     this.resolve = resolve
     this.reject = reject
     this.signal = AbortSignal.any([options.signal, this.segmentAbort.signal])
-    this.lanes = Array.from({ length: init.shards }, (_, i) => new Lane(i, () => { this.changed() }))
+    this.lanes = Array.from(
+      { length: init.shards },
+      (_, i) =>
+        new Lane(i, () => {
+          this.changed()
+        })
+    )
     const watchdog = setInterval(() => {
       const now = performance.now()
       for (const lane of this.lanes) {
         if (lane.live && lane.queue.length > 0 && now - lane.lastProgress > UPLOAD_STALL_MS) {
-          lane.controller.abort(new StalledUploadError(`the upload to ${lane.provider} took no bytes for ${UPLOAD_STALL_MS} ms`))
+          lane.controller.abort(
+            new StalledUploadError(`the upload to ${lane.provider} took no bytes for ${UPLOAD_STALL_MS} ms`)
+          )
         }
       }
     }, 1000)
     watchdog.unref?.()
-    void promise.finally(() => { clearInterval(watchdog) }).catch(() => {})
+    void promise
+      .finally(() => {
+        clearInterval(watchdog)
+      })
+      .catch(() => {})
   }
 
-  private rank (): ReturnType<typeof rankProviders> {
-    return rankProviders(this.ctx, this.init.shardSize, new Set([...this.taken, ...this.options.avoid]), this.options.load, this.options.maxPricePerMiB, this.stake)
+  private rank(): ReturnType<typeof rankProviders> {
+    return rankProviders(
+      this.ctx,
+      this.init.shardSize,
+      new Set([...this.taken, ...this.options.avoid]),
+      this.options.load,
+      this.options.maxPricePerMiB,
+      this.stake
+    )
   }
 
   /** Picks providers for every shard (waiting for announcements if the table is short) and opens the uploads. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.committed = this.options.committed ?? new Map<string, bigint>()
-    this.stake = { periods: this.options.periods, collateralBps: await marketCollateralBps(this.ctx.market), committed: this.committed }
+    this.stake = {
+      periods: this.options.periods,
+      collateralBps: await marketCollateralBps(this.ctx.market),
+      committed: this.committed
+    }
     const wanted = this.lanes.length
     let initial = this.rank()
     if (initial.length < this.init.keep) {
-      await this.ctx.directory.waitUntil(() => this.rank().length >= wanted, this.ctx.defaults.discoveryTimeoutMs, this.options.signal)
+      await this.ctx.directory.waitUntil(
+        () => this.rank().length >= wanted,
+        this.ctx.defaults.discoveryTimeoutMs,
+        this.options.signal
+      )
       initial = this.rank()
     }
     if (initial.length < this.init.keep) {
-      throw new NotEnoughProvidersError(this.init.keep, initial.length,
+      throw new NotEnoughProvidersError(
+        this.init.keep,
+        initial.length,
         ` for ${this.init.shardSize}-byte shards of segment ${this.init.segmentIndex} (registered, dialable, with free space` +
-        `${this.options.maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral)` +
-        ` after waiting ${this.ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`)
+          `${this.options.maxPricePerMiB === undefined ? '' : ', within the price cap'}, with free stake for the collateral)` +
+          ` after waiting ${this.ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`
+      )
     }
     // Fewer providers than shards: the spares that have none are simply not uploaded.
     for (const lane of this.lanes) {
       const provider = initial[lane.shardIndex]?.peerId
-      if (provider === undefined) { lane.state = 'cancelled'; continue }
+      if (provider === undefined) {
+        lane.state = 'cancelled'
+        continue
+      }
       this.taken.add(provider)
       this.launch(lane, provider)
     }
   }
 
   /** The encoder's sink for this segment: queues each shard's piece (a copy) and waits while too few uploads keep up. */
-  async onStripe (stripe: EncodedStripe): Promise<void> {
+  async onStripe(stripe: EncodedStripe): Promise<void> {
     this.signal.throwIfAborted()
     // Lanes keep views into the stripe (freed once the last lane has sent its piece): the encoder's own buffer when
     // it hands it over (`owned`), else one copy for all lanes (the encoder reuses its buffer once this returns).
@@ -197,10 +253,14 @@ export class SegmentUpload {
     const whole = new Uint8Array(first.buffer, first.byteOffset, stripe.width * stripe.pieces.length)
     const kept = stripe.owned ? whole : whole.slice()
     for (const lane of this.lanes) {
-      if (lane.live) lane.push(kept.subarray(lane.shardIndex * stripe.width, (lane.shardIndex + 1) * stripe.width), stripe.final)
+      if (lane.live)
+        lane.push(kept.subarray(lane.shardIndex * stripe.width, (lane.shardIndex + 1) * stripe.width), stripe.final)
     }
     for (;;) {
-      if (this.settled) { this.signal.throwIfAborted(); return }
+      if (this.settled) {
+        this.signal.throwIfAborted()
+        return
+      }
       const live = this.lanes.filter((l) => l.live)
       const depth = laneQueueStripes(stripe.width * stripe.pieces.length)
       const keepingUp = live.filter((l) => l.queue.length <= depth)
@@ -221,30 +281,41 @@ export class SegmentUpload {
         this.signal.throwIfAborted()
         return
       }
-      await waitFor((wake) => { this.changed = wake }, this.signal)
+      await waitFor((wake) => {
+        this.changed = wake
+      }, this.signal)
       this.changed = () => {}
     }
   }
 
-  private cancel (lane: Lane, why: string): void {
+  private cancel(lane: Lane, why: string): void {
     if (!lane.live) return
     lane.state = 'cancelled'
     lane.queue.length = 0
     lane.controller.abort(new Cancelled(why))
     log('segment %d shard %d on %s cancelled: %s', this.init.segmentIndex, lane.shardIndex, lane.provider, why)
-    this.options.onProgress?.({ type: 'put:upload-cancelled', segmentIndex: this.init.segmentIndex, shardIndex: lane.shardIndex, provider: lane.provider })
+    this.options.onProgress?.({
+      type: 'put:upload-cancelled',
+      segmentIndex: this.init.segmentIndex,
+      shardIndex: lane.shardIndex,
+      provider: lane.provider
+    })
     this.changed()
   }
 
-  private fail (lane: Lane): void {
+  private fail(lane: Lane): void {
     if (this.settled) return
     this.settled = true
-    const error = new ShardPlacementError(this.init.segmentIndex, lane.shardIndex, this.lanes.flatMap((l) => l.errors))
+    const error = new ShardPlacementError(
+      this.init.segmentIndex,
+      lane.shardIndex,
+      this.lanes.flatMap((l) => l.errors)
+    )
     this.segmentAbort.abort(error)
     this.reject(error)
   }
 
-  private launch (lane: Lane, provider: string, copyFrom?: string): void {
+  private launch(lane: Lane, provider: string, copyFrom?: string): void {
     const { ctx, options } = this
     const { segmentIndex, shardSize } = this.init
     lane.provider = provider
@@ -253,7 +324,12 @@ export class SegmentUpload {
     lane.startedAt = performance.now()
     lane.lastProgress = lane.startedAt
     options.load.set(provider, (options.load.get(provider) ?? 0) + 1)
-    lane.collateral = dealCollateral(shardSize, ctx.directory.describe(provider).pricePerMiB ?? 0n, options.periods, this.stake.collateralBps)
+    lane.collateral = dealCollateral(
+      shardSize,
+      ctx.directory.describe(provider).pricePerMiB ?? 0n,
+      options.periods,
+      this.stake.collateralBps
+    )
     this.committed.set(provider, (this.committed.get(provider) ?? 0n) + lane.collateral)
     const signal = AbortSignal.any([this.signal, lane.controller.signal])
     const { fetchShard, storeShard, streamShard, requestShardOffer } = options.exchange ?? LIBP2P_EXCHANGE
@@ -266,78 +342,145 @@ export class SegmentUpload {
         const root = (await this.init.commitments)[lane.shardIndex]!.root
         const bytes = await fetchShard(ctx, copyFrom, root, shardSize, signal)
         await storeShard(ctx, provider, { root, bytes, ...expected }, signal)
-        return await requestShardOffer(ctx, provider, info.chainAddress, {
-          root, byteLength: shardSize, periods: options.periods,
-          ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
-        }, signal)
+        return await requestShardOffer(
+          ctx,
+          provider,
+          info.chainAddress,
+          {
+            root,
+            byteLength: shardSize,
+            periods: options.periods,
+            ...(options.maxPricePerMiB === undefined
+              ? {}
+              : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
+          },
+          signal
+        )
       }
-      const receipt = await streamShard(ctx, provider, {
-        byteLength: shardSize, pieces: lane.pieces(signal), ...expected
-      }, signal, STREAMED_UPLOAD_MAX_MS)
+      const receipt = await streamShard(
+        ctx,
+        provider,
+        {
+          byteLength: shardSize,
+          pieces: lane.pieces(signal),
+          ...expected
+        },
+        signal,
+        STREAMED_UPLOAD_MAX_MS
+      )
       const root = (await this.init.commitments)[lane.shardIndex]!.root
       if (receipt !== undefined && !bytesEqual(receipt.receipt.subject, root)) {
-        throw new ProviderMisbehaviourError(provider, `signed a receipt for root ${hexOf(receipt.receipt.subject)}, but the bytes sent hash to ${hexOf(root)}`)
+        throw new ProviderMisbehaviourError(
+          provider,
+          `signed a receipt for root ${hexOf(receipt.receipt.subject)}, but the bytes sent hash to ${hexOf(root)}`
+        )
       }
       lane.heldBy = provider
-      return await requestShardOffer(ctx, provider, info.chainAddress, {
-        root, byteLength: shardSize, periods: options.periods,
-        ...(options.maxPricePerMiB === undefined ? {} : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
-      }, signal)
-    })().then((offered) => {
-      const ms = performance.now() - lane.startedAt
-      ctx.scores.success(provider, { ms, bytes: shardSize })
-      if (!lane.live || this.settled) return
-      lane.state = 'finished'
-      this.results.push({
-        segmentIndex, shardIndex: lane.shardIndex, provider, chainAddress: offered.offer.provider,
-        offer: offered.offer, signature: offered.signature, bytes: shardSize
-      })
-      ctx.directory.reserve(provider, shardSize)
-      options.stored.bytes += shardSize
-      options.onProgress?.({ type: 'put:shard-stored', segmentIndex, shardIndex: lane.shardIndex, provider, bytes: shardSize, storedBytes: options.stored.bytes, ms })
-      if (this.results.length === this.init.keep) {
-        this.settled = true
-        for (const other of this.lanes) this.cancel(other, `${this.init.keep} other uploads of the segment finished first`)
-        this.resolve([...this.results].sort((a, b) => a.shardIndex - b.shardIndex))
+      return await requestShardOffer(
+        ctx,
+        provider,
+        info.chainAddress,
+        {
+          root,
+          byteLength: shardSize,
+          periods: options.periods,
+          ...(options.maxPricePerMiB === undefined
+            ? {}
+            : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
+        },
+        signal
+      )
+    })().then(
+      (offered) => {
+        const ms = performance.now() - lane.startedAt
+        ctx.scores.success(provider, { ms, bytes: shardSize })
+        if (!lane.live || this.settled) return
+        lane.state = 'finished'
+        this.results.push({
+          segmentIndex,
+          shardIndex: lane.shardIndex,
+          provider,
+          chainAddress: offered.offer.provider,
+          offer: offered.offer,
+          signature: offered.signature,
+          bytes: shardSize
+        })
+        ctx.directory.reserve(provider, shardSize)
+        options.stored.bytes += shardSize
+        options.onProgress?.({
+          type: 'put:shard-stored',
+          segmentIndex,
+          shardIndex: lane.shardIndex,
+          provider,
+          bytes: shardSize,
+          storedBytes: options.stored.bytes,
+          ms
+        })
+        if (this.results.length === this.init.keep) {
+          this.settled = true
+          for (const other of this.lanes)
+            this.cancel(other, `${this.init.keep} other uploads of the segment finished first`)
+          this.resolve([...this.results].sort((a, b) => a.shardIndex - b.shardIndex))
+        }
+        this.changed()
+      },
+      (err: unknown) => {
+        options.load.set(provider, Math.max(0, (options.load.get(provider) ?? 1) - 1))
+        const c = (this.committed.get(provider) ?? 0n) - lane.collateral
+        this.committed.set(provider, c > 0n ? c : 0n)
+        if (lane.state === 'cancelled' || this.settled) return
+        if (options.signal.aborted) {
+          this.settled = true
+          this.reject(options.signal.reason)
+          return
+        }
+        const e = err as Error
+        const stakeRefusal = refusedWith(e, 'InsufficientStakeError') || refusedWith(e, 'UnclaimedBytesExceededError')
+        if (stakeRefusal) log('%s refused segment %d shard %d: %s', provider, segmentIndex, lane.shardIndex, e.message)
+        else if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
+        else ctx.scores.failure(provider)
+        const retryable = e instanceof ProviderRequestError && !e.unreachable && !stakeRefusal
+        if (!retryable) options.avoid.add(provider)
+        lane.errors.push({ provider, error: e.message })
+        log('segment %d shard %d on %s failed: %s', segmentIndex, lane.shardIndex, provider, e.message)
+        // Nothing of it left the client yet: the same shard can go to another provider. Or it did, but a provider
+        // holds it whole (it refused only the offer): copy it from there.
+        const copyFrom =
+          lane.heldBy !== undefined && lane.heldBy !== provider
+            ? lane.heldBy
+            : lane.heldBy === provider && stakeRefusal
+              ? provider
+              : undefined
+        const movable = !lane.started || copyFrom !== undefined
+        const next = movable && lane.tries < MAX_PLACEMENT_ATTEMPTS ? this.rank()[0]?.peerId : undefined
+        options.onProgress?.({
+          type: 'put:shard-failed',
+          segmentIndex,
+          shardIndex: lane.shardIndex,
+          provider,
+          error: e.message,
+          next: next === undefined ? 'giving-up' : 'retry'
+        })
+        if (next !== undefined) {
+          this.taken.add(next)
+          this.launch(lane, next, lane.started ? copyFrom : undefined)
+          return
+        }
+        lane.state = 'failed'
+        lane.queue.length = 0
+        const possible = this.lanes.filter((l) => l.live).length + this.results.length
+        if (possible < this.init.keep) this.fail(lane)
+        this.changed()
       }
-      this.changed()
-    }, (err: unknown) => {
-      options.load.set(provider, Math.max(0, (options.load.get(provider) ?? 1) - 1))
-      const c = (this.committed.get(provider) ?? 0n) - lane.collateral
-      this.committed.set(provider, c > 0n ? c : 0n)
-      if (lane.state === 'cancelled' || this.settled) return
-      if (options.signal.aborted) { this.settled = true; this.reject(options.signal.reason); return }
-      const e = err as Error
-      const stakeRefusal = refusedWith(e, 'InsufficientStakeError') || refusedWith(e, 'UnclaimedBytesExceededError')
-      if (stakeRefusal) log('%s refused segment %d shard %d: %s', provider, segmentIndex, lane.shardIndex, e.message)
-      else if (e instanceof ProviderMisbehaviourError) ctx.scores.corruption(provider)
-      else ctx.scores.failure(provider)
-      const retryable = e instanceof ProviderRequestError && !e.unreachable && !stakeRefusal
-      if (!retryable) options.avoid.add(provider)
-      lane.errors.push({ provider, error: e.message })
-      log('segment %d shard %d on %s failed: %s', segmentIndex, lane.shardIndex, provider, e.message)
-      // Nothing of it left the client yet: the same shard can go to another provider. Or it did, but a provider
-      // holds it whole (it refused only the offer): copy it from there.
-      const copyFrom = lane.heldBy !== undefined && lane.heldBy !== provider ? lane.heldBy : lane.heldBy === provider && stakeRefusal ? provider : undefined
-      const movable = !lane.started || copyFrom !== undefined
-      const next = movable && lane.tries < MAX_PLACEMENT_ATTEMPTS ? this.rank()[0]?.peerId : undefined
-      options.onProgress?.({ type: 'put:shard-failed', segmentIndex, shardIndex: lane.shardIndex, provider, error: e.message, next: next === undefined ? 'giving-up' : 'retry' })
-      if (next !== undefined) {
-        this.taken.add(next)
-        this.launch(lane, next, lane.started ? copyFrom : undefined)
-        return
-      }
-      lane.state = 'failed'
-      lane.queue.length = 0
-      const possible = this.lanes.filter((l) => l.live).length + this.results.length
-      if (possible < this.init.keep) this.fail(lane)
-      this.changed()
-    })
+    )
   }
 
   /** Stops every upload still running (the put failed or was aborted elsewhere). */
-  abort (reason: unknown): void {
-    if (!this.settled) { this.settled = true; this.reject(reason) }
+  abort(reason: unknown): void {
+    if (!this.settled) {
+      this.settled = true
+      this.reject(reason)
+    }
     this.segmentAbort.abort(reason)
   }
 }

@@ -38,40 +38,67 @@ export interface CommandContext extends CliContext {
 }
 
 /** Said before anything starts, so a command that pays or reads the chain fails at once when it has none. */
-export function requireChain (config: ClientConfig, command: string): void {
+export function requireChain(config: ClientConfig, command: string): void {
   if (config.contract === undefined || config.rpcUrl === undefined) {
-    throw new ClientConfigError(`${command} needs the chain: pass --deployment <file>, or --rpc-url and --contract (or set SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`)
+    throw new ClientConfigError(
+      `${command} needs the chain: pass --deployment <file>, or --rpc-url and --contract (or set SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)`
+    )
   }
 }
 
 /** `expected <usage>` unless exactly `n` arguments were given. */
-export function expectArgs (positionals: string[], n: number, usage: string): void {
+export function expectArgs(positionals: string[], n: number, usage: string): void {
   if (positionals.length !== n) throw new UsageError(`expected ${usage}`)
 }
 
-export function json (value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : (v !== null && typeof v === 'object' && 'bytes' in v && 'version' in v && 'code' in v) ? String(v) : v, 2)
+export function json(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v: unknown) =>
+      typeof v === 'bigint'
+        ? v.toString()
+        : v !== null && typeof v === 'object' && 'bytes' in v && 'version' in v && 'code' in v
+          ? String(v)
+          : v,
+    2
+  )
 }
 
-export function mib (bytes: number): string {
+export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`
 }
 
-export function table (rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n'
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd()
+      )
+      .join('\n') + '\n'
+  )
 }
 
-export function short (peerId: string | undefined): string {
+export function short(peerId: string | undefined): string {
   return peerId === undefined ? '-' : `…${peerId.slice(-8)}`
 }
 
-export function progressBar (io: CliIo, enabled: boolean, format: string): cliProgress.SingleBar | undefined {
+export function progressBar(io: CliIo, enabled: boolean, format: string): cliProgress.SingleBar | undefined {
   if (!enabled || io.stderr.isTTY !== true) return undefined
-  return new cliProgress.SingleBar({ format, stream: io.stderr as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+  return new cliProgress.SingleBar(
+    { format, stream: io.stderr as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic
+  )
 }
 
-export async function withClient<T> (config: ClientConfig, signal: AbortSignal, fn: (client: SherdClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  config: ClientConfig,
+  signal: AbortSignal,
+  fn: (client: SherdClient) => Promise<T>
+): Promise<T> {
   const { createClient } = await import('../client.js')
   const client = createClient(config)
   await client.start({ signal })
@@ -87,10 +114,17 @@ export async function withClient<T> (config: ClientConfig, signal: AbortSignal, 
  * loading libp2p or contacting a provider, so they finish in well under a second. `fn` gets the connection and
  * the token's units.
  */
-export async function withChainOnly<T> (config: ClientConfig, signal: AbortSignal, fn: (chain: ChainConnection, units: TokenUnits) => Promise<T>): Promise<T> {
+export async function withChainOnly<T>(
+  config: ClientConfig,
+  signal: AbortSignal,
+  fn: (chain: ChainConnection, units: TokenUnits) => Promise<T>
+): Promise<T> {
   const { connectChain, marketToken } = await import('../chain.js')
   const chain = await connectChain(config, { signal })
-  if (chain === undefined) throw new ClientConfigError('this command reads the chain: pass --deployment <file>, or --rpc-url and --contract (or SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)')
+  if (chain === undefined)
+    throw new ClientConfigError(
+      'this command reads the chain: pass --deployment <file>, or --rpc-url and --contract (or SHERD_DEPLOYMENT, or SHERD_RPC_URL and SHERD_CONTRACT; the devnet prints them)'
+    )
   return await fn(chain, await tokenUnits(await marketToken(chain.market)))
 }
 
@@ -98,7 +132,11 @@ export async function withChainOnly<T> (config: ClientConfig, signal: AbortSigna
  * Starts a client that does not wait for announcements: the manifest is asked from the bootstrap providers at
  * once. If none of them serves it, falls back to waiting for announcements (other providers may) and tries again.
  */
-export async function withManifestClient<T> (config: ClientConfig, signal: AbortSignal, fn: (client: SherdClient) => Promise<T>): Promise<T> {
+export async function withManifestClient<T>(
+  config: ClientConfig,
+  signal: AbortSignal,
+  fn: (client: SherdClient) => Promise<T>
+): Promise<T> {
   return await withClient({ ...config, discoveryTimeoutMs: config.discoveryTimeoutMs ?? 0 }, signal, async (client) => {
     try {
       return await fn(client)
@@ -118,7 +156,7 @@ export interface TokenUnits {
   parse: (text: string, flag: string) => bigint
 }
 
-export async function tokenUnits (info: TokenInfo): Promise<TokenUnits> {
+export async function tokenUnits(info: TokenInfo): Promise<TokenUnits> {
   const { formatTokenAmount, parseTokenAmount } = await import('@sherd/contracts')
   return {
     info,
@@ -135,39 +173,39 @@ export async function tokenUnits (info: TokenInfo): Promise<TokenUnits> {
   }
 }
 
-export async function clientUnits (client: SherdClient): Promise<TokenUnits> {
+export async function clientUnits(client: SherdClient): Promise<TokenUnits> {
   return await tokenUnits(await client.tokenInfo())
 }
 
-export function tokenJson (info: TokenInfo): { address: string, symbol: string, decimals: number } {
+export function tokenJson(info: TokenInfo): { address: string; symbol: string; decimals: number } {
   return { address: info.address, symbol: info.symbol, decimals: info.decimals }
 }
 
 /** Checks a link before anything connects: a garbage link costs no network. */
-export function checkedLink (text: string): string {
+export function checkedLink(text: string): string {
   parseLink(text)
   return text
 }
 
 /** `checkedLink` for commands that also take a repair capability (`#r=`): stat, repair, extend. */
-export function checkedTarget (text: string): string {
+export function checkedTarget(text: string): string {
   parseCapability(text)
   return text
 }
 
-export function utc (ms: number): string {
+export function utc(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
 }
 
 /** When storage ends, for people: exact for a mined block, "~" for an estimate; the block when no date is known. */
-export function endText (endBlock: bigint | undefined, endsAtMs: number | undefined, head: bigint | undefined): string {
+export function endText(endBlock: bigint | undefined, endsAtMs: number | undefined, head: bigint | undefined): string {
   if (endBlock === undefined) return '-'
   if (endsAtMs === undefined) return `block ${endBlock}`
   return head !== undefined && endBlock <= head ? utc(endsAtMs) : `~${utc(endsAtMs)}`
 }
 
 /** The package's version, read from its package.json (two levels above src/cli/ and dist/cli/). */
-export function cliVersion (): string {
+export function cliVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
 }
@@ -176,15 +214,18 @@ export function cliVersion (): string {
 const BUG_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError'])
 
 /** One or two lines for stderr: the error's name and message (which say what to do), never a stack unless asked. */
-export function describeError (err: unknown, env: NodeJS.ProcessEnv): string {
+export function describeError(err: unknown, env: NodeJS.ProcessEnv): string {
   const e = err instanceof Error ? err : new Error(String(err))
   // viem's errors carry pages of detail; their shortMessage is the part a person can act on.
   const short = (e as { shortMessage?: unknown }).shortMessage
   const message = typeof short === 'string' ? short : e.message
   const systemError = typeof (e as NodeJS.ErrnoException).code === 'string' && e.name === 'Error'
-  let text = e.name === 'Error' || e.name === 'CliError' || systemError ? `error: ${message}\n` : `error: ${e.name}: ${message}\n`
+  let text =
+    e.name === 'Error' || e.name === 'CliError' || systemError
+      ? `error: ${message}\n`
+      : `error: ${e.name}: ${message}\n`
   if (env.SHERD_DEBUG !== undefined && env.SHERD_DEBUG !== '' && env.SHERD_DEBUG !== '0') text += `${e.stack ?? ''}\n`
-  else if (BUG_ERRORS.has(e.name)) text += 'this looks like a bug in sherd: run again with SHERD_DEBUG=1 for a stack trace and report it\n'
+  else if (BUG_ERRORS.has(e.name))
+    text += 'this looks like a bug in sherd: run again with SHERD_DEBUG=1 for a stack trace and report it\n'
   return text
 }
-

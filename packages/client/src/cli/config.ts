@@ -26,10 +26,21 @@ export const CONFIG_OPTIONS = {
 } as const
 
 /** The flags of a put's shape (-k, -m, --segment-size, --periods): put takes them, repair takes --periods. */
-export interface ShapeValues { k?: string, m?: string, 'segment-size'?: string, periods?: string }
+export interface ShapeValues {
+  k?: string
+  m?: string
+  'segment-size'?: string
+  periods?: string
+}
 
 /** What `clientConfig` reads: the config flags, and a command's shape flags where it has them. */
-export type ConfigValues = { [K in keyof typeof CONFIG_OPTIONS]?: (typeof CONFIG_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof CONFIG_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string } & ShapeValues
+export type ConfigValues = {
+  [K in keyof typeof CONFIG_OPTIONS]?: (typeof CONFIG_OPTIONS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof CONFIG_OPTIONS)[K]['type'] extends 'boolean'
+      ? boolean
+      : string
+} & ShapeValues
 
 export const ENV_HELP = `Configuration (flags override environment, which overrides the config file):
   --deployment <file>      SHERD_DEPLOYMENT    a market deployment file (sherd-market deploy, the devnet): chain id,
@@ -68,16 +79,16 @@ interface FileConfig {
   journalDir?: string
 }
 
-export function configDir (env: NodeJS.ProcessEnv): string {
+export function configDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'sherd')
 }
 
 /** Where sealed manifests are cached: SHERD_CACHE_DIR, else $XDG_CACHE_HOME/sherd, else ~/.cache/sherd. */
-function manifestCacheDir (env: NodeJS.ProcessEnv): string {
+function manifestCacheDir(env: NodeJS.ProcessEnv): string {
   return join(env.SHERD_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sherd'), 'manifests')
 }
 
-function readConfigFile (path: string, explicit: boolean): FileConfig {
+function readConfigFile(path: string, explicit: boolean): FileConfig {
   if (!existsSync(path)) {
     if (explicit) throw new ClientConfigError(`config file ${path} does not exist`)
     return {}
@@ -85,17 +96,19 @@ function readConfigFile (path: string, explicit: boolean): FileConfig {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as FileConfig
   } catch (err) {
-    throw new ClientConfigError(`config file ${path} is not valid JSON (${(err as Error).message}); fix or remove it`, { cause: err })
+    throw new ClientConfigError(`config file ${path} is not valid JSON (${(err as Error).message}); fix or remove it`, {
+      cause: err
+    })
   }
 }
 
-export function splitList (value: string | string[] | undefined): string[] {
+export function splitList(value: string | string[] | undefined): string[] {
   if (value === undefined) return []
   const list = Array.isArray(value) ? value : [value]
   return list.flatMap((v) => v.split(/[\s,]+/)).filter((v) => v.length > 0)
 }
 
-export function intOption (value: string | undefined, name: string): number | undefined {
+export function intOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} must be a non-negative integer, got "${value}"`)
@@ -107,7 +120,7 @@ export function intOption (value: string | undefined, name: string): number | un
  * SHERD_DEPLOYMENT, else "deployment" in the config file) names a network as a whole, so it wins over the other
  * variables (a devnet.env left in the shell must not mix with it), but a flag typed now wins over everything.
  */
-export async function clientConfig (values: ConfigValues, env: NodeJS.ProcessEnv): Promise<ClientConfig> {
+export async function clientConfig(values: ConfigValues, env: NodeJS.ProcessEnv): Promise<ClientConfig> {
   const explicit = values.config ?? env.SHERD_CONFIG
   const file = readConfigFile(explicit ?? join(configDir(env), 'config.json'), explicit !== undefined)
   const deploymentPath = values.deployment ?? env.SHERD_DEPLOYMENT ?? file.deployment
@@ -119,21 +132,30 @@ export async function clientConfig (values: ConfigValues, env: NodeJS.ProcessEnv
   const rpcUrl = values['rpc-url'] ?? deployment?.rpcUrl ?? env.SHERD_RPC_URL ?? file.rpcUrl
   const contract = values.contract ?? deployment?.market ?? env.SHERD_CONTRACT ?? file.contract
   const privateKey = values['private-key'] ?? env.SHERD_PRIVATE_KEY ?? file.privateKey
-  const bootstrap = values.bootstrap !== undefined ? splitList(values.bootstrap) : env.SHERD_BOOTSTRAP !== undefined ? splitList(env.SHERD_BOOTSTRAP) : splitList(file.bootstrap)
+  const bootstrap =
+    values.bootstrap !== undefined
+      ? splitList(values.bootstrap)
+      : env.SHERD_BOOTSTRAP !== undefined
+        ? splitList(env.SHERD_BOOTSTRAP)
+        : splitList(file.bootstrap)
   const k = intOption(values.k, '-k') ?? file.k
   const m = intOption(values.m, '-m') ?? file.m
   const segmentSize = intOption(values['segment-size'], '--segment-size') ?? file.segmentSize
   const periods = intOption(values.periods, '--periods') ?? file.periods
   const discovery = intOption(values['discovery-timeout-ms'], '--discovery-timeout-ms')
   if (privateKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
-    throw new ClientConfigError('the private key (--private-key / SHERD_PRIVATE_KEY) must be 0x followed by 64 hex digits')
+    throw new ClientConfigError(
+      'the private key (--private-key / SHERD_PRIVATE_KEY) must be 0x followed by 64 hex digits'
+    )
   }
   // A --contract other than the file's market is another deployment: the file's chain and token do not apply.
   const fromFile = deployment !== undefined && contract?.toLowerCase() === deployment.market.toLowerCase()
   return {
     ...(rpcUrl === undefined ? {} : { rpcUrl }),
     ...(contract === undefined ? {} : { contract }),
-    ...(fromFile ? { expect: { chainId: deployment!.chainId, token: deployment!.token, source: deploymentPath! } } : {}),
+    ...(fromFile
+      ? { expect: { chainId: deployment!.chainId, token: deployment!.token, source: deploymentPath! } }
+      : {}),
     ...(privateKey === undefined ? {} : { account: privateKey as Hex }),
     bootstrap,
     ...(k === undefined ? {} : { k }),
@@ -146,4 +168,3 @@ export async function clientConfig (values: ConfigValues, env: NodeJS.ProcessEnv
     journalDir: values['journal-dir'] ?? env.SHERD_JOURNAL_DIR ?? file.journalDir ?? defaultJournalDir(env)
   }
 }
-

@@ -18,10 +18,14 @@ ${ENV_HELP}`,
   options: {
     ...CONFIG_OPTIONS
   },
-  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
+  async run({ values, positionals }, { io, signal, config }: CommandContext) {
     requireChain(config, 'delete')
-    const out = (text: string): void => { io.stdout.write(text) }
-    const note = (text: string): void => { io.stderr.write(text) }
+    const out = (text: string): void => {
+      io.stdout.write(text)
+    }
+    const note = (text: string): void => {
+      io.stderr.write(text)
+    }
     const asJson = values.json === true
     expectArgs(positionals, 1, 'one link: sherd delete <link>')
     const link = checkedLink(positionals[0]!)
@@ -31,7 +35,9 @@ ${ENV_HELP}`,
     })
     if (asJson) out(json({ ...r, token: tokenJson(units.info) }) + '\n')
     else {
-      out(`claimed ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`)
+      out(
+        `claimed ${r.settled.length} deal(s), ${r.running.length} run to the end of their term (not renewed), withdrew ${units.format(r.withdrawn)}\n`
+      )
       if ((r.journalEntries ?? []).length > 0) note(`recorded in the put journal: sherd ls shows the file as deleted\n`)
     }
     return 0

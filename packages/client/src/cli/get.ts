@@ -34,8 +34,10 @@ ${ENV_HELP}`,
     range: { type: 'string' },
     force: { type: 'boolean', short: 'f' }
   },
-  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
-    const out = (text: string): void => { io.stdout.write(text) }
+  async run({ values, positionals }, { io, signal, config }: CommandContext) {
+    const out = (text: string): void => {
+      io.stdout.write(text)
+    }
     const asJson = values.json === true
     expectArgs(positionals, 1, 'one link: sherd get <link> [-o file] [--range START-END]')
     const link = checkedLink(positionals[0]!)
@@ -43,16 +45,32 @@ ${ENV_HELP}`,
     const output = values.output === '-' ? undefined : values.output
     // Refused here, before any network: an existing file is never touched without --force.
     const target = output === undefined ? undefined : await checkOutput(output, values.force === true)
-    const bar = progressBar(io, !asJson && output !== undefined, 'get [{bar}] {percentage}% | {decoded}/{total_mib} | {fetched} fetched')
-    let fileSize: number | undefined; let wanted: number | undefined
+    const bar = progressBar(
+      io,
+      !asJson && output !== undefined,
+      'get [{bar}] {percentage}% | {decoded}/{total_mib} | {fetched} fetched'
+    )
+    let fileSize: number | undefined
+    let wanted: number | undefined
     const onProgress = (e: GetProgressEvent): void => {
       if (e.type === 'get:manifest') {
         fileSize = e.fileSize
         wanted = range === undefined ? fileSize : (range.length ?? Math.max(0, fileSize - range.offset))
         bar?.start(Math.max(wanted, 1), 0, { decoded: mib(0), total_mib: mib(wanted), fetched: mib(0) })
-      } else if (e.type === 'get:progress') bar?.update(e.decodedBytes, { decoded: mib(e.decodedBytes), total_mib: mib(e.totalBytes), fetched: mib(e.fetchedBytes) })
+      } else if (e.type === 'get:progress')
+        bar?.update(e.decodedBytes, {
+          decoded: mib(e.decodedBytes),
+          total_mib: mib(e.totalBytes),
+          fetched: mib(e.fetchedBytes)
+        })
     }
-    const options = { signal, onProgress, ...(range === undefined ? {} : { offset: range.offset, ...(range.length === undefined ? {} : { length: range.length }) }) }
+    const options = {
+      signal,
+      onProgress,
+      ...(range === undefined
+        ? {}
+        : { offset: range.offset, ...(range.length === undefined ? {} : { length: range.length }) })
+    }
     await withClient(config, signal, async (client) => {
       try {
         if (target === undefined) {
@@ -60,15 +78,22 @@ ${ENV_HELP}`,
           await pipeline(source, wrapStdout(io.stdout), { signal })
           return
         }
-        await writeFileAtomically(target, values.force === true, async (write) => {
-          for await (const chunk of client.get(link, options)) await write(chunk)
-        }, () => wanted)
+        await writeFileAtomically(
+          target,
+          values.force === true,
+          async (write) => {
+            for await (const chunk of client.get(link, options)) await write(chunk)
+          },
+          () => wanted
+        )
       } catch (err) {
-        if (err instanceof InvalidRangeError && range !== undefined && fileSize !== undefined) throw new CliError(rangeOutsideFile(values.range!, fileSize), { cause: err })
+        if (err instanceof InvalidRangeError && range !== undefined && fileSize !== undefined)
+          throw new CliError(rangeOutsideFile(values.range!, fileSize), { cause: err })
         throw err
       }
     }).finally(() => bar?.stop())
-    if (asJson && output !== undefined) out(json({ output, fileSize, ...(range === undefined ? {} : { offset: range.offset, length: wanted }) }) + '\n')
+    if (asJson && output !== undefined)
+      out(json({ output, fileSize, ...(range === undefined ? {} : { offset: range.offset, length: wanted }) }) + '\n')
     return 0
   }
 })
@@ -78,9 +103,12 @@ ${ENV_HELP}`,
  * what a person copies from a byte offset. Checked here, before any network; whether it lies inside the file is
  * known only from the manifest.
  */
-export function parseByteRange (text: string): { offset: number, length?: number } {
+export function parseByteRange(text: string): { offset: number; length?: number } {
   const match = /^(\d+)-(\d*)$/.exec(text.trim())
-  const bad = (why: string): UsageError => new UsageError(`--range ${text}: ${why}; write START-END (bytes START to END, both included, from 0; e.g. 0-1023 for the first KiB) or START- (to the end)`)
+  const bad = (why: string): UsageError =>
+    new UsageError(
+      `--range ${text}: ${why}; write START-END (bytes START to END, both included, from 0; e.g. 0-1023 for the first KiB) or START- (to the end)`
+    )
   if (match === null) throw bad('not a byte range')
   const offset = Number(match[1])
   if (!Number.isSafeInteger(offset)) throw bad('START is too large')
@@ -91,17 +119,24 @@ export function parseByteRange (text: string): { offset: number, length?: number
   return { offset, length: last - offset + 1 }
 }
 
-function rangeOutsideFile (text: string, fileSize: number): string {
-  return `--range ${text} is not inside the file, which has ${fileSize} bytes` +
-    (fileSize === 0 ? ': it is empty, so only --range 0- (nothing) can be read' : ` (0-${fileSize - 1}): give a range that ends at ${fileSize - 1} or before, or START- to read to the end`)
+function rangeOutsideFile(text: string, fileSize: number): string {
+  return (
+    `--range ${text} is not inside the file, which has ${fileSize} bytes` +
+    (fileSize === 0
+      ? ': it is empty, so only --range 0- (nothing) can be read'
+      : ` (0-${fileSize - 1}): give a range that ends at ${fileSize - 1} or before, or START- to read to the end`)
+  )
 }
 
 /** stdout as a pipeline sink that is never closed (closing process.stdout would break later writes). */
-function wrapStdout (stdout: NodeJS.WritableStream): Writable {
+function wrapStdout(stdout: NodeJS.WritableStream): Writable {
   return new Writable({
-    write (chunk: Buffer, _encoding, callback) {
+    write(chunk: Buffer, _encoding, callback) {
       if (stdout.write(chunk)) callback()
-      else stdout.once('drain', () => { callback() })
+      else
+        stdout.once('drain', () => {
+          callback()
+        })
     }
   })
 }

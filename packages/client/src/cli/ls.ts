@@ -32,33 +32,34 @@ journal holds. With --json: every entry with its link and deal states.
 
 ${ENV_HELP}`,
   options: { ...CONFIG_OPTIONS },
-  async run ({ values, positionals }, ctx: CommandContext) {
+  async run({ values, positionals }, ctx: CommandContext) {
     expectArgs(positionals, 0, 'no arguments: sherd ls')
     return await listJournal(ctx.config, values.json === true, ctx)
   }
 })
 
 /** `sherd ls`: the journal's files with their chain state; starts no libp2p. */
-async function listJournal (config: ClientConfig, asJson: boolean, { io, signal }: CliContext): Promise<number> {
+async function listJournal(config: ClientConfig, asJson: boolean, { io, signal }: CliContext): Promise<number> {
   const journal = new PutJournal(config.journalDir!)
   let market: (MarketClient & { publicClient: PublicClient }) | undefined
   let chainId: number | undefined
   let token: TokenInfo | undefined
   let listing: Awaited<ReturnType<typeof listFiles>>
   if (config.rpcUrl !== undefined && config.contract !== undefined) {
-    const publicClient = createPublicClient({ transport: http(config.rpcUrl, { timeout: LS_RPC_TIMEOUT_MS, retryCount: 0 }) }) as PublicClient
+    const publicClient = createPublicClient({
+      transport: http(config.rpcUrl, { timeout: LS_RPC_TIMEOUT_MS, retryCount: 0 })
+    }) as PublicClient
     market = { market: config.contract as Address, publicClient }
     try {
       chainId = await publicClient.getChainId()
-      const [info, files] = await Promise.all([
-        marketToken(market),
-        listFiles(journal, { market, chainId, signal })
-      ])
+      const [info, files] = await Promise.all([marketToken(market), listFiles(journal, { market, chainId, signal })])
       token = info
       listing = files
     } catch (err) {
       signal.throwIfAborted()
-      io.stderr.write(`warning: cannot read the chain at ${config.rpcUrl} (${(err as Error).message.split('\n')[0]}); listing the journal only\n`)
+      io.stderr.write(
+        `warning: cannot read the chain at ${config.rpcUrl} (${(err as Error).message.split('\n')[0]}); listing the journal only\n`
+      )
       listing = await listFiles(journal)
     }
   } else {
@@ -74,16 +75,19 @@ async function listJournal (config: ClientConfig, asJson: boolean, { io, signal 
     io.stderr.write(`no files in ${journal.dir}\n`)
     return 0
   }
-  const amount = (units: bigint): string => token === undefined ? `${units} base` : formatTokenAmount(units, token, { maxFractionDigits: 4 })
+  const amount = (units: bigint): string =>
+    token === undefined ? `${units} base` : formatTokenAmount(units, token, { maxFractionDigits: 4 })
   const rows = [['id', 'name', 'size', 'cost', 'expires', 'health', 'deals']]
-  for (const f of listing.files) rows.push([f.id, f.name ?? '-', mib(f.fileSize), amount(f.escrow), expiry(f), health(f), dealSummary(f)])
+  for (const f of listing.files)
+    rows.push([f.id, f.name ?? '-', mib(f.fileSize), amount(f.escrow), expiry(f), health(f), dealSummary(f)])
   io.stdout.write(table(rows))
   const stuck = listing.files.filter((f) => f.resumable && !f.otherChain)
-  if (stuck.length > 0) io.stderr.write(`${stuck.length} put(s) interrupted: run \`sherd put --resume\` to finish them\n`)
+  if (stuck.length > 0)
+    io.stderr.write(`${stuck.length} put(s) interrupted: run \`sherd put --resume\` to finish them\n`)
   return 0
 }
 
-function expiry (f: ListedFile): string {
+function expiry(f: ListedFile): string {
   const date = (d: Date): string => `~${d.toISOString().slice(0, 16).replace('T', ' ')}Z`
   // A deleted file's deals are not renewed: what matters is when the last one stops, not when redundancy drops.
   if (f.health === 'deleted') return f.endsAt === undefined ? 'ended' : `ends ${date(f.endsAt)}, not renewed`
@@ -91,12 +95,14 @@ function expiry (f: ListedFile): string {
   return date(f.expiresAt)
 }
 
-function health (f: ListedFile): string {
+function health(f: ListedFile): string {
   if (f.otherChain) return 'other chain'
   if (f.supersededBy !== undefined) return 'replaced (a repair wrote a new link)'
   return f.health === 'interrupted' ? 'interrupted (resume)' : f.health === 'degraded' ? 'degraded (repair)' : f.health
 }
 
-function dealSummary (f: ListedFile): string {
-  return Object.entries(f.deals).map(([state, n]) => `${n} ${state}`).join(', ')
+function dealSummary(f: ListedFile): string {
+  return Object.entries(f.deals)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ')
 }

@@ -18,24 +18,48 @@ ${ENV_HELP}`,
   options: {
     ...CONFIG_OPTIONS
   },
-  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
-    const out = (text: string): void => { io.stdout.write(text) }
+  async run({ values, positionals }, { io, signal, config }: CommandContext) {
+    const out = (text: string): void => {
+      io.stdout.write(text)
+    }
     const asJson = values.json === true
     expectArgs(positionals, 0, 'no arguments: sherd providers')
     const { list, units } = await withClient(config, signal, async (client) => ({
       list: await client.providers({ signal }),
       units: config.contract === undefined ? undefined : await clientUnits(client)
     }))
-    if (asJson) { out(json(list) + '\n'); return 0 }
-    const rows = [['peer id', 'chain address', 'price/MiB/period', 'free', 'free stake', 'max term', 'registered', 'announced', 'score', 'ok/fail/corrupt/missed']]
+    if (asJson) {
+      out(json(list) + '\n')
+      return 0
+    }
+    const rows = [
+      [
+        'peer id',
+        'chain address',
+        'price/MiB/period',
+        'free',
+        'free stake',
+        'max term',
+        'registered',
+        'announced',
+        'score',
+        'ok/fail/corrupt/missed'
+      ]
+    ]
     for (const p of list) {
-      rows.push([p.peerId, p.chainAddress ?? '-', p.pricePerMiB === undefined ? '-' : units === undefined ? `${p.pricePerMiB}base` : units.format(p.pricePerMiB),
+      rows.push([
+        p.peerId,
+        p.chainAddress ?? '-',
+        p.pricePerMiB === undefined ? '-' : units === undefined ? `${p.pricePerMiB}base` : units.format(p.pricePerMiB),
         p.freeBytes === undefined ? '-' : mib(p.freeBytes),
         // What placement checks a deal's collateral against: a provider short of it gets no shard.
         p.freeStake === undefined ? '-' : units === undefined ? `${p.freeStake}base` : units.format(p.freeStake),
         p.maxTermPeriods === undefined ? '-' : String(p.maxTermPeriods),
-        p.registered ? 'yes' : 'no', p.fresh ? 'yes' : p.announcedAtMs === undefined ? 'never' : 'stale', p.score.toFixed(2),
-        `${p.record.successes}/${p.record.failures}/${p.record.corrupt}/${p.record.missedProofs}`])
+        p.registered ? 'yes' : 'no',
+        p.fresh ? 'yes' : p.announcedAtMs === undefined ? 'never' : 'stale',
+        p.score.toFixed(2),
+        `${p.record.successes}/${p.record.failures}/${p.record.corrupt}/${p.record.missedProofs}`
+      ])
     }
     out(table(rows))
     return 0

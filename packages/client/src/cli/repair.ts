@@ -29,10 +29,14 @@ ${ENV_HELP}`,
     wait: { type: 'boolean' },
     'no-wait': { type: 'boolean' }
   },
-  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
+  async run({ values, positionals }, { io, signal, config }: CommandContext) {
     requireChain(config, 'repair')
-    const out = (text: string): void => { io.stdout.write(text) }
-    const note = (text: string): void => { io.stderr.write(text) }
+    const out = (text: string): void => {
+      io.stdout.write(text)
+    }
+    const note = (text: string): void => {
+      io.stderr.write(text)
+    }
     const asJson = values.json === true
     expectArgs(positionals, 1, 'one link: sherd repair <link>')
     const link = checkedTarget(positionals[0]!)
@@ -40,20 +44,48 @@ ${ENV_HELP}`,
     const log = (e: RepairProgressEvent): void => {
       if (asJson) return
       if (e.type === 'repair:inspected') note(`${e.unhealthy} shard(s) to repair in ${e.segments} segment(s)\n`)
-      else if (e.type === 'repair:rebuilt') note(`segment ${e.segmentIndex}: rebuilt shards ${e.shardIndexes.join(', ')} from ${e.from.join(', ')}\n`)
-      else if (e.type === 'put:shard-stored') note(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
+      else if (e.type === 'repair:rebuilt')
+        note(`segment ${e.segmentIndex}: rebuilt shards ${e.shardIndexes.join(', ')} from ${e.from.join(', ')}\n`)
+      else if (e.type === 'put:shard-stored')
+        note(`segment ${e.segmentIndex} shard ${e.shardIndex} → ${short(e.provider)}\n`)
       else if (e.type === 'put:deal-opened') note(`deal ${e.dealId} opened with ${short(e.provider)}\n`)
     }
     const { r, published } = await withClient(config, signal, async (client) => {
       const r = await client.repair(link, {
-        signal, onProgress: log, includeMissed: values['include-missed'] === true,
+        signal,
+        onProgress: log,
+        includeMissed: values['include-missed'] === true,
         ...(periods === undefined ? {} : { periods }),
-        ...(values.wait === true ? { waitForActivation: true } : values['no-wait'] === true ? { waitForActivation: false } : {})
+        ...(values.wait === true
+          ? { waitForActivation: true }
+          : values['no-wait'] === true
+            ? { waitForActivation: false }
+            : {})
       })
-      return { r, published: r.cid.toString() === r.previousCid ? undefined : await publishRepair(client, r, signal, asJson ? () => {} : note) }
+      return {
+        r,
+        published:
+          r.cid.toString() === r.previousCid
+            ? undefined
+            : await publishRepair(client, r, signal, asJson ? () => {} : note)
+      }
     })
-    if (asJson) out(json({ link: r.link, cid: r.cid.toString(), previousCid: r.previousCid, repaired: r.repaired, ...(published === undefined ? {} : { published }) }) + '\n')
-    else out((r.repaired.length === 0 ? '' : `repaired ${r.repaired.length} shard(s); new manifest ${r.cid.toString()}\n`) + r.link + '\n')
+    if (asJson)
+      out(
+        json({
+          link: r.link,
+          cid: r.cid.toString(),
+          previousCid: r.previousCid,
+          repaired: r.repaired,
+          ...(published === undefined ? {} : { published })
+        }) + '\n'
+      )
+    else
+      out(
+        (r.repaired.length === 0 ? '' : `repaired ${r.repaired.length} shard(s); new manifest ${r.cid.toString()}\n`) +
+          r.link +
+          '\n'
+      )
     return 0
   }
 })

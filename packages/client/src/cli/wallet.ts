@@ -17,19 +17,37 @@ ${ENV_HELP}`,
   options: {
     ...CONFIG_OPTIONS
   },
-  async run ({ values, positionals }, { io, signal, config }: CommandContext) {
+  async run({ values, positionals }, { io, signal, config }: CommandContext) {
     requireChain(config, 'wallet')
-    const out = (text: string): void => { io.stdout.write(text) }
+    const out = (text: string): void => {
+      io.stdout.write(text)
+    }
     const asJson = values.json === true
     expectArgs(positionals, 0, 'no arguments: sherd wallet')
     const { w, units, gas } = await withChainOnly(config, signal, async (chain, units) => {
       const { readWallet } = await import('../chain.js')
       const native = chain.publicClient.chain?.nativeCurrency ?? { symbol: 'ETH', decimals: 18 }
-      const gas = await tokenUnits({ address: '0x0000000000000000000000000000000000000000', symbol: native.symbol, decimals: native.decimals })
+      const gas = await tokenUnits({
+        address: '0x0000000000000000000000000000000000000000',
+        symbol: native.symbol,
+        decimals: native.decimals
+      })
       return { w: await readWallet(chain), units, gas }
     })
-    if (asJson) out(json({ address: w.address, token: tokenJson(units.info), balance: w.balance, gasBalance: w.gasBalance, withdrawable: w.withdrawable }) + '\n')
-    else out(`address     ${w.address}\ntoken       ${units.info.symbol} (${units.info.address}, ${units.info.decimals} decimals)\nbalance     ${units.format(w.balance)}\ngas         ${gas.format(w.gasBalance)}\nrefundable  ${units.format(w.withdrawable)}\n`)
+    if (asJson)
+      out(
+        json({
+          address: w.address,
+          token: tokenJson(units.info),
+          balance: w.balance,
+          gasBalance: w.gasBalance,
+          withdrawable: w.withdrawable
+        }) + '\n'
+      )
+    else
+      out(
+        `address     ${w.address}\ntoken       ${units.info.symbol} (${units.info.address}, ${units.info.decimals} decimals)\nbalance     ${units.format(w.balance)}\ngas         ${gas.format(w.gasBalance)}\nrefundable  ${units.format(w.withdrawable)}\n`
+      )
     return 0
   }
 })

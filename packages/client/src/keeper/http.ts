@@ -23,15 +23,18 @@ export class KeeperHttp {
   #server: Server | undefined
   #port: number
 
-  constructor (private readonly init: KeeperHttpInit, private readonly components: KeeperHttpComponents) {
+  constructor(
+    private readonly init: KeeperHttpInit,
+    private readonly components: KeeperHttpComponents
+  ) {
     this.#port = init.port
   }
 
-  get url (): string | undefined {
+  get url(): string | undefined {
     return this.#server === undefined ? undefined : `http://${this.init.host ?? '127.0.0.1'}:${this.#port}`
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const server = createServer((req, res) => {
       try {
         const path = (req.url ?? '/').split('?')[0]
@@ -40,11 +43,17 @@ export class KeeperHttp {
         } else if (path === '/health') {
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}\n')
         } else if (path === '/status') {
-          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.components.status(), null, 2) + '\n')
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+            .end(JSON.stringify(this.components.status(), null, 2) + '\n')
         } else if (path === '/metrics') {
-          res.writeHead(200, { 'content-type': this.components.metrics.contentType }).end(this.components.metrics.text())
+          res
+            .writeHead(200, { 'content-type': this.components.metrics.contentType })
+            .end(this.components.metrics.text())
         } else {
-          res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: try /health, /status or /metrics"}\n')
+          res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end('{"error":"not found: try /health, /status or /metrics"}\n')
         }
       } catch (err) {
         log.error('request failed: %e', err)
@@ -53,21 +62,32 @@ export class KeeperHttp {
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'EADDRINUSE'
-          ? new KeeperConfigError(`port ${this.init.port} is in use: pick another --http-port (0 picks a free one)`, { cause: err })
-          : err)
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new KeeperConfigError(`port ${this.init.port} is in use: pick another --http-port (0 picks a free one)`, {
+                cause: err
+              })
+            : err
+        )
       })
-      server.listen(this.init.port, this.init.host ?? '127.0.0.1', () => { server.removeAllListeners('error'); resolve() })
+      server.listen(this.init.port, this.init.host ?? '127.0.0.1', () => {
+        server.removeAllListeners('error')
+        resolve()
+      })
     })
     this.#server = server
     this.#port = (server.address() as AddressInfo).port
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const server = this.#server
     this.#server = undefined
     if (server === undefined) return
     server.closeAllConnections()
-    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve()
+      })
+    })
   }
 }

@@ -14,7 +14,11 @@ import type { FileMarketEvent, WatchedDeals } from './market-events.js'
 import { KeeperStore, linkCid } from './store.js'
 import type { KeptDeal, KeptFile } from './store.js'
 import {
-  DEFAULT_EXTEND_LEAD_MS, DEFAULT_EXTEND_PERIODS, DEFAULT_KEEPER_EVENT_INTERVAL_MS, DEFAULT_KEEPER_POLL_INTERVAL_MS, MIN_KEEPER_POLL_INTERVAL_MS
+  DEFAULT_EXTEND_LEAD_MS,
+  DEFAULT_EXTEND_PERIODS,
+  DEFAULT_KEEPER_EVENT_INTERVAL_MS,
+  DEFAULT_KEEPER_POLL_INTERVAL_MS,
+  MIN_KEEPER_POLL_INTERVAL_MS
 } from './constants.js'
 
 const log = logger('sherd:keeper')
@@ -52,7 +56,11 @@ export interface KeeperInit {
    * exactly there. `sherd keeper start` sets it only from SHERD_KEEPER_PAUSE_AFTER (docs/keeper.md). A rejection
    * (the keeper stopping) fails the repair, which keeps its intent like any failure.
    */
-  pause?: (point: KeeperPausePoint, detail: { fileId: string, deals: readonly KeptDeal[] }, signal: AbortSignal) => Promise<void>
+  pause?: (
+    point: KeeperPausePoint,
+    detail: { fileId: string; deals: readonly KeptDeal[] },
+    signal: AbortSignal
+  ) => Promise<void>
 }
 
 /**
@@ -74,22 +82,29 @@ export interface KeeperComponents {
 }
 
 export type KeeperEvent =
-  | { type: 'keeper:pass', files: number, ms: number }
+  | { type: 'keeper:pass'; files: number; ms: number }
   /** A market event of a kept file's deal (or of a provider holding one of its shards); a check of its files follows. */
-  | { type: 'keeper:market-event', event: FileMarketEvent }
-  | { type: 'keeper:event-read-failed', error: string }
-  | { type: 'keeper:checked', fileId: string, cid: string, segments: readonly SegmentView[] }
-  | { type: 'keeper:check-failed', fileId: string, error: string }
+  | { type: 'keeper:market-event'; event: FileMarketEvent }
+  | { type: 'keeper:event-read-failed'; error: string }
+  | { type: 'keeper:checked'; fileId: string; cid: string; segments: readonly SegmentView[] }
+  | { type: 'keeper:check-failed'; fileId: string; error: string }
   /** `why`: the segments to repair as the check saw them (absent when finishing a recorded repair). */
-  | { type: 'keeper:repair-started', fileId: string, cid: string, segments: readonly number[], adopting: number, why?: readonly SegmentView[] }
-  | { type: 'keeper:deal-recorded', fileId: string, deal: KeptDeal }
-  | { type: 'keeper:repaired', fileId: string, from: string, cid: string, shards: number }
-  | { type: 'keeper:repair-failed', fileId: string, error: string }
+  | {
+      type: 'keeper:repair-started'
+      fileId: string
+      cid: string
+      segments: readonly number[]
+      adopting: number
+      why?: readonly SegmentView[]
+    }
+  | { type: 'keeper:deal-recorded'; fileId: string; deal: KeptDeal }
+  | { type: 'keeper:repaired'; fileId: string; from: string; cid: string; shards: number }
+  | { type: 'keeper:repair-failed'; fileId: string; error: string }
   /** The file's latest-version record, so that its older links read this version (docs/keeper.md). */
-  | { type: 'keeper:published', fileId: string, cid: string, accepted: number, asked: number }
-  | { type: 'keeper:publish-failed', fileId: string, error: string }
-  | { type: 'keeper:extended', fileId: string, periods: number, escrow: bigint }
-  | { type: 'keeper:extend-skipped', fileId: string, reason: string }
+  | { type: 'keeper:published'; fileId: string; cid: string; accepted: number; asked: number }
+  | { type: 'keeper:publish-failed'; fileId: string; error: string }
+  | { type: 'keeper:extended'; fileId: string; periods: number; escrow: bigint }
+  | { type: 'keeper:extend-skipped'; fileId: string; reason: string }
 
 /** One segment as the keeper saw it in its last check. */
 export interface SegmentView {
@@ -113,7 +128,7 @@ export interface KeeperStatus {
   readonly pollIntervalMs: number
   readonly passes: number
   readonly lastPassAt?: number
-  readonly budget: { readonly limit: string, readonly spent: string }
+  readonly budget: { readonly limit: string; readonly spent: string }
   readonly files: ReadonlyArray<{
     readonly id: string
     readonly capability: 'read' | 'repair'
@@ -150,15 +165,18 @@ export interface Keeper {
  * const keeper = createKeeper({ dir, budget: 10n ** 18n, httpPort: 7080 }, { client })
  * await keeper.start()
  */
-export function createKeeper (init: KeeperInit, components: KeeperComponents): Keeper {
+export function createKeeper(init: KeeperInit, components: KeeperComponents): Keeper {
   const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_KEEPER_POLL_INTERVAL_MS
   if (!Number.isSafeInteger(pollIntervalMs) || pollIntervalMs < MIN_KEEPER_POLL_INTERVAL_MS) {
-    throw new KeeperConfigError(`the poll interval must be at least ${MIN_KEEPER_POLL_INTERVAL_MS} ms, got ${pollIntervalMs}`)
+    throw new KeeperConfigError(
+      `the poll interval must be at least ${MIN_KEEPER_POLL_INTERVAL_MS} ms, got ${pollIntervalMs}`
+    )
   }
   const budget = init.budget ?? 0n
   if (budget < 0n) throw new KeeperConfigError('the budget cannot be negative')
   const extendPeriods = init.extendPeriods ?? DEFAULT_EXTEND_PERIODS
-  if (!Number.isSafeInteger(extendPeriods) || extendPeriods < 1) throw new KeeperConfigError(`extendPeriods must be a positive integer, got ${extendPeriods}`)
+  if (!Number.isSafeInteger(extendPeriods) || extendPeriods < 1)
+    throw new KeeperConfigError(`extendPeriods must be a positive integer, got ${extendPeriods}`)
   const extendLeadMs = init.extendLeadMs ?? DEFAULT_EXTEND_LEAD_MS
   const liveness = init.liveness ?? DEFAULT_LIVENESS
   const now = init.now ?? Date.now
@@ -166,7 +184,11 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   const { client } = components
   const metrics = new KeeperMetrics()
   const thresholdFor = (k: number, m: number): number =>
-    init.threshold === undefined ? defaultRepairThreshold(k, m) : typeof init.threshold === 'number' ? init.threshold : init.threshold(k, m)
+    init.threshold === undefined
+      ? defaultRepairThreshold(k, m)
+      : typeof init.threshold === 'number'
+        ? init.threshold
+        : init.threshold(k, m)
 
   let store: KeeperStore | undefined
   let http: KeeperHttp | undefined
@@ -178,61 +200,128 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   let lastPassAt: number | undefined
   /** When each provider last answered a probe: the liveness rule's clock. */
   const lastAnswered = new Map<string, number>()
-  const lastViews = new Map<string, { at: number, segments: readonly SegmentView[] }>()
+  const lastViews = new Map<string, { at: number; segments: readonly SegmentView[] }>()
   /** Each file's deals and providers at its last check: what the event reader filters on. */
-  const dealsOf = new Map<string, { deals: bigint[], providers: string[] }>()
+  const dealsOf = new Map<string, { deals: bigint[]; providers: string[] }>()
   const eventIntervalMs = init.eventIntervalMs ?? DEFAULT_KEEPER_EVENT_INTERVAL_MS
   if (!Number.isSafeInteger(eventIntervalMs) || eventIntervalMs < MIN_KEEPER_POLL_INTERVAL_MS) {
-    throw new KeeperConfigError(`the event interval must be at least ${MIN_KEEPER_POLL_INTERVAL_MS} ms, got ${eventIntervalMs}`)
+    throw new KeeperConfigError(
+      `the event interval must be at least ${MIN_KEEPER_POLL_INTERVAL_MS} ms, got ${eventIntervalMs}`
+    )
   }
   let eventLoop: Promise<void> | undefined
 
-  function views (s: FileStat): { segments: SegmentView[], decisions: SegmentDecision[] } {
+  function views(s: FileStat): { segments: SegmentView[]; decisions: SegmentDecision[] } {
     const t = now()
     const decisions: SegmentDecision[] = []
     const segments = s.segments.map((seg) => {
       const shards = seg.shards.map((sh): PolicyShard => {
         // Silent since its last answer seen (or since the keeper started, for one never seen answering).
         if (sh.provider !== undefined && sh.online !== false) lastAnswered.set(sh.provider, t)
-        const since = sh.provider === undefined || sh.online !== false ? undefined : lastAnswered.get(sh.provider) ?? startedAt ?? t
-        const health = shardHealth({
+        const since =
+          sh.provider === undefined || sh.online !== false
+            ? undefined
+            : (lastAnswered.get(sh.provider) ?? startedAt ?? t)
+        const health = shardHealth(
+          {
+            ...(sh.provider === undefined ? {} : { provider: sh.provider }),
+            dealOver:
+              sh.state === 'failed' ||
+              sh.state === 'ended' ||
+              sh.state === 'faulted' ||
+              sh.state === 'declared' ||
+              sh.state === 'unfunded',
+            // Recent misses only: a miss long ago with every period proven since says nothing about now.
+            ...(sh.recentMissedPeriods === undefined ? {} : { missedPeriods: sh.recentMissedPeriods }),
+            ...(since === undefined ? {} : { unresponsiveMs: t - since })
+          },
+          liveness
+        )
+        return {
+          shardIndex: sh.shardIndex,
+          health,
           ...(sh.provider === undefined ? {} : { provider: sh.provider }),
-          dealOver: sh.state === 'failed' || sh.state === 'ended' || sh.state === 'faulted' || sh.state === 'declared' || sh.state === 'unfunded',
-          // Recent misses only: a miss long ago with every period proven since says nothing about now.
-          ...(sh.recentMissedPeriods === undefined ? {} : { missedPeriods: sh.recentMissedPeriods }),
-          ...(since === undefined ? {} : { unresponsiveMs: t - since })
-        }, liveness)
-        return { shardIndex: sh.shardIndex, health, ...(sh.provider === undefined ? {} : { provider: sh.provider }), ...(sh.endsAtMs === undefined ? {} : { dealEnd: sh.endsAtMs }) }
+          ...(sh.endsAtMs === undefined ? {} : { dealEnd: sh.endsAtMs })
+        }
       })
-      const d = decideSegment({ k: s.k, m: s.m, shards, threshold: thresholdFor(s.k, s.m), now: t, extendLead: extendLeadMs })
+      const d = decideSegment({
+        k: s.k,
+        m: s.m,
+        shards,
+        threshold: thresholdFor(s.k, s.m),
+        now: t,
+        extendLead: extendLeadMs
+      })
       decisions.push(d)
       const count = (h: PolicyShard['health']): number => shards.filter((x) => x.health === h).length
       return {
-        index: seg.index, healthy: d.healthy, threshold: d.threshold, k: s.k, m: s.m, suspect: count('suspect'), failed: count('failed'),
-        missing: count('missing'), belowK: d.belowK, repair: d.repair, extend: d.extend.length
+        index: seg.index,
+        healthy: d.healthy,
+        threshold: d.threshold,
+        k: s.k,
+        m: s.m,
+        suspect: count('suspect'),
+        failed: count('failed'),
+        missing: count('missing'),
+        belowK: d.belowK,
+        repair: d.repair,
+        extend: d.extend.length
       }
     })
     return { segments, decisions }
   }
 
-  async function repairFile (file: KeptFile, segments: readonly number[], signal: AbortSignal, why?: readonly SegmentView[]): Promise<void> {
+  async function repairFile(
+    file: KeptFile,
+    segments: readonly number[],
+    signal: AbortSignal,
+    why?: readonly SegmentView[]
+  ): Promise<void> {
     const s = store!
     const fromCid = linkCid(file.link)
     const kept = file.intent?.deals ?? []
     // Recorded before the repair can spend anything: the deals it opens are added as they open.
-    await s.updateFile(file.id, (f) => ({ ...f, intent: { startedAt: f.intent?.startedAt ?? now(), fromCid, segments, deals: f.intent?.deals ?? [] } }))
-    emit({ type: 'keeper:repair-started', fileId: file.id, cid: fromCid, segments, adopting: kept.length, ...(why === undefined ? {} : { why }) })
+    await s.updateFile(file.id, (f) => ({
+      ...f,
+      intent: { startedAt: f.intent?.startedAt ?? now(), fromCid, segments, deals: f.intent?.deals ?? [] }
+    }))
+    emit({
+      type: 'keeper:repair-started',
+      fileId: file.id,
+      cid: fromCid,
+      segments,
+      adopting: kept.length,
+      ...(why === undefined ? {} : { why })
+    })
     log('repairing %s (segments %o, adopting %d deals)', file.id, segments, kept.length)
     let writes: Promise<unknown> = Promise.resolve()
     const recorded: KeptDeal[] = []
     const onProgress = (e: RepairProgressEvent): void => {
       if (e.type !== 'put:deal-opened') return
       metrics.repairEscrow += e.escrow
-      const deal: KeptDeal = { segmentIndex: e.segmentIndex, shardIndex: e.shardIndex, provider: e.provider, dealId: e.dealId.toString() }
+      const deal: KeptDeal = {
+        segmentIndex: e.segmentIndex,
+        shardIndex: e.shardIndex,
+        provider: e.provider,
+        dealId: e.dealId.toString()
+      }
       writes = writes.then(async () => {
-        await s.updateFile(file.id, (f) => f.intent === undefined ? f : {
-          ...f, intent: { ...f.intent, deals: [...f.intent.deals.filter((d) => !(d.segmentIndex === deal.segmentIndex && d.shardIndex === deal.shardIndex)), deal] }
-        })
+        await s.updateFile(file.id, (f) =>
+          f.intent === undefined
+            ? f
+            : {
+                ...f,
+                intent: {
+                  ...f.intent,
+                  deals: [
+                    ...f.intent.deals.filter(
+                      (d) => !(d.segmentIndex === deal.segmentIndex && d.shardIndex === deal.shardIndex)
+                    ),
+                    deal
+                  ]
+                }
+              }
+        )
         recorded.push(deal)
         emit({ type: 'keeper:deal-recorded', fileId: file.id, deal })
       })
@@ -244,7 +333,12 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
         onProgress,
         // The repair moves shards with missed periods only if the keeper's rule counts one miss as suspect.
         includeMissed: liveness.suspectAfterMissed <= 1,
-        adopt: kept.map((d) => ({ segmentIndex: d.segmentIndex, shardIndex: d.shardIndex, provider: d.provider, dealId: BigInt(d.dealId) })),
+        adopt: kept.map((d) => ({
+          segmentIndex: d.segmentIndex,
+          shardIndex: d.shardIndex,
+          provider: d.provider,
+          dealId: BigInt(d.dealId)
+        })),
         ...(init.repairPeriods === undefined ? {} : { periods: init.repairPeriods })
       })
     } catch (err) {
@@ -264,7 +358,8 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       }
     }
     await writes
-    if (init.pause !== undefined && recorded.length > 0) await init.pause('deals-recorded', { fileId: file.id, deals: recorded }, signal)
+    if (init.pause !== undefined && recorded.length > 0)
+      await init.pause('deals-recorded', { fileId: file.id, deals: recorded }, signal)
     const newCid = linkCid(result.link)
     const rebuilt = result.repaired.length
     await s.updateFile(file.id, (f) => {
@@ -283,12 +378,16 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     log('repaired %s: %s -> %s (%d shards)', file.id, fromCid, newCid, rebuilt)
   }
 
-  async function extendFile (file: KeptFile, s: FileStat, signal: AbortSignal): Promise<void> {
+  async function extendFile(file: KeptFile, s: FileStat, signal: AbortSignal): Promise<void> {
     const st = store!
     const cost = (s.costPerPeriod ?? 0n) * BigInt(extendPeriods)
     const spent = BigInt(st.state.extendSpent)
     if (spent + cost > budget) {
-      emit({ type: 'keeper:extend-skipped', fileId: file.id, reason: `the budget is spent: ${spent} of ${budget} used, ${cost} needed` })
+      emit({
+        type: 'keeper:extend-skipped',
+        fileId: file.id,
+        reason: `the budget is spent: ${spent} of ${budget} used, ${cost} needed`
+      })
       return
     }
     // Reserved (counted as spent) before the transactions: a crash in between can only under-spend the budget.
@@ -315,11 +414,15 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
    * Publishes a repaired file's newest CID (once per CID; retried at every check until a provider takes it), so its
    * owner's older links follow it. Not a reason to fail the check: the file is safe either way.
    */
-  async function publishFile (file: KeptFile, signal: AbortSignal): Promise<void> {
+  async function publishFile(file: KeptFile, signal: AbortSignal): Promise<void> {
     const cid = linkCid(file.link)
     if (client.publishLatest === undefined || file.history.length === 0 || file.publishedCid === cid) return
     try {
-      const r = await client.publishLatest(file.link, { olderCids: file.history, ...(file.publishedSeq === undefined ? {} : { afterSeq: file.publishedSeq }), signal })
+      const r = await client.publishLatest(file.link, {
+        olderCids: file.history,
+        ...(file.publishedSeq === undefined ? {} : { afterSeq: file.publishedSeq }),
+        signal
+      })
       if (r.accepted === 0) throw new Error(`none of the ${r.asked} providers asked took the record`)
       await store!.updateFile(file.id, (f) => ({ ...f, publishedCid: cid, publishedSeq: r.seq }))
       emit({ type: 'keeper:published', fileId: file.id, cid, accepted: r.accepted, asked: r.asked })
@@ -330,7 +433,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     }
   }
 
-  async function checkFile (file: KeptFile, signal: AbortSignal): Promise<void> {
+  async function checkFile(file: KeptFile, signal: AbortSignal): Promise<void> {
     if (file.intent !== undefined) {
       // An unfinished repair (a restart, or a failure): finish it first, with the deals it already opened.
       await repairFile(file, file.intent.segments, signal)
@@ -341,15 +444,20 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const s = await client.stat(file.link, { signal, probe: true })
     const shards = s.segments.flatMap((seg) => seg.shards)
     dealsOf.set(file.id, {
-      deals: shards.flatMap((sh) => sh.dealId === undefined ? [] : [sh.dealId]),
-      providers: shards.flatMap((sh) => sh.chainAddress === undefined ? [] : [sh.chainAddress.toLowerCase()])
+      deals: shards.flatMap((sh) => (sh.dealId === undefined ? [] : [sh.dealId])),
+      providers: shards.flatMap((sh) => (sh.chainAddress === undefined ? [] : [sh.chainAddress.toLowerCase()]))
     })
     const { segments, decisions } = views(s)
     lastViews.set(file.id, { at: now(), segments })
     emit({ type: 'keeper:checked', fileId: file.id, cid: s.cid, segments })
     const toRepair = segments.filter((v) => v.repair)
     if (toRepair.length > 0) {
-      await repairFile(file, toRepair.map((v) => v.index), signal, toRepair)
+      await repairFile(
+        file,
+        toRepair.map((v) => v.index),
+        signal,
+        toRepair
+      )
       await publishFile(store!.file(file.id) ?? file, signal)
       return
     }
@@ -357,7 +465,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
   }
 
   /** Checks every file, or only the files in `only` (after a market event: not counted as a pass). */
-  async function runPass (signal: AbortSignal, only?: ReadonlySet<string>): Promise<void> {
+  async function runPass(signal: AbortSignal, only?: ReadonlySet<string>): Promise<void> {
     const started = now()
     const s = store!
     const state = await s.reload()
@@ -382,7 +490,10 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     if (state.extendIntent !== undefined) {
       // An extension was under way when the keeper stopped: whether it went through or not, its reserve stays
       // counted (never overspend); stat shows whether the deals moved, and the next check extends again if not.
-      await s.update((st) => { const { extendIntent: _gone, ...rest } = st; return rest })
+      await s.update((st) => {
+        const { extendIntent: _gone, ...rest } = st
+        return rest
+      })
     }
     for (const file of s.files) await checkOne(file, '')
     passes++
@@ -392,7 +503,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     emit({ type: 'keeper:pass', files: s.files.length, ms: now() - started })
   }
 
-  function updateGauges (): void {
+  function updateGauges(): void {
     const all = [...lastViews.entries()].filter(([id]) => store?.file(id) !== undefined).flatMap(([, v]) => v.segments)
     metrics.files = store?.files.length ?? 0
     metrics.segments = {
@@ -406,18 +517,25 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     metrics.repairsPending = store?.files.filter((f) => f.intent !== undefined).length ?? 0
   }
 
-  async function checkNow (only?: ReadonlySet<string>): Promise<void> {
-    if (store === undefined || controller === undefined) throw new KeeperConfigError('the keeper is not started: call start() first')
+  async function checkNow(only?: ReadonlySet<string>): Promise<void> {
+    if (store === undefined || controller === undefined)
+      throw new KeeperConfigError('the keeper is not started: call start() first')
     // One pass at a time: a call during a pass waits for it and then runs its own.
     while (pass !== undefined) await pass.catch(() => {})
-    pass = runPass(controller.signal, only).finally(() => { pass = undefined })
+    pass = runPass(controller.signal, only).finally(() => {
+      pass = undefined
+    })
     await pass
   }
 
-  function watched (): WatchedDeals {
+  function watched(): WatchedDeals {
     const deals = new Map<bigint, Set<string>>()
     const providers = new Map<string, Set<string>>()
-    const add = <K>(map: Map<K, Set<string>>, key: K, id: string): void => { const set = map.get(key) ?? new Set(); set.add(id); map.set(key, set) }
+    const add = <K>(map: Map<K, Set<string>>, key: K, id: string): void => {
+      const set = map.get(key) ?? new Set()
+      set.add(id)
+      map.set(key, set)
+    }
     for (const f of store?.files ?? []) {
       const d = dealsOf.get(f.id)
       if (d === undefined) continue
@@ -431,7 +549,7 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
    * One read of the market's events since the stored cursor, then a check of every file they concern. The cursor
    * is stored before the checks: a keeper stopped in between runs a full pass at its next start anyway.
    */
-  async function followEvents (market: MarketClient, signal: AbortSignal): Promise<void> {
+  async function followEvents(market: MarketClient, signal: AbortSignal): Promise<void> {
     const s = store!
     const head = await market.publicClient.getBlockNumber({ cacheTime: 0 })
     const stored = s.state.eventCursor
@@ -443,31 +561,46 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
     const from = BigInt(stored) + 1n
     if (head < from) return
     const events = await readFileMarketEvents(market, watched(), from, head, signal)
-    await s.update((st) => st.eventCursor !== undefined && BigInt(st.eventCursor) >= head ? st : { ...st, eventCursor: head.toString() })
+    await s.update((st) =>
+      st.eventCursor !== undefined && BigInt(st.eventCursor) >= head ? st : { ...st, eventCursor: head.toString() }
+    )
     if (events.length === 0) return
     const files = new Set<string>()
     for (const event of events) {
       metrics.marketEvents[event.eventName] = (metrics.marketEvents[event.eventName] ?? 0) + 1
       emit({ type: 'keeper:market-event', event })
-      log('market event %s (deal %s, provider %s): checking %o', event.eventName, event.dealId, event.provider, event.fileIds)
+      log(
+        'market event %s (deal %s, provider %s): checking %o',
+        event.eventName,
+        event.dealId,
+        event.provider,
+        event.fileIds
+      )
       for (const id of event.fileIds) files.add(id)
     }
     await checkNow(files)
   }
 
   const keeper: Keeper = {
-    get store () { return store },
+    get store() {
+      return store
+    },
     metrics,
-    get httpUrl () { return http?.url },
+    get httpUrl() {
+      return http?.url
+    },
 
-    async start () {
+    async start() {
       if (controller !== undefined) return
       store = await KeeperStore.open(init.dir)
       controller = new AbortController()
       startedAt = now()
       updateGauges()
       if (init.httpPort !== undefined) {
-        http = new KeeperHttp({ port: init.httpPort, ...(init.httpHost === undefined ? {} : { host: init.httpHost }) }, { status: () => keeper.status(), metrics })
+        http = new KeeperHttp(
+          { port: init.httpPort, ...(init.httpHost === undefined ? {} : { host: init.httpHost }) },
+          { status: () => keeper.status(), metrics }
+        )
         await http.start()
       }
       const signal = controller.signal
@@ -480,7 +613,11 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
             metrics.checkErrors++
             log.error('keeper pass failed: %s', (err as Error).message)
           }
-          try { await sleep(pollIntervalMs, signal) } catch { break }
+          try {
+            await sleep(pollIntervalMs, signal)
+          } catch {
+            break
+          }
         }
       })()
       const market = components.market
@@ -495,14 +632,18 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
               emit({ type: 'keeper:event-read-failed', error: (err as Error).message })
               log.error('reading market events failed (retried from the same block): %s', (err as Error).message)
             }
-            try { await sleep(eventIntervalMs, signal) } catch { break }
+            try {
+              await sleep(eventIntervalMs, signal)
+            } catch {
+              break
+            }
           }
         })()
       }
       log('keeper started: %d files, polling every %d ms', store.files.length, pollIntervalMs)
     },
 
-    async stop () {
+    async stop() {
       const c = controller
       if (c === undefined) return
       c.abort(new Error('the keeper is stopping'))
@@ -516,13 +657,20 @@ export function createKeeper (init: KeeperInit, components: KeeperComponents): K
       eventLoop = undefined
     },
 
-    async checkNow () { await checkNow() },
+    async checkNow() {
+      await checkNow()
+    },
 
-    status () {
+    status() {
       const files = (store?.files ?? []).map((f) => {
         const v = lastViews.get(f.id)
         return {
-          id: f.id, capability: f.capability, cid: linkCid(f.link), history: f.history, repairs: f.repairs, shardsRebuilt: f.shardsRebuilt,
+          id: f.id,
+          capability: f.capability,
+          cid: linkCid(f.link),
+          history: f.history,
+          repairs: f.repairs,
+          shardsRebuilt: f.shardsRebuilt,
           repairPending: f.intent !== undefined,
           ...(f.lastError === undefined ? {} : { lastError: f.lastError }),
           ...(v === undefined ? {} : { checkedAt: v.at, segments: v.segments })

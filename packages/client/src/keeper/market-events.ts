@@ -4,7 +4,7 @@ import type { Address } from 'viem'
 
 /** The market events that can cost a kept file a shard: each triggers a check of the files it concerns. */
 export const KEEPER_WATCHED_EVENTS = ['DealFaulted', 'DealDeclaredLost', 'DealFailed', 'PeriodMissed'] as const
-export type KeeperWatchedEvent = typeof KEEPER_WATCHED_EVENTS[number]
+export type KeeperWatchedEvent = (typeof KEEPER_WATCHED_EVENTS)[number]
 
 /** What the keeper learned from its files' last checks: which deal and which provider belongs to which file. */
 export interface WatchedDeals {
@@ -30,7 +30,7 @@ export interface FileMarketEvent {
  */
 const MAX_TOPICS_PER_QUERY = 256
 
-function chunks<T> (items: readonly T[]): T[][] {
+function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = []
   for (let i = 0; i < items.length; i += MAX_TOPICS_PER_QUERY) out.push(items.slice(i, i + MAX_TOPICS_PER_QUERY))
   return out
@@ -41,8 +41,12 @@ function chunks<T> (items: readonly T[]): T[][] {
  * the files it concerns. Queries filter on the indexed deal id (DealFaulted, DealDeclaredLost, DealFailed) and
  * provider (PeriodMissed), so the keeper reads its files' events only, paged by `readProofSetEvents`.
  */
-export async function readFileMarketEvents (
-  market: MarketClient, watched: WatchedDeals, fromBlock: bigint, toBlock: bigint, signal?: AbortSignal
+export async function readFileMarketEvents(
+  market: MarketClient,
+  watched: WatchedDeals,
+  fromBlock: bigint,
+  toBlock: bigint,
+  signal?: AbortSignal
 ): Promise<FileMarketEvent[]> {
   if (toBlock < fromBlock) return []
   const out: FileMarketEvent[] = []
@@ -50,20 +54,56 @@ export async function readFileMarketEvents (
   const filesOfDeal = (id: bigint): string[] => [...(watched.deals.get(id) ?? [])]
   for (const ids of chunks([...watched.deals.keys()])) {
     for (const e of await readProofSetEvents(market, { eventName: 'DealFaulted', args: { dealId: ids }, ...range })) {
-      out.push({ eventName: 'DealFaulted', blockNumber: e.blockNumber, provider: e.args.provider.toLowerCase(), dealId: e.args.dealId, period: e.args.period, fileIds: filesOfDeal(e.args.dealId) })
+      out.push({
+        eventName: 'DealFaulted',
+        blockNumber: e.blockNumber,
+        provider: e.args.provider.toLowerCase(),
+        dealId: e.args.dealId,
+        period: e.args.period,
+        fileIds: filesOfDeal(e.args.dealId)
+      })
     }
-    for (const e of await readProofSetEvents(market, { eventName: 'DealDeclaredLost', args: { dealId: ids }, ...range })) {
-      out.push({ eventName: 'DealDeclaredLost', blockNumber: e.blockNumber, provider: e.args.provider.toLowerCase(), dealId: e.args.dealId, period: e.args.period, fileIds: filesOfDeal(e.args.dealId) })
+    for (const e of await readProofSetEvents(market, {
+      eventName: 'DealDeclaredLost',
+      args: { dealId: ids },
+      ...range
+    })) {
+      out.push({
+        eventName: 'DealDeclaredLost',
+        blockNumber: e.blockNumber,
+        provider: e.args.provider.toLowerCase(),
+        dealId: e.args.dealId,
+        period: e.args.period,
+        fileIds: filesOfDeal(e.args.dealId)
+      })
     }
     for (const e of await readProofSetEvents(market, { eventName: 'DealFailed', args: { dealId: ids }, ...range })) {
-      out.push({ eventName: 'DealFailed', blockNumber: e.blockNumber, provider: e.args.provider.toLowerCase(), dealId: e.args.dealId, fileIds: filesOfDeal(e.args.dealId) })
+      out.push({
+        eventName: 'DealFailed',
+        blockNumber: e.blockNumber,
+        provider: e.args.provider.toLowerCase(),
+        dealId: e.args.dealId,
+        fileIds: filesOfDeal(e.args.dealId)
+      })
     }
   }
   for (const providers of chunks([...watched.providers.keys()])) {
-    for (const e of await readProofSetEvents(market, { eventName: 'PeriodMissed', args: { provider: providers as Address[] }, ...range })) {
+    for (const e of await readProofSetEvents(market, {
+      eventName: 'PeriodMissed',
+      args: { provider: providers as Address[] },
+      ...range
+    })) {
       const provider = e.args.provider.toLowerCase()
-      out.push({ eventName: 'PeriodMissed', blockNumber: e.blockNumber, provider, period: e.args.period, fileIds: [...(watched.providers.get(provider) ?? [])] })
+      out.push({
+        eventName: 'PeriodMissed',
+        blockNumber: e.blockNumber,
+        provider,
+        period: e.args.period,
+        fileIds: [...(watched.providers.get(provider) ?? [])]
+      })
     }
   }
-  return out.filter((e) => e.fileIds.length > 0).sort((a, b) => a.blockNumber < b.blockNumber ? -1 : a.blockNumber > b.blockNumber ? 1 : 0)
+  return out
+    .filter((e) => e.fileIds.length > 0)
+    .sort((a, b) => (a.blockNumber < b.blockNumber ? -1 : a.blockNumber > b.blockNumber ? 1 : 0))
 }

@@ -83,13 +83,13 @@ export class KeeperStore {
   readonly #dir: string
   #state: KeeperState = EMPTY
 
-  private constructor (dir: string) {
+  private constructor(dir: string) {
     this.#dir = dir
     this.path = join(dir, KEEPER_STORE_FILE)
   }
 
   /** Opens (creating) the store in `dir`. */
-  static async open (dir: string): Promise<KeeperStore> {
+  static async open(dir: string): Promise<KeeperStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 })
     // mkdir leaves an existing directory's mode as it is: tighten it, the store holds keys.
     await chmod(dir, 0o700)
@@ -98,21 +98,25 @@ export class KeeperStore {
     return store
   }
 
-  get state (): KeeperState { return this.#state }
-  get files (): readonly KeptFile[] { return this.#state.files }
+  get state(): KeeperState {
+    return this.#state
+  }
+  get files(): readonly KeptFile[] {
+    return this.#state.files
+  }
 
-  file (id: string): KeptFile | undefined {
+  file(id: string): KeptFile | undefined {
     return this.#state.files.find((f) => f.id === id)
   }
 
   /** Re-reads keeper.json (another process may have added or removed files). */
-  async reload (): Promise<KeeperState> {
+  async reload(): Promise<KeeperState> {
     this.#state = await this.#read()
     return this.#state
   }
 
   /** Applies `change` to the state as it is on disk now and writes the result; returns it. */
-  async update (change: (state: KeeperState) => KeeperState): Promise<KeeperState> {
+  async update(change: (state: KeeperState) => KeeperState): Promise<KeeperState> {
     await this.#locked(async () => {
       const next = change(await this.#read())
       await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n')
@@ -126,14 +130,25 @@ export class KeeperStore {
    * left as it is (`added: false`), so adding twice is safe; a file that was repaired since is found by any of its
    * CIDs.
    */
-  async add (link: string, now = Date.now()): Promise<{ file: KeptFile, added: boolean }> {
+  async add(link: string, now = Date.now()): Promise<{ file: KeptFile; added: boolean }> {
     const parsed = parseCapability(link)
     const cid = parsed.cid.toString()
-    let result: { file: KeptFile, added: boolean } | undefined
+    let result: { file: KeptFile; added: boolean } | undefined
     await this.update((state) => {
       const existing = state.files.find((f) => f.id === cid || f.history.includes(cid) || linkCid(f.link) === cid)
-      if (existing !== undefined) { result = { file: existing, added: false }; return state }
-      const file: KeptFile = { id: cid, capability: parsed.kind, link: link.trim(), history: [], addedAt: now, repairs: 0, shardsRebuilt: 0 }
+      if (existing !== undefined) {
+        result = { file: existing, added: false }
+        return state
+      }
+      const file: KeptFile = {
+        id: cid,
+        capability: parsed.kind,
+        link: link.trim(),
+        history: [],
+        addedAt: now,
+        repairs: 0,
+        shardsRebuilt: 0
+      }
       result = { file, added: true }
       return { ...state, files: [...state.files, file] }
     })
@@ -141,19 +156,20 @@ export class KeeperStore {
   }
 
   /** Removes a file by its id, any of its CIDs or a link to it. Throws KeeperStoreError if it is not kept. */
-  async remove (idOrLink: string): Promise<KeptFile> {
+  async remove(idOrLink: string): Promise<KeptFile> {
     const cid = idOrLink.startsWith('sherd://') ? parseCapability(idOrLink).cid.toString() : idOrLink.trim()
     let removed: KeptFile | undefined
     await this.update((state) => {
       removed = state.files.find((f) => f.id === cid || f.history.includes(cid) || linkCid(f.link) === cid)
       return removed === undefined ? state : { ...state, files: state.files.filter((f) => f !== removed) }
     })
-    if (removed === undefined) throw new KeeperStoreError(`no kept file has the CID ${cid}: \`sherd keeper list\` shows the ones kept`)
+    if (removed === undefined)
+      throw new KeeperStoreError(`no kept file has the CID ${cid}: \`sherd keeper list\` shows the ones kept`)
     return removed
   }
 
   /** Changes one file (by id); a file removed meanwhile stays removed. */
-  async updateFile (id: string, change: (file: KeptFile) => KeptFile): Promise<KeptFile | undefined> {
+  async updateFile(id: string, change: (file: KeptFile) => KeptFile): Promise<KeptFile | undefined> {
     let out: KeptFile | undefined
     await this.update((state) => ({
       ...state,
@@ -166,7 +182,7 @@ export class KeeperStore {
     return out
   }
 
-  async #read (): Promise<KeeperState> {
+  async #read(): Promise<KeeperState> {
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
@@ -178,18 +194,23 @@ export class KeeperStore {
     try {
       value = JSON.parse(text)
     } catch (err) {
-      throw new KeeperStoreError(`${this.path} is not valid JSON (${(err as Error).message}): restore it from a backup; ` +
-        'it holds the links of the files kept', { cause: err })
+      throw new KeeperStoreError(
+        `${this.path} is not valid JSON (${(err as Error).message}): restore it from a backup; ` +
+          'it holds the links of the files kept',
+        { cause: err }
+      )
     }
     const state = value as Partial<KeeperState>
     if (state?.format !== KEEPER_STORE_FORMAT || !Array.isArray(state.files) || typeof state.extendSpent !== 'string') {
-      throw new KeeperStoreError(`${this.path} is not a keeper store of format ${KEEPER_STORE_FORMAT}: it was written by another ` +
-        'version of sherd or altered; point --dir at another directory or restore the file')
+      throw new KeeperStoreError(
+        `${this.path} is not a keeper store of format ${KEEPER_STORE_FORMAT}: it was written by another ` +
+          'version of sherd or altered; point --dir at another directory or restore the file'
+      )
     }
     return state as KeeperState
   }
 
-  async #locked (fn: () => Promise<void>): Promise<void> {
+  async #locked(fn: () => Promise<void>): Promise<void> {
     const lock = join(this.#dir, LOCK_FILE)
     const deadline = Date.now() + LOCK_WAIT_MS
     for (;;) {
@@ -216,7 +237,7 @@ export class KeeperStore {
   }
 }
 
-async function ownerAlive (lock: string): Promise<boolean> {
+async function ownerAlive(lock: string): Promise<boolean> {
   let pid: number
   try {
     pid = Number(await readFile(lock, 'utf8'))
@@ -224,10 +245,15 @@ async function ownerAlive (lock: string): Promise<boolean> {
     return true
   }
   if (!Number.isSafeInteger(pid) || pid <= 0) return true // being written right now
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** The manifest CID of a link or capability. */
-export function linkCid (link: string): string {
+export function linkCid(link: string): string {
   return parseCapability(link).cid.toString()
 }

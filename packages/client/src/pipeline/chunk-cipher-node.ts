@@ -5,7 +5,7 @@ import type { SegmentCipher } from './chunk-cipher.js'
 const TAG_BYTES = 16
 
 /** The `node:crypto` implementation of SegmentCipher: synchronous on the calling thread, same bytes as WebCrypto. */
-export function nodeSegmentCipher (keyBytes: Uint8Array): SegmentCipher {
+export function nodeSegmentCipher(keyBytes: Uint8Array): SegmentCipher {
   // A KeyObject made once: given raw bytes, createCipheriv imports the key again for every 64 KiB chunk, which
   // profiled at about as much CPU as the AES itself.
   const key = createSecretKey(keyBytes)

@@ -23,26 +23,55 @@ const NO_AAD = new Uint8Array(0)
 const TAG_BYTES = 16
 
 /** The segment key's 32 bytes: HKDF-SHA256(ikm = file key, salt = keySalt, info = segmentKeyInfo(index)). */
-export async function segmentKeyBytes (fileKey: Uint8Array, keySalt: Uint8Array, index: number): Promise<Uint8Array> {
+export async function segmentKeyBytes(fileKey: Uint8Array, keySalt: Uint8Array, index: number): Promise<Uint8Array> {
   checkFileKey(fileKey)
   const ikm = await crypto.subtle.importKey('raw', fileKey as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveBits'])
-  return new Uint8Array(await crypto.subtle.deriveBits(
-    { name: 'HKDF', hash: 'SHA-256', salt: keySalt as Uint8Array<ArrayBuffer>, info: segmentKeyInfo(index) as Uint8Array<ArrayBuffer> }, ikm, 256))
+  return new Uint8Array(
+    await crypto.subtle.deriveBits(
+      {
+        name: 'HKDF',
+        hash: 'SHA-256',
+        salt: keySalt as Uint8Array<ArrayBuffer>,
+        info: segmentKeyInfo(index) as Uint8Array<ArrayBuffer>
+      },
+      ikm,
+      256
+    )
+  )
 }
 
 /** The WebCrypto implementation: runs wherever `crypto.subtle` does (browsers, Workers, Node). */
-export async function webSegmentCipher (keyBytes: Uint8Array): Promise<SegmentCipher> {
-  const key = await crypto.subtle.importKey('raw', keyBytes as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt'])
+export async function webSegmentCipher(keyBytes: Uint8Array): Promise<SegmentCipher> {
+  const key = await crypto.subtle.importKey('raw', keyBytes as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+    'encrypt',
+    'decrypt'
+  ])
   return {
     sealInto: async (chunkIndex, final, plaintext, out, at) => {
-      out.set(new Uint8Array(await crypto.subtle.encrypt(
-        { name: 'AES-GCM', iv: chunkNonce(chunkIndex, final), additionalData: NO_AAD }, key, plaintext as Uint8Array<ArrayBuffer>)), at)
+      out.set(
+        new Uint8Array(
+          await crypto.subtle.encrypt(
+            { name: 'AES-GCM', iv: chunkNonce(chunkIndex, final), additionalData: NO_AAD },
+            key,
+            plaintext as Uint8Array<ArrayBuffer>
+          )
+        ),
+        at
+      )
     },
     openInto: async (chunkIndex, final, sealed, out, at) => {
       if (sealed.length < TAG_BYTES) return false
       try {
-        out.set(new Uint8Array(await crypto.subtle.decrypt(
-          { name: 'AES-GCM', iv: chunkNonce(chunkIndex, final), additionalData: NO_AAD }, key, sealed as Uint8Array<ArrayBuffer>)), at)
+        out.set(
+          new Uint8Array(
+            await crypto.subtle.decrypt(
+              { name: 'AES-GCM', iv: chunkNonce(chunkIndex, final), additionalData: NO_AAD },
+              key,
+              sealed as Uint8Array<ArrayBuffer>
+            )
+          ),
+          at
+        )
         return true
       } catch (err) {
         if ((err as Error).name === 'OperationError') {
@@ -56,6 +85,6 @@ export async function webSegmentCipher (keyBytes: Uint8Array): Promise<SegmentCi
 }
 
 /** The cipher the pipeline uses for segment `index`: `node:crypto` in Node, WebCrypto in a browser (`#platform`). */
-export async function segmentCipher (fileKey: Uint8Array, keySalt: Uint8Array, index: number): Promise<SegmentCipher> {
+export async function segmentCipher(fileKey: Uint8Array, keySalt: Uint8Array, index: number): Promise<SegmentCipher> {
   return await platformSegmentCipher(await segmentKeyBytes(fileKey, keySalt, index))
 }

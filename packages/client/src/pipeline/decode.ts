@@ -45,7 +45,7 @@ export interface DecodeFileOptions {
   onProgress?: (event: DecodeProgressEvent) => void
 }
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
@@ -63,9 +63,16 @@ interface FetchedSegment {
  * asks for the next untried shard (data shards first, then parity in order) until it holds a good one, so k
  * requests suffice when all are good.
  */
-async function fetchSegment (
-  segmentIndex: number, segment: ManifestSegment, k: number, m: number, stripe: Uint8Array, shardSource: ShardSource,
-  hasher: MerkleHasher, signal: AbortSignal, onProgress: ((event: DecodeProgressEvent) => void) | undefined
+async function fetchSegment(
+  segmentIndex: number,
+  segment: ManifestSegment,
+  k: number,
+  m: number,
+  stripe: Uint8Array,
+  shardSource: ShardSource,
+  hasher: MerkleHasher,
+  signal: AbortSignal,
+  onProgress: ((event: DecodeProgressEvent) => void) | undefined
 ): Promise<FetchedSegment> {
   const { shardSize } = segment
   const present = new Array<boolean>(k + m).fill(false)
@@ -84,7 +91,12 @@ async function fetchSegment (
       } catch (err) {
         signal.throwIfAborted()
         missing.push(shardIndex)
-        onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: `source failed: ${(err as Error).message}` })
+        onProgress?.({
+          type: 'decode:shard-missing',
+          segmentIndex,
+          shardIndex,
+          reason: `source failed: ${(err as Error).message}`
+        })
         continue
       }
       signal.throwIfAborted()
@@ -118,7 +130,12 @@ async function fetchSegment (
   }
   await Promise.all(Array.from({ length: k }, slot))
   if (present.filter(Boolean).length < k) {
-    throw new NotEnoughShardsError(segmentIndex, k, missing.sort((a, b) => a - b), bad.sort((a, b) => a - b))
+    throw new NotEnoughShardsError(
+      segmentIndex,
+      k,
+      missing.sort((a, b) => a - b),
+      bad.sort((a, b) => a - b)
+    )
   }
   return { stripe, present, commitmentMs }
 }
@@ -128,7 +145,12 @@ async function fetchSegment (
  * stripe's sealed bytes from the k pieces and opens its chunks. The shards passed their Merkle roots, so a chunk
  * that fails its tag means the key is wrong: SegmentDecryptionError.
  */
-async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, cipher: SegmentCipher, segmentIndex: number): Promise<Uint8Array> {
+async function openWholeShards(
+  layout: SegmentLayout,
+  shards: Uint8Array,
+  cipher: SegmentCipher,
+  segmentIndex: number
+): Promise<Uint8Array> {
   const plaintext = new Uint8Array(layout.size)
   const sealed = new Uint8Array(layout.k * layout.stripeWidth)
   for (let index = 0; index < layout.stripeCount; index++) {
@@ -137,8 +159,14 @@ async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, ciphe
       const from = i * layout.shardSize + stripe.shardOffset
       sealed.set(shards.subarray(from, from + stripe.width), i * stripe.width)
     }
-    const failed = await openChunksInto(cipher, sealed.subarray(0, stripe.sealedEnd - stripe.sealedStart), stripe.firstChunk,
-      layout.chunkCount, plaintext, stripe.plaintextStart)
+    const failed = await openChunksInto(
+      cipher,
+      sealed.subarray(0, stripe.sealedEnd - stripe.sealedStart),
+      stripe.firstChunk,
+      layout.chunkCount,
+      plaintext,
+      stripe.plaintextStart
+    )
     if (failed.length > 0) throw new SegmentDecryptionError(segmentIndex)
   }
   return plaintext
@@ -153,14 +181,17 @@ async function openWholeShards (layout: SegmentLayout, shards: Uint8Array, ciphe
  * Throws NotEnoughShardsError (segment, missing and bad shards), SegmentDecryptionError (wrong key),
  * InvalidManifestError, InvalidKeyError, InvalidOptionError, or the signal's reason.
  */
-export async function * decodeFile (
-  manifest: Manifest, key: Uint8Array, shardSource: ShardSource, options: DecodeFileOptions = {}
+export async function* decodeFile(
+  manifest: Manifest,
+  key: Uint8Array,
+  shardSource: ShardSource,
+  options: DecodeFileOptions = {}
 ): AsyncGenerator<Uint8Array, void, undefined> {
   checkFileKey(key)
   const checked = validateManifest(manifest)
   const { k, m, segments } = checked
   const coder = options.coder ?? defaultCoder()
-  const hasher = options.hasher ?? await defaultHasher()
+  const hasher = options.hasher ?? (await defaultHasher())
   const prefetch = options.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS
   if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
     throw new InvalidOptionError(`prefetchSegments ${String(prefetch)} must be a non-negative integer`)
@@ -182,7 +213,17 @@ export async function * decodeFile (
   const fill = (upTo: number): void => {
     while (requested < segments.length && requested <= upTo) {
       const segment = segments[requested]!
-      const fetching = fetchSegment(requested, segment, k, m, stripeFor(segment), shardSource, hasher, signal, onProgress)
+      const fetching = fetchSegment(
+        requested,
+        segment,
+        k,
+        m,
+        stripeFor(segment),
+        shardSource,
+        hasher,
+        signal,
+        onProgress
+      )
       // Its failure is raised when its turn comes; until then it must not count as unhandled.
       fetching.catch(() => {})
       pending.push(fetching)
@@ -207,13 +248,22 @@ export async function * decodeFile (
 
       const t = performance.now()
       const layout = segmentLayout(segment.size, k, m)
-      const plaintext = await openWholeShards(layout, stripe, await segmentCipher(key, checked.keySalt, segmentIndex), segmentIndex)
+      const plaintext = await openWholeShards(
+        layout,
+        stripe,
+        await segmentCipher(key, checked.keySalt, segmentIndex),
+        segmentIndex
+      )
       const cipherMs = performance.now() - t
       spare.push(stripe)
       decodedBytes += plaintext.length
       onProgress?.({
-        type: 'decode:segment', segmentIndex, plaintextBytes: plaintext.length, decodedBytes,
-        shardsUsed: present.flatMap((p, i) => p ? [i] : []), timings: { cipherMs, erasureMs, commitmentMs }
+        type: 'decode:segment',
+        segmentIndex,
+        plaintextBytes: plaintext.length,
+        decodedBytes,
+        shardsUsed: present.flatMap((p, i) => (p ? [i] : [])),
+        timings: { cipherMs, erasureMs, commitmentMs }
       })
       signal.throwIfAborted()
       yield plaintext

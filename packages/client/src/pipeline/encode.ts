@@ -2,14 +2,26 @@ import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
 import { LEAF_SIZE } from '@sherd/proofs'
 import {
-  checkFileKey, codeProblem, FILE_KEY_BYTES, KEY_SALT_BYTES, MANIFEST_VERSION, MAX_SEGMENT_SIZE_BYTES,
-  SEGMENT_CIPHER, shardCid, shardSizeFor
+  checkFileKey,
+  codeProblem,
+  FILE_KEY_BYTES,
+  KEY_SALT_BYTES,
+  MANIFEST_VERSION,
+  MAX_SEGMENT_SIZE_BYTES,
+  SEGMENT_CIPHER,
+  shardCid,
+  shardSizeFor
 } from '@sherd/protocol'
 import type { Manifest, ManifestSegment, ShardRef } from '@sherd/protocol'
 import { segmentCipher } from './chunk-cipher.js'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE_BYTES } from './constants.js'
 import {
-  DataPathError, EncodingNotFinishedError, InvalidCodeError, InvalidOptionError, SourceTooLongError, TruncatedSourceError
+  DataPathError,
+  EncodingNotFinishedError,
+  InvalidCodeError,
+  InvalidOptionError,
+  SourceTooLongError,
+  TruncatedSourceError
 } from './errors.js'
 import type { EncodeProgressEvent } from './progress.js'
 import { defaultHasher } from './hashing.js'
@@ -71,15 +83,17 @@ export interface FileEncoding extends AsyncIterable<EncodedSegment> {
   readonly manifest: Manifest
 }
 
-function checkOptions (options: EncodeFileOptions): { k: number, m: number, segmentSize: number } {
+function checkOptions(options: EncodeFileOptions): { k: number; m: number; segmentSize: number } {
   const k = options.k ?? DEFAULT_DATA_SHARDS
   const m = options.m ?? DEFAULT_PARITY_SHARDS
   const problem = codeProblem(k, m)
   if (problem !== undefined) throw new InvalidCodeError(k, m, problem)
   const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE_BYTES
   if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 || segmentSize > MAX_SEGMENT_SIZE_BYTES) {
-    throw new InvalidOptionError(`segmentSize ${String(segmentSize)} must be an integer from 1 to ${MAX_SEGMENT_SIZE_BYTES} bytes ` +
-      `(default ${DEFAULT_SEGMENT_SIZE_BYTES})`)
+    throw new InvalidOptionError(
+      `segmentSize ${String(segmentSize)} must be an integer from 1 to ${MAX_SEGMENT_SIZE_BYTES} bytes ` +
+        `(default ${DEFAULT_SEGMENT_SIZE_BYTES})`
+    )
   }
   const expected = options.expectedSize
   if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
@@ -89,37 +103,57 @@ function checkOptions (options: EncodeFileOptions): { k: number, m: number, segm
 }
 
 /** What both encoders share: checked options, the key and salt, and the manifest they build. */
-function prepare (source: FileSource, options: EncodeFileOptions): {
-  k: number, m: number, segmentSize: number, fileKey: Uint8Array, keySalt: Uint8Array, coder: ErasureCoder
+function prepare(
+  source: FileSource,
+  options: EncodeFileOptions
+): {
+  k: number
+  m: number
+  segmentSize: number
+  fileKey: Uint8Array
+  keySalt: Uint8Array
+  coder: ErasureCoder
 } {
   const { k, m, segmentSize } = checkOptions(options)
   chunksOf(source) // throws InvalidOptionError now, not at the first read, for a source of the wrong kind
   const key = options.key ?? crypto.getRandomValues(new Uint8Array(FILE_KEY_BYTES))
   checkFileKey(key)
   return {
-    k, m, segmentSize, fileKey: new Uint8Array(key), keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
+    k,
+    m,
+    segmentSize,
+    fileKey: new Uint8Array(key),
+    keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
     coder: options.coder ?? defaultCoder()
   }
 }
 
-function commitmentsOf (segment: StripedSegment): ShardRef[] {
+function commitmentsOf(segment: StripedSegment): ShardRef[] {
   return segment.roots.map((root) => ({ cid: shardCid(root, segment.shardSize), root, byteLength: segment.shardSize }))
 }
 
 /** An encoding's outer shell: iterate once, manifest once done. */
-function encodingOf<T> (key: Uint8Array, run: () => AsyncGenerator<T>, manifest: () => Manifest | undefined): AsyncIterable<T> & {
-  readonly key: Uint8Array, readonly done: boolean, readonly manifest: Manifest
+function encodingOf<T>(
+  key: Uint8Array,
+  run: () => AsyncGenerator<T>,
+  manifest: () => Manifest | undefined
+): AsyncIterable<T> & {
+  readonly key: Uint8Array
+  readonly done: boolean
+  readonly manifest: Manifest
 } {
   let started = false
   return {
     key,
-    get done () { return manifest() !== undefined },
-    get manifest () {
+    get done() {
+      return manifest() !== undefined
+    },
+    get manifest() {
       const built = manifest()
       if (built === undefined) throw new EncodingNotFinishedError()
       return built
     },
-    [Symbol.asyncIterator] () {
+    [Symbol.asyncIterator]() {
       if (started) throw new DataPathError('an encoding can be iterated only once; encode the file again to re-encode')
       started = true
       return run()
@@ -140,40 +174,73 @@ function encodingOf<T> (key: Uint8Array, run: () => AsyncGenerator<T>, manifest:
  * for await (const segment of encoding) await upload(segment.shards)
  * const { cid, bytes } = await sealManifest(encoding.manifest, encoding.key)
  */
-export function encodeFile (source: FileSource, options: EncodeFileOptions = {}): FileEncoding {
+export function encodeFile(source: FileSource, options: EncodeFileOptions = {}): FileEncoding {
   const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
   const { signal, onProgress, expectedSize } = options
   const segments: ManifestSegment[] = []
   let manifest: Manifest | undefined
 
-  async function * run (): AsyncGenerator<EncodedSegment> {
-    const hasher = options.hasher ?? await defaultHasher()
+  async function* run(): AsyncGenerator<EncodedSegment> {
+    const hasher = options.hasher ?? (await defaultHasher())
     const buffers = new StripeBuffers(k, m)
     let encodedBytes = 0
     for await (const plaintext of segmentsOf(source, segmentSize, signal)) {
       const segmentIndex = segments.length
-      if (expectedSize !== undefined && encodedBytes + plaintext.length > expectedSize) throw new SourceTooLongError(expectedSize)
+      if (expectedSize !== undefined && encodedBytes + plaintext.length > expectedSize)
+        throw new SourceTooLongError(expectedSize)
       const shardSize = shardSizeFor(plaintext.length, k)
       // A fresh buffer per segment: the caller may still be uploading the previous segment's shards.
       const shardBytes = new Uint8Array((k + m) * shardSize)
       const sink: StripeSink = ({ shardOffset, pieces }) => {
         for (let i = 0; i < pieces.length; i++) shardBytes.set(pieces[i]!, i * shardSize + shardOffset)
       }
-      const reader = new ByteReader((async function * () { yield plaintext })())
+      const reader = new ByteReader(
+        (async function* () {
+          yield plaintext
+        })()
+      )
       const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
-      const encoded = (await encodeSegmentStripes(reader, segmentIndex, segmentSize, cipher, { k, m, coder, hasher, sink, signal }, buffers))!
+      const encoded = (await encodeSegmentStripes(
+        reader,
+        segmentIndex,
+        segmentSize,
+        cipher,
+        { k, m, coder, hasher, sink, signal },
+        buffers
+      ))!
       const shards: EncodedShard[] = commitmentsOf(encoded).map((commitment, index) => ({
-        index, bytes: shardBytes.subarray(index * shardSize, (index + 1) * shardSize), commitment
+        index,
+        bytes: shardBytes.subarray(index * shardSize, (index + 1) * shardSize),
+        commitment
       }))
       encodedBytes += plaintext.length
-      segments.push({ size: plaintext.length, shardSize, shards: shards.map((s) => ({ commitment: s.commitment.cid })) })
-      onProgress?.({ type: 'encode:segment', segmentIndex, plaintextBytes: plaintext.length, encodedBytes, timings: encoded.timings })
+      segments.push({
+        size: plaintext.length,
+        shardSize,
+        shards: shards.map((s) => ({ commitment: s.commitment.cid }))
+      })
+      onProgress?.({
+        type: 'encode:segment',
+        segmentIndex,
+        plaintextBytes: plaintext.length,
+        encodedBytes,
+        timings: encoded.timings
+      })
       signal?.throwIfAborted()
       yield { segmentIndex, size: plaintext.length, shardSize, shards }
     }
-    if (expectedSize !== undefined && encodedBytes < expectedSize) throw new TruncatedSourceError(encodedBytes, expectedSize)
+    if (expectedSize !== undefined && encodedBytes < expectedSize)
+      throw new TruncatedSourceError(encodedBytes, expectedSize)
     manifest = {
-      version: MANIFEST_VERSION, fileSize: encodedBytes, segmentSize, k, m, leafSize: LEAF_SIZE, cipher: SEGMENT_CIPHER, keySalt, segments
+      version: MANIFEST_VERSION,
+      fileSize: encodedBytes,
+      segmentSize,
+      k,
+      m,
+      leafSize: LEAF_SIZE,
+      cipher: SEGMENT_CIPHER,
+      keySalt,
+      segments
     }
   }
 
@@ -216,15 +283,16 @@ export interface FileStreamEncoding extends AsyncIterable<StreamedSegment> {
  * const encoding = encodeFileStream(createReadStream(path), { k: 4, m: 2, onStripe: async (s) => { await send(s) } })
  * for await (const segment of encoding) record(segment.commitments)
  */
-export function encodeFileStream (source: FileSource, options: EncodeFileStreamOptions): FileStreamEncoding {
+export function encodeFileStream(source: FileSource, options: EncodeFileStreamOptions): FileStreamEncoding {
   const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
   const { signal, onProgress, expectedSize, onStripe } = options
-  if (typeof onStripe !== 'function') throw new InvalidOptionError('encodeFileStream needs onStripe, the function that receives each stripe')
+  if (typeof onStripe !== 'function')
+    throw new InvalidOptionError('encodeFileStream needs onStripe, the function that receives each stripe')
   const segments: ManifestSegment[] = []
   let manifest: Manifest | undefined
 
-  async function * run (): AsyncGenerator<StreamedSegment> {
-    const hasher = options.hasher ?? await defaultHasher()
+  async function* run(): AsyncGenerator<StreamedSegment> {
+    const hasher = options.hasher ?? (await defaultHasher())
     const freshStripes = options.freshStripes === true
     const buffers = new StripeBuffers(k, m, freshStripes)
     const reader = new ByteReader(source, signal)
@@ -234,23 +302,50 @@ export function encodeFileStream (source: FileSource, options: EncodeFileStreamO
         const segmentIndex = segments.length
         const cipher = await segmentCipher(fileKey, keySalt, segmentIndex)
         // With a size given, read at most one byte past it, so an overlong source fails before it is all read.
-        const allowed = expectedSize === undefined ? segmentSize : Math.min(segmentSize, expectedSize - encodedBytes + 1)
-        const encoded = await encodeSegmentStripes(reader, segmentIndex, allowed, cipher, { k, m, coder, hasher, sink: onStripe, signal, freshStripes }, buffers)
+        const allowed =
+          expectedSize === undefined ? segmentSize : Math.min(segmentSize, expectedSize - encodedBytes + 1)
+        const encoded = await encodeSegmentStripes(
+          reader,
+          segmentIndex,
+          allowed,
+          cipher,
+          { k, m, coder, hasher, sink: onStripe, signal, freshStripes },
+          buffers
+        )
         if (encoded === undefined) break
         encodedBytes += encoded.size
         if (expectedSize !== undefined && encodedBytes > expectedSize) throw new SourceTooLongError(expectedSize)
         const commitments = commitmentsOf(encoded)
-        segments.push({ size: encoded.size, shardSize: encoded.shardSize, shards: commitments.map((c) => ({ commitment: c.cid })) })
-        onProgress?.({ type: 'encode:segment', segmentIndex, plaintextBytes: encoded.size, encodedBytes, timings: encoded.timings })
+        segments.push({
+          size: encoded.size,
+          shardSize: encoded.shardSize,
+          shards: commitments.map((c) => ({ commitment: c.cid }))
+        })
+        onProgress?.({
+          type: 'encode:segment',
+          segmentIndex,
+          plaintextBytes: encoded.size,
+          encodedBytes,
+          timings: encoded.timings
+        })
         signal?.throwIfAborted()
         yield { segmentIndex, size: encoded.size, shardSize: encoded.shardSize, commitments }
       }
     } finally {
       await reader.close()
     }
-    if (expectedSize !== undefined && encodedBytes < expectedSize) throw new TruncatedSourceError(encodedBytes, expectedSize)
+    if (expectedSize !== undefined && encodedBytes < expectedSize)
+      throw new TruncatedSourceError(encodedBytes, expectedSize)
     manifest = {
-      version: MANIFEST_VERSION, fileSize: encodedBytes, segmentSize, k, m, leafSize: LEAF_SIZE, cipher: SEGMENT_CIPHER, keySalt, segments
+      version: MANIFEST_VERSION,
+      fileSize: encodedBytes,
+      segmentSize,
+      k,
+      m,
+      leafSize: LEAF_SIZE,
+      cipher: SEGMENT_CIPHER,
+      keySalt,
+      segments
     }
   }
 

@@ -8,7 +8,13 @@ import type { MerkleHasher, ShardRootBuilder } from './hashing.js'
  */
 const MAX_QUEUED_BYTES = 6 * 2 ** 20
 
-interface Reply { request?: number, root?: Uint8Array, error?: string, ack?: number, spare?: Uint8Array }
+interface Reply {
+  request?: number
+  root?: Uint8Array
+  error?: string
+  ack?: number
+  spare?: Uint8Array
+}
 
 /** Pieces a whole shard is cut into for `root`: the stripe width, so they match the encoder's returned buffers. */
 const ROOT_PIECE_BYTES = 2 ** 20
@@ -23,12 +29,12 @@ const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' :
 class Thread {
   readonly worker: Worker
   queued = 0
-  readonly #replies = new Map<number, { resolve: (root: Uint8Array) => void, reject: (err: Error) => void }>()
+  readonly #replies = new Map<number, { resolve: (root: Uint8Array) => void; reject: (err: Error) => void }>()
   readonly #drained: Array<() => void> = []
   readonly #spares: Uint8Array[] = []
   #failure: Error | undefined
 
-  constructor () {
+  constructor() {
     this.worker = new Worker(workerUrl)
     this.worker.unref()
     this.worker.on('message', (reply: Reply) => this.#onReply(reply))
@@ -36,13 +42,16 @@ class Thread {
     this.worker.on('exit', (code) => this.#fail(new Error(`a hashing thread exited (code ${code})`)))
   }
 
-  #onReply (reply: Reply): void {
+  #onReply(reply: Reply): void {
     if (reply.spare !== undefined && this.#spares.length < MAX_SPARE_BUFFERS) this.#spares.push(reply.spare)
     if (reply.ack !== undefined) {
       this.queued -= reply.ack
       // Wake waiters in order while their pieces (at most 1 MiB each, the stripe width) would fit.
       let room = MAX_QUEUED_BYTES - this.queued
-      while (room > 0 && this.#drained.length > 0) { this.#drained.shift()!(); room -= ROOT_PIECE_BYTES }
+      while (room > 0 && this.#drained.length > 0) {
+        this.#drained.shift()!()
+        room -= ROOT_PIECE_BYTES
+      }
     }
     if (reply.request !== undefined) {
       const waiter = this.#replies.get(reply.request)
@@ -53,7 +62,7 @@ class Thread {
     this.#keepAliveWhileBusy()
   }
 
-  #fail (err: Error): void {
+  #fail(err: Error): void {
     this.#failure ??= err
     for (const waiter of this.#replies.values()) waiter.reject(err)
     this.#replies.clear()
@@ -61,12 +70,12 @@ class Thread {
   }
 
   /** A thread with work queued keeps the process alive (an await on it must not end the process); an idle one not. */
-  #keepAliveWhileBusy (): void {
+  #keepAliveWhileBusy(): void {
     if (this.queued > 0 || this.#replies.size > 0) this.worker.ref()
     else this.worker.unref()
   }
 
-  #post (message: object, bytes: Uint8Array | undefined): void {
+  #post(message: object, bytes: Uint8Array | undefined): void {
     if (bytes === undefined) {
       this.worker.postMessage(message)
     } else {
@@ -82,7 +91,7 @@ class Thread {
     this.#keepAliveWhileBusy()
   }
 
-  async send (message: object, bytes: Uint8Array): Promise<void> {
+  async send(message: object, bytes: Uint8Array): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure
     // Wait for room first (FIFO, so one builder's pieces keep their order); a piece larger than the bound goes alone.
     if (this.queued > 0 && (this.queued + bytes.length > MAX_QUEUED_BYTES || this.#drained.length > 0)) {
@@ -92,7 +101,7 @@ class Thread {
     this.#post(message, bytes)
   }
 
-  async ask (request: number, message: object, bytes?: Uint8Array): Promise<Uint8Array> {
+  async ask(request: number, message: object, bytes?: Uint8Array): Promise<Uint8Array> {
     if (this.#failure !== undefined) throw this.#failure
     const reply = new Promise<Uint8Array>((resolve, reject) => this.#replies.set(request, { resolve, reject }))
     this.#post(message, bytes)
@@ -105,35 +114,40 @@ class Thread {
  * order), shards are spread round robin, whole-shard roots go to the least busy thread. Same roots as
  * `inlineHasher` (tested).
  */
-export function workerHasher (options: { threads: number }): MerkleHasher {
+export function workerHasher(options: { threads: number }): MerkleHasher {
   const threads = Array.from({ length: Math.max(1, options.threads) }, () => new Thread())
   let nextBuilder = 0
   let nextRequest = 0
   return {
     threads: threads.length,
-    builder (): ShardRootBuilder {
+    builder(): ShardRootBuilder {
       const id = nextBuilder++
       const thread = threads[id % threads.length]!
       return {
-        append: async (bytes) => { await thread.send({ op: 'append', builder: id }, bytes) },
+        append: async (bytes) => {
+          await thread.send({ op: 'append', builder: id }, bytes)
+        },
         finish: async () => {
           const request = nextRequest++
           return await thread.ask(request, { op: 'finish', builder: id, request })
         }
       }
     },
-    async root (bytes) {
+    async root(bytes) {
       // Sent as 1 MiB pieces to a builder on the least busy thread: the pieces reuse returned buffers and the queue
       // bound holds, where one shard-sized copy per call would pile up as garbage on both sides.
       const thread = threads.reduce((a, b) => (b.queued < a.queued ? b : a))
       const id = nextBuilder++
       for (let at = 0; at < bytes.length; at += ROOT_PIECE_BYTES) {
-        await thread.send({ op: 'append', builder: id }, bytes.subarray(at, Math.min(bytes.length, at + ROOT_PIECE_BYTES)))
+        await thread.send(
+          { op: 'append', builder: id },
+          bytes.subarray(at, Math.min(bytes.length, at + ROOT_PIECE_BYTES))
+        )
       }
       const request = nextRequest++
       return await thread.ask(request, { op: 'finish', builder: id, request })
     },
-    async close () {
+    async close() {
       await Promise.all(threads.map(async (thread) => await thread.worker.terminate()))
     }
   }

@@ -4,9 +4,7 @@
 import { parentPort } from 'node:worker_threads'
 import { MerkleRootBuilder } from '@sherd/proofs'
 
-type Request =
-  | { op: 'append', builder: number, bytes: Uint8Array }
-  | { op: 'finish', builder: number, request: number }
+type Request = { op: 'append'; builder: number; bytes: Uint8Array } | { op: 'finish'; builder: number; request: number }
 
 const builders = new Map<number, MerkleRootBuilder>()
 /** A builder whose append failed answers its finish with that failure. */
@@ -20,7 +18,10 @@ port.on('message', (message: Request) => {
   try {
     if (message.op === 'append') {
       let builder = builders.get(message.builder)
-      if (builder === undefined) { builder = new MerkleRootBuilder(); builders.set(message.builder, builder) }
+      if (builder === undefined) {
+        builder = new MerkleRootBuilder()
+        builders.set(message.builder, builder)
+      }
       builder.append(message.bytes)
       // The buffer goes back to the pool for its next piece: no allocation per piece on either side.
       port.postMessage({ ack, spare: message.bytes }, [message.bytes.buffer as ArrayBuffer])

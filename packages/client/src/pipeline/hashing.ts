@@ -28,13 +28,15 @@ export interface MerkleHasher {
 }
 
 /** Hashing on the calling thread: the fallback, and the reference the worker pool is tested against. */
-export function inlineHasher (): MerkleHasher {
+export function inlineHasher(): MerkleHasher {
   return {
     threads: 1,
-    builder () {
+    builder() {
       const builder = new MerkleRootBuilder()
       return {
-        append: async (bytes) => { builder.append(bytes) },
+        append: async (bytes) => {
+          builder.append(bytes)
+        },
         finish: async () => builder.finish()
       }
     },
@@ -50,7 +52,7 @@ let shared: Promise<MerkleHasher> | undefined
  * per core besides the calling one, at most 3, on a machine with more than one core, else inline; inline in a
  * browser). Created once; its idle threads do not keep a process alive.
  */
-export async function defaultHasher (): Promise<MerkleHasher> {
+export async function defaultHasher(): Promise<MerkleHasher> {
   shared ??= platformHasher()
   return await shared
 }

@@ -1,19 +1,44 @@
 export {
-  DEFAULT_SEGMENT_SIZE_BYTES, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PREFETCH_SEGMENTS, SEGMENT_KEY_INFO,
+  DEFAULT_SEGMENT_SIZE_BYTES,
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_PREFETCH_SEGMENTS,
+  SEGMENT_KEY_INFO,
   STREAMING_SEGMENT_SIZE_BYTES
 } from './constants.js'
 export {
-  DataPathError, InvalidCodeError, InvalidOptionError, TruncatedSourceError, SourceTooLongError, EncodingNotFinishedError,
-  NotEnoughShardsError, SegmentDecryptionError, ChunkAuthenticationError, SealedLengthError, InvalidRangeError
+  DataPathError,
+  InvalidCodeError,
+  InvalidOptionError,
+  TruncatedSourceError,
+  SourceTooLongError,
+  EncodingNotFinishedError,
+  NotEnoughShardsError,
+  SegmentDecryptionError,
+  ChunkAuthenticationError,
+  SealedLengthError,
+  InvalidRangeError
 } from './errors.js'
 export type {
-  StageTimings, EncodeProgressEvent, EncodeSegmentEvent, DecodeProgressEvent, ShardVerifiedEvent, ShardMissingEvent,
-  ShardBadEvent, DecodeSegmentEvent
+  StageTimings,
+  EncodeProgressEvent,
+  EncodeSegmentEvent,
+  DecodeProgressEvent,
+  ShardVerifiedEvent,
+  ShardMissingEvent,
+  ShardBadEvent,
+  DecodeSegmentEvent
 } from './progress.js'
 export type { FileSource } from './source.js'
 export { encodeFile, encodeFileStream } from './encode.js'
 export type {
-  EncodeFileOptions, EncodedShard, EncodedSegment, FileEncoding, EncodeFileStreamOptions, StreamedSegment, FileStreamEncoding
+  EncodeFileOptions,
+  EncodedShard,
+  EncodedSegment,
+  FileEncoding,
+  EncodeFileStreamOptions,
+  StreamedSegment,
+  FileStreamEncoding
 } from './encode.js'
 export type { EncodedStripe, StripeSink } from './stripes.js'
 export { decodeFile } from './decode.js'

@@ -12,7 +12,7 @@ const STRIPE_BUDGET_CHUNKS = 512
  * encode and decode hold at once, stays ≤ 32 MiB (128 KiB at k + m = 256). A multiple of the sealed chunk, so
  * full stripes hold whole chunks and each chunk lies in one shard.
  */
-export function stripeWidthFor (k: number, m: number): number {
+export function stripeWidthFor(k: number, m: number): number {
   const chunks = Math.min(MAX_STRIPE_CHUNKS, Math.max(1, Math.floor(STRIPE_BUDGET_CHUNKS / (k + m))))
   return chunks * SEALED_CHUNK_BYTES
 }
@@ -33,11 +33,17 @@ export interface SegmentLayout {
   readonly stripeCount: number
 }
 
-export function segmentLayout (size: number, k: number, m: number): SegmentLayout {
+export function segmentLayout(size: number, k: number, m: number): SegmentLayout {
   const shardSize = shardSizeFor(size, k)
   const stripeWidth = stripeWidthFor(k, m)
   return {
-    size, k, m, chunkCount: chunkCountFor(size), sealedSize: sealedSizeFor(size), shardSize, stripeWidth,
+    size,
+    k,
+    m,
+    chunkCount: chunkCountFor(size),
+    sealedSize: sealedSizeFor(size),
+    shardSize,
+    stripeWidth,
     stripeCount: Math.ceil(shardSize / stripeWidth)
   }
 }
@@ -60,7 +66,7 @@ export interface Stripe {
   readonly plaintextEnd: number
 }
 
-export function stripeAt (layout: SegmentLayout, index: number): Stripe {
+export function stripeAt(layout: SegmentLayout, index: number): Stripe {
   const { k, stripeWidth, shardSize, sealedSize, size } = layout
   const shardOffset = index * stripeWidth
   const width = Math.min(stripeWidth, shardSize - shardOffset)
@@ -70,8 +76,15 @@ export function stripeAt (layout: SegmentLayout, index: number): Stripe {
   const firstChunk = sealedStart / SEALED_CHUNK_BYTES
   const endChunk = Math.ceil(sealedEnd / SEALED_CHUNK_BYTES)
   return {
-    index, shardOffset, width, sealedStart, sealedEnd, firstChunk, endChunk,
-    plaintextStart: firstChunk * CHUNK_PLAINTEXT_BYTES, plaintextEnd: Math.min(size, endChunk * CHUNK_PLAINTEXT_BYTES)
+    index,
+    shardOffset,
+    width,
+    sealedStart,
+    sealedEnd,
+    firstChunk,
+    endChunk,
+    plaintextStart: firstChunk * CHUNK_PLAINTEXT_BYTES,
+    plaintextEnd: Math.min(size, endChunk * CHUNK_PLAINTEXT_BYTES)
   }
 }
 
@@ -89,7 +102,7 @@ export interface ShardPiece {
  * Where sealed bytes [start, end) of a segment lie in its data shards, in sealed order: stripe j holds sealed
  * bytes [j·k·W, (j+1)·k·W) with data shard i taking [j·k·W + i·w, j·k·W + (i+1)·w), w the stripe's width.
  */
-export function sealedPieces (layout: SegmentLayout, start: number, end: number): ShardPiece[] {
+export function sealedPieces(layout: SegmentLayout, start: number, end: number): ShardPiece[] {
   const { k, stripeWidth } = layout
   const pieces: ShardPiece[] = []
   let at = start
@@ -108,7 +121,11 @@ export function sealedPieces (layout: SegmentLayout, start: number, end: number)
 }
 
 /** Chunks [firstChunk, endChunk) of a segment and their sealed bytes. */
-export function sealedRangeOfChunks (layout: SegmentLayout, firstChunk: number, endChunk: number): { start: number, end: number } {
+export function sealedRangeOfChunks(
+  layout: SegmentLayout,
+  firstChunk: number,
+  endChunk: number
+): { start: number; end: number } {
   return { start: firstChunk * SEALED_CHUNK_BYTES, end: Math.min(layout.sealedSize, endChunk * SEALED_CHUNK_BYTES) }
 }
 
@@ -120,22 +137,33 @@ export interface RangePlan {
   readonly endChunk: number
   /** Plaintext bytes to drop from the first chunk's plaintext before the range starts. */
   readonly skip: number
-  readonly stripes: ReadonlyArray<{ readonly stripe: Stripe, readonly firstChunk: number, readonly endChunk: number, readonly pieces: readonly ShardPiece[] }>
+  readonly stripes: ReadonlyArray<{
+    readonly stripe: Stripe
+    readonly firstChunk: number
+    readonly endChunk: number
+    readonly pieces: readonly ShardPiece[]
+  }>
 }
 
 /**
  * The chunks, stripes and shard pieces holding plaintext bytes [offset, offset + length) of a segment; an empty
  * range needs nothing. Throws InvalidRangeError outside the segment.
  */
-export function planRange (layout: SegmentLayout, offset: number, length: number): RangePlan {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > layout.size) {
+export function planRange(layout: SegmentLayout, offset: number, length: number): RangePlan {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > layout.size
+  ) {
     throw new InvalidRangeError(offset, length, layout.size)
   }
   if (length === 0) return { offset, length, firstChunk: 0, endChunk: 0, skip: 0, stripes: [] }
   const firstChunk = Math.floor(offset / CHUNK_PLAINTEXT_BYTES)
   const endChunk = Math.ceil((offset + length) / CHUNK_PLAINTEXT_BYTES)
   const stripes: Array<RangePlan['stripes'][number]> = []
-  const chunksPerStripe = layout.k * layout.stripeWidth / SEALED_CHUNK_BYTES
+  const chunksPerStripe = (layout.k * layout.stripeWidth) / SEALED_CHUNK_BYTES
   for (let index = Math.floor(firstChunk / chunksPerStripe); index * chunksPerStripe < endChunk; index++) {
     const stripe = stripeAt(layout, index)
     const first = Math.max(firstChunk, stripe.firstChunk)

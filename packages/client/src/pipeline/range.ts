@@ -1,6 +1,12 @@
 import { defaultCoder } from '@sherd/erasure'
 import type { ErasureCoder } from '@sherd/erasure'
-import { CHUNK_PLAINTEXT_BYTES, checkFileKey, parseShardCid, SEALED_CHUNK_BYTES, validateManifest } from '@sherd/protocol'
+import {
+  CHUNK_PLAINTEXT_BYTES,
+  checkFileKey,
+  parseShardCid,
+  SEALED_CHUNK_BYTES,
+  validateManifest
+} from '@sherd/protocol'
 import type { Manifest, ShardRef } from '@sherd/protocol'
 import { segmentCipher } from './chunk-cipher.js'
 import type { SegmentCipher } from './chunk-cipher.js'
@@ -57,7 +63,7 @@ class RangeBuffers {
   readonly sealed: Uint8Array
   readonly fetched: Uint8Array
   readonly rebuild: Uint8Array
-  constructor (k: number, m: number) {
+  constructor(k: number, m: number) {
     const width = stripeWidthFor(k, m)
     this.sealed = new Uint8Array(k * width)
     this.fetched = new Uint8Array(k * width)
@@ -65,7 +71,12 @@ class RangeBuffers {
   }
 }
 
-async function fetchRange (ctx: SegmentContext, shardIndex: number, start: number, end: number): Promise<Uint8Array | undefined> {
+async function fetchRange(
+  ctx: SegmentContext,
+  shardIndex: number,
+  start: number,
+  end: number
+): Promise<Uint8Array | undefined> {
   const { segmentIndex, signal, onProgress } = ctx
   let bytes: Uint8Array | undefined
   try {
@@ -73,31 +84,48 @@ async function fetchRange (ctx: SegmentContext, shardIndex: number, start: numbe
   } catch (err) {
     signal.throwIfAborted()
     ctx.missing.add(shardIndex)
-    onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: `bytes ${start}..${end}: source failed: ${(err as Error).message}` })
+    onProgress?.({
+      type: 'decode:shard-missing',
+      segmentIndex,
+      shardIndex,
+      reason: `bytes ${start}..${end}: source failed: ${(err as Error).message}`
+    })
     return undefined
   }
   signal.throwIfAborted()
   if (bytes === undefined) {
     ctx.missing.add(shardIndex)
-    onProgress?.({ type: 'decode:shard-missing', segmentIndex, shardIndex, reason: `bytes ${start}..${end}: source has no such range` })
+    onProgress?.({
+      type: 'decode:shard-missing',
+      segmentIndex,
+      shardIndex,
+      reason: `bytes ${start}..${end}: source has no such range`
+    })
     return undefined
   }
   if (!(bytes instanceof Uint8Array) || bytes.length !== end - start) {
     ctx.bad.add(shardIndex)
-    onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex, reason: `bytes ${start}..${end}: got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : 'no bytes'}` })
+    onProgress?.({
+      type: 'decode:shard-bad',
+      segmentIndex,
+      shardIndex,
+      reason: `bytes ${start}..${end}: got ${bytes instanceof Uint8Array ? `${bytes.length} bytes` : 'no bytes'}`
+    })
     return undefined
   }
   return bytes
 }
 
 /** The pieces of `pieces` that overlap sealed bytes [start, end). */
-function covering (pieces: readonly ShardPiece[], start: number, end: number): ShardPiece[] {
+function covering(pieces: readonly ShardPiece[], start: number, end: number): ShardPiece[] {
   return pieces.filter((p) => p.sealedOffset < end && p.sealedOffset + p.length > start)
 }
 
 /** Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once. */
-async function fetchPieces (ctx: SegmentContext, plan: StripePlan): Promise<Array<Uint8Array | undefined>> {
-  return await Promise.all(plan.pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length)))
+async function fetchPieces(ctx: SegmentContext, plan: StripePlan): Promise<Array<Uint8Array | undefined>> {
+  return await Promise.all(
+    plan.pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length))
+  )
 }
 
 /**
@@ -106,7 +134,11 @@ async function fetchPieces (ctx: SegmentContext, plan: StripePlan): Promise<Arra
  * suspect; their bytes are then rebuilt from the same column of k other shards (data, then parity), and if the
  * rebuilt chunk fails too, one shard of the rebuild set at a time is swapped for an unused one.
  */
-async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Array<Uint8Array | undefined>): Promise<Uint8Array> {
+async function decodeStripe(
+  ctx: SegmentContext,
+  plan: StripePlan,
+  fetched: Array<Uint8Array | undefined>
+): Promise<Uint8Array> {
   const { layout, cipher, segmentIndex } = ctx
   const { k, m } = layout
   const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
@@ -127,18 +159,30 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
   /** Opens `chunks` from `sealed`; returns those that failed. A chunk under a piece not in hand fails unopened. */
   const open = async (chunks: readonly number[], unavailable: ReadonlySet<number>): Promise<number[]> => {
     const failed: number[] = []
-    await Promise.all(chunks.map(async (chunk) => {
-      const start = chunk * SEALED_CHUNK_BYTES
-      const end = Math.min(layout.sealedSize, start + SEALED_CHUNK_BYTES)
-      const ok = !covering(pieces, start, end).some((p) => unavailable.has(p.shardIndex)) &&
-        await cipher.openInto(chunk, chunk === layout.chunkCount - 1, sealed.subarray(start - sealedStart, end - sealedStart),
-          plaintext, chunk * CHUNK_PLAINTEXT_BYTES - plainStart)
-      if (!ok) failed.push(chunk)
-    }))
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const start = chunk * SEALED_CHUNK_BYTES
+        const end = Math.min(layout.sealedSize, start + SEALED_CHUNK_BYTES)
+        const ok =
+          !covering(pieces, start, end).some((p) => unavailable.has(p.shardIndex)) &&
+          (await cipher.openInto(
+            chunk,
+            chunk === layout.chunkCount - 1,
+            sealed.subarray(start - sealedStart, end - sealedStart),
+            plaintext,
+            chunk * CHUNK_PLAINTEXT_BYTES - plainStart
+          ))
+        if (!ok) failed.push(chunk)
+      })
+    )
     return failed.sort((a, b) => a - b)
   }
-  const shardsUnder = (chunks: readonly number[]): Set<number> => new Set(chunks.flatMap((c) =>
-    covering(pieces, c * SEALED_CHUNK_BYTES, (c + 1) * SEALED_CHUNK_BYTES).map((p) => p.shardIndex)))
+  const shardsUnder = (chunks: readonly number[]): Set<number> =>
+    new Set(
+      chunks.flatMap((c) =>
+        covering(pieces, c * SEALED_CHUNK_BYTES, (c + 1) * SEALED_CHUNK_BYTES).map((p) => p.shardIndex)
+      )
+    )
 
   const chunks = Array.from({ length: plan.endChunk - plan.firstChunk }, (_, i) => plan.firstChunk + i)
   const failed = await open(chunks, absent)
@@ -153,8 +197,11 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
    * unused one (a single liar among them is found). True once every failed chunk opens.
    */
   const rebuild = async (suspects: ReadonlySet<number>): Promise<boolean> => {
-    const rebuilt = pieces.filter((p) => suspects.has(p.shardIndex) &&
-      failed.some((c) => covering([p], c * SEALED_CHUNK_BYTES, (c + 1) * SEALED_CHUNK_BYTES).length > 0))
+    const rebuilt = pieces.filter(
+      (p) =>
+        suspects.has(p.shardIndex) &&
+        failed.some((c) => covering([p], c * SEALED_CHUNK_BYTES, (c + 1) * SEALED_CHUNK_BYTES).length > 0)
+    )
     if (rebuilt.length === 0) return false
     const columnStart = Math.min(...rebuilt.map((p) => p.shardStart))
     const columnEnd = Math.max(...rebuilt.map((p) => p.shardStart + p.length))
@@ -165,14 +212,20 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
       if (!column.has(id)) {
         // A data piece already fetched for exactly this column (a whole stripe was asked for) is not asked again.
         const i = pieces.findIndex((p) => p.shardIndex === shard && p.shardStart === columnStart && p.length === width)
-        column.set(id, i >= 0 && fetched[i] !== undefined ? fetched[i] : await fetchRange(ctx, shard, columnStart, columnEnd))
+        column.set(
+          id,
+          i >= 0 && fetched[i] !== undefined ? fetched[i] : await fetchRange(ctx, shard, columnStart, columnEnd)
+        )
       }
       return column.get(id)
     }
     const attempt = async (set: readonly number[]): Promise<boolean> => {
       const stripe = ctx.buffers.rebuild.subarray(0, (k + m) * width)
       const present = new Array<boolean>(k + m).fill(false)
-      for (const shard of set) { stripe.set((await get(shard))!, shard * width); present[shard] = true }
+      for (const shard of set) {
+        stripe.set((await get(shard))!, shard * width)
+        present[shard] = true
+      }
       ctx.coder.reconstruct(stripe, k, m, present)
       sealed.set(fetchedSealed)
       for (const p of rebuilt) {
@@ -189,17 +242,24 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
       const batch = candidates.slice(next, next + k - set.length)
       next += batch.length
       const got = await Promise.all(batch.map(get))
-      batch.forEach((shard, i) => { if (got[i] !== undefined) set.push(shard) })
+      batch.forEach((shard, i) => {
+        if (got[i] !== undefined) set.push(shard)
+      })
     }
     if (set.length < k) return false
     if (await attempt(set)) return true
     while (next < candidates.length) {
       const extra = candidates[next++]!
-      if (await get(extra) === undefined) continue
+      if ((await get(extra)) === undefined) continue
       for (let i = 0; i < set.length; i++) {
         if (await attempt([...set.slice(0, i), extra, ...set.slice(i + 1)])) {
           ctx.bad.add(set[i]!)
-          ctx.onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex: set[i]!, reason: `bytes ${columnStart}..${columnEnd} rebuild chunks that fail their tags` })
+          ctx.onProgress?.({
+            type: 'decode:shard-bad',
+            segmentIndex,
+            shardIndex: set[i]!,
+            reason: `bytes ${columnStart}..${columnEnd} rebuild chunks that fail their tags`
+          })
           return true
         }
       }
@@ -209,19 +269,35 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
 
   const markBad = (shard: number): void => {
     ctx.bad.add(shard)
-    ctx.onProgress?.({ type: 'decode:shard-bad', segmentIndex, shardIndex: shard, reason: 'a chunk under it fails its AES-GCM tag' })
+    ctx.onProgress?.({
+      type: 'decode:shard-bad',
+      segmentIndex,
+      shardIndex: shard,
+      reason: 'a chunk under it fails its AES-GCM tag'
+    })
   }
   // Missing pieces must be rebuilt; a present piece under a failing chunk may be lying. A chunk inside one
   // shard's piece names its liar; one straddling pieces (the last stripe) is tried with each in turn.
   const missingUnder = new Set([...shardsUnder(failed)].filter((s) => absent.has(s)))
-  if (missingUnder.size > 0 && await rebuild(missingUnder)) return plaintext
+  if (missingUnder.size > 0 && (await rebuild(missingUnder))) return plaintext
   const presentUnder = [...shardsUnder(failed)].filter((s) => !absent.has(s))
   for (const liar of presentUnder) {
-    if (await rebuild(new Set([...missingUnder, liar]))) { markBad(liar); return plaintext }
+    if (await rebuild(new Set([...missingUnder, liar]))) {
+      markBad(liar)
+      return plaintext
+    }
   }
-  if (await rebuild(new Set([...missingUnder, ...presentUnder]))) { presentUnder.forEach(markBad); return plaintext }
+  if (await rebuild(new Set([...missingUnder, ...presentUnder]))) {
+    presentUnder.forEach(markBad)
+    return plaintext
+  }
   presentUnder.forEach((s) => ctx.bad.add(s))
-  throw new NotEnoughShardsError(segmentIndex, k, [...ctx.missing].sort((a, b) => a - b), [...ctx.bad].sort((a, b) => a - b))
+  throw new NotEnoughShardsError(
+    segmentIndex,
+    k,
+    [...ctx.missing].sort((a, b) => a - b),
+    [...ctx.bad].sort((a, b) => a - b)
+  )
 }
 
 /**
@@ -231,14 +307,23 @@ async function decodeStripe (ctx: SegmentContext, plan: StripePlan, fetched: Arr
  * the next stripe's pieces meanwhile, so memory is about two stripes. Throws InvalidRangeError (outside the file), NotEnoughShardsError (a stripe cannot be rebuilt
  * from the shards that answered), InvalidManifestError, InvalidKeyError, or the signal's reason.
  */
-export async function * decodeRange (
-  manifest: Manifest, key: Uint8Array, source: ShardRangeSource, options: DecodeRangeOptions = {}
+export async function* decodeRange(
+  manifest: Manifest,
+  key: Uint8Array,
+  source: ShardRangeSource,
+  options: DecodeRangeOptions = {}
 ): AsyncGenerator<Uint8Array, void, undefined> {
   checkFileKey(key)
   const checked = validateManifest(manifest)
   const offset = options.offset ?? 0
   const length = options.length ?? checked.fileSize - offset
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > checked.fileSize) {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > checked.fileSize
+  ) {
     throw new InvalidRangeError(offset, length, checked.fileSize)
   }
   const coder = options.coder ?? defaultCoder()
@@ -247,7 +332,11 @@ export async function * decodeRange (
   const end = offset + length
   const buffers = new RangeBuffers(checked.k, checked.m)
   try {
-    for (let segmentIndex = Math.floor(offset / checked.segmentSize); segmentIndex * checked.segmentSize < end; segmentIndex++) {
+    for (
+      let segmentIndex = Math.floor(offset / checked.segmentSize);
+      segmentIndex * checked.segmentSize < end;
+      segmentIndex++
+    ) {
       signal.throwIfAborted()
       const segment = checked.segments[segmentIndex]!
       const segmentStart = segmentIndex * checked.segmentSize
@@ -256,9 +345,17 @@ export async function * decodeRange (
       const layout = segmentLayout(segment.size, checked.k, checked.m)
       const plan = planRange(layout, from, to - from)
       const ctx: SegmentContext = {
-        segmentIndex, layout, commitments: segment.shards.map((s) => parseShardCid(s.commitment)),
-        cipher: await segmentCipher(key, checked.keySalt, segmentIndex), source, coder, signal, onProgress: options.onProgress,
-        missing: new Set(), bad: new Set(), buffers
+        segmentIndex,
+        layout,
+        commitments: segment.shards.map((s) => parseShardCid(s.commitment)),
+        cipher: await segmentCipher(key, checked.keySalt, segmentIndex),
+        source,
+        coder,
+        signal,
+        onProgress: options.onProgress,
+        missing: new Set(),
+        bad: new Set(),
+        buffers
       }
       // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead.
       let ahead = plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!) : undefined

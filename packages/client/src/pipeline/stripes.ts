@@ -57,7 +57,7 @@ export interface StripedSegment {
 export class StripeBuffers {
   readonly stripe: Uint8Array
   readonly plaintext: Uint8Array
-  constructor (k: number, m: number, freshStripes = false) {
+  constructor(k: number, m: number, freshStripes = false) {
     const width = stripeWidthFor(k, m)
     this.stripe = new Uint8Array(freshStripes ? 0 : (k + m) * width)
     this.plaintext = new Uint8Array(plaintextPerStripe(k, m))
@@ -65,8 +65,8 @@ export class StripeBuffers {
 }
 
 /** Plaintext bytes of a full stripe: k · W sealed bytes, i.e. k · W / 64 KiB whole chunks. */
-export function plaintextPerStripe (k: number, m: number): number {
-  return k * stripeWidthFor(k, m) / SEALED_CHUNK_BYTES * CHUNK_PLAINTEXT_BYTES
+export function plaintextPerStripe(k: number, m: number): number {
+  return ((k * stripeWidthFor(k, m)) / SEALED_CHUNK_BYTES) * CHUNK_PLAINTEXT_BYTES
 }
 
 /**
@@ -76,14 +76,18 @@ export function plaintextPerStripe (k: number, m: number): number {
  * its last stripe is read (a short read or the end of the source), which is also when its last chunk is sealed as
  * final and its narrower last stripe is laid out. Returns undefined when the reader is already at its end.
  */
-export async function encodeSegmentStripes (
-  reader: ByteReader, segmentIndex: number, segmentSize: number, cipher: SegmentCipher, context: StripeEncoderContext,
+export async function encodeSegmentStripes(
+  reader: ByteReader,
+  segmentIndex: number,
+  segmentSize: number,
+  cipher: SegmentCipher,
+  context: StripeEncoderContext,
   buffers: StripeBuffers
 ): Promise<StripedSegment | undefined> {
   const { k, m, coder, hasher, sink, signal, freshStripes = false } = context
   if (await reader.atEnd()) return undefined
   const fullWidth = stripeWidthFor(k, m)
-  const chunksPerStripe = k * fullWidth / SEALED_CHUNK_BYTES
+  const chunksPerStripe = (k * fullWidth) / SEALED_CHUNK_BYTES
   const quota = chunksPerStripe * CHUNK_PLAINTEXT_BYTES
   const builders = Array.from({ length: k + m }, () => hasher.builder())
   let cipherMs = 0
@@ -96,7 +100,7 @@ export async function encodeSegmentStripes (
       const want = Math.min(quota, segmentSize - size)
       const plaintext = await reader.read(want, buffers.plaintext)
       size += plaintext.length
-      const final = plaintext.length < want || size === segmentSize || await reader.atEnd()
+      const final = plaintext.length < want || size === segmentSize || (await reader.atEnd())
       const chunks = Math.ceil(plaintext.length / CHUNK_PLAINTEXT_BYTES)
       const sealedLength = plaintext.length + chunks * GCM_TAG_BYTES
       const width = final ? Math.ceil(Math.ceil(sealedLength / k) / LEAF_SIZE) * LEAF_SIZE : fullWidth
@@ -104,7 +108,14 @@ export async function encodeSegmentStripes (
       const firstChunk = stripeIndex * chunksPerStripe
 
       let t = performance.now()
-      await sealChunksInto(cipher, plaintext, firstChunk, final ? firstChunk + chunks : Number.MAX_SAFE_INTEGER, stripe, 0)
+      await sealChunksInto(
+        cipher,
+        plaintext,
+        firstChunk,
+        final ? firstChunk + chunks : Number.MAX_SAFE_INTEGER,
+        stripe,
+        0
+      )
       cipherMs += performance.now() - t
       signal?.throwIfAborted()
       // Only the last stripe has padding: the rest of its data pieces are zeros, like the whole-shard layout.
@@ -116,9 +127,21 @@ export async function encodeSegmentStripes (
 
       const pieces = Array.from({ length: k + m }, (_, i) => stripe.subarray(i * width, (i + 1) * width))
       t = performance.now()
-      await Promise.all(builders.map(async (builder, i) => { await builder.append(pieces[i]!) }))
+      await Promise.all(
+        builders.map(async (builder, i) => {
+          await builder.append(pieces[i]!)
+        })
+      )
       commitmentMs += performance.now() - t
-      await sink?.({ segmentIndex, stripeIndex, shardOffset: stripeIndex * fullWidth, width, final, pieces, owned: freshStripes })
+      await sink?.({
+        segmentIndex,
+        stripeIndex,
+        shardOffset: stripeIndex * fullWidth,
+        width,
+        final,
+        pieces,
+        owned: freshStripes
+      })
       signal?.throwIfAborted()
       shardSize = stripeIndex * fullWidth + width
       if (final) break

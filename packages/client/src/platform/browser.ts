@@ -13,7 +13,7 @@ export const PLATFORM_NAME = 'browser'
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1'])
 
 /** A page served from this machine (a developer's, a test's): it may dial providers on loopback and plain ws://. */
-function pageIsLocal (): boolean {
+function pageIsLocal(): boolean {
   return typeof location !== 'undefined' && LOOPBACK_HOSTS.has(location.hostname)
 }
 
@@ -23,7 +23,7 @@ function pageIsLocal (): boolean {
  * local too, so there it dials anything. A page served from anywhere else keeps the default: `wss://` providers
  * on public addresses only (an https page could not open `ws://` anyway).
  */
-export function hostTransports (): HostTransports {
+export function hostTransports(): HostTransports {
   const local = pageIsLocal()
   return {
     transports: [webSockets()],
@@ -32,33 +32,35 @@ export function hostTransports (): HostTransports {
 }
 
 /** Hashing on the page's thread: the Merkle kernels are WASM as in Node; a Web Worker pool is not built yet. */
-export async function platformHasher (): Promise<MerkleHasher> {
+export async function platformHasher(): Promise<MerkleHasher> {
   return inlineHasher()
 }
 
 /** WebCrypto AES-GCM, the only AES a page has without a JavaScript implementation. */
-export async function platformSegmentCipher (keyBytes: Uint8Array): Promise<SegmentCipher> {
+export async function platformSegmentCipher(keyBytes: Uint8Array): Promise<SegmentCipher> {
   return await webSegmentCipher(keyBytes)
 }
 
-export function randomHex (bytes: number): string {
+export function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 /** The journal's key prefix in `localStorage` when none is configured. */
-export function defaultJournalDir (): string {
+export function defaultJournalDir(): string {
   return 'sherd/files'
 }
 
-function storage (): Storage {
+function storage(): Storage {
   if (typeof localStorage === 'undefined') {
-    throw new Error('this engine has no localStorage (a Worker?): leave journalDir and scoreFile unset to keep them in memory')
+    throw new Error(
+      'this engine has no localStorage (a Worker?): leave journalDir and scoreFile unset to keep them in memory'
+    )
   }
   return localStorage
 }
 
 /** One `setItem` is all or nothing, so every write here is atomic; `localStorage` has no directories to make. */
-export async function writeFileAtomic (path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   storage().setItem(path, text)
 }
 
@@ -78,32 +80,38 @@ export const files: PlatformFiles = {
     const names: string[] = []
     for (let i = 0; i < store.length; i++) {
       const key = store.key(i)
-      if (key?.startsWith(prefix) === true && !key.slice(prefix.length).includes('/')) names.push(key.slice(prefix.length))
+      if (key?.startsWith(prefix) === true && !key.slice(prefix.length).includes('/'))
+        names.push(key.slice(prefix.length))
     }
     return names
   },
   writeAtomic: writeFileAtomic
 }
 
-export async function replaceFile (path: string, text: string): Promise<void> {
+export async function replaceFile(path: string, text: string): Promise<void> {
   storage().setItem(path, text)
 }
 
 const CID_NAME = /^[a-z2-7]{8,200}$/
 
 /** Sealed manifests in `localStorage` under `dir/<cid>` (base64); a full store only costs a provider round trip. */
-export function directoryManifestCache (dir: string): { read: (cid: string) => Promise<Uint8Array | undefined>, write: (cid: string, sealed: Uint8Array) => Promise<void> } {
+export function directoryManifestCache(dir: string): {
+  read: (cid: string) => Promise<Uint8Array | undefined>
+  write: (cid: string, sealed: Uint8Array) => Promise<void>
+} {
   return {
-    async read (cid) {
+    async read(cid) {
       if (!CID_NAME.test(cid)) return undefined
       const text = typeof localStorage === 'undefined' ? null : localStorage.getItem(files.join(dir, cid))
       return text === null ? undefined : Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
     },
-    async write (cid, sealed) {
+    async write(cid, sealed) {
       if (!CID_NAME.test(cid) || typeof localStorage === 'undefined') return
       let binary = ''
       for (let i = 0; i < sealed.length; i += 0x8000) binary += String.fromCharCode(...sealed.subarray(i, i + 0x8000))
-      try { localStorage.setItem(files.join(dir, cid), btoa(binary)) } catch {}
+      try {
+        localStorage.setItem(files.join(dir, cid), btoa(binary))
+      } catch {}
     }
   }
 }

@@ -15,7 +15,7 @@ import type { HostTransports, PlatformFiles } from './types.js'
 export const PLATFORM_NAME = 'node'
 
 /** TCP: what providers listen on first. */
-export function hostTransports (): HostTransports {
+export function hostTransports(): HostTransports {
   return { transports: [tcp()] }
 }
 
@@ -29,7 +29,7 @@ export function hostTransports (): HostTransports {
  * network, so a thread for every core over-subscribes them, and each thread costs ~17 MiB of RSS plus its queue
  * (docs/data-path.md, "Hashing threads": on 2 cores one thread put at ~50 MiB less peak RSS than two).
  */
-export async function platformHasher (): Promise<MerkleHasher> {
+export async function platformHasher(): Promise<MerkleHasher> {
   const { availableParallelism } = await import('node:os')
   const cores = availableParallelism()
   if (cores < 2) return inlineHasher()
@@ -38,11 +38,11 @@ export async function platformHasher (): Promise<MerkleHasher> {
 }
 
 /** `node:crypto`: ~1.6× less CPU per decoded byte than WebCrypto in Node (docs/data-path.md). */
-export async function platformSegmentCipher (keyBytes: Uint8Array): Promise<SegmentCipher> {
+export async function platformSegmentCipher(keyBytes: Uint8Array): Promise<SegmentCipher> {
   return nodeSegmentCipher(keyBytes)
 }
 
-export function randomHex (bytes: number): string {
+export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex')
 }
 
@@ -50,13 +50,14 @@ export function randomHex (bytes: number): string {
  * Where the `sherd` CLI keeps its journal when nothing else is configured: the XDG data directory, because the
  * entries are the user's data (keys to their files and a record of what they paid), not configuration or cache.
  */
-export function defaultJournalDir (env: NodeJS.ProcessEnv = process.env): string {
-  const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
+export function defaultJournalDir(env: NodeJS.ProcessEnv = process.env): string {
+  const data =
+    env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
   return join(data, 'sherd', 'files')
 }
 
 /** Writes `text` to `path` so that a crash leaves the old file or the new one, never a torn one; mode 0600. */
-export async function writeFileAtomic (path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   const dir = join(path, '..')
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600)
@@ -74,14 +75,20 @@ export async function writeFileAtomic (path: string, text: string): Promise<void
   }
   // The rename is durable only once the directory itself is on disk.
   const dirHandle = await open(dir, fsConstants.O_RDONLY)
-  try { await dirHandle.sync() } finally { await dirHandle.close() }
+  try {
+    await dirHandle.sync()
+  } finally {
+    await dirHandle.close()
+  }
 }
 
 export const files: PlatformFiles = {
   describe: (path) => path,
   join: (dir, name) => join(dir, name),
   dirname: (path) => dirname(path),
-  mkdir: async (dir) => { await mkdir(dir, { recursive: true, mode: 0o700 }) },
+  mkdir: async (dir) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+  },
   readText: async (path) => await readFile(path, 'utf8'),
   list: async (dir) => await readdir(dir),
   writeAtomic: writeFileAtomic
@@ -91,7 +98,7 @@ export const files: PlatformFiles = {
  * Replaces `path` by rename without fsync: for the score file, which is a hint (losing its last update costs
  * nothing a user paid for).
  */
-export async function replaceFile (path: string, text: string): Promise<void> {
+export async function replaceFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
   const tmp = `${path}.${process.pid}.tmp`
   await writeFile(tmp, text)
@@ -102,9 +109,12 @@ export async function replaceFile (path: string, text: string): Promise<void> {
 const CID_NAME = /^[a-z2-7]{8,200}$/
 
 /** A cache of one file per manifest in `dir` (created on first write; writes are atomic, errors never fail a caller). */
-export function directoryManifestCache (dir: string): { read: (cid: string) => Promise<Uint8Array | undefined>, write: (cid: string, sealed: Uint8Array) => Promise<void> } {
+export function directoryManifestCache(dir: string): {
+  read: (cid: string) => Promise<Uint8Array | undefined>
+  write: (cid: string, sealed: Uint8Array) => Promise<void>
+} {
   return {
-    async read (cid) {
+    async read(cid) {
       if (!CID_NAME.test(cid)) return undefined
       try {
         return new Uint8Array(await readFile(join(dir, cid)))
@@ -112,13 +122,17 @@ export function directoryManifestCache (dir: string): { read: (cid: string) => P
         return undefined
       }
     },
-    async write (cid, sealed) {
+    async write(cid, sealed) {
       if (!CID_NAME.test(cid)) return
       const temp = join(dir, `.${cid}.${randomBytes(4).toString('hex')}.part`)
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 })
         const handle = await open(temp, 'wx', 0o600)
-        try { await handle.writeFile(sealed) } finally { await handle.close() }
+        try {
+          await handle.writeFile(sealed)
+        } finally {
+          await handle.close()
+        }
         await rename(temp, join(dir, cid))
       } catch {
         // A cache that cannot be written costs a provider round trip next time, nothing more.

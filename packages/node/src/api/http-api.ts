@@ -19,7 +19,7 @@ export interface ChainStatus {
   contractAddress?: string
   registered?: boolean
   /** The market's token: amounts here are its base units; `amounts` has them in tokens. */
-  token?: { address: string, symbol: string, decimals: number }
+  token?: { address: string; symbol: string; decimals: number }
   /** Longest term this provider signs (its consent to extensions). */
   maxTermPeriods?: number
   /** False while the provider is leaving the market (`sherd-node exit`): it signs no new offers. */
@@ -62,7 +62,16 @@ export interface NodeStatus {
   chainAddress: string
   chain: ChainStatus
   /** `unclaimedBytes`: bytes of stored shards no deal of this provider names, at most `unclaimedMaxBytes`. */
-  store: { shards: number, manifests: number, usedBytes: number, reservedBytes: number, freeBytes: number, capacityBytes: number, unclaimedBytes?: number, unclaimedMaxBytes?: number }
+  store: {
+    shards: number
+    manifests: number
+    usedBytes: number
+    reservedBytes: number
+    freeBytes: number
+    capacityBytes: number
+    unclaimedBytes?: number
+    unclaimedMaxBytes?: number
+  }
   pricePerMiB: string
   activeTransfers: number
   peers: number
@@ -89,7 +98,7 @@ export interface HttpApiComponents {
  * The dashboard's files, shipped in the package (`static/`, next to `src/` and `dist/`, so the same path works from
  * both). Only these names are served: no path from a request ever reaches the file system.
  */
-const DASHBOARD_FILES: Record<string, { file: string, type: string }> = {
+const DASHBOARD_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'dashboard.html', type: 'text/html; charset=utf-8' },
   '/dashboard': { file: 'dashboard.html', type: 'text/html; charset=utf-8' },
   '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
@@ -97,7 +106,8 @@ const DASHBOARD_FILES: Record<string, { file: string, type: string }> = {
 }
 const STATIC_DIR = new URL('../../static/', import.meta.url)
 /** The page reads only this node's own API and loads nothing from anywhere else. */
-const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /** /health, /status (JSON), /history (JSON), /metrics (Prometheus) and the dashboard (/) on 127.0.0.1. */
 export class HttpApi implements Startable {
@@ -105,11 +115,14 @@ export class HttpApi implements Startable {
   private readonly files = new Map<string, Buffer>()
   port: number
 
-  constructor (private readonly components: HttpApiComponents, private readonly init: HttpApiInit) {
+  constructor(
+    private readonly components: HttpApiComponents,
+    private readonly init: HttpApiInit
+  ) {
     this.port = init.port
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const server = createServer((req, res) => {
       void (async () => {
         try {
@@ -119,21 +132,37 @@ export class HttpApi implements Startable {
           } else if (path === '/health') {
             res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}\n')
           } else if (path === '/status') {
-            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.components.status(), null, 2) + '\n')
+            res
+              .writeHead(200, { 'content-type': 'application/json' })
+              .end(JSON.stringify(this.components.status(), null, 2) + '\n')
           } else if (path === '/history' && this.components.history !== undefined) {
-            res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.components.history()) + '\n')
+            res
+              .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+              .end(JSON.stringify(this.components.history()) + '\n')
           } else if (path !== undefined && DASHBOARD_FILES[path] !== undefined) {
             const { file, type } = DASHBOARD_FILES[path]
             let body: Buffer | string = await this.staticFile(file)
             // The page carries its figures as of this request for browsers without JavaScript.
-            if (file === 'dashboard.html') body = body.toString('utf8').replace(NOSCRIPT_MARKER, renderNoscriptSummary(this.components.status(), this.components.history?.()))
-            res.writeHead(200, { 'content-type': type, 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).end(body)
+            if (file === 'dashboard.html')
+              body = body
+                .toString('utf8')
+                .replace(NOSCRIPT_MARKER, renderNoscriptSummary(this.components.status(), this.components.history?.()))
+            res
+              .writeHead(200, {
+                'content-type': type,
+                'content-security-policy': DASHBOARD_CSP,
+                'x-content-type-options': 'nosniff',
+                'cache-control': 'no-cache'
+              })
+              .end(body)
           } else if (path === '/metrics') {
             this.components.refreshMetrics()
             const body = await this.components.metrics.registry.metrics()
             res.writeHead(200, { 'content-type': this.components.metrics.registry.contentType }).end(body)
           } else {
-            res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: try / (the dashboard), /health, /status, /history or /metrics"}\n')
+            res
+              .writeHead(404, { 'content-type': 'application/json' })
+              .end('{"error":"not found: try / (the dashboard), /health, /status, /history or /metrics"}\n')
           }
         } catch (err) {
           log.error('request failed: %e', err)
@@ -143,14 +172,17 @@ export class HttpApi implements Startable {
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(this.init.port, this.init.host ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
+      server.listen(this.init.port, this.init.host ?? '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
     this.server = server
     this.port = (server.address() as AddressInfo).port
   }
 
   /** Read once, then served from memory (a few KiB). */
-  private async staticFile (name: string): Promise<Buffer> {
+  private async staticFile(name: string): Promise<Buffer> {
     let body = this.files.get(name)
     if (body === undefined) {
       body = await readFile(new URL(name, STATIC_DIR))
@@ -159,15 +191,19 @@ export class HttpApi implements Startable {
     return body
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const server = this.server
     this.server = undefined
     if (server === undefined) return
     server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => { resolve() }))
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve()
+      })
+    )
   }
 }
 
-export function httpApi (init: HttpApiInit): (components: HttpApiComponents) => HttpApi {
+export function httpApi(init: HttpApiInit): (components: HttpApiComponents) => HttpApi {
   return (components) => new HttpApi(components, init)
 }

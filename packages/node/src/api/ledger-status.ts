@@ -44,7 +44,7 @@ export interface LedgerStatus {
  * The ledger as /status shows it. `current` is the period the next block is in: periods below it are closed.
  * Unclaimed earnings are price × the periods proven on time since each deal's last claim.
  */
-export function ledgerStatus (ledger: Pick<ProofSetLedger, 'sorted' | 'meta'>, current: bigint): LedgerStatus {
+export function ledgerStatus(ledger: Pick<ProofSetLedger, 'sorted' | 'meta'>, current: bigint): LedgerStatus {
   const proven = (ledger.meta.provenPeriods ?? []).map(BigInt)
   const dealStates: Record<string, number> = { live: 0, declared: 0, faulted: 0, failed: 0, ended: 0 }
   let unclaimed = 0n
@@ -57,25 +57,28 @@ export function ledgerStatus (ledger: Pick<ProofSetLedger, 'sorted' | 'meta'>, c
     const paidFrom = BigInt(d.paidFrom)
     unclaimed += BigInt(d.pricePerPeriod) * BigInt(proven.filter((q) => q >= paidFrom && q < upTo).length)
   }
-  const dealList = deals.slice(-STATUS_DEALS_MAX).reverse().map((d): DealSummary => {
-    const start = BigInt(d.startPeriod)
-    const upTo = minBig(current, BigInt(d.voidFrom))
-    const closed = upTo > start ? Number(upTo - start) : 0
-    const provenHere = proven.filter((q) => q >= start && q < upTo).length
-    return {
-      id: d.id,
-      state: d.state,
-      settled: d.settled,
-      root: d.root,
-      size: Number(d.size),
-      startPeriod: d.startPeriod,
-      endPeriod: d.endPeriod,
-      periods: Number(BigInt(d.endPeriod) - start),
-      periodsProven: provenHere,
-      periodsMissed: Math.max(0, closed - provenHere),
-      earned: (BigInt(d.pricePerPeriod) * BigInt(provenHere)).toString()
-    }
-  })
+  const dealList = deals
+    .slice(-STATUS_DEALS_MAX)
+    .reverse()
+    .map((d): DealSummary => {
+      const start = BigInt(d.startPeriod)
+      const upTo = minBig(current, BigInt(d.voidFrom))
+      const closed = upTo > start ? Number(upTo - start) : 0
+      const provenHere = proven.filter((q) => q >= start && q < upTo).length
+      return {
+        id: d.id,
+        state: d.state,
+        settled: d.settled,
+        root: d.root,
+        size: Number(d.size),
+        startPeriod: d.startPeriod,
+        endPeriod: d.endPeriod,
+        periods: Number(BigInt(d.endPeriod) - start),
+        periodsProven: provenHere,
+        periodsMissed: Math.max(0, closed - provenHere),
+        earned: (BigInt(d.pricePerPeriod) * BigInt(provenHere)).toString()
+      }
+    })
   return {
     deals: deals.length,
     dealStates,
@@ -91,7 +94,7 @@ export function ledgerStatus (ledger: Pick<ProofSetLedger, 'sorted' | 'meta'>, c
 }
 
 /** Base-unit amounts of a status as token strings (`12.5 SHERD`): what people read. */
-export function amountsInTokens (amounts: Record<string, string | undefined>, token: TokenInfo): Record<string, string> {
+export function amountsInTokens(amounts: Record<string, string | undefined>, token: TokenInfo): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [key, value] of Object.entries(amounts)) {
     if (value !== undefined && /^[0-9]+$/.test(value)) out[key] = formatTokenAmount(BigInt(value), token)
@@ -99,6 +102,6 @@ export function amountsInTokens (amounts: Record<string, string | undefined>, to
   return out
 }
 
-function minBig (a: bigint, b: bigint): bigint {
+function minBig(a: bigint, b: bigint): bigint {
   return a < b ? a : b
 }

@@ -59,26 +59,31 @@ export class StatusHistory implements Startable {
   private readonly maxPeriods: number
   private readonly maxErrors: number
 
-  constructor (private readonly chain: () => ChainStatus, init: StatusHistoryInit = {}) {
+  constructor(
+    private readonly chain: () => ChainStatus,
+    init: StatusHistoryInit = {}
+  ) {
     this.sampleIntervalMs = init.sampleIntervalMs ?? HISTORY_SAMPLE_INTERVAL_MS
     this.maxPeriods = init.maxPeriods ?? HISTORY_MAX_PERIODS
     this.maxErrors = init.maxErrors ?? HISTORY_MAX_ERRORS
   }
 
-  start (): void {
+  start(): void {
     this.startedAtMs = Date.now()
     this.sample()
-    this.timer = setInterval(() => { this.sample() }, this.sampleIntervalMs)
+    this.timer = setInterval(() => {
+      this.sample()
+    }, this.sampleIntervalMs)
     this.timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     clearInterval(this.timer)
     this.timer = undefined
   }
 
   /** Folds the current status in: the point of the current period is updated, a new period adds one. */
-  sample (): void {
+  sample(): void {
     const chain = this.chain()
     if (chain.lastError !== undefined && chain.lastError !== this.lastErrorSeen) {
       this.errors.unshift({ atMs: Date.now(), message: chain.lastError })
@@ -104,7 +109,7 @@ export class StatusHistory implements Startable {
     }
   }
 
-  toJSON (): StatusHistoryJson {
+  toJSON(): StatusHistoryJson {
     return {
       points: this.points.map((p) => ({ ...p })),
       errors: this.errors.map((e) => ({ ...e })),

@@ -18,10 +18,12 @@ const AMOUNT_FORM = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)$/
  * Checks an amount typed on the command line without the chain and returns the form the config keeps for it: base
  * units as a plain whole number, anything else as written with its unit made explicit.
  */
-export function amountForConfig (text: string, flag: string): string {
+export function amountForConfig(text: string, flag: string): string {
   const m = AMOUNT_FORM.exec(text.trim())
   if (m === null) {
-    throw new InvalidAmountError(`${flag} "${text}" is not a token amount: write tokens (e.g. ${flag} 0.5) or base units with a "base" suffix (e.g. ${flag} 1000base)`)
+    throw new InvalidAmountError(
+      `${flag} "${text}" is not a token amount: write tokens (e.g. ${flag} 0.5) or base units with a "base" suffix (e.g. ${flag} 1000base)`
+    )
   }
   const [, number, unit] = m as unknown as [string, string, string]
   const lower = unit.toLowerCase()
@@ -33,7 +35,7 @@ export function amountForConfig (text: string, flag: string): string {
 }
 
 /** Turns a config amount (either form above) into base units with the token's decimals; `what` names where it came from. */
-export function resolveAmount (stored: string, token: Pick<TokenInfo, 'decimals' | 'symbol'>, what: string): bigint {
+export function resolveAmount(stored: string, token: Pick<TokenInfo, 'decimals' | 'symbol'>, what: string): bigint {
   const text = stored.trim()
   if (/^[0-9]+$/.test(text)) return BigInt(text)
   const written = text.endsWith(TOKENS_SUFFIX) ? text.slice(0, -TOKENS_SUFFIX.length) : text
@@ -46,11 +48,11 @@ export function resolveAmount (stored: string, token: Pick<TokenInfo, 'decimals'
 }
 
 /** Whether a config amount is already in base units (it can be used without reading the token). */
-export function isBaseUnits (stored: string): boolean {
+export function isBaseUnits(stored: string): boolean {
   return /^[0-9]+$/.test(stored.trim())
 }
 
 /** An amount for people, with the token's symbol: `1,000.5 SHERD`. */
-export function tokens (amount: bigint | string, token: Pick<TokenInfo, 'decimals' | 'symbol'>): string {
+export function tokens(amount: bigint | string, token: Pick<TokenInfo, 'decimals' | 'symbol'>): string {
   return formatTokenAmount(BigInt(amount), token)
 }

@@ -1,13 +1,25 @@
 import { logger } from '@libp2p/logger'
 import type { Startable } from '@libp2p/interface'
-import { claimProofSetDeals, commitProofSetSeed, failProofSetAudit, markProofSetMissed, proofSetRevertName, readProofSetEvents } from '@sherd/contracts'
+import {
+  claimProofSetDeals,
+  commitProofSetSeed,
+  failProofSetAudit,
+  markProofSetMissed,
+  proofSetRevertName,
+  readProofSetEvents
+} from '@sherd/contracts'
 import type { MarketClient, ProofSetEventLog } from '@sherd/contracts'
 import type { ChainConnection } from './chain.js'
 import type { NodeMetrics } from '../api/metrics.js'
 import { ProofSetClock } from '../prover/context.js'
 import { pollUntilAborted } from '../polling.js'
 import type { TxQueue } from '../prover/tx-queue.js'
-import { PROOF_SET_POLL_INTERVAL_MS, PROOF_SET_RETRY_INITIAL_MS, PROOF_SET_RETRY_MAX_MS, PROOF_SET_TX_TIMEOUT_MS } from '../prover/index.js'
+import {
+  PROOF_SET_POLL_INTERVAL_MS,
+  PROOF_SET_RETRY_INITIAL_MS,
+  PROOF_SET_RETRY_MAX_MS,
+  PROOF_SET_TX_TIMEOUT_MS
+} from '../prover/index.js'
 
 const log = logger('sherd:node:miss-reporter')
 
@@ -42,7 +54,7 @@ export interface MissReporterComponents {
 
 interface WatchedProvider {
   /** Its deals not off the books: [start, voidFrom). */
-  deals: Map<bigint, { start: bigint, end: bigint, failureClaimed: boolean }>
+  deals: Map<bigint, { start: bigint; end: bigint; failureClaimed: boolean }>
   proven: Set<bigint>
   missed: Set<bigint>
   /** Periods below this are proven, marked or had no deal. */
@@ -76,7 +88,13 @@ export interface MissReporterStatus {
  * it never marks (that would burn its own stake for nothing) and its own audits its prover answers.
  */
 export class MissReporter implements Startable {
-  readonly status: MissReporterStatus = { marked: 0, seedsCommitted: 0, auditsFailed: 0, failuresClaimed: 0, rewards: 0n }
+  readonly status: MissReporterStatus = {
+    marked: 0,
+    seedsCommitted: 0,
+    auditsFailed: 0,
+    failuresClaimed: 0,
+    rewards: 0n
+  }
   private abort: AbortController | undefined
   private running: Promise<void> | undefined
   private clock: ProofSetClock | undefined
@@ -89,7 +107,10 @@ export class MissReporter implements Startable {
   private readonly audits = new Map<bigint, bigint>()
   private readonly init: Required<Omit<MissReporterInit, 'fromBlock'>> & Pick<MissReporterInit, 'fromBlock'>
 
-  constructor (private readonly components: MissReporterComponents, init: MissReporterInit = {}) {
+  constructor(
+    private readonly components: MissReporterComponents,
+    init: MissReporterInit = {}
+  ) {
     this.init = {
       pollIntervalMs: init.pollIntervalMs ?? PROOF_SET_POLL_INTERVAL_MS,
       retryMaxBackoffMs: init.retryMaxBackoffMs ?? PROOF_SET_RETRY_MAX_MS,
@@ -98,14 +119,24 @@ export class MissReporter implements Startable {
     }
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.components.connection() === undefined) return
     this.abort = new AbortController()
     const signal = this.abort.signal
-    this.running = pollUntilAborted(async (signal) => await this.stepOnce(signal), { intervalMs: this.init.pollIntervalMs, retryInitialMs: PROOF_SET_RETRY_INITIAL_MS, retryMaxBackoffMs: this.init.retryMaxBackoffMs }, signal).catch((err) => { if (!signal.aborted) log.error('miss reporter stopped: %e', err) })
+    this.running = pollUntilAborted(
+      async (signal) => await this.stepOnce(signal),
+      {
+        intervalMs: this.init.pollIntervalMs,
+        retryInitialMs: PROOF_SET_RETRY_INITIAL_MS,
+        retryMaxBackoffMs: this.init.retryMaxBackoffMs
+      },
+      signal
+    ).catch((err) => {
+      if (!signal.aborted) log.error('miss reporter stopped: %e', err)
+    })
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.abort?.abort(new Error('the miss reporter is stopping'))
     await this.running
     this.abort = undefined
@@ -113,7 +144,7 @@ export class MissReporter implements Startable {
   }
 
   /** One step for the polling loop: false (retried sooner) when it failed. */
-  private async stepOnce (signal: AbortSignal): Promise<boolean> {
+  private async stepOnce(signal: AbortSignal): Promise<boolean> {
     try {
       await this.step(signal)
       this.status.lastError = undefined
@@ -127,7 +158,7 @@ export class MissReporter implements Startable {
     }
   }
 
-  private async step (signal: AbortSignal): Promise<void> {
+  private async step(signal: AbortSignal): Promise<void> {
     const conn = this.components.connection()
     if (conn === undefined) return
     const { mc } = conn
@@ -137,7 +168,8 @@ export class MissReporter implements Startable {
     const head = await mc.publicClient.getBlockNumber({ cacheTime: 0 })
     const me = conn.address.toLowerCase()
     if (cursor < head) {
-      for (const entry of await readProofSetEvents(mc, { fromBlock: cursor + 1n, toBlock: head, signal })) this.fold(entry, me)
+      for (const entry of await readProofSetEvents(mc, { fromBlock: cursor + 1n, toBlock: head, signal }))
+        this.fold(entry, me)
       this.cursor = head
     }
     const budget = { left: MAX_MARKS_PER_STEP }
@@ -146,12 +178,16 @@ export class MissReporter implements Startable {
     await this.failAudits(mc, head, budget, signal)
   }
 
-  private attempt (signal: AbortSignal): AbortSignal {
+  private attempt(signal: AbortSignal): AbortSignal {
     return AbortSignal.any([signal, AbortSignal.timeout(this.init.txTimeoutMs)])
   }
 
   /** Sends one transaction from the provider's account; a revert (someone else was first) is logged, not thrown. */
-  private async send (what: string, signal: AbortSignal, fn: (options: { signal: AbortSignal }) => Promise<unknown>): Promise<boolean> {
+  private async send(
+    what: string,
+    signal: AbortSignal,
+    fn: (options: { signal: AbortSignal }) => Promise<unknown>
+  ): Promise<boolean> {
     try {
       await this.components.txQueue.run(async () => await fn({ signal: this.attempt(signal) }))
       return true
@@ -163,7 +199,12 @@ export class MissReporter implements Startable {
     }
   }
 
-  private async markMisses (mc: MarketClient, head: bigint, budget: { left: number }, signal: AbortSignal): Promise<void> {
+  private async markMisses(
+    mc: MarketClient,
+    head: bigint,
+    budget: { left: number },
+    signal: AbortSignal
+  ): Promise<void> {
     const clock = this.clock!
     // Period q is closed once head + 1 (where a transaction lands) is past its last block.
     const closed = clock.periodOf(head + 1n) - 1n
@@ -172,7 +213,13 @@ export class MissReporter implements Startable {
         if (p.proven.has(q) || p.missed.has(q) || !hasDealIn(p, q)) continue
         signal.throwIfAborted()
         budget.left--
-        if (await this.send(`markMissed(${provider}, ${q})`, signal, async (o) => await markProofSetMissed(mc, { provider: provider as `0x${string}`, period: q }, o))) {
+        if (
+          await this.send(
+            `markMissed(${provider}, ${q})`,
+            signal,
+            async (o) => await markProofSetMissed(mc, { provider: provider as `0x${string}`, period: q }, o)
+          )
+        ) {
           this.status.marked++
           this.components.metrics.missesReported.inc()
           log('marked period %s of provider %s missed', String(q), provider)
@@ -180,7 +227,11 @@ export class MissReporter implements Startable {
         // Marked now, or proven late / marked by someone else: either way it is settled for this reporter.
         p.missed.add(q)
       }
-      while (p.checkedFrom <= closed && (p.proven.has(p.checkedFrom) || p.missed.has(p.checkedFrom) || !hasDealIn(p, p.checkedFrom))) p.checkedFrom++
+      while (
+        p.checkedFrom <= closed &&
+        (p.proven.has(p.checkedFrom) || p.missed.has(p.checkedFrom) || !hasDealIn(p, p.checkedFrom))
+      )
+        p.checkedFrom++
       // Deals that missed their limit fail only when claimed: claim them, so their clients see DealFailed and repair.
       const failing: bigint[] = []
       for (const [id, d] of p.deals) {
@@ -191,23 +242,42 @@ export class MissReporter implements Startable {
       }
       if (failing.length > 0 && budget.left > 0) {
         budget.left--
-        if (await this.send(`claim of ${failing.length} failing deal(s)`, signal, async (o) => await claimProofSetDeals(mc, failing, o))) {
+        if (
+          await this.send(
+            `claim of ${failing.length} failing deal(s)`,
+            signal,
+            async (o) => await claimProofSetDeals(mc, failing, o)
+          )
+        ) {
           this.status.failuresClaimed += failing.length
-          log('claimed %d deal(s) of provider %s that missed %d periods: they fail on chain', failing.length, provider, this.maxMissed)
+          log(
+            'claimed %d deal(s) of provider %s that missed %d periods: they fail on chain',
+            failing.length,
+            provider,
+            this.maxMissed
+          )
         }
         for (const id of failing) p.deals.get(id)!.failureClaimed = true
       }
     }
   }
 
-  private anyDealIn (q: bigint): boolean {
+  private anyDealIn(q: bigint): boolean {
     for (const p of this.providers.values()) if (hasDealIn(p, q)) return true
     return false
   }
 
-  private async commitSeeds (mc: MarketClient, head: bigint, budget: { left: number }, signal: AbortSignal): Promise<void> {
+  private async commitSeeds(
+    mc: MarketClient,
+    head: bigint,
+    budget: { left: number },
+    signal: AbortSignal
+  ): Promise<void> {
     const clock = this.clock!
-    const delay = SEED_COMMIT_DELAY_BLOCKS < BigInt(clock.params.periodBlocks) ? SEED_COMMIT_DELAY_BLOCKS : BigInt(clock.params.periodBlocks)
+    const delay =
+      SEED_COMMIT_DELAY_BLOCKS < BigInt(clock.params.periodBlocks)
+        ? SEED_COMMIT_DELAY_BLOCKS
+        : BigInt(clock.params.periodBlocks)
     // From the oldest period whose challenge block hash is still readable: one a provider went down in may be unseeded.
     this.seedCheckedFrom ??= head > SEED_READABLE_BLOCKS ? clock.periodOf(head - SEED_READABLE_BLOCKS) + 1n : 0n
     for (let q = this.seedCheckedFrom; budget.left > 0; q++) {
@@ -217,7 +287,11 @@ export class MissReporter implements Startable {
       this.seedCheckedFrom = q + 1n
       if (this.seeded.has(q) || !this.anyDealIn(q)) continue
       if (head + 1n - cb > SEED_READABLE_BLOCKS) {
-        log.error('the seed of period %s can no longer be committed (its challenge block %s is too old)', String(q), String(cb))
+        log.error(
+          'the seed of period %s can no longer be committed (its challenge block %s is too old)',
+          String(q),
+          String(cb)
+        )
         continue
       }
       signal.throwIfAborted()
@@ -230,7 +304,12 @@ export class MissReporter implements Startable {
     }
   }
 
-  private async failAudits (mc: MarketClient, head: bigint, budget: { left: number }, signal: AbortSignal): Promise<void> {
+  private async failAudits(
+    mc: MarketClient,
+    head: bigint,
+    budget: { left: number },
+    signal: AbortSignal
+  ): Promise<void> {
     const clock = this.clock!
     for (const [dealId, period] of this.audits) {
       if (budget.left <= 0) return
@@ -245,7 +324,7 @@ export class MissReporter implements Startable {
     }
   }
 
-  private watched (provider: string): WatchedProvider {
+  private watched(provider: string): WatchedProvider {
     let p = this.providers.get(provider)
     if (p === undefined) {
       p = { deals: new Map(), proven: new Set(), missed: new Set(), checkedFrom: -1n }
@@ -254,7 +333,7 @@ export class MissReporter implements Startable {
     return p
   }
 
-  private fold (entry: MarketLog, me: string): void {
+  private fold(entry: MarketLog, me: string): void {
     switch (entry.eventName) {
       case 'DealOpened': {
         const a = entry.args
@@ -266,7 +345,9 @@ export class MissReporter implements Startable {
         if (p.checkedFrom < 0n || BigInt(a.startPeriod) < p.checkedFrom) p.checkedFrom = BigInt(a.startPeriod)
         return
       }
-      case 'DealFaulted': case 'DealDeclaredLost': case 'DealFailed': {
+      case 'DealFaulted':
+      case 'DealDeclaredLost':
+      case 'DealFailed': {
         const p = this.providers.get(entry.args.provider.toLowerCase())
         const d = p?.deals.get(entry.args.dealId)
         if (d === undefined) return
@@ -297,7 +378,8 @@ export class MissReporter implements Startable {
         if (provider !== undefined && provider !== me) this.audits.set(entry.args.dealId, entry.args.period)
         return
       }
-      case 'AuditAnswered': case 'AuditFailed':
+      case 'AuditAnswered':
+      case 'AuditFailed':
         this.audits.delete(entry.args.dealId)
         return
       default:
@@ -305,11 +387,11 @@ export class MissReporter implements Startable {
   }
 }
 
-function hasDealIn (p: WatchedProvider, q: bigint): boolean {
+function hasDealIn(p: WatchedProvider, q: bigint): boolean {
   for (const d of p.deals.values()) if (d.start <= q && q < d.end) return true
   return false
 }
 
-export function missReporter (init: MissReporterInit = {}): (components: MissReporterComponents) => MissReporter {
+export function missReporter(init: MissReporterInit = {}): (components: MissReporterComponents) => MissReporter {
   return (components) => new MissReporter(components, init)
 }

@@ -5,7 +5,12 @@ import type { OfferRequest } from '@sherd/protocol'
 import type { Address } from 'viem'
 import { tokens } from './amounts.js'
 import {
-  InsufficientStakeError, NotAcceptingOffersError, NotFoundError, ShardSizeMismatchError, TermTooLongError, UnknownShardError
+  InsufficientStakeError,
+  NotAcceptingOffersError,
+  NotFoundError,
+  ShardSizeMismatchError,
+  TermTooLongError,
+  UnknownShardError
 } from '../errors.js'
 import type { OfferSigner } from '../network/shard-service.js'
 import type { ShardStore } from '../storage/store.js'
@@ -33,12 +38,12 @@ export class SequentialNonces {
   private reservedUntil = 0n
   private queue: Promise<unknown> = Promise.resolve()
 
-  constructor (private readonly db: () => NonceDb) {}
+  constructor(private readonly db: () => NonceDb) {}
 
-  async take (): Promise<bigint> {
+  async take(): Promise<bigint> {
     const taken = this.queue.then(async () => {
       if (this.next === undefined) {
-        const stored = await this.db().get('next') as string | undefined
+        const stored = (await this.db().get('next')) as string | undefined
         this.next = stored === undefined ? 0n : BigInt(stored)
         this.reservedUntil = this.next
       }
@@ -81,14 +86,14 @@ export interface OfferSignerComponents {
  * signed and not yet opened or expired (InsufficientStakeError): a client asks for all of a put's offers before it
  * opens any, and without the count a burst of offers would promise more stake than there is.
  */
-export function proofSetOfferSigner (components: OfferSignerComponents, init: OfferSignerInit): OfferSigner {
+export function proofSetOfferSigner(components: OfferSignerComponents, init: OfferSignerInit): OfferSigner {
   const { mc, address, store, token } = components
-  const promised = new Map<bigint, { collateral: bigint, expiry: bigint }>()
+  const promised = new Map<bigint, { collateral: bigint; expiry: bigint }>()
   let collateralBps: bigint | undefined
   // One offer at a time: the stake check and the promise it makes must not interleave with another's.
   let queue: Promise<unknown> = Promise.resolve()
 
-  async function reserveStake (nonce: bigint, collateral: bigint, expiry: bigint): Promise<void> {
+  async function reserveStake(nonce: bigint, collateral: bigint, expiry: bigint): Promise<void> {
     const info = await getProofSetProvider(mc, address)
     const free = info.stake > info.locked ? info.stake - info.locked : 0n
     const now = BigInt(Math.floor(Date.now() / 1000))
@@ -100,20 +105,32 @@ export function proofSetOfferSigner (components: OfferSignerComponents, init: Of
     if (collateral + pending > free) {
       // Offers already opened are in `locked` now: ask the chain which ones, once, before refusing.
       for (const n of [...promised.keys()]) {
-        const used = await mc.publicClient.readContract({ address: mc.market, abi: proofSetMarketAbi, functionName: 'nonceUsed', args: [address, n] })
-        if (used) { pending -= promised.get(n)!.collateral; promised.delete(n) }
+        const used = await mc.publicClient.readContract({
+          address: mc.market,
+          abi: proofSetMarketAbi,
+          functionName: 'nonceUsed',
+          args: [address, n]
+        })
+        if (used) {
+          pending -= promised.get(n)!.collateral
+          promised.delete(n)
+        }
       }
     }
     if (collateral + pending > free) {
-      throw new InsufficientStakeError(`this provider's free stake (${tokens(free, token)}) cannot back another deal's collateral of ${tokens(collateral, token)} ` +
-        `(${tokens(pending, token)} is promised to offers not yet opened): try another provider, or a shorter term; its operator can add stake`)
+      throw new InsufficientStakeError(
+        `this provider's free stake (${tokens(free, token)}) cannot back another deal's collateral of ${tokens(collateral, token)} ` +
+          `(${tokens(pending, token)} is promised to offers not yet opened): try another provider, or a shorter term; its operator can add stake`
+      )
     }
     promised.set(nonce, { collateral, expiry })
   }
 
   return async (request: OfferRequest, options) => {
-    if (init.accepting !== undefined && !await init.accepting()) {
-      throw new NotAcceptingOffersError('this provider is leaving the market and signs no new offers: try another provider')
+    if (init.accepting !== undefined && !(await init.accepting())) {
+      throw new NotAcceptingOffersError(
+        'this provider is leaving the market and signs no new offers: try another provider'
+      )
     }
     const { root, byteLength, periods, client } = request
     let stored
@@ -121,22 +138,28 @@ export function proofSetOfferSigner (components: OfferSignerComponents, init: Of
       stored = await store.getInfo(root)
     } catch (err) {
       if (err instanceof NotFoundError) {
-        throw new UnknownShardError(`no complete, verified shard with root ${hex(root)} is stored here: store it (store-shard) before asking for its offer`)
+        throw new UnknownShardError(
+          `no complete, verified shard with root ${hex(root)} is stored here: store it (store-shard) before asking for its offer`
+        )
       }
       throw err
     }
     if (stored.byteLength !== byteLength) {
-      throw new ShardSizeMismatchError(`the shard with root ${hex(root)} stored here is ${stored.byteLength} bytes, not ${byteLength}: ask with its stored size`)
+      throw new ShardSizeMismatchError(
+        `the shard with root ${hex(root)} stored here is ${stored.byteLength} bytes, not ${byteLength}: ask with its stored size`
+      )
     }
     const maxTerm = init.maxTermPeriods?.()
     if (maxTerm !== undefined && periods > maxTerm) {
-      throw new TermTooLongError(`this provider signs terms of at most ${maxTerm} periods, not ${periods}: ask for a shorter term and extend it later, or try another provider`)
+      throw new TermTooLongError(
+        `this provider signs terms of at most ${maxTerm} periods, not ${periods}: ask for a shorter term and extend it later, or try another provider`
+      )
     }
     options.signal?.throwIfAborted()
     const size = BigInt(byteLength)
     const pricePerPeriod = (size * init.pricePerMiB + MIB - 1n) / MIB
     collateralBps ??= BigInt((await getProofSetParams(mc)).collateralBps)
-    const collateral = pricePerPeriod * BigInt(periods) * collateralBps / 10_000n
+    const collateral = (pricePerPeriod * BigInt(periods) * collateralBps) / 10_000n
     const expiry = BigInt(Math.floor(Date.now() / 1000) + (init.ttlSeconds ?? OFFER_TTL_SECONDS))
     const offer: ProofSetOffer = {
       provider: address,
@@ -154,7 +177,11 @@ export function proofSetOfferSigner (components: OfferSignerComponents, init: Of
     })
     queue = reserved.catch(() => {})
     await reserved
-    const signature = await signProofSetOffer(mc.walletClient!, { market: mc.market, offer, chainId: components.chainId })
+    const signature = await signProofSetOffer(mc.walletClient!, {
+      market: mc.market,
+      offer,
+      chainId: components.chainId
+    })
     // The deal may be opened until the offer expires: the collector keeps the shard at least that long.
     store.noteOffered(root)
     return { offer: offerToWire(offer), signature: Uint8Array.from(Buffer.from(signature.slice(2), 'hex')) }

@@ -18,7 +18,9 @@ export interface CliOption {
 export type CliOptions = Record<string, CliOption>
 
 /** The values parseArgs gives for these options (strings, booleans, lists where `multiple`). */
-export type CliValues<O extends CliOptions> = ReturnType<typeof parseArgs<{ options: O, allowPositionals: true, strict: true }>>['values']
+export type CliValues<O extends CliOptions> = ReturnType<
+  typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>
+>['values']
 
 export interface CliCommand<O extends CliOptions, Ctx> {
   name: string
@@ -32,28 +34,42 @@ export interface CliCommand<O extends CliOptions, Ctx> {
   options: O
   /** Takes its arguments unparsed (a command with subcommands or one that hands them to another program). */
   passThrough?: boolean
-  run: (input: { values: CliValues<O>, positionals: string[], args: string[] }, ctx: Ctx) => Promise<number>
+  run: (input: { values: CliValues<O>; positionals: string[]; args: string[] }, ctx: Ctx) => Promise<number>
 }
 
 /** A command with its option types kept (so `run` sees typed values) and erased for the command list. */
-export function defineCommand<const O extends CliOptions, Ctx> (command: CliCommand<O, Ctx>): CliCommand<CliOptions, Ctx> {
+export function defineCommand<const O extends CliOptions, Ctx>(
+  command: CliCommand<O, Ctx>
+): CliCommand<CliOptions, Ctx> {
   return command as unknown as CliCommand<CliOptions, Ctx>
 }
 
-export function parseCommand<Ctx> (command: CliCommand<CliOptions, Ctx>, args: string[]): { values: CliValues<CliOptions>, positionals: string[] } {
+export function parseCommand<Ctx>(
+  command: CliCommand<CliOptions, Ctx>,
+  args: string[]
+): { values: CliValues<CliOptions>; positionals: string[] } {
   return parseArgs({ args, options: command.options, allowPositionals: true, strict: true })
 }
 
 /** The "Commands:" rows of the main help, in list order. */
-export function commandRows<Ctx> (commands: ReadonlyArray<CliCommand<CliOptions, Ctx>>, width: number): string {
-  return commands.map((c) => {
-    const [first, ...more] = c.summary.split('\n')
-    return [`  ${(c.synopsis ?? c.name).padEnd(width)}  ${first}`, ...more.map((line) => `${' '.repeat(width + 4)}${line}`)].join('\n')
-  }).join('\n')
+export function commandRows<Ctx>(commands: ReadonlyArray<CliCommand<CliOptions, Ctx>>, width: number): string {
+  return commands
+    .map((c) => {
+      const [first, ...more] = c.summary.split('\n')
+      return [
+        `  ${(c.synopsis ?? c.name).padEnd(width)}  ${first}`,
+        ...more.map((line) => `${' '.repeat(width + 4)}${line}`)
+      ].join('\n')
+    })
+    .join('\n')
 }
 
 /** parseArgs' own errors: a flag this command does not take, a missing value, a stray argument. */
-export function isParseError (err: unknown): boolean {
+export function isParseError(err: unknown): boolean {
   const code = (err as { code?: string }).code
-  return code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+  return (
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+    code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+    code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+  )
 }

@@ -45,15 +45,23 @@ export const initCommand = defineCommand({
 
 Amounts are in the market token's units (its decimals are read from --contract). If the chain cannot be reached
 yet, the config keeps the amount as written ("0.001 tokens") and start converts it.`,
-  options: { ...NODE_OPTIONS, 'evm-key': { type: 'string' }, force: { type: 'boolean' }, 'new-peer-key': { type: 'boolean' }, 'new-evm-key': { type: 'boolean' } },
-  async run ({ values: v }) {
+  options: {
+    ...NODE_OPTIONS,
+    'evm-key': { type: 'string' },
+    force: { type: 'boolean' },
+    'new-peer-key': { type: 'boolean' },
+    'new-evm-key': { type: 'boolean' }
+  },
+  async run({ values: v }) {
     const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
     const force = v.force === true
     const evmKey = v['evm-key']
-    if (evmKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(evmKey)) throw new ConfigError('--evm-key must be 0x followed by 64 hex digits')
+    if (evmKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(evmKey))
+      throw new ConfigError('--evm-key must be 0x followed by 64 hex digits')
     const exists = await hasConfig(dataDir)
     if (exists && !force) throw alreadyInitialized(dataDir)
-    if (!force && (v['new-peer-key'] === true || v['new-evm-key'] === true)) throw new ConfigError('--new-peer-key and --new-evm-key replace keys of an existing data dir: add --force')
+    if (!force && (v['new-peer-key'] === true || v['new-evm-key'] === true))
+      throw new ConfigError('--new-peer-key and --new-evm-key replace keys of an existing data dir: add --force')
     const given = configFromFlags(v)
     const config = await chainSettings({ ...(exists ? await readFileConfig(dataDir) : {}) } as NodeFileConfig, given)
     // Amounts typed as tokens become base units now if the chain answers; otherwise they stay as written for start.
@@ -63,31 +71,43 @@ yet, the config keeps the amount as written ("0.001 tokens") and start converts 
       try {
         token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS)
       } catch (err) {
-        process.stderr.write(`sherd-node: the chain at ${config.rpcUrl} did not answer (${(err as Error).message.split('\n')[0]}); ` +
-          'price and stake are kept as written and converted with the token\'s decimals at start\n')
+        process.stderr.write(
+          `sherd-node: the chain at ${config.rpcUrl} did not answer (${(err as Error).message.split('\n')[0]}); ` +
+            "price and stake are kept as written and converted with the token's decimals at start\n"
+        )
       }
     }
     if (token !== undefined) {
-      if (given.pricePerMiB !== undefined) given.pricePerMiB = resolveAmount(given.pricePerMiB, token, '--price').toString()
+      if (given.pricePerMiB !== undefined)
+        given.pricePerMiB = resolveAmount(given.pricePerMiB, token, '--price').toString()
       if (given.stake !== undefined) given.stake = resolveAmount(given.stake, token, '--stake').toString()
     }
     const result = await initDataDir(dataDir, {
-      evmKey: evmKey as Hex | undefined, config: given, force, newPeerKey: v['new-peer-key'] === true, newEvmKey: v['new-evm-key'] === true
+      evmKey: evmKey as Hex | undefined,
+      config: given,
+      force,
+      newPeerKey: v['new-peer-key'] === true,
+      newEvmKey: v['new-evm-key'] === true
     })
     // Amounts kept from config.json are base units: shown in tokens when the chain answers, else with the base suffix.
     if (token === undefined && !needsToken && config.rpcUrl !== undefined && config.contractAddress !== undefined) {
-      token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(() => undefined)
+      token = await readMarketToken(config.rpcUrl, config.contractAddress as Address, INIT_CHAIN_TIMEOUT_MS).catch(
+        () => undefined
+      )
     }
-    const shown = (amount: string): string => !isBaseUnits(amount) ? amount : token !== undefined ? tokens(amount, token) : `${amount}base`
-    console.log(JSON.stringify({
-      dataDir,
-      peerId: peerIdFromPrivateKey(result.peerKey).toString(),
-      chainAddress: result.chainAddress,
-      created: result.created,
-      ...(result.replaced.length > 0 ? { replaced: result.replaced } : {}),
-      pricePerMiB: shown(result.config.pricePerMiB),
-      stake: shown(result.config.stake)
-    }))
+    const shown = (amount: string): string =>
+      !isBaseUnits(amount) ? amount : token !== undefined ? tokens(amount, token) : `${amount}base`
+    console.log(
+      JSON.stringify({
+        dataDir,
+        peerId: peerIdFromPrivateKey(result.peerKey).toString(),
+        chainAddress: result.chainAddress,
+        created: result.created,
+        ...(result.replaced.length > 0 ? { replaced: result.replaced } : {}),
+        pricePerMiB: shown(result.config.pricePerMiB),
+        stake: shown(result.config.stake)
+      })
+    )
     return 0
   }
 })

@@ -12,14 +12,22 @@ export const stakeCommand = defineCommand({
 
 Adds tokens to the provider's stake (e.g. --add 500, or base units 500base): more free stake backs more deals.`,
   options: { ...CHAIN_OPTIONS, add: { type: 'string' } },
-  async run ({ values: v }) {
+  async run({ values: v }) {
     const { conn } = await connectForCommand('stake', v)
     const text = v.add
-    if (text === undefined) throw new ConfigError('say how much to add: sherd-node stake --add <amount> (e.g. --add 500)')
+    if (text === undefined)
+      throw new ConfigError('say how much to add: sherd-node stake --add <amount> (e.g. --add 500)')
     const amount = resolveAmount(amountForConfig(text, '--add'), conn.token, '--add')
     const tx = await addStake(conn, amount)
     const info = await providerInfo(conn)
-    console.log(JSON.stringify({ provider: conn.address, added: tokens(amount, conn.token), stake: info === undefined ? null : tokens(info.stake, conn.token), tx }))
+    console.log(
+      JSON.stringify({
+        provider: conn.address,
+        added: tokens(amount, conn.token),
+        stake: info === undefined ? null : tokens(info.stake, conn.token),
+        tx
+      })
+    )
     return 0
   }
 })

@@ -47,20 +47,33 @@ SIGINT/SIGTERM stop it gracefully: no new streams, running transfers finish or a
     'prover-poll-ms': { type: 'string' },
     'register-again': { type: 'boolean' }
   },
-  async run ({ values: v }) {
+  async run({ values: v }) {
     const dataDir = resolve(v['data-dir'] ?? defaultDataDir())
     const config = await chainSettings(await readFileConfig(dataDir), configFromFlags(v))
     if ((config.rpcUrl === undefined) !== (config.contractAddress === undefined)) {
-      throw new ConfigError('give both --rpc-url and --contract, or --deployment (or none of them, to run without a chain)')
+      throw new ConfigError(
+        'give both --rpc-url and --contract, or --deployment (or none of them, to run without a chain)'
+      )
     }
     let amounts = { pricePerMiB: config.pricePerMiB, stake: config.stake }
     if (!isBaseUnits(config.pricePerMiB) || !isBaseUnits(config.stake)) {
       if (config.rpcUrl === undefined || config.contractAddress === undefined) {
-        const written = [['price', config.pricePerMiB], ['stake', config.stake]].filter(([, a]) => !isBaseUnits(a!)).map(([k, a]) => `${k} "${a}"`)
-        throw new ConfigError(`${written.join(' and ')}: token amounts need the token's decimals, read from the chain: ` +
-          'pass --deployment (or --rpc-url and --contract), or give base units (e.g. --price 1000base)')
+        const written = [
+          ['price', config.pricePerMiB],
+          ['stake', config.stake]
+        ]
+          .filter(([, a]) => !isBaseUnits(a!))
+          .map(([k, a]) => `${k} "${a}"`)
+        throw new ConfigError(
+          `${written.join(' and ')}: token amounts need the token's decimals, read from the chain: ` +
+            'pass --deployment (or --rpc-url and --contract), or give base units (e.g. --price 1000base)'
+        )
       }
-      const conn = await connectChain({ rpcUrl: config.rpcUrl, market: config.contractAddress, privateKey: await readEvmKey(dataDir) })
+      const conn = await connectChain({
+        rpcUrl: config.rpcUrl,
+        market: config.contractAddress,
+        privateKey: await readEvmKey(dataDir)
+      })
       amounts = resolveAmounts(config, conn.token)
     }
     const node = await createProviderNode({
@@ -89,10 +102,22 @@ SIGINT/SIGTERM stop it gracefully: no new streams, running transfers finish or a
     const shutdown = (signal: string): void => {
       if (stopping !== undefined) return
       process.stderr.write(`sherd-node: ${signal} received, stopping (transfers get a few seconds to finish)\n`)
-      stopping = node.stop().then(() => { process.exit(0) }, (err) => { process.stderr.write(`sherd-node: stop failed: ${(err as Error).message}\n`); process.exit(1) })
+      stopping = node.stop().then(
+        () => {
+          process.exit(0)
+        },
+        (err) => {
+          process.stderr.write(`sherd-node: stop failed: ${(err as Error).message}\n`)
+          process.exit(1)
+        }
+      )
     }
-    process.on('SIGINT', () => { shutdown('SIGINT') })
-    process.on('SIGTERM', () => { shutdown('SIGTERM') })
+    process.on('SIGINT', () => {
+      shutdown('SIGINT')
+    })
+    process.on('SIGTERM', () => {
+      shutdown('SIGTERM')
+    })
     try {
       await node.start()
     } catch (err) {
@@ -103,7 +128,7 @@ SIGINT/SIGTERM stop it gracefully: no new streams, running transfers finish or a
   }
 })
 
-function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string }): ProofSetProverInit {
+function proverFlags(v: { 'withdraw-every'?: string; 'prover-poll-ms'?: string }): ProofSetProverInit {
   const out: ProofSetProverInit = {}
   const count = (text: string, flag: string): number => {
     const n = Number(text)
@@ -116,33 +141,55 @@ function proverFlags (v: { 'withdraw-every'?: string, 'prover-poll-ms'?: string 
     if (every === 0) out.withdrawMinimum = 0n
     else out.claimEveryPeriods = every
   }
-  if (v['prover-poll-ms'] !== undefined) out.pollIntervalMs = Math.max(1, count(v['prover-poll-ms'], '--prover-poll-ms'))
+  if (v['prover-poll-ms'] !== undefined)
+    out.pollIntervalMs = Math.max(1, count(v['prover-poll-ms'], '--prover-poll-ms'))
   return out
 }
 
-function reportMissesFlag (text: string | undefined): false | undefined {
+function reportMissesFlag(text: string | undefined): false | undefined {
   if (text === undefined || text === 'on') return undefined
   if (text === 'off') return false
   throw new ConfigError(`--report-misses takes on or off, got "${text}"`)
 }
 
 /** Listen failures (libp2p's and the HTTP API's) as one line that says which address and what to do. */
-function startError (err: unknown, httpHost: string, httpPort: number): unknown {
+function startError(err: unknown, httpHost: string, httpPort: number): unknown {
   const e = err as Error & { code?: string }
   if (e.name === 'UnsupportedListenAddressesError') {
     // libp2p lists each refused address with the system error (and its stack) in the message.
-    const refused = [...e.message.matchAll(/^\s*(\/\S+): Error: listen (\w+)/gm)].map((m) => ({ addr: m[1]!, code: m[2]! }))
+    const refused = [...e.message.matchAll(/^\s*(\/\S+): Error: listen (\w+)/gm)].map((m) => ({
+      addr: m[1]!,
+      code: m[2]!
+    }))
     const first = refused[0]
-    const [flag, key] = first !== undefined && /\/ws(\/|$)/.test(first.addr) ? ['--listen-ws', 'listenWs'] : ['--listen', 'listen']
+    const [flag, key] =
+      first !== undefined && /\/ws(\/|$)/.test(first.addr) ? ['--listen-ws', 'listenWs'] : ['--listen', 'listen']
     if (first?.code === 'EADDRINUSE') {
-      return new ConfigError(`the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`, { cause: err })
+      return new ConfigError(
+        `the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`,
+        { cause: err }
+      )
     }
-    if (first?.code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${first.addr}: no interface of this machine has that address; fix ${flag} (or "${key}" in config.json)`, { cause: err })
-    if (first?.code === 'EACCES') return new ConfigError(`not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with ${flag}`, { cause: err })
-    return new ConfigError(`libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`, { cause: err })
+    if (first?.code === 'EADDRNOTAVAIL')
+      return new ConfigError(
+        `cannot listen on ${first.addr}: no interface of this machine has that address; fix ${flag} (or "${key}" in config.json)`,
+        { cause: err }
+      )
+    if (first?.code === 'EACCES')
+      return new ConfigError(
+        `not allowed to listen on ${first.addr} (ports below 1024 need privileges): pick a port ≥ 1024 with ${flag}`,
+        { cause: err }
+      )
+    return new ConfigError(
+      `libp2p cannot listen on ${refused.map((r) => `${r.addr} (${r.code})`).join(', ') || 'the configured addresses'}: fix --listen (or "listen" in config.json)`,
+      { cause: err }
+    )
   }
   if (e.code === 'EADDRINUSE') {
-    return new ConfigError(`the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`, { cause: err })
+    return new ConfigError(
+      `the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`,
+      { cause: err }
+    )
   }
   return err
 }

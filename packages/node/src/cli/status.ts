@@ -15,22 +15,31 @@ export const statusCommand = defineCommand({
 
 Prints the JSON status of the node running on that data dir (its HTTP API).`,
   options: { ...COMMON_OPTIONS, url: { type: 'string' } },
-  async run ({ values: v }) {
+  async run({ values: v }) {
     let url = v.url
     if (url === undefined) {
       const config = await readFileConfig(resolve(v['data-dir'] ?? defaultDataDir()))
-      if (config.httpPort === 0) throw new ConfigError('this node\'s config uses --http-port 0 (any free port): pass --url with the port from its ready line')
+      if (config.httpPort === 0)
+        throw new ConfigError(
+          "this node's config uses --http-port 0 (any free port): pass --url with the port from its ready line"
+        )
       url = `http://${config.httpHost}:${config.httpPort}`
     }
     let res: Response
     try {
       res = await fetch(`${url.replace(/\/$/, '')}/status`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) })
     } catch (err) {
-      throw new NodeUnreachableError(`no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`, { cause: err })
+      throw new NodeUnreachableError(
+        `no node answers at ${url} (${(err as Error).message}): is \`sherd-node start\` running for this data dir?`,
+        { cause: err }
+      )
     }
-    if (!res.ok) throw new NodeUnreachableError(`${url}/status answered HTTP ${res.status}: is that port this node's status API? pass --url with the port from its ready line`)
+    if (!res.ok)
+      throw new NodeUnreachableError(
+        `${url}/status answered HTTP ${res.status}: is that port this node's status API? pass --url with the port from its ready line`
+      )
     // The API has every amount in base units (for programs) and, beside them, in tokens (`chain.amounts`) for people.
-    const status = await res.json() as unknown
+    const status = (await res.json()) as unknown
     process.stdout.write(JSON.stringify(status, null, 2) + '\n')
     return 0
   }

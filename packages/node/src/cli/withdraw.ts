@@ -11,11 +11,21 @@ export const withdrawCommand = defineCommand({
 
 Withdraws the provider's claimed earnings (a running node claims every few periods) from the market contract.`,
   options: { ...CHAIN_OPTIONS },
-  async run ({ values: v }) {
+  async run({ values: v }) {
     const { conn } = await connectForCommand('withdraw', v)
     const { amount, tx } = await withdrawEarnings(conn)
-    if (amount === 0n) process.stderr.write(`sherd-node: nothing to withdraw for ${conn.address} (a running node claims its earnings every few periods)\n`)
-    console.log(JSON.stringify({ provider: conn.address, withdrawn: tokens(amount, conn.token), withdrawnBaseUnits: amount.toString(), tx: tx ?? null }))
+    if (amount === 0n)
+      process.stderr.write(
+        `sherd-node: nothing to withdraw for ${conn.address} (a running node claims its earnings every few periods)\n`
+      )
+    console.log(
+      JSON.stringify({
+        provider: conn.address,
+        withdrawn: tokens(amount, conn.token),
+        withdrawnBaseUnits: amount.toString(),
+        tx: tx ?? null
+      })
+    )
     return 0
   }
 })

@@ -2,13 +2,25 @@ import { logger } from '@libp2p/logger'
 import type { Startable, Stream } from '@libp2p/interface'
 import type { GossipSub, Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import {
-  ANNOUNCE_TOPIC, ANNOUNCEMENTS_PROTOCOL, MAX_RELAYED_ANNOUNCEMENTS, decodeAnnouncement, encodeAnnouncement, encodeFrame,
-  sendBytes, signAnnouncement, verifyAnnouncement
+  ANNOUNCE_TOPIC,
+  ANNOUNCEMENTS_PROTOCOL,
+  MAX_RELAYED_ANNOUNCEMENTS,
+  decodeAnnouncement,
+  encodeAnnouncement,
+  encodeFrame,
+  sendBytes,
+  signAnnouncement,
+  verifyAnnouncement
 } from '@sherd/protocol'
 import type { Address, AnnouncementPayload, Response } from '@sherd/protocol'
 import {
-  ANNOUNCE_INTERVAL_MS, MAX_HEARD_ANNOUNCEMENTS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, RELAY_CLOCK_SKEW_MS,
-  RELAYED_ANNOUNCEMENT_MAX_AGE_MS, REQUEST_TIMEOUT_MS
+  ANNOUNCE_INTERVAL_MS,
+  MAX_HEARD_ANNOUNCEMENTS,
+  MAX_INBOUND_STREAMS,
+  MAX_OUTBOUND_STREAMS,
+  RELAY_CLOCK_SKEW_MS,
+  RELAYED_ANNOUNCEMENT_MAX_AGE_MS,
+  REQUEST_TIMEOUT_MS
 } from '../constants.js'
 import type { NodeMetrics } from '../api/metrics.js'
 import type { ProtocolRegistrar } from './shard-service.js'
@@ -26,7 +38,7 @@ export interface AnnouncerComponents {
   /** Serves ANNOUNCEMENTS_PROTOCOL (omitted by tests that only publish). */
   registrar?: ProtocolRegistrar
   /** Current state, read at every announcement. */
-  describe: () => { peerId: string, addrs: string[], capacityBytes: number, freeBytes: number }
+  describe: () => { peerId: string; addrs: string[]; capacityBytes: number; freeBytes: number }
   chainKey: Address
   chainAddress: Address
   metrics: NodeMetrics
@@ -46,41 +58,56 @@ export class Announcer implements Startable {
   private seq = 0
   private readonly intervalMs: number
   /** Newest verified announcement per provider peer id, as received (bytes) with its payload's time. */
-  private readonly heard = new Map<string, { bytes: Uint8Array, seq: number, timestampMs: number }>()
+  private readonly heard = new Map<string, { bytes: Uint8Array; seq: number; timestampMs: number }>()
   lastPublishedAtMs: number | undefined
 
-  constructor (private readonly components: AnnouncerComponents, private readonly init: AnnouncerInit) {
+  constructor(
+    private readonly components: AnnouncerComponents,
+    private readonly init: AnnouncerInit
+  ) {
     this.intervalMs = init.intervalMs ?? ANNOUNCE_INTERVAL_MS
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     // Subscribing makes this node part of the topic mesh, so it relays other providers' announcements too.
     this.components.pubsub.subscribe(ANNOUNCE_TOPIC)
     this.components.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.components.pubsub.addEventListener('message', this.onMessage)
-    await this.components.registrar?.handle(ANNOUNCEMENTS_PROTOCOL, (stream) => { void this.serveAnnouncements(stream) }, {
-      maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
-    })
+    await this.components.registrar?.handle(
+      ANNOUNCEMENTS_PROTOCOL,
+      (stream) => {
+        void this.serveAnnouncements(stream)
+      },
+      {
+        maxInboundStreams: MAX_INBOUND_STREAMS,
+        maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      }
+    )
     void this.announce()
-    this.timer = setInterval(() => { void this.announce() }, this.intervalMs)
+    this.timer = setInterval(() => {
+      void this.announce()
+    }, this.intervalMs)
     this.timer.unref()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
     this.components.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.components.pubsub.removeEventListener('message', this.onMessage)
     await this.components.registrar?.unhandle(ANNOUNCEMENTS_PROTOCOL).catch(() => {})
-    try { this.components.pubsub.unsubscribe(ANNOUNCE_TOPIC) } catch {}
+    try {
+      this.components.pubsub.unsubscribe(ANNOUNCE_TOPIC)
+    } catch {}
   }
 
   /** A peer joining the topic gets our announcement without waiting a whole interval. */
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
     if (this.timer !== undefined && evt.detail.subscriptions.some((s) => s.subscribe && s.topic === ANNOUNCE_TOPIC)) {
       // The mesh forms a heartbeat after the subscription; publish shortly after, not synchronously.
-      setTimeout(() => { void this.announce() }, 1_000).unref()
+      setTimeout(() => {
+        void this.announce()
+      }, 1_000).unref()
     }
   }
 
@@ -93,7 +120,8 @@ export class Announcer implements Startable {
       verifyAnnouncement(signed, { fromPeerId: msg.from.toString() })
       const a = signed.announcement
       // A timestamp from the future would stay "freshest" and never expire here.
-      if (a.timestampMs > Date.now() + RELAY_CLOCK_SKEW_MS) throw new Error(`timestamp ${a.timestampMs} is in the future`)
+      if (a.timestampMs > Date.now() + RELAY_CLOCK_SKEW_MS)
+        throw new Error(`timestamp ${a.timestampMs} is in the future`)
       const prior = this.heard.get(a.peerId)
       if (prior !== undefined && prior.seq >= a.seq && prior.timestampMs >= a.timestampMs) return
       this.heard.set(a.peerId, { bytes: msg.data, seq: a.seq, timestampMs: a.timestampMs })
@@ -103,9 +131,10 @@ export class Announcer implements Startable {
     }
   }
 
-  private forgetOldest (): void {
+  private forgetOldest(): void {
     let oldest: [string, number] | undefined
-    for (const [id, h] of this.heard) if (oldest === undefined || h.timestampMs < oldest[1]) oldest = [id, h.timestampMs]
+    for (const [id, h] of this.heard)
+      if (oldest === undefined || h.timestampMs < oldest[1]) oldest = [id, h.timestampMs]
     if (oldest !== undefined) this.heard.delete(oldest[0])
   }
 
@@ -113,16 +142,22 @@ export class Announcer implements Startable {
    * The announcements to hand a client: a fresh one of our own, then the freshest others heard within
    * RELAYED_ANNOUNCEMENT_MAX_AGE_MS (older ones are forgotten here).
    */
-  relayable (): Uint8Array[] {
+  relayable(): Uint8Array[] {
     const now = Date.now()
     for (const [id, h] of this.heard) if (now - h.timestampMs > RELAYED_ANNOUNCEMENT_MAX_AGE_MS) this.heard.delete(id)
     const self = this.components.describe().peerId
-    const others = [...this.heard.entries()].filter(([id]) => id !== self).map(([, h]) => h)
-      .sort((a, b) => b.timestampMs - a.timestampMs).slice(0, MAX_RELAYED_ANNOUNCEMENTS - 1)
-    return [encodeAnnouncement(signAnnouncement(this.payload(), this.components.chainKey)), ...others.map((h) => h.bytes)]
+    const others = [...this.heard.entries()]
+      .filter(([id]) => id !== self)
+      .map(([, h]) => h)
+      .sort((a, b) => b.timestampMs - a.timestampMs)
+      .slice(0, MAX_RELAYED_ANNOUNCEMENTS - 1)
+    return [
+      encodeAnnouncement(signAnnouncement(this.payload(), this.components.chainKey)),
+      ...others.map((h) => h.bytes)
+    ]
   }
 
-  private async serveAnnouncements (stream: Stream): Promise<void> {
+  private async serveAnnouncements(stream: Stream): Promise<void> {
     const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
     try {
       const response: Response = { status: 'announcements', announcements: this.relayable() }
@@ -136,7 +171,7 @@ export class Announcer implements Startable {
     }
   }
 
-  payload (): AnnouncementPayload {
+  payload(): AnnouncementPayload {
     const state = this.components.describe()
     return {
       peerId: state.peerId,
@@ -151,7 +186,7 @@ export class Announcer implements Startable {
   }
 
   /** Publishes one announcement; returns false if no peer is subscribed yet. */
-  async announce (): Promise<boolean> {
+  async announce(): Promise<boolean> {
     const data = encodeAnnouncement(signAnnouncement(this.payload(), this.components.chainKey))
     try {
       await this.components.pubsub.publish(ANNOUNCE_TOPIC, data)
@@ -171,6 +206,6 @@ export class Announcer implements Startable {
   }
 }
 
-export function announcer (init: AnnouncerInit): (components: AnnouncerComponents) => Announcer {
+export function announcer(init: AnnouncerInit): (components: AnnouncerComponents) => Announcer {
   return (components) => new Announcer(components, init)
 }

@@ -19,21 +19,29 @@ export interface BootstrapPeer {
  * Parses `/ip4/…/tcp/…/p2p/<peer id>` addresses. The peer id is required: without it the dial cannot check who
  * answers, and the dialer could not tell when that peer disconnects.
  */
-export function parseBootstrapList (list: readonly string[]): BootstrapPeer[] {
+export function parseBootstrapList(list: readonly string[]): BootstrapPeer[] {
   return list.map((text) => {
     let addr: Multiaddr
     try {
       addr = multiaddr(text)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`, { cause: err })
+      throw new ConfigError(
+        `bootstrap address "${text}" is not a multiaddr (${(err as Error).message}): use /ip4/<host>/tcp/<port>/p2p/<peer id>`,
+        { cause: err }
+      )
     }
     const value = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-    if (value === undefined) throw new ConfigError(`bootstrap address "${text}" has no /p2p/<peer id>: append the peer id the node prints in its ready line`)
+    if (value === undefined)
+      throw new ConfigError(
+        `bootstrap address "${text}" has no /p2p/<peer id>: append the peer id the node prints in its ready line`
+      )
     let peerId: PeerId
     try {
       peerId = peerIdFromString(value)
     } catch (err) {
-      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`, { cause: err })
+      throw new ConfigError(`bootstrap address "${text}" has an invalid peer id (${(err as Error).message})`, {
+        cause: err
+      })
     }
     return { addr, peerId }
   })
@@ -83,33 +91,40 @@ export class BootstrapDialer implements Startable {
   private controller: AbortController | undefined
   private loops: Array<Promise<void>> = []
 
-  constructor (private readonly components: BootstrapComponents, init: BootstrapInit) {
+  constructor(
+    private readonly components: BootstrapComponents,
+    init: BootstrapInit
+  ) {
     this.peers = parseBootstrapList(init.list)
     this.retryInitialMs = init.retryInitialMs ?? BOOTSTRAP_RETRY_INITIAL_MS
     this.retryMaxMs = init.retryMaxMs ?? BOOTSTRAP_RETRY_MAX_MS
     this.dialTimeoutMs = init.dialTimeoutMs ?? BOOTSTRAP_DIAL_TIMEOUT_MS
   }
 
-  start (): void {
+  start(): void {
     this.controller = new AbortController()
   }
 
   /** Dials only once every service (gossipsub's topology included) is running, as @libp2p/bootstrap does. */
-  afterStart (): void {
+  afterStart(): void {
     const signal = this.controller?.signal
     if (signal === undefined) return
     const self = this.components.peerId
-    this.loops = this.peers.filter((p) => !p.peerId.equals(self)).map(async (p) => { await this.keepConnected(p, signal) })
+    this.loops = this.peers
+      .filter((p) => !p.peerId.equals(self))
+      .map(async (p) => {
+        await this.keepConnected(p, signal)
+      })
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.controller?.abort()
     this.controller = undefined
     await Promise.all(this.loops)
     this.loops = []
   }
 
-  state (): BootstrapPeerState[] {
+  state(): BootstrapPeerState[] {
     return this.peers.map((p) => ({
       peerId: p.peerId.toString(),
       addr: p.addr.toString(),
@@ -118,11 +133,11 @@ export class BootstrapDialer implements Startable {
     }))
   }
 
-  private isConnected (peerId: PeerId): boolean {
+  private isConnected(peerId: PeerId): boolean {
     return this.components.connectionManager.getConnections(peerId).length > 0
   }
 
-  private async keepConnected (peer: BootstrapPeer, signal: AbortSignal): Promise<void> {
+  private async keepConnected(peer: BootstrapPeer, signal: AbortSignal): Promise<void> {
     let delayMs = this.retryInitialMs
     while (!signal.aborted) {
       if (this.isConnected(peer.peerId)) {
@@ -135,7 +150,9 @@ export class BootstrapDialer implements Startable {
         continue
       }
       try {
-        await this.components.connectionManager.openConnection(peer.addr, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialTimeoutMs)]) })
+        await this.components.connectionManager.openConnection(peer.addr, {
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialTimeoutMs)])
+        })
         log('connected to bootstrap peer %a', peer.addr)
         delayMs = this.retryInitialMs
       } catch (err) {
@@ -153,7 +170,7 @@ export class BootstrapDialer implements Startable {
   }
 
   /** Resolves when the last connection to `peerId` closes, or on abort. */
-  private async disconnected (peerId: PeerId, signal: AbortSignal): Promise<void> {
+  private async disconnected(peerId: PeerId, signal: AbortSignal): Promise<void> {
     const events = this.components.events
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -161,7 +178,9 @@ export class BootstrapDialer implements Startable {
         signal.removeEventListener('abort', done)
         resolve()
       }
-      const onDisconnect = (evt: CustomEvent<PeerId>): void => { if (evt.detail.equals(peerId)) done() }
+      const onDisconnect = (evt: CustomEvent<PeerId>): void => {
+        if (evt.detail.equals(peerId)) done()
+      }
       events.addEventListener('peer:disconnect', onDisconnect)
       signal.addEventListener('abort', done, { once: true })
       // The connection may have closed between the caller's check and this listener.
@@ -170,13 +189,13 @@ export class BootstrapDialer implements Startable {
   }
 }
 
-export function bootstrapDialer (init: BootstrapInit): (components: BootstrapComponents) => BootstrapDialer {
+export function bootstrapDialer(init: BootstrapInit): (components: BootstrapComponents) => BootstrapDialer {
   // Parse now, so a bad address fails createHost with a ConfigError rather than somewhere inside libp2p.
   parseBootstrapList(init.list)
   return (components) => new BootstrapDialer(components, init)
 }
 
 /** The one sleep (@sherd/protocol's); an abort here ends the wait, and the loop sees the signal. */
-async function pauseUnlessAborted (ms: number, signal: AbortSignal): Promise<void> {
+async function pauseUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, signal).catch(() => {})
 }

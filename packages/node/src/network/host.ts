@@ -11,7 +11,13 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
-import { GOSSIP_SCORE_PARAMS, WS_BUFFERED_POLL_MS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../constants.js'
+import {
+  GOSSIP_SCORE_PARAMS,
+  WS_BUFFERED_POLL_MS,
+  MAX_EARLY_STREAMS,
+  MAX_READ_BUFFER_BYTES,
+  YAMUX_MAX_STREAM_WINDOW_BYTES
+} from '../constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {
@@ -45,11 +51,14 @@ export interface HostInit {
  * gossipsub, and a dialer that keeps it connected to its bootstrap peers (which is how providers that never dial each
  * other end up in one gossipsub mesh). Clients can build the same host with no listen addresses.
  */
-export async function createHost (init: HostInit): Promise<SherdHost> {
+export async function createHost(init: HostInit): Promise<SherdHost> {
   return await createLibp2p({
     privateKey: init.privateKey,
     start: init.start ?? true,
-    addresses: { listen: init.listen, ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {}) },
+    addresses: {
+      listen: init.listen,
+      ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {})
+    },
     // WebSockets listens only on `/ws` addresses (browsers can dial nothing else); the protocols above it are the same.
     transports: [tcp(), webSockets({ bufferedAmountPollInterval: WS_BUFFERED_POLL_MS })],
     // libp2p's connection monitor aborts a connection whose ping is late, and a ping waits behind every byte queued
@@ -57,10 +66,15 @@ export async function createHost (init: HostInit): Promise<SherdHost> {
     // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
     connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({
-      maxEarlyStreams: MAX_EARLY_STREAMS,
-      streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: init.maxStreamWindowBytes ?? YAMUX_MAX_STREAM_WINDOW_BYTES }
-    })],
+    streamMuxers: [
+      yamux({
+        maxEarlyStreams: MAX_EARLY_STREAMS,
+        streamOptions: {
+          maxReadBufferLength: MAX_READ_BUFFER_BYTES,
+          maxStreamWindowSize: init.maxStreamWindowBytes ?? YAMUX_MAX_STREAM_WINDOW_BYTES
+        }
+      })
+    ],
     services: {
       identify: identify(),
       pubsub: gossipsub({

@@ -22,13 +22,20 @@ export interface AnsweredAudit {
  * each read from the store's chunks (the tree from the store unless `cachedTree`) and checked against the root,
  * encoded for the market. Lost data gives `Lost`.
  */
-export async function buildDealProof (
-  store: ProverContext['store'], deal: { root: Hex, size: bigint }, seed: Hex, count = PROOF_SET_AUDIT_CHALLENGES, cachedTree?: ChunkTree
+export async function buildDealProof(
+  store: ProverContext['store'],
+  deal: { root: Hex; size: bigint },
+  seed: Hex,
+  count = PROOF_SET_AUDIT_CHALLENGES,
+  cachedTree?: ChunkTree
 ): Promise<Hex | Lost> {
   const leaves = challengeIndices(hexToBytes(seed), count, Number((deal.size + 63n) / 64n))
   const data = await proveDealLeaves(store, deal, leaves, cachedTree)
   if (isLost(data)) return data
-  return encodeProof(leaves.map((i) => data.prove(i)), data.depth)
+  return encodeProof(
+    leaves.map((i) => data.prove(i)),
+    data.depth
+  )
 }
 
 /**
@@ -40,9 +47,9 @@ export class AuditAnswerer {
   /** `dealId:period` answered by this process and not folded yet, or found unanswerable: not tried again. */
   private readonly handled = new Set<string>()
 
-  constructor (private readonly ctx: ProverContext) {}
+  constructor(private readonly ctx: ProverContext) {}
 
-  async step (head: bigint): Promise<AnsweredAudit[]> {
+  async step(head: bigint): Promise<AnsweredAudit[]> {
     const { ledger, clock, mc, store } = this.ctx
     const pending = head + 1n
     const out: AnsweredAudit[] = []
@@ -56,17 +63,28 @@ export class AuditAnswerer {
       const seed = await getProofSetAuditSeed(mc, dealId, period)
       const proof = await buildDealProof(store, { root: d.root, size: BigInt(d.size) }, seed)
       if (typeof proof !== 'string') {
-        log.error('deal %s: audit of period %s cannot be answered, its data is lost (%s)', d.id, String(period), proof.reason)
+        log.error(
+          'deal %s: audit of period %s cannot be answered, its data is lost (%s)',
+          d.id,
+          String(period),
+          proof.reason
+        )
         this.handled.add(key)
         continue
       }
       try {
-        const { receipt } = await this.ctx.txQueue.run(async () => await sendCall(mc, { functionName: 'answerAudit', args: [dealId, proof] }, { signal: this.ctx.attempt() }))
+        const { receipt } = await this.ctx.txQueue.run(
+          async () =>
+            await sendCall(mc, { functionName: 'answerAudit', args: [dealId, proof] }, { signal: this.ctx.attempt() })
+        )
         this.handled.add(key)
         out.push({ dealId, period, receipt })
         log('deal %s: audit of period %s answered in %s', d.id, String(period), receipt.transactionHash)
       } catch (err) {
-        if (isProofSetRevert(err, 'NoAudit')) { this.handled.add(key); continue }
+        if (isProofSetRevert(err, 'NoAudit')) {
+          this.handled.add(key)
+          continue
+        }
         throw err
       }
     }

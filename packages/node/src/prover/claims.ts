@@ -28,7 +28,7 @@ export interface ClaimRound {
  * Deals a claim would move: closed periods of their term not paid yet, or a term over whose collateral the claim
  * would release (every period up to its void point answered).
  */
-export function claimable (d: ProofSetLedgerDeal, current: bigint, due: bigint): boolean {
+export function claimable(d: ProofSetLedgerDeal, current: bigint, due: bigint): boolean {
   if (d.settled) return false
   const paidFrom = BigInt(d.paidFrom)
   const voidFrom = BigInt(d.voidFrom)
@@ -53,18 +53,21 @@ export class ClaimScheduler {
   private readonly serial = new TxQueue()
   private readonly finished = new WeakMap<object, ClaimRound>()
 
-  constructor (private readonly ctx: ProverContext, init: ClaimsInit = {}) {
+  constructor(
+    private readonly ctx: ProverContext,
+    init: ClaimsInit = {}
+  ) {
     this.everyPeriods = Math.max(1, init.everyPeriods ?? CLAIM_EVERY_PERIODS)
     this.withdrawMinimum = init.withdrawMinimum ?? 1n
   }
 
   /** Advances the round by one transaction (starting one when due, or when `force`); the round once finished. */
-  async step (head: bigint, force = false): Promise<ClaimRound | undefined> {
+  async step(head: bigint, force = false): Promise<ClaimRound | undefined> {
     // One step at a time: the prover's loop and `claimNow` share the round.
     return await this.serial.run(async () => await this.advance(head, force))
   }
 
-  private async advance (head: bigint, force: boolean): Promise<ClaimRound | undefined> {
+  private async advance(head: bigint, force: boolean): Promise<ClaimRound | undefined> {
     const { clock, mc, address } = this.ctx
     const current = clock.periodOf(head + 1n)
     if (this.round === undefined) {
@@ -75,14 +78,24 @@ export class ClaimScheduler {
     const round = this.round
     const list = round.queue[0]
     if (list !== undefined) {
-      const { receipt } = await this.ctx.txQueue.run(async () => await sendCall(mc, { functionName: 'claim', args: [list] }, { signal: this.ctx.attempt() }))
+      const { receipt } = await this.ctx.txQueue.run(
+        async () => await sendCall(mc, { functionName: 'claim', args: [list] }, { signal: this.ctx.attempt() })
+      )
       round.queue.shift()
       round.receipts.push(receipt)
-      log('period %s: claimed %d deal(s) in %s (%d gas)', String(round.period), list.length, receipt.transactionHash, Number(receipt.gasUsed))
+      log(
+        'period %s: claimed %d deal(s) in %s (%d gas)',
+        String(round.period),
+        list.length,
+        receipt.transactionHash,
+        Number(receipt.gasUsed)
+      )
       return undefined
     }
-    if (this.withdrawMinimum > 0n && await getProofSetWithdrawable(mc, address) >= this.withdrawMinimum) {
-      const { receipt } = await this.ctx.txQueue.run(async () => await sendCall(mc, { functionName: 'withdraw', args: [] }, { signal: this.ctx.attempt() }))
+    if (this.withdrawMinimum > 0n && (await getProofSetWithdrawable(mc, address)) >= this.withdrawMinimum) {
+      const { receipt } = await this.ctx.txQueue.run(
+        async () => await sendCall(mc, { functionName: 'withdraw', args: [] }, { signal: this.ctx.attempt() })
+      )
       round.withdrawal = receipt
     }
     this.round = undefined
@@ -92,20 +105,28 @@ export class ClaimScheduler {
     return done
   }
 
-  private async begin (current: bigint): Promise<ClaimRound & { queue: bigint[][] }> {
+  private async begin(current: bigint): Promise<ClaimRound & { queue: bigint[][] }> {
     const { ledger, mc, address } = this.ctx
     const due = (await getProofSetProvider(mc, address)).due
-    const ids = ledger.sorted().filter((d) => claimable(d, current, due)).map((d) => BigInt(d.id))
-    const { batches, size } = await fitIdBatches(mc, ids, (list) => ({ functionName: 'claim', args: [list] }), this.batchSize)
+    const ids = ledger
+      .sorted()
+      .filter((d) => claimable(d, current, due))
+      .map((d) => BigInt(d.id))
+    const { batches, size } = await fitIdBatches(
+      mc,
+      ids,
+      (list) => ({ functionName: 'claim', args: [list] }),
+      this.batchSize
+    )
     this.batchSize = size
     this.round = { period: current, dealIds: ids, receipts: [], queue: batches }
     return this.round
   }
 
   /** Runs a whole round now, off schedule, interleaved with the prover's own steps (which may finish it). */
-  async claimNow (head: () => Promise<bigint>): Promise<ClaimRound> {
-    const now = this.ctx.clock.periodOf(await head() + 1n)
-    const round = await this.serial.run(async () => this.round ?? await this.begin(now))
+  async claimNow(head: () => Promise<bigint>): Promise<ClaimRound> {
+    const now = this.ctx.clock.periodOf((await head()) + 1n)
+    const round = await this.serial.run(async () => this.round ?? (await this.begin(now)))
     for (;;) {
       const done = this.finished.get(round)
       if (done !== undefined) return done

@@ -9,24 +9,27 @@ export type ProverStore = Pick<ShardStore, 'has' | 'getTree' | 'readChunk'>
 
 /** Period arithmetic of a ProofSetMarket, as the contract does it (no RPC per question). */
 export class ProofSetClock {
-  constructor (readonly genesisBlock: bigint, readonly params: Readonly<Pick<ProofSetParams, 'periodBlocks' | 'challengeDelayBlocks'>>) {}
+  constructor(
+    readonly genesisBlock: bigint,
+    readonly params: Readonly<Pick<ProofSetParams, 'periodBlocks' | 'challengeDelayBlocks'>>
+  ) {}
 
   /** The period `block` is in (a transaction sent now lands in the pending block, head + 1). */
-  periodOf (block: bigint): bigint {
+  periodOf(block: bigint): bigint {
     if (block < this.genesisBlock) return 0n
     return (block - this.genesisBlock) / BigInt(this.params.periodBlocks)
   }
 
-  startBlock (period: bigint): bigint {
+  startBlock(period: bigint): bigint {
     return this.genesisBlock + period * BigInt(this.params.periodBlocks)
   }
 
-  challengeBlock (period: bigint): bigint {
+  challengeBlock(period: bigint): bigint {
     return this.startBlock(period) + BigInt(this.params.challengeDelayBlocks)
   }
 
   /** Last block a proof of `period` counts as on time (and an audit of it can be answered). */
-  lastBlock (period: bigint): bigint {
+  lastBlock(period: bigint): bigint {
     return this.startBlock(period + 1n) - 1n
   }
 }

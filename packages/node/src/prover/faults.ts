@@ -18,8 +18,13 @@ export interface Lost {
 }
 
 /** A store failure that means "this data is not here" rather than "try again". */
-function isLoss (err: unknown): boolean {
-  return err instanceof NotFoundError || err instanceof RangeNotSatisfiableError || err instanceof ChunkMismatchError || err instanceof ChunkTreeDecodeError
+function isLoss(err: unknown): boolean {
+  return (
+    err instanceof NotFoundError ||
+    err instanceof RangeNotSatisfiableError ||
+    err instanceof ChunkMismatchError ||
+    err instanceof ChunkTreeDecodeError
+  )
 }
 
 /**
@@ -28,16 +33,22 @@ function isLoss (err: unknown): boolean {
  * when the shard is gone, has another size, or a chunk fails verification; any other failure (the store closing,
  * an I/O error) is thrown, so a transient problem never turns into a fault flag.
  */
-export async function proveDealLeaves (store: ProverStore, deal: { root: Hex, size: bigint }, leaves: readonly number[], cachedTree?: ChunkTree): Promise<ProvableTree | Lost> {
+export async function proveDealLeaves(
+  store: ProverStore,
+  deal: { root: Hex; size: bigint },
+  leaves: readonly number[],
+  cachedTree?: ChunkTree
+): Promise<ProvableTree | Lost> {
   const root = hexToBytes(deal.root)
   let tree: ChunkTree
   try {
-    tree = cachedTree ?? await store.getTree(root)
+    tree = cachedTree ?? (await store.getTree(root))
   } catch (err) {
     if (isLoss(err)) return { reason: (err as Error).message }
     throw err
   }
-  if (BigInt(tree.byteLength) !== deal.size) return { reason: `the stored shard has ${tree.byteLength} bytes, the deal ${deal.size}` }
+  if (BigInt(tree.byteLength) !== deal.size)
+    return { reason: `the stored shard has ${tree.byteLength} bytes, the deal ${deal.size}` }
   const proofs = new Map<number, MerkleProof>()
   const chunks = new Map<number, Uint8Array>()
   for (const leaf of leaves) {
@@ -68,7 +79,7 @@ export async function proveDealLeaves (store: ProverStore, deal: { root: Hex, si
   }
 }
 
-export function isLost (x: ProvableTree | Lost): x is Lost {
+export function isLost(x: ProvableTree | Lost): x is Lost {
   return 'reason' in x
 }
 
@@ -84,14 +95,21 @@ export class FaultDeclarer {
   private readonly sent = new Set<string>()
   readonly declared: bigint[] = []
 
-  constructor (private readonly ctx: ProverContext) {}
+  constructor(private readonly ctx: ProverContext) {}
 
   /** Deals live in or after `period`, not under audit, whose shard is missing from the store. */
-  async lostDeals (period: bigint): Promise<ProofSetLedgerDeal[]> {
+  async lostDeals(period: bigint): Promise<ProofSetLedgerDeal[]> {
     const held = new Map<string, boolean>()
     const lost: ProofSetLedgerDeal[] = []
     for (const d of this.ctx.ledger.sorted()) {
-      if (d.state !== 'live' || d.settled || BigInt(d.voidFrom) <= period || d.auditPeriod !== undefined || this.sent.has(d.id)) continue
+      if (
+        d.state !== 'live' ||
+        d.settled ||
+        BigInt(d.voidFrom) <= period ||
+        d.auditPeriod !== undefined ||
+        this.sent.has(d.id)
+      )
+        continue
       let has = held.get(d.root)
       if (has === undefined) {
         has = await this.ctx.store.has(hexToBytes(d.root))
@@ -102,7 +120,7 @@ export class FaultDeclarer {
     return lost
   }
 
-  async step (head: bigint): Promise<TransactionReceipt[]> {
+  async step(head: bigint): Promise<TransactionReceipt[]> {
     const { clock, ledger } = this.ctx
     const pending = head + 1n
     const period = clock.periodOf(pending)
@@ -112,13 +130,29 @@ export class FaultDeclarer {
     const receipts: TransactionReceipt[] = []
     if (lost.length > 0) {
       const ids = lost.map((d) => BigInt(d.id))
-      log.error('period %s: %d deal(s) have no data in the store any more; declaring them lost: %s', String(period), ids.length, ids.join(', '))
+      log.error(
+        'period %s: %d deal(s) have no data in the store any more; declaring them lost: %s',
+        String(period),
+        ids.length,
+        ids.join(', ')
+      )
       try {
-        const { batches, size } = await fitIdBatches(this.ctx.mc, ids, (list) => ({ functionName: 'declareLost', args: [list] }), this.batchSize)
+        const { batches, size } = await fitIdBatches(
+          this.ctx.mc,
+          ids,
+          (list) => ({ functionName: 'declareLost', args: [list] }),
+          this.batchSize
+        )
         this.batchSize = size
         for (const list of batches) {
-          const { receipt } = await this.ctx.txQueue.run(async () => await sendCall(this.ctx.mc, { functionName: 'declareLost', args: [list] }, { signal: this.ctx.attempt() }))
-          for (const id of list) { this.sent.add(id.toString()); this.declared.push(id) }
+          const { receipt } = await this.ctx.txQueue.run(
+            async () =>
+              await sendCall(this.ctx.mc, { functionName: 'declareLost', args: [list] }, { signal: this.ctx.attempt() })
+          )
+          for (const id of list) {
+            this.sent.add(id.toString())
+            this.declared.push(id)
+          }
           receipts.push(receipt)
         }
       } catch (err) {

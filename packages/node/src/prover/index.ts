@@ -23,15 +23,44 @@ import type { ProvenChunk } from './period-proofs.js'
 export { ProofSetClock } from './context.js'
 export { TxQueue, MAX_LOG_RANGE_BLOCKS } from './tx-queue.js'
 export type { ProverContext, ProverStore } from './context.js'
-export { ProofSetLedger, ProofSetLedgerTx, LedgerMismatchError, LEDGER_CHECKPOINTS, RECENT_PROVEN_PERIODS } from './ledger.js'
-export type { ProofSetLedgerDb, ProofSetLedgerDeal, ProofSetLedgerDealState, ProofSetLedgerMeta, Checkpoint } from './ledger.js'
+export {
+  ProofSetLedger,
+  ProofSetLedgerTx,
+  LedgerMismatchError,
+  LEDGER_CHECKPOINTS,
+  RECENT_PROVEN_PERIODS
+} from './ledger.js'
+export type {
+  ProofSetLedgerDb,
+  ProofSetLedgerDeal,
+  ProofSetLedgerDealState,
+  ProofSetLedgerMeta,
+  Checkpoint
+} from './ledger.js'
 export { LedgerSync } from './ledger-sync.js'
 export type { LedgerSyncInit, ProofSetLog, SyncResult } from './ledger-sync.js'
-export { PeriodProver, LedgerBehindError, LedgerDivergedError, SeedLostError, dealAt, CHUNK_PIPELINE } from './period-proofs.js'
+export {
+  PeriodProver,
+  LedgerBehindError,
+  LedgerDivergedError,
+  SeedLostError,
+  dealAt,
+  CHUNK_PIPELINE
+} from './period-proofs.js'
 export type { ProvenChunk } from './period-proofs.js'
 export {
-  checkedCalldata, encodeCall, estimateOnly, fitIdBatches, GAS_HEADROOM_PERCENT, ID_BATCH_SIZE, MAX_TX_CALLDATA_BYTES,
-  MAX_TX_GAS, sendCall, submitCall, TxLimitError, waitForCall
+  checkedCalldata,
+  encodeCall,
+  estimateOnly,
+  fitIdBatches,
+  GAS_HEADROOM_PERCENT,
+  ID_BATCH_SIZE,
+  MAX_TX_CALLDATA_BYTES,
+  MAX_TX_GAS,
+  sendCall,
+  submitCall,
+  TxLimitError,
+  waitForCall
 } from './batching.js'
 export type { PendingTx, ProofSetCall, SentTx } from './batching.js'
 export { FaultDeclarer, isLost, proveDealLeaves } from './faults.js'
@@ -102,9 +131,21 @@ export class ProofSetProver implements Startable {
   private readonly txQueue: TxQueue
   private abort: AbortController | undefined
   private running: Promise<void> | undefined
-  private jobs: { sync: LedgerSync, declare: FaultDeclarer, prove: PeriodProver, audit: AuditAnswerer, claim: ClaimScheduler, clock: ProofSetClock } | undefined
+  private jobs:
+    | {
+        sync: LedgerSync
+        declare: FaultDeclarer
+        prove: PeriodProver
+        audit: AuditAnswerer
+        claim: ClaimScheduler
+        clock: ProofSetClock
+      }
+    | undefined
 
-  constructor (private readonly components: ProofSetProverComponents, init: ProofSetProverInit = {}) {
+  constructor(
+    private readonly components: ProofSetProverComponents,
+    init: ProofSetProverInit = {}
+  ) {
     this.init = {
       pollIntervalMs: init.pollIntervalMs ?? PROOF_SET_POLL_INTERVAL_MS,
       retryMaxBackoffMs: init.retryMaxBackoffMs ?? PROOF_SET_RETRY_MAX_MS,
@@ -118,13 +159,14 @@ export class ProofSetProver implements Startable {
     this.ledger = new ProofSetLedger(components.db)
   }
 
-  get address (): Address {
+  get address(): Address {
     const account = this.components.mc.walletClient?.account
-    if (account === undefined) throw new TypeError('the proof-set prover needs a market client with a walletClient (the provider\'s key)')
+    if (account === undefined)
+      throw new TypeError("the proof-set prover needs a market client with a walletClient (the provider's key)")
     return account.address
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const { mc, store } = this.components
     const address = this.address
     await this.ledger.start({ market: mc.market, provider: address })
@@ -135,23 +177,54 @@ export class ProofSetProver implements Startable {
     const clock = new ProofSetClock(genesis, params)
     const abort = new AbortController()
     const ctx: ProverContext = {
-      mc, address, ledger: this.ledger, store, txQueue: this.txQueue, clock,
+      mc,
+      address,
+      ledger: this.ledger,
+      store,
+      txQueue: this.txQueue,
+      clock,
       attempt: () => AbortSignal.any([abort.signal, AbortSignal.timeout(this.init.txTimeoutMs)])
     }
     this.jobs = {
       clock,
-      sync: new LedgerSync(this.ledger, mc, address, genesis, { confirmations: this.init.confirmations, fromBlock: this.init.fromBlock }),
+      sync: new LedgerSync(this.ledger, mc, address, genesis, {
+        confirmations: this.init.confirmations,
+        fromBlock: this.init.fromBlock
+      }),
       declare: new FaultDeclarer(ctx),
-      prove: new PeriodProver(ctx, (c) => { this.status.chunksProven++; this.emit('chunk', c) }),
+      prove: new PeriodProver(ctx, (c) => {
+        this.status.chunksProven++
+        this.emit('chunk', c)
+      }),
       audit: new AuditAnswerer(ctx),
-      claim: new ClaimScheduler(ctx, { everyPeriods: this.init.claimEveryPeriods, withdrawMinimum: this.init.withdrawMinimum })
+      claim: new ClaimScheduler(ctx, {
+        everyPeriods: this.init.claimEveryPeriods,
+        withdrawMinimum: this.init.withdrawMinimum
+      })
     }
-    log('proving for %s on %s: %d-block periods from block %s, challenge %d blocks in', address, mc.market, params.periodBlocks, String(genesis), params.challengeDelayBlocks)
+    log(
+      'proving for %s on %s: %d-block periods from block %s, challenge %d blocks in',
+      address,
+      mc.market,
+      params.periodBlocks,
+      String(genesis),
+      params.challengeDelayBlocks
+    )
     this.abort = abort
-    this.running = pollUntilAborted(async (signal) => await this.step(signal), { intervalMs: this.init.pollIntervalMs, retryInitialMs: PROOF_SET_RETRY_INITIAL_MS, retryMaxBackoffMs: this.init.retryMaxBackoffMs }, abort.signal).catch((err) => { if (!abort.signal.aborted) log.error('proof-set prover stopped: %e', err) })
+    this.running = pollUntilAborted(
+      async (signal) => await this.step(signal),
+      {
+        intervalMs: this.init.pollIntervalMs,
+        retryInitialMs: PROOF_SET_RETRY_INITIAL_MS,
+        retryMaxBackoffMs: this.init.retryMaxBackoffMs
+      },
+      abort.signal
+    ).catch((err) => {
+      if (!abort.signal.aborted) log.error('proof-set prover stopped: %e', err)
+    })
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.abort?.abort(new Error('the prover is stopping'))
     await this.running
     this.abort = undefined
@@ -159,18 +232,18 @@ export class ProofSetProver implements Startable {
   }
 
   /** Claims (and withdraws) now, off schedule. */
-  async claimNow (): Promise<ClaimRound> {
+  async claimNow(): Promise<ClaimRound> {
     const jobs = this.jobs
     if (jobs === undefined) throw new NotStartedError('the prover is not started: start the node (with a chain) first')
     return await jobs.claim.claimNow(async () => await this.components.mc.publicClient.getBlockNumber({ cacheTime: 0 }))
   }
 
-  private emit (type: string, detail: unknown): void {
+  private emit(type: string, detail: unknown): void {
     this.events.dispatchEvent(new CustomEvent(type, { detail }))
   }
 
   /** One pass; false if a stage failed (retried sooner). A failed stage does not stop the later ones. */
-  private async step (signal: AbortSignal): Promise<boolean> {
+  private async step(signal: AbortSignal): Promise<boolean> {
     const jobs = this.jobs!
     let head: bigint
     try {
@@ -182,20 +255,42 @@ export class ProofSetProver implements Startable {
     this.status.head = head
     let ok = true
     const stages: Array<[StageName, () => Promise<void>]> = [
-      ['sync', async () => {
-        const r: SyncResult = await jobs.sync.sync(head, signal)
-        this.status.cursor = r.cursor
-        this.status.reorgs = this.ledger.meta.reorgs
-        this.emit('synced', r)
-      }],
-      ['declare', async () => {
-        const before = jobs.declare.declared.length
-        await jobs.declare.step(head)
-        if (jobs.declare.declared.length > before) this.emit('declared', jobs.declare.declared.slice(before))
-      }],
-      ['prove', async () => { await jobs.prove.step(head) }],
-      ['audit', async () => { for (const a of await jobs.audit.step(head)) this.emit('audit', a satisfies AnsweredAudit) }],
-      ['claim', async () => { const r = await jobs.claim.step(head); if (r !== undefined) this.emit('claimed', r) }]
+      [
+        'sync',
+        async () => {
+          const r: SyncResult = await jobs.sync.sync(head, signal)
+          this.status.cursor = r.cursor
+          this.status.reorgs = this.ledger.meta.reorgs
+          this.emit('synced', r)
+        }
+      ],
+      [
+        'declare',
+        async () => {
+          const before = jobs.declare.declared.length
+          await jobs.declare.step(head)
+          if (jobs.declare.declared.length > before) this.emit('declared', jobs.declare.declared.slice(before))
+        }
+      ],
+      [
+        'prove',
+        async () => {
+          await jobs.prove.step(head)
+        }
+      ],
+      [
+        'audit',
+        async () => {
+          for (const a of await jobs.audit.step(head)) this.emit('audit', a satisfies AnsweredAudit)
+        }
+      ],
+      [
+        'claim',
+        async () => {
+          const r = await jobs.claim.step(head)
+          if (r !== undefined) this.emit('claimed', r)
+        }
+      ]
     ]
     for (const [stage, run] of stages) {
       if (signal.aborted) return true
@@ -211,7 +306,7 @@ export class ProofSetProver implements Startable {
     return ok
   }
 
-  private failed (stage: StageName, err: unknown): void {
+  private failed(stage: StageName, err: unknown): void {
     const message = (err as Error)?.message?.split('\n')[0] ?? String(err)
     this.status.lastError = `${stage}: ${message}`
     log.error('%s failed (retrying): %s', stage, message)
@@ -219,7 +314,9 @@ export class ProofSetProver implements Startable {
   }
 }
 
-export function proofSetProver (init: ProofSetProverInit = {}): (components: ProofSetProverComponents) => ProofSetProver {
+export function proofSetProver(
+  init: ProofSetProverInit = {}
+): (components: ProofSetProverComponents) => ProofSetProver {
   return (components) => new ProofSetProver(components, init)
 }
 

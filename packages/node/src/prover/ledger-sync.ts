@@ -37,7 +37,7 @@ export interface SyncResult {
  *     log's block hash is the chain's (so no range mixes two forks).
  */
 export class LedgerSync {
-  constructor (
+  constructor(
     private readonly ledger: ProofSetLedger,
     private readonly mc: MarketClient,
     private readonly provider: Address,
@@ -45,25 +45,25 @@ export class LedgerSync {
     private readonly init: LedgerSyncInit = {}
   ) {}
 
-  async sync (head: bigint, signal?: AbortSignal): Promise<SyncResult> {
+  async sync(head: bigint, signal?: AbortSignal): Promise<SyncResult> {
     const rolledBack = await this.checkReorg()
     const target = head - BigInt(this.init.confirmations ?? 0)
     let cursor = this.cursor()
     while (cursor < target) {
       signal?.throwIfAborted()
       const to = cursor + MAX_LOG_RANGE_BLOCKS < target ? cursor + MAX_LOG_RANGE_BLOCKS : target
-      if (!await this.foldRange(cursor + 1n, to)) break
+      if (!(await this.foldRange(cursor + 1n, to))) break
       cursor = to
     }
     return { cursor: this.cursor(), rolledBack }
   }
 
-  private cursor (): bigint {
+  private cursor(): bigint {
     const c = this.ledger.meta.cursor
     return c !== undefined ? BigInt(c) : (this.init.fromBlock ?? this.genesisBlock) - 1n
   }
 
-  private async hashAt (block: bigint): Promise<Hex | undefined> {
+  private async hashAt(block: bigint): Promise<Hex | undefined> {
     try {
       return (await this.mc.publicClient.getBlock({ blockNumber: block })).hash ?? undefined
     } catch (err) {
@@ -74,22 +74,31 @@ export class LedgerSync {
   }
 
   /** Undoes what a reorg removed; returns how many blocks the cursor moved back. */
-  private async checkReorg (): Promise<bigint> {
+  private async checkReorg(): Promise<bigint> {
     const { cursor, cursorHash } = this.ledger.meta
     if (cursor === undefined || cursorHash === undefined) return 0n
-    if (await this.hashAt(BigInt(cursor)) === cursorHash) return 0n
+    if ((await this.hashAt(BigInt(cursor))) === cursorHash) return 0n
     let ancestor: bigint | undefined
     for await (const cp of this.ledger.checkpoints()) {
-      if (await this.hashAt(BigInt(cp.block)) === cp.hash) { ancestor = BigInt(cp.block); break }
+      if ((await this.hashAt(BigInt(cp.block))) === cp.hash) {
+        ancestor = BigInt(cp.block)
+        break
+      }
     }
     await this.ledger.rollBack(ancestor)
     const back = BigInt(cursor) - this.cursor()
-    log('reorg: block %s (%s) is no longer on the chain; rolled the ledger back %s blocks to %s', cursor, cursorHash, String(back), String(this.cursor()))
+    log(
+      'reorg: block %s (%s) is no longer on the chain; rolled the ledger back %s blocks to %s',
+      cursor,
+      cursorHash,
+      String(back),
+      String(this.cursor())
+    )
     return back
   }
 
   /** Folds [from, to] in one batch; false if the chain moved under the read (the next pass retries). */
-  private async foldRange (from: bigint, to: bigint): Promise<boolean> {
+  private async foldRange(from: bigint, to: bigint): Promise<boolean> {
     const before = await this.hashAt(to)
     const previous = from > 0n ? this.ledger.meta.cursorHash : undefined
     if (before === undefined) return false
@@ -101,7 +110,8 @@ export class LedgerSync {
       if (hashes.get(l.blockNumber) !== l.blockHash) return false
     }
     // The range must continue the chain the ledger is on: block from − 1 still has the cursor's hash.
-    if (previous !== undefined && this.ledger.meta.cursor !== undefined && await this.hashAt(from - 1n) !== previous) return false
+    if (previous !== undefined && this.ledger.meta.cursor !== undefined && (await this.hashAt(from - 1n)) !== previous)
+      return false
     const tx = this.ledger.begin()
     const refresh = new Set<bigint>()
     for (const entry of logs) this.fold(tx, entry, refresh)
@@ -115,16 +125,22 @@ export class LedgerSync {
    * response limit) is split in halves by block; a single block too large (10,000 deals opened in one block are
    * ~9 MB of logs) is read receipt by receipt.
    */
-  private async fetchLogs (from: bigint, to: bigint): Promise<ProofSetLog[]> {
+  private async fetchLogs(from: bigint, to: bigint): Promise<ProofSetLog[]> {
     try {
-      const logs = await this.mc.publicClient.getContractEvents({ address: this.mc.market, abi: proofSetMarketAbi, fromBlock: from, toBlock: to, strict: true })
+      const logs = await this.mc.publicClient.getContractEvents({
+        address: this.mc.market,
+        abi: proofSetMarketAbi,
+        fromBlock: from,
+        toBlock: to,
+        strict: true
+      })
       return logs
     } catch (err) {
       if (!isTooLarge(err)) throw err
     }
     if (from < to) {
       const mid = from + (to - from) / 2n
-      return [...await this.fetchLogs(from, mid), ...await this.fetchLogs(mid + 1n, to)]
+      return [...(await this.fetchLogs(from, mid)), ...(await this.fetchLogs(mid + 1n, to))]
     }
     const block = await this.mc.publicClient.getBlock({ blockNumber: from })
     const out: ProofSetLog[] = []
@@ -136,11 +152,11 @@ export class LedgerSync {
     return out
   }
 
-  private mine (address: Address): boolean {
+  private mine(address: Address): boolean {
     return isAddressEqual(address, this.provider)
   }
 
-  private fold (tx: ProofSetLedgerTx, entry: ProofSetLog, refresh: Set<bigint>): void {
+  private fold(tx: ProofSetLedgerTx, entry: ProofSetLog, refresh: Set<bigint>): void {
     switch (entry.eventName) {
       case 'DealOpened': {
         const a = entry.args
@@ -192,7 +208,8 @@ export class LedgerSync {
         tx.meta.slashed = (BigInt(tx.meta.slashed) + entry.args.slashed).toString()
         return
       }
-      case 'DealFailed': case 'AuditFailed': {
+      case 'DealFailed':
+      case 'AuditFailed': {
         const d = tx.deal(entry.args.dealId)
         if (d === undefined) return
         if (entry.eventName === 'AuditFailed') delete d.auditPeriod
@@ -231,7 +248,9 @@ export class LedgerSync {
         if (!this.mine(entry.args.provider)) return
         if (entry.args.onTime) {
           tx.meta.periodsProven++
-          tx.meta.provenPeriods = [...(tx.meta.provenPeriods ?? []), entry.args.period.toString()].slice(-RECENT_PROVEN_PERIODS)
+          tx.meta.provenPeriods = [...(tx.meta.provenPeriods ?? []), entry.args.period.toString()].slice(
+            -RECENT_PROVEN_PERIODS
+          )
         } else {
           tx.meta.periodsProvenLate++
         }
@@ -249,10 +268,16 @@ export class LedgerSync {
     }
   }
 
-  private async refresh (tx: ProofSetLedgerTx, dealId: bigint, block: bigint): Promise<void> {
+  private async refresh(tx: ProofSetLedgerTx, dealId: bigint, block: bigint): Promise<void> {
     const d = tx.deal(dealId)
     if (d === undefined) return
-    const chain = await this.mc.publicClient.readContract({ address: this.mc.market, abi: proofSetMarketAbi, functionName: 'getDeal', args: [dealId], blockNumber: block })
+    const chain = await this.mc.publicClient.readContract({
+      address: this.mc.market,
+      abi: proofSetMarketAbi,
+      functionName: 'getDeal',
+      args: [dealId],
+      blockNumber: block
+    })
     d.state = CHAIN_STATES[chain.state] ?? d.state
     d.voidFrom = chain.voidFrom.toString()
     d.settled = chain.settled
@@ -262,7 +287,13 @@ export class LedgerSync {
 }
 
 /** The RPC refused an answer for its size: ask for less. */
-function isTooLarge (err: unknown): boolean {
-  if (err instanceof BaseError && err.walk((e) => e instanceof ResponseBodyTooLargeError) instanceof ResponseBodyTooLargeError) return true
-  return /size limit|too large|more than \d+ (results|logs)|response size|limit exceeded|too many (results|logs)/i.test(String((err as Error)?.message))
+function isTooLarge(err: unknown): boolean {
+  if (
+    err instanceof BaseError &&
+    err.walk((e) => e instanceof ResponseBodyTooLargeError) instanceof ResponseBodyTooLargeError
+  )
+    return true
+  return /size limit|too large|more than \d+ (results|logs)|response size|limit exceeded|too many (results|logs)/i.test(
+    String((err as Error)?.message)
+  )
 }

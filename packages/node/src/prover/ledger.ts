@@ -64,13 +64,19 @@ export interface Checkpoint {
   undo: Array<[string, unknown]>
 }
 
-type Op = { type: 'put', key: string, value: unknown } | { type: 'del', key: string }
+type Op = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string }
 
 /** What the ledger needs of a LevelDB sublevel: JSON values, utf8 keys. */
 export interface ProofSetLedgerDb {
   get: (key: string) => Promise<unknown>
   batch: (ops: Op[], options?: { sync?: boolean }) => Promise<void>
-  iterator: (options: { gte?: string, lt?: string, lte?: string, reverse?: boolean, limit?: number }) => AsyncIterable<[string, unknown]>
+  iterator: (options: {
+    gte?: string
+    lt?: string
+    lte?: string
+    reverse?: boolean
+    limit?: number
+  }) => AsyncIterable<[string, unknown]>
 }
 
 /** The ledger on disk was written for another market or provider: refuse rather than mix two books. */
@@ -88,8 +94,16 @@ export const RECENT_PROVEN_PERIODS = 256
 /** Checkpoints kept: a reorg deeper than this many folded ranges rebuilds the ledger from the start. */
 export const LEDGER_CHECKPOINTS = 128
 
-function emptyMeta (): ProofSetLedgerMeta {
-  return { periodsProven: 0, periodsProvenLate: 0, periodsMarkedMissed: 0, paid: '0', slashed: '0', withdrawn: '0', reorgs: 0 }
+function emptyMeta(): ProofSetLedgerMeta {
+  return {
+    periodsProven: 0,
+    periodsProvenLate: 0,
+    periodsMarkedMissed: 0,
+    paid: '0',
+    slashed: '0',
+    withdrawn: '0',
+    reorgs: 0
+  }
 }
 
 /**
@@ -101,55 +115,59 @@ export class ProofSetLedger {
   meta: ProofSetLedgerMeta = emptyMeta()
   started = false
 
-  constructor (private readonly db: ProofSetLedgerDb) {}
+  constructor(private readonly db: ProofSetLedgerDb) {}
 
   /** Loads the ledger; `owner` (market and provider address) must match what it was written for. */
-  async start (owner: { market: Address, provider: Address }): Promise<void> {
+  async start(owner: { market: Address; provider: Address }): Promise<void> {
     const id = `${owner.market.toLowerCase()}/${owner.provider.toLowerCase()}`
-    const stored = await this.db.get(OWNER_KEY) as string | undefined
+    const stored = (await this.db.get(OWNER_KEY)) as string | undefined
     if (stored !== undefined && stored !== id) {
-      throw new LedgerMismatchError(`this data dir's proof-set ledger belongs to ${stored}, not ${id}: use the data dir of that market and key, or a fresh one`)
+      throw new LedgerMismatchError(
+        `this data dir's proof-set ledger belongs to ${stored}, not ${id}: use the data dir of that market and key, or a fresh one`
+      )
     }
     if (stored === undefined) await this.db.batch([{ type: 'put', key: OWNER_KEY, value: id }], { sync: true })
     await this.reload()
     this.started = true
   }
 
-  private async reload (): Promise<void> {
+  private async reload(): Promise<void> {
     this.deals = new Map()
     this.sortedCache = undefined
     for await (const [, value] of this.db.iterator({ gte: 'd!', lt: 'd!~' })) {
       const d = value as ProofSetLedgerDeal
       this.deals.set(d.id, d)
     }
-    this.meta = { ...emptyMeta(), ...(await this.db.get(META_KEY) as ProofSetLedgerMeta | undefined) }
+    this.meta = { ...emptyMeta(), ...((await this.db.get(META_KEY)) as ProofSetLedgerMeta | undefined) }
   }
 
-  deal (id: string | bigint): ProofSetLedgerDeal | undefined {
+  deal(id: string | bigint): ProofSetLedgerDeal | undefined {
     return this.deals.get(String(id))
   }
 
-  get size (): number { return this.deals.size }
+  get size(): number {
+    return this.deals.size
+  }
 
   /** Every deal, by range start (= by id: ranges are appended in opening order). */
-  sorted (): readonly ProofSetLedgerDeal[] {
+  sorted(): readonly ProofSetLedgerDeal[] {
     this.sortedCache ??= [...this.deals.values()].sort((a, b) => Number(BigInt(a.id) - BigInt(b.id)))
     return this.sortedCache
   }
 
-  begin (): ProofSetLedgerTx {
+  begin(): ProofSetLedgerTx {
     return new ProofSetLedgerTx(this, this.db, this.meta)
   }
 
   /** @internal a committed transaction's changes */
-  applied (deals: Map<string, ProofSetLedgerDeal>, meta: ProofSetLedgerMeta): void {
+  applied(deals: Map<string, ProofSetLedgerDeal>, meta: ProofSetLedgerMeta): void {
     for (const [id, d] of deals) this.deals.set(id, d)
     if (deals.size > 0) this.sortedCache = undefined
     this.meta = meta
   }
 
   /** Checkpoints, newest first. */
-  async * checkpoints (): AsyncGenerator<Checkpoint> {
+  async *checkpoints(): AsyncGenerator<Checkpoint> {
     for await (const [, value] of this.db.iterator({ gte: 'b!', lt: 'b!~', reverse: true })) yield value as Checkpoint
   }
 
@@ -157,7 +175,7 @@ export class ProofSetLedger {
    * Undoes every batch folded after block `ancestor` (newest first, in one atomic batch), so the cursor is back at
    * `ancestor`. With `ancestor` undefined the ledger is emptied (a reorg deeper than every checkpoint).
    */
-  async rollBack (ancestor: bigint | undefined): Promise<void> {
+  async rollBack(ancestor: bigint | undefined): Promise<void> {
     const ops: Op[] = []
     const restored = new Map<string, unknown>()
     const reorgs = this.meta.reorgs + 1
@@ -188,12 +206,16 @@ export class ProofSetLedgerTx {
   private readonly changed = new Map<string, ProofSetLedgerDeal>()
   readonly meta: ProofSetLedgerMeta
 
-  constructor (private readonly ledger: ProofSetLedger, private readonly db: ProofSetLedgerDb, meta: ProofSetLedgerMeta) {
+  constructor(
+    private readonly ledger: ProofSetLedger,
+    private readonly db: ProofSetLedgerDb,
+    meta: ProofSetLedgerMeta
+  ) {
     this.meta = { ...meta }
   }
 
   /** A mutable copy of the deal, written back at commit. */
-  deal (id: string | bigint): ProofSetLedgerDeal | undefined {
+  deal(id: string | bigint): ProofSetLedgerDeal | undefined {
     const key = String(id)
     const pending = this.changed.get(key)
     if (pending !== undefined) return pending
@@ -204,12 +226,12 @@ export class ProofSetLedgerTx {
     return copy
   }
 
-  put (d: ProofSetLedgerDeal): void {
+  put(d: ProofSetLedgerDeal): void {
     this.changed.set(d.id, d)
   }
 
   /** Writes the changes, moves the cursor to `block` (`hash`) and keeps the undo as its checkpoint. */
-  async commit (block: bigint, hash: Hex): Promise<void> {
+  async commit(block: bigint, hash: Hex): Promise<void> {
     const ops: Op[] = []
     const undo: Array<[string, unknown]> = []
     for (const [id, d] of this.changed) {
@@ -221,7 +243,11 @@ export class ProofSetLedgerTx {
     this.meta.cursor = block.toString()
     this.meta.cursorHash = hash
     ops.push({ type: 'put', key: META_KEY, value: this.meta })
-    ops.push({ type: 'put', key: checkpointKey(block), value: { block: block.toString(), hash, undo } satisfies Checkpoint })
+    ops.push({
+      type: 'put',
+      key: checkpointKey(block),
+      value: { block: block.toString(), hash, undo } satisfies Checkpoint
+    })
     let kept = 0
     for await (const [key] of this.db.iterator({ gte: 'b!', lt: checkpointKey(block), reverse: true })) {
       if (++kept >= LEDGER_CHECKPOINTS) ops.push({ type: 'del', key })

@@ -1,7 +1,19 @@
 import { logger } from '@libp2p/logger'
 import {
-  buildProofSetChunk, getProofSetDeal, getProofSetProvider, getProofSetSeed, getProofSetSnapshotWeight, getProofSetSuperRoot,
-  isProofSetRevert, PROOF_SET_CHUNK, ProviderSuperTree, proofSetChallengeCount, proofSetChallengeIndex, proofSetChunkCount, proofSetLeafOffset, proofSetRevertName
+  buildProofSetChunk,
+  getProofSetDeal,
+  getProofSetProvider,
+  getProofSetSeed,
+  getProofSetSnapshotWeight,
+  getProofSetSuperRoot,
+  isProofSetRevert,
+  PROOF_SET_CHUNK,
+  ProviderSuperTree,
+  proofSetChallengeCount,
+  proofSetChallengeIndex,
+  proofSetChunkCount,
+  proofSetLeafOffset,
+  proofSetRevertName
 } from '@sherd/contracts'
 import type { ProofSetProverDeal, ResolvedChallenge, SuperTreeSnapshot } from '@sherd/contracts'
 import { bytesToHex } from 'viem'
@@ -51,12 +63,12 @@ interface BuiltChunk {
 }
 
 /** Binary search of the deal whose range holds `index` (deals sorted by rangeStart). */
-export function dealAt (deals: readonly ProofSetLedgerDeal[], index: bigint): ProofSetLedgerDeal | undefined {
+export function dealAt(deals: readonly ProofSetLedgerDeal[], index: bigint): ProofSetLedgerDeal | undefined {
   return deals[slotAt(deals, index)]
 }
 
 /** The position (in a snapshot's deals sorted by rangeStart, which is the super-tree's slot) holding `index`; −1 if none. */
-function slotAt (deals: readonly ProofSetLedgerDeal[], index: bigint): number {
+function slotAt(deals: readonly ProofSetLedgerDeal[], index: bigint): number {
   let lo = 0
   let hi = deals.length - 1
   while (lo <= hi) {
@@ -81,12 +93,15 @@ export class PeriodProver {
   private readonly built = new Map<string, BuiltChunk>()
   /** The provider's super-tree over its ledger deals in slot order (a deal's slot is its place in rangeStart order). */
   private readonly superTree = new ProviderSuperTree()
-  private checkedSuperRoot?: { period: bigint, snapshot: SuperTreeSnapshot }
+  private checkedSuperRoot?: { period: bigint; snapshot: SuperTreeSnapshot }
   private challengeSeenAt = new Map<bigint, number>()
 
-  constructor (private readonly ctx: ProverContext, private readonly onChunk: (c: ProvenChunk) => void = () => {}) {}
+  constructor(
+    private readonly ctx: ProverContext,
+    private readonly onChunk: (c: ProvenChunk) => void = () => {}
+  ) {}
 
-  async step (head: bigint): Promise<ProvenChunk[]> {
+  async step(head: bigint): Promise<ProvenChunk[]> {
     const { mc, address, clock } = this.ctx
     const out: ProvenChunk[] = []
     let lastDue: bigint | undefined
@@ -118,19 +133,32 @@ export class PeriodProver {
       for (let chunk = 0; chunk < chunks; chunk++) if (((p.chunksDone >> BigInt(chunk)) & 1n) === 0n) todo.push(chunk)
       // Up to CHUNK_PIPELINE chunk transactions in the pool at once, so a large set's period is not one block per chunk.
       for (let i = 0; i < todo.length; i += CHUNK_PIPELINE) {
-        const proven = await this.proveChunks(due, seed, weight, todo.slice(i, i + CHUNK_PIPELINE), chunks, deals, superTree)
-        for (const ch of proven) { out.push(ch); this.onChunk(ch) }
+        const proven = await this.proveChunks(
+          due,
+          seed,
+          weight,
+          todo.slice(i, i + CHUNK_PIPELINE),
+          chunks,
+          deals,
+          superTree
+        )
+        for (const ch of proven) {
+          out.push(ch)
+          this.onChunk(ch)
+        }
         if (proven.length < Math.min(CHUNK_PIPELINE, todo.length - i)) break
       }
     }
   }
 
-  private async seed (period: bigint): Promise<Hex> {
+  private async seed(period: bigint): Promise<Hex> {
     try {
       return await getProofSetSeed(this.ctx.mc, period)
     } catch (err) {
       if (isProofSetRevert(err, 'SeedUnavailable')) {
-        throw new SeedLostError(`the seed of period ${period} is gone (its challenge block is more than 256 blocks old and nobody stored it): this proof set cannot answer it; see docs/operations.md`)
+        throw new SeedLostError(
+          `the seed of period ${period} is gone (its challenge block is more than 256 blocks old and nobody stored it): this proof set cannot answer it; see docs/operations.md`
+        )
       }
       throw err
     }
@@ -140,68 +168,121 @@ export class PeriodProver {
    * The period's super-tree over the snapshot's deals, checked once per period against the chain's `superRootOf`:
    * a ledger that lost or reordered a deal is caught before any proof is built on it.
    */
-  private async superSnapshot (period: bigint, deals: readonly ProofSetLedgerDeal[]): Promise<SuperTreeSnapshot> {
+  private async superSnapshot(period: bigint, deals: readonly ProofSetLedgerDeal[]): Promise<SuperTreeSnapshot> {
     for (const [slot, d] of deals.entries()) this.superTree.set(slot, BigInt(d.id), d.root)
     const snapshot = this.superTree.snapshot(deals.length)
     if (this.checkedSuperRoot?.period === period && this.checkedSuperRoot.snapshot === snapshot) return snapshot
     const chain = await getProofSetSuperRoot(this.ctx.mc, this.ctx.address, period)
     if (chain.slots !== deals.length || chain.root !== bytesToHex(snapshot.root)) {
-      throw new LedgerDivergedError(`period ${period}: the chain's super-root is ${chain.root} over ${chain.slots} deals, the ledger's ${bytesToHex(snapshot.root)} over ${deals.length}`)
+      throw new LedgerDivergedError(
+        `period ${period}: the chain's super-root is ${chain.root} over ${chain.slots} deals, the ledger's ${bytesToHex(snapshot.root)} over ${deals.length}`
+      )
     }
     this.checkedSuperRoot = { period, snapshot }
     return snapshot
   }
 
   /** The ledger's deals in the period's snapshot (opened before it began), checked to cover the snapshot weight. */
-  snapshotDeals (period: bigint, weight: bigint): ProofSetLedgerDeal[] {
+  snapshotDeals(period: bigint, weight: bigint): ProofSetLedgerDeal[] {
     const deals = this.ctx.ledger.sorted().filter((d) => BigInt(d.startPeriod) <= period)
     let end = 0n
     for (const d of deals) {
-      if (BigInt(d.rangeStart) !== end) throw new LedgerBehindError(`the ledger's deals leave a gap at range ${end} (deal ${d.id} starts at ${d.rangeStart}): it is still syncing`)
+      if (BigInt(d.rangeStart) !== end)
+        throw new LedgerBehindError(
+          `the ledger's deals leave a gap at range ${end} (deal ${d.id} starts at ${d.rangeStart}): it is still syncing`
+        )
       end += BigInt(d.weight)
     }
-    if (end !== weight) throw new LedgerBehindError(`the ledger covers ${end} of period ${period}'s snapshot weight ${weight}: it is still syncing`)
+    if (end !== weight)
+      throw new LedgerBehindError(
+        `the ledger covers ${end} of period ${period}'s snapshot weight ${weight}: it is still syncing`
+      )
     return deals
   }
 
-  private async build (period: bigint, seed: Hex, weight: bigint, chunk: number, deals: readonly ProofSetLedgerDeal[], superTree: SuperTreeSnapshot): Promise<BuiltChunk> {
+  private async build(
+    period: bigint,
+    seed: Hex,
+    weight: bigint,
+    chunk: number,
+    deals: readonly ProofSetLedgerDeal[],
+    superTree: SuperTreeSnapshot
+  ): Promise<BuiltChunk> {
     const started = performance.now()
     const k = proofSetChallengeCount(weight)
     const from = BigInt(chunk * PROOF_SET_CHUNK)
     const to = from + BigInt(PROOF_SET_CHUNK) < k ? from + BigInt(PROOF_SET_CHUNK) : k
-    const leaves = new Map<string, { deal: ProofSetLedgerDeal, slot: number, leaves: number[] }>()
+    const leaves = new Map<string, { deal: ProofSetLedgerDeal; slot: number; leaves: number[] }>()
     for (let i = from; i < to; i++) {
       const index = proofSetChallengeIndex(seed, this.ctx.address, i, weight)
       const slot = slotAt(deals, index)
       const deal = deals[slot]
-      if (deal === undefined) throw new LedgerBehindError(`challenge ${i} of period ${period} (index ${index}) lands on no deal in the ledger`)
+      if (deal === undefined)
+        throw new LedgerBehindError(
+          `challenge ${i} of period ${period} (index ${index}) lands on no deal in the ledger`
+        )
       const entry = leaves.get(deal.id) ?? { deal, slot, leaves: [] }
       entry.leaves.push(Number(proofSetLeafOffset(index, BigInt(deal.rangeStart), BigInt(deal.leafCount))))
       leaves.set(deal.id, entry)
     }
-    const proverDeals = await Promise.all([...leaves.values()].map(async ({ deal, slot, leaves }): Promise<ProofSetProverDeal> => {
-      const id = BigInt(deal.id)
-      // The chain's word on the deal's range and state, so a void or faulted deal is never answered with a proof.
-      const chain = await getProofSetDeal(this.ctx.mc, id)
-      if (chain.root !== deal.root || chain.rangeStart !== BigInt(deal.rangeStart) || chain.leafCount !== BigInt(deal.leafCount)) {
-        throw new LedgerDivergedError(`deal ${id}: the chain has root ${chain.root} at range ${chain.rangeStart}, the ledger ${deal.root} at ${deal.rangeStart}`)
-      }
-      const base = { dealId: id, slot, rangeStart: chain.rangeStart, leafCount: chain.leafCount, voidFrom: chain.voidFrom }
-      if (period >= chain.voidFrom) return base
-      const data = await proveDealLeaves(this.ctx.store, { root: deal.root, size: BigInt(deal.size) }, leaves)
-      if (isLost(data)) {
-        log.error('period %s: deal %s is challenged and its data is lost (%s): answering with the fault flag', String(period), deal.id, data.reason)
-        return base
-      }
-      return { ...base, tree: data }
-    }))
-    const { proof, challenges } = buildProofSetChunk({ seed, provider: this.ctx.address, period, weight, chunk, deals: proverDeals, superTree })
+    const proverDeals = await Promise.all(
+      [...leaves.values()].map(async ({ deal, slot, leaves }): Promise<ProofSetProverDeal> => {
+        const id = BigInt(deal.id)
+        // The chain's word on the deal's range and state, so a void or faulted deal is never answered with a proof.
+        const chain = await getProofSetDeal(this.ctx.mc, id)
+        if (
+          chain.root !== deal.root ||
+          chain.rangeStart !== BigInt(deal.rangeStart) ||
+          chain.leafCount !== BigInt(deal.leafCount)
+        ) {
+          throw new LedgerDivergedError(
+            `deal ${id}: the chain has root ${chain.root} at range ${chain.rangeStart}, the ledger ${deal.root} at ${deal.rangeStart}`
+          )
+        }
+        const base = {
+          dealId: id,
+          slot,
+          rangeStart: chain.rangeStart,
+          leafCount: chain.leafCount,
+          voidFrom: chain.voidFrom
+        }
+        if (period >= chain.voidFrom) return base
+        const data = await proveDealLeaves(this.ctx.store, { root: deal.root, size: BigInt(deal.size) }, leaves)
+        if (isLost(data)) {
+          log.error(
+            'period %s: deal %s is challenged and its data is lost (%s): answering with the fault flag',
+            String(period),
+            deal.id,
+            data.reason
+          )
+          return base
+        }
+        return { ...base, tree: data }
+      })
+    )
+    const { proof, challenges } = buildProofSetChunk({
+      seed,
+      provider: this.ctx.address,
+      period,
+      weight,
+      chunk,
+      deals: proverDeals,
+      superTree
+    })
     return { proof, challenges, buildMs: performance.now() - started }
   }
 
   /** Submits the chunks' transactions back to back, then waits for them; the proven ones, in order. */
-  private async proveChunks (period: bigint, seed: Hex, weight: bigint, list: readonly number[], chunks: number, deals: readonly ProofSetLedgerDeal[], superTree: SuperTreeSnapshot): Promise<ProvenChunk[]> {
-    const sent: Array<{ chunk: number, key: string, built: BuiltChunk, pending: PendingTx }> = []
+  private async proveChunks(
+    period: bigint,
+    seed: Hex,
+    weight: bigint,
+    list: readonly number[],
+    chunks: number,
+    deals: readonly ProofSetLedgerDeal[],
+    superTree: SuperTreeSnapshot
+  ): Promise<ProvenChunk[]> {
+    const sent: Array<{ chunk: number; key: string; built: BuiltChunk; pending: PendingTx }> = []
     for (const chunk of list) {
       const key = `${period}:${seed}:${chunk}`
       let built = this.built.get(key)
@@ -211,7 +292,14 @@ export class PeriodProver {
       }
       const proof = built.proof
       try {
-        const pending = await this.ctx.txQueue.run(async () => await submitCall(this.ctx.mc, { functionName: 'prove', args: [period, BigInt(chunk), proof] }, { signal: this.ctx.attempt() }))
+        const pending = await this.ctx.txQueue.run(
+          async () =>
+            await submitCall(
+              this.ctx.mc,
+              { functionName: 'prove', args: [period, BigInt(chunk), proof] },
+              { signal: this.ctx.attempt() }
+            )
+        )
         sent.push({ chunk, key, built, pending })
       } catch (err) {
         if (!this.refused(err, key)) throw err
@@ -223,9 +311,24 @@ export class PeriodProver {
       const { receipt, calldataBytes } = await waitForCall(this.ctx.mc, pending, { signal: this.ctx.attempt() })
       this.built.delete(key)
       const faults = built.challenges.filter((c) => c.kind === 'fault').length
-      log('period %s chunk %d/%d proven in %s (%d gas, %d bytes%s)', String(period), chunk + 1, chunks, receipt.transactionHash, Number(receipt.gasUsed), calldataBytes, faults > 0 ? `, ${faults} fault flag(s)` : '')
+      log(
+        'period %s chunk %d/%d proven in %s (%d gas, %d bytes%s)',
+        String(period),
+        chunk + 1,
+        chunks,
+        receipt.transactionHash,
+        Number(receipt.gasUsed),
+        calldataBytes,
+        faults > 0 ? `, ${faults} fault flag(s)` : ''
+      )
       out.push({
-        period, chunk, chunks, challenges: built.challenges, receipt, calldataBytes, buildMs: built.buildMs,
+        period,
+        chunk,
+        chunks,
+        challenges: built.challenges,
+        receipt,
+        calldataBytes,
+        buildMs: built.buildMs,
         elapsedMs: Date.now() - (this.challengeSeenAt.get(period) ?? Date.now())
       })
     }
@@ -233,7 +336,7 @@ export class PeriodProver {
   }
 
   /** A refusal that means the period moved on (a reorg, an earlier attempt mined after all): re-read it. */
-  private refused (err: unknown, key: string): boolean {
+  private refused(err: unknown, key: string): boolean {
     const revert = proofSetRevertName(err)
     if (revert === undefined) return false
     this.built.delete(key)

@@ -8,10 +8,9 @@ export const MAX_LOG_RANGE_BLOCKS = 2_000n
 export class TxQueue {
   private tail: Promise<unknown> = Promise.resolve()
 
-  async run<T> (fn: () => Promise<T>): Promise<T> {
+  async run<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.tail.then(fn, fn)
     this.tail = result.catch(() => {})
     return await result
   }
 }
-

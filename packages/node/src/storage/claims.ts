@@ -13,35 +13,42 @@ export class ClaimTimes {
   private readonly times = new Map<string, number>()
   private readonly writes = new Map<string, Promise<void>>()
 
-  constructor (private readonly level: () => Level<string, Uint8Array>) {}
+  constructor(private readonly level: () => Level<string, Uint8Array>) {}
 
-  async load (): Promise<void> {
+  async load(): Promise<void> {
     this.times.clear()
-    for await (const [key, value] of this.level().iterator(claimRange())) this.times.set(rootOfKey(key), decodeClaim(value))
+    for await (const [key, value] of this.level().iterator(claimRange()))
+      this.times.set(rootOfKey(key), decodeClaim(value))
   }
 
-  claim (root: string): void {
+  claim(root: string): void {
     const now = Date.now()
     this.times.set(root, now)
     const previous = this.writes.get(root) ?? Promise.resolve()
     const write = previous
-      .then(async () => { await this.level().put(claimKey(root), encodeClaim(now)) })
-      .catch((err) => { log.error('could not record the claim of shard %s: %e', root, err) })
-      .finally(() => { if (this.writes.get(root) === write) this.writes.delete(root) })
+      .then(async () => {
+        await this.level().put(claimKey(root), encodeClaim(now))
+      })
+      .catch((err) => {
+        log.error('could not record the claim of shard %s: %e', root, err)
+      })
+      .finally(() => {
+        if (this.writes.get(root) === write) this.writes.delete(root)
+      })
     this.writes.set(root, write)
   }
 
-  get (root: string): number | undefined {
+  get(root: string): number | undefined {
     return this.times.get(root)
   }
 
   /** Waits for this root's claim writes to land (a deletion must not be followed by a late claim key). */
-  async settled (root: string): Promise<void> {
+  async settled(root: string): Promise<void> {
     await this.writes.get(root)
   }
 
   /** The root was deleted (its key went in the deletion's batch). */
-  forget (root: string): void {
+  forget(root: string): void {
     this.times.delete(root)
   }
 }

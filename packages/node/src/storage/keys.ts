@@ -12,7 +12,10 @@ import * as dagCbor from '@ipld/dag-cbor'
  *   !<name>!…             sublevels of other components (the prover's ledger, offer nonces, latest records)
  */
 
-export interface KeyRange { gte: string, lt: string }
+export interface KeyRange {
+  gte: string
+  lt: string
+}
 
 /** `~` sorts after every hex digit and `!`, so `<prefix>~` bounds a prefix scan. */
 const rangeOf = (prefix: string): KeyRange => ({ gte: prefix, lt: `${prefix}~` })
@@ -37,11 +40,11 @@ export const chunkRange = (root: string): KeyRange => rangeOf(`s!c!${root}!`)
 /** The root (or write id) a marker, metadata or claim key is about. */
 export const rootOfKey = (key: string): string => key.slice(MARKER.length)
 
-export function hex (bytes: Uint8Array): string {
+export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 }
 
-export function rootBytes (rootHex: string): Uint8Array {
+export function rootBytes(rootHex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(rootHex, 'hex'))
 }
 

@@ -8,10 +8,10 @@ import { NotFoundError } from '../errors.js'
 export class ReadLeases {
   private readonly readers = new Map<string, number>()
 
-  constructor (private readonly isDeleting: (root: string) => boolean) {}
+  constructor(private readonly isDeleting: (root: string) => boolean) {}
 
   /** Takes a read lease on a root; the returned function releases it (once). */
-  take (root: string): () => void {
+  take(root: string): () => void {
     if (this.isDeleting(root)) throw new NotFoundError(`shard ${root} is being deleted from this provider`)
     this.readers.set(root, (this.readers.get(root) ?? 0) + 1)
     let released = false
@@ -24,7 +24,7 @@ export class ReadLeases {
     }
   }
 
-  count (root: string): number {
+  count(root: string): number {
     return this.readers.get(root) ?? 0
   }
 }

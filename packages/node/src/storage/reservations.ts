@@ -9,16 +9,24 @@ export class SpaceReservations {
   private committed = 0
   private reserved = 0
 
-  constructor (readonly capacityBytes: number) {}
+  constructor(readonly capacityBytes: number) {}
 
-  get committedBytes (): number { return this.committed }
-  get reservedBytes (): number { return this.reserved }
-  get freeBytes (): number { return Math.max(0, this.capacityBytes - this.committed - this.reserved) }
+  get committedBytes(): number {
+    return this.committed
+  }
+  get reservedBytes(): number {
+    return this.reserved
+  }
+  get freeBytes(): number {
+    return Math.max(0, this.capacityBytes - this.committed - this.reserved)
+  }
 
   /** Reserves space or throws `CapacityExceededError`; the returned function releases it (idempotent). */
-  reserve (bytes: number): () => void {
+  reserve(bytes: number): () => void {
     if (bytes > this.freeBytes) {
-      throw new CapacityExceededError(`storing ${bytes} bytes would exceed this node's capacity (${this.freeBytes} of ${this.capacityBytes} bytes free); try another provider`)
+      throw new CapacityExceededError(
+        `storing ${bytes} bytes would exceed this node's capacity (${this.freeBytes} of ${this.capacityBytes} bytes free); try another provider`
+      )
     }
     this.reserved += bytes
     let released = false
@@ -30,10 +38,12 @@ export class SpaceReservations {
   }
 
   /** Counts bytes now on disk (a commit) or, negative, no longer there (a deletion). */
-  add (bytes: number): void { this.committed += bytes }
+  add(bytes: number): void {
+    this.committed += bytes
+  }
 
   /** Sets the committed count from a scan of the store at start. */
-  reset (committedBytes: number): void {
+  reset(committedBytes: number): void {
     this.committed = committedBytes
   }
 }

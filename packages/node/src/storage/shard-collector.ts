@@ -29,7 +29,7 @@ export const GC_LEDGER_MAX_AGE_MS = 5 * 60_000
  * has answered every challenge that could land on it, so an ended, faulted or declared deal whose earlier periods
  * are still due keeps its shard until those are proven.
  */
-function needsShard (d: { settled: boolean }): boolean {
+function needsShard(d: { settled: boolean }): boolean {
   return !d.settled
 }
 
@@ -113,32 +113,45 @@ export class ShardCollector implements Startable {
   private lastScanAt: number | undefined
   private swept = false
   private queue: Promise<unknown> = Promise.resolve()
-  private queued: { kind: PassKind, result: Promise<GcPassResult> } | undefined
+  private queued: { kind: PassKind; result: Promise<GcPassResult> } | undefined
   /** Deals already looked at by a scan pass (their shard deleted, kept for the sweep, or not stored). */
   private readonly handled = new Set<string>()
   /** First time a shard whose record has no stored time was seen (its grace counts from then). */
   private readonly firstSeen = new Map<string, number>()
   /** When this collector first saw every deal of a root settled (kept after the shard is deleted, dropped when a deal on it is live again). */
-  private readonly overSince = new Map<string, { atMs: number, deals: number }>()
+  private readonly overSince = new Map<string, { atMs: number; deals: number }>()
   private readonly onSynced = (): void => {
     this.lastScanAt = performance.now()
     void this.request(this.swept ? 'scan' : 'sweep')
   }
 
-  constructor (private readonly components: ShardCollectorComponents, init: ShardCollectorInit = {}) {
+  constructor(
+    private readonly components: ShardCollectorComponents,
+    init: ShardCollectorInit = {}
+  ) {
     this.graceMs = init.graceMs ?? GC_GRACE_MS
     this.intervalMs = init.intervalMs ?? GC_INTERVAL_MS
     this.ledgerMaxAgeMs = init.ledgerMaxAgeMs ?? GC_LEDGER_MAX_AGE_MS
     this.now = init.now ?? Date.now
     const offerTtlMs = (init.offerTtlSeconds ?? OFFER_TTL_SECONDS) * 1000
     if (!(this.graceMs > offerTtlMs)) {
-      throw new ConfigError(`gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${offerTtlMs} ms), or a shard whose offer a client still holds could be deleted before the deal opens; the default is ${GC_GRACE_MS}`)
+      throw new ConfigError(
+        `gc.graceMs (${this.graceMs}) must exceed the offer lifetime (${offerTtlMs} ms), or a shard whose offer a client still holds could be deleted before the deal opens; the default is ${GC_GRACE_MS}`
+      )
     }
     if (!(this.intervalMs > 0)) throw new ConfigError(`gc.intervalMs must be positive, got ${this.intervalMs}`)
-    this.status = { enabled: init.enabled ?? true, graceMs: this.graceMs, intervalMs: this.intervalMs, shardsDeleted: 0, bytesFreed: 0, passes: 0, waiting: 'the prover\'s first scan of the chain' }
+    this.status = {
+      enabled: init.enabled ?? true,
+      graceMs: this.graceMs,
+      intervalMs: this.intervalMs,
+      shardsDeleted: 0,
+      bytesFreed: 0,
+      passes: 0,
+      waiting: "the prover's first scan of the chain"
+    }
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (!this.status.enabled) {
       this.status.waiting = undefined
       return
@@ -147,11 +160,13 @@ export class ShardCollector implements Startable {
     this.swept = false
     this.lastScanAt = undefined
     this.components.scans.addEventListener('synced', this.onSynced)
-    this.timer = setInterval(() => { void this.request('sweep') }, this.intervalMs)
+    this.timer = setInterval(() => {
+      void this.request('sweep')
+    }, this.intervalMs)
     this.timer.unref()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.components.scans.removeEventListener('synced', this.onSynced)
     clearInterval(this.timer)
     this.timer = undefined
@@ -161,17 +176,20 @@ export class ShardCollector implements Startable {
   }
 
   /** Runs a full sweep now (after any pass in progress) and returns what it did. */
-  async run (): Promise<GcPassResult> {
+  async run(): Promise<GcPassResult> {
     return await this.request('sweep')
   }
 
   /** Queues a pass; a request while one is already queued joins it (a sweep covers a scan pass). */
-  private async request (kind: PassKind): Promise<GcPassResult> {
+  private async request(kind: PassKind): Promise<GcPassResult> {
     if (this.queued !== undefined) {
       if (kind === 'sweep') this.queued.kind = 'sweep'
       return await this.queued.result
     }
-    const entry: { kind: PassKind, result: Promise<GcPassResult> } = { kind, result: Promise.resolve({ ran: false, deleted: 0, freedBytes: 0, kept: 0 }) }
+    const entry: { kind: PassKind; result: Promise<GcPassResult> } = {
+      kind,
+      result: Promise.resolve({ ran: false, deleted: 0, freedBytes: 0, kept: 0 })
+    }
     entry.result = this.queue.then(async () => {
       this.queued = undefined
       return await this.pass(entry.kind)
@@ -181,13 +199,16 @@ export class ShardCollector implements Startable {
     return await entry.result
   }
 
-  private async pass (kind: PassKind): Promise<GcPassResult> {
+  private async pass(kind: PassKind): Promise<GcPassResult> {
     const result: GcPassResult = { ran: false, deleted: 0, freedBytes: 0, kept: 0 }
     const signal = this.abort?.signal
     if (signal === undefined || signal.aborted || !this.components.ledger.started) return result
     const { metrics } = this.components
     if (this.lastScanAt === undefined || performance.now() - this.lastScanAt > this.ledgerMaxAgeMs) {
-      this.status.waiting = this.lastScanAt === undefined ? 'the prover\'s first scan of the chain' : `a prover scan (none for over ${this.ledgerMaxAgeMs} ms: chain unreachable?)`
+      this.status.waiting =
+        this.lastScanAt === undefined
+          ? "the prover's first scan of the chain"
+          : `a prover scan (none for over ${this.ledgerMaxAgeMs} ms: chain unreachable?)`
       metrics.gcRuns.inc({ outcome: 'skipped' })
       return result
     }
@@ -210,7 +231,14 @@ export class ShardCollector implements Startable {
     }
     this.status.passes++
     this.status.lastPassAtMs = this.now()
-    if (result.deleted > 0) log('%s: deleted %d shard(s), %d bytes freed; %d kept for now', kind, result.deleted, result.freedBytes, result.kept)
+    if (result.deleted > 0)
+      log(
+        '%s: deleted %d shard(s), %d bytes freed; %d kept for now',
+        kind,
+        result.deleted,
+        result.freedBytes,
+        result.kept
+      )
     return result
   }
 
@@ -218,7 +246,7 @@ export class ShardCollector implements Startable {
   private indexedDeals = -1
 
   /** Deals by root, rebuilt whenever a deal was added since (the only change that can turn "over" into "live"). */
-  private rootDeals (rootHex: string): RootDeals | undefined {
+  private rootDeals(rootHex: string): RootDeals | undefined {
     const { ledger } = this.components
     if (ledger.size !== this.indexedDeals) {
       const index = new Map<string, RootDeals>()
@@ -235,7 +263,7 @@ export class ShardCollector implements Startable {
     return this.index.get(rootHex)
   }
 
-  private async sweep (result: GcPassResult, signal: AbortSignal): Promise<void> {
+  private async sweep(result: GcPassResult, signal: AbortSignal): Promise<void> {
     // A deal's state moves on without adding a deal: start the sweep from a fresh index.
     this.indexedDeals = -1
     const roots: Uint8Array[] = []
@@ -247,7 +275,7 @@ export class ShardCollector implements Startable {
     }
   }
 
-  private async scanPass (result: GcPassResult, signal: AbortSignal): Promise<void> {
+  private async scanPass(result: GcPassResult, signal: AbortSignal): Promise<void> {
     const roots = new Map<string, string[]>()
     for (const d of this.components.ledger.sorted()) {
       if (needsShard(d) || this.handled.has(d.id)) continue
@@ -263,7 +291,7 @@ export class ShardCollector implements Startable {
   }
 
   /** Deletes the shard if nothing needs it; true if it was busy (to be tried again). */
-  private async consider (root: Uint8Array, result: GcPassResult): Promise<boolean> {
+  private async consider(root: Uint8Array, result: GcPassResult): Promise<boolean> {
     const { store, metrics } = this.components
     const rootHex = hex(root)
     let info
@@ -310,7 +338,12 @@ export class ShardCollector implements Startable {
       metrics.gcBytesFreed.inc(freed)
       this.firstSeen.delete(rootHex)
       this.components.onDeleted?.(root)
-      log('deleted shard %s (%d bytes): %s', rootHex, freed, deals === undefined ? 'no deal named it within the grace period' : 'every deal on it is over')
+      log(
+        'deleted shard %s (%d bytes): %s',
+        rootHex,
+        freed,
+        deals === undefined ? 'no deal named it within the grace period' : 'every deal on it is over'
+      )
       return false
     } catch (err) {
       const name = (err as Error).name
@@ -325,6 +358,8 @@ export class ShardCollector implements Startable {
   }
 }
 
-export function shardCollector (init: ShardCollectorInit = {}): (components: ShardCollectorComponents) => ShardCollector {
+export function shardCollector(
+  init: ShardCollectorInit = {}
+): (components: ShardCollectorComponents) => ShardCollector {
   return (components) => new ShardCollector(components, init)
 }

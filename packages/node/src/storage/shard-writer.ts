@@ -24,7 +24,7 @@ export interface BeginShardOptions {
   byteLength: number
 }
 
-export function infoOf (root: Uint8Array, m: StoredMeta): ShardInfo {
+export function infoOf(root: Uint8Array, m: StoredMeta): ShardInfo {
   return { root, byteLength: m.byteLength, chunkSize: m.chunkSize, storedAtMs: m.storedAtMs ?? 0 }
 }
 
@@ -40,12 +40,12 @@ export class ShardWriter {
   private readonly chunk: Uint8Array
   private chunkFill = 0
   private chunkIndex = 0
-  private batch: Array<{ type: 'put', key: string, value: Uint8Array }> = []
+  private batch: Array<{ type: 'put'; key: string; value: Uint8Array }> = []
   private batchBytes = 0
   private done = false
   private flushing: Promise<void> = Promise.resolve()
 
-  constructor (
+  constructor(
     private readonly store: ShardWriterOwner,
     private readonly db: Level<string, Uint8Array>,
     private readonly root: string,
@@ -57,10 +57,12 @@ export class ShardWriter {
     this.chunk = new Uint8Array(Math.min(chunkSize, options.byteLength))
   }
 
-  get received (): number { return this.builder.received }
+  get received(): number {
+    return this.builder.received
+  }
 
   /** Hashes and stores the next bytes. Throws (`ByteLengthMismatchError`) past the declared length. */
-  async write (bytes: Uint8Array): Promise<void> {
+  async write(bytes: Uint8Array): Promise<void> {
     if (this.done) throw new NodeStoppingError('the write was aborted')
     this.builder.update(bytes)
     let offset = 0
@@ -74,14 +76,14 @@ export class ShardWriter {
     if (this.batchBytes >= WRITE_BATCH_BYTES) await this.flush()
   }
 
-  private cutChunk (): void {
+  private cutChunk(): void {
     const value = this.chunk.slice(0, this.chunkFill)
     this.batch.push({ type: 'put', key: chunkKey(this.root, this.chunkIndex++), value })
     this.batchBytes += value.byteLength
     this.chunkFill = 0
   }
 
-  private async flush (): Promise<void> {
+  private async flush(): Promise<void> {
     const ops = this.batch
     this.batch = []
     this.batchBytes = 0
@@ -103,13 +105,15 @@ export class ShardWriter {
    * Checks the bytes against the declared root and commits the shard atomically. On mismatch
    * (`CommitmentMismatchError`) or any failure, nothing is kept and the reservation is released.
    */
-  async commit (): Promise<ShardInfo> {
+  async commit(): Promise<ShardInfo> {
     try {
       const tree = this.builder.finish()
       const declared = this.options.root !== undefined
       const rootHex = hex(tree.root)
       if (declared && rootHex !== this.root) {
-        throw new CommitmentMismatchError(`the bytes hash to root ${rootHex}, not the declared ${this.root}; nothing was stored`)
+        throw new CommitmentMismatchError(
+          `the bytes hash to root ${rootHex}, not the declared ${this.root}; nothing was stored`
+        )
       }
       let unlock = (): void => {}
       if (!declared) {
@@ -124,16 +128,22 @@ export class ShardWriter {
         }
       }
       const meta: StoredMeta = {
-        byteLength: this.options.byteLength, chunkSize: this.chunkSize, storedAtMs: Date.now(), tree: encodeChunkTree(tree),
+        byteLength: this.options.byteLength,
+        chunkSize: this.chunkSize,
+        storedAtMs: Date.now(),
+        tree: encodeChunkTree(tree),
         ...(declared ? {} : { chunks: this.root })
       }
       try {
         if (this.chunkFill > 0) this.cutChunk()
         await this.flush()
-        await this.db.batch([
-          { type: 'put', key: metaKey(rootHex), value: encodeMeta(meta) },
-          { type: 'del', key: markerKey(this.root) }
-        ], { sync: true })
+        await this.db.batch(
+          [
+            { type: 'put', key: metaKey(rootHex), value: encodeMeta(meta) },
+            { type: 'del', key: markerKey(this.root) }
+          ],
+          { sync: true }
+        )
       } catch (err) {
         throw storeIoError(err)
       } finally {
@@ -151,7 +161,7 @@ export class ShardWriter {
   }
 
   /** Deletes whatever was written and releases the reservation. Safe to call twice. */
-  async abort (): Promise<void> {
+  async abort(): Promise<void> {
     if (this.done) return
     this.done = true
     this.batch = []

@@ -5,10 +5,29 @@ import { DEFAULT_CHUNK_SIZE, decodeChunkTree } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
 import type { Startable } from '@libp2p/interface'
 import { LEVEL_WRITE_BUFFER_BYTES } from '../constants.js'
-import { AlreadyStoredError, DataDirLockedError, NodeStoppingError, NotFoundError, RangeNotSatisfiableError, ShardBusyError } from '../errors.js'
 import {
-  chunkKey, chunkRange, claimKey, decodeMeta, encodeMarker, hex, manifestKey, manifestRange, markerKey, markerRange, metaKey,
-  metaRange, rootBytes, rootOfKey
+  AlreadyStoredError,
+  DataDirLockedError,
+  NodeStoppingError,
+  NotFoundError,
+  RangeNotSatisfiableError,
+  ShardBusyError
+} from '../errors.js'
+import {
+  chunkKey,
+  chunkRange,
+  claimKey,
+  decodeMeta,
+  encodeMarker,
+  hex,
+  manifestKey,
+  manifestRange,
+  markerKey,
+  markerRange,
+  metaKey,
+  metaRange,
+  rootBytes,
+  rootOfKey
 } from './keys.js'
 import type { StoredMeta } from './keys.js'
 import { storeIoError } from './level-errors.js'
@@ -78,21 +97,28 @@ export class ShardStore implements Startable {
   private readonly claims = new ClaimTimes(() => this.level)
   private stopping = false
 
-  constructor (init: ShardStoreInit) {
+  constructor(init: ShardStoreInit) {
     this.path = init.path
     this.capacityBytes = init.capacityBytes
     this.space = new SpaceReservations(init.capacityBytes)
     this.chunkSize = init.chunkSize ?? DEFAULT_CHUNK_SIZE
   }
 
-  async start (): Promise<void> {
-    const db = new Level<string, Uint8Array>(this.path, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: LEVEL_WRITE_BUFFER_BYTES })
+  async start(): Promise<void> {
+    const db = new Level<string, Uint8Array>(this.path, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+      writeBufferSize: LEVEL_WRITE_BUFFER_BYTES
+    })
     try {
       await db.open()
     } catch (err) {
-      const e = err as Error & { code?: string, cause?: { code?: string } }
+      const e = err as Error & { code?: string; cause?: { code?: string } }
       if (e.code === 'LEVEL_LOCKED' || e.cause?.code === 'LEVEL_LOCKED') {
-        throw new DataDirLockedError(`the store at ${this.path} is locked by another process: stop the other sherd-node using this data dir, or pick another --data-dir`, { cause: err })
+        throw new DataDirLockedError(
+          `the store at ${this.path} is locked by another process: stop the other sherd-node using this data dir, or pick another --data-dir`,
+          { cause: err }
+        )
       }
       throw storeIoError(err)
     }
@@ -100,29 +126,40 @@ export class ShardStore implements Startable {
     this.stopping = false
     await this.collectGarbage()
     await this.recount()
-    log('opened %s: %d shards, %d manifests, %d of %d bytes used', this.path, this.shardCount, this.manifestCount, this.usedBytes, this.capacityBytes)
+    log(
+      'opened %s: %d shards, %d manifests, %d of %d bytes used',
+      this.path,
+      this.shardCount,
+      this.manifestCount,
+      this.usedBytes,
+      this.capacityBytes
+    )
   }
 
   /** Aborts writes still running, then closes LevelDB. Callers stop accepting streams first. */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.stopping = true
-    await Promise.allSettled([...this.writing.values()].map(async (w) => { await w.abort() }))
+    await Promise.allSettled(
+      [...this.writing.values()].map(async (w) => {
+        await w.abort()
+      })
+    )
     await this.db?.close()
     this.db = undefined
   }
 
-  private get level (): Level<string, Uint8Array> {
+  private get level(): Level<string, Uint8Array> {
     if (this.db === undefined || this.stopping) throw new NodeStoppingError('the store is closed: the node is stopping')
     return this.db
   }
 
   /** Deletes the chunks of every write that did not commit (crash or kill during a store). */
-  private async collectGarbage (): Promise<void> {
+  private async collectGarbage(): Promise<void> {
     const db = this.level
     const pending: string[] = []
     for await (const key of db.keys(markerRange())) pending.push(rootOfKey(key))
     for (const root of pending) {
-      if (await db.get(metaKey(root)) !== undefined) {
+      if ((await db.get(metaKey(root))) !== undefined) {
         await db.del(markerKey(root))
         continue
       }
@@ -132,8 +169,10 @@ export class ShardStore implements Startable {
     }
   }
 
-  private async recount (): Promise<void> {
-    let bytes = 0; let shards = 0; let manifests = 0
+  private async recount(): Promise<void> {
+    let bytes = 0
+    let shards = 0
+    let manifests = 0
     await this.claims.load()
     for await (const value of this.level.values(metaRange())) {
       bytes += decodeMeta(value).byteLength
@@ -148,14 +187,24 @@ export class ShardStore implements Startable {
     this.manifestCount = manifests
   }
 
-  get usedBytes (): number { return this.space.committedBytes }
-  get pendingBytes (): number { return this.space.reservedBytes }
-  get freeBytes (): number { return this.space.freeBytes }
-  get shards (): number { return this.shardCount }
-  get manifests (): number { return this.manifestCount }
+  get usedBytes(): number {
+    return this.space.committedBytes
+  }
+  get pendingBytes(): number {
+    return this.space.reservedBytes
+  }
+  get freeBytes(): number {
+    return this.space.freeBytes
+  }
+  get shards(): number {
+    return this.shardCount
+  }
+  get manifests(): number {
+    return this.manifestCount
+  }
 
   /** Reserves space or throws `CapacityExceededError`; the returned function releases it (idempotent). */
-  reserve (bytes: number): () => void {
+  reserve(bytes: number): () => void {
     return this.space.reserve(bytes)
   }
 
@@ -163,10 +212,10 @@ export class ShardStore implements Startable {
    * Starts a verified shard write: reserves space, refuses a root already stored or being stored, writes the
    * pending marker. Feed bytes with `write`, then `commit` (checks the root) or `abort`.
    */
-  async beginShard (options: BeginShardOptions, init: { signal?: AbortSignal } = {}): Promise<ShardWriter> {
+  async beginShard(options: BeginShardOptions, init: { signal?: AbortSignal } = {}): Promise<ShardWriter> {
     init.signal?.throwIfAborted()
     const root = options.root === undefined ? `u${randomBytes(16).toString('hex')}` : hex(options.root)
-    for (; options.root !== undefined;) {
+    for (; options.root !== undefined; ) {
       const deletion = this.deleting.get(root)
       if (deletion !== undefined) {
         // A deletion of this root is running: once it is done, this is a fresh upload.
@@ -174,7 +223,7 @@ export class ShardStore implements Startable {
         continue
       }
       if (this.writing.has(root)) throw new AlreadyStoredError(`shard ${root} is being stored right now`)
-      const stored = await this.level.get(metaKey(root)) !== undefined
+      const stored = (await this.level.get(metaKey(root))) !== undefined
       if (this.deleting.has(root)) continue
       if (stored) {
         // The client counts this as stored and opens its deal later: the collector keeps the shard a grace period.
@@ -203,7 +252,7 @@ export class ShardStore implements Startable {
    * its declared root, committed by another such upload right now, or deleted; else a lock on the root for the
    * commit (the returned function releases it).
    */
-  async committedOrBusy (rootHex: string): Promise<ShardInfo | 'busy' | (() => void)> {
+  async committedOrBusy(rootHex: string): Promise<ShardInfo | 'busy' | (() => void)> {
     if (this.writing.has(rootHex) || this.committing.has(rootHex) || this.deleting.has(rootHex)) return 'busy'
     const value = await this.level.get(metaKey(rootHex))
     if (this.writing.has(rootHex) || this.committing.has(rootHex) || this.deleting.has(rootHex)) return 'busy'
@@ -213,11 +262,13 @@ export class ShardStore implements Startable {
     }
     // Taken in the same tick as the check, so two uploads of the same bytes cannot both commit.
     this.committing.add(rootHex)
-    return () => { this.committing.delete(rootHex) }
+    return () => {
+      this.committing.delete(rootHex)
+    }
   }
 
   /** @internal called by ShardWriter */
-  finished (root: string, committedBytes: number): void {
+  finished(root: string, committedBytes: number): void {
     this.writing.delete(root)
     if (committedBytes > 0) {
       this.space.add(committedBytes)
@@ -229,54 +280,54 @@ export class ShardStore implements Startable {
    * Records that a client was just given an offer on this shard: like an `AlreadyStoredError` answer, it keeps the
    * shard from the collector for a grace period, so the deal can still be opened while the offer lives.
    */
-  noteOffered (root: Uint8Array): void {
+  noteOffered(root: Uint8Array): void {
     this.claims.claim(hex(root))
   }
 
   /** When a client was last told this shard is already here (an upload refused as `AlreadyStoredError`) or given an offer on it, if ever. */
-  claimedAtMs (root: Uint8Array): number | undefined {
+  claimedAtMs(root: Uint8Array): number | undefined {
     return this.claims.get(hex(root))
   }
 
   /** Readers currently holding a lease on this root. */
-  readersOf (root: Uint8Array): number {
+  readersOf(root: Uint8Array): number {
     return this.leases.count(hex(root))
   }
 
-  private async meta (root: Uint8Array): Promise<StoredMeta> {
+  private async meta(root: Uint8Array): Promise<StoredMeta> {
     const value = await this.level.get(metaKey(hex(root)))
     if (value === undefined) throw new NotFoundError(`no shard with root ${hex(root)} is stored here`)
     return decodeMeta(value)
   }
 
-  async has (root: Uint8Array): Promise<boolean> {
-    return await this.level.get(metaKey(hex(root))) !== undefined
+  async has(root: Uint8Array): Promise<boolean> {
+    return (await this.level.get(metaKey(hex(root)))) !== undefined
   }
 
-  async getInfo (root: Uint8Array): Promise<ShardInfo> {
+  async getInfo(root: Uint8Array): Promise<ShardInfo> {
     const m = await this.meta(root)
     return infoOf(root, m)
   }
 
   /** The root of every committed shard (keys only: no metadata is read). */
-  async * listRoots (): AsyncGenerator<Uint8Array> {
+  async *listRoots(): AsyncGenerator<Uint8Array> {
     for await (const key of this.level.keys(metaRange())) yield rootBytes(rootOfKey(key))
   }
 
   /** Every committed shard. */
-  async * listShards (): AsyncGenerator<ShardInfo> {
+  async *listShards(): AsyncGenerator<ShardInfo> {
     for await (const [key, value] of this.level.iterator(metaRange())) {
       yield infoOf(rootBytes(rootOfKey(key)), decodeMeta(value))
     }
   }
 
   /** The shard's chunk tree (nodes above the chunks), for proofs. */
-  async getTree (root: Uint8Array): Promise<ChunkTree> {
+  async getTree(root: Uint8Array): Promise<ChunkTree> {
     return decodeChunkTree((await this.meta(root)).tree)
   }
 
   /** The bytes of one chunk (`tree.chunkRange(leaf).chunkIndex`), for `tree.proveFromChunk`. */
-  async readChunk (root: Uint8Array, chunkIndex: number): Promise<Uint8Array> {
+  async readChunk(root: Uint8Array, chunkIndex: number): Promise<Uint8Array> {
     const release = this.leases.take(hex(root))
     try {
       const m = await this.meta(root)
@@ -285,7 +336,8 @@ export class ShardStore implements Startable {
         throw new RangeNotSatisfiableError(`chunk ${chunkIndex} is outside the shard's ${count} chunks`)
       }
       const value = await this.level.get(chunkKey(m.chunks ?? hex(root), chunkIndex))
-      if (value === undefined) throw new NotFoundError(`chunk ${chunkIndex} of shard ${hex(root)} is missing: the store is corrupt`)
+      if (value === undefined)
+        throw new NotFoundError(`chunk ${chunkIndex} of shard ${hex(root)} is missing: the store is corrupt`)
       return value
     } finally {
       release()
@@ -296,20 +348,23 @@ export class ShardStore implements Startable {
    * Yields `length` bytes from `offset`, chunk by chunk. The shard cannot be deleted from the first `next()` until the
    * generator finishes or is returned: a caller that stops early must call `return()` (for-await does).
    */
-  async * readRange (root: Uint8Array, offset: number, length: number): AsyncGenerator<Uint8Array> {
+  async *readRange(root: Uint8Array, offset: number, length: number): AsyncGenerator<Uint8Array> {
     const rootHex = hex(root)
     const release = this.leases.take(rootHex)
     try {
       const m = await this.meta(root)
       if (offset < 0 || length < 0 || offset + length > m.byteLength) {
-        throw new RangeNotSatisfiableError(`bytes ${offset}..${offset + length} are outside the shard's ${m.byteLength} bytes`)
+        throw new RangeNotSatisfiableError(
+          `bytes ${offset}..${offset + length} are outside the shard's ${m.byteLength} bytes`
+        )
       }
       let position = offset
       const end = offset + length
       while (position < end) {
         const index = Math.floor(position / m.chunkSize)
         const chunk = await this.level.get(chunkKey(m.chunks ?? rootHex, index))
-        if (chunk === undefined) throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
+        if (chunk === undefined)
+          throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
         const start = position - index * m.chunkSize
         const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
         yield chunk.subarray(start, stop)
@@ -326,25 +381,35 @@ export class ShardStore implements Startable {
    * The checks and the mark that stops new readers happen before the first await, so a caller that decided to delete
    * in the same tick (after its last await) decides on what is still true.
    */
-  async deleteShard (root: Uint8Array): Promise<number> {
+  async deleteShard(root: Uint8Array): Promise<number> {
     const rootHex = hex(root)
     const db = this.level
     const readers = this.leases.count(rootHex)
-    if (readers > 0) throw new ShardBusyError(`shard ${rootHex} is being read by ${readers} reader(s); try again when they finish`)
-    if (this.writing.has(rootHex) || this.deleting.has(rootHex)) throw new ShardBusyError(`shard ${rootHex} is being written or deleted right now; try again later`)
+    if (readers > 0)
+      throw new ShardBusyError(`shard ${rootHex} is being read by ${readers} reader(s); try again when they finish`)
+    if (this.writing.has(rootHex) || this.deleting.has(rootHex))
+      throw new ShardBusyError(`shard ${rootHex} is being written or deleted right now; try again later`)
     let settle = (): void => {}
-    this.deleting.set(rootHex, new Promise<void>((resolve) => { settle = resolve }))
+    this.deleting.set(
+      rootHex,
+      new Promise<void>((resolve) => {
+        settle = resolve
+      })
+    )
     try {
       await this.claims.settled(rootHex)
       const value = await db.get(metaKey(rootHex))
       if (value === undefined) throw new NotFoundError(`no shard with root ${rootHex} is stored here`)
       const m = decodeMeta(value)
       try {
-        await db.batch([
-          { type: 'del', key: metaKey(rootHex) },
-          { type: 'del', key: claimKey(rootHex) },
-          { type: 'put', key: markerKey(m.chunks ?? rootHex), value: encodeMarker(m.byteLength) }
-        ], { sync: true })
+        await db.batch(
+          [
+            { type: 'del', key: metaKey(rootHex) },
+            { type: 'del', key: claimKey(rootHex) },
+            { type: 'put', key: markerKey(m.chunks ?? rootHex), value: encodeMarker(m.byteLength) }
+          ],
+          { sync: true }
+        )
       } catch (err) {
         throw storeIoError(err)
       }
@@ -367,9 +432,9 @@ export class ShardStore implements Startable {
   }
 
   /** Stores verified manifest bytes under their CID string; space is reserved and accounted like shards. */
-  async putManifest (cid: string, bytes: Uint8Array): Promise<boolean> {
+  async putManifest(cid: string, bytes: Uint8Array): Promise<boolean> {
     const key = manifestKey(cid)
-    if (await this.level.get(key) !== undefined) return false
+    if ((await this.level.get(key)) !== undefined) return false
     const release = this.reserve(bytes.byteLength)
     try {
       await this.level.put(key, bytes, { sync: true })
@@ -383,7 +448,7 @@ export class ShardStore implements Startable {
     }
   }
 
-  async getManifest (cid: string): Promise<Uint8Array> {
+  async getManifest(cid: string): Promise<Uint8Array> {
     const value = await this.level.get(manifestKey(cid))
     if (value === undefined) throw new NotFoundError(`no manifest ${cid} is stored here`)
     return value
@@ -393,7 +458,7 @@ export class ShardStore implements Startable {
    * A JSON sublevel of this LevelDB for another component's records (the prover's deal ledger), so they share
    * the data dir's lock and durability. Its keys (`!<name>!…`) sort apart from the store's. Valid until `stop()`.
    */
-  sublevel<V> (name: string) {
+  sublevel<V>(name: string) {
     return this.level.sublevel<string, V>(name, { keyEncoding: 'utf8', valueEncoding: 'json' })
   }
 }

@@ -20,12 +20,15 @@ export class UnclaimedShards {
   readonly maxBytes: number
   private readonly bytesByRoot = new Map<string, number>()
 
-  constructor (private readonly components: UnclaimedShardsComponents, init: UnclaimedShardsInit) {
+  constructor(
+    private readonly components: UnclaimedShardsComponents,
+    init: UnclaimedShardsInit
+  ) {
     this.maxBytes = init.maxBytes
   }
 
   /** Counts the stored shards no deal claims (at start, once the ledger is loaded). */
-  async load (store: Pick<ShardStore, 'listShards'>): Promise<void> {
+  async load(store: Pick<ShardStore, 'listShards'>): Promise<void> {
     this.bytesByRoot.clear()
     for await (const info of store.listShards()) {
       const rootHex = hex(info.root)
@@ -34,7 +37,7 @@ export class UnclaimedShards {
   }
 
   /** Unclaimed bytes now (shards a deal claimed since are dropped from the count first). */
-  get bytes (): number {
+  get bytes(): number {
     let total = 0
     for (const [rootHex, bytes] of this.bytesByRoot) {
       if (this.components.isClaimed(rootHex)) this.bytesByRoot.delete(rootHex)
@@ -43,7 +46,7 @@ export class UnclaimedShards {
     return total
   }
 
-  get shards (): number {
+  get shards(): number {
     void this.bytes
     return this.bytesByRoot.size
   }
@@ -52,14 +55,15 @@ export class UnclaimedShards {
    * Counts an upload of `byteLength` bytes under `root` before it starts, or throws UnclaimedBytesExceededError. The
    * returned function takes it back (the upload failed and kept nothing).
    */
-  reserve (root: Uint8Array, byteLength: number): () => void {
+  reserve(root: Uint8Array, byteLength: number): () => void {
     const rootHex = hex(root)
     if (this.components.isClaimed(rootHex)) return () => {}
     const used = this.bytes
     if (used + byteLength > this.maxBytes) {
       throw new UnclaimedBytesExceededError(
         `this provider already holds ${used} bytes of shards no deal has claimed (its limit is ${this.maxBytes}); ` +
-        'open deals for the shards already uploaded (ask for their offers), wait for unclaimed ones to expire, or try another provider')
+          'open deals for the shards already uploaded (ask for their offers), wait for unclaimed ones to expire, or try another provider'
+      )
     }
     this.bytesByRoot.set(rootHex, byteLength)
     let released = false
@@ -71,7 +75,7 @@ export class UnclaimedShards {
   }
 
   /** The shard was deleted. */
-  forget (root: Uint8Array): void {
+  forget(root: Uint8Array): void {
     this.bytesByRoot.delete(hex(root))
   }
 }

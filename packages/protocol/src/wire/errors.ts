@@ -11,7 +11,7 @@ export class WireError extends ProtocolError {
 export class MalformedMessageError extends WireError {
   override name = 'MalformedMessageError'
   readonly field: string
-  constructor (message: string, options: ErrorOptions & { field?: string } = {}) {
+  constructor(message: string, options: ErrorOptions & { field?: string } = {}) {
     super(message, options)
     this.field = options.field ?? ''
   }
@@ -38,7 +38,11 @@ export class CommitmentMismatchError extends WireError {
 /** A shard's bytes are not as long as its commitment says (a shard CID or a `{ root, byteLength }`). */
 export class ShardLengthMismatchError extends CommitmentMismatchError {
   override name = 'ShardLengthMismatchError'
-  constructor (readonly expected: number, readonly actual: number, advice = 'fetch it from another provider') {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+    advice = 'fetch it from another provider'
+  ) {
     super(`the shard is ${actual} bytes but its commitment says ${expected}; ${advice}`)
   }
 }
@@ -60,7 +64,7 @@ export class InvalidSignatureError extends WireError {
 export class RemoteError extends WireError {
   override name = 'RemoteError'
   readonly remoteName: string
-  constructor (remoteName: string, message: string) {
+  constructor(remoteName: string, message: string) {
     super(`${remoteName}: ${message}`)
     this.remoteName = remoteName
   }

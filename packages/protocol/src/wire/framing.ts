@@ -2,18 +2,23 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { decodeCanonical } from '../canonical.js'
 import { MAX_VARINT_BYTES, READ_HIGH_WATER_BYTES } from './constants.js'
 import {
-  ExcessBytesError, MalformedMessageError, MessageTooLargeError, StreamClosedWhileSendingError, TruncatedMessageError
+  ExcessBytesError,
+  MalformedMessageError,
+  MessageTooLargeError,
+  StreamClosedWhileSendingError,
+  TruncatedMessageError
 } from './errors.js'
 
 /** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
-export type WireChunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
+export type WireChunk = Uint8Array | { subarray: () => Uint8Array; byteLength: number }
 
-function toBytes (chunk: WireChunk): Uint8Array {
+function toBytes(chunk: WireChunk): Uint8Array {
   return chunk instanceof Uint8Array ? chunk : chunk.subarray()
 }
 
-export function encodeVarint (value: number): Uint8Array {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint must be a non-negative safe integer, got ${value}`)
+export function encodeVarint(value: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`varint must be a non-negative safe integer, got ${value}`)
   const out: number[] = []
   let v = value
   while (v >= 0x80) {
@@ -25,7 +30,7 @@ export function encodeVarint (value: number): Uint8Array {
 }
 
 /** A frame: unsigned-varint length, then that many bytes of dag-cbor. */
-export function encodeFrame (message: unknown): Uint8Array {
+export function encodeFrame(message: unknown): Uint8Array {
   const body = dagCbor.encode(message)
   const prefix = encodeVarint(body.byteLength)
   const out = new Uint8Array(prefix.byteLength + body.byteLength)
@@ -38,7 +43,7 @@ export function encodeFrame (message: unknown): Uint8Array {
  * Decodes a frame body: exactly one canonical DAG-CBOR object (`decodeCanonical`), else `MalformedMessageError`
  * naming the field.
  */
-export function decodeFrameBody (body: Uint8Array): unknown {
+export function decodeFrameBody(body: Uint8Array): unknown {
   return decodeCanonical(body, (field, problem) => {
     throw new MalformedMessageError(field === '' ? `frame ${problem}` : `frame field ${field} ${problem}`, { field })
   })
@@ -53,11 +58,11 @@ export class WireReader {
   private buffered: Uint8Array = new Uint8Array(0)
   private ended = false
 
-  constructor (source: AsyncIterable<WireChunk>) {
+  constructor(source: AsyncIterable<WireChunk>) {
     this.iterator = source[Symbol.asyncIterator]()
   }
 
-  private async pull (): Promise<boolean> {
+  private async pull(): Promise<boolean> {
     if (this.ended) return false
     const next = await this.iterator.next()
     if (next.done === true) {
@@ -76,7 +81,7 @@ export class WireReader {
     return true
   }
 
-  private async readVarint (): Promise<number> {
+  private async readVarint(): Promise<number> {
     let value = 0
     let scale = 1
     for (let i = 0; ; i++) {
@@ -95,11 +100,12 @@ export class WireReader {
   }
 
   /** Reads one frame of at most `maxBytes` bytes and decodes its dag-cbor body. */
-  async readFrame (maxBytes: number): Promise<unknown> {
+  async readFrame(maxBytes: number): Promise<unknown> {
     const length = await this.readVarint()
     if (length > maxBytes) throw new MessageTooLargeError(`frame declares ${length} bytes, the limit is ${maxBytes}`)
     while (this.buffered.byteLength < length) {
-      if (!(await this.pull())) throw new TruncatedMessageError(`stream ended after ${this.buffered.byteLength} of ${length} frame bytes`)
+      if (!(await this.pull()))
+        throw new TruncatedMessageError(`stream ended after ${this.buffered.byteLength} of ${length} frame bytes`)
     }
     const body = this.buffered.subarray(0, length)
     this.buffered = this.buffered.subarray(length)
@@ -107,7 +113,7 @@ export class WireReader {
   }
 
   /** Reads a frame after which its sender must close the stream (a request with no bytes, a final answer). */
-  async readLastFrame (maxBytes: number): Promise<unknown> {
+  async readLastFrame(maxBytes: number): Promise<unknown> {
     const frame = await this.readFrame(maxBytes)
     await this.expectEnd('the frame')
     return frame
@@ -117,11 +123,13 @@ export class WireReader {
    * Waits for the sender to close its side, and throws `ExcessBytesError` if anything arrives first. `after` says
    * what the stream should have ended with.
    */
-  async expectEnd (after: string): Promise<void> {
+  async expectEnd(after: string): Promise<void> {
     for (;;) {
       if (this.buffered.byteLength > 0) {
-        throw new ExcessBytesError(`the sender went on after ${after} (${this.buffered.byteLength} more bytes at least); ` +
-          'nothing of this request is kept: send exactly what the protocol declares, then close the stream')
+        throw new ExcessBytesError(
+          `the sender went on after ${after} (${this.buffered.byteLength} more bytes at least); ` +
+            'nothing of this request is kept: send exactly what the protocol declares, then close the stream'
+        )
       }
       if (!(await this.pull())) return
     }
@@ -133,7 +141,7 @@ export class WireReader {
    * `ExcessBytesError`, fewer `TruncatedMessageError`; both are thrown before the consumer's loop ends, so a store
    * is never committed on either.
    */
-  async * readBytes (length: number): AsyncGenerator<Uint8Array> {
+  async *readBytes(length: number): AsyncGenerator<Uint8Array> {
     let remaining = length
     while (remaining > 0) {
       if (this.buffered.byteLength === 0 && !(await this.pull())) {
@@ -149,7 +157,7 @@ export class WireReader {
   }
 
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
-  async readAll (length: number): Promise<Uint8Array> {
+  async readAll(length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length)
     let offset = 0
     for await (const chunk of this.readBytes(length)) {
@@ -180,16 +188,20 @@ export interface ByteStream {
  * An async source over a libp2p stream that pauses the remote when more than `highWaterBytes` are waiting unread,
  * so a slow consumer (a disk) throttles the sender instead of buffering without limit.
  */
-export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WATER_BYTES): AsyncIterable<Uint8Array> {
+export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATER_BYTES): AsyncIterable<Uint8Array> {
   return {
-    [Symbol.asyncIterator] () {
+    [Symbol.asyncIterator]() {
       const queue: Uint8Array[] = []
       let queuedBytes = 0
       let done = false
       let failure: Error | undefined
       let wake: (() => void) | undefined
       let paused = false
-      const notify = (): void => { const w = wake; wake = undefined; w?.() }
+      const notify = (): void => {
+        const w = wake
+        wake = undefined
+        w?.()
+      }
       const onMessage = (evt: { data: WireChunk }): void => {
         const bytes = toBytes(evt.data)
         queue.push(bytes)
@@ -210,7 +222,10 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
         if (evt.error != null) failure = evt.error
         notify()
       }
-      const onRemoteCloseWrite = (): void => { done = true; notify() }
+      const onRemoteCloseWrite = (): void => {
+        done = true
+        notify()
+      }
       const cleanup = (): void => {
         stream.removeEventListener('message', onMessage)
         stream.removeEventListener('close', onClose)
@@ -221,7 +236,7 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
       stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
       if (stream.readStatus !== 'readable' && stream.readStatus !== 'paused') done = true
       return {
-        async next (): Promise<IteratorResult<Uint8Array>> {
+        async next(): Promise<IteratorResult<Uint8Array>> {
           for (;;) {
             const head = queue.shift()
             if (head !== undefined) {
@@ -238,12 +253,20 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
               }
               return { done: false, value: head }
             }
-            if (failure != null) { cleanup(); throw failure }
-            if (done) { cleanup(); return { done: true, value: undefined } }
-            await new Promise<void>((resolve) => { wake = resolve })
+            if (failure != null) {
+              cleanup()
+              throw failure
+            }
+            if (done) {
+              cleanup()
+              return { done: true, value: undefined }
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve
+            })
           }
         },
-        async return (): Promise<IteratorResult<Uint8Array>> {
+        async return(): Promise<IteratorResult<Uint8Array>> {
           cleanup()
           return { done: true, value: undefined }
         }
@@ -261,7 +284,11 @@ export function streamSource (stream: ByteStream, highWaterBytes = READ_HIGH_WAT
  * has no backpressure after its first stall: it queues everything it has in the stream's write buffer (a provider
  * read a whole shard into memory for a paused client, and its read lease ended long before the client had the bytes).
  */
-export async function sendBytes (stream: ByteStream, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function sendBytes(
+  stream: ByteStream,
+  data: Uint8Array,
+  options: { signal?: AbortSignal } = {}
+): Promise<void> {
   if (stream.send(data)) return
   const { signal } = options
   signal?.throwIfAborted()
@@ -271,12 +298,18 @@ export async function sendBytes (stream: ByteStream, data: Uint8Array, options: 
       stream.removeEventListener('close', onClose)
       signal?.removeEventListener('abort', onAbort)
     }
-    const onDrain = (): void => { done(); resolve() }
+    const onDrain = (): void => {
+      done()
+      resolve()
+    }
     const onClose = (evt: { error?: Error }): void => {
       done()
       reject(evt.error ?? new StreamClosedWhileSendingError('the stream closed before its send buffer drained'))
     }
-    const onAbort = (): void => { done(); reject(signal?.reason) }
+    const onAbort = (): void => {
+      done()
+      reject(signal?.reason)
+    }
     stream.addEventListener('drain', onDrain)
     stream.addEventListener('close', onClose)
     signal?.addEventListener('abort', onAbort, { once: true })

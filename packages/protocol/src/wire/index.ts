@@ -5,7 +5,12 @@ export type { WireChunk, ByteStream } from './framing.js'
 export * from './messages.js'
 export { wireDigest, personalMessageHash, signDigest, recoverSigner, addressOf } from './signing.js'
 export {
-  requestStoreShard, requestFetchShard, requestFetchShardRange, requestStoreManifest, requestFetchManifest, requestOffer,
+  requestStoreShard,
+  requestFetchShard,
+  requestFetchShardRange,
+  requestStoreManifest,
+  requestFetchManifest,
+  requestOffer,
   requestAnnouncements
 } from './requests.js'
 export type { RequestStream, SignedReceipt, FetchShardOptions } from './requests.js'

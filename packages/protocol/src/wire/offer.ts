@@ -18,7 +18,7 @@ export interface WireOffer {
 }
 
 /** An offer as wire fields: uints as decimal strings, addresses and bytes32 as 0x-hex (docs/protocol.md). */
-export function offerToWire (offer: WireOffer): OfferFields {
+export function offerToWire(offer: WireOffer): OfferFields {
   return {
     provider: offer.provider,
     client: offer.client,
@@ -35,9 +35,9 @@ export function offerToWire (offer: WireOffer): OfferFields {
  * The inverse of `offerToWire`, for clients. Throws `MalformedMessageError` naming the field on a missing, unknown
  * or malformed one (the checks of `decodeOfferFields`).
  */
-export function offerFromWire (fields: OfferFields): WireOffer {
+export function offerFromWire(fields: OfferFields): WireOffer {
   const checked = decodeOfferFields(fields)
-  const field = (k: typeof OFFER_FIELD_NAMES[number]): string => checked[k] as string
+  const field = (k: (typeof OFFER_FIELD_NAMES)[number]): string => checked[k] as string
   return {
     provider: field('provider') as `0x${string}`,
     client: field('client') as `0x${string}`,
