@@ -116,6 +116,10 @@ export class NotRegisteredError extends ConfigError {
 export class InvalidAmountError extends ConfigError {
   override name = 'InvalidAmountError'
 }
+/** A listen address (libp2p TCP or WebSocket, or the status API's port) is taken by another process. */
+export class AddressInUseError extends ConfigError {
+  override name = 'AddressInUseError'
+}
 /** `sherd-node status` found no node answering on the configured HTTP API. */
 export class NodeUnreachableError extends ConfigError {
   override name = 'NodeUnreachableError'

@@ -288,12 +288,12 @@ describe('sherd-node CLI', () => {
       ])
       expect(libp2p.code).toBe(1)
       expect(libp2p.stderr.trim()).toBe(
-        `sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`
+        `sherd-node: AddressInUseError: the libp2p listen address /ip4/127.0.0.1/tcp/${port} is already in use: stop the process using it (another sherd-node?), or pick another port with --listen (or "listen" in config.json)`
       )
       const api = await runToEnd(['start', '--data-dir', dataDir, '--http-port', String(port)])
       expect(api.code).toBe(1)
       expect(api.stderr.trim()).toBe(
-        `sherd-node: ConfigError: the status API port 127.0.0.1:${port} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`
+        `sherd-node: AddressInUseError: the status API port 127.0.0.1:${port} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`
       )
     } finally {
       await new Promise((resolve) => blocker.close(resolve))

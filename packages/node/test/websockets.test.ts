@@ -193,7 +193,7 @@ describe('sherd-node --listen-ws and --announce', () => {
       const started = await runToEnd(['start', '--data-dir', dir])
       expect(started.code).toBe(1)
       expect(started.stderr.trim()).toBe(
-        `sherd-node: ConfigError: the libp2p listen address /ip4/127.0.0.1/tcp/${port}/ws is already in use: ` +
+        `sherd-node: AddressInUseError: the libp2p listen address /ip4/127.0.0.1/tcp/${port}/ws is already in use: ` +
           'stop the process using it (another sherd-node?), or pick another port with --listen-ws (or "listenWs" in config.json)'
       )
     } finally {

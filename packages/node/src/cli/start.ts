@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { isBaseUnits } from '../chain/amounts.js'
 import { connectChain, DEFAULT_MAX_TERM_PERIODS } from '../chain/chain.js'
-import { ConfigError } from '../errors.js'
+import { AddressInUseError, ConfigError } from '../errors.js'
 import { readEvmKey, readFileConfig } from '../identity.js'
 import { createProviderNode } from '../node.js'
 import type { ProofSetProverInit } from '../prover/index.js'
@@ -165,7 +165,7 @@ function startError(err: unknown, httpHost: string, httpPort: number): unknown {
     const [flag, key] =
       first !== undefined && /\/ws(\/|$)/.test(first.addr) ? ['--listen-ws', 'listenWs'] : ['--listen', 'listen']
     if (first?.code === 'EADDRINUSE') {
-      return new ConfigError(
+      return new AddressInUseError(
         `the libp2p listen address ${first.addr} is already in use: stop the process using it (another sherd-node?), or pick another port with ${flag} (or "${key}" in config.json)`,
         { cause: err }
       )
@@ -186,7 +186,7 @@ function startError(err: unknown, httpHost: string, httpPort: number): unknown {
     )
   }
   if (e.code === 'EADDRINUSE') {
-    return new ConfigError(
+    return new AddressInUseError(
       `the status API port ${httpHost}:${httpPort} is already in use: stop the process using it, or pick another with --http-port (0 = any free port)`,
       { cause: err }
     )
