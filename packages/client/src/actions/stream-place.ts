@@ -249,9 +249,24 @@ export class SegmentUpload {
     this.signal.throwIfAborted()
     // Lanes keep views into the stripe (freed once the last lane has sent its piece): the encoder's own buffer when
     // it hands it over (`owned`), else one copy for all lanes (the encoder reuses its buffer once this returns).
+    // The encoder lays a stripe's pieces out back to back in one buffer; a stripe built otherwise is copied into one.
     const first = stripe.pieces[0]!
-    const whole = new Uint8Array(first.buffer, first.byteOffset, stripe.width * stripe.pieces.length)
-    const kept = stripe.owned ? whole : whole.slice()
+    const contiguous = stripe.pieces.every(
+      (p, i) =>
+        p.buffer === first.buffer &&
+        p.byteOffset === first.byteOffset + i * stripe.width &&
+        p.byteLength === stripe.width
+    )
+    let kept: Uint8Array
+    if (contiguous) {
+      const whole = new Uint8Array(first.buffer, first.byteOffset, stripe.width * stripe.pieces.length)
+      kept = stripe.owned ? whole : whole.slice()
+    } else {
+      kept = new Uint8Array(stripe.width * stripe.pieces.length)
+      stripe.pieces.forEach((p, i) => {
+        kept.set(p, i * stripe.width)
+      })
+    }
     for (const lane of this.lanes) {
       if (lane.live)
         lane.push(kept.subarray(lane.shardIndex * stripe.width, (lane.shardIndex + 1) * stripe.width), stripe.final)
