@@ -91,7 +91,7 @@ export interface ServedPage {
  * The page's Content-Security-Policy, as docs/browser.md asks of an app's page, so the example and the browser test
  * run under it: scripts from the page's origin and WebAssembly, the SDK's hashing workers from `blob:`, connections
  * to the page's origin, the chain RPC and providers' WebSockets on loopback (the page dials every provider it
- * learns of, so any port), and the page's inline style.
+ * learns of, so any port), and the page's inline style and data: favicon.
  */
 export function pageContentSecurityPolicy(config: ExamplePageConfig): string {
   return [
@@ -99,6 +99,8 @@ export function pageContentSecurityPolicy(config: ExamplePageConfig): string {
     "script-src 'self' 'wasm-unsafe-eval'",
     'worker-src blob:',
     "style-src 'self' 'unsafe-inline'",
+    // The page's empty favicon (index.html) is a data: URL, so the browser asks for no /favicon.ico.
+    "img-src 'self' data:",
     `connect-src 'self' ${new URL(config.rpcUrl).origin} ws://127.0.0.1:*`
   ].join('; ')
 }
