@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
-import { bundleSdk, servePage } from '@sherd/example-web'
+import { merkleRoot } from '@sherd/proofs'
+import { bundleSdk, patternBytes, servePage } from '@sherd/example-web'
 import type { ServedPage } from '@sherd/example-web'
 import { randomBytes, readAll, sha256, shardsOf, startNetwork } from './helpers.js'
 import type { Network } from './helpers.js'
@@ -19,6 +20,38 @@ const K = 2
 const M = 1
 /** Generous: Chromium, four providers and anvil share two loaded cores, and noise runs in JavaScript in the page. */
 const BIG_TIMEOUT_MS = 600_000
+
+/**
+ * Runs before the page's scripts: the page's real `Worker`, counting the workers made, the bytes posted to them
+ * for hashing and the roots they answer, so a test can tell hashing ran on a worker and not on the page's thread.
+ */
+const COUNT_WORKERS = `
+  const Native = window.Worker
+  const stats = { workers: 0, bytesPosted: 0, roots: 0 }
+  window.sherdWorkerStats = stats
+  window.Worker = class extends Native {
+    constructor(url, options) {
+      super(url, options)
+      stats.workers++
+      this.addEventListener('message', (event) => {
+        if (event.data !== null && typeof event.data === 'object' && event.data.root !== undefined) stats.roots++
+      })
+    }
+    postMessage(message, transfer) {
+      if (message !== null && typeof message === 'object' && message.bytes instanceof Uint8Array) stats.bytesPosted += message.bytes.length
+      return super.postMessage(message, transfer)
+    }
+  }
+`
+interface WorkerStats {
+  workers: number
+  bytesPosted: number
+  roots: number
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex')
+}
 
 function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
@@ -34,6 +67,9 @@ describe('the browser build of the SDK', () => {
     const sdk = await bundleSdk()
     expect(sdk.inputs.some((f) => f.includes('packages/client/dist/platform/browser.js'))).toBe(true)
     expect(sdk.inputs.some((f) => f.includes('packages/erasure/dist/library-browser.js'))).toBe(true)
+    // The hashing workers' script travels inlined in the SDK (a Blob URL at run time): no second file to serve.
+    expect(sdk.inputs.some((f) => f.includes('packages/client/dist/pipeline/hash-pool-browser.js'))).toBe(true)
+    expect(sdk.inputs.some((f) => f.includes('packages/client/dist/generated/hash-worker-source.js'))).toBe(true)
     const nodeOnly = sdk.inputs.filter((f) =>
       /^node:|@libp2p\/tcp|reed-solomon-erasure|platform\/node\.js|hash-pool-node|chunk-cipher-node|keeper\/|\/library\.js$|anvil\.js|ports\.js/.test(
         f
@@ -50,6 +86,7 @@ describe('the SDK in Chromium', () => {
   let browser: Browser | undefined
   let page: Page
   const pageErrors: string[] = []
+  let pagePolicy: string | undefined
 
   beforeAll(async () => {
     requireChromium()
@@ -64,12 +101,51 @@ describe('the SDK in Chromium', () => {
     page.on('console', (msg) => {
       if (msg.type() === 'error') pageErrors.push(msg.text())
     })
-    await page.goto(served.url)
+    await page.addInitScript({ content: COUNT_WORKERS })
+    const response = await page.goto(served.url)
+    pagePolicy = response?.headers()['content-security-policy']
     await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 })
     await page.evaluate(async () => {
       await window.sherdPage.ready()
     })
   }, BIG_TIMEOUT_MS)
+
+  const workerStats = async (): Promise<WorkerStats> =>
+    await page.evaluate(() => (window as unknown as { sherdWorkerStats: WorkerStats }).sherdWorkerStats)
+
+  it(
+    'hashes on Web Workers, with the roots of the inline hasher and of Node, and a put hashes there too',
+    async () => {
+      // The page runs under the policy docs/browser.md asks for: workers from blob: and nothing else.
+      expect(pagePolicy).toContain('worker-src blob:')
+      const sizes = [1, 64, 65_535, 65_536, 65_537, 3 * MIB + 1, 8 * MIB]
+      const before = await workerStats()
+      const check = await page.evaluate(async (s) => await window.sherdPage.hashCheck(s), sizes)
+      const after = await workerStats()
+      expect(check.threads).toBeGreaterThanOrEqual(1)
+      expect(after.workers).toBe(check.threads)
+      for (const result of check.results) {
+        const expected = hex(merkleRoot(patternBytes(result.size, result.size)))
+        expect(result.inline, `size ${result.size}`).toBe(expected)
+        expect(result.pool, `size ${result.size}`).toBe(expected)
+        expect(result.builder, `size ${result.size}`).toBe(expected)
+      }
+      // Every byte went to a worker twice (root and builder), and the workers answered every root.
+      const total = sizes.reduce((a, b) => a + b, 0)
+      expect(after.bytesPosted - before.bytesPosted).toBe(2 * total)
+      expect(after.roots - before.roots).toBe(2 * sizes.length)
+
+      // A put from the page hashes its k + m shards on the workers: at least the file × (k + m) / k.
+      const size = 2 * MIB
+      const put = await page.evaluate(async (n) => await window.sherdPage.putRandom(n), size)
+      expect(put.link).toMatch(/^sherd:\/\//)
+      const afterPut = await workerStats()
+      expect(afterPut.bytesPosted - after.bytesPosted).toBeGreaterThanOrEqual((size * (K + M)) / K)
+      expect(afterPut.workers).toBe(check.threads)
+      expect(pageErrors).toEqual([])
+    },
+    BIG_TIMEOUT_MS
+  )
 
   afterAll(async () => {
     await browser?.close()

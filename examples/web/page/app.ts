@@ -2,9 +2,10 @@
 // it. The same client is driven by test/browser.test.ts and the browser bench through `window.sherdPage`.
 import { sha256 } from '@noble/hashes/sha2.js'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
-import { createClient, encodeFile } from '@sherd/client'
+import { createClient, defaultHasher, encodeFile, inlineHasher } from '@sherd/client'
 import type { GetProgressEvent, PutProgressEvent, PutSource, SherdClient } from '@sherd/client'
-import type { PageGetResult, PagePutResult, SherdPageApi } from '../src/page-api.js'
+import { patternBytes } from '../src/page-api.js'
+import type { PageGetResult, PageHashCheck, PagePutResult, SherdPageApi } from '../src/page-api.js'
 
 /** What the server hands the page (GET config.json): the devnet's chain, market, a funded account and providers' /ws addresses. */
 export interface PageConfig {
@@ -157,6 +158,25 @@ async function stages(size: number): Promise<{ encodeMBps: number; chachaMBps: n
   return { encodeMBps, chachaMBps }
 }
 
+/** Roots of the same bytes on the page's thread and with the SDK's default hasher, which puts use. */
+async function hashCheck(sizes: number[]): Promise<{ threads: number; results: PageHashCheck[] }> {
+  const pool = await defaultHasher()
+  const inline = inlineHasher()
+  const results: PageHashCheck[] = []
+  for (const size of sizes) {
+    const bytes = patternBytes(size, size)
+    const builder = pool.builder()
+    for (let at = 0; at < size; at += 400_000) await builder.append(bytes.subarray(at, at + 400_000))
+    results.push({
+      size,
+      inline: hex(await inline.root(bytes)),
+      pool: hex(await pool.root(bytes)),
+      builder: hex(await builder.finish())
+    })
+  }
+  return { threads: pool.threads, results }
+}
+
 /** What tests and the bench call (page.evaluate); the UI below uses the same functions. */
 const api: SherdPageApi = {
   ready: async () => {
@@ -169,7 +189,8 @@ const api: SherdPageApi = {
     paused?.resume()
     paused = undefined
   },
-  stages
+  stages,
+  hashCheck
 }
 window.sherdPage = api
 

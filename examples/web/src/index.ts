@@ -13,7 +13,8 @@ import type { Hex } from 'viem'
 import { mintTokens, rpcChain } from '@sherd/contracts'
 import type { Devnet } from '@sherd/devnet'
 
-export type { PageGetResult, PagePutResult, SherdPageApi } from './page-api.js'
+export { patternBytes } from './page-api.js'
+export type { PageGetResult, PageHashCheck, PagePutResult, SherdPageApi } from './page-api.js'
 
 const PAGE_DIR = fileURLToPath(new URL('../page/', import.meta.url))
 
@@ -87,8 +88,27 @@ export interface ServedPage {
 }
 
 /**
+ * The page's Content-Security-Policy, as docs/browser.md asks of an app's page, so the example and the browser test
+ * run under it: scripts from the page's origin and WebAssembly, the SDK's hashing workers from `blob:`, connections
+ * to the page's origin, the chain RPC and providers' WebSockets on loopback (the page dials every provider it
+ * learns of, so any port), and the page's inline style and data: favicon.
+ */
+export function pageContentSecurityPolicy(config: ExamplePageConfig): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    'worker-src blob:',
+    "style-src 'self' 'unsafe-inline'",
+    // The page's empty favicon (index.html) is a data: URL, so the browser asks for no /favicon.ico.
+    "img-src 'self' data:",
+    `connect-src 'self' ${new URL(config.rpcUrl).origin} ws://127.0.0.1:*`
+  ].join('; ')
+}
+
+/**
  * Serves the page for `devnet`: index.html, app.js (bundled once, here) and config.json (the chain, the market, a
- * funded account of its own and every provider's WebSocket address). Loopback only.
+ * funded account of its own and every provider's WebSocket address), under `pageContentSecurityPolicy`. Loopback
+ * only.
  */
 export async function servePage(
   devnet: Devnet,
@@ -114,6 +134,7 @@ export async function servePage(
     },
     '/config.json': { type: 'application/json', body: JSON.stringify(config) }
   }
+  const policy = pageContentSecurityPolicy(config)
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
     const file = files[path === '/index.html' ? '/' : path]
@@ -121,7 +142,9 @@ export async function servePage(
       res.writeHead(404).end()
       return
     }
-    res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body)
+    res
+      .writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store', 'content-security-policy': policy })
+      .end(file.body)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

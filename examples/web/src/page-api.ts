@@ -1,5 +1,35 @@
 // What the example page offers scripts (`window.sherdPage`): test/browser.test.ts and the browser bench drive the
-// page's own client through it. Types only, shared by the page (page/app.ts) and the Node side.
+// page's own client through it. Shared by the page (page/app.ts) and the Node side: types, and the byte pattern
+// both sides hash to compare roots.
+
+/**
+ * `size` bytes of a xorshift32 stream seeded with `seed`, built byte by byte (no endianness): the page and Node
+ * make the same bytes without sending them over CDP.
+ */
+export function patternBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x & 255
+  }
+  return out
+}
+
+/** Hex Merkle roots of `patternBytes(size, size)`, computed in the page three ways. */
+export interface PageHashCheck {
+  size: number
+  /** `inlineHasher().root`: on the page's thread. */
+  inline: string
+  /** `defaultHasher().root`: the SDK's default hasher (Web Workers when they start). */
+  pool: string
+  /** The default hasher's `builder()`, fed 400,000-byte pieces. */
+  builder: string
+}
 
 export interface PagePutResult {
   link: string
@@ -33,6 +63,8 @@ export interface SherdPageApi {
    * every transport byte with in a page.
    */
   stages: (size: number) => Promise<{ encodeMBps: number; chachaMBps: number }>
+  /** Hashes `patternBytes(size, size)` for each size inline and with the SDK's default hasher (test/browser.test.ts). */
+  hashCheck: (sizes: number[]) => Promise<{ threads: number; results: PageHashCheck[] }>
 }
 
 declare global {

@@ -13,7 +13,8 @@ export interface ShardRootBuilder {
 
 /**
  * Where the pipeline's Merkle hashing runs: on the calling thread (`inlineHasher`), on Node worker threads
- * (`workerHasher` in hash-pool-node.ts), or on Web Workers speaking the same messages (docs/data-path.md). Every
+ * (`workerHasher` in hash-pool-node.ts), or on Web Workers (`webWorkerHasher` in hash-pool-browser.ts), both the
+ * pool of hash-pool.ts speaking the messages of docs/data-path.md. Every
  * implementation gives the bytes `merkleRoot` gives. No Node built-ins here, so a browser build can implement it.
  */
 export interface MerkleHasher {
@@ -49,8 +50,8 @@ let shared: Promise<MerkleHasher> | undefined
 
 /**
  * The hasher the pipeline uses when given none: `#platform` picks it (in Node a pool of one thread
- * per core besides the calling one, at most 3, on a machine with more than one core, else inline; inline in a
- * browser). Created once; its idle threads do not keep a process alive.
+ * per core besides the calling one, at most 3, on a machine with more than one core, else inline; in a browser
+ * Web Workers, inline where they cannot start). Created once; its idle threads do not keep a process alive.
  */
 export async function defaultHasher(): Promise<MerkleHasher> {
   shared ??= platformHasher()

@@ -2,6 +2,7 @@ import { webSockets } from '@libp2p/websockets'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { MerkleHasher } from '../pipeline/hashing.js'
 import { inlineHasher } from '../pipeline/hashing.js'
+import { webWorkerHasher } from '../pipeline/hash-pool-browser.js'
 import type { SegmentCipher } from '../pipeline/chunk-cipher.js'
 import { webSegmentCipher } from '../pipeline/chunk-cipher.js'
 import type { HostTransports, PlatformFiles } from './types.js'
@@ -31,9 +32,22 @@ export function hostTransports(): HostTransports {
   }
 }
 
-/** Hashing on the page's thread: the Merkle kernels are WASM as in Node; a Web Worker pool is not built yet. */
+/**
+ * A pool of Web Workers (the Node pool's queue bound and messages, hash-pool.ts): one per core besides the page's
+ * own thread, at most 3, and one even on a single core, because a worker keeps the page responsive while a put
+ * hashes (in Node one core means inline). Where there is no `Worker`, or workers will not start (a page's
+ * Content-Security-Policy without `blob:` workers), hashing runs inline on the page's thread with the same kernels.
+ */
 export async function platformHasher(): Promise<MerkleHasher> {
-  return inlineHasher()
+  const cores = typeof navigator === 'undefined' ? 1 : (navigator.hardwareConcurrency ?? 1)
+  try {
+    return await webWorkerHasher({ threads: Math.max(1, Math.min(cores - 1, 3)) })
+  } catch (err) {
+    // No Worker at all (a service worker, an engine without them) is the expected inline case: nothing to report.
+    if (typeof Worker !== 'undefined')
+      console.warn(`@sherd/client hashes on the page's thread: ${(err as Error).message}`)
+    return inlineHasher()
+  }
 }
 
 /** WebCrypto AES-GCM, the only AES a page has without a JavaScript implementation. */
