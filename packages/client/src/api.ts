@@ -59,6 +59,9 @@ export type * from './events.js'
 export {
   ClientError,
   ClientConfigError,
+  ChainUnreachableError,
+  WrongChainError,
+  NotAMarketError,
   ClientNotStartedError,
   NotEnoughProvidersError,
   ShardPlacementError,

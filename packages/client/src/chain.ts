@@ -10,7 +10,7 @@ import { createNonceManager, createPublicClient, createWalletClient, erc20Abi, h
 import type { Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { jsonRpc } from 'viem/nonce'
-import { ClientConfigError } from './errors.js'
+import { ChainUnreachableError, ClientConfigError, NotAMarketError, WrongChainError } from './errors.js'
 
 /** How to reach the chain: the part of `ClientConfig` that needs no libp2p. */
 export interface ChainConfig {
@@ -89,7 +89,7 @@ export async function connectChain(
         ? await publicClient.getChainId()
         : await createPublicClient({ transport }).getChainId()
   } catch (err) {
-    throw new ClientConfigError(
+    throw new ChainUnreachableError(
       `cannot reach the chain RPC${rpcUrl === undefined ? '' : ` at ${rpcUrl}`} (${(err as Error).message.split('\n')[0]}): start the chain (anvil, or the devnet) or fix rpcUrl`,
       { cause: err }
     )
@@ -122,14 +122,14 @@ export async function connectChain(
   }
   const source = config.expect?.source === undefined ? '' : ` (from ${config.expect.source})`
   if (config.expect?.chainId !== undefined && config.expect.chainId !== chainId) {
-    throw new ClientConfigError(
+    throw new WrongChainError(
       `the RPC answers for chain ${chainId} but the deployment${source} is on chain ${config.expect.chainId}: pass that chain's --rpc-url, or the deployment file of this chain`
     )
   }
   try {
     await marketParams(market)
   } catch (err) {
-    throw new ClientConfigError(
+    throw new NotAMarketError(
       `the contract at ${config.contract} on chain ${chainId} is not a Sherd ProofSetMarket (${(err as Error).message.split('\n')[0]}): check contract (or --deployment)`,
       { cause: err }
     )
@@ -141,7 +141,7 @@ export async function connectChain(
       functionName: 'token'
     })
     if (token.toLowerCase() !== config.expect.token.toLowerCase()) {
-      throw new ClientConfigError(
+      throw new NotAMarketError(
         `the market ${market.market} settles in token ${token}, not ${config.expect.token} as the deployment${source} says: the file names another deployment; use the right --deployment or --contract`
       )
     }

@@ -16,6 +16,24 @@ export class ClientConfigError extends ClientError {
   override name = 'ClientConfigError'
 }
 
+// The chain conditions a caller handles differently from a typo in its configuration: each is a ClientConfigError
+// too (`instanceof`), told apart by class and `.name`, as in @sherd/node.
+
+/** The chain's RPC did not answer: start it, or retry once it is up. */
+export class ChainUnreachableError extends ClientConfigError {
+  override name = 'ChainUnreachableError'
+}
+
+/** The RPC serves another chain than the deployment names. */
+export class WrongChainError extends ClientConfigError {
+  override name = 'WrongChainError'
+}
+
+/** No ProofSetMarket at the configured address, or one that settles in another token than the deployment says. */
+export class NotAMarketError extends ClientConfigError {
+  override name = 'NotAMarketError'
+}
+
 /** The client was used before `start()` or after `stop()`. */
 export class ClientNotStartedError extends ClientError {
   override name = 'ClientNotStartedError'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ChainActionError } from '../src/index.js'
+import { createServer } from 'node:net'
+import { ChainActionError, ChainUnreachableError, ClientConfigError, connectChain } from '../src/index.js'
 
 // A viem revert as the SDK sees it: a one-line shortMessage, pages of detail in the message.
 function reverted(): Error {
@@ -25,4 +26,28 @@ describe('ChainActionError', () => {
       "approving failed: fetch failed; check the account's token balance and gas, and the RPC"
     )
   })
+})
+
+describe('chain conditions', () => {
+  it('an RPC that does not answer is a ChainUnreachableError, a ClientConfigError that keeps its cause', async () => {
+    // A listener that closes every connection at once: nothing answers JSON-RPC there.
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    try {
+      const err = await connectChain({
+        rpcUrl: `http://127.0.0.1:${port}`,
+        contract: '0x0000000000000000000000000000000000000001'
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ChainUnreachableError)
+      expect(err).toBeInstanceOf(ClientConfigError)
+      expect((err as Error).name).toBe('ChainUnreachableError')
+      expect((err as Error).message).toMatch(
+        /cannot reach the chain RPC at http:\/\/127\.0\.0\.1:\d+ .*start the chain/
+      )
+      expect((err as Error).cause).toBeDefined()
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  }, 120_000)
 })

@@ -619,7 +619,7 @@ describe('sherd --deployment', () => {
     expect(wrongChain.code).toBe(1)
     expect(wrongChain.stderr).toMatch(
       new RegExp(
-        `ClientConfigError: the RPC answers for chain ${chainId} but the deployment \\(from .*other-chain.json\\) is on chain ${chainId + 1}`
+        `WrongChainError: the RPC answers for chain ${chainId} but the deployment \\(from .*other-chain.json\\) is on chain ${chainId + 1}`
       )
     )
     const otherToken = join(dir, 'other-token.json')
