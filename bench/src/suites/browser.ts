@@ -7,8 +7,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chromium } from 'playwright-core'
-import type { Browser, Page } from 'playwright-core'
 import { createClient } from '@sherd/client'
 import type { SherdClient } from '@sherd/client'
 import { startDevnet } from '@sherd/devnet'
@@ -17,6 +15,10 @@ import { bundleSdk, servePage } from '@sherd/example-web'
 import type { ServedPage } from '@sherd/example-web'
 import { MIB, pairedRatio, summarize } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
+import { openPage } from '../page-driver.js'
+import type { DrivenPage } from '../page-driver.js'
+import { inlineSourceMap, stageShares } from '../page-profile.js'
+import type { PageGetResult, PagePutResult } from '@sherd/example-web'
 
 const CHROMIUM = process.env.SHERD_CHROMIUM ?? '/usr/bin/chromium'
 /** The system suite's network: one shard per provider. */
@@ -64,7 +66,7 @@ export const browserSuite: Suite = {
 
     let devnet: Devnet | undefined
     let served: ServedPage | undefined
-    let browser: Browser | undefined
+    let page: DrivenPage | undefined
     let client: SherdClient | undefined
     try {
       ctx.log(`starting a devnet of ${PROVIDERS} providers (k=${K}, m=${M}) with WebSocket listeners`)
@@ -80,17 +82,23 @@ export const browserSuite: Suite = {
       })
       await client.start()
       served = await servePage(devnet, { k: K, m: M, periods: DEAL_PERIODS, minify: true })
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-      const page: Page = await browser.newPage()
-      await page.goto(served.url)
-      await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 60_000 })
-      await page.evaluate(async () => {
-        await window.sherdPage.ready()
-      })
+      // Driven without playwright-core, whose Network instrumentation relays every WebSocket frame (page-driver.ts).
+      const tab = await openPage(CHROMIUM, served.url)
+      page = tab
+      const startBy = Date.now() + 60_000
+      while (!(await tab.evaluate<boolean>("document.body?.dataset.ready === 'true'"))) {
+        if (Date.now() > startBy) throw new Error('the example page did not get ready within 60 s')
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      await tab.evaluate('window.sherdPage.ready()')
+      const pagePut = (n: number): string => `window.sherdPage.putRandom(${n})`
+      const pageGet = (link: string): string => `window.sherdPage.getHash(${JSON.stringify(link)}, { hash: false })`
 
       // First: it is quick, and a failure here should not cost the transfer runs.
       ctx.log('page stage speeds')
-      const stages = await page.evaluate(async (n) => await window.sherdPage.stages(n), Math.min(size, 64 * MIB))
+      const stages = await tab.evaluate<{ encodeMBps: number; chachaMBps: number }>(
+        `window.sherdPage.stages(${Math.min(size, 64 * MIB)})`
+      )
 
       const nodeBytes = new Uint8Array(randomBytes(size))
       const runPut = async (): Promise<{ node: Run; page: Run; nodeLink: string; pageLink: string }> => {
@@ -100,7 +108,7 @@ export const browserSuite: Suite = {
         })
         // The page times its own put (its random source is made before the clock starts).
         const cpu = process.cpuUsage()
-        const put = await page.evaluate(async (n) => await window.sherdPage.putRandom(n), size)
+        const put = await tab.evaluate<PagePutResult>(pagePut(size))
         const used = process.cpuUsage(cpu)
         return { node, page: { wallMs: put.ms, cpuMs: (used.user + used.system) / 1000 }, nodeLink, pageLink: put.link }
       }
@@ -109,7 +117,7 @@ export const browserSuite: Suite = {
           if ((await drain(client!, nodeLink)) !== size) throw new Error('the Node get read a wrong length')
         })
         const cpu = process.cpuUsage()
-        const got = await page.evaluate(async (link) => await window.sherdPage.getHash(link, { hash: false }), pageLink)
+        const got = await tab.evaluate<PageGetResult>(pageGet(pageLink))
         const used = process.cpuUsage(cpu)
         if (got.bytes !== size) throw new Error(`the page read ${got.bytes} bytes of ${size}`)
         return { node, page: { wallMs: got.ms, cpuMs: (used.user + used.system) / 1000 } }
@@ -118,17 +126,26 @@ export const browserSuite: Suite = {
       ctx.log(`warm-up: one ${sizeMib} MiB put and get each way`)
       const warm = await runPut()
       await runGet(warm.nodeLink, warm.pageLink)
+      let lastPageLink = warm.pageLink
       const puts = { node: [] as Run[], page: [] as Run[] }
       const gets = { node: [] as Run[], page: [] as Run[] }
       for (let i = 0; i < runs; i++) {
         ctx.log(`run ${i + 1}/${runs}: ${sizeMib} MiB put and get, Node then page`)
         const put = await runPut()
+        lastPageLink = put.pageLink
         puts.node.push(put.node)
         puts.page.push(put.page)
         const get = await runGet(put.nodeLink, put.pageLink)
         gets.node.push(get.node)
         gets.page.push(get.page)
       }
+      // One more page get, untimed, with the page's CPU profiler on: where the page's thread spends the get.
+      ctx.log(`profiling one more ${sizeMib} MiB page get`)
+      const map = inlineSourceMap(await (await fetch(new URL('app.js', served.url))).text())
+      const profiled = await tab.profile<PageGetResult>(pageGet(lastPageLink))
+      const shares = stageShares(profiled.profile, map)
+      const busy = shares.filter((x) => !x.stage.startsWith('idle'))
+      const idle = shares.find((x) => x.stage.startsWith('idle'))?.share ?? 0
       const row = (name: string, r: Run[]): Measurement =>
         summarize(
           name,
@@ -160,18 +177,28 @@ export const browserSuite: Suite = {
           'SDK bundle (minified)': `${(sdk.bytes / 1024).toFixed(0)} KiB`,
           'SDK bundle (gzipped)': `${(sdk.gzipBytes / 1024).toFixed(0)} KiB`,
           'page encode (AES-GCM + erasure + Merkle), MB/s': +stages.encodeMBps.toFixed(0),
-          'page ChaCha20-Poly1305 (noise, JavaScript), MB/s': +stages.chachaMBps.toFixed(0)
+          'page ChaCha20-Poly1305 (noise, JavaScript), MB/s': +stages.chachaMBps.toFixed(0),
+          'profiled page get, MB/s': +(size / 1e6 / (profiled.value.ms / 1000)).toFixed(1),
+          'page get: thread idle': `${(idle * 100).toFixed(0)} %`,
+          'page get: busiest stage': `${busy[0]?.stage ?? 'none'} (${((busy[0]?.share ?? 0) * 100).toFixed(0)} %)`,
+          ...Object.fromEntries(
+            shares.slice(0, 8).map((x) => [`page get stage: ${x.stage}`, `${(x.share * 100).toFixed(1)} %`])
+          )
         },
         notes: [
           `${PROVIDERS} providers, k=${K}, m=${M}, ${sizeMib} MiB files; each run puts and gets with the Node client, then with the page`,
           'the page times its own put and get (performance.now around client.put / the getStream read loop); its random source is made before the clock starts and the get is not hashed',
           "cpuMedianMs of the browser rows is this Node process only (the page runs in Chromium); Chromium's own CPU is not counted",
           `every transport byte is sealed by noise with ChaCha20-Poly1305: ${stages.chachaMBps.toFixed(0)} MB/s in the page (JavaScript, @noble/ciphers) against node:crypto in Node; ` +
-            `a put moves (k+m)/k = ${((K + M) / K).toFixed(2)}× the file through it, a get 1×`
+            `a put moves (k+m)/k = ${((K + M) / K).toFixed(2)}× the file through it, a get 1×`,
+          "the page is driven over the DevTools pipe with Runtime only (page-driver.ts): playwright-core's Network domain would relay every WebSocket frame to the driver and slow the page's get by ~40 %",
+          `page get stages: self time of one more (untimed) get under Chromium's sampling profiler, as shares of its wall time, by module (page-profile.ts): ${shares
+            .map((x) => `${x.stage} ${(x.share * 100).toFixed(1)} %`)
+            .join('; ')}`
         ]
       }
     } finally {
-      await browser?.close()
+      await page?.close()
       await served?.close()
       await client?.stop()
       await devnet?.stop()
