@@ -1,9 +1,10 @@
 /**
  * The SDK in a web page against the SDK in Node, on one devnet in one run: the example page (examples/web, bundled
- * by esbuild for the browser) in Debian's Chromium (playwright-core) puts and gets the same sizes as a Node client
- * in this process, run by run alternately, so `browser put ÷ node put` and `browser get ÷ node get` are ratios of
- * adjacent runs. Also: the gzipped size of the SDK bundled for a browser, and the page's stage speeds (the offline
- * pipeline, and ChaCha20-Poly1305 in JavaScript, which noise encrypts every transport byte with in a page).
+ * by esbuild for the browser) in Debian's Chromium, driven over the DevTools pipe (page-driver.ts), puts and gets
+ * the same sizes as a Node client in this process, run by run alternately, so `browser put ÷ node put` and
+ * `browser get ÷ node get` are ratios of adjacent runs. Also: the gzipped size of the SDK bundled for a browser,
+ * the page's stage speeds (the offline pipeline, and ChaCha20-Poly1305 in JavaScript, which noise encrypts every
+ * transport byte with in a page), and a CPU profile of one more page get by stage (page-profile.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
