@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util'
 
 /*
- * The command shape both CLIs use (`sherd` here, `sherd-node` in packages/node/src/cli/command.ts, the same shape
- * kept once per CLI: the only package both depend on is @sherd/protocol, which also runs in browsers and has no
- * business parsing command lines). A command is one file: its name, the row it gets in the main help, its own
- * flags with their types, its --help text and `run`. `main` parses a command's arguments with that command's
- * flags only (strict: another command's flag is a usage error), so `--help` and what is accepted cannot drift
- * apart; test/cli-commands.test.ts (in each package) checks every flag is in its help and every flag in its help is accepted.
+ * The command shape both CLIs use, kept once per CLI and byte for byte the same in both: `sherd`'s is
+ * packages/client/src/cli/command.ts, `sherd-node`'s packages/node/src/cli/command.ts (test/cli-command-copies.test.ts
+ * fails when they differ; change both together). The only packages both CLIs depend on (@sherd/protocol, proofs,
+ * contracts) also run in browsers and have no business parsing command lines. A command is one file: its name, the
+ * row it gets in the main help, its own flags with their types, its --help text and `run`. `main` parses a command's
+ * arguments with that command's flags only (strict: another command's flag is a usage error), so `--help` and what
+ * is accepted cannot drift apart; test/cli-commands.test.ts (in each package) checks every flag is in its help and
+ * every flag in its help is accepted.
  */
 
 export interface CliOption {
