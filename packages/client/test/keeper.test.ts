@@ -302,6 +302,34 @@ describe('the keeper decides', () => {
     expect(keeper.status().files[0]!.segments![0]).toMatchObject({ belowK: true, healthy: 1 })
   })
 
+  it('that a deal whose paid term is over is ended, not a failure: not counted as failed, not repaired, reported', async () => {
+    const dir = await tempDir()
+    const a = await fileLinks(4, 2)
+    // Every deal of the file ended (one term for all): before, each counted as failed and the segment showed as
+    // below k; two ended with the rest live is the same, it must not start a repair either.
+    let endedShards = 6
+    const client = new FakeClient((cid) => fileStat(cid, 4, 2, (i) => (i < endedShards ? { state: 'ended' } : {})))
+    await (await KeeperStore.open(dir)).add(a.repair)
+    const events: KeeperEvent[] = []
+    const keeper = keeperWith(dir, client, { budget: 1_000n }, events)
+    await keeper.start()
+    await keeper.checkNow()
+    expect(client.repairs).toHaveLength(0)
+    expect(client.extends).toHaveLength(0)
+    expect(keeper.status().files[0]!.segments![0]).toMatchObject({ ended: 6, failed: 0, belowK: false, repair: false })
+    expect(keeper.metrics.segments.belowK).toBe(0)
+    expect(events).toContainEqual({
+      type: 'keeper:ended',
+      fileId: keeper.store!.files[0]!.id,
+      cid: parseCapability(a.repair).cid.toString(),
+      shards: 6
+    })
+    endedShards = 2
+    await keeper.checkNow()
+    expect(client.repairs).toHaveLength(0)
+    expect(keeper.status().files[0]!.segments![0]).toMatchObject({ ended: 2, failed: 0, repair: false })
+  })
+
   it('to extend deals ending within the lead while the budget lasts, counting what it spent across restarts', async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)

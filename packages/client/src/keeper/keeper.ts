@@ -105,6 +105,8 @@ export type KeeperEvent =
   | { type: 'keeper:publish-failed'; fileId: string; error: string }
   | { type: 'keeper:extended'; fileId: string; periods: number; escrow: bigint }
   | { type: 'keeper:extend-skipped'; fileId: string; reason: string }
+  /** Some of the file's deals reached the end of their paid term: not a fault, and not repaired (docs/keeper.md). */
+  | { type: 'keeper:ended'; fileId: string; cid: string; shards: number }
 
 /** One segment as the keeper saw it in its last check. */
 export interface SegmentView {
@@ -116,6 +118,8 @@ export interface SegmentView {
   readonly suspect: number
   readonly failed: number
   readonly missing: number
+  /** Shards whose deal's paid term is over: not counted as failed, and the segment is not repaired for them. */
+  readonly ended: number
   readonly belowK: boolean
   readonly repair: boolean
   readonly extend: number
@@ -215,6 +219,10 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
     const t = now()
     const decisions: SegmentDecision[] = []
     const segments = s.segments.map((seg) => {
+      // A deal whose paid term is over is not a provider's fault: the policy sees it as not healthy (decideSegment
+      // takes every shard), but it is not counted as failed and its segment is not repaired (a repair would open
+      // new full-term deals, a renewal nobody paid for); it is reported as ended.
+      const ended = seg.shards.filter((sh) => sh.state === 'ended').length
       const shards = seg.shards.map((sh): PolicyShard => {
         // Silent since its last answer seen (or since the keeper started, for one never seen answering).
         if (sh.provider !== undefined && sh.online !== false) lastAnswered.set(sh.provider, t)
@@ -261,10 +269,11 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
         k: s.k,
         m: s.m,
         suspect: count('suspect'),
-        failed: count('failed'),
+        failed: count('failed') - ended,
         missing: count('missing'),
-        belowK: d.belowK,
-        repair: d.repair,
+        ended,
+        belowK: ended === 0 && d.belowK,
+        repair: ended === 0 && d.repair,
         extend: d.extend.length
       }
     })
@@ -450,6 +459,15 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
     const { segments, decisions } = views(s)
     lastViews.set(file.id, { at: now(), segments })
     emit({ type: 'keeper:checked', fileId: file.id, cid: s.cid, segments })
+    const ended = segments.reduce((n, v) => n + v.ended, 0)
+    if (ended > 0) {
+      emit({ type: 'keeper:ended', fileId: file.id, cid: s.cid, shards: ended })
+      log(
+        '%s: %d deals reached the end of their paid term; not repaired (extend before the end renews)',
+        file.id,
+        ended
+      )
+    }
     const toRepair = segments.filter((v) => v.repair)
     if (toRepair.length > 0) {
       await repairFile(
