@@ -10,10 +10,13 @@
  * - `healthy`: the provider answers and its deal is live.
  * - `suspect`: the provider has not answered for a while or missed a period; it may come back, but it is not
  *   counted towards the segment's health (a shard we cannot fetch now does not protect the segment now).
- * - `failed`: the deal failed, ended or expired, or the shard did not verify.
+ * - `failed`: the deal failed, faulted or was never funded, or the shard did not verify.
  * - `missing`: no provider or no deal for it (never placed, or placement was interrupted).
+ * - `ended`: the deal ran its paid term. Not a fault: never counted healthy, never rebuilt (a rebuild would open
+ *   a new full-term deal, a renewal nobody paid for), and a segment none of whose deals runs any more is over,
+ *   neither below k nor repaired.
  */
-export type ShardHealth = 'healthy' | 'suspect' | 'failed' | 'missing'
+export type ShardHealth = 'healthy' | 'suspect' | 'failed' | 'missing' | 'ended'
 
 export interface PolicyShard {
   readonly shardIndex: number
@@ -40,11 +43,22 @@ export interface SegmentDecision {
   /** Shards counted healthy. */
   readonly healthy: number
   readonly threshold: number
-  /** Fewer than k healthy shards: cannot be rebuilt from what answers now (suspect shards may still come back). */
+  /** Shards whose deal ran its paid term (`ended`). */
+  readonly ended: number
+  /**
+   * The segment's paid term is on: no shard ended, or some deal still runs (a shard with a provider that has not
+   * ended and, when `now` and its `dealEnd` are known, ends after `now`; a deal that failed mid-term counts only
+   * until its own end). A segment past its term has nothing paid left to protect.
+   */
+  readonly termOn: boolean
+  /**
+   * The term is on and fewer than k shards are healthy: cannot be rebuilt from what answers now (suspect shards
+   * may still come back).
+   */
   readonly belowK: boolean
-  /** Rebuild now: healthy ≤ threshold and at least k healthy shards to rebuild from. */
+  /** Rebuild now: the term is on, healthy ≤ threshold, at least k healthy shards, and some shard to rebuild. */
   readonly repair: boolean
-  /** Shard indexes to rebuild (every shard not healthy), ascending; empty unless `repair`. */
+  /** Shard indexes to rebuild (every shard neither healthy nor ended), ascending; empty unless `repair`. */
   readonly rebuild: readonly number[]
   /** Healthy shards whose deal ends within `extendLead` of `now`, ascending. */
   readonly extend: readonly number[]
@@ -68,12 +82,14 @@ export function defaultRepairThreshold(k: number, m: number): number {
 /**
  * The liveness rule: how observations map to a shard's health. A provider that missed `suspectAfterMissed`
  * proving periods (default 1: ProofSetMarket catches a dead provider in its first period) or has not answered
- * for `suspectAfterMs` is suspect; a deal the market failed, ended or expired is failed.
+ * for `suspectAfterMs` is suspect; a deal the market failed is failed; a deal past its paid term is ended.
  */
 export interface LivenessObservation {
   readonly provider?: string
-  /** The deal is over for good (failed, faulted, ended, expired) or the shard did not verify. */
+  /** The deal is over for good (failed, faulted, declared lost, never funded) or the shard did not verify. */
   readonly dealOver?: boolean
+  /** The deal ran its paid term (ended, claimed or not): `ended`, not `failed`. */
+  readonly termOver?: boolean
   readonly missedPeriods?: number
   /** Time since the provider last answered, in ms (absent: it answers). */
   readonly unresponsiveMs?: number
@@ -90,6 +106,7 @@ export const DEFAULT_LIVENESS: LivenessRule = { suspectAfterMissed: 1, suspectAf
 export function shardHealth(o: LivenessObservation, rule: LivenessRule = DEFAULT_LIVENESS): ShardHealth {
   if (o.provider === undefined) return 'missing'
   if (o.dealOver === true) return 'failed'
+  if (o.termOver === true) return 'ended'
   if ((o.missedPeriods ?? 0) >= rule.suspectAfterMissed) return 'suspect'
   if ((o.unresponsiveMs ?? 0) >= rule.suspectAfterMs) return 'suspect'
   return 'healthy'
@@ -100,16 +117,27 @@ export function decideSegment(input: SegmentPolicyInput): SegmentDecision {
   checkCode(k, m)
   if (shards.length !== k + m) throw new RangeError(`a ${k}+${m} segment has ${k + m} shards, not ${shards.length}`)
   const threshold = input.threshold ?? defaultRepairThreshold(k, m)
-  const healthy = shards.filter((s) => s.health === 'healthy')
-  const belowK = healthy.length < k
-  const repair = !belowK && healthy.length <= threshold && healthy.length < k + m
-  const rebuild = repair
-    ? shards
-        .filter((s) => s.health !== 'healthy')
-        .map((s) => s.shardIndex)
-        .sort((a, b) => a - b)
-    : []
   const { now, extendLead } = input
+  const healthy = shards.filter((s) => s.health === 'healthy')
+  const ended = shards.filter((s) => s.health === 'ended').length
+  // Ended shards are out of the decision: what protects the segment is its healthy shards, what a repair restores
+  // is the failed, suspect and missing ones. So a failure in a segment with ended shards is repaired while its term
+  // is on (the user paid for the file to survive until then), and the ended shards are left to lapse.
+  const termOn =
+    ended === 0 ||
+    shards.some(
+      (s) =>
+        s.provider !== undefined &&
+        s.health !== 'ended' &&
+        (now === undefined || s.dealEnd === undefined || s.dealEnd > now)
+    )
+  const lost = shards
+    .filter((s) => s.health !== 'healthy' && s.health !== 'ended')
+    .map((s) => s.shardIndex)
+    .sort((a, b) => a - b)
+  const belowK = termOn && healthy.length < k
+  const repair = termOn && !belowK && healthy.length <= threshold && lost.length > 0
+  const rebuild = repair ? lost : []
   const extend =
     now === undefined || extendLead === undefined
       ? []
@@ -117,7 +145,7 @@ export function decideSegment(input: SegmentPolicyInput): SegmentDecision {
           .filter((s) => s.dealEnd !== undefined && s.dealEnd - now <= extendLead)
           .map((s) => s.shardIndex)
           .sort((a, b) => a - b)
-  return { healthy: healthy.length, threshold, belowK, repair, rebuild, extend }
+  return { healthy: healthy.length, threshold, ended, termOn, belowK, repair, rebuild, extend }
 }
 
 /**

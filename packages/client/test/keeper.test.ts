@@ -330,6 +330,40 @@ describe('the keeper decides', () => {
     expect(keeper.status().files[0]!.segments![0]).toMatchObject({ ended: 2, failed: 0, repair: false })
   })
 
+  it('to repair a shard that failed during the term in a segment whose other deals partly ended, leaving those', async () => {
+    const dir = await tempDir()
+    const a = await fileLinks(4, 2)
+    const b = await fileLinks(4, 2)
+    // Shard 0's deal ran its (shorter) term, shard 1's failed while the file is still paid for: the user paid for
+    // the file to survive its term, so the failure is repaired (4 healthy ≤ threshold 5); the ended deal is not
+    // renewed, by the policy (not in the rebuild) and by the repair it starts (leaveEnded). The repaired version b
+    // keeps the ended shard: 5 healthy is still at the threshold, but there is nothing left to rebuild.
+    const aCid = parseCapability(a.repair).cid.toString()
+    const client = new FakeClient((cid) =>
+      fileStat(cid, 4, 2, (i) => (i === 0 ? { state: 'ended' } : i === 1 && cid === aCid ? { state: 'failed' } : {}))
+    )
+    client.nextLinks.push(b.repair)
+    await (await KeeperStore.open(dir)).add(a.repair)
+    const events: KeeperEvent[] = []
+    const keeper = keeperWith(dir, client, {}, events)
+    await keeper.start()
+    await keeper.checkNow()
+    expect(events.find((e) => e.type === 'keeper:checked' && e.cid === aCid)).toMatchObject({
+      segments: [{ ended: 1, failed: 1, healthy: 4, belowK: false, repair: true }]
+    })
+    expect(client.repairs.map((r) => r.link)).toEqual([a.repair])
+    expect(client.repairs[0]!.options?.leaveEnded).toBe(true)
+    expect(keeper.status().files[0]!.segments![0]).toMatchObject({ ended: 1, failed: 0, healthy: 5, repair: false })
+    // Past the file's term (the failed deal's own end passed too) nothing is repaired and nothing is below k.
+    const past = Date.now() - 1_000
+    client.world = (cid) =>
+      fileStat(cid, 4, 2, (i) => (i === 1 ? { state: 'failed', endsAtMs: past } : { state: 'ended', endsAtMs: past }))
+    await keeper.checkNow()
+    expect(client.repairs).toHaveLength(1)
+    expect(keeper.status().files[0]!.segments![0]).toMatchObject({ ended: 5, failed: 1, belowK: false, repair: false })
+    expect(keeper.metrics.segments.belowK).toBe(0)
+  })
+
   it('to extend deals ending within the lead while the budget lasts, counting what it spent across restarts', async () => {
     const dir = await tempDir()
     const a = await fileLinks(2, 1)

@@ -71,6 +71,36 @@ describe('repair policy', () => {
     expect(decideSegment({ k: 4, m: 2, shards }).extend).toEqual([])
   })
 
+  it('leaves ended shards out: never rebuilt, not counted healthy, and a segment past its term is over', () => {
+    // Ended alongside live shards: nothing failed, nothing to rebuild, however few healthy shards remain.
+    expect(
+      decideSegment({ k: 4, m: 2, shards: segment(['ended', 'ended', 'healthy', 'healthy', 'healthy', 'healthy']) })
+    ).toMatchObject({ healthy: 4, ended: 2, termOn: true, belowK: false, repair: false, rebuild: [] })
+    // A failure while the term is on is repaired; the ended shard is not part of the rebuild.
+    expect(
+      decideSegment({ k: 4, m: 2, shards: segment(['ended', 'failed', 'healthy', 'healthy', 'healthy', 'healthy']) })
+    ).toMatchObject({ healthy: 4, ended: 1, belowK: false, repair: true, rebuild: [1] })
+    // Too few healthy shards while the term is on is still below k.
+    expect(
+      decideSegment({ k: 4, m: 2, shards: segment(['ended', 'failed', 'suspect', 'healthy', 'healthy', 'healthy']) })
+    ).toMatchObject({ termOn: true, belowK: true, repair: false })
+    // Every deal ended: over, neither below k nor repaired.
+    expect(decideSegment({ k: 4, m: 2, shards: segment(Array(6).fill('ended')) })).toMatchObject({
+      ended: 6,
+      termOn: false,
+      belowK: false,
+      repair: false
+    })
+    // A deal that failed mid-term keeps the term on only until its own end.
+    const lapsed = segment(['failed', 'ended', 'ended', 'ended', 'ended', 'ended'], [100, 100, 100, 100, 100, 100])
+    expect(decideSegment({ k: 4, m: 2, shards: lapsed, now: 99 })).toMatchObject({ termOn: true, belowK: true })
+    expect(decideSegment({ k: 4, m: 2, shards: lapsed, now: 100 })).toMatchObject({ termOn: false, belowK: false })
+    // Without an ended shard the term is on, as before: a segment of failed deals is below k whatever their ends.
+    expect(
+      decideSegment({ k: 4, m: 2, shards: segment(Array(6).fill('failed'), Array(6).fill(100)), now: 200 })
+    ).toMatchObject({ termOn: true, belowK: true })
+  })
+
   it('rejects a shard list that does not match the code', () => {
     expect(() => decideSegment({ k: 4, m: 2, shards: segment(Array(5).fill('healthy')) })).toThrow(/6 shards, not 5/)
   })
@@ -89,5 +119,6 @@ describe('repair policy', () => {
     expect(shardHealth({ provider: 'a', unresponsiveMs: 29 * 60_000 })).toBe('healthy')
     expect(shardHealth({ provider: 'a', unresponsiveMs: 30 * 60_000 })).toBe('suspect')
     expect(shardHealth({ provider: 'a', dealOver: true, missedPeriods: 2 })).toBe('failed')
+    expect(shardHealth({ provider: 'a', termOver: true, unresponsiveMs: 60 * 60_000 })).toBe('ended')
   })
 })

@@ -39,6 +39,12 @@ export interface RepairOptions {
    * `maxMissedPeriods` closed periods; an old miss followed by proofs is not a reason to move). Default false.
    */
   includeMissed?: boolean
+  /**
+   * Leave shards whose deal ran its paid term (`ended`) as they are instead of rebuilding them into new deals: the
+   * keeper's repair restores what failed during the term, it does not renew what the user paid to end (docs/keeper.md).
+   * Default false: an explicit repair renews them too.
+   */
+  leaveEnded?: boolean
   /** Wait for the new deals' terms to begin (default the client's). */
   waitForActivation?: boolean
   manifestReplicas?: number
@@ -95,8 +101,10 @@ export async function repair(
   // The repair key opens and re-seals the manifest; shards are rebuilt over ciphertext, so nothing is decrypted.
   const { manifest, cid, manifestKey: key } = await getRepairableManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
-  const needsRepair = (s: FileStat['segments'][number]['shards'][number]): boolean =>
-    !s.healthy || (options.includeMissed === true && (s.recentMissedPeriods ?? 0) > 0)
+  type Shard = FileStat['segments'][number]['shards'][number]
+  const leftEnded = (s: Shard): boolean => options.leaveEnded === true && s.state === 'ended'
+  const needsRepair = (s: Shard): boolean =>
+    !leftEnded(s) && (!s.healthy || (options.includeMissed === true && (s.recentMissedPeriods ?? 0) > 0))
   const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {
@@ -128,14 +136,16 @@ export async function repair(
     const view = seg.shards.map(
       (s): PolicyShard => ({
         shardIndex: s.shardIndex,
-        health: needsRepair(s) ? 'failed' : 'healthy',
+        health: leftEnded(s) ? 'ended' : needsRepair(s) ? 'failed' : 'healthy',
         ...(s.provider === undefined ? {} : { provider: s.provider })
       })
     )
     const decision = decideSegment({ k, m, shards: view, threshold: k + m - 1 })
     // Below k the fetch loop below still tries every candidate and reports what it found.
     const bad = new Set(
-      decision.belowK ? view.filter((s) => s.health !== 'healthy').map((s) => s.shardIndex) : decision.rebuild
+      decision.belowK
+        ? view.filter((s) => s.health !== 'healthy' && s.health !== 'ended').map((s) => s.shardIndex)
+        : decision.rebuild
     )
     if (bad.size === 0) continue
     // An adopted deal must still keep the segment's shards on distinct providers.

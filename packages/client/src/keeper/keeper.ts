@@ -219,10 +219,6 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
     const t = now()
     const decisions: SegmentDecision[] = []
     const segments = s.segments.map((seg) => {
-      // A deal whose paid term is over is not a provider's fault: the policy sees it as not healthy (decideSegment
-      // takes every shard), but it is not counted as failed and its segment is not repaired (a repair would open
-      // new full-term deals, a renewal nobody paid for); it is reported as ended.
-      const ended = seg.shards.filter((sh) => sh.state === 'ended').length
       const shards = seg.shards.map((sh): PolicyShard => {
         // Silent since its last answer seen (or since the keeper started, for one never seen answering).
         if (sh.provider !== undefined && sh.online !== false) lastAnswered.set(sh.provider, t)
@@ -234,11 +230,9 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
           {
             ...(sh.provider === undefined ? {} : { provider: sh.provider }),
             dealOver:
-              sh.state === 'failed' ||
-              sh.state === 'ended' ||
-              sh.state === 'faulted' ||
-              sh.state === 'declared' ||
-              sh.state === 'unfunded',
+              sh.state === 'failed' || sh.state === 'faulted' || sh.state === 'declared' || sh.state === 'unfunded',
+            // Not a provider's fault: the policy counts it neither healthy nor failed and never rebuilds it.
+            termOver: sh.state === 'ended',
             // Recent misses only: a miss long ago with every period proven since says nothing about now.
             ...(sh.recentMissedPeriods === undefined ? {} : { missedPeriods: sh.recentMissedPeriods }),
             ...(since === undefined ? {} : { unresponsiveMs: t - since })
@@ -269,11 +263,11 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
         k: s.k,
         m: s.m,
         suspect: count('suspect'),
-        failed: count('failed') - ended,
+        failed: count('failed'),
         missing: count('missing'),
-        ended,
-        belowK: ended === 0 && d.belowK,
-        repair: ended === 0 && d.repair,
+        ended: d.ended,
+        belowK: d.belowK,
+        repair: d.repair,
         extend: d.extend.length
       }
     })
@@ -342,6 +336,8 @@ export function createKeeper(init: KeeperInit, components: KeeperComponents): Ke
         onProgress,
         // The repair moves shards with missed periods only if the keeper's rule counts one miss as suspect.
         includeMissed: liveness.suspectAfterMissed <= 1,
+        // The policy never rebuilds an ended shard; neither may the repair it starts.
+        leaveEnded: true,
         adopt: kept.map((d) => ({
           segmentIndex: d.segmentIndex,
           shardIndex: d.shardIndex,
