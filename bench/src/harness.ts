@@ -18,6 +18,8 @@ export interface SuiteContext {
   signal?: AbortSignal
   /** `--size-mib N`: the one file size a sized suite (system) runs at instead of its defaults, e.g. a small one while developing. */
   sizeMib?: number
+  /** `--providers 6[,12]`: the networks (by provider count) the system suite runs, instead of all of them. */
+  providers?: readonly number[]
 }
 
 export interface Measurement {

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- <suite>...] [--full] [--list] [--size-mib N]
+ * npm run bench [-- <suite>...] [--full] [--list] [--size-mib N] [--providers 6[,12]]
  *
  * Runs the named suites (all by default, in registry order), prints a table per suite and writes
  * bench/results/<suite>.json, bench/results/<suite>-<chart>.svg and bench/results/latest.md (all suites' latest
@@ -13,6 +13,7 @@ import { formatTable, machineInfo } from './harness.js'
 import type { SuiteResult } from './harness.js'
 import { writeDocs, writeLatest, writeSuiteFiles } from './report.js'
 import { suites } from './suites/index.js'
+import { parseProviders } from './suites/system.js'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -22,16 +23,22 @@ const { values, positionals } = parseArgs({
     docs: { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     'size-mib': { type: 'string' },
+    providers: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 
 if (values.help || values.list) {
-  console.log('usage: npm run bench -- [suite...] [--full] [--list] [--docs] [--report-only] [--size-mib N]\n\nsuites:')
+  console.log(
+    'usage: npm run bench -- [suite...] [--full] [--list] [--docs] [--report-only] [--size-mib N] [--providers 6[,12]]\n\nsuites:'
+  )
   for (const s of suites) console.log(`  ${s.name.padEnd(12)} ${s.description}`)
   console.log('\noutputs: bench/results/<suite>.json, bench/results/<suite>-*.svg, bench/results/latest.md')
   console.log('--report-only: run nothing; rebuild latest.md (and with --docs the docs) from the JSON present')
   console.log('--size-mib N: the system suite runs at one file size of N MiB instead of 64 (1024 with --full)')
+  console.log(
+    '--providers 6[,12]: the system suite runs only the networks of these provider counts (6 = 4+2, 12 = 8+4; default both)'
+  )
   console.log('--docs: also puts the results into docs/benchmarks.md and copies the plots to docs/img/bench-*.svg')
   process.exit(0)
 }
@@ -44,6 +51,13 @@ if (unknown.length > 0) {
 const sizeMib = values['size-mib'] === undefined ? undefined : Number(values['size-mib'])
 if (sizeMib !== undefined && !(Number.isSafeInteger(sizeMib) && sizeMib >= 1)) {
   console.error(`--size-mib takes a whole number of MiB, at least 1 (got ${values['size-mib']!})`)
+  process.exit(2)
+}
+let providers: number[] | undefined
+try {
+  providers = values.providers === undefined ? undefined : parseProviders(values.providers)
+} catch (err) {
+  console.error((err as Error).message)
   process.exit(2)
 }
 const selected = values['report-only']
@@ -67,7 +81,12 @@ for (const suite of selected) {
     const log = (line: string): void => {
       process.stderr.write(`  [${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
     }
-    result = await suite.run({ full: values.full, log, ...(sizeMib === undefined ? {} : { sizeMib }) })
+    result = await suite.run({
+      full: values.full,
+      log,
+      ...(sizeMib === undefined ? {} : { sizeMib }),
+      ...(providers === undefined ? {} : { providers })
+    })
   } catch (err) {
     failed++
     error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)

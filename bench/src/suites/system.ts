@@ -28,6 +28,24 @@ const NETWORKS: ReadonlyArray<{ providers: number; k: number; m: number }> = [
   { providers: 6, k: 4, m: 2 },
   { providers: 12, k: 8, m: 4 }
 ]
+/**
+ * The network at which what is measured once goes: the raw stream's rows, the byte-range get, the client's peak
+ * RSS and the Helia comparison. Running without it (`--providers 12`) skips them.
+ */
+const FIRST_NETWORK = NETWORKS[0]!.providers
+
+/**
+ * `--providers 6` or `--providers 6,12`: the provider counts of the networks to run, so a before/after comparison
+ * of one network takes half the time. Throws a RangeError naming the known counts for anything else.
+ */
+export function parseProviders(text: string): number[] {
+  const known = NETWORKS.map((n) => n.providers)
+  const counts = text.split(',').map((part) => part.trim())
+  const bad = counts.filter((c) => !known.some((n) => String(n) === c))
+  if (bad.length > 0)
+    throw new RangeError(`--providers takes provider counts among ${known.join(', ')}, comma-separated (got "${text}")`)
+  return known.filter((n) => counts.includes(String(n)))
+}
 /** The issue's sizes: 64 MiB always, 1 GiB with --full; 16 MiB gives the size curve a middle point. */
 const QUICK_SIZES_MIB = [64]
 const FULL_SIZES_MIB = [16, 64, 1024]
@@ -264,7 +282,8 @@ export const systemSuite: Suite = {
   name: 'system',
   description:
     'devnet put/get throughput (6 and 12 providers) vs one raw libp2p stream and vs Helia (IPFS), 1 MiB latency, client peak RSS',
-  async run({ full, log, signal, sizeMib }): Promise<SuiteResult> {
+  async run({ full, log, signal, sizeMib, providers: only }): Promise<SuiteResult> {
+    const networks = only === undefined ? NETWORKS : NETWORKS.filter((n) => only.includes(n.providers))
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {}
     const throughputRows: Array<Record<string, number | string>> = []
@@ -280,10 +299,12 @@ export const systemSuite: Suite = {
       log('raw libp2p stream peer')
       raw = await startRawStreamPair()
       const r = raw
-      log('Helia peers: one adder, four readers')
-      helia = await startHeliaSwarm()
+      if (networks.some((n) => n.providers === FIRST_NETWORK)) {
+        log('Helia peers: one adder, four readers')
+        helia = await startHeliaSwarm()
+      }
       const h = helia
-      for (const { providers, k, m } of NETWORKS) {
+      for (const { providers, k, m } of networks) {
         const net = `${providers} providers (${k},${m})`
         try {
           log(`devnet with ${providers} providers`)
@@ -331,14 +352,14 @@ export const systemSuite: Suite = {
             { bytes: small.length, runs: full ? 7 : 5, warmup: 1 }
           )
           measurements.push(putSmall.b, getSmall.b)
-          if (providers === NETWORKS[0]!.providers) measurements.push(putSmall.a, getSmall.a)
+          if (providers === FIRST_NETWORK) measurements.push(putSmall.a, getSmall.a)
           summary[`put ${LATENCY_MIB} MiB latency, ${net} (ms)`] = Math.round(putSmall.b.medianMs)
           summary[`get ${LATENCY_MIB} MiB latency, ${net} (ms)`] = Math.round(getSmall.b.medianMs)
           scalingRows.push(
             chartRow(putSmall.b, { size: LATENCY_MIB, series: `put, ${net}` }),
             chartRow(getSmall.b, { size: LATENCY_MIB, series: `get, ${net}` })
           )
-          if (providers === NETWORKS[0]!.providers) {
+          if (providers === FIRST_NETWORK) {
             scalingRows.push(
               chartRow(putSmall.a, { size: LATENCY_MIB, series: 'raw stream upload' }),
               chartRow(getSmall.a, { size: LATENCY_MIB, series: 'raw stream download' })
@@ -353,7 +374,9 @@ export const systemSuite: Suite = {
             const phases: PutPhases[] = []
             // Helia runs beside the first network only: its figures do not depend on the provider count.
             const peer =
-              providers === NETWORKS[0]!.providers && mib <= HELIA_MAX_MIB ? heliaEntries(h, bytes, mib) : undefined
+              h !== undefined && providers === FIRST_NETWORK && mib <= HELIA_MAX_MIB
+                ? heliaEntries(h, bytes, mib)
+                : undefined
             log(`put ${mib} MiB, ${net}${peer === undefined ? '' : ', Helia add + 3-peer fetch'}`)
             // The put comes last in each run, so the file the gets read was stored just before they start.
             const put = await measureInterleaved(
@@ -473,14 +496,14 @@ export const systemSuite: Suite = {
               chartRow(putSherd, { size: mib, series: `put, ${net}` }),
               chartRow(getSherd, { size: mib, series: `get, ${net}` })
             )
-            if (providers === NETWORKS[0]!.providers) {
+            if (providers === FIRST_NETWORK) {
               scalingRows.push(
                 chartRow(putRaw, { size: mib, series: 'raw stream upload' }),
                 chartRow(getRaw, { size: mib, series: 'raw stream download' })
               )
             }
           }
-          if (providers === NETWORKS[0]!.providers) {
+          if (providers === FIRST_NETWORK) {
             // A byte range costs the stripes that hold it, not the file: 1 MiB out of a big file against a 1 MiB file.
             const rangeMib = sizeMib ?? RANGE_FILE_MIB
             const fileLabel = rangeMib === 1024 ? '1 GiB' : `${rangeMib} MiB`
@@ -515,7 +538,7 @@ export const systemSuite: Suite = {
           await client.stop()
           client = undefined
 
-          if (providers === NETWORKS[0]!.providers) {
+          if (providers === FIRST_NETWORK) {
             const rssMib = sizeMib ?? (full ? 1024 : 64)
             log(`client peak RSS, put + get of ${rssMib} MiB in a child process`)
             const rss = await clientRss(devnet, rssMib * MIB, k, m)
@@ -565,7 +588,7 @@ export const systemSuite: Suite = {
         rows: scalingRows
       }
     ]
-    if (failures.length === NETWORKS.length) throw new Error(`every network failed: ${failures.join('; ')}`)
+    if (failures.length === networks.length) throw new Error(`every network failed: ${failures.join('; ')}`)
     for (const f of failures) summary[`FAILED ${f.slice(0, f.indexOf(':'))}`] = f.slice(f.indexOf(':') + 2)
     return {
       measurements,
