@@ -12,7 +12,20 @@ import {
   parseEventLogs,
   stringToHex
 } from 'viem'
-import type { Account, Address, Chain, Hex, PublicClient, TransactionReceipt, Transport, WalletClient } from 'viem'
+import type {
+  Account,
+  Address,
+  Chain,
+  ContractFunctionArgs,
+  ContractFunctionName,
+  EstimateContractGasParameters,
+  Hex,
+  PublicClient,
+  TransactionReceipt,
+  Transport,
+  WalletClient,
+  WriteContractParameters
+} from 'viem'
 import { InvalidOfferError, ProofEncodingError, TransactionFailedError } from './errors.js'
 import { proofSetMarketAbi, proofSetMarketBytecode, sherdTokenAbi, sherdTokenBytecode } from './generated/contracts.js'
 import { waitForSuccess } from './market-client.js'
@@ -345,18 +358,38 @@ function wallet(mc: MarketClient): WalletClient<Transport, Chain | undefined, Ac
   return mc.walletClient
 }
 
-// Estimates against the pending block (whose number the transaction will most likely get), so a revert surfaces
-// as viem's ContractFunctionRevertedError with the market's custom error, then sends with that gas and waits.
-async function send(
+type MarketWrite = ContractFunctionName<ProofSetMarketAbi, 'nonpayable'>
+type EstimateGas = EstimateContractGasParameters<ProofSetMarketAbi, MarketWrite>
+type WriteMarket = WriteContractParameters<ProofSetMarketAbi, MarketWrite>
+
+/**
+ * Sends one market function from the wallet and waits for its successful receipt. The gas is estimated against the
+ * pending block (whose number the transaction will most likely get), so a revert surfaces as viem's
+ * ContractFunctionRevertedError with the market's custom error before anything is sent.
+ */
+async function sendMarket<const F extends MarketWrite>(
   mc: MarketClient,
-  estimate: (account: Account) => Promise<bigint>,
-  write: (w: WalletClient<Transport, Chain | undefined, Account>, gas: bigint) => Promise<Hex>,
+  functionName: F,
+  args: ContractFunctionArgs<ProofSetMarketAbi, 'nonpayable', F>,
   options: ActionOptions
 ): Promise<TransactionReceipt> {
   const w = wallet(mc)
   options.signal?.throwIfAborted()
-  const gas = await estimate(w.account)
-  return await waitForSuccess(mc.publicClient, await write(w, gas), options)
+  // viem cannot narrow its parameter unions through a generic function name, so the two calls are cast; the
+  // signature above is what keeps each caller's name and arguments checked against the ABI.
+  const call = { address: mc.market, abi: proofSetMarketAbi, functionName, args }
+  const gas = await mc.publicClient.estimateContractGas({
+    ...call,
+    account: w.account,
+    blockTag: 'pending'
+  } as unknown as EstimateGas)
+  const hash = await w.writeContract({
+    ...call,
+    account: w.account,
+    chain: w.chain ?? null,
+    gas
+  } as unknown as WriteMarket)
+  return await waitForSuccess(mc.publicClient, hash, options)
 }
 
 async function ensureAllowance(mc: MarketClient, amount: bigint, options: ActionOptions): Promise<void> {
@@ -409,28 +442,10 @@ export async function registerProofSetProvider(
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
   await ensureAllowance(mc, p.stake, options)
-  const args = [p.stake, p.maxTermPeriods ?? PROOF_SET_DEFAULT_MAX_TERM_PERIODS, p.peerId] as const
-  return await send(
+  return await sendMarket(
     mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'register',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'register',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
+    'register',
+    [p.stake, p.maxTermPeriods ?? PROOF_SET_DEFAULT_MAX_TERM_PERIODS, p.peerId],
     options
   )
 }
@@ -441,30 +456,7 @@ export async function setProofSetMaxTerm(
   maxTermPeriods: number,
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [maxTermPeriods] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'setMaxTerm',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'setMaxTerm',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'setMaxTerm', [maxTermPeriods], options)
 }
 
 /** Adds `amount` to the wallet's stake. */
@@ -474,30 +466,7 @@ export async function addProofSetStake(
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
   await ensureAllowance(mc, amount, options)
-  const args = [amount] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'addStake',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'addStake',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'addStake', [amount], options)
 }
 
 /** Moves unlocked stake to the wallet's withdrawable balance. */
@@ -506,30 +475,7 @@ export async function removeProofSetStake(
   amount: bigint,
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [amount] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'removeStake',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'removeStake',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'removeStake', [amount], options)
 }
 
 /** A signed offer, as the client collected it from the provider. */
@@ -549,28 +495,10 @@ export async function openProofSetDeals(
 ): Promise<{ dealIds: bigint[]; receipt: TransactionReceipt }> {
   const total = p.offers.reduce((sum, o) => sum + o.offer.pricePerPeriod * BigInt(o.offer.periods), 0n)
   await ensureAllowance(mc, total, options)
-  const args = [p.offers.map((o) => o.offer), p.offers.map((o) => o.signature)] as const
-  const receipt = await send(
+  const receipt = await sendMarket(
     mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'openDeals',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'openDeals',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
+    'openDeals',
+    [p.offers.map((o) => o.offer), p.offers.map((o) => o.signature)],
     options
   )
   const dealIds = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealOpened' }).map(
@@ -614,30 +542,7 @@ export async function extendProofSetDeals(
   )
   const total = deals.reduce((sum, d) => sum + d.pricePerPeriod * BigInt(p.addedPeriods), 0n)
   await ensureAllowance(mc, total, options)
-  const args = [p.dealIds, p.addedPeriods] as const
-  const receipt = await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'extendDeals',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'extendDeals',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  const receipt = await sendMarket(mc, 'extendDeals', [p.dealIds, p.addedPeriods], options)
   const endPeriods = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'DealExtended' }).map(
     (l) => BigInt(l.args.endPeriod)
   )
@@ -654,30 +559,7 @@ export async function submitProofSetChunk(
   p: { period: bigint; chunk: number; proof: Hex },
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [p.period, BigInt(p.chunk), p.proof] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'prove',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'prove',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'prove', [p.period, BigInt(p.chunk), p.proof], options)
 }
 
 /** Marks a closed, unproven period of `provider` missed (reward to the wallet). */
@@ -686,30 +568,7 @@ export async function markProofSetMissed(
   p: { provider: Address; period: bigint },
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [p.provider, p.period] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'markMissed',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'markMissed',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'markMissed', [p.provider, p.period], options)
 }
 
 /** Declares the data of the wallet's deals lost, before the current period's challenge block (25 % slash). */
@@ -718,30 +577,7 @@ export async function declareProofSetLost(
   dealIds: readonly bigint[],
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [dealIds] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'declareLost',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'declareLost',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'declareLost', [dealIds], options)
 }
 
 /** Settles `dealIds` (pay proven periods, refund the others, close finished deals); safe to repeat. */
@@ -750,30 +586,7 @@ export async function claimProofSetDeals(
   dealIds: readonly bigint[],
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [dealIds] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'claim',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'claim',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'claim', [dealIds], options)
 }
 
 /** Stores the seed of `period` on chain (within 256 blocks of its challenge block). */
@@ -782,30 +595,7 @@ export async function commitProofSetSeed(
   period: bigint,
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [period] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'commitSeed',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'commitSeed',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'commitSeed', [period], options)
 }
 
 /** Asks for an audit of one of the wallet's deals, depositing the bond (approved automatically). */
@@ -820,30 +610,7 @@ export async function requestProofSetAudit(
     functionName: 'auditBond'
   })
   await ensureAllowance(mc, bond === 0n ? 1n : bond, options)
-  const args = [dealId] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'requestAudit',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'requestAudit',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'requestAudit', [dealId], options)
 }
 
 /** Answers an open audit with AUDIT_CHALLENGES items (`proveChallenges(tree, auditSeed, 10)`). */
@@ -852,30 +619,7 @@ export async function answerProofSetAudit(
   p: { dealId: bigint; proof: Hex },
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [p.dealId, p.proof] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'answerAudit',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'answerAudit',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'answerAudit', [p.dealId, p.proof], options)
 }
 
 /** Settles an unanswered audit whose period has closed: the deal faults, the client gets bond and reward. */
@@ -884,30 +628,7 @@ export async function failProofSetAudit(
   dealId: bigint,
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [dealId] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'failAudit',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'failAudit',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'failAudit', [dealId], options)
 }
 
 /** Revokes an unused offer nonce of the wallet's account. */
@@ -916,30 +637,7 @@ export async function cancelProofSetOffer(
   nonce: bigint,
   options: ActionOptions = {}
 ): Promise<TransactionReceipt> {
-  const args = [nonce] as const
-  return await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'cancelOffer',
-        args,
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'cancelOffer',
-        args,
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  return await sendMarket(mc, 'cancelOffer', [nonce], options)
 }
 
 /** Transfers the wallet's whole withdrawable balance to it. */
@@ -947,27 +645,7 @@ export async function withdrawProofSet(
   mc: MarketClient,
   options: ActionOptions = {}
 ): Promise<{ amount: bigint; receipt: TransactionReceipt }> {
-  const receipt = await send(
-    mc,
-    async (account) =>
-      await mc.publicClient.estimateContractGas({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'withdraw',
-        account,
-        blockTag: 'pending'
-      }),
-    async (w, gas) =>
-      await w.writeContract({
-        address: mc.market,
-        abi: proofSetMarketAbi,
-        functionName: 'withdraw',
-        account: w.account,
-        chain: w.chain ?? null,
-        gas
-      }),
-    options
-  )
+  const receipt = await sendMarket(mc, 'withdraw', [], options)
   const [log] = parseEventLogs({ abi: proofSetMarketAbi, logs: receipt.logs, eventName: 'Withdrawn' })
   return { amount: log?.args.amount ?? 0n, receipt }
 }
