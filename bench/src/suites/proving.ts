@@ -7,17 +7,11 @@
  * The per-period proof of a whole proof set (K challenges over all of a provider's deals) is the prover suite's
  * and the gas suite's.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { bytesToHex } from 'viem'
-import type { Hex } from 'viem'
+import { randomBytes } from 'node:crypto'
 import { PROOF_SET_AUDIT_CHALLENGES, PROOF_SET_DEFAULT_PARAMS, proveChallenges } from '@sherd/contracts'
-import { buildDealProof as buildStoreProof, ShardStore } from '@sherd/node'
-import type { ChunkTree as StoreTree } from '@sherd/proofs'
-import { buildTree, merkleRoot } from '@sherd/proofs'
+import { buildTree } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
+import { buildDealProof, checkDealProof, seedSequence, storeShard, withShardStore } from '../deal-proof.js'
 import { chartRow, measure, measurePaired, MIB } from '../harness.js'
 import type { Measurement, Suite, SuiteResult } from '../harness.js'
 
@@ -32,20 +26,6 @@ const MAINNET_BLOCK_SECONDS = 12
 const CHALLENGE_COUNT = PROOF_SET_AUDIT_CHALLENGES
 const PERIOD_BLOCKS = PROOF_SET_DEFAULT_PARAMS.periodBlocks
 
-let seedCounter = 0
-/** A fresh challenge seed per call, so no run proves the chunks of the run before. */
-function nextSeed(): Hex {
-  return bytesToHex(createHash('sha256').update(`bench seed ${seedCounter++}`).digest())
-}
-
-async function storeShard(store: ShardStore, data: Uint8Array): Promise<Uint8Array> {
-  const root = merkleRoot(data)
-  const writer = await store.beginShard({ root, byteLength: data.length })
-  for (let at = 0; at < data.length; at += MIB) await writer.write(data.subarray(at, at + MIB))
-  await writer.commit()
-  return root
-}
-
 export const provingSuite: Suite = {
   name: 'proving',
   description: `proof time against shard size and deal count (c = ${CHALLENGE_COUNT}, LevelDB store as the node proves) vs a whole in-memory tree`,
@@ -54,23 +34,15 @@ export const provingSuite: Suite = {
     const summary: Record<string, number | string> = {}
     const sizeRows: Array<Record<string, number | string>> = []
     const dealRows: Array<Record<string, number | string>> = []
-    const dir = await mkdtemp(join(tmpdir(), 'sherd-bench-proving-'))
-    const store = new ShardStore({ path: join(dir, 'store'), capacityBytes: 64 * 1024 * MIB })
-    await store.start()
-    try {
+    const nextSeed = seedSequence('bench seed')
+    await withShardStore('proving', 64 * 1024 * MIB, async (store) => {
       for (const mib of full ? FULL_SHARD_MIB : QUICK_SHARD_MIB) {
         log(`store a ${mib} MiB shard`)
         const data = new Uint8Array(randomBytes(mib * MIB))
         const root = await storeShard(store, data)
         const cached = await store.getTree(root)
         const whole = buildTree(data)
-        const check = nextSeed()
-        if (
-          (await buildDealProof(store, root, cached, check, CHALLENGE_COUNT)) !==
-          proveChallenges(whole, check, CHALLENGE_COUNT)
-        ) {
-          throw new Error(`the store's proof differs from the in-memory tree's on ${mib} MiB`)
-        }
+        await checkDealProof(store, root, cached, whole, nextSeed(), CHALLENGE_COUNT)
         const runs = full ? 101 : 41
         log(`deal-period proofs on ${mib} MiB`)
         const pair = await measurePaired(
@@ -136,10 +108,7 @@ export const provingSuite: Suite = {
       summary[
         `challenged leaves one provider can prove within a ${PERIOD_BLOCKS}-block period at ${MAINNET_BLOCK_SECONDS} s blocks, using 10 % of one core`
       ] = Math.round(sustained * PERIOD_BLOCKS * MAINNET_BLOCK_SECONDS * 0.1)
-    } finally {
-      await store.stop()
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
     return {
       measurements,
       summary,
@@ -172,26 +141,4 @@ export const provingSuite: Suite = {
       ]
     }
   }
-}
-
-/** One deal's proof as the node builds it (leaves re-read from the store's chunks), for `count` leaves of `seed`. */
-async function buildDealProof(
-  store: ShardStore,
-  root: Uint8Array,
-  tree: StoreTree | undefined,
-  seed: `0x${string}`,
-  count: number
-): Promise<`0x${string}`> {
-  const proof = await buildStoreProof(
-    store,
-    {
-      root: `0x${Buffer.from(root).toString('hex')}`,
-      size: BigInt(tree?.byteLength ?? (await store.getInfo(root)).byteLength)
-    },
-    seed,
-    count,
-    tree
-  )
-  if (typeof proof !== 'string') throw new Error(`the stored shard cannot be proven: ${proof.reason}`)
-  return proof
 }
