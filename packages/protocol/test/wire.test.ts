@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { keccak_256 } from '@noble/hashes/sha3.js'
 import {
   MAX_CONTROL_FRAME_BYTES,
   WireReader,
@@ -19,6 +21,7 @@ import {
   verifyAnnouncement,
   addressOf,
   recoverSigner,
+  recoverHashSigner,
   signDigest,
   wireDigest,
   MAX_ANNOUNCEMENT_BYTES,
@@ -211,6 +214,65 @@ describe('signatures', () => {
   it('signs as EIP-191 and recovers the signer', () => {
     const digest = wireDigest('test', { a: 1 })
     expect(recoverSigner(digest, signDigest(key, digest))).toBe(addressOf(key))
+  })
+
+  it("gives recovery's verdict when it checks a known signer instead of recovering, for altered signatures too", () => {
+    const n = secp256k1.Point.Fn.ORDER
+    const toWord = (x: bigint): Uint8Array =>
+      Uint8Array.from(x.toString(16).padStart(64, '0').match(/../g)!, (h) => parseInt(h, 16))
+    const keys = [key, otherKey, `0x${'33'.repeat(32)}` as const]
+    for (const k of keys) {
+      const signer = addressOf(k)
+      for (let i = 0; i < 4; i++) {
+        const digest = wireDigest('known-signer', { i, k })
+        const signature = signDigest(k, digest)
+        // The first call with the claimed signer recovers and keeps its key; the rest check against it.
+        expect(recoverSigner(digest, signature, signer)).toBe(signer)
+        expect(recoverSigner(digest, signature, signer.toUpperCase().replace('0X', '0x'))).toBe(signer)
+        const r = signature.subarray(0, 32)
+        const s = BigInt(`0x${Buffer.from(signature.subarray(32, 64)).toString('hex')}`)
+        const flippedV = Uint8Array.from(signature)
+        flippedV[64] = signature[64] === 27 ? 28 : 27
+        const highS = Uint8Array.from([...r, ...toWord(n - s), signature[64]!])
+        const highSFlipped = Uint8Array.from([...r, ...toWord(n - s), flippedV[64]!])
+        const otherDigest = wireDigest('known-signer', { i: i + 1, k })
+        const cases: Array<[Uint8Array, Uint8Array]> = [
+          [digest, flippedV],
+          [digest, highS],
+          [digest, highSFlipped],
+          [otherDigest, signature]
+        ]
+        for (const [d, sig] of cases) {
+          const recovered = (): string => {
+            try {
+              return recoverSigner(d, sig)
+            } catch (err) {
+              return (err as Error).name
+            }
+          }
+          const checked = (): string => {
+            try {
+              return recoverSigner(d, sig, signer)
+            } catch (err) {
+              return (err as Error).name
+            }
+          }
+          expect(checked()).toBe(recovered())
+        }
+        // The raw-hash form (an EIP-712 digest is signed without EIP-191's prefix) agrees with recoverSigner.
+        const hash = keccak_256(digest)
+        const raw = secp256k1.sign(hash, Uint8Array.from(Buffer.from(k.slice(2), 'hex')), {
+          prehash: false,
+          format: 'recovered'
+        })
+        const rsv = Uint8Array.from([...raw.subarray(1, 65), 27 + raw[0]!])
+        expect(recoverHashSigner(hash, rsv, signer)).toBe(signer)
+        expect(recoverHashSigner(hash, rsv)).toBe(signer)
+      }
+    }
+    // A claim the signature does not bear out returns the real signer, as recovery does.
+    const digest = wireDigest('known-signer', { wrong: true })
+    expect(recoverSigner(digest, signDigest(otherKey, digest), addressOf(key))).toBe(addressOf(otherKey))
   })
 
   it('verifies receipts and rejects tampering', () => {

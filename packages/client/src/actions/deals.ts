@@ -38,7 +38,24 @@ export type DealChain = Pick<ChainContext, 'market' | 'publicClient' | 'walletCl
  * short, one approval for the whole amount (so the batches that follow need no approval each).
  */
 export async function approveOnce(ctx: DealChain, amount: bigint, signal?: AbortSignal): Promise<boolean> {
-  if (amount === 0n) return false
+  const approval = await sendApproval(ctx, amount, signal)
+  if (approval === undefined) return false
+  await approval.mined
+  return true
+}
+
+/**
+ * `approveOnce` without waiting for the block: sends the approval if the allowance is short and returns the promise
+ * of its success, `mined` (it rejects as approveOnce throws), or undefined when no approval is needed. A caller that sends
+ * its next transaction at once gets both into the same block (the approval's nonce is the lower one, so it runs
+ * first), one block sooner than waiting for the receipt between them.
+ */
+export async function sendApproval(
+  ctx: DealChain,
+  amount: bigint,
+  signal?: AbortSignal
+): Promise<{ mined: Promise<void> } | undefined> {
+  if (amount === 0n) return undefined
   const tokenInfo = await marketToken(ctx.market)
   const token = tokenInfo.address
   const [balance, allowance] = await Promise.all([
@@ -51,9 +68,14 @@ export async function approveOnce(ctx: DealChain, amount: bigint, signal?: Abort
     })
   ])
   if (balance < amount) throw new InsufficientFundsError(amount, balance, token, (a) => formatTokenAmount(a, tokenInfo))
-  if (allowance >= amount) return false
+  if (allowance >= amount) return undefined
+  const failed = (err: unknown): never => {
+    signal?.throwIfAborted()
+    throw chainActionError(`approving the market for ${amount} token units`, err)
+  }
+  let hash: Hex
   try {
-    const hash = await ctx.walletClient.writeContract({
+    hash = await ctx.walletClient.writeContract({
       address: token,
       abi: erc20Abi,
       functionName: 'approve',
@@ -61,12 +83,12 @@ export async function approveOnce(ctx: DealChain, amount: bigint, signal?: Abort
       account: ctx.walletClient.account,
       chain: ctx.walletClient.chain ?? null
     })
-    await waitForSuccess(ctx.publicClient, hash, { signal })
   } catch (err) {
-    signal?.throwIfAborted()
-    throw chainActionError(`approving the market for ${amount} token units`, err)
+    return failed(err)
   }
-  return true
+  const mined = waitForSuccess(ctx.publicClient, hash, signal === undefined ? {} : { signal }).then(() => {}, failed)
+  mined.catch(() => {})
+  return { mined }
 }
 
 /** geth's `txMaxSize`: public mempools drop larger transactions. */

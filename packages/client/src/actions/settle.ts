@@ -12,7 +12,7 @@ import type { PutProgressEvent } from '../events.js'
 import { JournalError } from '../journal.js'
 import type { JournalDeal, JournalWriter } from '../journal.js'
 import { linkFor } from '../capability.js'
-import { approveOnce, DEFAULT_BATCH_LIMITS, mapLimit, planBatches, sendBatch, waitForTermStart } from './deals.js'
+import { DEFAULT_BATCH_LIMITS, mapLimit, planBatches, sendApproval, sendBatch, waitForTermStart } from './deals.js'
 import type { BatchLimits, DealChain } from './deals.js'
 import { storeFileManifest } from './manifest.js'
 import { requestShardOffer } from '../transfer.js'
@@ -205,7 +205,16 @@ export async function openJournalDeals(
   const refused = new Map<JournalDeal, Refusal>()
   if (deals.length === 0) return refused
   const amount = deals.reduce((sum, d) => sum + escrowOf(d), 0n)
-  if (await approveOnce(ctx, amount, signal)) emit({ type: 'put:approved', amount })
+  // The first batch goes out right behind the approval, not a block later: its estimate runs on the pending state,
+  // which holds the approval, and the approval's lower nonce puts it first in the block. A batch that fails before
+  // the approval is known to be mined is tried again as it was once it is (it may have been estimated without it).
+  const approval = await sendApproval(ctx, amount, signal)
+  let approved = approval === undefined
+  const approvalMined = approval?.mined.then(() => {
+    approved = true
+    emit({ type: 'put:approved', amount })
+  })
+  approvalMined?.catch(() => {})
   const entry = writer.entry
   let opened = entry.deals.filter((d) => d.dealId !== undefined).length
   const queue: JournalDeal[][] = planBatches(deals.map(signedOf), limits).map((batch) => batch.map((i) => deals[i]!))
@@ -247,6 +256,11 @@ export async function openJournalDeals(
       })
       continue
     }
+    if (!approved) {
+      await approvalMined
+      queue.unshift(batch)
+      continue
+    }
     if (batch.length > 1) {
       const half = Math.ceil(batch.length / 2)
       queue.unshift(batch.slice(0, half), batch.slice(half))
@@ -277,6 +291,7 @@ export async function openJournalDeals(
         : { reason: `one offer needs ${outcome.gas} gas, above the cap of ${limits.maxGas}` }
     )
   }
+  await approvalMined
   return refused
 }
 

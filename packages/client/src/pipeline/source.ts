@@ -64,7 +64,8 @@ export function chunksOf(source: FileSource): AsyncIterable<unknown> {
 /**
  * Cuts a stream of chunks into segments of exactly `segmentSize` bytes (the last may be shorter; an empty
  * stream yields none). Holds at most one segment plus one chunk. A yielded segment is valid only until the next
- * one is asked for: full segments share one buffer, so a large file leaves no segment-sized garbage behind.
+ * one is asked for: full segments share one buffer, so a large file leaves no segment-sized garbage behind. A
+ * segment that lies inside one source chunk is a view of it instead (bytes put from memory: no copy at all).
  */
 export async function* segmentsOf(
   source: FileSource,
@@ -76,6 +77,15 @@ export async function* segmentsOf(
   let full: Uint8Array | undefined
   const take = (): Uint8Array => {
     const size = Math.min(segmentSize, pendingBytes)
+    const head = pending[0]!
+    if (head.length >= size) {
+      // The segment lies in one source chunk (a put of bytes in memory is one chunk): a view, not a copy. It stays
+      // valid for longer than the contract promises, and the chunk is held anyway until its last segment is taken.
+      pending[0] = head.subarray(size)
+      if (pending[0].length === 0) pending.shift()
+      pendingBytes -= size
+      return head.subarray(0, size)
+    }
     // biome-ignore lint/suspicious/noAssignInExpressions: the one shared full-segment buffer is made on first use.
     const segment = size === segmentSize ? (full ??= new Uint8Array(segmentSize)) : new Uint8Array(size)
     let filled = 0

@@ -324,7 +324,7 @@ export function verifyReceipt(
   expected: { subject?: Uint8Array; byteLength?: number; provider?: Address } = {}
 ): void {
   const { receipt } = signed
-  const signer = recoverSigner(wireDigest(RECEIPT_DOMAIN, compact(receipt)), signed.signature)
+  const signer = recoverSigner(wireDigest(RECEIPT_DOMAIN, compact(receipt)), signed.signature, receipt.provider)
   if (signer !== receipt.provider.toLowerCase())
     throw new InvalidSignatureError(`receipt signed by ${signer}, not by its provider ${receipt.provider}`)
   if (expected.provider !== undefined && signer !== expected.provider.toLowerCase())
@@ -418,7 +418,11 @@ export function decodeAnnouncement(bytes: Uint8Array): SignedAnnouncement {
  * (the gossipsub message's `from`, itself signed with the libp2p key): together they bind peer id and chain address.
  */
 export function verifyAnnouncement(signed: SignedAnnouncement, expected: { fromPeerId?: string } = {}): void {
-  const signer = recoverSigner(wireDigest(ANNOUNCEMENT_DOMAIN, signed.announcement), signed.signature)
+  const signer = recoverSigner(
+    wireDigest(ANNOUNCEMENT_DOMAIN, signed.announcement),
+    signed.signature,
+    signed.announcement.chainAddress
+  )
   if (signer !== signed.announcement.chainAddress.toLowerCase())
     throw new InvalidSignatureError(`announcement signed by ${signer}, not by ${signed.announcement.chainAddress}`)
   if (expected.fromPeerId !== undefined && expected.fromPeerId !== signed.announcement.peerId) {
