@@ -9,23 +9,11 @@ import {
   TruncatedMessageError
 } from './errors.js'
 
-/** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()` and iterates its buffers). */
-export type WireChunk =
-  | Uint8Array
-  | { subarray: () => Uint8Array; byteLength: number; [Symbol.iterator]?: () => Iterator<Uint8Array> }
+/** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
+export type WireChunk = Uint8Array | { subarray: () => Uint8Array; byteLength: number }
 
 function toBytes(chunk: WireChunk): Uint8Array {
   return chunk instanceof Uint8Array ? chunk : chunk.subarray()
-}
-
-/**
- * The chunk's buffers as they are. A list's `subarray()` copies its parts into one new buffer: a 1 MiB yamux frame
- * is ~16 noise messages, so flattening every frame copied (and left as garbage) every byte a get reads, which the
- * reader then copies again wherever it keeps them.
- */
-function buffersOf(chunk: WireChunk): Iterable<Uint8Array> {
-  if (chunk instanceof Uint8Array) return [chunk]
-  return chunk[Symbol.iterator] === undefined ? [chunk.subarray()] : (chunk as Iterable<Uint8Array>)
 }
 
 export function encodeVarint(value: number): Uint8Array {
@@ -198,8 +186,7 @@ export interface ByteStream {
 
 /**
  * An async source over a libp2p stream that pauses the remote when more than `highWaterBytes` are waiting unread,
- * so a slow consumer (a disk) throttles the sender instead of buffering without limit. It yields the buffers a message
- * arrived in (a yamux frame's noise messages, ~64 KiB each) without joining them: readers copy them where they keep them.
+ * so a slow consumer (a disk) throttles the sender instead of buffering without limit.
  */
 export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATER_BYTES): AsyncIterable<Uint8Array> {
   return {
@@ -216,11 +203,9 @@ export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATE
         w?.()
       }
       const onMessage = (evt: { data: WireChunk }): void => {
-        for (const bytes of buffersOf(evt.data)) {
-          if (bytes.byteLength === 0) continue
-          queue.push(bytes)
-          queuedBytes += bytes.byteLength
-        }
+        const bytes = toBytes(evt.data)
+        queue.push(bytes)
+        queuedBytes += bytes.byteLength
         if (!paused && queuedBytes > highWaterBytes) {
           // libp2p throws StreamStateError on pausing a stream that is closing: its last messages need no brake.
           try {
