@@ -3,7 +3,7 @@
  * `helia` with `@helia/unixfs`, bitswap as the only block broker, no routers beyond libp2p's own (no DHT, no
  * delegated HTTP routing, no gateways: nothing leaves 127.0.0.1), a disk blockstore (`blockstore-fs`) in the
  * directory it is given, and the libp2p stack of the Sherd hosts: TCP, noise, yamux with the same buffer limits
- * (`--role adder` takes the provider's, `--role reader` the client's), identify.
+ * (`--role adder` takes the provider's, `--role reader` the client's) and the same 2 MiB initial stream window, identify.
  *
  * Speaks JSON lines: one request per line on stdin, one reply per line on stdout (`{ id, ok: true, ... }` or
  * `{ id, ok: false, error }`); the first line it prints is `{ multiaddr, peerId }` (the adder listens on
@@ -38,6 +38,7 @@ import {
   MAX_READ_BUFFER_BYTES as NODE_MAX_READ_BUFFER_BYTES,
   YAMUX_MAX_STREAM_WINDOW_BYTES as NODE_MAX_STREAM_WINDOW_BYTES
 } from '@sherd/node'
+import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
 import { incompressibleBytes } from '../incompressible.js'
 
 export type HeliaRole = 'adder' | 'reader'
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
         yamux({
           maxEarlyStreams: limits.maxEarlyStreams,
           streamOptions: {
+            initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW_BYTES,
             maxReadBufferLength: limits.maxReadBufferLength,
             maxStreamWindowSize: limits.maxStreamWindowSize
           }

@@ -54,7 +54,8 @@ export const MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
 /**
  * Receive window per stream. yamux grows it to 16 MiB by default, so each of the k shard fetches of a segment
  * could park 16 MiB in buffers while the client hashes another shard; 2 MiB keeps that to a few MiB per stream
- * and still fills a loopback or LAN link (window / RTT).
+ * and still fills a loopback or LAN link (window / RTT). It is also the initial window (YAMUX_INITIAL_STREAM_WINDOW_BYTES),
+ * so a stream's window is 2 MiB from its first byte and never grows.
  */
 export const MAX_STREAM_WINDOW_BYTES = 2 * 1024 * 1024
 export const MAX_EARLY_STREAMS = 512

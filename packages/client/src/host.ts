@@ -7,6 +7,7 @@ import type { Identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
+import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
 import { hostTransports } from '#platform'
 import { GOSSIP_SCORE_PARAMS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
@@ -19,8 +20,8 @@ export type ClientServices = {
 export type ClientHost = Libp2p<ClientServices>
 
 /**
- * The client's libp2p host: TCP in Node, WebSockets in a browser (`#platform`), noise, yamux with the provider's bulk-transfer limits (a read buffer above the
- * 16 MiB window, more early streams than k + m parallel uploads), identify, gossipsub for announcements. It
+ * The client's libp2p host: TCP in Node, WebSockets in a browser (`#platform`), noise, yamux with the provider's bulk-transfer limits (the
+ * 2 MiB initial stream window both ends must share, YAMUX_INITIAL_STREAM_WINDOW_BYTES; a read buffer above the 16 MiB window, more early streams than k + m parallel uploads), identify, gossipsub for announcements. It
  * dials only; it does not listen.
  */
 export async function createClientHost(init: { privateKey?: PrivateKey; listen?: string[] } = {}): Promise<ClientHost> {
@@ -37,7 +38,11 @@ export async function createClientHost(init: { privateKey?: PrivateKey; listen?:
     streamMuxers: [
       yamux({
         maxEarlyStreams: MAX_EARLY_STREAMS,
-        streamOptions: { maxReadBufferLength: MAX_READ_BUFFER_BYTES, maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES }
+        streamOptions: {
+          initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW_BYTES,
+          maxReadBufferLength: MAX_READ_BUFFER_BYTES,
+          maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES
+        }
       })
     ],
     services: {

@@ -38,6 +38,12 @@ export const MAX_EARLY_STREAMS = 512
 /** Fetch responses are written in pieces of this size so one read does not hold a whole shard in memory. */
 export const FETCH_WRITE_BYTES = 1024 * 1024
 /**
+ * A shard range is read from LevelDB this many bytes at a time (one `getMany` of 16 chunks): one `get` per 64 KiB
+ * chunk was one thread-pool round trip each, the provider's largest cost after noise while serving a get. It is
+ * FETCH_WRITE_BYTES, which a fetch holds before sending anyway, so serving holds no more than before.
+ */
+export const READ_BATCH_BYTES = FETCH_WRITE_BYTES
+/**
  * A WebSocket whose send buffer is over its limit (4 MiB) is polled this often for room; the transport's default of
  * 500 ms idles a bulk transfer for most of each poll on a fast link.
  */

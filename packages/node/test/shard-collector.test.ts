@@ -387,7 +387,8 @@ describe('reads racing deletion', () => {
     // is on the wire or in the dialer's read buffer; the provider counts at most a piece past that (the one a drain let
     // through) and holds one it is batching. So while the reader stalls, the provider has served at most what the
     // reader consumed plus `inFlightBound`, and is still mid-range while the shard is larger than that.
-    const window = 1024 * 1024
+    // Not below the 2 MiB initial window every peer assumes a stream starts with (YAMUX_INITIAL_STREAM_WINDOW_BYTES).
+    const window = 2 * 1024 * 1024
     const highWater = 1024 * 1024
     const inFlightBound = highWater + 2 * window + 2 * FETCH_WRITE_BYTES
     const dialer = await startDialer({ maxStreamWindowBytes: window })

@@ -17,7 +17,8 @@ import {
   encodeAnnouncement,
   requestFetchShard,
   requestStoreShard,
-  signAnnouncement
+  signAnnouncement,
+  YAMUX_INITIAL_STREAM_WINDOW_BYTES
 } from '@sherd/protocol'
 import { freePort, removeDir, tempDir } from '@sherd/test-support'
 import { MAX_EARLY_STREAMS, announceable, MAX_READ_BUFFER_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES } from '../src/index.js'
@@ -44,7 +45,10 @@ beforeAll(async () => {
     streamMuxers: [
       yamux({
         maxEarlyStreams: MAX_EARLY_STREAMS,
+        // The initial window every Sherd peer must share (docs/protocol.md, "Connections"): on yamux's default
+        // 256 KiB this host's first shard fetch is a receive-window error.
         streamOptions: {
+          initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW_BYTES,
           maxReadBufferLength: MAX_READ_BUFFER_BYTES,
           maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES
         }

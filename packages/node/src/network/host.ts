@@ -9,6 +9,7 @@ import type { Identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
+import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
 import { bootstrapDialer } from './bootstrap.js'
 import type { BootstrapDialer } from './bootstrap.js'
 import {
@@ -41,13 +42,17 @@ export interface HostInit {
   start?: boolean
   /** Peers to stay connected to, each `…/p2p/<peer id>` (a ConfigError names a bad one). */
   bootstrap?: readonly string[]
-  /** Largest yamux receive window per stream (default YAMUX_MAX_STREAM_WINDOW_BYTES); tests set a small one to bound what a stalled reader has in flight. */
+  /**
+   * Largest yamux receive window per stream (default YAMUX_MAX_STREAM_WINDOW_BYTES); tests set a small one to bound what a
+   * stalled reader has in flight. At least YAMUX_INITIAL_STREAM_WINDOW_BYTES, which every peer assumes a stream starts with.
+   */
   maxStreamWindowBytes?: number
 }
 
 /**
  * A libp2p 3 host as providers and clients use it: TCP and WebSockets, noise, yamux with the limits bulk transfer needs raised
- * (read buffer above the largest yamux window, many early streams for k + m parallel uploads), identify,
+ * (a 2 MiB initial stream window on both ends, read buffer above the largest yamux window, many early streams for
+ * k + m parallel uploads), identify,
  * gossipsub, and a dialer that keeps it connected to its bootstrap peers (which is how providers that never dial each
  * other end up in one gossipsub mesh). Clients can build the same host with no listen addresses.
  */
@@ -70,6 +75,7 @@ export async function createHost(init: HostInit): Promise<SherdHost> {
       yamux({
         maxEarlyStreams: MAX_EARLY_STREAMS,
         streamOptions: {
+          initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW_BYTES,
           maxReadBufferLength: MAX_READ_BUFFER_BYTES,
           maxStreamWindowSize: init.maxStreamWindowBytes ?? YAMUX_MAX_STREAM_WINDOW_BYTES
         }

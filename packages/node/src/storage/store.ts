@@ -4,7 +4,7 @@ import { logger } from '@libp2p/logger'
 import { DEFAULT_CHUNK_SIZE, decodeChunkTree } from '@sherd/proofs'
 import type { ChunkTree } from '@sherd/proofs'
 import type { Startable } from '@libp2p/interface'
-import { LEVEL_WRITE_BUFFER_BYTES } from '../constants.js'
+import { LEVEL_WRITE_BUFFER_BYTES, READ_BATCH_BYTES } from '../constants.js'
 import {
   AlreadyStoredError,
   DataDirLockedError,
@@ -345,7 +345,7 @@ export class ShardStore implements Startable {
   }
 
   /**
-   * Yields `length` bytes from `offset`, chunk by chunk. The shard cannot be deleted from the first `next()` until the
+   * Yields `length` bytes from `offset`, chunk by chunk, read READ_BATCH_BYTES at a time. The shard cannot be deleted from the first `next()` until the
    * generator finishes or is returned: a caller that stops early must call `return()` (for-await does).
    */
   async *readRange(root: Uint8Array, offset: number, length: number): AsyncGenerator<Uint8Array> {
@@ -360,15 +360,22 @@ export class ShardStore implements Startable {
       }
       let position = offset
       const end = offset + length
+      const batchChunks = Math.max(1, Math.floor(READ_BATCH_BYTES / m.chunkSize))
       while (position < end) {
-        const index = Math.floor(position / m.chunkSize)
-        const chunk = await this.level.get(chunkKey(m.chunks ?? rootHex, index))
-        if (chunk === undefined)
-          throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
-        const start = position - index * m.chunkSize
-        const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
-        yield chunk.subarray(start, stop)
-        position += stop - start
+        const first = Math.floor(position / m.chunkSize)
+        const count = Math.min(batchChunks, Math.ceil(end / m.chunkSize) - first)
+        const keys = Array.from({ length: count }, (_, i) => chunkKey(m.chunks ?? rootHex, first + i))
+        const chunks = await this.level.getMany(keys)
+        for (let i = 0; i < count; i++) {
+          const index = first + i
+          const chunk = chunks[i]
+          if (chunk === undefined)
+            throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
+          const start = position - index * m.chunkSize
+          const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
+          yield chunk.subarray(start, stop)
+          position += stop - start
+        }
       }
     } finally {
       release()

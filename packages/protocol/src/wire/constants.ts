@@ -42,3 +42,12 @@ export const READ_HIGH_WATER_BYTES = 4 * 1024 * 1024
 export const SIGNATURE_BYTES = 65
 /** Merkle roots (shard commitments) and offer hashes. */
 export const HASH_BYTES = 32
+/**
+ * yamux receive window that both ends of a Sherd connection assume a new stream starts with, in place of the yamux
+ * spec's 256 KiB. A 1 MiB shard piece (with its `ok` frame) then crosses as one yamux frame with no window update
+ * waited for; at 256 KiB each fetch stream ramped up over several round trips and several frames, each its own noise
+ * message and window update. Both ends must use the same value: a sender assumes the receiver's initial window, so a
+ * peer on yamux's default that fetches more than 256 KiB from a provider gets a receive-window error
+ * (docs/protocol.md, "Connections"). Every yamux receive window on Sherd's hosts is at least this.
+ */
+export const YAMUX_INITIAL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024

@@ -9,11 +9,23 @@ import {
   TruncatedMessageError
 } from './errors.js'
 
-/** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()`). */
-export type WireChunk = Uint8Array | { subarray: () => Uint8Array; byteLength: number }
+/** What a libp2p stream yields: a Uint8Array or a Uint8ArrayList (which has `subarray()` and iterates its buffers). */
+export type WireChunk =
+  | Uint8Array
+  | { subarray: () => Uint8Array; byteLength: number; [Symbol.iterator]?: () => Iterator<Uint8Array> }
 
 function toBytes(chunk: WireChunk): Uint8Array {
   return chunk instanceof Uint8Array ? chunk : chunk.subarray()
+}
+
+/**
+ * The chunk's buffers as they are. A list's `subarray()` copies its parts into one new buffer: a 1 MiB yamux frame
+ * is ~16 noise messages, so flattening every frame copied (and left as garbage) every byte a get reads, which the
+ * reader then copies again wherever it keeps them.
+ */
+function buffersOf(chunk: WireChunk): Iterable<Uint8Array> {
+  if (chunk instanceof Uint8Array) return [chunk]
+  return chunk[Symbol.iterator] === undefined ? [chunk.subarray()] : (chunk as Iterable<Uint8Array>)
 }
 
 export function encodeVarint(value: number): Uint8Array {
@@ -186,7 +198,8 @@ export interface ByteStream {
 
 /**
  * An async source over a libp2p stream that pauses the remote when more than `highWaterBytes` are waiting unread,
- * so a slow consumer (a disk) throttles the sender instead of buffering without limit.
+ * so a slow consumer (a disk) throttles the sender instead of buffering without limit. It yields the buffers a message
+ * arrived in (a yamux frame's noise messages, ~64 KiB each) without joining them: readers copy them where they keep them.
  */
 export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATER_BYTES): AsyncIterable<Uint8Array> {
   return {
@@ -197,25 +210,30 @@ export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATE
       let failure: Error | undefined
       let wake: (() => void) | undefined
       let paused = false
+      let resuming = false
       const notify = (): void => {
         const w = wake
         wake = undefined
         w?.()
       }
       const onMessage = (evt: { data: WireChunk }): void => {
-        const bytes = toBytes(evt.data)
-        queue.push(bytes)
-        queuedBytes += bytes.byteLength
-        if (!paused && queuedBytes > highWaterBytes) {
-          // libp2p throws StreamStateError on pausing a stream that is closing: its last messages need no brake.
-          try {
-            stream.pause()
-            paused = true
-          } catch (err) {
-            if ((err as Error).name !== 'StreamStateError') throw err
-          }
+        for (const bytes of buffersOf(evt.data)) {
+          if (bytes.byteLength === 0) continue
+          queue.push(bytes)
+          queuedBytes += bytes.byteLength
         }
+        if (!resuming) pauseIfFull()
         notify()
+      }
+      const pauseIfFull = (): void => {
+        if (paused || queuedBytes <= highWaterBytes) return
+        // libp2p throws StreamStateError on pausing a stream that is closing: its last messages need no brake.
+        try {
+          stream.pause()
+          paused = true
+        } catch (err) {
+          if ((err as Error).name !== 'StreamStateError') throw err
+        }
       }
       const onClose = (evt: { error?: Error }): void => {
         done = true
@@ -245,11 +263,18 @@ export function streamSource(stream: ByteStream, highWaterBytes = READ_HIGH_WATE
                 paused = false
                 // Resumed even after the remote finished writing: libp2p holds what arrived while paused until then.
                 // A stream already closing throws StreamStateError; it has nothing more to let in.
+                // libp2p's resume() hands over what arrived while paused *before* it tells yamux to send window
+                // updates again, so a pause from inside that hand-over would be undone at once and the remote never
+                // held back again: pause, if the hand-over filled the queue, only once resume() has returned.
+                resuming = true
                 try {
                   stream.resume()
                 } catch (err) {
                   if ((err as Error).name !== 'StreamStateError') throw err
+                } finally {
+                  resuming = false
                 }
+                pauseIfFull()
               }
               return { done: false, value: head }
             }
