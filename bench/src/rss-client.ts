@@ -12,7 +12,8 @@
  * Without --segment-mib the client's default applies (a put of known size streams segments of that size).
  * A code of k + m needs k + m providers (no provider holds two shards of a segment): --k 10 --m 20 --providers 30.
  *
- * Writes bench/results/rss-client.json: { "put peak RSS MiB", "get peak RSS MiB", sizeMiB, k, m, ... }.
+ * Writes bench/results/rss-client-<k>+<m>-<size MiB>.json (e.g. rss-client-4+2-4096.json): { "put peak RSS MiB",
+ * "get peak RSS MiB", sizeMiB, k, m, ... }, one file per code and size, so a 10 + 20 run does not overwrite 4 + 2's.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -41,6 +42,9 @@ const { values } = parseArgs({
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
+// The CLI's default code when -k / -m are not given.
+const k = Number(values.k ?? 4)
+const m = Number(values.m ?? 2)
 const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
@@ -179,8 +183,8 @@ try {
   report['put MB/s'] = +(sizeBytes / 1e6 / put.seconds).toFixed(1)
   report['put MB per CPU-second'] = +(sizeBytes / 1e6 / put.cpuSeconds).toFixed(1)
   report.deals = putResult.deals.length
-  report.k = Number(values.k ?? 4)
-  report.m = Number(values.m ?? 2)
+  report.k = k
+  report.m = m
   // The input is not needed for the get (its hash is kept): free the disk before the get's output is counted.
   await rm(file, { force: true })
 
@@ -206,7 +210,10 @@ try {
   }
   const results = fileURLToPath(new URL('../results/', import.meta.url))
   await mkdir(results, { recursive: true })
-  await writeFile(join(results, 'rss-client.json'), JSON.stringify(report, null, 2) + '\n')
+  await writeFile(
+    join(results, `rss-client-${k}+${m}-${values['size-mib']}.json`),
+    JSON.stringify(report, null, 2) + '\n'
+  )
 } finally {
   devnet.kill('SIGTERM')
   await devnetExited
