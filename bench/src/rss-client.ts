@@ -7,7 +7,10 @@
  * and checked against the input's SHA-256. CPU is the command's user + system time (getrusage of the child).
  *
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib N] [--k 4 --m 2] [--skip-get]
- *     [--periods 8] [--block-time 4]
+ *     [--periods 8] [--block-time 4] [--keep-logs DIR] [--debug]
+ *
+ * --keep-logs copies the providers' logs (the devnet's logs/provider-<i>.log, their stderr) to DIR before the devnet's
+ * dir is removed, so a failed upload can be read from the provider's side; --debug has them log DEBUG=sherd:*.
  *
  * Without --segment-mib the client's default applies (a put of known size streams segments of that size).
  * A code of k + m needs k + m providers (no provider holds two shards of a segment): --k 10 --m 20 --providers 30.
@@ -20,7 +23,7 @@ import type { ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -38,7 +41,9 @@ const { values } = parseArgs({
     m: { type: 'string' },
     'skip-get': { type: 'boolean' },
     periods: { type: 'string', default: '8' },
-    'block-time': { type: 'string', default: '4' }
+    'block-time': { type: 'string', default: '4' },
+    'keep-logs': { type: 'string' },
+    debug: { type: 'boolean' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
@@ -94,7 +99,16 @@ const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.
 // the put, and 8 periods of 6 GiB over 12 providers stay inside each provider's devnet stake.
 const devnet = spawn(
   process.execPath,
-  [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir],
+  [
+    devnetBin,
+    '--providers',
+    String(values.providers),
+    '--block-time',
+    String(values['block-time']),
+    '--dir',
+    dir,
+    ...(values.debug === true ? ['--debug'] : [])
+  ],
   { stdio: ['ignore', 'ignore', 'inherit'] }
 )
 const devnetExited = new Promise<void>((resolve) =>
@@ -217,5 +231,10 @@ try {
 } finally {
   devnet.kill('SIGTERM')
   await devnetExited
+  if (values['keep-logs'] !== undefined) {
+    await cp(join(dir, 'logs'), values['keep-logs'], { recursive: true }).catch((err: unknown) => {
+      console.error(`could not keep the providers' logs: ${(err as Error).message}`)
+    })
+  }
   await rm(dir, { recursive: true, force: true })
 }
