@@ -109,8 +109,13 @@ const devnet = spawn(
     dir,
     ...(values.debug === true ? ['--debug'] : [])
   ],
-  { stdio: ['ignore', 'ignore', 'inherit'] }
+  { stdio: ['ignore', 'pipe', 'inherit'] }
 )
+// The devnet tells why it failed to start on stdout (its story): the last lines are kept to say so.
+let devnetTail: string[] = []
+devnet.stdout!.on('data', (chunk: Buffer) => {
+  devnetTail = [...devnetTail, ...chunk.toString('utf8').split('\n')].filter((line) => line !== '').slice(-12)
+})
 const devnetExited = new Promise<void>((resolve) =>
   devnet.once('exit', () => {
     resolve()
@@ -127,7 +132,9 @@ async function devnetInfo(): Promise<{
   try {
     for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
       if (devnet.exitCode !== null)
-        throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
+        throw new Error(
+          `sherd-devnet exited before it was ready (is the repository built? npm run build); it said:\n${devnetTail.join('\n')}`
+        )
       if (Date.now() - started > DEVNET_START_TIMEOUT_MS)
         throw new Error('sherd-devnet did not write devnet.json in time')
       info = await readFile(join(dir, 'devnet.json'), 'utf8').then(
