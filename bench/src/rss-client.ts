@@ -7,7 +7,7 @@
  * and checked against the input's SHA-256. CPU is the command's user + system time (getrusage of the child).
  *
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib N] [--k 4 --m 2] [--skip-get]
- *     [--periods 8] [--block-time 4] [--keep-logs DIR] [--debug]
+ *     [--periods 8] [--block-time 4] [--discovery-timeout-ms 120000] [--keep-logs DIR] [--debug]
  *
  * --keep-logs copies the providers' logs (the devnet's logs/provider-<i>.log, their stderr) to DIR before the devnet's
  * dir is removed, so a failed upload can be read from the provider's side; --debug has them log DEBUG=sherd:*.
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     periods: { type: 'string', default: '8' },
     'block-time': { type: 'string', default: '4' },
     'keep-logs': { type: 'string' },
+    'discovery-timeout-ms': { type: 'string', default: '120000' },
     debug: { type: 'boolean' }
   }
 })
@@ -186,6 +187,10 @@ try {
     '--no-wait',
     '--periods',
     String(values.periods),
+    // The put needs every one of k + m providers' announcements; under load (30 providers on 2 cores) the last
+    // came after the CLI's default 10 s. The wait ends as soon as enough are seen, so only a failing put waits longer.
+    '--discovery-timeout-ms',
+    String(values['discovery-timeout-ms']),
     ...(segmentSize === undefined ? [] : ['--segment-size', String(segmentSize)]),
     ...(values.k === undefined ? [] : ['-k', values.k]),
     ...(values.m === undefined ? [] : ['-m', values.m])
