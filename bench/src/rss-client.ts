@@ -7,19 +7,23 @@
  * and checked against the input's SHA-256. CPU is the command's user + system time (getrusage of the child).
  *
  *   npx tsc -b bench && npx node bench/dist/rss-client.js [--size-mib 1024] [--providers 6] [--segment-mib N] [--k 4 --m 2] [--skip-get]
- *     [--periods 8] [--block-time 4]
+ *     [--periods 8] [--block-time 4] [--discovery-timeout-ms 120000] [--keep-logs DIR] [--debug]
+ *
+ * --keep-logs copies the providers' logs (the devnet's logs/provider-<i>.log, their stderr) to DIR before the devnet's
+ * dir is removed, so a failed upload can be read from the provider's side; --debug has them log DEBUG=sherd:*.
  *
  * Without --segment-mib the client's default applies (a put of known size streams segments of that size).
  * A code of k + m needs k + m providers (no provider holds two shards of a segment): --k 10 --m 20 --providers 30.
  *
- * Writes bench/results/rss-client.json: { "put peak RSS MiB", "get peak RSS MiB", sizeMiB, k, m, ... }.
+ * Writes bench/results/rss-client-<k>+<m>-<size MiB>.json (e.g. rss-client-4+2-4096.json): { "put peak RSS MiB",
+ * "get peak RSS MiB", sizeMiB, k, m, ... }, one file per code and size, so a 10 + 20 run does not overwrite 4 + 2's.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,10 +41,16 @@ const { values } = parseArgs({
     m: { type: 'string' },
     'skip-get': { type: 'boolean' },
     periods: { type: 'string', default: '8' },
-    'block-time': { type: 'string', default: '4' }
+    'block-time': { type: 'string', default: '4' },
+    'keep-logs': { type: 'string' },
+    'discovery-timeout-ms': { type: 'string', default: '120000' },
+    debug: { type: 'boolean' }
   }
 })
 const sizeBytes = Number(values['size-mib']) * MiB
+// The CLI's default code when -k / -m are not given.
+const k = Number(values.k ?? 4)
+const m = Number(values.m ?? 2)
 const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
@@ -90,9 +100,23 @@ const devnetBin = fileURLToPath(new URL('../../packages/devnet/bin/sherd-devnet.
 // the put, and 8 periods of 6 GiB over 12 providers stay inside each provider's devnet stake.
 const devnet = spawn(
   process.execPath,
-  [devnetBin, '--providers', String(values.providers), '--block-time', String(values['block-time']), '--dir', dir],
-  { stdio: ['ignore', 'ignore', 'inherit'] }
+  [
+    devnetBin,
+    '--providers',
+    String(values.providers),
+    '--block-time',
+    String(values['block-time']),
+    '--dir',
+    dir,
+    ...(values.debug === true ? ['--debug'] : [])
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] }
 )
+// The devnet tells why it failed to start on stdout (its story): the last lines are kept to say so.
+let devnetTail: string[] = []
+devnet.stdout!.on('data', (chunk: Buffer) => {
+  devnetTail = [...devnetTail, ...chunk.toString('utf8').split('\n')].filter((line) => line !== '').slice(-12)
+})
 const devnetExited = new Promise<void>((resolve) =>
   devnet.once('exit', () => {
     resolve()
@@ -109,7 +133,9 @@ async function devnetInfo(): Promise<{
   try {
     for (const started = Date.now(); info === undefined; await new Promise((resolve) => setTimeout(resolve, 500))) {
       if (devnet.exitCode !== null)
-        throw new Error('sherd-devnet exited before it was ready (is the repository built? npm run build)')
+        throw new Error(
+          `sherd-devnet exited before it was ready (is the repository built? npm run build); it said:\n${devnetTail.join('\n')}`
+        )
       if (Date.now() - started > DEVNET_START_TIMEOUT_MS)
         throw new Error('sherd-devnet did not write devnet.json in time')
       info = await readFile(join(dir, 'devnet.json'), 'utf8').then(
@@ -161,6 +187,10 @@ try {
     '--no-wait',
     '--periods',
     String(values.periods),
+    // The put needs every one of k + m providers' announcements; under load (30 providers on 2 cores) the last
+    // came after the CLI's default 10 s. The wait ends as soon as enough are seen, so only a failing put waits longer.
+    '--discovery-timeout-ms',
+    String(values['discovery-timeout-ms']),
     ...(segmentSize === undefined ? [] : ['--segment-size', String(segmentSize)]),
     ...(values.k === undefined ? [] : ['-k', values.k]),
     ...(values.m === undefined ? [] : ['-m', values.m])
@@ -179,8 +209,8 @@ try {
   report['put MB/s'] = +(sizeBytes / 1e6 / put.seconds).toFixed(1)
   report['put MB per CPU-second'] = +(sizeBytes / 1e6 / put.cpuSeconds).toFixed(1)
   report.deals = putResult.deals.length
-  report.k = Number(values.k ?? 4)
-  report.m = Number(values.m ?? 2)
+  report.k = k
+  report.m = m
   // The input is not needed for the get (its hash is kept): free the disk before the get's output is counted.
   await rm(file, { force: true })
 
@@ -206,9 +236,17 @@ try {
   }
   const results = fileURLToPath(new URL('../results/', import.meta.url))
   await mkdir(results, { recursive: true })
-  await writeFile(join(results, 'rss-client.json'), JSON.stringify(report, null, 2) + '\n')
+  await writeFile(
+    join(results, `rss-client-${k}+${m}-${values['size-mib']}.json`),
+    JSON.stringify(report, null, 2) + '\n'
+  )
 } finally {
   devnet.kill('SIGTERM')
   await devnetExited
+  if (values['keep-logs'] !== undefined) {
+    await cp(join(dir, 'logs'), values['keep-logs'], { recursive: true }).catch((err: unknown) => {
+      console.error(`could not keep the providers' logs: ${(err as Error).message}`)
+    })
+  }
   await rm(dir, { recursive: true, force: true })
 }

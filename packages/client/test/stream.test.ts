@@ -78,7 +78,7 @@ function oracleSeal(key: Buffer, plaintext: Uint8Array): Buffer {
 }
 
 function oracleWidth(k: number, m: number): number {
-  return SEALED_CHUNK * Math.min(16, Math.max(1, Math.floor(512 / (k + m))))
+  return SEALED_CHUNK * Math.min(16, Math.max(1, Math.floor(192 / (k + m))))
 }
 
 /** All k + m shards of a segment, whole: sealed bytes striped over k data shards, parity by the library. */
@@ -278,15 +278,17 @@ describe('chunked segment cipher', () => {
 })
 
 describe('stripe layout', () => {
-  it('is 1 MiB per shard up to k + m = 32 and keeps a whole stripe ≤ 32 MiB beyond', () => {
+  it('is 1 MiB per shard up to k + m = 12 and keeps a whole stripe ≤ 12 MiB beyond', () => {
     expect(stripeWidthFor(4, 2)).toBe(2 ** 20)
-    expect(stripeWidthFor(10, 20)).toBe(2 ** 20)
-    expect(stripeWidthFor(10, 30)).toBe(12 * SEALED_CHUNK)
-    expect(stripeWidthFor(128, 128)).toBe(2 * SEALED_CHUNK)
+    expect(stripeWidthFor(6, 6)).toBe(2 ** 20)
+    expect(stripeWidthFor(10, 4)).toBe(13 * SEALED_CHUNK)
+    expect(stripeWidthFor(10, 20)).toBe(6 * SEALED_CHUNK)
+    expect(stripeWidthFor(10, 30)).toBe(4 * SEALED_CHUNK)
+    expect(stripeWidthFor(128, 128)).toBe(SEALED_CHUNK)
     for (let n = 1; n <= 256; n++) {
       const w = stripeWidthFor(1, n - 1)
       expect(w % SEALED_CHUNK).toBe(0)
-      expect(n * w <= 32 * 2 ** 20 || w === SEALED_CHUNK).toBe(true)
+      expect(n * w <= 12 * 2 ** 20 || w === SEALED_CHUNK).toBe(true)
     }
   })
 

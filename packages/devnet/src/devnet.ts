@@ -347,8 +347,16 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     // Every provider but the first bootstraps to provider 0, which keeps its key and port across restarts; through
     // it they form one gossipsub mesh, so a client connected to any one of them hears every announcement.
     const seeds = (): string[] => (processes[0]?.started === true ? processes[0].info.multiaddrs : [])
+    // freePorts only knows what is bound now, and a provider binds its ports minutes after they were picked (29
+    // start at once on a loaded machine): without this, two providers of one devnet were handed the same port
+    // (a 30-provider devnet picks 90 of 12,768 ports: a clash in about one start in four).
+    const handedOut = new Set<number>()
     const newProcess = async (index: number): Promise<ProviderProcess> => {
-      const [libp2pPort, httpPort, wsPort] = await freePorts(3)
+      let picked = await freePorts(3)
+      for (let attempt = 0; picked.some((port) => handedOut.has(port)) && attempt < 10; attempt++)
+        picked = await freePorts(3)
+      for (const port of picked) handedOut.add(port)
+      const [libp2pPort, httpPort, wsPort] = picked
       const p = new ProviderProcess({
         ...providerSettings,
         index,

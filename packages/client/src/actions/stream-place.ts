@@ -28,8 +28,8 @@ export const LANE_QUEUE_STRIPES = 2
 
 /**
  * Bytes of stripes the uploads of one segment may hold queued, all lanes together: a wide code queues fewer stripes
- * (at 10 + 20 a stripe is 30 MiB, so none: the encoder waits until k + m streams have taken their piece), a narrow
- * one up to LANE_QUEUE_STRIPES (4 + 2: 6 MiB a stripe, 2 queued). What a lane holds is then at most its queue plus
+ * (at 10 + 20 a stripe is 11.25 MiB, so one; at k + m = 192 it is 12 MiB, also one), a narrow one up to
+ * LANE_QUEUE_STRIPES (4 + 2: 6 MiB a stripe, 2 queued). What a lane holds is then at most its queue plus
  * the piece its stream is sending, so a put's upload memory stays under ~2 × this plus one stripe at any code.
  */
 export const UPLOAD_QUEUE_BYTES = 16 * 2 ** 20

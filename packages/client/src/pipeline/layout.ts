@@ -3,14 +3,21 @@ import { InvalidRangeError } from './errors.js'
 
 /** Widest stripe per shard: 16 sealed chunks (1 MiB), so a stripe is few WebCrypto, kernel and network calls. */
 const MAX_STRIPE_CHUNKS = 16
-/** A whole stripe ((k + m) × width) stays within this many sealed chunks: 32 MiB, whatever the code. */
-const STRIPE_BUDGET_CHUNKS = 512
+/**
+ * A whole stripe ((k + m) × width) stays within this many sealed chunks (12 MiB) up to k + m = 192. The widest
+ * code's stripe is what a put holds twice (one being sent, one being encoded) and a get's decoder holds with its
+ * look-ahead, so it sets the client's memory at wide codes: at 512 chunks (32 MiB) a 10 + 20 stripe was 30 MiB and
+ * its put peaked at 287 MiB; 192 keeps 1 MiB per shard up to k + m = 12 (4 + 2 unchanged) and gives 10 + 20 a
+ * 384 KiB width (11.25 MiB stripes). docs/data-path.md, "Defaults for large segments", has the measurements.
+ */
+const STRIPE_BUDGET_CHUNKS = 192
 
 /**
- * Bytes of one stripe of one shard for a code (k, m): 64 KiB × clamp(floor(512 / (k + m)), 1, 16). 1 MiB for
- * every code up to k + m = 32 (4 + 2, 10 + 4, 10 + 20), narrower beyond so that a stripe of all k + m shards, which
- * encode and decode hold at once, stays ≤ 32 MiB (128 KiB at k + m = 256). A multiple of the sealed chunk, so
- * full stripes hold whole chunks and each chunk lies in one shard.
+ * Bytes of one stripe of one shard for a code (k, m): 64 KiB × clamp(floor(192 / (k + m)), 1, 16). 1 MiB for
+ * every code up to k + m = 12 (4 + 2, 6 + 6), narrower beyond so that a stripe of all k + m shards, which encode
+ * and decode hold at once, stays ≤ 12 MiB (832 KiB at 10 + 4, 384 KiB at 10 + 20, one chunk from k + m = 97 on;
+ * past k + m = 192 one chunk per shard is over the budget, 16 MiB at k + m = 256). A multiple of the sealed chunk, so full stripes hold whole chunks and each chunk
+ * lies in one shard.
  */
 export function stripeWidthFor(k: number, m: number): number {
   const chunks = Math.min(MAX_STRIPE_CHUNKS, Math.max(1, Math.floor(STRIPE_BUDGET_CHUNKS / (k + m))))
