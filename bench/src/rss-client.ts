@@ -137,7 +137,7 @@ async function devnetInfo(): Promise<{
           `sherd-devnet exited before it was ready (is the repository built? npm run build); it said:\n${devnetTail.join('\n')}`
         )
       if (Date.now() - started > DEVNET_START_TIMEOUT_MS)
-        throw new Error('sherd-devnet did not write devnet.json in time')
+        throw new Error(`sherd-devnet did not write devnet.json in time; it said:\n${devnetTail.join('\n')}`)
       info = await readFile(join(dir, 'devnet.json'), 'utf8').then(
         (t) => JSON.parse(t) as typeof info,
         () => undefined
