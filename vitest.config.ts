@@ -5,14 +5,15 @@ import { defineConfig } from 'vitest/config'
 const packages = ['proofs', 'erasure', 'protocol', 'contracts', 'node', 'client', 'devnet', 'test-support']
 
 // Tests run from source: every @sherd/<name> import resolves to packages/<name>/src/index.ts, and a package's
-// `#…` imports (package.json "imports", one module per environment) to src/ through their `source` condition.
+// `#…` imports (package.json "imports", one module per environment) and subpath exports (`@sherd/protocol/noise-node`)
+// to src/ through their `source` condition.
 export default defineConfig({
   ssr: { resolve: { conditions: ['source', ...defaultServerConditions] } },
   resolve: {
     conditions: ['source', ...defaultServerConditions],
     alias: [
       ...packages.map((name) => ({
-        find: `@sherd/${name}`,
+        find: new RegExp(`^@sherd/${name}$`),
         replacement: fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
       })),
       {

@@ -5,6 +5,7 @@ import { durabilitySuite } from './durability.js'
 import { erasureSuite } from './erasure.js'
 import { gasSuite } from './gas.js'
 import { merkleSuite } from './merkle.js'
+import { noiseSuite } from './noise.js'
 import { pipelineSuite } from './pipeline.js'
 import { provingSuite } from './proving.js'
 import { proverSuite } from './prover.js'
@@ -15,6 +16,7 @@ export const suites: Suite[] = [
   merkleSuite,
   erasureSuite,
   aesSuite,
+  noiseSuite,
   gasSuite,
   proverSuite,
   pipelineSuite,

@@ -8,7 +8,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
 import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
-import { hostTransports } from '#platform'
+import { hostTransports, noiseInit } from '#platform'
 import { GOSSIP_SCORE_PARAMS, MAX_EARLY_STREAMS, MAX_READ_BUFFER_BYTES, MAX_STREAM_WINDOW_BYTES } from './constants.js'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
@@ -34,7 +34,7 @@ export async function createClientHost(init: { privateKey?: PrivateKey; listen?:
     // on the connection: a long shard upload on a loaded machine (a streamed 64 MiB shard paced by the encoder)
     // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
     connectionMonitor: { abortConnectionOnPingFailure: false },
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise(noiseInit())],
     streamMuxers: [
       yamux({
         maxEarlyStreams: MAX_EARLY_STREAMS,

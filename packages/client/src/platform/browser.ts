@@ -1,4 +1,5 @@
 import { webSockets } from '@libp2p/websockets'
+import type { NoiseInit } from '@chainsafe/libp2p-noise'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { MerkleHasher } from '../pipeline/hashing.js'
 import { inlineHasher } from '../pipeline/hashing.js'
@@ -30,6 +31,11 @@ export function hostTransports(): HostTransports {
     transports: [webSockets()],
     ...(local ? { connectionGater: { denyDialMultiaddr: (_addr: Multiaddr) => false } } : {})
   }
+}
+
+/** noise's own crypto: the browser build of noise is pure JS, and node:crypto is not there to import. */
+export function noiseInit(): NoiseInit {
+  return {}
 }
 
 /**

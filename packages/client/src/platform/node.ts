@@ -4,6 +4,8 @@ import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { tcp } from '@libp2p/tcp'
+import type { NoiseInit } from '@chainsafe/libp2p-noise'
+import { nodeNoiseCrypto } from '@sherd/protocol/noise-node'
 import type { MerkleHasher } from '../pipeline/hashing.js'
 import { inlineHasher } from '../pipeline/hashing.js'
 import type { SegmentCipher } from '../pipeline/chunk-cipher.js'
@@ -17,6 +19,11 @@ export const PLATFORM_NAME = 'node'
 /** TCP: what providers listen on first. */
 export function hostTransports(): HostTransports {
   return { transports: [tcp()] }
+}
+
+/** noise with its ChaCha20-Poly1305 key imported once per session, not once per frame (docs/protocol.md, "Transport"). */
+export function noiseInit(): NoiseInit {
+  return { crypto: nodeNoiseCrypto }
 }
 
 /**

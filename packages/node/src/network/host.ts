@@ -3,6 +3,7 @@ import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { noise } from '@chainsafe/libp2p-noise'
+import { nodeNoiseCrypto } from '@sherd/protocol/noise-node'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
@@ -70,7 +71,7 @@ export async function createHost(init: HostInit): Promise<SherdHost> {
     // on the connection: a long shard upload on a loaded machine (a streamed 64 MiB shard paced by the encoder)
     // lost its connection mid-stream that way. Transfers and requests have their own timeouts; pings only measure.
     connectionMonitor: { abortConnectionOnPingFailure: false },
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: nodeNoiseCrypto })],
     streamMuxers: [
       yamux({
         maxEarlyStreams: MAX_EARLY_STREAMS,

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { nodeNoiseCrypto } from '@sherd/protocol/noise-node'
+
+// Sizes around noise's 1200-byte switch to node:crypto, empty, and its largest frame (65535 - 16-byte tag).
+const SIZES = [0, 1, 1199, 1200, 1201, 4096, 65519]
+
+/** What noise hands its crypto: a plain array or a list of its own Uint8ArrayList 2.x (typed as noise types it). */
+type Input = Parameters<typeof defaultCrypto.chaCha20Poly1305Encrypt>[0]
+type List = Exclude<Input, Uint8Array>
+type ListClass = new (...bufs: Uint8Array[]) => List
+
+/** noise's own Uint8ArrayList class (its 2.x), taken from a list noise itself returned. */
+const NoiseList = (
+  defaultCrypto.chaCha20Poly1305Encrypt(
+    new Uint8ArrayList(new Uint8Array(1200)) as unknown as List,
+    new Uint8Array(12),
+    new Uint8Array(0),
+    new Uint8Array(32)
+  ) as object
+).constructor as ListClass
+
+const bytes = (x: Input): Uint8Array => Uint8Array.from(x instanceof Uint8Array ? x : x.subarray())
+
+/** The same bytes as a plain array, as noise's list split in uneven pieces, and as the workspace's list. */
+function shapes(data: Uint8Array): Array<[string, () => Input]> {
+  const cut = (List: ListClass) => () =>
+    new List(data.slice(0, Math.floor(data.length / 3)), data.slice(Math.floor(data.length / 3)))
+  return [
+    ['Uint8Array', () => data.slice()],
+    ["noise's Uint8ArrayList", cut(NoiseList)],
+    ['Uint8ArrayList 3', cut(Uint8ArrayList as unknown as ListClass)]
+  ]
+}
+
+describe('nodeNoiseCrypto', () => {
+  it('seals and opens byte for byte as noise default crypto does, for every size and input shape', () => {
+    for (const size of SIZES) {
+      const k = randomBytes(32)
+      const nonce = randomBytes(12)
+      const ad = randomBytes(size % 3 === 0 ? 0 : 32)
+      const plaintext = randomBytes(size)
+      const expected = bytes(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k))
+      for (const [shape, input] of shapes(plaintext)) {
+        const sealed = nodeNoiseCrypto.chaCha20Poly1305Encrypt(input(), nonce, ad, k)
+        expect(bytes(sealed), `${size} ${shape}`).toEqual(expected)
+        expect(sealed instanceof Uint8Array, `${size} ${shape}`).toBe(
+          defaultCrypto.chaCha20Poly1305Encrypt(input(), nonce, ad, k) instanceof Uint8Array
+        )
+      }
+      for (const [shape, input] of shapes(expected)) {
+        const opened = nodeNoiseCrypto.chaCha20Poly1305Decrypt(input(), nonce, ad, k)
+        expect(bytes(opened), `${size} ${shape}`).toEqual(Uint8Array.from(plaintext))
+        expect(bytes(opened)).toEqual(bytes(defaultCrypto.chaCha20Poly1305Decrypt(input(), nonce, ad, k)))
+      }
+    }
+  })
+
+  it('keeps one key for a session of many frames, and a key array rewritten in place is not served stale', () => {
+    const k = randomBytes(32)
+    const ad = new Uint8Array(0)
+    for (let n = 0; n < 8; n++) {
+      const nonce = new Uint8Array(12)
+      new DataView(nonce.buffer).setUint32(4, n, true)
+      const frame = randomBytes(65519)
+      const sealed = nodeNoiseCrypto.chaCha20Poly1305Encrypt(frame, nonce, ad, k)
+      expect(bytes(sealed)).toEqual(bytes(defaultCrypto.chaCha20Poly1305Encrypt(frame, nonce, ad, k)))
+      expect(bytes(nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, ad, k))).toEqual(Uint8Array.from(frame))
+    }
+    const nonce = randomBytes(12)
+    const frame = randomBytes(2000)
+    randomBytes(32).copy(k)
+    expect(bytes(nodeNoiseCrypto.chaCha20Poly1305Encrypt(frame, nonce, ad, k))).toEqual(
+      bytes(defaultCrypto.chaCha20Poly1305Encrypt(frame, nonce, ad, k))
+    )
+  })
+
+  it('refuses a flipped ciphertext byte, a flipped tag, a wrong key, nonce or associated data', () => {
+    for (const size of [0, 1199, 1200, 65519]) {
+      const k = randomBytes(32)
+      const nonce = randomBytes(12)
+      const ad = randomBytes(16)
+      const sealed = bytes(nodeNoiseCrypto.chaCha20Poly1305Encrypt(randomBytes(size), nonce, ad, k))
+      const flips = size === 0 ? [sealed.length - 1] : [0, Math.floor(size / 2), size - 1, size, sealed.length - 1]
+      for (const at of flips) {
+        for (const [shape, input] of shapes(sealed)) {
+          const bad = input()
+          const copy = bytes(bad)
+          copy[at] = (copy[at] ?? 0) ^ 0x01
+          const tampered = bad instanceof Uint8Array ? copy : new NoiseList(copy)
+          expect(
+            () => nodeNoiseCrypto.chaCha20Poly1305Decrypt(tampered, nonce, ad, k),
+            `${size} ${shape} @${at}`
+          ).toThrow()
+        }
+      }
+      expect(() => nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, ad, randomBytes(32))).toThrow()
+      expect(() => nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, randomBytes(12), ad, k)).toThrow()
+      expect(() => nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, randomBytes(16), k)).toThrow()
+    }
+  })
+})
