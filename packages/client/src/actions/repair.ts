@@ -21,7 +21,7 @@ import { placeShards } from './place.js'
 import { settleEntry, shardKey } from './settle.js'
 import type { PlacedShard } from './place.js'
 import { inspectManifest } from './stat.js'
-import type { FileStat, ShardState } from './stat.js'
+import type { FileStat, SegmentStat, ShardState } from './stat.js'
 
 /** Repair's own events, besides the put events of re-placing shards. */
 export type RepairProgressEvent =
@@ -79,6 +79,48 @@ export interface RepairResult {
   readonly journal?: { readonly id: string; readonly path?: string }
 }
 
+type ShardStat = SegmentStat['shards'][number]
+
+function leftEnded(s: ShardStat, options: RepairOptions): boolean {
+  return options.leaveEnded === true && s.state === 'ended'
+}
+
+function needsRepair(s: ShardStat, options: RepairOptions): boolean {
+  return !leftEnded(s, options) && (!s.healthy || (options.includeMissed === true && (s.recentMissedPeriods ?? 0) > 0))
+}
+
+/**
+ * The shards of one segment a repair rebuilds, by the repair policy. An explicit repair rebuilds every unhealthy
+ * shard (threshold k + m − 1); the keeper waits for its own threshold before it starts one. With `leaveEnded`, the
+ * policy also sees each deal's end (`now`, ms): a segment whose paid term is over (its deals ended, or failed and
+ * past their own end) gets nothing rebuilt, so a whole-file repair the keeper started for another segment never
+ * renews it. Below k every unhealthy shard is returned: the fetch loop still tries every candidate and reports
+ * what it found.
+ */
+export function shardsToRebuild(
+  seg: SegmentStat,
+  k: number,
+  m: number,
+  options: Pick<RepairOptions, 'leaveEnded' | 'includeMissed'>,
+  now: number
+): { view: PolicyShard[]; bad: Set<number> } {
+  const view = seg.shards.map(
+    (s): PolicyShard => ({
+      shardIndex: s.shardIndex,
+      health: leftEnded(s, options) ? 'ended' : needsRepair(s, options) ? 'failed' : 'healthy',
+      ...(s.provider === undefined ? {} : { provider: s.provider }),
+      ...(options.leaveEnded !== true || s.endsAtMs === undefined ? {} : { dealEnd: s.endsAtMs })
+    })
+  )
+  const decision = decideSegment({ k, m, shards: view, threshold: k + m - 1, now })
+  const bad = new Set(
+    decision.belowK
+      ? view.filter((s) => s.health !== 'healthy' && s.health !== 'ended').map((s) => s.shardIndex)
+      : decision.rebuild
+  )
+  return { view, bad }
+}
+
 /**
  * Brings every segment back to k + m healthy shards: shards whose deal faulted (DealFaulted), was declared lost
  * (DealDeclaredLost), failed (DealFailed, or as many misses as fail it at its next claim), ended or was never
@@ -101,11 +143,7 @@ export async function repair(
   // The repair key opens and re-seals the manifest; shards are rebuilt over ciphertext, so nothing is decrypted.
   const { manifest, cid, manifestKey: key } = await getRepairableManifest(ctx, target, { signal })
   const before = await inspectManifest(ctx, manifest, cid, { signal, probe: true })
-  type Shard = FileStat['segments'][number]['shards'][number]
-  const leftEnded = (s: Shard): boolean => options.leaveEnded === true && s.state === 'ended'
-  const needsRepair = (s: Shard): boolean =>
-    !leftEnded(s) && (!s.healthy || (options.includeMissed === true && (s.recentMissedPeriods ?? 0) > 0))
-  const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter(needsRepair).length, 0)
+  const unhealthy = before.segments.reduce((n, s) => n + s.shards.filter((sh) => needsRepair(sh, options)).length, 0)
   emit({ type: 'repair:inspected', unhealthy, segments: before.segments.length })
   if (unhealthy === 0) {
     return { cid, link: linkFor(cid, key), previousCid: cid.toString(), manifest, repaired: [], before }
@@ -131,22 +169,9 @@ export async function repair(
   /** The adopted deals this repair put in the manifest (`segment/shard`). */
   const taken = new Set<string>()
 
+  const judgedAt = Date.now()
   for (const seg of before.segments) {
-    // An explicit repair rebuilds every unhealthy shard (threshold k + m − 1); the keeper waits for its threshold.
-    const view = seg.shards.map(
-      (s): PolicyShard => ({
-        shardIndex: s.shardIndex,
-        health: leftEnded(s) ? 'ended' : needsRepair(s) ? 'failed' : 'healthy',
-        ...(s.provider === undefined ? {} : { provider: s.provider })
-      })
-    )
-    const decision = decideSegment({ k, m, shards: view, threshold: k + m - 1 })
-    // Below k the fetch loop below still tries every candidate and reports what it found.
-    const bad = new Set(
-      decision.belowK
-        ? view.filter((s) => s.health !== 'healthy' && s.health !== 'ended').map((s) => s.shardIndex)
-        : decision.rebuild
-    )
+    const { view, bad } = shardsToRebuild(seg, k, m, options, judgedAt)
     if (bad.size === 0) continue
     // An adopted deal must still keep the segment's shards on distinct providers.
     const adoptedHere = [...bad].filter((i) => {
