@@ -56,6 +56,38 @@ describe('ShardStore', () => {
     await expect(write(store, bytes, root)).rejects.toMatchObject({ name: 'AlreadyStoredError' })
   })
 
+  it('refuses to serve a range over a stored chunk of the wrong length (a corrupt store), naming the chunk', async () => {
+    const dir = join(await tempDir(), 'store')
+    dirs.push(join(dir, '..'))
+    const store = await openStore(16 * 1024 * 1024, dir)
+    const { bytes, root } = randomShard(3 * DEFAULT_CHUNK_SIZE + 1234)
+    await write(store, bytes, root)
+    await store.stop()
+    stores.pop()
+    // Cut the second chunk short behind the store's back, as a damaged disk or a partial restore could.
+    const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
+    const keys: string[] = []
+    for await (const key of db.keys({ gte: 's!c!', lt: 's!c!~' })) keys.push(key)
+    expect(keys).toHaveLength(4)
+    const second = keys.sort()[1]!
+    await db.put(second, (await db.get(second))!.subarray(0, 100))
+    await db.close()
+    const again = await openStore(16 * 1024 * 1024, dir)
+    const read = async (offset: number, length: number): Promise<void> => {
+      for await (const _ of again.readRange(root, offset, length)) {
+      }
+    }
+    await expect(read(0, bytes.byteLength)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: /chunk 1 .* 100 bytes/
+    })
+    await expect(read(DEFAULT_CHUNK_SIZE + 10, 10)).rejects.toMatchObject({ name: 'NotFoundError' })
+    // The chunks around it still read.
+    const parts: Uint8Array[] = []
+    for await (const p of again.readRange(root, 2 * DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE + 1234)) parts.push(p)
+    expect(Buffer.concat(parts)).toEqual(Buffer.from(bytes.subarray(2 * DEFAULT_CHUNK_SIZE)))
+  })
+
   it('keeps nothing and releases the reservation when the bytes do not match the root', async () => {
     const store = await openStore()
     const { bytes } = randomShard(200_000)

@@ -371,6 +371,12 @@ export class ShardStore implements Startable {
           const chunk = chunks[i]
           if (chunk === undefined)
             throw new NotFoundError(`chunk ${index} of shard ${rootHex} is missing: the store is corrupt`)
+          // A short chunk would shift every later offset (and a negative start reads from a chunk's end): refuse it.
+          const expected = Math.min(m.chunkSize, m.byteLength - index * m.chunkSize)
+          if (chunk.byteLength !== expected)
+            throw new NotFoundError(
+              `chunk ${index} of shard ${rootHex} is ${chunk.byteLength} bytes, not ${expected}: the store is corrupt`
+            )
           const start = position - index * m.chunkSize
           const stop = Math.min(chunk.byteLength, end - index * m.chunkSize)
           yield chunk.subarray(start, stop)
