@@ -275,8 +275,10 @@ export interface FileStreamEncoding extends AsyncIterable<StreamedSegment> {
 
 /**
  * The streaming form of `encodeFile`: the same shards, roots and manifest (tested), but the source is read one
- * stripe at a time (≈ k MiB of plaintext at 1 MiB stripes) and each stripe goes to `onStripe` and is dropped, so
- * memory stays at one stripe of all k + m shards (≤ 32 MiB, 6 MiB at 4 + 2) whatever the segment size. Iterating
+ * stripe at a time (k × the stripe width of plaintext, `stripeWidthFor`) and each stripe goes to `onStripe` and is
+ * dropped, so memory stays at one stripe of all k + m shards (≈ 12 MiB at most up to k + m = 192, one 64 KiB chunk
+ * per shard above: 6 MiB at 4 + 2, 11.25 MiB at 10 + 20) whatever
+ * the segment size. Iterating
  * yields each segment's commitments once its last stripe was delivered.
  *
  * @example
