@@ -75,7 +75,7 @@ export const leafSuite: Suite = {
       fn: () => leafTreeRoot(slice, 64, oneShot)
     })
 
-    const runs = full ? 15 : 9
+    const runs = full ? 15 : 11
     log(`${entries.length} trees (${mib} MiB each, the last 1 MiB), ${runs} interleaved runs`)
     const { wallMs, cpuMs } = await measureInterleaved(entries, { runs, warmup: 1 })
     // Per-run ratios compare time per byte, since the last entry hashes fewer bytes.
