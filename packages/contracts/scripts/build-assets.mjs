@@ -1,7 +1,7 @@
 // Compiles packages/contracts/contracts/**/*.sol with solc-js and writes the ABIs and bytecode as `as const`
 // TypeScript, so every viem call on them is typed:
 //   src/generated/contracts.ts       ProofSetMarket, SherdToken (the package's public artifacts)
-//   test/generated/test-contracts.ts contracts/test/*.sol (hostile token, reentrancy attacker; tests only)
+//   test/generated/test-contracts.ts contracts/test/*.sol (hostile token, reentrancy attacker, leaf-size verifier; tests only)
 // `@openzeppelin/...` imports resolve through Node's module resolution from this package.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
