@@ -60,11 +60,12 @@ function periodicDealTree(block: Uint8Array, leafSize: number, depth: number) {
   }
 }
 
-function calldataFloor(input: Hex): { bytes: number; floor: bigint } {
+/** EIP-7623 floor (21000 + 10 × tokens, a zero byte 1 token, another 4) and the standard intrinsic gas (16/4 per byte). */
+function calldataCost(input: Hex): { bytes: number; floor: bigint; intrinsic: bigint } {
   const bytes = hexToBytes(input)
   let tokens = 0n
   for (const b of bytes) tokens += b === 0 ? 1n : 4n
-  return { bytes: bytes.length, floor: 21_000n + 10n * tokens }
+  return { bytes: bytes.length, floor: 21_000n + 10n * tokens, intrinsic: 21_000n + 4n * tokens }
 }
 
 const concat = (parts: Uint8Array[]): Uint8Array => {
@@ -85,6 +86,8 @@ interface Row {
   gas: Record<string, bigint[]>
   /** EIP-7623 floor of each period's osaka transaction. */
   floors: bigint[]
+  /** cancun gas less 21000 and 16/4 gas per calldata byte: what the verification itself costs. */
+  execution: bigint[]
 }
 
 const chains: Record<string, TestChain> = {}
@@ -117,7 +120,7 @@ test('proving gas per period and per TiB-month by leaf size, real proofs on chai
     const dealLeaves = BigInt(2 ** depth)
     const weight = BigInt(DEALS) * dealLeaves
 
-    const row: Row = { leafSize, depth, proofBytes: 0, calldataBytes: 0, gas: {}, floors: [] }
+    const row: Row = { leafSize, depth, proofBytes: 0, calldataBytes: 0, gas: {}, floors: [], execution: [] }
     for (const [fork, c] of Object.entries(chains)) {
       const w = c.wallets[0]!
       const account: Address = w.account.address
@@ -165,11 +168,12 @@ test('proving gas per period and per TiB-month by leaf size, real proofs on chai
         })
         const receipt = await c.publicClient.waitForTransactionReceipt({ hash })
         expect(receipt.status).toBe('success')
-        const { bytes, floor } = calldataFloor((await c.publicClient.getTransaction({ hash })).input)
+        const { bytes, floor, intrinsic } = calldataCost((await c.publicClient.getTransaction({ hash })).input)
         row.gas[fork]!.push(receipt.gasUsed)
         row.proofBytes = proof.length
         row.calldataBytes = bytes
         if (fork === 'osaka') row.floors.push(floor)
+        else row.execution.push(receipt.gasUsed - intrinsic)
       }
       expect(
         await c.publicClient.readContract({ address, abi: leafSizeVerifierAbi, functionName: 'provenPeriods' })
@@ -182,14 +186,14 @@ test('proving gas per period and per TiB-month by leaf size, real proofs on chai
   const month = periodsPerMonth(256)
   const base = Number(median(rows[0]!.gas.osaka!))
   const lines = [
-    '| leaf | path levels (deal + super) | bytes per answer | calldata per period | gas per period, osaka (floor) | gas per period, cancun (no floor) | gas per TiB-month, osaka | ÷ 64 B | $ per TiB-month at $10 per 10⁹ gas |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+    '| leaf | path levels (deal + super) | bytes per answer | calldata per period | gas per period, osaka (floor) | gas per period, cancun (no floor) | of which execution | gas per TiB-month, osaka | ÷ 64 B | $ per TiB-month at $10 per 10⁹ gas |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
   ]
   for (const r of rows) {
     const osaka = Number(median(r.gas.osaka!))
     const cancun = Number(median(r.gas.cancun!))
     lines.push(
-      `| ${r.leafSize} B | ${r.depth} + ${SUPER_DEPTH} | ${r.proofBytes / K} | ${r.calldataBytes} | ${osaka} (${median(r.floors)}) | ${cancun} | ${Math.round(osaka * month)} | ${(osaka / base).toFixed(2)} | ${((osaka * month) / 1e8).toFixed(2)} |`
+      `| ${r.leafSize} B | ${r.depth} + ${SUPER_DEPTH} | ${r.proofBytes / K} | ${r.calldataBytes} | ${osaka} (${median(r.floors)}) | ${cancun} | ${median(r.execution)} | ${Math.round(osaka * month)} | ${(osaka / base).toFixed(2)} | ${((osaka * month) / 1e8).toFixed(2)} |`
     )
   }
   process.stdout.write(
