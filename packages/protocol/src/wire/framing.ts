@@ -154,6 +154,15 @@ export class WireReader {
    * is never committed on either.
    */
   async *readBytes(length: number): AsyncGenerator<Uint8Array> {
+    yield* this.readSome(length)
+    await this.expectEnd(`the ${length} bytes it declared`)
+  }
+
+  /**
+   * Yields the next `length` raw bytes in the chunks they arrived in, and nothing after them: for a sender whose
+   * bytes are consumed in parts (a shard range read piece by piece); fewer is `TruncatedMessageError`.
+   */
+  async *readSome(length: number): AsyncGenerator<Uint8Array> {
     let remaining = length
     while (remaining > 0) {
       if (this.buffered.byteLength === 0 && !(await this.pull())) {
@@ -165,14 +174,20 @@ export class WireReader {
       remaining -= take
       yield out
     }
-    await this.expectEnd(`the ${length} bytes it declared`)
   }
 
-  /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
+  /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests), then the end. */
   async readAll(length: number): Promise<Uint8Array> {
+    const out = await this.readExact(length)
+    await this.expectEnd(`the ${length} bytes it declared`)
+    return out
+  }
+
+  /** Reads the next `length` bytes into one buffer, expecting more after them (`readSome`). */
+  async readExact(length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length)
     let offset = 0
-    for await (const chunk of this.readBytes(length)) {
+    for await (const chunk of this.readSome(length)) {
       out.set(chunk, offset)
       offset += chunk.byteLength
     }
