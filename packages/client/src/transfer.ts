@@ -357,7 +357,7 @@ export interface ShardSpan {
   /** Shard offset of the next byte `read` returns. */
   readonly position: number
   readonly end: number
-  /** When the request was sent (`performance.now()`). */
+  /** When the request was begun, before its dial (`performance.now()`). */
   readonly openedAt: number
   /**
    * The next `n` bytes (unchecked, as `fetchShardRange`); once the last are read, the provider's close is awaited.
@@ -386,6 +386,8 @@ export async function openShardSpan(
   highWaterBytes?: number
 ): Promise<ShardSpan> {
   const operation = 'shard range fetch'
+  // The provider's bound on the request runs from the stream's opening, so the span's age does too.
+  const openedAt = performance.now()
   const { stream, range } = await withStream(
     ctx,
     peerId,
@@ -420,7 +422,7 @@ export async function openShardSpan(
       return end - range.remaining
     },
     end,
-    openedAt: performance.now(),
+    openedAt,
     async read(n: number, readSignal?: AbortSignal): Promise<Uint8Array> {
       if (closed) throw new ProviderRequestError(peerId, operation, new Error('the span was closed'), false)
       const timeoutMs = transferTimeoutMs(n)
