@@ -154,7 +154,17 @@ export class WireReader {
    * is never committed on either.
    */
   async *readBytes(length: number): AsyncGenerator<Uint8Array> {
-    yield* this.readSome(length)
+    let remaining = length
+    while (remaining > 0) {
+      if (this.buffered.byteLength === 0 && !(await this.pull())) {
+        throw new TruncatedMessageError(`stream ended with ${remaining} of ${length} bytes still expected`)
+      }
+      const take = Math.min(remaining, this.buffered.byteLength)
+      const out = this.buffered.subarray(0, take)
+      this.buffered = this.buffered.subarray(take)
+      remaining -= take
+      yield out
+    }
     await this.expectEnd(`the ${length} bytes it declared`)
   }
 
@@ -176,18 +186,22 @@ export class WireReader {
     }
   }
 
-  /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests), then the end. */
-  async readAll(length: number): Promise<Uint8Array> {
-    const out = await this.readExact(length)
-    await this.expectEnd(`the ${length} bytes it declared`)
-    return out
-  }
-
   /** Reads the next `length` bytes into one buffer, expecting more after them (`readSome`). */
   async readExact(length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length)
     let offset = 0
     for await (const chunk of this.readSome(length)) {
+      out.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return out
+  }
+
+  /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
+  async readAll(length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length)
+    let offset = 0
+    for await (const chunk of this.readBytes(length)) {
       out.set(chunk, offset)
       offset += chunk.byteLength
     }

@@ -173,8 +173,7 @@ async function fetchShardBytes(
   options: { signal?: AbortSignal }
 ): Promise<{ byteLength: number; offset: number; bytes: Uint8Array }> {
   const range = await openFetchShardRange(stream, request, options)
-  const bytes = await range.read(range.length)
-  await range.end()
+  const bytes = await range.readRest()
   return { byteLength: range.byteLength, offset: range.offset, bytes }
 }
 
@@ -188,6 +187,8 @@ export interface ShardRangeReader {
   readonly remaining: number
   /** The next `n` bytes of the range (n ≤ remaining), in one buffer; unchecked, like `requestFetchShardRange`. */
   read: (n: number) => Promise<Uint8Array>
+  /** The rest of the range, then the provider's close (`WireReader.readAll`). */
+  readRest: () => Promise<Uint8Array>
   /** Once every byte is read: waits for the provider to close, `ExcessBytesError` if it sends more. */
   end: () => Promise<void>
 }
@@ -231,6 +232,11 @@ export async function openFetchShardRange(
         throw new RangeError(`cannot read ${n} bytes of a range with ${remaining} left`)
       remaining -= n
       return await reader.readExact(n)
+    },
+    async readRest(): Promise<Uint8Array> {
+      const n = remaining
+      remaining = 0
+      return await reader.readAll(n)
     },
     async end(): Promise<void> {
       if (remaining > 0) throw new RangeError(`${remaining} bytes of the range are still unread`)
