@@ -37,6 +37,19 @@ export const REQUEST_TIMEOUT_MS = 30_000
 /** A shard transfer may take this long plus one second per MiB (a floor of 1 MiB/s) before it counts as failed. */
 export const TRANSFER_BASE_TIMEOUT_MS = 15_000
 export const TRANSFER_MS_PER_MIB = 1_000
+/**
+ * A get reads a shard's consecutive pieces of a segment over one fetch-shard request of up to this many bytes
+ * (16 pieces at 4 + 2), instead of one request per piece: each request costs a stream (multistream-select, a
+ * peer-store write, a fresh yamux window), which was about half of a get's CPU at one per 1 MiB piece.
+ */
+export const SHARD_SPAN_MAX_BYTES = 16 * 1024 * 1024
+/**
+ * A span is not read further once this long has passed since it was asked for: the rest is asked anew. A provider
+ * ends any fetch request after 30 s (@sherd/node's REQUEST_TIMEOUT_MS) and a span is paced by the reader (a slow
+ * link, a consumer that stops for a while), so a piece begun on a span still has the 15 s a lone piece's request
+ * was given (transferTimeoutMs of 1 MiB is 16 s).
+ */
+export const SHARD_SPAN_MAX_MS = 15_000
 /** Announcements older than this are stale (providers announce every 30 s; three missed in a row). */
 export const ANNOUNCEMENT_MAX_AGE_MS = 90_000
 /**

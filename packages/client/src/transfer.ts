@@ -15,7 +15,7 @@ import {
   requestAnnouncements,
   requestFetchManifest,
   requestFetchShard,
-  requestFetchShardRange,
+  openFetchShardRange,
   requestOffer,
   requestStoreManifest,
   requestStoreShard,
@@ -344,28 +344,119 @@ export async function fetchShardRange(
   end: number,
   signal?: AbortSignal
 ): Promise<Uint8Array> {
-  return await withStream(
+  const span = await openShardSpan(ctx, peerId, shard, start, end, signal)
+  try {
+    return await span.read(end - start, signal)
+  } finally {
+    span.close()
+  }
+}
+
+/** Bytes [position, end) of a shard arriving over one fetch-shard request, read piece by piece (`openShardSpan`). */
+export interface ShardSpan {
+  /** Shard offset of the next byte `read` returns. */
+  readonly position: number
+  readonly end: number
+  /** When the request was begun, before its dial (`performance.now()`). */
+  readonly openedAt: number
+  /**
+   * The next `n` bytes (unchecked, as `fetchShardRange`); once the last are read, the provider's close is awaited.
+   * A failure, or no bytes within `transferTimeoutMs(n)`, ends the span: ProviderRequestError (the caller's abort
+   * throws its reason).
+   */
+  read: (n: number, signal?: AbortSignal) => Promise<Uint8Array>
+  /** Ends the request: a span not read to its end is reset (the provider stops sending); idempotent. */
+  close: () => void
+}
+
+/**
+ * Asks `peerId` for bytes [start, end) of a shard on one fetch-shard stream and returns once the provider has
+ * answered `ok` (within TRANSFER_BASE_TIMEOUT_MS of the request), leaving the bytes to be read in parts. The stream
+ * is paused while more than `highWaterBytes` (default: the protocol's READ_HIGH_WATER_BYTES) wait unread, so what a
+ * span holds in memory is that plus one yamux window (MAX_STREAM_WINDOW_BYTES), whatever its length.
+ * CorruptShardError when the provider declares another shard length than the commitment names.
+ */
+export async function openShardSpan(
+  ctx: WireContext,
+  peerId: string,
+  shard: { root: Uint8Array; byteLength: number },
+  start: number,
+  end: number,
+  signal?: AbortSignal,
+  highWaterBytes?: number
+): Promise<ShardSpan> {
+  const operation = 'shard range fetch'
+  // The provider's bound on the request runs from the stream's opening, so the span's age does too.
+  const openedAt = performance.now()
+  const { stream, range } = await withStream(
     ctx,
     peerId,
     FETCH_SHARD_PROTOCOL,
-    'shard range fetch',
-    transferTimeoutMs(end - start),
+    operation,
+    TRANSFER_BASE_TIMEOUT_MS,
     signal,
     async (stream, s) => {
-      const answer = await requestFetchShardRange(
+      const range = await openFetchShardRange(
         stream,
         { root: shard.root, offset: start, length: end - start },
-        { signal: s }
+        { signal: s, ...(highWaterBytes === undefined ? {} : { highWaterBytes }) }
       )
-      if (answer.byteLength !== shard.byteLength) {
+      if (range.byteLength !== shard.byteLength) {
         throw new CorruptShardError(
           peerId,
-          new Error(`it declares the shard ${answer.byteLength} bytes long, its commitment says ${shard.byteLength}`)
+          new Error(`it declares the shard ${range.byteLength} bytes long, its commitment says ${shard.byteLength}`)
         )
       }
-      return answer.bytes
+      return { stream: stream as unknown as Stream, range }
     }
   )
+  let closed = false
+  const close = (reason?: Error): void => {
+    if (closed) return
+    closed = true
+    if (range.remaining > 0 || reason !== undefined)
+      stream.abort(reason ?? new Error('the span was not read to its end'))
+  }
+  return {
+    get position() {
+      return end - range.remaining
+    },
+    end,
+    openedAt,
+    async read(n: number, readSignal?: AbortSignal): Promise<Uint8Array> {
+      if (closed) throw new ProviderRequestError(peerId, operation, new Error('the span was closed'), false)
+      const timeoutMs = transferTimeoutMs(n)
+      const deadline = AbortSignal.timeout(timeoutMs)
+      const all = readSignal === undefined ? deadline : AbortSignal.any([readSignal, deadline])
+      const onAbort = (): void => {
+        stream.abort(all.reason as Error)
+      }
+      all.addEventListener('abort', onAbort, { once: true })
+      try {
+        all.throwIfAborted()
+        const bytes = await range.read(n)
+        if (range.remaining === 0) {
+          await range.end()
+          closed = true
+        }
+        return bytes
+      } catch (err) {
+        close(err as Error)
+        if (readSignal?.aborted === true) throw readSignal.reason
+        throw new ProviderRequestError(
+          peerId,
+          operation,
+          deadline.aborted ? new Error(`no answer within ${timeoutMs} ms`) : err,
+          false
+        )
+      } finally {
+        all.removeEventListener('abort', onAbort)
+      }
+    },
+    close: () => {
+      close()
+    }
+  }
 }
 
 export async function storeManifest(

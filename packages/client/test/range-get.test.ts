@@ -213,4 +213,54 @@ describe('byte-range get over the network', () => {
       await removeDir(dir)
     }
   }, 120_000)
+
+  it("reads each data shard's pieces of a segment over one request, and a provider that dies mid-span leaves the rest of its shard to parity", async () => {
+    // One segment of 8 stripes: each data shard's span is 8 pieces of 1 MiB, more than a paused stream buffers
+    // (one piece unread plus a 2 MiB yamux window), so its provider is stopped while it still has bytes to send.
+    const size = 8 * STRIPE
+    const big = randomBytes(size)
+    const bigPut = await client.put(big, { segmentSize: size })
+    const shards = bigPut.manifest.segments[0]!.shards
+    const fetchRequests = async (): Promise<number> => {
+      let n = 0
+      for (const p of net.providers) {
+        if (!p.running) continue
+        for (const v of (await p.node.metrics.requests.get()).values)
+          if (v.labels.protocol === 'fetch-shard') n += v.value
+      }
+      return n
+    }
+    const before = await fetchRequests()
+    const events: GetProgressEvent[] = []
+    expect((await collect(client.get(bigPut.link, { onProgress: (e) => events.push(e) }))).equals(big)).toBe(true)
+    const pieces = events.filter((e) => e.type === 'get:shard-fetched')
+    expect(pieces).toHaveLength(K * 8)
+    // One request per data shard's span (the manifest fetch is another protocol), not one per piece; a span is
+    // asked anew after SHARD_SPAN_MAX_MS, which a loaded machine can reach, so a few more are allowed.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const requests = (await fetchRequests()) - before
+    expect(requests).toBeGreaterThanOrEqual(K)
+    expect(requests).toBeLessThanOrEqual((K * 8) / 4)
+
+    const victim = net.byPeerId(shards[0]!.provider!)
+    try {
+      const seen: GetProgressEvent[] = []
+      const parts: Uint8Array[] = []
+      for await (const part of client.get(bigPut.link, { onProgress: (e) => seen.push(e) })) {
+        parts.push(part)
+        if (parts.length === 1) await net.stopProvider(victim)
+      }
+      expect(Buffer.concat(parts).equals(big)).toBe(true)
+      const fromVictim = seen.filter((e) => e.type === 'get:shard-fetched' && e.shardIndex === 0)
+      expect(fromVictim.length).toBeGreaterThanOrEqual(1)
+      expect(fromVictim.length).toBeLessThan(8)
+      expect(seen.filter((e) => e.type === 'get:shard-failed')).toEqual([
+        expect.objectContaining({ segmentIndex: 0, shardIndex: 0, provider: victim.node.peerId, kind: 'unreachable' })
+      ])
+      // The rest of shard 0 was rebuilt from the parity shards.
+      expect(seen.some((e) => e.type === 'get:shard-fetched' && e.shardIndex >= K)).toBe(true)
+    } finally {
+      await net.restartProvider(victim)
+    }
+  }, 240_000)
 })

@@ -33,6 +33,7 @@ import type {
   EncodedStripe,
   MerkleHasher,
   SegmentCipher,
+  ShardRangeRequest,
   ShardRangeSource,
   ShardSource
 } from '@sherd/client'
@@ -683,6 +684,48 @@ describe('byte-range decode', () => {
     const err = await collect(decodeRange(manifest, key, gone, { offset, length })).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NotEnoughShardsError)
     expect((err as NotEnoughShardsError).missing).toEqual([0, 1, 2])
+  })
+
+  it("tells the source how far each data shard's run of pieces goes (spanEnd), never past the range", async () => {
+    const { manifest, key, shards } = await encoded
+    const requests: ShardRangeRequest[] = []
+    const source: ShardRangeSource = async (request) => {
+      requests.push(request)
+      return shards.get(`${request.segmentIndex}:${request.shardIndex}`)?.subarray(request.start, request.end)
+    }
+    const runs = (): Array<Array<[number, number, number | undefined]>> =>
+      Array.from({ length: k }, (_, shard) =>
+        requests.filter((r) => r.shardIndex === shard).map((r) => [r.start, r.end, r.spanEnd])
+      )
+    // Segment 0 whole: every shard's pieces follow on each other; all but the last name where the last ends.
+    await collect(decodeRange(manifest, key, source, { offset: 0, length: segmentSize }))
+    for (const run of runs()) {
+      expect(run.length).toBeGreaterThanOrEqual(2)
+      const last = run[run.length - 1]!
+      run.forEach(([start, end, spanEnd], i) => {
+        if (i > 0) expect(start).toBe(run[i - 1]![1])
+        expect(spanEnd).toBe(i === run.length - 1 ? undefined : last[1])
+        expect(end).toBeLessThanOrEqual(last[1])
+      })
+    }
+    // Chunks 20..83, from inside stripe 0 into stripe 1: only shard 1 has pieces in both that meet (the end of its
+    // stripe-0 piece and the start of its stripe-1 one); the others have one piece each and no run.
+    requests.length = 0
+    const width = stripeWidthFor(k, m)
+    await collect(decodeRange(manifest, key, source, { offset: 20 * CHUNK, length: stripePlain }))
+    expect(runs()).toEqual([
+      [[width, 2 * width, undefined]],
+      [
+        [4 * SEALED_CHUNK, width, width + 4 * SEALED_CHUNK],
+        [width, width + 4 * SEALED_CHUNK, undefined]
+      ],
+      [[0, width, undefined]],
+      [[0, width, undefined]]
+    ])
+    // A range inside one piece has no run to announce.
+    requests.length = 0
+    await collect(decodeRange(manifest, key, source, { offset: 10, length: 1000 }))
+    expect(requests.map((r) => r.spanEnd)).toEqual([undefined])
   })
 
   it('fetches one stripe ahead and aborts it when the consumer stops early', async () => {

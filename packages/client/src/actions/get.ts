@@ -9,7 +9,9 @@ import type { GetProgressEvent, GetShardFailedEvent } from '../events.js'
 import { CorruptShardError, ProviderRequestError, StorageEndedError } from '../errors.js'
 import { decodeRange, InvalidRangeError, NotEnoughShardsError } from '../pipeline/index.js'
 import type { ShardRangeRequest } from '../pipeline/index.js'
-import { fetchShardRange } from '../transfer.js'
+import { fetchShardRange, openShardSpan } from '../transfer.js'
+import type { ShardSpan } from '../transfer.js'
+import { SHARD_SPAN_MAX_BYTES, SHARD_SPAN_MAX_MS } from '../constants.js'
 import { fetchFileManifest } from './manifest.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import type { ChainClock, DealView } from './deal-state.js'
@@ -69,9 +71,11 @@ export function checkedRange(
 }
 
 /**
- * Reads a file, or bytes [offset, offset + length) of it: fetches its manifest, then stripe by stripe asks the
- * providers for just the pieces of the data shards that hold the range (`requestFetchShardRange`, about 1 MiB per
- * shard per stripe), opens every 64 KiB chunk with its AES-GCM tag and yields the plaintext (`decodeRange`). A
+ * Reads a file, or bytes [offset, offset + length) of it: fetches its manifest, then stripe by stripe takes just
+ * the pieces of the data shards that hold the range (about 1 MiB per shard per stripe), opens every 64 KiB chunk
+ * with its AES-GCM tag and yields the plaintext (`decodeRange`). A data shard's consecutive pieces of a segment
+ * come over one fetch-shard request for their whole span (up to SHARD_SPAN_MAX_BYTES, asked anew after
+ * SHARD_SPAN_MAX_MS), read piece by piece as the decoder asks, the stream paused while a piece waits unread. A
  * range cannot be checked against the shard's Merkle root; the tags authenticate it instead. A piece that is
  * missing or fails its tag is rebuilt from the same bytes of other shards (parity), so a provider that is down or
  * lies costs requests elsewhere, never a wrong byte: it is scored down (failure, or corruption), reported in
@@ -107,6 +111,12 @@ export async function* get(
   const samples = new Map<string, { provider: string; ms: number; bytes: number }>()
   const unfetched = new Map<string, { provider: string; deal: bigint | undefined }>()
   const shardsUsed = new Map<number, Set<number>>()
+  /** Per shard, the span of its pieces being read over one request (`openShardSpan`). */
+  const spans = new Map<string, ShardSpan>()
+  const closeSpan = (id: string): void => {
+    spans.get(id)?.close()
+    spans.delete(id)
+  }
   let fetchedBytes = 0
 
   const giveUp = (
@@ -117,14 +127,44 @@ export async function* get(
     const id = at(segmentIndex, shardIndex)
     if (given.has(id)) return
     given.add(id)
+    closeSpan(id)
     samples.delete(id)
     shardsUsed.get(segmentIndex)?.delete(shardIndex)
     if (failure.kind === 'corrupt' && failure.provider !== undefined) ctx.scores.corruption(failure.provider)
     emit({ type: 'get:shard-failed', segmentIndex, shardIndex, ...failure })
   }
 
+  /**
+   * A piece the decoder will follow with the shard's next ones (`spanEnd`) is read from a span: the one open for
+   * this shard when it is at this piece and young enough (SHARD_SPAN_MAX_MS), else a new one of up to
+   * SHARD_SPAN_MAX_BYTES. A piece asked on its own (a rebuild's column) is one request and leaves the span alone.
+   */
+  const fetchPiece = async (id: string, provider: string, request: ShardRangeRequest): Promise<Uint8Array> => {
+    const { commitment, start, end, spanEnd, signal } = request
+    if (spanEnd === undefined) return await fetchShardRange(ctx, provider, commitment, start, end, signal)
+    let span = spans.get(id)
+    if (span !== undefined && (span.position !== start || performance.now() - span.openedAt > SHARD_SPAN_MAX_MS)) {
+      closeSpan(id)
+      span = undefined
+    }
+    if (span === undefined) {
+      const to = Math.max(end, Math.min(spanEnd, start + SHARD_SPAN_MAX_BYTES))
+      // One piece waiting unread is enough ahead: the decoder asks for the next one while it opens this one.
+      span = await openShardSpan(ctx, provider, commitment, start, to, signal, end - start)
+      spans.set(id, span)
+    }
+    try {
+      return await span.read(end - start, signal)
+    } catch (err) {
+      spans.delete(id)
+      throw err
+    } finally {
+      if (span.position >= span.end) spans.delete(id)
+    }
+  }
+
   const source = async (request: ShardRangeRequest): Promise<Uint8Array | undefined> => {
-    const { segmentIndex, shardIndex, commitment, start, end } = request
+    const { segmentIndex, shardIndex } = request
     const id = at(segmentIndex, shardIndex)
     if (given.has(id)) return undefined
     const shard = shardOf(segmentIndex, shardIndex)
@@ -144,9 +184,11 @@ export async function* get(
     const started = performance.now()
     let bytes: Uint8Array
     try {
-      bytes = await fetchShardRange(ctx, provider, commitment, start, end, request.signal)
+      bytes = await fetchPiece(id, provider, request)
     } catch (err) {
       if (request.signal.aborted) throw err
+      // Given up meanwhile (a chunk of an earlier piece failed its tag, which closed this span): already counted.
+      if (given.has(id)) return undefined
       if (err instanceof CorruptShardError) {
         giveUp(segmentIndex, shardIndex, { provider, kind: 'corrupt', reason: err.message })
         return undefined
@@ -237,6 +279,7 @@ export async function* get(
     }
     throw err
   } finally {
+    for (const id of [...spans.keys()]) closeSpan(id)
     for (const s of samples.values()) ctx.scores.success(s.provider, { ms: s.ms, bytes: s.bytes })
     await scoreUnfetched()
     await ctx.scores.save()

@@ -23,6 +23,12 @@ export interface ShardRangeRequest {
   readonly commitment: ShardRef
   readonly start: number
   readonly end: number
+  /**
+   * Set when the decoder will go on to ask for this shard's bytes [end, spanEnd) in order, piece after piece (the
+   * next stripes' pieces of the range): a source may fetch [start, spanEnd) on one request and serve the pieces as
+   * they are asked for. Absent for a piece asked on its own (a rebuild's column).
+   */
+  readonly spanEnd?: number
   readonly signal: AbortSignal
 }
 
@@ -75,12 +81,21 @@ async function fetchRange(
   ctx: SegmentContext,
   shardIndex: number,
   start: number,
-  end: number
+  end: number,
+  spanEnd?: number
 ): Promise<Uint8Array | undefined> {
   const { segmentIndex, signal, onProgress } = ctx
   let bytes: Uint8Array | undefined
   try {
-    bytes = await ctx.source({ segmentIndex, shardIndex, commitment: ctx.commitments[shardIndex]!, start, end, signal })
+    bytes = await ctx.source({
+      segmentIndex,
+      shardIndex,
+      commitment: ctx.commitments[shardIndex]!,
+      start,
+      end,
+      ...(spanEnd !== undefined && spanEnd > end ? { spanEnd } : {}),
+      signal
+    })
   } catch (err) {
     signal.throwIfAborted()
     ctx.missing.add(shardIndex)
@@ -122,10 +137,33 @@ function covering(pieces: readonly ShardPiece[], start: number, end: number): Sh
 }
 
 /** Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once. */
-async function fetchPieces(ctx: SegmentContext, plan: StripePlan): Promise<Array<Uint8Array | undefined>> {
+async function fetchPieces(
+  ctx: SegmentContext,
+  plan: StripePlan,
+  spanEnds: ReadonlyMap<number, number>
+): Promise<Array<Uint8Array | undefined>> {
   return await Promise.all(
-    plan.pieces.map(async (p) => await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length))
+    plan.pieces.map(
+      async (p) =>
+        await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length, spanEnds.get(p.shardIndex))
+    )
   )
+}
+
+/**
+ * Per stripe of a plan, per data shard, where the run of its pieces that this stripe's piece begins ends: a piece
+ * that reaches its stripe's edge continues into the next stripe's piece of the same shard when that starts there.
+ */
+function spanEndsOf(plan: RangePlan): Array<Map<number, number>> {
+  const ends = plan.stripes.map(() => new Map<number, number>())
+  for (let j = plan.stripes.length - 1; j >= 0; j--) {
+    for (const p of plan.stripes[j]!.pieces) {
+      const pieceEnd = p.shardStart + p.length
+      const next = plan.stripes[j + 1]?.pieces.find((q) => q.shardIndex === p.shardIndex && q.shardStart === pieceEnd)
+      ends[j]!.set(p.shardIndex, next === undefined ? pieceEnd : ends[j + 1]!.get(p.shardIndex)!)
+    }
+  }
+  return ends
 }
 
 /**
@@ -357,11 +395,12 @@ export async function* decodeRange(
         bad: new Set(),
         buffers
       }
+      const spanEnds = spanEndsOf(plan)
       // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead.
-      let ahead = plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!) : undefined
+      let ahead = plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!, spanEnds[0]!) : undefined
       for (const [i, stripePlan] of plan.stripes.entries()) {
         const fetched = await ahead!
-        ahead = i + 1 < plan.stripes.length ? fetchPieces(ctx, plan.stripes[i + 1]!) : undefined
+        ahead = i + 1 < plan.stripes.length ? fetchPieces(ctx, plan.stripes[i + 1]!, spanEnds[i + 1]!) : undefined
         // Its failure is raised when its turn comes; until then it must not count as unhandled.
         ahead?.catch(() => {})
         const plaintext = await decodeStripe(ctx, stripePlan, fetched)

@@ -168,6 +168,35 @@ export class WireReader {
     await this.expectEnd(`the ${length} bytes it declared`)
   }
 
+  /**
+   * Yields the next `length` raw bytes in the chunks they arrived in, and nothing after them: for a sender whose
+   * bytes are consumed in parts (a shard range read piece by piece); fewer is `TruncatedMessageError`.
+   */
+  async *readSome(length: number): AsyncGenerator<Uint8Array> {
+    let remaining = length
+    while (remaining > 0) {
+      if (this.buffered.byteLength === 0 && !(await this.pull())) {
+        throw new TruncatedMessageError(`stream ended with ${remaining} of ${length} bytes still expected`)
+      }
+      const take = Math.min(remaining, this.buffered.byteLength)
+      const out = this.buffered.subarray(0, take)
+      this.buffered = this.buffered.subarray(take)
+      remaining -= take
+      yield out
+    }
+  }
+
+  /** Reads the next `length` bytes into one buffer, expecting more after them (`readSome`). */
+  async readExact(length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length)
+    let offset = 0
+    for await (const chunk of this.readSome(length)) {
+      out.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return out
+  }
+
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
   async readAll(length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length)

@@ -8,12 +8,13 @@ export {
   requestStoreShard,
   requestFetchShard,
   requestFetchShardRange,
+  openFetchShardRange,
   requestStoreManifest,
   requestFetchManifest,
   requestOffer,
   requestAnnouncements
 } from './requests.js'
-export type { RequestStream, SignedReceipt, FetchShardOptions } from './requests.js'
+export type { RequestStream, SignedReceipt, FetchShardOptions, ShardRangeReader } from './requests.js'
 export { offerToWire, offerFromWire } from './offer.js'
 export type { WireOffer } from './offer.js'
 export { LATEST_PROTOCOL, decodeLatestRequest, latestAnswer, requestLatest } from './latest.js'

@@ -172,8 +172,40 @@ async function fetchShardBytes(
   request: FetchShardRequest,
   options: { signal?: AbortSignal }
 ): Promise<{ byteLength: number; offset: number; bytes: Uint8Array }> {
+  const range = await openFetchShardRange(stream, request, options)
+  const bytes = await range.readRest()
+  return { byteLength: range.byteLength, offset: range.offset, bytes }
+}
+
+/** A fetch-shard answer being read: its header, then its bytes in parts of the reader's choosing. */
+export interface ShardRangeReader {
+  /** The whole shard's length, as the provider declares it. */
+  readonly byteLength: number
+  readonly offset: number
+  readonly length: number
+  /** Bytes of the range not yet read. */
+  readonly remaining: number
+  /** The next `n` bytes of the range (n ≤ remaining), in one buffer; unchecked, like `requestFetchShardRange`. */
+  read: (n: number) => Promise<Uint8Array>
+  /** The rest of the range, then the provider's close (`WireReader.readAll`). */
+  readRest: () => Promise<Uint8Array>
+  /** Once every byte is read: waits for the provider to close, `ExcessBytesError` if it sends more. */
+  end: () => Promise<void>
+}
+
+/**
+ * Sends a fetch-shard request and reads its `ok` header, leaving the bytes to be read in parts: one request can
+ * carry a long span of a shard that the caller consumes piece by piece. The stream is paused while more than
+ * `highWaterBytes` wait unread (`streamSource`), so a slow consumer holds the provider back instead of buffering
+ * the span. Unchecked bytes, as `requestFetchShardRange`.
+ */
+export async function openFetchShardRange(
+  stream: RequestStream,
+  request: FetchShardRequest,
+  options: { signal?: AbortSignal; highWaterBytes?: number } = {}
+): Promise<ShardRangeReader> {
   const checked: FetchShardRequest = compact({ root: request.root, offset: request.offset, length: request.length })
-  const reader = new WireReader(streamSource(stream))
+  const reader = new WireReader(streamSource(stream, options.highWaterBytes))
   await sendBytes(stream, encodeFrame(checked), options)
   await stream.close(options)
   const ok = expectResponse(await reader.readFrame(MAX_CONTROL_FRAME_BYTES), 'ok')
@@ -187,7 +219,30 @@ async function fetchShardBytes(
       `asked for the rest of the shard from ${ok.offset}, the provider answered ${ok.length} of its ${ok.byteLength} bytes`
     )
   }
-  return { byteLength: ok.byteLength, offset: ok.offset, bytes: await reader.readAll(ok.length) }
+  let remaining = ok.length
+  return {
+    byteLength: ok.byteLength,
+    offset: ok.offset,
+    length: ok.length,
+    get remaining() {
+      return remaining
+    },
+    async read(n: number): Promise<Uint8Array> {
+      if (!Number.isSafeInteger(n) || n < 0 || n > remaining)
+        throw new RangeError(`cannot read ${n} bytes of a range with ${remaining} left`)
+      remaining -= n
+      return await reader.readExact(n)
+    },
+    async readRest(): Promise<Uint8Array> {
+      const n = remaining
+      remaining = 0
+      return await reader.readAll(n)
+    },
+    async end(): Promise<void> {
+      if (remaining > 0) throw new RangeError(`${remaining} bytes of the range are still unread`)
+      await reader.expectEnd(`the ${ok.length} bytes it declared`)
+    }
+  }
 }
 
 /** Stores sealed manifest bytes under their CID (binary), then closes its side; returns the verified receipt. */
