@@ -3,9 +3,12 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mintTokens, proofSetMarketAbi, readProofSetEvents } from '@sherd/contracts'
+import { createTestClient, createWalletClient, erc20Abi, http } from 'viem'
+import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { removeDir, tempDir } from '@sherd/test-support'
 import {
+  ChainActionError,
   createClient,
   InsufficientFundsError,
   InsufficientGasError,
@@ -333,6 +336,87 @@ describe('the put journal', () => {
     expect(offline.health).toBe('unknown')
     expect(offline.fileSize).toBe(FILE_BYTES)
   }, 120_000)
+})
+
+describe('a put whose approval is lost', () => {
+  for (const loss of ['dropped', 'replaced'] as const) {
+    it(`approval ${loss}: no batch is sent behind it, the put fails, and resume opens each deal once`, async () => {
+      const account = privateKeyToAccount(net.clientKey)
+      const chain = net.publicClient.chain!
+      const test = createTestClient({ mode: 'anvil', chain, transport: http(net.anvil.url) })
+      const wallet = createWalletClient({ account, chain, transport: http(net.anvil.url) })
+      // No allowance left over from earlier puts: this put must send an approval.
+      await wallet.writeContract({
+        address: net.deployment.token,
+        abi: erc20Abi,
+        functionName: 'approve',
+        args: [net.deployment.market, 0n]
+      })
+      const data = randomBytes(FILE_BYTES)
+      const before = await dealsOnChain()
+      const ownPool = async (): Promise<Array<{ hash: Hex; nonce: number; to: string | null }>> => {
+        const pool = await test.getTxpoolContent()
+        const mine = (txs: Record<string, Record<string, { hash: Hex; nonce: number; to: string | null }>>) =>
+          Object.entries(txs).flatMap(([from, byNonce]) =>
+            from.toLowerCase() === account.address.toLowerCase() ? Object.values(byNonce) : []
+          )
+        return [...mine(pool.pending as never), ...mine(pool.queued as never)].map((t) => ({
+          hash: t.hash,
+          nonce: Number(t.nonce),
+          to: t.to
+        }))
+      }
+      let journalId: string | undefined
+      let automineOff: Promise<void> | undefined
+      const putting = client
+        .put(data, {
+          onProgress: (e) => {
+            // Mining stops while the shards upload (they need no block), so the approval waits in the pool.
+            if (e.type === 'put:shard-stored') automineOff ??= test.setAutomine(false)
+            if (e.type === 'put:journal') journalId = e.id
+          }
+        })
+        .catch((err: unknown) => err)
+      try {
+        let approval: { hash: Hex; nonce: number } | undefined
+        while (approval === undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          if (automineOff === undefined) continue
+          await automineOff
+          approval = (await ownPool()).find((t) => t.to?.toLowerCase() === net.deployment.token.toLowerCase())
+        }
+        // Time for a batch sent right behind the approval to reach the pool.
+        await new Promise((resolve) => setTimeout(resolve, 2_000))
+        if (loss === 'dropped') await test.dropTransaction({ hash: approval.hash })
+        else {
+          const fees = await net.publicClient.estimateFeesPerGas()
+          await wallet.sendTransaction({
+            to: account.address,
+            value: 0n,
+            nonce: approval.nonce,
+            maxFeePerGas: fees.maxFeePerGas * 3n,
+            maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 3n + 1n
+          })
+        }
+        await test.mine({ blocks: 1 })
+        const err = await putting
+        expect(err).toBeInstanceOf(ChainActionError)
+        expect((err as Error).message).toMatch(new RegExp(`approving the market .* was ${loss}`))
+        expect(await ownPool(), 'nothing of the account waits in the pool').toEqual([])
+      } finally {
+        await automineOff
+        await test.setAutomine(true)
+      }
+      expect((await dealsOnChain()).slice(before.length), 'no deal opened').toHaveLength(0)
+      const entry = await new PutJournal(journalDir).read(journalId!)
+      expect(entry.state).toBe('opening')
+      expect(entry.batches, 'no batch was sent').toEqual([])
+      const resumed = await client.resume(journalId!)
+      expect(resumed.deals.every((d) => d.dealId !== undefined)).toBe(true)
+      expect((await dealsOnChain()).slice(before.length), 'one deal per shard').toHaveLength(6)
+      expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)
+    }, 120_000)
+  }
 })
 
 // Last in the file: it moves the chain's clock an hour ahead, and later offers (signed by wall-clock time) would

@@ -51,12 +51,13 @@ async function tempDir(): Promise<string> {
 async function fileLinks(k: number, m: number): Promise<{ full: string; repair: string }> {
   const shardSize = shardSizeFor(100, k)
   const manifest: Manifest = {
-    version: 1,
+    version: 2,
     fileSize: 100,
     segmentSize: 100,
     k,
     m,
     leafSize: 64,
+    stripeChunks: 1,
     cipher: SEGMENT_CIPHER,
     keySalt: new Uint8Array(randomBytes(16)),
     segments: [

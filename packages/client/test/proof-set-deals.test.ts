@@ -478,6 +478,7 @@ describe('audit', () => {
       k: 1,
       m: shards.length - 1,
       leafSize: 64,
+      stripeChunks: 1,
       cipher: SEGMENT_CIPHER,
       keySalt: new Uint8Array(16),
       segments: [

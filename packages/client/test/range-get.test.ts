@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHUNK_PLAINTEXT_BYTES, parseShardCid, SEALED_CHUNK_BYTES } from '@sherd/protocol'
 import { removeDir, tempDir } from '@sherd/test-support'
-import { createClient, InvalidRangeError, segmentLayout, stripeWidthFor } from '../src/index.js'
+import { createClient, InvalidRangeError, segmentLayout, stripeChunksFor, stripeWidthFor } from '../src/index.js'
 import type { GetProgressEvent, PutResult, SherdClient } from '../src/index.js'
 import { collect, corruptStoredShard, runCli, startNetwork } from './network-helpers.js'
 import type { TestNetwork } from './network-helpers.js'
@@ -62,7 +62,7 @@ beforeAll(async () => {
   put = await client.put(data)
   expect(put.manifest.segments).toHaveLength(3)
   // The layout the boundaries below assume: two full stripes and a narrow last one per full segment.
-  expect(Math.ceil(segmentLayout(SEGMENT, K, M).shardSize / stripeWidthFor(K, M))).toBe(3)
+  expect(Math.ceil(segmentLayout(SEGMENT, K, M, stripeChunksFor(K, M)).shardSize / stripeWidthFor(K, M))).toBe(3)
 }, 240_000)
 
 afterAll(async () => {

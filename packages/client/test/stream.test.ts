@@ -12,6 +12,7 @@ import {
   encodeFile,
   encodeFileStream,
   inlineHasher,
+  InvalidOptionError,
   InvalidRangeError,
   NotEnoughShardsError,
   openSegment,
@@ -24,6 +25,7 @@ import {
   segmentKeyBytes,
   segmentLayout,
   SourceTooLongError,
+  stripeChunksFor,
   stripeWidthFor,
   TruncatedSourceError,
   webSegmentCipher
@@ -83,8 +85,7 @@ function oracleWidth(k: number, m: number): number {
 }
 
 /** All k + m shards of a segment, whole: sealed bytes striped over k data shards, parity by the library. */
-function oracleShards(sealed: Uint8Array, k: number, m: number): Buffer[] {
-  const W = oracleWidth(k, m)
+function oracleShards(sealed: Uint8Array, k: number, m: number, W = oracleWidth(k, m)): Buffer[] {
   const shardSize = Math.ceil(Math.ceil(sealed.length / k) / 64) * 64
   const stripe = new Uint8Array((k + m) * shardSize)
   for (let j = 0; j * W < shardSize; j++) {
@@ -139,7 +140,8 @@ async function encodeStreamed(
   k: number,
   m: number,
   segmentSize: number,
-  hasher?: MerkleHasher
+  hasher?: MerkleHasher,
+  stripeChunks?: number
 ): Promise<Streamed> {
   const parts = new Map<string, Buffer[]>()
   const stripes: number[] = []
@@ -162,7 +164,8 @@ async function encodeStreamed(
     m,
     segmentSize,
     onStripe,
-    ...(hasher === undefined ? {} : { hasher })
+    ...(hasher === undefined ? {} : { hasher }),
+    ...(stripeChunks === undefined ? {} : { stripeChunks })
   })
   for await (const segment of encoding) {
     expect(segment.commitments).toHaveLength(k + m)
@@ -294,7 +297,7 @@ describe('stripe layout', () => {
   })
 
   it('maps plaintext ranges to chunks and to contiguous pieces of the shards that hold them', () => {
-    const layout = segmentLayout(9 * 2 ** 20 + 12345, 4, 2)
+    const layout = segmentLayout(9 * 2 ** 20 + 12345, 4, 2, stripeChunksFor(4, 2))
     // One byte costs one chunk of one shard; a full stripe's chunk lies inside one shard.
     const one = planRange(layout, CHUNK * 17 + 5, 1)
     expect(one.stripes).toHaveLength(1)
@@ -776,6 +779,38 @@ describe('byte-range decode', () => {
     const empty = await encodeStreamed(new Uint8Array(0), 4, 2, 2 ** 20)
     expect(empty.manifest.fileSize).toBe(0)
     expect((await collect(decodeRange(empty.manifest, empty.key, rangeSource(empty.shards)))).length).toBe(0)
+  })
+
+  it('reads a file at the stripe width its manifest records, not at the writer default', async () => {
+    // 3 chunks per shard per stripe where 4 + 2 defaults to 16: a reader that derived the width from (k, m) would
+    // look for every byte in the wrong place.
+    const chunks = 3
+    const plainPerStripe = k * chunks * CHUNK
+    const segment = 2 * plainPerStripe + 777
+    const bytes = randomBytes(segment + plainPerStripe + 5000)
+    const streamed = await encodeStreamed(bytes, k, m, segment, undefined, chunks)
+    expect(streamed.manifest.stripeChunks).toBe(chunks)
+    expect(stripeWidthFor(k, m)).not.toBe(chunks * SEALED_CHUNK)
+    expect(streamed.stripes.slice(0, 2)).toEqual([chunks * SEALED_CHUNK, chunks * SEALED_CHUNK])
+    const sealed0 = oracleSeal(nodeSegmentKey(streamed.key, streamed.manifest.keySalt, 0), bytes.subarray(0, segment))
+    const oracle = oracleShards(sealed0, k, m, chunks * SEALED_CHUNK)
+    oracle.forEach((shard, i) => {
+      expect(streamed.shards.get(`0:${i}`)!.equals(shard), `shard ${i}`).toBe(true)
+    })
+    const withheld = rangeSource(streamed.shards, [], (_s, shard, b) => (shard === 1 ? undefined : b))
+    for (const [offset, length] of [
+      [0, bytes.length],
+      [plainPerStripe - 1, 2],
+      [segment - 3, 10],
+      [bytes.length - 1, 1]
+    ] as Array<[number, number]>) {
+      const got = await collect(decodeRange(streamed.manifest, streamed.key, withheld, { offset, length }))
+      expect(got.equals(bytes.subarray(offset, offset + length)), `offset ${offset} length ${length}`).toBe(true)
+    }
+    const back = await collect(decodeFile(streamed.manifest, streamed.key, storeSource(streamed.shards, new Set([0]))))
+    expect(back.equals(bytes)).toBe(true)
+    expect(() => encodeFile(Readable.from([bytes]), { k, m, stripeChunks: 17 })).toThrow(InvalidOptionError)
+    expect(() => encodeFile(Readable.from([bytes]), { k, m, stripeChunks: 0 })).toThrow(InvalidOptionError)
   })
 
   it('handles the last, narrow stripe whose chunks straddle shards', async () => {

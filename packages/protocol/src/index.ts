@@ -33,6 +33,9 @@ export type { ShardCommitment, ShardRef } from './cid.js'
 export { verifyShard } from './verify-shard.js'
 export {
   MANIFEST_VERSION,
+  MAX_STRIPE_CHUNKS,
+  MAX_STRIPE_TOTAL_CHUNKS,
+  maxStripeChunks,
   SEALED_MANIFEST_VERSION,
   SEALED_MANIFEST_V1,
   MANIFEST_KEY_INFO_V2,

@@ -14,8 +14,11 @@ import {
 import { deriveRepairKey, isRepairKey } from './repair-key.js'
 import type { RepairKey } from './repair-key.js'
 
-/** Manifest schema version this code writes and reads. */
-export const MANIFEST_VERSION = 1
+/**
+ * Manifest schema version this code writes and reads. 2 records the stripe width (`stripeChunks`); version 1
+ * manifests, which left it to the reader's constants, are refused (none was ever deployed).
+ */
+export const MANIFEST_VERSION = 2
 
 /**
  * Envelope version written: AES-256-GCM under HKDF-SHA256(repair key, envelope salt, MANIFEST_KEY_INFO_V2), where
@@ -79,6 +82,15 @@ export const MAX_MANIFEST_BYTES = 16 * 2 ** 20
 /** Bytes the envelope adds around the manifest ciphertext (map header, field names, salt, tag), rounded up. */
 const SEAL_OVERHEAD_BYTES = 64
 
+/** Widest stripe per shard a manifest may name, in sealed chunks (1 MiB): the writer's own cap. */
+export const MAX_STRIPE_CHUNKS = 16
+
+/**
+ * Most sealed chunks a whole stripe of all k + m shards may span (16 MiB): a reader holds one or two such stripes,
+ * so a manifest cannot make it allocate more. The writer stays within it (one chunk per shard at k + m = 256).
+ */
+export const MAX_STRIPE_TOTAL_CHUNKS = 256
+
 /** Longest provider peer id string accepted (an Ed25519 peer id in base58 is 52 characters; RSA ones are hashed). */
 export const MAX_PEER_ID_CHARS = 128
 
@@ -110,6 +122,11 @@ export interface Manifest {
   readonly k: number
   readonly m: number
   readonly leafSize: number
+  /**
+   * Sealed chunks (64 KiB each) of every shard in one full stripe, as the segments were encoded: a stripe holds
+   * k × stripeChunks chunks, so a reader finds each byte without knowing the writer's stripe budget.
+   */
+  readonly stripeChunks: number
   readonly cipher: typeof SEGMENT_CIPHER
   /** HKDF salt for the segment keys, random per file. */
   readonly keySalt: Uint8Array
@@ -146,6 +163,14 @@ export function codeProblem(k: unknown, m: unknown): string | undefined {
   if (typeof m !== 'number' || !Number.isInteger(m) || m < 0) return `m = ${String(m)} must be an integer ≥ 0`
   if (k + m > 256) return `k + m = ${k + m} exceeds 256, the most shards Reed-Solomon over GF(2^8) allows`
   return undefined
+}
+
+/**
+ * Widest stripe per shard, in sealed chunks, a manifest of code (k, m) may name: MAX_STRIPE_CHUNKS, and a whole
+ * stripe within MAX_STRIPE_TOTAL_CHUNKS (at least one chunk per shard).
+ */
+export function maxStripeChunks(k: number, m: number): number {
+  return Math.min(MAX_STRIPE_CHUNKS, Math.max(1, Math.floor(MAX_STRIPE_TOTAL_CHUNKS / (k + m))))
 }
 
 function fail(path: string, problem: string): never {
@@ -235,6 +260,13 @@ function validateShard(value: unknown, path: string, shardSize: number): Manifes
  */
 export function validateManifest(value: unknown): Manifest {
   if (!isRecord(value)) fail('', 'is not a map')
+  // The version first: an older manifest lacks fields, and "missing" would hide why.
+  if (value.version !== MANIFEST_VERSION) {
+    fail(
+      'version',
+      `is ${String(value.version)}, this code reads version ${MANIFEST_VERSION} only${value.version === 1 ? ' (version 1 did not record its stripe width; put the file again)' : ''}`
+    )
+  }
   checkKeys(value, 'root', [
     'version',
     'fileSize',
@@ -242,12 +274,11 @@ export function validateManifest(value: unknown): Manifest {
     'k',
     'm',
     'leafSize',
+    'stripeChunks',
     'cipher',
     'keySalt',
     'segments'
   ])
-  if (value.version !== MANIFEST_VERSION)
-    fail('version', `is ${String(value.version)}, this code reads version ${MANIFEST_VERSION}`)
   const fileSize = integer(value.fileSize, 'fileSize', 0, Number.MAX_SAFE_INTEGER)
   const segmentSize = integer(value.segmentSize, 'segmentSize', 1, MAX_SEGMENT_SIZE_BYTES)
   const code = codeProblem(value.k, value.m)
@@ -255,6 +286,7 @@ export function validateManifest(value: unknown): Manifest {
   const k = value.k as number
   const m = value.m as number
   if (value.leafSize !== LEAF_SIZE) fail('leafSize', `is ${String(value.leafSize)}, must be ${LEAF_SIZE}`)
+  const stripeChunks = integer(value.stripeChunks, 'stripeChunks', 1, maxStripeChunks(k, m))
   if (value.cipher !== SEGMENT_CIPHER) fail('cipher', `is ${JSON.stringify(value.cipher)}, must be "${SEGMENT_CIPHER}"`)
   if (!(value.keySalt instanceof Uint8Array) || value.keySalt.length !== KEY_SALT_BYTES) {
     fail('keySalt', `must be ${KEY_SALT_BYTES} bytes`)
@@ -293,6 +325,7 @@ export function validateManifest(value: unknown): Manifest {
     k,
     m,
     leafSize: LEAF_SIZE,
+    stripeChunks,
     cipher: SEGMENT_CIPHER,
     keySalt: value.keySalt.slice(),
     segments

@@ -15,6 +15,9 @@ import {
   ManifestCidMismatchError,
   ManifestDecryptionError,
   manifestCid,
+  MAX_STRIPE_CHUNKS,
+  MAX_STRIPE_TOTAL_CHUNKS,
+  maxStripeChunks,
   openManifest,
   parseLink,
   parseManifestCid,
@@ -52,12 +55,13 @@ function sampleManifest(fileSize = 250, segmentSize = 100, k = 2, m = 1): Manife
     })
   }
   return {
-    version: 1,
+    version: 2,
     fileSize,
     segmentSize,
     k,
     m,
     leafSize: 64,
+    stripeChunks: 1,
     cipher: SEGMENT_CIPHER,
     keySalt: randomBytes(16),
     segments
@@ -172,8 +176,21 @@ describe('manifest', () => {
       }
     }
     bad((m) => {
-      m.version = 2
+      m.version = 3
     }, 'version')
+    // A version 1 manifest left the stripe width to the reader's constants: refused, saying so.
+    bad((m) => {
+      m.version = 1
+      delete m.stripeChunks
+    }, 'version 1 did not record its stripe width')
+    bad((m) => {
+      delete m.stripeChunks
+    }, 'stripeChunks is missing')
+    for (const chunks of [0, 17, 1.5, -1]) {
+      bad((m) => {
+        m.stripeChunks = chunks
+      }, 'stripeChunks')
+    }
     bad((m) => {
       m.k = 0
     }, 'code')
@@ -215,6 +232,18 @@ describe('manifest', () => {
       m.segmentSize = 2 ** 31
     }, 'segmentSize')
     expect(() => decodeManifest(new Uint8Array([0xff, 0x00]))).toThrow(InvalidManifestError)
+  })
+
+  it('bounds the recorded stripe width so a whole stripe stays within MAX_STRIPE_TOTAL_CHUNKS', () => {
+    expect(maxStripeChunks(2, 1)).toBe(MAX_STRIPE_CHUNKS)
+    expect(maxStripeChunks(10, 20)).toBe(8)
+    expect(maxStripeChunks(128, 128)).toBe(1)
+    for (let n = 1; n <= 256; n++) {
+      const widest = maxStripeChunks(1, n - 1)
+      expect(widest >= 1 && (n * widest <= MAX_STRIPE_TOTAL_CHUNKS || widest === 1)).toBe(true)
+    }
+    const wide = { ...sampleManifest(), stripeChunks: MAX_STRIPE_CHUNKS }
+    expect(decodeManifest(encodeManifest(wide)).stripeChunks).toBe(MAX_STRIPE_CHUNKS)
   })
 
   it('seals under the file key; the CID covers the sealed bytes; wrong key and tampering are typed errors', async () => {

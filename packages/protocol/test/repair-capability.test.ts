@@ -27,12 +27,13 @@ import type { Manifest } from '@sherd/protocol'
 function sampleManifest(): Manifest {
   const shardSize = shardSizeFor(100, 2)
   return {
-    version: 1,
+    version: 2,
     fileSize: 100,
     segmentSize: 100,
     k: 2,
     m: 1,
     leafSize: 64,
+    stripeChunks: 1,
     cipher: SEGMENT_CIPHER,
     keySalt: new Uint8Array(randomBytes(16)),
     segments: [

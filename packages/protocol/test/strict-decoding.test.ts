@@ -211,12 +211,13 @@ function sampleManifest(): Manifest {
     })
   }
   return {
-    version: 1,
+    version: 2,
     fileSize,
     segmentSize,
     k,
     m,
     leafSize: 64,
+    stripeChunks: 1,
     cipher: SEGMENT_CIPHER,
     keySalt: randomBytes(16),
     segments
@@ -336,7 +337,7 @@ const cases: Case[] = [
     sample: manifest,
     decode: async (b) => decodeManifest(b),
     error: 'InvalidManifestError',
-    sizes: [['segmentSize'], ['segments', 0, 'size'], ['segments', 0, 'shardSize']],
+    sizes: [['segmentSize'], ['stripeChunks'], ['segments', 0, 'size'], ['segments', 0, 'shardSize']],
     checkedMaps: [[], ['segments', 0], ['segments', 1, 'shards', 0]]
   },
   {

@@ -1,7 +1,13 @@
-import { formatTokenAmount, proofSetMarketAbi, proofSetRevertName, waitForSuccess } from '@sherd/contracts'
+import {
+  formatTokenAmount,
+  proofSetMarketAbi,
+  proofSetRevertName,
+  TransactionFailedError,
+  waitForSuccess
+} from '@sherd/contracts'
 import type { MarketClient, SignedProofSetOffer } from '@sherd/contracts'
 import { encodeFunctionData, erc20Abi, parseEventLogs } from 'viem'
-import type { Hex, PublicClient } from 'viem'
+import type { Hex, NonceManager, PublicClient } from 'viem'
 import { marketParams, marketToken } from '../chain.js'
 import type { ChainContext } from '../context.js'
 import { ChainActionError, InsufficientFundsError } from '../errors.js'
@@ -45,10 +51,8 @@ export async function approveOnce(ctx: DealChain, amount: bigint, signal?: Abort
 }
 
 /**
- * `approveOnce` without waiting for the block: sends the approval if the allowance is short and returns the promise
- * of its success, `mined` (it rejects as approveOnce throws), or undefined when no approval is needed. A caller that sends
- * its next transaction at once gets both into the same block (the approval's nonce is the lower one, so it runs
- * first), one block sooner than waiting for the receipt between them.
+ * Sends the approval if the allowance is short and returns the promise of its success, `mined` (it rejects as
+ * approveOnce throws, also when the approval is dropped or replaced), or undefined when no approval is needed.
  */
 export async function sendApproval(
   ctx: DealChain,
@@ -86,9 +90,62 @@ export async function sendApproval(
   } catch (err) {
     return failed(err)
   }
-  const mined = waitForSuccess(ctx.publicClient, hash, signal === undefined ? {} : { signal }).then(() => {}, failed)
+  const mined = waitForOwnTransaction(ctx, hash, signal).then(
+    () => {},
+    (err: unknown) => {
+      // The account's nonce manager counts the lost transaction as sent and would give the next one the nonce after
+      // it: that one would wait behind the gap for ever. Asked again, the node hands out the free nonce.
+      const account = ctx.walletClient.account as { nonceManager?: NonceManager } | undefined
+      account?.nonceManager?.reset({ address: ctx.account, chainId: ctx.chainId })
+      return failed(err)
+    }
+  )
   mined.catch(() => {})
   return { mined }
+}
+
+/** Consecutive polls a sent transaction may be unknown to the node before it counts as dropped. */
+const DROPPED_AFTER_POLLS = 3
+/** How long a sent approval may stay unmined before it counts as lost (viem's own receipt timeout). */
+const APPROVAL_TIMEOUT_MS = 180_000
+
+/**
+ * Waits for the account's own transaction `hash` and fails as soon as it can no longer succeed: it reverted, its
+ * nonce was taken by another transaction of the account (replaced or cancelled in a wallet: viem would resolve with
+ * the replacement's receipt, which is no approval), or the node no longer knows it (dropped from the pool, which
+ * viem only notices at its timeout). A caller that holds its next transaction until this resolves never leaves one
+ * waiting behind a nonce gap or running without the allowance it needs.
+ */
+async function waitForOwnTransaction(ctx: DealChain, hash: Hex, signal?: AbortSignal): Promise<void> {
+  const client = ctx.publicClient
+  const deadline = Date.now() + APPROVAL_TIMEOUT_MS
+  let nonce: number | undefined
+  let missing = 0
+  for (;;) {
+    signal?.throwIfAborted()
+    // The account's nonce before the receipt: a receipt missing after the nonce moved past ours is another's.
+    const used = nonce === undefined ? undefined : await client.getTransactionCount({ address: ctx.account })
+    const receipt = await client.getTransactionReceipt({ hash }).catch(() => undefined)
+    if (receipt !== undefined) {
+      if (receipt.status !== 'success') throw new TransactionFailedError(`transaction ${hash} reverted`)
+      return
+    }
+    if (used !== undefined && nonce !== undefined && used > nonce)
+      throw new TransactionFailedError(
+        `transaction ${hash} was replaced: another transaction of ${ctx.account} used its nonce ${nonce}`
+      )
+    const tx = await client.getTransaction({ hash }).catch(() => undefined)
+    if (tx === undefined) {
+      if (++missing >= DROPPED_AFTER_POLLS)
+        throw new TransactionFailedError(`transaction ${hash} was dropped: the node no longer knows it`)
+    } else {
+      missing = 0
+      nonce = tx.nonce
+    }
+    if (Date.now() > deadline)
+      throw new TransactionFailedError(`transaction ${hash} was not mined within ${APPROVAL_TIMEOUT_MS / 1000} s`)
+    await sleep(client.pollingInterval, signal)
+  }
 }
 
 /** geth's `txMaxSize`: public mempools drop larger transactions. */

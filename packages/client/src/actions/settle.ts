@@ -205,16 +205,14 @@ export async function openJournalDeals(
   const refused = new Map<JournalDeal, Refusal>()
   if (deals.length === 0) return refused
   const amount = deals.reduce((sum, d) => sum + escrowOf(d), 0n)
-  // The first batch goes out right behind the approval, not a block later: its estimate runs on the pending state,
-  // which holds the approval, and the approval's lower nonce puts it first in the block. A batch that fails before
-  // the approval is known to be mined is tried again as it was once it is (it may have been estimated without it).
+  // No batch is sent until the approval is mined. One sent right behind it (a block sooner) would wait behind a
+  // nonce gap if the approval were dropped, or run without the allowance if it were replaced: the put would fail,
+  // yet that batch could still open its deals whenever a later transaction of the account filled the gap.
   const approval = await sendApproval(ctx, amount, signal)
-  let approved = approval === undefined
-  const approvalMined = approval?.mined.then(() => {
-    approved = true
+  if (approval !== undefined) {
+    await approval.mined
     emit({ type: 'put:approved', amount })
-  })
-  approvalMined?.catch(() => {})
+  }
   const entry = writer.entry
   let opened = entry.deals.filter((d) => d.dealId !== undefined).length
   const queue: JournalDeal[][] = planBatches(deals.map(signedOf), limits).map((batch) => batch.map((i) => deals[i]!))
@@ -256,11 +254,6 @@ export async function openJournalDeals(
       })
       continue
     }
-    if (!approved) {
-      await approvalMined
-      queue.unshift(batch)
-      continue
-    }
     if (batch.length > 1) {
       const half = Math.ceil(batch.length / 2)
       queue.unshift(batch.slice(0, half), batch.slice(half))
@@ -291,7 +284,6 @@ export async function openJournalDeals(
         : { reason: `one offer needs ${outcome.gas} gas, above the cap of ${limits.maxGas}` }
     )
   }
-  await approvalMined
   return refused
 }
 

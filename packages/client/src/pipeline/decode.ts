@@ -247,7 +247,7 @@ export async function* decodeFile(
       }
 
       const t = performance.now()
-      const layout = segmentLayout(segment.size, k, m)
+      const layout = segmentLayout(segment.size, k, m, checked.stripeChunks)
       const plaintext = await openWholeShards(
         layout,
         stripe,

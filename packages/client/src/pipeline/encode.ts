@@ -8,6 +8,7 @@ import {
   KEY_SALT_BYTES,
   MANIFEST_VERSION,
   MAX_SEGMENT_SIZE_BYTES,
+  maxStripeChunks,
   SEGMENT_CIPHER,
   shardCid,
   shardSizeFor
@@ -29,6 +30,7 @@ import type { MerkleHasher } from './hashing.js'
 import { ByteReader, chunksOf, segmentsOf } from './source.js'
 import type { FileSource } from './source.js'
 import { encodeSegmentStripes, StripeBuffers } from './stripes.js'
+import { stripeChunksFor } from './layout.js'
 import type { StripedSegment, StripeSink } from './stripes.js'
 
 export interface EncodeFileOptions {
@@ -40,6 +42,11 @@ export interface EncodeFileOptions {
   k?: number
   /** Parity shards per segment; default 2. */
   m?: number
+  /**
+   * Sealed chunks of each shard in a full stripe (recorded in the manifest; readers follow it); default
+   * `stripeChunksFor(k, m)`, at most `maxStripeChunks(k, m)`.
+   */
+  stripeChunks?: number
   /** Reed-Solomon implementation; default `defaultCoder()` of @sherd/erasure. */
   coder?: ErasureCoder
   /** Where Merkle hashing runs; default `defaultHasher()` (worker threads in Node on a multi-core machine). */
@@ -83,7 +90,12 @@ export interface FileEncoding extends AsyncIterable<EncodedSegment> {
   readonly manifest: Manifest
 }
 
-function checkOptions(options: EncodeFileOptions): { k: number; m: number; segmentSize: number } {
+function checkOptions(options: EncodeFileOptions): {
+  k: number
+  m: number
+  segmentSize: number
+  stripeChunks: number
+} {
   const k = options.k ?? DEFAULT_DATA_SHARDS
   const m = options.m ?? DEFAULT_PARITY_SHARDS
   const problem = codeProblem(k, m)
@@ -99,7 +111,15 @@ function checkOptions(options: EncodeFileOptions): { k: number; m: number; segme
   if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
     throw new InvalidOptionError(`expectedSize ${String(expected)} must be a non-negative integer number of bytes`)
   }
-  return { k, m, segmentSize }
+  const stripeChunks = options.stripeChunks ?? stripeChunksFor(k, m)
+  const widest = maxStripeChunks(k, m)
+  if (!Number.isSafeInteger(stripeChunks) || stripeChunks < 1 || stripeChunks > widest) {
+    throw new InvalidOptionError(
+      `stripeChunks ${String(stripeChunks)} must be an integer from 1 to ${widest} at k + m = ${k + m} ` +
+        `(default ${stripeChunksFor(k, m)})`
+    )
+  }
+  return { k, m, segmentSize, stripeChunks }
 }
 
 /** What both encoders share: checked options, the key and salt, and the manifest they build. */
@@ -110,11 +130,12 @@ function prepare(
   k: number
   m: number
   segmentSize: number
+  stripeChunks: number
   fileKey: Uint8Array
   keySalt: Uint8Array
   coder: ErasureCoder
 } {
-  const { k, m, segmentSize } = checkOptions(options)
+  const { k, m, segmentSize, stripeChunks } = checkOptions(options)
   chunksOf(source) // throws InvalidOptionError now, not at the first read, for a source of the wrong kind
   const key = options.key ?? crypto.getRandomValues(new Uint8Array(FILE_KEY_BYTES))
   checkFileKey(key)
@@ -122,6 +143,7 @@ function prepare(
     k,
     m,
     segmentSize,
+    stripeChunks,
     fileKey: new Uint8Array(key),
     keySalt: crypto.getRandomValues(new Uint8Array(KEY_SALT_BYTES)),
     coder: options.coder ?? defaultCoder()
@@ -175,14 +197,14 @@ function encodingOf<T>(
  * const { cid, bytes } = await sealManifest(encoding.manifest, encoding.key)
  */
 export function encodeFile(source: FileSource, options: EncodeFileOptions = {}): FileEncoding {
-  const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
+  const { k, m, segmentSize, stripeChunks, fileKey, keySalt, coder } = prepare(source, options)
   const { signal, onProgress, expectedSize } = options
   const segments: ManifestSegment[] = []
   let manifest: Manifest | undefined
 
   async function* run(): AsyncGenerator<EncodedSegment> {
     const hasher = options.hasher ?? (await defaultHasher())
-    const buffers = new StripeBuffers(k, m)
+    const buffers = new StripeBuffers(k, m, stripeChunks)
     let encodedBytes = 0
     for await (const plaintext of segmentsOf(source, segmentSize, signal)) {
       const segmentIndex = segments.length
@@ -205,7 +227,7 @@ export function encodeFile(source: FileSource, options: EncodeFileOptions = {}):
         segmentIndex,
         segmentSize,
         cipher,
-        { k, m, coder, hasher, sink, signal },
+        { k, m, stripeChunks, coder, hasher, sink, signal },
         buffers
       ))!
       const shards: EncodedShard[] = commitmentsOf(encoded).map((commitment, index) => ({
@@ -238,6 +260,7 @@ export function encodeFile(source: FileSource, options: EncodeFileOptions = {}):
       k,
       m,
       leafSize: LEAF_SIZE,
+      stripeChunks,
       cipher: SEGMENT_CIPHER,
       keySalt,
       segments
@@ -286,7 +309,7 @@ export interface FileStreamEncoding extends AsyncIterable<StreamedSegment> {
  * for await (const segment of encoding) record(segment.commitments)
  */
 export function encodeFileStream(source: FileSource, options: EncodeFileStreamOptions): FileStreamEncoding {
-  const { k, m, segmentSize, fileKey, keySalt, coder } = prepare(source, options)
+  const { k, m, segmentSize, stripeChunks, fileKey, keySalt, coder } = prepare(source, options)
   const { signal, onProgress, expectedSize, onStripe } = options
   if (typeof onStripe !== 'function')
     throw new InvalidOptionError('encodeFileStream needs onStripe, the function that receives each stripe')
@@ -296,7 +319,7 @@ export function encodeFileStream(source: FileSource, options: EncodeFileStreamOp
   async function* run(): AsyncGenerator<StreamedSegment> {
     const hasher = options.hasher ?? (await defaultHasher())
     const freshStripes = options.freshStripes === true
-    const buffers = new StripeBuffers(k, m, freshStripes)
+    const buffers = new StripeBuffers(k, m, stripeChunks, freshStripes)
     const reader = new ByteReader(source, signal)
     let encodedBytes = 0
     try {
@@ -311,7 +334,7 @@ export function encodeFileStream(source: FileSource, options: EncodeFileStreamOp
           segmentIndex,
           allowed,
           cipher,
-          { k, m, coder, hasher, sink: onStripe, signal, freshStripes },
+          { k, m, stripeChunks, coder, hasher, sink: onStripe, signal, freshStripes },
           buffers
         )
         if (encoded === undefined) break
@@ -345,6 +368,7 @@ export function encodeFileStream(source: FileSource, options: EncodeFileStreamOp
       k,
       m,
       leafSize: LEAF_SIZE,
+      stripeChunks,
       cipher: SEGMENT_CIPHER,
       keySalt,
       segments

@@ -1,8 +1,13 @@
-import { CHUNK_PLAINTEXT_BYTES, chunkCountFor, SEALED_CHUNK_BYTES, sealedSizeFor, shardSizeFor } from '@sherd/protocol'
+import {
+  CHUNK_PLAINTEXT_BYTES,
+  chunkCountFor,
+  MAX_STRIPE_CHUNKS,
+  SEALED_CHUNK_BYTES,
+  sealedSizeFor,
+  shardSizeFor
+} from '@sherd/protocol'
 import { InvalidRangeError } from './errors.js'
 
-/** Widest stripe per shard: 16 sealed chunks (1 MiB), so a stripe is few WebCrypto, kernel and network calls. */
-const MAX_STRIPE_CHUNKS = 16
 /**
  * A whole stripe ((k + m) × width) stays within this many sealed chunks (12 MiB) up to k + m = 192. The widest
  * code's stripe is what a put holds twice (one being sent, one being encoded) and a get's decoder holds with its
@@ -13,18 +18,26 @@ const MAX_STRIPE_CHUNKS = 16
 const STRIPE_BUDGET_CHUNKS = 192
 
 /**
- * Bytes of one stripe of one shard for a code (k, m): 64 KiB × clamp(floor(192 / (k + m)), 1, 16). 1 MiB for
+ * Sealed chunks of each shard in a full stripe a writer uses for a code (k, m): clamp(floor(192 / (k + m)), 1, 16),
+ * at most 16 (MAX_STRIPE_CHUNKS, 1 MiB, so a stripe is few WebCrypto, kernel and network calls). The manifest records
+ * it (`stripeChunks`): readers use the recorded value, so this budget can change without stranding old files.
+ */
+export function stripeChunksFor(k: number, m: number): number {
+  return Math.min(MAX_STRIPE_CHUNKS, Math.max(1, Math.floor(STRIPE_BUDGET_CHUNKS / (k + m))))
+}
+
+/**
+ * Bytes of one stripe of one shard a writer uses for a code (k, m): 64 KiB × stripeChunksFor(k, m). 1 MiB for
  * every code up to k + m = 12 (4 + 2, 6 + 6), narrower beyond so that a stripe of all k + m shards, which encode
  * and decode hold at once, stays ≤ 12 MiB (832 KiB at 10 + 4, 384 KiB at 10 + 20, one chunk from k + m = 97 on;
  * past k + m = 192 one chunk per shard is over the budget, 16 MiB at k + m = 256). A multiple of the sealed chunk, so full stripes hold whole chunks and each chunk
  * lies in one shard.
  */
 export function stripeWidthFor(k: number, m: number): number {
-  const chunks = Math.min(MAX_STRIPE_CHUNKS, Math.max(1, Math.floor(STRIPE_BUDGET_CHUNKS / (k + m))))
-  return chunks * SEALED_CHUNK_BYTES
+  return stripeChunksFor(k, m) * SEALED_CHUNK_BYTES
 }
 
-/** Everything about how one segment's bytes sit in its shards, derived from (size, k, m). */
+/** Everything about how one segment's bytes sit in its shards, derived from (size, k, m, stripe chunks). */
 export interface SegmentLayout {
   /** Plaintext bytes of the segment (≥ 1). */
   readonly size: number
@@ -34,15 +47,16 @@ export interface SegmentLayout {
   /** Plaintext plus a tag per chunk. */
   readonly sealedSize: number
   readonly shardSize: number
-  /** Bytes of each shard in a full stripe (stripeWidthFor(k, m)). */
+  /** Bytes of each shard in a full stripe (the manifest's stripeChunks × 64 KiB). */
   readonly stripeWidth: number
   /** Stripes per shard: ceil(shardSize / stripeWidth); the last may be narrower. */
   readonly stripeCount: number
 }
 
-export function segmentLayout(size: number, k: number, m: number): SegmentLayout {
+/** The layout of a segment of `size` bytes encoded with code (k, m) and `stripeChunks` chunks per shard per stripe. */
+export function segmentLayout(size: number, k: number, m: number, stripeChunks: number): SegmentLayout {
   const shardSize = shardSizeFor(size, k)
-  const stripeWidth = stripeWidthFor(k, m)
+  const stripeWidth = stripeChunks * SEALED_CHUNK_BYTES
   return {
     size,
     k,

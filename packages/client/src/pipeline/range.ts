@@ -11,7 +11,7 @@ import type { Manifest, ShardRef } from '@sherd/protocol'
 import { segmentCipher } from './chunk-cipher.js'
 import type { SegmentCipher } from './chunk-cipher.js'
 import { InvalidRangeError, NotEnoughShardsError } from './errors.js'
-import { planRange, segmentLayout, stripeWidthFor } from './layout.js'
+import { planRange, segmentLayout } from './layout.js'
 import type { RangePlan, SegmentLayout, ShardPiece } from './layout.js'
 import type { DecodeProgressEvent } from './progress.js'
 
@@ -69,8 +69,8 @@ class RangeBuffers {
   readonly sealed: Uint8Array
   readonly fetched: Uint8Array
   readonly rebuild: Uint8Array
-  constructor(k: number, m: number) {
-    const width = stripeWidthFor(k, m)
+  constructor(k: number, m: number, stripeChunks: number) {
+    const width = stripeChunks * SEALED_CHUNK_BYTES
     this.sealed = new Uint8Array(k * width)
     this.fetched = new Uint8Array(k * width)
     this.rebuild = new Uint8Array((k + m) * width)
@@ -368,7 +368,7 @@ export async function* decodeRange(
   const stop = new AbortController()
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
   const end = offset + length
-  const buffers = new RangeBuffers(checked.k, checked.m)
+  const buffers = new RangeBuffers(checked.k, checked.m, checked.stripeChunks)
   try {
     for (
       let segmentIndex = Math.floor(offset / checked.segmentSize);
@@ -380,7 +380,7 @@ export async function* decodeRange(
       const segmentStart = segmentIndex * checked.segmentSize
       const from = Math.max(offset, segmentStart) - segmentStart
       const to = Math.min(end, segmentStart + segment.size) - segmentStart
-      const layout = segmentLayout(segment.size, checked.k, checked.m)
+      const layout = segmentLayout(segment.size, checked.k, checked.m, checked.stripeChunks)
       const plan = planRange(layout, from, to - from)
       const ctx: SegmentContext = {
         segmentIndex,

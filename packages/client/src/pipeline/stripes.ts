@@ -4,7 +4,6 @@ import { LEAF_SIZE } from '@sherd/proofs'
 import { sealChunksInto } from './cipher.js'
 import type { SegmentCipher } from './chunk-cipher.js'
 import type { MerkleHasher } from './hashing.js'
-import { stripeWidthFor } from './layout.js'
 import type { StageTimings } from './progress.js'
 import type { ByteReader } from './source.js'
 
@@ -33,6 +32,8 @@ export type StripeSink = (stripe: EncodedStripe) => void | Promise<void>
 export interface StripeEncoderContext {
   readonly k: number
   readonly m: number
+  /** Sealed chunks of each shard in a full stripe (the manifest's stripeChunks). */
+  readonly stripeChunks: number
   readonly coder: ErasureCoder
   readonly hasher: MerkleHasher
   readonly sink?: StripeSink
@@ -57,16 +58,15 @@ export interface StripedSegment {
 export class StripeBuffers {
   readonly stripe: Uint8Array
   readonly plaintext: Uint8Array
-  constructor(k: number, m: number, freshStripes = false) {
-    const width = stripeWidthFor(k, m)
-    this.stripe = new Uint8Array(freshStripes ? 0 : (k + m) * width)
-    this.plaintext = new Uint8Array(plaintextPerStripe(k, m))
+  constructor(k: number, m: number, stripeChunks: number, freshStripes = false) {
+    this.stripe = new Uint8Array(freshStripes ? 0 : (k + m) * stripeChunks * SEALED_CHUNK_BYTES)
+    this.plaintext = new Uint8Array(plaintextPerStripe(k, stripeChunks))
   }
 }
 
-/** Plaintext bytes of a full stripe: k · W sealed bytes, i.e. k · W / 64 KiB whole chunks. */
-export function plaintextPerStripe(k: number, m: number): number {
-  return ((k * stripeWidthFor(k, m)) / SEALED_CHUNK_BYTES) * CHUNK_PLAINTEXT_BYTES
+/** Plaintext bytes of a full stripe: k · stripeChunks whole chunks. */
+export function plaintextPerStripe(k: number, stripeChunks: number): number {
+  return k * stripeChunks * CHUNK_PLAINTEXT_BYTES
 }
 
 /**
@@ -84,10 +84,10 @@ export async function encodeSegmentStripes(
   context: StripeEncoderContext,
   buffers: StripeBuffers
 ): Promise<StripedSegment | undefined> {
-  const { k, m, coder, hasher, sink, signal, freshStripes = false } = context
+  const { k, m, stripeChunks, coder, hasher, sink, signal, freshStripes = false } = context
   if (await reader.atEnd()) return undefined
-  const fullWidth = stripeWidthFor(k, m)
-  const chunksPerStripe = (k * fullWidth) / SEALED_CHUNK_BYTES
+  const fullWidth = stripeChunks * SEALED_CHUNK_BYTES
+  const chunksPerStripe = k * stripeChunks
   const quota = chunksPerStripe * CHUNK_PLAINTEXT_BYTES
   const builders = Array.from({ length: k + m }, () => hasher.builder())
   let cipherMs = 0
