@@ -188,25 +188,24 @@ export class WireReader {
 
   /** Reads the next `length` bytes into one buffer, expecting more after them (`readSome`). */
   async readExact(length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length)
-    let offset = 0
-    for await (const chunk of this.readSome(length)) {
-      out.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-    return out
+    return gather(length, this.readSome(length))
   }
 
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
   async readAll(length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length)
-    let offset = 0
-    for await (const chunk of this.readBytes(length)) {
-      out.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-    return out
+    return gather(length, this.readBytes(length))
   }
+}
+
+/** Copies the `length` bytes `chunks` yields into one buffer. */
+async function gather(length: number, chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const out = new Uint8Array(length)
+  let offset = 0
+  for await (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
 }
 
 /**
