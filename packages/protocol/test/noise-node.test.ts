@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { nodeNoiseCrypto } from '@sherd/protocol/noise-node'
+import { nodeNoiseCrypto, nodeSealsChaCha20Poly1305, noiseCryptoFor } from '@sherd/protocol/noise-node'
 
 // Sizes around noise's 1200-byte switch to node:crypto, empty, and its largest frame (65535 - 16-byte tag).
 const SIZES = [0, 1, 1199, 1200, 1201, 4096, 65519]
@@ -100,5 +100,16 @@ describe('nodeNoiseCrypto', () => {
       expect(() => nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, randomBytes(12), ad, k)).toThrow()
       expect(() => nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, randomBytes(16), k)).toThrow()
     }
+  })
+
+  it("keeps noise's own crypto where node:crypto cannot seal ChaCha20-Poly1305 (Electron's BoringSSL)", () => {
+    // Node's OpenSSL can, so this runtime gets the KeyObject path; a runtime whose trial seal fails gets noise's.
+    expect(nodeSealsChaCha20Poly1305()).toBe(true)
+    expect(nodeNoiseCrypto).not.toBe(defaultCrypto)
+    expect(noiseCryptoFor(false)).toBe(defaultCrypto)
+    const k = randomBytes(32)
+    const nonce = randomBytes(12)
+    const sealed = bytes(noiseCryptoFor(false).chaCha20Poly1305Encrypt(randomBytes(4096), nonce, new Uint8Array(0), k))
+    expect(bytes(nodeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, new Uint8Array(0), k)).length).toBe(4096)
   })
 })

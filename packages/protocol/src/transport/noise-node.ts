@@ -79,22 +79,48 @@ function decrypt(ciphertext: Uint8Array | NoiseList, nonce: Uint8Array, ad: Uint
 }
 
 /**
- * noise's own Node crypto (`defaultCrypto`) with one change: frames of 1200 bytes and more are sealed and opened
- * with a KeyObject imported once per session key. noise passes the raw 32-byte key to `createCipheriv` for every
- * frame (≤ 64 KiB), and OpenSSL's key import was about a third of its ChaCha20-Poly1305 time
- * (docs/protocol.md, "Transport"). Same algorithm, same bytes on the wire; smaller frames keep noise's path.
+ * Whether this runtime's node:crypto seals ChaCha20-Poly1305: Node's OpenSSL does, Electron's BoringSSL does not
+ * (electron/electron#24024), and noise's own guard covers only Electron's main process, not a renderer with Node
+ * integration. One trial seal at load tells, whatever the runtime calls itself.
  */
-export const nodeNoiseCrypto: ICryptoInterface = {
-  ...defaultCrypto,
-  chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {
-    if (plaintext.byteLength < NODE_CIPHER_MIN_BYTES)
-      return defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
-    return encrypt(plaintext, nonce, ad, k)
-  },
-  chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst) {
-    if (ciphertext.byteLength < NODE_CIPHER_MIN_BYTES) {
-      return defaultCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst)
-    }
-    return decrypt(ciphertext, nonce, ad, k)
+export function nodeSealsChaCha20Poly1305(): boolean {
+  try {
+    const cipher = createCipheriv(CHACHA20_POLY1305, createSecretKey(Buffer.alloc(32)), Buffer.alloc(12), {
+      authTagLength: TAG_BYTES
+    })
+    cipher.setAAD(Buffer.alloc(0), { plaintextLength: 1 })
+    cipher.update(Buffer.alloc(1))
+    cipher.final()
+    return cipher.getAuthTag().byteLength === TAG_BYTES
+  } catch {
+    return false
   }
 }
+
+/**
+ * The crypto for noise: where node:crypto seals ChaCha20-Poly1305, noise's own Node crypto (`defaultCrypto`) with
+ * one change: frames of 1200 bytes and more are sealed and opened with a KeyObject imported once per session key.
+ * noise passes the raw 32-byte key to `createCipheriv` for every frame (≤ 64 KiB), and OpenSSL's key import was
+ * about a third of its ChaCha20-Poly1305 time (docs/protocol.md, "Transport"). Same algorithm, same bytes on the
+ * wire; smaller frames keep noise's path. Where it cannot (Electron), noise's `defaultCrypto` as it is.
+ */
+export function noiseCryptoFor(sealsChaCha20Poly1305: boolean): ICryptoInterface {
+  if (!sealsChaCha20Poly1305) return defaultCrypto
+  return {
+    ...defaultCrypto,
+    chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {
+      if (plaintext.byteLength < NODE_CIPHER_MIN_BYTES)
+        return defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
+      return encrypt(plaintext, nonce, ad, k)
+    },
+    chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst) {
+      if (ciphertext.byteLength < NODE_CIPHER_MIN_BYTES) {
+        return defaultCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst)
+      }
+      return decrypt(ciphertext, nonce, ad, k)
+    }
+  }
+}
+
+/** `noiseCryptoFor` this runtime. */
+export const nodeNoiseCrypto: ICryptoInterface = noiseCryptoFor(nodeSealsChaCha20Poly1305())
