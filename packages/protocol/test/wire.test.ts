@@ -22,6 +22,7 @@ import {
   addressOf,
   recoverSigner,
   recoverHashSigner,
+  knownSignerCounts,
   signDigest,
   wireDigest,
   MAX_ANNOUNCEMENT_BYTES,
@@ -273,6 +274,29 @@ describe('signatures', () => {
     // A claim the signature does not bear out returns the real signer, as recovery does.
     const digest = wireDigest('known-signer', { wrong: true })
     expect(recoverSigner(digest, signDigest(otherKey, digest), addressOf(key))).toBe(addressOf(otherKey))
+  })
+
+  it('tables a signer on its second recovery and keeps at most 64 tables, least recently used out first', () => {
+    // More signers than the map holds, in turn: each is recovered once before it gets a table, none churns.
+    const keys = Array.from({ length: 70 }, (_, i) => `0x${(i + 0x100).toString(16).padStart(64, '0')}` as const)
+    const round = (label: string): void => {
+      for (const k of keys) {
+        const digest = wireDigest('signer-cache', { label, k })
+        expect(recoverSigner(digest, signDigest(k, digest), addressOf(k))).toBe(addressOf(k))
+      }
+    }
+    const before = knownSignerCounts()
+    round('first')
+    expect(knownSignerCounts().tabled).toBe(before.tabled)
+    expect(knownSignerCounts().seenOnce).toBe(before.seenOnce + 70)
+    round('second')
+    expect(knownSignerCounts().tabled).toBe(64)
+    expect(knownSignerCounts().seenOnce).toBe(before.seenOnce)
+    // The last 64 of the round hold tables; the first 6 were evicted and answer by recovery, still correctly.
+    round('third')
+    expect(knownSignerCounts().tabled).toBe(64)
+    const forged = wireDigest('signer-cache', { forged: true })
+    expect(recoverSigner(forged, signDigest(keys[0]!, forged), addressOf(keys[69]!))).toBe(addressOf(keys[0]!))
   })
 
   it('verifies receipts and rejects tampering', () => {

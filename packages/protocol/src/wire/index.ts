@@ -3,7 +3,15 @@ export * from './errors.js'
 export { encodeVarint, encodeFrame, WireReader, streamSource, sendBytes } from './framing.js'
 export type { WireChunk, ByteStream } from './framing.js'
 export * from './messages.js'
-export { wireDigest, personalMessageHash, signDigest, recoverSigner, recoverHashSigner, addressOf } from './signing.js'
+export {
+  wireDigest,
+  personalMessageHash,
+  signDigest,
+  recoverSigner,
+  recoverHashSigner,
+  addressOf,
+  knownSignerCounts
+} from './signing.js'
 export {
   requestStoreShard,
   requestFetchShard,

@@ -58,11 +58,33 @@ export function recoverSigner(digest: Uint8Array, signature: Uint8Array, expecte
  * checks two signatures per shard it places (receipt, offer) and every announcement, all from a few providers:
  * recovering each signer costs ~2.3 ms of CPU and ~1 MB of BigInt garbage in pure JS (noble), checking against a
  * key with a table ~0.7 ms, and the garbage was most of what a put allocated on the JS heap. A table of window 4 is
- * ~100 KB, so the map is bounded.
+ * ~100 KB and costs ~20 ms to build (9 recoveries), so the map is bounded and least-recently-used, and a signer
+ * gets a table only when it is recovered a second time: a client hearing more signers than the map holds (every
+ * provider of a large network announcing) would otherwise build a table for every announcement and evict it
+ * before its next use.
  */
 const knownKeys = new Map<string, ReturnType<typeof secp256k1.Point.fromBytes>>()
-const KNOWN_KEYS_MAX = 32
+const KNOWN_KEYS_MAX = 64
 const KNOWN_KEY_WINDOW = 4
+/** Signers recovered once and not yet given a table (addresses only), least recently seen first. */
+const seenOnce = new Set<string>()
+const SEEN_ONCE_MAX = 4096
+
+/** Recovered `signer` as claimed: a table once it is seen twice. */
+function remember(signer: string, point: ReturnType<typeof secp256k1.Point.fromBytes>): void {
+  if (!seenOnce.delete(signer)) {
+    if (seenOnce.size >= SEEN_ONCE_MAX) seenOnce.delete(seenOnce.values().next().value!)
+    seenOnce.add(signer)
+    return
+  }
+  if (knownKeys.size >= KNOWN_KEYS_MAX) knownKeys.delete(knownKeys.keys().next().value!)
+  knownKeys.set(signer, point.precompute(KNOWN_KEY_WINDOW))
+}
+
+/** How many signers have tables, and how many were seen once (tests). */
+export function knownSignerCounts(): { tabled: number; seenOnce: number } {
+  return { tabled: knownKeys.size, seenOnce: seenOnce.size }
+}
 
 function addressOfPoint(point: ReturnType<typeof secp256k1.Point.fromBytes>): `0x${string}` {
   return `0x${toHex(keccak_256(point.toBytes(false).subarray(1)).subarray(12))}`
@@ -105,13 +127,15 @@ export function recoverHashSigner(hash: Uint8Array, signature: Uint8Array, expec
     const sig = secp256k1.Signature.fromBytes(signature.subarray(0, 64), 'compact').addRecoveryBit(recovery)
     const claimed = expected?.toLowerCase()
     const known = claimed === undefined ? undefined : knownKeys.get(claimed)
-    if (known !== undefined && recoversTo(hash, sig.r, sig.s, recovery, known)) return claimed as `0x${string}`
+    if (known !== undefined && recoversTo(hash, sig.r, sig.s, recovery, known)) {
+      // Most recently used last, so eviction takes the signer unused longest.
+      knownKeys.delete(claimed!)
+      knownKeys.set(claimed!, known)
+      return claimed as `0x${string}`
+    }
     const point = sig.recoverPublicKey(hash)
     const signer = addressOfPoint(point)
-    if (signer === claimed && known === undefined) {
-      if (knownKeys.size >= KNOWN_KEYS_MAX) knownKeys.delete(knownKeys.keys().next().value!)
-      knownKeys.set(signer, point.precompute(KNOWN_KEY_WINDOW))
-    }
+    if (signer === claimed && known === undefined) remember(signer, point)
     return signer
   } catch (err) {
     throw new InvalidSignatureError(`signature does not recover to a public key: ${(err as Error).message}`)
