@@ -44,6 +44,14 @@ export const TRANSFER_MS_PER_MIB = 1_000
  */
 export const SHARD_SPAN_MAX_BYTES = 16 * 1024 * 1024
 /**
+ * What a get's k spans may have in flight together. A span's provider may send a whole yamux window
+ * (MAX_STREAM_WINDOW_BYTES, 2 MiB) ahead of the reader, so k spans park up to k windows of wire buffers: a 256 MiB
+ * get at 10 + 20 peaked at 273 MiB RSS with 16 MiB spans (ArrayBuffers at 133 MiB) against 216 MiB with this
+ * budget (3-piece spans, ArrayBuffers at most 71-86 MiB). Where k windows exceed it, spans are cut to its k-th share,
+ * so a span's whole length is what it can have in flight; 4 + 2 (4 windows) keeps 16 MiB spans.
+ */
+export const SPANS_IN_FLIGHT_MAX_BYTES = 12 * 1024 * 1024
+/**
  * A span is not read further once this long has passed since it was asked for: the rest is asked anew. A provider
  * ends any fetch request after 30 s (@sherd/node's REQUEST_TIMEOUT_MS) and a span is paced by the reader (a slow
  * link, a consumer that stops for a while), so a piece begun on a span still has the 15 s a lone piece's request

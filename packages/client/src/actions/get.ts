@@ -11,10 +11,36 @@ import { decodeRange, InvalidRangeError, NotEnoughShardsError } from '../pipelin
 import type { ShardRangeRequest } from '../pipeline/index.js'
 import { fetchShardRange, openShardSpan } from '../transfer.js'
 import type { ShardSpan } from '../transfer.js'
-import { SHARD_SPAN_MAX_BYTES, SHARD_SPAN_MAX_MS } from '../constants.js'
+import {
+  MAX_STREAM_WINDOW_BYTES,
+  SHARD_SPAN_MAX_BYTES,
+  SHARD_SPAN_MAX_MS,
+  SPANS_IN_FLIGHT_MAX_BYTES
+} from '../constants.js'
 import { fetchFileManifest } from './manifest.js'
 import { periodStartBlock, readChainClock, readDeals } from './deal-state.js'
 import type { ChainClock, DealView } from './deal-state.js'
+
+/**
+ * The longest span a get of a k-data-shard code asks for: SHARD_SPAN_MAX_BYTES while k yamux windows fit in
+ * SPANS_IN_FLIGHT_MAX_BYTES (each span then has at most a window in flight), else the budget's k-th share, so the
+ * k spans together never have more than the budget in flight (a span shorter than a piece still carries its piece).
+ */
+export function shardSpanMaxBytes(k: number): number {
+  const share = Math.floor(SPANS_IN_FLIGHT_MAX_BYTES / k)
+  return share >= MAX_STREAM_WINDOW_BYTES ? SHARD_SPAN_MAX_BYTES : share
+}
+
+/**
+ * Where a span opened at the piece [start, pieceEnd) ends: on a piece boundary, at most `maxBytes` past `start`
+ * (at least the one piece), never past `spanEnd`. The decoder asks for a shard's pieces one whole piece at a time,
+ * so a span cut inside a piece cannot serve that piece: a 16 MiB span over 10 + 20's 384 KiB pieces held 42 and
+ * two thirds, the 43rd read failed, and every data shard of a large segment was given up to parity from there.
+ */
+export function spanRequestEnd(start: number, pieceEnd: number, spanEnd: number, maxBytes: number): number {
+  const piece = pieceEnd - start
+  return Math.min(spanEnd, start + Math.max(1, Math.floor(maxBytes / piece)) * piece)
+}
 
 /** A file to read: a `sherd://` link, or its manifest CID and file key. */
 export type FileTarget = string | { cid: CID | string; key: Uint8Array }
@@ -74,7 +100,7 @@ export function checkedRange(
  * Reads a file, or bytes [offset, offset + length) of it: fetches its manifest, then stripe by stripe takes just
  * the pieces of the data shards that hold the range (about 1 MiB per shard per stripe), opens every 64 KiB chunk
  * with its AES-GCM tag and yields the plaintext (`decodeRange`). A data shard's consecutive pieces of a segment
- * come over one fetch-shard request for their whole span (up to SHARD_SPAN_MAX_BYTES, asked anew after
+ * come over one fetch-shard request for their whole span (up to `shardSpanMaxBytes(k)`, asked anew after
  * SHARD_SPAN_MAX_MS), read piece by piece as the decoder asks, the stream paused while a piece waits unread. A
  * range cannot be checked against the shard's Merkle root; the tags authenticate it instead. A piece that is
  * missing or fails its tag is rebuilt from the same bytes of other shards (parity), so a provider that is down or
@@ -113,6 +139,7 @@ export async function* get(
   const shardsUsed = new Map<number, Set<number>>()
   /** Per shard, the span of its pieces being read over one request (`openShardSpan`). */
   const spans = new Map<string, ShardSpan>()
+  const spanMaxBytes = shardSpanMaxBytes(manifest.k)
   const closeSpan = (id: string): void => {
     spans.get(id)?.close()
     spans.delete(id)
@@ -137,7 +164,7 @@ export async function* get(
   /**
    * A piece the decoder will follow with the shard's next ones (`spanEnd`) is read from a span: the one open for
    * this shard when it is at this piece and young enough (SHARD_SPAN_MAX_MS), else a new one of up to
-   * SHARD_SPAN_MAX_BYTES. A piece asked on its own (a rebuild's column) is one request and leaves the span alone.
+   * `shardSpanMaxBytes(k)`. A piece asked on its own (a rebuild's column) is one request and leaves the span alone.
    */
   const fetchPiece = async (id: string, provider: string, request: ShardRangeRequest): Promise<Uint8Array> => {
     const { commitment, start, end, spanEnd, signal } = request
@@ -148,7 +175,7 @@ export async function* get(
       span = undefined
     }
     if (span === undefined) {
-      const to = Math.max(end, Math.min(spanEnd, start + SHARD_SPAN_MAX_BYTES))
+      const to = spanRequestEnd(start, end, spanEnd, spanMaxBytes)
       // One piece waiting unread is enough ahead: the decoder asks for the next one while it opens this one.
       span = await openShardSpan(ctx, provider, commitment, start, to, signal, end - start)
       spans.set(id, span)
