@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { asCrypto, defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { nodeNoiseCrypto, nodeSealsChaCha20Poly1305, noiseCryptoFor } from '@sherd/protocol/noise-node'
 
@@ -102,11 +102,16 @@ describe('nodeNoiseCrypto', () => {
     }
   })
 
-  it("keeps noise's own crypto where node:crypto cannot seal ChaCha20-Poly1305 (Electron's BoringSSL)", () => {
-    // Node's OpenSSL can, so this runtime gets the KeyObject path; a runtime whose trial seal fails gets noise's.
+  it("uses noise's AssemblyScript cipher for every frame where node:crypto cannot seal ChaCha20-Poly1305 (Electron's BoringSSL)", () => {
+    // Node's OpenSSL can, so this runtime gets the KeyObject path. A runtime whose trial seal fails must not reach
+    // node:crypto at all, which noise's defaultCrypto still does for frames of 1200 bytes and more outside
+    // Electron's main process.
     expect(nodeSealsChaCha20Poly1305()).toBe(true)
     expect(nodeNoiseCrypto).not.toBe(defaultCrypto)
-    expect(noiseCryptoFor(false)).toBe(defaultCrypto)
+    const fallback = noiseCryptoFor(false)
+    expect(fallback.chaCha20Poly1305Encrypt).toBe(asCrypto.chaCha20Poly1305Encrypt)
+    expect(fallback.chaCha20Poly1305Decrypt).toBe(asCrypto.chaCha20Poly1305Decrypt)
+    expect(fallback.hashSHA256).toBe(defaultCrypto.hashSHA256)
     const k = randomBytes(32)
     const nonce = randomBytes(12)
     const sealed = bytes(noiseCryptoFor(false).chaCha20Poly1305Encrypt(randomBytes(4096), nonce, new Uint8Array(0), k))

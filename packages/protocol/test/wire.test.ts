@@ -23,6 +23,7 @@ import {
   recoverSigner,
   recoverHashSigner,
   knownSignerCounts,
+  hasSignerTable,
   signDigest,
   wireDigest,
   MAX_ANNOUNCEMENT_BYTES,
@@ -294,6 +295,19 @@ describe('signatures', () => {
     expect(knownSignerCounts().seenOnce).toBe(before.seenOnce)
     // The last 64 of the round hold tables; the first 6 were evicted and answer by recovery, still correctly.
     round('third')
+    expect(knownSignerCounts().tabled).toBe(64)
+    // Least recently used goes first: keys[6] has gone longest unused; once touched, a new table evicts keys[7].
+    expect(hasSignerTable(addressOf(keys[6]!))).toBe(true)
+    const touched = wireDigest('signer-cache', { touched: true })
+    expect(recoverSigner(touched, signDigest(keys[6]!, touched), addressOf(keys[6]!))).toBe(addressOf(keys[6]!))
+    const fresh = `0x${'77'.repeat(32)}` as const
+    for (const label of ['once', 'twice']) {
+      const digest = wireDigest('signer-cache', { fresh: label })
+      expect(recoverSigner(digest, signDigest(fresh, digest), addressOf(fresh))).toBe(addressOf(fresh))
+    }
+    expect(hasSignerTable(addressOf(fresh))).toBe(true)
+    expect(hasSignerTable(addressOf(keys[6]!))).toBe(true)
+    expect(hasSignerTable(addressOf(keys[7]!))).toBe(false)
     expect(knownSignerCounts().tabled).toBe(64)
     const forged = wireDigest('signer-cache', { forged: true })
     expect(recoverSigner(forged, signDigest(keys[0]!, forged), addressOf(keys[69]!))).toBe(addressOf(keys[0]!))

@@ -1,5 +1,5 @@
 import type { MarketClient } from '@sherd/contracts'
-import { parseLink, parseManifestCid } from '@sherd/protocol'
+import { parseLink, parseManifestCid, SEALED_CHUNK_BYTES } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 
 type ShardEntry = Manifest['segments'][number]['shards'][number]
@@ -24,7 +24,8 @@ import type { ChainClock, DealView } from './deal-state.js'
 /**
  * The longest span a get of a k-data-shard code asks for: SHARD_SPAN_MAX_BYTES while k yamux windows fit in
  * SPANS_IN_FLIGHT_MAX_BYTES (each span then has at most a window in flight), else the budget's k-th share, so the
- * k spans together never have more than the budget in flight (a span shorter than a piece still carries its piece).
+ * k spans together never have more than the budget in flight besides the one unread piece each may hold (a span
+ * shorter than a piece still carries its piece).
  */
 export function shardSpanMaxBytes(k: number): number {
   const share = Math.floor(SPANS_IN_FLIGHT_MAX_BYTES / k)
@@ -33,13 +34,21 @@ export function shardSpanMaxBytes(k: number): number {
 
 /**
  * Where a span opened at the piece [start, pieceEnd) ends: on a piece boundary, at most `maxBytes` past `start`
- * (at least the one piece), never past `spanEnd`. The decoder asks for a shard's pieces one whole piece at a time,
- * so a span cut inside a piece cannot serve that piece: a 16 MiB span over 10 + 20's 384 KiB pieces held 42 and
- * two thirds, the 43rd read failed, and every data shard of a large segment was given up to parity from there.
+ * (at least the one piece), never past `spanEnd`. The first piece may be part of a stripe (a range that starts
+ * inside one); the ones after it are whole stripes' pieces, `width` bytes each, except where the span's last ends
+ * at `spanEnd`. The decoder asks for a shard's pieces one whole piece at a time, so a span cut inside a piece
+ * cannot serve that piece: a 16 MiB span over 10 + 20's 384 KiB pieces held 42 and two thirds, the 43rd read
+ * failed, and every data shard of a large segment was given up to parity from there.
  */
-export function spanRequestEnd(start: number, pieceEnd: number, spanEnd: number, maxBytes: number): number {
-  const piece = pieceEnd - start
-  return Math.min(spanEnd, start + Math.max(1, Math.floor(maxBytes / piece)) * piece)
+export function spanRequestEnd(
+  start: number,
+  pieceEnd: number,
+  spanEnd: number,
+  maxBytes: number,
+  width: number
+): number {
+  const more = Math.floor(Math.max(0, maxBytes - (pieceEnd - start)) / width)
+  return Math.min(spanEnd, pieceEnd + more * width)
 }
 
 /** A file to read: a `sherd://` link, or its manifest CID and file key. */
@@ -140,6 +149,7 @@ export async function* get(
   /** Per shard, the span of its pieces being read over one request (`openShardSpan`). */
   const spans = new Map<string, ShardSpan>()
   const spanMaxBytes = shardSpanMaxBytes(manifest.k)
+  const pieceWidth = manifest.stripeChunks * SEALED_CHUNK_BYTES
   const closeSpan = (id: string): void => {
     spans.get(id)?.close()
     spans.delete(id)
@@ -170,12 +180,15 @@ export async function* get(
     const { commitment, start, end, spanEnd, signal } = request
     if (spanEnd === undefined) return await fetchShardRange(ctx, provider, commitment, start, end, signal)
     let span = spans.get(id)
-    if (span !== undefined && (span.position !== start || performance.now() - span.openedAt > SHARD_SPAN_MAX_MS)) {
+    if (
+      span !== undefined &&
+      (span.position !== start || end > span.end || performance.now() - span.openedAt > SHARD_SPAN_MAX_MS)
+    ) {
       closeSpan(id)
       span = undefined
     }
     if (span === undefined) {
-      const to = spanRequestEnd(start, end, spanEnd, spanMaxBytes)
+      const to = spanRequestEnd(start, end, spanEnd, spanMaxBytes, pieceWidth)
       // One piece waiting unread is enough ahead: the decoder asks for the next one while it opens this one.
       span = await openShardSpan(ctx, provider, commitment, start, to, signal, end - start)
       spans.set(id, span)

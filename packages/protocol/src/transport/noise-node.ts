@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
-import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { asCrypto, defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 
 // Node only (`@sherd/protocol/noise-node`): imports node:crypto, so nothing a browser bundle reaches may import it.
 
@@ -102,10 +102,17 @@ export function nodeSealsChaCha20Poly1305(): boolean {
  * one change: frames of 1200 bytes and more are sealed and opened with a KeyObject imported once per session key.
  * noise passes the raw 32-byte key to `createCipheriv` for every frame (≤ 64 KiB), and OpenSSL's key import was
  * about a third of its ChaCha20-Poly1305 time (docs/protocol.md, "Transport"). Same algorithm, same bytes on the
- * wire; smaller frames keep noise's path. Where it cannot (Electron), noise's `defaultCrypto` as it is.
+ * wire; smaller frames keep noise's path. Where it cannot (Electron's BoringSSL), noise's AssemblyScript cipher for
+ * every frame: noise's `defaultCrypto` still sends large frames to node:crypto outside Electron's main process.
  */
 export function noiseCryptoFor(sealsChaCha20Poly1305: boolean): ICryptoInterface {
-  if (!sealsChaCha20Poly1305) return defaultCrypto
+  if (!sealsChaCha20Poly1305) {
+    return {
+      ...defaultCrypto,
+      chaCha20Poly1305Encrypt: asCrypto.chaCha20Poly1305Encrypt,
+      chaCha20Poly1305Decrypt: asCrypto.chaCha20Poly1305Decrypt
+    }
+  }
   return {
     ...defaultCrypto,
     chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {

@@ -10,7 +10,8 @@ export {
   recoverSigner,
   recoverHashSigner,
   addressOf,
-  knownSignerCounts
+  knownSignerCounts,
+  hasSignerTable
 } from './signing.js'
 export {
   requestStoreShard,

@@ -81,6 +81,11 @@ function remember(signer: string, point: ReturnType<typeof secp256k1.Point.fromB
   knownKeys.set(signer, point.precompute(KNOWN_KEY_WINDOW))
 }
 
+/** Whether `signer` (an address) has a table now (tests). */
+export function hasSignerTable(signer: string): boolean {
+  return knownKeys.has(signer.toLowerCase())
+}
+
 /** How many signers have tables, and how many were seen once (tests). */
 export function knownSignerCounts(): { tabled: number; seenOnce: number } {
   return { tabled: knownKeys.size, seenOnce: seenOnce.size }
