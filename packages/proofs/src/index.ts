@@ -1,7 +1,8 @@
 import { buildChunkTreeWith, decodeChunkTreeWith } from './chunk-tree.js'
 import type { ChunkTree } from './chunk-tree.js'
 import { defaultHasher } from './default-hasher.js'
-export { usesKernel } from './default-hasher.js'
+export { hasherName, usesKernel } from './default-hasher.js'
+import { kernelHasher } from './kernel.js'
 import { referenceHasher } from './reference.js'
 import { MerkleRootBuilder } from './root-builder.js'
 import { buildTreeWith, merkleRootWith } from './tree.js'
@@ -37,6 +38,16 @@ export function buildChunkTree(data: Uint8Array, chunkSize?: number): ChunkTree 
 /** Inverse of `encodeChunkTree`; throws `ChunkTreeDecodeError` for anything else, including a corrupt record. */
 export function decodeChunkTree(bytes: Uint8Array): ChunkTree {
   return decodeChunkTreeWith(defaultHasher(), bytes)
+}
+
+/**
+ * `merkleRoot` on the WASM SIMD kernel whatever the default hasher is: what a browser runs, and the native
+ * hasher's baseline in the bench. Throws where the engine has no WebAssembly SIMD.
+ */
+export function merkleRootWasm(data: Uint8Array): Uint8Array {
+  const kernel = kernelHasher()
+  if (kernel === null) throw new Error('this engine has no WebAssembly SIMD, so there is no WASM kernel to run')
+  return merkleRootWith(kernel, data)
 }
 
 /** `merkleRoot` computed by the pure-TypeScript reference (@noble/hashes, one message per call). */
