@@ -339,73 +339,97 @@ describe('the put journal', () => {
 })
 
 describe('a put whose approval is lost', () => {
+  let account: ReturnType<typeof privateKeyToAccount>
+  beforeAll(() => {
+    account = privateKeyToAccount(net.clientKey)
+  })
+  const test = (): ReturnType<typeof createTestClient> =>
+    createTestClient({ mode: 'anvil', chain: net.publicClient.chain!, transport: http(net.anvil.url) })
+  const wallet = (): ReturnType<typeof createWalletClient> =>
+    createWalletClient({ account, chain: net.publicClient.chain!, transport: http(net.anvil.url) })
+  const ownPool = async (): Promise<Array<{ hash: Hex; nonce: number; to: string | null }>> => {
+    const pool = await test().getTxpoolContent()
+    const mine = (txs: Record<string, Record<string, { hash: Hex; nonce: number; to: string | null }>>) =>
+      Object.entries(txs).flatMap(([from, byNonce]) =>
+        from.toLowerCase() === account.address.toLowerCase() ? Object.values(byNonce) : []
+      )
+    return [...mine(pool.pending as never), ...mine(pool.queued as never)].map((t) => ({
+      hash: t.hash,
+      nonce: Number(t.nonce),
+      to: t.to
+    }))
+  }
+  /** No allowance left over from earlier puts: the put must send an approval. */
+  const clearAllowance = async (): Promise<void> => {
+    await wallet().writeContract({
+      address: net.deployment.token,
+      abi: erc20Abi,
+      functionName: 'approve',
+      args: [net.deployment.market, 0n],
+      account,
+      chain: net.publicClient.chain!
+    })
+  }
+  const approvalInPool = async (): Promise<{ hash: Hex; nonce: number }> => {
+    for (;;) {
+      const approval = (await ownPool()).find((t) => t.to?.toLowerCase() === net.deployment.token.toLowerCase())
+      if (approval !== undefined) return approval
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  const lose = async (loss: 'dropped' | 'replaced', approval: { hash: Hex; nonce: number }): Promise<void> => {
+    if (loss === 'dropped') await test().dropTransaction({ hash: approval.hash })
+    else {
+      const fees = await net.publicClient.estimateFeesPerGas()
+      await wallet().sendTransaction({
+        to: account.address,
+        value: 0n,
+        nonce: approval.nonce,
+        maxFeePerGas: fees.maxFeePerGas * 3n,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 3n + 1n,
+        account,
+        chain: net.publicClient.chain!
+      })
+    }
+  }
+
   for (const loss of ['dropped', 'replaced'] as const) {
     it(`approval ${loss}: no batch is sent behind it, the put fails, and resume opens each deal once`, async () => {
-      const account = privateKeyToAccount(net.clientKey)
-      const chain = net.publicClient.chain!
-      const test = createTestClient({ mode: 'anvil', chain, transport: http(net.anvil.url) })
-      const wallet = createWalletClient({ account, chain, transport: http(net.anvil.url) })
-      // No allowance left over from earlier puts: this put must send an approval.
-      await wallet.writeContract({
-        address: net.deployment.token,
-        abi: erc20Abi,
-        functionName: 'approve',
-        args: [net.deployment.market, 0n]
-      })
+      await clearAllowance()
       const data = randomBytes(FILE_BYTES)
       const before = await dealsOnChain()
-      const ownPool = async (): Promise<Array<{ hash: Hex; nonce: number; to: string | null }>> => {
-        const pool = await test.getTxpoolContent()
-        const mine = (txs: Record<string, Record<string, { hash: Hex; nonce: number; to: string | null }>>) =>
-          Object.entries(txs).flatMap(([from, byNonce]) =>
-            from.toLowerCase() === account.address.toLowerCase() ? Object.values(byNonce) : []
-          )
-        return [...mine(pool.pending as never), ...mine(pool.queued as never)].map((t) => ({
-          hash: t.hash,
-          nonce: Number(t.nonce),
-          to: t.to
-        }))
-      }
       let journalId: string | undefined
       let automineOff: Promise<void> | undefined
+      // A source of unknown size: no estimate, so the approval is sent after the upload, not during it.
       const putting = client
-        .put(data, {
-          onProgress: (e) => {
-            // Mining stops while the shards upload (they need no block), so the approval waits in the pool.
-            if (e.type === 'put:shard-stored') automineOff ??= test.setAutomine(false)
-            if (e.type === 'put:journal') journalId = e.id
+        .put(
+          (async function* () {
+            yield data
+          })(),
+          {
+            onProgress: (e) => {
+              // Mining stops while the shards upload (they need no block), so the approval waits in the pool.
+              if (e.type === 'put:shard-stored') automineOff ??= test().setAutomine(false)
+              if (e.type === 'put:journal') journalId = e.id
+            }
           }
-        })
+        )
         .catch((err: unknown) => err)
       try {
-        let approval: { hash: Hex; nonce: number } | undefined
-        while (approval === undefined) {
-          await new Promise((resolve) => setTimeout(resolve, 50))
-          if (automineOff === undefined) continue
-          await automineOff
-          approval = (await ownPool()).find((t) => t.to?.toLowerCase() === net.deployment.token.toLowerCase())
-        }
+        while (automineOff === undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+        await automineOff
+        const approval = await approvalInPool()
         // Time for a batch sent right behind the approval to reach the pool.
         await new Promise((resolve) => setTimeout(resolve, 2_000))
-        if (loss === 'dropped') await test.dropTransaction({ hash: approval.hash })
-        else {
-          const fees = await net.publicClient.estimateFeesPerGas()
-          await wallet.sendTransaction({
-            to: account.address,
-            value: 0n,
-            nonce: approval.nonce,
-            maxFeePerGas: fees.maxFeePerGas * 3n,
-            maxPriorityFeePerGas: fees.maxPriorityFeePerGas * 3n + 1n
-          })
-        }
-        await test.mine({ blocks: 1 })
+        await lose(loss, approval)
+        await test().mine({ blocks: 1 })
         const err = await putting
         expect(err).toBeInstanceOf(ChainActionError)
         expect((err as Error).message).toMatch(new RegExp(`approving the market .* was ${loss}`))
         expect(await ownPool(), 'nothing of the account waits in the pool').toEqual([])
       } finally {
         await automineOff
-        await test.setAutomine(true)
+        await test().setAutomine(true)
       }
       expect((await dealsOnChain()).slice(before.length), 'no deal opened').toHaveLength(0)
       const entry = await new PutJournal(journalDir).read(journalId!)
@@ -415,6 +439,36 @@ describe('a put whose approval is lost', () => {
       expect(resumed.deals.every((d) => d.dealId !== undefined)).toBe(true)
       expect((await dealsOnChain()).slice(before.length), 'one deal per shard').toHaveLength(6)
       expect((await collect(client.get(resumed.link))).equals(Buffer.from(data))).toBe(true)
+    }, 120_000)
+
+    it(`approval sent during the upload ${loss}: the put approves again after the upload and opens each deal once`, async () => {
+      await clearAllowance()
+      const data = randomBytes(FILE_BYTES)
+      const before = await dealsOnChain()
+      const approvals: bigint[] = []
+      await test().setAutomine(false)
+      let putting: Promise<unknown> | undefined
+      try {
+        putting = client
+          .put(data, {
+            onProgress: (e) => {
+              if (e.type === 'put:approved') approvals.push(e.amount)
+            }
+          })
+          .catch((err: unknown) => err)
+        await lose(loss, await approvalInPool())
+      } finally {
+        await test().setAutomine(true)
+      }
+      await test().mine({ blocks: 1 })
+      const result = await putting
+      expect(result, String(result)).not.toBeInstanceOf(Error)
+      const { link, deals } = result as Awaited<ReturnType<typeof client.put>>
+      expect(deals.every((d) => d.dealId !== undefined)).toBe(true)
+      expect(approvals, 'one approval mined: the one after the upload').toHaveLength(1)
+      expect((await dealsOnChain()).slice(before.length), 'one deal per shard').toHaveLength(6)
+      expect(await ownPool()).toEqual([])
+      expect((await collect(client.get(link))).equals(Buffer.from(data))).toBe(true)
     }, 120_000)
   }
 })

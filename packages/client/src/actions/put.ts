@@ -18,6 +18,7 @@ import {
 import type { FileSource } from '../pipeline/index.js'
 import { JournalWriter, JOURNAL_FORMAT, marketTag, PutJournal } from '../journal.js'
 import type { JournalEntry } from '../journal.js'
+import { sendApproval } from './deals.js'
 import { estimatePut, requireFunds } from './estimate.js'
 import { settlePut } from './settle.js'
 import type { PutResult } from './settle.js'
@@ -114,21 +115,19 @@ export async function put(context: ClientContext, given: PutSource, options: Put
   await ctx.directory.refreshRegistry({ signal })
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
   const streaming = knownSize !== undefined && (options.streaming ?? knownSize > STREAMING_THRESHOLD_BYTES)
+  let approvalAhead: Promise<void> | undefined
   if (knownSize !== undefined) {
-    requireFunds(
-      await estimatePut(ctx, knownSize, {
-        ...(options.k === undefined ? {} : { k: options.k }),
-        ...(options.m === undefined ? {} : { m: options.m }),
-        segmentSize:
-          options.segmentSize ??
-          d.segmentSize ??
-          (streaming ? STREAMING_SEGMENT_SIZE_BYTES : DEFAULT_SEGMENT_SIZE_BYTES),
-        periods,
-        ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
-        signal
-      }),
-      ctx.account
-    )
+    const estimate = await estimatePut(ctx, knownSize, {
+      ...(options.k === undefined ? {} : { k: options.k }),
+      ...(options.m === undefined ? {} : { m: options.m }),
+      segmentSize:
+        options.segmentSize ?? d.segmentSize ?? (streaming ? STREAMING_SEGMENT_SIZE_BYTES : DEFAULT_SEGMENT_SIZE_BYTES),
+      periods,
+      ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB }),
+      signal
+    })
+    requireFunds(estimate, ctx.account)
+    approvalAhead = approveAhead(ctx, estimate.escrow, signal, emit)
   }
   const placeOptions = {
     periods,
@@ -144,7 +143,30 @@ export async function put(context: ClientContext, given: PutSource, options: Put
   const uploaded = !streaming
     ? await putWholeShards(ctx, source, options, placeOptions)
     : await putStreaming(ctx, source, knownSize, options, placeOptions)
-  return await recordAndSettle(ctx, options, uploaded.placed, uploaded.manifest, uploaded.key)
+  return await recordAndSettle(ctx, options, uploaded.placed, uploaded.manifest, uploaded.key, approvalAhead)
+}
+
+/**
+ * Approves the market for the estimated escrow while the shards upload, so the put does not wait a block for the
+ * approval after its last upload (on a chain of 12-second blocks, 12 s a put). Only gas is spent before the journal
+ * exists: an allowance moves no tokens (the market takes escrow only for deals opened from offers the providers
+ * signed), and an interrupted put leaves it for the next. Never rejects: openJournalDeals waits for it, then reads
+ * the allowance and approves again if this one failed or the signed offers cost more than the estimate.
+ */
+async function approveAhead(
+  ctx: ChainContext,
+  amount: bigint,
+  signal: AbortSignal,
+  emit: (event: PutProgressEvent) => void
+): Promise<void> {
+  try {
+    const approval = await sendApproval(ctx, amount, signal)
+    if (approval === undefined) return
+    await approval.mined
+    emit({ type: 'put:approved', amount })
+  } catch {
+    /* openJournalDeals approves as it would without this */
+  }
 }
 
 /**
@@ -329,7 +351,8 @@ async function recordAndSettle(
   options: PutOptions,
   placed: PlacedShard[][],
   manifest: import('@sherd/protocol').Manifest,
-  key: Uint8Array
+  key: Uint8Array,
+  approvalAhead: Promise<void> | undefined
 ): Promise<PutResult> {
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal
@@ -379,6 +402,7 @@ async function recordAndSettle(
     pollingIntervalMs: d.pollingIntervalMs,
     manifestReplicas: options.manifestReplicas ?? d.manifestReplicas,
     signal,
-    emit
+    emit,
+    ...(approvalAhead === undefined ? {} : { approvalAhead })
   })
 }

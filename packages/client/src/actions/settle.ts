@@ -59,6 +59,11 @@ export interface SettleOptions {
   emit: (event: PutProgressEvent) => void
   /** Transaction limits of the batches (the real chain's by default). */
   limits?: BatchLimits
+  /**
+   * An approval put sent while the shards uploaded (it never rejects): awaited before the allowance is read, so
+   * one still pending is not sent twice.
+   */
+  approvalAhead?: Promise<void>
 }
 
 export const escrowOf = (deal: JournalDeal): bigint => deal.offer.pricePerPeriod * BigInt(deal.offer.periods)
@@ -198,13 +203,14 @@ export async function openJournalDeals(
   ctx: DealChain,
   writer: JournalWriter,
   deals: readonly JournalDeal[],
-  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>
+  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits' | 'approvalAhead'>
 ): Promise<Map<JournalDeal, Refusal>> {
   const { signal, emit } = options
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS
   const refused = new Map<JournalDeal, Refusal>()
   if (deals.length === 0) return refused
   const amount = deals.reduce((sum, d) => sum + escrowOf(d), 0n)
+  await options.approvalAhead
   // No batch is sent until the approval is mined. One sent right behind it (a block sooner) would wait behind a
   // nonce gap if the approval were dropped, or run without the allowance if it were replaced: the put would fail,
   // yet that batch could still open its deals whenever a later transaction of the account filled the gap.
@@ -353,7 +359,7 @@ export async function openEntryDeals(
   ctx: DealChain,
   writer: JournalWriter,
   renew: OfferRenewal,
-  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits'>
+  options: Pick<SettleOptions, 'signal' | 'emit' | 'limits' | 'approvalAhead'>
 ): Promise<void> {
   const { signal, emit } = options
   const entry = writer.entry
