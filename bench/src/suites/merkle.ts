@@ -1,7 +1,8 @@
 /**
  * Merkle commitment throughput: the WASM kernel against the TypeScript reference, two per-message SHA-256
- * libraries and node:crypto hashing the same bytes once (the speed reference of DESIGN.md); then the
- * provider's cost of answering a challenge (c = 10 proofs from a cached chunk tree, chunks re-read from disk).
+ * libraries and node:crypto hashing the same bytes once (the speed reference of DESIGN.md); the native SHA-NI
+ * hasher (the default where it is built) against the kernel; then the provider's cost of answering a challenge
+ * (c = 10 proofs from a cached chunk tree, chunks re-read from disk), on the default hasher.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
@@ -15,9 +16,10 @@ import {
   challengeIndices,
   decodeChunkTree,
   encodeChunkTree,
+  hasherName,
   merkleRoot,
   merkleRootReference,
-  usesKernel,
+  merkleRootWasm,
   verifyProof
 } from '@sherd/proofs'
 import { chartRow, measure, measurePaired, MIB } from '../harness.js'
@@ -65,12 +67,14 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 
 export const merkleSuite: Suite = {
   name: 'merkle',
-  description: 'Merkle root throughput (WASM kernel vs TS, @noble/hashes, hash-wasm, node:crypto) and proof extraction',
+  description:
+    'Merkle root throughput (WASM kernel vs TS, @noble/hashes, hash-wasm, node:crypto; native SHA-NI vs kernel) and proof extraction',
   async run({ full, log }): Promise<SuiteResult> {
     const measurements: Measurement[] = []
     const summary: Record<string, number | string> = {
-      kernel: usesKernel() ? 'wasm-simd' : 'reference (no WebAssembly SIMD)'
+      'default hasher': hasherName()
     }
+    const native = hasherName() === 'native-sha-ni'
     const notes: string[] = []
     const wasmHasher = await createSHA256()
     const hashWasm = (m: Uint8Array): Uint8Array => {
@@ -87,16 +91,28 @@ export const merkleSuite: Suite = {
       const bytes = input.length
       log(`root of ${mib} MiB`)
       const runs = mib >= 64 ? (full ? 9 : 5) : full ? 9 : 7
-      const expected = merkleRoot(input)
+      const expected = merkleRootWasm(input)
       const paired = await measurePaired(
         { name: `hash once/node:crypto ${mib} MiB`, fn: () => createHash('sha256').update(input).digest() },
-        { name: `root/kernel ${mib} MiB`, fn: () => merkleRoot(input) },
+        { name: `root/kernel ${mib} MiB`, fn: () => merkleRootWasm(input) },
         { bytes, runs, warmup: 1 }
       )
       paired.b.extra = { 'kernel÷node': paired.ratio, 'kernel÷node cpu': paired.cpuRatio }
       measurements.push(paired.a, paired.b)
       summary[`ratio kernel÷node:crypto ${mib} MiB, wall`] = +paired.ratio.toFixed(4)
       summary[`ratio kernel÷node:crypto ${mib} MiB, cpu`] = +paired.cpuRatio.toFixed(4)
+      if (native) {
+        if (!same(merkleRoot(input), expected))
+          throw new Error(`the native hasher disagrees with the kernel on ${mib} MiB`)
+        const vsKernel = await measurePaired(
+          { name: `root/kernel (paired with native) ${mib} MiB`, fn: () => merkleRootWasm(input) },
+          { name: `root/native sha-ni ${mib} MiB`, fn: () => merkleRoot(input) },
+          { bytes, runs, warmup: 1 }
+        )
+        vsKernel.b.extra = { 'native÷kernel': vsKernel.ratio, 'native÷kernel cpu': vsKernel.cpuRatio }
+        measurements.push(vsKernel.b)
+        summary[`ratio native÷kernel ${mib} MiB, cpu`] = +vsKernel.cpuRatio.toFixed(3)
+      }
 
       // Baselines at 10–20 MB/s: 1 MiB in the quick run, every size with --full.
       if (mib === 1 || full) {
@@ -137,15 +153,16 @@ export const merkleSuite: Suite = {
     }
     const treeMib = full ? 64 : 16
     log(`full tree (all levels) of ${treeMib} MiB`)
+    const on = native ? 'native' : 'kernel'
     measurements.push(
-      await measure(`tree/kernel all levels ${treeMib} MiB`, () => buildTree(data.subarray(0, treeMib * MIB)), {
+      await measure(`tree/${on} all levels ${treeMib} MiB`, () => buildTree(data.subarray(0, treeMib * MIB)), {
         bytes: treeMib * MIB,
         runs: 3
       })
     )
     log('chunk tree of 64 MiB')
     measurements.push(
-      await measure('chunk tree/kernel 64 MiB', () => buildChunkTree(data), { bytes: data.length, runs: full ? 5 : 3 })
+      await measure(`chunk tree/${on} 64 MiB`, () => buildChunkTree(data), { bytes: data.length, runs: full ? 5 : 3 })
     )
 
     // Proof extraction, as a provider does it: decoded chunk tree from storage, 10 chunks re-read from a file.
@@ -212,7 +229,10 @@ export const merkleSuite: Suite = {
       'MB/s are decimal (10^6 bytes/s) of shard data; the kernel hashes 4 SHA-256 blocks per 64 bytes, node:crypto 1.'
     )
     notes.push(
-      'a ratio is the median over runs of time(node:crypto) ÷ time(kernel), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.'
+      'a ratio is the median over runs of time(node:crypto) ÷ time(kernel), or time(kernel) ÷ time(native), each pair run back to back; "cpu" uses process CPU time, steadier when other processes compete for the cores.'
+    )
+    notes.push(
+      'the full tree, chunk tree and proof rows run on the default hasher (native SHA-NI where built, else the kernel); SHERD_HASHER=wasm runs them on the kernel.'
     )
     const rootRows = measurements.flatMap((m) => {
       const match = /^(?:root|hash once)\/(.*) (\d+) MiB$/.exec(m.name)
