@@ -234,6 +234,28 @@ describe('placeShards (fake providers)', () => {
     expect(opts.events.filter((e) => e.type === 'put:shard-stored')).toHaveLength(2)
   })
 
+  it('stops with the abort’s reason when aborted while it reads the market, before any upload, instead of hanging', async () => {
+    const net = new FakeNetwork().add('a').add('b')
+    const controller = new AbortController()
+    const ctx = net.context()
+    const read = ctx.market.publicClient.readContract.bind(ctx.market.publicClient)
+    // The abort lands during placement's first await (a Ctrl-C while it reads collateralBps).
+    ;(ctx.market.publicClient as { readContract: unknown }).readContract = async (args: never) => {
+      controller.abort(new Error('stopped by the user'))
+      return await read(args)
+    }
+    const placing = placeShards(ctx, shards(2), new Set(), options(net, { signal: controller.signal }))
+    const outcome = await Promise.race([
+      placing.then(
+        () => 'placed',
+        (err: Error) => err.message
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 5 s'), 5_000))
+    ])
+    expect(outcome).toBe('stopped by the user')
+    expect(net.uploads).toEqual([])
+  })
+
   it('moves a shard whose provider is unreachable to the next-best one, scores the failure and leaves that provider out', async () => {
     const net = new FakeNetwork()
       .add('down', { pricePerMiB: 1n }, { kind: 'unreachable' })

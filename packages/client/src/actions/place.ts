@@ -120,6 +120,9 @@ export async function placeShards(
         ` after waiting ${ctx.defaults.discoveryTimeoutMs} ms for announcements (discoveryTimeoutMs)`
     )
   }
+  // Aborted during the awaits above: the listener below would never hear of it, and the attempts launched on an
+  // aborted signal end without settling the placement, so the put would hang instead of stopping.
+  options.signal.throwIfAborted()
   const segmentAbort = new AbortController()
   const signal = AbortSignal.any([options.signal, segmentAbort.signal])
   const results: Array<PlacedShard | undefined> = shards.map(() => undefined)
