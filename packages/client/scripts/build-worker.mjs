@@ -11,6 +11,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const result = await build({
   entryPoints: [join(root, 'src/pipeline/hash-worker-browser.ts')],
   alias: { '@sherd/proofs': join(root, '../proofs/src/index.ts') },
+  // The same for @sherd/proofs' own `#native` import: its browser module from src/, which has no native code.
+  conditions: ['source'],
   bundle: true,
   platform: 'browser',
   format: 'iife',
