@@ -204,6 +204,9 @@ describe('the put journal', () => {
         })
         .catch((e: unknown) => e)
       expect((err as Error).message).toBe(`stopped at ${phase.name}`)
+      // The approval goes out during the upload but is reported after the journal is written: stopping there
+      // leaves an entry with no batch, the state this phase is for.
+      if (phase.name === 'approval') expect(journalId).toBeDefined()
       const opened = (await dealsOnChain()).slice(before.length)
       if (journalId === undefined) {
         expect(opened, 'no entry, so nothing may be on chain').toHaveLength(0)
@@ -361,7 +364,7 @@ describe('a put whose approval is lost', () => {
   }
   /** No allowance left over from earlier puts: the put must send an approval. */
   const clearAllowance = async (): Promise<void> => {
-    await wallet().writeContract({
+    const hash = await wallet().writeContract({
       address: net.deployment.token,
       abi: erc20Abi,
       functionName: 'approve',
@@ -369,13 +372,17 @@ describe('a put whose approval is lost', () => {
       account,
       chain: net.publicClient.chain!
     })
+    // Mined before the put starts, so the approval found in the pool below is the put's.
+    await net.publicClient.waitForTransactionReceipt({ hash })
   }
   const approvalInPool = async (): Promise<{ hash: Hex; nonce: number }> => {
-    for (;;) {
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
       const approval = (await ownPool()).find((t) => t.to?.toLowerCase() === net.deployment.token.toLowerCase())
       if (approval !== undefined) return approval
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
+    throw new Error('no approval of the put reached the pool within 30 s')
   }
   const lose = async (loss: 'dropped' | 'replaced', approval: { hash: Hex; nonce: number }): Promise<void> => {
     if (loss === 'dropped') await test().dropTransaction({ hash: approval.hash })

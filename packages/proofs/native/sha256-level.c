@@ -2,6 +2,7 @@
  * Sherd's Merkle levels with the CPU's SHA-NI instructions: SHA-256(prefix ‖ 64 bytes) of n messages, two at a
  * time so the two dependency chains of sha256rnds2 overlap. Node-API, so one build loads in every Node ≥ 18.
  */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -115,12 +116,12 @@ TARGET static void hash_level(const uint8_t *src, uint8_t *dst, size_t n, uint8_
   }
 }
 
+/* SHA-NI is CPUID leaf 7, EBX bit 29; a CPU whose highest leaf is below 7 answers another leaf, so ask first. */
 static int cpu_has_sha(void) {
   __builtin_cpu_init();
   unsigned a, b, c, d;
-  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-  const int sha = (b >> 29) & 1;
-  return sha && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+  if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return ((b >> 29) & 1) && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
 }
 
 static napi_value throw_range(napi_env env, const char *message) {
@@ -144,7 +145,8 @@ static napi_value js_hash_level(napi_env env, napi_callback_info info) {
   int64_t n, prefix;
   if (napi_get_value_int64(env, argv[2], &n) != napi_ok || napi_get_value_int64(env, argv[3], &prefix) != napi_ok)
     return throw_range(env, "hashLevel: n and prefix must be numbers");
-  if (n < 0 || prefix < 0 || prefix > 255 || (uint64_t)n * 64 > src_len || (uint64_t)n * 32 > dst_len)
+  /* Divided, not multiplied: n·64 of a huge n would wrap past the check. */
+  if (n < 0 || prefix < 0 || prefix > 255 || (uint64_t)n > src_len / 64 || (uint64_t)n > dst_len / 32)
     return throw_range(env, "hashLevel: n messages need n·64 bytes of src and n·32 of dst, prefix a byte");
   hash_level((const uint8_t *)src, (uint8_t *)dst, (size_t)n, (uint8_t)prefix);
   return NULL;

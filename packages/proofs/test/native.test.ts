@@ -44,6 +44,8 @@ describe.runIf(cpuHasShaNi)('native SHA-NI hasher', () => {
     expect(() => hashLevel(new Uint8Array(128), new Uint8Array(63), 2, 0)).toThrow(RangeError)
     expect(() => hashLevel(new Uint8Array(64), new Uint8Array(32), -1, 0)).toThrow(RangeError)
     expect(() => hashLevel(new Uint8Array(64), new Uint8Array(32), 1, 256)).toThrow(RangeError)
+    // n · 64 wraps a 64-bit product: the check must not.
+    expect(() => hashLevel(new Uint8Array(64), new Uint8Array(32), 2 ** 59 + 1, 0)).toThrow(RangeError)
     expect(() => hashLevel(new Uint16Array(32) as unknown as Uint8Array, new Uint8Array(32), 1, 0)).toThrow(RangeError)
   })
 

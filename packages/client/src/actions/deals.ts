@@ -94,9 +94,13 @@ export async function sendApproval(
     () => {},
     (err: unknown) => {
       // The account's nonce manager counts the lost transaction as sent and would give the next one the nonce after
-      // it: that one would wait behind the gap for ever. Asked again, the node hands out the free nonce.
-      const account = ctx.walletClient.account as { nonceManager?: NonceManager } | undefined
-      account?.nonceManager?.reset({ address: ctx.account, chainId: ctx.chainId })
+      // it: that one would wait behind the gap for ever. Asked again, the node hands out the free nonce. Not when
+      // the caller only stopped waiting: the transaction is still in the pool, and a reset could hand a nonce
+      // another send of this client holds to a second transaction.
+      if (!(signal?.aborted ?? false)) {
+        const account = ctx.walletClient.account as { nonceManager?: NonceManager } | undefined
+        account?.nonceManager?.reset({ address: ctx.account, chainId: ctx.chainId })
+      }
       return failed(err)
     }
   )

@@ -115,7 +115,9 @@ export async function put(context: ClientContext, given: PutSource, options: Put
   await ctx.directory.refreshRegistry({ signal })
   const knownSize = options.expectedSize ?? (source instanceof Uint8Array ? source.byteLength : undefined)
   const streaming = knownSize !== undefined && (options.streaming ?? knownSize > STREAMING_THRESHOLD_BYTES)
-  let approvalAhead: Promise<void> | undefined
+  let approvalAhead: Promise<bigint | undefined> | undefined
+  // Stops the early approval's wait (not the transaction) when the upload fails, so nothing of a failed put goes on.
+  const upload = new AbortController()
   if (knownSize !== undefined) {
     const estimate = await estimatePut(ctx, knownSize, {
       ...(options.k === undefined ? {} : { k: options.k }),
@@ -127,7 +129,7 @@ export async function put(context: ClientContext, given: PutSource, options: Put
       signal
     })
     requireFunds(estimate, ctx.account)
-    approvalAhead = approveAhead(ctx, estimate.escrow, signal, emit)
+    approvalAhead = approveAhead(ctx, estimate.escrow, AbortSignal.any([signal, upload.signal]))
   }
   const placeOptions = {
     periods,
@@ -140,9 +142,15 @@ export async function put(context: ClientContext, given: PutSource, options: Put
     stored: { bytes: 0 },
     ...(maxPricePerMiB === undefined ? {} : { maxPricePerMiB })
   }
-  const uploaded = !streaming
-    ? await putWholeShards(ctx, source, options, placeOptions)
-    : await putStreaming(ctx, source, knownSize, options, placeOptions)
+  let uploaded: Uploaded
+  try {
+    uploaded = !streaming
+      ? await putWholeShards(ctx, source, options, placeOptions)
+      : await putStreaming(ctx, source, knownSize, options, placeOptions)
+  } catch (err) {
+    upload.abort(err)
+    throw err
+  }
   return await recordAndSettle(ctx, options, uploaded.placed, uploaded.manifest, uploaded.key, approvalAhead)
 }
 
@@ -150,22 +158,19 @@ export async function put(context: ClientContext, given: PutSource, options: Put
  * Approves the market for the estimated escrow while the shards upload, so the put does not wait a block for the
  * approval after its last upload (on a chain of 12-second blocks, 12 s a put). Only gas is spent before the journal
  * exists: an allowance moves no tokens (the market takes escrow only for deals opened from offers the providers
- * signed), and an interrupted put leaves it for the next. Never rejects: openJournalDeals waits for it, then reads
- * the allowance and approves again if this one failed or the signed offers cost more than the estimate.
+ * signed), and an interrupted put leaves it for the next. Resolves with the amount once mined, undefined if none was
+ * needed or it failed; never rejects. openJournalDeals waits for it after the journal is written (and reports it
+ * there, as `put:approved`, so the events keep their order), then reads the allowance and approves again if this one
+ * failed or the signed offers cost more than the estimate.
  */
-async function approveAhead(
-  ctx: ChainContext,
-  amount: bigint,
-  signal: AbortSignal,
-  emit: (event: PutProgressEvent) => void
-): Promise<void> {
+async function approveAhead(ctx: ChainContext, amount: bigint, signal: AbortSignal): Promise<bigint | undefined> {
   try {
     const approval = await sendApproval(ctx, amount, signal)
-    if (approval === undefined) return
+    if (approval === undefined) return undefined
     await approval.mined
-    emit({ type: 'put:approved', amount })
+    return amount
   } catch {
-    /* openJournalDeals approves as it would without this */
+    return undefined
   }
 }
 
@@ -352,7 +357,7 @@ async function recordAndSettle(
   placed: PlacedShard[][],
   manifest: import('@sherd/protocol').Manifest,
   key: Uint8Array,
-  approvalAhead: Promise<void> | undefined
+  approvalAhead: Promise<bigint | undefined> | undefined
 ): Promise<PutResult> {
   const d = ctx.defaults
   const signal = options.signal ?? new AbortController().signal

@@ -60,10 +60,11 @@ export interface SettleOptions {
   /** Transaction limits of the batches (the real chain's by default). */
   limits?: BatchLimits
   /**
-   * An approval put sent while the shards uploaded (it never rejects): awaited before the allowance is read, so
-   * one still pending is not sent twice.
+   * An approval put sent while the shards uploaded, resolving with its amount once mined (undefined if it was not
+   * needed or failed; it never rejects): awaited before the allowance is read, so one still pending is not sent
+   * twice.
    */
-  approvalAhead?: Promise<void>
+  approvalAhead?: Promise<bigint | undefined>
 }
 
 export const escrowOf = (deal: JournalDeal): bigint => deal.offer.pricePerPeriod * BigInt(deal.offer.periods)
@@ -210,7 +211,7 @@ export async function openJournalDeals(
   const refused = new Map<JournalDeal, Refusal>()
   if (deals.length === 0) return refused
   const amount = deals.reduce((sum, d) => sum + escrowOf(d), 0n)
-  await options.approvalAhead
+  const approvedAhead = await options.approvalAhead
   // No batch is sent until the approval is mined. One sent right behind it (a block sooner) would wait behind a
   // nonce gap if the approval were dropped, or run without the allowance if it were replaced: the put would fail,
   // yet that batch could still open its deals whenever a later transaction of the account filled the gap.
@@ -218,7 +219,7 @@ export async function openJournalDeals(
   if (approval !== undefined) {
     await approval.mined
     emit({ type: 'put:approved', amount })
-  }
+  } else if (approvedAhead !== undefined) emit({ type: 'put:approved', amount: approvedAhead })
   const entry = writer.entry
   let opened = entry.deals.filter((d) => d.dealId !== undefined).length
   const queue: JournalDeal[][] = planBatches(deals.map(signedOf), limits).map((batch) => batch.map((i) => deals[i]!))
@@ -378,7 +379,9 @@ export async function openEntryDeals(
   const expired = [...refused.keys()].filter((d) => refused.get(d)?.revert === 'OfferExpired')
   const renewed = await renewExpiredOffers(ctx, writer, expired, renew, signal)
   for (const deal of renewed) refused.delete(deal)
-  for (const [deal, reason] of await openJournalDeals(ctx, writer, renewed, options)) refused.set(deal, reason)
+  // The early approval was reported by the first round.
+  for (const [deal, reason] of await openJournalDeals(ctx, writer, renewed, { ...options, approvalAhead: undefined }))
+    refused.set(deal, reason)
   await writer.update(() => {
     for (const [deal, r] of refused) {
       if (deal.dealId !== undefined || deal.error !== undefined) continue
