@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readProofSetEvents } from '@sherd/contracts'
 import { startDevnet } from '@sherd/devnet'
 import type { Devnet } from '@sherd/devnet'
-import { generatePrivateKey } from 'viem/accounts'
+import { createWalletClient, erc20Abi, http } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { removeDir, tempDir } from '@sherd/test-support'
 import { expectTransactionsOfBounded, TEST_DEAL_PERIODS } from './helpers.js'
 
@@ -121,6 +122,19 @@ async function dealsOpened(): Promise<bigint[]> {
   return logs.map((l) => l.args.dealId)
 }
 
+/** Sets the client account's allowance to the market to 0 and waits until that is mined. */
+async function clearAllowance(): Promise<void> {
+  const account = privateKeyToAccount(devnet.client.privateKey)
+  const wallet = createWalletClient({ account, chain: devnet.chain, transport: http(devnet.rpcUrl) })
+  const hash = await wallet.writeContract({
+    address: devnet.token,
+    abi: erc20Abi,
+    functionName: 'approve',
+    args: [devnet.market, 0n]
+  })
+  await devnet.publicClient.waitForTransactionReceipt({ hash })
+}
+
 beforeAll(async () => {
   dir = await tempDir('sherd-put-journal-')
   devnet = await startDevnet({ providers: 6, handleSignals: false })
@@ -188,6 +202,9 @@ describe('sherd put, interrupted', () => {
       await writeFile(file, data)
       const entriesBefore = await journalIds()
       const dealsBefore = (await dealsOpened()).length
+      // A put stopped during its upload leaves the allowance its early approval set, and the next put then needs
+      // no approval: the approval phase must start from none.
+      if (phase.name === 'approval') await clearAllowance()
 
       const run = await sherd(putArgs(file), { kill: { at: phase.at, signal: phase.signal } })
       // A signal that lands after the last step finds the put done: then it printed the link, and resume has
