@@ -40,9 +40,8 @@ export class NativeHasher implements TreeHasher {
     return leafCount
   }
 
-  levels(data: Uint8Array, width: number): Uint8Array {
-    const out = new Uint8Array((2 * width - 1) * HASH_SIZE)
-    this.#leafHashes(data, out)
+  /** Fills every level above the bottom one of a level-major tree `width` nodes wide. */
+  #hashUpward(out: Uint8Array, width: number): Uint8Array {
     let at = 0
     for (let count = width; count > 1; count /= 2) {
       const next = at + count * HASH_SIZE
@@ -52,18 +51,18 @@ export class NativeHasher implements TreeHasher {
     return out
   }
 
+  levels(data: Uint8Array, width: number): Uint8Array {
+    const out = new Uint8Array((2 * width - 1) * HASH_SIZE)
+    this.#leafHashes(data, out)
+    return this.#hashUpward(out, width)
+  }
+
   upperLevels(nodes: Uint8Array, width: number, baseLevel: number): Uint8Array {
     const out = new Uint8Array((2 * width - 1) * HASH_SIZE)
     out.set(nodes)
     const padding = zeroHash(baseLevel)
     for (let at = nodes.length; at < width * HASH_SIZE; at += HASH_SIZE) out.set(padding, at)
-    let at = 0
-    for (let count = width; count > 1; count /= 2) {
-      const next = at + count * HASH_SIZE
-      this.#hashLevel(out.subarray(at, next), out.subarray(next), count / 2, NODE_PREFIX)
-      at = next
-    }
-    return out
+    return this.#hashUpward(out, width)
   }
 
   subtreeRoots(data: Uint8Array, subtreeWidth: number): Uint8Array {
