@@ -6,6 +6,7 @@
  * results). The quick default is sized to finish in under 10 minutes on 2 cores; --full runs the long versions.
  * A suite that throws is reported (in its JSON and latest.md) and the others still run; the exit code is then 1.
  */
+import { accountBuffersInHeapLimit } from '@sherd/protocol/heap-node'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -14,6 +15,10 @@ import type { SuiteResult } from './harness.js'
 import { writeDocs, writeLatest, writeSuiteFiles } from './report.js'
 import { suites } from './suites/index.js'
 import { parseProviders } from './suites/system.js'
+
+// The client under test lives in this process: it runs V8 as `sherd` does (@sherd/protocol/heap-node), as do the
+// baselines' peer processes.
+accountBuffersInHeapLimit()
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

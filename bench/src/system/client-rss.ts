@@ -6,9 +6,13 @@
  *
  *   node bench/dist/system/client-rss.js '<json: rpcUrl, contract, account, bootstrap, sizeBytes, k, m, periods>'
  */
+import { accountBuffersInHeapLimit } from '@sherd/protocol/heap-node'
 import { createHash } from 'node:crypto'
 import { createClient } from '@sherd/client'
 import { incompressibleBytes } from '../incompressible.js'
+
+// The client runs V8 as `sherd` does (@sherd/protocol/heap-node).
+accountBuffersInHeapLimit()
 
 interface Args {
   rpcUrl: string

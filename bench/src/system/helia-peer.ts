@@ -12,6 +12,7 @@
  *
  *   node bench/dist/system/helia-peer.js '{"role":"adder","dir":"/tmp/..."}'
  */
+import { accountBuffersInHeapLimit } from '@sherd/protocol/heap-node'
 import { createHash, randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -40,6 +41,9 @@ import {
 } from '@sherd/node'
 import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
 import { incompressibleBytes } from '../incompressible.js'
+
+// Every process of the comparison runs V8 as the Sherd bins do (@sherd/protocol/heap-node).
+accountBuffersInHeapLimit()
 
 export type HeliaRole = 'adder' | 'reader'
 

@@ -5,12 +5,16 @@
  * and sends that many bytes in 1 MiB writes. Prints its multiaddr as one JSON line on stdout, then serves until
  * stdin closes.
  */
+import { accountBuffersInHeapLimit } from '@sherd/protocol/heap-node'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHost, initDataDir } from '@sherd/node'
 import type { Stream } from '@libp2p/interface'
 import { sendBytes, SINK_PROTOCOL, SOURCE_PROTOCOL, WRITE_BYTES } from './raw-stream.js'
+
+// Every process of the comparison runs V8 as the Sherd bins do (@sherd/protocol/heap-node).
+accountBuffersInHeapLimit()
 
 /** Largest transfer a peer accepts: bounds what the 8-byte length can ask for. */
 const MAX_TRANSFER_BYTES = 2 ** 34

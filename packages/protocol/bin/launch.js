@@ -22,6 +22,10 @@ export async function launch(name, packageJson, loadCli) {
     process.stdout.write(`${name} ${version}\n`)
     process.exit(0)
   }
+  // Before the CLI loads: the data path's buffers would otherwise start a full collection every 64 MB
+  // (src/heap-node.ts). Loaded here, after the version check, like everything else that needs a current Node.
+  const { accountBuffersInHeapLimit } = await import('../dist/heap-node.js')
+  accountBuffersInHeapLimit()
   const { run } = await loadCli()
   await run()
 }
