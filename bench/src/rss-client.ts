@@ -165,7 +165,12 @@ const env = {
   SHERD_RPC_URL: info.rpcUrl,
   SHERD_CONTRACT: info.market,
   SHERD_BOOTSTRAP: info.bootstrap.join(','),
-  SHERD_PRIVATE_KEY: info.client.privateKey
+  SHERD_PRIVATE_KEY: info.client.privateKey,
+  // Passed on so that V8's default can be measured against the bins' setting (@sherd/protocol/heap-node).
+  ...(process.env.SHERD_V8_BUFFER_ACCOUNTING === undefined
+    ? {}
+    : { SHERD_V8_BUFFER_ACCOUNTING: process.env.SHERD_V8_BUFFER_ACCOUNTING }),
+  ...(process.env.NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.NODE_OPTIONS })
 }
 const file = join(dir, 'input.bin')
 try {

@@ -40,6 +40,8 @@ import type {
   ShardSource
 } from '@sherd/client'
 import { merkleRoot, merkleRootReference } from '@sherd/proofs'
+import { nativeAead } from '@sherd/proofs/aead-node'
+import { nodeSegmentCipher } from '../src/pipeline/chunk-cipher-node.js'
 import { parseShardCid } from '@sherd/protocol'
 import type { Manifest } from '@sherd/protocol'
 import { workerHasher } from '../src/pipeline/hash-pool-node.js'
@@ -215,6 +217,7 @@ describe('chunked segment cipher', () => {
     const plain = Buffer.concat([Buffer.alloc(CHUNK, 0x61), Buffer.from('hello, sherd\n')])
     for (const cipher of [
       await segmentCipher(fileKey, salt, 0),
+      nodeSegmentCipher(await segmentKeyBytes(fileKey, salt, 0), null),
       await webSegmentCipher(await segmentKeyBytes(fileKey, salt, 0))
     ]) {
       const sealed = Buffer.from(await sealSegment(cipher, plain))
@@ -229,11 +232,13 @@ describe('chunked segment cipher', () => {
     salt: Uint8Array,
     index: number
   ): Promise<Array<[string, SegmentCipher]>> => [
-    ['node:crypto', await segmentCipher(fileKey, salt, index)],
+    ['native AEAD', nodeSegmentCipher(await segmentKeyBytes(fileKey, salt, index), nativeAead)],
+    ['node:crypto', nodeSegmentCipher(await segmentKeyBytes(fileKey, salt, index), null)],
     ['WebCrypto', await webSegmentCipher(await segmentKeyBytes(fileKey, salt, index))]
   ]
 
-  for (const which of ['node:crypto', 'WebCrypto']) {
+  // The native AEAD where it loaded (Node's default then), node:crypto where not, and WebCrypto (the browser's).
+  for (const which of [...(nativeAead === null ? [] : ['native AEAD']), 'node:crypto', 'WebCrypto']) {
     it(`rejects truncated, reordered, duplicated, flipped and extended chunks with typed errors (${which})`, async () => {
       const fileKey = randomBytes(32)
       const salt = randomBytes(16)

@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { asCrypto, defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { CHACHA20_POLY1305 as NATIVE_CHACHA20_POLY1305, nativeAead } from '@sherd/proofs/aead-node'
+import type { NativeAead } from '@sherd/proofs/aead-node'
 
 // Node only (`@sherd/protocol/noise-node`): imports node:crypto, so nothing a browser bundle reaches may import it.
 
@@ -78,6 +80,52 @@ function decrypt(ciphertext: Uint8Array | NoiseList, nonce: Uint8Array, ad: Uint
   return output
 }
 
+/** Most parts a frame may come in for the native seal (native/aead.c); a longer list takes the node:crypto path. */
+const MAX_NATIVE_PARTS = 64
+
+/**
+ * noise's crypto on the native AEAD (@sherd/proofs/aead-node): a sealed frame is one allocation (the frame itself),
+ * and an opened frame none, as it is opened where noise asks (`dst`, which noise points at the frame's own bytes, or
+ * at its copy of a frame that came in pieces). node:crypto made two to four 64 KiB buffers per frame.
+ */
+function nativeNoiseCrypto(aead: NativeAead, fallback: ICryptoInterface): ICryptoInterface {
+  return {
+    ...fallback,
+    chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {
+      const parts = plaintext instanceof Uint8Array ? plaintext : [...plaintext]
+      if (Array.isArray(parts) && parts.length > MAX_NATIVE_PARTS) {
+        return fallback.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
+      }
+      const sealed = Buffer.allocUnsafe(plaintext.byteLength + TAG_BYTES)
+      aead.seal(NATIVE_CHACHA20_POLY1305, k, nonce, ad, parts, sealed)
+      return sealed
+    },
+    chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst) {
+      const length = ciphertext.byteLength - TAG_BYTES
+      if (length < 0) throw new Error('Invalid chacha20poly1305 decryption: shorter than its tag')
+      const out = dst?.byteLength === length ? dst : Buffer.allocUnsafe(length)
+      let sealed: Uint8Array
+      if (ciphertext instanceof Uint8Array) {
+        sealed = ciphertext.subarray(0, length)
+      } else {
+        // A frame in pieces: gathered into `out` and opened there.
+        let at = 0
+        for (const piece of ciphertext) {
+          if (at === length) break
+          const take = Math.min(piece.byteLength, length - at)
+          out.set(take === piece.byteLength ? piece : piece.subarray(0, take), at)
+          at += take
+        }
+        sealed = out
+      }
+      if (!aead.open(NATIVE_CHACHA20_POLY1305, k, nonce, ad, sealed, ciphertext.subarray(length), out)) {
+        throw new Error('Invalid chacha20poly1305 decryption')
+      }
+      return out
+    }
+  }
+}
+
 /**
  * Whether this runtime's node:crypto seals ChaCha20-Poly1305: Node's OpenSSL does, Electron's BoringSSL does not
  * (electron/electron#24024), and noise's own guard covers only Electron's main process, not a renderer with Node
@@ -98,14 +146,20 @@ export function nodeSealsChaCha20Poly1305(): boolean {
 }
 
 /**
- * The crypto for noise: where node:crypto seals ChaCha20-Poly1305, noise's own Node crypto (`defaultCrypto`) with
- * one change: frames of 1200 bytes and more are sealed and opened with a KeyObject imported once per session key.
+ * The crypto for noise: on the native AEAD where it loaded (`aead`, by default @sherd/proofs' own; see
+ * nativeNoiseCrypto), with the path below for what it cannot take. Without it: where node:crypto seals
+ * ChaCha20-Poly1305, noise's own Node crypto (`defaultCrypto`) with one change: frames of 1200 bytes and more are sealed and opened with a KeyObject imported once per session key.
  * noise passes the raw 32-byte key to `createCipheriv` for every frame (≤ 64 KiB), and OpenSSL's key import was
  * about a third of its ChaCha20-Poly1305 time (docs/protocol.md, "Transport"). Same algorithm, same bytes on the
  * wire; smaller frames keep noise's path. Where it cannot (Electron's BoringSSL), noise's AssemblyScript cipher for
  * every frame: noise's `defaultCrypto` still sends large frames to node:crypto outside Electron's main process.
  */
-export function noiseCryptoFor(sealsChaCha20Poly1305: boolean): ICryptoInterface {
+export function noiseCryptoFor(sealsChaCha20Poly1305: boolean, aead: NativeAead | null = nativeAead): ICryptoInterface {
+  const node = nodeCipherCrypto(sealsChaCha20Poly1305)
+  return aead === null ? node : nativeNoiseCrypto(aead, node)
+}
+
+function nodeCipherCrypto(sealsChaCha20Poly1305: boolean): ICryptoInterface {
   if (!sealsChaCha20Poly1305) {
     return {
       ...defaultCrypto,
