@@ -16,9 +16,10 @@ import { writeDocs, writeLatest, writeSuiteFiles } from './report.js'
 import { suites } from './suites/index.js'
 import { parseProviders } from './suites/system.js'
 
-// The client under test lives in this process: it runs V8 as `sherd` does (@sherd/protocol/heap-node), as do the
-// baselines' peer processes.
-accountBuffersInHeapLimit()
+// The client under test lives in this process: V8 as `sherd` runs it (its own buffer accounting unless
+// SHERD_V8_BUFFER_ACCOUNTING=1), while the providers and the baselines' serving peers count buffers toward the heap
+// limit as sherd-node does (@sherd/protocol/heap-node).
+accountBuffersInHeapLimit({ byDefault: false })
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -12,7 +12,7 @@ import { createClient } from '@sherd/client'
 import { incompressibleBytes } from '../incompressible.js'
 
 // The client runs V8 as `sherd` does (@sherd/protocol/heap-node).
-accountBuffersInHeapLimit()
+accountBuffersInHeapLimit({ byDefault: false })
 
 interface Args {
   rpcUrl: string

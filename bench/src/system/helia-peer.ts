@@ -42,9 +42,6 @@ import {
 import { YAMUX_INITIAL_STREAM_WINDOW_BYTES } from '@sherd/protocol'
 import { incompressibleBytes } from '../incompressible.js'
 
-// Every process of the comparison runs V8 as the Sherd bins do (@sherd/protocol/heap-node).
-accountBuffersInHeapLimit()
-
 export type HeliaRole = 'adder' | 'reader'
 
 export interface HeliaPeerArgs {
@@ -91,6 +88,9 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as HeliaPeerArgs
   if (args.role !== 'adder' && args.role !== 'reader')
     throw new Error(`role must be adder or reader, not ${String(args.role)}`)
+  // V8 as the Sherd process on the same side runs it (@sherd/protocol/heap-node): the adder serves as sherd-node
+  // does, a reader reads as the `sherd` client does.
+  accountBuffersInHeapLimit({ byDefault: args.role === 'adder' })
   // The same limits as the Sherd host on the same side: a provider serves, a client reads.
   const limits =
     args.role === 'adder'

@@ -13,7 +13,7 @@ import { createHost, initDataDir } from '@sherd/node'
 import type { Stream } from '@libp2p/interface'
 import { sendBytes, SINK_PROTOCOL, SOURCE_PROTOCOL, WRITE_BYTES } from './raw-stream.js'
 
-// Every process of the comparison runs V8 as the Sherd bins do (@sherd/protocol/heap-node).
+// The serving end runs V8 as sherd-node does (@sherd/protocol/heap-node); the reading end is the bench process.
 accountBuffersInHeapLimit()
 
 /** Largest transfer a peer accepts: bounds what the 8-byte length can ask for. */

@@ -6,6 +6,11 @@
 // by ~100 MiB of RSS during a get. The old generation's cap (512 MiB; a get's heap holds ~35 MiB) makes V8 collect
 // the wire's dead buffers sooner: a 128 MiB get peaked at 209 MiB RSS with it against 236-243 without.
 // The Node-version check and --version run first (packages/protocol/bin/launch.js); the CLI loads after them.
+// V8 keeps its own buffer accounting here unless SHERD_V8_BUFFER_ACCOUNTING=1: counting buffers toward the heap
+// limit makes a get ~1.7× faster but holds more dead buffers, and put and get are held to 256 MiB of RSS
+// (docs/client.md, "Running in Node").
 import { launch } from '@sherd/protocol/launch'
 
-await launch('sherd', new URL('../package.json', import.meta.url), async () => await import('../dist/cli.js'))
+await launch('sherd', new URL('../package.json', import.meta.url), async () => await import('../dist/cli.js'), {
+  accountBuffers: false
+})

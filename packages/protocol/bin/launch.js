@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs'
  * @param {string} name the bin's name, for `--version`
  * @param {URL} packageJson the bin's package.json (its version is printed)
  * @param {() => Promise<{ run: () => Promise<void> }>} loadCli imports the CLI
+ * @param {{ accountBuffers?: boolean }} [options] whether V8 counts buffers toward its heap limit unless
+ *   SHERD_V8_BUFFER_ACCOUNTING says otherwise (src/heap-node.ts; default true, the `sherd` client passes false)
  */
-export async function launch(name, packageJson, loadCli) {
+export async function launch(name, packageJson, loadCli, options = {}) {
   const major = Number(process.versions.node.split('.')[0])
   if (major < 22) {
     process.stderr.write(
@@ -25,7 +27,7 @@ export async function launch(name, packageJson, loadCli) {
   // Before the CLI loads: the data path's buffers would otherwise start a full collection every 64 MB
   // (src/heap-node.ts). Loaded here, after the version check, like everything else that needs a current Node.
   const { accountBuffersInHeapLimit } = await import('../dist/heap-node.js')
-  accountBuffersInHeapLimit()
+  accountBuffersInHeapLimit({ byDefault: options.accountBuffers ?? true })
   const { run } = await loadCli()
   await run()
 }

@@ -11,7 +11,10 @@ import { setFlagsFromString } from 'node:v8'
  */
 export const BUFFER_ACCOUNTING_FLAG = '--external-memory-accounted-in-global-limit'
 
-/** `SHERD_V8_BUFFER_ACCOUNTING=0` leaves V8's default: fewer dead buffers held, more collections. */
+/**
+ * `SHERD_V8_BUFFER_ACCOUNTING=0` leaves V8's default (fewer dead buffers held, more collections), `=1` sets the flag
+ * where the program would not (the `sherd` CLI); unset, each program's own default.
+ */
 export const BUFFER_ACCOUNTING_ENV = 'SHERD_V8_BUFFER_ACCOUNTING'
 
 /**
@@ -29,13 +32,19 @@ export function needsBufferAccountingFlag(version: string): boolean {
 /**
  * Makes this process's V8 count what buffers hold, not what was allocated in them, toward the limit that starts a
  * mark-compact, where this V8 needs telling (`needsBufferAccountingFlag`). Process-wide and taking effect at once;
- * every Sherd program (the bins, the bench and its peers) calls it before it loads anything else. Returns whether it
- * set the flag. A process holds more dead buffer memory between collections with it: the client's peak RSS is
- * measured with it on (bench/src/rss-client.ts).
+ * a program calls it before it loads anything else. Returns whether it set the flag.
+ *
+ * `byDefault` is what happens when `SHERD_V8_BUFFER_ACCOUNTING` is unset. The servers (`sherd-node`, the devnet,
+ * the market CLI) pass true. The `sherd` CLI passes false: a process holds more dead buffers between collections
+ * with the flag, and the client's peak RSS is held to 256 MiB (a 4 GiB 4 + 2 get peaked at 278 MiB with it against
+ * 228–240 at 1 GiB without; docs/data-path.md, "Garbage collection on the data path").
  */
-export function accountBuffersInHeapLimit(version: string = process.versions.v8): boolean {
-  if (process.env[BUFFER_ACCOUNTING_ENV] === '0') return false
-  if (!needsBufferAccountingFlag(version)) return false
+export function accountBuffersInHeapLimit(
+  options: { byDefault?: boolean; version?: string; env?: NodeJS.ProcessEnv } = {}
+): boolean {
+  const setting = (options.env ?? process.env)[BUFFER_ACCOUNTING_ENV]
+  const wanted = setting === undefined || setting === '' ? (options.byDefault ?? true) : setting !== '0'
+  if (!wanted || !needsBufferAccountingFlag(options.version ?? process.versions.v8)) return false
   setFlagsFromString(BUFFER_ACCOUNTING_FLAG)
   return true
 }
