@@ -15,6 +15,12 @@
 #include <stdint.h>
 #include <string.h>
 
+// EVP_CIPHER_fetch is OpenSSL 3's: against older headers it would be an undeclared function whose pointer result
+// is truncated to an int, a crash at load instead of a failed build.
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "aead.c needs OpenSSL 3 headers (Node 18 and later bundle them)"
+#endif
+
 #define KEY_BYTES 32
 #define NONCE_BYTES 12
 #define TAG_BYTES 16
@@ -46,10 +52,15 @@ static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *leng
   return 1;
 }
 
-static const EVP_CIPHER *cipher_arg(napi_env env, napi_value value) {
+/** The cipher `value` names, or NULL with a JS exception pending (a bad number, or a cipher OpenSSL lacks). */
+static const EVP_CIPHER *cipher_arg(napi_env env, napi_value value, const char *bad_alg, const char *missing) {
   int32_t alg = -1;
-  if (napi_get_value_int32(env, value, &alg) != napi_ok || alg < 0 || alg > 1) return NULL;
+  if (napi_get_value_int32(env, value, &alg) != napi_ok || alg < 0 || alg > 1) {
+    fail(env, bad_alg);
+    return NULL;
+  }
   pthread_once(&fetched, fetch_ciphers);
+  if (ciphers[alg] == NULL) fail(env, missing);
   return ciphers[alg];
 }
 
@@ -71,16 +82,13 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6)
     return fail(env, "seal(alg, key, nonce, aad, src, dst)");
-  const EVP_CIPHER *cipher = cipher_arg(env, argv[0]);
-  if (cipher == NULL) return fail(env, "seal: alg must be 0 (ChaCha20-Poly1305) or 1 (AES-256-GCM)");
-  uint8_t *key, *nonce, *aad, *dst;
-  size_t aad_length, dst_length;
-  if (!key_nonce_aad(env, argv, &key, &nonce, &aad, &aad_length))
-    return fail(env, "seal: key must be 32 bytes, nonce 12, aad a Uint8Array");
-  if (!bytes_of(env, argv[5], &dst, &dst_length)) return fail(env, "seal: dst must be a Uint8Array");
+  const EVP_CIPHER *cipher = cipher_arg(env, argv[0], "seal: alg must be 0 (ChaCha20-Poly1305) or 1 (AES-256-GCM)",
+                                         "seal: this OpenSSL has no such cipher (check the addon's `available`)");
+  if (cipher == NULL) return NULL;
 
-  uint8_t *parts[MAX_PARTS];
-  size_t lengths[MAX_PARTS];
+  // Every element is fetched before any pointer is taken: napi_get_element can run JS (an accessor), which could
+  // detach a buffer whose pointer was already taken. bytes_of runs none.
+  napi_value part_values[MAX_PARTS];
   uint32_t count = 0;
   bool is_array = false;
   napi_is_array(env, argv[4], &is_array);
@@ -88,13 +96,24 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     if (napi_get_array_length(env, argv[4], &count) != napi_ok || count > MAX_PARTS)
       return fail(env, "seal: src must be a Uint8Array or an array of at most 64");
     for (uint32_t i = 0; i < count; i++) {
-      napi_value part;
-      if (napi_get_element(env, argv[4], i, &part) != napi_ok || !bytes_of(env, part, &parts[i], &lengths[i]))
+      if (napi_get_element(env, argv[4], i, &part_values[i]) != napi_ok)
         return fail(env, "seal: every part of src must be a Uint8Array");
     }
   } else {
     count = 1;
-    if (!bytes_of(env, argv[4], &parts[0], &lengths[0])) return fail(env, "seal: src must be a Uint8Array");
+    part_values[0] = argv[4];
+  }
+
+  uint8_t *key, *nonce, *aad, *dst;
+  size_t aad_length, dst_length;
+  if (!key_nonce_aad(env, argv, &key, &nonce, &aad, &aad_length))
+    return fail(env, "seal: key must be 32 bytes, nonce 12, aad a Uint8Array");
+  if (!bytes_of(env, argv[5], &dst, &dst_length)) return fail(env, "seal: dst must be a Uint8Array");
+  uint8_t *parts[MAX_PARTS];
+  size_t lengths[MAX_PARTS];
+  for (uint32_t i = 0; i < count; i++) {
+    if (!bytes_of(env, part_values[i], &parts[i], &lengths[i]))
+      return fail(env, is_array ? "seal: every part of src must be a Uint8Array" : "seal: src must be a Uint8Array");
   }
   size_t total = 0;
   for (uint32_t i = 0; i < count; i++) {
@@ -137,8 +156,9 @@ static napi_value open_sealed(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
     return fail(env, "open(alg, key, nonce, aad, src, tag, dst)");
-  const EVP_CIPHER *cipher = cipher_arg(env, argv[0]);
-  if (cipher == NULL) return fail(env, "open: alg must be 0 (ChaCha20-Poly1305) or 1 (AES-256-GCM)");
+  const EVP_CIPHER *cipher = cipher_arg(env, argv[0], "open: alg must be 0 (ChaCha20-Poly1305) or 1 (AES-256-GCM)",
+                                         "open: this OpenSSL has no such cipher (check the addon's `available`)");
+  if (cipher == NULL) return NULL;
   uint8_t *key, *nonce, *aad, *src, *tag, *dst;
   size_t aad_length, src_length, tag_length, dst_length;
   if (!key_nonce_aad(env, argv, &key, &nonce, &aad, &aad_length))

@@ -29,8 +29,13 @@ function build(name, label, fallback, cannot) {
   if (why !== undefined) return skip(why)
   mkdirSync(dirname(out), { recursive: true })
   const cc = process.env.CC ?? 'cc'
+  // -z now: every symbol the addon takes from the node binary (OpenSSL's) is bound when it loads, so a Node that
+  // lacks one (an OpenSSL-less or BoringSSL build) makes require() throw, and the caller falls back, instead of the
+  // dynamic linker killing the process at the first call. An undeclared function is an error, not a guess.
+  const flags = ['-O3', '-shared', '-fPIC', '-Werror=implicit-function-declaration']
+  if (process.platform === 'linux') flags.push('-Wl,-z,now')
   try {
-    execFileSync(cc, ['-O3', '-shared', '-fPIC', '-I', headers, '-o', out, join(root, `native/${name}.c`)], {
+    execFileSync(cc, [...flags, '-I', headers, '-o', out, join(root, `native/${name}.c`)], {
       stdio: ['ignore', 'inherit', 'pipe']
     })
   } catch (err) {

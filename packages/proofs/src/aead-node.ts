@@ -88,7 +88,13 @@ function load(): NativeAead | null {
   } catch {
     return null
   }
-  if (!addon.available || !agreesWithNodeCrypto(addon)) return null
+  if (!addon.available) return null
+  try {
+    if (!agreesWithNodeCrypto(addon)) return null
+  } catch {
+    // An addon that throws on a well-formed call (OpenSSL refusing) is as unusable as one that disagrees.
+    return null
+  }
   return { seal: addon.seal, open: addon.open }
 }
 

@@ -121,5 +121,13 @@ describe.runIf(nativeAead !== null).each(ALGORITHMS)('native %s', (_, algorithm,
       )
     ).toThrow(TypeError)
     expect(() => aead.seal(algorithm, key, nonce, none, Array(65).fill(none), new Uint8Array(16))).toThrow(TypeError)
+    // 64 parts is the most: sealed as one message.
+    const message = randomBytes(64 * 7)
+    const parts = Array.from({ length: 64 }, (_, i) => message.subarray(i * 7, (i + 1) * 7))
+    const whole = new Uint8Array(message.length + 16)
+    const inParts = new Uint8Array(message.length + 16)
+    aead.seal(algorithm, key, nonce, none, message, whole)
+    aead.seal(algorithm, key, nonce, none, parts, inParts)
+    expect(inParts).toEqual(whole)
   })
 })

@@ -43,7 +43,8 @@ export function accountBuffersInHeapLimit(
   options: { byDefault?: boolean; version?: string; env?: NodeJS.ProcessEnv } = {}
 ): boolean {
   const setting = (options.env ?? process.env)[BUFFER_ACCOUNTING_ENV]
-  const wanted = setting === undefined || setting === '' ? (options.byDefault ?? true) : setting !== '0'
+  // Only 0 and 1 mean anything: "false" or "off" must not turn the flag on, so any other value is as if unset.
+  const wanted = setting === '1' ? true : setting === '0' ? false : (options.byDefault ?? true)
   if (!wanted || !needsBufferAccountingFlag(options.version ?? process.versions.v8)) return false
   setFlagsFromString(BUFFER_ACCOUNTING_FLAG)
   return true

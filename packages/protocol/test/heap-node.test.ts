@@ -42,6 +42,11 @@ describe('accountBuffersInHeapLimit, what it decides', () => {
     expect(accountBuffersInHeapLimit({ byDefault: false, env: { SHERD_V8_BUFFER_ACCOUNTING: '' }, version: v8 })).toBe(
       false
     )
+    // Only "1" turns it on against the program's default: another word is as if unset.
+    for (const word of ['false', 'off', 'no', 'true'])
+      expect(
+        accountBuffersInHeapLimit({ byDefault: false, env: { SHERD_V8_BUFFER_ACCOUNTING: word }, version: v8 })
+      ).toBe(false)
     expect(accountBuffersInHeapLimit({ env: { SHERD_V8_BUFFER_ACCOUNTING: '1' }, version: '14.8.0' })).toBe(false)
     expect(accountBuffersInHeapLimit({ env: {}, version: '12.4.254.21' })).toBe(false)
   })

@@ -129,6 +129,28 @@ describe.each(variants)('nodeNoiseCrypto on %s', (variant, crypto) => {
     expect(bytes(crypto.chaCha20Poly1305Decrypt(list, nonce, ad, k, copy))).toEqual(Uint8Array.from(plaintext))
   })
 
+  it('refuses a tampered frame where noise opens it (in place, or in its copy of the pieces) and leaves no plaintext there', () => {
+    const k = randomBytes(32)
+    const nonce = randomBytes(12)
+    const ad = new Uint8Array(0)
+    const plaintext = randomBytes(65519)
+    const sealed = bytes(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k))
+    for (const at of [0, 30_000, plaintext.length - 1, plaintext.length, sealed.length - 1]) {
+      const frame = sealed.slice()
+      frame[at]! ^= 0x01
+      const inPlace = frame.subarray(0, plaintext.length)
+      expect(() => crypto.chaCha20Poly1305Decrypt(frame, nonce, ad, k, inPlace), `in place @${at}`).toThrow()
+      const pieces = new NoiseList(frame.slice(0, 1000), frame.slice(1000))
+      const copy = new Uint8Array(plaintext.length)
+      expect(() => crypto.chaCha20Poly1305Decrypt(pieces, nonce, ad, k, copy), `pieces @${at}`).toThrow()
+      if (variant === 'native AEAD') {
+        // Opened in place, the frame's bytes were overwritten before the tag failed: zeroed, never plaintext.
+        expect(inPlace.every((b) => b === 0)).toBe(true)
+        expect(copy.every((b) => b === 0)).toBe(true)
+      }
+    }
+  })
+
   it('refuses a frame shorter than its tag', () => {
     expect(() =>
       crypto.chaCha20Poly1305Decrypt(new Uint8Array(15), randomBytes(12), new Uint8Array(0), randomBytes(32))
