@@ -342,11 +342,12 @@ export async function fetchShardRange(
   shard: { root: Uint8Array; byteLength: number },
   start: number,
   end: number,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  into?: Uint8Array
 ): Promise<Uint8Array> {
   const span = await openShardSpan(ctx, peerId, shard, start, end, signal)
   try {
-    return await span.read(end - start, signal)
+    return await span.read(end - start, signal, into)
   } finally {
     span.close()
   }
@@ -362,9 +363,10 @@ export interface ShardSpan {
   /**
    * The next `n` bytes (unchecked, as `fetchShardRange`); once the last are read, the provider's close is awaited.
    * A failure, or no bytes within `transferTimeoutMs(n)`, ends the span: ProviderRequestError (the caller's abort
-   * throws its reason).
+   * throws its reason). With `into` (n bytes) they are read into it and it is returned; after a failure it holds
+   * whatever arrived first.
    */
-  read: (n: number, signal?: AbortSignal) => Promise<Uint8Array>
+  read: (n: number, signal?: AbortSignal, into?: Uint8Array) => Promise<Uint8Array>
   /** Ends the request: a span not read to its end is reset (the provider stops sending); idempotent. */
   close: () => void
 }
@@ -423,7 +425,7 @@ export async function openShardSpan(
     },
     end,
     openedAt,
-    async read(n: number, readSignal?: AbortSignal): Promise<Uint8Array> {
+    async read(n: number, readSignal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
       if (closed) throw new ProviderRequestError(peerId, operation, new Error('the span was closed'), false)
       const timeoutMs = transferTimeoutMs(n)
       const deadline = AbortSignal.timeout(timeoutMs)
@@ -434,7 +436,7 @@ export async function openShardSpan(
       all.addEventListener('abort', onAbort, { once: true })
       try {
         all.throwIfAborted()
-        const bytes = await range.read(n)
+        const bytes = await range.read(n, into)
         if (range.remaining === 0) {
           await range.end()
           closed = true

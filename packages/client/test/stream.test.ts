@@ -694,6 +694,60 @@ describe('byte-range decode', () => {
     expect((err as NotEnoughShardsError).missing).toEqual([0, 1, 2])
   })
 
+  it('lets a source read into its stripe buffers (into): same bytes, and what a failed read left is not used', async () => {
+    const { manifest, key, shards } = await encoded
+    const offered: Array<{ shard: number; into: Uint8Array }> = []
+    /** Reads into `into` when offered; `fail` writes garbage there first and then fails (undefined or a throw). */
+    const intoSource =
+      (fail?: (shard: number) => 'undefined' | 'throw' | 'lie' | undefined): ShardRangeSource =>
+      async ({ segmentIndex, shardIndex, start, end, into }) => {
+        const bytes = shards.get(`${segmentIndex}:${shardIndex}`)!.subarray(start, end)
+        if (into === undefined) return bytes
+        expect(into.length).toBe(end - start)
+        offered.push({ shard: shardIndex, into })
+        const how = fail?.(shardIndex)
+        if (how === 'undefined' || how === 'throw') {
+          into.fill(0xa5)
+          if (how === 'throw') throw new Error('the provider went away mid-piece')
+          return undefined
+        }
+        into.set(bytes)
+        if (how === 'lie') into[7]! ^= 0x80
+        return into
+      }
+    const events: DecodeProgressEvent[] = []
+    // Every stripe of the file, one fetched ahead into the other buffer: no piece may be taken for another's.
+    expect(
+      (await collect(decodeRange(manifest, key, intoSource(), { onProgress: (e) => events.push(e) }))).equals(data)
+    ).toBe(true)
+    expect(events).toEqual([])
+    expect(offered.every((o) => o.shard < k)).toBe(true)
+    expect(new Set(offered.map((o) => o.into.buffer)).size).toBe(2)
+    for (const edge of [0, 1, stripePlain - 1, stripePlain, segmentSize - 1, segmentSize + 1]) {
+      const len = Math.min(stripePlain + 1, data.length - edge)
+      const got = await collect(decodeRange(manifest, key, intoSource(), { offset: edge, length: len }))
+      expect(got.equals(data.subarray(edge, edge + len)), `offset ${edge}`).toBe(true)
+    }
+    // A data shard that fails after writing into its place, or lies there: rebuilt from parity and the other data
+    // pieces (which were read into the buffer the rebuild rewrites), over whole stripes and inside one.
+    for (const how of ['undefined', 'throw', 'lie'] as const) {
+      for (const [offset, length] of [
+        [0, 2 * stripePlain],
+        [20 * CHUNK + 11, 3 * CHUNK]
+      ] as const) {
+        events.length = 0
+        // The data shard holding the range's first byte (16 chunks of each stripe per shard).
+        const liar = Math.floor(offset / (16 * CHUNK)) % k
+        const source = intoSource((shard) => (shard === liar ? how : undefined))
+        const got = await collect(
+          decodeRange(manifest, key, source, { offset, length, onProgress: (e) => events.push(e) })
+        )
+        expect(got.equals(data.subarray(offset, offset + length)), `${how} at ${offset}`).toBe(true)
+        expect(events.some((e) => e.shardIndex === liar)).toBe(true)
+      }
+    }
+  })
+
   it("tells the source how far each data shard's run of pieces goes (spanEnd), never past the range", async () => {
     const { manifest, key, shards } = await encoded
     const requests: ShardRangeRequest[] = []

@@ -121,6 +121,23 @@ describe('framing', () => {
     }
   })
 
+  it("reads raw bytes in parts into the caller's buffer, across the chunks they arrived in", async () => {
+    const raw = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff)
+    const reader = new WireReader(chunks(raw.subarray(0, 100), raw.subarray(100, 101), raw.subarray(101)))
+    const into = new Uint8Array(400)
+    expect(await reader.readExact(400, into.subarray(0, 400))).toEqual(raw.subarray(0, 400))
+    expect(into).toEqual(raw.subarray(0, 400))
+    const second = new Uint8Array(600)
+    const got = await reader.readExact(600, second)
+    expect(got.buffer).toBe(second.buffer)
+    expect(second).toEqual(raw.subarray(400))
+    await expect(reader.readExact(10, new Uint8Array(9))).rejects.toThrow(RangeError)
+    // Fewer bytes than asked: the typed error, whatever arrived left in the buffer for the caller to discard.
+    await expect(new WireReader(chunks(raw.subarray(0, 5))).readExact(10, new Uint8Array(10))).rejects.toMatchObject({
+      name: 'TruncatedMessageError'
+    })
+  })
+
   it('refuses a declared length above the bound before reading it', async () => {
     const reader = new WireReader(chunks(encodeVarint(MAX_CONTROL_FRAME_BYTES + 1)))
     await expect(reader.readFrame(MAX_CONTROL_FRAME_BYTES)).rejects.toMatchObject({ name: 'MessageTooLargeError' })

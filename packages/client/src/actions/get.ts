@@ -177,8 +177,8 @@ export async function* get(
    * `shardSpanMaxBytes(k)`. A piece asked on its own (a rebuild's column) is one request and leaves the span alone.
    */
   const fetchPiece = async (id: string, provider: string, request: ShardRangeRequest): Promise<Uint8Array> => {
-    const { commitment, start, end, spanEnd, signal } = request
-    if (spanEnd === undefined) return await fetchShardRange(ctx, provider, commitment, start, end, signal)
+    const { commitment, start, end, spanEnd, signal, into } = request
+    if (spanEnd === undefined) return await fetchShardRange(ctx, provider, commitment, start, end, signal, into)
     let span = spans.get(id)
     if (
       span !== undefined &&
@@ -194,7 +194,7 @@ export async function* get(
       spans.set(id, span)
     }
     try {
-      return await span.read(end - start, signal)
+      return await span.read(end - start, signal, into)
     } catch (err) {
       spans.delete(id)
       throw err

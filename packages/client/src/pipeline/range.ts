@@ -29,6 +29,12 @@ export interface ShardRangeRequest {
    * they are asked for. Absent for a piece asked on its own (a rebuild's column).
    */
   readonly spanEnd?: number
+  /**
+   * end - start bytes of the decoder's own stripe buffer, where these bytes go: a source may read the range into it
+   * and return it, which saves a buffer and a copy per piece. Returning other bytes is as good. Bytes written into it
+   * before a failure (a throw, undefined) are discarded.
+   */
+  readonly into?: Uint8Array
   readonly signal: AbortSignal
 }
 
@@ -66,12 +72,13 @@ interface SegmentContext {
 }
 
 class RangeBuffers {
-  readonly sealed: Uint8Array
+  /** The sealed bytes of a stripe, two of them: the next stripe's pieces are read into one while the other is opened. */
+  readonly sealed: readonly [Uint8Array, Uint8Array]
   readonly fetched: Uint8Array
   readonly rebuild: Uint8Array
   constructor(k: number, m: number, stripeChunks: number) {
     const width = stripeChunks * SEALED_CHUNK_BYTES
-    this.sealed = new Uint8Array(k * width)
+    this.sealed = [new Uint8Array(k * width), new Uint8Array(k * width)]
     this.fetched = new Uint8Array(k * width)
     this.rebuild = new Uint8Array((k + m) * width)
   }
@@ -82,7 +89,8 @@ async function fetchRange(
   shardIndex: number,
   start: number,
   end: number,
-  spanEnd?: number
+  spanEnd?: number,
+  into?: Uint8Array
 ): Promise<Uint8Array | undefined> {
   const { segmentIndex, signal, onProgress } = ctx
   let bytes: Uint8Array | undefined
@@ -94,6 +102,7 @@ async function fetchRange(
       start,
       end,
       ...(spanEnd !== undefined && spanEnd > end ? { spanEnd } : {}),
+      ...(into === undefined ? {} : { into }),
       signal
     })
   } catch (err) {
@@ -136,18 +145,35 @@ function covering(pieces: readonly ShardPiece[], start: number, end: number): Sh
   return pieces.filter((p) => p.sealedOffset < end && p.sealedOffset + p.length > start)
 }
 
-/** Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once. */
+/**
+ * Fetches a stripe plan's data pieces (undefined where missing or the wrong length), all at once, each offered its
+ * place in `sealed` (the buffer `decodeStripe` opens this stripe in) to be read into.
+ */
 async function fetchPieces(
   ctx: SegmentContext,
   plan: StripePlan,
-  spanEnds: ReadonlyMap<number, number>
+  spanEnds: ReadonlyMap<number, number>,
+  sealed: Uint8Array
 ): Promise<Array<Uint8Array | undefined>> {
+  const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
   return await Promise.all(
-    plan.pieces.map(
-      async (p) =>
-        await fetchRange(ctx, p.shardIndex, p.shardStart, p.shardStart + p.length, spanEnds.get(p.shardIndex))
-    )
+    plan.pieces.map(async (p) => {
+      const at = p.sealedOffset - sealedStart
+      return await fetchRange(
+        ctx,
+        p.shardIndex,
+        p.shardStart,
+        p.shardStart + p.length,
+        spanEnds.get(p.shardIndex),
+        sealed.subarray(at, at + p.length)
+      )
+    })
   )
+}
+
+/** True when `a` is `b`'s very bytes (a view of the same memory), so copying one to the other is nothing. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength
 }
 
 /**
@@ -175,22 +201,25 @@ function spanEndsOf(plan: RangePlan): Array<Map<number, number>> {
 async function decodeStripe(
   ctx: SegmentContext,
   plan: StripePlan,
-  fetched: Array<Uint8Array | undefined>
+  fetched: Array<Uint8Array | undefined>,
+  stripeBuffer: Uint8Array
 ): Promise<Uint8Array> {
   const { layout, cipher, segmentIndex } = ctx
   const { k, m } = layout
   const sealedStart = plan.firstChunk * SEALED_CHUNK_BYTES
   const sealedEnd = Math.min(layout.sealedSize, plan.endChunk * SEALED_CHUNK_BYTES)
-  const sealed = ctx.buffers.sealed.subarray(0, sealedEnd - sealedStart)
+  const sealed = stripeBuffer.subarray(0, sealedEnd - sealedStart)
   const plainStart = plan.firstChunk * CHUNK_PLAINTEXT_BYTES
   const plaintext = new Uint8Array(Math.min(layout.size, plan.endChunk * CHUNK_PLAINTEXT_BYTES) - plainStart)
   const { pieces } = plan
 
-  // A piece not fetched reads as zeros, not as the previous stripe's bytes.
+  // A piece not fetched reads as zeros, not as an earlier stripe's bytes or what a failed read left; one read into
+  // its place is there already.
   pieces.forEach((p, i) => {
     const at = p.sealedOffset - sealedStart
-    if (fetched[i] !== undefined) sealed.set(fetched[i]!, at)
-    else sealed.fill(0, at, at + p.length)
+    const bytes = fetched[i]
+    if (bytes === undefined) sealed.fill(0, at, at + p.length)
+    else if (!sameBytes(bytes, sealed.subarray(at, at + p.length))) sealed.set(bytes, at)
   })
   const absent = new Set(pieces.filter((_, i) => fetched[i] === undefined).map((p) => p.shardIndex))
 
@@ -248,11 +277,15 @@ async function decodeStripe(
     const get = async (shard: number): Promise<Uint8Array | undefined> => {
       const id = `${shard}:${columnStart}:${columnEnd}`
       if (!column.has(id)) {
-        // A data piece already fetched for exactly this column (a whole stripe was asked for) is not asked again.
+        // A data piece already fetched for exactly this column (a whole stripe was asked for) is not asked again;
+        // its bytes as fetched are in `fetchedSealed` (`sealed`, where it may have been read, is rewritten below).
         const i = pieces.findIndex((p) => p.shardIndex === shard && p.shardStart === columnStart && p.length === width)
+        const at = i >= 0 ? pieces[i]!.sealedOffset - sealedStart : 0
         column.set(
           id,
-          i >= 0 && fetched[i] !== undefined ? fetched[i] : await fetchRange(ctx, shard, columnStart, columnEnd)
+          i >= 0 && fetched[i] !== undefined
+            ? fetchedSealed.subarray(at, at + width)
+            : await fetchRange(ctx, shard, columnStart, columnEnd)
         )
       }
       return column.get(id)
@@ -396,14 +429,20 @@ export async function* decodeRange(
         buffers
       }
       const spanEnds = spanEndsOf(plan)
-      // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead.
-      let ahead = plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!, spanEnds[0]!) : undefined
+      // The next stripe's pieces are fetched while this one is opened and consumed: one stripe of look-ahead, read
+      // into the other of the two stripe buffers (stripe i in buffers.sealed[i % 2]).
+      const stripeBuffer = (i: number): Uint8Array => buffers.sealed[i % 2]!
+      let ahead =
+        plan.stripes.length > 0 ? fetchPieces(ctx, plan.stripes[0]!, spanEnds[0]!, stripeBuffer(0)) : undefined
       for (const [i, stripePlan] of plan.stripes.entries()) {
         const fetched = await ahead!
-        ahead = i + 1 < plan.stripes.length ? fetchPieces(ctx, plan.stripes[i + 1]!, spanEnds[i + 1]!) : undefined
+        ahead =
+          i + 1 < plan.stripes.length
+            ? fetchPieces(ctx, plan.stripes[i + 1]!, spanEnds[i + 1]!, stripeBuffer(i + 1))
+            : undefined
         // Its failure is raised when its turn comes; until then it must not count as unhandled.
         ahead?.catch(() => {})
-        const plaintext = await decodeStripe(ctx, stripePlan, fetched)
+        const plaintext = await decodeStripe(ctx, stripePlan, fetched, stripeBuffer(i))
         const chunkStart = stripePlan.firstChunk * CHUNK_PLAINTEXT_BYTES
         const wantFrom = Math.max(from, chunkStart) - chunkStart
         const wantTo = Math.min(to, chunkStart + plaintext.length) - chunkStart

@@ -186,9 +186,15 @@ export class WireReader {
     }
   }
 
-  /** Reads the next `length` bytes into one buffer, expecting more after them (`readSome`). */
-  async readExact(length: number): Promise<Uint8Array> {
-    return gather(length, this.readSome(length))
+  /**
+   * Reads the next `length` bytes into one buffer, expecting more after them (`readSome`): into `into` when given
+   * (exactly `length` bytes, the caller's own buffer: no allocation per read), else a new one. On a failure `into`
+   * holds whatever arrived before it.
+   */
+  async readExact(length: number, into?: Uint8Array): Promise<Uint8Array> {
+    if (into !== undefined && into.byteLength !== length)
+      throw new RangeError(`cannot read ${length} bytes into a buffer of ${into.byteLength}`)
+    return gather(length, this.readSome(length), into)
   }
 
   /** Reads exactly `length` bytes into one buffer (for small payloads such as manifests). */
@@ -197,9 +203,12 @@ export class WireReader {
   }
 }
 
-/** Copies the `length` bytes `chunks` yields into one buffer. */
-async function gather(length: number, chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const out = new Uint8Array(length)
+/** Copies the `length` bytes `chunks` yields into one buffer (`out`, or a new one). */
+async function gather(
+  length: number,
+  chunks: AsyncIterable<Uint8Array>,
+  out: Uint8Array = new Uint8Array(length)
+): Promise<Uint8Array> {
   let offset = 0
   for await (const chunk of chunks) {
     out.set(chunk, offset)

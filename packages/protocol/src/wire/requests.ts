@@ -185,8 +185,11 @@ export interface ShardRangeReader {
   readonly length: number
   /** Bytes of the range not yet read. */
   readonly remaining: number
-  /** The next `n` bytes of the range (n ≤ remaining), in one buffer; unchecked, like `requestFetchShardRange`. */
-  read: (n: number) => Promise<Uint8Array>
+  /**
+   * The next `n` bytes of the range (n ≤ remaining), in one buffer: `into` (n bytes) when given, else a new one;
+   * unchecked, like `requestFetchShardRange`.
+   */
+  read: (n: number, into?: Uint8Array) => Promise<Uint8Array>
   /** The rest of the range, then the provider's close (`WireReader.readAll`). */
   readRest: () => Promise<Uint8Array>
   /** Once every byte is read: waits for the provider to close, `ExcessBytesError` if it sends more. */
@@ -227,11 +230,13 @@ export async function openFetchShardRange(
     get remaining() {
       return remaining
     },
-    async read(n: number): Promise<Uint8Array> {
+    async read(n: number, into?: Uint8Array): Promise<Uint8Array> {
       if (!Number.isSafeInteger(n) || n < 0 || n > remaining)
         throw new RangeError(`cannot read ${n} bytes of a range with ${remaining} left`)
+      if (into !== undefined && into.byteLength !== n)
+        throw new RangeError(`cannot read ${n} bytes into a buffer of ${into.byteLength}`)
       remaining -= n
-      return await reader.readExact(n)
+      return await reader.readExact(n, into)
     },
     async readRest(): Promise<Uint8Array> {
       const n = remaining
