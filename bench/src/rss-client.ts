@@ -53,6 +53,9 @@ const k = Number(values.k ?? 4)
 const m = Number(values.m ?? 2)
 const segmentSize = values['segment-mib'] === undefined ? undefined : Number(values['segment-mib']) * MiB
 
+/** The `sherd` commands under way, stopped with the devnet when this process is told to stop. */
+const running = new Set<ChildProcess>()
+
 const mib = (bytes: number): string => (bytes / MiB).toFixed(0)
 
 /**
@@ -66,6 +69,8 @@ async function runSherd(
 ): Promise<{ code: number | null; peakKiB: number; seconds: number; cpuSeconds: number }> {
   const started = performance.now()
   const child: ChildProcess = spawn(sherdBin, args, { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
   let peakKiB = 0
   let cpuTicks = 0
   const read = async (): Promise<void> => {
@@ -122,6 +127,18 @@ const devnetExited = new Promise<void>((resolve) =>
     resolve()
   })
 )
+// A signal to this process alone (`kill`, a CI step's timeout; a terminal's Ctrl-C reaches the whole group) would
+// otherwise leave the devnet, anvil and every provider running, with the file's copies in the temp dir.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`rss-client: ${signal}, stopping the devnet`)
+    for (const child of running) child.kill('SIGTERM')
+    devnet.kill('SIGTERM')
+    void devnetExited
+      .then(async () => await rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)))
+  })
+}
 /** Waits for devnet.json; removes the devnet's dir (and stops it) when it never comes, so a failed start leaves nothing. */
 async function devnetInfo(): Promise<{
   rpcUrl: string

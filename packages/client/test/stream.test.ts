@@ -615,7 +615,8 @@ describe('byte-range decode', () => {
         expect(got.equals(data.subarray(offset, offset + len)), `offset ${offset} length ${len}`).toBe(true)
       }
     }
-    expect(await collect(decodeRange(manifest, key, rangeSource(shards)))).toEqual(data)
+    // Buffer.equals, not toEqual: a deep comparison of these 20 MB took 4.3 s of the test's 5 s budget.
+    expect((await collect(decodeRange(manifest, key, rangeSource(shards)))).equals(data)).toBe(true)
     await expect(
       collect(decodeRange(manifest, key, rangeSource(shards), { offset: data.length, length: 1 }))
     ).rejects.toThrow(InvalidRangeError)

@@ -351,13 +351,8 @@ export class SegmentUpload {
     void (async () => {
       const info = ctx.directory.describe(provider)
       const expected = info.chainAddress === undefined ? {} : { expectedSigner: info.chainAddress }
-      if (copyFrom !== undefined) {
-        // The streamed pieces are gone, but a provider that refused only the offer holds the whole shard: fetch it
-        // back (verified against its root) and store it here whole.
-        const root = (await this.init.commitments)[lane.shardIndex]!.root
-        const bytes = await fetchShard(ctx, copyFrom, root, shardSize, signal)
-        await storeShard(ctx, provider, { root, bytes, ...expected }, signal)
-        return await requestShardOffer(
+      const askOffer = (root: Uint8Array) =>
+        requestShardOffer(
           ctx,
           provider,
           info.chainAddress,
@@ -371,6 +366,13 @@ export class SegmentUpload {
           },
           signal
         )
+      if (copyFrom !== undefined) {
+        // The streamed pieces are gone, but a provider that refused only the offer holds the whole shard: fetch it
+        // back (verified against its root) and store it here whole.
+        const root = (await this.init.commitments)[lane.shardIndex]!.root
+        const bytes = await fetchShard(ctx, copyFrom, root, shardSize, signal)
+        await storeShard(ctx, provider, { root, bytes, ...expected }, signal)
+        return await askOffer(root)
       }
       const receipt = await streamShard(
         ctx,
@@ -391,20 +393,7 @@ export class SegmentUpload {
         )
       }
       lane.heldBy = provider
-      return await requestShardOffer(
-        ctx,
-        provider,
-        info.chainAddress,
-        {
-          root,
-          byteLength: shardSize,
-          periods: options.periods,
-          ...(options.maxPricePerMiB === undefined
-            ? {}
-            : { maxPricePerPeriod: pricePerPeriodFor(shardSize, options.maxPricePerMiB) })
-        },
-        signal
-      )
+      return await askOffer(root)
     })().then(
       (offered) => {
         const ms = performance.now() - lane.startedAt

@@ -154,6 +154,29 @@ function commitmentsOf(segment: StripedSegment): ShardRef[] {
   return segment.roots.map((root) => ({ cid: shardCid(root, segment.shardSize), root, byteLength: segment.shardSize }))
 }
 
+/** The manifest of a source read to its end; a source shorter than the size it was announced at fails here. */
+function finishedManifest(
+  code: { k: number; m: number; segmentSize: number; stripeChunks: number; keySalt: Uint8Array },
+  segments: ManifestSegment[],
+  encodedBytes: number,
+  expectedSize: number | undefined
+): Manifest {
+  if (expectedSize !== undefined && encodedBytes < expectedSize)
+    throw new TruncatedSourceError(encodedBytes, expectedSize)
+  return {
+    version: MANIFEST_VERSION,
+    fileSize: encodedBytes,
+    segmentSize: code.segmentSize,
+    k: code.k,
+    m: code.m,
+    leafSize: LEAF_SIZE,
+    stripeChunks: code.stripeChunks,
+    cipher: SEGMENT_CIPHER,
+    keySalt: code.keySalt,
+    segments
+  }
+}
+
 /** An encoding's outer shell: iterate once, manifest once done. */
 function encodingOf<T>(
   key: Uint8Array,
@@ -253,20 +276,7 @@ export function encodeFile(source: FileSource, options: EncodeFileOptions = {}):
       signal?.throwIfAborted()
       yield { segmentIndex, size: plaintext.length, shardSize, shards }
     }
-    if (expectedSize !== undefined && encodedBytes < expectedSize)
-      throw new TruncatedSourceError(encodedBytes, expectedSize)
-    manifest = {
-      version: MANIFEST_VERSION,
-      fileSize: encodedBytes,
-      segmentSize,
-      k,
-      m,
-      leafSize: LEAF_SIZE,
-      stripeChunks,
-      cipher: SEGMENT_CIPHER,
-      keySalt,
-      segments
-    }
+    manifest = finishedManifest({ k, m, segmentSize, stripeChunks, keySalt }, segments, encodedBytes, expectedSize)
   }
 
   return encodingOf(fileKey, run, () => manifest)
@@ -361,20 +371,7 @@ export function encodeFileStream(source: FileSource, options: EncodeFileStreamOp
     } finally {
       await reader.close()
     }
-    if (expectedSize !== undefined && encodedBytes < expectedSize)
-      throw new TruncatedSourceError(encodedBytes, expectedSize)
-    manifest = {
-      version: MANIFEST_VERSION,
-      fileSize: encodedBytes,
-      segmentSize,
-      k,
-      m,
-      leafSize: LEAF_SIZE,
-      stripeChunks,
-      cipher: SEGMENT_CIPHER,
-      keySalt,
-      segments
-    }
+    manifest = finishedManifest({ k, m, segmentSize, stripeChunks, keySalt }, segments, encodedBytes, expectedSize)
   }
 
   return encodingOf(fileKey, run, () => manifest)
