@@ -111,12 +111,17 @@ describe.each(variants)('nodeNoiseCrypto on %s', (variant, crypto) => {
     }
   })
 
-  it("opens where noise asks: in the frame's own bytes, or in its copy of a frame that came in pieces", () => {
+  /** One full noise frame's worth (65519 bytes of payload, the 16-byte tag after), sealed by noise's own crypto. */
+  function fullFrame() {
     const k = randomBytes(32)
     const nonce = randomBytes(12)
     const ad = new Uint8Array(0)
     const plaintext = randomBytes(65519)
-    const sealed = bytes(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k))
+    return { k, nonce, ad, plaintext, sealed: bytes(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)) }
+  }
+
+  it("opens where noise asks: in the frame's own bytes, or in its copy of a frame that came in pieces", () => {
+    const { k, nonce, ad, plaintext, sealed } = fullFrame()
     // As noise's EncryptedMessageStream calls it: dst is the ciphertext's own bytes (a view, for one array) ...
     const frame = sealed.slice()
     const inPlace = frame.subarray(0, plaintext.length)
@@ -130,11 +135,7 @@ describe.each(variants)('nodeNoiseCrypto on %s', (variant, crypto) => {
   })
 
   it('refuses a tampered frame where noise opens it (in place, or in its copy of the pieces) and leaves no plaintext there', () => {
-    const k = randomBytes(32)
-    const nonce = randomBytes(12)
-    const ad = new Uint8Array(0)
-    const plaintext = randomBytes(65519)
-    const sealed = bytes(defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k))
+    const { k, nonce, ad, plaintext, sealed } = fullFrame()
     for (const at of [0, 30_000, plaintext.length - 1, plaintext.length, sealed.length - 1]) {
       const frame = sealed.slice()
       frame[at]! ^= 0x01
