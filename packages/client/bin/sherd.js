@@ -9,8 +9,8 @@
 // its own, which glibc otherwise raises to the largest block freed so far (up to 32 MiB): a put's stripe buffers
 // (6 MiB at 4 + 2, 11.25 at 10 + 20) were then carved from the brk heap, whose freed holes it keeps, and at a put's
 // peak that heap held 101 MiB of RSS with 41 MiB of buffers alive. Fixed, a freed stripe is unmapped at once: a 4 GiB
-// 10 + 20 put peaked at 240 MiB against 242-263, its get at 207 against 222-226, 4 + 2's put at 221 against 233 and
-// its get 225 against 231 (one run each; CPU per byte: docs/data-path.md, "Garbage collection on the data path").
+// 10 + 20 put peaked at 231-240 MiB against 242-263, its get at 207-223 against 222-226, 4 + 2's put at 221 against
+// 233 and its get at 225 against 231, CPU per byte unchanged (docs/data-path.md, "Garbage collection on the data path").
 // The Node-version check and --version run first (packages/protocol/bin/launch.js); the CLI loads after them.
 // V8 keeps its own buffer accounting here unless SHERD_V8_BUFFER_ACCOUNTING=1: counting buffers toward the heap
 // limit makes a get ~1.7× faster but holds more dead buffers, and put and get are held to 256 MiB of RSS

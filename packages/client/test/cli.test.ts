@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -160,6 +160,24 @@ describe('the sherd binaries as a user runs them', () => {
       expect(r.code).toBe(0)
       expect(r.stdout).toBe(`${name} 0.1.0\n`)
     }
+  })
+
+  it("sherd's shebang starts it, and gives Node its heap flags and glibc its mmap threshold", () => {
+    // Run as a command, as npm's bin link runs it: the kernel reads the shebang, env -S splits it.
+    const direct = spawnSync(SHERD, ['--version'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' })
+    expect(direct.stdout).toBe('sherd 0.1.0\n')
+    // What that line hands the process, seen from inside one started by the same line.
+    const shebang = readFileSync(SHERD, 'utf8').split('\n')[0]!
+    expect(shebang.startsWith('#!/usr/bin/env -S ')).toBe(true)
+    const probe = 'process.stdout.write(JSON.stringify([process.env.MALLOC_MMAP_THRESHOLD_, process.execArgv]))'
+    const seen = spawnSync('/usr/bin/env', ['-S', `${shebang.slice('#!/usr/bin/env -S '.length)} -e '${probe}'`], {
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8'
+    })
+    expect(JSON.parse(seen.stdout)).toEqual([
+      '1048576',
+      expect.arrayContaining(['--max-semi-space-size=2', '--max-old-space-size=512'])
+    ])
   })
 
   it.skipIf(oldNode() === undefined)(
